@@ -1,0 +1,5 @@
+"""Streamlit entry: `streamlit run app.py` serves the review page shipped inside the package."""
+
+from recon.app.entry import run_page
+
+run_page()

@@ -1,0 +1,5 @@
+"""``python -m recon``: the same as the ``recon`` command."""
+
+from .cli import main
+
+main()

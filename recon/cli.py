@@ -1,0 +1,335 @@
+"""The ``recon`` command line: thin commands over the library.
+
+Each command loads the config, opens the store, calls one library function and
+turns library errors into a one-line message and the pinned exit code (see
+:mod:`recon.errors`). Unexpected exceptions print one short line plus the path
+of the logged traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .config import ReconConfig, load_config
+from .errors import ExitCode, ReconError, UsageError
+from .store import open_store, store_status
+
+app = typer.Typer(
+    name="recon",
+    help="Reconcile HubSpot and Salesforce: pull, match, review, apply, audit.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="recon.toml to use (else $RECON_CONFIG, else ./recon.toml)."),
+]
+
+
+class _State:
+    config_path: Path | None = None
+
+
+state = _State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"recon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    config: ConfigOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Reconcile HubSpot and Salesforce: pull, match, review, apply, audit."""
+    state.config_path = config
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def get_config(config: Path | None = None) -> ReconConfig:
+    """The config named by the command's ``--config``, the global one, or the defaults."""
+    return load_config(config or state.config_path)
+
+
+def open_db(cfg: ReconConfig):  # type: ignore[no-untyped-def]
+    """Open the store the config names."""
+    return open_store(cfg.store.path)
+
+
+def not_available(stage: str) -> None:
+    """Placeholder for a stage that is not built yet (exit 2)."""
+    raise UsageError(f"`recon {stage}` is not available yet in this version of recon")
+
+
+# --------------------------------------------------------------------------- init / status
+
+
+INIT_TEMPLATE = """\
+# recon.toml: one file configures the CLI, the review app, notebooks and headless runs.
+# Secrets: write "env:NAME" and export NAME; literal secrets are accepted only for
+# loopback hosts (the local sandbox). Relative paths resolve against this file's folder.
+
+[store]
+path = "data/recon.db"            # the local SQLite store
+exports_dir = "data/exports"      # audit exports
+
+[hubspot]
+base_url = "https://api.hubapi.com"
+access_token = "env:HUBSPOT_TOKEN"   # private app token
+# portal_id = "1234567"              # for record links into HubSpot
+salesforce_connector_active = false  # HubSpot refuses company merges while its connector is on
+
+[salesforce]
+instance_url = "https://example.my.salesforce.com"
+login_url = "https://login.salesforce.com"
+auth = "client_credentials"          # client_credentials | jwt | password | session
+client_id = "env:SF_CLIENT_ID"
+client_secret = "env:SF_CLIENT_SECRET"
+# username = "integration@example.com"   # jwt and password flows
+# password = "env:SF_PASSWORD"
+# private_key_file = "keys/sf.pem"       # jwt flow
+# session_id = "env:SF_SESSION_ID"       # auth = "session": a token obtained elsewhere
+api_version = "59.0"
+
+[pull]
+lag_seconds = 0                  # re-read this many seconds before the cursor
+archived_sweep_hours = 24        # how often to look for archived/deleted records
+contacts_require_email = true    # sync only contacts with an email (HubSpot's default)
+
+[match]
+# settings_file = "match_settings.json"   # declarative MatchSettings; defaults otherwise
+
+[mapping]
+companies = "two_way"            # two_way | hubspot_to_salesforce | salesforce_to_hubspot | off
+contacts = "two_way"
+default_rule = "prefer_salesforce_unless_blank"
+new_contact_as = "Lead"          # a new HubSpot contact becomes a Lead (or Contact)
+# rules = { "contacts.jobtitle" = "two_way" }
+
+[policy]
+link_tiers = ["auto"]            # headless runs approve only these tiers of links
+merges = false                   # never merge unattended unless true (= --confirm-merges)
+
+[notify]
+# slack_webhook = "env:SLACK_WEBHOOK_URL"
+# webhook_url = "env:RECON_WEBHOOK_URL"
+on_success = false
+
+[budget]
+# hubspot_calls = 10000          # per-run API call budget; the run stops cleanly and resumes
+# salesforce_calls = 10000
+
+[review]
+# reviewer = "analyst@example.com"
+port = 8501
+"""
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("recon.toml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented recon.toml with every section."""
+    if path.exists() and not force:
+        raise UsageError(f"{path} exists", hint="pass --force to overwrite it")
+    path.write_text(INIT_TEMPLATE, encoding="utf-8")
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def status(
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Show what the store holds per stage: records, runs, reviews waiting, last apply."""
+    cfg = get_config(config)
+    db = open_db(cfg)
+    info = store_status(db)
+    info["store"] = str(cfg.store.path)
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return
+    console.print(f"store: {cfg.store.path}")
+    table = Table(title="records")
+    for col in ("source", "object", "records", "archived", "last modified"):
+        table.add_column(col)
+    for row in info["records"]:
+        table.add_row(
+            row["source"], row["object"], str(row["records"]), str(row["archived"] or 0), str(row["last_modified"] or "")
+        )
+    console.print(table)
+    runs = Table(title="last run per stage")
+    for col in ("stage", "run", "status", "started", "ended", "summary"):
+        runs.add_column(col)
+    for stage, row in info["runs"].items():
+        summary = ", ".join(f"{k}={v}" for k, v in list(row["summary"].items())[:6] if not isinstance(v, dict | list))
+        runs.add_row(stage, row["run_id"], row["status"], row["started_at"], row["ended_at"] or "", summary)
+    console.print(runs)
+    console.print(f"waiting for review: {info['waiting_for_review']}   decisions: {info['decisions']}")
+
+
+# --------------------------------------------------------------------------- pull
+
+
+@app.command()
+def pull(config: ConfigOpt = None) -> None:
+    """Pull companies and contacts from HubSpot and Accounts, Contacts, Leads from Salesforce."""
+    not_available("pull")
+
+
+# --------------------------------------------------------------------------- match
+
+
+@app.command()
+def match(config: ConfigOpt = None) -> None:
+    """Match records across HubSpot and Salesforce and find duplicates inside each."""
+    not_available("match")
+
+
+@app.command("match-files")
+def match_files(config: ConfigOpt = None) -> None:
+    """Match CRM export files and write links.csv and duplicates.csv."""
+    not_available("match-files")
+
+
+@app.command("eval")
+def eval_(config: ConfigOpt = None) -> None:
+    """Score match output against truth files or review labels: precision, recall, F1."""
+    not_available("eval")
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@app.command()
+def plan(config: ConfigOpt = None) -> None:
+    """Build the change plan from matches, mappings and conflict rules (a dry run)."""
+    not_available("plan")
+
+
+# --------------------------------------------------------------------------- review
+
+
+@app.command()
+def review(config: ConfigOpt = None) -> None:
+    """Open the review app in the browser (links, duplicates, conflicts)."""
+    not_available("review")
+
+
+# --------------------------------------------------------------------------- apply / audit / undo
+
+
+@app.command()
+def apply(config: ConfigOpt = None) -> None:
+    """Write approved changes to HubSpot and Salesforce: batched, resumable, audited."""
+    not_available("apply")
+
+
+@app.command()
+def audit(config: ConfigOpt = None) -> None:
+    """Verify and export the audit trail of every write."""
+    not_available("audit")
+
+
+@app.command()
+def undo(config: ConfigOpt = None) -> None:
+    """Build a plan that restores the before-values of an apply run."""
+    not_available("undo")
+
+
+# --------------------------------------------------------------------------- run / sandbox / demo
+
+
+@app.command()
+def run(config: ConfigOpt = None) -> None:
+    """Headless run: pull, match, plan, auto-approve by policy, apply, export the audit."""
+    not_available("run")
+
+
+@app.command()
+def sandbox(config: ConfigOpt = None) -> None:
+    """Local emulators of the HubSpot and Salesforce APIs, with demo data."""
+    not_available("sandbox")
+
+
+@app.command()
+def demo(config: ConfigOpt = None) -> None:
+    """Start the emulators, pull, match, plan and open the review app."""
+    not_available("demo")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _crash_log(exc: BaseException) -> Path:
+    folder = Path(tempfile.gettempdir()) / "recon-logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
+    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    return path
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry: run the app and map errors to exit codes."""
+    try:
+        app(args=argv, prog_name="recon", standalone_mode=False)
+    except ReconError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(int(exc.exit_code))
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            exc.show()
+            sys.exit(ExitCode.USAGE)
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        path = _crash_log(exc)
+        err_console.print(
+            f"unexpected error: {type(exc).__name__}; traceback written to {path}",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(ExitCode.UNEXPECTED)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,557 @@
+"""recon.toml: find it, read it, validate every key, resolve secrets and paths.
+
+One file configures the CLI, the review app, notebooks and headless runs. It is
+found as ``--config PATH``, else ``$RECON_CONFIG``, else ``./recon.toml``; with
+none of those, the embedded defaults apply. Relative paths resolve against the
+config file's folder. Environment variables ``RECON_<SECTION>__<KEY>`` override
+file values (``RECON_STORE__PATH=/tmp/x.db``).
+
+Secrets are ``"env:NAME"`` (read from that environment variable when used) or
+a literal, which is accepted only when every URL the secret is sent to is a
+loopback address (the sandbox). A :class:`Secret` never prints its value.
+
+Validation reports every problem at once, each with its key path.
+
+Examples:
+    >>> cfg = ReconConfig()
+    >>> cfg.hubspot.base_url
+    'https://api.hubapi.com'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlparse
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic import BeforeValidator as _Before
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+__all__ = [
+    "ApplySection",
+    "BudgetSection",
+    "HubSpotSection",
+    "MappingSection",
+    "MatchSection",
+    "NotifySection",
+    "PolicySection",
+    "PullSection",
+    "ReconConfig",
+    "ReviewSection",
+    "SalesforceSection",
+    "SandboxSection",
+    "Secret",
+    "StoreSection",
+    "find_config_path",
+    "is_loopback_url",
+    "load_config",
+]
+
+CONFIG_ENV = "RECON_CONFIG"
+DEFAULT_CONFIG_NAME = "recon.toml"
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """True when ``url``'s host is a loopback address (127.0.0.0/8, ::1, localhost).
+
+    Examples:
+        >>> is_loopback_url("http://127.0.0.1:8765")
+        True
+        >>> is_loopback_url("https://api.hubapi.com")
+        False
+    """
+    if not url:
+        return False
+    host = urlparse(url if "//" in url else f"//{url}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Secret:
+    """A credential given as ``env:NAME`` or as a literal; it never prints its value.
+
+    Examples:
+        >>> s = Secret("env:HUBSPOT_TOKEN")
+        >>> str(s)
+        'Secret(env:HUBSPOT_TOKEN)'
+        >>> str(Secret("pat-123"))
+        'Secret(***)'
+    """
+
+    __slots__ = ("_literal", "env_name")
+
+    def __init__(self, raw: str) -> None:
+        raw = raw.strip()
+        if raw.startswith("env:"):
+            self.env_name: str | None = raw[4:].strip()
+            self._literal: str | None = None
+        else:
+            self.env_name = None
+            self._literal = raw
+
+    @property
+    def is_literal(self) -> bool:
+        """True when the value was written into the config file itself."""
+        return self.env_name is None
+
+    def get(self, key_path: str = "secret") -> str:
+        """The secret's value (reads the environment each time).
+
+        Raises:
+            ConfigError: the environment variable is not set or empty.
+        """
+        if self.env_name is None:
+            return self._literal or ""
+        value = os.environ.get(self.env_name, "")
+        if not value:
+            raise ConfigError(
+                f"{key_path}: environment variable {self.env_name} is not set",
+                hint=f"export {self.env_name}=... before running recon",
+            )
+        return value
+
+    def reference(self) -> str:
+        """How the secret is referred to in a config file, without its value."""
+        return f"env:{self.env_name}" if self.env_name else "***"
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference()})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and (self.env_name, self._literal) == (
+            other.env_name,
+            other._literal,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.env_name, self._literal))
+
+
+def _to_secret(value: Any) -> Any:
+    if isinstance(value, Secret) or value is None:
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("a secret may not be empty; use env:NAME")
+        if value.strip() == "env:":
+            raise ValueError("env: needs a variable name, e.g. env:HUBSPOT_TOKEN")
+        return Secret(value)
+    raise ValueError("a secret must be a string: env:NAME or (for the sandbox only) a literal")
+
+
+SecretField = Annotated[
+    Secret,
+    _Before(_to_secret),
+    PlainSerializer(lambda s: s.reference(), return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+
+def _check_literal_secrets(
+    model: BaseModel, secret_fields: tuple[str, ...], urls: list[str | None], section: str
+) -> None:
+    problems = []
+    for name in secret_fields:
+        secret = getattr(model, name)
+        if isinstance(secret, Secret) and secret.is_literal:
+            if not urls or not all(is_loopback_url(u) for u in urls if u) or not any(urls):
+                problems.append(name)
+    if problems:
+        raise ValueError(
+            "literal secret(s) "
+            + ", ".join(f"{section}.{p}" for p in problems)
+            + " are only accepted for loopback hosts (the sandbox); use \"env:NAME\" and set that "
+            "environment variable"
+        )
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True)
+
+
+class StoreSection(Section):
+    """``[store]``: where the local SQLite store lives."""
+
+    path: Path = Path("data/recon.db")
+    exports_dir: Path = Path("data/exports")
+
+
+class HubSpotSection(Section):
+    """``[hubspot]``: the HubSpot account recon reads and writes."""
+
+    base_url: str = "https://api.hubapi.com"
+    access_token: SecretField | None = None
+    portal_id: str | None = None  # for record links into HubSpot
+    app_url: str = "https://app.hubspot.com"
+    objects: list[Literal["companies", "contacts"]] = ["companies", "contacts"]
+    salesforce_connector_active: bool = False
+    key_property: str = "recon_key"  # unique property recon creates for idempotent creates
+    page_size: int = Field(100, ge=1, le=100)
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_retries: int = Field(6, ge=0, le=20)
+
+    @field_validator("base_url", "app_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if urlparse(v).scheme not in {"http", "https"} or not urlparse(v).hostname:
+            raise ValueError("must be an http(s) URL such as https://api.hubapi.com")
+        if urlparse(v).scheme == "http" and not is_loopback_url(v):
+            raise ValueError("plain http is only allowed for loopback hosts (the sandbox)")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secrets(self) -> HubSpotSection:
+        _check_literal_secrets(self, ("access_token",), [self.base_url], "hubspot")
+        return self
+
+
+class SalesforceSection(Section):
+    """``[salesforce]``: the Salesforce org and how recon authenticates."""
+
+    instance_url: str | None = None
+    login_url: str = "https://login.salesforce.com"
+    auth: Literal["client_credentials", "jwt", "password", "session"] = "client_credentials"
+    client_id: SecretField | None = None
+    client_secret: SecretField | None = None
+    username: str | None = None
+    password: SecretField | None = None
+    security_token: SecretField | None = None
+    private_key_file: Path | None = None
+    session_id: SecretField | None = None
+    api_version: str = "59.0"
+    objects: list[Literal["Account", "Contact", "Lead"]] = ["Account", "Contact", "Lead"]
+    bulk_threshold: int = Field(100_000, ge=0)  # above this many records, Bulk API 2.0 query
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_retries: int = Field(6, ge=0, le=20)
+
+    @field_validator("instance_url", "login_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if urlparse(v).scheme not in {"http", "https"} or not urlparse(v).hostname:
+            raise ValueError("must be an http(s) URL such as https://example.my.salesforce.com")
+        if urlparse(v).scheme == "http" and not is_loopback_url(v):
+            raise ValueError("plain http is only allowed for loopback hosts (the sandbox)")
+        return v.rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        v = v.lstrip("vV")
+        try:
+            major = float(v)
+        except ValueError:
+            raise ValueError("must look like 59.0") from None
+        if not 20 <= major < 100:
+            raise ValueError("must be a Salesforce API version such as 59.0")
+        return v
+
+    @model_validator(mode="after")
+    def _secrets(self) -> SalesforceSection:
+        secret_fields = ("client_id", "client_secret", "password", "security_token", "session_id")
+        urls = [self.instance_url] if self.auth == "session" else [self.login_url, self.instance_url]
+        _check_literal_secrets(self, secret_fields, urls, "salesforce")
+        return self
+
+
+class ScopeFilter(Section):
+    """One scoping filter: only records whose ``field`` satisfies ``op value`` are synced."""
+
+    source: Literal["hubspot", "salesforce"]
+    object: str
+    field: str
+    op: Literal["eq", "neq", "in", "not_in", "has_value", "no_value", "contains"] = "eq"
+    value: Any = None
+
+
+class PullSection(Section):
+    """``[pull]``: incremental cursors, scoping, archived sweeps."""
+
+    lag_seconds: float = Field(0.0, ge=0)
+    archived_sweep_hours: float = Field(24.0, ge=0)
+    contacts_require_email: bool = True
+    include_deleted: bool = False  # Salesforce queryAll
+    filters: list[ScopeFilter] = []
+    hubspot_properties: dict[str, list[str]] = {}  # extra properties per object
+    salesforce_fields: dict[str, list[str]] = {}  # extra fields per object
+
+
+class MatchSection(Section):
+    """``[match]``: settings file and threshold overrides."""
+
+    settings_file: Path | None = None
+    objects: list[Literal["companies", "contacts"]] = ["companies", "contacts"]
+    thresholds: dict[str, float] = {}
+
+
+class FieldMapping(Section):
+    """A custom field mapping in ``[[mapping.fields]]``."""
+
+    object: Literal["companies", "contacts"]
+    hubspot: str
+    salesforce: str
+    salesforce_object: Literal["Account", "Contact", "Lead"] | None = None
+    rule: str | None = None
+    options: dict[str, str] = {}  # HubSpot option value -> Salesforce picklist value
+
+
+Direction = Literal["two_way", "hubspot_to_salesforce", "salesforce_to_hubspot", "off"]
+
+
+class MappingSection(Section):
+    """``[mapping]``: direction per object, conflict rules, custom mappings."""
+
+    companies: Direction = "two_way"
+    contacts: Direction = "two_way"
+    default_rule: str = "prefer_salesforce_unless_blank"
+    rules: dict[str, str] = {}  # "contacts.email" -> rule
+    fields: list[FieldMapping] = []
+    new_contact_as: Literal["Lead", "Contact"] = "Lead"
+    create_missing: bool = True
+    campaign_property: str | None = None
+    master_rule: Literal[
+        "oldest", "most_recent", "most_complete", "most_associated", "source_priority"
+    ] = "oldest"
+
+
+class PolicySection(Section):
+    """``[policy]``: what a headless run may approve on its own."""
+
+    enabled: bool = True
+    link_tiers: list[Literal["auto", "review"]] = ["auto"]
+    duplicate_tiers: list[Literal["auto", "review"]] = []
+    objects: list[Literal["companies", "contacts"]] = ["companies", "contacts"]
+    merges: bool = False  # stands for --confirm-merges in headless runs
+    conflicts: bool = False
+    creates: bool = False
+    updates: bool = True
+
+
+class NotifySection(Section):
+    """``[notify]``: Slack and generic webhooks."""
+
+    slack_webhook: SecretField | None = None
+    webhook_url: SecretField | None = None
+    on_success: bool = False
+    timeout_seconds: float = Field(10.0, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _secrets(self) -> NotifySection:
+        for name in ("slack_webhook", "webhook_url"):
+            secret = getattr(self, name)
+            if isinstance(secret, Secret) and secret.is_literal and not is_loopback_url(secret.get()):
+                raise ValueError(
+                    f"literal notify.{name} is only accepted for loopback hosts; use \"env:NAME\""
+                )
+        return self
+
+
+class BudgetSection(Section):
+    """``[budget]``: per-run API call budgets (the run stops cleanly and resumes)."""
+
+    hubspot_calls: int | None = Field(None, ge=1)
+    salesforce_calls: int | None = Field(None, ge=1)
+
+
+class ReviewSection(Section):
+    """``[review]``: the review app."""
+
+    reviewer: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8501, ge=1, le=65535)
+    page_size: int = Field(50, ge=5, le=500)
+
+
+class ApplySection(Section):
+    """``[apply]``: batch sizes and retry behaviour of the writers."""
+
+    hubspot_batch_size: int = Field(100, ge=1, le=100)
+    salesforce_batch_size: int = Field(200, ge=1, le=200)
+    max_retries: int = Field(5, ge=0, le=20)
+
+
+class SandboxSection(Section):
+    """``[sandbox]``: the local emulators (`recon sandbox`, `recon demo`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=0, le=65535)
+    db: Path = Path("data/sandbox.db")
+    size: Literal["tiny", "small", "large"] = "small"
+    seed: int = 0
+
+
+class ReconConfig(BaseSettings):
+    """The whole of recon.toml. Every section has defaults.
+
+    ``base_dir`` is the folder of the file it was read from (paths resolve
+    against it); ``source_path`` the file itself (None for embedded defaults).
+    """
+
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix="RECON_",
+        env_nested_delimiter="__",
+        arbitrary_types_allowed=True,
+        validate_default=True,
+    )
+
+    store: StoreSection = StoreSection()
+    hubspot: HubSpotSection = HubSpotSection()
+    salesforce: SalesforceSection = SalesforceSection()
+    pull: PullSection = PullSection()
+    match: MatchSection = MatchSection()
+    mapping: MappingSection = MappingSection()
+    policy: PolicySection = PolicySection()
+    notify: NotifySection = NotifySection()
+    budget: BudgetSection = BudgetSection()
+    review: ReviewSection = ReviewSection()
+    apply: ApplySection = ApplySection()
+    sandbox: SandboxSection = SandboxSection()
+
+    source_path: Path | None = Field(None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # environment overrides the file; no .env files, no secrets dirs
+        return (env_settings, init_settings)
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder relative paths resolve against."""
+        return self.source_path.parent if self.source_path else Path.cwd()
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as plain data with secrets shown as their references (safe to log/store)."""
+        return self.model_dump(mode="json", exclude={"source_path"})
+
+
+def find_config_path(explicit: str | Path | None = None) -> Path | None:
+    """The config file to use: ``explicit``, else ``$RECON_CONFIG``, else ``./recon.toml``.
+
+    Returns None when no file is named and ``./recon.toml`` does not exist.
+
+    Raises:
+        ConfigError: a named file does not exist.
+    """
+    for origin, candidate in (("--config", explicit), (CONFIG_ENV, os.environ.get(CONFIG_ENV))):
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.is_file():
+                raise ConfigError(
+                    f"config file {path} (from {origin}) does not exist",
+                    hint="run `recon init` to write one, or fix the path",
+                )
+            return path.resolve()
+    default = Path.cwd() / DEFAULT_CONFIG_NAME
+    return default.resolve() if default.is_file() else None
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top level)"
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors(include_input=False, include_url=False):
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; `recon init` writes every known key)"
+        out.append((_format_loc(tuple(err["loc"])), msg))
+    return out
+
+
+def _resolve_paths(model: BaseModel, base: Path) -> None:
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            _resolve_paths(value, base)
+            continue
+        annotation = info.annotation
+        is_path = annotation is Path or Path in get_args(annotation)
+        if is_path and isinstance(value, Path) and not value.is_absolute():
+            object.__setattr__(model, name, (base / value.expanduser()).resolve())
+
+
+def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> ReconConfig:
+    """Find, read and validate the configuration.
+
+    Args:
+        path: an explicit file (``--config``); otherwise ``$RECON_CONFIG`` or ``./recon.toml``.
+        overrides: section dicts merged over the file (used by notebooks and tests).
+
+    Raises:
+        ConfigError: listing every problem with its key path.
+
+    Examples:
+        >>> load_config(None).store.path.name
+        'recon.db'
+    """
+    found = find_config_path(path)
+    data: dict[str, Any] = {}
+    where = "embedded defaults"
+    if found is not None:
+        where = str(found)
+        try:
+            data = tomllib.loads(found.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{found} is not valid TOML: {exc}", hint="fix the line named") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {found}: {exc}") from None
+    for section, values in (overrides or {}).items():
+        if isinstance(values, dict) and isinstance(data.get(section), dict):
+            data[section] = {**data[section], **values}
+        else:
+            data[section] = values
+    for reserved in ("source_path",):
+        data.pop(reserved, None)
+    try:
+        cfg = ReconConfig(**data)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"invalid configuration in {where}",
+            problems=_problems(exc),
+            hint="fix the keys listed",
+        ) from None
+    object.__setattr__(cfg, "source_path", found)
+    _resolve_paths(cfg, cfg.base_dir)
+    return cfg

@@ -1,0 +1,310 @@
+"""The one exception tree of recon, and the exit codes every command uses.
+
+Every error recon raises on purpose is a :class:`ReconError`. Each carries an
+``exit_code`` (what the CLI exits with) and an optional ``hint`` (what the user
+should do next). Messages say *what* went wrong and *where* (file, row, column,
+record, setting); they never contain a secret.
+
+Tree::
+
+    ReconError                      exit 1  base class
+    ├── UsageError                  exit 2  bad command line; a stage that is not available
+    ├── ConfigError                 exit 3  recon.toml or environment invalid (lists every problem)
+    │   └── MappingError            exit 3  field mappings invalid against the live schemas
+    ├── StoreError                  exit 1  the local SQLite store cannot be opened or migrated
+    │   └── LockedError             exit 5  another run holds the store lock
+    ├── SourceError                 exit 1  a CRM or file could not be read or written
+    │   ├── AuthError               exit 7  authentication failed (token missing, expired, revoked)
+    │   ├── RateLimited             exit 1  429 / REQUEST_LIMIT_EXCEEDED after retries
+    │   ├── BudgetExhausted         exit 6  the per-run API call budget is spent (resumable)
+    │   ├── MissingField            exit 1  a mapped field or property no longer exists
+    │   └── FileFormatError         exit 1  a CRM export file is malformed (file, row, column)
+    ├── MatchError                  exit 1  match settings or inputs invalid
+    ├── PlanError                   exit 1  the change plan cannot be built
+    ├── ReviewError                 exit 1  a review action is invalid (unknown item, conflict)
+    │   └── ReviewerConflict        exit 1  the item was decided again since it was shown
+    ├── ApplyError                  exit 1  applying the plan failed as a whole
+    │   ├── StaleRecord             exit 1  a CRM record changed since the decision was made
+    │   └── PartialFailure          exit 4  some records failed; the rest were applied
+    └── AuditError                  exit 1  the audit chain does not verify, or export failed
+
+:class:`ErrorClass` names the kinds of sync error users see grouped (after
+HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
+``validation``, ``duplicate_rule``, ``permission``, ``not_found``, ``stale``,
+``server_error``, ``budget_exhausted``, ``network``, ``unknown``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+__all__ = [
+    "ApplyError",
+    "AuditError",
+    "AuthError",
+    "BudgetExhausted",
+    "ConfigError",
+    "ErrorClass",
+    "ExitCode",
+    "FileFormatError",
+    "LockedError",
+    "MappingError",
+    "MatchError",
+    "MissingField",
+    "PartialFailure",
+    "PlanError",
+    "RateLimited",
+    "ReconError",
+    "ReviewError",
+    "ReviewerConflict",
+    "SourceError",
+    "StaleRecord",
+    "StoreError",
+    "UsageError",
+]
+
+
+class ExitCode(IntEnum):
+    """Exit codes shared by every command (pinned; scripts depend on them)."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    CONFIG = 3
+    PARTIAL = 4
+    LOCKED = 5
+    BUDGET = 6
+    AUTH = 7
+
+
+class ErrorClass(str, Enum):
+    """Kinds of sync error, grouped as users know them from the CRM connectors."""
+
+    AUTH_FAILED = "auth_failed"
+    RATE_LIMITED = "rate_limited"
+    MISSING_FIELD = "missing_field"
+    VALIDATION = "validation"
+    DUPLICATE_RULE = "duplicate_rule"
+    PERMISSION = "permission"
+    NOT_FOUND = "not_found"
+    STALE = "stale"
+    SERVER_ERROR = "server_error"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    NETWORK = "network"
+    UNKNOWN = "unknown"
+
+    @property
+    def advice(self) -> str:
+        """What a user should do about an error of this class."""
+        return _ADVICE[self]
+
+    @property
+    def retryable(self) -> bool:
+        """Whether retrying the same request later can succeed."""
+        return self in {
+            ErrorClass.RATE_LIMITED,
+            ErrorClass.SERVER_ERROR,
+            ErrorClass.NETWORK,
+            ErrorClass.BUDGET_EXHAUSTED,
+        }
+
+
+_ADVICE = {
+    ErrorClass.AUTH_FAILED: "re-authorise: check the token or credentials the config points at",
+    ErrorClass.RATE_LIMITED: "back off and spread the load; lower the schedule frequency or the budget",
+    ErrorClass.MISSING_FIELD: "a mapped field is gone or not visible: fix the mapping or the field's permissions",
+    ErrorClass.VALIDATION: "the CRM refused the value (validation rule, type or length): fix the value or the rule",
+    ErrorClass.DUPLICATE_RULE: "a duplicate rule blocked the write: review the duplicate in the CRM",
+    ErrorClass.PERMISSION: "the integration user lacks permission on this object or field",
+    ErrorClass.NOT_FOUND: "the record no longer exists in the CRM (deleted or merged)",
+    ErrorClass.STALE: "the record changed since review: it went back to the review queue",
+    ErrorClass.SERVER_ERROR: "the CRM answered with a server error: retry later",
+    ErrorClass.BUDGET_EXHAUSTED: "the API call budget is spent: the next run resumes where this one stopped",
+    ErrorClass.NETWORK: "the CRM could not be reached: check the network and the base URL",
+    ErrorClass.UNKNOWN: "see the error text",
+}
+
+
+class ReconError(Exception):
+    """Base of every error recon raises on purpose.
+
+    Args:
+        message: what went wrong and where.
+        hint: what to do about it (printed after the message).
+    """
+
+    exit_code: int = ExitCode.UNEXPECTED
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message} ({self.hint})"
+        return self.message
+
+
+class UsageError(ReconError):
+    """The command line is wrong, or the command's stage is not available."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(ReconError):
+    """The configuration is invalid. ``problems`` lists every problem found.
+
+    Each problem is ``(key_path, message)``; ``str()`` shows them all.
+    """
+
+    exit_code = ExitCode.CONFIG
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[tuple[str, str]] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.problems = list(problems or [])
+        if self.problems:
+            lines = "\n".join(f"  - {path}: {msg}" for path, msg in self.problems)
+            message = f"{message}\n{lines}"
+        super().__init__(message, hint=hint)
+
+
+class MappingError(ConfigError):
+    """Field mappings do not fit the live schemas (every problem listed)."""
+
+
+class StoreError(ReconError):
+    """The local store cannot be opened, migrated or written."""
+
+
+class LockedError(StoreError):
+    """Another run holds the store lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class SourceError(ReconError):
+    """A CRM or export file could not be read or written.
+
+    Attributes:
+        error_class: the :class:`ErrorClass` users see this grouped under.
+    """
+
+    error_class: ErrorClass = ErrorClass.UNKNOWN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        error_class: ErrorClass | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint if hint is not None else None)
+        if error_class is not None:
+            self.error_class = error_class
+        if self.hint is None:
+            self.hint = self.error_class.advice
+
+
+class AuthError(SourceError):
+    """Authentication with a CRM failed."""
+
+    exit_code = ExitCode.AUTH
+    error_class = ErrorClass.AUTH_FAILED
+
+
+class RateLimited(SourceError):
+    """The CRM kept answering 429 (or REQUEST_LIMIT_EXCEEDED) after retries.
+
+    Attributes:
+        retry_after: seconds the CRM asked to wait, if it said.
+    """
+
+    error_class = ErrorClass.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class BudgetExhausted(SourceError):
+    """The per-run API call budget is spent; the next run resumes."""
+
+    exit_code = ExitCode.BUDGET
+    error_class = ErrorClass.BUDGET_EXHAUSTED
+
+
+class MissingField(SourceError):
+    """A mapped field or property does not exist (or is not visible)."""
+
+    error_class = ErrorClass.MISSING_FIELD
+
+
+class FileFormatError(SourceError):
+    """A CRM export file is malformed. The message names file, row and column."""
+
+    error_class = ErrorClass.VALIDATION
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                f"file {path}" if path else "",
+                f"row {row}" if row is not None else "",
+                f"column {column!r}" if column else "",
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message, hint=hint or "fix the file and load it again")
+        self.path, self.row, self.column = path, row, column
+
+
+class MatchError(ReconError):
+    """Match settings or inputs are invalid."""
+
+
+class PlanError(ReconError):
+    """The change plan cannot be built."""
+
+
+class ReviewError(ReconError):
+    """A review action is invalid."""
+
+
+class ReviewerConflict(ReviewError):
+    """The item was decided by someone else since this reviewer saw it."""
+
+
+class ApplyError(ReconError):
+    """Applying the plan failed as a whole."""
+
+
+class StaleRecord(ApplyError):
+    """A CRM record changed after the decision about it was made."""
+
+
+class PartialFailure(ApplyError):
+    """Some records failed; the rest were applied. ``counts`` maps error class to count."""
+
+    exit_code = ExitCode.PARTIAL
+
+    def __init__(self, message: str, *, counts: dict[str, int] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.counts = dict(counts or {})
+
+
+class AuditError(ReconError):
+    """The audit chain does not verify, or an export failed."""

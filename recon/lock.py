@@ -1,0 +1,181 @@
+"""One store-level lock, so runs, applies and the app's apply tab never overlap.
+
+The lock is a row in the ``locks`` table (holder, pid, host, run id, started,
+heartbeat), taken inside a ``BEGIN IMMEDIATE`` transaction so two processes
+cannot both win. A holder whose heartbeat is older than ``stale_after``
+seconds, or whose process is gone on this host, is taken over.
+
+Examples:
+    >>> from recon.store import open_store
+    >>> db = open_store(":memory:")
+    >>> with store_lock(db, holder="doc") as lock:
+    ...     lock.holder
+    'doc'
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psutil
+import sqlite_utils
+
+from .errors import LockedError
+from .models import now_iso, parse_ts
+from .store import transaction
+
+__all__ = ["DEFAULT_STALE_AFTER", "Lock", "acquire", "lock_info", "release", "store_lock"]
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "store"
+DEFAULT_STALE_AFTER = 300.0
+
+
+@dataclass
+class Lock:
+    """A held lock."""
+
+    db: sqlite_utils.Database
+    holder: str
+    pid: int
+    host: str
+    run_id: str | None
+    name: str = LOCK_NAME
+
+    def heartbeat(self) -> None:
+        """Refresh the heartbeat so others don't take the lock over."""
+        with transaction(self.db):
+            self.db.execute(
+                "update locks set heartbeat_at = ? where name = ? and pid = ? and host = ?",
+                [now_iso(), self.name, self.pid, self.host],
+            )
+
+
+def lock_info(db: sqlite_utils.Database, name: str = LOCK_NAME) -> dict[str, Any] | None:
+    """The current holder's row, or None when free."""
+    rows = list(db.query("select * from locks where name = ? and holder is not null", [name]))
+    return dict(rows[0]) if rows else None
+
+
+def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
+    beat = parse_ts(row.get("heartbeat_at")) or parse_ts(row.get("started_at"))
+    if beat is None:
+        return True
+    age = (datetime.now(UTC) - beat).total_seconds()
+    if age > stale_after:
+        return True
+    if row.get("host") == socket.gethostname() and row.get("pid"):
+        pid = int(row["pid"])
+        if pid != os.getpid() and not psutil.pid_exists(pid):
+            return True
+    return False
+
+
+def acquire(
+    db: sqlite_utils.Database,
+    *,
+    holder: str,
+    run_id: str | None = None,
+    stale_after: float = DEFAULT_STALE_AFTER,
+    name: str = LOCK_NAME,
+) -> Lock:
+    """Take the lock or raise :class:`LockedError` naming who holds it.
+
+    A stale holder (no heartbeat for ``stale_after`` seconds, or a dead process
+    on this host) is taken over, with a warning in the log.
+    """
+    me = Lock(db=db, holder=holder, pid=os.getpid(), host=socket.gethostname(), run_id=run_id, name=name)
+    with transaction(db):
+        current = lock_info(db, name)
+        if current is not None:
+            if _is_stale(current, stale_after):
+                log.warning(
+                    "taking over a stale lock held by %s (pid %s on %s since %s)",
+                    current["holder"],
+                    current["pid"],
+                    current["host"],
+                    current["started_at"],
+                )
+            else:
+                raise LockedError(
+                    f"the store is locked by {current['holder']} (pid {current['pid']} on "
+                    f"{current['host']}, run {current['run_id'] or '-'}, since {current['started_at']})",
+                    hint="wait for it to finish; a holder silent for "
+                    f"{int(stale_after)} s is taken over automatically",
+                )
+        now = now_iso()
+        db["locks"].upsert(
+            {
+                "name": name,
+                "holder": holder,
+                "pid": me.pid,
+                "host": me.host,
+                "run_id": run_id,
+                "started_at": now,
+                "heartbeat_at": now,
+            },
+            pk="name",
+        )
+    return me
+
+
+def release(lock: Lock) -> None:
+    """Give the lock back (only if this process still holds it)."""
+    with transaction(lock.db):
+        lock.db.execute(
+            "delete from locks where name = ? and pid = ? and host = ?",
+            [lock.name, lock.pid, lock.host],
+        )
+
+
+@contextmanager
+def store_lock(
+    db: sqlite_utils.Database,
+    *,
+    holder: str,
+    run_id: str | None = None,
+    stale_after: float = DEFAULT_STALE_AFTER,
+    heartbeat_every: float | None = None,
+) -> Iterator[Lock]:
+    """Hold the store lock for the ``with`` block, with an optional heartbeat thread.
+
+    The heartbeat thread opens its own connection (SQLite connections are not
+    shared across threads).
+    """
+    lock = acquire(db, holder=holder, run_id=run_id, stale_after=stale_after)
+    stop = threading.Event()
+    thread = None
+    if heartbeat_every and db.conn is not None:
+        path = db.execute("pragma database_list").fetchone()[2]
+        if path:
+
+            def beat() -> None:
+                from .store import open_store
+
+                other = open_store(path, migrate=False)
+                other_lock = Lock(other, lock.holder, lock.pid, lock.host, lock.run_id, lock.name)
+                while not stop.wait(heartbeat_every):
+                    try:
+                        other_lock.heartbeat()
+                    except Exception:  # pragma: no cover - a missed beat is not fatal
+                        log.debug("heartbeat failed", exc_info=True)
+                other.conn.close()
+
+            thread = threading.Thread(target=beat, name="recon-lock-heartbeat", daemon=True)
+            thread.start()
+    try:
+        yield lock
+    finally:
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=5)
+        release(lock)

@@ -1,0 +1,240 @@
+"""Shared vocabulary of recon: sources, objects, records, pairs, decisions, changes.
+
+Object names are the CRMs' own: ``companies`` and ``contacts`` on the HubSpot
+side, ``Account``, ``Contact`` and ``Lead`` on the Salesforce side. The matching
+vocabulary follows Splink: ``source``, ``record_id``, ``_l``/``_r`` suffixes,
+``score``, ``tier``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, Literal
+
+__all__ = [
+    "HUBSPOT",
+    "HUBSPOT_OBJECTS",
+    "SALESFORCE",
+    "SALESFORCE_OBJECTS",
+    "SF_ID_PREFIXES",
+    "Change",
+    "Decision",
+    "DecidedBy",
+    "EntityKind",
+    "Label",
+    "Pair",
+    "Record",
+    "SourceName",
+    "Tier",
+    "canonical_json",
+    "entity_of",
+    "new_run_id",
+    "now_iso",
+    "parse_ts",
+    "stable_id",
+]
+
+SourceName = Literal["hubspot", "salesforce"]
+HUBSPOT: SourceName = "hubspot"
+SALESFORCE: SourceName = "salesforce"
+
+HUBSPOT_OBJECTS: tuple[str, ...] = ("companies", "contacts")
+SALESFORCE_OBJECTS: tuple[str, ...] = ("Account", "Contact", "Lead")
+#: Salesforce key prefixes of the objects recon reads.
+SF_ID_PREFIXES: dict[str, str] = {
+    "001": "Account",
+    "003": "Contact",
+    "00Q": "Lead",
+    "005": "User",
+    "701": "Campaign",
+    "00v": "CampaignMember",
+}
+
+
+class EntityKind(str, Enum):
+    """The two kinds of entity recon matches: organisations and people."""
+
+    COMPANIES = "companies"
+    CONTACTS = "contacts"
+
+
+#: which entity kind each source object stands for
+_ENTITY = {
+    ("hubspot", "companies"): EntityKind.COMPANIES,
+    ("hubspot", "contacts"): EntityKind.CONTACTS,
+    ("salesforce", "Account"): EntityKind.COMPANIES,
+    ("salesforce", "Contact"): EntityKind.CONTACTS,
+    ("salesforce", "Lead"): EntityKind.CONTACTS,
+}
+
+
+def entity_of(source: str, obj: str) -> EntityKind:
+    """The entity kind a source object holds.
+
+    Examples:
+        >>> entity_of("salesforce", "Lead").value
+        'contacts'
+    """
+    try:
+        return _ENTITY[(source, obj)]
+    except KeyError:
+        raise ValueError(f"unknown object {obj!r} for source {source!r}") from None
+
+
+class Tier(str, Enum):
+    """Confidence tier of a candidate pair."""
+
+    AUTO = "auto"
+    REVIEW = "review"
+    REJECT = "reject"
+
+
+class Label(str, Enum):
+    """A decision's label: pair labels and plan-item labels."""
+
+    MATCH = "match"
+    NON_MATCH = "non_match"
+    UNSURE = "unsure"
+    APPROVE = "approve"
+    REJECT = "reject"
+    DEFER = "defer"
+
+
+class DecidedBy(str, Enum):
+    """Who decided: a person in review, or the headless auto-approve policy."""
+
+    HUMAN = "human"
+    POLICY = "policy"
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 with milliseconds and ``Z``.
+
+    Examples:
+        >>> now_iso().endswith("Z")
+        True
+    """
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """Parse a CRM timestamp (ISO-8601 with ``Z`` or offset, Salesforce ``+0000``, epoch ms).
+
+    Returns an aware UTC datetime, or None for blank input.
+
+    Examples:
+        >>> parse_ts("2024-01-02T03:04:05.000+0000").isoformat()
+        '2024-01-02T03:04:05+00:00'
+        >>> parse_ts("1704164645000").year
+        2024
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
+        text = text[:-2] + ":" + text[-2:]
+    dt = datetime.fromisoformat(text)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the form hashed for stable ids."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def stable_id(*parts: Any, prefix: str = "", length: int = 16) -> str:
+    """A stable id from its parts (sha256, never Python's ``hash()``).
+
+    Examples:
+        >>> stable_id("hubspot", "101") == stable_id("hubspot", "101")
+        True
+    """
+    digest = hashlib.sha256(canonical_json(list(parts)).encode()).hexdigest()[:length]
+    return f"{prefix}{digest}"
+
+
+def new_run_id(stage: str) -> str:
+    """A new, sortable run id such as ``pull-20261130T053400-3fa9c1``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stage}-{stamp}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One CRM record as pulled: its key and all its fields."""
+
+    source: SourceName
+    object: str
+    record_id: str
+    fields: dict[str, Any]
+    modified_at: str | None = None
+    created_at: str | None = None
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A candidate pair of records with its score, tier and explanation."""
+
+    object: str  # entity kind: companies | contacts
+    source_l: str
+    record_id_l: str
+    source_r: str
+    record_id_r: str
+    score: float
+    tier: Tier
+    explanation: list[dict[str, Any]] = field(default_factory=list)
+    object_l: str | None = None
+    object_r: str | None = None
+
+    @property
+    def pair_id(self) -> str:
+        """Stable id of the pair, independent of the run."""
+        return stable_id(self.object, self.source_l, self.record_id_l, self.source_r, self.record_id_r)
+
+
+@dataclass
+class Decision:
+    """A review decision in the labels shape (see STYLE.md habit 4)."""
+
+    kind: str  # link | duplicate | conflict_value | master | split | plan
+    label: Label
+    object: str | None = None
+    source_l: str | None = None
+    record_id_l: str | None = None
+    source_r: str | None = None
+    record_id_r: str | None = None
+    salesforce_object: str | None = None
+    choice: Any = None
+    item_id: str | None = None
+    decided_by: DecidedBy = DecidedBy.HUMAN
+    reviewer: str | None = None
+    decided_at: str | None = None
+    version: int = 1
+    note: str | None = None
+
+
+@dataclass
+class Change:
+    """One field-level change the plan proposes for one CRM record."""
+
+    system: SourceName
+    object: str
+    record_id: str | None
+    action: str  # update | create | associate | merge | ...
+    field: str | None = None
+    before: Any = None
+    after: Any = None

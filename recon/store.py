@@ -1,0 +1,533 @@
+"""The local SQLite store: open, migrate, runs, and typed helpers.
+
+One file holds everything recon knows: runs (nested: a ``recon run`` is a parent
+whose pull, match, plan and apply runs are its children), sync cursors, record
+snapshots, schema snapshots, owners, decisions, the lock row, match results,
+plans, the apply journal and the audit chain. The schema is built by
+``sqlite_utils.Migrations``; later stages add tables by new migrations at the
+end of this module (never by editing an applied one).
+
+Examples:
+    >>> db = open_store(":memory:")
+    >>> "runs" in db.table_names()
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .errors import StoreError, UsageError
+from .models import canonical_json, new_run_id, now_iso
+
+__all__ = [
+    "MIGRATIONS",
+    "finish_run",
+    "get_run",
+    "open_store",
+    "resolve_run_id",
+    "start_run",
+    "store_status",
+    "transaction",
+]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Migrations("recon")
+
+
+@MIGRATIONS(name="m001_foundation")
+def m001_foundation(db: sqlite_utils.Database) -> None:
+    """Runs, cursors, snapshots, schemas, owners, associations, decisions, lock."""
+    db["runs"].create(
+        {
+            "run_id": str,
+            "parent_id": str,  # the `recon run` this stage ran under, or NULL
+            "stage": str,  # pull | match | plan | apply | undo | run | review
+            "status": str,  # running | ok | partial | failed | budget | cancelled
+            "started_at": str,
+            "ended_at": str,
+            "config": str,  # JSON: settings that shaped the run (secrets never)
+            "summary": str,  # JSON: counts, API calls, error classes, anchor
+            "error": str,
+        },
+        pk="run_id",
+    )
+    db["runs"].create_index(["parent_id"])
+    db["runs"].create_index(["stage", "started_at"])
+    # incremental state per (source, object), written in the same transaction as the rows
+    db["cursors"].create(
+        {
+            "source": str,
+            "object": str,
+            "cursor_field": str,
+            "value": str,  # last cursor value (closed start: next query uses >=)
+            "ids_at_value": str,  # JSON list of ids already seen at `value`
+            "state": str,  # JSON: paging token of an unfinished pull, archived sweep time...
+            "run_id": str,
+            "updated_at": str,
+        },
+        pk=("source", "object"),
+    )
+    # latest values of every record, all fields as JSON plus promoted columns
+    db["snapshots"].create(
+        {
+            "source": str,  # hubspot | salesforce
+            "object": str,  # companies | contacts | Account | Contact | Lead | ...
+            "record_id": str,
+            "name": str,  # company name, or person's full name
+            "domain": str,
+            "website": str,
+            "email": str,
+            "phone": str,
+            "first_name": str,
+            "last_name": str,
+            "company": str,  # a person's company name (Lead.Company, contact company)
+            "account_id": str,  # Contact.AccountId / contact's primary company id
+            "city": str,
+            "country": str,
+            "owner_id": str,
+            "external_ids": str,  # JSON: stored cross-system ids
+            "created_at": str,
+            "modified_at": str,  # CRM last modified (hs_lastmodifieddate / SystemModstamp)
+            "archived": int,
+            "data": str,  # JSON: every field as pulled
+            "content_hash": str,
+            "run_id": str,  # the run that last changed this row
+            "origin": str,  # api | file:<path>
+        },
+        pk=("source", "object", "record_id"),
+        not_null={"source", "object", "record_id"},
+    )
+    db["snapshots"].create_index(["source", "object", "modified_at"])
+    db["snapshots"].create_index(["email"])
+    db["snapshots"].create_index(["domain"])
+    db["snapshots"].create_index(["run_id"])
+    db["schemas"].create(
+        {
+            "source": str,
+            "object": str,
+            "fields": str,  # JSON list of properties / describe fields as last seen
+            "run_id": str,
+            "fetched_at": str,
+        },
+        pk=("source", "object"),
+    )
+    db["owners"].create(
+        {
+            "source": str,
+            "owner_id": str,
+            "email": str,
+            "name": str,
+            "active": int,
+            "data": str,
+            "run_id": str,
+        },
+        pk=("source", "owner_id"),
+    )
+    db["owners"].create_index(["email"])
+    db["associations"].create(
+        {
+            "source": str,
+            "from_object": str,
+            "from_id": str,
+            "to_object": str,
+            "to_id": str,
+            "kind": str,
+            "run_id": str,
+        },
+        pk=("source", "from_object", "from_id", "to_object", "to_id"),
+    )
+    db["associations"].create_index(["source", "to_object", "to_id"])
+    # every human or policy decision, in the labels shape (STYLE.md habit 4)
+    db["decisions"].create(
+        {
+            "decision_id": int,
+            "kind": str,  # link | duplicate | conflict_value | master | split | plan
+            "object": str,  # companies | contacts
+            "source_l": str,
+            "record_id_l": str,
+            "source_r": str,
+            "record_id_r": str,
+            "salesforce_object": str,
+            "label": str,  # match | non_match | unsure | approve | reject | defer
+            "choice": str,  # JSON: surviving value, master id, split
+            "item_id": str,  # plan item, pair or cluster id
+            "decided_by": str,  # human | policy
+            "reviewer": str,
+            "decided_at": str,
+            "version": int,  # raised each time the item is decided again
+            "based_on_version": int,  # the version the reviewer saw (conflict detection)
+            "run_id": str,  # match or plan run the item came from
+            "superseded": int,  # 1 once a later decision on the item replaced it
+            "note": str,
+        },
+        pk="decision_id",
+        defaults={"superseded": 0, "version": 1, "decided_by": "human"},
+    )
+    db["decisions"].create_index(["item_id", "version"])
+    db["decisions"].create_index(["kind", "object", "record_id_l", "record_id_r"])
+    db["locks"].create(
+        {
+            "name": str,
+            "holder": str,
+            "pid": int,
+            "host": str,
+            "run_id": str,
+            "started_at": str,
+            "heartbeat_at": str,
+        },
+        pk="name",
+    )
+
+
+@MIGRATIONS(name="m002_match")
+def m002_match(db: sqlite_utils.Database) -> None:
+    """Match runs, candidate pairs and duplicate clusters."""
+    db["match_runs"].create(
+        {
+            "run_id": str,
+            "object": str,  # companies | contacts
+            "settings": str,  # JSON: the MatchSettings used (round-trips)
+            "weights": str,  # JSON: fitted m/u and weights, stored with the run
+            "counts": str,  # JSON: records, candidate pairs per blocking rule, links, clusters
+            "created_at": str,
+        },
+        pk=("run_id", "object"),
+    )
+    db["pairs"].create(
+        {
+            "run_id": str,
+            "pair_id": str,
+            "kind": str,  # link (across systems) | duplicate (inside one system)
+            "object": str,  # companies | contacts
+            "source_l": str,
+            "object_l": str,
+            "record_id_l": str,
+            "source_r": str,
+            "object_r": str,
+            "record_id_r": str,
+            "score": float,  # 0..1
+            "match_weight": float,  # log2 Bayes factor total
+            "tier": str,  # auto | review | reject
+            "explanation": str,  # JSON list of {comparison, level, weight}
+            "cluster_id": str,  # duplicates: the cluster the pair belongs to
+            "flags": str,  # JSON list, e.g. ["shared_email_lead_and_contact"]
+        },
+        pk=("run_id", "pair_id"),
+    )
+    db["pairs"].create_index(["run_id", "kind", "tier", "score"])
+    db["pairs"].create_index(["record_id_l"])
+    db["pairs"].create_index(["record_id_r"])
+    db["clusters"].create(
+        {
+            "run_id": str,
+            "cluster_id": str,
+            "object": str,
+            "source": str,
+            "record_object": str,
+            "record_id": str,
+            "score": float,  # the cluster's weakest internal link
+            "tier": str,
+        },
+        pk=("run_id", "cluster_id", "source", "record_id"),
+    )
+    db["clusters"].create_index(["run_id", "source", "record_id"])
+
+
+@MIGRATIONS(name="m003_plan")
+def m003_plan(db: sqlite_utils.Database) -> None:
+    """Change plans: one row per item, with what it needs approved first."""
+    db["plan_items"].create(
+        {
+            "run_id": str,
+            "item_id": str,  # stable across runs for the same inputs
+            "action": str,  # update | create | associate | merge | owner | conflict
+            "system": str,  # hubspot | salesforce: where the write goes
+            "object": str,
+            "record_id": str,  # target record (NULL for creates)
+            "field": str,
+            "before": str,  # JSON
+            "after": str,  # JSON
+            "snapshot_modified_at": str,  # target's modified time the item was computed from
+            "link_item_id": str,  # the pair or cluster decision it depends on
+            "requires": str,  # JSON list of decision item ids that must be approved
+            "reason": str,  # JSON: rule, score, direction
+            "status": str,  # proposed | needs_review | blocked
+            "seq": int,  # order the item must run in
+            "payload": str,  # JSON: everything the writer needs
+        },
+        pk=("run_id", "item_id"),
+    )
+    db["plan_items"].create_index(["run_id", "system", "action"])
+    db["plan_items"].create_index(["link_item_id"])
+
+
+@MIGRATIONS(name="m004_apply_audit")
+def m004_apply_audit(db: sqlite_utils.Database) -> None:
+    """Apply journal and the append-only, hash-chained audit."""
+    db["journal"].create(
+        {
+            "run_id": str,  # the apply run
+            "item_id": str,
+            "plan_run_id": str,
+            "state": str,  # planned | sent | confirmed | failed | skipped | stale
+            "batch": int,
+            "attempts": int,
+            "idempotency_key": str,
+            "crm_record_id": str,  # id of the record written (creates: the new id)
+            "error_class": str,
+            "error": str,
+            "updated_at": str,
+        },
+        pk=("run_id", "item_id"),
+    )
+    db["journal"].create_index(["run_id", "state"])
+    db["audit"].create(
+        {
+            "seq": int,
+            "run_id": str,
+            "item_id": str,
+            "reviewer": str,
+            "decided_at": str,
+            "crm": str,
+            "object": str,
+            "record_id": str,
+            "record_link": str,
+            "field": str,
+            "before": str,
+            "after": str,
+            "outcome": str,
+            "error": str,
+            "at": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="seq",
+    )
+    db["audit"].create_index(["run_id"])
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), timeout=30, isolation_level=None, check_same_thread=False
+    )
+    return conn
+
+
+def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the store at ``path`` and bring its schema up to date.
+
+    WAL mode, a busy timeout and foreign-key checks are switched on. Open one
+    store per thread (Streamlit sessions each open their own).
+
+    Args:
+        path: file path, or ``":memory:"`` for tests.
+        migrate: apply pending migrations (default True).
+
+    Raises:
+        StoreError: the file cannot be opened or is not a recon store.
+
+    Examples:
+        >>> db = open_store(":memory:")
+        >>> sorted(t for t in db.table_names() if t in {"runs", "decisions"})
+        ['decisions', 'runs']
+    """
+    memory = str(path) == ":memory:"
+    if not memory:
+        p = Path(path)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the folder for the store {p}: {exc.strerror}",
+                hint="set [store] path in recon.toml to a writable location",
+            ) from None
+    try:
+        db = sqlite_utils.Database(_connect(path))
+        db.execute("PRAGMA busy_timeout = 30000")
+        if not memory:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        if migrate:
+            MIGRATIONS.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"cannot open the store {path}: {exc}",
+            hint="check that [store] path points at a recon SQLite file, or at a new file",
+        ) from None
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction (``BEGIN IMMEDIATE``): all or nothing.
+
+    Nested use joins the outer transaction.
+
+    Examples:
+        >>> db = open_store(":memory:")
+        >>> with transaction(db):
+        ...     _ = db["locks"].insert({"name": "x"})
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def start_run(
+    db: sqlite_utils.Database,
+    stage: str,
+    *,
+    parent_id: str | None = None,
+    config: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Record the start of a run of ``stage`` and return its id."""
+    rid = run_id or new_run_id(stage)
+    with transaction(db):
+        db["runs"].insert(
+            {
+                "run_id": rid,
+                "parent_id": parent_id,
+                "stage": stage,
+                "status": "running",
+                "started_at": now_iso(),
+                "ended_at": None,
+                "config": canonical_json(config or {}),
+                "summary": "{}",
+                "error": None,
+            }
+        )
+    return rid
+
+
+def finish_run(
+    db: sqlite_utils.Database,
+    run_id: str,
+    *,
+    status: str = "ok",
+    summary: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """Record the end of a run with its status and summary."""
+    with transaction(db):
+        db["runs"].update(
+            run_id,
+            {
+                "status": status,
+                "ended_at": now_iso(),
+                "summary": canonical_json(summary or {}),
+                "error": error,
+            },
+        )
+
+
+def get_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
+    """A run row with ``config`` and ``summary`` decoded.
+
+    Raises:
+        UsageError: no such run.
+    """
+    rows = list(db.query("select * from runs where run_id = ?", [run_id]))
+    if not rows:
+        raise UsageError(f"no run {run_id!r} in the store", hint="`recon status` lists the runs")
+    row = dict(rows[0])
+    for key in ("config", "summary"):
+        row[key] = json.loads(row[key] or "{}")
+    return row
+
+
+def resolve_run_id(db: sqlite_utils.Database, run_id: str | None, stage: str) -> str | None:
+    """The ``stage`` run meant by ``run_id``: itself, the child of a parent run, or the latest.
+
+    Commands that take a run id accept either a stage run or its parent ``recon run``.
+    Returns None when ``run_id`` is None and no run of ``stage`` exists.
+
+    Raises:
+        UsageError: ``run_id`` names no run, or a parent with no ``stage`` child.
+    """
+    if run_id is None:
+        rows = list(
+            db.query(
+                "select run_id from runs where stage = ? order by started_at desc, rowid desc limit 1",
+                [stage],
+            )
+        )
+        return rows[0]["run_id"] if rows else None
+    run = get_run(db, run_id)
+    if run["stage"] == stage:
+        return run_id
+    rows = list(
+        db.query(
+            "select run_id from runs where parent_id = ? and stage = ? order by started_at desc, rowid desc limit 1",
+            [run_id, stage],
+        )
+    )
+    if not rows:
+        raise UsageError(f"run {run_id!r} is a {run['stage']} run and has no {stage} run under it")
+    return str(rows[0]["run_id"])
+
+
+def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
+    """What the store holds per stage, as plain data (``recon status`` shows it).
+
+    Examples:
+        >>> store_status(open_store(":memory:"))["records"]
+        []
+    """
+    records = [
+        dict(r)
+        for r in db.query(
+            "select source, object, count(*) as records, sum(archived) as archived, "
+            "max(modified_at) as last_modified from snapshots group by source, object order by source, object"
+        )
+    ]
+    last_runs = {}
+    for stage in ("pull", "match", "plan", "apply", "run"):
+        rows = list(
+            db.query(
+                "select run_id, status, started_at, ended_at, summary, error from runs "
+                "where stage = ? order by started_at desc, rowid desc limit 1",
+                [stage],
+            )
+        )
+        if rows:
+            row = dict(rows[0])
+            row["summary"] = json.loads(row["summary"] or "{}")
+            last_runs[stage] = row
+    match_runs = db.execute("select count(*) from runs where stage = 'match'").fetchone()[0]
+    latest_match = last_runs.get("match", {}).get("run_id")
+    waiting = 0
+    if latest_match:
+        waiting = db.execute(
+            "select count(*) from pairs p where p.run_id = ? and p.tier = 'review' and not exists "
+            "(select 1 from decisions d where d.item_id = p.pair_id and d.superseded = 0 "
+            "and d.label in ('match','non_match','approve','reject'))",
+            [latest_match],
+        ).fetchone()[0]
+    return {
+        "records": records,
+        "runs": last_runs,
+        "match_runs": match_runs,
+        "waiting_for_review": waiting,
+        "decisions": db.execute("select count(*) from decisions where superseded = 0").fetchone()[0],
+    }
