@@ -1,0 +1,155 @@
+"""Ready-made comparisons: company name, domain, email, phone, person name, city, country, ids.
+
+Each function returns a :class:`~recon.match.settings.Comparison` (plain data);
+:mod:`recon.match.scoring` compiles them to vectorised rapidfuzz/polars code.
+Level thresholds here are similarities (0..1), not weights: weights are fitted
+per run from the data being matched.
+
+Examples:
+    >>> [lv.label for lv in domain().levels]
+    ['null', 'exact', 'same_stem', 'else']
+"""
+
+from __future__ import annotations
+
+from .settings import Comparison, Level
+
+__all__ = [
+    "city",
+    "company_name",
+    "country",
+    "cross_ids",
+    "domain",
+    "email",
+    "person_name",
+    "phone",
+]
+
+
+def company_name(column: str = "name_norm", name: str = "company_name") -> Comparison:
+    """Company names after normalisation: exact, compact, fuzzy, word subsets, acronyms.
+
+    ``idf_overlap`` weighs shared words by their rarity, so "Acme Group" and
+    "Acme Holdings" share the identifying word while "Alpha Group" and "Beta
+    Group" share only a common one. A clearly different name vetoes ``auto``.
+
+    Examples:
+        >>> company_name().levels[1].label
+        'exact'
+    """
+    return Comparison(
+        name=name,
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("exact", "exact"),
+            Level("compact", "compact"),
+            Level("jw_0.95", "jaro_winkler", 0.95),
+            Level("idf_0.8", "idf_overlap", 0.8),
+            Level("acronym", "acronym"),
+            Level("token_set_0.85", "token_set", 0.85),
+            Level("jw_0.88", "jaro_winkler", 0.88),
+            Level("idf_0.5", "idf_overlap", 0.5),
+            Level("token_set_0.6", "token_set", 0.6),
+            Level("else", "else"),
+        ),
+        tf_adjust=True,
+        veto_auto=("else", "token_set_0.6"),
+    )
+
+
+def domain(column: str = "domain") -> Comparison:
+    """Registered domains: exact, same stem under another suffix (acme.de / acme.fr), else."""
+    return Comparison(
+        name="domain",
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("exact", "exact"),
+            Level("same_stem", "same_stem"),
+            Level("else", "else"),
+        ),
+        tf_adjust=True,
+    )
+
+
+def email(column: str = "email") -> Comparison:
+    """Normalised email addresses: exact, same mailbox name, else."""
+    return Comparison(
+        name="email",
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("exact", "exact"),
+            Level("jw_0.95", "jaro_winkler", 0.95),
+            Level("else", "else"),
+        ),
+        tf_adjust=True,
+    )
+
+
+def phone(column: str = "phone") -> Comparison:
+    """E.164 phones: exact, same last 7 digits (branch lines, lost country code), else."""
+    return Comparison(
+        name="phone",
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("exact", "exact"),
+            Level("suffix_7", "suffix_digits", 7),
+            Level("else", "else"),
+        ),
+        tf_adjust=True,
+    )
+
+
+def person_name(column: str = "person_norm") -> Comparison:
+    """Full person names (first + last, ASCII, lower case): exact, fuzzy, swapped order."""
+    return Comparison(
+        name="person_name",
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("exact", "exact"),
+            Level("jw_0.94", "jaro_winkler", 0.94),
+            Level("token_set_0.9", "token_set", 0.9),
+            Level("jw_0.85", "jaro_winkler", 0.85),
+            Level("token_set_0.6", "token_set", 0.6),
+            Level("else", "else"),
+        ),
+        tf_adjust=True,
+        veto_auto=("else",),
+    )
+
+
+def city(column: str = "city") -> Comparison:
+    """Cities: exact, fuzzy (spelling), else."""
+    return Comparison(
+        name="city",
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("exact", "exact"),
+            Level("jw_0.9", "jaro_winkler", 0.9),
+            Level("else", "else"),
+        ),
+    )
+
+
+def country(column: str = "country") -> Comparison:
+    """ISO country codes: exact or else; a different country vetoes ``auto``."""
+    return Comparison(
+        name="country",
+        column=column,
+        levels=(Level("null", "null"), Level("exact", "exact"), Level("else", "else")),
+        veto_auto=("else",),
+    )
+
+
+def cross_ids(column: str = "xid") -> Comparison:
+    """Stored cross-system ids: the records name each other (exact) or someone else (else)."""
+    return Comparison(
+        name="cross_ids",
+        column=column,
+        levels=(Level("null", "null"), Level("exact", "exact"), Level("else", "else")),
+    )

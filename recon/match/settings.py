@@ -1,0 +1,281 @@
+"""Declarative match settings: comparisons as ordered levels, blocking rules, thresholds.
+
+A :class:`MatchSettings` is plain data with a JSON round trip
+(``MatchSettings.from_json(s.to_json()) == s``); every match run stores the
+settings it used, so any result can be reproduced. Ready-made settings for
+companies and contacts come from :func:`default_settings`; the ready-made
+comparisons live in :mod:`recon.match.comparisons`.
+
+A comparison is an ordered list of levels. Each level names an operation
+(``null``, ``exact``, ``jaro_winkler``, ``token_set``, ``idf_overlap``,
+``acronym``, ``same_stem``, ``suffix_digits``, ``else``) with an optional
+threshold; the first level whose test passes is the pair's level. Weights for
+every level are fitted per run (u from random pairs, m by EM) and stored with the run.
+
+Examples:
+    >>> s = default_settings("companies")
+    >>> MatchSettings.from_json(s.to_json()) == s
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from ..errors import MatchError
+
+__all__ = [
+    "BlockingRule",
+    "Comparison",
+    "Level",
+    "MatchSettings",
+    "Thresholds",
+    "default_settings",
+]
+
+Entity = Literal["companies", "contacts"]
+
+#: operations a level may use (see module docstring)
+LEVEL_OPS = frozenset(
+    {
+        "null",
+        "exact",
+        "compact",
+        "jaro_winkler",
+        "token_set",
+        "idf_overlap",
+        "acronym",
+        "same_stem",
+        "suffix_digits",
+        "else",
+    }
+)
+#: kinds of blocking rule
+BLOCKING_KINDS = frozenset({"exact", "tokens", "ngrams", "ids"})
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a comparison: ``op`` (with ``threshold`` for fuzzy ops) and a label."""
+
+    label: str
+    op: str
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in LEVEL_OPS:
+            raise MatchError(
+                f"level {self.label!r}: unknown op {self.op!r}",
+                hint="use one of " + ", ".join(sorted(LEVEL_OPS)),
+            )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A named comparison of one feature column, as an ordered list of levels.
+
+    ``column`` names a column of the normalised record frame (see
+    :func:`recon.match.blocking.features`). ``tf_adjust`` adjusts the weight
+    of exact agreement by the value's term frequency (a common value is weaker
+    evidence). ``veto_auto`` lists level labels that keep a pair out of the
+    ``auto`` tier whatever its total (strong keys are evidence, not verdicts).
+    """
+
+    name: str
+    column: str
+    levels: tuple[Level, ...]
+    tf_adjust: bool = False
+    veto_auto: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
+            raise MatchError(
+                f"comparison {self.name!r}: levels must start with a null level and end with else"
+            )
+        labels = [lv.label for lv in self.levels]
+        if len(set(labels)) != len(labels):
+            raise MatchError(f"comparison {self.name!r}: level labels must be unique")
+
+
+@dataclass(frozen=True)
+class BlockingRule:
+    """A named blocking rule producing candidate pairs.
+
+    kinds: ``exact`` (equal non-null ``column``), ``tokens`` (share one of the
+    ``keep`` rarest tokens of ``column``), ``ngrams`` (share one of the ``keep``
+    rarest character ``n``-grams of ``column``), ``ids`` (a stored cross-system id
+    names the other record). Keys held by more than ``max_block`` records on one
+    side are skipped (a shared switchboard phone, a generic word).
+    """
+
+    name: str
+    kind: str
+    column: str
+    keep: int = 2
+    n: int = 4
+    max_block: int = 50
+
+    def __post_init__(self) -> None:
+        if self.kind not in BLOCKING_KINDS:
+            raise MatchError(
+                f"blocking rule {self.name!r}: unknown kind {self.kind!r}",
+                hint="use one of " + ", ".join(sorted(BLOCKING_KINDS)),
+            )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Probability thresholds: ``auto`` and ``review`` tiers (below review: reject).
+
+    ``duplicate_auto``/``duplicate_review`` apply to pairs inside one system;
+    ``cluster_min`` is the weakest pair probability allowed inside a duplicate
+    cluster (clusters never chain through one loose pair).
+    """
+
+    auto: float = 0.99
+    review: float = 0.5
+    duplicate_auto: float = 0.99
+    duplicate_review: float = 0.6
+    cluster_min: float = 0.3
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """Everything that shapes a match run, as data.
+
+    Examples:
+        >>> s = default_settings("contacts")
+        >>> s.entity
+        'contacts'
+    """
+
+    entity: Entity
+    comparisons: tuple[Comparison, ...]
+    blocking_rules: tuple[BlockingRule, ...]
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    em_iterations: int = 25
+    u_sample_pairs: int = 200_000
+    seed: int = 0
+    prior: float | None = None  # P(match) of a candidate pair; None: estimated by EM
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (JSON-serialisable)."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """JSON text of the settings (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MatchSettings:
+        """Build settings from plain data.
+
+        Raises:
+            MatchError: unknown keys, ops or kinds.
+        """
+        try:
+            comps = tuple(
+                Comparison(
+                    name=c["name"],
+                    column=c["column"],
+                    levels=tuple(Level(**lv) for lv in c["levels"]),
+                    tf_adjust=bool(c.get("tf_adjust", False)),
+                    veto_auto=tuple(c.get("veto_auto", ())),
+                )
+                for c in data["comparisons"]
+            )
+            rules = tuple(BlockingRule(**r) for r in data["blocking_rules"])
+            rest = {
+                k: v
+                for k, v in data.items()
+                if k not in {"comparisons", "blocking_rules", "thresholds"}
+            }
+            return cls(
+                comparisons=comps,
+                blocking_rules=rules,
+                thresholds=Thresholds(**data.get("thresholds", {})),
+                **rest,
+            )
+        except (KeyError, TypeError) as exc:
+            raise MatchError(
+                f"match settings invalid: {exc}",
+                hint="start from `default_settings(...)`.to_json() and edit it",
+            ) from None
+
+    @classmethod
+    def from_json(cls, text: str) -> MatchSettings:
+        """Parse settings from JSON text.
+
+        Raises:
+            MatchError: the text is not valid settings JSON.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise MatchError(f"match settings are not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def comparison(self, name: str) -> Comparison:
+        """The comparison called ``name``."""
+        for c in self.comparisons:
+            if c.name == name:
+                return c
+        raise MatchError(f"no comparison {name!r} in the match settings")
+
+
+def default_settings(entity: Entity) -> MatchSettings:
+    """The ready-made settings for ``companies`` or ``contacts``.
+
+    Examples:
+        >>> [r.name for r in default_settings("companies").blocking_rules][:2]
+        ['ids', 'domain']
+    """
+    from . import comparisons as C
+
+    if entity == "companies":
+        return MatchSettings(
+            entity="companies",
+            comparisons=(
+                C.company_name(),
+                C.domain(),
+                C.phone(),
+                C.city(),
+                C.country(),
+                C.cross_ids(),
+            ),
+            blocking_rules=(
+                BlockingRule("ids", "ids", "xid"),
+                BlockingRule("domain", "exact", "domain"),
+                BlockingRule("domain_stem", "exact", "domain_stem", max_block=20),
+                BlockingRule("name", "exact", "name_key"),
+                BlockingRule("acronym", "exact", "acronym_key", max_block=20),
+                BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=40),
+                BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=40),
+                BlockingRule("phone", "exact", "phone", max_block=10),
+            ),
+        )
+    if entity == "contacts":
+        return MatchSettings(
+            entity="contacts",
+            comparisons=(
+                C.email(),
+                C.person_name(),
+                C.company_name(column="company_norm", name="company"),
+                C.phone(),
+                C.city(),
+                C.country(),
+                C.cross_ids(),
+            ),
+            blocking_rules=(
+                BlockingRule("ids", "ids", "xid"),
+                BlockingRule("email", "exact", "email", max_block=20),
+                BlockingRule("name", "exact", "name_key", max_block=30),
+                BlockingRule("last_name_company", "exact", "last_company_key", max_block=30),
+                BlockingRule("name_ngrams", "ngrams", "name_compact", keep=2, n=4, max_block=30),
+                BlockingRule("phone", "exact", "phone", max_block=10),
+            ),
+            thresholds=Thresholds(),
+        )
+    raise MatchError(f"unknown entity {entity!r}", hint="use companies or contacts")
