@@ -30,7 +30,11 @@ HERE = Path(__file__).resolve().parent
 def _commit() -> str:
     try:
         return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -43,10 +47,16 @@ def discover(only: str | None) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="tiny inputs: check that benchmarks run")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny inputs: check that benchmarks run"
+    )
     parser.add_argument("--only", help="run only benchmarks whose module name contains this")
-    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON result")
+    parser.add_argument(
+        "--out", type=Path, default=HERE / "results", help="folder for the JSON result"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     results: dict[str, object] = {}
@@ -72,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         "commit": commit,
         "time": stamp,
         "smoke": args.smoke,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "results": results,
     }
     out = args.out / f"{commit}-{stamp}{'-smoke' if args.smoke else ''}.json"

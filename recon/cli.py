@@ -39,7 +39,9 @@ err_console = Console(stderr=True)
 
 ConfigOpt = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="recon.toml to use (else $RECON_CONFIG, else ./recon.toml)."),
+    typer.Option(
+        "--config", "-c", help="recon.toml to use (else $RECON_CONFIG, else ./recon.toml)."
+    ),
 ]
 
 
@@ -59,7 +61,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     config: ConfigOpt = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -183,17 +187,29 @@ def status(
         table.add_column(col)
     for row in info["records"]:
         table.add_row(
-            row["source"], row["object"], str(row["records"]), str(row["archived"] or 0), str(row["last_modified"] or "")
+            row["source"],
+            row["object"],
+            str(row["records"]),
+            str(row["archived"] or 0),
+            str(row["last_modified"] or ""),
         )
     console.print(table)
     runs = Table(title="last run per stage")
     for col in ("stage", "run", "status", "started", "ended", "summary"):
         runs.add_column(col)
     for stage, row in info["runs"].items():
-        summary = ", ".join(f"{k}={v}" for k, v in list(row["summary"].items())[:6] if not isinstance(v, dict | list))
-        runs.add_row(stage, row["run_id"], row["status"], row["started_at"], row["ended_at"] or "", summary)
+        summary = ", ".join(
+            f"{k}={v}"
+            for k, v in list(row["summary"].items())[:6]
+            if not isinstance(v, dict | list)
+        )
+        runs.add_row(
+            stage, row["run_id"], row["status"], row["started_at"], row["ended_at"] or "", summary
+        )
     console.print(runs)
-    console.print(f"waiting for review: {info['waiting_for_review']}   decisions: {info['decisions']}")
+    console.print(
+        f"waiting for review: {info['waiting_for_review']}   decisions: {info['decisions']}"
+    )
 
 
 # --------------------------------------------------------------------------- pull
@@ -313,14 +329,12 @@ def main(argv: list[str] | None = None) -> Any:
         err_console.print("interrupted", markup=False)
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            exc.show()
-            sys.exit(ExitCode.USAGE)
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # typer vendors its own click: recognise its usage errors by shape
+        if callable(getattr(exc, "show", None)) and isinstance(
+            getattr(exc, "exit_code", None), int
+        ):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         path = _crash_log(exc)
         err_console.print(
             f"unexpected error: {type(exc).__name__}; traceback written to {path}",

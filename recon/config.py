@@ -174,14 +174,14 @@ def _check_literal_secrets(
     problems = []
     for name in secret_fields:
         secret = getattr(model, name)
-        if isinstance(secret, Secret) and secret.is_literal:
-            if not urls or not all(is_loopback_url(u) for u in urls if u) or not any(urls):
-                problems.append(name)
+        loopback_only = any(urls) and all(is_loopback_url(u) for u in urls if u)
+        if isinstance(secret, Secret) and secret.is_literal and not loopback_only:
+            problems.append(name)
     if problems:
         raise ValueError(
             "literal secret(s) "
             + ", ".join(f"{section}.{p}" for p in problems)
-            + " are only accepted for loopback hosts (the sandbox); use \"env:NAME\" and set that "
+            + ' are only accepted for loopback hosts (the sandbox); use "env:NAME" and set that '
             "environment variable"
         )
 
@@ -270,10 +270,34 @@ class SalesforceSection(Section):
             raise ValueError("must be a Salesforce API version such as 59.0")
         return v
 
+    @property
+    def configured(self) -> bool:
+        """True once an org is named (``instance_url``): credentials are then required."""
+        return self.instance_url is not None
+
+    @model_validator(mode="after")
+    def _required_for_auth(self) -> SalesforceSection:
+        if not self.configured:
+            return self
+        needed = {
+            "client_credentials": ("client_id", "client_secret"),
+            "jwt": ("client_id", "username", "private_key_file"),
+            "password": ("client_id", "client_secret", "username", "password"),
+            "session": ("session_id",),
+        }[self.auth]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(
+                f"auth = {self.auth!r} needs " + ", ".join(f"salesforce.{m}" for m in missing)
+            )
+        return self
+
     @model_validator(mode="after")
     def _secrets(self) -> SalesforceSection:
         secret_fields = ("client_id", "client_secret", "password", "security_token", "session_id")
-        urls = [self.instance_url] if self.auth == "session" else [self.login_url, self.instance_url]
+        urls = (
+            [self.instance_url] if self.auth == "session" else [self.login_url, self.instance_url]
+        )
         _check_literal_secrets(self, secret_fields, urls, "salesforce")
         return self
 
@@ -364,9 +388,13 @@ class NotifySection(Section):
     def _secrets(self) -> NotifySection:
         for name in ("slack_webhook", "webhook_url"):
             secret = getattr(self, name)
-            if isinstance(secret, Secret) and secret.is_literal and not is_loopback_url(secret.get()):
+            if (
+                isinstance(secret, Secret)
+                and secret.is_literal
+                and not is_loopback_url(secret.get())
+            ):
                 raise ValueError(
-                    f"literal notify.{name} is only accepted for loopback hosts; use \"env:NAME\""
+                    f'literal notify.{name} is only accepted for loopback hosts; use "env:NAME"'
                 )
         return self
 
@@ -512,7 +540,9 @@ def _resolve_paths(model: BaseModel, base: Path) -> None:
             object.__setattr__(model, name, (base / value.expanduser()).resolve())
 
 
-def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> ReconConfig:
+def load_config(
+    path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
+) -> ReconConfig:
     """Find, read and validate the configuration.
 
     Args:
@@ -534,7 +564,9 @@ def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | N
         try:
             data = tomllib.loads(found.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{found} is not valid TOML: {exc}", hint="fix the line named") from None
+            raise ConfigError(
+                f"{found} is not valid TOML: {exc}", hint="fix the line named"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {found}: {exc}") from None
     for section, values in (overrides or {}).items():

@@ -268,7 +268,10 @@ class FileFormatError(SourceError):
             )
             if part
         )
-        super().__init__(f"{where}: {message}" if where else message, hint=hint or "fix the file and load it again")
+        super().__init__(
+            f"{where}: {message}" if where else message,
+            hint=hint or "fix the file and load it again",
+        )
         self.path, self.row, self.column = path, row, column
 
 
@@ -301,7 +304,9 @@ class PartialFailure(ApplyError):
 
     exit_code = ExitCode.PARTIAL
 
-    def __init__(self, message: str, *, counts: dict[str, int] | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, counts: dict[str, int] | None = None, hint: str | None = None
+    ):
         super().__init__(message, hint=hint)
         self.counts = dict(counts or {})
 

@@ -93,7 +93,9 @@ def acquire(
     A stale holder (no heartbeat for ``stale_after`` seconds, or a dead process
     on this host) is taken over, with a warning in the log.
     """
-    me = Lock(db=db, holder=holder, pid=os.getpid(), host=socket.gethostname(), run_id=run_id, name=name)
+    me = Lock(
+        db=db, holder=holder, pid=os.getpid(), host=socket.gethostname(), run_id=run_id, name=name
+    )
     with transaction(db):
         current = lock_info(db, name)
         if current is not None:

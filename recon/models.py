@@ -17,18 +17,18 @@ from enum import Enum
 from typing import Any, Literal
 
 __all__ = [
+    "Change",
+    "DecidedBy",
+    "Decision",
+    "EntityKind",
     "HUBSPOT",
     "HUBSPOT_OBJECTS",
-    "SALESFORCE",
-    "SALESFORCE_OBJECTS",
-    "SF_ID_PREFIXES",
-    "Change",
-    "Decision",
-    "DecidedBy",
-    "EntityKind",
     "Label",
     "Pair",
     "Record",
+    "SALESFORCE",
+    "SALESFORCE_OBJECTS",
+    "SF_ID_PREFIXES",
     "SourceName",
     "Tier",
     "canonical_json",
@@ -203,7 +203,9 @@ class Pair:
     @property
     def pair_id(self) -> str:
         """Stable id of the pair, independent of the run."""
-        return stable_id(self.object, self.source_l, self.record_id_l, self.source_r, self.record_id_r)
+        return stable_id(
+            self.object, self.source_l, self.record_id_l, self.source_r, self.record_id_r
+        )
 
 
 @dataclass

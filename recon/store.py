@@ -318,9 +318,7 @@ def m004_apply_audit(db: sqlite_utils.Database) -> None:
 
 
 def _connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        str(path), timeout=30, isolation_level=None, check_same_thread=False
-    )
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
     return conn
 
 
@@ -529,5 +527,7 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
         "runs": last_runs,
         "match_runs": match_runs,
         "waiting_for_review": waiting,
-        "decisions": db.execute("select count(*) from decisions where superseded = 0").fetchone()[0],
+        "decisions": db.execute("select count(*) from decisions where superseded = 0").fetchone()[
+            0
+        ],
     }

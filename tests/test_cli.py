@@ -1,0 +1,144 @@
+"""The command line: every command has real --help, init/status work, errors map to exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from recon.cli import app, main
+from recon.config import load_config
+
+COMMANDS = [
+    "init",
+    "status",
+    "pull",
+    "match",
+    "match-files",
+    "eval",
+    "plan",
+    "review",
+    "apply",
+    "audit",
+    "undo",
+    "run",
+    "sandbox",
+    "demo",
+]
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recon", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def registered() -> set[str]:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return set(group.commands)  # type: ignore[attr-defined]
+
+
+def test_every_pipeline_verb_is_registered() -> None:
+    assert set(COMMANDS) <= registered()
+
+
+def test_root_help_lists_every_command() -> None:
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in COMMANDS:
+        assert command in out.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "Usage:" in out
+    assert "--config" in out or command == "init"
+
+
+def test_init_writes_a_config_that_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["init"])
+    assert exit_.value.code == 0
+    cfg = load_config(tmp_path / "recon.toml")
+    assert cfg.hubspot.access_token is not None
+    assert cfg.hubspot.access_token.reference() == "env:HUBSPOT_TOKEN"
+    with pytest.raises(SystemExit) as again:
+        main(["init"])
+    assert again.value.code == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_status_json_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--json"])
+    assert exit_.value.code == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["records"] == []
+    assert info["waiting_for_review"] == 0
+    assert Path(info["store"]) == tmp_path / "data" / "recon.db"
+
+
+def test_status_table(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["status"])
+    assert exit_.value.code == 0
+    assert "waiting for review" in capsys.readouterr().out
+
+
+def test_config_error_exits_3_with_key_path(tmp_path: Path) -> None:
+    (tmp_path / "recon.toml").write_text("[store]\nnope = 1\n")
+    out = run_cli("status", cwd=tmp_path)
+    assert out.returncode == 3
+    assert "store.nope" in out.stderr
+
+
+def test_global_config_option(tmp_path: Path) -> None:
+    conf = tmp_path / "elsewhere.toml"
+    conf.write_text('[store]\npath = "x/custom.db"\n')
+    out = run_cli("--config", str(conf), "status", "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["store"].endswith("x/custom.db")
+
+
+def test_usage_error_exits_2() -> None:
+    out = run_cli("status", "--no-such-flag")
+    assert out.returncode == 2
+
+
+def test_unexpected_error_prints_one_line_and_logs_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import recon.cli as cli
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(cli, "store_status", boom)
+    with pytest.raises(SystemExit) as exit_:
+        main(["status"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) <= 2
+    assert "RuntimeError" in err
+    log_path = Path(err.split("traceback written to ")[1].split()[0])
+    assert "kaboom" in log_path.read_text()
+
+
+def test_not_available_helper_exits_2() -> None:
+    from recon.cli import not_available
+    from recon.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        not_available("frobnicate")
+    assert err.value.exit_code == 2

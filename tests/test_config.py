@@ -1,0 +1,216 @@
+"""recon.toml loading and validation: every problem reported with its key path, secrets never shown."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from recon.config import Secret, find_config_path, is_loopback_url, load_config
+from recon.errors import ConfigError, ExitCode
+
+TOKEN = "pat-na1-SUPERSECRET-0000"
+
+
+def write(tmp_path: Path, text: str, name: str = "recon.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_any_file(tmp_path: Path) -> None:
+    cfg = load_config(None)
+    assert cfg.source_path is None
+    assert cfg.hubspot.base_url == "https://api.hubapi.com"
+    assert cfg.salesforce.api_version == "59.0"
+    assert cfg.store.path == (tmp_path / "data" / "recon.db").resolve()
+
+
+def test_found_as_flag_then_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cwd_file = write(tmp_path, '[store]\npath = "cwd.db"\n')
+    other = tmp_path / "other"
+    other.mkdir()
+    env_file = write(other, '[store]\npath = "env.db"\n')
+    flag_file = write(other, '[store]\npath = "flag.db"\n', "flag.toml")
+    assert load_config(None).store.path == tmp_path / "cwd.db"
+    monkeypatch.setenv("RECON_CONFIG", str(env_file))
+    assert load_config(None).store.path == other / "env.db"
+    assert load_config(flag_file).store.path == other / "flag.db"
+    assert find_config_path(flag_file) == flag_file.resolve()
+    assert cwd_file.exists()
+
+
+def test_relative_paths_resolve_against_the_files_folder(tmp_path: Path) -> None:
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    path = write(sub, '[store]\npath = "../stores/r.db"\n[sandbox]\ndb = "sb.db"\n')
+    cfg = load_config(path)
+    assert cfg.store.path == (tmp_path / "stores" / "r.db").resolve()
+    assert cfg.sandbox.db == sub / "sb.db"
+
+
+def test_missing_named_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "nope.toml")
+    assert "nope.toml" in str(err.value)
+    assert err.value.exit_code == ExitCode.CONFIG
+
+
+def test_invalid_toml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[store]\npath = \n")
+    with pytest.raises(ConfigError, match="line 2"):
+        load_config(path)
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[store]
+colour = "blue"
+[hubspot]
+page_size = "many"
+[salesforce]
+api_version = "banana"
+[review]
+port = 70000
+[[mapping.fields]]
+object = "contacts"
+hubspot = "jobtitle"
+[[pull.filters]]
+source = "hubspot"
+object = "contacts"
+[unknown_section]
+x = 1
+""",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    paths = {p for p, _ in err.value.problems}
+    assert {
+        "store.colour",
+        "hubspot.page_size",
+        "salesforce.api_version",
+        "review.port",
+        "mapping.fields[0].salesforce",
+        "pull.filters[0].field",
+        "unknown_section",
+    } <= paths
+    text = str(err.value)
+    assert "unknown key" in text
+    assert str(path) in text
+
+
+@pytest.mark.parametrize(
+    ("section", "body"),
+    [
+        ("hubspot", f'access_token = "{TOKEN}"'),
+        (
+            "salesforce",
+            f'instance_url = "https://acme.my.salesforce.com"\nclient_id = "{TOKEN}"\nclient_secret = "env:X"',
+        ),
+        ("notify", f'slack_webhook = "https://hooks.slack.com/services/{TOKEN}"'),
+    ],
+)
+def test_literal_secret_refused_for_non_loopback_hosts(
+    tmp_path: Path, section: str, body: str
+) -> None:
+    path = write(tmp_path, f"[{section}]\n{body}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "env:" in str(err.value)
+    assert TOKEN not in str(err.value)
+    assert TOKEN not in repr(err.value)
+
+
+def test_literal_secret_accepted_for_loopback(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+[hubspot]
+base_url = "http://127.0.0.1:8765"
+access_token = "{TOKEN}"
+[salesforce]
+instance_url = "http://127.0.0.1:8765"
+login_url = "http://127.0.0.1:8765"
+client_id = "{TOKEN}"
+client_secret = "{TOKEN}"
+""",
+    )
+    cfg = load_config(path)
+    assert cfg.hubspot.access_token is not None
+    assert cfg.hubspot.access_token.get() == TOKEN
+    assert TOKEN not in repr(cfg)
+    assert TOKEN not in str(cfg.redacted())
+
+
+def test_env_secret_read_when_used_and_never_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[hubspot]\naccess_token = "env:HS_TOKEN_TEST"\n')
+    cfg = load_config(path)
+    token = cfg.hubspot.access_token
+    assert isinstance(token, Secret)
+    with pytest.raises(ConfigError, match="HS_TOKEN_TEST is not set"):
+        token.get("hubspot.access_token")
+    monkeypatch.setenv("HS_TOKEN_TEST", TOKEN)
+    assert token.get() == TOKEN
+    assert TOKEN not in f"{token} {token!r} {cfg.redacted()}"
+    assert cfg.redacted()["hubspot"]["access_token"] == "env:HS_TOKEN_TEST"
+
+
+def test_secret_wrong_type_does_not_echo_value(tmp_path: Path) -> None:
+    path = write(tmp_path, "[hubspot]\naccess_token = 123456789\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "123456789" not in str(err.value)
+    assert "hubspot.access_token" in str(err.value)
+
+
+def test_plain_http_refused_for_real_hosts(tmp_path: Path) -> None:
+    path = write(tmp_path, '[hubspot]\nbase_url = "http://api.hubapi.com"\n')
+    with pytest.raises(ConfigError, match="loopback"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("auth", "missing"),
+    [
+        ("client_credentials", "salesforce.client_secret"),
+        ("jwt", "salesforce.private_key_file"),
+        ("password", "salesforce.password"),
+        ("session", "salesforce.session_id"),
+    ],
+)
+def test_salesforce_auth_needs_its_keys(tmp_path: Path, auth: str, missing: str) -> None:
+    path = write(
+        tmp_path,
+        f'[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\nauth = "{auth}"\nclient_id = "env:SF_ID"\n',
+    )
+    with pytest.raises(ConfigError, match=missing):
+        load_config(path)
+
+
+def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, '[store]\npath = "file.db"\n')
+    monkeypatch.setenv("RECON_REVIEW__PORT", "9001")
+    cfg = load_config(path)
+    assert cfg.review.port == 9001
+    assert os.environ["RECON_REVIEW__PORT"] == "9001"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:1", True),
+        ("http://127.5.0.1", True),
+        ("http://localhost:8000", True),
+        ("http://[::1]:80", True),
+        ("https://api.hubapi.com", False),
+        ("http://10.0.0.1", False),
+        (None, False),
+    ],
+)
+def test_is_loopback_url(url: str | None, expected: bool) -> None:
+    assert is_loopback_url(url) is expected

@@ -1,0 +1,103 @@
+"""The store lock: one holder at a time (exit 5 for the second), stale holders taken over."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from recon.errors import ExitCode, LockedError
+from recon.lock import acquire, lock_info, release, store_lock
+from recon.store import open_store, transaction
+
+
+def test_second_holder_refused_with_exit_5(store_path: Path) -> None:
+    db1 = open_store(store_path)
+    db2 = open_store(store_path)
+    with store_lock(db1, holder="run", run_id="run-1"):
+        with pytest.raises(LockedError) as err:
+            acquire(db2, holder="apply")
+        assert err.value.exit_code == ExitCode.LOCKED == 5
+        assert "run-1" in str(err.value)
+    assert lock_info(db1) is None
+    lock = acquire(db2, holder="apply")
+    release(lock)
+
+
+def test_stale_heartbeat_is_taken_over(store_path: Path) -> None:
+    db = open_store(store_path)
+    with transaction(db):
+        db["locks"].insert(
+            {
+                "name": "store",
+                "holder": "old-run",
+                "pid": 1,
+                "host": "elsewhere",
+                "started_at": "2020-01-01T00:00:00.000Z",
+                "heartbeat_at": "2020-01-01T00:00:00.000Z",
+            }
+        )
+    lock = acquire(db, holder="new-run", stale_after=60)
+    assert lock_info(db)["holder"] == "new-run"
+    release(lock)
+
+
+def test_dead_process_on_this_host_is_taken_over(store_path: Path) -> None:
+    db = open_store(store_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(proc.stdout)
+    import socket
+
+    from recon.models import now_iso
+
+    with transaction(db):
+        db["locks"].insert(
+            {
+                "name": "store",
+                "holder": "crashed",
+                "pid": dead_pid,
+                "host": socket.gethostname(),
+                "started_at": now_iso(),
+                "heartbeat_at": now_iso(),
+            }
+        )
+    lock = acquire(db, holder="next")
+    assert lock.holder == "next"
+    release(lock)
+
+
+def test_lock_held_by_another_process(store_path: Path) -> None:
+    open_store(store_path).conn.close()
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from recon.store import open_store
+        from recon.lock import store_lock
+        db = open_store({str(store_path)!r})
+        with store_lock(db, holder="other-process", heartbeat_every=0.2):
+            print("held", flush=True)
+            sys.stdin.readline()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        db = open_store(store_path)
+        with pytest.raises(LockedError, match="other-process"):
+            acquire(db, holder="me")
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=20)
+    assert lock_info(open_store(store_path)) is None

@@ -1,0 +1,133 @@
+"""The store: migrations (fresh, twice, upgrade from an older schema), transactions, runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from recon.errors import StoreError, UsageError
+from recon.store import (
+    MIGRATIONS,
+    finish_run,
+    get_run,
+    open_store,
+    resolve_run_id,
+    start_run,
+    store_status,
+    transaction,
+)
+
+PINNED = {
+    "runs",
+    "cursors",
+    "snapshots",
+    "schemas",
+    "owners",
+    "associations",
+    "decisions",
+    "locks",
+    "match_runs",
+    "pairs",
+    "clusters",
+    "plan_items",
+    "journal",
+    "audit",
+}
+
+
+def test_fresh_store_has_every_table(fresh_db: sqlite_utils.Database) -> None:
+    assert set(fresh_db.table_names()) >= PINNED
+
+
+def test_open_twice_is_idempotent_and_uses_wal(store_path: Path) -> None:
+    db = open_store(store_path)
+    db["runs"].insert({"run_id": "r1", "stage": "pull", "status": "ok"})
+    db.conn.close()
+    again = open_store(store_path)
+    assert again["runs"].count == 1
+    assert again.execute("pragma journal_mode").fetchone()[0] == "wal"
+    names = [m.name for m in MIGRATIONS.applied(again)]
+    assert len(names) == len(set(names))
+
+
+def test_upgrade_from_an_older_schema(store_path: Path) -> None:
+    old = sqlite_utils.Database(store_path)
+    # an old store: only the first migration applied
+    from recon.store import m001_foundation
+
+    m001_foundation(old)
+    old["_sqlite_migrations"].insert(
+        {"migration_set": "recon", "name": "m001_foundation", "applied_at": "2026-01-01 00:00:00"}
+    )
+    old["snapshots"].insert(
+        {"source": "hubspot", "object": "companies", "record_id": "1", "name": "Acme"}
+    )
+    old.conn.close()
+    db = open_store(store_path)
+    assert set(db.table_names()) >= PINNED
+    assert db["snapshots"].get(("hubspot", "companies", "1"))["name"] == "Acme"
+
+
+def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match=r"bad\.db"):
+        open_store(bad)
+
+
+def test_transaction_rolls_back_on_error(fresh_db: sqlite_utils.Database) -> None:
+    with pytest.raises(RuntimeError), transaction(fresh_db):
+        fresh_db["runs"].insert({"run_id": "x", "stage": "pull"})
+        raise RuntimeError("boom")
+    assert fresh_db["runs"].count == 0
+    with transaction(fresh_db), transaction(fresh_db):
+        fresh_db["runs"].insert({"run_id": "y", "stage": "pull"})
+    assert fresh_db["runs"].count == 1
+
+
+def test_runs_nest_and_resolve(fresh_db: sqlite_utils.Database) -> None:
+    parent = start_run(fresh_db, "run", config={"dry_run": True})
+    pull = start_run(fresh_db, "pull", parent_id=parent)
+    finish_run(fresh_db, pull, summary={"records": 3})
+    assert get_run(fresh_db, pull)["summary"] == {"records": 3}
+    assert get_run(fresh_db, parent)["config"] == {"dry_run": True}
+    assert resolve_run_id(fresh_db, parent, "pull") == pull
+    assert resolve_run_id(fresh_db, pull, "pull") == pull
+    assert resolve_run_id(fresh_db, None, "pull") == pull
+    assert resolve_run_id(fresh_db, None, "apply") is None
+    with pytest.raises(UsageError, match="no apply run"):
+        resolve_run_id(fresh_db, parent, "apply")
+    with pytest.raises(UsageError, match="no run"):
+        get_run(fresh_db, "missing")
+
+
+def test_store_status_counts(fresh_db: sqlite_utils.Database) -> None:
+    fresh_db["snapshots"].insert_all(
+        [
+            {"source": "hubspot", "object": "companies", "record_id": str(i), "archived": i % 2}
+            for i in range(4)
+        ]
+    )
+    run = start_run(fresh_db, "match")
+    fresh_db["pairs"].insert_all(
+        [
+            {"run_id": run, "pair_id": "p1", "kind": "link", "tier": "review", "score": 0.7},
+            {"run_id": run, "pair_id": "p2", "kind": "link", "tier": "auto", "score": 0.99},
+        ]
+    )
+    fresh_db["decisions"].insert({"kind": "link", "label": "match", "item_id": "p2"})
+    status = store_status(fresh_db)
+    assert status["records"] == [
+        {
+            "source": "hubspot",
+            "object": "companies",
+            "records": 4,
+            "archived": 2,
+            "last_modified": None,
+        }
+    ]
+    assert status["waiting_for_review"] == 1
+    assert status["decisions"] == 1
+    assert status["runs"]["match"]["run_id"] == run
