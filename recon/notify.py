@@ -1,0 +1,120 @@
+"""Notifications after headless runs: a Slack incoming webhook and a generic JSON webhook.
+
+Sent on failure, and on success when ``[notify] on_success = true``. A notice
+carries the run id, status, counts and the top error classes — never secrets:
+the webhook URL itself is a secret (Slack puts its token in the path), so it
+appears nowhere but in the request line, and errors about delivery name only
+the kind of hook.
+
+Examples:
+    >>> notice = build_notice({"run_id": "run-1", "status": "partial", "exit_code": 4,
+    ...     "errors_by_class": {"validation": 3}})
+    >>> notice["title"]
+    'recon run run-1: partial'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+
+from .config import NotifySection
+
+__all__ = ["build_notice", "notify_run", "slack_payload"]
+
+log = logging.getLogger(__name__)
+
+_ICONS = {"ok": ":white_check_mark:", "partial": ":warning:", "budget": ":hourglass:"}
+
+
+def build_notice(summary: dict[str, Any]) -> dict[str, Any]:
+    """The generic webhook body for a run summary (plain data, no secrets).
+
+    Args:
+        summary: a ``recon run`` summary (run_id, status, exit_code, stages, errors_by_class...).
+    """
+    errors = dict(summary.get("errors_by_class") or {})
+    top = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+    return {
+        "event": "recon.run.finished",
+        "title": f"recon run {summary.get('run_id', '?')}: {summary.get('status', '?')}",
+        "run_id": summary.get("run_id"),
+        "status": summary.get("status"),
+        "exit_code": summary.get("exit_code"),
+        "dry_run": bool(summary.get("dry_run")),
+        "counts": summary.get("counts", {}),
+        "api_calls": summary.get("api_calls", {}),
+        "top_error_classes": [{"class": k, "count": v} for k, v in top],
+        "error": summary.get("error"),
+        "audit_anchor": summary.get("audit_anchor"),
+    }
+
+
+def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
+    """A Slack incoming-webhook message (text plus blocks) for a notice."""
+    icon = _ICONS.get(str(notice.get("status")), ":x:")
+    lines = [f"{icon} *{notice['title']}* (exit {notice.get('exit_code')})"]
+    counts = notice.get("counts") or {}
+    if counts:
+        lines.append(" · ".join(f"{k}: {v}" for k, v in counts.items()))
+    if notice.get("top_error_classes"):
+        lines.append(
+            "errors: "
+            + ", ".join(f"{e['class']} ×{e['count']}" for e in notice["top_error_classes"])
+        )
+    if notice.get("error"):
+        lines.append(f"error: {notice['error']}")
+    text = "\n".join(lines)
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
+
+
+def _post(kind: str, url: str, body: dict[str, Any], cfg: NotifySection) -> bool:
+    delay = 0.5
+    for attempt in range(cfg.retries + 1):
+        try:
+            resp = requests.post(url, json=body, timeout=cfg.timeout_seconds)
+        except requests.RequestException as exc:
+            # the exception text can contain the URL (and so the secret): log its type only
+            log.warning(
+                "%s notification attempt %d failed: %s", kind, attempt + 1, type(exc).__name__
+            )
+        else:
+            if resp.status_code < 300:
+                return True
+            log.warning(
+                "%s notification attempt %d got HTTP %d", kind, attempt + 1, resp.status_code
+            )
+            if resp.status_code < 500 and resp.status_code != 429:
+                return False
+        if attempt < cfg.retries:
+            time.sleep(delay)
+            delay *= 2
+    return False
+
+
+def notify_run(
+    cfg: NotifySection, summary: dict[str, Any], *, force: bool = False
+) -> dict[str, bool]:
+    """Send the run's notice to every configured hook, when the run's outcome calls for it.
+
+    Sent when the run did not succeed, or when ``on_success`` is set (or ``force``).
+    Delivery problems are logged, never raised: a notice must not fail a run.
+
+    Returns:
+        ``{"slack": delivered, "webhook": delivered}`` for each hook tried.
+    """
+    succeeded = summary.get("status") == "ok"
+    if succeeded and not (cfg.on_success or force):
+        return {}
+    notice = build_notice(summary)
+    sent: dict[str, bool] = {}
+    if cfg.slack_webhook is not None:
+        sent["slack"] = _post(
+            "slack", cfg.slack_webhook.get("notify.slack_webhook"), slack_payload(notice), cfg
+        )
+    if cfg.webhook_url is not None:
+        sent["webhook"] = _post("webhook", cfg.webhook_url.get("notify.webhook_url"), notice, cfg)
+    return sent

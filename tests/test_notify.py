@@ -1,0 +1,106 @@
+"""Notifications: delivered to a local receiver, retried, never carrying secrets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from recon.config import NotifySection
+from recon.notify import build_notice, notify_run, slack_payload
+
+SECRET_PATH = "/services/T000/B000/XXXXSECRETXXXX"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.fail_first = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"path": self.path, "body": json.loads(body)})
+                if receiver.fail_first > 0:
+                    receiver.fail_first -= 1
+                    self.send_response(503)
+                else:
+                    self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+SUMMARY = {
+    "run_id": "run-20261130-abc",
+    "status": "partial",
+    "exit_code": 4,
+    "counts": {"applied": 10, "failed": 3},
+    "errors_by_class": {"validation": 2, "duplicate_rule": 1},
+}
+
+
+def test_notice_has_counts_and_top_error_classes() -> None:
+    notice = build_notice(SUMMARY)
+    assert notice["top_error_classes"] == [
+        {"class": "validation", "count": 2},
+        {"class": "duplicate_rule", "count": 1},
+    ]
+    assert "validation ×2" in slack_payload(notice)["text"]
+
+
+def test_failure_sent_to_slack_and_webhook(receiver: Receiver) -> None:
+    cfg = NotifySection(
+        slack_webhook=receiver.url + SECRET_PATH, webhook_url=receiver.url + "/hook"
+    )
+    sent = notify_run(cfg, SUMMARY)
+    assert sent == {"slack": True, "webhook": True}
+    paths = sorted(r["path"] for r in receiver.requests)
+    assert paths == ["/hook", SECRET_PATH]
+    generic = next(r["body"] for r in receiver.requests if r["path"] == "/hook")
+    assert generic["status"] == "partial" and generic["exit_code"] == 4
+    for request in receiver.requests:
+        assert "SECRET" not in json.dumps(request["body"])
+
+
+def test_success_only_when_asked(receiver: Receiver) -> None:
+    ok = {**SUMMARY, "status": "ok", "exit_code": 0}
+    assert notify_run(NotifySection(webhook_url=receiver.url + "/hook"), ok) == {}
+    assert receiver.requests == []
+    cfg = NotifySection(webhook_url=receiver.url + "/hook", on_success=True)
+    assert notify_run(cfg, ok) == {"webhook": True}
+
+
+def test_retried_on_server_errors(receiver: Receiver) -> None:
+    receiver.fail_first = 2
+    cfg = NotifySection(webhook_url=receiver.url + "/hook", retries=3)
+    assert notify_run(cfg, SUMMARY) == {"webhook": True}
+    assert len(receiver.requests) == 3
+
+
+def test_undeliverable_hook_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = NotifySection(webhook_url="http://127.0.0.1:9/SECRETPATH", retries=1, timeout_seconds=0.5)
+    assert notify_run(cfg, SUMMARY) == {"webhook": False}
+    assert "SECRETPATH" not in caplog.text
