@@ -1,0 +1,181 @@
+"""The sandbox admin API under ``/_sandbox/`` (not part of either CRM's API).
+
+| method and path | what it does |
+|---|---|
+| ``GET /_sandbox/health`` | ``{"ok": true, "sides": [...], "demo": {...}}`` |
+| ``GET /_sandbox/requests[?side=]`` | request counts per side and endpoint |
+| ``GET /_sandbox/changes[?since=&side=&limit=]`` | change log: seq, at, side, object, record_id, action, request_id |
+| ``GET /_sandbox/faults`` | active fault rules with ``seen``/``fired`` counts |
+| ``POST /_sandbox/faults`` | add a rule (or a list of rules); 201 with their ids |
+| ``DELETE /_sandbox/faults[/{id}]`` | remove all rules, or one |
+| ``GET /_sandbox/settings`` | the runtime settings |
+| ``PATCH /_sandbox/settings`` (or POST) | change settings, e.g. ``{"salesforce_connector_enabled": true}`` |
+| ``POST /_sandbox/records/{side}/{object}/{id}`` | edit a record as a CRM user would: ``{"fields": {...}}`` |
+| ``GET /_sandbox/truth[?kind=company\\|person]`` | the demo data's ground truth |
+| ``POST /_sandbox/reset`` | ``{}``: empty and reload the demo data; ``{"data": false}``: keep records, clear counters, log, faults |
+
+A side provides ``admin_edit(state, object, record_id, fields) -> dict`` for the
+record edit; it bumps the record's modification time (HubSpot
+``hs_lastmodifieddate``/``lastmodifieddate``, Salesforce ``LastModifiedDate`` and
+``SystemModstamp``) and logs an ``edited`` change with request id ``admin``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import ReconError
+from .state import SIDES, SandboxState
+
+__all__ = ["edit_record", "reset_sandbox", "routes"]
+
+
+def edit_record(
+    state: SandboxState, side: str, object: str, record_id: str, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a record as a user in the CRM's own UI would; return the record.
+
+    Raises:
+        ReconError: unknown side, or the side has no editor, or the record does not exist.
+
+    Examples:
+        >>> from recon.sandbox.hubspot import create_records
+        >>> state = SandboxState(":memory:")
+        >>> rid = create_records(state, "companies", [{"name": "Acme"}])[0]
+        >>> edit_record(state, "hubspot", "companies", rid, {"name": "Acme Inc"})["properties"]["name"]
+        'Acme Inc'
+    """
+    if side not in SIDES:
+        raise ReconError(f"unknown sandbox side {side!r}", hint="hubspot or salesforce")
+    hook = state.side_hook(side, "admin_edit")
+    if hook is None:
+        raise ReconError(f"the {side} emulator is not available in this sandbox")
+    result: dict[str, Any] = hook(state, object, record_id, fields)
+    return result
+
+
+def reset_sandbox(state: SandboxState, *, data: bool = True) -> dict[str, Any]:
+    """Reset the sandbox: with ``data``, empty it and reload the demo data it was created with.
+
+    Examples:
+        >>> state = SandboxState(":memory:")
+        >>> reset_sandbox(state, data=False)["reset"]
+        True
+    """
+    from . import demo
+
+    demo_meta = state.get_meta("demo")
+    if not data:
+        state.reset(keep_data=True)
+        return {"reset": True, "demo": demo_meta}
+    state.reset()
+    if demo_meta:
+        demo.ensure_demo(state, size=demo_meta["size"], seed=demo_meta["seed"])
+    return {"reset": True, "demo": demo_meta}
+
+
+def routes(state: SandboxState) -> list[BaseRoute]:
+    """The admin routes (mounted under ``/_sandbox``)."""
+
+    async def body(request: Request) -> Any:
+        raw = await request.body()
+        if not raw:
+            return {}
+        import json
+
+        return json.loads(raw)
+
+    def error(exc: Exception, status: int = 400) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    async def health(request: Request) -> Response:
+        sides = [s for s in SIDES if state.side_hook(s, "routes") is not None]
+        return JSONResponse(
+            {
+                "ok": True,
+                "sides": sides,
+                "demo": state.get_meta("demo"),
+                "url": state.settings.base_url,
+            }
+        )
+
+    async def requests_(request: Request) -> Response:
+        counts = state.request_counts()
+        side = request.query_params.get("side")
+        return JSONResponse(counts.get(side, {}) if side else counts)
+
+    async def changes(request: Request) -> Response:
+        q = request.query_params
+        try:
+            rows = state.changes(
+                since=int(q.get("since", 0)), side=q.get("side"), limit=int(q.get("limit", 10_000))
+            )
+        except ValueError as exc:
+            return error(exc)
+        return JSONResponse({"changes": rows})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"faults": state.faults.rules()})
+        if request.method == "DELETE":
+            state.faults.clear()
+            return Response(status_code=204)
+        try:
+            payload = await body(request)
+            rules = payload if isinstance(payload, list) else [payload]
+            added = [state.faults.add(rule) for rule in rules]
+        except (ReconError, ValueError, TypeError, AttributeError) as exc:
+            return error(exc)
+        return JSONResponse({"faults": added}, status_code=201)
+
+    async def fault(request: Request) -> Response:
+        if state.faults.remove(request.path_params["rule_id"]):
+            return Response(status_code=204)
+        return error(KeyError(request.path_params["rule_id"]), 404)
+
+    async def settings(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(state.settings.to_dict())
+        try:
+            return JSONResponse(state.settings.update(await body(request)))
+        except (ReconError, ValueError) as exc:
+            return error(exc)
+
+    async def record(request: Request) -> Response:
+        p = request.path_params
+        try:
+            payload = await body(request)
+            fields = payload.get("fields", payload) if isinstance(payload, dict) else None
+            if not isinstance(fields, dict):
+                raise ValueError('body must be {"fields": {...}}')
+            return JSONResponse(edit_record(state, p["side"], p["object"], p["record_id"], fields))
+        except KeyError as exc:
+            return error(exc, 404)
+        except (ReconError, ValueError) as exc:
+            return error(exc, 404 if "not found" in str(exc).lower() else 400)
+
+    async def truth(request: Request) -> Response:
+        return JSONResponse({"truth": state.truth(request.query_params.get("kind"))})
+
+    async def reset(request: Request) -> Response:
+        try:
+            payload = await body(request)
+        except ValueError as exc:
+            return error(exc)
+        return JSONResponse(reset_sandbox(state, data=bool(payload.get("data", True))))
+
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/requests", requests_, methods=["GET"]),
+        Route("/changes", changes, methods=["GET"]),
+        Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/faults/{rule_id}", fault, methods=["DELETE"]),
+        Route("/settings", settings, methods=["GET", "PATCH", "POST"]),
+        Route("/records/{side}/{object}/{record_id}", record, methods=["POST", "PATCH"]),
+        Route("/truth", truth, methods=["GET"]),
+        Route("/reset", reset, methods=["POST"]),
+    ]

@@ -1,0 +1,222 @@
+"""The sandbox HTTP server: one Starlette app answering both CRM APIs and the admin API.
+
+- :func:`create_app` mounts the HubSpot routes (``/crm/...``), the Salesforce routes
+  (``/services/...``, when :mod:`recon.sandbox.salesforce` is installed) and the admin
+  API under ``/_sandbox/``.
+- :class:`SandboxServer` runs that app with uvicorn in a background thread on
+  127.0.0.1 and a free (or given) port: what tests and ``recon demo`` use.
+- :func:`serve` is ``recon sandbox serve``: blocking, Ctrl-C stops it cleanly.
+
+Examples:
+    >>> from recon.sandbox.state import SandboxState
+    >>> with SandboxServer(SandboxState(":memory:")) as server:
+    ...     server.url.startswith("http://127.0.0.1:")
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount
+
+from ..errors import SourceError
+from . import admin, hubspot
+from .faults import hubspot_error, salesforce_error
+from .state import SandboxSettings, SandboxState
+
+__all__ = ["SandboxServer", "create_app", "open_state", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+    path = request.url.path
+    if path.startswith("/services/"):
+        code = "NOT_FOUND" if status == 404 else "METHOD_NOT_ALLOWED"
+        return salesforce_error(
+            status, code, "The requested resource does not exist" if status == 404 else detail
+        )
+    if path.startswith("/_sandbox"):
+        return JSONResponse({"error": detail}, status_code=status)
+    return hubspot_error(
+        status,
+        f"Unable to infer object type from: {path}" if status == 404 else detail,
+        "OBJECT_NOT_FOUND" if status == 404 else "VALIDATION_ERROR",
+    )
+
+
+def create_app(state: SandboxState) -> Starlette:
+    """The ASGI app of one sandbox.
+
+    Examples:
+        >>> app = create_app(SandboxState(":memory:"))
+        >>> app.state.sandbox is not None
+        True
+    """
+    routes: list[BaseRoute] = [Mount("/_sandbox", routes=admin.routes(state))]
+    routes += hubspot.routes(state)
+    sf_routes = state.side_hook("salesforce", "routes")
+    if sf_routes is not None:
+        routes += sf_routes(state)
+    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    app.state.sandbox = state
+    return app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SourceError(
+            f"the sandbox cannot listen on {host}:{port}: {exc.strerror}",
+            hint="pick another --port, or stop what is using it",
+        ) from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class SandboxServer:
+    """Run a sandbox in a background thread (tests, ``recon demo``).
+
+    Args:
+        state: the sandbox state to serve.
+        host: interface to bind (loopback by default).
+        port: 0 for a free port.
+
+    Examples:
+        >>> server = SandboxServer(SandboxState(":memory:")).start()
+        >>> server.port > 0
+        True
+        >>> server.stop()
+    """
+
+    def __init__(self, state: SandboxState, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = state
+        self.host = host
+        self._sock = _bind(host, port)
+        self.port = int(self._sock.getsockname()[1])
+        self.url = f"http://{host}:{self.port}"
+        state.settings.base_url = self.url
+        config = uvicorn.Config(
+            create_app(state),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> SandboxServer:
+        """Start serving and wait until the server answers; return self."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._sock]},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise SourceError(
+                    f"the sandbox did not start on {self.url}", hint="see the log for the cause"
+                )
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._thread is None:
+            self._sock.close()
+            return
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._sock.close()
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def open_state(
+    db: str | Path,
+    *,
+    size: str | None = "small",
+    seed: int = 0,
+    reset: bool = False,
+    settings: SandboxSettings | None = None,
+) -> SandboxState:
+    """Open (or create) a sandbox database, loading demo data unless it already holds them.
+
+    Args:
+        db: the SQLite file.
+        size: demo data size (``tiny``, ``small``, ``large``) or None for an empty sandbox.
+        seed: demo data seed.
+        reset: start from an empty database.
+
+    Examples:
+        >>> state = open_state(":memory:", size=None)
+        >>> state.get_meta("demo") is None
+        True
+    """
+    from . import demo
+
+    if reset and str(db) != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    state = SandboxState(db, settings=settings)
+    if size is not None:
+        demo.ensure_demo(state, size=size, seed=seed)
+    return state
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    db: str | Path = "data/sandbox.db",
+    size: str | None = "small",
+    seed: int = 0,
+    reset: bool = False,
+) -> None:
+    """Serve the sandbox until Ctrl-C (``recon sandbox serve``).
+
+    The database is kept between runs; demo data are generated only when the
+    database holds none for this ``size`` and ``seed`` (or with ``reset``).
+    """
+    state = open_state(db, size=size, seed=seed, reset=reset)
+    sock = _bind(host, port)
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    state.settings.base_url = f"http://{shown_host}:{sock.getsockname()[1]}"
+    config = uvicorn.Config(
+        create_app(state), log_level="warning", access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    log.info("sandbox serving on %s", state.settings.base_url)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        state.close()
