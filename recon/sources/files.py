@@ -1,0 +1,730 @@
+"""CRM export files as records: HubSpot exports and Salesforce Data Loader / report exports.
+
+:func:`read_export` reads one CSV or XLSX export and maps it to the canonical record columns
+(:data:`recon.sources.base.RECORD_COLUMNS`); :func:`load_export` stores it as snapshots of a
+pull run. What it accepts:
+
+- HubSpot company and contact exports with the labels HubSpot writes (``Record ID``,
+  ``Company name``, ``Company Domain Name``, ``Website URL``, ``First Name``, ``Email``,
+  ``Associated Company IDs``...) or internal names (``hs_object_id``, ``name``, ``domain``).
+- Salesforce Account, Contact and Lead exports with API names in any case (``ID``, ``NAME``,
+  ``BILLINGCITY``, ``AccountId``...) or report labels (``Account Name``, ``Billing City``).
+  A contacts file may mix Contacts and Leads: each row's object comes from its Id prefix
+  (``003``/``00Q``) or a type column.
+- UTF-8 with or without BOM, UTF-16 with BOM, Windows-1252; comma, semicolon or tab delimited.
+- Unknown columns are kept: every raw field lands in ``data`` (JSON).
+
+Large files are parsed by polars' CSV reader and checked with vectorised expressions, never
+row by row in Python. Every bad file raises one :class:`~recon.errors.FileFormatError` naming
+the file, the row (the header is row 1) and the column, and what to do.
+
+Examples:
+    >>> parse_as("salesforce:lead")
+    ('salesforce', 'Lead')
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from ..errors import FileFormatError
+from ..models import SF_ID_PREFIXES, stable_id
+from .base import RECORD_COLUMNS
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+__all__ = ["AS_CHOICES", "load_export", "parse_as", "read_export"]
+
+log = logging.getLogger(__name__)
+
+#: the values ``--as`` accepts (object names are matched case-insensitively)
+AS_CHOICES: tuple[str, ...] = (
+    "hubspot:companies",
+    "hubspot:contacts",
+    "salesforce:Account",
+    "salesforce:Contact",
+    "salesforce:Lead",
+    "salesforce:contacts",
+)
+_AS = {a.lower(): tuple(a.split(":")) for a in AS_CHOICES}
+_PREFIX = {obj: prefix for prefix, obj in SF_ID_PREFIXES.items()}
+
+_COMMON_SF = {
+    "owner_id": ("ownerid",),
+    "created_at": ("createddate", "createdate"),
+    "modified_at": ("systemmodstamp", "lastmodifieddate"),
+    "archived": ("isdeleted",),
+}
+_COMMON_HS = {
+    "owner_id": ("hubspotownerid",),
+    "created_at": ("createdate", "hscreatedate", "createdat"),
+    "modified_at": ("lastmodifieddate", "hslastmodifieddate", "updatedat"),
+    "archived": ("archived",),
+}
+_PERSON = {
+    "first_name": ("firstname",),
+    "last_name": ("lastname",),
+    "email": ("email", "emailaddress"),
+}
+
+#: canonical column -> header keys (lower case, letters and digits only), first present wins
+ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "hubspot:companies": {
+        "record_id": ("recordid", "hsobjectid", "companyid", "objectid", "id"),
+        "name": ("companyname", "name"),
+        "domain": ("companydomainname", "domain"),
+        "website": ("websiteurl", "website"),
+        "phone": ("phonenumber", "phone"),
+        "city": ("city",),
+        "country": ("countryregion", "country"),
+        **_COMMON_HS,
+    },
+    "hubspot:contacts": {
+        "record_id": ("recordid", "hsobjectid", "contactid", "vid", "objectid", "id"),
+        "name": ("fullname",),
+        **_PERSON,
+        "phone": ("phonenumber", "phone", "mobilephonenumber", "mobilephone"),
+        "company": ("companyname", "company"),
+        "account_id": ("associatedcompanyid", "primaryassociatedcompanyid", "associatedcompanyids"),
+        "website": ("websiteurl", "website"),
+        "city": ("city",),
+        "country": ("countryregion", "country"),
+        **_COMMON_HS,
+    },
+    "salesforce:Account": {
+        "record_id": ("id", "accountid"),
+        "name": ("name", "accountname"),
+        "website": ("website",),
+        "phone": ("phone",),
+        "city": ("billingcity", "shippingcity", "city"),
+        "country": ("billingcountry", "billingcountrycode", "shippingcountry", "country"),
+        **_COMMON_SF,
+    },
+    "salesforce:Contact": {
+        "record_id": ("id", "contactid"),
+        "name": ("name", "fullname"),
+        **_PERSON,
+        "phone": ("phone", "mobilephone", "mobile"),
+        "account_id": ("accountid",),
+        "company": ("accountname", "account"),
+        "city": ("mailingcity", "othercity", "city"),
+        "country": ("mailingcountry", "mailingcountrycode", "othercountry", "country"),
+        **_COMMON_SF,
+    },
+    "salesforce:Lead": {
+        "record_id": ("id", "leadid"),
+        "name": ("name", "fullname"),
+        **_PERSON,
+        "phone": ("phone", "mobilephone", "mobile"),
+        "company": ("company",),
+        "website": ("website",),
+        "city": ("city",),
+        "country": ("country", "countrycode"),
+        **_COMMON_SF,
+    },
+}
+# a mixed Contact + Lead file: Contact's columns first, then what only Leads have
+ALIASES["salesforce:contacts"] = {
+    key: tuple(
+        dict.fromkeys(
+            ALIASES["salesforce:Contact"].get(key, ()) + ALIASES["salesforce:Lead"].get(key, ())
+        )
+    )
+    for key in ALIASES["salesforce:Contact"].keys() | ALIASES["salesforce:Lead"].keys()
+}
+#: columns that say whether a row of a mixed file is a Contact or a Lead
+_TYPE_KEYS = ("type", "object", "objecttype", "sobjecttype", "attributestype", "recordobject")
+#: stored cross-system ids: HubSpot's Salesforce id properties
+_HS_SF_ID_KEYS = (
+    "salesforceaccountid",
+    "salesforcecontactid",
+    "salesforceleadid",
+    "salesforceobjectid",
+)
+_TRUE = ("true", "1", "yes", "y", "t")
+_ISO_OUT = "%Y-%m-%dT%H:%M:%S.%3fZ"
+
+
+def _key(label: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", label.lower())
+
+
+def parse_as(as_: str, path: str | Path | None = None) -> tuple[str, str]:
+    """The (source, object) an ``--as`` value names; object ``contacts`` means Contact and Lead.
+
+    Raises:
+        FileFormatError: ``as_`` is not one of :data:`AS_CHOICES`.
+
+    Examples:
+        >>> parse_as("hubspot:companies")
+        ('hubspot', 'companies')
+    """
+    try:
+        source, obj = _AS[as_.strip().lower()]
+    except KeyError:
+        raise FileFormatError(
+            f"unknown --as {as_!r}",
+            path=str(path) if path else None,
+            hint=f"use one of: {', '.join(AS_CHOICES)}",
+        ) from None
+    return source, obj
+
+
+@dataclass
+class _Table:
+    """Raw cells of one export (all text) and how to name a row of it."""
+
+    path: Path
+    frame: pl.DataFrame
+    text: str | None = None  # CSV text, kept only when records span lines
+    separator: str = ","
+
+    def row(self, index: int) -> int:
+        """The 1-based row number (header = 1) of data record ``index``."""
+        if self.text is None:
+            return index + 2
+        reader = csv.reader(io.StringIO(self.text), delimiter=self.separator)
+        for i, _ in enumerate(reader):
+            if i == index + 1:
+                return reader.line_num
+        return index + 2
+
+
+def _error(
+    table: _Table | Path,
+    message: str,
+    *,
+    row: int | None = None,
+    column: str | None = None,
+    hint: str | None = None,
+) -> FileFormatError:
+    path = table.path if isinstance(table, _Table) else table
+    return FileFormatError(message, path=str(path), row=row, column=column, hint=hint)
+
+
+# --------------------------------------------------------------------------- bytes to text
+
+
+def _decode(path: Path, raw: bytes) -> tuple[bytes, str]:
+    """UTF-8 bytes of the file and the encoding it was written in."""
+    if raw.startswith(codecs.BOM_UTF8):
+        raw, encoding = raw[len(codecs.BOM_UTF8) :], "utf-8-sig"
+    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16").encode("utf-8"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise _error(
+                path,
+                f"undecodable UTF-16 bytes at byte {exc.start}",
+                hint="save the file as CSV UTF-8",
+            ) from None
+    else:
+        encoding = "utf-8"
+    if b"\x00" in raw:
+        row = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
+        raise _error(
+            path,
+            "the file holds NUL bytes: not a text CSV (UTF-16 without BOM, or binary)",
+            row=row,
+            hint="save it as CSV UTF-8 or XLSX",
+        )
+    try:
+        raw.decode("utf-8")
+        return raw, encoding
+    except UnicodeDecodeError as exc:
+        bad_at = exc.start
+    # valid multi-byte UTF-8 sequences next to invalid ones: a damaged UTF-8 file, not cp1252
+    valid_mb = len(
+        re.findall(
+            rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}", raw
+        )
+    )
+    text: str | None = None
+    if encoding == "utf-8" and valid_mb == 0:
+        try:
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            bad_at = exc.start
+    if text is None:
+        row = raw.count(b"\n", 0, bad_at) + 1
+        raise _error(
+            path,
+            f"undecodable bytes at byte {bad_at} ({raw[bad_at : bad_at + 4]!r}): neither UTF-8 nor Windows-1252",
+            row=row,
+            hint="re-export the file as CSV UTF-8 (Excel: Save As > CSV UTF-8) and load it again",
+        )
+    return text.encode("utf-8"), "cp1252"
+
+
+def _sniff(header: str) -> str:
+    """The delimiter of the header line: the most frequent of comma, semicolon, tab."""
+    bare = re.sub(r'"[^"]*"', "", header)
+    counts = {sep: bare.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda s: counts[s])
+    return best if counts[best] else ","
+
+
+def _check_ragged(table: _Table, data: bytes, ncols: int) -> None:
+    """Every record has as many fields as the header (vectorised; csv module if fields span lines)."""
+    sep = table.separator
+    lines = pl.read_csv(
+        io.BytesIO(data),
+        has_header=False,
+        separator="\x00",
+        quote_char=None,
+        new_columns=["line"],
+        infer_schema=False,
+    ).with_row_index("i")
+    quotes = pl.col("line").str.count_matches('"', literal=True).fill_null(0)
+    multiline = lines.select((quotes % 2 == 1).any()).item()
+    if multiline:
+        text = data.decode("utf-8")
+        table.text = text
+        reader = csv.reader(io.StringIO(text), delimiter=sep)
+        next(reader, None)
+        for fields in reader:
+            if fields and len(fields) != ncols:
+                raise _ragged(table, reader.line_num, len(fields), ncols)
+        return
+    counts = (
+        lines.slice(1)
+        .filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
+        .select(
+            "i",
+            n=pl.col("line").str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True)
+            + 1,
+        )
+    )
+    bad = counts.filter(pl.col("n") != ncols).head(1)
+    if bad.height:
+        raise _ragged(table, int(bad["i"][0]) + 1, int(bad["n"][0]), ncols)
+
+
+def _ragged(table: _Table, row: int, got: int, want: int) -> FileFormatError:
+    return _error(
+        table,
+        f"the row has {got} fields but the header has {want} (separator {table.separator!r})",
+        row=row,
+        hint="quote values that contain the separator, or re-export the file",
+    )
+
+
+def _read_csv(path: Path, raw: bytes) -> _Table:
+    data, encoding = _decode(path, raw)
+    if not data.strip():
+        raise _error(
+            path,
+            "the file is empty",
+            hint="export the records again; the file has no header and no rows",
+        )
+    first = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    table = _Table(path, pl.DataFrame(), separator=_sniff(first))
+    header = next(csv.reader([first], delimiter=table.separator))
+    labels = [h.strip() for h in header]
+    _check_header(table, labels)
+    _check_ragged(table, data, len(labels))
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(data),
+            separator=table.separator,
+            infer_schema=False,
+            new_columns=labels,
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise _error(
+            table,
+            f"cannot parse the CSV: {str(exc).splitlines()[0]}",
+            hint="check quoting and the separator, or re-export the file",
+        ) from None
+    log.debug(
+        "read %s: %d rows, encoding %s, separator %r", path, frame.height, encoding, table.separator
+    )
+    table.frame = frame
+    return table
+
+
+def _check_header(table: _Table | Path, labels: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if not label:
+            raise _error(
+                table,
+                f"column {i + 1} of the header has no name",
+                row=1,
+                hint="name every column, or delete the empty one",
+            )
+        if label in seen:
+            raise _error(
+                table,
+                "this column appears twice in the header",
+                row=1,
+                column=label,
+                hint="rename or delete one of them",
+            )
+        seen[label] = i
+
+
+# --------------------------------------------------------------------------- XLSX
+
+
+def _cell(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
+    import zipfile
+
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+        raise _error(
+            path,
+            f"not a readable XLSX workbook ({exc})",
+            hint="open it in Excel and save it again as XLSX or CSV UTF-8",
+        ) from None
+    try:
+        sheets = []
+        for sheet in book.worksheets:
+            rows = sheet.iter_rows(values_only=True)
+            header: list[str] | None = None
+            for values in rows:
+                if any(v is not None and str(v).strip() for v in values):
+                    header = [str(v).strip() if v is not None else "" for v in values]
+                    break
+            if header is None:
+                continue
+            while header and not header[-1]:
+                header.pop()
+            sheets.append(sheet.title)
+            if not any(_key(h) in id_keys for h in header):
+                continue
+            table = _Table(path, pl.DataFrame())
+            _check_header(table, header)
+            width = len(header)
+            columns: list[list[str | None]] = [[] for _ in header]
+            for values in rows:
+                cells = [_cell(v) for v in values[:width]]
+                if not any(c is not None and c.strip() for c in cells):
+                    continue
+                cells += [None] * (width - len(cells))
+                for col, c in zip(columns, cells, strict=True):
+                    col.append(c)
+            table.frame = pl.DataFrame(
+                {h: pl.Series(h, c, dtype=pl.String) for h, c in zip(header, columns, strict=True)}
+            )
+            return table
+    finally:
+        book.close()
+    if not sheets:
+        raise _error(path, "the workbook is empty", hint="export the records again")
+    raise _error(
+        path,
+        f"no sheet has an id column (sheets: {', '.join(sheets)})",
+        column=id_keys[0],
+        hint="put the export on a sheet whose first row is the header with the record id column, or check --as",
+    )
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def _blank_to_null(expr: pl.Expr) -> pl.Expr:
+    stripped = expr.str.strip_chars()
+    return pl.when(stripped == "").then(None).otherwise(stripped)
+
+
+def _object_of_rows(table: _Table, frame: pl.DataFrame, keys: dict[str, str]) -> pl.Series:
+    """For a mixed Contact/Lead file: each row's object from its Id prefix, else a type column."""
+    by_prefix = (
+        pl.when(pl.col("record_id").str.starts_with(_PREFIX["Contact"]))
+        .then(pl.lit("Contact"))
+        .when(pl.col("record_id").str.starts_with(_PREFIX["Lead"]))
+        .then(pl.lit("Lead"))
+    )
+    others = [p for p, o in SF_ID_PREFIXES.items() if o not in ("Contact", "Lead")]
+    foreign = frame.with_row_index("_i").filter(
+        pl.col("record_id").str.slice(0, 3).is_in(others)
+        & pl.col("record_id").str.contains(r"^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$")
+    )
+    if foreign.height:
+        rid = foreign["record_id"][0]
+        raise _error(
+            table,
+            f"Salesforce id {rid!r} is a {SF_ID_PREFIXES[rid[:3]]} id, not a Contact or Lead",
+            row=table.row(int(foreign["_i"][0])),
+            column=keys.get("id", "Id"),
+            hint="a contacts file holds Contacts (003) and Leads (00Q) only",
+        )
+    type_col = next((keys[k] for k in _TYPE_KEYS if k in keys), None)
+    if type_col is not None:
+        kind = pl.col(type_col).str.to_lowercase().str.strip_chars()
+        by_prefix = (
+            by_prefix.when(kind == "contact")
+            .then(pl.lit("Contact"))
+            .when(kind == "lead")
+            .then(pl.lit("Lead"))
+        )
+    objects = frame.select(by_prefix.otherwise(None).alias("object")).to_series()
+    unknown = frame.with_row_index("_i").filter(objects.is_null()).head(1)
+    if unknown.height:
+        raise _error(
+            table,
+            f"cannot tell whether record {unknown['record_id'][0]!r} is a Contact or a Lead "
+            f"(Id prefix {_PREFIX['Contact']} or {_PREFIX['Lead']} expected{', or a Contact/Lead type column' if type_col is None else ''})",
+            row=table.row(int(unknown["_i"][0])),
+            column=type_col or keys.get("id", "Id"),
+            hint="export Contacts and Leads with their Ids, or load them with --as salesforce:Contact / salesforce:Lead",
+        )
+    return objects
+
+
+def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.DataFrame:
+    kind = f"{source}:{obj}"
+    aliases = ALIASES[kind]
+    raw = table.frame
+    keys: dict[str, str] = {}
+    for label in raw.columns:
+        keys.setdefault(_key(label), label)
+    id_label = next((keys[k] for k in aliases["record_id"] if k in keys), None)
+    if id_label is None:
+        raise _error(
+            table,
+            f"no id column for {kind}: expected one of {', '.join(repr(k) for k in aliases['record_id'])} "
+            f"(any case, spaces ignored); found {', '.join(repr(c) for c in raw.columns[:12])}",
+            row=1,
+            column=aliases["record_id"][0],
+            hint="export the record id column too, or check that --as names the right system and object",
+        )
+    if raw.height == 0:
+        raise _error(
+            table, "the file has a header but no rows", row=2, hint="export the records again"
+        )
+    clean = raw.select(_blank_to_null(pl.col(c)).alias(c) for c in raw.columns)
+
+    def pick(canon: str) -> pl.Expr:
+        present = [pl.col(keys[k]) for k in aliases.get(canon, ()) if k in keys]
+        if not present:
+            return pl.lit(None, dtype=pl.String)
+        return present[0] if len(present) == 1 else pl.coalesce(present)
+
+    ids = clean.select(record_id=pl.col(id_label)).with_row_index("_i")
+    missing = ids.filter(pl.col("record_id").is_null()).head(1)
+    if missing.height:
+        raise _error(
+            table,
+            "the record id is blank",
+            row=table.row(int(missing["_i"][0])),
+            column=id_label,
+            hint="every row needs its record id; delete rows without one",
+        )
+    dup = ids.filter(pl.col("record_id").is_duplicated()).head(2)
+    if dup.height:
+        raise _error(
+            table,
+            f"record id {dup['record_id'][0]!r} appears more than once (again in row {table.row(int(dup['_i'][1]))})",
+            row=table.row(int(dup["_i"][0])),
+            column=id_label,
+            hint="each record may appear once: remove the repeated rows or export again",
+        )
+    if source == "salesforce" and obj in _PREFIX:
+        wrong = ids.filter(~pl.col("record_id").str.starts_with(_PREFIX[obj])).head(1)
+        if wrong.height:
+            rid = wrong["record_id"][0]
+            other = SF_ID_PREFIXES.get(rid[:3])
+            raise _error(
+                table,
+                f"Salesforce id {rid!r} does not start with {_PREFIX[obj]}, the prefix of {obj}"
+                + (f" (it is a {other} id)" if other else ""),
+                row=table.row(int(wrong["_i"][0])),
+                column=id_label,
+                hint=f"load this file with the --as that names its object{f' (salesforce:{other})' if other in ('Account', 'Contact', 'Lead') else ''}",
+            )
+
+    exprs: dict[str, pl.Expr] = {c: pick(c) for c in RECORD_COLUMNS if c in aliases}
+    exprs["record_id"] = pl.col(id_label)
+    if "first_name" in aliases:  # people: the full name from its parts when no name column
+        full = pl.concat_str(
+            [pick("first_name"), pick("last_name")], separator=" ", ignore_nulls=True
+        )
+        exprs["name"] = pl.coalesce(pick("name"), pl.when(full == "").then(None).otherwise(full))
+    if kind == "hubspot:contacts":  # "Associated Company IDs" holds a list: the first is primary
+        exprs["account_id"] = (
+            pick("account_id")
+            .str.split(";")
+            .list.first()
+            .str.split(",")
+            .list.first()
+            .str.strip_chars()
+        )
+    ext = _external_ids(keys, source)
+    for canon in ("created_at", "modified_at"):
+        ts = pick(canon)
+        exprs[canon] = pl.coalesce(
+            ts.str.to_datetime(strict=False, time_zone="UTC").dt.strftime(_ISO_OUT), ts
+        )
+    exprs["archived"] = (
+        pick("archived").str.to_lowercase().is_in(_TRUE).fill_null(False).cast(pl.Int8)
+    )
+    out = clean.select(
+        pl.lit(source).alias("source"),
+        pl.lit(obj).alias("object"),
+        *(
+            (exprs[c] if c in exprs else pl.lit(None, dtype=pl.String)).cast(pl.String).alias(c)
+            for c in RECORD_COLUMNS
+            if c not in ("source", "object", "external_ids", "archived", "data")
+        ),
+        ext.alias("external_ids"),
+        exprs["archived"].alias("archived"),
+        (
+            pl.struct(pl.all()).struct.json_encode() if keep_data else pl.lit(None, dtype=pl.String)
+        ).alias("data"),
+    )
+    if kind == "salesforce:contacts":
+        out = out.with_columns(
+            _object_of_rows(table, clean.with_columns(record_id=pl.col(id_label)), keys)
+        )
+    return out.select(RECORD_COLUMNS)
+
+
+def _external_ids(keys: dict[str, str], source: str) -> pl.Expr:
+    """Stored cross-system ids as JSON: ``{"salesforce_id": ...}`` or ``{"hubspot_id": ...}``."""
+    if source == "hubspot":
+        cols, name = [keys[k] for k in _HS_SF_ID_KEYS if k in keys], "salesforce_id"
+    else:
+        cols = [label for k, label in keys.items() if "hubspot" in k and re.search(r"id(c)?$", k)]
+        name = "hubspot_id"
+    if not cols:
+        return pl.lit(None, dtype=pl.String)
+    value = pl.coalesce([_blank_to_null(pl.col(c)) for c in cols]).str.replace_all(r'["\\]', "")
+    return (
+        pl.when(value.is_not_null())
+        .then(pl.format('{{"{}":"{}"}}', pl.lit(name), value))
+        .otherwise(None)
+    )
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def read_export(path: str | Path, as_: str, *, keep_data: bool = True) -> pl.DataFrame:
+    """Read one CRM export file (CSV or XLSX) as canonical records.
+
+    Args:
+        path: the export file.
+        as_: what it holds, one of :data:`AS_CHOICES` (``salesforce:contacts``: Contacts and
+            Leads, each row's object from its Id prefix or a type column).
+        keep_data: put every raw field into ``data`` as JSON (False skips that work, for
+            matching that needs only the canonical columns).
+
+    Returns:
+        A frame with :data:`~recon.sources.base.RECORD_COLUMNS`, one row per record.
+
+    Raises:
+        FileFormatError: the file is missing, empty, undecodable, ragged, lacks the id column,
+            repeats an id, holds ids of another Salesforce object, or ``as_`` is unknown.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "accounts.csv"
+        >>> _ = p.write_text("ID,NAME,WEBSITE\\n001A,Acme Inc,acme.com\\n")
+        >>> read_export(p, "salesforce:Account").select("object", "record_id", "name").row(0)
+        ('Account', '001A', 'Acme Inc')
+    """
+    path = Path(path)
+    source, obj = parse_as(as_, path)
+    if not path.is_file():
+        raise _error(path, "no such file", hint="check the path")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise _error(
+            path,
+            "the file is empty",
+            hint="export the records again; the file has no header and no rows",
+        )
+    if raw.startswith(b"\xd0\xcf\x11\xe0"):
+        raise _error(
+            path, "this is an old binary Excel (.xls) file", hint="save it as XLSX or CSV UTF-8"
+        )
+    if raw.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xlsm"):
+        table = _read_xlsx(path, ALIASES[f"{source}:{obj}"]["record_id"])
+    else:
+        table = _read_csv(path, raw)
+    return _canonical(table, source, obj, keep_data=keep_data)
+
+
+def load_export(
+    db: sqlite_utils.Database,
+    path: str | Path,
+    as_: str,
+    *,
+    run_id: str | None = None,
+) -> str:
+    """Store an export file's records as snapshots of its source and object, in one transaction.
+
+    Each row gets ``origin = "file:<path>"`` and the run id of a ``pull`` run whose config
+    names the file. With ``run_id`` naming a running run (a ``recon pull`` already started),
+    the rows join it; otherwise a new run (with that id, if given) is started and finished here.
+
+    Returns:
+        The run id.
+
+    Raises:
+        FileFormatError: see :func:`read_export`; nothing is stored then.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from recon.store import open_store
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "companies.csv"
+        >>> _ = p.write_text("Record ID,Company name\\n101,Acme\\n")
+        >>> db = open_store(":memory:")
+        >>> run = load_export(db, p, "hubspot:companies")
+        >>> db.execute("select record_id, name from snapshots").fetchall()
+        [('101', 'Acme')]
+    """
+    from ..store import finish_run, start_run, transaction
+
+    path = Path(path)
+    source, obj = parse_as(as_, path)
+    own_run = (
+        run_id is None or not db.execute("select 1 from runs where run_id = ?", [run_id]).fetchone()
+    )
+    config = {"file": str(path), "as": as_, "source": source, "object": obj}
+    rid = start_run(db, "pull", config=config, run_id=run_id) if own_run else str(run_id)
+    try:
+        frame = read_export(path, as_)
+        rows = frame.with_columns(run_id=pl.lit(rid), origin=pl.lit(f"file:{path}")).to_dicts()
+        for row in rows:
+            row["content_hash"] = stable_id(row["data"])
+        with transaction(db):
+            db["snapshots"].upsert_all(rows, pk=("source", "object", "record_id"))
+    except Exception as exc:
+        if own_run:
+            finish_run(db, rid, status="failed", error=str(exc))
+        raise
+    counts = frame.group_by("object").len().sort("object").rows()
+    summary = {"file": str(path), "records": frame.height, "objects": {o: n for o, n in counts}}
+    if own_run:
+        finish_run(db, rid, summary=summary)
+    log.info("loaded %d records from %s as %s (run %s)", frame.height, path, as_, rid)
+    return rid

@@ -1,0 +1,353 @@
+"""The file source: HubSpot and Salesforce exports to canonical records, and every bad file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from recon.errors import FileFormatError
+from recon.sources.base import RECORD_COLUMNS
+from recon.sources.files import load_export, parse_as, read_export
+
+HS_COMPANIES = [
+    [
+        "Record ID",
+        "Company name",
+        "Company Domain Name",
+        "Website URL",
+        "Phone Number",
+        "City",
+        "Country/Region",
+        "Industry",
+        "Last Modified Date",
+    ],
+    [
+        "101",
+        "Müller GmbH",
+        "mueller.de",
+        "https://www.mueller.de",
+        "+49 30 1234567",
+        "Berlin",
+        "Germany",
+        "Retail",
+        "2024-01-02T03:04:05Z",
+    ],
+    ["102", "Café Crème; Ltd", "", "cafe.fr", "", "Paris", "FR", "", ""],
+]
+SF_ACCOUNTS = [
+    ["ID", "NAME", "WEBSITE", "BILLINGCITY", "BILLINGCOUNTRY", "SYSTEMMODSTAMP", "CUSTOM_FIELD__C"],
+    [
+        "001A00000000001AAA",
+        "Müller GmbH",
+        "mueller.de",
+        "Berlin",
+        "DE",
+        "2024-01-02T03:04:05.000+0000",
+        "x",
+    ],
+    ["001A00000000002AAA", "Café, Crème", "", "Paris", "France", "", ""],
+]
+
+
+def write_csv(
+    path: Path, rows: list[list[str]], *, sep: str = ",", encoding: str = "utf-8"
+) -> Path:
+    def cell(v: str) -> str:
+        return f'"{v}"' if any(ch in v for ch in (sep, '"', "\n")) else v
+
+    path.write_text(
+        "\r\n".join(sep.join(cell(v) for v in row) for row in rows) + "\r\n", encoding=encoding
+    )
+    return path
+
+
+def write_xlsx(path: Path, sheets: dict[str, list[list[object]]]) -> Path:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sep"),
+    [
+        ("utf-8", ","),
+        ("utf-8-sig", ","),
+        ("cp1252", ";"),
+        ("utf-8", "\t"),
+        ("utf-16", ","),
+        ("cp1252", ","),
+    ],
+)
+def test_hubspot_companies_encodings_and_delimiters(
+    tmp_path: Path, encoding: str, sep: str
+) -> None:
+    path = write_csv(tmp_path / "companies.csv", HS_COMPANIES, sep=sep, encoding=encoding)
+    frame = read_export(path, "hubspot:companies")
+    assert frame.columns == list(RECORD_COLUMNS)
+    first, second = frame.to_dicts()
+    assert first["source"] == "hubspot" and first["object"] == "companies"
+    assert (first["record_id"], first["name"], first["domain"], first["website"]) == (
+        "101",
+        "Müller GmbH",
+        "mueller.de",
+        "https://www.mueller.de",
+    )
+    assert (first["phone"], first["city"], first["country"]) == (
+        "+49 30 1234567",
+        "Berlin",
+        "Germany",
+    )
+    assert first["modified_at"] == "2024-01-02T03:04:05.000Z"
+    assert second["name"] == "Café Crème; Ltd" and second["domain"] is None
+    assert json.loads(first["data"])["Industry"] == "Retail"
+
+
+@pytest.mark.parametrize(
+    "transform", [str.upper, str.lower, lambda s: s.title().replace("__C", "__c")]
+)
+def test_salesforce_account_headers_any_case(tmp_path: Path, transform) -> None:
+    rows = [[transform(h) for h in SF_ACCOUNTS[0]], *SF_ACCOUNTS[1:]]
+    frame = read_export(write_csv(tmp_path / "accounts.csv", rows), "salesforce:Account")
+    first = frame.row(0, named=True)
+    assert (first["object"], first["name"], first["city"], first["country"]) == (
+        "Account",
+        "Müller GmbH",
+        "Berlin",
+        "DE",
+    )
+    assert first["modified_at"] == "2024-01-02T03:04:05.000Z"
+    assert json.loads(first["data"])[transform("CUSTOM_FIELD__C")] == "x"  # unknown columns kept
+    assert frame.row(1, named=True)["name"] == "Café, Crème"
+
+
+def test_report_labels_and_internal_names(tmp_path: Path) -> None:
+    report = write_csv(
+        tmp_path / "r.csv",
+        [
+            ["Account ID", "Account Name", "Billing City", "Billing Country"],
+            ["001x", "Acme", "Oslo", "NO"],
+        ],
+    )
+    assert read_export(report, "salesforce:Account").select("record_id", "name", "city").row(0) == (
+        "001x",
+        "Acme",
+        "Oslo",
+    )
+    internal = write_csv(
+        tmp_path / "i.csv",
+        [["hs_object_id", "name", "domain", "website"], ["7", "Acme", "acme.com", "acme.com/x"]],
+    )
+    assert read_export(internal, "hubspot:companies").select("record_id", "name", "domain").row(
+        0
+    ) == ("7", "Acme", "acme.com")
+
+
+def test_hubspot_contacts(tmp_path: Path) -> None:
+    rows = [
+        [
+            "Record ID",
+            "First Name",
+            "Last Name",
+            "Email",
+            "Phone Number",
+            "Company Name",
+            "Associated Company IDs",
+            "Salesforce Contact ID",
+        ],
+        ["5", "Ada", "Lovelace", "ada@example.org", "123", "Analytical", "901;902", "003AAA"],
+        ["6", "", "Hopper", "", "", "", "", ""],
+    ]
+    first, second = read_export(write_csv(tmp_path / "c.csv", rows), "hubspot:contacts").to_dicts()
+    assert (
+        first["name"],
+        first["first_name"],
+        first["email"],
+        first["company"],
+        first["account_id"],
+    ) == ("Ada Lovelace", "Ada", "ada@example.org", "Analytical", "901")
+    assert json.loads(first["external_ids"]) == {"salesforce_id": "003AAA"}
+    assert second["name"] == "Hopper" and second["external_ids"] is None
+
+
+@pytest.mark.parametrize("with_type_column", [False, True])
+def test_contact_file_mixing_contacts_and_leads(tmp_path: Path, with_type_column: bool) -> None:
+    header = ["Id", "FirstName", "LastName", "Email", "AccountId", "Company"]
+    rows = [
+        header,
+        ["003A1", "Ada", "L", "a@x.org", "001Z", ""],
+        ["00QA2", "Bob", "M", "b@x.org", "", "Bobco"],
+    ]
+    if with_type_column:  # ids without a known prefix: the type column decides
+        rows = [
+            [*header, "Type"],
+            ["C1", "Ada", "L", "a@x.org", "001Z", "", "Contact"],
+            ["L2", "Bob", "M", "b@x.org", "", "Bobco", "lead"],
+        ]
+    frame = read_export(write_csv(tmp_path / "mixed.csv", rows), "salesforce:contacts")
+    assert frame["object"].to_list() == ["Contact", "Lead"]
+    assert frame["account_id"].to_list() == ["001Z", None]
+    assert frame["company"].to_list() == [None, "Bobco"]
+    assert frame["name"].to_list() == ["Ada L", "Bob M"]
+
+
+def test_xlsx_picks_the_sheet_with_the_id_column(tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "export.xlsx",
+        {
+            "About": [["exported by HubSpot"]],
+            "Companies": [
+                ["Record ID", "Company name", "Number of Employees"],
+                [101, "Acme", 12.0],
+                [None, None, None],
+                [102.0, "Beta", None],
+            ],
+        },
+    )
+    frame = read_export(path, "hubspot:companies")
+    assert frame["record_id"].to_list() == ["101", "102"]
+    assert json.loads(frame["data"][0])["Number of Employees"] == "12"
+
+
+def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
+    """A bad file for each case, and the --as it is read with."""
+    p = tmp_path / "bad.csv"
+    if case == "empty":
+        p.write_bytes(b"")
+    elif case == "blank":
+        p.write_text("\n  \n")
+    elif case == "header_only":
+        p.write_text("Record ID,Company name\n")
+    elif case == "missing_id_column":
+        write_csv(p, [["Name", "Website"], ["Acme", "acme.com"]])
+    elif case == "duplicate_ids":
+        write_csv(p, [["Record ID", "Company name"], ["1", "A"], ["2", "B"], ["1", "C"]])
+    elif case == "blank_id":
+        write_csv(p, [["Record ID", "Company name"], ["1", "A"], ["", "B"]])
+    elif case == "undecodable":
+        p.write_bytes("Record ID,Company name\n1,Müller\n".encode() + b"2,\x81\x9d bad\n")
+    elif case == "ragged_long":
+        p.write_text("Record ID,Company name\n1,A\n2,B,extra\n3,C\n")
+    elif case == "ragged_short":
+        p.write_text("Record ID,Company name,City\n1,A,Oslo\n2,B\n")
+    elif case == "ragged_multiline":
+        p.write_text('Record ID,Company name,City\n1,"A\nB",Oslo\n2,B\n')
+    elif case == "unknown_as":
+        write_csv(p, HS_COMPANIES)
+        return p, "hubspot:deals"
+    elif case == "wrong_prefix":
+        write_csv(p, [["Id", "Name"], ["001A", "Acme"], ["003B", "Ada"]])
+        return p, "salesforce:Account"
+    elif case == "account_in_contacts":
+        write_csv(
+            p, [["Id", "LastName"], ["003A00000000001AAA", "L"], ["001A00000000002AAA", "Acme"]]
+        )
+        return p, "salesforce:contacts"
+    elif case == "unknown_object":
+        write_csv(p, [["Id", "LastName"], ["XYZ1", "L"]])
+        return p, "salesforce:contacts"
+    elif case == "duplicate_header":
+        write_csv(p, [["Record ID", "Name", "Name"], ["1", "A", "B"]])
+    elif case == "xlsx_no_sheet":
+        p = write_xlsx(tmp_path / "bad.xlsx", {"Sheet": [["Name", "City"], ["Acme", "Oslo"]]})
+    elif case == "xlsx_corrupt":
+        p = tmp_path / "bad.xlsx"
+        p.write_bytes(b"PK\x03\x04 not really a zip")
+    elif case == "missing_file":
+        p = tmp_path / "nope.csv"
+    return p, "hubspot:companies"
+
+
+@pytest.mark.parametrize(
+    ("case", "row", "column", "words"),
+    [
+        ("empty", None, None, "empty"),
+        ("blank", None, None, "empty"),
+        ("header_only", 2, None, "no rows"),
+        ("missing_id_column", 1, "recordid", "no id column"),
+        ("duplicate_ids", 2, "Record ID", "more than once (again in row 4)"),
+        ("blank_id", 3, "Record ID", "blank"),
+        ("undecodable", 3, None, "undecodable"),
+        ("ragged_long", 3, None, "3 fields but the header has 2"),
+        ("ragged_short", 3, None, "2 fields but the header has 3"),
+        ("ragged_multiline", 4, None, "2 fields but the header has 3"),
+        ("unknown_as", None, None, "unknown --as"),
+        ("wrong_prefix", 3, "Id", "Contact id"),
+        ("account_in_contacts", 3, "Id", "Account id, not a Contact or Lead"),
+        ("unknown_object", 2, "Id", "Contact or a Lead"),
+        ("duplicate_header", 1, "Name", "twice"),
+        ("xlsx_no_sheet", None, "recordid", "no sheet"),
+        ("xlsx_corrupt", None, None, "XLSX"),
+        ("missing_file", None, None, "no such file"),
+    ],
+)
+def test_bad_files_raise_one_clear_error(
+    tmp_path: Path, case: str, row: int | None, column: str | None, words: str
+) -> None:
+    path, as_ = _bad(tmp_path, case)
+    with pytest.raises(FileFormatError) as info:
+        read_export(path, as_)
+    err = info.value
+    assert words in str(err)
+    assert str(path) in str(err)
+    assert err.row == row
+    assert err.column == column
+    assert err.hint  # says what to do
+
+
+def test_parse_as_is_case_insensitive() -> None:
+    assert parse_as("Salesforce:CONTACT") == ("salesforce", "Contact")
+    assert parse_as("salesforce:contacts") == ("salesforce", "contacts")
+
+
+def test_load_export_stores_snapshots_in_a_pull_run(tmp_path: Path, fresh_db) -> None:
+    path = write_csv(
+        tmp_path / "mixed.csv",
+        [["Id", "LastName", "Email"], ["003A1", "L", "a@x.org"], ["00QA2", "M", "b@x.org"]],
+    )
+    run_id = load_export(fresh_db, path, "salesforce:contacts")
+    rows = list(
+        fresh_db.query(
+            "select source, object, record_id, email, origin, run_id, content_hash from snapshots order by record_id"
+        )
+    )
+    assert [(r["source"], r["object"], r["record_id"], r["email"]) for r in rows] == [
+        ("salesforce", "Contact", "003A1", "a@x.org"),
+        ("salesforce", "Lead", "00QA2", "b@x.org"),
+    ]
+    assert {r["origin"] for r in rows} == {f"file:{path}"} and {r["run_id"] for r in rows} == {
+        run_id
+    }
+    assert all(r["content_hash"] for r in rows)
+    run = fresh_db["runs"].get(run_id)
+    assert run["stage"] == "pull" and run["status"] == "ok"
+    assert json.loads(run["config"])["file"] == str(path)
+    assert json.loads(run["summary"])["objects"] == {"Contact": 1, "Lead": 1}
+    # loading again upserts: no doubled rows
+    load_export(fresh_db, path, "salesforce:contacts")
+    assert fresh_db["snapshots"].count == 2
+
+
+def test_load_export_bad_file_stores_nothing(tmp_path: Path, fresh_db) -> None:
+    path = write_csv(tmp_path / "dup.csv", [["Record ID", "Company name"], ["1", "A"], ["1", "B"]])
+    with pytest.raises(FileFormatError):
+        load_export(fresh_db, path, "hubspot:companies", run_id="pull-file-1")
+    assert fresh_db["snapshots"].count == 0
+    assert fresh_db["runs"].get("pull-file-1")["status"] == "failed"
+
+
+def test_load_export_joins_a_running_run(tmp_path: Path, fresh_db) -> None:
+    from recon.store import start_run
+
+    run_id = start_run(fresh_db, "pull", config={"files": 2})
+    path = write_csv(tmp_path / "c.csv", HS_COMPANIES)
+    assert load_export(fresh_db, path, "hubspot:companies", run_id=run_id) == run_id
+    assert fresh_db["runs"].get(run_id)["status"] == "running"  # the caller finishes its run
+    assert fresh_db["snapshots"].count == 2
