@@ -231,15 +231,88 @@ def match(config: ConfigOpt = None) -> None:
 
 
 @app.command("match-files")
-def match_files(config: ConfigOpt = None) -> None:
-    """Match CRM export files and write links.csv and duplicates.csv."""
-    not_available("match-files")
+def match_files(
+    hubspot_file: Annotated[
+        Path, typer.Argument(help="HubSpot companies or contacts export (CSV/XLSX).")
+    ],
+    salesforce_files: Annotated[
+        list[Path],
+        typer.Argument(help="Salesforce Account exports, or Contact and/or Lead exports."),
+    ],
+    object_: Annotated[str, typer.Option("--object", help="companies or contacts.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for links.csv and duplicates.csv.")],
+    settings: Annotated[
+        Path | None, typer.Option("--settings", help="MatchSettings JSON file (else the defaults).")
+    ] = None,
+) -> None:
+    """Match CRM export files (no store) and write DIR/links.csv and DIR/duplicates.csv."""
+    from .match_files import match_files as run_match_files
+    from .match_files import read_settings
+
+    summary = run_match_files(
+        hubspot_file,
+        salesforce_files,
+        entity=object_,
+        out_dir=out,
+        settings=read_settings(settings),
+    )
+    tiers = ", ".join(f"{t} {n}" for t, n in summary["links_by_tier"].items())
+    console.print(
+        f"{summary['links']} links ({tiers}), {summary['duplicates']} duplicate pairs -> {out}"
+    )
 
 
 @app.command("eval")
-def eval_(config: ConfigOpt = None) -> None:
+def eval_(
+    out_dir: Annotated[
+        Path | None, typer.Argument(help="Folder with links.csv and duplicates.csv.")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option("--truth", help="Folder with truth_entities.csv.")
+    ] = None,
+    labels: Annotated[
+        bool,
+        typer.Option("--labels", help="Precision per tier from human review labels in the store."),
+    ] = False,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Match run for --labels (default: latest).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    config: ConfigOpt = None,
+) -> None:
     """Score match output against truth files or review labels: precision, recall, F1."""
-    not_available("eval")
+    from .evaluate import score_files, score_labels
+
+    if labels:
+        result = score_labels(open_db(get_config(config)), run_id)
+    elif out_dir is None or truth is None:
+        raise UsageError(
+            "give DIR and --truth TRUTH_DIR, or --labels", hint="see `recon eval --help`"
+        )
+    else:
+        result = score_files(out_dir, truth)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=1) + "\n")
+        return
+    table = Table(
+        title=f"labels of match run {result['run_id']}" if labels else f"{out_dir} vs {truth}"
+    )
+    cols = (
+        ("kind", "tier", "pairs", "labelled", "precision")
+        if labels
+        else ("", "n", "precision", "recall", "f1")
+    )
+    for col in cols:
+        table.add_column(col)
+    if labels:
+        for kind in ("links", "duplicates"):
+            for tier, c in sorted(result[kind].items()):
+                table.add_row(kind, tier, str(c["pairs"]), str(c["labelled"]), str(c["precision"]))
+    else:
+        for key, c in result.items():
+            n = c.get("n", c.get("pairs"))
+            table.add_row(key, str(n), str(c["precision"]), str(c["recall"]), str(c["f1"]))
+    console.print(table)
 
 
 # --------------------------------------------------------------------------- plan

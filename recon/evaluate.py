@@ -1,0 +1,249 @@
+"""Measure matching: precision, recall and F1 against truth files, or precision from review labels.
+
+:func:`score_files` scores a ``links.csv`` / ``duplicates.csv`` pair (what ``recon match-files``
+writes) against a ``truth_entities.csv`` (``source,record_id,entity``) with exactly the semantics
+of the development set's ``score.py``:
+
+- links: precision = share of proposed links whose two records are one entity; recall = share
+  of entities present in both systems that got at least one correct link; the same again for
+  the rows of tier ``auto`` alone (``links_auto``);
+- duplicates: pairwise precision and recall per source over the transitive closure of the
+  proposed pairs (a runaway cluster counts only its first 200 members), summed over sources.
+
+:func:`score_labels` needs no truth: it reads the human decisions in the store and reports, for
+each kind and tier of a match run's pairs, how many were labelled and the share labelled
+``match`` (only ``human`` decisions count, never ``policy`` ones).
+
+Examples:
+    >>> f1(1.0, 0.5)
+    0.6667
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterable
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+__all__ = ["closure_pairs", "f1", "score_files", "score_labels"]
+
+#: a cluster larger than this counts only its first members (the quadratic blow-up is capped)
+CLUSTER_CAP = 200
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        return [
+            {k.strip().lower(): (v or "").strip() for k, v in r.items() if k}
+            for r in csv.DictReader(f)
+        ]
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def f1(precision: float, recall: float) -> float:
+    """F1 of a precision and a recall, rounded to 4 places (0 when both are 0).
+
+    Examples:
+        >>> f1(0.0, 0.0)
+        0.0
+    """
+    return round(_f1(precision, recall), 4)
+
+
+def closure_pairs(pairs: Iterable[tuple[str, str]]) -> set[frozenset[str]]:
+    """Every pair inside the transitive closure (connected components) of ``pairs``.
+
+    Examples:
+        >>> sorted(sorted(p) for p in closure_pairs([("a", "b"), ("b", "c")]))
+        [['a', 'b'], ['a', 'c'], ['b', 'c']]
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[find(a)] = find(b)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for x in list(parent):
+        groups[find(x)].append(x)
+    out: set[frozenset[str]] = set()
+    for g in groups.values():
+        if len(g) > CLUSTER_CAP:
+            g = g[:CLUSTER_CAP]
+        out.update(frozenset(p) for p in combinations(sorted(g), 2))
+    return out
+
+
+def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
+    """Score ``out_dir/links.csv`` and ``out_dir/duplicates.csv`` against ``truth_dir/truth_entities.csv``.
+
+    Returns:
+        ``{"links": {n, precision, recall, f1}, "links_auto": {...}, "duplicates":
+        {pairs, true_pairs, precision, recall, f1}}`` with figures rounded to 4 places, the same
+        numbers ``score.py`` prints.
+
+    Raises:
+        UsageError: the truth file is missing.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "truth_entities.csv").write_text(
+        ...     "source,record_id,entity\\nhubspot,1,E1\\nsalesforce,A,E1\\n")
+        >>> _ = (d / "links.csv").write_text("hubspot_id,salesforce_id,score,tier\\n1,A,0.9,auto\\n")
+        >>> score_files(d, d)["links"]["f1"]
+        1.0
+    """
+    out_dir, truth_dir = Path(out_dir), Path(truth_dir)
+    truth_path = truth_dir / "truth_entities.csv"
+    if not truth_path.is_file():
+        raise UsageError(
+            f"no truth file {truth_path}",
+            hint="--truth names a folder holding truth_entities.csv (source,record_id,entity)",
+        )
+    truth = _read(truth_path)
+    ent = {(t["source"], t["record_id"]): t["entity"] for t in truth}
+    hs_ents = {t["entity"] for t in truth if t["source"] == "hubspot"}
+    sf_ents = {t["entity"] for t in truth if t["source"] == "salesforce"}
+    both = hs_ents & sf_ents
+    links = _read(out_dir / "links.csv")
+    res: dict[str, Any] = {}
+    for tier_filter in (None, "auto"):
+        rows = [x for x in links if tier_filter is None or x.get("tier") == tier_filter]
+        correct_ents = set()
+        tp = 0
+        for x in rows:
+            eh = ent.get(("hubspot", x.get("hubspot_id", "")))
+            es = ent.get(("salesforce", x.get("salesforce_id", "")))
+            if eh is not None and eh == es:
+                tp += 1
+                correct_ents.add(eh)
+        p = tp / len(rows) if rows else 0.0
+        r = len(correct_ents) / len(both) if both else 0.0
+        key = "links" if tier_filter is None else "links_auto"
+        res[key] = {
+            "n": len(rows),
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+            "f1": round(_f1(p, r), 4),
+        }
+    dups = _read(out_dir / "duplicates.csv")
+    by_source: dict[str, dict[str, list[str]]] = {
+        "hubspot": defaultdict(list),
+        "salesforce": defaultdict(list),
+    }
+    for (s, rid), e in ent.items():
+        if s in by_source:
+            by_source[s][e].append(rid)
+    tp_all = pred_all = true_all = 0
+    for src in ("hubspot", "salesforce"):
+        pred = closure_pairs(
+            (d["record_id_l"], d["record_id_r"]) for d in dups if d.get("source") == src
+        )
+        true: set[frozenset[str]] = set()
+        for rids in by_source[src].values():
+            true.update(frozenset(p) for p in combinations(sorted(rids), 2))
+        tp_all += len(pred & true)
+        pred_all += len(pred)
+        true_all += len(true)
+    p = tp_all / pred_all if pred_all else 0.0
+    r = tp_all / true_all if true_all else 0.0
+    res["duplicates"] = {
+        "pairs": pred_all,
+        "true_pairs": true_all,
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(_f1(p, r), 4),
+    }
+    return res
+
+
+def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, Any]:
+    """Precision per kind and tier of a match run's pairs, from human review labels alone.
+
+    A pair counts when its latest (not superseded) ``human`` decision labels it ``match`` or
+    ``non_match``; ``unsure`` and ``policy`` decisions are left out. A decision belongs to a
+    pair by its ``item_id`` (the pair id) or by the two records it names (either order).
+
+    Args:
+        db: the store.
+        run_id: a match run (or a ``recon run`` holding one); the latest match run if None.
+
+    Returns:
+        ``{"run_id", "labelled", "links": {tier: {pairs, labelled, match, non_match,
+        precision}}, "duplicates": {...}}``; precision is None for a tier with no labels.
+
+    Raises:
+        UsageError: the store holds no match run, or ``run_id`` names none.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> score_labels(open_store(":memory:"))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.UsageError: the store holds no match run
+    """
+    from .store import resolve_run_id
+
+    rid = resolve_run_id(db, run_id, "match")
+    if rid is None:
+        raise UsageError(
+            "the store holds no match run", hint="run `recon match` first, then review some pairs"
+        )
+    by_item: dict[str, str] = {}
+    by_pair: dict[tuple[str, frozenset[tuple[str, str]]], str] = {}
+    decisions = db.query(
+        "select kind, source_l, record_id_l, source_r, record_id_r, item_id, label from decisions "
+        "where decided_by = 'human' and superseded = 0 and kind in ('link', 'duplicate') "
+        "and label in ('match', 'non_match') order by decided_at, version, decision_id"
+    )
+    for d in decisions:  # later decisions overwrite earlier ones
+        if d["item_id"]:
+            by_item[d["item_id"]] = d["label"]
+        key = frozenset(
+            {
+                (d["source_l"] or "", d["record_id_l"] or ""),
+                (d["source_r"] or "", d["record_id_r"] or ""),
+            }
+        )
+        by_pair[(d["kind"], key)] = d["label"]
+    out: dict[str, Any] = {"run_id": rid, "labelled": 0, "links": {}, "duplicates": {}}
+    pairs = db.query(
+        "select pair_id, kind, tier, source_l, record_id_l, source_r, record_id_r from pairs where run_id = ?",
+        [rid],
+    )
+    for p in pairs:
+        kind = "links" if p["kind"] == "link" else "duplicates"
+        cell = out[kind].setdefault(
+            p["tier"], {"pairs": 0, "labelled": 0, "match": 0, "non_match": 0}
+        )
+        cell["pairs"] += 1
+        key = frozenset({(p["source_l"], p["record_id_l"]), (p["source_r"], p["record_id_r"])})
+        label = by_item.get(p["pair_id"]) or by_pair.get((p["kind"], key))
+        if label is None:
+            continue
+        cell["labelled"] += 1
+        cell[label] += 1
+        out["labelled"] += 1
+    for kind in ("links", "duplicates"):
+        for cell in out[kind].values():
+            n = cell["match"] + cell["non_match"]
+            cell["precision"] = round(cell["match"] / n, 4) if n else None
+    return out

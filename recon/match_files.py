@@ -1,0 +1,178 @@
+"""Match CRM export files without a store: what ``recon match-files`` does.
+
+Reads one HubSpot export and one or more Salesforce exports with the file source, matches them
+with :func:`recon.match.match_records`, and writes two files with a fixed contract (benchmarks
+and ``recon eval`` read them):
+
+- ``links.csv``: ``hubspot_id,salesforce_id,score,tier`` (contacts add ``salesforce_object``);
+  score in 0..1, tier ``auto`` or ``review``. Companies are one-to-one (each id at most once);
+  for contacts each Salesforce id appears at most once and a HubSpot contact links to at most
+  one Contact (and possibly several Leads).
+- ``duplicates.csv``: ``source,record_id_l,record_id_r,score,tier``, one row per duplicate pair
+  inside one system (``source`` is ``hubspot`` or ``salesforce``).
+
+Examples:
+    >>> LINK_COLUMNS["companies"]
+    ('hubspot_id', 'salesforce_id', 'score', 'tier')
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .errors import FileFormatError, UsageError
+from .sources.files import read_export
+
+__all__ = ["DUPLICATE_COLUMNS", "LINK_COLUMNS", "match_files", "read_settings"]
+
+log = logging.getLogger(__name__)
+
+LINK_COLUMNS: dict[str, tuple[str, ...]] = {
+    "companies": ("hubspot_id", "salesforce_id", "score", "tier"),
+    "contacts": ("hubspot_id", "salesforce_id", "salesforce_object", "score", "tier"),
+}
+DUPLICATE_COLUMNS: tuple[str, ...] = ("source", "record_id_l", "record_id_r", "score", "tier")
+_KEPT_TIERS = ("auto", "review")
+
+
+def read_settings(path: str | Path | None) -> Any:
+    """The :class:`~recon.match.MatchSettings` in a JSON file, or None for the defaults.
+
+    Raises:
+        UsageError: the file is missing.
+    """
+    if path is None:
+        return None
+    from .match import MatchSettings
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(
+            f"no settings file {path}", hint="--settings names a JSON file of MatchSettings"
+        )
+    return MatchSettings.from_json(path.read_text(encoding="utf-8"))
+
+
+def _read_salesforce(files: Sequence[Path], entity: str) -> pl.DataFrame:
+    as_ = "salesforce:Account" if entity == "companies" else "salesforce:contacts"
+    frames = [read_export(f, as_, keep_data=False) for f in files]
+    frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        dup = frame.filter(pl.col("record_id").is_duplicated()).head(1)
+        if dup.height:
+            rid = dup["record_id"][0]
+            where = [
+                str(f)
+                for f, fr in zip(files, frames, strict=True)
+                if rid in set(fr["record_id"].to_list())
+            ]
+            raise FileFormatError(
+                f"Salesforce id {rid!r} is in more than one file ({', '.join(where)})",
+                path=where[-1],
+                column="Id",
+                hint="give each record in one file only",
+            )
+    return frame
+
+
+def _one_to_one(links: pl.DataFrame, entity: str) -> pl.DataFrame:
+    """Keep the contract even if the engine proposed too much: best score first."""
+    ranked = links.sort(["score", "hubspot_id", "salesforce_id"], descending=[True, False, False])
+    kept = ranked.filter(pl.col("salesforce_id").is_first_distinct())
+    if entity == "companies":
+        kept = kept.filter(pl.col("hubspot_id").is_first_distinct())
+    else:  # one Contact per HubSpot contact; Leads sharing its email may all be listed
+        is_contact = pl.col("salesforce_object") == "Contact"
+        kept = kept.filter(~is_contact | pl.struct("hubspot_id", is_contact).is_first_distinct())
+    if kept.height < links.height:
+        log.warning(
+            "dropped %d links that broke the one-to-one contract", links.height - kept.height
+        )
+    return kept
+
+
+def match_files(
+    hubspot_file: str | Path,
+    salesforce_files: Sequence[str | Path],
+    *,
+    entity: str,
+    out_dir: str | Path,
+    settings: Any = None,
+) -> dict[str, Any]:
+    """Match a HubSpot export with Salesforce exports and write ``links.csv`` and ``duplicates.csv``.
+
+    Args:
+        hubspot_file: a HubSpot companies or contacts export (CSV or XLSX).
+        salesforce_files: Salesforce Account exports (companies), or Contact and/or Lead exports
+            (contacts; each row's object from its Id prefix ``003``/``00Q`` or a type column).
+        entity: ``companies`` or ``contacts``.
+        out_dir: folder for the two CSV files (created if needed).
+        settings: a :class:`~recon.match.MatchSettings` (the defaults if None).
+
+    Returns:
+        A summary: records read, links and duplicate pairs written per tier, seconds spent.
+
+    Raises:
+        UsageError: ``entity`` is neither companies nor contacts, or no Salesforce file.
+        FileFormatError: an export file is malformed (see :func:`recon.sources.files.read_export`).
+
+    Examples:
+        >>> match_files("hs.csv", [], entity="deals", out_dir="out")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.UsageError: --object must be companies or contacts, not 'deals'
+    """
+    if entity not in LINK_COLUMNS:
+        raise UsageError(f"--object must be companies or contacts, not {entity!r}")
+    if not salesforce_files:
+        raise UsageError("give at least one Salesforce export file")
+    started = time.perf_counter()
+    left = read_export(hubspot_file, f"hubspot:{entity}", keep_data=False)
+    right = _read_salesforce([Path(f) for f in salesforce_files], entity)
+    read_s = time.perf_counter() - started
+
+    from .match import match_records
+
+    result = match_records(left, right, entity=entity, settings=settings)  # type: ignore[arg-type]
+    match_s = time.perf_counter() - started - read_s
+    links = result.links.filter(pl.col("tier").is_in(_KEPT_TIERS)).select(
+        pl.col("record_id_l").cast(pl.String).alias("hubspot_id"),
+        pl.col("record_id_r").cast(pl.String).alias("salesforce_id"),
+        (pl.col("object_r") if "object_r" in result.links.columns else pl.lit("Account"))
+        .cast(pl.String)
+        .alias("salesforce_object"),
+        pl.col("score").cast(pl.Float64).clip(0.0, 1.0).round(4),
+        pl.col("tier").cast(pl.String),
+    )
+    links = _one_to_one(links, entity).select(LINK_COLUMNS[entity])
+    dups = result.duplicates.filter(pl.col("tier").is_in(_KEPT_TIERS)).select(
+        pl.col("source").cast(pl.String),
+        pl.col("record_id_l").cast(pl.String),
+        pl.col("record_id_r").cast(pl.String),
+        pl.col("score").cast(pl.Float64).clip(0.0, 1.0).round(4),
+        pl.col("tier").cast(pl.String),
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    links.sort(["hubspot_id", "salesforce_id"]).write_csv(out / "links.csv")
+    dups.sort(["source", "record_id_l", "record_id_r"]).write_csv(out / "duplicates.csv")
+    tiers = {t: n for t, n in links.group_by("tier").len().rows()}
+    summary = {
+        "records": {"hubspot": left.height, "salesforce": right.height},
+        "links": links.height,
+        "links_by_tier": {t: tiers.get(t, 0) for t in _KEPT_TIERS},
+        "duplicates": dups.height,
+        "seconds": {
+            "read": round(read_s, 3),
+            "match": round(match_s, 3),
+            "total": round(time.perf_counter() - started, 3),
+        },
+        "out": str(out),
+    }
+    log.info("match-files: %s", summary)
+    return summary

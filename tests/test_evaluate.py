@@ -1,0 +1,207 @@
+"""recon.evaluate: the same figures as ../shared/devset/score.py, and precision from labels."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recon.cli import app
+from recon.errors import UsageError
+from recon.evaluate import closure_pairs, score_files, score_labels
+from recon.store import start_run, transaction
+
+SCORE_PY = Path(__file__).resolve().parents[1].parent / "shared" / "devset" / "score.py"
+
+
+def _write(path: Path, header: str, rows: list[tuple]) -> None:
+    path.write_text(
+        header + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows), encoding="utf-8"
+    )
+
+
+def make_case(folder: Path, seed: int) -> None:
+    """Truth, links and duplicates with right, wrong, unknown and chaining proposals."""
+    rng = random.Random(seed)
+    truth, ents = [], []
+    for e in range(rng.randint(5, 60)):
+        ent = f"E{e}"
+        for src, prefix in (("hubspot", "h"), ("salesforce", "s")):
+            for k in range(rng.choice((0, 1, 1, 1, 2, 3))):
+                truth.append((src, f"{prefix}{e}_{k}", ent))
+        ents.append(ent)
+    if seed % 5 == 0:  # a runaway cluster larger than the 200 cap
+        truth += [("hubspot", f"big{i}", "BIG") for i in range(230)]
+    _write(folder / "truth_entities.csv", "source,record_id,entity", truth)
+    hs = [r for s, r, _ in truth if s == "hubspot"]
+    sf = [r for s, r, _ in truth if s == "salesforce"]
+    links = []
+    for _ in range(rng.randint(0, 50)):
+        h = rng.choice([*hs, "unknown_h"]) if hs else "unknown_h"
+        same = [
+            r
+            for s, r, e in truth
+            if s == "salesforce" and r[1:].split("_")[0] == h[1:].split("_")[0]
+        ]
+        s = rng.choice(same) if same and rng.random() < 0.7 else rng.choice([*sf, "unknown_s"])
+        links.append((h, s, round(rng.random(), 3), rng.choice(("auto", "review", "auto"))))
+    if seed % 3 != 1:
+        _write(folder / "links.csv", " Hubspot_ID ,salesforce_id,score,TIER", links)
+    dups = []
+    for src, pool in (("hubspot", hs), ("salesforce", sf)):
+        for _ in range(rng.randint(0, 40)):
+            if len(pool) > 1:
+                a, b = rng.sample(pool, 2)
+                dups.append((src, a, b, 0.9, "review"))
+    if seed % 5 == 0:
+        dups += [("hubspot", f"big{i}", f"big{i + 1}", 0.99, "auto") for i in range(229)]
+    if seed % 4 != 2:
+        text = "source,record_id_l,record_id_r,score,tier\n" + "".join(
+            ",".join(map(str, d)) + "\n" for d in dups
+        )
+        (folder / "duplicates.csv").write_bytes(("\ufeff" + text).encode())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_agrees_with_score_py(tmp_path: Path, seed: int) -> None:
+    assert SCORE_PY.is_file(), f"the devset scorer {SCORE_PY} is expected beside the clone"
+    make_case(tmp_path, seed)
+    theirs = json.loads(
+        subprocess.run(
+            [sys.executable, str(SCORE_PY), str(tmp_path), str(tmp_path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    assert score_files(tmp_path, tmp_path) == theirs
+
+
+def test_eval_cli_prints_the_same_figures(tmp_path: Path) -> None:
+    make_case(tmp_path, 3)
+    result = CliRunner().invoke(app, ["eval", str(tmp_path), "--truth", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == score_files(tmp_path, tmp_path)
+    table = CliRunner().invoke(app, ["eval", str(tmp_path), "--truth", str(tmp_path)])
+    assert "links_auto" in table.output and "duplicates" in table.output
+
+
+def test_missing_truth_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"truth_entities\.csv"):
+        score_files(tmp_path, tmp_path / "nowhere")
+
+
+def test_closure_chains_pairs() -> None:
+    assert closure_pairs([("a", "b"), ("c", "d"), ("b", "c")]) == {
+        frozenset(p)
+        for p in (("a", "b"), ("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("c", "d"))
+    }
+
+
+def _pair(db, run_id: str, pair_id: str, kind: str, tier: str, left: str, right: str) -> None:
+    src_r = "salesforce" if kind == "link" else "hubspot"
+    db["pairs"].insert(
+        {
+            "run_id": run_id,
+            "pair_id": pair_id,
+            "kind": kind,
+            "object": "companies",
+            "source_l": "hubspot",
+            "record_id_l": left,
+            "source_r": src_r,
+            "record_id_r": right,
+            "score": 0.9,
+            "tier": tier,
+        }
+    )
+
+
+def _decide(
+    db,
+    kind: str,
+    label: str,
+    left: str,
+    right: str,
+    *,
+    item_id: str | None = None,
+    by: str = "human",
+    superseded: int = 0,
+    at: str = "2026-01-01T00:00:00Z",
+    swap: bool = False,
+) -> None:
+    src_l, src_r = "hubspot", ("salesforce" if kind == "link" else "hubspot")
+    if swap:  # the decision names the pair the other way round
+        src_l, src_r = src_r, src_l
+    db["decisions"].insert(
+        {
+            "kind": kind,
+            "object": "companies",
+            "source_l": src_l,
+            "record_id_l": left,
+            "source_r": src_r,
+            "record_id_r": right,
+            "label": label,
+            "item_id": item_id,
+            "decided_by": by,
+            "decided_at": at,
+            "superseded": superseded,
+        }
+    )
+
+
+def test_precision_per_tier_from_human_labels(fresh_db) -> None:
+    run = start_run(fresh_db, "match")
+    with transaction(fresh_db):
+        _pair(fresh_db, run, "p1", "link", "auto", "1", "A")
+        _pair(fresh_db, run, "p2", "link", "auto", "2", "B")
+        _pair(fresh_db, run, "p3", "link", "review", "3", "C")
+        _pair(fresh_db, run, "p4", "link", "review", "4", "D")
+        _pair(fresh_db, run, "p5", "duplicate", "review", "5", "6")
+        _decide(fresh_db, "link", "match", "1", "A", item_id="p1")
+        _decide(fresh_db, "link", "non_match", "B", "2", swap=True)  # by the records, either order
+        _decide(fresh_db, "link", "non_match", "3", "C", by="policy")  # never counts
+        _decide(fresh_db, "link", "non_match", "4", "D", superseded=1)  # replaced by the next one
+        _decide(fresh_db, "link", "match", "4", "D", at="2026-01-02T00:00:00Z")
+        _decide(fresh_db, "duplicate", "unsure", "5", "6")  # unsure is no label
+    out = score_labels(fresh_db)
+    assert out["run_id"] == run and out["labelled"] == 3
+    assert out["links"]["auto"] == {
+        "pairs": 2,
+        "labelled": 2,
+        "match": 1,
+        "non_match": 1,
+        "precision": 0.5,
+    }
+    assert out["links"]["review"] == {
+        "pairs": 2,
+        "labelled": 1,
+        "match": 1,
+        "non_match": 0,
+        "precision": 1.0,
+    }
+    assert out["duplicates"]["review"]["precision"] is None
+
+
+def test_eval_labels_cli(tmp_path: Path) -> None:
+    from recon.store import open_store
+
+    db = open_store(tmp_path / "data" / "recon.db")
+    run = start_run(db, "match")
+    with transaction(db):
+        _pair(db, run, "p1", "link", "auto", "1", "A")
+        _decide(db, "link", "match", "1", "A", item_id="p1")
+    db.conn.close()
+    (tmp_path / "recon.toml").write_text('[store]\npath = "data/recon.db"\n')
+    result = CliRunner().invoke(app, ["eval", "--labels", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["links"]["auto"]["precision"] == 1.0
+
+
+def test_eval_without_inputs_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["eval"])
+    assert isinstance(result.exception, UsageError)
