@@ -1,0 +1,472 @@
+"""Run a pull: CRM pages → snapshot rows + cursor, committed together, page by page.
+
+:func:`run_pull` starts a ``pull`` run, opens each CRM source (HubSpot, Salesforce),
+pulls owners, then each object from its stored cursor, and writes every page in ONE
+transaction with the cursor that follows it (dlt-style: closed start, ids at the
+boundary, optional lag — see :mod:`recon.sources.crm`). A killed pull therefore resumes
+from its last committed page and never duplicates rows (rows are upserted by
+``(source, object, record_id)``). Only rows whose content changed get the new run id.
+
+Scoping filters (``[pull] filters``, ``contacts_require_email``) apply on every run;
+``sample=N`` pulls at most N records per object and leaves the cursors alone.
+
+Errors: a source's :class:`~recon.errors.BudgetExhausted` stops that source cleanly
+(status ``budget``; the next run resumes), other source errors are recorded and the
+other source still runs; the first error is raised at the end, after the run summary
+(calls per CRM, records and pages per object) is stored.
+
+Examples:
+    >>> from recon.store import open_store
+    >>> from recon.config import ReconConfig
+    >>> result = run_pull(open_store(":memory:"), ReconConfig(), sources=())
+    >>> result.status
+    'ok'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .config import ReconConfig, ScopeFilter
+from .errors import BudgetExhausted, ReconError, SourceError, UsageError
+from .models import canonical_json, now_iso, stable_id
+from .sources.crm import CallMeter, Cursor, Page
+from .store import finish_run, start_run, transaction
+
+__all__ = [
+    "PullProgress",
+    "PullResult",
+    "in_scope",
+    "load_cursor",
+    "load_file",
+    "run_pull",
+    "write_page",
+]
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("hubspot", "salesforce")
+HASHED = (
+    "name", "domain", "website", "email", "phone", "first_name", "last_name", "company",
+    "account_id", "city", "country", "owner_id", "external_ids", "created_at", "modified_at",
+    "archived", "data",
+)  # fmt: skip
+
+
+@dataclass
+class PullProgress:
+    """What a progress callback sees after every committed page."""
+
+    source: str
+    object: str
+    records: int  # records fetched for this object so far in this run
+    pages: int  # pages committed for this object so far
+    calls: int  # API calls of this source so far
+    total: int | None  # records the CRM said the object's pull holds, when known
+
+
+@dataclass
+class PullResult:
+    """The outcome of :func:`run_pull`.
+
+    Attributes:
+        run_id: the pull run.
+        status: ``ok`` | ``budget`` | ``failed`` | ``partial``.
+        calls: API calls per CRM.
+        records: records fetched per ``source:object``.
+        changed: rows written (new or changed content) per ``source:object``.
+        pages: pages committed per ``source:object``.
+        errors: one line per error (class and message).
+    """
+
+    run_id: str
+    status: str = "ok"
+    calls: dict[str, int] = field(default_factory=dict)
+    records: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    pages: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def content_hash(row: dict[str, Any]) -> str:
+    """Stable hash of a snapshot row's content (not its run id or origin)."""
+    return stable_id(*(row.get(k) for k in HASHED), length=32)
+
+
+def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
+    """Whether a canonical row passes the scoping filters of ``[pull]``.
+
+    Filter fields are looked up in the raw fields (``data``) first, then in the
+    canonical columns.
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> in_scope({"source": "hubspot", "object": "contacts", "email": None, "data": "{}"}, ReconConfig())
+        False
+    """
+    person = (row["source"], row["object"]) in {
+        ("hubspot", "contacts"), ("salesforce", "Contact"), ("salesforce", "Lead"),
+    }  # fmt: skip
+    if cfg.pull.contacts_require_email and person and not (row.get("email") or "").strip():
+        return False
+    filters = [
+        f for f in cfg.pull.filters if f.source == row["source"] and f.object == row["object"]
+    ]
+    if not filters:
+        return True
+    data = json.loads(row.get("data") or "{}")
+    return all(_match(f, data.get(f.field, row.get(f.field))) for f in filters)
+
+
+def _match(f: ScopeFilter, value: Any) -> bool:
+    text = None if value is None or value == "" else str(value)
+    want = f.value
+    values = [str(v) for v in want] if isinstance(want, list) else [str(want)]
+    if f.op == "has_value":
+        return text is not None
+    if f.op == "no_value":
+        return text is None
+    if f.op == "eq":
+        return text is not None and text.lower() == str(want).lower()
+    if f.op == "neq":
+        return text is None or text.lower() != str(want).lower()
+    if f.op == "in":
+        return text is not None and text.lower() in {v.lower() for v in values}
+    if f.op == "not_in":
+        return text is None or text.lower() not in {v.lower() for v in values}
+    if f.op == "contains":
+        return text is not None and str(want).lower() in text.lower()
+    return True
+
+
+def load_cursor(db: sqlite_utils.Database, source: str, obj: str, cursor_field: str) -> Cursor:
+    """The stored cursor of ``(source, obj)``, or a fresh one."""
+    rows = list(db.query("select * from cursors where source = ? and object = ?", [source, obj]))
+    if not rows:
+        return Cursor(source, obj, cursor_field)
+    r = rows[0]
+    return Cursor(
+        source,
+        obj,
+        r["cursor_field"] or cursor_field,
+        r["value"],
+        json.loads(r["ids_at_value"] or "[]"),
+        json.loads(r["state"] or "{}"),
+    )
+
+
+def write_page(
+    db: sqlite_utils.Database,
+    run_id: str,
+    source: str,
+    page: Page,
+    cfg: ReconConfig,
+    *,
+    commit_cursor: bool = True,
+) -> int:
+    """Write one page in one transaction: changed rows, associations, schema, cursor.
+
+    Returns:
+        how many rows were written (new or changed content).
+    """
+    rows = [r for r in page.rows if in_scope(r, cfg)]
+    written = 0
+    with transaction(db):
+        if rows:
+            ids = [r["record_id"] for r in rows]
+            known: dict[str, str] = {}
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                known.update(
+                    db.execute(
+                        f"select record_id, content_hash from snapshots where source = ? and object = ? "
+                        f"and record_id in ({marks})",
+                        [source, page.object, *chunk],
+                    ).fetchall()
+                )
+            changed = []
+            for row in rows:
+                h = content_hash(row)
+                if known.get(row["record_id"]) != h:
+                    changed.append({**row, "content_hash": h, "run_id": run_id, "origin": "api"})
+            if changed:
+                db["snapshots"].upsert_all(changed, pk=("source", "object", "record_id"))
+            written = len(changed)
+        if page.assoc_from is not None:
+            from_object, from_ids = page.assoc_from
+            for i in range(0, len(from_ids), 500):
+                chunk = from_ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                db.execute(
+                    f"delete from associations where source = ? and from_object = ? and from_id in ({marks})",
+                    [source, from_object, *chunk],
+                )
+            if page.associations:
+                db["associations"].insert_all(
+                    [{**a, "run_id": run_id} for a in page.associations],
+                    pk=("source", "from_object", "from_id", "to_object", "to_id"),
+                    replace=True,
+                )
+        if page.schema is not None:
+            db["schemas"].upsert(
+                {"source": source, "object": page.object, "fields": canonical_json(page.schema),
+                 "run_id": run_id, "fetched_at": now_iso()},
+                pk=("source", "object"),
+            )  # fmt: skip
+        if page.owners:
+            db["owners"].upsert_all(
+                [{**o, "run_id": run_id} for o in page.owners], pk=("source", "owner_id")
+            )
+        if commit_cursor and page.cursor is not None:
+            c = page.cursor
+            db["cursors"].upsert(
+                {"source": c.source, "object": c.object, "cursor_field": c.field, "value": c.value,
+                 "ids_at_value": canonical_json(c.ids_at_value), "state": canonical_json(c.state),
+                 "run_id": run_id, "updated_at": now_iso()},
+                pk=("source", "object"),
+            )  # fmt: skip
+    return written
+
+
+def _open_source(name: str, cfg: ReconConfig, meter: CallMeter) -> Any:
+    if name == "hubspot":
+        from .sources.hubspot import HubSpotSource
+
+        return HubSpotSource(cfg, meter)
+    from .sources.salesforce import SalesforceSource
+
+    return SalesforceSource(cfg, meter)
+
+
+def _cursor_field(source: str, obj: str) -> str:
+    if source == "hubspot":
+        from .sources.hubspot import CURSOR_FIELDS
+
+        return CURSOR_FIELDS.get(obj, "hs_lastmodifieddate")
+    return "SystemModstamp"
+
+
+def run_pull(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    *,
+    sources: Iterable[str] = SOURCES,
+    objects: Iterable[str] | None = None,
+    full: bool = False,
+    sample: int | None = None,
+    parent_run_id: str | None = None,
+    progress: Callable[[PullProgress], None] | None = None,
+    source_factory: Callable[[str, ReconConfig, CallMeter], Any] | None = None,
+) -> PullResult:
+    """Pull the CRMs into the store; returns what was pulled and what it cost.
+
+    Args:
+        db: the store.
+        cfg: the configuration.
+        sources: ``hubspot`` and/or ``salesforce``.
+        objects: only these objects (``companies``, ``Account``...); default: configured ones.
+        full: re-read everything (an unfinished full pull is resumed, not restarted).
+        sample: at most this many records per object; cursors are left alone.
+        parent_run_id: the ``recon run`` this pull belongs to.
+        progress: called after every committed page (raising from it stops the pull;
+            committed pages stay).
+        source_factory: builds a source (default: the real HubSpot/Salesforce sources).
+
+    Raises:
+        BudgetExhausted: a CRM's budget was spent (exit 6; the next run resumes).
+        AuthError, RateLimited, MissingField, SourceError: the first source error.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> from recon.config import ReconConfig
+        >>> run_pull(open_store(":memory:"), ReconConfig(), sources=[]).calls
+        {}
+    """
+    sources = list(sources)
+    unknown = [s for s in sources if s not in SOURCES]
+    if unknown:
+        raise UsageError(f"unknown source {unknown[0]!r}", hint="use hubspot, salesforce or all")
+    if sample is not None and sample < 1:
+        raise UsageError("--sample must be at least 1")
+    wanted = list(objects) if objects else None
+    factory = source_factory or _open_source
+    config = {"sources": sources, "objects": wanted, "full": full, "sample": sample}
+    run_id = start_run(db, "pull", parent_id=parent_run_id, config=config)
+    result = PullResult(run_id=run_id)
+    first_error: ReconError | None = None
+    per_source: dict[str, Any] = {}
+    for name in sources:
+        budget = cfg.budget.hubspot_calls if name == "hubspot" else cfg.budget.salesforce_calls
+        max_retries = cfg.hubspot.max_retries if name == "hubspot" else cfg.salesforce.max_retries
+        meter = CallMeter(name, budget=budget, max_retries=max_retries)
+        info: dict[str, Any] = {"status": "ok", "objects": {}}
+        per_source[name] = info
+        source: Any = None
+        try:
+            source = factory(name, cfg, meter)
+            objs = [o for o in source.objects() if wanted is None or o in wanted]
+            if wanted is not None:
+                extra = [o for o in wanted if o not in _known_objects(name)]
+                if extra and len(sources) == 1:
+                    raise UsageError(
+                        f"{name} has no object {extra[0]!r}",
+                        hint=f"objects: {', '.join(_known_objects(name))}",
+                    )
+            for owners in source.owners():
+                write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
+            for obj in objs:
+                _pull_object(
+                    db, cfg, run_id, name, source, obj, meter, result, full, sample, progress, info
+                )
+        except BudgetExhausted as exc:
+            info["status"], info["error"] = "budget", str(exc)
+            result.errors.append(f"{name}: {exc}")
+            first_error = first_error or exc
+        except SourceError as exc:
+            info["status"], info["error"] = "failed", str(exc)
+            info["error_class"] = exc.error_class.value
+            result.errors.append(f"{name}: {exc}")
+            first_error = first_error or exc
+        except BaseException as exc:
+            info["status"], info["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            _finish(
+                db,
+                result,
+                per_source,
+                meter_calls={**result.calls, name: meter.calls},
+                status="failed",
+            )
+            raise
+        finally:
+            result.calls[name] = meter.calls
+            info["calls"] = meter.summary()
+            usage = getattr(source, "api_usage", None)
+            if usage:
+                info["api_usage"] = {"used": usage[0], "total": usage[1]}
+    statuses = {i["status"] for i in per_source.values()}
+    status = "ok"
+    if "failed" in statuses:
+        status = "failed" if statuses == {"failed"} else "partial"
+    elif "budget" in statuses:
+        status = "budget"
+    _finish(db, result, per_source, meter_calls=result.calls, status=status)
+    if first_error is not None:
+        raise first_error
+    return result
+
+
+def _known_objects(source: str) -> tuple[str, ...]:
+    if source == "hubspot":
+        return ("companies", "contacts")
+    return ("Account", "Contact", "Lead", "Campaign", "CampaignMember")
+
+
+def _pull_object(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    run_id: str,
+    name: str,
+    source: Any,
+    obj: str,
+    meter: CallMeter,
+    result: PullResult,
+    full: bool,
+    sample: int | None,
+    progress: Callable[[PullProgress], None] | None,
+    info: dict[str, Any],
+) -> None:
+    key = f"{name}:{obj}"
+    cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
+    stats = info["objects"].setdefault(
+        obj, {"fetched": 0, "written": 0, "pages": 0, "calls_before": meter.calls}
+    )
+    total = None
+    for page in source.pull(obj, cursor, full=full, sample=sample):
+        written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
+        if page.schema is not None and not page.rows:
+            continue
+        total = page.total if page.total is not None else total
+        stats["fetched"] += page.fetched
+        stats["written"] += written
+        stats["pages"] += 1
+        result.records[key] = stats["fetched"]
+        result.changed[key] = stats["written"]
+        result.pages[key] = stats["pages"]
+        if progress is not None:
+            progress(PullProgress(name, obj, stats["fetched"], stats["pages"], meter.calls, total))
+    stats["calls"] = meter.calls - stats.pop("calls_before")
+
+
+def _finish(
+    db: sqlite_utils.Database,
+    result: PullResult,
+    per_source: dict[str, Any],
+    *,
+    meter_calls: dict[str, int],
+    status: str,
+) -> None:
+    result.status = status
+    result.summary = {
+        "calls": dict(meter_calls),
+        "records": dict(result.records),
+        "changed": dict(result.changed),
+        "pages": dict(result.pages),
+        "sources": per_source,
+    }
+    finish_run(
+        db,
+        result.run_id,
+        status=status,
+        summary=result.summary,
+        error="; ".join(result.errors) or None,
+    )
+
+
+def load_file(
+    db: sqlite_utils.Database,
+    path: str | Path,
+    as_: str,
+    *,
+    parent_run_id: str | None = None,
+) -> PullResult:
+    """Load a CRM export file as a pull run (``recon pull --file PATH --as KIND``).
+
+    Raises:
+        FileFormatError: the file is malformed (file, row and column named).
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> from recon.store import open_store
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "companies.csv"
+        >>> _ = p.write_text("Record ID,Company name\\n101,Acme\\n")
+        >>> load_file(open_store(":memory:"), p, "hubspot:companies").records
+        {'hubspot:companies': 1}
+    """
+    from .sources.files import load_export, parse_as
+
+    source, _obj = parse_as(as_, path)
+    run_id = start_run(db, "pull", parent_id=parent_run_id, config={"file": str(path), "as": as_})
+    try:
+        load_export(db, path, as_, run_id=run_id)
+    except Exception as exc:
+        finish_run(db, run_id, status="failed", error=str(exc))
+        raise
+    counts = dict(
+        db.execute(
+            "select object, count(*) from snapshots where run_id = ? group by object", [run_id]
+        ).fetchall()
+    )
+    result = PullResult(run_id=run_id, records={f"{source}:{o}": n for o, n in counts.items()})
+    result.changed = dict(result.records)
+    result.summary = {"file": str(path), "as": as_, "records": result.records, "calls": {}}
+    finish_run(db, run_id, status="ok", summary=result.summary)
+    return result

@@ -1,0 +1,608 @@
+"""HubSpot source: companies, contacts, their associations and owners, on ``hubspot-api-client``.
+
+- Properties are discovered from ``/crm/v3/properties/{type}`` (stored in ``schemas``);
+  recon requests the ones it maps (canonical, default mappings, ``[[mapping.fields]]``,
+  ``[pull] hubspot_properties``, filter fields) that exist. A configured property that
+  does not exist raises :class:`~recon.errors.MissingField`.
+- A first (or ``--full``) pull pages through the list endpoint (100 a call); the paging
+  token is committed with every page, so a killed pull resumes where it stopped.
+- Incremental pulls use search on the last-modified property (companies
+  ``hs_lastmodifieddate``, contacts ``lastmodifieddate``), keyset style: every call asks
+  for ``>= value`` sorted ascending (closed start), ids already committed at ``value``
+  are skipped, so each call re-anchors the time window and the 10,000-result cap of
+  search is never reached. When a whole page shares one timestamp, that instant is
+  split by ``hs_object_id`` ranges (``EQ value AND hs_object_id > last``) until it is
+  exhausted; then the window continues with ``> value``. No record is ever missed.
+- Contacts' company associations come from the v4 batch read (100 ids a call); the
+  primary company becomes ``account_id``.
+- Search never returns archived records: every ``[pull] archived_sweep_hours`` the list
+  endpoint with ``archived=true`` is read and those records stored with ``archived=1``.
+
+Errors are classified by HTTP ``.status`` (each generated package has its own
+ApiException class): 401 → AuthError, 429 → RateLimited (retried, honouring
+``Retry-After``; the daily limit is not retried), 5xx and network → retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..config import ReconConfig
+from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
+from ..models import canonical_json, parse_ts
+from .crm import CallMeter, Cursor, Failure, Page, domain_of, iso_utc
+
+__all__ = [
+    "CURSOR_FIELDS",
+    "HubSpotSource",
+    "map_company",
+    "map_contact",
+]
+
+log = logging.getLogger(__name__)
+
+#: last-modified property per object (search on contacts' hs_lastmodifieddate is unreliable)
+CURSOR_FIELDS = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
+
+#: properties recon maps by default (those that exist are requested)
+KNOWN_PROPERTIES = {
+    "companies": [
+        "name", "domain", "website", "phone", "address", "city", "state", "zip", "country",
+        "industry", "numberofemployees", "annualrevenue", "description", "type",
+        "hubspot_owner_id", "lifecyclestage", "salesforceaccountid", "hs_object_id",
+        "createdate", "hs_lastmodifieddate", "hs_merged_object_ids",
+    ],
+    "contacts": [
+        "firstname", "lastname", "email", "phone", "mobilephone", "company", "jobtitle",
+        "address", "city", "state", "zip", "country", "website", "hubspot_owner_id",
+        "salesforcecontactid", "salesforceleadid", "salesforceaccountid", "annualrevenue",
+        "industry", "numemployees", "fax", "salutation", "description", "hs_lead_status",
+        "rating", "hs_email_optout", "hs_analytics_source", "lifecyclestage", "hs_object_id",
+        "createdate", "lastmodifieddate", "associatedcompanyid", "hs_merged_object_ids",
+    ],
+}  # fmt: skip
+
+LIST_PAGE = 100
+SEARCH_PAGE = 200
+ASSOC_BATCH = 100
+PRIMARY_TYPE_IDS = {1}  # contact -> company primary
+
+
+def _shift(iso: str, seconds: float) -> str:
+    dt = parse_ts(iso)
+    assert dt is not None
+    return iso_utc(dt + timedelta(seconds=seconds)) or iso
+
+
+def _ms(iso: str) -> str:
+    dt = parse_ts(iso)
+    assert dt is not None
+    return str(int(dt.timestamp() * 1000))
+
+
+def map_company(rec: dict[str, Any], cursor_field: str = "hs_lastmodifieddate") -> dict[str, Any]:
+    """A HubSpot company (API JSON) as a canonical snapshot row.
+
+    Examples:
+        >>> row = map_company({"id": "7", "properties": {"name": "Acme", "website": "www.acme.com",
+        ...     "salesforceaccountid": "001A"}, "archived": False})
+        >>> row["domain"], row["external_ids"]
+        ('acme.com', '{"salesforce_id":"001A"}')
+    """
+    p = rec.get("properties") or {}
+    ext = {"salesforce_id": p["salesforceaccountid"]} if p.get("salesforceaccountid") else {}
+    return {
+        "source": "hubspot",
+        "object": "companies",
+        "record_id": str(rec["id"]),
+        "name": p.get("name"),
+        "domain": (p.get("domain") or "").strip().lower() or domain_of(p.get("website")),
+        "website": p.get("website"),
+        "email": None,
+        "phone": p.get("phone"),
+        "first_name": None,
+        "last_name": None,
+        "company": None,
+        "account_id": None,
+        "city": p.get("city"),
+        "country": p.get("country"),
+        "owner_id": p.get("hubspot_owner_id"),
+        "external_ids": canonical_json(ext) if ext else None,
+        "created_at": iso_utc(p.get("createdate") or rec.get("createdAt")),
+        "modified_at": iso_utc(p.get(cursor_field) or rec.get("updatedAt")),
+        "archived": 1 if rec.get("archived") else 0,
+        "data": canonical_json(p),
+    }
+
+
+def map_contact(rec: dict[str, Any], company_id: str | None = None) -> dict[str, Any]:
+    """A HubSpot contact (API JSON) as a canonical snapshot row.
+
+    ``company_id`` is the primary associated company (from the v4 associations).
+
+    Examples:
+        >>> row = map_contact({"id": "9", "properties": {"firstname": "Ada", "lastname": "Lovelace",
+        ...     "email": "ADA@x.org", "salesforcecontactid": "003B"}}, "7")
+        >>> row["name"], row["account_id"], row["external_ids"]
+        ('Ada Lovelace', '7', '{"salesforce_contact_id":"003B","salesforce_id":"003B"}')
+    """
+    p = rec.get("properties") or {}
+    ext: dict[str, str] = {}
+    if p.get("salesforcecontactid"):
+        ext["salesforce_contact_id"] = p["salesforcecontactid"]
+    if p.get("salesforceleadid"):
+        ext["salesforce_lead_id"] = p["salesforceleadid"]
+    if p.get("salesforceaccountid"):
+        ext["salesforce_account_id"] = p["salesforceaccountid"]
+    sf_id = p.get("salesforcecontactid") or p.get("salesforceleadid")
+    if sf_id:
+        ext["salesforce_id"] = sf_id
+    first, last = p.get("firstname"), p.get("lastname")
+    name = " ".join(x.strip() for x in (first, last) if x and x.strip()) or None
+    return {
+        "source": "hubspot",
+        "object": "contacts",
+        "record_id": str(rec["id"]),
+        "name": name,
+        "domain": None,
+        "website": p.get("website"),
+        "email": p.get("email"),
+        "phone": p.get("phone") or p.get("mobilephone"),
+        "first_name": first,
+        "last_name": last,
+        "company": p.get("company"),
+        "account_id": company_id or p.get("associatedcompanyid") or None,
+        "city": p.get("city"),
+        "country": p.get("country"),
+        "owner_id": p.get("hubspot_owner_id"),
+        "external_ids": canonical_json(ext) if ext else None,
+        "created_at": iso_utc(p.get("createdate") or rec.get("createdAt")),
+        "modified_at": iso_utc(p.get("lastmodifieddate") or rec.get("updatedAt")),
+        "archived": 1 if rec.get("archived") else 0,
+        "data": canonical_json(p),
+    }
+
+
+def _classify(exc: BaseException) -> Failure:
+    status = getattr(exc, "status", None)
+    headers = getattr(exc, "headers", None) or {}
+    body_raw = getattr(exc, "body", None)
+    try:
+        body = json.loads(body_raw) if body_raw else {}
+    except (TypeError, ValueError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("message") or getattr(exc, "reason", "") or type(exc).__name__)[:300]
+    if status is None or status == 0:
+        return Failure(
+            SourceError(
+                f"hubspot: network error: {type(exc).__name__}", error_class=ErrorClass.NETWORK
+            ),
+            retryable=True,
+        )
+    if status == 401:
+        return Failure(
+            AuthError(
+                f"hubspot refused the access token (401 {body.get('category', 'INVALID_AUTHENTICATION')})",
+                hint="create or re-copy the private app token and set [hubspot] access_token",
+            )
+        )
+    if status == 403:
+        return Failure(
+            SourceError(
+                f"hubspot: permission denied (403): {message}",
+                error_class=ErrorClass.PERMISSION,
+                hint="give the private app the crm.objects.*.read and crm.schemas.*.read scopes",
+            )
+        )
+    if status == 429:
+        retry_after = _float(headers.get("Retry-After"))
+        daily = str(body.get("policyName", "")).upper() == "DAILY"
+        if retry_after is None and not daily:
+            interval = _float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+            retry_after = interval / 1000 / 10 if interval else None
+        err = RateLimited(
+            f"hubspot rate limit ({body.get('policyName', '429')}): {message}",
+            retry_after=retry_after,
+            hint="wait for the daily limit to reset, or lower [budget] hubspot_calls"
+            if daily
+            else None,
+        )
+        return Failure(err, retryable=not daily, retry_after=retry_after)
+    if status >= 500:
+        return Failure(
+            SourceError(
+                f"hubspot server error ({status}): {message}", error_class=ErrorClass.SERVER_ERROR
+            ),
+            retryable=True,
+            retry_after=_float(headers.get("Retry-After")),
+        )
+    error_class = ErrorClass.NOT_FOUND if status == 404 else ErrorClass.VALIDATION
+    return Failure(
+        SourceError(f"hubspot refused the request ({status}): {message}", error_class=error_class)
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+class HubSpotSource:
+    """Reads HubSpot through ``hubspot-api-client`` (see the module docstring).
+
+    Args:
+        cfg: the whole config (``[hubspot]``, ``[pull]``, ``[mapping]``).
+        meter: counts and budgets the calls.
+        client: an existing ``hubspot.HubSpot`` (default: built from the config).
+    """
+
+    source = "hubspot"
+
+    def __init__(self, cfg: ReconConfig, meter: CallMeter, client: Any = None) -> None:
+        self.cfg = cfg
+        self.meter = meter
+        if client is None:
+            if cfg.hubspot.access_token is None:
+                raise AuthError(
+                    "no [hubspot] access_token configured",
+                    hint='set access_token = "env:HUBSPOT_TOKEN" in recon.toml and export the token',
+                )
+            from hubspot import HubSpot
+
+            client = HubSpot(
+                access_token=cfg.hubspot.access_token.get("hubspot.access_token"),
+                host=cfg.hubspot.base_url,
+            )
+        self.client = client
+        self.properties: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ calls
+
+    def _call(self, fn: Any, kind: str, **kwargs: Any) -> dict[str, Any]:
+        timeout = self.cfg.hubspot.timeout_seconds
+
+        def once() -> Any:
+            return fn(_preload_content=False, _request_timeout=timeout, **kwargs)
+
+        resp = self.meter.call(once, classify=_classify, kind=kind)
+        self._pace(resp.headers)
+        data = resp.data
+        return json.loads(data) if data else {}
+
+    def _pace(self, headers: Any) -> None:
+        """Slow down before the 10-second bucket is empty (rate-limit headers)."""
+        remaining = _float(headers.get("X-HubSpot-RateLimit-Remaining"))
+        limit = _float(headers.get("X-HubSpot-RateLimit-Max"))
+        interval = _float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        if remaining is not None and remaining <= 1 and limit and interval:
+            self.meter.wait(interval / 1000 / limit)
+
+    def objects(self) -> tuple[str, ...]:
+        """The objects pulled by default (``[hubspot] objects``)."""
+        return tuple(self.cfg.hubspot.objects)
+
+    def _api(self, obj: str) -> Any:
+        return getattr(self.client.crm, obj)
+
+    # ------------------------------------------------------------------ schema
+
+    def schema(self, obj: str) -> list[dict[str, Any]]:
+        """The object's properties (one call); sets the properties recon requests.
+
+        Raises:
+            MissingField: a configured property does not exist in HubSpot.
+        """
+        body = self._call(
+            self.client.crm.properties.core_api.get_all,
+            "properties",
+            object_type=obj,
+            archived=False,
+        )
+        fields = [
+            {
+                k: p.get(k)
+                for k in (
+                    "name",
+                    "label",
+                    "type",
+                    "fieldType",
+                    "hasUniqueValue",
+                    "calculated",
+                    "hidden",
+                    "modificationMetadata",
+                    "options",
+                )
+            }
+            for p in body.get("results", [])
+        ]
+        existing = {f["name"] for f in fields}
+        wanted = list(KNOWN_PROPERTIES.get(obj, []))
+        configured = list(self.cfg.pull.hubspot_properties.get(obj, []))
+        configured += [m.hubspot for m in self.cfg.mapping.fields if m.object == obj]
+        configured += [
+            f.field for f in self.cfg.pull.filters if f.source == "hubspot" and f.object == obj
+        ]
+        if obj == "contacts" and self.cfg.mapping.campaign_property:
+            configured.append(self.cfg.mapping.campaign_property)
+        missing = sorted({p for p in configured if p not in existing})
+        if missing:
+            raise MissingField(
+                f"hubspot {obj}: configured propert{'y' if len(missing) == 1 else 'ies'} "
+                f"{', '.join(missing)} not found (or not visible to the private app)",
+                hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters, create the property "
+                "in HubSpot, or give the app access to it",
+            )
+        self.properties[obj] = [p for p in dict.fromkeys(wanted + configured) if p in existing]
+        if CURSOR_FIELDS[obj] not in self.properties[obj] and CURSOR_FIELDS[obj] in existing:
+            self.properties[obj].append(CURSOR_FIELDS[obj])
+        return fields
+
+    # ------------------------------------------------------------------ owners
+
+    def owners(self) -> Iterator[list[dict[str, Any]]]:
+        """Owner rows (``owners`` table), page by page."""
+        after: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": 500, "archived": False}
+            if after:
+                kwargs["after"] = after
+            body = self._call(self.client.crm.owners.owners_api.get_page, "owners", **kwargs)
+            rows = []
+            for o in body.get("results", []):
+                name = " ".join(x for x in (o.get("firstName"), o.get("lastName")) if x) or None
+                rows.append(
+                    {"source": "hubspot", "owner_id": str(o.get("id")), "email": o.get("email"), "name": name,
+                     "active": 0 if o.get("archived") else 1, "data": canonical_json(o)}
+                )  # fmt: skip
+            yield rows
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return
+
+    # ------------------------------------------------------------------ records
+
+    def _rows(
+        self, obj: str, records: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if obj == "companies":
+            return [map_company(r) for r in records], []
+        ids = [str(r["id"]) for r in records]
+        assoc, primary = self.associations(ids)
+        return [map_contact(r, primary.get(str(r["id"]))) for r in records], assoc
+
+    def associations(self, contact_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Contact → company associations (v4 batch read, 100 ids a call) and primary companies."""
+        rows: list[dict[str, Any]] = []
+        primary: dict[str, str] = {}
+        api = self.client.crm.associations.v4.batch_api.get_page
+        for i in range(0, len(contact_ids), ASSOC_BATCH):
+            chunk = contact_ids[i : i + ASSOC_BATCH]
+            body = self._call(
+                api,
+                "associations",
+                from_object_type="contacts",
+                to_object_type="companies",
+                batch_input_public_fetch_associations_batch_request={
+                    "inputs": [{"id": c} for c in chunk]
+                },
+            )
+            for res in body.get("results", []):
+                cid = str((res.get("from") or {}).get("id"))
+                for to in res.get("to", []):
+                    coid = str(to.get("toObjectId"))
+                    type_ids = {t.get("typeId") for t in to.get("associationTypes", [])}
+                    is_primary = bool(type_ids & PRIMARY_TYPE_IDS)
+                    rows.append(
+                        {"source": "hubspot", "from_object": "contacts", "from_id": cid, "to_object": "companies",
+                         "to_id": coid, "kind": "primary" if is_primary else "unlabeled"}
+                    )  # fmt: skip
+                    if is_primary or cid not in primary:
+                        primary[cid] = coid if is_primary or cid not in primary else primary[cid]
+        return rows, primary
+
+    def pull(
+        self, obj: str, cursor: Cursor, *, full: bool = False, sample: int | None = None
+    ) -> Iterator[Page]:
+        """Pages of ``obj``: a list pull when there is no cursor (or ``full``), else a search pull.
+
+        The cursor of each page is committed with its rows. Afterwards, when due, the
+        archived sweep runs.
+        """
+        now = datetime.now(UTC)
+        fields = self.schema(obj)
+        yield Page(object=obj, schema=fields)
+        if full and "full" not in cursor.state:
+            cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
+        if cursor.value is None and "full" not in cursor.state:
+            cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
+        if "full" in cursor.state:
+            yield from self._list_pull(obj, cursor, sample)
+        else:
+            yield from self._search_pull(obj, cursor, sample)
+        if sample is None:
+            yield from self._archived_sweep(obj, cursor, now)
+
+    def _list_pull(self, obj: str, cursor: Cursor, sample: int | None) -> Iterator[Page]:
+        state = cursor.state["full"]
+        api = self._api(obj).basic_api.get_page
+        got = 0
+        while True:
+            limit = LIST_PAGE if sample is None else max(1, min(LIST_PAGE, sample - got))
+            kwargs: dict[str, Any] = {
+                "limit": limit,
+                "properties": self.properties[obj],
+                "archived": False,
+            }
+            if state.get("after"):
+                kwargs["after"] = state["after"]
+            body = self._call(api, "list", **kwargs)
+            records = body.get("results", [])
+            rows, assoc = self._rows(obj, records)
+            got += len(records)
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            for row in rows:
+                m = row["modified_at"]
+                if m is None:
+                    continue
+                if state["max"] is None or m > state["max"]:
+                    state["max"], state["ids"] = m, [row["record_id"]]
+                elif m == state["max"]:
+                    state["ids"].append(row["record_id"])
+            done = not after or (sample is not None and got >= sample)
+            state["after"] = after
+            if done and after is None:
+                # finished: the next incremental starts at the earlier of the newest record seen
+                # and the moment the full pull started (records changed meanwhile are re-read)
+                started, high = state["started"], state["max"]
+                cursor.state.pop("full")
+                if high is not None and high <= started:
+                    cursor.value, cursor.ids_at_value = high, list(state["ids"])
+                else:
+                    cursor.value, cursor.ids_at_value = started, []
+                cursor.state.setdefault("last_sweep", started)
+            yield Page(
+                object=obj,
+                rows=rows,
+                cursor=cursor.copy(),
+                fetched=len(records),
+                associations=assoc,
+                assoc_from=("contacts", [r["record_id"] for r in rows])
+                if obj == "contacts"
+                else None,
+                total=body.get("total"),
+            )
+            if done:
+                return
+
+    def _search_body(
+        self, obj: str, filters: list[dict[str, Any]], sort: str, limit: int
+    ) -> dict[str, Any]:
+        return {
+            "filterGroups": [{"filters": filters}],
+            "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+            "properties": self.properties[obj],
+            "limit": limit,
+            "after": "0",
+        }
+
+    def _search_pull(self, obj: str, cursor: Cursor, sample: int | None) -> Iterator[Page]:
+        """Keyset search: (anchor value, ids read at it, mode normal | tie | gt), one call a page."""
+        field = CURSOR_FIELDS[obj]
+        api = self._api(obj).search_api.do_search
+        assert cursor.value is not None
+        mode: dict[str, Any] = dict(cursor.state.get("search") or {"mode": "normal"})
+        anchor: str = cursor.value
+        seen: set[str] = set(cursor.ids_at_value)
+        lag = self.cfg.pull.lag_seconds
+        if lag > 0 and mode["mode"] == "normal":
+            # dlt-style lag: re-read a margin before the cursor (unchanged rows are not rewritten)
+            anchor = _shift(anchor, -lag)
+            seen = set()
+        got = 0
+        while True:
+            limit = SEARCH_PAGE if sample is None else max(1, min(SEARCH_PAGE, sample - got))
+            if mode["mode"] == "tie":
+                filters = [
+                    {"propertyName": field, "operator": "EQ", "value": _ms(anchor)},
+                    {"propertyName": "hs_object_id", "operator": "GT", "value": str(mode["after"])},
+                ]
+                request = self._search_body(obj, filters, "hs_object_id", limit)
+            else:
+                op = "GT" if mode["mode"] == "gt" else "GTE"
+                filters = [{"propertyName": field, "operator": op, "value": _ms(anchor)}]
+                request = self._search_body(obj, filters, field, limit)
+            body = self._call(api, "search", public_object_search_request=request)
+            results = body.get("results", [])
+            has_next = bool(((body.get("paging") or {}).get("next") or {}).get("after"))
+            stamped = [
+                (
+                    rec,
+                    str(rec["id"]),
+                    iso_utc((rec.get("properties") or {}).get(field) or rec.get("updatedAt")),
+                )
+                for rec in results
+            ]
+            fresh = [t for t in stamped if not (t[2] == anchor and t[1] in seen)]
+            left_tie = False
+            if mode["mode"] == "tie":
+                if results:
+                    mode["after"] = max(int(rid) for _, rid, _ in stamped)
+                if not has_next:
+                    mode, seen, left_tie = {"mode": "gt"}, set(), True
+            else:
+                for _, rid, m in fresh:
+                    if m is None:
+                        continue
+                    if m > anchor:
+                        anchor, seen = m, {rid}
+                        mode = {"mode": "normal"}
+                    elif m == anchor:
+                        seen.add(rid)
+                stamps = {m for _, _, m in stamped}
+                if has_next and len(results) >= limit and len(stamps) == 1 and anchor in stamps:
+                    # a whole page at one instant: split that instant by hs_object_id ranges
+                    mode = {"mode": "tie", "after": 0}
+            rows, assoc = self._rows(obj, [rec for rec, _, _ in fresh])
+            got += len(fresh)
+            if sample is None:
+                cursor.value = anchor
+                cursor.ids_at_value = sorted(seen) if mode["mode"] != "gt" else []
+                if mode["mode"] == "normal":
+                    cursor.state.pop("search", None)
+                else:
+                    cursor.state["search"] = dict(mode)
+            yield Page(
+                object=obj,
+                rows=rows,
+                cursor=cursor.copy() if sample is None else None,
+                fetched=len(results),
+                associations=assoc,
+                assoc_from=("contacts", [r["record_id"] for r in rows])
+                if obj == "contacts"
+                else None,
+                total=body.get("total"),
+            )
+            if sample is not None and got >= sample:
+                return
+            if not has_next and not left_tie:
+                return
+
+    def _archived_sweep(self, obj: str, cursor: Cursor, now: datetime) -> Iterator[Page]:
+        hours = self.cfg.pull.archived_sweep_hours
+        last = parse_ts(cursor.state.get("last_sweep"))
+        sweep = cursor.state.get("sweep")
+        if sweep is None and last is not None and now - last < timedelta(hours=hours):
+            return
+        if sweep is None:
+            sweep = {"after": None, "started": iso_utc(now)}
+            cursor.state["sweep"] = sweep
+        api = self._api(obj).basic_api.get_page
+        while True:
+            kwargs: dict[str, Any] = {
+                "limit": LIST_PAGE,
+                "properties": self.properties[obj],
+                "archived": True,
+            }
+            if sweep.get("after"):
+                kwargs["after"] = sweep["after"]
+            body = self._call(api, "archived", **kwargs)
+            records = body.get("results", [])
+            for r in records:
+                r["archived"] = True
+            rows = [map_company(r) if obj == "companies" else map_contact(r) for r in records]
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            sweep["after"] = after
+            if not after:
+                cursor.state.pop("sweep", None)
+                cursor.state["last_sweep"] = sweep["started"]
+            yield Page(object=obj, rows=rows, cursor=cursor.copy(), fetched=len(records))
+            if not after:
+                return

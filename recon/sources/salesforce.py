@@ -1,0 +1,478 @@
+"""Salesforce source: Account, Contact, Lead (+ Campaign, CampaignMember) and Users, on simple-salesforce.
+
+- Fields come from ``describe`` (stored in ``schemas``); recon queries only fields that
+  exist (compound address/location and base64 fields excepted). A field named in
+  ``[[mapping.fields]]``, ``[pull] salesforce_fields`` or a filter that does not exist
+  raises :class:`~recon.errors.MissingField`.
+- Every pull is one query ordered by ``SystemModstamp, Id`` with a closed start
+  (``SystemModstamp >= value``; ids already committed at ``value`` are skipped), paged
+  through ``nextRecordsUrl``; the cursor is committed with every page, so a killed pull
+  resumes at its last page. ``[pull] include_deleted`` uses ``queryAll`` (deleted rows
+  are stored with ``archived=1``).
+- Above ``[salesforce] bulk_threshold`` records (``COUNT()`` first on a full pull; the
+  first page's ``totalSize`` on an incremental one) a Bulk API 2.0 query job is used;
+  its job id and result locator are committed with every result page.
+- Every HTTP request is counted and budgeted (Bulk polls too); ``Sforce-Limit-Info`` is
+  read after each call. An expired session gets one new token and the call is retried.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from ..config import ReconConfig
+from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
+from ..models import canonical_json, parse_ts
+from .crm import CallMeter, Cursor, Failure, Page, domain_of, iso_utc, json_safe
+from .sf_auth import SalesforceConnection
+
+__all__ = ["CURSOR_FIELD", "SalesforceSource", "map_record"]
+
+log = logging.getLogger(__name__)
+
+CURSOR_FIELD = "SystemModstamp"
+SKIP_TYPES = {"address", "location", "base64"}
+BULK_PAGE = 10_000
+PARENT_FIELDS = {"Contact": ["Account.Name"]}
+
+
+def _s(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def map_record(obj: str, rec: dict[str, Any]) -> dict[str, Any]:
+    """A Salesforce record (flat field dict) as a canonical snapshot row.
+
+    Examples:
+        >>> row = map_record("Account", {"Id": "001A", "Name": "Acme", "Website": "https://acme.com/x",
+        ...     "HubSpot_Id__c": "7", "SystemModstamp": "2024-05-06T07:08:09.000+0000"})
+        >>> row["domain"], row["external_ids"], row["modified_at"]
+        ('acme.com', '{"hubspot_id":"7"}', '2024-05-06T07:08:09.000Z')
+    """
+    g = rec.get
+    first, last = _s(g("FirstName")), _s(g("LastName"))
+    person = obj in {"Contact", "Lead"}
+    name = _s(g("Name"))
+    if person and not name:
+        name = " ".join(x for x in (first, last) if x) or None
+    ext = {"hubspot_id": str(g("HubSpot_Id__c"))} if g("HubSpot_Id__c") else {}
+    city = (
+        g("BillingCity")
+        if obj == "Account"
+        else g("MailingCity")
+        if obj == "Contact"
+        else g("City")
+    )
+    country = (
+        g("BillingCountry")
+        if obj == "Account"
+        else g("MailingCountry")
+        if obj == "Contact"
+        else g("Country")
+    )
+    company = g("Company") if obj == "Lead" else g("Account.Name") if obj == "Contact" else None
+    return {
+        "source": "salesforce",
+        "object": obj,
+        "record_id": str(g("Id")),
+        "name": name,
+        "domain": domain_of(g("Website")) if obj == "Account" else None,
+        "website": _s(g("Website")),
+        "email": _s(g("Email")),
+        "phone": _s(g("Phone")) or (_s(g("MobilePhone")) if person else None),
+        "first_name": first,
+        "last_name": last,
+        "company": _s(company),
+        "account_id": _s(g("AccountId")) if obj == "Contact" else None,
+        "city": _s(city),
+        "country": _s(country),
+        "owner_id": _s(g("OwnerId")),
+        "external_ids": canonical_json(ext) if ext else None,
+        "created_at": iso_utc(g("CreatedDate")),
+        "modified_at": iso_utc(g(CURSOR_FIELD)),
+        "archived": 1 if g("IsDeleted") in (True, "true", "True") else 0,
+        "data": canonical_json(rec),
+    }
+
+
+def _flatten(rec: dict[str, Any]) -> dict[str, Any]:
+    """REST records: drop ``attributes``, parent objects become ``Account.Name`` keys."""
+    out: dict[str, Any] = {}
+    for key, value in rec.items():
+        if key == "attributes":
+            continue
+        if isinstance(value, dict):
+            for sub, v in json_safe(value).items():
+                out[f"{key}.{sub}"] = v
+        else:
+            out[key] = value
+    return out
+
+
+def _shift(iso: str, seconds: float) -> str:
+    dt = parse_ts(iso)
+    assert dt is not None
+    return iso_utc(dt + timedelta(seconds=seconds)) or iso
+
+
+def _soql_ts(iso: str) -> str:
+    """A SOQL datetime literal (unquoted) from a UTC ISO value."""
+    dt = parse_ts(iso)
+    assert dt is not None
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+00:00"
+
+
+def _typed(value: Any, sf_type: str | None) -> Any:
+    """One value in the same form from REST JSON and Bulk CSV (so content hashes agree)."""
+    if value is None or value == "":
+        return None
+    if sf_type == "boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if sf_type in {"int"}:
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return value
+    if sf_type in {"double", "currency", "percent"}:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
+    if sf_type == "datetime":
+        return iso_utc(str(value))
+    return value
+
+
+class SalesforceSource:
+    """Reads Salesforce through simple-salesforce (see the module docstring).
+
+    Args:
+        cfg: the whole config (``[salesforce]``, ``[pull]``, ``[mapping]``).
+        meter: counts and budgets the calls.
+        connection: an existing :class:`SalesforceConnection` (default: authenticate now).
+    """
+
+    source = "salesforce"
+
+    def __init__(
+        self, cfg: ReconConfig, meter: CallMeter, connection: SalesforceConnection | None = None
+    ):
+        self.cfg = cfg
+        self.meter = meter
+        self.api_usage: tuple[int, int] | None = None
+        self._last_headers: Any = {}
+        self.conn = connection or SalesforceConnection(
+            cfg.salesforce, before=self._before, after=self._after
+        )
+        self.types: dict[str, dict[str, str]] = {}
+        self.fields: dict[str, list[str]] = {}
+
+    # ------------------------------------------------------------------ calls
+
+    def _before(self, request: requests.PreparedRequest) -> None:
+        path = (request.path_url or "").split("?")[0]
+        kind = (
+            "bulk"
+            if "/jobs/" in path
+            else "query"
+            if "/query" in path
+            else "describe"
+            if "describe" in path
+            else "call"
+        )
+        self.meter.charge(kind)
+
+    def _after(self, resp: requests.Response) -> None:
+        self._last_headers = resp.headers
+        info = resp.headers.get("Sforce-Limit-Info", "")
+        if info.startswith("api-usage="):
+            try:
+                used, total = (int(x) for x in info.split("=", 1)[1].split("/"))
+            except ValueError:
+                return
+            self.api_usage = (used, total)
+            if total and used >= 0.95 * total:
+                log.warning("salesforce org API usage at %d of %d daily requests", used, total)
+
+    def _classify(self, exc: BaseException) -> Failure:
+        from simple_salesforce.exceptions import (
+            SalesforceError,
+            SalesforceExpiredSession,
+            SalesforceMalformedRequest,
+            SalesforceRefusedRequest,
+            SalesforceResourceNotFound,
+        )
+
+        if isinstance(exc, requests.RequestException):
+            return Failure(
+                SourceError(
+                    f"salesforce: network error: {type(exc).__name__}",
+                    error_class=ErrorClass.NETWORK,
+                ),
+                retryable=True,
+            )
+        if not isinstance(exc, SalesforceError):
+            return Failure(SourceError(f"salesforce: {type(exc).__name__}: {str(exc)[:300]}"))
+        content: list[Any] = exc.content if isinstance(exc.content, list) and exc.content else [{}]
+        first = content[0] if isinstance(content[0], dict) else {}
+        code, message = first.get("errorCode", ""), str(first.get("message", ""))[:300]
+        where = f"salesforce {exc.resource_name or ''}".strip()
+        retry_after = None
+        try:
+            retry_after = float(self._last_headers.get("Retry-After"))
+        except (TypeError, ValueError):
+            pass
+        if isinstance(exc, SalesforceExpiredSession):
+            return Failure(
+                AuthError(f"{where}: session refused (401 {code})", hint="check the credentials")
+            )
+        if isinstance(exc, SalesforceRefusedRequest):
+            if code == "REQUEST_LIMIT_EXCEEDED":
+                return Failure(
+                    RateLimited(
+                        f"{where}: the org's API request limit is exceeded ({message})",
+                        hint="wait for the rolling 24-hour allocation to free up, or lower [budget] salesforce_calls",
+                    )
+                )
+            return Failure(
+                SourceError(
+                    f"{where}: refused (403 {code}): {message}", error_class=ErrorClass.PERMISSION
+                )
+            )
+        if isinstance(exc, SalesforceMalformedRequest):
+            if code == "INVALID_FIELD":
+                return Failure(
+                    MissingField(
+                        f"{where}: {message}",
+                        hint="the field is gone or not visible to the integration user: fix the mapping or "
+                        "the field-level security",
+                    )
+                )
+            return Failure(
+                SourceError(
+                    f"{where}: bad request ({code}): {message}", error_class=ErrorClass.VALIDATION
+                )
+            )
+        if isinstance(exc, SalesforceResourceNotFound):
+            return Failure(
+                SourceError(f"{where}: not found ({code})", error_class=ErrorClass.NOT_FOUND)
+            )
+        status = getattr(exc, "status", 0) or 0
+        if status == 429 or code == "REQUEST_LIMIT_EXCEEDED":
+            return Failure(
+                RateLimited(f"{where}: rate limited ({status})", retry_after=retry_after),
+                True,
+                retry_after,
+            )
+        if status >= 500:
+            return Failure(
+                SourceError(
+                    f"{where}: server error ({status}): {message}",
+                    error_class=ErrorClass.SERVER_ERROR,
+                ),
+                retryable=True,
+                retry_after=retry_after,
+            )
+        return Failure(SourceError(f"{where}: {type(exc).__name__} ({status} {code}): {message}"))
+
+    def _call(self, fn: Any) -> Any:
+        return self.meter.call(lambda: self.conn.call(fn), classify=self._classify, charge=False)
+
+    # ------------------------------------------------------------------ schema
+
+    def objects(self) -> tuple[str, ...]:
+        """Objects pulled by default: ``[salesforce] objects`` (+ campaigns when mapped)."""
+        objs: list[str] = list(self.cfg.salesforce.objects)
+        if self.cfg.mapping.campaign_property:
+            objs += ["Campaign", "CampaignMember"]
+        return tuple(objs)
+
+    def schema(self, obj: str) -> list[dict[str, Any]]:
+        """``describe`` the object (one call); sets the fields recon queries.
+
+        Raises:
+            MissingField: a configured field does not exist on the object.
+        """
+        desc = self._call(lambda sf: getattr(sf, obj).describe())
+        fields = [
+            {k: f.get(k) for k in ("name", "label", "type", "length", "updateable", "createable", "nillable", "externalId", "unique", "referenceTo", "picklistValues")}
+            for f in desc.get("fields", [])
+        ]  # fmt: skip
+        existing = {f["name"]: f["type"] for f in fields}
+        configured = list(self.cfg.pull.salesforce_fields.get(obj, []))
+        configured += [
+            m.salesforce
+            for m in self.cfg.mapping.fields
+            if (m.salesforce_object or {"companies": "Account", "contacts": "Contact"}[m.object])
+            == obj
+        ]
+        configured += [
+            f.field for f in self.cfg.pull.filters if f.source == "salesforce" and f.object == obj
+        ]
+        missing = sorted({f for f in configured if f not in existing and "." not in f})
+        if missing:
+            raise MissingField(
+                f"salesforce {obj}: configured field{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                "not found (or not visible to the integration user)",
+                hint="fix [[mapping.fields]] / [pull] salesforce_fields / filters, or grant field-level "
+                "security on it to the integration user",
+            )
+        self.types[obj] = existing
+        names = [n for n, t in existing.items() if t not in SKIP_TYPES]
+        for parent in PARENT_FIELDS.get(obj, []):
+            if parent.split(".")[0] + "Id" in existing:
+                names.append(parent)
+        self.fields[obj] = names
+        return fields
+
+    def _record(self, obj: str, raw: dict[str, Any]) -> dict[str, Any]:
+        types = self.types.get(obj, {})
+        return {k: _typed(v, types.get(k)) for k, v in raw.items()}
+
+    # ------------------------------------------------------------------ owners
+
+    def owners(self) -> Iterator[list[dict[str, Any]]]:
+        """User rows for the ``owners`` table, page by page."""
+        body = self._call(
+            lambda sf: sf.query("SELECT Id, Name, Email, IsActive, Username FROM User")
+        )
+        while True:
+            yield [
+                {"source": "salesforce", "owner_id": r["Id"], "email": r.get("Email"), "name": r.get("Name"),
+                 "active": 1 if r.get("IsActive") else 0, "data": canonical_json(_flatten(r))}
+                for r in body.get("records", [])
+            ]  # fmt: skip
+            url = body.get("nextRecordsUrl")
+            if body.get("done", True) or not url:
+                return
+            body = self._call(lambda sf, u=url: sf.query_more(u, identifier_is_url=True))
+
+    # ------------------------------------------------------------------ records
+
+    def _soql(self, obj: str, since: str | None, *, count: bool = False, order: bool = True) -> str:
+        select = "COUNT()" if count else ", ".join(self.fields[obj])
+        soql = f"SELECT {select} FROM {obj}"
+        if since is not None:
+            soql += f" WHERE {CURSOR_FIELD} >= {_soql_ts(since)}"
+        if order and not count:
+            soql += f" ORDER BY {CURSOR_FIELD} ASC, Id ASC"
+        return soql
+
+    def pull(
+        self, obj: str, cursor: Cursor, *, full: bool = False, sample: int | None = None
+    ) -> Iterator[Page]:
+        """Pages of ``obj`` from ``cursor`` on (everything when ``full`` or no cursor)."""
+        fields = self.schema(obj)
+        yield Page(object=obj, schema=fields)
+        if full and "full" not in cursor.state and "bulk" not in cursor.state:
+            cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
+            cursor.value, cursor.ids_at_value = None, []
+        deleted = self.cfg.pull.include_deleted
+        if "bulk" in cursor.state and sample is None:
+            yield from self._bulk(obj, cursor, deleted)
+            return
+        since = cursor.value
+        ids = set(cursor.ids_at_value)
+        if since is not None and self.cfg.pull.lag_seconds > 0:
+            since = _shift(since, -self.cfg.pull.lag_seconds)
+            ids = set()
+        threshold = self.cfg.salesforce.bulk_threshold
+        if sample is None and since is None:
+            total = self._call(
+                lambda sf: sf.query(self._soql(obj, None, count=True), include_deleted=deleted)
+            )
+            if int(total.get("totalSize", 0)) > threshold:
+                yield from self._bulk(obj, cursor, deleted)
+                return
+        soql = self._soql(obj, since)
+        if sample is not None:
+            soql += f" LIMIT {int(sample)}"
+        body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
+        if sample is None and since is not None and int(body.get("totalSize", 0)) > threshold:
+            yield from self._bulk(obj, cursor, deleted)
+            return
+        while True:
+            records = [self._record(obj, _flatten(r)) for r in body.get("records", [])]
+            fresh = [
+                r for r in records if not (iso_utc(r.get(CURSOR_FIELD)) == since and r["Id"] in ids)
+            ]
+            done = body.get("done", True) or not body.get("nextRecordsUrl")
+            if sample is None:
+                cursor.advance([(r["Id"], iso_utc(r.get(CURSOR_FIELD))) for r in fresh])
+                if done:
+                    cursor.state.pop("full", None)
+            yield Page(
+                object=obj,
+                rows=[map_record(obj, r) for r in fresh],
+                cursor=cursor.copy() if sample is None else None,
+                fetched=len(records),
+                total=body.get("totalSize"),
+            )
+            if done:
+                return
+            url = body["nextRecordsUrl"]
+            body = self._call(
+                lambda sf, u=url: sf.query_more(u, identifier_is_url=True, include_deleted=deleted)
+            )
+
+    def _bulk(self, obj: str, cursor: Cursor, deleted: bool) -> Iterator[Page]:
+        """Bulk API 2.0 query; the job id and result locator are committed with each page."""
+        from simple_salesforce.bulk2 import Operation
+
+        state = cursor.state.get("bulk")
+        client = lambda sf: getattr(sf.bulk2, obj)._client  # noqa: E731
+        if state is None:
+            soql = self._soql(obj, cursor.value, order=False)
+            op = Operation.query_all if deleted else Operation.query
+            job = self._call(lambda sf: client(sf).create_job(op, soql))
+            state = {
+                "job": job["id"],
+                "locator": "",
+                "max": cursor.value,
+                "ids": list(cursor.ids_at_value),
+            }
+            cursor.state["bulk"] = state
+        since, seen = cursor.value, set(cursor.ids_at_value)
+        wait = 0.05 if self.cfg.salesforce.bulk_threshold < 1000 else 1.0
+        self._call(lambda sf: client(sf).wait_for_job(state["job"], True, wait))
+        while True:
+            page = self._call(
+                lambda sf: client(sf).get_query_results(state["job"], state["locator"], BULK_PAGE)
+            )
+            reader = csv.DictReader(io.StringIO(page["records"]))
+            records = [self._record(obj, dict(r)) for r in reader]
+            fresh = [
+                r
+                for r in records
+                if not (iso_utc(r.get(CURSOR_FIELD)) == since and r["Id"] in seen)
+            ]
+            for r in fresh:
+                m = iso_utc(r.get(CURSOR_FIELD))
+                if m is None:
+                    continue
+                if state["max"] is None or m > state["max"]:
+                    state["max"], state["ids"] = m, [r["Id"]]
+                elif m == state["max"] and r["Id"] not in state["ids"]:
+                    state["ids"].append(r["Id"])
+            state["locator"] = page["locator"] or ""
+            if not state["locator"]:
+                cursor.state.pop("bulk", None)
+                cursor.state.pop("full", None)
+                cursor.value, cursor.ids_at_value = state["max"], list(state["ids"])
+            yield Page(
+                object=obj,
+                rows=[map_record(obj, r) for r in fresh],
+                cursor=cursor.copy(),
+                fetched=len(records),
+            )
+            if not state["locator"]:
+                return

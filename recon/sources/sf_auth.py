@@ -1,0 +1,317 @@
+"""Salesforce authentication: recon requests the token itself and builds the client.
+
+simple-salesforce's own login paths are hard-wired to ``*.salesforce.com`` (crm_api.md
+§2.1), so recon asks ``{login_url}/services/oauth2/token`` for an access token with the
+configured flow and then builds ``Salesforce(instance_url=..., session_id=...)``:
+
+- ``client_credentials``: ``client_id`` + ``client_secret`` (server-to-server);
+- ``jwt``: JWT-bearer, an RS256 assertion signed with ``private_key_file`` for ``username``;
+- ``password``: username-password flow (``password`` + ``security_token``);
+- ``session``: a ``session_id`` obtained elsewhere (cannot be refreshed).
+
+simple-salesforce builds every URL as ``https://{host}``; for a loopback instance URL on
+plain http (the sandbox) recon mounts a :class:`PlainHTTPAdapter` on the requests session
+for exactly that ``https://host:port/`` prefix, so every other host keeps real TLS.
+
+:class:`SalesforceConnection` holds the client and, when a call fails with an expired
+session (401 ``INVALID_SESSION_ID``), requests a new token once and retries the call.
+
+Examples:
+    >>> s = build_session("http://127.0.0.1:8766")
+    >>> type(s.get_adapter("https://127.0.0.1:8766/services/data")).__name__
+    'PlainHTTPAdapter'
+    >>> type(s.get_adapter("https://example.my.salesforce.com/")).__name__
+    'HTTPAdapter'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..config import SalesforceSection, is_loopback_url
+from ..errors import AuthError, ConfigError, ErrorClass, SourceError
+
+__all__ = [
+    "MeteredSession",
+    "PlainHTTPAdapter",
+    "SalesforceConnection",
+    "Token",
+    "build_session",
+    "request_token",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+class PlainHTTPAdapter(HTTPAdapter):
+    """Sends simple-salesforce's forced ``https://`` requests to a loopback emulator over http.
+
+    Mounted only for one loopback ``https://host:port/`` prefix (see :func:`build_session`).
+    """
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if request.url and request.url.startswith("https://"):
+            request.url = "http://" + request.url[len("https://") :]
+        return super().send(request, **kwargs)
+
+
+class MeteredSession(requests.Session):
+    """A requests session that calls ``before`` ahead of and ``after`` behind every request.
+
+    recon counts and budgets every Salesforce HTTP request here (including Bulk polls);
+    ``before`` may raise (BudgetExhausted) to stop the request from being sent.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Callable[[requests.PreparedRequest], None] | None = None
+        self.after: Callable[[requests.Response], None] | None = None
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if self.before is not None:
+            self.before(request)
+        resp = super().send(request, **kwargs)
+        if self.after is not None:
+            self.after(resp)
+        return resp
+
+
+def build_session(instance_url: str) -> MeteredSession:
+    """A requests session for ``instance_url`` (plain http allowed only for loopback).
+
+    Raises:
+        ConfigError: ``instance_url`` is plain http on a non-loopback host.
+    """
+    session = MeteredSession()
+    parsed = urlparse(instance_url)
+    if parsed.scheme == "http":
+        if not is_loopback_url(instance_url):
+            raise ConfigError(
+                f"salesforce instance URL {instance_url} is plain http on a non-loopback host",
+                hint="use the https URL of your org; plain http is only for the local sandbox",
+            )
+        port = parsed.port or 80
+        session.mount(f"https://{parsed.hostname}:{port}/", PlainHTTPAdapter())
+    return session
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token and the instance it is valid for (never logged)."""
+
+    access_token: str
+    instance_url: str
+    refreshable: bool
+
+    def __repr__(self) -> str:
+        return f"Token(instance_url={self.instance_url!r}, access_token=***)"
+
+
+def _secret(cfg: SalesforceSection, name: str) -> str:
+    secret = getattr(cfg, name)
+    if secret is None:
+        raise AuthError(
+            f"salesforce.{name} is not configured (needed by auth = {cfg.auth!r})",
+            hint=f'set [salesforce] {name} = "env:NAME" in recon.toml and export NAME',
+        )
+    return str(secret.get(f"salesforce.{name}"))
+
+
+def _jwt_assertion(cfg: SalesforceSection) -> str:
+    import jwt
+
+    if cfg.private_key_file is None or not cfg.username:
+        raise AuthError(
+            "auth = 'jwt' needs salesforce.private_key_file and salesforce.username",
+            hint="point private_key_file at the PEM key of the connected app's certificate",
+        )
+    try:
+        key = cfg.private_key_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AuthError(
+            f"cannot read salesforce.private_key_file {cfg.private_key_file}: {exc.strerror}",
+            hint="check the path and its permissions",
+        ) from None
+    claims = {
+        "iss": _secret(cfg, "client_id"),
+        "sub": cfg.username,
+        "aud": cfg.login_url,
+        "exp": int(time.time()) + 180,
+    }
+    try:
+        return str(jwt.encode(claims, key, algorithm="RS256"))
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        raise AuthError(
+            f"cannot sign the JWT assertion with {cfg.private_key_file}: {type(exc).__name__}",
+            hint="private_key_file must be an RSA private key in PEM format",
+        ) from None
+
+
+def _token_form(cfg: SalesforceSection) -> dict[str, str]:
+    if cfg.auth == "client_credentials":
+        return {
+            "grant_type": "client_credentials",
+            "client_id": _secret(cfg, "client_id"),
+            "client_secret": _secret(cfg, "client_secret"),
+        }
+    if cfg.auth == "jwt":
+        return {"grant_type": JWT_GRANT, "assertion": _jwt_assertion(cfg)}
+    if cfg.auth == "password":
+        if not cfg.username:
+            raise AuthError(
+                "auth = 'password' needs salesforce.username", hint="set it in recon.toml"
+            )
+        password = _secret(cfg, "password")
+        if cfg.security_token is not None:
+            password += _secret(cfg, "security_token")
+        form = {
+            "grant_type": "password",
+            "client_id": _secret(cfg, "client_id"),
+            "username": cfg.username,
+            "password": password,
+        }
+        if cfg.client_secret is not None:
+            form["client_secret"] = _secret(cfg, "client_secret")
+        return form
+    raise AuthError(f"unknown salesforce.auth {cfg.auth!r}")
+
+
+def request_token(cfg: SalesforceSection, session: requests.Session | None = None) -> Token:
+    """Get an access token with the configured flow.
+
+    ``auth = "session"`` returns the configured ``session_id`` (not refreshable).
+
+    Raises:
+        AuthError: missing credentials, or the token endpoint refused them.
+        SourceError: the login URL could not be reached (network).
+
+    Examples:
+        >>> from recon.config import SalesforceSection
+        >>> cfg = SalesforceSection(auth="session", session_id="00Dx!abc",
+        ...                         instance_url="http://127.0.0.1:9")
+        >>> request_token(cfg)
+        Token(instance_url='http://127.0.0.1:9', access_token=***)
+    """
+    if cfg.auth == "session":
+        if not cfg.instance_url:
+            raise AuthError(
+                "auth = 'session' needs salesforce.instance_url", hint="set it in recon.toml"
+            )
+        return Token(_secret(cfg, "session_id"), cfg.instance_url, refreshable=False)
+    form = _token_form(cfg)
+    url = f"{cfg.login_url}/services/oauth2/token"
+    http = session or requests.Session()
+    try:
+        resp = http.post(
+            url, data=form, timeout=cfg.timeout_seconds, headers={"Accept": "application/json"}
+        )
+    except requests.RequestException as exc:
+        raise SourceError(
+            f"salesforce: cannot reach the token endpoint {url}: {type(exc).__name__}",
+            error_class=ErrorClass.NETWORK,
+        ) from None
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    if resp.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+        code = (
+            body.get("error", f"HTTP {resp.status_code}")
+            if isinstance(body, dict)
+            else resp.status_code
+        )
+        desc = body.get("error_description", "") if isinstance(body, dict) else ""
+        raise AuthError(
+            f"salesforce: the token endpoint {url} refused the {cfg.auth} flow: {code}"
+            + (f" ({desc})" if desc else ""),
+            hint="check the connected app's credentials and that the flow is enabled for it",
+        )
+    instance_url = str(body.get("instance_url") or cfg.instance_url or "").rstrip("/")
+    if not instance_url:
+        raise AuthError(
+            "salesforce: the token response named no instance_url and none is configured",
+            hint="set [salesforce] instance_url",
+        )
+    return Token(str(body["access_token"]), instance_url, refreshable=True)
+
+
+class SalesforceConnection:
+    """A simple-salesforce client that refreshes an expired session once per failing call.
+
+    Args:
+        cfg: the ``[salesforce]`` section.
+        before: called ahead of every HTTP request (call counting, budget).
+        after: called with every HTTP response (limit headers).
+        token_fn: how to get a token (default :func:`request_token`).
+    """
+
+    def __init__(
+        self,
+        cfg: SalesforceSection,
+        *,
+        before: Callable[[requests.PreparedRequest], None] | None = None,
+        after: Callable[[requests.Response], None] | None = None,
+        token_fn: Callable[[SalesforceSection], Token] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.token_fn = token_fn or (lambda c: request_token(c))
+        self.refreshes = 0
+        self.token = self.token_fn(cfg)
+        self.session = build_session(self.token.instance_url)
+        self.session.before, self.session.after = before, after
+        self.sf = self._client()
+
+    def _client(self) -> Any:
+        from simple_salesforce import Salesforce
+
+        return Salesforce(
+            instance_url=self.token.instance_url,
+            session_id=self.token.access_token,
+            session=self.session,
+            version=self.cfg.api_version,
+        )
+
+    def refresh(self) -> None:
+        """Request a new token and rebuild the client (same session)."""
+        if not self.token.refreshable:
+            raise AuthError(
+                "salesforce: the configured session_id expired or was revoked",
+                hint="get a new session id, or configure a client_credentials, jwt or password flow "
+                "so recon can refresh it",
+            )
+        self.token = self.token_fn(self.cfg)
+        self.refreshes += 1
+        self.sf = self._client()
+
+    def call(self, fn: Callable[[Any], T]) -> T:
+        """``fn(sf)``; on an expired session get a new token once and call again.
+
+        Raises:
+            AuthError: the session is still refused after the refresh.
+        """
+        from simple_salesforce.exceptions import SalesforceExpiredSession
+
+        try:
+            return fn(self.sf)
+        except SalesforceExpiredSession:
+            log.info("salesforce session expired; requesting a new token")
+            self.refresh()
+        try:
+            return fn(self.sf)
+        except SalesforceExpiredSession:
+            raise AuthError(
+                "salesforce: the session was refused again right after a new token was issued",
+                hint="check the integration user's permissions and session settings",
+            ) from None
