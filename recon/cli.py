@@ -215,10 +215,127 @@ def status(
 # --------------------------------------------------------------------------- pull
 
 
+def _pull_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="pull")
+    for col in ("source", "object", "records", "changed", "pages", "calls"):
+        table.add_column(col, justify="left" if col in ("source", "object") else "right")
+    for source, info in summary.get("sources", {}).items():
+        for obj, stats in info.get("objects", {}).items():
+            table.add_row(
+                source,
+                obj,
+                str(stats["fetched"]),
+                str(stats["written"]),
+                str(stats["pages"]),
+                str(stats.get("calls", "")),
+            )
+        status = info.get("status", "")
+        table.add_row(
+            source, f"(all) {status}", "", "", "", str(summary.get("calls", {}).get(source, 0))
+        )
+    if "file" in summary:
+        for key, n in summary.get("records", {}).items():
+            table.add_row(*key.split(":", 1), str(n), str(n), "", "0")
+    return table
+
+
 @app.command()
-def pull(config: ConfigOpt = None) -> None:
+def pull(
+    config: ConfigOpt = None,
+    source: Annotated[str, typer.Option("--source", help="hubspot, salesforce or all.")] = "all",
+    objects: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--object",
+            help="Only this object (repeatable): companies, contacts, Account, Contact, Lead...",
+        ),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read everything instead of changes since the cursor.")
+    ] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample", help="At most N records per object (a test run; cursors untouched)."
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="Load a CRM export file instead of calling the APIs."),
+    ] = None,
+    as_: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="What --file holds: hubspot:companies|hubspot:contacts|salesforce:Account|salesforce:Contact|salesforce:Lead.",
+        ),
+    ] = None,
+) -> None:
     """Pull companies and contacts from HubSpot and Accounts, Contacts, Leads from Salesforce."""
-    not_available("pull")
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from .lock import store_lock
+    from .pull import PullProgress, load_file, run_pull
+    from .store import get_run, resolve_run_id
+
+    if (file is None) != (as_ is None):
+        raise UsageError(
+            "--file and --as go together", hint="e.g. --file companies.csv --as hubspot:companies"
+        )
+    if source not in ("hubspot", "salesforce", "all"):
+        raise UsageError(f"unknown --source {source!r}", hint="use hubspot, salesforce or all")
+    cfg = get_config(config)
+    db = open_db(cfg)
+    sources = ["hubspot", "salesforce"] if source == "all" else [source]
+    with store_lock(db, holder="pull", heartbeat_every=30):
+        if file is not None and as_ is not None:
+            result = load_file(db, file, as_)
+            console.print(_pull_table(result.summary))
+            return
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err_console, transient=False) as bar:
+            tasks: dict[str, Any] = {}
+
+            def show(p: PullProgress) -> None:
+                key = f"{p.source}:{p.object}"
+                if key not in tasks:
+                    tasks[key] = bar.add_task(key, total=p.total, info="")
+                bar.update(
+                    tasks[key],
+                    completed=p.records,
+                    total=max(p.total or 0, p.records) or None,
+                    info=f"pages {p.pages} · calls {p.calls}",
+                )
+
+            try:
+                result = run_pull(
+                    db,
+                    cfg,
+                    sources=sources,
+                    objects=objects,
+                    full=full,
+                    sample=sample,
+                    progress=show,
+                )
+            except ReconError:
+                run_id = resolve_run_id(db, None, "pull")
+                if run_id:
+                    console.print(_pull_table(get_run(db, run_id)["summary"]))
+                raise
+    console.print(_pull_table(result.summary))
+    console.print(f"run {result.run_id}: {result.status}")
 
 
 # --------------------------------------------------------------------------- match
