@@ -1,0 +1,278 @@
+"""Contracts of the pull framework: pages + cursor in one transaction, change-only run ids,
+scoping, budget stop and resume, retries — with a scripted in-memory source (the real
+clients against the emulator are in tests/sources/)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from recon.config import ReconConfig, load_config
+from recon.errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
+from recon.pull import in_scope, load_cursor, run_pull
+from recon.sources.crm import CallMeter, Cursor, Failure, Page, iso_utc
+
+
+def _row(rid: str, modified: str, email: str | None = "a@x.org", name: str = "n") -> dict[str, Any]:
+    return {
+        "source": "hubspot", "object": "contacts", "record_id": rid, "name": name, "domain": None,
+        "website": None, "email": email, "phone": None, "first_name": None, "last_name": None,
+        "company": None, "account_id": None, "city": None, "country": None, "owner_id": None,
+        "external_ids": None, "created_at": None, "modified_at": modified, "archived": 0,
+        "data": json.dumps({"email": email, "lifecyclestage": "lead" if rid != "3" else "customer"}),
+    }  # fmt: skip
+
+
+class ScriptedSource:
+    """A source over a list of records, one API call per page of 2, ordered by modified time."""
+
+    source = "hubspot"
+
+    def __init__(self, records: list[dict[str, Any]], meter: CallMeter) -> None:
+        self.records = sorted(records, key=lambda r: (r["modified_at"], r["record_id"]))
+        self.meter = meter
+
+    def objects(self) -> tuple[str, ...]:
+        return ("contacts",)
+
+    def owners(self) -> Iterator[list[dict[str, Any]]]:
+        self.meter.charge("owners")
+        yield [
+            {
+                "source": "hubspot",
+                "owner_id": "1",
+                "email": "o@x.org",
+                "name": "O",
+                "active": 1,
+                "data": "{}",
+            }
+        ]
+
+    def pull(
+        self, obj: str, cursor: Cursor, *, full: bool = False, sample: int | None = None
+    ) -> Iterator[Page]:
+        todo = [
+            r for r in self.records
+            if full or cursor.value is None or (r["modified_at"] >= cursor.value
+            and not cursor.seen(r["record_id"], r["modified_at"]))
+        ]  # fmt: skip
+        if sample is not None:
+            todo = todo[:sample]
+        for i in range(0, max(len(todo), 1), 2):
+            self.meter.charge("list")
+            chunk = todo[i : i + 2]
+            cursor.advance([(r["record_id"], r["modified_at"]) for r in chunk])
+            yield Page(obj, rows=chunk, cursor=cursor.copy(), fetched=len(chunk), total=len(todo))
+
+
+def _factory(records: list[dict[str, Any]]):
+    return lambda name, cfg, meter: ScriptedSource(records, meter)
+
+
+RECORDS = [_row(str(i), f"2024-01-0{1 + i // 2}T00:00:00.000Z") for i in range(1, 8)]
+
+
+def test_pull_writes_rows_cursor_and_summary(fresh_db) -> None:
+    result = run_pull(
+        fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS)
+    )
+    assert result.status == "ok"
+    assert result.records == {"hubspot:contacts": 7} and result.changed == {"hubspot:contacts": 7}
+    assert result.calls == {"hubspot": 1 + 4}
+    cur = load_cursor(fresh_db, "hubspot", "contacts", "lastmodifieddate")
+    assert cur.value == "2024-01-04T00:00:00.000Z" and cur.ids_at_value == ["6", "7"]
+    run = fresh_db["runs"].get(result.run_id)
+    summary = json.loads(run["summary"])
+    assert run["status"] == "ok" and summary["calls"] == {"hubspot": 5}
+    assert summary["sources"]["hubspot"]["objects"]["contacts"]["pages"] == 4
+    assert fresh_db["owners"].count == 1
+
+
+def test_only_changed_rows_get_the_new_run_id(fresh_db) -> None:
+    first = run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS))
+    changed = [dict(r) for r in RECORDS]
+    changed[6] = {**changed[6], "name": "renamed", "modified_at": "2024-01-05T00:00:00.000Z"}
+    second = run_pull(
+        fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(changed)
+    )
+    # closed start (>=) with the boundary ids skipped: only record 7 is read again
+    assert second.records == {"hubspot:contacts": 1}
+    runs = dict(fresh_db.execute("select record_id, run_id from snapshots").fetchall())
+    assert runs["7"] == second.run_id
+    assert {runs[str(i)] for i in range(1, 7)} == {first.run_id}
+
+
+def test_crash_mid_pull_resumes_without_loss_or_duplicates(fresh_db) -> None:
+    pages = []
+
+    def crash_after_two(p) -> None:
+        pages.append(p)
+        if len(pages) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pull(
+            fresh_db,
+            ReconConfig(),
+            sources=["hubspot"],
+            source_factory=_factory(RECORDS),
+            progress=crash_after_two,
+        )
+    assert fresh_db["snapshots"].count == 4
+    assert fresh_db.execute("select status from runs").fetchone()[0] == "failed"
+    resumed = run_pull(
+        fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS)
+    )
+    assert resumed.records == {"hubspot:contacts": 3}  # only what was not committed
+    ids = [r[0] for r in fresh_db.execute("select record_id from snapshots order by 0 + record_id")]
+    assert ids == [str(i) for i in range(1, 8)]
+
+
+def test_budget_stops_cleanly_and_the_next_run_resumes(fresh_db) -> None:
+    cfg = load_config(None, overrides={"budget": {"hubspot_calls": 3}})
+    with pytest.raises(BudgetExhausted) as err:
+        run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(RECORDS))
+    assert err.value.exit_code == 6
+    assert fresh_db["snapshots"].count == 4  # owners call + 2 pages
+    run = fresh_db.execute("select status, summary from runs").fetchone()
+    assert run[0] == "budget" and json.loads(run[1])["calls"] == {"hubspot": 3}
+    again = run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(RECORDS))
+    assert again.status == "ok" and fresh_db["snapshots"].count == 7
+
+
+@pytest.mark.parametrize(
+    ("filters", "require_email", "kept"),
+    [
+        ([], True, {"1", "2", "3", "4"}),
+        ([], False, {"1", "2", "3", "4", "5"}),
+        (
+            [
+                {
+                    "source": "hubspot",
+                    "object": "contacts",
+                    "field": "lifecyclestage",
+                    "op": "eq",
+                    "value": "customer",
+                }
+            ],
+            True,
+            {"3"},
+        ),
+        (
+            [
+                {
+                    "source": "hubspot",
+                    "object": "contacts",
+                    "field": "lifecyclestage",
+                    "op": "not_in",
+                    "value": ["customer"],
+                }
+            ],
+            False,
+            {"1", "2", "4", "5"},
+        ),
+    ],
+)
+def test_scoping_filters_apply_on_every_run(fresh_db, filters, require_email, kept) -> None:
+    records = [
+        _row(str(i), "2024-01-01T00:00:00.000Z", email=None if i == 5 else f"{i}@x.org")
+        for i in range(1, 6)
+    ]
+    cfg = load_config(
+        None, overrides={"pull": {"filters": filters, "contacts_require_email": require_email}}
+    )
+    run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    assert {r[0] for r in fresh_db.execute("select record_id from snapshots")} == kept
+
+
+def test_sample_pulls_at_most_n_and_leaves_cursors(fresh_db) -> None:
+    result = run_pull(
+        fresh_db, ReconConfig(), sources=["hubspot"], sample=3, source_factory=_factory(RECORDS)
+    )
+    assert result.records == {"hubspot:contacts": 3}
+    assert fresh_db["cursors"].count == 0
+
+
+def test_in_scope_reads_raw_fields_then_columns() -> None:
+    cfg = load_config(
+        None,
+        overrides={
+            "pull": {
+                "filters": [
+                    {
+                        "source": "salesforce",
+                        "object": "Account",
+                        "field": "country",
+                        "op": "in",
+                        "value": ["DE", "FR"],
+                    }
+                ]
+            }
+        },
+    )
+    row = {"source": "salesforce", "object": "Account", "country": "de", "data": "{}"}
+    assert in_scope(row, cfg)
+    assert not in_scope({**row, "country": "US"}, cfg)
+
+
+def test_cursor_advance_and_boundary() -> None:
+    c = Cursor("hubspot", "contacts", "lastmodifieddate")
+    c.advance([("1", "a"), ("2", "b"), ("3", "b")])
+    assert (c.value, c.ids_at_value) == ("b", ["2", "3"])
+    assert c.seen("3", "b") and not c.seen("1", "a") and not c.seen("4", "b")
+    assert iso_utc("2024-05-06T07:08:09+02:00") == "2024-05-06T05:08:09.000Z"
+
+
+def test_meter_retries_retryable_and_honours_retry_after() -> None:
+    slept: list[float] = []
+    meter = CallMeter("hubspot", max_retries=3, sleep=slept.append)
+    attempts = iter([RuntimeError(), RuntimeError(), "ok"])
+
+    def fn() -> str:
+        v = next(attempts)
+        if isinstance(v, Exception):
+            raise v
+        return v
+
+    out = meter.call(fn, classify=lambda e: Failure(RateLimited("429", retry_after=2), True, 2.0))
+    assert out == "ok" and meter.calls == 3 and meter.retries == 2 and slept == [2.0, 2.0]
+    assert meter.rate_limited == 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [
+        (Failure(AuthError("401")), AuthError),
+        (Failure(SourceError("boom", error_class=ErrorClass.SERVER_ERROR), True), SourceError),
+    ],
+)
+def test_meter_raises_classified_errors(failure, error) -> None:
+    meter = CallMeter("salesforce", max_retries=1, sleep=lambda s: None)
+    with pytest.raises(error):
+        meter.call(lambda: (_ for _ in ()).throw(ValueError()), classify=lambda e: failure)
+    assert meter.calls == (2 if failure.retryable else 1)
+
+
+def test_meter_budget() -> None:
+    meter = CallMeter("hubspot", budget=1)
+    meter.charge()
+    with pytest.raises(BudgetExhausted, match="budget of 1 calls"):
+        meter.charge()
+
+
+def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) -> None:
+    def factory(name, cfg, meter):
+        if name == "hubspot":
+            raise AuthError("hubspot refused the access token (401)")
+        return ScriptedSource([], meter)
+
+    with pytest.raises(AuthError):
+        run_pull(fresh_db, ReconConfig(), source_factory=factory)
+    run = fresh_db.execute("select status, summary from runs").fetchone()
+    summary = json.loads(run[1])
+    assert run[0] == "partial"
+    assert summary["sources"]["hubspot"]["error_class"] == "auth_failed"
+    assert summary["sources"]["salesforce"]["status"] == "ok"
