@@ -453,22 +453,166 @@ def review(config: ConfigOpt = None) -> None:
 # --------------------------------------------------------------------------- apply / audit / undo
 
 
+def _apply_summary(result: Any) -> None:
+    table = Table(title=f"apply {result.run_id}" + (" (dry run)" if result.dry_run else ""))
+    table.add_column("")
+    table.add_column("items", justify="right")
+    table.add_row("would apply" if result.dry_run else "applied", str(result.applied))
+    for cls, n in result.failed.items():
+        table.add_row(f"failed: {cls}", str(n))
+    table.add_row("skipped", str(result.skipped))
+    table.add_row("stale (back to review)", str(result.stale))
+    if result.pending:
+        table.add_row("not finished (resume)", str(result.pending))
+    for system, n in result.api_calls.items():
+        table.add_row(f"API calls: {system}", str(n))
+    console.print(table)
+    console.print(f"audit anchor: {result.anchor or '-'}", markup=False, highlight=False)
+
+
 @app.command()
-def apply(config: ConfigOpt = None) -> None:
+def apply(
+    config: ConfigOpt = None,
+    plan_run: Annotated[
+        str | None,
+        typer.Option("--plan", help="Plan run (or `recon run` id) to apply; default the latest."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Send nothing; show what would be sent.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Finish an interrupted apply (sent items are checked in the CRM first).",
+        ),
+    ] = False,
+    confirm_merges: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-merges", help="Allow merges (irreversible); without it they are skipped."
+        ),
+    ] = False,
+) -> None:
     """Write approved changes to HubSpot and Salesforce: batched, resumable, audited."""
-    not_available("apply")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .apply import apply_plan
+    from .errors import BudgetExhausted, PartialFailure
+
+    cfg = get_config(config)
+    db = open_db(cfg)
+    if not dry_run and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                "apply writes to the CRMs and needs confirmation", hint="pass --yes in scripts"
+            )
+        typer.confirm("Write the approved changes to HubSpot and Salesforce?", abort=True)
+    columns = (TextColumn("apply"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("apply", total=None)
+        try:
+            result = apply_plan(
+                db,
+                cfg,
+                plan_run_id=plan_run,
+                dry_run=dry_run,
+                resume=resume,
+                confirm_merges=confirm_merges,
+                reviewer=cfg.review.reviewer,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except BudgetExhausted as exc:
+            if getattr(exc, "result", None) is not None:
+                _apply_summary(exc.result)  # type: ignore[attr-defined]
+            raise
+    _apply_summary(result)
+    if result.failed_total:
+        raise PartialFailure(
+            f"{result.failed_total} of {result.items} items failed ("
+            + ", ".join(f"{k}: {v}" for k, v in result.failed.items())
+            + ")",
+            counts=result.failed,
+            hint="fix the causes, then `recon apply` again: it applies only what is not confirmed yet",
+        )
+
+
+audit_app = typer.Typer(
+    help="Verify and export the audit trail of every write.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOpt = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor", help="A hash printed by an earlier run or export: also detects a cut tail."
+        ),
+    ] = None,
+) -> None:
+    """Recompute the hash chain; exit 1 if any row was edited, deleted or cut off."""
+    from .audit import verify
+    from .errors import AuditError
+
+    cfg = get_config(config)
+    result = verify(open_db(cfg), anchor=anchor)
+    if not result.ok:
+        raise AuditError(
+            f"the audit chain does not verify ({len(result.problems)} problems): "
+            + "; ".join(result.problems[:5]),
+            hint="the audit table was changed outside recon; compare with an earlier export",
+        )
+    console.print(
+        f"audit ok: {result.rows} rows, anchor {result.anchor or '-'}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet | xlsx")] = "csv",
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Only this apply run (or `recon run` id).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Export the audit (with its anchor) as csv, jsonl, parquet or xlsx."""
+    from .audit import export
+
+    cfg = get_config(config)
+    info = export(open_db(cfg), fmt, out, run_id=run_id)
+    console.print(
+        f"wrote {info['rows']} audit rows to {info['path']} (anchor {info['anchor'] or '-'})",
+        markup=False,
+        highlight=False,
+    )
 
 
 @app.command()
-def audit(config: ConfigOpt = None) -> None:
-    """Verify and export the audit trail of every write."""
-    not_available("audit")
+def undo(
+    run_id: Annotated[str, typer.Argument(help="The apply run (or `recon run` id) to undo.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Build a plan that restores the before-values of an apply run (review it, then apply it)."""
+    from .audit import build_undo_plan
 
-
-@app.command()
-def undo(config: ConfigOpt = None) -> None:
-    """Build a plan that restores the before-values of an apply run."""
-    not_available("undo")
+    cfg = get_config(config)
+    info = build_undo_plan(open_db(cfg), run_id, reviewer=cfg.review.reviewer)
+    console.print(
+        f"undo plan {info['plan_run_id']}: {info['items']} items "
+        f"({info['irreversible']} irreversible: merges/creates are not undone); "
+        f"approve them in review, then `recon apply --plan {info['plan_run_id']}`",
+        markup=False,
+        highlight=False,
+    )
 
 
 # --------------------------------------------------------------------------- run / sandbox / demo

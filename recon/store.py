@@ -531,3 +531,9 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
             0
         ],
     }
+
+
+@MIGRATIONS(name="m006_apply_journal_item")
+def m006_apply_journal_item(db: sqlite_utils.Database) -> None:
+    """The journal keeps the item as apply sent it (JSON), so a resumed run needs no re-plan."""
+    db["journal"].add_column("item", str)

@@ -1,0 +1,383 @@
+"""The append-only, hash-chained audit of every write; exports; undo plans.
+
+Every write apply makes gets an ``audit`` row before it is sent (outcome
+``intended``) and another once its outcome is known (``confirmed``, ``failed``,
+``stale``, ``skipped``). Each row carries the run, plan item, reviewer and
+decision time, CRM, object, record id and link, field, before and after values,
+outcome and error. Rows are chained: ``hash = sha256(prev_hash + canonical row)``,
+so :func:`verify` detects any edited or deleted row; the latest hash, the
+*anchor*, is printed in every run summary and written into every export, and
+``verify(anchor=...)`` also detects rows cut off the end.
+
+Exports (:func:`export`) write csv, jsonl, parquet or xlsx with the anchor in every
+row; csv/xlsx cells a spreadsheet would run as a formula are escaped.
+:func:`build_undo_plan` turns an apply run into a new plan restoring the
+before-values (merges and creates are marked irreversible).
+
+Examples:
+    >>> from recon.store import open_store, transaction
+    >>> db = open_store(":memory:")
+    >>> with transaction(db):
+    ...     _ = append(db, [{"run_id": "apply-1", "item_id": "i1", "outcome": "intended"}])
+    >>> verify(db).ok
+    True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .errors import AuditError, UsageError
+from .models import canonical_json, now_iso, stable_id
+from .store import finish_run, resolve_run_id, start_run, transaction
+
+__all__ = [
+    "AUDIT_FIELDS",
+    "VerifyResult",
+    "anchor",
+    "append",
+    "build_undo_plan",
+    "escape_formula",
+    "export",
+    "verify",
+]
+
+log = logging.getLogger(__name__)
+
+#: the columns every audit row carries, in export order (``seq``, ``prev_hash``, ``hash`` besides)
+AUDIT_FIELDS = (
+    "run_id",
+    "item_id",
+    "reviewer",
+    "decided_at",
+    "crm",
+    "object",
+    "record_id",
+    "record_link",
+    "field",
+    "before",
+    "after",
+    "outcome",
+    "error",
+    "at",
+)
+GENESIS = ""
+FORMATS = ("csv", "jsonl", "parquet", "xlsx")
+
+
+def _row_hash(prev_hash: str, seq: int, row: dict[str, Any]) -> str:
+    content = {"seq": seq, **{k: row.get(k) for k in AUDIT_FIELDS}}
+    return hashlib.sha256((prev_hash + canonical_json(content)).encode("utf-8")).hexdigest()
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return canonical_json(value)
+
+
+def append(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> str:
+    """Append rows to the chain; call inside :func:`recon.store.transaction`. Returns the new anchor.
+
+    ``before``/``after`` that are not strings are stored as canonical JSON.
+    """
+    last = db.execute("select seq, hash from audit order by seq desc limit 1").fetchone()
+    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    out = []
+    for row in rows:
+        seq += 1
+        clean = {k: _text(row.get(k)) for k in AUDIT_FIELDS}
+        clean["at"] = clean["at"] or now_iso()
+        digest = _row_hash(prev, seq, clean)
+        out.append({"seq": seq, **clean, "prev_hash": prev, "hash": digest})
+        prev = digest
+    if out:
+        db["audit"].insert_all(out)
+    return prev
+
+
+def anchor(db: sqlite_utils.Database) -> str | None:
+    """The latest hash of the chain (None while the audit is empty).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> anchor(open_store(":memory:")) is None
+        True
+    """
+    row = db.execute("select hash from audit order by seq desc limit 1").fetchone()
+    return row[0] if row else None
+
+
+@dataclass
+class VerifyResult:
+    """Outcome of :func:`verify`."""
+
+    ok: bool
+    rows: int
+    anchor: str | None
+    problems: list[str] = field(default_factory=list)
+
+
+def verify(db: sqlite_utils.Database, *, anchor: str | None = None) -> VerifyResult:
+    """Recompute the chain; report edited, deleted or reordered rows, and a cut tail.
+
+    Args:
+        anchor: a hash printed by an earlier run or export; it must still be in the
+            chain (else rows were cut off the end, or the anchor belongs elsewhere).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> verify(open_store(":memory:")).ok
+        True
+    """
+    problems: list[str] = []
+    prev = GENESIS
+    expected_seq = 1
+    hashes: set[str] = set()
+    count = 0
+    for row in db.query("select * from audit order by seq"):
+        count += 1
+        seq = row["seq"]
+        if seq != expected_seq:
+            problems.append(f"row {expected_seq}..{seq - 1} missing (sequence jumps to {seq})")
+        if row["prev_hash"] != prev:
+            problems.append(
+                f"row {seq}: previous hash does not match row {seq - 1} (a row was deleted or edited)"
+            )
+        digest = _row_hash(row["prev_hash"] or "", seq, row)
+        if digest != row["hash"]:
+            problems.append(f"row {seq}: content does not match its hash (the row was edited)")
+        prev = row["hash"]
+        hashes.add(row["hash"])
+        expected_seq = seq + 1
+    if anchor is not None and anchor not in hashes:
+        problems.append(
+            f"anchor {anchor[:16]}… is not in the chain: rows were cut off the end (or the anchor is from another store)"
+        )
+    return VerifyResult(ok=not problems, rows=count, anchor=prev or None, problems=problems)
+
+
+# --------------------------------------------------------------------------- exports
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_formula(value: Any) -> Any:
+    """Prefix a text cell a spreadsheet would run as a formula with an apostrophe.
+
+    Examples:
+        >>> escape_formula("=HYPERLINK(\\"http://x\\")")
+        '\\'=HYPERLINK("http://x")'
+        >>> escape_formula("Acme")
+        'Acme'
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _rows(db: sqlite_utils.Database, run_id: str | None) -> list[dict[str, Any]]:
+    if run_id is None:
+        return [dict(r) for r in db.query("select * from audit order by seq")]
+    run = resolve_run_id(db, run_id, "apply")
+    return [dict(r) for r in db.query("select * from audit where run_id = ? order by seq", [run])]
+
+
+def export(
+    db: sqlite_utils.Database, fmt: str, out: str | Path, *, run_id: str | None = None
+) -> dict[str, Any]:
+    """Write the audit (all of it, or one apply run's rows) to ``out``.
+
+    Every row carries ``anchor``: the chain's latest hash at export time. In csv
+    and xlsx, cells starting with ``= + - @`` tab or CR are escaped with ``'``.
+
+    Args:
+        fmt: ``csv`` | ``jsonl`` | ``parquet`` | ``xlsx``.
+        out: the file to write.
+        run_id: an apply run (or its parent ``recon run``); None for everything.
+
+    Returns:
+        ``{"path", "rows", "anchor", "format"}``.
+
+    Raises:
+        UsageError: unknown format or run.
+        AuditError: the file cannot be written.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+        >>> export(open_store(":memory:"), "jsonl", path)["rows"]
+        0
+    """
+    import polars as pl
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
+    rows = _rows(db, run_id)
+    head = anchor(db)
+    columns = ["seq", *AUDIT_FIELDS, "prev_hash", "hash", "anchor"]
+    records = [{**{c: r.get(c) for c in columns if c != "anchor"}, "anchor": head} for r in rows]
+    if fmt in {"csv", "xlsx"}:
+        records = [{k: escape_formula(v) for k, v in r.items()} for r in records]
+    schema = {c: (pl.Int64 if c == "seq" else pl.Utf8) for c in columns}
+    frame = (
+        pl.DataFrame(records, schema=schema, orient="row")
+        if records
+        else pl.DataFrame(schema=schema)
+    )
+    path = Path(out)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            frame.write_csv(path)
+        elif fmt == "jsonl":
+            frame.write_ndjson(path)
+        elif fmt == "parquet":
+            frame.write_parquet(path)
+        else:
+            _write_xlsx(frame, path, head)
+    except OSError as exc:
+        raise AuditError(
+            f"cannot write the audit export {path}: {exc.strerror}", hint="check the folder"
+        ) from None
+    return {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
+
+
+def _write_xlsx(frame: Any, path: Path, head: str | None) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "audit"
+    ws.append(frame.columns)
+    for row in frame.iter_rows():
+        ws.append(list(row))
+    meta = wb.create_sheet("anchor")
+    meta.append(["anchor", head or ""])
+    meta.append(["exported_at", now_iso()])
+    wb.save(path)
+
+
+# --------------------------------------------------------------------------- undo
+
+_IRREVERSIBLE = {
+    "merge": "merges cannot be undone",
+    "create": "a created record is not deleted by undo",
+}
+
+
+def build_undo_plan(
+    db: sqlite_utils.Database, run_id: str, *, reviewer: str | None = None
+) -> dict[str, Any]:
+    """Build a plan restoring the before-values of an apply run's confirmed writes.
+
+    The plan is a new ``plan`` run whose items go through review and apply like
+    any other: each restores one field to its before-value, is stale-protected
+    (it applies only while the field still holds the value the apply wrote) and
+    audited. Merges and creates become ``blocked`` items marked irreversible.
+
+    Args:
+        run_id: an apply run, or a parent ``recon run`` (its apply child is used).
+        reviewer: recorded in the plan run's config.
+
+    Returns:
+        ``{"plan_run_id", "items", "irreversible"}``.
+
+    Raises:
+        UsageError: no such run, or nothing to undo.
+    """
+    apply_run = resolve_run_id(db, run_id, "apply")
+    if apply_run is None:
+        raise UsageError(f"no apply run {run_id!r}", hint="`recon status` lists the runs")
+    confirmed = [
+        dict(r)
+        for r in db.query(
+            "select item_id, crm_record_id, updated_at, item from journal "
+            "where run_id = ? and state = 'confirmed' and item is not null order by updated_at, item_id",
+            [apply_run],
+        )
+    ]
+    if not confirmed:
+        raise UsageError(f"apply run {apply_run} confirmed no writes: nothing to undo")
+    plan_run = start_run(db, "plan", config={"undo_of": apply_run, "reviewer": reviewer})
+    items = []
+    irreversible = 0
+    for seq, row in enumerate(confirmed, start=1):
+        item = json.loads(row["item"])
+        action, system = item["action"], item["system"]
+        payload = item.get("payload") or {}
+        reason: dict[str, Any] = {
+            "rule": "undo",
+            "why": f"restore the value before apply run {apply_run}",
+            "undo_of": {"run_id": apply_run, "item_id": row["item_id"]},
+        }
+        status = "proposed"
+        if action in _IRREVERSIBLE or (action == "associate" and system == "hubspot"):
+            status = "blocked"
+            reason["irreversible"] = _IRREVERSIBLE.get(
+                action, "associations are not removed by undo"
+            )
+            irreversible += 1
+        writes = _undo_writes(item)
+        item_id = stable_id("undo", apply_run, row["item_id"], prefix="undo-")
+        key = "properties" if system == "hubspot" else "fields"
+        items.append(
+            {
+                "run_id": plan_run,
+                "item_id": item_id,
+                "action": "update" if status == "proposed" else action,
+                "system": system,
+                "object": item["object"],
+                "record_id": row["crm_record_id"] or item.get("record_id"),
+                "field": item.get("field"),
+                "before": canonical_json(writes["expect"]),
+                "after": canonical_json(writes["restore"]),
+                "snapshot_modified_at": row["updated_at"],
+                "link_item_id": None,
+                # an undo is approved on its own (a `plan` decision on the undo item)
+                "requires": canonical_json([item_id]),
+                "reason": canonical_json(reason),
+                "status": status,
+                "seq": seq,
+                "payload": canonical_json(
+                    {key: writes["restore"], "expect": writes["expect"], "undo_of": row["item_id"]}
+                    if status == "proposed"
+                    else payload
+                ),
+            }
+        )
+    with transaction(db):
+        db["plan_items"].insert_all(items, pk=("run_id", "item_id"))
+    finish_run(
+        db,
+        plan_run,
+        summary={"undo_of": apply_run, "items": len(items), "irreversible": irreversible},
+    )
+    return {"plan_run_id": plan_run, "items": len(items), "irreversible": irreversible}
+
+
+def _undo_writes(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The fields an undo restores (``restore``) and the values it expects to find (``expect``)."""
+    payload = item.get("payload") or {}
+    written = dict(payload.get("properties") or payload.get("fields") or {})
+    fname = item.get("field")
+    if item["action"] == "associate":
+        fname = fname or "AccountId"
+        written = {fname: written.get(fname, item.get("after"))}
+    if not written and fname:
+        written = {fname: item.get("after")}
+    before = item.get("before")
+    if len(written) == 1:
+        only = next(iter(written))
+        restore = {only: before.get(only) if isinstance(before, dict) else before}
+    else:
+        restore = {f: (before or {}).get(f) if isinstance(before, dict) else None for f in written}
+    return {"restore": restore, "expect": written}

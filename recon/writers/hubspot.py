@@ -1,0 +1,530 @@
+"""HubSpot writer: batch update/create/upsert (≤ 100), associations v4, merges.
+
+Creates are idempotent: recon makes a unique text property (``[hubspot]
+key_property``, default ``recon_key``) through the properties API when it is
+missing, and sends creates as a batch *upsert* on that property, so a create
+sent twice updates the record the first one made. When the property cannot be
+made (no scope), creates fall back to a plain batch create, and apply looks the
+record up by its natural key (email, domain) before any retry.
+
+All calls go through the real ``hubspot-api-client`` passed in; 429s are
+retried here (HubSpot did not process them), anything else whole-request is
+raised for apply to handle.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from . import (
+    CallBudget,
+    Op,
+    Outcome,
+    RecordState,
+    chunks,
+    classify_hubspot,
+    scrub,
+    with_rate_limit_retries,
+)
+
+__all__ = ["LAST_MODIFIED", "HubSpotWriter"]
+
+log = logging.getLogger(__name__)
+
+#: last-modified property per object (contacts differ from companies)
+LAST_MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
+_TYPE_IDS = {"companies": "0-2", "contacts": "0-1"}
+_GROUPS = {"companies": "companyinformation", "contacts": "contactinformation"}
+_MAX_BATCH = 100
+
+
+def _models(obj: str) -> Any:
+    if obj == "companies":
+        import hubspot.crm.companies as mod
+    elif obj == "contacts":
+        import hubspot.crm.contacts as mod
+    else:
+        raise SourceError(
+            f"recon cannot write HubSpot object {obj!r}", hint="only companies and contacts"
+        )
+    return mod
+
+
+def _error_body(exc: Any) -> dict[str, Any]:
+    try:
+        body = json.loads(getattr(exc, "body", None) or "{}")
+        return body if isinstance(body, dict) else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+class HubSpotWriter:
+    """Writes to HubSpot through a ``hubspot.HubSpot`` client.
+
+    Args:
+        client: a configured ``hubspot.HubSpot`` (see ``recon.sources.hubspot``).
+        budget: the run's call counter for HubSpot.
+        key_property: the unique property used as idempotency key of creates.
+        batch_size: inputs per batch call (≤ 100).
+        max_retries: retries of a rate-limited request.
+        app_url: HubSpot app URL, for record links.
+        portal_id: HubSpot account id, for record links.
+        secrets: values scrubbed from any error text kept.
+
+    Examples:
+        >>> HubSpotWriter(None, budget=CallBudget("hubspot")).max_batch("update")
+        100
+    """
+
+    system = "hubspot"
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        budget: CallBudget,
+        key_property: str = "recon_key",
+        batch_size: int = _MAX_BATCH,
+        max_retries: int = 5,
+        app_url: str = "https://app.hubspot.com",
+        portal_id: str | None = None,
+        secrets: Iterable[str | None] = (),
+    ) -> None:
+        self.client = client
+        self.budget = budget
+        self.key_property = key_property
+        self.batch_size = max(1, min(batch_size, _MAX_BATCH))
+        self.max_retries = max_retries
+        self.app_url = app_url.rstrip("/")
+        self.portal_id = portal_id
+        self.secrets = [s for s in secrets if s]
+        self.key_ready: dict[str, bool] = {}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def max_batch(self, kind: str) -> int:
+        """Inputs per call: 1 for merges, else the batch size (≤ 100)."""
+        return 1 if kind == "merge" else self.batch_size
+
+    def record_link(self, obj: str, record_id: str | None) -> str | None:
+        """Link to the record in the HubSpot app (needs ``[hubspot] portal_id``)."""
+        if not record_id or not self.portal_id:
+            return None
+        return (
+            f"{self.app_url}/contacts/{self.portal_id}/record/{_TYPE_IDS.get(obj, obj)}/{record_id}"
+        )
+
+    def _raise(self, exc: Exception) -> None:
+        status = getattr(exc, "status", None)
+        if status is None:
+            raise SourceError(
+                f"HubSpot could not be reached: {type(exc).__name__}: {scrub(exc, self.secrets)[:300]}",
+                error_class=ErrorClass.NETWORK,
+            ) from None
+        body = _error_body(exc)
+        message = scrub(body.get("message") or getattr(exc, "reason", "") or "", self.secrets)
+        if status == 429:
+            headers = getattr(exc, "headers", None) or {}
+            after = headers.get("Retry-After") if hasattr(headers, "get") else None
+            try:
+                retry_after = float(after) if after is not None else None
+            except ValueError:
+                retry_after = None
+            raise RateLimited(f"HubSpot rate limit: {message}", retry_after=retry_after) from None
+        if status == 401:
+            raise AuthError(f"HubSpot refused the token (401): {message}") from None
+        if status >= 500:
+            raise SourceError(
+                f"HubSpot server error {status}: {message}", error_class=ErrorClass.SERVER_ERROR
+            ) from None
+
+    def _call(self, fn: Any) -> Any:
+        def once() -> Any:
+            try:
+                return fn()
+            except Exception as exc:
+                if isinstance(exc, SourceError):
+                    raise
+                self._raise(exc)
+                raise
+
+        return with_rate_limit_retries(
+            once, system="HubSpot", budget=self.budget, max_retries=self.max_retries
+        )
+
+    def _client_error(self, exc: Exception) -> tuple[ErrorClass, str]:
+        body = _error_body(exc)
+        message = scrub(body.get("message") or getattr(exc, "reason", "") or str(exc), self.secrets)
+        return classify_hubspot(
+            body.get("category"), message, getattr(exc, "status", None)
+        ), message
+
+    # ------------------------------------------------------------------ setup
+
+    def prepare(self, objects: Iterable[str]) -> None:
+        """Make sure the unique key property exists on each object (creates it if missing)."""
+        from hubspot.crm.properties import PropertyCreate
+
+        core = self.client.crm.properties.core_api
+        for obj in objects:
+            if obj in self.key_ready:
+                continue
+            try:
+                prop = self._call(lambda obj=obj: core.get_by_name(obj, self.key_property))
+                unique = bool(getattr(prop, "has_unique_value", False))
+                if not unique:
+                    log.warning(
+                        "HubSpot property %s.%s is not unique: creates fall back to natural keys",
+                        obj,
+                        self.key_property,
+                    )
+                self.key_ready[obj] = unique
+                continue
+            except (RateLimited, AuthError):
+                raise
+            except SourceError:
+                raise
+            except Exception as exc:
+                if getattr(exc, "status", None) != 404:
+                    self.key_ready[obj] = False
+                    continue
+            create = PropertyCreate(
+                name=self.key_property,
+                label="Recon key",
+                type="string",
+                field_type="text",
+                group_name=_GROUPS[obj],
+                has_unique_value=True,
+                hidden=False,
+                form_field=False,
+                description="Idempotency key of records created by recon (do not edit).",
+            )
+            try:
+                self._call(lambda obj=obj, create=create: core.create(obj, create))
+                self.key_ready[obj] = True
+                log.info("created unique HubSpot property %s.%s", obj, self.key_property)
+            except (RateLimited, AuthError):
+                raise
+            except Exception as exc:
+                if isinstance(exc, SourceError) and exc.error_class is not ErrorClass.UNKNOWN:
+                    raise
+                log.warning(
+                    "cannot create HubSpot property %s.%s (%s): creates fall back to natural keys",
+                    obj,
+                    self.key_property,
+                    self._client_error(exc)[1],
+                )
+                self.key_ready[obj] = False
+
+    # ------------------------------------------------------------------ reads
+
+    def current(
+        self, obj: str, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, RecordState]:
+        """Batch-read records with their last-modified property (missing ids absent)."""
+        mod = _models(obj)
+        api = getattr(self.client.crm, obj).batch_api
+        props = sorted({*fields, LAST_MODIFIED[obj]})
+        out: dict[str, RecordState] = {}
+        for part in chunks(list(dict.fromkeys(record_ids)), _MAX_BATCH):
+            body = mod.BatchReadInputSimplePublicObjectId(
+                inputs=[mod.SimplePublicObjectId(id=str(i)) for i in part],
+                properties=props,
+                properties_with_history=[],
+            )
+            try:
+                resp = self._call(lambda body=body: api.read(body, archived=False))
+            except SourceError:
+                raise
+            except Exception as exc:
+                if getattr(exc, "status", None) == 404:
+                    continue
+                raise
+            for rec in getattr(resp, "results", None) or []:
+                values = dict(rec.properties or {})
+                modified = values.get(LAST_MODIFIED[obj]) or _iso(getattr(rec, "updated_at", None))
+                out[str(rec.id)] = RecordState(str(rec.id), modified, values)
+        return out
+
+    def find_created(self, obj: str, ops: Sequence[Op]) -> dict[str, str]:
+        """Records made by earlier sends of these creates: by recon key, else natural key."""
+        found: dict[str, str] = {}
+        keyed = [op for op in ops if op.key and self.key_ready.get(obj)]
+        if keyed:
+            mod = _models(obj)
+            api = getattr(self.client.crm, obj).batch_api
+            for part in chunks(keyed, _MAX_BATCH):
+                body = mod.BatchReadInputSimplePublicObjectId(
+                    inputs=[mod.SimplePublicObjectId(id=op.key) for op in part],
+                    properties=[self.key_property],
+                    properties_with_history=[],
+                    id_property=self.key_property,
+                )
+                try:
+                    resp = self._call(lambda body=body: api.read(body, archived=False))
+                except SourceError:
+                    raise
+                except Exception as exc:
+                    if getattr(exc, "status", None) == 404:
+                        continue
+                    raise
+                by_key = {
+                    (rec.properties or {}).get(self.key_property): str(rec.id)
+                    for rec in getattr(resp, "results", None) or []
+                }
+                for op in part:
+                    if op.key in by_key:
+                        found[op.ref] = by_key[op.key]
+        rest = [
+            op
+            for op in ops
+            if op.ref not in found and op.natural and (not op.key or not self.key_ready.get(obj))
+        ]
+        for op in rest:
+            assert op.natural is not None
+            rid = self._search_one(obj, *op.natural)
+            if rid:
+                found[op.ref] = rid
+        return found
+
+    def _search_one(self, obj: str, prop: str, value: str) -> str | None:
+        mod = _models(obj)
+        api = getattr(self.client.crm, obj).search_api
+        request = mod.PublicObjectSearchRequest(
+            filter_groups=[
+                mod.FilterGroup(
+                    filters=[mod.Filter(property_name=prop, operator="EQ", value=value)]
+                )
+            ],
+            properties=[prop],
+            limit=2,
+        )
+        resp = self._call(lambda: api.do_search(public_object_search_request=request))
+        results = getattr(resp, "results", None) or []
+        return str(results[0].id) if results else None
+
+    def merged_away(self, obj: str, record_ids: Sequence[str]) -> set[str]:
+        """Ids that no longer answer as themselves (merged into another, or archived)."""
+        present = self.current(obj, record_ids, [])
+        return {str(i) for i in record_ids if str(i) not in present}
+
+    # ------------------------------------------------------------------ writes
+
+    def write(self, ops: Sequence[Op]) -> list[Outcome]:
+        """Send ops of one kind and object; one :class:`Outcome` per op, in order."""
+        if not ops:
+            return []
+        kind, obj = ops[0].kind, ops[0].object
+        if kind == "merge":
+            return [self._merge(op) for op in ops]
+        try:
+            return self._batch(kind, obj, list(ops))
+        except SourceError:
+            raise
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status == 400 and len(ops) > 1:
+                # a whole batch refused for one bad input: nothing landed, so send singly to isolate it
+                out: list[Outcome] = []
+                for op in ops:
+                    out.extend(self.write([op]))
+                return out
+            cls, message = self._client_error(exc)
+            return [Outcome(op.ref, False, op.record_id, cls, message) for op in ops]
+
+    def _batch(self, kind: str, obj: str, ops: list[Op]) -> list[Outcome]:
+        mod = _models(obj)
+        api = getattr(self.client.crm, obj).batch_api
+        if kind == "update":
+            body = mod.BatchInputSimplePublicObjectBatchInput(
+                inputs=[
+                    mod.SimplePublicObjectBatchInput(
+                        id=str(op.record_id), properties=_strs(op.properties)
+                    )
+                    for op in ops
+                ]
+            )
+            resp = self._call(lambda: api.update(body))
+            return self._outcomes(ops, resp, lambda op: str(op.record_id), lambda rec: str(rec.id))
+        if kind == "create":
+            if self.key_ready.get(obj) and all(op.key for op in ops):
+                body = mod.BatchInputSimplePublicObjectBatchInputUpsert(
+                    inputs=[
+                        mod.SimplePublicObjectBatchInputUpsert(
+                            id=op.key,
+                            id_property=self.key_property,
+                            properties=_strs({**op.properties, self.key_property: op.key}),
+                        )
+                        for op in ops
+                    ]
+                )
+                resp = self._call(lambda: api.upsert(body))
+                return self._outcomes(
+                    ops,
+                    resp,
+                    lambda op: str(op.key),
+                    lambda rec: (rec.properties or {}).get(self.key_property),
+                )
+            body = mod.BatchInputSimplePublicObjectBatchInputForCreate(
+                inputs=[
+                    mod.SimplePublicObjectBatchInputForCreate(properties=_strs(op.properties))
+                    for op in ops
+                ]
+            )
+            resp = self._call(lambda: api.create(body))
+            return self._outcomes(
+                ops,
+                resp,
+                lambda op: str(op.natural[1]).lower() if op.natural else op.ref,
+                lambda rec: _natural_of(rec, ops),
+            )
+        if kind == "associate":
+            return self._associate(obj, ops)
+        raise SourceError(f"HubSpot writer cannot {kind!r}")
+
+    def _outcomes(self, ops: list[Op], resp: Any, op_key: Any, rec_key: Any) -> list[Outcome]:
+        results = list(getattr(resp, "results", None) or [])
+        by_key: dict[Any, str] = {}
+        for rec in results:
+            k = rec_key(rec)
+            if k is not None:
+                by_key[str(k).lower() if isinstance(k, str) else k] = str(rec.id)
+        failed: dict[str, tuple[ErrorClass, str]] = {}
+        for err in getattr(resp, "errors", None) or []:
+            cls = classify_hubspot(getattr(err, "category", None), getattr(err, "message", None))
+            message = scrub(getattr(err, "message", "") or "", self.secrets)
+            for ident in _error_ids(err):
+                failed[ident] = (cls, message)
+        out: list[Outcome] = []
+        for index, op in enumerate(ops):
+            k = op_key(op)
+            k = k.lower() if isinstance(k, str) else k
+            if k in by_key:
+                out.append(Outcome(op.ref, True, by_key[k]))
+            elif str(op_key(op)) in failed or (op.record_id and op.record_id in failed):
+                cls, message = failed.get(str(op_key(op))) or failed[str(op.record_id)]
+                out.append(Outcome(op.ref, False, op.record_id, cls, message))
+            elif not by_key and len(results) == len(ops):
+                out.append(Outcome(op.ref, True, str(results[index].id)))
+            elif failed and len(failed) == 1 and len(ops) == 1:
+                cls, message = next(iter(failed.values()))
+                out.append(Outcome(op.ref, False, op.record_id, cls, message))
+            else:
+                errors = getattr(resp, "errors", None) or []
+                message = scrub(
+                    getattr(errors[0], "message", "") if errors else "no result for this input",
+                    self.secrets,
+                )
+                cls = (
+                    classify_hubspot(getattr(errors[0], "category", None), message)
+                    if errors
+                    else ErrorClass.UNKNOWN
+                )
+                out.append(Outcome(op.ref, False, op.record_id, cls, message))
+        return out
+
+    def _associate(self, obj: str, ops: list[Op]) -> list[Outcome]:
+        import hubspot.crm.associations.v4 as assoc
+
+        out: dict[str, Outcome] = {}
+        api = self.client.crm.associations.v4.batch_api
+        by_target: dict[str, list[Op]] = {}
+        for op in ops:
+            by_target.setdefault(str(op.to_object), []).append(op)
+        for to_object, group in by_target.items():
+            body = assoc.BatchInputPublicDefaultAssociationMultiPost(
+                inputs=[
+                    assoc.PublicDefaultAssociationMultiPost(
+                        _from=assoc.PublicObjectId(id=str(op.record_id)),
+                        to=assoc.PublicObjectId(id=str(op.to_id)),
+                    )
+                    for op in group
+                ]
+            )
+            resp = self._call(
+                lambda body=body, to_object=to_object: api.create_default(obj, to_object, body)
+            )
+            failed: dict[str, tuple[ErrorClass, str]] = {}
+            for err in getattr(resp, "errors", None) or []:
+                cls = classify_hubspot(
+                    getattr(err, "category", None), getattr(err, "message", None)
+                )
+                for ident in _error_ids(err):
+                    failed[ident] = (cls, scrub(getattr(err, "message", "") or "", self.secrets))
+            for op in group:
+                hit = failed.get(str(op.record_id)) or failed.get(str(op.to_id))
+                if hit:
+                    out[op.ref] = Outcome(op.ref, False, op.record_id, hit[0], hit[1])
+                else:
+                    out[op.ref] = Outcome(op.ref, True, op.record_id)
+        return [out[op.ref] for op in ops]
+
+    def _merge(self, op: Op) -> Outcome:
+        mod = _models(op.object)
+        api = getattr(self.client.crm, op.object).basic_api
+        survivor = str(op.record_id)
+        for victim in op.merge_ids:
+            body = mod.PublicMergeInput(primary_object_id=survivor, object_id_to_merge=str(victim))
+            try:
+                resp = self._call(lambda body=body: api.merge(body))
+            except SourceError:
+                raise
+            except Exception as exc:
+                cls, message = self._client_error(exc)
+                return Outcome(op.ref, False, survivor, cls, message)
+            survivor = str(getattr(resp, "id", None) or survivor)
+        return Outcome(op.ref, True, survivor)
+
+
+def _strs(props: dict[str, Any]) -> dict[str, str]:
+    """HubSpot property values are strings ('' clears a value)."""
+    out = {}
+    for k, v in props.items():
+        if v is None:
+            out[k] = ""
+        elif isinstance(v, bool):
+            out[k] = "true" if v else "false"
+        else:
+            out[k] = str(v)
+    return out
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        from datetime import UTC
+
+        return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+    return str(value)
+
+
+def _natural_of(rec: Any, ops: list[Op]) -> str | None:
+    props = rec.properties or {}
+    for op in ops:
+        if op.natural and props.get(op.natural[0]) is not None:
+            return str(props[op.natural[0]]).lower()
+    return None
+
+
+_ID_RE = re.compile(r"\b\d{1,20}\b")
+
+
+def _error_ids(err: Any) -> list[str]:
+    """The record ids a HubSpot batch error names (context ids, else ids in its message)."""
+    ids: list[str] = []
+    context = getattr(err, "context", None) or {}
+    for key, values in context.items():
+        if (
+            key in {"ids", "id", "idProperty", "objectIds", "inputs", "fromObjectId", "toObjectId"}
+            or "id" in key.lower()
+        ):
+            ids.extend(str(v) for v in (values if isinstance(values, list) else [values]))
+    if not ids:
+        ids.extend(_ID_RE.findall(getattr(err, "message", "") or ""))
+    return ids

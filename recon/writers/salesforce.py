@@ -1,0 +1,370 @@
+"""Salesforce writer: sObject Collections (≤ 200, ``allOrNone=false``) and SOAP merges.
+
+Updates are ``PATCH composite/sobjects``; creates are upserts on the External ID
+field ``Recon_Key__c`` (``PATCH composite/sobjects/{object}/Recon_Key__c``), so a
+create sent twice finds the record the first send made. The Salesforce admin
+adds that field (Text, External ID, Unique) on Account, Contact and Lead; where
+it is missing, creates are plain ``POST composite/sobjects`` and apply looks the
+record up by its natural key (email, website) before any retry.
+
+Merges use the SOAP API's ``merge`` call — Salesforce offers no REST merge —
+POSTed to ``/services/Soap/u/{version}`` with the client's own session (its
+session id, its ``requests`` session and instance URL).
+
+Examples:
+    >>> SalesforceWriter(None, budget=CallBudget("salesforce")).max_batch("merge")
+    1
+"""
+
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from . import (
+    CallBudget,
+    Op,
+    Outcome,
+    RecordState,
+    chunks,
+    classify_salesforce,
+    scrub,
+    with_rate_limit_retries,
+)
+
+__all__ = ["KEY_FIELD", "SalesforceWriter"]
+
+log = logging.getLogger(__name__)
+
+#: the External ID field the admin adds on Account, Contact and Lead
+KEY_FIELD = "Recon_Key__c"
+_MAX_BATCH = 200
+_OBJECTS = {"Account", "Contact", "Lead"}
+
+
+def _soql_list(values: Iterable[str]) -> str:
+    return ", ".join("'" + str(v).replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values)
+
+
+class SalesforceWriter:
+    """Writes to Salesforce through a ``simple_salesforce.Salesforce`` client.
+
+    Args:
+        client: an authenticated ``Salesforce`` (see ``recon.sources.salesforce``).
+        budget: the run's call counter for Salesforce.
+        batch_size: records per collection call (≤ 200).
+        max_retries: retries of a rate-limited request.
+        instance_url: the org's URL, for record links.
+        secrets: values scrubbed from any error text kept.
+    """
+
+    system = "salesforce"
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        budget: CallBudget,
+        batch_size: int = _MAX_BATCH,
+        max_retries: int = 5,
+        instance_url: str | None = None,
+        secrets: Iterable[str | None] = (),
+    ) -> None:
+        self.client = client
+        self.budget = budget
+        self.batch_size = max(1, min(batch_size, _MAX_BATCH))
+        self.max_retries = max_retries
+        self.instance_url = (instance_url or "").rstrip("/")
+        self.secrets = [s for s in secrets if s]
+        if client is not None and getattr(client, "session_id", None):
+            self.secrets.append(client.session_id)
+        self.key_ready: dict[str, bool] = {}
+
+    def max_batch(self, kind: str) -> int:
+        """Records per call: 1 for merges, else the batch size (≤ 200)."""
+        return 1 if kind == "merge" else self.batch_size
+
+    def record_link(self, obj: str, record_id: str | None) -> str | None:
+        """Lightning link to the record."""
+        if not record_id or not self.instance_url:
+            return None
+        return f"{self.instance_url}/lightning/r/{obj}/{record_id}/view"
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _raise(self, exc: Exception) -> None:
+        status = getattr(exc, "status", None)
+        if status is None:
+            raise SourceError(
+                f"Salesforce could not be reached: {type(exc).__name__}: {scrub(exc, self.secrets)[:300]}",
+                error_class=ErrorClass.NETWORK,
+            ) from None
+        code, message = self._first_error(exc)
+        if status == 429 or code == "REQUEST_LIMIT_EXCEEDED":
+            raise RateLimited(f"Salesforce rate limit ({status} {code}): {message}") from None
+        if status == 401:
+            raise AuthError(f"Salesforce refused the session ({code}): {message}") from None
+        if status >= 500:
+            raise SourceError(
+                f"Salesforce server error {status} ({code}): {message}",
+                error_class=ErrorClass.SERVER_ERROR,
+            ) from None
+
+    def _first_error(self, exc: Exception) -> tuple[str | None, str]:
+        content = getattr(exc, "content", None)
+        if isinstance(content, list) and content and isinstance(content[0], dict):
+            first = content[0]
+            return first.get("errorCode") or first.get("statusCode"), scrub(
+                first.get("message", ""), self.secrets
+            )
+        return None, scrub(content if content is not None else exc, self.secrets)[:500]
+
+    def _call(self, fn: Any) -> Any:
+        def once() -> Any:
+            try:
+                return fn()
+            except Exception as exc:
+                if isinstance(exc, SourceError):
+                    raise
+                self._raise(exc)
+                raise
+
+        return with_rate_limit_retries(
+            once, system="Salesforce", budget=self.budget, max_retries=self.max_retries
+        )
+
+    def _query(self, soql: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        result = self._call(lambda: self.client.query(soql))
+        records.extend(result.get("records", []))
+        while not result.get("done", True) and result.get("nextRecordsUrl"):
+            url = result["nextRecordsUrl"]
+            result = self._call(lambda url=url: self.client.query_more(url, identifier_is_url=True))
+            records.extend(result.get("records", []))
+        return records
+
+    # ------------------------------------------------------------------ setup
+
+    def prepare(self, objects: Iterable[str]) -> None:
+        """Describe each object once to learn whether ``Recon_Key__c`` exists."""
+        for obj in objects:
+            if obj in self.key_ready:
+                continue
+            desc = self._call(lambda obj=obj: self.client.restful(f"sobjects/{obj}/describe"))
+            fields = {f.get("name"): f for f in (desc or {}).get("fields", [])}
+            key = fields.get(KEY_FIELD)
+            self.key_ready[obj] = bool(key and key.get("externalId", True))
+            if not self.key_ready[obj]:
+                log.warning(
+                    "Salesforce %s has no External ID field %s: creates fall back to natural-key lookups",
+                    obj,
+                    KEY_FIELD,
+                )
+
+    # ------------------------------------------------------------------ reads
+
+    def current(
+        self, obj: str, record_ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, RecordState]:
+        """Query records with their ``SystemModstamp`` (missing or deleted ids absent)."""
+        cols = [
+            "Id",
+            "SystemModstamp",
+            *sorted({f for f in fields if f not in {"Id", "SystemModstamp"}}),
+        ]
+        out: dict[str, RecordState] = {}
+        for part in chunks(list(dict.fromkeys(record_ids)), _MAX_BATCH):
+            soql = f"SELECT {', '.join(cols)} FROM {obj} WHERE Id IN ({_soql_list(part)})"
+            for rec in self._query(soql):
+                values = {k: v for k, v in rec.items() if k != "attributes"}
+                out[str(rec["Id"])] = RecordState(
+                    str(rec["Id"]), values.get("SystemModstamp"), values
+                )
+        return out
+
+    def find_created(self, obj: str, ops: Sequence[Op]) -> dict[str, str]:
+        """Records made by earlier sends of these creates: by ``Recon_Key__c``, else natural key."""
+        found: dict[str, str] = {}
+        keyed = [op for op in ops if op.key and self.key_ready.get(obj)]
+        for part in chunks(keyed, _MAX_BATCH):
+            soql = f"SELECT Id, {KEY_FIELD} FROM {obj} WHERE {KEY_FIELD} IN ({_soql_list(op.key for op in part)})"
+            by_key = {rec.get(KEY_FIELD): str(rec["Id"]) for rec in self._query(soql)}
+            for op in part:
+                if op.key in by_key:
+                    found[op.ref] = by_key[op.key]
+        rest = [
+            op
+            for op in ops
+            if op.ref not in found and op.natural and not (op.key and self.key_ready.get(obj))
+        ]
+        by_field: dict[str, list[Op]] = {}
+        for op in rest:
+            assert op.natural is not None
+            by_field.setdefault(op.natural[0], []).append(op)
+        for fname, group in by_field.items():
+            for part in chunks(group, _MAX_BATCH):
+                values = [op.natural[1] for op in part if op.natural]
+                soql = f"SELECT Id, {fname} FROM {obj} WHERE {fname} IN ({_soql_list(values)})"
+                by_value = {
+                    str(rec.get(fname) or "").lower(): str(rec["Id"]) for rec in self._query(soql)
+                }
+                for op in part:
+                    if op.natural and str(op.natural[1]).lower() in by_value:
+                        found[op.ref] = by_value[str(op.natural[1]).lower()]
+        return found
+
+    def merged_away(self, obj: str, record_ids: Sequence[str]) -> set[str]:
+        """Ids no longer returned by a query (merged or deleted)."""
+        present = self.current(obj, record_ids, [])
+        return {str(i) for i in record_ids if str(i) not in present}
+
+    # ------------------------------------------------------------------ writes
+
+    def write(self, ops: Sequence[Op]) -> list[Outcome]:
+        """Send ops of one kind and object; one :class:`Outcome` per op, in order."""
+        if not ops:
+            return []
+        kind, obj = ops[0].kind, ops[0].object
+        if obj not in _OBJECTS:
+            raise SourceError(
+                f"recon cannot write Salesforce object {obj!r}", hint="only Account, Contact, Lead"
+            )
+        if kind == "merge":
+            return [self._merge(op) for op in ops]
+        if kind in {"update", "associate"}:
+            records = []
+            for op in ops:
+                props = dict(op.properties)
+                if kind == "associate" and op.to_id:
+                    props.setdefault("AccountId", op.to_id)
+                records.append({"attributes": {"type": obj}, "id": op.record_id, **props})
+            path, method = "composite/sobjects", "PATCH"
+        elif kind == "create":
+            keyed = self.key_ready.get(obj) and all(op.key for op in ops)
+            records = [
+                {
+                    "attributes": {"type": obj},
+                    **op.properties,
+                    **({KEY_FIELD: op.key} if keyed else {}),
+                }
+                for op in ops
+            ]
+            path, method = (
+                (f"composite/sobjects/{obj}/{KEY_FIELD}", "PATCH")
+                if keyed
+                else ("composite/sobjects", "POST")
+            )
+        else:
+            raise SourceError(f"Salesforce writer cannot {kind!r}")
+        payload = {"allOrNone": False, "records": records}
+        try:
+            results = self._call(lambda: self.client.restful(path, method=method, json=payload))
+        except SourceError:
+            raise
+        except Exception as exc:
+            code, message = self._first_error(exc)
+            cls = classify_salesforce(code, getattr(exc, "status", None))
+            return [Outcome(op.ref, False, op.record_id, cls, f"{code}: {message}") for op in ops]
+        results = list(results or [])
+        out = []
+        for index, op in enumerate(ops):
+            res = results[index] if index < len(results) else None
+            if res is None:
+                out.append(
+                    Outcome(
+                        op.ref, False, op.record_id, ErrorClass.UNKNOWN, "no result for this record"
+                    )
+                )
+            elif res.get("success"):
+                out.append(Outcome(op.ref, True, str(res.get("id") or op.record_id)))
+            else:
+                errors = res.get("errors") or [{}]
+                code = errors[0].get("statusCode") or errors[0].get("errorCode")
+                fields = errors[0].get("fields") or []
+                message = scrub(errors[0].get("message", ""), self.secrets)
+                text = f"{code}: {message}" + (f" (fields: {', '.join(fields)})" if fields else "")
+                out.append(Outcome(op.ref, False, op.record_id, classify_salesforce(code), text))
+        return out
+
+    def _merge(self, op: Op) -> Outcome:
+        """One SOAP ``merge``: master ``op.record_id``, victims ``op.merge_ids`` (≤ 2)."""
+        victims = "".join(
+            f"<urn:recordToMergeIds>{escape(str(v))}</urn:recordToMergeIds>"
+            for v in op.merge_ids[:2]
+        )
+        fields = "".join(
+            f"<urn1:{escape(k)}>{escape(str(v))}</urn1:{escape(k)}>"
+            for k, v in op.properties.items()
+        )
+        envelope = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:urn="urn:partner.soap.sforce.com" xmlns:urn1="urn:sobject.partner.soap.sforce.com">'
+            "<soapenv:Header><urn:SessionHeader><urn:sessionId>"
+            + escape(str(self.client.session_id))
+            + "</urn:sessionId></urn:SessionHeader></soapenv:Header>"
+            "<soapenv:Body><urn:merge><urn:request><urn:masterRecord>"
+            f"<urn1:type>{escape(op.object)}</urn1:type><urn1:Id>{escape(str(op.record_id))}</urn1:Id>{fields}"
+            f"</urn:masterRecord>{victims}</urn:request></urn:merge></soapenv:Body></soapenv:Envelope>"
+        )
+        url = f"https://{self.client.sf_instance}/services/Soap/u/{self.client.sf_version}"
+        headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
+
+        def send() -> Any:
+            try:
+                resp = self.client.session.post(
+                    url, data=envelope.encode("utf-8"), headers=headers, timeout=60
+                )
+            except Exception as exc:
+                raise SourceError(
+                    f"Salesforce could not be reached for merge: {type(exc).__name__}",
+                    error_class=ErrorClass.NETWORK,
+                ) from None
+            if resp.status_code == 429:
+                raise RateLimited("Salesforce rate limit on merge")
+            if resp.status_code >= 500 and b"Fault" not in resp.content:
+                raise SourceError(
+                    f"Salesforce server error {resp.status_code} on merge",
+                    error_class=ErrorClass.SERVER_ERROR,
+                )
+            return resp
+
+        resp = with_rate_limit_retries(
+            send, system="Salesforce", budget=self.budget, max_retries=self.max_retries
+        )
+        return self._merge_outcome(op, resp.content)
+
+    def _merge_outcome(self, op: Op, content: bytes) -> Outcome:
+        try:
+            root = ET.fromstring(content)
+        except ET.ParseError:
+            return Outcome(
+                op.ref, False, op.record_id, ErrorClass.UNKNOWN, "merge answer is not XML"
+            )
+
+        def find(tag: str) -> list[ET.Element]:
+            return [el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == tag]
+
+        fault = find("faultstring")
+        if fault:
+            code_el = find("faultcode") or find("exceptionCode")
+            code = (code_el[0].text or "").rsplit(":", 1)[-1] if code_el else None
+            message = scrub(fault[0].text or "", self.secrets)
+            if code == "INVALID_SESSION_ID":
+                raise AuthError(f"Salesforce refused the session on merge: {message}")
+            return Outcome(
+                op.ref, False, op.record_id, classify_salesforce(code), f"{code}: {message}"
+            )
+        success = find("success")
+        if success and (success[0].text or "").strip().lower() == "true":
+            ids = find("id")
+            return Outcome(op.ref, True, (ids[0].text or op.record_id) if ids else op.record_id)
+        codes = find("statusCode")
+        messages = find("message")
+        code = codes[0].text if codes else None
+        message = scrub(messages[0].text if messages else "merge failed", self.secrets)
+        return Outcome(op.ref, False, op.record_id, classify_salesforce(code), f"{code}: {message}")
