@@ -192,6 +192,8 @@ class SandboxState:
     # ------------------------------------------------------------------ plumbing
 
     def _side_module(self, side: str) -> Any | None:
+        if side not in SIDE_MODULES:
+            return None
         try:
             return importlib.import_module(SIDE_MODULES[side])
         except ModuleNotFoundError as exc:
