@@ -563,7 +563,7 @@ class HubSpotSource:
                 object=obj,
                 rows=rows,
                 cursor=cursor.copy() if sample is None else None,
-                fetched=len(results),
+                fetched=len(fresh),
                 associations=assoc,
                 assoc_from=("contacts", [r["record_id"] for r in rows])
                 if obj == "contacts"
