@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 import polars as pl
 
+from ..errors import MatchError
+from .engine import match
 from .settings import BlockingRule, Comparison, Level, MatchSettings, Thresholds, default_settings
 
 __all__ = [
@@ -71,12 +73,36 @@ def match_records(
 ) -> MatchResult:
     """Match HubSpot records (``left``) to Salesforce records (``right``) and find duplicates.
 
+    Weights are fitted on these records (no labels); links are one-to-one for
+    companies; for contacts each Salesforce record links at most once and a
+    HubSpot contact may link to one Contact and several Leads. With ``right``
+    None only duplicates inside ``left`` are found.
+
+    Raises:
+        MatchError: the settings are for another entity, or a frame has no record_id.
+
     Examples:
         >>> import polars as pl
-        >>> r = match_records(pl.DataFrame({"record_id": ["1"], "name": ["Acme"]}), None,
-        ...                   entity="companies")  # doctest: +SKIP
+        >>> hs = pl.DataFrame({"source": ["hubspot"] * 2, "object": ["companies"] * 2,
+        ...     "record_id": ["1", "2"], "name": ["Acme Inc", "Globex"], "domain": ["acme.com", None]})
+        >>> sf = pl.DataFrame({"source": ["salesforce"], "object": ["Account"],
+        ...     "record_id": ["001A"], "name": ["ACME Incorporated"], "website": ["https://www.acme.com"]})
+        >>> r = match_records(hs, sf, entity="companies")
+        >>> r.links.select("record_id_l", "record_id_r").rows()
+        [('1', '001A')]
     """
-    raise NotImplementedError
+    settings = settings or default_settings(entity)
+    if settings.entity != entity:
+        raise MatchError(f"settings are for {settings.entity}, not {entity}")
+    for name, frame in (("left", left), ("right", right)):
+        if frame is not None and "record_id" not in frame.columns:
+            raise MatchError(f"the {name} frame has no record_id column")
+    if "source" not in left.columns:
+        left = left.with_columns(source=pl.lit("hubspot"))
+    if right is not None and "source" not in right.columns:
+        right = right.with_columns(source=pl.lit("salesforce"))
+    links, dups, clusters, weights, counts = match(left, right, settings)
+    return MatchResult(links, dups, clusters, settings, weights, counts)
 
 
 def run_match(

@@ -1,0 +1,247 @@
+"""Features and blocking: normalised columns per record, candidate pairs per named rule.
+
+:func:`features` turns canonical record frames into the columns comparisons
+and blocking rules name (``name_norm``, ``domain``, ``phone``...), normalising
+each distinct value once. :func:`candidates` applies the blocking rules and
+counts the pairs each rule produced *before* scoring.
+
+Examples:
+    >>> import polars as pl
+    >>> from recon.match.settings import default_settings
+    >>> f = features(pl.DataFrame({"record_id": ["1", "2"], "name": ["Acme Inc", "ACME"]}), "companies")
+    >>> pairs, counts = candidates(f, None, default_settings("companies").blocking_rules)
+    >>> counts["name"], pairs.height
+    (1, 1)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import polars as pl
+
+from .. import normalize as N
+from .settings import BlockingRule
+
+__all__ = ["CANONICAL_COLUMNS", "candidates", "features"]
+
+CANONICAL_COLUMNS = (
+    "source",
+    "object",
+    "record_id",
+    "name",
+    "domain",
+    "website",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "company",
+    "account_id",
+    "city",
+    "country",
+    "external_ids",
+    "created_at",
+    "modified_at",
+)
+
+
+def _distinct(fn: Callable[[pl.Series], pl.Series], s: pl.Series) -> pl.Series:
+    """Apply a column normaliser once per distinct value."""
+    s = s.cast(pl.String)
+    uniq = s.unique()
+    if uniq.len() > 0.8 * s.len():
+        return fn(s).alias(s.name)
+    mapped = fn(uniq)
+    table = pl.DataFrame({"k": uniq, "v": mapped})
+    return (
+        pl.DataFrame({"k": s})
+        .join(table, on="k", how="left", nulls_equal=True, maintain_order="left")["v"]
+        .alias(s.name)
+    )
+
+
+def _other_id(ext: pl.Series, source: pl.Series) -> pl.Series:
+    """The stored id of the record in the other system, from ``external_ids`` JSON."""
+    text = ext.cast(pl.String)
+    sf = text.str.extract(r'"salesforce_id"\s*:\s*"([^"]+)"')
+    hs = text.str.extract(r'"hubspot_id"\s*:\s*"?([0-9A-Za-z]+)"?')
+    return pl.select(
+        pl.when(source == "salesforce").then(hs).otherwise(sf).alias("xid")
+    ).to_series()
+
+
+def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
+    """Normalised feature columns for matching, one row per record (``_i`` = row number).
+
+    Missing canonical columns are treated as all-null.
+    """
+    n = frame.height
+    cols = {}
+    for c in CANONICAL_COLUMNS:
+        cols[c] = (
+            frame[c].cast(pl.String) if c in frame.columns else pl.Series(c, [None] * n, pl.String)
+        )
+    source = cols["source"].fill_null("hubspot")
+    obj = cols["object"]
+    country = _distinct(N.countries, cols["country"])
+    site = _distinct(N.domains, cols["website"])
+    dom = pl.select(pl.coalesce(_distinct(N.domains, cols["domain"]), site)).to_series()
+    out: dict[str, pl.Series] = {
+        "_i": pl.Series("_i", range(n), pl.UInt32),
+        "source": source,
+        "object": obj,
+        "record_id": cols["record_id"],
+        "xid": _other_id(cols["external_ids"], source),
+        "phone": N.phones(cols["phone"], country),
+        "city": _distinct(N.cities, cols["city"]),
+        "country": country,
+    }
+    if entity == "companies":
+        name = _distinct(N.company_names, cols["name"])
+        out["name_norm"] = name
+        out["domain"] = dom
+    else:
+        email = _distinct(N.emails, cols["email"])
+        full = pl.select(
+            pl.when(cols["first_name"].is_not_null() | cols["last_name"].is_not_null())
+            .then(
+                pl.concat_str(
+                    [cols["first_name"], cols["last_name"]], separator=" ", ignore_nulls=True
+                )
+            )
+            .otherwise(cols["name"])
+        ).to_series()
+        person = N.person_names(full)
+        company = _distinct(N.company_names, cols["company"])
+        out["email"] = email
+        out["name_norm"] = person
+        out["person_norm"] = person
+        out["company_norm"] = company
+        out["domain"] = pl.select(pl.coalesce(N.domains(email), dom)).to_series()
+        last = N.person_names(cols["last_name"])
+        last = pl.select(pl.coalesce(last, person.str.split(" ").list.last())).to_series()
+        out["last_company_key"] = pl.select(
+            pl.when(last.is_not_null() & company.is_not_null()).then(
+                last + "|" + company.str.split(" ").list.first()
+            )
+        ).to_series()
+    df = pl.DataFrame({k: v.alias(k) for k, v in out.items()})
+    compact = df["name_norm"].str.replace_all(" ", "")
+    acr = N.acronyms(df["name_norm"])
+    df = df.with_columns(
+        name_key=pl.col("name_norm"),
+        name_compact=compact,
+        # a short one-word name is its own acronym key; a longer name offers its initials
+        acronym_key=pl.when(
+            compact.str.len_chars().is_between(2, 6) & ~pl.col("name_norm").str.contains(" ")
+        )
+        .then(compact)
+        .otherwise(pl.when(acr.str.len_chars() >= 2).then(acr)),
+        acronym=acr,
+        domain_stem=pl.col("domain").str.split(".").list.first(),
+    )
+    return df
+
+
+def _key_pairs(
+    left: pl.DataFrame, right: pl.DataFrame, key: str, max_block: int, dedupe: bool
+) -> pl.DataFrame:
+    lk = left.select("_i", key).drop_nulls().unique()
+    rk = right.select("_i", key).drop_nulls().unique()
+    big_l = lk.group_by(key).len().filter(pl.col("len") > max_block).select(key)
+    big_r = rk.group_by(key).len().filter(pl.col("len") > max_block).select(key)
+    lk = lk.join(big_l, on=key, how="anti").join(big_r, on=key, how="anti")
+    pairs = lk.join(rk, on=key, how="inner", suffix="_r").select(
+        pl.col("_i").alias("_il"), pl.col("_i_r").alias("_ir")
+    )
+    if dedupe:
+        pairs = pairs.filter(pl.col("_il") < pl.col("_ir"))
+    return pairs.unique()
+
+
+def _rarest(frame: pl.DataFrame, col: str, keep: int, freq: pl.DataFrame) -> pl.DataFrame:
+    """Each record's ``keep`` rarest values of the exploded column ``col``."""
+    return (
+        frame.join(freq, on=col, how="inner")
+        .sort(["_i", "df", col])
+        .group_by("_i", maintain_order=True)
+        .head(keep)
+        .select("_i", col)
+    )
+
+
+def _grams(frame: pl.DataFrame, column: str, kind: str, n: int) -> pl.DataFrame:
+    base = frame.select("_i", pl.col(column).alias("s")).drop_nulls()
+    if kind == "tokens":
+        out = base.select("_i", pl.col("s").str.split(" ").alias("g")).explode("g")
+        return out.filter(pl.col("g").str.len_chars() >= 2).unique()
+    length = pl.col("s").str.len_chars().cast(pl.Int64)
+    out = base.with_columns(off=pl.int_ranges(0, pl.max_horizontal(length - n + 1, 1))).explode(
+        "off"
+    )
+    return out.select("_i", pl.col("s").str.slice(pl.col("off"), n).alias("g")).unique()
+
+
+def _gram_pairs(
+    left: pl.DataFrame, right: pl.DataFrame, rule: BlockingRule, dedupe: bool
+) -> pl.DataFrame:
+    gl = _grams(left, rule.column, rule.kind, rule.n)
+    gr = gl if dedupe else _grams(right, rule.column, rule.kind, rule.n)
+    both = pl.concat([gl.select("g"), gr.select("g")]) if not dedupe else gl.select("g")
+    freq = both.group_by("g").agg(pl.len().alias("df"))
+    rl = _rarest(gl, "g", rule.keep, freq).rename({"g": "k"})
+    rr = rl if dedupe else _rarest(gr, "g", rule.keep, freq).rename({"g": "k"})
+    return _key_pairs(rl, rr, "k", rule.max_block, dedupe)
+
+
+def _id_pairs(left: pl.DataFrame, right: pl.DataFrame, dedupe: bool) -> pl.DataFrame:
+    if dedupe:
+        return pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32})
+    a = (
+        left.select(pl.col("_i").alias("_il"), pl.col("xid"))
+        .drop_nulls()
+        .join(right.select(pl.col("_i").alias("_ir"), pl.col("record_id").alias("xid")), on="xid")
+    )
+    b = (
+        right.select(pl.col("_i").alias("_ir"), pl.col("xid"))
+        .drop_nulls()
+        .join(left.select(pl.col("_i").alias("_il"), pl.col("record_id").alias("xid")), on="xid")
+    )
+    return pl.concat([a.select("_il", "_ir"), b.select("_il", "_ir")]).unique()
+
+
+def candidates(
+    left: pl.DataFrame, right: pl.DataFrame | None, rules: Sequence[BlockingRule]
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Candidate pairs (``_il``, ``_ir`` row numbers) from every blocking rule, deduplicated.
+
+    With ``right`` None, pairs are inside ``left`` (``_il < _ir``). Returns the
+    pairs and the number of pairs each rule produced before deduplication.
+    """
+    dedupe = right is None
+    r = left if right is None else right
+    parts = []
+    counts: dict[str, int] = {}
+    for rule in rules:
+        if rule.column not in left.columns and rule.kind != "ids":
+            continue
+        if rule.kind == "exact":
+            p = _key_pairs(left, r, rule.column, rule.max_block, dedupe)
+        elif rule.kind == "ids":
+            p = _id_pairs(left, r, dedupe)
+        else:
+            p = _gram_pairs(left, r, rule, dedupe)
+        counts[rule.name] = p.height
+        parts.append(p)
+    if not parts:
+        return pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32}), counts
+    pairs = pl.concat(parts).unique().sort("_il", "_ir")
+    counts["total"] = pairs.height
+    return pairs, counts
+
+
+def external_ids_json(value: dict[str, str]) -> str:
+    """The ``external_ids`` JSON form of a mapping (for tests and sources)."""
+    return json.dumps(value, sort_keys=True)

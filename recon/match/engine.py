@@ -1,0 +1,399 @@
+"""The match pipeline: features → blocking → levels → weights (u, EM) → scores → tiers →
+assignment (links) and clusters (duplicates), with an explanation per pair.
+
+:func:`match_records` in :mod:`recon.match` is the public entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .assign import best_per_right, one_to_one
+from .blocking import candidates, features
+from .clusters import build_clusters
+from .scoring import (
+    Weights,
+    compare,
+    estimate_m,
+    estimate_u,
+    probability,
+    score,
+    term_frequencies,
+    token_idf,
+)
+from .settings import MatchSettings
+
+log = logging.getLogger(__name__)
+
+SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
+
+LINK_SCHEMA = {
+    "record_id_l": pl.String,
+    "record_id_r": pl.String,
+    "object_l": pl.String,
+    "object_r": pl.String,
+    "score": pl.Float64,
+    "match_weight": pl.Float64,
+    "tier": pl.String,
+    "explanation": pl.String,
+    "flags": pl.String,
+}
+DUP_SCHEMA = {
+    "source": pl.String,
+    "object": pl.String,
+    "record_id_l": pl.String,
+    "record_id_r": pl.String,
+    "score": pl.Float64,
+    "match_weight": pl.Float64,
+    "tier": pl.String,
+    "cluster_id": pl.String,
+    "explanation": pl.String,
+}
+CLUSTER_SCHEMA = {
+    "source": pl.String,
+    "object": pl.String,
+    "cluster_id": pl.String,
+    "record_id": pl.String,
+    "score": pl.Float64,
+    "tier": pl.String,
+}
+
+
+@dataclass
+class _Scorer:
+    """Everything needed to score any pairs between two feature frames."""
+
+    left: pl.DataFrame
+    right: pl.DataFrame
+    settings: MatchSettings
+    idf: dict[str, dict[str, float]]
+    weights: Weights
+    tf: dict[str, pl.DataFrame]
+
+    def levels(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
+        return compare(self.left, self.right, il, ir, self.settings, self.idf)
+
+    def tf_adjust(self, il: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+        out = {}
+        for c, comp in enumerate(self.settings.comparisons):
+            if not comp.tf_adjust or comp.name not in self.tf:
+                continue
+            labels = [lv.label for lv in comp.levels]
+            if "exact" not in labels:
+                continue
+            k = labels.index("exact")
+            u_exact = max(self.weights.comparisons[comp.name]["u"][k], 1e-9)
+            values = self.left[comp.column].gather(il)
+            tf = (
+                pl.DataFrame({"value": values})
+                .join(self.tf[comp.name], on="value", how="left", maintain_order="left")["tf"]
+                .fill_null(u_exact)
+                .to_numpy()
+            )
+            adj = np.log2(u_exact / np.maximum(tf, 1e-12))
+            adj[g[:, c] != k] = 0.0
+            out[comp.name] = np.minimum(
+                adj, 0.0
+            )  # only ever weaken: a common value is weak evidence
+        return out
+
+    def score(self, il: np.ndarray, ir: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = self.levels(il, ir)
+        total, per = score(g, self.weights, self.settings, self.tf_adjust(il, g))
+        return g, total, per
+
+    def probability(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
+        return probability(self.score(il, ir)[1])
+
+
+def _fit(
+    left: pl.DataFrame,
+    right: pl.DataFrame | None,
+    settings: MatchSettings,
+    counts: dict[str, Any],
+    key: str,
+    prior_share: float,
+) -> tuple[_Scorer, pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    t0 = time.perf_counter()
+    r = left if right is None else right
+    frames = [left] if right is None else [left, right]
+    idf: dict[str, dict[str, float]] = {
+        c: token_idf(frames, c) for c in ("name_norm", "company_norm") if c in left.columns
+    }
+    pairs, rule_counts = candidates(left, right, settings.blocking_rules)
+    counts[f"{key}_candidates"] = rule_counts
+    t1 = time.perf_counter()
+    u = estimate_u(left, right, settings, idf)
+    il = pairs["_il"].to_numpy()
+    ir = pairs["_ir"].to_numpy()
+    g = compare(left, r, il, ir, settings, idf)
+    t2 = time.perf_counter()
+    weights = estimate_m(g, u, settings, prior_share=prior_share)
+    tf = {
+        c.name: term_frequencies(frames, c.column)
+        for c in settings.comparisons
+        if c.tf_adjust and c.column in left.columns
+    }
+    scorer = _Scorer(left, r, settings, idf, weights, tf)
+    total, per = score(g, weights, settings, scorer.tf_adjust(il, g))
+    t3 = time.perf_counter()
+    counts["timings"][f"{key}_blocking"] = round(t1 - t0, 3)
+    counts["timings"][f"{key}_levels"] = round(t2 - t1, 3)
+    counts["timings"][f"{key}_weights"] = round(t3 - t2, 3)
+    return scorer, pairs, g, total, per
+
+
+def _tiers(
+    g: np.ndarray, prob: np.ndarray, settings: MatchSettings, auto: float, review: float
+) -> np.ndarray:
+    veto = np.zeros(len(prob), dtype=bool)
+    for c, comp in enumerate(settings.comparisons):
+        labels = [lv.label for lv in comp.levels]
+        for lab in comp.veto_auto:
+            if lab in labels:
+                veto |= g[:, c] == labels.index(lab)
+    tier = np.where(prob >= review, "review", "reject").astype(object)
+    tier[(prob >= auto) & ~veto] = "auto"
+    return tier
+
+
+def _explain(
+    g: np.ndarray, per: np.ndarray, total: np.ndarray, settings: MatchSettings
+) -> pl.Series:
+    parts = []
+    for c, comp in enumerate(settings.comparisons):
+        labels = pl.Series([lv.label for lv in comp.levels])
+        lab = labels.gather(g[:, c].astype(np.int64))
+        w = pl.Series(np.round(per[:, c], 3)).cast(pl.String)
+        parts.append(
+            pl.concat_str(
+                [
+                    pl.lit(f'{{"comparison":"{comp.name}","level":"'),
+                    pl.lit(lab),
+                    pl.lit('","weight":'),
+                    pl.lit(w),
+                    pl.lit("}"),
+                ]
+            )
+        )
+    tot = pl.Series(np.round(total, 3)).cast(pl.String)
+    parts.append(
+        pl.concat_str(
+            [pl.lit('{"comparison":"total","level":"sum","weight":'), pl.lit(tot), pl.lit("}")]
+        )
+    )
+    if len(total) == 0:
+        return pl.Series("explanation", [], pl.String)
+    return pl.select(
+        pl.concat_str([pl.lit("["), pl.concat_str(parts, separator=","), pl.lit("]")]).alias(
+            "explanation"
+        )
+    ).to_series()
+
+
+def _links(
+    left: pl.DataFrame, right: pl.DataFrame, settings: MatchSettings, counts: dict[str, Any]
+) -> tuple[pl.DataFrame, Weights]:
+    th = settings.thresholds
+    scorer, pairs, g, total, per = _fit(left, right, settings, counts, "links", 0.3)
+    t0 = time.perf_counter()
+    prob = probability(total)
+    tier = _tiers(g, prob, settings, th.auto, th.review)
+    keep = tier != "reject"
+    idx = np.flatnonzero(keep)
+    cand = pl.DataFrame(
+        {
+            "_il": pairs["_il"].gather(idx),
+            "_ir": pairs["_ir"].gather(idx),
+            "score": prob[idx],
+            "_k": idx,
+        }
+    )
+    if settings.entity == "contacts":
+        objr = right["object"].gather(cand["_ir"])
+        is_lead = (objr == "Lead").fill_null(False)
+        chosen = pl.concat(
+            [one_to_one(cand.filter(~is_lead)), best_per_right(cand.filter(is_lead))]
+        )
+    else:
+        chosen = one_to_one(cand)
+    k = chosen["_k"].to_numpy()
+    il = chosen["_il"].to_numpy()
+    ir = chosen["_ir"].to_numpy()
+    links = pl.DataFrame(
+        {
+            "record_id_l": left["record_id"].gather(il),
+            "record_id_r": right["record_id"].gather(ir),
+            "object_l": left["object"].gather(il),
+            "object_r": right["object"].gather(ir),
+            "score": np.round(prob[k], 6),
+            "match_weight": np.round(total[k], 4),
+            "tier": pl.Series(tier[k].astype(str), dtype=pl.String),
+            "explanation": _explain(g[k], per[k], total[k], settings),
+            "flags": pl.Series(["[]"] * len(k), dtype=pl.String),
+        },
+        schema=LINK_SCHEMA,
+    )
+    if settings.entity == "contacts" and links.height:
+        links = _flag_shared_email(links, left, right, il, ir)
+    links = links.sort("score", "record_id_l", "record_id_r", descending=[True, False, False])
+    counts["timings"]["links_assign"] = round(time.perf_counter() - t0, 3)
+    return links, scorer.weights
+
+
+def _flag_shared_email(
+    links: pl.DataFrame, left: pl.DataFrame, right: pl.DataFrame, il: np.ndarray, ir: np.ndarray
+) -> pl.DataFrame:
+    """Flag a HubSpot contact's links when a Lead and a Contact both carry its email."""
+    el = left["email"].gather(il)
+    er = right["email"].gather(ir)
+    same = (el == er).fill_null(False)
+    frame = links.with_columns(_same=same, _e=el)
+    both = (
+        frame.filter(pl.col("_same"))
+        .group_by("record_id_l")
+        .agg(
+            lead=(pl.col("object_r") == "Lead").any(),
+            contact=(pl.col("object_r") == "Contact").any(),
+        )
+        .filter(pl.col("lead") & pl.col("contact"))
+        .select("record_id_l", _flag=pl.lit(True))
+    )
+    frame = frame.join(both, on="record_id_l", how="left", maintain_order="left")
+    return frame.with_columns(
+        flags=pl.when(pl.col("_flag").fill_null(False) & pl.col("_same"))
+        .then(pl.lit(json.dumps([SHARED_EMAIL_FLAG])))
+        .otherwise(pl.col("flags"))
+    ).drop("_same", "_e", "_flag")
+
+
+def _duplicates(
+    frame: pl.DataFrame, settings: MatchSettings, counts: dict[str, Any], key: str
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    th = settings.thresholds
+    source = frame["source"][0] if frame.height else ""
+    obj = frame["object"][0] if frame.height else ""
+    if frame.height < 2:
+        return pl.DataFrame(schema=DUP_SCHEMA), pl.DataFrame(schema=CLUSTER_SCHEMA), {}
+    scorer, pairs, g, total, _per = _fit(frame, None, settings, counts, key, 0.05)
+    t0 = time.perf_counter()
+    prob = probability(total)
+    tier = _tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review)
+    sel = np.flatnonzero(tier != "reject")
+    edges = pl.DataFrame(
+        {"_il": pairs["_il"].gather(sel), "_ir": pairs["_ir"].gather(sel), "score": prob[sel]}
+    )
+    groups = build_clusters(frame.height, edges, scorer.probability, cluster_min=th.cluster_min)
+    rows_a: list[int] = []
+    rows_b: list[int] = []
+    cid: list[str] = []
+    cluster_rows = []
+    ids = frame["record_id"]
+    for members in groups:
+        rid = sorted(ids[m] for m in members)
+        cluster_id = "c-" + _hash(source, obj, rid)
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                rows_a.append(a)
+                rows_b.append(b)
+                cid.append(cluster_id)
+        cluster_rows.append((cluster_id, members))
+    pa = np.asarray(rows_a, dtype=np.uint32)
+    pb = np.asarray(rows_b, dtype=np.uint32)
+    gg, tt, pp = scorer.score(pa, pb)
+    pr = probability(tt)
+    tr = _tiers(gg, pr, settings, th.duplicate_auto, th.duplicate_review)
+    tr[tr == "reject"] = "review"  # inside a consistent cluster: still worth a look
+    dups = pl.DataFrame(
+        {
+            "source": [source] * len(pa),
+            "object": [obj] * len(pa),
+            "record_id_l": ids.gather(pa),
+            "record_id_r": ids.gather(pb),
+            "score": np.round(pr, 6),
+            "match_weight": np.round(tt, 4),
+            "tier": pl.Series(tr.astype(str), dtype=pl.String),
+            "cluster_id": cid,
+            "explanation": _explain(gg, pp, tt, settings),
+        },
+        schema=DUP_SCHEMA,
+    )
+    pair_score = dups.group_by("cluster_id").agg(
+        pl.col("score").min().alias("score"), (pl.col("tier") == "auto").all().alias("_auto")
+    )
+    crow = pl.DataFrame(
+        {
+            "cluster_id": [c for c, m in cluster_rows for _ in m],
+            "record_id": [ids[x] for _, m in cluster_rows for x in m],
+        },
+        schema={"cluster_id": pl.String, "record_id": pl.String},
+    )
+    clusters = (
+        crow.join(pair_score, on="cluster_id", how="left")
+        .with_columns(
+            source=pl.lit(source),
+            object=pl.lit(obj),
+            tier=pl.when(pl.col("_auto")).then(pl.lit("auto")).otherwise(pl.lit("review")),
+        )
+        .select(list(CLUSTER_SCHEMA))
+        .cast(CLUSTER_SCHEMA)  # type: ignore[arg-type]
+    )
+    counts["timings"][f"{key}_clusters"] = round(time.perf_counter() - t0, 3)
+    return dups, clusters, scorer.weights.to_dict()
+
+
+def _hash(*parts: Any) -> str:
+    from ..models import stable_id
+
+    return stable_id(*parts, length=12)
+
+
+def match(
+    left: pl.DataFrame,
+    right: pl.DataFrame | None,
+    settings: MatchSettings,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, Any], dict[str, Any]]:
+    """Run the whole pipeline; returns links, duplicates, clusters, weights, counts."""
+    started = time.perf_counter()
+    counts: dict[str, Any] = {"timings": {}}
+    t = time.perf_counter()
+    fl = features(left, settings.entity)
+    fr = features(right, settings.entity) if right is not None else None
+    counts["timings"]["features"] = round(time.perf_counter() - t, 3)
+    counts["records"] = {"left": fl.height, "right": fr.height if fr is not None else 0}
+    weights: dict[str, Any] = {}
+    if fr is not None and fl.height and fr.height:
+        links, fitted = _links(fl, fr, settings, counts)
+        weights["links"] = fitted.to_dict()
+    else:
+        links = pl.DataFrame(schema=LINK_SCHEMA)
+    dup_parts = []
+    cl_parts = []
+    frames = [fl] + ([fr] if fr is not None else [])
+    for f in frames:
+        for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):
+            part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
+            key = f"duplicates_{src}_{obj}"
+            d, c, w = _duplicates(part, settings, counts, key)
+            dup_parts.append(d)
+            cl_parts.append(c)
+            if w:
+                weights[key] = w
+    dups = pl.concat(dup_parts) if dup_parts else pl.DataFrame(schema=DUP_SCHEMA)
+    clusters = pl.concat(cl_parts) if cl_parts else pl.DataFrame(schema=CLUSTER_SCHEMA)
+    counts["links"] = dict(links.group_by("tier").len().iter_rows()) if links.height else {}
+    counts["links_total"] = links.height
+    counts["duplicate_pairs"] = dups.height
+    counts["clusters"] = clusters["cluster_id"].n_unique() if clusters.height else 0
+    counts["timings"]["total"] = round(time.perf_counter() - started, 3)
+    if math.isnan(counts["timings"]["total"]):  # pragma: no cover
+        counts["timings"]["total"] = 0.0
+    return links, dups, clusters, weights, counts

@@ -1,0 +1,625 @@
+"""Normalisers: company names, acronyms, domains, emails, phones, person names, countries.
+
+Every normaliser exists in two shapes:
+
+- a column function over a :class:`polars.Series` (``company_names``,
+  ``domains``, ``phones``...), vectorised so that millions of records take
+  seconds: library calls are made once per *distinct* value and only where no
+  vectorised rule exists (``anyascii`` for text that is still non-ASCII after
+  Unicode decomposition);
+- a single-value function (``company_name``, ``domain``, ``phone``...) for one
+  value; ``domain`` and ``phone`` call tldextract and phonenumbers directly and
+  the tests check the vectorised forms against them.
+
+Legal forms come from cleanco's term data (many countries); public suffixes
+from tldextract's bundled snapshot (never the network); calling codes and
+national prefixes from phonenumbers' metadata; country names (in many
+languages) from phonenumbers' locale data. Words that carry little identity
+("group", "holdings") are *not* deleted: matching weighs them by term frequency.
+
+All normalisers are idempotent and never raise on any text; blank or unusable
+input gives None.
+
+Examples:
+    >>> company_name("The Coca-Cola Company, Inc.")
+    'coca cola'
+    >>> domain("HTTPS://www.Acme.co.uk:8080/about")
+    'acme.co.uk'
+    >>> phone("(415) 555-0100", "US")
+    '+14155550100'
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import phonenumbers
+import polars as pl
+from anyascii import anyascii
+
+__all__ = [
+    "FREE_MAIL_DOMAINS",
+    "acronym",
+    "city",
+    "cities",
+    "companies",
+    "company_name",
+    "company_names",
+    "countries",
+    "country",
+    "domain",
+    "domain_stem",
+    "domains",
+    "email",
+    "emails",
+    "fold_ascii",
+    "person_name",
+    "person_names",
+    "phone",
+    "phones",
+]
+
+# ----------------------------------------------------------------------------- text
+
+
+def _fold_one(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return stripped if stripped.isascii() else anyascii(stripped)
+
+
+def fold_ascii(s: pl.Series) -> pl.Series:
+    """Unicode to ASCII: decomposition drops accents; other scripts go through anyascii.
+
+    anyascii runs once per distinct value that is still non-ASCII.
+
+    Examples:
+        >>> fold_ascii(pl.Series(["Société", "Москва"])).to_list()
+        ['Societe', 'Moskva']
+    """
+    s = s.cast(pl.String)
+    out = s.str.normalize("NFKD").str.replace_all(r"\p{Mn}+", "")
+    bad = out.str.contains(r"[^\x00-\x7f]").fill_null(False)
+    if bad.any():
+        distinct = out.filter(bad).unique()
+        mapping = dict(
+            zip(distinct.to_list(), [anyascii(v) for v in distinct.to_list()], strict=True)
+        )
+        out = pl.select(
+            pl.when(pl.lit(bad)).then(out.replace(mapping)).otherwise(out).alias(s.name)
+        ).to_series()
+    return out.alias(s.name)
+
+
+def _words(s: pl.Series) -> pl.Series:
+    """ASCII, lower case, apostrophes and dots dropped, other punctuation to spaces."""
+    return (
+        fold_ascii(s)
+        .str.to_lowercase()
+        .str.replace_all("&", " and ", literal=True)
+        .str.replace_all(r"['`.]", "")
+        .str.replace_all(r"[^a-z0-9]+", " ")
+        .str.strip_chars()
+    )
+
+
+# ----------------------------------------------------------------------------- company names
+
+#: short forms of common business words (both sides map to one token)
+ABBREVIATIONS: dict[str, str] = {
+    "international": "intl",
+    "technologies": "tech",
+    "technology": "tech",
+    "services": "svc",
+    "service": "svc",
+    "svcs": "svc",
+    "manufacturing": "mfg",
+    "brothers": "bros",
+    "laboratories": "lab",
+    "laboratory": "lab",
+    "labs": "lab",
+    "systems": "sys",
+    "system": "sys",
+    "associates": "assoc",
+    "university": "univ",
+    "institute": "inst",
+    "national": "natl",
+    "management": "mgmt",
+    "department": "dept",
+    "industries": "ind",
+    "industry": "ind",
+    "inds": "ind",
+    "pharmaceuticals": "pharma",
+    "pharmaceutical": "pharma",
+    "communications": "comm",
+    "communication": "comm",
+    "comms": "comm",
+    "engineering": "eng",
+    "engg": "eng",
+    "saint": "st",
+    "mount": "mt",
+    "center": "ctr",
+    "centre": "ctr",
+    "holdings": "hldg",
+    "holding": "hldg",
+    "hldgs": "hldg",
+    "group": "grp",
+    "solutions": "soln",
+    "solution": "soln",
+    "products": "prod",
+    "product": "prod",
+    "financial": "fin",
+    "insurance": "ins",
+    "development": "dev",
+    "enterprises": "ent",
+    "enterprise": "ent",
+    "america": "amer",
+    "american": "amer",
+}
+
+#: legal forms cleanco knows that are also common identifying words in a name
+_KEEP_TERMS = {"uk", "private", "ent", "eu", "ok", "at", "et", "as", "sp", "ca", "pp", "ss", "se"}
+
+
+@functools.cache
+def _legal_terms() -> tuple[str, ...]:
+    """cleanco's legal forms of every country, in recon's normal form, longest first."""
+    from cleanco.termdata import terms_by_country, terms_by_type
+
+    raw = {t for ts in terms_by_type.values() for t in ts} | {
+        t for ts in terms_by_country.values() for t in ts
+    }
+    out = set()
+    for term in _words(pl.Series(sorted(raw))).to_list():
+        if term and term not in _KEEP_TERMS:
+            out.add(term)
+    # "and co", "and company" as trailing words
+    out |= {"and co", "and company", "and cie", "et cie", "co inc", "co ltd"}
+    return tuple(sorted(out, key=lambda t: (-len(t.split()), -len(t), t)))
+
+
+@functools.cache
+def _legal_re() -> str:
+    alts = "|".join(re.escape(t).replace(r"\ ", " ") for t in _legal_terms())
+    # keep at least one word: lazily take the shortest head whose tail is all legal forms
+    return rf"^(\S.*?)(?: (?:{alts}))+$"
+
+
+def company_names(s: pl.Series) -> pl.Series:
+    """Normalise company names: ASCII, lower case, ``&``→and, no punctuation, no
+    leading "the", trailing legal forms removed (cleanco's terms), common
+    business words shortened to one form ("International"→"intl").
+
+    Examples:
+        >>> company_names(pl.Series(["The Coca-Cola Co.", "Müller & Söhne GmbH"])).to_list()
+        ['coca cola', 'muller and sohne']
+    """
+    w = _words(s).str.replace(r"^the ", "")
+    w = w.str.replace(_legal_re(), "${1}")
+    w = w.str.replace(r"^the ", "")
+    toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
+    out = toks.list.join(" ")
+    return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()
+
+
+def company_name(text: str | None) -> str | None:
+    """One company name in normal form (see :func:`company_names`).
+
+    Examples:
+        >>> company_name("Acme Technologies, Inc.")
+        'acme tech'
+    """
+    if text is None:
+        return None
+    return company_names(pl.Series([str(text)])).item()
+
+
+_ACRONYM_SKIP = {"and", "of", "the", "for", "de", "du", "des", "la", "le", "et", "und", "der"}
+
+
+def acronym(name_norm: str | None) -> str | None:
+    """Initials of a normalised multi-word name ("international business machines" → "ibm").
+
+    Examples:
+        >>> acronym("international business machines")
+        'ibm'
+        >>> acronym("acme") is None
+        True
+    """
+    if not name_norm:
+        return None
+    words = [w for w in name_norm.split() if w not in _ACRONYM_SKIP]
+    if len(words) < 2:
+        return None
+    return "".join(w[0] for w in words)
+
+
+def acronyms(names_norm: pl.Series) -> pl.Series:
+    """Column form of :func:`acronym` (vectorised)."""
+    toks = names_norm.str.split(" ").list.filter(~pl.element().is_in(list(_ACRONYM_SKIP)))
+    init = toks.list.eval(pl.element().str.slice(0, 1)).list.join("")
+    return pl.select(
+        pl.when(toks.list.len() >= 2).then(init).otherwise(None).alias(names_norm.name)
+    ).to_series()
+
+
+def companies(s: pl.Series) -> pl.Series:
+    """Alias of :func:`company_names` (people's company names use it too)."""
+    return company_names(s)
+
+
+# ----------------------------------------------------------------------------- domains
+
+#: free-mail and ISP mail domains: never a company key
+_FREE_MAIL = """gmail.com googlemail.com yahoo.com ymail.com rocketmail.com hotmail.com outlook.com
+    live.com msn.com aol.com icloud.com me.com mac.com gmx.com gmx.net gmx.de web.de mail.com
+    mail.ru yandex.ru yandex.com qq.com 163.com 126.com sina.com protonmail.com proton.me
+    zoho.com comcast.net att.net verizon.net sbcglobal.net btinternet.com orange.fr free.fr
+    wanadoo.fr laposte.net t-online.de freenet.de libero.it virgilio.it naver.com hanmail.net
+    daum.net rediffmail.com seznam.cz wp.pl o2.pl interia.pl bigpond.com optusnet.com.au
+    shaw.ca rogers.com sky.com virginmedia.com ntlworld.com tiscali.it tutanota.com
+    fastmail.com hushmail.com inbox.ru bk.ru list.ru rambler.ru ukr.net abv.bg"""
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(_FREE_MAIL.split())
+#: free-mail providers under any suffix (yahoo.co.uk, hotmail.fr, gmx.at...)
+FREE_MAIL_STEMS: frozenset[str] = frozenset(
+    {"gmail", "googlemail", "yahoo", "hotmail", "outlook", "live", "gmx", "yandex", "aol", "msn"}
+)
+
+
+@functools.cache
+def _extractor():  # type: ignore[no-untyped-def]
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+@functools.cache
+def _suffixes() -> frozenset[str]:
+    return frozenset(t for t in _extractor().tlds if "*" not in t and "!" not in t)
+
+
+def _host(s: pl.Series) -> pl.Series:
+    return (
+        fold_ascii(s)
+        .str.strip_chars()
+        .str.to_lowercase()
+        .str.replace(r"^mailto:", "")
+        .str.replace(r"^[a-z][a-z0-9+.-]*://", "")
+        .str.replace(r"^//", "")
+        .str.replace(r"[/?#\\].*$", "")
+        .str.replace(r"^[^@]*@", "")
+        .str.replace(r":[0-9]*$", "")
+        .str.strip_chars(".")
+    )
+
+
+def domains(s: pl.Series) -> pl.Series:
+    """Registered domains from websites, URLs, bare hosts or emails ("acme.co.uk").
+
+    Scheme, userinfo, ``www``/subdomains, port, path and case are dropped; the
+    public suffix comes from tldextract's bundled list (no network). Free-mail
+    domains become null: they never identify a company.
+
+    Examples:
+        >>> domains(pl.Series(["https://WWW.acme.de/x", "bob@gmail.com", "shop.acme.co.uk"])).to_list()
+        ['acme.de', None, 'acme.co.uk']
+    """
+    host = _host(s)
+    ok = host.str.contains(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$").fill_null(False)
+    labels = host.str.split(".")
+    n = labels.list.len()
+    suffixes = list(_suffixes())
+    frame = pl.DataFrame({"labels": labels, "n": n, "ok": ok})
+    exprs = []
+    for k in (3, 2, 1):
+        tail = pl.col("labels").list.slice(-k, k).list.join(".")
+        exprs.append(
+            pl.when(pl.col("ok") & (pl.col("n") > k) & tail.is_in(suffixes))
+            .then(pl.col("labels").list.slice(-(k + 1), k + 1).list.join("."))
+            .otherwise(None)
+        )
+    reg = frame.select(pl.coalesce(exprs).alias("d"))["d"]
+    stem = reg.str.split(".").list.first()
+    free = reg.is_in(list(FREE_MAIL_DOMAINS)) | stem.is_in(list(FREE_MAIL_STEMS))
+    return pl.select(
+        pl.when(free.fill_null(False)).then(None).otherwise(reg).alias(s.name)
+    ).to_series()
+
+
+def domain(text: str | None) -> str | None:
+    """One registered domain via tldextract (bundled suffix list, no network).
+
+    Examples:
+        >>> domain("mailto:jane@sales.acme.com")
+        'acme.com'
+        >>> domain("jane@gmail.com") is None
+        True
+    """
+    if text is None:
+        return None
+    host = _host(pl.Series([str(text)])).item()
+    if not host or not re.fullmatch(r"[a-z0-9_-]+(\.[a-z0-9_-]+)+", host):
+        return None
+    ext = _extractor()(host)
+    if not ext.suffix or not ext.domain:
+        return None
+    reg = f"{ext.domain}.{ext.suffix}"
+    if reg in FREE_MAIL_DOMAINS or ext.domain in FREE_MAIL_STEMS:
+        return None
+    return reg
+
+
+def domain_stem(registered: str | None) -> str | None:
+    """The registered domain without its suffix ("acme.co.uk" → "acme").
+
+    Examples:
+        >>> domain_stem("acme.co.uk")
+        'acme'
+    """
+    if not registered:
+        return None
+    return registered.split(".", 1)[0]
+
+
+# ----------------------------------------------------------------------------- emails
+
+_EMAIL_RE = r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
+
+
+def emails(s: pl.Series) -> pl.Series:
+    """Emails trimmed, lower-cased, ``mailto:`` dropped; malformed ones null.
+
+    Examples:
+        >>> emails(pl.Series([" Jane.Doe@Acme.COM ", "not an email"])).to_list()
+        ['jane.doe@acme.com', None]
+    """
+    e = (
+        fold_ascii(s)
+        .str.strip_chars()
+        .str.to_lowercase()
+        .str.replace(r"^mailto:", "")
+        .str.strip_chars()
+    )
+    return pl.select(pl.when(e.str.contains(_EMAIL_RE)).then(e).alias(s.name)).to_series()
+
+
+def email(text: str | None) -> str | None:
+    """One email in normal form (see :func:`emails`)."""
+    if text is None:
+        return None
+    return emails(pl.Series([str(text)])).item()
+
+
+# ----------------------------------------------------------------------------- phones
+
+_EXT_RE = r"(?i)\s*(?:ext\.?|extension|x|#)\s*[0-9]+\s*$"
+
+
+@functools.cache
+def _region_codes() -> dict[str, tuple[str, str]]:
+    """ISO region → (calling code, national trunk prefix)."""
+    out = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        code = phonenumbers.country_code_for_region(region)
+        if meta is not None and code:
+            out[region] = (str(code), meta.national_prefix or "")
+    return out
+
+
+def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str = "US") -> pl.Series:
+    """Phones to E.164 ("+14155550100"); extensions dropped; impossible lengths null.
+
+    International forms (``+``/``00``) keep their country code; national forms
+    take the calling code of the record's ISO country (``regions``), else of
+    ``default_region``, after dropping the national trunk prefix.
+
+    Examples:
+        >>> phones(pl.Series(["(415) 555-0100 x12", "+44 20 7946 0958"])).to_list()
+        ['+14155550100', '+442079460958']
+    """
+    raw = s.cast(pl.String).str.replace(_EXT_RE, "")
+    digits = raw.str.replace_all(r"[^0-9]", "")
+    stripped = raw.str.strip_chars()
+    intl_plus = stripped.str.starts_with("+")
+    intl_00 = stripped.str.contains(r"^\(?00")
+    codes = _region_codes()
+    reg = regions if regions is not None else pl.Series([None] * len(s), dtype=pl.String)
+    reg = reg.cast(pl.String).fill_null(default_region)
+    cc = reg.replace_strict({k: v[0] for k, v in codes.items()}, default=codes[default_region][0])
+    trunk = reg.replace_strict({k: v[1] for k, v in codes.items()}, default="")
+    frame = pl.DataFrame({"d": digits, "plus": intl_plus, "z": intl_00, "cc": cc, "trunk": trunk})
+    national = (
+        pl.when((pl.col("trunk") != "") & pl.col("d").str.starts_with(pl.col("trunk")))
+        .then(pl.col("d").str.slice(pl.col("trunk").str.len_chars()))
+        .otherwise(pl.col("d"))
+    )
+    e164 = (
+        pl.when(pl.col("plus"))
+        .then(pl.col("d"))
+        .when(pl.col("z"))
+        .then(pl.col("d").str.slice(2))
+        .when(pl.col("cc") == "1")
+        .then(
+            pl.when((pl.col("d").str.len_chars() == 11) & pl.col("d").str.starts_with("1"))
+            .then(pl.col("d"))
+            .otherwise(pl.lit("1") + pl.col("d"))
+        )
+        .otherwise(pl.col("cc") + national)
+    )
+    out = frame.select(
+        pl.when(e164.str.len_chars().is_between(8, 15) & (pl.col("d").str.len_chars() >= 6))
+        .then(pl.lit("+") + e164)
+        .otherwise(None)
+        .alias("p")
+    )["p"]
+    return out.alias(s.name)
+
+
+def phone(text: str | None, region: str | None = None, default_region: str = "US") -> str | None:
+    """One phone to E.164 via phonenumbers (None when it cannot be a phone number).
+
+    Examples:
+        >>> phone("030 1234567", "DE")
+        '+49301234567'
+    """
+    if text is None:
+        return None
+    try:
+        num = phonenumbers.parse(re.sub(_EXT_RE, "", str(text)), region or default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(num):
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+# ----------------------------------------------------------------------------- people, places
+
+_TITLES = r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|herr|frau|mme|mlle|m)\s+)+"
+
+
+def person_names(s: pl.Series) -> pl.Series:
+    """Person names: ASCII, lower case, no punctuation, no leading titles.
+
+    Examples:
+        >>> person_names(pl.Series(["Dr. José O'Brien-Smith"])).to_list()
+        ['jose obrien smith']
+    """
+    w = _words(s).str.replace(_TITLES, "")
+    return pl.select(pl.when(w.str.len_bytes() > 0).then(w).alias(s.name)).to_series()
+
+
+def person_name(text: str | None) -> str | None:
+    """One person name in normal form (see :func:`person_names`)."""
+    if text is None:
+        return None
+    return person_names(pl.Series([str(text)])).item()
+
+
+def cities(s: pl.Series) -> pl.Series:
+    """City names: ASCII, lower case, no punctuation."""
+    w = _words(s).str.replace(r"^(?:city of|the) ", "")
+    return pl.select(pl.when(w.str.len_bytes() > 0).then(w).alias(s.name)).to_series()
+
+
+def city(text: str | None) -> str | None:
+    """One city in normal form."""
+    if text is None:
+        return None
+    return cities(pl.Series([str(text)])).item()
+
+
+_COUNTRY_ALIASES = {
+    "us": "US",
+    "usa": "US",
+    "u s": "US",
+    "u s a": "US",
+    "united states": "US",
+    "united states of america": "US",
+    "america": "US",
+    "uk": "GB",
+    "u k": "GB",
+    "great britain": "GB",
+    "britain": "GB",
+    "england": "GB",
+    "scotland": "GB",
+    "wales": "GB",
+    "northern ireland": "GB",
+    "gbr": "GB",
+    "deu": "DE",
+    "ger": "DE",
+    "fra": "FR",
+    "chn": "CN",
+    "jpn": "JP",
+    "ind": "IN",
+    "can": "CA",
+    "aus": "AU",
+    "bra": "BR",
+    "ita": "IT",
+    "esp": "ES",
+    "mex": "MX",
+    "nld": "NL",
+    "che": "CH",
+    "swe": "SE",
+    "nor": "NO",
+    "dnk": "DK",
+    "fin": "FI",
+    "kor": "KR",
+    "rus": "RU",
+    "zaf": "ZA",
+    "irl": "IE",
+    "bel": "BE",
+    "aut": "AT",
+    "pol": "PL",
+    "prt": "PT",
+    "sgp": "SG",
+    "hkg": "HK",
+    "twn": "TW",
+    "isr": "IL",
+    "tur": "TR",
+    "arg": "AR",
+    "south korea": "KR",
+    "korea": "KR",
+    "republic of korea": "KR",
+    "north korea": "KP",
+    "russia": "RU",
+    "holland": "NL",
+    "the netherlands": "NL",
+    "uae": "AE",
+    "czechia": "CZ",
+    "czech republic": "CZ",
+    "viet nam": "VN",
+    "vietnam": "VN",
+    "taiwan": "TW",
+    "iran": "IR",
+    "hong kong sar": "HK",
+    "macau": "MO",
+    "prc": "CN",
+    "mainland china": "CN",
+    "ivory coast": "CI",
+}
+
+
+@functools.cache
+def _country_table() -> dict[str, str]:
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    table: dict[str, str] = {}
+    for region, names in LOCALE_DATA.items():
+        if len(region) != 2:
+            continue
+        for value in names.values():
+            if value.startswith("*"):
+                value = names.get(value[1:], "")
+            if value:
+                table.setdefault(_country_key(value), region)
+        table[region.lower()] = region
+    table.update(_COUNTRY_ALIASES)
+    return table
+
+
+def _country_key(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", _fold_one(text).lower().replace(".", "")).strip()
+
+
+def country(text: str | None) -> str | None:
+    """ISO 3166 alpha-2 code of a country given as a code or a name (many languages).
+
+    Examples:
+        >>> [country(c) for c in ["U.S.", "Deutschland", "gb", "Atlantis"]]
+        ['US', 'DE', 'GB', None]
+    """
+    if text is None:
+        return None
+    return _country_table().get(_country_key(str(text)))
+
+
+def countries(s: pl.Series) -> pl.Series:
+    """Column form of :func:`country` (one lookup per distinct value)."""
+    s = s.cast(pl.String)
+    distinct = s.drop_nulls().unique().to_list()
+    mapping = {v: country(v) for v in distinct}
+    return s.replace_strict(mapping, default=None, return_dtype=pl.String).alias(s.name)
