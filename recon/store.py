@@ -537,3 +537,41 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
 def m006_apply_journal_item(db: sqlite_utils.Database) -> None:
     """The journal keeps the item as apply sent it (JSON), so a resumed run needs no re-plan."""
     db["journal"].add_column("item", str)
+
+
+@MIGRATIONS(name="m005_review_queue")
+def m005_review_queue(db: sqlite_utils.Database) -> None:
+    """The review queue index (rebuilt per match/plan run by ``recon.review``) and its state."""
+    db["review_queue"].create(
+        {
+            "item_id": str,  # pair id (link), cluster id (duplicate) or plan item id (conflict)
+            "kind": str,  # link | duplicate | conflict
+            "object": str,  # companies | contacts
+            "tier": str,
+            "tier_rank": int,  # review 0, auto 1, reject 2
+            "score": float,
+            "closeness": float,  # |score - auto threshold|: the sort key inside a tier
+            "run_id": str,  # the match or plan run the item came from
+            "source_l": str,
+            "object_l": str,
+            "record_id_l": str,
+            "source_r": str,
+            "object_r": str,
+            "record_id_r": str,
+            "title": str,
+            "search": str,  # lower-cased names, emails, domains, field
+            "field": str,
+            "link_item_id": str,
+            "members": int,
+            "flags": str,
+        },
+        pk="item_id",
+    )
+    db["review_queue"].create_index(["tier_rank", "closeness", "item_id"])
+    db["review_queue"].create_index(["kind", "tier_rank", "closeness"])
+    db["review_state"].create(
+        {"name": str, "match_run_id": str, "plan_run_id": str, "items": int, "built_at": str},
+        pk="name",
+    )
+    db["decisions"].create_index(["reviewer", "decision_id"])
+    db["snapshots"].create_index(["source", "account_id"])  # a company's contacts, for review

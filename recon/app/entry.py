@@ -1,0 +1,199 @@
+"""The review page: sidebar (reviewer, filters, undo) and the tabs Queue, Plan, Apply, Audit, Charts.
+
+The config is found as the CLI finds it (``$RECON_CONFIG``, else
+``./recon.toml``). Each browser session opens its own store connection, kept in
+``st.session_state`` (SQLite connections are never shared across sessions).
+Tabs are lazy: only the open one runs its queries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+import streamlit as st
+
+from .. import review
+from ..config import ReconConfig, load_config
+from ..errors import ReconError
+from ..store import open_store
+
+log = logging.getLogger(__name__)
+
+TABS = ["Queue", "Plan", "Apply", "Audit", "Charts"]
+KINDS: dict[str, str] = {"link": "Links", "duplicate": "Duplicates", "conflict": "Conflicts"}
+STATUSES: dict[str, str] = {
+    "undecided": "Undecided",
+    "decided": "Decided",
+    "deferred": "Deferred",
+    "all": "All",
+}
+
+
+@dataclass
+class Session:
+    """What one browser session holds: its config and its own store connection."""
+
+    cfg: ReconConfig
+    db: sqlite_utils.Database
+
+
+def session() -> Session:
+    """This browser session's config and store connection (opened on first use)."""
+    ses = st.session_state.get("_recon")
+    if ses is None:
+        cfg = load_config(None)
+        ses = Session(cfg=cfg, db=open_store(cfg.store.path))
+        st.session_state["_recon"] = ses
+    return ses
+
+
+def flash(kind: str, message: str) -> None:
+    """Keep a message for the next run of the page (callbacks run before it renders)."""
+    st.session_state["_flash"] = (kind, message)
+
+
+def show_flash() -> None:
+    """Show and clear the pending message."""
+    pending = st.session_state.pop("_flash", None)
+    if pending:
+        kind, message = pending
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(
+            message
+        )
+
+
+def reviewer() -> str | None:
+    """The signed-in reviewer (sidebar field, prefilled from config or $RECON_REVIEWER)."""
+    return review.resolve_reviewer(session().cfg, st.session_state.get("reviewer"))
+
+
+def current_filter() -> review.QueueFilter:
+    """The queue filter the sidebar widgets describe."""
+    ss = st.session_state
+    low, high = ss.get("f_score", (0.0, 1.0))
+    return review.QueueFilter(
+        kinds=tuple(ss.get("f_kinds") or ()),
+        objects=tuple(ss.get("f_objects") or ()),
+        tiers=tuple(ss.get("f_tiers") or ()),
+        score_min=low if low > 0.0 else None,
+        score_max=high if high < 1.0 else None,
+        text=ss.get("f_text") or None,
+        status=ss.get("f_status", "undecided"),
+        reviewer=ss.get("f_reviewer") or None,
+    )
+
+
+def _undo() -> None:
+    try:
+        undone = review.undo_last(session().db, reviewer())
+    except ReconError as exc:
+        flash("error", str(exc))
+        return
+    if not undone:
+        flash("info", "Nothing to undo: you have no current decision.")
+        return
+    first = undone[0]
+    what = (
+        f"{len(undone)} bulk decisions"
+        if len(undone) > 1
+        else f"{first['kind']} '{first['label']}' on {first['item_id']}"
+    )
+    flash("success", f"Undone: {what}. The previous decision is current again.")
+    st.session_state["item"] = first["item_id"]
+
+
+def _reset_page() -> None:
+    st.session_state["page"] = 1
+
+
+def sidebar(ses: Session) -> None:
+    """Reviewer sign-in, queue filters and undo."""
+    with st.sidebar:
+        st.markdown("### recon · review")
+        if "reviewer" not in st.session_state:
+            st.session_state["reviewer"] = review.resolve_reviewer(ses.cfg) or ""
+        st.text_input(
+            "Reviewer",
+            key="reviewer",
+            placeholder="you@example.com",
+            help="Saved with every decision.",
+        )
+        if not reviewer():
+            st.warning("Sign in with your name or email to decide.")
+        st.markdown("#### Filters")
+        st.multiselect(
+            "Kind",
+            list(KINDS),
+            format_func=lambda k: KINDS[k],
+            key="f_kinds",
+            on_change=_reset_page,
+            placeholder="all kinds",
+        )
+        st.multiselect(
+            "Object",
+            ["companies", "contacts"],
+            key="f_objects",
+            on_change=_reset_page,
+            placeholder="all objects",
+        )
+        st.multiselect(
+            "Tier",
+            ["review", "auto", "reject"],
+            key="f_tiers",
+            on_change=_reset_page,
+            placeholder="all tiers",
+        )
+        st.slider("Score", 0.0, 1.0, (0.0, 1.0), step=0.01, key="f_score", on_change=_reset_page)
+        st.text_input("Search names, emails, domains", key="f_text", on_change=_reset_page)
+        st.selectbox(
+            "Status",
+            list(STATUSES),
+            format_func=lambda k: STATUSES[k],
+            key="f_status",
+            on_change=_reset_page,
+        )
+        st.text_input("Decided by (reviewer)", key="f_reviewer", on_change=_reset_page)
+        st.divider()
+        st.button("↶ Undo my last decision", key="btn_undo", on_click=_undo, width="stretch")
+        st.caption(f"Store: `{ses.cfg.store.path}`")
+
+
+def run_page() -> None:
+    """Render the review page (the body of ``app.py`` and of ``recon review``)."""
+    st.set_page_config(page_title="recon · review", layout="wide")
+    try:
+        ses = session()
+        state = review.ensure_queue(ses.db)
+    except ReconError as exc:
+        st.error(f"recon cannot start the review app: {exc}")
+        st.stop()
+        return
+    sidebar(ses)
+    st.markdown(
+        "<style>div.block-container{padding-top:2.2rem} [data-testid=stMetricValue]{font-size:1.6rem}</style>",
+        unsafe_allow_html=True,
+    )
+    from . import queue_view, tabs
+
+    if not state["match_run_id"] and not state["plan_run_id"]:
+        st.info(
+            "The store holds no match run yet: run `recon match` (and `recon plan`), then reload."
+        )
+    containers = st.tabs(TABS, key="tab", on_change="rerun")
+    renderers = [queue_view.render, tabs.plan_tab, tabs.apply_tab, tabs.audit_tab, tabs.charts_tab]
+    for container, render in zip(containers, renderers, strict=True):
+        with container:
+            if container.open is not False:
+                render(ses, state)
+
+
+def safe(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a library function; show a ReconError as a message instead of a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except ReconError as exc:
+        st.error(str(exc))
+        return None

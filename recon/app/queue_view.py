@@ -1,0 +1,527 @@
+"""The Queue tab: one page of items, the selected item side by side, and the actions.
+
+Every action is a button callback bound to the version of the item the reviewer
+saw when the page rendered, so a decision made meanwhile by someone else is
+reported as a reviewer conflict instead of silently overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from .. import review
+from ..errors import ReconError, ReviewerConflict
+from .entry import KINDS, Session, current_filter, flash, reviewer, session, show_flash
+
+ICONS = {
+    None: "○",
+    "match": "✓",
+    "approve": "✓",
+    "non_match": "✗",
+    "reject": "✗",
+    "unsure": "…",
+    "defer": "…",
+}
+SOURCES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
+BUTTONS = {
+    "link": ("✓ Same record", "✗ Different", "Defer"),
+    "duplicate": ("✓ Merge them", "✗ Not duplicates", "Defer"),
+    "conflict": ("✓ Keep value", "✗ Change neither", "Defer"),
+}
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def _run(action: Any, done: str, next_id: str | None) -> None:
+    try:
+        row = action()
+    except ReviewerConflict as exc:
+        flash("error", f"Reviewer conflict: {exc}")
+        return
+    except ReconError as exc:
+        flash("error", str(exc))
+        return
+    flash("success", f"Saved: {done} (version {row['version']}, {row['reviewer']}).")
+    if next_id:
+        st.session_state["item"] = next_id
+
+
+def _decide(item_id: str, action: str, version: int, next_id: str | None) -> None:
+    db = session().db
+    _run(
+        lambda: review.decide(db, item_id, action, reviewer=reviewer(), based_on_version=version),
+        f"{action} {item_id}",
+        next_id,
+    )
+
+
+def _choose_value(
+    item_id: str, field_name: str, options: list[dict[str, Any]], version: int, widget: str
+) -> None:
+    pick = options[int(st.session_state.get(widget) or 0)]
+    db = session().db
+    _run(
+        lambda: review.choose_value(
+            db,
+            item_id,
+            field_name,
+            pick["value"],
+            source=pick["source"],
+            reviewer=reviewer(),
+            based_on_version=version,
+        ),
+        f"{field_name} = {pick['value']!r} ({pick['source']})",
+        None,
+    )
+
+
+def _choose_master(item_id: str, version: int) -> None:
+    source, record_id = str(st.session_state["master_pick"]).split("|", 1)
+    db = session().db
+    _run(
+        lambda: review.choose_master(
+            db, item_id, source, record_id, reviewer=reviewer(), based_on_version=version
+        ),
+        f"master {record_id}",
+        None,
+    )
+
+
+def _split(item_id: str, members: list[str], version: int) -> None:
+    moved = list(st.session_state.get("split_pick") or [])
+    rest = [m for m in members if m not in moved]
+    db = session().db
+    _run(
+        lambda: review.split_cluster(
+            db, item_id, [moved, rest], reviewer=reviewer(), based_on_version=version
+        ),
+        f"split {item_id} into {len(moved)} + {len(rest)}",
+        None,
+    )
+
+
+def _bulk_count() -> None:
+    ss = st.session_state
+    tier = ss.get("bulk_tier") if ss.get("bulk_scope") == "tier" else None
+    filt = review.QueueFilter(status="all") if tier else current_filter()
+    n = review.count_bulk(session().db, filt, tier=tier)
+    ss["bulk"] = {"filter": filt, "tier": tier, "count": n}
+    ss["bulk_confirm"] = False
+
+
+def _bulk_apply() -> None:
+    ss = st.session_state
+    bulk = ss.pop("bulk", None)
+    ss["bulk_confirm"] = False
+    if not bulk:
+        return
+    try:
+        n = review.bulk_approve(
+            session().db,
+            bulk["filter"],
+            tier=bulk["tier"],
+            reviewer=reviewer(),
+            expected=bulk["count"],
+        )
+    except ReconError as exc:
+        flash("error", f"Nothing approved: {exc}")
+        return
+    flash("success", f"Approved {n} items as matches (one undo reverts the whole batch).")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _record_title(rec: dict[str, Any]) -> str:
+    return f"{SOURCES.get(rec['source'], rec['source'])} {rec['object']} · {rec['record_id']}"
+
+
+def _queue_table(items: list[dict[str, Any]]) -> None:
+    frame = pd.DataFrame(
+        [
+            {
+                "": ICONS.get(it["label"], "•"),
+                "Kind": it["kind"],
+                "Object": it["object"],
+                "Tier": it["tier"],
+                "Score": it["score"],
+                "Item": it["title"],
+                "Decision": it["label"] or "",
+                "By": it["reviewer"] or "",
+            }
+            for it in items
+        ]
+    )
+    st.dataframe(
+        frame,
+        hide_index=True,
+        height=min(38 + 35 * len(items), 300),
+        column_config={
+            "": st.column_config.TextColumn(width=30),
+            "Score": st.column_config.ProgressColumn(
+                min_value=0.0, max_value=1.0, format="%.3f", width="small"
+            ),
+            "Item": st.column_config.TextColumn(width="large"),
+        },
+        key="queue_table",
+    )
+
+
+def _bulk_box() -> None:
+    with st.expander("Bulk approve"):
+        st.radio(
+            "Approve every undecided link and cluster in",
+            ["filter", "tier"],
+            format_func=lambda k: {"filter": "the current filter", "tier": "one tier"}[k],
+            key="bulk_scope",
+            horizontal=True,
+        )
+        st.selectbox(
+            "Tier",
+            ["auto", "review"],
+            key="bulk_tier",
+            disabled=st.session_state.get("bulk_scope") != "tier",
+        )
+        st.button("Count items", key="btn_bulk_count", on_click=_bulk_count)
+        bulk = st.session_state.get("bulk")
+        if bulk:
+            scope = f"tier {bulk['tier']}" if bulk["tier"] else "the current filter"
+            st.warning(
+                f"**{bulk['count']}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}. Conflicts are never bulk approved."
+            )
+            st.checkbox(f"Yes, approve these {bulk['count']} items", key="bulk_confirm")
+            st.button(
+                f"Approve {bulk['count']} items",
+                key="btn_bulk_apply",
+                type="primary",
+                disabled=not st.session_state.get("bulk_confirm") or not bulk["count"],
+                on_click=_bulk_apply,
+            )
+
+
+def _comparison(detail: dict[str, Any]) -> None:
+    records = detail["records"]
+    heads = [_record_title(r) for r in records]
+    rows = {
+        f["field"]: ["—" if v in (None, "") else str(v) for v in f["values"]]
+        for f in detail["fields"]
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=heads)
+    differs = {f["field"] for f in detail["fields"] if f["differs"]}
+    frame.insert(0, "≠", ["≠" if f in differs else "" for f in frame.index])
+    styled = frame.style.apply(
+        lambda row: ["background-color: #fff1c2" if row.name in differs else "" for _ in row],
+        axis=1,
+    )
+    st.dataframe(styled, width="stretch", height=min(38 + 35 * len(frame), 560))
+    links = [f"[{_record_title(r)} ↗]({r['link']})" for r in records if r.get("link")]
+    st.markdown(
+        " · ".join(links)
+        if links
+        else "_Record links need `hubspot.portal_id` and `salesforce.instance_url` in recon.toml._"
+    )
+    missing = [r["record_id"] for r in records if r.get("missing")]
+    if missing:
+        st.warning(f"Not in the store's snapshots: {', '.join(missing)}")
+    with st.expander("All fields as pulled"):
+        keys = sorted({k for r in records for k in r.get("data", {})})
+        data = {
+            k: [
+                json.dumps(r.get("data", {}).get(k), default=str)
+                if isinstance(r.get("data", {}).get(k), dict | list)
+                else r.get("data", {}).get(k)
+                for r in records
+            ]
+            for k in keys
+        }
+        st.dataframe(
+            pd.DataFrame.from_dict(data, orient="index", columns=heads).astype(str), width="stretch"
+        )
+
+
+def _explanation(detail: dict[str, Any]) -> None:
+    exp = detail["explanation"]
+    if detail["item"]["kind"] == "duplicate":
+        st.markdown(
+            f"**Cluster of {detail['item']['members']} records** · weakest link {detail['item']['score']:.3f}"
+        )
+        pairs = [
+            {
+                "pair": f"{p['record_id_l']} ↔ {p['record_id_r']}",
+                "score": p["score"],
+                "weight": p["match_weight"],
+            }
+            for p in detail["pairs"]
+        ]
+        if pairs:
+            st.dataframe(pd.DataFrame(pairs), hide_index=True, width="stretch")
+        levels = [lv for p in detail["pairs"][:1] for lv in p["explanation"]]
+    elif exp:
+        levels = exp["levels"]
+    else:
+        levels = []
+    if exp:
+        st.markdown(
+            f"**Score {exp['score']:.3f}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
+        )
+        if exp["flags"]:
+            st.warning("Flags: " + ", ".join(exp["flags"]))
+    if levels:
+        frame = pd.DataFrame(levels)
+        frame["side"] = frame["weight"].map(lambda w: "for a match" if w >= 0 else "against")
+        chart = (
+            alt.Chart(frame)
+            .mark_bar(size=16)
+            .encode(
+                x=alt.X("weight:Q", title="weight (log2 Bayes factor)"),
+                y=alt.Y("comparison:N", sort=None, title=None),
+                color=alt.Color(
+                    "side:N",
+                    scale=alt.Scale(
+                        domain=["for a match", "against"], range=["#2e7d32", "#c62828"]
+                    ),
+                    legend=None,
+                ),
+                tooltip=["comparison", "level", "weight"],
+            )
+            .properties(height=alt.Step(26))
+        )
+        st.altair_chart(chart, width="stretch")
+        st.dataframe(frame[["comparison", "level", "weight"]], hide_index=True, width="stretch")
+
+
+def _status(detail: dict[str, Any], item: dict[str, Any]) -> None:
+    current = [h for h in detail["history"] if not h["superseded"]]
+    if not current:
+        st.info("Not decided yet.")
+    for h in current:
+        choice = json.loads(h["choice"]) if h["choice"] else None
+        extra = f" · choice `{json.dumps(choice, ensure_ascii=False)[:120]}`" if choice else ""
+        text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {h['reviewer'] or h['decided_by']} at {h['decided_at'][:19]} (v{h['version']}){extra}"
+        (st.success if h["label"] in review.FINAL_LABELS else st.warning)(text)
+
+
+def _actions(detail: dict[str, Any], next_id: str | None) -> None:
+    item = detail["item"]
+    versions = detail["versions"]
+    kind, iid = item["kind"], item["item_id"]
+    primary = f"conflict_value:{item['field']}" if kind == "conflict" else kind
+    version = versions.get(primary, 0)
+    labels = BUTTONS[kind]
+    first: tuple[str, str, Any, tuple[Any, ...]]
+    if kind == "conflict":
+        reason = (
+            detail["plan"].get("reason") if isinstance(detail["plan"].get("reason"), dict) else {}
+        )
+        st.markdown(
+            f"**Which value of `{item['field']}` survives?** · rule `{reason.get('rule', '?')}` {reason.get('why') or ''}"
+        )
+        options = detail["options"]
+        st.radio(
+            "Surviving value",
+            range(len(options)),
+            format_func=lambda i: (
+                f"{options[i]['value']!r}  ({SOURCES.get(options[i]['source'], options[i]['source'])})"
+            ),
+            key="value_pick",
+        )
+        first = (
+            labels[0],
+            "btn_value",
+            _choose_value,
+            (iid, item["field"], options, version, "value_pick"),
+        )
+    else:
+        first = (labels[0], "btn_approve", _decide, (iid, "approve", version, next_id))
+    c1, c2, c3 = st.columns(3)
+    c1.button(
+        first[0], key=first[1], type="primary", width="stretch", on_click=first[2], args=first[3]
+    )
+    c2.button(
+        labels[1],
+        key="btn_reject",
+        width="stretch",
+        on_click=_decide,
+        args=(iid, "reject", version, next_id),
+    )
+    c3.button(
+        labels[2],
+        key="btn_defer",
+        width="stretch",
+        on_click=_decide,
+        args=(iid, "defer", version, next_id),
+    )
+    if kind == "duplicate":
+        _cluster_actions(detail, versions)
+
+
+def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
+    iid, records = detail["item"]["item_id"], detail["records"]
+    members = [f"{r['source']}|{r['record_id']}" for r in records]
+    names = {
+        f"{r['source']}|{r['record_id']}": f"{r.get('name') or r.get('email') or ''} ({r['record_id']})"
+        for r in records
+    }
+    st.markdown("**Master record** (the one the others merge into)")
+    m1, m2 = st.columns([3, 1])
+    m1.selectbox(
+        "Master",
+        members,
+        format_func=lambda k: names[k],
+        key="master_pick",
+        label_visibility="collapsed",
+    )
+    m2.button(
+        "Set master",
+        key="btn_master",
+        on_click=_choose_master,
+        args=(iid, versions.get("master", 0)),
+        width="stretch",
+    )
+    st.markdown("**Split** (move records out of this cluster)")
+    s1, s2 = st.columns([3, 1])
+    ids = [r["record_id"] for r in records]
+    by_id = {r["record_id"]: names[f"{r['source']}|{r['record_id']}"] for r in records}
+    s1.multiselect(
+        "Move out",
+        ids,
+        format_func=lambda k: by_id[k],
+        key="split_pick",
+        label_visibility="collapsed",
+        placeholder="records to move out",
+    )
+    s2.button(
+        "Split",
+        key="btn_split",
+        on_click=_split,
+        args=(iid, ids, versions.get("split", 0)),
+        width="stretch",
+    )
+    differing = [
+        f
+        for f in detail["fields"]
+        if f["differs"] and f["field"] not in ("created_at", "modified_at", "external_ids")
+    ]
+    if not differing or not detail.get("merge_item_id"):
+        return
+    st.markdown("**Surviving value per field** (written onto the master after the merge)")
+    fields = [f["field"] for f in differing]
+    if st.session_state.get("survive_field") not in fields:
+        st.session_state["survive_field"] = fields[0]
+    f1, f2 = st.columns([1, 2])
+    name = f1.selectbox("Field", fields, key="survive_field", label_visibility="collapsed")
+    values = next(f["values"] for f in differing if f["field"] == name)
+    options = [
+        {"value": v, "source": f"{r['source']}:{r['record_id']}"}
+        for v, r in zip(values, records, strict=True)
+        if v not in (None, "")
+    ]
+    f2.radio(
+        "Value",
+        range(len(options)),
+        format_func=lambda i: f"{options[i]['value']}  ({options[i]['source']})",
+        key="survive_value",
+        label_visibility="collapsed",
+    )
+    chosen = detail.get("chosen") or {}
+    if chosen:
+        st.caption("Chosen so far: " + ", ".join(f"{k} = {v!r}" for k, v in chosen.items()))
+    st.button(
+        "Keep this value",
+        key="btn_survive",
+        on_click=_choose_value,
+        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), "survive_value"),
+    )
+
+
+def render(ses: Session, state: dict[str, Any]) -> None:
+    """The Queue tab."""
+    show_flash()
+    ss = st.session_state
+    filt = current_filter()
+    size = ses.cfg.review.page_size
+    pg = review.queue(ses.db, filt, page=int(ss.get("page", 1)) - 1, page_size=size)
+    if int(ss.get("page", 1)) > pg.pages:
+        ss["page"] = pg.pages
+        pg = review.queue(ses.db, filt, page=pg.pages - 1, page_size=size)
+    top = st.columns([2, 1, 1])
+    top[0].markdown(f"#### {pg.total:,} items · {STATUS_TEXT.get(filt.status, filt.status)}")
+    top[1].number_input(
+        f"Page (of {pg.pages:,})", min_value=1, max_value=pg.pages, step=1, key="page"
+    )
+    top[2].caption(
+        f"match run `{state['match_run_id'] or '-'}`  \nplan run `{state['plan_run_id'] or '-'}`"
+    )
+    _bulk_box()
+    if not pg.items:
+        st.success("Nothing to review with these filters.")
+        return
+    _queue_table(pg.items)
+    ids = [it["item_id"] for it in pg.items]
+    by_id = {it["item_id"]: it for it in pg.items}
+    if ss.get("item") not in by_id:
+        ss["item"] = ids[0]
+    st.selectbox(
+        "Item",
+        ids,
+        format_func=lambda i: (
+            f"{ICONS.get(by_id[i]['label'], '•')} {KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {by_id[i]['score'] if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
+        ),
+        key="item",
+    )
+    item_id = ss["item"]
+    pos = ids.index(item_id)
+    next_id = ids[pos + 1] if pos + 1 < len(ids) else None
+    try:
+        detail = review.item_detail(ses.db, item_id, ses.cfg)
+    except ReconError as exc:
+        st.error(str(exc))
+        return
+    st.divider()
+    left, right = st.columns([4, 3], gap="large")
+    with left:
+        item = detail["item"]
+        st.markdown(f"### {item['title']}")
+        st.caption(
+            f"{KINDS[item['kind']][:-1]} · {item['object']} · tier **{item['tier']}** · id `{item_id}`"
+        )
+        _comparison(detail)
+        if detail["related"]:
+            with st.expander(f"Related records ({len(detail['related'])})"):
+                st.dataframe(pd.DataFrame(detail["related"]), hide_index=True, width="stretch")
+        if detail["history"]:
+            with st.expander(f"Decision history ({len(detail['history'])})"):
+                cols = [
+                    "decision_id",
+                    "kind",
+                    "label",
+                    "choice",
+                    "reviewer",
+                    "decided_at",
+                    "version",
+                    "based_on_version",
+                    "superseded",
+                    "note",
+                ]
+                st.dataframe(
+                    pd.DataFrame(detail["history"])[cols], hide_index=True, width="stretch"
+                )
+    with right:
+        _status(detail, item)
+        _actions(detail, next_id)
+        st.markdown("#### Why recon suggests this")
+        _explanation(detail)
+
+
+STATUS_TEXT = {
+    "undecided": "undecided",
+    "decided": "decided",
+    "deferred": "deferred",
+    "all": "all statuses",
+}

@@ -1,0 +1,347 @@
+"""The Plan, Apply, Audit and Charts tabs: thin views over the store, recon.apply and recon.audit.
+
+Apply and audit exports are called lazily; while a stage is not installed the
+tab says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from .. import review
+from ..errors import ReconError
+from ..lock import lock_info
+from .entry import Session, reviewer, session
+
+PLAN_PAGE = 200
+
+
+# --------------------------------------------------------------------------- plan
+
+
+def plan_tab(ses: Session, state: dict[str, Any]) -> None:
+    """What apply would write: the latest plan's items, counted and paged (a dry run)."""
+    run = state["plan_run_id"]
+    if not run:
+        st.info("No plan yet: run `recon plan` to compute the changes recon proposes.")
+        return
+    db = ses.db
+    st.markdown(f"#### Plan `{run}` — a dry run: nothing is written until you apply")
+    counts = pd.DataFrame(
+        [dict(r) for r in db.query(
+            "select action, system, object, status, count(*) as items from plan_items where run_id = ? "
+            "group by action, system, object, status order by action, system, object", [run],
+        )]
+    )  # fmt: skip
+    if counts.empty:
+        st.info("The plan is empty: both CRMs already agree on every linked record.")
+        return
+    cols = st.columns(4)
+    cols[0].metric("Items", f"{int(counts['items'].sum()):,}")
+    cols[1].metric(
+        "Needs review", f"{int(counts.loc[counts['status'] == 'needs_review', 'items'].sum()):,}"
+    )
+    cols[2].metric("Blocked", f"{int(counts.loc[counts['status'] == 'blocked', 'items'].sum()):,}")
+    approved = _approved_count(db, run)
+    cols[3].metric("Approved to apply", "—" if approved is None else f"{approved:,}")
+    st.dataframe(counts, hide_index=True, width="stretch")
+    actions = ["all", *sorted(counts["action"].unique())]
+    f1, f2 = st.columns([2, 1])
+    action = f1.selectbox("Action", actions, key="plan_action")
+    where, params = "run_id = ?", [run]
+    if action != "all":
+        where, params = where + " and action = ?", [*params, action]
+    total = db.execute(f"select count(*) from plan_items where {where}", params).fetchone()[0]
+    pages = max(1, -(-total // PLAN_PAGE))
+    if st.session_state.get("plan_page", 1) > pages:
+        st.session_state["plan_page"] = 1
+    page = f2.number_input(
+        f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="plan_page"
+    )
+    rows = db.query(
+        f"select seq, item_id, action, system, object, record_id, field, before, after, status, link_item_id, reason "
+        f"from plan_items where {where} order by seq, item_id limit ? offset ?",
+        [*params, PLAN_PAGE, (int(page) - 1) * PLAN_PAGE],
+    )
+    st.dataframe(pd.DataFrame([dict(r) for r in rows]), hide_index=True, width="stretch")
+
+
+def _approved_count(db: Any, run: str) -> int | None:
+    try:
+        from ..plan import approved_items
+    except ImportError:
+        return None
+    try:
+        return len(approved_items(db, run))
+    except Exception:  # the plan stage may be mid-change; the count is informative only
+        return None
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def _start_apply(dry_run: bool, confirm_merges: bool) -> None:
+    ss = st.session_state
+    ss["apply_confirm"] = False
+    try:
+        from ..apply import apply_plan
+    except ImportError:
+        ss["apply_result"] = {"error": "recon apply is not available in this version"}
+        return
+    ses = session()
+    bar = st.progress(0.0, text="starting apply…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{done:,} of {total:,} items")
+
+    try:
+        # apply_plan holds the store lock (recon.lock) for the whole run: a headless
+        # `recon run` or another session's apply cannot overlap it
+        result = apply_plan(
+            ses.db,
+            ses.cfg,
+            dry_run=dry_run,
+            confirm_merges=confirm_merges,
+            reviewer=reviewer(),
+            progress=progress,
+        )
+    except ReconError as exc:
+        partial = getattr(exc, "result", None)
+        ss["apply_result"] = {
+            "error": str(exc),
+            **({"summary": partial.summary()} if partial is not None else {}),
+        }
+        return
+    ss["apply_result"] = {"summary": result.summary()}
+
+
+def apply_tab(ses: Session, state: dict[str, Any]) -> None:
+    """Start apply with a confirmation; show who holds the store lock, progress and the result."""
+    try:
+        import recon.apply  # noqa: F401
+    except ImportError:
+        st.info("Apply is not available in this version of recon yet.")
+        return
+    holder = lock_info(ses.db)
+    if holder:
+        st.warning(
+            f"The store is locked by **{holder['holder']}** (pid {holder['pid']} on {holder['host']}, "
+            f"since {holder['started_at']}): apply waits until it finishes."
+        )
+    st.markdown(f"#### Apply plan `{state['plan_run_id'] or '-'}`")
+    st.caption(
+        "Writes only the plan items whose decisions are approved, in batches, resumably, audited."
+    )
+    c1, c2 = st.columns(2)
+    dry = c1.toggle("Dry run (send nothing)", value=True, key="apply_dry")
+    merges = c2.toggle("Allow merges (irreversible)", value=False, key="apply_merges")
+    st.checkbox("I have reviewed the plan and want to apply it", key="apply_confirm")
+    st.button(
+        "Start dry run" if dry else "Start apply",
+        key="btn_apply",
+        type="primary",
+        disabled=not st.session_state.get("apply_confirm") or bool(holder) or not reviewer(),
+        on_click=_start_apply,
+        args=(dry, merges),
+    )
+    result = st.session_state.get("apply_result")
+    if result:
+        if "error" in result:
+            st.error(result["error"])
+        if "summary" in result:
+            s = result["summary"]
+            m = st.columns(5)
+            m[0].metric("Items", s.get("items", 0))
+            m[1].metric("Applied", s.get("applied", 0))
+            m[2].metric("Failed", sum((s.get("failed") or {}).values()))
+            m[3].metric("Skipped", s.get("skipped", 0))
+            m[4].metric("Stale", s.get("stale", 0))
+            st.json(s, expanded=False)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _prepare_exports(run_id: str | None) -> None:
+    try:
+        from ..audit import FORMATS, export
+    except ImportError:
+        st.session_state["exports"] = {"error": "audit exports are not available in this version"}
+        return
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt in FORMATS:
+            try:
+                info = export(session().db, fmt, Path(tmp) / f"audit.{fmt}", run_id=run_id)
+            except ReconError as exc:
+                out["error"] = str(exc)
+                break
+            out[fmt] = (Path(info["path"]).read_bytes(), info["rows"])
+    st.session_state["exports"] = out
+
+
+def audit_tab(ses: Session, state: dict[str, Any]) -> None:
+    """Runs, the changes each made, and download buttons for the audit exports."""
+    db = ses.db
+    runs = pd.DataFrame(
+        [dict(r) for r in db.query(
+            "select run_id, parent_id, stage, status, started_at, ended_at, summary, error from runs "
+            "order by started_at desc limit 200"
+        )]
+    )  # fmt: skip
+    if runs.empty:
+        st.info("No runs recorded in this store yet.")
+        return
+    st.markdown("#### Runs")
+    st.dataframe(runs, hide_index=True, width="stretch", height=260)
+    applies = [
+        r
+        for r in runs["run_id"]
+        if str(r).startswith("apply") or r in set(runs.loc[runs["stage"] == "apply", "run_id"])
+    ]
+    run = st.selectbox("Changes of apply run", ["all", *applies], key="audit_run")
+    run_id = None if run == "all" else run
+    where, params = ("where run_id = ?", [run_id]) if run_id else ("", [])
+    changes = pd.DataFrame(
+        [
+            dict(r)
+            for r in db.query(f"select * from audit {where} order by seq desc limit 500", params)
+        ]
+    )
+    st.markdown(f"#### Changes ({'latest 500' if len(changes) == 500 else len(changes)})")
+    if changes.empty:
+        st.caption("No audited changes for this selection.")
+    else:
+        st.dataframe(changes, hide_index=True, width="stretch")
+    st.button("Prepare exports", key="btn_exports", on_click=_prepare_exports, args=(run_id,))
+    exports = st.session_state.get("exports") or {}
+    if "error" in exports:
+        st.info(exports["error"])
+    mime = {
+        "csv": "text/csv",
+        "jsonl": "application/jsonl",
+        "parquet": "application/octet-stream",
+        "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    cols = st.columns(4)
+    for i, (fmt, value) in enumerate(x for x in exports.items() if x[0] != "error"):
+        data, rows = value
+        cols[i % 4].download_button(
+            f"Download {fmt.upper()} ({rows} rows)",
+            data,
+            file_name=f"recon-audit-{run}.{fmt}",
+            mime=mime.get(fmt),
+            key=f"dl_{fmt}",
+        )
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def charts_tab(ses: Session, state: dict[str, Any]) -> None:
+    """Score distribution with thresholds, items per tier and kind, decisions over time, precision per tier."""
+    db = ses.db
+    hist = pd.DataFrame(review.score_histogram(db))
+    left, right = st.columns(2)
+    with left:
+        st.markdown("#### Score distribution")
+        if hist.empty:
+            st.caption("No scored items.")
+        else:
+            c1, c2 = st.columns(2)
+            kinds = sorted(hist["kind"].unique(), key=lambda k: k != "link")
+            kind = c1.selectbox("Kind", kinds, key="chart_kind")
+            obj = c2.selectbox("Object", sorted(hist["object"].unique()), key="chart_object")
+            data = hist[(hist["kind"] == kind) & (hist["object"] == obj)]
+            th = review.thresholds(db, state["match_run_id"]).get(obj, {}).get(kind, {})
+            rules = pd.DataFrame(
+                [{"threshold": f"{k} ≥ {v:.2f}", "score": v} for k, v in th.items()]
+            )
+            bars = (
+                alt.Chart(data)
+                .mark_bar()
+                .encode(
+                    x=alt.X("score_from:Q", bin=alt.Bin(step=1 / 20, extent=[0, 1]), title="score"),
+                    x2="score_to:Q",
+                    y=alt.Y("sum(items):Q", title="items"),
+                    color=alt.Color(
+                        "tier:N",
+                        scale=alt.Scale(
+                            domain=["auto", "review", "reject"],
+                            range=["#2e7d32", "#f9a825", "#9e9e9e"],
+                        ),
+                    ),
+                    tooltip=["tier", "score_from", "items"],
+                )
+            )
+            lines = (
+                alt.Chart(rules)
+                .mark_rule(strokeDash=[4, 3], color="#1565c0")
+                .encode(x="score:Q", tooltip=["threshold"])
+            )
+            st.altair_chart((bars + lines).properties(height=260), width="stretch")
+    with right:
+        st.markdown("#### Items per tier and kind")
+        tiers = pd.DataFrame(review.tier_counts(db))
+        if tiers.empty:
+            st.caption("The queue is empty.")
+        else:
+            chart = (
+                alt.Chart(tiers)
+                .mark_bar()
+                .encode(
+                    x=alt.X("kind:N", title=None, axis=alt.Axis(labelAngle=0)),
+                    y=alt.Y("sum(items):Q", title="items"),
+                    color=alt.Color(
+                        "tier:N",
+                        scale=alt.Scale(
+                            domain=["auto", "review", "reject"],
+                            range=["#2e7d32", "#f9a825", "#9e9e9e"],
+                        ),
+                    ),
+                    tooltip=["kind", "object", "tier", "items", "decided"],
+                )
+            )
+            st.altair_chart(chart.properties(height=260), width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("#### Decisions over time")
+        over = pd.DataFrame(review.decisions_over_time(db, bucket="day"))
+        if not over.empty and over["period"].nunique() < 3:
+            over = pd.DataFrame(review.decisions_over_time(db, bucket="hour"))
+        if over.empty:
+            st.caption("No human decisions yet.")
+        else:
+            chart = (
+                alt.Chart(over)
+                .mark_bar()
+                .encode(
+                    x=alt.X("period:O", title=None),
+                    y=alt.Y("sum(decisions):Q", title="decisions"),
+                    color="label:N",
+                    tooltip=["period", "kind", "label", "decisions"],
+                )
+            )
+            st.altair_chart(chart.properties(height=240), width="stretch")
+    with right:
+        st.markdown("#### Precision per tier (from human labels)")
+        prec = pd.DataFrame(review.tier_precision(db))
+        if prec.empty:
+            st.caption("No human match / non-match labels yet.")
+        else:
+            prec["group"] = prec["kind"] + " · " + prec["tier"]
+            base = alt.Chart(prec).encode(
+                x=alt.X("group:N", title=None, axis=alt.Axis(labelAngle=0)),
+                y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])),
+            )
+            chart = base.mark_bar(color="#1565c0") + base.mark_text(dy=-8).encode(
+                text=alt.Text("labelled:Q", format="d")
+            )
+            st.altair_chart(chart.properties(height=240), width="stretch")
+            st.caption("Numbers over the bars: items labelled by reviewers so far.")
