@@ -547,6 +547,20 @@ def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.D
             column=id_label,
             hint="each record may appear once: remove the repeated rows or export again",
         )
+    if source == "hubspot":  # HubSpot ids are numbers: a Salesforce export read with the wrong --as
+        sf_like = ids.filter(
+            pl.col("record_id").str.contains(r"^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$")
+            & ~pl.col("record_id").str.contains(r"^[0-9]+$")
+            & pl.col("record_id").str.slice(0, 3).is_in(list(SF_ID_PREFIXES))
+        ).head(1)
+        if sf_like.height:
+            raise _error(
+                table,
+                f"record id {sf_like['record_id'][0]!r} is a Salesforce id, not a HubSpot one",
+                row=table.row(int(sf_like["_i"][0])),
+                column=id_label,
+                hint="this looks like a Salesforce export: load it with --as salesforce:<object>",
+            )
     if source == "salesforce" and obj in _PREFIX:
         wrong = ids.filter(~pl.col("record_id").str.starts_with(_PREFIX[obj])).head(1)
         if wrong.height:

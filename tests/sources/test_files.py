@@ -253,6 +253,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
     elif case == "unknown_object":
         write_csv(p, [["Id", "LastName"], ["XYZ1", "L"]])
         return p, "salesforce:contacts"
+    elif case == "salesforce_as_hubspot":
+        write_csv(p, [["ID", "NAME"], ["001A00000000001AAA", "Acme"]])
     elif case == "duplicate_header":
         write_csv(p, [["Record ID", "Name", "Name"], ["1", "A", "B"]])
     elif case == "xlsx_no_sheet":
@@ -282,6 +284,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("wrong_prefix", 3, "Id", "Contact id"),
         ("account_in_contacts", 3, "Id", "Account id, not a Contact or Lead"),
         ("unknown_object", 2, "Id", "Contact or a Lead"),
+        ("salesforce_as_hubspot", 2, "ID", "is a Salesforce id"),
         ("duplicate_header", 1, "Name", "twice"),
         ("xlsx_no_sheet", None, "recordid", "no sheet"),
         ("xlsx_corrupt", None, None, "XLSX"),
