@@ -332,6 +332,17 @@ class MatchSection(Section):
     thresholds: dict[str, float] = {}
 
 
+ConflictRule = Literal[
+    "prefer_salesforce_unless_blank",
+    "always_salesforce",
+    "two_way",
+    "prefer_hubspot_unless_blank",
+    "always_hubspot",
+    "review",
+    "dont_sync",
+]
+
+
 class FieldMapping(Section):
     """A custom field mapping in ``[[mapping.fields]]``."""
 
@@ -339,8 +350,19 @@ class FieldMapping(Section):
     hubspot: str
     salesforce: str
     salesforce_object: Literal["Account", "Contact", "Lead"] | None = None
-    rule: str | None = None
+    rule: ConflictRule | None = None
     options: dict[str, str] = {}  # HubSpot option value -> Salesforce picklist value
+
+    @model_validator(mode="after")
+    def _object_fits(self) -> FieldMapping:
+        if self.salesforce_object:
+            ok = {"companies": {"Account"}, "contacts": {"Lead", "Contact"}}[self.object]
+            if self.salesforce_object not in ok:
+                raise ValueError(
+                    f"salesforce_object {self.salesforce_object} does not hold {self.object}; "
+                    f"use {' or '.join(sorted(ok))}"
+                )
+        return self
 
 
 Direction = Literal["two_way", "hubspot_to_salesforce", "salesforce_to_hubspot", "off"]
@@ -351,15 +373,18 @@ class MappingSection(Section):
 
     companies: Direction = "two_way"
     contacts: Direction = "two_way"
-    default_rule: str = "prefer_salesforce_unless_blank"
-    rules: dict[str, str] = {}  # "contacts.email" -> rule
+    default_rule: ConflictRule = "prefer_salesforce_unless_blank"
+    rules: dict[str, ConflictRule] = {}  # "contacts.email" -> rule (defaults: only dont_sync etc.)
     fields: list[FieldMapping] = []
-    new_contact_as: Literal["Lead", "Contact"] = "Lead"
-    create_missing: bool = True
-    campaign_property: str | None = None
+    new_contact_as: Literal["Lead", "Contact"] = "Lead"  # Contact only when its company is linked
+    create_missing: bool = True  # plan creates of unmatched records on the other side
+    campaign_property: str | None = None  # HubSpot contact property for Salesforce campaigns
+    lifecycle_to_company: bool = True  # contacts' lifecycle stage onto their company (seed 003)
     master_rule: Literal[
         "oldest", "most_recent", "most_complete", "most_associated", "source_priority"
     ] = "oldest"
+    # source_priority master rule: records linked to the other CRM first, then this object order
+    source_priority: list[str] = ["Account", "Contact", "Lead", "companies", "contacts"]
 
 
 class PolicySection(Section):
@@ -372,7 +397,6 @@ class PolicySection(Section):
     merges: bool = False  # stands for --confirm-merges in headless runs
     conflicts: bool = False
     creates: bool = False
-    updates: bool = True
 
 
 class NotifySection(Section):

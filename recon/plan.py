@@ -1,0 +1,426 @@
+"""The change plan: matches + mappings + conflict rules -> the exact writes recon proposes.
+
+:func:`build_plan` computes, for every candidate link and duplicate cluster of a
+match run (auto and review tiers), the items that would make both CRMs agree,
+and stores them as ``plan_items`` of a new ``plan`` run (one transaction).
+Nothing is written to a CRM here; an item is applied only once the decisions it
+``requires`` are approved (:func:`approved_items` is what apply reads).
+
+Plan item contract (one ``plan_items`` row; JSON columns decoded by :func:`approved_items`):
+
+- ``item_id``: stable: the same inputs give the same id (``models.stable_id`` of the
+  action, the target and the link), so decisions on an item survive a re-plan.
+- ``action``: ``update`` (one field of one record), ``owner`` (an owner field, mapped
+  HubSpot owner ⇄ Salesforce User by email), ``create`` (an unmatched record on the
+  other side), ``associate`` (contact ⇄ company), ``merge`` (a duplicate cluster),
+  ``conflict`` (a value the rules cannot settle; ``status = needs_review``).
+- ``system``: where the write goes (``hubspot`` | ``salesforce``; ``both`` for a conflict,
+  whose target is known only once a value is chosen).
+- ``before`` / ``after``: the target's current value and the value to write (JSON);
+  ``snapshot_modified_at``: the target record's modified time the item was computed from
+  (apply refuses the write when the record changed since).
+- ``link_item_id``: the pair id (links) or cluster id (merges) the item belongs to.
+- ``requires``: decision item ids that must be approved: the link pair id for field
+  updates; pair + the conflict item itself for conflicts; the cluster id for merges;
+  the create item itself (a ``plan`` decision) for creates; both ends for associations.
+- ``reason``: ``{"rule", "why", "direction", "score", "tier", ...}``.
+- ``status``: ``proposed`` | ``needs_review`` (conflicts) | ``blocked`` (cannot be applied,
+  e.g. a HubSpot company merge while the Salesforce connector is active).
+- ``seq``: run order: Salesforce merges (10), HubSpot merges (20), company creates (30),
+  contact creates (40), updates and owners (50), derived values (60), associations (70).
+- ``payload``: what the writer needs:
+  update/owner ``{"properties": {...}}`` (HubSpot) or ``{"fields": {...}}`` (Salesforce);
+  create ``{"object", "fields", "idempotency_key", "natural_key", "source"}``;
+  merge ``{"master", "victims", "fields" (survivorship writes onto the master),
+  "survivorship", "values", "order", "rule"}``;
+  associate ``{"from": {...}, "to": {...}, "type"}`` where an end is ``{"object", "id"}``
+  or ``{"object", "create_item_id"}`` (a record an earlier create makes);
+  conflict ``{"kind", "hubspot": {...}, "salesforce": {...}}``.
+
+Decisions (``decisions`` table, STYLE.md habit 4): the latest non-superseded decision of
+an item (highest version, then time, then id) counts; ``match`` and ``approve`` approve,
+anything else does not.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from .models import stable_id
+from .plan_values import for_hubspot, for_salesforce, is_blank, norm
+
+__all__ = [
+    "APPROVED_LABELS",
+    "PlanResult",
+    "approved_items",
+    "build_plan",
+    "latest_decisions",
+    "plan_counts",
+    "survivorship",
+]
+
+log = logging.getLogger(__name__)
+
+#: decision labels that approve an item
+APPROVED_LABELS = frozenset({"match", "approve"})
+_JSON_COLUMNS = ("before", "after", "requires", "reason", "payload")
+
+
+@dataclass
+class PlanResult:
+    """What :func:`build_plan` produced.
+
+    Attributes:
+        run_id: the plan run (None for a dry run that stored nothing).
+        match_run_id: the match run the plan was computed from.
+        counts: rows of ``{action, object, system, status, items}``.
+        skipped: why candidate writes were not planned (reason -> count).
+        warnings: mapping problems that only disabled or narrowed a default mapping.
+        items: the plan items as stored (JSON columns decoded).
+        seconds: build time.
+    """
+
+    run_id: str | None
+    match_run_id: str | None
+    counts: list[dict[str, Any]] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        """Number of plan items."""
+        return sum(int(c["items"]) for c in self.counts)
+
+    def summary(self) -> dict[str, Any]:
+        """Plain-data summary (what the run row stores and ``--format json`` prints)."""
+        by_action: Counter[str] = Counter()
+        by_object: Counter[str] = Counter()
+        for c in self.counts:
+            by_action[c["action"]] += c["items"]
+            by_object[c["object"]] += c["items"]
+        return {
+            "run_id": self.run_id,
+            "match_run_id": self.match_run_id,
+            "items": self.total,
+            "by_action": dict(sorted(by_action.items())),
+            "by_object": dict(sorted(by_object.items())),
+            "counts": self.counts,
+            "skipped": dict(sorted(self.skipped.items())),
+            "warnings": [list(w) for w in self.warnings],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def plan_counts(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items per (action, object, system, status), sorted.
+
+    Examples:
+        >>> plan_counts([{"action": "update", "object": "Lead", "system": "salesforce", "status": "proposed"}])
+        [{'action': 'update', 'object': 'Lead', 'system': 'salesforce', 'status': 'proposed', 'items': 1}]
+    """
+    c: Counter[tuple[str, str, str, str]] = Counter(
+        (i["action"], i["object"], i["system"], i["status"]) for i in items
+    )
+    return [
+        {"action": a, "object": o, "system": s, "status": st, "items": n}
+        for (a, o, s, st), n in sorted(c.items())
+    ]
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def latest_decisions(
+    db: sqlite_utils.Database, kinds: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The deciding decision of every item: latest non-superseded (version, time, id).
+
+    Args:
+        db: the store.
+        kinds: only decisions of these kinds (``link``, ``duplicate``, ``conflict_value``,
+            ``master``, ``split``, ``plan``); all when None.
+
+    Returns:
+        ``{item_id: decision row}`` with ``choice`` decoded from JSON.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> latest_decisions(open_store(":memory:"))
+        {}
+    """
+    sql = "select * from decisions where superseded = 0 and item_id is not null"
+    params: list[Any] = []
+    if kinds is not None:
+        kinds = list(kinds)
+        sql += f" and kind in ({','.join('?' * len(kinds))})"
+        params += kinds
+    sql += " order by item_id, coalesce(version, 1), coalesce(decided_at, ''), decision_id"
+    out: dict[str, dict[str, Any]] = {}
+    for row in db.query(sql, params):
+        d = dict(row)
+        try:
+            d["choice"] = json.loads(d["choice"]) if d.get("choice") not in (None, "") else None
+        except (TypeError, ValueError):
+            pass  # a bare string choice stays as it is
+        out[d["item_id"]] = d
+    return out
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in _JSON_COLUMNS:
+        value = out.get(key)
+        out[key] = json.loads(value) if isinstance(value, str) and value != "" else value
+    return out
+
+
+def survivorship(
+    master: str,
+    order: list[str],
+    values: dict[str, dict[str, Any]],
+    overrides: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Per-field surviving values of a merge.
+
+    Each field keeps the master's value unless it is blank, then takes the first
+    non-blank value in ``order`` (the master rule's ranking); an override (a
+    reviewer's ``conflict_value`` / ``master`` choice) wins over both. A blank
+    never replaces a value.
+
+    Args:
+        master: the surviving record id.
+        order: member ids ranked by the master rule.
+        values: ``{field: {record_id: value}}`` for fields whose members differ.
+        overrides: ``{field: value}`` chosen by a reviewer.
+
+    Returns:
+        ``(writes, detail)``: the fields to write onto the master after the merge,
+        and ``{field: {"value", "from", "why"}}``.
+
+    Examples:
+        >>> survivorship("a", ["a", "b"], {"phone": {"a": None, "b": "1"}})[0]
+        {'phone': '1'}
+    """
+    writes: dict[str, Any] = {}
+    detail: dict[str, dict[str, Any]] = {}
+    ranked = [master] + [r for r in order if r != master]
+    for fname in sorted(values):
+        per = values[fname]
+        if overrides and fname in overrides and not is_blank(overrides[fname]):
+            value, src, why = overrides[fname], "reviewer", "override"
+        elif not is_blank(per.get(master)):
+            value, src, why = per.get(master), master, "master"
+        else:
+            src = next((r for r in ranked if not is_blank(per.get(r))), master)
+            value, why = per.get(src), "first_non_blank"
+        detail[fname] = {"value": value, "from": src, "why": why}
+        if value != per.get(master) and not is_blank(value):
+            writes[fname] = value
+    return writes, detail
+
+
+def _merge_with_choices(
+    item: dict[str, Any], master_dec: dict[str, Any] | None, field_dec: dict[str, Any] | None
+) -> dict[str, Any]:
+    payload = dict(item["payload"])
+    members = list(payload.get("order") or [payload["master"], *payload.get("victims", [])])
+    master = payload["master"]
+    overrides: dict[str, Any] = {}
+    if master_dec and master_dec.get("label") not in ("reject", "non_match", "defer"):
+        choice = master_dec.get("choice")
+        if isinstance(choice, dict):
+            master = str(choice.get("master") or choice.get("record_id") or master)
+            overrides.update(choice.get("fields") or {})
+        elif choice not in (None, ""):
+            master = str(choice)
+    if field_dec and isinstance(field_dec.get("choice"), dict):
+        overrides.update(field_dec["choice"].get("fields", field_dec["choice"]))
+    if master not in members:
+        master = payload["master"]
+    writes, detail = survivorship(master, members, payload.get("values") or {}, overrides)
+    payload.update(
+        master=master,
+        victims=[m for m in members if m != master],
+        fields=writes,
+        survivorship=detail,
+    )
+    out = dict(item)
+    out["payload"] = payload
+    out["record_id"] = master
+    return out
+
+
+def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
+    """Turn an approved conflict into the update items its chosen value needs."""
+    p = item["payload"]
+    kind = p.get("kind", "text")
+    hs, sf = p["hubspot"], p["salesforce"]
+    writes: list[tuple[str, dict[str, Any], Any]] = []
+    side = choice.get("side") if isinstance(choice, dict) else None
+    if side == "hubspot":
+        writes.append(("salesforce", sf, hs.get("as_salesforce")))
+    elif side == "salesforce":
+        writes.append(("hubspot", hs, sf.get("as_hubspot")))
+    else:
+        value = choice.get("value") if isinstance(choice, dict) else choice
+        if kind == "owner" or is_blank(value):
+            return []  # owners are chosen by side; a blank choice never blanks a record
+        n = norm(kind, value)
+        for system, target in (("hubspot", hs), ("salesforce", sf)):
+            if norm(kind, target.get("value")) == n:
+                continue
+            after = (
+                for_hubspot(kind, n)
+                if system == "hubspot"
+                else for_salesforce(kind, n, p.get("sf_type"))
+            )
+            writes.append((system, target, after))
+    out = []
+    for system, target, after in writes:
+        if is_blank(after):
+            continue
+        key = "properties" if system == "hubspot" else "fields"
+        out.append(
+            {
+                **item,
+                "item_id": stable_id(item["item_id"], system),
+                "action": "owner" if kind == "owner" else "update",
+                "system": system,
+                "object": target["object"],
+                "record_id": target["record_id"],
+                "field": target["field"],
+                "before": target.get("value"),
+                "after": after,
+                "snapshot_modified_at": target.get("modified_at"),
+                "status": "proposed",
+                "payload": {key: {target["field"]: after}},
+                "conflict_item_id": item["item_id"],
+            }
+        )
+    return out
+
+
+def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
+    """The plan items of ``plan_run_id`` whose required decisions are all approved, in run order.
+
+    This is what apply executes. Rules:
+
+    - an item is approved when the deciding decision (latest, non-superseded) of every id
+      in its ``requires`` has label ``match`` or ``approve``; a rejected (``non_match``,
+      ``reject``), deferred or undecided requirement drops the item;
+    - ``blocked`` items are never returned;
+    - an approved ``conflict`` item is replaced by the ``update``/``owner`` items its chosen
+      value needs (``choice`` = ``{"side": "hubspot"|"salesforce"}``, ``{"value": v}`` or a bare
+      value; a blank choice writes nothing); each gets the stable id
+      ``stable_id(conflict_item_id, system)`` and a ``conflict_item_id`` key;
+    - a ``merge`` item takes the latest ``master`` decision on its cluster (choice = the master
+      record id, or ``{"master": id, "fields": {field: value}}``) and ``conflict_value``
+      decisions on the merge item (choice ``{field: value}``) as survivorship overrides.
+
+    Every returned dict is a ``plan_items`` row with JSON columns decoded plus
+    ``decisions``: the deciding decision of each required id (reviewer, time, label, version).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> approved_items(open_store(":memory:"), "plan-x")
+        []
+    """
+    every = latest_decisions(db)
+    masters = latest_decisions(db, kinds=["master"])
+    # a `master` decision may share its item id (the cluster id) with the duplicate
+    # approval; only the other kinds approve or reject
+    decisions = (
+        every
+        if not masters
+        else latest_decisions(db, kinds=["link", "duplicate", "conflict_value", "plan", "split"])
+    )
+    out: list[dict[str, Any]] = []
+    rows = db.query(
+        "select * from plan_items where run_id = ? and status != 'blocked' order by seq, item_id",
+        [plan_run_id],
+    )
+    for row in rows:
+        item = _decode(dict(row))
+        required = item.get("requires") or []
+        decided = [decisions.get(r) for r in required]
+        if not all(d is not None and d.get("label") in APPROVED_LABELS for d in decided):
+            continue
+        item["decisions"] = [
+            {
+                k: d.get(k)
+                for k in (
+                    "item_id",
+                    "kind",
+                    "label",
+                    "reviewer",
+                    "decided_by",
+                    "decided_at",
+                    "version",
+                )
+            }
+            for d in decided
+            if d is not None
+        ]
+        if item["action"] == "conflict":
+            d = decisions.get(item["item_id"])
+            out.extend(_expand_conflict(item, d.get("choice") if d else None))
+        elif item["action"] == "merge":
+            field_dec = decisions.get(item["item_id"])
+            if field_dec is not None and field_dec.get("kind") != "conflict_value":
+                field_dec = None
+            out.append(_merge_with_choices(item, masters.get(str(item["link_item_id"])), field_dec))
+        else:
+            out.append(item)
+    return out
+
+
+def build_plan(
+    db: sqlite_utils.Database,
+    cfg: Any,
+    *,
+    match_run_id: str | None = None,
+    sample: int | None = None,
+    parent_run_id: str | None = None,
+    dry_run: bool = False,
+    schemas: dict[tuple[str, str], list[dict[str, Any]]] | None = None,
+) -> PlanResult:
+    """Compute the change plan from a match run and store it as a new ``plan`` run.
+
+    Args:
+        db: the store (snapshots, schemas, owners, associations, pairs, clusters, decisions).
+        cfg: the :class:`~recon.config.ReconConfig` (``[mapping]``, ``[hubspot]``, ``[pull]``).
+        match_run_id: the match run (or a parent ``recon run``); default: the latest.
+        sample: plan for at most this many links, clusters and creates per object.
+        parent_run_id: the ``recon run`` this plan runs under.
+        dry_run: compute only; store nothing (``run_id`` is None).
+        schemas: ``{(source, object): fields}`` to validate against instead of the stored ones.
+
+    Raises:
+        PlanError: there is no match run.
+        MappingError: a custom mapping does not fit the schemas (every problem listed).
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> from recon.store import open_store
+        >>> build_plan(open_store(":memory:"), ReconConfig())  # doctest: +SKIP
+    """
+    from .plan_run import run_build
+
+    return run_build(
+        db,
+        cfg,
+        match_run_id=match_run_id,
+        sample=sample,
+        parent_run_id=parent_run_id,
+        dry_run=dry_run,
+        schemas=schemas,
+    )

@@ -1,0 +1,406 @@
+"""The plan computation: field updates, conflicts and owners for every link.
+
+:class:`Planner` turns a :class:`~recon.plan_load.StoreView` and the resolved
+mappings into plan items (dicts shaped like ``plan_items`` rows); creates and
+associations come from :mod:`recon.plan_create`, merges from
+:mod:`recon.plan_merge`; :mod:`recon.plan_run` loads, computes and stores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from .mapping import FieldMap, MappingCheck, allowed, decide
+from .models import SF_ID_PREFIXES, stable_id
+from .plan_create import lifecycle_sources, plan_associations, plan_creates, plan_lifecycle
+from .plan_load import Rec, StoreView
+from .plan_merge import plan_merges
+from .plan_values import OwnerMap, norm, to_hubspot_value, to_salesforce_value, values_equal
+
+__all__ = ["SEQ", "Planner"]
+
+log = logging.getLogger(__name__)
+
+#: run order of the item kinds (lower first)
+SEQ = {
+    "merge_salesforce": 10,
+    "merge_hubspot": 20,
+    "create_companies": 30,
+    "create_contacts": 40,
+    "update": 50,
+    "derived": 60,
+    "associate": 70,
+}
+#: HubSpot lifecycle stages, earliest first ("other" never propagates)
+LIFECYCLE = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+)
+_WRITES_SF = ("two_way", "hubspot_to_salesforce")
+_WRITES_HS = ("two_way", "salesforce_to_hubspot")
+
+
+class Planner:
+    """Computes plan items from a store view, resolved mappings and the config."""
+
+    def __init__(
+        self, view: StoreView, chk: MappingCheck, cfg: Any, sample: int | None = None
+    ) -> None:
+        self.view = view
+        self.cfg = cfg
+        self.sample = sample
+        self.om = OwnerMap(view.owners)
+        self.direction = {"companies": cfg.mapping.companies, "contacts": cfg.mapping.contacts}
+        self.maps: dict[tuple[str, str], list[FieldMap]] = {}
+        for m in chk.mappings:
+            self.maps.setdefault((m.object, m.salesforce_object), []).append(m)
+        self.items: dict[str, dict[str, Any]] = {}
+        self.skipped: Counter[str] = Counter()
+        self.hs_writes: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        # link indexes (all links, even when sampling: creates must not duplicate linked records)
+        self.linked: set[tuple[str, str]] = set()
+        self.company_of_account: dict[str, tuple[str, str]] = {}  # SF Account -> (HS company, pair)
+        self.account_of_company: dict[str, tuple[str, str]] = {}  # HS company -> (SF Account, pair)
+        self.norm_links: list[dict[str, Any]] = []
+        self.sampled_links: list[dict[str, Any]] = []
+        self.account_create: dict[str, str] = {}  # SF Account -> item creating its HS company
+        self.assoc_counts: Counter[tuple[str, str]] | None = None  # most_associated master rule
+        self.company_stage: dict[str, str] = {}  # HS company -> most advanced contact stage
+        for p in view.links:
+            link = self._normalise_link(p)
+            if link is None:
+                continue
+            self.norm_links.append(link)
+            self.linked.add(("hubspot", link["hs_id"]))
+            self.linked.add(("salesforce", link["sf_id"]))
+            if link["object"] == "companies":
+                self.company_of_account.setdefault(link["sf_id"], (link["hs_id"], link["pair_id"]))
+                self.account_of_company.setdefault(link["hs_id"], (link["sf_id"], link["pair_id"]))
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _normalise_link(p: dict[str, Any]) -> dict[str, Any] | None:
+        if p["source_l"] == "hubspot" and p["source_r"] == "salesforce":
+            hs_id, sf_id, sf_obj = p["record_id_l"], p["record_id_r"], p.get("object_r")
+        elif p["source_r"] == "hubspot" and p["source_l"] == "salesforce":
+            hs_id, sf_id, sf_obj = p["record_id_r"], p["record_id_l"], p.get("object_l")
+        else:
+            return None
+        sf_obj = sf_obj or SF_ID_PREFIXES.get(str(sf_id)[:3])
+        if sf_obj is None and p["object"] == "companies":
+            sf_obj = "Account"
+        return {
+            "pair_id": p["pair_id"],
+            "object": p["object"],
+            "hs_id": str(hs_id),
+            "sf_id": str(sf_id),
+            "sf_object": sf_obj,
+            "score": p.get("score"),
+            "tier": p.get("tier"),
+        }
+
+    def _sampled(self, rows: list[Any], key: Any = None) -> list[Any]:
+        if self.sample is None:
+            return rows
+        counts: Counter[Any] = Counter()
+        out = []
+        for r in rows:
+            k = key(r) if key else None
+            if counts[k] < self.sample:
+                counts[k] += 1
+                out.append(r)
+        return out
+
+    def add(self, item: dict[str, Any]) -> str:
+        """Add one item (first one wins on an id collision)."""
+        iid = item["item_id"]
+        if iid in self.items:
+            self.skipped["duplicate_item"] += 1
+        else:
+            self.items[iid] = item
+        return iid
+
+    @staticmethod
+    def item(
+        item_id: str,
+        action: str,
+        system: str,
+        obj: str,
+        record_id: str | None,
+        field: str | None,
+        before: Any,
+        after: Any,
+        modified_at: str | None,
+        link: str | None,
+        requires: list[str],
+        reason: dict[str, Any],
+        payload: dict[str, Any],
+        seq: int,
+        status: str = "proposed",
+    ) -> dict[str, Any]:
+        """A plan item dict (JSON columns still as Python values)."""
+        return {
+            "item_id": item_id,
+            "action": action,
+            "system": system,
+            "object": obj,
+            "record_id": record_id,
+            "field": field,
+            "before": before,
+            "after": after,
+            "snapshot_modified_at": modified_at,
+            "link_item_id": link,
+            "requires": requires,
+            "reason": reason,
+            "status": status,
+            "seq": seq,
+            "payload": payload,
+        }
+
+    def sf_value(self, sf: Rec, fm: FieldMap) -> Any:
+        """The Salesforce-side value of a mapping (derived values computed)."""
+        if fm.derived == "account_name":
+            acct = self.view.records.get(("salesforce", "Account"), {}).get(
+                str(sf.account_id or "")
+            )
+            return acct.name if acct is not None else None
+        if fm.derived == "campaigns":
+            names = self.view.campaigns.get(sf.record_id)
+            return ";".join(names) if names else None
+        return sf.fields.get(fm.salesforce)
+
+    def equal(self, fm: FieldMap, hn: Any, sn: Any) -> bool:
+        """Whether two normalised values are the same after option and owner mapping."""
+        return values_equal(fm, hn, sn, self.om)
+
+    def to_sf(self, fm: FieldMap, hn: Any) -> tuple[Any, str | None]:
+        """A normalised HubSpot value as the Salesforce field takes it, or (None, problem)."""
+        return to_salesforce_value(fm, hn, self.om)
+
+    def to_hs(self, fm: FieldMap, sn: Any) -> tuple[Any, str | None]:
+        """A normalised Salesforce value as the HubSpot property takes it, or (None, problem)."""
+        return to_hubspot_value(fm, sn, self.om)
+
+    # ------------------------------------------------------------------ links
+
+    def plan_links(self) -> None:
+        """Field updates, owners and conflicts for every (sampled) link."""
+        lifecycle_sources(self)
+        self.sampled_links = self._sampled(self.norm_links, key=lambda r: r["object"])
+        for link in self.sampled_links:
+            hs = self.view.rec("hubspot", link["object"], link["hs_id"])
+            sf = self.view.rec("salesforce", link["sf_object"], link["sf_id"])
+            if hs is None or sf is None:
+                self.skipped["record_missing"] += 1
+                continue
+            if hs.archived or sf.archived:
+                self.skipped["archived"] += 1
+                continue
+            self.diff(link, hs, sf)
+        for _rank, item in self.hs_writes.values():
+            self.add(item)
+
+    def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> None:
+        """Compare every mapped field of one linked pair and plan what the rules say."""
+        obj, pair_id = link["object"], link["pair_id"]
+        direction = self.direction[obj]
+        if direction == "off":
+            self.skipped["direction_off"] += 1
+            return
+        last = self.view.last_synced.get(pair_id)
+        for fm in self.maps.get((obj, link["sf_object"]), ()):
+            if fm.rule == "dont_sync":
+                continue
+            if fm.derived == "lifecycle":
+                plan_lifecycle(self, fm, link, hs)
+                continue
+            hs_raw = hs.fields.get(fm.hubspot)
+            sf_raw = self.sf_value(sf, fm)
+            if hs_raw == sf_raw:
+                continue
+            kind = fm.kind
+            hn, sn = norm(kind, hs_raw), norm(kind, sf_raw)
+            if self.equal(fm, hn, sn):
+                continue
+            hs_t = sf_t = None
+            if fm.rule == "two_way" and hn is not None and sn is not None:
+                hs_t = hs.field_time(fm.hubspot) or hs.record_time()
+                sf_t = sf.record_time()
+            out = decide(
+                fm.rule,
+                hs_blank=hn is None,
+                sf_blank=sn is None,
+                equal=False,
+                hs_time=hs_t,
+                sf_time=sf_t,
+                last_synced=last,
+            )
+            if out.action == "none":
+                self.skipped[f"rule_{fm.rule}"] += 1
+                continue
+            if not allowed(out, fm, direction):
+                self.skipped["direction"] += 1
+                continue
+            reason = {
+                "rule": fm.rule,
+                "why": out.why,
+                "direction": direction,
+                "score": link["score"],
+                "tier": link["tier"],
+                "mapping": fm.key,
+            }
+            if out.action == "review":
+                self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)
+            elif out.action == "to_salesforce":
+                after, problem = self.to_sf(fm, hn)
+                if problem == "option_missing":
+                    self.conflict(
+                        link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem}
+                    )
+                elif problem:
+                    self.skipped[problem] += 1
+                else:
+                    self.update(
+                        link,
+                        "salesforce",
+                        link["sf_object"],
+                        sf,
+                        fm.salesforce,
+                        sf_raw,
+                        after,
+                        fm,
+                        reason,
+                    )
+            else:
+                after, problem = self.to_hs(fm, sn)
+                if problem == "option_missing":
+                    self.conflict(
+                        link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem}
+                    )
+                elif problem:
+                    self.skipped[problem] += 1
+                else:
+                    self.update(link, "hubspot", obj, hs, fm.hubspot, hs_raw, after, fm, reason)
+
+    def update(
+        self,
+        link: dict[str, Any],
+        system: str,
+        obj: str,
+        rec: Rec,
+        fname: str,
+        before: Any,
+        after: Any,
+        fm: FieldMap,
+        reason: dict[str, Any],
+        seq: int | None = None,
+    ) -> None:
+        """Plan one field write onto a linked record."""
+        pair_id = link["pair_id"]
+        item = self.item(
+            stable_id("update", system, obj, rec.record_id, fname, pair_id),
+            "owner" if fm.kind == "owner" else "update",
+            system,
+            obj,
+            rec.record_id,
+            fname,
+            before,
+            after,
+            rec.modified_at,
+            pair_id,
+            [pair_id],
+            reason,
+            {("properties" if system == "hubspot" else "fields"): {fname: after}},
+            seq or SEQ["update"],
+        )
+        if system != "hubspot":
+            self.add(item)
+            return
+        # a HubSpot contact linked to a Lead and a Contact gets one value: the Contact's wins
+        rank = (link["sf_object"] == "Contact", link["score"] or 0.0, pair_id)
+        key = (rec.record_id, fname)
+        prev = self.hs_writes.get(key)
+        if prev is None or rank > prev[0]:
+            if prev is not None:
+                self.skipped["hubspot_write_superseded"] += 1
+            self.hs_writes[key] = (rank, item)
+        else:
+            self.skipped["hubspot_write_superseded"] += 1
+
+    def conflict(
+        self,
+        link: dict[str, Any],
+        fm: FieldMap,
+        hs: Rec,
+        sf: Rec,
+        hs_raw: Any,
+        sf_raw: Any,
+        hn: Any,
+        sn: Any,
+        reason: dict[str, Any],
+    ) -> None:
+        """A value the rules cannot settle: a review item attached to its link."""
+        pair_id = link["pair_id"]
+        direction = self.direction[link["object"]]
+        iid = stable_id("conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce)
+        as_sf = self.to_sf(fm, hn)[0] if hn is not None else None
+        as_hs = self.to_hs(fm, sn)[0] if sn is not None else None
+        payload = {
+            "kind": fm.kind,
+            "sf_type": fm.sf_type,
+            "hubspot": {
+                "object": link["object"],
+                "record_id": hs.record_id,
+                "field": fm.hubspot,
+                "value": hs_raw,
+                "as_salesforce": as_sf,
+                "modified_at": hs.modified_at,
+                "writable": fm.to_hubspot and direction in _WRITES_HS,
+            },
+            "salesforce": {
+                "object": link["sf_object"],
+                "record_id": sf.record_id,
+                "field": fm.salesforce,
+                "value": sf_raw,
+                "as_hubspot": as_hs,
+                "modified_at": sf.modified_at,
+                "writable": fm.to_salesforce and direction in _WRITES_SF,
+            },
+        }
+        self.add(
+            self.item(
+                iid,
+                "conflict",
+                "both",
+                link["object"],
+                None,
+                fm.hubspot,
+                {"hubspot": hs_raw, "salesforce": sf_raw},
+                None,
+                None,
+                pair_id,
+                [pair_id, iid],
+                reason,
+                payload,
+                SEQ["update"],
+                status="needs_review",
+            )
+        )
+
+    # ------------------------------------------------------------------ all
+
+    def run(self) -> list[dict[str, Any]]:
+        """Compute every item; return them sorted by (seq, item_id)."""
+        plan_merges(self)
+        plan_creates(self)
+        self.plan_links()
+        plan_associations(self)
+        return sorted(self.items.values(), key=lambda i: (i["seq"], i["item_id"]))

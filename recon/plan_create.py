@@ -1,0 +1,445 @@
+"""Creates of unmatched records on the other side, contact ⇄ company associations, lifecycle.
+
+Creates follow the connector: a new HubSpot contact becomes a Salesforce Lead
+(``[mapping] new_contact_as = "Contact"`` makes it a Contact when its company is
+linked to an Account); Salesforce Contacts and Leads become HubSpot contacts
+(one per email, the Contact first); companies and Accounts are created both
+ways. Only directions that write to the target object plan creates; records
+without an email are skipped when ``[pull] contacts_require_email`` (HubSpot's
+default); a record whose natural key (email, domain) already exists on the
+other side is never created again. Every create carries an idempotency key and
+its natural key; it needs its own ``plan`` decision (kind ``plan``, label ``approve``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .mapping import decide
+from .models import stable_id
+from .plan_values import norm
+
+if TYPE_CHECKING:
+    from .mapping import FieldMap
+    from .plan_build import Planner
+    from .plan_load import Rec
+
+__all__ = [
+    "LIFECYCLE_STAGES",
+    "lifecycle_sources",
+    "plan_associations",
+    "plan_creates",
+    "plan_lifecycle",
+]
+
+_WRITES_SF = ("two_way", "hubspot_to_salesforce")
+_WRITES_HS = ("two_way", "salesforce_to_hubspot")
+NOT_PROVIDED = "[not provided]"  # what the connector writes into required fields it lacks
+
+
+def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fm in p.maps.get((obj, sf_obj), ()):
+        if fm.derived or not fm.to_salesforce:
+            continue
+        if decide(fm.rule, hs_blank=False, sf_blank=True, equal=False).action != "to_salesforce":
+            continue
+        hn = norm(fm.kind, rec.fields.get(fm.hubspot))
+        if hn is None:
+            continue
+        value, problem = p.to_sf(fm, hn)
+        if problem:
+            p.skipped[f"create_field_{problem}"] += 1
+            continue
+        out.setdefault(fm.salesforce, value)
+    return out
+
+
+def _fields_for_hs(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for fm in p.maps.get((obj, sf_obj), ()):
+        if fm.derived == "lifecycle" or not fm.to_hubspot:
+            continue
+        if decide(fm.rule, hs_blank=True, sf_blank=False, equal=False).action != "to_hubspot":
+            continue
+        sn = norm(fm.kind, p.sf_value(rec, fm))
+        if sn is None:
+            continue
+        value, problem = p.to_hs(fm, sn)
+        if problem:
+            p.skipped[f"create_field_{problem}"] += 1
+            continue
+        out.setdefault(fm.hubspot, value)
+    return out
+
+
+def _create(
+    p: Planner,
+    src: Rec,
+    system: str,
+    target: str,
+    fields: dict[str, Any],
+    natural_key: dict[str, Any],
+    seq: int,
+    entity: str,
+    extra: list[str] | None = None,
+) -> str:
+    iid = stable_id("create", system, target, src.source, src.object, src.record_id)
+    payload = {
+        "object": target,
+        "fields": fields,
+        "idempotency_key": stable_id("recon-create", src.source, src.object, src.record_id),
+        "natural_key": natural_key,
+        "source": {"system": src.source, "object": src.object, "record_id": src.record_id},
+    }
+    reason = {
+        "rule": "create_missing",
+        "why": "unmatched",
+        "direction": p.direction[entity],
+        "source": f"{src.source}:{src.object}:{src.record_id}",
+    }
+    p.add(
+        p.item(
+            iid,
+            "create",
+            system,
+            target,
+            None,
+            None,
+            None,
+            fields,
+            src.modified_at,
+            None,
+            [iid, *(extra or [])],
+            reason,
+            payload,
+            seq,
+        )
+    )
+    return iid
+
+
+def _company_ref(p: Planner, account_id: str) -> tuple[dict[str, Any], str] | None:
+    """The HubSpot company an Account is (or will be): linked company, or a planned create."""
+    if account_id in p.company_of_account:
+        company, pair = p.company_of_account[account_id]
+        return {"object": "companies", "id": company}, pair
+    if account_id in p.account_create:
+        iid = p.account_create[account_id]
+        return {"object": "companies", "create_item_id": iid}, iid
+    return None
+
+
+def plan_creates(p: Planner) -> None:
+    """Plan creates of records that have no link on the other side."""
+    from .plan_build import SEQ
+
+    if not p.cfg.mapping.create_missing:
+        return
+    recs = p.view.records
+    clustered = {(s, rid) for c in p.view.clusters.values() for (s, _o, rid) in c["members"]}
+
+    def emails(*keys: tuple[str, str]) -> set[str]:
+        return {
+            str(r.email).strip().lower() for k in keys for r in recs.get(k, {}).values() if r.email
+        }
+
+    def domains(key: tuple[str, str]) -> set[str]:
+        return {str(r.domain).strip().lower() for r in recs.get(key, {}).values() if r.domain}
+
+    def candidates(source: str, obj: str) -> list[Rec]:
+        out = []
+        for rid in sorted(recs.get((source, obj), {})):
+            r = recs[(source, obj)][rid]
+            if (source, rid) in p.linked or r.archived:
+                continue
+            if (source, rid) in clustered:
+                p.skipped["create_in_duplicate_cluster"] += 1
+                continue
+            out.append(r)
+        return p._sampled(out)
+
+    comp_dir, cont_dir = p.direction["companies"], p.direction["contacts"]
+    require_email = p.cfg.pull.contacts_require_email
+    if comp_dir in _WRITES_SF:
+        sf_domains = domains(("salesforce", "Account"))
+        for r in candidates("hubspot", "companies"):
+            dom = str(r.domain or "").strip().lower()
+            if dom and dom in sf_domains:
+                p.skipped["create_natural_key_exists"] += 1
+                continue
+            fields = _fields_for_sf(p, r, "companies", "Account")
+            fields.setdefault("Name", r.name or r.fields.get("name") or dom or None)
+            if not fields["Name"]:
+                p.skipped["create_no_name"] += 1
+                continue
+            _create(
+                p,
+                r,
+                "salesforce",
+                "Account",
+                fields,
+                {"domain": dom or None, "name": fields["Name"]},
+                SEQ["create_companies"],
+                "companies",
+            )
+    if comp_dir in _WRITES_HS:
+        hs_domains = domains(("hubspot", "companies"))
+        for r in candidates("salesforce", "Account"):
+            dom = str(r.domain or "").strip().lower()
+            if dom and dom in hs_domains:
+                p.skipped["create_natural_key_exists"] += 1
+                continue
+            fields = _fields_for_hs(p, r, "companies", "Account")
+            fields.setdefault("name", r.name or None)
+            if not fields["name"] and not dom:
+                p.skipped["create_no_name"] += 1
+                continue
+            p.account_create[r.record_id] = _create(
+                p,
+                r,
+                "hubspot",
+                "companies",
+                fields,
+                {"domain": dom or None, "name": fields["name"]},
+                SEQ["create_companies"],
+                "companies",
+            )
+    if cont_dir in _WRITES_SF:
+        sf_emails = emails(("salesforce", "Contact"), ("salesforce", "Lead"))
+        for r in candidates("hubspot", "contacts"):
+            _create_in_salesforce(p, r, sf_emails, require_email, SEQ["create_contacts"])
+    if cont_dir in _WRITES_HS:
+        hs_emails = emails(("hubspot", "contacts"))
+        seen: set[str] = set()
+        for sf_obj in ("Contact", "Lead"):
+            for r in candidates("salesforce", sf_obj):
+                email = str(r.email or "").strip().lower()
+                if not email and require_email:
+                    p.skipped["create_no_email"] += 1
+                    continue
+                if email and (email in hs_emails or email in seen):
+                    p.skipped["create_natural_key_exists"] += 1
+                    continue
+                if sf_obj == "Lead" and str(r.fields.get("IsConverted", "")).lower() == "true":
+                    p.skipped["create_lead_converted"] += 1
+                    continue
+                seen.add(email)
+                fields = _fields_for_hs(p, r, "contacts", sf_obj)
+                iid = _create(
+                    p,
+                    r,
+                    "hubspot",
+                    "contacts",
+                    fields,
+                    {"email": email or None},
+                    SEQ["create_contacts"],
+                    "contacts",
+                )
+                ref = _company_ref(p, str(r.account_id)) if r.account_id else None
+                if ref is not None:
+                    end, req = ref
+                    _associate(
+                        p,
+                        "hubspot",
+                        "contacts",
+                        None,
+                        {"object": "contacts", "create_item_id": iid},
+                        end,
+                        [iid, req],
+                        None,
+                        None,
+                        "contact_to_company",
+                    )
+
+
+def _create_in_salesforce(
+    p: Planner, r: Rec, sf_emails: set[str], require_email: bool, seq: int
+) -> None:
+    email = str(r.email or r.fields.get("email") or "").strip().lower()
+    if not email and require_email:
+        p.skipped["create_no_email"] += 1
+        return
+    if email and email in sf_emails:
+        p.skipped["create_natural_key_exists"] += 1
+        return
+    sf_emails.add(email)
+    target, extra, account = "Lead", [], None
+    companies = p.view.hs_company_of.get(r.record_id, set())
+    ordered = ([str(r.account_id)] if r.account_id else []) + sorted(
+        companies - {str(r.account_id)}
+    )
+    if p.cfg.mapping.new_contact_as == "Contact":
+        for c in ordered:
+            if c in p.account_of_company:
+                account, pair = p.account_of_company[c]
+                target, extra = "Contact", [pair]
+                break
+    fields = _fields_for_sf(p, r, "contacts", target)
+    fields.setdefault("LastName", NOT_PROVIDED)
+    if target == "Contact":
+        fields["AccountId"] = account
+    else:
+        company_name = None
+        for c in ordered:
+            crec = p.view.records.get(("hubspot", "companies"), {}).get(c)
+            if crec is not None and crec.name:
+                company_name = crec.name
+                break
+        fields.setdefault("Company", company_name or NOT_PROVIDED)
+    _create(p, r, "salesforce", target, fields, {"email": email or None}, seq, "contacts", extra)
+
+
+def _associate(
+    p: Planner,
+    system: str,
+    obj: str,
+    record_id: str | None,
+    frm: dict[str, Any],
+    to: dict[str, Any],
+    requires: list[str],
+    link: str | None,
+    modified_at: str | None,
+    kind: str,
+    extra_payload: dict[str, Any] | None = None,
+) -> None:
+    from .plan_build import SEQ
+
+    iid = stable_id("associate", system, frm, to)
+    payload = {"from": frm, "to": to, "type": kind, **(extra_payload or {})}
+    if kind == "contact_to_company":
+        payload["type_id"] = 279  # HUBSPOT_DEFINED contact -> company (unlabelled)
+    fname = "AccountId" if kind == "AccountId" else "associations.companies"
+    after = to.get("id") or {"create_item_id": to.get("create_item_id")}
+    reason = {"rule": "associations", "why": kind, "direction": p.direction["contacts"]}
+    p.add(
+        p.item(
+            iid,
+            "associate",
+            system,
+            obj,
+            record_id,
+            fname,
+            None,
+            after,
+            modified_at,
+            link,
+            requires,
+            reason,
+            payload,
+            SEQ["associate"],
+        )
+    )
+
+
+def plan_associations(p: Planner) -> None:
+    """Contact ⇄ company associations for linked contacts, from AccountId and HubSpot associations."""
+    direction = p.direction["contacts"]
+    if direction == "off":
+        return
+    for link in p.sampled_links:
+        if link["object"] != "contacts" or link["sf_object"] != "Contact":
+            continue
+        hs = p.view.rec("hubspot", "contacts", link["hs_id"])
+        sf = p.view.rec("salesforce", "Contact", link["sf_id"])
+        if hs is None or sf is None or hs.archived or sf.archived:
+            continue
+        pair = link["pair_id"]
+        companies = p.view.hs_company_of.get(hs.record_id, set())
+        if sf.account_id:
+            ref = _company_ref(p, str(sf.account_id))
+            if ref is None or direction not in _WRITES_HS:
+                continue
+            end, req = ref
+            if end.get("id") in companies:
+                continue
+            _associate(
+                p,
+                "hubspot",
+                "contacts",
+                hs.record_id,
+                {"object": "contacts", "id": hs.record_id},
+                end,
+                [pair, req],
+                pair,
+                hs.modified_at,
+                "contact_to_company",
+            )
+        elif direction in _WRITES_SF:
+            primary = str(hs.account_id) if hs.account_id else None
+            ordered = ([primary] if primary else []) + sorted(companies - {primary})
+            for c in ordered:
+                if c not in p.account_of_company:
+                    continue
+                account, cpair = p.account_of_company[c]
+                _associate(
+                    p,
+                    "salesforce",
+                    "Contact",
+                    sf.record_id,
+                    {"object": "Contact", "id": sf.record_id},
+                    {"object": "Account", "id": account},
+                    [pair, cpair],
+                    pair,
+                    sf.modified_at,
+                    "AccountId",
+                    {"fields": {"AccountId": account}},
+                )
+                break
+
+
+#: HubSpot lifecycle stages, earliest first ("other" never propagates)
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+)
+
+
+def _seq(name: str) -> int:
+    from .plan_build import SEQ
+
+    return SEQ[name]
+
+
+def lifecycle_sources(p: Planner) -> None:
+    """The most advanced lifecycle stage among each HubSpot company's contacts (seed 003)."""
+    p.company_stage = {}
+    if not any(
+        m.derived == "lifecycle" and m.rule != "dont_sync" for ms in p.maps.values() for m in ms
+    ):
+        return
+    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+    for cid, rec in p.view.records.get(("hubspot", "contacts"), {}).items():
+        stage = str(rec.fields.get("lifecyclestage") or "").strip().lower()
+        if stage not in rank or rec.archived:
+            continue
+        for company in p.view.hs_company_of.get(cid, ()):
+            cur = p.company_stage.get(company)
+            if cur is None or rank[stage] > rank[cur]:
+                p.company_stage[company] = stage
+
+
+def plan_lifecycle(p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec) -> None:
+    """Move a linked company's lifecycle stage forward to its most advanced contact's."""
+    src = p.company_stage.get(hs.record_id)
+    if src is None:
+        return
+    cur = str(hs.fields.get(fm.hubspot) or "").strip().lower()
+    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+    if cur in rank and rank[cur] >= rank[src]:
+        return  # lifecycle stages only move forward
+    reason = {
+        "rule": "lifecycle_to_company",
+        "why": "contact_stage_ahead",
+        "mapping": fm.key,
+        "score": link["score"],
+        "tier": link["tier"],
+        "direction": "hubspot",
+    }
+    before = hs.fields.get(fm.hubspot)
+    p.update(link, "hubspot", "companies", hs, fm.hubspot, before, src, fm, reason, _seq("derived"))

@@ -1,0 +1,271 @@
+"""Read what a plan needs from the store: records, pairs, clusters, owners, schemas, sync times.
+
+Everything is read once into plain Python structures so the plan itself is a
+pure computation (:mod:`recon.plan_build`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from .models import SF_ID_PREFIXES, parse_ts, stable_id
+from .plan import latest_decisions
+
+__all__ = ["Rec", "StoreView", "load_view"]
+
+
+class Rec:
+    """One snapshot row: canonical columns plus the raw fields (``fields``) and history."""
+
+    __slots__ = (
+        "account_id",
+        "archived",
+        "created_at",
+        "domain",
+        "email",
+        "fields",
+        "history",
+        "modified_at",
+        "name",
+        "object",
+        "record_id",
+        "source",
+    )
+
+    def __init__(self, source: str, row: tuple[Any, ...]) -> None:
+        (
+            self.object,
+            self.record_id,
+            self.name,
+            self.domain,
+            self.email,
+            self.account_id,
+            self.created_at,
+            self.modified_at,
+            archived,
+            data,
+        ) = row
+        self.source = source
+        self.archived = bool(archived)
+        d = json.loads(data) if data else {}
+        if not isinstance(d, dict):
+            d = {}
+        props = d.get("properties")
+        self.fields: dict[str, Any] = props if isinstance(props, dict) else d
+        hist = d.get("propertiesWithHistory") or self.fields.get("propertiesWithHistory")
+        self.history: dict[str, Any] | None = hist if isinstance(hist, dict) else None
+
+    def field_time(self, name: str) -> datetime | None:
+        """Field-level modification time (HubSpot property history), else None."""
+        if not self.history:
+            return None
+        entries = self.history.get(name)
+        if not isinstance(entries, list):
+            return None
+        times = []
+        for e in entries:
+            if isinstance(e, dict) and e.get("timestamp"):
+                try:
+                    t = parse_ts(str(e["timestamp"]))
+                except ValueError:
+                    continue
+                if t is not None:
+                    times.append(t)
+        return max(times) if times else None
+
+    def record_time(self) -> datetime | None:
+        """Record-level modification time."""
+        try:
+            return parse_ts(self.modified_at) if self.modified_at else None
+        except ValueError:
+            return None
+
+
+@dataclass
+class StoreView:
+    """Everything a plan reads, as plain data.
+
+    Attributes:
+        records: ``{(source, object): {record_id: Rec}}``.
+        links: rows of link pairs (auto and review tiers) of the match run.
+        clusters: ``{cluster_id: {"tier", "score", "members": [(source, object, record_id)]}}``.
+        owners: ``(source, owner_id, email)`` rows.
+        hs_company_of: HubSpot contact id -> company ids it is associated with.
+        last_synced: link item id -> time of the last confirmed apply of one of its items.
+        campaigns: Salesforce Lead/Contact id -> campaign names (CampaignMember snapshots).
+        schemas: ``{(source, object): fields}`` as stored.
+    """
+
+    records: dict[tuple[str, str], dict[str, Rec]]
+    links: list[dict[str, Any]] = field(default_factory=list)
+    clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    owners: list[tuple[str, str, str | None]] = field(default_factory=list)
+    hs_company_of: dict[str, set[str]] = field(default_factory=dict)
+    last_synced: dict[str, datetime] = field(default_factory=dict)
+    campaigns: dict[str, list[str]] = field(default_factory=dict)
+    schemas: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    masters: dict[str, Any] = field(default_factory=dict)
+    field_choices: dict[str, Any] = field(default_factory=dict)
+
+    def rec(self, source: str, obj: str | None, record_id: str) -> Rec | None:
+        """A record by id (``obj`` may be None for a Salesforce id: its prefix names it)."""
+        if obj is None and source == "salesforce":
+            obj = SF_ID_PREFIXES.get(str(record_id)[:3])
+        if obj is None:
+            for (s, _o), recs in self.records.items():
+                if s == source and record_id in recs:
+                    return recs[record_id]
+            return None
+        return self.records.get((source, obj), {}).get(record_id)
+
+
+_SNAP_COLS = (
+    "object, record_id, name, domain, email, account_id, created_at, modified_at, archived, data"
+)
+_OBJECTS = (
+    ("hubspot", "companies"),
+    ("hubspot", "contacts"),
+    ("salesforce", "Account"),
+    ("salesforce", "Contact"),
+    ("salesforce", "Lead"),
+)
+
+
+def load_view(
+    db: sqlite_utils.Database, match_run_id: str, *, campaigns: bool = False
+) -> StoreView:
+    """Read the records, the match run's links and clusters, owners and sync times."""
+    conn = db.conn
+    records: dict[tuple[str, str], dict[str, Rec]] = {}
+    for source, obj in _OBJECTS:
+        cur = conn.execute(
+            f"select {_SNAP_COLS} from snapshots where source = ? and object = ?", [source, obj]
+        )
+        records[(source, obj)] = {r[1]: Rec(source, r) for r in cur}
+    view = StoreView(records=records)
+    cols = (
+        "pair_id, kind, object, source_l, object_l, record_id_l, source_r, object_r, "
+        "record_id_r, score, tier, cluster_id"
+    )
+    names = [c.strip() for c in cols.split(",")]
+    for row in conn.execute(
+        f"select {cols} from pairs where run_id = ? and kind = 'link' and tier in ('auto', 'review') "
+        "order by pair_id",
+        [match_run_id],
+    ):
+        view.links.append(dict(zip(names, row, strict=True)))
+    for cid, obj, source, robj, rid, score, tier in conn.execute(
+        "select cluster_id, object, source, record_object, record_id, score, tier from clusters "
+        "where run_id = ? and tier in ('auto', 'review') order by cluster_id, record_id",
+        [match_run_id],
+    ):
+        c = view.clusters.setdefault(
+            cid, {"object": obj, "tier": tier, "score": score, "members": []}
+        )
+        c["members"].append((source, robj, rid))
+    view.owners = [
+        (s, str(o), e) for s, o, e in conn.execute("select source, owner_id, email from owners")
+    ]
+    companies: dict[str, set[str]] = defaultdict(set)
+    for rid, rec in records[("hubspot", "contacts")].items():
+        if rec.account_id:
+            companies[rid].add(str(rec.account_id))
+    for fid, tid in conn.execute(
+        "select from_id, to_id from associations where source = 'hubspot' and from_object = 'contacts' "
+        "and to_object = 'companies'"
+    ):
+        companies[str(fid)].add(str(tid))
+    for fid, tid in conn.execute(
+        "select from_id, to_id from associations where source = 'hubspot' and from_object = 'companies' "
+        "and to_object = 'contacts'"
+    ):
+        companies[str(tid)].add(str(fid))
+    view.hs_company_of = dict(companies)
+    view.last_synced = _last_synced(db)
+    if campaigns:
+        view.campaigns = _campaigns(db)
+    for item_id, d in latest_decisions(db, kinds=["master"]).items():
+        if d.get("label") not in ("reject", "non_match", "defer") and d.get("choice") not in (
+            None,
+            "",
+        ):
+            view.masters[item_id] = d["choice"]
+    for item_id, d in latest_decisions(db, kinds=["conflict_value"]).items():
+        if isinstance(d.get("choice"), dict):
+            view.field_choices[item_id] = d["choice"]
+    for source, obj, fields in conn.execute("select source, object, fields from schemas"):
+        try:
+            view.schemas[(source, obj)] = json.loads(fields or "[]")
+        except ValueError:
+            continue
+    return view
+
+
+def _last_synced(db: sqlite_utils.Database) -> dict[str, datetime]:
+    """Link item id -> time of the last confirmed apply of one of its plan items.
+
+    Direct items join the journal on (plan run, item id); the update items an
+    approved conflict expands into have ids ``stable_id(conflict_item_id, system)``
+    and are joined through that derivation.
+    """
+    if "journal" not in db.table_names():
+        return {}
+    out: dict[str, datetime] = {}
+
+    def note(link: str | None, at: str | None) -> None:
+        try:
+            ts = parse_ts(at) if at else None
+        except ValueError:
+            ts = None
+        if link and ts and (link not in out or ts > out[link]):
+            out[link] = ts
+
+    for link, at in db.conn.execute(
+        "select p.link_item_id, max(j.updated_at) from journal j join plan_items p "
+        "on p.run_id = j.plan_run_id and p.item_id = j.item_id where j.state = 'confirmed' "
+        "group by p.link_item_id"
+    ):
+        note(link, at)
+    derived: dict[str, str] = {}
+    for item_id, link in db.conn.execute(
+        "select distinct item_id, link_item_id from plan_items where action = 'conflict'"
+    ):
+        for system in ("hubspot", "salesforce"):
+            derived[stable_id(item_id, system)] = link
+    if derived:
+        for item_id, at in db.conn.execute(
+            "select item_id, updated_at from journal where state = 'confirmed'"
+        ):
+            if item_id in derived:
+                note(derived[item_id], at)
+    return out
+
+
+def _campaigns(db: sqlite_utils.Database) -> dict[str, list[str]]:
+    """Salesforce Lead/Contact id -> sorted campaign names, from CampaignMember snapshots."""
+    names: dict[str, str] = {}
+    for rid, name, data in db.conn.execute(
+        "select record_id, name, data from snapshots where source = 'salesforce' and object = 'Campaign'"
+    ):
+        d = json.loads(data or "{}")
+        names[rid] = str(name or d.get("Name") or rid)
+    members: dict[str, set[str]] = defaultdict(set)
+    for (data,) in db.conn.execute(
+        "select data from snapshots where source = 'salesforce' and object = 'CampaignMember' "
+        "and coalesce(archived, 0) = 0"
+    ):
+        d = json.loads(data or "{}")
+        camp = d.get("CampaignId")
+        if not camp:
+            continue
+        label = names.get(str(camp), str(camp))
+        for key in ("LeadId", "ContactId"):
+            if d.get(key):
+                members[str(d[key])].add(label)
+    return {k: sorted(v) for k, v in members.items()}

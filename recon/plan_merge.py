@@ -1,0 +1,211 @@
+"""Merges of duplicate clusters: master-record rules and per-field survivorship.
+
+Master rules (``[mapping] master_rule``), each ending in the oldest record, then the
+smallest id, so the ranking is total and stable:
+
+- ``oldest``: earliest ``created_at``;
+- ``most_recent``: latest ``modified_at``;
+- ``most_complete``: most non-blank fields;
+- ``most_associated``: most related records (a company's contacts, a contact's companies,
+  a Salesforce record's campaign memberships and Account);
+- ``source_priority``: records linked to the other CRM first, then the order of
+  ``[mapping] source_priority`` (e.g. a Contact before a Lead).
+
+A reviewer's ``master`` decision on the cluster (choice: the master record id, or
+``{"master": id, "fields": {field: value}}``) and ``conflict_value`` decisions on the merge
+item (choice ``{field: value}``) override the rule. Salesforce merges run first
+(seq 10); a HubSpot company merge is ``blocked`` while HubSpot's Salesforce connector is
+active (``[hubspot] salesforce_connector_active``): merge in Salesforce and let the
+connector carry the result. A cluster mixing Leads and Contacts is ``blocked`` (convert
+the Leads first).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from .models import parse_ts, stable_id
+from .plan import survivorship
+from .plan_values import is_blank, norm
+
+if TYPE_CHECKING:
+    from .plan_build import Planner
+    from .plan_load import Rec
+
+__all__ = ["MASTER_RULES", "plan_merges", "rank_members"]
+
+MASTER_RULES = ("oldest", "most_recent", "most_complete", "most_associated", "source_priority")
+
+
+def _ts(value: str | None) -> float | None:
+    try:
+        t = parse_ts(value) if value else None
+    except ValueError:
+        return None
+    return t.timestamp() if t else None
+
+
+def _association_counts(p: Planner) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    for contact, companies in p.view.hs_company_of.items():
+        counts[("hubspot", contact)] += len(companies)
+        for c in companies:
+            counts[("hubspot", c)] += 1
+    for obj in ("Contact", "Lead"):
+        for rid, rec in p.view.records.get(("salesforce", obj), {}).items():
+            if rec.account_id:
+                counts[("salesforce", str(rec.account_id))] += 1
+                counts[("salesforce", rid)] += 1
+            counts[("salesforce", rid)] += len(p.view.campaigns.get(rid, ()))
+    return counts
+
+
+def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
+    """Cluster members best-first under a master rule (ties: oldest, then smallest id).
+
+    Examples:
+        >>> MASTER_RULES[0]
+        'oldest'
+    """
+
+    def created(r: Rec) -> tuple[bool, float, str]:
+        t = _ts(r.created_at)
+        return (t is None, t or 0.0, r.record_id)
+
+    base = sorted(recs, key=created)
+    if rule == "oldest":
+        return base
+    if rule == "most_recent":
+        return sorted(base, key=lambda r: -(_ts(r.modified_at) or float("-inf")))
+    if rule == "most_complete":
+        return sorted(base, key=lambda r: -sum(1 for v in r.fields.values() if not is_blank(v)))
+    if rule == "most_associated":
+        if p.assoc_counts is None:
+            p.assoc_counts = _association_counts(p)
+        counts = p.assoc_counts
+        return sorted(base, key=lambda r: -counts[(r.source, r.record_id)])
+    if rule == "source_priority":
+        pri = list(p.cfg.mapping.source_priority)
+        return sorted(
+            base,
+            key=lambda r: (
+                (r.source, r.record_id) not in p.linked,
+                pri.index(r.object) if r.object in pri else len(pri),
+            ),
+        )
+    raise ValueError(f"unknown master rule {rule!r}; use one of {', '.join(MASTER_RULES)}")
+
+
+def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> dict[str, str]:
+    kinds: dict[str, str] = {}
+    for (obj, sf_obj), maps in p.maps.items():
+        if obj != entity:
+            continue
+        for fm in maps:
+            if fm.derived:
+                continue
+            if system == "hubspot":
+                kinds.setdefault(fm.hubspot, fm.kind)
+            elif sf_obj == robj:
+                kinds.setdefault(fm.salesforce, fm.kind)
+    return kinds
+
+
+def plan_merges(p: Planner) -> None:
+    """One merge item per duplicate cluster (auto and review tiers)."""
+    from .plan_build import SEQ
+
+    rule = p.cfg.mapping.master_rule
+    connector = p.cfg.hubspot.salesforce_connector_active
+    clusters = p._sampled(sorted(p.view.clusters.items()), key=lambda kv: kv[1]["object"])
+    for cid, c in clusters:
+        sources = {s for s, _o, _r in c["members"]}
+        if len(sources) != 1:
+            p.skipped["cluster_mixed_sources"] += 1
+            continue
+        system = sources.pop()
+        recs = [p.view.rec(system, o, r) for _s, o, r in c["members"]]
+        active = [r for r in recs if r is not None and not r.archived]
+        if len(active) < 2:
+            p.skipped["cluster_too_small"] += 1
+            continue
+        objs = sorted({r.object for r in active})
+        robj = objs[0]
+        status, why = "proposed", "duplicate_cluster"
+        if len(objs) > 1:
+            status, why = (
+                "blocked",
+                "mixed_objects: convert the Leads to Contacts first, then merge",
+            )
+        elif system == "hubspot" and c["object"] == "companies" and connector:
+            status, why = (
+                "blocked",
+                (
+                    "connector_active: HubSpot refuses company merges while its Salesforce connector is on; "
+                    "merge the Accounts in Salesforce and let the connector sync"
+                ),
+            )
+        order = rank_members(p, active, rule)
+        ids = [r.record_id for r in order]
+        master = ids[0]
+        overrides: dict[str, Any] = {}
+        choice = p.view.masters.get(cid)
+        if isinstance(choice, dict):
+            master = str(choice.get("master") or choice.get("record_id") or master)
+            overrides.update(choice.get("fields") or {})
+        elif choice not in (None, ""):
+            master = str(choice)
+        if master not in ids:
+            master = ids[0]
+        iid = stable_id("merge", system, c["object"], cid)
+        fc = p.view.field_choices.get(iid)
+        if isinstance(fc, dict):
+            overrides.update(fc.get("fields", fc))
+        kinds = _field_kinds(p, system, c["object"], robj)
+        by_id = {r.record_id: r for r in active}
+        values: dict[str, dict[str, Any]] = {}
+        for fname, kind in sorted(kinds.items()):
+            raw = {rid: by_id[rid].fields.get(fname) for rid in ids}
+            normed = {norm(kind, v) for v in raw.values()}
+            if len(normed) > 1:
+                values[fname] = raw
+        writes, detail = survivorship(master, ids, values, overrides)
+        mrec = by_id[master]
+        payload = {
+            "object": robj,
+            "master": master,
+            "victims": [r for r in ids if r != master],
+            "fields": writes,
+            "survivorship": detail,
+            "values": values,
+            "order": ids,
+            "rule": rule,
+            "irreversible": True,
+        }
+        reason = {
+            "rule": rule,
+            "why": why,
+            "score": c["score"],
+            "tier": c["tier"],
+            "master_chosen_by": "reviewer" if choice not in (None, "") else "rule",
+        }
+        p.add(
+            p.item(
+                iid,
+                "merge",
+                system,
+                robj,
+                master,
+                None,
+                {f: mrec.fields.get(f) for f in writes},
+                writes,
+                mrec.modified_at,
+                cid,
+                [cid],
+                reason,
+                payload,
+                SEQ["merge_salesforce"] if system == "salesforce" else SEQ["merge_hubspot"],
+                status,
+            )
+        )

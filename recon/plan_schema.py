@@ -1,0 +1,399 @@
+"""Schema checks behind :func:`recon.mapping.check_mappings`.
+
+Reduces HubSpot properties and Salesforce describe fields to value kinds
+(:func:`field_info`), checks type compatibility, writability, option values,
+multi-value labelled properties and missing fields, and reports every problem
+with its key path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .mapping import (
+    COMPATIBLE,
+    FieldMap,
+    MappingCheck,
+    Schemas,
+    default_mappings,
+    writes_of,
+)
+
+__all__ = ["FieldInfo", "check", "field_info"]
+
+_HS_STRING_FIELDS = {"text", "textarea", "phonenumber", "html", "file", "calculation_equation"}
+_SF_TEXT = {"string", "textarea", "email", "phone", "url", "encryptedstring", "combobox"}
+_SF_NUMBER = {"int", "long", "double", "currency", "percent"}
+#: HubSpot properties holding several labelled values (cannot be mapped, seed 004)
+_HS_MULTI_LABELLED = {
+    "hs_additional_emails",
+    "hs_additional_phone_numbers",
+    "hs_additional_domains",
+}
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """What a schema says about one field, reduced to what mappings need."""
+
+    kind: str  # one of KINDS, or "unknown" / "compound"
+    writable: bool
+    createable: bool
+    options: frozenset[str] | None
+    archived: bool = False
+    multi_labelled: bool = False
+    raw_type: str = ""
+    option_labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
+    """Reduce a HubSpot property or a Salesforce describe field to a :class:`FieldInfo`.
+
+    Examples:
+        >>> field_info("salesforce", {"name": "Email", "type": "email", "updateable": True}).kind
+        'text'
+        >>> field_info("hubspot", {"name": "x", "type": "enumeration", "fieldType": "checkbox"}).kind
+        'multi'
+    """
+    if source == "hubspot":
+        typ = str(spec.get("type") or "")
+        ftype = str(spec.get("fieldType") or "")
+        name = str(spec.get("name") or "")
+        kind = "unknown"
+        if (
+            name == "hubspot_owner_id"
+            or str(spec.get("referencedObjectType") or "").upper() == "OWNER"
+        ):
+            kind = "owner"
+        elif (
+            typ == "string" and (ftype in _HS_STRING_FIELDS or not ftype)
+        ) or typ == "phone_number":
+            kind = "text"
+        elif typ == "number":
+            kind = "number"
+        elif typ in ("date", "datetime"):
+            kind = typ
+        elif typ == "bool" or (typ == "enumeration" and ftype == "booleancheckbox"):
+            kind = "bool"
+        elif typ == "enumeration":
+            kind = "multi" if ftype == "checkbox" else "enum"
+        meta = spec.get("modificationMetadata") or {}
+        writable = not meta.get("readOnlyValue", False) and not spec.get("calculated", False)
+        opts = spec.get("options") or []
+        options = (
+            frozenset(str(o.get("value")) for o in opts) if kind in ("enum", "multi") else None
+        )
+        labels = {str(o.get("label", "")).casefold(): str(o.get("value")) for o in opts}
+        return FieldInfo(
+            kind=kind,
+            writable=writable,
+            createable=writable,
+            options=options,
+            archived=bool(spec.get("archived", False)),
+            multi_labelled=name in _HS_MULTI_LABELLED
+            or typ == "object_coordinates"
+            or bool(spec.get("multiValued") or spec.get("hasMultipleValues")),
+            raw_type=f"{typ}/{ftype}",
+            option_labels=labels,
+        )
+    typ = str(spec.get("type") or "")
+    kind = "unknown"
+    if typ in _SF_TEXT:
+        kind = "text"
+    elif typ in _SF_NUMBER:
+        kind = "number"
+    elif typ in ("date", "datetime"):
+        kind = typ
+    elif typ == "boolean":
+        kind = "bool"
+    elif typ == "picklist":
+        kind = "enum"
+    elif typ == "multipicklist":
+        kind = "multi"
+    elif typ == "reference":
+        kind = "owner" if "User" in (spec.get("referenceTo") or []) else "reference"
+    elif typ == "id":
+        kind = "reference"
+    elif typ in ("address", "location"):
+        kind = "compound"
+    picks = spec.get("picklistValues") or []
+    options = (
+        frozenset(str(p.get("value")) for p in picks if p.get("active", True))
+        if kind in ("enum", "multi")
+        else None
+    )
+    return FieldInfo(
+        kind=kind,
+        writable=bool(spec.get("updateable", False)) and not spec.get("calculated", False),
+        createable=bool(spec.get("createable", False)),
+        options=options,
+        archived=bool(spec.get("deprecatedAndHidden", False)),
+        multi_labelled=kind == "compound",
+        raw_type=typ,
+        option_labels={str(p.get("label", "")).casefold(): str(p.get("value")) for p in picks},
+    )
+
+
+def _index(schemas: Schemas | None) -> dict[tuple[str, str], dict[str, FieldInfo]]:
+    out: dict[tuple[str, str], dict[str, FieldInfo]] = {}
+    for (source, obj), fields in (schemas or {}).items():
+        out[(source, obj)] = {str(f.get("name")): field_info(source, f) for f in fields}
+    return out
+
+
+def _custom_maps(section: Any) -> list[tuple[int, FieldMap]]:
+    out = []
+    for i, fm in enumerate(section.fields):
+        sf_objects = (
+            [fm.salesforce_object]
+            if fm.salesforce_object
+            else (["Account"] if fm.object == "companies" else ["Lead", "Contact"])
+        )
+        for sf_object in sf_objects:
+            out.append(
+                (
+                    i,
+                    FieldMap(
+                        fm.object,
+                        fm.hubspot,
+                        fm.salesforce,
+                        sf_object,
+                        rule=fm.rule or section.default_rule,
+                        default=False,
+                        kind="text",
+                        options=dict(fm.options),
+                        label=fm.hubspot,
+                    ),
+                )
+            )
+    return out
+
+
+def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
+    """Build the mappings of a ``[mapping]`` section and validate them against ``schemas``.
+
+    Every problem is collected; nothing is raised. ``schemas`` maps
+    ``(source, object)`` to the field list as stored in the ``schemas`` table
+    (HubSpot properties or Salesforce describe fields). Objects without a stored
+    schema are not checked (a warning says so).
+
+    Args:
+        section: a :class:`~recon.config.MappingSection`.
+        schemas: ``{("hubspot", "contacts"): [...], ("salesforce", "Lead"): [...], ...}``.
+
+    Examples:
+        >>> from recon.config import MappingSection
+        >>> chk = check_mappings(MappingSection())
+        >>> chk.errors, len(chk.mappings) > 40
+        ([], True)
+    """
+    index = _index(schemas)
+    errors: list[tuple[str, str]] = []
+    warnings: list[tuple[str, str]] = []
+    defaults = default_mappings(
+        campaign_property=section.campaign_property, lifecycle=section.lifecycle_to_company
+    )
+    customs = _custom_maps(section)
+    by_pair = {(m.object, m.salesforce_object, m.hubspot, m.salesforce): m for m in defaults}
+    overrides: dict[int, FieldMap] = {}
+    extra: list[tuple[str, FieldMap]] = []
+    for i, fm in customs:
+        key = (fm.object, fm.salesforce_object, fm.hubspot, fm.salesforce)
+        if key in by_pair:  # a custom entry naming a default pair overrides its rule and options
+            base = by_pair[key]
+            overrides[id(base)] = replace(
+                base, rule=fm.rule, options={**base.options, **fm.options}
+            )
+        else:
+            extra.append((f"mapping.fields[{i}]", fm))
+    candidates: list[tuple[str, FieldMap]] = [
+        (m.path, overrides.get(id(m), m)) for m in defaults
+    ] + extra
+    # rules from [mapping] rules
+    keys = {m.key for _, m in candidates}
+    for key in section.rules:
+        if key not in keys:
+            errors.append(
+                (f"mapping.rules.{key}", f"no mapping for {key!r}; keys look like 'contacts.email'")
+            )
+    candidates = [(p, replace(m, rule=section.rules.get(m.key, m.rule))) for p, m in candidates]
+    # mapped twice
+    seen_hs: dict[tuple[str, str, str], str] = {}
+    seen_sf: dict[tuple[str, str], str] = {}
+    usable: list[FieldMap] = []
+    for path, m in candidates:
+        problems: list[str] = []
+        hs_key = (m.object, m.salesforce_object, m.hubspot)
+        sf_key = (m.salesforce_object, m.salesforce)
+        if hs_key in seen_hs:
+            problems.append(
+                f"HubSpot property {m.object}.{m.hubspot} is mapped twice for "
+                f"{m.salesforce_object} (also at {seen_hs[hs_key]})"
+            )
+        if sf_key in seen_sf and not m.derived:
+            problems.append(
+                f"Salesforce field {m.salesforce_object}.{m.salesforce} is mapped twice "
+                f"(also at {seen_sf[sf_key]})"
+            )
+        seen_hs.setdefault(hs_key, path)
+        seen_sf.setdefault(sf_key, path)
+        direction = getattr(section, m.object)
+        m, schema_problems, narrowed = _check_schema(m, index, direction)
+        problems += schema_problems
+        if m.default:
+            for p in problems:
+                warnings.append((path, p + " (this default mapping is disabled)"))
+            warnings.extend((path, n) for n in narrowed)
+            if not problems:
+                usable.append(m)
+        else:
+            errors.extend((path, p) for p in problems)
+            if not problems:
+                usable.append(m)
+    for source, obj in _needed_schemas(candidates):
+        if index and (source, obj) not in index:
+            warnings.append(
+                (
+                    f"schemas.{source}.{obj}",
+                    "no schema stored; mappings not checked (run `recon pull`)",
+                )
+            )
+    return MappingCheck(usable, errors, warnings)
+
+
+def _needed_schemas(candidates: list[tuple[str, FieldMap]]) -> set[tuple[str, str]]:
+    out = set()
+    for _, m in candidates:
+        out.add(("hubspot", m.object))
+        out.add(("salesforce", m.salesforce_object))
+    return out
+
+
+def _check_schema(
+    m: FieldMap, index: dict[tuple[str, str], dict[str, FieldInfo]], direction: str
+) -> tuple[FieldMap, list[str], list[str]]:
+    """Check one mapping against the schemas; return it with kinds/options filled in."""
+    problems: list[str] = []
+    narrowed: list[str] = []
+    hs_schema = index.get(("hubspot", m.object))
+    sf_schema = index.get(("salesforce", m.salesforce_object))
+    hs = hs_schema.get(m.hubspot) if hs_schema is not None else None
+    sf = sf_schema.get(m.salesforce) if sf_schema is not None and not m.derived else None
+    if hs_schema is not None and (hs is None or hs.archived):
+        problems.append(
+            f"missing field: HubSpot {m.object} has no property {m.hubspot!r} (deleted, archived or not visible)"
+        )
+    if sf_schema is not None and not m.derived and (sf is None or sf.archived):
+        problems.append(
+            f"missing field: Salesforce {m.salesforce_object} has no field {m.salesforce!r} "
+            "(deleted or hidden from the integration user)"
+        )
+    for side, info, name in (("HubSpot", hs, m.hubspot), ("Salesforce", sf, m.salesforce)):
+        if info is None:
+            continue
+        if info.multi_labelled:
+            problems.append(f"{side} {name!r} holds several labelled values and cannot be mapped")
+        elif info.kind in ("unknown", "compound"):
+            problems.append(
+                f"{side} {name!r} has type {info.raw_type!r}, which recon cannot sync "
+                "(unsupported or inconsistently reported type)"
+            )
+    kind = m.kind
+    if hs is not None and sf is not None and not problems:
+        if (hs.kind, sf.kind) not in COMPATIBLE:
+            problems.append(
+                f"incompatible types: HubSpot {m.hubspot!r} is {hs.kind} ({hs.raw_type}), "
+                f"Salesforce {m.salesforce!r} is {sf.kind} ({sf.raw_type})"
+            )
+        kind = hs.kind if hs.kind != "text" else sf.kind if sf.kind == "reference" else "text"
+        if {hs.kind, sf.kind} <= {"date", "datetime"}:
+            kind = "date" if "date" in (hs.kind, sf.kind) else "datetime"
+    elif hs is not None and not problems:
+        kind = hs.kind if m.derived else kind
+    to_sf, to_hs = m.to_salesforce, m.to_hubspot
+    writes = writes_of(m.rule, direction)
+    if not problems:
+        for side, info, allowed, name in (
+            ("salesforce", sf, to_sf, m.salesforce),
+            ("hubspot", hs, to_hs, m.hubspot),
+        ):
+            if info is None or info.writable:
+                continue
+            if not m.default and side in writes:
+                problems.append(
+                    f"read-only target: {side} {name!r} cannot be written but rule {m.rule!r} "
+                    f"writes to {side}; use a rule that only reads it"
+                )
+            elif allowed:
+                narrowed.append(f"{side} {name!r} is read-only: syncs into the other system only")
+        if sf is not None and not sf.writable:
+            to_sf = False
+        if hs is not None and not hs.writable:
+            to_hs = False
+    options = dict(m.options)
+    hs_opts = hs.options if hs is not None else None
+    sf_opts = sf.options if sf is not None else None
+    if kind in ("enum", "multi") and not problems and hs is not None and sf is not None:
+        problems += _check_options(
+            m,
+            options,
+            hs,
+            sf,
+            writes & {s for s, a in (("salesforce", to_sf), ("hubspot", to_hs)) if a},
+        )
+    m = replace(
+        m,
+        kind=kind,
+        to_salesforce=to_sf,
+        to_hubspot=to_hs,
+        options=options,
+        hs_options=hs_opts,
+        sf_options=sf_opts,
+        sf_type=sf.raw_type if sf is not None else m.sf_type,
+    )
+    return m, problems, narrowed
+
+
+def _check_options(
+    m: FieldMap, options: dict[str, str], hs: FieldInfo, sf: FieldInfo, writes: set[str]
+) -> list[str]:
+    """Check the option-value mapping; fill in identical / same-label options (mutates ``options``)."""
+    problems = []
+    hs_opts, sf_opts = hs.options or frozenset(), sf.options or frozenset()
+    for hv, sv in sorted(m.options.items()):
+        if hs_opts and hv not in hs_opts:
+            problems.append(f"option {hv!r} does not exist on HubSpot {m.hubspot!r}")
+        if sf_opts and sv not in sf_opts:
+            problems.append(
+                f"option {sv!r} does not exist on Salesforce {m.salesforce_object}.{m.salesforce}"
+            )
+    sf_by_fold = {v.casefold(): v for v in sf_opts}
+    for hv in sorted(hs_opts):
+        if hv in options:
+            continue
+        hit = sf_by_fold.get(hv.casefold())
+        if hit is None:
+            label = next((lab for lab, val in hs.option_labels.items() if val == hv), "")
+            hit = sf_by_fold.get(label) or sf.option_labels.get(label)
+        if hit is not None:
+            options[hv] = hit
+    if m.default:
+        return problems  # unmapped options of a default surface as review items at plan time
+    mapped_sf = set(options.values())
+    if "salesforce" in writes:
+        missing = sorted(hv for hv in hs_opts if hv not in options)
+        if missing:
+            problems.append(
+                f"HubSpot option(s) {', '.join(map(repr, missing))} of {m.hubspot!r} have no value on "
+                f"Salesforce {m.salesforce_object}.{m.salesforce}; add them to options"
+            )
+    if "hubspot" in writes:
+        missing = sorted(sv for sv in sf_opts if sv not in mapped_sf)
+        if missing:
+            problems.append(
+                f"Salesforce value(s) {', '.join(map(repr, missing))} of {m.salesforce_object}.{m.salesforce} "
+                f"have no HubSpot option on {m.hubspot!r}; add them to options"
+            )
+    return problems

@@ -1,0 +1,279 @@
+"""Value normalisation and conversion between HubSpot and Salesforce representations.
+
+HubSpot sends every property as a string (``"17"``, ``"true"``, ``"a;b"``,
+ISO datetimes with milliseconds); Salesforce sends JSON numbers, booleans and
+``+0000`` datetimes. :func:`norm` reduces both to one comparable form per value
+kind, so ``"17"`` equals ``17.0`` and ``"true"`` equals ``True``;
+:func:`for_hubspot` / :func:`for_salesforce` turn a normalised value into what
+each API accepts. Owners compare by email (see :class:`OwnerMap`).
+
+Examples:
+    >>> norm("number", "17") == norm("number", 17.0)
+    True
+    >>> for_hubspot("bool", norm("bool", True))
+    'true'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from .models import parse_ts
+
+if TYPE_CHECKING:
+    from .mapping import FieldMap
+
+__all__ = [
+    "OwnerMap",
+    "for_hubspot",
+    "for_salesforce",
+    "is_blank",
+    "map_option",
+    "norm",
+    "to_hubspot_value",
+    "to_salesforce_value",
+    "values_equal",
+]
+
+_TRUE = {"true", "1", "yes", "y", "on", "t"}
+_FALSE = {"false", "0", "no", "n", "off", "f"}
+
+
+def is_blank(value: Any) -> bool:
+    """None, empty or whitespace text, or an empty list (``False`` and ``0`` are values).
+
+    Examples:
+        >>> is_blank("  "), is_blank(0), is_blank(False)
+        (True, False, False)
+    """
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, list | tuple | set | frozenset):
+        return not value
+    return False
+
+
+def _num(value: Any) -> Any:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return round(float(value), 9)
+    text = str(value).strip().replace(",", "")
+    try:
+        return round(float(text), 9)
+    except ValueError:
+        return text
+
+
+def norm(kind: str, value: Any) -> Any:
+    """The comparable form of ``value`` for a field of ``kind`` (None when blank).
+
+    Unparseable values stay text (they then compare unequal and surface as changes).
+
+    Examples:
+        >>> norm("datetime", "2024-01-02T03:04:05.000+0000") == norm("datetime", "2024-01-02T03:04:05Z")
+        True
+        >>> norm("multi", "b;a")
+        ('a', 'b')
+    """
+    if is_blank(value):
+        return None
+    if kind == "number":
+        return _num(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        return text
+    if kind in ("date", "datetime"):
+        if isinstance(value, datetime):
+            ts: datetime | None = value
+        elif isinstance(value, date):
+            return value.isoformat()
+        else:
+            try:
+                ts = parse_ts(str(value))
+            except ValueError:
+                return str(value).strip()
+        if ts is None:
+            return None
+        if kind == "date":
+            return ts.date().isoformat()
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if kind == "multi":
+        parts = (
+            value if isinstance(value, list | tuple | set | frozenset) else str(value).split(";")
+        )
+        items = tuple(sorted({str(p).strip() for p in parts if str(p).strip()}))
+        return items or None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def for_hubspot(kind: str, value: Any) -> Any:
+    """A normalised value as HubSpot's API takes it (strings; ``;`` for multi-select).
+
+    Examples:
+        >>> for_hubspot("number", 17.0), for_hubspot("multi", ("a", "b"))
+        ('17', 'a;b')
+    """
+    if value is None:
+        return None
+    if kind == "number" and isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if kind == "bool" and isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "multi" and isinstance(value, tuple):
+        return ";".join(value)
+    return str(value)
+
+
+def for_salesforce(kind: str, value: Any, sf_type: str | None = None) -> Any:
+    """A normalised value as Salesforce's API takes it (numbers, booleans, ``;`` lists).
+
+    Examples:
+        >>> for_salesforce("number", 17.0, "int"), for_salesforce("bool", True)
+        (17, True)
+    """
+    if value is None:
+        return None
+    if kind == "number" and isinstance(value, float):
+        if sf_type in ("int", "long") or (sf_type is None and value.is_integer()):
+            return int(value)
+        return value
+    if kind == "multi" and isinstance(value, tuple):
+        return ";".join(value)
+    return value
+
+
+class OwnerMap:
+    """HubSpot owners ⇄ Salesforce Users, joined by email (case-insensitive).
+
+    Examples:
+        >>> om = OwnerMap([("hubspot", "7", "Jo@x.com"), ("salesforce", "005A", "jo@x.com")])
+        >>> om.to_salesforce("7"), om.to_hubspot("005A"), om.same("7", "005A")
+        ('005A', '7', True)
+    """
+
+    def __init__(self, rows: Iterable[tuple[str, str, str | None]]) -> None:
+        self.email: dict[tuple[str, str], str] = {}
+        self.by_email: dict[tuple[str, str], str] = {}
+        for source, owner_id, email in rows:
+            if not email:
+                continue
+            e = email.strip().lower()
+            self.email[(source, str(owner_id))] = e
+            self.by_email.setdefault((source, e), str(owner_id))
+
+    def to_salesforce(self, hs_owner: Any) -> str | None:
+        """The Salesforce User id of HubSpot owner ``hs_owner``, or None."""
+        e = self.email.get(("hubspot", str(hs_owner)))
+        return self.by_email.get(("salesforce", e)) if e else None
+
+    def to_hubspot(self, sf_user: Any) -> str | None:
+        """The HubSpot owner id of Salesforce User ``sf_user``, or None."""
+        e = self.email.get(("salesforce", str(sf_user)))
+        return self.by_email.get(("hubspot", e)) if e else None
+
+    def same(self, hs_owner: Any, sf_user: Any) -> bool:
+        """Whether the two ids are the same person (same email)."""
+        a = self.email.get(("hubspot", str(hs_owner)))
+        return a is not None and a == self.email.get(("salesforce", str(sf_user)))
+
+
+def map_option(value: Any, options: Mapping[str, str], *, reverse: bool = False) -> Any:
+    """Map one option value (or a tuple of them) through ``options`` (HubSpot -> Salesforce).
+
+    ``reverse`` maps Salesforce -> HubSpot (the first HubSpot value naming it).
+    Unmapped values pass through unchanged.
+
+    Examples:
+        >>> map_option("NEW", {"NEW": "Open"}), map_option("Open", {"NEW": "Open"}, reverse=True)
+        ('Open', 'NEW')
+    """
+    table: Mapping[str, str] = options
+    if reverse:
+        inv: dict[str, str] = {}
+        for k in sorted(options):
+            inv.setdefault(options[k], k)
+        table = inv
+    if isinstance(value, tuple):
+        return tuple(sorted({table.get(v, v) for v in value}))
+    if value is None:
+        return None
+    return table.get(value, value)
+
+
+def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
+    """Whether normalised HubSpot ``hn`` and Salesforce ``sn`` are the same value of mapping ``fm``.
+
+    Option values compare through ``fm.options`` (in Salesforce's value space),
+    owners through their email.
+
+    Examples:
+        >>> from recon.mapping import FieldMap
+        >>> fm = FieldMap("contacts", "hs_lead_status", "Status", "Lead", kind="enum", options={"NEW": "Open"})
+        >>> values_equal(fm, "NEW", "Open", OwnerMap([]))
+        True
+    """
+    if hn is None or sn is None:
+        return hn is sn
+    if fm.kind in ("enum", "multi"):
+        return bool(map_option(hn, fm.options) == sn)
+    if fm.kind == "owner":
+        return om.same(hn, sn)
+    return bool(hn == sn)
+
+
+def to_salesforce_value(fm: FieldMap, hn: Any, om: OwnerMap) -> tuple[Any, str | None]:
+    """A normalised HubSpot value as ``fm``'s Salesforce field takes it, or ``(None, problem)``.
+
+    Problems: ``option_missing`` (no such picklist value), ``owner_unmapped`` (no User
+    with the owner's email).
+
+    Examples:
+        >>> from recon.mapping import FieldMap
+        >>> to_salesforce_value(FieldMap("companies", "x", "X", "Account", kind="number"), 3.0, OwnerMap([]))
+        (3, None)
+    """
+    if fm.kind in ("enum", "multi"):
+        v = map_option(hn, fm.options)
+        vals = v if isinstance(v, tuple) else (v,)
+        if fm.sf_options is not None and any(x not in fm.sf_options for x in vals):
+            return None, "option_missing"
+        return for_salesforce(fm.kind, v), None
+    if fm.kind == "owner":
+        u = om.to_salesforce(hn)
+        return (u, None) if u else (None, "owner_unmapped")
+    return for_salesforce(fm.kind, hn, fm.sf_type), None
+
+
+def to_hubspot_value(fm: FieldMap, sn: Any, om: OwnerMap) -> tuple[Any, str | None]:
+    """A normalised Salesforce value as ``fm``'s HubSpot property takes it, or ``(None, problem)``.
+
+    Examples:
+        >>> from recon.mapping import FieldMap
+        >>> to_hubspot_value(FieldMap("companies", "x", "X", "Account", kind="bool"), True, OwnerMap([]))
+        ('true', None)
+    """
+    if fm.kind in ("enum", "multi"):
+        v = map_option(sn, fm.options, reverse=True)
+        vals = v if isinstance(v, tuple) else (v,)
+        if fm.hs_options is not None and any(x not in fm.hs_options for x in vals):
+            return None, "option_missing"
+        return for_hubspot(fm.kind, v), None
+    if fm.kind == "owner":
+        o = om.to_hubspot(sn)
+        return (o, None) if o else (None, "owner_unmapped")
+    return for_hubspot(fm.kind, sn), None
