@@ -1,0 +1,244 @@
+"""Run parsed SOQL (:mod:`recon.sandbox.soql`) against the emulator's tables.
+
+A :class:`~recon.sandbox.soql.Query` compiles to one SQL statement: parent fields
+become ``LEFT JOIN``s, SOQL's null semantics (``Name != 'x'`` matches null names;
+``NOT`` of a comparison matches nulls) are kept by pushing negation down to the
+comparisons, and ``WHERE SystemModstamp >= X ORDER BY SystemModstamp, Id`` runs on
+the ``(SystemModstamp, Id)`` index.
+
+:func:`select_rowids` returns the ordered rowids of the whole result (what a
+Salesforce query locator remembers); :func:`fetch_records` turns a slice of them
+into REST records (``attributes``, nested parents, ``...000+0000`` datetimes) and
+:func:`fetch_rows` into flat rows for Bulk API CSV.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any, cast
+
+from .sf_common import table_name
+from .sf_describe import ObjectSpec
+from .sf_store import format_value
+from .soql import FieldRef, Query
+
+__all__ = ["count", "fetch_records", "fetch_rows", "select_rowids"]
+
+_NEG = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
+
+
+class _Sql:
+    """Builds the FROM/JOIN part and column expressions of one query."""
+
+    def __init__(self, query: Query) -> None:
+        self.query = query
+        self.aliases: dict[tuple[str, ...], str] = {(): "t0"}
+        self.joins: list[str] = []
+        self.args: list[Any] = []
+
+    def col(self, ref: FieldRef) -> str:
+        alias, key = "t0", cast(tuple[str, ...], ())
+        for join, target in zip(ref.joins, ref.targets, strict=True):
+            parent_key = (*key, join.name)
+            if parent_key not in self.aliases:
+                new = f"t{len(self.aliases)}"
+                self.aliases[parent_key] = new
+                self.joins.append(
+                    f'LEFT JOIN {table_name(target.name)} {new} ON {new}."Id" = {alias}."{join.name}"'
+                )
+            alias, key = self.aliases[parent_key], parent_key
+        return f'{alias}."{ref.spec.name}"'
+
+    def from_sql(self) -> str:
+        return f"FROM {table_name(self.query.object.name)} t0 " + " ".join(self.joins)
+
+    def cond(self, node: Any, neg: bool = False) -> str:
+        kind = node[0]
+        if kind in ("and", "or"):
+            joiner = {"and": " AND ", "or": " OR "}[
+                kind if not neg else ("or" if kind == "and" else "and")
+            ]
+            return "(" + joiner.join(self.cond(part, neg) for part in node[1]) + ")"
+        if kind == "not":
+            return self.cond(node[1], not neg)
+        col = self.col(node[1])
+        if kind == "like":
+            self.args.append(node[2])
+            if neg:
+                return f"({col} IS NULL OR {col} NOT LIKE ? ESCAPE '\\')"
+            return f"{col} LIKE ? ESCAPE '\\'"
+        if kind == "in":
+            values = node[3]
+            negate = (node[2] == "not in") != neg
+            present = [v for v in values if v is not None]
+            has_null = len(present) < len(values)
+            self.args.extend(present)
+            marks = ", ".join("?" for _ in present)
+            if not negate:
+                parts = [f"{col} IN ({marks})"] if present else []
+                parts += [f"{col} IS NULL"] if has_null else []
+                return "(" + " OR ".join(parts) + ")" if parts else "0"
+            parts = [f"{col} NOT IN ({marks})"] if present else []
+            parts = [f"({col} IS NULL OR {parts[0]})"] if parts and not has_null else parts
+            parts += [f"{col} IS NOT NULL"] if has_null else []
+            return "(" + " AND ".join(parts) + ")" if parts else "1"
+        op, value = node[2], node[3]
+        if neg:
+            op = _NEG[op]
+            negated = True
+        else:
+            negated = False
+        if value is None:
+            if op == "=":
+                return f"{col} IS NULL"
+            if op == "!=":
+                return f"{col} IS NOT NULL"
+            return "1" if negated else "0"
+        if isinstance(value, tuple):  # date literal range [start, end)
+            start, end = value[1], value[2]
+            if op in ("=", "!="):
+                self.args.extend([start, end])
+                if op == "=":
+                    return f"({col} >= ? AND {col} < ?)"
+                return f"({col} IS NULL OR {col} < ? OR {col} >= ?)"
+            bound = {"<": start, ">=": start, "<=": end, ">": end}[op]
+            sql_op = {"<": "<", ">=": ">=", "<=": "<", ">": ">="}[op]
+            self.args.append(bound)
+            expr = f"{col} {sql_op} ?"
+            return f"({col} IS NULL OR {expr})" if negated else expr
+        self.args.append(value)
+        if op == "=":
+            return f"{col} = ?"
+        if op == "!=":
+            return f"{col} IS NOT ?"
+        expr = f"{col} {op} ?"
+        return f"({col} IS NULL OR {expr})" if negated else expr
+
+    def order_sql(self) -> str:
+        parts = []
+        for ref, desc, nulls_first in self.query.order:
+            col = self.col(ref)
+            part = col + (" DESC" if desc else "")
+            # SQLite sorts nulls first ascending and last descending; say so only when
+            # it differs (non-nillable fields keep their index usable).
+            if ref.spec.nillable or ref.joins:
+                if desc and nulls_first:
+                    part += " NULLS FIRST"
+                elif not desc and not nulls_first:
+                    part += " NULLS LAST"
+            parts.append(part)
+        return " ORDER BY " + ", ".join(parts) if parts else ""
+
+
+def _where(sql: _Sql, include_deleted: bool) -> str:
+    conds = []
+    if not include_deleted and sql.query.object.field("IsDeleted") is not None:
+        conds.append('t0."IsDeleted" = 0')
+    if sql.query.where is not None:
+        conds.append(sql.cond(sql.query.where))
+    return " WHERE " + " AND ".join(conds) if conds else ""
+
+
+def select_rowids(conn: sqlite3.Connection, query: Query, *, include_deleted: bool) -> list[int]:
+    """The rowids of every record the query returns, in order (LIMIT/OFFSET applied)."""
+    sql = _Sql(query)
+    where = _where(sql, include_deleted)
+    order = sql.order_sql()
+    text = f"SELECT t0.rowid {sql.from_sql()}{where}{order}"
+    if query.limit is not None or query.offset is not None:
+        text += " LIMIT ? OFFSET ?"
+        sql.args += [query.limit if query.limit is not None else -1, query.offset or 0]
+    return [r[0] for r in conn.execute(text, sql.args)]
+
+
+def count(conn: sqlite3.Connection, query: Query, *, include_deleted: bool) -> int:
+    """COUNT() / COUNT(field) of the query."""
+    sql = _Sql(query)
+    where = _where(sql, include_deleted)
+    target = f"count({sql.col(query.count_field)})" if query.count_field else "count(*)"
+    text = f"SELECT {target} {sql.from_sql()}{where}"
+    n = int(conn.execute(text, sql.args).fetchone()[0])
+    if query.offset:
+        n = max(0, n - query.offset)
+    if query.limit is not None:
+        n = min(n, query.limit)
+    return n
+
+
+def _select(sql: _Sql, fields: tuple[FieldRef, ...]) -> list[str]:
+    cols = [sql.col(ref) for ref in fields]
+    # the Id of every parent, to tell a null parent from a parent with null fields
+    for key, alias in list(sql.aliases.items()):
+        if key:
+            cols.append(f'{alias}."Id"')
+    return cols
+
+
+def _fetch(
+    conn: sqlite3.Connection, query: Query, rowids: list[int]
+) -> tuple[_Sql, list[tuple[Any, ...]]]:
+    sql = _Sql(query)
+    cols = _select(sql, query.fields)
+    by_rowid: dict[int, tuple[Any, ...]] = {}
+    for start in range(0, len(rowids), 5000):
+        chunk = rowids[start : start + 5000]
+        marks = ", ".join("?" for _ in chunk)
+        text = f'SELECT t0.rowid, t0."Id", {", ".join(cols)} {sql.from_sql()} WHERE t0.rowid IN ({marks})'
+        by_rowid.update((row[0], row[1:]) for row in conn.execute(text, chunk))
+    return sql, [by_rowid[r] for r in rowids if r in by_rowid]
+
+
+def _url(obj: str, rid: str | None, version: str) -> str:
+    return f"/services/data/v{version}/sobjects/{obj}/{rid}"
+
+
+def fetch_records(
+    conn: sqlite3.Connection, query: Query, rowids: list[int], version: str
+) -> list[dict[str, Any]]:
+    """REST records (with ``attributes`` and nested parent objects) for ``rowids``, in order."""
+    if not rowids:
+        return []
+    sql, rows = _fetch(conn, query, rowids)
+    parent_keys = [k for k in sql.aliases if k]
+    n_fields = len(query.fields)
+    out = []
+    for own_id, *row in rows:
+        parent_ids = dict(zip(parent_keys, row[n_fields:], strict=True))
+        record: dict[str, Any] = {"attributes": {"type": query.object.name, "url": None}}
+        nested: dict[tuple[str, ...], dict[str, Any] | None] = {(): record}
+        for ref, value in zip(query.fields, row[:n_fields], strict=True):
+            target: dict[str, Any] | None = record
+            key: tuple[str, ...] = ()
+            for join, t in zip(ref.joins, ref.targets, strict=True):
+                key = (*key, join.name)
+                rel = join.relationship or join.name
+                if key not in nested:
+                    pid = parent_ids.get(key)
+                    child = (
+                        None
+                        if pid is None
+                        else {"attributes": {"type": t.name, "url": _url(t.name, pid, version)}}
+                    )
+                    nested[key] = child
+                    if target is not None:
+                        target.setdefault(rel, child)
+                target = nested[key]
+            if target is not None:
+                target[ref.spec.name] = format_value(ref.spec, value)
+        record["attributes"]["url"] = _url(query.object.name, own_id, version)
+        out.append(record)
+    return out
+
+
+def fetch_rows(conn: sqlite3.Connection, query: Query, rowids: list[int]) -> list[list[Any]]:
+    """Flat rows (stored values, one per selected field) for Bulk API CSV."""
+    if not rowids:
+        return []
+    _, rows = _fetch(conn, query, rowids)
+    n = len(query.fields)
+    return [list(row[1 : n + 1]) for row in rows]
+
+
+def object_fields(spec: ObjectSpec) -> list[str]:
+    """Every field name of an object, describe order."""
+    return [f.name for f in spec.fields]
