@@ -1,7 +1,7 @@
 """Run a pull: CRM pages → snapshot rows + cursor, committed together, page by page.
 
 :func:`run_pull` starts a ``pull`` run, opens each CRM source (HubSpot, Salesforce),
-pulls owners, then each object from its stored cursor, and writes every page in ONE
+pulls each object from its stored cursor, then the owners, and writes every page in ONE
 transaction with the cursor that follows it (dlt-style: closed start, ids at the
 boundary, optional lag — see :mod:`recon.sources.crm`). A killed pull therefore resumes
 from its last committed page and never duplicates rows (rows are upserted by
@@ -53,6 +53,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SOURCES = ("hubspot", "salesforce")
+#: cursor state keys of an unfinished pull (its schema is reused on resume)
+RESUMABLE = {"full", "bulk", "search", "sweep"}
 HASHED = (
     "name", "domain", "website", "email", "phone", "first_name", "last_name", "company",
     "account_id", "city", "country", "owner_id", "external_ids", "created_at", "modified_at",
@@ -321,12 +323,13 @@ def run_pull(
                         f"{name} has no object {extra[0]!r}",
                         hint=f"objects: {', '.join(_known_objects(name))}",
                     )
-            for owners in source.owners():
-                write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
             for obj in objs:
                 _pull_object(
                     db, cfg, run_id, name, source, obj, meter, result, full, sample, progress, info
                 )
+            # owners last: a tight budget goes to the records first
+            for owners in source.owners():
+                write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
         except BudgetExhausted as exc:
             info["status"], info["error"] = "budget", str(exc)
             result.errors.append(f"{name}: {exc}")
@@ -386,11 +389,18 @@ def _pull_object(
 ) -> None:
     key = f"{name}:{obj}"
     cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
+    schema = None
+    if sample is None and set(cursor.state) & RESUMABLE:
+        # resuming an unfinished pull: reuse the schema stored with its first page
+        row = db.execute(
+            "select fields from schemas where source = ? and object = ?", [name, obj]
+        ).fetchone()
+        schema = json.loads(row[0]) if row else None
     stats = info["objects"].setdefault(
         obj, {"fetched": 0, "written": 0, "pages": 0, "calls_before": meter.calls}
     )
     total = None
-    for page in source.pull(obj, cursor, full=full, sample=sample):
+    for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema):
         written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
         if page.schema is not None and not page.rows:
             continue

@@ -52,7 +52,13 @@ class ScriptedSource:
         ]
 
     def pull(
-        self, obj: str, cursor: Cursor, *, full: bool = False, sample: int | None = None
+        self,
+        obj: str,
+        cursor: Cursor,
+        *,
+        full: bool = False,
+        sample: int | None = None,
+        schema: Any = None,
     ) -> Iterator[Page]:
         todo = [
             r for r in self.records
@@ -136,7 +142,7 @@ def test_budget_stops_cleanly_and_the_next_run_resumes(fresh_db) -> None:
     with pytest.raises(BudgetExhausted) as err:
         run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(RECORDS))
     assert err.value.exit_code == 6
-    assert fresh_db["snapshots"].count == 4  # owners call + 2 pages
+    assert fresh_db["snapshots"].count == 6  # 3 pages of 2 (owners come last)
     run = fresh_db.execute("select status, summary from runs").fetchone()
     assert run[0] == "budget" and json.loads(run[1])["calls"] == {"hubspot": 3}
     again = run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(RECORDS))

@@ -217,6 +217,12 @@ class CallMeter:
         self.calls += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
 
+    def reserve(self, calls: int) -> None:
+        """Raise BudgetExhausted now unless ``calls`` more calls fit (don't start a page that can't finish)."""
+        if self.budget is not None and self.calls + calls > self.budget:
+            self.calls = max(self.calls, self.budget)
+            self.charge("reserve")
+
     def wait(self, seconds: float) -> None:
         """Sleep (rate-limit pacing), remembering the total."""
         if seconds > 0:

@@ -256,10 +256,14 @@ class HubSpotSource:
                     hint='set access_token = "env:HUBSPOT_TOKEN" in recon.toml and export the token',
                 )
             from hubspot import HubSpot
+            from urllib3.util.retry import Retry
 
+            # recon retries (and counts) every attempt itself: urllib3 would silently retry
+            # GETs answered 429 with Retry-After, hiding calls from the budget
             client = HubSpot(
                 access_token=cfg.hubspot.access_token.get("hubspot.access_token"),
                 host=cfg.hubspot.base_url,
+                retry=Retry(total=0, raise_on_status=False, respect_retry_after_header=False),
             )
         self.client = client
         self.properties: dict[str, list[str]] = {}
@@ -294,12 +298,14 @@ class HubSpotSource:
 
     # ------------------------------------------------------------------ schema
 
-    def schema(self, obj: str) -> list[dict[str, Any]]:
-        """The object's properties (one call); sets the properties recon requests.
+    def schema(self, obj: str, known: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The object's properties (one call, or ``known`` ones); sets the properties recon requests.
 
         Raises:
             MissingField: a configured property does not exist in HubSpot.
         """
+        if known is not None:
+            return self._use_schema(obj, known)
         body = self._call(
             self.client.crm.properties.core_api.get_all,
             "properties",
@@ -323,6 +329,9 @@ class HubSpotSource:
             }
             for p in body.get("results", [])
         ]
+        return self._use_schema(obj, fields)
+
+    def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
         existing = {f["name"] for f in fields}
         wanted = list(KNOWN_PROPERTIES.get(obj, []))
         configured = list(self.cfg.pull.hubspot_properties.get(obj, []))
@@ -409,20 +418,25 @@ class HubSpotSource:
         return rows, primary
 
     def pull(
-        self, obj: str, cursor: Cursor, *, full: bool = False, sample: int | None = None
+        self,
+        obj: str,
+        cursor: Cursor,
+        *,
+        full: bool = False,
+        sample: int | None = None,
+        schema: list[dict[str, Any]] | None = None,
     ) -> Iterator[Page]:
         """Pages of ``obj``: a list pull when there is no cursor (or ``full``), else a search pull.
 
         The cursor of each page is committed with its rows. Afterwards, when due, the
-        archived sweep runs.
+        archived sweep runs. ``schema``: the stored properties, reused when resuming.
         """
         now = datetime.now(UTC)
-        fields = self.schema(obj)
-        yield Page(object=obj, schema=fields)
-        if full and "full" not in cursor.state:
+        fields = self.schema(obj, schema)
+        if (full or cursor.value is None) and "full" not in cursor.state:
             cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
-        if cursor.value is None and "full" not in cursor.state:
-            cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
+        # committed with the schema: a resumed run knows a full pull is under way
+        yield Page(object=obj, schema=fields, cursor=cursor.copy())
         if "full" in cursor.state:
             yield from self._list_pull(obj, cursor, sample)
         else:
@@ -443,6 +457,8 @@ class HubSpotSource:
             }
             if state.get("after"):
                 kwargs["after"] = state["after"]
+            if obj == "contacts":
+                self.meter.reserve(2)  # a list page is only worth its call with its associations
             body = self._call(api, "list", **kwargs)
             records = body.get("results", [])
             rows, assoc = self._rows(obj, records)

@@ -296,17 +296,22 @@ class SalesforceSource:
             objs += ["Campaign", "CampaignMember"]
         return tuple(objs)
 
-    def schema(self, obj: str) -> list[dict[str, Any]]:
-        """``describe`` the object (one call); sets the fields recon queries.
+    def schema(self, obj: str, known: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """``describe`` the object (one call, or ``known`` fields); sets the fields recon queries.
 
         Raises:
             MissingField: a configured field does not exist on the object.
         """
+        if known is not None:
+            return self._use_schema(obj, known)
         desc = self._call(lambda sf: getattr(sf, obj).describe())
         fields = [
             {k: f.get(k) for k in ("name", "label", "type", "length", "updateable", "createable", "nillable", "externalId", "unique", "referenceTo", "picklistValues")}
             for f in desc.get("fields", [])
         ]  # fmt: skip
+        return self._use_schema(obj, fields)
+
+    def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
         existing = {f["name"]: f["type"] for f in fields}
         configured = list(self.cfg.pull.salesforce_fields.get(obj, []))
         configured += [
@@ -368,14 +373,23 @@ class SalesforceSource:
         return soql
 
     def pull(
-        self, obj: str, cursor: Cursor, *, full: bool = False, sample: int | None = None
+        self,
+        obj: str,
+        cursor: Cursor,
+        *,
+        full: bool = False,
+        sample: int | None = None,
+        schema: list[dict[str, Any]] | None = None,
     ) -> Iterator[Page]:
-        """Pages of ``obj`` from ``cursor`` on (everything when ``full`` or no cursor)."""
-        fields = self.schema(obj)
-        yield Page(object=obj, schema=fields)
+        """Pages of ``obj`` from ``cursor`` on (everything when ``full`` or no cursor).
+
+        ``schema``: the stored describe fields, reused when resuming an unfinished pull.
+        """
+        fields = self.schema(obj, schema)
         if full and "full" not in cursor.state and "bulk" not in cursor.state:
             cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
             cursor.value, cursor.ids_at_value = None, []
+        yield Page(object=obj, schema=fields, cursor=cursor.copy())
         deleted = self.cfg.pull.include_deleted
         if "bulk" in cursor.state and sample is None:
             yield from self._bulk(obj, cursor, deleted)

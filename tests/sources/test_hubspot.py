@@ -1,0 +1,234 @@
+"""The HubSpot source against the emulator, through the real ``hubspot-api-client``."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from recon.config import ReconConfig, load_config
+from recon.errors import AuthError, BudgetExhausted, MissingField, RateLimited
+from recon.pull import load_cursor, run_pull
+from recon.sandbox import SandboxServer, SandboxState
+from recon.sandbox.hs_records import bulk_associate, bulk_load
+
+NOW = int(time.time() * 1000) - 3_600_000
+
+
+@pytest.fixture
+def hs() -> Iterator[Any]:
+    """A fresh, empty emulator with 250 companies and 230 contacts (3 contacts per timestamp)."""
+    state = SandboxState(":memory:")
+    companies = bulk_load(
+        state,
+        "companies",
+        [{"name": f"Co {i}", "website": f"https://www.co{i}.com/", "salesforceaccountid": "001X" if i == 0 else None} for i in range(250)],
+        timestamps=[(NOW, NOW + i * 1000) for i in range(250)],
+    )  # fmt: skip
+    contacts = bulk_load(
+        state,
+        "contacts",
+        [{"firstname": f"F{i}", "lastname": "L", "email": f"p{i}@co{i}.com" if i != 7 else None} for i in range(230)],
+        timestamps=[(NOW, NOW + (i // 3) * 1000) for i in range(230)],
+    )  # fmt: skip
+    bulk_associate(state, [(contacts[i], companies[i]) for i in range(230)])
+    with SandboxServer(state) as server:
+        server.companies, server.contacts = companies, contacts  # type: ignore[attr-defined]
+        yield server
+
+
+def _cfg(server: Any, **sections: Any) -> ReconConfig:
+    overrides = {"hubspot": {"base_url": server.url, "access_token": "pat-na1-test"}, **sections}
+    if "hubspot" in sections:
+        overrides["hubspot"] = {
+            "base_url": server.url,
+            "access_token": "pat-na1-test",
+            **sections["hubspot"],
+        }
+    return load_config(None, overrides=overrides)
+
+
+def _fault(server: Any, **rule: Any) -> None:
+    resp = requests.post(
+        f"{server.url}/_sandbox/faults", json={"side": "hubspot", **rule}, timeout=5
+    )
+    resp.raise_for_status()
+
+
+def _count(db, obj: str) -> int:
+    return int(
+        db.execute(
+            "select count(*) from snapshots where source='hubspot' and object=?", [obj]
+        ).fetchone()[0]
+    )
+
+
+def test_full_pull_maps_records_associations_owners_and_schemas(hs, fresh_db) -> None:
+    result = run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
+    assert result.status == "ok"
+    assert _count(fresh_db, "companies") == 250
+    assert _count(fresh_db, "contacts") == 229  # one contact has no email (contacts_require_email)
+    calls = result.summary["sources"]["hubspot"]["calls"]["by_kind"]
+    # list pages of 100, association batch reads of 100 ids, one properties call per object
+    assert calls["list"] == 3 + 3 and calls["associations"] == 3 and calls["properties"] == 2
+    co = fresh_db.execute(
+        "select name, domain, website, external_ids, modified_at, archived, run_id from snapshots "
+        "where object='companies' and record_id = ?",
+        [hs.companies[0]],
+    ).fetchone()
+    assert co[:4] == ("Co 0", "co0.com", "https://www.co0.com/", '{"salesforce_id":"001X"}')
+    assert co[4].endswith("Z") and co[5] == 0 and co[6] == result.run_id
+    ct = fresh_db.execute(
+        "select name, first_name, email, account_id from snapshots where object='contacts' and record_id=?",
+        [hs.contacts[1]],
+    ).fetchone()
+    assert ct == ("F1 L", "F1", "p1@co1.com", hs.companies[1])
+    assert fresh_db["associations"].count == 230
+    assert fresh_db["owners"].count >= 1
+    props = json.loads(fresh_db["schemas"].get(("hubspot", "companies"))["fields"])
+    assert {"name", "domain", "hs_lastmodifieddate"} <= {p["name"] for p in props}
+
+
+def test_incremental_with_boundary_ties_reads_only_changes(hs, fresh_db) -> None:
+    cfg = _cfg(hs)
+    first = run_pull(fresh_db, cfg, sources=["hubspot"])
+    cur = load_cursor(fresh_db, "hubspot", "contacts", "lastmodifieddate")
+    assert len(cur.ids_at_value) == 2  # the last timestamp is shared by two contacts
+    quiet = run_pull(fresh_db, cfg, sources=["hubspot"])
+    assert quiet.records == {"hubspot:companies": 0, "hubspot:contacts": 0}
+    for obj in ("companies", "contacts"):  # ≤ 2 calls per object without changes
+        assert quiet.summary["sources"]["hubspot"]["objects"][obj]["calls"] <= 2
+    # a CRM user edits a contact and a company; the next run reads exactly those
+    for obj, rid in (("contacts", hs.contacts[3]), ("companies", hs.companies[5])):
+        field = {"contacts": {"firstname": "Edited"}, "companies": {"name": "Edited Co"}}[obj]
+        requests.post(
+            f"{hs.url}/_sandbox/records/hubspot/{obj}/{rid}", json=field, timeout=5
+        ).raise_for_status()
+    changed = run_pull(fresh_db, cfg, sources=["hubspot"])
+    assert changed.records == {"hubspot:companies": 1, "hubspot:contacts": 1}
+    runs = dict(fresh_db.execute("select record_id || object, run_id from snapshots").fetchall())
+    assert runs[hs.contacts[3] + "contacts"] == changed.run_id
+    assert runs[hs.contacts[4] + "contacts"] == first.run_id
+    assert _count(fresh_db, "contacts") == 229
+
+
+def test_search_window_over_10k_records_sharing_one_timestamp(hs, fresh_db) -> None:
+    cfg = _cfg(hs, hubspot={"objects": ["companies"]})
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    state = hs.state
+    at = NOW + 500_000
+    bulk_load(
+        state,
+        "companies",
+        [{"name": f"Tie {i}"} for i in range(10_300)],
+        timestamps=[(at, at)] * 10_300,
+    )
+    bulk_load(
+        state,
+        "companies",
+        [{"name": f"Late {i}"} for i in range(150)],
+        timestamps=[(at, at + 1 + i % 3) for i in range(150)],
+    )
+    result = run_pull(fresh_db, cfg, sources=["hubspot"])
+    assert result.records == {"hubspot:companies": 10_450}
+    assert _count(fresh_db, "companies") == 250 + 10_450
+    searches = result.summary["sources"]["hubspot"]["calls"]["by_kind"]["search"]
+    assert searches <= -(-10_450 // 200) + 3  # one call per 200 records, plus the tie split's edges
+    assert run_pull(fresh_db, cfg, sources=["hubspot"]).records == {"hubspot:companies": 0}
+
+
+def test_429_storm_is_retried_honouring_retry_after(hs, fresh_db) -> None:
+    _fault(hs, kind="rate_limit", endpoint="*", every=2, times=6, retry_after=0)
+    result = run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
+    info = result.summary["sources"]["hubspot"]["calls"]
+    assert result.status == "ok" and info["rate_limited"] == 6 and info["retries"] == 6
+    assert _count(fresh_db, "companies") == 250
+
+
+@pytest.mark.parametrize(
+    ("rule", "error", "error_class"),
+    [
+        ({"kind": "request_limit"}, RateLimited, "rate_limited"),
+        ({"kind": "expired_session"}, AuthError, "auth_failed"),
+    ],
+)
+def test_distinct_errors(hs, fresh_db, rule, error, error_class) -> None:
+    _fault(hs, **rule)
+    with pytest.raises(error):
+        run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
+    summary = json.loads(fresh_db.execute("select summary from runs").fetchone()[0])
+    assert summary["sources"]["hubspot"]["error_class"] == error_class
+
+
+def test_missing_configured_property(hs, fresh_db) -> None:
+    cfg = _cfg(hs, pull={"hubspot_properties": {"companies": ["no_such_prop"]}})
+    with pytest.raises(MissingField, match="no_such_prop"):
+        run_pull(fresh_db, cfg, sources=["hubspot"])
+
+
+def test_killed_pull_resumes_from_last_committed_page(hs, fresh_db) -> None:
+    cfg = _cfg(hs, hubspot={"objects": ["companies"]})
+    seen = []
+
+    def crash(p) -> None:
+        seen.append(p)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pull(fresh_db, cfg, sources=["hubspot"], progress=crash)
+    assert _count(fresh_db, "companies") == 200
+    resumed = run_pull(fresh_db, cfg, sources=["hubspot"], full=True)
+    assert resumed.records == {"hubspot:companies": 50}
+    assert resumed.summary["sources"]["hubspot"]["calls"]["by_kind"]["list"] == 1
+    assert _count(fresh_db, "companies") == 250
+
+
+def test_budget_stop_and_resume(hs, fresh_db) -> None:
+    cfg = _cfg(hs, budget={"hubspot_calls": 6})
+    with pytest.raises(BudgetExhausted):
+        run_pull(fresh_db, cfg, sources=["hubspot"])
+    assert fresh_db.execute("select status from runs").fetchone()[0] == "budget"
+    for _ in range(6):
+        try:
+            run_pull(fresh_db, cfg, sources=["hubspot"])
+            break
+        except BudgetExhausted:
+            continue
+    assert _count(fresh_db, "companies") == 250 and _count(fresh_db, "contacts") == 229
+    assert (
+        fresh_db.execute(
+            "select count(*), count(distinct record_id || object) from snapshots"
+        ).fetchone()[0]
+        == 479
+    )
+
+
+def test_archived_sweep_marks_deleted_records(hs, fresh_db) -> None:
+    cfg = _cfg(hs, pull={"archived_sweep_hours": 0})
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    requests.delete(
+        f"{hs.url}/crm/v3/objects/companies/{hs.companies[9]}",
+        headers={"Authorization": "Bearer x"},
+        timeout=5,
+    ).raise_for_status()
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    archived = fresh_db.execute("select record_id from snapshots where archived = 1").fetchall()
+    assert archived == [(hs.companies[9],)]
+
+
+def test_sample_and_lag(hs, fresh_db) -> None:
+    sample = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], sample=5)
+    assert sample.records == {"hubspot:companies": 5, "hubspot:contacts": 5}
+    assert fresh_db["cursors"].count == 0
+    cfg = _cfg(hs, pull={"lag_seconds": 10})
+    first = run_pull(fresh_db, cfg, sources=["hubspot"])
+    again = run_pull(fresh_db, cfg, sources=["hubspot"])
+    # the lag re-reads the last 10 s of changes; unchanged rows keep their run id
+    assert again.records["hubspot:companies"] >= 10 and sum(again.changed.values()) == 0
+    assert fresh_db.execute("select count(distinct run_id) from snapshots").fetchone()[0] in (1, 2)
+    assert first.status == again.status == "ok"
