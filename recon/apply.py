@@ -191,10 +191,33 @@ def _loads(text: Any) -> Any:
 
 
 def approved_plan_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
-    """The plan items apply executes: :func:`recon.plan.approved_items` (JSON decoded)."""
-    from .plan import approved_items
+    """The plan items apply executes: :func:`recon.plan.approved_items` (JSON decoded).
 
-    return [dict(r) for r in approved_items(db, plan_run_id)]
+    Without the plan module, an item is approved when the latest decision on every id
+    in its ``requires`` is ``match``/``approve`` (the same rule, without conflict and
+    merge expansion).
+    """
+    try:
+        from . import plan as plan_module
+    except ImportError:
+        plan_module = None  # type: ignore[assignment]
+    if plan_module is not None and hasattr(plan_module, "approved_items"):
+        return [dict(r) for r in plan_module.approved_items(db, plan_run_id)]
+    latest: dict[str, str] = {}
+    for r in db.query(
+        "select item_id, label from decisions where superseded = 0 and item_id is not null "
+        "order by version, decided_at, decision_id"
+    ):
+        latest[r["item_id"]] = r["label"]
+    out = []
+    for row in db.query(
+        "select * from plan_items where run_id = ? and status != 'blocked' order by seq, item_id",
+        [plan_run_id],
+    ):
+        requires = _loads(row["requires"]) or []
+        if requires and all(latest.get(r) in ("match", "approve") for r in requires):
+            out.append(dict(row))
+    return out
 
 
 def _decision(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any]:

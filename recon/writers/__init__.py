@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import BudgetExhausted, ErrorClass, RateLimited
+from ..errors import BudgetExhausted, ErrorClass, RateLimited, SourceError
 
 __all__ = [
     "CallBudget",
@@ -196,8 +196,14 @@ def backoff_sleep(attempt: int, retry_after: float | None, *, cap: float = 30.0)
     return delay
 
 
-def with_rate_limit_retries(call: Any, *, system: str, budget: CallBudget, max_retries: int) -> Any:
-    """Run ``call()`` (one API request), retrying only on :class:`RateLimited` (not processed)."""
+def with_rate_limit_retries(
+    call: Any, *, system: str, budget: CallBudget, max_retries: int, idempotent: bool = False
+) -> Any:
+    """Run ``call()`` (one API request), retrying on :class:`RateLimited` (not processed).
+
+    With ``idempotent`` (reads), server and network errors are retried too, with backoff;
+    writes leave those to apply, which re-reads before sending again.
+    """
     attempt = 0
     while True:
         budget.spend()
@@ -209,6 +215,13 @@ def with_rate_limit_retries(call: Any, *, system: str, budget: CallBudget, max_r
                 raise
             log.info("%s rate limited; retry %d after %.2fs", system, attempt, exc.retry_after or 0)
             backoff_sleep(attempt, exc.retry_after)
+        except SourceError as exc:
+            retry = idempotent and exc.error_class in (ErrorClass.SERVER_ERROR, ErrorClass.NETWORK)
+            attempt += 1
+            if not retry or attempt > max_retries:
+                raise
+            log.info("%s read failed (%s); retry %d", system, exc.error_class.value, attempt)
+            backoff_sleep(attempt, None)
 
 
 _HUBSPOT_CATEGORIES = {

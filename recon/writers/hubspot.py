@@ -143,7 +143,7 @@ class HubSpotWriter:
                 f"HubSpot server error {status}: {message}", error_class=ErrorClass.SERVER_ERROR
             ) from None
 
-    def _call(self, fn: Any) -> Any:
+    def _call(self, fn: Any, *, read: bool = False) -> Any:
         def once() -> Any:
             try:
                 return fn()
@@ -154,7 +154,11 @@ class HubSpotWriter:
                 raise
 
         return with_rate_limit_retries(
-            once, system="HubSpot", budget=self.budget, max_retries=self.max_retries
+            once,
+            system="HubSpot",
+            budget=self.budget,
+            max_retries=self.max_retries,
+            idempotent=read,
         )
 
     def _client_error(self, exc: Exception) -> tuple[ErrorClass, str]:
@@ -175,7 +179,9 @@ class HubSpotWriter:
             if obj in self.key_ready:
                 continue
             try:
-                prop = self._call(lambda obj=obj: core.get_by_name(obj, self.key_property))
+                prop = self._call(
+                    lambda obj=obj: core.get_by_name(obj, self.key_property), read=True
+                )
                 unique = bool(getattr(prop, "has_unique_value", False))
                 if not unique:
                     log.warning(
@@ -238,7 +244,7 @@ class HubSpotWriter:
                 properties_with_history=[],
             )
             try:
-                resp = self._call(lambda body=body: api.read(body, archived=False))
+                resp = self._call(lambda body=body: api.read(body, archived=False), read=True)
             except SourceError:
                 raise
             except Exception as exc:
@@ -266,7 +272,7 @@ class HubSpotWriter:
                     id_property=self.key_property,
                 )
                 try:
-                    resp = self._call(lambda body=body: api.read(body, archived=False))
+                    resp = self._call(lambda body=body: api.read(body, archived=False), read=True)
                 except SourceError:
                     raise
                 except Exception as exc:
@@ -304,7 +310,7 @@ class HubSpotWriter:
             properties=[prop],
             limit=2,
         )
-        resp = self._call(lambda: api.do_search(public_object_search_request=request))
+        resp = self._call(lambda: api.do_search(public_object_search_request=request), read=True)
         results = getattr(resp, "results", None) or []
         return str(results[0].id) if results else None
 

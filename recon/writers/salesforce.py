@@ -123,7 +123,7 @@ class SalesforceWriter:
             )
         return None, scrub(content if content is not None else exc, self.secrets)[:500]
 
-    def _call(self, fn: Any) -> Any:
+    def _call(self, fn: Any, *, read: bool = False) -> Any:
         def once() -> Any:
             try:
                 return fn()
@@ -134,16 +134,22 @@ class SalesforceWriter:
                 raise
 
         return with_rate_limit_retries(
-            once, system="Salesforce", budget=self.budget, max_retries=self.max_retries
+            once,
+            system="Salesforce",
+            budget=self.budget,
+            max_retries=self.max_retries,
+            idempotent=read,
         )
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
-        result = self._call(lambda: self.client.query(soql))
+        result = self._call(lambda: self.client.query(soql), read=True)
         records.extend(result.get("records", []))
         while not result.get("done", True) and result.get("nextRecordsUrl"):
             url = result["nextRecordsUrl"]
-            result = self._call(lambda url=url: self.client.query_more(url, identifier_is_url=True))
+            result = self._call(
+                lambda url=url: self.client.query_more(url, identifier_is_url=True), read=True
+            )
             records.extend(result.get("records", []))
         return records
 
@@ -154,7 +160,9 @@ class SalesforceWriter:
         for obj in objects:
             if obj in self.key_ready:
                 continue
-            desc = self._call(lambda obj=obj: self.client.restful(f"sobjects/{obj}/describe"))
+            desc = self._call(
+                lambda obj=obj: self.client.restful(f"sobjects/{obj}/describe"), read=True
+            )
             fields = {f.get("name"): f for f in (desc or {}).get("fields", [])}
             key = fields.get(KEY_FIELD)
             self.key_ready[obj] = bool(key and key.get("externalId", True))

@@ -1,0 +1,450 @@
+"""apply_plan against the emulator with the real clients: end state, journal, retries, stale, resume."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from writers.crm_env import (  # noqa: F401  (fixtures)
+    HS_TOKEN,
+    SF_SESSION,
+    CrmEnv,
+    _own_sandbox,
+    approve_ids,
+    create,
+    crm_fixture,
+    hs_update,
+    make_plan,
+    sf_update,
+    uid,
+)
+
+from recon.apply import apply_plan, build_writer
+from recon.audit import verify
+from recon.errors import BudgetExhausted, LockedError, UsageError
+from recon.models import now_iso
+from recon.writers import CallBudget
+
+
+def journal(db: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    return {
+        r["item_id"]: dict(r) for r in db.query("select * from journal where run_id = ?", [run_id])
+    }
+
+
+def companies(crm: CrmEnv, n: int) -> tuple[list[str], list[str], str]:
+    tag = uid()
+    names = [f"Co {tag} {i}" for i in range(n)]
+    ids = crm.hs_create(
+        "companies",
+        [{"name": name, "domain": f"c{i}-{tag}.example"} for i, name in enumerate(names)],
+    )
+    return ids, names, tag
+
+
+# --------------------------------------------------------------------------- end state
+
+
+def test_full_apply_hubspot_end_state(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 2})
+    db = crm.db(cfg)
+    ids, names, tag = companies(crm, 5)
+    contact = crm.hs_create("contacts", [{"email": f"p-{tag}@example.com", "firstname": "Pat"}])[0]
+    snaps = {i: crm.modified("hubspot", "companies", i) for i in ids}
+    items = [hs_update(i, "name", n, f"{n} Ltd", snaps[i]) for i, n in zip(ids, names, strict=True)]
+    items.append(hs_update(ids[0], "phone", None, "+44 20 7946 0000", snaps[ids[0]]))
+    new = create("hubspot", "companies", {"name": f"New {tag}", "domain": f"new-{tag}.example"})
+    new["item_id"] = f"create-{tag}"
+    items.append(new)
+    items.append(
+        {
+            "action": "associate",
+            "system": "hubspot",
+            "object": "contacts",
+            "record_id": contact,
+            "payload": {
+                "from": {"object": "contacts", "id": contact},
+                "to": {"object": "companies", "create_item_id": f"create-{tag}"},
+            },
+        }
+    )
+    plan = make_plan(db, items)
+
+    result = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert result.status == "ok"
+    assert (result.items, result.applied, result.failed, result.stale) == (8, 8, {}, 0)
+    for i, n in zip(ids, names, strict=True):
+        assert crm.hs_get("companies", i, ["name"])["name"] == f"{n} Ltd"
+    assert crm.hs_get("companies", ids[0], ["phone"])["phone"] == "+44 20 7946 0000"
+    states = journal(db, result.run_id)
+    assert {s["state"] for s in states.values()} == {"confirmed"}
+    new_id = states[f"create-{tag}"]["crm_record_id"]
+    assert crm.hs_get("companies", new_id, ["name"])["name"] == f"New {tag}"
+    assoc = crm.hs().crm.associations.v4.basic_api.get_page("contacts", contact, "companies")
+    assert new_id in {str(r.to_object_id) for r in assoc.results}
+    # 3 update batches of 2 records (5 records, 6 fields) + reads; every call counted
+    assert result.api_calls["hubspot"] >= 3 + 1 + 1
+    # the audit has an intended and a confirmed row per item, and verifies
+    outcomes = [
+        r["outcome"]
+        for r in db.query("select outcome from audit where run_id = ?", [result.run_id])
+    ]
+    assert outcomes.count("intended") == 8 and outcomes.count("confirmed") == 8
+    assert verify(db).ok and result.anchor == verify(db).anchor
+
+
+def test_a_second_apply_of_the_same_plan_sends_nothing(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 2)
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, n + " X", crm.modified("hubspot", "companies", i))
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
+    first = apply_plan(db, cfg, plan_run_id=plan)
+    mark = crm.last_change()
+    second = apply_plan(db, cfg, plan_run_id=plan)
+    assert first.applied == 2 and second.items == 0 and second.applied == 0
+    assert crm.changes(mark) == []
+
+
+def test_dry_run_sends_nothing_and_writes_no_journal(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, "changed", crm.modified("hubspot", "companies", i))
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
+    mark = crm.last_change()
+    result = apply_plan(db, cfg, plan_run_id=plan, dry_run=True)
+    assert (
+        result.dry_run
+        and result.applied == 3
+        and result.api_calls == {"hubspot": 1, "salesforce": 0}
+    )
+    assert crm.changes(mark) == []
+    assert db["journal"].count == 0 and db["audit"].count == 0
+
+
+def test_unapproved_items_are_not_applied(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 1)
+    plan = make_plan(
+        db,
+        [hs_update(ids[0], "name", names[0], "nope", crm.modified("hubspot", "companies", ids[0]))],
+        approve=False,
+    )
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+    assert crm.hs_get("companies", ids[0], ["name"])["name"] == names[0]
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_207_partial_failure_then_rerun_applies_only_what_failed(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, tag = companies(crm, 4)
+    bad = f"Bad {tag}"
+    items = [
+        hs_update(
+            i, "name", n, bad if k == 1 else f"{n} ok", crm.modified("hubspot", "companies", i)
+        )
+        for k, (i, n) in enumerate(zip(ids, names, strict=True))
+    ]
+    plan = make_plan(db, items)
+    crm.fault(
+        kind="validation",
+        side="hubspot",
+        object="companies",
+        match={"name": bad},
+        message="name is not allowed",
+    )
+
+    first = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert first.status == "partial" and first.applied == 3 and first.failed == {"validation": 1}
+    failed = [r for r in journal(db, first.run_id).values() if r["state"] == "failed"]
+    assert (
+        len(failed) == 1
+        and failed[0]["crm_record_id"] == ids[1]
+        and "not allowed" in failed[0]["error"]
+    )
+    assert crm.hs_get("companies", ids[1], ["name"])["name"] == names[1]
+
+    crm.clear_faults()
+    mark = crm.last_change()
+    second = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert second.items == 1 and second.applied == 1 and second.failed == {}
+    assert [c["record_id"] for c in crm.changes(mark)] == [ids[1]]
+    assert crm.hs_get("companies", ids[1], ["name"])["name"] == bad
+
+
+def test_429_storm_is_retried_and_every_call_counted(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1, "max_retries": 8})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 4)
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, n + " storm", crm.modified("hubspot", "companies", i))
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
+    crm.fault(kind="rate_limit", side="hubspot", every=2, retry_after=0)
+
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    fired = sum(f["fired"] for f in crm.admin("GET", "faults")["faults"])
+    crm.clear_faults()
+
+    assert result.applied == 4 and result.failed == {}
+    for i, n in zip(ids, names, strict=True):
+        assert crm.hs_get("companies", i, ["name"])["name"] == n + " storm"
+    assert fired >= 3
+    assert result.api_calls["hubspot"] == 5 + fired  # 1 read + 4 updates, and every 429 counted
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_errors_are_reread_then_retried(crm: CrmEnv, tmp_path: Path, status: int) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, tag = companies(crm, 2)
+    items = [
+        hs_update(i, "name", n, n + " 5xx", crm.modified("hubspot", "companies", i))
+        for i, n in zip(ids, names, strict=True)
+    ]
+    items.append(
+        create("hubspot", "companies", {"name": f"Five {tag}", "domain": f"five-{tag}.example"})
+    )
+    plan = make_plan(db, items)
+    crm.fault(kind="server_error", side="hubspot", endpoint="*batch/*", status=status, times=2)
+    mark = crm.last_change()
+
+    result = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert result.applied == 3 and result.failed == {}
+    created = [c for c in crm.changes(mark) if c["action"] == "created"]
+    assert len(created) == 1
+
+
+def test_stale_record_is_refused_and_goes_back_to_review(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 2)
+    snaps = {i: crm.modified("hubspot", "companies", i) for i in ids}
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, n + " from recon", snaps[i])
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
+    crm.edit("hubspot", "companies", ids[0], {"name": "Edited by a user"})
+
+    result = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert result.stale == 1 and result.applied == 1
+    assert crm.hs_get("companies", ids[0], ["name"])["name"] == "Edited by a user"
+    assert crm.hs_get("companies", ids[1], ["name"])["name"] == names[1] + " from recon"
+    row = next(
+        iter(
+            db.query("select * from plan_items where run_id = ? and record_id = ?", [plan, ids[0]])
+        )
+    )
+    assert row["status"] == "needs_review"
+    both = json.loads(row["reason"])["stale"]
+    assert both["planned_after"] == names[0] + " from recon" and both["current"] == {
+        "name": "Edited by a user"
+    }
+    assert (
+        both["snapshot_modified_at"] == snaps[ids[0]]
+        and both["current_modified_at"] != snaps[ids[0]]
+    )
+    # a rerun does not retry a stale item until it is decided again
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+
+
+def test_merges_need_confirmation(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, _ = companies(crm, 2)
+    item = {
+        "action": "merge",
+        "system": "hubspot",
+        "object": "companies",
+        "record_id": ids[0],
+        "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
+        "payload": {"master": ids[0], "victims": [ids[1]]},
+    }
+    plan = make_plan(db, [item])
+    refused = apply_plan(db, cfg, plan_run_id=plan)
+    assert refused.skipped == 1 and refused.applied == 0
+    assert crm.hs_get("companies", ids[1], ["name"])
+    done = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert done.applied == 1
+    assert crm.hs().crm.companies.batch_api  # client still usable
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", [ids[1]]) == {ids[1]}
+
+
+# --------------------------------------------------------------------------- resume
+
+
+class _KillAfterSend:
+    """Wraps a writer: the n-th write reaches the CRM, then the process 'dies' before the journal."""
+
+    def __init__(self, inner: Any, at: int) -> None:
+        self.inner, self.at, self.writes = inner, at, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, ops: Any) -> Any:
+        out = self.inner.write(ops)
+        self.writes += 1
+        if self.writes == self.at:
+            raise SystemExit("killed")
+        return out
+
+
+def test_idempotent_create_left_sent_makes_exactly_one_record(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    items = [
+        create("hubspot", "contacts", {"email": f"n{i}-{tag}@example.com", "firstname": f"N{i}"})
+        for i in range(3)
+    ]
+    plan = make_plan(db, items)
+    mark = crm.last_change()
+    killer = _KillAfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), at=1)
+    with pytest.raises(SystemExit):
+        apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": killer})
+    run_id = next(iter(db.query("select run_id from runs where stage = 'apply'")))["run_id"]
+    assert {r["state"] for r in journal(db, run_id).values()} == {"sent"}
+    with pytest.raises(UsageError, match="--resume"):
+        apply_plan(db, cfg, plan_run_id=plan)
+
+    result = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+
+    assert result.run_id == run_id and result.applied == 3
+    created = [c for c in crm.changes(mark) if c["action"] == "created"]
+    assert len(created) == 3 and len({c["record_id"] for c in created}) == 3
+    assert {r["crm_record_id"] for r in journal(db, run_id).values()} == {
+        c["record_id"] for c in created
+    }
+    assert verify(db).ok
+
+
+def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1}, budget={"hubspot_calls": 3})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 4)
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, n + " budget", crm.modified("hubspot", "companies", i))
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
+    with pytest.raises(BudgetExhausted) as exc:
+        apply_plan(db, cfg, plan_run_id=plan)
+    partial = exc.value.result  # type: ignore[attr-defined]
+    assert partial.status == "budget" and 0 < partial.applied < 4
+    runs = []
+    for _ in range(6):
+        try:
+            runs.append(apply_plan(db, cfg, plan_run_id=plan, resume=True))
+            break
+        except BudgetExhausted:
+            continue
+    assert runs and runs[-1].applied == 4
+    for i, n in zip(ids, names, strict=True):
+        assert crm.hs_get("companies", i, ["name"])["name"] == n + " budget"
+
+
+def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    now = now_iso()
+    db["locks"].insert(
+        {
+            "name": "store",
+            "holder": "someone-else",
+            "pid": 1,
+            "host": socket.gethostname(),
+            "started_at": now,
+            "heartbeat_at": now,
+        }
+    )
+    with pytest.raises(LockedError):
+        apply_plan(db, cfg, dry_run=True)
+
+
+# --------------------------------------------------------------------------- Salesforce
+
+
+def test_full_apply_salesforce_end_state(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path, apply={"salesforce_batch_size": 2})
+    db = crm.db(cfg)
+    tag = uid()
+    accounts = crm.sf_create("Account", [{"Name": f"Acc {tag} {i}"} for i in range(3)])
+    snaps = {a: crm.modified("salesforce", "Account", a) for a in accounts}
+    items = [
+        sf_update(a, "Phone", None, f"+1 555 010{i}", snaps[a]) for i, a in enumerate(accounts)
+    ]
+    lead = create(
+        "salesforce",
+        "Lead",
+        {"LastName": f"Lee {tag}", "Company": f"Lead Co {tag}", "Email": f"lee-{tag}@example.com"},
+    )
+    items.append(lead)
+    plan = make_plan(db, items)
+    mark = crm.last_change()
+
+    result = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert result.applied == 4 and result.failed == {}
+    for i, a in enumerate(accounts):
+        assert crm.sf_get("Account", a, ["Phone"])["Phone"] == f"+1 555 010{i}"
+    created = [c for c in crm.changes(mark) if c["action"] == "created"]
+    assert len(created) == 1 and created[0]["object"] == "Lead"
+    again = apply_plan(db, cfg, plan_run_id=plan)
+    assert again.items == 0
+
+
+def test_salesforce_per_record_errors_are_classified(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    accounts = crm.sf_create("Account", [{"Name": f"Val {tag} {i}"} for i in range(3)])
+    items = [
+        sf_update(a, "Name", None, f"Val {tag} {i} new", crm.modified("salesforce", "Account", a))
+        for i, a in enumerate(accounts)
+    ]
+    plan = make_plan(db, items)
+    crm.fault(
+        kind="validation", side="salesforce", object="Account", match={"Name": f"Val {tag} 0 new"}
+    )
+    crm.fault(
+        kind="duplicate", side="salesforce", object="Account", match={"Name": f"Val {tag} 1 new"}
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert result.failed == {"duplicate_rule": 1, "validation": 1} and result.applied == 1
+    assert SF_SESSION not in json.dumps([dict(r) for r in db.query("select * from journal")])
+    assert HS_TOKEN not in json.dumps([dict(r) for r in db.query("select * from audit")])
