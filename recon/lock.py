@@ -50,6 +50,7 @@ class Lock:
     host: str
     run_id: str | None
     name: str = LOCK_NAME
+    nested: bool = False  # taken again by the process that holds it: release is a no-op
 
     def heartbeat(self) -> None:
         """Refresh the heartbeat so others don't take the lock over."""
@@ -91,7 +92,9 @@ def acquire(
     """Take the lock or raise :class:`LockedError` naming who holds it.
 
     A stale holder (no heartbeat for ``stale_after`` seconds, or a dead process
-    on this host) is taken over, with a warning in the log.
+    on this host) is taken over, with a warning in the log. The process that
+    holds the lock may take it again (a ``recon run`` applying under its own
+    lock); the nested lock's release leaves the outer one in place.
     """
     me = Lock(
         db=db, holder=holder, pid=os.getpid(), host=socket.gethostname(), run_id=run_id, name=name
@@ -99,6 +102,9 @@ def acquire(
     with transaction(db):
         current = lock_info(db, name)
         if current is not None:
+            if current["pid"] == me.pid and current["host"] == me.host:
+                me.nested = True
+                return me
             if _is_stale(current, stale_after):
                 log.warning(
                     "taking over a stale lock held by %s (pid %s on %s since %s)",
@@ -131,7 +137,9 @@ def acquire(
 
 
 def release(lock: Lock) -> None:
-    """Give the lock back (only if this process still holds it)."""
+    """Give the lock back (only if this process still holds it and it is not nested)."""
+    if lock.nested:
+        return
     with transaction(lock.db):
         lock.db.execute(
             "delete from locks where name = ? and pid = ? and host = ?",
@@ -156,7 +164,7 @@ def store_lock(
     lock = acquire(db, holder=holder, run_id=run_id, stale_after=stale_after)
     stop = threading.Event()
     thread = None
-    if heartbeat_every and db.conn is not None:
+    if heartbeat_every and not lock.nested:
         path = db.execute("pragma database_list").fetchone()[2]
         if path:
 

@@ -15,16 +15,33 @@ from recon.store import open_store, transaction
 
 
 def test_second_holder_refused_with_exit_5(store_path: Path) -> None:
-    db1 = open_store(store_path)
-    db2 = open_store(store_path)
-    with store_lock(db1, holder="run", run_id="run-1"):
-        with pytest.raises(LockedError) as err:
-            acquire(db2, holder="apply")
-        assert err.value.exit_code == ExitCode.LOCKED == 5
-        assert "run-1" in str(err.value)
-    assert lock_info(db1) is None
-    lock = acquire(db2, holder="apply")
+    import socket
+
+    from recon.models import now_iso
+
+    db = open_store(store_path)
+    with transaction(db):
+        db["locks"].insert(
+            {
+                "name": "store",
+                "holder": "run",
+                "pid": 999999,
+                "host": "other-host",
+                "run_id": "run-1",
+                "started_at": now_iso(),
+                "heartbeat_at": now_iso(),
+            }
+        )
+    with pytest.raises(LockedError) as err:
+        acquire(db, holder="apply")
+    assert err.value.exit_code == ExitCode.LOCKED == 5
+    assert "run-1" in str(err.value) and "other-host" in str(err.value)
+    assert socket.gethostname() != "other-host"
+    db.execute("delete from locks")
+    lock = acquire(db, holder="apply")
+    assert lock_info(db)["holder"] == "apply"
     release(lock)
+    assert lock_info(db) is None
 
 
 def test_stale_heartbeat_is_taken_over(store_path: Path) -> None:
@@ -101,3 +118,13 @@ def test_lock_held_by_another_process(store_path: Path) -> None:
         proc.stdin.flush()
         proc.wait(timeout=20)
     assert lock_info(open_store(store_path)) is None
+
+
+def test_same_process_may_nest_and_keeps_the_outer_lock(store_path: Path) -> None:
+    db = open_store(store_path)
+    with store_lock(db, holder="recon run") as outer:
+        with store_lock(db, holder="apply") as inner:
+            assert inner.nested and not outer.nested
+        info = lock_info(db)
+        assert info is not None and info["holder"] == "recon run"
+    assert lock_info(db) is None

@@ -1,0 +1,205 @@
+"""``recon demo``: the whole product on one machine, against the local CRM emulators.
+
+Starts the HubSpot and Salesforce emulators with seeded demo data, writes a
+``recon.toml`` that points recon at them, pulls both CRMs through the real
+client libraries, matches, plans, and serves the review app, printing its URL.
+Ctrl-C stops the app and the emulators cleanly. Everything lives in one
+folder (default ``data/demo/``): the emulators' database, the store and the
+config, so a second ``recon demo`` starts in seconds and pulls incrementally.
+
+Examples:
+    >>> prepare_demo(Path("/tmp/recon-demo"), size="tiny")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ReconConfig, load_config
+from .errors import UsageError
+from .store import open_store
+
+__all__ = ["DemoResult", "demo_config_toml", "prepare_demo", "review_command", "run_demo"]
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+def demo_config_toml(url: str, *, store: str = "recon.db", sandbox_db: str = "sandbox.db") -> str:
+    """A ``recon.toml`` pointing recon at a sandbox serving on ``url`` (loopback only).
+
+    The credentials are the sandbox's dummy ones, written as literals: recon
+    accepts literal secrets only for loopback hosts.
+    """
+    port = url.rsplit(":", 1)[-1].rstrip("/")
+    return f"""\
+# recon.toml for the local demo: recon talks to the CRM emulators on {url}.
+[store]
+path = "{store}"
+exports_dir = "exports"
+
+[hubspot]
+base_url = "{url}"
+access_token = "sandbox-hubspot-token"
+portal_id = "1000001"
+
+[salesforce]
+instance_url = "{url}"
+login_url = "{url}"
+auth = "client_credentials"
+client_id = "sandbox-client-id"
+client_secret = "sandbox-client-secret"
+
+[sandbox]
+port = {port}
+db = "{sandbox_db}"
+
+[review]
+reviewer = "demo-analyst"
+"""
+
+
+@dataclass
+class DemoResult:
+    """What :func:`prepare_demo` did."""
+
+    folder: Path
+    config_path: Path
+    sandbox_url: str
+    pull: dict[str, Any] = field(default_factory=dict)
+    match_run_id: str | None = None
+    plan_run_id: str | None = None
+    waiting_for_review: int = 0
+
+
+def review_command(config_path: Path, *, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
+    """The command that serves the review page shipped inside the package."""
+    page = Path(__file__).resolve().parent / "app" / "entry.py"
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(page),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--global.developmentMode",
+        "false",
+    ]
+
+
+def prepare_demo(
+    folder: Path,
+    *,
+    size: str = "small",
+    seed: int = 0,
+    port: int = 0,
+    reset: bool = False,
+    say: Say = lambda _m: None,
+) -> tuple[DemoResult, Any]:
+    """Start the emulators and fill the store: pull, match, plan.
+
+    Returns the result and the running sandbox server (the caller stops it).
+    """
+    from .match import run_match
+    from .plan import build_plan
+    from .pull import run_pull
+    from .sandbox.server import SandboxServer, open_state
+
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    if reset:
+        for name in ("recon.db", "recon.db-wal", "recon.db-shm"):
+            (folder / name).unlink(missing_ok=True)
+    say(f"starting the CRM emulators ({size} demo data, seed {seed})…")
+    state = open_state(folder / "sandbox.db", size=size, seed=seed, reset=reset)
+    try:
+        server = SandboxServer(state, port=port).start()
+    except OSError:
+        server = SandboxServer(state, port=0).start()  # the usual port is taken
+    config_path = folder / "recon.toml"
+    config_path.write_text(demo_config_toml(server.url), encoding="utf-8")
+    cfg = load_config(config_path)
+    db = open_store(cfg.store.path)
+    result = DemoResult(folder=folder, config_path=config_path, sandbox_url=server.url)
+    say(f"emulators serving on {server.url}; pulling both CRMs through the real clients…")
+    pulled = run_pull(db, cfg)
+    result.pull = {"records": pulled.records, "calls": pulled.calls}
+    say(
+        f"pulled {sum(pulled.records.values())} records with {sum(pulled.calls.values())} API calls; matching…"
+    )
+    result.match_run_id = run_match(db, cfg)
+    say("planning…")
+    result.plan_run_id = build_plan(db, cfg, match_run_id=result.match_run_id).run_id
+    result.waiting_for_review = _waiting(db)
+    db.conn.close()
+    return result, server
+
+
+def _waiting(db: Any) -> int:
+    try:
+        from .review import QueueFilter, queue
+
+        return int(queue(db, QueueFilter(status="undecided"), page_size=1).total)
+    except Exception:  # the count is informative only
+        log.debug("could not count the review queue", exc_info=True)
+        return 0
+
+
+def run_demo(
+    folder: Path,
+    *,
+    size: str = "small",
+    seed: int = 0,
+    sandbox_port: int = 8765,
+    review_port: int = 8501,
+    open_review: bool = True,
+    reset: bool = False,
+    say: Say = lambda _m: None,
+) -> DemoResult:
+    """Prepare the demo and serve the review app until Ctrl-C (or until it exits)."""
+    result, server = prepare_demo(
+        folder, size=size, seed=seed, port=sandbox_port, reset=reset, say=say
+    )
+    try:
+        say(f"{result.waiting_for_review} items wait for review")
+        if not open_review:
+            return result
+        cfg: ReconConfig = load_config(result.config_path)
+        env = {**os.environ, "RECON_CONFIG": str(result.config_path)}
+        cmd = review_command(result.config_path, host=cfg.review.host, port=review_port)
+        proc = subprocess.Popen(cmd, env=env, cwd=str(result.folder))
+        say(f"review app: http://{cfg.review.host}:{review_port}  (Ctrl-C stops the demo)")
+        try:
+            while proc.poll() is None:
+                time.sleep(0.5)
+            if proc.returncode not in (0, None):
+                raise UsageError(f"the review app exited with code {proc.returncode}")
+        except KeyboardInterrupt:
+            say("stopping…")
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        return result
+    finally:
+        server.stop()
+        server.state.close()

@@ -1,0 +1,333 @@
+"""Figures about the store for notebooks, the app and ``recon status``.
+
+Plain functions from a store to polars frames: fill rates of the pulled
+snapshots, domain coverage, duplicate estimates from cheap keys, precision and
+recall of match thresholds measured from human review decisions, and what each
+apply run changed per field. Only human decisions measure precision; the
+policy's own approvals never grade themselves.
+
+Examples:
+    >>> from recon.store import open_store
+    >>> fill_rates(records_frame(open_store(":memory:"))).height
+    0
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import polars as pl
+import sqlite_utils
+
+from . import normalize
+from .store import store_status
+
+__all__ = [
+    "PROMOTED_COLUMNS",
+    "audit_report",
+    "domain_coverage",
+    "duplicate_estimate",
+    "fill_rates",
+    "records_frame",
+    "status_report",
+    "threshold_curve",
+]
+
+log = logging.getLogger(__name__)
+
+#: the canonical record columns every snapshot carries
+PROMOTED_COLUMNS = (
+    "source",
+    "object",
+    "record_id",
+    "name",
+    "domain",
+    "website",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "company",
+    "account_id",
+    "city",
+    "country",
+    "owner_id",
+    "external_ids",
+    "created_at",
+    "modified_at",
+    "archived",
+)
+
+
+def records_frame(
+    db: sqlite_utils.Database, source: str | None = None, object: str | None = None
+) -> pl.DataFrame:
+    """Snapshots (promoted columns, live records only) as a polars frame.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> records_frame(open_store(":memory:"), "hubspot").columns[:3]
+        ['source', 'object', 'record_id']
+    """
+    where, params = ["coalesce(archived, 0) = 0"], []
+    if source:
+        where.append("source = ?")
+        params.append(source)
+    if object:
+        where.append("object = ?")
+        params.append(object)
+    cols = ", ".join(PROMOTED_COLUMNS)
+    rows = list(db.query(f"select {cols} from snapshots where {' and '.join(where)}", params))
+    schema = {c: pl.Int64 if c == "archived" else pl.String for c in PROMOTED_COLUMNS}
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def fill_rates(frame: pl.DataFrame, columns: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Share of records with a non-blank value, per source, object and column.
+
+    Returns columns ``source, object, column, records, filled, rate``.
+    """
+    cols = [c for c in (columns or PROMOTED_COLUMNS[3:16]) if c in frame.columns]
+    if frame.is_empty():
+        return pl.DataFrame(
+            schema={
+                "source": pl.String,
+                "object": pl.String,
+                "column": pl.String,
+                "records": pl.UInt32,
+                "filled": pl.UInt32,
+                "rate": pl.Float64,
+            }
+        )
+    long = frame.select(["source", "object", *cols]).unpivot(
+        index=["source", "object"], variable_name="column", value_name="value"
+    )
+    filled = pl.col("value").is_not_null() & (
+        pl.col("value").cast(pl.String).str.strip_chars() != ""
+    )
+    return (
+        long.group_by(["source", "object", "column"])
+        .agg(records=pl.len(), filled=filled.sum().cast(pl.UInt32))
+        .with_columns(rate=(pl.col("filled") / pl.col("records")).round(4))
+        .sort(["source", "object", "column"])
+    )
+
+
+def _company_domains(frame: pl.DataFrame) -> pl.Series:
+    """A usable company domain per record: domain, else website, else a non-free-mail email."""
+    candidates = [
+        normalize.domains(frame[c].cast(pl.String))
+        for c in ("domain", "website", "email")
+        if c in frame.columns
+    ]
+    if not candidates:
+        return pl.Series("domain_key", [None] * frame.height, dtype=pl.String)
+    return pl.select(pl.coalesce(candidates).alias("domain_key")).to_series()
+
+
+def domain_coverage(db: sqlite_utils.Database) -> pl.DataFrame:
+    """Per source and object: records, records with a usable company domain, and the share.
+
+    Free-mail domains (gmail.com...) don't count: they never identify a company.
+    """
+    frame = records_frame(db)
+    if frame.is_empty():
+        return pl.DataFrame(
+            schema={
+                "source": pl.String,
+                "object": pl.String,
+                "records": pl.UInt32,
+                "with_domain": pl.UInt32,
+                "coverage": pl.Float64,
+            }
+        )
+    return (
+        frame.with_columns(_company_domains(frame))
+        .group_by(["source", "object"])
+        .agg(records=pl.len(), with_domain=pl.col("domain_key").is_not_null().sum().cast(pl.UInt32))
+        .with_columns(coverage=(pl.col("with_domain") / pl.col("records")).round(4))
+        .sort(["source", "object"])
+    )
+
+
+def duplicate_estimate(db: sqlite_utils.Database) -> pl.DataFrame:
+    """Cheap duplicate estimate inside each source object from shared keys.
+
+    Companies share a cleaned domain or a normalised name; people share an
+    email. Returns ``source, object, records, groups, records_in_groups,
+    duplicate_share`` (records beyond the first of each group, over records).
+    """
+    frame = records_frame(db)
+    schema = {
+        "source": pl.String,
+        "object": pl.String,
+        "records": pl.UInt32,
+        "groups": pl.UInt32,
+        "records_in_groups": pl.UInt32,
+        "duplicate_share": pl.Float64,
+    }
+    if frame.is_empty():
+        return pl.DataFrame(schema=schema)
+    out = []
+    for (source, obj), part in frame.group_by(["source", "object"], maintain_order=True):
+        if obj in ("companies", "Account"):
+            names = normalize.company_names(part["name"].cast(pl.String))
+            key = pl.select(pl.coalesce([_company_domains(part), names]).alias("k")).to_series()
+        else:
+            key = normalize.emails(part["email"].cast(pl.String))
+        sizes = key.drop_nulls().value_counts()
+        dup = sizes.filter(pl.col("count") > 1)
+        in_groups = int(dup["count"].sum()) if dup.height else 0
+        out.append(
+            {
+                "source": source,
+                "object": obj,
+                "records": part.height,
+                "groups": dup.height,
+                "records_in_groups": in_groups,
+                "duplicate_share": round((in_groups - dup.height) / part.height, 4)
+                if part.height
+                else 0.0,
+            }
+        )
+    return pl.DataFrame(out, schema=schema).sort(["source", "object"])
+
+
+def threshold_curve(
+    db: sqlite_utils.Database,
+    *,
+    kind: str = "link",
+    thresholds: list[float] | None = None,
+) -> pl.DataFrame:
+    """Precision and recall of "link when score ≥ t", measured from human decisions.
+
+    Every pair a person labelled ``match`` or ``non_match`` (latest decision per
+    pair) is a label; the pair's score is its latest match run's score.
+    Returns ``threshold, proposed, correct, precision, recall, f1``.
+    """
+    grid = thresholds or [round(0.5 + 0.025 * i, 3) for i in range(21)]
+    rows = list(
+        db.query(
+            """
+            select d.item_id, d.label, (
+                select p.score from pairs p where p.pair_id = d.item_id
+                order by p.run_id desc limit 1
+            ) as score
+            from decisions d
+            where d.kind = ? and d.decided_by = 'human' and coalesce(d.superseded, 0) = 0
+              and d.label in ('match', 'non_match')
+            """,
+            [kind],
+        )
+    )
+    labels = [(r["score"], r["label"] == "match") for r in rows if r["score"] is not None]
+    total_true = sum(1 for _, truth in labels if truth)
+    out = []
+    for t in grid:
+        proposed = [truth for score, truth in labels if score >= t]
+        correct = sum(proposed)
+        precision = correct / len(proposed) if proposed else None
+        recall = correct / total_true if total_true else None
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if precision is not None and recall is not None and precision + recall > 0
+            else None
+        )
+        out.append(
+            {
+                "threshold": t,
+                "proposed": len(proposed),
+                "correct": correct,
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+            }
+        )
+    return pl.DataFrame(
+        out,
+        schema={
+            "threshold": pl.Float64,
+            "proposed": pl.Int64,
+            "correct": pl.Int64,
+            "precision": pl.Float64,
+            "recall": pl.Float64,
+            "f1": pl.Float64,
+        },
+    )
+
+
+def audit_report(db: sqlite_utils.Database, run_id: str | None = None) -> pl.DataFrame:
+    """What each apply run changed: ``run_id, crm, object, field, outcome, changes, records``.
+
+    Only rows recording a write's result are counted (not the "intended" rows
+    written before each write).
+    """
+    where = "where outcome is not null and outcome != 'intended'"
+    params: list[str] = []
+    if run_id:
+        where += " and run_id = ?"
+        params.append(run_id)
+    rows = list(
+        db.query(
+            f"""
+            select run_id, crm, object, coalesce(field, '(record)') as field, outcome,
+                   count(*) as changes, count(distinct record_id) as records
+            from audit {where}
+            group by run_id, crm, object, field, outcome
+            order by run_id, crm, object, field, outcome
+            """,
+            params,
+        )
+    )
+    schema = {
+        "run_id": pl.String,
+        "crm": pl.String,
+        "object": pl.String,
+        "field": pl.String,
+        "outcome": pl.String,
+        "changes": pl.Int64,
+        "records": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def _stage_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    calls = summary.get("api_calls") or summary.get("calls") or {}
+    errors: dict[str, int] = {}
+    if isinstance(summary.get("errors_by_class"), dict):
+        errors.update(summary["errors_by_class"])
+    if isinstance(summary.get("failed"), dict):
+        for cls, n in summary["failed"].items():
+            errors[cls] = errors.get(cls, 0) + int(n)
+    for line in summary.get("errors") or []:
+        cls = str(line).split(":", 1)[0].strip() or "unknown"
+        errors[cls] = errors.get(cls, 0) + 1
+    return {"api_calls": calls if isinstance(calls, dict) else {}, "errors_by_class": errors}
+
+
+def status_report(db: sqlite_utils.Database) -> dict[str, Any]:
+    """What ``recon status`` shows: records, per-stage last run with its API calls and
+    errors by class, and what is waiting for review (links, clusters, conflicts).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> status_report(open_store(":memory:"))["waiting_for_review"]
+        0
+    """
+    info = store_status(db)
+    for row in info["runs"].values():
+        row.update(_stage_figures(row.get("summary") or {}))
+    try:
+        from .review import QueueFilter, queue
+
+        waiting: dict[str, int] = {}
+        for kind in ("link", "duplicate", "conflict"):
+            waiting[kind] = queue(
+                db, QueueFilter(kinds=(kind,), status="undecided"), page_size=1
+            ).total
+        info["waiting_by_kind"] = waiting
+        info["waiting_for_review"] = sum(waiting.values())
+    except Exception:  # the review queue is optional for status: fall back to the store's count
+        log.debug("review queue unavailable for status", exc_info=True)
+    return info

@@ -1,0 +1,335 @@
+"""Headless runs: pull → match → plan → auto-approve by policy → plan → apply → audit export.
+
+``recon run`` executes the whole pipeline unattended from the same
+``recon.toml`` the app uses, under the store lock (so two runs, or a run and an
+apply started from the app, never overlap). It is a parent run: every stage
+records its own run with ``parent_id`` set to it. An apply left unfinished by
+a crash is resumed first. The outcome is a JSON summary and one of the pinned
+exit codes (0, 3 configuration, 4 partial failure, 5 locked, 6 budget
+exhausted, 7 auth failed); a notice goes to the configured webhooks on failure
+(and on success when asked).
+
+Examples:
+    >>> from recon.config import ReconConfig
+    >>> summary = run_pipeline(ReconConfig(), stages=())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .config import ReconConfig
+from .errors import (
+    BudgetExhausted,
+    ExitCode,
+    LockedError,
+    PartialFailure,
+    ReconError,
+)
+from .lock import store_lock
+from .models import now_iso
+from .store import finish_run, open_store, start_run
+
+__all__ = ["STAGES", "run_pipeline"]
+
+log = logging.getLogger(__name__)
+
+#: the stages of a headless run, in order
+STAGES = ("pull", "match", "plan", "policy", "replan", "apply", "export")
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def _as_dict(result: Any) -> dict[str, Any]:
+    """A stage result as plain data (dataclasses, dicts or run ids)."""
+    if result is None:
+        return {}
+    if isinstance(result, str):
+        return {"run_id": result}
+    if isinstance(result, dict):
+        return result
+    to_dict = getattr(result, "to_dict", None) or getattr(result, "as_dict", None)
+    if callable(to_dict):
+        return dict(to_dict())
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(result) and not isinstance(result, type):
+        return {k: v for k, v in asdict(result).items() if _jsonable(v)}
+    return {"result": str(result)}
+
+
+def _jsonable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | type(None) | list | dict)
+
+
+def _unfinished_apply(db: sqlite_utils.Database) -> str | None:
+    rows = list(
+        db.query(
+            "select r.run_id from runs r where r.stage = 'apply' and r.status in ('running', 'budget') "
+            "and exists (select 1 from journal j where j.run_id = r.run_id and j.state in ('planned', 'sent')) "
+            "order by r.started_at desc limit 1"
+        )
+    )
+    return rows[0]["run_id"] if rows else None
+
+
+def _errors_by_class(stage_results: dict[str, dict[str, Any]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for result in stage_results.values():
+        # apply reports failed items per class; a failed stage its one error class
+        failed = result.get("failed")
+        if isinstance(failed, dict):
+            for cls, count in failed.items():
+                total[cls] += int(count)
+        if result.get("error_class"):
+            total[result["error_class"]] += 1
+    return dict(total)
+
+
+def _api_calls(stage_results: dict[str, dict[str, Any]]) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for result in stage_results.values():
+        for crm, count in (result.get("api_calls") or result.get("calls") or {}).items():
+            if isinstance(count, int | float):
+                total[crm] += int(count)
+    return dict(total)
+
+
+def run_pipeline(
+    cfg: ReconConfig,
+    *,
+    dry_run: bool = False,
+    sample: int | None = None,
+    stages: Iterable[str] = STAGES,
+    export_formats: Iterable[str] = ("jsonl",),
+    notify: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Run the pipeline headless and return its summary (never raises for stage failures).
+
+    Args:
+        cfg: the configuration (the same one the app uses).
+        dry_run: plan and auto-approve, but write nothing to the CRMs.
+        sample: at most this many records per object (a test run on a sample).
+        stages: a subset of :data:`STAGES` to run (default: all).
+        export_formats: audit export formats written at the end.
+        notify: send the webhook notice (per ``[notify]``).
+        progress: called as ``progress(stage, info)`` when a stage starts and ends.
+
+    Returns:
+        The summary: ``run_id``, ``status`` (ok | partial | budget | failed | locked),
+        ``exit_code``, per-stage results, ``errors_by_class``, ``api_calls``, ``audit_anchor``.
+    """
+    wanted = [s for s in STAGES if s in set(stages)]
+    report = progress or (lambda _stage, _info: None)
+    summary: dict[str, Any] = {
+        "run_id": None,
+        "status": "running",
+        "exit_code": int(ExitCode.OK),
+        "dry_run": dry_run,
+        "sample": sample,
+        "started_at": now_iso(),
+        "stages": {},
+    }
+    db = open_store(cfg.store.path)
+    try:
+        with store_lock(db, holder="recon run", heartbeat_every=30):
+            parent = start_run(
+                db,
+                "run",
+                config={
+                    "dry_run": dry_run,
+                    "sample": sample,
+                    "stages": wanted,
+                    "config": cfg.redacted(),
+                },
+            )
+            summary["run_id"] = parent
+            status, exit_code, error = "ok", int(ExitCode.OK), None
+            try:
+                _run_stages(
+                    db, cfg, parent, wanted, summary, dry_run, sample, export_formats, report
+                )
+            except PartialFailure as exc:
+                # the export already ran: every write, failed or not, is in the audit
+                status, exit_code, error = "partial", int(exc.exit_code), str(exc)
+            except BudgetExhausted as exc:
+                status, exit_code, error = "budget", int(exc.exit_code), str(exc)
+            except ReconError as exc:
+                status, exit_code, error = "failed", int(exc.exit_code), str(exc)
+            except Exception as exc:
+                log.exception("recon run %s failed", parent)
+                status, exit_code, error = (
+                    "failed",
+                    int(ExitCode.UNEXPECTED),
+                    f"{type(exc).__name__}: {exc}",
+                )
+            stage_results = summary["stages"]
+            summary.update(
+                status=status,
+                exit_code=exit_code,
+                error=error,
+                errors_by_class=_errors_by_class(stage_results),
+                api_calls=_api_calls(stage_results),
+                counts=_counts(stage_results),
+                ended_at=now_iso(),
+            )
+            finish_run(db, parent, status=status, summary=summary, error=error)
+    except LockedError as exc:
+        summary.update(
+            status="locked", exit_code=int(exc.exit_code), error=str(exc), ended_at=now_iso()
+        )
+    if notify:
+        from .notify import notify_run
+
+        summary["notified"] = notify_run(cfg.notify, summary)
+    return summary
+
+
+def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    pull = stage_results.get("pull", {})
+    if "records" in pull:
+        out["records_pulled"] = pull["records"]
+    policy = stage_results.get("policy", {})
+    if policy:
+        out["auto_approved"] = sum(v for v in policy.values() if isinstance(v, int))
+    apply_ = stage_results.get("apply", {})
+    for key in ("applied", "failed", "skipped", "stale"):
+        if key in apply_:
+            out[key] = apply_[key]
+    return out
+
+
+def _run_stages(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    parent: str,
+    wanted: list[str],
+    summary: dict[str, Any],
+    dry_run: bool,
+    sample: int | None,
+    export_formats: Iterable[str],
+    report: Progress,
+) -> None:
+    results: dict[str, dict[str, Any]] = summary["stages"]
+
+    def stage(name: str, fn: Callable[[], Any]) -> dict[str, Any]:
+        report(name, {"event": "start"})
+        try:
+            out = _as_dict(fn())
+        except ReconError as exc:
+            partial = getattr(exc, "result", None)
+            results[name] = {
+                **(_as_dict(partial) if partial is not None else {}),
+                "error_class": str(getattr(exc, "error_class", "") or "") or None,
+                "error": str(exc),
+            }
+            raise
+        results[name] = out
+        report(name, {"event": "end", **out})
+        if out.get("status") == "budget":
+            raise BudgetExhausted(f"{name}: the API call budget is spent; the next run resumes")
+        return out
+
+    if not dry_run and "apply" in wanted:
+        pending = _unfinished_apply(db)
+        if pending:
+            from .apply import apply_plan
+
+            log.warning("resuming apply run %s left unfinished", pending)
+            plan_of = db.execute(
+                "select json_extract(config, '$.plan_run_id') from runs where run_id = ?", [pending]
+            ).fetchone()[0]
+            stage(
+                "resume",
+                lambda: apply_plan(db, cfg, plan_run_id=plan_of, resume=True, parent_run_id=parent),
+            )
+
+    if "pull" in wanted:
+        from .pull import run_pull
+
+        stage("pull", lambda: run_pull(db, cfg, sample=sample, parent_run_id=parent))
+    match_run = None
+    if "match" in wanted:
+        from .match import run_match
+
+        match_run = stage("match", lambda: run_match(db, cfg, parent_run_id=parent)).get("run_id")
+    plan_run = None
+    if "plan" in wanted:
+        from .plan import build_plan
+
+        plan_run = stage(
+            "plan",
+            lambda: build_plan(
+                db, cfg, match_run_id=match_run, sample=sample, parent_run_id=parent
+            ),
+        ).get("run_id")
+    if "policy" in wanted:
+        from .policy import auto_approve
+
+        stage(
+            "policy",
+            lambda: auto_approve(db, cfg.policy, match_run_id=match_run, plan_run_id=plan_run),
+        )
+    if "replan" in wanted and "plan" in wanted:
+        from .plan import build_plan
+
+        plan_run = stage(
+            "replan",
+            lambda: build_plan(
+                db, cfg, match_run_id=match_run, sample=sample, parent_run_id=parent
+            ),
+        ).get("run_id")
+    if "apply" in wanted:
+        from .apply import apply_plan
+
+        applied = stage(
+            "apply",
+            lambda: apply_plan(
+                db,
+                cfg,
+                plan_run_id=plan_run,
+                dry_run=dry_run,
+                confirm_merges=cfg.policy.merges,
+                reviewer="policy",
+                parent_run_id=parent,
+            ),
+        )
+        summary["apply_run_id"] = applied.get("run_id")
+        if applied.get("status") == "partial":
+            failed = sum((applied.get("failed") or {}).values())
+            if "export" in wanted:
+                _export(db, cfg, parent, summary, export_formats)
+            raise PartialFailure(
+                f"{failed} item(s) failed; the rest were applied", counts=applied.get("failed")
+            )
+    if "export" in wanted:
+        _export(db, cfg, parent, summary, export_formats)
+
+
+def _export(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    parent: str,
+    summary: dict[str, Any],
+    formats: Iterable[str],
+) -> None:
+    from .audit import anchor, export
+
+    out_dir = Path(cfg.store.exports_dir)
+    files = []
+    apply_run = summary.get("apply_run_id")
+    if apply_run and not summary.get("dry_run"):
+        for fmt in formats:
+            path = out_dir / f"audit-{parent}.{fmt}"
+            export(db, fmt, path, run_id=apply_run)
+            files.append(str(path))
+    summary["exports"] = files
+    summary["audit_anchor"] = anchor(db)
