@@ -41,6 +41,33 @@ from .lock import store_lock
 from .models import Decision, Pair, Record, Tier
 from .store import open_store, store_status, transaction
 
+# heavier parts (polars, the normalisers, the pipeline) load on first use, so the
+# CLI starts fast: `recon.fill_rates` imports recon.insights when first touched
+_LAZY = {
+    "audit_report": ("insights", "audit_report"),
+    "domain_coverage": ("insights", "domain_coverage"),
+    "duplicate_estimate": ("insights", "duplicate_estimate"),
+    "fill_rates": ("insights", "fill_rates"),
+    "records_frame": ("insights", "records_frame"),
+    "status_report": ("insights", "status_report"),
+    "threshold_curve": ("insights", "threshold_curve"),
+    "verify_audit": ("audit", "verify"),
+    "export_audit": ("audit", "export"),
+    "run_pipeline": ("pipeline", "run_pipeline"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(f".{module}", __name__), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'recon' has no attribute {name!r}")
+
+
 __all__ = [
     "ApplyError",
     "AuditError",
@@ -71,9 +98,19 @@ __all__ = [
     "Tier",
     "UsageError",
     "__version__",
+    "audit_report",
+    "domain_coverage",
+    "duplicate_estimate",
+    "export_audit",
+    "fill_rates",
     "load_config",
     "open_store",
+    "records_frame",
+    "run_pipeline",
+    "status_report",
     "store_lock",
     "store_status",
+    "threshold_curve",
     "transaction",
+    "verify_audit",
 ]

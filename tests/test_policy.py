@@ -1,0 +1,170 @@
+"""The auto-approve policy: only allowed tiers, objects and kinds; never over a person's decision."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlite_utils
+
+from recon.config import PolicySection
+from recon.plan import approved_items
+from recon.policy import auto_approve
+from recon.store import start_run
+
+PAIRS = [
+    # pair_id, object, tier
+    ("p-auto-co", "companies", "auto"),
+    ("p-review-co", "companies", "review"),
+    ("p-auto-ct", "contacts", "auto"),
+    ("p-human", "companies", "auto"),
+]
+
+
+@pytest.fixture
+def store(fresh_db: sqlite_utils.Database) -> tuple[sqlite_utils.Database, str, str]:
+    db = fresh_db
+    match = start_run(db, "match")
+    plan = start_run(db, "plan")
+    db["pairs"].insert_all(
+        [
+            {
+                "run_id": match,
+                "pair_id": pid,
+                "kind": "link",
+                "object": obj,
+                "source_l": "hubspot",
+                "record_id_l": f"h-{pid}",
+                "object_l": obj,
+                "source_r": "salesforce",
+                "record_id_r": f"s-{pid}",
+                "object_r": "Account" if obj == "companies" else "Lead",
+                "score": 0.99 if tier == "auto" else 0.7,
+                "tier": tier,
+            }
+            for pid, obj, tier in PAIRS
+        ]
+    )
+    db["clusters"].insert_all(
+        [
+            {
+                "run_id": match,
+                "cluster_id": "c1",
+                "object": "companies",
+                "source": "hubspot",
+                "record_object": "companies",
+                "record_id": r,
+                "score": 0.97,
+                "tier": "auto",
+            }
+            for r in ("h1", "h2")
+        ]
+    )
+    # a person already rejected p-human: the policy must leave it alone
+    db["decisions"].insert(
+        {
+            "kind": "link",
+            "label": "non_match",
+            "item_id": "p-human",
+            "decided_by": "human",
+            "reviewer": "ana",
+            "version": 1,
+        }
+    )
+    items = [
+        ("u1", "update", "companies", ["p-auto-co"], None),
+        ("u2", "update", "companies", ["p-review-co"], None),
+        ("k1", "create", "Lead", ["k1"], None),
+        ("m1", "merge", "companies", ["c1"], None),
+        ("x1", "conflict", "contacts", ["p-auto-ct", "x1"], "new title"),
+        ("x2", "conflict", "contacts", ["p-auto-ct", "x2"], None),
+    ]
+    db["plan_items"].insert_all(
+        [
+            {
+                "run_id": plan,
+                "item_id": iid,
+                "action": action,
+                "system": "salesforce",
+                "object": obj,
+                "field": "Title" if action == "conflict" else None,
+                "requires": json.dumps(req),
+                "after": json.dumps(after),
+                "status": "needs_review" if action == "conflict" else "proposed",
+                "seq": n,
+                "payload": json.dumps(
+                    {"master": "h1", "victims": ["h2"]} if action == "merge" else {}
+                ),
+                "reason": "{}",
+                "before": "null",
+                "link_item_id": req[0],
+            }
+            for n, (iid, action, obj, req, after) in enumerate(items)
+        ]
+    )
+    return db, match, plan
+
+
+def decided(db: sqlite_utils.Database, by: str = "policy") -> dict[str, dict[str, object]]:
+    return {
+        r["item_id"]: dict(r)
+        for r in db.query("select * from decisions where decided_by = ?", [by])
+    }
+
+
+def test_default_policy_approves_only_auto_links(
+    store: tuple[sqlite_utils.Database, str, str],
+) -> None:
+    db, match, plan = store
+    counts = auto_approve(db, PolicySection(), match_run_id=match, plan_run_id=plan)
+    assert counts == {"links": 2, "merges": 0, "creates": 0, "conflicts": 0}
+    rows = decided(db)
+    assert set(rows) == {"p-auto-co", "p-auto-ct"}
+    assert {r["label"] for r in rows.values()} == {"match"}
+    assert {r["reviewer"] for r in rows.values()} == {"policy"}
+    assert rows["p-auto-ct"]["salesforce_object"] == "Lead"
+    # the person's rejection stands
+    assert decided(db, "human")["p-human"]["label"] == "non_match"
+    assert [i["item_id"] for i in approved_items(db, plan)] == ["u1"]
+
+
+def test_policy_runs_twice_without_deciding_again(
+    store: tuple[sqlite_utils.Database, str, str],
+) -> None:
+    db, match, plan = store
+    auto_approve(db, PolicySection(), match_run_id=match, plan_run_id=plan)
+    again = auto_approve(db, PolicySection(), match_run_id=match, plan_run_id=plan)
+    assert again["links"] == 0
+    assert db["decisions"].count == 3
+
+
+def test_merges_creates_conflicts_only_when_named(
+    store: tuple[sqlite_utils.Database, str, str],
+) -> None:
+    db, match, plan = store
+    policy = PolicySection(
+        link_tiers=["auto", "review"],
+        duplicate_tiers=["auto"],
+        merges=True,
+        creates=True,
+        conflicts=True,
+    )
+    counts = auto_approve(db, policy, match_run_id=match, plan_run_id=plan)
+    assert counts == {"links": 3, "merges": 1, "creates": 1, "conflicts": 1}
+    rows = decided(db)
+    assert rows["c1"]["kind"] == "duplicate"
+    assert rows["k1"]["kind"] == "plan" and rows["k1"]["label"] == "approve"
+    assert json.loads(str(rows["x1"]["choice"]))["value"] == "new title"
+    assert "x2" not in rows  # nothing proposed: a person must choose
+    ids = {i.get("conflict_item_id") or i["item_id"] for i in approved_items(db, plan)}
+    assert {"u1", "u2", "k1", "m1", "x1"} <= ids
+
+
+def test_objects_switch_and_disabled_policy(store: tuple[sqlite_utils.Database, str, str]) -> None:
+    db, match, plan = store
+    assert auto_approve(db, PolicySection(enabled=False), match_run_id=match)["links"] == 0
+    counts = auto_approve(
+        db, PolicySection(objects=["contacts"]), match_run_id=match, plan_run_id=plan
+    )
+    assert counts["links"] == 1
+    assert set(decided(db)) == {"p-auto-ct"}
