@@ -1,0 +1,359 @@
+"""The audit chain, exports, undo plans and the apply/audit/undo commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from openpyxl import load_workbook
+from writers.crm_env import (  # noqa: F401  (fixtures)
+    HS_TOKEN,
+    SF_SESSION,
+    CrmEnv,
+    _own_sandbox,
+    approve_ids,
+    crm_fixture,
+    hs_update,
+    make_plan,
+    sf_update,
+    uid,
+)
+
+from recon.apply import apply_plan
+from recon.audit import anchor, append, build_undo_plan, escape_formula, export, verify
+from recon.errors import UsageError
+from recon.store import open_store, transaction
+
+EVIL = ['=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tTab", "\rCR"]
+
+
+def chain(n: int = 5) -> Any:
+    db = open_store(":memory:")
+    with transaction(db):
+        append(
+            db,
+            [
+                {
+                    "run_id": "apply-1",
+                    "item_id": f"i{i}",
+                    "crm": "hubspot",
+                    "field": "name",
+                    "before": "a",
+                    "after": f"b{i}",
+                    "outcome": "confirmed",
+                }
+                for i in range(n)
+            ],
+        )
+    return db
+
+
+def test_a_clean_chain_verifies_and_its_anchor_is_the_last_hash() -> None:
+    db = chain()
+    result = verify(db, anchor=anchor(db))
+    assert result.ok and result.rows == 5 and result.anchor == anchor(db)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "update audit set after = 'forged' where seq = 3",
+        "update audit set outcome = 'failed' where seq = 1",
+        "update audit set hash = 'x', after = 'forged' where seq = 5",
+        "delete from audit where seq = 2",
+        "delete from audit where seq = 1",
+        "update audit set seq = 9 where seq = 4",
+    ],
+)
+def test_verify_catches_edited_and_deleted_rows(tamper: str) -> None:
+    db = chain()
+    db.execute(tamper)
+    result = verify(db)
+    assert not result.ok and result.problems
+
+
+def test_verify_with_the_anchor_catches_a_truncated_tail() -> None:
+    db = chain()
+    head = anchor(db)
+    db.execute("delete from audit where seq >= 4")
+    assert verify(db).ok  # a cut tail leaves a valid chain...
+    result = verify(db, anchor=head)  # ...which the anchor printed earlier exposes
+    assert not result.ok and "cut off" in result.problems[0]
+
+
+def test_appending_keeps_an_old_anchor_valid() -> None:
+    db = chain()
+    head = anchor(db)
+    with transaction(db):
+        append(db, [{"run_id": "apply-2", "item_id": "x", "outcome": "intended"}])
+    assert verify(db, anchor=head).ok and anchor(db) != head
+
+
+@pytest.mark.parametrize("value", EVIL)
+def test_formula_cells_are_escaped(value: str) -> None:
+    assert escape_formula(value) == "'" + value
+    assert escape_formula("Acme " + value) == "Acme " + value
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "xlsx"])
+def test_exports_carry_the_anchor_and_escape_formulas(fmt: str, tmp_path: Path) -> None:
+    db = open_store(":memory:")
+    with transaction(db):
+        append(
+            db,
+            [
+                {"run_id": "apply-1", "item_id": f"i{i}", "after": v, "outcome": "confirmed"}
+                for i, v in enumerate(EVIL)
+            ],
+        )
+    out = tmp_path / f"audit.{fmt}"
+    info = export(db, fmt, out)
+    assert info["rows"] == len(EVIL) and info["anchor"] == anchor(db)
+    if fmt == "csv":
+        rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    elif fmt == "xlsx":
+        ws = load_workbook(out)["audit"]
+        values = list(ws.values)
+        rows = [dict(zip(values[0], r, strict=True)) for r in values[1:]]
+        assert load_workbook(out)["anchor"]["B1"].value == anchor(db)
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    else:
+        rows = pl.read_parquet(out).to_dicts()
+    assert {r["anchor"] for r in rows} == {anchor(db)}
+    afters = [r["after"] for r in rows]
+    if fmt in {"csv", "xlsx"}:
+        assert all(str(a).startswith("'") for a in afters)
+    else:
+        assert afters == EVIL  # machine formats keep the exact values
+
+
+def test_export_of_one_run_and_unknown_format(tmp_path: Path) -> None:
+    db = chain()
+    with pytest.raises(UsageError):
+        export(db, "xml", tmp_path / "a.xml")
+    with pytest.raises(UsageError):
+        export(db, "csv", tmp_path / "a.csv", run_id="apply-missing")
+
+
+# --------------------------------------------------------------------------- with the emulator
+
+
+def _applied(crm: CrmEnv, tmp_path: Path) -> tuple[Any, Any, dict[str, str], str, str]:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    ids = crm.hs_create(
+        "companies",
+        [{"name": f"Undo {tag} {i}", "domain": f"u{i}-{tag}.example"} for i in range(3)],
+    )
+    account = crm.sf_create("Account", [{"Name": f"Undo Acc {tag}", "Phone": "+1 555 0100"}])[0]
+    before = {i: f"Undo {tag} {k}" for k, i in enumerate(ids)}
+    items = [
+        hs_update(
+            i, "name", before[i], f"=cmd|' /C calc'!A0 {k}", crm.modified("hubspot", "companies", i)
+        )
+        for k, i in enumerate(ids)
+    ]
+    items.append(
+        sf_update(
+            account,
+            "Phone",
+            "+1 555 0100",
+            "+1 555 0199",
+            crm.modified("salesforce", "Account", account),
+        )
+    )
+    plan = make_plan(db, items)
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert result.applied == 4
+    return cfg, db, before, account, result.run_id
+
+
+def test_undo_restores_every_before_value(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg, db, before, account, run_id = _applied(crm, tmp_path)
+    undo = build_undo_plan(db, run_id)
+    assert undo["items"] == 4 and undo["irreversible"] == 0
+    # the undo plan is reviewed like any plan: nothing applies before approval
+    assert apply_plan(db, cfg, plan_run_id=undo["plan_run_id"]).items == 0
+    approve_ids(
+        db,
+        [
+            r["item_id"]
+            for r in db.query(
+                "select item_id from plan_items where run_id = ?", [undo["plan_run_id"]]
+            )
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=undo["plan_run_id"])
+    assert result.applied == 4 and result.stale == 0
+    for rid, name in before.items():
+        assert crm.hs_get("companies", rid, ["name"])["name"] == name
+    assert crm.sf_get("Account", account, ["Phone"])["Phone"] == "+1 555 0100"
+    assert verify(db).ok
+
+
+def test_undo_is_stale_protected(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg, db, before, _account, run_id = _applied(crm, tmp_path)
+    edited = next(iter(before))
+    crm.edit("hubspot", "companies", edited, {"name": "Changed after the apply"})
+    undo = build_undo_plan(db, run_id)
+    approve_ids(
+        db,
+        [
+            r["item_id"]
+            for r in db.query(
+                "select item_id from plan_items where run_id = ?", [undo["plan_run_id"]]
+            )
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=undo["plan_run_id"])
+    assert result.stale == 1 and result.applied == 3
+    assert crm.hs_get("companies", edited, ["name"])["name"] == "Changed after the apply"
+
+
+def test_merges_are_irreversible_in_undo(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"M {tag} {i}"} for i in range(2)])
+    plan = make_plan(
+        db,
+        [
+            {
+                "action": "merge",
+                "system": "hubspot",
+                "object": "companies",
+                "record_id": ids[0],
+                "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
+                "payload": {"master": ids[0], "victims": [ids[1]]},
+            }
+        ],
+    )
+    run = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    undo = build_undo_plan(db, run.run_id)
+    assert undo["irreversible"] == 1
+    row = next(iter(db.query("select * from plan_items where run_id = ?", [undo["plan_run_id"]])))
+    assert row["status"] == "blocked" and "irreversible" in json.loads(row["reason"])
+
+
+def test_secrets_never_reach_the_store_or_exports(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
+    ids = crm.hs_create("companies", [{"name": f"Secret {uid()}"}])
+    crm.fault(
+        kind="validation",
+        side="hubspot",
+        object="companies",
+        match={"name": "x"},
+        message=f"echo {HS_TOKEN}",
+    )
+    plan = make_plan(
+        db, [hs_update(ids[0], "name", None, "x", crm.modified("hubspot", "companies", ids[0]))]
+    )
+    apply_plan(db, cfg, plan_run_id=plan)
+    build_undo_plan(db, run_id)
+    dump = json.dumps(
+        {t: [dict(r) for r in db.query(f"select * from [{t}]")] for t in db.table_names()},
+        default=str,
+    )
+    for fmt in ("csv", "jsonl", "parquet", "xlsx"):
+        out = tmp_path / f"a.{fmt}"
+        export(db, fmt, out)
+        assert (
+            HS_TOKEN.encode() not in out.read_bytes()
+            and SF_SESSION.encode() not in out.read_bytes()
+        )
+    assert HS_TOKEN not in dump and SF_SESSION not in dump
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(*args: str, cwd: Path, inp: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recon", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        input=inp,
+        timeout=120,
+    )
+
+
+def write_toml(crm: CrmEnv, tmp_path: Path) -> Path:
+    path = tmp_path / "recon.toml"
+    path.write_text(
+        f'[store]\npath = "recon.db"\n[hubspot]\nbase_url = "{crm.url}"\naccess_token = "{HS_TOKEN}"\n'
+        f'[salesforce]\ninstance_url = "{crm.url}"\nauth = "session"\nsession_id = "{SF_SESSION}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
+    write_toml(crm, tmp_path)
+    cfg = crm.config(tmp_path)
+    db = open_store(tmp_path / "recon.db")
+    assert cfg.store.path == tmp_path / "recon.db"
+    ids = crm.hs_create("companies", [{"name": f"Cli {uid()}"}])
+    plan = make_plan(
+        db,
+        [
+            hs_update(
+                ids[0], "name", None, "Cli renamed", crm.modified("hubspot", "companies", ids[0])
+            )
+        ],
+    )
+
+    refused = cli("apply", cwd=tmp_path, inp="")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    dry = cli("apply", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and "would apply" in dry.stdout
+    done = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    head = anchor(db)
+    assert head and head in done.stdout
+    assert HS_TOKEN not in done.stdout + done.stderr
+
+    ok = cli("audit", "verify", "--anchor", head, cwd=tmp_path)
+    assert ok.returncode == 0 and "audit ok" in ok.stdout
+    out = tmp_path / "audit.csv"
+    exported = cli("audit", "export", "--format", "csv", "--out", str(out), cwd=tmp_path)
+    assert exported.returncode == 0 and head in out.read_text(encoding="utf-8")
+
+    run_id = next(
+        iter(
+            db.query(
+                "select run_id from runs where stage = 'apply' and json_extract(config, '$.dry_run') = 0"
+            )
+        )
+    )["run_id"]
+    undo = cli("undo", run_id, cwd=tmp_path)
+    assert undo.returncode == 0 and "undo plan" in undo.stdout
+
+    db.execute("update audit set after = 'forged' where seq = 1")
+    bad = cli("audit", "verify", cwd=tmp_path)
+    assert bad.returncode == 1 and "does not verify" in bad.stderr
+
+
+def test_cli_apply_exit_4_on_partial_failure(crm: CrmEnv, tmp_path: Path) -> None:
+    write_toml(crm, tmp_path)
+    db = open_store(tmp_path / "recon.db")
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"P {tag} {i}"} for i in range(2)])
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", None, f"P4 {tag} {k}", crm.modified("hubspot", "companies", i))
+            for k, i in enumerate(ids)
+        ],
+    )
+    crm.fault(kind="validation", side="hubspot", object="companies", match={"name": f"P4 {tag} 0"})
+    result = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
+    assert result.returncode == 4 and "validation" in result.stdout + result.stderr
