@@ -436,9 +436,40 @@ def eval_(
 
 
 @app.command()
-def plan(config: ConfigOpt = None) -> None:
-    """Build the change plan from matches, mappings and conflict rules (a dry run)."""
-    not_available("plan")
+def plan(
+    config: ConfigOpt = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(
+            "--run", help="Match run (or parent `recon run`) to plan from; default: the latest."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Compute and show the plan without storing a plan run."),
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="Output: table (counts and a preview), csv (counts) or json (summary)."
+        ),
+    ] = "table",
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample", min=1, help="Plan for at most N links, clusters and creates per object."
+        ),
+    ] = None,
+) -> None:
+    """Build the change plan from matches, mappings and conflict rules (nothing is written to a CRM)."""
+    from .plan import build_plan
+    from .plan_run import render_plan
+
+    if fmt not in ("table", "csv", "json"):
+        raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
+    cfg = get_config(config)
+    result = build_plan(open_db(cfg), cfg, match_run_id=run_id, sample=sample, dry_run=dry_run)
+    render_plan(result, fmt, console)
 
 
 # --------------------------------------------------------------------------- review

@@ -19,7 +19,7 @@ from .plan_build import Planner
 from .plan_load import load_view
 from .store import finish_run, resolve_run_id, start_run, transaction
 
-__all__ = ["run_build"]
+__all__ = ["render_plan", "run_build"]
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +137,87 @@ def run_build(
         "plan %s: %d items from match run %s in %.2f s", run_id, len(items), mrid, result.seconds
     )
     return result
+
+
+def _preview(items: list[dict[str, Any]], limit: int) -> list[list[str]]:
+    rows = []
+    for i in items[:limit]:
+        after = i["after"]
+        text = (
+            json.dumps(after, default=str, ensure_ascii=False)
+            if not isinstance(after, str)
+            else after
+        )
+        rows.append(
+            [
+                str(i["seq"]),
+                i["action"],
+                i["system"],
+                i["object"],
+                str(i["record_id"] or ""),
+                str(i["field"] or ""),
+                text[:60],
+                i["status"],
+                str((i["reason"] or {}).get("why", "")),
+            ]
+        )
+    return rows
+
+
+def render_plan(result: PlanResult, fmt: str, console: Any, *, preview: int = 20) -> None:
+    """Print a plan for people (``table``) or tools (``csv`` counts, ``json`` summary).
+
+    Args:
+        result: what :func:`recon.plan.build_plan` returned.
+        fmt: ``table``, ``csv`` or ``json``.
+        console: a :class:`rich.console.Console` (tables) ; csv/json go to stdout.
+        preview: items shown under the table.
+    """
+    import csv
+    import sys
+
+    from rich.table import Table
+
+    if fmt == "json":
+        sys.stdout.write(json.dumps(result.summary(), indent=2, default=str) + "\n")
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["action", "object", "system", "status", "items"])
+        for c in result.counts:
+            writer.writerow([c["action"], c["object"], c["system"], c["status"], c["items"]])
+        return
+    where = f"plan run {result.run_id}" if result.run_id else "dry run (nothing stored)"
+    console.print(f"{where} from match run {result.match_run_id}: {result.total} items")
+    table = Table(title="items per action and object")
+    for col in ("action", "object", "system", "status", "items"):
+        table.add_column(col, justify="right" if col == "items" else "left")
+    for c in result.counts:
+        table.add_row(c["action"], c["object"], c["system"], c["status"], str(c["items"]))
+    console.print(table)
+    if result.skipped:
+        skipped = Table(title="not planned")
+        skipped.add_column("reason")
+        skipped.add_column("count", justify="right")
+        for reason, n in sorted(result.skipped.items()):
+            skipped.add_row(reason, str(n))
+        console.print(skipped)
+    for path, msg in result.warnings:
+        console.print(f"warning: {path}: {msg}", markup=False, highlight=False)
+    if result.items and preview:
+        items = Table(title=f"first {min(preview, len(result.items))} items (run order)")
+        for col in (
+            "seq",
+            "action",
+            "system",
+            "object",
+            "record",
+            "field",
+            "after",
+            "status",
+            "why",
+        ):
+            items.add_column(col)
+        for row in _preview(result.items, preview):
+            items.add_row(*row)
+        console.print(items)

@@ -1,0 +1,547 @@
+"""Field mappings: defaults, the conflict-rule truth table, directions, validation, values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from plan_testdata import hs_prop, schemas, sf_field
+
+from recon.config import MappingSection, load_config
+from recon.errors import ConfigError, MappingError
+from recon.mapping import (
+    DEFAULT_CONTACT_MAPPINGS,
+    RULES,
+    FieldMap,
+    Outcome,
+    allowed,
+    check_mappings,
+    decide,
+    default_mappings,
+    resolve_mappings,
+)
+from recon.plan_schema import field_info
+from recon.plan_values import OwnerMap, for_hubspot, for_salesforce, norm, values_equal
+
+# --------------------------------------------------------------------------- truth table
+
+# (rule) -> (SF blank & HS set, SF set & HS blank, both set and different); two_way's last cell is timed
+TABLE = {
+    "prefer_salesforce_unless_blank": ("to_salesforce", "to_hubspot", "to_hubspot"),
+    "always_salesforce": ("none", "to_hubspot", "to_hubspot"),
+    "two_way": ("to_salesforce", "to_hubspot", None),
+    "prefer_hubspot_unless_blank": ("to_salesforce", "to_hubspot", "to_salesforce"),
+    "always_hubspot": ("to_salesforce", "none", "to_salesforce"),
+    "review": ("to_salesforce", "to_hubspot", "review"),
+    "dont_sync": ("none", "none", "none"),
+}
+T0 = datetime(2024, 6, 1, tzinfo=UTC)
+OLDER, NEWER = T0 - timedelta(days=1), T0 + timedelta(days=1)
+CASES = {"sf_blank": (False, True), "hs_blank": (True, False), "both_set": (False, False)}
+
+
+def test_every_rule_is_in_the_table() -> None:
+    assert set(TABLE) == set(RULES)
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("hs_newer", [True, False], ids=["hs_newer", "sf_newer"])
+def test_truth_table(rule: str, case: str, hs_newer: bool) -> None:
+    hs_blank, sf_blank = CASES[case]
+    hs_t, sf_t = (NEWER, OLDER) if hs_newer else (OLDER, NEWER)
+    out = decide(
+        rule, hs_blank=hs_blank, sf_blank=sf_blank, equal=False, hs_time=hs_t, sf_time=sf_t
+    )
+    expected = TABLE[rule][list(CASES).index(case)]
+    if expected is None:  # two_way, both set: the newer side wins
+        expected = "to_salesforce" if hs_newer else "to_hubspot"
+    assert out.action == expected
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("hs_newer", [True, False])
+def test_blank_winner_never_blanks_the_other_side(rule: str, hs_newer: bool) -> None:
+    """Whatever the times, a blank side is never written over the set one."""
+    hs_t, sf_t = (NEWER, OLDER) if hs_newer else (OLDER, NEWER)
+    sf_empty = decide(rule, hs_blank=False, sf_blank=True, equal=False, hs_time=hs_t, sf_time=sf_t)
+    hs_empty = decide(rule, hs_blank=True, sf_blank=False, equal=False, hs_time=hs_t, sf_time=sf_t)
+    assert sf_empty.action != "to_hubspot"
+    assert hs_empty.action != "to_salesforce"
+
+
+@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize(
+    ("hs_blank", "sf_blank", "equal"), [(True, True, False), (False, False, True)]
+)
+def test_nothing_to_do_when_both_blank_or_equal(
+    rule: str, hs_blank: bool, sf_blank: bool, equal: bool
+) -> None:
+    assert decide(rule, hs_blank=hs_blank, sf_blank=sf_blank, equal=equal).action == "none"
+
+
+@pytest.mark.parametrize(
+    ("hs_t", "sf_t", "synced", "action", "why"),
+    [
+        (NEWER, OLDER, None, "to_salesforce", "hubspot_newer"),
+        (OLDER, NEWER, None, "to_hubspot", "salesforce_newer"),
+        (None, NEWER, None, "review", "times_missing"),
+        (NEWER, None, None, "review", "times_missing"),
+        (T0, T0, None, "review", "same_time"),
+        (NEWER, NEWER + timedelta(hours=1), T0, "review", "both_changed_since_sync"),
+        (NEWER, OLDER, T0, "to_salesforce", "hubspot_newer"),  # only HubSpot changed since the sync
+        (OLDER, NEWER, T0, "to_hubspot", "salesforce_newer"),
+    ],
+)
+def test_two_way_times(hs_t: Any, sf_t: Any, synced: Any, action: str, why: str) -> None:
+    out = decide(
+        "two_way",
+        hs_blank=False,
+        sf_blank=False,
+        equal=False,
+        hs_time=hs_t,
+        sf_time=sf_t,
+        last_synced=synced,
+    )
+    assert out == Outcome(action, why)
+
+
+def test_unknown_rule_is_a_mapping_error() -> None:
+    with pytest.raises(MappingError):
+        decide("whatever", hs_blank=False, sf_blank=True, equal=False)
+
+
+@pytest.mark.parametrize(
+    ("direction", "action", "ok"),
+    [
+        ("two_way", "to_salesforce", True),
+        ("two_way", "to_hubspot", True),
+        ("hubspot_to_salesforce", "to_salesforce", True),
+        ("hubspot_to_salesforce", "to_hubspot", False),
+        ("salesforce_to_hubspot", "to_hubspot", True),
+        ("salesforce_to_hubspot", "to_salesforce", False),
+        ("off", "to_salesforce", False),
+        ("off", "to_hubspot", False),
+        ("off", "review", False),
+        ("two_way", "none", False),
+    ],
+)
+def test_direction_may_forbid_a_write(direction: str, action: str, ok: bool) -> None:
+    fm = FieldMap("contacts", "email", "Email", "Lead")
+    assert allowed(Outcome(action, "x"), fm, direction) is ok
+
+
+def test_read_only_side_is_never_written() -> None:
+    src = next(m for m in DEFAULT_CONTACT_MAPPINGS if m.hubspot == "hs_analytics_source")
+    assert not allowed(Outcome("to_hubspot", "x"), src, "two_way")
+    assert allowed(Outcome("to_salesforce", "x"), src, "two_way")
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+def test_default_contact_list_is_seed_001() -> None:
+    labels = {m.label for m in DEFAULT_CONTACT_MAPPINGS}
+    seed = {
+        "Account ID",
+        "Annual Revenue",
+        "City",
+        "Mailing City",
+        "Company",
+        "Owner ID",
+        "Country",
+        "Mailing Country",
+        "Email",
+        "Employees",
+        "Business Fax",
+        "First Name",
+        "Industry",
+        "Title",
+        "Last Name",
+        "Lead Source",
+        "Contact Description",
+        "Email Opt Out",
+        "Business Phone",
+        "Mailing Zip/Postal Code",
+        "Zip/Postal Code",
+        "Rating",
+        "Salutation",
+        "Mailing State/Province",
+        "State/Province",
+        "Status",
+        "Mailing Street",
+        "Street",
+        "Website",
+    }
+    assert labels == seed
+
+
+@pytest.mark.parametrize(
+    ("hs", "lead", "contact"),
+    [
+        ("email", "Email", "Email"),  # shared internal name: syncs to both
+        ("city", "City", "MailingCity"),
+        ("zip", "PostalCode", "MailingPostalCode"),
+        ("salesforceaccountid", None, "AccountId"),  # only on Contact
+        ("website", "Website", None),  # only on Lead
+        ("hs_lead_status", "Status", None),
+    ],
+)
+def test_default_contact_pairs(hs: str, lead: str | None, contact: str | None) -> None:
+    got = {m.salesforce_object: m.salesforce for m in DEFAULT_CONTACT_MAPPINGS if m.hubspot == hs}
+    assert got.get("Lead") == lead
+    assert got.get("Contact") == contact
+
+
+def test_defaults_cannot_be_removed_only_switched_off() -> None:
+    chk = resolve_mappings(MappingSection(rules={"contacts.fax": "dont_sync"}), schemas())
+    fax = [m for m in chk.mappings if m.key == "contacts.fax"]
+    assert {m.salesforce_object for m in fax} == {"Lead", "Contact"}
+    assert {m.rule for m in fax} == {"dont_sync"}
+
+
+def test_defaults_fit_the_test_schemas_without_problems() -> None:
+    chk = check_mappings(MappingSection(), schemas())
+    assert chk.errors == []
+    assert all("read-only" in msg for _p, msg in chk.warnings)
+    src = [m for m in chk.mappings if m.hubspot == "hs_analytics_source"]
+    assert src and not any(m.to_hubspot for m in src)
+
+
+def test_extras_are_mappings_like_any_other() -> None:
+    maps = default_mappings(campaign_property="sf_campaigns")
+    assert {m.derived for m in maps} >= {"campaigns", "lifecycle", "account_name"}
+    chk = resolve_mappings(
+        MappingSection(
+            campaign_property="sf_campaigns", rules={"companies.lifecyclestage": "dont_sync"}
+        ),
+        schemas(),
+    )
+    life = next(m for m in chk.mappings if m.derived == "lifecycle")
+    assert life.rule == "dont_sync"
+    assert any(m.derived == "campaigns" and m.hubspot == "sf_campaigns" for m in chk.mappings)
+
+
+def test_no_schemas_means_no_checks() -> None:
+    chk = check_mappings(
+        MappingSection(fields=[{"object": "contacts", "hubspot": "x", "salesforce": "X__c"}])
+    )
+    assert chk.errors == []
+    assert {m.salesforce_object for m in chk.mappings if m.hubspot == "x"} == {"Lead", "Contact"}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _section(*fields: dict[str, Any], **kw: Any) -> MappingSection:
+    return MappingSection(fields=list(fields), **kw)
+
+
+BAD = {
+    "mapped_twice_hubspot": (
+        {
+            "object": "contacts",
+            "hubspot": "jobtitle",
+            "salesforce": "Description",
+            "salesforce_object": "Lead",
+        },
+        "mapped twice",
+    ),
+    "mapped_twice_salesforce": (
+        {
+            "object": "contacts",
+            "hubspot": "birthday",
+            "salesforce": "Title",
+            "salesforce_object": "Contact",
+        },
+        "mapped twice",
+    ),
+    "incompatible_types": (
+        {"object": "companies", "hubspot": "founded", "salesforce": "NumberOfEmployees"},
+        "incompatible types",
+    ),
+    "missing_hubspot_property": (
+        {
+            "object": "contacts",
+            "hubspot": "gone_property",
+            "salesforce": "Birthdate",
+            "salesforce_object": "Contact",
+        },
+        "missing field",
+    ),
+    "missing_salesforce_field": (
+        {"object": "companies", "hubspot": "founded", "salesforce": "Gone__c"},
+        "missing field",
+    ),
+    "read_only_target": (
+        {
+            "object": "contacts",
+            "hubspot": "hs_object_id",
+            "salesforce": "AnnualRevenue",
+            "salesforce_object": "Lead",
+            "rule": "always_salesforce",
+        },
+        "read-only target",
+    ),
+    "read_only_salesforce_target": (
+        {
+            "object": "contacts",
+            "hubspot": "sf_campaigns",
+            "salesforce": "Name",
+            "salesforce_object": "Lead",
+            "rule": "always_hubspot",
+        },
+        "read-only target",
+    ),
+    "multi_value_labelled": (
+        {
+            "object": "contacts",
+            "hubspot": "hs_additional_emails",
+            "salesforce": "Birthdate",
+            "salesforce_object": "Contact",
+        },
+        "labelled values",
+    ),
+    "compound_salesforce_field": (
+        {
+            "object": "contacts",
+            "hubspot": "birthday",
+            "salesforce": "Address",
+            "salesforce_object": "Lead",
+        },
+        "labelled values",
+    ),
+    "unsupported_type": (
+        {"object": "companies", "hubspot": "founded", "salesforce": "Logo__c"},
+        "cannot sync",
+    ),
+    "option_not_on_target": (
+        {
+            "object": "companies",
+            "hubspot": "type",
+            "salesforce": "Industry",
+            "rule": "always_hubspot",
+            "options": {"PROSPECT": "Technology", "PARTNER": "Nope", "OTHER": "Other"},
+        },
+        "does not exist on Salesforce",
+    ),
+    "option_not_on_source": (
+        {
+            "object": "companies",
+            "hubspot": "type",
+            "salesforce": "Industry",
+            "rule": "always_hubspot",
+            "options": {
+                "GHOST": "Other",
+                "PROSPECT": "Technology",
+                "PARTNER": "Banking",
+                "OTHER": "Other",
+            },
+        },
+        "does not exist on HubSpot",
+    ),
+    "unmapped_source_option": (
+        {
+            "object": "companies",
+            "hubspot": "type",
+            "salesforce": "Industry",
+            "rule": "always_hubspot",
+            "options": {"PROSPECT": "Technology"},
+        },
+        "have no value on Salesforce",
+    ),
+    "unmapped_target_option": (
+        {
+            "object": "companies",
+            "hubspot": "type",
+            "salesforce": "Industry",
+            "rule": "always_salesforce",
+            "options": {"PROSPECT": "Technology"},
+        },
+        "have no HubSpot option",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_each_validation_failure(case: str) -> None:
+    fm, needle = BAD[case]
+    with pytest.raises(MappingError) as err:
+        resolve_mappings(_section(fm), schemas())
+    assert any(needle in msg for _p, msg in err.value.problems), err.value.problems
+    assert all(p.startswith("mapping.fields[0]") for p, _m in err.value.problems)
+    assert err.value.exit_code == 3
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    cases = [
+        BAD[c][0]
+        for c in ("incompatible_types", "missing_hubspot_property", "multi_value_labelled")
+    ]
+    with pytest.raises(MappingError) as err:
+        resolve_mappings(_section(*cases, rules={"contacts.nope": "review"}), schemas())
+    paths = {p for p, _m in err.value.problems}
+    assert {
+        "mapping.fields[0]",
+        "mapping.fields[1]",
+        "mapping.fields[2]",
+        "mapping.rules.contacts.nope",
+    } <= paths
+    assert "mapping.fields[2]" in str(err.value)
+
+
+def test_valid_custom_mappings_and_overrides() -> None:
+    sec = _section(
+        {
+            "object": "contacts",
+            "hubspot": "birthday",
+            "salesforce": "Birthdate",
+            "salesforce_object": "Contact",
+            "rule": "two_way",
+        },
+        {"object": "companies", "hubspot": "founded", "salesforce": "Founded__c"},
+        {
+            "object": "companies",
+            "hubspot": "type",
+            "salesforce": "Type",
+            "options": {"PARTNER": "Partner"},
+        },  # names a default pair: overrides its options
+    )
+    chk = resolve_mappings(sec, schemas())
+    bday = next(m for m in chk.mappings if m.hubspot == "birthday")
+    assert (bday.kind, bday.rule, bday.default) == ("date", "two_way", False)
+    typ = next(m for m in chk.mappings if m.key == "companies.type")
+    assert (
+        typ.default
+        and typ.options["PARTNER"] == "Partner"
+        and typ.options["PROSPECT"] == "Prospect"
+    )
+
+
+def test_problems_with_a_default_only_disable_it() -> None:
+    sch = schemas()
+    sch[("salesforce", "Lead")] = [f for f in sch[("salesforce", "Lead")] if f["name"] != "Fax"]
+    chk = resolve_mappings(MappingSection(), sch)
+    assert not [m for m in chk.mappings if m.salesforce_object == "Lead" and m.salesforce == "Fax"]
+    assert any("Fax" in msg and "disabled" in msg for _p, msg in chk.warnings)
+
+
+@pytest.mark.parametrize(
+    ("bad", "path"),
+    [
+        ({"default_rule": "newest"}, "mapping.default_rule"),
+        ({"rules": {"contacts.email": "sometimes"}}, "mapping.rules.contacts.email"),
+        (
+            {
+                "fields": [
+                    {
+                        "object": "companies",
+                        "hubspot": "x",
+                        "salesforce": "Y",
+                        "salesforce_object": "Lead",
+                    }
+                ]
+            },
+            "mapping.fields[0]",
+        ),
+        ({"companies": "sideways"}, "mapping.companies"),
+    ],
+)
+def test_config_level_errors(bad: dict[str, Any], path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides={"mapping": bad})
+    assert any(p.startswith(path) for p, _m in err.value.problems)
+
+
+# --------------------------------------------------------------------------- schema kinds
+
+
+@pytest.mark.parametrize(
+    ("source", "spec", "kind"),
+    [
+        ("hubspot", hs_prop("a"), "text"),
+        ("hubspot", hs_prop("a", "number", "number"), "number"),
+        ("hubspot", hs_prop("a", "date", "date"), "date"),
+        ("hubspot", hs_prop("a", "datetime", "date"), "datetime"),
+        ("hubspot", hs_prop("a", "bool", "booleancheckbox"), "bool"),
+        ("hubspot", hs_prop("a", "enumeration", "booleancheckbox"), "bool"),
+        ("hubspot", hs_prop("a", "enumeration", "select"), "enum"),
+        ("hubspot", hs_prop("a", "enumeration", "radio"), "enum"),
+        ("hubspot", hs_prop("a", "enumeration", "checkbox"), "multi"),
+        ("hubspot", hs_prop("hubspot_owner_id", "enumeration", "select"), "owner"),
+        ("hubspot", hs_prop("a", "phone_number", "phonenumber"), "text"),
+        ("hubspot", hs_prop("a", "weird", "x"), "unknown"),
+        ("salesforce", sf_field("A", "string"), "text"),
+        ("salesforce", sf_field("A", "email"), "text"),
+        ("salesforce", sf_field("A", "currency"), "number"),
+        ("salesforce", sf_field("A", "int"), "number"),
+        ("salesforce", sf_field("A", "boolean"), "bool"),
+        ("salesforce", sf_field("A", "date"), "date"),
+        ("salesforce", sf_field("A", "datetime"), "datetime"),
+        ("salesforce", sf_field("A", "picklist"), "enum"),
+        ("salesforce", sf_field("A", "multipicklist"), "multi"),
+        ("salesforce", sf_field("OwnerId", "reference", referenceTo=["User"]), "owner"),
+        ("salesforce", sf_field("AccountId", "reference", referenceTo=["Account"]), "reference"),
+        ("salesforce", sf_field("A", "address"), "compound"),
+        ("salesforce", sf_field("A", "base64"), "unknown"),
+    ],
+)
+def test_field_kinds(source: str, spec: dict[str, Any], kind: str) -> None:
+    assert field_info(source, spec).kind == kind
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize(
+    ("kind", "a", "b"),
+    [
+        ("number", "17", 17.0),
+        ("number", "1,000.50", 1000.5),
+        ("bool", "true", True),
+        ("bool", "false", False),
+        ("date", "2024-01-02", "2024-01-02T10:00:00Z"),
+        ("datetime", "2024-01-02T03:04:05.000+0000", "2024-01-02T03:04:05Z"),
+        ("datetime", "1704164645000", "2024-01-02T03:04:05Z"),
+        ("multi", "b;a", "a;b"),
+        ("text", " Acme ", "Acme"),
+    ],
+)
+def test_values_equal_after_normalisation(kind: str, a: Any, b: Any) -> None:
+    assert norm(kind, a) == norm(kind, b)
+
+
+@pytest.mark.parametrize("blank", [None, "", "   ", []])
+def test_blank_values(blank: Any) -> None:
+    assert norm("text", blank) is None
+
+
+def test_zero_and_false_are_values() -> None:
+    assert norm("number", 0) == 0.0
+    assert norm("bool", "false") is False
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "hs", "sf"),
+    [
+        ("number", 17.0, "17", 17),
+        ("number", 2.5, "2.5", 2.5),
+        ("bool", True, "true", True),
+        ("multi", ("a", "b"), "a;b", "a;b"),
+        ("date", "2024-01-02", "2024-01-02", "2024-01-02"),
+    ],
+)
+def test_conversions(kind: str, value: Any, hs: Any, sf: Any) -> None:
+    assert for_hubspot(kind, value) == hs
+    assert for_salesforce(kind, value) == sf
+
+
+def test_options_and_owners_compare_across_systems() -> None:
+    om = OwnerMap([("hubspot", "7", "ann@corp.com"), ("salesforce", "005A", "ANN@corp.com")])
+    owner = FieldMap("contacts", "hubspot_owner_id", "OwnerId", "Lead", kind="owner")
+    status = next(m for m in DEFAULT_CONTACT_MAPPINGS if m.hubspot == "hs_lead_status")
+    assert values_equal(owner, "7", "005A", om)
+    assert not values_equal(owner, "7", "005B", om)
+    assert values_equal(status, "CONNECTED", "Working - Contacted", om)
+    assert not values_equal(status, "NEW", "Working - Contacted", om)

@@ -1,0 +1,594 @@
+"""The change plan built from generated stores: updates, conflicts, owners, creates, associations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from plan_testdata import World, by, schemas
+
+from recon.config import ReconConfig, load_config
+from recon.errors import MappingError, PlanError
+from recon.models import stable_id
+from recon.plan import PlanResult, build_plan
+from recon.store import get_run, open_store
+
+
+def cfg(**mapping: Any) -> ReconConfig:
+    sections: dict[str, Any] = {"mapping": mapping} if mapping else {}
+    hubspot = mapping.pop("hubspot", None)
+    if hubspot:
+        sections["hubspot"] = hubspot
+    return load_config(None, overrides=sections)
+
+
+def linked_contact(
+    w: World,
+    hs: dict[str, Any],
+    sf: dict[str, Any],
+    *,
+    sf_obj: str = "Contact",
+    hs_cols: dict[str, Any] | None = None,
+    sf_cols: dict[str, Any] | None = None,
+) -> str:
+    w.snap("hubspot", "contacts", "201", hs, email=hs.get("email"), **(hs_cols or {}))
+    sf_id = "003A" if sf_obj == "Contact" else "00QA"
+    w.snap("salesforce", sf_obj, sf_id, sf, email=sf.get("Email"), **(sf_cols or {}))
+    return w.link("contacts", "201", sf_obj, sf_id)
+
+
+def plan(w: World, c: ReconConfig | None = None, **kw: Any) -> PlanResult:
+    w.done()
+    return build_plan(w.db, c or cfg(create_missing=False), **kw)
+
+
+# --------------------------------------------------------------------------- rules at plan level
+
+EMAIL = "jo@acme.com"
+
+
+@pytest.mark.parametrize(
+    ("rule", "hs_title", "sf_title", "hs_newer", "expect"),
+    [
+        ("prefer_salesforce_unless_blank", "CEO", None, True, ("salesforce", "CEO")),
+        ("prefer_salesforce_unless_blank", None, "CTO", True, ("hubspot", "CTO")),
+        ("prefer_salesforce_unless_blank", "CEO", "CTO", True, ("hubspot", "CTO")),
+        ("always_salesforce", "CEO", None, True, None),
+        ("always_salesforce", "CEO", "CTO", True, ("hubspot", "CTO")),
+        ("two_way", "CEO", "CTO", True, ("salesforce", "CEO")),
+        ("two_way", "CEO", "CTO", False, ("hubspot", "CTO")),
+        ("prefer_hubspot_unless_blank", None, "CTO", True, ("hubspot", "CTO")),
+        ("prefer_hubspot_unless_blank", "CEO", "CTO", False, ("salesforce", "CEO")),
+        ("always_hubspot", None, "CTO", False, None),
+        ("always_hubspot", "CEO", "CTO", False, ("salesforce", "CEO")),
+        ("review", "CEO", "CTO", True, "conflict"),
+        ("review", "CEO", None, True, ("salesforce", "CEO")),
+        ("dont_sync", "CEO", "CTO", True, None),
+        ("dont_sync", "CEO", None, True, None),
+    ],
+)
+def test_rules_on_a_linked_pair(
+    rule: str, hs_title: Any, sf_title: Any, hs_newer: bool, expect: Any
+) -> None:
+    w = World()
+    newer, older = "2024-07-01T00:00:00.000Z", "2024-05-01T00:00:00.000Z"
+    pid = linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": hs_title},
+        {"Email": EMAIL, "Title": sf_title},
+        hs_cols={"modified_at": newer if hs_newer else older},
+        sf_cols={"modified_at": older if hs_newer else newer},
+    )
+    res = plan(w, cfg(create_missing=False, rules={"contacts.jobtitle": rule}))
+    title = [i for i in res.items if i["field"] in ("jobtitle", "Title")]
+    if expect is None:
+        assert title == []
+    elif expect == "conflict":
+        (item,) = title
+        assert (item["action"], item["status"], item["link_item_id"]) == (
+            "conflict",
+            "needs_review",
+            pid,
+        )
+        assert item["requires"] == [pid, item["item_id"]]
+        assert item["reason"]["rule"] == "review"
+    else:
+        (item,) = title
+        assert (item["system"], item["after"]) == expect
+        assert item["requires"] == [pid] and item["status"] == "proposed"
+        assert item["reason"]["rule"] == rule and item["reason"]["score"] == pytest.approx(0.97)
+
+
+@pytest.mark.parametrize(
+    ("direction", "systems"),
+    [
+        ("two_way", {"hubspot", "salesforce"}),
+        ("hubspot_to_salesforce", {"salesforce"}),
+        ("salesforce_to_hubspot", {"hubspot"}),
+        ("off", set()),
+    ],
+)
+def test_direction_per_object(direction: str, systems: set[str]) -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, "jobtitle": "CEO"}, {"Email": EMAIL, "Phone": "+1 555"})
+    res = plan(w, cfg(create_missing=False, contacts=direction))
+    assert {i["system"] for i in res.items} == systems
+
+
+def test_two_way_uses_hubspot_field_history_and_last_sync() -> None:
+    w = World()
+    hist = {
+        "propertiesWithHistory": {
+            "jobtitle": [{"value": "CEO", "timestamp": "2024-08-01T00:00:00Z"}]
+        }
+    }
+    pid = linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": "CEO", **hist},
+        {"Email": EMAIL, "Title": "CTO"},
+        hs_cols={"modified_at": "2024-01-01T00:00:00Z"},  # record-level older, field-level newer
+        sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
+    )
+    c = cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
+    first = plan(w, c)
+    (item,) = by(first.items, field="Title")
+    assert (item["system"], item["after"], item["reason"]["why"]) == (
+        "salesforce",
+        "CEO",
+        "hubspot_newer",
+    )
+    # recon last synced the pair before both changes: neither side may win silently
+    w.db["journal"].insert(
+        {
+            "run_id": "apply-1",
+            "item_id": item["item_id"],
+            "plan_run_id": first.run_id,
+            "state": "confirmed",
+            "updated_at": "2024-06-01T00:00:00Z",
+        }
+    )
+    second = build_plan(w.db, c)
+    (again,) = [i for i in second.items if i["field"] == "jobtitle"]
+    assert again["action"] == "conflict" and again["reason"]["why"] == "both_changed_since_sync"
+    assert again["link_item_id"] == pid
+
+
+@pytest.mark.parametrize(
+    ("hs", "sf"),
+    [
+        ({"annualrevenue": "17"}, {"AnnualRevenue": 17.0}),
+        ({"hs_email_optout": "true"}, {"HasOptedOutOfEmail": True}),
+        ({"hs_lead_status": "CONNECTED"}, {"Status": "Working - Contacted"}),
+        ({"hubspot_owner_id": "7"}, {"OwnerId": "005A"}),
+        ({"numemployees": "250"}, {"NumberOfEmployees": 250}),
+        ({"firstname": " Jo "}, {"FirstName": "Jo"}),
+    ],
+)
+def test_equal_after_normalisation_plans_nothing(hs: dict[str, Any], sf: dict[str, Any]) -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, **hs}, {"Email": EMAIL, **sf}, sf_obj="Lead")
+    assert plan(w).items == []
+
+
+def test_owner_mapping_by_email() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, "hubspot_owner_id": "8"}, {"Email": EMAIL, "OwnerId": None})
+    (item,) = plan(w).items
+    assert (item["action"], item["system"], item["field"], item["after"]) == (
+        "owner",
+        "salesforce",
+        "OwnerId",
+        "005B",
+    )
+    assert item["payload"] == {"fields": {"OwnerId": "005B"}}
+
+
+def test_unmapped_owner_is_skipped_not_guessed() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, "hubspot_owner_id": "9"}, {"Email": EMAIL})
+    res = plan(w)
+    assert res.items == [] and res.skipped["owner_unmapped"] == 1
+
+
+def test_picklist_values_are_mapped_and_missing_options_go_to_review() -> None:
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "hs_lead_status": "OPEN_DEAL", "industry": "TECHNOLOGY"},
+        {"Email": EMAIL, "Industry": None},
+        sf_obj="Lead",
+    )
+    w.snap(
+        "hubspot", "contacts", "202", {"email": "b@x.com", "salutation": "Prof."}, email="b@x.com"
+    )
+    w.snap("salesforce", "Lead", "00QB", {"Email": "b@x.com"}, email="b@x.com")
+    w.link("contacts", "202", "Lead", "00QB")
+    res = plan(w)
+    (status,) = by(res.items, field="Status")
+    assert status["after"] == "Closed - Converted"
+    (industry,) = by(res.items, field="Industry")
+    assert industry["after"] == "Technology"  # auto-matched option (same value, other case)
+    (sal,) = by(res.items, action="conflict")
+    assert sal["reason"]["why"] == "option_missing" and sal["field"] == "salutation"
+
+
+def test_read_only_hubspot_source_only_writes_to_salesforce() -> None:
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "hs_analytics_source": "REFERRALS"},
+        {"Email": EMAIL, "LeadSource": None},
+    )
+    w.snap("hubspot", "contacts", "202", {"email": "b@x.com"}, email="b@x.com")
+    w.snap(
+        "salesforce", "Contact", "003B", {"Email": "b@x.com", "LeadSource": "Web"}, email="b@x.com"
+    )
+    w.link("contacts", "202", "Contact", "003B")
+    res = plan(w)
+    (item,) = res.items
+    assert (item["system"], item["field"], item["after"]) == (
+        "salesforce",
+        "LeadSource",
+        "Partner Referral",
+    )
+
+
+def test_contact_linked_to_lead_and_contact_gets_one_hubspot_value() -> None:
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL}, email=EMAIL)
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": "Lead title"}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "Contact title"}, email=EMAIL)
+    w.link("contacts", "201", "Lead", "00QA", score=0.99)
+    w.link("contacts", "201", "Contact", "003A", score=0.9)
+    res = plan(w)
+    (title,) = by(res.items, field="jobtitle")
+    assert title["after"] == "Contact title"
+    assert res.skipped["hubspot_write_superseded"] == 1
+
+
+def test_derived_company_name_and_account_id_onto_hubspot_contact() -> None:
+    w = World()
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme Inc"}, name="Acme Inc")
+    linked_contact(
+        w, {"email": EMAIL}, {"Email": EMAIL, "AccountId": "001A"}, sf_cols={"account_id": "001A"}
+    )
+    res = plan(w)
+    got = {i["field"]: i["after"] for i in res.items if i["system"] == "hubspot"}
+    assert got == {"company": "Acme Inc", "salesforceaccountid": "001A"}
+
+
+def test_campaign_membership_into_a_hubspot_property() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, "sf_campaigns": "Old"}, {"Email": EMAIL})
+    w.snap("salesforce", "Campaign", "701A", {"Name": "Spring Webinar"}, name="Spring Webinar")
+    w.snap("salesforce", "Campaign", "701B", {"Name": "Expo"}, name="Expo")
+    for i, camp in enumerate(("701A", "701B")):
+        w.snap("salesforce", "CampaignMember", f"00v{i}", {"CampaignId": camp, "ContactId": "003A"})
+    res = plan(w, cfg(create_missing=False, campaign_property="sf_campaigns"))
+    (item,) = res.items
+    assert (item["system"], item["field"], item["after"]) == (
+        "hubspot",
+        "sf_campaigns",
+        "Expo;Spring Webinar",
+    )
+
+
+def test_lifecycle_stage_moves_forward_onto_the_company() -> None:
+    w = World()
+    w.snap("hubspot", "companies", "101", {"name": "Acme", "lifecyclestage": "lead"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
+    w.link("companies", "101", "Account", "001A")
+    w.snap(
+        "hubspot",
+        "contacts",
+        "201",
+        {"email": EMAIL, "lifecyclestage": "customer"},
+        account_id="101",
+    )
+    w.snap("hubspot", "contacts", "202", {"email": "b@x.com", "lifecyclestage": "subscriber"})
+    w.db["associations"].insert(
+        {
+            "source": "hubspot",
+            "from_object": "contacts",
+            "from_id": "202",
+            "to_object": "companies",
+            "to_id": "101",
+        }
+    )
+    res = plan(w)
+    (item,) = by(res.items, field="lifecyclestage")
+    assert (item["after"], item["seq"], item["reason"]["rule"]) == (
+        "customer",
+        60,
+        "lifecycle_to_company",
+    )
+    off = build_plan(w.db, cfg(create_missing=False, lifecycle_to_company=False))
+    assert by(off.items, field="lifecyclestage") == []
+
+
+def test_backfill_plans_a_new_mapping_for_existing_links() -> None:
+    w = World()
+    linked_contact(
+        w, {"email": EMAIL, "birthday": "1990-04-01"}, {"Email": EMAIL, "Birthdate": None}
+    )
+    assert plan(w).items == []
+    mapping = {
+        "create_missing": False,
+        "fields": [
+            {
+                "object": "contacts",
+                "hubspot": "birthday",
+                "salesforce": "Birthdate",
+                "salesforce_object": "Contact",
+            }
+        ],
+    }
+    res = build_plan(w.db, cfg(**mapping))
+    (item,) = res.items
+    assert (item["field"], item["after"]) == ("Birthdate", "1990-04-01")
+
+
+def test_invalid_custom_mapping_stops_the_plan() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL}, {"Email": EMAIL})
+    bad = {
+        "fields": [
+            {
+                "object": "contacts",
+                "hubspot": "nope",
+                "salesforce": "Title",
+                "salesforce_object": "Lead",
+            }
+        ]
+    }
+    with pytest.raises(MappingError) as err:
+        plan(w, cfg(**bad))
+    assert len(err.value.problems) == 2  # missing property and Title mapped twice
+
+
+def test_no_match_run_is_a_plan_error() -> None:
+    with pytest.raises(PlanError):
+        build_plan(open_store(":memory:"), ReconConfig())
+
+
+# --------------------------------------------------------------------------- creates
+
+
+def test_new_hubspot_contact_becomes_a_lead_with_keys() -> None:
+    w = World()
+    w.snap(
+        "hubspot",
+        "contacts",
+        "300",
+        {"email": "New@X.com", "firstname": "Nia", "hubspot_owner_id": "7"},
+        email="New@X.com",
+    )
+    res = plan(w, cfg())
+    (item,) = res.items
+    assert (item["action"], item["system"], item["object"], item["seq"]) == (
+        "create",
+        "salesforce",
+        "Lead",
+        40,
+    )
+    p = item["payload"]
+    assert p["fields"] == {
+        "Email": "New@X.com",
+        "FirstName": "Nia",
+        "OwnerId": "005A",
+        "LastName": "[not provided]",
+        "Company": "[not provided]",
+    }
+    assert p["natural_key"] == {"email": "new@x.com"}
+    assert p["idempotency_key"] == stable_id("recon-create", "hubspot", "contacts", "300")
+    assert item["requires"] == [item["item_id"]]
+
+
+def test_new_contact_as_contact_when_its_company_is_linked() -> None:
+    w = World()
+    w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
+    cpair = w.link("companies", "101", "Account", "001A")
+    w.snap(
+        "hubspot",
+        "contacts",
+        "300",
+        {"email": "n@acme.com", "lastname": "Ng"},
+        email="n@acme.com",
+        account_id="101",
+    )
+    w.snap("hubspot", "contacts", "301", {"email": "m@other.com"}, email="m@other.com")
+    res = plan(w, cfg(new_contact_as="Contact"))
+    contact = by(res.items, action="create", object="Contact")[0]
+    assert contact["payload"]["fields"]["AccountId"] == "001A"
+    assert contact["requires"] == [contact["item_id"], cpair]
+    lead = by(res.items, action="create", object="Lead")[0]  # its company is not linked
+    assert lead["payload"]["source"]["record_id"] == "301"
+
+
+def test_salesforce_records_become_hubspot_contacts_once_with_association() -> None:
+    w = World()
+    w.snap(
+        "salesforce",
+        "Account",
+        "001N",
+        {"Name": "Newco", "Website": "newco.io"},
+        name="Newco",
+        domain="newco.io",
+    )
+    w.snap(
+        "salesforce",
+        "Contact",
+        "003N",
+        {"Email": "x@newco.io", "LastName": "X", "AccountId": "001N"},
+        email="x@newco.io",
+        account_id="001N",
+    )
+    w.snap(
+        "salesforce", "Lead", "00QN", {"Email": "X@newco.io", "LastName": "X"}, email="X@newco.io"
+    )
+    w.snap("salesforce", "Lead", "00QE", {"LastName": "No email"})
+    res = plan(w, cfg())
+    creates = by(res.items, action="create")
+    assert sorted((i["object"], i["payload"]["source"]["record_id"]) for i in creates) == [
+        ("companies", "001N"),
+        ("contacts", "003N"),
+    ]
+    company = by(creates, object="companies")[0]
+    assert company["seq"] < by(creates, object="contacts")[0]["seq"]
+    (assoc,) = by(res.items, action="associate")
+    contact = by(creates, object="contacts")[0]
+    assert assoc["payload"]["from"] == {"object": "contacts", "create_item_id": contact["item_id"]}
+    assert assoc["payload"]["to"] == {"object": "companies", "create_item_id": company["item_id"]}
+    assert assoc["seq"] == 70 and set(assoc["requires"]) == {contact["item_id"], company["item_id"]}
+    assert res.skipped["create_natural_key_exists"] == 1 and res.skipped["create_no_email"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, {"salesforce", "hubspot"}),
+        ({"contacts": "hubspot_to_salesforce"}, {"salesforce"}),
+        ({"contacts": "salesforce_to_hubspot"}, {"hubspot"}),
+        ({"create_missing": False}, set()),
+    ],
+)
+def test_creates_follow_direction(overrides: dict[str, Any], expected: set[str]) -> None:
+    w = World()
+    w.snap("hubspot", "contacts", "300", {"email": "a@x.com"}, email="a@x.com")
+    w.snap("salesforce", "Lead", "00QZ", {"Email": "z@x.com", "LastName": "Z"}, email="z@x.com")
+    res = plan(w, cfg(**overrides))
+    assert {i["system"] for i in by(res.items, action="create")} == expected
+
+
+def test_existing_natural_key_and_linked_records_are_not_created() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL}, {"Email": EMAIL})
+    w.snap("hubspot", "contacts", "301", {"email": "dup@x.com"}, email="dup@x.com")
+    w.snap("salesforce", "Lead", "00QD", {"Email": "DUP@x.com", "LastName": "D"}, email="DUP@x.com")
+    res = plan(w, cfg())
+    assert by(res.items, action="create") == []
+    assert res.skipped["create_natural_key_exists"] == 2
+
+
+# --------------------------------------------------------------------------- associations
+
+
+def test_association_from_account_id_into_hubspot() -> None:
+    w = World()
+    w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
+    cpair = w.link("companies", "101", "Account", "001A")
+    pid = linked_contact(
+        w,
+        {"email": EMAIL, "salesforceaccountid": "001A", "company": "Acme"},
+        {"Email": EMAIL, "AccountId": "001A"},
+        sf_cols={"account_id": "001A"},
+    )
+    (item,) = plan(w).items
+    assert (item["action"], item["system"], item["record_id"]) == ("associate", "hubspot", "201")
+    assert item["payload"]["to"] == {"object": "companies", "id": "101"}
+    assert item["requires"] == [pid, cpair] and item["payload"]["type_id"] == 279
+
+
+def test_association_from_hubspot_into_account_id() -> None:
+    w = World()
+    w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
+    w.link("companies", "101", "Account", "001A")
+    linked_contact(w, {"email": EMAIL}, {"Email": EMAIL}, hs_cols={"account_id": "101"})
+    (item,) = by(plan(w).items, action="associate")
+    assert (item["system"], item["object"], item["record_id"], item["field"]) == (
+        "salesforce",
+        "Contact",
+        "003A",
+        "AccountId",
+    )
+    assert item["payload"]["fields"] == {"AccountId": "001A"}
+
+
+# --------------------------------------------------------------------------- runs, stability, sample
+
+
+def _world_for_stability() -> World:
+    w = World()
+    for n in range(6):
+        w.snap(
+            "hubspot",
+            "contacts",
+            f"2{n}",
+            {"email": f"p{n}@x.com", "jobtitle": f"T{n}"},
+            email=f"p{n}@x.com",
+        )
+        w.snap(
+            "salesforce",
+            "Contact",
+            f"003{n}",
+            {"Email": f"p{n}@x.com", "Phone": f"{n}"},
+            email=f"p{n}@x.com",
+        )
+        w.link("contacts", f"2{n}", "Contact", f"003{n}")
+    w.snap("hubspot", "contacts", "399", {"email": "solo@x.com"}, email="solo@x.com")
+    return w
+
+
+def test_same_inputs_same_plan_ids() -> None:
+    w = _world_for_stability()
+    first = plan(w, cfg())
+    second = build_plan(w.db, cfg())
+    strip = [{k: v for k, v in i.items()} for i in first.items]
+    assert first.run_id != second.run_id
+    assert [i["item_id"] for i in first.items] == [i["item_id"] for i in second.items]
+    assert strip == second.items
+    other = _world_for_stability()
+    assert [i["item_id"] for i in plan(other, cfg()).items] == [i["item_id"] for i in first.items]
+
+
+def test_plan_run_is_stored_in_one_piece() -> None:
+    w = _world_for_stability()
+    res = plan(w, cfg(), parent_run_id="run-parent")
+    run = get_run(w.db, res.run_id)
+    assert (run["stage"], run["status"], run["parent_id"]) == ("plan", "ok", "run-parent")
+    assert run["summary"]["items"] == res.total == 13
+    assert run["config"]["match_run_id"] == res.match_run_id
+    rows = list(w.db.query("select * from plan_items where run_id = ?", [res.run_id]))
+    assert len(rows) == res.total
+    assert json.loads(rows[0]["requires"]) and json.loads(rows[0]["reason"])
+
+
+def test_dry_run_stores_nothing() -> None:
+    w = _world_for_stability()
+    res = plan(w, cfg(), dry_run=True)
+    assert res.run_id is None and res.total == 13
+    assert w.db["plan_items"].count == 0
+    assert not list(w.db.query("select 1 from runs where stage = 'plan'"))
+
+
+def test_sample_limits_links_and_creates() -> None:
+    w = _world_for_stability()
+    res = plan(w, cfg(), sample=2)
+    assert len({i["link_item_id"] for i in res.items if i["link_item_id"]}) == 2
+    assert len(by(res.items, action="create")) == 1
+
+
+def test_given_match_run_is_used() -> None:
+    w = _world_for_stability()
+    first = w.done()
+    later = World(w.db, with_schemas=False, owners=False)
+    later.done()  # a newer match run with no pairs
+    assert build_plan(w.db, cfg(create_missing=False)).items == []
+    res = build_plan(w.db, cfg(create_missing=False), match_run_id=first)
+    assert res.match_run_id == first and res.total == 12
+
+
+def test_schemas_can_be_passed_as_plain_data() -> None:
+    w = World(with_schemas=False)
+    linked_contact(w, {"email": EMAIL, "jobtitle": "CEO"}, {"Email": EMAIL})
+    sch = schemas()
+    sch[("salesforce", "Contact")] = [
+        f for f in sch[("salesforce", "Contact")] if f["name"] != "Title"
+    ]
+    res = plan(w, schemas=sch)
+    assert res.items == []
+    assert any("Title" in msg for _p, msg in res.warnings)
