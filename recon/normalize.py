@@ -583,6 +583,10 @@ _COUNTRY_ALIASES = {
 }
 
 
+#: languages whose country names recon recognises (besides codes and English aliases)
+_COUNTRY_LANGS = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "fi", "pl", "cs", "tr", "id")
+
+
 @functools.cache
 def _country_table() -> dict[str, str]:
     from phonenumbers.geodata.locale import LOCALE_DATA
@@ -591,7 +595,8 @@ def _country_table() -> dict[str, str]:
     for region, names in LOCALE_DATA.items():
         if len(region) != 2:
             continue
-        for value in names.values():
+        for lang in _COUNTRY_LANGS:
+            value = names.get(lang, "")
             if value.startswith("*"):
                 value = names.get(value[1:], "")
             if value:

@@ -47,14 +47,14 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("jw_0.95", "jaro_winkler", 0.95),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),
-            Level("token_set_0.85", "token_set", 0.85),
             Level("jw_0.88", "jaro_winkler", 0.88),
+            Level("idf_0.65", "idf_overlap", 0.65),
             Level("idf_0.5", "idf_overlap", 0.5),
-            Level("token_set_0.6", "token_set", 0.6),
+            Level("subset", "token_set", 1.0),
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "token_set_0.6"),
+        veto_auto=("else", "subset"),
     )
 
 

@@ -21,6 +21,7 @@ from .blocking import candidates, features
 from .clusters import build_clusters
 from .scoring import (
     Weights,
+    add_token_columns,
     compare,
     estimate_m,
     estimate_u,
@@ -33,6 +34,8 @@ from .settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
+#: pairs sampled per EM training session at most
+EM_SESSION_PAIRS = 300_000
 SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
 
 LINK_SCHEMA = {
@@ -74,7 +77,7 @@ class _Scorer:
     left: pl.DataFrame
     right: pl.DataFrame
     settings: MatchSettings
-    idf: dict[str, dict[str, float]]
+    idf: dict[str, pl.DataFrame]
     weights: Weights
     tf: dict[str, pl.DataFrame]
 
@@ -123,11 +126,15 @@ def _fit(
     prior_share: float,
 ) -> tuple[_Scorer, pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     t0 = time.perf_counter()
-    r = left if right is None else right
     frames = [left] if right is None else [left, right]
-    idf: dict[str, dict[str, float]] = {
+    idf: dict[str, pl.DataFrame] = {
         c: token_idf(frames, c) for c in ("name_norm", "company_norm") if c in left.columns
     }
+    for c, table in idf.items():
+        left = add_token_columns(left, c, table)
+        if right is not None:
+            right = add_token_columns(right, c, table)
+    r = left if right is None else right
     pairs, rule_counts = candidates(left, right, settings.blocking_rules)
     counts[f"{key}_candidates"] = rule_counts
     t1 = time.perf_counter()
@@ -136,7 +143,17 @@ def _fit(
     ir = pairs["_ir"].to_numpy()
     g = compare(left, r, il, ir, settings, idf)
     t2 = time.perf_counter()
-    weights = estimate_m(g, u, settings, prior_share=prior_share)
+    sessions = []
+    rules = {rule.name: rule for rule in settings.blocking_rules}
+    for block in settings.em_blocks:
+        if block.rule not in rules:
+            continue
+        sp, _ = candidates(left, right, [rules[block.rule]])
+        if sp.height > EM_SESSION_PAIRS:
+            sp = sp.sample(EM_SESSION_PAIRS, seed=settings.seed)
+        gs = compare(left, r, sp["_il"].to_numpy(), sp["_ir"].to_numpy(), settings, idf)
+        sessions.append((gs, block.fixes))
+    weights = estimate_m(g, u, settings, sessions=sessions, prior_share=prior_share)
     tf = {
         c.name: term_frequencies(frames, c.column)
         for c in settings.comparisons

@@ -86,27 +86,72 @@ def term_frequencies(frames: list[pl.DataFrame], column: str) -> pl.DataFrame:
     return col.group_by("value").agg((pl.len() / total).alias("tf"))
 
 
-def token_idf(frames: list[pl.DataFrame], column: str) -> dict[str, float]:
-    """log2 inverse document frequency of every word of ``column``."""
+def token_idf(frames: list[pl.DataFrame], column: str) -> pl.DataFrame:
+    """Inverse document frequency (``t``, ``w`` = 1 + log2 N/df) of every word of ``column``."""
     col = pl.concat([f.select(pl.col(column).alias("s")) for f in frames]).drop_nulls()
     n = max(col.height, 1)
     toks = col.select(pl.col("s").str.split(" ").list.unique().alias("t")).explode("t")
-    df = toks.group_by("t").len()
-    return dict(
-        zip(df["t"].to_list(), (np.log2(n / df["len"].to_numpy()) + 1.0).tolist(), strict=True)
+    out = toks.group_by("t").agg(w=1.0 + (n / pl.len()).log(2))
+    return out.with_columns(id=pl.int_range(pl.len(), dtype=pl.Int32))
+
+
+#: words per name kept for overlap (the rarest ones); the total weight counts all words
+TOKENS_K = 6
+
+
+def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl.DataFrame:
+    """Add ``{column}_tok`` (word ids), ``{column}_tokw`` (their idf) and ``{column}_tokwsum``.
+
+    ``idf`` has ``t``, ``w`` and ``id``; ``frame._i`` must be the row number.
+    """
+    n = frame.height
+    toks = (
+        frame.select("_i", pl.col(column).str.split(" ").list.unique().alias("t"))
+        .explode("t")
+        .drop_nulls()
+        .join(idf, on="t", how="inner")
+        .sort(["_i", "w"], descending=[False, True])
+        .with_columns(pos=pl.int_range(pl.len()).over("_i"))
+    )
+    wsum = toks.group_by("_i").agg(pl.col("w").sum())
+    toks = toks.filter(pl.col("pos") < TOKENS_K)
+    ids = np.full((n, TOKENS_K), -1, np.int32)
+    ws = np.zeros((n, TOKENS_K), np.float32)
+    i = toks["_i"].to_numpy()
+    p = toks["pos"].to_numpy()
+    ids[i, p] = toks["id"].to_numpy()
+    ws[i, p] = toks["w"].to_numpy()
+    tot = np.zeros(n, np.float32)
+    tot[wsum["_i"].to_numpy()] = wsum["w"].to_numpy()
+    return frame.with_columns(
+        pl.Series(f"{column}_tok", ids, dtype=pl.Array(pl.Int32, TOKENS_K)),
+        pl.Series(f"{column}_tokw", ws, dtype=pl.Array(pl.Float32, TOKENS_K)),
+        pl.Series(f"{column}_tokwsum", tot, dtype=pl.Float32),
     )
 
 
-def _idf_dice(a: list[str], b: list[str], idf: dict[str, float], default: float) -> np.ndarray:
-    out = np.zeros(len(a))
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        sx = set(x.split())
-        sy = set(y.split())
-        wx = sum(idf.get(t, default) for t in sx)
-        wy = sum(idf.get(t, default) for t in sy)
-        shared = sum(idf.get(t, default) for t in sx & sy)
-        out[i] = 2 * shared / (wx + wy) if wx + wy else 0.0
-    return out
+def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """Weighted Dice overlap of two names' words: rare shared words count most."""
+    ta, tb = pairs.get(f"{column}_tok")
+    wa, _ = pairs.get(f"{column}_tokw")
+    sa, sb = pairs.get(f"{column}_tokwsum")
+    a = ta.gather(idx).to_numpy()
+    b = tb.gather(idx).to_numpy()
+    w = wa.gather(idx).to_numpy()
+    shared = np.zeros(len(idx), np.float32)
+    for i in range(a.shape[1]):
+        ai = a[:, i]
+        hit = ai == b[:, 0]
+        for j in range(1, b.shape[1]):
+            hit |= ai == b[:, j]
+        shared += w[:, i] * (hit & (ai >= 0))
+    total = sa.gather(idx).to_numpy() + sb.gather(idx).to_numpy()
+    return np.divide(2 * shared, total, out=np.zeros(len(idx), np.float32), where=total > 0)
+
+
+def _workers(idx: np.ndarray) -> int:
+    """Threads for rapidfuzz: one for small batches (thread start-up costs more)."""
+    return -1 if len(idx) > 500_000 else 1
 
 
 class _Pairs:
@@ -125,7 +170,7 @@ class _Pairs:
         return self._cache[column]
 
 
-def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, dict[str, float]]) -> np.ndarray:
+def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, pl.DataFrame]) -> np.ndarray:
     lv, rv = pairs.get(comp.column)
     n = lv.len()
     null = (lv.is_null() | rv.is_null()).to_numpy()
@@ -153,7 +198,7 @@ def _test(
     rf: pl.Series,
     idx: np.ndarray,
     pairs: _Pairs,
-    idf: dict[str, dict[str, float]],
+    idf: dict[str, pl.DataFrame],
 ) -> np.ndarray:
     a = lf.gather(idx)
     b = rf.gather(idx)
@@ -168,12 +213,14 @@ def _test(
         )
         return np.asarray(sim) >= t
     if op == "token_set":
-        sim = process.cpdist(a.to_list(), b.to_list(), scorer=fuzz.token_set_ratio, workers=-1)
+        sim = process.cpdist(
+            a.to_list(), b.to_list(), scorer=fuzz.token_set_ratio, workers=_workers(idx)
+        )
         return np.asarray(sim) >= 100 * t
     if op == "idf_overlap":
-        table = idf.get(comp.column, {})
-        default = max(table.values(), default=1.0)
-        return _idf_dice(a.to_list(), b.to_list(), table, default) >= t
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _idf_dice(pairs, comp.column, idx) >= t
     if op == "acronym":
         al, ar = pairs.get("acronym")
         cl, cr = pairs.get("name_compact")
@@ -219,7 +266,7 @@ def compare(
     il: np.ndarray,
     ir: np.ndarray,
     settings: MatchSettings,
-    idf: dict[str, dict[str, float]],
+    idf: dict[str, pl.DataFrame],
 ) -> np.ndarray:
     """Level index of every pair for every comparison: an ``(n_pairs, n_comparisons)`` int8 array."""
     pairs = _Pairs(left, right, il, ir)
@@ -240,7 +287,7 @@ def estimate_u(
     left: pl.DataFrame,
     right: pl.DataFrame | None,
     settings: MatchSettings,
-    idf: dict[str, dict[str, float]],
+    idf: dict[str, pl.DataFrame],
 ) -> dict[str, list[float]]:
     """u probabilities per comparison level from random record pairs."""
     rng = np.random.default_rng(settings.seed)
@@ -263,48 +310,96 @@ def estimate_u(
     return out
 
 
+def _em(
+    g: np.ndarray,
+    u: dict[str, np.ndarray],
+    comps: list[Comparison],
+    active: set[str],
+    m: dict[str, np.ndarray],
+    lam: float,
+    iterations: int,
+    update_lambda: bool = True,
+) -> tuple[dict[str, np.ndarray], float]:
+    """EM over level matrix ``g``: re-estimates m of ``active`` comparisons (and the match share)."""
+    m = {k: v.copy() for k, v in m.items()}
+    n = g.shape[0]
+    for _ in range(iterations if n else 0):
+        ll = np.full(n, math.log2(lam / (1 - lam)))
+        for c, comp in enumerate(comps):
+            w = np.log2(np.maximum(m[comp.name], _EPS) / u[comp.name])
+            w[0] = 0.0
+            ll += w[g[:, c]]
+        p = 1.0 / (1.0 + np.exp2(-np.clip(ll, -60, 60)))
+        new_lam = float(np.clip(p.mean(), 1e-5, 1 - 1e-5))
+        for c, comp in enumerate(comps):
+            if comp.name not in active:
+                continue
+            k = len(comp.levels)
+            s = np.bincount(g[:, c], weights=p, minlength=k)
+            s[0] = 0.0
+            if s.sum() > 0:
+                s[1:] += 1e-3
+                m[comp.name] = s / s.sum()
+        done = abs(new_lam - lam) < 1e-7
+        if update_lambda:
+            lam = new_lam
+        if done:
+            break
+    return m, lam
+
+
+def _init_m(comp: Comparison) -> np.ndarray:
+    k = len(comp.levels)
+    init = np.array([0.0] + [0.6 * 0.6**j for j in range(k - 2)] + [0.05])
+    return init / init.sum()
+
+
 def estimate_m(
     g: np.ndarray,
     u: dict[str, list[float]],
     settings: MatchSettings,
     *,
+    sessions: list[tuple[np.ndarray, tuple[str, ...]]] = (),  # type: ignore[assignment]
     prior_share: float = 0.3,
 ) -> Weights:
-    """m probabilities and the match share by EM on candidate pairs, u held fixed."""
-    comps = settings.comparisons
-    m: dict[str, np.ndarray] = {}
-    for comp in comps:
-        k = len(comp.levels)
-        init = np.array([0.0] + [0.6 * 0.5**j for j in range(k - 2)] + [0.05])
-        m[comp.name] = init / init.sum()
+    """m probabilities by EM with u fixed, then the match share among all candidates.
+
+    ``sessions`` are level matrices of pairs from one strong blocking rule each,
+    with the comparisons that rule fixes; each session estimates m of the other
+    comparisons (averaged over sessions). Comparisons no session estimates are
+    estimated on all candidates ``g``. The match share is then fitted on ``g``
+    with every m and u held fixed.
+    """
+    comps = list(settings.comparisons)
+    names = [c.name for c in comps]
+    uw = {c.name: np.maximum(np.asarray(u[c.name], dtype=float), _EPS) for c in comps}
+    m0 = {c.name: _init_m(c) for c in comps}
+    estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for gs, fixes in sessions:
+        if gs.shape[0] < 20:
+            continue
+        cols = [i for i, c in enumerate(comps) if c.name not in fixes]
+        sub = [comps[i] for i in cols]
+        active = {c.name for c in sub if (gs[:, comps.index(c)] > 0).any()}
+        ms, _ = _em(gs[:, cols], uw, sub, active, m0, 0.5, settings.em_iterations)
+        for name in active:
+            estimates[name].append(ms[name])
+    m = dict(m0)
+    rest = {
+        n for n in names if not estimates[n] and g.shape[0] and (g[:, names.index(n)] > 0).any()
+    }
+    for n in names:
+        if estimates[n]:
+            m[n] = np.mean(estimates[n], axis=0)
     lam = prior_share if settings.prior is None else settings.prior
-    uw = {c.name: np.maximum(np.asarray(u[c.name]), _EPS) for c in comps}
-    n = g.shape[0]
-    for _ in range(settings.em_iterations if n else 0):
-        ll = np.full(n, math.log2(lam / (1 - lam)))
-        for c, comp in enumerate(comps):
-            w = np.log2(np.maximum(m[comp.name], _EPS) / uw[comp.name])
-            w[0] = 0.0
-            ll += w[g[:, c]]
-        p = 1.0 / (1.0 + np.exp2(-np.clip(ll, -60, 60)))
-        new_lam = float(np.clip(p.mean(), 1e-4, 1 - 1e-4))
-        for c, comp in enumerate(comps):
-            k = len(comp.levels)
-            s = np.bincount(g[:, c], weights=p, minlength=k)
-            s[0] = 0.0
-            if s.sum() > 0:
-                m[comp.name] = (s + 1e-3) / (s + 1e-3).sum()
-                m[comp.name][0] = 0.0
-        if settings.prior is None:
-            if abs(new_lam - lam) < 1e-6:
-                lam = new_lam
-                break
-            lam = new_lam
-    prior = math.log2(lam / (1 - lam))
-    weights = Weights(prior=prior)
-    for c, comp in enumerate(comps):
-        seen = bool(n) and bool((g[:, c] > 0).any())
-        mm = m[comp.name] if seen else np.array(uw[comp.name])  # unseen: weight 0
+    if rest:
+        m, lam = _em(g, uw, comps, rest, m, lam, settings.em_iterations)
+    if settings.prior is None:
+        _, lam = _em(g, uw, comps, set(), m, lam, 100)
+    weights = Weights(prior=math.log2(lam / (1 - lam)))
+    for comp in comps:
+        seen = bool(estimates[comp.name]) or comp.name in rest
+        mm = m[comp.name] if seen else uw[comp.name]  # never seen: weight 0
         weights.comparisons[comp.name] = {
             "labels": [lv.label for lv in comp.levels],
             "m": [round(float(x), 6) for x in mm],

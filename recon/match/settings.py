@@ -29,6 +29,7 @@ from ..errors import MatchError
 __all__ = [
     "BlockingRule",
     "Comparison",
+    "EmBlock",
     "Level",
     "MatchSettings",
     "Thresholds",
@@ -126,6 +127,20 @@ class BlockingRule:
 
 
 @dataclass(frozen=True)
+class EmBlock:
+    """One EM training session: pairs from blocking rule ``rule``; the comparisons in
+    ``fixes`` agree by construction there, so their m is not estimated in it.
+
+    Training on pairs that one strong key proposes, and estimating only the
+    *other* comparisons, keeps EM from mistaking pairs that blocking made alike
+    for matches (Splink trains the same way).
+    """
+
+    rule: str
+    fixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Thresholds:
     """Probability thresholds: ``auto`` and ``review`` tiers (below review: reject).
 
@@ -155,6 +170,7 @@ class MatchSettings:
     comparisons: tuple[Comparison, ...]
     blocking_rules: tuple[BlockingRule, ...]
     thresholds: Thresholds = field(default_factory=Thresholds)
+    em_blocks: tuple[EmBlock, ...] = ()
     em_iterations: int = 25
     u_sample_pairs: int = 200_000
     seed: int = 0
@@ -190,11 +206,15 @@ class MatchSettings:
             rest = {
                 k: v
                 for k, v in data.items()
-                if k not in {"comparisons", "blocking_rules", "thresholds"}
+                if k not in {"comparisons", "blocking_rules", "thresholds", "em_blocks"}
             }
+            blocks = tuple(
+                EmBlock(rule=b["rule"], fixes=tuple(b["fixes"])) for b in data.get("em_blocks", ())
+            )
             return cls(
                 comparisons=comps,
                 blocking_rules=rules,
+                em_blocks=blocks,
                 thresholds=Thresholds(**data.get("thresholds", {})),
                 **rest,
             )
@@ -255,6 +275,11 @@ def default_settings(entity: Entity) -> MatchSettings:
                 BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=40),
                 BlockingRule("phone", "exact", "phone", max_block=10),
             ),
+            em_blocks=(
+                EmBlock("domain", ("domain",)),
+                EmBlock("name", ("company_name",)),
+                EmBlock("phone", ("phone",)),
+            ),
         )
     if entity == "contacts":
         return MatchSettings(
@@ -276,6 +301,10 @@ def default_settings(entity: Entity) -> MatchSettings:
                 BlockingRule("name_ngrams", "ngrams", "name_compact", keep=2, n=4, max_block=30),
                 BlockingRule("phone", "exact", "phone", max_block=10),
             ),
-            thresholds=Thresholds(),
+            em_blocks=(
+                EmBlock("email", ("email",)),
+                EmBlock("name", ("person_name",)),
+                EmBlock("phone", ("phone",)),
+            ),
         )
     raise MatchError(f"unknown entity {entity!r}", hint="use companies or contacts")
