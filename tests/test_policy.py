@@ -21,6 +21,26 @@ PAIRS = [
 ]
 
 
+PAYLOADS = {
+    "merge": {"master": "h1", "victims": ["h2"]},
+    "conflict": {
+        "kind": "text",
+        "hubspot": {
+            "object": "contacts",
+            "record_id": "h-p-auto-ct",
+            "field": "jobtitle",
+            "value": "CTO",
+        },
+        "salesforce": {
+            "object": "Lead",
+            "record_id": "s-p-auto-ct",
+            "field": "Title",
+            "value": "VP",
+        },
+    },
+}
+
+
 @pytest.fixture
 def store(fresh_db: sqlite_utils.Database) -> tuple[sqlite_utils.Database, str, str]:
     db = fresh_db
@@ -92,9 +112,7 @@ def store(fresh_db: sqlite_utils.Database) -> tuple[sqlite_utils.Database, str, 
                 "after": json.dumps(after),
                 "status": "needs_review" if action == "conflict" else "proposed",
                 "seq": n,
-                "payload": json.dumps(
-                    {"master": "h1", "victims": ["h2"]} if action == "merge" else {}
-                ),
+                "payload": json.dumps(PAYLOADS.get(action, {})),
                 "reason": "{}",
                 "before": "null",
                 "link_item_id": req[0],
@@ -156,8 +174,11 @@ def test_merges_creates_conflicts_only_when_named(
     assert rows["k1"]["kind"] == "plan" and rows["k1"]["label"] == "approve"
     assert json.loads(str(rows["x1"]["choice"]))["value"] == "new title"
     assert "x2" not in rows  # nothing proposed: a person must choose
-    ids = {i.get("conflict_item_id") or i["item_id"] for i in approved_items(db, plan)}
+    approved = approved_items(db, plan)
+    ids = {i.get("conflict_item_id") or i["item_id"] for i in approved}
     assert {"u1", "u2", "k1", "m1", "x1"} <= ids
+    writes = {(i["system"], i["after"]) for i in approved if i.get("conflict_item_id") == "x1"}
+    assert writes == {("hubspot", "new title"), ("salesforce", "new title")}
 
 
 def test_objects_switch_and_disabled_policy(store: tuple[sqlite_utils.Database, str, str]) -> None:
