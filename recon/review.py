@@ -1094,7 +1094,7 @@ def tier_counts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Items per kind, object and tier, with how many are decided."""
     ensure_queue(db)
     rows = db.query(
-        f"select kind, object, tier, count(*) as items, sum({_CURRENT_LABEL} in {FINAL_LABELS}) as decided "
+        f"select kind, object, tier, count(*) as items, count(case when {_CURRENT_LABEL} in {FINAL_LABELS} then 1 end) as decided "
         "from review_queue q group by kind, object, tier order by kind, object, tier_rank"
     )
     return [dict(r) for r in rows]

@@ -7,9 +7,42 @@ Only this package imports streamlit; the logic lives in :mod:`recon.review`.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PAGE"]
+__all__ = ["PAGE", "streamlit_command"]
 
 #: the script ``streamlit run`` serves
 PAGE = Path(__file__).resolve().parent / "page.py"
+
+
+def streamlit_command(
+    cfg: Any, *, port: int | None = None, open_browser: bool | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that serve the review page for ``cfg``.
+
+    Binds ``[review] host`` (127.0.0.1 by default) and ``port``; passes the
+    config file as ``RECON_CONFIG`` so the page finds it as the CLI did.
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> argv, env = streamlit_command(ReconConfig(), port=9000, open_browser=False)
+        >>> argv[argv.index("--server.port") + 1], argv[argv.index("--server.address") + 1]
+        ('9000', '127.0.0.1')
+    """
+    browser = cfg.review.open_browser if open_browser is None else open_browser
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(PAGE),
+        "--server.address", cfg.review.host,
+        "--server.port", str(port or cfg.review.port),
+        "--server.headless", "false" if browser else "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+    ]  # fmt: skip
+    env = dict(os.environ)
+    if cfg.source_path is not None:
+        env["RECON_CONFIG"] = str(cfg.source_path)
+    return argv, env

@@ -1,0 +1,291 @@
+"""The review page under streamlit.testing.v1.AppTest: every action, asserted on the store afterwards."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+from streamlit.testing.v1 import AppTest
+
+from recon import review
+from recon.lock import acquire, release
+from recon.store import open_store
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "app.py"
+_spec = importlib.util.spec_from_file_location("bench_review", ROOT / "bench" / "bench_review.py")
+assert _spec and _spec.loader
+bench_review = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_review)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sqlite_utils.Database:
+    """A filled store and a recon.toml naming it, found through $RECON_CONFIG."""
+    db = open_store(tmp_path / "recon.db")
+    bench_review.fill_store(db, links=30, clusters=4, conflicts=4)
+    cfg = tmp_path / "conf" / "recon.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(
+        '[store]\npath = "../recon.db"\n[review]\nreviewer = "ana@example.com"\npage_size = 10\n'
+        '[hubspot]\nportal_id = "4242"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("RECON_CONFIG", str(cfg))
+    return db
+
+
+def start(**state: Any) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def run(target: Any) -> AppTest:
+    """Run the app after an interaction (``target`` is the AppTest or a widget of it)."""
+    at: AppTest = target.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def decisions(db: sqlite_utils.Database, item_id: str | None = None) -> list[dict[str, Any]]:
+    sql, params = "select * from decisions where superseded = 0", []
+    if item_id:
+        sql, params = sql + " and item_id = ?", [item_id]
+    return [dict(r) for r in db.query(sql + " order by decision_id", params)]
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(
+        str(e.value) for kind in ("success", "error", "warning", "info") for e in getattr(at, kind)
+    )
+
+
+def test_first_page_shows_the_best_item_to_review(store: sqlite_utils.Database) -> None:
+    at = start()
+    best = review.queue(store, page_size=1).items[0]
+    assert at.session_state["item"] == best["item_id"]
+    assert at.session_state["page"] == 1
+    assert any("items · undecided" in m.value for m in at.markdown)
+    assert at.text_input(key="reviewer").value == "ana@example.com"
+    assert [t.label for t in at.tabs] == ["Queue", "Plan", "Apply", "Audit", "Charts"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "button", "label"),
+    [
+        ("link", "btn_approve", "match"),
+        ("link", "btn_reject", "non_match"),
+        ("link", "btn_defer", "unsure"),
+        ("duplicate", "btn_approve", "match"),
+        ("conflict", "btn_reject", "reject"),
+    ],
+)
+def test_approve_reject_defer(
+    store: sqlite_utils.Database, kind: str, button: str, label: str
+) -> None:
+    at = start(f_kinds=[kind])
+    item_id = at.session_state["item"]
+    run(at.button(key=button).click())
+    [row] = decisions(store, item_id)
+    assert (row["label"], row["reviewer"], row["version"], row["based_on_version"]) == (
+        label,
+        "ana@example.com",
+        1,
+        0,
+    )
+    assert "Saved" in texts(at)
+    assert at.session_state["item"] != item_id or label == "unsure"  # moved on to the next item
+
+
+def test_choose_the_surviving_value_of_a_conflict(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["conflict"])
+    item_id = at.session_state["item"]
+    run(at.radio(key="value_pick").set_value(1))
+    run(at.button(key="btn_value").click())
+    [row] = decisions(store, item_id)
+    choice = json.loads(row["choice"])
+    assert (row["kind"], row["label"], choice["source"], choice["side"]) == (
+        "conflict_value",
+        "approve",
+        "salesforce",
+        "salesforce",
+    )
+    assert choice["value"] == review.item_detail(store, item_id)["options"][1]["value"]
+
+
+def test_choose_master_and_surviving_value_of_a_cluster(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    members = at.selectbox(key="master_pick").options
+    run(at.selectbox(key="master_pick").select_index(1))
+    run(at.button(key="btn_master").click())
+    [row] = decisions(store, item_id)
+    assert (row["kind"], row["label"]) == ("master", "approve")
+    assert json.loads(row["choice"])["master"] in members[1]
+    run(at.selectbox(key="survive_field").set_value("city"))
+    run(at.radio(key="survive_value").set_value(1))
+    run(at.button(key="btn_survive").click())
+    merge = review.item_detail(store, item_id)["merge_item_id"]
+    [value] = decisions(store, merge)
+    assert json.loads(value["choice"])["fields"] == {"city": "Paris"}
+
+
+def test_split_a_cluster(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    moved = at.multiselect(key="split_pick").options[0]
+    run(at.multiselect(key="split_pick").select(moved))
+    run(at.button(key="btn_split").click())
+    [row] = decisions(store, item_id)
+    assert (row["kind"], row["label"]) == ("split", "non_match")
+    groups = json.loads(row["choice"])["groups"]
+    assert len(groups) == 2 and any(
+        [m["record_id"] for m in g] == [moved.split(" (")[-1].rstrip(")")]
+        or any(m["record_id"] in moved for m in g)
+        for g in groups
+    )
+
+
+def test_bulk_approve_a_tier_with_count_and_confirmation(store: sqlite_utils.Database) -> None:
+    expected = review.count_bulk(store, tier="auto")
+    assert expected > 0
+    at = start()
+    run(at.radio(key="bulk_scope").set_value("tier"))
+    run(at.selectbox(key="bulk_tier").set_value("auto"))
+    run(at.button(key="btn_bulk_count").click())
+    assert any(f"**{expected}**" in w.value for w in at.warning)
+    assert at.button(key="btn_bulk_apply").disabled  # not before the confirmation
+    assert decisions(store) == []
+    run(at.checkbox(key="bulk_confirm").check())
+    run(at.button(key="btn_bulk_apply").click())
+    rows = decisions(store)
+    assert len(rows) == expected and {r["label"] for r in rows} == {"match"}
+    assert {r["reviewer"] for r in rows} == {"ana@example.com"}
+    assert f"Approved {expected} items" in texts(at)
+
+
+def test_bulk_approve_the_current_filter(store: sqlite_utils.Database) -> None:
+    filt = review.QueueFilter(objects=("contacts",), kinds=("link",))
+    expected = review.count_bulk(store, filt)
+    at = start(f_objects=["contacts"], f_kinds=["link"])
+    run(at.button(key="btn_bulk_count").click())
+    run(at.checkbox(key="bulk_confirm").check())
+    run(at.button(key="btn_bulk_apply").click())
+    rows = decisions(store)
+    assert len(rows) == expected and {r["object"] for r in rows} == {"contacts"}
+
+
+def test_undo_the_last_decision(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["link"], f_status="all")
+    item_id = at.session_state["item"]
+    run(at.button(key="btn_defer").click())
+    run(at.selectbox(key="item").set_value(item_id))
+    run(at.button(key="btn_approve").click())
+    assert [r["label"] for r in decisions(store, item_id)] == ["match"]
+    run(at.button(key="btn_undo").click())
+    assert [r["label"] for r in decisions(store, item_id)] == ["unsure"]
+    undone = store.execute(
+        "select note, superseded from decisions where label = 'match'"
+    ).fetchone()
+    assert undone == ("[undone]", 1)
+    assert "Undone" in texts(at)
+    assert at.session_state["item"] == item_id
+
+
+def test_a_reviewer_conflict_is_shown_and_nothing_is_overwritten(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(f_kinds=["link"])
+    item_id = at.session_state["item"]
+    review.decide(
+        store, item_id, "reject", reviewer="ben@example.com", based_on_version=0
+    )  # another session
+    run(at.button(key="btn_approve").click())
+    assert "Reviewer conflict" in texts(at) and "ben@example.com" in texts(at)
+    assert [(r["reviewer"], r["label"]) for r in decisions(store, item_id)] == [
+        ("ben@example.com", "non_match")
+    ]
+
+
+def test_sign_in_names_the_reviewer(
+    store: sqlite_utils.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "plain.toml"
+    cfg.write_text(f'[store]\npath = "{tmp_path / "recon.db"}"\n', encoding="utf-8")
+    monkeypatch.setenv("RECON_CONFIG", str(cfg))
+    at = start(f_kinds=["link"])
+    assert any("Sign in" in w.value for w in at.warning)
+    item_id = at.session_state["item"]
+    run(at.button(key="btn_approve").click())
+    assert decisions(store) == [] and "sign in" in texts(at)
+    run(at.text_input(key="reviewer").input("sue@example.com"))
+    run(at.button(key="btn_approve").click())
+    assert [r["reviewer"] for r in decisions(store, item_id)] == ["sue@example.com"]
+
+
+def test_filters_and_paging(store: sqlite_utils.Database) -> None:
+    at = start()
+    total = review.queue(store).total
+    assert any(f"{total:,} items" in m.value for m in at.markdown)
+    run(at.number_input(key="page").set_value(2))
+    second = review.queue(store, page=1, page_size=10).items
+    assert at.session_state["item"] == second[0]["item_id"]
+    run(at.text_input(key="f_text").input("smith1"))
+    assert at.session_state["page"] == 1
+    assert "smith1" in review.item_detail(store, at.session_state["item"])["item"]["search"]
+
+
+@pytest.mark.parametrize("tab", ["Plan", "Apply", "Audit", "Charts"])
+def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
+    for item, action in zip(
+        review.queue(store, review.QueueFilter(kinds=("link",))).items,
+        ("approve", "reject"),
+        strict=False,
+    ):
+        review.decide(store, item["item_id"], action, reviewer="ana", based_on_version=0)
+    at = start(tab=tab)
+    assert not at.error, [e.value for e in at.error]
+    if tab == "Plan":
+        assert any("dry run" in m.value for m in at.markdown)
+        assert at.selectbox(key="plan_action").options[0] == "all"
+    if tab == "Charts":
+        assert len(at.get("vega_lite_chart")) == 4
+
+
+def test_apply_tab_shows_the_lock_holder_and_waits(store: sqlite_utils.Database) -> None:
+    lock = acquire(store, holder="recon run (cron)")
+    try:
+        at = start(tab="Apply")
+        assert any("recon run (cron)" in w.value for w in at.warning)
+        run(at.checkbox(key="apply_confirm").check())
+        assert at.button(key="btn_apply").disabled
+    finally:
+        release(lock)
+
+
+def test_apply_tab_starts_a_dry_run_under_the_store_lock(store: sqlite_utils.Database) -> None:
+    pytest.importorskip("recon.apply")
+    at = start(tab="Apply")
+    run(at.checkbox(key="apply_confirm").check())
+    run(at.button(key="btn_apply").click())
+    assert "summary" in at.session_state["apply_result"], at.session_state["apply_result"]
+    runs = [dict(r) for r in store.query("select stage, status from runs where stage = 'apply'")]
+    assert runs == [{"stage": "apply", "status": "ok"}]
+    assert store.execute("select count(*) from locks where holder is not null").fetchone()[0] == 0
+    assert at.checkbox(key="apply_confirm").value is False
+
+
+def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> None:
+    audit = pytest.importorskip("recon.audit")
+    at = start(tab="Audit")
+    run(at.button(key="btn_exports").click())
+    labels = [b.label for b in at.get("download_button")]
+    assert len(labels) == len(audit.FORMATS) and all("rows" in label for label in labels)

@@ -1,0 +1,547 @@
+"""recon.review: the queue, item detail, decisions in the labels shape, conflicts, bulk, undo, stats.
+
+Every action asserts the ``decisions`` table afterwards. Data: small generated
+rows written straight into the pinned tables (bench/bench_review.py:fill_store).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+
+from recon import review
+from recon.config import ReconConfig
+from recon.errors import ReviewerConflict, ReviewError
+from recon.store import open_store
+
+_spec = importlib.util.spec_from_file_location(
+    "bench_review", Path(__file__).resolve().parents[1] / "bench" / "bench_review.py"
+)
+assert _spec and _spec.loader
+bench_review = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_review)
+
+
+@pytest.fixture
+def db() -> sqlite_utils.Database:
+    store = open_store(":memory:")
+    bench_review.fill_store(store, links=40, clusters=6, conflicts=6)
+    return store
+
+
+def all_items(db: sqlite_utils.Database, **kw: Any) -> list[dict[str, Any]]:
+    return review.queue(db, review.QueueFilter(**{"status": "all", **kw}), page_size=500).items
+
+
+def current(db: sqlite_utils.Database, item_id: str) -> list[dict[str, Any]]:
+    return [
+        dict(r)
+        for r in db.query(
+            "select * from decisions where item_id = ? and superseded = 0 order by decision_id",
+            [item_id],
+        )
+    ]
+
+
+def first(db: sqlite_utils.Database, kind: str) -> dict[str, Any]:
+    return review.queue(db, review.QueueFilter(kinds=(kind,)), page_size=1).items[0]
+
+
+# --------------------------------------------------------------------------- queue
+
+
+def test_empty_store_has_an_empty_queue(fresh_db: sqlite_utils.Database) -> None:
+    page = review.queue(fresh_db)
+    assert (page.items, page.total, page.pages) == ([], 0, 1)
+    assert review.ensure_queue(fresh_db)["match_run_id"] is None
+
+
+def test_queue_holds_every_kind_sorted_for_review(db: sqlite_utils.Database) -> None:
+    items = all_items(db)
+    assert {k: sum(i["kind"] == k for i in items) for k in ("link", "duplicate", "conflict")} == {
+        "link": 40,
+        "duplicate": 6,
+        "conflict": 6,
+    }
+    keys = [(i["tier_rank"], i["closeness"], i["item_id"]) for i in items]
+    assert keys == sorted(keys)
+    assert items[0]["tier"] == "review"
+    ranks = [i["tier_rank"] for i in items]
+    assert ranks.index(1) > max(j for j, r in enumerate(ranks) if r == 0)
+    th = review.thresholds(db)
+    link = next(i for i in items if i["kind"] == "link")
+    assert link["closeness"] == pytest.approx(
+        abs(link["score"] - th[link["object"]]["link"]["auto"])
+    )
+
+
+@pytest.mark.parametrize("size", [1, 7, 50])
+def test_pages_cover_the_queue_once(db: sqlite_utils.Database, size: int) -> None:
+    filt = review.QueueFilter(status="all")
+    total = review.queue(db, filt, page_size=size).total
+    seen: list[str] = []
+    for page in range(review.queue(db, filt, page_size=size).pages):
+        seen += [i["item_id"] for i in review.queue(db, filt, page=page, page_size=size).items]
+    assert len(seen) == len(set(seen)) == total == 52
+    assert seen == [i["item_id"] for i in all_items(db)]
+
+
+@pytest.mark.parametrize(
+    ("kw", "check"),
+    [
+        ({"kinds": ("duplicate",)}, lambda i: i["kind"] == "duplicate"),
+        ({"kinds": ("link", "conflict")}, lambda i: i["kind"] in ("link", "conflict")),
+        ({"objects": ("contacts",)}, lambda i: i["object"] == "contacts"),
+        ({"tiers": ("auto",)}, lambda i: i["tier"] == "auto"),
+        (
+            {"score_min": 0.6, "score_max": 0.8},
+            lambda i: i["score"] is not None and 0.6 <= i["score"] <= 0.8,
+        ),
+        ({"text": "SMITH1"}, lambda i: "smith1" in i["search"]),
+        ({"text": "smith ana"}, lambda i: "ana" in i["search"] and "smith" in i["search"]),
+    ],
+)
+def test_filters(db: sqlite_utils.Database, kw: dict[str, Any], check: Any) -> None:
+    everything = all_items(db)
+    got = all_items(db, **kw)
+    assert got, f"filter {kw} matched nothing in the generated data"
+    assert [i["item_id"] for i in got] == [i["item_id"] for i in everything if check(i)]
+    assert review.queue(db, review.QueueFilter(status="all", **kw)).total == len(got)
+
+
+def test_status_and_reviewer_filters(db: sqlite_utils.Database) -> None:
+    a, b, c = (i["item_id"] for i in all_items(db, kinds=("link",))[:3])
+    review.decide(db, a, "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, b, "defer", reviewer="ben", based_on_version=0)
+    review.decide(db, c, "reject", reviewer="ben", based_on_version=0)
+
+    def ids(**kw: Any) -> set[str]:
+        return {
+            i["item_id"] for i in review.queue(db, review.QueueFilter(**kw), page_size=500).items
+        }
+
+    assert ids(status="decided") == {a, c}
+    assert ids(status="deferred") == {b}
+    assert a not in ids(status="undecided") and b in ids(status="undecided")
+    assert ids(status="all", reviewer="ben") == {b, c}
+    with pytest.raises(ReviewError):
+        review.queue(db, review.QueueFilter(status="maybe"))
+
+
+def test_queue_is_rebuilt_for_a_new_match_run_and_decisions_carry_over(
+    db: sqlite_utils.Database,
+) -> None:
+    item = first(db, "link")
+    review.decide(db, item["item_id"], "approve", reviewer="ana", based_on_version=0)
+    db.execute(
+        "insert into runs (run_id, stage, status, started_at) values ('match-2', 'match', 'ok', '2027-01-01T00:00:00Z')"
+    )
+    db.execute(
+        "insert into pairs select 'match-2', pair_id, kind, object, source_l, object_l, record_id_l, source_r, "
+        "object_r, record_id_r, score, match_weight, tier, explanation, cluster_id, flags from pairs where pair_id = ?",
+        [item["item_id"]],
+    )
+    state = review.ensure_queue(db)
+    assert state["match_run_id"] == "match-2"
+    kinds = {i["kind"] for i in all_items(db)}
+    assert "duplicate" not in kinds and "link" in kinds  # the new run has no clusters
+    [again] = all_items(db, kinds=("link",))
+    assert (again["item_id"], again["run_id"], again["label"]) == (item["item_id"], "match-2", "match")
+
+
+# --------------------------------------------------------------------------- detail
+
+
+def test_link_detail(db: sqlite_utils.Database) -> None:
+    item = next(i for i in all_items(db, kinds=("link",), objects=("companies",)))
+    cfg = ReconConfig(hubspot={"portal_id": "42"})
+    d = review.item_detail(db, item["item_id"], cfg)
+    hs, sf = d["records"]
+    assert (hs["source"], sf["source"]) == ("hubspot", "salesforce")
+    assert hs["link"] == f"https://app.hubspot.com/contacts/42/record/0-2/{hs['record_id']}"
+    assert sf["link"] is None  # no instance_url configured
+    assert isinstance(hs["data"], dict) and hs["data"]["name"] == hs["name"]
+    website = next(f for f in d["fields"] if f["field"] == "website")
+    assert website["differs"] and website["values"][0].startswith("https://")
+    assert not next(f for f in d["fields"] if f["field"] == "domain")["differs"]
+    exp = d["explanation"]
+    assert exp["score"] == item["score"] and [lv["comparison"] for lv in exp["levels"]] == [
+        "name",
+        "domain",
+    ]
+    assert exp["total"] == pytest.approx(sum(lv["weight"] for lv in exp["levels"]), abs=1e-6)
+    assert any(r["relation"] == "contact of this company" for r in d["related"])
+    assert d["versions"] == {} and d["history"] == []
+
+
+def test_record_links() -> None:
+    cfg = ReconConfig(
+        hubspot={"portal_id": "7", "app_url": "https://app-eu1.hubspot.com"},
+        salesforce={
+            "instance_url": "https://acme.my.salesforce.com",
+            "client_id": "env:A",
+            "client_secret": "env:B",
+        },
+    )
+    assert (
+        review.record_link(cfg, "hubspot", "contacts", "5")
+        == "https://app-eu1.hubspot.com/contacts/7/record/0-1/5"
+    )
+    assert (
+        review.record_link(cfg, "salesforce", "Lead", "00Q1")
+        == "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
+    )
+    assert review.record_link(None, "hubspot", "contacts", "5") is None
+
+
+def test_contact_detail_lists_leads_and_contacts_sharing_the_email(
+    db: sqlite_utils.Database,
+) -> None:
+    item = next(i for i in all_items(db, kinds=("link",)) if i["record_id_l"] == "500003")
+    d = review.item_detail(db, item["item_id"])
+    shared = {
+        (r["object"], r["record_id"]) for r in d["related"] if r["relation"] == "shares the email"
+    }
+    assert ("Lead", "00Q900000000000003") in shared and ("Contact", "003000000000000003") in shared
+
+
+def test_cluster_and_conflict_detail(db: sqlite_utils.Database) -> None:
+    cluster = first(db, "duplicate")
+    d = review.item_detail(db, cluster["item_id"])
+    assert len(d["records"]) == cluster["members"] >= 2
+    assert d["pairs"] and d["merge_item_id"]
+    assert next(f for f in d["fields"] if f["field"] == "city")["differs"]
+    conflict = first(db, "conflict")
+    d = review.item_detail(db, conflict["item_id"])
+    assert [o["source"] for o in d["options"]] == ["hubspot", "salesforce"]
+    assert (
+        d["plan"]["field"] == conflict["field"] and d["explanation"]["score"] == conflict["score"]
+    )
+    with pytest.raises(ReviewError, match="no review item"):
+        review.item_detail(db, "nope")
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+@pytest.mark.parametrize(
+    ("kind", "action", "label"),
+    [
+        ("link", "approve", "match"),
+        ("link", "reject", "non_match"),
+        ("link", "defer", "unsure"),
+        ("duplicate", "approve", "match"),
+        ("duplicate", "reject", "non_match"),
+        ("conflict", "reject", "reject"),
+        ("conflict", "defer", "defer"),
+    ],
+)
+def test_decide_writes_the_labels_shape(
+    db: sqlite_utils.Database, kind: str, action: str, label: str
+) -> None:
+    item = first(db, kind)
+    row = review.decide(db, item["item_id"], action, reviewer="ana", based_on_version=0, note="n")
+    [stored] = current(db, item["item_id"])
+    assert stored == row
+    assert (
+        stored["kind"]
+        == {"link": "link", "duplicate": "duplicate", "conflict": "conflict_value"}[kind]
+    )
+    assert (stored["label"], stored["decided_by"], stored["reviewer"]) == (label, "human", "ana")
+    assert (stored["version"], stored["based_on_version"], stored["superseded"]) == (1, 0, 0)
+    assert (stored["object"], stored["source_l"], stored["record_id_l"]) == (
+        item["object"],
+        item["source_l"],
+        item["record_id_l"],
+    )
+    assert stored["record_id_r"] == item["record_id_r"] and stored["run_id"] == item["run_id"]
+    assert stored["decided_at"].endswith("Z")
+    if item["object"] == "contacts" and item["source_r"] == "salesforce":
+        assert stored["salesforce_object"] == item["object_r"]
+    if kind == "conflict":
+        assert json.loads(stored["choice"]) == {"field": item["field"]}
+
+
+def test_redecision_raises_the_version_and_supersedes(db: sqlite_utils.Database) -> None:
+    item = first(db, "link")
+    review.decide(db, item["item_id"], "defer", reviewer="ana", based_on_version=0)
+    review.decide(db, item["item_id"], "approve", reviewer="ana", based_on_version=1)
+    rows = [
+        dict(r)
+        for r in db.query(
+            "select * from decisions where item_id = ? order by version", [item["item_id"]]
+        )
+    ]
+    assert [(r["label"], r["version"], r["based_on_version"], r["superseded"]) for r in rows] == [
+        ("unsure", 1, 0, 1),
+        ("match", 2, 1, 0),
+    ]
+    assert review.item_detail(db, item["item_id"])["versions"] == {"link": 2}
+
+
+def test_two_reviewers_deciding_the_same_version_is_a_conflict(db: sqlite_utils.Database) -> None:
+    item = first(db, "link")
+    review.decide(db, item["item_id"], "approve", reviewer="ana", based_on_version=0)
+    with pytest.raises(ReviewerConflict, match="ana decided this item") as exc:
+        review.decide(db, item["item_id"], "reject", reviewer="ben", based_on_version=0)
+    assert exc.value.current["reviewer"] == "ana"  # type: ignore[attr-defined]
+    assert [(r["reviewer"], r["label"]) for r in current(db, item["item_id"])] == [("ana", "match")]
+    assert db.execute("select count(*) from decisions").fetchone()[0] == 1
+
+
+def test_decisions_need_a_reviewer_and_a_known_action(db: sqlite_utils.Database) -> None:
+    item = first(db, "link")
+    with pytest.raises(ReviewError, match="sign in"):
+        review.decide(db, item["item_id"], "approve", reviewer=None, based_on_version=0)
+    with pytest.raises(ReviewError, match="unknown action"):
+        review.decide(db, item["item_id"], "merge", reviewer="ana", based_on_version=0)
+    with pytest.raises(ReviewError, match="proposes no value"):
+        review.decide(
+            db, first(db, "conflict")["item_id"], "approve", reviewer="ana", based_on_version=0
+        )
+    assert db.execute("select count(*) from decisions").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("side", ["hubspot", "salesforce"])
+def test_choose_the_surviving_value_of_a_conflict(db: sqlite_utils.Database, side: str) -> None:
+    item = first(db, "conflict")
+    option = next(
+        o for o in review.item_detail(db, item["item_id"])["options"] if o["source"] == side
+    )
+    review.choose_value(
+        db,
+        item["item_id"],
+        item["field"],
+        option["value"],
+        source=side,
+        reviewer="ana",
+        based_on_version=0,
+    )
+    [row] = current(db, item["item_id"])
+    assert (row["kind"], row["label"]) == ("conflict_value", "approve")
+    assert json.loads(row["choice"]) == {
+        "field": item["field"],
+        "value": option["value"],
+        "source": side,
+        "side": side,
+    }
+    assert review.item_detail(db, item["item_id"])["versions"] == {
+        f"conflict_value:{item['field']}": 1
+    }
+    with pytest.raises(ReviewerConflict):
+        review.choose_value(
+            db, item["item_id"], item["field"], "x", source=side, reviewer="ben", based_on_version=0
+        )
+
+
+def test_surviving_values_of_a_cluster_go_on_its_merge_item(db: sqlite_utils.Database) -> None:
+    cluster = first(db, "duplicate")
+    merge = review.item_detail(db, cluster["item_id"])["merge_item_id"]
+    review.choose_value(
+        db,
+        cluster["item_id"],
+        "city",
+        "Oslo",
+        source="hubspot:1",
+        reviewer="ana",
+        based_on_version=0,
+    )
+    review.choose_value(
+        db,
+        cluster["item_id"],
+        "name",
+        "Acme",
+        source="hubspot:2",
+        reviewer="ana",
+        based_on_version=0,
+    )
+    rows = current(db, merge)
+    assert [json.loads(r["choice"])["fields"] for r in rows] == [
+        {"city": "Oslo"},
+        {"city": "Oslo", "name": "Acme"},
+    ]
+    d = review.item_detail(db, cluster["item_id"])
+    assert d["chosen"] == {"city": "Oslo", "name": "Acme"} and len(d["history"]) == 2
+    with pytest.raises(ReviewError, match="conflict items"):
+        review.choose_value(
+            db,
+            first(db, "link")["item_id"],
+            "city",
+            "x",
+            source="hubspot",
+            reviewer="ana",
+            based_on_version=0,
+        )
+
+
+def test_choose_master(db: sqlite_utils.Database) -> None:
+    cluster = first(db, "duplicate")
+    member = review.item_detail(db, cluster["item_id"])["records"][-1]
+    review.choose_master(
+        db, cluster["item_id"], "hubspot", member["record_id"], reviewer="ana", based_on_version=0
+    )
+    [row] = current(db, cluster["item_id"])
+    assert (row["kind"], row["label"]) == ("master", "approve")
+    assert json.loads(row["choice"]) == {
+        "master": member["record_id"],
+        "source": "hubspot",
+        "object": "companies",
+    }
+    with pytest.raises(ReviewError, match="not a member"):
+        review.choose_master(
+            db, cluster["item_id"], "hubspot", "999", reviewer="ana", based_on_version=1
+        )
+
+
+def test_split_a_cluster(db: sqlite_utils.Database) -> None:
+    cluster = next(i for i in all_items(db, kinds=("duplicate",)) if i["members"] == 3)
+    ids = [r["record_id"] for r in review.item_detail(db, cluster["item_id"])["records"]]
+    review.split_cluster(db, cluster["item_id"], [[ids[0]]], reviewer="ana", based_on_version=0)
+    [row] = current(db, cluster["item_id"])
+    assert (row["kind"], row["label"]) == ("split", "non_match")
+    groups = [[m["record_id"] for m in g] for g in json.loads(row["choice"])["groups"]]
+    assert sorted(groups) == sorted([[ids[0]], [ids[1]], [ids[2]]])
+    assert cluster["item_id"] in {i["item_id"] for i in all_items(db, status="decided")}
+    for bad in ([[ids[0]], [ids[0]]], [["nope"]], [ids]):
+        with pytest.raises(ReviewError):
+            review.split_cluster(db, cluster["item_id"], bad, reviewer="ana", based_on_version=1)
+
+
+# --------------------------------------------------------------------------- bulk and undo
+
+
+@pytest.mark.parametrize("tier", ["auto", "review"])
+def test_bulk_approve_a_tier(db: sqlite_utils.Database, tier: str) -> None:
+    expected = [i for i in all_items(db, tiers=(tier,)) if i["kind"] != "conflict"]
+    review.decide(db, expected[0]["item_id"], "reject", reviewer="ben", based_on_version=0)
+    review.decide(db, expected[1]["item_id"], "defer", reviewer="ben", based_on_version=0)
+    n = review.count_bulk(db, tier=tier)
+    assert n == len(expected) - 1  # the rejected one stays rejected; the deferred one is approved
+    assert review.bulk_approve(db, tier=tier, reviewer="ana", expected=n) == n
+    rows = [
+        dict(r)
+        for r in db.query("select * from decisions where reviewer = 'ana' and superseded = 0")
+    ]
+    assert (
+        len(rows) == n
+        and {r["label"] for r in rows} == {"match"}
+        and len({r["note"] for r in rows}) == 1
+    )
+    assert {r["item_id"] for r in rows} == {i["item_id"] for i in expected[1:]}
+    deferred = [
+        dict(r)
+        for r in db.query(
+            "select * from decisions where item_id = ? order by version", [expected[1]["item_id"]]
+        )
+    ]
+    assert [(r["version"], r["superseded"]) for r in deferred] == [(1, 1), (2, 0)] and deferred[1][
+        "based_on_version"
+    ] == 1
+    assert review.count_bulk(db, tier=tier) == 0
+
+
+def test_bulk_approve_the_current_filter_checks_the_count(db: sqlite_utils.Database) -> None:
+    filt = review.QueueFilter(objects=("companies",), kinds=("link", "conflict"))
+    n = review.count_bulk(db, filt)
+    assert n == len(all_items(db, objects=("companies",), kinds=("link",)))
+    with pytest.raises(ReviewerConflict, match="count again"):
+        review.bulk_approve(db, filt, reviewer="ana", expected=n + 1)
+    assert db.execute("select count(*) from decisions").fetchone()[0] == 0
+    assert review.bulk_approve(db, filt, reviewer="ana", expected=n) == n
+    kinds = {r[0] for r in db.execute("select distinct kind from decisions")}
+    assert kinds == {"link"}  # conflicts are never bulk approved
+    assert review.count_bulk(db, review.QueueFilter(kinds=("conflict",))) == 0
+
+
+def test_undo_restores_the_previous_decision(db: sqlite_utils.Database) -> None:
+    item = first(db, "link")
+    review.decide(db, item["item_id"], "defer", reviewer="ana", based_on_version=0)
+    review.decide(db, item["item_id"], "approve", reviewer="ana", based_on_version=1)
+    [undone] = review.undo_last(db, "ana")
+    assert undone["label"] == "match"
+    rows = [
+        dict(r)
+        for r in db.query(
+            "select * from decisions where item_id = ? order by version", [item["item_id"]]
+        )
+    ]
+    assert [(r["label"], r["superseded"]) for r in rows] == [("unsure", 0), ("match", 1)]
+    assert rows[1]["note"] == "[undone]"
+    # deciding again builds on the restored version and raises the version past the undone one
+    row = review.decide(db, item["item_id"], "reject", reviewer="ana", based_on_version=1)
+    assert row["version"] == 3
+    review.undo_last(db, "ana")
+    review.undo_last(db, "ana")
+    assert current(db, item["item_id"]) == []
+    assert review.undo_last(db, "ana") == []
+
+
+def test_undo_a_bulk_approve_undoes_the_whole_batch(db: sqlite_utils.Database) -> None:
+    single = first(db, "conflict")
+    review.decide(db, single["item_id"], "defer", reviewer="ana", based_on_version=0)
+    n = review.count_bulk(db, tier="auto")
+    review.bulk_approve(db, tier="auto", reviewer="ana", expected=n)
+    assert len(review.undo_last(db, "ana")) == n
+    assert db.execute("select count(*) from decisions where superseded = 0").fetchone()[0] == 1
+    review.undo_last(db, "ana")
+    assert db.execute("select count(*) from decisions where superseded = 0").fetchone()[0] == 0
+
+
+def test_undo_only_touches_the_reviewers_own_decisions(db: sqlite_utils.Database) -> None:
+    a, b = (i["item_id"] for i in all_items(db, kinds=("link",))[:2])
+    review.decide(db, a, "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, b, "approve", reviewer="ben", based_on_version=0)
+    assert review.undo_last(db, "ana")[0]["item_id"] == a
+    assert [r["reviewer"] for r in current(db, b)] == ["ben"]
+
+
+@pytest.mark.parametrize(
+    ("signed_in", "env", "configured", "expected"),
+    [
+        ("sue", "env-rev", "cfg-rev", "sue"),
+        (None, "env-rev", "cfg-rev", "env-rev"),
+        ("  ", None, "cfg-rev", "cfg-rev"),
+        (None, None, None, None),
+    ],
+)
+def test_resolve_reviewer(
+    monkeypatch: pytest.MonkeyPatch,
+    signed_in: str | None,
+    env: str | None,
+    configured: str | None,
+    expected: str | None,
+) -> None:
+    if env:
+        monkeypatch.setenv("RECON_REVIEWER", env)
+    assert (
+        review.resolve_reviewer(ReconConfig(review={"reviewer": configured}), signed_in) == expected
+    )
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def test_stats(db: sqlite_utils.Database) -> None:
+    hist = review.score_histogram(db, bins=10)
+    assert sum(h["items"] for h in hist) == 46 and all(0 <= h["bin"] < 10 for h in hist)
+    tiers = review.tier_counts(db)
+    assert sum(t["items"] for t in tiers) == 52 and sum(t["decided"] for t in tiers) == 0
+    links = [i for i in all_items(db, kinds=("link",), tiers=("review",))]
+    review.decide(db, links[0]["item_id"], "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, links[1]["item_id"], "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, links[2]["item_id"], "reject", reviewer="ana", based_on_version=0)
+    review.decide(db, links[3]["item_id"], "defer", reviewer="ana", based_on_version=0)
+    [prec] = review.tier_precision(db)
+    assert (prec["kind"], prec["tier"], prec["labelled"]) == ("link", "review", 3)
+    assert prec["precision"] == pytest.approx(2 / 3)
+    over = review.decisions_over_time(db, bucket="hour")
+    assert sum(o["decisions"] for o in over) == 4 and len(over[0]["period"]) == 13
+    assert sum(t["decided"] for t in review.tier_counts(db)) == 3
+    th = review.thresholds(db)
+    assert th["companies"]["link"] == {"auto": 0.9, "review": 0.5}
+    assert th["contacts"]["duplicate"] == {"auto": 0.95, "review": 0.6}
