@@ -296,16 +296,23 @@ def _check_ragged(table: _Table, data: bytes, ncols: int) -> None:
             if fields and len(fields) != ncols:
                 raise _ragged(table, reader.line_num, len(fields), ncols)
         return
-    counts = (
-        lines.slice(1)
-        .filter(pl.col("line").is_not_null() & (pl.col("line").str.strip_chars() != ""))
-        .select(
-            "i",
-            n=pl.col("line").str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True)
-            + 1,
-        )
+    line = pl.col("line")
+    fields = (
+        pl.when(line.str.contains('"', literal=True))
+        .then(line.str.replace_all(r'"[^"]*"', ""))
+        .otherwise(line)
+        .str.count_matches(sep, literal=True)
+        + 1
     )
-    bad = counts.filter(pl.col("n") != ncols).head(1)
+    bad = (
+        lines.lazy()
+        .slice(1)
+        .filter(line.is_not_null())
+        .select("i", "line", n=fields)
+        .filter(pl.col("n") != ncols)
+        .collect()
+    )
+    bad = bad.filter(pl.col("line").str.strip_chars() != "").head(1)  # blank lines are skipped
     if bad.height:
         raise _ragged(table, int(bad["i"][0]) + 1, int(bad["n"][0]), ncols)
 
@@ -520,7 +527,7 @@ def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.D
         raise _error(
             table, "the file has a header but no rows", row=2, hint="export the records again"
         )
-    clean = raw.select(_blank_to_null(pl.col(c)).alias(c) for c in raw.columns)
+    clean = raw.lazy().select(_blank_to_null(pl.col(c)).alias(c) for c in raw.columns).collect()
 
     def pick(canon: str) -> pl.Expr:
         present = [pl.col(keys[k]) for k in aliases.get(canon, ()) if k in keys]
@@ -538,7 +545,8 @@ def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.D
             column=id_label,
             hint="every row needs its record id; delete rows without one",
         )
-    dup = ids.filter(pl.col("record_id").is_duplicated()).head(2)
+    unique = ids["record_id"].n_unique() == ids.height
+    dup = ids.head(0) if unique else ids.filter(pl.col("record_id").is_duplicated()).head(2)
     if dup.height:
         raise _error(
             table,
@@ -600,19 +608,25 @@ def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.D
     exprs["archived"] = (
         pick("archived").str.to_lowercase().is_in(_TRUE).fill_null(False).cast(pl.Int8)
     )
-    out = clean.select(
-        pl.lit(source).alias("source"),
-        pl.lit(obj).alias("object"),
-        *(
-            (exprs[c] if c in exprs else pl.lit(None, dtype=pl.String)).cast(pl.String).alias(c)
-            for c in RECORD_COLUMNS
-            if c not in ("source", "object", "external_ids", "archived", "data")
-        ),
-        ext.alias("external_ids"),
-        exprs["archived"].alias("archived"),
-        (
-            pl.struct(pl.all()).struct.json_encode() if keep_data else pl.lit(None, dtype=pl.String)
-        ).alias("data"),
+    out = (
+        clean.lazy()
+        .select(
+            pl.lit(source).alias("source"),
+            pl.lit(obj).alias("object"),
+            *(
+                (exprs[c] if c in exprs else pl.lit(None, dtype=pl.String)).cast(pl.String).alias(c)
+                for c in RECORD_COLUMNS
+                if c not in ("source", "object", "external_ids", "archived", "data")
+            ),
+            ext.alias("external_ids"),
+            exprs["archived"].alias("archived"),
+            (
+                pl.struct(pl.all()).struct.json_encode()
+                if keep_data
+                else pl.lit(None, dtype=pl.String)
+            ).alias("data"),
+        )
+        .collect()
     )
     if kind == "salesforce:contacts":
         out = out.with_columns(
