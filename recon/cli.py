@@ -476,9 +476,26 @@ def plan(
 
 
 @app.command()
-def review(config: ConfigOpt = None) -> None:
-    """Open the review app in the browser (links, duplicates, conflicts)."""
-    not_available("review")
+def review(
+    config: ConfigOpt = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to serve on (default: [review] port, 8501).")
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Serve only; do not open a browser tab.")
+    ] = False,
+) -> None:
+    """Open the review app in the browser (links, duplicates, conflicts); binds 127.0.0.1 by default."""
+    import subprocess
+
+    from .app import streamlit_command
+
+    cfg = get_config(config)
+    open_db(cfg).conn.close()  # fail here, with a clear message, if the store cannot open
+    argv, env = streamlit_command(cfg, port=port, open_browser=False if no_browser else None)
+    url = f"http://{cfg.review.host}:{port or cfg.review.port}/"
+    console.print(f"recon review: serving {url} (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call(argv, env=env))
 
 
 # --------------------------------------------------------------------------- apply / audit / undo
