@@ -292,9 +292,9 @@ def _check_ragged(table: _Table, data: bytes, ncols: int) -> None:
         table.text = text
         reader = csv.reader(io.StringIO(text), delimiter=sep)
         next(reader, None)
-        for fields in reader:
-            if fields and len(fields) != ncols:
-                raise _ragged(table, reader.line_num, len(fields), ncols)
+        for row_fields in reader:
+            if row_fields and len(row_fields) != ncols:
+                raise _ragged(table, reader.line_num, len(row_fields), ncols)
         return
     line = pl.col("line")
     fields = (
