@@ -1,0 +1,165 @@
+"""approved_items: only items whose required decisions are approved reach apply."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from plan_testdata import World, by
+
+from recon.config import load_config
+from recon.models import stable_id
+from recon.plan import approved_items, build_plan, latest_decisions
+
+EMAIL = "jo@acme.com"
+
+
+def cfg(**mapping: Any) -> Any:
+    return load_config(None, overrides={"mapping": mapping})
+
+
+def world() -> tuple[World, dict[str, str]]:
+    w = World()
+    w.snap(
+        "hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": "CEO", "phone": "1"}, email=EMAIL
+    )
+    w.snap(
+        "salesforce", "Contact", "003A", {"Email": EMAIL, "Title": None, "Phone": "2"}, email=EMAIL
+    )
+    link = w.link("contacts", "201", "Contact", "003A", tier="review", score=0.8)
+    w.snap("hubspot", "contacts", "300", {"email": "new@x.com"}, email="new@x.com")
+    for rid in ("001X", "001Y"):
+        w.snap("salesforce", "Account", rid, {"Name": "Dup"}, name="Dup")
+    cluster = w.cluster(
+        "cl-1", "companies", "salesforce", [("Account", "001X"), ("Account", "001Y")]
+    )
+    w.done()
+    return w, {"link": link, "cluster": cluster}
+
+
+def build(w: World) -> str:
+    res = build_plan(w.db, cfg(rules={"contacts.phone": "review"}))
+    assert res.run_id
+    return res.run_id
+
+
+def test_nothing_is_approved_without_decisions() -> None:
+    w, _ids = world()
+    run = build(w)
+    assert approved_items(w.db, run) == []
+
+
+@pytest.mark.parametrize(
+    ("label", "count"), [("match", 1), ("non_match", 0), ("unsure", 0), ("approve", 1)]
+)
+def test_link_label_decides_its_updates(label: str, count: int) -> None:
+    w, ids = world()
+    run = build(w)
+    w.decide(ids["link"], "link", label)
+    got = approved_items(w.db, run)
+    assert len(by(got, field="Title")) == count
+    assert by(got, action="conflict") == []  # conflicts also need their own choice
+    if count:
+        (item,) = by(got, field="Title")
+        assert item["payload"] == {"fields": {"Title": "CEO"}}
+        assert (
+            item["decisions"][0]["label"] == label
+            and item["decisions"][0]["reviewer"] == "ana@corp.com"
+        )
+
+
+def test_latest_non_superseded_decision_counts() -> None:
+    w, ids = world()
+    run = build(w)
+    w.decide(ids["link"], "link", "match", version=1)
+    w.decide(ids["link"], "link", "non_match", version=2)
+    assert by(approved_items(w.db, run), field="Title") == []
+    w.db.execute("update decisions set superseded = 1 where label = 'non_match'")
+    assert len(by(approved_items(w.db, run), field="Title")) == 1
+    assert latest_decisions(w.db)[ids["link"]]["label"] == "match"
+
+
+@pytest.mark.parametrize(
+    ("choice", "writes"),
+    [
+        ({"side": "hubspot"}, {("salesforce", "Phone", "1")}),
+        ({"side": "salesforce"}, {("hubspot", "phone", "2")}),
+        ({"value": "3"}, {("salesforce", "Phone", "3"), ("hubspot", "phone", "3")}),
+        ({"field": "phone", "value": "1", "source": "plan"}, {("salesforce", "Phone", "1")}),
+        ("2", {("hubspot", "phone", "2")}),
+        ({"value": ""}, set()),  # a blank choice never blanks a record
+    ],
+)
+def test_conflict_choice_becomes_updates(choice: Any, writes: set[tuple[str, str, str]]) -> None:
+    w, ids = world()
+    run = build(w)
+    conflict = next(
+        i
+        for i in build_plan(w.db, cfg(rules={"contacts.phone": "review"})).items
+        if i["action"] == "conflict"
+    )
+    w.decide(ids["link"], "link", "match")
+    w.decide(conflict["item_id"], "conflict_value", "approve", choice)
+    got = [i for i in approved_items(w.db, run) if i.get("conflict_item_id")]
+    assert {(i["system"], i["field"], i["after"]) for i in got} == writes
+    for i in got:
+        assert i["item_id"] == stable_id(conflict["item_id"], i["system"])
+        assert i["action"] == "update" and i["link_item_id"] == ids["link"]
+
+
+def test_conflict_needs_its_link_approved_too() -> None:
+    w, ids = world()
+    run = build(w)
+    conflict = next(
+        i
+        for i in w.db.query(
+            "select item_id from plan_items where run_id = ? and action = 'conflict'", [run]
+        )
+    )
+    w.decide(conflict["item_id"], "conflict_value", "approve", {"side": "hubspot"})
+    assert approved_items(w.db, run) == []
+    w.decide(ids["link"], "link", "non_match")
+    assert approved_items(w.db, run) == []
+
+
+def test_creates_need_their_own_approval() -> None:
+    w, _ids = world()
+    run = build(w)
+    (create,) = w.db.query(
+        "select item_id from plan_items where run_id = ? and action = 'create'", [run]
+    )
+    w.decide(create["item_id"], "plan", "defer")
+    assert by(approved_items(w.db, run), action="create") == []
+    w.decide(create["item_id"], "plan", "approve", version=2)
+    (item,) = by(approved_items(w.db, run), action="create")
+    assert item["payload"]["natural_key"] == {"email": "new@x.com"}
+
+
+def test_merge_needs_the_cluster_approved_and_takes_the_master_choice() -> None:
+    w, ids = world()
+    run = build(w)
+    assert by(approved_items(w.db, run), action="merge") == []
+    w.decide(ids["cluster"], "duplicate", "match")
+    (merge,) = by(approved_items(w.db, run), action="merge")
+    assert merge["payload"]["master"] == "001X"
+    # a later master choice (same item id as the cluster) does not un-approve the merge
+    w.decide(ids["cluster"], "master", "approve", "001Y", version=2)
+    (merge,) = by(approved_items(w.db, run), action="merge")
+    assert (merge["record_id"], merge["payload"]["victims"]) == ("001Y", ["001X"])
+
+
+def test_blocked_items_are_never_returned() -> None:
+    w, ids = world()
+    run = build(w)
+    w.decide(ids["cluster"], "duplicate", "match")
+    w.db.execute("update plan_items set status = 'blocked' where action = 'merge'")
+    assert by(approved_items(w.db, run), action="merge") == []
+
+
+def test_items_come_in_run_order() -> None:
+    w, ids = world()
+    run = build(w)
+    w.decide(ids["link"], "link", "match")
+    w.decide(ids["cluster"], "duplicate", "match")
+    seqs = [i["seq"] for i in approved_items(w.db, run)]
+    assert seqs == sorted(seqs) and seqs[0] == 10

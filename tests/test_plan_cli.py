@@ -1,0 +1,81 @@
+"""`recon plan`: counts per action and object as a table, CSV or JSON; dry run; sample; run id."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from plan_testdata import World
+
+from recon.cli import main
+from recon.store import open_store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> World:
+    w = World(open_store(tmp_path / "data" / "recon.db"))
+    for n in range(3):
+        w.snap(
+            "hubspot",
+            "contacts",
+            f"2{n}",
+            {"email": f"p{n}@x.com", "jobtitle": "CEO"},
+            email=f"p{n}@x.com",
+        )
+        w.snap("salesforce", "Lead", f"00Q{n}", {"Email": f"p{n}@x.com"}, email=f"p{n}@x.com")
+        w.link("contacts", f"2{n}", "Lead", f"00Q{n}")
+    w.snap("hubspot", "contacts", "399", {"email": "solo@x.com"}, email="solo@x.com")
+    w.done()
+    return w
+
+
+def run(*args: str) -> int:
+    with pytest.raises(SystemExit) as exit_:
+        main(["plan", *args])
+    return int(exit_.value.code or 0)
+
+
+def test_table(store: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run() == 0
+    out = capsys.readouterr().out
+    assert "items per action and object" in out and "plan run plan-" in out
+    assert "update" in out and "create" in out and "Lead" in out
+    assert store.db["plan_items"].count == 4
+
+
+def test_json_dry_run(store: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--dry-run", "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["run_id"] is None and doc["items"] == 4
+    assert doc["by_action"] == {"create": 1, "update": 3}
+    assert store.db["plan_items"].count == 0
+
+
+def test_csv_sample_and_run(store: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--format", "csv", "--sample", "1", "--run", store.match_run) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {(r["action"], r["object"], r["items"]) for r in rows} == {
+        ("update", "Lead", "1"),
+        ("create", "Lead", "1"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "code"), [(["--format", "xml"], 2), (["--run", "nope"], 2), (["--sample", "0"], 2)]
+)
+def test_bad_arguments(store: World, args: list[str], code: int) -> None:
+    assert run(*args) == code
+
+
+def test_invalid_mapping_exits_3(
+    store: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "recon.toml").write_text(
+        '[[mapping.fields]]\nobject = "contacts"\nhubspot = "ghost"\nsalesforce = "Title"\nsalesforce_object = "Lead"\n'
+    )
+    assert run() == 3
+    err = capsys.readouterr().err
+    assert "mapping.fields[0]" in err and "ghost" in err

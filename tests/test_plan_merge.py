@@ -1,0 +1,185 @@
+"""Merges of duplicate clusters: each master rule, survivorship, order, blocked merges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from plan_testdata import World, by
+
+from recon.config import load_config
+from recon.plan import build_plan, survivorship
+from recon.plan_merge import MASTER_RULES
+
+
+def cfg(**mapping: Any) -> Any:
+    hubspot = mapping.pop("hubspot", {})
+    return load_config(
+        None, overrides={"mapping": {"create_missing": False, **mapping}, "hubspot": hubspot}
+    )
+
+
+def company_cluster(w: World) -> str:
+    """Three HubSpot duplicates; each master rule picks a different one."""
+    w.snap(
+        "hubspot",
+        "companies",
+        "A",
+        {"name": "Acme", "phone": None, "city": "Oslo"},
+        name="Acme",
+        created_at="2020-01-01T00:00:00Z",
+        modified_at="2021-01-01T00:00:00Z",
+    )
+    w.snap(
+        "hubspot",
+        "companies",
+        "B",
+        {
+            "name": "ACME AS",
+            "phone": "+47 1",
+            "city": "Bergen",
+            "zip": "5003",
+            "industry": "OTHER",
+            "description": "x",
+        },
+        name="ACME AS",
+        created_at="2022-01-01T00:00:00Z",
+        modified_at="2022-06-01T00:00:00Z",
+    )
+    w.snap(
+        "hubspot",
+        "companies",
+        "C",
+        {"name": "Acme"},
+        name="Acme",
+        created_at="2023-01-01T00:00:00Z",
+        modified_at="2024-09-01T00:00:00Z",
+    )
+    w.snap("salesforce", "Account", "001C", {"Name": "Acme"}, name="Acme")
+    w.link("companies", "C", "Account", "001C")
+    for n in range(3):
+        w.db["associations"].insert(
+            {
+                "source": "hubspot",
+                "from_object": "contacts",
+                "from_id": f"c{n}",
+                "to_object": "companies",
+                "to_id": "B" if n else "A",
+            }
+        )
+    return w.cluster(
+        "cl-1", "companies", "hubspot", [("companies", "A"), ("companies", "B"), ("companies", "C")]
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "master"),
+    [
+        ("oldest", "A"),
+        ("most_recent", "C"),
+        ("most_complete", "B"),
+        ("most_associated", "B"),
+        ("source_priority", "C"),  # the one linked to Salesforce
+    ],
+)
+def test_master_rules(rule: str, master: str) -> None:
+    w = World()
+    cid = company_cluster(w)
+    w.done()
+    res = build_plan(w.db, cfg(master_rule=rule))
+    (item,) = by(res.items, action="merge")
+    p = item["payload"]
+    assert (item["record_id"], p["master"]) == (master, master)
+    assert sorted([p["master"], *p["victims"]]) == ["A", "B", "C"]
+    assert item["requires"] == [cid] and item["link_item_id"] == cid
+    assert item["reason"]["rule"] == rule and p["rule"] == rule and p["irreversible"]
+
+
+def test_every_master_rule_is_tested() -> None:
+    assert set(MASTER_RULES) == {
+        "oldest",
+        "most_recent",
+        "most_complete",
+        "most_associated",
+        "source_priority",
+    }
+
+
+def test_survivorship_fills_blanks_from_the_ranked_members() -> None:
+    w = World()
+    company_cluster(w)
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(master_rule="oldest")).items, action="merge")
+    p = item["payload"]
+    assert p["fields"]["phone"] == "+47 1"  # master A has none: first non-blank by rank
+    assert "city" not in p["fields"]  # master keeps its own value
+    assert p["survivorship"]["city"] == {"value": "Oslo", "from": "A", "why": "master"}
+    assert p["survivorship"]["phone"]["why"] == "first_non_blank"
+    assert item["before"] == {f: None for f in p["fields"]}
+
+
+def test_reviewer_master_and_field_choices_override() -> None:
+    w = World()
+    cid = company_cluster(w)
+    w.decide(cid, "master", "approve", {"master": "C", "fields": {"city": "Trondheim"}})
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(master_rule="oldest")).items, action="merge")
+    p = item["payload"]
+    assert p["master"] == "C" and item["reason"]["master_chosen_by"] == "reviewer"
+    assert p["fields"]["city"] == "Trondheim" and p["survivorship"]["city"]["why"] == "override"
+    w.decide(item["item_id"], "conflict_value", "approve", {"phone": "+47 9"})
+    (again,) = by(build_plan(w.db, cfg(master_rule="oldest")).items, action="merge")
+    assert again["item_id"] == item["item_id"] and again["payload"]["fields"]["phone"] == "+47 9"
+
+
+def test_salesforce_merges_run_first_and_connector_blocks_hubspot_company_merges() -> None:
+    w = World()
+    company_cluster(w)
+    for rid, created in (("001X", "2020-01-01T00:00:00Z"), ("001Y", "2021-01-01T00:00:00Z")):
+        w.snap("salesforce", "Account", rid, {"Name": "Dup"}, name="Dup", created_at=created)
+    w.cluster("cl-2", "companies", "salesforce", [("Account", "001X"), ("Account", "001Y")])
+    w.done()
+    free = build_plan(w.db, cfg())
+    merges = by(free.items, action="merge")
+    assert [m["system"] for m in merges] == ["salesforce", "hubspot"]
+    assert merges[0]["seq"] < merges[1]["seq"]
+    assert {m["status"] for m in merges} == {"proposed"}
+    blocked = build_plan(w.db, cfg(hubspot={"salesforce_connector_active": True}))
+    hs = by(blocked.items, action="merge", system="hubspot")[0]
+    assert hs["status"] == "blocked" and hs["reason"]["why"].startswith("connector_active")
+    assert by(blocked.items, action="merge", system="salesforce")[0]["status"] == "proposed"
+
+
+def test_mixed_lead_and_contact_cluster_is_blocked() -> None:
+    w = World()
+    w.snap("salesforce", "Lead", "00Q1", {"Email": "a@x.com", "LastName": "A"}, email="a@x.com")
+    w.snap("salesforce", "Contact", "0031", {"Email": "a@x.com", "LastName": "A"}, email="a@x.com")
+    w.cluster("cl-3", "contacts", "salesforce", [("Lead", "00Q1"), ("Contact", "0031")])
+    w.done()
+    (item,) = by(build_plan(w.db, cfg()).items, action="merge")
+    assert item["status"] == "blocked" and "convert the Leads" in item["reason"]["why"]
+
+
+def test_cluster_with_an_archived_member_left_is_skipped() -> None:
+    w = World()
+    w.snap("hubspot", "contacts", "1", {"email": "a@x.com"}, email="a@x.com")
+    w.snap("hubspot", "contacts", "2", {"email": "a@x.com"}, email="a@x.com", archived=1)
+    w.cluster("cl-4", "contacts", "hubspot", [("contacts", "1"), ("contacts", "2")])
+    w.done()
+    res = build_plan(w.db, cfg())
+    assert by(res.items, action="merge") == [] and res.skipped["cluster_too_small"] == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "overrides", "writes"),
+    [
+        ({"phone": {"m": "1", "v": "2"}}, None, {}),
+        ({"phone": {"m": None, "v": "2"}}, None, {"phone": "2"}),
+        ({"phone": {"m": "1", "v": "2"}}, {"phone": "3"}, {"phone": "3"}),
+        ({"phone": {"m": "1", "v": None}}, {"phone": ""}, {}),  # a blank override never blanks
+    ],
+)
+def test_survivorship_function(
+    values: dict[str, Any], overrides: Any, writes: dict[str, Any]
+) -> None:
+    assert survivorship("m", ["m", "v"], values, overrides)[0] == writes
