@@ -355,6 +355,9 @@ def run_pull(
             usage = getattr(source, "api_usage", None)
             if usage:
                 info["api_usage"] = {"used": usage[0], "total": usage[1]}
+            conn = getattr(source, "conn", None)
+            if conn is not None:
+                info["token_refreshes"] = conn.refreshes
     statuses = {i["status"] for i in per_source.values()}
     status = "ok"
     if "failed" in statuses:

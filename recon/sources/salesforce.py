@@ -428,7 +428,7 @@ class SalesforceSource:
                 object=obj,
                 rows=[map_record(obj, r) for r in fresh],
                 cursor=cursor.copy() if sample is None else None,
-                fetched=len(records),
+                fetched=len(fresh),
                 total=body.get("totalSize"),
             )
             if done:
@@ -486,7 +486,7 @@ class SalesforceSource:
                 object=obj,
                 rows=[map_record(obj, r) for r in fresh],
                 cursor=cursor.copy(),
-                fetched=len(records),
+                fetched=len(fresh),
             )
             if not state["locator"]:
                 return

@@ -226,6 +226,8 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
         body = resp.json()
     except ValueError:
         body = {}
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = {"error": body[0].get("errorCode"), "error_description": body[0].get("message")}
     if resp.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
         code = (
             body.get("error", f"HTTP {resp.status_code}")

@@ -1,0 +1,247 @@
+"""The Salesforce source against the emulator, through the real ``simple-salesforce``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from recon.config import ReconConfig, load_config
+from recon.errors import AuthError, BudgetExhausted, MissingField, RateLimited
+from recon.pull import load_cursor, run_pull
+from recon.sandbox import SandboxServer, SandboxState
+from recon.sandbox.salesforce import load_records
+
+T0 = datetime.now(UTC) - timedelta(days=1)
+
+
+@pytest.fixture
+def sf() -> Iterator[Any]:
+    """A fresh emulator: 2,500 Accounts (2 per second), 30 Contacts at one instant, 10 Leads."""
+    state = SandboxState(":memory:")
+    accounts = load_records(
+        state,
+        "Account",
+        [{"Name": f"Acct {i}", "Website": f"http://www.a{i}.com/x", "BillingCity": "Berlin", "BillingCountry": "DE",
+          "HubSpot_Id__c": "7" if i == 0 else None, "SystemModstamp": T0 + timedelta(seconds=i // 2)}
+         for i in range(2500)],
+    )  # fmt: skip
+    contacts = load_records(
+        state,
+        "Contact",
+        [{"LastName": f"L{i}", "FirstName": "F", "Email": f"c{i}@a.com", "AccountId": accounts[i], "SystemModstamp": T0}
+         for i in range(30)],
+    )  # fmt: skip
+    leads = load_records(
+        state, "Lead", [{"LastName": f"Lead{i}", "Company": "X GmbH", "Email": f"l{i}@x.com" if i else None} for i in range(10)]
+    )  # fmt: skip
+    with SandboxServer(state) as server:
+        server.accounts, server.contacts, server.leads = accounts, contacts, leads  # type: ignore[attr-defined]
+        yield server
+
+
+def _cfg(server: Any, **sections: Any) -> ReconConfig:
+    sf_section = {"instance_url": server.url, "login_url": server.url, "auth": "client_credentials",
+                  "client_id": "cid", "client_secret": "secret", **sections.pop("salesforce", {})}  # fmt: skip
+    return load_config(None, overrides={"salesforce": sf_section, **sections})
+
+
+def _fault(server: Any, **rule: Any) -> None:
+    requests.post(
+        f"{server.url}/_sandbox/faults", json={"side": "salesforce", **rule}, timeout=5
+    ).raise_for_status()
+
+
+def _count(db, obj: str) -> int:
+    return int(
+        db.execute(
+            "select count(*) from snapshots where source='salesforce' and object=?", [obj]
+        ).fetchone()[0]
+    )
+
+
+def _by_kind(result) -> dict[str, int]:
+    return result.summary["sources"]["salesforce"]["calls"]["by_kind"]
+
+
+def test_full_rest_pull_maps_records_and_counts_calls(sf, fresh_db) -> None:
+    result = run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
+    assert result.records == {
+        "salesforce:Account": 2500,
+        "salesforce:Contact": 30,
+        "salesforce:Lead": 10,
+    }
+    assert (
+        _count(fresh_db, "Lead") == 9
+    )  # contacts_require_email: the Lead without email is out of scope
+    # per object: describe + COUNT() + one query call per 2,000 records; Users once
+    assert _by_kind(result) == {"describe": 3, "query": 3 + 2 + 1 + 1 + 1}
+    acct = fresh_db.execute(
+        "select name, domain, website, city, country, external_ids, modified_at from snapshots where record_id=?",
+        [sf.accounts[0]],
+    ).fetchone()
+    assert acct[:6] == (
+        "Acct 0",
+        "a0.com",
+        "http://www.a0.com/x",
+        "Berlin",
+        "DE",
+        '{"hubspot_id":"7"}',
+    )
+    assert acct[6] == T0.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    contact = fresh_db.execute(
+        "select name, company, account_id, email from snapshots where record_id=?", [sf.contacts[1]]
+    ).fetchone()
+    assert contact == ("F L1", "Acct 1", sf.accounts[1], "c1@a.com")
+    lead = fresh_db.execute(
+        "select company from snapshots where record_id=?", [sf.leads[1]]
+    ).fetchone()
+    assert lead == ("X GmbH",)
+    fields = {
+        f["name"] for f in json.loads(fresh_db["schemas"].get(("salesforce", "Account"))["fields"])
+    }
+    assert {"Name", "Website", "SystemModstamp", "Recon_Key__c"} <= fields
+    assert fresh_db["owners"].count >= 1
+    assert result.summary["sources"]["salesforce"]["api_usage"]["used"] >= 1
+
+
+def test_incremental_with_boundary_ties(sf, fresh_db) -> None:
+    cfg = _cfg(sf)
+    run_pull(fresh_db, cfg, sources=["salesforce"])
+    assert len(load_cursor(fresh_db, "salesforce", "Contact", "SystemModstamp").ids_at_value) == 30
+    quiet = run_pull(fresh_db, cfg, sources=["salesforce"])
+    assert sum(quiet.records.values()) == 0
+    for obj in ("Account", "Contact", "Lead"):
+        assert quiet.summary["sources"]["salesforce"]["objects"][obj]["calls"] <= 2
+    requests.post(
+        f"{sf.url}/_sandbox/records/salesforce/Contact/{sf.contacts[4]}",
+        json={"Title": "CTO"},
+        timeout=5,
+    ).raise_for_status()
+    changed = run_pull(fresh_db, cfg, sources=["salesforce"])
+    assert changed.records == {
+        "salesforce:Account": 0,
+        "salesforce:Contact": 1,
+        "salesforce:Lead": 0,
+    }
+    assert (
+        fresh_db.execute(
+            "select run_id from snapshots where record_id=?", [sf.contacts[4]]
+        ).fetchone()[0]
+        == changed.run_id
+    )
+
+
+def test_bulk_query_above_threshold_gives_the_same_rows(sf, fresh_db) -> None:
+    rest = run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Account"])
+    assert "bulk" not in _by_kind(rest)
+    bulk = run_pull(
+        fresh_db,
+        _cfg(sf, salesforce={"bulk_threshold": 1000}),
+        sources=["salesforce"],
+        objects=["Account"],
+        full=True,
+    )
+    assert bulk.records == {"salesforce:Account": 2500} and _by_kind(bulk)["bulk"] >= 3
+    assert bulk.changed == {"salesforce:Account": 0}  # the same content through both paths
+    cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
+    assert cur.state == {} and len(cur.ids_at_value) == 2
+
+
+def test_include_deleted_uses_query_all(sf, fresh_db) -> None:
+    cfg = _cfg(sf, pull={"include_deleted": True})
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
+    resp = requests.delete(
+        f"{sf.url}/services/data/v59.0/sobjects/Lead/{sf.leads[2]}",
+        headers={"Authorization": "Bearer x"},
+        timeout=5,
+    )
+    assert resp.status_code == 204
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
+    assert fresh_db.execute("select record_id from snapshots where archived=1").fetchall() == [
+        (sf.leads[2],)
+    ]
+
+
+def test_server_errors_and_429s_are_retried(sf, fresh_db) -> None:
+    _fault(sf, kind="server_error", status=503, endpoint="*query*", every=2, times=2)
+    _fault(sf, kind="rate_limit", status=429, endpoint="*describe*", times=2)
+    result = run_pull(fresh_db, _cfg(sf, salesforce={"max_retries": 3}), sources=["salesforce"])
+    calls = result.summary["sources"]["salesforce"]["calls"]
+    assert result.status == "ok" and calls["retries"] == 4 and calls["rate_limited"] == 2
+    assert _count(fresh_db, "Account") == 2500
+
+
+def test_request_limit_exceeded_is_rate_limited(sf, fresh_db) -> None:
+    _fault(sf, kind="request_limit", endpoint="*query*")
+    with pytest.raises(RateLimited, match="request limit"):
+        run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
+
+
+def test_expired_session_gets_one_new_token(sf, fresh_db) -> None:
+    _fault(sf, kind="expired_session", endpoint="*query*", times=1)
+    result = run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
+    assert result.status == "ok" and result.summary["sources"]["salesforce"]["token_refreshes"] == 1
+
+
+def test_expired_configured_session_is_an_auth_error(sf, fresh_db) -> None:
+    _fault(sf, kind="expired_session", times=1)
+    cfg = _cfg(
+        sf,
+        salesforce={
+            "auth": "session",
+            "session_id": "00Dx!sess",
+            "client_id": None,
+            "client_secret": None,
+        },
+    )
+    with pytest.raises(AuthError) as err:
+        run_pull(fresh_db, cfg, sources=["salesforce"])
+    assert err.value.exit_code == 7 and "00Dx!sess" not in str(err.value)
+
+
+def test_killed_rest_pull_resumes_without_loss_or_duplicates(sf, fresh_db) -> None:
+    cfg = _cfg(sf)
+
+    def crash(p) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"], progress=crash)
+    assert _count(fresh_db, "Account") == 2000
+    resumed = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert resumed.records == {"salesforce:Account": 500}
+    assert fresh_db.execute("select count(distinct record_id) from snapshots").fetchone()[0] == 2500
+
+
+def test_budget_stop_and_resume(sf, fresh_db) -> None:
+    cfg = _cfg(sf, budget={"salesforce_calls": 3})
+    with pytest.raises(BudgetExhausted):  # describe, COUNT(), the first 2,000 records
+        run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert _count(fresh_db, "Account") == 2000
+    assert fresh_db.execute("select status from runs").fetchone()[0] == "budget"
+    resumed = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert resumed.records == {"salesforce:Account": 500}  # describe, the other 500, the Users
+    assert _count(fresh_db, "Account") == 2500
+    assert fresh_db.execute("select count(distinct record_id) from snapshots").fetchone()[0] == 2500
+
+
+def test_missing_configured_field(sf, fresh_db) -> None:
+    cfg = _cfg(sf, pull={"salesforce_fields": {"Account": ["Nope__c"]}})
+    with pytest.raises(MissingField, match="Nope__c") as err:
+        run_pull(fresh_db, cfg, sources=["salesforce"])
+    assert "field-level security" in str(err.value)
+
+
+def test_campaigns_when_mapped_and_sample(sf, fresh_db) -> None:
+    cfg = _cfg(sf, mapping={"campaign_property": "recent_campaign"})
+    result = run_pull(fresh_db, cfg, sources=["salesforce"], sample=3)
+    assert set(result.records) == {
+        f"salesforce:{o}" for o in ("Account", "Contact", "Lead", "Campaign", "CampaignMember")
+    }
+    assert all(n <= 3 for n in result.records.values())
+    assert fresh_db["cursors"].count == 0
