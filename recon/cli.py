@@ -672,10 +672,73 @@ def run(config: ConfigOpt = None) -> None:
     not_available("run")
 
 
-@app.command()
-def sandbox(config: ConfigOpt = None) -> None:
-    """Local emulators of the HubSpot and Salesforce APIs, with demo data."""
-    not_available("sandbox")
+sandbox_app = typer.Typer(
+    help="Local emulators of the HubSpot and Salesforce APIs, with demo data.", no_args_is_help=True
+)
+app.add_typer(sandbox_app, name="sandbox")
+SANDBOX_SIZES = ("tiny", "small", "large")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    config: ConfigOpt = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: [sandbox] port, 8765).")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default data/sandbox.db).")] = None,
+    size: Annotated[str | None, typer.Option(help="Demo data: tiny, small or large.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Demo data seed (default 0).")] = None,
+    reset: Annotated[bool, typer.Option("--reset", help="Start from a new database.")] = False,
+) -> None:
+    """Serve both emulators and the /_sandbox/ admin API until Ctrl-C."""
+    from .sandbox import serve
+
+    s = get_config(config).sandbox
+    if size is not None and size not in SANDBOX_SIZES:
+        raise UsageError(f"--size must be one of {', '.join(SANDBOX_SIZES)}, not {size!r}")
+
+    def ready(state: Any) -> None:
+        url = state.settings.base_url
+        console.print(
+            f"sandbox on {url}  (admin: {url}/_sandbox/health; Ctrl-C stops)",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    port = s.port if port is None else port
+    seed = s.seed if seed is None else seed
+    serve(host or s.host, port, db or s.db, size or s.size, seed, reset, on_ready=ready)
+
+
+@sandbox_app.command("config")
+def sandbox_config(
+    config: ConfigOpt = None,
+    port: Annotated[
+        int | None, typer.Option(help="The sandbox's port (default: [sandbox] port).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="The sandbox's host.")] = "127.0.0.1",
+) -> None:
+    """Print a recon.toml that points recon at a running sandbox."""
+    from .sandbox import config_toml
+
+    sys.stdout.write(
+        config_toml(f"http://{host}:{get_config(config).sandbox.port if port is None else port}")
+    )
+
+
+@sandbox_app.command("reset")
+def sandbox_reset(
+    config: ConfigOpt = None,
+    port: Annotated[
+        int | None, typer.Option(help="Reset the sandbox running on this port.")
+    ] = None,
+    db: Annotated[Path | None, typer.Option(help="Else delete this sandbox database file.")] = None,
+) -> None:
+    """Reset a running sandbox (reload its demo data), or delete a stopped one's database."""
+    from .sandbox.admin import reset_remote
+
+    s = get_config(config).sandbox
+    url = f"http://127.0.0.1:{port}" if port is not None else None
+    console.print(reset_remote(url, db or s.db), markup=False)
 
 
 @app.command()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -14,43 +11,6 @@ from recon.config import NotifySection
 from recon.notify import build_notice, notify_run, slack_payload
 
 SECRET_PATH = "/services/T000/B000/XXXXSECRETXXXX"
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.fail_first = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"path": self.path, "body": json.loads(body)})
-                if receiver.fail_first > 0:
-                    receiver.fail_first -= 1
-                    self.send_response(503)
-                else:
-                    self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
 
 
 SUMMARY = {
@@ -71,7 +31,7 @@ def test_notice_has_counts_and_top_error_classes() -> None:
     assert "validation ×2" in slack_payload(notice)["text"]
 
 
-def test_failure_sent_to_slack_and_webhook(receiver: Receiver) -> None:
+def test_failure_sent_to_slack_and_webhook(receiver: Any) -> None:
     cfg = NotifySection(
         slack_webhook=receiver.url + SECRET_PATH, webhook_url=receiver.url + "/hook"
     )
@@ -85,7 +45,7 @@ def test_failure_sent_to_slack_and_webhook(receiver: Receiver) -> None:
         assert "SECRET" not in json.dumps(request["body"])
 
 
-def test_success_only_when_asked(receiver: Receiver) -> None:
+def test_success_only_when_asked(receiver: Any) -> None:
     ok = {**SUMMARY, "status": "ok", "exit_code": 0}
     assert notify_run(NotifySection(webhook_url=receiver.url + "/hook"), ok) == {}
     assert receiver.requests == []
@@ -93,7 +53,7 @@ def test_success_only_when_asked(receiver: Receiver) -> None:
     assert notify_run(cfg, ok) == {"webhook": True}
 
 
-def test_retried_on_server_errors(receiver: Receiver) -> None:
+def test_retried_on_server_errors(receiver: Any) -> None:
     receiver.fail_first = 2
     cfg = NotifySection(webhook_url=receiver.url + "/hook", retries=3)
     assert notify_run(cfg, SUMMARY) == {"webhook": True}
