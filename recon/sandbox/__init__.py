@@ -15,7 +15,7 @@ Examples:
 from __future__ import annotations
 
 from .faults import FaultInjector
-from .server import SandboxServer, create_app, open_state, serve
+from .server import SandboxServer, config_toml, create_app, open_state, serve
 from .state import SandboxSettings, SandboxState
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "SandboxServer",
     "SandboxSettings",
     "SandboxState",
+    "config_toml",
     "create_app",
     "open_state",
     "serve",

@@ -22,16 +22,17 @@ record edit; it bumps the record's modification time (HubSpot
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import ReconError
+from ..errors import ReconError, SourceError
 from .state import SIDES, SandboxState
 
-__all__ = ["edit_record", "reset_sandbox", "routes"]
+__all__ = ["edit_record", "reset_remote", "reset_sandbox", "routes"]
 
 
 def edit_record(
@@ -76,6 +77,43 @@ def reset_sandbox(state: SandboxState, *, data: bool = True) -> dict[str, Any]:
     if demo_meta:
         demo.ensure_demo(state, size=demo_meta["size"], seed=demo_meta["seed"])
     return {"reset": True, "demo": demo_meta}
+
+
+def reset_remote(url: str | None, db: str | Path | None = None) -> str:
+    """Reset the sandbox running at ``url`` (reloads its demo data), or delete the database ``db``.
+
+    Returns a one-line report.
+
+    Raises:
+        SourceError: nothing answers at ``url``.
+
+    Examples:
+        >>> reset_remote(None, "/nonexistent/sandbox.db")
+        'no sandbox database at /nonexistent/sandbox.db'
+    """
+    if url:
+        import requests
+
+        try:
+            response = requests.post(f"{url.rstrip('/')}/_sandbox/reset", json={}, timeout=600)
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise SourceError(
+                f"no sandbox answered at {url}: {type(exc).__name__}",
+                hint="start one with `recon sandbox serve`, or check --port",
+            ) from None
+        demo = response.json().get("demo") or {}
+        return f"reset the sandbox at {url}" + (
+            f" (demo data {demo['size']}, seed {demo['seed']})" if demo else ""
+        )
+    if db is None:
+        raise ReconError("nothing to reset: give the sandbox's port or its database file")
+    path = Path(db)
+    if not path.exists():
+        return f"no sandbox database at {path}"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"deleted {path}; the next `recon sandbox serve` generates fresh demo data"
 
 
 def routes(state: SandboxState) -> list[BaseRoute]:

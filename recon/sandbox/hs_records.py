@@ -383,9 +383,7 @@ def bulk_load(
     """
     now = ms_of(state.now())
     with state.tx() as conn:
-        row = conn.execute("SELECT coalesce(max(id), 0) FROM hs_records").fetchone()
-        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'hs_records'").fetchone()
-        first = max(int(row[0]), int(seq[0]) if seq else 0) + 1
+        first = next_id(state)
         lastmod = lastmod_prop(obj)
         uniques = unique_properties(conn, obj)
         rows = []
@@ -526,8 +524,21 @@ def associations_of(
     return out
 
 
-def bulk_associate(state: SandboxState, pairs: Sequence[tuple[str, str]]) -> None:
-    """Associate contacts with companies fast (``(contact id, company id)``; the first is primary)."""
+def next_id(state: SandboxState) -> int:
+    """The id :func:`bulk_load` gives its first record (the rest follow in sequence)."""
+    with state.tx() as conn:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM hs_records").fetchone()
+        seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'hs_records'").fetchone()
+    return max(int(row[0]), int(seq[0]) if seq else 0) + 1
+
+
+def bulk_associate(
+    state: SandboxState, pairs: Sequence[tuple[str, str]], *, set_primary: bool = True
+) -> None:
+    """Associate contacts with companies fast (``(contact id, company id)``; the first is primary).
+
+    ``set_primary=False`` when the contacts' ``associatedcompanyid`` is already set.
+    """
     with state.tx() as conn:
         rows = []
         seen_primary: set[str] = set()
@@ -542,6 +553,8 @@ def bulk_associate(state: SandboxState, pairs: Sequence[tuple[str, str]]) -> Non
                 rows.append(("contacts", c, "companies", k, "HUBSPOT_DEFINED", 1))
                 rows.append(("companies", k, "contacts", c, "HUBSPOT_DEFINED", 2))
         conn.executemany("INSERT OR IGNORE INTO hs_assoc VALUES (?, ?, ?, ?, ?, ?)", rows)
+        if not set_primary:
+            return
         conn.executemany(
             "UPDATE hs_records SET props = json_set(props, '$.associatedcompanyid', ?) WHERE id = ?",
             [(company, int(contact)) for contact, company in primary_of.items()],

@@ -88,14 +88,13 @@ OWNERS: list[dict[str, Any]] = [
     }
     for i, (first, last, email) in enumerate(
         [
-            ("Ana", "Silva", "ana.silva@sales.example.com"),
-            ("Ben", "Okafor", "ben.okafor@sales.example.com"),
-            ("Chloe", "Martin", "chloe.martin@sales.example.com"),
-            ("Dev", "Patel", "dev.patel@sales.example.com"),
-            ("Elena", "Rossi", "elena.rossi@sales.example.com"),
-            ("Felix", "Wagner", "felix.wagner@sales.example.com"),
-            ("Grace", "Kim", "grace.kim@sales.example.com"),
-            ("Hugo", "Lefevre", "hugo.lefevre@sales.example.com"),
+            # the first four are also Salesforce users (same emails); the others are HubSpot-only
+            ("Maria", "Schmidt", "maria.schmidt@sandbox.recon.test"),
+            ("James", "Okafor", "james.okafor@sandbox.recon.test"),
+            ("Priya", "Raman", "priya.raman@sandbox.recon.test"),
+            ("Tom", "Becker", "tom.becker@sandbox.recon.test"),
+            ("Ana", "Silva", "ana.silva@sandbox.recon.test"),
+            ("Grace", "Kim", "grace.kim@sandbox.recon.test"),
         ]
     )
 ]

@@ -20,6 +20,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,23 +201,66 @@ def serve(
     size: str | None = "small",
     seed: int = 0,
     reset: bool = False,
+    on_ready: Callable[[SandboxState], None] | None = None,
 ) -> None:
     """Serve the sandbox until Ctrl-C (``recon sandbox serve``).
 
     The database is kept between runs; demo data are generated only when the
-    database holds none for this ``size`` and ``seed`` (or with ``reset``).
+    database holds none for this ``size`` and ``seed`` (or with ``reset``), so a
+    restart answers at once. ``on_ready(state)`` runs once the port is bound and
+    the data are loaded (``state.settings.base_url`` is the URL).
     """
-    state = open_state(db, size=size, seed=seed, reset=reset)
     sock = _bind(host, port)
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    state.settings.base_url = f"http://{shown_host}:{sock.getsockname()[1]}"
-    config = uvicorn.Config(
-        create_app(state), log_level="warning", access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    log.info("sandbox serving on %s", state.settings.base_url)
     try:
-        server.run(sockets=[sock])
+        state = open_state(db, size=size, seed=seed, reset=reset)
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        state.settings.base_url = f"http://{shown_host}:{sock.getsockname()[1]}"
+        config = uvicorn.Config(
+            create_app(state), log_level="warning", access_log=False, lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        log.info("sandbox serving on %s", state.settings.base_url)
+        if on_ready is not None:
+            on_ready(state)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            state.close()
     finally:
         sock.close()
-        state.close()
+
+
+def config_toml(url: str) -> str:
+    """A ``recon.toml`` pointing recon at the sandbox at ``url`` (``recon sandbox config``).
+
+    The credentials are the sandbox's dummy literals, which recon's config
+    accepts only because every URL they go to is a loopback address.
+
+    Examples:
+        >>> 'base_url = "http://127.0.0.1:8765"' in config_toml("http://127.0.0.1:8765")
+        True
+    """
+    port = url.rstrip("/").rsplit(":", 1)[-1]
+    return f"""\
+# recon.toml for the local sandbox at {url} (`recon sandbox serve --port {port}`).
+# The credentials below are dummy literals: recon accepts them for loopback hosts only.
+
+[store]
+path = "data/recon.db"
+
+[hubspot]
+base_url = "{url}"
+access_token = "sandbox-hubspot-token"
+salesforce_connector_active = false
+
+[salesforce]
+instance_url = "{url}"
+login_url = "{url}"
+auth = "client_credentials"
+client_id = "sandbox-client-id"
+client_secret = "sandbox-client-secret"
+api_version = "59.0"
+
+[sandbox]
+port = {port}
+"""
