@@ -1,0 +1,193 @@
+"""Salesforce authentication: token flows against the emulator's token endpoint, the
+loopback-only plain-http adapter, and one refresh on an expired session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from recon.config import SalesforceSection, Secret
+from recon.errors import AuthError, ConfigError
+from recon.sandbox import SandboxServer, SandboxState
+from recon.sandbox.salesforce import load_records
+from recon.sources.sf_auth import (
+    PlainHTTPAdapter,
+    SalesforceConnection,
+    build_session,
+    request_token,
+)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    state = SandboxState(":memory:")
+    load_records(state, "Account", [{"Name": "Acme"}])
+    with SandboxServer(state) as srv:
+        yield srv
+
+
+@pytest.fixture(autouse=True)
+def _no_faults(server) -> Iterator[None]:
+    yield
+    requests.delete(f"{server.url}/_sandbox/faults", timeout=5)
+
+
+def _section(server: Any, auth: str, **kw: Any) -> SalesforceSection:
+    return SalesforceSection(instance_url=server.url, login_url=server.url, auth=auth, **kw)
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory) -> Path:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path_factory.mktemp("keys") / "sf.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("auth", "kw"),
+    [
+        ("client_credentials", {"client_id": "cid", "client_secret": "shh"}),
+        (
+            "password",
+            {
+                "client_id": "cid",
+                "client_secret": "s",
+                "username": "u@x.org",
+                "password": "pw",
+                "security_token": "t",
+            },
+        ),
+        ("jwt", {"client_id": "cid", "username": "u@x.org"}),
+        ("session", {"session_id": "00Dx!session"}),
+    ],
+)
+def test_token_flows(server, key_file, auth, kw) -> None:
+    if auth == "jwt":
+        kw = {**kw, "private_key_file": key_file}
+    token = request_token(_section(server, auth, **kw))
+    assert token.access_token and token.instance_url == server.url
+    assert token.refreshable == (auth != "session")
+    assert token.access_token not in repr(token)
+
+
+def test_jwt_assertion_is_rs256_signed_for_the_user(server, key_file, monkeypatch) -> None:
+    sent: dict[str, Any] = {}
+    original = requests.Session.post
+
+    def spy(self, url, data=None, **kw):
+        sent.update(data)
+        return original(self, url, data=data, **kw)
+
+    monkeypatch.setattr(requests.Session, "post", spy)
+    request_token(
+        _section(server, "jwt", client_id="cid", username="u@x.org", private_key_file=key_file)
+    )
+    assert sent["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    header = jwt.get_unverified_header(sent["assertion"])
+    claims = jwt.decode(sent["assertion"], options={"verify_signature": False})
+    assert header["alg"] == "RS256" and claims["sub"] == "u@x.org" and claims["iss"] == "cid"
+    assert claims["aud"] == server.url
+
+
+@pytest.mark.parametrize(
+    ("auth", "kw", "message"),
+    [
+        ("client_credentials", {"client_id": Secret("cid")}, "client_secret is not configured"),
+        ("jwt", {"client_id": Secret("cid")}, "private_key_file"),
+        ("password", {"client_id": Secret("cid"), "password": Secret("pw")}, "username"),
+    ],
+)
+def test_missing_credentials_are_auth_errors(server, auth, kw, message) -> None:
+    # recon.toml validation refuses these first; the flows still fail cleanly without them
+    base = {
+        "instance_url": server.url,
+        "login_url": server.url,
+        "timeout_seconds": 5.0,
+        "api_version": "59.0",
+    }
+    section = SalesforceSection.model_construct(
+        **{**dict.fromkeys(SalesforceSection.model_fields), **base, "auth": auth, **kw}
+    )
+    with pytest.raises(AuthError, match=message) as err:
+        request_token(section)
+    assert err.value.exit_code == 7
+
+
+def test_refused_token_is_an_auth_error_without_the_secret(server) -> None:
+    requests.post(
+        f"{server.url}/_sandbox/faults",
+        json={"kind": "expired_session", "side": "salesforce", "endpoint": "*oauth2*", "times": 1},
+        timeout=5,
+    ).raise_for_status()
+    with pytest.raises(AuthError, match="refused the client_credentials flow") as err:
+        request_token(
+            _section(server, "client_credentials", client_id="cid", client_secret="s3cr3t-value")
+        )
+    assert "s3cr3t-value" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("instance", "url", "plain"),
+    [
+        ("http://127.0.0.1:8766", "https://127.0.0.1:8766/services/data/v59.0/", True),
+        ("http://127.0.0.1:8766", "https://127.0.0.1:87661/services/data/", False),
+        ("http://127.0.0.1:8766", "https://127.0.0.1:8767/services/data/", False),
+        ("http://localhost:8766", "https://localhost:8766/services/data/", True),
+        (
+            "https://example.my.salesforce.com",
+            "https://example.my.salesforce.com/services/data/",
+            False,
+        ),
+    ],
+)
+def test_plain_http_adapter_is_scoped_to_the_loopback_instance(instance, url, plain) -> None:
+    session = build_session(instance)
+    assert isinstance(session.get_adapter(url), PlainHTTPAdapter) == plain
+
+
+def test_plain_http_refused_for_other_hosts() -> None:
+    with pytest.raises(ConfigError, match="plain http"):
+        build_session("http://10.1.2.3:8080")
+
+
+def test_expired_session_refreshes_once(server) -> None:
+    conn = SalesforceConnection(
+        _section(server, "client_credentials", client_id="cid", client_secret="s")
+    )
+    first = conn.token.access_token
+    requests.post(
+        f"{server.url}/_sandbox/faults",
+        json={"kind": "expired_session", "side": "salesforce", "endpoint": "*query*", "times": 1},
+        timeout=5,
+    ).raise_for_status()
+    body = conn.call(lambda sf: sf.query("SELECT Id, Name FROM Account"))
+    assert body["totalSize"] == 1 and conn.refreshes == 1
+    assert conn.token.access_token != first or conn.refreshes == 1
+
+
+def test_refused_again_after_refresh_is_an_auth_error(server) -> None:
+    conn = SalesforceConnection(
+        _section(server, "client_credentials", client_id="cid", client_secret="s")
+    )
+    requests.post(
+        f"{server.url}/_sandbox/faults",
+        json={"kind": "expired_session", "side": "salesforce", "endpoint": "*query*", "times": 2},
+        timeout=5,
+    ).raise_for_status()
+    with pytest.raises(AuthError, match="refused again"):
+        conn.call(lambda sf: sf.query("SELECT Id FROM Account"))
+    assert conn.refreshes == 1
