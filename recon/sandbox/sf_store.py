@@ -94,8 +94,11 @@ def init_schema(conn: sqlite3.Connection) -> None:
         table = table_name(spec.name)
         cols = ", ".join(_column_sql(f) for f in spec.fields)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols})")
+        # IsDeleted in the index makes "query" (not queryAll) pulls index-only
+        extra = ', "IsDeleted"' if spec.field("IsDeleted") is not None else ""
         conn.execute(
-            f'CREATE INDEX IF NOT EXISTS {table}_modstamp ON {table} ("SystemModstamp", "Id")'
+            f"CREATE INDEX IF NOT EXISTS {table}_modstamp "
+            f'ON {table} ("SystemModstamp", "Id"{extra})'
         )
         for name in ("Recon_Key__c", "Email", "AccountId", "MasterRecordId", "CampaignId"):
             if spec.field(name) is not None:
@@ -235,12 +238,23 @@ def full_name(first: Any, last: Any) -> str | None:
     return name or None
 
 
-def _fill_defaults(spec: ObjectSpec, row: dict[str, Any], stamp: str) -> None:
-    for f in spec.fields:
-        if row.get(f.name) is None and f.default is not None:
-            row[f.name] = int(f.default) if f.type == "boolean" else f.default
-    if spec.field("OwnerId") is not None and row.get("OwnerId") is None:
-        row["OwnerId"] = API_USER_ID
+def _defaults(spec: ObjectSpec) -> list[tuple[str, Any]]:
+    out = [
+        (f.name, int(f.default) if f.type == "boolean" else f.default)
+        for f in spec.fields
+        if f.default is not None
+    ]
+    if spec.field("OwnerId") is not None:
+        out.append(("OwnerId", API_USER_ID))
+    return out
+
+
+def _fill_defaults(
+    spec: ObjectSpec, row: dict[str, Any], stamp: str, defaults: list[tuple[str, Any]] | None = None
+) -> None:
+    for name, value in _defaults(spec) if defaults is None else defaults:
+        if row.get(name) is None:
+            row[name] = value
     row.setdefault("CreatedById", API_USER_ID)
     row.setdefault("LastModifiedById", row["CreatedById"])
     row["CreatedDate"] = row.get("CreatedDate") or stamp
@@ -276,25 +290,30 @@ def load_records(
     if spec is None:
         raise ValueError(f"unknown Salesforce object {object_name!r}; one of {', '.join(OBJECTS)}")
     rows: list[dict[str, Any]] = []
+    known: dict[str, FieldSpec] = {}
     for record in records:
         row: dict[str, Any] = {}
         for key, value in record.items():
-            f = spec.field(key)
+            f = known.get(key) or spec.field(key)
             if f is None:
                 raise ValueError(f"{spec.name} has no field {key!r}")
+            known[key] = f
             try:
                 row[f.name] = to_storage(f, value)
             except SfError as exc:
                 raise ValueError(f"{spec.name}.{f.name}: {exc.message}") from None
         rows.append(row)
     stamp = now_stamp()
-    names = [f.name for f in spec.fields]
+    defaults = _defaults(spec)
     with state.tx() as conn:
         missing = [r for r in rows if not r.get("Id")]
         for row, rid in zip(missing, next_ids(conn, spec, len(missing)), strict=True):
             row["Id"] = rid
+        present: set[str] = set()
         for row in rows:
-            _fill_defaults(spec, row, stamp)
+            _fill_defaults(spec, row, stamp, defaults)
+            present.update(row)
+        names = [f.name for f in spec.fields if f.name in present]
         cols = ", ".join(f'"{n}"' for n in names)
         marks = ", ".join("?" for _ in names)
         conn.executemany(
