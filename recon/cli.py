@@ -342,9 +342,40 @@ def pull(
 
 
 @app.command()
-def match(config: ConfigOpt = None) -> None:
+def match(
+    config: ConfigOpt = None,
+    object_: Annotated[
+        list[str] | None,
+        typer.Option("--object", help="companies or contacts (repeatable; default: [match] objects)."),
+    ] = None,
+    train: Annotated[
+        bool, typer.Option("--train", help="Re-estimate m from human review decisions first.")
+    ] = False,
+) -> None:
     """Match records across HubSpot and Salesforce and find duplicates inside each."""
-    not_available("match")
+    from .match import run_match, train_from_decisions
+    from .match.run import settings_for
+
+    cfg = get_config(config)
+    db = open_db(cfg)
+    objects = tuple(object_ or cfg.match.objects)
+    bad = [o for o in objects if o not in ("companies", "contacts")]
+    if bad:
+        raise UsageError(f"unknown --object {bad[0]!r}", hint="use companies or contacts")
+    settings: dict[str, Any] | ReconConfig = cfg
+    if train:
+        settings = {o: train_from_decisions(db, o, settings_for(o, cfg))[0] for o in objects}
+    run_id = run_match(db, settings, objects=objects)
+    table = Table(title=f"match run {run_id}")
+    for col in ("object", "kind", "tier", "pairs"):
+        table.add_column(col)
+    for row in db.query(
+        "select object, kind, tier, count(*) as n from pairs where run_id = ? "
+        "group by object, kind, tier order by object, kind, tier",
+        [run_id],
+    ):
+        table.add_row(row["object"], row["kind"], row["tier"], str(row["n"]))
+    console.print(table)
 
 
 @app.command("match-files")

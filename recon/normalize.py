@@ -584,7 +584,22 @@ _COUNTRY_ALIASES = {
 
 
 #: languages whose country names recon recognises (besides codes and English aliases)
-_COUNTRY_LANGS = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "fi", "pl", "cs", "tr", "id")
+_COUNTRY_LANGS = (
+    "en",
+    "de",
+    "fr",
+    "es",
+    "it",
+    "pt",
+    "nl",
+    "sv",
+    "da",
+    "fi",
+    "pl",
+    "cs",
+    "tr",
+    "id",
+)
 
 
 @functools.cache

@@ -25,6 +25,7 @@ import polars as pl
 
 from ..errors import MatchError
 from .engine import match
+from .run import run_match, train_from_decisions
 from .settings import BlockingRule, Comparison, Level, MatchSettings, Thresholds, default_settings
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "default_settings",
     "match_records",
     "run_match",
+    "train_from_decisions",
 ]
 
 
@@ -103,14 +105,3 @@ def match_records(
         right = right.with_columns(source=pl.lit("salesforce"))
     links, dups, clusters, weights, counts = match(left, right, settings)
     return MatchResult(links, dups, clusters, settings, weights, counts)
-
-
-def run_match(
-    db: Any,
-    cfg_or_settings: Any = None,
-    *,
-    objects: tuple[str, ...] = ("companies", "contacts"),
-    parent_run_id: str | None = None,
-) -> str:
-    """Match the records in the store and write one match run; return its run id."""
-    raise NotImplementedError

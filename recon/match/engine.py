@@ -124,6 +124,7 @@ def _fit(
     counts: dict[str, Any],
     key: str,
     prior_share: float,
+    m_from: Weights | None = None,
 ) -> tuple[_Scorer, pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
     t0 = time.perf_counter()
     frames = [left] if right is None else [left, right]
@@ -145,7 +146,15 @@ def _fit(
     t2 = time.perf_counter()
     sessions = []
     rules = {rule.name: rule for rule in settings.blocking_rules}
-    for block in settings.em_blocks:
+    fit_settings = settings
+    if m_from is not None:
+        # m (how one entity's records agree) carries over from the cross-system fit;
+        # u and the match share are the duplicates' own
+        fixed = {k: v["m"] for k, v in m_from.comparisons.items()}
+        fit_settings = MatchSettings.from_dict(
+            {**settings.to_dict(), "m_fixed": {**fixed, **settings.m_fixed}}
+        )
+    for block in fit_settings.em_blocks if m_from is None else ():
         if block.rule not in rules:
             continue
         sp, _ = candidates(left, right, [rules[block.rule]])
@@ -153,7 +162,7 @@ def _fit(
             sp = sp.sample(EM_SESSION_PAIRS, seed=settings.seed)
         gs = compare(left, r, sp["_il"].to_numpy(), sp["_ir"].to_numpy(), settings, idf)
         sessions.append((gs, block.fixes))
-    weights = estimate_m(g, u, settings, sessions=sessions, prior_share=prior_share)
+    weights = estimate_m(g, u, fit_settings, sessions=sessions, prior_share=prior_share)
     tf = {
         c.name: term_frequencies(frames, c.column)
         for c in settings.comparisons
@@ -293,14 +302,18 @@ def _flag_shared_email(
 
 
 def _duplicates(
-    frame: pl.DataFrame, settings: MatchSettings, counts: dict[str, Any], key: str
+    frame: pl.DataFrame,
+    settings: MatchSettings,
+    counts: dict[str, Any],
+    key: str,
+    m_from: Weights | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     th = settings.thresholds
     source = frame["source"][0] if frame.height else ""
     obj = frame["object"][0] if frame.height else ""
     if frame.height < 2:
         return pl.DataFrame(schema=DUP_SCHEMA), pl.DataFrame(schema=CLUSTER_SCHEMA), {}
-    scorer, pairs, g, total, _per = _fit(frame, None, settings, counts, key, 0.05)
+    scorer, pairs, g, total, _per = _fit(frame, None, settings, counts, key, 0.05, m_from)
     t0 = time.perf_counter()
     prob = probability(total)
     tier = _tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review)
@@ -387,6 +400,7 @@ def match(
     counts["timings"]["features"] = round(time.perf_counter() - t, 3)
     counts["records"] = {"left": fl.height, "right": fr.height if fr is not None else 0}
     weights: dict[str, Any] = {}
+    fitted: Weights | None = None
     if fr is not None and fl.height and fr.height:
         links, fitted = _links(fl, fr, settings, counts)
         weights["links"] = fitted.to_dict()
@@ -399,7 +413,7 @@ def match(
         for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):
             part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
             key = f"duplicates_{src}_{obj}"
-            d, c, w = _duplicates(part, settings, counts, key)
+            d, c, w = _duplicates(part, settings, counts, key, None)
             dup_parts.append(d)
             cl_parts.append(c)
             if w:

@@ -335,7 +335,7 @@ def _em(
             if comp.name not in active:
                 continue
             k = len(comp.levels)
-            s = np.bincount(g[:, c], weights=p, minlength=k)
+            s = np.bincount(g[:, c], weights=p, minlength=k).astype(np.float64)
             s[0] = 0.0
             if s.sum() > 0:
                 s[1:] += 1e-3

@@ -152,8 +152,8 @@ class Thresholds:
     auto: float = 0.99
     review: float = 0.5
     duplicate_auto: float = 0.99
-    duplicate_review: float = 0.6
-    cluster_min: float = 0.3
+    duplicate_review: float = 0.95
+    cluster_min: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,9 @@ class MatchSettings:
     u_sample_pairs: int = 200_000
     seed: int = 0
     prior: float | None = None  # P(match) of a candidate pair; None: estimated by EM
+    #: m probabilities per comparison learnt from human labels (`recon match --train`);
+    #: comparisons listed here are not re-estimated by EM
+    m_fixed: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (JSON-serialisable)."""

@@ -1,0 +1,280 @@
+"""Match the records in the store: one match run per call, written in one transaction.
+
+:func:`run_match` reads the latest snapshots, matches each entity kind, and
+writes ``match_runs`` (settings, fitted weights, counts), ``pairs`` (links and
+duplicates with their explanations) and ``clusters``; the ``runs`` row records
+the stage ``match``. :func:`train_from_decisions` re-estimates m from human
+review decisions (never ``policy`` ones) for ``recon match --train``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import sqlite_utils
+
+from ..errors import MatchError
+from ..models import canonical_json, now_iso, stable_id
+from ..store import finish_run, start_run, transaction
+from .blocking import CANONICAL_COLUMNS, features
+from .engine import match
+from .scoring import Weights, add_token_columns, compare, token_idf
+from .settings import MatchSettings, default_settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_records", "run_match", "settings_for", "train_from_decisions"]
+
+_OBJECTS = {
+    "companies": (("hubspot", ("companies",)), ("salesforce", ("Account",))),
+    "contacts": (("hubspot", ("contacts",)), ("salesforce", ("Contact", "Lead"))),
+}
+
+
+def load_records(db: sqlite_utils.Database, source: str, objects: tuple[str, ...]) -> pl.DataFrame:
+    """Live (not archived) snapshot rows of ``source``/``objects`` as a canonical frame."""
+    marks = ",".join("?" for _ in objects)
+    cols = ", ".join(CANONICAL_COLUMNS)
+    rows = list(
+        db.query(
+            f"select {cols} from snapshots where source = ? and object in ({marks}) "
+            "and coalesce(archived, 0) = 0 order by object, record_id",
+            [source, *objects],
+        )
+    )
+    schema = dict.fromkeys(CANONICAL_COLUMNS, pl.String)
+    return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+
+
+def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
+    """The settings for ``entity``: given settings, the config's settings file, or defaults.
+
+    A settings file holds one settings object, or ``{"companies": ..., "contacts": ...}``.
+    """
+    if isinstance(cfg_or_settings, MatchSettings):
+        return cfg_or_settings
+    if isinstance(cfg_or_settings, dict):
+        return cfg_or_settings.get(entity) or default_settings(entity)  # type: ignore[arg-type]
+    match_cfg = getattr(cfg_or_settings, "match", None)
+    path: Path | None = getattr(match_cfg, "settings_file", None)
+    settings = default_settings(entity)  # type: ignore[arg-type]
+    if path is not None:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise MatchError(
+                f"cannot read match settings file {path}: {exc.strerror}",
+                hint="fix [match] settings_file in recon.toml",
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise MatchError(f"{path} is not valid JSON: {exc}") from None
+        data = data.get(entity, data) if "entity" not in data else data
+        if data.get("entity") == entity:
+            settings = MatchSettings.from_dict(data)
+    overrides = dict(getattr(match_cfg, "thresholds", {}) or {})
+    if overrides:
+        th = {**settings.to_dict()["thresholds"], **overrides}
+        settings = MatchSettings.from_dict({**settings.to_dict(), "thresholds": th})
+    return settings
+
+
+def _pair_rows(
+    run_id: str, entity: str, links: pl.DataFrame, dups: pl.DataFrame
+) -> list[dict[str, Any]]:
+    rows = []
+    for r in links.iter_rows(named=True):
+        rows.append(
+            {
+                "run_id": run_id,
+                "pair_id": stable_id(
+                    entity, "hubspot", r["record_id_l"], "salesforce", r["record_id_r"]
+                ),
+                "kind": "link",
+                "object": entity,
+                "source_l": "hubspot",
+                "object_l": r["object_l"],
+                "record_id_l": r["record_id_l"],
+                "source_r": "salesforce",
+                "object_r": r["object_r"],
+                "record_id_r": r["record_id_r"],
+                "score": r["score"],
+                "match_weight": r["match_weight"],
+                "tier": r["tier"],
+                "explanation": r["explanation"],
+                "cluster_id": None,
+                "flags": r["flags"],
+            }
+        )
+    for r in dups.iter_rows(named=True):
+        rows.append(
+            {
+                "run_id": run_id,
+                "pair_id": stable_id(
+                    entity, r["source"], r["record_id_l"], r["source"], r["record_id_r"]
+                ),
+                "kind": "duplicate",
+                "object": entity,
+                "source_l": r["source"],
+                "object_l": r["object"],
+                "record_id_l": r["record_id_l"],
+                "source_r": r["source"],
+                "object_r": r["object"],
+                "record_id_r": r["record_id_r"],
+                "score": r["score"],
+                "match_weight": r["match_weight"],
+                "tier": r["tier"],
+                "explanation": r["explanation"],
+                "cluster_id": r["cluster_id"],
+                "flags": "[]",
+            }
+        )
+    return rows
+
+
+def run_match(
+    db: sqlite_utils.Database,
+    cfg_or_settings: Any = None,
+    *,
+    objects: tuple[str, ...] = ("companies", "contacts"),
+    parent_run_id: str | None = None,
+) -> str:
+    """Match the store's snapshots and write one match run; return its run id.
+
+    ``cfg_or_settings`` is a :class:`~recon.config.ReconConfig` (its ``[match]``
+    section), a :class:`MatchSettings` (for one entity), a dict entity → settings,
+    or None (defaults).
+
+    Raises:
+        MatchError: invalid settings, or matching failed (the run is marked failed).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> db = open_store(":memory:")
+        >>> run_id = run_match(db, objects=("companies",))
+        >>> db["match_runs"].count
+        1
+    """
+    used = {e: settings_for(e, cfg_or_settings).to_dict() for e in objects}
+    run_id = start_run(
+        db, "match", parent_id=parent_run_id, config={"objects": list(objects), "settings": used}
+    )
+    summary: dict[str, Any] = {}
+    try:
+        results = []
+        for entity in objects:
+            settings = settings_for(entity, cfg_or_settings)
+            (src_l, objs_l), (src_r, objs_r) = _OBJECTS[entity]
+            left = load_records(db, src_l, objs_l)
+            right = load_records(db, src_r, objs_r)
+            links, dups, clusters, weights, counts = match(left, right, settings)
+            results.append((entity, settings, links, dups, clusters, weights, counts))
+            summary[entity] = {
+                "records": counts["records"],
+                "links": counts["links"],
+                "duplicate_pairs": counts["duplicate_pairs"],
+                "clusters": counts["clusters"],
+            }
+        with transaction(db):
+            for entity, settings, links, dups, clusters, weights, counts in results:
+                db["match_runs"].insert(
+                    {
+                        "run_id": run_id,
+                        "object": entity,
+                        "settings": settings.to_json(),
+                        "weights": canonical_json(weights),
+                        "counts": canonical_json(counts),
+                        "created_at": now_iso(),
+                    }
+                )
+                db["pairs"].insert_all(_pair_rows(run_id, entity, links, dups), batch_size=2000)
+                db["clusters"].insert_all(
+                    (
+                        {
+                            "run_id": run_id,
+                            "cluster_id": c["cluster_id"],
+                            "object": entity,
+                            "source": c["source"],
+                            "record_object": c["object"],
+                            "record_id": c["record_id"],
+                            "score": c["score"],
+                            "tier": c["tier"],
+                        }
+                        for c in clusters.iter_rows(named=True)
+                    ),
+                    batch_size=2000,
+                )
+    except Exception as exc:
+        finish_run(
+            db, run_id, status="failed", summary=summary, error=f"{type(exc).__name__}: {exc}"
+        )
+        raise
+    finish_run(db, run_id, status="ok", summary=summary)
+    return run_id
+
+
+def train_from_decisions(
+    db: sqlite_utils.Database, entity: str, settings: MatchSettings
+) -> tuple[MatchSettings, dict[str, Any]]:
+    """Re-estimate m from human link decisions in the store (``recon match --train``).
+
+    Only ``decided_by = 'human'`` labels ``match``/``non_match`` that are not
+    superseded count. m of every comparison is the level distribution among the
+    labelled matches (add-half smoothed); it is written into the returned
+    settings' ``m_fixed`` (EM leaves those alone). u stays estimated from random
+    pairs, so weights still follow the data being matched.
+
+    Raises:
+        MatchError: there are no usable human decisions for ``entity``.
+    """
+    rows = list(
+        db.query(
+            "select record_id_l, record_id_r, label from decisions where kind = 'link' and object = ? "
+            "and decided_by = 'human' and coalesce(superseded, 0) = 0 and label in ('match', 'non_match')",
+            [entity],
+        )
+    )
+    if not rows:
+        raise MatchError(
+            f"no human link decisions for {entity} to train from",
+            hint="review some pairs first (`recon review`); policy decisions never train",
+        )
+    (src_l, objs_l), (src_r, objs_r) = _OBJECTS[entity]
+    fl = features(load_records(db, src_l, objs_l), entity)
+    fr = features(load_records(db, src_r, objs_r), entity)
+    pos_l = dict(zip(fl["record_id"].to_list(), range(fl.height), strict=True))
+    pos_r = dict(zip(fr["record_id"].to_list(), range(fr.height), strict=True))
+    keep = [r for r in rows if r["record_id_l"] in pos_l and r["record_id_r"] in pos_r]
+    if not keep:
+        raise MatchError(f"the decided {entity} pairs are no longer in the store")
+    il = np.array([pos_l[r["record_id_l"]] for r in keep], dtype=np.uint32)
+    ir = np.array([pos_r[r["record_id_r"]] for r in keep], dtype=np.uint32)
+    label = np.array([r["label"] == "match" for r in keep])
+    idf: dict[str, pl.DataFrame] = {
+        col: token_idf([fl, fr], col) for col in ("name_norm", "company_norm") if col in fl.columns
+    }
+    for col, table in idf.items():
+        fl = add_token_columns(fl, col, table)
+        fr = add_token_columns(fr, col, table)
+    g = compare(fl, fr, il, ir, settings, idf)
+    report: dict[str, Any] = {"labels": len(keep), "matches": int(label.sum()), "m": {}}
+    for c, comp in enumerate(settings.comparisons):
+        k = len(comp.levels)
+        counts = np.bincount(g[label, c], minlength=k).astype(float)
+        counts[0] = 0.0
+        counts[1:] += 0.5
+        report["m"][comp.name] = [round(float(x), 6) for x in counts / counts.sum()]
+    share = float(label.mean())
+    report["match_share"] = round(share, 4)
+    new = MatchSettings.from_dict({**settings.to_dict(), "m_fixed": report["m"]})
+    return new, report
+
+
+def weights_of_run(db: sqlite_utils.Database, run_id: str, entity: str) -> Weights:
+    """The link weights a match run fitted (for explanations and notebooks)."""
+    row = db["match_runs"].get((run_id, entity))
+    return Weights.from_dict(json.loads(row["weights"])["links"])

@@ -1,0 +1,247 @@
+"""The engine on generated data: EM ordering, one-to-one links, clusters, vetoes, contacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recon.match import default_settings, match_records
+from recon.match.assign import best_per_right, one_to_one
+from recon.match.clusters import complete_linkage
+from recon.match.engine import SHARED_EMAIL_FLAG
+
+
+def test_em_recovers_m_u_ordering(companies) -> None:
+    hs, sf, _ = companies
+    r = match_records(hs, sf, entity="companies")
+    w = r.weights["links"]["comparisons"]
+    name = dict(zip(w["company_name"]["labels"], w["company_name"]["weight"], strict=True))
+    assert name["exact"] > 0 > name["else"]
+    dom = dict(zip(w["domain"]["labels"], w["domain"]["weight"], strict=True))
+    assert dom["exact"] > 0 > dom["else"]
+    json.dumps(r.weights)  # serialisable
+
+
+def test_links_one_to_one_and_accurate(companies) -> None:
+    hs, sf, truth = companies
+    r = match_records(hs, sf, entity="companies")
+    links = r.links
+    assert links["record_id_l"].n_unique() == links.height
+    assert links["record_id_r"].n_unique() == links.height
+    assert set(links["tier"].unique()) <= {"auto", "review"}
+    assert links["score"].is_between(0, 1).all()
+    right = sum(
+        truth[("hubspot", a)] == truth[("salesforce", b)]
+        for a, b in links.select("record_id_l", "record_id_r").rows()
+    )
+    assert right / links.height > 0.95
+    expl = json.loads(links["explanation"][0])
+    assert {"comparison", "level", "weight"} <= set(expl[0])
+    assert r.counts["links_candidates"]["total"] >= links.height
+
+
+def test_duplicates_found_and_clusters_consistent(companies) -> None:
+    hs, sf, truth = companies
+    r = match_records(hs, sf, entity="companies")
+    d = r.duplicates
+    assert d.height > 0
+    good = sum(
+        truth[(s, a)] == truth[(s, b)]
+        for s, a, b in d.select("source", "record_id_l", "record_id_r").rows()
+    )
+    assert good / d.height >= 0.85
+    assert set(r.clusters["cluster_id"]) == set(d["cluster_id"])
+
+
+def test_complete_linkage_does_not_chain() -> None:
+    # A~B and B~C strongly, A and C unrelated: never one cluster
+    groups = complete_linkage(3, [(0, 1, 0.95), (1, 2, 0.9), (0, 2, 0.0)], 0.3)
+    assert sorted(map(sorted, groups)) == [[0, 1], [2]]
+
+
+def test_chain_in_data_is_split(make_companies) -> None:
+    rows = [
+        {"record_id": "1", "name": "Orion Logistics", "phone": "+1 212 555 0101", "city": "Austin"},
+        {
+            "record_id": "2",
+            "name": "Orion Logistics Inc",
+            "phone": "+1 212 555 0101",
+            "city": "Austin",
+        },
+        {"record_id": "3", "name": "Vexa Foods", "phone": "+1 212 555 0101", "city": "Austin"},
+    ]
+    filler = (
+        make_companies(60, seed=5)[0].filter(pl.col("source") == "hubspot").drop("source", "object")
+    )
+    hs = pl.concat([pl.DataFrame(rows), filler.select(pl.DataFrame(rows).columns)], how="diagonal")
+    r = match_records(
+        hs.with_columns(source=pl.lit("hubspot"), object=pl.lit("companies")),
+        None,
+        entity="companies",
+    )
+    for _cid, members in r.clusters.group_by("cluster_id").agg("record_id").iter_rows():
+        assert not ({"1", "3"} <= set(members) or {"2", "3"} <= set(members))
+
+
+def test_shared_website_distinct_companies_not_auto(make_companies) -> None:
+    hs, sf, _ = make_companies(80, seed=3, dup_share=0.0)
+    extra_hs = pl.DataFrame(
+        [
+            {
+                "source": "hubspot",
+                "object": "companies",
+                "record_id": "x1",
+                "name": "Globex Germany GmbH",
+                "website": "https://globex.com",
+                "phone": None,
+                "city": "Berlin",
+                "country": "DE",
+            }
+        ]
+    )
+    extra_sf = pl.DataFrame(
+        [
+            {
+                "source": "salesforce",
+                "object": "Account",
+                "record_id": "y1",
+                "name": "Globex France SAS",
+                "website": "globex.com",
+                "phone": None,
+                "city": "Paris",
+                "country": "FR",
+            }
+        ]
+    )
+    r = match_records(pl.concat([hs, extra_hs]), pl.concat([sf, extra_sf]), entity="companies")
+    hit = r.links.filter(pl.col("record_id_l") == "x1")
+    assert hit.filter(pl.col("tier") == "auto").height == 0
+
+
+def test_greedy_assignment_helpers() -> None:
+    p = pl.DataFrame({"_il": [0, 0, 1, 1], "_ir": [0, 1, 0, 1], "score": [0.9, 0.85, 0.8, 0.1]})
+    assert sorted(one_to_one(p).select("_il", "_ir").rows()) == [(0, 0), (1, 1)]
+    assert sorted(best_per_right(p).select("_il", "_ir").rows()) == [(0, 0), (0, 1)]
+
+
+def _contacts() -> tuple[pl.DataFrame, pl.DataFrame]:
+    hs = pl.DataFrame(
+        [
+            {
+                "record_id": "h1",
+                "first_name": "Ana",
+                "last_name": "Silva",
+                "email": "ana@orion.com",
+                "company": "Orion",
+            },
+            {
+                "record_id": "h2",
+                "first_name": "Ben",
+                "last_name": "Ode",
+                "email": "ben@vexa.io",
+                "company": "Vexa",
+            },
+            {
+                "record_id": "h3",
+                "first_name": "Cy",
+                "last_name": "Park",
+                "email": "cy@kalo.de",
+                "company": "Kalo",
+            },
+        ]
+    ).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
+    sf = pl.DataFrame(
+        [
+            {
+                "object": "Contact",
+                "record_id": "003A",
+                "first_name": "Ana",
+                "last_name": "Silva",
+                "email": "ANA@orion.com",
+                "company": "Orion",
+            },
+            {
+                "object": "Lead",
+                "record_id": "00QA",
+                "first_name": "Ana",
+                "last_name": "Silva",
+                "email": "ana@orion.com",
+                "company": "Orion Inc",
+            },
+            {
+                "object": "Lead",
+                "record_id": "00QB",
+                "first_name": "A.",
+                "last_name": "Silva",
+                "email": "ana@orion.com",
+                "company": "Orion",
+            },
+            {
+                "object": "Contact",
+                "record_id": "003B",
+                "first_name": "Ben",
+                "last_name": "Ode",
+                "email": "ben@vexa.io",
+                "company": "Vexa",
+            },
+            {
+                "object": "Contact",
+                "record_id": "003C",
+                "first_name": "Dee",
+                "last_name": "Moss",
+                "email": "dee@zu.com",
+                "company": "Zu",
+            },
+        ]
+    ).with_columns(source=pl.lit("salesforce"))
+    return hs, sf
+
+
+def test_contacts_lead_and_contact_sharing_email() -> None:
+    hs, sf = _contacts()
+    r = match_records(hs, sf, entity="contacts")
+    links = r.links
+    assert links["record_id_r"].n_unique() == links.height  # each Salesforce id at most once
+    ana = links.filter(pl.col("record_id_l") == "h1")
+    assert set(ana["record_id_r"]) == {"003A", "00QA", "00QB"}
+    assert ana.filter(pl.col("object_r") == "Contact").height == 1
+    assert all(SHARED_EMAIL_FLAG in json.loads(f) for f in ana["flags"])
+    ben = links.filter(pl.col("record_id_l") == "h2")
+    assert ben["record_id_r"].to_list() == ["003B"]
+    assert json.loads(ben["flags"][0]) == []
+    assert links.filter(pl.col("record_id_r") == "003C").height == 0
+
+
+@pytest.mark.parametrize("entity", ["companies", "contacts"])
+def test_empty_inputs(entity: str) -> None:
+    empty = pl.DataFrame({"record_id": []}, schema={"record_id": pl.String})
+    r = match_records(empty, empty, entity=entity)  # type: ignore[arg-type]
+    assert r.links.height == 0 and r.duplicates.height == 0
+    assert r.settings == default_settings(entity)  # type: ignore[arg-type]
+
+
+def test_em_ordering_on_level_matrix() -> None:
+    from recon.match.scoring import estimate_m
+
+    s = default_settings("companies")
+    rng = np.random.default_rng(0)
+    n = 4000
+    g = np.zeros((n, len(s.comparisons)), dtype=np.int8)
+    match = rng.random(n) < 0.3
+    for c, comp in enumerate(s.comparisons):
+        k = len(comp.levels)
+        g[:, c] = np.where(match, 1, k - 1)
+        noise = rng.random(n) < 0.1
+        g[noise, c] = rng.integers(1, k, noise.sum())
+    u = {
+        comp.name: [0.0] + [0.001] * (len(comp.levels) - 2) + [1 - 0.001 * (len(comp.levels) - 2)]
+        for comp in s.comparisons
+    }
+    w = estimate_m(g, u, s)
+    for comp in s.comparisons:
+        m = w.comparisons[comp.name]["m"]
+        assert m[1] > m[-1] * 0.5
+    assert 0.15 < 2**w.prior / (1 + 2**w.prior) < 0.5
