@@ -208,10 +208,14 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             )
         fault = await enter(state, "salesforce", "POST /services/Soap/u/merge")
         if fault is not None:
-            return _fault(
-                "REQUEST_LIMIT_EXCEEDED" if fault.status_code == 403 else "UNKNOWN_EXCEPTION",
-                "request refused",
-            )
+            if fault.status_code == 401:
+                return _fault(
+                    "INVALID_SESSION_ID",
+                    "Invalid Session ID found in SessionHeader: Illegal Session",
+                )
+            if fault.status_code == 403:
+                return _fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            return fault  # 5xx bursts keep their status
         try:
             items = _parse_requests(op)
         except ValueError as exc:

@@ -242,3 +242,52 @@ def test_soap_any_version_in_range(server: SandboxServer) -> None:
     master, victim = load_records(server.state, "Lead", [{"LastName": "V", "Company": "C"}] * 2)
     assert soap(server, envelope(merge_body("Lead", master, [victim])), "62.0").status_code == 200
     assert soap(server, envelope(merge_body("Lead", master, [victim])), "40.0").status_code == 500
+
+
+@pytest.mark.parametrize(
+    ("rule", "faultcode"),
+    [
+        ({"kind": "expired_session"}, "sf:INVALID_SESSION_ID"),
+        ({"kind": "request_limit"}, "sf:REQUEST_LIMIT_EXCEEDED"),
+    ],
+)
+def test_injected_faults_reach_soap(
+    server: SandboxServer, rule: dict[str, Any], faultcode: str
+) -> None:
+    master, victim = load_records(server.state, "Lead", [{"LastName": "F", "Company": "C"}] * 2)
+    added = server.state.faults.add(
+        {**rule, "side": "salesforce", "endpoint": "*Soap*", "times": 1}
+    )
+    try:
+        response = soap(server, envelope(merge_body("Lead", master, [victim])))
+    finally:
+        server.state.faults.remove(added["id"])
+    assert response.status_code == 500
+    assert (
+        ET.fromstring(response.content).findtext("s:Body/s:Fault/faultcode", namespaces=NS)
+        == faultcode
+    )
+    assert rows(server.state, "sf_lead", [victim])[victim]["IsDeleted"] == 0
+
+
+def test_admin_edit_through_the_admin_api(server: SandboxServer) -> None:
+    [rid] = load_records(server.state, "Account", [{"Name": "Before"}])
+    before = rows(server.state, "sf_account", [rid])[rid]["SystemModstamp"]
+    response = requests.post(
+        f"{server.url}/_sandbox/records/salesforce/Account/{rid}",
+        json={"fields": {"Name": "After"}},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert response.json()["Name"] == "After"
+    after = rows(server.state, "sf_account", [rid])[rid]
+    assert after["Name"] == "After" and after["SystemModstamp"] > before
+    assert [
+        c["action"] for c in server.state.changes(side="salesforce") if c["record_id"] == rid
+    ] == ["edited"]
+    missing = requests.post(
+        f"{server.url}/_sandbox/records/salesforce/Account/0015g0000ZZZZZZAAA",
+        json={"fields": {"Name": "x"}},
+        timeout=10,
+    )
+    assert missing.status_code == 404
