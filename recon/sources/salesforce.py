@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 import requests
 
@@ -179,16 +180,16 @@ class SalesforceSource:
     # ------------------------------------------------------------------ calls
 
     def _before(self, request: requests.PreparedRequest) -> None:
-        path = (request.path_url or "").split("?")[0]
-        kind = (
-            "bulk"
-            if "/jobs/" in path
-            else "query"
-            if "/query" in path
-            else "describe"
-            if "describe" in path
-            else "call"
-        )
+        url = request.path_url or ""
+        path = url.split("?")[0]
+        kind = "call"
+        if "/jobs/" in path:
+            kind = "bulk"
+        elif "describe" in path:
+            kind = "describe"
+        elif "/query" in path:
+            query = unquote_plus(url.partition("?q=")[2]).upper()
+            kind = "count" if "COUNT()" in query else "owners" if " FROM USER" in query else "query"
         self.meter.charge(kind)
 
     def _after(self, resp: requests.Response) -> None:

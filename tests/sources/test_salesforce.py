@@ -79,7 +79,7 @@ def test_full_rest_pull_maps_records_and_counts_calls(sf, fresh_db) -> None:
         _count(fresh_db, "Lead") == 9
     )  # contacts_require_email: the Lead without email is out of scope
     # per object: describe + COUNT() + one query call per 2,000 records; Users once
-    assert _by_kind(result) == {"describe": 3, "query": 3 + 2 + 1 + 1 + 1}
+    assert _by_kind(result) == {"describe": 3, "count": 3, "query": 2 + 1 + 1, "owners": 1}
     acct = fresh_db.execute(
         "select name, domain, website, city, country, external_ids, modified_at from snapshots where record_id=?",
         [sf.accounts[0]],

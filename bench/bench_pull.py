@@ -1,0 +1,173 @@
+"""Pull speed and API-call efficiency against the emulator (real clients).
+
+For each CRM: a full pull of the demo data (records/s), the API calls it used against
+the minimum possible — ceil(records / page size) per object, plus HubSpot's association
+batch reads at 100 ids a call — then an incremental pull with no changes (calls per
+object; target ≤ 2) and one after ``EDITS`` records per object were edited in the CRM
+(calls vs the minimum: search pages of 200 / query pages of 2,000).
+
+``data_ratio`` counts only the calls that carry records (list, search, query, association
+and Bulk result pages); ``total_ratio`` counts every call (schema, COUNT(), owners, Bulk
+job create/poll too).
+
+    python bench/run.py --only pull           # size large (~200k companies + ~200k contacts per side)
+    python bench/run.py --only pull --smoke   # size tiny
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+EDITS = 500
+
+
+def _cfg(url: str, store: Path) -> Any:
+    from recon.config import load_config
+
+    return load_config(
+        None,
+        overrides={
+            "store": {"path": str(store)},
+            "hubspot": {"base_url": url, "access_token": "pat-bench"},
+            "salesforce": {"instance_url": url, "login_url": url, "auth": "client_credentials",
+                           "client_id": "bench", "client_secret": "bench"},
+            "pull": {"contacts_require_email": False},
+        },
+    )  # fmt: skip
+
+
+def _minimum(source: str, records: dict[str, int], bulk: set[str]) -> int:
+    from recon.sources.salesforce import BULK_PAGE
+
+    total = 0
+    for key, n in records.items():
+        src, obj = key.split(":", 1)
+        if src != source:
+            continue
+        if src == "hubspot":
+            total += max(1, math.ceil(n / 100)) + (math.ceil(n / 100) if obj == "contacts" else 0)
+        else:
+            total += max(1, math.ceil(n / (BULK_PAGE if obj in bulk else 2000)))
+    return total
+
+
+def _minimum_incremental(source: str, records: dict[str, int]) -> int:
+    total = 0
+    for key, n in records.items():
+        src, obj = key.split(":", 1)
+        if src != source:
+            continue
+        # at least one call per object to learn whether anything changed
+        if src == "hubspot":
+            total += max(1, math.ceil(n / 200)) + (math.ceil(n / 100) if obj == "contacts" else 0)
+        else:
+            total += max(1, math.ceil(n / 2000))
+    return total
+
+
+DATA_KINDS = {"list", "search", "associations", "query", "archived"}
+
+
+def _data_calls(info: dict[str, Any]) -> int:
+    kinds = info["calls"]["by_kind"]
+    return sum(v for k, v in kinds.items() if k in DATA_KINDS)
+
+
+def _figures(source: str, result: Any, seconds: float, minimum: int) -> dict[str, Any]:
+    info = result.summary["sources"][source]
+    records = sum(v for k, v in result.records.items() if k.startswith(source))
+    bulk_pages = 0
+    kinds = info["calls"]["by_kind"]
+    if kinds.get("bulk"):
+        # results pages are the data calls of a Bulk job (create + polls are overhead)
+        bulk_pages = sum(1 for o in info["objects"].values() if o.get("pages")) and kinds["bulk"]
+    data = _data_calls(info) + bulk_pages
+    return {
+        "records": records,
+        "seconds": round(seconds, 2),
+        "records_per_s": round(records / seconds, 1) if seconds else None,
+        "calls": result.calls[source],
+        "data_calls": data,
+        "minimum_calls": minimum,
+        "data_ratio": round(data / minimum, 3) if minimum else None,
+        "total_ratio": round(result.calls[source] / minimum, 3) if minimum else None,
+        "calls_by_kind": kinds,
+        "calls_per_object": {o: v["calls"] for o, v in info["objects"].items()},
+    }
+
+
+def _edit(state: Any, db: Any) -> None:
+    from recon.sandbox.admin import edit_record
+
+    edits = {
+        ("hubspot", "companies"): {"description": "edited"},
+        ("hubspot", "contacts"): {"jobtitle": "Edited"},
+        ("salesforce", "Account"): {"Description": "edited"},
+        ("salesforce", "Contact"): {"Title": "Edited"},
+    }
+    for (source, obj), fields in edits.items():
+        ids = [r[0] for r in db.execute(
+            "select record_id from snapshots where source=? and object=? and archived=0 order by random() limit ?",
+            [source, obj, EDITS],
+        )]  # fmt: skip
+        for rid in ids:
+            edit_record(state, source, obj, rid, fields)
+
+
+def run(smoke: bool) -> dict[str, Any]:
+    from recon.pull import run_pull
+    from recon.sandbox import SandboxServer
+    from recon.sandbox.server import open_state
+    from recon.store import open_store
+
+    size = "tiny" if smoke else "large"
+    work = Path(tempfile.mkdtemp(prefix="bench-pull-"))
+    cache = Path(tempfile.gettempdir()) / f"recon-bench-sandbox-{size}.db"
+    started = time.perf_counter()
+    state = open_state(cache, size=size, seed=0)
+    out: dict[str, Any] = {"size": size, "sandbox_load_s": round(time.perf_counter() - started, 1)}
+    with SandboxServer(state) as server:
+        db = open_store(work / "recon.db")
+        cfg = _cfg(server.url, work / "recon.db")
+        for source in ("hubspot", "salesforce"):
+            t = time.perf_counter()
+            full = run_pull(db, cfg, sources=[source], full=True)
+            seconds = time.perf_counter() - t
+            info = full.summary["sources"][source]
+            bulk = {
+                o
+                for o, v in info["objects"].items()
+                if "bulk" in info["calls"]["by_kind"] and v["calls"] > 3
+            }
+            out[f"{source}_full"] = _figures(
+                source, full, seconds, _minimum(source, full.records, bulk)
+            )
+            quiet = run_pull(db, cfg, sources=[source])
+            out[f"{source}_no_change"] = {
+                "calls": quiet.calls[source],
+                "calls_per_object": {
+                    o: v["calls"] for o, v in quiet.summary["sources"][source]["objects"].items()
+                },
+                "records": sum(quiet.records.values()),
+            }
+        _edit(state, db)
+        for source in ("hubspot", "salesforce"):
+            t = time.perf_counter()
+            inc = run_pull(db, cfg, sources=[source])
+            out[f"{source}_incremental_{EDITS}_edits"] = _figures(
+                source, inc, time.perf_counter() - t, _minimum_incremental(source, inc.records)
+            )
+        db.close()
+    state.close()
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+    import sys
+
+    print(json.dumps(run(smoke="--smoke" in sys.argv), indent=2))
