@@ -61,7 +61,7 @@ def read_settings(path: str | Path | None) -> Any:
 
 def _read_salesforce(files: Sequence[Path], entity: str) -> pl.DataFrame:
     as_ = "salesforce:Account" if entity == "companies" else "salesforce:contacts"
-    frames = [read_export(f, as_, keep_data=False) for f in files]
+    frames = [read_export(f, as_, lean=True) for f in files]
     frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
     if len(frames) > 1:
         dup = frame.filter(pl.col("record_id").is_duplicated()).head(1)
@@ -132,7 +132,7 @@ def match_files(
     if not salesforce_files:
         raise UsageError("give at least one Salesforce export file")
     started = time.perf_counter()
-    left = read_export(hubspot_file, f"hubspot:{entity}", keep_data=False)
+    left = read_export(hubspot_file, f"hubspot:{entity}", lean=True)
     right = _read_salesforce([Path(f) for f in salesforce_files], entity)
     read_s = time.perf_counter() - started
 

@@ -506,7 +506,7 @@ def _object_of_rows(table: _Table, frame: pl.DataFrame, keys: dict[str, str]) ->
     return objects
 
 
-def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.DataFrame:
+def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFrame:
     kind = f"{source}:{obj}"
     aliases = ALIASES[kind]
     raw = table.frame
@@ -602,8 +602,12 @@ def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.D
     ext = _external_ids(keys, source)
     for canon in ("created_at", "modified_at"):
         ts = pick(canon)
-        exprs[canon] = pl.coalesce(
-            ts.str.to_datetime(strict=False, time_zone="UTC").dt.strftime(_ISO_OUT), ts
+        exprs[canon] = (
+            ts
+            if lean
+            else pl.coalesce(
+                ts.str.to_datetime(strict=False, time_zone="UTC").dt.strftime(_ISO_OUT), ts
+            )
         )
     exprs["archived"] = (
         pick("archived").str.to_lowercase().is_in(_TRUE).fill_null(False).cast(pl.Int8)
@@ -622,7 +626,7 @@ def _canonical(table: _Table, source: str, obj: str, *, keep_data: bool) -> pl.D
             exprs["archived"].alias("archived"),
             (
                 pl.struct(pl.all()).struct.json_encode()
-                if keep_data
+                if not lean
                 else pl.lit(None, dtype=pl.String)
             ).alias("data"),
         )
@@ -655,15 +659,16 @@ def _external_ids(keys: dict[str, str], source: str) -> pl.Expr:
 # --------------------------------------------------------------------------- public API
 
 
-def read_export(path: str | Path, as_: str, *, keep_data: bool = True) -> pl.DataFrame:
+def read_export(path: str | Path, as_: str, *, lean: bool = False) -> pl.DataFrame:
     """Read one CRM export file (CSV or XLSX) as canonical records.
 
     Args:
         path: the export file.
         as_: what it holds, one of :data:`AS_CHOICES` (``salesforce:contacts``: Contacts and
             Leads, each row's object from its Id prefix or a type column).
-        keep_data: put every raw field into ``data`` as JSON (False skips that work, for
-            matching that needs only the canonical columns).
+        lean: only what matching reads (``recon match-files``): ``data`` stays null and
+            ``created_at``/``modified_at`` keep the text as exported instead of being
+            normalised to ISO-8601 UTC (both cost more than the rest of the read).
 
     Returns:
         A frame with :data:`~recon.sources.base.RECORD_COLUMNS`, one row per record.
@@ -698,7 +703,7 @@ def read_export(path: str | Path, as_: str, *, keep_data: bool = True) -> pl.Dat
         table = _read_xlsx(path, ALIASES[f"{source}:{obj}"]["record_id"])
     else:
         table = _read_csv(path, raw)
-    return _canonical(table, source, obj, keep_data=keep_data)
+    return _canonical(table, source, obj, lean=lean)
 
 
 def load_export(

@@ -354,3 +354,13 @@ def test_load_export_joins_a_running_run(tmp_path: Path, fresh_db) -> None:
     assert load_export(fresh_db, path, "hubspot:companies", run_id=run_id) == run_id
     assert fresh_db["runs"].get(run_id)["status"] == "running"  # the caller finishes its run
     assert fresh_db["snapshots"].count == 2
+
+
+def test_lean_read_skips_data_and_timestamp_normalisation(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "companies.csv", HS_COMPANIES)
+    full = read_export(path, "hubspot:companies")
+    lean = read_export(path, "hubspot:companies", lean=True)
+    assert lean.columns == full.columns
+    assert lean["data"].null_count() == lean.height
+    assert lean["modified_at"][0] == "2024-01-02T03:04:05Z"  # as exported
+    assert lean.drop("data", "modified_at").equals(full.drop("data", "modified_at"))
