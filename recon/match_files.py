@@ -46,6 +46,11 @@ def read_settings(path: str | Path | None) -> Any:
 
     Raises:
         UsageError: the file is missing.
+        MatchError: the file is not valid settings JSON.
+
+    Examples:
+        >>> read_settings(None) is None
+        True
     """
     if path is None:
         return None
