@@ -450,7 +450,12 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
         .otherwise(pl.col("cc") + national)
     )
     out = frame.select(
-        pl.when(e164.str.len_chars().is_between(8, 15) & (pl.col("d").str.len_chars() >= 6))
+        pl.when(
+            e164.str.len_chars().is_between(8, 15)
+            & (pl.col("d").str.len_chars() >= 6)
+            # North American numbers have exactly 11 digits with the country code
+            & (~e164.str.starts_with("1") | (e164.str.len_chars() == 11))
+        )
         .then(pl.lit("+") + e164)
         .otherwise(None)
         .alias("p")

@@ -1,0 +1,98 @@
+"""run_match on the store, --train from human decisions, and the `recon match` CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from recon.cli import app
+from recon.errors import MatchError
+from recon.match import MatchSettings, run_match, train_from_decisions
+from recon.match.run import settings_for
+from recon.store import open_store, transaction
+
+
+def _load(db, companies) -> None:  # type: ignore[no-untyped-def]
+    hs, sf, _ = companies
+    rows = []
+    for r in hs.to_dicts() + sf.to_dicts():
+        rows.append({**r, "archived": 0, "data": "{}"})
+    with transaction(db):
+        db["snapshots"].insert_all(rows, alter=False)
+
+
+def test_run_match_writes_tables(fresh_db, companies) -> None:
+    _load(fresh_db, companies)
+    run_id = run_match(fresh_db, objects=("companies",))
+    run = fresh_db["runs"].get(run_id)
+    assert run["stage"] == "match" and run["status"] == "ok"
+    mr = fresh_db["match_runs"].get((run_id, "companies"))
+    assert MatchSettings.from_json(mr["settings"]).entity == "companies"
+    assert json.loads(mr["weights"])["links"]["comparisons"]
+    assert json.loads(mr["counts"])["links_candidates"]["total"] > 0
+    kinds = {
+        r["kind"]: r["n"]
+        for r in fresh_db.query(
+            "select kind, count(*) n from pairs where run_id=? group by kind", [run_id]
+        )
+    }
+    assert kinds["link"] > 100 and kinds.get("duplicate", 0) > 0
+    pair = next(
+        fresh_db.query("select * from pairs where run_id=? and kind='link' limit 1", [run_id])
+    )
+    assert pair["tier"] in {"auto", "review"} and json.loads(pair["explanation"])
+    assert (
+        fresh_db.execute("select count(*) from clusters where run_id=?", [run_id]).fetchone()[0] > 0
+    )
+
+
+def test_train_uses_only_human_decisions(fresh_db, companies) -> None:
+    _load(fresh_db, companies)
+    hs, sf, _ = companies
+    with transaction(fresh_db):
+        fresh_db["decisions"].insert(
+            {
+                "kind": "link",
+                "object": "companies",
+                "record_id_l": hs["record_id"][0],
+                "record_id_r": sf["record_id"][0],
+                "label": "match",
+                "decided_by": "policy",
+            }
+        )
+    with pytest.raises(MatchError, match="no human"):
+        train_from_decisions(fresh_db, "companies", settings_for("companies"))
+    with transaction(fresh_db):
+        fresh_db["decisions"].insert(
+            {
+                "kind": "link",
+                "object": "companies",
+                "record_id_l": hs["record_id"][0],
+                "record_id_r": sf["record_id"][0],
+                "label": "match",
+                "decided_by": "human",
+            }
+        )
+    new, report = train_from_decisions(fresh_db, "companies", settings_for("companies"))
+    assert report["labels"] == 1 and new.m_fixed
+    run_id = run_match(fresh_db, {"companies": new}, objects=("companies",))
+    stored = MatchSettings.from_json(fresh_db["match_runs"].get((run_id, "companies"))["settings"])
+    assert stored.m_fixed == new.m_fixed
+
+
+def test_cli_match(tmp_path: Path, companies) -> None:
+    (tmp_path / "recon.toml").write_text('[store]\npath = "data/recon.db"\n', encoding="utf-8")
+    db = open_store(tmp_path / "data" / "recon.db")
+    _load(db, companies)
+    result = CliRunner().invoke(app, ["match", "--object", "companies"])
+    assert result.exit_code == 0, result.output
+    assert "link" in result.output and "auto" in result.output
+    assert (
+        db.execute("select count(*) from runs where stage='match' and status='ok'").fetchone()[0]
+        == 1
+    )
+    bad = CliRunner().invoke(app, ["match", "--object", "deals"])
+    assert bad.exit_code != 0

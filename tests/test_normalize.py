@@ -1,0 +1,175 @@
+"""Normalisers: examples, Hypothesis properties, vectorised forms against the libraries."""
+
+from __future__ import annotations
+
+import phonenumbers
+import polars as pl
+import pytest
+from cleanco import basename
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon import normalize as N
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("Coca Cola Inc", "coca cola"),
+        ("The Coca-Cola Company", "coca cola"),
+        ("Johnson & Johnson", "johnson and johnson"),
+        ("Acme GmbH & Co. KG", "acme"),
+        ("Société Générale S.A.", "societe generale"),
+        ("Acme International Holdings Ltd", "acme intl hldg"),
+        ("Ltd", "ltd"),
+        ("  ", None),
+    ],
+)
+def test_company_name(raw: str, want: str | None) -> None:
+    assert N.company_name(raw) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("https://www.acme.com/about?x=1", "acme.com"),
+        ("HTTP://Shop.Acme.co.uk:8080", "acme.co.uk"),
+        ("acme.de", "acme.de"),
+        ("jane@sales.acme.fr", "acme.fr"),
+        ("bob@gmail.com", None),
+        ("yahoo.co.uk", None),
+        ("not a url", None),
+        ("localhost", None),
+    ],
+)
+def test_domain(raw: str, want: str | None) -> None:
+    assert N.domain(raw) == want
+    assert N.domains(pl.Series([raw])).item() == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "want"),
+    [
+        ("(415) 555-0100", None, "+14155550100"),
+        ("+44 20 7946 0958", None, "+442079460958"),
+        ("0044 20 7946 0958", "DE", "+442079460958"),
+        ("030 1234567", "DE", "+49301234567"),
+        ("555-0100 ext. 12", "US", None),
+    ],
+)
+def test_phone(raw: str, region: str | None, want: str | None) -> None:
+    got = N.phones(pl.Series([raw]), pl.Series([region], dtype=pl.String)).item()
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("U.S.", "US"),
+        ("United States of America", "US"),
+        ("Deutschland", "DE"),
+        ("gb", "GB"),
+        ("England", "GB"),
+        ("Atlantis", None),
+    ],
+)
+def test_country(raw: str, want: str | None) -> None:
+    assert N.country(raw) == want
+
+
+def test_acronym() -> None:
+    assert N.acronym(N.company_name("International Business Machines Corp")) == "ibm"
+    assert N.acronyms(pl.Series(["bank of america", "acme"])).to_list() == ["ba", None]
+
+
+def test_emails_and_people() -> None:
+    assert N.email(" Jane.Doe@Acme.COM ") == "jane.doe@acme.com"
+    assert N.email("nope") is None
+    assert N.person_name("Dr. José O'Brien") == "jose obrien"
+
+
+BASES = ["Acme", "Blue River Foods", "Nordic Steel", "Kowalski Trading", "Sun Pharma"]
+FORMS = [
+    "Inc.",
+    "Ltd",
+    "GmbH",
+    "S.A.",
+    "LLC",
+    "Pty Ltd",
+    "S.p.A.",
+    "AB",
+    "Oy",
+    "B.V.",
+    "Sp. z o.o.",
+    "Co., Ltd.",
+]
+
+
+@pytest.mark.parametrize("base", BASES)
+@pytest.mark.parametrize("form", FORMS)
+def test_vectorised_names_agree_with_cleanco(base: str, form: str) -> None:
+    name = f"{base} {form}"
+    assert N.company_name(name) == N.company_name(basename(name))
+
+
+HOSTS = [
+    "acme.com",
+    "shop.acme.co.uk",
+    "www.acme.com.au",
+    "a.b.acme.de",
+    "acme.gov.br",
+    "acme.k12.ca.us",
+    "x.acme.co.jp",
+]
+FORMS_URL = ["{h}", "https://{h}", "http://www.{h}/path?q=1", "HTTPS://{h}:443/", "user@{h}"]
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("form", FORMS_URL)
+def test_vectorised_domains_agree_with_tldextract(host: str, form: str) -> None:
+    raw = form.format(h=host)
+    assert N.domains(pl.Series([raw])).item() == N.domain(raw)
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "FR", "AU", "JP", "BR", "IN"])
+def test_vectorised_phones_agree_with_phonenumbers(region: str) -> None:
+    example = phonenumbers.example_number(region)
+    assert example is not None
+    for fmt in (
+        phonenumbers.PhoneNumberFormat.NATIONAL,
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    ):
+        raw = phonenumbers.format_number(example, fmt)
+        vec = N.phones(pl.Series([raw]), pl.Series([region])).item()
+        assert vec == N.phone(raw, region)
+
+
+TEXT = st.text(max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_company_name_idempotent_and_total(text: str) -> None:
+    once = N.company_name(text)
+    assert once is None or N.company_name(once) == once
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_person_and_city_idempotent(text: str) -> None:
+    for fn in (N.person_name, N.city, N.email):
+        once = fn(text)
+        assert once is None or fn(once) == once
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT)
+def test_never_crash(text: str) -> None:
+    d = N.domains(pl.Series([text])).item()
+    assert d is None or N.domains(pl.Series([d])).item() == d
+    p = N.phones(pl.Series([text])).item()
+    assert p is None or N.phones(pl.Series([p])).item() == p
+    N.phone(text)
+    N.domain(text)
+    c = N.country(text)
+    assert c is None or N.country(c) == c
