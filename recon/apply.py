@@ -312,26 +312,19 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
 
 
 def _unfinished(db: sqlite_utils.Database, plan_run_id: str) -> str | None:
+    """The latest apply run of this plan that did not finish: items left, or killed before its end."""
     rows = list(
         db.query(
-            "select r.run_id from runs r where r.stage = 'apply' and json_extract(r.config, '$.plan_run_id') = ? "
+            "select r.run_id from runs r where r.stage = 'apply' "
+            "and json_extract(r.config, '$.plan_run_id') = ? "
             "and coalesce(json_extract(r.config, '$.dry_run'), 0) = 0 "
-            "and exists (select 1 from journal j where j.run_id = r.run_id and j.state in ('planned', 'sent')) "
+            "and (r.status = 'running' or exists (select 1 from journal j where j.run_id = r.run_id "
+            "and j.state in ('planned', 'sent'))) "
             "order by r.started_at desc, r.rowid desc limit 1",
             [plan_run_id],
         )
     )
-    if rows:
-        return str(rows[0]["run_id"])
-    empty = list(
-        db.query(
-            "select r.run_id from runs r where r.stage = 'apply' and r.status = 'running' "
-            "and json_extract(r.config, '$.plan_run_id') = ? and coalesce(json_extract(r.config, '$.dry_run'), 0) = 0 "
-            "and not exists (select 1 from journal j where j.run_id = r.run_id) order by r.started_at desc limit 1",
-            [plan_run_id],
-        )
-    )
-    return str(empty[0]["run_id"]) if empty else None
+    return str(rows[0]["run_id"]) if rows else None
 
 
 def _eligible(
