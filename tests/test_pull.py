@@ -282,3 +282,75 @@ def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) ->
     assert run[0] == "partial"
     assert summary["sources"]["hubspot"]["error_class"] == "auth_failed"
     assert summary["sources"]["salesforce"]["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- CLI (session sandbox)
+
+
+def _toml(sandbox, tmp_path, extra: str = "") -> str:
+    from recon.sandbox.server import config_toml
+
+    path = tmp_path / "recon.toml"
+    path.write_text(config_toml(sandbox.url) + extra, encoding="utf-8")
+    return str(path)
+
+
+def _exit(argv: list[str]) -> int:
+    from recon.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return int(done.value.code or 0)
+
+
+def test_cli_pull_both_crms_then_incremental(sandbox, tmp_path, capsys) -> None:
+    conf = _toml(sandbox, tmp_path)
+    assert _exit(["--config", conf, "pull"]) == 0
+    out = capsys.readouterr().out
+    assert "hubspot" in out and "Account" in out and ": ok" in out
+    from recon.store import open_store
+
+    db = open_store(tmp_path / "data" / "recon.db")
+    counts = dict(
+        db.execute("select source || ':' || object, count(*) from snapshots group by 1").fetchall()
+    )
+    assert set(counts) == {
+        "hubspot:companies",
+        "hubspot:contacts",
+        "salesforce:Account",
+        "salesforce:Contact",
+        "salesforce:Lead",
+    }
+    assert _exit(["--config", conf, "pull", "--source", "salesforce", "--object", "Lead"]) == 0
+    summary = json.loads(
+        db.execute("select summary from runs order by rowid desc limit 1").fetchone()[0]
+    )
+    assert summary["records"] == {"salesforce:Lead": 0} and summary["calls"]["salesforce"] <= 3
+
+
+def test_cli_pull_budget_exits_6_and_sample(sandbox, tmp_path, capsys) -> None:
+    conf = _toml(sandbox, tmp_path, "\n[budget]\nhubspot_calls = 2\n")
+    assert _exit(["--config", conf, "pull", "--source", "hubspot"]) == 6
+    assert "budget" in capsys.readouterr().err
+    conf = _toml(sandbox, tmp_path)
+    assert _exit(["--config", conf, "pull", "--source", "hubspot", "--sample", "3"]) == 0
+    assert "3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["pull", "--source", "pipedrive"],
+        ["pull", "--file", "x.csv"],
+        ["pull", "--sample", "0", "--source", "hubspot"],
+    ],
+)
+def test_cli_pull_usage_errors_exit_2(tmp_path, argv) -> None:
+    assert _exit(argv) == 2
+
+
+def test_cli_pull_file(tmp_path, capsys) -> None:
+    path = tmp_path / "accounts.csv"
+    path.write_text("ID,NAME,WEBSITE\n001000000000001AAA,Acme,acme.com\n", encoding="utf-8")
+    assert _exit(["pull", "--file", str(path), "--as", "salesforce:Account"]) == 0
+    assert "Account" in capsys.readouterr().out
