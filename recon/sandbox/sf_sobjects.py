@@ -363,6 +363,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         Route(rows, create, methods=["POST"]),
         Route(rows + "/", create, methods=["POST"]),
         Route(rows, basic_info, methods=["GET"]),
+        Route(rows + "/", basic_info, methods=["GET"]),
         Route(rows + "/updated", changed, methods=["GET"]),
         Route(rows + "/updated/", changed, methods=["GET"]),
         Route(rows + "/deleted", changed, methods=["GET"]),

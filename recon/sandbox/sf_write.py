@@ -395,7 +395,7 @@ def save_many(
                 conn.execute(f"RELEASE sf_rec_{n}")
                 failed = True
                 result: dict[str, Any] = {"success": False, "errors": [exc.save_error()]}
-                rid = item.get("id") if isinstance(item, dict) else item
+                rid = (item.get("id") or item.get("Id")) if isinstance(item, dict) else item
                 if rid and isinstance(rid, str):
                     result = {"id": rid, **result}
                 results.append(result)

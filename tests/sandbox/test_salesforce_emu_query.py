@@ -286,6 +286,12 @@ def test_global_describe_lists_the_objects(sf: Salesforce) -> None:
     assert names == {"Account", "Contact", "Lead", "Campaign", "CampaignMember", "User"}
 
 
+def test_object_metadata(sf: Salesforce) -> None:
+    meta = sf.Lead.metadata()
+    assert meta["objectDescribe"]["keyPrefix"] == "00Q"
+    assert meta["recentItems"] == []
+
+
 def test_unknown_object_describe_is_404(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound):
         sf.Opportunity.describe()
