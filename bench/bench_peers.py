@@ -117,9 +117,9 @@ def compare(name: str, folder: Path, work: Path, *, splink: bool) -> dict[str, A
 
 def generated(orgs: int, seed: int) -> Path:
     """A generated set, cached by size and seed (generation is not timed)."""
-    from gen_companies import generate
+    from gen_companies import VERSION, generate
 
-    folder = CACHE / f"gen-{orgs}-{seed}"
+    folder = CACHE / f"gen-v{VERSION}-{orgs}-{seed}"
     if not (folder / "truth_entities.csv").is_file():
         generate(folder, orgs=orgs, seed=seed)
     return folder

@@ -5,7 +5,7 @@ noise is what real CRM pairs show, plus kinds of variation the development set d
 
 - regional arms and departments of one organisation sharing its website (``acme.com`` for
   "Acme Deutschland GmbH" and "Acme Research Division"): distinct entities, hard non-matches;
-- names written in another script (Cyrillic or Greek transliterations) in one system;
+- names written in another script (Cyrillic, Greek or katakana transliterations) in one system;
 - acronyms ("International Business Machines" / "IBM"), legal forms added, dropped or swapped,
   abbreviations, ``&``/``and``, "The", typos, letter case, accents;
 - website forms (scheme, ``www``, paths, upper case, country TLD variants) or none; phone formats
@@ -25,6 +25,9 @@ import csv
 import random
 import string
 from pathlib import Path
+
+#: bumped whenever the output for a given size and seed changes (benchmarks cache by it)
+VERSION = 2
 
 HS_HEADER = [
     "Record ID", "Company name", "Company Domain Name", "Website URL", "Phone Number", "City",
@@ -101,7 +104,7 @@ COUNTRIES = {
         ["Tokyo", "Osaka", "Nagoya"],
         "81",
         ["KK", "Co., Ltd.", "Corporation"],
-        None,
+        "katakana",
     ),
     "IN": (
         ["IN", "India", "IND"],
@@ -408,6 +411,41 @@ def transliterate(s: str, table: dict[str, str]) -> str:
     return "".join(out)
 
 
+_KANA_ROWS = {
+    "": "アイウエオ", "k": "カキクケコ", "s": "サシスセソ", "t": "タチツテト", "n": "ナニヌネノ",
+    "h": "ハヒフヘホ", "m": "マミムメモ", "y": "ヤイユエヨ", "r": "ラリルレロ", "w": "ワイウエヲ",
+    "g": "ガギグゲゴ", "z": "ザジズゼゾ", "d": "ダヂヅデド", "b": "バビブベボ", "p": "パピプペポ",
+}  # fmt: skip
+_KANA_ALONE = {"k": "ク", "s": "ス", "t": "ト", "n": "ン", "h": "フ", "m": "ム", "r": "ル", "g": "グ", "z": "ズ", "d": "ド", "b": "ブ", "p": "プ", "y": "イ", "w": "ウ"}  # fmt: skip
+_KANA_CONS = {"c": "k", "q": "k", "l": "r", "v": "b", "f": "h", "j": "z"}
+
+
+def katakana(text: str) -> str:
+    """A rough katakana transliteration of Latin words ("Brio Systems" -> "ブリオ システムス")."""
+    out = []
+    for word in text.lower().split():
+        letters = word.replace("x", "ks")
+        kana, i = [], 0
+        while i < len(letters):
+            ch = letters[i]
+            if ch in "aiueoy" and (
+                ch != "y" or i + 1 >= len(letters) or letters[i + 1] not in "aiueo"
+            ):
+                kana.append(_KANA_ROWS[""]["aiueo".index("i" if ch == "y" else ch)])
+                i += 1
+                continue
+            cons = _KANA_CONS.get(ch, ch)
+            nxt = letters[i + 1] if i + 1 < len(letters) else ""
+            if cons in _KANA_ROWS and nxt in "aiueo" and nxt:
+                kana.append(_KANA_ROWS[cons]["aiueo".index(nxt)])
+                i += 2
+            else:
+                kana.append(_KANA_ALONE.get(cons, ""))
+                i += 1
+        out.append("".join(kana))
+    return " ".join(w for w in out if w)
+
+
 def noisy_name(rng: random.Random, org: Org, *, script_ok: bool) -> str:
     words = list(org.words)
     form = org.form
@@ -438,9 +476,12 @@ def noisy_name(rng: random.Random, org: Org, *, script_ok: bool) -> str:
         name = name.replace(" ", ", ", 1) if " " in name else name + "."
     script = COUNTRIES[org.country][5]
     if script_ok and script and rng.random() < 0.35:
-        name = transliterate(" ".join(words), CYR if script == "cyrillic" else GRK) + (
-            f" {form}" if form and rng.random() < 0.5 else ""
-        )
+        plain = " ".join(w for w in words if w != "&")
+        if script == "katakana":
+            written = katakana(plain)
+        else:
+            written = transliterate(" ".join(words), CYR if script == "cyrillic" else GRK)
+        name = written + (f" {form}" if form and rng.random() < 0.5 else "")
     return name
 
 
