@@ -80,6 +80,7 @@ RECORD_FIELDS = (
     "name", "first_name", "last_name", "email", "phone", "company", "domain", "website",
     "city", "country", "owner_id", "account_id", "external_ids", "created_at", "modified_at",
 )  # fmt: skip
+_NOT_COMPARED = ("account_id", "owner_id", "external_ids")
 _DEFAULT_THRESHOLDS = {"link": (0.99, 0.5), "duplicate": (0.99, 0.6)}
 
 # the item's current decision: the newest non-superseded one of its primary kinds
@@ -507,10 +508,17 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         keys.append((item["source_r"], item["object_r"], item["record_id_r"]))
     out["records"] = [_record(db, cfg, *k) for k in keys]
     out["fields"] = []
+    one_system = len({r["source"] for r in out["records"]}) == 1
     for name in RECORD_FIELDS:
         values = [r.get(name) for r in out["records"]]
+        # ids and timestamps differ by nature across systems: shown, never flagged
+        comparable = name not in _NOT_COMPARED or (one_system and name != "external_ids")
+        if name in ("created_at", "modified_at"):
+            comparable = False
         if any(v not in (None, "") for v in values):
-            out["fields"].append({"field": name, "values": values, "differs": not _same(values)})
+            out["fields"].append(
+                {"field": name, "values": values, "differs": comparable and not _same(values)}
+            )
     pair_id = item_id if item["kind"] == "link" else item["link_item_id"]
     if item["kind"] == "conflict":
         plan = dict(

@@ -81,7 +81,7 @@ def current_filter() -> review.QueueFilter:
         score_min=low if low > 0.0 else None,
         score_max=high if high < 1.0 else None,
         text=ss.get("f_text") or None,
-        status=ss.get("f_status", "undecided"),
+        status=ss.get("f_status") or "undecided",
         reviewer=ss.get("f_reviewer") or None,
     )
 
@@ -148,11 +148,14 @@ def sidebar(ses: Session) -> None:
         )
         st.slider("Score", 0.0, 1.0, (0.0, 1.0), step=0.01, key="f_score", on_change=_reset_page)
         st.text_input("Search names, emails, domains", key="f_text", on_change=_reset_page)
-        st.selectbox(
+        if not st.session_state.get("f_status"):
+            st.session_state["f_status"] = "undecided"
+        st.segmented_control(
             "Status",
             list(STATUSES),
             format_func=lambda k: STATUSES[k],
             key="f_status",
+            required=True,
             on_change=_reset_page,
         )
         st.text_input("Decided by (reviewer)", key="f_reviewer", on_change=_reset_page)

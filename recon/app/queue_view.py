@@ -451,7 +451,8 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         ss["page"] = pg.pages
         pg = review.queue(ses.db, filt, page=pg.pages - 1, page_size=size)
     top = st.columns([2, 1, 1])
-    top[0].markdown(f"#### {pg.total:,} items · {STATUS_TEXT.get(filt.status, filt.status)}")
+    noun = "item" if pg.total == 1 else "items"
+    top[0].markdown(f"#### {pg.total:,} {noun} · {STATUS_TEXT.get(filt.status, filt.status)}")
     top[1].number_input(
         f"Page (of {pg.pages:,})", min_value=1, max_value=pg.pages, step=1, key="page"
     )
