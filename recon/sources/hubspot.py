@@ -435,6 +435,14 @@ class HubSpotSource:
         fields = self.schema(obj, schema)
         if (full or cursor.value is None) and "full" not in cursor.state:
             cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
+            if sample is None:
+                # one search of one record tells the total: the progress bar's ETA
+                body = self._call(
+                    self._api(obj).search_api.do_search,
+                    "count",
+                    public_object_search_request={"limit": 1},
+                )
+                cursor.state["full"]["total"] = body.get("total")
         # committed with the schema: a resumed run knows a full pull is under way
         yield Page(object=obj, schema=fields, cursor=cursor.copy())
         if "full" in cursor.state:
@@ -493,7 +501,7 @@ class HubSpotSource:
                 assoc_from=("contacts", [r["record_id"] for r in rows])
                 if obj == "contacts"
                 else None,
-                total=body.get("total"),
+                total=state.get("total"),
             )
             if done:
                 return

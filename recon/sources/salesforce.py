@@ -318,8 +318,9 @@ class SalesforceSource:
         configured += [
             m.salesforce
             for m in self.cfg.mapping.fields
-            if (m.salesforce_object or {"companies": "Account", "contacts": "Contact"}[m.object])
-            == obj
+            # a contacts mapping without salesforce_object may name a Lead-only or Contact-only
+            # field: the plan stage checks those against both schemas
+            if (m.salesforce_object or {"companies": "Account"}.get(m.object)) == obj
         ]
         configured += [
             f.field for f in self.cfg.pull.filters if f.source == "salesforce" and f.object == obj
