@@ -109,12 +109,14 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             )
 
     def rowids(job: dict[str, Any]) -> tuple[Query, array[int]]:
-        if job["id"] not in results:
+        # keyed by creation time too: a restored database can hand out a job id again
+        key = f"{job['id']}@{job['_created']}"
+        if key not in results:
             query = parse(job["query"])
             with state.tx() as conn:
                 ids = select_rowids(conn, query, include_deleted=job["operation"] == "queryAll")
-            results[job["id"]] = (query, array("q", ids))
-        return results[job["id"]]
+            results[key] = (query, array("q", ids))
+        return results[key]
 
     def advance(job: dict[str, Any]) -> dict[str, Any]:
         if job["state"] in _DONE:
@@ -202,7 +204,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
                 raise SfError(400, "INVALIDSTATUS", "Only finished or aborted jobs can be deleted")
             with state.tx() as conn:
                 conn.execute("DELETE FROM sf_bulk_jobs WHERE id = ?", (found["id"],))
-            results.pop(found["id"], None)
+            results.pop(f"{found['id']}@{found['_created']}", None)
             return Response(status_code=204)
         body = await json_body(request) or {}
         if body.get("state") != "Aborted":
@@ -211,7 +213,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             raise SfError(400, "INVALIDSTATUS", f"Cannot abort a job in state {found['state']}")
         found["state"] = "Aborted"
         save(found)
-        results.pop(found["id"], None)
+        results.pop(f"{found['id']}@{found['_created']}", None)
         return JSONResponse(public(found))
 
     @wrap

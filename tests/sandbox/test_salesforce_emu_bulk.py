@@ -19,7 +19,6 @@ from simple_salesforce.exceptions import (
 
 from recon.sandbox.salesforce import load_records
 from recon.sandbox.server import SandboxServer
-from recon.sandbox.state import SandboxState
 
 N_ROWS = 2345
 
@@ -34,8 +33,9 @@ class PlainHTTPAdapter(HTTPAdapter):
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    state = SandboxState(":memory:")
+def server(sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The session sandbox with this module's records, restored when the module is done."""
+    state = sandbox.state
     ids = load_records(
         state,
         "Account",
@@ -50,11 +50,13 @@ def server() -> Iterator[SandboxServer]:
         ],
     )
     load_records(
-        state, "Contact", [{"LastName": "Bulk", "AccountId": ids[7], "HasOptedOutOfEmail": True}]
+        state,
+        "Contact",
+        [{"LastName": "Bulktest", "AccountId": ids[7], "HasOptedOutOfEmail": True}],
     )
     load_records(state, "Account", [{"Name": "Gone", "Site": "bulk", "IsDeleted": True}])
-    with SandboxServer(state) as srv:
-        yield srv
+    yield sandbox
+    state.restore()
 
 
 @pytest.fixture
@@ -97,7 +99,8 @@ def test_bulk_query_all_includes_deleted_rows(sf: Salesforce) -> None:
 def test_bulk_csv_values_and_parent_fields(sf: Salesforce) -> None:
     page = "".join(
         sf.bulk2.Contact.query(
-            "SELECT Id, Account.Name, HasOptedOutOfEmail, CreatedDate FROM Contact", wait=0.01
+            "SELECT Id, Account.Name, HasOptedOutOfEmail, CreatedDate FROM Contact WHERE LastName = 'Bulktest'",
+            wait=0.01,
         )
     )
     [row] = rows(page)
@@ -113,7 +116,7 @@ def test_job_lifecycle_with_processing_delay(sf: Salesforce, server: SandboxServ
         job = sf.restful(
             "jobs/query",
             method="POST",
-            json={"operation": "query", "query": "SELECT Id FROM Account"},
+            json={"operation": "query", "query": "SELECT Id FROM Account WHERE Site = 'bulk'"},
         )
         assert (job["state"], job["object"], job["id"][:3]) == ("UploadComplete", "Account", "750")
         assert sf.restful(f"jobs/query/{job['id']}")["state"] == "InProgress"

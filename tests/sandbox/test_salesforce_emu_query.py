@@ -20,7 +20,6 @@ from simple_salesforce.exceptions import (
 
 from recon.sandbox.salesforce import load_records
 from recon.sandbox.server import SandboxServer
-from recon.sandbox.state import SandboxState
 
 N_PAGING = 4500
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000$")
@@ -44,8 +43,13 @@ def client(url: str, version: str = "59.0") -> Salesforce:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    state = SandboxState(":memory:")
+def server(sandbox: SandboxServer) -> Iterator[SandboxServer]:
+    """The session sandbox with this module's records, restored when the module is done.
+
+    Tests here that change settings or faults undo them themselves (``sandbox_reset``
+    would restore the checkpoint and drop the module's records).
+    """
+    state = sandbox.state
     ids = load_records(
         state,
         "Account",
@@ -64,15 +68,15 @@ def server() -> Iterator[SandboxServer]:
         [
             {
                 "FirstName": "Ann",
-                "LastName": "Query",
+                "LastName": "Querytest",
                 "AccountId": ids[0],
                 "Email": "ann@paging.test",
             },
-            {"LastName": "Query", "Email": "orphan@paging.test"},
+            {"LastName": "Querytest", "Email": "orphan@paging.test"},
         ],
     )
-    with SandboxServer(state) as srv:
-        yield srv
+    yield sandbox
+    state.restore()
 
 
 @pytest.fixture
@@ -152,7 +156,7 @@ def test_query_all_returns_deleted_rows(sf: Salesforce) -> None:
 
 def test_parent_fields_are_nested_objects(sf: Salesforce) -> None:
     rows = sf.query(
-        "SELECT Name, Account.Name, Owner.Email FROM Contact WHERE LastName = 'Query' ORDER BY Email"
+        "SELECT Name, Account.Name, Owner.Email FROM Contact WHERE LastName = 'Querytest' ORDER BY Email"
     )["records"]
     ann, orphan = rows
     assert ann["Account"]["attributes"]["type"] == "Account"

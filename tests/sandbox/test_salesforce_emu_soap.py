@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import jwt
@@ -19,10 +18,10 @@ from recon.sandbox.state import SandboxState
 NS = {"s": "http://schemas.xmlsoap.org/soap/envelope/", "p": "urn:partner.soap.sforce.com"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxState(":memory:")) as srv:
-        yield srv
+@pytest.fixture
+def server(sandbox_reset: SandboxServer) -> SandboxServer:
+    """The session sandbox, restored after each test."""
+    return sandbox_reset
 
 
 def token(server: SandboxServer, **form: str) -> requests.Response:

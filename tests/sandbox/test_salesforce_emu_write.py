@@ -6,7 +6,6 @@ validation and duplicate-rule failures)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -23,7 +22,6 @@ from simple_salesforce.exceptions import (
 
 from recon.sandbox.salesforce import admin_edit
 from recon.sandbox.server import SandboxServer
-from recon.sandbox.state import SandboxState
 
 
 class PlainHTTPAdapter(HTTPAdapter):
@@ -35,10 +33,10 @@ class PlainHTTPAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxState(":memory:")) as srv:
-        yield srv
+@pytest.fixture
+def server(sandbox_reset: SandboxServer) -> SandboxServer:
+    """The session sandbox, restored after each test."""
+    return sandbox_reset
 
 
 @pytest.fixture
