@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "API_USER_ID",
+    "DEFAULT_CAMPAIGNS",
     "DEFAULT_USERS",
     "admin_edit",
     "api_record",
@@ -62,6 +63,12 @@ DEFAULT_USERS: tuple[tuple[str, str, str], ...] = (
     ("James", "Okafor", "james.okafor@sandbox.recon.test"),
     ("Priya", "Raman", "priya.raman@sandbox.recon.test"),
     ("Tom", "Becker", "tom.becker@sandbox.recon.test"),
+)
+#: the built-in campaigns: (name, type, status, start date)
+DEFAULT_CAMPAIGNS: tuple[tuple[str, str, str, str], ...] = (
+    ("Spring Webinar Series", "Webinar", "Completed", "2024-03-01"),
+    ("Trade Show Berlin", "Trade Show", "Planned", "2025-10-14"),
+    ("Newsletter Signups", "Email", "In Progress", "2023-01-01"),
 )
 API_USER_ID = make_id("005", 1)
 #: the user whose edits :func:`admin_edit` simulates
@@ -133,6 +140,19 @@ def init_schema(conn: sqlite3.Connection) -> None:
         )
     conn.execute(
         "INSERT OR IGNORE INTO sf_seq (object, next) VALUES ('User', ?)", (len(DEFAULT_USERS) + 1,)
+    )
+    for n, (name, kind, status, start) in enumerate(DEFAULT_CAMPAIGNS, start=1):
+        conn.execute(
+            'INSERT OR IGNORE INTO sf_campaign ("Id", "IsDeleted", "OwnerId", "CreatedDate", '
+            '"CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp", "Name", '
+            '"Type", "Status", "StartDate", "IsActive", "NumberOfLeads", "NumberOfContacts") '
+            "VALUES (?,0,?,?,?,?,?,?,?,?,?,?,?,0,0)",
+            (make_id("701", n), CRM_USER_ID, _TS0, API_USER_ID, _TS0, API_USER_ID, _TS0,
+             name, kind, status, start, int(status != "Completed")),
+        )  # fmt: skip
+    conn.execute(
+        "INSERT OR IGNORE INTO sf_seq (object, next) VALUES ('Campaign', ?)",
+        (len(DEFAULT_CAMPAIGNS) + 1,),
     )
 
 

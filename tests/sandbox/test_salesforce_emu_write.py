@@ -372,3 +372,26 @@ def test_injected_rule_failures_per_record(
         assert info.value.content[0]["errorCode"] == code
     finally:
         server.state.faults.remove(rule["id"])
+
+
+def test_campaign_members_and_their_parents(sf: Salesforce, tag: str) -> None:
+    campaigns = records(
+        sf, "SELECT Id, Name, Owner.Email FROM Campaign WHERE Name = 'Trade Show Berlin'"
+    )
+    assert campaigns and campaigns[0]["Owner"]["Email"].endswith("@sandbox.recon.test")
+    lead = sf.Lead.create(
+        {"LastName": f"Member {tag}", "Company": "Co", "Email": f"{tag}@member.test"}
+    )["id"]
+    member = sf.CampaignMember.create({"CampaignId": campaigns[0]["Id"], "LeadId": lead})["id"]
+    assert member.startswith("00v")
+    [row] = records(
+        sf, f"SELECT Status, Campaign.Name, Lead.Email FROM CampaignMember WHERE LeadId = '{lead}'"
+    )
+    assert (row["Status"], row["Campaign"]["Name"], row["Lead"]["Email"]) == (
+        "Sent",
+        "Trade Show Berlin",
+        f"{tag}@member.test",
+    )
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.CampaignMember.update(member, {"CampaignId": campaigns[0]["Id"]})
+    assert info.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
