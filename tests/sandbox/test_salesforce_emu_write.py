@@ -395,3 +395,31 @@ def test_campaign_members_and_their_parents(sf: Salesforce, tag: str) -> None:
     with pytest.raises(SalesforceMalformedRequest) as info:
         sf.CampaignMember.update(member, {"CampaignId": campaigns[0]["Id"]})
     assert info.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("POST", "composite/sobjects", b"{not json", 400, "JSON_PARSER_ERROR"),
+        ("POST", "composite/sobjects", b'{"records": "nope"}', 400, "JSON_PARSER_ERROR"),
+        ("PATCH", "sobjects/Account/0015g0000000001AAA", b"[1, 2]", 400, "JSON_PARSER_ERROR"),
+        ("GET", "composite/sobjects/Account?ids=0015g0000000001AAA", None, 400, "MISSING_ARGUMENT"),
+        ("DELETE", "composite/sobjects", None, 400, "MISSING_ARGUMENT"),
+        ("GET", "sobjects/Account/0015g0000000001AAA?fields=Nope", None, 400, "INVALID_FIELD"),
+        ("GET", "sobjects/Widget__c/describe", None, 404, "NOT_FOUND"),
+        ("PATCH", "composite/sobjects/Account/Name", b'{"records": []}', 404, "NOT_FOUND"),
+    ],
+)
+def test_malformed_requests(
+    server: SandboxServer, method: str, path: str, body: bytes | None, status: int, code: str
+) -> None:
+    response = requests.request(
+        method,
+        f"{server.url}/services/data/v59.0/{path}",
+        data=body,
+        headers={"Authorization": "Bearer x", "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == status
+    assert response.json()[0]["errorCode"] == code
+    assert response.headers["Sforce-Limit-Info"].startswith("api-usage=")
