@@ -300,6 +300,14 @@ def run_pull(
     if sample is not None and sample < 1:
         raise UsageError("--sample must be at least 1")
     wanted = list(objects) if objects else None
+    if wanted is not None:
+        known = [o for s in sources for o in _known_objects(s)]
+        bad = [o for o in wanted if o not in known]
+        if bad:
+            raise UsageError(
+                f"no object {bad[0]!r} in {', '.join(sources)}", hint=f"objects: {', '.join(known)}"
+            )
+        sources = [s for s in sources if set(wanted) & set(_known_objects(s))]
     factory = source_factory or _open_source
     config = {"sources": sources, "objects": wanted, "full": full, "sample": sample}
     run_id = start_run(db, "pull", parent_id=parent_run_id, config=config)
@@ -315,14 +323,11 @@ def run_pull(
         source: Any = None
         try:
             source = factory(name, cfg, meter)
-            objs = [o for o in source.objects() if wanted is None or o in wanted]
-            if wanted is not None:
-                extra = [o for o in wanted if o not in _known_objects(name)]
-                if extra and len(sources) == 1:
-                    raise UsageError(
-                        f"{name} has no object {extra[0]!r}",
-                        hint=f"objects: {', '.join(_known_objects(name))}",
-                    )
+            objs = (
+                list(source.objects())
+                if wanted is None
+                else [o for o in wanted if o in _known_objects(name)]
+            )
             for obj in objs:
                 _pull_object(
                     db, cfg, run_id, name, source, obj, meter, result, full, sample, progress, info

@@ -354,3 +354,18 @@ def test_cli_pull_file(tmp_path, capsys) -> None:
     path.write_text("ID,NAME,WEBSITE\n001000000000001AAA,Acme,acme.com\n", encoding="utf-8")
     assert _exit(["pull", "--file", str(path), "--as", "salesforce:Account"]) == 0
     assert "Account" in capsys.readouterr().out
+
+
+def test_objects_select_sources_and_unknown_objects_are_usage_errors(fresh_db) -> None:
+    from recon.errors import UsageError
+
+    opened = []
+
+    def factory(name, cfg, meter):
+        opened.append(name)
+        return ScriptedSource(RECORDS, meter)
+
+    run_pull(fresh_db, ReconConfig(), objects=["contacts"], source_factory=factory)
+    assert opened == ["hubspot"]  # Salesforce has no object named contacts: not even signed in
+    with pytest.raises(UsageError, match="no object 'Deal'"):
+        run_pull(fresh_db, ReconConfig(), objects=["Deal"], source_factory=factory)
