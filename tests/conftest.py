@@ -77,3 +77,41 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
+
+
+# --------------------------------------------------------------------------- sandbox (emulators)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One emulator per test session (per xdist worker): tiny demo data in a temp database.
+
+    A :class:`recon.sandbox.SandboxServer`: ``.url``, ``.state`` (settings, faults,
+    change log). Delays and limits are off. Tests that change data use
+    ``sandbox_reset`` (or create their own records); tests that set faults or
+    settings must use ``sandbox_reset`` so they are cleared afterwards.
+    """
+    from recon.sandbox import SandboxServer
+    from recon.sandbox.server import open_state
+
+    state = open_state(tmp_path_factory.mktemp("sandbox") / "sandbox.db", size="tiny", seed=0)
+    state.checkpoint()
+    with SandboxServer(state) as server:
+        yield server
+    state.close()
+
+
+@pytest.fixture
+def sandbox_reset(sandbox: Any) -> Iterator[Any]:
+    """The session ``sandbox``, restored after the test: data, counters, faults and settings."""
+    from dataclasses import fields
+
+    from recon.sandbox import SandboxSettings
+
+    yield sandbox
+    state = sandbox.state
+    state.restore()
+    defaults = SandboxSettings()
+    state.settings.update(
+        {f.name: getattr(defaults, f.name) for f in fields(defaults) if f.name != "base_url"}
+    )
