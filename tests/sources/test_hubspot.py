@@ -232,3 +232,15 @@ def test_sample_and_lag(hs, fresh_db) -> None:
     assert again.records["hubspot:companies"] >= 10 and sum(again.changed.values()) == 0
     assert fresh_db.execute("select count(distinct run_id) from snapshots").fetchone()[0] in (1, 2)
     assert first.status == again.status == "ok"
+
+
+def test_rolling_rate_limit_is_waited_out(hs, fresh_db) -> None:
+    requests.patch(
+        f"{hs.url}/_sandbox/settings",
+        json={"hubspot_rate_limit": 10, "hubspot_rate_interval_s": 1},
+        timeout=5,
+    ).raise_for_status()
+    result = run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
+    calls = result.summary["sources"]["hubspot"]["calls"]
+    assert result.status == "ok" and calls["rate_limited"] >= 1 and calls["waited_seconds"] >= 1
+    assert _count(fresh_db, "companies") == 250 and _count(fresh_db, "contacts") == 229
