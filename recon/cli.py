@@ -520,9 +520,14 @@ def review(
     import subprocess
 
     from .app import streamlit_command
+    from .review import ensure_queue
 
     cfg = get_config(config)
-    open_db(cfg).conn.close()  # fail here, with a clear message, if the store cannot open
+    db = open_db(cfg)  # fails here, with a clear message, if the store cannot open
+    with console.status("indexing the review queue (once per match or plan run)"):
+        queue = ensure_queue(db)
+    db.conn.close()
+    console.print(f"review queue: {queue['items']:,} items", markup=False)
     argv, env = streamlit_command(cfg, port=port, open_browser=False if no_browser else None)
     url = f"http://{cfg.review.host}:{port or cfg.review.port}/"
     console.print(f"recon review: serving {url} (Ctrl-C stops it)")
