@@ -160,7 +160,19 @@ ABBREVIATIONS: dict[str, str] = {
 }
 
 #: legal forms cleanco knows that are also common identifying words in a name
-_KEEP_TERMS = {"uk", "private", "ent", "eu", "ok", "at", "et", "as", "sp", "ca", "pp", "ss", "se"}
+_KEEP_TERMS = {"uk", "private", "ent", "eu", "ok", "at", "et", "as", "sp", "ca", "pp", "ss"}
+#: legal forms cleanco lacks (CIS, Balkan, South/South-East Asian companies)
+_EXTRA_TERMS = {
+    "and co", "and company", "and cie", "et cie", "co inc", "co ltd", "coltd", "co limited",
+    "private limited", "pvt", "pvt ltd", "private ltd", "public company limited", "public co ltd",
+    "pcl", "plc", "tbk", "bhd", "berhad", "ao", "pao", "oao", "zao", "jsc", "pjsc", "ojsc", "cjsc",
+    "eood", "ood", "ead", "sae", "saog", "kk", "yk", "limited liability company", "ltd liability co",
+}  # fmt: skip
+#: legal forms written before the name ("PT Acme", "OOO Acme")
+_PREFIX_RE = r"^(?:pt|cv|ooo|oao|zao|pao|ao|tov|jsc|pjsc|ojsc) (\S)"
+#: long legal forms whose misspellings ("Corproation") are still legal forms
+_LONG_FORMS = ("corporation", "incorporated", "limited", "company", "gesellschaft")
+_SHORT_FORMS = ("inc", "ltd", "llc", "corp", "gmbh", "plc", "co")
 
 
 @functools.cache
@@ -176,7 +188,7 @@ def _legal_terms() -> tuple[str, ...]:
         if term and term not in _KEEP_TERMS:
             out.add(term)
     # "and co", "and company" as trailing words
-    out |= {"and co", "and company", "and cie", "et cie", "co inc", "co ltd"}
+    out |= _EXTRA_TERMS
     return tuple(sorted(out, key=lambda t: (-len(t.split()), -len(t), t)))
 
 
@@ -187,18 +199,55 @@ def _legal_re() -> str:
     return rf"^(\S.*?)(?: (?:{alts}))+$"
 
 
+@functools.lru_cache(maxsize=200_000)
+def _is_form_typo(token: str) -> bool:
+    """A misspelt legal form: 'cororation', 'limted', 'icn' (one or two edits away)."""
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    if len(token) >= 6:
+        return any(DamerauLevenshtein.distance(token, f) <= 2 for f in _LONG_FORMS)
+    if 2 <= len(token) <= 4:
+        return any(DamerauLevenshtein.distance(token, f) <= 1 for f in _SHORT_FORMS if len(f) >= 3)
+    return False
+
+
+def _strip_form_typos(w: pl.Series) -> pl.Series:
+    """Drop a trailing misspelt legal form (looked up once per distinct last word)."""
+    multi = w.str.contains(" ").fill_null(False)
+    last = w.str.extract(r" (\S+)$")
+    distinct = last.filter(multi).drop_nulls().unique().to_list()
+    typos = [t for t in distinct if t not in _legal_set() and _is_form_typo(t)]
+    if not typos:
+        return w
+    hit = last.is_in(typos).fill_null(False) & multi
+    cut = w.str.replace(r" \S+$", "")
+    return pl.select(pl.when(hit).then(cut).otherwise(w).alias(w.name)).to_series()
+
+
+@functools.cache
+def _legal_set() -> frozenset[str]:
+    return frozenset(_legal_terms())
+
+
 def company_names(s: pl.Series) -> pl.Series:
     """Normalise company names: ASCII, lower case, ``&``→and, no punctuation, no
-    leading "the", trailing legal forms removed (cleanco's terms), common
-    business words shortened to one form ("International"→"intl").
+    leading "the", legal forms removed (cleanco's terms of many countries, a few
+    more, legal-form prefixes such as "PT"/"OOO", and misspelt legal forms such
+    as "Corproation"), common business words shortened to one form
+    ("International"→"intl").
 
     Examples:
         >>> company_names(pl.Series(["The Coca-Cola Co.", "Müller & Söhne GmbH"])).to_list()
         ['coca cola', 'muller and sohne']
     """
-    w = _words(s).str.replace(r"^the ", "")
-    w = w.str.replace(_legal_re(), "${1}")
-    w = w.str.replace(r"^the ", "")
+    w = _words(s).str.replace(r"^the ", "").str.replace(_PREFIX_RE, "${1}")
+    for _ in range(4):  # legal forms can hide behind each other: strip until nothing changes
+        before = w
+        w = w.str.replace(_legal_re(), "${1}")
+        w = _strip_form_typos(w)
+        w = w.str.replace(r"^the ", "")
+        if before.equals(w, null_equal=True):
+            break
     toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     out = toks.list.join(" ")
     return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()

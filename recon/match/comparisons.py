@@ -31,7 +31,9 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
 
     ``idf_overlap`` weighs shared words by their rarity, so "Acme Group" and
     "Acme Holdings" share the identifying word while "Alpha Group" and "Beta
-    Group" share only a common one. A clearly different name vetoes ``auto``.
+    Group" share only a common one. ``extra_words`` (one name is the other plus
+    words: "Acme" / "Acme Ventures", a department or regional arm) and a clearly
+    different name veto ``auto``.
 
     Examples:
         >>> company_name().levels[1].label
@@ -45,6 +47,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("exact", "exact"),
             Level("compact", "compact"),
             Level("jw_0.95", "jaro_winkler", 0.95),
+            Level("extra_words", "extra_words"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),
             Level("jw_0.88", "jaro_winkler", 0.88),
@@ -54,7 +57,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "subset"),
+        veto_auto=("else", "subset", "extra_words"),
     )
 
 

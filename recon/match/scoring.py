@@ -149,6 +149,25 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     return np.divide(2 * shared, total, out=np.zeros(len(idx), np.float32), where=total > 0)
 
 
+def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """One name's words strictly contain the other's ("acme" / "acme ventures")."""
+    ta, tb = pairs.get(f"{column}_tok")
+    a = ta.gather(idx).to_numpy()
+    b = tb.gather(idx).to_numpy()
+    na = (a >= 0).sum(axis=1)
+    nb = (b >= 0).sum(axis=1)
+    a_in_b = np.ones(len(idx), dtype=bool)
+    b_in_a = np.ones(len(idx), dtype=bool)
+    for i in range(a.shape[1]):
+        ai = a[:, i]
+        bi = b[:, i]
+        hit_a = (ai[:, None] == b).any(axis=1)
+        hit_b = (bi[:, None] == a).any(axis=1)
+        a_in_b &= (ai < 0) | hit_a
+        b_in_a &= (bi < 0) | hit_b
+    return ((a_in_b & (nb > na)) | (b_in_a & (na > nb))) & (na > 0) & (nb > 0)
+
+
 def _workers(idx: np.ndarray) -> int:
     """Threads for rapidfuzz: one for small batches (thread start-up costs more)."""
     return -1 if len(idx) > 500_000 else 1
@@ -221,6 +240,10 @@ def _test(
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _idf_dice(pairs, comp.column, idx) >= t
+    if op == "extra_words":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _extra_words(pairs, comp.column, idx)
     if op == "acronym":
         al, ar = pairs.get("acronym")
         cl, cr = pairs.get("name_compact")

@@ -47,6 +47,7 @@ LEVEL_OPS = frozenset(
         "jaro_winkler",
         "token_set",
         "idf_overlap",
+        "extra_words",
         "acronym",
         "same_stem",
         "suffix_digits",
@@ -150,7 +151,7 @@ class Thresholds:
     """
 
     auto: float = 0.99
-    review: float = 0.5
+    review: float = 0.9
     duplicate_auto: float = 0.99
     duplicate_review: float = 0.95
     cluster_min: float = 0.5
