@@ -458,8 +458,20 @@ class SalesforceSource:
             }
             cursor.state["bulk"] = state
         since, seen = cursor.value, set(cursor.ids_at_value)
-        wait = 0.05 if self.cfg.salesforce.bulk_threshold < 1000 else 1.0
-        self._call(lambda sf: client(sf).wait_for_job(state["job"], True, wait))
+        try:
+            self._call(lambda sf: client(sf).wait_for_job(state["job"], True, 0.5))
+        except SourceError as exc:
+            if (
+                exc.error_class is not ErrorClass.NOT_FOUND
+                or "locator" not in state
+                or not state["locator"]
+            ):
+                raise
+            # a resumed job that Salesforce no longer keeps (7 days): start a new one from the cursor
+            log.info("salesforce bulk job %s is gone; starting a new one", state["job"])
+            cursor.state.pop("bulk", None)
+            yield from self._bulk(obj, cursor, deleted)
+            return
         while True:
             page = self._call(
                 lambda sf: client(sf).get_query_results(state["job"], state["locator"], BULK_PAGE)

@@ -245,3 +245,34 @@ def test_campaigns_when_mapped_and_sample(sf, fresh_db) -> None:
     }
     assert all(n <= 3 for n in result.records.values())
     assert fresh_db["cursors"].count == 0
+
+
+@pytest.mark.parametrize("job_gone", [False, True])
+def test_killed_bulk_pull_resumes_its_job(sf, fresh_db, monkeypatch, job_gone) -> None:
+    from recon.sources import salesforce
+
+    monkeypatch.setattr(salesforce, "BULK_PAGE", 1000)
+    cfg = _cfg(sf, salesforce={"bulk_threshold": 1000})
+
+    def crash(p) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"], progress=crash)
+    assert _count(fresh_db, "Account") == 1000
+    job = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp").state["bulk"]["job"]
+    if job_gone:
+        requests.delete(
+            f"{sf.url}/services/data/v59.0/jobs/query/{job}",
+            headers={"Authorization": "Bearer x"},
+            timeout=5,
+        ).raise_for_status()
+    resumed = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert resumed.status == "ok"
+    assert fresh_db.execute(
+        "select count(*), count(distinct record_id) from snapshots"
+    ).fetchone() == (2500, 2500)
+    cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
+    assert cur.state == {} and cur.value == max(
+        r[0] for r in fresh_db.execute("select modified_at from snapshots")
+    )
