@@ -7,6 +7,7 @@ tab says so instead of failing.
 from __future__ import annotations
 
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ import streamlit as st
 
 from .. import review
 from ..errors import ReconError
-from ..lock import lock_info
+from ..lock import lock_info, store_lock
 from .entry import Session, reviewer, session
 
 PLAN_PAGE = 200
+_APPLY_GUARD = threading.Lock()
 
 
 # --------------------------------------------------------------------------- plan
@@ -100,17 +102,21 @@ def _start_apply(dry_run: bool, confirm_merges: bool) -> None:
     def progress(done: int, total: int) -> None:
         bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{done:,} of {total:,} items")
 
+    # one apply per app process (sessions share the process, and the store lock is
+    # re-entrant for its holder), and the store lock against every other process
+    if not _APPLY_GUARD.acquire(blocking=False):
+        ss["apply_result"] = {"error": "another session of this app is applying right now"}
+        return
     try:
-        # apply_plan holds the store lock (recon.lock) for the whole run: a headless
-        # `recon run` or another session's apply cannot overlap it
-        result = apply_plan(
-            ses.db,
-            ses.cfg,
-            dry_run=dry_run,
-            confirm_merges=confirm_merges,
-            reviewer=reviewer(),
-            progress=progress,
-        )
+        with store_lock(ses.db, holder=f"review app ({reviewer()})", heartbeat_every=30):
+            result = apply_plan(
+                ses.db,
+                ses.cfg,
+                dry_run=dry_run,
+                confirm_merges=confirm_merges,
+                reviewer=reviewer(),
+                progress=progress,
+            )
     except ReconError as exc:
         partial = getattr(exc, "result", None)
         ss["apply_result"] = {
@@ -118,6 +124,8 @@ def _start_apply(dry_run: bool, confirm_merges: bool) -> None:
             **({"summary": partial.summary()} if partial is not None else {}),
         }
         return
+    finally:
+        _APPLY_GUARD.release()
     ss["apply_result"] = {"summary": result.summary()}
 
 

@@ -12,7 +12,7 @@ import sqlite_utils
 from streamlit.testing.v1 import AppTest
 
 from recon import review
-from recon.lock import acquire, release
+from recon.lock import acquire, lock_info, release
 from recon.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,8 +271,17 @@ def test_apply_tab_shows_the_lock_holder_and_waits(store: sqlite_utils.Database)
         release(lock)
 
 
-def test_apply_tab_starts_a_dry_run_under_the_store_lock(store: sqlite_utils.Database) -> None:
-    pytest.importorskip("recon.apply")
+def test_apply_tab_starts_a_dry_run_under_the_store_lock(
+    store: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply = pytest.importorskip("recon.apply")
+    real, holders = apply.apply_plan, []
+
+    def recording(db: sqlite_utils.Database, *args: Any, **kwargs: Any) -> Any:
+        holders.append(lock_info(db)["holder"])
+        return real(db, *args, **kwargs)
+
+    monkeypatch.setattr(apply, "apply_plan", recording)
     at = start(tab="Apply")
     run(at.checkbox(key="apply_confirm").check())
     run(at.button(key="btn_apply").click())
@@ -281,6 +290,7 @@ def test_apply_tab_starts_a_dry_run_under_the_store_lock(store: sqlite_utils.Dat
     assert runs == [{"stage": "apply", "status": "ok"}]
     assert store.execute("select count(*) from locks where holder is not null").fetchone()[0] == 0
     assert at.checkbox(key="apply_confirm").value is False
+    assert holders == ["review app (ana@example.com)"]
 
 
 def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> None:
