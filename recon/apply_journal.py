@@ -1,0 +1,474 @@
+"""The journaled apply loop: planned → sent → confirmed | failed | skipped | stale.
+
+Private to :mod:`recon.apply` (see its docstring for the guarantees). :class:`Runner`
+works through one apply run's journal phase by phase (creates, updates, associations,
+merges): it re-reads items left ``sent``, re-reads the targets right before each batch
+(stale-write protection), commits the journal and audit rows before and after every
+batch, and retries only what retrying can help.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from . import audit
+from .apply_items import PHASES, Item, groups, loads, newer, norm, ops_for
+from .config import ReconConfig
+from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
+from .models import canonical_json, now_iso
+from .store import get_run, transaction
+from .writers import CallBudget, Op, Outcome, RecordState, Writer, chunks
+
+__all__ = ["ApplyResult", "Runner"]
+
+log = logging.getLogger(__name__)
+
+_MERGE_REFUSED = "merge not confirmed: merges are irreversible; pass --confirm-merges"
+
+
+@dataclass
+class ApplyResult:
+    """What an apply run did (also stored as the run's summary)."""
+
+    run_id: str
+    plan_run_id: str | None
+    dry_run: bool = False
+    status: str = "ok"
+    items: int = 0
+    applied: int = 0
+    failed: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    stale: int = 0
+    pending: int = 0
+    api_calls: dict[str, int] = field(default_factory=dict)
+    anchor: str | None = None
+
+    @property
+    def failed_total(self) -> int:
+        """All failed items, whatever their class."""
+        return sum(self.failed.values())
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data for the run row, the CLI table and notifications."""
+        return asdict(self)
+
+
+class Unknown(Exception):
+    """A batch whose outcome is unknown (5xx, network): its items stay ``sent``."""
+
+
+class Runner:
+    """The apply loop over one run's journal (see the module docstring)."""
+
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        cfg: ReconConfig,
+        run_id: str,
+        plan: str,
+        rows: list[dict[str, Any]],
+        confirm_merges: bool,
+        writers: dict[str, Writer],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.db, self.cfg, self.run_id, self.plan = db, cfg, run_id, plan
+        self.confirm_merges = confirm_merges
+        self.writers = dict(writers)
+        self.progress = progress
+        self.max_retries = cfg.apply.max_retries
+        self.budgets = {
+            "hubspot": CallBudget("hubspot", cfg.budget.hubspot_calls),
+            "salesforce": CallBudget("salesforce", cfg.budget.salesforce_calls),
+        }
+        for system, writer in self.writers.items():
+            self.budgets[system] = writer.budget
+        self.items = {
+            r["item_id"]: Item(**json.loads(r["item"]))
+            for r in db.query("select item_id, item from journal where run_id = ?", [run_id])
+            if r["item"]
+        }
+        self.batch_no = db.execute(
+            "select coalesce(max(batch), 0) from journal where run_id = ?", [run_id]
+        ).fetchone()[0]
+        self.prepared: set[tuple[str, str]] = set()
+        prior = get_run(db, run_id)["summary"].get("api_calls") or {}
+        self.prior_calls = {k: int(v) for k, v in prior.items()}
+
+    # ------------------------------------------------------------------ plumbing
+
+    def writer(self, system: str) -> Writer:
+        if system not in self.writers:
+            from .apply import build_writer
+
+            self.writers[system] = build_writer(self.cfg, system, self.budgets[system])
+        return self.writers[system]
+
+    def states(self) -> dict[str, dict[str, Any]]:
+        return {
+            r["item_id"]: dict(r)
+            for r in self.db.query("select * from journal where run_id = ?", [self.run_id])
+        }
+
+    def _tick(self) -> None:
+        if self.progress:
+            states = self.states()
+            done = sum(1 for r in states.values() if r["state"] not in ("planned", "sent"))
+            self.progress(done, len(states))
+
+    def _audit_row(
+        self, item: Item, outcome: str, *, error: str | None = None, record_id: str | None = None
+    ) -> dict[str, Any]:
+        rid = record_id or item.record_id
+        link = None
+        if item.system in self.writers and rid:
+            link = self.writers[item.system].record_link(item.object, rid)
+        before, after = item.before, item.after
+        if item.kind == "create":
+            after = item.props()
+        elif item.kind == "merge":
+            before, after = {"merge_ids": item.merge_ids}, {"survivor": rid}
+        return {
+            "run_id": self.run_id,
+            "item_id": item.item_id,
+            "reviewer": item.reviewer,
+            "decided_at": item.decided_at,
+            "crm": item.system,
+            "object": item.object,
+            "record_id": rid,
+            "record_link": link,
+            "field": item.field,
+            "before": canonical_json(before),
+            "after": canonical_json(after),
+            "outcome": outcome,
+            "error": error,
+        }
+
+    def _set(self, item: Item, state: str, **cols: Any) -> None:
+        self.db.execute(
+            "update journal set state = ?, updated_at = ?"
+            + "".join(f", {k} = ?" for k in cols)
+            + " where run_id = ? and item_id = ?",
+            [state, now_iso(), *cols.values(), self.run_id, item.item_id],
+        )
+
+    def _finish(
+        self, items: list[Item], state: str, error_class: ErrorClass | None, error: str | None
+    ) -> None:
+        with transaction(self.db):
+            for item in items:
+                self._set(
+                    item, state, error_class=error_class.value if error_class else None, error=error
+                )
+            audit.append(self.db, [self._audit_row(i, state, error=error) for i in items])
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        for phase in PHASES:
+            states = self.states()
+            live = [
+                i
+                for i in self.items.values()
+                if i.kind == phase and states[i.item_id]["state"] in ("planned", "sent")
+            ]
+            for (system, obj), group in groups(live).items():
+                self._phase(phase, system, obj, group)
+        self._tick()
+
+    def _phase(self, kind: str, system: str, obj: str, items: list[Item]) -> None:
+        rounds = 0
+        while True:
+            states = self.states()
+            live = [i for i in items if states[i.item_id]["state"] in ("planned", "sent")]
+            if not live:
+                return
+            writer = self.writer(system)
+            if kind == "create" and (system, obj) not in self.prepared:
+                writer.prepare([obj])
+                self.prepared.add((system, obj))
+            sent = [i for i in live if states[i.item_id]["state"] == "sent"]
+            if sent:
+                self._reconcile(kind, obj, writer, sent)
+            states = self.states()
+            planned = [i for i in items if states[i.item_id]["state"] == "planned"]
+            if kind == "merge" and not self.confirm_merges:
+                self._finish(planned, "skipped", None, _MERGE_REFUSED)
+                continue
+            for item in [
+                i for i in planned if (states[i.item_id]["attempts"] or 0) > self.max_retries
+            ]:
+                last = states[item.item_id]
+                cls = (
+                    ErrorClass(last["error_class"])
+                    if last["error_class"]
+                    else ErrorClass.SERVER_ERROR
+                )
+                self._finish(
+                    [item],
+                    "failed",
+                    cls,
+                    f"gave up after {last['attempts']} attempts: {last['error'] or ''}",
+                )
+                planned.remove(item)
+            created = self._created()
+            ops = ops_for(kind, obj, planned, created)
+            if kind == "associate":
+                missing = [(op, its) for op, its in ops if not op.record_id or not op.to_id]
+                for _op, its in missing:
+                    self._finish(its, "skipped", None, "depends on a create that did not succeed")
+                ops = [o for o in ops if o not in missing]
+            unknown = False
+            for part in chunks(ops, writer.max_batch(kind)):
+                if kind in ("update", "merge"):
+                    part = self._fresh(kind, obj, writer, part)  # re-read right before the batch
+                if not part:
+                    continue
+                try:
+                    self._send(writer, part)
+                except Unknown:
+                    unknown = True
+                self._tick()
+            if unknown:
+                rounds += 1
+                time.sleep(min(30.0, 0.2 * 2 ** min(rounds, 8)))
+
+    def _created(self) -> dict[str, str]:
+        return {
+            r["item_id"]: r["crm_record_id"]
+            for r in self.db.query(
+                "select item_id, crm_record_id from journal where plan_run_id = ? and state = 'confirmed' "
+                "and crm_record_id is not null",
+                [self.plan],
+            )
+        }
+
+    def _send(self, writer: Writer, part: list[tuple[Op, list[Item]]]) -> None:
+        self.batch_no += 1
+        items = [i for _op, its in part for i in its]
+        with transaction(self.db):
+            for item in items:
+                self.db.execute(
+                    "update journal set state = 'sent', batch = ?, attempts = coalesce(attempts, 0) + 1, updated_at = ? "
+                    "where run_id = ? and item_id = ?",
+                    [self.batch_no, now_iso(), self.run_id, item.item_id],
+                )
+            audit.append(self.db, [self._audit_row(i, "intended") for i in items])
+        try:
+            outcomes = writer.write([op for op, _its in part])
+        except SourceError as exc:
+            if isinstance(exc, BudgetExhausted | RateLimited | AuthError):
+                raise  # items stay `sent`: the resumed run re-reads them before sending again
+            with transaction(self.db):
+                for item in items:
+                    self._set(item, "sent", error_class=exc.error_class.value, error=str(exc)[:500])
+            log.warning("batch %d: %s; re-reading before retrying", self.batch_no, exc)
+            raise Unknown() from None
+        by_ref = {o.ref: o for o in outcomes}
+        rows = []
+        with transaction(self.db):
+            for op, its in part:
+                outcome = by_ref.get(op.ref) or Outcome(
+                    op.ref, False, op.record_id, ErrorClass.UNKNOWN, "no outcome"
+                )
+                for item in its:
+                    if outcome.ok:
+                        self._set(
+                            item,
+                            "confirmed",
+                            crm_record_id=outcome.record_id,
+                            error_class=None,
+                            error=None,
+                        )
+                        rows.append(self._audit_row(item, "confirmed", record_id=outcome.record_id))
+                    else:
+                        state = "planned" if outcome.retryable else "failed"
+                        cls = outcome.error_class or ErrorClass.UNKNOWN
+                        self._set(item, state, error_class=cls.value, error=outcome.error)
+                        rows.append(
+                            self._audit_row(
+                                item,
+                                "failed" if state == "failed" else "retry",
+                                error=outcome.error,
+                            )
+                        )
+            audit.append(self.db, rows)
+
+    # ------------------------------------------------------------------ re-reads
+
+    def _reconcile(self, kind: str, obj: str, writer: Writer, items: list[Item]) -> None:
+        """Learn whether items left ``sent`` landed: confirmed, or back to planned (or stale)."""
+        landed: dict[str, str | None] = {}
+        stale: list[tuple[Item, RecordState]] = []
+        if kind == "update":
+            created = self._created()
+            ops = ops_for("update", obj, items, created)
+            fields = sorted({f for op, _its in ops for f in op.properties})
+            current = writer.current(obj, [str(op.record_id) for op, _its in ops], fields)
+            for op, its in ops:
+                state = current.get(str(op.record_id))
+                if state is None:
+                    continue
+                if all(norm(state.values.get(f)) == norm(v) for f, v in op.properties.items()):
+                    for item in its:
+                        landed[item.item_id] = op.record_id
+                else:
+                    stale.extend((item, state) for item in its if self._is_stale(item, state))
+        elif kind == "create":
+            ops = ops_for("create", obj, items, {})
+            found = writer.find_created(obj, [op for op, _ in ops])
+            for op, its in ops:
+                if op.ref in found:
+                    landed[its[0].item_id] = found[op.ref]
+                elif not op.natural and not getattr(writer, "key_ready", {}).get(obj, True):
+                    self._finish(
+                        its,
+                        "failed",
+                        ErrorClass.UNKNOWN,
+                        "cannot tell whether this create landed "
+                        "(no key field, no natural key): check the CRM before applying it again",
+                    )
+        elif kind == "merge":
+            for item in items:
+                ids = item.merge_ids
+                if ids and writer.merged_away(obj, ids) == set(ids):
+                    landed[item.item_id] = item.record_id
+        with transaction(self.db):
+            rows = []
+            for item in items:
+                if item.item_id in landed:
+                    self._set(
+                        item,
+                        "confirmed",
+                        crm_record_id=landed[item.item_id],
+                        error_class=None,
+                        error=None,
+                    )
+                    rows.append(self._audit_row(item, "confirmed", record_id=landed[item.item_id]))
+            for item, state in stale:
+                rows.append(self._mark_stale(item, state))
+            for item in items:
+                if item.item_id not in landed and item not in [s[0] for s in stale]:
+                    self.db.execute(
+                        "update journal set state = 'planned' where run_id = ? and item_id = ? and state = 'sent'",
+                        [self.run_id, item.item_id],
+                    )
+            audit.append(self.db, rows)
+
+    def _is_stale(self, item: Item, state: RecordState) -> bool:
+        expect = item.payload.get("expect")
+        if isinstance(expect, dict) and expect:
+            return any(norm(state.values.get(f)) != norm(v) for f, v in expect.items())
+        return newer(state.modified_at, item.snapshot)
+
+    def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
+        both = {
+            "snapshot_modified_at": item.snapshot,
+            "current_modified_at": state.modified_at,
+            "planned_before": item.before,
+            "planned_after": item.after,
+            "current": {f: state.values.get(f) for f in item.props(self._created())} or None,
+            "apply_run_id": self.run_id,
+        }
+        text = canonical_json(both)
+        self._set(item, "stale", error_class=ErrorClass.STALE.value, error=text)
+        row = self.db.execute(
+            "select reason from plan_items where run_id = ? and item_id = ?",
+            [self.plan, item.item_id],
+        ).fetchone()
+        reason = loads(row[0]) if row else None
+        reason = reason if isinstance(reason, dict) else {"reason": reason}
+        reason["stale"] = both
+        self.db.execute(
+            "update plan_items set status = 'needs_review', reason = ? where run_id = ? and item_id = ?",
+            [canonical_json(reason), self.plan, item.item_id],
+        )
+        return self._audit_row(item, "stale", error=f"record changed since review: {text}")
+
+    def _fresh(
+        self, kind: str, obj: str, writer: Writer, part: list[tuple[Op, list[Item]]]
+    ) -> list[tuple[Op, list[Item]]]:
+        """The ops of ``part`` whose records did not change since their snapshot.
+
+        A changed record is not overwritten: all its items become stale (back to review);
+        a record that no longer exists fails ``not_found``. Associations carry no snapshot.
+        """
+        touched = {
+            r["crm_record_id"]
+            for r in self.db.query(
+                "select crm_record_id from journal where run_id = ? and state = 'confirmed'",
+                [self.run_id],
+            )
+        }
+        checked = [(op, its) for op, its in part if not all(i.action == "associate" for i in its)]
+        fields = sorted(
+            {f for op, _its in checked for f in op.properties}
+            | {f for _op, its in checked for i in its for f in (i.payload.get("expect") or {})}
+        )
+        current = (
+            writer.current(obj, [str(op.record_id) for op, _its in checked], fields)
+            if checked
+            else {}
+        )
+        keep: list[tuple[Op, list[Item]]] = []
+        gone: list[Item] = []
+        stale: list[tuple[Item, RecordState]] = []
+        for op, its in part:
+            state = current.get(str(op.record_id))
+            if (op, its) not in checked or (kind == "merge" and op.record_id in touched):
+                keep.append((op, its))
+            elif state is None:
+                gone.extend(its)
+            elif any(self._is_stale(i, state) for i in its):
+                stale.extend((i, state) for i in its)
+            else:
+                keep.append((op, its))
+        if gone:
+            self._finish(
+                gone,
+                "failed",
+                ErrorClass.NOT_FOUND,
+                "the record no longer exists in the CRM (deleted or merged)",
+            )
+        if stale:
+            with transaction(self.db):
+                audit.append(self.db, [self._mark_stale(i, s) for i, s in stale])
+        return keep
+
+    # ------------------------------------------------------------------ result
+
+    def result(self, status: str) -> ApplyResult:
+        states = self.states()
+        failed: dict[str, int] = {}
+        counts = {"confirmed": 0, "skipped": 0, "stale": 0, "pending": 0}
+        for row in states.values():
+            if row["state"] == "failed":
+                failed[row["error_class"] or "unknown"] = (
+                    failed.get(row["error_class"] or "unknown", 0) + 1
+                )
+            elif row["state"] in ("planned", "sent"):
+                counts["pending"] += 1
+            else:
+                counts[row["state"]] += 1
+        if status == "ok" and failed:
+            status = "partial"
+        calls = {k: b.calls + self.prior_calls.get(k, 0) for k, b in self.budgets.items()}
+        return ApplyResult(
+            run_id=self.run_id,
+            plan_run_id=self.plan,
+            status=status,
+            items=len(states),
+            applied=counts["confirmed"],
+            failed=dict(sorted(failed.items())),
+            skipped=counts["skipped"],
+            stale=counts["stale"],
+            pending=counts["pending"],
+            api_calls=calls,
+            anchor=audit.anchor(self.db),
+        )
