@@ -24,7 +24,7 @@ from rich.table import Table
 from . import __version__
 from .config import ReconConfig, load_config
 from .errors import ExitCode, ReconError, UsageError
-from .store import open_store, store_status
+from .store import open_store
 
 app = typer.Typer(
     name="recon",
@@ -174,14 +174,16 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Show what the store holds per stage: records, runs, reviews waiting, last apply."""
+    from .insights import status_report
+
     cfg = get_config(config)
     db = open_db(cfg)
-    info = store_status(db)
+    info = status_report(db)
     info["store"] = str(cfg.store.path)
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
-    console.print(f"store: {cfg.store.path}")
+    console.print(f"store: {cfg.store.path}", markup=False, highlight=False)
     table = Table(title="records")
     for col in ("source", "object", "records", "archived", "last modified"):
         table.add_column(col)
@@ -195,20 +197,27 @@ def status(
         )
     console.print(table)
     runs = Table(title="last run per stage")
-    for col in ("stage", "run", "status", "started", "ended", "summary"):
+    for col in ("stage", "run", "status", "started", "ended", "API calls", "errors by class"):
         runs.add_column(col)
     for stage, row in info["runs"].items():
-        summary = ", ".join(
-            f"{k}={v}"
-            for k, v in list(row["summary"].items())[:6]
-            if not isinstance(v, dict | list)
-        )
+        calls = ", ".join(f"{k}={v}" for k, v in row.get("api_calls", {}).items())
+        errors = ", ".join(f"{k}={v}" for k, v in row.get("errors_by_class", {}).items())
         runs.add_row(
-            stage, row["run_id"], row["status"], row["started_at"], row["ended_at"] or "", summary
+            stage,
+            row["run_id"],
+            row["status"],
+            row["started_at"],
+            row["ended_at"] or "",
+            calls,
+            errors,
         )
     console.print(runs)
+    by_kind = info.get("waiting_by_kind") or {}
+    detail = " (" + ", ".join(f"{k}: {v}" for k, v in by_kind.items()) + ")" if by_kind else ""
     console.print(
-        f"waiting for review: {info['waiting_for_review']}   decisions: {info['decisions']}"
+        f"waiting for review: {info['waiting_for_review']}{detail}   decisions: {info['decisions']}",
+        markup=False,
+        highlight=False,
     )
 
 
@@ -346,7 +355,9 @@ def match(
     config: ConfigOpt = None,
     object_: Annotated[
         list[str] | None,
-        typer.Option("--object", help="companies or contacts (repeatable; default: [match] objects)."),
+        typer.Option(
+            "--object", help="companies or contacts (repeatable; default: [match] objects)."
+        ),
     ] = None,
     train: Annotated[
         bool, typer.Option("--train", help="Re-estimate m from human review decisions first.")
@@ -703,9 +714,72 @@ def undo(
 
 
 @app.command()
-def run(config: ConfigOpt = None) -> None:
-    """Headless run: pull, match, plan, auto-approve by policy, apply, export the audit."""
-    not_available("run")
+def run(
+    config: ConfigOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Pull, match, plan and auto-approve, but write nothing to the CRMs."
+        ),
+    ] = False,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample", min=1, help="At most N records per object: a test run on a sample."
+        ),
+    ] = None,
+    summary_file: Annotated[
+        Path | None,
+        typer.Option("--summary", help="Write the JSON summary to this file instead of stdout."),
+    ] = None,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--stage",
+            help="Run only these stages (repeatable): pull match plan policy replan apply export.",
+        ),
+    ] = None,
+    export_format: Annotated[
+        list[str] | None,
+        typer.Option("--export", help="Audit export formats (repeatable; default jsonl)."),
+    ] = None,
+    no_notify: Annotated[
+        bool, typer.Option("--no-notify", help="Do not send the webhook notice.")
+    ] = False,
+) -> None:
+    """Headless run: pull, match, plan, auto-approve by policy, apply, export the audit.
+
+    Takes the store lock, prints a JSON summary and exits 0 (ok), 3 (configuration),
+    4 (some records failed), 5 (locked), 6 (API budget spent; the next run resumes)
+    or 7 (authentication failed). An apply left unfinished by a crash is resumed first.
+    """
+    from .pipeline import STAGES, run_pipeline
+
+    cfg = get_config(config)
+    unknown = [s for s in stage or [] if s not in STAGES]
+    if unknown:
+        raise UsageError(f"unknown stage {unknown[0]!r}", hint="stages: " + " ".join(STAGES))
+    summary = run_pipeline(
+        cfg,
+        dry_run=dry_run,
+        sample=sample,
+        stages=stage or STAGES,
+        export_formats=export_format or ("jsonl",),
+        notify=not no_notify,
+        progress=lambda name, info: err_console.print(
+            f"[{name}] {info.get('event')}", markup=False, highlight=False
+        ),
+    )
+    text = json.dumps(summary, indent=2, default=str)
+    if summary_file:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(text + "\n", encoding="utf-8")
+        err_console.print(f"summary written to {summary_file}", markup=False)
+    else:
+        sys.stdout.write(text + "\n")
+    if summary.get("error"):
+        err_console.print(f"error: {summary['error']}", markup=False, highlight=False)
+    raise typer.Exit(int(summary["exit_code"]))
 
 
 sandbox_app = typer.Typer(
@@ -778,9 +852,60 @@ def sandbox_reset(
 
 
 @app.command()
-def demo(config: ConfigOpt = None) -> None:
-    """Start the emulators, pull, match, plan and open the review app."""
-    not_available("demo")
+def demo(
+    config: ConfigOpt = None,
+    folder: Annotated[
+        Path,
+        typer.Option("--dir", help="Folder for the demo's emulator database, store and config."),
+    ] = Path("data/demo"),
+    size: Annotated[
+        str | None,
+        typer.Option("--size", help="Demo data size: tiny, small or large (else [sandbox] size)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the demo data (else [sandbox] seed).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port of the review app (else [review] port).")
+    ] = None,
+    sandbox_port: Annotated[
+        int | None,
+        typer.Option(
+            "--sandbox-port",
+            help="Port of the CRM emulators (else [sandbox] port; a free one if taken).",
+        ),
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Start from fresh demo data and an empty store.")
+    ] = False,
+    no_review: Annotated[
+        bool,
+        typer.Option(
+            "--no-review", help="Prepare the store, then stop instead of serving the review app."
+        ),
+    ] = False,
+) -> None:
+    """Start the emulators, pull, match, plan and open the review app (Ctrl-C stops it all).
+
+    Defaults come from the [sandbox] and [review] sections of the config, if any.
+    """
+    from .demo import run_demo
+
+    cfg = get_config(config)
+    size = size or cfg.sandbox.size
+    if size not in ("tiny", "small", "large"):
+        raise UsageError(f"unknown size {size!r}", hint="use tiny, small or large")
+    result = run_demo(
+        folder,
+        size=size,
+        seed=cfg.sandbox.seed if seed is None else seed,
+        sandbox_port=cfg.sandbox.port if sandbox_port is None else sandbox_port,
+        review_port=cfg.review.port if port is None else port,
+        open_review=not no_review,
+        reset=reset,
+        say=lambda m: console.print(m, markup=False, highlight=False),
+    )
+    console.print(f"demo config: {result.config_path}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -797,7 +922,8 @@ def _crash_log(exc: BaseException) -> Path:
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry: run the app and map errors to exit codes."""
     try:
-        app(args=argv, prog_name="recon", standalone_mode=False)
+        # with standalone_mode off, click returns the code of a typer.Exit instead of raising
+        code = app(args=argv, prog_name="recon", standalone_mode=False)
     except ReconError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(int(exc.exit_code))
@@ -823,7 +949,7 @@ def main(argv: list[str] | None = None) -> Any:
             highlight=False,
         )
         sys.exit(ExitCode.UNEXPECTED)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,7 +36,7 @@ HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 __all__ = [
     "ApplyError",
@@ -77,7 +77,7 @@ class ExitCode(IntEnum):
     AUTH = 7
 
 
-class ErrorClass(str, Enum):
+class ErrorClass(StrEnum):
     """Kinds of sync error, grouped as users know them from the CRM connectors."""
 
     AUTH_FAILED = "auth_failed"

@@ -13,7 +13,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
@@ -56,7 +56,7 @@ SF_ID_PREFIXES: dict[str, str] = {
 }
 
 
-class EntityKind(str, Enum):
+class EntityKind(StrEnum):
     """The two kinds of entity recon matches: organisations and people."""
 
     COMPANIES = "companies"
@@ -86,7 +86,7 @@ def entity_of(source: str, obj: str) -> EntityKind:
         raise ValueError(f"unknown object {obj!r} for source {source!r}") from None
 
 
-class Tier(str, Enum):
+class Tier(StrEnum):
     """Confidence tier of a candidate pair."""
 
     AUTO = "auto"
@@ -94,7 +94,7 @@ class Tier(str, Enum):
     REJECT = "reject"
 
 
-class Label(str, Enum):
+class Label(StrEnum):
     """A decision's label: pair labels and plan-item labels."""
 
     MATCH = "match"
@@ -105,7 +105,7 @@ class Label(str, Enum):
     DEFER = "defer"
 
 
-class DecidedBy(str, Enum):
+class DecidedBy(StrEnum):
     """Who decided: a person in review, or the headless auto-approve policy."""
 
     HUMAN = "human"

@@ -1,0 +1,168 @@
+"""`recon run` end to end against the emulators: dry run, real apply, faults, budget, lock, notify."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from recon.cli import main
+from recon.demo import demo_config_toml
+from recon.store import open_store
+
+
+@pytest.fixture
+def run_config(sandbox_reset: Any, tmp_path: Path) -> Path:
+    """A recon.toml pointing at the session's emulators (restored after the test)."""
+    path = tmp_path / "recon.toml"
+    path.write_text(demo_config_toml(sandbox_reset.url), encoding="utf-8")
+    return path
+
+
+def append(path: Path, text: str) -> None:
+    path.write_text(path.read_text() + "\n" + textwrap.dedent(text), encoding="utf-8")
+
+
+def run(
+    config: Path, *args: str, capsys: pytest.CaptureFixture[str], notify: bool = False
+) -> tuple[int, dict[str, Any]]:
+    argv = ["--config", str(config), "run", *args, *([] if notify else ["--no-notify"])]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    out = capsys.readouterr().out
+    return int(exit_.value.code or 0), json.loads(out)
+
+
+def changes(sandbox: Any) -> list[dict[str, Any]]:
+    body = requests.get(f"{sandbox.url}/_sandbox/changes", timeout=10).json()
+    return list(body["changes"] if isinstance(body, dict) else body)
+
+
+def test_dry_run_on_a_sample_writes_nothing(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = len(changes(sandbox))
+    code, summary = run(run_config, "--dry-run", "--sample", "30", capsys=capsys)
+    assert code == 0, summary.get("error")
+    assert summary["status"] == "ok" and summary["dry_run"] is True
+    assert {"pull", "match", "plan", "policy", "replan", "apply"} <= set(summary["stages"])
+    pulled = summary["stages"]["pull"]["records"]
+    assert pulled and max(pulled.values()) <= 30
+    assert summary["stages"]["policy"]["links"] >= 1
+    assert len(changes(sandbox)) == before
+    db = open_store(run_config.parent / "recon.db")
+    kids = {
+        r["stage"]
+        for r in db.query("select stage from runs where parent_id = ?", [summary["run_id"]])
+    }
+    assert {"pull", "match", "plan", "apply"} <= kids
+    policy = db.execute("select count(*) from decisions where decided_by = 'policy'").fetchone()[0]
+    assert policy == summary["stages"]["policy"]["links"]
+
+
+def test_full_run_applies_audits_and_exports(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, summary = run(run_config, "--export", "jsonl", "--export", "csv", capsys=capsys)
+    assert code == 0, summary.get("error")
+    applied = summary["stages"]["apply"]
+    assert applied["applied"] > 0
+    assert summary["audit_anchor"]
+    assert len(summary["exports"]) == 2 and all(Path(p).exists() for p in summary["exports"])
+    db = open_store(run_config.parent / "recon.db")
+    assert db.execute("select count(*) from audit where outcome = 'confirmed'").fetchone()[0] > 0
+    writes = [c for c in changes(sandbox) if c.get("action") in ("updated", "update")]
+    assert writes, "the emulators saw no write"
+    # status shows the run's stages with their API calls
+    with pytest.raises(SystemExit):
+        main(["--config", str(run_config), "status", "--json"])
+    status = json.loads(capsys.readouterr().out)
+    assert status["runs"]["run"]["status"] == "ok"
+    assert status["runs"]["pull"]["api_calls"]
+
+
+def test_partial_failure_exits_4_and_notifies(
+    sandbox: Any, run_config: Path, receiver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    append(run_config, f'[notify]\nwebhook_url = "{receiver.url}/hook"\n')
+    rules = [
+        {
+            "kind": "validation",
+            "side": "*",
+            "match": {},
+            "message": "blocked by a validation rule",
+        }
+    ]
+    resp = requests.post(f"{sandbox.url}/_sandbox/faults", json=rules, timeout=10)
+    assert resp.status_code < 300, resp.text
+    code, summary = run(run_config, capsys=capsys, notify=True)
+    print(
+        "FAULTS",
+        requests.get(f"{sandbox.url}/_sandbox/faults", timeout=10).json(),
+        requests.get(f"{sandbox.url}/_sandbox/requests", timeout=10).json(),
+    )
+    assert code == 4, json.dumps(summary["stages"].get("apply"), default=str)
+    assert summary["status"] == "partial"
+    assert summary["errors_by_class"].get("validation", 0) > 0
+    hooks = [r["body"] for r in receiver.requests if r["path"] == "/hook"]
+    assert hooks and hooks[0]["exit_code"] == 4
+    assert hooks[0]["top_error_classes"][0]["class"] == "validation"
+
+
+def test_budget_exhausted_exits_6_and_resumes(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    append(run_config, "[budget]\nhubspot_calls = 2\n")
+    code, summary = run(run_config, "--stage", "pull", capsys=capsys)
+    assert code == 6, summary
+    assert summary["status"] == "budget"
+
+
+def test_locked_store_exits_5(run_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = run_config.parent / "recon.db"
+    open_store(store).conn.close()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from recon.store import open_store
+        from recon.lock import store_lock
+        with store_lock(open_store({str(store)!r}), holder="other run"):
+            print("held", flush=True)
+            sys.stdin.readline()
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        code, summary = run(run_config, "--dry-run", capsys=capsys)
+        assert code == 5
+        assert "other run" in summary["error"]
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(timeout=20)
+
+
+def test_auth_failure_exits_7(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = [{"kind": "expired_session", "side": "hubspot"}]
+    requests.post(f"{sandbox.url}/_sandbox/faults", json=rules, timeout=10)
+    code, summary = run(run_config, "--stage", "pull", capsys=capsys)
+    assert code == 7, summary
+    assert summary["errors_by_class"].get("auth_failed") == 1
+
+
+def test_unknown_stage_is_a_usage_error(run_config: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(run_config), "run", "--stage", "bogus"])
+    assert exit_.value.code == 2
