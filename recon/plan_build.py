@@ -13,11 +13,18 @@ from collections import Counter
 from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
-from .models import SF_ID_PREFIXES, stable_id
+from .models import SF_ID_PREFIXES
 from .plan_create import lifecycle_sources, plan_associations, plan_creates, plan_lifecycle
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
-from .plan_values import OwnerMap, norm, to_hubspot_value, to_salesforce_value, values_equal
+from .plan_values import (
+    OwnerMap,
+    fast_stable_id,
+    norm_fast,
+    to_hubspot_value,
+    to_salesforce_value,
+    values_equal,
+)
 
 __all__ = ["SEQ", "Planner"]
 
@@ -73,6 +80,7 @@ class Planner:
         self.account_create: dict[str, str] = {}  # SF Account -> item creating its HS company
         self.assoc_counts: Counter[tuple[str, str]] | None = None  # most_associated master rule
         self.company_stage: dict[str, str] = {}  # HS company -> most advanced contact stage
+        self.cache: dict[Any, Any] = {}
         for p in view.links:
             link = self._normalise_link(p)
             if link is None:
@@ -208,6 +216,13 @@ class Planner:
         for _rank, item in self.hs_writes.values():
             self.add(item)
 
+    def _active_maps(self, obj: str, sf_obj: str) -> list[FieldMap]:
+        key = ("active", obj, sf_obj)
+        if key not in self.cache:
+            self.cache[key] = [m for m in self.maps.get((obj, sf_obj), ()) if m.rule != "dont_sync"]
+        result: list[FieldMap] = self.cache[key]
+        return result
+
     def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> None:
         """Compare every mapped field of one linked pair and plan what the rules say."""
         obj, pair_id = link["object"], link["pair_id"]
@@ -216,18 +231,21 @@ class Planner:
             self.skipped["direction_off"] += 1
             return
         last = self.view.last_synced.get(pair_id)
-        for fm in self.maps.get((obj, link["sf_object"]), ()):
-            if fm.rule == "dont_sync":
-                continue
-            if fm.derived == "lifecycle":
+        hs_fields, sf_fields = hs.fields, sf.fields
+        for fm in self._active_maps(obj, link["sf_object"]):
+            if fm.derived is None:
+                hs_raw = hs_fields.get(fm.hubspot)
+                sf_raw = sf_fields.get(fm.salesforce)
+            elif fm.derived == "lifecycle":
                 plan_lifecycle(self, fm, link, hs)
                 continue
-            hs_raw = hs.fields.get(fm.hubspot)
-            sf_raw = self.sf_value(sf, fm)
+            else:
+                hs_raw = hs_fields.get(fm.hubspot)
+                sf_raw = self.sf_value(sf, fm)
             if hs_raw == sf_raw:
                 continue
             kind = fm.kind
-            hn, sn = norm(kind, hs_raw), norm(kind, sf_raw)
+            hn, sn = norm_fast(kind, hs_raw), norm_fast(kind, sf_raw)
             if self.equal(fm, hn, sn):
                 continue
             hs_t = sf_t = None
@@ -306,7 +324,7 @@ class Planner:
         """Plan one field write onto a linked record."""
         pair_id = link["pair_id"]
         item = self.item(
-            stable_id("update", system, obj, rec.record_id, fname, pair_id),
+            fast_stable_id("update", system, obj, rec.record_id, fname, pair_id),
             "owner" if fm.kind == "owner" else "update",
             system,
             obj,
@@ -350,7 +368,7 @@ class Planner:
         """A value the rules cannot settle: a review item attached to its link."""
         pair_id = link["pair_id"]
         direction = self.direction[link["object"]]
-        iid = stable_id("conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce)
+        iid = fast_stable_id("conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce)
         as_sf = self.to_sf(fm, hn)[0] if hn is not None else None
         as_hs = self.to_hs(fm, sn)[0] if sn is not None else None
         payload = {

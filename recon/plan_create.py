@@ -16,8 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .mapping import decide
-from .models import stable_id
-from .plan_values import norm
+from .plan_values import fast_stable_id, norm_fast
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -37,14 +36,37 @@ _WRITES_HS = ("two_way", "salesforce_to_hubspot")
 NOT_PROVIDED = "[not provided]"  # what the connector writes into required fields it lacks
 
 
+def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
+    """Mappings whose rule writes into a blank record on side ``to`` (cached per plan)."""
+    key = ("create_maps", obj, sf_obj, to)
+    if key not in p.cache:
+        out = []
+        for fm in p.maps.get((obj, sf_obj), ()):
+            if to == "salesforce":
+                ok = not fm.derived and fm.to_salesforce
+                ok = (
+                    ok
+                    and decide(fm.rule, hs_blank=False, sf_blank=True, equal=False).action
+                    == "to_salesforce"
+                )
+            else:
+                ok = fm.derived != "lifecycle" and fm.to_hubspot
+                ok = (
+                    ok
+                    and decide(fm.rule, hs_blank=True, sf_blank=False, equal=False).action
+                    == "to_hubspot"
+                )
+            if ok:
+                out.append(fm)
+        p.cache[key] = out
+    result: list[FieldMap] = p.cache[key]
+    return result
+
+
 def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for fm in p.maps.get((obj, sf_obj), ()):
-        if fm.derived or not fm.to_salesforce:
-            continue
-        if decide(fm.rule, hs_blank=False, sf_blank=True, equal=False).action != "to_salesforce":
-            continue
-        hn = norm(fm.kind, rec.fields.get(fm.hubspot))
+    for fm in _create_maps(p, obj, sf_obj, "salesforce"):
+        hn = norm_fast(fm.kind, rec.fields.get(fm.hubspot))
         if hn is None:
             continue
         value, problem = p.to_sf(fm, hn)
@@ -57,12 +79,8 @@ def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any
 
 def _fields_for_hs(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for fm in p.maps.get((obj, sf_obj), ()):
-        if fm.derived == "lifecycle" or not fm.to_hubspot:
-            continue
-        if decide(fm.rule, hs_blank=True, sf_blank=False, equal=False).action != "to_hubspot":
-            continue
-        sn = norm(fm.kind, p.sf_value(rec, fm))
+    for fm in _create_maps(p, obj, sf_obj, "hubspot"):
+        sn = norm_fast(fm.kind, p.sf_value(rec, fm))
         if sn is None:
             continue
         value, problem = p.to_hs(fm, sn)
@@ -84,11 +102,11 @@ def _create(
     entity: str,
     extra: list[str] | None = None,
 ) -> str:
-    iid = stable_id("create", system, target, src.source, src.object, src.record_id)
+    iid = fast_stable_id("create", system, target, src.source, src.object, src.record_id)
     payload = {
         "object": target,
         "fields": fields,
-        "idempotency_key": stable_id("recon-create", src.source, src.object, src.record_id),
+        "idempotency_key": fast_stable_id("recon-create", src.source, src.object, src.record_id),
         "natural_key": natural_key,
         "source": {"system": src.source, "object": src.object, "record_id": src.record_id},
     }
@@ -305,7 +323,7 @@ def _associate(
 ) -> None:
     from .plan_build import SEQ
 
-    iid = stable_id("associate", system, frm, to)
+    iid = fast_stable_id("associate", system, frm, to)
     payload = {"from": frm, "to": to, "type": kind, **(extra_payload or {})}
     if kind == "contact_to_company":
         payload["type_id"] = 279  # HUBSPOT_DEFINED contact -> company (unlabelled)

