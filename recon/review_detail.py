@@ -1,0 +1,252 @@
+"""Item detail for review: records side by side, the explanation, record links, related records.
+
+Part of :mod:`recon.review` (import from there).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from .review_queue import _latest_run, _queue_row
+
+RECORD_FIELDS = (
+    "name", "first_name", "last_name", "email", "phone", "company", "domain", "website",
+    "city", "country", "owner_id", "account_id", "external_ids", "created_at", "modified_at",
+)  # fmt: skip
+_NOT_COMPARED = ("account_id", "owner_id", "external_ids")
+
+
+def record_link(cfg: Any, source: str, obj: str, record_id: str) -> str | None:
+    """The URL of a record in its CRM, or None when the config lacks the account's address.
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> cfg = ReconConfig(hubspot={"portal_id": "42"})
+        >>> record_link(cfg, "hubspot", "companies", "7")
+        'https://app.hubspot.com/contacts/42/record/0-2/7'
+    """
+    if cfg is None:
+        return None
+    if source == "hubspot" and cfg.hubspot.portal_id:
+        type_id = "0-2" if obj == "companies" else "0-1"
+        return (
+            f"{cfg.hubspot.app_url}/contacts/{cfg.hubspot.portal_id}/record/{type_id}/{record_id}"
+        )
+    if source == "salesforce" and cfg.salesforce.instance_url:
+        return f"{cfg.salesforce.instance_url}/lightning/r/{obj}/{record_id}/view"
+    return None
+
+
+def _record(
+    db: sqlite_utils.Database, cfg: Any, source: str, obj: str, record_id: str
+) -> dict[str, Any]:
+    rows = list(
+        db.query(
+            "select * from snapshots where source = ? and object = ? and record_id = ?",
+            [source, obj, record_id],
+        )
+    )
+    rec: dict[str, Any] = (
+        dict(rows[0])
+        if rows
+        else {"source": source, "object": obj, "record_id": record_id, "missing": True}
+    )
+    try:
+        rec["data"] = json.loads(rec.get("data") or "{}")
+    except ValueError:
+        rec["data"] = {}
+    rec["link"] = record_link(cfg, source, obj, record_id)
+    return rec
+
+
+def _same(values: list[Any]) -> bool:
+    norm = {str(v).strip().casefold() for v in values if v not in (None, "")}
+    return (len(norm) <= 1 and all(v not in (None, "") for v in values)) or not norm
+
+
+def _related(
+    db: sqlite_utils.Database, rec: dict[str, Any], limit: int = 50
+) -> list[dict[str, Any]]:
+    cols = "source, object, record_id, name, email, company, account_id"
+    key = (rec["source"], rec["object"], rec["record_id"])
+    if rec["object"] in ("companies", "Account") and rec.get("record_id"):
+        rows = db.query(
+            f"""select {cols}, 'contact of this company' as relation from snapshots
+                where source = ? and account_id = ? and object != ?
+                union select {cols}, 'associated contact' from snapshots s
+                where s.source = ? and s.object = 'contacts' and s.record_id in (
+                  select from_id from associations where source = ? and to_object = 'companies' and to_id = ?)
+                limit ?""",
+            [key[0], key[2], key[1], key[0], key[0], key[2], limit],
+        )
+    elif rec.get("email"):
+        rows = db.query(
+            f"select {cols}, 'shares the email' as relation from snapshots where email in (?, ?) "
+            "and not (source = ? and object = ? and record_id = ?) limit ?",
+            [rec["email"], str(rec["email"]).strip().lower(), *key, limit],
+        )
+    else:
+        return []
+    return [dict(r) for r in rows]
+
+
+def _versions(db: sqlite_utils.Database, item_id: str) -> dict[str, int]:
+    rows = db.execute(
+        "select kind, coalesce(json_extract(choice, '$.field'), ''), version from decisions "
+        "where item_id = ? and superseded = 0",
+        [item_id],
+    ).fetchall()
+    return {(f"{k}:{f}" if f else k): v for k, f, v in rows}
+
+
+def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dict[str, Any]:
+    """Everything the reviewer needs about one item.
+
+    Returns a dict with ``item`` (the queue row), ``records`` (snapshot rows with
+    ``data`` decoded and a ``link`` into the CRM), ``fields`` (per field: the
+    values side by side and ``differs``), ``explanation`` (levels and weights,
+    ``total``, ``score``), ``pairs`` (a cluster's internal pairs), ``plan`` (a
+    conflict's plan item and value ``options``), ``related`` records,
+    ``versions`` (current version per decision chain, e.g. ``link`` or
+    ``conflict_value:phone``) and ``history`` (every decision on the item).
+
+    Raises:
+        ReviewError: no such item in the queue.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> item_detail(open_store(":memory:"), "nope")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.ReviewError: no review item 'nope' in the queue
+    """
+    item = _queue_row(db, item_id)
+    out: dict[str, Any] = {"item": item, "pairs": [], "plan": None, "explanation": None}
+    keys = [(item["source_l"], item["object_l"], item["record_id_l"])]
+    if item["kind"] == "duplicate":
+        keys = [
+            (r["source"], r["record_object"], r["record_id"])
+            for r in db.query(
+                "select * from clusters where run_id = ? and cluster_id = ? order by record_id",
+                [item["run_id"], item_id],
+            )
+        ]
+        out["pairs"] = [
+            {**dict(p), "explanation": json.loads(p["explanation"] or "[]")}
+            for p in db.query(
+                "select * from pairs where run_id = ? and cluster_id = ? order by score desc limit 50",
+                [item["run_id"], item_id],
+            )
+        ]
+    elif item["record_id_r"]:
+        keys.append((item["source_r"], item["object_r"], item["record_id_r"]))
+    out["records"] = [_record(db, cfg, *k) for k in keys]
+    out["fields"] = []
+    one_system = len({r["source"] for r in out["records"]}) == 1
+    for name in RECORD_FIELDS:
+        values = [r.get(name) for r in out["records"]]
+        # ids and timestamps differ by nature across systems: shown, never flagged
+        comparable = name not in _NOT_COMPARED or (one_system and name != "external_ids")
+        if name in ("created_at", "modified_at"):
+            comparable = False
+        if any(v not in (None, "") for v in values):
+            out["fields"].append(
+                {"field": name, "values": values, "differs": comparable and not _same(values)}
+            )
+    pair_id = item_id if item["kind"] == "link" else item["link_item_id"]
+    if item["kind"] == "conflict":
+        plan = dict(
+            next(
+                iter(
+                    db.query(
+                        "select * from plan_items where run_id = ? and item_id = ?",
+                        [item["run_id"], item_id],
+                    )
+                )
+            )
+        )
+        for col in ("before", "after", "reason", "payload", "requires"):
+            try:
+                plan[col] = json.loads(plan[col]) if plan[col] is not None else None
+            except ValueError:
+                pass
+        out["plan"] = plan
+        out["options"] = _value_options(plan, out["records"])
+    if pair_id:
+        match_run = item["run_id"] if item["kind"] == "link" else _latest_run(db, "match")
+        rows = list(
+            db.query("select * from pairs where run_id = ? and pair_id = ?", [match_run, pair_id])
+        )
+        if rows:
+            p = dict(rows[0])
+            out["explanation"] = {
+                "levels": json.loads(p["explanation"] or "[]"),
+                "total": p["match_weight"],
+                "score": p["score"],
+                "tier": p["tier"],
+                "flags": json.loads(p["flags"] or "[]"),
+            }
+    out["related"] = [
+        rel for rec in out["records"] if not rec.get("missing") for rel in _related(db, rec)
+    ]
+    out["versions"] = _versions(db, item_id)
+    ids = [item_id]
+    out["merge_item_id"] = _merge_item(db, item_id) if item["kind"] == "duplicate" else None
+    if out["merge_item_id"]:  # a cluster's surviving values are decided on its merge item
+        ids.append(out["merge_item_id"])
+        merge_versions = _versions(db, out["merge_item_id"])
+        out["versions"].update(
+            {k: v for k, v in merge_versions.items() if k.startswith("conflict_value:")}
+        )
+        out["chosen"] = {
+            k.split(":", 1)[1]: v for k, v in _chosen_values(db, out["merge_item_id"]).items()
+        }
+    marks = ", ".join("?" * len(ids))
+    out["history"] = [
+        dict(r)
+        for r in db.query(
+            f"select * from decisions where item_id in ({marks}) order by decision_id desc limit 100",
+            ids,
+        )
+    ]
+    return out
+
+
+def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The values a conflict can settle on: each side's value, labelled with its source."""
+    options: list[dict[str, Any]] = []
+    payload: dict[str, Any] = plan["payload"] if isinstance(plan.get("payload"), dict) else {}
+    for source in ("hubspot", "salesforce"):
+        side = payload.get(source)
+        if isinstance(side, dict):  # the plan's conflict payload: one dict per side
+            options.append({"source": source, "value": side.get("value")})
+    values: dict[str, Any] = payload["values"] if isinstance(payload.get("values"), dict) else {}
+    if not options:
+        options = [{"source": source, "value": value} for source, value in values.items()]
+    if not options:
+        other = next((r["source"] for r in records if r["source"] != plan["system"]), "proposed")
+        options = [
+            {"source": plan["system"], "value": plan["before"]},
+            {"source": other, "value": plan["after"]},
+        ]
+    return options
+
+
+def _merge_item(db: sqlite_utils.Database, cluster_id: str) -> str | None:
+    plan_run = _latest_run(db, "plan")
+    row = db.execute(
+        "select item_id from plan_items where run_id = ? and action = 'merge' and link_item_id = ? limit 1",
+        [plan_run, cluster_id],
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def _chosen_values(db: sqlite_utils.Database, item_id: str) -> dict[str, Any]:
+    rows = db.execute(
+        "select json_extract(choice, '$.field'), choice from decisions "
+        "where item_id = ? and kind = 'conflict_value' and superseded = 0 order by decision_id",
+        [item_id],
+    ).fetchall()
+    return {f"conflict_value:{f}": json.loads(c).get("value") for f, c in rows if f}

@@ -1,0 +1,391 @@
+"""The review queue: links, duplicate clusters and conflicts indexed for paged, sorted, filtered reads.
+
+Part of :mod:`recon.review` (import from there). The latest match and plan runs
+are indexed once into ``review_queue``; every page is then one indexed SQL query
+(LIMIT/OFFSET), sorted by tier (review first) and by the score's closeness to
+the auto threshold. The statistics behind the app's charts are aggregates over
+the same index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlite_utils
+
+from .errors import ReviewError
+from .models import now_iso
+from .store import transaction
+
+log = logging.getLogger(__name__)
+
+FINAL_LABELS = ("match", "non_match", "approve", "reject")
+DEFERRED_LABELS = ("unsure", "defer")
+_DEFAULT_THRESHOLDS = {"link": (0.99, 0.5), "duplicate": (0.99, 0.6)}
+
+# the item's current decision: the newest non-superseded one of its primary kinds
+_CURRENT = (
+    "(select d.decision_id from decisions d where d.item_id = q.item_id and d.superseded = 0 "
+    "and d.kind in (case q.kind when 'link' then 'link' when 'duplicate' then 'duplicate' "
+    "else 'conflict_value' end, case q.kind when 'duplicate' then 'split' "
+    "when 'conflict' then 'plan' else '-' end) order by d.decision_id desc limit 1)"
+)
+_CURRENT_LABEL = _CURRENT.replace("select d.decision_id", "select d.label")
+
+
+@dataclass
+class QueueFilter:
+    """Which queue items to show. ``None`` (or empty) means no restriction.
+
+    ``status`` is ``undecided`` (no decision, or deferred), ``decided``,
+    ``deferred`` or ``all``; ``text`` searches names, emails, domains and fields.
+    """
+
+    kinds: tuple[str, ...] = ()
+    objects: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    score_min: float | None = None
+    score_max: float | None = None
+    text: str | None = None
+    status: str = "undecided"
+    reviewer: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL condition over ``review_queue q`` and its parameters."""
+        sql: list[str] = ["1 = 1"]
+        params: list[Any] = []
+        for col, values in (("kind", self.kinds), ("object", self.objects), ("tier", self.tiers)):
+            if values:
+                sql.append(f"q.{col} in ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if self.score_min is not None:
+            sql.append("q.score >= ?")
+            params.append(self.score_min)
+        if self.score_max is not None:
+            sql.append("q.score <= ?")
+            params.append(self.score_max)
+        for word in (self.text or "").lower().split():
+            sql.append("q.search like ?")
+            params.append(f"%{word}%")
+        if self.status == "undecided":
+            sql.append(f"({_CURRENT_LABEL} is null or {_CURRENT_LABEL} in ('unsure', 'defer'))")
+        elif self.status == "decided":
+            sql.append(f"{_CURRENT_LABEL} in {FINAL_LABELS}")
+        elif self.status == "deferred":
+            sql.append(f"{_CURRENT_LABEL} in {DEFERRED_LABELS}")
+        elif self.status != "all":
+            raise ReviewError(
+                f"unknown status filter {self.status!r}",
+                hint="use undecided, decided, deferred or all",
+            )
+        if self.reviewer:
+            sql.append(f"(select reviewer from decisions where decision_id = {_CURRENT}) = ?")
+            params.append(self.reviewer)
+        return " and ".join(sql), params
+
+
+@dataclass
+class QueuePage:
+    """One page of the queue: ``items`` (dicts with the current decision), ``total`` matching."""
+
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    page_size: int
+    filter: QueueFilter = field(default_factory=QueueFilter)
+
+    @property
+    def pages(self) -> int:
+        """Number of pages for ``total`` items."""
+        return max(1, -(-self.total // self.page_size))
+
+
+# --------------------------------------------------------------------------- queue index
+
+
+def _latest_run(db: sqlite_utils.Database, stage: str) -> str | None:
+    row = db.execute(
+        "select run_id from runs where stage = ? and status in ('ok', 'partial', 'budget') "
+        "order by started_at desc, rowid desc limit 1",
+        [stage],
+    ).fetchone()
+    if row:
+        return str(row[0])
+    table, order = ("match_runs", "created_at") if stage == "match" else ("plan_items", "rowid")
+    row = db.execute(f"select run_id from {table} order by {order} desc limit 1").fetchone()
+    return str(row[0]) if row else None
+
+
+def thresholds(
+    db: sqlite_utils.Database, run_id: str | None = None
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Auto and review thresholds per object and kind, from the match run's stored settings.
+
+    Falls back to the lowest score of each tier in the run, then to the defaults.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> thresholds(open_store(":memory:"))["companies"]["link"]["auto"]
+        0.99
+    """
+    run_id = run_id or _latest_run(db, "match")
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for obj in ("companies", "contacts"):
+        stored: dict[str, Any] = {}
+        row = db.execute(
+            "select settings from match_runs where run_id = ? and object = ?", [run_id, obj]
+        ).fetchone()
+        if row and row[0]:
+            try:
+                stored = json.loads(row[0]).get("thresholds") or {}
+            except (ValueError, AttributeError):
+                stored = {}
+        out[obj] = {}
+        for kind, (auto_default, review_default) in _DEFAULT_THRESHOLDS.items():
+            prefix = "" if kind == "link" else "duplicate_"
+            values = {}
+            for tier, default in (("auto", auto_default), ("review", review_default)):
+                value = stored.get(prefix + tier)
+                if value is None:
+                    found = db.execute(
+                        "select min(score) from pairs where run_id = ? and object = ? and kind = ? and tier = ?",
+                        [run_id, obj, kind, tier],
+                    ).fetchone()[0]
+                    value = found if found is not None else default
+                values[tier] = float(value)
+            out[obj][kind] = values
+    return out
+
+
+def ensure_queue(db: sqlite_utils.Database) -> dict[str, Any]:
+    """Index the latest match and plan runs into ``review_queue`` if not done yet; return the state.
+
+    Cheap when up to date (two small queries). Concurrent sessions rebuild once:
+    the check is repeated inside the write transaction.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> ensure_queue(open_store(":memory:"))["items"]
+        0
+    """
+    match_run, plan_run = _latest_run(db, "match"), _latest_run(db, "plan")
+    state = db.execute(
+        "select match_run_id, plan_run_id, items, built_at from review_state where name = 'queue'"
+    ).fetchone()
+    if state and (state[0], state[1]) == (match_run, plan_run):
+        return {
+            "match_run_id": match_run,
+            "plan_run_id": plan_run,
+            "items": state[2],
+            "built_at": state[3],
+        }
+    with transaction(db):
+        state = db.execute(
+            "select match_run_id, plan_run_id, items, built_at from review_state where name = 'queue'"
+        ).fetchone()
+        if state and (state[0], state[1]) == (match_run, plan_run):
+            return {
+                "match_run_id": match_run,
+                "plan_run_id": plan_run,
+                "items": state[2],
+                "built_at": state[3],
+            }
+        _build_queue(db, match_run, plan_run)
+        items = db.execute("select count(*) from review_queue").fetchone()[0]
+        built = now_iso()
+        db["review_state"].upsert(
+            {
+                "name": "queue",
+                "match_run_id": match_run,
+                "plan_run_id": plan_run,
+                "items": items,
+                "built_at": built,
+            },
+            pk="name",
+        )
+    log.info("review queue built: %s items (match %s, plan %s)", items, match_run, plan_run)
+    return {"match_run_id": match_run, "plan_run_id": plan_run, "items": items, "built_at": built}
+
+
+def _closeness(th: dict[str, dict[str, dict[str, float]]], kind: str) -> tuple[str, list[float]]:
+    sql = "abs(q_score - case q_object when 'companies' then ? else ? end)"
+    return sql, [th["companies"][kind]["auto"], th["contacts"][kind]["auto"]]
+
+
+def _search(alias: str) -> str:
+    return f"lower(coalesce({alias}.name, '') || ' ' || coalesce({alias}.email, '') || ' ' || coalesce({alias}.domain, '') || ' ' || coalesce({alias}.company, ''))"
+
+
+def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str | None) -> None:
+    db.execute("delete from review_queue")
+    th = thresholds(db, match_run)
+    tier_rank = "case {t} when 'review' then 0 when 'auto' then 1 else 2 end"
+    cols = (
+        "item_id, kind, object, tier, tier_rank, score, closeness, run_id, source_l, object_l, record_id_l, "
+        "source_r, object_r, record_id_r, title, search, field, link_item_id, members, flags"
+    )
+    if match_run:
+        close, params = _closeness(th, "link")
+        db.execute(
+            f"""insert or replace into review_queue ({cols})
+            select p.pair_id, 'link', p.object, p.tier, {tier_rank.format(t="p.tier")}, p.score,
+              {close.replace("q_score", "p.score").replace("q_object", "p.object")}, p.run_id,
+              p.source_l, p.object_l, p.record_id_l, p.source_r, p.object_r, p.record_id_r,
+              coalesce(l.name, l.email, p.record_id_l) || '  ↔  ' || coalesce(r.name, r.email, p.record_id_r),
+              {_search("l")} || ' ' || {_search("r")}, null, null, 2, p.flags
+            from pairs p
+            left join snapshots l on l.source = p.source_l and l.object = p.object_l and l.record_id = p.record_id_l
+            left join snapshots r on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
+            where p.run_id = ? and p.kind = 'link'""",
+            [*params, match_run],
+        )
+        close, params = _closeness(th, "duplicate")
+        db.execute(
+            f"""insert or replace into review_queue ({cols})
+            select c.cluster_id, 'duplicate', max(c.object), t.tier, {tier_rank.format(t="t.tier")}, min(c.score),
+              {close.replace("q_score", "min(c.score)").replace("q_object", "max(c.object)")}, c.run_id,
+              max(c.source), min(c.record_object), min(c.record_id), max(c.source), max(c.record_object), max(c.record_id),
+              group_concat(coalesce(s.name, s.email, c.record_id), '  ·  '),
+              group_concat({_search("s")}, ' '), null, null, count(*), null
+            from clusters c
+            join (select cluster_id, case when sum(tier = 'review') > 0 then 'review'
+                  when sum(tier = 'auto') > 0 then 'auto' else 'reject' end as tier
+                  from clusters where run_id = ? group by cluster_id) t on t.cluster_id = c.cluster_id
+            left join snapshots s on s.source = c.source and s.object = c.record_object and s.record_id = c.record_id
+            where c.run_id = ? group by c.cluster_id""",
+            [*params, match_run, match_run],
+        )
+    if plan_run:
+        close, params = _closeness(th, "link")
+        entity = (
+            "case when pi.object in ('companies', 'Account') then 'companies' else 'contacts' end"
+        )
+        db.execute(
+            f"""insert or replace into review_queue ({cols})
+            select pi.item_id, 'conflict', coalesce(p.object, {entity}), 'review', 0, p.score,
+              coalesce({close.replace("q_score", "p.score").replace("q_object", "p.object")}, 0), pi.run_id,
+              coalesce(p.source_l, pi.system), coalesce(p.object_l, pi.object), coalesce(p.record_id_l, pi.record_id),
+              p.source_r, p.object_r, p.record_id_r,
+              pi.field || ':  ' || coalesce(l.name, l.email, pi.record_id, '') || coalesce('  ↔  ' || coalesce(r.name, r.email, p.record_id_r), ''),
+              lower(coalesce(pi.field, '')) || ' ' || {_search("l")} || ' ' || coalesce({_search("r")}, ''),
+              pi.field, pi.link_item_id, 2, null
+            from plan_items pi
+            left join pairs p on p.run_id = ? and p.pair_id = pi.link_item_id
+            left join snapshots l on l.source = coalesce(p.source_l, pi.system) and l.object = coalesce(p.object_l, pi.object)
+              and l.record_id = coalesce(p.record_id_l, pi.record_id)
+            left join snapshots r on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
+            where pi.run_id = ? and pi.action = 'conflict'""",
+            [*params, match_run, plan_run],
+        )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def queue(
+    db: sqlite_utils.Database,
+    filt: QueueFilter | None = None,
+    *,
+    page: int = 0,
+    page_size: int = 50,
+) -> QueuePage:
+    """One page of the queue, best-to-review first, with each item's current decision.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> queue(open_store(":memory:"), QueueFilter(kinds=("link",))).items
+        []
+    """
+    filt = filt or QueueFilter()
+    ensure_queue(db)
+    where, params = filt.where()
+    total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
+    rows = db.query(
+        f"""select q.*, d.label, d.reviewer, d.decided_at, d.decided_by, d.kind as decision_kind,
+              coalesce(d.version, 0) as version
+            from (select q.*, {_CURRENT} as current_id from review_queue q where {where}
+                  order by q.tier_rank, q.closeness, q.item_id limit ? offset ?) q
+            left join decisions d on d.decision_id = q.current_id
+            order by q.tier_rank, q.closeness, q.item_id""",
+        [*params, page_size, max(page, 0) * page_size],
+    )
+    return QueuePage([dict(r) for r in rows], total, page, page_size, filt)
+
+
+def _queue_row(db: sqlite_utils.Database, item_id: str) -> dict[str, Any]:
+    ensure_queue(db)
+    rows = list(db.query("select * from review_queue where item_id = ?", [item_id]))
+    if not rows:
+        raise ReviewError(
+            f"no review item {item_id!r} in the queue",
+            hint="the match or plan may have been re-run: reload the queue",
+        )
+    return dict(rows[0])
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def score_histogram(db: sqlite_utils.Database, *, bins: int = 20) -> list[dict[str, Any]]:
+    """Items per score bin, kind, object and tier (for a histogram with the thresholds).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> score_histogram(open_store(":memory:"))
+        []
+    """
+    ensure_queue(db)
+    rows = db.query(
+        "select kind, object, tier, min(cast(score * ? as int), ? - 1) as bin, count(*) as items "
+        "from review_queue where score is not null and kind != 'conflict' group by kind, object, tier, bin order by bin",
+        [bins, bins],
+    )
+    return [
+        {**dict(r), "score_from": r["bin"] / bins, "score_to": (r["bin"] + 1) / bins} for r in rows
+    ]
+
+
+def tier_counts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Items per kind, object and tier, with how many are decided."""
+    ensure_queue(db)
+    rows = db.query(
+        f"select kind, object, tier, count(*) as items, count(case when {_CURRENT_LABEL} in {FINAL_LABELS} then 1 end) as decided "
+        "from review_queue q group by kind, object, tier order by kind, object, tier_rank"
+    )
+    return [dict(r) for r in rows]
+
+
+def decisions_over_time(db: sqlite_utils.Database, *, bucket: str = "day") -> list[dict[str, Any]]:
+    """Human decisions per day (or ``hour``) and label, superseded ones included."""
+    width = 13 if bucket == "hour" else 10
+    rows = db.query(
+        "select substr(decided_at, 1, ?) as period, kind, label, count(*) as decisions from decisions "
+        "where decided_by = 'human' group by period, kind, label order by period",
+        [width],
+    )
+    return [dict(r) for r in rows]
+
+
+def tier_precision(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Precision of each tier measured from current human labels (``match`` over ``match + non_match``).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> tier_precision(open_store(":memory:"))
+        []
+    """
+    ensure_queue(db)
+    rows = db.query(
+        "select q.kind, q.tier, sum(d.label = 'match') as matches, sum(d.label = 'non_match') as non_matches "
+        "from review_queue q join decisions d on d.item_id = q.item_id and d.kind = q.kind "
+        "where d.superseded = 0 and d.decided_by = 'human' and d.label in ('match', 'non_match') "
+        "group by q.kind, q.tier order by q.kind, q.tier_rank"
+    )
+    out = []
+    for r in rows:
+        n = r["matches"] + r["non_matches"]
+        out.append({**dict(r), "labelled": n, "precision": r["matches"] / n if n else None})
+    return out
