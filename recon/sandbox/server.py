@@ -224,6 +224,9 @@ def serve(
             on_ready(state)
         try:
             server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            # uvicorn shuts down gracefully on SIGINT, then re-raises it: that is a clean stop
+            log.info("sandbox stopped")
         finally:
             state.close()
     finally:

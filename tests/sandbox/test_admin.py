@@ -1,0 +1,190 @@
+"""The /_sandbox/ admin API: counts, change log, faults, settings, record edits, truth, reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from recon.sandbox.state import SandboxState
+
+
+def admin(sandbox: Any, method: str, path: str, **kwargs: Any) -> requests.Response:
+    return requests.request(method, f"{sandbox.url}/_sandbox/{path}", timeout=30, **kwargs)
+
+
+def hs_get(sandbox: Any, path: str) -> requests.Response:
+    return requests.get(f"{sandbox.url}{path}", headers={"Authorization": "Bearer x"}, timeout=10)
+
+
+def test_health(sandbox: Any) -> None:
+    body = admin(sandbox, "GET", "health").json()
+    assert body["ok"] is True and body["url"] == sandbox.url
+    assert body["demo"]["size"] == "tiny"
+
+
+def test_request_counts_per_side_and_endpoint(sandbox_reset: Any) -> None:
+    for _ in range(3):
+        hs_get(sandbox_reset, "/crm/v3/objects/companies?limit=1")
+    hs_get(sandbox_reset, "/crm/v3/objects/company?limit=1")  # same endpoint by its singular name
+    counts = admin(sandbox_reset, "GET", "requests").json()
+    assert counts["hubspot"]["GET /crm/v3/objects/companies"] == 4
+    only = admin(sandbox_reset, "GET", "requests", params={"side": "hubspot"}).json()
+    assert only == counts["hubspot"]
+
+
+def test_change_log_names_object_id_action_and_request(sandbox_reset: Any) -> None:
+    resp = requests.post(
+        f"{sandbox_reset.url}/crm/v3/objects/companies",
+        json={"properties": {"name": "Logged"}},
+        headers={"Authorization": "Bearer x"},
+        timeout=10,
+    )
+    rid = resp.json()["id"]
+    changes = admin(sandbox_reset, "GET", "changes").json()["changes"]
+    entry = next(c for c in changes if c["record_id"] == rid)
+    assert (entry["side"], entry["object"], entry["action"]) == ("hubspot", "companies", "created")
+    assert entry["request_id"]
+    later = admin(sandbox_reset, "GET", "changes", params={"since": entry["seq"]}).json()["changes"]
+    assert all(c["seq"] > entry["seq"] for c in later)
+
+
+def test_faults_added_listed_removed_and_cleared(sandbox_reset: Any) -> None:
+    added = admin(
+        sandbox_reset,
+        "POST",
+        "faults",
+        json=[
+            {"kind": "server_error", "side": "hubspot", "status": 502, "after": 1, "times": 1},
+            {"kind": "latency", "side": "salesforce", "ms": 1},
+        ],
+    )
+    assert added.status_code == 201
+    ids = [r["id"] for r in added.json()["faults"]]
+    assert hs_get(sandbox_reset, "/crm/v3/objects/companies?limit=1").status_code == 200  # after=1
+    assert hs_get(sandbox_reset, "/crm/v3/objects/companies?limit=1").status_code == 502
+    assert hs_get(sandbox_reset, "/crm/v3/objects/companies?limit=1").status_code == 200  # times=1
+    rules = admin(sandbox_reset, "GET", "faults").json()["faults"]
+    assert [(r["seen"], r["fired"]) for r in rules if r["id"] == ids[0]] == [(3, 1)]
+    assert admin(sandbox_reset, "DELETE", f"faults/{ids[0]}").status_code == 204
+    assert admin(sandbox_reset, "DELETE", f"faults/{ids[0]}").status_code == 404
+    assert admin(sandbox_reset, "DELETE", "faults").status_code == 204
+    assert admin(sandbox_reset, "GET", "faults").json()["faults"] == []
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"kind": "meteor"},
+        {"kind": "server_error", "side": "zoho"},
+        {"kind": "latency", "colour": "red"},
+    ],
+)
+def test_invalid_fault_rules_are_400(sandbox: Any, rule: dict[str, Any]) -> None:
+    assert admin(sandbox, "POST", "faults", json=rule).status_code == 400
+
+
+def test_every_nth_call_fails() -> None:
+    state = SandboxState(":memory:")
+    state.faults.add({"kind": "server_error", "every": 3})
+    outcomes = [state.faults.check("hubspot", "GET /x") is None for _ in range(7)]
+    assert outcomes == [False, True, True, False, True, True, False]
+
+
+def test_record_error_rules_match_fields_case_insensitively() -> None:
+    state = SandboxState(":memory:")
+    state.faults.add(
+        {"kind": "duplicate", "side": "salesforce", "object": "Account", "match": {"Name": "acme"}}
+    )
+    state.faults.add({"kind": "validation", "side": "hubspot", "match": {"email": "*"}, "times": 1})
+    dup = state.faults.record_error("salesforce", "account", {"name": "ACME"})
+    assert dup is not None and dup["code"] == "DUPLICATES_DETECTED" and dup["fields"] == ["Name"]
+    assert state.faults.record_error("salesforce", "Account", {"Name": "Other"}) is None
+    first = state.faults.record_error("hubspot", "contacts", {"email": "a@b.c"})
+    assert first is not None and first["code"] == "VALIDATION_ERROR"
+    assert state.faults.record_error("hubspot", "contacts", {"email": "a@b.c"}) is None  # times=1
+
+
+def test_settings_read_and_changed(sandbox_reset: Any) -> None:
+    assert admin(sandbox_reset, "GET", "settings").json()["salesforce_daily_budget"] == 100_000
+    changed = admin(sandbox_reset, "PATCH", "settings", json={"salesforce_connector_enabled": True})
+    assert changed.json()["salesforce_connector_enabled"] is True
+    assert sandbox_reset.state.settings.salesforce_connector_enabled is True
+    assert admin(sandbox_reset, "PATCH", "settings", json={"bogus": 1}).status_code == 400
+
+
+def test_edit_a_hubspot_record_as_a_user(sandbox_reset: Any) -> None:
+    company = hs_get(sandbox_reset, "/crm/v3/objects/companies?limit=1").json()["results"][0]
+    resp = admin(
+        sandbox_reset,
+        "POST",
+        f"records/hubspot/companies/{company['id']}",
+        json={"fields": {"city": "Turku"}},
+    )
+    assert resp.status_code == 200
+    edited = resp.json()
+    assert edited["properties"]["city"] == "Turku"
+    assert edited["updatedAt"] > company["updatedAt"]
+    assert edited["properties"]["hs_lastmodifieddate"] == edited["updatedAt"]
+    last = sandbox_reset.state.changes()[-1]
+    assert (last["record_id"], last["action"], last["request_id"]) == (
+        company["id"],
+        "edited",
+        "admin",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("records/hubspot/companies/999999999", 404),
+        ("records/zoho/companies/1", 400),
+        ("records/hubspot/companies/1", 400),
+    ],
+)
+def test_edit_errors(sandbox: Any, path: str, status: int) -> None:
+    body = (
+        {"fields": {"hs_object_id": "7"}}
+        if status == 400 and "hubspot" in path
+        else {"fields": {"city": "X"}}
+    )
+    assert admin(sandbox, "POST", path, json=body).status_code == status
+
+
+def test_edit_a_salesforce_record_when_available(sandbox_reset: Any) -> None:
+    if sandbox_reset.state.side_hook("salesforce", "admin_edit") is None:
+        pytest.skip("the Salesforce emulator is not installed")
+    with sandbox_reset.state.tx() as conn:
+        rid = conn.execute('SELECT "Id" FROM sf_account LIMIT 1').fetchone()[0]
+    resp = admin(
+        sandbox_reset,
+        "POST",
+        f"records/salesforce/Account/{rid}",
+        json={"fields": {"Name": "Edited Co"}},
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["Name"] == "Edited Co"
+
+
+def test_truth_lists_entities(sandbox: Any) -> None:
+    truth = admin(sandbox, "GET", "truth", params={"kind": "company"}).json()["truth"]
+    assert truth and {t["kind"] for t in truth} == {"company"}
+    assert {t["side"] for t in truth} >= {"hubspot"}
+
+
+def test_reset_restores_demo_data_or_keeps_it(sandbox_reset: Any) -> None:
+    created = requests.post(
+        f"{sandbox_reset.url}/crm/v3/objects/companies",
+        json={"properties": {"name": "Transient"}},
+        headers={"Authorization": "Bearer x"},
+        timeout=10,
+    ).json()["id"]
+    kept = admin(sandbox_reset, "POST", "reset", json={"data": False}).json()
+    assert kept["reset"] is True
+    assert admin(sandbox_reset, "GET", "changes").json()["changes"] == []
+    assert hs_get(sandbox_reset, f"/crm/v3/objects/companies/{created}").status_code == 200
+    full = admin(sandbox_reset, "POST", "reset").json()
+    assert full["demo"]["size"] == "tiny"
+    assert hs_get(sandbox_reset, f"/crm/v3/objects/companies/{created}").status_code == 404
+    assert len(admin(sandbox_reset, "GET", "truth").json()["truth"]) > 100
