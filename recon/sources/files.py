@@ -216,10 +216,13 @@ def _error(
 
 
 def _decode(path: Path, raw: bytes) -> tuple[bytes, str]:
-    """UTF-8 bytes of the file and the encoding it was written in."""
+    """The file's bytes without BOM (UTF-16 transcoded to UTF-8) and the encoding it names.
+
+    UTF-8 validity is checked later by polars (cheaper); :func:`_transcode` handles the rest.
+    """
     if raw.startswith(codecs.BOM_UTF8):
-        raw, encoding = raw[len(codecs.BOM_UTF8) :], "utf-8-sig"
-    elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw[len(codecs.BOM_UTF8) :], "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return raw.decode("utf-16").encode("utf-8"), "utf-16"
         except UnicodeDecodeError as exc:
@@ -228,8 +231,6 @@ def _decode(path: Path, raw: bytes) -> tuple[bytes, str]:
                 f"undecodable UTF-16 bytes at byte {exc.start}",
                 hint="save the file as CSV UTF-8",
             ) from None
-    else:
-        encoding = "utf-8"
     if b"\x00" in raw:
         row = raw.count(b"\n", 0, raw.index(b"\x00")) + 1
         raise _error(
@@ -238,6 +239,11 @@ def _decode(path: Path, raw: bytes) -> tuple[bytes, str]:
             row=row,
             hint="save it as CSV UTF-8 or XLSX",
         )
+    return raw, "utf-8"
+
+
+def _transcode(path: Path, raw: bytes, encoding: str) -> tuple[bytes, str]:
+    """UTF-8 bytes of a file that is not valid UTF-8: Windows-1252, or an error naming the row."""
     try:
         raw.decode("utf-8")
         return raw, encoding
@@ -274,10 +280,9 @@ def _sniff(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _check_ragged(table: _Table, data: bytes, ncols: int) -> None:
-    """Every record has as many fields as the header (vectorised; csv module if fields span lines)."""
-    sep = table.separator
-    lines = pl.read_csv(
+def _lines(data: bytes) -> pl.DataFrame:
+    """Every physical line of the file (``i``: 0-based line number; blank lines are null)."""
+    return pl.read_csv(
         io.BytesIO(data),
         has_header=False,
         separator="\x00",
@@ -285,9 +290,14 @@ def _check_ragged(table: _Table, data: bytes, ncols: int) -> None:
         new_columns=["line"],
         infer_schema=False,
     ).with_row_index("i")
-    quotes = pl.col("line").str.count_matches('"', literal=True).fill_null(0)
-    multiline = lines.select((quotes % 2 == 1).any()).item()
-    if multiline:
+
+
+def _check_ragged(table: _Table, lines: pl.DataFrame, data: bytes, ncols: int) -> None:
+    """Every record has as many fields as the header (vectorised; csv module if fields span lines)."""
+    sep = table.separator
+    line = pl.col("line")
+    quoted = lines.lazy().slice(1).filter(line.str.contains('"', literal=True)).collect()
+    if quoted.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         text = data.decode("utf-8")
         table.text = text
         reader = csv.reader(io.StringIO(text), delimiter=sep)
@@ -296,23 +306,17 @@ def _check_ragged(table: _Table, data: bytes, ncols: int) -> None:
             if row_fields and len(row_fields) != ncols:
                 raise _ragged(table, reader.line_num, len(row_fields), ncols)
         return
-    line = pl.col("line")
-    fields = (
-        pl.when(line.str.contains('"', literal=True))
-        .then(line.str.replace_all(r'"[^"]*"', ""))
-        .otherwise(line)
-        .str.count_matches(sep, literal=True)
-        + 1
-    )
-    bad = (
+    plain = (
         lines.lazy()
         .slice(1)
-        .filter(line.is_not_null())
-        .select("i", "line", n=fields)
-        .filter(pl.col("n") != ncols)
-        .collect()
+        .filter(line.is_not_null() & ~line.str.contains('"', literal=True))
+        .select("i", "line", n=line.str.count_matches(sep, literal=True) + 1)
     )
-    bad = bad.filter(pl.col("line").str.strip_chars() != "").head(1)  # blank lines are skipped
+    unquoted = quoted.lazy().select(
+        "i", "line", n=line.str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True) + 1
+    )
+    bad = pl.concat([plain, unquoted]).filter(pl.col("n") != ncols).collect()
+    bad = bad.filter(line.str.strip_chars() != "").sort("i").head(1)  # blank lines are skipped
     if bad.height:
         raise _ragged(table, int(bad["i"][0]) + 1, int(bad["n"][0]), ncols)
 
@@ -328,18 +332,31 @@ def _ragged(table: _Table, row: int, got: int, want: int) -> FileFormatError:
 
 def _read_csv(path: Path, raw: bytes) -> _Table:
     data, encoding = _decode(path, raw)
-    if not data.strip():
+    if not data or data.isspace():
         raise _error(
             path,
             "the file is empty",
             hint="export the records again; the file has no header and no rows",
         )
-    first = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
-    table = _Table(path, pl.DataFrame(), separator=_sniff(first))
-    header = next(csv.reader([first], delimiter=table.separator))
+    try:
+        lines = _lines(data)
+    except pl.exceptions.ComputeError as exc:
+        if "utf-8" not in str(exc).lower() and "utf8" not in str(exc).lower():
+            raise
+        data, encoding = _transcode(path, data, encoding)
+        lines = _lines(data)
+    first = lines.filter(pl.col("line").is_not_null()).head(1)
+    if first.height and int(first["i"][0]) > 0:  # blank lines before the header
+        data = data.lstrip()
+        lines = _lines(data)
+        first = lines.head(1)
+    header_line = str(first["line"][0]).rstrip("\r")
+    table = _Table(path, pl.DataFrame(), separator=_sniff(header_line))
+    header = next(csv.reader([header_line], delimiter=table.separator))
     labels = [h.strip() for h in header]
     _check_header(table, labels)
-    _check_ragged(table, data, len(labels))
+    _check_ragged(table, lines, data, len(labels))
+    del lines
     try:
         frame = pl.read_csv(
             io.BytesIO(data),
@@ -527,7 +544,13 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
         raise _error(
             table, "the file has a header but no rows", row=2, hint="export the records again"
         )
-    clean = raw.lazy().select(_blank_to_null(pl.col(c)).alias(c) for c in raw.columns).collect()
+    used = raw.columns
+    if lean:  # only the columns the canonical ones come from (no data JSON to fill)
+        wanted = (
+            {k for keys_ in aliases.values() for k in keys_} | set(_TYPE_KEYS) | set(_HS_SF_ID_KEYS)
+        )
+        used = [c for c in raw.columns if _key(c) in wanted or "hubspot" in _key(c)]
+    clean = raw.lazy().select(_blank_to_null(pl.col(c)).alias(c) for c in used).collect()
 
     def pick(canon: str) -> pl.Expr:
         present = [pl.col(keys[k]) for k in aliases.get(canon, ()) if k in keys]
@@ -689,7 +712,7 @@ def read_export(path: str | Path, as_: str, *, lean: bool = False) -> pl.DataFra
     if not path.is_file():
         raise _error(path, "no such file", hint="check the path")
     raw = path.read_bytes()
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise _error(
             path,
             "the file is empty",
