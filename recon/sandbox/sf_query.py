@@ -140,7 +140,19 @@ def _where(sql: _Sql, include_deleted: bool) -> str:
 
 
 def select_rowids(conn: sqlite3.Connection, query: Query, *, include_deleted: bool) -> list[int]:
-    """The rowids of every record the query returns, in order (LIMIT/OFFSET applied)."""
+    """The rowids of every record the query returns, in order (LIMIT/OFFSET applied).
+
+    Examples:
+        >>> from recon.sandbox.state import SandboxState
+        >>> from recon.sandbox.sf_store import load_records
+        >>> from recon.sandbox.soql import parse
+        >>> state = SandboxState(":memory:")
+        >>> _ = load_records(state, "Account", [{"Name": "B"}, {"Name": "a"}])
+        >>> q = parse("SELECT Name FROM Account ORDER BY Name")
+        >>> with state.tx() as conn:
+        ...     [r["Name"] for r in fetch_records(conn, q, select_rowids(conn, q, include_deleted=False), "59.0")]
+        ['a', 'B']
+    """
     sql = _Sql(query)
     where = _where(sql, include_deleted)
     order = sql.order_sql()
@@ -152,7 +164,15 @@ def select_rowids(conn: sqlite3.Connection, query: Query, *, include_deleted: bo
 
 
 def count(conn: sqlite3.Connection, query: Query, *, include_deleted: bool) -> int:
-    """COUNT() / COUNT(field) of the query."""
+    """COUNT() / COUNT(field) of the query.
+
+    Examples:
+        >>> from recon.sandbox.state import SandboxState
+        >>> from recon.sandbox.soql import parse
+        >>> with SandboxState(":memory:").tx() as conn:
+        ...     count(conn, parse("SELECT COUNT() FROM User"), include_deleted=False)
+        5
+    """
     sql = _Sql(query)
     where = _where(sql, include_deleted)
     target = f"count({sql.col(query.count_field)})" if query.count_field else "count(*)"

@@ -198,6 +198,13 @@ def to_storage(spec: FieldSpec, value: Any) -> Any:
 
     Raises:
         SfError: the value does not fit the type (JSON_PARSER_ERROR, MALFORMED_ID...).
+
+    Examples:
+        >>> account = get_object("Account")
+        >>> to_storage(account.field("CreatedDate"), "2024-01-01T09:00:00+01:00")
+        '2024-01-01T08:00:00.000Z'
+        >>> to_storage(account.field("IsDeleted"), "true"), to_storage(account.field("Website"), "")
+        (1, None)
     """
     if value is None or value == "":
         return None

@@ -359,6 +359,12 @@ class Writer:
 
 
 def object_of(record: dict[str, Any]) -> ObjectSpec | None:
+    """The object of a collection record: ``attributes.type``, else its id's key prefix.
+
+    Examples:
+        >>> object_of({"attributes": {"type": "Lead"}}).name, object_of({"id": "0035g0000000001AAA"}).name
+        ('Lead', 'Contact')
+    """
     attrs = record.get("attributes")
     name = attrs.get("type") if isinstance(attrs, dict) else None
     if name:
@@ -380,6 +386,15 @@ def save_many(
     ``op`` returns the success result (``{"id": ...}``, maybe ``created``) or raises
     SfError. With ``all_or_none``, one failure rolls every record back and the
     others report ``ALL_OR_NONE_OPERATION_ROLLED_BACK``.
+
+    Examples:
+        >>> from recon.sandbox.state import SandboxState
+        >>> state, account = SandboxState(":memory:"), get_object("Account")
+        >>> create = lambda w, body: {"id": w.create(account, body), "_new": True}
+        >>> [r["success"] for r in save_many(state, "r1", [{"Name": "A"}, {}], create, all_or_none=False)]
+        [True, False]
+        >>> save_many(state, "r2", [{"Name": "B"}, {}], create, all_or_none=True)[0]["errors"][0]["statusCode"]
+        'ALL_OR_NONE_OPERATION_ROLLED_BACK'
     """
     results: list[dict[str, Any]] = []
     failed = False
