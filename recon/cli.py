@@ -884,6 +884,10 @@ def demo(
             "--no-review", help="Prepare the store, then stop instead of serving the review app."
         ),
     ] = False,
+    open_browser: Annotated[
+        bool,
+        typer.Option("--open-browser", help="Also open the review app in this machine's browser."),
+    ] = False,
 ) -> None:
     """Start the emulators, pull, match, plan and open the review app (Ctrl-C stops it all).
 
@@ -902,6 +906,7 @@ def demo(
         sandbox_port=cfg.sandbox.port if sandbox_port is None else sandbox_port,
         review_port=cfg.review.port if port is None else port,
         open_review=not no_review,
+        open_browser=open_browser,
         reset=reset,
         say=lambda m: console.print(m, markup=False, highlight=False),
     )

@@ -14,9 +14,7 @@ Examples:
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from .config import ReconConfig, load_config
 from .errors import UsageError
 from .store import open_store
 
-__all__ = ["DemoResult", "demo_config_toml", "prepare_demo", "review_command", "run_demo"]
+__all__ = ["DemoResult", "demo_config_toml", "prepare_demo", "run_demo"]
 
 log = logging.getLogger(__name__)
 
@@ -79,28 +77,6 @@ class DemoResult:
     match_run_id: str | None = None
     plan_run_id: str | None = None
     waiting_for_review: int = 0
-
-
-def review_command(config_path: Path, *, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
-    """The command that serves the review page shipped inside the package."""
-    page = Path(__file__).resolve().parent / "app" / "entry.py"
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(page),
-        "--server.address",
-        host,
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-        "--global.developmentMode",
-        "false",
-    ]
 
 
 def prepare_demo(
@@ -169,6 +145,7 @@ def run_demo(
     sandbox_port: int = 8765,
     review_port: int = 8501,
     open_review: bool = True,
+    open_browser: bool = False,
     reset: bool = False,
     say: Say = lambda _m: None,
 ) -> DemoResult:
@@ -180,9 +157,10 @@ def run_demo(
         say(f"{result.waiting_for_review} items wait for review")
         if not open_review:
             return result
+        from .app import streamlit_command
+
         cfg: ReconConfig = load_config(result.config_path)
-        env = {**os.environ, "RECON_CONFIG": str(result.config_path)}
-        cmd = review_command(result.config_path, host=cfg.review.host, port=review_port)
+        cmd, env = streamlit_command(cfg, port=review_port, open_browser=open_browser)
         proc = subprocess.Popen(cmd, env=env, cwd=str(result.folder))
         say(f"review app: http://{cfg.review.host}:{review_port}  (Ctrl-C stops the demo)")
         try:

@@ -1,0 +1,69 @@
+"""`recon demo`: emulators + pull + match + plan + the review app, stopped cleanly by Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from recon.store import open_store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_serves_a_populated_review_queue_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    folder = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recon", "demo", "--size", "tiny", "--dir", str(folder),
+         "--port", str(port), "--sandbox-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "review app: http://" in line:
+                break
+        assert any("review app: http://127.0.0.1:" in line for line in lines), "".join(lines)
+        health = None
+        while time.monotonic() < deadline:
+            try:
+                health = requests.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2)
+                if health.ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        assert health is not None and health.ok and health.text == "ok"
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+        assert page.ok and "<html" in page.text.lower()
+        waiting = [line for line in lines if "items wait for review" in line]
+        assert waiting and int(waiting[0].split()[0]) > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, "".join(lines) + out
+    db = open_store(folder / "recon.db")
+    assert db.execute("select count(*) from snapshots").fetchone()[0] > 0
+    assert db.execute("select count(*) from pairs where tier = 'review'").fetchone()[0] > 0
+    assert db.execute("select count(*) from plan_items").fetchone()[0] > 0
