@@ -188,16 +188,22 @@ class _Table:
     frame: pl.DataFrame
     text: str | None = None  # CSV text, kept only when records span lines
     separator: str = ","
+    header_line: int = 0  # 0-based line of the header (blank lines may precede it)
+    line_numbers: list[int] | None = (
+        None  # 1-based line of each record, when blank lines interleave
+    )
 
     def row(self, index: int) -> int:
-        """The 1-based row number (header = 1) of data record ``index``."""
-        if self.text is None:
-            return index + 2
-        reader = csv.reader(io.StringIO(self.text), delimiter=self.separator)
-        for i, _ in enumerate(reader):
-            if i == index + 1:
-                return reader.line_num
-        return index + 2
+        """The 1-based line number (header = 1 when it is the first line) of data record ``index``."""
+        if self.text is not None:
+            reader = csv.reader(io.StringIO(self.text), delimiter=self.separator)
+            records = (reader.line_num for fields in reader if fields)
+            for i, line_num in enumerate(records):
+                if i == index + 1:
+                    return line_num
+        if self.line_numbers is not None:
+            return self.line_numbers[index]
+        return index + 2 + self.header_line
 
 
 def _error(
@@ -296,7 +302,8 @@ def _check_ragged(table: _Table, lines: pl.DataFrame, data: bytes, ncols: int) -
     """Every record has as many fields as the header (vectorised; csv module if fields span lines)."""
     sep = table.separator
     line = pl.col("line")
-    quoted = lines.lazy().slice(1).filter(line.str.contains('"', literal=True)).collect()
+    body = lines.lazy().slice(table.header_line + 1)
+    quoted = body.filter(line.str.contains('"', literal=True)).collect()
     if quoted.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         text = data.decode("utf-8")
         table.text = text
@@ -306,11 +313,8 @@ def _check_ragged(table: _Table, lines: pl.DataFrame, data: bytes, ncols: int) -
             if row_fields and len(row_fields) != ncols:
                 raise _ragged(table, reader.line_num, len(row_fields), ncols)
         return
-    plain = (
-        lines.lazy()
-        .slice(1)
-        .filter(line.is_not_null() & ~line.str.contains('"', literal=True))
-        .select("i", "line", n=line.str.count_matches(sep, literal=True) + 1)
+    plain = body.filter(line.is_not_null() & ~line.str.contains('"', literal=True)).select(
+        "i", "line", n=line.str.count_matches(sep, literal=True) + 1
     )
     unquoted = quoted.lazy().select(
         "i", "line", n=line.str.replace_all(r'"[^"]*"', "").str.count_matches(sep, literal=True) + 1
@@ -345,13 +349,15 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
             raise
         data, encoding = _transcode(path, data, encoding)
         lines = _lines(data)
-    first = lines.filter(pl.col("line").is_not_null()).head(1)
-    if first.height and int(first["i"][0]) > 0:  # blank lines before the header
-        data = data.lstrip()
-        lines = _lines(data)
-        first = lines.head(1)
-    header_line = str(first["line"][0]).rstrip("\r")
-    table = _Table(path, pl.DataFrame(), separator=_sniff(header_line))
+    nonblank = lines.filter(pl.col("line").is_not_null())
+    if not nonblank.height:
+        raise _error(path, "the file is empty", hint="export the records again")
+    header_at = int(nonblank["i"][0])
+    header_line = str(nonblank["line"][0]).rstrip("\r")
+    table = _Table(path, pl.DataFrame(), separator=_sniff(header_line), header_line=header_at)
+    blank_rows = nonblank.height < lines.height - header_at
+    if blank_rows:
+        table.line_numbers = (nonblank["i"].slice(1) + 1).to_list()
     header = next(csv.reader([header_line], delimiter=table.separator))
     labels = [h.strip() for h in header]
     _check_header(table, labels)
@@ -364,7 +370,10 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
             infer_schema=False,
             new_columns=labels,
             truncate_ragged_lines=False,
+            skip_lines=header_at,
         )
+        if blank_rows:
+            frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
     except pl.exceptions.PolarsError as exc:
         raise _error(
             table,

@@ -253,6 +253,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
     elif case == "unknown_object":
         write_csv(p, [["Id", "LastName"], ["XYZ1", "L"]])
         return p, "salesforce:contacts"
+    elif case == "dup_after_blank_lines":
+        p.write_text("\n\nRecord ID,Company name\n1,A\n\n2,B\n2,C\n")
     elif case == "salesforce_as_hubspot":
         write_csv(p, [["ID", "NAME"], ["001A00000000001AAA", "Acme"]])
     elif case == "duplicate_header":
@@ -285,6 +287,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("account_in_contacts", 3, "Id", "Account id, not a Contact or Lead"),
         ("unknown_object", 2, "Id", "Contact or a Lead"),
         ("salesforce_as_hubspot", 2, "ID", "is a Salesforce id"),
+        ("dup_after_blank_lines", 6, "Record ID", "more than once (again in row 7)"),
         ("duplicate_header", 1, "Name", "twice"),
         ("xlsx_no_sheet", None, "recordid", "no sheet"),
         ("xlsx_corrupt", None, None, "XLSX"),
@@ -364,3 +367,17 @@ def test_lean_read_skips_data_and_timestamp_normalisation(tmp_path: Path) -> Non
     assert lean["data"].null_count() == lean.height
     assert lean["modified_at"][0] == "2024-01-02T03:04:05Z"  # as exported
     assert lean.drop("data", "modified_at").equals(full.drop("data", "modified_at"))
+
+
+def test_blank_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\nRecord ID,Company name\n1,A\n\n   \n2,B\n\n")
+    with pytest.raises(
+        FileFormatError, match="blank"
+    ):  # a whitespace-only line is a row without id
+        read_export(path, "hubspot:companies")
+    path.write_text("\n\nRecord ID,Company name\n1,A\n\n2,B\n\n")
+    assert read_export(path, "hubspot:companies").select("record_id", "name").rows() == [
+        ("1", "A"),
+        ("2", "B"),
+    ]
