@@ -21,6 +21,8 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -36,7 +38,7 @@ from .soql import parse
 if TYPE_CHECKING:
     from .state import SandboxState
 
-__all__ = ["VERSIONS", "Ctx", "api", "json_body", "object_spec", "routes"]
+__all__ = ["VERSIONS", "Ctx", "api", "http_date_header", "json_body", "object_spec", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ DATA = "/services/data/v{version}"
 BATCH_SIZE = 2000
 MAX_LOCATORS = 25
 SIDE = "salesforce"
+#: when the emulated metadata last changed (describe's If-Modified-Since)
+METADATA_CHANGED = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -117,6 +121,24 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw) if raw.strip() else None
     except ValueError as exc:
         raise SfError(400, "JSON_PARSER_ERROR", f"Unexpected character: {exc}") from None
+
+
+def http_date_header(request: Request, name: str) -> datetime | None:
+    """A conditional-request header (``If-Unmodified-Since``...) as a UTC datetime.
+
+    Raises:
+        SfError: 400 when the header is present but not an HTTP date.
+    """
+    raw = request.headers.get(name)
+    if raw is None:
+        return None
+    try:
+        ts = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        ts = None
+    if ts is None:
+        raise SfError(400, "INVALID_HEADER_TYPE", f"{name}: invalid HTTP date: {raw}")
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def object_spec(name: str) -> ObjectSpec:
@@ -233,6 +255,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     @api(state, _data_path)
     async def describe(ctx: Ctx) -> Response:
         spec = object_spec(ctx.request.path_params["object"])
+        since = http_date_header(ctx.request, "If-Modified-Since")
+        if since is not None and since >= METADATA_CHANGED:
+            return Response(status_code=304)
         return JSONResponse(describe_object(spec.name, ctx.version))
 
     @api(state, _data_path)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -25,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from .sf_common import SfError, parse_datetime, store_datetime, table_name
 from .sf_describe import FieldSpec, ObjectSpec, describe_global
-from .sf_rest import DATA, Ctx, api, json_body, object_spec
+from .sf_rest import DATA, Ctx, api, http_date_header, json_body, object_spec
 from .sf_store import api_record, fetch_row
 from .sf_write import Writer, object_of, save_many
 
@@ -78,19 +76,6 @@ def _shown(
     spec: ObjectSpec, row: dict[str, Any], fields: list[FieldSpec], version: str
 ) -> dict[str, Any]:
     return api_record(spec, {"Id": row["Id"], **{f.name: row.get(f.name) for f in fields}}, version)
-
-
-def _unmodified_since(request: Request) -> datetime | None:
-    raw = request.headers.get("if-unmodified-since")
-    if raw is None:
-        return None
-    try:
-        ts = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        ts = None
-    if ts is None:
-        raise SfError(400, "INVALID_HEADER_TYPE", f"If-Unmodified-Since: invalid HTTP date: {raw}")
-    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def _ext_field(spec: ObjectSpec, name: str) -> FieldSpec:
@@ -179,14 +164,18 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         rid = request.path_params["record_id"]
         if request.method == "GET":
             fields = _fields_param(spec, request.query_params.get("fields"))
+            modified_since = http_date_header(request, "If-Modified-Since")
             with writer_tx(ctx) as w:
                 row = w.existing(spec, rid)
+            changed = parse_datetime(row["LastModifiedDate"])
+            if modified_since is not None and changed is not None and changed <= modified_since:
+                return Response(status_code=304)
             return JSONResponse(_shown(spec, row, fields, ctx.version))
         if request.method == "DELETE":
             with writer_tx(ctx) as w:
                 w.delete(spec, rid)
             return Response(status_code=204)
-        since = _unmodified_since(request)
+        since = http_date_header(request, "If-Unmodified-Since")
         body = await json_body(request) or {}
         if not isinstance(body, dict):
             raise SfError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")

@@ -423,3 +423,34 @@ def test_malformed_requests(
     assert response.status_code == status
     assert response.json()[0]["errorCode"] == code
     assert response.headers["Sforce-Limit-Info"].startswith("api-usage=")
+
+
+def test_if_modified_since_on_records_and_describe(
+    sf: Salesforce, server: SandboxServer, tag: str
+) -> None:
+    rid = sf.Account.create({"Name": f"IMS {tag}"})["id"]
+    stamp = sf.Account.get(rid)["LastModifiedDate"]
+    url = f"{server.url}/services/data/v59.0/sobjects/Account"
+    auth = {"Authorization": "Bearer x"}
+    unchanged = requests.get(
+        f"{url}/{rid}", headers={**auth, "If-Modified-Since": http_date(stamp)}, timeout=10
+    )
+    assert (unchanged.status_code, unchanged.content) == (304, b"")
+    older = requests.get(
+        f"{url}/{rid}", headers={**auth, "If-Modified-Since": http_date(stamp, -1)}, timeout=10
+    )
+    assert older.status_code == 200 and older.json()["Id"] == rid
+    fresh = "Mon, 01 Jan 2024 00:00:00 GMT"
+    assert (
+        requests.get(
+            f"{url}/describe", headers={**auth, "If-Modified-Since": fresh}, timeout=10
+        ).status_code
+        == 304
+    )
+    stale = "Sun, 01 Jan 2023 00:00:00 GMT"
+    assert (
+        requests.get(
+            f"{url}/describe", headers={**auth, "If-Modified-Since": stale}, timeout=10
+        ).status_code
+        == 200
+    )
