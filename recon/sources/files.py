@@ -439,27 +439,35 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
     try:
         sheets = []
         for sheet in book.worksheets:
-            rows = sheet.iter_rows(values_only=True)
+            rows = enumerate(sheet.iter_rows(values_only=True), start=1)
             header: list[str] | None = None
-            for values in rows:
-                if any(v is not None and str(v).strip() for v in values):
-                    header = [str(v).strip() if v is not None else "" for v in values]
+            seen = 0
+            for _, values in rows:  # the header: the first of the top rows naming an id column
+                if not any(v is not None and str(v).strip() for v in values):
+                    continue
+                seen += 1
+                labels = [str(v).strip() if v is not None else "" for v in values]
+                if any(_key(h) in id_keys for h in labels):
+                    header = labels
                     break
+                if seen >= 20:
+                    break
+            if seen:
+                sheets.append(sheet.title)
             if header is None:
                 continue
             while header and not header[-1]:
                 header.pop()
-            sheets.append(sheet.title)
-            if not any(_key(h) in id_keys for h in header):
-                continue
             table = _Table(path, pl.DataFrame())
             _check_header(table, header)
             width = len(header)
             columns: list[list[str | None]] = [[] for _ in header]
-            for values in rows:
+            table.line_numbers = []
+            for row_number, values in rows:
                 cells = [_cell(v) for v in values[:width]]
                 if not any(c is not None and c.strip() for c in cells):
                     continue
+                table.line_numbers.append(row_number)
                 cells += [None] * (width - len(cells))
                 for col, c in zip(columns, cells, strict=True):
                     col.append(c)

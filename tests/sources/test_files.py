@@ -261,6 +261,19 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         write_csv(p, [["Record ID", "Name", "Name"], ["1", "A", "B"]])
     elif case == "xlsx_no_sheet":
         p = write_xlsx(tmp_path / "bad.xlsx", {"Sheet": [["Name", "City"], ["Acme", "Oslo"]]})
+    elif case == "xlsx_dup_id":
+        p = write_xlsx(
+            tmp_path / "bad.xlsx",
+            {
+                "Sheet": [
+                    ["exported"],
+                    ["Record ID", "Company name"],
+                    [1, "A"],
+                    [None, None],
+                    [1, "B"],
+                ]
+            },
+        )
     elif case == "xlsx_corrupt":
         p = tmp_path / "bad.xlsx"
         p.write_bytes(b"PK\x03\x04 not really a zip")
@@ -291,6 +304,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("duplicate_header", 1, "Name", "twice"),
         ("xlsx_no_sheet", None, "recordid", "no sheet"),
         ("xlsx_corrupt", None, None, "XLSX"),
+        ("xlsx_dup_id", 3, "Record ID", "more than once (again in row 5)"),
         ("missing_file", None, None, "no such file"),
     ],
 )
