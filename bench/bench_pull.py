@@ -17,6 +17,7 @@ job create/poll too).
 from __future__ import annotations
 
 import math
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -163,6 +164,7 @@ def run(smoke: bool) -> dict[str, Any]:
             )
         db.close()
     state.close()
+    shutil.rmtree(work, ignore_errors=True)
     return out
 
 
