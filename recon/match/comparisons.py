@@ -50,7 +50,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("extra_words", "extra_words"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),
-            Level("jw_0.88", "jaro_winkler", 0.88),
+            Level("ratio_0.85", "ratio", 0.85),
             Level("idf_0.65", "idf_overlap", 0.65),
             Level("idf_0.5", "idf_overlap", 0.5),
             Level("subset", "token_set", 1.0),

@@ -80,6 +80,7 @@ class _Scorer:
     idf: dict[str, pl.DataFrame]
     weights: Weights
     tf: dict[str, pl.DataFrame]
+    veto_zero: bool = False
 
     def levels(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
         return compare(self.left, self.right, il, ir, self.settings, self.idf)
@@ -114,7 +115,11 @@ class _Scorer:
         return g, total, per
 
     def probability(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
-        return probability(self.score(il, ir)[1])
+        g, total, _ = self.score(il, ir)
+        prob = probability(total)
+        if self.veto_zero:
+            prob[_veto(g, self.settings)] = 0.0
+        return prob
 
 
 def _fit(
@@ -177,17 +182,31 @@ def _fit(
     return scorer, pairs, g, total, per
 
 
-def _tiers(
-    g: np.ndarray, prob: np.ndarray, settings: MatchSettings, auto: float, review: float
-) -> np.ndarray:
-    veto = np.zeros(len(prob), dtype=bool)
+def _veto(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...)."""
+    veto = np.zeros(g.shape[0], dtype=bool)
     for c, comp in enumerate(settings.comparisons):
         labels = [lv.label for lv in comp.levels]
         for lab in comp.veto_auto:
             if lab in labels:
                 veto |= g[:, c] == labels.index(lab)
+    return veto
+
+
+def _tiers(
+    g: np.ndarray,
+    prob: np.ndarray,
+    settings: MatchSettings,
+    auto: float,
+    review: float,
+    *,
+    veto_rejects: bool = False,
+) -> np.ndarray:
+    veto = _veto(g, settings)
     tier = np.where(prob >= review, "review", "reject").astype(object)
     tier[(prob >= auto) & ~veto] = "auto"
+    if veto_rejects:
+        tier[veto] = "reject"
     return tier
 
 
@@ -316,7 +335,10 @@ def _duplicates(
     scorer, pairs, g, total, _per = _fit(frame, None, settings, counts, key, 0.05, m_from)
     t0 = time.perf_counter()
     prob = probability(total)
-    tier = _tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review)
+    # inside one system a department, regional arm or clearly different name is
+    # another record, not a duplicate: vetoed pairs never join a cluster
+    tier = _tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review, veto_rejects=True)
+    scorer.veto_zero = True
     sel = np.flatnonzero(tier != "reject")
     edges = pl.DataFrame(
         {"_il": pairs["_il"].gather(sel), "_ir": pairs["_ir"].gather(sel), "score": prob[sel]}

@@ -231,6 +231,9 @@ def _test(
             a.to_list(), b.to_list(), scorer=JaroWinkler.normalized_similarity, workers=-1
         )
         return np.asarray(sim) >= t
+    if op == "ratio":
+        sim = process.cpdist(a.to_list(), b.to_list(), scorer=fuzz.ratio, workers=_workers(idx))
+        return np.asarray(sim) >= 100 * t
     if op == "token_set":
         sim = process.cpdist(
             a.to_list(), b.to_list(), scorer=fuzz.token_set_ratio, workers=_workers(idx)

@@ -45,6 +45,7 @@ LEVEL_OPS = frozenset(
         "exact",
         "compact",
         "jaro_winkler",
+        "ratio",
         "token_set",
         "idf_overlap",
         "extra_words",
