@@ -141,6 +141,16 @@ def test_report_labels_and_internal_names(tmp_path: Path) -> None:
         "Acme",
         "Oslo",
     )
+    lead = write_csv(
+        tmp_path / "l.csv",
+        [
+            ["Lead ID", "First Name", "Last Name", "Company / Account", "Email"],
+            ["00Q1", "Bo", "Li", "Bolico", "bo@x.org"],
+        ],
+    )
+    assert read_export(lead, "salesforce:Lead").select("record_id", "name", "company", "email").row(
+        0
+    ) == ("00Q1", "Bo Li", "Bolico", "bo@x.org")
     internal = write_csv(
         tmp_path / "i.csv",
         [["hs_object_id", "name", "domain", "website"], ["7", "Acme", "acme.com", "acme.com/x"]],
