@@ -54,6 +54,7 @@ _LAZY = {
     "verify_audit": ("audit", "verify"),
     "export_audit": ("audit", "export"),
     "run_pipeline": ("pipeline", "run_pipeline"),
+    "run_pull": ("pull", "run_pull"),
 }
 
 
@@ -107,6 +108,7 @@ __all__ = [
     "open_store",
     "records_frame",
     "run_pipeline",
+    "run_pull",
     "status_report",
     "store_lock",
     "store_status",
