@@ -216,97 +216,112 @@ class Planner:
         for _rank, item in self.hs_writes.values():
             self.add(item)
 
-    def _active_maps(self, obj: str, sf_obj: str) -> list[FieldMap]:
-        key = ("active", obj, sf_obj)
+    def _diff_plan(
+        self, obj: str, sf_obj: str
+    ) -> tuple[list[FieldMap], list[str], list[str], list[FieldMap]]:
+        """Plain mappings with their field names (compared in bulk), and derived ones."""
+        key = ("diff", obj, sf_obj)
         if key not in self.cache:
-            self.cache[key] = [m for m in self.maps.get((obj, sf_obj), ()) if m.rule != "dont_sync"]
-        result: list[FieldMap] = self.cache[key]
+            active = [m for m in self.maps.get((obj, sf_obj), ()) if m.rule != "dont_sync"]
+            plain = [m for m in active if m.derived is None]
+            derived = [m for m in active if m.derived is not None]
+            self.cache[key] = (
+                plain,
+                [m.hubspot for m in plain],
+                [m.salesforce for m in plain],
+                derived,
+            )
+        result: tuple[list[FieldMap], list[str], list[str], list[FieldMap]] = self.cache[key]
         return result
 
     def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> None:
         """Compare every mapped field of one linked pair and plan what the rules say."""
-        obj, pair_id = link["object"], link["pair_id"]
-        direction = self.direction[obj]
-        if direction == "off":
+        obj = link["object"]
+        if self.direction[obj] == "off":
             self.skipped["direction_off"] += 1
             return
-        last = self.view.last_synced.get(pair_id)
-        hs_fields, sf_fields = hs.fields, sf.fields
-        for fm in self._active_maps(obj, link["sf_object"]):
-            if fm.derived is None:
-                hs_raw = hs_fields.get(fm.hubspot)
-                sf_raw = sf_fields.get(fm.salesforce)
-            elif fm.derived == "lifecycle":
+        plain, hs_names, sf_names, derived = self._diff_plan(obj, link["sf_object"])
+        # raw values fetched in bulk; only fields whose raw values differ are looked at
+        hs_vals = list(map(hs.fields.get, hs_names))
+        sf_vals = list(map(sf.fields.get, sf_names))
+        if hs_vals != sf_vals:
+            for fm, hs_raw, sf_raw in zip(plain, hs_vals, sf_vals, strict=True):
+                if hs_raw != sf_raw:
+                    self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+        for fm in derived:
+            if fm.derived == "lifecycle":
                 plan_lifecycle(self, fm, link, hs)
                 continue
+            hs_raw, sf_raw = hs.fields.get(fm.hubspot), self.sf_value(sf, fm)
+            if hs_raw != sf_raw:
+                self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+
+    def diff_field(
+        self, link: dict[str, Any], hs: Rec, sf: Rec, fm: FieldMap, hs_raw: Any, sf_raw: Any
+    ) -> None:
+        """Apply the rule of one mapping to one linked pair whose raw values differ."""
+        obj, pair_id = link["object"], link["pair_id"]
+        direction = self.direction[obj]
+        last = self.view.last_synced.get(pair_id)
+        kind = fm.kind
+        hn, sn = norm_fast(kind, hs_raw), norm_fast(kind, sf_raw)
+        if hn == sn if kind == "text" else values_equal(fm, hn, sn, self.om):
+            return
+        hs_t = sf_t = None
+        if fm.rule == "two_way" and hn is not None and sn is not None:
+            hs_t = hs.field_time(fm.hubspot) or hs.record_time()
+            sf_t = sf.record_time()
+        out = decide(
+            fm.rule,
+            hs_blank=hn is None,
+            sf_blank=sn is None,
+            equal=False,
+            hs_time=hs_t,
+            sf_time=sf_t,
+            last_synced=last,
+        )
+        if out.action == "none":
+            self.skipped[f"rule_{fm.rule}"] += 1
+            return
+        if not allowed(out, fm, direction):
+            self.skipped["direction"] += 1
+            return
+        reason = {
+            "rule": fm.rule,
+            "why": out.why,
+            "direction": direction,
+            "score": link["score"],
+            "tier": link["tier"],
+            "mapping": fm.key,
+        }
+        if out.action == "review":
+            self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)
+        elif out.action == "to_salesforce":
+            after, problem = self.to_sf(fm, hn)
+            if problem == "option_missing":
+                self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem})
+            elif problem:
+                self.skipped[problem] += 1
             else:
-                hs_raw = hs_fields.get(fm.hubspot)
-                sf_raw = self.sf_value(sf, fm)
-            if hs_raw == sf_raw:
-                continue
-            kind = fm.kind
-            hn, sn = norm_fast(kind, hs_raw), norm_fast(kind, sf_raw)
-            if self.equal(fm, hn, sn):
-                continue
-            hs_t = sf_t = None
-            if fm.rule == "two_way" and hn is not None and sn is not None:
-                hs_t = hs.field_time(fm.hubspot) or hs.record_time()
-                sf_t = sf.record_time()
-            out = decide(
-                fm.rule,
-                hs_blank=hn is None,
-                sf_blank=sn is None,
-                equal=False,
-                hs_time=hs_t,
-                sf_time=sf_t,
-                last_synced=last,
-            )
-            if out.action == "none":
-                self.skipped[f"rule_{fm.rule}"] += 1
-                continue
-            if not allowed(out, fm, direction):
-                self.skipped["direction"] += 1
-                continue
-            reason = {
-                "rule": fm.rule,
-                "why": out.why,
-                "direction": direction,
-                "score": link["score"],
-                "tier": link["tier"],
-                "mapping": fm.key,
-            }
-            if out.action == "review":
-                self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)
-            elif out.action == "to_salesforce":
-                after, problem = self.to_sf(fm, hn)
-                if problem == "option_missing":
-                    self.conflict(
-                        link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem}
-                    )
-                elif problem:
-                    self.skipped[problem] += 1
-                else:
-                    self.update(
-                        link,
-                        "salesforce",
-                        link["sf_object"],
-                        sf,
-                        fm.salesforce,
-                        sf_raw,
-                        after,
-                        fm,
-                        reason,
-                    )
+                self.update(
+                    link,
+                    "salesforce",
+                    link["sf_object"],
+                    sf,
+                    fm.salesforce,
+                    sf_raw,
+                    after,
+                    fm,
+                    reason,
+                )
+        else:
+            after, problem = self.to_hs(fm, sn)
+            if problem == "option_missing":
+                self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem})
+            elif problem:
+                self.skipped[problem] += 1
             else:
-                after, problem = self.to_hs(fm, sn)
-                if problem == "option_missing":
-                    self.conflict(
-                        link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem}
-                    )
-                elif problem:
-                    self.skipped[problem] += 1
-                else:
-                    self.update(link, "hubspot", obj, hs, fm.hubspot, hs_raw, after, fm, reason)
+                self.update(link, "hubspot", obj, hs, fm.hubspot, hs_raw, after, fm, reason)
 
     def update(
         self,

@@ -9,6 +9,7 @@ without an email are skipped when ``[pull] contacts_require_email`` (HubSpot's
 default); a record whose natural key (email, domain) already exists on the
 other side is never created again. Every create carries an idempotency key and
 its natural key; it needs its own ``plan`` decision (kind ``plan``, label ``approve``).
+Records outside the ``[[pull.filters]]`` scope of their object are never created.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LIFECYCLE_STAGES",
+    "in_scope",
     "lifecycle_sources",
     "plan_associations",
     "plan_creates",
@@ -34,6 +36,30 @@ __all__ = [
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
 _WRITES_HS = ("two_way", "salesforce_to_hubspot")
 NOT_PROVIDED = "[not provided]"  # what the connector writes into required fields it lacks
+
+
+def in_scope(rec: Rec, flt: Any) -> bool:
+    """Whether a record passes one ``[[pull.filters]]`` scoping filter (an inclusion list).
+
+    Examples:
+        >>> from types import SimpleNamespace as NS
+        >>> in_scope(NS(fields={"a": "x"}), NS(field="a", op="in", value=["x", "y"]))
+        True
+    """
+    value = rec.fields.get(flt.field)
+    text = "" if value is None else str(value).strip()
+    want = flt.value
+    if flt.op == "has_value":
+        return bool(text)
+    if flt.op == "no_value":
+        return not text
+    if flt.op in ("in", "not_in"):
+        options = {str(v) for v in (want if isinstance(want, list | tuple | set) else [want])}
+        return (text in options) == (flt.op == "in")
+    if flt.op == "contains":
+        return str(want).lower() in text.lower()
+    equal = text.lower() == ("" if want is None else str(want).strip().lower())
+    return equal if flt.op == "eq" else not equal
 
 
 def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
@@ -65,8 +91,16 @@ def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
 
 def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    fields = rec.fields
     for fm in _create_maps(p, obj, sf_obj, "salesforce"):
-        hn = norm_fast(fm.kind, rec.fields.get(fm.hubspot))
+        raw = fields.get(fm.hubspot)
+        if raw is None:
+            continue
+        if fm.kind == "text" and type(raw) is str:
+            if raw.strip():
+                out.setdefault(fm.salesforce, raw.strip())
+            continue
+        hn = norm_fast(fm.kind, raw)
         if hn is None:
             continue
         value, problem = p.to_sf(fm, hn)
@@ -79,8 +113,16 @@ def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any
 
 def _fields_for_hs(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    fields = rec.fields
     for fm in _create_maps(p, obj, sf_obj, "hubspot"):
-        sn = norm_fast(fm.kind, p.sf_value(rec, fm))
+        raw = fields.get(fm.salesforce) if fm.derived is None else p.sf_value(rec, fm)
+        if raw is None:
+            continue
+        if fm.kind == "text" and type(raw) is str:
+            if raw.strip():
+                out.setdefault(fm.hubspot, raw.strip())
+            continue
+        sn = norm_fast(fm.kind, raw)
         if sn is None:
             continue
         value, problem = p.to_hs(fm, sn)
@@ -165,11 +207,17 @@ def plan_creates(p: Planner) -> None:
     def domains(key: tuple[str, str]) -> set[str]:
         return {str(r.domain).strip().lower() for r in recs.get(key, {}).values() if r.domain}
 
+    filters = [f for f in p.cfg.pull.filters]
+
     def candidates(source: str, obj: str) -> list[Rec]:
+        scope = [f for f in filters if f.source == source and f.object == obj]
         out = []
         for rid in sorted(recs.get((source, obj), {})):
             r = recs[(source, obj)][rid]
             if (source, rid) in p.linked or r.archived:
+                continue
+            if scope and not all(in_scope(r, f) for f in scope):
+                p.skipped["create_out_of_scope"] += 1
                 continue
             if (source, rid) in clustered:
                 p.skipped["create_in_duplicate_cluster"] += 1

@@ -592,3 +592,38 @@ def test_schemas_can_be_passed_as_plain_data() -> None:
     res = plan(w, schemas=sch)
     assert res.items == []
     assert any("Title" in msg for _p, msg in res.warnings)
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("update", "hubspot", "contacts", "201", "jobtitle", "abc"),
+        ("create", "salesforce", "Lead", "hubspot", "contacts", 'ü"x\\\n'),
+        ("associate", "hubspot", {"object": "contacts", "id": "1"}, {"b": None, "a": "x"}),
+        ("merge", 1, 2.5, None, True),
+    ],
+)
+def test_fast_ids_are_models_stable_ids(parts: tuple[Any, ...]) -> None:
+    from recon.plan_values import fast_stable_id
+
+    assert fast_stable_id(*parts) == stable_id(*parts)
+
+
+def test_creates_respect_scoping_filters() -> None:
+    w = World()
+    w.snap("hubspot", "contacts", "300", {"email": "a@x.com", "sync": "yes"}, email="a@x.com")
+    w.snap("hubspot", "contacts", "301", {"email": "b@x.com", "sync": "no"}, email="b@x.com")
+    w.done()
+    c = load_config(
+        None,
+        overrides={
+            "pull": {
+                "filters": [
+                    {"source": "hubspot", "object": "contacts", "field": "sync", "value": "yes"}
+                ]
+            }
+        },
+    )
+    res = build_plan(w.db, c)
+    assert [i["payload"]["source"]["record_id"] for i in by(res.items, action="create")] == ["300"]
+    assert res.skipped["create_out_of_scope"] == 1
