@@ -179,6 +179,18 @@ class _Pairs:
     def __init__(self, left: pl.DataFrame, right: pl.DataFrame, il: np.ndarray, ir: np.ndarray):
         self.left, self.right, self.il, self.ir = left, right, il, ir
         self._cache: dict[str, tuple[pl.Series, pl.Series]] = {}
+        self._obj: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def objects(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Python strings of pairs ``idx`` (records converted once, then indexed)."""
+        key = f"__obj_{column}"
+        if key not in self._obj:
+            self._obj[key] = (
+                self.left[column].fill_null("").to_numpy().astype(object),
+                self.right[column].fill_null("").to_numpy().astype(object),
+            )
+        la, ra = self._obj[key]
+        return la[self.il[idx]], ra[self.ir[idx]]
 
     def get(self, column: str) -> tuple[pl.Series, pl.Series]:
         if column not in self._cache:
@@ -228,15 +240,19 @@ def _test(
         return (a.str.replace_all(" ", "") == b.str.replace_all(" ", "")).to_numpy()
     if op == "jaro_winkler":
         sim = process.cpdist(
-            a.to_list(), b.to_list(), scorer=JaroWinkler.normalized_similarity, workers=-1
+            *pairs.objects(comp.column, idx),
+            scorer=JaroWinkler.normalized_similarity,
+            workers=_workers(idx),
         )
         return np.asarray(sim) >= t
     if op == "ratio":
-        sim = process.cpdist(a.to_list(), b.to_list(), scorer=fuzz.ratio, workers=_workers(idx))
+        sim = process.cpdist(
+            *pairs.objects(comp.column, idx), scorer=fuzz.ratio, workers=_workers(idx)
+        )
         return np.asarray(sim) >= 100 * t
     if op == "token_set":
         sim = process.cpdist(
-            a.to_list(), b.to_list(), scorer=fuzz.token_set_ratio, workers=_workers(idx)
+            *pairs.objects(comp.column, idx), scorer=fuzz.token_set_ratio, workers=_workers(idx)
         )
         return np.asarray(sim) >= 100 * t
     if op == "idf_overlap":
