@@ -174,6 +174,12 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
                 pass
         out["plan"] = plan
         out["options"] = _value_options(plan, out["records"])
+        # the conflicting field heads the side-by-side view, each value under its record
+        by_source = {o["source"]: o["value"] for o in out["options"]}
+        values = [by_source.get(r["source"]) for r in out["records"]]
+        out["fields"].insert(
+            0, {"field": f"{plan['field']} (conflict)", "values": values, "differs": True}
+        )
     if pair_id:
         match_run = item["run_id"] if item["kind"] == "link" else _latest_run(db, "match")
         rows = list(

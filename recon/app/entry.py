@@ -160,7 +160,14 @@ def sidebar(ses: Session) -> None:
         )
         st.text_input("Decided by (reviewer)", key="f_reviewer", on_change=_reset_page)
         st.divider()
-        st.button("↶ Undo my last decision", key="btn_undo", on_click=_undo, width="stretch")
+        st.button(
+            "↶ Undo my last decision",
+            key="btn_undo",
+            on_click=_undo,
+            width="stretch",
+            shortcut="U",
+            help="Restores the decision it replaced (a bulk approve is undone as one). Shortcut: U",
+        )
         st.caption(f"Store: `{ses.cfg.store.path}`")
 
 

@@ -29,9 +29,20 @@ ICONS = {
 }
 SOURCES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
 BUTTONS = {
-    "link": ("✓ Same record", "✗ Different", "Defer"),
-    "duplicate": ("✓ Merge them", "✗ Not duplicates", "Defer"),
-    "conflict": ("✓ Keep value", "✗ Change neither", "Defer"),
+    "link": ("✓ Same", "✗ Different", "Defer"),
+    "duplicate": ("✓ Merge", "✗ Distinct", "Defer"),
+    "conflict": ("✓ Keep value", "✗ Neither", "Defer"),
+}
+HELP = {
+    "link": (
+        "The two records are the same: link them (A)",
+        "Different records: never link them (X)",
+    ),
+    "duplicate": (
+        "These records are duplicates: merge them (A)",
+        "Not duplicates: never merge them (X)",
+    ),
+    "conflict": ("Keep the selected value on both sides (A)", "Change neither side (X)"),
 }
 
 
@@ -47,22 +58,30 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
     except ReconError as exc:
         flash("error", str(exc))
         return
-    flash("success", f"Saved: {done} (version {row['version']}, {row['reviewer']}).")
+    flash(
+        "success",
+        f"Saved: {row['kind']} {row['label']} on {done} (v{row['version']}, {row['reviewer']}).",
+    )
     if next_id:
         st.session_state["item"] = next_id
 
 
-def _decide(item_id: str, action: str, version: int, next_id: str | None) -> None:
+def _decide(item_id: str, action: str, version: int, next_id: str | None, title: str) -> None:
     db = session().db
     _run(
         lambda: review.decide(db, item_id, action, reviewer=reviewer(), based_on_version=version),
-        f"{action} {item_id}",
+        title,
         next_id,
     )
 
 
 def _choose_value(
-    item_id: str, field_name: str, options: list[dict[str, Any]], version: int, widget: str
+    item_id: str,
+    field_name: str,
+    options: list[dict[str, Any]],
+    version: int,
+    widget: str,
+    title: str = "",
 ) -> None:
     pick = options[int(st.session_state.get(widget) or 0)]
     db = session().db
@@ -76,7 +95,7 @@ def _choose_value(
             reviewer=reviewer(),
             based_on_version=version,
         ),
-        f"{field_name} = {pick['value']!r} ({pick['source']})",
+        f"{title} ({field_name} = {pick['value']!r} from {pick['source']})",
         None,
     )
 
@@ -104,6 +123,11 @@ def _split(item_id: str, members: list[str], version: int) -> None:
         f"split {item_id} into {len(moved)} + {len(rest)}",
         None,
     )
+
+
+def _goto(item_id: str | None) -> None:
+    if item_id:
+        st.session_state["item"] = item_id
 
 
 def _bulk_count() -> None:
@@ -268,7 +292,7 @@ def _explanation(detail: dict[str, Any]) -> None:
         levels = []
     if exp:
         st.markdown(
-            f"**Score {exp['score']:.3f}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
+            f"**{'Link score' if detail['item']['kind'] == 'conflict' else 'Score'} {exp['score']:.3f}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
         )
         if exp["flags"]:
             st.warning("Flags: " + ", ".join(exp["flags"]))
@@ -310,7 +334,7 @@ def _status(detail: dict[str, Any], item: dict[str, Any]) -> None:
 def _actions(detail: dict[str, Any], next_id: str | None) -> None:
     item = detail["item"]
     versions = detail["versions"]
-    kind, iid = item["kind"], item["item_id"]
+    kind, iid, title = item["kind"], item["item_id"], item["title"]
     primary = f"conflict_value:{item['field']}" if kind == "conflict" else kind
     version = versions.get(primary, 0)
     labels = BUTTONS[kind]
@@ -335,27 +359,38 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
             labels[0],
             "btn_value",
             _choose_value,
-            (iid, item["field"], options, version, "value_pick"),
+            (iid, item["field"], options, version, "value_pick", title),
         )
     else:
-        first = (labels[0], "btn_approve", _decide, (iid, "approve", version, next_id))
+        first = (labels[0], "btn_approve", _decide, (iid, "approve", version, next_id, title))
     c1, c2, c3 = st.columns(3)
     c1.button(
-        first[0], key=first[1], type="primary", width="stretch", on_click=first[2], args=first[3]
+        first[0],
+        key=first[1],
+        type="primary",
+        width="stretch",
+        on_click=first[2],
+        args=first[3],
+        shortcut="A",
+        help=HELP[kind][0],
     )
     c2.button(
         labels[1],
         key="btn_reject",
         width="stretch",
         on_click=_decide,
-        args=(iid, "reject", version, next_id),
+        args=(iid, "reject", version, next_id, title),
+        shortcut="X",
+        help=HELP[kind][1],
     )
     c3.button(
         labels[2],
         key="btn_defer",
         width="stretch",
         on_click=_decide,
-        args=(iid, "defer", version, next_id),
+        args=(iid, "defer", version, next_id, title),
+        shortcut="D",
+        help="Decide later: stays in the undecided queue (D)",
     )
     if kind == "duplicate":
         _cluster_actions(detail, versions)
@@ -468,7 +503,11 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     by_id = {it["item_id"]: it for it in pg.items}
     if ss.get("item") not in by_id:
         ss["item"] = ids[0]
-    st.selectbox(
+    pos = ids.index(ss["item"])
+    prev_id = ids[pos - 1] if pos > 0 else None
+    next_id = ids[pos + 1] if pos + 1 < len(ids) else None
+    pick, back, forward = st.columns([10, 1, 1], vertical_alignment="bottom")
+    pick.selectbox(
         "Item",
         ids,
         format_func=lambda i: (
@@ -476,9 +515,27 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         ),
         key="item",
     )
+    back.button(
+        "◀",
+        key="btn_prev",
+        on_click=_goto,
+        args=(prev_id,),
+        disabled=prev_id is None,
+        shortcut="K",
+        help="Previous item (K)",
+        width="stretch",
+    )
+    forward.button(
+        "▶",
+        key="btn_next",
+        on_click=_goto,
+        args=(next_id,),
+        disabled=next_id is None,
+        shortcut="J",
+        help="Next item (J)",
+        width="stretch",
+    )
     item_id = ss["item"]
-    pos = ids.index(item_id)
-    next_id = ids[pos + 1] if pos + 1 < len(ids) else None
     try:
         detail = review.item_detail(ses.db, item_id, ses.cfg)
     except ReconError as exc:

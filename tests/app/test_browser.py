@@ -67,8 +67,8 @@ def test_approve_in_chromium(request: pytest.FixtureRequest, tmp_path: Path) -> 
         page.set_default_timeout(45_000)
         page.goto(url)
         page.get_by_text(f"id {item['item_id']}").wait_for()
-        page.get_by_role("button", name="✓ Same record").click()
-        page.get_by_text(f"Saved: approve {item['item_id']}").wait_for()
+        page.get_by_role("button", name="✓ Same").click()
+        page.get_by_text(f"Saved: link match on {item['title']}").wait_for()
         rows = [
             dict(r)
             for r in db.query("select * from decisions where item_id = ?", [item["item_id"]])
