@@ -151,7 +151,11 @@ def test_queue_is_rebuilt_for_a_new_match_run_and_decisions_carry_over(
     kinds = {i["kind"] for i in all_items(db)}
     assert "duplicate" not in kinds and "link" in kinds  # the new run has no clusters
     [again] = all_items(db, kinds=("link",))
-    assert (again["item_id"], again["run_id"], again["label"]) == (item["item_id"], "match-2", "match")
+    assert (again["item_id"], again["run_id"], again["label"]) == (
+        item["item_id"],
+        "match-2",
+        "match",
+    )
 
 
 # --------------------------------------------------------------------------- detail

@@ -45,7 +45,7 @@ def test_approve_in_chromium(request: pytest.FixtureRequest, tmp_path: Path) -> 
                 "/usr/bin/chromium is missing in CI: `make chromium` installs Debian's package"
             )
         pytest.skip("/usr/bin/chromium is not installed (make chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a dev dependency: never skipped in CI
     db = open_store(tmp_path / "recon.db")
     bench_review.fill_store(db, links=24, clusters=0, conflicts=0)
     item = review.queue(db, page_size=1).items[0]
