@@ -153,6 +153,10 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         query = parse(soql)
         if query.count or query.count_field is not None:
             raise SfError(400, "INVALIDJOB", "Aggregate queries are not supported by Bulk API 2.0")
+        if query.children:
+            raise SfError(
+                400, "INVALIDJOB", "Relationship subqueries are not supported by Bulk API 2.0"
+            )
         with state.tx() as conn:
             row = conn.execute("SELECT next FROM sf_seq WHERE object = 'BulkJob'").fetchone()
             n = int(row[0]) if row else 1

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 __all__ = [
     "SfError",
     "api_datetime",
+    "date_literal_range",
     "id_checksum",
     "make_id",
     "normalize_id",
@@ -174,3 +175,58 @@ def parse_date(text: str) -> date | None:
         return date.fromisoformat(text) if re.match(r"^\d{4}-\d{2}-\d{2}$", text) else None
     except ValueError:
         return None
+
+
+def _month_start(d: date, months: int = 0) -> date:
+    m = d.month - 1 + months
+    return date(d.year + m // 12, m % 12 + 1, 1)
+
+
+def date_literal_range(name: str, today: date | None = None) -> tuple[date, date]:
+    """The [start, end) day range of a SOQL date literal such as ``TODAY`` or ``LAST_N_DAYS:7``.
+
+    Weeks start on Sunday (Salesforce's default locale); times are UTC.
+
+    Examples:
+        >>> date_literal_range("LAST_N_DAYS:2", date(2024, 3, 10))
+        (datetime.date(2024, 3, 8), datetime.date(2024, 3, 11))
+        >>> date_literal_range("THIS_MONTH", date(2024, 2, 10))
+        (datetime.date(2024, 2, 1), datetime.date(2024, 3, 1))
+    """
+    t = today or datetime.now(UTC).date()
+    key, _, num = name.upper().partition(":")
+    n = int(num) if num else 0
+    day = timedelta(days=1)
+    week0 = t - timedelta(days=(t.weekday() + 1) % 7)
+    fixed = {
+        "YESTERDAY": (t - day, t),
+        "TODAY": (t, t + day),
+        "TOMORROW": (t + day, t + 2 * day),
+        "LAST_WEEK": (week0 - 7 * day, week0),
+        "THIS_WEEK": (week0, week0 + 7 * day),
+        "NEXT_WEEK": (week0 + 7 * day, week0 + 14 * day),
+        "LAST_MONTH": (_month_start(t, -1), _month_start(t)),
+        "THIS_MONTH": (_month_start(t), _month_start(t, 1)),
+        "NEXT_MONTH": (_month_start(t, 1), _month_start(t, 2)),
+        "LAST_90_DAYS": (t - 90 * day, t + day),
+        "NEXT_90_DAYS": (t + day, t + 91 * day),
+        "THIS_YEAR": (date(t.year, 1, 1), date(t.year + 1, 1, 1)),
+        "LAST_YEAR": (date(t.year - 1, 1, 1), date(t.year, 1, 1)),
+        "NEXT_YEAR": (date(t.year + 1, 1, 1), date(t.year + 2, 1, 1)),
+        "LAST_N_DAYS": (t - n * day, t + day),
+        "NEXT_N_DAYS": (t + day, t + (n + 1) * day),
+        "N_DAYS_AGO": (t - n * day, t - (n - 1) * day),
+        "LAST_N_WEEKS": (week0 - 7 * n * day, week0),
+        "NEXT_N_WEEKS": (week0 + 7 * day, week0 + 7 * (n + 1) * day),
+        "N_WEEKS_AGO": (week0 - 7 * n * day, week0 - 7 * (n - 1) * day),
+        "LAST_N_MONTHS": (_month_start(t, -n), _month_start(t)),
+        "NEXT_N_MONTHS": (_month_start(t, 1), _month_start(t, n + 1)),
+        "N_MONTHS_AGO": (_month_start(t, -n), _month_start(t, -n + 1)),
+        "LAST_N_YEARS": (date(t.year - n, 1, 1), date(t.year, 1, 1)),
+        "NEXT_N_YEARS": (date(t.year + 1, 1, 1), date(t.year + n + 1, 1, 1)),
+        "N_YEARS_AGO": (date(t.year - n, 1, 1), date(t.year - n + 1, 1, 1)),
+    }
+    return fixed[key]
+
+
+# ---------------------------------------------------------------------------- the transformer

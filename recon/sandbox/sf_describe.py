@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from .sf_objects import (
+    CHILD_RELATIONSHIPS,
     OBJECTS,
     TEXT_TYPES,
     FieldSpec,
     ObjectSpec,
+    child_relationship,
     get_object,
     label_of,
     object_for_id,
@@ -22,6 +24,7 @@ __all__ = [
     "TEXT_TYPES",
     "FieldSpec",
     "ObjectSpec",
+    "child_relationship",
     "describe_field",
     "describe_global",
     "describe_object",
@@ -150,11 +153,11 @@ def _basic(spec: ObjectSpec, version: str) -> dict[str, Any]:
 
 def _children(spec: ObjectSpec) -> list[dict[str, Any]]:
     out = []
-    plural = {"Contact": "Contacts", "Account": "ChildAccounts", "Lead": "Leads"}
+    names = {v: k for k, v in CHILD_RELATIONSHIPS.get(spec.name, {}).items()}
     for other in OBJECTS.values():
         for f in other.fields:
             if f.reference_to == spec.name and f.name not in ("CreatedById", "LastModifiedById"):
-                rel = plural.get(other.name) if f.name in ("AccountId", "ParentId") else None
+                rel = names.get((other.name, f.name))
                 out.append(
                     {
                         "cascadeDelete": f.name == "CampaignId",

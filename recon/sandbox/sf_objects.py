@@ -17,9 +17,11 @@ from typing import Any
 
 __all__ = [
     "OBJECTS",
+    "CHILD_RELATIONSHIPS",
     "TEXT_TYPES",
     "FieldSpec",
     "ObjectSpec",
+    "child_relationship",
     "get_object",
     "label_of",
     "object_for_id",
@@ -392,3 +394,32 @@ def get_object(name: str) -> ObjectSpec | None:
 def object_for_id(record_id: str) -> ObjectSpec | None:
     """The object a record id belongs to, by its key prefix."""
     return _BY_PREFIX.get(record_id[:3])
+
+
+#: child relationships usable in subqueries: parent -> {name: (child object, its field)}
+CHILD_RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
+    "Account": {"Contacts": ("Contact", "AccountId"), "ChildAccounts": ("Account", "ParentId")},
+    "Contact": {
+        "CampaignMembers": ("CampaignMember", "ContactId"),
+        "DirectReports": ("Contact", "ReportsToId"),
+    },
+    "Lead": {"CampaignMembers": ("CampaignMember", "LeadId")},
+    "Campaign": {
+        "CampaignMembers": ("CampaignMember", "CampaignId"),
+        "ChildCampaigns": ("Campaign", "ParentId"),
+    },
+}
+
+
+def child_relationship(parent: ObjectSpec, name: str) -> tuple[str, ObjectSpec, str] | None:
+    """The child relationship ``name`` of ``parent``: (its name, the child object, the child's field).
+
+    Examples:
+        >>> rel, child, fk = child_relationship(get_object("Account"), "contacts")
+        >>> rel, child.name, fk
+        ('Contacts', 'Contact', 'AccountId')
+    """
+    for rel, (child, fk) in CHILD_RELATIONSHIPS.get(parent.name, {}).items():
+        if rel.lower() == name.lower():
+            return rel, OBJECTS[child], fk
+    return None

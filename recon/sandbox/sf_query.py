@@ -20,7 +20,7 @@ from typing import Any, cast
 from .sf_common import table_name
 from .sf_describe import ObjectSpec
 from .sf_store import format_value
-from .soql import FieldRef, Query
+from .soql import ChildQuery, FieldRef, Query
 
 __all__ = ["count", "fetch_records", "fetch_rows", "select_rowids"]
 
@@ -30,18 +30,21 @@ _NEG = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 class _Sql:
     """Builds the FROM/JOIN part and column expressions of one query."""
 
-    def __init__(self, query: Query) -> None:
+    def __init__(self, query: Query, prefix: str = "t") -> None:
         self.query = query
-        self.aliases: dict[tuple[str, ...], str] = {(): "t0"}
+        self.prefix = prefix
+        self.base = f"{prefix}0"
+        self.aliases: dict[tuple[str, ...], str] = {(): self.base}
         self.joins: list[str] = []
         self.args: list[Any] = []
+        self.subqueries = 0
 
     def col(self, ref: FieldRef) -> str:
-        alias, key = "t0", cast(tuple[str, ...], ())
+        alias, key = self.base, cast(tuple[str, ...], ())
         for join, target in zip(ref.joins, ref.targets, strict=True):
             parent_key = (*key, join.name)
             if parent_key not in self.aliases:
-                new = f"t{len(self.aliases)}"
+                new = f"{self.prefix}{len(self.aliases)}"
                 self.aliases[parent_key] = new
                 self.joins.append(
                     f'LEFT JOIN {table_name(target.name)} {new} ON {new}."Id" = {alias}."{join.name}"'
@@ -50,7 +53,7 @@ class _Sql:
         return f'{alias}."{ref.spec.name}"'
 
     def from_sql(self) -> str:
-        return f"FROM {table_name(self.query.object.name)} t0 " + " ".join(self.joins)
+        return f"FROM {table_name(self.query.object.name)} {self.base} " + " ".join(self.joins)
 
     def cond(self, node: Any, neg: bool = False) -> str:
         kind = node[0]
@@ -62,6 +65,8 @@ class _Sql:
         if kind == "not":
             return self.cond(node[1], not neg)
         col = self.col(node[1])
+        if kind == "semi":
+            return self.semi(col, node[3], (node[2] == "not in") != neg)
         if kind == "like":
             self.args.append(node[2])
             if neg:
@@ -114,6 +119,19 @@ class _Sql:
         expr = f"{col} {op} ?"
         return f"({col} IS NULL OR {expr})" if negated else expr
 
+    def semi(self, col: str, sub: Query, negate: bool) -> str:
+        """``col IN (SELECT fk FROM child WHERE ...)``; deleted child rows never count."""
+        self.subqueries += 1
+        inner = _Sql(sub, f"{self.prefix}s{self.subqueries}_")
+        target = inner.col(sub.fields[0])
+        where = _where(inner, include_deleted=False)
+        where += (" AND " if where else " WHERE ") + f"{target} IS NOT NULL"
+        self.args.extend(inner.args)
+        select = f"SELECT {target} {inner.from_sql()}{where}"
+        if negate:
+            return f"({col} IS NULL OR {col} NOT IN ({select}))"
+        return f"{col} IN ({select})"
+
     def order_sql(self) -> str:
         parts = []
         for ref, desc, nulls_first in self.query.order:
@@ -133,7 +151,7 @@ class _Sql:
 def _where(sql: _Sql, include_deleted: bool) -> str:
     conds = []
     if not include_deleted and sql.query.object.field("IsDeleted") is not None:
-        conds.append('t0."IsDeleted" = 0')
+        conds.append(f'{sql.base}."IsDeleted" = 0')
     if sql.query.where is not None:
         conds.append(sql.cond(sql.query.where))
     return " WHERE " + " AND ".join(conds) if conds else ""
@@ -247,7 +265,38 @@ def fetch_records(
                 target[ref.spec.name] = format_value(ref.spec, value)
         record["attributes"]["url"] = _url(query.object.name, own_id, version)
         out.append(record)
+    for sub in query.children:
+        _attach(conn, sub, [(r, r["attributes"]["url"].rsplit("/", 1)[1]) for r in out], version)
     return out
+
+
+def _attach(
+    conn: sqlite3.Connection,
+    child: ChildQuery,
+    parents: list[tuple[dict[str, Any], str]],
+    version: str,
+) -> None:
+    """Fill a child-relationship subquery (``Contacts``...) into each parent record."""
+    cq = child.query
+    sql = _Sql(cq, "c")
+    fk = f'{sql.base}."{child.fk}"'
+    where = _where(sql, include_deleted=False)
+    order = sql.order_sql() or f" ORDER BY {sql.base}.rowid"
+    marks = ", ".join("?" for _ in parents)
+    where += (" AND " if where else " WHERE ") + f"{fk} IN ({marks})"
+    text = f"SELECT {sql.base}.rowid, {fk} {sql.from_sql()}{where}{order}"
+    by_parent: dict[str, list[int]] = {}
+    for rowid, parent_id in conn.execute(text, [*sql.args, *(pid for _, pid in parents)]):
+        kids = by_parent.setdefault(parent_id, [])
+        if cq.limit is None or len(kids) < cq.limit:
+            kids.append(rowid)
+    ordered = [rowid for _, pid in parents for rowid in by_parent.get(pid, [])]
+    records = iter(fetch_records(conn, cq, ordered, version))
+    for record, pid in parents:
+        found = [next(records) for _ in by_parent.get(pid, [])]
+        record[child.name] = (
+            {"totalSize": len(found), "done": True, "records": found} if found else None
+        )
 
 
 def fetch_rows(conn: sqlite3.Connection, query: Query, rowids: list[int]) -> list[list[Any]]:

@@ -7,17 +7,20 @@ and whose literals are converted to the storage formats, or raises
 
 - ``MALFORMED_QUERY``: the text is not SOQL the grammar accepts (incl. ``AND`` and
   ``OR`` mixed without parentheses, as Salesforce refuses), COUNT() mixed with fields.
-- ``INVALID_TYPE``: unknown object in FROM.
+- ``INVALID_TYPE``: unknown object in FROM, or unknown child relationship in a subquery.
 - ``INVALID_FIELD``: unknown field or relationship, or a literal of the wrong type for
   its field ("value of filter criterion for field 'X' must be of type ...").
 - ``INVALID_QUERY_FILTER_OPERATOR``: a malformed id literal.
 - ``NUMBER_OUTSIDE_VALID_RANGE``: OFFSET above 2,000.
 
 Supported: field lists with parent fields (``Account.Name``, ``Account.Owner.Email``),
-COUNT() and COUNT(field), WHERE with = != <> < <= > >= LIKE IN NOT IN, NOT, AND, OR and
-parentheses, strings, numbers, booleans, null, dates, datetimes in every form Salesforce
-accepts, date literals (TODAY, LAST_N_DAYS:n...), ORDER BY (ASC/DESC, NULLS FIRST/LAST),
-LIMIT and OFFSET. :mod:`recon.sandbox.sf_query` compiles a :class:`Query` to SQL.
+``FIELDS(ALL|STANDARD|CUSTOM)``, child-relationship subqueries (``(SELECT Id FROM
+Contacts)``), COUNT() and COUNT(field), an object alias (``FROM Account a``), WHERE with
+= != <> < <= > >= LIKE IN NOT IN, semi-joins (``Id IN (SELECT AccountId FROM Contact)``),
+NOT, AND, OR and parentheses, strings, numbers, booleans, null, dates, datetimes in every
+form Salesforce accepts, date literals (TODAY, LAST_N_DAYS:n...), ``WITH
+SECURITY_ENFORCED``, ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT and OFFSET.
+:mod:`recon.sandbox.sf_query` compiles a :class:`Query` to SQL.
 
 Examples:
     >>> q = parse("SELECT Id, Account.Name FROM Contact WHERE SystemModstamp >= 2024-01-01T00:00:00Z")
@@ -30,18 +33,19 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .sf_common import SfError, normalize_id, parse_datetime, store_datetime
-from .sf_describe import TEXT_TYPES, FieldSpec, ObjectSpec, get_object
+from .sf_common import SfError, date_literal_range, normalize_id, parse_datetime, store_datetime
+from .sf_describe import TEXT_TYPES, FieldSpec, ObjectSpec, child_relationship, get_object
+from .sf_soql_ast import Lit, ToAst, unquote
 
-__all__ = ["FieldRef", "Query", "parse"]
+__all__ = ["ChildQuery", "FieldRef", "Query", "date_literal_range", "parse", "unquote"]
 
 MAX_OFFSET = 2000
 
@@ -82,6 +86,16 @@ class Query:
     )  # (field, desc, nulls_first)
     limit: int | None = None
     offset: int | None = None
+    children: list[ChildQuery] = field(default_factory=list)
+
+
+@dataclass
+class ChildQuery:
+    """A child-relationship subquery: ``(SELECT ... FROM Contacts ...)`` on Account."""
+
+    name: str  # the relationship name, e.g. "Contacts"
+    query: Query  # over the child object
+    fk: str  # the child's field pointing at the parent, e.g. "AccountId"
 
 
 def _located(soql: str, line: int, column: int, message: str) -> str:
@@ -107,176 +121,15 @@ def _malformed(soql: str, exc: UnexpectedInput) -> SfError:
     return SfError(400, "MALFORMED_QUERY", _located(soql, line, column, msg))
 
 
-# ---------------------------------------------------------------------------- date literals
-
-
-def _month_start(d: date, months: int = 0) -> date:
-    m = d.month - 1 + months
-    return date(d.year + m // 12, m % 12 + 1, 1)
-
-
-def date_literal_range(name: str, today: date | None = None) -> tuple[date, date]:
-    """The [start, end) day range of a SOQL date literal such as ``TODAY`` or ``LAST_N_DAYS:7``.
-
-    Weeks start on Sunday (Salesforce's default locale); times are UTC.
-
-    Examples:
-        >>> date_literal_range("LAST_N_DAYS:2", date(2024, 3, 10))
-        (datetime.date(2024, 3, 8), datetime.date(2024, 3, 11))
-        >>> date_literal_range("THIS_MONTH", date(2024, 2, 10))
-        (datetime.date(2024, 2, 1), datetime.date(2024, 3, 1))
-    """
-    t = today or datetime.now(UTC).date()
-    key, _, num = name.upper().partition(":")
-    n = int(num) if num else 0
-    day = timedelta(days=1)
-    week0 = t - timedelta(days=(t.weekday() + 1) % 7)
-    fixed = {
-        "YESTERDAY": (t - day, t),
-        "TODAY": (t, t + day),
-        "TOMORROW": (t + day, t + 2 * day),
-        "LAST_WEEK": (week0 - 7 * day, week0),
-        "THIS_WEEK": (week0, week0 + 7 * day),
-        "NEXT_WEEK": (week0 + 7 * day, week0 + 14 * day),
-        "LAST_MONTH": (_month_start(t, -1), _month_start(t)),
-        "THIS_MONTH": (_month_start(t), _month_start(t, 1)),
-        "NEXT_MONTH": (_month_start(t, 1), _month_start(t, 2)),
-        "LAST_90_DAYS": (t - 90 * day, t + day),
-        "NEXT_90_DAYS": (t + day, t + 91 * day),
-        "THIS_YEAR": (date(t.year, 1, 1), date(t.year + 1, 1, 1)),
-        "LAST_YEAR": (date(t.year - 1, 1, 1), date(t.year, 1, 1)),
-        "NEXT_YEAR": (date(t.year + 1, 1, 1), date(t.year + 2, 1, 1)),
-        "LAST_N_DAYS": (t - n * day, t + day),
-        "NEXT_N_DAYS": (t + day, t + (n + 1) * day),
-        "N_DAYS_AGO": (t - n * day, t - (n - 1) * day),
-        "LAST_N_WEEKS": (week0 - 7 * n * day, week0),
-        "NEXT_N_WEEKS": (week0 + 7 * day, week0 + 7 * (n + 1) * day),
-        "N_WEEKS_AGO": (week0 - 7 * n * day, week0 - 7 * (n - 1) * day),
-        "LAST_N_MONTHS": (_month_start(t, -n), _month_start(t)),
-        "NEXT_N_MONTHS": (_month_start(t, 1), _month_start(t, n + 1)),
-        "N_MONTHS_AGO": (_month_start(t, -n), _month_start(t, -n + 1)),
-        "LAST_N_YEARS": (date(t.year - n, 1, 1), date(t.year, 1, 1)),
-        "NEXT_N_YEARS": (date(t.year + 1, 1, 1), date(t.year + n + 1, 1, 1)),
-        "N_YEARS_AGO": (date(t.year - n, 1, 1), date(t.year - n + 1, 1, 1)),
-    }
-    return fixed[key]
-
-
-# ---------------------------------------------------------------------------- the transformer
-
-
-@dataclass(frozen=True)
-class _Lit:
-    kind: str  # string number true false null date datetime date_literal
-    text: str
-    line: int
-    column: int
-
-
-def _lit(kind: str) -> Any:
-    def make(self: Any, tok: Token) -> _Lit:
-        return _Lit(kind, str(tok), tok.line or 1, tok.column or 1)
-
-    return make
-
-
-@v_args(inline=True)
-class _ToAst(Transformer[Token, Any]):
-    """Lark tree -> plain tuples; field paths keep their positions for error messages."""
-
-    def field_path(self, *names: Token) -> tuple[str, tuple[str, ...], int, int]:
-        return ("path", tuple(str(n) for n in names), names[0].line or 1, names[0].column or 1)
-
-    string = _lit("string")
-    datetime = _lit("datetime")
-    date = _lit("date")
-    number = _lit("number")
-    true = _lit("true")
-    false = _lit("false")
-    null = _lit("null")
-    date_literal = _lit("date_literal")
-    date_literal_n = _lit("date_literal")
-
-    def count_call(self, _kw: Token, path: Any, alias: Token | None) -> tuple[str, Any, Any]:
-        return ("count", path, str(alias) if alias is not None else None)
-
-    def select_list(self, *items: Any) -> list[Any]:
-        return list(items)
-
-    def where(self, cond: Any) -> tuple[str, Any]:
-        return ("where", cond)
-
-    def and_chain(self, *parts: Any) -> tuple[str, list[Any]]:
-        return ("and", list(parts))
-
-    def or_chain(self, *parts: Any) -> tuple[str, list[Any]]:
-        return ("or", list(parts))
-
-    def negation(self, inner: Any) -> tuple[str, Any]:
-        return ("not", inner)
-
-    def comparison(self, path: Any, op: Token, value: _Lit) -> tuple[str, Any, str, list[_Lit]]:
-        return ("cmp", path, "!=" if str(op) == "<>" else str(op), [value])
-
-    def like(self, path: Any, pattern: Token) -> tuple[str, Any, str, list[_Lit]]:
-        return (
-            "like",
-            path,
-            "like",
-            [_Lit("string", str(pattern), pattern.line or 1, pattern.column or 1)],
-        )
-
-    def in_list(self, path: Any, *values: _Lit) -> tuple[str, Any, str, list[_Lit]]:
-        return ("in", path, "in", list(values))
-
-    def not_in_list(self, path: Any, *values: _Lit) -> tuple[str, Any, str, list[_Lit]]:
-        return ("in", path, "not in", list(values))
-
-    def order_item(
-        self, path: Any, direction: Token | None, nulls: Token | None
-    ) -> tuple[Any, bool, bool]:
-        desc = direction is not None and str(direction).lower() == "desc"
-        nulls_first = nulls is None or str(nulls).lower().split()[-1] == "first"
-        return (path, desc, nulls_first)
-
-    def order(self, *items: Any) -> tuple[str, list[Any]]:
-        return ("order", list(items))
-
-    def limit(self, n: Token) -> tuple[str, int]:
-        return ("limit", int(n))
-
-    def offset(self, n: Token) -> tuple[str, int]:
-        return ("offset", int(n))
-
-
 # ---------------------------------------------------------------------------- resolution
-
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-
-
-def unquote(text: str, *, like: bool = False) -> str:
-    """The value of a SOQL string literal; in LIKE patterns ``\\%`` and ``\\_`` stay escaped."""
-    body, out, i = text[1:-1], [], 0
-    while i < len(body):
-        ch = body[i]
-        if ch == "\\" and i + 1 < len(body):
-            nxt = body[i + 1]
-            if like and nxt in "%_":
-                out.append("\\" + nxt)
-            elif nxt in _ESCAPES:
-                out.append(_ESCAPES[nxt] if not (like and nxt == "\\") else "\\\\")
-            else:
-                out.append(nxt)
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
 
 
 class _Resolver:
-    def __init__(self, soql: str, obj: ObjectSpec, today: date | None) -> None:
+    def __init__(
+        self, soql: str, obj: ObjectSpec, today: date | None, alias: str | None = None
+    ) -> None:
         self.soql, self.obj, self.today = soql, obj, today
+        self.alias = alias.lower() if alias else None
 
     def error(self, code: str, line: int, column: int, message: str) -> SfError:
         return SfError(400, code, _located(self.soql, line, column, message))
@@ -284,8 +137,8 @@ class _Resolver:
     def field(self, node: tuple[str, tuple[str, ...], int, int]) -> FieldRef:
         _, names, line, column = node
         obj, joins, targets, canon = self.obj, [], [], []
-        # A leading object name is allowed: SELECT Account.Name FROM Account
-        if len(names) > 1 and names[0].lower() == obj.name.lower():
+        # A leading object name or alias is allowed: SELECT a.Name FROM Account a
+        if len(names) > 1 and names[0].lower() in (obj.name.lower(), self.alias):
             names = names[1:]
         for rel in names[:-1]:
             ref = obj.relationships.get(rel.lower())
@@ -318,7 +171,7 @@ class _Resolver:
         canon.append(spec.name)
         return FieldRef(".".join(canon), tuple(joins), tuple(targets), spec, obj)
 
-    def value(self, ref: FieldRef, lit: _Lit, op: str) -> Any:
+    def value(self, ref: FieldRef, lit: Lit, op: str) -> Any:
         """A literal as a storage value (``("range", start, end)`` for date literals)."""
         t, name = ref.spec.type, ref.spec.name
         if lit.kind == "null":
@@ -395,6 +248,8 @@ class _Resolver:
             return (kind, [self.condition(part) for part in node[1]])
         if kind == "not":
             return ("not", self.condition(node[1]))
+        if kind == "semi":
+            return self.semi_join(node)
         _, path, op, lits = node
         ref = self.field(path)
         if ref.spec.type == "textarea" and ref.spec.length > 255:
@@ -410,6 +265,44 @@ class _Resolver:
         if kind == "like":
             return ("like", ref, values[0])
         return ("cmp", ref, op, values[0])
+
+    def semi_join(self, node: Any) -> Any:
+        """``Id IN (SELECT AccountId FROM Contact ...)``: both sides must be ids."""
+        _, path, op, (_, inner_path, obj_tok, clauses) = node
+        ref = self.field(path)
+        inner_obj = _object(self.soql, obj_tok)
+        inner = _Resolver(self.soql, inner_obj, self.today)
+        inner_ref = inner.field(inner_path)
+        for side, name in ((ref, path), (inner_ref, inner_path)):
+            if side.spec.type not in ("id", "reference") or side.joins:
+                raise self.error(
+                    "INVALID_FIELD",
+                    name[2],
+                    name[3],
+                    "semi join sub-selects can only select and compare id fields",
+                )
+        sub = Query(soql=self.soql, object=inner_obj, fields=(inner_ref,))
+        for clause in clauses:
+            sub.where = inner.condition(clause[1])
+        return ("semi", ref, op, sub)
+
+
+def _object(soql: str, tok: Token) -> ObjectSpec:
+    obj = get_object(str(tok))
+    if obj is None:
+        raise SfError(
+            400,
+            "INVALID_TYPE",
+            _located(
+                soql,
+                tok.line or 1,
+                tok.column or 1,
+                f"sObject type '{tok}' is not supported. If you are attempting to use a custom "
+                "object, be sure to append the '__c' after the entity name. Please reference your WSDL "
+                "or the describe call for the appropriate names.",
+            ),
+        )
+    return obj
 
 
 def parse(soql: str, *, today: date | None = None) -> Query:
@@ -434,26 +327,19 @@ def parse(soql: str, *, today: date | None = None) -> Query:
         tree: Tree[Token] = _parser().parse(soql)
     except UnexpectedInput as exc:
         raise _malformed(soql, exc) from None
-    select, obj_tok, *clauses = _ToAst().transform(tree).children
-    obj = get_object(str(obj_tok))
-    if obj is None:
-        raise SfError(
-            400,
-            "INVALID_TYPE",
-            _located(
-                soql,
-                obj_tok.line or 1,
-                obj_tok.column or 1,
-                f"sObject type '{obj_tok}' is not supported. If you are attempting to use a custom "
-                "object, be sure to append the '__c' after the entity name. Please reference your WSDL "
-                "or the describe call for the appropriate names.",
-            ),
-        )
-    res = _Resolver(soql, obj, today)
-    query = Query(soql=soql, object=obj)
+    select, (_, obj_tok, alias), *clauses = ToAst().transform(tree).children
+    obj = _object(soql, obj_tok)
+    res = _Resolver(soql, obj, today, str(alias) if alias is not None else None)
+    return _build(res, select, clauses, nested=False)
+
+
+def _select(res: _Resolver, query: Query, select: list[Any], nested: bool) -> None:
+    soql = res.soql
     fields: list[FieldRef] = []
     counts = [item for item in select if item[0] == "count"]
     if counts:
+        if nested:
+            raise _plain_malformed(soql, "COUNT() can not be used in a relationship subquery")
         if len(select) > 1 and any(item[0] == "count" and item[1] is None for item in select):
             raise _plain_malformed(soql, "COUNT() can not be combined with other fields")
         _, path, alias = counts[0]
@@ -464,22 +350,76 @@ def parse(soql: str, *, today: date | None = None) -> Query:
             query.count_alias = alias or "expr0"
         if len(select) > 1:
             raise _plain_malformed(soql, "Field must be grouped or aggregated")
-    else:
-        seen: set[str] = set()
-        for item in select:
-            ref = res.field(item)
-            if ref.path.lower() in seen:
+        return
+    seen: set[str] = set()
+    for item in select:
+        if item[0] == "subquery":
+            if nested:
+                raise _plain_malformed(soql, "Nested relationship subqueries are not supported")
+            query.children.append(_child(res, item))
+            continue
+        if item[0] == "fields":
+            kind = str(item[1]).upper()
+            if kind not in ("ALL", "STANDARD", "CUSTOM"):
                 raise res.error(
-                    "DUPLICATE_FIELD", item[2], item[3], f"duplicate field selected: {ref.path}"
+                    "MALFORMED_QUERY",
+                    item[1].line or 1,
+                    item[1].column or 1,
+                    f"FIELDS({item[1]}) is not supported; use ALL, STANDARD or CUSTOM",
                 )
-            seen.add(ref.path.lower())
-            fields.append(ref)
+            for f in res.obj.fields:
+                wanted = kind == "ALL" or f.custom == (kind == "CUSTOM")
+                if wanted and f.name.lower() not in seen:
+                    seen.add(f.name.lower())
+                    fields.append(FieldRef(f.name, (), (), f, res.obj))
+            continue
+        ref = res.field(item)
+        if ref.path.lower() in seen:
+            raise res.error(
+                "DUPLICATE_FIELD", item[2], item[3], f"duplicate field selected: {ref.path}"
+            )
+        seen.add(ref.path.lower())
+        fields.append(ref)
     query.fields = tuple(fields)
+    if not fields and query.children:
+        raise _plain_malformed(soql, "a query must select at least one field")
+
+
+def _child(res: _Resolver, item: Any) -> ChildQuery:
+    _, select, rel_tok, clauses = item
+    found = child_relationship(res.obj, str(rel_tok))
+    if found is None:
+        raise res.error(
+            "INVALID_TYPE",
+            rel_tok.line or 1,
+            rel_tok.column or 1,
+            f"Didn't understand relationship '{rel_tok}' in FROM part of query call. If you are "
+            "attempting to use a custom relationship, be sure to append the '__r' after the custom "
+            "relationship name. Please reference your WSDL or the describe call for the appropriate "
+            "names.",
+        )
+    name, child_obj, fk = found
+    inner = _Resolver(res.soql, child_obj, res.today)
+    return ChildQuery(name, _build(inner, select, clauses, nested=True), fk)
+
+
+def _build(res: _Resolver, select: list[Any], clauses: list[Any], *, nested: bool) -> Query:
+    soql = res.soql
+    query = Query(soql=soql, object=res.obj)
+    _select(res, query, select, nested)
     for clause in clauses:
         if clause is None:
             continue
         if clause[0] == "where":
             query.where = res.condition(clause[1])
+        elif clause[0] == "with":
+            if str(clause[1]).upper() not in ("SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"):
+                raise res.error(
+                    "MALFORMED_QUERY",
+                    clause[1].line or 1,
+                    clause[1].column or 1,
+                    f"unexpected token: '{clause[1]}'",
+                )
         elif clause[0] == "order":
             if query.count:
                 raise _plain_malformed(soql, "ORDER BY can not be used with COUNT()")
@@ -494,6 +434,9 @@ def parse(soql: str, *, today: date | None = None) -> Query:
                     f"Maximum SOQL offset allowed is {MAX_OFFSET}",
                 )
             query.offset = clause[1]
+    uses_fields = any(item[0] == "fields" and str(item[1]).upper() != "STANDARD" for item in select)
+    if uses_fields and (query.limit is None or query.limit > 200):
+        raise _plain_malformed(soql, "The SOQL FIELDS function must have a LIMIT of at most 200")
     return query
 
 

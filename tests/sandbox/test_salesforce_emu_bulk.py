@@ -157,6 +157,10 @@ def test_completed_job_reports_processed_records(sf: Salesforce) -> None:
         ({"operation": "query", "query": "SELECT FROM"}, "MALFORMED_QUERY"),
         ({"operation": "insert", "query": "SELECT Id FROM Account"}, "INVALIDJOB"),
         ({"operation": "query", "query": "SELECT COUNT() FROM Account"}, "INVALIDJOB"),
+        (
+            {"operation": "query", "query": "SELECT Id, (SELECT Id FROM Contacts) FROM Account"},
+            "INVALIDJOB",
+        ),
     ],
 )
 def test_bad_jobs_are_refused(sf: Salesforce, body: dict[str, Any], code: str) -> None:

@@ -206,6 +206,18 @@ def test_queries_recon_never_sends(sf: Salesforce, soql: str, total: int) -> Non
     assert sf.query_all(soql)["totalSize"] == total
 
 
+def test_subqueries_and_semi_joins_through_the_client(sf: Salesforce) -> None:
+    rows = sf.query(
+        "SELECT Name, (SELECT Email FROM Contacts) FROM Account "
+        "WHERE Id IN (SELECT AccountId FROM Contact WHERE LastName = 'Querytest')"
+    )["records"]
+    assert [(r["Name"], r["Contacts"]["records"][0]["Email"]) for r in rows] == [
+        ("Paging 00000", "ann@paging.test")
+    ]
+    fields = sf.query("SELECT FIELDS(ALL) FROM Account WHERE Site = 'paging' LIMIT 1")["records"][0]
+    assert {"Recon_Key__c", "HubSpot_Id__c", "Name", "SystemModstamp"} <= set(fields)
+
+
 def test_count_queries(sf: Salesforce) -> None:
     counted = sf.query("SELECT COUNT() FROM Account WHERE Site = 'paging'")
     assert (counted["totalSize"], counted["records"]) == (N_PAGING, [])

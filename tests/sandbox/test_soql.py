@@ -412,3 +412,88 @@ def test_incremental_query_uses_the_modstamp_index(state: SandboxState) -> None:
         )
     assert "sf_account_modstamp" in plan
     assert "TEMP B-TREE" not in plan
+
+
+# ---------------------------------------------------------------------------- beyond recon's own queries
+
+
+def records(state: SandboxState, soql: str) -> list[dict]:
+    q = parse(soql)
+    with state.tx() as conn:
+        return sf_query.fetch_records(
+            conn, q, sf_query.select_rowids(conn, q, include_deleted=False), "59.0"
+        )
+
+
+def test_child_relationship_subqueries(state: SandboxState) -> None:
+    rows = records(
+        state,
+        "SELECT Name, (SELECT LastName, Email FROM Contacts WHERE Email != null ORDER BY LastName LIMIT 5) "
+        "FROM Account ORDER BY Name",
+    )
+    by_name = {r["Name"]: r["Contacts"] for r in rows}
+    assert by_name["Acme Corp"]["totalSize"] == 1
+    assert by_name["Acme Corp"]["done"] is True
+    assert by_name["Acme Corp"]["records"][0]["Email"] == "ann@acme.com"
+    assert by_name["Globex"] is None
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        ("Id IN (SELECT AccountId FROM Contact)", ["Acme Corp"]),
+        ("Id IN (SELECT AccountId FROM Contact WHERE Email LIKE '%@nowhere')", []),
+        ("Id NOT IN (SELECT AccountId FROM Contact)", ["acme gmbh", "Globex"]),
+        ("NOT (Id IN (SELECT AccountId FROM Contact))", ["acme gmbh", "Globex"]),
+        ("Id IN (SELECT AccountId FROM Contact) OR Website = null", ["Acme Corp", "acme gmbh"]),
+    ],
+)
+def test_semi_joins(state: SandboxState, where: str, expected: list[str]) -> None:
+    assert (
+        names(state, f"SELECT Name FROM Account WHERE {where} ORDER BY SystemModstamp") == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("soql", "present", "absent"),
+    [
+        (
+            "SELECT FIELDS(STANDARD) FROM Account",
+            {"Id", "Name", "SystemModstamp"},
+            {"Recon_Key__c"},
+        ),
+        (
+            "SELECT FIELDS(CUSTOM) FROM Account LIMIT 200",
+            {"Recon_Key__c", "HubSpot_Id__c"},
+            {"Name"},
+        ),
+        ("SELECT Id, FIELDS(ALL) FROM Lead LIMIT 10", {"Id", "Company", "Recon_Key__c"}, set()),
+        ("SELECT a.Name, a.Owner.Email FROM Account a", {"Name", "Owner.Email"}, {"a.Name"}),
+        ("SELECT Id FROM Account WITH SECURITY_ENFORCED", {"Id"}, set()),
+    ],
+)
+def test_fields_functions_aliases_and_with(soql: str, present: set[str], absent: set[str]) -> None:
+    paths = {f.path for f in parse(soql).fields}
+    assert present <= paths
+    assert not absent & paths
+
+
+@pytest.mark.parametrize(
+    ("soql", "code", "text"),
+    [
+        ("SELECT FIELDS(ALL) FROM Account", "MALFORMED_QUERY", "LIMIT of at most 200"),
+        ("SELECT FIELDS(CUSTOM) FROM Account LIMIT 201", "MALFORMED_QUERY", "LIMIT of at most 200"),
+        ("SELECT FIELDS(SOME) FROM Account", "MALFORMED_QUERY", "FIELDS(SOME)"),
+        ("SELECT Id, (SELECT Id FROM Widgets) FROM Account", "INVALID_TYPE", "relationship 'Widgets'"),
+        ("SELECT Id, (SELECT Id, (SELECT Id FROM Contacts) FROM ChildAccounts) FROM Account", "MALFORMED_QUERY", "Nested"),
+        ("SELECT Id, (SELECT Nope FROM Contacts) FROM Account", "INVALID_FIELD", "'Nope' on entity 'Contact'"),
+        ("SELECT Id FROM Account WHERE Name IN (SELECT AccountId FROM Contact)", "INVALID_FIELD", "semi join"),
+        ("SELECT Id FROM Account WHERE Id IN (SELECT Email FROM Contact)", "INVALID_FIELD", "semi join"),
+        ("SELECT Id FROM Account WITH CACHE", "MALFORMED_QUERY", "'CACHE'"),
+    ],
+)  # fmt: skip
+def test_bad_advanced_queries(soql: str, code: str, text: str) -> None:
+    with pytest.raises(SfError) as info:
+        parse(soql)
+    assert info.value.code == code
+    assert text in info.value.message

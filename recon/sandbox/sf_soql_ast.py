@@ -1,0 +1,145 @@
+"""The SOQL syntax tree of the Salesforce emulator: a Lark transformer from the
+``soql.lark`` parse tree to plain tuples (:mod:`recon.sandbox.soql` resolves them
+against the describe metadata), and SOQL string-literal unquoting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lark import Token, Transformer, v_args
+
+__all__ = ["Lit", "ToAst", "unquote"]
+
+
+@dataclass(frozen=True)
+class Lit:
+    kind: str  # string number true false null date datetime date_literal
+    text: str
+    line: int
+    column: int
+
+
+def _lit(kind: str) -> Any:
+    def make(self: Any, tok: Token) -> Lit:
+        return Lit(kind, str(tok), tok.line or 1, tok.column or 1)
+
+    return make
+
+
+@v_args(inline=True)
+class ToAst(Transformer[Token, Any]):
+    """Lark tree -> plain tuples; field paths keep their positions for error messages."""
+
+    def field_path(self, *names: Token) -> tuple[str, tuple[str, ...], int, int]:
+        return ("path", tuple(str(n) for n in names), names[0].line or 1, names[0].column or 1)
+
+    string = _lit("string")
+    datetime = _lit("datetime")
+    date = _lit("date")
+    number = _lit("number")
+    true = _lit("true")
+    false = _lit("false")
+    null = _lit("null")
+    date_literal = _lit("date_literal")
+    date_literal_n = _lit("date_literal")
+
+    def count_call(self, _kw: Token, path: Any, alias: Token | None) -> tuple[str, Any, Any]:
+        return ("count", path, str(alias) if alias is not None else None)
+
+    def select_list(self, *items: Any) -> list[Any]:
+        return list(items)
+
+    def where(self, cond: Any) -> tuple[str, Any]:
+        return ("where", cond)
+
+    def and_chain(self, *parts: Any) -> tuple[str, list[Any]]:
+        return ("and", list(parts))
+
+    def or_chain(self, *parts: Any) -> tuple[str, list[Any]]:
+        return ("or", list(parts))
+
+    def negation(self, inner: Any) -> tuple[str, Any]:
+        return ("not", inner)
+
+    def comparison(self, path: Any, op: Token, value: Lit) -> tuple[str, Any, str, list[Lit]]:
+        return ("cmp", path, "!=" if str(op) == "<>" else str(op), [value])
+
+    def like(self, path: Any, pattern: Token) -> tuple[str, Any, str, list[Lit]]:
+        return (
+            "like",
+            path,
+            "like",
+            [Lit("string", str(pattern), pattern.line or 1, pattern.column or 1)],
+        )
+
+    def in_list(self, path: Any, *values: Lit) -> tuple[str, Any, str, list[Lit]]:
+        return ("in", path, "in", list(values))
+
+    def not_in_list(self, path: Any, *values: Lit) -> tuple[str, Any, str, list[Lit]]:
+        return ("in", path, "not in", list(values))
+
+    def in_select(self, path: Any, sub: Any) -> tuple[str, Any, str, Any]:
+        return ("semi", path, "in", sub)
+
+    def not_in_select(self, path: Any, sub: Any) -> tuple[str, Any, str, Any]:
+        return ("semi", path, "not in", sub)
+
+    def semi_select(
+        self, path: Any, obj: Token, *clauses: Any
+    ) -> tuple[str, Any, Token, list[Any]]:
+        return ("semi_select", path, obj, list(clauses))
+
+    def subquery(
+        self, items: list[Any], rel: Token, *clauses: Any
+    ) -> tuple[str, Any, Token, list[Any]]:
+        return ("subquery", items, rel, list(clauses))
+
+    def fields_call(self, _kw: Token, kind: Token) -> tuple[str, Token]:
+        return ("fields", kind)
+
+    def from_clause(self, obj: Token, alias: Token | None) -> tuple[str, Token, Token | None]:
+        return ("from", obj, alias)
+
+    def with_clause(self, name: Token) -> tuple[str, Token]:
+        return ("with", name)
+
+    def order_item(
+        self, path: Any, direction: Token | None, nulls: Token | None
+    ) -> tuple[Any, bool, bool]:
+        desc = direction is not None and str(direction).lower() == "desc"
+        nulls_first = nulls is None or str(nulls).lower().split()[-1] == "first"
+        return (path, desc, nulls_first)
+
+    def order(self, *items: Any) -> tuple[str, list[Any]]:
+        return ("order", list(items))
+
+    def limit(self, n: Token) -> tuple[str, int]:
+        return ("limit", int(n))
+
+    def offset(self, n: Token) -> tuple[str, int]:
+        return ("offset", int(n))
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
+
+
+def unquote(text: str, *, like: bool = False) -> str:
+    """The value of a SOQL string literal; in LIKE patterns ``\\%`` and ``\\_`` stay escaped."""
+    body, out, i = text[1:-1], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if like and nxt in "%_":
+                out.append("\\" + nxt)
+            elif nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt] if not (like and nxt == "\\") else "\\\\")
+            else:
+                out.append(nxt)
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
