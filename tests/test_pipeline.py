@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +167,65 @@ def test_unknown_stage_is_a_usage_error(run_config: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--config", str(run_config), "run", "--stage", "bogus"])
     assert exit_.value.code == 2
+
+
+def test_run_resumes_an_apply_killed_mid_batch(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kill -9 during the apply's first write; the next `recon run` finishes that apply first."""
+    import signal
+
+    slow = [
+        {"kind": "latency", "side": "hubspot", "endpoint": "POST */batch/update", "ms": 4000},
+        {
+            "kind": "latency",
+            "side": "salesforce",
+            "endpoint": "PATCH */composite/sobjects*",
+            "ms": 4000,
+        },
+    ]
+    resp = requests.post(f"{sandbox.url}/_sandbox/faults", json=slow, timeout=10)
+    assert resp.status_code < 300, resp.text
+    store = run_config.parent / "recon.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recon", "--config", str(run_config), "run", "--no-notify"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        sent = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            if store.exists():
+                try:
+                    db = open_store(store, migrate=False)
+                    sent = db.execute(
+                        "select count(*) from journal where state = 'sent'"
+                    ).fetchone()[0]
+                    db.conn.close()
+                except Exception:  # the store is being created or migrated
+                    sent = 0
+            if sent:
+                break
+            time.sleep(0.1)
+        assert sent, "the apply never reached a sent batch"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=10)
+    db = open_store(store)
+    crashed = db.execute("select run_id from runs where stage = 'apply'").fetchone()[0]
+    assert (
+        db.execute("select status from runs where run_id = ?", [crashed]).fetchone()[0] == "running"
+    )
+    code, summary = run(run_config, capsys=capsys)
+    assert code == 0, summary.get("error")
+    assert "resume" in summary["stages"]
+    assert summary["stages"]["resume"]["run_id"] == crashed
+    left = db.execute(
+        "select count(*) from journal where run_id = ? and state in ('planned', 'sent')", [crashed]
+    ).fetchone()[0]
+    assert left == 0
+    assert db.execute("select status from runs where run_id = ?", [crashed]).fetchone()[0] == "ok"
+    # the lock the killed run held was taken over (its process is gone)
+    assert db.execute("select count(*) from locks where holder is not null").fetchone()[0] == 0
