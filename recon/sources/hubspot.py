@@ -209,23 +209,8 @@ class HubSpotSource:
             object_type=obj,
             archived=False,
         )
-        fields = [
-            {
-                k: p.get(k)
-                for k in (
-                    "name",
-                    "label",
-                    "type",
-                    "fieldType",
-                    "hasUniqueValue",
-                    "calculated",
-                    "hidden",
-                    "modificationMetadata",
-                    "options",
-                )
-            }
-            for p in body.get("results", [])
-        ]
+        # stored whole: the plan stage reads types, options and read-only flags from them
+        fields = [dict(p) for p in body.get("results", [])]
         return self._use_schema(obj, fields)
 
     def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:

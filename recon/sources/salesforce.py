@@ -306,10 +306,8 @@ class SalesforceSource:
         if known is not None:
             return self._use_schema(obj, known)
         desc = self._call(lambda sf: getattr(sf, obj).describe())
-        fields = [
-            {k: f.get(k) for k in ("name", "label", "type", "length", "updateable", "createable", "nillable", "externalId", "unique", "referenceTo", "picklistValues")}
-            for f in desc.get("fields", [])
-        ]  # fmt: skip
+        # stored whole: the plan stage reads types, picklists and writability from them
+        fields = [json_safe(f) for f in desc.get("fields", [])]
         return self._use_schema(obj, fields)
 
     def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
