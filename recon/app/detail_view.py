@@ -1,0 +1,129 @@
+"""The selected item's side-by-side records, explanation and current decisions (Queue tab)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from .. import review
+
+ICONS = {
+    None: "○",
+    "match": "✓",
+    "approve": "✓",
+    "non_match": "✗",
+    "reject": "✗",
+    "unsure": "…",
+    "defer": "…",
+}
+SOURCES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+def record_title(rec: dict[str, Any]) -> str:
+    return f"{SOURCES.get(rec['source'], rec['source'])} {rec['object']} · {rec['record_id']}"
+
+
+def comparison(detail: dict[str, Any]) -> None:
+    records = detail["records"]
+    heads = [record_title(r) for r in records]
+    rows = {
+        f["field"]: ["—" if v in (None, "") else str(v) for v in f["values"]]
+        for f in detail["fields"]
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=heads)
+    differs = {f["field"] for f in detail["fields"] if f["differs"]}
+    frame.insert(0, "≠", ["≠" if f in differs else "" for f in frame.index])
+    styled = frame.style.apply(
+        lambda row: ["background-color: #fff1c2" if row.name in differs else "" for _ in row],
+        axis=1,
+    )
+    st.dataframe(styled, width="stretch", height=min(38 + 35 * len(frame), 560))
+    links = [f"[{record_title(r)} ↗]({r['link']})" for r in records if r.get("link")]
+    st.markdown(
+        " · ".join(links)
+        if links
+        else "_Record links need `hubspot.portal_id` and `salesforce.instance_url` in recon.toml._"
+    )
+    missing = [r["record_id"] for r in records if r.get("missing")]
+    if missing:
+        st.warning(f"Not in the store's snapshots: {', '.join(missing)}")
+    with st.expander("All fields as pulled"):
+        keys = sorted({k for r in records for k in r.get("data", {})})
+        data = {
+            k: [
+                json.dumps(r.get("data", {}).get(k), default=str)
+                if isinstance(r.get("data", {}).get(k), dict | list)
+                else r.get("data", {}).get(k)
+                for r in records
+            ]
+            for k in keys
+        }
+        st.dataframe(
+            pd.DataFrame.from_dict(data, orient="index", columns=heads).astype(str), width="stretch"
+        )
+
+
+def explanation(detail: dict[str, Any]) -> None:
+    exp = detail["explanation"]
+    if detail["item"]["kind"] == "duplicate":
+        st.markdown(
+            f"**Cluster of {detail['item']['members']} records** · weakest link {detail['item']['score']:.3f}"
+        )
+        pairs = [
+            {
+                "pair": f"{p['record_id_l']} ↔ {p['record_id_r']}",
+                "score": p["score"],
+                "weight": p["match_weight"],
+            }
+            for p in detail["pairs"]
+        ]
+        if pairs:
+            st.dataframe(pd.DataFrame(pairs), hide_index=True, width="stretch")
+        levels = [lv for p in detail["pairs"][:1] for lv in p["explanation"]]
+    elif exp:
+        levels = exp["levels"]
+    else:
+        levels = []
+    if exp:
+        st.markdown(
+            f"**{'Link score' if detail['item']['kind'] == 'conflict' else 'Score'} {exp['score']:.3f}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
+        )
+        if exp["flags"]:
+            st.warning("Flags: " + ", ".join(exp["flags"]))
+    if levels:
+        frame = pd.DataFrame(levels)
+        frame["side"] = frame["weight"].map(lambda w: "for a match" if w >= 0 else "against")
+        chart = (
+            alt.Chart(frame)
+            .mark_bar(size=16)
+            .encode(
+                x=alt.X("weight:Q", title="weight (log2 Bayes factor)"),
+                y=alt.Y("comparison:N", sort=None, title=None),
+                color=alt.Color(
+                    "side:N",
+                    scale=alt.Scale(
+                        domain=["for a match", "against"], range=["#2e7d32", "#c62828"]
+                    ),
+                    legend=None,
+                ),
+                tooltip=["comparison", "level", "weight"],
+            )
+            .properties(height=alt.Step(26))
+        )
+        st.altair_chart(chart, width="stretch")
+        st.dataframe(frame[["comparison", "level", "weight"]], hide_index=True, width="stretch")
+
+
+def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
+    current = [h for h in detail["history"] if not h["superseded"]]
+    if not current:
+        st.info("Not decided yet.")
+    for h in current:
+        choice = json.loads(h["choice"]) if h["choice"] else None
+        extra = f" · choice `{json.dumps(choice, ensure_ascii=False)[:120]}`" if choice else ""
+        text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {h['reviewer'] or h['decided_by']} at {h['decided_at'][:19]} (v{h['version']}){extra}"
+        (st.success if h["label"] in review.FINAL_LABELS else st.warning)(text)
