@@ -169,7 +169,11 @@ _EXTRA_TERMS = {
     "eood", "ood", "ead", "sae", "saog", "kk", "yk", "limited liability company", "ltd liability co",
 }  # fmt: skip
 #: legal forms written before the name ("PT Acme", "OOO Acme")
-_PREFIX_RE = r"^(?:pt|cv|ooo|oao|zao|pao|ao|tov|jsc|pjsc|ojsc) (\S)"
+_PREFIX_RE = (
+    r"^(?:pt|cv|ooo|oao|zao|pao|ao|tov|jsc|pjsc|ojsc|"
+    r"(?:public |open |closed |private )?joint stock (?:company|co)|"
+    r"limited liability (?:company|partnership)) (\S)"
+)
 #: long legal forms whose misspellings ("Corproation") are still legal forms
 _LONG_FORMS = ("corporation", "incorporated", "limited", "company", "gesellschaft")
 _SHORT_FORMS = ("inc", "ltd", "llc", "corp", "gmbh", "plc", "co")
