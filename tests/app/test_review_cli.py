@@ -82,3 +82,10 @@ def test_recon_review_serves_the_page(request: pytest.FixtureRequest, tmp_path: 
         assert resp.status == 200 and b"<html" in resp.read().lower()
     assert (tmp_path / "data" / "recon.db").is_file()  # the CLI opened (and migrated) the store
     assert f"serving http://127.0.0.1:{port}/" in (tmp_path / "review.log").read_text()
+
+
+def test_streamlit_run_in_a_checkout_binds_loopback() -> None:
+    import tomllib
+
+    config = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
+    assert tomllib.loads(config.read_text(encoding="utf-8"))["server"]["address"] == "127.0.0.1"
