@@ -143,17 +143,22 @@ def record_json(
     *,
     history: list[str] | None = None,
     associations: list[str] | None = None,
+    known: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A stored record as HubSpot's ``SimplePublicObject``."""
+    """A stored record as HubSpot's ``SimplePublicObject``.
+
+    ``known`` (the type's property definitions) may be passed in when rendering many records.
+    """
     props: dict[str, Any] = json.loads(row["props"])
     lastmod = lastmod_prop(obj)
     names = list(wanted) if wanted is not None else list(DEFAULT_PROPERTIES.get(obj, []))
     for always in ("hs_object_id", "createdate", lastmod):
         if always not in names:
             names.append(always)
-    from .hs_records import properties_of
+    if known is None:
+        from .hs_records import properties_of
 
-    known = properties_of(conn, obj)
+        known = properties_of(conn, obj)
     out_props = {n: props.get(n) for n in names if n in known or n in props}
     rec: dict[str, Any] = {
         "id": str(row["id"]),

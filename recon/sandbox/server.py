@@ -125,7 +125,7 @@ class SandboxServer:
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 10.0) -> SandboxServer:
+    def start(self, timeout: float = 60.0) -> SandboxServer:
         """Start serving and wait until the server answers; return self."""
         if self._thread is not None:
             return self
