@@ -21,6 +21,7 @@ import polars as pl
 import sqlite_utils
 
 from . import normalize
+from .sources.base import RECORD_COLUMNS
 from .store import store_status
 
 __all__ = [
@@ -36,28 +37,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: the canonical record columns every snapshot carries
-PROMOTED_COLUMNS = (
-    "source",
-    "object",
-    "record_id",
-    "name",
-    "domain",
-    "website",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "company",
-    "account_id",
-    "city",
-    "country",
-    "owner_id",
-    "external_ids",
-    "created_at",
-    "modified_at",
-    "archived",
-)
+#: the canonical record columns every snapshot promotes (the raw ``data`` JSON left out)
+PROMOTED_COLUMNS: tuple[str, ...] = tuple(c for c in RECORD_COLUMNS if c != "data")
 
 
 def records_frame(
