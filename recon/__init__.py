@@ -55,6 +55,8 @@ _LAZY = {
     "export_audit": ("audit", "export"),
     "run_pipeline": ("pipeline", "run_pipeline"),
     "run_pull": ("pull", "run_pull"),
+    "build_plan": ("plan", "build_plan"),
+    "approved_items": ("plan", "approved_items"),
 }
 
 
@@ -99,7 +101,9 @@ __all__ = [
     "Tier",
     "UsageError",
     "__version__",
+    "approved_items",
     "audit_report",
+    "build_plan",
     "domain_coverage",
     "duplicate_estimate",
     "export_audit",

@@ -175,7 +175,9 @@ class Planner:
 
     def sf_value(self, sf: Rec, fm: FieldMap) -> Any:
         """The Salesforce-side value of a mapping (derived values computed)."""
-        if fm.derived == "account_name":
+        if fm.derived == "account_name":  # pull flattens the relationship as "Account.Name"
+            if sf.fields.get("Account.Name") is not None:
+                return sf.fields["Account.Name"]
             acct = self.view.records.get(("salesforce", "Account"), {}).get(
                 str(sf.account_id or "")
             )

@@ -627,3 +627,10 @@ def test_creates_respect_scoping_filters() -> None:
     res = build_plan(w.db, c)
     assert [i["payload"]["source"]["record_id"] for i in by(res.items, action="create")] == ["300"]
     assert res.skipped["create_out_of_scope"] == 1
+
+
+def test_flattened_account_name_from_the_pull_is_used() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL}, {"Email": EMAIL, "Account.Name": "Flat Inc"})
+    (item,) = by(plan(w).items, field="company")
+    assert item["after"] == "Flat Inc"
