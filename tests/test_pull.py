@@ -369,3 +369,50 @@ def test_objects_select_sources_and_unknown_objects_are_usage_errors(fresh_db) -
     assert opened == ["hubspot"]  # Salesforce has no object named contacts: not even signed in
     with pytest.raises(UsageError, match="no object 'Deal'"):
         run_pull(fresh_db, ReconConfig(), objects=["Deal"], source_factory=factory)
+
+
+def test_sigkilled_pull_subprocess_resumes_without_loss(sandbox_reset, tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from recon.store import open_store
+
+    sandbox = sandbox_reset
+    sandbox.state.settings.update({"latency_ms": 150})
+    conf = _toml(sandbox, tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recon", "--config", conf, "pull", "--source", "hubspot"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = tmp_path / "data" / "recon.db"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if store.exists():
+            try:
+                if (
+                    open_store(store, migrate=False)
+                    .execute("select count(*) from snapshots")
+                    .fetchone()[0]
+                ):
+                    break
+            except Exception:
+                pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = open_store(store).execute("select count(*) from snapshots").fetchone()[0]
+    sandbox.state.settings.update({"latency_ms": 0})
+    assert _exit(["--config", conf, "pull", "--source", "hubspot"]) == 0
+    db = open_store(store)
+    got = db.execute(
+        "select count(*), count(distinct object || record_id) from snapshots"
+    ).fetchone()
+    reference = open_store(":memory:")
+    from recon.config import load_config
+
+    run_pull(reference, load_config(conf), sources=["hubspot"])
+    want = reference.execute("select count(*) from snapshots").fetchone()[0]
+    assert 0 < killed_at < want and got == (want, want)
