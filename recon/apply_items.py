@@ -190,7 +190,10 @@ def ops_for(
             props: dict[str, Any] = {}
             for item in group:
                 props.update(item.props(created))
+            snaps = [i.snapshot for i in group if i.snapshot and not i.payload.get("expect")]
             op = Op(ref=f"u:{rid}", kind="update", object=obj, record_id=rid, properties=props)
+            if snaps and len(snaps) == len(group):
+                op.unmodified_since = min(snaps, key=lambda t: parse_ts(t) or t)
             out.append((op, group))
         return out
     for item in items:

@@ -271,6 +271,21 @@ class Runner:
             log.warning("batch %d: %s; re-reading before retrying", self.batch_no, exc)
             raise Unknown() from None
         by_ref = {o.ref: o for o in outcomes}
+        refused = [
+            op
+            for op, _its in part
+            if (o := by_ref.get(op.ref)) and o.error_class is ErrorClass.STALE
+        ]
+        now: dict[str, RecordState] = {}
+        if refused:  # a conditional write was refused (412): keep both versions for review
+            try:
+                now = writer.current(
+                    refused[0].object,
+                    [str(op.record_id) for op in refused],
+                    sorted({f for op in refused for f in op.properties}),
+                )
+            except SourceError:
+                now = {}
         rows = []
         with transaction(self.db):
             for op, its in part:
@@ -278,7 +293,15 @@ class Runner:
                     op.ref, False, op.record_id, ErrorClass.UNKNOWN, "no outcome"
                 )
                 for item in its:
-                    if outcome.ok:
+                    if outcome.error_class is ErrorClass.STALE:
+                        rows.append(
+                            self._mark_stale(
+                                item,
+                                now.get(str(op.record_id))
+                                or RecordState(str(op.record_id), None, {}),
+                            )
+                        )
+                    elif outcome.ok:
                         self._set(
                             item,
                             "confirmed",

@@ -449,3 +449,38 @@ def test_salesforce_per_record_errors_are_classified(crm: CrmEnv, tmp_path: Path
     assert result.failed == {"duplicate_rule": 1, "validation": 1} and result.applied == 1
     assert SF_SESSION not in json.dumps([dict(r) for r in db.query("select * from journal")])
     assert HS_TOKEN not in json.dumps([dict(r) for r in db.query("select * from audit")])
+
+
+class _EditBeforeWrite:
+    """Wraps a writer: a user edits the record after apply's re-read, just before the write."""
+
+    def __init__(self, inner: Any, crm: CrmEnv, record_id: str) -> None:
+        self.inner, self.crm, self.record_id = inner, crm, record_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, ops: Any) -> Any:
+        if any(op.record_id == self.record_id for op in ops):
+            self.crm.edit("salesforce", "Account", self.record_id, {"Phone": "+1 555 0142"})
+        return self.inner.write(ops)
+
+
+def test_salesforce_if_unmodified_since_catches_an_edit_after_the_reread(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path, apply={"salesforce_batch_size": 1})
+    db = crm.db(cfg)
+    acc = crm.sf_create("Account", [{"Name": f"Race {uid()}"}])[0]
+    plan = make_plan(
+        db,
+        [sf_update(acc, "Phone", None, "+1 555 0100", crm.modified("salesforce", "Account", acc))],
+    )
+    racer = _EditBeforeWrite(build_writer(cfg, "salesforce", CallBudget("salesforce")), crm, acc)
+    result = apply_plan(db, cfg, plan_run_id=plan, writers={"salesforce": racer})
+    assert result.stale == 1 and result.applied == 0
+    assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "+1 555 0142"
+    reason = json.loads(
+        next(iter(db.query("select reason from plan_items where run_id = ?", [plan])))["reason"]
+    )
+    assert reason["stale"]["current"] == {"Phone": "+1 555 0142"}

@@ -62,6 +62,9 @@ class Op:
         to_object: associations: the other side's object.
         to_id: associations: the other side's record id.
         merge_ids: merges: the records merged into ``record_id``.
+        unmodified_since: updates: the snapshot's modification time; a writer that can send a
+            conditional write (Salesforce single-record PATCH, ``If-Unmodified-Since``) refuses
+            the write with a ``stale`` outcome when the record changed after it.
     """
 
     ref: str
@@ -74,6 +77,7 @@ class Op:
     to_object: str | None = None
     to_id: str | None = None
     merge_ids: list[str] = field(default_factory=list)
+    unmodified_since: str | None = None
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Salesforce writer: sObject Collections (≤ 200, ``allOrNone=false``) and SOAP merges.
 
-Updates are ``PATCH composite/sobjects``; creates are upserts on the External ID
+Updates are ``PATCH composite/sobjects``; a batch of one record is a single-record
+``PATCH`` with ``If-Unmodified-Since`` (the snapshot time), which Salesforce refuses
+with 412 when the record changed since (a ``stale`` outcome). Creates are upserts on the External ID
 field ``Recon_Key__c`` (``PATCH composite/sobjects/{object}/Recon_Key__c``), so a
 create sent twice finds the record the first send made. The Salesforce admin
 adds that field (Text, External ID, Unique) on Account, Contact and Lead; where
@@ -243,6 +245,8 @@ class SalesforceWriter:
             )
         if kind == "merge":
             return [self._merge(op) for op in ops]
+        if kind == "update" and len(ops) == 1 and ops[0].unmodified_since:
+            return [self._conditional_update(ops[0])]
         if kind in {"update", "associate"}:
             records = []
             for op in ops:
@@ -297,6 +301,29 @@ class SalesforceWriter:
                 text = f"{code}: {message}" + (f" (fields: {', '.join(fields)})" if fields else "")
                 out.append(Outcome(op.ref, False, op.record_id, classify_salesforce(code), text))
         return out
+
+    def _conditional_update(self, op: Op) -> Outcome:
+        """One record: ``PATCH sobjects/{object}/{id}`` with ``If-Unmodified-Since`` (412 → stale)."""
+        from email.utils import format_datetime
+
+        from ..models import parse_ts
+
+        since = parse_ts(op.unmodified_since)
+        headers = {"If-Unmodified-Since": format_datetime(since, usegmt=True)} if since else {}
+        sobject = getattr(self.client, op.object)
+        try:
+            self._call(lambda: sobject.update(op.record_id, dict(op.properties), headers=headers))
+        except SourceError:
+            raise
+        except Exception as exc:
+            code, message = self._first_error(exc)
+            cls = (
+                ErrorClass.STALE
+                if getattr(exc, "status", None) == 412
+                else classify_salesforce(code, getattr(exc, "status", None))
+            )
+            return Outcome(op.ref, False, op.record_id, cls, f"{code}: {message}")
+        return Outcome(op.ref, True, op.record_id)
 
     def _merge(self, op: Op) -> Outcome:
         """One SOAP ``merge``: master ``op.record_id``, victims ``op.merge_ids`` (≤ 2)."""

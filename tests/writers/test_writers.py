@@ -210,3 +210,17 @@ def test_hubspot_error_classes(
 
 def test_scrub_removes_secrets() -> None:
     assert "tok-12345" not in scrub("Authorization: Bearer tok-12345", ["tok-12345", None])
+
+
+def test_salesforce_single_record_update_is_conditional(crm: CrmEnv, tmp_path: Path) -> None:
+    w = writer(crm, tmp_path, "salesforce")
+    acc = crm.sf_create("Account", [{"Name": f"Cond {uid()}"}])[0]
+    snapshot = crm.modified("salesforce", "Account", acc)
+    ok = w.write([Op("a", "update", "Account", acc, {"Phone": "1"}, unmodified_since=snapshot)])[0]
+    assert ok.ok
+    # the write above moved the record on: the same snapshot is now stale (412)
+    refused = w.write(
+        [Op("b", "update", "Account", acc, {"Phone": "2"}, unmodified_since=snapshot)]
+    )[0]
+    assert not refused.ok and refused.error_class is ErrorClass.STALE
+    assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "1"
