@@ -317,6 +317,7 @@ class HubSpotSource:
         fields = self.schema(obj, schema)
         if (full or cursor.value is None) and "full" not in cursor.state:
             cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
+            cursor.state.pop("search", None)  # an unfinished tie split belongs to the old cursor
             if sample is None:
                 # one search of one record tells the total: the progress bar's ETA
                 body = self._call(
