@@ -151,7 +151,7 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         if not isinstance(soql, str) or not soql.strip():
             raise SfError(400, "INVALIDJOB", "A query is required for a query job")
         query = parse(soql)
-        if query.count or query.count_field is not None:
+        if query.count or query.aggregated:
             raise SfError(400, "INVALIDJOB", "Aggregate queries are not supported by Bulk API 2.0")
         if query.children:
             raise SfError(

@@ -20,9 +20,9 @@ from typing import Any, cast
 from .sf_common import table_name
 from .sf_describe import ObjectSpec
 from .sf_store import format_value
-from .soql import ChildQuery, FieldRef, Query
+from .soql import Aggregate, ChildQuery, FieldRef, Query
 
-__all__ = ["count", "fetch_records", "fetch_rows", "select_rowids"]
+__all__ = ["aggregate", "count", "fetch_records", "fetch_rows", "select_rowids"]
 
 _NEG = {"=": "!=", "!=": "=", "<": ">=", ">=": "<", ">": "<=", "<=": ">"}
 
@@ -132,14 +132,23 @@ class _Sql:
             return f"({col} IS NULL OR {col} NOT IN ({select}))"
         return f"{col} IN ({select})"
 
+    def agg(self, agg: Aggregate) -> str:
+        col = self.col(agg.ref)
+        if agg.func == "count_distinct":
+            return f"count(DISTINCT {col})"
+        return f"{agg.func}({col})"
+
     def order_sql(self) -> str:
         parts = []
         for ref, desc, nulls_first in self.query.order:
-            col = self.col(ref)
+            if isinstance(ref, Aggregate):
+                col, nillable = self.agg(ref), True
+            else:
+                col, nillable = self.col(ref), ref.spec.nillable or bool(ref.joins)
             part = col + (" DESC" if desc else "")
             # SQLite sorts nulls first ascending and last descending; say so only when
             # it differs (non-nillable fields keep their index usable).
-            if ref.spec.nillable or ref.joins:
+            if nillable:
                 if desc and nulls_first:
                     part += " NULLS FIRST"
                 elif not desc and not nulls_first:
@@ -201,6 +210,48 @@ def count(conn: sqlite3.Connection, query: Query, *, include_deleted: bool) -> i
     if query.limit is not None:
         n = min(n, query.limit)
     return n
+
+
+def aggregate(
+    conn: sqlite3.Connection, query: Query, *, include_deleted: bool
+) -> list[dict[str, Any]]:
+    """The ``AggregateResult`` records of a GROUP BY / aggregate-function query.
+
+    Examples:
+        >>> from recon.sandbox.state import SandboxState
+        >>> from recon.sandbox.soql import parse
+        >>> q = parse("SELECT IsActive, COUNT(Id) n FROM User GROUP BY IsActive")
+        >>> with SandboxState(":memory:").tx() as conn:
+        ...     aggregate(conn, q, include_deleted=False)
+        [{'attributes': {'type': 'AggregateResult'}, 'IsActive': True, 'n': 5}]
+    """
+    sql = _Sql(query)
+    groups = [sql.col(ref) for ref in query.group_by]
+    shown = [(ref, sql.col(ref)) for ref in query.fields]
+    aggs = [(agg, sql.agg(agg)) for agg in query.aggregates]
+    where = _where(sql, include_deleted)
+    cols = [c for _, c in shown] + [c for _, c in aggs] or ["1"]
+    text = f"SELECT {', '.join(cols)} {sql.from_sql()}{where}"
+    if groups:
+        text += " GROUP BY " + ", ".join(groups)
+    text += sql.order_sql()
+    if query.limit is not None or query.offset is not None:
+        text += " LIMIT ? OFFSET ?"
+        sql.args += [query.limit if query.limit is not None else -1, query.offset or 0]
+    out = []
+    for row in conn.execute(text, sql.args):
+        record: dict[str, Any] = {"attributes": {"type": "AggregateResult"}}
+        for (ref, _), value in zip(shown, row, strict=False):
+            record[ref.spec.name] = format_value(ref.spec, value)
+        for (agg, _), value in zip(aggs, row[len(shown) :], strict=True):
+            if agg.func in ("count", "count_distinct"):
+                record[agg.alias] = int(value or 0)
+            elif agg.func in ("sum", "avg"):
+                record[agg.alias] = None if value is None else float(value)
+            else:
+                record[agg.alias] = format_value(agg.ref.spec, value)
+        out.append(record)
+    return out
 
 
 def _select(sql: _Sql, fields: tuple[FieldRef, ...]) -> list[str]:

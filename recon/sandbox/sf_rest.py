@@ -32,7 +32,7 @@ from starlette.routing import BaseRoute, Route
 from .faults import enter
 from .sf_common import SfError, id_checksum
 from .sf_describe import ObjectSpec, describe_global, describe_object, get_object
-from .sf_query import count, fetch_records, select_rowids
+from .sf_query import aggregate, count, fetch_records, select_rowids
 from .soql import parse
 
 if TYPE_CHECKING:
@@ -219,10 +219,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             if query.count:
                 n = count(conn, query, include_deleted=include_deleted)
                 return JSONResponse({"totalSize": n, "done": True, "records": []})
-            if query.count_field is not None:
-                n = count(conn, query, include_deleted=include_deleted)
-                record = {"attributes": {"type": "AggregateResult"}, query.count_alias: n}
-                return JSONResponse({"totalSize": 1, "done": True, "records": [record]})
+            if query.aggregated:
+                records = aggregate(conn, query, include_deleted=include_deleted)
+                return JSONResponse({"totalSize": len(records), "done": True, "records": records})
             rowids = select_rowids(conn, query, include_deleted=include_deleted)
         key = (
             locators.add(query, rowids, include_deleted)

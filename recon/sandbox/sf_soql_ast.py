@@ -45,8 +45,11 @@ class ToAst(Transformer[Token, Any]):
     date_literal = _lit("date_literal")
     date_literal_n = _lit("date_literal")
 
-    def count_call(self, _kw: Token, path: Any, alias: Token | None) -> tuple[str, Any, Any]:
-        return ("count", path, str(alias) if alias is not None else None)
+    def agg_call(self, func: Token, path: Any, alias: Token | None) -> tuple[str, str, Any, Any]:
+        return ("agg", str(func).lower(), path, str(alias) if alias is not None else None)
+
+    def group(self, *paths: Any) -> tuple[str, list[Any]]:
+        return ("group", list(paths))
 
     def select_list(self, *items: Any) -> list[Any]:
         return list(items)

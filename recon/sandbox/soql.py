@@ -19,7 +19,8 @@ Contacts)``), COUNT() and COUNT(field), an object alias (``FROM Account a``), WH
 = != <> < <= > >= LIKE IN NOT IN, semi-joins (``Id IN (SELECT AccountId FROM Contact)``),
 NOT, AND, OR and parentheses, strings, numbers, booleans, null, dates, datetimes in every
 form Salesforce accepts, date literals (TODAY, LAST_N_DAYS:n...), ``WITH
-SECURITY_ENFORCED``, ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT and OFFSET.
+SECURITY_ENFORCED``, GROUP BY with COUNT, COUNT_DISTINCT, SUM, AVG, MIN and MAX, ORDER BY
+(ASC/DESC, NULLS FIRST/LAST, also by an aggregate), LIMIT and OFFSET.
 :mod:`recon.sandbox.sf_query` compiles a :class:`Query` to SQL.
 
 Examples:
@@ -45,7 +46,7 @@ from .sf_common import SfError, date_literal_range, normalize_id, parse_datetime
 from .sf_describe import TEXT_TYPES, FieldSpec, ObjectSpec, child_relationship, get_object
 from .sf_soql_ast import Lit, ToAst, unquote
 
-__all__ = ["ChildQuery", "FieldRef", "Query", "date_literal_range", "parse", "unquote"]
+__all__ = ["Aggregate", "ChildQuery", "FieldRef", "Query", "date_literal_range", "parse", "unquote"]
 
 MAX_OFFSET = 2000
 
@@ -78,15 +79,40 @@ class Query:
     object: ObjectSpec
     fields: tuple[FieldRef, ...] = ()
     count: bool = False  # COUNT(): totalSize only
-    count_field: FieldRef | None = None  # COUNT(field): one AggregateResult row
-    count_alias: str = "expr0"
     where: Any = None
-    order: list[tuple[FieldRef, bool, bool]] = field(
-        default_factory=list
-    )  # (field, desc, nulls_first)
+    # (field or aggregate, desc, nulls_first)
+    order: list[tuple[FieldRef | Aggregate, bool, bool]] = field(default_factory=list)
     limit: int | None = None
     offset: int | None = None
     children: list[ChildQuery] = field(default_factory=list)
+    aggregates: list[Aggregate] = field(default_factory=list)
+    group_by: list[FieldRef] = field(default_factory=list)
+
+    @property
+    def aggregated(self) -> bool:
+        """An aggregate query: answered with ``AggregateResult`` rows, no paging."""
+        return bool(self.aggregates or self.group_by)
+
+    @property
+    def count_field(self) -> FieldRef | None:
+        """The field of a lone ``COUNT(field)`` (no GROUP BY), else None."""
+        if len(self.aggregates) == 1 and not self.group_by and not self.fields:
+            agg = self.aggregates[0]
+            return agg.ref if agg.func == "count" else None
+        return None
+
+    @property
+    def count_alias(self) -> str:
+        return self.aggregates[0].alias if self.aggregates else "expr0"
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregate function call: ``COUNT(Id)``, ``SUM(AnnualRevenue) total``..."""
+
+    func: str  # count count_distinct sum avg min max
+    ref: FieldRef
+    alias: str
 
 
 @dataclass
@@ -336,27 +362,25 @@ def parse(soql: str, *, today: date | None = None) -> Query:
 def _select(res: _Resolver, query: Query, select: list[Any], nested: bool) -> None:
     soql = res.soql
     fields: list[FieldRef] = []
-    counts = [item for item in select if item[0] == "count"]
-    if counts:
-        if nested:
-            raise _plain_malformed(soql, "COUNT() can not be used in a relationship subquery")
-        if len(select) > 1 and any(item[0] == "count" and item[1] is None for item in select):
-            raise _plain_malformed(soql, "COUNT() can not be combined with other fields")
-        _, path, alias = counts[0]
-        if path is None:
-            query.count = True
-        else:
-            query.count_field = res.field(path)
-            query.count_alias = alias or "expr0"
-        if len(select) > 1:
-            raise _plain_malformed(soql, "Field must be grouped or aggregated")
+    aggs = [item for item in select if item[0] == "agg"]
+    if any(item[2] is None for item in aggs):  # COUNT(): the record count only
+        if nested or len(select) > 1 or aggs[0][1] != "count":
+            raise _plain_malformed(soql, "COUNT() must be the only item selected")
+        query.count = True
         return
+    if aggs and nested:
+        raise _plain_malformed(
+            soql, "Aggregate functions can not be used in a relationship subquery"
+        )
     seen: set[str] = set()
     for item in select:
         if item[0] == "subquery":
             if nested:
                 raise _plain_malformed(soql, "Nested relationship subqueries are not supported")
             query.children.append(_child(res, item))
+            continue
+        if item[0] == "agg":
+            query.aggregates.append(_aggregate(res, item, len(query.aggregates)))
             continue
         if item[0] == "fields":
             kind = str(item[1]).upper()
@@ -381,8 +405,25 @@ def _select(res: _Resolver, query: Query, select: list[Any], nested: bool) -> No
         seen.add(ref.path.lower())
         fields.append(ref)
     query.fields = tuple(fields)
-    if not fields and query.children:
+    if not fields and not query.aggregates:
         raise _plain_malformed(soql, "a query must select at least one field")
+
+
+_NUMERIC = ("int", "double", "currency", "percent")
+
+
+def _aggregate(res: _Resolver, item: Any, position: int) -> Aggregate:
+    _, func, path, alias = item
+    ref = res.field(path)
+    if func in ("sum", "avg") and ref.spec.type not in _NUMERIC:
+        raise res.error(
+            "MALFORMED_QUERY",
+            path[2],
+            path[3],
+            f"field {ref.spec.name} does not support aggregate operator {func.upper()}",
+        )
+    unnamed = position if alias is None else 0
+    return Aggregate(func, ref, alias or f"expr{unnamed}")
 
 
 def _child(res: _Resolver, item: Any) -> ChildQuery:
@@ -420,10 +461,17 @@ def _build(res: _Resolver, select: list[Any], clauses: list[Any], *, nested: boo
                     clause[1].column or 1,
                     f"unexpected token: '{clause[1]}'",
                 )
+        elif clause[0] == "group":
+            if query.count:
+                raise _plain_malformed(soql, "GROUP BY can not be used with COUNT()")
+            query.group_by = [res.field(p) for p in clause[1]]
         elif clause[0] == "order":
             if query.count:
                 raise _plain_malformed(soql, "ORDER BY can not be used with COUNT()")
-            query.order = [(res.field(p), desc, nf) for p, desc, nf in clause[1]]
+            query.order = [
+                (_aggregate(res, p, 0) if p[0] == "agg" else res.field(p), desc, nf)
+                for p, desc, nf in clause[1]
+            ]
         elif clause[0] == "limit":
             query.limit = clause[1]
         elif clause[0] == "offset":
@@ -434,10 +482,27 @@ def _build(res: _Resolver, select: list[Any], clauses: list[Any], *, nested: boo
                     f"Maximum SOQL offset allowed is {MAX_OFFSET}",
                 )
             query.offset = clause[1]
+    if query.aggregated:
+        _check_grouping(soql, query)
     uses_fields = any(item[0] == "fields" and str(item[1]).upper() != "STANDARD" for item in select)
     if uses_fields and (query.limit is None or query.limit > 200):
         raise _plain_malformed(soql, "The SOQL FIELDS function must have a LIMIT of at most 200")
     return query
+
+
+def _check_grouping(soql: str, query: Query) -> None:
+    """Plain fields of an aggregate query must be grouped; subqueries are not allowed."""
+    grouped = {ref.path.lower() for ref in query.group_by}
+    if query.children:
+        raise _plain_malformed(soql, "Relationship subqueries can not be used in aggregate queries")
+    for ref in query.fields:
+        if ref.path.lower() not in grouped:
+            raise _plain_malformed(soql, f"Field must be grouped or aggregated: {ref.path}")
+    for item, _, _ in query.order:
+        if isinstance(item, FieldRef) and item.path.lower() not in grouped:
+            raise _plain_malformed(
+                soql, f"Ordered field must be grouped or aggregated: {item.path}"
+            )
 
 
 def _plain_malformed(soql: str, message: str) -> SfError:

@@ -218,6 +218,14 @@ def test_subqueries_and_semi_joins_through_the_client(sf: Salesforce) -> None:
     assert {"Recon_Key__c", "HubSpot_Id__c", "Name", "SystemModstamp"} <= set(fields)
 
 
+def test_group_by_through_the_client(sf: Salesforce) -> None:
+    result = sf.query("SELECT Site, COUNT(Id) n FROM Account WHERE Site = 'paging' GROUP BY Site")
+    assert result["totalSize"] == 1 and result["done"] is True
+    assert result["records"] == [
+        {"attributes": {"type": "AggregateResult"}, "Site": "paging", "n": N_PAGING}
+    ]
+
+
 def test_count_queries(sf: Salesforce) -> None:
     counted = sf.query("SELECT COUNT() FROM Account WHERE Site = 'paging'")
     assert (counted["totalSize"], counted["records"]) == (N_PAGING, [])

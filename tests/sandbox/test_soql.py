@@ -110,7 +110,11 @@ def test_fifteen_character_ids_get_their_checksum() -> None:
             "MALFORMED_QUERY",
             "unexpected token",
         ),
-        ("SELECT Id FROM Account GROUP BY Name", "MALFORMED_QUERY", "unexpected token"),
+        (
+            "SELECT Id FROM Account GROUP BY Name",
+            "MALFORMED_QUERY",
+            "must be grouped or aggregated: Id",
+        ),
         (
             "SELECT Id FROM Account WHERE SystemModstamp > 2024-01-01T00:00:00+0000",
             "MALFORMED_QUERY",
@@ -496,4 +500,55 @@ def test_bad_advanced_queries(soql: str, code: str, text: str) -> None:
     with pytest.raises(SfError) as info:
         parse(soql)
     assert info.value.code == code
+    assert text in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("soql", "expected"),
+    [
+        ("SELECT COUNT(Id) FROM Account", [{"expr0": 3}]),
+        ("SELECT COUNT(Id) n, COUNT(Website) w FROM Account", [{"n": 3, "w": 2}]),
+        ("SELECT MAX(NumberOfEmployees), MIN(Name), SUM(NumberOfEmployees) total FROM Account",
+         [{"expr0": 50, "expr1": "Acme Corp", "total": 55.0}]),
+        ("SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry ORDER BY Industry NULLS LAST",
+         [{"Industry": "Energy", "expr0": 1}, {"Industry": "Retail", "expr0": 1}, {"Industry": None, "expr0": 1}]),
+        ("SELECT Owner.Email, COUNT(Id) FROM Account GROUP BY Owner.Email",
+         [{"Email": "integration@sandbox.recon.test", "expr0": 3}]),
+        ("SELECT COUNT_DISTINCT(OwnerId) FROM Account", [{"expr0": 1}]),
+        ("SELECT AVG(NumberOfEmployees) FROM Account WHERE NumberOfEmployees != null", [{"expr0": 27.5}]),
+        ("SELECT Industry FROM Account GROUP BY Industry ORDER BY Industry DESC NULLS LAST LIMIT 1", [{"Industry": "Retail"}]),
+        ("SELECT Website, COUNT(Id) c FROM Account GROUP BY Website ORDER BY COUNT(Id) DESC, Website LIMIT 1",
+         [{"Website": None, "c": 1}]),
+    ],
+)  # fmt: skip
+def test_aggregate_queries(state: SandboxState, soql: str, expected: list[dict]) -> None:
+    with state.tx() as conn:
+        rows = sf_query.aggregate(conn, parse(soql), include_deleted=False)
+    assert [{k: v for k, v in r.items() if k != "attributes"} for r in rows] == expected
+    assert all(r["attributes"] == {"type": "AggregateResult"} for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("soql", "text"),
+    [
+        ("SELECT Name, COUNT(Id) FROM Account", "Field must be grouped or aggregated: Name"),
+        (
+            "SELECT Name, COUNT(Id) FROM Account GROUP BY Industry",
+            "Field must be grouped or aggregated: Name",
+        ),
+        (
+            "SELECT Industry FROM Account GROUP BY Industry ORDER BY Name",
+            "Ordered field must be grouped",
+        ),
+        ("SELECT SUM(Name) FROM Account", "does not support aggregate operator SUM"),
+        ("SELECT COUNT(), COUNT(Id) FROM Account", "COUNT() must be the only item"),
+        ("SELECT COUNT() FROM Account GROUP BY Name", "GROUP BY can not be used with COUNT()"),
+        ("SELECT Industry, (SELECT Id FROM Contacts) FROM Account GROUP BY Industry", "subqueries"),
+        ("SELECT Id, (SELECT COUNT(Id) FROM Contacts) FROM Account", "relationship subquery"),
+    ],
+)
+def test_bad_aggregate_queries(soql: str, text: str) -> None:
+    with pytest.raises(SfError) as info:
+        parse(soql)
+    assert info.value.code == "MALFORMED_QUERY"
     assert text in info.value.message
