@@ -549,3 +549,54 @@ def test_stats(db: sqlite_utils.Database) -> None:
     th = review.thresholds(db)
     assert th["companies"]["link"] == {"auto": 0.9, "review": 0.5}
     assert th["contacts"]["duplicate"] == {"auto": 0.95, "review": 0.6}
+
+
+# --------------------------------------------------------------------------- the plan reads these decisions
+
+
+def test_decisions_drive_the_plans_approved_items(db: sqlite_utils.Database) -> None:
+    plan = pytest.importorskip("recon.plan")
+    run = review.ensure_queue(db)["plan_run_id"]
+    conflict = first(db, "conflict")
+    options = review.item_detail(db, conflict["item_id"])["options"]
+    review.choose_value(
+        db,
+        conflict["item_id"],
+        conflict["field"],
+        options[1]["value"],
+        source="salesforce",
+        reviewer="ana",
+        based_on_version=0,
+    )
+    assert plan.approved_items(db, run) == []  # its link is not approved yet
+    review.decide(db, conflict["link_item_id"], "approve", reviewer="ana", based_on_version=0)
+    [update] = plan.approved_items(db, run)
+    assert (update["action"], update["system"], update["after"]) == (
+        "update",
+        "hubspot",
+        options[1]["value"],
+    )
+    clusters = all_items(db, kinds=("duplicate",))
+    merged, split = clusters[0], clusters[1]
+    members = [r["record_id"] for r in review.item_detail(db, merged["item_id"])["records"]]
+    review.decide(db, merged["item_id"], "approve", reviewer="ana", based_on_version=0)
+    review.choose_master(
+        db, merged["item_id"], "hubspot", members[1], reviewer="ana", based_on_version=0
+    )
+    review.choose_value(
+        db,
+        merged["item_id"],
+        "city",
+        "Oslo",
+        source="hubspot:x",
+        reviewer="ana",
+        based_on_version=0,
+    )
+    review.decide(db, split["item_id"], "approve", reviewer="ana", based_on_version=0)
+    split_ids = [r["record_id"] for r in review.item_detail(db, split["item_id"])["records"]]
+    review.split_cluster(db, split["item_id"], [split_ids[:1]], reviewer="ana", based_on_version=0)
+    merges = [i for i in plan.approved_items(db, run) if i["action"] == "merge"]
+    assert split["item_id"] not in [m["link_item_id"] for m in merges]  # a split is not merged
+    [merge] = [m for m in merges if m["link_item_id"] == merged["item_id"]]
+    assert merge["payload"]["master"] == members[1]
+    assert merge["payload"]["fields"] == {"city": "Oslo"}
