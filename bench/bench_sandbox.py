@@ -52,9 +52,9 @@ def _serve_until_answering(db: Path, size: str) -> float:
     try:
         while True:
             try:
-                requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=1)
+                requests.get(f"http://127.0.0.1:{port}/_sandbox/health", timeout=60)
                 return time.perf_counter() - start
-            except requests.ConnectionError:
+            except requests.RequestException:
                 if proc.poll() is not None or time.perf_counter() - start > 300:
                     return float("nan")
                 time.sleep(0.05)
