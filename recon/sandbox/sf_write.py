@@ -272,6 +272,8 @@ class Writer:
 
     def delete(self, spec: ObjectSpec, record_id: Any, *, status: int = 404) -> str:
         """Move one record to the recycle bin (``IsDeleted = true``); Accounts take their Contacts along."""
+        if spec.field("IsDeleted") is None:
+            raise SfError(400, "INVALID_TYPE_FOR_OPERATION", "entity type cannot be deleted", [])
         row = self.existing(spec, record_id, status=status)
         self._soft_delete(spec, row, {})
         if spec.name == "Account":

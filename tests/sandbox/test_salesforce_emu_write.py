@@ -102,6 +102,13 @@ def test_create_get_update_delete_one_record(
     assert actions == [(rid, "created"), (rid, "updated"), (rid, "deleted")]
 
 
+def test_users_cannot_be_deleted(sf: Salesforce) -> None:
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.User.delete("0055g0000000002AAA")
+    assert info.value.content[0]["errorCode"] == "INVALID_TYPE_FOR_OPERATION"
+    assert sf.User.get("0055g0000000002AAA")["Email"] == "maria.schmidt@sandbox.recon.test"
+
+
 def test_unknown_record_is_404(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound) as info:
         sf.Account.get("0015g0000ZZZZZZAAA")
