@@ -140,6 +140,9 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         .then(compact)
         .otherwise(pl.when(acr.str.len_chars() >= 2).then(acr)),
         acronym=acr,
+        # typos sit in the head or the tail of a name, rarely in both
+        name_prefix=pl.when(compact.str.len_chars() >= 7).then(compact.str.slice(0, 6)),
+        name_suffix=pl.when(compact.str.len_chars() >= 7).then(compact.str.slice(-6)),
         domain_stem=pl.col("domain").str.split(".").list.first(),
     )
     return df

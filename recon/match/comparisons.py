@@ -47,6 +47,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("exact", "exact"),
             Level("compact", "compact"),
             Level("jw_0.95", "jaro_winkler", 0.95),
+            Level("edit_1", "edits", 1),
             Level("extra_words", "extra_words"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),

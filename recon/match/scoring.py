@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from .settings import Comparison, MatchSettings
 
@@ -250,6 +250,13 @@ def _test(
             *pairs.objects(comp.column, idx), scorer=fuzz.ratio, workers=_workers(idx)
         )
         return np.asarray(sim) >= 100 * t
+    if op == "edits":
+        dist = process.cpdist(
+            *pairs.objects(comp.column, idx),
+            scorer=DamerauLevenshtein.distance,
+            workers=_workers(idx),
+        )
+        return np.asarray(dist) <= t
     if op == "token_set":
         sim = process.cpdist(
             *pairs.objects(comp.column, idx), scorer=fuzz.token_set_ratio, workers=_workers(idx)

@@ -46,6 +46,7 @@ LEVEL_OPS = frozenset(
         "compact",
         "jaro_winkler",
         "ratio",
+        "edits",
         "token_set",
         "idf_overlap",
         "extra_words",
@@ -278,6 +279,8 @@ def default_settings(entity: Entity) -> MatchSettings:
                 BlockingRule("acronym", "exact", "acronym_key", max_block=20),
                 BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=40),
                 BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=40),
+                BlockingRule("name_prefix", "exact", "name_prefix", max_block=30),
+                BlockingRule("name_suffix", "exact", "name_suffix", max_block=30),
                 BlockingRule("phone", "exact", "phone", max_block=10),
             ),
             em_blocks=(
