@@ -124,6 +124,11 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
     from .writers.salesforce import SalesforceWriter
 
     conn = SalesforceConnection(cfg.salesforce)
+
+    def renew() -> Any:
+        conn.refresh()  # AuthError when the configured flow cannot renew (auth = "session")
+        return conn.sf
+
     return SalesforceWriter(
         conn.sf,
         budget=budget,
@@ -131,6 +136,7 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
         max_retries=cfg.apply.max_retries,
         instance_url=conn.token.instance_url,
         secrets=[conn.token.access_token],
+        refresh=renew,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -243,7 +244,10 @@ def test_merges_are_irreversible_in_undo(crm: CrmEnv, tmp_path: Path) -> None:
     assert row["status"] == "blocked" and "irreversible" in json.loads(row["reason"])
 
 
-def test_secrets_never_reach_the_store_or_exports(crm: CrmEnv, tmp_path: Path) -> None:
+def test_secrets_never_reach_the_store_exports_or_logs(
+    crm: CrmEnv, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
     ids = crm.hs_create("companies", [{"name": f"Secret {uid()}"}])
     crm.fault(
@@ -256,7 +260,10 @@ def test_secrets_never_reach_the_store_or_exports(crm: CrmEnv, tmp_path: Path) -
     plan = make_plan(
         db, [hs_update(ids[0], "name", None, "x", crm.modified("hubspot", "companies", ids[0]))]
     )
-    apply_plan(db, cfg, plan_run_id=plan)
+    failed = apply_plan(db, cfg, plan_run_id=plan)
+    assert failed.failed == {"validation": 1}
+    error = db.execute("select error from journal where state = 'failed'").fetchone()[0]
+    assert "echo ***" in error  # the CRM echoed the token; recon scrubbed it
     build_undo_plan(db, run_id)
     dump = json.dumps(
         {t: [dict(r) for r in db.query(f"select * from [{t}]")] for t in db.table_names()},
@@ -270,6 +277,7 @@ def test_secrets_never_reach_the_store_or_exports(crm: CrmEnv, tmp_path: Path) -
             and SF_SESSION.encode() not in out.read_bytes()
         )
     assert HS_TOKEN not in dump and SF_SESSION not in dump
+    assert HS_TOKEN not in caplog.text and SF_SESSION not in caplog.text
 
 
 # --------------------------------------------------------------------------- CLI

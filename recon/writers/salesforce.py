@@ -62,6 +62,8 @@ class SalesforceWriter:
         max_retries: retries of a rate-limited request.
         instance_url: the org's URL, for record links.
         secrets: values scrubbed from any error text kept.
+        refresh: returns a client with a new session (expired sessions are renewed once
+            per call; a 401 means the request was not processed).
     """
 
     system = "salesforce"
@@ -75,8 +77,10 @@ class SalesforceWriter:
         max_retries: int = 5,
         instance_url: str | None = None,
         secrets: Iterable[str | None] = (),
+        refresh: Any = None,
     ) -> None:
         self.client = client
+        self.refresh = refresh
         self.budget = budget
         self.batch_size = max(1, min(batch_size, _MAX_BATCH))
         self.max_retries = max_retries
@@ -135,13 +139,28 @@ class SalesforceWriter:
                 self._raise(exc)
                 raise
 
-        return with_rate_limit_retries(
-            once,
-            system="Salesforce",
-            budget=self.budget,
-            max_retries=self.max_retries,
-            idempotent=read,
+        return self._with_session(
+            lambda: with_rate_limit_retries(
+                once,
+                system="Salesforce",
+                budget=self.budget,
+                max_retries=self.max_retries,
+                idempotent=read,
+            )
         )
+
+    def _with_session(self, fn: Any) -> Any:
+        """``fn()``; when the session expired (401, nothing processed), get a new one once and retry."""
+        try:
+            return fn()
+        except AuthError:
+            if self.refresh is None:
+                raise
+            log.info("Salesforce session expired; requesting a new token")
+            self.client = self.refresh()
+            if getattr(self.client, "session_id", None):
+                self.secrets.append(self.client.session_id)
+            return fn()
 
     def _query(self, soql: str) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
@@ -310,9 +329,12 @@ class SalesforceWriter:
 
         since = parse_ts(op.unmodified_since)
         headers = {"If-Unmodified-Since": format_datetime(since, usegmt=True)} if since else {}
-        sobject = getattr(self.client, op.object)
         try:
-            self._call(lambda: sobject.update(op.record_id, dict(op.properties), headers=headers))
+            self._call(
+                lambda: getattr(self.client, op.object).update(
+                    op.record_id, dict(op.properties), headers=headers
+                )
+            )
         except SourceError:
             raise
         except Exception as exc:
@@ -335,21 +357,22 @@ class SalesforceWriter:
             f"<urn1:{escape(k)}>{escape(str(v))}</urn1:{escape(k)}>"
             for k, v in op.properties.items()
         )
-        envelope = (
-            '<?xml version="1.0" encoding="UTF-8"?>'
-            '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-            'xmlns:urn="urn:partner.soap.sforce.com" xmlns:urn1="urn:sobject.partner.soap.sforce.com">'
-            "<soapenv:Header><urn:SessionHeader><urn:sessionId>"
-            + escape(str(self.client.session_id))
-            + "</urn:sessionId></urn:SessionHeader></soapenv:Header>"
-            "<soapenv:Body><urn:merge><urn:request><urn:masterRecord>"
-            f"<urn1:type>{escape(op.object)}</urn1:type><urn1:Id>{escape(str(op.record_id))}</urn1:Id>{fields}"
-            f"</urn:masterRecord>{victims}</urn:request></urn:merge></soapenv:Body></soapenv:Envelope>"
-        )
-        url = f"https://{self.client.sf_instance}/services/Soap/u/{self.client.sf_version}"
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
 
         def send() -> Any:
+            # built per send: a renewed session brings a new session id and client
+            envelope = (
+                '<?xml version="1.0" encoding="UTF-8"?>'
+                '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                'xmlns:urn="urn:partner.soap.sforce.com" xmlns:urn1="urn:sobject.partner.soap.sforce.com">'
+                "<soapenv:Header><urn:SessionHeader><urn:sessionId>"
+                + escape(str(self.client.session_id))
+                + "</urn:sessionId></urn:SessionHeader></soapenv:Header>"
+                "<soapenv:Body><urn:merge><urn:request><urn:masterRecord>"
+                f"<urn1:type>{escape(op.object)}</urn1:type><urn1:Id>{escape(str(op.record_id))}</urn1:Id>{fields}"
+                f"</urn:masterRecord>{victims}</urn:request></urn:merge></soapenv:Body></soapenv:Envelope>"
+            )
+            url = f"https://{self.client.sf_instance}/services/Soap/u/{self.client.sf_version}"
             try:
                 resp = self.client.session.post(
                     url, data=envelope.encode("utf-8"), headers=headers, timeout=60
@@ -368,10 +391,14 @@ class SalesforceWriter:
                 )
             return resp
 
-        resp = with_rate_limit_retries(
-            send, system="Salesforce", budget=self.budget, max_retries=self.max_retries
-        )
-        return self._merge_outcome(op, resp.content)
+        def attempt() -> Outcome:
+            resp = with_rate_limit_retries(
+                send, system="Salesforce", budget=self.budget, max_retries=self.max_retries
+            )
+            return self._merge_outcome(op, resp.content)
+
+        outcome: Outcome = self._with_session(attempt)
+        return outcome
 
     def _merge_outcome(self, op: Op, content: bytes) -> Outcome:
         try:

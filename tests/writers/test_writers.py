@@ -224,3 +224,30 @@ def test_salesforce_single_record_update_is_conditional(crm: CrmEnv, tmp_path: P
     )[0]
     assert not refused.ok and refused.error_class is ErrorClass.STALE
     assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "1"
+
+
+@pytest.mark.parametrize("kind", ["update", "merge"])
+def test_salesforce_expired_session_is_renewed_once(crm: CrmEnv, tmp_path: Path, kind: str) -> None:
+    cfg = crm.config(
+        tmp_path,
+        salesforce={
+            "auth": "client_credentials",
+            "login_url": crm.url,
+            "client_id": "cid-test",
+            "client_secret": "csecret-test",
+            "session_id": None,
+        },
+    )
+    w = build_writer(cfg, "salesforce", CallBudget("salesforce"))
+    ids = crm.sf_create("Account", [{"Name": f"Exp {uid()} {i}"} for i in range(2)])
+    first_session = w.client.session_id
+    crm.fault(kind="expired_session", side="salesforce", times=1)
+    op = (
+        Op("a", "update", "Account", ids[0], {"Phone": "7"})
+        if kind == "update"
+        else Op("m", "merge", "Account", ids[0], merge_ids=[ids[1]])
+    )
+    out = w.write([op])[0]
+    assert out.ok, out
+    assert w.client.session_id != first_session
+    assert sum(f["fired"] for f in crm.admin("GET", "faults")["faults"]) == 1
