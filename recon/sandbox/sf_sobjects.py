@@ -236,11 +236,17 @@ def routes(state: SandboxState) -> list[BaseRoute]:
                 )
             bounds.append(store_datetime(ts))
         deleted = request.url.path.rstrip("/").endswith("/deleted")
+        # objects without IsDeleted (User) are never deleted
+        flag = (
+            f'"IsDeleted" = {int(deleted)} AND '
+            if spec.field("IsDeleted")
+            else ("0 AND " if deleted else "")
+        )
         with state.tx() as conn:
             rows = conn.execute(
-                f'SELECT "Id", "SystemModstamp" FROM {table_name(spec.name)} WHERE "IsDeleted" = ? '
-                'AND "SystemModstamp" >= ? AND "SystemModstamp" < ? ORDER BY "SystemModstamp", "Id"',
-                (1 if deleted else 0, *bounds),
+                f'SELECT "Id", "SystemModstamp" FROM {table_name(spec.name)} WHERE {flag}'
+                '"SystemModstamp" >= ? AND "SystemModstamp" < ? ORDER BY "SystemModstamp", "Id"',
+                bounds,
             ).fetchall()
         latest = bounds[1][:-1] + "+0000"
         if deleted:

@@ -109,6 +109,12 @@ def test_users_cannot_be_deleted(sf: Salesforce) -> None:
     assert sf.User.get("0055g0000000002AAA")["Email"] == "maria.schmidt@sandbox.recon.test"
 
 
+def test_updated_and_deleted_users(sf: Salesforce) -> None:
+    start, end = datetime(2019, 12, 31, tzinfo=UTC), datetime(2020, 1, 2, tzinfo=UTC)
+    assert len(sf.User.updated(start, end)["ids"]) == 5
+    assert sf.User.deleted(start, end)["deletedRecords"] == []
+
+
 def test_unknown_record_is_404(sf: Salesforce) -> None:
     with pytest.raises(SalesforceResourceNotFound) as info:
         sf.Account.get("0015g0000ZZZZZZAAA")
