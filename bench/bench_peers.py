@@ -63,6 +63,7 @@ def recon_cmd(hs: Path, sf: Path, out: Path) -> list[str]:
         "companies",
         "--out",
         str(out),
+        "--json",
     ]
 
 
@@ -91,6 +92,11 @@ def compare(name: str, folder: Path, work: Path, *, splink: bool) -> dict[str, A
         if run["exit"] != 0:
             run["error"] = (work / f"{name}-{tool}.log").read_text()[-2000:]
         else:
+            if tool == "recon":  # the summary line: seconds inside the process (read, match, total)
+                summary = json.loads(
+                    (work / f"{name}-{tool}.log").read_text().strip().splitlines()[-1]
+                )
+                run["in_process_s"] = summary["seconds"]
             s = score_files(out, folder)
             run |= {
                 "links_f1": s["links"]["f1"],

@@ -403,6 +403,9 @@ def match_files(
     settings: Annotated[
         Path | None, typer.Option("--settings", help="MatchSettings JSON file (else the defaults).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary (counts, seconds) as JSON.")
+    ] = False,
 ) -> None:
     """Match CRM export files (no store) and write DIR/links.csv and DIR/duplicates.csv."""
     from .match_files import match_files as run_match_files
@@ -415,6 +418,9 @@ def match_files(
         out_dir=out,
         settings=read_settings(settings),
     )
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
     tiers = ", ".join(f"{t} {n}" for t, n in summary["links_by_tier"].items())
     console.print(
         f"{summary['links']} links ({tiers}), {summary['duplicates']} duplicate pairs -> {out}"

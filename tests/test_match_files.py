@@ -94,6 +94,21 @@ def test_companies_contract(tmp_path: Path) -> None:
     assert max(Counter(r["salesforce_id"] for r in links).values()) == 1
     assert all(0.0 <= float(r["score"]) <= 1.0 and r["tier"] in ("auto", "review") for r in links)
     assert ("101", "001A00000000000001") in {(r["hubspot_id"], r["salesforce_id"]) for r in links}
+    as_json = CliRunner().invoke(
+        app,
+        [
+            "match-files",
+            str(hs),
+            str(sf),
+            "--object",
+            "companies",
+            "--out",
+            str(tmp_path / "o2"),
+            "--json",
+        ],
+    )
+    summary = json.loads(as_json.output)
+    assert summary["links"] == len(links) and summary["records"] == {"hubspot": 7, "salesforce": 6}
     header, dups = read(tmp_path / "out" / "duplicates.csv")
     assert (
         tuple(header)
