@@ -21,6 +21,14 @@ __all__ = ["PHASES", "Item", "groups", "loads", "newer", "norm", "ops_for", "to_
 
 PHASES = ("create", "update", "associate", "merge")
 UPDATE_ACTIONS = {"update", "owner", "conflict"}
+#: canonical natural-key names (as the plan writes them) -> the target's field, by preference
+NATURAL_FIELDS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("hubspot", "contacts"): (("email", "email"),),
+    ("hubspot", "companies"): (("domain", "domain"), ("name", "name")),
+    ("salesforce", "Contact"): (("email", "Email"),),
+    ("salesforce", "Lead"): (("email", "Email"),),
+    ("salesforce", "Account"): (("name", "Name"), ("domain", "Website")),
+}
 NATURAL = {
     ("hubspot", "contacts"): "email",
     ("hubspot", "companies"): "domain",
@@ -93,11 +101,22 @@ class Item:
         )
 
     def natural(self) -> tuple[str, str] | None:
-        """(field, value) that identifies the record a create makes."""
+        """(field, value) that identifies the record a create makes.
+
+        The plan writes ``natural_key`` in canonical names (``{"email": ...}``,
+        ``{"domain": ..., "name": ...}``); they map to the target's own field.
+        """
         spec = self.payload.get("natural_key")
         props = self.props()
+        fname: Any = None
+        value: Any = None
         if isinstance(spec, dict) and spec.get("field"):
             fname, value = spec["field"], spec.get("value", props.get(spec["field"]))
+        elif isinstance(spec, dict):
+            for canon, target in NATURAL_FIELDS.get((self.system, self.object), ()):
+                if spec.get(canon) not in (None, ""):
+                    fname, value = target, spec[canon]
+                    break
         elif isinstance(spec, list | tuple) and len(spec) == 2:
             fname, value = spec
         else:

@@ -484,3 +484,37 @@ def test_salesforce_if_unmodified_since_catches_an_edit_after_the_reread(
         next(iter(db.query("select reason from plan_items where run_id = ?", [plan])))["reason"]
     )
     assert reason["stale"]["current"] == {"Phone": "+1 555 0142"}
+
+
+@pytest.mark.parametrize(
+    ("system", "obj", "spec", "expected"),
+    [
+        ("hubspot", "contacts", {"email": "a@x.io"}, ("email", "a@x.io")),
+        ("hubspot", "companies", {"domain": None, "name": "Acme"}, ("name", "Acme")),
+        ("hubspot", "companies", {"domain": "acme.io", "name": "Acme"}, ("domain", "acme.io")),
+        ("salesforce", "Lead", {"email": "b@x.io"}, ("Email", "b@x.io")),
+        ("salesforce", "Account", {"domain": "acme.io", "name": "Acme"}, ("Name", "Acme")),
+        ("salesforce", "Contact", {"email": None}, None),
+        ("hubspot", "contacts", None, ("email", "c@x.io")),
+    ],
+)
+def test_natural_keys_from_the_plan_map_to_the_target_field(
+    system: str, obj: str, spec: Any, expected: tuple[str, str] | None
+) -> None:
+    from recon.apply_items import Item
+
+    fields = {"email": "c@x.io"} if spec is None else {}
+    item = Item(
+        "i",
+        "create",
+        system,
+        obj,
+        None,
+        None,
+        None,
+        None,
+        None,
+        {"fields": fields, "natural_key": spec},
+        1,
+    )
+    assert item.natural() == expected
