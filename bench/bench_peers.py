@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def measure(cmd: list[str], log: Path) -> dict[str, Any]:
-    """Run ``cmd``; its wall time, peak RSS (MB) of the process and exit code."""
+    """Run ``cmd``; its wall time, CPU time, peak RSS (MB) of the process and exit code."""
     with log.open("w") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -46,6 +46,8 @@ def measure(cmd: list[str], log: Path) -> dict[str, Any]:
         proc.returncode = os.waitstatus_to_exitcode(status)
     return {
         "wall_s": round(wall, 2),
+        # user + system CPU seconds: less sensitive than wall time to a busy machine
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "exit": proc.returncode,
     }
@@ -114,6 +116,7 @@ def compare(name: str, folder: Path, work: Path, *, splink: bool) -> dict[str, A
         r, s = result["recon"], result["splink"]
         result["recon_vs_splink"] = {
             "time_ratio": round(r["wall_s"] / s["wall_s"], 3),
+            "cpu_ratio": round(r["cpu_s"] / s["cpu_s"], 3),
             "memory_ratio": round(r["peak_rss_mb"] / s["peak_rss_mb"], 3),
             "links_f1_gain": round(r["links_f1"] - s["links_f1"], 4),
             "duplicates_f1_gain": round(r["duplicates_f1"] - s["duplicates_f1"], 4),
