@@ -18,7 +18,7 @@ import sqlite3
 from typing import Any, cast
 
 from .sf_common import table_name
-from .sf_describe import ObjectSpec
+from .sf_describe import TEXT_TYPES, ObjectSpec
 from .sf_store import format_value
 from .soql import Aggregate, ChildQuery, FieldRef, Query
 
@@ -290,10 +290,20 @@ def fetch_records(
     sql, rows = _fetch(conn, query, rowids)
     parent_keys = [k for k in sql.aliases if k]
     n_fields = len(query.fields)
-    out = []
+    out: list[dict[str, Any]] = []
+    if not parent_keys:  # fast path: no parent fields
+        obj = query.object.name
+        url = f"/services/data/v{version}/sobjects/{obj}/"
+        plain = [(ref.spec.name, ref.spec.type in TEXT_TYPES, ref.spec) for ref in query.fields]
+        for own_id, *values in rows:
+            record: dict[str, Any] = {"attributes": {"type": obj, "url": url + own_id}}
+            for (name, text, spec), value in zip(plain, values, strict=True):
+                record[name] = value if text or value is None else format_value(spec, value)
+            out.append(record)
+        rows = []
     for own_id, *row in rows:
         parent_ids = dict(zip(parent_keys, row[n_fields:], strict=True))
-        record: dict[str, Any] = {"attributes": {"type": query.object.name, "url": None}}
+        record = {"attributes": {"type": query.object.name, "url": None}}
         nested: dict[tuple[str, ...], dict[str, Any] | None] = {(): record}
         for ref, value in zip(query.fields, row[:n_fields], strict=True):
             target: dict[str, Any] | None = record
