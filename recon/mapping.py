@@ -63,7 +63,18 @@ RULES: tuple[str, ...] = (
 DIRECTIONS: tuple[str, ...] = ("two_way", "hubspot_to_salesforce", "salesforce_to_hubspot", "off")
 
 #: value kinds both sides are reduced to before compatibility checks and comparisons
-KINDS = ("text", "number", "date", "datetime", "bool", "enum", "multi", "owner", "reference")
+KINDS = (
+    "text",
+    "phone",
+    "number",
+    "date",
+    "datetime",
+    "bool",
+    "enum",
+    "multi",
+    "owner",
+    "reference",
+)
 
 #: (HubSpot kind, Salesforce kind) pairs that may be mapped
 COMPATIBLE: frozenset[tuple[str, str]] = frozenset(
@@ -80,6 +91,12 @@ COMPATIBLE: frozenset[tuple[str, str]] = frozenset(
         ("owner", "owner"),
         ("text", "reference"),
     }
+)
+#: pairs the connector's own default mappings use (HubSpot keeps e.g. a contact's industry,
+#: rating and annual revenue as text): accepted for defaults only; a value that is not an
+#: option or not a number on the other side is not written (counted, with a warning)
+LENIENT_DEFAULTS: frozenset[tuple[str, str]] = frozenset(
+    {("text", "enum"), ("enum", "text"), ("text", "number"), ("number", "text")}
 )
 
 _HS_STRING_FIELDS = {"text", "textarea", "phonenumber", "html", "file", "calculation_equation"}
@@ -204,7 +221,7 @@ DEFAULT_CONTACT_MAPPINGS: tuple[FieldMap, ...] = tuple(
     + _c("Mailing Country", "country", None, "MailingCountry")
     + _c("Email", "email", "Email", "Email")
     + _c("Employees", "numemployees", "NumberOfEmployees", None, "number")
-    + _c("Business Fax", "fax", "Fax", "Fax")
+    + _c("Business Fax", "fax", "Fax", "Fax", "phone")
     + _c("First Name", "firstname", "FirstName", "FirstName")
     + _c("Industry", "industry", "Industry", None, "enum")
     + _c("Title", "jobtitle", "Title", "Title")
@@ -220,7 +237,7 @@ DEFAULT_CONTACT_MAPPINGS: tuple[FieldMap, ...] = tuple(
     )
     + _c("Contact Description", "description", "Description", "Description")
     + _c("Email Opt Out", "hs_email_optout", "HasOptedOutOfEmail", "HasOptedOutOfEmail", "bool")
-    + _c("Business Phone", "phone", "Phone", "Phone")
+    + _c("Business Phone", "phone", "Phone", "Phone", "phone")
     + _c("Mailing Zip/Postal Code", "zip", None, "MailingPostalCode")
     + _c("Zip/Postal Code", "zip", "PostalCode", None)
     + _c("Rating", "rating", "Rating", None, "enum")
@@ -242,7 +259,7 @@ def _a(hs: str, sf: str, kind: str = "text", **kw: Any) -> FieldMap:
 DEFAULT_COMPANY_MAPPINGS: tuple[FieldMap, ...] = (
     _a("name", "Name"),
     _a("website", "Website"),
-    _a("phone", "Phone"),
+    _a("phone", "Phone", "phone"),
     _a("address", "BillingStreet"),
     _a("city", "BillingCity"),
     _a("state", "BillingState"),

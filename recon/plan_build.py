@@ -81,6 +81,7 @@ class Planner:
         self.assoc_counts: Counter[tuple[str, str]] | None = None  # most_associated master rule
         self.company_stage: dict[str, str] = {}  # HS company -> most advanced contact stage
         self.cache: dict[Any, Any] = {}
+        self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         for p in view.links:
             link = self._normalise_link(p)
             if link is None:
@@ -193,11 +194,51 @@ class Planner:
 
     def to_sf(self, fm: FieldMap, hn: Any) -> tuple[Any, str | None]:
         """A normalised HubSpot value as the Salesforce field takes it, or (None, problem)."""
-        return to_salesforce_value(fm, hn, self.om)
+        value, problem = to_salesforce_value(fm, hn, self.om)
+        if problem:
+            self._gap(fm, "salesforce", problem, hn)
+        return value, problem
 
     def to_hs(self, fm: FieldMap, sn: Any) -> tuple[Any, str | None]:
         """A normalised Salesforce value as the HubSpot property takes it, or (None, problem)."""
-        return to_hubspot_value(fm, sn, self.om)
+        value, problem = to_hubspot_value(fm, sn, self.om)
+        if problem:
+            self._gap(fm, "hubspot", problem, sn)
+        return value, problem
+
+    def _gap(self, fm: FieldMap, target: str, problem: str, value: Any) -> None:
+        if problem == "owner_unmapped":
+            return
+        key = (fm.key, fm.salesforce_object, fm.salesforce, target, problem)
+        seen = self.gaps.setdefault(key, {})
+        text = ";".join(value) if isinstance(value, tuple) else str(value)
+        if text in seen or len(seen) < 5:
+            seen[text] = seen.get(text, 0) + 1
+        else:
+            seen["…"] = seen.get("…", 0) + 1
+
+    def gap_warnings(self) -> list[tuple[str, str]]:
+        """Values that could not be written (no such option, not a number), as warnings."""
+        out = []
+        for (key, sf_obj, sf_field, target, problem), seen in sorted(self.gaps.items()):
+            where = (
+                f"Salesforce {sf_obj}.{sf_field}" if target == "salesforce" else f"HubSpot {key}"
+            )
+            values = ", ".join(repr(v) for v in seen if v != "…")
+            n = sum(seen.values())
+            what = "no option on" if problem == "option_missing" else "not a number for"
+            hint = (
+                "map them with options in [[mapping.fields]]"
+                if problem == "option_missing"
+                else "fix the values or the mapping"
+            )
+            out.append(
+                (
+                    f"mapping.{key}@{sf_obj}",
+                    f"{n} value(s) have {what} {where} (e.g. {values}); {hint}; they are not synced",
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ links
 
@@ -300,9 +341,7 @@ class Planner:
             self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)
         elif out.action == "to_salesforce":
             after, problem = self.to_sf(fm, hn)
-            if problem == "option_missing":
-                self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem})
-            elif problem:
+            if problem:
                 self.skipped[problem] += 1
             else:
                 self.update(
@@ -318,9 +357,7 @@ class Planner:
                 )
         else:
             after, problem = self.to_hs(fm, sn)
-            if problem == "option_missing":
-                self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, {**reason, "why": problem})
-            elif problem:
+            if problem:
                 self.skipped[problem] += 1
             else:
                 self.update(link, "hubspot", obj, hs, fm.hubspot, hs_raw, after, fm, reason)

@@ -85,7 +85,7 @@ def run_build(
         match_run_id=mrid,
         counts=plan_counts(items),
         skipped=dict(planner.skipped),
-        warnings=list(chk.warnings),
+        warnings=list(chk.warnings) + planner.gap_warnings(),
         items=items,
     )
     if dry_run:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .mapping import (
     COMPATIBLE,
+    LENIENT_DEFAULTS,
     FieldMap,
     MappingCheck,
     Schemas,
@@ -302,14 +303,19 @@ def _check_schema(
             )
     kind = m.kind
     if hs is not None and sf is not None and not problems:
-        if (hs.kind, sf.kind) not in COMPATIBLE:
+        pair = (hs.kind, sf.kind)
+        if pair not in COMPATIBLE and not (m.default and pair in LENIENT_DEFAULTS):
             problems.append(
                 f"incompatible types: HubSpot {m.hubspot!r} is {hs.kind} ({hs.raw_type}), "
                 f"Salesforce {m.salesforce!r} is {sf.kind} ({sf.raw_type})"
             )
         kind = hs.kind if hs.kind != "text" else sf.kind if sf.kind == "reference" else "text"
+        if pair in LENIENT_DEFAULTS:
+            kind = "enum" if "enum" in pair else "number"
         if {hs.kind, sf.kind} <= {"date", "datetime"}:
             kind = "date" if "date" in (hs.kind, sf.kind) else "datetime"
+        if kind == "text" and sf.raw_type == "phone":
+            kind = "phone"  # compared as phone numbers, written as text
     elif hs is not None and not problems:
         kind = hs.kind if m.derived else kind
     to_sf, to_hs = m.to_salesforce, m.to_hubspot

@@ -38,6 +38,7 @@ __all__ = [
     "map_option",
     "norm",
     "norm_fast",
+    "phone_key",
     "to_hubspot_value",
     "to_salesforce_value",
     "values_equal",
@@ -164,7 +165,7 @@ def norm_fast(kind: str, value: Any) -> Any:
         >>> norm_fast("owner", "7") == norm("owner", "7")
         True
     """
-    if kind == "text" and type(value) is str:
+    if (kind == "text" or kind == "phone") and type(value) is str:
         text = value.strip()
         return text or None
     if value is None:
@@ -290,7 +291,10 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
         True
     """
     if hn is None or sn is None:
-        return hn is sn
+        # Salesforce checkboxes are never blank: False there says nothing a blank does not
+        return hn is sn or (fm.kind == "bool" and (hn is False or sn is False))
+    if fm.kind == "phone":
+        return phone_key(hn) == phone_key(sn)
     if fm.kind in ("enum", "multi"):
         mapped = map_option(hn, fm.options)
         if mapped == sn:
@@ -304,6 +308,29 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if fm.kind == "owner":
         return om.same(hn, sn)
     return bool(hn == sn)
+
+
+_PHONE_KEYS: dict[str, str] = {}
+
+
+def phone_key(text: Any) -> str:
+    """A phone number's comparison key: E.164 when it parses (``00`` taken as ``+``), else its digits.
+
+    Examples:
+        >>> phone_key("+49 96 907 0744") == phone_key("0049 969070744")
+        True
+    """
+    raw = str(text).strip()
+    hit = _PHONE_KEYS.get(raw)
+    if hit is None:
+        from .normalize import phone
+
+        intl = "+" + raw[2:] if raw.startswith("00") else raw
+        hit = phone(intl) or "".join(ch for ch in raw if ch.isdigit())
+        if len(_PHONE_KEYS) > 200_000:
+            _PHONE_KEYS.clear()
+        _PHONE_KEYS[raw] = hit
+    return hit
 
 
 def to_salesforce_value(fm: FieldMap, hn: Any, om: OwnerMap) -> tuple[Any, str | None]:
@@ -326,6 +353,8 @@ def to_salesforce_value(fm: FieldMap, hn: Any, om: OwnerMap) -> tuple[Any, str |
     if fm.kind == "owner":
         u = om.to_salesforce(hn)
         return (u, None) if u else (None, "owner_unmapped")
+    if fm.kind == "number" and not isinstance(hn, float):
+        return None, "not_a_number"
     return for_salesforce(fm.kind, hn, fm.sf_type), None
 
 
@@ -346,4 +375,6 @@ def to_hubspot_value(fm: FieldMap, sn: Any, om: OwnerMap) -> tuple[Any, str | No
     if fm.kind == "owner":
         o = om.to_hubspot(sn)
         return (o, None) if o else (None, "owner_unmapped")
+    if fm.kind == "number" and not isinstance(sn, float):
+        return None, "not_a_number"
     return for_hubspot(fm.kind, sn), None

@@ -191,7 +191,7 @@ def test_unmapped_owner_is_skipped_not_guessed() -> None:
     assert res.items == [] and res.skipped["owner_unmapped"] == 1
 
 
-def test_picklist_values_are_mapped_and_missing_options_go_to_review() -> None:
+def test_picklist_values_are_mapped_and_missing_options_are_reported() -> None:
     w = World()
     linked_contact(
         w,
@@ -209,8 +209,62 @@ def test_picklist_values_are_mapped_and_missing_options_go_to_review() -> None:
     assert status["after"] == "Closed - Converted"
     (industry,) = by(res.items, field="Industry")
     assert industry["after"] == "Technology"  # auto-matched option (same value, other case)
-    (sal,) = by(res.items, action="conflict")
-    assert sal["reason"]["why"] == "option_missing" and sal["field"] == "salutation"
+    assert by(res.items, field="Salutation") == [] and res.skipped["option_missing"] == 1
+    (warning,) = [msg for path, msg in res.warnings if path == "mapping.contacts.salutation@Lead"]
+    assert "'Prof.'" in warning and "no option on Salesforce Lead.Salutation" in warning
+
+
+@pytest.mark.parametrize(
+    ("hs", "sf", "writes"),
+    [
+        (
+            {"phone": "+49 96 907 0744"},
+            {"Phone": "0049 969070744"},
+            [],
+        ),  # same number, other format
+        (
+            {"phone": "+49 96 907 0744"},
+            {"Phone": "+49 96 907 0745"},
+            [("hubspot", "phone", "+49 96 907 0745")],
+        ),
+        (
+            {"hs_email_optout": None},
+            {"HasOptedOutOfEmail": False},
+            [],
+        ),  # SF checkboxes are never blank
+        (
+            {"hs_email_optout": None},
+            {"HasOptedOutOfEmail": True},
+            [("hubspot", "hs_email_optout", "true")],
+        ),
+    ],
+)
+def test_phones_and_checkboxes(hs: dict[str, Any], sf: dict[str, Any], writes: list[Any]) -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, **hs}, {"Email": EMAIL, **sf})
+    assert [(i["system"], i["field"], i["after"]) for i in plan(w).items] == writes
+
+
+def test_connector_defaults_between_text_and_picklists_or_numbers() -> None:
+    sch = schemas()
+    for key, name in (
+        (("hubspot", "contacts"), "industry"),
+        (("hubspot", "contacts"), "annualrevenue"),
+    ):
+        sch[key] = [f for f in sch[key] if f["name"] != name] + [
+            {"name": name, "type": "string", "fieldType": "text"}
+        ]
+    w = World(with_schemas=False)
+    linked_contact(
+        w,
+        {"email": EMAIL, "industry": "Banking", "annualrevenue": "lots"},
+        {"Email": EMAIL, "Industry": None, "AnnualRevenue": None},
+        sf_obj="Lead",
+    )
+    res = plan(w, schemas=sch)
+    assert [(i["field"], i["after"]) for i in res.items] == [("Industry", "Banking")]
+    assert res.skipped["not_a_number"] == 1
+    assert any("not a number" in msg for _p, msg in res.warnings)
 
 
 def test_read_only_hubspot_source_only_writes_to_salesforce() -> None:
