@@ -329,8 +329,18 @@ def _queue_row(db: sqlite_utils.Database, item_id: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- statistics
 
 
-def score_histogram(db: sqlite_utils.Database, *, bins: int = 20) -> list[dict[str, Any]]:
-    """Items per score bin, kind, object and tier (for a histogram with the thresholds).
+def score_histogram(
+    db: sqlite_utils.Database,
+    *,
+    bins: int = 20,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    edges: list[float] | None = None,
+) -> list[dict[str, Any]]:
+    """Items per score bin, kind, object and tier (a histogram beside the thresholds).
+
+    Bins split ``[lo, hi]`` evenly, or follow ``edges`` (ascending; scores below
+    the first edge are left out), e.g. a scale in "nines" where scores crowd near 1.
 
     Examples:
         >>> from recon.store import open_store
@@ -338,14 +348,28 @@ def score_histogram(db: sqlite_utils.Database, *, bins: int = 20) -> list[dict[s
         []
     """
     ensure_queue(db)
+    if edges is None:
+        edges = [lo + (hi - lo) * k / bins for k in range(bins + 1)]
+    inner = edges[1:-1]
+    bin_sql = " + ".join(["0", *("(score >= ?)" for _ in inner)])
     rows = db.query(
-        "select kind, object, tier, min(cast(score * ? as int), ? - 1) as bin, count(*) as items "
-        "from review_queue where score is not null and kind != 'conflict' group by kind, object, tier, bin order by bin",
-        [bins, bins],
+        f"select kind, object, tier, {bin_sql} as bin, count(*) as items from review_queue "
+        "where score >= ? and score <= ? and kind != 'conflict' "
+        "group by kind, object, tier, bin order by bin",
+        [*inner, edges[0], edges[-1]],
     )
     return [
-        {**dict(r), "score_from": r["bin"] / bins, "score_to": (r["bin"] + 1) / bins} for r in rows
+        {**dict(r), "score_from": edges[r["bin"]], "score_to": edges[r["bin"] + 1]} for r in rows
     ]
+
+
+def score_range(db: sqlite_utils.Database, kind: str, obj: str) -> tuple[float, float] | None:
+    """Lowest and highest score of one kind and object in the queue (None when empty)."""
+    ensure_queue(db)
+    lo, hi = db.execute(
+        "select min(score), max(score) from review_queue where kind = ? and object = ?", [kind, obj]
+    ).fetchone()
+    return None if lo is None else (float(lo), float(hi))
 
 
 def tier_counts(db: sqlite_utils.Database) -> list[dict[str, Any]]:

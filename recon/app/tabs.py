@@ -6,6 +6,7 @@ tab says so instead of failing.
 
 from __future__ import annotations
 
+import math
 import tempfile
 import threading
 from pathlib import Path
@@ -255,28 +256,55 @@ def audit_tab(ses: Session, state: dict[str, Any]) -> None:
 def charts_tab(ses: Session, state: dict[str, Any]) -> None:
     """Score distribution with thresholds, items per tier and kind, decisions over time, precision per tier."""
     db = ses.db
-    hist = pd.DataFrame(review.score_histogram(db))
+    tiers = pd.DataFrame(review.tier_counts(db))
+    scored = tiers[tiers["kind"] != "conflict"] if not tiers.empty else tiers
     left, right = st.columns(2)
     with left:
         st.markdown("#### Score distribution")
-        if hist.empty:
+        if scored.empty:
             st.caption("No scored items.")
         else:
             c1, c2 = st.columns(2)
-            kinds = sorted(hist["kind"].unique(), key=lambda k: k != "link")
+            kinds = sorted(scored["kind"].unique(), key=lambda k: k != "link")
             kind = c1.selectbox("Kind", kinds, key="chart_kind")
-            obj = c2.selectbox("Object", sorted(hist["object"].unique()), key="chart_object")
-            data = hist[(hist["kind"] == kind) & (hist["object"] == obj)]
+            objects = sorted(scored.loc[scored["kind"] == kind, "object"].unique())
+            if st.session_state.get("chart_object") not in objects:
+                st.session_state["chart_object"] = objects[0]
+            obj = c2.selectbox("Object", objects, key="chart_object")
             th = review.thresholds(db, state["match_run_id"]).get(obj, {}).get(kind, {})
+            low, _ = review.score_range(db, kind, obj) or (0.0, 1.0)
+            # a scale in "nines" (-log10(1 - score)): real scores crowd near 1
+            nines = [-math.log10(max(1.0 - v, 1e-6)) for v in (low, *th.values())]
+            start = max(0.0, math.floor(min(nines) * 4) / 4 - 0.25)
+            steps = [start + k * 0.125 for k in range(int((6.0 - start) / 0.125) + 1)]
+            edges = [1.0 - 10 ** (-n) for n in steps]
+            edges[-1] = 1.0
+            data = pd.DataFrame(review.score_histogram(db, edges=edges))
+            if not data.empty:
+                data = data[(data["kind"] == kind) & (data["object"] == obj)]
+                data["x"] = [steps[b] for b in data["bin"]]
+                data["x2"] = [steps[b + 1] for b in data["bin"]]
             rules = pd.DataFrame(
-                [{"threshold": f"{k} ≥ {v:.2f}", "score": v} for k, v in th.items()]
+                [
+                    {
+                        "threshold": f"{k} ≥ {v:.4g}",
+                        "x": -math.log10(max(1.0 - v, 1e-6)),
+                        "y": 10 + 16 * i,
+                    }
+                    for i, (k, v) in enumerate(th.items())
+                ]
+            )
+            axis = alt.Axis(
+                values=list(range(math.ceil(start), 7)),
+                labelExpr="format(1 - pow(10, -datum.value), '.6~f')",
+                title="score (log scale of 1 − score)",
             )
             bars = (
                 alt.Chart(data)
                 .mark_bar()
                 .encode(
-                    x=alt.X("score_from:Q", bin=alt.Bin(step=1 / 20, extent=[0, 1]), title="score"),
-                    x2="score_to:Q",
+                    x=alt.X("x:Q", axis=axis, scale=alt.Scale(domain=[start, 6.0])),
+                    x2="x2:Q",
                     y=alt.Y("sum(items):Q", title="items"),
                     color=alt.Color(
                         "tier:N",
@@ -285,18 +313,22 @@ def charts_tab(ses: Session, state: dict[str, Any]) -> None:
                             range=["#2e7d32", "#f9a825", "#9e9e9e"],
                         ),
                     ),
-                    tooltip=["tier", "score_from", "items"],
+                    tooltip=["tier", "score_from", "score_to", "items"],
                 )
             )
             lines = (
                 alt.Chart(rules)
-                .mark_rule(strokeDash=[4, 3], color="#1565c0")
-                .encode(x="score:Q", tooltip=["threshold"])
+                .mark_rule(strokeDash=[4, 3], color="#1565c0", size=2)
+                .encode(x="x:Q", tooltip=["threshold"])
             )
-            st.altair_chart((bars + lines).properties(height=260), width="stretch")
+            labels = (
+                alt.Chart(rules)
+                .mark_text(align="left", dx=4, color="#1565c0")
+                .encode(x="x:Q", y=alt.Y("y:Q", scale=None), text="threshold:N")
+            )
+            st.altair_chart((bars + lines + labels).properties(height=260), width="stretch")
     with right:
         st.markdown("#### Items per tier and kind")
-        tiers = pd.DataFrame(review.tier_counts(db))
         if tiers.empty:
             st.caption("The queue is empty.")
         else:
