@@ -533,6 +533,15 @@ def test_resolve_reviewer(
 def test_stats(db: sqlite_utils.Database) -> None:
     hist = review.score_histogram(db, bins=10)
     assert sum(h["items"] for h in hist) == 46 and all(0 <= h["bin"] < 10 for h in hist)
+    scored = [i["score"] for i in all_items(db) if i["kind"] != "conflict"]
+    by_edges = review.score_histogram(db, edges=[0.5, 0.9, 1.0])
+    assert {h["bin"] for h in by_edges} <= {0, 1}
+    assert sum(h["items"] for h in by_edges if h["bin"] == 1) == sum(s >= 0.9 for s in scored)
+    assert sum(h["items"] for h in by_edges) == sum(s >= 0.5 for s in scored)
+    low, high = review.score_range(db, "link", "companies")
+    assert low <= high and low == min(
+        i["score"] for i in all_items(db, kinds=("link",), objects=("companies",))
+    )
     tiers = review.tier_counts(db)
     assert sum(t["items"] for t in tiers) == 52 and sum(t["decided"] for t in tiers) == 0
     links = [i for i in all_items(db, kinds=("link",), tiers=("review",))]
