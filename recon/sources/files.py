@@ -198,9 +198,12 @@ class _Table:
         if self.text is not None:
             reader = csv.reader(io.StringIO(self.text), delimiter=self.separator)
             records = (reader.line_num for fields in reader if fields)
-            for i, line_num in enumerate(records):
-                if i == index + 1:
-                    return line_num
+            try:
+                for i, line_num in enumerate(records):
+                    if i == index + 1:
+                        return line_num
+            except csv.Error:
+                pass
         if self.line_numbers is not None:
             return self.line_numbers[index]
         return index + 2 + self.header_line
@@ -308,10 +311,14 @@ def _check_ragged(table: _Table, lines: pl.DataFrame, data: bytes, ncols: int) -
         text = data.decode("utf-8")
         table.text = text
         reader = csv.reader(io.StringIO(text), delimiter=sep)
-        next(reader, None)
-        for row_fields in reader:
-            if row_fields and len(row_fields) != ncols:
-                raise _ragged(table, reader.line_num, len(row_fields), ncols)
+        try:
+            for row_fields in reader:
+                if reader.line_num <= table.header_line + 1:
+                    continue
+                if row_fields and len(row_fields) != ncols:
+                    raise _ragged(table, reader.line_num, len(row_fields), ncols)
+        except csv.Error as exc:
+            raise _error(table, f"cannot parse the CSV: {exc}", row=reader.line_num) from None
         return
     plain = body.filter(line.is_not_null() & ~line.str.contains('"', literal=True)).select(
         "i", "line", n=line.str.count_matches(sep, literal=True) + 1
@@ -358,7 +365,10 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
     blank_rows = nonblank.height < lines.height - header_at
     if blank_rows:
         table.line_numbers = (nonblank["i"].slice(1) + 1).to_list()
-    header = next(csv.reader([header_line], delimiter=table.separator))
+    try:
+        header = next(csv.reader([header_line], delimiter=table.separator))
+    except csv.Error as exc:
+        raise _error(table, f"cannot read the header: {exc}", row=header_at + 1) from None
     labels = [h.strip() for h in header]
     _check_header(table, labels)
     _check_ragged(table, lines, data, len(labels))

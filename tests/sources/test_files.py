@@ -7,10 +7,12 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recon.errors import FileFormatError
 from recon.sources.base import RECORD_COLUMNS
-from recon.sources.files import load_export, parse_as, read_export
+from recon.sources.files import AS_CHOICES, load_export, parse_as, read_export
 
 HS_COMPANIES = [
     [
@@ -405,3 +407,37 @@ def test_blank_lines_are_skipped(tmp_path: Path) -> None:
         ("1", "A"),
         ("2", "B"),
     ]
+
+
+_CSVISH = st.lists(
+    st.lists(
+        st.sampled_from(
+            ["1", "2", "Acme", "", " ", '"a,b"', '"x""y"', "é", "\t", ";", "ß,", '"', "\r"]
+        ),
+        max_size=4,
+    ),
+    max_size=5,
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    head=st.sampled_from(["Record ID,Company name\n", "Record ID;Company name\n", "", "ID,NAME\n"]),
+    rows=_CSVISH,
+    noise=st.binary(max_size=40),
+    as_=st.sampled_from(AS_CHOICES),
+)
+def test_any_bytes_give_records_or_one_file_format_error(
+    tmp_path: Path, head: str, rows: list[list[str]], noise: bytes, as_: str
+) -> None:
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(head.encode() + "\n".join(",".join(r) for r in rows).encode() + noise)
+    try:
+        frame = read_export(path, as_)
+    except FileFormatError as err:
+        assert str(path) in str(err)
+    else:
+        assert frame.columns == list(RECORD_COLUMNS)
+        assert frame["record_id"].null_count() == 0
