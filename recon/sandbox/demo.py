@@ -36,6 +36,26 @@ import numpy as np
 
 from ..errors import UsageError
 from . import hs_records
+from .demo_people import people
+from .demo_pools import (
+    ADJ,
+    INDUSTRIES,
+    LIFECYCLE,
+    NOUN,
+    PLACES,
+    REGIONS,
+    SF_TYPES,
+    SUFFIXES,
+    SURNAMES,
+    T0,
+    T1,
+    TLDS,
+    TRADE,
+    display_name,
+    format_phone,
+    slug,
+    website_form,
+)
 from .hs_schema import OWNERS
 from .state import SandboxState
 
@@ -64,177 +84,6 @@ SIZES = {
 BOTH, HS_ONLY = 0.56, 0.22
 
 
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(text.split())
-
-
-ADJ = _words(
-    "Blue Red Green Silver Golden North South East West Summit Apex Prime Bright Clear Swift Iron Stone "
-    "Oak Pine Cedar Maple River Lake Harbor Bay Coastal Alpine Urban Metro Global United Pacific Atlantic "
-    "Northern Southern Central Pioneer Frontier Liberty Heritage Royal Crown Star Sun Moon Polar Rapid Vertex "
-    "Zenith Nova Quantum Vector Fusion Matrix Nimbus Cobalt Crimson Amber Ivory Onyx Granite Willow Aspen "
-    "Falcon Eagle Hawk Orion Atlas Titan Vista Horizon Keystone Beacon Anchor Compass Meridian Sterling"
-)
-NOUN = _words(
-    "Bridge Gate Point Ridge Valley Field Creek Forge Works Labs Peak Path Wave Stream Grove Rock Hill Port "
-    "Line Core Loop Link Spark Shift Leaf Root Key Tower Hub Yard Mill Dock Cloud Signal Circuit Arrow Shield "
-    "Haven Crest Trail Harvest Meadow Canyon Island Delta Mesa Summit Vale Brook Stone Wood Light Fire Frost"
-)
-TRADE = _words(
-    "Logistics Systems Foods Analytics Software Consulting Partners Holdings Industries Manufacturing Energy "
-    "Solutions Technologies Robotics Pharma Capital Insurance Media Networks Construction Engineering Motors "
-    "Textiles Chemicals Health Dental Foods Brewing Outfitters Design Studios Security Telecom Freight Retail "
-    "Realty Ventures Labs Instruments Materials"
-)
-SURNAMES = _words(
-    "Smith Johnson Miller Brown Davis Wilson Moore Taylor Anderson Thomas Jackson White Harris Martin Thompson "
-    "Garcia Martinez Robinson Clark Lewis Lee Walker Hall Allen Young King Wright Scott Green Baker Adams Nelson "
-    "Hill Campbell Mitchell Roberts Carter Phillips Evans Turner Parker Collins Edwards Stewart Morris Murphy Cook "
-    "Rogers Morgan Cooper Peterson Reed Bailey Bell Kelly Howard Ward Cox Richardson Wood Watson Brooks Bennett "
-    "Gray Hughes Price Sanders Myers Long Ross Foster Jensen Nielsen Larsen Schmidt Schneider Fischer Weber Meyer "
-    "Wagner Becker Hoffmann Koch Richter Klein Wolf Dubois Moreau Laurent Simon Michel Lefebvre Leroy Rossi Russo "
-    "Ferrari Esposito Bianchi Romano Colombo Ricci Marino Novak Kowalski Nowak Silva Santos Costa Pereira Oliveira "
-    "Tanaka Suzuki Sato Kim Park Chen Wang Liu Zhang Singh Patel Sharma Gupta Khan Ali Ahmed Okafor Mensah Diallo"
-)
-FIRST = _words(
-    "James Mary Robert Patricia John Jennifer Michael Linda William Elizabeth David Barbara Richard Susan Joseph "
-    "Jessica Thomas Sarah Charles Karen Christopher Nancy Daniel Lisa Matthew Betty Anthony Margaret Mark Sandra "
-    "Steven Ashley Paul Kimberly Andrew Emily Joshua Donna Kenneth Michelle Kevin Carol Brian Amanda George Melissa "
-    "Timothy Deborah Ronald Stephanie Edward Rebecca Jason Sharon Jeffrey Laura Ryan Cynthia Jacob Kathleen Gary Amy "
-    "Nicholas Angela Eric Shirley Jonathan Anna Stephen Ruth Larry Brenda Justin Pamela Scott Nicole Frank Katherine "
-    "Lukas Anna Sofia Leon Mia Noah Emma Elias Lea Felix Hannah Louis Chloe Hugo Ines Lucas Camille Matteo Giulia "
-    "Lorenzo Chiara Mateo Lucia Pablo Sara Javier Elena Hiroshi Yuki Min Wei Priya Arjun Aisha Omar Fatima Kwame Ama"
-)
-NICKNAMES = {
-    "Robert": "Bob",
-    "William": "Bill",
-    "Richard": "Rick",
-    "Michael": "Mike",
-    "Katherine": "Kate",
-    "Elizabeth": "Liz",
-    "Jennifer": "Jen",
-    "Thomas": "Tom",
-    "Joseph": "Joe",
-    "Christopher": "Chris",
-    "Daniel": "Dan",
-    "Matthew": "Matt",
-    "Anthony": "Tony",
-    "Nicholas": "Nick",
-    "Jonathan": "Jon",
-    "Stephen": "Steve",
-    "Kimberly": "Kim",
-    "Margaret": "Maggie",
-}
-TITLES = (
-    "CEO",
-    "CFO",
-    "CTO",
-    "VP Sales",
-    "VP Marketing",
-    "Head of Operations",
-    "Sales Manager",
-    "Account Executive",
-    "Marketing Manager",
-    "Procurement Lead",
-    "Office Manager",
-    "Engineer",
-    "Product Manager",
-    "Controller",
-    "IT Director",
-)
-# (city, country, phone country code, HubSpot country text, Salesforce country text)
-PLACES = (
-    ("New York", "US", "1", "United States", "USA"),
-    ("San Francisco", "US", "1", "United States", "United States"),
-    ("Chicago", "US", "1", "United States", "US"),
-    ("Austin", "US", "1", "United States", "United States"),
-    ("Boston", "US", "1", "United States", "USA"),
-    ("Toronto", "CA", "1", "Canada", "Canada"),
-    ("London", "GB", "44", "United Kingdom", "UK"),
-    ("Manchester", "GB", "44", "United Kingdom", "United Kingdom"),
-    ("Berlin", "DE", "49", "Germany", "Germany"),
-    ("Munich", "DE", "49", "Germany", "Deutschland"),
-    ("Paris", "FR", "33", "France", "France"),
-    ("Lyon", "FR", "33", "France", "France"),
-    ("Amsterdam", "NL", "31", "Netherlands", "The Netherlands"),
-    ("Madrid", "ES", "34", "Spain", "Spain"),
-    ("Milan", "IT", "39", "Italy", "Italy"),
-    ("Stockholm", "SE", "46", "Sweden", "Sweden"),
-    ("Sydney", "AU", "61", "Australia", "Australia"),
-    ("Singapore", "SG", "65", "Singapore", "Singapore"),
-)
-# Legal suffixes per country, with their spelling variants.
-SUFFIXES = {
-    "US": (
-        ("Inc", "Inc.", "Incorporated", ", Inc."),
-        ("LLC", "L.L.C.", ", LLC"),
-        ("Corp", "Corp.", "Corporation"),
-    ),
-    "CA": (("Inc", "Inc.", "Ltd"), ("Ltd", "Ltd.", "Limited")),
-    "GB": (("Ltd", "Ltd.", "Limited"), ("plc", "PLC", "Plc")),
-    "DE": (("GmbH", "Gmbh", "G.m.b.H."), ("AG", "A.G.")),
-    "FR": (("SA", "S.A."), ("SAS", "S.A.S.")),
-    "NL": (("BV", "B.V."), ("NV", "N.V.")),
-    "ES": (("SL", "S.L."), ("SA", "S.A.")),
-    "IT": (("SpA", "S.p.A."), ("Srl", "S.r.l.")),
-    "SE": (("AB", "Aktiebolag"),),
-    "AU": (("Pty Ltd", "Pty. Ltd.", "PTY LTD"),),
-    "SG": (("Pte Ltd", "Pte. Ltd.", "PTE LTD"),),
-}
-TLDS = {
-    "US": ".com",
-    "CA": ".ca",
-    "GB": ".co.uk",
-    "DE": ".de",
-    "FR": ".fr",
-    "NL": ".nl",
-    "ES": ".es",
-    "IT": ".it",
-}
-REGIONS = ("UK", "Deutschland", "France", "Iberia", "Nordics", "APAC", "Americas", "Benelux")
-FREEMAIL = ("gmail.com", "outlook.com", "yahoo.com", "hotmail.com", "icloud.com")
-# (HubSpot industry, Salesforce Industry)
-INDUSTRIES = (
-    ("COMPUTER_SOFTWARE", "Technology"),
-    ("INFORMATION_TECHNOLOGY_AND_SERVICES", "Technology"),
-    ("BANKING", "Banking"),
-    ("FINANCIAL_SERVICES", "Finance"),
-    ("INSURANCE", "Insurance"),
-    ("RETAIL", "Retail"),
-    ("CONSTRUCTION", "Construction"),
-    ("HOSPITAL_HEALTH_CARE", "Healthcare"),
-    ("TELECOMMUNICATIONS", "Telecommunications"),
-    ("UTILITIES", "Utilities"),
-    ("CHEMICALS", "Chemicals"),
-    ("BIOTECHNOLOGY", "Biotechnology"),
-    ("MANAGEMENT_CONSULTING", "Consulting"),
-    ("ENTERTAINMENT", "Entertainment"),
-    ("FOOD_BEVERAGES", "Food & Beverage"),
-    ("LOGISTICS_AND_SUPPLY_CHAIN", "Transportation"),
-)
-LIFECYCLE = (
-    "lead",
-    "marketingqualifiedlead",
-    "salesqualifiedlead",
-    "opportunity",
-    "customer",
-    "other",
-)
-HS_LEAD_STATUS = ("NEW", "OPEN", "IN_PROGRESS", "CONNECTED", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT")
-SF_LEAD_STATUS = ("Open - Not Contacted", "Working - Contacted", "Closed - Not Converted")
-SF_TYPES = (
-    "Prospect",
-    "Customer - Direct",
-    "Customer - Channel",
-    "Channel Partner / Reseller",
-    "Other",
-)
-LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
-
-T0 = datetime(2019, 1, 1, tzinfo=UTC)
-T1 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
 @dataclass
 class DemoData:
     """Generated records per side, before loading.
@@ -258,69 +107,6 @@ class DemoData:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _slug(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
-
-
-def _typo(text: str, rnd: random.Random) -> str:
-    if len(text) < 5:
-        return text
-    i = rnd.randrange(1, len(text) - 2)
-    kind = rnd.random()
-    if kind < 0.4:
-        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]  # swap
-    if kind < 0.7:
-        return text[:i] + text[i + 1 :]  # drop
-    return text[:i] + text[i] + text[i:]  # double
-
-
-def _phone(cc: str, digits: str, style: int) -> str:
-    if cc == "1":
-        a, b, c = digits[:3], digits[3:6], digits[6:10]
-        return (
-            f"+1 {a} {b} {c}",
-            f"({a}) {b}-{c}",
-            f"{a}.{b}.{c}",
-            f"{a}{b}{c}",
-            f"+1-{a}-{b}-{c}",
-        )[style]
-    national = digits[:9]
-    return (
-        f"+{cc} {national[:2]} {national[2:5]} {national[5:]}",
-        f"0{national[:2]} {national[2:5]} {national[5:]}",
-        f"+{cc}{national}",
-        f"00{cc} {national}",
-        f"+{cc} ({national[:2]}) {national[2:]}",
-    )[style]
-
-
-def _website(domain: str, style: int) -> str:
-    return (
-        f"https://www.{domain}",
-        f"http://{domain}/",
-        f"www.{domain}",
-        domain,
-        f"https://{domain}/en/home",
-        f"HTTPS://WWW.{domain.upper()}",
-    )[style]
-
-
-def _display_name(base: str, suffix: str | None, rnd: random.Random, mess: float) -> str:
-    name = base
-    if suffix and rnd.random() < 0.85:
-        name = f"{base}{suffix}" if suffix.startswith(",") else f"{base} {suffix}"
-    r = rnd.random()
-    if r < mess * 0.25:
-        name = name.upper()
-    elif r < mess * 0.5:
-        name = _typo(name, rnd)
-    elif r < mess * 0.75 and " & " in name:
-        name = name.replace(" & ", " and ")
-    elif r < mess:
-        name = name.replace(" ", "-", 1) if rnd.random() < 0.3 or name.endswith(".") else name + "."
-    return name
 
 
 # --------------------------------------------------------------------------- generation
@@ -376,12 +162,12 @@ def generate(size: str = "small", seed: int = 0) -> DemoData:
             base = f"{SURNAMES[sur1[i]]} & {SURNAMES[sur2[i]]}"
         else:
             base = f"{ADJ[adj[i]]}{NOUN[noun[i]].lower()}"
-        slug = _slug(base.replace("&", "and") if p in (7, 8) else base)
+        stem = slug(base.replace("&", "and") if p in (7, 8) else base)
         country = PLACES[place[i]][1]
-        domain = slug + TLDS.get(country, ".com" if rnd.random() < 0.7 else ".io")
+        domain = stem + TLDS.get(country, ".com" if rnd.random() < 0.7 else ".io")
         if domain in seen_domains:
             seen_domains[domain] += 1
-            domain = f"{slug}{seen_domains[domain]}{TLDS.get(country, '.com')}"
+            domain = f"{stem}{seen_domains[domain]}{TLDS.get(country, '.com')}"
         seen_domains.setdefault(domain, 1)
         bases.append(base)
         domains.append(domain)
@@ -412,9 +198,11 @@ def generate(size: str = "small", seed: int = 0) -> DemoData:
         suffix_set = suffix_sets[suffix_pick[i] % len(suffix_sets)]
         suffix = suffix_set[rnd.randrange(len(suffix_set))] if suffix_pick[i] < 5 else None
         mess = 0.35 if duplicate else 0.12
-        name = _display_name(bases[i], suffix, rnd, mess)
+        name = display_name(bases[i], suffix, rnd, mess)
         modified = int(created[i]) + rnd.randrange(0, int((T1.timestamp() * 1000) - created[i]))
-        phone = _phone(cc, str(phone_digits[i]), rnd.randrange(5)) if rnd.random() < 0.8 else None
+        phone = (
+            format_phone(cc, str(phone_digits[i]), rnd.randrange(5)) if rnd.random() < 0.8 else None
+        )
         emp = (
             int(employees[i])
             if rnd.random() > 0.15
@@ -427,7 +215,7 @@ def generate(size: str = "small", seed: int = 0) -> DemoData:
             rec: dict[str, Any] = {
                 "name": name,
                 "domain": domains[i] if has_site and rnd.random() < 0.9 else None,
-                "website": _website(domains[i], web_style)
+                "website": website_form(domains[i], web_style)
                 if has_site and rnd.random() < 0.6
                 else None,
                 "phone": phone,
@@ -442,7 +230,7 @@ def generate(size: str = "small", seed: int = 0) -> DemoData:
         else:
             rec = {
                 "Name": name,
-                "Website": _website(domains[i], web_style) if has_site else None,
+                "Website": website_form(domains[i], web_style) if has_site else None,
                 "Phone": phone,
                 "BillingCity": city if rnd.random() > 0.1 else None,
                 "BillingCountry": sf_country,
@@ -475,7 +263,7 @@ def generate(size: str = "small", seed: int = 0) -> DemoData:
         if i in sf_index and rnd.random() < 0.2:
             sf_accounts[sf_index[i]]["_xref"] = ("companies", h, "HubSpot_Id__c")
 
-    contacts, sf_contacts, sf_leads = _people(
+    contacts, sf_contacts, sf_leads = people(
         rng,
         rnd,
         n_entities,
@@ -505,154 +293,6 @@ def _sf_owner_ids() -> list[str]:
     except ImportError:  # the Salesforce emulator is not installed
         return []
     return [make_id("005", n) for n in range(2, 6)]
-
-
-def _people(
-    rng: np.random.Generator,
-    rnd: random.Random,
-    n_entities: int,
-    spec: Size,
-    bases: list[str],
-    domains: list[str],
-    place: np.ndarray,
-    in_hs: np.ndarray,
-    in_sf: np.ndarray,
-    hs_index: dict[int, int],
-    sf_index: dict[int, int],
-    created: np.ndarray,
-    owners_hs: list[str],
-    owners_sf: list[str],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    n_people = int(n_entities * spec.persons_per_company)
-    company = rng.integers(0, n_entities, n_people)
-    first = rng.integers(0, len(FIRST), n_people)
-    last = rng.integers(0, len(SURNAMES), n_people)
-    title = rng.integers(0, len(TITLES), n_people)
-    pattern = rng.integers(0, 4, n_people)
-    digits = rng.integers(10**9, 10**10 - 1, n_people)
-    share = rng.random(n_people)
-    hs_contacts: list[dict[str, Any]] = []
-    sf_contacts: list[dict[str, Any]] = []
-    sf_leads: list[dict[str, Any]] = []
-    used_emails: set[str] = set()
-    t1 = int(T1.timestamp() * 1000)
-    for p in range(n_people):
-        c = int(company[p])
-        fn, ln = FIRST[first[p]], SURNAMES[last[p]]
-        local = (f"{fn}.{ln}", f"{fn[0]}{ln}", f"{fn}", f"{fn}_{ln}")[pattern[p]].lower()
-        domain = domains[c] if rnd.random() > 0.06 else rnd.choice(FREEMAIL)
-        email = f"{local}@{domain}"
-        n = 2
-        while email in used_emails:
-            email = f"{local}{n}@{domain}"
-            n += 1
-        used_emails.add(email)
-        city, _country, cc, hs_country, sf_country = PLACES[place[c]]
-        phone = _phone(cc, str(digits[p]), rnd.randrange(5))
-        born = int(created[c]) + rnd.randrange(0, 86_400_000 * 200)
-        born = min(born, t1 - 86_400_000)
-        entity = f"pe{p}"
-        # presence: both systems when the company is in both, mostly
-        both = in_hs[c] and in_sf[c] and share[p] < 0.7
-        hs_here = (
-            both or (in_hs[c] and share[p] >= 0.7 and share[p] < 0.9) or (in_hs[c] and not in_sf[c])
-        )
-        sf_here = both or (in_sf[c] and not hs_here)
-
-        def stamp(rec: dict[str, Any], born: int = born, entity: str = entity) -> dict[str, Any]:
-            rec["_entity"] = entity
-            rec["_created"] = born
-            rec["_modified"] = born + rnd.randrange(0, max(1, t1 - born))
-            return rec
-
-        hs_pos = sf_pos = None
-        if hs_here:
-            hs_first = NICKNAMES.get(fn, fn) if rnd.random() < 0.1 else fn
-            rec = {
-                "email": email
-                if rnd.random() > 0.1
-                else email.title()
-                if rnd.random() < 0.5
-                else email,
-                "firstname": hs_first,
-                "lastname": _typo(ln, rnd) if rnd.random() < 0.04 else ln,
-                "jobtitle": TITLES[title[p]]
-                if rnd.random() > 0.15
-                else TITLES[(title[p] + 1) % len(TITLES)],
-                "phone": phone if rnd.random() > 0.3 else None,
-                "company": bases[c] if rnd.random() < 0.7 else None,
-                "city": city if rnd.random() > 0.4 else None,
-                "country": hs_country if rnd.random() > 0.4 else None,
-                "lifecyclestage": rnd.choice(LIFECYCLE),
-                "hs_lead_status": rnd.choice(HS_LEAD_STATUS) if rnd.random() < 0.5 else None,
-                "hs_email_optout": "true" if rnd.random() < 0.05 else None,
-                "hubspot_owner_id": rnd.choice(owners_hs) if rnd.random() > 0.2 else None,
-            }
-            if c in hs_index:
-                rec["_company"] = hs_index[c]
-            hs_pos = len(hs_contacts)
-            hs_contacts.append(stamp(rec))
-            if rnd.random() < 0.03:  # the same person again, under a personal address
-                dup = dict(rec)
-                alt = f"{fn.lower()}.{ln.lower()}{rnd.randrange(10, 99)}@{rnd.choice(FREEMAIL)}"
-                if alt not in used_emails:
-                    used_emails.add(alt)
-                    dup["email"] = alt
-                    dup["phone"] = _phone(cc, str(digits[p]), rnd.randrange(5))
-                    hs_contacts.append(stamp(dup))
-        if sf_here:
-            sf_email = email if rnd.random() > 0.05 else None
-            base_rec = {
-                "FirstName": fn,
-                "LastName": ln,
-                "Email": sf_email.upper() if sf_email and rnd.random() < 0.05 else sf_email,
-                "Title": TITLES[title[p]],
-                "Phone": _phone(cc, str(digits[p]), rnd.randrange(5)),
-                "LeadSource": rnd.choice(LEAD_SOURCES) if rnd.random() < 0.6 else None,
-                "OwnerId": rnd.choice(owners_sf) if owners_sf else None,
-            }
-            as_lead = c not in sf_index or rnd.random() < 0.15
-            if as_lead:
-                lead = {
-                    **base_rec,
-                    "Company": bases[c],
-                    "Website": _website(domains[c], rnd.randrange(6))
-                    if rnd.random() < 0.4
-                    else None,
-                    "City": city,
-                    "Country": sf_country,
-                    "Status": rnd.choice(SF_LEAD_STATUS),
-                }
-                sf_pos = ("Lead", len(sf_leads))
-                sf_leads.append(stamp(lead))
-            else:
-                contact = {
-                    **base_rec,
-                    "MailingCity": city,
-                    "MailingCountry": sf_country,
-                    "_company": sf_index[c],
-                }
-                sf_pos = ("Contact", len(sf_contacts))
-                sf_contacts.append(stamp(contact))
-                if rnd.random() < 0.05 and sf_email:  # also a Lead with the same email
-                    lead = {
-                        **base_rec,
-                        "Company": bases[c],
-                        "Status": SF_LEAD_STATUS[0],
-                        "City": city,
-                    }
-                    sf_leads.append(stamp(lead))
-                if rnd.random() < 0.03:  # duplicate Contact
-                    dup = {**contact, "Phone": _phone(cc, str(digits[p]), rnd.randrange(5))}
-                    sf_contacts.append(stamp(dup))
-        if hs_pos is not None and sf_pos is not None:
-            if rnd.random() < 0.3:
-                prop = "salesforcecontactid" if sf_pos[0] == "Contact" else "salesforceleadid"
-                hs_contacts[hs_pos]["_xref"] = (sf_pos[0], sf_pos[1], prop)
-            if rnd.random() < 0.2:
-                target = sf_contacts if sf_pos[0] == "Contact" else sf_leads
-                target[sf_pos[1]]["_xref"] = ("contacts", hs_pos, "HubSpot_Id__c")
-    return hs_contacts, sf_contacts, sf_leads
 
 
 # --------------------------------------------------------------------------- loading

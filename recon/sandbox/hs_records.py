@@ -25,17 +25,29 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .hs_assoc import (
+    ASSOC_LABELS,
+    ASSOC_TYPES,
+    associate,
+    associations_of,
+    bulk_associate,
+    dissociate,
+)
 from .hs_schema import LASTMOD, OWNERS, coerce_value, resolve_type, standard_properties
 from .state import SandboxState, iso_ms
 
 __all__ = [
+    "ASSOC_LABELS",
     "ASSOC_TYPES",
     "associate",
     "associations_of",
+    "bulk_associate",
     "bulk_load",
+    "dissociate",
     "find_id",
     "init_schema",
     "insert_record",
+    "next_id",
     "properties_of",
     "unique_properties",
     "update_record",
@@ -64,39 +76,6 @@ CREATE TABLE IF NOT EXISTS hs_assoc (
 CREATE INDEX IF NOT EXISTS hs_assoc_to ON hs_assoc (to_type, to_id);
 CREATE TABLE IF NOT EXISTS hs_owners (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
-
-# (from, to) -> (unlabeled type id, primary type id or None, reverse unlabeled, reverse primary)
-ASSOC_TYPES: dict[tuple[str, str], tuple[int, int | None]] = {
-    ("contacts", "companies"): (279, 1),
-    ("companies", "contacts"): (280, 2),
-    ("deals", "contacts"): (3, None),
-    ("contacts", "deals"): (4, None),
-    ("deals", "companies"): (341, 5),
-    ("companies", "deals"): (342, 6),
-    ("companies", "companies"): (13, 14),
-}
-_REVERSE = {
-    279: 280,
-    280: 279,
-    1: 2,
-    2: 1,
-    3: 4,
-    4: 3,
-    341: 342,
-    342: 341,
-    5: 6,
-    6: 5,
-    13: 14,
-    14: 13,
-}
-ASSOC_LABELS = {
-    1: "Primary",
-    2: "Primary",
-    5: "Primary",
-    6: "Primary",
-    13: "Parent Company",
-    14: "Child Company",
-}
 
 
 def init_schema(conn: sqlite3.Connection) -> None:
@@ -421,144 +400,12 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-# --------------------------------------------------------------------------- associations
-
-
-def associate(
-    conn: sqlite3.Connection,
-    from_type: str,
-    from_id: int,
-    to_type: str,
-    to_id: int,
-    type_ids: Iterable[tuple[str, int]] | None = None,
-) -> list[tuple[str, int]]:
-    """Associate two records (both directions); default = unlabeled + primary when none yet.
-
-    Returns the ``(category, type id)`` pairs stored in the ``from -> to`` direction.
-    """
-    if type_ids is None:
-        unlabeled, primary = ASSOC_TYPES.get((from_type, to_type), (0, None))
-        pairs = [("HUBSPOT_DEFINED", unlabeled)]
-        if primary is not None and from_type == "contacts" and to_type == "companies":
-            has_primary = conn.execute(
-                "SELECT 1 FROM hs_assoc WHERE from_type = ? AND from_id = ? AND to_type = ? AND type_id = ?",
-                (from_type, from_id, to_type, primary),
-            ).fetchone()
-            if not has_primary:
-                pairs.append(("HUBSPOT_DEFINED", primary))
-        type_ids = pairs
-    stored = []
-    for category, tid in type_ids:
-        reverse = _REVERSE.get(tid, tid) if category == "HUBSPOT_DEFINED" else tid
-        conn.execute(
-            "INSERT OR IGNORE INTO hs_assoc VALUES (?, ?, ?, ?, ?, ?)",
-            (from_type, from_id, to_type, to_id, category, tid),
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO hs_assoc VALUES (?, ?, ?, ?, ?, ?)",
-            (to_type, to_id, from_type, from_id, category, reverse),
-        )
-        stored.append((category, tid))
-    _sync_primary(conn, from_type, from_id, to_type, to_id)
-    return stored
-
-
-def _sync_primary(conn: sqlite3.Connection, a_type: str, a_id: int, b_type: str, b_id: int) -> None:
-    """Keep a contact's ``associatedcompanyid`` equal to its primary company."""
-    pairs = [(a_type, a_id), (b_type, b_id)]
-    if {a_type, b_type} != {"contacts", "companies"}:
-        return
-    contact_id = next(i for t, i in pairs if t == "contacts")
-    row = conn.execute(
-        "SELECT to_id FROM hs_assoc WHERE from_type = 'contacts' AND from_id = ? AND to_type = 'companies' "
-        "AND type_id = 1 ORDER BY to_id LIMIT 1",
-        (contact_id,),
-    ).fetchone()
-    props_row = conn.execute("SELECT props FROM hs_records WHERE id = ?", (contact_id,)).fetchone()
-    if props_row is None:
-        return
-    props = json.loads(props_row[0])
-    want = str(row[0]) if row else None
-    if props.get("associatedcompanyid") != want:
-        if want is None:
-            props.pop("associatedcompanyid", None)
-        else:
-            props["associatedcompanyid"] = want
-        conn.execute(
-            "UPDATE hs_records SET props = ? WHERE id = ?", (json.dumps(props), contact_id)
-        )
-
-
-def dissociate(
-    conn: sqlite3.Connection, from_type: str, from_id: int, to_type: str, to_id: int
-) -> None:
-    """Remove every association between two records."""
-    conn.execute(
-        "DELETE FROM hs_assoc WHERE from_type = ? AND from_id = ? AND to_type = ? AND to_id = ?",
-        (from_type, from_id, to_type, to_id),
-    )
-    conn.execute(
-        "DELETE FROM hs_assoc WHERE from_type = ? AND from_id = ? AND to_type = ? AND to_id = ?",
-        (to_type, to_id, from_type, from_id),
-    )
-    _sync_primary(conn, from_type, from_id, to_type, to_id)
-
-
-def associations_of(
-    conn: sqlite3.Connection, from_type: str, from_ids: Sequence[int], to_type: str
-) -> dict[int, dict[int, list[tuple[str, int]]]]:
-    """``{from id: {to id: [(category, type id)]}}`` for live (not archived) targets."""
-    out: dict[int, dict[int, list[tuple[str, int]]]] = {}
-    for start in range(0, len(from_ids), 500):
-        chunk = list(from_ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(
-            f"SELECT a.from_id, a.to_id, a.category, a.type_id FROM hs_assoc a "
-            f"JOIN hs_records r ON r.id = a.to_id AND r.archived = 0 "
-            f"WHERE a.from_type = ? AND a.to_type = ? AND a.from_id IN ({marks}) ORDER BY a.to_id, a.type_id",
-            [from_type, to_type, *chunk],
-        ):
-            out.setdefault(int(row[0]), {}).setdefault(int(row[1]), []).append(
-                (row[2], int(row[3]))
-            )
-    return out
-
-
 def next_id(state: SandboxState) -> int:
     """The id :func:`bulk_load` gives its first record (the rest follow in sequence)."""
     with state.tx() as conn:
         row = conn.execute("SELECT coalesce(max(id), 0) FROM hs_records").fetchone()
         seq = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'hs_records'").fetchone()
     return max(int(row[0]), int(seq[0]) if seq else 0) + 1
-
-
-def bulk_associate(
-    state: SandboxState, pairs: Sequence[tuple[str, str]], *, set_primary: bool = True
-) -> None:
-    """Associate contacts with companies fast (``(contact id, company id)``; the first is primary).
-
-    ``set_primary=False`` when the contacts' ``associatedcompanyid`` is already set.
-    """
-    with state.tx() as conn:
-        rows = []
-        seen_primary: set[str] = set()
-        primary_of: dict[str, str] = {}
-        for contact_id, company_id in pairs:
-            c, k = int(contact_id), int(company_id)
-            rows.append(("contacts", c, "companies", k, "HUBSPOT_DEFINED", 279))
-            rows.append(("companies", k, "contacts", c, "HUBSPOT_DEFINED", 280))
-            if contact_id not in seen_primary:
-                seen_primary.add(contact_id)
-                primary_of[contact_id] = company_id
-                rows.append(("contacts", c, "companies", k, "HUBSPOT_DEFINED", 1))
-                rows.append(("companies", k, "contacts", c, "HUBSPOT_DEFINED", 2))
-        conn.executemany("INSERT OR IGNORE INTO hs_assoc VALUES (?, ?, ?, ?, ?, ?)", rows)
-        if not set_primary:
-            return
-        conn.executemany(
-            "UPDATE hs_records SET props = json_set(props, '$.associatedcompanyid', ?) WHERE id = ?",
-            [(company, int(contact)) for contact, company in primary_of.items()],
-        )
 
 
 def object_of_row(conn: sqlite3.Connection, rid: int) -> str | None:
