@@ -237,8 +237,8 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
               coalesce(l.name, l.email, p.record_id_l) || '  ↔  ' || coalesce(r.name, r.email, p.record_id_r),
               {_search("l")} || ' ' || {_search("r")}, null, null, 2, p.flags
             from pairs p
-            left join snapshots l on l.source = p.source_l and l.object = p.object_l and l.record_id = p.record_id_l
-            left join snapshots r on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
+            left join snapshots l indexed by idx_snapshots_review_labels on l.source = p.source_l and l.object = p.object_l and l.record_id = p.record_id_l
+            left join snapshots r indexed by idx_snapshots_review_labels on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
             where p.run_id = ? and p.kind = 'link'""",
             [*params, match_run],
         )
@@ -254,7 +254,7 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
             join (select cluster_id, case when sum(tier = 'review') > 0 then 'review'
                   when sum(tier = 'auto') > 0 then 'auto' else 'reject' end as tier
                   from clusters where run_id = ? group by cluster_id) t on t.cluster_id = c.cluster_id
-            left join snapshots s on s.source = c.source and s.object = c.record_object and s.record_id = c.record_id
+            left join snapshots s indexed by idx_snapshots_review_labels on s.source = c.source and s.object = c.record_object and s.record_id = c.record_id
             where c.run_id = ? group by c.cluster_id""",
             [*params, match_run, match_run],
         )
@@ -274,9 +274,9 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
               pi.field, pi.link_item_id, 2, null
             from plan_items pi
             left join pairs p on p.run_id = ? and p.pair_id = pi.link_item_id
-            left join snapshots l on l.source = coalesce(p.source_l, pi.system) and l.object = coalesce(p.object_l, pi.object)
+            left join snapshots l indexed by idx_snapshots_review_labels on l.source = coalesce(p.source_l, pi.system) and l.object = coalesce(p.object_l, pi.object)
               and l.record_id = coalesce(p.record_id_l, pi.record_id)
-            left join snapshots r on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
+            left join snapshots r indexed by idx_snapshots_review_labels on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
             where pi.run_id = ? and pi.action = 'conflict'""",
             [*params, match_run, plan_run],
         )
