@@ -385,10 +385,28 @@ class Runner:
             audit.append(self.db, rows)
 
     def _is_stale(self, item: Item, state: RecordState) -> bool:
+        """Whether the record changed since the decision in a way that matters.
+
+        Undo items carry ``expect`` (the values apply wrote): stale when a field differs.
+        Merges carry the survivorship inputs (``values``): a master touched since (also
+        indirectly, e.g. re-parented by another merge) is stale only when one of those
+        values changed. Everything else: stale when modified after the snapshot.
+        """
         expect = item.payload.get("expect")
         if isinstance(expect, dict) and expect:
             return any(norm(state.values.get(f)) != norm(v) for f, v in expect.items())
-        return newer(state.modified_at, item.snapshot)
+        if not newer(state.modified_at, item.snapshot):
+            return False
+        values = item.payload.get("values")
+        if item.action == "merge" and isinstance(values, dict) and values:
+            master = str(item.record_id)
+            return any(
+                isinstance(per, dict)
+                and master in per
+                and norm(state.values.get(f)) != norm(per[master])
+                for f, per in values.items()
+            )
+        return True
 
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
         both = {
@@ -433,6 +451,13 @@ class Runner:
         fields = sorted(
             {f for op, _its in checked for f in op.properties}
             | {f for _op, its in checked for i in its for f in (i.payload.get("expect") or {})}
+            | {
+                f
+                for _op, its in checked
+                for i in its
+                if i.action == "merge"
+                for f in (i.payload.get("values") or {})
+            }
         )
         current = (
             writer.current(obj, [str(op.record_id) for op, _its in checked], fields)

@@ -518,3 +518,39 @@ def test_natural_keys_from_the_plan_map_to_the_target_field(
         1,
     )
     assert item.natural() == expected
+
+
+@pytest.mark.parametrize(
+    ("edit", "stale"), [({"phone": "+1 555 0199"}, False), ({"name": "Renamed by a user"}, True)]
+)
+def test_a_merge_is_stale_only_when_its_survivorship_inputs_changed(
+    crm: CrmEnv, tmp_path: Path, edit: dict[str, str], stale: bool
+) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    names = [f"Mrg {tag} {i}" for i in range(2)]
+    ids = crm.hs_create("companies", [{"name": n} for n in names])
+    snapshot = crm.modified("hubspot", "companies", ids[0])
+    payload = {
+        "master": ids[0],
+        "victims": [ids[1]],
+        "fields": {},
+        "values": {"name": {ids[0]: names[0], ids[1]: names[1]}},
+    }
+    plan = make_plan(
+        db,
+        [
+            {
+                "action": "merge",
+                "system": "hubspot",
+                "object": "companies",
+                "record_id": ids[0],
+                "snapshot_modified_at": snapshot,
+                "payload": payload,
+            }
+        ],
+    )
+    crm.edit("hubspot", "companies", ids[0], edit)
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (result.stale, result.applied) == ((1, 0) if stale else (0, 1))
