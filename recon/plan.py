@@ -411,7 +411,9 @@ def build_plan(
     Examples:
         >>> from recon.config import ReconConfig
         >>> from recon.store import open_store
-        >>> build_plan(open_store(":memory:"), ReconConfig())  # doctest: +SKIP
+        >>> build_plan(open_store(":memory:"), ReconConfig())  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.PlanError: there is no match run to plan from
     """
     from .plan_run import run_build
 

@@ -180,6 +180,11 @@ def render_plan(result: PlanResult, fmt: str, console: Any, *, preview: int = 20
         fmt: ``table``, ``csv`` or ``json``.
         console: a :class:`rich.console.Console` (tables) ; csv/json go to stdout.
         preview: items shown under the table.
+
+    Examples:
+        >>> from rich.console import Console
+        >>> render_plan(PlanResult(run_id=None, match_run_id="m"), "csv", Console())
+        action,object,system,status,items
     """
     import csv
     import sys
