@@ -64,7 +64,8 @@ class _Sql:
             return "(" + joiner.join(self.cond(part, neg) for part in node[1]) + ")"
         if kind == "not":
             return self.cond(node[1], not neg)
-        col = self.col(node[1])
+        target = node[1]
+        col = self.agg(target) if isinstance(target, Aggregate) else self.col(target)
         if kind == "semi":
             return self.semi(col, node[3], (node[2] == "not in") != neg)
         if kind == "like":
@@ -234,6 +235,8 @@ def aggregate(
     text = f"SELECT {', '.join(cols)} {sql.from_sql()}{where}"
     if groups:
         text += " GROUP BY " + ", ".join(groups)
+    if query.having is not None:
+        text += " HAVING " + sql.cond(query.having)
     text += sql.order_sql()
     if query.limit is not None or query.offset is not None:
         text += " LIMIT ? OFFSET ?"

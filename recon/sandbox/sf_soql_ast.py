@@ -1,16 +1,22 @@
 """The SOQL syntax tree of the Salesforce emulator: a Lark transformer from the
 ``soql.lark`` parse tree to plain tuples (:mod:`recon.sandbox.soql` resolves them
-against the describe metadata), and SOQL string-literal unquoting.
+against the describe metadata), and SOQL literals: unquoting strings and checking and
+converting a literal against the type of the field it is compared with.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from lark import Token, Transformer, v_args
 
-__all__ = ["Lit", "ToAst", "unquote"]
+from .sf_common import SfError, date_literal_range, normalize_id, parse_datetime, store_datetime
+from .sf_objects import TEXT_TYPES, FieldSpec
+
+__all__ = ["Lit", "ToAst", "literal_value", "unquote"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,9 @@ class ToAst(Transformer[Token, Any]):
 
     def group(self, *paths: Any) -> tuple[str, list[Any]]:
         return ("group", list(paths))
+
+    def having(self, cond: Any) -> tuple[str, Any]:
+        return ("having", cond)
 
     def select_list(self, *items: Any) -> list[Any]:
         return list(items)
@@ -146,3 +155,89 @@ def unquote(text: str, *, like: bool = False) -> str:
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def literal_value(
+    spec: FieldSpec,
+    lit: Lit,
+    op: str,
+    today: date | None,
+    error: Callable[[str, int, int, str], SfError],
+) -> Any:
+    """A literal compared with ``spec`` as a storage value (``("range", start, end)`` for
+    date literals); ``error(code, line, column, message)`` builds the SfError to raise.
+
+    Examples:
+        >>> from recon.sandbox.sf_describe import get_object
+        >>> lit = Lit("datetime", "2024-01-01T01:00:00+01:00", 1, 1)
+        >>> literal_value(get_object("Account").field("SystemModstamp"), lit, ">=", None, None)
+        '2024-01-01T00:00:00.000Z'
+    """
+    t, name = spec.type, spec.name
+    if lit.kind == "null":
+        return None
+
+    def wrong(expected: str, quoted: bool) -> SfError:
+        hint = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
+        return error(
+            "INVALID_FIELD",
+            lit.line,
+            lit.column,
+            f"value of filter criterion for field '{name}' must be of type {expected} and {hint}",
+        )
+
+    if t in ("id", "reference"):
+        if lit.kind != "string":
+            raise wrong("id", True)
+        raw = unquote(lit.text)
+        if op == "like":
+            return raw
+        norm = normalize_id(raw)
+        if norm is None:
+            raise error(
+                "INVALID_QUERY_FILTER_OPERATOR",
+                lit.line,
+                lit.column,
+                f"invalid ID field: {raw}",
+            )
+        return norm
+    if t in TEXT_TYPES or t == "textarea":
+        if lit.kind != "string":
+            raise wrong("string", True)
+        return unquote(lit.text, like=op == "like")
+    if op == "like":
+        raise error(
+            "INVALID_FIELD", lit.line, lit.column, f"invalid operator on field '{name}': LIKE"
+        )
+    if t == "boolean":
+        if lit.kind not in ("true", "false"):
+            raise wrong("boolean", False)
+        return 1 if lit.kind == "true" else 0
+    if t in ("int", "double", "currency", "percent"):
+        if lit.kind != "number":
+            raise wrong("integer" if t == "int" else "double", False)
+        num = float(lit.text)
+        return int(num) if num.is_integer() and "." not in lit.text else num
+    if t in ("date", "datetime"):
+        if lit.kind == "date_literal":
+            start, end = date_literal_range(lit.text, today)
+            if t == "date":
+                return ("range", start.isoformat(), end.isoformat())
+            return (
+                "range",
+                store_datetime(datetime.combine(start, datetime.min.time(), UTC)),
+                store_datetime(datetime.combine(end, datetime.min.time(), UTC)),
+            )
+        if t == "date":
+            if lit.kind != "date":
+                raise wrong("date", False)
+            return lit.text
+        if lit.kind != "datetime":
+            raise wrong("dateTime", False)
+        ts = parse_datetime(lit.text)
+        if ts is None:
+            raise error(
+                "INVALID_FIELD", lit.line, lit.column, f"invalid datetime value: {lit.text}"
+            )
+        return store_datetime(ts)
+    raise wrong(t, False)  # pragma: no cover - every type is handled above

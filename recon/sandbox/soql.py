@@ -19,7 +19,7 @@ Contacts)``), COUNT() and COUNT(field), an object alias (``FROM Account a``), WH
 = != <> < <= > >= LIKE IN NOT IN, semi-joins (``Id IN (SELECT AccountId FROM Contact)``),
 NOT, AND, OR and parentheses, strings, numbers, booleans, null, dates, datetimes in every
 form Salesforce accepts, date literals (TODAY, LAST_N_DAYS:n...), ``WITH
-SECURITY_ENFORCED``, GROUP BY with COUNT, COUNT_DISTINCT, SUM, AVG, MIN and MAX, ORDER BY
+SECURITY_ENFORCED``, GROUP BY and HAVING with COUNT, COUNT_DISTINCT, SUM, AVG, MIN and MAX, ORDER BY
 (ASC/DESC, NULLS FIRST/LAST, also by an aggregate), LIMIT and OFFSET.
 :mod:`recon.sandbox.sf_query` compiles a :class:`Query` to SQL.
 
@@ -34,7 +34,7 @@ Examples:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,9 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .sf_common import SfError, date_literal_range, normalize_id, parse_datetime, store_datetime
-from .sf_describe import TEXT_TYPES, FieldSpec, ObjectSpec, child_relationship, get_object
-from .sf_soql_ast import Lit, ToAst, unquote
+from .sf_common import SfError, date_literal_range
+from .sf_describe import FieldSpec, ObjectSpec, child_relationship, get_object
+from .sf_soql_ast import Lit, ToAst, literal_value, unquote
 
 __all__ = ["Aggregate", "ChildQuery", "FieldRef", "Query", "date_literal_range", "parse", "unquote"]
 
@@ -87,6 +87,7 @@ class Query:
     children: list[ChildQuery] = field(default_factory=list)
     aggregates: list[Aggregate] = field(default_factory=list)
     group_by: list[FieldRef] = field(default_factory=list)
+    having: Any = None
 
     @property
     def aggregated(self) -> bool:
@@ -156,6 +157,7 @@ class _Resolver:
     ) -> None:
         self.soql, self.obj, self.today = soql, obj, today
         self.alias = alias.lower() if alias else None
+        self.having = False  # resolving a HAVING condition: aggregates allowed
 
     def error(self, code: str, line: int, column: int, message: str) -> SfError:
         return SfError(400, code, _located(self.soql, line, column, message))
@@ -199,74 +201,7 @@ class _Resolver:
 
     def value(self, ref: FieldRef, lit: Lit, op: str) -> Any:
         """A literal as a storage value (``("range", start, end)`` for date literals)."""
-        t, name = ref.spec.type, ref.spec.name
-        if lit.kind == "null":
-            return None
-
-        def wrong(expected: str, quoted: bool) -> SfError:
-            hint = "should be enclosed in quotes" if quoted else "should not be enclosed in quotes"
-            return self.error(
-                "INVALID_FIELD",
-                lit.line,
-                lit.column,
-                f"value of filter criterion for field '{name}' must be of type {expected} and {hint}",
-            )
-
-        if t in ("id", "reference"):
-            if lit.kind != "string":
-                raise wrong("id", True)
-            raw = unquote(lit.text)
-            if op == "like":
-                return raw
-            norm = normalize_id(raw)
-            if norm is None:
-                raise self.error(
-                    "INVALID_QUERY_FILTER_OPERATOR",
-                    lit.line,
-                    lit.column,
-                    f"invalid ID field: {raw}",
-                )
-            return norm
-        if t in TEXT_TYPES or t == "textarea":
-            if lit.kind != "string":
-                raise wrong("string", True)
-            return unquote(lit.text, like=op == "like")
-        if op == "like":
-            raise self.error(
-                "INVALID_FIELD", lit.line, lit.column, f"invalid operator on field '{name}': LIKE"
-            )
-        if t == "boolean":
-            if lit.kind not in ("true", "false"):
-                raise wrong("boolean", False)
-            return 1 if lit.kind == "true" else 0
-        if t in ("int", "double", "currency", "percent"):
-            if lit.kind != "number":
-                raise wrong("integer" if t == "int" else "double", False)
-            num = float(lit.text)
-            return int(num) if num.is_integer() and "." not in lit.text else num
-        if t in ("date", "datetime"):
-            if lit.kind == "date_literal":
-                start, end = date_literal_range(lit.text, self.today)
-                if t == "date":
-                    return ("range", start.isoformat(), end.isoformat())
-                return (
-                    "range",
-                    store_datetime(datetime.combine(start, datetime.min.time(), UTC)),
-                    store_datetime(datetime.combine(end, datetime.min.time(), UTC)),
-                )
-            if t == "date":
-                if lit.kind != "date":
-                    raise wrong("date", False)
-                return lit.text
-            if lit.kind != "datetime":
-                raise wrong("dateTime", False)
-            ts = parse_datetime(lit.text)
-            if ts is None:
-                raise self.error(
-                    "INVALID_FIELD", lit.line, lit.column, f"invalid datetime value: {lit.text}"
-                )
-            return store_datetime(ts)
-        raise wrong(t, False)  # pragma: no cover - every type is handled above
+        return literal_value(ref.spec, lit, op, self.today, self.error)
 
     def condition(self, node: Any) -> Any:
         kind = node[0]
@@ -277,6 +212,8 @@ class _Resolver:
         if kind == "semi":
             return self.semi_join(node)
         _, path, op, lits = node
+        if path[0] == "agg":
+            return self.aggregate_condition(node)
         ref = self.field(path)
         if ref.spec.type == "textarea" and ref.spec.length > 255:
             raise self.error(
@@ -292,9 +229,29 @@ class _Resolver:
             return ("like", ref, values[0])
         return ("cmp", ref, op, values[0])
 
+    def aggregate_condition(self, node: Any) -> Any:
+        """``COUNT(Id) > 1`` in HAVING; aggregates anywhere else are malformed."""
+        kind, agg_node, op, lits = node
+        if not self.having or agg_node[2] is None:
+            raise _plain_malformed(self.soql, "Aggregate functions are only allowed in HAVING")
+        agg = _aggregate(self, agg_node, 0)
+        if agg.func in ("min", "max"):
+            spec = agg.ref.spec
+        else:
+            spec = FieldSpec(agg.alias, "int" if agg.func.startswith("count") else "double")
+        pseudo = FieldRef(agg.alias, (), (), spec, self.obj)
+        values = [self.value(pseudo, lit, op) for lit in lits]
+        if kind == "in":
+            return ("in", agg, op, values)
+        if kind == "like":
+            return ("like", agg, values[0])
+        return ("cmp", agg, op, values[0])
+
     def semi_join(self, node: Any) -> Any:
         """``Id IN (SELECT AccountId FROM Contact ...)``: both sides must be ids."""
         _, path, op, (_, inner_path, obj_tok, clauses) = node
+        if path[0] == "agg":
+            raise _plain_malformed(self.soql, "Aggregate functions can not be used in a semi join")
         ref = self.field(path)
         inner_obj = _object(self.soql, obj_tok)
         inner = _Resolver(self.soql, inner_obj, self.today)
@@ -461,6 +418,12 @@ def _build(res: _Resolver, select: list[Any], clauses: list[Any], *, nested: boo
                     clause[1].column or 1,
                     f"unexpected token: '{clause[1]}'",
                 )
+        elif clause[0] == "having":
+            if not query.group_by:
+                raise _plain_malformed(soql, "HAVING needs a GROUP BY clause")
+            res.having = True
+            query.having = res.condition(clause[1])
+            res.having = False
         elif clause[0] == "group":
             if query.count:
                 raise _plain_malformed(soql, "GROUP BY can not be used with COUNT()")
@@ -503,6 +466,19 @@ def _check_grouping(soql: str, query: Query) -> None:
             raise _plain_malformed(
                 soql, f"Ordered field must be grouped or aggregated: {item.path}"
             )
+    for ref in _condition_fields(query.having):
+        if ref.path.lower() not in grouped:
+            raise _plain_malformed(soql, f"HAVING field must be grouped or aggregated: {ref.path}")
+
+
+def _condition_fields(node: Any) -> list[FieldRef]:
+    if node is None:
+        return []
+    if node[0] in ("and", "or"):
+        return [ref for part in node[1] for ref in _condition_fields(part)]
+    if node[0] == "not":
+        return _condition_fields(node[1])
+    return [node[1]] if isinstance(node[1], FieldRef) else []
 
 
 def _plain_malformed(soql: str, message: str) -> SfError:

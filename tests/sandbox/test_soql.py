@@ -519,6 +519,13 @@ def test_bad_advanced_queries(soql: str, code: str, text: str) -> None:
         ("SELECT Industry FROM Account GROUP BY Industry ORDER BY Industry DESC NULLS LAST LIMIT 1", [{"Industry": "Retail"}]),
         ("SELECT Website, COUNT(Id) c FROM Account GROUP BY Website ORDER BY COUNT(Id) DESC, Website LIMIT 1",
          [{"Website": None, "c": 1}]),
+        ("SELECT Owner.Email, COUNT(Id) FROM Account GROUP BY Owner.Email HAVING COUNT(Id) > 1",
+         [{"Email": "integration@sandbox.recon.test", "expr0": 3}]),
+        ("SELECT Industry, COUNT(Id) FROM Account GROUP BY Industry HAVING COUNT(Id) > 1", []),
+        ("SELECT Industry FROM Account GROUP BY Industry HAVING Industry IN ('Retail', 'Energy') AND MAX(NumberOfEmployees) >= 50",
+         [{"Industry": "Retail"}]),
+        ("SELECT Industry FROM Account GROUP BY Industry HAVING NOT (COUNT(Id) = 1) OR Industry LIKE 'ret%'",
+         [{"Industry": "Retail"}]),
     ],
 )  # fmt: skip
 def test_aggregate_queries(state: SandboxState, soql: str, expected: list[dict]) -> None:
@@ -545,6 +552,16 @@ def test_aggregate_queries(state: SandboxState, soql: str, expected: list[dict])
         ("SELECT COUNT() FROM Account GROUP BY Name", "GROUP BY can not be used with COUNT()"),
         ("SELECT Industry, (SELECT Id FROM Contacts) FROM Account GROUP BY Industry", "subqueries"),
         ("SELECT Id, (SELECT COUNT(Id) FROM Contacts) FROM Account", "relationship subquery"),
+        ("SELECT Id FROM Account WHERE COUNT(Id) > 1", "only allowed in HAVING"),
+        (
+            "SELECT Industry FROM Account GROUP BY Industry HAVING COUNT(Id) IN (SELECT Id FROM Contact)",
+            "semi join",
+        ),
+        ("SELECT COUNT(Id) FROM Account HAVING COUNT(Id) > 1", "HAVING needs a GROUP BY"),
+        (
+            "SELECT Industry FROM Account GROUP BY Industry HAVING Name = 'x'",
+            "HAVING field must be grouped",
+        ),
     ],
 )
 def test_bad_aggregate_queries(soql: str, text: str) -> None:
