@@ -756,6 +756,30 @@ def read_export(path: str | Path, as_: str, *, lean: bool = False) -> pl.DataFra
     return _canonical(table, source, obj, lean=lean)
 
 
+_KEY = ("source", "object", "record_id")
+
+
+def _upsert_snapshots(
+    db: sqlite_utils.Database, frame: pl.DataFrame, *, run_id: str, origin: str
+) -> None:
+    """Insert or replace the frame's rows in ``snapshots`` in one transaction (one executemany)."""
+    from ..store import transaction
+
+    full = frame.with_columns(
+        content_hash=pl.Series([stable_id(d) for d in frame["data"].to_list()], dtype=pl.String),
+        run_id=pl.lit(run_id),
+        origin=pl.lit(origin),
+    )
+    cols = full.columns
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in _KEY)
+    sql = (
+        f"insert into snapshots ({', '.join(cols)}) values ({', '.join('?' for _ in cols)}) "
+        f"on conflict (source, object, record_id) do update set {updates}"
+    )
+    with transaction(db):
+        db.conn.executemany(sql, full.iter_rows())
+
+
 def load_export(
     db: sqlite_utils.Database,
     path: str | Path,
@@ -785,7 +809,7 @@ def load_export(
         >>> db.execute("select record_id, name from snapshots").fetchall()
         [('101', 'Acme')]
     """
-    from ..store import finish_run, start_run, transaction
+    from ..store import finish_run, start_run
 
     path = Path(path)
     source, obj = parse_as(as_, path)
@@ -796,11 +820,7 @@ def load_export(
     rid = start_run(db, "pull", config=config, run_id=run_id) if own_run else str(run_id)
     try:
         frame = read_export(path, as_)
-        rows = frame.with_columns(run_id=pl.lit(rid), origin=pl.lit(f"file:{path}")).to_dicts()
-        for row in rows:
-            row["content_hash"] = stable_id(row["data"])
-        with transaction(db):
-            db["snapshots"].upsert_all(rows, pk=("source", "object", "record_id"))
+        _upsert_snapshots(db, frame, run_id=rid, origin=f"file:{path}")
     except Exception as exc:
         if own_run:
             finish_run(db, rid, status="failed", error=str(exc))
