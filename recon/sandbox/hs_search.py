@@ -8,7 +8,9 @@ properties map to indexed columns so incremental searches stay fast.
 
 Limits as HubSpot enforces them: ``limit`` ≤ 200, ≤ 5 filter groups, ≤ 10
 filters per group and ≤ 25 in all, one sort, and no paging past the 10,000th
-result (``after + limit > 10000`` is a 400). ``total`` is the true count.
+result (``after + limit > 10000`` is a 400). ``total`` is capped at 10,000 too
+(HubSpot's search index counts no further), so a caller cannot tell 10,000 from
+more: split the query (e.g. by last-modified date) when it reaches the cap.
 """
 
 from __future__ import annotations
@@ -220,11 +222,15 @@ def run_search(
         order = f"{expr} {'DESC' if direction.startswith('DESC') else 'ASC'}, r.id ASC"
     sql_where = " AND ".join(where)
     total = int(
-        conn.execute(f"SELECT count(*) FROM hs_records r WHERE {sql_where}", args).fetchone()[0]
+        conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM hs_records r WHERE {sql_where} LIMIT {MAX_RESULTS})",
+            args,
+        ).fetchone()[0]
     )
     rows = conn.execute(
         f"SELECT r.* FROM hs_records r WHERE {sql_where} ORDER BY {order} LIMIT ? OFFSET ?",
-        [*args, limit, after],
+        [*args, limit + 1, after],
     ).fetchall()
-    nxt = after + limit if after + limit < total else None
-    return total, rows, nxt
+    # like HubSpot, offer the next page whenever there is one, even past the cap (it will 400)
+    nxt = after + limit if len(rows) > limit else None
+    return total, rows[:limit], nxt
