@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recon.sandbox import sf_query
 from recon.sandbox.salesforce import load_records
@@ -569,3 +571,33 @@ def test_bad_aggregate_queries(soql: str, text: str) -> None:
         parse(soql)
     assert info.value.code == "MALFORMED_QUERY"
     assert text in info.value.message
+
+
+# ---------------------------------------------------------------------------- robustness
+
+_FRAGMENTS = [
+    "SELECT", "Id", ",", "Name", "Account.Name", "FROM", "Account", "Contact", "WHERE", "=", "!=", "<",
+    "'x'", "5", "null", "true", "2024-01-01", "2024-01-01T00:00:00Z", "TODAY", "LAST_N_DAYS:3", "AND",
+    "OR", "NOT", "(", ")", "IN", "LIKE", "ORDER BY", "DESC", "NULLS LAST", "LIMIT", "OFFSET", "COUNT()",
+    "COUNT(Id)", "GROUP BY", "HAVING", "FIELDS(ALL)", "WITH SECURITY_ENFORCED", "(SELECT Id FROM Contacts)",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_any_text_is_parsed_or_refused_with_a_salesforce_error(text: str) -> None:
+    try:
+        parse(text)
+    except SfError as exc:
+        assert exc.status == 400 and exc.code
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=14))
+def test_fragment_soup_is_parsed_or_refused_with_a_salesforce_error(parts: list[str]) -> None:
+    try:
+        q = parse("SELECT Id FROM Account " + " ".join(parts))
+    except SfError as exc:
+        assert exc.status == 400 and exc.code
+    else:
+        assert q.object.name == "Account"
