@@ -55,6 +55,7 @@ __all__ = [
     "email",
     "emails",
     "fold_ascii",
+    "geo_words",
     "person_name",
     "person_names",
     "phone",
@@ -693,6 +694,45 @@ def country(text: str | None) -> str | None:
     if text is None:
         return None
     return _country_table().get(_country_key(str(text)))
+
+
+_GEO_STOP = {
+    "and", "of", "the", "republic", "islands", "island", "saint", "st", "new", "south", "north",
+    "west", "east", "central", "democratic", "people", "peoples", "federal", "state", "union", "sar",
+    "city", "great", "holy", "see", "territory", "territories", "outlying", "minor", "french",
+    "british", "virgin", "united arab", "cape", "coast", "green", "gold", "ivory", "costa",
+    "man", "san", "sao", "jan", "part", "heard", "cook", "martin", "pierre", "vincent", "ocean",
+    "western", "southern", "northern", "indian", "isle", "helena", "lucia", "mayen", "sint", "saba",
+    "tome", "dutch", "rica", "rico", "puerto", "verde", "sierra", "leone", "mcdonald", "christmas",
+    "norfolk", "turks", "solomon", "marshall", "caicos", "nevis", "kitts", "futuna", "wallis",
+}  # fmt: skip
+
+
+@functools.cache
+def geo_words() -> frozenset[str]:
+    """Words of country names in recon's company-name form ("germany", "japan", "united").
+
+    Matching treats a name that differs from another only by such words
+    ("Kairos Power (United States)") as the same name, and leaves the
+    distinction to the country comparison.
+
+    Examples:
+        >>> "japan" in geo_words() and "north" not in geo_words()
+        True
+    """
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names = []
+    for v in LOCALE_DATA.values():
+        en = v.get("en", "")
+        names.append(v.get(en[1:], "") if en.startswith("*") else en)
+    names += [k for k in _COUNTRY_ALIASES if len(k) > 3]
+    words: set[str] = set()
+    for key in names:
+        for w in _country_key(key).split():
+            if len(w) >= 3 and w not in _GEO_STOP:
+                words.add(ABBREVIATIONS.get(w, w))
+    return frozenset(words)
 
 
 def countries(s: pl.Series) -> pl.Series:

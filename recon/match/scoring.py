@@ -30,6 +30,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
+from ..normalize import geo_words
 from .settings import Comparison, MatchSettings
 
 __all__ = ["Weights", "compare", "estimate_m", "estimate_u", "score", "term_frequencies"]
@@ -92,7 +93,9 @@ def token_idf(frames: list[pl.DataFrame], column: str) -> pl.DataFrame:
     n = max(col.height, 1)
     toks = col.select(pl.col("s").str.split(" ").list.unique().alias("t")).explode("t")
     out = toks.group_by("t").agg(w=1.0 + (n / pl.len()).log(2))
-    return out.with_columns(id=pl.int_range(pl.len(), dtype=pl.Int32))
+    return out.with_columns(
+        id=pl.int_range(pl.len(), dtype=pl.Int32), geo=pl.col("t").is_in(list(geo_words()))
+    )
 
 
 #: words per name kept for overlap (the rarest ones); the total weight counts all words
@@ -117,9 +120,12 @@ def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl
     toks = toks.filter(pl.col("pos") < TOKENS_K)
     ids = np.full((n, TOKENS_K), -1, np.int32)
     ws = np.zeros((n, TOKENS_K), np.float32)
+    geo = np.zeros((n, TOKENS_K), np.bool_)
     i = toks["_i"].to_numpy()
     p = toks["pos"].to_numpy()
     ids[i, p] = toks["id"].to_numpy()
+    if "geo" in toks.columns:
+        geo[i, p] = toks["geo"].to_numpy()
     ws[i, p] = toks["w"].to_numpy()
     tot = np.zeros(n, np.float32)
     tot[wsum["_i"].to_numpy()] = wsum["w"].to_numpy()
@@ -127,6 +133,7 @@ def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl
         pl.Series(f"{column}_tok", ids, dtype=pl.Array(pl.Int32, TOKENS_K)),
         pl.Series(f"{column}_tokw", ws, dtype=pl.Array(pl.Float32, TOKENS_K)),
         pl.Series(f"{column}_tokwsum", tot, dtype=pl.Float32),
+        pl.Series(f"{column}_tokgeo", geo, dtype=pl.Array(pl.Boolean, TOKENS_K)),
     )
 
 
@@ -150,10 +157,15 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
 
 
 def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
-    """One name's words strictly contain the other's ("acme" / "acme ventures")."""
+    """One name's words strictly contain the other's ("acme" / "acme ventures").
+
+    Country words do not count ("Kairos Power (United States)" is Kairos Power;
+    the country comparison tells regional arms apart).
+    """
     ta, tb = pairs.get(f"{column}_tok")
-    a = ta.gather(idx).to_numpy()
-    b = tb.gather(idx).to_numpy()
+    ga, gb = pairs.get(f"{column}_tokgeo")
+    a = np.where(ga.gather(idx).to_numpy(), -1, ta.gather(idx).to_numpy())
+    b = np.where(gb.gather(idx).to_numpy(), -1, tb.gather(idx).to_numpy())
     na = (a >= 0).sum(axis=1)
     nb = (b >= 0).sum(axis=1)
     a_in_b = np.ones(len(idx), dtype=bool)

@@ -155,7 +155,7 @@ class Thresholds:
     auto: float = 0.99
     review: float = 0.9
     duplicate_auto: float = 0.99
-    duplicate_review: float = 0.95
+    duplicate_review: float = 0.98
     cluster_min: float = 0.5
 
 
