@@ -11,6 +11,9 @@ write REST lacks): a master record (``type``, ``Id`` and fields to set) and up t
 ``recordToMergeIds`` per request, for Account, Contact and Lead. Victims are deleted
 with ``MasterRecordId`` set; Contacts of merged Accounts (and campaign members of
 merged Contacts/Leads) move to the master. Bad input gets a SOAP fault.
+
+Also answered: the token answer's ``id`` URL (``/id/{org}/{user}``) and
+``/services/oauth2/userinfo`` (the API user's identity), ``/services/oauth2/revoke``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from xml.sax.saxutils import escape
 
 import jwt
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .faults import enter
@@ -252,7 +255,70 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         )
         return Response(xml, media_type="text/xml")
 
+    def identity(request: Request) -> dict[str, Any]:
+        base = state.settings.base_url or str(request.base_url).rstrip("/")
+        with state.tx() as conn:
+            row = conn.execute(
+                'SELECT "Username", "Email", "FirstName", "LastName", "Name" FROM sf_user WHERE "Id" = ?',
+                (API_USER_ID,),
+            ).fetchone()
+        username, email, first, last, name = tuple(row) if row else ("", "", "", "", "")
+        data = f"{base}/services/data/v{{version}}/"
+        return {
+            "id": f"{base}/id/{ORG_ID}/{API_USER_ID}",
+            "user_id": API_USER_ID,
+            "organization_id": ORG_ID,
+            "username": username,
+            "email": email,
+            "first_name": first,
+            "last_name": last,
+            "display_name": name,
+            "active": True,
+            "user_type": "STANDARD",
+            "language": "en_US",
+            "locale": "en_US",
+            "utcOffset": 0,
+            "urls": {
+                "rest": data,
+                "sobjects": data + "sobjects/",
+                "query": data + "query/",
+                "limits": data + "limits/",
+                "partner": f"{base}/services/Soap/u/{{version}}/{ORG_ID[:15]}",
+            },
+        }
+
+    async def identity_url(request: Request) -> Response:
+        """The ``id`` URL of a token answer (also ``/services/oauth2/userinfo``)."""
+        from .sf_rest import session_token
+
+        if session_token(request) is None:
+            return PlainTextResponse("Bad_OAuth_Token", status_code=403)
+        fault = await enter(state, "salesforce", "GET /id")
+        if fault is not None:
+            return fault
+        info = identity(request)
+        if request.url.path.endswith("/userinfo"):
+            info = {
+                "sub": info["id"],
+                "user_id": API_USER_ID,
+                "organization_id": ORG_ID,
+                "preferred_username": info["username"],
+                "email": info["email"],
+                "name": info["display_name"],
+                "given_name": info["first_name"],
+                "family_name": info["last_name"],
+                "urls": info["urls"],
+            }
+        return JSONResponse(info)
+
+    async def revoke(request: Request) -> Response:
+        """``/services/oauth2/revoke``: always 200 (tokens are not tracked)."""
+        return Response(status_code=200)
+
     return [
         Route("/services/oauth2/token", token, methods=["POST"]),
+        Route("/services/oauth2/revoke", revoke, methods=["GET", "POST"]),
+        Route("/services/oauth2/userinfo", identity_url, methods=["GET", "POST"]),
+        Route("/id/{org}/{user}", identity_url, methods=["GET", "POST"]),
         Route("/services/Soap/u/{version}", soap, methods=["POST"]),
     ]

@@ -290,3 +290,22 @@ def test_admin_edit_through_the_admin_api(server: SandboxServer) -> None:
         timeout=10,
     )
     assert missing.status_code == 404
+
+
+def test_identity_url_userinfo_and_revoke(server: SandboxServer) -> None:
+    answer = token(server, grant_type="client_credentials", client_id="c", client_secret="s").json()
+    auth = {"Authorization": f"Bearer {answer['access_token']}"}
+    who = requests.get(answer["id"], headers=auth, timeout=10)
+    assert who.status_code == 200
+    assert (who.json()["user_id"], who.json()["email"]) == (
+        "0055g0000000001AAA",
+        "integration@sandbox.recon.test",
+    )
+    assert who.json()["urls"]["rest"] == f"{server.url}/services/data/v{{version}}/"
+    info = requests.get(f"{server.url}/services/oauth2/userinfo", headers=auth, timeout=10).json()
+    assert info["preferred_username"] == "integration@sandbox.recon.test"
+    assert requests.get(answer["id"], timeout=10).status_code == 403
+    revoked = requests.post(
+        f"{server.url}/services/oauth2/revoke", data={"token": answer["access_token"]}, timeout=10
+    )
+    assert revoked.status_code == 200
