@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from .hs_assoc import (
@@ -34,7 +35,7 @@ from .hs_assoc import (
     dissociate,
 )
 from .hs_schema import LASTMOD, OWNERS, coerce_value, resolve_type, standard_properties
-from .state import SandboxState, iso_ms
+from .state import SandboxState
 
 __all__ = [
     "ASSOC_LABELS",
@@ -105,8 +106,9 @@ def ms_of(ts: datetime) -> int:
 
 
 def iso_of_ms(ms: int) -> str:
-    """HubSpot timestamp text of epoch milliseconds."""
-    return iso_ms(datetime.fromtimestamp(ms / 1000, tz=UTC))
+    """HubSpot timestamp text of epoch milliseconds (``2024-01-02T03:04:05.678Z``)."""
+    seconds, millis = divmod(int(ms), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def lastmod_prop(obj: str) -> str:
@@ -370,14 +372,19 @@ def bulk_load(
         for offset, record in enumerate(records):
             rid = first + offset
             created, updated = timestamps[offset] if timestamps else (now, now)
-            props = {k: _text(v) for k, v in record.items() if v not in (None, "")}
+            props = {
+                k: v if type(v) is str else _text(v)
+                for k, v in record.items()
+                if v is not None and v != ""
+            }
             _derive(obj, props)
+            created_iso, updated_iso = iso_of_ms(created), iso_of_ms(updated)
             props["hs_object_id"] = str(rid)
-            props["createdate"] = iso_of_ms(created)
-            props[lastmod] = iso_of_ms(updated)
+            props["createdate"] = created_iso
+            props[lastmod] = updated_iso
             if obj == "contacts":
-                props["hs_lastmodifieddate"] = iso_of_ms(updated)
-            rows.append((rid, obj, json.dumps(props), created, updated))
+                props["hs_lastmodifieddate"] = updated_iso
+            rows.append((rid, obj, json.dumps(props, separators=(",", ":")), created, updated))
             for name in uniques:
                 if props.get(name):
                     unique_rows.append((obj, name, props[name].strip().lower(), rid))
