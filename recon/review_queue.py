@@ -210,6 +210,52 @@ def ensure_queue(db: sqlite_utils.Database) -> dict[str, Any]:
     return {"match_run_id": match_run, "plan_run_id": plan_run, "items": items, "built_at": built}
 
 
+_LABEL_L = "coalesce(l.name, l.email, q.record_id_l)"
+_LABEL_R = "coalesce(r.name, r.email, q.record_id_r)"
+_JOIN_LR = (
+    "left join snapshots l indexed by idx_snapshots_review_labels on l.source = q.source_l "
+    "and l.object = q.object_l and l.record_id = q.record_id_l "
+    "left join snapshots r indexed by idx_snapshots_review_labels on r.source = q.source_r "
+    "and r.object = q.object_r and r.record_id = q.record_id_r"
+)
+
+
+def ensure_search(db: sqlite_utils.Database) -> None:
+    """Fill the link items' titles and search text (names, emails, domains), once per queue.
+
+    Indexing a queue leaves them out, so the first page of a big queue comes
+    fast; the first text search pays for it once.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> ensure_search(open_store(":memory:"))
+    """
+    state = ensure_queue(db)
+    runs = (state["match_run_id"], state["plan_run_id"])
+    done = db.execute(
+        "select match_run_id, plan_run_id from review_state where name = 'search'"
+    ).fetchone()
+    if done and tuple(done) == runs:
+        return
+    with transaction(db):
+        db.execute(
+            f"""update review_queue set title = x.title, search = x.search
+            from (select q.item_id, {_LABEL_L} || '  ↔  ' || {_LABEL_R} as title,
+                    {_search("l")} || ' ' || {_search("r")} as search
+                  from review_queue q {_JOIN_LR} where q.kind = 'link' and q.search is null) x
+            where review_queue.item_id = x.item_id"""
+        )
+        db["review_state"].upsert(
+            {
+                "name": "search",
+                "match_run_id": runs[0],
+                "plan_run_id": runs[1],
+                "built_at": now_iso(),
+            },
+            pk="name",
+        )
+
+
 def _closeness(th: dict[str, dict[str, dict[str, float]]], kind: str) -> tuple[str, list[float]]:
     sql = "abs(q_score - case q_object when 'companies' then ? else ? end)"
     return sql, [th["companies"][kind]["auto"], th["contacts"][kind]["auto"]]
@@ -233,13 +279,9 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
             f"""insert or replace into review_queue ({cols})
             select p.pair_id, 'link', p.object, p.tier, {tier_rank.format(t="p.tier")}, p.score,
               {close.replace("q_score", "p.score").replace("q_object", "p.object")}, p.run_id,
-              p.source_l, p.object_l, p.record_id_l, p.source_r, p.object_r, p.record_id_r,
-              coalesce(l.name, l.email, p.record_id_l) || '  ↔  ' || coalesce(r.name, r.email, p.record_id_r),
-              {_search("l")} || ' ' || {_search("r")}, null, null, 2, p.flags
-            from pairs p
-            left join snapshots l indexed by idx_snapshots_review_labels on l.source = p.source_l and l.object = p.object_l and l.record_id = p.record_id_l
-            left join snapshots r indexed by idx_snapshots_review_labels on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
-            where p.run_id = ? and p.kind = 'link'""",
+                p.source_l, p.object_l, p.record_id_l, p.source_r, p.object_r, p.record_id_r,
+              null, null, null, null, 2, p.flags
+            from pairs p where p.run_id = ? and p.kind = 'link'""",
             [*params, match_run],
         )
         close, params = _closeness(th, "duplicate")
@@ -301,29 +343,45 @@ def queue(
     """
     filt = filt or QueueFilter()
     ensure_queue(db)
+    if filt.text and filt.text.strip():
+        ensure_search(db)
     where, params = filt.where()
     total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
     rows = db.query(
-        f"""select q.*, d.label, d.reviewer, d.decided_at, d.decided_by, d.kind as decision_kind,
+        f"""select q.*, coalesce(q.title, {_LABEL_L} || '  ↔  ' || {_LABEL_R}) as title_,
+              d.label, d.reviewer, d.decided_at, d.decided_by, d.kind as decision_kind,
               coalesce(d.version, 0) as version
             from (select q.*, {_CURRENT} as current_id from review_queue q where {where}
                   order by q.tier_rank, q.closeness, q.item_id limit ? offset ?) q
             left join decisions d on d.decision_id = q.current_id
+            {_JOIN_LR}
             order by q.tier_rank, q.closeness, q.item_id""",
         [*params, page_size, max(page, 0) * page_size],
     )
-    return QueuePage([dict(r) for r in rows], total, page, page_size, filt)
+    return QueuePage([_titled(r) for r in rows], total, page, page_size, filt)
+
+
+def _titled(row: Any) -> dict[str, Any]:
+    out = dict(row)
+    out["title"] = out.pop("title_")
+    return out
 
 
 def _queue_row(db: sqlite_utils.Database, item_id: str) -> dict[str, Any]:
     ensure_queue(db)
-    rows = list(db.query("select * from review_queue where item_id = ?", [item_id]))
+    rows = list(
+        db.query(
+            f"select q.*, coalesce(q.title, {_LABEL_L} || '  ↔  ' || {_LABEL_R}) as title_ "
+            f"from review_queue q {_JOIN_LR} where q.item_id = ?",
+            [item_id],
+        )
+    )
     if not rows:
         raise ReviewError(
             f"no review item {item_id!r} in the queue",
             hint="the match or plan may have been re-run: reload the queue",
         )
-    return dict(rows[0])
+    return _titled(rows[0])
 
 
 # --------------------------------------------------------------------------- statistics

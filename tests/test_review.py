@@ -107,11 +107,31 @@ def test_pages_cover_the_queue_once(db: sqlite_utils.Database, size: int) -> Non
     ],
 )
 def test_filters(db: sqlite_utils.Database, kw: dict[str, Any], check: Any) -> None:
-    everything = all_items(db)
     got = all_items(db, **kw)
+    everything = all_items(db)  # after: a text filter has filled the search text
     assert got, f"filter {kw} matched nothing in the generated data"
     assert [i["item_id"] for i in got] == [i["item_id"] for i in everything if check(i)]
     assert review.queue(db, review.QueueFilter(status="all", **kw)).total == len(got)
+
+
+def test_link_labels_and_search_text_are_filled_on_the_first_search(
+    db: sqlite_utils.Database,
+) -> None:
+    review.ensure_queue(db)
+    missing = "select count(*) from review_queue where kind = 'link' and search is null"
+    assert db.execute(missing).fetchone()[0] == 40  # indexing skips the record labels
+    page = review.queue(db, review.QueueFilter(kinds=("link",)), page_size=3)
+    assert all("  ↔  " in i["title"] for i in page.items)  # titles come with the page
+    assert (
+        review.item_detail(db, page.items[0]["item_id"])["item"]["title"] == page.items[0]["title"]
+    )
+    review.queue(db, review.QueueFilter(text="smith"))
+    assert db.execute(missing).fetchone()[0] == 0
+    before = db.execute("select built_at from review_state where name = 'search'").fetchone()
+    review.ensure_search(db)  # once per queue
+    assert (
+        db.execute("select built_at from review_state where name = 'search'").fetchone() == before
+    )
 
 
 def test_status_and_reviewer_filters(db: sqlite_utils.Database) -> None:
