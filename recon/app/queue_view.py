@@ -364,6 +364,9 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     ss = st.session_state
     filt = current_filter()
     size = ses.cfg.review.page_size
+    if filt.text:
+        with st.spinner("Indexing names, emails and domains for search (once per match run)…"):
+            review.ensure_search(ses.db)
     pg = review.queue(ses.db, filt, page=int(ss.get("page", 1)) - 1, page_size=size)
     if int(ss.get("page", 1)) > pg.pages:
         ss["page"] = pg.pages
