@@ -136,20 +136,24 @@ def test_edit_a_hubspot_record_as_a_user(sandbox_reset: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "status"),
+    ("side", "record", "fields", "status"),
     [
-        ("records/hubspot/companies/999999999", 404),
-        ("records/zoho/companies/1", 400),
-        ("records/hubspot/companies/1", 400),
+        ("hubspot", "999999999", {"city": "X"}, 404),
+        ("zoho", None, {"city": "X"}, 400),
+        ("hubspot", None, {"hs_object_id": "7"}, 400),  # read-only: no user can set it
+        ("hubspot", None, {"no_such_property": "7"}, 400),
     ],
 )
-def test_edit_errors(sandbox: Any, path: str, status: int) -> None:
-    body = (
-        {"fields": {"hs_object_id": "7"}}
-        if status == 400 and "hubspot" in path
-        else {"fields": {"city": "X"}}
+def test_edit_errors(
+    sandbox: Any, side: str, record: str | None, fields: dict[str, str], status: int
+) -> None:
+    rid = record or hs_get(sandbox, "/crm/v3/objects/companies?limit=1").json()["results"][0]["id"]
+    assert (
+        admin(
+            sandbox, "POST", f"records/{side}/companies/{rid}", json={"fields": fields}
+        ).status_code
+        == status
     )
-    assert admin(sandbox, "POST", path, json=body).status_code == status
 
 
 def test_edit_a_salesforce_record_when_available(sandbox_reset: Any) -> None:

@@ -277,16 +277,13 @@ def test_batch_update_200_and_207(sandbox_reset: Any) -> None:
         BatchInputSimplePublicObjectBatchInput(
             inputs=[
                 {"id": ids[0], "properties": {"city": "Bergen"}},
-                {"id": "1", "properties": {"city": "X"}},
-            ]
-            if ids[0] != "1"
-            else [
-                {"id": ids[0], "properties": {"city": "Bergen"}},
-                {"id": "888888888", "properties": {}},
+                {"id": "888888888", "properties": {"city": "X"}},
             ]
         )
     )
     assert mixed.num_errors == 1 and len(mixed.results) == 1
+    assert mixed.errors[0].category == "OBJECT_NOT_FOUND"
+    assert mixed.errors[0].context == {"ids": ["888888888"]}
 
 
 def test_batch_archive_204(sandbox_reset: Any) -> None:
