@@ -33,7 +33,7 @@ from .soql import Query, parse
 if TYPE_CHECKING:
     from .state import SandboxState
 
-__all__ = ["jobs_created", "routes"]
+__all__ = ["jobs_created", "new_job_id", "routes"]
 
 _DELIMITERS = {
     "COMMA": ",",
@@ -51,6 +51,15 @@ def jobs_created(state: SandboxState) -> int:
     """How many Bulk 2.0 query jobs exist (for ``/limits``)."""
     with state.tx() as conn:
         return int(conn.execute("SELECT count(*) FROM sf_bulk_jobs").fetchone()[0])
+
+
+def new_job_id(state: SandboxState) -> str:
+    """A new Bulk API job id (key prefix 750), query and ingest jobs alike."""
+    with state.tx() as conn:
+        row = conn.execute("SELECT next FROM sf_seq WHERE object = 'BulkJob'").fetchone()
+        n = int(row[0]) if row else 1
+        conn.execute("INSERT OR REPLACE INTO sf_seq (object, next) VALUES ('BulkJob', ?)", (n + 1,))
+    return make_id("750", n)
 
 
 def _csv_value(spec: FieldSpec, value: Any) -> str:
@@ -96,9 +105,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     def load(job_id: str) -> dict[str, Any]:
         with state.tx() as conn:
             row = conn.execute("SELECT body FROM sf_bulk_jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+        job: dict[str, Any] | None = json.loads(row[0]) if row else None
+        if job is None or job.get("jobType") != "V2Query":
             raise SfError(404, "NOT_FOUND", "The requested resource does not exist")
-        job: dict[str, Any] = json.loads(row[0])
         return job
 
     def save(job: dict[str, Any]) -> None:
@@ -157,15 +166,9 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             raise SfError(
                 400, "INVALIDJOB", "Relationship subqueries are not supported by Bulk API 2.0"
             )
-        with state.tx() as conn:
-            row = conn.execute("SELECT next FROM sf_seq WHERE object = 'BulkJob'").fetchone()
-            n = int(row[0]) if row else 1
-            conn.execute(
-                "INSERT OR REPLACE INTO sf_seq (object, next) VALUES ('BulkJob', ?)", (n + 1,)
-            )
         stamp = now_stamp()[:-1] + "+0000"
         job = {
-            "id": make_id("750", n),
+            "id": new_job_id(state),
             "operation": operation,
             "object": query.object.name,
             "createdById": API_USER_ID,
@@ -193,9 +196,8 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             jobs = [
                 json.loads(r[0]) for r in conn.execute("SELECT body FROM sf_bulk_jobs ORDER BY id")
             ]
-        return JSONResponse(
-            {"done": True, "records": [public(j) for j in jobs], "nextRecordsUrl": None}
-        )
+        queries = [public(j) for j in jobs if j.get("jobType") == "V2Query"]
+        return JSONResponse({"done": True, "records": queries, "nextRecordsUrl": None})
 
     @wrap
     async def job(ctx: Ctx) -> Response:

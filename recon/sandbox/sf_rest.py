@@ -191,6 +191,7 @@ def _batch_size(request: Request) -> int:
 def routes(state: SandboxState) -> list[BaseRoute]:
     """Every Salesforce route: REST, Bulk 2.0, OAuth and SOAP."""
     from .sf_bulk import routes as bulk_routes
+    from .sf_ingest import routes as ingest_routes
     from .sf_soap import routes as soap_routes
     from .sf_sobjects import routes as sobject_routes
 
@@ -313,5 +314,6 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     ]
     out += sobject_routes(state)
     out += bulk_routes(state)
+    out += ingest_routes(state)
     out += soap_routes(state)
     return out
