@@ -5,10 +5,13 @@ What the state and the server use: :func:`init_schema` (tables, called by
 the demo generator and tests), :func:`admin_edit` (a CRM user's edit) and
 :func:`routes` (the Starlette routes the server mounts).
 
-Implementation modules: ``sf_describe`` (metadata), ``soql`` + ``soql.lark`` (the
-parser), ``sf_query`` (SOQL to SQL), ``sf_store`` (tables, ids, timestamps),
-``sf_write`` (validated writes and SaveResults), ``sf_rest`` (REST routes),
-``sf_bulk`` (Bulk API 2.0 query jobs), ``sf_soap`` (OAuth token and SOAP merge).
+Implementation modules: ``sf_objects`` (the sObject types as data) and ``sf_describe``
+(describe answers), ``soql`` + ``soql.lark`` + ``sf_soql_ast`` (the SOQL parser),
+``sf_query`` (SOQL to SQL), ``sf_store`` (tables, ids, timestamps), ``sf_write``
+(validated writes and SaveResults), ``sf_rest`` (REST plumbing, query, describe,
+limits), ``sf_sobjects`` (sObject rows and collections), ``sf_bulk`` and ``sf_ingest``
+(Bulk API 2.0 query and ingest jobs), ``sf_soap`` (OAuth token, identity, SOAP merge),
+``sf_common`` (errors, ids, timestamps, date literals).
 """
 
 from __future__ import annotations
