@@ -50,6 +50,8 @@ LIFECYCLE = (
     "customer",
     "evangelist",
 )
+_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone"})
+_ATOMS = (str, bool, int, float, type(None))
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
 _WRITES_HS = ("two_way", "salesforce_to_hubspot")
 
@@ -82,6 +84,7 @@ class Planner:
         self.company_stage: dict[str, str] = {}  # HS company -> most advanced contact stage
         self.cache: dict[Any, Any] = {}
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
+        self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
         for p in view.links:
             link = self._normalise_link(p)
             if link is None:
@@ -288,9 +291,28 @@ class Planner:
         hs_vals = list(map(hs.fields.get, hs_names))
         sf_vals = list(map(sf.fields.get, sf_names))
         if hs_vals != sf_vals:
+            eq_cache, om = self.eq_cache, self.om
             for fm, hs_raw, sf_raw in zip(plain, hs_vals, sf_vals, strict=True):
-                if hs_raw != sf_raw:
-                    self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+                if hs_raw == sf_raw:
+                    continue
+                kind = fm.kind
+                if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
+                    try:  # HubSpot "17" against Salesforce 17.0, the usual case
+                        if float(hs_raw) == sf_raw:
+                            continue
+                    except ValueError:
+                        pass
+                elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
+                    # owners, flags and options repeat: decide each pair of raw values once
+                    key = (id(fm), hs_raw, sf_raw)
+                    eq = eq_cache.get(key)
+                    if eq is None:
+                        eq = eq_cache[key] = values_equal(
+                            fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
+                        )
+                    if eq:
+                        continue
+                self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
         for fm in derived:
             if fm.derived == "lifecycle":
                 plan_lifecycle(self, fm, link, hs)
