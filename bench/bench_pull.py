@@ -41,29 +41,29 @@ def _cfg(url: str, store: Path) -> Any:
     )  # fmt: skip
 
 
-def _minimum(source: str, records: dict[str, int], bulk: set[str]) -> int:
+def _minimum(source: str, result: Any) -> int:
+    """ceil(records / page size) per object: list 100 (+ association reads of 100 ids),
+    REST query 2,000, Bulk result pages ``BULK_PAGE``."""
     from recon.sources.salesforce import BULK_PAGE
 
     total = 0
-    for key, n in records.items():
-        src, obj = key.split(":", 1)
-        if src != source:
-            continue
-        if src == "hubspot":
+    for obj, stats in result.summary["sources"][source]["objects"].items():
+        n = stats["fetched"]
+        if source == "hubspot":
             total += max(1, math.ceil(n / 100)) + (math.ceil(n / 100) if obj == "contacts" else 0)
         else:
-            total += max(1, math.ceil(n / (BULK_PAGE if obj in bulk else 2000)))
+            bulk = "bulk" in stats["calls_by_kind"]
+            total += max(1, math.ceil(n / (BULK_PAGE if bulk else 2000)))
     return total
 
 
-def _minimum_incremental(source: str, records: dict[str, int]) -> int:
+def _minimum_incremental(source: str, result: Any) -> int:
+    """Search pages of 200 (+ association reads of 100 ids) / query pages of 2,000; at least
+    one call per object to learn whether anything changed."""
     total = 0
-    for key, n in records.items():
-        src, obj = key.split(":", 1)
-        if src != source:
-            continue
-        # at least one call per object to learn whether anything changed
-        if src == "hubspot":
+    for obj, stats in result.summary["sources"][source]["objects"].items():
+        n = stats["fetched"]
+        if source == "hubspot":
             total += max(1, math.ceil(n / 200)) + (math.ceil(n / 100) if obj == "contacts" else 0)
         else:
             total += max(1, math.ceil(n / 2000))
@@ -81,12 +81,15 @@ def _data_calls(info: dict[str, Any]) -> int:
 def _figures(source: str, result: Any, seconds: float, minimum: int) -> dict[str, Any]:
     info = result.summary["sources"][source]
     records = sum(v for k, v in result.records.items() if k.startswith(source))
-    bulk_pages = 0
-    kinds = info["calls"]["by_kind"]
-    if kinds.get("bulk"):
-        # results pages are the data calls of a Bulk job (create + polls are overhead)
-        bulk_pages = sum(1 for o in info["objects"].values() if o.get("pages")) and kinds["bulk"]
-    data = _data_calls(info) + bulk_pages
+    data = 0
+    for stats in info["objects"].values():
+        kinds = stats["calls_by_kind"]
+        # a Bulk job's data calls are its result pages (create and polls are overhead)
+        data += (
+            stats["pages"]
+            if "bulk" in kinds
+            else sum(v for k, v in kinds.items() if k in DATA_KINDS)
+        )
     return {
         "records": records,
         "seconds": round(seconds, 2),
@@ -96,8 +99,8 @@ def _figures(source: str, result: Any, seconds: float, minimum: int) -> dict[str
         "minimum_calls": minimum,
         "data_ratio": round(data / minimum, 3) if minimum else None,
         "total_ratio": round(result.calls[source] / minimum, 3) if minimum else None,
-        "calls_by_kind": kinds,
-        "calls_per_object": {o: v["calls"] for o, v in info["objects"].items()},
+        "calls_by_kind": info["calls"]["by_kind"],
+        "calls_per_object": {o: v["calls_by_kind"] for o, v in info["objects"].items()},
     }
 
 
@@ -142,15 +145,7 @@ def run(smoke: bool) -> dict[str, Any]:
             t = time.perf_counter()
             full = run_pull(db, cfg, sources=[source], full=True)
             seconds = time.perf_counter() - t
-            info = full.summary["sources"][source]
-            bulk = {
-                o
-                for o, v in info["objects"].items()
-                if "bulk" in info["calls"]["by_kind"] and v["calls"] > 3
-            }
-            out[f"{source}_full"] = _figures(
-                source, full, seconds, _minimum(source, full.records, bulk)
-            )
+            out[f"{source}_full"] = _figures(source, full, seconds, _minimum(source, full))
             quiet = run_pull(db, cfg, sources=[source])
             out[f"{source}_no_change"] = {
                 "calls": quiet.calls[source],
@@ -164,7 +159,7 @@ def run(smoke: bool) -> dict[str, Any]:
             t = time.perf_counter()
             inc = run_pull(db, cfg, sources=[source])
             out[f"{source}_incremental_{EDITS}_edits"] = _figures(
-                source, inc, time.perf_counter() - t, _minimum_incremental(source, inc.records)
+                source, inc, time.perf_counter() - t, _minimum_incremental(source, inc)
             )
         db.close()
     state.close()

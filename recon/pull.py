@@ -404,24 +404,32 @@ def _pull_object(
             "select fields from schemas where source = ? and object = ?", [name, obj]
         ).fetchone()
         schema = json.loads(row[0]) if row else None
-    stats = info["objects"].setdefault(
-        obj, {"fetched": 0, "written": 0, "pages": 0, "calls_before": meter.calls}
-    )
+    stats = info["objects"].setdefault(obj, {"fetched": 0, "written": 0, "pages": 0})
+    calls_before, kinds_before = meter.calls, dict(meter.by_kind)
     total = None
-    for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema):
-        written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
-        if page.schema is not None and not page.rows:
-            continue
-        total = page.total if page.total is not None else total
-        stats["fetched"] += page.fetched
-        stats["written"] += written
-        stats["pages"] += 1
-        result.records[key] = stats["fetched"]
-        result.changed[key] = stats["written"]
-        result.pages[key] = stats["pages"]
-        if progress is not None:
-            progress(PullProgress(name, obj, stats["fetched"], stats["pages"], meter.calls, total))
-    stats["calls"] = meter.calls - stats.pop("calls_before")
+    try:
+        for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema):
+            written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
+            if page.schema is not None and not page.rows:
+                continue
+            total = page.total if page.total is not None else total
+            stats["fetched"] += page.fetched
+            stats["written"] += written
+            stats["pages"] += 1
+            result.records[key] = stats["fetched"]
+            result.changed[key] = stats["written"]
+            result.pages[key] = stats["pages"]
+            if progress is not None:
+                progress(
+                    PullProgress(name, obj, stats["fetched"], stats["pages"], meter.calls, total)
+                )
+    finally:
+        stats["calls"] = meter.calls - calls_before
+        stats["calls_by_kind"] = {
+            k: v - kinds_before.get(k, 0)
+            for k, v in sorted(meter.by_kind.items())
+            if v != kinds_before.get(k, 0)
+        }
 
 
 def _finish(
