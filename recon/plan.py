@@ -286,8 +286,8 @@ def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
             writes.append((system, target, after))
     out = []
     for system, target, after in writes:
-        if is_blank(after):
-            continue
+        if is_blank(after) or target.get("writable") is False:
+            continue  # never blank a record; never write where direction or read-only forbid
         key = "properties" if system == "hubspot" else "fields"
         out.append(
             {

@@ -358,6 +358,7 @@ class Planner:
             "score": link["score"],
             "tier": link["tier"],
             "mapping": fm.key,
+            "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values compared
         }
         if out.action == "review":
             self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)

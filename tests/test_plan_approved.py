@@ -163,3 +163,16 @@ def test_items_come_in_run_order() -> None:
     w.decide(ids["cluster"], "duplicate", "match")
     seqs = [i["seq"] for i in approved_items(w.db, run)]
     assert seqs == sorted(seqs) and seqs[0] == 10
+
+
+def test_conflict_choice_never_writes_where_direction_forbids() -> None:
+    w, ids = world()
+    res = build_plan(
+        w.db, cfg(rules={"contacts.phone": "review"}, contacts="salesforce_to_hubspot")
+    )
+    (conflict,) = by(res.items, action="conflict")
+    assert conflict["payload"]["salesforce"]["writable"] is False
+    w.decide(ids["link"], "link", "match")
+    w.decide(conflict["item_id"], "conflict_value", "approve", {"value": "3"})
+    got = [i for i in approved_items(w.db, str(res.run_id)) if i.get("conflict_item_id")]
+    assert [(i["system"], i["after"]) for i in got] == [("hubspot", "3")]
