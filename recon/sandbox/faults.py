@@ -290,6 +290,26 @@ class FaultInjector:
             window.append(now)
         return None
 
+    def hubspot_rate_headers(self) -> dict[str, str]:
+        """``X-HubSpot-RateLimit-*`` headers for a served call while HubSpot limits are set."""
+        settings = self.state.settings
+        out: dict[str, str] = {}
+        with self.state.lock:
+            if settings.hubspot_rate_limit:
+                out["X-HubSpot-RateLimit-Max"] = str(settings.hubspot_rate_limit)
+                out["X-HubSpot-RateLimit-Remaining"] = str(
+                    max(0, settings.hubspot_rate_limit - len(self._hs_window))
+                )
+                out["X-HubSpot-RateLimit-Interval-Milliseconds"] = str(
+                    int(settings.hubspot_rate_interval_s * 1000)
+                )
+            if settings.hubspot_daily_limit:
+                out["X-HubSpot-RateLimit-Daily"] = str(settings.hubspot_daily_limit)
+                out["X-HubSpot-RateLimit-Daily-Remaining"] = str(
+                    max(0, settings.hubspot_daily_limit - self.state.api_usage("hubspot"))
+                )
+        return out
+
     @staticmethod
     def _hubspot_429(
         policy: str, message: str, limit: int, interval_s: float, retry_after: float

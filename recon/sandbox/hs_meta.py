@@ -69,7 +69,9 @@ def _wrap(
         if stop is not None:
             return stop
         try:
-            return await fn(request)
+            response = await fn(request)
+            response.headers.update(state.faults.hubspot_rate_headers())
+            return response
         except BadRequest as exc:
             return exc.response
 

@@ -118,7 +118,9 @@ def _wrap(
         if stop is not None:
             return stop
         try:
-            return await fn(request, object_type(raw))
+            response = await fn(request, object_type(raw))
+            response.headers.update(state.faults.hubspot_rate_headers())
+            return response
         except BadRequest as exc:
             return exc.response
 

@@ -460,7 +460,13 @@ def test_rate_limit_setting_refuses_calls_past_the_window(sandbox_reset: Any) ->
     sandbox_reset.state.settings.update({"hubspot_rate_limit": 2, "hubspot_rate_interval_s": 600})
     hs = no_retry(sandbox_reset)
     hs.crm.companies.basic_api.get_page(limit=1)
-    hs.crm.companies.basic_api.get_page(limit=1)
+    served = requests.get(
+        f"{sandbox_reset.url}/crm/v3/objects/companies?limit=1",
+        headers={"Authorization": "Bearer x"},
+        timeout=10,
+    )
+    assert served.headers["X-HubSpot-RateLimit-Max"] == "2"
+    assert served.headers["X-HubSpot-RateLimit-Remaining"] == "0"
     with pytest.raises(CompaniesApiException) as err:
         hs.crm.companies.basic_api.get_page(limit=1)
     assert err.value.status == 429 and int(err.value.headers["Retry-After"]) >= 1
