@@ -261,7 +261,9 @@ def build(url: str, store: Path, scale: float, seed: int) -> dict[str, Any]:
             "requires": [link],
             "reason": {"rule": "soak"},
             "status": "proposed",
-            "seq": seq,
+            "seq": {"create": 30, "update": 50, "associate": 70}[
+                item["action"]
+            ],  # as recon.plan orders
             **item,
         }
         for col in ("before", "after", "requires", "reason", "payload"):

@@ -41,7 +41,7 @@ from typing import Any
 import sqlite_utils
 
 from . import audit
-from .apply_items import PHASES, groups, loads, ops_for, to_item
+from .apply_items import loads, ops_for, phases, to_item
 from .apply_journal import ApplyResult, Runner
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, RateLimited, UsageError
@@ -162,19 +162,21 @@ def _unfinished(db: sqlite_utils.Database, plan_run_id: str) -> str | None:
 def _eligible(
     db: sqlite_utils.Database, plan_run_id: str, run_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Approved items not yet confirmed by any run of this plan, nor stale without a newer decision."""
+    """Approved items no run of this plan settled: not confirmed, not moot (their record was
+    merged away by the run), not stale without a newer decision."""
     done = {
         r["item_id"]: r
         for r in db.query(
             "select item_id, state, updated_at from journal where plan_run_id = ? and run_id != ? "
-            "and state in ('confirmed', 'stale') order by updated_at",
+            "and (state in ('confirmed', 'stale') or (state = 'skipped' and error_class = 'not_found')) "
+            "order by updated_at",
             [plan_run_id, run_id],
         )
     }
     out = []
     for row in rows:
         prior = done.get(row["item_id"])
-        if prior and prior["state"] == "confirmed":
+        if prior and prior["state"] in ("confirmed", "skipped"):
             continue
         if prior and prior["state"] == "stale":
             newer = db.execute(
@@ -329,15 +331,14 @@ def _dry_run(
     }
     calls = {"hubspot": 0, "salesforce": 0}
     done = 0
-    for phase in PHASES:
-        for (system, obj), group in groups([i for i in items if i.kind == phase]).items():
-            ops = ops_for(phase, obj, group, {})
-            for part in chunks(ops, dry[system].max_batch(phase)):
-                dry[system].write([op for op, _its in part])
-                calls[system] += 1
-                done += sum(len(o[1]) for o in part)
-                if progress:
-                    progress(done, len(items))
+    for kind, system, obj, group in phases(items):
+        ops = ops_for(kind, obj, group, {})
+        for part in chunks(ops, dry[system].max_batch(kind)):
+            dry[system].write([op for op, _its in part])
+            calls[system] += 1
+            done += sum(len(o[1]) for o in part)
+            if progress:
+                progress(done, len(items))
     result = ApplyResult(
         run_id=run_id,
         plan_run_id=plan,

@@ -17,7 +17,7 @@ import sqlite_utils
 from .models import parse_ts, stable_id
 from .writers import Op
 
-__all__ = ["PHASES", "Item", "groups", "loads", "newer", "norm", "ops_for", "to_item"]
+__all__ = ["PHASES", "Item", "loads", "newer", "norm", "ops_for", "phases", "to_item"]
 
 PHASES = ("create", "update", "associate", "merge")
 UPDATE_ACTIONS = {"update", "owner", "conflict"}
@@ -186,11 +186,18 @@ def to_item(db: sqlite_utils.Database, row: dict[str, Any]) -> Item:
     )
 
 
-def groups(items: list[Item]) -> dict[tuple[str, str], list[Item]]:
-    out: dict[tuple[str, str], list[Item]] = {}
-    for item in sorted(items, key=lambda i: (i.seq, i.item_id)):
-        out.setdefault((item.system, item.object), []).append(item)
-    return out
+def phases(items: list[Item]) -> list[tuple[str, str, str, list[Item]]]:
+    """``(kind, system, object, items)`` in run order: the plan's ``seq``, then kind.
+
+    The plan orders its steps by ``seq`` (e.g. merges before creates before updates
+    before associations); items sharing a step, kind and object are batched together.
+    """
+    out: dict[tuple[int, int, str, str], list[Item]] = {}
+    for item in sorted(items, key=lambda i: (i.seq, PHASES.index(i.kind), i.item_id)):
+        out.setdefault((item.seq, PHASES.index(item.kind), item.system, item.object), []).append(
+            item
+        )
+    return [(PHASES[k], system, obj, group) for (_seq, k, system, obj), group in out.items()]
 
 
 def ops_for(

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from . import audit
-from .apply_items import PHASES, Item, groups, loads, newer, norm, ops_for
+from .apply_items import Item, loads, newer, norm, ops_for, phases
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .models import canonical_json, now_iso
@@ -171,15 +171,8 @@ class Runner:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
-        for phase in PHASES:
-            states = self.states()
-            live = [
-                i
-                for i in self.items.values()
-                if i.kind == phase and states[i.item_id]["state"] in ("planned", "sent")
-            ]
-            for (system, obj), group in groups(live).items():
-                self._phase(phase, system, obj, group)
+        for kind, system, obj, group in phases(list(self.items.values())):
+            self._phase(kind, system, obj, group)
         self._tick()
 
     def _phase(self, kind: str, system: str, obj: str, items: list[Item]) -> None:
@@ -384,7 +377,23 @@ class Runner:
                     )
             audit.append(self.db, rows)
 
-    def _is_stale(self, item: Item, state: RecordState) -> bool:
+    def _written(self) -> tuple[set[str], dict[str, str]]:
+        """Records this run wrote (confirmed), and the records its merges removed (→ survivor)."""
+        touched: set[str] = set()
+        merged_into: dict[str, str] = {}
+        for r in self.db.query(
+            "select crm_record_id, item from journal where run_id = ? and state = 'confirmed'",
+            [self.run_id],
+        ):
+            if r["crm_record_id"]:
+                touched.add(str(r["crm_record_id"]))
+            item = json.loads(r["item"] or "{}")
+            if item.get("action") == "merge":
+                for victim in Item(**item).merge_ids:
+                    merged_into[victim] = str(r["crm_record_id"] or item.get("record_id"))
+        return touched, merged_into
+
+    def _is_stale(self, item: Item, state: RecordState, *, written_by_run: bool = False) -> bool:
         """Whether the record changed since the decision in a way that matters.
 
         Undo items carry ``expect`` (the values apply wrote): stale when a field differs.
@@ -397,6 +406,11 @@ class Runner:
             return any(norm(state.values.get(f)) != norm(v) for f, v in expect.items())
         if not newer(state.modified_at, item.snapshot):
             return False
+        props = item.props()
+        if written_by_run and item.action != "merge" and item.field and len(props) == 1:
+            # this run's own write (e.g. a merge's survivorship) moved the time: check the value
+            now = norm(state.values.get(next(iter(props))))
+            return now not in (norm(item.before), norm(next(iter(props.values()))))
         values = item.payload.get("values")
         if item.action == "merge" and isinstance(values, dict) and values:
             master = str(item.record_id)
@@ -438,15 +452,10 @@ class Runner:
         """The ops of ``part`` whose records did not change since their snapshot.
 
         A changed record is not overwritten: all its items become stale (back to review);
-        a record that no longer exists fails ``not_found``. Associations carry no snapshot.
+        a record this run merged away is skipped, one that no longer exists otherwise fails
+        ``not_found``. Associations carry no snapshot.
         """
-        touched = {
-            r["crm_record_id"]
-            for r in self.db.query(
-                "select crm_record_id from journal where run_id = ? and state = 'confirmed'",
-                [self.run_id],
-            )
-        }
+        touched, merged_into = self._written()
         checked = [(op, its) for op, its in part if not all(i.action == "associate" for i in its)]
         fields = sorted(
             {f for op, _its in checked for f in op.properties}
@@ -467,16 +476,26 @@ class Runner:
         keep: list[tuple[Op, list[Item]]] = []
         gone: list[Item] = []
         stale: list[tuple[Item, RecordState]] = []
+        moot: list[Item] = []
         for op, its in part:
             state = current.get(str(op.record_id))
-            if (op, its) not in checked or (kind == "merge" and op.record_id in touched):
+            mine = str(op.record_id) in touched
+            if (op, its) not in checked or (kind == "merge" and mine):
                 keep.append((op, its))
             elif state is None:
-                gone.extend(its)
-            elif any(self._is_stale(i, state) for i in its):
+                (moot if str(op.record_id) in merged_into else gone).extend(its)
+            elif any(self._is_stale(i, state, written_by_run=mine) for i in its):
                 stale.extend((i, state) for i in its)
             else:
                 keep.append((op, its))
+        for into in sorted({merged_into[str(i.record_id)] for i in moot}):
+            group = [i for i in moot if merged_into[str(i.record_id)] == into]
+            self._finish(
+                group,
+                "skipped",
+                ErrorClass.NOT_FOUND,
+                f"the record was merged into {into} by this run",
+            )
         if gone:
             self._finish(
                 gone,

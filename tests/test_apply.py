@@ -554,3 +554,84 @@ def test_a_merge_is_stale_only_when_its_survivorship_inputs_changed(
     crm.edit("hubspot", "companies", ids[0], edit)
     result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     assert (result.stale, result.applied) == ((1, 0) if stale else (0, 1))
+
+
+def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    names = [f"Ord {tag} {i}" for i in range(2)]
+    master, victim = crm.hs_create("companies", [{"name": n} for n in names])
+    snaps = {r: crm.modified("hubspot", "companies", r) for r in (master, victim)}
+    merge = {
+        "action": "merge", "system": "hubspot", "object": "companies", "record_id": master,
+        "snapshot_modified_at": snaps[master], "payload": {"master": master, "victims": [victim], "fields": {}},
+    }  # fmt: skip
+    plan = make_plan(
+        db,
+        [
+            hs_update(victim, "name", names[1], "moot", snaps[victim]),
+            hs_update(master, "phone", None, "+44 20 7946 0001", snaps[master]),
+            merge,
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    # the merge (seq 10) runs before the updates (seq 50): the victim's update is moot, and the
+    # survivor, though its time moved with the merge, still holds the value the decision saw
+    assert (result.applied, result.skipped, result.stale, result.failed) == (2, 1, 0, {})
+    assert crm.hs_get("companies", master, ["phone"])["phone"] == "+44 20 7946 0001"
+    skipped = next(iter(db.query("select error from journal where state = 'skipped'")))["error"]
+    assert f"merged into {master}" in skipped
+
+
+@pytest.mark.slow
+def test_a_real_plan_from_the_demo_data_applies(sandbox_reset: Any, tmp_path: Path) -> None:
+    """Contract with recon.plan: pull → match → plan → approve everything → apply."""
+    from recon.apply_items import Item, norm
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.pull import run_pull
+
+    crm = CrmEnv(sandbox_reset.url.rstrip("/"))
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    run_pull(db, cfg)
+    run_match(db, cfg)
+    plan = build_plan(db, cfg).run_id
+    kinds = {r["pair_id"]: r["kind"] for r in db.query("select pair_id, kind from pairs")}
+    required = {
+        x
+        for r in db.query("select requires from plan_items where run_id = ?", [plan])
+        for x in json.loads(r["requires"] or "[]")
+    }
+    for label in ("match", "approve"):
+        approve_ids(
+            db,
+            [x for x in required if (x in kinds) == (label == "match")],
+            kind="link" if label == "match" else "plan",
+            label=label,
+        )
+
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+
+    assert result.failed == {} and result.pending == 0 and result.applied > 100
+    assert verify(db).ok
+    items = [
+        Item(**json.loads(r["item"]))
+        for r in db.query("select item from journal where state = 'confirmed'")
+    ]
+    updates = [i for i in items if i.kind == "update"]
+    for system in ("hubspot", "salesforce"):
+        writer = build_writer(cfg, system, CallBudget(system))
+        for obj in {i.object for i in updates if i.system == system}:
+            mine = [i for i in updates if i.system == system and i.object == obj]
+            now = writer.current(
+                obj, [str(i.record_id) for i in mine], sorted({f for i in mine for f in i.props()})
+            )
+            for item in mine:
+                for fname, value in item.props().items():
+                    assert norm(now[str(item.record_id)].values.get(fname)) == norm(value), (
+                        item,
+                        fname,
+                    )
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0

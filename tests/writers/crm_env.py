@@ -172,6 +172,10 @@ def uid() -> str:
 # --------------------------------------------------------------------------- plans
 
 
+#: run order as recon.plan writes it: merges, creates, updates, associations
+_SEQ = {"merge": 10, "create": 30, "update": 50, "owner": 50, "associate": 70}
+
+
 def make_plan(
     db: sqlite_utils.Database,
     items: list[dict[str, Any]],
@@ -200,7 +204,7 @@ def make_plan(
             "requires": [link],
             "reason": {"rule": "test"},
             "status": "proposed",
-            "seq": seq,
+            "seq": _SEQ.get(item.get("action", "update"), 50),
             "payload": {},
         }
         row.update(item)
