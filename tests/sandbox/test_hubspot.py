@@ -472,6 +472,17 @@ def test_rate_limit_setting_refuses_calls_past_the_window(sandbox_reset: Any) ->
     assert err.value.status == 429 and int(err.value.headers["Retry-After"]) >= 1
 
 
+def test_daily_limit_setting(sandbox_reset: Any) -> None:
+    sandbox_reset.state.settings.update({"hubspot_daily_limit": 2})
+    hs = no_retry(sandbox_reset)
+    hs.crm.companies.basic_api.get_page(limit=1)
+    hs.crm.companies.basic_api.get_page(limit=1)
+    with pytest.raises(CompaniesApiException) as err:
+        hs.crm.companies.basic_api.get_page(limit=1)
+    assert err.value.status == 429
+    assert json.loads(err.value.body)["policyName"] == "DAILY"
+
+
 @pytest.mark.parametrize(("kind", "status"), [("server_error", 503), ("expired_session", 401)])
 def test_injected_request_faults(sandbox_reset: Any, kind: str, status: int) -> None:
     sandbox_reset.state.faults.add({"kind": kind, "side": "hubspot", "status": status, "times": 2})

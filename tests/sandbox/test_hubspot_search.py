@@ -76,6 +76,8 @@ def f(prop: str, op: str, value: Any = None, **extra: Any) -> dict[str, Any]:
         ([f("lifecyclestage", "NEQ", "lead")], [0, 1, 2, 3, 4]),
         ([f("hs_lastmodifieddate", "GTE", str(BASE_MS + 17_000))], [17, 18, 19]),
         ([f("hs_lastmodifieddate", "LT", "2023-11-14T22:13:22Z")], [0, 1]),
+        ([f("hs_object_id", "IN", values=["2", "4", "999"])], [1, 3]),
+        ([f("createdate", "EQ", str(BASE_MS)), f("numberofemployees", "LT", "2")], [0, 1]),
     ],
 )
 def test_operators(
