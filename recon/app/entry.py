@@ -107,6 +107,7 @@ def _undo() -> None:
 
 def _reset_page() -> None:
     st.session_state["page"] = 1
+    st.session_state.pop("bulk", None)  # a bulk count belongs to the filter it was made for
 
 
 def sidebar(ses: Session) -> None:

@@ -209,11 +209,7 @@ def audit_tab(ses: Session, state: dict[str, Any]) -> None:
         return
     st.markdown("#### Runs")
     st.dataframe(runs, hide_index=True, width="stretch", height=260)
-    applies = [
-        r
-        for r in runs["run_id"]
-        if str(r).startswith("apply") or r in set(runs.loc[runs["stage"] == "apply", "run_id"])
-    ]
+    applies = list(runs.loc[runs["stage"] == "apply", "run_id"])
     run = st.selectbox("Changes of apply run", ["all", *applies], key="audit_run")
     run_id = None if run == "all" else run
     where, params = ("where run_id = ?", [run_id]) if run_id else ("", [])
