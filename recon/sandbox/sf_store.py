@@ -193,6 +193,22 @@ def _type_error(spec: FieldSpec, value: Any) -> SfError:
     )
 
 
+_PLAIN_TEXT = frozenset({"string", "textarea", "picklist", "email", "phone", "url", "combobox"})
+
+
+def _is_utc_text(value: Any) -> bool:
+    """``...T00:00:05Z`` or ``...T00:00:05.123Z``: the fast path of datetime storage."""
+    if not (isinstance(value, str) and len(value) in (20, 24) and value[-1] == "Z"):
+        return False
+    if value[10:11] != "T" or value[19] not in "Z.":
+        return False
+    try:
+        datetime.fromisoformat(value[:19])
+    except ValueError:
+        return False
+    return True
+
+
 def to_storage(spec: FieldSpec, value: Any) -> Any:
     """A JSON/CSV value as stored for ``spec``'s type (``''`` is null, as in Salesforce).
 
@@ -209,6 +225,10 @@ def to_storage(spec: FieldSpec, value: Any) -> Any:
     if value is None or value == "":
         return None
     t = spec.type
+    if isinstance(value, str) and t in _PLAIN_TEXT:
+        return value
+    if t == "datetime" and _is_utc_text(value):
+        return value[:19] + ".000Z"
     if t == "boolean":
         if isinstance(value, bool):
             return int(value)
@@ -231,7 +251,8 @@ def to_storage(spec: FieldSpec, value: Any) -> Any:
             raise _type_error(spec, value)
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
-        return store_datetime(ts.replace(microsecond=0))
+        # isoformat is several times faster than strftime (demo data: 100k's of rows)
+        return ts.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + ".000Z"
     if t == "date":
         if isinstance(value, datetime):
             return value.date().isoformat()
