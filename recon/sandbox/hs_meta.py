@@ -140,6 +140,8 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     async def one_property(request: Request) -> Response:
         obj = props_type(request.path_params["type"])
         name = request.path_params["name"]
+        # read the body before taking the lock: no await may run inside a transaction
+        body = await json_body(request) if request.method == "PATCH" else {}
         with state.tx() as conn:
             defs = rec.properties_of(conn, obj)
             if name not in defs:
@@ -163,7 +165,6 @@ def routes(state: SandboxState) -> list[BaseRoute]:
                 conn.execute("DELETE FROM hs_properties WHERE object = ? AND name = ?", (obj, name))
                 conn.execute("DELETE FROM hs_unique WHERE object = ? AND prop = ?", (obj, name))
                 return Response(status_code=204)
-            body = await json_body(request)
             definition = {**defs[name]}
             for key in (
                 "label",

@@ -12,7 +12,9 @@ loop thread while tests and the admin helpers call in from other threads; all
 access goes through :meth:`SandboxState.tx`, which holds the lock for the
 whole transaction, so SQLite sees one writer at a time. The connection is in
 autocommit mode; ``tx()`` opens ``BEGIN IMMEDIATE`` itself (nested ``tx()``
-calls join the outer transaction).
+calls join the outer transaction). Async handlers must not ``await`` inside
+``tx()``: every coroutine runs on the event loop's one thread, for which the
+re-entrant lock is always free, so two requests would share one transaction.
 
 Each side registers its own tables with an ``init_schema(conn)`` function
 (``recon.sandbox.hubspot.init_schema``, ``recon.sandbox.salesforce.init_schema``)
