@@ -135,7 +135,19 @@ companies = "two_way"            # two_way | hubspot_to_salesforce | salesforce_
 contacts = "two_way"
 default_rule = "prefer_salesforce_unless_blank"
 new_contact_as = "Lead"          # a new HubSpot contact becomes a Lead (or Contact)
-# rules = { "contacts.jobtitle" = "two_way" }
+# rules = { "contacts.jobtitle" = "two_way", "contacts.fax" = "dont_sync" }
+# rules: prefer_salesforce_unless_blank | always_salesforce | two_way | prefer_hubspot_unless_blank
+#        | always_hubspot | review | dont_sync (defaults cannot be removed, only set to dont_sync)
+create_missing = true            # plan creates of unmatched records on the other side
+master_rule = "oldest"           # oldest | most_recent | most_complete | most_associated | source_priority
+lifecycle_to_company = true      # contacts' lifecycle stage onto their company
+# campaign_property = "sf_campaigns"   # Salesforce campaign names into this HubSpot contact property
+# [[mapping.fields]]             # custom mappings, e.g.
+# object = "contacts"
+# hubspot = "birthday"
+# salesforce = "Birthdate"
+# salesforce_object = "Contact"
+# rule = "two_way"
 
 [policy]
 link_tiers = ["auto"]            # headless runs approve only these tiers of links
