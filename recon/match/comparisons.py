@@ -62,8 +62,12 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
     )
 
 
-def domain(column: str = "domain") -> Comparison:
-    """Registered domains: exact, same stem under another suffix (acme.de / acme.fr), else."""
+def domain(column: str = "domain", *, veto_other: bool = False) -> Comparison:
+    """Registered domains: exact, same stem under another suffix (acme.de / acme.fr), else.
+
+    ``veto_other`` keeps pairs on different domains out of ``auto`` (people: two
+    work addresses at different companies are two people more often than one).
+    """
     return Comparison(
         name="domain",
         column=column,
@@ -74,6 +78,7 @@ def domain(column: str = "domain") -> Comparison:
             Level("else", "else"),
         ),
         tf_adjust=True,
+        veto_auto=("else",) if veto_other else (),
     )
 
 

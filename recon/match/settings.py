@@ -296,6 +296,7 @@ def default_settings(entity: Entity) -> MatchSettings:
                 C.email(),
                 C.person_name(),
                 C.company_name(column="company_norm", name="company"),
+                C.domain(veto_other=True),
                 C.phone(),
                 C.city(),
                 C.country(),
