@@ -10,6 +10,7 @@ independently (never from recon's journal):
   an association missing;
 - doubled: a create that made more than one record (the emulator's change log counts every
   record created), or more created records than planned creates;
+- merges: every merged record gone and every survivor kept, each merged once;
 - untouched: control records outside the plan must keep their values.
 
     python bench/soak_apply.py                  # ≥ 50 kills, ~1,000 items
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 HS_TOKEN = "pat-na1-SOAK-SECRET-1b2c3d"
+#: run order as recon.plan writes it: merges, creates, updates, associations
+SEQ = {"merge": 10, "create": 30, "update": 50, "associate": 70}
 SF_SESSION = "00DSOAK!SECRET-SESSION-9a8b7c"
 
 
@@ -243,6 +246,28 @@ def build(url: str, store: Path, scale: float, seed: int) -> dict[str, Any]:
             }
         )
         expect["creates"].append(("salesforce", "Lead", email))
+    # merges (irreversible; run first, as recon.plan orders them): fresh pairs on both sides
+    n_merge = max(1, int(10 * scale))
+    hs_pairs = _hs_create(
+        hs,
+        "companies",
+        [{"name": f"Dup {tag} {i} {k}"} for i in range(n_merge) for k in (0, 1)],
+        "name",
+    )
+    sf_pairs = _sf_create(
+        sf, "Account", [{"Name": f"Dup {tag} {i} {k}"} for i in range(n_merge) for k in (0, 1)]
+    )
+    expect["merges"] = []
+    for system, obj, ids in (
+        ("hubspot", "companies", hs_pairs),
+        ("salesforce", "Account", sf_pairs),
+    ):
+        for master, victim in zip(ids[0::2], ids[1::2], strict=True):
+            items.append(
+                {"action": "merge", "system": system, "object": obj, "record_id": master,
+                 "payload": {"master": master, "victims": [victim], "fields": {}}}
+            )  # fmt: skip
+            expect["merges"].append((system, obj, master, victim))
 
     db = open_store(store)
     plan = start_run(db, "plan", config={"soak": tag})
@@ -261,9 +286,7 @@ def build(url: str, store: Path, scale: float, seed: int) -> dict[str, Any]:
             "requires": [link],
             "reason": {"rule": "soak"},
             "status": "proposed",
-            "seq": {"create": 30, "update": 50, "associate": 70}[
-                item["action"]
-            ],  # as recon.plan orders
+            "seq": SEQ[item["action"]],
             **item,
         }
         for col in ("before", "after", "requires", "reason", "payload"):
@@ -353,6 +376,28 @@ def check(
             per_record[(c["object"], c["record_id"])] = (
                 per_record.get((c["object"], c["record_id"]), 0) + 1
             )
+    # merges: every victim gone, every master kept, each victim merged exactly once
+    merged_log: dict[str, int] = {}  # change-log entries that removed a record
+    for c in changes:
+        if c["seq"] > mark and c["action"] in ("merged", "deleted"):
+            merged_log[str(c["record_id"])] = merged_log.get(str(c["record_id"]), 0) + 1
+    merges = expect.get("merges", [])
+    hs_m = [m for m in merges if m[0] == "hubspot"]
+    sf_m = [m for m in merges if m[0] == "salesforce"]
+    alive_hs = _hs_read(hs, "companies", [x for m in hs_m for x in m[2:]], ["name"]) if hs_m else {}
+    alive_sf = (
+        {
+            r["Id"]
+            for r in _sf_read(
+                sf, "Account", f"Id IN ({_quoted([x for m in sf_m for x in m[2:]])})", ["Name"]
+            )
+        }
+        if sf_m
+        else set()
+    )
+    alive = set(alive_hs) | alive_sf
+    merges_lost = sum(1 for m in merges if m[3] in alive or m[2] not in alive)
+    merges_doubled = sum(1 for m in merges if merged_log.get(m[3], 0) > 1)
     # controls untouched
     ctl_hs = _hs_read(hs, "companies", expect["controls"]["hubspot"], ["name"])
     ctl_sf = {
@@ -377,6 +422,9 @@ def check(
         "records_updated": len(per_record),
         "repeated_update_writes": sum(n - 1 for n in per_record.values() if n > 1),
         "controls_changed": touched,
+        "merges": len(merges),
+        "merges_lost": merges_lost,
+        "merges_repeated": merges_doubled,
     }
 
 
@@ -447,6 +495,7 @@ def soak(
             "--plan",
             expect["plan"],
             "--yes",
+            "--confirm-merges",
         ]
         store = work / "recon.db"
         done_kills, runs, rc = 0, 0, None
