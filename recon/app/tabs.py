@@ -51,8 +51,9 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
         "Needs review", f"{int(counts.loc[counts['status'] == 'needs_review', 'items'].sum()):,}"
     )
     cols[2].metric("Blocked", f"{int(counts.loc[counts['status'] == 'blocked', 'items'].sum()):,}")
-    approved = _approved_count(db, run)
+    approved = st.session_state.get("plan_approved", {}).get(run)
     cols[3].metric("Approved to apply", "—" if approved is None else f"{approved:,}")
+    cols[3].button("Count approved", key="btn_plan_approved", on_click=_count_approved, args=(run,))
     st.dataframe(counts, hide_index=True, width="stretch")
     actions = ["all", *sorted(counts["action"].unique())]
     f1, f2 = st.columns([2, 1])
@@ -73,6 +74,12 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
         [*params, PLAN_PAGE, (int(page) - 1) * PLAN_PAGE],
     )
     st.dataframe(pd.DataFrame([dict(r) for r in rows]), hide_index=True, width="stretch")
+
+
+def _count_approved(run: str) -> None:
+    # what apply would write now: recon.plan.approved_items over every decision (a second or so)
+    counts = st.session_state.setdefault("plan_approved", {})
+    counts[run] = _approved_count(session().db, run)
 
 
 def _approved_count(db: Any, run: str) -> int | None:

@@ -256,6 +256,8 @@ def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
     if tab == "Plan":
         assert any("dry run" in m.value for m in at.markdown)
         assert at.selectbox(key="plan_action").options[0] == "all"
+        run(at.button(key="btn_plan_approved").click())
+        assert at.session_state["plan_approved"] == {review.ensure_queue(store)["plan_run_id"]: 0}
     if tab == "Charts":
         assert len(at.get("vega_lite_chart")) == 4
 
