@@ -215,7 +215,7 @@ def audit_tab(ses: Session, state: dict[str, Any]) -> None:
         st.info("No runs recorded in this store yet.")
         return
     st.markdown("#### Runs")
-    st.dataframe(runs, hide_index=True, width="stretch", height=260)
+    st.dataframe(runs, hide_index=True, width="stretch", height=min(38 + 35 * len(runs), 320))
     applies = list(runs.loc[runs["stage"] == "apply", "run_id"])
     run = st.selectbox("Changes of apply run", ["all", *applies], key="audit_run")
     run_id = None if run == "all" else run
