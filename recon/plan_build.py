@@ -14,7 +14,8 @@ from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
 from .models import SF_ID_PREFIXES
-from .plan_create import lifecycle_sources, plan_associations, plan_creates, plan_lifecycle
+from .plan_create import plan_associations, plan_creates
+from .plan_derived import lifecycle_sources, plan_lifecycle
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
 from .plan_values import (

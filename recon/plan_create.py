@@ -1,4 +1,4 @@
-"""Creates of unmatched records on the other side, contact ⇄ company associations, lifecycle.
+"""Creates of unmatched records on the other side, and contact ⇄ company associations.
 
 Creates follow the connector: a new HubSpot contact becomes a Salesforce Lead
 (``[mapping] new_contact_as = "Contact"`` makes it a Contact when its company is
@@ -24,14 +24,7 @@ if TYPE_CHECKING:
     from .plan_build import Planner
     from .plan_load import Rec
 
-__all__ = [
-    "LIFECYCLE_STAGES",
-    "in_scope",
-    "lifecycle_sources",
-    "plan_associations",
-    "plan_creates",
-    "plan_lifecycle",
-]
+__all__ = ["in_scope", "plan_associations", "plan_creates"]
 
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
 _WRITES_HS = ("two_way", "salesforce_to_hubspot")
@@ -452,60 +445,3 @@ def plan_associations(p: Planner) -> None:
                     {"fields": {"AccountId": account}},
                 )
                 break
-
-
-#: HubSpot lifecycle stages, earliest first ("other" never propagates)
-LIFECYCLE_STAGES = (
-    "subscriber",
-    "lead",
-    "marketingqualifiedlead",
-    "salesqualifiedlead",
-    "opportunity",
-    "customer",
-    "evangelist",
-)
-
-
-def _seq(name: str) -> int:
-    from .plan_build import SEQ
-
-    return SEQ[name]
-
-
-def lifecycle_sources(p: Planner) -> None:
-    """The most advanced lifecycle stage among each HubSpot company's contacts (seed 003)."""
-    p.company_stage = {}
-    if not any(
-        m.derived == "lifecycle" and m.rule != "dont_sync" for ms in p.maps.values() for m in ms
-    ):
-        return
-    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
-    for cid, rec in p.view.records.get(("hubspot", "contacts"), {}).items():
-        stage = str(rec.fields.get("lifecyclestage") or "").strip().lower()
-        if stage not in rank or rec.archived:
-            continue
-        for company in p.view.hs_company_of.get(cid, ()):
-            cur = p.company_stage.get(company)
-            if cur is None or rank[stage] > rank[cur]:
-                p.company_stage[company] = stage
-
-
-def plan_lifecycle(p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec) -> None:
-    """Move a linked company's lifecycle stage forward to its most advanced contact's."""
-    src = p.company_stage.get(hs.record_id)
-    if src is None:
-        return
-    cur = str(hs.fields.get(fm.hubspot) or "").strip().lower()
-    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
-    if cur in rank and rank[cur] >= rank[src]:
-        return  # lifecycle stages only move forward
-    reason = {
-        "rule": "lifecycle_to_company",
-        "why": "contact_stage_ahead",
-        "mapping": fm.key,
-        "score": link["score"],
-        "tier": link["tier"],
-        "direction": "hubspot",
-    }
-    before = hs.fields.get(fm.hubspot)
-    p.update(link, "hubspot", "companies", hs, fm.hubspot, before, src, fm, reason, _seq("derived"))

@@ -7,8 +7,12 @@ from typing import Any
 
 import sqlite_utils
 
+from recon.config import ReconConfig, load_config
 from recon.models import stable_id
+from recon.plan import PlanResult, build_plan
 from recon.store import finish_run, open_store, start_run
+
+EMAIL = "jo@acme.com"
 
 HS_TEXT = {"type": "string", "fieldType": "text"}
 
@@ -298,3 +302,34 @@ class World:
 def by(items: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
     """Items whose keys equal ``match``."""
     return [i for i in items if all(i.get(k) == v for k, v in match.items())]
+
+
+def cfg(**mapping: Any) -> ReconConfig:
+    """The embedded defaults with ``[mapping]`` keys (and ``hubspot={...}``) overridden."""
+    sections: dict[str, Any] = {"mapping": mapping} if mapping else {}
+    hubspot = mapping.pop("hubspot", None)
+    if hubspot:
+        sections["hubspot"] = hubspot
+    return load_config(None, overrides=sections)
+
+
+def linked_contact(
+    w: World,
+    hs: dict[str, Any],
+    sf: dict[str, Any],
+    *,
+    sf_obj: str = "Contact",
+    hs_cols: dict[str, Any] | None = None,
+    sf_cols: dict[str, Any] | None = None,
+) -> str:
+    """HubSpot contact 201 linked to Salesforce Contact 003A (or Lead 00QA); returns the pair id."""
+    w.snap("hubspot", "contacts", "201", hs, email=hs.get("email"), **(hs_cols or {}))
+    sf_id = "003A" if sf_obj == "Contact" else "00QA"
+    w.snap("salesforce", sf_obj, sf_id, sf, email=sf.get("Email"), **(sf_cols or {}))
+    return w.link("contacts", "201", sf_obj, sf_id)
+
+
+def plan(w: World, c: ReconConfig | None = None, **kw: Any) -> PlanResult:
+    """Close the match run and build a plan (creates off unless ``c`` says otherwise)."""
+    w.done()
+    return build_plan(w.db, c or cfg(create_missing=False), **kw)

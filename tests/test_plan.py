@@ -1,4 +1,4 @@
-"""The change plan built from generated stores: updates, conflicts, owners, creates, associations."""
+"""The change plan built from generated stores: updates, conflicts, owners, runs, stability."""
 
 from __future__ import annotations
 
@@ -6,46 +6,15 @@ import json
 from typing import Any
 
 import pytest
-from plan_testdata import World, by, schemas
+from plan_testdata import EMAIL, World, by, cfg, linked_contact, plan, schemas
 
-from recon.config import ReconConfig, load_config
+from recon.config import ReconConfig
 from recon.errors import MappingError, PlanError
 from recon.models import stable_id
-from recon.plan import PlanResult, build_plan
+from recon.plan import build_plan
 from recon.store import get_run, open_store
 
-
-def cfg(**mapping: Any) -> ReconConfig:
-    sections: dict[str, Any] = {"mapping": mapping} if mapping else {}
-    hubspot = mapping.pop("hubspot", None)
-    if hubspot:
-        sections["hubspot"] = hubspot
-    return load_config(None, overrides=sections)
-
-
-def linked_contact(
-    w: World,
-    hs: dict[str, Any],
-    sf: dict[str, Any],
-    *,
-    sf_obj: str = "Contact",
-    hs_cols: dict[str, Any] | None = None,
-    sf_cols: dict[str, Any] | None = None,
-) -> str:
-    w.snap("hubspot", "contacts", "201", hs, email=hs.get("email"), **(hs_cols or {}))
-    sf_id = "003A" if sf_obj == "Contact" else "00QA"
-    w.snap("salesforce", sf_obj, sf_id, sf, email=sf.get("Email"), **(sf_cols or {}))
-    return w.link("contacts", "201", sf_obj, sf_id)
-
-
-def plan(w: World, c: ReconConfig | None = None, **kw: Any) -> PlanResult:
-    w.done()
-    return build_plan(w.db, c or cfg(create_missing=False), **kw)
-
-
 # --------------------------------------------------------------------------- rules at plan level
-
-EMAIL = "jo@acme.com"
 
 
 @pytest.mark.parametrize(
@@ -406,162 +375,6 @@ def test_no_match_run_is_a_plan_error() -> None:
         build_plan(open_store(":memory:"), ReconConfig())
 
 
-# --------------------------------------------------------------------------- creates
-
-
-def test_new_hubspot_contact_becomes_a_lead_with_keys() -> None:
-    w = World()
-    w.snap(
-        "hubspot",
-        "contacts",
-        "300",
-        {"email": "New@X.com", "firstname": "Nia", "hubspot_owner_id": "7"},
-        email="New@X.com",
-    )
-    res = plan(w, cfg())
-    (item,) = res.items
-    assert (item["action"], item["system"], item["object"], item["seq"]) == (
-        "create",
-        "salesforce",
-        "Lead",
-        40,
-    )
-    p = item["payload"]
-    assert p["fields"] == {
-        "Email": "New@X.com",
-        "FirstName": "Nia",
-        "OwnerId": "005A",
-        "LastName": "[not provided]",
-        "Company": "[not provided]",
-    }
-    assert p["natural_key"] == {"email": "new@x.com"}
-    assert p["idempotency_key"] == stable_id("recon-create", "hubspot", "contacts", "300")
-    assert item["requires"] == [item["item_id"]]
-
-
-def test_new_contact_as_contact_when_its_company_is_linked() -> None:
-    w = World()
-    w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
-    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
-    cpair = w.link("companies", "101", "Account", "001A")
-    w.snap(
-        "hubspot",
-        "contacts",
-        "300",
-        {"email": "n@acme.com", "lastname": "Ng"},
-        email="n@acme.com",
-        account_id="101",
-    )
-    w.snap("hubspot", "contacts", "301", {"email": "m@other.com"}, email="m@other.com")
-    res = plan(w, cfg(new_contact_as="Contact"))
-    contact = by(res.items, action="create", object="Contact")[0]
-    assert contact["payload"]["fields"]["AccountId"] == "001A"
-    assert contact["requires"] == [contact["item_id"], cpair]
-    lead = by(res.items, action="create", object="Lead")[0]  # its company is not linked
-    assert lead["payload"]["source"]["record_id"] == "301"
-
-
-def test_salesforce_records_become_hubspot_contacts_once_with_association() -> None:
-    w = World()
-    w.snap(
-        "salesforce",
-        "Account",
-        "001N",
-        {"Name": "Newco", "Website": "newco.io"},
-        name="Newco",
-        domain="newco.io",
-    )
-    w.snap(
-        "salesforce",
-        "Contact",
-        "003N",
-        {"Email": "x@newco.io", "LastName": "X", "AccountId": "001N"},
-        email="x@newco.io",
-        account_id="001N",
-    )
-    w.snap(
-        "salesforce", "Lead", "00QN", {"Email": "X@newco.io", "LastName": "X"}, email="X@newco.io"
-    )
-    w.snap("salesforce", "Lead", "00QE", {"LastName": "No email"})
-    res = plan(w, cfg())
-    creates = by(res.items, action="create")
-    assert sorted((i["object"], i["payload"]["source"]["record_id"]) for i in creates) == [
-        ("companies", "001N"),
-        ("contacts", "003N"),
-    ]
-    company = by(creates, object="companies")[0]
-    assert company["seq"] < by(creates, object="contacts")[0]["seq"]
-    (assoc,) = by(res.items, action="associate")
-    contact = by(creates, object="contacts")[0]
-    assert assoc["payload"]["from"] == {"object": "contacts", "create_item_id": contact["item_id"]}
-    assert assoc["payload"]["to"] == {"object": "companies", "create_item_id": company["item_id"]}
-    assert assoc["seq"] == 70 and set(assoc["requires"]) == {contact["item_id"], company["item_id"]}
-    assert res.skipped["create_natural_key_exists"] == 1 and res.skipped["create_no_email"] == 1
-
-
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({}, {"salesforce", "hubspot"}),
-        ({"contacts": "hubspot_to_salesforce"}, {"salesforce"}),
-        ({"contacts": "salesforce_to_hubspot"}, {"hubspot"}),
-        ({"create_missing": False}, set()),
-    ],
-)
-def test_creates_follow_direction(overrides: dict[str, Any], expected: set[str]) -> None:
-    w = World()
-    w.snap("hubspot", "contacts", "300", {"email": "a@x.com"}, email="a@x.com")
-    w.snap("salesforce", "Lead", "00QZ", {"Email": "z@x.com", "LastName": "Z"}, email="z@x.com")
-    res = plan(w, cfg(**overrides))
-    assert {i["system"] for i in by(res.items, action="create")} == expected
-
-
-def test_existing_natural_key_and_linked_records_are_not_created() -> None:
-    w = World()
-    linked_contact(w, {"email": EMAIL}, {"Email": EMAIL})
-    w.snap("hubspot", "contacts", "301", {"email": "dup@x.com"}, email="dup@x.com")
-    w.snap("salesforce", "Lead", "00QD", {"Email": "DUP@x.com", "LastName": "D"}, email="DUP@x.com")
-    res = plan(w, cfg())
-    assert by(res.items, action="create") == []
-    assert res.skipped["create_natural_key_exists"] == 2
-
-
-# --------------------------------------------------------------------------- associations
-
-
-def test_association_from_account_id_into_hubspot() -> None:
-    w = World()
-    w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
-    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
-    cpair = w.link("companies", "101", "Account", "001A")
-    pid = linked_contact(
-        w,
-        {"email": EMAIL, "salesforceaccountid": "001A", "company": "Acme"},
-        {"Email": EMAIL, "AccountId": "001A"},
-        sf_cols={"account_id": "001A"},
-    )
-    (item,) = plan(w).items
-    assert (item["action"], item["system"], item["record_id"]) == ("associate", "hubspot", "201")
-    assert item["payload"]["to"] == {"object": "companies", "id": "101"}
-    assert item["requires"] == [pid, cpair] and item["payload"]["type_id"] == 279
-
-
-def test_association_from_hubspot_into_account_id() -> None:
-    w = World()
-    w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
-    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
-    w.link("companies", "101", "Account", "001A")
-    linked_contact(w, {"email": EMAIL}, {"Email": EMAIL}, hs_cols={"account_id": "101"})
-    (item,) = by(plan(w).items, action="associate")
-    assert (item["system"], item["object"], item["record_id"], item["field"]) == (
-        "salesforce",
-        "Contact",
-        "003A",
-        "AccountId",
-    )
-    assert item["payload"]["fields"] == {"AccountId": "001A"}
-
-
 # --------------------------------------------------------------------------- runs, stability, sample
 
 
@@ -661,26 +474,6 @@ def test_fast_ids_are_models_stable_ids(parts: tuple[Any, ...]) -> None:
     from recon.plan_values import fast_stable_id
 
     assert fast_stable_id(*parts) == stable_id(*parts)
-
-
-def test_creates_respect_scoping_filters() -> None:
-    w = World()
-    w.snap("hubspot", "contacts", "300", {"email": "a@x.com", "sync": "yes"}, email="a@x.com")
-    w.snap("hubspot", "contacts", "301", {"email": "b@x.com", "sync": "no"}, email="b@x.com")
-    w.done()
-    c = load_config(
-        None,
-        overrides={
-            "pull": {
-                "filters": [
-                    {"source": "hubspot", "object": "contacts", "field": "sync", "value": "yes"}
-                ]
-            }
-        },
-    )
-    res = build_plan(w.db, c)
-    assert [i["payload"]["source"]["record_id"] for i in by(res.items, action="create")] == ["300"]
-    assert res.skipped["create_out_of_scope"] == 1
 
 
 def test_flattened_account_name_from_the_pull_is_used() -> None:

@@ -1,0 +1,74 @@
+"""Derived values: the contacts' lifecycle stage onto their company (seed 003).
+
+HubSpot's connector moves a company's lifecycle stage forward when one of its
+contacts advances; recon plans the same as the ``companies.lifecyclestage``
+mapping (``[mapping] lifecycle_to_company``), for linked companies only, forward only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .mapping import FieldMap
+    from .plan_build import Planner
+    from .plan_load import Rec
+
+__all__ = ["LIFECYCLE_STAGES", "lifecycle_sources", "plan_lifecycle"]
+
+
+#: HubSpot lifecycle stages, earliest first ("other" never propagates)
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+)
+
+
+def _seq(name: str) -> int:
+    from .plan_build import SEQ
+
+    return SEQ[name]
+
+
+def lifecycle_sources(p: Planner) -> None:
+    """The most advanced lifecycle stage among each HubSpot company's contacts (seed 003)."""
+    p.company_stage = {}
+    if not any(
+        m.derived == "lifecycle" and m.rule != "dont_sync" for ms in p.maps.values() for m in ms
+    ):
+        return
+    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+    for cid, rec in p.view.records.get(("hubspot", "contacts"), {}).items():
+        stage = str(rec.fields.get("lifecyclestage") or "").strip().lower()
+        if stage not in rank or rec.archived:
+            continue
+        for company in p.view.hs_company_of.get(cid, ()):
+            cur = p.company_stage.get(company)
+            if cur is None or rank[stage] > rank[cur]:
+                p.company_stage[company] = stage
+
+
+def plan_lifecycle(p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec) -> None:
+    """Move a linked company's lifecycle stage forward to its most advanced contact's."""
+    src = p.company_stage.get(hs.record_id)
+    if src is None:
+        return
+    cur = str(hs.fields.get(fm.hubspot) or "").strip().lower()
+    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+    if cur in rank and rank[cur] >= rank[src]:
+        return  # lifecycle stages only move forward
+    reason = {
+        "rule": "lifecycle_to_company",
+        "why": "contact_stage_ahead",
+        "mapping": fm.key,
+        "score": link["score"],
+        "tier": link["tier"],
+        "direction": "hubspot",
+    }
+    before = hs.fields.get(fm.hubspot)
+    p.update(link, "hubspot", "companies", hs, fm.hubspot, before, src, fm, reason, _seq("derived"))
