@@ -47,6 +47,8 @@ DATA = "/services/data/v{version}"
 BATCH_SIZE = 2000
 MAX_LOCATORS = 25
 SIDE = "salesforce"
+#: ASGI scope key marking an in-process /composite subrequest (value: the parent's request id)
+INTERNAL_SCOPE_KEY = "recon.sandbox.composite"
 #: when the emulated metadata last changed (describe's If-Modified-Since)
 METADATA_CHANGED = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -91,12 +93,15 @@ def api(
             if session_token(request) is None:
                 return SfError(401, "INVALID_SESSION_ID", "Session expired or invalid").response()
             name = label(request) if callable(label) else label
-            fault = await enter(state, SIDE, f"{request.method} {name}")
+            # a /composite subrequest: counted (and fault-checked) once, as its parent
+            internal = request.scope.get(INTERNAL_SCOPE_KEY)
+            fault = None if internal else await enter(state, SIDE, f"{request.method} {name}")
             if fault is not None:
                 fault.headers.update(limit_header(state))
                 return fault
             try:
-                response = await handler(Ctx(request, version, state.new_request_id()))
+                request_id = internal or state.new_request_id()
+                response = await handler(Ctx(request, version, request_id))
             except SfError as exc:
                 response = exc.response()
             except Exception:
@@ -191,6 +196,7 @@ def _batch_size(request: Request) -> int:
 def routes(state: SandboxState) -> list[BaseRoute]:
     """Every Salesforce route: REST, Bulk 2.0, OAuth and SOAP."""
     from .sf_bulk import routes as bulk_routes
+    from .sf_composite import routes as composite_routes
     from .sf_ingest import routes as ingest_routes
     from .sf_soap import routes as soap_routes
     from .sf_sobjects import routes as sobject_routes
@@ -315,5 +321,6 @@ def routes(state: SandboxState) -> list[BaseRoute]:
     out += sobject_routes(state)
     out += bulk_routes(state)
     out += ingest_routes(state)
+    out += composite_routes(state, list(out))
     out += soap_routes(state)
     return out
