@@ -77,7 +77,10 @@ def routes(state: SandboxState, sibling_routes: list[BaseRoute]) -> list[BaseRou
     """The ``composite`` route; subrequests go to ``sibling_routes`` in-process."""
     from .sf_rest import DATA, INTERNAL_SCOPE_KEY, Ctx, api, json_body
 
-    inner = Starlette(routes=sibling_routes)
+    async def not_found(request: Any, exc: Exception) -> Response:
+        return SfError(404, "NOT_FOUND", "The requested resource does not exist").response()
+
+    inner = Starlette(routes=sibling_routes, exception_handlers={404: not_found, 405: not_found})
 
     async def dispatch(
         ctx: Ctx, method: str, url: str, body: Any

@@ -112,6 +112,14 @@ def test_reference_to_a_failed_subrequest_halts_it(sf: Salesforce) -> None:
     assert answers[1]["body"][0]["errorCode"] == "PROCESSING_HALTED"
 
 
+def test_unknown_subrequest_url_is_a_404_answer(sf: Salesforce) -> None:
+    [answer] = composite(
+        sf, [{"method": "GET", "url": "/services/data/v59.0/nope", "referenceId": "x"}]
+    )
+    assert answer["httpStatusCode"] == 404
+    assert answer["body"][0]["errorCode"] == "NOT_FOUND"
+
+
 def test_more_than_25_subrequests_is_a_400(sf: Salesforce) -> None:
     subrequests = [
         {"method": "GET", "url": "/services/data/v59.0/limits", "referenceId": f"r{i}"}
