@@ -41,16 +41,6 @@ SEQ = {
     "derived": 60,
     "associate": 70,
 }
-#: HubSpot lifecycle stages, earliest first ("other" never propagates)
-LIFECYCLE = (
-    "subscriber",
-    "lead",
-    "marketingqualifiedlead",
-    "salesqualifiedlead",
-    "opportunity",
-    "customer",
-    "evangelist",
-)
 _EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone"})
 _ATOMS = (str, bool, int, float, type(None))
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
@@ -191,10 +181,6 @@ class Planner:
             names = self.view.campaigns.get(sf.record_id)
             return ";".join(names) if names else None
         return sf.fields.get(fm.salesforce)
-
-    def equal(self, fm: FieldMap, hn: Any, sn: Any) -> bool:
-        """Whether two normalised values are the same after option and owner mapping."""
-        return values_equal(fm, hn, sn, self.om)
 
     def to_sf(self, fm: FieldMap, hn: Any) -> tuple[Any, str | None]:
         """A normalised HubSpot value as the Salesforce field takes it, or (None, problem)."""
