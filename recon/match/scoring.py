@@ -329,8 +329,38 @@ def compare(
     settings: MatchSettings,
     idf: dict[str, pl.DataFrame],
 ) -> np.ndarray:
-    """Level index of every pair for every comparison: an ``(n_pairs, n_comparisons)`` int8 array."""
+    """Level index of every pair for every comparison: an ``(n_pairs, n_comparisons)`` int8 array.
+
+    Pairs are compared in chunks of :data:`CHUNK_PAIRS` so memory stays flat
+    however many candidates blocking produced.
+    """
+    if len(il) > CHUNK_PAIRS:
+        shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        parts = [
+            _compare(
+                left, right, il[i : i + CHUNK_PAIRS], ir[i : i + CHUNK_PAIRS], settings, idf, shared
+            )
+            for i in range(0, len(il), CHUNK_PAIRS)
+        ]
+        return np.concatenate(parts)
+    return _compare(left, right, il, ir, settings, idf, {})
+
+
+#: pairs compared at once (bounds the memory of gathered pair columns)
+CHUNK_PAIRS = 1_000_000
+
+
+def _compare(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    il: np.ndarray,
+    ir: np.ndarray,
+    settings: MatchSettings,
+    idf: dict[str, pl.DataFrame],
+    obj_cache: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
     pairs = _Pairs(left, right, il, ir)
+    pairs._obj = obj_cache
     cols = []
     for comp in settings.comparisons:
         if comp.column == "xid":

@@ -278,7 +278,7 @@ def default_settings(entity: Entity) -> MatchSettings:
                 BlockingRule("name", "exact", "name_key"),
                 BlockingRule("acronym", "exact", "acronym_key", max_block=20),
                 BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=40),
-                BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=40),
+                BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=25),
                 BlockingRule("name_prefix", "exact", "name_prefix", max_block=30),
                 BlockingRule("name_suffix", "exact", "name_suffix", max_block=30),
                 BlockingRule("phone", "exact", "phone", max_block=10),
