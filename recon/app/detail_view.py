@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import altair as alt
@@ -21,6 +22,14 @@ ICONS = {
     "defer": "…",
 }
 SOURCES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$])")
+
+
+def md(text: Any) -> str:
+    """CRM or reviewer text made safe to embed in markdown (no links, markup or HTML from data)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
 def record_title(rec: dict[str, Any]) -> str:
@@ -125,5 +134,5 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
     for h in current:
         choice = json.loads(h["choice"]) if h["choice"] else None
         extra = f" · choice `{json.dumps(choice, ensure_ascii=False)[:120]}`" if choice else ""
-        text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {h['reviewer'] or h['decided_by']} at {h['decided_at'][:19]} (v{h['version']}){extra}"
+        text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {md(h['reviewer'] or h['decided_by'])} at {h['decided_at'][:19]} (v{h['version']}){extra}"
         (st.success if h["label"] in review.FINAL_LABELS else st.warning)(text)

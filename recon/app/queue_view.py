@@ -14,7 +14,7 @@ import streamlit as st
 
 from .. import review
 from ..errors import ReconError, ReviewerConflict
-from .detail_view import ICONS, SOURCES, comparison, explanation, status
+from .detail_view import ICONS, SOURCES, comparison, explanation, md, status
 from .entry import KINDS, Session, current_filter, flash, reviewer, session, show_flash
 
 BUTTONS = {
@@ -42,14 +42,14 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
     try:
         row = action()
     except ReviewerConflict as exc:
-        flash("error", f"Reviewer conflict: {exc}")
+        flash("error", f"Reviewer conflict: {md(exc)}")
         return
     except ReconError as exc:
-        flash("error", str(exc))
+        flash("error", md(exc))
         return
     flash(
         "success",
-        f"Saved: {row['kind']} {row['label']} on {done} (v{row['version']}, {row['reviewer']}).",
+        f"Saved: {row['kind']} {row['label']} on {md(done)} (v{row['version']}, {md(row['reviewer'])}).",
     )
     if next_id:
         st.session_state["item"] = next_id
@@ -234,7 +234,7 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
             "Surviving value",
             range(len(options)),
             format_func=lambda i: (
-                f"{options[i]['value']!r}  ({SOURCES.get(options[i]['source'], options[i]['source'])})"
+                f"{md(repr(options[i]['value']))}  ({SOURCES.get(options[i]['source'], options[i]['source'])})"
             ),
             key="value_pick",
         )
@@ -343,7 +343,7 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
     f2.radio(
         "Value",
         range(len(options)),
-        format_func=lambda i: f"{options[i]['value']}  ({options[i]['source']})",
+        format_func=lambda i: f"{md(options[i]['value'])}  ({md(options[i]['source'])})",
         key="survive_value",
         label_visibility="collapsed",
     )
@@ -431,7 +431,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     left, right = st.columns([4, 3], gap="large")
     with left:
         item = detail["item"]
-        st.markdown(f"### {item['title']}")
+        st.markdown(f"### {md(item['title'])}")
         st.caption(
             f"{KINDS[item['kind']][:-1]} · {item['object']} · tier **{item['tier']}** · id `{item_id}`"
         )

@@ -209,7 +209,7 @@ def test_a_reviewer_conflict_is_shown_and_nothing_is_overwritten(
         store, item_id, "reject", reviewer="ben@example.com", based_on_version=0
     )  # another session
     run(at.button(key="btn_approve").click())
-    assert "Reviewer conflict" in texts(at) and "ben@example.com" in texts(at)
+    assert "Reviewer conflict" in texts(at) and "ben@example" in texts(at)
     assert [(r["reviewer"], r["label"]) for r in decisions(store, item_id)] == [
         ("ben@example.com", "non_match")
     ]
