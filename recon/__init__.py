@@ -12,7 +12,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .config import ReconConfig, Secret, load_config
+from typing import TYPE_CHECKING
+
 from .errors import (
     ApplyError,
     AuditError,
@@ -37,13 +38,40 @@ from .errors import (
     StoreError,
     UsageError,
 )
-from .lock import store_lock
-from .models import Decision, Pair, Record, Tier
-from .store import open_store, store_status, transaction
 
-# heavier parts (polars, the normalisers, the pipeline) load on first use, so the
-# CLI starts fast: `recon.fill_rates` imports recon.insights when first touched
+if TYPE_CHECKING:
+    from .audit import export as export_audit
+    from .audit import verify as verify_audit
+    from .config import ReconConfig, Secret, load_config
+    from .insights import (
+        audit_report,
+        domain_coverage,
+        duplicate_estimate,
+        fill_rates,
+        records_frame,
+        status_report,
+        threshold_curve,
+    )
+    from .lock import store_lock
+    from .models import Decision, Pair, Record, Tier
+    from .pipeline import run_pipeline
+    from .store import open_store, store_status, transaction
+
+# everything but the errors loads on first use (pydantic, sqlite-utils with pandas,
+# polars, the normalisers), so commands that need little start fast:
+# `recon.fill_rates` imports recon.insights when first touched
 _LAZY = {
+    "ReconConfig": ("config", "ReconConfig"),
+    "Secret": ("config", "Secret"),
+    "load_config": ("config", "load_config"),
+    "store_lock": ("lock", "store_lock"),
+    "Decision": ("models", "Decision"),
+    "Pair": ("models", "Pair"),
+    "Record": ("models", "Record"),
+    "Tier": ("models", "Tier"),
+    "open_store": ("store", "open_store"),
+    "store_status": ("store", "store_status"),
+    "transaction": ("store", "transaction"),
     "audit_report": ("insights", "audit_report"),
     "domain_coverage": ("insights", "domain_coverage"),
     "duplicate_estimate": ("insights", "duplicate_estimate"),

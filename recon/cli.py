@@ -15,16 +15,22 @@ import tempfile
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .config import ReconConfig, load_config
 from .errors import ExitCode, ReconError, UsageError
-from .store import open_store
+
+if TYPE_CHECKING:
+    import sqlite_utils
+
+    from .config import ReconConfig
+
+# the store (sqlite-utils, which imports pandas) and the config (pydantic) load on
+# first use, so that commands which need neither, such as `match-files`, start fast
 
 app = typer.Typer(
     name="recon",
@@ -79,11 +85,15 @@ def _root(
 
 def get_config(config: Path | None = None) -> ReconConfig:
     """The config named by the command's ``--config``, the global one, or the defaults."""
+    from .config import load_config
+
     return load_config(config or state.config_path)
 
 
-def open_db(cfg: ReconConfig):  # type: ignore[no-untyped-def]
+def open_db(cfg: ReconConfig) -> sqlite_utils.Database:
     """Open the store the config names."""
+    from .store import open_store
+
     return open_store(cfg.store.path)
 
 
