@@ -51,7 +51,7 @@ def comparison(detail: dict[str, Any]) -> None:
         axis=1,
     )
     st.dataframe(styled, width="stretch", height=min(38 + 35 * len(frame), 560))
-    links = [f"[{record_title(r)} ↗]({r['link']})" for r in records if r.get("link")]
+    links = [f"[{md(record_title(r))} ↗](<{r['link']}>)" for r in records if r.get("link")]
     st.markdown(
         " · ".join(links)
         if links
