@@ -7,6 +7,7 @@ reported as a reviewer conflict instead of silently overwritten.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
@@ -151,6 +152,12 @@ def _bulk_apply() -> None:
 # --------------------------------------------------------------------------- rendering
 
 
+def _open_row(key: str, ids: list[str]) -> None:
+    rows = st.session_state[key].selection.rows
+    if rows:
+        st.session_state["item"] = ids[rows[0]]
+
+
 def _queue_table(items: list[dict[str, Any]]) -> None:
     frame = pd.DataFrame(
         [
@@ -178,7 +185,10 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
             ),
             "Item": st.column_config.TextColumn(width="large"),
         },
-        key="queue_table",
+        # a click opens the row; the key follows the open item so no stale highlight remains
+        key=(key := f"queue_table:{st.session_state.get('item')}"),
+        on_select=functools.partial(_open_row, key, [it["item_id"] for it in items]),
+        selection_mode="single-row",
     )
 
 
@@ -384,11 +394,11 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     if not pg.items:
         st.success("Nothing to review with these filters.")
         return
-    _queue_table(pg.items)
     ids = [it["item_id"] for it in pg.items]
     by_id = {it["item_id"]: it for it in pg.items}
     if ss.get("item") not in by_id:
         ss["item"] = ids[0]
+    _queue_table(pg.items)
     pos = ids.index(ss["item"])
     prev_id = ids[pos - 1] if pos > 0 else None
     next_id = ids[pos + 1] if pos + 1 < len(ids) else None
