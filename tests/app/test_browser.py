@@ -46,6 +46,7 @@ def test_approve_in_chromium(request: pytest.FixtureRequest, tmp_path: Path) -> 
             )
         pytest.skip("/usr/bin/chromium is not installed (make chromium)")
     from playwright import sync_api  # a dev dependency: never skipped in CI
+
     db = open_store(tmp_path / "recon.db")
     bench_review.fill_store(db, links=24, clusters=0, conflicts=0)
     item = review.queue(db, page_size=1).items[0]
