@@ -193,7 +193,9 @@ def _gram_pairs(
     gl = _grams(left, rule.column, rule.kind, rule.n)
     gr = gl if dedupe else _grams(right, rule.column, rule.kind, rule.n)
     both = pl.concat([gl.select("g"), gr.select("g")]) if not dedupe else gl.select("g")
-    freq = both.group_by("g").agg(pl.len().alias("df"))
+    # a gram held by more than twice the block cap can never form a block under the cap
+    # on both sides: dropping it first is lossless and keeps the sort below small
+    freq = both.group_by("g").agg(pl.len().alias("df")).filter(pl.col("df") <= 2 * rule.max_block)
     rl = _rarest(gl, "g", rule.keep, freq).rename({"g": "k"})
     rr = rl if dedupe else _rarest(gr, "g", rule.keep, freq).rename({"g": "k"})
     return _key_pairs(rl, rr, "k", rule.max_block, dedupe)
