@@ -389,7 +389,10 @@ def run(smoke: bool = False) -> dict[str, Any]:
         search_ms, _ = _ms(lambda: review.ensure_search(db))  # once per queue, at the first search
         filter_ms, fpage = _ms(lambda: review.queue(db, flt), repeat=5)
         deep_ms, _ = _ms(lambda: review.queue(db, page=page.pages - 1), repeat=3)
-        detail_ms, _ = _ms(lambda: review.item_detail(db, page.items[0]["item_id"]), repeat=5)
+        detail_ms = {}
+        for kind in ("link", "duplicate", "conflict"):
+            one = review.queue(db, review.QueueFilter(kinds=(kind,)), page_size=1).items[0]
+            detail_ms[kind], _ = _ms(lambda i=one: review.item_detail(db, i["item_id"]), repeat=5)
         round_trips = []
         for item in page.items[:20]:
             t = time.perf_counter()
@@ -423,7 +426,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
             "first_search_fills_labels_ms": round(search_ms, 1),
             "filter_ms": round(filter_ms, 1),
             "filter_matches": fpage.total,
-            "detail_ms": round(detail_ms, 1),
+            "detail_ms": {k: round(v, 2) for k, v in detail_ms.items()},
             "decide_round_trip_ms_median": round(statistics.median(round_trips), 1),
             "decide_round_trip_ms_max": round(max(round_trips), 1),
             "count_bulk_ms": round(count_ms, 1),

@@ -136,7 +136,8 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         out["pairs"] = [
             {**dict(p), "explanation": json.loads(p["explanation"] or "[]")}
             for p in db.query(
-                "select * from pairs where run_id = ? and cluster_id = ? order by score desc limit 50",
+                "select * from pairs where run_id = ? and kind = 'duplicate' and cluster_id = ? "
+                "order by score desc limit 50",
                 [item["run_id"], item_id],
             )
         ]
