@@ -44,7 +44,7 @@ from . import audit
 from .apply_items import loads, ops_for, phases, to_item
 from .apply_journal import ApplyResult, Runner
 from .config import ReconConfig
-from .errors import AuthError, BudgetExhausted, RateLimited, UsageError
+from .errors import AuthError, BudgetExhausted, ReconError, UsageError
 from .lock import store_lock
 from .models import canonical_json, now_iso
 from .store import finish_run, resolve_run_id, start_run, transaction
@@ -299,14 +299,15 @@ def apply_plan(
                 run_id = start_run(db, "apply", parent_id=parent_run_id, config=config)
             _seed(db, run_id, plan, rows)
         runner = Runner(db, cfg, run_id, plan, rows, confirm_merges, writers or {}, progress)
-        status, error = "ok", None
         try:
             runner.run()
-        except (BudgetExhausted, RateLimited, AuthError) as exc:
-            status, error = ("budget" if isinstance(exc, BudgetExhausted) else "failed"), str(exc)
-            result = runner.result("budget" if isinstance(exc, BudgetExhausted) else "failed")
+        except Exception as exc:
+            # the run stays resumable: its journal says what is left; the CLI prints the result
+            status = "budget" if isinstance(exc, BudgetExhausted) else "failed"
+            error = str(exc) if isinstance(exc, ReconError) else f"{type(exc).__name__}"
+            result = runner.result(status)
             finish_run(db, run_id, status=status, summary=result.summary(), error=error)
-            setattr(exc, "result", result)  # noqa: B010 (the CLI prints it)
+            setattr(exc, "result", result)  # noqa: B010
             raise
         result = runner.result("ok")
         finish_run(db, run_id, status=result.status, summary=result.summary())

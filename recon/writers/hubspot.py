@@ -143,7 +143,10 @@ class HubSpotWriter:
                 f"HubSpot server error {status}: {message}", error_class=ErrorClass.SERVER_ERROR
             ) from None
 
-    def _call(self, fn: Any, *, read: bool = False) -> Any:
+    def _call(self, fn: Any, *, read: bool = False, convert: bool = True) -> Any:
+        """One request: 429 retried; reads also retried on 5xx and, with ``convert``,
+        any other refusal raised as a classified :class:`SourceError`."""
+
         def once() -> Any:
             try:
                 return fn()
@@ -151,6 +154,14 @@ class HubSpotWriter:
                 if isinstance(exc, SourceError):
                     raise
                 self._raise(exc)
+                if read and convert:
+                    cls, message = self._client_error(exc)
+                    raise SourceError(
+                        f"HubSpot refused a read ({getattr(exc, 'status', '?')}): {message}",
+                        error_class=ErrorClass.NOT_FOUND
+                        if getattr(exc, "status", None) == 404
+                        else cls,
+                    ) from None
                 raise
 
         return with_rate_limit_retries(
@@ -180,7 +191,9 @@ class HubSpotWriter:
                 continue
             try:
                 prop = self._call(
-                    lambda obj=obj: core.get_by_name(obj, self.key_property), read=True
+                    lambda obj=obj: core.get_by_name(obj, self.key_property),
+                    read=True,
+                    convert=False,
                 )
                 unique = bool(getattr(prop, "has_unique_value", False))
                 if not unique:
@@ -245,10 +258,8 @@ class HubSpotWriter:
             )
             try:
                 resp = self._call(lambda body=body: api.read(body, archived=False), read=True)
-            except SourceError:
-                raise
-            except Exception as exc:
-                if getattr(exc, "status", None) == 404:
+            except SourceError as exc:
+                if exc.error_class is ErrorClass.NOT_FOUND:
                     continue
                 raise
             for rec in getattr(resp, "results", None) or []:
@@ -273,10 +284,8 @@ class HubSpotWriter:
                 )
                 try:
                     resp = self._call(lambda body=body: api.read(body, archived=False), read=True)
-                except SourceError:
-                    raise
-                except Exception as exc:
-                    if getattr(exc, "status", None) == 404:
+                except SourceError as exc:
+                    if exc.error_class is ErrorClass.NOT_FOUND:
                         continue
                     raise
                 by_key = {

@@ -137,6 +137,12 @@ class SalesforceWriter:
                 if isinstance(exc, SourceError):
                     raise
                 self._raise(exc)
+                if read:  # a refused read (malformed query, no access) is a classified error
+                    code, message = self._first_error(exc)
+                    raise SourceError(
+                        f"Salesforce refused a read ({code}): {message}",
+                        error_class=classify_salesforce(code, getattr(exc, "status", None)),
+                    ) from None
                 raise
 
         return self._with_session(

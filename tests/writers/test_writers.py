@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crm_env import CrmEnv, _own_sandbox, crm_fixture, uid  # noqa: F401  (fixtures)
+from crm_env import SF_SESSION, CrmEnv, _own_sandbox, crm_fixture, uid  # noqa: F401  (fixtures)
 
 from recon.apply import build_writer
 from recon.errors import BudgetExhausted, ErrorClass
@@ -251,3 +251,14 @@ def test_salesforce_expired_session_is_renewed_once(crm: CrmEnv, tmp_path: Path,
     assert out.ok, out
     assert w.client.session_id != first_session
     assert sum(f["fired"] for f in crm.admin("GET", "faults")["faults"]) == 1
+
+
+def test_a_refused_read_is_a_classified_error(crm: CrmEnv, tmp_path: Path) -> None:
+    from recon.errors import SourceError
+
+    w = writer(crm, tmp_path, "salesforce")
+    acc = crm.sf_create("Account", [{"Name": f"Rd {uid()}"}])[0]
+    with pytest.raises(SourceError) as exc:
+        w.current("Account", [acc], ["No_Such_Field__c"])
+    assert exc.value.error_class is ErrorClass.MISSING_FIELD
+    assert SF_SESSION not in str(exc.value)
