@@ -1,4 +1,5 @@
-"""The Composite resource of the Salesforce emulator: ``POST composite``.
+"""The Composite resources of the Salesforce emulator: ``composite``, ``composite/batch``
+and ``composite/tree/{Object}``.
 
 Up to 25 subrequests (``method``, ``url``, ``referenceId``, ``body``) run in order
 against the emulator's own REST routes, in-process, and the whole call counts as one
@@ -7,6 +8,11 @@ API request, as in Salesforce. A later subrequest can use an earlier result with
 body. With ``allOrNone`` one failing subrequest rolls every change back and the others
 answer ``PROCESSING_HALTED``; without it, a subrequest referring to a failed one fails
 with ``PROCESSING_HALTED``.
+
+``composite/batch`` runs up to 25 independent subrequests (``url`` relative to
+``/services/data/``, ``richInput``; ``haltOnError``) and ``composite/tree`` creates
+records with nested child records (``Contacts``...) all or none, each answered with the
+``referenceId`` of its ``attributes``.
 
 The subrequests run inside one database transaction: they are dispatched to the ASGI
 routes directly and none of them waits on I/O, so no other request interleaves.
@@ -25,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .sf_common import SfError
+from .sf_describe import child_relationship, get_object
 
 if TYPE_CHECKING:
     from .state import SandboxState
@@ -187,7 +194,95 @@ def routes(state: SandboxState, sibling_routes: list[BaseRoute]) -> list[BaseRou
             ]
         return JSONResponse({"compositeResponse": answers})
 
+    @api(state, "/services/data/composite/batch")
+    async def batch(ctx: Ctx) -> Response:
+        body = await json_body(ctx.request)
+        subrequests = body.get("batchRequests") if isinstance(body, dict) else None
+        if not isinstance(subrequests, list) or not subrequests:
+            raise SfError(400, "JSON_PARSER_ERROR", "batchRequests must be a non-empty list")
+        if len(subrequests) > MAX_SUBREQUESTS:
+            raise SfError(400, "LIMIT_EXCEEDED", f"Max number of subrequests is {MAX_SUBREQUESTS}")
+        halt = bool(body.get("haltOnError", False))
+        results: list[dict[str, Any]] = []
+        halted = False
+        for sub in subrequests:
+            if halted:
+                results.append(
+                    {"statusCode": 412, "result": [{"errorCode": "BATCH_PROCESSING_HALTED",
+                                                    "message": "Batch processing halted per request"}]}
+                )  # fmt: skip
+                continue
+            url = "/services/data/" + str(sub.get("url") or "").lstrip("/")
+            with state.tx():
+                status, _, payload = await dispatch(
+                    ctx, str(sub.get("method") or "GET"), url, sub.get("richInput")
+                )
+            results.append({"statusCode": status, "result": payload})
+            halted = halt and status >= 400
+        has_errors = any(r["statusCode"] >= 400 for r in results)
+        return JSONResponse({"hasErrors": has_errors, "results": results})
+
+    @api(state, lambda r: "/services/data/composite/tree/" + r.path_params["object"])
+    async def tree(ctx: Ctx) -> Response:
+        body = await json_body(ctx.request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not records:
+            raise SfError(400, "JSON_PARSER_ERROR", "records must be a non-empty list")
+        answers: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        count = 0
+
+        async def create(obj: str, record: dict[str, Any], parent: tuple[str, str] | None) -> None:
+            nonlocal count
+            count += 1
+            attrs = record.get("attributes") or {}
+            ref = str(attrs.get("referenceId") or "")
+            fields: dict[str, Any] = {}
+            children: list[tuple[str, list[dict[str, Any]]]] = []
+            for key, value in record.items():
+                if key == "attributes":
+                    continue
+                if isinstance(value, dict) and isinstance(value.get("records"), list):
+                    children.append((key, value["records"]))
+                else:
+                    fields[key] = value
+            if parent is not None:
+                fields[parent[0]] = parent[1]
+            url = f"/services/data/v{ctx.version}/sobjects/{attrs.get('type') or obj}"
+            status, _, payload = await dispatch(ctx, "POST", url, fields)
+            if status != 201:
+                for err in payload if isinstance(payload, list) else []:
+                    errors.append({"referenceId": ref, "errors": [
+                        {"statusCode": err.get("errorCode"), "message": err.get("message"),
+                         "fields": err.get("fields") or []}]})  # fmt: skip
+                return
+            answers.append({"referenceId": ref, "id": payload["id"]})
+            spec = get_object(str(attrs.get("type") or obj))
+            for rel, kids in children:
+                found = child_relationship(spec, rel) if spec else None
+                if found is None:
+                    errors.append({"referenceId": ref, "errors": [
+                        {"statusCode": "INVALID_FIELD", "message": f"No such relationship {rel}", "fields": []}]})  # fmt: skip
+                    continue
+                _, child_spec, fk = found
+                for kid in kids:
+                    await create(child_spec.name, kid, (fk, payload["id"]))
+
+        try:
+            with state.tx():
+                for record in records:
+                    await create(ctx.request.path_params["object"], record, None)
+                if count > 200:
+                    raise SfError(400, "LIMIT_EXCEEDED", "A tree can hold at most 200 records")
+                if errors:
+                    raise _Rollback
+        except _Rollback:
+            return JSONResponse({"hasErrors": True, "results": errors}, status_code=400)
+        return JSONResponse({"hasErrors": False, "results": answers}, status_code=201)
+
     return [
         Route(DATA + "/composite", composite, methods=["POST"]),
         Route(DATA + "/composite/", composite, methods=["POST"]),
+        Route(DATA + "/composite/batch", batch, methods=["POST"]),
+        Route(DATA + "/composite/tree/{object}", tree, methods=["POST"]),
     ]

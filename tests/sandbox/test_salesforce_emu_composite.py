@@ -128,3 +128,57 @@ def test_more_than_25_subrequests_is_a_400(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest) as info:
         composite(sf, subrequests)
     assert info.value.content[0]["errorCode"] == "LIMIT_EXCEEDED"
+
+
+def test_composite_batch(sf: Salesforce) -> None:
+    rid = sf.Account.create({"Name": "Batch Co"})["id"]
+    answer = sf.restful(
+        "composite/batch",
+        method="POST",
+        json={
+            "haltOnError": True,
+            "batchRequests": [
+                {
+                    "method": "PATCH",
+                    "url": f"v59.0/sobjects/Account/{rid}",
+                    "richInput": {"Website": "batch.example"},
+                },
+                {"method": "GET", "url": f"v59.0/sobjects/Account/{rid}?fields=Website"},
+                {"method": "GET", "url": "v59.0/sobjects/Account/0015g0000ZZZZZZAAA"},
+                {"method": "GET", "url": "v59.0/limits"},
+            ],
+        },
+    )
+    assert answer["hasErrors"] is True
+    assert [r["statusCode"] for r in answer["results"]] == [204, 200, 404, 412]
+    assert answer["results"][1]["result"]["Website"] == "batch.example"
+
+
+def test_composite_tree_creates_parents_and_children_all_or_none(sf: Salesforce) -> None:
+    tag = uuid.uuid4().hex[:8]
+    tree = {
+        "records": [
+            {
+                "attributes": {"type": "Account", "referenceId": "acc1"},
+                "Name": f"Tree {tag}",
+                "Contacts": {"records": [
+                    {"attributes": {"type": "Contact", "referenceId": "c1"}, "LastName": f"Leaf {tag}"},
+                    {"attributes": {"type": "Contact", "referenceId": "c2"}, "LastName": f"Leaf2 {tag}"},
+                ]},
+            }
+        ]
+    }  # fmt: skip
+    answer = sf.restful("composite/tree/Account", method="POST", json=tree)
+    assert answer["hasErrors"] is False
+    refs = {r["referenceId"]: r["id"] for r in answer["results"]}
+    assert set(refs) == {"acc1", "c1", "c2"}
+    contacts = sf.query(f"SELECT AccountId FROM Contact WHERE LastName LIKE 'Leaf% {tag}'")[
+        "records"
+    ]
+    assert {c["AccountId"] for c in contacts} == {refs["acc1"]}
+    broken = {"records": [{"attributes": {"type": "Account", "referenceId": "a"}, "Name": f"Broken {tag}",
+                           "Contacts": {"records": [{"attributes": {"type": "Contact", "referenceId": "bad"}}]}}]}  # fmt: skip
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.restful("composite/tree/Account", method="POST", json=broken)
+    assert info.value.content["results"][0]["referenceId"] == "bad"
+    assert sf.query(f"SELECT COUNT() FROM Account WHERE Name = 'Broken {tag}'")["totalSize"] == 0
