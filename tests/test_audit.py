@@ -365,3 +365,33 @@ def test_cli_apply_exit_4_on_partial_failure(crm: CrmEnv, tmp_path: Path) -> Non
     crm.fault(kind="validation", side="hubspot", object="companies", match={"name": f"P4 {tag} 0"})
     result = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
     assert result.returncode == 4 and "validation" in result.stdout + result.stderr
+
+
+def test_cli_apply_budget_exit_6_then_resume(crm: CrmEnv, tmp_path: Path) -> None:
+    toml = write_toml(crm, tmp_path)
+    toml.write_text(
+        toml.read_text() + "[budget]\nhubspot_calls = 2\n[apply]\nhubspot_batch_size = 1\n"
+    )
+    db = open_store(tmp_path / "recon.db")
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"B6 {tag} {i}"} for i in range(3)])
+    plan = make_plan(
+        db,
+        [
+            hs_update(
+                i, "name", None, f"B6 {tag} {k} done", crm.modified("hubspot", "companies", i)
+            )
+            for k, i in enumerate(ids)
+        ],
+    )
+    first = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
+    assert first.returncode == 6 and "resume" in first.stderr and "not finished" in first.stdout
+    for _ in range(4):
+        again = cli("apply", "--plan", plan, "--yes", "--resume", cwd=tmp_path)
+        if again.returncode == 0:
+            break
+        assert again.returncode == 6
+    assert again.returncode == 0
+    assert [crm.hs_get("companies", i, ["name"])["name"] for i in ids] == [
+        f"B6 {tag} {k} done" for k in range(3)
+    ]
