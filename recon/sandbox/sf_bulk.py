@@ -50,7 +50,10 @@ _DONE = ("JobComplete", "Aborted", "Failed")
 def jobs_created(state: SandboxState) -> int:
     """How many Bulk 2.0 query jobs exist (for ``/limits``)."""
     with state.tx() as conn:
-        return int(conn.execute("SELECT count(*) FROM sf_bulk_jobs").fetchone()[0])
+        row = conn.execute(
+            "SELECT count(*) FROM sf_bulk_jobs WHERE json_extract(body, '$.jobType') = 'V2Query'"
+        ).fetchone()
+        return int(row[0])
 
 
 def new_job_id(state: SandboxState) -> str:
