@@ -245,3 +245,32 @@ def test_em_ordering_on_level_matrix() -> None:
         m = w.comparisons[comp.name]["m"]
         assert m[1] > m[-1] * 0.5
     assert 0.15 < 2**w.prior / (1 + 2**w.prior) < 0.5
+
+
+def test_same_name_at_other_companies_is_not_a_duplicate() -> None:
+    hs = pl.DataFrame(
+        [
+            {
+                "record_id": "a",
+                "first_name": "Hugo",
+                "last_name": "Hughes",
+                "email": "hh@stararrow.es",
+            },
+            {
+                "record_id": "b",
+                "first_name": "Hugo",
+                "last_name": "Hughes",
+                "email": "hugo@sterlingfire.com",
+            },
+            {"record_id": "c", "first_name": "Ana", "last_name": "Silva", "email": "ana@orion.com"},
+            {
+                "record_id": "d",
+                "first_name": "Ana",
+                "last_name": "Silva",
+                "email": "ana.silva@orion.com",
+            },
+        ]
+    ).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
+    r = match_records(hs, None, entity="contacts")
+    pairs = {frozenset(p) for p in r.duplicates.select("record_id_l", "record_id_r").rows()}
+    assert frozenset({"a", "b"}) not in pairs

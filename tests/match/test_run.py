@@ -96,3 +96,20 @@ def test_cli_match(tmp_path: Path, companies) -> None:
     )
     bad = CliRunner().invoke(app, ["match", "--object", "deals"])
     assert bad.exit_code != 0
+
+
+def test_settings_file_from_config(tmp_path: Path) -> None:
+    from recon.config import load_config
+    from recon.match import default_settings
+
+    data = default_settings("companies").to_dict()
+    data["thresholds"]["auto"] = 0.999
+    (tmp_path / "s.json").write_text(json.dumps({"companies": data}), encoding="utf-8")
+    (tmp_path / "recon.toml").write_text(
+        '[match]\nsettings_file = "s.json"\nthresholds = { review = 0.8 }\n', encoding="utf-8"
+    )
+    cfg = load_config(tmp_path / "recon.toml")
+    s = settings_for("companies", cfg)
+    assert s.thresholds.auto == 0.999 and s.thresholds.review == 0.8
+    contacts = settings_for("contacts", cfg)  # the file has no contacts: defaults + overrides
+    assert contacts.thresholds.auto == 0.99 and contacts.thresholds.review == 0.8
