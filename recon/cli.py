@@ -172,6 +172,11 @@ on_success = false
 # hubspot_calls = 10000          # per-run API call budget; the run stops cleanly and resumes
 # salesforce_calls = 10000
 
+[apply]
+hubspot_batch_size = 100         # inputs per HubSpot batch call (at most 100)
+salesforce_batch_size = 200      # records per sObject Collections call (at most 200)
+max_retries = 5                  # retries of a 429 / 5xx before an item fails
+
 [review]
 # reviewer = "analyst@example.com"
 port = 8501
