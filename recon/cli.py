@@ -178,8 +178,11 @@ salesforce_batch_size = 200      # records per sObject Collections call (at most
 max_retries = 5                  # retries of a 429 / 5xx before an item fails
 
 [review]
-# reviewer = "analyst@example.com"
+# reviewer = "analyst@example.com"   # else $RECON_REVIEWER, else the page's sign-in field
+host = "127.0.0.1"                 # `recon review` serves on loopback only
 port = 8501
+# page_size = 50                   # queue items per page
+# open_browser = true              # false: serve only (same as --no-browser)
 """
 
 
