@@ -175,7 +175,7 @@ class MatchSettings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     em_blocks: tuple[EmBlock, ...] = ()
     em_iterations: int = 25
-    u_sample_pairs: int = 200_000
+    u_sample_pairs: int = 100_000
     seed: int = 0
     prior: float | None = None  # P(match) of a candidate pair; None: estimated by EM
     #: m probabilities per comparison learnt from human labels (`recon match --train`);
