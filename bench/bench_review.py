@@ -75,7 +75,13 @@ def _tier(score: float, auto: float, review: float) -> str:
 
 
 def fill_store(
-    db: Any, *, links: int = 60, clusters: int = 10, conflicts: int = 10, seed: int = 0
+    db: Any,
+    *,
+    links: int = 60,
+    clusters: int = 10,
+    conflicts: int = 10,
+    creates: int = 4,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Write a match run (links, clusters), a plan run (conflicts) and their records into ``db``.
 
@@ -325,6 +331,30 @@ def fill_store(
             )
         )
         ids["conflict"].append(iid)
+    for k in range(creates):  # creates need their own `plan` decision
+        iid = f"create{k:07d}"
+        payload = {"object": "Account", "fields": {"Name": f"New {k}"}, "idempotency_key": iid}
+        items.append(
+            (
+                plan_run,
+                iid,
+                "create",
+                "salesforce",
+                "Account",
+                None,
+                None,
+                None,
+                json.dumps(payload["fields"]),
+                None,
+                None,
+                json.dumps([iid]),
+                json.dumps({"rule": "create_missing"}),
+                "proposed",
+                30,
+                json.dumps(payload),
+            )
+        )
+    ids["create"] = [f"create{k:07d}" for k in range(creates)]
     conn = db.conn
     conn.execute("BEGIN")
     conn.executemany(

@@ -40,6 +40,7 @@ import sqlite_utils
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
 from .review_detail import _chosen_values, _merge_item, item_detail, record_link
+from .review_plan import approve_plan_items, count_plan_approvals
 from .review_queue import (
     DEFERRED_LABELS,
     FINAL_LABELS,
@@ -64,10 +65,12 @@ __all__ = [
     "FINAL_LABELS",
     "QueueFilter",
     "QueuePage",
+    "approve_plan_items",
     "bulk_approve",
     "choose_master",
     "choose_value",
     "count_bulk",
+    "count_plan_approvals",
     "decide",
     "decisions_over_time",
     "ensure_queue",

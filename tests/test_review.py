@@ -629,3 +629,34 @@ def test_decisions_drive_the_plans_approved_items(db: sqlite_utils.Database) -> 
     [merge] = [m for m in merges if m["link_item_id"] == merged["item_id"]]
     assert merge["payload"]["master"] == members[1]
     assert merge["payload"]["fields"] == {"city": "Oslo"}
+
+
+@pytest.mark.parametrize("label", ["approve", "reject"])
+def test_approve_plan_items_that_need_their_own_decision(
+    db: sqlite_utils.Database, label: str
+) -> None:
+    n = review.count_plan_approvals(db)
+    assert n == 4  # the creates; conflicts and merges wait on other decisions
+    assert review.count_plan_approvals(db, action="update") == 0
+    with pytest.raises(ReviewerConflict):
+        review.approve_plan_items(db, reviewer="ana", expected=n + 1)
+    assert review.approve_plan_items(db, reviewer="ana", expected=n, label=label) == n
+    rows = [
+        dict(r) for r in db.query("select * from decisions where kind = 'plan' and superseded = 0")
+    ]
+    assert len(rows) == n and {
+        (r["label"], r["reviewer"], r["version"], r["object"]) for r in rows
+    } == {(label, "ana", 1, "companies")}
+    assert {r["item_id"] for r in rows} == {f"create{k:07d}" for k in range(4)}
+    assert review.count_plan_approvals(db) == 0
+    assert len(review.undo_last(db, "ana")) == n
+    assert review.count_plan_approvals(db) == n
+
+
+def test_approved_creates_reach_the_plan(db: sqlite_utils.Database) -> None:
+    plan = pytest.importorskip("recon.plan")
+    run = review.ensure_queue(db)["plan_run_id"]
+    review.approve_plan_items(db, reviewer="ana", expected=review.count_plan_approvals(db))
+    assert sorted(i["item_id"] for i in plan.approved_items(db, run)) == [
+        f"create{k:07d}" for k in range(4)
+    ]

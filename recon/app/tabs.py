@@ -55,6 +55,7 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
     cols[3].metric("Approved to apply", "—" if approved is None else f"{approved:,}")
     cols[3].button("Count approved", key="btn_plan_approved", on_click=_count_approved, args=(run,))
     st.dataframe(counts, hide_index=True, width="stretch")
+    _creates_box()
     actions = ["all", *sorted(counts["action"].unique())]
     f1, f2 = st.columns([2, 1])
     action = f1.selectbox("Action", actions, key="plan_action")
@@ -74,6 +75,61 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
         [*params, PLAN_PAGE, (int(page) - 1) * PLAN_PAGE],
     )
     st.dataframe(pd.DataFrame([dict(r) for r in rows]), hide_index=True, width="stretch")
+
+
+def _count_creates() -> None:
+    system = st.session_state.get("creates_system") or None
+    system = None if system == "both systems" else system
+    n = review.count_plan_approvals(session().db, action="create", system=system)
+    st.session_state["creates"] = {"system": system, "count": n}
+    st.session_state["creates_confirm"] = False
+
+
+def _approve_creates() -> None:
+    ss = st.session_state
+    pending = ss.pop("creates", None)
+    ss["creates_confirm"] = False
+    if not pending:
+        return
+    try:
+        n = review.approve_plan_items(
+            session().db,
+            action="create",
+            system=pending["system"],
+            reviewer=reviewer(),
+            expected=pending["count"],
+        )
+    except ReconError as exc:
+        ss["creates_result"] = ("error", f"Nothing approved: {exc}")
+        return
+    ss["creates_result"] = (
+        "success",
+        f"Approved {n} creates (undo in the sidebar reverts the batch).",
+    )
+
+
+def _creates_box() -> None:
+    """Creates of records missing on the other side need their own approval: counted, confirmed, saved."""
+    with st.expander("Approve creates (records missing on the other side)"):
+        result = st.session_state.pop("creates_result", None)
+        if result:
+            (st.success if result[0] == "success" else st.error)(result[1])
+        st.selectbox("Where", ["both systems", "hubspot", "salesforce"], key="creates_system")
+        st.button("Count undecided creates", key="btn_creates_count", on_click=_count_creates)
+        pending = st.session_state.get("creates")
+        if pending:
+            where = pending["system"] or "both systems"
+            st.warning(
+                f"**{pending['count']}** undecided creates in {where} will be approved by {reviewer() or '?'}."
+            )
+            st.checkbox(f"Yes, approve these {pending['count']} creates", key="creates_confirm")
+            st.button(
+                f"Approve {pending['count']} creates",
+                key="btn_creates_apply",
+                type="primary",
+                disabled=not st.session_state.get("creates_confirm") or not pending["count"],
+                on_click=_approve_creates,
+            )
 
 
 def _count_approved(run: str) -> None:

@@ -262,6 +262,23 @@ def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
         assert len(at.get("vega_lite_chart")) == 4
 
 
+def test_plan_tab_approves_creates_with_count_and_confirmation(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(tab="Plan")
+    run(at.selectbox(key="creates_system").set_value("salesforce"))
+    run(at.button(key="btn_creates_count").click())
+    assert any("**4**" in w.value for w in at.warning)
+    assert at.button(key="btn_creates_apply").disabled
+    run(at.checkbox(key="creates_confirm").check())
+    run(at.button(key="btn_creates_apply").click())
+    rows = decisions(store)
+    assert len(rows) == 4 and {(r["kind"], r["label"], r["reviewer"]) for r in rows} == {
+        ("plan", "approve", "ana@example.com")
+    }
+    assert "Approved 4 creates" in texts(at)
+
+
 def test_apply_tab_shows_the_lock_holder_and_waits(store: sqlite_utils.Database) -> None:
     lock = acquire(store, holder="recon run (cron)")
     try:

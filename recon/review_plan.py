@@ -1,0 +1,119 @@
+"""Decisions on plan items that need their own approval (creates), counted and written in bulk.
+
+Part of :mod:`recon.review` (import from there). A plan item whose ``requires``
+lists its own id (a create of a record on the other side) is applied only once
+a ``plan`` decision approves it; these functions label the latest plan's
+undecided ones, one transaction per batch, with a ``bulk:<id>`` note that
+:func:`recon.review.undo_last` undoes as one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import sqlite_utils
+
+from .errors import ReviewerConflict, ReviewError
+from .models import now_iso, stable_id
+from .review_queue import _latest_run
+from .store import transaction
+
+_CHAIN = (
+    "d.item_id = pi.item_id and d.kind = 'plan' "
+    "and coalesce(json_extract(d.choice, '$.field'), '') = ''"
+)
+_ENTITY = "case when pi.object in ('companies', 'Account') then 'companies' else 'contacts' end"
+
+
+def _where(run: str | None, action: str | None, system: str | None) -> tuple[str, list[Any]]:
+    sql = [
+        "pi.run_id = ?",
+        "pi.status != 'blocked'",
+        "exists (select 1 from json_each(pi.requires) where value = pi.item_id)",
+        f"coalesce((select d.label from decisions d where {_CHAIN} and d.superseded = 0 "
+        "order by d.decision_id desc limit 1), 'defer') in ('defer', 'unsure')",
+    ]
+    params: list[Any] = [run]
+    if action:
+        sql.append("pi.action = ?")
+        params.append(action)
+    if system:
+        sql.append("pi.system = ?")
+        params.append(system)
+    return " and ".join(sql), params
+
+
+def count_plan_approvals(
+    db: sqlite_utils.Database, *, action: str | None = "create", system: str | None = None
+) -> int:
+    """How many undecided items of the latest plan need their own approval (``action``, ``system``).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> count_plan_approvals(open_store(":memory:"))
+        0
+    """
+    run = _latest_run(db, "plan")
+    if run is None:
+        return 0
+    where, params = _where(run, action, system)
+    return int(
+        db.execute(f"select count(*) from plan_items pi where {where}", params).fetchone()[0]
+    )
+
+
+def approve_plan_items(
+    db: sqlite_utils.Database,
+    *,
+    action: str | None = "create",
+    system: str | None = None,
+    reviewer: str | None,
+    expected: int,
+    label: str = "approve",
+) -> int:
+    """Label the latest plan's undecided self-approved items ``approve`` (or ``reject``/``defer``).
+
+    ``expected`` is the count shown to the reviewer (:func:`count_plan_approvals`);
+    if it changed since, nothing is written.
+
+    Raises:
+        ReviewerConflict: the count differs from ``expected``.
+        ReviewError: no reviewer, no plan, or an unknown label.
+    """
+    if not reviewer:
+        raise ReviewError("no reviewer: sign in first")
+    if label not in ("approve", "reject", "defer"):
+        raise ReviewError(f"unknown plan label {label!r}", hint="use approve, reject or defer")
+    run = _latest_run(db, "plan")
+    if run is None:
+        raise ReviewError("there is no plan to approve", hint="run `recon plan` first")
+    where, params = _where(run, action, system)
+    batch = "bulk:" + stable_id(reviewer, now_iso(), os.getpid(), "plan", length=10)
+    with transaction(db):
+        db.execute("create temp table if not exists bulk_plan (item_id text primary key)")
+        db.execute("delete from bulk_plan")
+        db.execute(
+            f"insert into bulk_plan select pi.item_id from plan_items pi where {where}", params
+        )
+        n = db.execute("select count(*) from bulk_plan").fetchone()[0]
+        if n != expected:
+            raise ReviewerConflict(
+                f"{n} plan items match now, not the {expected} shown", hint="count again"
+            )
+        db.execute(
+            f"""insert into decisions (kind, object, source_l, record_id_l, label, choice, item_id,
+                  decided_by, reviewer, decided_at, version, based_on_version, run_id, superseded, note)
+                select 'plan', {_ENTITY}, pi.system, pi.record_id, ?, null, pi.item_id, 'human', ?, ?,
+                  (select coalesce(max(d.version), 0) + 1 from decisions d where {_CHAIN}),
+                  coalesce((select d.version from decisions d where {_CHAIN} and d.superseded = 0), 0),
+                  pi.run_id, 0, ?
+                from plan_items pi join bulk_plan b on b.item_id = pi.item_id where pi.run_id = ?""",
+            [label, reviewer, now_iso(), batch, run],
+        )
+        db.execute(
+            "update decisions set superseded = 1 where superseded = 0 and kind = 'plan' "
+            "and coalesce(note, '') != ? and item_id in (select item_id from bulk_plan)",
+            [batch],
+        )
+    return int(n)
