@@ -60,6 +60,7 @@ __all__ = [
     "person_names",
     "phone",
     "phones",
+    "script_keys",
 ]
 
 # ----------------------------------------------------------------------------- text
@@ -256,6 +257,32 @@ def company_names(s: pl.Series) -> pl.Series:
     toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     out = toks.list.join(" ")
     return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()
+
+
+#: romanisations that one name gets back from another script (Cyrillic ц→ts, Greek β→v,
+#: χ→ch, υ→y...) folded to one letter: a key to compare names across scripts
+_TRANSLIT_FOLDS = (
+    ("kh", "h"), ("ch", "h"), ("ph", "f"), ("th", "t"), ("ts", "c"), ("ks", "x"), ("ck", "k"),
+    ("q", "k"), ("c", "k"), ("w", "v"), ("b", "v"), ("y", "u"), ("j", "i"), ("z", "s"),
+)  # fmt: skip
+
+
+def script_keys(names_norm: pl.Series) -> pl.Series:
+    """A lossy key of normalised names that survives a round trip through Cyrillic or Greek.
+
+    "quostum consulting" and "kyostym konsylting" (its Greek spelling, back in
+    Latin letters) get one key. Doubled letters collapse.
+
+    Examples:
+        >>> script_keys(pl.Series(["zacea hldg", "zatsea hldg"])).to_list()
+        ['kaea hldg', 'kaea hldg']
+    """
+    k = names_norm
+    for a, b in _TRANSLIT_FOLDS:
+        k = k.str.replace_all(a, b, literal=True)
+    for ch in "abcdefghiklmnoprstuvx":  # the letters left after folding
+        k = k.str.replace_all(f"{ch}{ch}+", ch)
+    return k.alias(names_norm.name)
 
 
 def company_name(text: str | None) -> str | None:

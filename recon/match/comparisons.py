@@ -29,6 +29,8 @@ __all__ = [
 def company_name(column: str = "name_norm", name: str = "company_name") -> Comparison:
     """Company names after normalisation: exact, compact, fuzzy, word subsets, acronyms.
 
+    ``other_script`` matches names that agree once letters that come back
+    differently from Cyrillic or Greek are folded ("Quostum" / "Κυοστυμ").
     ``idf_overlap`` weighs shared words by their rarity, so "Acme Group" and
     "Acme Holdings" share the identifying word while "Alpha Group" and "Beta
     Group" share only a common one. ``extra_words`` (one name is the other plus
@@ -48,6 +50,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("compact", "compact"),
             Level("jw_0.95", "jaro_winkler", 0.95),
             Level("edit_1", "edits", 1),
+            Level("other_script", "script"),
             Level("extra_words", "extra_words"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),

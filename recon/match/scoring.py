@@ -282,6 +282,11 @@ def _test(
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _extra_words(pairs, comp.column, idx)
+    if op == "script":
+        if "name_script" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        sl, sr = pairs.get("name_script")
+        return (sl.gather(idx) == sr.gather(idx)).fill_null(False).to_numpy()
     if op == "acronym":
         al, ar = pairs.get("acronym")
         cl, cr = pairs.get("name_compact")
