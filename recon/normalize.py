@@ -275,7 +275,7 @@ def script_keys(names_norm: pl.Series) -> pl.Series:
 
     Examples:
         >>> script_keys(pl.Series(["zacea hldg", "zatsea hldg"])).to_list()
-        ['kaea hldg', 'kaea hldg']
+        ['sakea hldg', 'sakea hldg']
     """
     k = names_norm
     for a, b in _TRANSLIT_FOLDS:
