@@ -35,7 +35,8 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
     "Acme Holdings" share the identifying word while "Alpha Group" and "Beta
     Group" share only a common one. ``extra_words`` (one name is the other plus
     words: "Acme" / "Acme Ventures", a department or regional arm) and a clearly
-    different name veto ``auto``.
+    different name veto ``auto``; so does ``extra_country`` (the extra words
+    name a country: "Acme" / "Acme Germany", a regional arm).
 
     Examples:
         >>> company_name().levels[1].label
@@ -52,6 +53,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("edit_1", "edits", 1),
             Level("other_script", "script"),
             Level("extra_words", "extra_words"),
+            Level("extra_country", "extra_country"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),
             Level("ratio_0.85", "ratio", 0.85),
@@ -61,7 +63,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "subset", "extra_words"),
+        veto_auto=("else", "subset", "extra_words", "extra_country"),
     )
 
 

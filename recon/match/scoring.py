@@ -156,20 +156,25 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     return np.divide(2 * shared, total, out=np.zeros(len(idx), np.float32), where=total > 0)
 
 
-def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool) -> np.ndarray:
     """One name's words strictly contain the other's ("acme" / "acme ventures").
 
-    Country words do not count ("Kairos Power (United States)" is Kairos Power;
-    the country comparison tells regional arms apart).
+    With ``geo_only`` the extra words are all country words ("Acme" / "Acme
+    Germany": a regional arm, or a country annotation); without it at least one
+    extra word is not a country word (a department: "Acme Research").
     """
     ta, tb = pairs.get(f"{column}_tok")
     ga, gb = pairs.get(f"{column}_tokgeo")
-    a = np.where(ga.gather(idx).to_numpy(), -1, ta.gather(idx).to_numpy())
-    b = np.where(gb.gather(idx).to_numpy(), -1, tb.gather(idx).to_numpy())
+    a = ta.gather(idx).to_numpy()
+    b = tb.gather(idx).to_numpy()
+    geo_a = ga.gather(idx).to_numpy()
+    geo_b = gb.gather(idx).to_numpy()
     na = (a >= 0).sum(axis=1)
     nb = (b >= 0).sum(axis=1)
     a_in_b = np.ones(len(idx), dtype=bool)
     b_in_a = np.ones(len(idx), dtype=bool)
+    extra_a_plain = np.zeros(len(idx), dtype=bool)  # a has a non-country word b lacks
+    extra_b_plain = np.zeros(len(idx), dtype=bool)
     for i in range(a.shape[1]):
         ai = a[:, i]
         bi = b[:, i]
@@ -177,7 +182,13 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
         hit_b = (bi[:, None] == a).any(axis=1)
         a_in_b &= (ai < 0) | hit_a
         b_in_a &= (bi < 0) | hit_b
-    return ((a_in_b & (nb > na)) | (b_in_a & (na > nb))) & (na > 0) & (nb > 0)
+        extra_a_plain |= (ai >= 0) & ~hit_a & ~geo_a[:, i]
+        extra_b_plain |= (bi >= 0) & ~hit_b & ~geo_b[:, i]
+    b_bigger = a_in_b & (nb > na)
+    a_bigger = b_in_a & (na > nb)
+    plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
+    subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
+    return subset & ~plain if geo_only else subset & plain
 
 
 def _workers(idx: np.ndarray) -> int:
@@ -281,7 +292,11 @@ def _test(
     if op == "extra_words":
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
-        return _extra_words(pairs, comp.column, idx)
+        return _extra_words(pairs, comp.column, idx, geo_only=False)
+    if op == "extra_country":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _extra_words(pairs, comp.column, idx, geo_only=True)
     if op == "script":
         if "name_script" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)

@@ -51,6 +51,7 @@ LEVEL_OPS = frozenset(
         "token_set",
         "idf_overlap",
         "extra_words",
+        "extra_country",
         "acronym",
         "same_stem",
         "suffix_digits",
