@@ -133,8 +133,10 @@ client_secret = "env:SF_CLIENT_SECRET"
 api_version = "59.0"
 
 [pull]
-lag_seconds = 0                  # re-read this many seconds before the cursor
+# lag_seconds = 1                # re-read this margin before the cursor (default: Salesforce 1, HubSpot 0)
 archived_sweep_hours = 24        # how often to look for archived/deleted records
+schema_refresh_hours = 24        # re-read properties/describe when older (always on --full)
+owners_refresh_hours = 24        # re-read owners/Users when older (always on --full)
 contacts_require_email = true    # sync only contacts with an email (HubSpot's default)
 
 [match]

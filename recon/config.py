@@ -315,8 +315,13 @@ class ScopeFilter(Section):
 class PullSection(Section):
     """``[pull]``: incremental cursors, scoping, archived sweeps."""
 
-    lag_seconds: float = Field(0.0, ge=0)
+    # re-read this margin before the cursor (content hashes keep unchanged rows); None: 1 s on
+    # Salesforce (whole-second SystemModstamp: a second edit in the same second), 0 on HubSpot
+    lag_seconds: float | None = Field(None, ge=0)
     archived_sweep_hours: float = Field(24.0, ge=0)
+    # properties/describe and owners/Users older than this are re-read (always on --full)
+    schema_refresh_hours: float = Field(24.0, ge=0)
+    owners_refresh_hours: float = Field(24.0, ge=0)
     contacts_require_email: bool = True
     include_deleted: bool = False  # Salesforce queryAll
     filters: list[ScopeFilter] = []

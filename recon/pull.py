@@ -29,6 +29,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import sqlite_utils
 
 from .config import ReconConfig, ScopeFilter
 from .errors import BudgetExhausted, ReconError, SourceError, UsageError
-from .models import canonical_json, now_iso, stable_id
+from .models import canonical_json, now_iso, parse_ts, stable_id
 from .sources.crm import CallMeter, Cursor, Page
 from .store import finish_run, start_run, transaction
 
@@ -218,7 +219,7 @@ def write_page(
                     pk=("source", "from_object", "from_id", "to_object", "to_id"),
                     replace=True,
                 )
-        if page.schema is not None:
+        if page.schema is not None and page.schema_fetched:
             db["schemas"].upsert(
                 {"source": source, "object": page.object, "fields": canonical_json(page.schema),
                  "run_id": run_id, "fetched_at": now_iso()},
@@ -332,9 +333,12 @@ def run_pull(
                 _pull_object(
                     db, cfg, run_id, name, source, obj, meter, result, full, sample, progress, info
                 )
-            # owners last: a tight budget goes to the records first
-            for owners in source.owners():
-                write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
+            # owners last: a tight budget goes to the records first; re-read on an interval
+            if sample is None and (full or _due(db, name, "owners", cfg.pull.owners_refresh_hours)):
+                for owners in source.owners():
+                    write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
+                with transaction(db):
+                    _stamp(db, name, "owners", run_id)
         except BudgetExhausted as exc:
             info["status"], info["error"] = "budget", str(exc)
             result.errors.append(f"{name}: {exc}")
@@ -375,6 +379,36 @@ def run_pull(
     return result
 
 
+def _due(db: sqlite_utils.Database, source: str, what: str, hours: float) -> bool:
+    """Whether ``what`` (``owners``) of ``source`` was last read ``hours`` ago or more (or never)."""
+    row = db.execute(
+        "select value from cursors where source = ? and object = ?", [source, f"_{what}"]
+    ).fetchone()
+    last = parse_ts(row[0]) if row and row[0] else None
+    return last is None or datetime.now(UTC) - last >= timedelta(hours=hours)
+
+
+def _stamp(db: sqlite_utils.Database, source: str, what: str, run_id: str) -> None:
+    """Remember when ``what`` of ``source`` was read (a ``cursors`` row ``_owners``)."""
+    now = now_iso()
+    db["cursors"].upsert(
+        {"source": source, "object": f"_{what}", "cursor_field": "fetched_at", "value": now,
+         "ids_at_value": "[]", "state": "{}", "run_id": run_id, "updated_at": now},
+        pk=("source", "object"),
+    )  # fmt: skip
+
+
+def _stored_schema(
+    db: sqlite_utils.Database, source: str, obj: str
+) -> tuple[list[dict[str, Any]] | None, datetime | None]:
+    row = db.execute(
+        "select fields, fetched_at from schemas where source = ? and object = ?", [source, obj]
+    ).fetchone()
+    if not row:
+        return None, None
+    return json.loads(row[0]), parse_ts(row[1])
+
+
 def _known_objects(source: str) -> tuple[str, ...]:
     if source == "hubspot":
         return ("companies", "contacts")
@@ -398,17 +432,23 @@ def _pull_object(
     key = f"{name}:{obj}"
     cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
     schema = None
+    schema_since = None
+    stored, fetched_at = _stored_schema(db, name, obj)
     if sample is None and set(cursor.state) & RESUMABLE:
         # resuming an unfinished pull: reuse the schema stored with its first page
-        row = db.execute(
-            "select fields from schemas where source = ? and object = ?", [name, obj]
-        ).fetchone()
-        schema = json.loads(row[0]) if row else None
+        schema = stored
+    elif stored is not None and not full:
+        hours = cfg.pull.schema_refresh_hours
+        if fetched_at is not None and datetime.now(UTC) - fetched_at < timedelta(hours=hours):
+            schema = stored  # fresh enough: no properties/describe call this run
+        else:
+            schema_since = (stored, fetched_at)  # a conditional re-read where the API has one
     stats = info["objects"].setdefault(obj, {"fetched": 0, "written": 0, "pages": 0})
     calls_before, kinds_before = meter.calls, dict(meter.by_kind)
     total = None
     try:
-        for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema):
+        kwargs: dict[str, Any] = {"schema_since": schema_since} if schema_since else {}
+        for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema, **kwargs):
             written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
             if page.schema is not None and not page.rows:
                 continue

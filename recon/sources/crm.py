@@ -142,7 +142,7 @@ class Page:
         fetched: records the CRM returned for this page (before scoping filters).
         associations: association rows replacing those of ``assoc_from`` ids.
         assoc_from: (from_object, ids) whose stored associations this page replaces.
-        schema: the object's fields/properties, to store in ``schemas``.
+        schema: the object's fields/properties, to store in ``schemas`` (when ``schema_fetched``).
         owners: owner rows (HubSpot owners, Salesforce Users).
         total: how many records the whole pull of this object expects, when known.
     """
@@ -156,6 +156,7 @@ class Page:
     schema: list[dict[str, Any]] | None = None
     owners: list[dict[str, Any]] = dc_field(default_factory=list)
     total: int | None = None
+    schema_fetched: bool = True  # False: ``schema`` is the stored one, reused (not re-stored)
 
 
 @dataclass

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 LIST_PAGE = 100
 SEARCH_PAGE = 200
+MAX_IN_VALUES = 100  # values of one IN / NOT_IN search filter
 ASSOC_BATCH = 100
 PRIMARY_TYPE_IDS = {1}  # contact -> company primary
 
@@ -56,6 +57,10 @@ def _shift(iso: str, seconds: float) -> str:
     dt = parse_ts(iso)
     assert dt is not None
     return iso_utc(dt + timedelta(seconds=seconds)) or iso
+
+
+def _id_key(rid: str) -> tuple[int, str]:
+    return (int(rid), rid) if rid.isdigit() else (0, rid)
 
 
 def _ms(iso: str) -> str:
@@ -307,11 +312,14 @@ class HubSpotSource:
         full: bool = False,
         sample: int | None = None,
         schema: list[dict[str, Any]] | None = None,
+        schema_since: Any = None,
     ) -> Iterator[Page]:
         """Pages of ``obj``: a list pull when there is no cursor (or ``full``), else a search pull.
 
         The cursor of each page is committed with its rows. Afterwards, when due, the
-        archived sweep runs. ``schema``: the stored properties, reused when resuming.
+        archived sweep runs. ``schema``: the stored properties, reused (no call) when
+        resuming or while younger than ``[pull] schema_refresh_hours``. ``schema_since``:
+        a stale stored schema (the properties endpoint has no conditional read: re-read).
         """
         now = datetime.now(UTC)
         fields = self.schema(obj, schema)
@@ -327,7 +335,7 @@ class HubSpotSource:
                 )
                 cursor.state["full"]["total"] = body.get("total")
         # committed with the schema: a resumed run knows a full pull is under way
-        yield Page(object=obj, schema=fields, cursor=cursor.copy())
+        yield Page(object=obj, schema=fields, cursor=cursor.copy(), schema_fetched=schema is None)
         if "full" in cursor.state:
             yield from self._list_pull(obj, cursor, sample)
         else:
@@ -390,10 +398,15 @@ class HubSpotSource:
                 return
 
     def _search_body(
-        self, obj: str, filters: list[dict[str, Any]], sort: str, limit: int
+        self,
+        obj: str,
+        filters: list[dict[str, Any]] | list[list[dict[str, Any]]],
+        sort: str,
+        limit: int,
     ) -> dict[str, Any]:
+        groups = filters if filters and isinstance(filters[0], list) else [filters]
         return {
-            "filterGroups": [{"filters": filters}],
+            "filterGroups": [{"filters": g} for g in groups],
             "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
             "properties": self.properties[obj],
             "limit": limit,
@@ -407,8 +420,9 @@ class HubSpotSource:
         assert cursor.value is not None
         mode: dict[str, Any] = dict(cursor.state.get("search") or {"mode": "normal"})
         anchor: str = cursor.value
+        floor = (cursor.value, list(cursor.ids_at_value))  # never commit a cursor below this
         seen: set[str] = set(cursor.ids_at_value)
-        lag = self.cfg.pull.lag_seconds
+        lag = self.cfg.pull.lag_seconds or 0.0  # default 0: HubSpot stamps carry milliseconds
         if lag > 0 and mode["mode"] == "normal":
             # dlt-style lag: re-read a margin before the cursor (unchanged rows are not rewritten)
             anchor = _shift(anchor, -lag)
@@ -416,6 +430,7 @@ class HubSpotSource:
         got = 0
         while True:
             limit = SEARCH_PAGE if sample is None else max(1, min(SEARCH_PAGE, sample - got))
+            filters: list[dict[str, Any]]
             if mode["mode"] == "tie":
                 filters = [
                     {"propertyName": field, "operator": "EQ", "value": _ms(anchor)},
@@ -426,6 +441,17 @@ class HubSpotSource:
                 op = "GT" if mode["mode"] == "gt" else "GTE"
                 filters = [{"propertyName": field, "operator": op, "value": _ms(anchor)}]
                 request = self._search_body(obj, filters, field, limit)
+                if op == "GTE" and 0 < len(seen) <= MAX_IN_VALUES:
+                    # (> anchor) OR (= anchor AND not an id already read at it): every page
+                    # brings only new records (and contacts' association reads stay full)
+                    stamp = _ms(anchor)
+                    groups: list[list[dict[str, Any]]] = [
+                        [{"propertyName": field, "operator": "GT", "value": stamp}],
+                        [{"propertyName": field, "operator": "EQ", "value": stamp},
+                         {"propertyName": "hs_object_id", "operator": "NOT_IN",
+                          "values": sorted(seen, key=_id_key)}],
+                    ]  # fmt: skip
+                    request = self._search_body(obj, groups, field, limit)
             body = self._call(api, "search", public_object_search_request=request)
             results = body.get("results", [])
             has_next = bool(((body.get("paging") or {}).get("next") or {}).get("after"))
@@ -459,7 +485,11 @@ class HubSpotSource:
                     mode = {"mode": "tie", "after": 0}
             rows, assoc = self._rows(obj, [rec for rec, _, _ in fresh])
             got += len(fresh)
-            if sample is None:
+            below = floor[0] is not None and anchor < floor[0] and mode["mode"] == "normal"
+            if sample is None and below:
+                # a lag re-read below the stored cursor: keep the stored cursor
+                cursor.value, cursor.ids_at_value = floor[0], list(floor[1])
+            elif sample is None:
                 cursor.value = anchor
                 cursor.ids_at_value = sorted(seen) if mode["mode"] != "gt" else []
                 if mode["mode"] == "normal":

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 
 CURSOR_FIELD = "SystemModstamp"
 SKIP_TYPES = {"address", "location", "base64"}
-BULK_PAGE = 10_000
+#: Bulk 2.0 result page (maxRecords): fewer, larger pages (each is one call)
+BULK_PAGE = 50_000
+DEFAULT_LAG = 1.0  # seconds; SystemModstamp has whole seconds
 PARENT_FIELDS = {"Contact": ["Account.Name"]}
 
 
@@ -123,6 +125,14 @@ def _shift(iso: str, seconds: float) -> str:
     dt = parse_ts(iso)
     assert dt is not None
     return iso_utc(dt + timedelta(seconds=seconds)) or iso
+
+
+def _before_cursor(rec: dict[str, Any], value: str | None, ids: set[str]) -> bool:
+    """Whether ``rec`` lies at or before a stored cursor (read by an earlier pull)."""
+    m = iso_utc(rec.get(CURSOR_FIELD))
+    if value is None or m is None:
+        return False
+    return m < value or (m == value and rec["Id"] in ids)
 
 
 def _soql_ts(iso: str) -> str:
@@ -310,6 +320,31 @@ class SalesforceSource:
         fields = [json_safe(f) for f in desc.get("fields", [])]
         return self._use_schema(obj, fields)
 
+    def _describe_since(
+        self, obj: str, stored: list[dict[str, Any]], since: datetime | None
+    ) -> list[dict[str, Any]]:
+        """``describe`` with ``If-Modified-Since``: a 304 (unchanged) keeps ``stored``."""
+        from email.utils import format_datetime
+
+        from simple_salesforce.exceptions import SalesforceGeneralError
+
+        if since is None:
+            return self.schema(obj)
+        headers = {"If-Modified-Since": format_datetime(since.astimezone(UTC), usegmt=True)}
+
+        def describe(sf: Any) -> Any:
+            try:
+                return getattr(sf, obj).describe(headers=headers)
+            except SalesforceGeneralError as exc:
+                if exc.status == 304:
+                    return None
+                raise
+
+        desc = self._call(describe)
+        if desc is None:
+            return self._use_schema(obj, stored)
+        return self._use_schema(obj, [json_safe(f) for f in desc.get("fields", [])])
+
     def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
         existing = {f["name"]: f["type"] for f in fields}
         configured = list(self.cfg.pull.salesforce_fields.get(obj, []))
@@ -380,57 +415,68 @@ class SalesforceSource:
         full: bool = False,
         sample: int | None = None,
         schema: list[dict[str, Any]] | None = None,
+        schema_since: tuple[list[dict[str, Any]], datetime | None] | None = None,
     ) -> Iterator[Page]:
         """Pages of ``obj`` from ``cursor`` on (everything when ``full`` or no cursor).
 
-        ``schema``: the stored describe fields, reused when resuming an unfinished pull.
+        ``schema``: the stored describe fields, reused (no call) when resuming an
+        unfinished pull or while younger than ``[pull] schema_refresh_hours``.
+        ``schema_since``: a stale stored schema and when it was read: ``describe`` is
+        asked with ``If-Modified-Since`` (a 304 keeps the stored fields).
         """
-        fields = self.schema(obj, schema)
+        if schema is None and schema_since is not None:
+            fields = self._describe_since(obj, *schema_since)
+        else:
+            fields = self.schema(obj, schema)
         if full and "full" not in cursor.state and "bulk" not in cursor.state:
             cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
             cursor.value, cursor.ids_at_value = None, []
-        yield Page(object=obj, schema=fields, cursor=cursor.copy())
+        yield Page(object=obj, schema=fields, cursor=cursor.copy(), schema_fetched=schema is None)
         deleted = self.cfg.pull.include_deleted
         if "bulk" in cursor.state and sample is None:
             yield from self._bulk(obj, cursor, deleted)
             return
         since = cursor.value
         ids = set(cursor.ids_at_value)
-        if since is not None and self.cfg.pull.lag_seconds > 0:
-            since = _shift(since, -self.cfg.pull.lag_seconds)
+        floor, floor_ids = cursor.value, set(cursor.ids_at_value)
+        lag = self.cfg.pull.lag_seconds
+        lag = DEFAULT_LAG if lag is None else lag
+        if since is not None and lag > 0:
+            # re-read a margin before the cursor: a second edit within the same whole second
+            # of SystemModstamp is caught; content hashes keep unchanged rows as they are
+            since = _shift(since, -lag)
             ids = set()
         threshold = self.cfg.salesforce.bulk_threshold
-        if sample is None and since is None:
-            total = self._call(
-                lambda sf: sf.query(self._soql(obj, None, count=True), include_deleted=deleted)
-            )
-            if int(total.get("totalSize", 0)) > threshold:
-                yield from self._bulk(obj, cursor, deleted)
-                return
         soql = self._soql(obj, since)
         if sample is not None:
             soql += f" LIMIT {int(sample)}"
+        # no COUNT(): the first REST page tells totalSize; above the threshold its records are
+        # kept and a Bulk 2.0 job reads the rest from the cursor that follows them
         body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
-        if sample is None and since is not None and int(body.get("totalSize", 0)) > threshold:
-            yield from self._bulk(obj, cursor, deleted)
-            return
+        to_bulk = sample is None and int(body.get("totalSize", 0)) > threshold
         while True:
             records = [self._record(obj, _flatten(r)) for r in body.get("records", [])]
             fresh = [
                 r for r in records if not (iso_utc(r.get(CURSOR_FIELD)) == since and r["Id"] in ids)
             ]
-            done = body.get("done", True) or not body.get("nextRecordsUrl")
+            done = to_bulk or body.get("done", True) or not body.get("nextRecordsUrl")
             if sample is None:
                 cursor.advance([(r["Id"], iso_utc(r.get(CURSOR_FIELD))) for r in fresh])
-                if done:
+                if done and not to_bulk:
                     cursor.state.pop("full", None)
+                if to_bulk:
+                    cursor.state["bulk"] = None  # set by _bulk; a killed run resumes the job
             yield Page(
                 object=obj,
                 rows=[map_record(obj, r) for r in fresh],
                 cursor=cursor.copy() if sample is None else None,
-                fetched=len(fresh),
+                # records inside the lag margin that were read before are a check, not news
+                fetched=sum(1 for r in fresh if not _before_cursor(r, floor, floor_ids)),
                 total=body.get("totalSize"),
             )
+            if to_bulk:
+                yield from self._bulk(obj, cursor, deleted)
+                return
             if done:
                 return
             url = body["nextRecordsUrl"]

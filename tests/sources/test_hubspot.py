@@ -244,3 +244,27 @@ def test_rolling_rate_limit_is_waited_out(hs, fresh_db) -> None:
     calls = result.summary["sources"]["hubspot"]["calls"]
     assert result.status == "ok" and calls["rate_limited"] >= 1 and calls["waited_seconds"] >= 1
     assert _count(fresh_db, "companies") == 250 and _count(fresh_db, "contacts") == 229
+
+
+def test_quiet_incremental_is_one_search_per_object_and_boundary_edits_are_read(
+    hs, fresh_db
+) -> None:
+    cfg = _cfg(hs)
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    cur = load_cursor(fresh_db, "hubspot", "contacts", "lastmodifieddate")
+    quiet = run_pull(fresh_db, cfg, sources=["hubspot"])
+    # fresh properties and owners are reused; the ids at the cursor are not fetched again
+    assert quiet.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 2}
+    # a contact already read at the cursor instant is edited: it is read again
+    requests.post(
+        f"{hs.url}/_sandbox/records/hubspot/contacts/{cur.ids_at_value[0]}",
+        json={"firstname": "Later"},
+        timeout=5,
+    ).raise_for_status()
+    changed = run_pull(fresh_db, cfg, sources=["hubspot"])
+    assert changed.records == {"hubspot:companies": 0, "hubspot:contacts": 1}
+    stale = run_pull(fresh_db, _cfg(hs, pull={"schema_refresh_hours": 0}), sources=["hubspot"])
+    assert stale.summary["sources"]["hubspot"]["calls"]["by_kind"] == {
+        "properties": 2,
+        "search": 2,
+    }
