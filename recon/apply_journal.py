@@ -484,7 +484,16 @@ class Runner:
                 keep.append((op, its))
             elif state is None:
                 (moot if str(op.record_id) in merged_into else gone).extend(its)
-            elif any(self._is_stale(i, state, written_by_run=mine) for i in its):
+            elif mine and kind == "update":
+                # this run already wrote the record (its time moved): judge each field by value,
+                # and send no precondition on the time this run itself moved
+                bad = [i for i in its if self._is_stale(i, state, written_by_run=True)]
+                stale.extend((i, state) for i in bad)
+                ok = [i for i in its if i not in bad]
+                if ok:
+                    props = {f: v for i in ok for f, v in i.props(self._created()).items()}
+                    keep.append((Op(op.ref, "update", op.object, op.record_id, props), ok))
+            elif any(self._is_stale(i, state) for i in its):
                 stale.extend((i, state) for i in its)
             else:
                 keep.append((op, its))

@@ -565,21 +565,27 @@ def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_p
     snaps = {r: crm.modified("hubspot", "companies", r) for r in (master, victim)}
     merge = {
         "action": "merge", "system": "hubspot", "object": "companies", "record_id": master,
-        "snapshot_modified_at": snaps[master], "payload": {"master": master, "victims": [victim], "fields": {}},
+        "snapshot_modified_at": snaps[master],
+        # survivorship: the master has no phone, the victim's fills it (recon.plan computes `fields`)
+        "payload": {"master": master, "victims": [victim], "fields": {"phone": "+1 555 0100"},
+                    "values": {"phone": {master: None, victim: "+1 555 0100"}}},
     }  # fmt: skip
     plan = make_plan(
         db,
         [
             hs_update(victim, "name", names[1], "moot", snaps[victim]),
             hs_update(master, "phone", None, "+44 20 7946 0001", snaps[master]),
+            hs_update(master, "name", names[0], f"{names[0]} Ltd", snaps[master]),
             merge,
         ],
     )
     result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
-    # the merge (seq 10) runs before the updates (seq 50): the victim's update is moot, and the
-    # survivor, though its time moved with the merge, still holds the value the decision saw
-    assert (result.applied, result.skipped, result.stale, result.failed) == (2, 1, 0, {})
-    assert crm.hs_get("companies", master, ["phone"])["phone"] == "+44 20 7946 0001"
+    # the merge (seq 10) runs before the updates (seq 50): the victim's update is moot; the
+    # survivor's time moved with the merge, so its fields are judged by value: the phone the
+    # merge wrote goes back to review, the untouched name is applied
+    assert (result.applied, result.skipped, result.stale, result.failed) == (2, 1, 1, {})
+    now = crm.hs_get("companies", master, ["phone", "name"])
+    assert (now["phone"], now["name"]) == ("+1 555 0100", f"{names[0]} Ltd")
     skipped = next(iter(db.query("select error from journal where state = 'skipped'")))["error"]
     assert f"merged into {master}" in skipped
 

@@ -480,6 +480,7 @@ class HubSpotWriter:
         return [out[op.ref] for op in ops]
 
     def _merge(self, op: Op) -> Outcome:
+        """Merge ``op.merge_ids`` into ``op.record_id`` one by one, then write ``op.properties``."""
         mod = _models(op.object)
         api = getattr(self.client.crm, op.object).basic_api
         survivor = str(op.record_id)
@@ -493,6 +494,22 @@ class HubSpotWriter:
                 cls, message = self._client_error(exc)
                 return Outcome(op.ref, False, survivor, cls, message)
             survivor = str(getattr(resp, "id", None) or survivor)
+        if op.properties:
+            # HubSpot's merge takes no field values: write the survivorship choices onto the survivor
+            body = mod.SimplePublicObjectInput(properties=_strs(op.properties))
+            try:
+                self._call(lambda: api.update(survivor, body))
+            except SourceError:
+                raise
+            except Exception as exc:
+                cls, message = self._client_error(exc)
+                return Outcome(
+                    op.ref,
+                    False,
+                    survivor,
+                    cls,
+                    f"merged into {survivor}, but its field values were refused: {message}",
+                )
         return Outcome(op.ref, True, survivor)
 
 

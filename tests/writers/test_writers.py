@@ -148,8 +148,19 @@ def test_hubspot_merge_and_association(crm: CrmEnv, tmp_path: Path) -> None:
         [Op("a", "associate", "contacts", contact, to_object="companies", to_id=ids[1])]
     )
     assert assoc[0].ok
-    merged = w.write([Op("m", "merge", "companies", ids[0], merge_ids=[ids[1]])])[0]
+    survivorship = {"phone": "+1 555 0123"}
+    merged = w.write([Op("m", "merge", "companies", ids[0], survivorship, merge_ids=[ids[1]])])[0]
     assert merged.ok and w.merged_away("companies", [ids[1]]) == {ids[1]}
+    assert crm.hs_get("companies", str(merged.record_id), ["phone"])["phone"] == "+1 555 0123"
+
+
+def test_salesforce_merge_writes_survivorship_fields(crm: CrmEnv, tmp_path: Path) -> None:
+    w = writer(crm, tmp_path, "salesforce")
+    ids = crm.sf_create("Account", [{"Name": f"SV {uid()} {i}"} for i in range(2)])
+    out = w.write(
+        [Op("m", "merge", "Account", ids[0], {"Phone": "+1 555 0124"}, merge_ids=[ids[1]])]
+    )[0]
+    assert out.ok and crm.sf_get("Account", ids[0], ["Phone"])["Phone"] == "+1 555 0124"
 
 
 def test_budget_is_checked_before_each_call(crm: CrmEnv, tmp_path: Path) -> None:
