@@ -13,7 +13,6 @@ from collections import Counter
 from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
-from .models import SF_ID_PREFIXES
 from .plan_create import plan_associations, plan_creates
 from .plan_derived import lifecycle_sources, plan_lifecycle
 from .plan_load import Rec, StoreView
@@ -45,6 +44,7 @@ _EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone"})
 _ATOMS = (str, bool, int, float, type(None))
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
 _WRITES_HS = ("two_way", "salesforce_to_hubspot")
+_NONE: dict[str, Rec] = {}
 
 
 class Planner:
@@ -76,10 +76,7 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
-        for p in view.links:
-            link = self._normalise_link(p)
-            if link is None:
-                continue
+        for link in view.links:  # HubSpot ⇄ Salesforce links only (see load_view)
             self.norm_links.append(link)
             self.linked.add(("hubspot", link["hs_id"]))
             self.linked.add(("salesforce", link["sf_id"]))
@@ -88,27 +85,6 @@ class Planner:
                 self.account_of_company.setdefault(link["hs_id"], (link["sf_id"], link["pair_id"]))
 
     # ------------------------------------------------------------------ helpers
-
-    @staticmethod
-    def _normalise_link(p: dict[str, Any]) -> dict[str, Any] | None:
-        if p["source_l"] == "hubspot" and p["source_r"] == "salesforce":
-            hs_id, sf_id, sf_obj = p["record_id_l"], p["record_id_r"], p.get("object_r")
-        elif p["source_r"] == "hubspot" and p["source_l"] == "salesforce":
-            hs_id, sf_id, sf_obj = p["record_id_r"], p["record_id_l"], p.get("object_l")
-        else:
-            return None
-        sf_obj = sf_obj or SF_ID_PREFIXES.get(str(sf_id)[:3])
-        if sf_obj is None and p["object"] == "companies":
-            sf_obj = "Account"
-        return {
-            "pair_id": p["pair_id"],
-            "object": p["object"],
-            "hs_id": str(hs_id),
-            "sf_id": str(sf_id),
-            "sf_object": sf_obj,
-            "score": p.get("score"),
-            "tier": p.get("tier"),
-        }
 
     def _sampled(self, rows: list[Any], key: Any = None) -> list[Any]:
         if self.sample is None:
@@ -236,9 +212,15 @@ class Planner:
         """Field updates, owners and conflicts for every (sampled) link."""
         lifecycle_sources(self)
         self.sampled_links = self._sampled(self.norm_links, key=lambda r: r["object"])
+        records, rec = self.view.records, self.view.rec
         for link in self.sampled_links:
-            hs = self.view.rec("hubspot", link["object"], link["hs_id"])
-            sf = self.view.rec("salesforce", link["sf_object"], link["sf_id"])
+            hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
+            sf_obj = link["sf_object"]
+            sf = (
+                records.get(("salesforce", sf_obj), _NONE).get(link["sf_id"])
+                if sf_obj is not None
+                else rec("salesforce", None, link["sf_id"])
+            )
             if hs is None or sf is None:
                 self.skipped["record_missing"] += 1
                 continue

@@ -82,24 +82,46 @@ def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
     return result
 
 
+_ATOMS = (str, bool, int, float)
+_SKIP = object()  # a cached conversion whose value normalises to blank
+_MISSING = object()
+
+
 def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     fields = rec.fields
+    conv: dict[Any, Any] = p.cache.setdefault("conv_sf", {})
     for fm in _create_maps(p, obj, sf_obj, "salesforce"):
         raw = fields.get(fm.hubspot)
         if raw is None:
             continue
-        if fm.kind == "text" and type(raw) is str:
+        kind = fm.kind
+        tr = type(raw)
+        if (kind == "text" or kind == "phone") and tr is str:
+            # text and phones go over as they are (stripped): what norm + to_sf give them
             if raw.strip():
                 out.setdefault(fm.salesforce, raw.strip())
             continue
-        hn = norm_fast(fm.kind, raw)
+        # options, owners, flags and numbers repeat: convert each raw value once per mapping
+        # (a value that cannot be converted is not cached: each occurrence is counted)
+        key = (id(fm), tr, raw) if tr in _ATOMS else None
+        hit = conv.get(key, _MISSING) if key is not None else _MISSING
+        if hit is _SKIP:
+            continue
+        if hit is not _MISSING:
+            out.setdefault(fm.salesforce, hit)
+            continue
+        hn = norm_fast(kind, raw)
         if hn is None:
+            if key is not None:
+                conv[key] = _SKIP
             continue
         value, problem = p.to_sf(fm, hn)
         if problem:
             p.skipped[f"create_field_{problem}"] += 1
             continue
+        if key is not None:
+            conv[key] = value
         out.setdefault(fm.salesforce, value)
     return out
 
@@ -107,21 +129,35 @@ def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any
 def _fields_for_hs(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     fields = rec.fields
+    conv: dict[Any, Any] = p.cache.setdefault("conv_hs", {})
     for fm in _create_maps(p, obj, sf_obj, "hubspot"):
         raw = fields.get(fm.salesforce) if fm.derived is None else p.sf_value(rec, fm)
         if raw is None:
             continue
-        if fm.kind == "text" and type(raw) is str:
+        kind = fm.kind
+        tr = type(raw)
+        if (kind == "text" or kind == "phone") and tr is str:
             if raw.strip():
                 out.setdefault(fm.hubspot, raw.strip())
             continue
-        sn = norm_fast(fm.kind, raw)
+        key = (id(fm), tr, raw) if tr in _ATOMS else None
+        hit = conv.get(key, _MISSING) if key is not None else _MISSING
+        if hit is _SKIP:
+            continue
+        if hit is not _MISSING:
+            out.setdefault(fm.hubspot, hit)
+            continue
+        sn = norm_fast(kind, raw)
         if sn is None:
+            if key is not None:
+                conv[key] = _SKIP
             continue
         value, problem = p.to_hs(fm, sn)
         if problem:
             p.skipped[f"create_field_{problem}"] += 1
             continue
+        if key is not None:
+            conv[key] = value
         out.setdefault(fm.hubspot, value)
     return out
 
@@ -205,9 +241,11 @@ def plan_creates(p: Planner) -> None:
     def candidates(source: str, obj: str) -> list[Rec]:
         scope = [f for f in filters if f.source == source and f.object == obj]
         out = []
-        for rid in sorted(recs.get((source, obj), {})):
-            r = recs[(source, obj)][rid]
-            if (source, rid) in p.linked or r.archived:
+        bucket = recs.get((source, obj), {})
+        linked = p.linked
+        for rid in sorted(bucket):
+            r = bucket[rid]
+            if (source, rid) in linked or r.archived:
                 continue
             if scope and not all(in_scope(r, f) for f in scope):
                 p.skipped["create_out_of_scope"] += 1

@@ -27,6 +27,7 @@ LIFECYCLE_STAGES = (
     "customer",
     "evangelist",
 )
+_RANK = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
 
 
 def _seq(name: str) -> int:
@@ -42,7 +43,7 @@ def lifecycle_sources(p: Planner) -> None:
         m.derived == "lifecycle" and m.rule != "dont_sync" for ms in p.maps.values() for m in ms
     ):
         return
-    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+    rank = _RANK
     for cid, rec in p.view.records.get(("hubspot", "contacts"), {}).items():
         stage = str(rec.fields.get("lifecyclestage") or "").strip().lower()
         if stage not in rank or rec.archived:
@@ -59,7 +60,7 @@ def plan_lifecycle(p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec) -> N
     if src is None:
         return
     cur = str(hs.fields.get(fm.hubspot) or "").strip().lower()
-    rank = {s: i for i, s in enumerate(LIFECYCLE_STAGES)}
+    rank = _RANK
     if cur in rank and rank[cur] >= rank[src]:
         return  # lifecycle stages only move forward
     reason = {

@@ -95,7 +95,8 @@ class StoreView:
 
     Attributes:
         records: ``{(source, object): {record_id: Rec}}``.
-        links: rows of link pairs (auto and review tiers) of the match run.
+        links: the match run's HubSpot ⇄ Salesforce link pairs (auto and review tiers), as
+            ``{pair_id, object, hs_id, sf_id, sf_object, score, tier}``.
         clusters: ``{cluster_id: {"tier", "score", "members": [(source, object, record_id)]}}``.
         owners: ``(source, owner_id, email)`` rows.
         hs_company_of: HubSpot contact id -> company ids it is associated with.
@@ -158,17 +159,34 @@ def load_view(
         if gc_was_enabled:
             gc.enable()
     view = StoreView(records=records)
-    cols = (
-        "pair_id, kind, object, source_l, object_l, record_id_l, source_r, object_r, "
-        "record_id_r, score, tier, cluster_id"
-    )
-    names = [c.strip() for c in cols.split(",")]
-    for row in conn.execute(
-        f"select {cols} from pairs where run_id = ? and kind = 'link' and tier in ('auto', 'review') "
-        "order by pair_id",
+    # links come out with their HubSpot and Salesforce ends already told apart (fewer
+    # columns to fetch, one dict per link instead of two)
+    for pair_id, obj, hs_id, sf_id, sf_obj, score, tier in conn.execute(
+        "select pair_id, object, "
+        "case when source_l = 'hubspot' then record_id_l else record_id_r end, "
+        "case when source_l = 'hubspot' then record_id_r else record_id_l end, "
+        "case when source_l = 'hubspot' then object_r else object_l end, score, tier "
+        "from pairs where run_id = ? and kind = 'link' and tier in ('auto', 'review') "
+        "and ((source_l = 'hubspot' and source_r = 'salesforce') "
+        "or (source_l = 'salesforce' and source_r = 'hubspot')) order by pair_id",
         [match_run_id],
     ):
-        view.links.append(dict(zip(names, row, strict=True)))
+        hs_id = hs_id if type(hs_id) is str else str(hs_id)
+        sf_id = sf_id if type(sf_id) is str else str(sf_id)
+        sf_obj = sf_obj or SF_ID_PREFIXES.get(sf_id[:3])
+        if sf_obj is None and obj == "companies":
+            sf_obj = "Account"
+        view.links.append(
+            {
+                "pair_id": pair_id,
+                "object": obj,
+                "hs_id": hs_id,
+                "sf_id": sf_id,
+                "sf_object": sf_obj,
+                "score": score,
+                "tier": tier,
+            }
+        )
     for cid, obj, source, robj, rid, score, tier in conn.execute(
         "select cluster_id, object, source, record_object, record_id, score, tier from clusters "
         "where run_id = ? and tier in ('auto', 'review') order by cluster_id, record_id",
