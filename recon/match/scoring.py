@@ -191,6 +191,19 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     return subset & ~plain if geo_only else subset & plain
 
 
+def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """One name's words are all among the other's (token-set ratio 100), from word ids."""
+    ta, tb = pairs.get(f"{column}_tok")
+    a = ta.gather(idx).to_numpy()
+    b = tb.gather(idx).to_numpy()
+    a_in_b = np.ones(len(idx), dtype=bool)
+    b_in_a = np.ones(len(idx), dtype=bool)
+    for i in range(a.shape[1]):
+        a_in_b &= (a[:, i] < 0) | (a[:, i][:, None] == b).any(axis=1)
+        b_in_a &= (b[:, i] < 0) | (b[:, i][:, None] == a).any(axis=1)
+    return (a_in_b | b_in_a) & (a[:, 0] >= 0) & (b[:, 0] >= 0)
+
+
 def _workers(idx: np.ndarray) -> int:
     """Threads for rapidfuzz: one for small batches (thread start-up costs more)."""
     return -1 if len(idx) > 500_000 else 1
@@ -244,6 +257,10 @@ def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, pl.DataFrame]) -> np
     return g
 
 
+#: level ops that compare the pair values as polars string columns
+_STRING_OPS = frozenset({"exact", "compact", "acronym", "same_stem", "suffix_digits"})
+
+
 def _test(
     comp: Comparison,
     op: str,
@@ -254,9 +271,10 @@ def _test(
     pairs: _Pairs,
     idf: dict[str, pl.DataFrame],
 ) -> np.ndarray:
-    a = lf.gather(idx)
-    b = rf.gather(idx)
     t = 0.0 if threshold is None else float(threshold)
+    if op in _STRING_OPS:  # only these read the pair values as polars strings
+        a = lf.gather(idx)
+        b = rf.gather(idx)
     if op == "exact":
         return (a == b).to_numpy()
     if op == "compact":
@@ -265,21 +283,28 @@ def _test(
         sim = process.cpdist(
             *pairs.objects(comp.column, idx),
             scorer=JaroWinkler.normalized_similarity,
+            score_cutoff=t,
             workers=_workers(idx),
         )
         return np.asarray(sim) >= t
     if op == "ratio":
         sim = process.cpdist(
-            *pairs.objects(comp.column, idx), scorer=fuzz.ratio, workers=_workers(idx)
+            *pairs.objects(comp.column, idx),
+            scorer=fuzz.ratio,
+            score_cutoff=100 * t,
+            workers=_workers(idx),
         )
         return np.asarray(sim) >= 100 * t
     if op == "edits":
         dist = process.cpdist(
             *pairs.objects(comp.column, idx),
             scorer=DamerauLevenshtein.distance,
+            score_cutoff=int(t),
             workers=_workers(idx),
         )
         return np.asarray(dist) <= t
+    if op == "token_set" and t >= 1.0 and f"{comp.column}_tok" in pairs.left.columns:
+        return _token_subset(pairs, comp.column, idx)
     if op == "token_set":
         sim = process.cpdist(
             *pairs.objects(comp.column, idx), scorer=fuzz.token_set_ratio, workers=_workers(idx)
