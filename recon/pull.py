@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 SOURCES = ("hubspot", "salesforce")
 #: cursor state keys of an unfinished pull (its schema is reused on resume)
 RESUMABLE = {"full", "bulk", "search", "sweep"}
+#: ``snapshots.archived`` of a stored record that the scoping filters now exclude
+OUT_OF_SCOPE = 2
 HASHED = (
     "name", "domain", "website", "email", "phone", "first_name", "last_name", "company",
     "account_id", "city", "country", "owner_id", "external_ids", "created_at", "modified_at",
@@ -150,6 +152,22 @@ def _match(f: ScopeFilter, value: Any) -> bool:
     return True
 
 
+def _stored_ids(db: sqlite_utils.Database, source: str, obj: str, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            r[0]
+            for r in db.execute(
+                f"select record_id from snapshots where source = ? and object = ? "
+                f"and record_id in ({marks})",
+                [source, obj, *chunk],
+            )
+        )
+    return found
+
+
 def load_cursor(db: sqlite_utils.Database, source: str, obj: str, cursor_field: str) -> Cursor:
     """The stored cursor of ``(source, obj)``, or a fresh one."""
     rows = list(db.query("select * from cursors where source = ? and object = ?", [source, obj]))
@@ -177,10 +195,26 @@ def write_page(
 ) -> int:
     """Write one page in one transaction: changed rows, associations, schema, cursor.
 
+    A fetched record that is out of scope (``[pull] filters``, ``contacts_require_email``)
+    is not stored; when an earlier pull stored it, its row is kept but marked
+    ``archived = 2`` (out of scope: matching and planning leave it alone, as they do
+    archived rows) with the fetched content, so it comes back as soon as it is in scope.
+
     Returns:
-        how many rows were written (new or changed content).
+        how many rows were written (new or changed content, or newly out of scope).
     """
-    rows = [r for r in page.rows if in_scope(r, cfg)]
+    rows: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for r in page.rows:
+        (rows if in_scope(r, cfg) else out).append(r)
+    if out:
+        stored = _stored_ids(db, source, page.object, [r["record_id"] for r in out])
+        # only rows already stored are kept (marked); the archived flag of the CRM wins
+        rows += [
+            {**r, "archived": r.get("archived") or OUT_OF_SCOPE}
+            for r in out
+            if r["record_id"] in stored
+        ]
     written = 0
     with transaction(db):
         if rows:
@@ -451,6 +485,10 @@ def _pull_object(
         for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema, **kwargs):
             written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
             if page.schema is not None and not page.rows:
+                continue
+            if not page.counts:
+                stats["written"] += written
+                result.changed[key] = stats["written"]
                 continue
             total = page.total if page.total is not None else total
             stats["fetched"] += page.fetched

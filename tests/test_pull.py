@@ -416,3 +416,21 @@ def test_sigkilled_pull_subprocess_resumes_without_loss(sandbox_reset, tmp_path)
     run_pull(reference, load_config(conf), sources=["hubspot"])
     want = reference.execute("select count(*) from snapshots").fetchone()[0]
     assert 0 < killed_at < want and got == (want, want)
+
+
+def test_stored_records_that_fall_out_of_scope_are_marked_not_left_stale(fresh_db) -> None:
+    cfg = ReconConfig()  # contacts_require_email
+    records = [_row("1", iso_utc("2024-01-01") or ""), _row("2", iso_utc("2024-01-01") or "")]
+    records.append(_row("9", iso_utc("2024-01-01") or "", email=None))  # never in scope
+    run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    assert [r[0] for r in fresh_db.execute("select record_id from snapshots")] == ["1", "2"]
+    # contact 2 loses its email in the CRM: still stored, marked out of scope (archived = 2)
+    records[1] = _row("2", iso_utc("2024-02-01") or "", email=None)
+    gone = run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    assert state == {"1": 0, "2": 2} and gone.changed == {"hubspot:contacts": 1}
+    # it has an email again: live again
+    records[1] = _row("2", iso_utc("2024-03-01") or "")
+    run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    assert state == {"1": 0, "2": 0}

@@ -157,6 +157,7 @@ class Page:
     owners: list[dict[str, Any]] = dc_field(default_factory=list)
     total: int | None = None
     schema_fetched: bool = True  # False: ``schema`` is the stored one, reused (not re-stored)
+    counts: bool = True  # False: bookkeeping (a scope sweep): written, not counted as fetched
 
 
 @dataclass

@@ -36,6 +36,7 @@ from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceErr
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Failure, Page, iso_utc
 from .hs_map import CURSOR_FIELDS, KNOWN_PROPERTIES, map_company, map_contact
+from .scope import hubspot_scope, scope_filters, scope_signature, scope_sweep_due
 
 __all__ = [
     "CURSOR_FIELDS",
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 LIST_PAGE = 100
 SEARCH_PAGE = 200
 MAX_IN_VALUES = 100  # values of one IN / NOT_IN search filter
+MAX_SCOPE_FILTERS = 6  # pushed per filter group (search: 10 a group, 25 in all)
 ASSOC_BATCH = 100
 PRIMARY_TYPE_IDS = {1}  # contact -> company primary
 
@@ -169,6 +171,7 @@ class HubSpotSource:
             )
         self.client = client
         self.properties: dict[str, list[str]] = {}
+        self._scoped = True  # push the scoping filters into searches (off for scope sweeps)
 
     # ------------------------------------------------------------------ calls
 
@@ -336,12 +339,38 @@ class HubSpotSource:
                 cursor.state["full"]["total"] = body.get("total")
         # committed with the schema: a resumed run knows a full pull is under way
         yield Page(object=obj, schema=fields, cursor=cursor.copy(), schema_fetched=schema is None)
+        # a list pull reads every record unfiltered: what left the scope is seen (and marked)
+        first = "full" in cursor.state
         if "full" in cursor.state:
             yield from self._list_pull(obj, cursor, sample)
         else:
             yield from self._search_pull(obj, cursor, sample)
         if sample is None:
             yield from self._archived_sweep(obj, cursor, now)
+            if self._scope_of(obj):
+                yield from self._scope_sweep(obj, cursor, now, first)
+
+    def _scope_of(self, obj: str) -> list[dict[str, Any]]:
+        """The scoping filters pushed into searches (see recon.sources.scope)."""
+        pushed = hubspot_scope(scope_filters(self.cfg, "hubspot", obj), set(self.properties[obj]))
+        return pushed if len(pushed) <= MAX_SCOPE_FILTERS else []
+
+    def _scope_sweep(self, obj: str, cursor: Cursor, now: datetime, first: bool) -> Iterator[Page]:
+        """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
+        before = (cursor.state.get("scope"), cursor.state.get("scope_sweep"))
+        signature = scope_signature(self._scope_of(obj))
+        hours = self.cfg.pull.archived_sweep_hours
+        due, since = scope_sweep_due(cursor, signature, hours, now, first=first)
+        if due:
+            start = _shift(since, -60) if since else "1970-01-01T00:00:00.000Z"
+            scratch = Cursor("hubspot", obj, cursor.field, start)
+            self._scoped = False
+            try:
+                yield from self._search_pull(obj, scratch, None, commit=False)
+            finally:
+                self._scoped = True
+        if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
+            yield Page(object=obj, cursor=cursor.copy(), counts=False)
 
     def _list_pull(self, obj: str, cursor: Cursor, sample: int | None) -> Iterator[Page]:
         state = cursor.state["full"]
@@ -405,6 +434,10 @@ class HubSpotSource:
         limit: int,
     ) -> dict[str, Any]:
         groups = filters if filters and isinstance(filters[0], list) else [filters]
+        scope = self._scope_of(obj) if self._scoped else []
+        if scope:
+            # out-of-scope records are not fetched at all (recon's own filter stays the backstop)
+            groups = [[*g, *scope] for g in groups]  # type: ignore[list-item]
         return {
             "filterGroups": [{"filters": g} for g in groups],
             "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
@@ -413,7 +446,9 @@ class HubSpotSource:
             "after": "0",
         }
 
-    def _search_pull(self, obj: str, cursor: Cursor, sample: int | None) -> Iterator[Page]:
+    def _search_pull(
+        self, obj: str, cursor: Cursor, sample: int | None, *, commit: bool = True
+    ) -> Iterator[Page]:
         """Keyset search: (anchor value, ids read at it, mode normal | tie | gt), one call a page."""
         field = CURSOR_FIELDS[obj]
         api = self._api(obj).search_api.do_search
@@ -499,13 +534,14 @@ class HubSpotSource:
             yield Page(
                 object=obj,
                 rows=rows,
-                cursor=cursor.copy() if sample is None else None,
+                cursor=cursor.copy() if sample is None and commit else None,
                 fetched=len(fresh),
                 associations=assoc,
                 assoc_from=("contacts", [r["record_id"] for r in rows])
                 if obj == "contacts"
                 else None,
                 total=body.get("total"),
+                counts=commit,
             )
             if sample is not None and got >= sample:
                 return

@@ -32,6 +32,7 @@ from ..config import ReconConfig
 from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Failure, Page, domain_of, iso_utc, json_safe
+from .scope import scope_filters, scope_signature, scope_sweep_due, soql_scope
 from .sf_auth import SalesforceConnection
 
 __all__ = ["CURSOR_FIELD", "SalesforceSource", "map_record"]
@@ -398,11 +399,26 @@ class SalesforceSource:
 
     # ------------------------------------------------------------------ records
 
-    def _soql(self, obj: str, since: str | None, *, count: bool = False, order: bool = True) -> str:
+    def _scope(self, obj: str) -> str | None:
+        return soql_scope(scope_filters(self.cfg, "salesforce", obj), self.types.get(obj, {}))
+
+    def _soql(
+        self,
+        obj: str,
+        since: str | None,
+        *,
+        count: bool = False,
+        order: bool = True,
+        scoped: bool = True,
+    ) -> str:
         select = "COUNT()" if count else ", ".join(self.fields[obj])
         soql = f"SELECT {select} FROM {obj}"
-        if since is not None:
-            soql += f" WHERE {CURSOR_FIELD} >= {_soql_ts(since)}"
+        where = [f"{CURSOR_FIELD} >= {_soql_ts(since)}"] if since is not None else []
+        scope = self._scope(obj) if scoped else None
+        if scope:
+            where.append(f"({scope})")  # out-of-scope records are not fetched at all
+        if where:
+            soql += " WHERE " + " AND ".join(where)
         if order and not count:
             soql += f" ORDER BY {CURSOR_FIELD} ASC, Id ASC"
         return soql
@@ -432,6 +448,42 @@ class SalesforceSource:
             cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
             cursor.value, cursor.ids_at_value = None, []
         yield Page(object=obj, schema=fields, cursor=cursor.copy(), schema_fetched=schema is None)
+        first = cursor.value is None and "full" not in cursor.state  # nothing stored before
+        first = first or (full and "scope" not in cursor.state)
+        yield from self._records(obj, cursor, sample)
+        scope = self._scope(obj)
+        if sample is None and scope:
+            yield from self._scope_sweep(obj, cursor, scope, first)
+
+    def _scope_sweep(self, obj: str, cursor: Cursor, scope: str, first: bool) -> Iterator[Page]:
+        """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
+        now = datetime.now(UTC)
+        hours = self.cfg.pull.archived_sweep_hours
+        before = (cursor.state.get("scope"), cursor.state.get("scope_sweep"))
+        due, since = scope_sweep_due(cursor, scope_signature(scope), hours, now, first=first)
+        deleted = self.cfg.pull.include_deleted
+        if due:
+            # a minute of overlap: a record changed around the last sweep is read again
+            since = _shift(since, -60) if since is not None else None
+            soql = self._soql(obj, since, scoped=False, order=False)
+            body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
+            while True:
+                records = [self._record(obj, _flatten(r)) for r in body.get("records", [])]
+                # a check of stored rows, not news: recon marks those now out of scope
+                yield Page(object=obj, rows=[map_record(obj, r) for r in records], counts=False)
+                url = body.get("nextRecordsUrl")
+                if body.get("done", True) or not url:
+                    break
+                body = self._call(
+                    lambda sf, u=url: sf.query_more(
+                        u, identifier_is_url=True, include_deleted=deleted
+                    )
+                )
+        if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
+            # the sweep's state (signature, time) is committed once it is done
+            yield Page(object=obj, cursor=cursor.copy(), counts=False)
+
+    def _records(self, obj: str, cursor: Cursor, sample: int | None) -> Iterator[Page]:
         deleted = self.cfg.pull.include_deleted
         if "bulk" in cursor.state and sample is None:
             yield from self._bulk(obj, cursor, deleted)

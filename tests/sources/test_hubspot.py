@@ -268,3 +268,20 @@ def test_quiet_incremental_is_one_search_per_object_and_boundary_edits_are_read(
         "properties": 2,
         "search": 2,
     }
+
+
+def test_scope_goes_into_searches_and_contacts_leaving_it_are_marked(hs, fresh_db) -> None:
+    cfg = _cfg(hs, pull={"archived_sweep_hours": 0})
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    for rid, email in ((hs.contacts[5], None), (hs.contacts[7], "back@co7.com")):
+        requests.post(
+            f"{hs.url}/_sandbox/records/hubspot/contacts/{rid}", json={"email": email}, timeout=5
+        ).raise_for_status()
+    result = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    # the search asks for contacts with an email only: contact 7 (email now) is read,
+    # contact 5 (email removed) is not; the scope sweep (due: 0 hours) reads both unfiltered
+    # and marks the stored contact 5 out of scope instead of leaving it stale
+    assert result.records == {"hubspot:contacts": 1}
+    state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    assert state[hs.contacts[5]] == 2 and state[hs.contacts[7]] == 0
+    assert sum(state.values()) == 2 and len(state) == 230

@@ -73,13 +73,11 @@ def test_full_rest_pull_maps_records_and_counts_calls(sf, fresh_db) -> None:
     assert result.records == {
         "salesforce:Account": 2500,
         "salesforce:Contact": 30,
-        "salesforce:Lead": 10,
+        "salesforce:Lead": 9,  # the Lead without email is not even fetched (Email != null)
     }
-    assert (
-        _count(fresh_db, "Lead") == 9
-    )  # contacts_require_email: the Lead without email is out of scope
-    # per object: describe + COUNT() + one query call per 2,000 records; Users once
-    # no COUNT(): the first page's totalSize decides REST or Bulk
+    assert _count(fresh_db, "Lead") == 9  # contacts_require_email
+    # per object: describe + one query call per 2,000 records (no COUNT(): the first
+    # page's totalSize decides REST or Bulk); Users once
     assert _by_kind(result) == {"describe": 3, "query": 2 + 1 + 1, "owners": 1}
     acct = fresh_db.execute(
         "select name, domain, website, city, country, external_ids, modified_at from snapshots where record_id=?",
@@ -325,3 +323,32 @@ def test_same_second_second_edit_is_caught_by_the_default_lag(sf, fresh_db, lag)
         "select count(*), count(distinct record_id) from snapshots"
     ).fetchone() == (30, 30)
     assert _by_kind(result) == {"query": 1}
+
+
+def test_filters_go_into_the_soql_and_records_leaving_the_scope_are_marked(sf, fresh_db) -> None:
+    scope = {"source": "salesforce", "object": "Account", "field": "BillingCountry", "op": "in",
+             "value": ["DE"]}  # fmt: skip
+    requests.post(
+        f"{sf.url}/_sandbox/records/salesforce/Account/{sf.accounts[0]}",
+        json={"BillingCountry": "FR"},
+        timeout=5,
+    ).raise_for_status()
+    cfg = _cfg(sf, pull={"filters": [scope], "archived_sweep_hours": 0})
+    first = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    # the French account is not even fetched; a first pull needs no scope sweep
+    assert first.records == {"salesforce:Account": 2499} and _count(fresh_db, "Account") == 2499
+    assert _by_kind(first) == {"describe": 1, "query": 2, "owners": 1}
+    requests.post(
+        f"{sf.url}/_sandbox/records/salesforce/Account/{sf.accounts[3]}",
+        json={"BillingCountry": "US"},
+        timeout=5,
+    ).raise_for_status()
+    again = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    # the filtered query no longer returns account 3; the scope sweep (due: 0 hours) reads
+    # what changed since the last one, unfiltered, and marks it out of scope
+    assert again.records == {"salesforce:Account": 0} and _by_kind(again) == {"query": 2}
+    archived = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    assert archived[sf.accounts[3]] == 2 and sum(archived.values()) == 2
+    assert sf.accounts[0] not in archived
+    data = json.loads(fresh_db["snapshots"].get(("salesforce", "Account", sf.accounts[3]))["data"])
+    assert data["BillingCountry"] == "US"

@@ -1,0 +1,165 @@
+"""Scoping filters pushed into the CRM queries (SOQL ``WHERE``, HubSpot search filters).
+
+``[pull] filters`` and ``contacts_require_email`` are applied to every fetched record by
+:func:`recon.pull.in_scope` (the backstop). Where the API can express a filter, the source
+also puts it in its query, so out-of-scope records are not fetched at all:
+
+- Salesforce: every query (REST and Bulk, full and incremental) gets ``AND (...)`` for
+  the filters on fields of the describe with text-like types (``=``/``!=``/``IN``/
+  ``NOT IN``/``LIKE``/``null``; SOQL compares text case-insensitively, as recon does).
+- HubSpot: incremental searches add ``EQ``/``NEQ``/``IN``/``NOT_IN``/``HAS_PROPERTY``/
+  ``NOT_HAS_PROPERTY`` to every filter group (the list endpoint of a full pull has no
+  filters; ``contains`` is not pushed: HubSpot matches tokens, recon substrings).
+
+A stored record that leaves the scope is no longer returned by a filtered query. So a
+source with pushed filters re-reads, unfiltered, what changed since its last *scope
+sweep* every ``[pull] archived_sweep_hours`` (everything once when the filters change);
+:func:`recon.pull.write_page` marks the stored ones that fail the filters
+``archived = 2`` (out of scope) instead of leaving them stale.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..models import stable_id
+from .crm import Cursor, iso_utc
+
+__all__ = ["hubspot_scope", "scope_filters", "scope_signature", "scope_sweep_due", "soql_scope"]
+
+TEXT_TYPES = {
+    "string",
+    "picklist",
+    "email",
+    "url",
+    "phone",
+    "id",
+    "reference",
+    "textarea",
+    "combobox",
+}
+
+#: the e-mail field of the person objects (``[pull] contacts_require_email``)
+EMAIL_FIELDS = {("hubspot", "contacts"): "email", ("salesforce", "Contact"): "Email",
+                ("salesforce", "Lead"): "Email"}  # fmt: skip
+
+
+def scope_filters(cfg: Any, source: str, obj: str) -> list[tuple[str, str, Any]]:
+    """The scoping filters of ``(source, obj)`` as ``(field, op, value)``, the e-mail rule first.
+
+    Sources push the ones their API can express into the query; ``recon.pull.in_scope``
+    applies them all again to what was fetched (the backstop).
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> scope_filters(ReconConfig(), "salesforce", "Lead")
+        [('Email', 'has_value', None)]
+    """
+    out: list[tuple[str, str, Any]] = []
+    email = EMAIL_FIELDS.get((source, obj))
+    if email and cfg.pull.contacts_require_email:
+        out.append((email, "has_value", None))
+    out += [
+        (f.field, f.op, f.value) for f in cfg.pull.filters if f.source == source and f.object == obj
+    ]
+    return out
+
+
+def scope_sweep_due(
+    cursor: Cursor, signature: str, hours: float, now: datetime, *, first: bool
+) -> tuple[bool, str | None]:
+    """Whether a pull with filters pushed into its query must also re-read, unfiltered, what
+    changed since the last such sweep (so stored records that left the scope get marked).
+
+    Call it after the object's pull, with ``first`` True when there was no cursor before
+    the run (nothing stored can have left the scope).
+
+    Returns:
+        ``(due, since)``: ``since`` None with ``due`` means everything (the filters changed).
+        The state keys ``scope`` (signature) and ``scope_sweep`` (last sweep) are set for
+        the caller to commit once the sweep is done.
+    """
+    from ..models import parse_ts
+
+    state = cursor.state
+    before, last = state.get("scope"), state.get("scope_sweep")
+    stamp = iso_utc(now)
+    if before is None or first:
+        # first pull (or the first with pushed filters): stored rows were filtered by recon
+        state["scope"], state["scope_sweep"] = signature, stamp
+        return False, None
+    if before != signature:
+        state["scope"], state["scope_sweep"] = signature, stamp
+        return True, None
+    last_dt = parse_ts(last) if last else None
+    if last_dt is not None and now - last_dt < timedelta(hours=hours):
+        return False, None
+    state["scope_sweep"] = stamp
+    return True, last
+
+
+def scope_signature(pushed: Any) -> str:
+    """A short stable id of the pushed filters (a change triggers a full scope sweep)."""
+    return stable_id(repr(pushed), length=16)
+
+
+def _soql_value(value: Any) -> str:
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def soql_scope(filters: list[tuple[str, str, Any]], types: dict[str, str]) -> str | None:
+    """The SOQL condition of the filters SOQL can express (None: none can).
+
+    Examples:
+        >>> soql_scope([("Email", "has_value", None), ("Country", "in", ["DE", "FR"])],
+        ...            {"Email": "email", "Country": "string"})
+        "Email != null AND Country IN ('DE', 'FR')"
+    """
+    parts = []
+    for field, op, value in filters:
+        if types.get(field) not in TEXT_TYPES:
+            continue
+        values = value if isinstance(value, list) else [value]
+        listed = ", ".join(_soql_value(v) for v in values)
+        if op == "has_value":
+            parts.append(f"{field} != null")
+        elif op == "no_value":
+            parts.append(f"{field} = null")
+        elif op == "eq" and value is not None:
+            parts.append(f"{field} = {_soql_value(value)}")
+        elif op == "neq" and value is not None:
+            parts.append(f"({field} != {_soql_value(value)} OR {field} = null)")
+        elif op == "in" and values:
+            parts.append(f"{field} IN ({listed})")
+        elif op == "not_in" and values:
+            parts.append(f"({field} NOT IN ({listed}) OR {field} = null)")
+        elif op == "contains" and value not in (None, ""):
+            like = str(value).replace("\\", "\\\\").replace("'", "\\'")
+            like = like.replace("%", "\\%").replace("_", "\\_")
+            parts.append(f"{field} LIKE '%{like}%'")
+    return " AND ".join(parts) or None
+
+
+def hubspot_scope(filters: list[tuple[str, str, Any]], existing: set[str]) -> list[dict[str, Any]]:
+    """HubSpot search filters for the scoping filters search can express.
+
+    Examples:
+        >>> hubspot_scope([("email", "has_value", None)], {"email"})
+        [{'propertyName': 'email', 'operator': 'HAS_PROPERTY'}]
+    """
+    out: list[dict[str, Any]] = []
+    for field, op, value in filters:
+        if field not in existing:
+            continue
+        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if op == "has_value":
+            out.append({"propertyName": field, "operator": "HAS_PROPERTY"})
+        elif op == "no_value":
+            out.append({"propertyName": field, "operator": "NOT_HAS_PROPERTY"})
+        elif op in ("eq", "neq") and value is not None:
+            out.append({"propertyName": field, "operator": op.upper(), "value": str(value)})
+        elif op in ("in", "not_in") and 0 < len(values) <= 100:
+            out.append({"propertyName": field, "operator": op.upper(), "values": values})
+    return out
