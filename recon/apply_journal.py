@@ -100,6 +100,16 @@ class Runner:
         self.prepared: set[tuple[str, str]] = set()
         prior = get_run(db, run_id)["summary"].get("api_calls") or {}
         self.prior_calls = {k: int(v) for k, v in prior.items()}
+        # kept in memory as items are confirmed (re-reading the journal per batch is quadratic)
+        self.created: dict[str, str] = {
+            r["item_id"]: str(r["crm_record_id"])
+            for r in db.query(
+                "select item_id, crm_record_id from journal where plan_run_id = ? and state = 'confirmed' "
+                "and crm_record_id is not null",
+                [plan],
+            )
+        }
+        self.touched, self.merged_into = self._written()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -118,9 +128,11 @@ class Runner:
 
     def _tick(self) -> None:
         if self.progress:
-            states = self.states()
-            done = sum(1 for r in states.values() if r["state"] not in ("planned", "sent"))
-            self.progress(done, len(states))
+            total, left = self.db.execute(
+                "select count(*), coalesce(sum(state in ('planned', 'sent')), 0) from journal where run_id = ?",
+                [self.run_id],
+            ).fetchone()
+            self.progress(int(total) - int(left), int(total))
 
     def _audit_row(
         self, item: Item, outcome: str, *, error: str | None = None, record_id: str | None = None
@@ -151,6 +163,13 @@ class Runner:
         }
 
     def _set(self, item: Item, state: str, **cols: Any) -> None:
+        rid = cols.get("crm_record_id")
+        if state == "confirmed" and rid:
+            self.touched.add(str(rid))
+            if item.action == "create":
+                self.created[item.item_id] = str(rid)
+            if item.action == "merge":
+                self.merged_into.update(dict.fromkeys(item.merge_ids, str(rid)))
         self.db.execute(
             "update journal set state = ?, updated_at = ?"
             + "".join(f", {k} = ?" for k in cols)
@@ -233,14 +252,7 @@ class Runner:
                 time.sleep(min(30.0, 0.2 * 2 ** min(rounds, 8)))
 
     def _created(self) -> dict[str, str]:
-        return {
-            r["item_id"]: r["crm_record_id"]
-            for r in self.db.query(
-                "select item_id, crm_record_id from journal where plan_run_id = ? and state = 'confirmed' "
-                "and crm_record_id is not null",
-                [self.plan],
-            )
-        }
+        return self.created
 
     def _send(self, writer: Writer, part: list[tuple[Op, list[Item]]]) -> None:
         self.batch_no += 1
@@ -455,7 +467,7 @@ class Runner:
         a record this run merged away is skipped, one that no longer exists otherwise fails
         ``not_found``. Associations carry no snapshot.
         """
-        touched, merged_into = self._written()
+        touched, merged_into = self.touched, self.merged_into
         checked = [(op, its) for op, its in part if not all(i.action == "associate" for i in its)]
         fields = sorted(
             {f for op, _its in checked for f in op.properties}
