@@ -129,6 +129,8 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         ).to_series()
     df = pl.DataFrame({k: v.alias(k) for k, v in out.items()})
     df = df.with_columns(name_script=_distinct(N.script_keys, df["name_norm"]))
+    if "company_norm" in df.columns:
+        df = df.with_columns(company_norm_script=_distinct(N.script_keys, df["company_norm"]))
     compact = df["name_norm"].str.replace_all(" ", "")
     acr = N.acronyms(df["name_norm"])
     df = df.with_columns(

@@ -323,9 +323,11 @@ def _test(
             return np.zeros(len(idx), dtype=bool)
         return _extra_words(pairs, comp.column, idx, geo_only=True)
     if op == "script":
-        if "name_script" not in pairs.left.columns:
+        # the script key of this comparison's own column (name_norm -> name_script)
+        col = "name_script" if comp.column == "name_norm" else f"{comp.column}_script"
+        if col not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
-        sl, sr = pairs.get("name_script")
+        sl, sr = pairs.get(col)
         return (sl.gather(idx) == sr.gather(idx)).fill_null(False).to_numpy()
     if op == "acronym":
         al, ar = pairs.get("acronym")

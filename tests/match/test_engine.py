@@ -274,3 +274,25 @@ def test_same_name_at_other_companies_is_not_a_duplicate() -> None:
     r = match_records(hs, None, entity="contacts")
     pairs = {frozenset(p) for p in r.duplicates.select("record_id_l", "record_id_r").rows()}
     assert frozenset({"a", "b"}) not in pairs
+
+
+def test_contact_company_levels_use_company_names() -> None:
+    hs = pl.DataFrame(
+        [{"record_id": "h", "first_name": "Mary", "last_name": "Bell", "company": "Klein & Scott"}]
+    ).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
+    sf = pl.DataFrame(
+        [
+            {
+                "record_id": "003X",
+                "object": "Contact",
+                "first_name": "Mary",
+                "last_name": "Bell",
+                "company": "West Shield Realty",
+            }
+        ]
+    ).with_columns(source=pl.lit("salesforce"))
+    r = match_records(hs, sf, entity="contacts")
+    for expl in r.links["explanation"]:
+        levels = {e["comparison"]: e["level"] for e in json.loads(expl)}
+        assert levels["company"] == "else"
+    assert r.links.filter(pl.col("tier") == "auto").height == 0
