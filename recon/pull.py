@@ -36,7 +36,7 @@ from typing import Any
 import sqlite_utils
 
 from .config import ReconConfig, ScopeFilter
-from .errors import BudgetExhausted, ReconError, SourceError, UsageError
+from .errors import BudgetExhausted, MissingField, ReconError, SourceError, UsageError
 from .models import canonical_json, now_iso, parse_ts, stable_id
 from .sources.crm import CallMeter, Cursor, Page
 from .store import finish_run, start_run, transaction
@@ -463,10 +463,10 @@ def _pull_object(
     progress: Callable[[PullProgress], None] | None,
     info: dict[str, Any],
 ) -> None:
-    key = f"{name}:{obj}"
     cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
     schema = None
     schema_since = None
+    cached = False
     stored, fetched_at = _stored_schema(db, name, obj)
     if sample is None and set(cursor.state) & RESUMABLE:
         # resuming an unfinished pull: reuse the schema stored with its first page
@@ -474,33 +474,26 @@ def _pull_object(
     elif stored is not None and not full:
         hours = cfg.pull.schema_refresh_hours
         if fetched_at is not None and datetime.now(UTC) - fetched_at < timedelta(hours=hours):
-            schema = stored  # fresh enough: no properties/describe call this run
+            schema, cached = stored, True  # fresh enough: no properties/describe call this run
         else:
             schema_since = (stored, fetched_at)  # a conditional re-read where the API has one
     stats = info["objects"].setdefault(obj, {"fetched": 0, "written": 0, "pages": 0})
     calls_before, kinds_before = meter.calls, dict(meter.by_kind)
-    total = None
     try:
         kwargs: dict[str, Any] = {"schema_since": schema_since} if schema_since else {}
-        for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema, **kwargs):
-            written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
-            if page.schema is not None and not page.rows:
-                continue
-            if not page.counts:
-                stats["written"] += written
-                result.changed[key] = stats["written"]
-                continue
-            total = page.total if page.total is not None else total
-            stats["fetched"] += page.fetched
-            stats["written"] += written
-            stats["pages"] += 1
-            result.records[key] = stats["fetched"]
-            result.changed[key] = stats["written"]
-            result.pages[key] = stats["pages"]
-            if progress is not None:
-                progress(
-                    PullProgress(name, obj, stats["fetched"], stats["pages"], meter.calls, total)
-                )
+        try:
+            _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+                   progress, stats, schema, kwargs)  # fmt: skip
+        except MissingField:
+            if not cached:
+                raise
+            # the stored schema may predate a field or property created since: read it again
+            log.info(
+                "%s %s: a field is missing from the stored schema; reading it again", name, obj
+            )
+            cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
+            _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+                   progress, stats, None, {})  # fmt: skip
     finally:
         stats["calls"] = meter.calls - calls_before
         stats["calls_by_kind"] = {
@@ -508,6 +501,45 @@ def _pull_object(
             for k, v in sorted(meter.by_kind.items())
             if v != kinds_before.get(k, 0)
         }
+
+
+def _pages(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    run_id: str,
+    name: str,
+    source: Any,
+    obj: str,
+    cursor: Cursor,
+    meter: CallMeter,
+    result: PullResult,
+    full: bool,
+    sample: int | None,
+    progress: Callable[[PullProgress], None] | None,
+    stats: dict[str, Any],
+    schema: list[dict[str, Any]] | None,
+    kwargs: dict[str, Any],
+) -> None:
+    """Write every page of one object's pull, keeping the run's counts."""
+    key = f"{name}:{obj}"
+    total = None
+    for page in source.pull(obj, cursor, full=full, sample=sample, schema=schema, **kwargs):
+        written = write_page(db, run_id, name, page, cfg, commit_cursor=sample is None)
+        if page.schema is not None and not page.rows:
+            continue
+        if not page.counts:
+            stats["written"] += written
+            result.changed[key] = stats["written"]
+            continue
+        total = page.total if page.total is not None else total
+        stats["fetched"] += page.fetched
+        stats["written"] += written
+        stats["pages"] += 1
+        result.records[key] = stats["fetched"]
+        result.changed[key] = stats["written"]
+        result.pages[key] = stats["pages"]
+        if progress is not None:
+            progress(PullProgress(name, obj, stats["fetched"], stats["pages"], meter.calls, total))
 
 
 def _finish(

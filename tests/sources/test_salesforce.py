@@ -352,3 +352,16 @@ def test_filters_go_into_the_soql_and_records_leaving_the_scope_are_marked(sf, f
     assert sf.accounts[0] not in archived
     data = json.loads(fresh_db["snapshots"].get(("salesforce", "Account", sf.accounts[3]))["data"])
     assert data["BillingCountry"] == "US"
+
+
+def test_a_field_missing_from_the_stored_schema_reads_describe_again(sf, fresh_db) -> None:
+    run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Account"])
+    row = fresh_db["schemas"].get(("salesforce", "Account"))
+    fields = [f for f in json.loads(row["fields"]) if f["name"] != "Description"]
+    fresh_db["schemas"].update(("salesforce", "Account"), {"fields": json.dumps(fields)})
+    # a field created in Salesforce after the (fresh) stored describe, now configured
+    cfg = _cfg(sf, pull={"salesforce_fields": {"Account": ["Description"]}})
+    result = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert result.status == "ok" and _by_kind(result)["describe"] == 1
+    stored = json.loads(fresh_db["schemas"].get(("salesforce", "Account"))["fields"])
+    assert "Description" in {f["name"] for f in stored}
