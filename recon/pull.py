@@ -7,8 +7,12 @@ boundary, optional lag — see :mod:`recon.sources.crm`). A killed pull therefor
 from its last committed page and never duplicates rows (rows are upserted by
 ``(source, object, record_id)``). Only rows whose content changed get the new run id.
 
-Scoping filters (``[pull] filters``, ``contacts_require_email``) apply on every run;
-``sample=N`` pulls at most N records per object and leaves the cursors alone.
+Scoping filters (``[pull] filters``, ``contacts_require_email``) apply on every run
+(sources push them into their queries where they can, :mod:`recon.sources.scope`); a
+stored record that falls out of scope is marked ``archived = 2``. Schemas and owners are
+reused while younger than ``[pull] schema_refresh_hours`` / ``owners_refresh_hours``
+(``--full`` re-reads them). ``sample=N`` pulls at most N records per object and leaves
+the cursors alone.
 
 Errors: a source's :class:`~recon.errors.BudgetExhausted` stops that source cleanly
 (status ``budget``; the next run resumes), other source errors are recorded and the
@@ -35,10 +39,11 @@ from typing import Any
 
 import sqlite_utils
 
-from .config import ReconConfig, ScopeFilter
+from .config import ReconConfig
 from .errors import BudgetExhausted, MissingField, ReconError, SourceError, UsageError
 from .models import canonical_json, now_iso, parse_ts, stable_id
 from .sources.crm import CallMeter, Cursor, Page
+from .sources.scope import in_scope
 from .store import finish_run, start_run, transaction
 
 __all__ = [
@@ -104,52 +109,6 @@ class PullResult:
 def content_hash(row: dict[str, Any]) -> str:
     """Stable hash of a snapshot row's content (not its run id or origin)."""
     return stable_id(*(row.get(k) for k in HASHED), length=32)
-
-
-def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
-    """Whether a canonical row passes the scoping filters of ``[pull]``.
-
-    Filter fields are looked up in the raw fields (``data``) first, then in the
-    canonical columns.
-
-    Examples:
-        >>> from recon.config import ReconConfig
-        >>> in_scope({"source": "hubspot", "object": "contacts", "email": None, "data": "{}"}, ReconConfig())
-        False
-    """
-    person = (row["source"], row["object"]) in {
-        ("hubspot", "contacts"), ("salesforce", "Contact"), ("salesforce", "Lead"),
-    }  # fmt: skip
-    if cfg.pull.contacts_require_email and person and not (row.get("email") or "").strip():
-        return False
-    filters = [
-        f for f in cfg.pull.filters if f.source == row["source"] and f.object == row["object"]
-    ]
-    if not filters:
-        return True
-    data = json.loads(row.get("data") or "{}")
-    return all(_match(f, data.get(f.field, row.get(f.field))) for f in filters)
-
-
-def _match(f: ScopeFilter, value: Any) -> bool:
-    text = None if value is None or value == "" else str(value)
-    want = f.value
-    values = [str(v) for v in want] if isinstance(want, list) else [str(want)]
-    if f.op == "has_value":
-        return text is not None
-    if f.op == "no_value":
-        return text is None
-    if f.op == "eq":
-        return text is not None and text.lower() == str(want).lower()
-    if f.op == "neq":
-        return text is None or text.lower() != str(want).lower()
-    if f.op == "in":
-        return text is not None and text.lower() in {v.lower() for v in values}
-    if f.op == "not_in":
-        return text is None or text.lower() not in {v.lower() for v in values}
-    if f.op == "contains":
-        return text is not None and str(want).lower() in text.lower()
-    return True
 
 
 def _stored_ids(db: sqlite_utils.Database, source: str, obj: str, ids: list[str]) -> set[str]:

@@ -1,6 +1,7 @@
 """HubSpot source: companies, contacts, their associations and owners, on ``hubspot-api-client``.
 
-- Properties are discovered from ``/crm/v3/properties/{type}`` (stored in ``schemas``);
+- Properties are discovered from ``/crm/v3/properties/{type}`` (stored in ``schemas``;
+  re-read when older than ``[pull] schema_refresh_hours`` or on ``--full``);
   recon requests the ones it maps (canonical, default mappings, ``[[mapping.fields]]``,
   ``[pull] hubspot_properties``, filter fields) that exist. A configured property that
   does not exist raises :class:`~recon.errors.MissingField`.
@@ -9,7 +10,8 @@
 - Incremental pulls use search on the last-modified property (companies
   ``hs_lastmodifieddate``, contacts ``lastmodifieddate``), keyset style: every call asks
   for ``>= value`` sorted ascending (closed start), ids already committed at ``value``
-  are skipped, so each call re-anchors the time window and the 10,000-result cap of
+  are left out by the query itself (``> value OR (= value AND hs_object_id NOT_IN
+  ids)``, up to 100 ids; beyond, skipped when read), so each call re-anchors the time window and the 10,000-result cap of
   search is never reached. When a whole page shares one timestamp, that instant is
   split by ``hs_object_id`` ranges (``EQ value AND hs_object_id > last``) until it is
   exhausted; then the window continues with ``> value``. No record is ever missed.
@@ -18,9 +20,8 @@
 - Search never returns archived records: every ``[pull] archived_sweep_hours`` the list
   endpoint with ``archived=true`` is read and those records stored with ``archived=1``.
 
-Errors are classified by HTTP ``.status`` (each generated package has its own
-ApiException class): 401 → AuthError, 429 → RateLimited (retried, honouring
-``Retry-After``; the daily limit is not retried), 5xx and network → retried.
+Errors are classified in :mod:`recon.sources.hs_errors`; scoping filters are pushed into
+searches as :mod:`recon.sources.scope` describes.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..config import ReconConfig
-from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
+from ..errors import AuthError, MissingField
 from ..models import canonical_json, parse_ts
-from .crm import CallMeter, Cursor, Failure, Page, iso_utc
+from .crm import CallMeter, Cursor, Page, iso_utc
+from .hs_errors import classify, header_float
 from .hs_map import CURSOR_FIELDS, KNOWN_PROPERTIES, map_company, map_contact
 from .scope import hubspot_scope, scope_filters, scope_signature, scope_sweep_due
 
@@ -69,74 +71,6 @@ def _ms(iso: str) -> str:
     dt = parse_ts(iso)
     assert dt is not None
     return str(int(dt.timestamp() * 1000))
-
-
-def _classify(exc: BaseException) -> Failure:
-    status = getattr(exc, "status", None)
-    headers = getattr(exc, "headers", None) or {}
-    body_raw = getattr(exc, "body", None)
-    try:
-        body = json.loads(body_raw) if body_raw else {}
-    except (TypeError, ValueError):
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    message = str(body.get("message") or getattr(exc, "reason", "") or type(exc).__name__)[:300]
-    if status is None or status == 0:
-        return Failure(
-            SourceError(
-                f"hubspot: network error: {type(exc).__name__}", error_class=ErrorClass.NETWORK
-            ),
-            retryable=True,
-        )
-    if status == 401:
-        return Failure(
-            AuthError(
-                f"hubspot refused the access token (401 {body.get('category', 'INVALID_AUTHENTICATION')})",
-                hint="create or re-copy the private app token and set [hubspot] access_token",
-            )
-        )
-    if status == 403:
-        return Failure(
-            SourceError(
-                f"hubspot: permission denied (403): {message}",
-                error_class=ErrorClass.PERMISSION,
-                hint="give the private app the crm.objects.*.read and crm.schemas.*.read scopes",
-            )
-        )
-    if status == 429:
-        retry_after = _float(headers.get("Retry-After"))
-        daily = str(body.get("policyName", "")).upper() == "DAILY"
-        if retry_after is None and not daily:
-            interval = _float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
-            retry_after = interval / 1000 / 10 if interval else None
-        err = RateLimited(
-            f"hubspot rate limit ({body.get('policyName', '429')}): {message}",
-            retry_after=retry_after,
-            hint="wait for the daily limit to reset, or lower [budget] hubspot_calls"
-            if daily
-            else None,
-        )
-        return Failure(err, retryable=not daily, retry_after=retry_after)
-    if status >= 500:
-        return Failure(
-            SourceError(
-                f"hubspot server error ({status}): {message}", error_class=ErrorClass.SERVER_ERROR
-            ),
-            retryable=True,
-            retry_after=_float(headers.get("Retry-After")),
-        )
-    error_class = ErrorClass.NOT_FOUND if status == 404 else ErrorClass.VALIDATION
-    return Failure(
-        SourceError(f"hubspot refused the request ({status}): {message}", error_class=error_class)
-    )
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 class HubSpotSource:
@@ -181,16 +115,16 @@ class HubSpotSource:
         def once() -> Any:
             return fn(_preload_content=False, _request_timeout=timeout, **kwargs)
 
-        resp = self.meter.call(once, classify=_classify, kind=kind)
+        resp = self.meter.call(once, classify=classify, kind=kind)
         self._pace(resp.headers)
         data = resp.data
         return json.loads(data) if data else {}
 
     def _pace(self, headers: Any) -> None:
         """Slow down before the 10-second bucket is empty (rate-limit headers)."""
-        remaining = _float(headers.get("X-HubSpot-RateLimit-Remaining"))
-        limit = _float(headers.get("X-HubSpot-RateLimit-Max"))
-        interval = _float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+        remaining = header_float(headers.get("X-HubSpot-RateLimit-Remaining"))
+        limit = header_float(headers.get("X-HubSpot-RateLimit-Max"))
+        interval = header_float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
         if remaining is not None and remaining <= 1 and limit and interval:
             self.meter.wait(interval / 1000 / limit)
 

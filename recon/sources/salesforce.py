@@ -9,9 +9,15 @@
   through ``nextRecordsUrl``; the cursor is committed with every page, so a killed pull
   resumes at its last page. ``[pull] include_deleted`` uses ``queryAll`` (deleted rows
   are stored with ``archived=1``).
-- Above ``[salesforce] bulk_threshold`` records (``COUNT()`` first on a full pull; the
-  first page's ``totalSize`` on an incremental one) a Bulk API 2.0 query job is used;
-  its job id and result locator are committed with every result page.
+- No ``COUNT()``: when the first REST page's ``totalSize`` is above ``[salesforce]
+  bulk_threshold``, that page is kept and a Bulk API 2.0 query job reads the rest from
+  the cursor that follows it (result pages of ``BULK_PAGE``); its job id and result
+  locator are committed with every result page.
+- ``[pull] lag_seconds`` defaults to 1 s here: SystemModstamp has whole seconds, so a
+  second edit within a second already read is re-read (content hashes decide).
+- ``describe`` is re-read when older than ``[pull] schema_refresh_hours`` (with
+  ``If-Modified-Since``) or on ``--full``; scoping filters go into the SOQL ``WHERE``
+  (:mod:`recon.sources.scope`); records are mapped by :mod:`recon.sources.sf_map`.
 - Every HTTP request is counted and budgeted (Bulk polls too); ``Sforce-Limit-Info`` is
   read after each call. An expired session gets one new token and the call is retried.
 """
@@ -31,95 +37,20 @@ import requests
 from ..config import ReconConfig
 from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
 from ..models import canonical_json, parse_ts
-from .crm import CallMeter, Cursor, Failure, Page, domain_of, iso_utc, json_safe
+from .crm import CallMeter, Cursor, Failure, Page, iso_utc, json_safe
 from .scope import scope_filters, scope_signature, scope_sweep_due, soql_scope
 from .sf_auth import SalesforceConnection
+from .sf_map import CURSOR_FIELD, flatten, map_record, typed
 
 __all__ = ["CURSOR_FIELD", "SalesforceSource", "map_record"]
 
 log = logging.getLogger(__name__)
 
-CURSOR_FIELD = "SystemModstamp"
 SKIP_TYPES = {"address", "location", "base64"}
 #: Bulk 2.0 result page (maxRecords): fewer, larger pages (each is one call)
 BULK_PAGE = 50_000
 DEFAULT_LAG = 1.0  # seconds; SystemModstamp has whole seconds
 PARENT_FIELDS = {"Contact": ["Account.Name"]}
-
-
-def _s(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
-def map_record(obj: str, rec: dict[str, Any]) -> dict[str, Any]:
-    """A Salesforce record (flat field dict) as a canonical snapshot row.
-
-    Examples:
-        >>> row = map_record("Account", {"Id": "001A", "Name": "Acme", "Website": "https://acme.com/x",
-        ...     "HubSpot_Id__c": "7", "SystemModstamp": "2024-05-06T07:08:09.000+0000"})
-        >>> row["domain"], row["external_ids"], row["modified_at"]
-        ('acme.com', '{"hubspot_id":"7"}', '2024-05-06T07:08:09.000Z')
-    """
-    g = rec.get
-    first, last = _s(g("FirstName")), _s(g("LastName"))
-    person = obj in {"Contact", "Lead"}
-    name = _s(g("Name"))
-    if person and not name:
-        name = " ".join(x for x in (first, last) if x) or None
-    ext = {"hubspot_id": str(g("HubSpot_Id__c"))} if g("HubSpot_Id__c") else {}
-    city = (
-        g("BillingCity")
-        if obj == "Account"
-        else g("MailingCity")
-        if obj == "Contact"
-        else g("City")
-    )
-    country = (
-        g("BillingCountry")
-        if obj == "Account"
-        else g("MailingCountry")
-        if obj == "Contact"
-        else g("Country")
-    )
-    company = g("Company") if obj == "Lead" else g("Account.Name") if obj == "Contact" else None
-    return {
-        "source": "salesforce",
-        "object": obj,
-        "record_id": str(g("Id")),
-        "name": name,
-        "domain": domain_of(g("Website")) if obj == "Account" else None,
-        "website": _s(g("Website")),
-        "email": _s(g("Email")),
-        "phone": _s(g("Phone")) or (_s(g("MobilePhone")) if person else None),
-        "first_name": first,
-        "last_name": last,
-        "company": _s(company),
-        "account_id": _s(g("AccountId")) if obj == "Contact" else None,
-        "city": _s(city),
-        "country": _s(country),
-        "owner_id": _s(g("OwnerId")),
-        "external_ids": canonical_json(ext) if ext else None,
-        "created_at": iso_utc(g("CreatedDate")),
-        "modified_at": iso_utc(g(CURSOR_FIELD)),
-        "archived": 1 if g("IsDeleted") in (True, "true", "True") else 0,
-        "data": canonical_json(rec),
-    }
-
-
-def _flatten(rec: dict[str, Any]) -> dict[str, Any]:
-    """REST records: drop ``attributes``, parent objects become ``Account.Name`` keys."""
-    out: dict[str, Any] = {}
-    for key, value in rec.items():
-        if key == "attributes":
-            continue
-        if isinstance(value, dict):
-            for sub, v in json_safe(value).items():
-                out[f"{key}.{sub}"] = v
-        else:
-            out[key] = value
-    return out
 
 
 def _shift(iso: str, seconds: float) -> str:
@@ -141,27 +72,6 @@ def _soql_ts(iso: str) -> str:
     dt = parse_ts(iso)
     assert dt is not None
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+00:00"
-
-
-def _typed(value: Any, sf_type: str | None) -> Any:
-    """One value in the same form from REST JSON and Bulk CSV (so content hashes agree)."""
-    if value is None or value == "":
-        return None
-    if sf_type == "boolean":
-        return value if isinstance(value, bool) else str(value).lower() == "true"
-    if sf_type in {"int"}:
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return value
-    if sf_type in {"double", "currency", "percent"}:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            return value
-    if sf_type == "datetime":
-        return iso_utc(str(value))
-    return value
 
 
 class SalesforceSource:
@@ -377,7 +287,7 @@ class SalesforceSource:
 
     def _record(self, obj: str, raw: dict[str, Any]) -> dict[str, Any]:
         types = self.types.get(obj, {})
-        return {k: _typed(v, types.get(k)) for k, v in raw.items()}
+        return {k: typed(v, types.get(k)) for k, v in raw.items()}
 
     # ------------------------------------------------------------------ owners
 
@@ -389,7 +299,7 @@ class SalesforceSource:
         while True:
             yield [
                 {"source": "salesforce", "owner_id": r["Id"], "email": r.get("Email"), "name": r.get("Name"),
-                 "active": 1 if r.get("IsActive") else 0, "data": canonical_json(_flatten(r))}
+                 "active": 1 if r.get("IsActive") else 0, "data": canonical_json(flatten(r))}
                 for r in body.get("records", [])
             ]  # fmt: skip
             url = body.get("nextRecordsUrl")
@@ -468,7 +378,7 @@ class SalesforceSource:
             soql = self._soql(obj, since, scoped=False, order=False)
             body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
             while True:
-                records = [self._record(obj, _flatten(r)) for r in body.get("records", [])]
+                records = [self._record(obj, flatten(r)) for r in body.get("records", [])]
                 # a check of stored rows, not news: recon marks those now out of scope
                 yield Page(object=obj, rows=[map_record(obj, r) for r in records], counts=False)
                 url = body.get("nextRecordsUrl")
@@ -507,7 +417,7 @@ class SalesforceSource:
         body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
         to_bulk = sample is None and int(body.get("totalSize", 0)) > threshold
         while True:
-            records = [self._record(obj, _flatten(r)) for r in body.get("records", [])]
+            records = [self._record(obj, flatten(r)) for r in body.get("records", [])]
             fresh = [
                 r for r in records if not (iso_utc(r.get(CURSOR_FIELD)) == since and r["Id"] in ids)
             ]

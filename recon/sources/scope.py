@@ -1,7 +1,7 @@
 """Scoping filters pushed into the CRM queries (SOQL ``WHERE``, HubSpot search filters).
 
 ``[pull] filters`` and ``contacts_require_email`` are applied to every fetched record by
-:func:`recon.pull.in_scope` (the backstop). Where the API can express a filter, the source
+:func:`in_scope` (the backstop). Where the API can express a filter, the source
 also puts it in its query, so out-of-scope records are not fetched at all:
 
 - Salesforce: every query (REST and Bulk, full and incremental) gets ``AND (...)`` for
@@ -20,13 +20,22 @@ sweep* every ``[pull] archived_sweep_hours`` (everything once when the filters c
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..config import ReconConfig, ScopeFilter
 from ..models import stable_id
 from .crm import Cursor, iso_utc
 
-__all__ = ["hubspot_scope", "scope_filters", "scope_signature", "scope_sweep_due", "soql_scope"]
+__all__ = [
+    "hubspot_scope",
+    "in_scope",
+    "scope_filters",
+    "scope_signature",
+    "scope_sweep_due",
+    "soql_scope",
+]
 
 TEXT_TYPES = {
     "string",
@@ -48,7 +57,7 @@ EMAIL_FIELDS = {("hubspot", "contacts"): "email", ("salesforce", "Contact"): "Em
 def scope_filters(cfg: Any, source: str, obj: str) -> list[tuple[str, str, Any]]:
     """The scoping filters of ``(source, obj)`` as ``(field, op, value)``, the e-mail rule first.
 
-    Sources push the ones their API can express into the query; ``recon.pull.in_scope``
+    Sources push the ones their API can express into the query; :func:`in_scope`
     applies them all again to what was fetched (the backstop).
 
     Examples:
@@ -163,3 +172,49 @@ def hubspot_scope(filters: list[tuple[str, str, Any]], existing: set[str]) -> li
         elif op in ("in", "not_in") and 0 < len(values) <= 100:
             out.append({"propertyName": field, "operator": op.upper(), "values": values})
     return out
+
+
+def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
+    """Whether a canonical row passes the scoping filters of ``[pull]``.
+
+    Filter fields are looked up in the raw fields (``data``) first, then in the
+    canonical columns.
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> in_scope({"source": "hubspot", "object": "contacts", "email": None, "data": "{}"}, ReconConfig())
+        False
+    """
+    person = (row["source"], row["object"]) in {
+        ("hubspot", "contacts"), ("salesforce", "Contact"), ("salesforce", "Lead"),
+    }  # fmt: skip
+    if cfg.pull.contacts_require_email and person and not (row.get("email") or "").strip():
+        return False
+    filters = [
+        f for f in cfg.pull.filters if f.source == row["source"] and f.object == row["object"]
+    ]
+    if not filters:
+        return True
+    data = json.loads(row.get("data") or "{}")
+    return all(_match(f, data.get(f.field, row.get(f.field))) for f in filters)
+
+
+def _match(f: ScopeFilter, value: Any) -> bool:
+    text = None if value is None or value == "" else str(value)
+    want = f.value
+    values = [str(v) for v in want] if isinstance(want, list) else [str(want)]
+    if f.op == "has_value":
+        return text is not None
+    if f.op == "no_value":
+        return text is None
+    if f.op == "eq":
+        return text is not None and text.lower() == str(want).lower()
+    if f.op == "neq":
+        return text is None or text.lower() != str(want).lower()
+    if f.op == "in":
+        return text is not None and text.lower() in {v.lower() for v in values}
+    if f.op == "not_in":
+        return text is None or text.lower() not in {v.lower() for v in values}
+    if f.op == "contains":
+        return text is not None and str(want).lower() in text.lower()
+    return True

@@ -1,0 +1,85 @@
+"""HubSpot API errors as recon errors (the classification half of :mod:`recon.sources.hubspot`).
+
+Errors are classified by HTTP ``.status`` (each generated package of
+``hubspot-api-client`` has its own ApiException class): 401 → AuthError, 403 →
+permission, 429 → RateLimited (retried, honouring ``Retry-After``; the daily limit is not
+retried), 5xx and network → retried.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from .crm import Failure
+
+__all__ = ["classify", "header_float"]
+
+
+def classify(exc: BaseException) -> Failure:
+    status = getattr(exc, "status", None)
+    headers = getattr(exc, "headers", None) or {}
+    body_raw = getattr(exc, "body", None)
+    try:
+        body = json.loads(body_raw) if body_raw else {}
+    except (TypeError, ValueError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("message") or getattr(exc, "reason", "") or type(exc).__name__)[:300]
+    if status is None or status == 0:
+        return Failure(
+            SourceError(
+                f"hubspot: network error: {type(exc).__name__}", error_class=ErrorClass.NETWORK
+            ),
+            retryable=True,
+        )
+    if status == 401:
+        return Failure(
+            AuthError(
+                f"hubspot refused the access token (401 {body.get('category', 'INVALID_AUTHENTICATION')})",
+                hint="create or re-copy the private app token and set [hubspot] access_token",
+            )
+        )
+    if status == 403:
+        return Failure(
+            SourceError(
+                f"hubspot: permission denied (403): {message}",
+                error_class=ErrorClass.PERMISSION,
+                hint="give the private app the crm.objects.*.read and crm.schemas.*.read scopes",
+            )
+        )
+    if status == 429:
+        retry_after = header_float(headers.get("Retry-After"))
+        daily = str(body.get("policyName", "")).upper() == "DAILY"
+        if retry_after is None and not daily:
+            interval = header_float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
+            retry_after = interval / 1000 / 10 if interval else None
+        err = RateLimited(
+            f"hubspot rate limit ({body.get('policyName', '429')}): {message}",
+            retry_after=retry_after,
+            hint="wait for the daily limit to reset, or lower [budget] hubspot_calls"
+            if daily
+            else None,
+        )
+        return Failure(err, retryable=not daily, retry_after=retry_after)
+    if status >= 500:
+        return Failure(
+            SourceError(
+                f"hubspot server error ({status}): {message}", error_class=ErrorClass.SERVER_ERROR
+            ),
+            retryable=True,
+            retry_after=header_float(headers.get("Retry-After")),
+        )
+    error_class = ErrorClass.NOT_FOUND if status == 404 else ErrorClass.VALIDATION
+    return Failure(
+        SourceError(f"hubspot refused the request ({status}): {message}", error_class=error_class)
+    )
+
+
+def header_float(value: Any) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
