@@ -4,7 +4,9 @@ For each CRM: a full pull of the demo data (records/s), the API calls it used ag
 the minimum possible — ceil(records / page size) per object, plus HubSpot's association
 batch reads at 100 ids a call — then an incremental pull with no changes (calls per
 object; target ≤ 2) and one after ``EDITS`` records per object were edited in the CRM
-(calls vs the minimum: search pages of 200 / query pages of 2,000).
+(calls vs the minimum: search pages of 200 / query pages of 2,000). A last full pull of
+the Salesforce Contacts with ``contacts_require_email`` shows the scope pushed into the
+SOQL: only contacts with an email are fetched.
 
 "minimum" is ceil(records / page size) per object at the page sizes recon uses (HubSpot
 list 100, search 200, association batch reads 100 ids; Salesforce REST 2,000, Bulk 2.0
@@ -32,7 +34,7 @@ from typing import Any
 EDITS = 500
 
 
-def _cfg(url: str, store: Path) -> Any:
+def _cfg(url: str, store: Path, require_email: bool = False) -> Any:
     from recon.config import load_config
 
     return load_config(
@@ -42,7 +44,7 @@ def _cfg(url: str, store: Path) -> Any:
             "hubspot": {"base_url": url, "access_token": "pat-bench"},
             "salesforce": {"instance_url": url, "login_url": url, "auth": "client_credentials",
                            "client_id": "bench", "client_secret": "bench"},
-            "pull": {"contacts_require_email": False},
+            "pull": {"contacts_require_email": require_email},
         },
     )  # fmt: skip
 
@@ -161,6 +163,8 @@ def run(smoke: bool) -> dict[str, Any]:
             full = run_pull(db, cfg, sources=[source], full=True)
             seconds = time.perf_counter() - t
             out[f"{source}_full"] = _figures(source, full, seconds, _minimum(source, full))
+            if source == "salesforce":
+                full_contacts = full.records.get("salesforce:Contact", 0)
             quiet = run_pull(db, cfg, sources=[source])
             out[f"{source}_no_change"] = {
                 "calls": quiet.calls[source],
@@ -169,6 +173,19 @@ def run(smoke: bool) -> dict[str, Any]:
                 },
                 "records": sum(quiet.records.values()),
             }
+        # scope pushed into the SOQL: Contacts without an email are not fetched at all
+        scoped_db = open_store(work / "scoped.db")
+        scoped = run_pull(
+            scoped_db, _cfg(server.url, work / "scoped.db", True), sources=["salesforce"],
+            objects=["Contact"], full=True,
+        )  # fmt: skip
+        out["salesforce_scoped_full_Contact"] = {
+            "contacts_in_crm": full_contacts,
+            "fetched": scoped.records.get("salesforce:Contact", 0),
+            "stored": scoped_db["snapshots"].count,
+            "calls": scoped.calls["salesforce"],
+        }
+        scoped_db.close()
         _edit(state, db)
         for source in ("hubspot", "salesforce"):
             t = time.perf_counter()
