@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from itertools import compress
+from operator import ne
 from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
@@ -65,7 +67,7 @@ class Planner:
         self.skipped: Counter[str] = Counter()
         self.hs_writes: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         # link indexes (all links, even when sampling: creates must not duplicate linked records)
-        self.linked: set[tuple[str, str]] = set()
+        self.linked: dict[str, set[str]] = {"hubspot": set(), "salesforce": set()}  # ids per side
         self.company_of_account: dict[str, tuple[str, str]] = {}  # SF Account -> (HS company, pair)
         self.account_of_company: dict[str, tuple[str, str]] = {}  # HS company -> (SF Account, pair)
         self.norm_links: list[dict[str, Any]] = []
@@ -76,10 +78,11 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
+        linked_hs, linked_sf = self.linked["hubspot"], self.linked["salesforce"]
         for link in view.links:  # HubSpot ⇄ Salesforce links only (see load_view)
             self.norm_links.append(link)
-            self.linked.add(("hubspot", link["hs_id"]))
-            self.linked.add(("salesforce", link["sf_id"]))
+            linked_hs.add(link["hs_id"])
+            linked_sf.add(link["sf_id"])
             if link["object"] == "companies":
                 self.company_of_account.setdefault(link["sf_id"], (link["hs_id"], link["pair_id"]))
                 self.account_of_company.setdefault(link["hs_id"], (link["sf_id"], link["pair_id"]))
@@ -261,9 +264,10 @@ class Planner:
         sf_vals = list(map(sf.fields.get, sf_names))
         if hs_vals != sf_vals:
             eq_cache, om = self.eq_cache, self.om
-            for fm, hs_raw, sf_raw in zip(plain, hs_vals, sf_vals, strict=True):
-                if hs_raw == sf_raw:
-                    continue
+            # only the fields whose raw values differ (picked in C: most are equal)
+            for fm, hs_raw, sf_raw in compress(
+                zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
+            ):
                 kind = fm.kind
                 if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
                     try:  # HubSpot "17" against Salesforce 17.0, the usual case

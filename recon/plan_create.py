@@ -87,79 +87,71 @@ _SKIP = object()  # a cached conversion whose value normalises to blank
 _MISSING = object()
 
 
-def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
+def _field_plan(p: Planner, obj: str, sf_obj: str, to: str) -> list[tuple[Any, ...]]:
+    """``(fm, source name, target name, text-like, derived)`` per create mapping (cached)."""
+    key = ("field_plan", obj, sf_obj, to)
+    if key not in p.cache:
+        p.cache[key] = [
+            (
+                fm,
+                fm.hubspot if to == "salesforce" else fm.salesforce,
+                fm.salesforce if to == "salesforce" else fm.hubspot,
+                fm.kind in ("text", "phone"),
+                fm.derived is not None,
+            )
+            for fm in _create_maps(p, obj, sf_obj, to)
+        ]
+    result: list[tuple[Any, ...]] = p.cache[key]
+    return result
+
+
+def _fields_for(p: Planner, rec: Rec, obj: str, sf_obj: str, to: str) -> dict[str, Any]:
+    """The mapped fields of a record to create on side ``to`` (blank values left out)."""
     out: dict[str, Any] = {}
-    fields = rec.fields
-    conv: dict[Any, Any] = p.cache.setdefault("conv_sf", {})
-    for fm in _create_maps(p, obj, sf_obj, "salesforce"):
-        raw = fields.get(fm.hubspot)
+    get = rec.fields.get
+    conv: dict[Any, Any] = p.cache.setdefault(("conv", to), {})
+    convert = p.to_sf if to == "salesforce" else p.to_hs
+    for fm, src, dst, textlike, derived in _field_plan(p, obj, sf_obj, to):
+        raw = p.sf_value(rec, fm) if derived else get(src)
         if raw is None:
             continue
-        kind = fm.kind
         tr = type(raw)
-        if (kind == "text" or kind == "phone") and tr is str:
-            # text and phones go over as they are (stripped): what norm + to_sf give them
-            if raw.strip():
-                out.setdefault(fm.salesforce, raw.strip())
+        if textlike and tr is str:
+            # text and phones go over as they are (stripped): what norm + convert give them
+            text = raw.strip()
+            if text:
+                out.setdefault(dst, text)
             continue
         # options, owners, flags and numbers repeat: convert each raw value once per mapping
         # (a value that cannot be converted is not cached: each occurrence is counted)
-        key = (id(fm), tr, raw) if tr in _ATOMS else None
-        hit = conv.get(key, _MISSING) if key is not None else _MISSING
+        ckey = (id(fm), tr, raw) if tr in _ATOMS else None
+        hit = conv.get(ckey, _MISSING) if ckey is not None else _MISSING
         if hit is _SKIP:
             continue
         if hit is not _MISSING:
-            out.setdefault(fm.salesforce, hit)
+            out.setdefault(dst, hit)
             continue
-        hn = norm_fast(kind, raw)
-        if hn is None:
-            if key is not None:
-                conv[key] = _SKIP
+        normed = norm_fast(fm.kind, raw)
+        if normed is None:
+            if ckey is not None:
+                conv[ckey] = _SKIP
             continue
-        value, problem = p.to_sf(fm, hn)
+        value, problem = convert(fm, normed)
         if problem:
             p.skipped[f"create_field_{problem}"] += 1
             continue
-        if key is not None:
-            conv[key] = value
-        out.setdefault(fm.salesforce, value)
+        if ckey is not None:
+            conv[ckey] = value
+        out.setdefault(dst, value)
     return out
+
+
+def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
+    return _fields_for(p, rec, obj, sf_obj, "salesforce")
 
 
 def _fields_for_hs(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    fields = rec.fields
-    conv: dict[Any, Any] = p.cache.setdefault("conv_hs", {})
-    for fm in _create_maps(p, obj, sf_obj, "hubspot"):
-        raw = fields.get(fm.salesforce) if fm.derived is None else p.sf_value(rec, fm)
-        if raw is None:
-            continue
-        kind = fm.kind
-        tr = type(raw)
-        if (kind == "text" or kind == "phone") and tr is str:
-            if raw.strip():
-                out.setdefault(fm.hubspot, raw.strip())
-            continue
-        key = (id(fm), tr, raw) if tr in _ATOMS else None
-        hit = conv.get(key, _MISSING) if key is not None else _MISSING
-        if hit is _SKIP:
-            continue
-        if hit is not _MISSING:
-            out.setdefault(fm.hubspot, hit)
-            continue
-        sn = norm_fast(kind, raw)
-        if sn is None:
-            if key is not None:
-                conv[key] = _SKIP
-            continue
-        value, problem = p.to_hs(fm, sn)
-        if problem:
-            p.skipped[f"create_field_{problem}"] += 1
-            continue
-        if key is not None:
-            conv[key] = value
-        out.setdefault(fm.hubspot, value)
-    return out
+    return _fields_for(p, rec, obj, sf_obj, "hubspot")
 
 
 def _create(
@@ -242,10 +234,9 @@ def plan_creates(p: Planner) -> None:
         scope = [f for f in filters if f.source == source and f.object == obj]
         out = []
         bucket = recs.get((source, obj), {})
-        linked = p.linked
-        for rid in sorted(bucket):
+        for rid in sorted(bucket.keys() - p.linked.get(source, set())):
             r = bucket[rid]
-            if (source, rid) in linked or r.archived:
+            if r.archived:
                 continue
             if scope and not all(in_scope(r, f) for f in scope):
                 p.skipped["create_out_of_scope"] += 1

@@ -90,7 +90,7 @@ def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
         return sorted(
             base,
             key=lambda r: (
-                (r.source, r.record_id) not in p.linked,
+                r.record_id not in p.linked.get(r.source, ()),
                 pri.index(r.object) if r.object in pri else len(pri),
             ),
         )

@@ -56,24 +56,46 @@ def run_build(
     schemas: dict[tuple[str, str], list[dict[str, Any]]] | None,
 ) -> PlanResult:
     """Load, compute and (unless ``dry_run``) store a plan run; see :func:`recon.plan.build_plan`."""
+    # a plan makes millions of small objects and frees none of them until it ends: the
+    # cycle collector would rescan them all again and again (that alone doubled the time;
+    # one full collection while the items are stored still cost a second)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run_build(
+            db,
+            cfg,
+            match_run_id=match_run_id,
+            sample=sample,
+            parent_run_id=parent_run_id,
+            dry_run=dry_run,
+            schemas=schemas,
+        )
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _run_build(
+    db: sqlite_utils.Database,
+    cfg: Any,
+    *,
+    match_run_id: str | None,
+    sample: int | None,
+    parent_run_id: str | None,
+    dry_run: bool,
+    schemas: dict[tuple[str, str], list[dict[str, Any]]] | None,
+) -> PlanResult:
     started = time.perf_counter()
     if sample is not None and sample < 1:
         raise PlanError(f"--sample must be at least 1, got {sample}")
     mrid = resolve_run_id(db, match_run_id, "match")
     if mrid is None:
         raise PlanError("there is no match run to plan from", hint="run `recon match` first")
-    # a plan makes millions of small objects and frees none of them until it ends: the
-    # cycle collector would rescan them all again and again (that alone doubled the time)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        view = load_view(db, mrid, campaigns=bool(cfg.mapping.campaign_property))
-        chk = resolve_mappings(cfg.mapping, schemas if schemas is not None else view.schemas)
-        planner = Planner(view, chk, cfg, sample)
-        items = planner.run()
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    view = load_view(db, mrid, campaigns=bool(cfg.mapping.campaign_property))
+    chk = resolve_mappings(cfg.mapping, schemas if schemas is not None else view.schemas)
+    planner = Planner(view, chk, cfg, sample)
+    items = planner.run()
     result = PlanResult(
         run_id=None,
         match_run_id=mrid,
