@@ -252,6 +252,7 @@ def _links(
     t0 = time.perf_counter()
     prob = probability(total)
     tier = _tiers(g, prob, settings, th.auto, th.review)
+    tier[_department_pairs(left, right, pairs, g, settings)] = "reject"
     keep = tier != "reject"
     idx = np.flatnonzero(keep)
     cand = pl.DataFrame(
@@ -292,6 +293,39 @@ def _links(
     links = links.sort("score", "record_id_l", "record_id_r", descending=[True, False, False])
     counts["timings"]["links_assign"] = round(time.perf_counter() - t0, 3)
     return links, scorer.weights
+
+
+def _hosts_several(frame: pl.DataFrame) -> pl.Series:
+    """Per record: its domain carries several different names in its own system."""
+    if "domain" not in frame.columns or "name_norm" not in frame.columns:
+        return pl.Series([False] * frame.height)
+    names = frame.group_by("domain").agg(pl.col("name_norm").n_unique().alias("_names"))
+    out = frame.select("domain").join(names, on="domain", how="left", maintain_order="left")
+    return ((out["_names"] >= 2) & out["domain"].is_not_null()).fill_null(False)
+
+
+def _department_pairs(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    pairs: pl.DataFrame,
+    g: np.ndarray,
+    settings: MatchSettings,
+) -> np.ndarray:
+    """Pairs whose names differ by whole extra words on a website that, inside one system,
+    already carries several names: a department or arm next to its parent, not a link."""
+    names = [c for c in settings.comparisons if c.column == "name_norm"]
+    if not names or g.shape[0] == 0:
+        return np.zeros(g.shape[0], dtype=bool)
+    c = settings.comparisons.index(names[0])
+    labels = [lv.label for lv in names[0].levels]
+    extra = np.isin(
+        g[:, c], [labels.index(x) for x in ("extra_words", "extra_country") if x in labels]
+    )
+    if not extra.any():
+        return extra
+    several_l = _hosts_several(left).to_numpy()[pairs["_il"].to_numpy()]
+    several_r = _hosts_several(right).to_numpy()[pairs["_ir"].to_numpy()]
+    return extra & (several_l | several_r)
 
 
 def _flag_shared_email(

@@ -296,3 +296,38 @@ def test_contact_company_levels_use_company_names() -> None:
         levels = {e["comparison"]: e["level"] for e in json.loads(expl)}
         assert levels["company"] == "else"
     assert r.links.filter(pl.col("tier") == "auto").height == 0
+
+
+def test_department_next_to_its_parent_is_not_linked(make_companies) -> None:
+    hs, sf, _ = make_companies(80, seed=4, dup_share=0.0)
+    row = {"phone": None, "city": "Austin", "country": "US"}
+    hs = pl.concat(
+        [
+            hs,
+            pl.DataFrame(
+                [
+                    {
+                        "source": "hubspot",
+                        "object": "companies",
+                        "record_id": "p",
+                        "name": "Zorvex Widgets",
+                        "website": "zorvex.com",
+                        **row,
+                    }
+                ]
+            ),
+        ]
+    )
+    depts = [
+        {
+            "source": "salesforce",
+            "object": "Account",
+            "record_id": f"d{i}",
+            "name": f"Zorvex Widgets {w}",
+            "website": f"zorvex.com/{w.lower()}",
+            **row,
+        }
+        for i, w in enumerate(["Research", "Ventures"])
+    ]
+    r = match_records(hs, pl.concat([sf, pl.DataFrame(depts)]), entity="companies")
+    assert r.links.filter(pl.col("record_id_l") == "p").height == 0
