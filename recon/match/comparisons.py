@@ -64,6 +64,9 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
         ),
         tf_adjust=True,
         veto_auto=("else", "subset", "extra_words", "extra_country"),
+        # inside one system, names that share only some words are siblings more often
+        # than duplicates: never propose a merge on them
+        no_duplicate=("idf_0.65", "idf_0.5"),
     )
 
 

@@ -118,7 +118,7 @@ class _Scorer:
         g, total, _ = self.score(il, ir)
         prob = probability(total)
         if self.veto_zero:
-            prob[_veto(g, self.settings)] = 0.0
+            prob[_no_duplicate(g, self.settings)] = 0.0
         return prob
 
 
@@ -206,8 +206,19 @@ def _tiers(
     tier = np.where(prob >= review, "review", "reject").astype(object)
     tier[(prob >= auto) & ~veto] = "auto"
     if veto_rejects:
-        tier[veto] = "reject"
+        tier[_no_duplicate(g, settings)] = "reject"
     return tier
+
+
+def _no_duplicate(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs that may not be duplicates: vetoed, or at a level listed in ``no_duplicate``."""
+    out = _veto(g, settings)
+    for c, comp in enumerate(settings.comparisons):
+        labels = [lv.label for lv in comp.levels]
+        for lab in comp.no_duplicate:
+            if lab in labels:
+                out |= g[:, c] == labels.index(lab)
+    return out
 
 
 def _explain(

@@ -94,6 +94,8 @@ class Comparison:
     levels: tuple[Level, ...]
     tf_adjust: bool = False
     veto_auto: tuple[str, ...] = ()
+    #: levels too weak to propose a duplicate inside one system (besides ``veto_auto``)
+    no_duplicate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
@@ -207,6 +209,7 @@ class MatchSettings:
                     levels=tuple(Level(**lv) for lv in c["levels"]),
                     tf_adjust=bool(c.get("tf_adjust", False)),
                     veto_auto=tuple(c.get("veto_auto", ())),
+                    no_duplicate=tuple(c.get("no_duplicate", ())),
                 )
                 for c in data["comparisons"]
             )
