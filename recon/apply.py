@@ -15,7 +15,9 @@ with ``resume=True`` and applies every item exactly once:
 - before writing, each target's modification time is compared with the snapshot
   the decision was based on; a record changed since is not overwritten: its item
   becomes ``stale`` and goes back to review (``plan_items.status =
-  'needs_review'`` with both versions in ``reason.stale``);
+  'needs_review'`` with both versions in ``reason.stale``, and a ``stale`` item
+  in the review queue at once); approved there, the next run (or ``resume``)
+  sends it once against the record's new version, which becomes its snapshot;
 - per-record errors are classified (:class:`~recon.errors.ErrorClass`) and
   retried in the run only when retrying can help; a later run of the same plan
   applies only what is not confirmed yet;
@@ -47,6 +49,7 @@ from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ReconError, UsageError
 from .lock import store_lock
 from .models import canonical_json, now_iso
+from .review_stale import stale_id
 from .store import finish_run, resolve_run_id, start_run, transaction
 from .writers import CallBudget, Writer, chunks
 from .writers.dryrun import DryRunWriter
@@ -159,15 +162,54 @@ def _unfinished(db: sqlite_utils.Database, plan_run_id: str) -> str | None:
     return str(rows[0]["run_id"]) if rows else None
 
 
+def _stale_verdict(
+    db: sqlite_utils.Database, plan_run_id: str, item_id: str, error: Any
+) -> dict[str, Any] | None:
+    """The review decision on a stale journal row's event (None: not decided in review)."""
+    both = loads(error)
+    if not isinstance(both, dict):
+        return None
+    rows = list(
+        db.query(
+            "select * from decisions where item_id = ? and kind = 'plan' and superseded = 0 "
+            "order by version desc, decision_id desc limit 1",
+            [stale_id(plan_run_id, item_id, both)],
+        )
+    )
+    return {**dict(rows[0]), "stale": both} if rows else None
+
+
+def _against_new_version(row: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+    """An approved stale item, re-aimed at the record's version the reviewer saw.
+
+    The new modification time becomes the item's snapshot (a further change is
+    refused again); undo items expect the values the reviewer saw; the approval is
+    the decision the audit names.
+    """
+    both = verdict["stale"]
+    out = {**row, "snapshot_modified_at": both.get("current_modified_at")}
+    payload = loads(row.get("payload"))
+    if isinstance(payload, dict) and isinstance(payload.get("expect"), dict):
+        current = both.get("current") if isinstance(both.get("current"), dict) else {}
+        out["payload"] = {**payload, "expect": {**payload["expect"], **current}}
+    approval = {k: verdict.get(k) for k in ("item_id", "kind", "label", "reviewer", "decided_at")}
+    out["decisions"] = [approval, *(row.get("decisions") or [])]
+    return out
+
+
 def _eligible(
     db: sqlite_utils.Database, plan_run_id: str, run_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Approved items no run of this plan settled: not confirmed, not moot (their record was
-    merged away by the run), not stale without a newer decision."""
+    merged away by the run), not stale without a newer decision.
+
+    A stale item comes back when its stale event is approved in review (then it is sent
+    against the record's new version), or when its link or item is decided again.
+    """
     done = {
         r["item_id"]: r
         for r in db.query(
-            "select item_id, state, updated_at from journal where plan_run_id = ? and run_id != ? "
+            "select item_id, state, updated_at, error from journal where plan_run_id = ? and run_id != ? "
             "and (state in ('confirmed', 'stale') or (state = 'skipped' and error_class = 'not_found')) "
             "order by updated_at",
             [plan_run_id, run_id],
@@ -179,12 +221,18 @@ def _eligible(
         if prior and prior["state"] in ("confirmed", "skipped"):
             continue
         if prior and prior["state"] == "stale":
-            newer = db.execute(
-                "select count(*) from decisions where superseded = 0 and decided_at > ? and item_id in (?, ?)",
-                [prior["updated_at"], row["item_id"], row.get("link_item_id") or ""],
-            ).fetchone()[0]
-            if not newer:
-                continue
+            verdict = _stale_verdict(db, plan_run_id, row["item_id"], prior["error"])
+            if verdict is not None:
+                if verdict["label"] != "approve":
+                    continue  # rejected (dropped) or deferred in review
+                row = _against_new_version(row, verdict)
+            else:
+                newer = db.execute(
+                    "select count(*) from decisions where superseded = 0 and decided_at > ? and item_id in (?, ?)",
+                    [prior["updated_at"], row["item_id"], row.get("link_item_id") or ""],
+                ).fetchone()[0]
+                if not newer:
+                    continue
         out.append(row)
     return out
 
@@ -194,12 +242,24 @@ def _seed(
 ) -> None:
     """Journal rows (``planned``) for the eligible items this run does not hold yet."""
     have = {
-        r["item_id"] for r in db.query("select item_id from journal where run_id = ?", [run_id])
+        r["item_id"]: r
+        for r in db.query("select item_id, state, error from journal where run_id = ?", [run_id])
     }
     now = now_iso()
     new = []
     for row in _eligible(db, plan_run_id, run_id, rows):
-        if row["item_id"] in have:
+        held = have.get(row["item_id"])
+        if held is not None and held["state"] == "stale":
+            # this (resumed) run refused it as stale; approved in review since: send it again
+            verdict = _stale_verdict(db, plan_run_id, row["item_id"], held["error"])
+            if verdict is not None and verdict["label"] == "approve":
+                again = to_item(db, _against_new_version(row, verdict))
+                db.execute(
+                    "update journal set state = 'planned', attempts = 0, error_class = null, "
+                    "error = null, updated_at = ?, item = ? where run_id = ? and item_id = ?",
+                    [now, canonical_json(asdict(again)), run_id, row["item_id"]],
+                )
+        if held is not None:
             continue
         item = to_item(db, row)
         new.append(

@@ -23,6 +23,7 @@ from .apply_items import Item, loads, newer, norm, ops_for, phases
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .models import canonical_json, now_iso
+from .review_stale import index_stale
 from .store import get_run, transaction
 from .writers import CallBudget, Op, Outcome, RecordState, Writer, chunks
 
@@ -456,6 +457,10 @@ class Runner:
             "update plan_items set status = 'needs_review', reason = ? where run_id = ? and item_id = ?",
             [canonical_json(reason), self.plan, item.item_id],
         )
+        if self.db.execute(
+            "select 1 from review_state where name = 'queue' and plan_run_id = ?", [self.plan]
+        ).fetchone():
+            index_stale(self.db, self.plan, [item.item_id])  # the queue shows it at once
         return self._audit_row(item, "stale", error=f"record changed since review: {text}")
 
     def _fresh(

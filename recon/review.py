@@ -1,9 +1,11 @@
 """The review API: one queue of links, duplicate clusters and field conflicts, and decisions.
 
 UI-free: the Streamlit page, the CLI and notebooks call these functions. The
-queue covers three kinds of item: cross-system ``link`` pairs and ``duplicate``
-clusters of the latest match run, and ``conflict`` items of the latest plan run
-(shown with the link they belong to). It is indexed once per (match run, plan
+queue covers four kinds of item: cross-system ``link`` pairs and ``duplicate``
+clusters of the latest match run, ``conflict`` items of the latest plan run
+(shown with the link they belong to), and ``stale`` writes: plan items apply
+refused because their record changed since review (both versions shown; see
+:mod:`recon.review_stale`). It is indexed once per (match run, plan
 run) into the ``review_queue`` table, so every page is one indexed SQL query
 (no whole-table loads), sorted by what gains most from a human: the review tier
 first, then the score's closeness to the auto threshold.
@@ -19,7 +21,9 @@ Labels written (what :func:`recon.plan.approved_items` reads): ``link`` and
 ``approve`` (or ``reject``/``defer``) with choice ``{"field", "value", "source",
 "side"}``; a cluster's master ``approve`` with ``{"master": record_id, "source",
 "object"}``; a split ``non_match`` (the cluster is not one entity) with
-``{"groups": [[{"source", "object", "record_id"}, ...], ...]}``.
+``{"groups": [[{"source", "object", "record_id"}, ...], ...]}``; a stale write
+``plan`` / ``approve``|``reject``|``defer`` with ``{"stale_of", "modified_at",
+"apply_run_id"}``.
 
 Examples:
     >>> from recon.store import open_store
@@ -57,6 +61,7 @@ from .review_queue import (
     tier_counts,
     tier_precision,
 )
+from .review_stale import stale_of
 from .store import transaction
 
 __all__ = [
@@ -94,8 +99,14 @@ ACTIONS: dict[str, dict[str, str]] = {
     "link": {"approve": "match", "reject": "non_match", "defer": "unsure"},
     "duplicate": {"approve": "match", "reject": "non_match", "defer": "unsure"},
     "conflict": {"approve": "approve", "reject": "reject", "defer": "defer"},
+    "stale": {"approve": "approve", "reject": "reject", "defer": "defer"},
 }
-_DECISION_KIND = {"link": "link", "duplicate": "duplicate", "conflict": "conflict_value"}
+_DECISION_KIND = {
+    "link": "link",
+    "duplicate": "duplicate",
+    "conflict": "conflict_value",
+    "stale": "plan",
+}
 # --------------------------------------------------------------------------- writing
 
 
@@ -224,7 +235,9 @@ def decide(
     """Approve, reject or defer an item; return the decision row written.
 
     Links and clusters are labelled ``match``/``non_match``/``unsure``;
-    conflicts ``approve`` (the plan's proposed value)/``reject``/``defer``.
+    conflicts ``approve`` (the plan's proposed value)/``reject``/``defer``;
+    stale writes ``approve`` (write the planned value anyway, against the record's
+    new version: the next ``recon apply`` sends it once) /``reject`` (drop it)/``defer``.
 
     Raises:
         ReviewerConflict: the item's current version is not ``based_on_version``.
@@ -254,6 +267,14 @@ def decide(
                     hint="choose the surviving value (choose_value)",
                 )
             choice.update(value=json.loads(after), source="plan")
+    elif item["kind"] == "stale":
+        # the decision answers this version of the record: approving writes against it
+        both = stale_of(db, item).get("both") or {}
+        choice = {
+            "stale_of": item["link_item_id"],
+            "modified_at": both.get("current_modified_at"),
+            "apply_run_id": both.get("apply_run_id"),
+        }
     return _write(
         db,
         item,

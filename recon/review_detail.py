@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from .review_queue import _latest_run, _queue_row
+from .review_stale import stale_detail
 
 RECORD_FIELDS = (
     "name", "first_name", "last_name", "email", "phone", "company", "domain", "website",
@@ -109,7 +110,8 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
     ``data`` decoded and a ``link`` into the CRM), ``fields`` (per field: the
     values side by side and ``differs``), ``explanation`` (levels and weights,
     ``total``, ``score``), ``pairs`` (a cluster's internal pairs), ``plan`` (a
-    conflict's plan item and value ``options``), ``related`` records,
+    conflict's plan item and value ``options``), ``stale`` (a stale write's
+    versions side by side: :func:`recon.review_stale.stale_detail`), ``related`` records,
     ``versions`` (current version per decision chain, e.g. ``link`` or
     ``conflict_value:phone``) and ``history`` (every decision on the item).
 
@@ -157,6 +159,13 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
                 {"field": name, "values": values, "differs": comparable and not _same(values)}
             )
     pair_id = item_id if item["kind"] == "link" else item["link_item_id"]
+    if item["kind"] == "stale":
+        out["stale"] = stale_detail(db, item)
+        row = db.execute(
+            "select link_item_id from plan_items where run_id = ? and item_id = ?",
+            [item["run_id"], out["stale"].get("plan_item_id") or item["link_item_id"]],
+        ).fetchone()
+        pair_id = row[0] if row else None  # the link the stale write belongs to, if any
     if item["kind"] == "conflict":
         plan = dict(
             next(

@@ -1,9 +1,10 @@
-"""The review queue: links, duplicate clusters and conflicts indexed for paged, sorted, filtered reads.
+"""The review queue: links, duplicate clusters, conflicts and stale writes indexed for paged reads.
 
 Part of :mod:`recon.review` (import from there). The latest match and plan runs
 are indexed once into ``review_queue``; every page is then one indexed SQL query
 (LIMIT/OFFSET), sorted by tier (review first) and by the score's closeness to
-the auto threshold. The statistics behind the app's charts are aggregates over
+the auto threshold. Writes apply refused as stale (:mod:`recon.review_stale`) are
+indexed with the plan run, and again by apply whenever it marks one. The statistics behind the app's charts are aggregates over
 the same index.
 """
 
@@ -18,6 +19,7 @@ import sqlite_utils
 
 from .errors import ReviewError
 from .models import now_iso
+from .review_stale import index_stale
 from .store import transaction
 
 log = logging.getLogger(__name__)
@@ -30,7 +32,7 @@ _DEFAULT_THRESHOLDS = {"link": (0.99, 0.5), "duplicate": (0.99, 0.6)}
 _CURRENT = (
     "(select d.decision_id from decisions d where d.item_id = q.item_id and d.superseded = 0 "
     "and d.kind in (case q.kind when 'link' then 'link' when 'duplicate' then 'duplicate' "
-    "else 'conflict_value' end, case q.kind when 'duplicate' then 'split' "
+    "when 'stale' then 'plan' else 'conflict_value' end, case q.kind when 'duplicate' then 'split' "
     "when 'conflict' then 'plan' else '-' end) order by d.decision_id desc limit 1)"
 )
 _CURRENT_LABEL = _CURRENT.replace("select d.decision_id", "select d.label")
@@ -322,6 +324,7 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
             where pi.run_id = ? and pi.action = 'conflict'""",
             [*params, match_run, plan_run],
         )
+        index_stale(db, plan_run)
 
 
 # --------------------------------------------------------------------------- reading

@@ -76,6 +76,28 @@ def comparison(detail: dict[str, Any]) -> None:
         )
 
 
+def stale_versions(stale: dict[str, Any]) -> None:
+    """A stale write: what the decision saw, what the CRM holds now, what the plan writes."""
+    if not stale.get("fields"):
+        st.info("No longer stale: this write was settled by a later apply.")
+        return
+    crm = SOURCES.get(stale.get("system") or "", stale.get("system") or "CRM")
+    st.warning(
+        f"{crm} changed this record after review: not overwritten. Snapshot "
+        f"{md(stale.get('snapshot_modified_at') or '?')} · now {md(stale.get('current_modified_at') or '?')} "
+        f"(apply run `{stale.get('apply_run_id') or '?'}`)."
+    )
+    frame = pd.DataFrame(
+        [
+            ["—" if f[k] in (None, "") else str(f[k]) for k in ("snapshot", "current", "planned")]
+            for f in stale["fields"]
+        ],
+        index=[f["field"] for f in stale["fields"]],
+        columns=["Snapshot (reviewed)", f"{crm} now", "Plan writes"],
+    )
+    st.dataframe(frame, width="stretch")
+
+
 def explanation(detail: dict[str, Any]) -> None:
     exp = detail["explanation"]
     if detail["item"]["kind"] == "duplicate":

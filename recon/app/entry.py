@@ -23,7 +23,12 @@ from ..store import open_store
 log = logging.getLogger(__name__)
 
 TABS = ["Queue", "Plan", "Apply", "Audit", "Charts"]
-KINDS: dict[str, str] = {"link": "Links", "duplicate": "Duplicates", "conflict": "Conflicts"}
+KINDS: dict[str, str] = {
+    "link": "Links",
+    "duplicate": "Duplicates",
+    "conflict": "Conflicts",
+    "stale": "Stale writes",
+}
 STATUSES: dict[str, str] = {
     "undecided": "Undecided",
     "decided": "Decided",

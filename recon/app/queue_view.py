@@ -15,13 +15,14 @@ import streamlit as st
 
 from .. import review
 from ..errors import ReconError, ReviewerConflict
-from .detail_view import ICONS, SOURCES, comparison, explanation, md, status
+from .detail_view import ICONS, SOURCES, comparison, explanation, md, stale_versions, status
 from .entry import KINDS, Session, current_filter, flash, reviewer, session, show_flash
 
 BUTTONS = {
     "link": ("✓ Same", "✗ Different", "Defer"),
     "duplicate": ("✓ Merge", "✗ Distinct", "Defer"),
     "conflict": ("✓ Keep value", "✗ Neither", "Defer"),
+    "stale": ("✓ Write anyway", "✗ Drop", "Defer"),
 }
 HELP = {
     "link": (
@@ -33,6 +34,10 @@ HELP = {
         "Not duplicates: never merge them (X)",
     ),
     "conflict": ("Keep the selected value on both sides (A)", "Change neither side (X)"),
+    "stale": (
+        "Write the planned value over the CRM's new version at the next apply (A)",
+        "Keep the CRM's value: drop this write (X)",
+    ),
 }
 
 
@@ -228,7 +233,7 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
     item = detail["item"]
     versions = detail["versions"]
     kind, iid, title = item["kind"], item["item_id"], item["title"]
-    primary = f"conflict_value:{item['field']}" if kind == "conflict" else kind
+    primary = {"conflict": f"conflict_value:{item['field']}", "stale": "plan"}.get(kind, kind)
     version = versions.get(primary, 0)
     labels = BUTTONS[kind]
     first: tuple[str, str, Any, tuple[Any, ...]]
@@ -445,6 +450,8 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         st.caption(
             f"{KINDS[item['kind']][:-1]} · {item['object']} · tier **{item['tier']}** · id `{item_id}`"
         )
+        if item["kind"] == "stale":
+            stale_versions(detail.get("stale") or {})
         comparison(detail)
         if detail["related"]:
             with st.expander(f"Related records ({len(detail['related'])})"):

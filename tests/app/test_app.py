@@ -318,3 +318,59 @@ def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> N
     run(at.button(key="btn_exports").click())
     labels = [b.label for b in at.get("download_button")]
     assert len(labels) == len(audit.FORMATS) and all("rows" in label for label in labels)
+
+
+def _stale_write(db: sqlite_utils.Database) -> str:
+    """A plan item the last apply refused as stale (journal row as apply writes it); its queue id."""
+    from recon.models import canonical_json, now_iso
+    from recon.review_queue import _latest_run
+    from recon.review_stale import stale_id
+
+    plan = _latest_run(db, "plan")
+    assert plan
+    both = {
+        "snapshot_modified_at": "2026-01-01T00:00:00Z",
+        "current_modified_at": "2026-01-02T09:30:00Z",
+        "planned_before": "+1 555 0100",
+        "planned_after": "+1 555 0199",
+        "current": {"phone": "+1 555 0142"},
+        "apply_run_id": "apply-1",
+    }
+    item = {
+        "item_id": "upd-phone", "action": "update", "system": "hubspot", "object": "companies",
+        "record_id": "7", "field": "phone", "before": "+1 555 0100", "after": "+1 555 0199",
+        "snapshot": both["snapshot_modified_at"], "payload": {}, "seq": 1,
+    }  # fmt: skip
+    db["journal"].insert(
+        {
+            "run_id": "apply-1",
+            "item_id": "upd-phone",
+            "plan_run_id": plan,
+            "state": "stale",
+            "attempts": 1,
+            "error_class": "stale",
+            "error": canonical_json(both),
+            "updated_at": now_iso(),
+            "item": canonical_json(item),
+        }
+    )
+    db.execute("delete from review_state")  # indexed again on the next read
+    return stale_id(plan, "upd-phone", both)
+
+
+def test_approve_a_stale_write_against_the_new_version(store: sqlite_utils.Database) -> None:
+    stale = _stale_write(store)
+    at = start(f_kinds=["stale"])
+    assert at.session_state["item"] == stale
+    [versions] = [d for d in at.dataframe if "Plan writes" in d.value.columns]
+    assert versions.value.loc["phone"].tolist() == ["+1 555 0100", "+1 555 0142", "+1 555 0199"]
+    assert "changed this record after review" in texts(at)
+    run(at.button(key="btn_approve").click())
+    [row] = decisions(store, stale)
+    choice = json.loads(row["choice"])
+    assert (row["kind"], row["label"], row["reviewer"]) == ("plan", "approve", "ana@example.com")
+    assert choice == {
+        "apply_run_id": "apply-1",
+        "modified_at": "2026-01-02T09:30:00Z",
+        "stale_of": "upd-phone",
+    }

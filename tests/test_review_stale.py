@@ -1,0 +1,151 @@
+"""Stale writes back in review: apply refuses a changed record, the queue shows both versions,
+the reviewer approves (written once, against the new version), rejects or defers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlite_utils
+from writers.crm_env import (  # noqa: F401  (fixtures)
+    CrmEnv,
+    _own_sandbox,
+    crm_fixture,
+    hs_update,
+    make_plan,
+    uid,
+)
+
+from recon import review
+from recon.apply import apply_plan
+from recon.audit import verify
+from recon.config import ReconConfig
+
+REVIEWER = "ana@example.com"
+
+
+def _stale_setup(
+    crm: CrmEnv, tmp_path: Path
+) -> tuple[ReconConfig, sqlite_utils.Database, str, str, str]:
+    """A company, a plan renaming it, the queue built, a user edit, then an apply that refuses it."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    name = f"Stale Co {uid()}"
+    [rid] = crm.hs_create("companies", [{"name": name}])
+    snap = crm.modified("hubspot", "companies", rid)
+    plan = make_plan(db, [hs_update(rid, "name", name, name + " Ltd", snap)])
+    review.ensure_queue(db)  # the reviewer's page is open before the apply
+    crm.edit("hubspot", "companies", rid, {"name": "Edited by a user"})
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.stale, result.applied) == (1, 0)
+    return cfg, db, plan, rid, snap
+
+
+def _stale_items(db: sqlite_utils.Database, status: str = "undecided") -> list[dict[str, Any]]:
+    return review.queue(db, review.QueueFilter(kinds=("stale",), status=status)).items
+
+
+def _writes(crm: CrmEnv, mark: int, rid: str) -> list[dict[str, Any]]:
+    return [c for c in crm.changes(mark) if str(c.get("record_id")) == rid]
+
+
+def test_a_stale_write_is_queued_at_once_with_both_versions(crm: CrmEnv, tmp_path: Path) -> None:
+    _cfg, db, _plan, rid, snap = _stale_setup(crm, tmp_path)
+    [item] = _stale_items(db)  # no match/plan run since: apply itself refreshed the queue
+    assert (item["kind"], item["source_l"], item["record_id_l"], item["field"]) == (
+        "stale",
+        "hubspot",
+        rid,
+        "name",
+    )
+    detail = review.item_detail(db, item["item_id"])
+    stale = detail["stale"]
+    assert stale["snapshot_modified_at"] == snap
+    assert stale["current_modified_at"] == crm.modified("hubspot", "companies", rid)
+    [row] = stale["fields"]
+    assert row["field"] == "name" and row["current"] == "Edited by a user"
+    assert row["planned"] == row["snapshot"] + " Ltd"
+    # a rebuilt queue (e.g. another session) finds it in the journal too
+    db.execute("delete from review_state")
+    assert [i["item_id"] for i in _stale_items(db)] == [item["item_id"]]
+    assert review.queue(db, review.QueueFilter(kinds=("stale",), text="edited")).total == 1
+
+
+def test_approved_stale_write_is_sent_once_against_the_new_version(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path)
+    [item] = _stale_items(db)
+    new_version = review.item_detail(db, item["item_id"])["stale"]["current_modified_at"]
+    decision = review.decide(db, item["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
+    assert (decision["kind"], decision["label"]) == ("plan", "approve")
+    assert json.loads(decision["choice"])["modified_at"] == new_version
+    assert _stale_items(db) == []  # decided
+
+    mark = crm.last_change()
+    again = apply_plan(db, cfg, plan_run_id=plan)
+    assert (again.items, again.applied, again.stale) == (1, 1, 0)
+    name = crm.hs_get("companies", rid, ["name"])["name"]
+    assert name.endswith(" Ltd") and name != "Edited by a user"
+    assert len(_writes(crm, mark, rid)) == 1
+    audit = list(
+        db.query("select * from audit where run_id = ? and outcome = 'confirmed'", [again.run_id])
+    )
+    assert [a["reviewer"] for a in audit] == [REVIEWER] and verify(db).ok
+    journal = json.loads(
+        db.execute("select item from journal where run_id = ?", [again.run_id]).fetchone()[0]
+    )
+    assert journal["snapshot"] == new_version
+
+    # exactly once: a further rerun sends nothing
+    mark = crm.last_change()
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+    assert _writes(crm, mark, rid) == []
+
+
+@pytest.mark.parametrize("action", ["reject", "defer"])
+def test_rejected_or_deferred_stale_write_is_not_sent(
+    crm: CrmEnv, tmp_path: Path, action: str
+) -> None:
+    cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path)
+    [item] = _stale_items(db)
+    review.decide(db, item["item_id"], action, reviewer=REVIEWER, based_on_version=0)
+    mark = crm.last_change()
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+    assert crm.hs_get("companies", rid, ["name"])["name"] == "Edited by a user"
+    assert _writes(crm, mark, rid) == []
+    assert len(_stale_items(db, "deferred" if action == "defer" else "decided")) == 1
+
+
+def test_a_second_edit_after_approval_is_stale_again(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path)
+    [first] = _stale_items(db)
+    review.decide(db, first["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
+    crm.edit("hubspot", "companies", rid, {"name": "Edited twice"})
+
+    result = apply_plan(db, cfg, plan_run_id=plan)
+
+    assert (result.stale, result.applied) == (1, 0)
+    assert crm.hs_get("companies", rid, ["name"])["name"] == "Edited twice"
+    [second] = _stale_items(db)  # undecided again, as a new event of the same plan item
+    assert second["item_id"] != first["item_id"]
+    assert second["link_item_id"] == first["link_item_id"]
+    [row] = review.item_detail(db, second["item_id"])["stale"]["fields"]
+    assert row["current"] == "Edited twice"
+    assert review.queue(db, review.QueueFilter(kinds=("stale",), status="all")).total == 1
+
+
+def test_resume_sends_an_item_the_interrupted_run_found_stale(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path)
+    # the run is left unfinished (as if killed after the refusal)
+    run_id = db.execute("select run_id from journal where plan_run_id = ?", [plan]).fetchone()[0]
+    db.execute("update runs set status = 'running' where run_id = ?", [run_id])
+    [item] = _stale_items(db)
+    review.decide(db, item["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
+
+    resumed = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+
+    assert resumed.run_id == run_id and (resumed.applied, resumed.stale) == (1, 0)
+    assert crm.hs_get("companies", rid, ["name"])["name"].endswith(" Ltd")
