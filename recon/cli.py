@@ -565,7 +565,7 @@ def review(
         bool, typer.Option("--no-browser", help="Serve only; do not open a browser tab.")
     ] = False,
 ) -> None:
-    """Open the review app in the browser (links, duplicates, conflicts); binds 127.0.0.1 by default."""
+    """Open the review app in the browser (links, duplicates, conflicts, stale writes); binds 127.0.0.1 by default."""
     import subprocess
 
     from .app import streamlit_command

@@ -23,7 +23,7 @@ from recon.apply import apply_plan
 from recon.audit import verify
 from recon.config import ReconConfig
 
-REVIEWER = "ana@example.com"
+REVIEWER = "ben@example.com"  # make_plan approves the link as ana
 
 
 def _stale_setup(
