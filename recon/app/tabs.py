@@ -234,6 +234,12 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
             m[2].metric("Failed", sum((s.get("failed") or {}).values()))
             m[3].metric("Skipped", s.get("skipped", 0))
             m[4].metric("Stale", s.get("stale", 0))
+            if s.get("stale"):
+                st.warning(
+                    "Records changed in the CRM since review were not overwritten: they wait in the "
+                    "Queue as *Stale writes* (write anyway, drop or defer; approved ones go out with "
+                    "the next apply)."
+                )
             st.json(s, expanded=False)
 
 
