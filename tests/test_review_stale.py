@@ -15,6 +15,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
     crm_fixture,
     hs_update,
     make_plan,
+    sf_update,
     uid,
 )
 
@@ -26,21 +27,35 @@ from recon.config import ReconConfig
 REVIEWER = "ben@example.com"  # make_plan approves the link as ana
 
 
+_SIDES = {
+    "hubspot": ("companies", "name", hs_update),
+    "salesforce": ("Account", "Name", sf_update),
+}
+
+
 def _stale_setup(
-    crm: CrmEnv, tmp_path: Path
+    crm: CrmEnv, tmp_path: Path, system: str = "hubspot"
 ) -> tuple[ReconConfig, sqlite_utils.Database, str, str, str]:
     """A company, a plan renaming it, the queue built, a user edit, then an apply that refuses it."""
+    obj, field, update = _SIDES[system]
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
     name = f"Stale Co {uid()}"
-    [rid] = crm.hs_create("companies", [{"name": name}])
-    snap = crm.modified("hubspot", "companies", rid)
-    plan = make_plan(db, [hs_update(rid, "name", name, name + " Ltd", snap)])
+    create = crm.hs_create if system == "hubspot" else crm.sf_create
+    [rid] = create(obj, [{field: name}])
+    snap = crm.modified(system, obj, rid)
+    plan = make_plan(db, [update(rid, field, name, name + " Ltd", snap)])
     review.ensure_queue(db)  # the reviewer's page is open before the apply
-    crm.edit("hubspot", "companies", rid, {"name": "Edited by a user"})
+    crm.edit(system, obj, rid, {field: "Edited by a user"})
     result = apply_plan(db, cfg, plan_run_id=plan)
     assert (result.stale, result.applied) == (1, 0)
     return cfg, db, plan, rid, snap
+
+
+def _name(crm: CrmEnv, system: str, rid: str) -> str:
+    obj, field, _update = _SIDES[system]
+    get = crm.hs_get if system == "hubspot" else crm.sf_get
+    return str(get(obj, rid, [field])[field])
 
 
 def _stale_items(db: sqlite_utils.Database, status: str = "undecided") -> list[dict[str, Any]]:
@@ -51,21 +66,26 @@ def _writes(crm: CrmEnv, mark: int, rid: str) -> list[dict[str, Any]]:
     return [c for c in crm.changes(mark) if str(c.get("record_id")) == rid]
 
 
-def test_a_stale_write_is_queued_at_once_with_both_versions(crm: CrmEnv, tmp_path: Path) -> None:
-    _cfg, db, _plan, rid, snap = _stale_setup(crm, tmp_path)
+@pytest.mark.parametrize("system", ["hubspot", "salesforce"])
+def test_a_stale_write_is_queued_at_once_with_both_versions(
+    crm: CrmEnv, tmp_path: Path, system: str
+) -> None:
+    _cfg, db, _plan, rid, snap = _stale_setup(crm, tmp_path, system)
+    obj, field, _update = _SIDES[system]
     [item] = _stale_items(db)  # no match/plan run since: apply itself refreshed the queue
-    assert (item["kind"], item["source_l"], item["record_id_l"], item["field"]) == (
+    assert (item["kind"], item["object"], item["source_l"], item["record_id_l"], item["field"]) == (
         "stale",
-        "hubspot",
+        "companies",
+        system,
         rid,
-        "name",
+        field,
     )
     detail = review.item_detail(db, item["item_id"])
     stale = detail["stale"]
     assert stale["snapshot_modified_at"] == snap
-    assert stale["current_modified_at"] == crm.modified("hubspot", "companies", rid)
+    assert stale["current_modified_at"] == crm.modified(system, obj, rid)
     [row] = stale["fields"]
-    assert row["field"] == "name" and row["current"] == "Edited by a user"
+    assert row["field"] == field and row["current"] == "Edited by a user"
     assert row["planned"] == row["snapshot"] + " Ltd"
     # a rebuilt queue (e.g. another session) finds it in the journal too
     db.execute("delete from review_state")
@@ -73,10 +93,11 @@ def test_a_stale_write_is_queued_at_once_with_both_versions(crm: CrmEnv, tmp_pat
     assert review.queue(db, review.QueueFilter(kinds=("stale",), text="edited")).total == 1
 
 
+@pytest.mark.parametrize("system", ["hubspot", "salesforce"])
 def test_approved_stale_write_is_sent_once_against_the_new_version(
-    crm: CrmEnv, tmp_path: Path
+    crm: CrmEnv, tmp_path: Path, system: str
 ) -> None:
-    cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path)
+    cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path, system)
     [item] = _stale_items(db)
     new_version = review.item_detail(db, item["item_id"])["stale"]["current_modified_at"]
     decision = review.decide(db, item["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
@@ -87,7 +108,7 @@ def test_approved_stale_write_is_sent_once_against_the_new_version(
     mark = crm.last_change()
     again = apply_plan(db, cfg, plan_run_id=plan)
     assert (again.items, again.applied, again.stale) == (1, 1, 0)
-    name = crm.hs_get("companies", rid, ["name"])["name"]
+    name = _name(crm, system, rid)
     assert name.endswith(" Ltd") and name != "Edited by a user"
     assert len(_writes(crm, mark, rid)) == 1
     audit = list(
