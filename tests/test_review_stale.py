@@ -170,3 +170,44 @@ def test_resume_sends_an_item_the_interrupted_run_found_stale(crm: CrmEnv, tmp_p
 
     assert resumed.run_id == run_id and (resumed.applied, resumed.stale) == (1, 0)
     assert crm.hs_get("companies", rid, ["name"])["name"].endswith(" Ltd")
+
+
+def test_a_stale_write_of_a_decided_conflict(crm: CrmEnv, tmp_path: Path) -> None:
+    """The update a conflict decision expands to goes stale; approved, it is written once."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    [acc] = crm.sf_create("Account", [{"Name": f"Conflict Co {uid()}", "Phone": "+1 555 0100"}])
+    iid = f"conflict-{uid()}"
+    side = {"object": "companies", "record_id": "1", "field": "phone", "writable": True}
+    payload = {
+        "kind": "phone",
+        "hubspot": {**side, "value": "+1 555 0199", "as_salesforce": "+1 555 0199"},
+        "salesforce": {
+            **side,
+            "object": "Account",
+            "record_id": acc,
+            "field": "Phone",
+            "value": "+1 555 0100",
+            "modified_at": crm.modified("salesforce", "Account", acc),
+        },
+    }
+    item = {"item_id": iid, "action": "conflict", "system": "both", "field": "phone"}
+    plan = make_plan(db, [{**item, "requires": [iid], "payload": payload}], approve=False)
+    review.choose_value(
+        db, iid, "phone", "+1 555 0199", source="hubspot", reviewer=REVIEWER, based_on_version=0
+    )
+    crm.edit("salesforce", "Account", acc, {"Phone": "+1 555 0142"})
+    assert apply_plan(db, cfg, plan_run_id=plan).stale == 1
+
+    [stale] = _stale_items(db)
+    [row] = review.item_detail(db, stale["item_id"])["stale"]["fields"]
+    assert (row["field"], row["snapshot"], row["current"], row["planned"]) == (
+        "Phone",
+        "+1 555 0100",
+        "+1 555 0142",
+        "+1 555 0199",
+    )
+    review.decide(db, stale["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
+    assert apply_plan(db, cfg, plan_run_id=plan).applied == 1
+    assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "+1 555 0199"
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0
