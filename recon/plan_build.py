@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from itertools import compress
-from operator import ne
+from operator import itemgetter, ne
 from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
@@ -471,4 +471,7 @@ class Planner:
         plan_creates(self)
         self.plan_links()
         plan_associations(self)
-        return sorted(self.items.values(), key=lambda i: (i["seq"], i["item_id"]))
+        # by (seq, item_id): item ids are unique, so two stable sorts on C-level keys do it
+        out = sorted(self.items.values(), key=itemgetter("item_id"))
+        out.sort(key=itemgetter("seq"))
+        return out

@@ -104,6 +104,8 @@ def _run_build(
         warnings=list(chk.warnings) + planner.gap_warnings(),
         items=items,
     )
+    # the records are no longer needed: their memory is reused for the stored rows
+    del planner, view
     if dry_run:
         result.seconds = time.perf_counter() - started
         return result
