@@ -303,7 +303,7 @@ def status_report(db: sqlite_utils.Database) -> dict[str, Any]:
         from .review import QueueFilter, queue
 
         waiting: dict[str, int] = {}
-        for kind in ("link", "duplicate", "conflict"):
+        for kind in ("link", "duplicate", "conflict", "stale"):
             waiting[kind] = queue(
                 db, QueueFilter(kinds=(kind,), status="undecided"), page_size=1
             ).total
