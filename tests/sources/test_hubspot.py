@@ -285,3 +285,17 @@ def test_scope_goes_into_searches_and_contacts_leaving_it_are_marked(hs, fresh_d
     state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
     assert state[hs.contacts[5]] == 2 and state[hs.contacts[7]] == 0
     assert sum(state.values()) == 2 and len(state) == 230
+
+
+def test_a_lag_reread_never_moves_the_cursor_back(hs, fresh_db) -> None:
+    run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
+    # the cursor of a full pull that started after the last change (no record at its value)
+    later = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(NOW / 1000 + 1800))
+    fresh_db["cursors"].update(("hubspot", "companies"), {"value": later, "ids_at_value": "[]"})
+    before = load_cursor(fresh_db, "hubspot", "companies", "hs_lastmodifieddate")
+    # a margin wider than all the data: every run re-reads it, the cursor stays put
+    cfg = _cfg(hs, pull={"lag_seconds": 7200})
+    for _ in range(2):
+        run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+        after = load_cursor(fresh_db, "hubspot", "companies", "hs_lastmodifieddate")
+        assert after.value == before.value == later
