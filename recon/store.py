@@ -495,7 +495,7 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
     records = [
         dict(r)
         for r in db.query(
-            "select source, object, count(*) as records, sum(archived) as archived, "
+            "select source, object, count(*) as records, sum(archived > 0) as archived, "
             "max(modified_at) as last_modified from snapshots group by source, object order by source, object"
         )
     ]
