@@ -97,11 +97,6 @@ def open_db(cfg: ReconConfig) -> sqlite_utils.Database:
     return open_store(cfg.store.path)
 
 
-def not_available(stage: str) -> None:
-    """Placeholder for a stage that is not built yet (exit 2)."""
-    raise UsageError(f"`recon {stage}` is not available yet in this version of recon")
-
-
 # --------------------------------------------------------------------------- init / status
 
 

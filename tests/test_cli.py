@@ -135,12 +135,3 @@ def test_unexpected_error_prints_one_line_and_logs_traceback(
     assert "RuntimeError" in err
     log_path = Path(err.split("traceback written to ")[1].split()[0])
     assert "kaboom" in log_path.read_text()
-
-
-def test_not_available_helper_exits_2() -> None:
-    from recon.cli import not_available
-    from recon.errors import UsageError
-
-    with pytest.raises(UsageError) as err:
-        not_available("frobnicate")
-    assert err.value.exit_code == 2
