@@ -688,12 +688,20 @@ _COUNTRY_LANGS = (
 )
 
 
-@functools.cache
-def _country_table() -> dict[str, str]:
+def locale_country_names() -> tuple[dict[str, str], tuple[str, ...]]:
+    """Country names from phonenumbers' locale data: (name key → region, English names).
+
+    ``recon/_country_data.py`` holds this result (importing the locale data costs
+    ~0.3 s, more than matching a small file); a test checks the two agree.
+    Regenerate with ``python -m recon._country_data``.
+    """
     from phonenumbers.geodata.locale import LOCALE_DATA
 
     table: dict[str, str] = {}
+    english: list[str] = []
     for region, names in LOCALE_DATA.items():
+        en = names.get("en", "")
+        english.append(names.get(en[1:], "") if en.startswith("*") else en)
         if len(region) != 2:
             continue
         for lang in _COUNTRY_LANGS:
@@ -703,6 +711,14 @@ def _country_table() -> dict[str, str]:
             if value:
                 table.setdefault(_country_key(value), region)
         table[region.lower()] = region
+    return table, tuple(english)
+
+
+@functools.cache
+def _country_table() -> dict[str, str]:
+    from ._country_data import COUNTRY_KEYS
+
+    table = dict(COUNTRY_KEYS)
     table.update(_COUNTRY_ALIASES)
     return table
 
@@ -747,13 +763,9 @@ def geo_words() -> frozenset[str]:
         >>> "japan" in geo_words() and "north" not in geo_words()
         True
     """
-    from phonenumbers.geodata.locale import LOCALE_DATA
+    from ._country_data import ENGLISH_NAMES
 
-    names = []
-    for v in LOCALE_DATA.values():
-        en = v.get("en", "")
-        names.append(v.get(en[1:], "") if en.startswith("*") else en)
-    names += [k for k in _COUNTRY_ALIASES if len(k) > 3]
+    names = [*ENGLISH_NAMES, *(k for k in _COUNTRY_ALIASES if len(k) > 3)]
     words: set[str] = set()
     for key in names:
         for w in _country_key(key).split():

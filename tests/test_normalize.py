@@ -173,3 +173,11 @@ def test_never_crash(text: str) -> None:
     N.domain(text)
     c = N.country(text)
     assert c is None or N.country(c) == c
+
+
+def test_shipped_country_data_matches_installed_phonenumbers() -> None:
+    from recon import _country_data
+
+    keys, english = N.locale_country_names()
+    assert _country_data.COUNTRY_KEYS == keys
+    assert _country_data.ENGLISH_NAMES == english

@@ -19,14 +19,16 @@ Lead rows for contacts).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from ..errors import MatchError
 from .engine import match
-from .run import run_match, train_from_decisions
 from .settings import BlockingRule, Comparison, Level, MatchSettings, Thresholds, default_settings
+
+if TYPE_CHECKING:
+    from .run import run_match, train_from_decisions
 
 __all__ = [
     "BlockingRule",
@@ -40,6 +42,16 @@ __all__ = [
     "run_match",
     "train_from_decisions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # the store side (sqlite_utils, pandas) is imported only when used, so that
+    # `recon match-files` and notebooks matching frames start fast
+    if name in ("run_match", "train_from_decisions"):
+        from . import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass

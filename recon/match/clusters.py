@@ -20,10 +20,8 @@ from collections.abc import Callable
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-__all__ = ["build_clusters", "complete_linkage"]
+__all__ = ["build_clusters", "complete_linkage", "components"]
 
 #: components larger than this are split on their strongest edges first
 MAX_COMPONENT = 60
@@ -55,6 +53,30 @@ def complete_linkage(
     return list(members.values())
 
 
+def components(n: int, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """Connected-component label of each of ``0..n-1`` over the edges ``il``–``ir``.
+
+    The label is the smallest row number in the component (min-label propagation
+    with pointer jumping; numpy only, so scipy is never imported).
+
+    Examples:
+        >>> components(5, np.array([0, 3]), np.array([1, 4])).tolist()
+        [0, 0, 2, 3, 3]
+    """
+    label = np.arange(n)
+    il = np.asarray(il, dtype=np.int64)
+    ir = np.asarray(ir, dtype=np.int64)
+    while True:
+        low = np.minimum(label[il], label[ir])
+        new = label.copy()
+        np.minimum.at(new, il, low)
+        np.minimum.at(new, ir, low)
+        new = new[new]
+        if np.array_equal(new, label):
+            return label
+        label = new
+
+
 def build_clusters(
     n_records: int,
     edges: pl.DataFrame,
@@ -71,8 +93,7 @@ def build_clusters(
         return []
     il = edges["_il"].to_numpy()
     ir = edges["_ir"].to_numpy()
-    graph = coo_matrix((np.ones(len(il)), (il, ir)), shape=(n_records, n_records))
-    _, label = connected_components(graph, directed=False)
+    label = components(n_records, il, ir)
     comp = pl.DataFrame({"_i": np.arange(n_records), "c": label})
     nodes = np.unique(np.concatenate([il, ir]))
     sizes = comp.filter(pl.col("_i").is_in(nodes)).group_by("c").agg(pl.col("_i"))
