@@ -148,7 +148,28 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         name_suffix=pl.when(compact.str.len_chars() >= 7).then(compact.str.slice(-6)),
         domain_stem=pl.col("domain").str.split(".").list.first(),
     )
-    return df
+    return _passthrough(df, frame)
+
+
+#: input columns never passed through to matching (raw JSON, bookkeeping)
+_NOT_PASSED = frozenset({"data", "archived", "owner_id"})
+
+
+def _passthrough(df: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
+    """Other input columns (a date of birth, a postcode), stripped and lower-cased, for
+    generic comparisons and blocking rules; a name already used by a feature is not replaced."""
+    extra = [
+        c
+        for c in frame.columns
+        if c not in CANONICAL_COLUMNS and c not in _NOT_PASSED and c not in df.columns
+    ]
+    if not extra:
+        return df
+    vals = frame.select(
+        pl.col(c).cast(pl.String).str.strip_chars().str.to_lowercase().replace("", None)
+        for c in extra
+    )
+    return pl.concat([df, vals], how="horizontal")
 
 
 def _key_pairs(
@@ -233,6 +254,15 @@ def candidates(
     parts = []
     counts: dict[str, int] = {}
     for rule in rules:
+        if rule.columns or rule.prefix:  # composite / first-n-chars key on any columns
+            if not all(c in left.columns for c in rule.key_columns()):
+                continue
+            kl = left.select("_i", rule.key_expr())
+            kr = kl if right is None else r.select("_i", rule.key_expr())
+            p = _key_pairs(kl, kr, rule.key_name(), rule.max_block, dedupe)
+            counts[rule.name] = p.height
+            parts.append(p)
+            continue
         if rule.column not in left.columns and rule.kind != "ids":
             continue
         if rule.kind == "exact":

@@ -1,29 +1,60 @@
-"""Ready-made comparisons: company name, domain, email, phone, person name, city, country, ids.
+"""Ready-made comparisons: company name, domain, email, phone, person name, city, country, ids;
+and generic comparisons on ANY column of the input frames (names, dates, codes, text).
 
 Each function returns a :class:`~recon.match.settings.Comparison` (plain data);
 :mod:`recon.match.scoring` compiles them to vectorised rapidfuzz/polars code.
 Level thresholds here are similarities (0..1), not weights: weights are fitted
 per run from the data being matched.
 
+Generic comparisons (:func:`generic`, :func:`text`, :func:`date`, :func:`code`)
+name a column of the input frames as it comes (columns that are not canonical
+record columns are passed through matching, stripped and lower-cased) and use
+the generic level ops, tested by :func:`generic_test`:
+
+- ``levenshtein`` / ``damerau`` / ``jaro_winkler``: normalised similarity ≥ threshold;
+- ``prefix``: the first ``threshold`` characters agree (postcodes, ids);
+- ``date_transposed``: same year, day and month swapped; ``date_within``: at most
+  ``threshold`` days apart; ``same_year``: same year (dates as ``YYYY-MM-DD``,
+  ``YYYYMMDD``, ``YYYY/MM/DD``, ``DD/MM/YYYY`` or ``DD.MM.YYYY``);
+- plus ``exact``, ``token_set``, ``ratio``, ``edits``, ``null``, ``else``.
+
 Examples:
     >>> [lv.label for lv in domain().levels]
     ['null', 'exact', 'same_stem', 'else']
+    >>> [lv.label for lv in date("dob").levels]
+    ['null', 'exact', 'transposed', 'edit_1', 'within_31', 'same_year', 'else']
 """
 
 from __future__ import annotations
 
+import numpy as np
+import polars as pl
+from rapidfuzz import process
+from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
+
 from .settings import Comparison, Level
 
 __all__ = [
+    "GENERIC_OPS",
     "city",
+    "code",
     "company_name",
     "country",
     "cross_ids",
+    "date",
     "domain",
     "email",
+    "generic",
+    "generic_test",
     "person_name",
     "phone",
+    "text",
 ]
+
+#: level ops computed by :func:`generic_test` (any column, values as strings)
+GENERIC_OPS = frozenset(
+    {"levenshtein", "damerau", "prefix", "date_transposed", "date_within", "same_year"}
+)
 
 
 def company_name(column: str = "name_norm", name: str = "company_name") -> Comparison:
@@ -170,3 +201,151 @@ def cross_ids(column: str = "xid") -> Comparison:
         column=column,
         levels=(Level("null", "null"), Level("exact", "exact"), Level("else", "else")),
     )
+
+
+def generic(
+    name: str,
+    column: str,
+    levels: list[tuple[str, str, float | None]] | tuple[tuple[str, str, float | None], ...],
+    *,
+    tf_adjust: bool = False,
+    veto_auto: tuple[str, ...] = (),
+) -> Comparison:
+    """A comparison of any input column from ``(label, op, threshold)`` levels.
+
+    The ``null`` first level and ``else`` last level are added.
+
+    Examples:
+        >>> c = generic("state", "state", [("exact", "exact", None)])
+        >>> [lv.label for lv in c.levels]
+        ['null', 'exact', 'else']
+    """
+    return Comparison(
+        name=name,
+        column=column,
+        levels=(
+            Level("null", "null"),
+            *(Level(lab, op, t) for lab, op, t in levels),
+            Level("else", "else"),
+        ),
+        tf_adjust=tf_adjust,
+        veto_auto=veto_auto,
+    )
+
+
+def text(
+    column: str, name: str | None = None, *, tf_adjust: bool = True, tokens: bool = False
+) -> Comparison:
+    """Short text (a given name, surname, suburb, street): exact, then fuzzy levels.
+
+    ``tokens`` adds a word-set level (words in another order, one name inside the other).
+
+    Examples:
+        >>> [lv.label for lv in text("surname").levels]
+        ['null', 'exact', 'jw_0.95', 'damerau_0.8', 'jw_0.85', 'else']
+    """
+    levels: list[tuple[str, str, float | None]] = [
+        ("exact", "exact", None),
+        ("jw_0.95", "jaro_winkler", 0.95),
+        ("damerau_0.8", "damerau", 0.8),
+        ("jw_0.85", "jaro_winkler", 0.85),
+    ]
+    if tokens:
+        levels.insert(3, ("token_set_0.9", "token_set", 0.9))
+    return generic(name or column, column, levels, tf_adjust=tf_adjust)
+
+
+def date(column: str, name: str | None = None) -> Comparison:
+    """Dates (of birth): exact, day/month swapped, one typing error, within a month, same year."""
+    return generic(
+        name or column,
+        column,
+        [
+            ("exact", "exact", None),
+            ("transposed", "date_transposed", None),
+            ("edit_1", "edits", 1),
+            ("within_31", "date_within", 31),
+            ("same_year", "same_year", None),
+        ],
+    )
+
+
+def code(column: str, name: str | None = None, *, prefix: int = 3) -> Comparison:
+    """Codes and numbers (postcodes, ids, street numbers): exact, one typing error, same prefix.
+
+    Examples:
+        >>> [lv.label for lv in code("postcode").levels]
+        ['null', 'exact', 'edit_1', 'prefix_3', 'else']
+    """
+    levels: list[tuple[str, str, float | None]] = [
+        ("exact", "exact", None),
+        ("edit_1", "edits", 1),
+    ]
+    if prefix:
+        levels.append((f"prefix_{prefix}", "prefix", prefix))
+    return generic(name or column, column, levels, tf_adjust=True)
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d")
+
+
+def _ymd(s: pl.Series) -> pl.Series:
+    """Dates as ``YYYYMMDD`` text; an impossible date keeps its 8 digits (a swapped day/month)."""
+    s = s.cast(pl.String).str.strip_chars()
+    digits = s.str.replace_all(r"\D", "")
+    parsed = [s.str.strptime(pl.Date, f, strict=False) for f in _DATE_FORMATS]
+    return pl.select(
+        pl.coalesce(
+            pl.coalesce(parsed).dt.strftime("%Y%m%d"),
+            pl.when(digits.str.len_chars() == 8).then(digits),
+        )
+    ).to_series()
+
+
+def generic_test(op: str, threshold: float | None, a: pl.Series, b: pl.Series) -> np.ndarray:
+    """Which value pairs ``a[i]``, ``b[i]`` pass the generic level ``op`` (strings; "" is missing).
+
+    Examples:
+        >>> a = pl.Series(["19800312", "1980-03-12", "2090"])
+        >>> b = pl.Series(["19801203", "1980-04-02", "2091"])
+        >>> generic_test("date_transposed", None, a, b).tolist()
+        [True, False, False]
+        >>> generic_test("date_within", 31, a, b).tolist()
+        [False, True, False]
+        >>> generic_test("prefix", 3, a, b).tolist()
+        [True, True, True]
+    """
+    t = 0.0 if threshold is None else float(threshold)
+    if op in {"levenshtein", "damerau"}:
+        scorer = Levenshtein if op == "levenshtein" else DamerauLevenshtein
+        sim = process.cpdist(
+            a.fill_null("").to_list(),
+            b.fill_null("").to_list(),
+            scorer=scorer.normalized_similarity,
+            score_cutoff=max(t - 1e-6, 0.0),
+            workers=-1 if a.len() > 500_000 else 1,
+        )
+        # cpdist returns float32: 0.8 comes back as 0.79999995
+        hit = np.asarray(sim, dtype=np.float64) >= t - 1e-6
+        return hit & (a.str.len_chars() > 0).fill_null(False).to_numpy()
+    if op == "prefix":
+        k = max(int(t), 1)
+        hit = (a.str.slice(0, k) == b.str.slice(0, k)) & (a.str.len_chars() >= k)
+        return hit.fill_null(False).to_numpy()
+    da, db = _ymd(a), _ymd(b)
+    if op == "same_year":
+        return (da.str.slice(0, 4) == db.str.slice(0, 4)).fill_null(False).to_numpy()
+    if op == "date_transposed":
+        hit = (
+            (da.str.slice(0, 4) == db.str.slice(0, 4))
+            & (da.str.slice(4, 2) == db.str.slice(6, 2))
+            & (da.str.slice(6, 2) == db.str.slice(4, 2))
+            & (da != db)
+        )
+        return hit.fill_null(False).to_numpy()
+    if op == "date_within":
+        pa = da.str.strptime(pl.Date, "%Y%m%d", strict=False)
+        pb = db.str.strptime(pl.Date, "%Y%m%d", strict=False)
+        days = (pa - pb).dt.total_days().abs()
+        return (days <= t).fill_null(False).to_numpy()
+    raise ValueError(f"unknown generic level op {op!r}")

@@ -31,6 +31,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from ..normalize import geo_words
+from .comparisons import GENERIC_OPS, generic_test
 from .settings import Comparison, MatchSettings
 
 __all__ = ["Weights", "compare", "estimate_m", "estimate_u", "score", "term_frequencies"]
@@ -272,6 +273,8 @@ def _test(
     idf: dict[str, pl.DataFrame],
 ) -> np.ndarray:
     t = 0.0 if threshold is None else float(threshold)
+    if op in GENERIC_OPS:  # generic ops on any column (dates, codes, edit similarities)
+        return generic_test(op, threshold, lf.gather(idx), rf.gather(idx))
     if op in _STRING_OPS:  # only these read the pair values as polars strings
         a = lf.gather(idx)
         b = rf.gather(idx)

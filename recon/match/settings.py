@@ -34,6 +34,7 @@ __all__ = [
     "MatchSettings",
     "Thresholds",
     "default_settings",
+    "person_settings",
 ]
 
 Entity = Literal["companies", "contacts"]
@@ -55,6 +56,13 @@ LEVEL_OPS = frozenset(
         "acronym",
         "same_stem",
         "suffix_digits",
+        # generic ops, usable on any column (see recon.match.comparisons.generic_test)
+        "levenshtein",
+        "damerau",
+        "prefix",
+        "date_transposed",
+        "date_within",
+        "same_year",
         "else",
     }
 )
@@ -116,6 +124,11 @@ class BlockingRule:
     rarest character ``n``-grams of ``column``), ``ids`` (a stored cross-system id
     names the other record). Keys held by more than ``max_block`` records on one
     side are skipped (a shared switchboard phone, a generic word).
+
+    ``columns`` makes a composite ``exact`` key on any input columns (all must be
+    present); ``prefix`` keeps only the first ``prefix`` characters of each key part
+    (``BlockingRule("dob_sur", "exact", "", columns=("date_of_birth", "surname"),
+    prefix=4)`` blocks on birth year and the surname's first four letters).
     """
 
     name: str
@@ -124,6 +137,35 @@ class BlockingRule:
     keep: int = 2
     n: int = 4
     max_block: int = 50
+    columns: tuple[str, ...] = ()
+    prefix: int = 0
+
+    def key_columns(self) -> tuple[str, ...]:
+        """The input columns this rule reads."""
+        return self.columns or (self.column,)
+
+    def key_name(self) -> str:
+        """The column holding this rule's key (``column`` itself for a plain rule)."""
+        return f"_key_{self.name}" if self.columns or self.prefix else self.column
+
+    def key_expr(self) -> Any:
+        """A polars expression for the rule's key (null when a part is missing or empty).
+
+        Examples:
+            >>> import polars as pl
+            >>> r = BlockingRule("k", "exact", "", columns=("a", "b"), prefix=2)
+            >>> pl.DataFrame({"a": ["abc"], "b": ["xyz"]}).select(r.key_expr()).item()
+            'ab|xy'
+        """
+        import polars as pl
+
+        parts = []
+        for c in self.key_columns():
+            e = pl.col(c).cast(pl.String).str.strip_chars()
+            if self.prefix:
+                e = e.str.slice(0, self.prefix)
+            parts.append(pl.when(e.str.len_chars() > 0).then(e))
+        return pl.concat_str(parts, separator="|", ignore_nulls=False).alias(self.key_name())
 
     def __post_init__(self) -> None:
         if self.kind not in BLOCKING_KINDS:
@@ -213,7 +255,10 @@ class MatchSettings:
                 )
                 for c in data["comparisons"]
             )
-            rules = tuple(BlockingRule(**r) for r in data["blocking_rules"])
+            rules = tuple(
+                BlockingRule(**{**r, "columns": tuple(r.get("columns", ()))})
+                for r in data["blocking_rules"]
+            )
             rest = {
                 k: v
                 for k, v in data.items()
@@ -256,8 +301,63 @@ class MatchSettings:
         raise MatchError(f"no comparison {name!r} in the match settings")
 
 
-def default_settings(entity: Entity) -> MatchSettings:
-    """The ready-made settings for ``companies`` or ``contacts``.
+def person_settings(
+    *,
+    given_name: str = "given_name",
+    surname: str = "surname",
+    birth_date: str = "date_of_birth",
+    postcode: str = "postcode",
+    suburb: str = "suburb",
+    state: str = "state",
+    address: str = "address_1",
+    street_number: str = "street_number",
+    person_id: str = "soc_sec_id",
+) -> MatchSettings:
+    """Ready-made settings for person records on any columns (name parts, birth date, address,
+    an identity number); pass the names your frames use. Columns absent from the data are
+    skipped (a comparison on a missing column carries no weight; its blocking rules are off).
+
+    Examples:
+        >>> s = person_settings(person_id="ssn")
+        >>> s.comparison("person_id").column
+        'ssn'
+        >>> MatchSettings.from_json(s.to_json()) == s
+        True
+    """
+    from . import comparisons as C
+
+    return MatchSettings(
+        entity="contacts",
+        comparisons=(
+            C.text(given_name, "given_name"),
+            C.text(surname, "surname"),
+            C.date(birth_date, "birth_date"),
+            C.code(postcode, "postcode"),
+            C.text(suburb, "suburb"),
+            C.generic("state", state, [("exact", "exact", None)]),
+            C.text(address, "address", tokens=True),
+            C.code(street_number, "street_number", prefix=0),
+            C.code(person_id, "person_id", prefix=0),
+        ),
+        blocking_rules=(
+            BlockingRule("person_id", "exact", person_id, max_block=10),
+            BlockingRule("birth_date", "exact", birth_date, max_block=30),
+            BlockingRule("surname", "exact", surname, max_block=50),
+            BlockingRule("given_name_postcode", "exact", "", columns=(given_name, postcode)),
+            BlockingRule(
+                "given_name_surname_3", "exact", "", columns=(given_name, surname), prefix=3
+            ),
+            BlockingRule(
+                "postcode_birth_year", "exact", "", columns=(postcode, birth_date), prefix=4
+            ),
+            BlockingRule("address", "exact", "", columns=(street_number, address)),
+        ),
+        thresholds=Thresholds(auto=0.99, review=0.5, duplicate_auto=0.99, duplicate_review=0.5),
+    )
+
+
+def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
+    """The ready-made settings for ``companies`` or ``contacts``; ``person``: :func:`person_settings`.
 
     Examples:
         >>> [r.name for r in default_settings("companies").blocking_rules][:2]
@@ -322,4 +422,6 @@ def default_settings(entity: Entity) -> MatchSettings:
                 EmBlock("phone", ("phone",)),
             ),
         )
-    raise MatchError(f"unknown entity {entity!r}", hint="use companies or contacts")
+    if entity == "person":
+        return person_settings()
+    raise MatchError(f"unknown entity {entity!r}", hint="use companies, contacts or person")

@@ -39,3 +39,72 @@ def test_invalid_settings(bad: str) -> None:
 def test_unknown_level_op() -> None:
     with pytest.raises(MatchError, match="unknown op"):
         Level("x", "soundex")
+
+
+def _generic_settings() -> MatchSettings:
+    from recon.match import BlockingRule
+    from recon.match import comparisons as C
+
+    return MatchSettings(
+        entity="contacts",
+        comparisons=(
+            C.text("surname", tokens=True),
+            C.date("dob"),
+            C.code("postcode", prefix=2),
+            C.generic("state", "state", [("exact", "exact", None), ("lev", "levenshtein", 0.8)]),
+        ),
+        blocking_rules=(
+            BlockingRule("dob", "exact", "dob"),
+            BlockingRule("sur_post", "exact", "", columns=("surname", "postcode"), prefix=3),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [_generic_settings(), default_settings("person")],
+    ids=["generic", "person"],
+)
+def test_round_trip_generic(settings: MatchSettings) -> None:
+    again = MatchSettings.from_json(settings.to_json())
+    assert again == settings
+    assert again.blocking_rules[-1].columns == settings.blocking_rules[-1].columns
+    assert json.loads(again.to_json()) == json.loads(settings.to_json())
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "a", "b", "hit"),
+    [
+        ("date_transposed", None, "1980-03-12", "1980-12-03", True),
+        ("date_transposed", None, "19800312", "19800312", False),
+        ("date_transposed", None, "12/03/1980", "19801203", True),
+        ("date_within", 10, "1980-03-12", "1980-03-20", True),
+        ("date_within", 5, "1980-03-12", "1980-03-20", False),
+        ("same_year", None, "19800312", "1980-11-01", True),
+        ("same_year", None, "not a date", "1980-11-01", False),
+        ("prefix", 3, "2615", "2617", True),
+        ("prefix", 3, "2615", "2715", False),
+        ("prefix", 3, "26", "26", False),
+        ("levenshtein", 0.8, "jonathan", "jonathon", True),
+        ("damerau", 0.8, "smith", "msith", True),
+        ("damerau", 0.8, "smith", "jones", False),
+        ("damerau", 0.8, "", "", False),
+    ],
+)
+def test_generic_ops(op: str, threshold: float | None, a: str, b: str, hit: bool) -> None:
+    import polars as pl
+
+    from recon.match.comparisons import generic_test
+
+    got = generic_test(op, threshold, pl.Series([a]), pl.Series([b]))
+    assert got.tolist() == [hit]
+
+
+def test_composite_key_needs_every_part() -> None:
+    import polars as pl
+
+    from recon.match import BlockingRule
+
+    rule = BlockingRule("k", "exact", "", columns=("a", "b"), prefix=2)
+    frame = pl.DataFrame({"a": ["xyz", None, "xy"], "b": ["123", "123", ""]})
+    assert frame.select(rule.key_expr()).to_series().to_list() == ["xy|12", None, None]
