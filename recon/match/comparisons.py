@@ -286,18 +286,21 @@ def code(column: str, name: str | None = None, *, prefix: int = 3) -> Comparison
     return generic(name or column, column, levels, tf_adjust=True)
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%d.%m.%Y", "%Y%m%d")
-
-
 def _ymd(s: pl.Series) -> pl.Series:
-    """Dates as ``YYYYMMDD`` text; an impossible date keeps its 8 digits (a swapped day/month)."""
+    """Dates as ``YYYYMMDD`` text (``YYYY-MM-DD``, ``YYYYMMDD``, ``YYYY/MM/DD``, ``DD/MM/YYYY``,
+    ``DD.MM.YYYY``); an impossible date keeps its digits (a swapped day/month). Regex only:
+    no date parsing per pair."""
     s = s.cast(pl.String).str.strip_chars()
-    digits = s.str.replace_all(r"\D", "")
-    parsed = [s.str.strptime(pl.Date, f, strict=False) for f in _DATE_FORMATS]
+    ymd = s.str.extract_groups(r"^(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})$")
+    dmy = s.str.extract_groups(r"^(\d{1,2})[/.](\d{1,2})[/.](\d{4})$")
+
+    def parts(y: pl.Expr, m: pl.Expr, d: pl.Expr) -> pl.Expr:
+        return pl.concat_str([y, m.str.zfill(2), d.str.zfill(2)])
+
     return pl.select(
         pl.coalesce(
-            pl.coalesce(parsed).dt.strftime("%Y%m%d"),
-            pl.when(digits.str.len_chars() == 8).then(digits),
+            parts(*(ymd.struct.field(f) for f in ("1", "2", "3"))),
+            parts(*(dmy.struct.field(f) for f in ("3", "2", "1"))),
         )
     ).to_series()
 
@@ -332,7 +335,11 @@ def generic_test(op: str, threshold: float | None, a: pl.Series, b: pl.Series) -
         k = max(int(t), 1)
         hit = (a.str.slice(0, k) == b.str.slice(0, k)) & (a.str.len_chars() >= k)
         return hit.fill_null(False).to_numpy()
-    da, db = _ymd(a), _ymd(b)
+    # pairs repeat records: parse each distinct value once
+    uniq = pl.concat([a, b]).drop_nulls().unique()
+    table = _ymd(uniq)
+    da = a.replace_strict(uniq, table, default=None, return_dtype=pl.String)
+    db = b.replace_strict(uniq, table, default=None, return_dtype=pl.String)
     if op == "same_year":
         return (da.str.slice(0, 4) == db.str.slice(0, 4)).fill_null(False).to_numpy()
     if op == "date_transposed":

@@ -353,6 +353,9 @@ def person_settings(
             BlockingRule("address", "exact", "", columns=(street_number, address)),
         ),
         thresholds=Thresholds(auto=0.99, review=0.5, duplicate_auto=0.99, duplicate_review=0.5),
+        # nine comparisons with fuzzy levels: 40k random pairs estimate u as well as 100k
+        # (FEBRL3/4: same F1) at under half the cost
+        u_sample_pairs=40_000,
     )
 
 
