@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,13 +140,20 @@ def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl
 
 
 def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
-    """Weighted Dice overlap of two names' words: rare shared words count most."""
-    ta, tb = pairs.get(f"{column}_tok")
-    wa, _ = pairs.get(f"{column}_tokw")
-    sa, sb = pairs.get(f"{column}_tokwsum")
-    a = ta.gather(idx).to_numpy()
-    b = tb.gather(idx).to_numpy()
-    w = wa.gather(idx).to_numpy()
+    """Weighted Dice overlap of two names' words: rare shared words count most.
+
+    Computed once for every pair of the batch (several levels read it), then indexed.
+    """
+    key = f"dice_{column}"
+    if key not in pairs.memo:
+        pairs.memo[key] = _idf_dice_at(pairs, column, np.arange(len(pairs.il)))
+    return pairs.memo[key][idx]
+
+
+def _idf_dice_at(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    a, b = pairs.arrays(f"{column}_tok", idx)
+    w, _ = pairs.arrays(f"{column}_tokw", idx)
+    sa, sb = pairs.arrays(f"{column}_tokwsum", idx)
     shared = np.zeros(len(idx), np.float32)
     for i in range(a.shape[1]):
         ai = a[:, i]
@@ -153,7 +161,7 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
         for j in range(1, b.shape[1]):
             hit |= ai == b[:, j]
         shared += w[:, i] * (hit & (ai >= 0))
-    total = sa.gather(idx).to_numpy() + sb.gather(idx).to_numpy()
+    total = sa + sb
     return np.divide(2 * shared, total, out=np.zeros(len(idx), np.float32), where=total > 0)
 
 
@@ -162,14 +170,19 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
 
     With ``geo_only`` the extra words are all country words ("Acme" / "Acme
     Germany": a regional arm, or a country annotation); without it at least one
-    extra word is not a country word (a department: "Acme Research").
+    extra word is not a country word (a department: "Acme Research"). Both are
+    computed once for every pair of the batch, then indexed.
     """
-    ta, tb = pairs.get(f"{column}_tok")
-    ga, gb = pairs.get(f"{column}_tokgeo")
-    a = ta.gather(idx).to_numpy()
-    b = tb.gather(idx).to_numpy()
-    geo_a = ga.gather(idx).to_numpy()
-    geo_b = gb.gather(idx).to_numpy()
+    key = f"extra_{column}"
+    if key not in pairs.memo:
+        pairs.memo[key] = _extra_words_at(pairs, column, np.arange(len(pairs.il)))
+    subset, plain = pairs.memo[key]
+    return (subset & ~plain)[idx] if geo_only else (subset & plain)[idx]
+
+
+def _extra_words_at(pairs: _Pairs, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = pairs.arrays(f"{column}_tok", idx)
+    geo_a, geo_b = pairs.arrays(f"{column}_tokgeo", idx)
     na = (a >= 0).sum(axis=1)
     nb = (b >= 0).sum(axis=1)
     a_in_b = np.ones(len(idx), dtype=bool)
@@ -179,8 +192,8 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     for i in range(a.shape[1]):
         ai = a[:, i]
         bi = b[:, i]
-        hit_a = (ai[:, None] == b).any(axis=1)
-        hit_b = (bi[:, None] == a).any(axis=1)
+        hit_a = _in_row(ai, b)
+        hit_b = _in_row(bi, a)
         a_in_b &= (ai < 0) | hit_a
         b_in_a &= (bi < 0) | hit_b
         extra_a_plain |= (ai >= 0) & ~hit_a & ~geo_a[:, i]
@@ -189,19 +202,25 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     a_bigger = b_in_a & (na > nb)
     plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
     subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
-    return subset & ~plain if geo_only else subset & plain
+    return subset, plain
+
+
+def _in_row(v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``v[k]`` is among ``m[k, :]`` (column by column: no n×k temporary)."""
+    hit = v == m[:, 0]
+    for j in range(1, m.shape[1]):
+        hit |= v == m[:, j]
+    return hit
 
 
 def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """One name's words are all among the other's (token-set ratio 100), from word ids."""
-    ta, tb = pairs.get(f"{column}_tok")
-    a = ta.gather(idx).to_numpy()
-    b = tb.gather(idx).to_numpy()
+    a, b = pairs.arrays(f"{column}_tok", idx)
     a_in_b = np.ones(len(idx), dtype=bool)
     b_in_a = np.ones(len(idx), dtype=bool)
     for i in range(a.shape[1]):
-        a_in_b &= (a[:, i] < 0) | (a[:, i][:, None] == b).any(axis=1)
-        b_in_a &= (b[:, i] < 0) | (b[:, i][:, None] == a).any(axis=1)
+        a_in_b &= (a[:, i] < 0) | _in_row(a[:, i], b)
+        b_in_a &= (b[:, i] < 0) | _in_row(b[:, i], a)
     return (a_in_b | b_in_a) & (a[:, 0] >= 0) & (b[:, 0] >= 0)
 
 
@@ -217,6 +236,8 @@ class _Pairs:
         self.left, self.right, self.il, self.ir = left, right, il, ir
         self._cache: dict[str, tuple[pl.Series, pl.Series]] = {}
         self._obj: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: values computed once for every pair of this batch
+        self.memo: dict[str, Any] = {}
 
     def objects(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Python strings of pairs ``idx`` (records converted once, then indexed)."""
@@ -229,6 +250,50 @@ class _Pairs:
         la, ra = self._obj[key]
         return la[self.il[idx]], ra[self.ir[idx]]
 
+    def arrays(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """numpy values of pairs ``idx`` (records converted once, then indexed)."""
+        key = f"__np_{column}"
+        if key not in self._obj:
+            self._obj[key] = (self.left[column].to_numpy(), self.right[column].to_numpy())
+        la, ra = self._obj[key]
+        return la[self.il[idx]], ra[self.ir[idx]]
+
+    def codes(
+        self, key: str, make: Callable[[pl.DataFrame], list[pl.Series]], idx: np.ndarray
+    ) -> list[np.ndarray]:
+        """Integer codes of derived record values for pairs ``idx`` (equal value, equal code).
+
+        ``make(frame)`` gives one or more record-level series; each is encoded once
+        for both sides with one shared code book (null is -1), so a pair test is an
+        integer comparison. Returns, per series, the left then the right codes.
+        """
+        name = f"__codes_{key}"
+        if name not in self._obj:
+            ls, rs = make(self.left), make(self.right)
+            series = [x.cast(pl.String).rename("v") for x in [*ls, *rs]]
+            ranks = pl.concat(series).rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+            cut = np.cumsum([0, *(len(x) for x in series)])
+            parts = [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
+            self._obj[name] = (np.stack(parts[: len(ls)]), np.stack(parts[len(ls) :]))
+        la, ra = self._obj[name]
+        out = []
+        for k in range(la.shape[0]):
+            out += [la[k][self.il[idx]], ra[k][self.ir[idx]]]
+        return out
+
+    def arrays_of(
+        self, key: str, make: Callable[[pl.Series], pl.Series], column: str, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """numpy values of a derived record column ``make(column)`` for pairs ``idx``."""
+        name = f"__np_{key}"
+        if name not in self._obj:
+            self._obj[name] = (
+                make(self.left[column].fill_null("")).to_numpy(),
+                make(self.right[column].fill_null("")).to_numpy(),
+            )
+        la, ra = self._obj[name]
+        return la[self.il[idx]], ra[self.ir[idx]]
+
     def get(self, column: str) -> tuple[pl.Series, pl.Series]:
         if column not in self._cache:
             self._cache[column] = (
@@ -239,14 +304,18 @@ class _Pairs:
 
 
 def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, pl.DataFrame]) -> np.ndarray:
-    lv, rv = pairs.get(comp.column)
-    n = lv.len()
-    null = (lv.is_null() | rv.is_null()).to_numpy()
+    n = len(pairs.il)
+    cl, cr = pairs.codes(comp.column, lambda f: [f[comp.column]], np.arange(n))
+    null = (cl < 0) | (cr < 0)
     g = np.full(n, len(comp.levels) - 1, dtype=np.int8)
     g[null] = 0
     todo = ~null
-    lf = lv.fill_null("")
-    rf = rv.fill_null("")
+    if any(level.op not in _NO_STRING_OPS for level in comp.levels[1:-1]):
+        lv, rv = pairs.get(comp.column)
+        lf = lv.fill_null("")
+        rf = rv.fill_null("")
+    else:  # pair values are read as integer codes or Python strings, never gathered here
+        lf = rf = pl.Series(dtype=pl.String)
     for k, level in enumerate(comp.levels[1:-1], start=1):
         idx = np.flatnonzero(todo)
         if idx.size == 0:
@@ -258,8 +327,29 @@ def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, pl.DataFrame]) -> np
     return g
 
 
-#: level ops that compare the pair values as polars string columns
-_STRING_OPS = frozenset({"exact", "compact", "acronym", "same_stem", "suffix_digits"})
+#: level ops that read pair values as integer codes, numpy arrays or Python strings
+#: (any other op gets the pair values as polars string columns)
+_NO_STRING_OPS = frozenset(
+    {
+        "exact", "compact", "jaro_winkler", "ratio", "edits", "token_set", "idf_overlap",
+        "extra_words", "extra_country", "script", "acronym", "same_stem", "suffix_digits",
+    }
+)  # fmt: skip
+
+
+def _same(
+    pairs: _Pairs, key: str, make: Callable[[pl.Series], pl.Series], column: str, idx: np.ndarray
+) -> np.ndarray:
+    """Pairs whose derived values ``make(column)`` are equal and not null (integer codes)."""
+    cl, cr = pairs.codes(key, lambda f: [make(f[column])], idx)
+    return (cl == cr) & (cl >= 0)
+
+
+def _acronym_keys(f: pl.DataFrame, column: str) -> list[pl.Series]:
+    """A record's acronym, and its one-word compact name (≥ 2 characters) to meet one."""
+    one_word = ~f[column].fill_null("").str.contains(" ") & (f["name_compact"].str.len_chars() >= 2)
+    word = pl.select(pl.when(one_word).then(f["name_compact"])).to_series()
+    return [f["acronym"], word]
 
 
 def _test(
@@ -275,13 +365,11 @@ def _test(
     t = 0.0 if threshold is None else float(threshold)
     if op in GENERIC_OPS:  # generic ops on any column (dates, codes, edit similarities)
         return generic_test(op, threshold, lf.gather(idx), rf.gather(idx))
-    if op in _STRING_OPS:  # only these read the pair values as polars strings
-        a = lf.gather(idx)
-        b = rf.gather(idx)
+    col = comp.column
     if op == "exact":
-        return (a == b).to_numpy()
+        return _same(pairs, col, lambda x: x, col, idx)
     if op == "compact":
-        return (a.str.replace_all(" ", "") == b.str.replace_all(" ", "")).to_numpy()
+        return _same(pairs, f"{col}_compact", lambda x: x.str.replace_all(" ", ""), col, idx)
     if op == "jaro_winkler":
         sim = process.cpdist(
             *pairs.objects(comp.column, idx),
@@ -299,13 +387,20 @@ def _test(
         )
         return np.asarray(sim) >= 100 * t
     if op == "edits":
-        dist = process.cpdist(
-            *pairs.objects(comp.column, idx),
-            scorer=DamerauLevenshtein.distance,
-            score_cutoff=int(t),
-            workers=_workers(idx),
-        )
-        return np.asarray(dist) <= t
+        # k edits change the length by at most k: only pairs of close lengths are scored
+        ll, lr = pairs.arrays_of(f"{col}_len", lambda x: x.str.len_chars(), col, idx)
+        near = np.abs(ll.astype(np.int64) - lr.astype(np.int64)) <= t
+        out = np.zeros(len(idx), dtype=bool)
+        sub = idx[near]
+        if sub.size:
+            dist = process.cpdist(
+                *pairs.objects(comp.column, sub),
+                scorer=DamerauLevenshtein.distance,
+                score_cutoff=int(t),
+                workers=_workers(sub),
+            )
+            out[near] = np.asarray(dist) <= t
+        return out
     if op == "token_set" and t >= 1.0 and f"{comp.column}_tok" in pairs.left.columns:
         return _token_subset(pairs, comp.column, idx)
     if op == "token_set":
@@ -330,29 +425,26 @@ def _test(
         col = "name_script" if comp.column == "name_norm" else f"{comp.column}_script"
         if col not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
-        sl, sr = pairs.get(col)
-        return (sl.gather(idx) == sr.gather(idx)).fill_null(False).to_numpy()
+        return _same(pairs, col, lambda x: x, col, idx)
     if op == "acronym":
-        al, ar = pairs.get("acronym")
-        cl, cr = pairs.get("name_compact")
-        al, ar, cl, cr = (s.gather(idx) for s in (al, ar, cl, cr))
-        one_l = ~a.str.contains(" ")
-        one_r = ~b.str.contains(" ")
-        hit = ((al == cr) & one_r & (cr.str.len_chars() >= 2)) | (
-            (ar == cl) & one_l & (cl.str.len_chars() >= 2)
-        )
-        return hit.fill_null(False).to_numpy()
+        if not {"acronym", "name_compact"} <= set(pairs.left.columns):
+            return np.zeros(len(idx), dtype=bool)
+        al, ar, wl, wr = pairs.codes(f"__acronym_{col}", lambda f: _acronym_keys(f, col), idx)
+        return ((al == wr) & (al >= 0)) | ((ar == wl) & (ar >= 0))
     if op == "same_stem":
-        sa = a.str.split(".").list.first()
-        sb = b.str.split(".").list.first()
-        return ((sa == sb) & (sa.str.len_chars() >= 3)).fill_null(False).to_numpy()
+
+        def stem(x: pl.Series) -> pl.Series:
+            st = x.str.split(".").list.first()
+            return pl.select(pl.when(st.str.len_chars() >= 3).then(st)).to_series()
+
+        return _same(pairs, f"{col}_stem", stem, col, idx)
     if op == "suffix_digits":
         k = int(t) or 7
-        return (
-            ((a.str.slice(-k) == b.str.slice(-k)) & (a.str.len_chars() >= k))
-            .fill_null(False)
-            .to_numpy()
-        )
+
+        def suffix(x: pl.Series) -> pl.Series:
+            return pl.select(pl.when(x.str.len_chars() >= k).then(x.str.slice(-k))).to_series()
+
+        return _same(pairs, f"{col}_suffix{k}", suffix, col, idx)
     raise ValueError(f"unknown level op {op!r}")
 
 
