@@ -299,8 +299,8 @@ def _ymd(s: pl.Series) -> pl.Series:
 
     return pl.select(
         pl.coalesce(
-            parts(*(ymd.struct.field(f) for f in ("1", "2", "3"))),
-            parts(*(dmy.struct.field(f) for f in ("3", "2", "1"))),
+            parts(*(pl.lit(ymd.struct.field(f)) for f in ("1", "2", "3"))),
+            parts(*(pl.lit(dmy.struct.field(f)) for f in ("3", "2", "1"))),
         )
     ).to_series()
 
@@ -329,12 +329,12 @@ def generic_test(op: str, threshold: float | None, a: pl.Series, b: pl.Series) -
             workers=-1 if a.len() > 500_000 else 1,
         )
         # cpdist returns float32: 0.8 comes back as 0.79999995
-        hit = np.asarray(sim, dtype=np.float64) >= t - 1e-6
-        return hit & (a.str.len_chars() > 0).fill_null(False).to_numpy()
+        close = np.asarray(sim, dtype=np.float64) >= t - 1e-6
+        return close & (a.str.len_chars() > 0).fill_null(False).to_numpy()
     if op == "prefix":
         k = max(int(t), 1)
-        hit = (a.str.slice(0, k) == b.str.slice(0, k)) & (a.str.len_chars() >= k)
-        return hit.fill_null(False).to_numpy()
+        same = (a.str.slice(0, k) == b.str.slice(0, k)) & (a.str.len_chars() >= k)
+        return same.fill_null(False).to_numpy()
     # pairs repeat records: parse each distinct value once
     uniq = pl.concat([a, b]).drop_nulls().unique()
     table = _ymd(uniq)
@@ -343,13 +343,13 @@ def generic_test(op: str, threshold: float | None, a: pl.Series, b: pl.Series) -
     if op == "same_year":
         return (da.str.slice(0, 4) == db.str.slice(0, 4)).fill_null(False).to_numpy()
     if op == "date_transposed":
-        hit = (
+        swapped = (
             (da.str.slice(0, 4) == db.str.slice(0, 4))
             & (da.str.slice(4, 2) == db.str.slice(6, 2))
             & (da.str.slice(6, 2) == db.str.slice(4, 2))
             & (da != db)
         )
-        return hit.fill_null(False).to_numpy()
+        return swapped.fill_null(False).to_numpy()
     if op == "date_within":
         pa = da.str.strptime(pl.Date, "%Y%m%d", strict=False)
         pb = db.str.strptime(pl.Date, "%Y%m%d", strict=False)
