@@ -26,6 +26,7 @@ from .scoring import (
     estimate_m,
     estimate_u,
     probability,
+    release_record_cache,
     score,
     term_frequencies,
     token_idf,
@@ -459,6 +460,17 @@ def match(
     settings: MatchSettings,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, Any], dict[str, Any]]:
     """Run the whole pipeline; returns links, duplicates, clusters, weights, counts."""
+    try:
+        return _match(left, right, settings)
+    finally:
+        release_record_cache()
+
+
+def _match(
+    left: pl.DataFrame,
+    right: pl.DataFrame | None,
+    settings: MatchSettings,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, Any], dict[str, Any]]:
     started = time.perf_counter()
     counts: dict[str, Any] = {"timings": {}}
     t = time.perf_counter()

@@ -271,7 +271,7 @@ class _Pairs:
         if name not in self._obj:
             ls, rs = make(self.left), make(self.right)
             series = [x.cast(pl.String).rename("v") for x in [*ls, *rs]]
-            ranks = pl.concat(series).rank("dense").fill_null(0).cast(pl.Int64).to_numpy() - 1
+            ranks = pl.concat(series).rank("dense").fill_null(0).cast(pl.Int32).to_numpy() - 1
             cut = np.cumsum([0, *(len(x) for x in series)])
             parts = [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
             self._obj[name] = (np.stack(parts[: len(ls)]), np.stack(parts[len(ls) :]))
@@ -476,8 +476,8 @@ def compare(
     Pairs are compared in chunks of :data:`CHUNK_PAIRS` so memory stays flat
     however many candidates blocking produced.
     """
+    shared = _record_cache(left, right)
     if len(il) > CHUNK_PAIRS:
-        shared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         parts = [
             _compare(
                 left, right, il[i : i + CHUNK_PAIRS], ir[i : i + CHUNK_PAIRS], settings, idf, shared
@@ -485,7 +485,29 @@ def compare(
             for i in range(0, len(il), CHUNK_PAIRS)
         ]
         return np.concatenate(parts)
-    return _compare(left, right, il, ir, settings, idf, {})
+    return _compare(left, right, il, ir, settings, idf, shared)
+
+
+#: record-level values (codes, numpy arrays, Python strings) of the last frame pairs compared:
+#: one match compares the same frames many times (u sample, candidates, EM blocks, clusters)
+_RECORDS: list[tuple[pl.DataFrame, pl.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]] = []
+
+
+def _record_cache(
+    left: pl.DataFrame, right: pl.DataFrame
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    for lf, rf, cache in _RECORDS:
+        if lf is left and rf is right:
+            return cache
+    cache = {}
+    _RECORDS.append((left, right, cache))
+    del _RECORDS[:-2]
+    return cache
+
+
+def release_record_cache() -> None:
+    """Drop the record-level values kept between :func:`compare` calls (end of a match)."""
+    _RECORDS.clear()
 
 
 #: pairs compared at once (bounds the memory of gathered pair columns)
