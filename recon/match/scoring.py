@@ -345,6 +345,21 @@ def _same(
     return (cl == cr) & (cl >= 0)
 
 
+def _cpdist(pairs: _Pairs, column: str, idx: np.ndarray, **kw: Any) -> np.ndarray:
+    """rapidfuzz ``cpdist`` over pairs ``idx``; on a column with few distinct values
+    (a city) each distinct pair of values is scored once and the scores broadcast."""
+    cl, cr = pairs.codes(column, lambda f: [f[column]], idx)
+    la, ra = pairs._obj[f"__codes_{column}"]
+    distinct = int(max(la.max(initial=0), ra.max(initial=0))) + 1
+    if len(idx) > 1000 and 2 * distinct < la.shape[1] + ra.shape[1]:
+        key = cl.astype(np.int64) * distinct + cr
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if 2 * len(first) < len(idx):
+            sub = idx[first]
+            return np.asarray(process.cpdist(*pairs.objects(column, sub), **kw))[inverse]
+    return np.asarray(process.cpdist(*pairs.objects(column, idx), **kw))
+
+
 def _acronym_keys(f: pl.DataFrame, column: str) -> list[pl.Series]:
     """A record's acronym, and its one-word compact name (≥ 2 characters) to meet one."""
     one_word = ~f[column].fill_null("").str.contains(" ") & (f["name_compact"].str.len_chars() >= 2)
@@ -371,16 +386,20 @@ def _test(
     if op == "compact":
         return _same(pairs, f"{col}_compact", lambda x: x.str.replace_all(" ", ""), col, idx)
     if op == "jaro_winkler":
-        sim = process.cpdist(
-            *pairs.objects(comp.column, idx),
+        sim = _cpdist(
+            pairs,
+            comp.column,
+            idx,
             scorer=JaroWinkler.normalized_similarity,
             score_cutoff=t,
             workers=_workers(idx),
         )
         return np.asarray(sim) >= t
     if op == "ratio":
-        sim = process.cpdist(
-            *pairs.objects(comp.column, idx),
+        sim = _cpdist(
+            pairs,
+            comp.column,
+            idx,
             scorer=fuzz.ratio,
             score_cutoff=100 * t,
             workers=_workers(idx),
@@ -393,8 +412,10 @@ def _test(
         out = np.zeros(len(idx), dtype=bool)
         sub = idx[near]
         if sub.size:
-            dist = process.cpdist(
-                *pairs.objects(comp.column, sub),
+            dist = _cpdist(
+                pairs,
+                comp.column,
+                sub,
                 scorer=DamerauLevenshtein.distance,
                 score_cutoff=int(t),
                 workers=_workers(sub),
@@ -404,9 +425,7 @@ def _test(
     if op == "token_set" and t >= 1.0 and f"{comp.column}_tok" in pairs.left.columns:
         return _token_subset(pairs, comp.column, idx)
     if op == "token_set":
-        sim = process.cpdist(
-            *pairs.objects(comp.column, idx), scorer=fuzz.token_set_ratio, workers=_workers(idx)
-        )
+        sim = _cpdist(pairs, comp.column, idx, scorer=fuzz.token_set_ratio, workers=_workers(idx))
         return np.asarray(sim) >= 100 * t
     if op == "idf_overlap":
         if f"{comp.column}_tok" not in pairs.left.columns:
