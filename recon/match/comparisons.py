@@ -234,15 +234,24 @@ def generic(
 
 
 def text(
-    column: str, name: str | None = None, *, tf_adjust: bool = True, tokens: bool = False
+    column: str,
+    name: str | None = None,
+    *,
+    tf_adjust: bool = True,
+    tokens: bool = False,
+    light: bool = False,
 ) -> Comparison:
     """Short text (a given name, surname, suburb, street): exact, then fuzzy levels.
 
-    ``tokens`` adds a word-set level (words in another order, one name inside the other).
+    ``tokens`` adds a word-set level (words in another order, one name inside the other);
+    ``light`` keeps only exact and one close-spelling level (places, streets: cheaper, and
+    their finer levels add little beside names and dates).
 
     Examples:
         >>> [lv.label for lv in text("surname").levels]
         ['null', 'exact', 'jw_0.95', 'damerau_0.8', 'jw_0.85', 'else']
+        >>> [lv.label for lv in text("suburb", light=True).levels]
+        ['null', 'exact', 'jw_0.9', 'else']
     """
     levels: list[tuple[str, str, float | None]] = [
         ("exact", "exact", None),
@@ -250,8 +259,10 @@ def text(
         ("damerau_0.8", "damerau", 0.8),
         ("jw_0.85", "jaro_winkler", 0.85),
     ]
+    if light:
+        levels = [("exact", "exact", None), ("jw_0.9", "jaro_winkler", 0.9)]
     if tokens:
-        levels.insert(3, ("token_set_0.9", "token_set", 0.9))
+        levels.insert(-1 if light else 3, ("token_set_0.9", "token_set", 0.9))
     return generic(name or column, column, levels, tf_adjust=tf_adjust)
 
 
