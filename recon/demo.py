@@ -33,37 +33,22 @@ Say = Callable[[str], None]
 
 
 def demo_config_toml(url: str, *, store: str = "recon.db", sandbox_db: str = "sandbox.db") -> str:
-    """A ``recon.toml`` pointing recon at a sandbox serving on ``url`` (loopback only).
+    """A ``recon.toml`` for the demo: the sandbox's config with the store beside it.
 
     The credentials are the sandbox's dummy ones, written as literals: recon
     accepts literal secrets only for loopback hosts.
     """
-    port = url.rsplit(":", 1)[-1].rstrip("/")
-    return f"""\
-# recon.toml for the local demo: recon talks to the CRM emulators on {url}.
-[store]
-path = "{store}"
-exports_dir = "exports"
+    from .sandbox.server import config_toml
 
-[hubspot]
-base_url = "{url}"
-access_token = "sandbox-hubspot-token"
-portal_id = "1000001"
-
-[salesforce]
-instance_url = "{url}"
-login_url = "{url}"
-auth = "client_credentials"
-client_id = "sandbox-client-id"
-client_secret = "sandbox-client-secret"
-
-[sandbox]
-port = {port}
-db = "{sandbox_db}"
-
-[review]
-reviewer = "demo-analyst"
-"""
+    return config_toml(
+        url,
+        extra={
+            "store": {"path": store, "exports_dir": "exports"},
+            "hubspot": {"portal_id": "1000001"},
+            "sandbox": {"db": sandbox_db},
+            "review": {"reviewer": "demo-analyst"},
+        },
+    )
 
 
 @dataclass

@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -233,37 +234,45 @@ def serve(
         sock.close()
 
 
-def config_toml(url: str) -> str:
+def config_toml(url: str, *, extra: dict[str, dict[str, Any]] | None = None) -> str:
     """A ``recon.toml`` pointing recon at the sandbox at ``url`` (``recon sandbox config``).
 
     The credentials are the sandbox's dummy literals, which recon's config
-    accepts only because every URL they go to is a loopback address.
+    accepts only because every URL they go to is a loopback address. ``extra``
+    adds or replaces keys per section (``recon demo`` keeps its store beside it).
 
     Examples:
         >>> 'base_url = "http://127.0.0.1:8765"' in config_toml("http://127.0.0.1:8765")
         True
+        >>> 'path = "recon.db"' in config_toml("http://127.0.0.1:1", extra={"store": {"path": "recon.db"}})
+        True
     """
     port = url.rstrip("/").rsplit(":", 1)[-1]
-    return f"""\
-# recon.toml for the local sandbox at {url} (`recon sandbox serve --port {port}`).
-# The credentials below are dummy literals: recon accepts them for loopback hosts only.
-
-[store]
-path = "data/recon.db"
-
-[hubspot]
-base_url = "{url}"
-access_token = "sandbox-hubspot-token"
-salesforce_connector_active = false
-
-[salesforce]
-instance_url = "{url}"
-login_url = "{url}"
-auth = "client_credentials"
-client_id = "sandbox-client-id"
-client_secret = "sandbox-client-secret"
-api_version = "59.0"
-
-[sandbox]
-port = {port}
-"""
+    sections: dict[str, dict[str, Any]] = {
+        "store": {"path": "data/recon.db"},
+        "hubspot": {
+            "base_url": url,
+            "access_token": "sandbox-hubspot-token",
+            "salesforce_connector_active": False,
+        },
+        "salesforce": {
+            "instance_url": url,
+            "login_url": url,
+            "auth": "client_credentials",
+            "client_id": "sandbox-client-id",
+            "client_secret": "sandbox-client-secret",
+            "api_version": "59.0",
+        },
+        "sandbox": {"port": int(port) if port.isdigit() else 8765},
+    }
+    for name, values in (extra or {}).items():
+        sections.setdefault(name, {}).update(values)
+    lines = [
+        f"# recon.toml for the local sandbox at {url} (`recon sandbox serve --port {port}`).",
+        "# The credentials below are dummy literals: recon accepts them for loopback hosts only.",
+    ]
+    for name, values in sections.items():
+        lines += ["", f"[{name}]"]
+        # JSON scalars are valid TOML for strings, integers and booleans
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    return "\n".join(lines) + "\n"
