@@ -122,3 +122,23 @@ def test_person_settings_columns_absent() -> None:
     assert result.links.height == 50
     assert set(result.counts["links_candidates"]) >= {"birth_date", "surname"}
     assert "postcode_birth_year" not in result.counts["links_candidates"]
+
+
+def test_features_pass_other_columns_through() -> None:
+    """Non-canonical input columns reach matching stripped and lower-cased; canonical
+    columns keep their normalised feature and raw JSON stays out."""
+    from recon.match.blocking import features
+
+    frame = pl.DataFrame(
+        {
+            "record_id": ["1", "2"],
+            "name": ["Ann Lee", None],
+            "phone": ["+1 415 555 0100", None],
+            "Postcode": [" 2615 ", ""],
+            "data": ["{}", "{}"],
+        }
+    )
+    f = features(frame, "contacts")
+    assert f["Postcode"].to_list() == ["2615", None]
+    assert f["phone"].to_list()[0] == "+14155550100"
+    assert "data" not in f.columns
