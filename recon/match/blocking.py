@@ -242,12 +242,18 @@ def _id_pairs(left: pl.DataFrame, right: pl.DataFrame, dedupe: bool) -> pl.DataF
 
 
 def candidates(
-    left: pl.DataFrame, right: pl.DataFrame | None, rules: Sequence[BlockingRule]
+    left: pl.DataFrame,
+    right: pl.DataFrame | None,
+    rules: Sequence[BlockingRule],
+    *,
+    kept: dict[str, pl.DataFrame] | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Candidate pairs (``_il``, ``_ir`` row numbers) from every blocking rule, deduplicated.
 
     With ``right`` None, pairs are inside ``left`` (``_il < _ir``). Returns the
-    pairs and the number of pairs each rule produced before deduplication.
+    pairs and the number of pairs each rule produced before deduplication. The
+    pairs of each rule whose name is a key of ``kept`` are stored there too (the
+    EM blocks reuse them instead of blocking again).
     """
     dedupe = right is None
     r = left if right is None else right
@@ -273,6 +279,8 @@ def candidates(
             p = _gram_pairs(left, r, rule, dedupe)
         counts[rule.name] = p.height
         parts.append(p)
+        if kept is not None and rule.name in kept:
+            kept[rule.name] = p
     if not parts:
         return pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32}), counts
     pairs = pl.concat(parts).unique().sort("_il", "_ir")

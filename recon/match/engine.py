@@ -142,7 +142,10 @@ def _fit(
         if right is not None:
             right = add_token_columns(right, c, table)
     r = left if right is None else right
-    pairs, rule_counts = candidates(left, right, settings.blocking_rules)
+    rules = {rule.name: rule for rule in settings.blocking_rules}
+    em_rules = [b.rule for b in settings.em_blocks if b.rule in rules] if m_from is None else []
+    kept = {k: pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32}) for k in em_rules}
+    pairs, rule_counts = candidates(left, right, settings.blocking_rules, kept=kept)
     counts[f"{key}_candidates"] = rule_counts
     t1 = time.perf_counter()
     u = estimate_u(left, right, settings, idf)
@@ -151,7 +154,6 @@ def _fit(
     g = compare(left, r, il, ir, settings, idf)
     t2 = time.perf_counter()
     sessions = []
-    rules = {rule.name: rule for rule in settings.blocking_rules}
     fit_settings = settings
     if m_from is not None:
         # m (how one entity's records agree) carries over from the cross-system fit;
@@ -163,10 +165,16 @@ def _fit(
     for block in fit_settings.em_blocks if m_from is None else ():
         if block.rule not in rules:
             continue
-        sp, _ = candidates(left, right, [rules[block.rule]])
+        sp = kept[block.rule]
         if sp.height > EM_SESSION_PAIRS:
             sp = sp.sample(EM_SESSION_PAIRS, seed=settings.seed)
-        gs = compare(left, r, sp["_il"].to_numpy(), sp["_ir"].to_numpy(), settings, idf)
+        # the rule's pairs are among the candidates: their levels are already known
+        pos = (
+            pairs.select("_il", "_ir")
+            .with_row_index("_k")
+            .join(sp.select("_il", "_ir"), on=["_il", "_ir"], how="inner", maintain_order="right")
+        )["_k"].to_numpy()
+        gs = g[pos]
         sessions.append((gs, block.fixes))
     weights = estimate_m(g, u, fit_settings, sessions=sessions, prior_share=prior_share)
     tf = {
