@@ -32,7 +32,7 @@ import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from .settings import Comparison, Level
+from .settings import Comparison, Level, MatchSettings
 
 __all__ = [
     "GENERIC_OPS",
@@ -49,6 +49,7 @@ __all__ = [
     "person_name",
     "phone",
     "text",
+    "with_comparison_columns",
 ]
 
 #: level ops computed by :func:`generic_test` (any column, values as strings)
@@ -210,10 +211,12 @@ def generic(
     *,
     tf_adjust: bool = False,
     veto_auto: tuple[str, ...] = (),
+    columns: tuple[str, ...] = (),
 ) -> Comparison:
     """A comparison of any input column from ``(label, op, threshold)`` levels.
 
-    The ``null`` first level and ``else`` last level are added.
+    The ``null`` first level and ``else`` last level are added. With ``columns``,
+    ``column`` is a new column: those input columns joined by a space.
 
     Examples:
         >>> c = generic("state", "state", [("exact", "exact", None)])
@@ -230,7 +233,33 @@ def generic(
         ),
         tf_adjust=tf_adjust,
         veto_auto=veto_auto,
+        columns=tuple(columns),
     )
+
+
+def with_comparison_columns(frame: pl.DataFrame, settings: MatchSettings) -> pl.DataFrame:
+    """Add the columns that comparisons build from several input columns (``columns``).
+
+    A column that already exists is kept; input columns absent from ``frame`` are skipped.
+
+    Examples:
+        >>> from recon.match.settings import MatchSettings
+        >>> c = text("full_name", columns=("given_name", "surname"), tokens=True)
+        >>> s = MatchSettings(entity="contacts", comparisons=(c,), blocking_rules=())
+        >>> f = pl.DataFrame({"given_name": ["ann", None], "surname": ["lee", None]})
+        >>> with_comparison_columns(f, s)["full_name"].to_list()
+        ['ann lee', None]
+    """
+    new = {}
+    for comp in settings.comparisons:
+        parts = [c for c in comp.columns if c in frame.columns]
+        if not parts or comp.column in frame.columns or comp.column in new:
+            continue
+        joined = pl.concat_str(
+            [pl.col(c).cast(pl.String) for c in parts], separator=" ", ignore_nulls=True
+        )
+        new[comp.column] = pl.when(joined.str.len_chars() > 0).then(joined)
+    return frame.with_columns(**new) if new else frame
 
 
 def text(
@@ -240,6 +269,7 @@ def text(
     tf_adjust: bool = True,
     tokens: bool = False,
     light: bool = False,
+    columns: tuple[str, ...] = (),
 ) -> Comparison:
     """Short text (a given name, surname, suburb, street): exact, then fuzzy levels.
 
@@ -263,7 +293,7 @@ def text(
         levels = [("exact", "exact", None), ("jw_0.9", "jaro_winkler", 0.9)]
     if tokens:
         levels.insert(-1 if light else 3, ("token_set_0.9", "token_set", 0.9))
-    return generic(name or column, column, levels, tf_adjust=tf_adjust)
+    return generic(name or column, column, levels, tf_adjust=tf_adjust, columns=columns)
 
 
 def date(column: str, name: str | None = None) -> Comparison:

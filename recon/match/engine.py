@@ -19,6 +19,7 @@ import polars as pl
 from .assign import best_per_right, one_to_one
 from .blocking import candidates, features
 from .clusters import build_clusters
+from .comparisons import with_comparison_columns
 from .scoring import (
     Weights,
     add_token_columns,
@@ -482,8 +483,12 @@ def _match(
     started = time.perf_counter()
     counts: dict[str, Any] = {"timings": {}}
     t = time.perf_counter()
-    fl = features(left, settings.entity)
-    fr = features(right, settings.entity) if right is not None else None
+    fl = with_comparison_columns(features(left, settings.entity), settings)
+    fr = (
+        with_comparison_columns(features(right, settings.entity), settings)
+        if right is not None
+        else None
+    )
     counts["timings"]["features"] = round(time.perf_counter() - t, 3)
     counts["records"] = {"left": fl.height, "right": fr.height if fr is not None else 0}
     weights: dict[str, Any] = {}

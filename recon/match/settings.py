@@ -91,7 +91,10 @@ class Comparison:
     """A named comparison of one feature column, as an ordered list of levels.
 
     ``column`` names a column of the normalised record frame (see
-    :func:`recon.match.blocking.features`). ``tf_adjust`` adjusts the weight
+    :func:`recon.match.blocking.features`) or any other input column. With
+    ``columns``, ``column`` is built from those input columns joined by a space
+    (``("given_name", "surname")``: a full name, where a word-set level sees
+    swapped names). ``tf_adjust`` adjusts the weight
     of exact agreement by the value's term frequency (a common value is weaker
     evidence). ``veto_auto`` lists level labels that keep a pair out of the
     ``auto`` tier whatever its total (strong keys are evidence, not verdicts).
@@ -104,6 +107,8 @@ class Comparison:
     veto_auto: tuple[str, ...] = ()
     #: levels too weak to propose a duplicate inside one system (besides ``veto_auto``)
     no_duplicate: tuple[str, ...] = ()
+    #: input columns joined (space, nulls skipped) into ``column``
+    columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
@@ -252,6 +257,7 @@ class MatchSettings:
                     tf_adjust=bool(c.get("tf_adjust", False)),
                     veto_auto=tuple(c.get("veto_auto", ())),
                     no_duplicate=tuple(c.get("no_duplicate", ())),
+                    columns=tuple(c.get("columns", ())),
                 )
                 for c in data["comparisons"]
             )

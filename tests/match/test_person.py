@@ -142,3 +142,27 @@ def test_features_pass_other_columns_through() -> None:
     assert f["Postcode"].to_list() == ["2615", None]
     assert f["phone"].to_list()[0] == "+14155550100"
     assert "data" not in f.columns
+
+
+def test_comparison_on_joined_columns_sees_swapped_names() -> None:
+    """A comparison built from several input columns (given name + surname) is declared in the
+    settings, survives the JSON round trip and explains a swapped name at its word-set level."""
+    import json
+
+    from recon.match import BlockingRule, MatchSettings
+    from recon.match import comparisons as C
+
+    full = C.text("full_name", columns=("given_name", "surname"), tokens=True)
+    settings = MatchSettings(
+        entity="contacts",
+        comparisons=(full, C.date("date_of_birth")),
+        blocking_rules=(BlockingRule("dob", "exact", "date_of_birth"),),
+    )
+    assert MatchSettings.from_json(settings.to_json()) == settings
+    people = _people(40, 3)
+    left = _frame(people, "hubspot", [f"a{i}" for i in range(40)])
+    swapped = [p | {"given_name": p["surname"], "surname": p["given_name"]} for p in people]
+    right = _frame(swapped, "salesforce", [f"b{i}" for i in range(40)])
+    result = match_records(left, right, entity="contacts", settings=settings)
+    first = json.loads(result.links.filter(pl.col("record_id_l") == "a0")["explanation"][0])
+    assert {"comparison": "full_name", "level": "token_set_0.9"}.items() <= first[0].items()
