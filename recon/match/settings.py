@@ -12,6 +12,12 @@ A comparison is an ordered list of levels. Each level names an operation
 threshold; the first level whose test passes is the pair's level. Weights for
 every level are fitted per run (u from random pairs, m by EM) and stored with the run.
 
+Comparisons and blocking rules may name ANY column of the input frames, not only the
+canonical record columns, with the generic ops ``levenshtein``, ``damerau``,
+``prefix``, ``date_transposed``, ``date_within`` and ``same_year`` (see
+:mod:`recon.match.comparisons`) and composite or first-n-character blocking keys;
+:func:`person_settings` is a ready-made preset for person records.
+
 Examples:
     >>> s = default_settings("companies")
     >>> MatchSettings.from_json(s.to_json()) == s
