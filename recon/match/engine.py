@@ -313,6 +313,7 @@ def _links(
         links = _flag_shared_email(links, left, right, il, ir)
     links = links.sort("score", "record_id_l", "record_id_r", descending=[True, False, False])
     counts["timings"]["links_assign"] = round(time.perf_counter() - t0, 3)
+    release_record_cache()  # the duplicates compare other frames
     return links, scorer.weights
 
 
@@ -454,6 +455,7 @@ def _duplicates(
         .cast(CLUSTER_SCHEMA)  # type: ignore[arg-type]
     )
     counts["timings"][f"{key}_clusters"] = round(time.perf_counter() - t0, 3)
+    release_record_cache()
     return dups, clusters, scorer.weights.to_dict()
 
 

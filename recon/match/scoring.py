@@ -271,7 +271,14 @@ class _Pairs:
         if name not in self._obj:
             ls, rs = make(self.left), make(self.right)
             series = [x.cast(pl.String).rename("v") for x in [*ls, *rs]]
-            ranks = pl.concat(series).rank("dense").fill_null(0).cast(pl.Int32).to_numpy() - 1
+            values = pl.concat(series).to_frame()
+            book = values.drop_nulls().unique().with_row_index("c")
+            ranks = (
+                values.join(book, on="v", how="left", maintain_order="left")["c"]
+                .cast(pl.Int32)
+                .fill_null(-1)
+                .to_numpy()
+            )
             cut = np.cumsum([0, *(len(x) for x in series)])
             parts = [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
             self._obj[name] = (np.stack(parts[: len(ls)]), np.stack(parts[len(ls) :]))
@@ -507,7 +514,7 @@ def compare(
     return _compare(left, right, il, ir, settings, idf, shared)
 
 
-#: record-level values (codes, numpy arrays, Python strings) of the last frame pairs compared:
+#: record-level values (codes, numpy arrays, Python strings) of the last frame pair compared:
 #: one match compares the same frames many times (u sample, candidates, EM blocks, clusters)
 _RECORDS: list[tuple[pl.DataFrame, pl.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]] = []
 
@@ -520,7 +527,7 @@ def _record_cache(
             return cache
     cache = {}
     _RECORDS.append((left, right, cache))
-    del _RECORDS[:-2]
+    del _RECORDS[:-1]
     return cache
 
 
