@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,8 @@ class _Scorer:
     weights: Weights
     tf: dict[str, pl.DataFrame]
     veto_zero: bool = False
+    #: term frequency of each record's value, per comparison (filled on first use)
+    _tf_rec: dict[str, np.ndarray] = field(default_factory=dict)
 
     def levels(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
         return compare(self.left, self.right, il, ir, self.settings, self.idf)
@@ -97,13 +99,14 @@ class _Scorer:
                 continue
             k = labels.index("exact")
             u_exact = max(self.weights.comparisons[comp.name]["u"][k], 1e-9)
-            values = self.left[comp.column].gather(il)
-            tf = (
-                pl.DataFrame({"value": values})
-                .join(self.tf[comp.name], on="value", how="left", maintain_order="left")["tf"]
-                .fill_null(u_exact)
-                .to_numpy()
-            )
+            if comp.name not in self._tf_rec:  # per record once, then indexed per pair
+                self._tf_rec[comp.name] = (
+                    pl.DataFrame({"value": self.left[comp.column]})
+                    .join(self.tf[comp.name], on="value", how="left", maintain_order="left")["tf"]
+                    .to_numpy()
+                )
+            tf = self._tf_rec[comp.name][il]
+            tf = np.where(np.isnan(tf), u_exact, tf)
             adj = np.log2(u_exact / np.maximum(tf, 1e-12))
             adj[g[:, c] != k] = 0.0
             out[comp.name] = np.minimum(

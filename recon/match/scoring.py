@@ -701,7 +701,7 @@ def score(
     the pair sits at that comparison's ``exact`` level.
     """
     n = g.shape[0]
-    per = np.zeros((n, len(settings.comparisons)))
+    per = np.zeros((n, len(settings.comparisons)), dtype=np.float32)  # half the memory
     for c, comp in enumerate(settings.comparisons):
         per[:, c] = weights.table(comp.name)[g[:, c]]
         if tf_adjust and comp.name in tf_adjust:
@@ -713,7 +713,7 @@ def score(
             if exact > 0:
                 at = g[:, c] == exact
                 per[at, c] += tf_adjust[comp.name][at]
-    total = weights.prior + per.sum(axis=1)
+    total = weights.prior + per.sum(axis=1, dtype=np.float64)
     return total, per
 
 
