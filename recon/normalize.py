@@ -358,6 +358,24 @@ def _extractor():  # type: ignore[no-untyped-def]
 
 @functools.cache
 def _suffixes() -> frozenset[str]:
+    """Public suffixes (no wildcard or exception rules) of tldextract's bundled snapshot.
+
+    Read from the snapshot file without importing tldextract (which pulls in requests: a
+    tenth of a second for a small match); the same set as :func:`_suffixes_tldextract`.
+    """
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("tldextract")
+    path = Path(spec.origin).parent / ".tld_set_snapshot" if spec and spec.origin else None
+    if path is None or not path.is_file():  # pragma: no cover - another tldextract layout
+        return _suffixes_tldextract()
+    public = path.read_text(encoding="utf-8").partition("// ===BEGIN PRIVATE DOMAINS===")[0]
+    found = re.findall(r"^([.*!]*\w\S*)", public, flags=re.MULTILINE)
+    return frozenset(t for t in found if "*" not in t and "!" not in t)
+
+
+def _suffixes_tldextract() -> frozenset[str]:
     return frozenset(t for t in _extractor().tlds if "*" not in t and "!" not in t)
 
 

@@ -179,5 +179,9 @@ def test_shipped_country_data_matches_installed_phonenumbers() -> None:
     from recon import _country_data
 
     keys, english = N.locale_country_names()
-    assert _country_data.COUNTRY_KEYS == keys
-    assert _country_data.ENGLISH_NAMES == english
+    assert keys == _country_data.COUNTRY_KEYS
+    assert english == _country_data.ENGLISH_NAMES
+
+
+def test_suffixes_read_from_the_snapshot_equal_tldextract_s() -> None:
+    assert N._suffixes() == N._suffixes_tldextract()
