@@ -204,11 +204,16 @@ def _grams(frame: pl.DataFrame, column: str, kind: str, n: int) -> pl.DataFrame:
     if kind == "tokens":
         out = base.select("_i", pl.col("s").str.split(" ").alias("g")).explode("g")
         return out.filter(pl.col("g").str.len_chars() >= 2).unique()
-    length = pl.col("s").str.len_chars().cast(pl.Int64)
-    out = base.with_columns(off=pl.int_ranges(0, pl.max_horizontal(length - n + 1, 1))).explode(
-        "off"
+    length = pl.col("s").str.len_chars().cast(pl.Int32)
+    # lazily, so the exploded (record, offset) rows are never held next to their grams
+    return (
+        base.lazy()
+        .with_columns(off=pl.int_ranges(0, pl.max_horizontal(length - n + 1, 1), dtype=pl.Int32))
+        .explode("off")
+        .select("_i", pl.col("s").str.slice(pl.col("off"), n).alias("g"))
+        .unique()
+        .collect()
     )
-    return out.select("_i", pl.col("s").str.slice(pl.col("off"), n).alias("g")).unique()
 
 
 def _gram_pairs(
