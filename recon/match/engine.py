@@ -216,7 +216,8 @@ def _tiers(
     veto_rejects: bool = False,
 ) -> np.ndarray:
     veto = _veto(g, settings)
-    tier = np.where(prob >= review, "review", "reject").astype(object)
+    tier = np.full(len(prob), "reject", dtype=object)  # no fixed-width string temporary
+    tier[prob >= review] = "review"
     tier[(prob >= auto) & ~veto] = "auto"
     if veto_rejects:
         tier[_no_duplicate(g, settings)] = "reject"
