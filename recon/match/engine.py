@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: pairs sampled per EM training session at most
 EM_SESSION_PAIRS = 300_000
+#: candidate pairs scored at once when their totals are computed
+SCORE_SLICE = 1_000_000
 SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
 
 LINK_SCHEMA = {
@@ -135,7 +137,7 @@ def _fit(
     key: str,
     prior_share: float,
     m_from: Weights | None = None,
-) -> tuple[_Scorer, pl.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[_Scorer, pl.DataFrame, np.ndarray, np.ndarray]:
     t0 = time.perf_counter()
     frames = [left] if right is None else [left, right]
     idf: dict[str, pl.DataFrame] = {
@@ -187,12 +189,17 @@ def _fit(
         if c.tf_adjust and c.column in left.columns
     }
     scorer = _Scorer(left, r, settings, idf, weights, tf)
-    total, per = score(g, weights, settings, scorer.tf_adjust(il, g))
+    # totals in slices: the per-comparison weights of every candidate are never held at once
+    # (the links' explanations recompute them for the chosen pairs only)
+    total = np.empty(len(il), dtype=np.float64)
+    for i in range(0, len(il), SCORE_SLICE):
+        sl = slice(i, i + SCORE_SLICE)
+        total[sl] = score(g[sl], weights, settings, scorer.tf_adjust(il[sl], g[sl]))[0]
     t3 = time.perf_counter()
     counts["timings"][f"{key}_blocking"] = round(t1 - t0, 3)
     counts["timings"][f"{key}_levels"] = round(t2 - t1, 3)
     counts["timings"][f"{key}_weights"] = round(t3 - t2, 3)
-    return scorer, pairs, g, total, per
+    return scorer, pairs, g, total
 
 
 def _veto(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
@@ -273,7 +280,7 @@ def _links(
     left: pl.DataFrame, right: pl.DataFrame, settings: MatchSettings, counts: dict[str, Any]
 ) -> tuple[pl.DataFrame, Weights]:
     th = settings.thresholds
-    scorer, pairs, g, total, per = _fit(left, right, settings, counts, "links", 0.3)
+    scorer, pairs, g, total = _fit(left, right, settings, counts, "links", 0.3)
     t0 = time.perf_counter()
     prob = probability(total)
     tier = _tiers(g, prob, settings, th.auto, th.review)
@@ -299,6 +306,7 @@ def _links(
     k = chosen["_k"].to_numpy()
     il = chosen["_il"].to_numpy()
     ir = chosen["_ir"].to_numpy()
+    per_k = score(g[k], scorer.weights, settings, scorer.tf_adjust(il, g[k]))[1]
     links = pl.DataFrame(
         {
             "record_id_l": left["record_id"].gather(il),
@@ -308,7 +316,7 @@ def _links(
             "score": np.round(prob[k], 6),
             "match_weight": np.round(total[k], 4),
             "tier": pl.Series(tier[k].astype(str), dtype=pl.String),
-            "explanation": _explain(g[k], per[k], total[k], settings),
+            "explanation": _explain(g[k], per_k, total[k], settings),
             "flags": pl.Series(["[]"] * len(k), dtype=pl.String),
         },
         schema=LINK_SCHEMA,
@@ -392,7 +400,7 @@ def _duplicates(
     obj = frame["object"][0] if frame.height else ""
     if frame.height < 2:
         return pl.DataFrame(schema=DUP_SCHEMA), pl.DataFrame(schema=CLUSTER_SCHEMA), {}
-    scorer, pairs, g, total, _per = _fit(frame, None, settings, counts, key, 0.05, m_from)
+    scorer, pairs, g, total = _fit(frame, None, settings, counts, key, 0.05, m_from)
     t0 = time.perf_counter()
     prob = probability(total)
     # inside one system a department, regional arm or clearly different name is
