@@ -498,9 +498,17 @@ _EXT_RE = r"(?i)\s*(?:ext\.?|extension|x|#)\s*[0-9]+\s*$"
 
 @functools.cache
 def _region_codes() -> dict[str, tuple[str, str]]:
-    """ISO region → (calling code, national trunk prefix)."""
+    """ISO region → (calling code, national trunk prefix), shipped in ``recon/_country_data.py``
+    (loading every region's phone metadata costs ~50 ms); see :func:`region_calling_codes`."""
+    from ._country_data import REGION_CODES
+
+    return dict(REGION_CODES)
+
+
+def region_calling_codes() -> dict[str, tuple[str, str]]:
+    """ISO region → (calling code, national trunk prefix) from the installed phonenumbers."""
     out = {}
-    for region in phonenumbers.SUPPORTED_REGIONS:
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
         meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
         code = phonenumbers.country_code_for_region(region)
         if meta is not None and code:

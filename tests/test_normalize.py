@@ -185,3 +185,9 @@ def test_shipped_country_data_matches_installed_phonenumbers() -> None:
 
 def test_suffixes_read_from_the_snapshot_equal_tldextract_s() -> None:
     assert N._suffixes() == N._suffixes_tldextract()
+
+
+def test_shipped_region_codes_match_installed_phonenumbers() -> None:
+    from recon import _country_data
+
+    assert N.region_calling_codes() == _country_data.REGION_CODES
