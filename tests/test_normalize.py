@@ -191,3 +191,9 @@ def test_shipped_region_codes_match_installed_phonenumbers() -> None:
     from recon import _country_data
 
     assert N.region_calling_codes() == _country_data.REGION_CODES
+
+
+def test_shipped_legal_terms_match_installed_cleanco() -> None:
+    from recon import _country_data
+
+    assert N.legal_terms_from_cleanco() == _country_data.LEGAL_TERMS
