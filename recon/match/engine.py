@@ -172,8 +172,8 @@ def _fit(
         if block.rule not in rules:
             continue
         sp = kept[block.rule]
-        if sp.height > EM_SESSION_PAIRS:
-            sp = sp.sample(EM_SESSION_PAIRS, seed=settings.seed)
+        if sp.height > EM_SESSION_PAIRS:  # sorted first: the sample must not depend on join order
+            sp = sp.sort("_il", "_ir").sample(EM_SESSION_PAIRS, seed=settings.seed)
         # the rule's pairs are among the candidates: their levels are already known
         pos = (
             pairs.select("_il", "_ir")
