@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
-from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceGeneralError,
@@ -20,16 +18,9 @@ from simple_salesforce.exceptions import (
 from recon.sandbox.salesforce import load_records
 from recon.sandbox.server import SandboxServer
 
+from .sf_client import client
+
 N_ROWS = 2345
-
-
-class PlainHTTPAdapter(HTTPAdapter):
-    """simple-salesforce hard-codes https://; send to the local emulator over http instead."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if request.url.startswith("https://"):
-            request.url = "http://" + request.url[len("https://") :]
-        return super().send(request, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +52,7 @@ def server(sandbox: SandboxServer) -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    session = requests.Session()
-    session.mount(server.url.replace("http://", "https://"), PlainHTTPAdapter())
-    return Salesforce(
-        instance_url=server.url, session_id="00Dxx!sandbox", session=session, version="59.0"
-    )
+    return client(server.url)
 
 
 def rows(page: str) -> list[dict[str, str]]:

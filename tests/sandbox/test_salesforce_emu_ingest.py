@@ -9,20 +9,12 @@ from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
 
 from recon.sandbox.server import SandboxServer
 
-
-class PlainHTTPAdapter(HTTPAdapter):
-    """simple-salesforce hard-codes https://; send to the local emulator over http instead."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if request.url.startswith("https://"):
-            request.url = "http://" + request.url[len("https://") :]
-        return super().send(request, **kwargs)
+from .sf_client import client
 
 
 @pytest.fixture
@@ -33,11 +25,7 @@ def server(sandbox_reset: SandboxServer) -> SandboxServer:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    session = requests.Session()
-    session.mount(server.url.replace("http://", "https://"), PlainHTTPAdapter())
-    return Salesforce(
-        instance_url=server.url, session_id="00Dxx!sandbox", session=session, version="59.0"
-    )
+    return client(server.url)
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -21,25 +19,10 @@ from simple_salesforce.exceptions import (
 from recon.sandbox.salesforce import load_records
 from recon.sandbox.server import SandboxServer
 
+from .sf_client import client
+
 N_PAGING = 4500
 DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.000\+0000$")
-
-
-class PlainHTTPAdapter(HTTPAdapter):
-    """simple-salesforce hard-codes https://; send to the local emulator over http instead."""
-
-    def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if request.url.startswith("https://"):
-            request.url = "http://" + request.url[len("https://") :]
-        return super().send(request, **kwargs)
-
-
-def client(url: str, version: str = "59.0") -> Salesforce:
-    session = requests.Session()
-    session.mount(url.replace("http://", "https://"), PlainHTTPAdapter())
-    return Salesforce(
-        instance_url=url, session_id="00Dxx!sandbox", session=session, version=version
-    )
 
 
 @pytest.fixture(scope="module")
