@@ -21,7 +21,7 @@ import polars as pl
 import sqlite_utils
 
 from . import normalize
-from .sources.base import RECORD_COLUMNS
+from .models import RECORD_COLUMNS
 from .store import store_status
 
 __all__ = [

@@ -25,6 +25,7 @@ __all__ = [
     "HUBSPOT_OBJECTS",
     "Label",
     "Pair",
+    "RECORD_COLUMNS",
     "Record",
     "SALESFORCE",
     "SALESFORCE_OBJECTS",
@@ -45,6 +46,31 @@ SALESFORCE: SourceName = "salesforce"
 
 HUBSPOT_OBJECTS: tuple[str, ...] = ("companies", "contacts")
 SALESFORCE_OBJECTS: tuple[str, ...] = ("Account", "Contact", "Lead")
+#: the canonical record columns, in order: what pull writes as snapshot columns, what export
+#: files are mapped to and what matching reads (``archived`` is an integer 0/1/2, the rest text)
+RECORD_COLUMNS: tuple[str, ...] = (
+    "source",
+    "object",
+    "record_id",
+    "name",
+    "domain",
+    "website",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "company",
+    "account_id",
+    "city",
+    "country",
+    "owner_id",
+    "external_ids",
+    "created_at",
+    "modified_at",
+    "archived",
+    "data",
+)
+
 #: Salesforce key prefixes of the objects recon reads.
 SF_ID_PREFIXES: dict[str, str] = {
     "001": "Account",

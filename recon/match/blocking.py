@@ -22,28 +22,14 @@ from collections.abc import Callable, Sequence
 import polars as pl
 
 from .. import normalize as N
+from ..models import RECORD_COLUMNS
 from .settings import BlockingRule
 
 __all__ = ["CANONICAL_COLUMNS", "candidates", "features"]
 
-CANONICAL_COLUMNS = (
-    "source",
-    "object",
-    "record_id",
-    "name",
-    "domain",
-    "website",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "company",
-    "account_id",
-    "city",
-    "country",
-    "external_ids",
-    "created_at",
-    "modified_at",
+#: the record columns matching reads (the canonical ones but owner, archived flag and raw data)
+CANONICAL_COLUMNS: tuple[str, ...] = tuple(
+    c for c in RECORD_COLUMNS if c not in ("owner_id", "archived", "data")
 )
 
 

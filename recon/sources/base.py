@@ -14,34 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..models import RECORD_COLUMNS
+
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = ["RECORD_COLUMNS", "Source", "empty_records"]
-
-#: the canonical record columns, in order (``archived`` is an integer 0/1, the rest text)
-RECORD_COLUMNS: tuple[str, ...] = (
-    "source",
-    "object",
-    "record_id",
-    "name",
-    "domain",
-    "website",
-    "email",
-    "phone",
-    "first_name",
-    "last_name",
-    "company",
-    "account_id",
-    "city",
-    "country",
-    "owner_id",
-    "external_ids",
-    "created_at",
-    "modified_at",
-    "archived",
-    "data",
-)
 
 
 @runtime_checkable
