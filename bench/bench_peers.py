@@ -2,7 +2,7 @@
 
 For each set, ``recon match-files`` and the Splink comparator (``bench/peers/splink_companies.py``)
 run as separate processes on the same two export files; each whole process is timed and its peak
-resident memory read from the kernel (``os.wait4``), and both outputs are scored with
+resident memory read from the kernel (its own ``VmHWM``), and both outputs are scored with
 :func:`recon.evaluate.score_files` (the devset's ``score.py`` semantics). Sets:
 
 - the devset (``../shared/devset``), when present beside the clone;
