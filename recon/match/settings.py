@@ -232,7 +232,9 @@ class MatchSettings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     em_blocks: tuple[EmBlock, ...] = ()
     em_iterations: int = 25
-    u_sample_pairs: int = 100_000
+    #: random pairs that estimate u; 50k estimate the company levels as well as 100k did
+    #: (devset: same links F1, duplicates F1 0.9727 → 0.9741) at half the cost
+    u_sample_pairs: int = 50_000
     seed: int = 0
     prior: float | None = None  # P(match) of a candidate pair; None: estimated by EM
     #: m probabilities per comparison learnt from human labels (`recon match --train`);
