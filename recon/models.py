@@ -34,9 +34,11 @@ __all__ = [
     "Tier",
     "canonical_json",
     "entity_of",
+    "hubspot_record_url",
     "new_run_id",
     "now_iso",
     "parse_ts",
+    "salesforce_record_url",
     "stable_id",
 ]
 
@@ -174,6 +176,36 @@ def parse_ts(value: str | None) -> datetime | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC)
+
+
+_HUBSPOT_TYPE_IDS = {"companies": "0-2", "contacts": "0-1"}
+
+
+def hubspot_record_url(
+    app_url: str, portal_id: str | None, obj: str, record_id: str | None
+) -> str | None:
+    """A record's page in the HubSpot app, or None without a portal id or record id.
+
+    Examples:
+        >>> hubspot_record_url("https://app.hubspot.com", "42", "companies", "7")
+        'https://app.hubspot.com/contacts/42/record/0-2/7'
+    """
+    if not record_id or not portal_id:
+        return None
+    type_id = _HUBSPOT_TYPE_IDS.get(obj, obj)
+    return f"{app_url.rstrip('/')}/contacts/{portal_id}/record/{type_id}/{record_id}"
+
+
+def salesforce_record_url(instance_url: str | None, obj: str, record_id: str | None) -> str | None:
+    """A record's Lightning page in Salesforce, or None without an instance URL or record id.
+
+    Examples:
+        >>> salesforce_record_url("https://acme.my.salesforce.com", "Account", "001x")
+        'https://acme.my.salesforce.com/lightning/r/Account/001x/view'
+    """
+    if not record_id or not instance_url:
+        return None
+    return f"{instance_url.rstrip('/')}/lightning/r/{obj}/{record_id}/view"
 
 
 def canonical_json(value: Any) -> str:

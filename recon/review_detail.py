@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .models import hubspot_record_url, salesforce_record_url
 from .review_queue import _latest_run, _queue_row
 from .review_stale import stale_detail
 
@@ -31,13 +32,10 @@ def record_link(cfg: Any, source: str, obj: str, record_id: str) -> str | None:
     """
     if cfg is None:
         return None
-    if source == "hubspot" and cfg.hubspot.portal_id:
-        type_id = "0-2" if obj == "companies" else "0-1"
-        return (
-            f"{cfg.hubspot.app_url}/contacts/{cfg.hubspot.portal_id}/record/{type_id}/{record_id}"
-        )
-    if source == "salesforce" and cfg.salesforce.instance_url:
-        return f"{cfg.salesforce.instance_url}/lightning/r/{obj}/{record_id}/view"
+    if source == "hubspot":
+        return hubspot_record_url(cfg.hubspot.app_url, cfg.hubspot.portal_id, obj, record_id)
+    if source == "salesforce":
+        return salesforce_record_url(cfg.salesforce.instance_url, obj, record_id)
     return None
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from ..models import hubspot_record_url
 from . import (
     CallBudget,
     Op,
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 #: last-modified property per object (contacts differ from companies)
 LAST_MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
-_TYPE_IDS = {"companies": "0-2", "contacts": "0-1"}
 _GROUPS = {"companies": "companyinformation", "contacts": "contactinformation"}
 _MAX_BATCH = 100
 
@@ -113,11 +113,7 @@ class HubSpotWriter:
 
     def record_link(self, obj: str, record_id: str | None) -> str | None:
         """Link to the record in the HubSpot app (needs ``[hubspot] portal_id``)."""
-        if not record_id or not self.portal_id:
-            return None
-        return (
-            f"{self.app_url}/contacts/{self.portal_id}/record/{_TYPE_IDS.get(obj, obj)}/{record_id}"
-        )
+        return hubspot_record_url(self.app_url, self.portal_id, obj, record_id)
 
     def _raise(self, exc: Exception) -> None:
         status = getattr(exc, "status", None)

@@ -27,6 +27,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from ..models import salesforce_record_url
 from . import (
     CallBudget,
     Op,
@@ -96,9 +97,7 @@ class SalesforceWriter:
 
     def record_link(self, obj: str, record_id: str | None) -> str | None:
         """Lightning link to the record."""
-        if not record_id or not self.instance_url:
-            return None
-        return f"{self.instance_url}/lightning/r/{obj}/{record_id}/view"
+        return salesforce_record_url(self.instance_url, obj, record_id)
 
     # ------------------------------------------------------------------ plumbing
 
