@@ -261,16 +261,18 @@ def _run_stages(
         from .match import run_match
 
         match_run = stage("match", lambda: run_match(db, cfg, parent_run_id=parent)).get("run_id")
-    plan_run = None
-    if "plan" in wanted:
+
+    def plan(name: str) -> str | None:
         from .plan import build_plan
 
-        plan_run = stage(
-            "plan",
+        return stage(
+            name,
             lambda: build_plan(
                 db, cfg, match_run_id=match_run, sample=sample, parent_run_id=parent
             ),
         ).get("run_id")
+
+    plan_run = plan("plan") if "plan" in wanted else None
     if "policy" in wanted:
         from .policy import auto_approve
 
@@ -279,14 +281,8 @@ def _run_stages(
             lambda: auto_approve(db, cfg.policy, match_run_id=match_run, plan_run_id=plan_run),
         )
     if "replan" in wanted and "plan" in wanted:
-        from .plan import build_plan
-
-        plan_run = stage(
-            "replan",
-            lambda: build_plan(
-                db, cfg, match_run_id=match_run, sample=sample, parent_run_id=parent
-            ),
-        ).get("run_id")
+        # plan again: the policy's approvals decide which links' items apply and what is created
+        plan_run = plan("replan")
     if "apply" in wanted:
         from .apply import apply_plan
 
