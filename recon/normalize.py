@@ -754,8 +754,11 @@ def locale_country_names() -> tuple[dict[str, str], tuple[str, ...]]:
 @functools.cache
 def _country_table() -> dict[str, str]:
     from ._country_data import COUNTRY_KEYS
+    from ._iso3166 import ALPHA3, OTHER_NAMES
 
-    table = dict(COUNTRY_KEYS)
+    table = {code.lower(): a2 for code, a2 in ALPHA3.items()}
+    table.update(OTHER_NAMES)
+    table.update(COUNTRY_KEYS)  # a locale's name wins over an alpha-3 code ("can", "per")
     table.update(_COUNTRY_ALIASES)
     return table
 

@@ -71,6 +71,13 @@ def test_phone(raw: str, region: str | None, want: str | None) -> None:
         ("gb", "GB"),
         ("England", "GB"),
         ("Atlantis", None),
+        ("BGR", "BG"),  # every ISO alpha-3 code, not only the common ones
+        ("grc", "GR"),
+        ("UKR", "UA"),
+        ("Hellas", "GR"),
+        ("Ελλάδα", "GR"),
+        ("Russian Federation", "RU"),
+        ("Россия", "RU"),
     ],
 )
 def test_country(raw: str, want: str | None) -> None:
@@ -173,6 +180,15 @@ def test_never_crash(text: str) -> None:
     N.domain(text)
     c = N.country(text)
     assert c is None or N.country(c) == c
+
+
+def test_alpha3_codes_are_distinct_and_name_known_regions() -> None:
+    from recon import _country_data
+    from recon._iso3166 import ALPHA3
+
+    regions = set(_country_data.COUNTRY_KEYS.values())
+    assert len(ALPHA3) == len(set(ALPHA3.values())) == 249
+    assert all(len(k) == 3 and k.isupper() and v in regions for k, v in ALPHA3.items())
 
 
 def test_shipped_country_data_matches_installed_phonenumbers() -> None:

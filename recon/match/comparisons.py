@@ -99,6 +99,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them
         no_duplicate=("idf_0.65", "idf_0.5"),
+        density_adjust=True,
     )
 
 
@@ -168,6 +169,7 @@ def person_name(column: str = "person_norm") -> Comparison:
         ),
         tf_adjust=True,
         veto_auto=("else",),
+        density_adjust=True,
     )
 
 

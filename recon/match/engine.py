@@ -10,7 +10,10 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,7 @@ from .scoring import (
     term_frequencies,
     token_idf,
 )
-from .settings import MatchSettings
+from .settings import Comparison, MatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 EM_SESSION_PAIRS = 300_000
 #: candidate pairs scored at once when their totals are computed
 SCORE_SLICE = 1_000_000
+#: link and duplicate stages run at once in this many threads at most
+MAX_THREADS = 1
 SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
 
 LINK_SCHEMA = {
@@ -84,6 +89,10 @@ class _Scorer:
     idf: dict[str, pl.DataFrame]
     weights: Weights
     tf: dict[str, pl.DataFrame]
+    #: the record column each term-frequency table counts
+    tf_columns: dict[str, str] = field(default_factory=dict)
+    #: per comparison with ``density_adjust``: each record's number of near values
+    density: dict[str, np.ndarray] = field(default_factory=dict)
     veto_zero: bool = False
     #: term frequency of each record's value, per comparison (filled on first use)
     _tf_rec: dict[str, np.ndarray] = field(default_factory=dict)
@@ -91,35 +100,58 @@ class _Scorer:
     def levels(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
         return compare(self.left, self.right, il, ir, self.settings, self.idf)
 
-    def tf_adjust(self, il: np.ndarray, g: np.ndarray) -> dict[str, np.ndarray]:
+    def tf_adjust(
+        self, il: np.ndarray, g: np.ndarray, ir: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """Per pair and comparison: the term-frequency adjustment of its weight (0 where none).
+
+        Agreement on a common value is weak evidence: at the ``exact`` level the
+        comparison's own value, at the ``acronym`` level the shared initials ("GVS"
+        is the acronym of every name whose words start with G, V, S). The weight
+        drops by log2(value's frequency / the level's u), never rises.
+        """
         out = {}
         for c, comp in enumerate(self.settings.comparisons):
-            if not comp.tf_adjust or comp.name not in self.tf:
+            if not comp.tf_adjust:
                 continue
             labels = [lv.label for lv in comp.levels]
-            if "exact" not in labels:
-                continue
-            k = labels.index("exact")
-            u_exact = max(self.weights.comparisons[comp.name]["u"][k], 1e-9)
-            if comp.name not in self._tf_rec:  # per record once, then indexed per pair
-                self._tf_rec[comp.name] = (
-                    pl.DataFrame({"value": self.left[comp.column]})
-                    .join(self.tf[comp.name], on="value", how="left", maintain_order="left")["tf"]
-                    .to_numpy()
-                )
-            tf = self._tf_rec[comp.name][il]
-            tf = np.where(np.isnan(tf), u_exact, tf)
-            adj = np.log2(u_exact / np.maximum(tf, 1e-12))
-            adj[g[:, c] != k] = 0.0
-            out[comp.name] = np.minimum(
-                adj, 0.0
-            )  # only ever weaken: a common value is weak evidence
+            adj = np.zeros(len(il), dtype=np.float64)
+            for op, key in (("exact", comp.name), ("acronym", f"{comp.name}:acronym")):
+                k = next((i for i, lv in enumerate(comp.levels) if lv.op == op), -1)
+                if k < 1 or key not in self.tf:
+                    continue
+                at = g[:, c] == k
+                if not at.any():
+                    continue
+                u = max(self.weights.comparisons[comp.name]["u"][k], 1e-9)
+                tf = self._record_tf(key)[il[at]]
+                tf = np.where(np.isnan(tf), u, tf)
+                # only ever weaken: a common value is weak evidence
+                adj[at] = np.minimum(np.log2(u / np.maximum(tf, 1e-12)), 0.0)
+            if comp.name in self.density and ir is not None:
+                fuzzy = np.isin(g[:, c], _fuzzy_levels(comp))
+                near = self.density[comp.name]
+                k = np.maximum(near[il[fuzzy]], near[ir[fuzzy]])
+                adj[fuzzy] -= np.log2(np.maximum(k, 1))
+            if labels and adj.any():
+                out[comp.name] = adj
         return out
 
     def score(self, il: np.ndarray, ir: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         g = self.levels(il, ir)
-        total, per = score(g, self.weights, self.settings, self.tf_adjust(il, g))
+        total, per = score(g, self.weights, self.settings, self.tf_adjust(il, g, ir))
         return g, total, per
+
+    def _record_tf(self, key: str) -> np.ndarray:
+        """Term frequency of each left record's value for ``key`` (once, then indexed per pair)."""
+        if key not in self._tf_rec:
+            column = self.tf_columns[key]
+            self._tf_rec[key] = (
+                pl.DataFrame({"value": self.left[column]})
+                .join(self.tf[key], on="value", how="left", maintain_order="left")["tf"]
+                .to_numpy()
+            )
+        return self._tf_rec[key]
 
     def probability(self, il: np.ndarray, ir: np.ndarray) -> np.ndarray:
         g, total, _ = self.score(il, ir)
@@ -183,23 +215,69 @@ def _fit(
         gs = g[pos]
         sessions.append((gs, block.fixes))
     weights = estimate_m(g, u, fit_settings, sessions=sessions, prior_share=prior_share)
-    tf = {
-        c.name: term_frequencies(frames, c.column)
-        for c in settings.comparisons
-        if c.tf_adjust and c.column in left.columns
-    }
-    scorer = _Scorer(left, r, settings, idf, weights, tf)
+    tf, tf_columns = _tf_tables(frames, settings)
+    scorer = _Scorer(left, r, settings, idf, weights, tf, tf_columns)
+    if right is None:  # inside one system: how crowded each record's neighbourhood is
+        scorer.density = _density(g, il, ir, left.height, settings)
     # totals in slices: the per-comparison weights of every candidate are never held at once
     # (the links' explanations recompute them for the chosen pairs only)
     total = np.empty(len(il), dtype=np.float64)
     for i in range(0, len(il), SCORE_SLICE):
         sl = slice(i, i + SCORE_SLICE)
-        total[sl] = score(g[sl], weights, settings, scorer.tf_adjust(il[sl], g[sl]))[0]
+        total[sl] = score(g[sl], weights, settings, scorer.tf_adjust(il[sl], g[sl], ir[sl]))[0]
     t3 = time.perf_counter()
     counts["timings"][f"{key}_blocking"] = round(t1 - t0, 3)
     counts["timings"][f"{key}_levels"] = round(t2 - t1, 3)
     counts["timings"][f"{key}_weights"] = round(t3 - t2, 3)
     return scorer, pairs, g, total
+
+
+def _fuzzy_levels(comp: Comparison) -> list[int]:
+    """Levels of ``comp`` that agree without being equal and may propose a duplicate."""
+    weak = set(comp.veto_auto) | set(comp.no_duplicate)
+    return [
+        k
+        for k, lv in enumerate(comp.levels)
+        if lv.op not in ("null", "exact", "else") and lv.label not in weak
+    ]
+
+
+def _density(
+    g: np.ndarray, il: np.ndarray, ir: np.ndarray, n: int, settings: MatchSettings
+) -> dict[str, np.ndarray]:
+    """Per comparison with ``density_adjust``: each record's number of candidates whose
+    value is equal or near (a fuzzy level that may propose a duplicate)."""
+    out = {}
+    for c, comp in enumerate(settings.comparisons):
+        if not comp.density_adjust:
+            continue
+        exact = [k for k, lv in enumerate(comp.levels) if lv.op == "exact"]
+        near = np.isin(g[:, c], exact + _fuzzy_levels(comp))
+        out[comp.name] = np.bincount(il[near], minlength=n) + np.bincount(ir[near], minlength=n)
+    return out
+
+
+def _tf_tables(
+    frames: list[pl.DataFrame], settings: MatchSettings
+) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Term-frequency tables of the comparisons that adjust for them, and the column each counts.
+
+    A comparison's ``exact`` level counts its own column; an ``acronym`` level counts the
+    records' acronym keys (initials, or a short one-word name), so a pair of initials shared by
+    many names in the data set is weaker evidence than one only two records carry.
+    """
+    tf: dict[str, pl.DataFrame] = {}
+    columns: dict[str, str] = {}
+    for comp in settings.comparisons:
+        if not comp.tf_adjust or comp.column not in frames[0].columns:
+            continue
+        tf[comp.name] = term_frequencies(frames, comp.column)
+        columns[comp.name] = comp.column
+        if any(lv.op == "acronym" for lv in comp.levels) and "acronym_key" in frames[0].columns:
+            key = f"{comp.name}:acronym"
+            tf[key] = term_frequencies(frames, "acronym_key")
+            columns[key] = "acronym_key"
+    return tf, columns
 
 
 def _veto(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
@@ -306,7 +384,7 @@ def _links(
     k = chosen["_k"].to_numpy()
     il = chosen["_il"].to_numpy()
     ir = chosen["_ir"].to_numpy()
-    per_k = score(g[k], scorer.weights, settings, scorer.tf_adjust(il, g[k]))[1]
+    per_k = score(g[k], scorer.weights, settings, scorer.tf_adjust(il, g[k], ir))[1]
     links = pl.DataFrame(
         {
             "record_id_l": left["record_id"].gather(il),
@@ -471,6 +549,22 @@ def _duplicates(
     return dups, clusters, scorer.weights.to_dict()
 
 
+def _run_all(jobs: list[tuple[str, Callable[[], Any]]]) -> list[tuple[str, Any]]:
+    """Run the stages side by side in threads; results in the jobs' order."""
+    if len(jobs) <= 1 or MAX_THREADS <= 1:
+        return [(key, job()) for key, job in jobs]
+    with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(jobs))) as pool:
+        futures = [(key, pool.submit(_in_thread, job)) for key, job in jobs]
+        return [(key, fut.result()) for key, fut in futures]
+
+
+def _in_thread(job: Callable[[], Any]) -> Any:
+    try:
+        return job()
+    finally:
+        release_record_cache()
+
+
 def _hash(*parts: Any) -> str:
     from ..models import stable_id
 
@@ -506,24 +600,31 @@ def _match(
     counts["timings"]["features"] = round(time.perf_counter() - t, 3)
     counts["records"] = {"left": fl.height, "right": fr.height if fr is not None else 0}
     weights: dict[str, Any] = {}
-    fitted: Weights | None = None
+    # the link stage and each system's duplicate stage share nothing but the feature
+    # frames: they run side by side (polars, numpy and rapidfuzz release the GIL)
+    jobs: list[tuple[str, Callable[[], Any]]] = []
     if fr is not None and fl.height and fr.height:
-        links, fitted = _links(fl, fr, settings, counts)
-        weights["links"] = fitted.to_dict()
-    else:
-        links = pl.DataFrame(schema=LINK_SCHEMA)
-    dup_parts = []
-    cl_parts = []
+        jobs.append(("links", lambda: _links(fl, fr, settings, counts)))
     frames = [fl] + ([fr] if fr is not None else [])
     for f in frames:
         for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):
             part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
             key = f"duplicates_{src}_{obj}"
-            d, c, w = _duplicates(part, settings, counts, key, None)
-            dup_parts.append(d)
-            cl_parts.append(c)
-            if w:
-                weights[key] = w
+            jobs.append((key, partial(_duplicates, part, settings, counts, key, None)))
+    results = _run_all(jobs)
+    links = pl.DataFrame(schema=LINK_SCHEMA)
+    dup_parts = []
+    cl_parts = []
+    for key, out in results:
+        if key == "links":
+            links, fitted = out
+            weights["links"] = fitted.to_dict()
+            continue
+        d, c, w = out
+        dup_parts.append(d)
+        cl_parts.append(c)
+        if w:
+            weights[key] = w
     dups = pl.concat(dup_parts) if dup_parts else pl.DataFrame(schema=DUP_SCHEMA)
     clusters = pl.concat(cl_parts) if cl_parts else pl.DataFrame(schema=CLUSTER_SCHEMA)
     counts["links"] = dict(links.group_by("tier").len().iter_rows()) if links.height else {}

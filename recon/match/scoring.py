@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -514,26 +515,26 @@ def compare(
     return _compare(left, right, il, ir, settings, idf, shared)
 
 
-#: record-level values (codes, numpy arrays, Python strings) of the last frame pair compared:
-#: one match compares the same frames many times (u sample, candidates, EM blocks, clusters)
-_RECORDS: list[tuple[pl.DataFrame, pl.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]] = []
+#: record-level values (codes, numpy arrays, Python strings) of the last frame pair compared,
+#: per thread: one match compares the same frames many times (u sample, candidates, EM blocks,
+#: clusters), and the link and duplicate stages may run in threads of their own
+_LOCAL = threading.local()
 
 
 def _record_cache(
     left: pl.DataFrame, right: pl.DataFrame
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    for lf, rf, cache in _RECORDS:
-        if lf is left and rf is right:
-            return cache
-    cache = {}
-    _RECORDS.append((left, right, cache))
-    del _RECORDS[:-1]
+    kept = getattr(_LOCAL, "records", None)
+    if kept is not None and kept[0] is left and kept[1] is right:
+        return kept[2]
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    _LOCAL.records = (left, right, cache)
     return cache
 
 
 def release_record_cache() -> None:
-    """Drop the record-level values kept between :func:`compare` calls (end of a match)."""
-    _RECORDS.clear()
+    """Drop the record-level values this thread kept between :func:`compare` calls."""
+    _LOCAL.records = None
 
 
 #: pairs compared at once (bounds the memory of gathered pair columns)
@@ -697,22 +698,15 @@ def score(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Total match weight (log2 Bayes factor plus prior) and per-comparison weights.
 
-    ``tf_adjust`` maps comparison names to a per-pair adjustment applied where
-    the pair sits at that comparison's ``exact`` level.
+    ``tf_adjust`` maps comparison names to a per-pair adjustment of their weight (0 where
+    none applies: a term-frequency adjustment for agreement on a common value).
     """
     n = g.shape[0]
     per = np.zeros((n, len(settings.comparisons)), dtype=np.float32)  # half the memory
     for c, comp in enumerate(settings.comparisons):
         per[:, c] = weights.table(comp.name)[g[:, c]]
         if tf_adjust and comp.name in tf_adjust:
-            exact = (
-                [lv.label for lv in comp.levels].index("exact")
-                if any(lv.op == "exact" for lv in comp.levels)
-                else -1
-            )
-            if exact > 0:
-                at = g[:, c] == exact
-                per[at, c] += tf_adjust[comp.name][at]
+            per[:, c] += tf_adjust[comp.name]
     total = weights.prior + per.sum(axis=1, dtype=np.float64)
     return total, per
 

@@ -104,6 +104,9 @@ class Comparison:
     of exact agreement by the value's term frequency (a common value is weaker
     evidence). ``veto_auto`` lists level labels that keep a pair out of the
     ``auto`` tier whatever its total (strong keys are evidence, not verdicts).
+    ``density_adjust`` (duplicates inside one system): a fuzzy agreement ("Groudrul" /
+    "Groudru") is split among the near values each record has, so in a large data set
+    full of similar names it weighs less than in a small one.
     """
 
     name: str
@@ -115,6 +118,8 @@ class Comparison:
     no_duplicate: tuple[str, ...] = ()
     #: input columns joined (space, nulls skipped) into ``column``
     columns: tuple[str, ...] = ()
+    #: inside one system, weaken a fuzzy agreement by how many near values the records have
+    density_adjust: bool = False
 
     def __post_init__(self) -> None:
         if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
@@ -213,7 +218,7 @@ class Thresholds:
     review: float = 0.9
     duplicate_auto: float = 0.99
     duplicate_review: float = 0.98
-    cluster_min: float = 0.5
+    cluster_min: float = 0.98
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,7 @@ class MatchSettings:
                     veto_auto=tuple(c.get("veto_auto", ())),
                     no_duplicate=tuple(c.get("no_duplicate", ())),
                     columns=tuple(c.get("columns", ())),
+                    density_adjust=bool(c.get("density_adjust", False)),
                 )
                 for c in data["comparisons"]
             )

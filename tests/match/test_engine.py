@@ -331,3 +331,74 @@ def test_department_next_to_its_parent_is_not_linked(make_companies) -> None:
     ]
     r = match_records(hs, pl.concat([sf, pl.DataFrame(depts)]), entity="companies")
     assert r.links.filter(pl.col("record_id_l") == "p").height == 0
+
+
+def _scorer(frame: pl.DataFrame, g_labels: dict[str, float]) -> tuple[object, object]:
+    """A duplicate-stage scorer over ``frame`` with the name comparison's u set per level."""
+    from recon.match.blocking import features
+    from recon.match.engine import _Scorer, _tf_tables
+    from recon.match.scoring import Weights
+
+    settings = default_settings("companies")
+    f = features(frame, "companies")
+    comps = {}
+    for comp in settings.comparisons:
+        labels = [lv.label for lv in comp.levels]
+        u = [g_labels.get(lab, 0.1) if comp.name == "company_name" else 0.1 for lab in labels]
+        comps[comp.name] = {"labels": labels, "m": [0.5] * len(labels), "u": u}
+    tf, columns = _tf_tables([f], settings)
+    scorer = _Scorer(f, f, settings, {}, Weights(prior=0.0, comparisons=comps), tf, columns)
+    return scorer, settings
+
+
+def _level(settings, label: str) -> int:
+    comp = settings.comparisons[0]
+    return [lv.label for lv in comp.levels].index(label)
+
+
+SYLLABLES = ["ozo", "umi", "ipa", "eko", "ura", "oba", "ine", "aru", "olu"]
+
+
+@pytest.mark.parametrize(("crowd", "weaker"), [(0, False), (9, True)])
+def test_shared_initials_weigh_less_when_many_names_have_them(crowd, weaker) -> None:
+    """ "GVS" meets "Graviomant Vaiben Svcs" at the acronym level: evidence that weakens by
+    how many records carry those initials, as exact agreement does by the value's frequency."""
+    names = ["GVS", "Graviomant Vaiben Svcs", *(f"G{w} V{w} S{w}" for w in SYLLABLES[:crowd])]
+    names += [f"Filler{k} Widgets" for k in range(40)]
+    frame = pl.DataFrame({"record_id": [str(i) for i in range(len(names))], "name": names})
+    scorer, settings = _scorer(frame, {"acronym": 1e-4})
+    k = _level(settings, "acronym")
+    g = np.zeros((1, len(settings.comparisons)), dtype=np.int8)
+    g[0, 0] = k
+    adj = scorer.tf_adjust(np.array([0]), g, np.array([1])).get("company_name", np.zeros(1))
+    share = (2 + crowd) / len(names)  # records whose acronym key is "gvs"
+    if weaker:
+        assert adj[0] == pytest.approx(np.log2(1e-4 / share), rel=1e-6)
+    else:  # a rare key (share ≥ u here too, but the crowd-free share is the smaller loss)
+        assert adj[0] == pytest.approx(min(0.0, np.log2(1e-4 / share)), rel=1e-6)
+    assert (adj[0] < np.log2(1e-4 / (2 / len(names)))) == weaker
+
+
+def test_near_names_in_a_crowded_neighbourhood_weigh_less() -> None:
+    """Inside one system a fuzzy name match is split among the near names either record has
+    (a data set full of similar names); an exact match is left to term frequencies."""
+    from recon.match.engine import _density
+
+    names = ["Siluseant", "Siluseamt", "Siluseanx", "Siluseans", "Zorvex Widgets"]
+    frame = pl.DataFrame({"record_id": [str(i) for i in range(5)], "name": names})
+    scorer, settings = _scorer(frame, {})
+    jw, exact, other = (
+        _level(settings, "jw_0.95"),
+        _level(settings, "exact"),
+        _level(settings, "else"),
+    )
+    il = np.array([0, 0, 0, 1, 2, 0], dtype=np.uint32)
+    ir = np.array([1, 2, 3, 2, 3, 4], dtype=np.uint32)
+    g = np.zeros((6, len(settings.comparisons)), dtype=np.int8)
+    g[:, 0] = [jw, jw, jw, exact, jw, other]
+    scorer.density = _density(g, il, ir, 5, settings)
+    assert scorer.density["company_name"].tolist() == [3, 2, 3, 2, 0]
+    adj = scorer.tf_adjust(il, g, ir)["company_name"]
+    assert adj[0] == pytest.approx(-np.log2(3))  # record 0 has three near names
+    assert adj[4] == pytest.approx(-np.log2(3))
+    assert adj[3] <= 0 and adj[5] == 0  # exact: term frequency only; else: untouched
