@@ -155,6 +155,7 @@ def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     # the JSON columns are encoded inline (one call per value, no helper): for ~1.4M values
     # the helper's call overhead alone was a second
     dumps = orjson.dumps
+    rows: list[tuple[Any, ...]]
     try:
         rows = [
             (
@@ -179,13 +180,15 @@ def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         ]
     except TypeError:  # a value JSON has no type for, or a non-text key: the general encoder
         rows = [
-            tuple(
-                None if (v := i[c]) is None else _dumps_any(v) if c in _JSON_COLS else v
-                for c in _INSERT_COLS[1:]
+            (
+                run_id,
+                *[
+                    None if (v := i[c]) is None else _dumps_any(v) if c in _JSON_COLS else v
+                    for c in _INSERT_COLS[1:]
+                ],
             )
             for i in items
         ]
-        rows = [(run_id, *r) for r in rows]
     # by (seq, item_id): item ids are unique, so two stable sorts on C-level keys do it
     rows.sort(key=itemgetter(1))
     rows.sort(key=itemgetter(14))

@@ -1,0 +1,63 @@
+"""Stored plan rows: JSON columns encoded like the general encoder, run order (seq, item_id)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from recon.plan_run import _INSERT_COLS, _rows
+
+_JSON = ("before", "after", "requires", "reason", "payload")
+
+
+def _item(item_id: str, seq: int, value: Any) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "action": "update",
+        "system": "hubspot",
+        "object": "contacts",
+        "record_id": "1",
+        "field": "city",
+        "before": value,
+        "after": "Oslo",
+        "snapshot_modified_at": None,
+        "link_item_id": "p1",
+        "requires": ["p1"],
+        "reason": {"values": {"hubspot": value}},
+        "status": "proposed",
+        "seq": seq,
+        "payload": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "Bergen",
+        17,
+        17.5,
+        True,
+        ["a", "b"],
+        {"nested": {"x": None}},
+        datetime(2024, 1, 2, 3, 4, tzinfo=UTC),  # orjson's own type: the fast path
+        Decimal("1.5"),  # no JSON type: text, through the general encoder
+        {1: "non-text key"},  # the general encoder's non-text keys
+    ],
+)
+def test_rows_encode_like_the_general_encoder_in_run_order(value: Any) -> None:
+    items = [_item("b", 50, value), _item("a", 50, value), _item("c", 10, value)]
+    rows = _rows("run", items)
+    assert [(r[14], r[1]) for r in rows] == [(10, "c"), (50, "a"), (50, "b")]
+    for row in rows:
+        item = next(i for i in items if i["item_id"] == row[1])
+        for col, got in zip(_INSERT_COLS[1:], row[1:], strict=True):
+            want = item[col]
+            if col in _JSON and want is not None:
+                want = orjson.dumps(want, str, orjson.OPT_NON_STR_KEYS).decode()
+            assert got == want, col
+        assert row[0] == "run"
