@@ -218,6 +218,12 @@ def one_size(n: int) -> dict:
     links = result.links.select("record_id_l", "record_id_r").rows()
     tp = sum(truth_h[a] == truth_s[b] for a, b in links)
     both = len(set(truth_h.values()) & set(truth_s.values()))
+    truth = {"hubspot": truth_h, "salesforce": truth_s}
+    dups = result.duplicates.select("source", "record_id_l", "record_id_r").rows()
+    dup_tp = sum(truth[s][a] == truth[s][b] for s, a, b in dups)
+    true_dups = sum(
+        k * (k - 1) // 2 for t in (hs, sf) for k in t.group_by("entity").len()["len"].to_list()
+    )
     return {
         "orgs": n,
         "records": [hs.height, sf.height],
@@ -229,6 +235,8 @@ def one_size(n: int) -> dict:
         "links_precision": round(tp / max(len(links), 1), 4),
         "links_recall": round(tp / max(both, 1), 4),
         "duplicate_pairs": result.duplicates.height,
+        "duplicates_precision": round(dup_tp / max(len(dups), 1), 4),
+        "duplicates_recall": round(dup_tp / max(true_dups, 1), 4),
         "candidates": result.counts.get("links_candidates", {}).get("total"),
         "timings": result.counts["timings"],
     }

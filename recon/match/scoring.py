@@ -140,6 +140,60 @@ def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl
     )
 
 
+def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
+    """Which kept words of each side the other side also holds, for every pair of the batch.
+
+    One pass over the word-id arrays serves every word-based level (weighted overlap,
+    subsets, extra words): ``(valid_a, valid_b, hit_a, hit_b)``, each ``(n_pairs, k)``.
+    """
+    key = f"hits_{column}"
+    if key not in pairs.memo:
+        # one 64-bit word signature per record: pairs whose signatures share no bit share
+        # no word, and only the others are compared word by word
+        name = f"__sig_{column}"
+        if name not in pairs._obj:
+            pairs._obj[name] = (
+                _word_signature(pairs.left[f"{column}_tok"].to_numpy()),
+                _word_signature(pairs.right[f"{column}_tok"].to_numpy()),
+            )
+        sig_l, sig_r = pairs._obj[name]
+        maybe = np.flatnonzero((sig_l[pairs.il] & sig_r[pairs.ir]) != 0)
+        a, b = pairs.arrays(f"{column}_tok", maybe)
+        valid_a, valid_b = a >= 0, b >= 0
+        hit_a = np.zeros(a.shape, dtype=bool)
+        hit_b = np.zeros(b.shape, dtype=bool)
+        cols_a = [i for i in range(a.shape[1]) if valid_a[:, i].any()]
+        cols_b = [j for j in range(b.shape[1]) if valid_b[:, j].any()]
+        for i in cols_a:
+            ai = a[:, i]
+            for j in cols_b:
+                eq = ai == b[:, j]
+                hit_a[:, i] |= eq
+                hit_b[:, j] |= eq
+        hit_a &= valid_a  # padding (-1) meets padding
+        hit_b &= valid_b
+        full_a, full_b = pairs.arrays(f"{column}_tok", pairs.every)
+        out_a = np.zeros(full_a.shape, dtype=bool)
+        out_b = np.zeros(full_b.shape, dtype=bool)
+        out_a[maybe] = hit_a
+        out_b[maybe] = hit_b
+        pairs.memo[key] = (full_a >= 0, full_b >= 0, out_a, out_b)
+    return pairs.memo[key]  # type: ignore[no-any-return]
+
+
+def _word_signature(ids: np.ndarray) -> np.ndarray:
+    """Per record (a row of word ids, -1 for none): a 64-bit set of its words (bit ``id mod 64``).
+
+    Examples:
+        >>> _word_signature(np.array([[0, 3, -1], [64, -1, -1]])).tolist()
+        [9, 1]
+    """
+    ids = ids.astype(np.int64)
+    bits = np.left_shift(np.uint64(1), (ids % 64).astype(np.uint64))
+    bits[ids < 0] = 0
+    return np.bitwise_or.reduce(bits, axis=1)
+
+
 def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """Weighted Dice overlap of two names' words: rare shared words count most.
 
@@ -147,23 +201,15 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """
     key = f"dice_{column}"
     if key not in pairs.memo:
-        pairs.memo[key] = _idf_dice_at(pairs, column, np.arange(len(pairs.il)))
-    return pairs.memo[key][idx]
-
-
-def _idf_dice_at(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
-    a, b = pairs.arrays(f"{column}_tok", idx)
-    w, _ = pairs.arrays(f"{column}_tokw", idx)
-    sa, sb = pairs.arrays(f"{column}_tokwsum", idx)
-    shared = np.zeros(len(idx), np.float32)
-    for i in range(a.shape[1]):
-        ai = a[:, i]
-        hit = ai == b[:, 0]
-        for j in range(1, b.shape[1]):
-            hit |= ai == b[:, j]
-        shared += w[:, i] * (hit & (ai >= 0))
-    total = sa + sb
-    return np.divide(2 * shared, total, out=np.zeros(len(idx), np.float32), where=total > 0)
+        _, _, hit_a, _ = _word_hits(pairs, column)
+        w, _ = pairs.arrays(f"{column}_tokw", pairs.every)
+        sa, sb = pairs.arrays(f"{column}_tokwsum", pairs.every)
+        shared = (w * hit_a).sum(axis=1, dtype=np.float32)
+        total = sa + sb
+        pairs.memo[key] = np.divide(
+            2 * shared, total, out=np.zeros(len(total), np.float32), where=total > 0
+        )
+    return pairs.memo[key][idx]  # type: ignore[no-any-return]
 
 
 def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool) -> np.ndarray:
@@ -176,53 +222,99 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     """
     key = f"extra_{column}"
     if key not in pairs.memo:
-        pairs.memo[key] = _extra_words_at(pairs, column, np.arange(len(pairs.il)))
+        valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
+        geo_a, geo_b = pairs.arrays(f"{column}_tokgeo", pairs.every)
+        na = valid_a.sum(axis=1)
+        nb = valid_b.sum(axis=1)
+        a_in_b = (hit_a | ~valid_a).all(axis=1)
+        b_in_a = (hit_b | ~valid_b).all(axis=1)
+        # a side has a non-country word the other lacks
+        extra_a_plain = (valid_a & ~hit_a & ~geo_a).any(axis=1)
+        extra_b_plain = (valid_b & ~hit_b & ~geo_b).any(axis=1)
+        b_bigger = a_in_b & (nb > na)
+        a_bigger = b_in_a & (na > nb)
+        plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
+        subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
+        pairs.memo[key] = (subset, plain)
     subset, plain = pairs.memo[key]
-    return (subset & ~plain)[idx] if geo_only else (subset & plain)[idx]
-
-
-def _extra_words_at(pairs: _Pairs, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    a, b = pairs.arrays(f"{column}_tok", idx)
-    geo_a, geo_b = pairs.arrays(f"{column}_tokgeo", idx)
-    na = (a >= 0).sum(axis=1)
-    nb = (b >= 0).sum(axis=1)
-    a_in_b = np.ones(len(idx), dtype=bool)
-    b_in_a = np.ones(len(idx), dtype=bool)
-    extra_a_plain = np.zeros(len(idx), dtype=bool)  # a has a non-country word b lacks
-    extra_b_plain = np.zeros(len(idx), dtype=bool)
-    for i in range(a.shape[1]):
-        ai = a[:, i]
-        bi = b[:, i]
-        hit_a = _in_row(ai, b)
-        hit_b = _in_row(bi, a)
-        a_in_b &= (ai < 0) | hit_a
-        b_in_a &= (bi < 0) | hit_b
-        extra_a_plain |= (ai >= 0) & ~hit_a & ~geo_a[:, i]
-        extra_b_plain |= (bi >= 0) & ~hit_b & ~geo_b[:, i]
-    b_bigger = a_in_b & (nb > na)
-    a_bigger = b_in_a & (na > nb)
-    plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
-    subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
-    return subset, plain
-
-
-def _in_row(v: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``v[k]`` is among ``m[k, :]`` (column by column: no n×k temporary)."""
-    hit = v == m[:, 0]
-    for j in range(1, m.shape[1]):
-        hit |= v == m[:, j]
-    return hit
+    return (subset & ~plain)[idx] if geo_only else (subset & plain)[idx]  # type: ignore[no-any-return]
 
 
 def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """One name's words are all among the other's (token-set ratio 100), from word ids."""
-    a, b = pairs.arrays(f"{column}_tok", idx)
-    a_in_b = np.ones(len(idx), dtype=bool)
-    b_in_a = np.ones(len(idx), dtype=bool)
-    for i in range(a.shape[1]):
-        a_in_b &= (a[:, i] < 0) | _in_row(a[:, i], b)
-        b_in_a &= (b[:, i] < 0) | _in_row(b[:, i], a)
-    return (a_in_b | b_in_a) & (a[:, 0] >= 0) & (b[:, 0] >= 0)
+    valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
+    a_in_b = (hit_a | ~valid_a).all(axis=1)
+    b_in_a = (hit_b | ~valid_b).all(axis=1)
+    return ((a_in_b | b_in_a) & valid_a[:, 0] & valid_b[:, 0])[idx]  # type: ignore[no-any-return]
+
+
+#: buckets of the character counts behind the common-character bound
+_BAG = 32
+
+
+def _char_bags(values: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per value: character counts in :data:`_BAG` buckets (code point mod 32, saturating at
+    255) and the length in characters. Folding characters into buckets only raises the
+    common-character count of a pair, so bounds built on it stay valid."""
+    text = values.fill_null("").to_list()
+    lengths = np.fromiter((len(t) for t in text), dtype=np.int64, count=len(text))
+    codes = np.frombuffer("".join(text).encode("utf-32-le"), dtype=np.uint32) % _BAG
+    rows = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+    flat = np.bincount(rows * _BAG + codes, minlength=len(text) * _BAG)
+    bags = np.minimum(flat, 255).astype(np.uint8).reshape(len(text), _BAG)
+    return bags, lengths
+
+
+def _common_chars(pairs: _Pairs, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every pair of the batch: an upper bound on the characters the two values share
+    (multiset intersection), and both lengths. Memoised per batch."""
+    key = f"chars_{column}"
+    if key not in pairs.memo:
+        name = f"__bags_{column}"
+        if name not in pairs._obj:
+            bl, ll = _char_bags(pairs.left[column])
+            br, lr = _char_bags(pairs.right[column])
+            pairs._obj[name] = (bl, br)
+            pairs._obj[f"{name}_len"] = (ll, lr)
+        bl, br = pairs._obj[name]
+        ll, lr = pairs._obj[f"{name}_len"]
+        a, b = bl[pairs.il], br[pairs.ir]
+        common = np.minimum(a, b).sum(axis=1, dtype=np.int64)
+        saturated = (a == 255).any(axis=1) | (b == 255).any(axis=1)
+        common[saturated] = np.iinfo(np.int64).max // 4  # no bound for such values
+        pairs.memo[key] = (common, ll[pairs.il], lr[pairs.ir])
+    return pairs.memo[key]  # type: ignore[no-any-return]
+
+
+def _may_reach(pairs: _Pairs, column: str, idx: np.ndarray, op: str, t: float) -> np.ndarray:
+    """Pairs ``idx`` that could pass string level ``op`` at threshold ``t``: a necessary
+    condition from the shared characters ``c`` and lengths, so rapidfuzz scores only those.
+
+    - Jaro–Winkler ≥ t needs Jaro ≥ (t − 0.4) / 0.6 (the prefix bonus adds at most
+      0.4 (1 − Jaro)), and Jaro ≤ (c/|a| + c/|b| + 1) / 3;
+    - ``fuzz.ratio`` ≥ 100 t needs 2c / (|a| + |b|) ≥ t (the common subsequence ≤ c);
+    - Damerau–Levenshtein ≤ k needs max(|a|, |b|) − c ≤ k.
+    """
+    pairs.codes(column, lambda f: [f[column]], idx[:0])
+    la_codes, ra_codes = pairs._obj[f"__codes_{column}"]
+    distinct = int(max(la_codes.max(initial=0), ra_codes.max(initial=0))) + 1
+    if 2 * distinct < la_codes.shape[1] + ra_codes.shape[1]:
+        # few distinct values (cities): rapidfuzz scores each distinct pair once anyway
+        return np.ones(len(idx), dtype=bool)
+    common, la, lb = _common_chars(pairs, column)
+    c = common[idx].astype(np.float64)
+    a = la[idx].astype(np.float64)
+    b = lb[idx].astype(np.float64)
+    empty = (a == 0) | (b == 0)
+    a[empty] = b[empty] = 1.0
+    eps = 1e-9
+    if op == "jaro_winkler":
+        ok = (c / a + c / b + 1) / 3 >= (t - 0.4) / 0.6 - eps
+    elif op == "ratio":
+        ok = 2 * c / (a + b) >= t - eps
+    else:  # edits
+        ok = np.maximum(a, b) - c <= t + eps
+    return ok | empty  # type: ignore[no-any-return]
 
 
 def _workers(idx: np.ndarray) -> int:
@@ -239,6 +331,8 @@ class _Pairs:
         self._obj: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         #: values computed once for every pair of this batch
         self.memo: dict[str, Any] = {}
+        #: every pair of the batch (memoised values are computed for all of them)
+        self.every = np.arange(len(il))
 
     def objects(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Python strings of pairs ``idx`` (records converted once, then indexed)."""
@@ -257,6 +351,8 @@ class _Pairs:
         if key not in self._obj:
             self._obj[key] = (self.left[column].to_numpy(), self.right[column].to_numpy())
         la, ra = self._obj[key]
+        if idx is self.every:
+            return la[self.il], ra[self.ir]
         return la[self.il[idx]], ra[self.ir[idx]]
 
     def codes(
@@ -394,29 +490,38 @@ def _test(
     if op == "compact":
         return _same(pairs, f"{col}_compact", lambda x: x.str.replace_all(" ", ""), col, idx)
     if op == "jaro_winkler":
-        sim = _cpdist(
-            pairs,
-            comp.column,
-            idx,
-            scorer=JaroWinkler.normalized_similarity,
-            score_cutoff=t,
-            workers=_workers(idx),
-        )
-        return np.asarray(sim) >= t
+        near = _may_reach(pairs, col, idx, op, t)
+        out = np.zeros(len(idx), dtype=bool)
+        sub = idx[near]
+        if sub.size:
+            sim = _cpdist(
+                pairs,
+                comp.column,
+                sub,
+                scorer=JaroWinkler.normalized_similarity,
+                score_cutoff=t,
+                workers=_workers(sub),
+            )
+            out[near] = np.asarray(sim) >= t
+        return out
     if op == "ratio":
-        sim = _cpdist(
-            pairs,
-            comp.column,
-            idx,
-            scorer=fuzz.ratio,
-            score_cutoff=100 * t,
-            workers=_workers(idx),
-        )
-        return np.asarray(sim) >= 100 * t
+        near = _may_reach(pairs, col, idx, op, t)
+        out = np.zeros(len(idx), dtype=bool)
+        sub = idx[near]
+        if sub.size:
+            sim = _cpdist(
+                pairs,
+                comp.column,
+                sub,
+                scorer=fuzz.ratio,
+                score_cutoff=100 * t,
+                workers=_workers(sub),
+            )
+            out[near] = np.asarray(sim) >= 100 * t
+        return out
     if op == "edits":
-        # k edits change the length by at most k: only pairs of close lengths are scored
-        ll, lr = pairs.arrays_of(f"{col}_len", lambda x: x.str.len_chars(), col, idx)
-        near = np.abs(ll.astype(np.int64) - lr.astype(np.int64)) <= t
+        # k edits change the length by at most k and leave all but k characters shared
+        near = _may_reach(pairs, col, idx, op, t)
         out = np.zeros(len(idx), dtype=bool)
         sub = idx[near]
         if sub.size:
@@ -602,9 +707,16 @@ def _em(
     iterations: int,
     update_lambda: bool = True,
 ) -> tuple[dict[str, np.ndarray], float]:
-    """EM over level matrix ``g``: re-estimates m of ``active`` comparisons (and the match share)."""
+    """EM over level matrix ``g``: re-estimates m of ``active`` comparisons (and the match share).
+
+    Pairs with the same levels on every comparison behave alike: EM runs over the distinct
+    level patterns, each weighted by how many pairs share it (a few thousand patterns stand
+    for millions of candidate pairs; the result is the same as over the pairs).
+    """
     m = {k: v.copy() for k, v in m.items()}
+    g, count = _patterns(g)
     n = g.shape[0]
+    total = float(count.sum())
     for _ in range(iterations if n else 0):
         ll = np.full(n, math.log2(lam / (1 - lam)))
         for c, comp in enumerate(comps):
@@ -612,12 +724,13 @@ def _em(
             w[0] = 0.0
             ll += w[g[:, c]]
         p = 1.0 / (1.0 + np.exp2(-np.clip(ll, -60, 60)))
-        new_lam = float(np.clip(p.mean(), 1e-5, 1 - 1e-5))
+        pc = p * count
+        new_lam = float(np.clip(pc.sum() / total, 1e-5, 1 - 1e-5))
         for c, comp in enumerate(comps):
             if comp.name not in active:
                 continue
             k = len(comp.levels)
-            s = np.bincount(g[:, c], weights=p, minlength=k).astype(np.float64)
+            s = np.bincount(g[:, c], weights=pc, minlength=k).astype(np.float64)
             s[0] = 0.0
             if s.sum() > 0:
                 s[1:] += 1e-3
@@ -628,6 +741,31 @@ def _em(
         if done:
             break
     return m, lam
+
+
+def _patterns(g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of level matrix ``g`` and how often each occurs.
+
+    Examples:
+        >>> rows, count = _patterns(np.array([[1, 2], [1, 2], [0, 3]], dtype=np.int8))
+        >>> rows.tolist(), count.tolist()
+        ([[0, 3], [1, 2]], [1.0, 2.0])
+    """
+    if g.shape[0] == 0 or g.shape[1] == 0:
+        return g, np.ones(g.shape[0])
+    bits = [max(int(g[:, c].max()), 1).bit_length() for c in range(g.shape[1])]
+    if sum(bits) > 62:  # pragma: no cover - more levels than one integer key holds
+        rows, count = np.unique(g, axis=0, return_counts=True)
+        return rows, count.astype(np.float64)
+    key = np.zeros(g.shape[0], dtype=np.int64)
+    for c, b in enumerate(bits):
+        key = (key << b) | g[:, c].astype(np.int64)
+    uniq, count = np.unique(key, return_counts=True)
+    rows = np.empty((len(uniq), g.shape[1]), dtype=g.dtype)
+    for c in range(g.shape[1] - 1, -1, -1):
+        rows[:, c] = uniq & ((1 << bits[c]) - 1)
+        uniq = uniq >> bits[c]
+    return rows, count.astype(np.float64)
 
 
 def _init_m(comp: Comparison) -> np.ndarray:
