@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import polars as pl
 
 from .. import normalize as N
@@ -159,19 +160,38 @@ def _passthrough(df: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _key_pairs(
-    left: pl.DataFrame, right: pl.DataFrame, key: str, max_block: int, dedupe: bool
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    key: str,
+    max_block: int,
+    dedupe: bool,
+    min_shared: int = 1,
+    *,
+    multi: bool = False,
 ) -> pl.DataFrame:
-    lk = left.select("_i", key).drop_nulls().unique()
-    rk = right.select("_i", key).drop_nulls().unique()
-    big_l = lk.group_by(key).len().filter(pl.col("len") > max_block).select(key)
-    big_r = rk.group_by(key).len().filter(pl.col("len") > max_block).select(key)
-    lk = lk.join(big_l, on=key, how="anti").join(big_r, on=key, how="anti")
+    """Pairs of records sharing a value of ``key`` (keys held by more than ``max_block``
+    records on either side skipped). ``multi``: a record holds several keys (one row each,
+    no repeats), so a pair may meet more than once."""
+    lk = left.lazy().select("_i", key).drop_nulls()
+    rk = lk if dedupe else right.lazy().select("_i", key).drop_nulls()
+    for side in (lk,) if dedupe else (lk, rk):
+        small = side.group_by(key).agg(pl.len().alias("_n")).filter(pl.col("_n") <= max_block)
+        lk = lk.join(small.select(key), on=key, how="semi")
     pairs = lk.join(rk, on=key, how="inner", suffix="_r").select(
         pl.col("_i").alias("_il"), pl.col("_i_r").alias("_ir")
     )
     if dedupe:
         pairs = pairs.filter(pl.col("_il") < pl.col("_ir"))
-    return pairs.unique()
+    if min_shared > 1:  # pairs meet once per shared key
+        pairs = (
+            pairs.group_by("_il", "_ir")
+            .len()
+            .filter(pl.col("len") >= min_shared)
+            .select("_il", "_ir")
+        )
+    elif multi:
+        pairs = pairs.unique()
+    return pairs.collect()
 
 
 def _rarest(frame: pl.DataFrame, col: str, keep: int, freq: pl.DataFrame) -> pl.DataFrame:
@@ -186,10 +206,13 @@ def _rarest(frame: pl.DataFrame, col: str, keep: int, freq: pl.DataFrame) -> pl.
 
 
 def _grams(frame: pl.DataFrame, column: str, kind: str, n: int) -> pl.DataFrame:
+    """Distinct (record ``_i``, gram ``g``) rows: words (``tokens``) or ``n``-grams."""
     base = frame.select("_i", pl.col(column).alias("s")).drop_nulls()
     if kind == "tokens":
         out = base.select("_i", pl.col("s").str.split(" ").alias("g")).explode("g")
         return out.filter(pl.col("g").str.len_chars() >= 2).unique()
+    if n <= 7 and (base["s"].str.len_bytes() == base["s"].str.len_chars()).all():
+        return _packed_grams(base, n)
     length = pl.col("s").str.len_chars().cast(pl.Int32)
     # lazily, so the exploded (record, offset) rows are never held next to their grams
     return (
@@ -200,6 +223,42 @@ def _grams(frame: pl.DataFrame, column: str, kind: str, n: int) -> pl.DataFrame:
         .unique()
         .collect()
     )
+
+
+def _packed_grams(base: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``n``-grams of ASCII values as integers: the gram's bytes big-endian (so integers
+    order as the strings do), a value shorter than ``n`` as itself with its length above.
+
+    Examples:
+        >>> g = _packed_grams(pl.DataFrame({"_i": [0, 1], "s": ["abcde", "ab"]}), 4)
+        >>> sorted(g.rows())
+        [(0, 1633837924), (0, 1650680933), (1, 12884926818)]
+    """
+    values = base["s"]
+    lengths = values.str.len_bytes().to_numpy().astype(np.int64)
+    buf = np.frombuffer("".join(values.to_list()).encode("ascii"), dtype=np.uint8)
+    buf = np.concatenate([buf, np.zeros(n, dtype=np.uint8)]).astype(np.uint64)
+    starts = np.cumsum(lengths) - lengths
+    count = np.maximum(lengths - n + 1, 1)
+    first = np.cumsum(count) - count
+    pos = np.repeat(starts, count) + (np.arange(int(count.sum())) - np.repeat(first, count))
+    size = np.repeat(lengths, count)
+    gram = np.zeros(len(pos), dtype=np.uint64)
+    for k in range(n):
+        byte = np.where(size > k, buf[pos + k], 0).astype(np.uint64)
+        gram |= byte << np.uint64(8 * (n - 1 - k))
+    short = size < n
+    gram[short] = (gram[short] >> (np.uint64(8) * (n - size[short]).astype(np.uint64))) | (
+        (size[short].astype(np.uint64) + np.uint64(1)) << np.uint64(8 * n)
+    )
+    rec = np.repeat(base["_i"].to_numpy().astype(np.uint64), count)
+    width = 8 * n + 4  # gram bits, the short-value length marker included
+    if int(base["_i"].max() or 0) < 1 << (64 - width):  # one integer per (record, gram)
+        key = np.sort((rec << np.uint64(width)) | gram)
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+        rec, gram = key >> np.uint64(width), key & np.uint64((1 << width) - 1)
+        return pl.DataFrame({"_i": rec.astype(np.uint32), "g": gram})
+    return pl.DataFrame({"_i": rec.astype(np.uint32), "g": gram}).unique()
 
 
 def _gram_pairs(
@@ -213,7 +272,7 @@ def _gram_pairs(
     freq = both.group_by("g").agg(pl.len().alias("df")).filter(pl.col("df") <= 2 * rule.max_block)
     rl = _rarest(gl, "g", rule.keep, freq).rename({"g": "k"})
     rr = rl if dedupe else _rarest(gr, "g", rule.keep, freq).rename({"g": "k"})
-    return _key_pairs(rl, rr, "k", rule.max_block, dedupe)
+    return _key_pairs(rl, rr, "k", rule.max_block, dedupe, rule.min_shared, multi=True)
 
 
 def _id_pairs(left: pl.DataFrame, right: pl.DataFrame, dedupe: bool) -> pl.DataFrame:

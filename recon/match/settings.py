@@ -137,8 +137,8 @@ class BlockingRule:
 
     kinds: ``exact`` (equal non-null ``column``), ``tokens`` (share one of the
     ``keep`` rarest tokens of ``column``), ``ngrams`` (share one of the ``keep``
-    rarest character ``n``-grams of ``column``), ``ids`` (a stored cross-system id
-    names the other record). Keys held by more than ``max_block`` records on one
+    rarest character ``n``-grams of ``column``; with ``min_shared`` at least that many
+    of them), ``ids`` (a stored cross-system id names the other record). Keys held by more than ``max_block`` records on one
     side are skipped (a shared switchboard phone, a generic word).
 
     ``columns`` makes a composite ``exact`` key on any input columns (all must be
@@ -155,6 +155,8 @@ class BlockingRule:
     max_block: int = 50
     columns: tuple[str, ...] = ()
     prefix: int = 0
+    #: ``tokens``/``ngrams``: pairs must share at least this many of their kept values
+    min_shared: int = 1
 
     def key_columns(self) -> tuple[str, ...]:
         """The input columns this rule reads."""

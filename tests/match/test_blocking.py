@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import polars as pl
+import random
 
-from recon.match.blocking import candidates, features
+import polars as pl
+import pytest
+
+from recon.match.blocking import _packed_grams, candidates, features
 from recon.match.settings import BlockingRule, default_settings
 
 
@@ -48,3 +51,41 @@ def test_ids_rule() -> None:
     right = _frame([{"record_id": "001A", "name": "Y", "source": "salesforce"}])
     _pairs, counts = candidates(left, right, [BlockingRule("ids", "ids", "xid")])
     assert counts["ids"] == 1
+
+
+def _string_grams(values: list[str], n: int) -> set[tuple[int, str]]:
+    return {(i, v[k : k + n]) for i, v in enumerate(values) for k in range(max(len(v) - n + 1, 1))}
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 7])
+def test_packed_grams_are_the_string_grams(n: int) -> None:
+    """ASCII values' n-grams as integers: one integer per distinct string gram, big-endian
+    bytes (so they order as the strings do; the rarest-gram tie-break reads that order)."""
+    rng = random.Random(n)
+    values = ["".join(rng.choice("abcz09&") for _ in range(rng.randint(1, 12))) for _ in range(300)]
+    packed = _packed_grams(pl.DataFrame({"_i": list(range(len(values))), "s": values}), n)
+    strings = _string_grams(values, n)
+    assert packed.height == len(strings)
+    assert packed["g"].n_unique() == len({g for _, g in strings})
+    for i in range(len(values)):
+        mine = sorted(packed.filter(pl.col("_i") == i)["g"].to_list())
+        full = sorted(
+            int.from_bytes(g.encode(), "big") for j, g in strings if j == i and len(g) == n
+        )
+        assert [g for g in mine if g < 1 << (8 * n)] == full
+        assert len(mine) == len({g for j, g in strings if j == i})
+
+
+def test_ngram_pairs_equal_on_ascii_and_other_values() -> None:
+    """The integer path (ASCII values) and the string path give the same candidate pairs."""
+    names = ["acme widgets", "acme widgetz", "akme widgets", "zorvex", "zorvexx", "q"]
+    rule = BlockingRule("ng", "ngrams", "nick", keep=3, n=4, max_block=10)
+
+    def pairs(nicks: list[str]) -> list[tuple[int, int]]:
+        rows = [{"record_id": str(i), "nick": x} for i, x in enumerate(nicks)]
+        found, _ = candidates(_frame(rows), None, [rule])
+        return found.filter(pl.col("_ir") < len(names)).rows()
+
+    # one non-ASCII value sends the whole column down the string path
+    assert pairs(names) == pairs([*names, "ωmega"])
+    assert (0, 1) in pairs(names)
