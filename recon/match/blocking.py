@@ -253,7 +253,7 @@ def _packed_grams(base: pl.DataFrame, n: int) -> pl.DataFrame:
     )
     rec = np.repeat(base["_i"].to_numpy().astype(np.uint64), count)
     width = 8 * n + 4  # gram bits, the short-value length marker included
-    if int(base["_i"].max() or 0) < 1 << (64 - width):  # one integer per (record, gram)
+    if int(rec.max(initial=0)) < 1 << (64 - width):  # one integer per (record, gram)
         key = np.sort((rec << np.uint64(width)) | gram)
         key = key[np.concatenate([[True], key[1:] != key[:-1]])]
         rec, gram = key >> np.uint64(width), key & np.uint64((1 << width) - 1)
