@@ -147,11 +147,16 @@ class Planner:
             "payload": payload,
         }
 
-    def sf_value(self, sf: Rec, fm: FieldMap) -> Any:
-        """The Salesforce-side value of a mapping (derived values computed)."""
+    def sf_value(self, sf: Rec, fm: FieldMap, fields: dict[str, Any] | None = None) -> Any:
+        """The Salesforce-side value of a mapping (derived values computed).
+
+        ``fields``: ``sf.fields`` when the caller has them decoded already.
+        """
+        if fields is None:
+            fields = sf.fields
         if fm.derived == "account_name":  # pull flattens the relationship as "Account.Name"
-            if sf.fields.get("Account.Name") is not None:
-                return sf.fields["Account.Name"]
+            if fields.get("Account.Name") is not None:
+                return fields["Account.Name"]
             acct = self.view.records.get(("salesforce", "Account"), {}).get(
                 str(sf.account_id or "")
             )
@@ -159,7 +164,7 @@ class Planner:
         if fm.derived == "campaigns":
             names = self.view.campaigns.get(sf.record_id)
             return ";".join(names) if names else None
-        return sf.fields.get(fm.salesforce)
+        return fields.get(fm.salesforce)
 
     def to_sf(self, fm: FieldMap, hn: Any) -> tuple[Any, str | None]:
         """A normalised HubSpot value as the Salesforce field takes it, or (None, problem)."""
@@ -260,8 +265,9 @@ class Planner:
             return
         plain, hs_names, sf_names, derived = self._diff_plan(obj, link["sf_object"])
         # raw values fetched in bulk; only fields whose raw values differ are looked at
-        hs_vals = list(map(hs.fields.get, hs_names))
-        sf_vals = list(map(sf.fields.get, sf_names))
+        hs_fields, sf_fields = hs.fields, sf.fields  # decoded once for the whole pair
+        hs_vals = list(map(hs_fields.get, hs_names))
+        sf_vals = list(map(sf_fields.get, sf_names))
         if hs_vals != sf_vals:
             eq_cache, om = self.eq_cache, self.om
             # only the fields whose raw values differ (picked in C: most are equal)
@@ -288,9 +294,9 @@ class Planner:
                 self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
         for fm in derived:
             if fm.derived == "lifecycle":
-                plan_lifecycle(self, fm, link, hs)
+                plan_lifecycle(self, fm, link, hs, hs_fields)
                 continue
-            hs_raw, sf_raw = hs.fields.get(fm.hubspot), self.sf_value(sf, fm)
+            hs_raw, sf_raw = hs_fields.get(fm.hubspot), self.sf_value(sf, fm, sf_fields)
             if hs_raw != sf_raw:
                 self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
 

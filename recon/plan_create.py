@@ -105,14 +105,26 @@ def _field_plan(p: Planner, obj: str, sf_obj: str, to: str) -> list[tuple[Any, .
     return result
 
 
-def _fields_for(p: Planner, rec: Rec, obj: str, sf_obj: str, to: str) -> dict[str, Any]:
-    """The mapped fields of a record to create on side ``to`` (blank values left out)."""
+def _fields_for(
+    p: Planner,
+    rec: Rec,
+    obj: str,
+    sf_obj: str,
+    to: str,
+    fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The mapped fields of a record to create on side ``to`` (blank values left out).
+
+    ``fields``: ``rec.fields`` when the caller has them decoded already.
+    """
     out: dict[str, Any] = {}
-    get = rec.fields.get
+    if fields is None:
+        fields = rec.fields
+    get = fields.get
     conv: dict[Any, Any] = p.cache.setdefault(("conv", to), {})
     convert = p.to_sf if to == "salesforce" else p.to_hs
     for fm, src, dst, textlike, derived in _field_plan(p, obj, sf_obj, to):
-        raw = p.sf_value(rec, fm) if derived else get(src)
+        raw = p.sf_value(rec, fm, fields) if derived else get(src)
         if raw is None:
             continue
         tr = type(raw)
@@ -146,12 +158,16 @@ def _fields_for(p: Planner, rec: Rec, obj: str, sf_obj: str, to: str) -> dict[st
     return out
 
 
-def _fields_for_sf(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
-    return _fields_for(p, rec, obj, sf_obj, "salesforce")
+def _fields_for_sf(
+    p: Planner, rec: Rec, obj: str, sf_obj: str, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return _fields_for(p, rec, obj, sf_obj, "salesforce", fields)
 
 
-def _fields_for_hs(p: Planner, rec: Rec, obj: str, sf_obj: str) -> dict[str, Any]:
-    return _fields_for(p, rec, obj, sf_obj, "hubspot")
+def _fields_for_hs(
+    p: Planner, rec: Rec, obj: str, sf_obj: str, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return _fields_for(p, rec, obj, sf_obj, "hubspot", fields)
 
 
 def _create(
@@ -256,8 +272,9 @@ def plan_creates(p: Planner) -> None:
             if dom and dom in sf_domains:
                 p.skipped["create_natural_key_exists"] += 1
                 continue
-            fields = _fields_for_sf(p, r, "companies", "Account")
-            fields.setdefault("Name", r.name or r.fields.get("name") or dom or None)
+            raw = r.fields
+            fields = _fields_for_sf(p, r, "companies", "Account", raw)
+            fields.setdefault("Name", r.name or raw.get("name") or dom or None)
             if not fields["Name"]:
                 p.skipped["create_no_name"] += 1
                 continue
@@ -309,11 +326,12 @@ def plan_creates(p: Planner) -> None:
                 if email and (email in hs_emails or email in seen):
                     p.skipped["create_natural_key_exists"] += 1
                     continue
-                if sf_obj == "Lead" and str(r.fields.get("IsConverted", "")).lower() == "true":
+                raw = r.fields
+                if sf_obj == "Lead" and str(raw.get("IsConverted", "")).lower() == "true":
                     p.skipped["create_lead_converted"] += 1
                     continue
                 seen.add(email)
-                fields = _fields_for_hs(p, r, "contacts", sf_obj)
+                fields = _fields_for_hs(p, r, "contacts", sf_obj, raw)
                 iid = _create(
                     p,
                     r,

@@ -54,12 +54,19 @@ def lifecycle_sources(p: Planner) -> None:
                 p.company_stage[company] = stage
 
 
-def plan_lifecycle(p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec) -> None:
-    """Move a linked company's lifecycle stage forward to its most advanced contact's."""
+def plan_lifecycle(
+    p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec, fields: dict[str, Any] | None = None
+) -> None:
+    """Move a linked company's lifecycle stage forward to its most advanced contact's.
+
+    ``fields``: ``hs.fields`` when the caller has them decoded already.
+    """
     src = p.company_stage.get(hs.record_id)
     if src is None:
         return
-    cur = str(hs.fields.get(fm.hubspot) or "").strip().lower()
+    if fields is None:
+        fields = hs.fields
+    cur = str(fields.get(fm.hubspot) or "").strip().lower()
     rank = _RANK
     if cur in rank and rank[cur] >= rank[src]:
         return  # lifecycle stages only move forward
@@ -71,5 +78,5 @@ def plan_lifecycle(p: Planner, fm: FieldMap, link: dict[str, Any], hs: Rec) -> N
         "tier": link["tier"],
         "direction": "hubspot",
     }
-    before = hs.fields.get(fm.hubspot)
+    before = fields.get(fm.hubspot)
     p.update(link, "hubspot", "companies", hs, fm.hubspot, before, src, fm, reason, _seq("derived"))

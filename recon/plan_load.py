@@ -23,16 +23,22 @@ __all__ = ["Rec", "StoreView", "load_view"]
 
 
 class Rec:
-    """One snapshot row: canonical columns plus the raw fields (``fields``) and history."""
+    """One snapshot row: canonical columns plus its raw fields, decoded on demand.
+
+    ``fields`` decodes the stored JSON (``data``) on every access and keeps nothing:
+    holding 800k decoded records costs ~1 GB of small objects that must be faulted in,
+    walked and freed, while a record decoded when it is used is hot in the cache and its
+    memory is reused for the next one. Code that reads several fields of one record
+    takes ``fields`` once.
+    """
 
     __slots__ = (
         "account_id",
         "archived",
         "created_at",
+        "data",
         "domain",
         "email",
-        "fields",
-        "history",
         "modified_at",
         "name",
         "object",
@@ -51,17 +57,20 @@ class Rec:
             self.created_at,
             self.modified_at,
             archived,
-            data,
+            self.data,
         ) = row
         self.source = source
         self.archived = bool(archived)
-        d = orjson.loads(data) if data else {}
-        if not isinstance(d, dict):
-            d = {}
-        props = d.get("properties")
-        self.fields: dict[str, Any] = props if isinstance(props, dict) else d
-        hist = d.get("propertiesWithHistory") or self.fields.get("propertiesWithHistory")
-        self.history: dict[str, Any] | None = hist if isinstance(hist, dict) else None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The raw fields (HubSpot's ``properties`` when the JSON wraps them), freshly decoded."""
+        return _fields(self.data)[0]
+
+    @property
+    def history(self) -> dict[str, Any] | None:
+        """HubSpot property history (``propertiesWithHistory``), or None."""
+        return _fields(self.data)[1]
 
     def field_time(self, name: str) -> datetime | None:
         """Field-level modification time (HubSpot property history), else None."""
@@ -87,6 +96,17 @@ class Rec:
             return parse_ts(self.modified_at) if self.modified_at else None
         except ValueError:
             return None
+
+
+def _fields(data: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(fields, history)`` of a stored ``data`` JSON."""
+    d = orjson.loads(data) if data else {}
+    if not isinstance(d, dict):
+        d = {}
+    props = d.get("properties")
+    fields = props if isinstance(props, dict) else d
+    hist = d.get("propertiesWithHistory") or fields.get("propertiesWithHistory")
+    return fields, hist if isinstance(hist, dict) else None
 
 
 @dataclass
@@ -156,7 +176,7 @@ def load_view(
         buckets = {key: (records[key], key[0], key[1]) for key in _OBJECTS}
         shared: dict[Any, Any] = {None: None}
         share = shared.setdefault
-        new, loads = Rec.__new__, orjson.loads
+        new = Rec.__new__
         for row in conn.execute(f"select source, {_SNAP_COLS} from snapshots not indexed"):
             hit = buckets.get((row[0], row[1]))
             if hit is None:
@@ -175,19 +195,12 @@ def load_view(
                 created,
                 modified,
                 archived,
-                data,
+                rec.data,
             ) = row
             rec.source, rec.object, rec.record_id = source, obj, rid
             rec.created_at = share(created, created)
             rec.modified_at = share(modified, modified)
             rec.archived = bool(archived)
-            d = loads(data) if data else {}
-            if not isinstance(d, dict):
-                d = {}
-            props = d.get("properties")
-            fields = rec.fields = props if isinstance(props, dict) else d
-            hist = d.get("propertiesWithHistory") or fields.get("propertiesWithHistory")
-            rec.history = hist if isinstance(hist, dict) else None
             bucket[rid] = rec
     finally:
         if gc_was_enabled:

@@ -164,9 +164,10 @@ def plan_merges(p: Planner) -> None:
             overrides.update(fc.get("fields", fc))
         kinds = _field_kinds(p, system, c["object"], robj)
         by_id = {r.record_id: r for r in active}
+        fields_of = {rid: by_id[rid].fields for rid in ids}  # each record decoded once
         values: dict[str, dict[str, Any]] = {}
         for fname, kind in sorted(kinds.items()):
-            raw = {rid: by_id[rid].fields.get(fname) for rid in ids}
+            raw = {rid: fields_of[rid].get(fname) for rid in ids}
             normed = {norm(kind, v) for v in raw.values()}
             if len(normed) > 1:
                 values[fname] = raw
@@ -198,7 +199,7 @@ def plan_merges(p: Planner) -> None:
                 robj,
                 master,
                 None,
-                {f: mrec.fields.get(f) for f in writes},
+                {f: fields_of[master].get(f) for f in writes},
                 writes,
                 mrec.modified_at,
                 cid,
