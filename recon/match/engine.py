@@ -45,6 +45,9 @@ EM_SESSION_PAIRS = 300_000
 SCORE_SLICE = 1_000_000
 #: link and duplicate stages run at once in this many threads at most
 MAX_THREADS = 1
+#: tier names by code (pairs carry int8 codes until the kept rows are written out)
+TIERS = ("reject", "review", "auto")
+REJECT, REVIEW, AUTO = 0, 1, 2
 SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
 
 LINK_SCHEMA = {
@@ -300,13 +303,18 @@ def _tiers(
     *,
     veto_rejects: bool = False,
 ) -> np.ndarray:
+    """Tier code of every pair (index into :data:`TIERS`: reject, review, auto)."""
     veto = _veto(g, settings)
-    tier = np.full(len(prob), "reject", dtype=object)  # no fixed-width string temporary
-    tier[prob >= review] = "review"
-    tier[(prob >= auto) & ~veto] = "auto"
+    tier = np.zeros(len(prob), dtype=np.int8)
+    tier[prob >= review] = REVIEW
+    tier[(prob >= auto) & ~veto] = AUTO
     if veto_rejects:
-        tier[_no_duplicate(g, settings)] = "reject"
+        tier[_no_duplicate(g, settings)] = REJECT
     return tier
+
+
+def _tier_names(codes: np.ndarray) -> pl.Series:
+    return pl.Series(np.asarray(TIERS, dtype=object)[codes], dtype=pl.String)
 
 
 def _no_duplicate(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
@@ -320,9 +328,23 @@ def _no_duplicate(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
     return out
 
 
+#: explanations are built this many pairs at a time (bounds the string temporaries)
+EXPLAIN_SLICE = 200_000
+
+
 def _explain(
     g: np.ndarray, per: np.ndarray, total: np.ndarray, settings: MatchSettings
 ) -> pl.Series:
+    if len(total) == 0:
+        return pl.Series("explanation", [], pl.String)
+    if len(total) > EXPLAIN_SLICE:
+        return pl.concat(
+            [
+                _explain(g[i : i + EXPLAIN_SLICE], per[i : i + EXPLAIN_SLICE],
+                         total[i : i + EXPLAIN_SLICE], settings)
+                for i in range(0, len(total), EXPLAIN_SLICE)
+            ]
+        )  # fmt: skip
     parts = []
     for c, comp in enumerate(settings.comparisons):
         labels = pl.Series([lv.label for lv in comp.levels])
@@ -345,8 +367,6 @@ def _explain(
             [pl.lit('{"comparison":"total","level":"sum","weight":'), pl.lit(tot), pl.lit("}")]
         )
     )
-    if len(total) == 0:
-        return pl.Series("explanation", [], pl.String)
     return pl.select(
         pl.concat_str([pl.lit("["), pl.concat_str(parts, separator=","), pl.lit("]")]).alias(
             "explanation"
@@ -362,8 +382,8 @@ def _links(
     t0 = time.perf_counter()
     prob = probability(total)
     tier = _tiers(g, prob, settings, th.auto, th.review)
-    tier[_department_pairs(left, right, pairs, g, settings)] = "reject"
-    keep = tier != "reject"
+    tier[_department_pairs(left, right, pairs, g, settings)] = REJECT
+    keep = tier != REJECT
     idx = np.flatnonzero(keep)
     cand = pl.DataFrame(
         {
@@ -393,7 +413,7 @@ def _links(
             "object_r": right["object"].gather(ir),
             "score": np.round(prob[k], 6),
             "match_weight": np.round(total[k], 4),
-            "tier": pl.Series(tier[k].astype(str), dtype=pl.String),
+            "tier": _tier_names(tier[k]),
             "explanation": _explain(g[k], per_k, total[k], settings),
             "flags": pl.Series(["[]"] * len(k), dtype=pl.String),
         },
@@ -485,7 +505,7 @@ def _duplicates(
     # another record, not a duplicate: vetoed pairs never join a cluster
     tier = _tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review, veto_rejects=True)
     scorer.veto_zero = True
-    sel = np.flatnonzero(tier != "reject")
+    sel = np.flatnonzero(tier != REJECT)
     edges = pl.DataFrame(
         {"_il": pairs["_il"].gather(sel), "_ir": pairs["_ir"].gather(sel), "score": prob[sel]}
     )
@@ -509,7 +529,7 @@ def _duplicates(
     gg, tt, pp = scorer.score(pa, pb)
     pr = probability(tt)
     tr = _tiers(gg, pr, settings, th.duplicate_auto, th.duplicate_review)
-    tr[tr == "reject"] = "review"  # inside a consistent cluster: still worth a look
+    tr[tr == REJECT] = REVIEW  # inside a consistent cluster: still worth a look
     dups = pl.DataFrame(
         {
             "source": [source] * len(pa),
@@ -518,7 +538,7 @@ def _duplicates(
             "record_id_r": ids.gather(pb),
             "score": np.round(pr, 6),
             "match_weight": np.round(tt, 4),
-            "tier": pl.Series(tr.astype(str), dtype=pl.String),
+            "tier": _tier_names(tr),
             "cluster_id": cid,
             "explanation": _explain(gg, pp, tt, settings),
         },

@@ -152,10 +152,7 @@ def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
         # no word, and only the others are compared word by word
         name = f"__sig_{column}"
         if name not in pairs._obj:
-            pairs._obj[name] = (
-                _word_signature(pairs.left[f"{column}_tok"].to_numpy()),
-                _word_signature(pairs.right[f"{column}_tok"].to_numpy()),
-            )
+            pairs._obj[name] = pairs._both(lambda f: _word_signature(f[f"{column}_tok"].to_numpy()))
         sig_l, sig_r = pairs._obj[name]
         maybe = np.flatnonzero((sig_l[pairs.il] & sig_r[pairs.ir]) != 0)
         a, b = pairs.arrays(f"{column}_tok", maybe)
@@ -256,12 +253,14 @@ def _char_bags(values: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Per value: character counts in :data:`_BAG` buckets (code point mod 32, saturating at
     255) and the length in characters. Folding characters into buckets only raises the
     common-character count of a pair, so bounds built on it stay valid."""
-    text = values.fill_null("").to_list()
-    lengths = np.fromiter((len(t) for t in text), dtype=np.int64, count=len(text))
-    codes = np.frombuffer("".join(text).encode("utf-32-le"), dtype=np.uint32) % _BAG
-    rows = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
-    flat = np.bincount(rows * _BAG + codes, minlength=len(text) * _BAG)
-    bags = np.minimum(flat, 255).astype(np.uint8).reshape(len(text), _BAG)
+    text = values.fill_null("")
+    n = text.len()
+    lengths = text.str.len_chars().to_numpy().astype(np.int64)
+    joined = text.str.join("").item() if n else ""
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32) % _BAG
+    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    flat = np.bincount(rows * _BAG + codes, minlength=n * _BAG)
+    bags = np.minimum(flat, 255).astype(np.uint8).reshape(n, _BAG)
     return bags, lengths
 
 
@@ -272,8 +271,7 @@ def _common_chars(pairs: _Pairs, column: str) -> tuple[np.ndarray, np.ndarray, n
     if key not in pairs.memo:
         name = f"__bags_{column}"
         if name not in pairs._obj:
-            bl, ll = _char_bags(pairs.left[column])
-            br, lr = _char_bags(pairs.right[column])
+            (bl, ll), (br, lr) = pairs._both(lambda f: _char_bags(f[column]))
             pairs._obj[name] = (bl, br)
             pairs._obj[f"{name}_len"] = (ll, lr)
         bl, br = pairs._obj[name]
@@ -327,6 +325,8 @@ class _Pairs:
 
     def __init__(self, left: pl.DataFrame, right: pl.DataFrame, il: np.ndarray, ir: np.ndarray):
         self.left, self.right, self.il, self.ir = left, right, il, ir
+        #: pairs inside one frame (duplicates): record values are converted once for both ends
+        self.same = left is right
         self._cache: dict[str, tuple[pl.Series, pl.Series]] = {}
         self._obj: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         #: values computed once for every pair of this batch
@@ -338,18 +338,20 @@ class _Pairs:
         """Python strings of pairs ``idx`` (records converted once, then indexed)."""
         key = f"__obj_{column}"
         if key not in self._obj:
-            self._obj[key] = (
-                self.left[column].fill_null("").to_numpy().astype(object),
-                self.right[column].fill_null("").to_numpy().astype(object),
-            )
+            self._obj[key] = self._both(lambda f: f[column].fill_null("").to_numpy().astype(object))
         la, ra = self._obj[key]
         return la[self.il[idx]], ra[self.ir[idx]]
+
+    def _both(self, make: Callable[[pl.DataFrame], Any]) -> tuple[Any, Any]:
+        """``make`` of the left and the right frame (once when they are one frame)."""
+        left = make(self.left)
+        return left, left if self.same else make(self.right)
 
     def arrays(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """numpy values of pairs ``idx`` (records converted once, then indexed)."""
         key = f"__np_{column}"
         if key not in self._obj:
-            self._obj[key] = (self.left[column].to_numpy(), self.right[column].to_numpy())
+            self._obj[key] = self._both(lambda f: f[column].to_numpy())
         la, ra = self._obj[key]
         if idx is self.every:
             return la[self.il], ra[self.ir]
@@ -365,6 +367,19 @@ class _Pairs:
         integer comparison. Returns, per series, the left then the right codes.
         """
         name = f"__codes_{key}"
+        if name not in self._obj and self.same:
+            ls = make(self.left)
+            series = [x.cast(pl.String).rename("v") for x in ls]
+            values = pl.concat(series).to_frame()
+            book = values.drop_nulls().unique().with_row_index("c")
+            ranks = (
+                values.join(book, on="v", how="left", maintain_order="left")["c"]
+                .cast(pl.Int32)
+                .fill_null(-1)
+                .to_numpy()
+            )
+            codes = ranks.reshape(len(series), -1)
+            self._obj[name] = (codes, codes)
         if name not in self._obj:
             ls, rs = make(self.left), make(self.right)
             series = [x.cast(pl.String).rename("v") for x in [*ls, *rs]]
@@ -391,10 +406,7 @@ class _Pairs:
         """numpy values of a derived record column ``make(column)`` for pairs ``idx``."""
         name = f"__np_{key}"
         if name not in self._obj:
-            self._obj[name] = (
-                make(self.left[column].fill_null("")).to_numpy(),
-                make(self.right[column].fill_null("")).to_numpy(),
-            )
+            self._obj[name] = self._both(lambda f: make(f[column].fill_null("")).to_numpy())
         la, ra = self._obj[name]
         return la[self.il[idx]], ra[self.ir[idx]]
 

@@ -402,3 +402,15 @@ def test_near_names_in_a_crowded_neighbourhood_weigh_less() -> None:
     assert adj[0] == pytest.approx(-np.log2(3))  # record 0 has three near names
     assert adj[4] == pytest.approx(-np.log2(3))
     assert adj[3] <= 0 and adj[5] == 0  # exact: term frequency only; else: untouched
+
+
+def test_explanations_built_in_slices_equal_one_pass(companies, monkeypatch) -> None:
+    import recon.match.engine as engine
+
+    hs, sf, _ = companies
+    whole = match_records(hs, sf, entity="companies").links
+    monkeypatch.setattr(engine, "EXPLAIN_SLICE", 7)
+    sliced = match_records(hs, sf, entity="companies").links
+    assert whole.height > 7
+    assert sliced["explanation"].to_list() == whole["explanation"].to_list()
+    assert sliced["tier"].to_list() == whole["tier"].to_list()
