@@ -49,6 +49,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import sqlite_utils
@@ -128,7 +129,7 @@ def plan_counts(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         [{'action': 'update', 'object': 'Lead', 'system': 'salesforce', 'status': 'proposed', 'items': 1}]
     """
     c: Counter[tuple[str, str, str, str]] = Counter(
-        (i["action"], i["object"], i["system"], i["status"]) for i in items
+        map(itemgetter("action", "object", "system", "status"), items)
     )
     return [
         {"action": a, "object": o, "system": s, "status": st, "items": n}

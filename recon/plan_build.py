@@ -28,7 +28,7 @@ from .plan_values import (
     values_equal,
 )
 
-__all__ = ["SEQ", "Planner"]
+__all__ = ["SEQ", "Planner", "run_order"]
 
 log = logging.getLogger(__name__)
 
@@ -471,13 +471,31 @@ class Planner:
 
     # ------------------------------------------------------------------ all
 
-    def run(self) -> list[dict[str, Any]]:
-        """Compute every item; return them sorted by (seq, item_id)."""
+    def compute(self) -> list[dict[str, Any]]:
+        """Compute every item; return them in the order they were made (see :func:`run_order`)."""
         plan_merges(self)
         plan_creates(self)
         self.plan_links()
         plan_associations(self)
-        # by (seq, item_id): item ids are unique, so two stable sorts on C-level keys do it
-        out = sorted(self.items.values(), key=itemgetter("item_id"))
-        out.sort(key=itemgetter("seq"))
-        return out
+        return list(self.items.values())
+
+    def run(self) -> list[dict[str, Any]]:
+        """Compute every item; return them sorted by (seq, item_id)."""
+        items = self.compute()
+        return list(map(items.__getitem__, run_order(items)))
+
+
+def run_order(items: list[dict[str, Any]]) -> list[int]:
+    """Positions of ``items`` in run order: by (seq, item_id).
+
+    Examples:
+        >>> run_order([{"seq": 50, "item_id": "b"}, {"seq": 50, "item_id": "a"}, {"seq": 10, "item_id": "c"}])
+        [2, 1, 0]
+    """
+    # keys read once in the order the items were made (their memory in order); item ids
+    # are unique, so two stable sorts of positions on C-level keys give (seq, item_id)
+    ids = list(map(itemgetter("item_id"), items))
+    seqs = list(map(itemgetter("seq"), items))
+    order = sorted(range(len(items)), key=ids.__getitem__)
+    order.sort(key=seqs.__getitem__)
+    return order

@@ -9,7 +9,6 @@ import gc
 import json
 import logging
 import time
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -18,7 +17,7 @@ import sqlite_utils
 from .errors import PlanError
 from .mapping import resolve_mappings
 from .plan import PlanResult, plan_counts
-from .plan_build import Planner
+from .plan_build import Planner, run_order
 from .plan_load import load_view
 from .store import finish_run, resolve_run_id, start_run, transaction
 
@@ -97,10 +96,11 @@ def _run_build(
     view = load_view(db, mrid, campaigns=bool(cfg.mapping.campaign_property))
     chk = resolve_mappings(cfg.mapping, schemas if schemas is not None else view.schemas)
     planner = Planner(view, chk, cfg, sample)
-    items = planner.run()
-    # creation order: each item's values still lie together in memory (encoding them in
-    # run order, which is item id order, visits memory at random: ~40% slower)
-    created = list(planner.items.values())
+    # made order: each item's values still lie together in memory (encoding them in run
+    # order, which is item id order, visits memory at random: ~40% slower)
+    created = planner.compute()
+    order = run_order(created)
+    items = list(map(created.__getitem__, order))
     result = PlanResult(
         run_id=None,
         match_run_id=mrid,
@@ -130,7 +130,7 @@ def _run_build(
     result.run_id = run_id
     sql = f"insert into plan_items ({', '.join(_INSERT_COLS)}) values ({', '.join('?' * len(_INSERT_COLS))})"
     try:
-        rows = _rows(run_id, created)
+        rows = _rows(run_id, created, order)
         del created
         with transaction(db):
             db.conn.executemany(sql, rows)
@@ -150,8 +150,8 @@ def _run_build(
     return result
 
 
-def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """``plan_items`` rows of ``items`` (JSON columns encoded), in run order (seq, item_id)."""
+def _rows(run_id: str, items: list[dict[str, Any]], order: list[int]) -> list[tuple[Any, ...]]:
+    """``plan_items`` rows of ``items`` (JSON columns encoded), in ``order`` (their run order)."""
     # the JSON columns are encoded inline (one call per value, no helper): for ~1.4M values
     # the helper's call overhead alone was a second
     dumps = orjson.dumps
@@ -189,10 +189,7 @@ def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             )
             for i in items
         ]
-    # by (seq, item_id): item ids are unique, so two stable sorts on C-level keys do it
-    rows.sort(key=itemgetter(1))
-    rows.sort(key=itemgetter(14))
-    return rows
+    return list(map(rows.__getitem__, order))
 
 
 def _dumps_any(value: Any) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from recon.plan_build import run_order
 from recon.plan_run import _INSERT_COLS, _rows
 
 _JSON = ("before", "after", "requires", "reason", "payload")
@@ -51,7 +52,7 @@ def _item(item_id: str, seq: int, value: Any) -> dict[str, Any]:
 )
 def test_rows_encode_like_the_general_encoder_in_run_order(value: Any) -> None:
     items = [_item("b", 50, value), _item("a", 50, value), _item("c", 10, value)]
-    rows = _rows("run", items)
+    rows = _rows("run", items, run_order(items))
     assert [(r[14], r[1]) for r in rows] == [(10, "c"), (50, "a"), (50, "b")]
     for row in rows:
         item = next(i for i in items if i["item_id"] == row[1])
