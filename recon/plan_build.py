@@ -217,10 +217,17 @@ class Planner:
     # ------------------------------------------------------------------ links
 
     def plan_links(self) -> None:
-        """Field updates, owners and conflicts for every (sampled) link."""
-        lifecycle_sources(self)
+        """Field updates, owners and conflicts for every (sampled) link.
+
+        Links whose objects carry the lifecycle mapping (companies) come after the others:
+        the contacts' stages they need are read from the contacts just compared, so each
+        contact is decoded once. Everything that depends on visiting order (value memo,
+        unwritable-value samples) is per mapping, hence per pair of objects: the result is
+        that of link order.
+        """
         self.sampled_links = self._sampled(self.norm_links, key=lambda r: r["object"])
         records, rec = self.view.records, self.view.rec
+        pairs: list[tuple[dict[str, Any], Rec, Rec]] = []
         for link in self.sampled_links:
             hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
             sf_obj = link["sf_object"]
@@ -235,7 +242,22 @@ class Planner:
             if hs.archived or sf.archived:
                 self.skipped["archived"] += 1
                 continue
-            self.diff(link, hs, sf)
+            pairs.append((link, hs, sf))
+        later = {
+            (obj, sf_obj)
+            for (obj, sf_obj), maps in self.maps.items()
+            if any(m.derived == "lifecycle" and m.rule != "dont_sync" for m in maps)
+        }
+        stages: dict[str, Any] = {}  # HubSpot contact -> its raw lifecycle stage
+        for link, hs, sf in pairs:
+            if (link["object"], link["sf_object"]) not in later:
+                hs_fields = self.diff(link, hs, sf)
+                if hs_fields is not None and link["object"] == "contacts":
+                    stages[hs.record_id] = hs_fields.get("lifecyclestage")
+        lifecycle_sources(self, stages)
+        for link, hs, sf in pairs:
+            if (link["object"], link["sf_object"]) in later:
+                self.diff(link, hs, sf)
         for _rank, item in self.hs_writes.values():
             self.add(item)
 
@@ -257,12 +279,15 @@ class Planner:
         result: tuple[list[FieldMap], list[str], list[str], list[FieldMap]] = self.cache[key]
         return result
 
-    def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> None:
-        """Compare every mapped field of one linked pair and plan what the rules say."""
+    def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> dict[str, Any] | None:
+        """Compare every mapped field of one linked pair and plan what the rules say.
+
+        Returns the HubSpot record's decoded fields (None when the direction is off).
+        """
         obj = link["object"]
         if self.direction[obj] == "off":
             self.skipped["direction_off"] += 1
-            return
+            return None
         plain, hs_names, sf_names, derived = self._diff_plan(obj, link["sf_object"])
         # raw values fetched in bulk; only fields whose raw values differ are looked at
         hs_fields, sf_fields = hs.fields, sf.fields  # decoded once for the whole pair
@@ -299,6 +324,7 @@ class Planner:
             hs_raw, sf_raw = hs_fields.get(fm.hubspot), self.sf_value(sf, fm, sf_fields)
             if hs_raw != sf_raw:
                 self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+        return hs_fields
 
     def diff_field(
         self, link: dict[str, Any], hs: Rec, sf: Rec, fm: FieldMap, hs_raw: Any, sf_raw: Any

@@ -36,22 +36,34 @@ def _seq(name: str) -> int:
     return SEQ[name]
 
 
-def lifecycle_sources(p: Planner) -> None:
-    """The most advanced lifecycle stage among each HubSpot company's contacts (seed 003)."""
+def lifecycle_sources(p: Planner, known: dict[str, Any] | None = None) -> None:
+    """The most advanced lifecycle stage among each HubSpot company's contacts (seed 003).
+
+    ``known``: raw ``lifecyclestage`` values of contacts already decoded (others are decoded here).
+    """
     p.company_stage = {}
     if not any(
         m.derived == "lifecycle" and m.rule != "dont_sync" for ms in p.maps.values() for m in ms
     ):
         return
     rank = _RANK
+    known = known or {}
     for cid, rec in p.view.records.get(("hubspot", "contacts"), {}).items():
-        stage = str(rec.fields.get("lifecyclestage") or "").strip().lower()
-        if stage not in rank or rec.archived:
+        if rec.archived:
+            continue
+        raw = known.get(cid, _MISSING)
+        if raw is _MISSING:
+            raw = rec.fields.get("lifecyclestage")
+        stage = str(raw or "").strip().lower()
+        if stage not in rank:
             continue
         for company in p.view.hs_company_of.get(cid, ()):
             cur = p.company_stage.get(company)
             if cur is None or rank[stage] > rank[cur]:
                 p.company_stage[company] = stage
+
+
+_MISSING = object()
 
 
 def plan_lifecycle(

@@ -65,7 +65,12 @@ class Rec:
     @property
     def fields(self) -> dict[str, Any]:
         """The raw fields (HubSpot's ``properties`` when the JSON wraps them), freshly decoded."""
-        return _fields(self.data)[0]
+        data = self.data
+        d = _loads(data) if data else {}
+        if type(d) is not dict:
+            return d if isinstance(d, dict) else {}
+        props = d.get("properties")
+        return props if isinstance(props, dict) else d
 
     @property
     def history(self) -> dict[str, Any] | None:
@@ -96,6 +101,9 @@ class Rec:
             return parse_ts(self.modified_at) if self.modified_at else None
         except ValueError:
             return None
+
+
+_loads = orjson.loads
 
 
 def _fields(data: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
