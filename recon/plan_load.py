@@ -156,15 +156,21 @@ class StoreView:
         return self.records.get((source, obj), {}).get(record_id)
 
 
-_SNAP_COLS = (
-    "object, record_id, name, domain, email, account_id, created_at, modified_at, archived, data"
-)
+_SNAP_COLS = "record_id, name, domain, email, account_id, created_at, modified_at, archived, data"
 _OBJECTS = (
     ("hubspot", "companies"),
     ("hubspot", "contacts"),
     ("salesforce", "Account"),
     ("salesforce", "Contact"),
     ("salesforce", "Lead"),
+)
+_HS_CONTACTS = _OBJECTS.index(("hubspot", "contacts"))
+_BUCKET = (
+    "case "
+    + " ".join(
+        f"when source = '{s}' and object = '{o}' then {i}" for i, (s, o) in enumerate(_OBJECTS)
+    )
+    + " end"
 )
 
 
@@ -174,37 +180,40 @@ def load_view(
     """Read the records, the match run's links and clusters, owners and sync times."""
     conn = db.conn
     records: dict[tuple[str, str], dict[str, Rec]] = {key: {} for key in _OBJECTS}
+    companies: dict[str, set[str]] = defaultdict(set)  # HubSpot contact -> company ids
     # one sequential scan (NOT INDEXED: walking the (source, object) index reads the table
     # pages in random order); the cycle collector is paused while ~1M objects are made
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        # every record shares its bucket's source and object strings, and equal timestamps
+        # every record shares its bucket's source and object strings (the scan names the
+        # bucket by number: no two strings made and dropped per row), and equal timestamps
         # share one string (less memory: fewer page faults, fewer cache misses later)
-        buckets = {key: (records[key], key[0], key[1]) for key in _OBJECTS}
+        buckets = [(records[key], key[0], key[1]) for key in _OBJECTS]
         shared: dict[Any, Any] = {None: None}
         share = shared.setdefault
         new = Rec.__new__
-        for row in conn.execute(f"select source, {_SNAP_COLS} from snapshots not indexed"):
-            hit = buckets.get((row[0], row[1]))
-            if hit is None:
-                continue
+        for row in conn.execute(
+            f"select {_BUCKET}, {_SNAP_COLS} from snapshots not indexed where {_BUCKET} is not null"
+        ):
             # Rec.__init__ inlined (a call per record is measurable at 800k records)
-            bucket, source, obj = hit
+            bucket, source, obj = buckets[row[0]]
             rec = new(Rec)
             (
-                _s,
-                _o,
+                code,
                 rid,
                 rec.name,
                 rec.domain,
                 rec.email,
-                rec.account_id,
+                account,
                 created,
                 modified,
                 archived,
                 rec.data,
             ) = row
+            rec.account_id = account
+            if code == _HS_CONTACTS and account:  # a HubSpot contact's primary company
+                companies[rid].add(str(account))
             rec.source, rec.object, rec.record_id = source, obj, rid
             rec.created_at = share(created, created)
             rec.modified_at = share(modified, modified)
@@ -254,10 +263,6 @@ def load_view(
     view.owners = [
         (s, str(o), e) for s, o, e in conn.execute("select source, owner_id, email from owners")
     ]
-    companies: dict[str, set[str]] = defaultdict(set)
-    for rid, rec in records[("hubspot", "contacts")].items():
-        if rec.account_id:
-            companies[rid].add(str(rec.account_id))
     for fid, tid in conn.execute(
         "select from_id, to_id from associations where source = 'hubspot' and from_object = 'contacts' "
         "and to_object = 'companies'"
