@@ -414,7 +414,7 @@ def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
                 BlockingRule("domain_stem", "exact", "domain_stem", max_block=20),
                 BlockingRule("name", "exact", "name_key"),
                 BlockingRule("acronym", "exact", "acronym_key", max_block=20),
-                BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=20),
+                BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=10),
                 BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=25),
                 BlockingRule("name_script", "exact", "name_script", max_block=30),
                 BlockingRule("name_prefix", "exact", "name_prefix", max_block=30),
