@@ -14,6 +14,8 @@ Records outside the ``[[pull.filters]]`` scope of their object are never created
 
 from __future__ import annotations
 
+from itertools import compress, repeat
+from operator import is_not
 from typing import TYPE_CHECKING, Any
 
 from .mapping import decide
@@ -83,25 +85,28 @@ def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
 
 
 _ATOMS = (str, bool, int, float)
+_TEXTLIKE = ("text", "phone")
 _SKIP = object()  # a cached conversion whose value normalises to blank
 _MISSING = object()
 
 
-def _field_plan(p: Planner, obj: str, sf_obj: str, to: str) -> list[tuple[Any, ...]]:
-    """``(fm, source name, target name, text-like, derived)`` per create mapping (cached)."""
+def _field_plan(
+    p: Planner, obj: str, sf_obj: str, to: str
+) -> tuple[list[tuple[Any, ...]], list[str], list[tuple[int, Any]]]:
+    """Per create mapping ``(fm, target name, text-like)``, the source names, and the
+    positions of derived mappings (cached)."""
     key = ("field_plan", obj, sf_obj, to)
     if key not in p.cache:
-        p.cache[key] = [
-            (
-                fm,
-                fm.hubspot if to == "salesforce" else fm.salesforce,
-                fm.salesforce if to == "salesforce" else fm.hubspot,
-                fm.kind in ("text", "phone"),
-                fm.derived is not None,
-            )
-            for fm in _create_maps(p, obj, sf_obj, to)
-        ]
-    result: list[tuple[Any, ...]] = p.cache[key]
+        maps = _create_maps(p, obj, sf_obj, to)
+        p.cache[key] = (
+            [
+                (fm, fm.salesforce if to == "salesforce" else fm.hubspot, fm.kind in _TEXTLIKE)
+                for fm in maps
+            ],
+            [fm.hubspot if to == "salesforce" else fm.salesforce for fm in maps],
+            [(k, fm) for k, fm in enumerate(maps) if fm.derived is not None],
+        )
+    result: tuple[list[tuple[Any, ...]], list[str], list[tuple[int, Any]]] = p.cache[key]
     return result
 
 
@@ -120,13 +125,16 @@ def _fields_for(
     out: dict[str, Any] = {}
     if fields is None:
         fields = rec.fields
-    get = fields.get
+    plan, srcs, derived = _field_plan(p, obj, sf_obj, to)
+    raws: list[Any] = list(map(fields.get, srcs))
+    for k, dfm in derived:
+        raws[k] = p.sf_value(rec, dfm, fields)
     conv: dict[Any, Any] = p.cache.setdefault(("conv", to), {})
     convert = p.to_sf if to == "salesforce" else p.to_hs
-    for fm, src, dst, textlike, derived in _field_plan(p, obj, sf_obj, to):
-        raw = p.sf_value(rec, fm, fields) if derived else get(src)
-        if raw is None:
-            continue
+    # only the mappings with a value (picked in C: records leave many mapped fields empty)
+    for (fm, dst, textlike), raw in compress(
+        zip(plan, raws, strict=True), map(is_not, raws, repeat(None))
+    ):
         tr = type(raw)
         if textlike and tr is str:
             # text and phones go over as they are (stripped): what norm + convert give them

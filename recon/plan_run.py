@@ -104,7 +104,7 @@ def _run_build(
     result = PlanResult(
         run_id=None,
         match_run_id=mrid,
-        counts=plan_counts(items),
+        counts=plan_counts(created),  # the same counts, items visited in memory order
         skipped=dict(planner.skipped),
         warnings=list(chk.warnings) + planner.gap_warnings(),
         items=items,
