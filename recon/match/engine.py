@@ -43,8 +43,11 @@ log = logging.getLogger(__name__)
 EM_SESSION_PAIRS = 300_000
 #: candidate pairs scored at once when their totals are computed
 SCORE_SLICE = 1_000_000
-#: link and duplicate stages run at once in this many threads at most
-MAX_THREADS = 1
+#: link and duplicate stages run at once in this many threads at most...
+MAX_THREADS = 3
+#: ...when the two frames hold at most this many records together (above it, one stage at a
+#: time: the stages' working sets would add up; 1M x 1M companies peak at ~2.9 GB one at a time)
+THREADS_UP_TO_RECORDS = 1_000_000
 #: tier names by code (pairs carry int8 codes until the kept rows are written out)
 TIERS = ("reject", "review", "auto")
 REJECT, REVIEW, AUTO = 0, 1, 2
@@ -569,11 +572,11 @@ def _duplicates(
     return dups, clusters, scorer.weights.to_dict()
 
 
-def _run_all(jobs: list[tuple[str, Callable[[], Any]]]) -> list[tuple[str, Any]]:
-    """Run the stages side by side in threads; results in the jobs' order."""
-    if len(jobs) <= 1 or MAX_THREADS <= 1:
+def _run_all(jobs: list[tuple[str, Callable[[], Any]]], threads: int) -> list[tuple[str, Any]]:
+    """Run the stages side by side in up to ``threads`` threads; results in the jobs' order."""
+    if len(jobs) <= 1 or threads <= 1:
         return [(key, job()) for key, job in jobs]
-    with ThreadPoolExecutor(max_workers=min(MAX_THREADS, len(jobs))) as pool:
+    with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
         futures = [(key, pool.submit(_in_thread, job)) for key, job in jobs]
         return [(key, fut.result()) for key, fut in futures]
 
@@ -611,12 +614,18 @@ def _match(
     started = time.perf_counter()
     counts: dict[str, Any] = {"timings": {}}
     t = time.perf_counter()
-    fl = with_comparison_columns(features(left, settings.entity), settings)
-    fr = (
-        with_comparison_columns(features(right, settings.entity), settings)
-        if right is not None
-        else None
-    )
+    records = left.height + (right.height if right is not None else 0)
+    threads = MAX_THREADS if records <= THREADS_UP_TO_RECORDS else 1
+
+    def feature_frame(frame: pl.DataFrame) -> pl.DataFrame:
+        return with_comparison_columns(features(frame, settings.entity), settings)
+
+    sides: list[tuple[str, Callable[[], Any]]] = [("left", partial(feature_frame, left))]
+    if right is not None:
+        sides.append(("right", partial(feature_frame, right)))
+    frames_by_side = dict(_run_all(sides, threads))
+    fl: pl.DataFrame = frames_by_side["left"]
+    fr: pl.DataFrame | None = frames_by_side.get("right")
     counts["timings"]["features"] = round(time.perf_counter() - t, 3)
     counts["records"] = {"left": fl.height, "right": fr.height if fr is not None else 0}
     weights: dict[str, Any] = {}
@@ -631,7 +640,7 @@ def _match(
             part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
             key = f"duplicates_{src}_{obj}"
             jobs.append((key, partial(_duplicates, part, settings, counts, key, None)))
-    results = _run_all(jobs)
+    results = _run_all(jobs, threads)
     links = pl.DataFrame(schema=LINK_SCHEMA)
     dup_parts = []
     cl_parts = []
