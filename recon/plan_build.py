@@ -227,7 +227,7 @@ class Planner:
         """
         self.sampled_links = self._sampled(self.norm_links, key=lambda r: r["object"])
         records, rec = self.view.records, self.view.rec
-        pairs: list[tuple[dict[str, Any], Rec, Rec]] = []
+        groups: dict[tuple[str, str], list[tuple[dict[str, Any], Rec, Rec]]] = {}
         for link in self.sampled_links:
             hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
             sf_obj = link["sf_object"]
@@ -242,22 +242,20 @@ class Planner:
             if hs.archived or sf.archived:
                 self.skipped["archived"] += 1
                 continue
-            pairs.append((link, hs, sf))
+            groups.setdefault((link["object"], sf_obj), []).append((link, hs, sf))
         later = {
             (obj, sf_obj)
             for (obj, sf_obj), maps in self.maps.items()
             if any(m.derived == "lifecycle" and m.rule != "dont_sync" for m in maps)
         }
         stages: dict[str, Any] = {}  # HubSpot contact -> its raw lifecycle stage
-        for link, hs, sf in pairs:
-            if (link["object"], link["sf_object"]) not in later:
-                hs_fields = self.diff(link, hs, sf)
-                if hs_fields is not None and link["object"] == "contacts":
-                    stages[hs.record_id] = hs_fields.get("lifecyclestage")
+        for (obj, sf_obj), pairs in groups.items():
+            if (obj, sf_obj) not in later:
+                self.diff_pairs(obj, sf_obj, pairs, stages if obj == "contacts" else None)
         lifecycle_sources(self, stages)
-        for link, hs, sf in pairs:
-            if (link["object"], link["sf_object"]) in later:
-                self.diff(link, hs, sf)
+        for (obj, sf_obj), pairs in groups.items():
+            if (obj, sf_obj) in later:
+                self.diff_pairs(obj, sf_obj, pairs)
         for _rank, item in self.hs_writes.values():
             self.add(item)
 
@@ -279,52 +277,66 @@ class Planner:
         result: tuple[list[FieldMap], list[str], list[str], list[FieldMap]] = self.cache[key]
         return result
 
-    def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> dict[str, Any] | None:
-        """Compare every mapped field of one linked pair and plan what the rules say.
+    def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> None:
+        """Compare every mapped field of one linked pair and plan what the rules say."""
+        self.diff_pairs(link["object"], link["sf_object"], [(link, hs, sf)])
 
-        Returns the HubSpot record's decoded fields (None when the direction is off).
+    def diff_pairs(
+        self,
+        obj: str,
+        sf_obj: str,
+        pairs: list[tuple[dict[str, Any], Rec, Rec]],
+        stages: dict[str, Any] | None = None,
+    ) -> None:
+        """:meth:`diff` for linked pairs of one pair of objects, in order.
+
+        ``stages``: filled with each HubSpot record's raw ``lifecyclestage`` as it is read.
         """
-        obj = link["object"]
+        if not pairs:
+            return
         if self.direction[obj] == "off":
-            self.skipped["direction_off"] += 1
-            return None
-        plain, hs_names, sf_names, derived = self._diff_plan(obj, link["sf_object"])
-        # raw values fetched in bulk; only fields whose raw values differ are looked at
-        hs_fields, sf_fields = hs.fields, sf.fields  # decoded once for the whole pair
-        hs_vals = list(map(hs_fields.get, hs_names))
-        sf_vals = list(map(sf_fields.get, sf_names))
-        if hs_vals != sf_vals:
-            eq_cache, om = self.eq_cache, self.om
-            # only the fields whose raw values differ (picked in C: most are equal)
-            for fm, hs_raw, sf_raw in compress(
-                zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
-            ):
-                kind = fm.kind
-                if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
-                    try:  # HubSpot "17" against Salesforce 17.0, the usual case
-                        if float(hs_raw) == sf_raw:
+            self.skipped["direction_off"] += len(pairs)
+            return
+        plain, hs_names, sf_names, derived = self._diff_plan(obj, sf_obj)
+        eq_cache, om, diff_field = self.eq_cache, self.om, self.diff_field
+        for link, hs, sf in pairs:
+            # decoded once for the whole pair; raw values fetched in bulk and only the
+            # fields whose raw values differ are looked at
+            hs_fields, sf_fields = hs.fields, sf.fields
+            if stages is not None:
+                stages[hs.record_id] = hs_fields.get("lifecyclestage")
+            hs_vals = list(map(hs_fields.get, hs_names))
+            sf_vals = list(map(sf_fields.get, sf_names))
+            if hs_vals != sf_vals:
+                # only the fields whose raw values differ (picked in C: most are equal)
+                for fm, hs_raw, sf_raw in compress(
+                    zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
+                ):
+                    kind = fm.kind
+                    if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
+                        try:  # HubSpot "17" against Salesforce 17.0, the usual case
+                            if float(hs_raw) == sf_raw:
+                                continue
+                        except ValueError:
+                            pass
+                    elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
+                        # owners, flags and options repeat: decide each pair of raw values once
+                        key = (id(fm), hs_raw, sf_raw)
+                        eq = eq_cache.get(key)
+                        if eq is None:
+                            eq = eq_cache[key] = values_equal(
+                                fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
+                            )
+                        if eq:
                             continue
-                    except ValueError:
-                        pass
-                elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
-                    # owners, flags and options repeat: decide each pair of raw values once
-                    key = (id(fm), hs_raw, sf_raw)
-                    eq = eq_cache.get(key)
-                    if eq is None:
-                        eq = eq_cache[key] = values_equal(
-                            fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
-                        )
-                    if eq:
-                        continue
-                self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
-        for fm in derived:
-            if fm.derived == "lifecycle":
-                plan_lifecycle(self, fm, link, hs, hs_fields)
-                continue
-            hs_raw, sf_raw = hs_fields.get(fm.hubspot), self.sf_value(sf, fm, sf_fields)
-            if hs_raw != sf_raw:
-                self.diff_field(link, hs, sf, fm, hs_raw, sf_raw)
-        return hs_fields
+                    diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+            for fm in derived:
+                if fm.derived == "lifecycle":
+                    plan_lifecycle(self, fm, link, hs, hs_fields)
+                    continue
+                hs_raw, sf_raw = hs_fields.get(fm.hubspot), self.sf_value(sf, fm, sf_fields)
+                if hs_raw != sf_raw:
+                    diff_field(link, hs, sf, fm, hs_raw, sf_raw)
 
     def diff_field(
         self, link: dict[str, Any], hs: Rec, sf: Rec, fm: FieldMap, hs_raw: Any, sf_raw: Any
