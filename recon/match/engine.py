@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,7 @@ MAX_THREADS = 3
 #: ...when the two frames hold at most this many records together (above it, one stage at a
 #: time: the stages' working sets would add up; 1M x 1M companies peak at ~2.9 GB one at a time)
 THREADS_UP_TO_RECORDS = 1_000_000
+_BLOCKING = threading.Lock()
 #: tier names by code (pairs carry int8 codes until the kept rows are written out)
 TIERS = ("reject", "review", "auto")
 REJECT, REVIEW, AUTO = 0, 1, 2
@@ -189,7 +191,9 @@ def _fit(
     rules = {rule.name: rule for rule in settings.blocking_rules}
     em_rules = [b.rule for b in settings.em_blocks if b.rule in rules] if m_from is None else []
     kept = {k: pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32}) for k in em_rules}
-    pairs, rule_counts = candidates(left, right, settings.blocking_rules, kept=kept)
+    with _BLOCKING:  # one stage blocks at a time: its polars joins already use every core,
+        # and the stages' transient join tables would otherwise add up in memory
+        pairs, rule_counts = candidates(left, right, settings.blocking_rules, kept=kept)
     counts[f"{key}_candidates"] = rule_counts
     t1 = time.perf_counter()
     u = estimate_u(left, right, settings, idf)

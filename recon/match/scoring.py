@@ -655,7 +655,7 @@ def release_record_cache() -> None:
 
 
 #: pairs compared at once (bounds the memory of gathered pair columns)
-CHUNK_PAIRS = 1_000_000
+CHUNK_PAIRS = 200_000
 
 
 def _compare(
