@@ -72,6 +72,8 @@ class Planner:
         self.account_of_company: dict[str, tuple[str, str]] = {}  # HS company -> (SF Account, pair)
         self.norm_links: list[dict[str, Any]] = []
         self.sampled_links: list[dict[str, Any]] = []
+        # (object, Salesforce object) -> resolved (link, HubSpot record, Salesforce record)
+        self.link_groups: dict[tuple[str, str], list[tuple[dict[str, Any], Rec, Rec]]] = {}
         self.account_create: dict[str, str] = {}  # SF Account -> item creating its HS company
         self.assoc_counts: Counter[tuple[str, str]] | None = None  # most_associated master rule
         self.company_stage: dict[str, str] = {}  # HS company -> most advanced contact stage
@@ -227,7 +229,7 @@ class Planner:
         """
         self.sampled_links = self._sampled(self.norm_links, key=lambda r: r["object"])
         records, rec = self.view.records, self.view.rec
-        groups: dict[tuple[str, str], list[tuple[dict[str, Any], Rec, Rec]]] = {}
+        groups = self.link_groups = {}
         for link in self.sampled_links:
             hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
             sf_obj = link["sf_object"]

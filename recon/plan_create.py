@@ -189,38 +189,41 @@ def _create(
     entity: str,
     extra: list[str] | None = None,
 ) -> str:
-    iid = fast_stable_id("create", system, target, src.source, src.object, src.record_id)
+    source, obj, rid = src.source, src.object, src.record_id
+    iid = fast_stable_id("create", system, target, source, obj, rid)
     payload = {
         "object": target,
         "fields": fields,
-        "idempotency_key": fast_stable_id("recon-create", src.source, src.object, src.record_id),
+        "idempotency_key": fast_stable_id("recon-create", source, obj, rid),
         "natural_key": natural_key,
-        "source": {"system": src.source, "object": src.object, "record_id": src.record_id},
+        "source": {"system": source, "object": obj, "record_id": rid},
     }
     reason = {
         "rule": "create_missing",
         "why": "unmatched",
         "direction": p.direction[entity],
-        "source": f"{src.source}:{src.object}:{src.record_id}",
+        "source": f"{source}:{obj}:{rid}",
     }
-    p.add(
-        p.item(
-            iid,
-            "create",
-            system,
-            target,
-            None,
-            None,
-            None,
-            fields,
-            src.modified_at,
-            None,
-            [iid, *(extra or [])],
-            reason,
-            payload,
-            seq,
-        )
-    )
+    if iid in p.items:  # Planner.add, inlined with Planner.item (one create per record)
+        p.skipped["duplicate_item"] += 1
+        return iid
+    p.items[iid] = {
+        "item_id": iid,
+        "action": "create",
+        "system": system,
+        "object": target,
+        "record_id": None,
+        "field": None,
+        "before": None,
+        "after": fields,
+        "snapshot_modified_at": src.modified_at,
+        "link_item_id": None,
+        "requires": [iid, *extra] if extra else [iid],
+        "reason": reason,
+        "status": "proposed",
+        "seq": seq,
+        "payload": payload,
+    }
     return iid
 
 
@@ -451,13 +454,8 @@ def plan_associations(p: Planner) -> None:
     direction = p.direction["contacts"]
     if direction == "off":
         return
-    for link in p.sampled_links:
-        if link["object"] != "contacts" or link["sf_object"] != "Contact":
-            continue
-        hs = p.view.rec("hubspot", "contacts", link["hs_id"])
-        sf = p.view.rec("salesforce", "Contact", link["sf_id"])
-        if hs is None or sf is None or hs.archived or sf.archived:
-            continue
+    # the contact links plan_links resolved (in link order; records missing or archived left out)
+    for link, hs, sf in p.link_groups.get(("contacts", "Contact"), ()):
         pair = link["pair_id"]
         companies = p.view.hs_company_of.get(hs.record_id, set())
         if sf.account_id:
