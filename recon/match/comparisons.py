@@ -70,15 +70,22 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
     different name veto ``auto``; so does ``extra_country`` (the extra words
     name a country: "Acme" / "Acme Germany", a regional arm).
 
+    ``exact_short`` is exact agreement on a name of at most three characters ("WPS"): at
+    scale many organisations share such a name, so it gets a weight of its own, fitted
+    like every other level, instead of the weight of a long name's exact agreement.
+    Inside one system, names sharing only part of their words (``idf_*``) never propose
+    a duplicate: those are siblings and regional arms more often than copies.
+
     Examples:
-        >>> company_name().levels[1].label
-        'exact'
+        >>> [lv.label for lv in company_name().levels[1:3]]
+        ['exact_short', 'exact']
     """
     return Comparison(
         name=name,
         column=column,
         levels=(
             Level("null", "null"),
+            Level("exact_short", "exact_short", 3),
             Level("exact", "exact"),
             Level("compact", "compact"),
             Level("extra_words", "extra_words"),
@@ -98,7 +105,7 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
         veto_auto=("else", "subset", "extra_words", "extra_country"),
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them
-        no_duplicate=("idf_0.65", "idf_0.5"),
+        no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5"),
         density_adjust=True,
     )
 

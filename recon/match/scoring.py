@@ -447,7 +447,8 @@ def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, pl.DataFrame]) -> np
 #: (any other op gets the pair values as polars string columns)
 _NO_STRING_OPS = frozenset(
     {
-        "exact", "compact", "jaro_winkler", "ratio", "edits", "token_set", "idf_overlap",
+        "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
+        "idf_overlap",
         "extra_words", "extra_country", "script", "acronym", "same_stem", "suffix_digits",
     }
 )  # fmt: skip
@@ -499,6 +500,10 @@ def _test(
     col = comp.column
     if op == "exact":
         return _same(pairs, col, lambda x: x, col, idx)
+    if op == "exact_short":  # equal, and at most ``threshold`` characters long
+        same = _same(pairs, col, lambda x: x, col, idx)
+        length, _ = pairs.arrays_of(f"{col}_len", lambda x: x.str.len_chars(), col, idx)
+        return same & (length <= t)
     if op == "compact":
         return _same(pairs, f"{col}_compact", lambda x: x.str.replace_all(" ", ""), col, idx)
     if op == "jaro_winkler":

@@ -7,7 +7,7 @@ companies and contacts come from :func:`default_settings`; the ready-made
 comparisons live in :mod:`recon.match.comparisons`.
 
 A comparison is an ordered list of levels. Each level names an operation
-(``null``, ``exact``, ``jaro_winkler``, ``token_set``, ``idf_overlap``,
+(``null``, ``exact``, ``exact_short``, ``jaro_winkler``, ``token_set``, ``idf_overlap``,
 ``acronym``, ``same_stem``, ``suffix_digits``, ``else``) with an optional
 threshold; the first level whose test passes is the pair's level. Weights for
 every level are fitted per run (u from random pairs, m by EM) and stored with the run.
@@ -50,6 +50,7 @@ LEVEL_OPS = frozenset(
     {
         "null",
         "exact",
+        "exact_short",
         "compact",
         "jaro_winkler",
         "ratio",

@@ -414,3 +414,40 @@ def test_explanations_built_in_slices_equal_one_pass(companies, monkeypatch) -> 
     assert whole.height > 7
     assert sliced["explanation"].to_list() == whole["explanation"].to_list()
     assert sliced["tier"].to_list() == whole["tier"].to_list()
+
+
+def test_short_exact_names_have_a_level_and_weight_of_their_own(make_companies) -> None:
+    """ "WPS" = "WPS": a three-letter name agrees by chance far more often than a long one."""
+    hs, sf, _ = make_companies(120, seed=5, dup_share=0.0)
+    r = match_records(hs, sf, entity="companies")
+    w = r.weights["links"]["comparisons"]["company_name"]
+    assert w["labels"][1:3] == ["exact_short", "exact"]
+    levels = {
+        e["level"]
+        for x in r.links["explanation"]
+        for e in json.loads(x)
+        if e["comparison"] == "company_name"
+    }
+    assert "exact_short" not in levels  # generated names are longer
+    from recon.match.blocking import features
+    from recon.match.scoring import compare
+
+    f = features(
+        pl.DataFrame(
+            {
+                "record_id": ["a", "b", "c", "d"],
+                "name": ["WPS Ltd", "wps", "Acme Widgets", "ACME WIDGETS Inc"],
+            }
+        ),
+        "companies",
+    )
+    g = compare(
+        f,
+        f,
+        np.array([0, 2], dtype=np.uint32),
+        np.array([1, 3], dtype=np.uint32),
+        default_settings("companies"),
+        {},
+    )
+    labels = w["labels"]
+    assert [labels[x] for x in g[:, 0]] == ["exact_short", "exact"]
