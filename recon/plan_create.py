@@ -14,7 +14,7 @@ Records outside the ``[[pull.filters]]`` scope of their object are never created
 
 from __future__ import annotations
 
-from itertools import compress, repeat
+from itertools import compress, filterfalse, repeat
 from operator import is_not
 from typing import TYPE_CHECKING, Any
 
@@ -261,7 +261,8 @@ def plan_creates(p: Planner) -> None:
         scope = [f for f in filters if f.source == source and f.object == obj]
         out = []
         bucket = recs.get((source, obj), {})
-        for rid in sorted(bucket.keys() - p.linked.get(source, set())):
+        # unlinked ids picked in C (no set of every id made first)
+        for rid in sorted(filterfalse(p.linked.get(source, set()).__contains__, bucket)):
             r = bucket[rid]
             if r.archived:
                 continue

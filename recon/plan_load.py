@@ -164,6 +164,7 @@ _OBJECTS = (
     ("salesforce", "Contact"),
     ("salesforce", "Lead"),
 )
+_MMAP_BYTES = 1 << 31  # at most what SQLite maps by default (2 GiB)
 _HS_CONTACTS = _OBJECTS.index(("hubspot", "contacts"))
 _BUCKET = (
     "case "
@@ -224,33 +225,14 @@ def load_view(
             gc.enable()
     view = StoreView(records=records)
     # links come out with their HubSpot and Salesforce ends already told apart (fewer
-    # columns to fetch, one dict per link instead of two)
-    for pair_id, obj, hs_id, sf_id, sf_obj, score, tier in conn.execute(
-        "select pair_id, object, "
-        "case when source_l = 'hubspot' then record_id_l else record_id_r end, "
-        "case when source_l = 'hubspot' then record_id_r else record_id_l end, "
-        "case when source_l = 'hubspot' then object_r else object_l end, score, tier "
-        "from pairs where run_id = ? and kind = 'link' and tier in ('auto', 'review') "
-        "and ((source_l = 'hubspot' and source_r = 'salesforce') "
-        "or (source_l = 'salesforce' and source_r = 'hubspot')) order by pair_id",
-        [match_run_id],
-    ):
-        hs_id = hs_id if type(hs_id) is str else str(hs_id)
-        sf_id = sf_id if type(sf_id) is str else str(sf_id)
-        sf_obj = sf_obj or SF_ID_PREFIXES.get(sf_id[:3])
-        if sf_obj is None and obj == "companies":
-            sf_obj = "Account"
-        view.links.append(
-            {
-                "pair_id": pair_id,
-                "object": obj,
-                "hs_id": hs_id,
-                "sf_id": sf_id,
-                "sf_object": sf_obj,
-                "score": score,
-                "tier": tier,
-            }
-        )
+    # columns to fetch, one dict per link instead of two); in pair id order the pair rows
+    # are read at random, so the file is memory-mapped meanwhile (no read call per page)
+    (mmap_was,) = conn.execute("pragma mmap_size").fetchone()
+    conn.execute(f"pragma mmap_size = {_MMAP_BYTES}")
+    try:
+        view.links = _links(conn, match_run_id)
+    finally:
+        conn.execute(f"pragma mmap_size = {int(mmap_was)}")
     for cid, obj, source, robj, rid, score, tier in conn.execute(
         "select cluster_id, object, source, record_object, record_id, score, tier from clusters "
         "where run_id = ? and tier in ('auto', 'review') order by cluster_id, record_id",
@@ -292,6 +274,38 @@ def load_view(
         except ValueError:
             continue
     return view
+
+
+def _links(conn: Any, match_run_id: str) -> list[dict[str, Any]]:
+    """The match run's HubSpot ⇄ Salesforce links (auto and review tiers), by pair id."""
+    links: list[dict[str, Any]] = []
+    for pair_id, obj, hs_id, sf_id, sf_obj, score, tier in conn.execute(
+        "select pair_id, object, "
+        "case when source_l = 'hubspot' then record_id_l else record_id_r end, "
+        "case when source_l = 'hubspot' then record_id_r else record_id_l end, "
+        "case when source_l = 'hubspot' then object_r else object_l end, score, tier "
+        "from pairs where run_id = ? and kind = 'link' and tier in ('auto', 'review') "
+        "and ((source_l = 'hubspot' and source_r = 'salesforce') "
+        "or (source_l = 'salesforce' and source_r = 'hubspot')) order by pair_id",
+        [match_run_id],
+    ):
+        hs_id = hs_id if type(hs_id) is str else str(hs_id)
+        sf_id = sf_id if type(sf_id) is str else str(sf_id)
+        sf_obj = sf_obj or SF_ID_PREFIXES.get(sf_id[:3])
+        if sf_obj is None and obj == "companies":
+            sf_obj = "Account"
+        links.append(
+            {
+                "pair_id": pair_id,
+                "object": obj,
+                "hs_id": hs_id,
+                "sf_id": sf_id,
+                "sf_object": sf_obj,
+                "score": score,
+                "tier": tier,
+            }
+        )
+    return links
 
 
 def _last_synced(db: sqlite_utils.Database) -> dict[str, datetime]:
