@@ -227,12 +227,14 @@ def load_view(
     # links come out with their HubSpot and Salesforce ends already told apart (fewer
     # columns to fetch, one dict per link instead of two); in pair id order the pair rows
     # are read at random, so the file is memory-mapped meanwhile (no read call per page)
-    (mmap_was,) = conn.execute("pragma mmap_size").fetchone()
-    conn.execute(f"pragma mmap_size = {_MMAP_BYTES}")
+    mmap_was = conn.execute("pragma mmap_size").fetchone()  # None: an in-memory store
+    if mmap_was is not None:
+        conn.execute(f"pragma mmap_size = {_MMAP_BYTES}")
     try:
         view.links = _links(conn, match_run_id)
     finally:
-        conn.execute(f"pragma mmap_size = {int(mmap_was)}")
+        if mmap_was is not None:
+            conn.execute(f"pragma mmap_size = {int(mmap_was[0])}")
     for cid, obj, source, robj, rid, score, tier in conn.execute(
         "select cluster_id, object, source, record_object, record_id, score, tier from clusters "
         "where run_id = ? and tier in ('auto', 'review') order by cluster_id, record_id",
