@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from itertools import compress
-from operator import itemgetter, ne
+from itertools import compress, repeat
+from operator import eq, itemgetter, ne
 from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
@@ -80,14 +80,23 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
-        linked_hs, linked_sf = self.linked["hubspot"], self.linked["salesforce"]
-        for link in view.links:  # HubSpot ⇄ Salesforce links only (see load_view)
-            self.norm_links.append(link)
-            linked_hs.add(link["hs_id"])
-            linked_sf.add(link["sf_id"])
-            if link["object"] == "companies":
-                self.company_of_account.setdefault(link["sf_id"], (link["hs_id"], link["pair_id"]))
-                self.account_of_company.setdefault(link["hs_id"], (link["sf_id"], link["pair_id"]))
+        links = view.links  # HubSpot ⇄ Salesforce links only (see load_view)
+        self.norm_links = list(links)
+        # the link indexes, column by column in C
+        hs_ids = list(map(itemgetter("hs_id"), links))
+        sf_ids = list(map(itemgetter("sf_id"), links))
+        self.linked["hubspot"].update(hs_ids)
+        self.linked["salesforce"].update(sf_ids)
+        company = list(map(eq, map(itemgetter("object"), links), repeat("companies")))
+        c_hs, c_sf = list(compress(hs_ids, company)), list(compress(sf_ids, company))
+        c_pair = list(compress(map(itemgetter("pair_id"), links), company))
+        # the first link of a record wins: built from the last, the first assignment stays
+        self.company_of_account = dict(
+            zip(reversed(c_sf), reversed(list(zip(c_hs, c_pair, strict=True))), strict=True)
+        )
+        self.account_of_company = dict(
+            zip(reversed(c_hs), reversed(list(zip(c_sf, c_pair, strict=True))), strict=True)
+        )
 
     # ------------------------------------------------------------------ helpers
 

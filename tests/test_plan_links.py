@@ -185,3 +185,29 @@ def test_groupwise_links_equal_link_order(
     got, want = states
     assert got == want
     assert want[0], "the generated links plan something"
+
+
+def test_link_indexes_keep_the_first_link_of_a_record() -> None:
+    w = World()
+    for hs_id, sf_id in [("c1", "001A"), ("c1", "001B"), ("c2", "001A"), ("c3", "001C")]:
+        w.snap("hubspot", "companies", hs_id, {"name": hs_id})
+        w.snap("salesforce", "Account", sf_id, {"Name": sf_id})
+        w.link("companies", hs_id, "Account", sf_id)
+    w.snap("hubspot", "contacts", "p1", {"email": "a@b.co"})
+    w.snap("salesforce", "Contact", "003A", {"Email": "a@b.co"})
+    w.link("contacts", "p1", "Contact", "003A")
+    w.done()
+    c = cfg()
+    view = load_view(w.db, w.match_run)
+    p = Planner(view, resolve_mappings(c.mapping, view.schemas), c)
+    by_account: dict[str, tuple[str, str]] = {}
+    by_company: dict[str, tuple[str, str]] = {}
+    for link in view.links:  # in link (pair id) order, the first one wins
+        if link["object"] == "companies":
+            by_account.setdefault(link["sf_id"], (link["hs_id"], link["pair_id"]))
+            by_company.setdefault(link["hs_id"], (link["sf_id"], link["pair_id"]))
+    assert (p.company_of_account, p.account_of_company) == (by_account, by_company)
+    assert p.linked == {
+        "hubspot": {"c1", "c2", "c3", "p1"},
+        "salesforce": {"001A", "001B", "001C", "003A"},
+    }
