@@ -107,6 +107,9 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
         # than duplicates: never propose a merge on them
         no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5"),
         density_adjust=True,
+        # near-identical names inside one system are siblings as often as copies (but not
+        # names equal once spaces or scripts are set aside)
+        needs_support=("exact_short", "jw_0.95", "edit_1", "acronym", "ratio_0.85"),
     )
 
 
@@ -177,6 +180,7 @@ def person_name(column: str = "person_norm") -> Comparison:
         tf_adjust=True,
         veto_auto=("else",),
         density_adjust=True,
+        needs_support=("jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
     )
 
 
@@ -195,12 +199,14 @@ def city(column: str = "city") -> Comparison:
 
 
 def country(column: str = "country") -> Comparison:
-    """ISO country codes: exact or else; a different country vetoes ``auto``."""
+    """ISO country codes: exact or else; a different country vetoes ``auto``. Sharing a
+    country is too common to support a near-identical name as a duplicate."""
     return Comparison(
         name="country",
         column=column,
         levels=(Level("null", "null"), Level("exact", "exact"), Level("else", "else")),
         veto_auto=("else",),
+        supports=False,
     )
 
 

@@ -325,13 +325,24 @@ def _tier_names(codes: np.ndarray) -> pl.Series:
 
 
 def _no_duplicate(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
-    """Pairs that may not be duplicates: vetoed, or at a level listed in ``no_duplicate``."""
+    """Pairs that may not be duplicates: vetoed, at a level listed in ``no_duplicate``, or at a
+    level listed in ``needs_support`` while no other supporting comparison agrees."""
     out = _veto(g, settings)
     for c, comp in enumerate(settings.comparisons):
         labels = [lv.label for lv in comp.levels]
         for lab in comp.no_duplicate:
             if lab in labels:
                 out |= g[:, c] == labels.index(lab)
+    # a level that needs support proposes a duplicate only when another comparison agrees
+    for c, comp in enumerate(settings.comparisons):
+        labels = [lv.label for lv in comp.levels]
+        needy = [labels.index(lab) for lab in comp.needs_support if lab in labels]
+        if needy:
+            others = np.zeros(g.shape[0], dtype=bool)
+            for k, other in enumerate(settings.comparisons):
+                if k != c and other.supports:
+                    others |= (g[:, k] > 0) & (g[:, k] < len(other.levels) - 1)
+            out |= np.isin(g[:, c], needy) & ~others
     return out
 
 

@@ -107,7 +107,10 @@ class Comparison:
     ``auto`` tier whatever its total (strong keys are evidence, not verdicts).
     ``density_adjust`` (duplicates inside one system): a fuzzy agreement ("Groudrul" /
     "Groudru") is split among the near values each record has, so in a large data set
-    full of similar names it weighs less than in a small one.
+    full of similar names it weighs less than in a small one. ``needs_support`` lists levels
+    that, inside one system, propose a duplicate only when another comparison whose
+    ``supports`` is true agrees at any level but null and else (a near-identical name alone
+    is a sibling as often as a copy; a shared website, phone or city makes it a duplicate).
     """
 
     name: str
@@ -121,6 +124,10 @@ class Comparison:
     columns: tuple[str, ...] = ()
     #: inside one system, weaken a fuzzy agreement by how many near values the records have
     density_adjust: bool = False
+    #: inside one system, levels that propose a duplicate only when another comparison agrees
+    needs_support: tuple[str, ...] = ()
+    #: whether agreement here supports another comparison's ``needs_support`` levels
+    supports: bool = True
 
     def __post_init__(self) -> None:
         if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
@@ -275,6 +282,8 @@ class MatchSettings:
                     no_duplicate=tuple(c.get("no_duplicate", ())),
                     columns=tuple(c.get("columns", ())),
                     density_adjust=bool(c.get("density_adjust", False)),
+                    needs_support=tuple(c.get("needs_support", ())),
+                    supports=bool(c.get("supports", True)),
                 )
                 for c in data["comparisons"]
             )

@@ -10,8 +10,10 @@ import pytest
 
 from recon.match import default_settings, match_records
 from recon.match.assign import best_per_right, one_to_one
+from recon.match.blocking import features
 from recon.match.clusters import complete_linkage
 from recon.match.engine import SHARED_EMAIL_FLAG
+from recon.match.scoring import compare
 
 
 def test_em_recovers_m_u_ordering(companies) -> None:
@@ -451,3 +453,32 @@ def test_short_exact_names_have_a_level_and_weight_of_their_own(make_companies) 
     )
     labels = w["labels"]
     assert [labels[x] for x in g[:, 0]] == ["exact_short", "exact"]
+
+
+@pytest.mark.parametrize(
+    ("other", "proposed"),
+    [
+        ({}, False),  # a near-identical name alone: a sibling as often as a copy
+        ({"country": "US"}, False),  # sharing a country is too common to count
+        ({"phone": "+1 415 555 0100"}, True),
+        ({"website": "siluseant.com"}, True),
+        ({"city": "Austin"}, True),
+    ],
+)
+def test_near_names_inside_one_system_need_another_agreeing_field(other, proposed) -> None:
+    from recon.match.engine import _no_duplicate
+
+    settings = default_settings("companies")
+    f = features(
+        pl.DataFrame(
+            [
+                {"record_id": "a", "name": "Siluseant Ltd", **other},
+                {"record_id": "b", "name": "Siluseamt Ltd", **other},
+            ]
+        ),
+        "companies",
+    )
+    g = compare(f, f, np.array([0], np.uint32), np.array([1], np.uint32), settings, {})
+    name = [lv.label for lv in settings.comparisons[0].levels][g[0, 0]]
+    assert name in {"jw_0.95", "edit_1"}
+    assert bool(_no_duplicate(g, settings)[0]) is not proposed
