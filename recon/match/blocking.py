@@ -272,7 +272,8 @@ def _gram_pairs(
     freq = both.group_by("g").agg(pl.len().alias("df")).filter(pl.col("df") <= 2 * rule.max_block)
     rl = _rarest(gl, "g", rule.keep, freq).rename({"g": "k"})
     rr = rl if dedupe else _rarest(gr, "g", rule.keep, freq).rename({"g": "k"})
-    return _key_pairs(rl, rr, "k", rule.max_block, dedupe, rule.min_shared, multi=True)
+    shared = (rule.dedupe_min_shared or rule.min_shared) if dedupe else rule.min_shared
+    return _key_pairs(rl, rr, "k", rule.max_block, dedupe, shared, multi=True)
 
 
 def _id_pairs(left: pl.DataFrame, right: pl.DataFrame, dedupe: bool) -> pl.DataFrame:

@@ -163,8 +163,10 @@ class BlockingRule:
     max_block: int = 50
     columns: tuple[str, ...] = ()
     prefix: int = 0
-    #: ``tokens``/``ngrams``: pairs must share at least this many of their kept values
+    #: ``tokens``/``ngrams``: pairs must share at least this many of their kept values...
     min_shared: int = 1
+    #: ...and pairs inside one system (duplicates) this many (0: ``min_shared``)
+    dedupe_min_shared: int = 0
 
     def key_columns(self) -> tuple[str, ...]:
         """The input columns this rule reads."""
@@ -425,7 +427,15 @@ def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
                 BlockingRule("name", "exact", "name_key"),
                 BlockingRule("acronym", "exact", "acronym_key", max_block=20),
                 BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=10),
-                BlockingRule("name_ngrams", "ngrams", "name_compact", keep=3, n=4, max_block=25),
+                BlockingRule(
+                    "name_ngrams",
+                    "ngrams",
+                    "name_compact",
+                    keep=3,
+                    n=4,
+                    max_block=25,
+                    dedupe_min_shared=2,
+                ),
                 BlockingRule("name_script", "exact", "name_script", max_block=30),
                 BlockingRule("name_prefix", "exact", "name_prefix", max_block=30),
                 BlockingRule("name_suffix", "exact", "name_suffix", max_block=30),

@@ -89,3 +89,23 @@ def test_ngram_pairs_equal_on_ascii_and_other_values() -> None:
     # one non-ASCII value sends the whole column down the string path
     assert pairs(names) == pairs([*names, "ωmega"])
     assert (0, 1) in pairs(names)
+
+
+def test_min_shared_and_its_dedupe_form() -> None:
+    """Gram rules may ask pairs to share several of their kept grams, inside one system only."""
+    names = ["zorvexwidgets", "zorvexgadgets", "qualmwidgets"]
+    frame = _frame([{"record_id": str(i), "name": x} for i, x in enumerate(names)])
+    loose = BlockingRule("ng", "ngrams", "name_compact", keep=6, n=4, max_block=10)
+    strict = BlockingRule("ng", "ngrams", "name_compact", keep=6, n=4, max_block=10, min_shared=3)
+    dedupe_only = BlockingRule(
+        "ng", "ngrams", "name_compact", keep=6, n=4, max_block=10, dedupe_min_shared=3
+    )
+    every, _ = candidates(frame, None, [loose])
+    fewer, _ = candidates(frame, None, [strict])
+    assert set(fewer.rows()) < set(every.rows())
+    assert candidates(frame, None, [dedupe_only])[0].rows() == fewer.rows()
+    # across systems the dedupe form leaves pairs alone
+    assert (
+        candidates(frame, frame, [dedupe_only])[0].rows()
+        == candidates(frame, frame, [loose])[0].rows()
+    )
