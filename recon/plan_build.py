@@ -3,7 +3,8 @@
 :class:`Planner` turns a :class:`~recon.plan_load.StoreView` and the resolved
 mappings into plan items (dicts shaped like ``plan_items`` rows); creates and
 associations come from :mod:`recon.plan_create`, merges from
-:mod:`recon.plan_merge`; :mod:`recon.plan_run` loads, computes and stores.
+:mod:`recon.plan_merge`, the comparison of linked pairs from :mod:`recon.plan_links`;
+:mod:`recon.plan_run` loads, computes and stores.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from itertools import compress, repeat
-from operator import eq, itemgetter, ne
+from operator import eq, itemgetter
 from typing import Any
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
 from .plan_create import plan_associations, plan_creates
-from .plan_derived import lifecycle_sources, plan_lifecycle
+from .plan_links import diff_pairs, diff_plan, plan_links
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
 from .plan_values import (
@@ -42,11 +43,8 @@ SEQ = {
     "derived": 60,
     "associate": 70,
 }
-_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone"})
-_ATOMS = (str, bool, int, float, type(None))
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
 _WRITES_HS = ("two_way", "salesforce_to_hubspot")
-_NONE: dict[str, Rec] = {}
 
 
 class Planner:
@@ -228,126 +226,17 @@ class Planner:
     # ------------------------------------------------------------------ links
 
     def plan_links(self) -> None:
-        """Field updates, owners and conflicts for every (sampled) link.
-
-        Links whose objects carry the lifecycle mapping (companies) come after the others:
-        the contacts' stages they need are read from the contacts just compared, so each
-        contact is decoded once. Everything that depends on visiting order (value memo,
-        unwritable-value samples) is per mapping, hence per pair of objects: the result is
-        that of link order.
-        """
-        self.sampled_links = self._sampled(self.norm_links, key=lambda r: r["object"])
-        records, rec = self.view.records, self.view.rec
-        groups = self.link_groups = {}
-        for link in self.sampled_links:
-            hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
-            sf_obj = link["sf_object"]
-            sf = (
-                records.get(("salesforce", sf_obj), _NONE).get(link["sf_id"])
-                if sf_obj is not None
-                else rec("salesforce", None, link["sf_id"])
-            )
-            if hs is None or sf is None:
-                self.skipped["record_missing"] += 1
-                continue
-            if hs.archived or sf.archived:
-                self.skipped["archived"] += 1
-                continue
-            groups.setdefault((link["object"], sf_obj), []).append((link, hs, sf))
-        later = {
-            (obj, sf_obj)
-            for (obj, sf_obj), maps in self.maps.items()
-            if any(m.derived == "lifecycle" and m.rule != "dont_sync" for m in maps)
-        }
-        stages: dict[str, Any] = {}  # HubSpot contact -> its raw lifecycle stage
-        for (obj, sf_obj), pairs in groups.items():
-            if (obj, sf_obj) not in later:
-                self.diff_pairs(obj, sf_obj, pairs, stages if obj == "contacts" else None)
-        lifecycle_sources(self, stages)
-        for (obj, sf_obj), pairs in groups.items():
-            if (obj, sf_obj) in later:
-                self.diff_pairs(obj, sf_obj, pairs)
-        for _rank, item in self.hs_writes.values():
-            self.add(item)
+        """Field updates, owners and conflicts for every (sampled) link (see :mod:`recon.plan_links`)."""
+        plan_links(self)
 
     def _diff_plan(
         self, obj: str, sf_obj: str
     ) -> tuple[list[FieldMap], list[str], list[str], list[FieldMap]]:
-        """Plain mappings with their field names (compared in bulk), and derived ones."""
-        key = ("diff", obj, sf_obj)
-        if key not in self.cache:
-            active = [m for m in self.maps.get((obj, sf_obj), ()) if m.rule != "dont_sync"]
-            plain = [m for m in active if m.derived is None]
-            derived = [m for m in active if m.derived is not None]
-            self.cache[key] = (
-                plain,
-                [m.hubspot for m in plain],
-                [m.salesforce for m in plain],
-                derived,
-            )
-        result: tuple[list[FieldMap], list[str], list[str], list[FieldMap]] = self.cache[key]
-        return result
+        return diff_plan(self, obj, sf_obj)
 
     def diff(self, link: dict[str, Any], hs: Rec, sf: Rec) -> None:
         """Compare every mapped field of one linked pair and plan what the rules say."""
-        self.diff_pairs(link["object"], link["sf_object"], [(link, hs, sf)])
-
-    def diff_pairs(
-        self,
-        obj: str,
-        sf_obj: str,
-        pairs: list[tuple[dict[str, Any], Rec, Rec]],
-        stages: dict[str, Any] | None = None,
-    ) -> None:
-        """:meth:`diff` for linked pairs of one pair of objects, in order.
-
-        ``stages``: filled with each HubSpot record's raw ``lifecyclestage`` as it is read.
-        """
-        if not pairs:
-            return
-        if self.direction[obj] == "off":
-            self.skipped["direction_off"] += len(pairs)
-            return
-        plain, hs_names, sf_names, derived = self._diff_plan(obj, sf_obj)
-        eq_cache, om, diff_field = self.eq_cache, self.om, self.diff_field
-        for link, hs, sf in pairs:
-            # decoded once for the whole pair; raw values fetched in bulk and only the
-            # fields whose raw values differ are looked at
-            hs_fields, sf_fields = hs.fields, sf.fields
-            if stages is not None:
-                stages[hs.record_id] = hs_fields.get("lifecyclestage")
-            hs_vals = list(map(hs_fields.get, hs_names))
-            sf_vals = list(map(sf_fields.get, sf_names))
-            if hs_vals != sf_vals:
-                # only the fields whose raw values differ (picked in C: most are equal)
-                for fm, hs_raw, sf_raw in compress(
-                    zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
-                ):
-                    kind = fm.kind
-                    if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
-                        try:  # HubSpot "17" against Salesforce 17.0, the usual case
-                            if float(hs_raw) == sf_raw:
-                                continue
-                        except ValueError:
-                            pass
-                    elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
-                        # owners, flags and options repeat: decide each pair of raw values once
-                        key = (id(fm), hs_raw, sf_raw)
-                        eq = eq_cache.get(key)
-                        if eq is None:
-                            eq = eq_cache[key] = values_equal(
-                                fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
-                            )
-                        if eq:
-                            continue
-                    diff_field(link, hs, sf, fm, hs_raw, sf_raw)
-            for fm in derived:
-                if fm.derived == "lifecycle":
-                    plan_lifecycle(self, fm, link, hs, hs_fields)
-                    continue
-                hs_raw, sf_raw = hs_fields.get(fm.hubspot), self.sf_value(sf, fm, sf_fields)
-                if hs_raw != sf_raw:
-                    diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+        diff_pairs(self, link["object"], link["sf_object"], [(link, hs, sf)])
 
     def diff_field(
         self, link: dict[str, Any], hs: Rec, sf: Rec, fm: FieldMap, hs_raw: Any, sf_raw: Any

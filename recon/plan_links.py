@@ -1,0 +1,153 @@
+"""Linked pairs compared: field updates, owners and conflicts for every link.
+
+The pairs are compared one pair of objects at a time (``companies``/``Account``,
+``contacts``/``Contact``, ``contacts``/``Lead``), in link order within each: the
+group's mapping plan is read once, each record's JSON is decoded once per pair, raw
+values are fetched in bulk and only the fields whose raw values differ reach the
+conflict rules (:meth:`recon.plan_build.Planner.diff_field`). Links whose objects
+carry the lifecycle mapping (companies) come last: the contacts' stages they need
+are read from the contacts just compared. Everything that depends on visiting order
+(the value memo, the samples of unwritable values) is kept per mapping, hence per pair
+of objects, so the plan is the one a pass in link order gives.
+"""
+
+from __future__ import annotations
+
+from itertools import compress
+from operator import ne
+from typing import TYPE_CHECKING, Any
+
+from .plan_derived import lifecycle_sources, plan_lifecycle
+from .plan_values import norm_fast, values_equal
+
+if TYPE_CHECKING:
+    from .mapping import FieldMap
+    from .plan_build import Planner
+    from .plan_load import Rec
+
+__all__ = ["diff_pairs", "diff_plan", "plan_links"]
+
+_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone"})
+_ATOMS = (str, bool, int, float, type(None))
+_NONE: dict[str, Rec] = {}
+
+
+def plan_links(p: Planner) -> None:
+    """Field updates, owners and conflicts for every (sampled) link.
+
+    Links whose objects carry the lifecycle mapping (companies) come after the others:
+    the contacts' stages they need are read from the contacts just compared, so each
+    contact is decoded once. Everything that depends on visiting order (value memo,
+    unwritable-value samples) is per mapping, hence per pair of objects: the result is
+    that of link order.
+    """
+    p.sampled_links = p._sampled(p.norm_links, key=lambda r: r["object"])
+    records, rec = p.view.records, p.view.rec
+    groups = p.link_groups = {}
+    for link in p.sampled_links:
+        hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
+        sf_obj = link["sf_object"]
+        sf = (
+            records.get(("salesforce", sf_obj), _NONE).get(link["sf_id"])
+            if sf_obj is not None
+            else rec("salesforce", None, link["sf_id"])
+        )
+        if hs is None or sf is None:
+            p.skipped["record_missing"] += 1
+            continue
+        if hs.archived or sf.archived:
+            p.skipped["archived"] += 1
+            continue
+        groups.setdefault((link["object"], sf_obj), []).append((link, hs, sf))
+    later = {
+        (obj, sf_obj)
+        for (obj, sf_obj), maps in p.maps.items()
+        if any(m.derived == "lifecycle" and m.rule != "dont_sync" for m in maps)
+    }
+    stages: dict[str, Any] = {}  # HubSpot contact -> its raw lifecycle stage
+    for (obj, sf_obj), pairs in groups.items():
+        if (obj, sf_obj) not in later:
+            diff_pairs(p, obj, sf_obj, pairs, stages if obj == "contacts" else None)
+    lifecycle_sources(p, stages)
+    for (obj, sf_obj), pairs in groups.items():
+        if (obj, sf_obj) in later:
+            diff_pairs(p, obj, sf_obj, pairs)
+    for _rank, item in p.hs_writes.values():
+        p.add(item)
+
+
+def diff_plan(
+    p: Planner, obj: str, sf_obj: str
+) -> tuple[list[FieldMap], list[str], list[str], list[FieldMap]]:
+    """Plain mappings with their field names (compared in bulk), and derived ones."""
+    key = ("diff", obj, sf_obj)
+    if key not in p.cache:
+        active = [m for m in p.maps.get((obj, sf_obj), ()) if m.rule != "dont_sync"]
+        plain = [m for m in active if m.derived is None]
+        derived = [m for m in active if m.derived is not None]
+        p.cache[key] = (
+            plain,
+            [m.hubspot for m in plain],
+            [m.salesforce for m in plain],
+            derived,
+        )
+    result: tuple[list[FieldMap], list[str], list[str], list[FieldMap]] = p.cache[key]
+    return result
+
+
+def diff_pairs(
+    p: Planner,
+    obj: str,
+    sf_obj: str,
+    pairs: list[tuple[dict[str, Any], Rec, Rec]],
+    stages: dict[str, Any] | None = None,
+) -> None:
+    """Compare every mapped field of linked pairs of one pair of objects (in order); plan updates.
+
+    ``stages``: filled with each HubSpot record's raw ``lifecyclestage`` as it is read.
+    """
+    if not pairs:
+        return
+    if p.direction[obj] == "off":
+        p.skipped["direction_off"] += len(pairs)
+        return
+    plain, hs_names, sf_names, derived = diff_plan(p, obj, sf_obj)
+    eq_cache, om, diff_field = p.eq_cache, p.om, p.diff_field
+    for link, hs, sf in pairs:
+        # decoded once for the whole pair; raw values fetched in bulk and only the
+        # fields whose raw values differ are looked at
+        hs_fields, sf_fields = hs.fields, sf.fields
+        if stages is not None:
+            stages[hs.record_id] = hs_fields.get("lifecyclestage")
+        hs_vals = list(map(hs_fields.get, hs_names))
+        sf_vals = list(map(sf_fields.get, sf_names))
+        if hs_vals != sf_vals:
+            # only the fields whose raw values differ (picked in C: most are equal)
+            for fm, hs_raw, sf_raw in compress(
+                zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
+            ):
+                kind = fm.kind
+                if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
+                    try:  # HubSpot "17" against Salesforce 17.0, the usual case
+                        if float(hs_raw) == sf_raw:
+                            continue
+                    except ValueError:
+                        pass
+                elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
+                    # owners, flags and options repeat: decide each pair of raw values once
+                    key = (id(fm), hs_raw, sf_raw)
+                    eq = eq_cache.get(key)
+                    if eq is None:
+                        eq = eq_cache[key] = values_equal(
+                            fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
+                        )
+                    if eq:
+                        continue
+                diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+        for fm in derived:
+            if fm.derived == "lifecycle":
+                plan_lifecycle(p, fm, link, hs, hs_fields)
+                continue
+            hs_raw, sf_raw = hs_fields.get(fm.hubspot), p.sf_value(sf, fm, sf_fields)
+            if hs_raw != sf_raw:
+                diff_field(link, hs, sf, fm, hs_raw, sf_raw)
