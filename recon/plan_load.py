@@ -1,7 +1,8 @@
 """Read what a plan needs from the store: records, pairs, clusters, owners, schemas, sync times.
 
 Everything is read once into plain Python structures so the plan itself is a
-pure computation (:mod:`recon.plan_build`).
+pure computation (:mod:`recon.plan_build`); a record's raw fields stay JSON text
+until they are used (:attr:`Rec.fields` decodes them).
 """
 
 from __future__ import annotations
