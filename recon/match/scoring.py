@@ -599,14 +599,10 @@ def _test(
 
 def _xid_levels(pairs: _Pairs) -> np.ndarray:
     """Cross-id comparison: records that name each other, someone else, or nothing."""
-    xl, xr = pairs.get("xid")
-    idl, idr = pairs.get("record_id")
-    named = ((xl == idr).fill_null(False) | (xr == idl).fill_null(False)).to_numpy()
-    other = (
-        (xl.is_not_null() & (xl != idr)).fill_null(False)
-        | (xr.is_not_null() & (xr != idl)).fill_null(False)
-    ).to_numpy()
-    g = np.zeros(xl.len(), dtype=np.int8)
+    xl, xr, idl, idr = pairs.codes("__xid", lambda f: [f["xid"], f["record_id"]], pairs.every)
+    named = ((xl >= 0) & (xl == idr)) | ((xr >= 0) & (xr == idl))
+    other = ((xl >= 0) & (xl != idr)) | ((xr >= 0) & (xr != idl))
+    g = np.zeros(len(xl), dtype=np.int8)
     g[other] = 2
     g[named] = 1
     return g
