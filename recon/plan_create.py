@@ -14,15 +14,13 @@ Records outside the ``[[pull.filters]]`` scope of their object are never created
 
 from __future__ import annotations
 
-from itertools import compress, filterfalse, repeat
-from operator import is_not
+from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
-from .mapping import decide
-from .plan_values import fast_stable_id, norm_fast
+from .plan_fields import fields_for_create
+from .plan_values import fast_stable_id
 
 if TYPE_CHECKING:
-    from .mapping import FieldMap
     from .plan_build import Planner
     from .plan_load import Rec
 
@@ -33,15 +31,17 @@ _WRITES_HS = ("two_way", "salesforce_to_hubspot")
 NOT_PROVIDED = "[not provided]"  # what the connector writes into required fields it lacks
 
 
-def in_scope(rec: Rec, flt: Any) -> bool:
+def in_scope(rec: Rec, flt: Any, fields: dict[str, Any] | None = None) -> bool:
     """Whether a record passes one ``[[pull.filters]]`` scoping filter (an inclusion list).
+
+    ``fields``: ``rec.fields`` when the caller has them decoded already.
 
     Examples:
         >>> from types import SimpleNamespace as NS
         >>> in_scope(NS(fields={"a": "x"}), NS(field="a", op="in", value=["x", "y"]))
         True
     """
-    value = rec.fields.get(flt.field)
+    value = (rec.fields if fields is None else fields).get(flt.field)
     text = "" if value is None else str(value).strip()
     want = flt.value
     if flt.op == "has_value":
@@ -57,125 +57,21 @@ def in_scope(rec: Rec, flt: Any) -> bool:
     return equal if flt.op == "eq" else not equal
 
 
-def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
-    """Mappings whose rule writes into a blank record on side ``to`` (cached per plan)."""
-    key = ("create_maps", obj, sf_obj, to)
-    if key not in p.cache:
-        out = []
-        for fm in p.maps.get((obj, sf_obj), ()):
-            if to == "salesforce":
-                ok = not fm.derived and fm.to_salesforce
-                ok = (
-                    ok
-                    and decide(fm.rule, hs_blank=False, sf_blank=True, equal=False).action
-                    == "to_salesforce"
-                )
-            else:
-                ok = fm.derived != "lifecycle" and fm.to_hubspot
-                ok = (
-                    ok
-                    and decide(fm.rule, hs_blank=True, sf_blank=False, equal=False).action
-                    == "to_hubspot"
-                )
-            if ok:
-                out.append(fm)
-        p.cache[key] = out
-    result: list[FieldMap] = p.cache[key]
-    return result
-
-
-_ATOMS = (str, bool, int, float)
-_TEXTLIKE = ("text", "phone")
-_SKIP = object()  # a cached conversion whose value normalises to blank
-_MISSING = object()
-
-
-def _field_plan(
-    p: Planner, obj: str, sf_obj: str, to: str
-) -> tuple[list[tuple[Any, ...]], list[str], list[tuple[int, Any]]]:
-    """Per create mapping ``(fm, target name, text-like)``, the source names, and the
-    positions of derived mappings (cached)."""
-    key = ("field_plan", obj, sf_obj, to)
-    if key not in p.cache:
-        maps = _create_maps(p, obj, sf_obj, to)
-        p.cache[key] = (
-            [
-                (fm, fm.salesforce if to == "salesforce" else fm.hubspot, fm.kind in _TEXTLIKE)
-                for fm in maps
-            ],
-            [fm.hubspot if to == "salesforce" else fm.salesforce for fm in maps],
-            [(k, fm) for k, fm in enumerate(maps) if fm.derived is not None],
-        )
-    result: tuple[list[tuple[Any, ...]], list[str], list[tuple[int, Any]]] = p.cache[key]
-    return result
-
-
-def _fields_for(
-    p: Planner,
-    rec: Rec,
-    obj: str,
-    sf_obj: str,
-    to: str,
-    fields: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The mapped fields of a record to create on side ``to`` (blank values left out).
-
-    ``fields``: ``rec.fields`` when the caller has them decoded already.
-    """
-    out: dict[str, Any] = {}
-    if fields is None:
-        fields = rec.fields
-    plan, srcs, derived = _field_plan(p, obj, sf_obj, to)
-    raws: list[Any] = list(map(fields.get, srcs))
-    for k, dfm in derived:
-        raws[k] = p.sf_value(rec, dfm, fields)
-    conv: dict[Any, Any] = p.cache.setdefault(("conv", to), {})
-    convert = p.to_sf if to == "salesforce" else p.to_hs
-    # only the mappings with a value (picked in C: records leave many mapped fields empty)
-    for (fm, dst, textlike), raw in compress(
-        zip(plan, raws, strict=True), map(is_not, raws, repeat(None))
-    ):
-        tr = type(raw)
-        if textlike and tr is str:
-            # text and phones go over as they are (stripped): what norm + convert give them
-            text = raw.strip()
-            if text:
-                out.setdefault(dst, text)
-            continue
-        # options, owners, flags and numbers repeat: convert each raw value once per mapping
-        # (a value that cannot be converted is not cached: each occurrence is counted)
-        ckey = (id(fm), tr, raw) if tr in _ATOMS else None
-        hit = conv.get(ckey, _MISSING) if ckey is not None else _MISSING
-        if hit is _SKIP:
-            continue
-        if hit is not _MISSING:
-            out.setdefault(dst, hit)
-            continue
-        normed = norm_fast(fm.kind, raw)
-        if normed is None:
-            if ckey is not None:
-                conv[ckey] = _SKIP
-            continue
-        value, problem = convert(fm, normed)
-        if problem:
-            p.skipped[f"create_field_{problem}"] += 1
-            continue
-        if ckey is not None:
-            conv[ckey] = value
-        out.setdefault(dst, value)
-    return out
+def _all_in_scope(rec: Rec, scope: list[Any]) -> bool:
+    raw = rec.fields  # decoded once for all the filters
+    return all(in_scope(rec, f, raw) for f in scope)
 
 
 def _fields_for_sf(
     p: Planner, rec: Rec, obj: str, sf_obj: str, fields: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    return _fields_for(p, rec, obj, sf_obj, "salesforce", fields)
+    return fields_for_create(p, rec, obj, sf_obj, "salesforce", fields)
 
 
 def _fields_for_hs(
     p: Planner, rec: Rec, obj: str, sf_obj: str, fields: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    return _fields_for(p, rec, obj, sf_obj, "hubspot", fields)
+    return fields_for_create(p, rec, obj, sf_obj, "hubspot", fields)
 
 
 def _create(
@@ -266,7 +162,7 @@ def plan_creates(p: Planner) -> None:
             r = bucket[rid]
             if r.archived:
                 continue
-            if scope and not all(in_scope(r, f) for f in scope):
+            if scope and not _all_in_scope(r, scope):
                 p.skipped["create_out_of_scope"] += 1
                 continue
             if (source, rid) in clustered:
