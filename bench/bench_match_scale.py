@@ -247,7 +247,8 @@ def pair_throughput(n_pairs: int) -> dict:
     import os
 
     from recon.match.blocking import features
-    from recon.match.scoring import add_token_columns, compare, token_idf
+    from recon.match.levels import compare
+    from recon.match.scoring import add_token_columns, token_idf
     from recon.match.settings import default_settings
 
     hs, sf = generate(max(n_pairs // 20, 1000))

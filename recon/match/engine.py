@@ -24,14 +24,13 @@ from .assign import best_per_right, one_to_one
 from .blocking import candidates, features
 from .clusters import build_clusters
 from .comparisons import with_comparison_columns
+from .levels import compare, release_record_cache
 from .scoring import (
     Weights,
     add_token_columns,
-    compare,
     estimate_m,
     estimate_u,
     probability,
-    release_record_cache,
     score,
     term_frequencies,
     token_idf,

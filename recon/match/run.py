@@ -23,7 +23,8 @@ from ..models import canonical_json, now_iso, stable_id
 from ..store import finish_run, start_run, transaction
 from .blocking import CANONICAL_COLUMNS, features
 from .engine import match
-from .scoring import Weights, add_token_columns, compare, token_idf
+from .levels import compare
+from .scoring import Weights, add_token_columns, token_idf
 from .settings import MatchSettings, default_settings
 
 log = logging.getLogger(__name__)

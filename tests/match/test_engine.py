@@ -13,7 +13,7 @@ from recon.match.assign import best_per_right, one_to_one
 from recon.match.blocking import features
 from recon.match.clusters import complete_linkage
 from recon.match.engine import SHARED_EMAIL_FLAG
-from recon.match.scoring import compare
+from recon.match.levels import compare
 
 
 def test_em_recovers_m_u_ordering(companies) -> None:
@@ -432,7 +432,7 @@ def test_short_exact_names_have_a_level_and_weight_of_their_own(make_companies) 
     }
     assert "exact_short" not in levels  # generated names are longer
     from recon.match.blocking import features
-    from recon.match.scoring import compare
+    from recon.match.levels import compare
 
     f = features(
         pl.DataFrame(

@@ -1,0 +1,585 @@
+"""Comparison levels of record pairs, vectorised: the first level each pair passes, per comparison.
+
+:func:`compare` assigns every pair a level per comparison. Record values are converted once per
+frame pair (integer codes, numpy arrays, Python strings, character bags, word signatures) and
+then indexed per pair; pairs are compared :data:`CHUNK_PAIRS` at a time, so memory stays flat
+however many candidates blocking produced. A level test runs only on the pairs no earlier level
+has claimed; cheap necessary conditions (shared characters, shared word bits) decide most pairs
+before rapidfuzz's ``cpdist`` scores the rest. Level results are exactly those of the plain tests.
+
+Examples:
+    >>> import numpy as np, polars as pl
+    >>> from recon.match.blocking import features
+    >>> from recon.match.settings import default_settings
+    >>> f = features(pl.DataFrame({"record_id": ["1", "2"], "name": ["Acme Inc", "ACME"]}), "companies")
+    >>> s = default_settings("companies")
+    >>> g = compare(f, f, np.array([0], np.uint32), np.array([1], np.uint32), s, {})
+    >>> [lv.label for lv in s.comparisons[0].levels][g[0, 0]]
+    'exact'
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from .comparisons import GENERIC_OPS, generic_test
+from .settings import Comparison, MatchSettings
+
+__all__ = ["CHUNK_PAIRS", "compare", "release_record_cache"]
+
+
+def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
+    """Which kept words of each side the other side also holds, for every pair of the batch.
+
+    One pass over the word-id arrays serves every word-based level (weighted overlap,
+    subsets, extra words): ``(valid_a, valid_b, hit_a, hit_b)``, each ``(n_pairs, k)``.
+    """
+    key = f"hits_{column}"
+    if key not in pairs.memo:
+        # one 64-bit word signature per record: pairs whose signatures share no bit share
+        # no word, and only the others are compared word by word
+        name = f"__sig_{column}"
+        if name not in pairs._obj:
+            pairs._obj[name] = pairs._both(lambda f: _word_signature(f[f"{column}_tok"].to_numpy()))
+        sig_l, sig_r = pairs._obj[name]
+        maybe = np.flatnonzero((sig_l[pairs.il] & sig_r[pairs.ir]) != 0)
+        a, b = pairs.arrays(f"{column}_tok", maybe)
+        valid_a, valid_b = a >= 0, b >= 0
+        hit_a = np.zeros(a.shape, dtype=bool)
+        hit_b = np.zeros(b.shape, dtype=bool)
+        cols_a = [i for i in range(a.shape[1]) if valid_a[:, i].any()]
+        cols_b = [j for j in range(b.shape[1]) if valid_b[:, j].any()]
+        for i in cols_a:
+            ai = a[:, i]
+            for j in cols_b:
+                eq = ai == b[:, j]
+                hit_a[:, i] |= eq
+                hit_b[:, j] |= eq
+        hit_a &= valid_a  # padding (-1) meets padding
+        hit_b &= valid_b
+        full_a, full_b = pairs.arrays(f"{column}_tok", pairs.every)
+        out_a = np.zeros(full_a.shape, dtype=bool)
+        out_b = np.zeros(full_b.shape, dtype=bool)
+        out_a[maybe] = hit_a
+        out_b[maybe] = hit_b
+        pairs.memo[key] = (full_a >= 0, full_b >= 0, out_a, out_b)
+    return pairs.memo[key]  # type: ignore[no-any-return]
+
+
+def _word_signature(ids: np.ndarray) -> np.ndarray:
+    """Per record (a row of word ids, -1 for none): a 64-bit set of its words (bit ``id mod 64``).
+
+    Examples:
+        >>> _word_signature(np.array([[0, 3, -1], [64, -1, -1]])).tolist()
+        [9, 1]
+    """
+    ids = ids.astype(np.int64)
+    bits = np.left_shift(np.uint64(1), (ids % 64).astype(np.uint64))
+    bits[ids < 0] = 0
+    return np.bitwise_or.reduce(bits, axis=1)
+
+
+def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """Weighted Dice overlap of two names' words: rare shared words count most.
+
+    Computed once for every pair of the batch (several levels read it), then indexed.
+    """
+    key = f"dice_{column}"
+    if key not in pairs.memo:
+        _, _, hit_a, _ = _word_hits(pairs, column)
+        w, _ = pairs.arrays(f"{column}_tokw", pairs.every)
+        sa, sb = pairs.arrays(f"{column}_tokwsum", pairs.every)
+        shared = (w * hit_a).sum(axis=1, dtype=np.float32)
+        total = sa + sb
+        pairs.memo[key] = np.divide(
+            2 * shared, total, out=np.zeros(len(total), np.float32), where=total > 0
+        )
+    return pairs.memo[key][idx]  # type: ignore[no-any-return]
+
+
+def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool) -> np.ndarray:
+    """One name's words strictly contain the other's ("acme" / "acme ventures").
+
+    With ``geo_only`` the extra words are all country words ("Acme" / "Acme
+    Germany": a regional arm, or a country annotation); without it at least one
+    extra word is not a country word (a department: "Acme Research"). Both are
+    computed once for every pair of the batch, then indexed.
+    """
+    key = f"extra_{column}"
+    if key not in pairs.memo:
+        valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
+        geo_a, geo_b = pairs.arrays(f"{column}_tokgeo", pairs.every)
+        na = valid_a.sum(axis=1)
+        nb = valid_b.sum(axis=1)
+        a_in_b = (hit_a | ~valid_a).all(axis=1)
+        b_in_a = (hit_b | ~valid_b).all(axis=1)
+        # a side has a non-country word the other lacks
+        extra_a_plain = (valid_a & ~hit_a & ~geo_a).any(axis=1)
+        extra_b_plain = (valid_b & ~hit_b & ~geo_b).any(axis=1)
+        b_bigger = a_in_b & (nb > na)
+        a_bigger = b_in_a & (na > nb)
+        plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
+        subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
+        pairs.memo[key] = (subset, plain)
+    subset, plain = pairs.memo[key]
+    return (subset & ~plain)[idx] if geo_only else (subset & plain)[idx]  # type: ignore[no-any-return]
+
+
+def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """One name's words are all among the other's (token-set ratio 100), from word ids."""
+    valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
+    a_in_b = (hit_a | ~valid_a).all(axis=1)
+    b_in_a = (hit_b | ~valid_b).all(axis=1)
+    return ((a_in_b | b_in_a) & valid_a[:, 0] & valid_b[:, 0])[idx]  # type: ignore[no-any-return]
+
+
+#: buckets of the character counts behind the common-character bound
+_BAG = 32
+
+
+def _char_bags(values: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per value: character counts in :data:`_BAG` buckets (code point mod 32, saturating at
+    255) and the length in characters. Folding characters into buckets only raises the
+    common-character count of a pair, so bounds built on it stay valid."""
+    text = values.fill_null("")
+    n = text.len()
+    lengths = text.str.len_chars().to_numpy().astype(np.int64)
+    joined = text.str.join("").item() if n else ""
+    codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32) % _BAG
+    rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    flat = np.bincount(rows * _BAG + codes, minlength=n * _BAG)
+    bags = np.minimum(flat, 255).astype(np.uint8).reshape(n, _BAG)
+    return bags, lengths
+
+
+def _common_chars(pairs: _Pairs, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every pair of the batch: an upper bound on the characters the two values share
+    (multiset intersection), and both lengths. Memoised per batch."""
+    key = f"chars_{column}"
+    if key not in pairs.memo:
+        name = f"__bags_{column}"
+        if name not in pairs._obj:
+            (bl, ll), (br, lr) = pairs._both(lambda f: _char_bags(f[column]))
+            pairs._obj[name] = (bl, br)
+            pairs._obj[f"{name}_len"] = (ll, lr)
+        bl, br = pairs._obj[name]
+        ll, lr = pairs._obj[f"{name}_len"]
+        a, b = bl[pairs.il], br[pairs.ir]
+        common = np.minimum(a, b).sum(axis=1, dtype=np.int64)
+        saturated = (a == 255).any(axis=1) | (b == 255).any(axis=1)
+        common[saturated] = np.iinfo(np.int64).max // 4  # no bound for such values
+        pairs.memo[key] = (common, ll[pairs.il], lr[pairs.ir])
+    return pairs.memo[key]  # type: ignore[no-any-return]
+
+
+def _may_reach(pairs: _Pairs, column: str, idx: np.ndarray, op: str, t: float) -> np.ndarray:
+    """Pairs ``idx`` that could pass string level ``op`` at threshold ``t``: a necessary
+    condition from the shared characters ``c`` and lengths, so rapidfuzz scores only those.
+
+    - Jaro–Winkler ≥ t needs Jaro ≥ (t − 0.4) / 0.6 (the prefix bonus adds at most
+      0.4 (1 − Jaro)), and Jaro ≤ (c/|a| + c/|b| + 1) / 3;
+    - ``fuzz.ratio`` ≥ 100 t needs 2c / (|a| + |b|) ≥ t (the common subsequence ≤ c);
+    - Damerau–Levenshtein ≤ k needs max(|a|, |b|) − c ≤ k.
+    """
+    pairs.codes(column, lambda f: [f[column]], idx[:0])
+    la_codes, ra_codes = pairs._obj[f"__codes_{column}"]
+    distinct = int(max(la_codes.max(initial=0), ra_codes.max(initial=0))) + 1
+    if 2 * distinct < la_codes.shape[1] + ra_codes.shape[1]:
+        # few distinct values (cities): rapidfuzz scores each distinct pair once anyway
+        return np.ones(len(idx), dtype=bool)
+    common, la, lb = _common_chars(pairs, column)
+    return _within_bound(common[idx], la[idx], lb[idx], op, t)
+
+
+def _within_bound(
+    common: np.ndarray, len_a: np.ndarray, len_b: np.ndarray, op: str, t: float
+) -> np.ndarray:
+    """The necessary condition of :func:`_may_reach`, from shared characters and lengths."""
+    c = common.astype(np.float64)
+    a = len_a.astype(np.float64)
+    b = len_b.astype(np.float64)
+    empty = (a == 0) | (b == 0)
+    a[empty] = b[empty] = 1.0
+    eps = 1e-9
+    if op == "jaro_winkler":
+        ok = (c / a + c / b + 1) / 3 >= (t - 0.4) / 0.6 - eps
+    elif op == "ratio":
+        ok = 2 * c / (a + b) >= t - eps
+    else:  # edits
+        ok = np.maximum(a, b) - c <= t + eps
+    return ok | empty  # type: ignore[no-any-return]
+
+
+def _workers(idx: np.ndarray) -> int:
+    """Threads for rapidfuzz: one for small batches (thread start-up costs more)."""
+    return -1 if len(idx) > 500_000 else 1
+
+
+class _Pairs:
+    """Left/right values of candidate pairs, fetched lazily per column."""
+
+    def __init__(self, left: pl.DataFrame, right: pl.DataFrame, il: np.ndarray, ir: np.ndarray):
+        self.left, self.right, self.il, self.ir = left, right, il, ir
+        #: pairs inside one frame (duplicates): record values are converted once for both ends
+        self.same = left is right
+        self._cache: dict[str, tuple[pl.Series, pl.Series]] = {}
+        self._obj: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        #: values computed once for every pair of this batch
+        self.memo: dict[str, Any] = {}
+        #: every pair of the batch (memoised values are computed for all of them)
+        self.every = np.arange(len(il))
+
+    def objects(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Python strings of pairs ``idx`` (records converted once, then indexed)."""
+        key = f"__obj_{column}"
+        if key not in self._obj:
+            self._obj[key] = self._both(lambda f: f[column].fill_null("").to_numpy().astype(object))
+        la, ra = self._obj[key]
+        return la[self.il[idx]], ra[self.ir[idx]]
+
+    def _both(self, make: Callable[[pl.DataFrame], Any]) -> tuple[Any, Any]:
+        """``make`` of the left and the right frame (once when they are one frame)."""
+        left = make(self.left)
+        return left, left if self.same else make(self.right)
+
+    def arrays(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """numpy values of pairs ``idx`` (records converted once, then indexed)."""
+        key = f"__np_{column}"
+        if key not in self._obj:
+            self._obj[key] = self._both(lambda f: f[column].to_numpy())
+        la, ra = self._obj[key]
+        if idx is self.every:
+            return la[self.il], ra[self.ir]
+        return la[self.il[idx]], ra[self.ir[idx]]
+
+    def codes(
+        self, key: str, make: Callable[[pl.DataFrame], list[pl.Series]], idx: np.ndarray
+    ) -> list[np.ndarray]:
+        """Integer codes of derived record values for pairs ``idx`` (equal value, equal code).
+
+        ``make(frame)`` gives one or more record-level series; each is encoded once
+        for both sides with one shared code book (null is -1), so a pair test is an
+        integer comparison. Returns, per series, the left then the right codes.
+        """
+        name = f"__codes_{key}"
+        if name not in self._obj and self.same:
+            ls = make(self.left)
+            series = [x.cast(pl.String).rename("v") for x in ls]
+            values = pl.concat(series).to_frame()
+            book = values.drop_nulls().unique().with_row_index("c")
+            ranks = (
+                values.join(book, on="v", how="left", maintain_order="left")["c"]
+                .cast(pl.Int32)
+                .fill_null(-1)
+                .to_numpy()
+            )
+            codes = ranks.reshape(len(series), -1)
+            self._obj[name] = (codes, codes)
+        if name not in self._obj:
+            ls, rs = make(self.left), make(self.right)
+            series = [x.cast(pl.String).rename("v") for x in [*ls, *rs]]
+            values = pl.concat(series).to_frame()
+            book = values.drop_nulls().unique().with_row_index("c")
+            ranks = (
+                values.join(book, on="v", how="left", maintain_order="left")["c"]
+                .cast(pl.Int32)
+                .fill_null(-1)
+                .to_numpy()
+            )
+            cut = np.cumsum([0, *(len(x) for x in series)])
+            parts = [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
+            self._obj[name] = (np.stack(parts[: len(ls)]), np.stack(parts[len(ls) :]))
+        la, ra = self._obj[name]
+        out = []
+        for k in range(la.shape[0]):
+            out += [la[k][self.il[idx]], ra[k][self.ir[idx]]]
+        return out
+
+    def arrays_of(
+        self, key: str, make: Callable[[pl.Series], pl.Series], column: str, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """numpy values of a derived record column ``make(column)`` for pairs ``idx``."""
+        name = f"__np_{key}"
+        if name not in self._obj:
+            self._obj[name] = self._both(lambda f: make(f[column].fill_null("")).to_numpy())
+        la, ra = self._obj[name]
+        return la[self.il[idx]], ra[self.ir[idx]]
+
+    def get(self, column: str) -> tuple[pl.Series, pl.Series]:
+        if column not in self._cache:
+            self._cache[column] = (
+                self.left[column].gather(self.il),
+                self.right[column].gather(self.ir),
+            )
+        return self._cache[column]
+
+
+def _levels(comp: Comparison, pairs: _Pairs, idf: dict[str, pl.DataFrame]) -> np.ndarray:
+    n = len(pairs.il)
+    cl, cr = pairs.codes(comp.column, lambda f: [f[comp.column]], np.arange(n))
+    null = (cl < 0) | (cr < 0)
+    g = np.full(n, len(comp.levels) - 1, dtype=np.int8)
+    g[null] = 0
+    todo = ~null
+    if any(level.op not in _NO_STRING_OPS for level in comp.levels[1:-1]):
+        lv, rv = pairs.get(comp.column)
+        lf = lv.fill_null("")
+        rf = rv.fill_null("")
+    else:  # pair values are read as integer codes or Python strings, never gathered here
+        lf = rf = pl.Series(dtype=pl.String)
+    for k, level in enumerate(comp.levels[1:-1], start=1):
+        idx = np.flatnonzero(todo)
+        if idx.size == 0:
+            break
+        test = _test(comp, level.op, level.threshold, lf, rf, idx, pairs, idf)
+        hit = idx[test]
+        g[hit] = k
+        todo[hit] = False
+    return g
+
+
+#: level ops that read pair values as integer codes, numpy arrays or Python strings
+#: (any other op gets the pair values as polars string columns)
+_NO_STRING_OPS = frozenset(
+    {
+        "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
+        "idf_overlap",
+        "extra_words", "extra_country", "script", "acronym", "same_stem", "suffix_digits",
+    }
+)  # fmt: skip
+
+
+def _same(
+    pairs: _Pairs, key: str, make: Callable[[pl.Series], pl.Series], column: str, idx: np.ndarray
+) -> np.ndarray:
+    """Pairs whose derived values ``make(column)`` are equal and not null (integer codes)."""
+    cl, cr = pairs.codes(key, lambda f: [make(f[column])], idx)
+    return (cl == cr) & (cl >= 0)
+
+
+def _cpdist(pairs: _Pairs, column: str, idx: np.ndarray, **kw: Any) -> np.ndarray:
+    """rapidfuzz ``cpdist`` over pairs ``idx``; on a column with few distinct values
+    (a city) each distinct pair of values is scored once and the scores broadcast."""
+    cl, cr = pairs.codes(column, lambda f: [f[column]], idx)
+    la, ra = pairs._obj[f"__codes_{column}"]
+    distinct = int(max(la.max(initial=0), ra.max(initial=0))) + 1
+    if len(idx) > 1000 and 2 * distinct < la.shape[1] + ra.shape[1]:
+        key = cl.astype(np.int64) * distinct + cr
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if 2 * len(first) < len(idx):
+            sub = idx[first]
+            return np.asarray(process.cpdist(*pairs.objects(column, sub), **kw))[inverse]
+    return np.asarray(process.cpdist(*pairs.objects(column, idx), **kw))
+
+
+def _acronym_keys(f: pl.DataFrame, column: str) -> list[pl.Series]:
+    """A record's acronym, and its one-word compact name (≥ 2 characters) to meet one."""
+    one_word = ~f[column].fill_null("").str.contains(" ") & (f["name_compact"].str.len_chars() >= 2)
+    word = pl.select(pl.when(one_word).then(f["name_compact"])).to_series()
+    return [f["acronym"], word]
+
+
+def _test(
+    comp: Comparison,
+    op: str,
+    threshold: float | None,
+    lf: pl.Series,
+    rf: pl.Series,
+    idx: np.ndarray,
+    pairs: _Pairs,
+    idf: dict[str, pl.DataFrame],
+) -> np.ndarray:
+    t = 0.0 if threshold is None else float(threshold)
+    if op in GENERIC_OPS:  # generic ops on any column (dates, codes, edit similarities)
+        return generic_test(op, threshold, lf.gather(idx), rf.gather(idx))
+    col = comp.column
+    if op == "exact":
+        return _same(pairs, col, lambda x: x, col, idx)
+    if op == "exact_short":  # equal, and at most ``threshold`` characters long
+        same = _same(pairs, col, lambda x: x, col, idx)
+        length, _ = pairs.arrays_of(f"{col}_len", lambda x: x.str.len_chars(), col, idx)
+        return same & (length <= t)
+    if op == "compact":
+        return _same(pairs, f"{col}_compact", lambda x: x.str.replace_all(" ", ""), col, idx)
+    if op == "jaro_winkler":
+        near = _may_reach(pairs, col, idx, op, t)
+        out = np.zeros(len(idx), dtype=bool)
+        sub = idx[near]
+        if sub.size:
+            sim = _cpdist(
+                pairs,
+                comp.column,
+                sub,
+                scorer=JaroWinkler.normalized_similarity,
+                score_cutoff=t,
+                workers=_workers(sub),
+            )
+            out[near] = np.asarray(sim) >= t
+        return out
+    if op == "ratio":
+        near = _may_reach(pairs, col, idx, op, t)
+        out = np.zeros(len(idx), dtype=bool)
+        sub = idx[near]
+        if sub.size:
+            sim = _cpdist(
+                pairs,
+                comp.column,
+                sub,
+                scorer=fuzz.ratio,
+                score_cutoff=100 * t,
+                workers=_workers(sub),
+            )
+            out[near] = np.asarray(sim) >= 100 * t
+        return out
+    if op == "edits":
+        # k edits change the length by at most k and leave all but k characters shared
+        near = _may_reach(pairs, col, idx, op, t)
+        out = np.zeros(len(idx), dtype=bool)
+        sub = idx[near]
+        if sub.size:
+            dist = _cpdist(
+                pairs,
+                comp.column,
+                sub,
+                scorer=DamerauLevenshtein.distance,
+                score_cutoff=int(t),
+                workers=_workers(sub),
+            )
+            out[near] = np.asarray(dist) <= t
+        return out
+    if op == "token_set" and t >= 1.0 and f"{comp.column}_tok" in pairs.left.columns:
+        return _token_subset(pairs, comp.column, idx)
+    if op == "token_set":
+        sim = _cpdist(pairs, comp.column, idx, scorer=fuzz.token_set_ratio, workers=_workers(idx))
+        return np.asarray(sim) >= 100 * t
+    if op == "idf_overlap":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _idf_dice(pairs, comp.column, idx) >= t
+    if op == "extra_words":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _extra_words(pairs, comp.column, idx, geo_only=False)
+    if op == "extra_country":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _extra_words(pairs, comp.column, idx, geo_only=True)
+    if op == "script":
+        # the script key of this comparison's own column (name_norm -> name_script)
+        col = "name_script" if comp.column == "name_norm" else f"{comp.column}_script"
+        if col not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _same(pairs, col, lambda x: x, col, idx)
+    if op == "acronym":
+        if not {"acronym", "name_compact"} <= set(pairs.left.columns):
+            return np.zeros(len(idx), dtype=bool)
+        al, ar, wl, wr = pairs.codes(f"__acronym_{col}", lambda f: _acronym_keys(f, col), idx)
+        return ((al == wr) & (al >= 0)) | ((ar == wl) & (ar >= 0))
+    if op == "same_stem":
+
+        def stem(x: pl.Series) -> pl.Series:
+            st = x.str.split(".").list.first()
+            return pl.select(pl.when(st.str.len_chars() >= 3).then(st)).to_series()
+
+        return _same(pairs, f"{col}_stem", stem, col, idx)
+    if op == "suffix_digits":
+        k = int(t) or 7
+
+        def suffix(x: pl.Series) -> pl.Series:
+            return pl.select(pl.when(x.str.len_chars() >= k).then(x.str.slice(-k))).to_series()
+
+        return _same(pairs, f"{col}_suffix{k}", suffix, col, idx)
+    raise ValueError(f"unknown level op {op!r}")
+
+
+def _xid_levels(pairs: _Pairs) -> np.ndarray:
+    """Cross-id comparison: records that name each other, someone else, or nothing."""
+    xl, xr, idl, idr = pairs.codes("__xid", lambda f: [f["xid"], f["record_id"]], pairs.every)
+    named = ((xl >= 0) & (xl == idr)) | ((xr >= 0) & (xr == idl))
+    other = ((xl >= 0) & (xl != idr)) | ((xr >= 0) & (xr != idl))
+    g = np.zeros(len(xl), dtype=np.int8)
+    g[other] = 2
+    g[named] = 1
+    return g
+
+
+def compare(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    il: np.ndarray,
+    ir: np.ndarray,
+    settings: MatchSettings,
+    idf: dict[str, pl.DataFrame],
+) -> np.ndarray:
+    """Level index of every pair for every comparison: an ``(n_pairs, n_comparisons)`` int8 array.
+
+    Pairs are compared in chunks of :data:`CHUNK_PAIRS` so memory stays flat
+    however many candidates blocking produced.
+    """
+    shared = _record_cache(left, right)
+    if len(il) > CHUNK_PAIRS:
+        parts = [
+            _compare(
+                left, right, il[i : i + CHUNK_PAIRS], ir[i : i + CHUNK_PAIRS], settings, idf, shared
+            )
+            for i in range(0, len(il), CHUNK_PAIRS)
+        ]
+        return np.concatenate(parts)
+    return _compare(left, right, il, ir, settings, idf, shared)
+
+
+#: record-level values (codes, numpy arrays, Python strings) of the last frame pair compared,
+#: per thread: one match compares the same frames many times (u sample, candidates, EM blocks,
+#: clusters), and the link and duplicate stages may run in threads of their own
+_LOCAL = threading.local()
+
+
+def _record_cache(
+    left: pl.DataFrame, right: pl.DataFrame
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    kept = getattr(_LOCAL, "records", None)
+    if kept is not None and kept[0] is left and kept[1] is right:
+        return kept[2]
+    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    _LOCAL.records = (left, right, cache)
+    return cache
+
+
+def release_record_cache() -> None:
+    """Drop the record-level values this thread kept between :func:`compare` calls."""
+    _LOCAL.records = None
+
+
+#: pairs compared at once (bounds the memory of gathered pair columns)
+CHUNK_PAIRS = 200_000
+
+
+def _compare(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    il: np.ndarray,
+    ir: np.ndarray,
+    settings: MatchSettings,
+    idf: dict[str, pl.DataFrame],
+    obj_cache: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    pairs = _Pairs(left, right, il, ir)
+    pairs._obj = obj_cache
+    cols = []
+    for comp in settings.comparisons:
+        if comp.column == "xid":
+            cols.append(_xid_levels(pairs))
+        elif comp.column not in left.columns:
+            cols.append(np.zeros(len(il), dtype=np.int8))
+        else:
+            cols.append(_levels(comp, pairs, idf))
+    if not cols:
+        return np.zeros((len(il), 0), dtype=np.int8)
+    return np.stack(cols, axis=1)

@@ -1,0 +1,49 @@
+"""Comparison levels: the cheap bounds never turn away a pair the full test would pass."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz import fuzz
+from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
+
+from recon.match.levels import _char_bags, _within_bound, _word_signature
+
+TEXT = st.text(alphabet="abcdeéz 0&Ωж", min_size=1, max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=30))
+def test_shared_character_bound_never_rejects_a_passing_pair(values) -> None:
+    a = [x for x, _ in values] + [x for x, _ in values]
+    # near-copies too, so the passing side of each test is exercised
+    b = [y for _, y in values] + [x[:-1] + "q" if len(x) > 1 else x for x, _ in values]
+    bags_a, len_a = _char_bags(pl.Series(a))
+    bags_b, len_b = _char_bags(pl.Series(b))
+    common = np.minimum(bags_a, bags_b).sum(axis=1)
+    tests = {
+        ("jaro_winkler", 0.95): lambda x, y: JaroWinkler.normalized_similarity(x, y) >= 0.95,
+        ("jaro_winkler", 0.85): lambda x, y: JaroWinkler.normalized_similarity(x, y) >= 0.85,
+        ("ratio", 0.85): lambda x, y: fuzz.ratio(x, y) >= 85,
+        ("edits", 1): lambda x, y: DamerauLevenshtein.distance(x, y) <= 1,
+        ("edits", 2): lambda x, y: DamerauLevenshtein.distance(x, y) <= 2,
+    }
+    for (op, t), passes in tests.items():
+        may = _within_bound(common, len_a, len_b, op, t)
+        for x, y, m in zip(a, b, may, strict=True):
+            assert m or not passes(x, y), (op, t, x, y)
+
+
+def test_character_bags_count_characters_per_bucket() -> None:
+    bags, lengths = _char_bags(pl.Series(["abca", "", None, "Ω"]))
+    assert lengths.tolist() == [4, 0, 0, 1]
+    assert bags[0].sum() == 4 and bags[0][ord("a") % 32] == 2
+    assert bags[1].sum() == bags[2].sum() == 0
+    assert bags[3][ord("Ω") % 32] == 1
+
+
+def test_word_signatures_share_a_bit_when_names_share_a_word() -> None:
+    sig = _word_signature(np.array([[5, 9, -1], [9, -1, -1], [6, -1, -1]]))
+    assert sig[0] & sig[1] and not sig[0] & sig[2]
