@@ -30,12 +30,15 @@ from .scoring import (
     add_token_columns,
     estimate_m,
     estimate_u,
+    fuzzy_levels,
+    neighbour_density,
     probability,
     score,
-    term_frequencies,
+    tf_tables,
     token_idf,
 )
-from .settings import Comparison, MatchSettings
+from .settings import MatchSettings
+from .tiers import REJECT, REVIEW, explain, no_duplicate_pairs, pair_tiers, tier_names
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,6 @@ MAX_THREADS = 3
 #: time: the stages' working sets would add up; 1M x 1M companies peak at ~2.9 GB one at a time)
 THREADS_UP_TO_RECORDS = 1_000_000
 _BLOCKING = threading.Lock()
-#: tier names by code (pairs carry int8 codes until the kept rows are written out)
-TIERS = ("reject", "review", "auto")
-REJECT, REVIEW, AUTO = 0, 1, 2
 SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
 
 LINK_SCHEMA = {
@@ -136,7 +136,7 @@ class _Scorer:
                 # only ever weaken: a common value is weak evidence
                 adj[at] = np.minimum(np.log2(u / np.maximum(tf, 1e-12)), 0.0)
             if comp.name in self.density and ir is not None:
-                fuzzy = np.isin(g[:, c], _fuzzy_levels(comp))
+                fuzzy = np.isin(g[:, c], fuzzy_levels(comp))
                 near = self.density[comp.name]
                 k = np.maximum(near[il[fuzzy]], near[ir[fuzzy]])
                 adj[fuzzy] -= np.log2(np.maximum(k, 1))
@@ -164,7 +164,7 @@ class _Scorer:
         g, total, _ = self.score(il, ir)
         prob = probability(total)
         if self.veto_zero:
-            prob[_no_duplicate(g, self.settings)] = 0.0
+            prob[no_duplicate_pairs(g, self.settings)] = 0.0
         return prob
 
 
@@ -224,10 +224,10 @@ def _fit(
         gs = g[pos]
         sessions.append((gs, block.fixes))
     weights = estimate_m(g, u, fit_settings, sessions=sessions, prior_share=prior_share)
-    tf, tf_columns = _tf_tables(frames, settings)
+    tf, tf_columns = tf_tables(frames, settings)
     scorer = _Scorer(left, r, settings, idf, weights, tf, tf_columns)
     if right is None:  # inside one system: how crowded each record's neighbourhood is
-        scorer.density = _density(g, il, ir, left.height, settings)
+        scorer.density = neighbour_density(g, il, ir, left.height, settings)
     # totals in slices: the per-comparison weights of every candidate are never held at once
     # (the links' explanations recompute them for the chosen pairs only)
     total = np.empty(len(il), dtype=np.float64)
@@ -241,156 +241,6 @@ def _fit(
     return scorer, pairs, g, total
 
 
-def _fuzzy_levels(comp: Comparison) -> list[int]:
-    """Levels of ``comp`` that agree without being equal and may propose a duplicate."""
-    weak = set(comp.veto_auto) | set(comp.no_duplicate)
-    return [
-        k
-        for k, lv in enumerate(comp.levels)
-        if lv.op not in ("null", "exact", "else") and lv.label not in weak
-    ]
-
-
-def _density(
-    g: np.ndarray, il: np.ndarray, ir: np.ndarray, n: int, settings: MatchSettings
-) -> dict[str, np.ndarray]:
-    """Per comparison with ``density_adjust``: each record's number of candidates whose
-    value is equal or near (a fuzzy level that may propose a duplicate)."""
-    out = {}
-    for c, comp in enumerate(settings.comparisons):
-        if not comp.density_adjust:
-            continue
-        exact = [k for k, lv in enumerate(comp.levels) if lv.op == "exact"]
-        near = np.isin(g[:, c], exact + _fuzzy_levels(comp))
-        out[comp.name] = np.bincount(il[near], minlength=n) + np.bincount(ir[near], minlength=n)
-    return out
-
-
-def _tf_tables(
-    frames: list[pl.DataFrame], settings: MatchSettings
-) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
-    """Term-frequency tables of the comparisons that adjust for them, and the column each counts.
-
-    A comparison's ``exact`` level counts its own column; an ``acronym`` level counts the
-    records' acronym keys (initials, or a short one-word name), so a pair of initials shared by
-    many names in the data set is weaker evidence than one only two records carry.
-    """
-    tf: dict[str, pl.DataFrame] = {}
-    columns: dict[str, str] = {}
-    for comp in settings.comparisons:
-        if not comp.tf_adjust or comp.column not in frames[0].columns:
-            continue
-        tf[comp.name] = term_frequencies(frames, comp.column)
-        columns[comp.name] = comp.column
-        if any(lv.op == "acronym" for lv in comp.levels) and "acronym_key" in frames[0].columns:
-            key = f"{comp.name}:acronym"
-            tf[key] = term_frequencies(frames, "acronym_key")
-            columns[key] = "acronym_key"
-    return tf, columns
-
-
-def _veto(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
-    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...)."""
-    veto = np.zeros(g.shape[0], dtype=bool)
-    for c, comp in enumerate(settings.comparisons):
-        labels = [lv.label for lv in comp.levels]
-        for lab in comp.veto_auto:
-            if lab in labels:
-                veto |= g[:, c] == labels.index(lab)
-    return veto
-
-
-def _tiers(
-    g: np.ndarray,
-    prob: np.ndarray,
-    settings: MatchSettings,
-    auto: float,
-    review: float,
-    *,
-    veto_rejects: bool = False,
-) -> np.ndarray:
-    """Tier code of every pair (index into :data:`TIERS`: reject, review, auto)."""
-    veto = _veto(g, settings)
-    tier = np.zeros(len(prob), dtype=np.int8)
-    tier[prob >= review] = REVIEW
-    tier[(prob >= auto) & ~veto] = AUTO
-    if veto_rejects:
-        tier[_no_duplicate(g, settings)] = REJECT
-    return tier
-
-
-def _tier_names(codes: np.ndarray) -> pl.Series:
-    return pl.Series(np.asarray(TIERS, dtype=object)[codes], dtype=pl.String)
-
-
-def _no_duplicate(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
-    """Pairs that may not be duplicates: vetoed, at a level listed in ``no_duplicate``, or at a
-    level listed in ``needs_support`` while no other supporting comparison agrees."""
-    out = _veto(g, settings)
-    for c, comp in enumerate(settings.comparisons):
-        labels = [lv.label for lv in comp.levels]
-        for lab in comp.no_duplicate:
-            if lab in labels:
-                out |= g[:, c] == labels.index(lab)
-    # a level that needs support proposes a duplicate only when another comparison agrees
-    for c, comp in enumerate(settings.comparisons):
-        labels = [lv.label for lv in comp.levels]
-        needy = [labels.index(lab) for lab in comp.needs_support if lab in labels]
-        if needy:
-            others = np.zeros(g.shape[0], dtype=bool)
-            for k, other in enumerate(settings.comparisons):
-                if k != c and other.supports:
-                    others |= (g[:, k] > 0) & (g[:, k] < len(other.levels) - 1)
-            out |= np.isin(g[:, c], needy) & ~others
-    return out
-
-
-#: explanations are built this many pairs at a time (bounds the string temporaries)
-EXPLAIN_SLICE = 200_000
-
-
-def _explain(
-    g: np.ndarray, per: np.ndarray, total: np.ndarray, settings: MatchSettings
-) -> pl.Series:
-    if len(total) == 0:
-        return pl.Series("explanation", [], pl.String)
-    if len(total) > EXPLAIN_SLICE:
-        return pl.concat(
-            [
-                _explain(g[i : i + EXPLAIN_SLICE], per[i : i + EXPLAIN_SLICE],
-                         total[i : i + EXPLAIN_SLICE], settings)
-                for i in range(0, len(total), EXPLAIN_SLICE)
-            ]
-        )  # fmt: skip
-    parts = []
-    for c, comp in enumerate(settings.comparisons):
-        labels = pl.Series([lv.label for lv in comp.levels])
-        lab = labels.gather(g[:, c].astype(np.int64))
-        w = pl.Series(np.round(per[:, c], 3)).cast(pl.String)
-        parts.append(
-            pl.concat_str(
-                [
-                    pl.lit(f'{{"comparison":"{comp.name}","level":"'),
-                    pl.lit(lab),
-                    pl.lit('","weight":'),
-                    pl.lit(w),
-                    pl.lit("}"),
-                ]
-            )
-        )
-    tot = pl.Series(np.round(total, 3)).cast(pl.String)
-    parts.append(
-        pl.concat_str(
-            [pl.lit('{"comparison":"total","level":"sum","weight":'), pl.lit(tot), pl.lit("}")]
-        )
-    )
-    return pl.select(
-        pl.concat_str([pl.lit("["), pl.concat_str(parts, separator=","), pl.lit("]")]).alias(
-            "explanation"
-        )
-    ).to_series()
-
-
 def _links(
     left: pl.DataFrame, right: pl.DataFrame, settings: MatchSettings, counts: dict[str, Any]
 ) -> tuple[pl.DataFrame, Weights]:
@@ -398,7 +248,7 @@ def _links(
     scorer, pairs, g, total = _fit(left, right, settings, counts, "links", 0.3)
     t0 = time.perf_counter()
     prob = probability(total)
-    tier = _tiers(g, prob, settings, th.auto, th.review)
+    tier = pair_tiers(g, prob, settings, th.auto, th.review)
     tier[_department_pairs(left, right, pairs, g, settings)] = REJECT
     keep = tier != REJECT
     idx = np.flatnonzero(keep)
@@ -430,8 +280,8 @@ def _links(
             "object_r": right["object"].gather(ir),
             "score": np.round(prob[k], 6),
             "match_weight": np.round(total[k], 4),
-            "tier": _tier_names(tier[k]),
-            "explanation": _explain(g[k], per_k, total[k], settings),
+            "tier": tier_names(tier[k]),
+            "explanation": explain(g[k], per_k, total[k], settings),
             "flags": pl.Series(["[]"] * len(k), dtype=pl.String),
         },
         schema=LINK_SCHEMA,
@@ -520,7 +370,7 @@ def _duplicates(
     prob = probability(total)
     # inside one system a department, regional arm or clearly different name is
     # another record, not a duplicate: vetoed pairs never join a cluster
-    tier = _tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review, veto_rejects=True)
+    tier = pair_tiers(g, prob, settings, th.duplicate_auto, th.duplicate_review, veto_rejects=True)
     scorer.veto_zero = True
     sel = np.flatnonzero(tier != REJECT)
     edges = pl.DataFrame(
@@ -545,7 +395,7 @@ def _duplicates(
     pb = np.asarray(rows_b, dtype=np.uint32)
     gg, tt, pp = scorer.score(pa, pb)
     pr = probability(tt)
-    tr = _tiers(gg, pr, settings, th.duplicate_auto, th.duplicate_review)
+    tr = pair_tiers(gg, pr, settings, th.duplicate_auto, th.duplicate_review)
     tr[tr == REJECT] = REVIEW  # inside a consistent cluster: still worth a look
     dups = pl.DataFrame(
         {
@@ -555,9 +405,9 @@ def _duplicates(
             "record_id_r": ids.gather(pb),
             "score": np.round(pr, 6),
             "match_weight": np.round(tt, 4),
-            "tier": _tier_names(tr),
+            "tier": tier_names(tr),
             "cluster_id": cid,
-            "explanation": _explain(gg, pp, tt, settings),
+            "explanation": explain(gg, pp, tt, settings),
         },
         schema=DUP_SCHEMA,
     )

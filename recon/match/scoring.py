@@ -325,3 +325,51 @@ def score(
 def probability(match_weight: np.ndarray) -> np.ndarray:
     """Match probability from a total match weight."""
     return 1.0 / (1.0 + np.exp2(-np.clip(match_weight, -60, 60)))
+
+
+def fuzzy_levels(comp: Comparison) -> list[int]:
+    """Levels of ``comp`` that agree without being equal and may propose a duplicate."""
+    weak = set(comp.veto_auto) | set(comp.no_duplicate)
+    return [
+        k
+        for k, lv in enumerate(comp.levels)
+        if lv.op not in ("null", "exact", "else") and lv.label not in weak
+    ]
+
+
+def neighbour_density(
+    g: np.ndarray, il: np.ndarray, ir: np.ndarray, n: int, settings: MatchSettings
+) -> dict[str, np.ndarray]:
+    """Per comparison with ``density_adjust``: each record's number of candidates whose
+    value is equal or near (a fuzzy level that may propose a duplicate)."""
+    out = {}
+    for c, comp in enumerate(settings.comparisons):
+        if not comp.density_adjust:
+            continue
+        exact = [k for k, lv in enumerate(comp.levels) if lv.op == "exact"]
+        near = np.isin(g[:, c], exact + fuzzy_levels(comp))
+        out[comp.name] = np.bincount(il[near], minlength=n) + np.bincount(ir[near], minlength=n)
+    return out
+
+
+def tf_tables(
+    frames: list[pl.DataFrame], settings: MatchSettings
+) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+    """Term-frequency tables of the comparisons that adjust for them, and the column each counts.
+
+    A comparison's ``exact`` level counts its own column; an ``acronym`` level counts the
+    records' acronym keys (initials, or a short one-word name), so a pair of initials shared by
+    many names in the data set is weaker evidence than one only two records carry.
+    """
+    tf: dict[str, pl.DataFrame] = {}
+    columns: dict[str, str] = {}
+    for comp in settings.comparisons:
+        if not comp.tf_adjust or comp.column not in frames[0].columns:
+            continue
+        tf[comp.name] = term_frequencies(frames, comp.column)
+        columns[comp.name] = comp.column
+        if any(lv.op == "acronym" for lv in comp.levels) and "acronym_key" in frames[0].columns:
+            key = f"{comp.name}:acronym"
+            tf[key] = term_frequencies(frames, "acronym_key")
+            columns[key] = "acronym_key"
+    return tf, columns

@@ -338,8 +338,8 @@ def test_department_next_to_its_parent_is_not_linked(make_companies) -> None:
 def _scorer(frame: pl.DataFrame, g_labels: dict[str, float]) -> tuple[object, object]:
     """A duplicate-stage scorer over ``frame`` with the name comparison's u set per level."""
     from recon.match.blocking import features
-    from recon.match.engine import _Scorer, _tf_tables
-    from recon.match.scoring import Weights
+    from recon.match.engine import _Scorer
+    from recon.match.scoring import Weights, tf_tables
 
     settings = default_settings("companies")
     f = features(frame, "companies")
@@ -348,7 +348,7 @@ def _scorer(frame: pl.DataFrame, g_labels: dict[str, float]) -> tuple[object, ob
         labels = [lv.label for lv in comp.levels]
         u = [g_labels.get(lab, 0.1) if comp.name == "company_name" else 0.1 for lab in labels]
         comps[comp.name] = {"labels": labels, "m": [0.5] * len(labels), "u": u}
-    tf, columns = _tf_tables([f], settings)
+    tf, columns = tf_tables([f], settings)
     scorer = _Scorer(f, f, settings, {}, Weights(prior=0.0, comparisons=comps), tf, columns)
     return scorer, settings
 
@@ -384,7 +384,7 @@ def test_shared_initials_weigh_less_when_many_names_have_them(crowd, weaker) -> 
 def test_near_names_in_a_crowded_neighbourhood_weigh_less() -> None:
     """Inside one system a fuzzy name match is split among the near names either record has
     (a data set full of similar names); an exact match is left to term frequencies."""
-    from recon.match.engine import _density
+    from recon.match.scoring import neighbour_density
 
     names = ["Siluseant", "Siluseamt", "Siluseanx", "Siluseans", "Zorvex Widgets"]
     frame = pl.DataFrame({"record_id": [str(i) for i in range(5)], "name": names})
@@ -398,7 +398,7 @@ def test_near_names_in_a_crowded_neighbourhood_weigh_less() -> None:
     ir = np.array([1, 2, 3, 2, 3, 4], dtype=np.uint32)
     g = np.zeros((6, len(settings.comparisons)), dtype=np.int8)
     g[:, 0] = [jw, jw, jw, exact, jw, other]
-    scorer.density = _density(g, il, ir, 5, settings)
+    scorer.density = neighbour_density(g, il, ir, 5, settings)
     assert scorer.density["company_name"].tolist() == [3, 2, 3, 2, 0]
     adj = scorer.tf_adjust(il, g, ir)["company_name"]
     assert adj[0] == pytest.approx(-np.log2(3))  # record 0 has three near names
@@ -407,11 +407,11 @@ def test_near_names_in_a_crowded_neighbourhood_weigh_less() -> None:
 
 
 def test_explanations_built_in_slices_equal_one_pass(companies, monkeypatch) -> None:
-    import recon.match.engine as engine
+    import recon.match.tiers as tiers
 
     hs, sf, _ = companies
     whole = match_records(hs, sf, entity="companies").links
-    monkeypatch.setattr(engine, "EXPLAIN_SLICE", 7)
+    monkeypatch.setattr(tiers, "EXPLAIN_SLICE", 7)
     sliced = match_records(hs, sf, entity="companies").links
     assert whole.height > 7
     assert sliced["explanation"].to_list() == whole["explanation"].to_list()
@@ -466,7 +466,7 @@ def test_short_exact_names_have_a_level_and_weight_of_their_own(make_companies) 
     ],
 )
 def test_near_names_inside_one_system_need_another_agreeing_field(other, proposed) -> None:
-    from recon.match.engine import _no_duplicate
+    from recon.match.tiers import no_duplicate_pairs
 
     settings = default_settings("companies")
     f = features(
@@ -481,4 +481,4 @@ def test_near_names_inside_one_system_need_another_agreeing_field(other, propose
     g = compare(f, f, np.array([0], np.uint32), np.array([1], np.uint32), settings, {})
     name = [lv.label for lv in settings.comparisons[0].levels][g[0, 0]]
     assert name in {"jw_0.95", "edit_1"}
-    assert bool(_no_duplicate(g, settings)[0]) is not proposed
+    assert bool(no_duplicate_pairs(g, settings)[0]) is not proposed

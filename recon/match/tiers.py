@@ -1,0 +1,125 @@
+"""Tiers and explanations: which pairs are ``auto``, ``review`` or rejected, and why.
+
+A pair's tier comes from its match probability and two thresholds, unless a comparison
+vetoes ``auto`` at the pair's level (``veto_auto``: strong keys are evidence, not verdicts).
+Inside one system some levels never propose a duplicate (``no_duplicate``) and some only
+with another agreeing field (``needs_support``). Explanations list every comparison's level
+and weight, and the total, as JSON.
+
+Examples:
+    >>> TIERS[AUTO], TIERS[REVIEW], TIERS[REJECT]
+    ('auto', 'review', 'reject')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from .settings import MatchSettings
+
+#: tier names by code (pairs carry int8 codes until the kept rows are written out)
+TIERS = ("reject", "review", "auto")
+REJECT, REVIEW, AUTO = 0, 1, 2
+
+
+def veto_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...)."""
+    veto = np.zeros(g.shape[0], dtype=bool)
+    for c, comp in enumerate(settings.comparisons):
+        labels = [lv.label for lv in comp.levels]
+        for lab in comp.veto_auto:
+            if lab in labels:
+                veto |= g[:, c] == labels.index(lab)
+    return veto
+
+
+def pair_tiers(
+    g: np.ndarray,
+    prob: np.ndarray,
+    settings: MatchSettings,
+    auto: float,
+    review: float,
+    *,
+    veto_rejects: bool = False,
+) -> np.ndarray:
+    """Tier code of every pair (index into :data:`TIERS`: reject, review, auto)."""
+    veto = veto_pairs(g, settings)
+    tier = np.zeros(len(prob), dtype=np.int8)
+    tier[prob >= review] = REVIEW
+    tier[(prob >= auto) & ~veto] = AUTO
+    if veto_rejects:
+        tier[no_duplicate_pairs(g, settings)] = REJECT
+    return tier
+
+
+def tier_names(codes: np.ndarray) -> pl.Series:
+    return pl.Series(np.asarray(TIERS, dtype=object)[codes], dtype=pl.String)
+
+
+def no_duplicate_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs that may not be duplicates: vetoed, at a level listed in ``no_duplicate``, or at a
+    level listed in ``needs_support`` while no other supporting comparison agrees."""
+    out = veto_pairs(g, settings)
+    for c, comp in enumerate(settings.comparisons):
+        labels = [lv.label for lv in comp.levels]
+        for lab in comp.no_duplicate:
+            if lab in labels:
+                out |= g[:, c] == labels.index(lab)
+    # a level that needs support proposes a duplicate only when another comparison agrees
+    for c, comp in enumerate(settings.comparisons):
+        labels = [lv.label for lv in comp.levels]
+        needy = [labels.index(lab) for lab in comp.needs_support if lab in labels]
+        if needy:
+            others = np.zeros(g.shape[0], dtype=bool)
+            for k, other in enumerate(settings.comparisons):
+                if k != c and other.supports:
+                    others |= (g[:, k] > 0) & (g[:, k] < len(other.levels) - 1)
+            out |= np.isin(g[:, c], needy) & ~others
+    return out
+
+
+#: explanations are built this many pairs at a time (bounds the string temporaries)
+EXPLAIN_SLICE = 200_000
+
+
+def explain(
+    g: np.ndarray, per: np.ndarray, total: np.ndarray, settings: MatchSettings
+) -> pl.Series:
+    if len(total) == 0:
+        return pl.Series("explanation", [], pl.String)
+    if len(total) > EXPLAIN_SLICE:
+        return pl.concat(
+            [
+                explain(g[i : i + EXPLAIN_SLICE], per[i : i + EXPLAIN_SLICE],
+                         total[i : i + EXPLAIN_SLICE], settings)
+                for i in range(0, len(total), EXPLAIN_SLICE)
+            ]
+        )  # fmt: skip
+    parts = []
+    for c, comp in enumerate(settings.comparisons):
+        labels = pl.Series([lv.label for lv in comp.levels])
+        lab = labels.gather(g[:, c].astype(np.int64))
+        w = pl.Series(np.round(per[:, c], 3)).cast(pl.String)
+        parts.append(
+            pl.concat_str(
+                [
+                    pl.lit(f'{{"comparison":"{comp.name}","level":"'),
+                    pl.lit(lab),
+                    pl.lit('","weight":'),
+                    pl.lit(w),
+                    pl.lit("}"),
+                ]
+            )
+        )
+    tot = pl.Series(np.round(total, 3)).cast(pl.String)
+    parts.append(
+        pl.concat_str(
+            [pl.lit('{"comparison":"total","level":"sum","weight":'), pl.lit(tot), pl.lit("}")]
+        )
+    )
+    return pl.select(
+        pl.concat_str([pl.lit("["), pl.concat_str(parts, separator=","), pl.lit("]")]).alias(
+            "explanation"
+        )
+    ).to_series()
