@@ -334,7 +334,22 @@ def candidates(
             kept[rule.name] = p
     if not parts:
         return pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32}), counts
-    pairs = pl.concat(parts).unique().sort("_il", "_ir")
+    # one 64-bit key per pair: a sort and a neighbour test give the distinct pairs in order
+    key = np.concatenate(
+        [
+            (p["_il"].cast(pl.UInt64).to_numpy() << np.uint64(32))
+            | p["_ir"].cast(pl.UInt64).to_numpy()
+            for p in parts
+        ]
+    )
+    key.sort()
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
+    pairs = pl.DataFrame(
+        {
+            "_il": (key >> np.uint64(32)).astype(np.uint32),
+            "_ir": (key & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+        }
+    )
     counts["total"] = pairs.height
     return pairs, counts
 
