@@ -379,6 +379,30 @@ def _cpdist(pairs: _Pairs, column: str, idx: np.ndarray, **kw: Any) -> np.ndarra
     return np.asarray(process.cpdist(*pairs.objects(column, idx), **kw))
 
 
+#: rapidfuzz scorer, score cutoff and pass test of each string level op at threshold t
+_STRING_SCORERS: dict[
+    str, tuple[Any, Callable[[float], float], Callable[[np.ndarray, float], Any]]
+] = {
+    "jaro_winkler": (JaroWinkler.normalized_similarity, lambda t: t, lambda s, t: s >= t),
+    "ratio": (fuzz.ratio, lambda t: 100 * t, lambda s, t: s >= 100 * t),
+    # k edits change the length by at most k and leave all but k characters shared
+    "edits": (DamerauLevenshtein.distance, lambda t: int(t), lambda s, t: s <= t),
+}
+
+
+def _string_level(pairs: _Pairs, col: str, idx: np.ndarray, op: str, t: float) -> np.ndarray:
+    """Pairs ``idx`` passing a rapidfuzz level: only those the shared-character bound lets
+    through are scored."""
+    scorer, cutoff, passes = _STRING_SCORERS[op]
+    near = _may_reach(pairs, col, idx, op, t)
+    out = np.zeros(len(idx), dtype=bool)
+    sub = idx[near]
+    if sub.size:
+        sim = _cpdist(pairs, col, sub, scorer=scorer, score_cutoff=cutoff(t), workers=_workers(sub))
+        out[near] = passes(np.asarray(sim), t)
+    return out
+
+
 def _acronym_keys(f: pl.DataFrame, column: str) -> list[pl.Series]:
     """A record's acronym, and its one-word compact name (≥ 2 characters) to meet one."""
     one_word = ~f[column].fill_null("").str.contains(" ") & (f["name_compact"].str.len_chars() >= 2)
@@ -408,52 +432,8 @@ def _test(
         return same & (length <= t)
     if op == "compact":
         return _same(pairs, f"{col}_compact", lambda x: x.str.replace_all(" ", ""), col, idx)
-    if op == "jaro_winkler":
-        near = _may_reach(pairs, col, idx, op, t)
-        out = np.zeros(len(idx), dtype=bool)
-        sub = idx[near]
-        if sub.size:
-            sim = _cpdist(
-                pairs,
-                comp.column,
-                sub,
-                scorer=JaroWinkler.normalized_similarity,
-                score_cutoff=t,
-                workers=_workers(sub),
-            )
-            out[near] = np.asarray(sim) >= t
-        return out
-    if op == "ratio":
-        near = _may_reach(pairs, col, idx, op, t)
-        out = np.zeros(len(idx), dtype=bool)
-        sub = idx[near]
-        if sub.size:
-            sim = _cpdist(
-                pairs,
-                comp.column,
-                sub,
-                scorer=fuzz.ratio,
-                score_cutoff=100 * t,
-                workers=_workers(sub),
-            )
-            out[near] = np.asarray(sim) >= 100 * t
-        return out
-    if op == "edits":
-        # k edits change the length by at most k and leave all but k characters shared
-        near = _may_reach(pairs, col, idx, op, t)
-        out = np.zeros(len(idx), dtype=bool)
-        sub = idx[near]
-        if sub.size:
-            dist = _cpdist(
-                pairs,
-                comp.column,
-                sub,
-                scorer=DamerauLevenshtein.distance,
-                score_cutoff=int(t),
-                workers=_workers(sub),
-            )
-            out[near] = np.asarray(dist) <= t
-        return out
+    if op in _STRING_SCORERS:
+        return _string_level(pairs, col, idx, op, t)
     if op == "token_set" and t >= 1.0 and f"{comp.column}_tok" in pairs.left.columns:
         return _token_subset(pairs, comp.column, idx)
     if op == "token_set":
