@@ -222,6 +222,20 @@ def _workers(idx: np.ndarray) -> int:
     return -1 if len(idx) > 500_000 else 1
 
 
+def _encode(series: list[pl.Series]) -> list[np.ndarray]:
+    """Integer codes of string series under one code book (null is -1), one array per series."""
+    values = pl.concat(series).to_frame()
+    book = values.drop_nulls().unique().with_row_index("c")
+    ranks = (
+        values.join(book, on="v", how="left", maintain_order="left")["c"]
+        .cast(pl.Int32)
+        .fill_null(-1)
+        .to_numpy()
+    )
+    cut = np.cumsum([0, *(len(x) for x in series)])
+    return [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
+
+
 class _Pairs:
     """Left/right values of candidate pairs, fetched lazily per column."""
 
@@ -269,33 +283,12 @@ class _Pairs:
         integer comparison. Returns, per series, the left then the right codes.
         """
         name = f"__codes_{key}"
-        if name not in self._obj and self.same:
-            ls = make(self.left)
-            series = [x.cast(pl.String).rename("v") for x in ls]
-            values = pl.concat(series).to_frame()
-            book = values.drop_nulls().unique().with_row_index("c")
-            ranks = (
-                values.join(book, on="v", how="left", maintain_order="left")["c"]
-                .cast(pl.Int32)
-                .fill_null(-1)
-                .to_numpy()
-            )
-            codes = ranks.reshape(len(series), -1)
-            self._obj[name] = (codes, codes)
         if name not in self._obj:
-            ls, rs = make(self.left), make(self.right)
-            series = [x.cast(pl.String).rename("v") for x in [*ls, *rs]]
-            values = pl.concat(series).to_frame()
-            book = values.drop_nulls().unique().with_row_index("c")
-            ranks = (
-                values.join(book, on="v", how="left", maintain_order="left")["c"]
-                .cast(pl.Int32)
-                .fill_null(-1)
-                .to_numpy()
-            )
-            cut = np.cumsum([0, *(len(x) for x in series)])
-            parts = [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
-            self._obj[name] = (np.stack(parts[: len(ls)]), np.stack(parts[len(ls) :]))
+            ls = make(self.left)
+            rs = [] if self.same else make(self.right)
+            ranks = _encode([x.cast(pl.String).rename("v") for x in [*ls, *rs]])
+            left = np.stack(ranks[: len(ls)])
+            self._obj[name] = (left, left if self.same else np.stack(ranks[len(ls) :]))
         la, ra = self._obj[name]
         out = []
         for k in range(la.shape[0]):
