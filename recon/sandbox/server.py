@@ -28,7 +28,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 
@@ -60,6 +60,12 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up before its request body arrived (a timeout, a killed process): nobody
+    reads an answer, and nothing was written; a real CRM just drops the connection too."""
+    return Response(status_code=499)
+
+
 def create_app(state: SandboxState) -> Starlette:
     """The ASGI app of one sandbox.
 
@@ -73,7 +79,10 @@ def create_app(state: SandboxState) -> Starlette:
     sf_routes = state.side_hook("salesforce", "routes")
     if sf_routes is not None:
         routes += sf_routes(state)
-    app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _not_found, ClientDisconnect: _client_gone},
+    )
     app.state.sandbox = state
     return app
 

@@ -213,3 +213,38 @@ def test_cli_serve_refuses_an_unknown_size(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit) as done:
         main(["sandbox", "serve", "--size", "huge"])
     assert done.value.code == 2
+
+
+def test_a_client_hanging_up_mid_request_is_answered_quietly() -> None:
+    """A client that disconnects before its body arrives (a timeout, a killed apply) gets no
+    error page and leaves no traceback: nothing was read, nothing was written."""
+    import asyncio
+
+    from recon.sandbox.server import create_app
+
+    app = create_app(SandboxState(":memory:"))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/crm/v3/objects/companies/batch/update",
+        "raw_path": b"/crm/v3/objects/companies/batch/update",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", b"Bearer x"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 499
