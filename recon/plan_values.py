@@ -293,8 +293,8 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if hn is None or sn is None:
         # Salesforce checkboxes are never blank: False there says nothing a blank does not
         return hn is sn or (fm.kind == "bool" and (hn is False or sn is False))
-    if fm.kind == "phone":
-        return phone_key(hn) == phone_key(sn)
+    if fm.kind == "phone":  # the same text is the same number without parsing it
+        return hn == sn or phone_key(hn) == phone_key(sn)
     if fm.kind in ("enum", "multi"):
         mapped = map_option(hn, fm.options)
         if mapped == sn:
