@@ -115,13 +115,14 @@ class _Scorer:
         Agreement on a common value is weak evidence: at the ``exact`` level the
         comparison's own value, at the ``acronym`` level the shared initials ("GVS"
         is the acronym of every name whose words start with G, V, S). The weight
-        drops by log2(value's frequency / the level's u), never rises.
+        drops by log2(value's frequency / the level's u), never rises. Inside one system
+        (``density``), a fuzzy agreement also drops by log2 of the larger number of near
+        values either record has.
         """
         out = {}
         for c, comp in enumerate(self.settings.comparisons):
             if not comp.tf_adjust:
                 continue
-            labels = [lv.label for lv in comp.levels]
             adj = np.zeros(len(il), dtype=np.float64)
             for op, key in (("exact", comp.name), ("acronym", f"{comp.name}:acronym")):
                 k = next((i for i, lv in enumerate(comp.levels) if lv.op == op), -1)
@@ -140,7 +141,7 @@ class _Scorer:
                 near = self.density[comp.name]
                 k = np.maximum(near[il[fuzzy]], near[ir[fuzzy]])
                 adj[fuzzy] -= np.log2(np.maximum(k, 1))
-            if labels and adj.any():
+            if adj.any():
                 out[comp.name] = adj
         return out
 
