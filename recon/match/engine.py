@@ -121,10 +121,11 @@ class _Scorer:
         """
         out = {}
         for c, comp in enumerate(self.settings.comparisons):
-            if not comp.tf_adjust:
+            if not comp.tf_adjust and comp.name not in self.density:
                 continue
             adj = np.zeros(len(il), dtype=np.float64)
-            for op, key in (("exact", comp.name), ("acronym", f"{comp.name}:acronym")):
+            tf_keys = (("exact", comp.name), ("acronym", f"{comp.name}:acronym"))
+            for op, key in tf_keys if comp.tf_adjust else ():
                 k = next((i for i, lv in enumerate(comp.levels) if lv.op == op), -1)
                 if k < 1 or key not in self.tf:
                     continue
