@@ -191,8 +191,8 @@ def _may_reach(pairs: _Pairs, column: str, idx: np.ndarray, op: str, t: float) -
     pairs.codes(column, lambda f: [f[column]], idx[:0])
     la_codes, ra_codes = pairs._obj[f"__codes_{column}"]
     distinct = int(max(la_codes.max(initial=0), ra_codes.max(initial=0))) + 1
-    if 2 * distinct < la_codes.shape[1] + ra_codes.shape[1]:
-        # few distinct values (cities): rapidfuzz scores each distinct pair once anyway
+    if 10 * distinct < la_codes.shape[1] + ra_codes.shape[1]:
+        # very few distinct values (cities): rapidfuzz scores each distinct pair once anyway
         return np.ones(len(idx), dtype=bool)
     common, la, lb = _common_chars(pairs, column)
     return _within_bound(common[idx], la[idx], lb[idx], op, t)
