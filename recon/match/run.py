@@ -84,57 +84,77 @@ def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
     return settings
 
 
+#: ``pairs`` columns in the order :func:`_pair_rows` gives them
+PAIR_COLUMNS = (
+    "run_id", "pair_id", "kind", "object", "source_l", "object_l", "record_id_l", "source_r",
+    "object_r", "record_id_r", "score", "match_weight", "tier", "explanation", "cluster_id",
+    "flags",
+)  # fmt: skip
+#: ``clusters`` columns in the order the run writes them
+CLUSTER_COLUMNS = (
+    "run_id", "cluster_id", "object", "source", "record_object", "record_id", "score", "tier",
+)  # fmt: skip
+
+
 def _pair_rows(
     run_id: str, entity: str, links: pl.DataFrame, dups: pl.DataFrame
-) -> list[dict[str, Any]]:
-    rows = []
-    for r in links.iter_rows(named=True):
-        rows.append(
-            {
-                "run_id": run_id,
-                "pair_id": stable_id(
-                    entity, "hubspot", r["record_id_l"], "salesforce", r["record_id_r"]
-                ),
-                "kind": "link",
-                "object": entity,
-                "source_l": "hubspot",
-                "object_l": r["object_l"],
-                "record_id_l": r["record_id_l"],
-                "source_r": "salesforce",
-                "object_r": r["object_r"],
-                "record_id_r": r["record_id_r"],
-                "score": r["score"],
-                "match_weight": r["match_weight"],
-                "tier": r["tier"],
-                "explanation": r["explanation"],
-                "cluster_id": None,
-                "flags": r["flags"],
-            }
+) -> list[tuple[Any, ...]]:
+    """``pairs`` rows (:data:`PAIR_COLUMNS`) of a run's links, then its duplicate pairs."""
+    rows: list[tuple[Any, ...]] = [
+        (
+            run_id,
+            stable_id(entity, "hubspot", rid_l, "salesforce", rid_r),
+            "link",
+            entity,
+            "hubspot",
+            obj_l,
+            rid_l,
+            "salesforce",
+            obj_r,
+            rid_r,
+            score,
+            weight,
+            tier,
+            explanation,
+            None,
+            flags,
         )
-    for r in dups.iter_rows(named=True):
-        rows.append(
-            {
-                "run_id": run_id,
-                "pair_id": stable_id(
-                    entity, r["source"], r["record_id_l"], r["source"], r["record_id_r"]
-                ),
-                "kind": "duplicate",
-                "object": entity,
-                "source_l": r["source"],
-                "object_l": r["object"],
-                "record_id_l": r["record_id_l"],
-                "source_r": r["source"],
-                "object_r": r["object"],
-                "record_id_r": r["record_id_r"],
-                "score": r["score"],
-                "match_weight": r["match_weight"],
-                "tier": r["tier"],
-                "explanation": r["explanation"],
-                "cluster_id": r["cluster_id"],
-                "flags": "[]",
-            }
+        for rid_l, rid_r, obj_l, obj_r, score, weight, tier, explanation, flags in links.select(
+            "record_id_l", "record_id_r", "object_l", "object_r", "score", "match_weight",
+            "tier", "explanation", "flags",
+        ).iter_rows()
+    ]  # fmt: skip
+    rows += [
+        (
+            run_id,
+            stable_id(entity, source, rid_l, source, rid_r),
+            "duplicate",
+            entity,
+            source,
+            obj,
+            rid_l,
+            source,
+            obj,
+            rid_r,
+            score,
+            weight,
+            tier,
+            explanation,
+            cluster_id,
+            "[]",
         )
+        for source, obj, rid_l, rid_r, score, weight, tier, cluster_id, explanation in dups.select(
+            "source", "object", "record_id_l", "record_id_r", "score", "match_weight", "tier",
+            "cluster_id", "explanation",
+        ).iter_rows()
+    ]  # fmt: skip
     return rows
+
+
+def _insert(db: sqlite_utils.Database, table: str, columns: tuple[str, ...], rows: Any) -> None:
+    """Plain inserts of row tuples (one prepared statement; the caller holds the transaction)."""
+    sql = f"insert into {table} ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
+    db.conn.executemany(sql, rows)
 
 
 def run_match(
@@ -192,22 +212,21 @@ def run_match(
                         "created_at": now_iso(),
                     }
                 )
-                db["pairs"].insert_all(_pair_rows(run_id, entity, links, dups), batch_size=2000)
-                db["clusters"].insert_all(
-                    (
-                        {
-                            "run_id": run_id,
-                            "cluster_id": c["cluster_id"],
-                            "object": entity,
-                            "source": c["source"],
-                            "record_object": c["object"],
-                            "record_id": c["record_id"],
-                            "score": c["score"],
-                            "tier": c["tier"],
-                        }
-                        for c in clusters.iter_rows(named=True)
-                    ),
-                    batch_size=2000,
+                _insert(db, "pairs", PAIR_COLUMNS, _pair_rows(run_id, entity, links, dups))
+                _insert(
+                    db,
+                    "clusters",
+                    CLUSTER_COLUMNS,
+                    clusters.select(
+                        pl.lit(run_id).alias("run_id"),
+                        "cluster_id",
+                        pl.lit(entity).alias("entity"),
+                        "source",
+                        "object",
+                        "record_id",
+                        "score",
+                        "tier",
+                    ).iter_rows(),
                 )
     except Exception as exc:
         finish_run(
