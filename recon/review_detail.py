@@ -21,6 +21,13 @@ RECORD_FIELDS = (
 _NOT_COMPARED = ("account_id", "owner_id", "external_ids")
 
 
+def _with_meanings(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Explanation entries with what each level means in words (``meaning``)."""
+    from .match.comparisons import describe_level
+
+    return [{**lv, "meaning": describe_level(str(lv.get("level", "")))} for lv in levels]
+
+
 def record_link(cfg: Any, source: str, obj: str, record_id: str) -> str | None:
     """The URL of a record in its CRM, or None when the config lacks the account's address.
 
@@ -134,7 +141,7 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
             )
         ]
         out["pairs"] = [
-            {**dict(p), "explanation": json.loads(p["explanation"] or "[]")}
+            {**dict(p), "explanation": _with_meanings(json.loads(p["explanation"] or "[]"))}
             for p in db.query(
                 "select * from pairs where run_id = ? and kind = 'duplicate' and cluster_id = ? "
                 "order by score desc limit 50",
@@ -196,7 +203,7 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         if rows:
             p = dict(rows[0])
             out["explanation"] = {
-                "levels": json.loads(p["explanation"] or "[]"),
+                "levels": _with_meanings(json.loads(p["explanation"] or "[]")),
                 "total": p["match_weight"],
                 "score": p["score"],
                 "tier": p["tier"],

@@ -199,6 +199,7 @@ def test_link_detail(db: sqlite_utils.Database) -> None:
         "domain",
     ]
     assert exp["total"] == pytest.approx(sum(lv["weight"] for lv in exp["levels"]), abs=1e-6)
+    assert all(lv["meaning"] for lv in exp["levels"])  # levels in words for the reviewer
     assert any(r["relation"] == "contact of this company" for r in d["related"])
     assert d["versions"] == {} and d["history"] == []
 

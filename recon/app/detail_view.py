@@ -141,12 +141,14 @@ def explanation(detail: dict[str, Any]) -> None:
                     ),
                     legend=None,
                 ),
-                tooltip=["comparison", "level", "weight"],
+                tooltip=["comparison", "level", "meaning", "weight"],
             )
             .properties(height=alt.Step(26))
         )
         st.altair_chart(chart, width="stretch")
-        st.dataframe(frame[["comparison", "level", "weight"]], hide_index=True, width="stretch")
+        st.dataframe(
+            frame[["comparison", "level", "meaning", "weight"]], hide_index=True, width="stretch"
+        )
 
 
 def status(detail: dict[str, Any], item: dict[str, Any]) -> None:

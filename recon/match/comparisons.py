@@ -36,12 +36,14 @@ from .settings import Comparison, Level, MatchSettings
 
 __all__ = [
     "GENERIC_OPS",
+    "LEVEL_MEANINGS",
     "city",
     "code",
     "company_name",
     "country",
     "cross_ids",
     "date",
+    "describe_level",
     "domain",
     "email",
     "generic",
@@ -56,6 +58,51 @@ __all__ = [
 GENERIC_OPS = frozenset(
     {"levenshtein", "damerau", "prefix", "date_transposed", "date_within", "same_year"}
 )
+
+
+#: what the ready-made level labels mean, for people reading an explanation
+LEVEL_MEANINGS: dict[str, str] = {
+    "null": "missing on one side: no evidence either way",
+    "exact": "the same value",
+    "exact_short": "the same name of at most three characters (often initials: weak)",
+    "compact": "the same once spaces are ignored",
+    "extra_words": "one name is the other plus words (a department or arm)",
+    "extra_country": "one name is the other plus a country (a regional arm)",
+    "jw_0.95": "nearly identical spelling",
+    "jw_0.94": "nearly identical spelling",
+    "jw_0.9": "similar spelling",
+    "jw_0.85": "similar spelling",
+    "edit_1": "one typing error apart",
+    "other_script": "the same name written in another script",
+    "idf_0.8": "most of the distinctive words shared",
+    "idf_0.65": "many of the distinctive words shared",
+    "idf_0.5": "some distinctive words shared",
+    "acronym": "one name is the other's initials",
+    "ratio_0.85": "mostly the same letters",
+    "subset": "one name's words are all in the other",
+    "same_stem": "the same domain under another ending (acme.de / acme.fr)",
+    "suffix_7": "the same last seven digits",
+    "token_set_0.9": "the same words, nearly, in any order",
+    "token_set_0.6": "many of the same words",
+    "damerau_0.8": "a few typing errors apart",
+    "transposed": "day and month swapped",
+    "within_31": "within a month",
+    "same_year": "the same year",
+    "else": "different",
+    "sum": "all comparisons together",
+}
+
+
+def describe_level(label: str) -> str:
+    """What a level label means in words (the label itself when recon has no words for it).
+
+    Examples:
+        >>> describe_level("acronym")
+        "one name is the other's initials"
+        >>> describe_level("prefix_3")
+        'prefix_3'
+    """
+    return LEVEL_MEANINGS.get(label, label)
 
 
 def company_name(column: str = "name_norm", name: str = "company_name") -> Comparison:

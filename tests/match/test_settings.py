@@ -108,3 +108,12 @@ def test_composite_key_needs_every_part() -> None:
     rule = BlockingRule("k", "exact", "", columns=("a", "b"), prefix=2)
     frame = pl.DataFrame({"a": ["xyz", None, "xy"], "b": ["123", "123", ""]})
     assert frame.select(rule.key_expr()).to_series().to_list() == ["xy|12", None, None]
+
+
+@pytest.mark.parametrize("entity", ["companies", "contacts", "person"])
+def test_every_ready_made_level_has_words_for_reviewers(entity) -> None:
+    from recon.match.comparisons import LEVEL_MEANINGS
+
+    labels = {lv.label for c in default_settings(entity).comparisons for lv in c.levels}
+    missing = {lab for lab in labels if lab not in LEVEL_MEANINGS and not lab.startswith("prefix_")}
+    assert not missing
