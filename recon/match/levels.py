@@ -45,10 +45,9 @@ def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
     if key not in pairs.memo:
         # one 64-bit word signature per record: pairs whose signatures share no bit share
         # no word, and only the others are compared word by word
-        name = f"__sig_{column}"
-        if name not in pairs._obj:
-            pairs._obj[name] = pairs._both(lambda f: _word_signature(f[f"{column}_tok"].to_numpy()))
-        sig_l, sig_r = pairs._obj[name]
+        sig_l, sig_r = pairs.record(
+            f"__sig_{column}", lambda f: _word_signature(f[f"{column}_tok"].to_numpy())
+        )
         maybe = np.flatnonzero((sig_l[pairs.il] & sig_r[pairs.ir]) != 0)
         a, b = pairs.arrays(f"{column}_tok", maybe)
         valid_a, valid_b = a >= 0, b >= 0
@@ -164,13 +163,7 @@ def _common_chars(pairs: _Pairs, column: str) -> tuple[np.ndarray, np.ndarray, n
     (multiset intersection), and both lengths. Memoised per batch."""
     key = f"chars_{column}"
     if key not in pairs.memo:
-        name = f"__bags_{column}"
-        if name not in pairs._obj:
-            (bl, ll), (br, lr) = pairs._both(lambda f: _char_bags(f[column]))
-            pairs._obj[name] = (bl, br)
-            pairs._obj[f"{name}_len"] = (ll, lr)
-        bl, br = pairs._obj[name]
-        ll, lr = pairs._obj[f"{name}_len"]
+        (bl, ll), (br, lr) = pairs.record(f"__bags_{column}", lambda f: _char_bags(f[column]))
         a, b = bl[pairs.il], br[pairs.ir]
         common = np.minimum(a, b).sum(axis=1, dtype=np.int64)
         saturated = (a == 255).any(axis=1) | (b == 255).any(axis=1)
@@ -188,10 +181,8 @@ def _may_reach(pairs: _Pairs, column: str, idx: np.ndarray, op: str, t: float) -
     - ``fuzz.ratio`` ≥ 100 t needs 2c / (|a| + |b|) ≥ t (the common subsequence ≤ c);
     - Damerau–Levenshtein ≤ k needs max(|a|, |b|) − c ≤ k.
     """
-    pairs.codes(column, lambda f: [f[column]], idx[:0])
-    la_codes, ra_codes = pairs._obj[f"__codes_{column}"]
-    distinct = int(max(la_codes.max(initial=0), ra_codes.max(initial=0))) + 1
-    if 10 * distinct < la_codes.shape[1] + ra_codes.shape[1]:
+    distinct, records = pairs.distinct(column)
+    if 10 * distinct < records:
         # very few distinct values (cities): rapidfuzz scores each distinct pair once anyway
         return np.ones(len(idx), dtype=bool)
     common, la, lb = _common_chars(pairs, column)
@@ -244,34 +235,52 @@ class _Pairs:
         #: pairs inside one frame (duplicates): record values are converted once for both ends
         self.same = left is right
         self._cache: dict[str, tuple[pl.Series, pl.Series]] = {}
-        self._obj: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._obj: dict[str, tuple[Any, Any]] = {}
         #: values computed once for every pair of this batch
         self.memo: dict[str, Any] = {}
         #: every pair of the batch (memoised values are computed for all of them)
         self.every = np.arange(len(il))
 
-    def objects(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Python strings of pairs ``idx`` (records converted once, then indexed)."""
-        key = f"__obj_{column}"
+    def record(self, key: str, make: Callable[[pl.DataFrame], Any]) -> tuple[Any, Any]:
+        """Record-level values ``make(frame)`` of the left and the right frame, made once per
+        frame pair (once for both ends when they are one frame) and kept under ``key``."""
         if key not in self._obj:
-            self._obj[key] = self._both(lambda f: f[column].fill_null("").to_numpy().astype(object))
-        la, ra = self._obj[key]
-        return la[self.il[idx]], ra[self.ir[idx]]
+            left = make(self.left)
+            self._obj[key] = (left, left if self.same else make(self.right))
+        return self._obj[key]
 
-    def _both(self, make: Callable[[pl.DataFrame], Any]) -> tuple[Any, Any]:
-        """``make`` of the left and the right frame (once when they are one frame)."""
-        left = make(self.left)
-        return left, left if self.same else make(self.right)
-
-    def arrays(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """numpy values of pairs ``idx`` (records converted once, then indexed)."""
-        key = f"__np_{column}"
-        if key not in self._obj:
-            self._obj[key] = self._both(lambda f: f[column].to_numpy())
-        la, ra = self._obj[key]
+    def _at(self, values: tuple[Any, Any], idx: np.ndarray) -> tuple[Any, Any]:
+        """Record values ``values`` (left, right) of pairs ``idx``."""
+        la, ra = values
         if idx is self.every:
             return la[self.il], ra[self.ir]
         return la[self.il[idx]], ra[self.ir[idx]]
+
+    def objects(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Python strings of pairs ``idx`` (records converted once, then indexed)."""
+
+        def strings(frame: pl.DataFrame) -> np.ndarray:
+            return frame[column].fill_null("").to_numpy().astype(object)
+
+        return self._at(self.record(f"__obj_{column}", strings), idx)
+
+    def arrays(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """numpy values of pairs ``idx`` (records converted once, then indexed)."""
+        return self._at(self.record(f"__np_{column}", lambda f: f[column].to_numpy()), idx)
+
+    def record_codes(
+        self, key: str, make: Callable[[pl.DataFrame], list[pl.Series]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Integer codes of the record-level series ``make(frame)`` gives, one code book for
+        both frames (null is -1): left and right arrays of shape ``(n_series, n_records)``."""
+        name = f"__codes_{key}"
+        if name not in self._obj:
+            ls = make(self.left)
+            rs = [] if self.same else make(self.right)
+            ranks = _encode([x.cast(pl.String).rename("v") for x in [*ls, *rs]])
+            left = np.stack(ranks[: len(ls)])
+            self._obj[name] = (left, left if self.same else np.stack(ranks[len(ls) :]))
+        return self._obj[name]
 
     def codes(
         self, key: str, make: Callable[[pl.DataFrame], list[pl.Series]], idx: np.ndarray
@@ -282,28 +291,23 @@ class _Pairs:
         for both sides with one shared code book (null is -1), so a pair test is an
         integer comparison. Returns, per series, the left then the right codes.
         """
-        name = f"__codes_{key}"
-        if name not in self._obj:
-            ls = make(self.left)
-            rs = [] if self.same else make(self.right)
-            ranks = _encode([x.cast(pl.String).rename("v") for x in [*ls, *rs]])
-            left = np.stack(ranks[: len(ls)])
-            self._obj[name] = (left, left if self.same else np.stack(ranks[len(ls) :]))
-        la, ra = self._obj[name]
+        la, ra = self.record_codes(key, make)
         out = []
         for k in range(la.shape[0]):
-            out += [la[k][self.il[idx]], ra[k][self.ir[idx]]]
+            out += list(self._at((la[k], ra[k]), idx))
         return out
+
+    def distinct(self, column: str) -> tuple[int, int]:
+        """How many distinct values ``column`` holds over both frames, and how many records."""
+        la, ra = self.record_codes(column, lambda f: [f[column]])
+        return int(max(la.max(initial=0), ra.max(initial=0))) + 1, la.shape[1] + ra.shape[1]
 
     def arrays_of(
         self, key: str, make: Callable[[pl.Series], pl.Series], column: str, idx: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """numpy values of a derived record column ``make(column)`` for pairs ``idx``."""
-        name = f"__np_{key}"
-        if name not in self._obj:
-            self._obj[name] = self._both(lambda f: make(f[column].fill_null("")).to_numpy())
-        la, ra = self._obj[name]
-        return la[self.il[idx]], ra[self.ir[idx]]
+        made = self.record(f"__np_{key}", lambda f: make(f[column].fill_null("")).to_numpy())
+        return self._at(made, idx)
 
     def get(self, column: str) -> tuple[pl.Series, pl.Series]:
         if column not in self._cache:
@@ -361,9 +365,8 @@ def _cpdist(pairs: _Pairs, column: str, idx: np.ndarray, **kw: Any) -> np.ndarra
     """rapidfuzz ``cpdist`` over pairs ``idx``; on a column with few distinct values
     (a city) each distinct pair of values is scored once and the scores broadcast."""
     cl, cr = pairs.codes(column, lambda f: [f[column]], idx)
-    la, ra = pairs._obj[f"__codes_{column}"]
-    distinct = int(max(la.max(initial=0), ra.max(initial=0))) + 1
-    if len(idx) > 1000 and 2 * distinct < la.shape[1] + ra.shape[1]:
+    distinct, records = pairs.distinct(column)
+    if len(idx) > 1000 and 2 * distinct < records:
         key = cl.astype(np.int64) * distinct + cr
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         if 2 * len(first) < len(idx):
