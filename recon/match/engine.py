@@ -443,15 +443,10 @@ def _run_all(jobs: list[tuple[str, Callable[[], Any]]], threads: int) -> list[tu
     if len(jobs) <= 1 or threads <= 1:
         return [(key, job()) for key, job in jobs]
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
-        futures = [(key, pool.submit(_in_thread, job)) for key, job in jobs]
+        # each stage releases its thread's record values when it ends (and the pool's
+        # threads end with the pool)
+        futures = [(key, pool.submit(job)) for key, job in jobs]
         return [(key, fut.result()) for key, fut in futures]
-
-
-def _in_thread(job: Callable[[], Any]) -> Any:
-    try:
-        return job()
-    finally:
-        release_record_cache()
 
 
 def _hash(*parts: Any) -> str:

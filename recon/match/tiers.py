@@ -23,15 +23,20 @@ TIERS = ("reject", "review", "auto")
 REJECT, REVIEW, AUTO = 0, 1, 2
 
 
-def veto_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
-    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...)."""
-    veto = np.zeros(g.shape[0], dtype=bool)
+def _at_levels(g: np.ndarray, settings: MatchSettings, attr: str) -> np.ndarray:
+    """Pairs at a level some comparison lists in its ``attr`` (``veto_auto``, ``no_duplicate``)."""
+    out = np.zeros(g.shape[0], dtype=bool)
     for c, comp in enumerate(settings.comparisons):
         labels = [lv.label for lv in comp.levels]
-        for lab in comp.veto_auto:
-            if lab in labels:
-                veto |= g[:, c] == labels.index(lab)
-    return veto
+        listed = [labels.index(lab) for lab in getattr(comp, attr) if lab in labels]
+        if listed:
+            out |= np.isin(g[:, c], listed)
+    return out
+
+
+def veto_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...)."""
+    return _at_levels(g, settings, "veto_auto")
 
 
 def pair_tiers(
@@ -60,21 +65,20 @@ def tier_names(codes: np.ndarray) -> pl.Series:
 def no_duplicate_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
     """Pairs that may not be duplicates: vetoed, at a level listed in ``no_duplicate``, or at a
     level listed in ``needs_support`` while no other supporting comparison agrees."""
-    out = veto_pairs(g, settings)
-    for c, comp in enumerate(settings.comparisons):
-        labels = [lv.label for lv in comp.levels]
-        for lab in comp.no_duplicate:
-            if lab in labels:
-                out |= g[:, c] == labels.index(lab)
-    # a level that needs support proposes a duplicate only when another comparison agrees
-    for c, comp in enumerate(settings.comparisons):
+    out = veto_pairs(g, settings) | _at_levels(g, settings, "no_duplicate")
+    comps = settings.comparisons
+    if not any(comp.needs_support for comp in comps):
+        return out
+    # agreeing: any level but null (0) and else (the last)
+    agrees = [(g[:, k] > 0) & (g[:, k] < len(comp.levels) - 1) for k, comp in enumerate(comps)]
+    for c, comp in enumerate(comps):
         labels = [lv.label for lv in comp.levels]
         needy = [labels.index(lab) for lab in comp.needs_support if lab in labels]
         if needy:
             others = np.zeros(g.shape[0], dtype=bool)
-            for k, other in enumerate(settings.comparisons):
+            for k, other in enumerate(comps):
                 if k != c and other.supports:
-                    others |= (g[:, k] > 0) & (g[:, k] < len(other.levels) - 1)
+                    others |= agrees[k]
             out |= np.isin(g[:, c], needy) & ~others
     return out
 
