@@ -225,6 +225,18 @@ def _grams(frame: pl.DataFrame, column: str, kind: str, n: int) -> pl.DataFrame:
     )
 
 
+def sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, sorted: a sort and a neighbour test (numpy's own ``unique`` hashes,
+    which is many times slower on wide integers).
+
+    Examples:
+        >>> sorted_distinct(np.array([5, 1, 5, 3], dtype=np.uint64)).tolist()
+        [1, 3, 5]
+    """
+    out = np.sort(values)
+    return out[np.concatenate([[True], out[1:] != out[:-1]])] if len(out) else out
+
+
 def _packed_grams(base: pl.DataFrame, n: int) -> pl.DataFrame:
     """``n``-grams of ASCII values as integers: the gram's bytes big-endian (so integers
     order as the strings do), a value shorter than ``n`` as itself with its length above.
@@ -254,8 +266,7 @@ def _packed_grams(base: pl.DataFrame, n: int) -> pl.DataFrame:
     rec = np.repeat(base["_i"].to_numpy().astype(np.uint64), count)
     width = 8 * n + 4  # gram bits, the short-value length marker included
     if int(rec.max(initial=0)) < 1 << (64 - width):  # one integer per (record, gram)
-        key = np.sort((rec << np.uint64(width)) | gram)
-        key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+        key = sorted_distinct((rec << np.uint64(width)) | gram)
         rec, gram = key >> np.uint64(width), key & np.uint64((1 << width) - 1)
         return pl.DataFrame({"_i": rec.astype(np.uint32), "g": gram})
     return pl.DataFrame({"_i": rec.astype(np.uint32), "g": gram}).unique()
@@ -342,8 +353,7 @@ def candidates(
             for p in parts
         ]
     )
-    key.sort()
-    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
+    key = sorted_distinct(key)
     pairs = pl.DataFrame(
         {
             "_il": (key >> np.uint64(32)).astype(np.uint32),

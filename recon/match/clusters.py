@@ -21,6 +21,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from .blocking import sorted_distinct
+
 __all__ = ["build_clusters", "complete_linkage", "components"]
 
 #: components larger than this are split on their strongest edges first
@@ -95,8 +97,7 @@ def build_clusters(
     ir = edges["_ir"].to_numpy()
     label = components(n_records, il, ir)
     comp = pl.DataFrame({"_i": np.arange(n_records), "c": label})
-    nodes = np.sort(np.concatenate([il, ir]))  # sort-based distinct values: numpy's
-    nodes = nodes[np.concatenate([[True], nodes[1:] != nodes[:-1]])]  # hash unique is slow
+    nodes = sorted_distinct(np.concatenate([il, ir]))
     sizes = comp.filter(pl.col("_i").is_in(nodes)).group_by("c").agg(pl.col("_i"))
     out: list[list[int]] = []
     big: list[list[int]] = []

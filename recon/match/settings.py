@@ -146,8 +146,9 @@ class BlockingRule:
     kinds: ``exact`` (equal non-null ``column``), ``tokens`` (share one of the
     ``keep`` rarest tokens of ``column``), ``ngrams`` (share one of the ``keep``
     rarest character ``n``-grams of ``column``; with ``min_shared`` at least that many
-    of them), ``ids`` (a stored cross-system id names the other record). Keys held by more than ``max_block`` records on one
-    side are skipped (a shared switchboard phone, a generic word).
+    of them), ``ids`` (a stored cross-system id names the other record). Keys held by
+    more than ``max_block`` records on one side are skipped (a shared switchboard phone,
+    a generic word).
 
     ``columns`` makes a composite ``exact`` key on any input columns (all must be
     present); ``prefix`` keeps only the first ``prefix`` characters of each key part
