@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
 import sqlite_utils
@@ -24,6 +26,7 @@ from .store import finish_run, resolve_run_id, start_run, transaction
 __all__ = ["render_plan", "run_build"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _JSON_COLS = frozenset({"before", "after", "requires", "reason", "payload"})
 _INSERT_COLS = (
@@ -46,6 +49,28 @@ _INSERT_COLS = (
 )
 
 
+def _gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` with the cycle collector off (and its frame freed before it is back on).
+
+    A plan makes millions of small objects and frees none of them until it ends: the
+    cycle collector would rescan them all again and again (that alone doubled the time;
+    one full collection while the items are stored still cost a second).
+    """
+
+    @functools.wraps(fn)
+    def paused(*args: Any, **kwargs: Any) -> T:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return paused
+
+
+@_gc_paused
 def run_build(
     db: sqlite_utils.Database,
     cfg: Any,
@@ -57,36 +82,6 @@ def run_build(
     schemas: dict[tuple[str, str], list[dict[str, Any]]] | None,
 ) -> PlanResult:
     """Load, compute and (unless ``dry_run``) store a plan run; see :func:`recon.plan.build_plan`."""
-    # a plan makes millions of small objects and frees none of them until it ends: the
-    # cycle collector would rescan them all again and again (that alone doubled the time;
-    # one full collection while the items are stored still cost a second)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _run_build(
-            db,
-            cfg,
-            match_run_id=match_run_id,
-            sample=sample,
-            parent_run_id=parent_run_id,
-            dry_run=dry_run,
-            schemas=schemas,
-        )
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _run_build(
-    db: sqlite_utils.Database,
-    cfg: Any,
-    *,
-    match_run_id: str | None,
-    sample: int | None,
-    parent_run_id: str | None,
-    dry_run: bool,
-    schemas: dict[tuple[str, str], list[dict[str, Any]]] | None,
-) -> PlanResult:
     started = time.perf_counter()
     if sample is not None and sample < 1:
         raise PlanError(f"--sample must be at least 1, got {sample}")
