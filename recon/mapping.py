@@ -99,16 +99,6 @@ LENIENT_DEFAULTS: frozenset[tuple[str, str]] = frozenset(
     {("text", "enum"), ("enum", "text"), ("text", "number"), ("number", "text")}
 )
 
-_HS_STRING_FIELDS = {"text", "textarea", "phonenumber", "html", "file", "calculation_equation"}
-_SF_TEXT = {"string", "textarea", "email", "phone", "url", "encryptedstring", "combobox"}
-_SF_NUMBER = {"int", "long", "double", "currency", "percent"}
-#: HubSpot properties holding several labelled values (cannot be mapped, seed 004)
-_HS_MULTI_LABELLED = {
-    "hs_additional_emails",
-    "hs_additional_phone_numbers",
-    "hs_additional_domains",
-}
-
 
 @dataclass(frozen=True, eq=False)
 class FieldMap:
