@@ -98,7 +98,9 @@ def build_clusters(
     label = components(n_records, il, ir)
     comp = pl.DataFrame({"_i": np.arange(n_records), "c": label})
     nodes = sorted_distinct(np.concatenate([il, ir]))
-    sizes = comp.filter(pl.col("_i").is_in(nodes)).group_by("c").agg(pl.col("_i"))
+    sizes = (
+        comp.filter(pl.col("_i").is_in(nodes)).group_by("c", maintain_order=True).agg(pl.col("_i"))
+    )
     out: list[list[int]] = []
     big: list[list[int]] = []
     all_a: list[np.ndarray] = []

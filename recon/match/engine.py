@@ -11,8 +11,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -52,6 +53,45 @@ MAX_THREADS = 3
 #: time: the stages' working sets would add up; 1M x 1M companies peak at ~2.9 GB one at a time)
 THREADS_UP_TO_RECORDS = 1_000_000
 _BLOCKING = threading.Lock()
+
+
+class _Turns:
+    """The stages of one match take the blocking lock in a fixed order.
+
+    Blocking is serialised (:data:`_BLOCKING`); without an order the link stage, the
+    longest, often blocked last and then ran alone while the other core idled. With it
+    first, the duplicate stages fill the other core (80k companies: 3.2 s -> 2.85 s).
+    A stage that ends without blocking (too few records, an error) gives up its turn.
+
+    Examples:
+        >>> t = _Turns(["links", "dups"])
+        >>> with t.turn("links"):
+        ...     pass
+        >>> t.done("dups"); t.pending
+        []
+    """
+
+    def __init__(self, keys: list[str]) -> None:
+        self.pending = list(keys)
+        self._cv = threading.Condition()
+
+    @contextmanager
+    def turn(self, key: str) -> Iterator[None]:
+        with self._cv:
+            self._cv.wait_for(lambda: key not in self.pending or self.pending[0] == key)
+        try:
+            with _BLOCKING:
+                yield
+        finally:
+            self.done(key)
+
+    def done(self, key: str) -> None:
+        with self._cv:
+            if key in self.pending:
+                self.pending.remove(key)
+                self._cv.notify_all()
+
+
 SHARED_EMAIL_FLAG = "shared_email_lead_and_contact"
 
 LINK_SCHEMA = {
@@ -178,6 +218,7 @@ def _fit(
     key: str,
     prior_share: float,
     m_from: Weights | None = None,
+    turns: _Turns | None = None,
 ) -> tuple[_Scorer, pl.DataFrame, np.ndarray, np.ndarray]:
     t0 = time.perf_counter()
     frames = [left] if right is None else [left, right]
@@ -192,8 +233,9 @@ def _fit(
     rules = {rule.name: rule for rule in settings.blocking_rules}
     em_rules = [b.rule for b in settings.em_blocks if b.rule in rules] if m_from is None else []
     kept = {k: pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32}) for k in em_rules}
-    with _BLOCKING:  # one stage blocks at a time: its polars joins already use every core,
-        # and the stages' transient join tables would otherwise add up in memory
+    # one stage blocks at a time: its polars joins already use every core, and the
+    # stages' transient join tables would otherwise add up in memory
+    with turns.turn(key) if turns is not None else _BLOCKING:
         pairs, rule_counts = candidates(left, right, settings.blocking_rules, kept=kept)
     counts[f"{key}_candidates"] = rule_counts
     t1 = time.perf_counter()
@@ -244,10 +286,14 @@ def _fit(
 
 
 def _links(
-    left: pl.DataFrame, right: pl.DataFrame, settings: MatchSettings, counts: dict[str, Any]
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    settings: MatchSettings,
+    counts: dict[str, Any],
+    turns: _Turns | None = None,
 ) -> tuple[pl.DataFrame, Weights]:
     th = settings.thresholds
-    scorer, pairs, g, total = _fit(left, right, settings, counts, "links", 0.3)
+    scorer, pairs, g, total = _fit(left, right, settings, counts, "links", 0.3, turns=turns)
     t0 = time.perf_counter()
     prob = probability(total)
     tier = pair_tiers(g, prob, settings, th.auto, th.review)
@@ -361,13 +407,14 @@ def _duplicates(
     counts: dict[str, Any],
     key: str,
     m_from: Weights | None,
+    turns: _Turns | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     th = settings.thresholds
     source = frame["source"][0] if frame.height else ""
     obj = frame["object"][0] if frame.height else ""
     if frame.height < 2:
         return pl.DataFrame(schema=DUP_SCHEMA), pl.DataFrame(schema=CLUSTER_SCHEMA), {}
-    scorer, pairs, g, total = _fit(frame, None, settings, counts, key, 0.05, m_from)
+    scorer, pairs, g, total = _fit(frame, None, settings, counts, key, 0.05, m_from, turns)
     t0 = time.perf_counter()
     prob = probability(total)
     # inside one system a department, regional arm or clearly different name is
@@ -438,14 +485,27 @@ def _duplicates(
     return dups, clusters, scorer.weights.to_dict()
 
 
-def _run_all(jobs: list[tuple[str, Callable[[], Any]]], threads: int) -> list[tuple[str, Any]]:
-    """Run the stages side by side in up to ``threads`` threads; results in the jobs' order."""
+def _run_all(
+    jobs: list[tuple[str, Callable[[], Any]]], threads: int, turns: _Turns | None = None
+) -> list[tuple[str, Any]]:
+    """Run the stages side by side in up to ``threads`` threads; results in the jobs' order.
+
+    ``turns``: the stages' blocking order; a stage gives up its turn when it ends.
+    """
+
+    def run(key: str, job: Callable[[], Any]) -> Any:
+        try:
+            return job()
+        finally:
+            if turns is not None:
+                turns.done(key)
+
     if len(jobs) <= 1 or threads <= 1:
-        return [(key, job()) for key, job in jobs]
+        return [(key, run(key, job)) for key, job in jobs]
     with ThreadPoolExecutor(max_workers=min(threads, len(jobs))) as pool:
         # each stage releases its thread's record values when it ends (and the pool's
         # threads end with the pool)
-        futures = [(key, pool.submit(job)) for key, job in jobs]
+        futures = [(key, pool.submit(run, key, job)) for key, job in jobs]
         return [(key, fut.result()) for key, fut in futures]
 
 
@@ -493,15 +553,18 @@ def _match(
     # the link stage and each system's duplicate stage share nothing but the feature
     # frames: they run side by side (polars, numpy and rapidfuzz release the GIL)
     jobs: list[tuple[str, Callable[[], Any]]] = []
+    # the link stage, the longest, blocks first; the duplicate stages follow in order
+    turns = _Turns([])
     if fr is not None and fl.height and fr.height:
-        jobs.append(("links", lambda: _links(fl, fr, settings, counts)))
+        jobs.append(("links", lambda: _links(fl, fr, settings, counts, turns)))
     frames = [fl] + ([fr] if fr is not None else [])
     for f in frames:
         for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):
             part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
             key = f"duplicates_{src}_{obj}"
-            jobs.append((key, partial(_duplicates, part, settings, counts, key, None)))
-    results = _run_all(jobs, threads)
+            jobs.append((key, partial(_duplicates, part, settings, counts, key, None, turns)))
+    turns.pending = [key for key, _job in jobs]
+    results = _run_all(jobs, threads, turns)
     links = pl.DataFrame(schema=LINK_SCHEMA)
     dup_parts = []
     cl_parts = []

@@ -482,3 +482,40 @@ def test_near_names_inside_one_system_need_another_agreeing_field(other, propose
     name = [lv.label for lv in settings.comparisons[0].levels][g[0, 0]]
     assert name in {"jw_0.95", "edit_1"}
     assert bool(no_duplicate_pairs(g, settings)[0]) is not proposed
+
+
+def test_stages_block_in_their_turn_order_whatever_order_they_arrive() -> None:
+    import threading
+    import time
+
+    from recon.match.engine import _Turns
+
+    turns = _Turns(["links", "dups_a", "dups_b", "dups_c"])
+    entered: list[str] = []
+
+    def stage(key: str) -> None:
+        with turns.turn(key):
+            entered.append(key)
+            time.sleep(0.01)
+
+    # the last stage arrives first; one stage never blocks (it ends early) and gives up its turn
+    threads = [threading.Thread(target=stage, args=(k,)) for k in ("dups_c", "dups_a", "links")]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    turns.done("dups_b")
+    for t in threads:
+        t.join(timeout=5)
+    assert entered == ["links", "dups_a", "dups_c"]
+    assert turns.pending == []
+
+
+def test_threaded_and_sequential_stages_give_the_same_matches(companies, monkeypatch) -> None:
+    import recon.match.engine as engine
+
+    hs, sf, _ = companies
+    threaded = match_records(hs, sf, entity="companies")
+    monkeypatch.setattr(engine, "MAX_THREADS", 1)
+    sequential = match_records(hs, sf, entity="companies")
+    assert threaded.links.equals(sequential.links)
+    assert threaded.duplicates.equals(sequential.duplicates)
