@@ -66,6 +66,7 @@ DIRECTIONS: tuple[str, ...] = ("two_way", "hubspot_to_salesforce", "salesforce_t
 KINDS = (
     "text",
     "phone",
+    "url",
     "number",
     "date",
     "datetime",
@@ -237,7 +238,7 @@ DEFAULT_CONTACT_MAPPINGS: tuple[FieldMap, ...] = tuple(
     + _c("Status", "hs_lead_status", "Status", None, "enum", options=_LEAD_STATUS)
     + _c("Mailing Street", "address", None, "MailingStreet")
     + _c("Street", "address", "Street", None)
-    + _c("Website", "website", "Website", None)
+    + _c("Website", "website", "Website", None, "url")
 )
 
 
@@ -248,7 +249,7 @@ def _a(hs: str, sf: str, kind: str = "text", **kw: Any) -> FieldMap:
 #: company ⇄ Account (field_mappings.md "Company ↔ Account")
 DEFAULT_COMPANY_MAPPINGS: tuple[FieldMap, ...] = (
     _a("name", "Name"),
-    _a("website", "Website"),
+    _a("website", "Website", "url"),
     _a("phone", "Phone", "phone"),
     _a("address", "BillingStreet"),
     _a("city", "BillingCity"),

@@ -52,7 +52,7 @@ def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
 
 
 _ATOMS = (str, bool, int, float)
-_TEXTLIKE = ("text", "phone")
+_TEXTLIKE = ("text", "phone", "url")
 _SKIP = object()  # a cached conversion whose value normalises to blank
 _MISSING = object()
 

@@ -304,8 +304,8 @@ def _check_schema(
             kind = "enum" if "enum" in pair else "number"
         if {hs.kind, sf.kind} <= {"date", "datetime"}:
             kind = "date" if "date" in (hs.kind, sf.kind) else "datetime"
-        if kind == "text" and sf.raw_type == "phone":
-            kind = "phone"  # compared as phone numbers, written as text
+        if kind == "text" and sf.raw_type in ("phone", "url"):
+            kind = sf.raw_type  # compared as phone numbers or websites, written as text
     elif hs is not None and not problems:
         kind = hs.kind if m.derived else kind
     to_sf, to_hs = m.to_salesforce, m.to_hubspot

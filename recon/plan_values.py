@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ __all__ = [
     "phone_key",
     "to_hubspot_value",
     "to_salesforce_value",
+    "url_key",
     "values_equal",
 ]
 
@@ -165,7 +167,7 @@ def norm_fast(kind: str, value: Any) -> Any:
         >>> norm_fast("owner", "7") == norm("owner", "7")
         True
     """
-    if (kind == "text" or kind == "phone") and type(value) is str:
+    if (kind == "text" or kind == "phone" or kind == "url") and type(value) is str:
         text = value.strip()
         return text or None
     if value is None:
@@ -295,6 +297,8 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
         return hn is sn or (fm.kind == "bool" and (hn is False or sn is False))
     if fm.kind == "phone":  # the same text is the same number without parsing it
         return hn == sn or phone_key(hn) == phone_key(sn)
+    if fm.kind == "url":
+        return hn == sn or url_key(hn) == url_key(sn)
     if fm.kind in ("enum", "multi"):
         mapped = map_option(hn, fm.options)
         if mapped == sn:
@@ -331,6 +335,31 @@ def phone_key(text: Any) -> str:
             _PHONE_KEYS.clear()
         _PHONE_KEYS[raw] = hit
     return hit
+
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_DEFAULT_PORT = re.compile(r":(?:80|443)$")
+
+
+def url_key(text: Any) -> str:
+    """A website's comparison key: its host without scheme, ``www.``, default port or case,
+    then its path, query and fragment without a trailing slash.
+
+    One site written two ways is one value ("https://www.acme.com/" is "acme.com");
+    another host or another page is another value.
+
+    Examples:
+        >>> url_key("HTTPS://WWW.Acme.com:443/") == url_key("acme.com")
+        True
+        >>> url_key("acme.com/en/home") == url_key("acme.com"), url_key("acme.de") == url_key("acme.com")
+        (False, False)
+    """
+    rest = _SCHEME.sub("", str(text).strip())
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    host = _DEFAULT_PORT.sub("", rest[:cut].lower().rstrip("."))
+    if host.startswith("www."):
+        host = host[4:]
+    return host + rest[cut:].rstrip("/")
 
 
 def to_salesforce_value(fm: FieldMap, hn: Any, om: OwnerMap) -> tuple[Any, str | None]:

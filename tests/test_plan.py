@@ -10,6 +10,7 @@ from plan_testdata import EMAIL, World, by, cfg, linked_contact, plan, schemas
 
 from recon.config import ReconConfig
 from recon.errors import MappingError, PlanError
+from recon.mapping import resolve_mappings
 from recon.models import stable_id
 from recon.plan import build_plan
 from recon.store import get_run, open_store
@@ -212,6 +213,34 @@ def test_phones_and_checkboxes(hs: dict[str, Any], sf: dict[str, Any], writes: l
     w = World()
     linked_contact(w, {"email": EMAIL, **hs}, {"Email": EMAIL, **sf})
     assert [(i["system"], i["field"], i["after"]) for i in plan(w).items] == writes
+
+
+@pytest.mark.parametrize(
+    ("hs_site", "sf_site", "writes"),
+    [
+        ("http://www.Acme.com/", "acme.com", []),  # one site written two ways
+        ("HTTPS://WWW.ACME.COM:443", "https://acme.com", []),
+        ("acme.com", "acme.de", [("hubspot", "website", "acme.de")]),  # another host
+        ("acme.com", "acme.com/en/home", [("hubspot", "website", "acme.com/en/home")]),
+        (None, "www.acme.com", [("hubspot", "website", "www.acme.com")]),
+    ],
+)
+def test_websites_compare_as_sites_not_as_text(
+    hs_site: str | None, sf_site: str, writes: list[Any]
+) -> None:
+    w = World()
+    linked_contact(
+        w, {"email": EMAIL, "website": hs_site}, {"Email": EMAIL, "Website": sf_site}, sf_obj="Lead"
+    )
+    res = plan(w)
+    assert [
+        (i["system"], i["field"], i["after"]) for i in res.items if i["action"] == "update"
+    ] == writes
+    assert {
+        m.kind
+        for m in resolve_mappings(cfg().mapping, schemas()).mappings
+        if m.hubspot == "website"
+    } == {"url"}
 
 
 def test_connector_defaults_between_text_and_picklists_or_numbers() -> None:
