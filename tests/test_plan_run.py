@@ -1,4 +1,4 @@
-"""Stored plan rows: JSON columns encoded like the general encoder, run order (seq, item_id)."""
+"""Stored plan rows: JSON columns encoded like the general encoder, in the order given (run order)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _item(item_id: str, seq: int, value: Any) -> dict[str, Any]:
 )
 def test_rows_encode_like_the_general_encoder_in_run_order(value: Any) -> None:
     items = [_item("b", 50, value), _item("a", 50, value), _item("c", 10, value)]
-    rows = _rows("run", items, run_order(items))
+    rows = _rows("run", [items[k] for k in run_order(items)])
     assert [(r[14], r[1]) for r in rows] == [(10, "c"), (50, "a"), (50, "b")]
     for row in rows:
         item = next(i for i in items if i["item_id"] == row[1])
@@ -62,3 +62,25 @@ def test_rows_encode_like_the_general_encoder_in_run_order(value: Any) -> None:
                 want = orjson.dumps(want, str, orjson.OPT_NON_STR_KEYS).decode()
             assert got == want, col
         assert row[0] == "run"
+
+
+def test_a_plan_is_stored_whole_and_in_run_order_chunk_by_chunk(monkeypatch) -> None:
+    from plan_testdata import World, cfg, plan
+
+    import recon.plan_run as plan_run
+
+    monkeypatch.setattr(plan_run, "_INSERT_CHUNK", 2)
+    w = World()
+    for k in range(3):
+        email = f"p{k}@x.com"
+        hs = {"email": email, "jobtitle": "CEO", "city": None, "phone": "1"}
+        sf = {"Email": email, "Title": "CTO", "MailingCity": "Oslo", "Phone": None}
+        w.snap("hubspot", "contacts", str(300 + k), hs, email=email)
+        w.snap("salesforce", "Contact", f"003X{k}", sf, email=email)
+        w.link("contacts", str(300 + k), "Contact", f"003X{k}")
+    res = plan(w, cfg(create_missing=False))
+    assert len(res.items) > 2 * plan_run._INSERT_CHUNK
+    stored = w.db.execute(
+        "select item_id from plan_items where run_id = ? order by rowid", [res.run_id]
+    ).fetchall()
+    assert [r[0] for r in stored] == [i["item_id"] for i in res.items]
