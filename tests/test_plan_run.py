@@ -84,3 +84,25 @@ def test_a_plan_is_stored_whole_and_in_run_order_chunk_by_chunk(monkeypatch) -> 
         "select item_id from plan_items where run_id = ? order by rowid", [res.run_id]
     ).fetchall()
     assert [r[0] for r in stored] == [i["item_id"] for i in res.items]
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_the_survivors_of_a_large_build_are_kept_out_of_the_collector(monkeypatch, large) -> None:
+    import gc
+
+    import recon.plan_run as plan_run
+
+    monkeypatch.setattr(plan_run, "_FREEZE_OVER", 1_000 if large else 10_000_000)
+
+    @plan_run._gc_paused
+    def build() -> list[list[int]]:
+        assert not gc.isenabled()
+        return [[k] for k in range(20_000)]
+
+    frozen = gc.get_freeze_count()
+    try:
+        items = build()
+        assert gc.isenabled()
+        assert (gc.get_freeze_count() >= frozen + len(items)) is large
+    finally:
+        gc.unfreeze()
