@@ -295,8 +295,10 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if hn is None or sn is None:
         # Salesforce checkboxes are never blank: False there says nothing a blank does not
         return hn is sn or (fm.kind == "bool" and (hn is False or sn is False))
-    if fm.kind == "phone":  # the same text is the same number without parsing it
-        return hn == sn or phone_key(hn) == phone_key(sn)
+    if fm.kind == "phone":  # the same digits in the same form are one number without parsing
+        return (
+            hn == sn or _phone_form(hn) == _phone_form(sn) != "" or phone_key(hn) == phone_key(sn)
+        )
     if fm.kind == "url":
         return hn == sn or url_key(hn) == url_key(sn)
     if fm.kind in ("enum", "multi"):
@@ -312,6 +314,30 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if fm.kind == "owner":
         return om.same(hn, sn)
     return bool(hn == sn)
+
+
+_PHONE_TEXT = re.compile(r"\s*\+?[0-9()\-./ ]*")
+
+
+def _phone_form(text: Any) -> str:
+    """A phone text's digits, after a ``+`` when it starts with one; ``""`` when it holds
+    anything else (letters, an extension).
+
+    Two texts with one form are one input to :func:`phone_key` once its parser drops the
+    punctuation, so they have one key: most spellings of one number are told apart from
+    other numbers without parsing either.
+
+    Examples:
+        >>> _phone_form("+47 (22) 33-44.55") == _phone_form("+4722334455"), _phone_form("0047 22334455")
+        (True, '004722334455')
+        >>> _phone_form("555 0100 ext 12")
+        ''
+    """
+    raw = str(text)
+    if not _PHONE_TEXT.fullmatch(raw):
+        return ""
+    digits = "".join(ch for ch in raw if ch.isdigit())
+    return "+" + digits if raw.lstrip().startswith("+") else digits
 
 
 _PHONE_KEYS: dict[str, str] = {}

@@ -1,0 +1,42 @@
+"""Value comparison shortcuts agree with the full comparison they stand in for."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recon.plan_values import _phone_form, phone_key
+
+_PUNCT = st.sampled_from([" ", "-", ".", "/", "(", ")", ""])
+
+
+@st.composite
+def _spellings(draw: st.DrawFn) -> tuple[str, str]:
+    """Two spellings of one digit string: same prefix form, other punctuation."""
+    digits = draw(st.text("0123456789", min_size=1, max_size=16))
+    prefix = draw(st.sampled_from(["", "+", "00", " +"]))
+
+    def spell() -> str:
+        return prefix + "".join(d + draw(_PUNCT) for d in digits)
+
+    return spell(), spell()
+
+
+@settings(max_examples=300, deadline=None)
+@given(_spellings())
+def test_one_phone_form_is_one_phone_key(pair: tuple[str, str]) -> None:
+    a, b = pair
+    assert _phone_form(a) == _phone_form(b) != ""
+    assert phone_key(a) == phone_key(b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("0123+ ()-./x#", max_size=12), st.text("0123+ ()-./x#", max_size=12))
+def test_phone_form_never_calls_other_texts_one_number(a: str, b: str) -> None:
+    if _phone_form(a) == _phone_form(b) != "":
+        assert phone_key(a) == phone_key(b)
+
+
+def test_extensions_and_letters_are_left_to_the_parser() -> None:
+    assert _phone_form("555 0100 x12") == _phone_form("1-800-FLOWERS") == ""
+    assert _phone_form("+47 22 33 44 55") != _phone_form("0047 22 33 44 55")
