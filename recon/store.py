@@ -585,3 +585,15 @@ def m007_review_labels_index(db: sqlite_utils.Database) -> None:
         index_name="idx_snapshots_review_labels",
         if_not_exists=True,
     )
+
+
+@MIGRATIONS(name="m008_plan_items_merge_link_index")
+def m008_plan_items_merge_link_index(db: sqlite_utils.Database) -> None:
+    """Plan items are looked up by their link only for merges (the review app's merge of a
+    cluster): a partial index of those replaces the index of every item's link, which a
+    1.6M-item plan had to extend at random places on every row."""
+    db.execute("drop index if exists idx_plan_items_link_item_id")
+    db.execute(
+        "create index if not exists idx_plan_items_merge_link"
+        " on plan_items (run_id, link_item_id) where action = 'merge'"
+    )

@@ -131,3 +131,17 @@ def test_store_status_counts(fresh_db: sqlite_utils.Database) -> None:
     assert status["waiting_for_review"] == 1
     assert status["decisions"] == 1
     assert status["runs"]["match"]["run_id"] == run
+
+
+def test_plan_items_are_found_by_link_only_for_merges_through_a_partial_index() -> None:
+    db = open_store(":memory:")
+    names = {
+        r[0] for r in db.execute("select name from sqlite_master where tbl_name = 'plan_items'")
+    }
+    assert "idx_plan_items_merge_link" in names and "idx_plan_items_link_item_id" not in names
+    plan = db.execute(
+        "explain query plan select item_id from plan_items"
+        " where run_id = ? and action = 'merge' and link_item_id = ?",
+        ["r", "c"],
+    ).fetchall()
+    assert "idx_plan_items_merge_link" in str(plan)
