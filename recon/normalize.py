@@ -278,6 +278,11 @@ _TRANSLIT_FOLDS = (
 )  # fmt: skip
 
 
+_FOLDED_LETTERS = "abcdefghiklmnoprstuvx"  # the letters left after folding
+_DOUBLED = "|".join(f"({c}){c}+" for c in _FOLDED_LETTERS)
+_DOUBLED_TO = "".join(f"${{{i}}}" for i in range(1, len(_FOLDED_LETTERS) + 1))
+
+
 def script_keys(names_norm: pl.Series) -> pl.Series:
     """A lossy key of normalised names that survives a round trip through Cyrillic or Greek.
 
@@ -291,9 +296,8 @@ def script_keys(names_norm: pl.Series) -> pl.Series:
     k = names_norm
     for a, b in _TRANSLIT_FOLDS:
         k = k.str.replace_all(a, b, literal=True)
-    for ch in "abcdefghiklmnoprstuvx":  # the letters left after folding
-        k = k.str.replace_all(f"{ch}{ch}+", ch)
-    return k.alias(names_norm.name)
+    # doubled letters collapse, all letters in one pass (one alternative and group per letter)
+    return k.str.replace_all(_DOUBLED, _DOUBLED_TO).alias(names_norm.name)
 
 
 def company_name(text: str | None) -> str | None:

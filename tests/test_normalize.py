@@ -213,3 +213,20 @@ def test_shipped_legal_terms_match_installed_cleanco() -> None:
     from recon import _country_data
 
     assert N.legal_terms_from_cleanco() == _country_data.LEGAL_TERMS
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text("abcdehkpqstwxyz jc", max_size=24), max_size=40))
+def test_script_keys_fold_then_collapse_doubled_letters(names: list[str]) -> None:
+    from itertools import groupby
+
+    def reference(name: str) -> str:
+        for a, b in N._TRANSLIT_FOLDS:
+            name = name.replace(a, b)
+        return "".join(
+            ch if ch in "abcdefghiklmnoprstuvx" else ch * len(list(run))
+            for ch, run in groupby(name)
+        )
+
+    got = N.script_keys(pl.Series(names, dtype=pl.String)).to_list()
+    assert got == [reference(n) for n in names]
