@@ -230,3 +230,23 @@ def test_script_keys_fold_then_collapse_doubled_letters(names: list[str]) -> Non
 
     got = N.script_keys(pl.Series(names, dtype=pl.String)).to_list()
     assert got == [reference(n) for n in names]
+
+
+def test_kana_keep_their_voicing_marks_through_ascii_folding() -> None:
+    # decomposition splits ゼ into セ and a combining mark: dropping every mark read ゼボ as "seho"
+    names = ["ゼボクリオル", "パン", "ガハイグリオ", "Société Générale", "Москва"]
+    assert N.fold_ascii(pl.Series(names)).to_list() == [
+        "zebokurioru",
+        "pan",
+        "gahaigurio",
+        "Societe Generale",
+        "Moskva",
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=12), max_size=20))
+def test_fold_ascii_agrees_with_the_one_value_fold(texts: list[str]) -> None:
+    assert N.fold_ascii(pl.Series(texts, dtype=pl.String)).to_list() == [
+        N._fold_one(t) for t in texts
+    ]
