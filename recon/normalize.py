@@ -291,21 +291,46 @@ _DOUBLED = "|".join(f"({c}){c}+" for c in _FOLDED_LETTERS)
 _DOUBLED_TO = "".join(f"${{{i}}}" for i in range(1, len(_FOLDED_LETTERS) + 1))
 
 
+def _fold_script(text: str) -> str:
+    """:func:`script_keys`' letter folding of one text (no word shortening)."""
+    for a, b in _TRANSLIT_FOLDS:
+        text = text.replace(a, b)
+    return re.sub(r"([abcdefghiklmnoprstuvx])\1+", r"\1", text)
+
+
+@functools.cache
+def _folded_abbreviations() -> dict[str, str]:
+    """Business words as they come back from another script, folded, to their folded short
+    form ("servitses" and "services" both fold to "servikes", shortened to "svk"); a
+    folded word two short forms claim is left alone."""
+    claims: dict[str, set[str]] = {}
+    for long, short in ABBREVIATIONS.items():
+        claims.setdefault(_fold_script(long), set()).add(_fold_script(short))
+    return {k: next(iter(v)) for k, v in claims.items() if len(v) == 1}
+
+
 def script_keys(names_norm: pl.Series) -> pl.Series:
     """A lossy key of normalised names that survives a round trip through Cyrillic or Greek.
 
     "quostum consulting" and "kyostym konsylting" (its Greek spelling, back in
-    Latin letters) get one key. Doubled letters collapse.
+    Latin letters) get one key. Doubled letters collapse. Common business words
+    are shortened after folding too: a Latin name's "services" was shortened to "svc"
+    by :func:`company_names`, its Cyrillic spelling comes back as "servitses", and both
+    become "svk".
 
     Examples:
         >>> script_keys(pl.Series(["zacea hldg", "zatsea hldg"])).to_list()
         ['sakea hldg', 'sakea hldg']
+        >>> script_keys(pl.Series(["drouhir gairor svc", "droukhir gairor servitses"])).to_list()
+        ['drouhir gairor svk', 'drouhir gairor svk']
     """
     k = names_norm
     for a, b in _TRANSLIT_FOLDS:
         k = k.str.replace_all(a, b, literal=True)
     # doubled letters collapse, all letters in one pass (one alternative and group per letter)
-    return k.str.replace_all(_DOUBLED, _DOUBLED_TO).alias(names_norm.name)
+    k = k.str.replace_all(_DOUBLED, _DOUBLED_TO)
+    words = k.str.split(" ").list.eval(pl.element().replace(_folded_abbreviations()))
+    return words.list.join(" ").alias(names_norm.name)
 
 
 def company_name(text: str | None) -> str | None:

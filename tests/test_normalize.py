@@ -216,17 +216,26 @@ def test_shipped_legal_terms_match_installed_cleanco() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text("abcdehkpqstwxyz jc", max_size=24), max_size=40))
+@given(
+    st.lists(
+        st.text("abcdehkpqstwxyz jc", max_size=24)
+        | st.sampled_from(["servitses", "tekhnolodzhis", "kholdings", "services", "acme svc"]),
+        max_size=40,
+    )
+)
 def test_script_keys_fold_then_collapse_doubled_letters(names: list[str]) -> None:
     from itertools import groupby
+
+    short = N._folded_abbreviations()
 
     def reference(name: str) -> str:
         for a, b in N._TRANSLIT_FOLDS:
             name = name.replace(a, b)
-        return "".join(
+        name = "".join(
             ch if ch in "abcdefghiklmnoprstuvx" else ch * len(list(run))
             for ch, run in groupby(name)
         )
+        return " ".join(short.get(w, w) for w in name.split(" "))
 
     got = N.script_keys(pl.Series(names, dtype=pl.String)).to_list()
     assert got == [reference(n) for n in names]
@@ -250,3 +259,16 @@ def test_fold_ascii_agrees_with_the_one_value_fold(texts: list[str]) -> None:
     assert N.fold_ascii(pl.Series(texts, dtype=pl.String)).to_list() == [
         N._fold_one(t) for t in texts
     ]
+
+
+@pytest.mark.parametrize(
+    ("latin", "other"),
+    [
+        ("Drouhir Gairor Services OOO", "Дроухир Гаирор Сервицес OOO"),
+        ("Maibrem Pistix Services", "Μαιβρεμ Πιστιξ Σερβικεσ"),
+        ("North Quaizant Holdings PAO", "Нортх Куаизант Холдингс"),
+    ],
+)
+def test_business_words_in_another_script_shorten_like_latin_ones(latin: str, other: str) -> None:
+    keys = N.script_keys(N.company_names(pl.Series([latin, other]))).to_list()
+    assert keys[0] == keys[1]
