@@ -49,6 +49,17 @@ def _distinct(fn: Callable[[pl.Series], pl.Series], s: pl.Series) -> pl.Series:
     )
 
 
+def _nonlatin(names: pl.Series) -> pl.Series:
+    """Whether each name holds letters of a script other than Latin (false when blank).
+
+    Examples:
+        >>> _nonlatin(pl.Series(["Société Générale", "Москва", "ゼボ KK", None])).to_list()
+        [False, True, True, False]
+    """
+    other = names.cast(pl.String).str.contains(r"[^\p{Latin}\p{Common}\p{Inherited}]")
+    return other.fill_null(False)
+
+
 def _other_id(ext: pl.Series, source: pl.Series) -> pl.Series:
     """The stored id of the record in the other system, from ``external_ids`` JSON."""
     text = ext.cast(pl.String)
@@ -114,6 +125,10 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
                 last + "|" + company.str.split(" ").list.first()
             )
         ).to_series()
+    # names written in another script than Latin: not compared letter by letter with Latin ones
+    out["name_nonlatin"] = _nonlatin(cols["name"] if entity == "companies" else full)
+    if entity != "companies":
+        out["company_norm_nonlatin"] = _nonlatin(cols["company"])
     df = pl.DataFrame({k: v.alias(k) for k, v in out.items()})
     df = df.with_columns(name_script=_distinct(N.script_keys, df["name_norm"]))
     if "company_norm" in df.columns:

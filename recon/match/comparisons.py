@@ -74,6 +74,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "jw_0.85": "similar spelling",
     "edit_1": "one typing error apart",
     "other_script": "the same name written in another script",
+    "script_differs": "names in two scripts that do not spell alike: not compared letter by letter",
     "idf_0.8": "most of the distinctive words shared",
     "idf_0.65": "many of the distinctive words shared",
     "idf_0.5": "some distinctive words shared",
@@ -117,6 +118,13 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
     different name veto ``auto``; so does ``extra_country`` (the extra words
     name a country: "Acme" / "Acme Germany", a regional arm).
 
+    ``script_differs``: one name is written in Latin letters, the other in another script,
+    and they do not spell alike even once folded (katakana spells "Central" as "kentoraru"):
+    the names are no evidence against the pair (no veto, a weight of their own), so the
+    domain, phone and place decide a link. Inside one system such a pair never proposes a
+    duplicate (a company's arm abroad shares its website more often than a record is
+    copied in another script).
+
     ``exact_short`` is exact agreement on a name of at most three characters ("WPS"): at
     scale many organisations share such a name, so it gets a weight of its own, fitted
     like every other level, instead of the weight of a long name's exact agreement.
@@ -146,13 +154,14 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("idf_0.65", "idf_overlap", 0.65),
             Level("idf_0.5", "idf_overlap", 0.5),
             Level("subset", "token_set", 1.0),
+            Level("script_differs", "script_differs"),
             Level("else", "else"),
         ),
         tf_adjust=True,
         veto_auto=("else", "subset", "extra_words", "extra_country"),
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them
-        no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5"),
+        no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5", "script_differs"),
         density_adjust=True,
         # near-identical names inside one system are siblings as often as copies (but not
         # names equal once spaces or scripts are set aside)

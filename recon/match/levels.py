@@ -348,7 +348,8 @@ _NO_STRING_OPS = frozenset(
     {
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
-        "extra_words", "extra_country", "script", "acronym", "same_stem", "suffix_digits",
+        "extra_words", "extra_country", "script", "script_differs", "acronym", "same_stem",
+        "suffix_digits",
     }
 )  # fmt: skip
 
@@ -453,6 +454,13 @@ def _test(
         if col not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _same(pairs, col, lambda x: x, col, idx)
+    if op == "script_differs":
+        # one name written in Latin letters, the other in another script
+        col = "name_nonlatin" if comp.column == "name_norm" else f"{comp.column}_nonlatin"
+        if col not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        lv, rv = pairs.arrays(col, idx)
+        return lv != rv  # type: ignore[no-any-return]
     if op == "acronym":
         if not {"acronym", "name_compact"} <= set(pairs.left.columns):
             return np.zeros(len(idx), dtype=bool)

@@ -56,6 +56,7 @@ LEVEL_OPS = frozenset(
         "ratio",
         "edits",
         "script",
+        "script_differs",
         "token_set",
         "idf_overlap",
         "extra_words",

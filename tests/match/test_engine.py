@@ -519,3 +519,62 @@ def test_threaded_and_sequential_stages_give_the_same_matches(companies, monkeyp
     sequential = match_records(hs, sf, entity="companies")
     assert threaded.links.equals(sequential.links)
     assert threaded.duplicates.equals(sequential.duplicates)
+
+
+def test_names_in_two_scripts_are_no_evidence_against_a_link(make_companies) -> None:
+    hs, sf, truth = make_companies(150, seed=7, dup_share=0.0)
+    # one company's HubSpot name in katakana that does not spell like its Latin name;
+    # the domain and phone still agree
+    rid = hs["record_id"][5]
+    entity = truth[("hubspot", rid)]
+    sf_rid = next(r for (s, r), e in truth.items() if s == "salesforce" and e == entity)
+    site, phone = sf.filter(pl.col("record_id") == sf_rid).select("website", "phone").row(0)
+    hs = hs.with_columns(
+        name=pl.when(pl.col("record_id") == rid)
+        .then(pl.lit("ケントラル ゼアキオム KK"))
+        .otherwise("name"),
+        website=pl.when(pl.col("record_id") == rid)
+        .then(pl.lit(site or "x.com"))
+        .otherwise("website"),
+        phone=pl.when(pl.col("record_id") == rid)
+        .then(pl.lit(phone or "+1 212 555 0100"))
+        .otherwise("phone"),
+    )
+    sf = sf.with_columns(
+        website=pl.when(pl.col("record_id") == sf_rid)
+        .then(pl.lit(site or "x.com"))
+        .otherwise("website"),
+        phone=pl.when(pl.col("record_id") == sf_rid)
+        .then(pl.lit(phone or "+1 212 555 0100"))
+        .otherwise("phone"),
+    )
+    r = match_records(hs, sf, entity="companies")
+    (link,) = r.links.filter(pl.col("record_id_l") == rid).rows(named=True)
+    assert link["record_id_r"] == sf_rid
+    levels = {e["comparison"]: e["level"] for e in json.loads(link["explanation"])}
+    assert levels["company_name"] == "script_differs"
+    assert link["tier"] == "auto"  # not vetoed as a clearly different name
+
+
+def test_names_in_two_scripts_never_propose_a_duplicate() -> None:
+    rows = [
+        {
+            "record_id": "a",
+            "name": "Central Jeakiom Kitchen",
+            "website": "cjk.jp",
+            "phone": "+81 3 5555 0100",
+        },
+        {
+            "record_id": "b",
+            "name": "ケントラル ゼアキオム キトクヘン",
+            "website": "cjk.jp",
+            "phone": "+81 3 5555 0100",
+        },
+        *[
+            {"record_id": f"f{k}", "name": f"Filler {k} Foods", "website": None, "phone": None}
+            for k in range(30)
+        ],
+    ]
+    frame = pl.DataFrame(rows).with_columns(source=pl.lit("hubspot"), object=pl.lit("companies"))
+    r = match_records(frame, None, entity="companies")
+    assert r.duplicates.filter(pl.col("record_id_l").is_in(["a", "b"])).height == 0
