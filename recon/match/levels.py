@@ -106,29 +106,35 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
 def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool) -> np.ndarray:
     """One name's words strictly contain the other's ("acme" / "acme ventures").
 
-    With ``geo_only`` the extra words are all country words ("Acme" / "Acme
+    With ``geo_only`` the extra words are country words ("Acme" / "Acme
     Germany": a regional arm, or a country annotation); without it at least one
-    extra word is not a country word (a department: "Acme Research"). Both are
-    computed once for every pair of the batch, then indexed.
+    extra word is not a country word (a department: "Acme Research"). Extra words of
+    one or two letters that are no country are neither: they are what is left of a
+    truncated or misspelt legal form ("Lywem V", "Acme Foods C"), and such pairs go on
+    to the levels below. Both are computed once for every pair of the batch, then indexed.
     """
     key = f"extra_{column}"
     if key not in pairs.memo:
         valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
         geo_a, geo_b = pairs.arrays(f"{column}_tokgeo", pairs.every)
+        debris_a, debris_b = pairs.arrays(f"{column}_tokdebris", pairs.every)
         na = valid_a.sum(axis=1)
         nb = valid_b.sum(axis=1)
         a_in_b = (hit_a | ~valid_a).all(axis=1)
         b_in_a = (hit_b | ~valid_b).all(axis=1)
-        # a side has a non-country word the other lacks
-        extra_a_plain = (valid_a & ~hit_a & ~geo_a).any(axis=1)
-        extra_b_plain = (valid_b & ~hit_b & ~geo_b).any(axis=1)
+        # a side has a word the other lacks: a plain one (not a country, not debris), a country
+        extra_a_plain = (valid_a & ~hit_a & ~geo_a & ~debris_a).any(axis=1)
+        extra_b_plain = (valid_b & ~hit_b & ~geo_b & ~debris_b).any(axis=1)
+        extra_a_geo = (valid_a & ~hit_a & geo_a).any(axis=1)
+        extra_b_geo = (valid_b & ~hit_b & geo_b).any(axis=1)
         b_bigger = a_in_b & (nb > na)
         a_bigger = b_in_a & (na > nb)
         plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
+        geo = (b_bigger & extra_b_geo) | (a_bigger & extra_a_geo)
         subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
-        pairs.memo[key] = (subset, plain)
-    subset, plain = pairs.memo[key]
-    return (subset & ~plain)[idx] if geo_only else (subset & plain)[idx]  # type: ignore[no-any-return]
+        pairs.memo[key] = (subset & plain, subset & ~plain & geo)
+    plain, geo = pairs.memo[key]
+    return geo[idx] if geo_only else plain[idx]  # type: ignore[no-any-return]
 
 
 def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:

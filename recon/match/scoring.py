@@ -99,9 +99,11 @@ def token_idf(frames: list[pl.DataFrame], column: str) -> pl.DataFrame:
     n = max(col.height, 1)
     toks = col.select(pl.col("s").str.split(" ").list.unique().alias("t")).explode("t")
     out = toks.group_by("t").agg(w=1.0 + (n / pl.len()).log(2))
-    return out.with_columns(
-        id=pl.int_range(pl.len(), dtype=pl.Int32), geo=pl.col("t").is_in(list(geo_words()))
-    )
+    geo = pl.col("t").is_in(list(geo_words()))
+    # one or two letters that are no country: the debris of a truncated or misspelt legal
+    # form ("Acme Foods C", "Lywem V"), not a department's word
+    debris = (pl.col("t").str.len_chars() <= 2) & ~geo
+    return out.with_columns(id=pl.int_range(pl.len(), dtype=pl.Int32), geo=geo, debris=debris)
 
 
 #: words per name kept for overlap (the rarest ones); the total weight counts all words
@@ -127,11 +129,14 @@ def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl
     ids = np.full((n, TOKENS_K), -1, np.int32)
     ws = np.zeros((n, TOKENS_K), np.float32)
     geo = np.zeros((n, TOKENS_K), np.bool_)
+    debris = np.zeros((n, TOKENS_K), np.bool_)
     i = toks["_i"].to_numpy()
     p = toks["pos"].to_numpy()
     ids[i, p] = toks["id"].to_numpy()
     if "geo" in toks.columns:
         geo[i, p] = toks["geo"].to_numpy()
+    if "debris" in toks.columns:
+        debris[i, p] = toks["debris"].to_numpy()
     ws[i, p] = toks["w"].to_numpy()
     tot = np.zeros(n, np.float32)
     tot[wsum["_i"].to_numpy()] = wsum["w"].to_numpy()
@@ -140,6 +145,7 @@ def add_token_columns(frame: pl.DataFrame, column: str, idf: pl.DataFrame) -> pl
         pl.Series(f"{column}_tokw", ws, dtype=pl.Array(pl.Float32, TOKENS_K)),
         pl.Series(f"{column}_tokwsum", tot, dtype=pl.Float32),
         pl.Series(f"{column}_tokgeo", geo, dtype=pl.Array(pl.Boolean, TOKENS_K)),
+        pl.Series(f"{column}_tokdebris", debris, dtype=pl.Array(pl.Boolean, TOKENS_K)),
     )
 
 

@@ -578,3 +578,36 @@ def test_names_in_two_scripts_never_propose_a_duplicate() -> None:
     frame = pl.DataFrame(rows).with_columns(source=pl.lit("hubspot"), object=pl.lit("companies"))
     r = match_records(frame, None, entity="companies")
     assert r.duplicates.filter(pl.col("record_id_l").is_in(["a", "b"])).height == 0
+
+
+def test_one_or_two_letter_leftovers_of_a_legal_form_are_not_extra_words(make_companies) -> None:
+    hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
+
+    def rec(rid: str, name: str, site: str, phone: str) -> dict[str, str]:
+        return {"record_id": rid, "name": name, "website": site, "phone": phone, "country": "NL"}
+
+    hs = pl.concat(
+        [
+            hs,
+            pl.DataFrame([rec("h1", "Lywem NV", "lywem.com", "+31 30 843 4892")]),
+            pl.DataFrame([rec("h2", "Quorvex", "quorvex.com", "+31 20 555 0101")]),
+        ],
+        how="diagonal_relaxed",
+    ).with_columns(source=pl.lit("hubspot"), object=pl.lit("companies"))
+    sf = pl.concat(
+        [
+            sf,
+            pl.DataFrame([rec("s1", "Lywem V", "lywem.com", "+31 30 843 4892")]),
+            pl.DataFrame([rec("s2", "Quorvex Research", "quorvex.com", "+31 20 555 0101")]),
+        ],
+        how="diagonal_relaxed",
+    ).with_columns(source=pl.lit("salesforce"), object=pl.lit("Account"))
+    r = match_records(hs, sf, entity="companies")
+    got = {}
+    for row in r.links.filter(pl.col("record_id_l").is_in(["h1", "h2"])).rows(named=True):
+        levels = {e["comparison"]: e["level"] for e in json.loads(row["explanation"])}
+        got[row["record_id_l"]] = (row["record_id_r"], levels["company_name"], row["tier"])
+    # "v" is what is left of "NV": the same company, linked without a veto
+    assert got["h1"][0] == "s1" and got["h1"][1] != "extra_words" and got["h1"][2] == "auto"
+    # a department's word is an extra word: never an automatic link
+    assert got["h2"][:2] == ("s2", "extra_words") and got["h2"][2] != "auto"
