@@ -403,7 +403,8 @@ def match(
     settings: dict[str, Any] | ReconConfig = cfg
     if train:
         settings = {o: train_from_decisions(db, o, settings_for(o, cfg))[0] for o in objects}
-    run_id = run_match(db, settings, objects=objects)
+    with err_console.status(f"matching {', '.join(objects)}…"):
+        run_id = run_match(db, settings, objects=objects)
     table = Table(title=f"match run {run_id}")
     for col in ("object", "kind", "tier", "pairs"):
         table.add_column(col)
@@ -543,7 +544,8 @@ def plan(
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
     cfg = get_config(config)
-    result = build_plan(open_db(cfg), cfg, match_run_id=run_id, sample=sample, dry_run=dry_run)
+    with err_console.status("planning (a large store takes a minute)…"):
+        result = build_plan(open_db(cfg), cfg, match_run_id=run_id, sample=sample, dry_run=dry_run)
     render_plan(result, fmt, console)
 
 
