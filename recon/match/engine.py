@@ -552,18 +552,20 @@ def _match(
     weights: dict[str, Any] = {}
     # the link stage and each system's duplicate stage share nothing but the feature
     # frames: they run side by side (polars, numpy and rapidfuzz release the GIL)
-    jobs: list[tuple[str, Callable[[], Any]]] = []
-    # the link stage, the longest, blocks first; the duplicate stages follow in order
-    turns = _Turns([])
+    stages: list[tuple[str, Callable[..., Any]]] = []
     if fr is not None and fl.height and fr.height:
-        jobs.append(("links", lambda: _links(fl, fr, settings, counts, turns)))
+        stages.append(("links", partial(_links, fl, fr, settings, counts)))
     frames = [fl] + ([fr] if fr is not None else [])
     for f in frames:
         for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):
             part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
             key = f"duplicates_{src}_{obj}"
-            jobs.append((key, partial(_duplicates, part, settings, counts, key, None, turns)))
-    turns.pending = [key for key, _job in jobs]
+            stages.append((key, partial(_duplicates, part, settings, counts, key, None)))
+    # the link stage, the longest, blocks first; the duplicate stages follow in order
+    turns = _Turns([key for key, _stage in stages])
+    jobs: list[tuple[str, Callable[[], Any]]] = [
+        (key, partial(stage, turns=turns)) for key, stage in stages
+    ]
     results = _run_all(jobs, threads, turns)
     links = pl.DataFrame(schema=LINK_SCHEMA)
     dup_parts = []

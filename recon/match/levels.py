@@ -236,12 +236,20 @@ def _encode(series: list[pl.Series]) -> list[np.ndarray]:
 class _Pairs:
     """Left/right values of candidate pairs, fetched lazily per column."""
 
-    def __init__(self, left: pl.DataFrame, right: pl.DataFrame, il: np.ndarray, ir: np.ndarray):
+    def __init__(
+        self,
+        left: pl.DataFrame,
+        right: pl.DataFrame,
+        il: np.ndarray,
+        ir: np.ndarray,
+        records: dict[str, tuple[Any, Any]] | None = None,
+    ):
         self.left, self.right, self.il, self.ir = left, right, il, ir
         #: pairs inside one frame (duplicates): record values are converted once for both ends
         self.same = left is right
         self._cache: dict[str, tuple[pl.Series, pl.Series]] = {}
-        self._obj: dict[str, tuple[Any, Any]] = {}
+        #: record-level values, kept between batches of one frame pair when the caller shares them
+        self._obj: dict[str, tuple[Any, Any]] = {} if records is None else records
         #: values computed once for every pair of this batch
         self.memo: dict[str, Any] = {}
         #: every pair of the batch (memoised values are computed for all of them)
@@ -560,8 +568,7 @@ def _compare(
     idf: dict[str, pl.DataFrame],
     obj_cache: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> np.ndarray:
-    pairs = _Pairs(left, right, il, ir)
-    pairs._obj = obj_cache
+    pairs = _Pairs(left, right, il, ir, obj_cache)
     cols = []
     for comp in settings.comparisons:
         if comp.column == "xid":
