@@ -43,45 +43,48 @@ def _put(d: dict[str, Any], key: str, value: Any) -> None:
         d[key] = value
 
 
-def _company(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
+def _draw(
+    rng: random.Random, specs: tuple[tuple[str, str | None, list[Any] | None], ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """HubSpot and Salesforce values of each ``(property, field, values)`` (None: owners)."""
     hs: dict[str, Any] = {}
     sf: dict[str, Any] = {}
-    for h, s, values in (
-        ("name", "Name", _TEXT),
-        ("city", "BillingCity", _TEXT),
-        ("phone", "Phone", _PHONES),
-        ("industry", "Industry", _INDUSTRY),
-        ("hubspot_owner_id", "OwnerId", None),
-        ("numberofemployees", "NumberOfEmployees", _NUMBERS),
-        ("lifecyclestage", None, _STAGES),
-    ):
-        if values is None:
-            _put(hs, h, _pick(rng, _OWNERS_HS))
-            _put(sf, s, _pick(rng, _OWNERS_SF))
-            continue
-        _put(hs, h, _pick(rng, values))
+    for h, s, values in specs:
+        _put(hs, h, _pick(rng, _OWNERS_HS if values is None else values))
         if s:
-            _put(sf, s, _pick(rng, values))
+            _put(sf, s, _pick(rng, _OWNERS_SF if values is None else values))
     return hs, sf
 
 
+def _company(rng: random.Random) -> tuple[dict[str, Any], dict[str, Any]]:
+    return _draw(
+        rng,
+        (
+            ("name", "Name", _TEXT),
+            ("city", "BillingCity", _TEXT),
+            ("phone", "Phone", _PHONES),
+            ("industry", "Industry", _INDUSTRY),
+            ("hubspot_owner_id", "OwnerId", None),
+            ("numberofemployees", "NumberOfEmployees", _NUMBERS),
+            ("lifecyclestage", None, _STAGES),
+        ),
+    )
+
+
 def _contact(rng: random.Random, sf_obj: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    hs: dict[str, Any] = {}
-    sf: dict[str, Any] = {}
-    for h, s, values in (
-        ("firstname", "FirstName", _TEXT),
-        ("jobtitle", "Title", _TEXT),
-        ("hs_email_optout", "HasOptedOutOfEmail", _BOOLS),
-        ("phone", "Phone", _PHONES),
-        ("birthday", "Birthdate", _DATES),
-        ("lifecyclestage", None, _STAGES),
-        ("salutation", "Salutation", ["Mr.", "mr.", "Dr.", "Prof."]),
-    ):
-        _put(hs, h, _pick(rng, values))
-        if s:
-            _put(sf, s, _pick(rng, values))
-    _put(hs, "hubspot_owner_id", _pick(rng, _OWNERS_HS))
-    _put(sf, "OwnerId", _pick(rng, _OWNERS_SF))
+    hs, sf = _draw(
+        rng,
+        (
+            ("firstname", "FirstName", _TEXT),
+            ("jobtitle", "Title", _TEXT),
+            ("hs_email_optout", "HasOptedOutOfEmail", _BOOLS),
+            ("phone", "Phone", _PHONES),
+            ("birthday", "Birthdate", _DATES),
+            ("lifecyclestage", None, _STAGES),
+            ("salutation", "Salutation", ["Mr.", "mr.", "Dr.", "Prof."]),
+            ("hubspot_owner_id", "OwnerId", None),
+        ),
+    )
     if sf_obj == "Contact":
         _put(sf, "Account.Name", _pick(rng, _TEXT))
         _put(hs, "company", _pick(rng, _TEXT))
