@@ -1,7 +1,7 @@
 """The fields of a record to create on the other side: each create mapping's value, converted.
 
 Only mappings whose rule writes into a blank record on the target side count (the
-conflict-rule table with the target blank); text and phones go over stripped, other
+conflict-rule table with the target blank); text, phones and websites go over stripped, other
 kinds through the mapping's conversion (options, owners, flags, numbers), memoised per
 raw value; values that cannot be written are counted (``create_field_<problem>``) and
 left out, like blanks.
@@ -14,7 +14,7 @@ from operator import is_not
 from typing import TYPE_CHECKING, Any
 
 from .mapping import decide
-from .plan_values import norm_fast
+from .plan_values import TEXT_KINDS, norm_fast
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -52,7 +52,6 @@ def _create_maps(p: Planner, obj: str, sf_obj: str, to: str) -> list[FieldMap]:
 
 
 _ATOMS = (str, bool, int, float)
-_TEXTLIKE = ("text", "phone", "url")
 _SKIP = object()  # a cached conversion whose value normalises to blank
 _MISSING = object()
 
@@ -67,7 +66,7 @@ def _field_plan(
         maps = _create_maps(p, obj, sf_obj, to)
         p.cache[key] = (
             [
-                (fm, fm.salesforce if to == "salesforce" else fm.hubspot, fm.kind in _TEXTLIKE)
+                (fm, fm.salesforce if to == "salesforce" else fm.hubspot, fm.kind in TEXT_KINDS)
                 for fm in maps
             ],
             [fm.hubspot if to == "salesforce" else fm.salesforce for fm in maps],
@@ -104,7 +103,7 @@ def fields_for_create(
     ):
         tr = type(raw)
         if textlike and tr is str:
-            # text and phones go over as they are (stripped): what norm + convert give them
+            # text, phones and websites go over as they are (stripped): what norm + convert give
             text = raw.strip()
             if text:
                 out.setdefault(dst, text)

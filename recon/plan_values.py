@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .mapping import FieldMap
 
 __all__ = [
+    "TEXT_KINDS",
     "OwnerMap",
     "fast_stable_id",
     "for_hubspot",
@@ -155,6 +156,8 @@ def norm(kind: str, value: Any) -> Any:
     return str(value)
 
 
+#: kinds compared and written as stripped text (phones and websites compare by their own keys)
+TEXT_KINDS = frozenset({"text", "phone", "url"})
 #: kinds whose raw values repeat (ids, options, flags, numbers): worth memoising
 _CACHED_KINDS = frozenset({"number", "bool", "enum", "multi", "owner", "date", "reference"})
 _NORM_CACHE: dict[tuple[str, Any], Any] = {}
@@ -167,7 +170,7 @@ def norm_fast(kind: str, value: Any) -> Any:
         >>> norm_fast("owner", "7") == norm("owner", "7")
         True
     """
-    if (kind == "text" or kind == "phone" or kind == "url") and type(value) is str:
+    if kind in TEXT_KINDS and type(value) is str:
         text = value.strip()
         return text or None
     if value is None:
