@@ -103,7 +103,7 @@ def fields_for_create(
     ):
         tr = type(raw)
         if textlike and tr is str:
-            # text, phones and websites go over as they are (stripped): what norm + convert give
+            # text, phones and websites go over stripped (what norm + convert give them)
             text = raw.strip()
             if text:
                 out.setdefault(dst, text)
