@@ -291,11 +291,13 @@ _DOUBLED = "|".join(f"({c}){c}+" for c in _FOLDED_LETTERS)
 _DOUBLED_TO = "".join(f"${{{i}}}" for i in range(1, len(_FOLDED_LETTERS) + 1))
 
 
-def _fold_script(text: str) -> str:
-    """:func:`script_keys`' letter folding of one text (no word shortening)."""
+def _fold_letters(s: pl.Series) -> pl.Series:
+    """:func:`script_keys`' letter folding (no word shortening): the romanisations another
+    script gives back folded to one letter, then doubled letters collapsed."""
     for a, b in _TRANSLIT_FOLDS:
-        text = text.replace(a, b)
-    return re.sub(r"([abcdefghiklmnoprstuvx])\1+", r"\1", text)
+        s = s.str.replace_all(a, b, literal=True)
+    # doubled letters collapse, all letters in one pass (one alternative and group per letter)
+    return s.str.replace_all(_DOUBLED, _DOUBLED_TO)
 
 
 @functools.cache
@@ -303,9 +305,11 @@ def _folded_abbreviations() -> dict[str, str]:
     """Business words as they come back from another script, folded, to their folded short
     form ("servitses" and "services" both fold to "servikes", shortened to "svk"); a
     folded word two short forms claim is left alone."""
+    longs = _fold_letters(pl.Series(list(ABBREVIATIONS), dtype=pl.String)).to_list()
+    shorts = _fold_letters(pl.Series(list(ABBREVIATIONS.values()), dtype=pl.String)).to_list()
     claims: dict[str, set[str]] = {}
-    for long, short in ABBREVIATIONS.items():
-        claims.setdefault(_fold_script(long), set()).add(_fold_script(short))
+    for long, short in zip(longs, shorts, strict=True):
+        claims.setdefault(long, set()).add(short)
     return {k: next(iter(v)) for k, v in claims.items() if len(v) == 1}
 
 
@@ -324,12 +328,11 @@ def script_keys(names_norm: pl.Series) -> pl.Series:
         >>> script_keys(pl.Series(["drouhir gairor svc", "droukhir gairor servitses"])).to_list()
         ['drouhir gairor svk', 'drouhir gairor svk']
     """
-    k = names_norm
-    for a, b in _TRANSLIT_FOLDS:
-        k = k.str.replace_all(a, b, literal=True)
-    # doubled letters collapse, all letters in one pass (one alternative and group per letter)
-    k = k.str.replace_all(_DOUBLED, _DOUBLED_TO)
-    words = k.str.split(" ").list.eval(pl.element().replace(_folded_abbreviations()))
+    words = (
+        _fold_letters(names_norm)
+        .str.split(" ")
+        .list.eval(pl.element().replace(_folded_abbreviations()))
+    )
     return words.list.join(" ").alias(names_norm.name)
 
 
