@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
+    "CANONICAL_ENCODER",
     "Change",
     "DecidedBy",
     "Decision",
@@ -208,9 +209,16 @@ def salesforce_record_url(instance_url: str | None, obj: str, record_id: str | N
     return f"{instance_url.rstrip('/')}/lightning/r/{obj}/{record_id}/view"
 
 
+#: the encoder behind :func:`canonical_json`, built once (``json.dumps`` with options builds one
+#: per call, most of the cost of a short value)
+CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the form hashed for stable ids."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return CANONICAL_ENCODER.encode(value)
 
 
 def stable_id(*parts: Any, prefix: str = "", length: int = 16) -> str:

@@ -70,6 +70,7 @@ __all__ = [
 _KANA_MARKS = frozenset("\u3099\u309a")
 #: combining marks dropped after decomposition (accents), the kana voicing marks excepted
 _ACCENTS_RE = r"[\p{Mn}--[\x{3099}\x{309A}]]+"
+_NON_ASCII_RE = r"[^\x00-\x7f]"
 
 
 def _fold_one(text: str) -> str:
@@ -90,17 +91,19 @@ def fold_ascii(s: pl.Series) -> pl.Series:
         ['Societe', 'Moskva', 'zebo']
     """
     s = s.cast(pl.String)
-    out = s.str.normalize("NFKD").str.replace_all(_ACCENTS_RE, "").str.normalize("NFC")
-    bad = out.str.contains(r"[^\x00-\x7f]").fill_null(False)
+    # ASCII text is its own fold: only the other values are decomposed (most names are ASCII)
+    wide = s.str.contains(_NON_ASCII_RE).fill_null(False)
+    if not wide.any():
+        return s
+    out = s.filter(wide).str.normalize("NFKD").str.replace_all(_ACCENTS_RE, "").str.normalize("NFC")
+    bad = out.str.contains(_NON_ASCII_RE)
     if bad.any():
         distinct = out.filter(bad).unique()
         mapping = dict(
             zip(distinct.to_list(), [anyascii(v) for v in distinct.to_list()], strict=True)
         )
-        out = pl.select(
-            pl.when(pl.lit(bad)).then(out.replace(mapping)).otherwise(out).alias(s.name)
-        ).to_series()
-    return out.alias(s.name)
+        out = pl.select(pl.when(pl.lit(bad)).then(out.replace(mapping)).otherwise(out)).to_series()
+    return s.clone().scatter(wide.arg_true(), out).alias(s.name)
 
 
 def _words(s: pl.Series) -> pl.Series:
@@ -266,13 +269,20 @@ def company_names(s: pl.Series) -> pl.Series:
         ['coca cola', 'muller and sohne']
     """
     w = _words(s).str.replace(r"^the ", "").str.replace(_PREFIX_RE, "${1}")
-    for _ in range(4):  # legal forms can hide behind each other: strip until nothing changes
-        before = w
-        w = w.str.replace(_legal_re(), "${1}")
-        w = _strip_form_typos(w)
-        w = w.str.replace(r"^the ", "")
-        if before.equals(w, null_equal=True):
+    # legal forms can hide behind each other: strip until nothing changes (after the first
+    # pass, only the names the last pass changed can change again)
+    at: pl.Series | None = None
+    for _ in range(4):
+        before = w if at is None else w.gather(at)
+        after = _strip_form_typos(before.str.replace(_legal_re(), "${1}")).str.replace(
+            r"^the ", ""
+        )
+        changed = before.ne_missing(after)
+        if not changed.any():
             break
+        pos = changed.arg_true()
+        at = pos if at is None else at.gather(pos)
+        w = w.clone().scatter(at, after.gather(pos))
     toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     out = toks.list.join(" ")
     return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()

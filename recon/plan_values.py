@@ -17,7 +17,6 @@ Examples:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .models import parse_ts
+from .models import CANONICAL_ENCODER, parse_ts
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -47,12 +46,6 @@ __all__ = [
     "values_equal",
 ]
 
-#: the encoder behind ``models.canonical_json``, built once (json.dumps builds one per call)
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
-)
-
-
 def fast_stable_id(*parts: Any) -> str:
     """:func:`recon.models.stable_id` (no prefix, 16 hex digits) for strings, None and dicts of them.
 
@@ -68,7 +61,7 @@ def fast_stable_id(*parts: Any) -> str:
     try:
         text = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
     except TypeError:
-        text = _CANONICAL.encode(list(parts)).encode()
+        text = CANONICAL_ENCODER.encode(list(parts)).encode()
     return hashlib.sha256(text).hexdigest()[:16]
 
 

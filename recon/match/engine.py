@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from ..models import stable_id
 from .assign import best_per_right, one_to_one
 from .blocking import candidates, features
 from .clusters import build_clusters
@@ -431,8 +432,9 @@ def _duplicates(
     cid: list[str] = []
     cluster_rows = []
     ids = frame["record_id"]
+    names = ids.to_list()  # one conversion, not one Series lookup per member
     for members in groups:
-        rid = sorted(ids[m] for m in members)
+        rid = sorted([names[m] for m in members])
         cluster_id = "c-" + _hash(source, obj, rid)
         for i, a in enumerate(members):
             for b in members[i + 1 :]:
@@ -466,7 +468,7 @@ def _duplicates(
     crow = pl.DataFrame(
         {
             "cluster_id": [c for c, m in cluster_rows for _ in m],
-            "record_id": [ids[x] for _, m in cluster_rows for x in m],
+            "record_id": [names[x] for _, m in cluster_rows for x in m],
         },
         schema={"cluster_id": pl.String, "record_id": pl.String},
     )
@@ -510,8 +512,6 @@ def _run_all(
 
 
 def _hash(*parts: Any) -> str:
-    from ..models import stable_id
-
     return stable_id(*parts, length=12)
 
 
