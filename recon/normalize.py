@@ -274,9 +274,7 @@ def company_names(s: pl.Series) -> pl.Series:
     at: pl.Series | None = None
     for _ in range(4):
         before = w if at is None else w.gather(at)
-        after = _strip_form_typos(before.str.replace(_legal_re(), "${1}")).str.replace(
-            r"^the ", ""
-        )
+        after = _strip_form_typos(before.str.replace(_legal_re(), "${1}")).str.replace(r"^the ", "")
         changed = before.ne_missing(after)
         if not changed.any():
             break

@@ -46,6 +46,7 @@ __all__ = [
     "values_equal",
 ]
 
+
 def fast_stable_id(*parts: Any) -> str:
     """:func:`recon.models.stable_id` (no prefix, 16 hex digits) for strings, None and dicts of them.
 

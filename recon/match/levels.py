@@ -35,11 +35,26 @@ from .settings import Comparison, MatchSettings
 __all__ = ["CHUNK_PAIRS", "compare", "release_record_cache"]
 
 
+#: words kept per name fit one byte: word sets of a pair are bit masks (bit k = kept word k)
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def _bits(flags: np.ndarray) -> np.ndarray:
+    """Per row of a ``(n, k)`` boolean array (k ≤ 8): a byte with bit ``j`` set for column ``j``.
+
+    Examples:
+        >>> _bits(np.array([[True, False, True], [False, False, False]])).tolist()
+        [5, 0]
+    """
+    return np.packbits(flags.astype(bool), axis=1, bitorder="little")[:, 0]
+
+
 def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
     """Which kept words of each side the other side also holds, for every pair of the batch.
 
     One pass over the word-id arrays serves every word-based level (weighted overlap,
-    subsets, extra words): ``(valid_a, valid_b, hit_a, hit_b)``, each ``(n_pairs, k)``.
+    subsets, extra words): ``(valid_a, valid_b, hit_a, hit_b)``, each a byte per pair with
+    bit ``k`` for kept word ``k`` (a word the record holds; one the other side holds too).
     """
     key = f"hits_{column}"
     if key not in pairs.memo:
@@ -50,25 +65,25 @@ def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
         )
         maybe = np.flatnonzero((sig_l[pairs.il] & sig_r[pairs.ir]) != 0)
         a, b = pairs.arrays(f"{column}_tok", maybe)
-        valid_a, valid_b = a >= 0, b >= 0
-        hit_a = np.zeros(a.shape, dtype=bool)
-        hit_b = np.zeros(b.shape, dtype=bool)
-        cols_a = [i for i in range(a.shape[1]) if valid_a[:, i].any()]
-        cols_b = [j for j in range(b.shape[1]) if valid_b[:, j].any()]
+        valid_a, valid_b = pairs.record(
+            f"__valid_{column}", lambda f: _bits(f[f"{column}_tok"].to_numpy() >= 0)
+        )
+        hit_a = np.zeros(len(maybe), dtype=np.uint8)
+        hit_b = np.zeros(len(maybe), dtype=np.uint8)
+        cols_a = [i for i in range(a.shape[1]) if (a[:, i] >= 0).any()]
+        cols_b = [j for j in range(b.shape[1]) if (b[:, j] >= 0).any()]
         for i in cols_a:
             ai = a[:, i]
             for j in cols_b:
-                eq = ai == b[:, j]
-                hit_a[:, i] |= eq
-                hit_b[:, j] |= eq
-        hit_a &= valid_a  # padding (-1) meets padding
-        hit_b &= valid_b
-        full_a, full_b = pairs.arrays(f"{column}_tok", pairs.every)
-        out_a = np.zeros(full_a.shape, dtype=bool)
-        out_b = np.zeros(full_b.shape, dtype=bool)
-        out_a[maybe] = hit_a
+                eq = (ai == b[:, j]).view(np.uint8)
+                hit_a |= eq << np.uint8(i)
+                hit_b |= eq << np.uint8(j)
+        va, vb = pairs._at((valid_a, valid_b), pairs.every)
+        out_a = np.zeros(len(va), dtype=np.uint8)
+        out_b = np.zeros(len(vb), dtype=np.uint8)
+        out_a[maybe] = hit_a  # padding (-1) meets padding: masked below
         out_b[maybe] = hit_b
-        pairs.memo[key] = (full_a >= 0, full_b >= 0, out_a, out_b)
+        pairs.memo[key] = (va, vb, out_a & va, out_b & vb)
     return pairs.memo[key]  # type: ignore[no-any-return]
 
 
@@ -95,7 +110,10 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
         _, _, hit_a, _ = _word_hits(pairs, column)
         w, _ = pairs.arrays(f"{column}_tokw", pairs.every)
         sa, sb = pairs.arrays(f"{column}_tokwsum", pairs.every)
-        shared = (w * hit_a).sum(axis=1, dtype=np.float32)
+        # the shared words' weights, added in word order (float32, as a row sum would)
+        shared = np.zeros(len(hit_a), dtype=np.float32)
+        for k in range(w.shape[1]):
+            shared += w[:, k] * ((hit_a >> np.uint8(k)) & np.uint8(1))
         total = sa + sb
         pairs.memo[key] = np.divide(
             2 * shared, total, out=np.zeros(len(total), np.float32), where=total > 0
@@ -116,17 +134,28 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     key = f"extra_{column}"
     if key not in pairs.memo:
         valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
-        geo_a, geo_b = pairs.arrays(f"{column}_tokgeo", pairs.every)
-        debris_a, debris_b = pairs.arrays(f"{column}_tokdebris", pairs.every)
-        na = valid_a.sum(axis=1)
-        nb = valid_b.sum(axis=1)
-        a_in_b = (hit_a | ~valid_a).all(axis=1)
-        b_in_a = (hit_b | ~valid_b).all(axis=1)
+        geo_a, geo_b = pairs._at(
+            pairs.record(f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy())),
+            pairs.every,
+        )
+        debris_a, debris_b = pairs._at(
+            pairs.record(
+                f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy())
+            ),
+            pairs.every,
+        )
+        na = _POPCOUNT[valid_a]
+        nb = _POPCOUNT[valid_b]
+        # the words a side holds that the other lacks
+        only_a = valid_a & ~hit_a
+        only_b = valid_b & ~hit_b
+        a_in_b = only_a == 0
+        b_in_a = only_b == 0
         # a side has a word the other lacks: a plain one (not a country, not debris), a country
-        extra_a_plain = (valid_a & ~hit_a & ~geo_a & ~debris_a).any(axis=1)
-        extra_b_plain = (valid_b & ~hit_b & ~geo_b & ~debris_b).any(axis=1)
-        extra_a_geo = (valid_a & ~hit_a & geo_a).any(axis=1)
-        extra_b_geo = (valid_b & ~hit_b & geo_b).any(axis=1)
+        extra_a_plain = (only_a & ~geo_a & ~debris_a) != 0
+        extra_b_plain = (only_b & ~geo_b & ~debris_b) != 0
+        extra_a_geo = (only_a & geo_a) != 0
+        extra_b_geo = (only_b & geo_b) != 0
         b_bigger = a_in_b & (nb > na)
         a_bigger = b_in_a & (na > nb)
         plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
@@ -140,9 +169,10 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
 def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """One name's words are all among the other's (token-set ratio 100), from word ids."""
     valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
-    a_in_b = (hit_a | ~valid_a).all(axis=1)
-    b_in_a = (hit_b | ~valid_b).all(axis=1)
-    return ((a_in_b | b_in_a) & valid_a[:, 0] & valid_b[:, 0])[idx]  # type: ignore[no-any-return]
+    a_in_b = (valid_a & ~hit_a) == 0
+    b_in_a = (valid_b & ~hit_b) == 0
+    # word 0 is kept first: a name with any word has bit 0
+    return ((a_in_b | b_in_a) & ((valid_a & 1) > 0) & ((valid_b & 1) > 0))[idx]  # type: ignore[no-any-return]
 
 
 #: buckets of the character counts behind the common-character bound
