@@ -24,6 +24,7 @@ import polars as pl
 
 from .. import normalize as N
 from ..models import RECORD_COLUMNS
+from .levels import column_codes
 from .settings import BlockingRule
 
 __all__ = ["CANONICAL_COLUMNS", "candidates", "features"]
@@ -209,6 +210,44 @@ def _key_pairs(
     return pairs.collect()
 
 
+def _code_pairs(cl: np.ndarray, cr: np.ndarray, max_block: int, dedupe: bool) -> pl.DataFrame:
+    """:func:`_key_pairs` of one key column given as integer codes (one code book for both
+    sides, null -1): the records of each code, paired by sorting, without a join.
+
+    Examples:
+        >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 5, False).sort("_il", "_ir").rows()
+        [(0, 1), (0, 2), (1, 0)]
+        >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 1, False).rows()
+        [(1, 0)]
+    """
+    empty = pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32})
+    cl = cl.astype(np.int64)
+    cr = cl if dedupe else cr.astype(np.int64)
+    books = int(max(cl.max(initial=-1), cr.max(initial=-1))) + 1
+    if books == 0:
+        return empty
+    count_l = np.bincount(cl[cl >= 0], minlength=books)
+    count_r = count_l if dedupe else np.bincount(cr[cr >= 0], minlength=books)
+    # a key held by more than max_block records on either side forms no block
+    ok = (count_l <= max_block) & (count_r <= max_block) & (count_r > 0)
+    order_r = np.argsort(cr, kind="stable")  # nulls (-1) first, then each code's records
+    start_r = np.cumsum(count_r) - count_r + int((cr < 0).sum())
+    left = np.flatnonzero(cl >= 0)
+    left = left[ok[cl[left]]]
+    code = cl[left]
+    reps = count_r[code]
+    total = int(reps.sum())
+    if total == 0:
+        return empty
+    il = np.repeat(left, reps)
+    offset = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
+    ir = order_r[np.repeat(start_r[code], reps) + offset]
+    if dedupe:
+        keep = il < ir
+        il, ir = il[keep], ir[keep]
+    return pl.DataFrame({"_il": il.astype(np.uint32), "_ir": ir.astype(np.uint32)})
+
+
 def _rarest(frame: pl.DataFrame, col: str, keep: int, freq: pl.DataFrame) -> pl.DataFrame:
     """Each record's ``keep`` rarest values of the exploded column ``col``."""
     return (
@@ -349,7 +388,9 @@ def candidates(
         if rule.column not in left.columns and rule.kind != "ids":
             continue
         if rule.kind == "exact":
-            p = _key_pairs(left, r, rule.column, rule.max_block, dedupe)
+            # codes from the record cache the levels read too (equal values compared once)
+            cl, cr = column_codes(left, r, rule.column)
+            p = _code_pairs(cl, cr, rule.max_block, dedupe)
         elif rule.kind == "ids":
             p = _id_pairs(left, r, dedupe)
         else:

@@ -32,7 +32,7 @@ from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 from .comparisons import GENERIC_OPS, generic_test
 from .settings import Comparison, MatchSettings
 
-__all__ = ["CHUNK_PAIRS", "compare", "release_record_cache"]
+__all__ = ["CHUNK_PAIRS", "column_codes", "compare", "release_record_cache"]
 
 
 #: words kept per name fit one byte: word sets of a pair are bit masks (bit k = kept word k)
@@ -250,17 +250,41 @@ def _workers(idx: np.ndarray) -> int:
 
 
 def _encode(series: list[pl.Series]) -> list[np.ndarray]:
-    """Integer codes of string series under one code book (null is -1), one array per series."""
-    values = pl.concat(series).to_frame()
-    book = values.drop_nulls().unique().with_row_index("c")
-    ranks = (
-        values.join(book, on="v", how="left", maintain_order="left")["c"]
+    """Integer codes of string series under one code book (null is -1), one array per series.
+
+    Codes are the ranks of the values' 64-bit hashes (a sort of integers, several times
+    faster than joining the strings to a book of distinct values). Two values with one
+    hash would share a code: the count of distinct hashes is checked against the count of
+    distinct values, and on a collision the book is made by a join instead.
+
+    Examples:
+        >>> left, right = _encode([pl.Series("v", ["b", None, "a"]), pl.Series("v", ["a"])])
+        >>> left[1], left[2] == right[0], left[0] == right[0]
+        (np.int32(-1), np.True_, np.False_)
+    """
+    values = pl.concat(series)
+    present = values.is_not_null().to_numpy()
+    hashes = values.hash(seed=0).to_numpy()[present]
+    book, codes = np.unique(hashes, return_inverse=True)
+    if len(book) == values.drop_nulls().n_unique():
+        ranks = np.full(len(values), -1, dtype=np.int32)
+        ranks[present] = codes
+    else:  # pragma: no cover - two distinct values with one 64-bit hash
+        ranks = _encode_by_join(values)
+    cut = np.cumsum([0, *(len(x) for x in series)])
+    return [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
+
+
+def _encode_by_join(values: pl.Series) -> np.ndarray:
+    """Codes of ``values`` from a book of its distinct values (null is -1)."""
+    frame = values.rename("v").to_frame()
+    book = frame.drop_nulls().unique().with_row_index("c")
+    return (
+        frame.join(book, on="v", how="left", maintain_order="left")["c"]
         .cast(pl.Int32)
         .fill_null(-1)
         .to_numpy()
     )
-    cut = np.cumsum([0, *(len(x) for x in series)])
-    return [ranks[cut[i] : cut[i + 1]] for i in range(len(series))]
 
 
 class _Pairs:
@@ -561,6 +585,20 @@ def compare(
         ]
         return np.concatenate(parts)
     return _compare(left, right, il, ir, settings, idf, shared)
+
+
+def column_codes(
+    left: pl.DataFrame, right: pl.DataFrame, column: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of ``column`` in both frames under one code book (null is -1).
+
+    Kept in this thread's record cache, where the levels comparing the same frames find
+    them (blocking on a key and the key's ``exact`` level encode it once).
+    """
+    none = np.empty(0, dtype=np.uint32)
+    pairs = _Pairs(left, right, none, none, _record_cache(left, right))
+    la, ra = pairs.record_codes(column, lambda f: [f[column]])
+    return la[0], ra[0]
 
 
 #: record-level values (codes, numpy arrays, Python strings) of the last frame pair compared,

@@ -6,8 +6,11 @@ import random
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from recon.match.blocking import _packed_grams, candidates, features
+from recon.match.blocking import _code_pairs, _key_pairs, _packed_grams, candidates, features
+from recon.match.levels import column_codes
 from recon.match.settings import BlockingRule, default_settings
 
 
@@ -109,3 +112,25 @@ def test_min_shared_and_its_dedupe_form() -> None:
         candidates(frame, frame, [dedupe_only])[0].rows()
         == candidates(frame, frame, [loose])[0].rows()
     )
+
+
+KEYS = st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d", "é"])), max_size=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(KEYS, KEYS, st.integers(1, 6), st.booleans())
+def test_exact_key_pairs_from_codes_are_the_join_pairs(left, right, cap, dedupe) -> None:
+    """Pairs found by sorting integer codes are the pairs the join of the keys finds."""
+    lf = pl.DataFrame({"_i": range(len(left)), "k": left}, schema={"_i": pl.UInt32, "k": pl.String})
+    rf = (
+        lf
+        if dedupe
+        else pl.DataFrame(
+            {"_i": range(len(right)), "k": right}, schema={"_i": pl.UInt32, "k": pl.String}
+        )
+    )
+    cl, cr = column_codes(lf, rf, "k")
+    got = _code_pairs(cl, cr, cap, dedupe)
+    want = _key_pairs(lf, rf, "k", cap, dedupe)
+    assert got.schema == want.schema
+    assert sorted(got.rows()) == sorted(want.rows())

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
-from recon.match.levels import _char_bags, _within_bound, _word_signature
+from recon.match.levels import (
+    _char_bags,
+    _encode,
+    _encode_by_join,
+    _within_bound,
+    _word_signature,
+)
 
 TEXT = st.text(alphabet="abcdeéz 0&Ωж", min_size=1, max_size=14)
 
@@ -47,3 +53,18 @@ def test_character_bags_count_characters_per_bucket() -> None:
 def test_word_signatures_share_a_bit_when_names_share_a_word() -> None:
     sig = _word_signature(np.array([[5, 9, -1], [9, -1, -1], [6, -1, -1]]))
     assert sig[0] & sig[1] and not sig[0] & sig[2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(st.none(), TEXT), max_size=12), min_size=1, max_size=3))
+def test_value_codes_are_equal_exactly_when_values_are(parts) -> None:
+    series = [pl.Series("v", p, dtype=pl.String) for p in parts]
+    codes = np.concatenate(_encode(series))
+    joined = _encode_by_join(pl.concat(series))
+    values = [v for p in parts for v in p]
+    assert [c == -1 for c in codes] == [v is None for v in values]
+    for i, a in enumerate(values):
+        for j, b in enumerate(values):
+            if a is not None and b is not None:
+                assert (codes[i] == codes[j]) == (a == b) == (joined[i] == joined[j])
+    assert codes.max(initial=-1) + 1 == len({v for v in values if v is not None})
