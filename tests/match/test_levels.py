@@ -10,6 +10,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from recon.match.levels import (
+    _byte_sums,
     _char_bags,
     _encode,
     _encode_by_join,
@@ -68,3 +69,10 @@ def test_value_codes_are_equal_exactly_when_values_are(parts) -> None:
             if a is not None and b is not None:
                 assert (codes[i] == codes[j]) == (a == b) == (joined[i] == joined[j])
     assert codes.max(initial=-1) + 1 == len({v for v in values if v is not None})
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 255), min_size=32, max_size=32), min_size=1, max_size=20))
+def test_byte_sums_are_row_sums_of_the_bytes(rows) -> None:
+    bags = np.array(rows, dtype=np.uint8)
+    assert _byte_sums(bags.view(np.uint64)).tolist() == bags.sum(axis=1).tolist()
