@@ -67,6 +67,7 @@ KINDS = (
     "text",
     "phone",
     "url",
+    "country",
     "number",
     "date",
     "datetime",
@@ -208,8 +209,8 @@ DEFAULT_CONTACT_MAPPINGS: tuple[FieldMap, ...] = tuple(
     + _c("Company", "company", "Company", None)
     + _c("Company", "company", None, "Account.Name", derived="account_name", to_salesforce=False)
     + _c("Owner ID", "hubspot_owner_id", "OwnerId", "OwnerId", "owner")
-    + _c("Country", "country", "Country", None)
-    + _c("Mailing Country", "country", None, "MailingCountry")
+    + _c("Country", "country", "Country", None, "country")
+    + _c("Mailing Country", "country", None, "MailingCountry", "country")
     + _c("Email", "email", "Email", "Email")
     + _c("Employees", "numemployees", "NumberOfEmployees", None, "number")
     + _c("Business Fax", "fax", "Fax", "Fax", "phone")
@@ -255,7 +256,7 @@ DEFAULT_COMPANY_MAPPINGS: tuple[FieldMap, ...] = (
     _a("city", "BillingCity"),
     _a("state", "BillingState"),
     _a("zip", "BillingPostalCode"),
-    _a("country", "BillingCountry"),
+    _a("country", "BillingCountry", "country"),
     _a("industry", "Industry", "enum"),
     _a("numberofemployees", "NumberOfEmployees", "number"),
     _a("annualrevenue", "AnnualRevenue", "number"),

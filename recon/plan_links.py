@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["diff_pairs", "diff_plan", "plan_links"]
 
-_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone"})
+_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone", "country"})
 _ATOMS = (str, bool, int, float, type(None))
 _NONE: dict[str, Rec] = {}
 

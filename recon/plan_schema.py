@@ -306,6 +306,8 @@ def _check_schema(
             kind = "date" if "date" in (hs.kind, sf.kind) else "datetime"
         if kind == "text" and sf.raw_type in ("phone", "url"):
             kind = sf.raw_type  # compared as phone numbers or websites, written as text
+        elif kind == "text" and m.kind == "country":
+            kind = "country"  # text the mapping holds a country: compared as countries
     elif hs is not None and not problems:
         kind = hs.kind if m.derived else kind
     to_sf, to_hs = m.to_salesforce, m.to_hubspot

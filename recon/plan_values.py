@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TEXT_KINDS",
     "OwnerMap",
+    "country_key",
     "fast_stable_id",
     "for_hubspot",
     "for_salesforce",
@@ -150,8 +152,9 @@ def norm(kind: str, value: Any) -> Any:
     return str(value)
 
 
-#: kinds compared and written as stripped text (phones and websites compare by their own keys)
-TEXT_KINDS = frozenset({"text", "phone", "url"})
+#: kinds compared and written as stripped text (phones, websites and countries compare by
+#: their own keys)
+TEXT_KINDS = frozenset({"text", "phone", "url", "country"})
 #: kinds whose raw values repeat (ids, options, flags, numbers): worth memoising
 _CACHED_KINDS = frozenset({"number", "bool", "enum", "multi", "owner", "date", "reference"})
 _NORM_CACHE: dict[tuple[str, Any], Any] = {}
@@ -298,6 +301,8 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
         )
     if fm.kind == "url":
         return hn == sn or url_key(hn) == url_key(sn)
+    if fm.kind == "country":
+        return hn == sn or country_key(hn) == country_key(sn) != ""
     if fm.kind in ("enum", "multi"):
         mapped = map_option(hn, fm.options)
         if mapped == sn:
@@ -358,6 +363,22 @@ def phone_key(text: Any) -> str:
             _PHONE_KEYS.clear()
         _PHONE_KEYS[raw] = hit
     return hit
+
+
+@functools.lru_cache(maxsize=4096)
+def country_key(text: Any) -> str:
+    """A country's comparison key: its ISO 3166 alpha-2 code from a code or a name in many
+    languages, ``""`` when the text names no known country.
+
+    Examples:
+        >>> country_key("United Kingdom") == country_key("UK") == "GB", country_key("Deutschland")
+        (True, 'DE')
+        >>> country_key("Atlantis")
+        ''
+    """
+    from .normalize import country
+
+    return country(str(text)) or ""
 
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)

@@ -243,6 +243,39 @@ def test_websites_compare_as_sites_not_as_text(
     } == {"url"}
 
 
+@pytest.mark.parametrize(
+    ("hs_country", "sf_country", "writes"),
+    [
+        ("United Kingdom", "UK", []),  # one country written two ways
+        ("Germany", "Deutschland", []),
+        ("united states", "USA", []),
+        ("Germany", "Italy", [("hubspot", "country", "Italy")]),  # another country
+        ("Atlantis", "Atlantis ", []),  # unknown, the same text
+        ("Atlantis", "Lemuria", [("hubspot", "country", "Lemuria")]),  # unknown, other text
+        (None, "UK", [("hubspot", "country", "UK")]),
+    ],
+)
+def test_countries_compare_as_countries_not_as_text(
+    hs_country: str | None, sf_country: str, writes: list[Any]
+) -> None:
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "country": hs_country},
+        {"Email": EMAIL, "Country": sf_country},
+        sf_obj="Lead",
+    )
+    res = plan(w)
+    assert [
+        (i["system"], i["field"], i["after"]) for i in res.items if i["action"] == "update"
+    ] == writes
+    assert {
+        m.kind
+        for m in resolve_mappings(cfg().mapping, schemas()).mappings
+        if m.hubspot == "country"
+    } == {"country"}
+
+
 def test_connector_defaults_between_text_and_picklists_or_numbers() -> None:
     sch = schemas()
     for key, name in (
