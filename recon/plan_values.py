@@ -295,10 +295,16 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if hn is None or sn is None:
         # Salesforce checkboxes are never blank: False there says nothing a blank does not
         return hn is sn or (fm.kind == "bool" and (hn is False or sn is False))
-    if fm.kind == "phone":  # the same digits in the same form are one number without parsing
-        return (
-            hn == sn or _phone_form(hn) == _phone_form(sn) != "" or phone_key(hn) == phone_key(sn)
-        )
+    if fm.kind == "phone":  # most pairs are told apart or alike from their digits, unparsed
+        if hn == sn:
+            return True
+        form_h, form_s = _phone_form(hn), _phone_form(sn)
+        if form_h and form_s:
+            if form_h == form_s:
+                return True
+            if _other_subscriber(form_h, form_s):
+                return False
+        return phone_key(hn) == phone_key(sn)
     if fm.kind == "url":
         return hn == sn or url_key(hn) == url_key(sn)
     if fm.kind == "country":
@@ -342,6 +348,30 @@ def _phone_form(text: Any) -> str:
     return "+" + digits if raw.lstrip().startswith("+") else digits
 
 
+#: digits at the end of every spelling of one number: the shortest national number any region
+#: allows has four (phonenumbers' metadata), and formats only add or rework what comes before
+_SUBSCRIBER_DIGITS = 4
+
+
+def _other_subscriber(form_a: str, form_b: str) -> bool:
+    """Whether two phone forms (see :func:`_phone_form`) are surely two numbers: both hold at
+    least four digits and their last four differ.
+
+    Every spelling of one number ends with the end of its national number (country codes,
+    ``00``, trunk prefixes, a ``(0)`` and mobile tokens such as Argentina's ``15`` only come
+    before it), and so does its E.164 form: four trailing digits are the national number's
+    own in every region.
+
+    Examples:
+        >>> _other_subscriber("+4930123456", "030123456"), _other_subscriber("+4930123456", "030123457")
+        (False, True)
+    """
+    n = _SUBSCRIBER_DIGITS
+    return (
+        len(form_a.lstrip("+")) >= n and len(form_b.lstrip("+")) >= n and form_a[-n:] != form_b[-n:]
+    )
+
+
 _PHONE_KEYS: dict[str, str] = {}
 
 
@@ -357,7 +387,12 @@ def phone_key(text: Any) -> str:
     if hit is None:
         from .normalize import phone
 
-        intl = "+" + raw[2:] if raw.startswith("00") else raw
+        # 00 for +, however the digits are spaced ("0 049..." is one spelling of "0049...")
+        form = _phone_form(raw)
+        if form.startswith("00"):
+            intl = "+" + form[2:]
+        else:
+            intl = "+" + raw[2:] if raw.startswith("00") else raw
         hit = phone(intl) or "".join(ch for ch in raw if ch.isdigit())
         if len(_PHONE_KEYS) > 200_000:
             _PHONE_KEYS.clear()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recon.plan_values import _phone_form, phone_key
+from recon.plan_values import _other_subscriber, _phone_form, phone_key
 
 _PUNCT = st.sampled_from([" ", "-", ".", "/", "(", ")", ""])
 
@@ -40,3 +41,38 @@ def test_phone_form_never_calls_other_texts_one_number(a: str, b: str) -> None:
 def test_extensions_and_letters_are_left_to_the_parser() -> None:
     assert _phone_form("555 0100 x12") == _phone_form("1-800-FLOWERS") == ""
     assert _phone_form("+47 22 33 44 55") != _phone_form("0047 22 33 44 55")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text("0123456789+ ()-./", max_size=16), st.text("0123456789+ ()-./", max_size=16))
+def test_other_subscriber_digits_are_other_numbers(a: str, b: str) -> None:
+    fa, fb = _phone_form(a), _phone_form(b)
+    if fa and fb and _other_subscriber(fa, fb):
+        assert phone_key(a) != phone_key(b)
+
+
+_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+_FORMATS = [
+    phonenumbers.PhoneNumberFormat.E164,
+    phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    phonenumbers.PhoneNumberFormat.NATIONAL,
+]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(_REGIONS),
+    st.integers(0, 10),  # phonenumbers.PhoneNumberType: fixed line, mobile, toll free...
+    st.sampled_from(_FORMATS),
+    st.sampled_from(_FORMATS),
+)
+def test_spellings_of_one_real_number_share_their_subscriber_digits(region, kind, f1, f2) -> None:
+    """Example numbers of every region and type, in any two formats (and with 00 for +)."""
+    number = phonenumbers.example_number_for_type(region, kind)
+    if number is None:
+        return
+    a = phonenumbers.format_number(number, f1)
+    b = phonenumbers.format_number(number, f2).replace("+", "00", 1)
+    fa, fb = _phone_form(a), _phone_form(b)
+    if fa and fb:
+        assert not _other_subscriber(fa, fb), (a, b)
