@@ -215,65 +215,43 @@ def test_phones_and_checkboxes(hs: dict[str, Any], sf: dict[str, Any], writes: l
     assert [(i["system"], i["field"], i["after"]) for i in plan(w).items] == writes
 
 
+_SITE = ("website", "Website")
+_COUNTRY = ("country", "Country")
+
+
 @pytest.mark.parametrize(
-    ("hs_site", "sf_site", "writes"),
+    ("field", "hs_value", "sf_value", "writes"),
     [
-        ("http://www.Acme.com/", "acme.com", []),  # one site written two ways
-        ("HTTPS://WWW.ACME.COM:443", "https://acme.com", []),
-        ("acme.com", "acme.de", [("hubspot", "website", "acme.de")]),  # another host
-        ("acme.com", "acme.com/en/home", [("hubspot", "website", "acme.com/en/home")]),
-        (None, "www.acme.com", [("hubspot", "website", "www.acme.com")]),
+        (_SITE, "http://www.Acme.com/", "acme.com", []),  # one site written two ways
+        (_SITE, "HTTPS://WWW.ACME.COM:443", "https://acme.com", []),
+        (_SITE, "acme.com", "acme.de", ["acme.de"]),  # another host
+        (_SITE, "acme.com", "acme.com/en/home", ["acme.com/en/home"]),  # another page
+        (_SITE, None, "www.acme.com", ["www.acme.com"]),
+        (_COUNTRY, "United Kingdom", "UK", []),  # one country written two ways
+        (_COUNTRY, "Germany", "Deutschland", []),
+        (_COUNTRY, "united states", "USA", []),
+        (_COUNTRY, "Germany", "Italy", ["Italy"]),  # another country
+        (_COUNTRY, "Atlantis", "Atlantis ", []),  # no known country: the same text
+        (_COUNTRY, "Atlantis", "Lemuria", ["Lemuria"]),  # no known country: other text
+        (_COUNTRY, None, "UK", ["UK"]),
     ],
 )
-def test_websites_compare_as_sites_not_as_text(
-    hs_site: str | None, sf_site: str, writes: list[Any]
+def test_websites_and_countries_compare_by_their_keys_not_as_text(
+    field: tuple[str, str], hs_value: str | None, sf_value: str, writes: list[str]
 ) -> None:
+    hs_prop, sf_field = field
     w = World()
     linked_contact(
-        w, {"email": EMAIL, "website": hs_site}, {"Email": EMAIL, "Website": sf_site}, sf_obj="Lead"
+        w, {"email": EMAIL, hs_prop: hs_value}, {"Email": EMAIL, sf_field: sf_value}, sf_obj="Lead"
     )
     res = plan(w)
     assert [
         (i["system"], i["field"], i["after"]) for i in res.items if i["action"] == "update"
-    ] == writes
-    assert {
-        m.kind
-        for m in resolve_mappings(cfg().mapping, schemas()).mappings
-        if m.hubspot == "website"
-    } == {"url"}
-
-
-@pytest.mark.parametrize(
-    ("hs_country", "sf_country", "writes"),
-    [
-        ("United Kingdom", "UK", []),  # one country written two ways
-        ("Germany", "Deutschland", []),
-        ("united states", "USA", []),
-        ("Germany", "Italy", [("hubspot", "country", "Italy")]),  # another country
-        ("Atlantis", "Atlantis ", []),  # unknown, the same text
-        ("Atlantis", "Lemuria", [("hubspot", "country", "Lemuria")]),  # unknown, other text
-        (None, "UK", [("hubspot", "country", "UK")]),
-    ],
-)
-def test_countries_compare_as_countries_not_as_text(
-    hs_country: str | None, sf_country: str, writes: list[Any]
-) -> None:
-    w = World()
-    linked_contact(
-        w,
-        {"email": EMAIL, "country": hs_country},
-        {"Email": EMAIL, "Country": sf_country},
-        sf_obj="Lead",
-    )
-    res = plan(w)
-    assert [
-        (i["system"], i["field"], i["after"]) for i in res.items if i["action"] == "update"
-    ] == writes
-    assert {
-        m.kind
-        for m in resolve_mappings(cfg().mapping, schemas()).mappings
-        if m.hubspot == "country"
-    } == {"country"}
+    ] == [("hubspot", hs_prop, v) for v in writes]
+    kinds = {
+        m.kind for m in resolve_mappings(cfg().mapping, schemas()).mappings if m.hubspot == hs_prop
+    }
+    assert kinds == {"url" if hs_prop == "website" else "country"}
 
 
 def test_connector_defaults_between_text_and_picklists_or_numbers() -> None:
