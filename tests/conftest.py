@@ -103,11 +103,16 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture
 def sandbox_reset(sandbox: Any) -> Iterator[Any]:
-    """The session ``sandbox``, restored after the test: data, counters, faults and settings."""
+    """The session ``sandbox``, restored after the test: data, counters, faults and settings.
+
+    Its request counters and change log start empty: tests on ``sandbox`` alone may have run
+    before on the same worker (a count asserted as a total would otherwise depend on them).
+    """
     from dataclasses import fields
 
     from recon.sandbox import SandboxSettings
 
+    sandbox.state.reset(keep_data=True)
     yield sandbox
     state = sandbox.state
     state.restore()
