@@ -46,7 +46,7 @@ def _bits(flags: np.ndarray) -> np.ndarray:
         >>> _bits(np.array([[True, False, True], [False, False, False]])).tolist()
         [5, 0]
     """
-    if flags.shape[1] > 8:  # pragma: no cover - TOKENS_K is 6; a wider setting needs wider masks
+    if flags.shape[1] > 8:  # TOKENS_K is 6: a wider setting needs wider masks
         raise ValueError(f"word masks hold 8 words, not {flags.shape[1]}")
     return np.packbits(flags.astype(bool), axis=1, bitorder="little")[:, 0]
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rapidfuzz import fuzz
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from recon.match.levels import (
+    _bits,
     _byte_sums,
     _char_bags,
     _encode,
@@ -76,3 +78,9 @@ def test_value_codes_are_equal_exactly_when_values_are(parts) -> None:
 def test_byte_sums_are_row_sums_of_the_bytes(rows) -> None:
     bags = np.array(rows, dtype=np.uint8)
     assert _byte_sums(bags.view(np.uint64)).tolist() == bags.sum(axis=1).tolist()
+
+
+def test_word_masks_hold_at_most_eight_words() -> None:
+    assert _bits(np.ones((2, 8), dtype=bool)).tolist() == [255, 255]
+    with pytest.raises(ValueError, match="8 words"):
+        _bits(np.ones((1, 9), dtype=bool))
