@@ -387,12 +387,10 @@ def phone_key(text: Any) -> str:
     if hit is None:
         from .normalize import phone
 
-        # 00 for +, however the digits are spaced ("0 049..." is one spelling of "0049...")
-        form = _phone_form(raw)
-        if form.startswith("00"):
-            intl = "+" + form[2:]
-        else:
-            intl = "+" + raw[2:] if raw.startswith("00") else raw
+        # 00 for +, however the digits are spaced ("0 049..." is one spelling of "0049...");
+        # a text that is not only a number keeps its own characters
+        lead = _phone_form(raw) or raw
+        intl = "+" + lead[2:] if lead.startswith("00") else raw
         hit = phone(intl) or "".join(ch for ch in raw if ch.isdigit())
         if len(_PHONE_KEYS) > 200_000:
             _PHONE_KEYS.clear()

@@ -67,9 +67,6 @@ def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
         )
         maybe = np.flatnonzero((sig_l[pairs.il] & sig_r[pairs.ir]) != 0)
         a, b = pairs.arrays(f"{column}_tok", maybe)
-        valid_a, valid_b = pairs.record(
-            f"__valid_{column}", lambda f: _bits(f[f"{column}_tok"].to_numpy() >= 0)
-        )
         hit_a = np.zeros(len(maybe), dtype=np.uint8)
         hit_b = np.zeros(len(maybe), dtype=np.uint8)
         cols_a = [i for i in range(a.shape[1]) if (a[:, i] >= 0).any()]
@@ -80,7 +77,9 @@ def _word_hits(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
                 eq = (ai == b[:, j]).view(np.uint8)
                 hit_a |= eq << np.uint8(i)
                 hit_b |= eq << np.uint8(j)
-        va, vb = pairs._at((valid_a, valid_b), pairs.every)
+        va, vb = pairs.derived(
+            f"__valid_{column}", lambda f: _bits(f[f"{column}_tok"].to_numpy() >= 0), pairs.every
+        )
         out_a = np.zeros(len(va), dtype=np.uint8)
         out_b = np.zeros(len(vb), dtype=np.uint8)
         out_a[maybe] = hit_a  # padding (-1) meets padding: masked below
@@ -136,15 +135,11 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     key = f"extra_{column}"
     if key not in pairs.memo:
         valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
-        geo_a, geo_b = pairs._at(
-            pairs.record(f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy())),
-            pairs.every,
+        geo_a, geo_b = pairs.derived(
+            f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
         )
-        debris_a, debris_b = pairs._at(
-            pairs.record(
-                f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy())
-            ),
-            pairs.every,
+        debris_a, debris_b = pairs.derived(
+            f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy()), pairs.every
         )
         na = _POPCOUNT[valid_a]
         nb = _POPCOUNT[valid_b]
@@ -349,6 +344,12 @@ class _Pairs:
             self._obj[key] = (left, left if self.same else make(self.right))
         return self._obj[key]
 
+    def derived(
+        self, key: str, make: Callable[[pl.DataFrame], Any], idx: np.ndarray
+    ) -> tuple[Any, Any]:
+        """Record-level values ``make(frame)`` (see :meth:`record`) of pairs ``idx``."""
+        return self._at(self.record(key, make), idx)
+
     def _at(self, values: tuple[Any, Any], idx: np.ndarray) -> tuple[Any, Any]:
         """Record values ``values`` (left, right) of pairs ``idx``."""
         la, ra = values
@@ -362,11 +363,11 @@ class _Pairs:
         def strings(frame: pl.DataFrame) -> np.ndarray:
             return frame[column].fill_null("").to_numpy().astype(object)
 
-        return self._at(self.record(f"__obj_{column}", strings), idx)
+        return self.derived(f"__obj_{column}", strings, idx)
 
     def arrays(self, column: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """numpy values of pairs ``idx`` (records converted once, then indexed)."""
-        return self._at(self.record(f"__np_{column}", lambda f: f[column].to_numpy()), idx)
+        return self.derived(f"__np_{column}", lambda f: f[column].to_numpy(), idx)
 
     def record_codes(
         self, key: str, make: Callable[[pl.DataFrame], list[pl.Series]]
@@ -406,8 +407,7 @@ class _Pairs:
         self, key: str, make: Callable[[pl.Series], pl.Series], column: str, idx: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """numpy values of a derived record column ``make(column)`` for pairs ``idx``."""
-        made = self.record(f"__np_{key}", lambda f: make(f[column].fill_null("")).to_numpy())
-        return self._at(made, idx)
+        return self.derived(f"__np_{key}", lambda f: make(f[column].fill_null("")).to_numpy(), idx)
 
     def get(self, column: str) -> tuple[pl.Series, pl.Series]:
         if column not in self._cache:
