@@ -25,11 +25,31 @@ if TYPE_CHECKING:
     from .plan_build import Planner
     from .plan_load import Rec
 
-__all__ = ["diff_pairs", "diff_plan", "plan_links"]
+__all__ = ["diff_pairs", "diff_plan", "linked_records", "plan_links"]
 
 _EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone", "country"})
 _ATOMS = (str, bool, int, float, type(None))
 _NONE: dict[str, Rec] = {}
+
+
+def linked_records(p: Planner, link: dict[str, Any]) -> tuple[Rec, Rec] | None:
+    """The HubSpot and Salesforce records of one link, or None (counted under ``skipped``)
+    when either is missing or archived."""
+    records = p.view.records
+    hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
+    sf_obj = link["sf_object"]
+    sf = (
+        records.get(("salesforce", sf_obj), _NONE).get(link["sf_id"])
+        if sf_obj is not None
+        else p.view.rec("salesforce", None, link["sf_id"])
+    )
+    if hs is None or sf is None:
+        p.skipped["record_missing"] += 1
+        return None
+    if hs.archived or sf.archived:
+        p.skipped["archived"] += 1
+        return None
+    return hs, sf
 
 
 def plan_links(p: Planner) -> None:
@@ -42,23 +62,11 @@ def plan_links(p: Planner) -> None:
     that of link order.
     """
     p.sampled_links = p._sampled(p.norm_links, key=lambda r: r["object"])
-    records, rec = p.view.records, p.view.rec
     groups = p.link_groups = {}
     for link in p.sampled_links:
-        hs = records.get(("hubspot", link["object"]), _NONE).get(link["hs_id"])
-        sf_obj = link["sf_object"]
-        sf = (
-            records.get(("salesforce", sf_obj), _NONE).get(link["sf_id"])
-            if sf_obj is not None
-            else rec("salesforce", None, link["sf_id"])
-        )
-        if hs is None or sf is None:
-            p.skipped["record_missing"] += 1
-            continue
-        if hs.archived or sf.archived:
-            p.skipped["archived"] += 1
-            continue
-        groups.setdefault((link["object"], sf_obj), []).append((link, hs, sf))
+        both = linked_records(p, link)
+        if both is not None:
+            groups.setdefault((link["object"], link["sf_object"]), []).append((link, *both))
     later = {
         (obj, sf_obj)
         for (obj, sf_obj), maps in p.maps.items()

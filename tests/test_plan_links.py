@@ -20,6 +20,7 @@ from plan_testdata import World, cfg
 from recon.mapping import resolve_mappings
 from recon.plan_build import Planner
 from recon.plan_derived import lifecycle_sources
+from recon.plan_links import linked_records
 from recon.plan_load import load_view
 
 _BLANKS = [None, "", "  ", "MISSING"]
@@ -129,17 +130,10 @@ def _link_order(p: Planner) -> None:
     """The reference: every contact's stage read first, then each link in link order."""
     lifecycle_sources(p)
     p.sampled_links = p._sampled(p.norm_links, key=lambda r: r["object"])
-    records = p.view.records
     for link in p.sampled_links:
-        hs = records[("hubspot", link["object"])].get(link["hs_id"])
-        sf = records[("salesforce", link["sf_object"])].get(link["sf_id"])
-        if hs is None or sf is None:
-            p.skipped["record_missing"] += 1
-            continue
-        if hs.archived or sf.archived:
-            p.skipped["archived"] += 1
-            continue
-        p.diff(link, hs, sf)
+        both = linked_records(p, link)
+        if both is not None:
+            p.diff(link, *both)
     for _rank, item in p.hs_writes.values():
         p.add(item)
 
