@@ -21,6 +21,7 @@ from .plan_links import diff_pairs, diff_plan, plan_links
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
 from .plan_values import (
+    TEXT_KINDS,
     OwnerMap,
     fast_stable_id,
     norm_fast,
@@ -78,6 +79,10 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
+        self.cell_cache: dict[int, tuple[tuple[str, str], ...]] = {}
+        # (mapping, value) -> (converted value, problem)
+        self.conv_sf: dict[tuple[int, type, Any], tuple[Any, str | None]] = {}
+        self.conv_hs: dict[tuple[int, type, Any], tuple[Any, str | None]] = {}
         links = view.links  # HubSpot ⇄ Salesforce links only (see load_view)
         self.norm_links = list(links)
         # the link indexes, column by column in C
@@ -177,14 +182,22 @@ class Planner:
 
     def to_sf(self, fm: FieldMap, hn: Any) -> tuple[Any, str | None]:
         """A normalised HubSpot value as the Salesforce field takes it, or (None, problem)."""
-        value, problem = to_salesforce_value(fm, hn, self.om)
+        key = (id(fm), type(hn), hn)
+        hit = self.conv_sf.get(key)
+        if hit is None:  # options, owners and numbers repeat: each value converted once
+            hit = self.conv_sf[key] = to_salesforce_value(fm, hn, self.om)
+        value, problem = hit
         if problem:
             self._gap(fm, "salesforce", problem, hn)
         return value, problem
 
     def to_hs(self, fm: FieldMap, sn: Any) -> tuple[Any, str | None]:
         """A normalised Salesforce value as the HubSpot property takes it, or (None, problem)."""
-        value, problem = to_hubspot_value(fm, sn, self.om)
+        key = (id(fm), type(sn), sn)
+        hit = self.conv_hs.get(key)
+        if hit is None:
+            hit = self.conv_hs[key] = to_hubspot_value(fm, sn, self.om)
+        value, problem = hit
         if problem:
             self._gap(fm, "hubspot", problem, sn)
         return value, problem
@@ -238,49 +251,76 @@ class Planner:
         """Compare every mapped field of one linked pair and plan what the rules say."""
         diff_pairs(self, link["object"], link["sf_object"], [(link, hs, sf)])
 
+    def cells(self, fm: FieldMap) -> tuple[tuple[str, str], ...]:
+        """What ``fm``'s rule does under its object's direction, per blank case.
+
+        ``(code, why)`` for a HubSpot value with a blank Salesforce one, a Salesforce value
+        with a blank HubSpot one, and two different values: ``code`` is ``to_salesforce``,
+        ``to_hubspot``, ``review``, ``newer`` (two-way: the times decide) or ``skip`` (``why``
+        is then the ``skipped`` counter). Read from :func:`~recon.mapping.decide` and
+        :func:`~recon.mapping.allowed` once per mapping, so the truth table has one home.
+        """
+        hit = self.cell_cache.get(id(fm))
+        if hit is not None:
+            return hit
+        direction = self.direction[fm.object]
+        out: list[tuple[str, str]] = []
+        for hs_blank, sf_blank in ((False, True), (True, False), (False, False)):
+            if fm.rule == "two_way" and not hs_blank and not sf_blank:
+                out.append(("newer", ""))
+                continue
+            o = decide(fm.rule, hs_blank=hs_blank, sf_blank=sf_blank, equal=False)
+            if o.action == "none":
+                out.append(("skip", f"rule_{fm.rule}"))
+            elif not allowed(o, fm, direction):
+                out.append(("skip", "direction"))
+            else:
+                out.append((o.action, o.why))
+        cells = self.cell_cache[id(fm)] = tuple(out)
+        return cells
+
     def diff_field(
         self, link: dict[str, Any], hs: Rec, sf: Rec, fm: FieldMap, hs_raw: Any, sf_raw: Any
     ) -> None:
         """Apply the rule of one mapping to one linked pair whose raw values differ."""
-        obj, pair_id = link["object"], link["pair_id"]
-        direction = self.direction[obj]
-        last = self.view.last_synced.get(pair_id)
         kind = fm.kind
         hn, sn = norm_fast(kind, hs_raw), norm_fast(kind, sf_raw)
         if hn == sn if kind == "text" else values_equal(fm, hn, sn, self.om):
             return
-        hs_t = sf_t = None
-        if fm.rule == "two_way" and hn is not None and sn is not None:
-            hs_t = hs.field_time(fm.hubspot) or hs.record_time()
-            sf_t = sf.record_time()
-        out = decide(
-            fm.rule,
-            hs_blank=hn is None,
-            sf_blank=sn is None,
-            equal=False,
-            hs_time=hs_t,
-            sf_time=sf_t,
-            last_synced=last,
-        )
-        if out.action == "none":
-            self.skipped[f"rule_{fm.rule}"] += 1
+        code, why = self.cells(fm)[0 if sn is None else 1 if hn is None else 2]
+        if code == "skip":
+            self.skipped[why] += 1
             return
-        if not allowed(out, fm, direction):
-            self.skipped["direction"] += 1
-            return
+        obj, pair_id = link["object"], link["pair_id"]
+        direction = self.direction[obj]
+        if code == "newer":
+            out = decide(
+                fm.rule,
+                hs_blank=False,
+                sf_blank=False,
+                equal=False,
+                hs_time=hs.field_time(fm.hubspot) or hs.record_time(),
+                sf_time=sf.record_time(),
+                last_synced=self.view.last_synced.get(pair_id),
+            )
+            if not allowed(out, fm, direction):
+                self.skipped["direction"] += 1
+                return
+            code, why = out.action, out.why
         reason = {
             "rule": fm.rule,
-            "why": out.why,
+            "why": why,
             "direction": direction,
             "score": link["score"],
             "tier": link["tier"],
             "mapping": fm.key,
             "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values compared
         }
-        if out.action == "review":
+        if code == "review":
             self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)
-        elif out.action == "to_salesforce":
-            after, problem = self.to_sf(fm, hn)
+        elif code == "to_salesforce":
+            # text is written as compared; other kinds are converted (options, owners, numbers)
+            after, problem = (hn, None) if kind in TEXT_KINDS else self.to_sf(fm, hn)
             if problem:
                 self.skipped[problem] += 1
             else:
@@ -296,7 +336,7 @@ class Planner:
                     reason,
                 )
         else:
-            after, problem = self.to_hs(fm, sn)
+            after, problem = (sn, None) if kind in TEXT_KINDS else self.to_hs(fm, sn)
             if problem:
                 self.skipped[problem] += 1
             else:
@@ -315,24 +355,26 @@ class Planner:
         reason: dict[str, Any],
         seq: int | None = None,
     ) -> None:
-        """Plan one field write onto a linked record."""
+        """Plan one field write onto a linked record (the item as :meth:`item` makes it)."""
         pair_id = link["pair_id"]
-        item = self.item(
-            fast_stable_id("update", system, obj, rec.record_id, fname, pair_id),
-            "owner" if fm.kind == "owner" else "update",
-            system,
-            obj,
-            rec.record_id,
-            fname,
-            before,
-            after,
-            rec.modified_at,
-            pair_id,
-            [pair_id],
-            reason,
-            {("properties" if system == "hubspot" else "fields"): {fname: after}},
-            seq or SEQ["update"],
-        )
+        record_id = rec.record_id
+        item = {  # written out, not by a call to `item`: a plan makes a million of these
+            "item_id": fast_stable_id("update", system, obj, record_id, fname, pair_id),
+            "action": "owner" if fm.kind == "owner" else "update",
+            "system": system,
+            "object": obj,
+            "record_id": record_id,
+            "field": fname,
+            "before": before,
+            "after": after,
+            "snapshot_modified_at": rec.modified_at,
+            "link_item_id": pair_id,
+            "requires": [pair_id],
+            "reason": reason,
+            "status": "proposed",
+            "seq": seq or SEQ["update"],
+            "payload": {("properties" if system == "hubspot" else "fields"): {fname: after}},
+        }
         if system != "hubspot":
             self.add(item)
             return

@@ -198,6 +198,26 @@ def test_picklist_values_are_mapped_and_missing_options_are_reported() -> None:
             [("hubspot", "phone", "+49 96 907 0745")],
         ),
         (
+            {"phone": "070 004 4132", "country": "France"},
+            {"Phone": "+33 (70) 0044132", "MailingCountry": "FR"},
+            [],
+        ),  # a national number read in its record's country
+        (
+            {"phone": "070 004 4132", "country": "France"},
+            {"Phone": "+33 (70) 0044133", "MailingCountry": "FR"},
+            [("hubspot", "phone", "+33 (70) 0044133")],
+        ),
+        (
+            {"phone": "070 004 4132", "country": "Germany"},
+            {"Phone": "+33 (70) 0044132", "MailingCountry": "Germany"},
+            [("hubspot", "phone", "+33 (70) 0044132")],
+        ),  # a German national number is not the French one
+        (
+            {"phone": "(415) 555-0100"},
+            {"Phone": "+1 415 555 0100"},
+            [],
+        ),  # no country: the default region
+        (
             {"hs_email_optout": None},
             {"HasOptedOutOfEmail": False},
             [],

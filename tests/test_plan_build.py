@@ -1,0 +1,87 @@
+"""The planner's per-mapping rule cells and value conversions (``recon.plan_build``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+from plan_testdata import World, cfg, linked_contact, plan
+
+from recon.mapping import DIRECTIONS, RULES, FieldMap, allowed, decide, resolve_mappings
+from recon.plan_build import Planner
+from recon.plan_load import load_view
+
+_BLANKS = ((False, True), (True, False), (False, False))  # SF blank, HubSpot blank, both set
+
+
+def _planner(**mapping: str) -> Planner:
+    w = World()
+    w.done()
+    c = cfg(**mapping)
+    view = load_view(w.db, w.match_run)
+    return Planner(view, resolve_mappings(c.mapping, view.schemas), c)
+
+
+@pytest.mark.parametrize(
+    ("rule", "direction", "to_sf", "to_hs"),
+    list(itertools.product(RULES, DIRECTIONS, (True, False), (True, False))),
+)
+def test_cells_are_the_truth_table_under_the_direction(
+    rule: str, direction: str, to_sf: bool, to_hs: bool
+) -> None:
+    p = _planner(contacts=direction)
+    fm = FieldMap(
+        "contacts", "jobtitle", "Title", "Contact", rule=rule, to_salesforce=to_sf, to_hubspot=to_hs
+    )
+    for (hs_blank, sf_blank), (code, why) in zip(_BLANKS, p.cells(fm), strict=True):
+        if rule == "two_way" and not hs_blank and not sf_blank:
+            assert code == "newer"  # the times decide, pair by pair
+            continue
+        out = decide(rule, hs_blank=hs_blank, sf_blank=sf_blank, equal=False)
+        if out.action == "none":
+            assert (code, why) == ("skip", f"rule_{rule}")
+        elif not allowed(out, fm, direction):
+            assert (code, why) == ("skip", "direction")
+        else:
+            assert (code, why) == (out.action, out.why)
+
+
+def test_cells_are_kept_per_mapping() -> None:
+    p = _planner()
+    fm = FieldMap("contacts", "jobtitle", "Title", "Contact", rule="always_hubspot")
+    other = dataclasses.replace(fm, rule="always_salesforce")
+    assert p.cells(fm) is p.cells(fm)
+    assert p.cells(fm) != p.cells(other)
+
+
+def test_a_value_converted_once_is_still_counted_each_time() -> None:
+    # two contacts with the same unwritable option: the conversion is memoised, the
+    # skips and the warning's count are not
+    w = World()
+    for n in ("1", "2"):
+        w.snap(
+            "hubspot",
+            "contacts",
+            f"20{n}",
+            {"email": f"{n}@x.com", "salutation": "Prof."},
+            email=f"{n}@x.com",
+        )
+        w.snap("salesforce", "Lead", f"00Q{n}", {"Email": f"{n}@x.com"}, email=f"{n}@x.com")
+        w.link("contacts", f"20{n}", "Lead", f"00Q{n}")
+    res = plan(w)
+    assert res.skipped["option_missing"] == 2
+    (warning,) = [m for path, m in res.warnings if path == "mapping.contacts.salutation@Lead"]
+    assert warning.startswith("2 value(s)")
+
+
+def test_text_is_written_as_compared() -> None:
+    # stripped, in both directions (the fast path for text kinds skips the converters)
+    w = World()
+    linked_contact(
+        w,
+        {"email": "jo@acme.com", "jobtitle": " CEO ", "firstname": None},
+        {"Email": "jo@acme.com", "Title": None, "FirstName": " Jo "},
+    )
+    writes = sorted((i["system"], i["field"], i["after"]) for i in plan(w).items)
+    assert writes == [("hubspot", "firstname", "Jo"), ("salesforce", "Title", "CEO")]
