@@ -15,6 +15,8 @@ from itertools import compress, repeat
 from operator import eq, itemgetter
 from typing import Any
 
+import numpy as np
+
 from .mapping import FieldMap, MappingCheck, allowed, decide
 from .plan_create import plan_associations, plan_creates
 from .plan_links import diff_pairs, diff_plan, plan_links
@@ -472,10 +474,12 @@ def run_order(items: list[dict[str, Any]]) -> list[int]:
         >>> run_order([{"seq": 50, "item_id": "b"}, {"seq": 50, "item_id": "a"}, {"seq": 10, "item_id": "c"}])
         [2, 1, 0]
     """
-    # keys read once in the order the items were made (their memory in order); item ids
-    # are unique, so two stable sorts of positions on C-level keys give (seq, item_id)
-    ids = list(map(itemgetter("item_id"), items))
-    seqs = list(map(itemgetter("seq"), items))
-    order = sorted(range(len(items)), key=ids.__getitem__)
-    order.sort(key=seqs.__getitem__)
+    # keys read once in the order the items were made (their memory in order), sorted in C;
+    # item ids are unique, so the order is total. numpy compares text by code point, as
+    # Python does (ids hold no NUL, the one character its fixed-width text drops)
+    if not items:
+        return []
+    ids = np.array(list(map(itemgetter("item_id"), items)), dtype=np.str_)
+    seqs = np.fromiter(map(itemgetter("seq"), items), dtype=np.int64, count=len(items))
+    order: list[int] = np.lexsort((ids, seqs)).tolist()
     return order

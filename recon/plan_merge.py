@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
 from .plan import survivorship
-from .plan_values import fast_stable_id, is_blank, norm
+from .plan_values import fast_stable_id, is_blank, norm_fast
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -97,7 +97,12 @@ def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
     raise ValueError(f"unknown master rule {rule!r}; use one of {', '.join(MASTER_RULES)}")
 
 
-def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> dict[str, str]:
+def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> list[tuple[str, str]]:
+    """``(field, kind)`` of the mapped fields a merge of ``robj`` records compares, by field."""
+    key = ("merge_kinds", system, entity, robj)
+    hit: list[tuple[str, str]] | None = p.cache.get(key)
+    if hit is not None:
+        return hit
     kinds: dict[str, str] = {}
     for (obj, sf_obj), maps in p.maps.items():
         if obj != entity:
@@ -109,7 +114,8 @@ def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> dict[str, s
                 kinds.setdefault(fm.hubspot, fm.kind)
             elif sf_obj == robj:
                 kinds.setdefault(fm.salesforce, fm.kind)
-    return kinds
+    out = p.cache[key] = sorted(kinds.items())
+    return out
 
 
 def plan_merges(p: Planner) -> None:
@@ -166,11 +172,13 @@ def plan_merges(p: Planner) -> None:
         by_id = {r.record_id: r for r in active}
         fields_of = {rid: by_id[rid].fields for rid in ids}  # each record decoded once
         values: dict[str, dict[str, Any]] = {}
-        for fname, kind in sorted(kinds.items()):
-            raw = {rid: fields_of[rid].get(fname) for rid in ids}
-            normed = {norm(kind, v) for v in raw.values()}
-            if len(normed) > 1:
-                values[fname] = raw
+        for fname, kind in kinds:
+            got = [fields_of[rid].get(fname) for rid in ids]
+            first, typ = got[0], type(got[0])
+            if all(v == first and type(v) is typ for v in got):
+                continue  # one raw value: nothing to choose (most fields of most clusters)
+            if len({norm_fast(kind, v) for v in got}) > 1:
+                values[fname] = dict(zip(ids, got, strict=True))
         writes, detail = survivorship(master, ids, values, overrides)
         mrec = by_id[master]
         payload = {
