@@ -25,6 +25,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ class FieldMap:
     label: str = ""
     sf_type: str | None = None
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The ``[mapping] rules`` key of this mapping: ``<object>.<hubspot property>``."""
         return f"{self.object}.{self.hubspot}"

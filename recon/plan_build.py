@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from itertools import compress, repeat
 from operator import eq, itemgetter
 from typing import Any
@@ -118,13 +119,20 @@ class Planner:
         return out
 
     def add(self, item: dict[str, Any]) -> str:
-        """Add one item (first one wins on an id collision)."""
-        iid = item["item_id"]
-        if iid in self.items:
-            self.skipped["duplicate_item"] += 1
-        else:
-            self.items[iid] = item
+        """Add one item (first one wins on an id collision); its id."""
+        self.add_all((item,))
+        iid: str = item["item_id"]
         return iid
+
+    def add_all(self, items: Iterable[dict[str, Any]]) -> None:
+        """Add items in order (the first of an id wins; later ones count as ``duplicate_item``)."""
+        have, skipped = self.items, self.skipped
+        for item in items:
+            iid = item["item_id"]
+            if iid in have:
+                skipped["duplicate_item"] += 1
+            else:
+                have[iid] = item
 
     @staticmethod
     def item(

@@ -80,8 +80,7 @@ def plan_links(p: Planner) -> None:
     for (obj, sf_obj), pairs in groups.items():
         if (obj, sf_obj) in later:
             diff_pairs(p, obj, sf_obj, pairs)
-    for _rank, item in p.hs_writes.values():
-        p.add(item)
+    p.add_all(item for _rank, item in p.hs_writes.values())
 
 
 def diff_plan(
