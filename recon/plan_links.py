@@ -4,7 +4,9 @@ The pairs are compared one pair of objects at a time (``companies``/``Account``,
 ``contacts``/``Contact``, ``contacts``/``Lead``), in link order within each: the
 group's mapping plan is read once, each record's JSON is decoded once per pair, raw
 values are fetched in bulk and only the fields whose raw values differ reach the
-conflict rules (:meth:`recon.plan_build.Planner.diff_field`). Links whose objects
+conflict rules (:meth:`recon.plan_build.Planner.diff_field`); differing phones are
+judged together at the end of their group, each read in its record's country
+(:func:`phone_twins`). Links whose objects
 carry the lifecycle mapping (companies) come last: the contacts' stages they need
 are read from the contacts just compared. Everything that depends on visiting order
 (the value memo, the samples of unwritable values) is kept per mapping, hence per pair
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["diff_pairs", "diff_plan", "linked_records", "phone_twins", "plan_links"]
 
-_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "phone", "country"})
+_EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "country"})
 _ATOMS = (str, bool, int, float, type(None))
 _NONE: dict[str, Rec] = {}
 
@@ -109,12 +111,11 @@ def diff_pairs(
     pairs: list[tuple[dict[str, Any], Rec, Rec]],
     stages: dict[str, Any] | None = None,
 ) -> None:
-    """Compare every mapped field of linked pairs of one pair of objects; plan updates.
+    """Compare every mapped field of linked pairs of one pair of objects (in order); plan updates.
 
-    Each pair's records are decoded once (derived mappings and ``stages`` are handled
-    then); the plain mappings are then compared a column at a time, so a column's values
-    can be judged together (phones, see :func:`phone_twins`). Only fields whose raw values
-    differ reach :meth:`~recon.plan_build.Planner.diff_field`.
+    Each pair's records are decoded once and its raw values fetched in bulk; only the
+    fields whose raw values differ reach :meth:`~recon.plan_build.Planner.diff_field`.
+    Differing phones are judged together after the pass (:func:`phone_twins`).
 
     ``stages``: filled with each HubSpot record's raw ``lifecyclestage`` as it is read.
     """
@@ -124,15 +125,48 @@ def diff_pairs(
         p.skipped["direction_off"] += len(pairs)
         return
     plain, hs_names, sf_names, derived = diff_plan(p, obj, sf_obj)
-    diff_field = p.diff_field
-    hs_rows: list[list[Any]] = []
-    sf_rows: list[list[Any]] = []
+    country = next((fm for fm in plain if fm.kind == "country"), None)
+    eq_cache, om, diff_field = p.eq_cache, p.om, p.diff_field
+    phones: list[tuple[dict[str, Any], Rec, Rec, FieldMap, Any, Any]] = []
+    countries: list[tuple[Any, Any]] = []
     for link, hs, sf in pairs:
+        # decoded once for the whole pair; raw values fetched in bulk and only the
+        # fields whose raw values differ are looked at
         hs_fields, sf_fields = hs.fields, sf.fields
         if stages is not None:
             stages[hs.record_id] = hs_fields.get("lifecyclestage")
-        hs_rows.append(list(map(hs_fields.get, hs_names)))
-        sf_rows.append(list(map(sf_fields.get, sf_names)))
+        hs_vals = list(map(hs_fields.get, hs_names))
+        sf_vals = list(map(sf_fields.get, sf_names))
+        if hs_vals != sf_vals:
+            # only the fields whose raw values differ (picked in C: most are equal)
+            for fm, hs_raw, sf_raw in compress(
+                zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
+            ):
+                kind = fm.kind
+                if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
+                    try:  # HubSpot "17" against Salesforce 17.0, the usual case
+                        if float(hs_raw) == sf_raw:
+                            continue
+                    except ValueError:
+                        pass
+                elif kind == "phone":  # judged together, after the pass
+                    phones.append((link, hs, sf, fm, hs_raw, sf_raw))
+                    if country is not None:
+                        countries.append(
+                            (hs_fields.get(country.hubspot), sf_fields.get(country.salesforce))
+                        )
+                    continue
+                elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
+                    # owners, flags and options repeat: decide each pair of raw values once
+                    key = (id(fm), hs_raw, sf_raw)
+                    eq = eq_cache.get(key)
+                    if eq is None:
+                        eq = eq_cache[key] = values_equal(
+                            fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
+                        )
+                    if eq:
+                        continue
+                diff_field(link, hs, sf, fm, hs_raw, sf_raw)
         for fm in derived:
             if fm.derived == "lifecycle":
                 plan_lifecycle(p, fm, link, hs, hs_fields)
@@ -140,54 +174,17 @@ def diff_pairs(
             hs_raw, sf_raw = hs_fields.get(fm.hubspot), p.sf_value(sf, fm, sf_fields)
             if hs_raw != sf_raw:
                 diff_field(link, hs, sf, fm, hs_raw, sf_raw)
-    if not plain:
-        return
-    hs_cols = list(zip(*hs_rows, strict=True))
-    sf_cols = list(zip(*sf_rows, strict=True))
-    del hs_rows, sf_rows
-    country = next((j for j, fm in enumerate(plain) if fm.kind == "country"), None)
-    eq_cache, om = p.eq_cache, p.om
-    for j, fm in enumerate(plain):
-        hv, sv, kind = hs_cols[j], sf_cols[j], fm.kind
-        # only the pairs whose raw values differ (picked in C: most are equal)
-        at = list(compress(range(len(pairs)), map(ne, hv, sv)))
-        if not at:
-            continue
-        same: set[int] = set()
-        if kind == "phone":
-            regions = (hs_cols[country], sf_cols[country]) if country is not None else None
-            same = phone_twins(at, hv, sv, regions)
-        for i in at:
-            hs_raw, sf_raw = hv[i], sv[i]
-            if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
-                try:  # HubSpot "17" against Salesforce 17.0, the usual case
-                    if float(hs_raw) == sf_raw:
-                        continue
-                except ValueError:
-                    pass
-            elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
-                if i in same:
-                    continue
-                # owners, flags and options repeat: decide each pair of raw values once
-                key = (id(fm), hs_raw, sf_raw)
-                eq = eq_cache.get(key)
-                if eq is None:
-                    eq = eq_cache[key] = values_equal(
-                        fm, norm_fast(kind, hs_raw), norm_fast(kind, sf_raw), om
-                    )
-                if eq:
-                    continue
-            link, hs, sf = pairs[i]
-            diff_field(link, hs, sf, fm, hs_raw, sf_raw)
+    if phones:
+        twins = phone_twins([(ph[4], ph[5]) for ph in phones], countries or None)
+        for (link, hs, sf, fm, hs_raw, sf_raw), twin in zip(phones, twins, strict=True):
+            if not twin:
+                diff_field(link, hs, sf, fm, hs_raw, sf_raw)
 
 
 def phone_twins(
-    at: list[int],
-    hs_vals: tuple[Any, ...],
-    sf_vals: tuple[Any, ...],
-    countries: tuple[tuple[Any, ...], tuple[Any, ...]] | None,
-) -> set[int]:
-    """The positions in ``at`` whose two phone texts are one number in their records' countries.
+    texts: list[tuple[Any, Any]], countries: list[tuple[Any, Any]] | None = None
+) -> list[bool]:
+    """Whether each (HubSpot, Salesforce) pair of phone texts is one number in its records' countries.
 
     A national number is read in the country of the record that holds it ("070 004 4132"
     on a French company is +33 70 004 4132), with :func:`recon.normalize.phones` (the
@@ -195,36 +192,34 @@ def phone_twins(
     :func:`~recon.plan_values.values_equal`: one number is never planned as a change.
 
     Args:
-        at: positions of the pairs to judge.
-        hs_vals / sf_vals: raw phone values per pair position.
-        countries: raw country values per pair position (HubSpot, Salesforce), or None.
+        texts: raw phone values, one (HubSpot, Salesforce) pair per linked pair.
+        countries: the records' raw country values, one (HubSpot, Salesforce) pair per
+            linked pair, or None (the default region).
 
     Examples:
-        >>> sorted(phone_twins([0, 1], ("070 004 4132", "1"), ("+33 (70) 0044132", "2"), (("France", None), ("FR", None))))
-        [0]
+        >>> phone_twins([("070 004 4132", "+33 (70) 0044132"), ("1", "2")], [("France", "FR"), (None, None)])
+        [True, False]
     """
     import polars as pl
 
     from .normalize import phones
 
-    texts = [(hs_vals[i], sf_vals[i]) for i in at]
     keep = [k for k, (h, s) in enumerate(texts) if type(h) is str and type(s) is str]
+    out = [False] * len(texts)
     if not keep:
-        return set()
+        return out
 
     def keys(side: int) -> list[str | None]:
         values = pl.Series([texts[k][side] for k in keep], dtype=pl.String)
         regions = None
         if countries is not None:
+            named = (countries[k][side] for k in keep)
             regions = pl.Series(
-                [
-                    country_key(c) or None if c else None
-                    for c in (countries[side][at[k]] for k in keep)
-                ],
+                [(country_key(c) or None) if isinstance(c, str) else None for c in named],
                 dtype=pl.String,
             )
         return phones(values, regions).to_list()
 
-    return {
-        at[k] for k, h, s in zip(keep, keys(0), keys(1), strict=True) if h is not None and h == s
-    }
+    for k, h, s in zip(keep, keys(0), keys(1), strict=True):
+        out[k] = h is not None and h == s
+    return out
