@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
 from .plan import survivorship
-from .plan_values import fast_stable_id, is_blank, norm_fast
+from .plan_values import fast_stable_id, is_blank, value_key
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -177,7 +177,7 @@ def plan_merges(p: Planner) -> None:
             first, typ = got[0], type(got[0])
             if all(v == first and type(v) is typ for v in got):
                 continue  # one raw value: nothing to choose (most fields of most clusters)
-            if len({norm_fast(kind, v) for v in got}) > 1:
+            if len({value_key(kind, v) for v in got}) > 1:  # a site spelt two ways is one
                 values[fname] = dict(zip(ids, got, strict=True))
         writes, detail = survivorship(master, ids, values, overrides)
         mrec = by_id[master]

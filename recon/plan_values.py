@@ -45,6 +45,7 @@ __all__ = [
     "to_hubspot_value",
     "to_salesforce_value",
     "url_key",
+    "value_key",
     "values_equal",
 ]
 
@@ -412,6 +413,32 @@ def country_key(text: Any) -> str:
     from .normalize import country
 
     return country(str(text)) or ""
+
+
+def value_key(kind: str, value: Any) -> Any:
+    """What one value of a field of ``kind`` compares as among records of one system (None when blank).
+
+    :func:`norm`, then phones by :func:`phone_key`, websites by :func:`url_key` and countries
+    by :func:`country_key` (a text naming no known country stays itself): two records that
+    spell one number, site or country differently hold one value, as :func:`values_equal`
+    finds across the two systems.
+
+    Examples:
+        >>> value_key("url", "https://www.Acme.com/") == value_key("url", "acme.com")
+        True
+        >>> value_key("country", "UK"), value_key("country", "Atlantis"), value_key("text", " ")
+        ('GB', 'Atlantis', None)
+    """
+    n = norm_fast(kind, value)
+    if n is None:
+        return None
+    if kind == "phone":
+        return phone_key(n)
+    if kind == "url":
+        return url_key(n)
+    if kind == "country":
+        return country_key(n) or n
+    return n
 
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)

@@ -183,3 +183,27 @@ def test_survivorship_function(
     values: dict[str, Any], overrides: Any, writes: dict[str, Any]
 ) -> None:
     assert survivorship("m", ["m", "v"], values, overrides)[0] == writes
+
+
+@pytest.mark.parametrize(
+    ("field", "a", "b", "differ"),
+    [
+        ("website", "https://www.acme.com/", "acme.com", False),  # one site spelt two ways
+        ("website", "acme.com", "acme.de", True),
+        ("phone", "+47 22 33 44 55", "0047 22334455", False),  # one number
+        ("phone", "+47 22 33 44 55", "+47 22 33 44 56", True),
+        ("country", "Norway", "NO", False),
+        ("country", "Norway", "Sweden", True),
+        ("city", "Oslo", "oslo", True),  # text compares as text
+    ],
+)
+def test_merge_values_list_only_fields_that_differ_as_values(
+    field: str, a: str, b: str, differ: bool
+) -> None:
+    w = World()
+    for rid, value in (("A", a), ("B", b)):
+        w.snap("hubspot", "companies", rid, {"name": "Acme", field: value}, name="Acme")
+    w.cluster("cl-1", "companies", "hubspot", [("companies", "A"), ("companies", "B")])
+    w.done()
+    (item,) = by(build_plan(w.db, cfg()).items, action="merge")
+    assert (field in item["payload"]["values"]) is differ
