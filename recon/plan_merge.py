@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
 from .plan import survivorship
-from .plan_values import fast_stable_id, is_blank, value_key
+from .plan_values import fast_stable_id, is_blank, norm_fast, same_value
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -177,7 +177,9 @@ def plan_merges(p: Planner) -> None:
             first, typ = got[0], type(got[0])
             if all(v == first and type(v) is typ for v in got):
                 continue  # one raw value: nothing to choose (most fields of most clusters)
-            if len({value_key(kind, v) for v in got}) > 1:  # a site spelt two ways is one
+            normed = [norm_fast(kind, v) for v in got]
+            # one number, site or country spelt two ways is one value
+            if any(not same_value(kind, normed[0], n) for n in normed[1:]):
                 values[fname] = dict(zip(ids, got, strict=True))
         writes, detail = survivorship(master, ids, values, overrides)
         mrec = by_id[master]

@@ -42,10 +42,10 @@ __all__ = [
     "norm",
     "norm_fast",
     "phone_key",
+    "same_value",
     "to_hubspot_value",
     "to_salesforce_value",
     "url_key",
-    "value_key",
     "values_equal",
 ]
 
@@ -296,20 +296,6 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
     if hn is None or sn is None:
         # Salesforce checkboxes are never blank: False there says nothing a blank does not
         return hn is sn or (fm.kind == "bool" and (hn is False or sn is False))
-    if fm.kind == "phone":  # most pairs are told apart or alike from their digits, unparsed
-        if hn == sn:
-            return True
-        form_h, form_s = _phone_form(hn), _phone_form(sn)
-        if form_h and form_s:
-            if form_h == form_s:
-                return True
-            if _other_subscriber(form_h, form_s):
-                return False
-        return phone_key(hn) == phone_key(sn)
-    if fm.kind == "url":
-        return hn == sn or url_key(hn) == url_key(sn)
-    if fm.kind == "country":
-        return hn == sn or country_key(hn) == country_key(sn) != ""
     if fm.kind in ("enum", "multi"):
         mapped = map_option(hn, fm.options)
         if mapped == sn:
@@ -322,7 +308,39 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
         )
     if fm.kind == "owner":
         return om.same(hn, sn)
-    return bool(hn == sn)
+    return same_value(fm.kind, hn, sn)
+
+
+def same_value(kind: str, a: Any, b: Any) -> bool:
+    """Whether two normalised values of a field of ``kind`` are one value.
+
+    Phones compare as numbers, websites as sites and countries as countries (by their
+    keys); anything else as it is. Records of one system compare this way (merges);
+    :func:`values_equal` adds option mapping and owners across the two systems.
+
+    Examples:
+        >>> same_value("url", "https://www.Acme.com/", "acme.com"), same_value("country", "UK", "GB")
+        (True, True)
+        >>> same_value("phone", "+47 22 33 44 55", "+47 22 33 44 56"), same_value("text", "a", None)
+        (False, False)
+    """
+    if a is None or b is None:
+        return a is b
+    if a == b:
+        return True
+    if kind == "phone":  # most pairs are told apart or alike from their digits, unparsed
+        form_a, form_b = _phone_form(a), _phone_form(b)
+        if form_a and form_b:
+            if form_a == form_b:
+                return True
+            if _other_subscriber(form_a, form_b):
+                return False
+        return phone_key(a) == phone_key(b)
+    if kind == "url":
+        return url_key(a) == url_key(b)
+    if kind == "country":
+        return country_key(a) == country_key(b) != ""
+    return False
 
 
 _PHONE_TEXT = re.compile(r"\s*\+?[0-9()\-./ ]*")
@@ -413,32 +431,6 @@ def country_key(text: Any) -> str:
     from .normalize import country
 
     return country(str(text)) or ""
-
-
-def value_key(kind: str, value: Any) -> Any:
-    """What one value of a field of ``kind`` compares as among records of one system (None when blank).
-
-    :func:`norm`, then phones by :func:`phone_key`, websites by :func:`url_key` and countries
-    by :func:`country_key` (a text naming no known country stays itself): two records that
-    spell one number, site or country differently hold one value, as :func:`values_equal`
-    finds across the two systems.
-
-    Examples:
-        >>> value_key("url", "https://www.Acme.com/") == value_key("url", "acme.com")
-        True
-        >>> value_key("country", "UK"), value_key("country", "Atlantis"), value_key("text", " ")
-        ('GB', 'Atlantis', None)
-    """
-    n = norm_fast(kind, value)
-    if n is None:
-        return None
-    if kind == "phone":
-        return phone_key(n)
-    if kind == "url":
-        return url_key(n)
-    if kind == "country":
-        return country_key(n) or n
-    return n
 
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
