@@ -313,6 +313,15 @@ def cfg(**mapping: Any) -> ReconConfig:
     return load_config(None, overrides=sections)
 
 
+def linked_leads(w: World, ids: list[str], hs: dict[str, Any]) -> None:
+    """HubSpot contact ``2<id>`` (``hs`` fields, email ``p<id>@x.com``) linked to Lead ``00Q<id>``, per id."""
+    for n in ids:
+        email = f"p{n}@x.com"
+        w.snap("hubspot", "contacts", f"2{n}", {"email": email, **hs}, email=email)
+        w.snap("salesforce", "Lead", f"00Q{n}", {"Email": email}, email=email)
+        w.link("contacts", f"2{n}", "Lead", f"00Q{n}")
+
+
 def linked_contact(
     w: World,
     hs: dict[str, Any],

@@ -6,7 +6,7 @@ import dataclasses
 import itertools
 
 import pytest
-from plan_testdata import World, cfg, linked_contact, plan
+from plan_testdata import World, cfg, linked_contact, linked_leads, plan
 
 from recon.mapping import DIRECTIONS, RULES, FieldMap, allowed, decide, resolve_mappings
 from recon.plan_build import Planner
@@ -59,16 +59,7 @@ def test_a_value_converted_once_is_still_counted_each_time() -> None:
     # two contacts with the same unwritable option: the conversion is memoised, the
     # skips and the warning's count are not
     w = World()
-    for n in ("1", "2"):
-        w.snap(
-            "hubspot",
-            "contacts",
-            f"20{n}",
-            {"email": f"{n}@x.com", "salutation": "Prof."},
-            email=f"{n}@x.com",
-        )
-        w.snap("salesforce", "Lead", f"00Q{n}", {"Email": f"{n}@x.com"}, email=f"{n}@x.com")
-        w.link("contacts", f"20{n}", "Lead", f"00Q{n}")
+    linked_leads(w, ["1", "2"], {"salutation": "Prof."})
     res = plan(w)
     assert res.skipped["option_missing"] == 2
     (warning,) = [m for path, m in res.warnings if path == "mapping.contacts.salutation@Lead"]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from plan_testdata import World
+from plan_testdata import World, linked_leads
 
 from recon.cli import main
 from recon.store import open_store
@@ -17,16 +17,7 @@ from recon.store import open_store
 @pytest.fixture
 def store(tmp_path: Path) -> World:
     w = World(open_store(tmp_path / "data" / "recon.db"))
-    for n in range(3):
-        w.snap(
-            "hubspot",
-            "contacts",
-            f"2{n}",
-            {"email": f"p{n}@x.com", "jobtitle": "CEO"},
-            email=f"p{n}@x.com",
-        )
-        w.snap("salesforce", "Lead", f"00Q{n}", {"Email": f"p{n}@x.com"}, email=f"p{n}@x.com")
-        w.link("contacts", f"2{n}", "Lead", f"00Q{n}")
+    linked_leads(w, ["0", "1", "2"], {"jobtitle": "CEO"})
     w.snap("hubspot", "contacts", "399", {"email": "solo@x.com"}, email="solo@x.com")
     w.done()
     return w
