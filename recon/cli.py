@@ -109,6 +109,7 @@ INIT_TEMPLATE = """\
 [store]
 path = "data/recon.db"            # the local SQLite store
 exports_dir = "data/exports"      # audit exports
+# keep_runs = 3                   # `recon run` keeps the rows of this many plan and match runs
 
 [hubspot]
 base_url = "https://api.hubapi.com"
@@ -548,6 +549,44 @@ def plan(
     with err_console.status("planning (a large store takes a minute)…"):
         result = build_plan(open_db(cfg), cfg, match_run_id=run_id, sample=sample, dry_run=dry_run)
     render_plan(result, fmt, console)
+
+
+@app.command()
+def prune(
+    config: ConfigOpt = None,
+    keep: Annotated[
+        int | None,
+        typer.Option(
+            "--keep",
+            min=1,
+            help="Runs of each stage that keep their rows (default: [store] keep_runs, else 3).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Delete the rows of old plan and match runs (kept: the newest, applied plans and what they need)."""
+    from .lock import store_lock
+    from .store import prune_runs
+
+    cfg = get_config(config)
+    db = open_db(cfg)
+    with store_lock(db, holder="prune"):
+        result = prune_runs(db, keep or cfg.store.keep_runs or 3, dry_run=dry_run)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    table = Table(title=f"{verb} (keeping the newest {result['keep']} runs of each stage)")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in result["rows"].items():
+        table.add_row(name, str(n))
+    console.print(table)
+    for stage, runs in result["runs"].items():
+        console.print(f"{stage} runs pruned: {len(runs)}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- review

@@ -197,6 +197,9 @@ class StoreSection(Section):
 
     path: Path = Path("data/recon.db")
     exports_dir: Path = Path("data/exports")
+    # `recon run` deletes the rows of older plan and match runs, keeping this many of each
+    # (see `recon prune`); None keeps everything
+    keep_runs: int | None = Field(None, ge=1)
 
 
 class HubSpotSection(Section):

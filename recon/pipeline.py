@@ -308,6 +308,10 @@ def _run_stages(
             )
     if "export" in wanted:
         _export(db, cfg, parent, summary, export_formats)
+    if cfg.store.keep_runs:
+        from .store import prune_runs
+
+        stage("prune", lambda: prune_runs(db, cfg.store.keep_runs or 1))
 
 
 def _export(

@@ -34,6 +34,7 @@ __all__ = [
     "finish_run",
     "get_run",
     "open_store",
+    "prune_runs",
     "resolve_run_id",
     "start_run",
     "store_status",
@@ -531,6 +532,96 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
             0
         ],
     }
+
+
+#: the rows each stage's runs keep, by table (what :func:`prune_runs` deletes)
+_RUN_ROWS = {"plan": ("plan_items",), "match": ("pairs", "clusters", "match_runs")}
+
+
+def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -> dict[str, Any]:
+    """Delete the rows of old plan and match runs, keeping the newest ``keep`` of each stage.
+
+    A plan run stores one row per proposed change (1.5M on a large store) and a ``recon
+    run`` plans twice, so the store grows with every run unless old ones go. Kept besides
+    the newest ``keep`` plan and match runs: runs still running, plan runs an apply run
+    read (its journal, or its config's ``plan_run_id``: the last-synced times and undo
+    rely on them), the match runs the kept plan runs were built from, and the runs the
+    review queue was indexed from. The ``runs`` rows themselves stay (the history), with
+    ``summary.pruned_at``; decisions are kept by item id and stay too.
+
+    Args:
+        db: the store.
+        keep: how many of the newest runs of each stage keep their rows (at least 1).
+        dry_run: count only; delete nothing.
+
+    Returns:
+        ``{"keep", "dry_run", "runs": {stage: [run ids pruned]}, "rows": {table: rows deleted}}``.
+
+    Raises:
+        UsageError: ``keep`` is below 1.
+
+    Examples:
+        >>> prune_runs(open_store(":memory:"), 3)["rows"]
+        {'plan_items': 0, 'pairs': 0, 'clusters': 0, 'match_runs': 0}
+    """
+    if keep < 1:
+        raise UsageError(f"keep must be at least 1, got {keep}", hint="e.g. --keep 3")
+
+    def ids(sql: str, params: list[Any] | None = None) -> set[str]:
+        return {r[0] for r in db.execute(sql, params or []) if r[0] is not None}
+
+    newest = (
+        "select run_id from (select run_id, status, row_number() over "
+        "(order by started_at desc, rowid desc) as n from runs where stage = ?) "
+        "where n <= ? or status = 'running'"
+    )
+    kept_plans = ids(newest, ["plan", keep])
+    kept_plans |= ids("select distinct plan_run_id from journal")
+    kept_plans |= ids(
+        "select json_extract(config, '$.plan_run_id') from runs where stage in ('apply', 'undo')"
+    )
+    kept_plans |= ids("select plan_run_id from review_state")
+    kept_matches = ids(newest, ["match", keep]) | ids("select match_run_id from review_state")
+    for run_id in kept_plans:
+        row = db.execute(
+            "select json_extract(config, '$.match_run_id') from runs where run_id = ?", [run_id]
+        ).fetchone()
+        if row and row[0]:
+            kept_matches.add(row[0])
+    kept = {"plan": kept_plans, "match": kept_matches}
+    pruned = {
+        stage: sorted(
+            ids(
+                "select run_id from runs where stage = ? and "
+                "json_extract(coalesce(summary, '{}'), '$.pruned_at') is null",
+                [stage],
+            )
+            - kept[stage]
+        )
+        for stage in ("plan", "match")
+    }
+    rows: dict[str, int] = {}
+    with transaction(db):
+        for stage, tables in _RUN_ROWS.items():
+            marks = ",".join("?" * len(pruned[stage]))
+            for table in tables:
+                if not pruned[stage]:
+                    rows[table] = 0
+                    continue
+                where = f"from {table} where run_id in ({marks})"
+                if dry_run:
+                    rows[table] = db.execute(f"select count(*) {where}", pruned[stage]).fetchone()[
+                        0
+                    ]
+                else:
+                    rows[table] = db.execute(f"delete {where}", pruned[stage]).rowcount
+            if pruned[stage] and not dry_run:
+                db.execute(
+                    "update runs set summary = json_set(coalesce(summary, '{}'), '$.pruned_at', ?) "
+                    f"where run_id in ({marks})",
+                    [now_iso(), *pruned[stage]],
+                )
+    return {"keep": keep, "dry_run": dry_run, "runs": pruned, "rows": rows}
 
 
 @MIGRATIONS(name="m006_apply_journal_item")

@@ -27,6 +27,7 @@ COMMANDS = [
     "run",
     "sandbox",
     "demo",
+    "prune",
 ]
 
 
@@ -135,3 +136,26 @@ def test_unexpected_error_prints_one_line_and_logs_traceback(
     assert "RuntimeError" in err
     log_path = Path(err.split("traceback written to ")[1].split()[0])
     assert "kaboom" in log_path.read_text()
+
+
+def test_prune_deletes_old_plan_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from plan_testdata import World, cfg, linked_leads
+
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    w = World(open_store(Path("data") / "recon.db"))  # the default store, in the test's folder
+    linked_leads(w, ["0"], {"jobtitle": "CEO"})
+    w.done()
+    old, new = (build_plan(w.db, cfg()).run_id for _ in range(2))
+    for args, left in ((["--dry-run"], 2), ([], 1)):
+        with pytest.raises(SystemExit) as exit_:
+            main(["prune", "--keep", "1", "--json", *args])
+        assert exit_.value.code == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["runs"]["plan"] == [old] and doc["rows"]["plan_items"] == 1
+        runs = [r[0] for r in w.db.execute("select distinct run_id from plan_items")]
+        assert len(runs) == left and new in runs
+    with pytest.raises(SystemExit):
+        main(["prune"])  # the default keeps three: nothing left to delete
+    assert "deleted" in capsys.readouterr().out

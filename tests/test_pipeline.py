@@ -229,3 +229,24 @@ def test_run_resumes_an_apply_killed_mid_batch(
     assert db.execute("select status from runs where run_id = ?", [crashed]).fetchone()[0] == "ok"
     # the lock the killed run held was taken over (its process is gone)
     assert db.execute("select count(*) from locks where holder is not null").fetchone()[0] == 0
+
+
+def test_keep_runs_prunes_the_first_plan_of_a_run(
+    run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = run_config.read_text(encoding="utf-8")
+    run_config.write_text(text.replace("[store]\n", "[store]\nkeep_runs = 1\n", 1), "utf-8")
+    code, summary = run(run_config, "--dry-run", "--sample", "20", capsys=capsys)
+    assert code == 0, summary.get("error")
+    db = open_store(run_config.parent / "recon.db")
+    plans = [
+        r["run_id"]
+        for r in db.query(
+            "select run_id from runs where parent_id = ? and stage = 'plan' order by started_at, rowid",
+            [summary["run_id"]],
+        )
+    ]
+    assert len(plans) == 2  # plan, then replan after the policy
+    assert summary["stages"]["prune"]["runs"]["plan"] == plans[:1]
+    items = dict(db.execute("select run_id, count(*) from plan_items group by run_id").fetchall())
+    assert plans[0] not in items and items[plans[1]] > 0  # the replan is the one apply read

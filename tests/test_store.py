@@ -13,6 +13,7 @@ from recon.store import (
     finish_run,
     get_run,
     open_store,
+    prune_runs,
     resolve_run_id,
     start_run,
     store_status,
@@ -145,3 +146,56 @@ def test_plan_items_are_found_by_link_only_for_merges_through_a_partial_index() 
         ["r", "c"],
     ).fetchall()
     assert "idx_plan_items_merge_link" in str(plan)
+
+
+def _plan_runs_world() -> tuple[sqlite_utils.Database, str, str, list[str]]:
+    """Two match runs and four plan runs (three from the first match run), oldest first."""
+    from plan_testdata import World, cfg, linked_leads
+
+    from recon.plan import build_plan
+
+    w = World()
+    linked_leads(w, ["0", "1"], {"jobtitle": "CEO"})
+    m1 = w.done()
+    plans = [build_plan(w.db, cfg()).run_id for _ in range(3)]
+    w.match_run = start_run(w.db, "match")
+    linked_leads(w, ["0"], {"jobtitle": "CEO"})
+    m2 = w.done()
+    plans.append(build_plan(w.db, cfg()).run_id)
+    return w.db, m1, m2, [str(p) for p in plans]
+
+
+def _rows(db: sqlite_utils.Database, table: str, run_id: str) -> int:
+    return int(db.execute(f"select count(*) from {table} where run_id = ?", [run_id]).fetchone()[0])
+
+
+def test_prune_keeps_the_newest_runs_and_what_they_need() -> None:
+    db, m1, m2, plans = _plan_runs_world()
+    # an apply run read the oldest plan: it stays, and so does the match run it came from
+    db["journal"].insert({"run_id": "apply-1", "item_id": "x", "plan_run_id": plans[0]})
+    counts = {p: _rows(db, "plan_items", p) for p in plans}
+    assert all(counts.values())
+    seen = prune_runs(db, 1, dry_run=True)
+    assert seen["runs"] == {"plan": sorted(plans[1:3]), "match": []}
+    assert seen["rows"]["plan_items"] == counts[plans[1]] + counts[plans[2]]
+    assert {p: _rows(db, "plan_items", p) for p in plans} == counts  # a dry run deletes nothing
+    done = prune_runs(db, 1)
+    assert done["runs"] == seen["runs"] and done["rows"] == seen["rows"]
+    assert [_rows(db, "plan_items", p) for p in plans] == [counts[plans[0]], 0, 0, counts[plans[3]]]
+    assert _rows(db, "pairs", m1) and _rows(db, "pairs", m2)
+    assert get_run(db, plans[1])["summary"]["pruned_at"]  # the run's history stays
+    assert "pruned_at" not in get_run(db, plans[3])["summary"]
+    assert prune_runs(db, 1)["runs"] == {"plan": [], "match": []}  # nothing twice
+
+
+def test_prune_drops_a_match_run_no_kept_plan_needs() -> None:
+    db, m1, m2, plans = _plan_runs_world()
+    result = prune_runs(db, 1)
+    assert result["runs"] == {"plan": sorted(plans[:3]), "match": [m1]}
+    assert _rows(db, "pairs", m1) == 0 and _rows(db, "pairs", m2) > 0
+    assert result["rows"]["pairs"] > 0
+
+
+def test_prune_keeps_at_least_one_run() -> None:
+    with pytest.raises(UsageError, match="at least 1"):
+        prune_runs(open_store(":memory:"), 0)
