@@ -272,7 +272,10 @@ def _run_stages(
             ),
         ).get("run_id")
 
+    from .plan_load import decisions_mark
+
     plan_run = plan("plan") if "plan" in wanted else None
+    mark = decisions_mark(db)
     if "policy" in wanted:
         from .policy import auto_approve
 
@@ -281,8 +284,13 @@ def _run_stages(
             lambda: auto_approve(db, cfg.policy, match_run_id=match_run, plan_run_id=plan_run),
         )
     if "replan" in wanted and "plan" in wanted:
-        # plan again: the policy's approvals decide which links' items apply and what is created
-        plan_run = plan("replan")
+        if plan_run is not None and decisions_mark(db) == mark:
+            # the policy decided nothing a plan reads (its approvals are read by apply):
+            # planning again would give the same items
+            results["replan"] = {"run_id": plan_run, "reused": True}
+            report("replan", {"event": "end", **results["replan"]})
+        else:  # a decision a plan reads changed: plan again
+            plan_run = plan("replan")
     if "apply" in wanted:
         from .apply import apply_plan
 

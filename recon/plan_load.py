@@ -20,7 +20,7 @@ import sqlite_utils
 from .models import SF_ID_PREFIXES, parse_ts, stable_id
 from .plan import latest_decisions
 
-__all__ = ["Rec", "StoreView", "load_view"]
+__all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view"]
 
 
 class Rec:
@@ -174,6 +174,32 @@ _BUCKET = (
     )
     + " end"
 )
+
+
+#: the decision kinds a plan reads when it is built (everything else is read when applying)
+DECISION_KINDS_READ = ("master", "conflict_value")
+
+
+def decisions_mark(db: sqlite_utils.Database) -> tuple[int, int, int]:
+    """A mark that changes whenever the decisions a plan reads change: how many there are,
+    the newest id, how many are superseded (kinds :data:`DECISION_KINDS_READ`).
+
+    Two plans built from one match run, the same snapshots and the same mark are the same
+    plan; `recon run` uses it to skip planning again when its policy decided nothing a
+    plan reads.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> decisions_mark(open_store(":memory:"))
+        (0, 0, 0)
+    """
+    marks = ",".join("?" * len(DECISION_KINDS_READ))
+    n, newest, superseded = db.execute(
+        "select count(*), coalesce(max(decision_id), 0), coalesce(sum(superseded), 0) "
+        f"from decisions where kind in ({marks})",
+        DECISION_KINDS_READ,
+    ).fetchone()
+    return int(n), int(newest), int(superseded)
 
 
 def load_view(

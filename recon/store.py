@@ -541,13 +541,15 @@ _RUN_ROWS = {"plan": ("plan_items",), "match": ("pairs", "clusters", "match_runs
 def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -> dict[str, Any]:
     """Delete the rows of old plan and match runs, keeping the newest ``keep`` of each stage.
 
-    A plan run stores one row per proposed change (1.5M on a large store) and a ``recon
-    run`` plans twice, so the store grows with every run unless old ones go. Kept besides
-    the newest ``keep`` plan and match runs: runs still running, plan runs an apply run
-    read (its journal, or its config's ``plan_run_id``: the last-synced times and undo
-    rely on them), the match runs the kept plan runs were built from, and the runs the
-    review queue was indexed from. The ``runs`` rows themselves stay (the history), with
-    ``summary.pruned_at``; decisions are kept by item id and stay too.
+    A plan run stores one row per proposed change (1.5M on a large store), so a scheduled
+    store grows with every run unless old ones go. Kept whole besides the newest ``keep``
+    plan and match runs: runs still running, the match runs the kept plan runs were built
+    from, the plan runs of applies not finished yet, and the runs the review queue was
+    indexed from. Of an older plan run that an apply run read, the items the apply
+    journalled stay (the last-synced times of
+    ``two_way`` mappings and the stale-item review read them); its other items go. The
+    ``runs`` rows themselves stay (the history), with ``summary.pruned_at``; decisions are
+    kept by item id and stay too.
 
     Args:
         db: the store.
@@ -575,12 +577,11 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
         "(order by started_at desc, rowid desc) as n from runs where stage = ?) "
         "where n <= ? or status = 'running'"
     )
-    kept_plans = ids(newest, ["plan", keep])
-    kept_plans |= ids("select distinct plan_run_id from journal")
-    kept_plans |= ids(
-        "select json_extract(config, '$.plan_run_id') from runs where stage in ('apply', 'undo')"
+    kept_plans = ids(newest, ["plan", keep]) | ids("select plan_run_id from review_state")
+    kept_plans |= ids(  # an apply that has not finished resumes from its plan
+        "select json_extract(config, '$.plan_run_id') from runs "
+        "where stage = 'apply' and status = 'running'"
     )
-    kept_plans |= ids("select plan_run_id from review_state")
     kept_matches = ids(newest, ["match", keep]) | ids("select match_run_id from review_state")
     for run_id in kept_plans:
         row = db.execute(
@@ -588,6 +589,7 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
         ).fetchone()
         if row and row[0]:
             kept_matches.add(row[0])
+    applied = ids("select distinct plan_run_id from journal")
     kept = {"plan": kept_plans, "match": kept_matches}
     pruned = {
         stage: sorted(
@@ -600,27 +602,26 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
         )
         for stage in ("plan", "match")
     }
-    rows: dict[str, int] = {}
+    rows = {table: 0 for tables in _RUN_ROWS.values() for table in tables}
     with transaction(db):
         for stage, tables in _RUN_ROWS.items():
-            marks = ",".join("?" * len(pruned[stage]))
-            for table in tables:
-                if not pruned[stage]:
-                    rows[table] = 0
-                    continue
-                where = f"from {table} where run_id in ({marks})"
-                if dry_run:
-                    rows[table] = db.execute(f"select count(*) {where}", pruned[stage]).fetchone()[
-                        0
-                    ]
-                else:
-                    rows[table] = db.execute(f"delete {where}", pruned[stage]).rowcount
-            if pruned[stage] and not dry_run:
-                db.execute(
-                    "update runs set summary = json_set(coalesce(summary, '{}'), '$.pruned_at', ?) "
-                    f"where run_id in ({marks})",
-                    [now_iso(), *pruned[stage]],
-                )
+            for run_id in pruned[stage]:
+                for table in tables:
+                    where = f"from {table} where run_id = ?"
+                    params = [run_id]
+                    if run_id in applied:  # what the apply journalled stays
+                        where += " and item_id not in (select item_id from journal where plan_run_id = ?)"
+                        params.append(run_id)
+                    if dry_run:
+                        rows[table] += db.execute(f"select count(*) {where}", params).fetchone()[0]
+                    else:
+                        rows[table] += db.execute(f"delete {where}", params).rowcount
+                if not dry_run:
+                    db.execute(
+                        "update runs set summary = json_set(coalesce(summary, '{}'), '$.pruned_at', ?) "
+                        "where run_id = ?",
+                        [now_iso(), run_id],
+                    )
     return {"keep": keep, "dry_run": dry_run, "runs": pruned, "rows": rows}
 
 

@@ -231,22 +231,65 @@ def test_run_resumes_an_apply_killed_mid_batch(
     assert db.execute("select count(*) from locks where holder is not null").fetchone()[0] == 0
 
 
-def test_keep_runs_prunes_the_first_plan_of_a_run(
+def _plans_of(db: Any, parent: str) -> list[str]:
+    return [
+        r["run_id"]
+        for r in db.query(
+            "select run_id from runs where parent_id = ? and stage = 'plan' order by started_at, rowid",
+            [parent],
+        )
+    ]
+
+
+def test_replan_is_skipped_when_the_policy_decided_nothing_a_plan_reads(
+    run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, summary = run(run_config, "--dry-run", "--sample", "20", capsys=capsys)
+    assert code == 0, summary.get("error")
+    db = open_store(run_config.parent / "recon.db")
+    (plan,) = _plans_of(db, summary["run_id"])
+    assert summary["stages"]["replan"] == {"run_id": plan, "reused": True}
+    assert summary["stages"]["policy"]["links"] > 0  # approvals are read by apply, not the plan
+    apply_plan = db.execute(
+        "select json_extract(config, '$.plan_run_id') from runs where stage = 'apply' and parent_id = ?",
+        [summary["run_id"]],
+    ).fetchone()[0]
+    assert apply_plan == plan
+
+
+def test_replan_runs_when_a_decision_a_plan_reads_changed(
+    run_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recon.policy
+
+    approve = recon.policy.auto_approve
+
+    def and_a_master(db: Any, *args: Any, **kw: Any) -> dict[str, int]:
+        db["decisions"].insert(
+            {"kind": "master", "label": "approve", "item_id": "cl-x", "superseded": 0}
+        )
+        return approve(db, *args, **kw)
+
+    monkeypatch.setattr(recon.policy, "auto_approve", and_a_master)
+    code, summary = run(run_config, "--dry-run", "--sample", "20", capsys=capsys)
+    assert code == 0, summary.get("error")
+    plans = _plans_of(open_store(run_config.parent / "recon.db"), summary["run_id"])
+    assert len(plans) == 2 and summary["stages"]["replan"]["run_id"] == plans[1]
+
+
+def test_keep_runs_prunes_the_plans_of_earlier_runs(
     run_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = run_config.read_text(encoding="utf-8")
     run_config.write_text(text.replace("[store]\n", "[store]\nkeep_runs = 1\n", 1), "utf-8")
-    code, summary = run(run_config, "--dry-run", "--sample", "20", capsys=capsys)
-    assert code == 0, summary.get("error")
+    summaries = []
+    for _ in range(2):
+        code, summary = run(run_config, "--dry-run", "--sample", "20", capsys=capsys)
+        assert code == 0, summary.get("error")
+        summaries.append(summary)
     db = open_store(run_config.parent / "recon.db")
-    plans = [
-        r["run_id"]
-        for r in db.query(
-            "select run_id from runs where parent_id = ? and stage = 'plan' order by started_at, rowid",
-            [summary["run_id"]],
-        )
-    ]
-    assert len(plans) == 2  # plan, then replan after the policy
-    assert summary["stages"]["prune"]["runs"]["plan"] == plans[:1]
+    (first,), (second,) = (_plans_of(db, s["run_id"]) for s in summaries)
+    assert summaries[0]["stages"]["prune"]["runs"]["plan"] == []
+    assert summaries[1]["stages"]["prune"]["runs"]["plan"] == [first]
     items = dict(db.execute("select run_id, count(*) from plan_items group by run_id").fetchall())
-    assert plans[0] not in items and items[plans[1]] > 0  # the replan is the one apply read
+    assert first not in items and items[second] > 0

@@ -169,23 +169,37 @@ def _rows(db: sqlite_utils.Database, table: str, run_id: str) -> int:
     return int(db.execute(f"select count(*) from {table} where run_id = ?", [run_id]).fetchone()[0])
 
 
-def test_prune_keeps_the_newest_runs_and_what_they_need() -> None:
+def test_prune_keeps_the_newest_runs_and_what_an_apply_journalled() -> None:
     db, m1, m2, plans = _plan_runs_world()
-    # an apply run read the oldest plan: it stays, and so does the match run it came from
-    db["journal"].insert({"run_id": "apply-1", "item_id": "x", "plan_run_id": plans[0]})
     counts = {p: _rows(db, "plan_items", p) for p in plans}
-    assert all(counts.values())
+    assert counts[plans[0]] > 1 and all(counts.values())
+    # an apply run sent one item of the oldest plan: that item stays, the others go
+    (sent,) = db.execute(
+        "select item_id from plan_items where run_id = ? limit 1", [plans[0]]
+    ).fetchone()
+    db["journal"].insert({"run_id": "apply-1", "item_id": sent, "plan_run_id": plans[0]})
     seen = prune_runs(db, 1, dry_run=True)
-    assert seen["runs"] == {"plan": sorted(plans[1:3]), "match": []}
-    assert seen["rows"]["plan_items"] == counts[plans[1]] + counts[plans[2]]
+    assert seen["runs"] == {"plan": sorted(plans[:3]), "match": [m1]}
+    assert seen["rows"]["plan_items"] == sum(counts[p] for p in plans[:3]) - 1
     assert {p: _rows(db, "plan_items", p) for p in plans} == counts  # a dry run deletes nothing
     done = prune_runs(db, 1)
     assert done["runs"] == seen["runs"] and done["rows"] == seen["rows"]
-    assert [_rows(db, "plan_items", p) for p in plans] == [counts[plans[0]], 0, 0, counts[plans[3]]]
-    assert _rows(db, "pairs", m1) and _rows(db, "pairs", m2)
+    assert [_rows(db, "plan_items", p) for p in plans] == [1, 0, 0, counts[plans[3]]]
+    assert db.execute("select item_id from plan_items where run_id = ?", [plans[0]]).fetchall() == [
+        (sent,)
+    ]
+    assert _rows(db, "pairs", m1) == 0 and _rows(db, "pairs", m2) > 0
     assert get_run(db, plans[1])["summary"]["pruned_at"]  # the run's history stays
     assert "pruned_at" not in get_run(db, plans[3])["summary"]
     assert prune_runs(db, 1)["runs"] == {"plan": [], "match": []}  # nothing twice
+
+
+def test_prune_keeps_the_plan_of_an_unfinished_apply_and_its_match_run() -> None:
+    db, m1, _m2, plans = _plan_runs_world()
+    start_run(db, "apply", config={"plan_run_id": plans[0]})  # still running
+    result = prune_runs(db, 1)
+    assert result["runs"] == {"plan": sorted(plans[1:3]), "match": []}
+    assert _rows(db, "plan_items", plans[0]) > 0 and _rows(db, "pairs", m1) > 0
 
 
 def test_prune_drops_a_match_run_no_kept_plan_needs() -> None:
