@@ -9,6 +9,7 @@ undecided ones, one transaction per batch, with a ``bulk:<id>`` note that
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -42,6 +43,39 @@ def _where(run: str | None, action: str | None, system: str | None) -> tuple[str
         sql.append("pi.system = ?")
         params.append(system)
     return " and ".join(sql), params
+
+
+def plan_item_counts(db: sqlite_utils.Database, run_id: str) -> list[dict[str, Any]]:
+    """Items of a plan run per (action, system, object, status), sorted that way.
+
+    Read from the counts the plan stored with its run while no apply run has read the plan
+    (an apply may send items back to review); else counted from its rows (2 s at 1.5M).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> plan_item_counts(open_store(":memory:"), "plan-x")
+        []
+    """
+    row = db.execute("select summary from runs where run_id = ?", [run_id]).fetchone()
+    applied = db.execute(
+        "select 1 from runs where stage = 'apply' and json_extract(config, '$.plan_run_id') = ? "
+        "limit 1",
+        [run_id],
+    ).fetchone()
+    stored = json.loads(row[0] or "{}").get("counts") if row else None
+    if isinstance(stored, list) and not applied:
+        keys = ("action", "system", "object", "status", "items")
+        rows = [{k: c.get(k) for k in keys} for c in stored]
+        return sorted(rows, key=lambda c: (c["action"], c["system"], c["object"], c["status"]))
+    return [
+        dict(r)
+        for r in db.query(
+            "select action, system, object, status, count(*) as items from plan_items "
+            "where run_id = ? group by action, system, object, status "
+            "order by action, system, object, status",
+            [run_id],
+        )
+    ]
 
 
 def count_plan_approvals(

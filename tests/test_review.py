@@ -661,3 +661,37 @@ def test_approved_creates_reach_the_plan(db: sqlite_utils.Database) -> None:
     assert sorted(i["item_id"] for i in plan.approved_items(db, run)) == [
         f"create{k:07d}" for k in range(4)
     ]
+
+
+def test_plan_item_counts_come_from_the_run_until_an_apply_reads_the_plan() -> None:
+    from plan_testdata import World, cfg, linked_leads
+
+    from recon.plan import build_plan, plan_counts
+    from recon.store import start_run
+
+    w = World()
+    linked_leads(w, ["0", "1"], {"jobtitle": "CEO", "firstname": "Jo"})
+    w.done()
+    res = build_plan(w.db, cfg())
+    assert res.run_id is not None
+    live = [
+        dict(r)
+        for r in w.db.query(
+            "select action, system, object, status, count(*) as items from plan_items "
+            "where run_id = ? group by 1, 2, 3, 4 order by 1, 2, 3, 4",
+            [res.run_id],
+        )
+    ]
+    # the stored counts, not the rows: a change to the rows is not seen...
+    w.db.execute("update plan_items set status = 'needs_review' where run_id = ?", [res.run_id])
+    assert review.plan_item_counts(w.db, res.run_id) == live
+    assert (
+        sum(c["items"] for c in live)
+        == len(res.items)
+        == sum(c["items"] for c in plan_counts(res.items))
+    )
+    # ...until an apply run has read the plan (it may send items back to review)
+    start_run(w.db, "apply", config={"plan_run_id": res.run_id})
+    counted = review.plan_item_counts(w.db, res.run_id)
+    assert {c["status"] for c in counted} == {"needs_review"}
+    assert sum(c["items"] for c in counted) == len(res.items)

@@ -36,12 +36,7 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
         return
     db = ses.db
     st.markdown(f"#### Plan `{run}` — a dry run: nothing is written until you apply")
-    counts = pd.DataFrame(
-        [dict(r) for r in db.query(
-            "select action, system, object, status, count(*) as items from plan_items where run_id = ? "
-            "group by action, system, object, status order by action, system, object", [run],
-        )]
-    )  # fmt: skip
+    counts = pd.DataFrame(review.plan_item_counts(db, run))
     if counts.empty:
         st.info("The plan is empty: both CRMs already agree on every linked record.")
         return
