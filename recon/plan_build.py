@@ -365,26 +365,24 @@ class Planner:
         reason: dict[str, Any],
         seq: int | None = None,
     ) -> None:
-        """Plan one field write onto a linked record (the item as :meth:`item` makes it)."""
+        """Plan one field write onto a linked record."""
         pair_id = link["pair_id"]
-        record_id = rec.record_id
-        item = {  # written out, not by a call to `item`: a plan makes a million of these
-            "item_id": fast_stable_id("update", system, obj, record_id, fname, pair_id),
-            "action": "owner" if fm.kind == "owner" else "update",
-            "system": system,
-            "object": obj,
-            "record_id": record_id,
-            "field": fname,
-            "before": before,
-            "after": after,
-            "snapshot_modified_at": rec.modified_at,
-            "link_item_id": pair_id,
-            "requires": [pair_id],
-            "reason": reason,
-            "status": "proposed",
-            "seq": seq or SEQ["update"],
-            "payload": {("properties" if system == "hubspot" else "fields"): {fname: after}},
-        }
+        item = self.item(
+            fast_stable_id("update", system, obj, rec.record_id, fname, pair_id),
+            "owner" if fm.kind == "owner" else "update",
+            system,
+            obj,
+            rec.record_id,
+            fname,
+            before,
+            after,
+            rec.modified_at,
+            pair_id,
+            [pair_id],
+            reason,
+            {("properties" if system == "hubspot" else "fields"): {fname: after}},
+            seq or SEQ["update"],
+        )
         if system != "hubspot":
             self.add(item)
             return
