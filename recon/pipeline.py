@@ -275,7 +275,8 @@ def _run_stages(
     from .plan_load import decisions_mark
 
     plan_run = plan("plan") if "plan" in wanted else None
-    mark = decisions_mark(db)
+    # what a second plan would read, as it was when the first one was built
+    mark = decisions_mark(db) if plan_run is not None and "replan" in wanted else None
     if "policy" in wanted:
         from .policy import auto_approve
 
@@ -284,7 +285,7 @@ def _run_stages(
             lambda: auto_approve(db, cfg.policy, match_run_id=match_run, plan_run_id=plan_run),
         )
     if "replan" in wanted and "plan" in wanted:
-        if plan_run is not None and decisions_mark(db) == mark:
+        if mark is not None and decisions_mark(db) == mark:
             # the policy decided nothing a plan reads (its approvals are read by apply):
             # planning again would give the same items
             results["replan"] = {"run_id": plan_run, "reused": True}
