@@ -142,16 +142,23 @@ def run_build(
     try:
         del created
         with transaction(db):
+            before = db.execute("select coalesce(max(rowid), 0) from plan_items").fetchone()[0]
             for k in range(0, len(items), _INSERT_CHUNK):
                 db.conn.executemany(sql, _rows(run_id, items[k : k + _INSERT_CHUNK]))
+            last = db.execute("select coalesce(max(rowid), 0) from plan_items").fetchone()[0]
             result.seconds = time.perf_counter() - started
+            summary = result.summary()
+            if items and last - before == len(items):
+                # the rows were given consecutive rowids in run order: the review app pages
+                # through them by rowid instead of sorting the run (see review.plan_page)
+                summary["rowids"] = [before + 1, last]
             finish_run(
                 db,
                 run_id,
                 status="ok",
                 # the counts per action, object, system and status too: the review app shows
                 # them without grouping a large plan's rows again (see review.plan_item_counts)
-                summary=result.summary(),
+                summary=summary,
             )
     except Exception as exc:
         finish_run(db, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")

@@ -44,7 +44,7 @@ import sqlite_utils
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
 from .review_detail import _chosen_values, _merge_item, item_detail, record_link
-from .review_plan import approve_plan_items, count_plan_approvals, plan_item_counts
+from .review_plan import approve_plan_items, count_plan_approvals, plan_item_counts, plan_page
 from .review_queue import (
     DEFERRED_LABELS,
     FINAL_LABELS,
@@ -77,6 +77,7 @@ __all__ = [
     "count_bulk",
     "count_plan_approvals",
     "plan_item_counts",
+    "plan_page",
     "decide",
     "decisions_over_time",
     "ensure_queue",

@@ -78,6 +78,67 @@ def plan_item_counts(db: sqlite_utils.Database, run_id: str) -> list[dict[str, A
     ]
 
 
+#: the columns of a plan item shown on a page of the review app's plan tab
+PAGE_COLUMNS = (
+    "seq, item_id, action, system, object, record_id, field, before, after, status, "
+    "link_item_id, reason"
+)
+
+
+def plan_page(
+    db: sqlite_utils.Database,
+    run_id: str,
+    *,
+    action: str | None = None,
+    page: int = 1,
+    size: int = 200,
+) -> list[dict[str, Any]]:
+    """One page of a plan run's items in run order (seq, item_id).
+
+    A plan stores its rows in run order under consecutive rowids and records their span
+    with the run (``summary.rowids``): a page is then read by rowid, without sorting the
+    whole run (0.7 s a page at 1.6M items). Other runs (undo plans, plans stored by older
+    versions) are sorted.
+
+    Args:
+        run_id: the plan run.
+        action: only items of this action (None: all).
+        page: 1-based page number.
+        size: items per page.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> plan_page(open_store(":memory:"), "plan-x")
+        []
+    """
+    if page < 1 or size < 1:
+        raise ReviewError(f"page {page} of size {size}: both must be at least 1")
+    row = db.execute("select summary from runs where run_id = ?", [run_id]).fetchone()
+    span = json.loads(row[0] or "{}").get("rowids") if row else None
+    where, args = "run_id = ?", [run_id]
+    if action is not None:
+        where += " and action = ?"
+        args.append(action)
+    offset = (page - 1) * size
+    if isinstance(span, list) and len(span) == 2:
+        first, last = int(span[0]), int(span[1])
+        if action is None:  # consecutive rowids: the page is a rowid range
+            first += offset
+            offset = 0
+        sql = (
+            f"select {PAGE_COLUMNS} from plan_items not indexed "
+            f"where rowid between {first} and {last} "
+            f"and {where} "
+            "order by rowid limit ? offset ?"
+        )
+    else:
+        sql = (
+            f"select {PAGE_COLUMNS} from plan_items where {where} "
+            "order by seq, item_id limit ? offset ?"
+        )
+    return [dict(r) for r in db.query(sql, [*args, size, offset])]
+
+
 def count_plan_approvals(
     db: sqlite_utils.Database, *, action: str | None = "create", system: str | None = None
 ) -> int:

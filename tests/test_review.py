@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from recon import review
+from recon import review, review_plan
 from recon.config import ReconConfig
 from recon.errors import ReviewerConflict, ReviewError
 from recon.store import open_store
@@ -695,3 +695,54 @@ def test_plan_item_counts_come_from_the_run_until_an_apply_reads_the_plan() -> N
     counted = review.plan_item_counts(w.db, res.run_id)
     assert {c["status"] for c in counted} == {"needs_review"}
     assert sum(c["items"] for c in counted) == len(res.items)
+
+
+def test_plan_page_reads_a_plan_in_run_order_by_rowid() -> None:
+    from plan_testdata import World, cfg, linked_leads
+
+    from recon.plan import build_plan
+
+    w = World()
+    linked_leads(w, [str(k) for k in range(12)], {"jobtitle": "CEO", "firstname": "Jo"})
+    w.done()
+    first = build_plan(w.db, cfg())
+    second = build_plan(w.db, cfg())  # a second run: its rows follow the first one's
+    assert first.run_id and second.run_id
+
+    def sorted_rows(run: str, action: str | None = None) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in w.db.query(
+                f"select {review_plan.PAGE_COLUMNS} from plan_items where run_id = ? "
+                "and (? is null or action = ?) order by seq, item_id",
+                [run, action, action],
+            )
+        ]
+
+    for run in (first.run_id, second.run_id):
+        span = json.loads(w.db["runs"].get(run)["summary"])["rowids"]
+        assert span[1] - span[0] + 1 == len(sorted_rows(run)) > 10
+        for action in (None, "update"):
+            want = sorted_rows(run, action)
+            got = [
+                r
+                for page in range(1, 5)
+                for r in review.plan_page(w.db, run, action=action, page=page, size=4)
+            ]
+            assert got == want[:16]
+        assert review.plan_page(w.db, run, page=99, size=4) == []
+    # the rowid range is read without sorting the run
+    seen: list[tuple[str, Any]] = []
+    with w.db.tracer(lambda sql, params: seen.append((sql, params))):
+        review.plan_page(w.db, first.run_id, page=2, size=3)
+    sql, params = next((q, p) for q, p in seen if "from plan_items" in q)
+    plan = " ".join(r[3] for r in w.db.execute("explain query plan " + sql, params))
+    assert "TEMP B-TREE" not in plan, plan
+    # a run without a rowid span (an undo plan, an older version's plan) is sorted
+    w.db.execute(
+        "update runs set summary = json_remove(summary, '$.rowids') where run_id = ?",
+        [second.run_id],
+    )
+    assert review.plan_page(w.db, second.run_id, page=2, size=5) == sorted_rows(second.run_id)[5:10]
+    with pytest.raises(ReviewError):
+        review.plan_page(w.db, second.run_id, page=0)

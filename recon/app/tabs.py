@@ -54,22 +54,17 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
     actions = ["all", *sorted(counts["action"].unique())]
     f1, f2 = st.columns([2, 1])
     action = f1.selectbox("Action", actions, key="plan_action")
-    where, params = "run_id = ?", [run]
-    if action != "all":
-        where, params = where + " and action = ?", [*params, action]
-    total = db.execute(f"select count(*) from plan_items where {where}", params).fetchone()[0]
+    chosen = None if action == "all" else action
+    shown = counts if chosen is None else counts[counts["action"] == chosen]
+    total = int(shown["items"].sum())
     pages = max(1, -(-total // PLAN_PAGE))
     if st.session_state.get("plan_page", 1) > pages:
         st.session_state["plan_page"] = 1
     page = f2.number_input(
         f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="plan_page"
     )
-    rows = db.query(
-        f"select seq, item_id, action, system, object, record_id, field, before, after, status, link_item_id, reason "
-        f"from plan_items where {where} order by seq, item_id limit ? offset ?",
-        [*params, PLAN_PAGE, (int(page) - 1) * PLAN_PAGE],
-    )
-    st.dataframe(pd.DataFrame([dict(r) for r in rows]), hide_index=True, width="stretch")
+    rows = review.plan_page(db, run, action=chosen, page=int(page), size=PLAN_PAGE)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def _count_creates() -> None:

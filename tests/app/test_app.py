@@ -256,6 +256,15 @@ def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
     if tab == "Plan":
         assert any("dry run" in m.value for m in at.markdown)
         assert at.selectbox(key="plan_action").options[0] == "all"
+        plan_run = review.ensure_queue(store)["plan_run_id"]
+        shown = at.dataframe[-1].value
+        assert len(shown) > 0
+        assert list(shown["item_id"]) == [
+            r["item_id"] for r in review.plan_page(store, plan_run, size=200)
+        ]
+        action = at.selectbox(key="plan_action").options[1]
+        run(at.selectbox(key="plan_action").select(action))
+        assert set(at.dataframe[-1].value["action"]) == {action}
         run(at.button(key="btn_plan_approved").click())
         assert at.session_state["plan_approved"] == {review.ensure_queue(store)["plan_run_id"]: 0}
     if tab == "Charts":
