@@ -116,6 +116,12 @@ base_url = "https://api.hubapi.com"
 access_token = "env:HUBSPOT_TOKEN"   # private app token
 # portal_id = "1234567"              # for record links into HubSpot
 salesforce_connector_active = false  # HubSpot refuses company merges while its connector is on
+# app_url = "https://app.hubspot.com"  # record links
+# objects = ["companies", "contacts"]
+# key_property = "recon_key"         # unique property recon creates for idempotent creates
+# page_size = 100                    # records per list/search page (at most 100)
+# timeout_seconds = 30
+# max_retries = 6                    # retries of a 429 / 5xx
 
 [salesforce]
 instance_url = "https://example.my.salesforce.com"
@@ -127,7 +133,12 @@ client_secret = "env:SF_CLIENT_SECRET"
 # password = "env:SF_PASSWORD"
 # private_key_file = "keys/sf.pem"       # jwt flow
 # session_id = "env:SF_SESSION_ID"       # auth = "session": a token obtained elsewhere
+# security_token = "env:SF_SECURITY_TOKEN"   # password flow, when the org asks for one
 api_version = "59.0"
+# objects = ["Account", "Contact", "Lead"]
+# bulk_threshold = 100000        # above this many records, a Bulk API 2.0 query
+# timeout_seconds = 60
+# max_retries = 6
 
 [pull]
 # lag_seconds = 1                # re-read this margin before the cursor (default: Salesforce 1, HubSpot 0)
@@ -135,9 +146,20 @@ archived_sweep_hours = 24        # how often to look for archived/deleted record
 schema_refresh_hours = 24        # re-read properties/describe when older (always on --full)
 owners_refresh_hours = 24        # re-read owners/Users when older (always on --full)
 contacts_require_email = true    # sync only contacts with an email (HubSpot's default)
+# include_deleted = false        # Salesforce queryAll (deleted records too)
+# hubspot_properties = { contacts = ["favorite_color"] }   # extra properties per object
+# salesforce_fields = { Lead = ["Rating"] }                # extra fields per object
+# [[pull.filters]]               # scoping: only records matching every filter are synced
+# source = "hubspot"             # ops: eq neq in not_in has_value no_value contains
+# object = "contacts"
+# field = "hs_lead_status"
+# op = "in"
+# value = ["OPEN", "NEW"]
 
 [match]
 # settings_file = "match_settings.json"   # declarative MatchSettings; defaults otherwise
+# objects = ["companies", "contacts"]
+# thresholds = { auto = 0.99, review = 0.9 }   # also duplicate_auto, duplicate_review, cluster_min
 
 [mapping]
 companies = "two_way"            # two_way | hubspot_to_salesforce | salesforce_to_hubspot | off
@@ -149,6 +171,7 @@ new_contact_as = "Lead"          # a new HubSpot contact becomes a Lead (or Cont
 #        | always_hubspot | review | dont_sync (defaults cannot be removed, only set to dont_sync)
 create_missing = true            # plan creates of unmatched records on the other side
 master_rule = "oldest"           # oldest | most_recent | most_complete | most_associated | source_priority
+# source_priority = ["Account", "Contact", "Lead", "companies", "contacts"]   # for source_priority
 lifecycle_to_company = true      # contacts' lifecycle stage onto their company
 # campaign_property = "sf_campaigns"   # Salesforce campaign names into this HubSpot contact property
 # [[mapping.fields]]             # custom mappings, e.g.
@@ -159,13 +182,20 @@ lifecycle_to_company = true      # contacts' lifecycle stage onto their company
 # rule = "two_way"
 
 [policy]
+# enabled = true                 # false: headless runs approve nothing on their own
 link_tiers = ["auto"]            # headless runs approve only these tiers of links
+# duplicate_tiers = []           # and these tiers of duplicate clusters (merged only with merges)
+# objects = ["companies", "contacts"]
 merges = false                   # never merge unattended unless true (= --confirm-merges)
+# conflicts = false              # true: take the plan's proposed value for a conflict
+# creates = false                # true: create records missing on the other side
 
 [notify]
 # slack_webhook = "env:SLACK_WEBHOOK_URL"
 # webhook_url = "env:RECON_WEBHOOK_URL"
 on_success = false
+# timeout_seconds = 10
+# retries = 3
 
 [budget]
 # hubspot_calls = 10000          # per-run API call budget; the run stops cleanly and resumes
@@ -177,11 +207,18 @@ salesforce_batch_size = 200      # records per sObject Collections call (at most
 max_retries = 5                  # retries of a 429 / 5xx before an item fails
 
 [review]
-# reviewer = "analyst@example.com"   # else $RECON_REVIEWER, else the page's sign-in field
+# reviewer = "analyst@example.com"   # when nobody signed in on the page and $RECON_REVIEWER is unset
 host = "127.0.0.1"                 # `recon review` serves on loopback only
 port = 8501
 # page_size = 50                   # queue items per page
 # open_browser = true              # false: serve only (same as --no-browser)
+
+[sandbox]
+host = "127.0.0.1"                 # `recon sandbox` and `recon demo`: the local emulators
+port = 8765
+db = "data/sandbox.db"
+size = "small"                     # tiny | small | large
+seed = 0
 """
 
 
@@ -305,7 +342,8 @@ def pull(
         str | None,
         typer.Option(
             "--as",
-            help="What --file holds: hubspot:companies|hubspot:contacts|salesforce:Account|salesforce:Contact|salesforce:Lead.",
+            help="What --file holds: hubspot:companies|hubspot:contacts|salesforce:Account|"
+            "salesforce:Contact|salesforce:Lead|salesforce:contacts (Contacts and Leads in one file).",
         ),
     ] = None,
 ) -> None:

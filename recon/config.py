@@ -441,7 +441,7 @@ class BudgetSection(Section):
 class ReviewSection(Section):
     """``[review]``: the review app."""
 
-    reviewer: str | None = None  # else $RECON_REVIEWER, else the page's sign-in field
+    reviewer: str | None = None  # after the page's sign-in field and $RECON_REVIEWER
     host: str = "127.0.0.1"  # the address `recon review` binds (loopback by default)
     port: int = Field(8501, ge=1, le=65535)
     page_size: int = Field(50, ge=5, le=500)  # queue items per page

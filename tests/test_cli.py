@@ -83,6 +83,31 @@ def test_init_writes_a_config_that_loads(
     assert "--force" in capsys.readouterr().err
 
 
+def test_init_names_every_known_key() -> None:
+    """The template shows every setting (commented out where the default is fine)."""
+    import re
+
+    from recon.cli import INIT_TEMPLATE
+    from recon.config import ReconConfig
+
+    named: dict[str, set[str]] = {}
+    section = ""
+    for line in INIT_TEMPLATE.splitlines():
+        if table := re.match(r"#?\s*\[\[(\w+)\.(\w+)\]\]", line):  # [[pull.filters]]
+            named.setdefault(table.group(1), set()).add(table.group(2))
+            section = f"{table.group(1)}.{table.group(2)}"
+        elif head := re.match(r"#?\s*\[(\w+)\]", line):
+            section = head.group(1)
+        elif key := re.match(r"#?\s*(\w+)\s*=", line):
+            named.setdefault(section, set()).add(key.group(1))
+    missing = {
+        name: sorted(set(field.annotation.model_fields) - named.get(name, set()))
+        for name, field in ReconConfig.model_fields.items()
+        if hasattr(field.annotation, "model_fields")
+    }
+    assert {k: v for k, v in missing.items() if v} == {}
+
+
 def test_status_json_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["status", "--json"])
