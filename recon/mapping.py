@@ -30,8 +30,9 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
+from .config import ConflictRule, Direction
 from .errors import MappingError
 
 __all__ = [
@@ -51,17 +52,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: per-field conflict rules (README "Plan" has the truth table)
-RULES: tuple[str, ...] = (
-    "prefer_salesforce_unless_blank",
-    "always_salesforce",
-    "two_way",
-    "prefer_hubspot_unless_blank",
-    "always_hubspot",
-    "review",
-    "dont_sync",
-)
+RULES: tuple[str, ...] = get_args(ConflictRule)
 #: per-object directions
-DIRECTIONS: tuple[str, ...] = ("two_way", "hubspot_to_salesforce", "salesforce_to_hubspot", "off")
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
 
 #: value kinds both sides are reduced to before compatibility checks and comparisons
 KINDS = (

@@ -174,42 +174,42 @@ def ensure_queue(db: sqlite_utils.Database) -> dict[str, Any]:
         0
     """
     match_run, plan_run = _latest_run(db, "match"), _latest_run(db, "plan")
-    state = db.execute(
-        "select match_run_id, plan_run_id, items, built_at from review_state where name = 'queue'"
-    ).fetchone()
-    if state and (state[0], state[1]) == (match_run, plan_run):
-        return {
-            "match_run_id": match_run,
-            "plan_run_id": plan_run,
-            "items": state[2],
-            "built_at": state[3],
-        }
-    with transaction(db):
+
+    def built() -> dict[str, Any] | None:
+        """The queue's state when it was built from these runs (else None)."""
         state = db.execute(
             "select match_run_id, plan_run_id, items, built_at from review_state where name = 'queue'"
         ).fetchone()
         if state and (state[0], state[1]) == (match_run, plan_run):
-            return {
-                "match_run_id": match_run,
-                "plan_run_id": plan_run,
-                "items": state[2],
-                "built_at": state[3],
-            }
+            keys = ("match_run_id", "plan_run_id", "items", "built_at")
+            return dict(zip(keys, state, strict=True))
+        return None
+
+    if (ready := built()) is not None:
+        return ready
+    with transaction(db):
+        if (ready := built()) is not None:  # another session built it meanwhile
+            return ready
         _build_queue(db, match_run, plan_run)
         items = db.execute("select count(*) from review_queue").fetchone()[0]
-        built = now_iso()
+        built_at = now_iso()
         db["review_state"].upsert(
             {
                 "name": "queue",
                 "match_run_id": match_run,
                 "plan_run_id": plan_run,
                 "items": items,
-                "built_at": built,
+                "built_at": built_at,
             },
             pk="name",
         )
     log.info("review queue built: %s items (match %s, plan %s)", items, match_run, plan_run)
-    return {"match_run_id": match_run, "plan_run_id": plan_run, "items": items, "built_at": built}
+    return {
+        "match_run_id": match_run,
+        "plan_run_id": plan_run,
+        "items": items,
+        "built_at": built_at,
+    }
 
 
 _LABEL_L = "coalesce(l.name, l.email, q.record_id_l)"
