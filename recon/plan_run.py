@@ -215,29 +215,56 @@ def _dumps_any(value: Any) -> str:
     return orjson.dumps(value, str, orjson.OPT_NON_STR_KEYS).decode()
 
 
-def _preview(items: list[dict[str, Any]], limit: int) -> list[list[str]]:
-    rows = []
+def _short(value: Any, width: int = 60) -> str:
+    """A value as one short line (JSON for structures, text as is)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _preview(items: list[dict[str, Any]], limit: int) -> list[str]:
+    """The first ``limit`` items, one line each: order, target, what changes, status and why.
+
+    Examples:
+        >>> _preview([{"seq": 50, "action": "update", "system": "hubspot", "object": "companies",
+        ...     "record_id": "7", "field": "name", "before": "Acme", "after": "Acme Inc",
+        ...     "status": "proposed", "reason": {"why": "both_set"}}], 5)
+        ["50 update hubspot companies 7 name: 'Acme' → 'Acme Inc' [proposed, both_set]"]
+        >>> _preview([{"seq": 30, "action": "create", "system": "salesforce", "object": "Lead",
+        ...     "record_id": None, "field": None, "before": None, "after": {"LastName": "Li"},
+        ...     "status": "proposed", "reason": {"why": "missing_in_salesforce"}}], 5)
+        ['30 create salesforce Lead {"LastName": "Li"} [proposed, missing_in_salesforce]']
+    """
+    lines = []
     for i in items[:limit]:
-        after = i["after"]
-        text = (
-            json.dumps(after, default=str, ensure_ascii=False)
-            if not isinstance(after, str)
-            else after
+        target = " ".join(
+            str(part) for part in (i["system"], i["object"], i["record_id"]) if part is not None
         )
-        rows.append(
-            [
-                str(i["seq"]),
-                i["action"],
-                i["system"],
-                i["object"],
-                str(i["record_id"] or ""),
-                str(i["field"] or ""),
-                text[:60],
-                i["status"],
-                str((i["reason"] or {}).get("why", "")),
-            ]
+        if i["action"] in ("update", "owner"):
+            before, after = (
+                "(blank)" if v is None else repr(_short(v, 30)) for v in (i["before"], i["after"])
+            )
+            change = f"{i['field']}: {before} → {after}"
+        elif i["action"] == "conflict":
+            change = f"{i['field']}: {_short(i['before'])}"
+        elif i["action"] == "merge":
+            victims = (i["payload"] or {}).get("victims") or []
+            change = f"absorbs {', '.join(map(str, victims))}" + (
+                f", sets {_short(i['after'])}" if i["after"] else ""
+            )
+        elif i["action"] == "associate":
+            if i["record_id"] is None:
+                target += " (a record this plan creates)"
+            change = f"{i['field']} → {_short(i['after'])}"
+        else:
+            change = _short(i["after"] if i["after"] is not None else i["payload"])
+        why = (i["reason"] or {}).get("why", "")
+        lines.append(
+            f"{i['seq']} {i['action']} {target}"
+            + (f" {change}" if change else "")
+            + f" [{i['status']}{', ' + why if why else ''}]"
         )
-    return rows
+    return lines
 
 
 def render_plan(result: PlanResult, fmt: str, console: Any, *, preview: int = 20) -> None:
@@ -269,36 +296,33 @@ def render_plan(result: PlanResult, fmt: str, console: Any, *, preview: int = 20
             writer.writerow([c["action"], c["object"], c["system"], c["status"], c["items"]])
         return
     where = f"plan run {result.run_id}" if result.run_id else "dry run (nothing stored)"
-    console.print(f"{where} from match run {result.match_run_id}: {result.total} items")
+    console.print(f"{where} from match run {result.match_run_id}: {result.total:,} items")
     table = Table(title="items per action and object")
     for col in ("action", "object", "system", "status", "items"):
         table.add_column(col, justify="right" if col == "items" else "left")
     for c in result.counts:
-        table.add_row(c["action"], c["object"], c["system"], c["status"], str(c["items"]))
+        table.add_row(c["action"], c["object"], c["system"], c["status"], f"{c['items']:,}")
     console.print(table)
+    summary = result.summary()
+    for label, key in (("per action", "by_action"), ("per object", "by_object")):
+        if summary[key]:
+            totals = ", ".join(f"{k} {n:,}" for k, n in summary[key].items())
+            console.print(f"{label}: {totals}", markup=False, highlight=False)
     if result.skipped:
         skipped = Table(title="not planned")
         skipped.add_column("reason")
         skipped.add_column("count", justify="right")
         for reason, n in sorted(result.skipped.items()):
-            skipped.add_row(reason, str(n))
+            skipped.add_row(reason, f"{n:,}")
         console.print(skipped)
     for path, msg in result.warnings:
         console.print(f"warning: {path}: {msg}", markup=False, highlight=False)
     if result.items and preview:
-        items = Table(title=f"first {min(preview, len(result.items))} items (run order)")
-        for col in (
-            "seq",
-            "action",
-            "system",
-            "object",
-            "record",
-            "field",
-            "after",
-            "status",
-            "why",
-        ):
-            items.add_column(col)
-        for row in _preview(result.items, preview):
-            items.add_row(*row)
-        console.print(items)
+        shown = min(preview, len(result.items))
+        console.print(
+            f"first {shown} items (run order: seq, action, target, change, [status, why]):",
+            markup=False,
+            highlight=False,
+        )
+        for line in _preview(result.items, preview):
+            console.print("  " + line, markup=False, highlight=False, soft_wrap=True)

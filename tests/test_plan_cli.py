@@ -34,6 +34,17 @@ def test_table(store: World, capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "items per action and object" in out and "plan run plan-" in out
     assert "update" in out and "create" in out and "Lead" in out
+    assert "per action: create 1, update 3" in out and "per object: Lead 4" in out
+    preview = out[out.index("first 4 items") :].splitlines()[1:]
+    assert len(preview) == 4
+    assert (
+        sum(
+            "update salesforce Lead" in line and "Title: (blank) → 'CEO'" in line
+            for line in preview
+        )
+        == 3
+    )
+    assert all(line.rstrip().endswith("]") and "[proposed" in line for line in preview)
     assert store.db["plan_items"].count == 4
 
 
