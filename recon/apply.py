@@ -306,7 +306,8 @@ def apply_plan(
         plan_run_id: the plan run, or a parent ``recon run`` id.
         dry_run: send nothing; report what would be sent (no journal, no audit).
         resume: continue the interrupted apply run of this plan.
-        confirm_merges: allow merges (irreversible); without it they are skipped.
+        confirm_merges: allow merges (irreversible); without it they are skipped. A resumed
+            run keeps the confirmation it was started with.
         reviewer: who started the apply (recorded with the run).
         parent_run_id: the ``recon run`` this apply belongs to.
         progress: called with ``(items done, items total)`` after every batch.
@@ -349,6 +350,12 @@ def apply_plan(
             if unfinished:
                 run_id = unfinished
                 db["runs"].update(run_id, {"status": "running", "ended_at": None})
+                # the merges confirmed when the run started stay confirmed when it resumes
+                confirmed = db.execute(
+                    "select json_extract(config, '$.confirm_merges') from runs where run_id = ?",
+                    [run_id],
+                ).fetchone()[0]
+                confirm_merges = confirm_merges or bool(confirmed)
             else:
                 config = {
                     "plan_run_id": plan,

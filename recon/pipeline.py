@@ -249,7 +249,14 @@ def _run_stages(
             ).fetchone()[0]
             stage(
                 "resume",
-                lambda: apply_plan(db, cfg, plan_run_id=plan_of, resume=True, parent_run_id=parent),
+                lambda: apply_plan(
+                    db,
+                    cfg,
+                    plan_run_id=plan_of,
+                    resume=True,
+                    confirm_merges=cfg.policy.merges,
+                    parent_run_id=parent,
+                ),
             )
 
     if "pull" in wanted:

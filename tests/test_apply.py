@@ -379,6 +379,35 @@ def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -
         assert crm.hs_get("companies", i, ["name"])["name"] == n + " budget"
 
 
+def test_a_resumed_run_keeps_the_merge_confirmation_it_started_with(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})
+    db = crm.db(cfg)
+    pairs = [companies(crm, 2)[0] for _ in range(2)]
+    plan = make_plan(
+        db,
+        [
+            {
+                "action": "merge",
+                "system": "hubspot",
+                "object": "companies",
+                "record_id": ids[0],
+                "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
+                "payload": {"master": ids[0], "victims": [ids[1]]},
+            }
+            for ids in pairs
+        ],
+    )
+    with pytest.raises(BudgetExhausted):
+        apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    # resumed without the flag (as `recon apply --resume` or a scheduled run would)
+    done = apply_plan(db, crm.config(tmp_path), plan_run_id=plan, resume=True)
+    assert done.skipped == 0
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", [ids[1] for ids in pairs]) == {ids[1] for ids in pairs}
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
