@@ -366,8 +366,13 @@ class Runner:
         elif kind == "merge":
             for item in items:
                 ids = item.merge_ids
-                if ids and writer.merged_away(obj, ids) == set(ids):
+                gone = writer.merged_away(obj, ids) if ids else set()
+                if ids and gone == set(ids):
                     landed[item.item_id] = item.record_id
+                elif gone:
+                    # stopped part-way: this run's own merge moved the master's time (it is
+                    # not stale for that); the writer skips the victims already merged
+                    self.touched.add(str(item.record_id))
         with transaction(self.db):
             rows = []
             for item in items:

@@ -408,6 +408,28 @@ def test_a_resumed_run_keeps_the_merge_confirmation_it_started_with(
     assert writer.merged_away("companies", [ids[1] for ids in pairs]) == {ids[1] for ids in pairs}
 
 
+def test_a_merge_stopped_part_way_is_finished_by_resume(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})  # the check and the first victim
+    db = crm.db(cfg)
+    ids = companies(crm, 3)[0]
+    item = {
+        "action": "merge",
+        "system": "hubspot",
+        "object": "companies",
+        "record_id": ids[0],
+        "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
+        "payload": {"master": ids[0], "victims": ids[1:]},
+    }
+    plan = make_plan(db, [item])
+    with pytest.raises(BudgetExhausted):
+        apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", ids[1:]) == {ids[1]}
+    done = apply_plan(db, crm.config(tmp_path), plan_run_id=plan, resume=True)
+    assert (done.applied, done.stale, done.failed) == (1, 0, {}), done
+    assert writer.merged_away("companies", ids[1:]) == set(ids[1:])
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -475,19 +475,35 @@ class HubSpotWriter:
                     out[op.ref] = Outcome(op.ref, True, op.record_id)
         return [out[op.ref] for op in ops]
 
+    def _merged_into(self, obj: str, record_id: str) -> str | None:
+        """The record a merged-away id now answers as (HubSpot reads it as its survivor)."""
+        for rid, state in self.current(obj, [record_id], ["hs_merged_object_ids"]).items():
+            merged = str(state.values.get("hs_merged_object_ids") or "").split(";")
+            if rid != record_id and record_id in merged:
+                return rid
+        return None
+
     def _merge(self, op: Op) -> Outcome:
-        """Merge ``op.merge_ids`` into ``op.record_id`` one by one, then write ``op.properties``."""
+        """Merge ``op.merge_ids`` into ``op.record_id`` one by one, then write ``op.properties``.
+
+        A victim refused because it was merged into the survivor before (a resumed run, a
+        retry) is skipped; a failure names the victims already merged.
+        """
         mod = _models(op.object)
         api = getattr(self.client.crm, op.object).basic_api
         survivor = str(op.record_id)
-        for victim in op.merge_ids:
+        for n, victim in enumerate(op.merge_ids):
             body = mod.PublicMergeInput(primary_object_id=survivor, object_id_to_merge=str(victim))
             try:
                 resp = self._call(lambda body=body: api.merge(body))
             except SourceError:
                 raise
             except Exception as exc:
+                if self._merged_into(op.object, str(victim)) == survivor:
+                    continue  # merged before: a resumed run, a retry
                 cls, message = self._client_error(exc)
+                if n:
+                    message += f" (after merging {', '.join(map(str, op.merge_ids[:n]))})"
                 return Outcome(op.ref, False, survivor, cls, message)
             survivor = str(getattr(resp, "id", None) or survivor)
         if op.properties:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -353,15 +354,39 @@ class SalesforceWriter:
         return Outcome(op.ref, True, op.record_id)
 
     def _merge(self, op: Op) -> Outcome:
-        """One SOAP ``merge``: master ``op.record_id``, victims ``op.merge_ids`` (≤ 2)."""
-        victims = "".join(
-            f"<urn:recordToMergeIds>{escape(str(v))}</urn:recordToMergeIds>"
-            for v in op.merge_ids[:2]
+        """Merge ``op.merge_ids`` into ``op.record_id``, one SOAP ``merge`` per victim.
+
+        A SOAP merge takes at most two victims; one a call keeps a failure attributable to
+        its victim. A victim already merged away (a resumed run, a retry) is skipped: it is
+        checked only when its merge is refused. The survivorship values go with every call.
+        """
+        outcome = Outcome(op.ref, True, op.record_id)
+        for n, victim in enumerate(op.merge_ids):
+            outcome = self._merge_one(op, str(victim))
+            if not outcome.ok:
+                if self._merged_into(op.object, str(victim)) == str(op.record_id):
+                    continue  # merged before: a resumed run, a retry
+                if n:
+                    merged = ", ".join(map(str, op.merge_ids[:n]))
+                    outcome = replace(outcome, error=f"{outcome.error} (after merging {merged})")
+                return outcome
+        return Outcome(op.ref, True, op.record_id) if not outcome.ok else outcome
+
+    def _merged_into(self, obj: str, record_id: str) -> str | None:
+        """The master a deleted record was merged into (``queryAll``), else None."""
+        soql = (
+            f"SELECT Id, MasterRecordId FROM {obj} "
+            f"WHERE Id IN ({_soql_list([record_id])}) AND IsDeleted = true"
         )
-        fields = "".join(
-            f"<urn1:{escape(k)}>{escape(str(v))}</urn1:{escape(k)}>"
-            for k, v in op.properties.items()
-        )
+        result = self._call(lambda: self.client.query(soql, include_deleted=True), read=True)
+        rows = result.get("records") or []
+        master = rows[0].get("MasterRecordId") if rows else None
+        return str(master) if master else None
+
+    def _merge_one(self, op: Op, victim: str) -> Outcome:
+        """One SOAP ``merge`` of ``victim`` into ``op.record_id``."""
+        victims = f"<urn:recordToMergeIds>{escape(victim)}</urn:recordToMergeIds>"
+        fields = "".join(_soap_field(k, v) for k, v in op.properties.items())
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
 
         def send() -> Any:
@@ -435,3 +460,16 @@ class SalesforceWriter:
         code = codes[0].text if codes else None
         message = scrub(messages[0].text if messages else "merge failed", self.secrets)
         return Outcome(op.ref, False, op.record_id, classify_salesforce(code), f"{code}: {message}")
+
+
+def _soap_field(name: str, value: Any) -> str:
+    """One field of a SOAP sObject: xsd text for the value, ``fieldsToNull`` for a blank.
+
+    Examples:
+        >>> _soap_field("IsActive", True), _soap_field("Phone", None)
+        ('<urn1:IsActive>true</urn1:IsActive>', '<urn1:fieldsToNull>Phone</urn1:fieldsToNull>')
+    """
+    if value is None or value == "":
+        return f"<urn1:fieldsToNull>{escape(name)}</urn1:fieldsToNull>"
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return f"<urn1:{escape(name)}>{escape(text)}</urn1:{escape(name)}>"

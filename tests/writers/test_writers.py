@@ -139,6 +139,25 @@ def test_salesforce_soap_merge(crm: CrmEnv, tmp_path: Path) -> None:
     assert not bad.ok and bad.error_class is not None
 
 
+def test_salesforce_merge_of_more_victims_than_one_call_takes(crm: CrmEnv, tmp_path: Path) -> None:
+    """SOAP merges at most two victims a call: every victim is merged, one a call; a victim
+    merged before (a resumed run) is skipped; a failure names the victims already merged."""
+    w = writer(crm, tmp_path, "salesforce")
+    ids = crm.sf_create("Account", [{"Name": f"M4 {uid()} {i}"} for i in range(5)])
+    first = w.write([Op("m", "merge", "Account", ids[0], merge_ids=ids[1:2])])[0]
+    assert first.ok
+    props = {"Phone": "+1 555 0125", "Website": None, "Industry": "Energy"}
+    out = w.write([Op("m", "merge", "Account", ids[0], props, merge_ids=ids[1:])])[0]
+    assert out.ok and out.record_id == ids[0], out
+    assert w.merged_away("Account", ids) == set(ids[1:])
+    got = crm.sf_get("Account", ids[0], ["Phone", "Industry"])
+    assert (got["Phone"], got["Industry"]) == ("+1 555 0125", "Energy")
+    more = crm.sf_create("Account", [{"Name": f"M5 {uid()} {i}"} for i in range(2)])
+    contact = crm.sf_create("Contact", [{"LastName": f"C {uid()}"}])[0]
+    bad = w.write([Op("m", "merge", "Account", more[0], merge_ids=[more[1], contact])])[0]
+    assert not bad.ok and f"after merging {more[1]}" in str(bad.error), bad
+
+
 def test_hubspot_merge_and_association(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "hubspot")
     tag = uid()
@@ -152,6 +171,12 @@ def test_hubspot_merge_and_association(crm: CrmEnv, tmp_path: Path) -> None:
     merged = w.write([Op("m", "merge", "companies", ids[0], survivorship, merge_ids=[ids[1]])])[0]
     assert merged.ok and w.merged_away("companies", [ids[1]]) == {ids[1]}
     assert crm.hs_get("companies", str(merged.record_id), ["phone"])["phone"] == "+1 555 0123"
+    # sent again with one more victim (a resumed run): the merged one is skipped
+    more = crm.hs_create("companies", [{"name": f"HM {tag} 2"}])
+    again = w.write([Op("m", "merge", "companies", ids[0], merge_ids=[ids[1], more[0]])])[0]
+    assert again.ok and w.merged_away("companies", [ids[1], more[0]]) == {ids[1], more[0]}, again
+    unknown = w.write([Op("m", "merge", "companies", ids[0], merge_ids=[more[0], "99999999"])])[0]
+    assert not unknown.ok and f"after merging {more[0]}" in str(unknown.error), unknown
 
 
 def test_salesforce_merge_writes_survivorship_fields(crm: CrmEnv, tmp_path: Path) -> None:
