@@ -63,33 +63,10 @@ log = logging.getLogger(__name__)
 
 
 def approved_plan_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
-    """The plan items apply executes: :func:`recon.plan.approved_items` (JSON decoded).
+    """The plan items apply executes: :func:`recon.plan.approved_items` (JSON columns decoded)."""
+    from .plan import approved_items
 
-    Without the plan module, an item is approved when the latest decision on every id
-    in its ``requires`` is ``match``/``approve`` (the same rule, without conflict and
-    merge expansion).
-    """
-    try:
-        from . import plan as plan_module
-    except ImportError:
-        plan_module = None  # type: ignore[assignment]
-    if plan_module is not None and hasattr(plan_module, "approved_items"):
-        return [dict(r) for r in plan_module.approved_items(db, plan_run_id)]
-    latest: dict[str, str] = {}
-    for r in db.query(
-        "select item_id, label from decisions where superseded = 0 and item_id is not null "
-        "order by version, decided_at, decision_id"
-    ):
-        latest[r["item_id"]] = r["label"]
-    out = []
-    for row in db.query(
-        "select * from plan_items where run_id = ? and status != 'blocked' order by seq, item_id",
-        [plan_run_id],
-    ):
-        requires = loads(row["requires"]) or []
-        if requires and all(latest.get(r) in ("match", "approve") for r in requires):
-            out.append(dict(row))
-    return out
+    return [dict(r) for r in approved_items(db, plan_run_id)]
 
 
 # --------------------------------------------------------------------------- writers
@@ -188,10 +165,19 @@ def _against_new_version(row: dict[str, Any], verdict: dict[str, Any]) -> dict[s
     """
     both = verdict["stale"]
     out = {**row, "snapshot_modified_at": both.get("current_modified_at")}
-    payload = loads(row.get("payload"))
+    current = both.get("current") if isinstance(both.get("current"), dict) else {}
+    payload = row.get("payload")
     if isinstance(payload, dict) and isinstance(payload.get("expect"), dict):
-        current = both.get("current") if isinstance(both.get("current"), dict) else {}
         out["payload"] = {**payload, "expect": {**payload["expect"], **current}}
+    # what the write replaces is the value the reviewer saw, not the one planned (the audit
+    # and an undo restore it)
+    before = row.get("before")
+    if isinstance(before, dict):  # a merge: the master's values per field
+        out["before"] = {**before, **{f: v for f, v in current.items() if f in before}}
+    elif row.get("field") in current:
+        out["before"] = current[row["field"]]
+    elif len(current) == 1:
+        out["before"] = next(iter(current.values()))
     approval = {k: verdict.get(k) for k in ("item_id", "kind", "label", "reviewer", "decided_at")}
     out["decisions"] = [approval, *(row.get("decisions") or [])]
     return out

@@ -147,7 +147,7 @@ def decision_of(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any
     for d in row.get("decisions") or []:
         if d.get("reviewer") or d.get("decided_at"):
             return dict(d)
-    ids = [row["item_id"], row.get("link_item_id"), *(loads(row.get("requires")) or [])]
+    ids = [row["item_id"], row.get("link_item_id"), *(row.get("requires") or [])]
     for ident in ids:
         if not ident:
             continue
@@ -164,8 +164,10 @@ def decision_of(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any
 
 
 def to_item(db: sqlite_utils.Database, row: dict[str, Any]) -> Item:
+    """The :class:`Item` of an approved plan row (its JSON columns decoded already: a text
+    value such as "5550100" or "true" stays text)."""
     decision = decision_of(db, row)
-    payload = loads(row.get("payload")) or {}
+    payload = row.get("payload") or {}
     record_id = row.get("record_id")
     if row["action"] == "merge":
         record_id = payload.get("master") or record_id
@@ -176,8 +178,8 @@ def to_item(db: sqlite_utils.Database, row: dict[str, Any]) -> Item:
         object=row["object"],
         record_id=str(record_id) if record_id is not None else None,
         field=row.get("field"),
-        before=loads(row.get("before")),
-        after=loads(row.get("after")),
+        before=row.get("before"),
+        after=row.get("after"),
         snapshot=row.get("snapshot_modified_at"),
         payload=payload if isinstance(payload, dict) else {},
         seq=int(row.get("seq") or 0),

@@ -692,3 +692,29 @@ def test_a_real_plan_from_the_demo_data_applies(sandbox_reset: Any, tmp_path: Pa
                         fname,
                     )
     assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+
+
+def test_text_that_looks_like_json_stays_text_in_the_item() -> None:
+    """Approved rows come decoded: "5550100" and "true" are text values, not a number and a flag."""
+    from recon.apply_items import to_item
+    from recon.store import open_store
+
+    row = {
+        "item_id": "i",
+        "action": "update",
+        "system": "salesforce",
+        "object": "Account",
+        "record_id": "001",
+        "field": "Phone",
+        "before": "5550100",
+        "after": "true",
+        "snapshot_modified_at": None,
+        "payload": {"fields": {"Phone": "true"}},
+        "seq": 50,
+        "requires": ["p"],
+        "link_item_id": "p",
+        "decisions": [{"reviewer": "ana", "decided_at": "2026-01-01T00:00:00Z"}],
+    }
+    item = to_item(open_store(":memory:"), row)
+    assert (item.before, item.after, item.props()) == ("5550100", "true", {"Phone": "true"})
+    assert item.reviewer == "ana"

@@ -12,6 +12,7 @@ import sqlite_utils
 from writers.crm_env import (  # noqa: F401  (fixtures)
     CrmEnv,
     _own_sandbox,
+    approve_ids,
     crm_fixture,
     hs_update,
     make_plan,
@@ -21,7 +22,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
 
 from recon import review
 from recon.apply import apply_plan
-from recon.audit import verify
+from recon.audit import build_undo_plan, verify
 from recon.config import ReconConfig
 
 REVIEWER = "ben@example.com"  # make_plan approves the link as ana
@@ -115,6 +116,8 @@ def test_approved_stale_write_is_sent_once_against_the_new_version(
         db.query("select * from audit where run_id = ? and outcome = 'confirmed'", [again.run_id])
     )
     assert [a["reviewer"] for a in audit] == [REVIEWER] and verify(db).ok
+    # what the write replaced is the user's value the reviewer saw, not the planned one
+    assert json.loads(audit[0]["before"]) == "Edited by a user"
     journal = json.loads(
         db.execute("select item from journal where run_id = ?", [again.run_id]).fetchone()[0]
     )
@@ -124,6 +127,14 @@ def test_approved_stale_write_is_sent_once_against_the_new_version(
     mark = crm.last_change()
     assert apply_plan(db, cfg, plan_run_id=plan).items == 0
     assert _writes(crm, mark, rid) == []
+
+    # so an undo brings the user's value back
+    undo = build_undo_plan(db, again.run_id, reviewer=REVIEWER)
+    approve_ids(
+        db, [r["item_id"] for r in db["plan_items"].rows_where("run_id = ?", [undo["plan_run_id"]])]
+    )
+    assert apply_plan(db, cfg, plan_run_id=undo["plan_run_id"]).applied == 1
+    assert _name(crm, system, rid) == "Edited by a user"
 
 
 @pytest.mark.parametrize("action", ["reject", "defer"])
