@@ -475,10 +475,12 @@ class Runner:
 
         A changed record is not overwritten: all its items become stale (back to review);
         a record this run merged away is skipped, one that no longer exists otherwise fails
-        ``not_found``. Associations carry no snapshot.
+        ``not_found``. HubSpot associations carry no snapshot; a Salesforce association is
+        an ``AccountId`` update and is checked like one.
         """
         touched, merged_into = self.touched, self.merged_into
-        checked = [(op, its) for op, its in part if not all(i.action == "associate" for i in its)]
+        # HubSpot associations carry no snapshot; Salesforce ones are AccountId updates (checked)
+        checked = [] if kind == "associate" else list(part)
         fields = sorted(
             {f for op, _its in checked for f in op.properties}
             | {f for _op, its in checked for i in its for f in (i.payload.get("expect") or {})}

@@ -280,6 +280,42 @@ def test_stale_record_is_refused_and_goes_back_to_review(crm: CrmEnv, tmp_path: 
     assert apply_plan(db, cfg, plan_run_id=plan).items == 0
 
 
+def test_a_salesforce_association_is_refused_on_a_changed_record(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """An AccountId association is a field write: a user's newer AccountId is not overwritten."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    picked, planned = crm.sf_create("Account", [{"Name": f"Pick {tag}"}, {"Name": f"Plan {tag}"}])
+    contacts = crm.sf_create("Contact", [{"LastName": f"C{i} {tag}"} for i in range(2)])
+    plan = make_plan(
+        db,
+        [
+            {
+                "action": "associate",
+                "system": "salesforce",
+                "object": "Contact",
+                "record_id": c,
+                "field": "AccountId",
+                "after": planned,
+                "snapshot_modified_at": crm.modified("salesforce", "Contact", c),
+                "payload": {
+                    "from": {"object": "Contact", "id": c},
+                    "to": {"object": "Account", "id": planned},
+                    "type": "AccountId",
+                },
+            }
+            for c in contacts
+        ],
+    )
+    crm.edit("salesforce", "Contact", contacts[0], {"AccountId": picked})
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.applied, result.stale) == (1, 1)
+    assert crm.sf_get("Contact", contacts[0], ["AccountId"])["AccountId"] == picked
+    assert crm.sf_get("Contact", contacts[1], ["AccountId"])["AccountId"] == planned
+
+
 def test_merges_need_confirmation(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
