@@ -146,7 +146,11 @@ class Runner:
         if item.kind == "create":
             after = item.props()
         elif item.kind == "merge":
-            before, after = {"merge_ids": item.merge_ids}, {"survivor": rid}
+            # the survivorship values written onto the survivor, with what they replaced
+            fields = dict(item.payload.get("fields") or item.payload.get("properties") or {})
+            was = item.before if isinstance(item.before, dict) else {}
+            before = {"merge_ids": item.merge_ids, "fields": {f: was.get(f) for f in fields}}
+            after = {"survivor": rid, "fields": fields}
         return {
             "run_id": self.run_id,
             "item_id": item.item_id,

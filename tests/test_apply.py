@@ -654,6 +654,7 @@ def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_p
         "action": "merge", "system": "hubspot", "object": "companies", "record_id": master,
         "snapshot_modified_at": snaps[master],
         # survivorship: the master has no phone, the victim's fills it (recon.plan computes `fields`)
+        "before": {"phone": None}, "after": {"phone": "+1 555 0100"},
         "payload": {"master": master, "victims": [victim], "fields": {"phone": "+1 555 0100"},
                     "values": {"phone": {master: None, victim: "+1 555 0100"}}},
     }  # fmt: skip
@@ -675,6 +676,16 @@ def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_p
     assert (now["phone"], now["name"]) == ("+1 555 0100", f"{names[0]} Ltd")
     skipped = next(iter(db.query("select error from journal where state = 'skipped'")))["error"]
     assert f"merged into {master}" in skipped
+    # the audit keeps what the merge wrote onto the survivor and what it replaced
+    row = next(
+        iter(
+            db.query(
+                "select before, after from audit where outcome = 'confirmed' and after like '%survivor%'"
+            )
+        )
+    )
+    assert json.loads(row["before"]) == {"merge_ids": [victim], "fields": {"phone": None}}
+    assert json.loads(row["after"]) == {"survivor": master, "fields": {"phone": "+1 555 0100"}}
 
 
 @pytest.mark.slow
