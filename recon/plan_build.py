@@ -303,20 +303,25 @@ class Planner:
             return
         obj, pair_id = link["object"], link["pair_id"]
         direction = self.direction[obj]
+        proposal = None
         if code == "newer":
+            hs_time, sf_time = hs.field_time(fm.hubspot) or hs.record_time(), sf.record_time()
             out = decide(
                 fm.rule,
                 hs_blank=False,
                 sf_blank=False,
                 equal=False,
-                hs_time=hs.field_time(fm.hubspot) or hs.record_time(),
-                sf_time=sf.record_time(),
+                hs_time=hs_time,
+                sf_time=sf_time,
                 last_synced=self.view.last_synced.get(pair_id),
             )
             if not allowed(out, fm, direction):
                 self.skipped["direction"] += 1
                 return
             code, why = out.action, out.why
+            if why == "both_changed_since_sync" and hs_time and sf_time and hs_time != sf_time:
+                # a person decides; the newer side is what a policy may take ([policy] conflicts)
+                proposal = "hubspot" if hs_time > sf_time else "salesforce"
         reason = {
             "rule": fm.rule,
             "why": why,
@@ -327,7 +332,7 @@ class Planner:
             "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values compared
         }
         if code == "review":
-            self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason)
+            self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason, proposal)
         elif code == "to_salesforce":
             # text is written as compared; other kinds are converted (options, owners, numbers)
             after, problem = (hn, None) if kind in TEXT_KINDS else self.to_sf(fm, hn)
@@ -408,8 +413,15 @@ class Planner:
         hn: Any,
         sn: Any,
         reason: dict[str, Any],
+        proposal: str | None = None,
     ) -> None:
-        """A value the rules cannot settle: a review item attached to its link."""
+        """A value the rules cannot settle: a review item attached to its link.
+
+        ``proposal``: the side whose value the plan proposes (``hubspot`` or ``salesforce``:
+        the newer one when both changed since the last sync); its ``after`` is then
+        ``{"side", "value"}``, which ``[policy] conflicts = true`` may approve. Without one
+        (times missing or equal, the ``review`` rule) ``after`` is None: a person chooses.
+        """
         pair_id = link["pair_id"]
         direction = self.direction[link["object"]]
         iid = fast_stable_id("conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce)
@@ -446,7 +458,7 @@ class Planner:
                 None,
                 fm.hubspot,
                 {"hubspot": hs_raw, "salesforce": sf_raw},
-                None,
+                _proposed(payload, proposal),
                 None,
                 pair_id,
                 [pair_id, iid],
@@ -471,6 +483,25 @@ class Planner:
         """Compute every item; return them sorted by (seq, item_id)."""
         items = self.compute()
         return list(map(items.__getitem__, run_order(items)))
+
+
+def _proposed(payload: dict[str, Any], side: str | None) -> dict[str, Any] | None:
+    """A conflict's proposed value ``{"side", "value"}``, when ``side`` wins and its value can
+    be written onto the other side (else None).
+
+    Examples:
+        >>> ends = {"hubspot": {"value": "a", "as_salesforce": "a", "writable": True},
+        ...         "salesforce": {"value": "b", "as_hubspot": "b", "writable": False}}
+        >>> _proposed(ends, "hubspot"), _proposed(ends, "salesforce")
+        ({'side': 'hubspot', 'value': 'a'}, None)
+    """
+    if side is None:
+        return None
+    other = "salesforce" if side == "hubspot" else "hubspot"
+    converted = payload[side].get(f"as_{other}")
+    if converted is None or not payload[other].get("writable"):
+        return None
+    return {"side": side, "value": payload[side]["value"]}
 
 
 def run_order(items: list[dict[str, Any]]) -> list[int]:

@@ -106,6 +106,9 @@ def auto_approve(
     return counts
 
 
+_SIDES = ("hubspot", "salesforce")
+
+
 def _approve_plan_items(
     db: sqlite_utils.Database,
     plan_run_id: str,
@@ -135,12 +138,17 @@ def _approve_plan_items(
         choice = None
         kind = "plan"
         if action == "conflict":
-            value = json.loads(row["after"]) if row["after"] else None
-            if value in (None, ""):
-                continue  # nothing proposed: a person must choose
+            proposed = json.loads(row["after"]) if row["after"] else None
+            if not isinstance(proposed, dict) or proposed.get("side") not in _SIDES:
+                continue  # nothing proposed (the review rule, times missing): a person chooses
             kind, choice = (
                 "conflict_value",
-                {"field": row["field"], "value": value, "source": "plan"},
+                {
+                    "field": row["field"],
+                    "value": proposed.get("value"),
+                    "source": "plan",
+                    "side": proposed["side"],
+                },
             )
         db["decisions"].insert(
             {

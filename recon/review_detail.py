@@ -236,13 +236,21 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
 
 
 def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The values a conflict can settle on: each side's value, labelled with its source."""
+    """The values a conflict can settle on: each side's value, labelled with its source
+    (``proposed``: the side the plan proposes, the newer one, see ``Planner.conflict``)."""
     options: list[dict[str, Any]] = []
     payload: dict[str, Any] = plan["payload"] if isinstance(plan.get("payload"), dict) else {}
+    after = plan.get("after")
+    proposed = (
+        after.get("side") if plan.get("action") == "conflict" and isinstance(after, dict) else None
+    )
     for source in ("hubspot", "salesforce"):
         side = payload.get(source)
         if isinstance(side, dict):  # the plan's conflict payload: one dict per side
-            options.append({"source": source, "value": side.get("value")})
+            option = {"source": source, "value": side.get("value")}
+            if source == proposed:
+                option["proposed"] = True
+            options.append(option)
     values: dict[str, Any] = payload["values"] if isinstance(payload.get("values"), dict) else {}
     if not options:
         options = [{"source": source, "value": value} for source, value in values.items()]

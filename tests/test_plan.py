@@ -122,6 +122,26 @@ def test_two_way_uses_hubspot_field_history_and_last_sync() -> None:
     (again,) = [i for i in second.items if i["field"] == "jobtitle"]
     assert again["action"] == "conflict" and again["reason"]["why"] == "both_changed_since_sync"
     assert again["link_item_id"] == pid
+    # a person decides; the newer side (HubSpot's field history) is what a policy may take
+    assert again["after"] == {"side": "hubspot", "value": "CEO"}
+
+
+def test_a_conflict_without_times_proposes_nothing() -> None:
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": "CEO"},
+        {"Email": EMAIL, "Title": "CTO"},
+        hs_cols={"modified_at": None},
+        sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
+    )
+    res = plan(w, cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"}))
+    (item,) = [i for i in res.items if i["field"] == "jobtitle"]
+    assert (item["action"], item["reason"]["why"], item["after"]) == (
+        "conflict",
+        "times_missing",
+        None,
+    )
 
 
 @pytest.mark.parametrize(

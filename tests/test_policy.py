@@ -30,12 +30,15 @@ PAYLOADS = {
             "record_id": "h-p-auto-ct",
             "field": "jobtitle",
             "value": "CTO",
+            "as_salesforce": "CTO",
         },
         "salesforce": {
             "object": "Lead",
             "record_id": "s-p-auto-ct",
             "field": "Title",
             "value": "VP",
+            "as_hubspot": "VP",
+            "writable": True,
         },
     },
 }
@@ -96,7 +99,8 @@ def store(fresh_db: sqlite_utils.Database) -> tuple[sqlite_utils.Database, str, 
         ("u2", "update", "companies", ["p-review-co"], None),
         ("k1", "create", "Lead", ["k1"], None),
         ("m1", "merge", "companies", ["c1"], None),
-        ("x1", "conflict", "contacts", ["p-auto-ct", "x1"], "new title"),
+        # the plan proposes the newer side (two_way, both changed since the last sync)
+        ("x1", "conflict", "contacts", ["p-auto-ct", "x1"], {"side": "hubspot", "value": "CTO"}),
         ("x2", "conflict", "contacts", ["p-auto-ct", "x2"], None),
     ]
     db["plan_items"].insert_all(
@@ -172,13 +176,18 @@ def test_merges_creates_conflicts_only_when_named(
     rows = decided(db)
     assert rows["c1"]["kind"] == "duplicate"
     assert rows["k1"]["kind"] == "plan" and rows["k1"]["label"] == "approve"
-    assert json.loads(str(rows["x1"]["choice"]))["value"] == "new title"
+    assert json.loads(str(rows["x1"]["choice"])) == {
+        "field": "Title",
+        "value": "CTO",
+        "source": "plan",
+        "side": "hubspot",
+    }
     assert "x2" not in rows  # nothing proposed: a person must choose
     approved = approved_items(db, plan)
     ids = {i.get("conflict_item_id") or i["item_id"] for i in approved}
     assert {"u1", "u2", "k1", "m1", "x1"} <= ids
     writes = {(i["system"], i["after"]) for i in approved if i.get("conflict_item_id") == "x1"}
-    assert writes == {("hubspot", "new title"), ("salesforce", "new title")}
+    assert writes == {("salesforce", "CTO")}  # the newer HubSpot value onto Salesforce
 
 
 def test_objects_switch_and_disabled_policy(store: tuple[sqlite_utils.Database, str, str]) -> None:

@@ -244,9 +244,17 @@ def test_cluster_and_conflict_detail(db: sqlite_utils.Database) -> None:
     conflict = first(db, "conflict")
     d = review.item_detail(db, conflict["item_id"])
     assert [o["source"] for o in d["options"]] == ["hubspot", "salesforce"]
+    assert not any(o.get("proposed") for o in d["options"])
     assert (
         d["plan"]["field"] == conflict["field"] and d["explanation"]["score"] == conflict["score"]
     )
+    # a conflict whose plan proposes the newer side marks that option
+    db.execute(
+        "update plan_items set after = ? where item_id = ?",
+        [json.dumps({"side": "salesforce", "value": "x"}), conflict["item_id"]],
+    )
+    marked = review.item_detail(db, conflict["item_id"])["options"]
+    assert [o.get("proposed", False) for o in marked] == [False, True]
     with pytest.raises(ReviewError, match="no review item"):
         review.item_detail(db, "nope")
 

@@ -248,8 +248,10 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         st.radio(
             "Surviving value",
             range(len(options)),
+            index=next((i for i, o in enumerate(options) if o.get("proposed")), 0),
             format_func=lambda i: (
-                f"{md(repr(options[i]['value']))}  ({SOURCES.get(options[i]['source'], options[i]['source'])})"
+                f"{md(repr(options[i]['value']))}  ({SOURCES.get(options[i]['source'], options[i]['source'])}"
+                + (", newer: proposed)" if options[i].get("proposed") else ")")
             ),
             key="value_pick",
         )
