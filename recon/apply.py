@@ -54,7 +54,13 @@ from .store import finish_run, resolve_run_id, start_run, transaction
 from .writers import CallBudget, Writer, chunks
 from .writers.dryrun import DryRunWriter
 
-__all__ = ["ApplyResult", "apply_plan", "approved_plan_items", "build_writer"]
+__all__ = [
+    "ApplyResult",
+    "apply_plan",
+    "approved_plan_items",
+    "build_writer",
+    "unfinished_apply",
+]
 
 log = logging.getLogger(__name__)
 
@@ -123,20 +129,34 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
 # --------------------------------------------------------------------------- runs and journal
 
 
-def _unfinished(db: sqlite_utils.Database, plan_run_id: str) -> str | None:
-    """The latest apply run of this plan that did not finish: items left, or killed before its end."""
+def unfinished_apply(
+    db: sqlite_utils.Database, plan_run_id: str | None = None
+) -> tuple[str, str] | None:
+    """The latest apply run (of this plan, else of any) that did not finish, with its plan.
+
+    Unfinished: items left (``planned`` or ``sent``, whatever stopped it: a budget, a crash,
+    an authentication or network failure), or killed before its end (still ``running``).
+    Dry runs never count.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> unfinished_apply(open_store(":memory:")) is None
+        True
+    """
     rows = list(
         db.query(
-            "select r.run_id from runs r where r.stage = 'apply' "
-            "and json_extract(r.config, '$.plan_run_id') = ? "
+            "select r.run_id, json_extract(r.config, '$.plan_run_id') as plan from runs r "
+            "where r.stage = 'apply' "
+            "and (? is null or json_extract(r.config, '$.plan_run_id') = ?) "
+            "and json_extract(r.config, '$.plan_run_id') is not null "
             "and coalesce(json_extract(r.config, '$.dry_run'), 0) = 0 "
             "and (r.status = 'running' or exists (select 1 from journal j where j.run_id = r.run_id "
             "and j.state in ('planned', 'sent'))) "
             "order by r.started_at desc, r.rowid desc limit 1",
-            [plan_run_id],
+            [plan_run_id, plan_run_id],
         )
     )
-    return str(rows[0]["run_id"]) if rows else None
+    return (str(rows[0]["run_id"]), str(rows[0]["plan"])) if rows else None
 
 
 def _stale_verdict(
@@ -326,7 +346,8 @@ def apply_plan(
         rows = approved_plan_items(db, plan)
         if dry_run:
             return _dry_run(db, cfg, plan, rows, parent_run_id, progress)
-        unfinished = _unfinished(db, plan)
+        pending = unfinished_apply(db, plan)
+        unfinished = pending[0] if pending else None
         if unfinished and not resume:
             raise UsageError(
                 f"apply run {unfinished} of plan {plan} was interrupted",

@@ -68,17 +68,6 @@ def _jsonable(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | type(None) | list | dict)
 
 
-def _unfinished_apply(db: sqlite_utils.Database) -> str | None:
-    rows = list(
-        db.query(
-            "select r.run_id from runs r where r.stage = 'apply' and r.status in ('running', 'budget') "
-            "and exists (select 1 from journal j where j.run_id = r.run_id and j.state in ('planned', 'sent')) "
-            "order by r.started_at desc limit 1"
-        )
-    )
-    return rows[0]["run_id"] if rows else None
-
-
 def _errors_by_class(stage_results: dict[str, dict[str, Any]]) -> dict[str, int]:
     total: Counter[str] = Counter()
     for result in stage_results.values():
@@ -239,14 +228,12 @@ def _run_stages(
         return out
 
     if not dry_run and "apply" in wanted:
-        pending = _unfinished_apply(db)
-        if pending:
-            from .apply import apply_plan
+        from .apply import apply_plan, unfinished_apply
 
-            log.warning("resuming apply run %s left unfinished", pending)
-            plan_of = db.execute(
-                "select json_extract(config, '$.plan_run_id') from runs where run_id = ?", [pending]
-            ).fetchone()[0]
+        pending = unfinished_apply(db)
+        if pending:
+            log.warning("resuming apply run %s left unfinished", pending[0])
+            plan_of = pending[1]
             stage(
                 "resume",
                 lambda: apply_plan(

@@ -163,6 +163,28 @@ def test_auth_failure_exits_7(
     assert summary["errors_by_class"].get("auth_failed") == 1
 
 
+def test_a_failed_apply_is_resumed_by_the_next_run(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An apply stopped by an authentication failure (exit 7) is finished by the next run."""
+    rules = [{"kind": "expired_session", "side": "hubspot", "endpoint": "POST */batch/update"}]
+    requests.post(f"{sandbox.url}/_sandbox/faults", json=rules, timeout=10)
+    code, summary = run(run_config, capsys=capsys)
+    requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=10)
+    assert code == 7, summary
+    db = open_store(run_config.parent / "recon.db")
+    failed = db.execute("select run_id, status from runs where stage = 'apply'").fetchone()
+    assert failed[1] == "failed"
+    code, summary = run(run_config, "--stage", "apply", capsys=capsys)
+    assert code == 0, summary.get("error")
+    assert summary["stages"]["resume"]["run_id"] == failed[0]
+    left = db.execute(
+        "select count(*) from journal where run_id = ? and state in ('planned', 'sent')",
+        [failed[0]],
+    ).fetchone()[0]
+    assert left == 0
+
+
 def test_unknown_stage_is_a_usage_error(run_config: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--config", str(run_config), "run", "--stage", "bogus"])
