@@ -381,6 +381,18 @@ class HubSpotWriter:
                     lambda op: str(op.key),
                     lambda rec: (rec.properties or {}).get(self.key_property),
                 )
+            if len(ops) > 1 and not all(op.natural for op in ops):
+                # a batch's results come back in no set order: without a key property a
+                # create is told apart by its natural key, or by being sent alone
+                done = (
+                    {o.ref: o for o in self._batch(kind, obj, [op for op in ops if op.natural])}
+                    if any(op.natural for op in ops)
+                    else {}
+                )
+                for op in ops:
+                    if not op.natural:
+                        done[op.ref] = self._batch(kind, obj, [op])[0]
+                return [done[op.ref] for op in ops]
             body = mod.BatchInputSimplePublicObjectBatchInputForCreate(
                 inputs=[
                     mod.SimplePublicObjectBatchInputForCreate(properties=_strs(op.properties))

@@ -109,6 +109,30 @@ def test_salesforce_create_without_the_key_field_falls_back_to_natural_keys(
     assert KEY_FIELD not in crm.sf_get("Lead", out.record_id, ["Email"])
 
 
+def test_hubspot_creates_without_a_key_property_are_told_apart(crm: CrmEnv, tmp_path: Path) -> None:
+    """No unique key property: a create with an email is matched by it, one without is sent
+    alone, so each gets its own record id and nothing is reported failed (or made twice)."""
+    w = writer(crm, tmp_path, "hubspot")
+    w.key_ready["contacts"] = False
+    tag = uid()
+    ops = [
+        Op("a", "create", "contacts", properties={"firstname": "A", "email": f"a-{tag}@example.com"},
+           natural=("email", f"a-{tag}@example.com")),
+        Op("b", "create", "contacts", properties={"firstname": f"B {tag}"}),
+        Op("c", "create", "contacts", properties={"firstname": f"C {tag}"}),
+    ]  # fmt: skip
+    mark = crm.last_change()
+    out = w.write(ops)
+    assert [o.ok for o in out] == [True, True, True], out
+    assert len({o.record_id for o in out}) == 3
+    for op, o in zip(ops, out, strict=True):
+        assert (
+            crm.hs_get("contacts", str(o.record_id), ["firstname"])["firstname"]
+            == op.properties["firstname"]
+        )
+    assert [c["action"] for c in crm.changes(mark)].count("created") == 3
+
+
 def test_hubspot_207_errors_name_the_failing_record(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "hubspot")
     tag = uid()
