@@ -32,6 +32,7 @@ __all__ = ["ApplyResult", "Runner"]
 log = logging.getLogger(__name__)
 
 _MERGE_REFUSED = "merge not confirmed: merges are irreversible; pass --confirm-merges"
+_WITHDRAWN = "no longer approved: decided again after the run stopped"
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Runner:
         progress: Callable[[int, int], None] | None,
     ) -> None:
         self.db, self.cfg, self.run_id, self.plan = db, cfg, run_id, plan
+        self.approved = {r["item_id"] for r in rows}  # approved now (the journal: when seeded)
         self.confirm_merges = confirm_merges
         self.writers = dict(writers)
         self.progress = progress
@@ -195,6 +197,16 @@ class Runner:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
+        # a resumed run: items decided again since it stopped (a link rejected, an approval
+        # taken back) are not sent; an item already sent is still looked up (it may have landed)
+        states = self.states()
+        withdrawn = [
+            item
+            for iid, item in self.items.items()
+            if iid not in self.approved and states[iid]["state"] == "planned"
+        ]
+        if withdrawn:
+            self._finish(withdrawn, "skipped", None, _WITHDRAWN)
         for kind, system, obj, group in phases(list(self.items.values())):
             self._phase(kind, system, obj, group)
         self._tick()

@@ -388,6 +388,36 @@ def test_idempotent_create_left_sent_makes_exactly_one_record(crm: CrmEnv, tmp_p
     assert verify(db).ok
 
 
+def test_resume_does_not_send_what_was_decided_again_after_the_stop(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, n + " renamed", crm.modified("hubspot", "companies", i))
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
+    killer = _KillAfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), at=1)
+    with pytest.raises(SystemExit):
+        apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": killer})
+    link = db.execute("select link_item_id from plan_items where run_id = ?", [plan]).fetchone()[0]
+    approve_ids(db, [link], kind="link", label="non_match")  # the link is rejected meanwhile
+    db.execute("update decisions set version = 2 where label = 'non_match'")
+
+    result = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+
+    # the write already sent is looked up and confirmed; the two never sent are not sent
+    assert (result.applied, result.skipped) == (1, 2), result
+    renamed = [crm.hs_get("companies", i, ["name"])["name"].endswith(" renamed") for i in ids]
+    assert sorted(renamed) == [False, False, True]
+    errors = {r["error"] for r in db.query("select error from journal where state = 'skipped'")}
+    assert len(errors) == 1 and "decided again" in errors.pop()
+
+
 def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1}, budget={"hubspot_calls": 3})
     db = crm.db(cfg)
