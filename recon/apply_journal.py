@@ -533,8 +533,13 @@ class Runner:
                 if ok:
                     props = {f: v for i in ok for f, v in i.props(self._created()).items()}
                     keep.append((Op(op.ref, "update", op.object, op.record_id, props), ok))
-            elif any(self._is_stale(i, state) for i in its):
-                stale.extend((i, state) for i in its)
+            elif bad := [i for i in its if self._is_stale(i, state)]:
+                # each item against its own snapshot: a stale write approved in review since
+                # (aimed at the current version) still goes, with its own precondition
+                stale.extend((i, state) for i in bad)
+                ok = [i for i in its if i not in bad]
+                if ok:
+                    keep.extend(ops_for(kind, obj, ok, self._created()))
             else:
                 keep.append((op, its))
         for into in sorted({merged_into[str(i.record_id)] for i in moot}):

@@ -316,6 +316,30 @@ def test_a_salesforce_association_is_refused_on_a_changed_record(
     assert crm.sf_get("Contact", contacts[1], ["AccountId"])["AccountId"] == planned
 
 
+def test_each_item_of_a_record_is_judged_against_its_own_snapshot(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """One write aimed at the record's current version (a stale write approved in review)
+    goes; another on the same record, planned before the user's edit, goes back to review."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 1)
+    old = crm.modified("hubspot", "companies", ids[0])
+    crm.edit("hubspot", "companies", ids[0], {"name": "Edited by a user"})
+    now = crm.modified("hubspot", "companies", ids[0])
+    plan = make_plan(
+        db,
+        [
+            hs_update(ids[0], "phone", None, "+1 555 0142", now),
+            hs_update(ids[0], "name", names[0], names[0] + " Ltd", old),
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.applied, result.stale) == (1, 1)
+    got = crm.hs_get("companies", ids[0], ["phone", "name"])
+    assert (got["phone"], got["name"]) == ("+1 555 0142", "Edited by a user")
+
+
 def test_merges_need_confirmation(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
