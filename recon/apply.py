@@ -233,9 +233,16 @@ def _eligible(
                     continue  # rejected (dropped) or deferred in review
                 row = _against_new_version(row, verdict)
             else:
+                # the item, its link, or the conflict it was expanded from (a new value chosen)
                 newer = db.execute(
-                    "select count(*) from decisions where superseded = 0 and decided_at > ? and item_id in (?, ?)",
-                    [prior["updated_at"], row["item_id"], row.get("link_item_id") or ""],
+                    "select count(*) from decisions where superseded = 0 and decided_at > ? "
+                    "and item_id in (?, ?, ?)",
+                    [
+                        prior["updated_at"],
+                        row["item_id"],
+                        row.get("link_item_id") or "",
+                        row.get("conflict_item_id") or "",
+                    ],
                 ).fetchone()[0]
                 if not newer:
                     continue

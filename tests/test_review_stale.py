@@ -222,3 +222,51 @@ def test_a_stale_write_of_a_decided_conflict(crm: CrmEnv, tmp_path: Path) -> Non
     assert apply_plan(db, cfg, plan_run_id=plan).applied == 1
     assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "+1 555 0199"
     assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+
+
+def test_a_new_value_chosen_for_a_conflict_after_its_write_went_stale(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Choosing again on the conflict brings its write back: shown against the record's current
+    version (it changed since), then written once approved."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    [acc] = crm.sf_create("Account", [{"Name": f"Conflict Co {uid()}", "Phone": "+1 555 0100"}])
+    iid = f"conflict-{uid()}"
+    side = {"object": "companies", "record_id": "1", "field": "phone", "writable": True}
+    payload = {
+        "kind": "phone",
+        # HubSpot is not written here (a record of the shared sandbox)
+        "hubspot": {
+            **side,
+            "value": "+1 555 0199",
+            "as_salesforce": "+1 555 0199",
+            "writable": False,
+        },
+        "salesforce": {
+            **side,
+            "object": "Account",
+            "record_id": acc,
+            "field": "Phone",
+            "value": "+1 555 0100",
+            "modified_at": crm.modified("salesforce", "Account", acc),
+        },
+    }
+    item = {"item_id": iid, "action": "conflict", "system": "both", "field": "phone"}
+    plan = make_plan(db, [{**item, "requires": [iid], "payload": payload}], approve=False)
+    review.choose_value(
+        db, iid, "phone", "+1 555 0199", source="hubspot", reviewer=REVIEWER, based_on_version=0
+    )
+    crm.edit("salesforce", "Account", acc, {"Phone": "+1 555 0142"})
+    assert apply_plan(db, cfg, plan_run_id=plan).stale == 1
+    review.choose_value(
+        db, iid, "phone", "+1 555 0177", source="manual", reviewer=REVIEWER, based_on_version=1
+    )
+    again = apply_plan(db, cfg, plan_run_id=plan)
+    assert (again.items, again.stale) == (1, 1)  # asked again, with the new value
+    [stale] = _stale_items(db)
+    [row] = review.item_detail(db, stale["item_id"])["stale"]["fields"]
+    assert (row["current"], row["planned"]) == ("+1 555 0142", "+1 555 0177")
+    review.decide(db, stale["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
+    assert apply_plan(db, cfg, plan_run_id=plan).applied == 1
+    assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "+1 555 0177"
