@@ -307,60 +307,65 @@ def build_undo_plan(
     ]
     if not confirmed:
         raise UsageError(f"apply run {apply_run} confirmed no writes: nothing to undo")
-    plan_run = start_run(db, "plan", config={"undo_of": apply_run, "reviewer": reviewer})
-    items = []
-    irreversible = 0
-    for seq, row in enumerate(confirmed, start=1):
-        item = json.loads(row["item"])
-        action, system = item["action"], item["system"]
-        payload = item.get("payload") or {}
-        reason: dict[str, Any] = {
-            "rule": "undo",
-            "why": f"restore the value before apply run {apply_run}",
-            "undo_of": {"run_id": apply_run, "item_id": row["item_id"]},
-        }
-        status = "proposed"
-        if action in _IRREVERSIBLE or (action == "associate" and system == "hubspot"):
-            status = "blocked"
-            reason["irreversible"] = _IRREVERSIBLE.get(
-                action, "associations are not removed by undo"
-            )
-            irreversible += 1
-        writes = _undo_writes(item)
-        item_id = stable_id("undo", apply_run, row["item_id"], prefix="undo-")
-        key = "properties" if system == "hubspot" else "fields"
-        items.append(
-            {
-                "run_id": plan_run,
-                "item_id": item_id,
-                "action": "update" if status == "proposed" else action,
-                "system": system,
-                "object": item["object"],
-                "record_id": row["crm_record_id"] or item.get("record_id"),
-                "field": item.get("field"),
-                "before": canonical_json(writes["expect"]),
-                "after": canonical_json(writes["restore"]),
-                "snapshot_modified_at": row["updated_at"],
-                "link_item_id": None,
-                # an undo is approved on its own (a `plan` decision on the undo item)
-                "requires": canonical_json([item_id]),
-                "reason": canonical_json(reason),
-                "status": status,
-                "seq": seq,
-                "payload": canonical_json(
-                    {key: writes["restore"], "expect": writes["expect"], "undo_of": row["item_id"]}
-                    if status == "proposed"
-                    else payload
-                ),
-            }
-        )
+    # one transaction: a failure leaves no empty plan run behind (the review app would show it)
     with transaction(db):
+        plan_run = start_run(db, "plan", config={"undo_of": apply_run, "reviewer": reviewer})
+        items = []
+        irreversible = 0
+        for seq, row in enumerate(confirmed, start=1):
+            item = json.loads(row["item"])
+            action, system = item["action"], item["system"]
+            payload = item.get("payload") or {}
+            reason: dict[str, Any] = {
+                "rule": "undo",
+                "why": f"restore the value before apply run {apply_run}",
+                "undo_of": {"run_id": apply_run, "item_id": row["item_id"]},
+            }
+            status = "proposed"
+            if action in _IRREVERSIBLE or (action == "associate" and system == "hubspot"):
+                status = "blocked"
+                reason["irreversible"] = _IRREVERSIBLE.get(
+                    action, "associations are not removed by undo"
+                )
+                irreversible += 1
+            writes = _undo_writes(item)
+            item_id = stable_id("undo", apply_run, row["item_id"], prefix="undo-")
+            key = "properties" if system == "hubspot" else "fields"
+            items.append(
+                {
+                    "run_id": plan_run,
+                    "item_id": item_id,
+                    "action": "update" if status == "proposed" else action,
+                    "system": system,
+                    "object": item["object"],
+                    "record_id": row["crm_record_id"] or item.get("record_id"),
+                    "field": item.get("field"),
+                    "before": canonical_json(writes["expect"]),
+                    "after": canonical_json(writes["restore"]),
+                    "snapshot_modified_at": row["updated_at"],
+                    "link_item_id": None,
+                    # an undo is approved on its own (a `plan` decision on the undo item)
+                    "requires": canonical_json([item_id]),
+                    "reason": canonical_json(reason),
+                    "status": status,
+                    "seq": seq,
+                    "payload": canonical_json(
+                        {
+                            key: writes["restore"],
+                            "expect": writes["expect"],
+                            "undo_of": row["item_id"],
+                        }
+                        if status == "proposed"
+                        else payload
+                    ),
+                }
+            )
         db["plan_items"].insert_all(items, pk=("run_id", "item_id"))
-    finish_run(
-        db,
-        plan_run,
-        summary={"undo_of": apply_run, "items": len(items), "irreversible": irreversible},
-    )
+        finish_run(
+            db,
+            plan_run,
+            summary={"undo_of": apply_run, "items": len(items), "irreversible": irreversible},
+        )
     return {"plan_run_id": plan_run, "items": len(items), "irreversible": irreversible}
 
 

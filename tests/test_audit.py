@@ -200,6 +200,23 @@ def test_undo_restores_every_before_value(crm: CrmEnv, tmp_path: Path) -> None:
     assert verify(db).ok
 
 
+def test_an_undo_plan_that_fails_leaves_no_run_behind(
+    crm: CrmEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recon.audit
+
+    _cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
+    plans = db.execute("select count(*) from runs where stage = 'plan'").fetchone()[0]
+
+    def broken(item: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(recon.audit, "_undo_writes", broken)
+    with pytest.raises(RuntimeError):
+        build_undo_plan(db, run_id)
+    assert db.execute("select count(*) from runs where stage = 'plan'").fetchone()[0] == plans
+
+
 def test_undo_is_stale_protected(crm: CrmEnv, tmp_path: Path) -> None:
     cfg, db, before, _account, run_id = _applied(crm, tmp_path)
     edited = next(iter(before))
