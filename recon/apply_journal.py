@@ -184,6 +184,28 @@ class Runner:
             [state, now_iso(), *cols.values(), self.run_id, item.item_id],
         )
 
+    def _audit_schema(self, system: str, writer: Writer) -> None:
+        """Audit the fields a writer created in the CRM while preparing (HubSpot's key property)."""
+        changes = getattr(writer, "schema_changes", None)
+        if not changes:
+            return
+        rows = [
+            {
+                "run_id": self.run_id,
+                "item_id": f"schema:{system}:{c['object']}.{c['field']}",
+                "crm": system,
+                "object": c["object"],
+                "field": c["field"],
+                "before": None,
+                "after": canonical_json(c["after"]),
+                "outcome": "confirmed",
+            }
+            for c in changes
+        ]
+        changes.clear()
+        with transaction(self.db):
+            audit.append(self.db, rows)
+
     def _finish(
         self, items: list[Item], state: str, error_class: ErrorClass | None, error: str | None
     ) -> None:
@@ -222,6 +244,7 @@ class Runner:
             if kind == "create" and (system, obj) not in self.prepared:
                 writer.prepare([obj])
                 self.prepared.add((system, obj))
+                self._audit_schema(system, writer)
             sent = [i for i in live if states[i.item_id]["state"] == "sent"]
             if sent:
                 self._reconcile(kind, obj, writer, sent)

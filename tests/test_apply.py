@@ -442,6 +442,33 @@ def test_resume_does_not_send_what_was_decided_again_after_the_stop(
     assert len(errors) == 1 and "decided again" in errors.pop()
 
 
+def test_the_key_property_recon_creates_is_audited(crm: CrmEnv, tmp_path: Path) -> None:
+    prop = f"recon_key_{uid()}".lower().replace("-", "_")
+    cfg = crm.config(tmp_path, hubspot={"key_property": prop})
+    db = crm.db(cfg)
+    tag = uid()
+    plan = make_plan(
+        db, [create("hubspot", "contacts", {"email": f"k-{tag}@example.com", "firstname": "K"})]
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert result.applied == 1
+    [row] = db.query("select * from audit where item_id like 'schema:%'")
+    assert (row["run_id"], row["crm"], row["object"], row["field"], row["outcome"]) == (
+        result.run_id,
+        "hubspot",
+        "contacts",
+        prop,
+        "confirmed",
+    )
+    assert json.loads(row["after"])["unique"] is True and verify(db).ok
+    # the property exists now: a second apply creates none
+    again = make_plan(
+        db, [create("hubspot", "contacts", {"email": f"k2-{tag}@example.com", "firstname": "K"})]
+    )
+    apply_plan(db, cfg, plan_run_id=again)
+    assert db.execute("select count(*) from audit where item_id like 'schema:%'").fetchone()[0] == 1
+
+
 def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1}, budget={"hubspot_calls": 3})
     db = crm.db(cfg)

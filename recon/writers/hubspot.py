@@ -104,6 +104,8 @@ class HubSpotWriter:
         self.portal_id = portal_id
         self.secrets = [s for s in secrets if s]
         self.key_ready: dict[str, bool] = {}
+        #: properties this writer created in the portal (apply audits them): object, name, spec
+        self.schema_changes: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ plumbing
 
@@ -222,6 +224,18 @@ class HubSpotWriter:
             try:
                 self._call(lambda obj=obj, create=create: core.create(obj, create))
                 self.key_ready[obj] = True
+                self.schema_changes.append(
+                    {
+                        "object": obj,
+                        "field": self.key_property,
+                        "after": {
+                            "property": self.key_property,
+                            "type": "string",
+                            "unique": True,
+                            "why": "idempotency key of the records recon creates",
+                        },
+                    }
+                )
                 log.info("created unique HubSpot property %s.%s", obj, self.key_property)
             except (RateLimited, AuthError):
                 raise
