@@ -490,8 +490,8 @@ def _proposed(payload: dict[str, Any], side: str | None) -> dict[str, Any] | Non
     be written onto the other side (else None).
 
     Examples:
-        >>> ends = {"hubspot": {"value": "a", "as_salesforce": "a", "writable": True},
-        ...         "salesforce": {"value": "b", "as_hubspot": "b", "writable": False}}
+        >>> ends = {"hubspot": {"value": "a", "as_salesforce": "a", "writable": False},
+        ...         "salesforce": {"value": "b", "as_hubspot": "b", "writable": True}}
         >>> _proposed(ends, "hubspot"), _proposed(ends, "salesforce")
         ({'side': 'hubspot', 'value': 'a'}, None)
     """
