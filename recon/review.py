@@ -268,7 +268,12 @@ def decide(
                     f"conflict {item_id} proposes no value",
                     hint="choose the surviving value (choose_value)",
                 )
-            choice.update(value=json.loads(after), source="plan")
+            proposed = json.loads(after)
+            if isinstance(proposed, dict) and proposed.get("side") in ("hubspot", "salesforce"):
+                # the plan proposes a side (the newer one): its value, written as that side's
+                choice.update(value=proposed.get("value"), source="plan", side=proposed["side"])
+            else:
+                choice.update(value=proposed, source="plan")
     elif item["kind"] == "stale":
         # the decision answers this version of the record: approving writes against it
         both = stale_of(db, item).get("both") or {}

@@ -561,3 +561,46 @@ def test_flattened_account_name_from_the_pull_is_used() -> None:
     linked_contact(w, {"email": EMAIL}, {"Email": EMAIL, "Account.Name": "Flat Inc"})
     (item,) = by(plan(w).items, field="company")
     assert item["after"] == "Flat Inc"
+
+
+def test_approving_a_proposed_conflict_writes_the_newer_side() -> None:
+    """review.decide(approve) on a conflict takes the plan's proposal: the newer side's value."""
+    from recon import review
+    from recon.plan import approved_items
+
+    w = World()
+    hist = {
+        "propertiesWithHistory": {
+            "jobtitle": [{"value": "CEO", "timestamp": "2024-08-01T00:00:00Z"}]
+        }
+    }
+    pid = linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": "CEO", **hist},
+        {"Email": EMAIL, "Title": "CTO"},
+        hs_cols={"modified_at": "2024-01-01T00:00:00Z"},
+        sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
+    )
+    c = cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
+    first = plan(w, c)
+    (item,) = by(first.items, field="Title")
+    w.db["journal"].insert(
+        {
+            "run_id": "apply-1",
+            "item_id": item["item_id"],
+            "plan_run_id": first.run_id,
+            "state": "confirmed",
+            "updated_at": "2024-06-01T00:00:00Z",
+        }
+    )
+    second = build_plan(w.db, c)
+    (conflict,) = [i for i in second.items if i["action"] == "conflict"]
+    review.decide(w.db, pid, "approve", reviewer="ana", based_on_version=0)
+    row = review.decide(w.db, conflict["item_id"], "approve", reviewer="ana", based_on_version=0)
+    assert json.loads(row["choice"])["side"] == "hubspot"
+    writes = [
+        (i["system"], i["field"], i["after"])
+        for i in approved_items(w.db, str(second.run_id))
+        if i.get("conflict_item_id")
+    ]
+    assert writes == [("salesforce", "Title", "CEO")]
