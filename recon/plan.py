@@ -62,6 +62,7 @@ __all__ = [
     "PlanResult",
     "approved_items",
     "build_plan",
+    "field_choices",
     "latest_decisions",
     "plan_counts",
     "survivorship",
@@ -176,6 +177,45 @@ def latest_decisions(
     return out
 
 
+def field_choices(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """The surviving value chosen for each field of an item: ``{item_id: {field: value}}``.
+
+    Each (item, field) has its own chain of ``conflict_value`` decisions (see
+    :func:`recon.review.choose_value`); its current decision is the one not superseded.
+    A merge's survivorship overrides are these, field by field (a choice on one field
+    never hides or revives another's).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> field_choices(open_store(":memory:"))
+        {}
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for item_id, label, choice in db.execute(
+        "select item_id, label, choice from decisions where kind = 'conflict_value' "
+        "and superseded = 0 and item_id is not null order by decision_id"
+    ):
+        try:
+            parsed = json.loads(choice) if choice else None
+        except ValueError:
+            continue
+        if not isinstance(parsed, dict):
+            continue
+        fields = out.setdefault(item_id, {})
+        # {"field", "value", ...} as the review writes it; a bare {field: value} as well
+        chosen = (
+            {parsed["field"]: parsed.get("value")}
+            if parsed.get("field")
+            else {k: v for k, v in parsed.items() if k not in ("source", "side", "fields")}
+        )
+        for name, value in chosen.items():
+            if label in APPROVED_LABELS:
+                fields[name] = value
+            else:  # a rejected or deferred choice leaves the field to the rules
+                fields.pop(name, None)
+    return out
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for key in _JSON_COLUMNS:
@@ -230,7 +270,7 @@ def survivorship(
 
 
 def _merge_with_choices(
-    item: dict[str, Any], master_dec: dict[str, Any] | None, field_dec: dict[str, Any] | None
+    item: dict[str, Any], master_dec: dict[str, Any] | None, chosen: dict[str, Any] | None
 ) -> dict[str, Any]:
     payload = dict(item["payload"])
     members = list(payload.get("order") or [payload["master"], *payload.get("victims", [])])
@@ -243,8 +283,7 @@ def _merge_with_choices(
             overrides.update(choice.get("fields") or {})
         elif choice not in (None, ""):
             master = str(choice)
-    if field_dec and isinstance(field_dec.get("choice"), dict):
-        overrides.update(field_dec["choice"].get("fields", field_dec["choice"]))
+    overrides.update(chosen or {})
     if master not in members:
         master = payload["master"]
     writes, detail = survivorship(master, members, payload.get("values") or {}, overrides)
@@ -325,7 +364,8 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
       ``stable_id(conflict_item_id, system)`` and a ``conflict_item_id`` key;
     - a ``merge`` item takes the latest ``master`` decision on its cluster (choice = the master
       record id, or ``{"master": id, "fields": {field: value}}``) and ``conflict_value``
-      decisions on the merge item (choice ``{field: value}``) as survivorship overrides.
+      decisions on the merge item, field by field (:func:`field_choices`), as survivorship
+      overrides.
 
     Every returned dict is a ``plan_items`` row with JSON columns decoded plus
     ``decisions``: the deciding decision of each required id (reviewer, time, label, version).
@@ -344,6 +384,7 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
         if not masters
         else latest_decisions(db, kinds=["link", "duplicate", "conflict_value", "plan", "split"])
     )
+    chosen: dict[str, dict[str, Any]] | None = None  # surviving values per merge, when needed
     out: list[dict[str, Any]] = []
     rows = db.query(
         "select * from plan_items where run_id = ? and status != 'blocked' order by seq, item_id",
@@ -375,10 +416,13 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
             d = decisions.get(item["item_id"])
             out.extend(_expand_conflict(item, d.get("choice") if d else None))
         elif item["action"] == "merge":
-            field_dec = decisions.get(item["item_id"])
-            if field_dec is not None and field_dec.get("kind") != "conflict_value":
-                field_dec = None
-            out.append(_merge_with_choices(item, masters.get(str(item["link_item_id"])), field_dec))
+            if chosen is None:
+                chosen = field_choices(db)
+            out.append(
+                _merge_with_choices(
+                    item, masters.get(str(item["link_item_id"])), chosen.get(item["item_id"])
+                )
+            )
         else:
             out.append(item)
     return out

@@ -18,7 +18,7 @@ import orjson
 import sqlite_utils
 
 from .models import SF_ID_PREFIXES, parse_ts, stable_id
-from .plan import latest_decisions
+from .plan import field_choices, latest_decisions
 
 __all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view"]
 
@@ -294,9 +294,7 @@ def load_view(
             "",
         ):
             view.masters[item_id] = d["choice"]
-    for item_id, d in latest_decisions(db, kinds=["conflict_value"]).items():
-        if isinstance(d.get("choice"), dict):
-            view.field_choices[item_id] = d["choice"]
+    view.field_choices = field_choices(db)
     for source, obj, fields in conn.execute("select source, object, fields from schemas"):
         try:
             view.schemas[(source, obj)] = json.loads(fields or "[]")

@@ -165,9 +165,7 @@ def plan_merges(p: Planner) -> None:
         if master not in ids:
             master = ids[0]
         iid = fast_stable_id("merge", system, c["object"], cid)
-        fc = p.view.field_choices.get(iid)
-        if isinstance(fc, dict):
-            overrides.update(fc.get("fields", fc))
+        overrides.update(p.view.field_choices.get(iid) or {})
         kinds = _field_kinds(p, system, c["object"], robj)
         by_id = {r.record_id: r for r in active}
         fields_of = {rid: by_id[rid].fields for rid in ids}  # each record decoded once

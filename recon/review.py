@@ -310,7 +310,8 @@ def choose_value(
     (plus ``"side"`` when ``source`` is ``hubspot`` or ``salesforce``); versions are
     kept per (item, field). For a duplicate cluster the decision goes on the
     latest plan's ``merge`` item of the cluster, and its choice also carries
-    ``"fields"``: every value chosen for that merge so far (what the plan reads).
+    ``"fields"``: every value chosen for that merge so far (a record for people; the plan
+    reads each field's own current decision, :func:`recon.plan.field_choices`).
 
     Raises:
         ReviewError: a link (its field values are chosen on its conflict items), or a

@@ -640,6 +640,44 @@ def test_decisions_drive_the_plans_approved_items(db: sqlite_utils.Database) -> 
     assert merge["payload"]["fields"] == {"city": "Oslo"}
 
 
+def test_a_merge_reads_each_fields_own_choice(db: sqlite_utils.Database) -> None:
+    """Values chosen field by field: choosing a field again, or undoing one reviewer's choice,
+    changes that field only (the plan and the page agree)."""
+    from recon.plan import approved_items, field_choices
+
+    run = review.ensure_queue(db)["plan_run_id"]
+    cluster = first(db, "duplicate")
+    detail = review.item_detail(db, cluster["item_id"])
+    merge = detail["merge_item_id"]
+    payload = json.loads(
+        db.execute("select payload from plan_items where item_id = ?", [merge]).fetchone()[0]
+    )
+    # two fields the members differ in (the generated clusters differ in one: add another)
+    first_field = next(iter(payload["values"]))
+    second_field = "phone" if first_field != "phone" else "fax"
+    payload["values"][second_field] = {m: f"+1 555 01{k}" for k, m in enumerate(payload["order"])}
+    db.execute("update plan_items set payload = ? where item_id = ?", [json.dumps(payload), merge])
+    review.decide(db, cluster["item_id"], "approve", reviewer="ana", based_on_version=0)
+
+    def choose(field: str, value: str, who: str, version: int) -> None:
+        review.choose_value(
+            db, cluster["item_id"], field, value, source="hubspot:1", reviewer=who,
+            based_on_version=version,
+        )  # fmt: skip
+
+    choose(first_field, "first 1", "ana", 0)
+    choose(first_field, "first 2", "ana", 1)
+    choose(second_field, "second", "ben", 0)
+    assert field_choices(db)[merge] == {first_field: "first 2", second_field: "second"}
+    [planned] = [i for i in approved_items(db, run) if i["item_id"] == merge]
+    assert planned["payload"]["fields"] == {first_field: "first 2", second_field: "second"}
+    review.undo_last(db, "ben")  # the second field goes back to the rules; the first stays
+    assert field_choices(db)[merge] == {first_field: "first 2"}
+    assert review.item_detail(db, cluster["item_id"])["chosen"] == {first_field: "first 2"}
+    review.undo_last(db, "ana")  # the first field goes back to its first choice
+    assert field_choices(db)[merge] == {first_field: "first 1"}
+
+
 @pytest.mark.parametrize("label", ["approve", "reject"])
 def test_approve_plan_items_that_need_their_own_decision(
     db: sqlite_utils.Database, label: str
