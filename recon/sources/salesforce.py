@@ -409,6 +409,11 @@ class SalesforceSource:
             since = _shift(since, -lag)
             ids = set()
         threshold = self.cfg.salesforce.bulk_threshold
+        # a query's later pages return the records' current values in the order of the first:
+        # a record edited while it pages can carry a newer time than one edited earlier on a
+        # page already read. The cursor never passes the moment the query started (what
+        # changed since is read again next time; content hashes keep unchanged rows)
+        started = iso_utc(datetime.now(UTC))
         soql = self._soql(obj, since)
         if sample is not None:
             soql += f" LIMIT {int(sample)}"
@@ -424,6 +429,8 @@ class SalesforceSource:
             done = to_bulk or body.get("done", True) or not body.get("nextRecordsUrl")
             if sample is None:
                 cursor.advance([(r["Id"], iso_utc(r.get(CURSOR_FIELD))) for r in fresh])
+                if started is not None and cursor.value is not None and cursor.value > started:
+                    cursor.value, cursor.ids_at_value = started, []
                 if done and not to_bulk:
                     cursor.state.pop("full", None)
                 if to_bulk:

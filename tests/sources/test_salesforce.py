@@ -217,6 +217,56 @@ def test_killed_rest_pull_resumes_without_loss_or_duplicates(sf, fresh_db) -> No
     assert fresh_db.execute("select count(distinct record_id) from snapshots").fetchone()[0] == 2500
 
 
+def test_the_cursor_never_passes_the_start_of_a_paged_query(sf, fresh_db, monkeypatch) -> None:
+    """Records edited while a query pages: one on a page still to come carries a newer time
+    than one edited on a page already read; the cursor stops at the query's start, so the
+    next pull reads both. (The query is made to start 5 s earlier than the edits: the
+    emulator's SystemModstamp has whole seconds.)"""
+    import recon.sources.salesforce as source
+
+    class Earlier(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) - timedelta(seconds=5)
+
+    cfg = _cfg(sf)
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    read, later = sf.accounts[10], sf.accounts[2400]
+    edited: list[str] = []
+
+    def edit_after_first_page(_progress: Any) -> None:
+        if not edited:
+            for rid, name in ((read, "read edited"), (later, "later edited")):
+                requests.post(
+                    f"{sf.url}/_sandbox/records/salesforce/Account/{rid}",
+                    json={"Name": name},
+                    timeout=5,
+                ).raise_for_status()
+                edited.append(rid)
+
+    monkeypatch.setattr(source, "datetime", Earlier)
+    started = Earlier.now(UTC)
+    run_pull(
+        fresh_db,
+        cfg,
+        sources=["salesforce"],
+        objects=["Account"],
+        full=True,
+        progress=edit_after_first_page,
+    )
+    cursor = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
+    assert edited and cursor.value is not None
+    assert datetime.fromisoformat(cursor.value) <= started + timedelta(seconds=1)
+    monkeypatch.undo()
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    names = dict(
+        fresh_db.execute(
+            "select record_id, name from snapshots where record_id in (?, ?)", [read, later]
+        ).fetchall()
+    )
+    assert names == {read: "read edited", later: "later edited"}
+
+
 def test_budget_stop_and_resume(sf, fresh_db) -> None:
     cfg = _cfg(sf, budget={"salesforce_calls": 2})
     with pytest.raises(BudgetExhausted):  # describe, the first 2,000 records
