@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from typing import Any
 
 import sqlite_utils
@@ -462,6 +463,17 @@ def _bulk_where(filt: QueueFilter, tier: str | None) -> tuple[str, list[Any]]:
     return scoped.where()
 
 
+def _bulk_ready(
+    db: sqlite_utils.Database, filt: QueueFilter | None, tier: str | None
+) -> tuple[str, list[Any]]:
+    """The queue (and its search text, for a text filter) up to date; the bulk ``where``."""
+    ensure_queue(db)
+    filt = filt or QueueFilter(status="all")
+    if filt.text and filt.text.strip():
+        ensure_search(db)  # as queue() does: else a rebuilt queue matches no text
+    return _bulk_where(filt, tier)
+
+
 def count_bulk(
     db: sqlite_utils.Database, filt: QueueFilter | None = None, *, tier: str | None = None
 ) -> int:
@@ -474,8 +486,7 @@ def count_bulk(
         >>> count_bulk(open_store(":memory:"), tier="auto")
         0
     """
-    ensure_queue(db)
-    where, params = _bulk_where(filt or QueueFilter(status="all"), tier)
+    where, params = _bulk_ready(db, filt, tier)
     return int(
         db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
     )
@@ -501,9 +512,9 @@ def bulk_approve(
     """
     if not reviewer:
         raise ReviewError("no reviewer: sign in first")
-    ensure_queue(db)
-    where, params = _bulk_where(filt or QueueFilter(status="all"), tier)
-    batch = "bulk:" + stable_id(reviewer, now_iso(), os.getpid(), length=10)
+    where, params = _bulk_ready(db, filt, tier)
+    # unique per batch (two batches of one reviewer in one millisecond are two undo steps)
+    batch = "bulk:" + stable_id(reviewer, now_iso(), os.getpid(), uuid.uuid4().hex, length=10)
     with transaction(db):
         db.execute(
             "create temp table if not exists bulk_items (item_id text primary key, kind text)"

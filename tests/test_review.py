@@ -491,6 +491,13 @@ def test_bulk_approve_the_current_filter_checks_the_count(db: sqlite_utils.Datab
     assert review.count_bulk(db, review.QueueFilter(kinds=("conflict",))) == 0
 
 
+def test_bulk_with_a_text_filter_on_a_queue_never_searched(db: sqlite_utils.Database) -> None:
+    filt = review.QueueFilter(kinds=("link",), text="smith")
+    n = review.count_bulk(db, filt)  # before any page was read with this filter
+    assert n == review.queue(db, filt).total > 0
+    assert review.bulk_approve(db, filt, reviewer="ana", expected=n) == n
+
+
 def test_undo_restores_the_previous_decision(db: sqlite_utils.Database) -> None:
     item = first(db, "link")
     review.decide(db, item["item_id"], "defer", reviewer="ana", based_on_version=0)
