@@ -144,6 +144,10 @@ def _index(schemas: Schemas | None) -> dict[tuple[str, str], dict[str, FieldInfo
     return out
 
 
+#: the rule a default mapping has unless it carries its own (see ``default_rule``)
+_BUILT_IN_RULE = FieldMap.__dataclass_fields__["rule"].default
+
+
 def _custom_maps(section: Any) -> list[tuple[int, FieldMap]]:
     out = []
     for i, fm in enumerate(section.fields):
@@ -187,20 +191,37 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
         campaign_property=section.campaign_property, lifecycle=section.lifecycle_to_company
     )
     customs = _custom_maps(section)
+    # the default mappings follow default_rule, but for those with a rule of their own
+    # (the connector's one-way extras: lifecycle stage, campaigns)
+    defaults = [
+        replace(m, rule=section.default_rule) if m.rule == _BUILT_IN_RULE else m for m in defaults
+    ]
     by_pair = {(m.object, m.salesforce_object, m.hubspot, m.salesforce): m for m in defaults}
-    overrides: dict[int, FieldMap] = {}
+    overrides: dict[int, tuple[str, FieldMap]] = {}
     extra: list[tuple[str, FieldMap]] = []
     for i, fm in customs:
         key = (fm.object, fm.salesforce_object, fm.hubspot, fm.salesforce)
+        path = f"mapping.fields[{i}]"
         if key in by_pair:  # a custom entry naming a default pair overrides its rule and options
             base = by_pair[key]
-            overrides[id(base)] = replace(
-                base, rule=fm.rule, options={**base.options, **fm.options}
+            if id(base) in overrides and overrides[id(base)][0] != path:
+                errors.append(
+                    (
+                        path,
+                        f"{fm.object}.{fm.hubspot} ⇄ {fm.salesforce_object}.{fm.salesforce} is "
+                        f"mapped twice (also at {overrides[id(base)][0]}): keep one entry",
+                    )
+                )
+                continue
+            given = section.fields[i].rule  # an entry that sets options only keeps the rule
+            overrides[id(base)] = (
+                path,
+                replace(base, rule=given or base.rule, options={**base.options, **fm.options}),
             )
         else:
-            extra.append((f"mapping.fields[{i}]", fm))
+            extra.append((path, fm))
     candidates: list[tuple[str, FieldMap]] = [
-        (m.path, overrides.get(id(m), m)) for m in defaults
+        (m.path, overrides[id(m)][1] if id(m) in overrides else m) for m in defaults
     ] + extra
     # rules from [mapping] rules
     keys = {m.key for _, m in candidates}
@@ -312,24 +333,24 @@ def _check_schema(
         kind = hs.kind if m.derived else kind
     to_sf, to_hs = m.to_salesforce, m.to_hubspot
     writes = writes_of(m.rule, direction)
-    if not problems:
-        for side, info, allowed, name in (
-            ("salesforce", sf, to_sf, m.salesforce),
-            ("hubspot", hs, to_hs, m.hubspot),
-        ):
-            if info is None or info.writable:
-                continue
-            if not m.default and side in writes:
-                problems.append(
-                    f"read-only target: {side} {name!r} cannot be written but rule {m.rule!r} "
-                    f"writes to {side}; use a rule that only reads it"
-                )
-            elif allowed:
-                narrowed.append(f"{side} {name!r} is read-only: syncs into the other system only")
-        if sf is not None and not sf.writable:
-            to_sf = False
-        if hs is not None and not hs.writable:
-            to_hs = False
+    # checked whatever else is wrong with the entry: every problem is reported at once
+    for side, info, allowed, name in (
+        ("salesforce", sf, to_sf, m.salesforce),
+        ("hubspot", hs, to_hs, m.hubspot),
+    ):
+        if info is None or info.writable:
+            continue
+        if not m.default and side in writes:
+            problems.append(
+                f"read-only target: {side} {name!r} cannot be written but rule {m.rule!r} "
+                f"writes to {side}; use a rule that only reads it"
+            )
+        elif allowed:
+            narrowed.append(f"{side} {name!r} is read-only: syncs into the other system only")
+    if sf is not None and not sf.writable:
+        to_sf = False
+    if hs is not None and not hs.writable:
+        to_hs = False
     options = dict(m.options)
     hs_opts = hs.options if hs is not None else None
     sf_opts = sf.options if sf is not None else None

@@ -391,6 +391,54 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "mapping.fields[2]" in str(err.value)
 
 
+def test_a_read_only_target_is_reported_with_a_type_problem() -> None:
+    sch = schemas()
+    sch[("hubspot", "contacts")] = [
+        *sch[("hubspot", "contacts")],
+        hs_prop("visits", "number", "number"),
+    ]
+    sch[("salesforce", "Lead")] = [
+        *sch[("salesforce", "Lead")],
+        sf_field("Seen__c", "boolean", updateable=False),
+    ]
+    chk = check_mappings(
+        _section({"object": "contacts", "hubspot": "visits", "salesforce": "Seen__c",
+                  "salesforce_object": "Lead", "rule": "always_hubspot"}),
+        sch,
+    )  # fmt: skip
+    problems = [m for p, m in chk.errors if p == "mapping.fields[0]"]
+    assert any("incompatible types" in m for m in problems), problems
+    assert any("read-only target" in m for m in problems), problems
+
+
+def test_one_default_pair_named_twice_is_an_error() -> None:
+    entry = {"object": "companies", "hubspot": "type", "salesforce": "Type"}
+    chk = check_mappings(
+        _section({**entry, "rule": "always_hubspot"}, {**entry, "rule": "review"}), schemas()
+    )
+    assert [p for p, m in chk.errors if "mapped twice" in m] == ["mapping.fields[1]"]
+
+
+def test_default_rule_applies_to_the_default_mappings() -> None:
+    chk = resolve_mappings(
+        _section(
+            {"object": "companies", "hubspot": "type", "salesforce": "Type",
+             "options": {"PARTNER": "Partner"}},  # options only: the rule stays
+            default_rule="review",
+        ),
+        schemas(),
+    )  # fmt: skip
+    rules = {m.key: m.rule for m in chk.mappings}
+    assert (
+        rules["companies.industry"]
+        == rules["companies.type"]
+        == rules["contacts.email"]
+        == "review"
+    )
+    # the connector's one-way extras keep their own rule
+    assert [m.rule for m in chk.mappings if m.derived == "lifecycle"] == ["always_salesforce"]
+
+
 def test_valid_custom_mappings_and_overrides() -> None:
     sec = _section(
         {
