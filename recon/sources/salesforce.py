@@ -146,7 +146,11 @@ class SalesforceSource:
             return Failure(SourceError(f"salesforce: {type(exc).__name__}: {str(exc)[:300]}"))
         content: list[Any] = exc.content if isinstance(exc.content, list) and exc.content else [{}]
         first = content[0] if isinstance(content[0], dict) else {}
-        code, message = first.get("errorCode", ""), str(first.get("message", ""))[:300]
+        code, message = first.get("errorCode", ""), str(first.get("message", ""))
+        # a SOQL error echoes the whole query first (recon selects every field): keep the part
+        # that names the field
+        named = message.find("No such column")
+        message = (message[named:] if named > 0 else message)[:300]
         where = f"salesforce {exc.resource_name or ''}".strip()
         retry_after = None
         try:

@@ -287,6 +287,18 @@ def test_missing_configured_field(sf, fresh_db) -> None:
     assert "field-level security" in str(err.value)
 
 
+def test_a_field_gone_since_describe_is_named_in_the_error(sf) -> None:
+    """Salesforce echoes the whole SOQL before "No such column": the message keeps the name."""
+    from recon.sources.crm import CallMeter
+    from recon.sources.salesforce import SalesforceSource
+
+    src = SalesforceSource(_cfg(sf), CallMeter("salesforce"))
+    src.schema("Account")
+    src.fields["Account"].append("Gone__c")
+    with pytest.raises(MissingField, match="Gone__c"):
+        src._call(lambda client: client.query(src._soql("Account", None)))
+
+
 def test_campaigns_when_mapped_and_sample(sf, fresh_db) -> None:
     cfg = _cfg(sf, mapping={"campaign_property": "recent_campaign"})
     result = run_pull(fresh_db, cfg, sources=["salesforce"], sample=3)
