@@ -197,7 +197,8 @@ class _Table:
         """The 1-based line number (header = 1 when it is the first line) of data record ``index``."""
         if self.text is not None:
             reader = csv.reader(io.StringIO(self.text), delimiter=self.separator)
-            records = (reader.line_num for fields in reader if fields)
+            # the rows the frame keeps: not blank, not all-empty (",,,")
+            records = (reader.line_num for fields in reader if any(f.strip() for f in fields))
             try:
                 for i, line_num in enumerate(records):
                     if i == index + 1:
@@ -362,9 +363,6 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
     header_at = int(nonblank["i"][0])
     header_line = str(nonblank["line"][0]).rstrip("\r")
     table = _Table(path, pl.DataFrame(), separator=_sniff(header_line), header_line=header_at)
-    blank_rows = nonblank.height < lines.height - header_at
-    if blank_rows:
-        table.line_numbers = (nonblank["i"].slice(1) + 1).to_list()
     try:
         header = next(csv.reader([header_line], delimiter=table.separator))
     except csv.Error as exc:
@@ -382,14 +380,19 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
             truncate_ragged_lines=False,
             skip_lines=header_at,
         )
-        if blank_rows:
-            frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))
     except pl.exceptions.PolarsError as exc:
         raise _error(
             table,
             f"cannot parse the CSV: {str(exc).splitlines()[0]}",
             hint="check quoting and the separator, or re-export the file",
         ) from None
+    # blank lines and all-empty rows (",,,", as spreadsheets export) are dropped; the rows
+    # kept remember their lines (records spanning lines are counted from the text instead)
+    empty = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()
+    if empty.any():
+        if table.text is None:
+            table.line_numbers = [k + 2 + header_at for k, e in enumerate(empty.to_list()) if not e]
+        frame = frame.filter(~empty)
     log.debug(
         "read %s: %d rows, encoding %s, separator %r", path, frame.height, encoding, table.separator
     )
@@ -555,8 +558,19 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
     aliases = ALIASES[kind]
     raw = table.frame
     keys: dict[str, str] = {}
+    read = {k for keys_ in aliases.values() for k in keys_} | set(_TYPE_KEYS) | set(_HS_SF_ID_KEYS)
     for label in raw.columns:
-        keys.setdefault(_key(label), label)
+        key = _key(label)
+        if key in keys and key in read:  # "Email" and "EMAIL": which one is the email?
+            raise _error(
+                table,
+                f"columns {keys[key]!r} and {label!r} name the same field (case and "
+                "punctuation are ignored)",
+                row=1,
+                column=label,
+                hint="keep one of them, or rename the other",
+            )
+        keys.setdefault(key, label)
     id_label = next((keys[k] for k in aliases["record_id"] if k in keys), None)
     if id_label is None:
         raise _error(
@@ -573,9 +587,7 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
         )
     used = raw.columns
     if lean:  # only the columns the canonical ones come from (no data JSON to fill)
-        wanted = (
-            {k for keys_ in aliases.values() for k in keys_} | set(_TYPE_KEYS) | set(_HS_SF_ID_KEYS)
-        )
+        wanted = read
         used = [c for c in raw.columns if _key(c) in wanted or "hubspot" in _key(c)]
     clean = raw.lazy().select(_blank_to_null(pl.col(c)).alias(c) for c in used).collect()
 

@@ -271,6 +271,10 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         write_csv(p, [["ID", "NAME"], ["001A00000000001AAA", "Acme"]])
     elif case == "duplicate_header":
         write_csv(p, [["Record ID", "Name", "Name"], ["1", "A", "B"]])
+    elif case == "same_field_twice":
+        write_csv(p, [["Record ID", "Company name", "COMPANY NAME"], ["1", "", "B"]])
+    elif case == "dup_after_empty_row":  # a ",," row and a blank line before the duplicate
+        p.write_text("Record ID,Company name\n1,A\n,\n\n2,B\n2,C\n")
     elif case == "xlsx_no_sheet":
         p = write_xlsx(tmp_path / "bad.xlsx", {"Sheet": [["Name", "City"], ["Acme", "Oslo"]]})
     elif case == "xlsx_dup_id":
@@ -314,6 +318,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("salesforce_as_hubspot", 2, "ID", "is a Salesforce id"),
         ("dup_after_blank_lines", 6, "Record ID", "more than once (again in row 7)"),
         ("duplicate_header", 1, "Name", "twice"),
+        ("same_field_twice", 1, "COMPANY NAME", "name the same field"),
+        ("dup_after_empty_row", 5, "Record ID", "more than once (again in row 6)"),
         ("xlsx_no_sheet", None, "recordid", "no sheet"),
         ("xlsx_corrupt", None, None, "XLSX"),
         ("xlsx_dup_id", 3, "Record ID", "more than once (again in row 5)"),
