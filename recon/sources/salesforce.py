@@ -8,7 +8,8 @@
   (``SystemModstamp >= value``; ids already committed at ``value`` are skipped), paged
   through ``nextRecordsUrl``; the cursor is committed with every page, so a killed pull
   resumes at its last page. ``[pull] include_deleted`` uses ``queryAll`` (deleted rows
-  are stored with ``archived=1``).
+  are stored with ``archived=1``); without it, a ``queryAll`` of the records deleted since
+  runs every ``[pull] archived_sweep_hours`` (:meth:`SalesforceSource._deleted_sweep`).
 - No ``COUNT()``: when the first REST page's ``totalSize`` is above ``[salesforce]
   bulk_threshold``, that page is kept and a Bulk API 2.0 query job reads the rest from
   the cursor that follows it (result pages of ``BULK_PAGE``); its job id and result
@@ -358,6 +359,9 @@ class SalesforceSource:
             fields = self._describe_since(obj, *schema_since)
         else:
             fields = self.schema(obj, schema)
+        if cursor.value is None and not cursor.state and sample is None:
+            # the first pull of this object: deletions from now on are swept (_deleted_sweep)
+            cursor.state["deleted_sweep"] = iso_utc(datetime.now(UTC))
         if full and "full" not in cursor.state and "bulk" not in cursor.state:
             cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
             cursor.value, cursor.ids_at_value = None, []
@@ -368,6 +372,45 @@ class SalesforceSource:
         scope = self._scope(obj)
         if sample is None and scope:
             yield from self._scope_sweep(obj, cursor, scope, first)
+        if sample is None:
+            yield from self._deleted_sweep(obj, cursor)
+
+    def _deleted_sweep(self, obj: str, cursor: Cursor) -> Iterator[Page]:
+        """Records deleted (or merged away) in Salesforce since the last sweep, stored archived.
+
+        Queries skip deleted records unless ``[pull] include_deleted``; so every
+        ``[pull] archived_sweep_hours`` a ``queryAll`` reads those deleted since (a minute of
+        overlap), as HubSpot's archived sweep does. The first pull of an object notes when it
+        started (see :meth:`pull`: nothing stored before can have been deleted); a store pulled
+        before sweeps existed reads the whole recycle bin once.
+        """
+        if self.cfg.pull.include_deleted or "IsDeleted" not in self.fields.get(obj, ()):
+            return  # every query reads deleted records already
+        now = datetime.now(UTC)
+        last = cursor.state.get("deleted_sweep")
+        hours = self.cfg.pull.archived_sweep_hours
+        if last is not None and now - (parse_ts(last) or now) < timedelta(hours=hours):
+            return
+        soql = self._soql(obj, _shift(last, -60) if last else None, scoped=False, order=False)
+        soql += (" AND " if " WHERE " in soql else " WHERE ") + "IsDeleted = true"
+        body = self._call(lambda sf: sf.query(soql, include_deleted=True))
+        while True:
+            records = [self._record(obj, flatten(r)) for r in body.get("records", [])]
+            url = body.get("nextRecordsUrl")
+            done = body.get("done", True) or not url
+            if done:
+                cursor.state["deleted_sweep"] = iso_utc(now)
+            yield Page(
+                object=obj,
+                rows=[map_record(obj, r) for r in records],
+                cursor=cursor.copy() if done else None,
+                counts=False,
+            )
+            if done:
+                return
+            body = self._call(
+                lambda sf, u=url: sf.query_more(u, identifier_is_url=True, include_deleted=True)
+            )
 
     def _scope_sweep(self, obj: str, cursor: Cursor, scope: str, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""

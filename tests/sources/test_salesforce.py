@@ -148,7 +148,7 @@ def test_bulk_query_above_threshold_gives_the_same_rows(sf, fresh_db) -> None:
     assert bulk.records == {"salesforce:Account": 2500} and _by_kind(bulk)["bulk"] >= 3
     assert bulk.changed == {"salesforce:Account": 0}  # the same content through both paths
     cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
-    assert cur.state == {} and len(cur.ids_at_value) == 2
+    assert set(cur.state) == {"deleted_sweep"} and len(cur.ids_at_value) == 2
 
 
 def test_include_deleted_uses_query_all(sf, fresh_db) -> None:
@@ -164,6 +164,28 @@ def test_include_deleted_uses_query_all(sf, fresh_db) -> None:
     assert fresh_db.execute("select record_id from snapshots where archived=1").fetchall() == [
         (sf.leads[2],)
     ]
+
+
+def test_deletions_are_swept_without_include_deleted(sf, fresh_db) -> None:
+    cfg = _cfg(sf, pull={"archived_sweep_hours": 24})
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
+    resp = requests.delete(
+        f"{sf.url}/services/data/v59.0/sobjects/Lead/{sf.leads[2]}",
+        headers={"Authorization": "Bearer x"},
+        timeout=5,
+    )
+    assert resp.status_code == 204
+    quiet = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
+    assert _by_kind(quiet) == {"query": 1}  # the sweep is not due yet: the deletion waits
+    assert fresh_db.execute("select count(*) from snapshots where archived=1").fetchone()[0] == 0
+    due = _cfg(sf, pull={"archived_sweep_hours": 0})
+    swept = run_pull(fresh_db, due, sources=["salesforce"], objects=["Lead"])
+    # the incremental query, the scope sweep (Email != null) and the queryAll of deletions
+    assert _by_kind(swept) == {"query": 3}
+    assert fresh_db.execute("select record_id from snapshots where archived=1").fetchall() == [
+        (sf.leads[2],)
+    ]
+    assert swept.records == {"salesforce:Lead": 0}  # bookkeeping, not news
 
 
 def test_server_errors_and_429s_are_retried(sf, fresh_db) -> None:
@@ -336,7 +358,7 @@ def test_killed_bulk_pull_resumes_its_job(sf, fresh_db, monkeypatch, job_gone) -
         "select count(*), count(distinct record_id) from snapshots"
     ).fetchone() == (2500, 2500)
     cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
-    assert cur.state == {} and cur.value == max(
+    assert set(cur.state) == {"deleted_sweep"} and cur.value == max(
         r[0] for r in fresh_db.execute("select modified_at from snapshots")
     )
 
@@ -397,9 +419,10 @@ def test_filters_go_into_the_soql_and_records_leaving_the_scope_are_marked(sf, f
     ).raise_for_status()
     cfg = _cfg(sf, pull={"filters": [scope], "archived_sweep_hours": 0})
     first = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
-    # the French account is not even fetched; a first pull needs no scope sweep
+    # the French account is not even fetched; a first pull needs no scope sweep (the one
+    # query more is the sweep of deleted records, due every 0 hours here)
     assert first.records == {"salesforce:Account": 2499} and _count(fresh_db, "Account") == 2499
-    assert _by_kind(first) == {"describe": 1, "query": 2, "owners": 1}
+    assert _by_kind(first) == {"describe": 1, "query": 2 + 1, "owners": 1}
     requests.post(
         f"{sf.url}/_sandbox/records/salesforce/Account/{sf.accounts[3]}",
         json={"BillingCountry": "US"},
@@ -407,8 +430,8 @@ def test_filters_go_into_the_soql_and_records_leaving_the_scope_are_marked(sf, f
     ).raise_for_status()
     again = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
     # the filtered query no longer returns account 3; the scope sweep (due: 0 hours) reads
-    # what changed since the last one, unfiltered, and marks it out of scope
-    assert again.records == {"salesforce:Account": 0} and _by_kind(again) == {"query": 2}
+    # what changed since the last one, unfiltered, and marks it out of scope (+ deletions)
+    assert again.records == {"salesforce:Account": 0} and _by_kind(again) == {"query": 2 + 1}
     archived = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
     assert archived[sf.accounts[3]] == 2 and sum(archived.values()) == 2
     assert sf.accounts[0] not in archived
