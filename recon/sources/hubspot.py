@@ -281,7 +281,7 @@ class HubSpotSource:
             yield from self._search_pull(obj, cursor, sample)
         if sample is None:
             yield from self._archived_sweep(obj, cursor, now)
-            if self._scope_of(obj):
+            if scope_filters(self.cfg, "hubspot", obj) or "scope" in cursor.state:
                 yield from self._scope_sweep(obj, cursor, now, first)
 
     def _scope_of(self, obj: str) -> list[dict[str, Any]]:
@@ -292,9 +292,16 @@ class HubSpotSource:
     def _scope_sweep(self, obj: str, cursor: Cursor, now: datetime, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
         before = (cursor.state.get("scope"), cursor.state.get("scope_sweep"))
-        signature = scope_signature(self._scope_of(obj))
+        filters = scope_filters(self.cfg, "hubspot", obj)
         hours = self.cfg.pull.archived_sweep_hours
-        due, since = scope_sweep_due(cursor, signature, hours, now, first=first)
+        due, since = scope_sweep_due(
+            cursor,
+            scope_signature(filters),
+            hours,
+            now,
+            first=first,
+            periodic=bool(self._scope_of(obj)),
+        )
         if due:
             start = _shift(since, -60) if since else "1970-01-01T00:00:00.000Z"
             scratch = Cursor("hubspot", obj, cursor.field, start)
@@ -303,6 +310,9 @@ class HubSpotSource:
                 yield from self._search_pull(obj, scratch, None, commit=False)
             finally:
                 self._scoped = True
+        if not filters:  # the filters are gone: nothing to sweep from now on
+            cursor.state.pop("scope", None)
+            cursor.state.pop("scope_sweep", None)
         if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
             yield Page(object=obj, cursor=cursor.copy(), counts=False)
 

@@ -369,9 +369,10 @@ class SalesforceSource:
         first = cursor.value is None and "full" not in cursor.state  # nothing stored before
         first = first or (full and "scope" not in cursor.state)
         yield from self._records(obj, cursor, sample)
-        scope = self._scope(obj)
-        if sample is None and scope:
-            yield from self._scope_sweep(obj, cursor, scope, first)
+        if sample is None and (
+            scope_filters(self.cfg, "salesforce", obj) or "scope" in cursor.state
+        ):
+            yield from self._scope_sweep(obj, cursor, first)
         if sample is None:
             yield from self._deleted_sweep(obj, cursor)
 
@@ -412,12 +413,20 @@ class SalesforceSource:
                 lambda sf, u=url: sf.query_more(u, identifier_is_url=True, include_deleted=True)
             )
 
-    def _scope_sweep(self, obj: str, cursor: Cursor, scope: str, first: bool) -> Iterator[Page]:
+    def _scope_sweep(self, obj: str, cursor: Cursor, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
         now = datetime.now(UTC)
         hours = self.cfg.pull.archived_sweep_hours
         before = (cursor.state.get("scope"), cursor.state.get("scope_sweep"))
-        due, since = scope_sweep_due(cursor, scope_signature(scope), hours, now, first=first)
+        filters = scope_filters(self.cfg, "salesforce", obj)
+        due, since = scope_sweep_due(
+            cursor,
+            scope_signature(filters),
+            hours,
+            now,
+            first=first,
+            periodic=self._scope(obj) is not None,
+        )
         deleted = self.cfg.pull.include_deleted
         if due:
             # a minute of overlap: a record changed around the last sweep is read again
@@ -436,6 +445,9 @@ class SalesforceSource:
                         u, identifier_is_url=True, include_deleted=deleted
                     )
                 )
+        if not filters:  # the filters are gone: nothing to sweep from now on
+            cursor.state.pop("scope", None)
+            cursor.state.pop("scope_sweep", None)
         if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
             # the sweep's state (signature, time) is committed once it is done
             yield Page(object=obj, cursor=cursor.copy(), counts=False)

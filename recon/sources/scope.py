@@ -76,13 +76,23 @@ def scope_filters(cfg: Any, source: str, obj: str) -> list[tuple[str, str, Any]]
 
 
 def scope_sweep_due(
-    cursor: Cursor, signature: str, hours: float, now: datetime, *, first: bool
+    cursor: Cursor,
+    signature: str,
+    hours: float,
+    now: datetime,
+    *,
+    first: bool,
+    periodic: bool = True,
 ) -> tuple[bool, str | None]:
     """Whether a pull with filters pushed into its query must also re-read, unfiltered, what
     changed since the last such sweep (so stored records that left the scope get marked).
 
     Call it after the object's pull, with ``first`` True when there was no cursor before
-    the run (nothing stored can have left the scope).
+    the run (nothing stored can have left the scope). ``signature`` covers every scoping
+    filter (:func:`scope_filters`): when it changes (a filter added, changed or removed,
+    pushed or not) everything is read again, unfiltered. ``periodic``: whether some filter
+    is pushed into the query (then what changed since the last sweep is re-read every
+    ``hours``; a query without pushed filters sees every change itself).
 
     Returns:
         ``(due, since)``: ``since`` None with ``due`` means everything (the filters changed).
@@ -94,23 +104,23 @@ def scope_sweep_due(
     state = cursor.state
     before, last = state.get("scope"), state.get("scope_sweep")
     stamp = iso_utc(now)
-    if before is None or first:
-        # first pull (or the first with pushed filters): stored rows were filtered by recon
+    if first:
+        # the first pull: its rows were filtered by recon as they came
         state["scope"], state["scope_sweep"] = signature, stamp
         return False, None
-    if before != signature:
+    if before != signature:  # filters added, changed or removed since the rows were stored
         state["scope"], state["scope_sweep"] = signature, stamp
         return True, None
     last_dt = parse_ts(last) if last else None
-    if last_dt is not None and now - last_dt < timedelta(hours=hours):
+    if not periodic or (last_dt is not None and now - last_dt < timedelta(hours=hours)):
         return False, None
     state["scope_sweep"] = stamp
     return True, last
 
 
-def scope_signature(pushed: Any) -> str:
-    """A short stable id of the pushed filters (a change triggers a full scope sweep)."""
-    return stable_id(repr(pushed), length=16)
+def scope_signature(filters: Any) -> str:
+    """A short stable id of the scoping filters (a change triggers a full scope sweep)."""
+    return stable_id(repr(filters), length=16)
 
 
 def _soql_value(value: Any) -> str:

@@ -287,6 +287,28 @@ def test_scope_goes_into_searches_and_contacts_leaving_it_are_marked(hs, fresh_d
     assert sum(state.values()) == 2 and len(state) == 230
 
 
+def test_a_filter_added_later_marks_the_stored_records_it_leaves_out(hs, fresh_db) -> None:
+    """A `contains` filter (not pushed into searches) added to a store pulled without it: one
+    unfiltered sweep marks the companies it leaves out; later runs need no sweep."""
+    run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
+    scoped = _cfg(
+        hs,
+        pull={
+            "filters": [
+                {"source": "hubspot", "object": "companies", "field": "name", "op": "contains",
+                 "value": "Co 1"}
+            ]
+        },
+    )  # fmt: skip
+    run_pull(fresh_db, scoped, sources=["hubspot"], objects=["companies"])
+    out = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    kept = {c for i, c in enumerate(hs.companies) if str(i).startswith("1")}
+    assert {rid for rid, a in out.items() if a == 0} == kept
+    assert all(out[rid] == 2 for rid in set(hs.companies) - kept)
+    quiet = run_pull(fresh_db, scoped, sources=["hubspot"], objects=["companies"])
+    assert quiet.records == {"hubspot:companies": 0}
+
+
 def test_a_lag_reread_never_moves_the_cursor_back(hs, fresh_db) -> None:
     run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
     # the cursor of a full pull that started after the last change (no record at its value)

@@ -188,6 +188,18 @@ def test_deletions_are_swept_without_include_deleted(sf, fresh_db) -> None:
     assert swept.records == {"salesforce:Lead": 0}  # bookkeeping, not news
 
 
+def test_a_scope_made_wider_fetches_what_it_let_in(sf, fresh_db) -> None:
+    """contacts_require_email switched off: the Lead without email, never fetched, comes in."""
+    run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Lead"])
+    assert _count(fresh_db, "Lead") == 9
+    wider = _cfg(sf, pull={"contacts_require_email": False})
+    run_pull(fresh_db, wider, sources=["salesforce"], objects=["Lead"])
+    assert _count(fresh_db, "Lead") == 10
+    assert "scope" not in load_cursor(fresh_db, "salesforce", "Lead", "SystemModstamp").state
+    again = run_pull(fresh_db, wider, sources=["salesforce"], objects=["Lead"])
+    assert _by_kind(again) == {"query": 1}  # no filters left: no sweeps
+
+
 def test_server_errors_and_429s_are_retried(sf, fresh_db) -> None:
     _fault(sf, kind="server_error", status=503, endpoint="*query*", every=2, times=2)
     _fault(sf, kind="rate_limit", status=429, endpoint="*describe*", times=2)
