@@ -130,10 +130,17 @@ def resolve_reviewer(cfg: Any = None, signed_in: str | None = None) -> str | Non
     return None
 
 
+#: decision kinds that answer one question and so share one chain of versions: a cluster
+#: is approved (``duplicate``) or split, never both at once
+_CHAINED = {"duplicate": ("duplicate", "split"), "split": ("duplicate", "split")}
+
+
 def _chain(kind: str, item_id: str, field_name: str | None) -> tuple[str, list[Any]]:
+    kinds = _CHAINED.get(kind, (kind,))
     return (
-        "item_id = ? and kind = ? and coalesce(json_extract(choice, '$.field'), '') = ?",
-        [item_id, kind, field_name or ""],
+        f"item_id = ? and kind in ({', '.join('?' * len(kinds))}) "
+        "and coalesce(json_extract(choice, '$.field'), '') = ?",
+        [item_id, *kinds, field_name or ""],
     )
 
 

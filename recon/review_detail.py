@@ -105,7 +105,12 @@ def _versions(db: sqlite_utils.Database, item_id: str) -> dict[str, int]:
         "where item_id = ? and superseded = 0",
         [item_id],
     ).fetchall()
-    return {(f"{k}:{f}" if f else k): v for k, f, v in rows}
+    out = {(f"{k}:{f}" if f else k): v for k, f, v in rows}
+    # approving and splitting a cluster is one chain of versions (review._CHAINED)
+    chained = out.get("duplicate", out.get("split"))
+    if chained is not None:
+        out["duplicate"] = out["split"] = chained
+    return out
 
 
 def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dict[str, Any]:

@@ -498,6 +498,35 @@ def test_bulk_with_a_text_filter_on_a_queue_never_searched(db: sqlite_utils.Data
     assert review.bulk_approve(db, filt, reviewer="ana", expected=n) == n
 
 
+def test_approving_and_splitting_a_cluster_share_one_version_chain(
+    db: sqlite_utils.Database,
+) -> None:
+    from recon.plan import approved_items
+
+    run = review.ensure_queue(db)["plan_run_id"]
+    cluster = first(db, "duplicate")
+    cid = cluster["item_id"]
+    detail = review.item_detail(db, cid)
+    members = [r["record_id"] for r in detail["records"]]
+    merge = detail["merge_item_id"]
+    # two reviewers opened the cluster at version 0: the second answer is a conflict
+    review.split_cluster(db, cid, [members[:1]], reviewer="ana", based_on_version=0)
+    with pytest.raises(ReviewerConflict):
+        review.decide(db, cid, "approve", reviewer="ben", based_on_version=0)
+    # approve, defer, approve, then a split: the split is what the plan reads, too
+    versions = review.item_detail(db, cid)["versions"]
+    assert versions["split"] == versions["duplicate"] == 1
+    review.decide(db, cid, "approve", reviewer="ana", based_on_version=1)
+    review.decide(db, cid, "defer", reviewer="ana", based_on_version=2)
+    review.decide(db, cid, "approve", reviewer="ana", based_on_version=3)
+    assert any(i["item_id"] == merge for i in approved_items(db, run))
+    review.split_cluster(db, cid, [members[:1]], reviewer="ben", based_on_version=4)
+    assert not any(i["item_id"] == merge for i in approved_items(db, run))
+    # undone, the approval is current again
+    review.undo_last(db, "ben")
+    assert any(i["item_id"] == merge for i in approved_items(db, run))
+
+
 def test_undo_restores_the_previous_decision(db: sqlite_utils.Database) -> None:
     item = first(db, "link")
     review.decide(db, item["item_id"], "defer", reviewer="ana", based_on_version=0)
@@ -639,7 +668,8 @@ def test_decisions_drive_the_plans_approved_items(db: sqlite_utils.Database) -> 
     )
     review.decide(db, split["item_id"], "approve", reviewer="ana", based_on_version=0)
     split_ids = [r["record_id"] for r in review.item_detail(db, split["item_id"])["records"]]
-    review.split_cluster(db, split["item_id"], [split_ids[:1]], reviewer="ana", based_on_version=0)
+    # approving and splitting answer one question: the split builds on the approval's version
+    review.split_cluster(db, split["item_id"], [split_ids[:1]], reviewer="ana", based_on_version=1)
     merges = [i for i in plan.approved_items(db, run) if i["action"] == "merge"]
     assert split["item_id"] not in [m["link_item_id"] for m in merges]  # a split is not merged
     [merge] = [m for m in merges if m["link_item_id"] == merged["item_id"]]
