@@ -465,8 +465,9 @@ def tier_precision(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     ensure_queue(db)
     rows = db.query(
         "select q.kind, q.tier, sum(d.label = 'match') as matches, sum(d.label = 'non_match') as non_matches "
-        "from review_queue q join decisions d on d.item_id = q.item_id and d.kind = q.kind "
-        "where d.superseded = 0 and d.decided_by = 'human' and d.label in ('match', 'non_match') "
+        # the item's current answer: a cluster's split (non_match) counts as its approval would
+        f"from review_queue q join decisions d on d.decision_id = {_CURRENT} "
+        "where d.decided_by = 'human' and d.label in ('match', 'non_match') "
         "group by q.kind, q.tier order by q.kind, q.tier_rank"
     )
     out = []

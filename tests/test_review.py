@@ -617,9 +617,16 @@ def test_stats(db: sqlite_utils.Database) -> None:
     [prec] = review.tier_precision(db)
     assert (prec["kind"], prec["tier"], prec["labelled"]) == ("link", "review", 3)
     assert prec["precision"] == pytest.approx(2 / 3)
+    # a split cluster counts as a non-match of its tier (its approval, as a match)
+    clusters = all_items(db, kinds=("duplicate",))
+    review.decide(db, clusters[0]["item_id"], "approve", reviewer="ana", based_on_version=0)
+    ids = [r["record_id"] for r in review.item_detail(db, clusters[1]["item_id"])["records"]]
+    review.split_cluster(db, clusters[1]["item_id"], [ids[:1]], reviewer="ana", based_on_version=0)
+    dup = [p for p in review.tier_precision(db) if p["kind"] == "duplicate"]
+    assert sum(p["labelled"] for p in dup) == 2 and sum(p["matches"] for p in dup) == 1
     over = review.decisions_over_time(db, bucket="hour")
-    assert sum(o["decisions"] for o in over) == 4 and len(over[0]["period"]) == 13
-    assert sum(t["decided"] for t in review.tier_counts(db)) == 3
+    assert sum(o["decisions"] for o in over) == 6 and len(over[0]["period"]) == 13
+    assert sum(t["decided"] for t in review.tier_counts(db)) == 5
     th = review.thresholds(db)
     assert th["companies"]["link"] == {"auto": 0.9, "review": 0.5}
     assert th["contacts"]["duplicate"] == {"auto": 0.95, "review": 0.6}
