@@ -61,6 +61,7 @@ __all__ = [
     "phone",
     "phones",
     "script_keys",
+    "search_text",
 ]
 
 # ----------------------------------------------------------------------------- text
@@ -78,6 +79,19 @@ def _fold_one(text: str) -> str:
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn" or c in _KANA_MARKS)
     stripped = unicodedata.normalize("NFC", stripped)
     return stripped if stripped.isascii() else anyascii(stripped)
+
+
+def search_text(text: str | None) -> str | None:
+    """Text as a search stores and matches it: accents and other scripts folded to ASCII,
+    lower case (SQLite's own ``lower`` and ``LIKE`` fold A-Z only).
+
+    Examples:
+        >>> search_text("Émile Ørsted"), search_text(None)
+        ('emile orsted', None)
+    """
+    if text is None:
+        return None
+    return (text if text.isascii() else _fold_one(text)).lower()
 
 
 def fold_ascii(s: pl.Series) -> pl.Series:

@@ -19,6 +19,7 @@ import sqlite_utils
 
 from .errors import ReviewError
 from .models import now_iso
+from .normalize import search_text
 from .review_stale import index_stale
 from .store import transaction
 
@@ -69,9 +70,11 @@ class QueueFilter:
         if self.score_max is not None:
             sql.append("q.score <= ?")
             params.append(self.score_max)
-        for word in (self.text or "").lower().split():
-            sql.append("q.search like ?")
-            params.append(f"%{word}%")
+        for word in (search_text(self.text) or "").split():
+            # typed text is matched literally: % and _ are not wildcards
+            sql.append("q.search like ? escape '\\'")
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
         if self.status == "undecided":
             sql.append(f"({_CURRENT_LABEL} is null or {_CURRENT_LABEL} in ('unsure', 'defer'))")
         elif self.status == "decided":
@@ -239,6 +242,7 @@ def ensure_search(db: sqlite_utils.Database) -> None:
     ).fetchone()
     if done and tuple(done) == runs:
         return
+    _with_search_text(db)
     with transaction(db):
         db.execute(
             f"""update review_queue set title = x.title, search = x.search
@@ -264,10 +268,16 @@ def _closeness(th: dict[str, dict[str, dict[str, float]]], kind: str) -> tuple[s
 
 
 def _search(alias: str) -> str:
-    return f"lower(coalesce({alias}.name, '') || ' ' || coalesce({alias}.email, '') || ' ' || coalesce({alias}.domain, '') || ' ' || coalesce({alias}.company, ''))"
+    return f"recon_search_text(coalesce({alias}.name, '') || ' ' || coalesce({alias}.email, '') || ' ' || coalesce({alias}.domain, '') || ' ' || coalesce({alias}.company, ''))"
+
+
+def _with_search_text(db: sqlite_utils.Database) -> None:
+    """Make :func:`recon.normalize.search_text` callable from SQL on this connection."""
+    db.conn.create_function("recon_search_text", 1, search_text, deterministic=True)
 
 
 def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str | None) -> None:
+    _with_search_text(db)
     db.execute("delete from review_queue")
     th = thresholds(db, match_run)
     tier_rank = "case {t} when 'review' then 0 when 'auto' then 1 else 2 end"
@@ -314,7 +324,7 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
               coalesce(p.source_l, pi.system), coalesce(p.object_l, pi.object), coalesce(p.record_id_l, pi.record_id),
               p.source_r, p.object_r, p.record_id_r,
               pi.field || ':  ' || coalesce(l.name, l.email, pi.record_id, '') || coalesce('  ↔  ' || coalesce(r.name, r.email, p.record_id_r), ''),
-              lower(coalesce(pi.field, '')) || ' ' || {_search("l")} || ' ' || coalesce({_search("r")}, ''),
+              recon_search_text(coalesce(pi.field, '')) || ' ' || {_search("l")} || ' ' || coalesce({_search("r")}, ''),
               pi.field, pi.link_item_id, 2, null
             from plan_items pi
             left join pairs p on p.run_id = ? and p.pair_id = pi.link_item_id

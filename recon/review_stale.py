@@ -24,6 +24,7 @@ from typing import Any
 import sqlite_utils
 
 from .models import stable_id
+from .normalize import search_text
 
 __all__ = ["index_stale", "stale_detail", "stale_id", "stale_of"]
 
@@ -112,7 +113,7 @@ def _queue_row(db: sqlite_utils.Database, plan_run_id: str, row: dict[str, Any])
         "object_r": None,
         "record_id_r": None,
         "title": f"{what}:  {label or record_id}  (changed in the CRM since review)",
-        "search": " ".join(str(w).lower() for w in words if w),
+        "search": " ".join(search_text(str(w)) or "" for w in words if w),
         "field": item.get("field"),
         "link_item_id": row["item_id"],
         "members": 1,

@@ -491,6 +491,26 @@ def test_bulk_approve_the_current_filter_checks_the_count(db: sqlite_utils.Datab
     assert review.count_bulk(db, review.QueueFilter(kinds=("conflict",))) == 0
 
 
+def test_text_search_folds_accents_and_case_and_takes_wildcards_literally(
+    db: sqlite_utils.Database,
+) -> None:
+    links = all_items(db, kinds=("link",))
+    item = next(i for i in links if i["object"] == "contacts")
+    for side in ("l", "r"):
+        db.execute(
+            "update snapshots set name = 'Émile Ørsted' where source = ? and object = ? "
+            "and record_id = ?",
+            [item[f"source_{side}"], item[f"object_{side}"], item[f"record_id_{side}"]],
+        )
+
+    def found(text: str) -> int:
+        return review.queue(db, review.QueueFilter(status="all", kinds=("link",), text=text)).total
+
+    assert found("Émile") == found("émile") == found("EMILE") == found("ørsted") == 1
+    assert found("orsted") == found("emile orsted") == 1
+    assert found("_") == found("%") == 0
+
+
 def test_bulk_with_a_text_filter_on_a_queue_never_searched(db: sqlite_utils.Database) -> None:
     filt = review.QueueFilter(kinds=("link",), text="smith")
     n = review.count_bulk(db, filt)  # before any page was read with this filter
