@@ -232,7 +232,10 @@ class Planner:
             )
             values = ", ".join(repr(v) for v in seen if v != "…")
             n = sum(seen.values())
-            what = "no option on" if problem == "option_missing" else "not a number for"
+            what = {
+                "option_missing": "no option on",
+                "not_an_integer": "not a whole number for",
+            }.get(problem, "not a number for")
             hint = (
                 "map them with options in [[mapping.fields]]"
                 if problem == "option_missing"

@@ -137,7 +137,7 @@ class StoreView:
     records: dict[tuple[str, str], dict[str, Rec]]
     links: list[dict[str, Any]] = field(default_factory=list)
     clusters: dict[str, dict[str, Any]] = field(default_factory=dict)
-    owners: list[tuple[str, str, str | None]] = field(default_factory=list)
+    owners: list[tuple[str, str, str | None, Any]] = field(default_factory=list)  # + active
     hs_company_of: dict[str, set[str]] = field(default_factory=dict)
     last_synced: dict[str, datetime] = field(default_factory=dict)
     campaigns: dict[str, list[str]] = field(default_factory=dict)
@@ -272,7 +272,8 @@ def load_view(
         )
         c["members"].append((source, robj, rid))
     view.owners = [
-        (s, str(o), e) for s, o, e in conn.execute("select source, owner_id, email from owners")
+        (s, str(o), e, a)
+        for s, o, e, a in conn.execute("select source, owner_id, email, active from owners")
     ]
     for fid, tid in conn.execute(
         "select from_id, to_id from associations where source = 'hubspot' and from_object = 'contacts' "

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -139,6 +139,8 @@ def norm(kind: str, value: Any) -> Any:
             return None
         if kind == "date":
             return ts.date().isoformat()
+        if ts.tzinfo is not None:
+            ts = ts.astimezone(UTC)  # written with "Z": the instant, in UTC
         return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
     if kind == "multi":
         parts = (
@@ -226,21 +228,36 @@ def for_salesforce(kind: str, value: Any, sf_type: str | None = None) -> Any:
 class OwnerMap:
     """HubSpot owners ⇄ Salesforce Users, joined by email (case-insensitive).
 
+    Rows are ``(source, owner id, email)``, or with a fourth item ``active``: when one email
+    names several owners of a system (a deactivated User and its successor), the active one
+    is written.
+
     Examples:
         >>> om = OwnerMap([("hubspot", "7", "Jo@x.com"), ("salesforce", "005A", "jo@x.com")])
         >>> om.to_salesforce("7"), om.to_hubspot("005A"), om.same("7", "005A")
         ('005A', '7', True)
+        >>> OwnerMap([("hubspot", "7", "jo@x.com"), ("salesforce", "005A", "jo@x.com", False),
+        ...           ("salesforce", "005B", "jo@x.com", True)]).to_salesforce("7")
+        '005B'
     """
 
-    def __init__(self, rows: Iterable[tuple[str, str, str | None]]) -> None:
+    def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
         self.email: dict[tuple[str, str], str] = {}
         self.by_email: dict[tuple[str, str], str] = {}
-        for source, owner_id, email in rows:
+        inactive: set[tuple[str, str]] = set()  # (source, email) held by an inactive owner
+        for source, owner_id, email, *rest in rows:
             if not email:
                 continue
             e = email.strip().lower()
             self.email[(source, str(owner_id))] = e
-            self.by_email.setdefault((source, e), str(owner_id))
+            active = bool(rest[0]) if rest and rest[0] is not None else True
+            key = (source, e)
+            if key not in self.by_email or (active and key in inactive):
+                self.by_email[key] = str(owner_id)
+                if active:
+                    inactive.discard(key)
+                else:
+                    inactive.add(key)
 
     def to_salesforce(self, hs_owner: Any) -> str | None:
         """The Salesforce User id of HubSpot owner ``hs_owner``, or None."""
@@ -462,7 +479,8 @@ def to_salesforce_value(fm: FieldMap, hn: Any, om: OwnerMap) -> tuple[Any, str |
     """A normalised HubSpot value as ``fm``'s Salesforce field takes it, or ``(None, problem)``.
 
     Problems: ``option_missing`` (no such picklist value), ``owner_unmapped`` (no User
-    with the owner's email).
+    with the owner's email), ``not_a_number``, ``not_an_integer`` (a fraction for a whole-number
+    field).
 
     Examples:
         >>> from recon.mapping import FieldMap
@@ -480,6 +498,8 @@ def to_salesforce_value(fm: FieldMap, hn: Any, om: OwnerMap) -> tuple[Any, str |
         return (u, None) if u else (None, "owner_unmapped")
     if fm.kind == "number" and not isinstance(hn, float):
         return None, "not_a_number"
+    if fm.kind == "number" and fm.sf_type in ("int", "long") and not hn.is_integer():
+        return None, "not_an_integer"  # 2.5 is not written as 2
     return for_salesforce(fm.kind, hn, fm.sf_type), None
 
 

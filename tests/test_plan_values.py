@@ -76,3 +76,28 @@ def test_spellings_of_one_real_number_share_their_subscriber_digits(region, kind
     fa, fb = _phone_form(a), _phone_form(b)
     if fa and fb:
         assert not _other_subscriber(fa, fb), (a, b)
+
+
+def test_an_aware_datetime_is_written_as_its_utc_instant() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from recon.plan_values import norm
+
+    plus_two = timezone(timedelta(hours=2))
+    assert norm("datetime", datetime(2024, 1, 2, 3, 4, 5, tzinfo=plus_two)) == (
+        "2024-01-02T01:04:05.000Z"
+    )
+    assert norm("datetime", "2024-01-02T03:04:05+02:00") == "2024-01-02T01:04:05.000Z"
+    assert norm("date", "2024-01-02T23:30:00+02:00") == "2024-01-02"  # the date as written
+
+
+def test_a_fraction_is_not_written_to_a_whole_number_field() -> None:
+    from recon.mapping import FieldMap
+    from recon.plan_values import OwnerMap, to_salesforce_value
+
+    def to_int(value: float) -> tuple[object, str | None]:
+        fm = FieldMap("companies", "x", "X", "Account", kind="number", sf_type="int")
+        return to_salesforce_value(fm, value, OwnerMap([]))
+
+    assert to_int(2.5) == (None, "not_an_integer")
+    assert to_int(3.0) == (3, None)
