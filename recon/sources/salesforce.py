@@ -292,6 +292,16 @@ class SalesforceSource:
 
     def _record(self, obj: str, raw: dict[str, Any]) -> dict[str, Any]:
         types = self.types.get(obj, {})
+        # a null parent ("Account": null over REST) reads as its selected fields, blank, as a
+        # Bulk CSV gives them ("Account.Name" empty): one record, one content hash either way
+        for field in self.fields.get(obj, ()):
+            parent = field.partition(".")[0]
+            if field != parent and parent in raw and raw[parent] is None:
+                raw.setdefault(field, None)
+        for field in self.fields.get(obj, ()):
+            parent = field.partition(".")[0]
+            if field != parent and raw.get(parent, 0) is None:
+                del raw[parent]
         return {k: typed(v, types.get(k)) for k, v in raw.items()}
 
     # ------------------------------------------------------------------ owners

@@ -151,6 +151,30 @@ def test_bulk_query_above_threshold_gives_the_same_rows(sf, fresh_db) -> None:
     assert set(cur.state) == {"deleted_sweep"} and len(cur.ids_at_value) == 2
 
 
+def test_a_contact_without_account_reads_alike_over_rest_and_bulk(fresh_db) -> None:
+    state = SandboxState(":memory:")
+    [acct] = load_records(state, "Account", [{"Name": "Parent"}])
+    load_records(
+        state,
+        "Contact",
+        [{"LastName": f"L{i}", "Email": f"c{i}@x.com", "AccountId": acct if i % 2 else None}
+         for i in range(20)],
+    )  # fmt: skip
+    with SandboxServer(state) as server:
+        run_pull(fresh_db, _cfg(server), sources=["salesforce"], objects=["Contact"])
+        bulk = run_pull(
+            fresh_db,
+            _cfg(server, salesforce={"bulk_threshold": 5}),
+            sources=["salesforce"],
+            objects=["Contact"],
+            full=True,
+        )
+    assert "bulk" in _by_kind(bulk)
+    assert bulk.changed == {"salesforce:Contact": 0}  # a null parent stored alike both ways
+    data = [json.loads(d) for (d,) in fresh_db.execute("select data from snapshots")]
+    assert all("Account" not in d and "Account.Name" in d for d in data)
+
+
 def test_include_deleted_uses_query_all(sf, fresh_db) -> None:
     cfg = _cfg(sf, pull={"include_deleted": True})
     run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
