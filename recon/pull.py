@@ -428,8 +428,9 @@ def _pull_object(
     cached = False
     stored, fetched_at = _stored_schema(db, name, obj)
     if sample is None and set(cursor.state) & RESUMABLE:
-        # resuming an unfinished pull: reuse the schema stored with its first page
-        schema = stored
+        # resuming an unfinished pull: reuse the schema stored with its first page (re-read
+        # when a field it names is gone, or one configured since is missing from it)
+        schema, cached = stored, stored is not None
     elif stored is not None and not full:
         hours = cfg.pull.schema_refresh_hours
         if fetched_at is not None and datetime.now(UTC) - fetched_at < timedelta(hours=hours):

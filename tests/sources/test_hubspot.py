@@ -309,6 +309,20 @@ def test_a_filter_added_later_marks_the_stored_records_it_leaves_out(hs, fresh_d
     assert quiet.records == {"hubspot:companies": 0}
 
 
+def test_a_resumed_pull_reads_the_schema_again_for_a_property_it_lacks(hs, fresh_db) -> None:
+    """Stopped mid-way, the pull resumes with the properties stored with its first page; a
+    property configured since is missing from them: they are read again, not a dead end."""
+    with pytest.raises(BudgetExhausted):
+        run_pull(fresh_db, _cfg(hs, budget={"hubspot_calls": 3}), sources=["hubspot"],
+                 objects=["companies"])  # fmt: skip
+    row = fresh_db["schemas"].get(("hubspot", "companies"))
+    older = [f for f in json.loads(row["fields"]) if f["name"] != "description"]
+    fresh_db["schemas"].update(("hubspot", "companies"), {"fields": json.dumps(older)})
+    cfg = _cfg(hs, pull={"hubspot_properties": {"companies": ["description"]}})
+    resumed = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+    assert _count(fresh_db, "companies") == 250 and resumed.records["hubspot:companies"] > 0
+
+
 def test_a_lag_reread_never_moves_the_cursor_back(hs, fresh_db) -> None:
     run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
     # the cursor of a full pull that started after the last change (no record at its value)
