@@ -311,15 +311,24 @@ def _check_ragged(table: _Table, lines: pl.DataFrame, data: bytes, ncols: int) -
     if quoted.select((line.str.count_matches('"', literal=True) % 2 == 1).any()).item():
         text = data.decode("utf-8")
         table.text = text
-        reader = csv.reader(io.StringIO(text), delimiter=sep)
+        # strict: a quote opened and never closed is an error, not one record to the file's end
+        reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
+        start = 1
         try:
             for row_fields in reader:
                 if reader.line_num <= table.header_line + 1:
+                    start = reader.line_num + 1
                     continue
                 if row_fields and len(row_fields) != ncols:
-                    raise _ragged(table, reader.line_num, len(row_fields), ncols)
+                    raise _ragged(table, start, len(row_fields), ncols)
+                start = reader.line_num + 1
         except csv.Error as exc:
-            raise _error(table, f"cannot parse the CSV: {exc}", row=reader.line_num) from None
+            raise _error(
+                table,
+                f"cannot parse the CSV: {exc} (in the record that starts in row {start})",
+                row=start,
+                hint='close the quote, or write a quote inside a quoted value as ""',
+            ) from None
         return
     plain = body.filter(line.is_not_null() & ~line.str.contains('"', literal=True)).select(
         "i", "line", n=line.str.count_matches(sep, literal=True) + 1
@@ -331,6 +340,20 @@ def _check_ragged(table: _Table, lines: pl.DataFrame, data: bytes, ncols: int) -
     bad = bad.filter(line.str.strip_chars() != "").sort("i").head(1)  # blank lines are skipped
     if bad.height:
         raise _ragged(table, int(bad["i"][0]) + 1, int(bad["n"][0]), ncols)
+
+
+def _csv_frame(text: str, sep: str, labels: list[str], header_line: int) -> pl.DataFrame:
+    """The records after the header, read by the csv module (empty values as nulls)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    columns: list[list[str | None]] = [[] for _ in labels]
+    for fields in reader:
+        if reader.line_num <= header_line + 1 or not fields:
+            continue
+        for col, value in zip(columns, fields, strict=True):
+            col.append(value if value != "" else None)
+    return pl.DataFrame(
+        {h: pl.Series(h, c, dtype=pl.String) for h, c in zip(labels, columns, strict=True)}
+    )
 
 
 def _ragged(table: _Table, row: int, got: int, want: int) -> FileFormatError:
@@ -381,11 +404,15 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
             skip_lines=header_at,
         )
     except pl.exceptions.PolarsError as exc:
-        raise _error(
-            table,
-            f"cannot parse the CSV: {str(exc).splitlines()[0]}",
-            hint="check quoting and the separator, or re-export the file",
-        ) from None
+        if table.text is None:
+            raise _error(
+                table,
+                f"cannot parse the CSV: {str(exc).splitlines()[0]}",
+                hint="check quoting and the separator, or re-export the file",
+            ) from None
+        # the csv module read every record already (a quote inside a value, '5" pipe'): its
+        # reading stands
+        frame = _csv_frame(table.text, table.separator, labels, table.header_line)
     # blank lines and all-empty rows (",,,", as spreadsheets export) are dropped; the rows
     # kept remember their lines (records spanning lines are counted from the text instead)
     empty = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()

@@ -271,6 +271,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         write_csv(p, [["ID", "NAME"], ["001A00000000001AAA", "Acme"]])
     elif case == "duplicate_header":
         write_csv(p, [["Record ID", "Name", "Name"], ["1", "A", "B"]])
+    elif case == "unclosed_quote":
+        p.write_bytes(b'Record ID,Company name\n1,"Acme\n2,Beta\n3,Gamma\n')
     elif case == "same_field_twice":
         write_csv(p, [["Record ID", "Company name", "COMPANY NAME"], ["1", "", "B"]])
     elif case == "dup_after_empty_row":  # a ",," row and a blank line before the duplicate
@@ -319,6 +321,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("dup_after_blank_lines", 6, "Record ID", "more than once (again in row 7)"),
         ("duplicate_header", 1, "Name", "twice"),
         ("same_field_twice", 1, "COMPANY NAME", "name the same field"),
+        ("unclosed_quote", 2, None, "starts in row 2"),
         ("dup_after_empty_row", 5, "Record ID", "more than once (again in row 6)"),
         ("xlsx_no_sheet", None, "recordid", "no sheet"),
         ("xlsx_corrupt", None, None, "XLSX"),
@@ -399,6 +402,20 @@ def test_lean_read_skips_data_and_timestamp_normalisation(tmp_path: Path) -> Non
     assert lean["data"].null_count() == lean.height
     assert lean["modified_at"][0] == "2024-01-02T03:04:05Z"  # as exported
     assert lean.drop("data", "modified_at").equals(full.drop("data", "modified_at"))
+
+
+def test_a_quote_inside_an_unquoted_value_is_text(tmp_path: Path) -> None:
+    path = tmp_path / "inch.csv"
+    path.write_bytes(b'Record ID,Company name\n1,A\n2,5" pipe Ltd\n,\n3,C\n3,D\n')
+    with pytest.raises(FileFormatError) as info:  # rows still named right after the fallback
+        read_export(path, "hubspot:companies")
+    assert info.value.row == 5 and "again in row 6" in str(info.value)
+    path.write_bytes(b'Record ID,Company name\n1,A\n2,5" pipe Ltd\n3,C\n')
+    assert read_export(path, "hubspot:companies").select("record_id", "name").rows() == [
+        ("1", "A"),
+        ("2", '5" pipe Ltd'),
+        ("3", "C"),
+    ]
 
 
 def test_blank_lines_are_skipped(tmp_path: Path) -> None:
