@@ -318,8 +318,8 @@ def values_equal(fm: FieldMap, hn: Any, sn: Any, om: OwnerMap) -> bool:
         if mapped == sn:
             return True
         # picklist values differing only in case are the same option (no schema to map them)
-        if isinstance(mapped, tuple) and isinstance(sn, tuple):
-            return [v.casefold() for v in mapped] == [v.casefold() for v in sn]
+        if isinstance(mapped, tuple) and isinstance(sn, tuple):  # sets of options, in any order
+            return sorted(v.casefold() for v in mapped) == sorted(v.casefold() for v in sn)
         return (
             isinstance(mapped, str) and isinstance(sn, str) and mapped.casefold() == sn.casefold()
         )

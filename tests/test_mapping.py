@@ -593,3 +593,7 @@ def test_options_and_owners_compare_across_systems() -> None:
     assert not values_equal(owner, "7", "005B", om)
     assert values_equal(status, "CONNECTED", "Working - Contacted", om)
     assert not values_equal(status, "NEW", "Working - Contacted", om)
+    multi = FieldMap("contacts", "interests", "Interests__c", "Lead", kind="multi")
+    # one set of options, spelt in other cases and orders
+    assert values_equal(multi, norm("multi", "b;A"), norm("multi", "a;B"), om)
+    assert not values_equal(multi, norm("multi", "a;b"), norm("multi", "a;c"), om)
