@@ -38,7 +38,7 @@ from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Page, iso_utc
 from .hs_errors import classify, header_float
 from .hs_map import CURSOR_FIELDS, KNOWN_PROPERTIES, map_company, map_contact
-from .scope import hubspot_scope, scope_filters, scope_signature, scope_sweep_due
+from .scope import hubspot_scope, scope_filters, scope_sweep_done, scope_sweep_plan
 
 __all__ = [
     "CURSOR_FIELDS",
@@ -292,15 +292,8 @@ class HubSpotSource:
     def _scope_sweep(self, obj: str, cursor: Cursor, now: datetime, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
         before = (cursor.state.get("scope"), cursor.state.get("scope_sweep"))
-        filters = scope_filters(self.cfg, "hubspot", obj)
-        hours = self.cfg.pull.archived_sweep_hours
-        due, since = scope_sweep_due(
-            cursor,
-            scope_signature(filters),
-            hours,
-            now,
-            first=first,
-            periodic=bool(self._scope_of(obj)),
+        due, since = scope_sweep_plan(
+            self.cfg, "hubspot", obj, cursor, now, first=first, pushed=bool(self._scope_of(obj))
         )
         if due:
             start = _shift(since, -60) if since else "1970-01-01T00:00:00.000Z"
@@ -310,9 +303,7 @@ class HubSpotSource:
                 yield from self._search_pull(obj, scratch, None, commit=False)
             finally:
                 self._scoped = True
-        if not filters:  # the filters are gone: nothing to sweep from now on
-            cursor.state.pop("scope", None)
-            cursor.state.pop("scope_sweep", None)
+        scope_sweep_done(self.cfg, "hubspot", obj, cursor)
         if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
             yield Page(object=obj, cursor=cursor.copy(), counts=False)
 

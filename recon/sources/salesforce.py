@@ -39,7 +39,7 @@ from ..config import ReconConfig
 from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Failure, Page, iso_utc, json_safe
-from .scope import scope_filters, scope_signature, scope_sweep_due, soql_scope
+from .scope import scope_filters, scope_sweep_done, scope_sweep_plan, soql_scope
 from .sf_auth import SalesforceConnection
 from .sf_map import CURSOR_FIELD, flatten, map_record, typed
 
@@ -426,16 +426,9 @@ class SalesforceSource:
     def _scope_sweep(self, obj: str, cursor: Cursor, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
         now = datetime.now(UTC)
-        hours = self.cfg.pull.archived_sweep_hours
         before = (cursor.state.get("scope"), cursor.state.get("scope_sweep"))
-        filters = scope_filters(self.cfg, "salesforce", obj)
-        due, since = scope_sweep_due(
-            cursor,
-            scope_signature(filters),
-            hours,
-            now,
-            first=first,
-            periodic=self._scope(obj) is not None,
+        due, since = scope_sweep_plan(
+            self.cfg, "salesforce", obj, cursor, now, first=first, pushed=bool(self._scope(obj))
         )
         deleted = self.cfg.pull.include_deleted
         if due:
@@ -455,9 +448,7 @@ class SalesforceSource:
                         u, identifier_is_url=True, include_deleted=deleted
                     )
                 )
-        if not filters:  # the filters are gone: nothing to sweep from now on
-            cursor.state.pop("scope", None)
-            cursor.state.pop("scope_sweep", None)
+        scope_sweep_done(self.cfg, "salesforce", obj, cursor)
         if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
             # the sweep's state (signature, time) is committed once it is done
             yield Page(object=obj, cursor=cursor.copy(), counts=False)

@@ -118,6 +118,29 @@ def scope_sweep_due(
     return True, last
 
 
+def scope_sweep_plan(
+    cfg: Any, source: str, obj: str, cursor: Cursor, now: datetime, *, first: bool, pushed: bool
+) -> tuple[bool, str | None]:
+    """:func:`scope_sweep_due` for ``(source, obj)`` under ``cfg``'s filters; ``pushed``: some
+    filter went into the query. Call :func:`scope_sweep_done` once the sweep is read."""
+    filters = scope_filters(cfg, source, obj)
+    return scope_sweep_due(
+        cursor,
+        scope_signature(filters),
+        cfg.pull.archived_sweep_hours,
+        now,
+        first=first,
+        periodic=pushed,
+    )
+
+
+def scope_sweep_done(cfg: Any, source: str, obj: str, cursor: Cursor) -> None:
+    """After a sweep: a store left without filters stops sweeping (its state keys go)."""
+    if not scope_filters(cfg, source, obj):
+        cursor.state.pop("scope", None)
+        cursor.state.pop("scope_sweep", None)
+
+
 def scope_signature(filters: Any) -> str:
     """A short stable id of the scoping filters (a change triggers a full scope sweep)."""
     return stable_id(repr(filters), length=16)
