@@ -16,6 +16,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
     approve_ids,
     create,
     crm_fixture,
+    hs_merge,
     hs_update,
     make_plan,
     sf_update,
@@ -43,6 +44,17 @@ def companies(crm: CrmEnv, n: int) -> tuple[list[str], list[str], str]:
         [{"name": name, "domain": f"c{i}-{tag}.example"} for i, name in enumerate(names)],
     )
     return ids, names, tag
+
+
+def renames(crm: CrmEnv, db: Any, ids: list[str], names: list[str], suffix: str) -> str:
+    """A plan renaming each company ``name + suffix`` (approved)."""
+    return make_plan(
+        db,
+        [
+            hs_update(i, "name", n, n + suffix, crm.modified("hubspot", "companies", i))
+            for i, n in zip(ids, names, strict=True)
+        ],
+    )
 
 
 # --------------------------------------------------------------------------- end state
@@ -105,13 +117,7 @@ def test_a_second_apply_of_the_same_plan_sends_nothing(crm: CrmEnv, tmp_path: Pa
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
     ids, names, _ = companies(crm, 2)
-    plan = make_plan(
-        db,
-        [
-            hs_update(i, "name", n, n + " X", crm.modified("hubspot", "companies", i))
-            for i, n in zip(ids, names, strict=True)
-        ],
-    )
+    plan = renames(crm, db, ids, names, " X")
     first = apply_plan(db, cfg, plan_run_id=plan)
     mark = crm.last_change()
     second = apply_plan(db, cfg, plan_run_id=plan)
@@ -203,13 +209,7 @@ def test_429_storm_is_retried_and_every_call_counted(crm: CrmEnv, tmp_path: Path
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1, "max_retries": 8})
     db = crm.db(cfg)
     ids, names, _ = companies(crm, 4)
-    plan = make_plan(
-        db,
-        [
-            hs_update(i, "name", n, n + " storm", crm.modified("hubspot", "companies", i))
-            for i, n in zip(ids, names, strict=True)
-        ],
-    )
+    plan = renames(crm, db, ids, names, " storm")
     crm.fault(kind="rate_limit", side="hubspot", every=2, retry_after=0)
 
     result = apply_plan(db, cfg, plan_run_id=plan)
@@ -348,15 +348,7 @@ def test_merges_need_confirmation(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
     ids, _names, _ = companies(crm, 2)
-    item = {
-        "action": "merge",
-        "system": "hubspot",
-        "object": "companies",
-        "record_id": ids[0],
-        "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
-        "payload": {"master": ids[0], "victims": [ids[1]]},
-    }
-    plan = make_plan(db, [item])
+    plan = make_plan(db, [hs_merge(crm, ids)])
     refused = apply_plan(db, cfg, plan_run_id=plan)
     assert refused.skipped == 1 and refused.applied == 0
     assert crm.hs_get("companies", ids[1], ["name"])
@@ -422,13 +414,7 @@ def test_resume_does_not_send_what_was_decided_again_after_the_stop(
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
     db = crm.db(cfg)
     ids, names, _ = companies(crm, 3)
-    plan = make_plan(
-        db,
-        [
-            hs_update(i, "name", n, n + " renamed", crm.modified("hubspot", "companies", i))
-            for i, n in zip(ids, names, strict=True)
-        ],
-    )
+    plan = renames(crm, db, ids, names, " renamed")
     killer = _KillAfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), at=1)
     with pytest.raises(SystemExit):
         apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": killer})
@@ -477,13 +463,7 @@ def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1}, budget={"hubspot_calls": 3})
     db = crm.db(cfg)
     ids, names, _ = companies(crm, 4)
-    plan = make_plan(
-        db,
-        [
-            hs_update(i, "name", n, n + " budget", crm.modified("hubspot", "companies", i))
-            for i, n in zip(ids, names, strict=True)
-        ],
-    )
+    plan = renames(crm, db, ids, names, " budget")
     with pytest.raises(BudgetExhausted) as exc:
         apply_plan(db, cfg, plan_run_id=plan)
     partial = exc.value.result  # type: ignore[attr-defined]
@@ -506,20 +486,7 @@ def test_a_resumed_run_keeps_the_merge_confirmation_it_started_with(
     cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})
     db = crm.db(cfg)
     pairs = [companies(crm, 2)[0] for _ in range(2)]
-    plan = make_plan(
-        db,
-        [
-            {
-                "action": "merge",
-                "system": "hubspot",
-                "object": "companies",
-                "record_id": ids[0],
-                "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
-                "payload": {"master": ids[0], "victims": [ids[1]]},
-            }
-            for ids in pairs
-        ],
-    )
+    plan = make_plan(db, [hs_merge(crm, ids) for ids in pairs])
     with pytest.raises(BudgetExhausted):
         apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     # resumed without the flag (as `recon apply --resume` or a scheduled run would)
@@ -533,15 +500,7 @@ def test_a_merge_stopped_part_way_is_finished_by_resume(crm: CrmEnv, tmp_path: P
     cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})  # the check and the first victim
     db = crm.db(cfg)
     ids = companies(crm, 3)[0]
-    item = {
-        "action": "merge",
-        "system": "hubspot",
-        "object": "companies",
-        "record_id": ids[0],
-        "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
-        "payload": {"master": ids[0], "victims": ids[1:]},
-    }
-    plan = make_plan(db, [item])
+    plan = make_plan(db, [hs_merge(crm, ids)])
     with pytest.raises(BudgetExhausted):
         apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))

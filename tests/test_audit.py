@@ -20,6 +20,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
     _own_sandbox,
     approve_ids,
     crm_fixture,
+    hs_merge,
     hs_update,
     make_plan,
     sf_update,
@@ -241,19 +242,7 @@ def test_merges_are_irreversible_in_undo(crm: CrmEnv, tmp_path: Path) -> None:
     db = crm.db(cfg)
     tag = uid()
     ids = crm.hs_create("companies", [{"name": f"M {tag} {i}"} for i in range(2)])
-    plan = make_plan(
-        db,
-        [
-            {
-                "action": "merge",
-                "system": "hubspot",
-                "object": "companies",
-                "record_id": ids[0],
-                "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
-                "payload": {"master": ids[0], "victims": [ids[1]]},
-            }
-        ],
-    )
+    plan = make_plan(db, [hs_merge(crm, ids)])
     run = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     undo = build_undo_plan(db, run.run_id)
     assert undo["irreversible"] == 1

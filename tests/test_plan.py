@@ -86,7 +86,9 @@ def test_direction_per_object(direction: str, systems: set[str]) -> None:
     assert {i["system"] for i in res.items} == systems
 
 
-def test_two_way_uses_hubspot_field_history_and_last_sync() -> None:
+def _two_way_title() -> tuple[World, str, Any]:
+    """A linked contact whose title is two-way: HubSpot's field history (Aug) is newer than
+    Salesforce's record (Jul), HubSpot's record time (Jan) older than both."""
     w = World()
     hist = {
         "propertiesWithHistory": {
@@ -100,7 +102,24 @@ def test_two_way_uses_hubspot_field_history_and_last_sync() -> None:
         hs_cols={"modified_at": "2024-01-01T00:00:00Z"},  # record-level older, field-level newer
         sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
     )
-    c = cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
+    return w, pid, cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
+
+
+def _synced(w: World, item: dict[str, Any], plan_run_id: str, at: str) -> None:
+    """recon last synced the item's pair at ``at`` (a confirmed journal row)."""
+    w.db["journal"].insert(
+        {
+            "run_id": "apply-1",
+            "item_id": item["item_id"],
+            "plan_run_id": plan_run_id,
+            "state": "confirmed",
+            "updated_at": at,
+        }
+    )
+
+
+def test_two_way_uses_hubspot_field_history_and_last_sync() -> None:
+    w, pid, c = _two_way_title()
     first = plan(w, c)
     (item,) = by(first.items, field="Title")
     assert (item["system"], item["after"], item["reason"]["why"]) == (
@@ -109,15 +128,7 @@ def test_two_way_uses_hubspot_field_history_and_last_sync() -> None:
         "hubspot_newer",
     )
     # recon last synced the pair before both changes: neither side may win silently
-    w.db["journal"].insert(
-        {
-            "run_id": "apply-1",
-            "item_id": item["item_id"],
-            "plan_run_id": first.run_id,
-            "state": "confirmed",
-            "updated_at": "2024-06-01T00:00:00Z",
-        }
-    )
+    _synced(w, item, str(first.run_id), "2024-06-01T00:00:00Z")
     second = build_plan(w.db, c)
     (again,) = [i for i in second.items if i["field"] == "jobtitle"]
     assert again["action"] == "conflict" and again["reason"]["why"] == "both_changed_since_sync"
@@ -568,31 +579,10 @@ def test_approving_a_proposed_conflict_writes_the_newer_side() -> None:
     from recon import review
     from recon.plan import approved_items
 
-    w = World()
-    hist = {
-        "propertiesWithHistory": {
-            "jobtitle": [{"value": "CEO", "timestamp": "2024-08-01T00:00:00Z"}]
-        }
-    }
-    pid = linked_contact(
-        w,
-        {"email": EMAIL, "jobtitle": "CEO", **hist},
-        {"Email": EMAIL, "Title": "CTO"},
-        hs_cols={"modified_at": "2024-01-01T00:00:00Z"},
-        sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
-    )
-    c = cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
+    w, pid, c = _two_way_title()
     first = plan(w, c)
     (item,) = by(first.items, field="Title")
-    w.db["journal"].insert(
-        {
-            "run_id": "apply-1",
-            "item_id": item["item_id"],
-            "plan_run_id": first.run_id,
-            "state": "confirmed",
-            "updated_at": "2024-06-01T00:00:00Z",
-        }
-    )
+    _synced(w, item, str(first.run_id), "2024-06-01T00:00:00Z")
     second = build_plan(w.db, c)
     (conflict,) = [i for i in second.items if i["action"] == "conflict"]
     review.decide(w.db, pid, "approve", reviewer="ana", based_on_version=0)

@@ -183,25 +183,24 @@ def test_resume_sends_an_item_the_interrupted_run_found_stale(crm: CrmEnv, tmp_p
     assert crm.hs_get("companies", rid, ["name"])["name"].endswith(" Ltd")
 
 
-def test_a_stale_write_of_a_decided_conflict(crm: CrmEnv, tmp_path: Path) -> None:
-    """The update a conflict decision expands to goes stale; approved, it is written once."""
+def _conflict_gone_stale(
+    crm: CrmEnv, tmp_path: Path
+) -> tuple[ReconConfig, sqlite_utils.Database, str, str, str]:
+    """A phone conflict decided for HubSpot's value; a user edits the Account; apply refuses
+    the write as stale. HubSpot's side is never written (a record of the shared sandbox)."""
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
     [acc] = crm.sf_create("Account", [{"Name": f"Conflict Co {uid()}", "Phone": "+1 555 0100"}])
     iid = f"conflict-{uid()}"
-    side = {"object": "companies", "record_id": "1", "field": "phone", "writable": True}
+    side = {"object": "companies", "record_id": "1", "field": "phone"}
     payload = {
         "kind": "phone",
-        "hubspot": {**side, "value": "+1 555 0199", "as_salesforce": "+1 555 0199"},
-        "salesforce": {
-            **side,
-            "object": "Account",
-            "record_id": acc,
-            "field": "Phone",
-            "value": "+1 555 0100",
-            "modified_at": crm.modified("salesforce", "Account", acc),
-        },
-    }
+        "hubspot": {**side, "value": "+1 555 0199", "as_salesforce": "+1 555 0199",
+                    "writable": False},
+        "salesforce": {**side, "object": "Account", "record_id": acc, "field": "Phone",
+                       "value": "+1 555 0100", "writable": True,
+                       "modified_at": crm.modified("salesforce", "Account", acc)},
+    }  # fmt: skip
     item = {"item_id": iid, "action": "conflict", "system": "both", "field": "phone"}
     plan = make_plan(db, [{**item, "requires": [iid], "payload": payload}], approve=False)
     review.choose_value(
@@ -209,6 +208,12 @@ def test_a_stale_write_of_a_decided_conflict(crm: CrmEnv, tmp_path: Path) -> Non
     )
     crm.edit("salesforce", "Account", acc, {"Phone": "+1 555 0142"})
     assert apply_plan(db, cfg, plan_run_id=plan).stale == 1
+    return cfg, db, plan, acc, iid
+
+
+def test_a_stale_write_of_a_decided_conflict(crm: CrmEnv, tmp_path: Path) -> None:
+    """The update a conflict decision expands to goes stale; approved, it is written once."""
+    cfg, db, plan, acc, _iid = _conflict_gone_stale(crm, tmp_path)
 
     [stale] = _stale_items(db)
     [row] = review.item_detail(db, stale["item_id"])["stale"]["fields"]
@@ -229,36 +234,7 @@ def test_a_new_value_chosen_for_a_conflict_after_its_write_went_stale(
 ) -> None:
     """Choosing again on the conflict brings its write back: shown against the record's current
     version (it changed since), then written once approved."""
-    cfg = crm.config(tmp_path)
-    db = crm.db(cfg)
-    [acc] = crm.sf_create("Account", [{"Name": f"Conflict Co {uid()}", "Phone": "+1 555 0100"}])
-    iid = f"conflict-{uid()}"
-    side = {"object": "companies", "record_id": "1", "field": "phone", "writable": True}
-    payload = {
-        "kind": "phone",
-        # HubSpot is not written here (a record of the shared sandbox)
-        "hubspot": {
-            **side,
-            "value": "+1 555 0199",
-            "as_salesforce": "+1 555 0199",
-            "writable": False,
-        },
-        "salesforce": {
-            **side,
-            "object": "Account",
-            "record_id": acc,
-            "field": "Phone",
-            "value": "+1 555 0100",
-            "modified_at": crm.modified("salesforce", "Account", acc),
-        },
-    }
-    item = {"item_id": iid, "action": "conflict", "system": "both", "field": "phone"}
-    plan = make_plan(db, [{**item, "requires": [iid], "payload": payload}], approve=False)
-    review.choose_value(
-        db, iid, "phone", "+1 555 0199", source="hubspot", reviewer=REVIEWER, based_on_version=0
-    )
-    crm.edit("salesforce", "Account", acc, {"Phone": "+1 555 0142"})
-    assert apply_plan(db, cfg, plan_run_id=plan).stale == 1
+    cfg, db, plan, acc, iid = _conflict_gone_stale(crm, tmp_path)
     review.choose_value(
         db, iid, "phone", "+1 555 0177", source="manual", reviewer=REVIEWER, based_on_version=1
     )

@@ -64,6 +64,16 @@ def _count(db, obj: str) -> int:
     )
 
 
+def _delete(server: Any, obj: str, record_id: str) -> None:
+    """Delete a record as a Salesforce user would (it goes to the recycle bin)."""
+    resp = requests.delete(
+        f"{server.url}/services/data/v59.0/sobjects/{obj}/{record_id}",
+        headers={"Authorization": "Bearer x"},
+        timeout=5,
+    )
+    assert resp.status_code == 204
+
+
 def _by_kind(result) -> dict[str, int]:
     return result.summary["sources"]["salesforce"]["calls"]["by_kind"]
 
@@ -178,12 +188,7 @@ def test_a_contact_without_account_reads_alike_over_rest_and_bulk(fresh_db) -> N
 def test_include_deleted_uses_query_all(sf, fresh_db) -> None:
     cfg = _cfg(sf, pull={"include_deleted": True})
     run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
-    resp = requests.delete(
-        f"{sf.url}/services/data/v59.0/sobjects/Lead/{sf.leads[2]}",
-        headers={"Authorization": "Bearer x"},
-        timeout=5,
-    )
-    assert resp.status_code == 204
+    _delete(sf, "Lead", sf.leads[2])
     run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
     assert fresh_db.execute("select record_id from snapshots where archived=1").fetchall() == [
         (sf.leads[2],)
@@ -193,12 +198,7 @@ def test_include_deleted_uses_query_all(sf, fresh_db) -> None:
 def test_deletions_are_swept_without_include_deleted(sf, fresh_db) -> None:
     cfg = _cfg(sf, pull={"archived_sweep_hours": 24})
     run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
-    resp = requests.delete(
-        f"{sf.url}/services/data/v59.0/sobjects/Lead/{sf.leads[2]}",
-        headers={"Authorization": "Bearer x"},
-        timeout=5,
-    )
-    assert resp.status_code == 204
+    _delete(sf, "Lead", sf.leads[2])
     quiet = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
     assert _by_kind(quiet) == {"query": 1}  # the sweep is not due yet: the deletion waits
     assert fresh_db.execute("select count(*) from snapshots where archived=1").fetchone()[0] == 0

@@ -263,6 +263,18 @@ def hs_update(
     }
 
 
+def hs_merge(crm: CrmEnv, ids: list[str], obj: str = "companies") -> dict[str, Any]:
+    """A HubSpot merge item: ``ids[0]`` survives, the others are merged into it."""
+    return {
+        "action": "merge",
+        "system": "hubspot",
+        "object": obj,
+        "record_id": ids[0],
+        "snapshot_modified_at": crm.modified("hubspot", obj, ids[0]),
+        "payload": {"master": ids[0], "victims": list(ids[1:])},
+    }
+
+
 def sf_update(
     record_id: str, field: str, before: Any, after: Any, snapshot: str, obj: str = "Account"
 ) -> dict[str, Any]:
