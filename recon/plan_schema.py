@@ -293,6 +293,12 @@ def _check_schema(
     sf_schema = index.get(("salesforce", m.salesforce_object))
     hs = hs_schema.get(m.hubspot) if hs_schema is not None else None
     sf = sf_schema.get(m.salesforce) if sf_schema is not None and not m.derived else None
+    if sf is None and sf_schema is not None and not m.derived:
+        # Salesforce field names are case-insensitive ("founded__c" is "Founded__c"): the
+        # mapping takes describe's spelling (the API answers with it)
+        spelt = next((n for n in sf_schema if n.casefold() == m.salesforce.casefold()), None)
+        if spelt is not None:
+            m, sf = replace(m, salesforce=spelt), sf_schema[spelt]
     if hs_schema is not None and (hs is None or hs.archived):
         problems.append(
             f"missing field: HubSpot {m.object} has no property {m.hubspot!r} (deleted, archived or not visible)"

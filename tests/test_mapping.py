@@ -411,6 +411,15 @@ def test_a_read_only_target_is_reported_with_a_type_problem() -> None:
     assert any("read-only target" in m for m in problems), problems
 
 
+def test_salesforce_field_names_are_case_insensitive() -> None:
+    chk = resolve_mappings(
+        _section({"object": "companies", "hubspot": "founded", "salesforce": "founded__C"}),
+        schemas(),
+    )
+    founded = next(m for m in chk.mappings if m.hubspot == "founded")
+    assert founded.salesforce == "Founded__c"  # describe's spelling, as the API answers
+
+
 def test_one_default_pair_named_twice_is_an_error() -> None:
     entry = {"object": "companies", "hubspot": "type", "salesforce": "Type"}
     chk = check_mappings(
