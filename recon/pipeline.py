@@ -54,7 +54,13 @@ def _as_dict(result: Any) -> dict[str, Any]:
         return {"run_id": result}
     if isinstance(result, dict):
         return result
-    to_dict = getattr(result, "to_dict", None) or getattr(result, "as_dict", None)
+    # a result's own summary first: a plan's rows (1.6M on a large store) never go into the
+    # run summary, stdout or the parent run's row
+    to_dict = (
+        getattr(result, "summary", None)
+        or getattr(result, "to_dict", None)
+        or getattr(result, "as_dict", None)
+    )
     if callable(to_dict):
         return dict(to_dict())
     from dataclasses import asdict, is_dataclass

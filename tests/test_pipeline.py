@@ -65,6 +65,11 @@ def test_dry_run_on_a_sample_writes_nothing(
     assert {"pull", "match", "plan", "apply"} <= kids
     policy = db.execute("select count(*) from decisions where decided_by = 'policy'").fetchone()[0]
     assert policy == summary["stages"]["policy"]["links"]
+    # a plan stage reports its counts, never its rows
+    plan = summary["stages"]["plan"]
+    assert isinstance(plan["items"], int) and plan["items"] > 0 and plan["by_action"]
+    parent = db.execute("select summary from runs where run_id = ?", [summary["run_id"]]).fetchone()
+    assert len(parent[0]) < 100_000
 
 
 def test_full_run_applies_audits_and_exports(
