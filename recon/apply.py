@@ -340,7 +340,7 @@ def apply_plan(
         'ok'
     """
     with store_lock(db, holder="apply", heartbeat_every=30):
-        plan = resolve_run_id(db, plan_run_id, "plan")
+        plan = resolve_run_id(db, plan_run_id, "plan", finished=True)
         if plan is None:
             if not dry_run:
                 raise UsageError("there is no plan to apply", hint="run `recon plan` first")

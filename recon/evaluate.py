@@ -202,7 +202,7 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
     """
     from .store import resolve_run_id
 
-    rid = resolve_run_id(db, run_id, "match")
+    rid = resolve_run_id(db, run_id, "match", finished=True)
     if rid is None:
         raise UsageError(
             "the store holds no match run", hint="run `recon match` first, then review some pairs"

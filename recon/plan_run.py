@@ -99,7 +99,7 @@ def run_build(
     started = time.perf_counter()
     if sample is not None and sample < 1:
         raise PlanError(f"--sample must be at least 1, got {sample}")
-    mrid = resolve_run_id(db, match_run_id, "match")
+    mrid = resolve_run_id(db, match_run_id, "match", finished=True)
     if mrid is None:
         raise PlanError("there is no match run to plan from", hint="run `recon match` first")
     view = load_view(db, mrid, campaigns=bool(cfg.mapping.campaign_property))

@@ -455,20 +455,30 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
     return row
 
 
-def resolve_run_id(db: sqlite_utils.Database, run_id: str | None, stage: str) -> str | None:
+#: run statuses whose results are complete enough to build on
+FINISHED = ("ok", "partial", "budget")
+
+
+def resolve_run_id(
+    db: sqlite_utils.Database, run_id: str | None, stage: str, *, finished: bool = False
+) -> str | None:
     """The ``stage`` run meant by ``run_id``: itself, the child of a parent run, or the latest.
 
     Commands that take a run id accept either a stage run or its parent ``recon run``.
-    Returns None when ``run_id`` is None and no run of ``stage`` exists.
+    Returns None when ``run_id`` is None and no run of ``stage`` exists. ``finished``: the
+    latest means the latest that finished (:data:`FINISHED`), never one still running,
+    killed or failed (a plan from a match run killed mid-way would plan from no pairs).
 
     Raises:
         UsageError: ``run_id`` names no run, or a parent with no ``stage`` child.
     """
     if run_id is None:
+        done = f" and status in ({', '.join('?' * len(FINISHED))})" if finished else ""
         rows = list(
             db.query(
-                "select run_id from runs where stage = ? order by started_at desc, rowid desc limit 1",
-                [stage],
+                f"select run_id from runs where stage = ?{done} "
+                "order by started_at desc, rowid desc limit 1",
+                [stage, *(FINISHED if finished else ())],
             )
         )
         return rows[0]["run_id"] if rows else None

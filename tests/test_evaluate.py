@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from recon.cli import app
 from recon.errors import UsageError
 from recon.evaluate import closure_pairs, score_files, score_labels
-from recon.store import start_run, transaction
+from recon.store import finish_run, start_run, transaction
 
 SCORE_PY = Path(__file__).resolve().parents[1].parent / "shared" / "devset" / "score.py"
 
@@ -156,6 +156,7 @@ def _decide(
 
 def test_precision_per_tier_from_human_labels(fresh_db) -> None:
     run = start_run(fresh_db, "match")
+    finish_run(fresh_db, run)
     with transaction(fresh_db):
         _pair(fresh_db, run, "p1", "link", "auto", "1", "A")
         _pair(fresh_db, run, "p2", "link", "auto", "2", "B")
@@ -192,6 +193,7 @@ def test_eval_labels_cli(tmp_path: Path) -> None:
 
     db = open_store(tmp_path / "data" / "recon.db")
     run = start_run(db, "match")
+    finish_run(db, run)
     with transaction(db):
         _pair(db, run, "p1", "link", "auto", "1", "A")
         _decide(db, "link", "match", "1", "A", item_id="p1")

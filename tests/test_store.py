@@ -104,6 +104,19 @@ def test_runs_nest_and_resolve(fresh_db: sqlite_utils.Database) -> None:
         get_run(fresh_db, "missing")
 
 
+def test_the_latest_finished_run_is_what_later_stages_build_on(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    done = start_run(fresh_db, "match")
+    finish_run(fresh_db, done)
+    killed = start_run(fresh_db, "match")  # killed while it computed: still "running"
+    failed = start_run(fresh_db, "match")
+    finish_run(fresh_db, failed, status="failed", error="boom")
+    assert resolve_run_id(fresh_db, None, "match") == failed  # the latest of any status
+    assert resolve_run_id(fresh_db, None, "match", finished=True) == done
+    assert resolve_run_id(fresh_db, killed, "match", finished=True) == killed  # named: as is
+
+
 def test_store_status_counts(fresh_db: sqlite_utils.Database) -> None:
     fresh_db["snapshots"].insert_all(
         [
