@@ -82,6 +82,8 @@ def _root(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # urllib3 logs every request line at debug level: a Slack webhook's path is its secret
+    logging.getLogger("urllib3").setLevel(logging.INFO)
 
 
 def get_config(config: Path | None = None) -> ReconConfig:

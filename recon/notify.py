@@ -16,12 +16,14 @@ Examples:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
 import requests
 
 from .config import NotifySection
+from .errors import ReconError
 
 __all__ = ["build_notice", "notify_run", "slack_payload"]
 
@@ -71,11 +73,33 @@ def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
 
+def _post_within(url: str, body: dict[str, Any], seconds: float) -> requests.Response:
+    """POST ``body``, giving up after ``seconds`` in all: the ``timeout`` of requests bounds
+    each socket read, so a server dripping its answer a byte at a time would hold the run."""
+    box: dict[str, Any] = {}
+
+    def send() -> None:
+        try:
+            box["resp"] = requests.post(url, json=body, timeout=seconds)
+        except BaseException as exc:  # handed to the caller
+            box["exc"] = exc
+
+    worker = threading.Thread(target=send, name="recon-notify", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise requests.Timeout(f"no complete answer within {seconds:g} s")
+    if "exc" in box:
+        raise box["exc"]
+    resp: requests.Response = box["resp"]
+    return resp
+
+
 def _post(kind: str, url: str, body: dict[str, Any], cfg: NotifySection) -> bool:
     delay = 0.5
     for attempt in range(cfg.retries + 1):
         try:
-            resp = requests.post(url, json=body, timeout=cfg.timeout_seconds)
+            resp = _post_within(url, body, cfg.timeout_seconds)
         except requests.RequestException as exc:
             # the exception text can contain the URL (and so the secret): log its type only
             log.warning(
@@ -111,10 +135,17 @@ def notify_run(
         return {}
     notice = build_notice(summary)
     sent: dict[str, bool] = {}
-    if cfg.slack_webhook is not None:
-        sent["slack"] = _post(
-            "slack", cfg.slack_webhook.get("notify.slack_webhook"), slack_payload(notice), cfg
-        )
-    if cfg.webhook_url is not None:
-        sent["webhook"] = _post("webhook", cfg.webhook_url.get("notify.webhook_url"), notice, cfg)
+    for kind, secret, key, body in (
+        ("slack", cfg.slack_webhook, "notify.slack_webhook", slack_payload(notice)),
+        ("webhook", cfg.webhook_url, "notify.webhook_url", notice),
+    ):
+        if secret is None:
+            continue
+        try:
+            url = secret.get(key)
+        except ReconError as exc:  # e.g. "env:NAME" with NAME unset: the run's result stands
+            log.warning("%s notification not sent: %s", kind, exc)
+            sent[kind] = False
+            continue
+        sent[kind] = _post(kind, url, body, cfg)
     return sent

@@ -184,3 +184,14 @@ def test_prune_deletes_old_plan_runs(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["prune"])  # the default keeps three: nothing left to delete
     assert "deleted" in capsys.readouterr().out
+
+
+def test_verbose_keeps_request_lines_out_of_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """urllib3 logs each request line at debug level; a Slack webhook's path is its secret."""
+    import logging
+
+    with pytest.raises(SystemExit):
+        main(["-v", "status", "--json"])
+    assert logging.getLogger("urllib3").getEffectiveLevel() > logging.DEBUG

@@ -64,3 +64,45 @@ def test_undeliverable_hook_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     cfg = NotifySection(webhook_url="http://127.0.0.1:9/SECRETPATH", retries=1, timeout_seconds=0.5)
     assert notify_run(cfg, SUMMARY) == {"webhook": False}
     assert "SECRETPATH" not in caplog.text
+
+
+def test_a_hook_dripping_its_answer_is_cut_off_at_the_timeout() -> None:
+    """requests' timeout bounds each read; the notice gives up after timeout_seconds in all."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n")
+        while not stop.is_set():
+            try:
+                conn.sendall(b"x")
+            except OSError:
+                break
+            time.sleep(0.1)
+        conn.close()
+
+    threading.Thread(target=drip, daemon=True).start()
+    port = server.getsockname()[1]
+    cfg = NotifySection(webhook_url=f"http://127.0.0.1:{port}/hook", retries=0, timeout_seconds=0.5)
+    started = time.monotonic()
+    assert notify_run(cfg, SUMMARY) == {"webhook": False}
+    assert time.monotonic() - started < 2
+    stop.set()
+    server.close()
+
+
+def test_a_hook_whose_secret_is_unset_is_skipped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("RECON_TEST_HOOK", raising=False)
+    cfg = NotifySection(webhook_url="env:RECON_TEST_HOOK")
+    assert notify_run(cfg, SUMMARY) == {"webhook": False}  # the run's own result stands
+    assert "RECON_TEST_HOOK" in caplog.text
