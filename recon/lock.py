@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,9 @@ import sqlite_utils
 from .errors import LockedError
 from .models import now_iso, parse_ts
 from .store import transaction
+
+#: how long taking the lock waits for a holder's write transaction (then: locked, exit 5)
+_BUSY_MS = 5000
 
 __all__ = ["DEFAULT_STALE_AFTER", "Lock", "acquire", "lock_info", "release", "store_lock"]
 
@@ -99,6 +103,25 @@ def acquire(
     me = Lock(
         db=db, holder=holder, pid=os.getpid(), host=socket.gethostname(), run_id=run_id, name=name
     )
+    # the holder may be inside a long write (a plan's rows): that is "locked", not an error
+    waited = db.execute("pragma busy_timeout").fetchone()[0]
+    db.execute(f"pragma busy_timeout = {_BUSY_MS}")
+    try:
+        return _acquire(db, me, name, stale_after)
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        current = lock_info(db, name)
+        who = f" by {current['holder']} (pid {current['pid']})" if current else ""
+        raise LockedError(
+            f"the store is locked{who}: another process is writing to it",
+            hint="wait for it to finish, then run again",
+        ) from None
+    finally:
+        db.execute(f"pragma busy_timeout = {int(waited)}")
+
+
+def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float) -> Lock:
     with transaction(db):
         current = lock_info(db, name)
         if current is not None:
@@ -124,10 +147,10 @@ def acquire(
         db["locks"].upsert(
             {
                 "name": name,
-                "holder": holder,
+                "holder": me.holder,
                 "pid": me.pid,
                 "host": me.host,
-                "run_id": run_id,
+                "run_id": me.run_id,
                 "started_at": now,
                 "heartbeat_at": now,
             },

@@ -128,3 +128,26 @@ def test_same_process_may_nest_and_keeps_the_outer_lock(store_path: Path) -> Non
         info = lock_info(db)
         assert info is not None and info["holder"] == "recon run"
     assert lock_info(db) is None
+
+
+def test_a_holder_inside_a_long_write_means_locked(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taking the lock while another process writes (a plan's rows in one transaction) is a
+    LockedError (exit 5) after a short wait, not a "database is locked" crash (exit 1)."""
+    import sqlite3
+
+    import recon.lock
+
+    db = open_store(store_path)
+    writer = sqlite3.connect(store_path, isolation_level=None)
+    writer.execute("begin immediate")
+    monkeypatch.setattr(recon.lock, "_BUSY_MS", 100)
+    try:
+        with pytest.raises(LockedError, match="writing"):
+            acquire(db, holder="second run")
+    finally:
+        writer.execute("rollback")
+        writer.close()
+    assert db.execute("pragma busy_timeout").fetchone()[0] > 100  # the store's own wait is back
+    release(acquire(db, holder="second run"))
