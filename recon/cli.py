@@ -874,6 +874,14 @@ def run(
     unknown = [s for s in stage or [] if s not in STAGES]
     if unknown:
         raise UsageError(f"unknown stage {unknown[0]!r}", hint="stages: " + " ".join(STAGES))
+    from .audit import FORMATS
+
+    # checked before any stage runs: a typo must not wait until after the CRMs were written
+    bad = [f for f in export_format or [] if f not in FORMATS]
+    if bad:
+        raise UsageError(
+            f"unknown export format {bad[0]!r}", hint="use one of: " + ", ".join(FORMATS)
+        )
     summary = run_pipeline(
         cfg,
         dry_run=dry_run,

@@ -38,7 +38,12 @@ from pydantic import (
     model_validator,
 )
 from pydantic import BeforeValidator as _Before
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from .errors import ConfigError
 
@@ -339,6 +344,22 @@ class MatchSection(Section):
     objects: list[Literal["companies", "contacts"]] = ["companies", "contacts"]
     thresholds: dict[str, float] = {}
 
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        from dataclasses import fields
+
+        from .match.settings import Thresholds
+
+        known = [f.name for f in fields(Thresholds)]
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise ValueError(f"unknown threshold {unknown[0]!r}; known: {', '.join(known)}")
+        bad = sorted(k for k, v in value.items() if not 0 <= v <= 1)
+        if bad:
+            raise ValueError(f"threshold {bad[0]!r} must be a probability between 0 and 1")
+        return value
+
 
 ConflictRule = Literal[
     "prefer_salesforce_unless_blank",
@@ -617,6 +638,19 @@ def load_config(
             problems=_problems(exc),
             hint="fix the keys listed",
         ) from None
+    except SettingsError as exc:  # a RECON_<SECTION>__<KEY> value that does not parse
+        named = sorted(k for k in os.environ if k.startswith("RECON_") and "__" in k)
+        raise ConfigError(
+            f"an environment override does not parse ({', '.join(named) or 'RECON_*'}): {exc}",
+            hint="lists and tables are JSON: RECON_POLICY__LINK_TIERS='[\"auto\"]'",
+        ) from None
     object.__setattr__(cfg, "source_path", found)
     _resolve_paths(cfg, cfg.base_dir)
+    settings = cfg.match.settings_file
+    if settings is not None and not settings.is_file():
+        raise ConfigError(
+            f"invalid configuration in {where}",
+            problems=[("match.settings_file", f"no such file: {settings}")],
+            hint="fix the path (the file is MatchSettings JSON, e.g. a stored run's settings)",
+        )
     return cfg

@@ -214,3 +214,26 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 )
 def test_is_loopback_url(url: str | None, expected: bool) -> None:
     assert is_loopback_url(url) is expected
+
+
+def test_match_settings_are_checked_when_the_config_loads(tmp_path: Path) -> None:
+    conf = tmp_path / "recon.toml"
+    conf.write_text("[match]\nthresholds = { atuo = 0.95 }\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(conf)
+    assert any(p.startswith("match.thresholds") and "atuo" in m for p, m in err.value.problems)
+    conf.write_text("[match]\nthresholds = { auto = 1.5 }\n")
+    with pytest.raises(ConfigError, match="invalid"):
+        load_config(conf)
+    conf.write_text('[match]\nsettings_file = "nope.json"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(conf)
+    assert err.value.problems[0][0] == "match.settings_file"
+
+
+def test_an_override_that_does_not_parse_is_a_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECON_POLICY__LINK_TIERS", "auto")
+    with pytest.raises(ConfigError, match="RECON_POLICY__LINK_TIERS"):
+        load_config(None)

@@ -194,6 +194,11 @@ def test_unknown_stage_is_a_usage_error(run_config: Path) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--config", str(run_config), "run", "--stage", "bogus"])
     assert exit_.value.code == 2
+    # an export format typo is refused before any stage runs (nothing pulled, nothing written)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(run_config), "run", "--export", "jsnol"])
+    assert exit_.value.code == 2
+    assert not (run_config.parent / "recon.db").exists()
 
 
 def test_run_resumes_an_apply_killed_mid_batch(
