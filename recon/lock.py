@@ -71,6 +71,15 @@ def lock_info(db: sqlite_utils.Database, name: str = LOCK_NAME) -> dict[str, Any
     return dict(rows[0]) if rows else None
 
 
+def _since_start(row: dict[str, Any]) -> bool:
+    """Whether the lock was taken after this process started (so it can be this process's)."""
+    taken = parse_ts(row.get("started_at"))
+    if taken is None:
+        return False
+    started = datetime.fromtimestamp(psutil.Process().create_time(), UTC)
+    return taken.timestamp() >= started.timestamp() - 1  # clock granularity
+
+
 def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
     beat = parse_ts(row.get("heartbeat_at")) or parse_ts(row.get("started_at"))
     if beat is None:
@@ -125,10 +134,13 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
     with transaction(db):
         current = lock_info(db, name)
         if current is not None:
-            if current["pid"] == me.pid and current["host"] == me.host:
+            if current["pid"] == me.pid and current["host"] == me.host and _since_start(current):
                 me.nested = True
                 return me
-            if _is_stale(current, stale_after):
+            if current["pid"] == me.pid and current["host"] == me.host:
+                # this pid, but taken before this process started: a dead run's pid, reused
+                log.warning("taking over a lock left by an earlier process with this pid")
+            elif _is_stale(current, stale_after):
                 log.warning(
                     "taking over a stale lock held by %s (pid %s on %s since %s)",
                     current["holder"],

@@ -151,3 +151,27 @@ def test_a_holder_inside_a_long_write_means_locked(
         writer.close()
     assert db.execute("pragma busy_timeout").fetchone()[0] > 100  # the store's own wait is back
     release(acquire(db, holder="second run"))
+
+
+def test_a_lock_left_by_a_dead_process_with_this_pid_is_taken_over(store_path: Path) -> None:
+    """A killed run's pid reused by a new process (pid 1 in a restarted container): the new
+    run holds the lock for real, not as a nested take of its own lock."""
+    import os
+    import socket
+
+    db = open_store(store_path)
+    with transaction(db):
+        db["locks"].insert(
+            {
+                "name": "store",
+                "holder": "killed run",
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started_at": "2020-01-01T00:00:00.000Z",
+                "heartbeat_at": "2020-01-01T00:00:00.000Z",
+            }
+        )
+    lock = acquire(db, holder="new run")
+    assert not lock.nested and lock_info(db)["holder"] == "new run"
+    release(lock)
+    assert lock_info(db) is None
