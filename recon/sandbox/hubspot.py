@@ -119,7 +119,8 @@ def _wrap(
             return stop
         try:
             response = await fn(request, object_type(raw))
-            response.headers.update(state.faults.hubspot_rate_headers())
+            if "/search" not in name:  # search is exempt from the ten-second bucket
+                response.headers.update(state.faults.hubspot_rate_headers())
             return response
         except BadRequest as exc:
             return exc.response

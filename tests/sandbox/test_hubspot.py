@@ -475,6 +475,25 @@ def test_rate_limit_setting_refuses_calls_past_the_window(sandbox_reset: Any) ->
     assert err.value.status == 429 and int(err.value.headers["Retry-After"]) >= 1
 
 
+def test_search_is_exempt_from_the_ten_second_bucket(sandbox_reset: Any) -> None:
+    """The spec marks search `x-hubspot-rate-limit-exemptions: ["ten-secondly"]`."""
+    sandbox_reset.state.settings.update({"hubspot_rate_limit": 2, "hubspot_rate_interval_s": 600})
+    body = {"filterGroups": [], "limit": 1}
+    for _ in range(4):
+        resp = requests.post(
+            f"{sandbox_reset.url}/crm/v3/objects/companies/search",
+            json=body,
+            headers={"Authorization": "Bearer x"},
+            timeout=10,
+        )
+        assert resp.status_code == 200 and "X-HubSpot-RateLimit-Remaining" not in resp.headers
+    hs = no_retry(sandbox_reset)
+    hs.crm.companies.basic_api.get_page(limit=1)  # the bucket is untouched by the searches
+    hs.crm.companies.basic_api.get_page(limit=1)
+    with pytest.raises(CompaniesApiException):
+        hs.crm.companies.basic_api.get_page(limit=1)
+
+
 def test_daily_limit_setting(sandbox_reset: Any) -> None:
     sandbox_reset.state.settings.update({"hubspot_daily_limit": 2})
     hs = no_retry(sandbox_reset)
