@@ -371,6 +371,8 @@ _NUMERIC = ("int", "double", "currency", "percent")
 
 def _aggregate(res: _Resolver, item: Any, position: int) -> Aggregate:
     _, func, path, alias = item
+    if path is None:  # COUNT() stands alone as the whole select list, nowhere else
+        raise _plain_malformed(res.soql, "COUNT() can only be used alone in the select list")
     ref = res.field(path)
     if func in ("sum", "avg") and ref.spec.type not in _NUMERIC:
         raise res.error(
