@@ -4,6 +4,7 @@ sandbox) one emulator per test session."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,8 +13,15 @@ from typing import Any
 
 import pytest
 import sqlite_utils
+from hypothesis import settings
 
 from recon.store import open_store
+
+# CI explores the same examples on every run (a property test never fails a landing by the
+# luck of a new seed); locally each run explores new ones (`CI=true make test` replays CI's)
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture
