@@ -224,6 +224,29 @@ def test_in_scope_reads_raw_fields_then_columns() -> None:
     assert not in_scope({**row, "country": "US"}, cfg)
 
 
+@pytest.mark.parametrize(
+    ("stored", "op", "value", "kept"),
+    [
+        (1000000.0, "eq", 1000000, True),  # a Salesforce currency comes back as a float
+        (1000000.0, "eq", "1000000", True),
+        (2.5, "in", ["2.50", "3"], True),
+        (True, "eq", "TRUE", True),
+        (1000000.0, "neq", 1000000, False),
+        ("007", "eq", "7", False),  # text stays text (a postal code is not a number)
+    ],
+)
+def test_filters_compare_numbers_as_numbers(stored: Any, op: str, value: Any, kept: bool) -> None:
+    flt = {"source": "salesforce", "object": "Account", "field": "AnnualRevenue", "op": op,
+           "value": value}  # fmt: skip
+    cfg = load_config(None, overrides={"pull": {"filters": [flt]}})
+    row = {
+        "source": "salesforce",
+        "object": "Account",
+        "data": json.dumps({"AnnualRevenue": stored}),
+    }
+    assert in_scope(row, cfg) is kept
+
+
 def test_cursor_advance_and_boundary() -> None:
     c = Cursor("hubspot", "contacts", "lastmodifieddate")
     c.advance([("1", "a"), ("2", "b"), ("3", "b")])

@@ -21,6 +21,7 @@ sweep* every ``[pull] archived_sweep_hours`` (everything once when the filters c
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -232,18 +233,41 @@ def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
     return all(_match(f, data.get(f.field, row.get(f.field))) for f in filters)
 
 
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _text(value: Any) -> str:
+    """A value as filters compare it: numbers in one form (1000000.0 is "1000000", as a
+    Salesforce currency comes back), flags as true/false, text as it is.
+
+    Examples:
+        >>> _text(1000000.0), _text("1000000"), _text(2.50), _text(True), _text(" x ")
+        ('1000000', '1000000', '2.5', 'true', ' x ')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        value = repr(value)
+    text = str(value)
+    if _NUMBER.fullmatch(text.strip()) and "." in text:
+        text = text.strip().rstrip("0").rstrip(".") or "0"
+    return text
+
+
 def _match(f: ScopeFilter, value: Any) -> bool:
-    text = None if value is None or value == "" else str(value)
+    text = None if value is None or value == "" else _text(value)
     want = f.value
-    values = [str(v) for v in want] if isinstance(want, list) else [str(want)]
+    values = [_text(v) for v in want] if isinstance(want, list) else [_text(want)]
     if f.op == "has_value":
         return text is not None
     if f.op == "no_value":
         return text is None
     if f.op == "eq":
-        return text is not None and text.lower() == str(want).lower()
+        return text is not None and text.lower() == values[0].lower()
     if f.op == "neq":
-        return text is None or text.lower() != str(want).lower()
+        return text is None or text.lower() != values[0].lower()
     if f.op == "in":
         return text is not None and text.lower() in {v.lower() for v in values}
     if f.op == "not_in":
