@@ -163,6 +163,16 @@ class SalesforceSource:
                 AuthError(f"{where}: session refused (401 {code})", hint="check the credentials")
             )
         if isinstance(exc, SalesforceRefusedRequest):
+            if code == "REQUEST_LIMIT_EXCEEDED" and "concurrent" in message.lower():
+                # too many long requests at once in the org (ConcurrentPerOrgLongTxn): passes
+                return Failure(
+                    RateLimited(
+                        f"{where}: too many concurrent long requests in the org ({message})",
+                        hint="retried with backoff; run recon when the org is quieter",
+                    ),
+                    retryable=True,
+                    retry_after=retry_after,
+                )
             if code == "REQUEST_LIMIT_EXCEEDED":
                 return Failure(
                     RateLimited(

@@ -239,6 +239,14 @@ def test_request_limit_exceeded_is_rate_limited(sf, fresh_db) -> None:
         run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
 
 
+def test_a_concurrency_limit_passes_and_is_retried(sf, fresh_db) -> None:
+    """REQUEST_LIMIT_EXCEEDED also means too many long requests at once: that one passes."""
+    _fault(sf, kind="request_limit", endpoint="*query*", times=1,
+           message="ConcurrentPerOrgLongTxn Limit exceeded.")  # fmt: skip
+    result = run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Lead"])
+    assert result.records == {"salesforce:Lead": 9}
+
+
 def test_expired_session_gets_one_new_token(sf, fresh_db) -> None:
     _fault(sf, kind="expired_session", endpoint="*query*", times=1)
     result = run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
