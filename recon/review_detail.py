@@ -102,14 +102,15 @@ def _related(
 def _versions(db: sqlite_utils.Database, item_id: str) -> dict[str, int]:
     rows = db.execute(
         "select kind, coalesce(json_extract(choice, '$.field'), ''), version from decisions "
-        "where item_id = ? and superseded = 0",
+        "where item_id = ? and superseded = 0 order by decision_id",
         [item_id],
     ).fetchall()
     out = {(f"{k}:{f}" if f else k): v for k, f, v in rows}
-    # approving and splitting a cluster is one chain of versions (review._CHAINED)
-    chained = out.get("duplicate", out.get("split"))
-    if chained is not None:
-        out["duplicate"] = out["split"] = chained
+    # approving and splitting a cluster is one chain of versions (review._CHAINED): its
+    # current version is the newest decision's (older stores may hold one of each kind)
+    chained = [v for k, f, v in rows if k in ("duplicate", "split") and not f]
+    if chained:
+        out["duplicate"] = out["split"] = chained[-1]
     return out
 
 

@@ -547,6 +547,25 @@ def test_approving_and_splitting_a_cluster_share_one_version_chain(
     assert any(i["item_id"] == merge for i in approved_items(db, run))
 
 
+def test_a_store_with_one_current_decision_of_each_kind_can_decide_again(
+    db: sqlite_utils.Database,
+) -> None:
+    """Stores from before the shared chain may hold a current approval and a current split."""
+    cid = first(db, "duplicate")["item_id"]
+    review.decide(db, cid, "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, cid, "defer", reviewer="ana", based_on_version=1)
+    review.decide(db, cid, "approve", reviewer="ana", based_on_version=2)
+    db.execute(  # a split of the old kind-only chain: version 1, newer, not superseding
+        "insert into decisions (kind, item_id, label, decided_by, reviewer, decided_at, version, "
+        "superseded, choice) values ('split', ?, 'non_match', 'human', 'ben', '2999-01-01', 1, 0, "
+        "'{\"groups\": []}')",
+        [cid],
+    )
+    version = review.item_detail(db, cid)["versions"]["duplicate"]
+    assert version == 1  # the newest decision's
+    review.decide(db, cid, "approve", reviewer="ana", based_on_version=version)
+
+
 def test_undo_restores_the_previous_decision(db: sqlite_utils.Database) -> None:
     item = first(db, "link")
     review.decide(db, item["item_id"], "defer", reviewer="ana", based_on_version=0)
