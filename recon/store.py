@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -414,9 +416,58 @@ def start_run(
                 "config": canonical_json(config or {}),
                 "summary": "{}",
                 "error": None,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
             }
         )
     return rid
+
+
+def settle_dead_runs(db: sqlite_utils.Database) -> list[str]:
+    """Mark ``killed`` the runs still ``running`` whose process on this host has ended.
+
+    A run killed mid-way (SIGKILL, a crash, a reboot) never finishes its row. Left
+    ``running`` it would show as running for ever and keep its rows from pruning. Runs of
+    other hosts, and runs without a recorded process, are left as they are. An apply marked
+    ``killed`` stays resumable (its journal says what is left).
+
+    Examples:
+        >>> settle_dead_runs(open_store(":memory:"))
+        []
+    """
+    import psutil
+
+    from .models import parse_ts
+
+    host = socket.gethostname()
+    dead = []
+    for run_id, pid, started in db.execute(
+        "select run_id, pid, started_at from runs where status = 'running' and host = ? "
+        "and pid is not null",
+        [host],
+    ).fetchall():
+        try:
+            alive = psutil.Process(int(pid))
+            began = parse_ts(started)
+            # the pid may belong to a newer process now: started after the run, not its runner
+            gone = began is not None and alive.create_time() > began.timestamp() + 1
+        except psutil.NoSuchProcess:
+            gone = True
+        if gone:
+            dead.append(str(run_id))
+    if dead:
+        with transaction(db):
+            for run_id in dead:
+                db["runs"].update(
+                    run_id,
+                    {
+                        "status": "killed",
+                        "ended_at": now_iso(),
+                        "error": "the process ended before the run finished",
+                    },
+                )
+        log.warning("runs killed before they finished: %s", ", ".join(dead))
+    return dead
 
 
 def finish_run(
@@ -503,6 +554,7 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
         >>> store_status(open_store(":memory:"))["records"]
         []
     """
+    settle_dead_runs(db)  # a run whose process is gone is shown killed, not running
     records = [
         dict(r)
         for r in db.query(
@@ -578,6 +630,7 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
     """
     if keep < 1:
         raise UsageError(f"keep must be at least 1, got {keep}", hint="e.g. --keep 3")
+    settle_dead_runs(db)  # runs killed mid-way are not "still running": their rows may go
 
     def ids(sql: str, params: list[Any] | None = None) -> set[str]:
         return {r[0] for r in db.execute(sql, params or []) if r[0] is not None}
@@ -588,9 +641,12 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
         "where n <= ? or status = 'running'"
     )
     kept_plans = ids(newest, ["plan", keep]) | ids("select plan_run_id from review_state")
-    kept_plans |= ids(  # an apply that has not finished resumes from its plan
-        "select json_extract(config, '$.plan_run_id') from runs "
-        "where stage = 'apply' and status = 'running'"
+    kept_plans |= (
+        ids(  # an apply that has not finished (running, or items left) resumes from its plan
+            "select json_extract(config, '$.plan_run_id') from runs r where stage = 'apply' "
+            "and (status = 'running' or exists (select 1 from journal j where j.run_id = r.run_id "
+            "and j.state in ('planned', 'sent')))"
+        )
     )
     kept_matches = ids(newest, ["match", keep]) | ids("select match_run_id from review_state")
     for run_id in kept_plans:
@@ -699,3 +755,11 @@ def m008_plan_items_merge_link_index(db: sqlite_utils.Database) -> None:
         "create index if not exists idx_plan_items_merge_link"
         " on plan_items (run_id, link_item_id) where action = 'merge'"
     )
+
+
+@MIGRATIONS(name="m009_runs_process")
+def m009_runs_process(db: sqlite_utils.Database) -> None:
+    """Runs remember the process that ran them: one killed mid-way is told apart from one
+    still running (:func:`settle_dead_runs`)."""
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)

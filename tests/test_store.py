@@ -215,6 +215,40 @@ def test_prune_keeps_the_plan_of_an_unfinished_apply_and_its_match_run() -> None
     assert _rows(db, "plan_items", plans[0]) > 0 and _rows(db, "pairs", m1) > 0
 
 
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_runs_whose_process_is_gone_are_settled_as_killed() -> None:
+    db = open_store(":memory:")
+    mine = start_run(db, "match")
+    gone = start_run(db, "match")
+    elsewhere = start_run(db, "plan")
+    db.execute("update runs set pid = ? where run_id = ?", [_dead_pid(), gone])
+    db.execute("update runs set host = 'another-host' where run_id = ?", [elsewhere])
+    assert store_status(db)["runs"]["match"]["status"] in ("running", "killed")
+    status = dict(db.execute("select run_id, status from runs").fetchall())
+    assert status == {mine: "running", gone: "killed", elsewhere: "running"}
+    assert get_run(db, gone)["error"] == "the process ended before the run finished"
+
+
+def test_prune_keeps_the_plan_of_a_killed_apply_with_items_left() -> None:
+    db, _m1, _m2, plans = _plan_runs_world()
+    apply_run = start_run(db, "apply", config={"plan_run_id": plans[0]})
+    db["journal"].insert(
+        {"run_id": apply_run, "item_id": "x", "plan_run_id": plans[0], "state": "planned"}
+    )
+    db.execute("update runs set pid = ? where run_id = ?", [_dead_pid(), apply_run])
+    prune_runs(db, 1)
+    assert get_run(db, apply_run)["status"] == "killed"
+    assert _rows(db, "plan_items", plans[0]) > 0  # the resume still needs it
+
+
 def test_prune_drops_a_match_run_no_kept_plan_needs() -> None:
     db, m1, m2, plans = _plan_runs_world()
     result = prune_runs(db, 1)
