@@ -98,6 +98,7 @@ class SalesforceSource:
         )
         self.types: dict[str, dict[str, str]] = {}
         self.fields: dict[str, list[str]] = {}
+        self._parent_cache: dict[tuple[str, int, int], list[tuple[str, list[str]]]] = {}
 
     # ------------------------------------------------------------------ calls
 
@@ -304,15 +305,26 @@ class SalesforceSource:
         types = self.types.get(obj, {})
         # a null parent ("Account": null over REST) reads as its selected fields, blank, as a
         # Bulk CSV gives them ("Account.Name" empty): one record, one content hash either way
-        for field in self.fields.get(obj, ()):
-            parent = field.partition(".")[0]
-            if field != parent and parent in raw and raw[parent] is None:
-                raw.setdefault(field, None)
-        for field in self.fields.get(obj, ()):
-            parent = field.partition(".")[0]
-            if field != parent and raw.get(parent, 0) is None:
+        for parent, selected in self._parents(obj):
+            if parent in raw and raw[parent] is None:
                 del raw[parent]
+                for field in selected:
+                    raw.setdefault(field, None)
         return {k: typed(v, types.get(k)) for k, v in raw.items()}
+
+    def _parents(self, obj: str) -> list[tuple[str, list[str]]]:
+        """The parent relationships ``obj``'s query selects, with their selected fields."""
+        fields = self.fields.get(obj, [])
+        key = (obj, id(fields), len(fields))
+        hit = self._parent_cache.get(key)
+        if hit is None:
+            by_parent: dict[str, list[str]] = {}
+            for field in fields:
+                parent, dot, _ = field.partition(".")
+                if dot:
+                    by_parent.setdefault(parent, []).append(field)
+            hit = self._parent_cache[key] = list(by_parent.items())
+        return hit
 
     # ------------------------------------------------------------------ owners
 
