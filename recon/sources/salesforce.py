@@ -328,21 +328,26 @@ class SalesforceSource:
 
     # ------------------------------------------------------------------ owners
 
-    def owners(self) -> Iterator[list[dict[str, Any]]]:
-        """User rows for the ``owners`` table, page by page."""
-        body = self._call(
-            lambda sf: sf.query("SELECT Id, Name, Email, IsActive, Username FROM User")
-        )
+    def _query_pages(self, soql: str, *, deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
+        """The records of one query, a page at a time (``deleted``: ``queryAll``)."""
+        body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
         while True:
-            yield [
-                {"source": "salesforce", "owner_id": r["Id"], "email": r.get("Email"), "name": r.get("Name"),
-                 "active": 1 if r.get("IsActive") else 0, "data": canonical_json(flatten(r))}
-                for r in body.get("records", [])
-            ]  # fmt: skip
+            yield body.get("records", [])
             url = body.get("nextRecordsUrl")
             if body.get("done", True) or not url:
                 return
-            body = self._call(lambda sf, u=url: sf.query_more(u, identifier_is_url=True))
+            body = self._call(
+                lambda sf, u=url: sf.query_more(u, identifier_is_url=True, include_deleted=deleted)
+            )
+
+    def owners(self) -> Iterator[list[dict[str, Any]]]:
+        """User rows for the ``owners`` table, page by page."""
+        for records in self._query_pages("SELECT Id, Name, Email, IsActive, Username FROM User"):
+            yield [
+                {"source": "salesforce", "owner_id": r["Id"], "email": r.get("Email"), "name": r.get("Name"),
+                 "active": 1 if r.get("IsActive") else 0, "data": canonical_json(flatten(r))}
+                for r in records
+            ]  # fmt: skip
 
     # ------------------------------------------------------------------ records
 
@@ -426,24 +431,11 @@ class SalesforceSource:
             return
         soql = self._soql(obj, _shift(last, -60) if last else None, scoped=False, order=False)
         soql += (" AND " if " WHERE " in soql else " WHERE ") + "IsDeleted = true"
-        body = self._call(lambda sf: sf.query(soql, include_deleted=True))
-        while True:
-            records = [self._record(obj, flatten(r)) for r in body.get("records", [])]
-            url = body.get("nextRecordsUrl")
-            done = body.get("done", True) or not url
-            if done:
-                cursor.state["deleted_sweep"] = iso_utc(now)
-            yield Page(
-                object=obj,
-                rows=[map_record(obj, r) for r in records],
-                cursor=cursor.copy() if done else None,
-                counts=False,
-            )
-            if done:
-                return
-            body = self._call(
-                lambda sf, u=url: sf.query_more(u, identifier_is_url=True, include_deleted=True)
-            )
+        for records in self._query_pages(soql, deleted=True):
+            rows = [map_record(obj, self._record(obj, flatten(r))) for r in records]
+            yield Page(object=obj, rows=rows, counts=False)
+        cursor.state["deleted_sweep"] = iso_utc(now)  # committed once the sweep is read
+        yield Page(object=obj, cursor=cursor.copy(), counts=False)
 
     def _scope_sweep(self, obj: str, cursor: Cursor, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
@@ -452,24 +444,14 @@ class SalesforceSource:
         due, since = scope_sweep_plan(
             self.cfg, "salesforce", obj, cursor, now, first=first, pushed=bool(self._scope(obj))
         )
-        deleted = self.cfg.pull.include_deleted
         if due:
             # a minute of overlap: a record changed around the last sweep is read again
             since = _shift(since, -60) if since is not None else None
             soql = self._soql(obj, since, scoped=False, order=False)
-            body = self._call(lambda sf: sf.query(soql, include_deleted=deleted))
-            while True:
-                records = [self._record(obj, flatten(r)) for r in body.get("records", [])]
+            for records in self._query_pages(soql, deleted=self.cfg.pull.include_deleted):
+                rows = [map_record(obj, self._record(obj, flatten(r))) for r in records]
                 # a check of stored rows, not news: recon marks those now out of scope
-                yield Page(object=obj, rows=[map_record(obj, r) for r in records], counts=False)
-                url = body.get("nextRecordsUrl")
-                if body.get("done", True) or not url:
-                    break
-                body = self._call(
-                    lambda sf, u=url: sf.query_more(
-                        u, identifier_is_url=True, include_deleted=deleted
-                    )
-                )
+                yield Page(object=obj, rows=rows, counts=False)
         scope_sweep_done(self.cfg, "salesforce", obj, cursor)
         if before != (cursor.state.get("scope"), cursor.state.get("scope_sweep")):
             # the sweep's state (signature, time) is committed once it is done
