@@ -360,17 +360,15 @@ class SalesforceWriter:
         its victim. A victim already merged away (a resumed run, a retry) is skipped: it is
         checked only when its merge is refused. The survivorship values go with every call.
         """
-        outcome = Outcome(op.ref, True, op.record_id)
         for n, victim in enumerate(op.merge_ids):
             outcome = self._merge_one(op, str(victim))
-            if not outcome.ok:
-                if self._merged_into(op.object, str(victim)) == str(op.record_id):
-                    continue  # merged before: a resumed run, a retry
-                if n:
-                    merged = ", ".join(map(str, op.merge_ids[:n]))
-                    outcome = replace(outcome, error=f"{outcome.error} (after merging {merged})")
-                return outcome
-        return Outcome(op.ref, True, op.record_id) if not outcome.ok else outcome
+            if outcome.ok or self._merged_into(op.object, str(victim)) == str(op.record_id):
+                continue  # merged now, or before (a resumed run, a retry)
+            if n:
+                merged = ", ".join(map(str, op.merge_ids[:n]))
+                outcome = replace(outcome, error=f"{outcome.error} (after merging {merged})")
+            return outcome
+        return Outcome(op.ref, True, op.record_id)
 
     def _merged_into(self, obj: str, record_id: str) -> str | None:
         """The master a deleted record was merged into (``queryAll``), else None."""
