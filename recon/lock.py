@@ -31,7 +31,7 @@ import sqlite_utils
 
 from .errors import LockedError
 from .models import now_iso, parse_ts
-from .store import transaction
+from .store import process_ran_at, transaction
 
 #: how long taking the lock waits for a holder's write transaction (then: locked, exit 5)
 _BUSY_MS = 5000
@@ -69,15 +69,6 @@ def lock_info(db: sqlite_utils.Database, name: str = LOCK_NAME) -> dict[str, Any
     """The current holder's row, or None when free."""
     rows = list(db.query("select * from locks where name = ? and holder is not null", [name]))
     return dict(rows[0]) if rows else None
-
-
-def _since_start(row: dict[str, Any]) -> bool:
-    """Whether the lock was taken after this process started (so it can be this process's)."""
-    taken = parse_ts(row.get("started_at"))
-    if taken is None:
-        return False
-    started = datetime.fromtimestamp(psutil.Process().create_time(), UTC)
-    return taken.timestamp() >= started.timestamp() - 1  # clock granularity
 
 
 def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
@@ -134,10 +125,12 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
     with transaction(db):
         current = lock_info(db, name)
         if current is not None:
-            if current["pid"] == me.pid and current["host"] == me.host and _since_start(current):
+            mine = current["pid"] == me.pid and current["host"] == me.host
+            # taken after this process started (else: a dead run's pid, reused)
+            if mine and current["started_at"] and process_ran_at(me.pid, current["started_at"]):
                 me.nested = True
                 return me
-            if current["pid"] == me.pid and current["host"] == me.host:
+            if mine:
                 # this pid, but taken before this process started: a dead run's pid, reused
                 log.warning("taking over a lock left by an earlier process with this pid")
             elif _is_stale(current, stale_after):

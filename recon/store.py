@@ -423,6 +423,28 @@ def start_run(
     return rid
 
 
+def process_ran_at(pid: int, at: str | None) -> bool:
+    """Whether process ``pid`` of this host exists and already ran at ``at`` (a timestamp).
+
+    A pid whose process started after ``at`` belongs to a newer process (pids are reused,
+    e.g. pid 1 in a restarted container), not to whatever recorded it then.
+
+    Examples:
+        >>> process_ran_at(os.getpid(), "2999-01-01T00:00:00Z"), process_ran_at(os.getpid(), "2000-01-01T00:00:00Z")
+        (True, False)
+    """
+    import psutil
+
+    from .models import parse_ts
+
+    try:
+        started = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    when = parse_ts(at) if at else None
+    return when is None or started <= when.timestamp() + 1  # clock granularity
+
+
 def settle_dead_runs(db: sqlite_utils.Database) -> list[str]:
     """Mark ``killed`` the runs still ``running`` whose process on this host has ended.
 
@@ -435,26 +457,15 @@ def settle_dead_runs(db: sqlite_utils.Database) -> list[str]:
         >>> settle_dead_runs(open_store(":memory:"))
         []
     """
-    import psutil
-
-    from .models import parse_ts
-
-    host = socket.gethostname()
-    dead = []
-    for run_id, pid, started in db.execute(
-        "select run_id, pid, started_at from runs where status = 'running' and host = ? "
-        "and pid is not null",
-        [host],
-    ).fetchall():
-        try:
-            alive = psutil.Process(int(pid))
-            began = parse_ts(started)
-            # the pid may belong to a newer process now: started after the run, not its runner
-            gone = began is not None and alive.create_time() > began.timestamp() + 1
-        except psutil.NoSuchProcess:
-            gone = True
-        if gone:
-            dead.append(str(run_id))
+    dead = [
+        str(run_id)
+        for run_id, pid, started in db.execute(
+            "select run_id, pid, started_at from runs where status = 'running' and host = ? "
+            "and pid is not null",
+            [socket.gethostname()],
+        ).fetchall()
+        if not process_ran_at(int(pid), started)
+    ]
     if dead:
         with transaction(db):
             for run_id in dead:
