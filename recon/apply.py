@@ -50,7 +50,7 @@ from .errors import AuthError, BudgetExhausted, ReconError, UsageError
 from .lock import store_lock
 from .models import canonical_json, now_iso
 from .review_stale import stale_id
-from .store import finish_run, resolve_run_id, start_run, transaction
+from .store import UNFINISHED_APPLY, finish_run, resolve_run_id, start_run, transaction
 from .writers import CallBudget, Writer, chunks
 from .writers.dryrun import DryRunWriter
 
@@ -150,8 +150,7 @@ def unfinished_apply(
             "and (? is null or json_extract(r.config, '$.plan_run_id') = ?) "
             "and json_extract(r.config, '$.plan_run_id') is not null "
             "and coalesce(json_extract(r.config, '$.dry_run'), 0) = 0 "
-            "and (r.status = 'running' or exists (select 1 from journal j where j.run_id = r.run_id "
-            "and j.state in ('planned', 'sent'))) "
+            f"and {UNFINISHED_APPLY} "
             "order by r.started_at desc, r.rowid desc limit 1",
             [plan_run_id, plan_run_id],
         )

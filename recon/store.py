@@ -519,6 +519,12 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
 
 #: run statuses whose results are complete enough to build on
 FINISHED = ("ok", "partial", "budget")
+#: an apply run ``r`` that has not finished: still running, or items left in its journal
+#: (whatever stopped it: a budget, a crash, an authentication or network failure)
+UNFINISHED_APPLY = (
+    "(r.status = 'running' or exists (select 1 from journal j where j.run_id = r.run_id "
+    "and j.state in ('planned', 'sent')))"
+)
 
 
 def resolve_run_id(
@@ -652,12 +658,9 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
         "where n <= ? or status = 'running'"
     )
     kept_plans = ids(newest, ["plan", keep]) | ids("select plan_run_id from review_state")
-    kept_plans |= (
-        ids(  # an apply that has not finished (running, or items left) resumes from its plan
-            "select json_extract(config, '$.plan_run_id') from runs r where stage = 'apply' "
-            "and (status = 'running' or exists (select 1 from journal j where j.run_id = r.run_id "
-            "and j.state in ('planned', 'sent')))"
-        )
+    kept_plans |= ids(  # an apply that has not finished resumes from its plan
+        "select json_extract(config, '$.plan_run_id') from runs r where stage = 'apply' "
+        f"and {UNFINISHED_APPLY}"
     )
     kept_matches = ids(newest, ["match", keep]) | ids("select match_run_id from review_state")
     for run_id in kept_plans:
