@@ -64,6 +64,7 @@ __all__ = [
     "build_plan",
     "field_choices",
     "latest_decisions",
+    "proposed_choice",
     "plan_counts",
     "survivorship",
 ]
@@ -297,6 +298,23 @@ def _merge_with_choices(
     out["payload"] = payload
     out["record_id"] = master
     return out
+
+
+def proposed_choice(after: Any) -> dict[str, Any] | None:
+    """The choice a conflict item's ``after`` (decoded) proposes, or None: a person chooses.
+
+    A plan proposes a side (``{"side", "value"}``: the newer one, see
+    ``Planner.conflict``); a hand-made conflict may carry a bare value.
+
+    Examples:
+        >>> proposed_choice({"side": "hubspot", "value": "CEO"}), proposed_choice(None)
+        ({'value': 'CEO', 'source': 'plan', 'side': 'hubspot'}, None)
+    """
+    if is_blank(after):
+        return None
+    if isinstance(after, dict) and after.get("side") in ("hubspot", "salesforce"):
+        return {"value": after.get("value"), "source": "plan", "side": after["side"]}
+    return {"value": after, "source": "plan"}
 
 
 def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:

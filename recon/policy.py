@@ -25,6 +25,7 @@ import sqlite_utils
 
 from .config import PolicySection
 from .models import now_iso
+from .plan import proposed_choice
 from .store import transaction
 
 __all__ = ["POLICY_REVIEWER", "auto_approve"]
@@ -106,9 +107,6 @@ def auto_approve(
     return counts
 
 
-_SIDES = ("hubspot", "salesforce")
-
-
 def _approve_plan_items(
     db: sqlite_utils.Database,
     plan_run_id: str,
@@ -138,18 +136,10 @@ def _approve_plan_items(
         choice = None
         kind = "plan"
         if action == "conflict":
-            proposed = json.loads(row["after"]) if row["after"] else None
-            if not isinstance(proposed, dict) or proposed.get("side") not in _SIDES:
+            proposed = proposed_choice(json.loads(row["after"]) if row["after"] else None)
+            if proposed is None:
                 continue  # nothing proposed (the review rule, times missing): a person chooses
-            kind, choice = (
-                "conflict_value",
-                {
-                    "field": row["field"],
-                    "value": proposed.get("value"),
-                    "source": "plan",
-                    "side": proposed["side"],
-                },
-            )
+            kind, choice = "conflict_value", {"field": row["field"], **proposed}
         db["decisions"].insert(
             {
                 "kind": kind,

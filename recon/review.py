@@ -44,6 +44,7 @@ import sqlite_utils
 
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
+from .plan import proposed_choice
 from .review_detail import _chosen_values, _merge_item, item_detail, record_link
 from .review_plan import approve_plan_items, count_plan_approvals, plan_item_counts, plan_page
 from .review_queue import (
@@ -271,17 +272,13 @@ def decide(
                 "select after from plan_items where run_id = ? and item_id = ?",
                 [item["run_id"], item_id],
             ).fetchone()[0]
-            if after in (None, "null", '""'):
+            proposed = proposed_choice(json.loads(after) if after else None)
+            if proposed is None:
                 raise ReviewError(
                     f"conflict {item_id} proposes no value",
                     hint="choose the surviving value (choose_value)",
                 )
-            proposed = json.loads(after)
-            if isinstance(proposed, dict) and proposed.get("side") in ("hubspot", "salesforce"):
-                # the plan proposes a side (the newer one): its value, written as that side's
-                choice.update(value=proposed.get("value"), source="plan", side=proposed["side"])
-            else:
-                choice.update(value=proposed, source="plan")
+            choice.update(proposed)
     elif item["kind"] == "stale":
         # the decision answers this version of the record: approving writes against it
         both = stale_of(db, item).get("both") or {}

@@ -11,6 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from .models import hubspot_record_url, salesforce_record_url
+from .plan import proposed_choice
 from .review_queue import _latest_run, _queue_row
 from .review_stale import stale_detail
 
@@ -246,9 +247,10 @@ def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[
     (``proposed``: the side the plan proposes, the newer one, see ``Planner.conflict``)."""
     options: list[dict[str, Any]] = []
     payload: dict[str, Any] = plan["payload"] if isinstance(plan.get("payload"), dict) else {}
-    after = plan.get("after")
     proposed = (
-        after.get("side") if plan.get("action") == "conflict" and isinstance(after, dict) else None
+        (proposed_choice(plan.get("after")) or {}).get("side")
+        if plan.get("action") == "conflict"
+        else None
     )
     for source in ("hubspot", "salesforce"):
         side = payload.get(source)
