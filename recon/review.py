@@ -45,7 +45,7 @@ import sqlite_utils
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
 from .plan import proposed_choice
-from .review_detail import _chosen_values, _merge_item, item_detail, record_link
+from .review_detail import CLUSTER_ANSWERS, _chosen_values, _merge_item, item_detail, record_link
 from .review_plan import approve_plan_items, count_plan_approvals, plan_item_counts, plan_page
 from .review_queue import (
     DEFERRED_LABELS,
@@ -131,13 +131,9 @@ def resolve_reviewer(cfg: Any = None, signed_in: str | None = None) -> str | Non
     return None
 
 
-#: decision kinds that answer one question and so share one chain of versions: a cluster
-#: is approved (``duplicate``) or split, never both at once
-_CHAINED = {"duplicate": ("duplicate", "split"), "split": ("duplicate", "split")}
-
-
 def _chain(kind: str, item_id: str, field_name: str | None) -> tuple[str, list[Any]]:
-    kinds = _CHAINED.get(kind, (kind,))
+    # a cluster is approved or split, never both: those answers share one chain of versions
+    kinds = CLUSTER_ANSWERS if kind in CLUSTER_ANSWERS else (kind,)
     return (
         f"item_id = ? and kind in ({', '.join('?' * len(kinds))}) "
         "and coalesce(json_extract(choice, '$.field'), '') = ?",

@@ -100,6 +100,11 @@ def _related(
     return [dict(r) for r in rows]
 
 
+#: the decision kinds that answer one question about a cluster (approve it, or split it):
+#: one chain of versions (see ``review._chain``)
+CLUSTER_ANSWERS = ("duplicate", "split")
+
+
 def _versions(db: sqlite_utils.Database, item_id: str) -> dict[str, int]:
     rows = db.execute(
         "select kind, coalesce(json_extract(choice, '$.field'), ''), version from decisions "
@@ -107,11 +112,11 @@ def _versions(db: sqlite_utils.Database, item_id: str) -> dict[str, int]:
         [item_id],
     ).fetchall()
     out = {(f"{k}:{f}" if f else k): v for k, f, v in rows}
-    # approving and splitting a cluster is one chain of versions (review._CHAINED): its
-    # current version is the newest decision's (older stores may hold one of each kind)
-    chained = [v for k, f, v in rows if k in ("duplicate", "split") and not f]
+    # approving and splitting a cluster is one chain of versions: its current version is
+    # the newest decision's (older stores may hold one of each kind)
+    chained = [v for k, f, v in rows if k in CLUSTER_ANSWERS and not f]
     if chained:
-        out["duplicate"] = out["split"] = chained[-1]
+        out.update(dict.fromkeys(CLUSTER_ANSWERS, chained[-1]))
     return out
 
 
