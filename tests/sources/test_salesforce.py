@@ -145,16 +145,22 @@ def test_incremental_with_boundary_ties(sf, fresh_db) -> None:
     )
 
 
-def test_bulk_query_above_threshold_gives_the_same_rows(sf, fresh_db) -> None:
-    rest = run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Account"])
-    assert "bulk" not in _by_kind(rest)
+def _rest_then_bulk(db: Any, server: Any, obj: str, threshold: int) -> tuple[Any, Any]:
+    """A REST pull of ``obj``, then a full pull that Bulk reads (above ``threshold``)."""
+    rest = run_pull(db, _cfg(server), sources=["salesforce"], objects=[obj])
     bulk = run_pull(
-        fresh_db,
-        _cfg(sf, salesforce={"bulk_threshold": 1000}),
+        db,
+        _cfg(server, salesforce={"bulk_threshold": threshold}),
         sources=["salesforce"],
-        objects=["Account"],
+        objects=[obj],
         full=True,
     )
+    assert "bulk" not in _by_kind(rest) and "bulk" in _by_kind(bulk)
+    return rest, bulk
+
+
+def test_bulk_query_above_threshold_gives_the_same_rows(sf, fresh_db) -> None:
+    _rest, bulk = _rest_then_bulk(fresh_db, sf, "Account", 1000)
     assert bulk.records == {"salesforce:Account": 2500} and _by_kind(bulk)["bulk"] >= 3
     assert bulk.changed == {"salesforce:Account": 0}  # the same content through both paths
     cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
@@ -171,15 +177,7 @@ def test_a_contact_without_account_reads_alike_over_rest_and_bulk(fresh_db) -> N
          for i in range(20)],
     )  # fmt: skip
     with SandboxServer(state) as server:
-        run_pull(fresh_db, _cfg(server), sources=["salesforce"], objects=["Contact"])
-        bulk = run_pull(
-            fresh_db,
-            _cfg(server, salesforce={"bulk_threshold": 5}),
-            sources=["salesforce"],
-            objects=["Contact"],
-            full=True,
-        )
-    assert "bulk" in _by_kind(bulk)
+        _rest, bulk = _rest_then_bulk(fresh_db, server, "Contact", 5)
     assert bulk.changed == {"salesforce:Contact": 0}  # a null parent stored alike both ways
     data = [json.loads(d) for (d,) in fresh_db.execute("select data from snapshots")]
     assert all("Account" not in d and "Account.Name" in d for d in data)
