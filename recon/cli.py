@@ -144,6 +144,7 @@ api_version = "59.0"
 
 [pull]
 # lag_seconds = 1                # re-read this margin before the cursor (default: Salesforce 1, HubSpot 0)
+# hubspot_index_delay_seconds = 120  # HubSpot search finds a change this late: the cursor stays behind
 archived_sweep_hours = 24        # how often to look for archived/deleted records
 schema_refresh_hours = 24        # re-read properties/describe when older (always on --full)
 owners_refresh_hours = 24        # re-read owners/Users when older (always on --full)

@@ -326,6 +326,9 @@ class PullSection(Section):
     # re-read this margin before the cursor (content hashes keep unchanged rows); None: 1 s on
     # Salesforce (whole-second SystemModstamp: a second edit in the same second), 0 on HubSpot
     lag_seconds: float | None = Field(None, ge=0)
+    # HubSpot search finds a change only once indexed (about 10 s after a create, 60 s after
+    # an update): an incremental's cursor stays this far behind the moment its search started
+    hubspot_index_delay_seconds: float = Field(120.0, ge=0)
     archived_sweep_hours: float = Field(24.0, ge=0)
     # properties/describe and owners/Users older than this are re-read (always on --full)
     schema_refresh_hours: float = Field(24.0, ge=0)

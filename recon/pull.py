@@ -29,6 +29,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -123,6 +124,24 @@ def _stored_ids(db: sqlite_utils.Database, source: str, obj: str, ids: list[str]
                 f"and record_id in ({marks})",
                 [source, obj, *chunk],
             )
+        )
+    return found
+
+
+def _stored_stamps(
+    db: sqlite_utils.Database, source: str, obj: str, ids: list[str]
+) -> dict[str, str | None]:
+    """The stored modified times of ``ids`` (those stored), by id."""
+    found: dict[str, str | None] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            db.execute(
+                f"select record_id, modified_at from snapshots where source = ? and object = ? "
+                f"and record_id in ({marks})",
+                [source, obj, *chunk],
+            ).fetchall()
         )
     return found
 
@@ -440,7 +459,10 @@ def _pull_object(
     stats = info["objects"].setdefault(obj, {"fetched": 0, "written": 0, "pages": 0})
     calls_before, kinds_before = meter.calls, dict(meter.by_kind)
     try:
-        kwargs: dict[str, Any] = {"schema_since": schema_since} if schema_since else {}
+        base: dict[str, Any] = {}
+        if name == "hubspot":  # records its lag margin reads again, unchanged, are dropped
+            base["stored"] = functools.partial(_stored_stamps, db, name, obj)
+        kwargs = {**base, "schema_since": schema_since} if schema_since else dict(base)
         try:
             _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
                    progress, stats, schema, kwargs)  # fmt: skip
@@ -453,7 +475,7 @@ def _pull_object(
             )
             cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
             _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
-                   progress, stats, None, {})  # fmt: skip
+                   progress, stats, None, base)  # fmt: skip
     finally:
         stats["calls"] = meter.calls - calls_before
         stats["calls_by_kind"] = {

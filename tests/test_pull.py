@@ -59,6 +59,7 @@ class ScriptedSource:
         full: bool = False,
         sample: int | None = None,
         schema: Any = None,
+        stored: Any = None,
     ) -> Iterator[Page]:
         todo = [
             r for r in self.records

@@ -148,9 +148,12 @@ def run_search(
     obj: str,
     body: dict[str, Any],
     *,
-    visible_before_ms: int | None = None,
+    indexed: tuple[int, int, int] | None = None,
 ) -> tuple[int, list[sqlite3.Row], int | None]:
     """Run one search request: ``(total, rows of this page, next offset or None)``.
+
+    ``indexed``: ``(now, create lag, update lag)`` in ms: a record shows only once its last
+    change is that old (HubSpot indexes a create in about 10 s, an update in about 60 s).
 
     Raises:
         SearchError: the request is invalid, or pages past 10,000 results.
@@ -178,9 +181,10 @@ def run_search(
         raise SearchError("Too many filters: at most 25 are allowed in all")
     where = ["r.object = ?", "r.archived = 0", "r.merged_into IS NULL"]
     args: list[Any] = [obj]
-    if visible_before_ms is not None:
-        where.append("r.updated_ms <= ?")
-        args.append(visible_before_ms)
+    if indexed is not None:
+        now_ms, create_lag, update_lag = indexed
+        where.append("r.updated_ms + CASE WHEN r.updated_ms > r.created_ms THEN ? ELSE ? END <= ?")
+        args.extend([update_lag, create_lag, now_ms])
     ors = []
     for group in groups:
         filters = group.get("filters") or []

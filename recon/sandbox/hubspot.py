@@ -243,11 +243,15 @@ def routes(state: SandboxState) -> list[BaseRoute]:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise validation("Invalid input JSON: expected an object")
-        lag = state.settings.hubspot_search_lag_s
-        visible = rec.ms_of(state.now()) - int(lag * 1000) if lag > 0 else None
+        settings = state.settings
+        lag = settings.hubspot_search_lag_s
+        update_lag = settings.hubspot_search_update_lag_s or lag
+        visible = None
+        if lag > 0 or update_lag > 0:  # (now, create lag, update lag) in ms
+            visible = (rec.ms_of(state.now()), int(lag * 1000), int(update_lag * 1000))
         with state.tx() as conn:
             try:
-                total, rows, nxt = run_search(conn, obj, body, visible_before_ms=visible)
+                total, rows, nxt = run_search(conn, obj, body, indexed=visible)
             except SearchError as exc:
                 raise validation(str(exc)) from None
             known = rec.properties_of(conn, obj)

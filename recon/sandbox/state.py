@@ -67,8 +67,11 @@ class SandboxSettings:
         hubspot_rate_interval_s: the rolling window of ``hubspot_rate_limit``.
         hubspot_search_rate_limit: search requests per second before 429 (0 = off; HubSpot: 5).
         hubspot_daily_limit: HubSpot calls per day before 429 ``DAILY`` (0 = off).
-        hubspot_search_lag_s: seconds before a created/updated record shows in search
-            (HubSpot's indexing lag; 0 = immediately).
+        hubspot_search_lag_s: seconds before a created record shows in search (HubSpot's
+            indexing lag, about 10 s; 0 = immediately), and an updated one unless
+            ``hubspot_search_update_lag_s`` is set.
+        hubspot_search_update_lag_s: seconds before an updated record shows in search with
+            its new values (HubSpot: about 60 s; 0 = as ``hubspot_search_lag_s``).
         salesforce_daily_budget: Salesforce API requests before 403 ``REQUEST_LIMIT_EXCEEDED``.
         salesforce_bulk_seconds: how long a Bulk API 2.0 query job stays ``InProgress``.
         salesforce_connector_enabled: HubSpot refuses company merges while this is on.
@@ -86,6 +89,7 @@ class SandboxSettings:
     hubspot_search_rate_limit: int = 0
     hubspot_daily_limit: int = 0
     hubspot_search_lag_s: float = 0.0
+    hubspot_search_update_lag_s: float = 0.0
     salesforce_daily_budget: int = 100_000
     salesforce_bulk_seconds: float = 0.0
     salesforce_connector_enabled: bool = False

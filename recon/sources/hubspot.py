@@ -14,7 +14,14 @@
   ids)``, up to 100 ids; beyond, skipped when read), so each call re-anchors the time window and the 10,000-result cap of
   search is never reached. When a whole page shares one timestamp, that instant is
   split by ``hs_object_id`` ranges (``EQ value AND hs_object_id > last``) until it is
-  exhausted; then the window continues with ``> value``. No record is ever missed.
+  exhausted; then the window continues with ``> value``.
+- Search finds a change only once it is indexed (about 10 s after a create, 60 s after
+  an update), so a record changed just before a search may be found only by a later one,
+  below a cursor that has moved on. The committed cursor therefore never passes the
+  moment the search pull started less ``[pull] hubspot_index_delay_seconds`` (120 s):
+  the next incremental reads that window again. What it reads again unchanged (the
+  stored modified time is the same) is dropped: no rewrite, no association read.
+- ``[pull] lag_seconds`` (default 0) re-reads a further margin before the cursor.
 - Contacts' company associations come from the v4 batch read (100 ids a call); the
   primary company becomes ``account_id``.
 - Search never returns archived records: every ``[pull] archived_sweep_hours`` the list
@@ -28,7 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -250,6 +257,7 @@ class HubSpotSource:
         sample: int | None = None,
         schema: list[dict[str, Any]] | None = None,
         schema_since: Any = None,
+        stored: Callable[[list[str]], dict[str, str | None]] | None = None,
     ) -> Iterator[Page]:
         """Pages of ``obj``: a list pull when there is no cursor (or ``full``), else a search pull.
 
@@ -257,6 +265,8 @@ class HubSpotSource:
         archived sweep runs. ``schema``: the stored properties, reused (no call) when
         resuming or while younger than ``[pull] schema_refresh_hours``. ``schema_since``:
         a stale stored schema (the properties endpoint has no conditional read: re-read).
+        ``stored``: the stored modified times of records by id; records the lag margin reads
+        again unchanged are left out of the page (no association reads for them).
         """
         now = datetime.now(UTC)
         fields = self.schema(obj, schema)
@@ -278,7 +288,7 @@ class HubSpotSource:
         if "full" in cursor.state:
             yield from self._list_pull(obj, cursor, sample)
         else:
-            yield from self._search_pull(obj, cursor, sample)
+            yield from self._search_pull(obj, cursor, sample, stored=stored)
         if sample is None:
             yield from self._archived_sweep(obj, cursor, now)
             if scope_filters(self.cfg, "hubspot", obj) or "scope" in cursor.state:
@@ -382,7 +392,13 @@ class HubSpotSource:
         }
 
     def _search_pull(
-        self, obj: str, cursor: Cursor, sample: int | None, *, commit: bool = True
+        self,
+        obj: str,
+        cursor: Cursor,
+        sample: int | None,
+        *,
+        commit: bool = True,
+        stored: Callable[[list[str]], dict[str, str | None]] | None = None,
     ) -> Iterator[Page]:
         """Keyset search: (anchor value, ids read at it, mode normal | tie | gt), one call a page."""
         field = CURSOR_FIELDS[obj]
@@ -390,13 +406,17 @@ class HubSpotSource:
         assert cursor.value is not None
         mode: dict[str, Any] = dict(cursor.state.get("search") or {"mode": "normal"})
         anchor: str = cursor.value
-        floor = (cursor.value, list(cursor.ids_at_value))  # never commit a cursor below this
+        floor: tuple[str, list[str]] = (anchor, list(cursor.ids_at_value))  # never commit below
         seen: set[str] = set(cursor.ids_at_value)
         lag = self.cfg.pull.lag_seconds or 0.0  # default 0: HubSpot stamps carry milliseconds
         if lag > 0 and mode["mode"] == "normal":
-            # dlt-style lag: re-read a margin before the cursor (unchanged rows are not rewritten)
+            # dlt-style lag: re-read a margin before the cursor (unchanged rows are dropped)
             anchor = _shift(anchor, -lag)
             seen = set()
+        # a change is found by search only once indexed: the committed cursor stays this far
+        # behind the start of this search, so the next one reads that window again
+        delay = self.cfg.pull.hubspot_index_delay_seconds
+        indexed = iso_utc(datetime.now(UTC) - timedelta(seconds=delay)) or floor[0]
         got = 0
         while True:
             limit = SEARCH_PAGE if sample is None else max(1, min(SEARCH_PAGE, sample - got))
@@ -453,12 +473,24 @@ class HubSpotSource:
                 if has_next and len(results) >= limit and len(stamps) == 1 and anchor in stamps:
                     # a whole page at one instant: split that instant by hs_object_id ranges
                     mode = {"mode": "tie", "after": 0}
-            rows, assoc = self._rows(obj, [rec for rec, _, _ in fresh])
+            news = fresh
+            if stored is not None and fresh:
+                # read before and unchanged (a window or margin read again): not news
+                known = stored([rid for _, rid, _ in fresh])
+                news = [t for t in fresh if t[1] not in known or known[t[1]] != t[2]]
+            rows, assoc = self._rows(obj, [rec for rec, _, _ in news])
             got += len(fresh)
-            below = floor[0] is not None and anchor < floor[0] and mode["mode"] == "normal"
+            below = anchor < floor[0] and mode["mode"] == "normal"
             if sample is None and below:
                 # a lag re-read below the stored cursor: keep the stored cursor
                 cursor.value, cursor.ids_at_value = floor[0], list(floor[1])
+            elif sample is None and mode["mode"] == "normal" and anchor > max(indexed, floor[0]):
+                # not past what search has surely indexed (nor back below the stored cursor)
+                if indexed > floor[0]:
+                    cursor.value, cursor.ids_at_value = indexed, []
+                else:
+                    cursor.value, cursor.ids_at_value = floor[0], list(floor[1])
+                cursor.state.pop("search", None)
             elif sample is None:
                 cursor.value = anchor
                 cursor.ids_at_value = sorted(seen) if mode["mode"] != "gt" else []
@@ -470,7 +502,7 @@ class HubSpotSource:
                 object=obj,
                 rows=rows,
                 cursor=cursor.copy() if sample is None and commit else None,
-                fetched=len(fresh),
+                fetched=len(news),
                 associations=assoc,
                 assoc_from=("contacts", [r["record_id"] for r in rows])
                 if obj == "contacts"

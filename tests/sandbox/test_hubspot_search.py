@@ -175,3 +175,35 @@ def test_search_indexing_lag_hides_fresh_records(sandbox_reset: Any) -> None:
     assert hs.crm.companies.search_api.do_search(request).total == 0
     sandbox_reset.state.settings.update({"hubspot_search_lag_s": 0})
     assert hs.crm.companies.search_api.do_search(request).total == 1
+
+
+def test_an_update_is_indexed_later_than_a_create(sandbox_reset: Any) -> None:
+    from hubspot.crm.companies import SimplePublicObjectInput, SimplePublicObjectInputForCreate
+
+    hs = HubSpot(access_token="x", host=sandbox_reset.url)
+    name = f"Indexed {time.time_ns()}"
+    made = hs.crm.companies.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"name": name})
+    )
+    settings = sandbox_reset.state.settings
+    settings.update({"hubspot_search_lag_s": 0, "hubspot_search_update_lag_s": 3600})
+    try:
+        other = f"Created {time.time_ns()}"
+        hs.crm.companies.basic_api.create(
+            SimplePublicObjectInputForCreate(properties={"name": other})
+        )
+        hs.crm.companies.basic_api.update(
+            made.id, SimplePublicObjectInput(properties={"industry": "RETAIL"})
+        )
+
+        def total(value: str) -> int:
+            request = PublicObjectSearchRequest(
+                filter_groups=[{"filters": [f("name", "EQ", value)]}]
+            )
+            return int(hs.crm.companies.search_api.do_search(request).total)
+
+        # the create is found at once, the updated record only once its update is indexed
+        assert (total(other), total(name)) == (1, 0)
+    finally:
+        settings.update({"hubspot_search_update_lag_s": 0})
+    assert total(name) == 1

@@ -228,8 +228,11 @@ def test_sample_and_lag(hs, fresh_db) -> None:
     cfg = _cfg(hs, pull={"lag_seconds": 10})
     first = run_pull(fresh_db, cfg, sources=["hubspot"])
     again = run_pull(fresh_db, cfg, sources=["hubspot"])
-    # the lag re-reads the last 10 s of changes; unchanged rows keep their run id
-    assert again.records["hubspot:companies"] >= 10 and sum(again.changed.values()) == 0
+    # the lag re-reads the last 10 s of changes: what was read before, unchanged, is neither
+    # news nor rewritten, and the contacts' associations are not read again
+    assert again.records == {"hubspot:companies": 0, "hubspot:contacts": 0}
+    assert sum(again.changed.values()) == 0
+    assert again.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 2}
     assert fresh_db.execute("select count(distinct run_id) from snapshots").fetchone()[0] in (1, 2)
     assert first.status == again.status == "ok"
 
@@ -268,6 +271,49 @@ def test_quiet_incremental_is_one_search_per_object_and_boundary_edits_are_read(
         "properties": 2,
         "search": 2,
     }
+
+
+@pytest.mark.parametrize("delay", [0.0, 5.0])
+def test_an_update_indexed_after_a_later_create_is_read_by_the_next_pull(
+    hs, fresh_db, delay
+) -> None:
+    # search finds an update later than a create (HubSpot: ~60 s against ~10 s)
+    settings = {"hubspot_search_lag_s": 0, "hubspot_search_update_lag_s": 1.0}
+    requests.patch(f"{hs.url}/_sandbox/settings", json=settings, timeout=5).raise_for_status()
+    cfg = _cfg(hs, pull={"hubspot_index_delay_seconds": delay})
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    edited = hs.contacts[3]
+    requests.post(
+        f"{hs.url}/_sandbox/records/hubspot/contacts/{edited}",
+        json={"firstname": "Edited"},
+        timeout=5,
+    ).raise_for_status()
+    created = requests.post(
+        f"{hs.url}/crm/v3/objects/contacts",
+        json={"properties": {"firstname": "New", "lastname": "L", "email": "new@co.com"}},
+        headers={"Authorization": "Bearer x"},
+        timeout=5,
+    )
+    created.raise_for_status()
+    first = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    assert first.records == {"hubspot:contacts": 1}  # the create; the update is not indexed yet
+    time.sleep(1.1)
+    second = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    stored = fresh_db.execute(
+        "select first_name from snapshots where record_id = ?", [edited]
+    ).fetchone()[0]
+    if delay == 0:
+        # the cursor passed the update while it was not indexed: it is lost
+        assert second.records == {"hubspot:contacts": 0}
+        assert stored == "F3"
+    else:
+        # the cursor stayed behind the window search may not have indexed: the update is
+        # read; the create, read again unchanged, is not news and its associations are not
+        # read again
+        assert second.records == {"hubspot:contacts": 1}
+        assert stored == "Edited"
+        calls = second.summary["sources"]["hubspot"]["calls"]["by_kind"]
+        assert calls == {"search": 1, "associations": 1}
 
 
 def test_scope_goes_into_searches_and_contacts_leaving_it_are_marked(hs, fresh_db) -> None:
