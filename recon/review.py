@@ -37,7 +37,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import hashlib
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
@@ -73,7 +75,9 @@ __all__ = [
     "QueueFilter",
     "QueuePage",
     "approve_plan_items",
+    "BulkPreview",
     "bulk_approve",
+    "bulk_preview",
     "choose_master",
     "choose_value",
     "count_bulk",
@@ -492,22 +496,50 @@ def count_bulk(
     )
 
 
+@dataclass(frozen=True)
+class BulkPreview:
+    """What a bulk approve would label: how many items, and a digest of which."""
+
+    count: int
+    digest: str
+
+
+def _items_digest(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:32]
+
+
+def bulk_preview(
+    db: sqlite_utils.Database, filt: QueueFilter | None = None, *, tier: str | None = None
+) -> BulkPreview:
+    """:func:`count_bulk` with a digest of the items, for :func:`bulk_approve` to check.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> bulk_preview(open_store(":memory:"), tier="auto").count
+        0
+    """
+    where, params = _bulk_ready(db, filt, tier)
+    ids = [r[0] for r in db.execute(f"select q.item_id from review_queue q where {where}", params)]
+    return BulkPreview(len(ids), _items_digest(ids))
+
+
 def bulk_approve(
     db: sqlite_utils.Database,
     filt: QueueFilter | None = None,
     *,
     tier: str | None = None,
     reviewer: str | None,
-    expected: int,
+    expected: int | BulkPreview,
 ) -> int:
     """Label every undecided link and cluster of ``filt`` (or ``tier``) ``match``, in one transaction.
 
-    ``expected`` is the count shown to the reviewer (:func:`count_bulk`); if the
-    queue changed since, nothing is written. Rows share a ``bulk:<id>`` note, so
-    :func:`undo_last` undoes the whole batch.
+    ``expected`` is what was shown to the reviewer: a count (:func:`count_bulk`) or, better,
+    a :func:`bulk_preview`, which also names the items. If the queue changed since (another
+    count, or as many items but other ones), nothing is written. Rows share a
+    ``bulk:<id>`` note, so :func:`undo_last` undoes the whole batch.
 
     Raises:
-        ReviewerConflict: the count differs from ``expected``.
+        ReviewerConflict: the items differ from ``expected``.
         ReviewError: no reviewer.
     """
     if not reviewer:
@@ -525,10 +557,19 @@ def bulk_approve(
             params,
         )
         n = db.execute("select count(*) from bulk_items").fetchone()[0]
-        if n != expected:
+        shown = expected.count if isinstance(expected, BulkPreview) else expected
+        if n != shown:
             raise ReviewerConflict(
-                f"{n} items match now, not the {expected} shown", hint="count again, then confirm"
+                f"{n} items match now, not the {shown} shown", hint="count again, then confirm"
             )
+        if isinstance(expected, BulkPreview):
+            ids = [r[0] for r in db.execute("select item_id from bulk_items")]
+            if _items_digest(ids) != expected.digest:
+                raise ReviewerConflict(
+                    f"{n} items match now, as many as shown, but not the same ones "
+                    "(the queue changed since)",
+                    hint="count again, then confirm",
+                )
         chain = "d.item_id = b.item_id and d.kind = b.kind and coalesce(json_extract(d.choice, '$.field'), '') = ''"
         db.execute(
             f"""insert into decisions (kind, object, source_l, record_id_l, source_r, record_id_r, salesforce_object,

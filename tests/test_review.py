@@ -491,6 +491,25 @@ def test_bulk_approve_the_current_filter_checks_the_count(db: sqlite_utils.Datab
     assert review.count_bulk(db, review.QueueFilter(kinds=("conflict",))) == 0
 
 
+def test_bulk_approve_checks_the_items_shown_not_only_their_count(
+    db: sqlite_utils.Database,
+) -> None:
+    items = [i for i in all_items(db, tiers=("auto",)) if i["kind"] != "conflict"]
+    first, second = items[0]["item_id"], items[1]["item_id"]
+    review.decide(db, first, "reject", reviewer="ben", based_on_version=0)
+    shown = review.bulk_preview(db, tier="auto")
+    assert shown.count == review.count_bulk(db, tier="auto") == len(items) - 1
+    # meanwhile one item shown is decided and the one left out comes back: same count
+    review.decide(db, second, "reject", reviewer="cy", based_on_version=0)
+    review.undo_last(db, "ben")
+    assert review.count_bulk(db, tier="auto") == shown.count
+    with pytest.raises(ReviewerConflict, match="not the same ones"):
+        review.bulk_approve(db, tier="auto", reviewer="ana", expected=shown)
+    assert db.execute("select count(*) from decisions where reviewer = 'ana'").fetchone()[0] == 0
+    again = review.bulk_preview(db, tier="auto")
+    assert review.bulk_approve(db, tier="auto", reviewer="ana", expected=again) == again.count
+
+
 def test_text_search_folds_accents_and_case_and_takes_wildcards_literally(
     db: sqlite_utils.Database,
 ) -> None:

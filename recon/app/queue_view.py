@@ -129,8 +129,8 @@ def _bulk_count() -> None:
     ss = st.session_state
     tier = ss.get("bulk_tier") if ss.get("bulk_scope") == "tier" else None
     filt = review.QueueFilter(status="all") if tier else current_filter()
-    n = review.count_bulk(session().db, filt, tier=tier)
-    ss["bulk"] = {"filter": filt, "tier": tier, "count": n}
+    preview = review.bulk_preview(session().db, filt, tier=tier)
+    ss["bulk"] = {"filter": filt, "tier": tier, "count": preview.count, "preview": preview}
     ss["bulk_confirm"] = False
 
 
@@ -146,7 +146,7 @@ def _bulk_apply() -> None:
             bulk["filter"],
             tier=bulk["tier"],
             reviewer=reviewer(),
-            expected=bulk["count"],
+            expected=bulk["preview"],
         )
     except ReconError as exc:
         flash("error", f"Nothing approved: {exc}")
