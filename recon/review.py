@@ -34,10 +34,10 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
-import hashlib
 import uuid
 from dataclasses import dataclass
 from typing import Any
