@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 
 #: decision labels that approve an item
 APPROVED_LABELS = frozenset({"match", "approve"})
+#: decision labels that reject a link or cluster (a split is a ``non_match``)
+REJECTED_LABELS = frozenset({"non_match", "reject"})
 _JSON_COLUMNS = ("before", "after", "requires", "reason", "payload")
 
 

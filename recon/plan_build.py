@@ -67,6 +67,9 @@ class Planner:
             self.maps.setdefault((m.object, m.salesforce_object), []).append(m)
         self.items: dict[str, dict[str, Any]] = {}
         self.skipped: Counter[str] = Counter()
+        for what, n in view.rejected.items():  # rejected by a reviewer: left out of the plan
+            if n:
+                self.skipped[f"{what[:-1]}_rejected"] += n
         self.hs_writes: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         # link indexes (all links, even when sampling: creates must not duplicate linked records)
         self.linked: dict[str, set[str]] = {"hubspot": set(), "salesforce": set()}  # ids per side

@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from .plan_build import Planner
     from .plan_load import Rec
 
-__all__ = ["diff_pairs", "diff_plan", "linked_records", "phone_twins", "plan_links"]
+__all__ = [
+    "add_hubspot_writes",
+    "contact_decides",
+    "diff_pairs",
+    "diff_plan",
+    "linked_records",
+    "phone_twins",
+    "plan_links",
+]
 
 _EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "country"})
 _ATOMS = (str, bool, int, float, type(None))
@@ -82,7 +90,51 @@ def plan_links(p: Planner) -> None:
     for (obj, sf_obj), pairs in groups.items():
         if (obj, sf_obj) in later:
             diff_pairs(p, obj, sf_obj, pairs)
-    p.add_all(item for _rank, item in p.hs_writes.values())
+    add_hubspot_writes(p)
+
+
+def add_hubspot_writes(p: Planner) -> None:
+    """Add the HubSpot writes kept per (record, property), in the order they were first made.
+
+    A HubSpot contact linked to a Salesforce Contact takes that Contact's values: a write
+    from one of its Lead links onto a property the Contact link decides is dropped
+    (``hubspot_write_superseded``), even when the Contact link planned nothing there.
+    """
+    decided = contact_decides(p)
+    for (rid, fname), (rank, item) in p.hs_writes.items():
+        if not rank[0] and fname in decided.get(rid, ()):
+            # a HubSpot contact linked to a Salesforce Contact takes that Contact's value, even
+            # when it equals HubSpot's (no write planned): a linked Lead's value never wins
+            p.skipped["hubspot_write_superseded"] += 1
+            continue
+        p.add(item)
+
+
+def contact_decides(p: Planner) -> dict[str, frozenset[str]]:
+    """HubSpot contact id -> the properties its link to a Salesforce Contact decides.
+
+    Every link to a Contact whose records are both present and live counts, sampled or not:
+    its mappings that can write HubSpot (rule not ``dont_sync``, derived ones included)
+    settle those properties.
+    """
+    records = p.view.records
+    hs_recs = records.get(("hubspot", "contacts"), _NONE)
+    sf_recs = records.get(("salesforce", "Contact"), _NONE)
+    props = frozenset(
+        m.hubspot
+        for m in p.maps.get(("contacts", "Contact"), ())
+        if m.rule != "dont_sync" and m.to_hubspot
+    )
+    out: dict[str, frozenset[str]] = {}
+    if not props or p.direction["contacts"] in ("off", "hubspot_to_salesforce"):
+        return out
+    for link in p.norm_links:
+        if link["sf_object"] != "Contact" or link["object"] != "contacts":
+            continue
+        hs, sf = hs_recs.get(link["hs_id"]), sf_recs.get(link["sf_id"])
+        if hs is not None and sf is not None and not hs.archived and not sf.archived:
+            out[link["hs_id"]] = props
+    return out
 
 
 def diff_plan(

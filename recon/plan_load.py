@@ -18,7 +18,8 @@ import orjson
 import sqlite_utils
 
 from .models import SF_ID_PREFIXES, parse_ts, stable_id
-from .plan import field_choices, latest_decisions
+from .plan import REJECTED_LABELS, field_choices, latest_decisions
+from .review_detail import CLUSTER_ANSWERS
 
 __all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view"]
 
@@ -132,6 +133,8 @@ class StoreView:
         last_synced: link item id -> time of the last confirmed apply of one of its items.
         campaigns: Salesforce Lead/Contact id -> campaign names (CampaignMember snapshots).
         schemas: ``{(source, object): fields}`` as stored.
+        rejected: how many links and clusters were left out because their current decision
+            rejects them (``non_match``, a split): ``{"links": n, "clusters": n}``.
     """
 
     records: dict[tuple[str, str], dict[str, Rec]]
@@ -144,6 +147,7 @@ class StoreView:
     schemas: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     masters: dict[str, Any] = field(default_factory=dict)
     field_choices: dict[str, Any] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
 
     def rec(self, source: str, obj: str | None, record_id: str) -> Rec | None:
         """A record by id (``obj`` may be None for a Salesforce id: its prefix names it)."""
@@ -271,6 +275,21 @@ def load_view(
             cid, {"object": obj, "tier": tier, "score": score, "members": []}
         )
         c["members"].append((source, robj, rid))
+    # a link or cluster a reviewer rejected (non_match, or a split) is no plan's business:
+    # its records are unmatched again (creates may take them), nothing is merged
+    rejected = {
+        iid
+        for iid, d in latest_decisions(db, kinds=["link", *CLUSTER_ANSWERS]).items()
+        if d.get("label") in REJECTED_LABELS
+    }
+    if rejected:
+        kept = [link for link in view.links if link["pair_id"] not in rejected]
+        view.rejected["links"] = len(view.links) - len(kept)
+        view.links = kept
+        gone = [cid for cid in view.clusters if cid in rejected]
+        for cid in gone:
+            del view.clusters[cid]
+        view.rejected["clusters"] = len(gone)
     view.owners = [
         (s, str(o), e, a)
         for s, o, e, a in conn.execute("select source, owner_id, email, active from owners")

@@ -361,6 +361,22 @@ def test_contact_linked_to_lead_and_contact_gets_one_hubspot_value() -> None:
     assert res.skipped["hubspot_write_superseded"] == 1
 
 
+@pytest.mark.parametrize("hs_title", ["CEO", "Founder"])
+def test_a_contact_link_decides_hubspot_even_when_it_changes_nothing(hs_title: str) -> None:
+    # HubSpot already holds the Contact's value: the linked Lead's value is not written,
+    # and once it is, the plan writes the Contact's back (the plans settle, never alternate)
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": hs_title}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "CEO"}, email=EMAIL)
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": "Founder"}, email=EMAIL)
+    w.link("contacts", "201", "Contact", "003A")
+    w.link("contacts", "201", "Lead", "00QA", score=0.99)
+    res = plan(w, cfg(create_missing=False))
+    writes = [(i["system"], i["after"]) for i in by(res.items, field="jobtitle")]
+    assert writes == ([] if hs_title == "CEO" else [("hubspot", "CEO")])
+    assert res.skipped.get("hubspot_write_superseded", 0) == (hs_title == "CEO")
+
+
 def test_derived_company_name_and_account_id_onto_hubspot_contact() -> None:
     w = World()
     w.snap("salesforce", "Account", "001A", {"Name": "Acme Inc"}, name="Acme Inc")

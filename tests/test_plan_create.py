@@ -14,6 +14,40 @@ from recon.plan import build_plan
 # --------------------------------------------------------------------------- creates
 
 
+@pytest.mark.parametrize("label", ["non_match", "match"])
+def test_a_rejected_link_leaves_both_records_to_create(label: str) -> None:
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo"}, email=EMAIL)
+    w.snap(
+        "salesforce", "Lead", "00QA", {"Email": "joe@o.com", "LastName": "Jo"}, email="joe@o.com"
+    )
+    pair = w.link("contacts", "201", "Lead", "00QA", tier="review", score=0.6)
+    w.decide(pair, "link", label)
+    res = plan(w, cfg())
+    creates = sorted((i["system"], i["object"]) for i in by(res.items, action="create"))
+    if label == "match":
+        assert creates == [] and by(res.items, link_item_id=pair)
+    else:  # two people: each is created on the other side, nothing follows the link
+        assert creates == [("hubspot", "contacts"), ("salesforce", "Lead")]
+        assert not by(res.items, link_item_id=pair) and res.skipped["link_rejected"] == 1
+
+
+@pytest.mark.parametrize("kind", ["duplicate", "split"])
+def test_a_rejected_cluster_is_not_merged_and_its_records_are_created(kind: str) -> None:
+    w = World()
+    for rid, name in (("K1", "A"), ("K2", "B")):
+        email = f"{name.lower()}@x.com"
+        w.snap("hubspot", "contacts", rid, {"email": email, "lastname": name}, email=email)
+    w.cluster("cl-1", "contacts", "hubspot", [("contacts", "K1"), ("contacts", "K2")], "review")
+    w.decide("cl-1", kind, "non_match")
+    res = plan(w, cfg())
+    assert not by(res.items, action="merge") and res.skipped["cluster_rejected"] == 1
+    assert sorted(i["payload"]["source"]["record_id"] for i in by(res.items, action="create")) == [
+        "K1",
+        "K2",
+    ]
+
+
 def test_new_hubspot_contact_becomes_a_lead_with_keys() -> None:
     w = World()
     w.snap(

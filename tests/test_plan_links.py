@@ -20,7 +20,7 @@ from plan_testdata import World, cfg
 from recon.mapping import resolve_mappings
 from recon.plan_build import Planner
 from recon.plan_derived import lifecycle_sources
-from recon.plan_links import linked_records
+from recon.plan_links import add_hubspot_writes, linked_records
 from recon.plan_load import load_view
 
 _BLANKS = [None, "", "  ", "MISSING"]
@@ -134,8 +134,7 @@ def _link_order(p: Planner) -> None:
         both = linked_records(p, link)
         if both is not None:
             p.diff(link, *both)
-    for _rank, item in p.hs_writes.values():
-        p.add(item)
+    add_hubspot_writes(p)
 
 
 def _state(p: Planner) -> tuple[Any, ...]:
