@@ -99,6 +99,15 @@ class Planner:
         company = list(map(eq, map(itemgetter("object"), links), repeat("companies")))
         c_hs, c_sf = list(compress(hs_ids, company)), list(compress(sf_ids, company))
         c_pair = list(compress(map(itemgetter("pair_id"), links), company))
+        # a company link with a missing or archived end says nothing of where contacts go
+        hs_co = view.records.get(("hubspot", "companies"), {})
+        sf_acc = view.records.get(("salesforce", "Account"), {})
+        live = [
+            a is not None and b is not None and not a.archived and not b.archived
+            for a, b in zip(map(hs_co.get, c_hs), map(sf_acc.get, c_sf), strict=True)
+        ]
+        c_hs, c_sf = list(compress(c_hs, live)), list(compress(c_sf, live))
+        c_pair = list(compress(c_pair, live))
         # the first link of a record wins: built from the last, the first assignment stays
         self.company_of_account = dict(
             zip(reversed(c_sf), reversed(list(zip(c_hs, c_pair, strict=True))), strict=True)

@@ -76,6 +76,9 @@ def plan_lifecycle(
     src = p.company_stage.get(hs.record_id)
     if src is None:
         return
+    if p.direction[fm.object] not in ("two_way", "salesforce_to_hubspot"):
+        p.skipped["direction"] += 1  # a write onto HubSpot companies, which the direction forbids
+        return
     if fields is None:
         fields = hs.fields
     cur = str(fields.get(fm.hubspot) or "").strip().lower()

@@ -98,7 +98,11 @@ def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
 
 
 def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> list[tuple[str, str]]:
-    """``(field, kind)`` of the mapped fields a merge of ``robj`` records compares, by field."""
+    """``(field, kind)`` of the mapped fields a merge of ``robj`` records compares, by field.
+
+    Only fields that can be written on ``system`` (a read-only or non-updateable one never
+    takes a surviving value).
+    """
     key = ("merge_kinds", system, entity, robj)
     hit: list[tuple[str, str]] | None = p.cache.get(key)
     if hit is not None:
@@ -110,9 +114,9 @@ def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> list[tuple[
         for fm in maps:
             if fm.derived:
                 continue
-            if system == "hubspot":
+            if system == "hubspot" and fm.to_hubspot:
                 kinds.setdefault(fm.hubspot, fm.kind)
-            elif sf_obj == robj:
+            elif system == "salesforce" and sf_obj == robj and fm.to_salesforce:
                 kinds.setdefault(fm.salesforce, fm.kind)
     out = p.cache[key] = sorted(kinds.items())
     return out

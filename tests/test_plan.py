@@ -435,6 +435,9 @@ def test_lifecycle_stage_moves_forward_onto_the_company() -> None:
     )
     off = build_plan(w.db, cfg(create_missing=False, lifecycle_to_company=False))
     assert by(off.items, field="lifecyclestage") == []
+    # a write onto HubSpot companies: not while recon only writes Salesforce companies
+    one_way = build_plan(w.db, cfg(create_missing=False, companies="hubspot_to_salesforce"))
+    assert by(one_way.items, field="lifecyclestage") == []
 
 
 def test_backfill_plans_a_new_mapping_for_existing_links() -> None:

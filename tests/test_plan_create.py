@@ -48,6 +48,24 @@ def test_a_rejected_cluster_is_not_merged_and_its_records_are_created(kind: str)
     ]
 
 
+def test_a_company_linked_to_an_archived_account_places_no_contact_under_it() -> None:
+    w = World()
+    w.snap("hubspot", "companies", "C", {"name": "Acme"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", archived=1)
+    w.link("companies", "C", "Account", "001A")
+    for rid in ("K", "L"):  # K unlinked, L linked to a Contact without an Account
+        email = f"{rid.lower()}@acme.com"
+        w.snap("hubspot", "contacts", rid, {"email": email, "lastname": rid}, email=email,
+               account_id="C")  # fmt: skip
+    w.snap("salesforce", "Contact", "003L", {"Email": "l@acme.com", "LastName": "L"})
+    w.link("contacts", "L", "Contact", "003L")
+    res = plan(w, cfg(new_contact_as="Contact"))
+    (create,) = by(res.items, action="create")
+    # not a Contact of the deleted Account: a Lead, as for a company with no Account
+    assert (create["object"], create["payload"]["fields"].get("AccountId")) == ("Lead", None)
+    assert not by(res.items, action="associate")
+
+
 def test_new_hubspot_contact_becomes_a_lead_with_keys() -> None:
     w = World()
     w.snap(

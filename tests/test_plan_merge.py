@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from plan_testdata import World, by
+from plan_testdata import EMAIL, World, by
 
 from recon.config import load_config
 from recon.plan import build_plan, survivorship
@@ -116,6 +116,19 @@ def test_survivorship_fills_blanks_from_the_ranked_members() -> None:
     assert p["survivorship"]["city"] == {"value": "Oslo", "from": "A", "why": "master"}
     assert p["survivorship"]["phone"]["why"] == "first_non_blank"
     assert item["before"] == {f: None for f in p["fields"]}
+
+
+def test_survivorship_never_writes_a_read_only_property() -> None:
+    w = World()
+    for rid, source, year in (("1", None, "2020"), ("2", "PAID_SEARCH", "2021")):
+        data = {"email": EMAIL, "hs_analytics_source": source}
+        w.snap("hubspot", "contacts", rid, data, email=EMAIL, created_at=f"{year}-01-01T00:00:00Z")
+    w.cluster("cl-1", "contacts", "hubspot", [("contacts", "1"), ("contacts", "2")])
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(create_missing=False)).items, action="merge")
+    # hs_analytics_source is read-only in HubSpot (schemas()): HubSpot would refuse the write
+    assert "hs_analytics_source" not in item["payload"]["fields"]
+    assert "hs_analytics_source" not in item["payload"]["survivorship"]
 
 
 def test_reviewer_master_and_field_choices_override() -> None:
