@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .plan_fields import fields_for_create
 from .plan_values import fast_stable_id
+from .sources.scope import filter_matches
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -32,29 +33,19 @@ NOT_PROVIDED = "[not provided]"  # what the connector writes into required field
 
 
 def in_scope(rec: Rec, flt: Any, fields: dict[str, Any] | None = None) -> bool:
-    """Whether a record passes one ``[[pull.filters]]`` scoping filter (an inclusion list).
+    """Whether a record passes one ``[[pull.filters]]`` scoping filter, judged as pull judges
+    it (:func:`recon.sources.scope.filter_matches`: the raw field, else the canonical column).
 
     ``fields``: ``rec.fields`` when the caller has them decoded already.
 
     Examples:
         >>> from types import SimpleNamespace as NS
-        >>> in_scope(NS(fields={"a": "x"}), NS(field="a", op="in", value=["x", "y"]))
+        >>> in_scope(NS(fields={"a": "X"}), NS(field="a", op="in", value=["x", "y"]))
         True
     """
-    value = (rec.fields if fields is None else fields).get(flt.field)
-    text = "" if value is None else str(value).strip()
-    want = flt.value
-    if flt.op == "has_value":
-        return bool(text)
-    if flt.op == "no_value":
-        return not text
-    if flt.op in ("in", "not_in"):
-        options = {str(v) for v in (want if isinstance(want, list | tuple | set) else [want])}
-        return (text in options) == (flt.op == "in")
-    if flt.op == "contains":
-        return str(want).lower() in text.lower()
-    equal = text.lower() == ("" if want is None else str(want).strip().lower())
-    return equal if flt.op == "eq" else not equal
+    data = rec.fields if fields is None else fields
+    value = data[flt.field] if flt.field in data else getattr(rec, flt.field, None)
+    return filter_matches(flt, value)
 
 
 def _all_in_scope(rec: Rec, scope: list[Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -237,3 +238,29 @@ def test_creates_respect_scoping_filters() -> None:
     res = build_plan(w.db, c)
     assert [i["payload"]["source"]["record_id"] for i in by(res.items, action="create")] == ["300"]
     assert res.skipped["create_out_of_scope"] == 1
+
+
+@pytest.mark.parametrize(
+    ("obj", "rid", "data", "flt"),
+    [
+        ("contacts", "K1", {"email": "k@x.com", "lifecyclestage": "Customer"},
+         {"field": "lifecyclestage", "op": "in", "value": ["customer"]}),
+        ("Account", "001A", {"Name": "Big", "AnnualRevenue": 1000000.0},
+         {"field": "AnnualRevenue", "op": "eq", "value": 1000000}),
+    ],
+)  # fmt: skip
+def test_creates_judge_scope_as_pull_does(
+    obj: str, rid: str, data: dict[str, Any], flt: dict[str, Any]
+) -> None:
+    from recon.sources.scope import in_scope as pulled
+
+    source = "hubspot" if obj == "contacts" else "salesforce"
+    w = World()
+    w.snap(source, obj, rid, data, email=data.get("email"), name=data.get("Name"))
+    w.done()
+    flt = {"source": source, "object": obj, **flt}
+    c = load_config(None, overrides={"pull": {"filters": [flt]}})
+    row = {"source": source, "object": obj, "email": data.get("email"), "data": json.dumps(data)}
+    assert pulled(row, c)  # pull keeps it: "Customer" is "customer", 1000000.0 is 1000000
+    res = build_plan(w.db, c)
+    assert len(by(res.items, action="create")) == 1 and "create_out_of_scope" not in res.skipped

@@ -31,6 +31,7 @@ from .crm import Cursor, iso_utc
 
 __all__ = [
     "hubspot_scope",
+    "filter_matches",
     "in_scope",
     "scope_filters",
     "scope_signature",
@@ -230,7 +231,7 @@ def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
     if not filters:
         return True
     data = json.loads(row.get("data") or "{}")
-    return all(_match(f, data.get(f.field, row.get(f.field))) for f in filters)
+    return all(filter_matches(f, data.get(f.field, row.get(f.field))) for f in filters)
 
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
@@ -256,7 +257,16 @@ def _text(value: Any) -> str:
     return text
 
 
-def _match(f: ScopeFilter, value: Any) -> bool:
+def filter_matches(f: ScopeFilter, value: Any) -> bool:
+    """Whether one field's raw value passes one scoping filter (text compared without case,
+    numbers in one form: see :func:`_text`).
+
+    Examples:
+        >>> f = ScopeFilter(source="hubspot", object="contacts", field="lifecyclestage",
+        ...                 op="in", value=["customer"])
+        >>> filter_matches(f, "Customer"), filter_matches(f, None)
+        (True, False)
+    """
     text = None if value is None or value == "" else _text(value)
     want = f.value
     values = [_text(v) for v in want] if isinstance(want, list) else [_text(want)]
