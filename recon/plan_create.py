@@ -4,7 +4,10 @@ Creates follow the connector: a new HubSpot contact becomes a Salesforce Lead
 (``[mapping] new_contact_as = "Contact"`` makes it a Contact when its company is
 linked to an Account); Salesforce Contacts and Leads become HubSpot contacts
 (one per email, the Contact first); companies and Accounts are created both
-ways. Only directions that write to the target object plan creates; records
+ways, except that a HubSpot company becomes an Account only when one of its contacts in
+scope syncs as a Salesforce Contact (linked to one, or created as one), as the connector
+does (``[mapping] create_accounts = "always"``: every unmatched company). Only
+directions that write to the target object plan creates; records
 without an email are skipped when ``[pull] contacts_require_email`` (HubSpot's
 default); a record whose natural key (email, domain) already exists on the
 other side is never created again. Every create carries an idempotency key and
@@ -166,10 +169,17 @@ def plan_creates(p: Planner) -> None:
     require_email = p.cfg.pull.contacts_require_email
     if comp_dir in _WRITES_SF:
         sf_domains = domains(("salesforce", "Account"))
+        syncing = None
+        if p.cfg.mapping.create_accounts == "with_contacts":
+            contact_scope = [f for f in filters if f.source == "hubspot" and f.object == "contacts"]
+            syncing = _companies_with_syncing_contacts(p, contact_scope)
         for r in candidates("hubspot", "companies"):
             dom = str(r.domain or "").strip().lower()
             if dom and dom in sf_domains:
                 p.skipped["create_natural_key_exists"] += 1
+                continue
+            if syncing is not None and r.record_id not in syncing:
+                p.skipped["create_account_no_syncing_contact"] += 1
                 continue
             raw = r.fields
             fields = _fields_for_sf(p, r, "companies", "Account", raw)
@@ -256,6 +266,41 @@ def plan_creates(p: Planner) -> None:
                         None,
                         "contact_to_company",
                     )
+
+
+def _companies_with_syncing_contacts(p: Planner, scope: list[Any]) -> set[str]:
+    """HubSpot companies with a contact in scope that syncs as a Salesforce Contact.
+
+    The connector creates an Account for a HubSpot company only then: not for a company
+    without contacts, nor one whose contacts all sync as Leads or are out of the inclusion
+    list (seed 003). A contact syncs as a Contact when it is linked to one, or, unlinked,
+    when new contacts are created as Contacts (``[mapping] new_contact_as``).
+    """
+    as_contact: set[str] = set()
+    as_lead: set[str] = set()
+    for link in p.norm_links:
+        if link["object"] == "contacts":
+            (as_contact if link["sf_object"] == "Contact" else as_lead).add(link["hs_id"])
+    new_as_contact = p.cfg.mapping.new_contact_as == "Contact"
+    require_email = p.cfg.pull.contacts_require_email
+    contacts = p.view.records.get(("hubspot", "contacts"), {})
+    out: set[str] = set()
+    for cid, companies in p.view.hs_company_of.items():
+        if companies <= out:
+            continue
+        if cid in as_contact:
+            pass
+        elif cid in as_lead or not new_as_contact:
+            continue
+        rec = contacts.get(cid)
+        if rec is None or rec.archived:
+            continue
+        if require_email and not str(rec.email or "").strip():
+            continue
+        if scope and not _all_in_scope(rec, scope):
+            continue
+        out |= companies
+    return out
 
 
 def _create_in_salesforce(

@@ -264,3 +264,43 @@ def test_creates_judge_scope_as_pull_does(
     assert pulled(row, c)  # pull keeps it: "Customer" is "customer", 1000000.0 is 1000000
     res = build_plan(w.db, c)
     assert len(by(res.items, action="create")) == 1 and "create_out_of_scope" not in res.skipped
+
+
+def _company_with(w: World, cid: str, contact: str | None, email: str = "c@x.com") -> None:
+    w.snap("hubspot", "companies", cid, {"name": f"Co {cid}"}, name=f"Co {cid}")
+    if contact is not None:
+        w.snap("hubspot", "contacts", contact, {"email": email, "tier": "gold"}, email=email,
+               account_id=cid)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "mapping", "account"),
+    [
+        ("no contacts", {}, False),
+        ("no contacts", {"create_accounts": "always"}, True),
+        ("linked to a Lead", {}, False),
+        ("linked to a Contact", {}, True),
+        ("unlinked", {}, False),  # created as a Lead
+        ("unlinked", {"new_contact_as": "Contact"}, True),
+        ("out of scope", {"new_contact_as": "Contact"}, False),
+    ],
+)
+def test_a_hubspot_company_becomes_an_account_only_with_a_contact_syncing_as_contact(
+    case: str, mapping: dict[str, Any], account: bool
+) -> None:
+    w = World()
+    _company_with(w, "C", None if case == "no contacts" else "K", "k@x.com")
+    if case.startswith("linked"):
+        sf_obj, sf_id = ("Lead", "00QK") if "Lead" in case else ("Contact", "003K")
+        w.snap("salesforce", sf_obj, sf_id, {"Email": "k@x.com", "LastName": "K"})
+        w.link("contacts", "K", sf_obj, sf_id)
+    w.done()
+    overrides: dict[str, Any] = {"mapping": mapping}
+    if case == "out of scope":
+        flt = {"source": "hubspot", "object": "contacts", "field": "tier", "value": "silver"}
+        overrides["pull"] = {"filters": [flt]}
+    res = build_plan(w.db, load_config(None, overrides=overrides))
+    accounts = by(res.items, action="create", object="Account")
+    assert len(accounts) == account, case
+    if not account:
+        assert res.skipped["create_account_no_syncing_contact"] == 1
