@@ -252,6 +252,8 @@ def plan_creates(p: Planner) -> None:
                     "contacts",
                 )
                 ref = _company_ref(p, str(r.account_id)) if r.account_id else None
+                if comp_dir == "off":  # associations only while companies sync too
+                    ref = None
                 if ref is not None:
                     end, req = ref
                     _associate(
@@ -319,7 +321,7 @@ def _create_in_salesforce(
     ordered = ([str(r.account_id)] if r.account_id else []) + sorted(
         companies - {str(r.account_id)}
     )
-    if p.cfg.mapping.new_contact_as == "Contact":
+    if p.cfg.mapping.new_contact_as == "Contact" and p.direction["companies"] != "off":
         for c in ordered:
             if c in p.account_of_company:
                 account, pair = p.account_of_company[c]
@@ -383,9 +385,13 @@ def _associate(
 
 
 def plan_associations(p: Planner) -> None:
-    """Contact ⇄ company associations for linked contacts, from AccountId and HubSpot associations."""
+    """Contact ⇄ company associations for linked contacts, from AccountId and HubSpot associations.
+
+    Only while both contacts and companies sync (seed 004: associations follow when both
+    objects sync).
+    """
     direction = p.direction["contacts"]
-    if direction == "off":
+    if direction == "off" or p.direction["companies"] == "off":
         return
     # the contact links plan_links resolved (in link order; records missing or archived left out)
     for link, hs, sf in p.link_groups.get(("contacts", "Contact"), ()):

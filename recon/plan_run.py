@@ -102,7 +102,9 @@ def run_build(
     mrid = resolve_run_id(db, match_run_id, "match", finished=True)
     if mrid is None:
         raise PlanError("there is no match run to plan from", hint="run `recon match` first")
-    view = load_view(db, mrid, campaigns=bool(cfg.mapping.campaign_property))
+    # campaign memberships: a mapping's values, and associated records for most_associated
+    campaigns = bool(cfg.mapping.campaign_property) or cfg.mapping.master_rule == "most_associated"
+    view = load_view(db, mrid, campaigns=campaigns)
     chk = resolve_mappings(cfg.mapping, schemas if schemas is not None else view.schemas)
     planner = Planner(view, chk, cfg, sample)
     # made order: each item's values still lie together in memory; the rows are encoded

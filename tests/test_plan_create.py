@@ -202,6 +202,8 @@ def test_association_from_account_id_into_hubspot() -> None:
     assert (item["action"], item["system"], item["record_id"]) == ("associate", "hubspot", "201")
     assert item["payload"]["to"] == {"object": "companies", "id": "101"}
     assert item["requires"] == [pid, cpair] and item["payload"]["type_id"] == 279
+    # associations follow only while companies sync as well (seed 004)
+    assert not by(plan(w, cfg(companies="off")).items, action="associate")
 
 
 def test_association_from_hubspot_into_account_id() -> None:
@@ -218,6 +220,7 @@ def test_association_from_hubspot_into_account_id() -> None:
         "AccountId",
     )
     assert item["payload"]["fields"] == {"AccountId": "001A"}
+    assert not by(plan(w, cfg(companies="off")).items, action="associate")
 
 
 def test_creates_respect_scoping_filters() -> None:

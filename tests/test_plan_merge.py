@@ -118,6 +118,25 @@ def test_survivorship_fills_blanks_from_the_ranked_members() -> None:
     assert item["before"] == {f: None for f in p["fields"]}
 
 
+@pytest.mark.parametrize("campaign_property", [None, "sf_campaigns"])
+def test_most_associated_counts_campaign_memberships_whatever_the_mappings(
+    campaign_property: str | None,
+) -> None:
+    w = World()
+    for rid, year in (("00Q1", "2020"), ("00Q2", "2021")):
+        w.snap("salesforce", "Lead", rid, {"Email": EMAIL, "LastName": "A"}, email=EMAIL,
+               created_at=f"{year}-01-01T00:00:00Z")  # fmt: skip
+    for k, camp in enumerate(("701A", "701B")):
+        w.snap("salesforce", "Campaign", camp, {"Name": camp}, name=camp)
+        w.snap("salesforce", "CampaignMember", f"00v{k}", {"CampaignId": camp, "LeadId": "00Q2"})
+    w.cluster("cl-1", "contacts", "salesforce", [("Lead", "00Q1"), ("Lead", "00Q2")])
+    w.done()
+    extra = {"campaign_property": campaign_property} if campaign_property else {}
+    c = cfg(create_missing=False, master_rule="most_associated", **extra)
+    (item,) = by(build_plan(w.db, c).items, action="merge")
+    assert item["payload"]["master"] == "00Q2"  # two campaign memberships, the other none
+
+
 def test_survivorship_never_writes_a_read_only_property() -> None:
     w = World()
     for rid, source, year in (("1", None, "2020"), ("2", "PAID_SEARCH", "2021")):
