@@ -289,7 +289,8 @@ def _merge_with_choices(
     overrides.update(chosen or {})
     if master not in members:
         master = payload["master"]
-    writes, detail = survivorship(master, members, payload.get("values") or {}, overrides)
+    values = payload.get("values") or {}
+    writes, detail = survivorship(master, members, values, overrides)
     payload.update(
         master=master,
         victims=[m for m in members if m != master],
@@ -299,6 +300,14 @@ def _merge_with_choices(
     out = dict(item)
     out["payload"] = payload
     out["record_id"] = master
+    # what the master held and when: the audit's before-values and the stale check's snapshot
+    out["before"] = {f: (values.get(f) or {}).get(master) for f in writes}
+    out["after"] = writes
+    modified = payload.get("modified") or {}
+    if master in modified:
+        out["snapshot_modified_at"] = modified[master]
+    if master != item["payload"]["master"] and isinstance(item.get("reason"), dict):
+        out["reason"] = {**item["reason"], "master_chosen_by": "reviewer"}
     return out
 
 

@@ -166,11 +166,14 @@ def plan_merges(p: Planner) -> None:
             overrides.update(choice.get("fields") or {})
         elif choice not in (None, ""):
             master = str(choice)
-        if master not in ids:
-            master = ids[0]
+        chosen_by = "reviewer" if master != ids[0] or choice not in (None, "") else "rule"
+        if master not in ids:  # a record no longer in the cluster: the rule's master
+            p.skipped["master_choice_not_a_member"] += 1
+            master, chosen_by = ids[0], "rule"
         iid = fast_stable_id("merge", system, c["object"], cid)
         overrides.update(p.view.field_choices.get(iid) or {})
         kinds = _field_kinds(p, system, c["object"], robj)
+        kinds_of = dict(kinds)
         by_id = {r.record_id: r for r in active}
         fields_of = {rid: by_id[rid].fields for rid in ids}  # each record decoded once
         values: dict[str, dict[str, Any]] = {}
@@ -183,6 +186,9 @@ def plan_merges(p: Planner) -> None:
             # one number, site or country spelt two ways is one value
             if any(not same_value(kind, normed[0], n) for n in normed[1:]):
                 values[fname] = dict(zip(ids, got, strict=True))
+        for fname in sorted(overrides.keys() - values.keys()):
+            if fname in kinds_of:  # a value chosen for a field all members agree on
+                values[fname] = {rid: fields_of[rid].get(fname) for rid in ids}
         writes, detail = survivorship(master, ids, values, overrides)
         mrec = by_id[master]
         payload = {
@@ -193,6 +199,7 @@ def plan_merges(p: Planner) -> None:
             "survivorship": detail,
             "values": values,
             "order": ids,
+            "modified": {rid: by_id[rid].modified_at for rid in ids},
             "rule": rule,
             "irreversible": True,
         }
@@ -201,7 +208,7 @@ def plan_merges(p: Planner) -> None:
             "why": why,
             "score": c["score"],
             "tier": c["tier"],
-            "master_chosen_by": "reviewer" if choice not in (None, "") else "rule",
+            "master_chosen_by": chosen_by,
         }
         p.add(
             p.item(

@@ -8,7 +8,7 @@ import pytest
 from plan_testdata import EMAIL, World, by
 
 from recon.config import load_config
-from recon.plan import build_plan, survivorship
+from recon.plan import approved_items, build_plan, survivorship
 from recon.plan_merge import MASTER_RULES
 
 
@@ -162,6 +162,49 @@ def test_reviewer_master_and_field_choices_override() -> None:
     w.decide(item["item_id"], "conflict_value", "approve", {"phone": "+47 9"})
     (again,) = by(build_plan(w.db, cfg(master_rule="oldest")).items, action="merge")
     assert again["item_id"] == item["item_id"] and again["payload"]["fields"]["phone"] == "+47 9"
+
+
+def test_a_master_chosen_after_the_plan_brings_its_own_before_values_and_time() -> None:
+    w = World()
+    cid = company_cluster(w)
+    w.decide(cid, "duplicate", "match")
+    w.done()
+    res = build_plan(w.db, cfg(master_rule="oldest"))
+    (planned,) = by(res.items, action="merge")
+    assert planned["record_id"] == "A"
+    w.decide(cid, "master", "approve", {"master": "B"}, at="2024-08-01T00:00:00Z")
+    (merge,) = [i for i in approved_items(w.db, res.run_id) if i["action"] == "merge"]
+    fields = merge["payload"]["fields"]
+    assert merge["record_id"] == "B" and merge["after"] == fields
+    # B's own values are what the merge replaces, and B's time is what it was computed from
+    values = merge["payload"]["values"]
+    assert merge["before"] == {f: values[f]["B"] for f in fields}
+    assert merge["snapshot_modified_at"] == "2022-06-01T00:00:00Z"
+    assert merge["reason"]["master_chosen_by"] == "reviewer"
+
+
+def test_a_master_choice_outside_the_cluster_falls_back_to_the_rule_and_says_so() -> None:
+    w = World()
+    cid = company_cluster(w)
+    w.decide(cid, "master", "approve", {"master": "ZZZ"})
+    w.done()
+    res = build_plan(w.db, cfg(master_rule="oldest"))
+    (item,) = by(res.items, action="merge")
+    assert item["payload"]["master"] == "A" and item["reason"]["master_chosen_by"] == "rule"
+    assert res.skipped["master_choice_not_a_member"] == 1
+
+
+def test_a_chosen_value_applies_to_a_field_all_members_agree_on() -> None:
+    w = World()
+    for rid, year in (("A", "2020"), ("B", "2021")):
+        w.snap("hubspot", "companies", rid, {"name": "Acme", "city": "Oslo"}, name="Acme",
+               created_at=f"{year}-01-01T00:00:00Z")  # fmt: skip
+    cid = w.cluster("cl-1", "companies", "hubspot", [("companies", "A"), ("companies", "B")])
+    w.decide(cid, "master", "approve", {"master": "A", "fields": {"city": "Trondheim"}})
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(master_rule="oldest")).items, action="merge")
+    assert item["payload"]["fields"] == {"city": "Trondheim"}
+    assert item["before"] == {"city": "Oslo"}
 
 
 def test_salesforce_merges_run_first_and_connector_blocks_hubspot_company_merges() -> None:
