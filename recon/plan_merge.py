@@ -129,6 +129,7 @@ def plan_merges(p: Planner) -> None:
     rule = p.cfg.mapping.master_rule
     connector = p.cfg.hubspot.salesforce_connector_active
     clusters = p._sampled(sorted(p.view.clusters.items()), key=lambda kv: kv[1]["object"])
+    claimed: dict[tuple[str, str, str], str] = {}  # member -> the first cluster holding it
     for cid, c in clusters:
         sources = {s for s, _o, _r in c["members"]}
         if len(sources) != 1:
@@ -143,7 +144,14 @@ def plan_merges(p: Planner) -> None:
         objs = sorted({r.object for r in active})
         robj = objs[0]
         status, why = "proposed", "duplicate_cluster"
-        if len(objs) > 1:
+        keys = [(system, r.object, r.record_id) for r in active]
+        other = next((claimed[k] for k in keys if k in claimed), None)
+        for k in keys:
+            claimed.setdefault(k, cid)
+        if other is not None:
+            # one record in two clusters: two merges would chain in an arbitrary order
+            status, why = "blocked", f"overlapping_cluster: a member is also in cluster {other}"
+        elif len(objs) > 1:
             status, why = (
                 "blocked",
                 "mixed_objects: convert the Leads to Contacts first, then merge",

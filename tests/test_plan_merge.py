@@ -207,6 +207,22 @@ def test_a_chosen_value_applies_to_a_field_all_members_agree_on() -> None:
     assert item["before"] == {"city": "Oslo"}
 
 
+def test_a_record_in_two_clusters_blocks_the_later_merge() -> None:
+    w = World()
+    for rid in ("A", "B", "D"):
+        w.snap("hubspot", "companies", rid, {"name": "Acme"}, name="Acme")
+    w.cluster("cl-1", "companies", "hubspot", [("companies", "A"), ("companies", "B")])
+    w.cluster("cl-2", "companies", "hubspot", [("companies", "B"), ("companies", "D")])
+    w.done()
+    merges = by(build_plan(w.db, cfg()).items, action="merge")
+    assert [
+        (m["link_item_id"], m["status"]) for m in sorted(merges, key=lambda m: m["link_item_id"])
+    ] == [
+        ("cl-1", "proposed"),
+        ("cl-2", "blocked"),
+    ]
+
+
 def test_salesforce_merges_run_first_and_connector_blocks_hubspot_company_merges() -> None:
     w = World()
     company_cluster(w)
