@@ -577,7 +577,10 @@ def plan(
     sample: Annotated[
         int | None,
         typer.Option(
-            "--sample", min=1, help="Plan for at most N links, clusters and creates per object."
+            "--sample",
+            min=1,
+            help="Plan for at most N links, clusters and creates per object (records skipped "
+            "before a create do not count).",
         ),
     ] = None,
 ) -> None:

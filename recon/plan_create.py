@@ -17,6 +17,7 @@ Records outside the ``[[pull.filters]]`` scope of their object are never created
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,9 @@ def _create(
     if iid in p.items:  # Planner.add, inlined with Planner.item (one create per record)
         p.skipped["duplicate_item"] += 1
         return iid
+    made = p.cache.get("creates_made")
+    if made is not None:  # counted for --sample: N creates per source object
+        made[(source, obj)] = made.get((source, obj), 0) + 1
     p.items[iid] = {
         "item_id": iid,
         "action": "create",
@@ -147,12 +151,17 @@ def plan_creates(p: Planner) -> None:
 
     filters = [f for f in p.cfg.pull.filters]
 
-    def candidates(source: str, obj: str) -> list[Rec]:
+    made: dict[tuple[str, str], int] = p.cache.setdefault("creates_made", {})
+
+    def candidates(source: str, obj: str) -> Iterator[Rec]:
+        """Unlinked, live, in-scope, unclustered records; with ``--sample N``, until N creates
+        were made from them (what a record is skipped for afterwards does not use up N)."""
         scope = [f for f in filters if f.source == source and f.object == obj]
-        out = []
         bucket = recs.get((source, obj), {})
         # unlinked ids picked in C (no set of every id made first)
         for rid in sorted(filterfalse(p.linked.get(source, set()).__contains__, bucket)):
+            if p.sample is not None and made.get((source, obj), 0) >= p.sample:
+                return
             r = bucket[rid]
             if r.archived:
                 continue
@@ -162,8 +171,7 @@ def plan_creates(p: Planner) -> None:
             if (source, rid) in clustered:
                 p.skipped["create_in_duplicate_cluster"] += 1
                 continue
-            out.append(r)
-        return p._sampled(out)
+            yield r
 
     comp_dir, cont_dir = p.direction["companies"], p.direction["contacts"]
     require_email = p.cfg.pull.contacts_require_email

@@ -549,6 +549,20 @@ def test_sample_limits_links_and_creates() -> None:
     assert len(by(res.items, action="create")) == 1
 
 
+def test_a_sample_of_creates_counts_only_records_created() -> None:
+    w = World()
+    # the first unlinked contacts (by id) exist in Salesforce already: skipped, not sampled
+    for n in range(4):
+        email = f"p{n}@x.com"
+        w.snap("hubspot", "contacts", f"30{n}", {"email": email, "lastname": "L"}, email=email)
+        if n < 2:
+            w.snap("salesforce", "Lead", f"00Q{n}", {"Email": email}, email=email)
+    res = plan(w, cfg(create_missing=True, contacts="hubspot_to_salesforce"), sample=1)
+    (create,) = by(res.items, action="create")
+    assert create["payload"]["source"]["record_id"] == "302"
+    assert res.skipped["create_natural_key_exists"] == 2
+
+
 def test_given_match_run_is_used() -> None:
     w = _world_for_stability()
     first = w.done()
