@@ -274,6 +274,9 @@ _IRREVERSIBLE = {
 }
 
 
+_UNDO_SEQ = 50  # the run order of field updates (plan_build.SEQ["update"])
+
+
 def build_undo_plan(
     db: sqlite_utils.Database, run_id: str, *, reviewer: str | None = None
 ) -> dict[str, Any]:
@@ -312,7 +315,7 @@ def build_undo_plan(
         plan_run = start_run(db, "plan", config={"undo_of": apply_run, "reviewer": reviewer})
         items = []
         irreversible = 0
-        for seq, row in enumerate(confirmed, start=1):
+        for row in confirmed:
             item = json.loads(row["item"])
             action, system = item["action"], item["system"]
             payload = item.get("payload") or {}
@@ -348,7 +351,9 @@ def build_undo_plan(
                     "requires": canonical_json([item_id]),
                     "reason": canonical_json(reason),
                     "status": status,
-                    "seq": seq,
+                    # one phase: apply batches restores at the API maximums (a seq per item
+                    # made a batch of each)
+                    "seq": _UNDO_SEQ,
                     "payload": canonical_json(
                         {
                             key: writes["restore"],

@@ -815,19 +815,48 @@ def audit_export(
 def undo(
     run_id: Annotated[str, typer.Argument(help="The apply run (or `recon run` id) to undo.")],
     config: ConfigOpt = None,
+    approve: Annotated[
+        bool,
+        typer.Option(
+            "--approve",
+            help="Approve every restore at once as [review] reviewer (else approve them in "
+            "the review app's Plan tab).",
+        ),
+    ] = False,
 ) -> None:
-    """Build a plan that restores the before-values of an apply run (review it, then apply it)."""
+    """Build a plan that restores the before-values of an apply run (approve it, then apply it)."""
     from .audit import build_undo_plan
+    from .review import approve_plan_items, count_plan_approvals
 
     cfg = get_config(config)
-    info = build_undo_plan(open_db(cfg), run_id, reviewer=cfg.review.reviewer)
+    db = open_db(cfg)
+    if approve and not cfg.review.reviewer:
+        raise UsageError(
+            "--approve needs a reviewer to record", hint="set [review] reviewer in recon.toml"
+        )
+    info = build_undo_plan(db, run_id, reviewer=cfg.review.reviewer)
+    plan_run = info["plan_run_id"]
     console.print(
-        f"undo plan {info['plan_run_id']}: {info['items']} items "
-        f"({info['irreversible']} irreversible: merges/creates are not undone); "
-        f"approve them in review, then `recon apply --plan {info['plan_run_id']}`",
+        f"undo plan {plan_run}: {info['items']} items "
+        f"({info['irreversible']} irreversible: merges/creates are not undone)",
         markup=False,
         highlight=False,
     )
+    if approve:
+        n = count_plan_approvals(db, action=None)
+        approve_plan_items(db, action=None, reviewer=cfg.review.reviewer, expected=n)
+        console.print(
+            f"approved {n} restores as {cfg.review.reviewer}; next: `recon apply --plan {plan_run}`",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"next: approve the restores in the review app (Plan tab) or with `recon undo "
+            f"--approve`, then `recon apply --plan {plan_run}`",
+            markup=False,
+            highlight=False,
+        )
 
 
 # --------------------------------------------------------------------------- run / sandbox / demo

@@ -48,7 +48,13 @@ from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
 from .plan import proposed_choice
 from .review_detail import CLUSTER_ANSWERS, _chosen_values, _merge_item, item_detail, record_link
-from .review_plan import approve_plan_items, count_plan_approvals, plan_item_counts, plan_page
+from .review_plan import (
+    approve_plan_items,
+    count_plan_approvals,
+    plan_item_counts,
+    plan_page,
+    undo_plan_of,
+)
 from .review_queue import (
     DEFERRED_LABELS,
     FINAL_LABELS,
@@ -99,6 +105,7 @@ __all__ = [
     "tier_counts",
     "tier_precision",
     "undo_last",
+    "undo_plan_of",
 ]
 
 log = logging.getLogger(__name__)

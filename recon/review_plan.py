@@ -139,6 +139,26 @@ def plan_page(
     return [dict(r) for r in db.query(sql, [*args, size, offset])]
 
 
+def undo_plan_of(db: sqlite_utils.Database) -> str | None:
+    """The apply run the latest plan restores, when it is an undo plan (``recon undo``).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> undo_plan_of(open_store(":memory:")) is None
+        True
+    """
+    run = _latest_run(db, "plan")
+    if run is None:
+        return None
+    row = db.execute("select config from runs where run_id = ?", [run]).fetchone()
+    try:
+        config = json.loads(row[0] or "{}") if row else {}
+    except ValueError:
+        return None
+    undo = config.get("undo_of") if isinstance(config, dict) else None
+    return str(undo) if undo else None
+
+
 def count_plan_approvals(
     db: sqlite_utils.Database, *, action: str | None = "create", system: str | None = None
 ) -> int:

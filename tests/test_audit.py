@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
     uid,
 )
 
+from recon import review
 from recon.apply import apply_plan
 from recon.audit import anchor, append, build_undo_plan, escape_formula, export, verify
 from recon.errors import UsageError
@@ -184,17 +187,16 @@ def test_undo_restores_every_before_value(crm: CrmEnv, tmp_path: Path) -> None:
     assert undo["items"] == 4 and undo["irreversible"] == 0
     # the undo plan is reviewed like any plan: nothing applies before approval
     assert apply_plan(db, cfg, plan_run_id=undo["plan_run_id"]).items == 0
-    approve_ids(
-        db,
-        [
-            r["item_id"]
-            for r in db.query(
-                "select item_id from plan_items where run_id = ?", [undo["plan_run_id"]]
-            )
-        ],
-    )
+    # the review app's Plan tab knows an undo plan and approves its restores
+    assert review.undo_plan_of(db) == run_id
+    assert review.count_plan_approvals(db, action="create") == 0
+    n = review.count_plan_approvals(db, action=None)
+    assert n == 4
+    review.approve_plan_items(db, action=None, reviewer="ana", expected=n)
     result = apply_plan(db, cfg, plan_run_id=undo["plan_run_id"])
     assert result.applied == 4 and result.stale == 0
+    # the three HubSpot restores go in one batch: one read (stale check), one update
+    assert result.api_calls["hubspot"] == 2, result.api_calls
     for rid, name in before.items():
         assert crm.hs_get("companies", rid, ["name"])["name"] == name
     assert crm.sf_get("Account", account, ["Phone"])["Phone"] == "+1 555 0100"
@@ -289,7 +291,9 @@ def test_secrets_never_reach_the_store_exports_or_logs(
 # --------------------------------------------------------------------------- CLI
 
 
-def cli(*args: str, cwd: Path, inp: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, inp: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "recon", *args],
         capture_output=True,
@@ -297,6 +301,7 @@ def cli(*args: str, cwd: Path, inp: str | None = None) -> subprocess.CompletedPr
         cwd=cwd,
         input=inp,
         timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -315,12 +320,13 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = open_store(tmp_path / "recon.db")
     assert cfg.store.path == tmp_path / "recon.db"
-    ids = crm.hs_create("companies", [{"name": f"Cli {uid()}"}])
+    name = f"Cli {uid()}"
+    ids = crm.hs_create("companies", [{"name": name}])
     plan = make_plan(
         db,
         [
             hs_update(
-                ids[0], "name", None, "Cli renamed", crm.modified("hubspot", "companies", ids[0])
+                ids[0], "name", name, "Cli renamed", crm.modified("hubspot", "companies", ids[0])
             )
         ],
     )
@@ -349,7 +355,15 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
         )
     )["run_id"]
     undo = cli("undo", run_id, cwd=tmp_path)
-    assert undo.returncode == 0 and "undo plan" in undo.stdout
+    assert undo.returncode == 0 and "undo plan" in undo.stdout and "Plan tab" in undo.stdout
+    unnamed = cli("undo", run_id, "--approve", cwd=tmp_path)
+    assert unnamed.returncode == 2 and "reviewer" in unnamed.stderr
+    approved = cli("undo", run_id, "--approve", cwd=tmp_path, env={"RECON_REVIEW__REVIEWER": "ana"})
+    assert approved.returncode == 0 and "approved 1 restores as ana" in approved.stdout
+    undo_plan = re.findall(r"plan-[\w-]+", approved.stdout)[0]
+    restored = cli("apply", "--plan", undo_plan, "--yes", cwd=tmp_path)
+    assert restored.returncode == 0, restored.stderr
+    assert crm.hs_get("companies", ids[0], ["name"])["name"] == name
 
     db.execute("update audit set after = 'forged' where seq = 1")
     bad = cli("audit", "verify", cwd=tmp_path)

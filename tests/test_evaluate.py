@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -69,7 +70,12 @@ def make_case(folder: Path, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_agrees_with_score_py(tmp_path: Path, seed: int) -> None:
-    assert SCORE_PY.is_file(), f"the devset scorer {SCORE_PY} is expected beside the clone"
+    if not SCORE_PY.is_file():
+        # CI checks out ../shared beside the clone: there, a missing scorer is a failure
+        assert not os.environ.get("CI"), (
+            f"the devset scorer {SCORE_PY} is expected beside the clone"
+        )
+        pytest.skip(f"no devset scorer at {SCORE_PY} (../shared is not beside this checkout)")
     make_case(tmp_path, seed)
     theirs = json.loads(
         subprocess.run(

@@ -67,11 +67,20 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
+#: what the approval box approves: each needs its own decision (kind ``plan``)
+_OWN_APPROVAL = {
+    "creates": "create",  # records missing on the other side
+    "every item that needs its own approval": None,  # creates, and an undo plan's restores
+}
+
+
 def _count_creates() -> None:
     system = st.session_state.get("creates_system") or None
     system = None if system == "both systems" else system
-    n = review.count_plan_approvals(session().db, action="create", system=system)
-    st.session_state["creates"] = {"system": system, "count": n}
+    which = st.session_state.get("creates_which") or "creates"
+    action = _OWN_APPROVAL.get(which, "create")
+    n = review.count_plan_approvals(session().db, action=action, system=system)
+    st.session_state["creates"] = {"system": system, "action": action, "count": n}
     st.session_state["creates_confirm"] = False
 
 
@@ -84,7 +93,7 @@ def _approve_creates() -> None:
     try:
         n = review.approve_plan_items(
             session().db,
-            action="create",
+            action=pending.get("action", "create"),
             system=pending["system"],
             reviewer=reviewer(),
             expected=pending["count"],
@@ -92,29 +101,42 @@ def _approve_creates() -> None:
     except ReconError as exc:
         ss["creates_result"] = ("error", f"Nothing approved: {exc}")
         return
+    what = "creates" if pending.get("action", "create") == "create" else "items"
     ss["creates_result"] = (
         "success",
-        f"Approved {n} creates (undo in the sidebar reverts the batch).",
+        f"Approved {n} {what} (undo in the sidebar reverts the batch).",
     )
 
 
 def _creates_box() -> None:
-    """Creates of records missing on the other side need their own approval: counted, confirmed, saved."""
-    with st.expander("Approve creates (records missing on the other side)"):
+    """Items that need their own approval (creates of missing records, an undo plan's
+    restores): counted, confirmed, saved."""
+    undo = review.undo_plan_of(session().db)
+    title = (
+        f"Approve restores (this plan undoes apply run {undo})"
+        if undo
+        else "Approve creates (records missing on the other side)"
+    )
+    with st.expander(title, expanded=bool(undo)):
         result = st.session_state.pop("creates_result", None)
         if result:
             (st.success if result[0] == "success" else st.error)(result[1])
+        options = list(_OWN_APPROVAL)
+        if undo:  # an undo plan has no creates: its restores are what needs approving
+            options.reverse()
+        st.selectbox("Which", options, key="creates_which")
         st.selectbox("Where", ["both systems", "hubspot", "salesforce"], key="creates_system")
-        st.button("Count undecided creates", key="btn_creates_count", on_click=_count_creates)
+        st.button("Count undecided items", key="btn_creates_count", on_click=_count_creates)
         pending = st.session_state.get("creates")
         if pending:
             where = pending["system"] or "both systems"
+            what = "creates" if pending.get("action", "create") == "create" else "items"
             st.warning(
-                f"**{pending['count']}** undecided creates in {where} will be approved by {reviewer() or '?'}."
+                f"**{pending['count']}** undecided {what} in {where} will be approved by {reviewer() or '?'}."
             )
-            st.checkbox(f"Yes, approve these {pending['count']} creates", key="creates_confirm")
+            st.checkbox(f"Yes, approve these {pending['count']} {what}", key="creates_confirm")
             st.button(
-                f"Approve {pending['count']} creates",
+                f"Approve {pending['count']} {what}",
                 key="btn_creates_apply",
                 type="primary",
                 disabled=not st.session_state.get("creates_confirm") or not pending["count"],
