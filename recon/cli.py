@@ -212,7 +212,7 @@ max_retries = 5                  # retries of a 429 / 5xx before an item fails
 
 [review]
 # reviewer = "analyst@example.com"   # when nobody signed in on the page and $RECON_REVIEWER is unset
-host = "127.0.0.1"                 # `recon review` serves on loopback only
+host = "127.0.0.1"                 # the address `recon review` binds; the app has no sign-in: keep it on loopback
 port = 8501
 # page_size = 50                   # queue items per page
 # open_browser = true              # false: serve only (same as --no-browser)
@@ -641,7 +641,10 @@ def prune(
 def review(
     config: ConfigOpt = None,
     port: Annotated[
-        int | None, typer.Option("--port", help="Port to serve on (default: [review] port, 8501).")
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="Port to serve on (default: [review] port, 8501)."
+        ),
     ] = None,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Serve only; do not open a browser tab.")
@@ -650,17 +653,32 @@ def review(
     """Open the review app in the browser (links, duplicates, conflicts, stale writes); binds 127.0.0.1 by default."""
     import subprocess
 
-    from .app import streamlit_command
+    from .app import port_in_use, streamlit_command
+    from .config import is_loopback_url
     from .review import ensure_queue
 
     cfg = get_config(config)
+    serve_port = port or cfg.review.port
+    if port_in_use(cfg.review.host, serve_port):
+        raise UsageError(
+            f"port {serve_port} on {cfg.review.host} is in use (another review app?)",
+            hint="stop it, or pass --port with a free port",
+        )
+    if not is_loopback_url(f"http://{cfg.review.host}/"):
+        err_console.print(
+            f"warning: the review app has no sign-in and binds {cfg.review.host}: anyone who "
+            "can reach it can decide and apply; keep [review] host on 127.0.0.1 behind a proxy "
+            "that authenticates",
+            markup=False,
+            highlight=False,
+        )
     db = open_db(cfg)  # fails here, with a clear message, if the store cannot open
     with console.status("indexing the review queue (once per match or plan run)"):
         queue = ensure_queue(db)
     db.conn.close()
     console.print(f"review queue: {queue['items']:,} items", markup=False)
     argv, env = streamlit_command(cfg, port=port, open_browser=False if no_browser else None)
-    url = f"http://{cfg.review.host}:{port or cfg.review.port}/"
+    url = f"http://{cfg.review.host}:{serve_port}/"
     console.print(f"recon review: serving {url} (Ctrl-C stops it)")
     raise typer.Exit(subprocess.call(argv, env=env))
 
@@ -949,7 +967,10 @@ SANDBOX_SIZES = ("tiny", "small", "large")
 @sandbox_app.command("serve")
 def sandbox_serve(
     config: ConfigOpt = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: [sandbox] port, 8765).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Port (default: [sandbox] port, 8765; 0: a free one)."),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
     db: Annotated[Path | None, typer.Option(help="SQLite file (default data/sandbox.db).")] = None,
     size: Annotated[str | None, typer.Option(help="Demo data: tiny, small or large.")] = None,
@@ -980,7 +1001,8 @@ def sandbox_serve(
 def sandbox_config(
     config: ConfigOpt = None,
     port: Annotated[
-        int | None, typer.Option(help="The sandbox's port (default: [sandbox] port).")
+        int | None,
+        typer.Option(min=1, max=65535, help="The sandbox's port (default: [sandbox] port)."),
     ] = None,
     host: Annotated[str, typer.Option(help="The sandbox's host.")] = "127.0.0.1",
 ) -> None:
@@ -996,7 +1018,7 @@ def sandbox_config(
 def sandbox_reset(
     config: ConfigOpt = None,
     port: Annotated[
-        int | None, typer.Option(help="Reset the sandbox running on this port.")
+        int | None, typer.Option(min=1, max=65535, help="Reset the sandbox running on this port.")
     ] = None,
     db: Annotated[Path | None, typer.Option(help="Else delete this sandbox database file.")] = None,
 ) -> None:
@@ -1023,12 +1045,17 @@ def demo(
         int | None, typer.Option("--seed", help="Seed of the demo data (else [sandbox] seed).")
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", help="Port of the review app (else [review] port).")
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="Port of the review app (else [review] port)."
+        ),
     ] = None,
     sandbox_port: Annotated[
         int | None,
         typer.Option(
             "--sandbox-port",
+            min=1,
+            max=65535,
             help="Port of the CRM emulators (else [sandbox] port; a free one if taken).",
         ),
     ] = None,

@@ -310,6 +310,12 @@ class SalesforceSection(Section):
         return self
 
 
+_SCOPE_OBJECTS = {
+    "hubspot": ("companies", "contacts"),
+    "salesforce": ("Account", "Contact", "Lead"),
+}
+
+
 class ScopeFilter(Section):
     """One scoping filter: only records whose ``field`` satisfies ``op value`` are synced."""
 
@@ -318,6 +324,17 @@ class ScopeFilter(Section):
     field: str
     op: Literal["eq", "neq", "in", "not_in", "has_value", "no_value", "contains"] = "eq"
     value: Any = None
+
+    @model_validator(mode="after")
+    def _known_object(self) -> ScopeFilter:
+        # a misspelt object would leave every record of the intended one unfiltered
+        known = _SCOPE_OBJECTS[self.source]
+        if self.object not in known:
+            raise ValueError(
+                f"object {self.object!r} is not a {self.source} object recon pulls; "
+                f"use one of {', '.join(known)}"
+            )
+        return self
 
 
 class PullSection(Section):
@@ -588,6 +605,27 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _env_named(problems: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool]:
+    """Problems whose key an environment override set, named as that variable (the file
+    may say something else entirely); and whether there was any."""
+    env = {k.upper() for k in os.environ if k.upper().startswith("RECON_") and "__" in k}
+    out, any_env = [], False
+    for loc, msg in problems:
+        parts = loc.split(".")
+        name = (
+            "RECON_"
+            + parts[0].split("[")[0].upper()
+            + "__"
+            + (parts[1].split("[")[0].upper() if len(parts) > 1 else "")
+        )
+        if len(parts) > 1 and name in env:
+            out.append((loc, f"{msg} (set by the environment variable {name})"))
+            any_env = True
+        else:
+            out.append((loc, msg))
+    return out, any_env
+
+
 def _resolve_paths(model: BaseModel, base: Path) -> None:
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
@@ -639,9 +677,11 @@ def load_config(
     try:
         cfg = ReconConfig(**data)
     except ValidationError as exc:
+        problems, from_env = _env_named(_problems(exc))
         raise ConfigError(
-            f"invalid configuration in {where}",
-            problems=_problems(exc),
+            f"invalid configuration in {where}"
+            + (" or its environment overrides" if from_env else ""),
+            problems=problems,
             hint="fix the keys listed",
         ) from None
     except SettingsError as exc:  # a RECON_<SECTION>__<KEY> value that does not parse

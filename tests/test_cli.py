@@ -195,3 +195,16 @@ def test_verbose_keeps_request_lines_out_of_the_log(
     with pytest.raises(SystemExit):
         main(["-v", "status", "--json"])
     assert logging.getLogger("urllib3").getEffectiveLevel() > logging.DEBUG
+
+
+def test_review_refuses_a_port_in_use_or_out_of_range(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        taken = run_cli("review", "--port", str(port), "--no-browser", cwd=tmp_path)
+    assert taken.returncode == 2 and f"port {port}" in taken.stderr and "in use" in taken.stderr
+    wrong = run_cli("review", "--port", "99999", cwd=tmp_path)
+    assert wrong.returncode == 2 and "65535" in wrong.stderr

@@ -237,3 +237,27 @@ def test_an_override_that_does_not_parse_is_a_config_error(
     monkeypatch.setenv("RECON_POLICY__LINK_TIERS", "auto")
     with pytest.raises(ConfigError, match="RECON_POLICY__LINK_TIERS"):
         load_config(None)
+
+
+@pytest.mark.parametrize(("source", "obj"), [("hubspot", "contactz"), ("salesforce", "contacts")])
+def test_a_scoping_filter_on_an_unknown_object_is_an_error(
+    tmp_path: Path, source: str, obj: str
+) -> None:
+    path = write(
+        tmp_path,
+        f'[[pull.filters]]\nsource = "{source}"\nobject = "{obj}"\nfield = "x"\nvalue = "y"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "pull.filters[0]" in str(err.value) and repr(obj) in str(err.value)
+
+
+def test_a_bad_environment_override_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "[hubspot]\npage_size = 50\n")
+    monkeypatch.setenv("RECON_HUBSPOT__PAGE_SIZE", "abc")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value) + " ".join(m for _k, m in err.value.problems)
+    assert "environment overrides" in text and "RECON_HUBSPOT__PAGE_SIZE" in text

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAGE", "streamlit_command"]
+__all__ = ["PAGE", "port_in_use", "streamlit_command"]
 
 #: the script ``streamlit run`` serves
 PAGE = Path(__file__).resolve().parent / "page.py"
@@ -46,3 +46,24 @@ def streamlit_command(
     if cfg.source_path is not None:
         env["RECON_CONFIG"] = str(cfg.source_path)
     return argv, env
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (the app could not serve there).
+
+    Examples:
+        >>> import socket
+        >>> s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+        >>> port_in_use("127.0.0.1", s.getsockname()[1])
+        True
+        >>> s.close()
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
