@@ -61,7 +61,7 @@ def read_settings(path: str | Path | None) -> Any:
         raise UsageError(
             f"no settings file {path}", hint="--settings names a JSON file of MatchSettings"
         )
-    return MatchSettings.from_json(path.read_text(encoding="utf-8"))
+    return MatchSettings.from_json(path.read_text(encoding="utf-8"), source=str(path))
 
 
 def _read_salesforce(files: Sequence[Path], entity: str) -> pl.DataFrame:

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import sqlite_utils
 
-from ..errors import MatchError
+from ..errors import ConfigError, MatchError
 from ..models import canonical_json, now_iso, stable_id
 from ..store import finish_run, start_run, transaction
 from .blocking import CANONICAL_COLUMNS, features
@@ -65,23 +65,51 @@ def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
     path: Path | None = getattr(match_cfg, "settings_file", None)
     settings = default_settings(entity)  # type: ignore[arg-type]
     if path is not None:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise MatchError(
-                f"cannot read match settings file {path}: {exc.strerror}",
-                hint="fix [match] settings_file in recon.toml",
-            ) from None
-        except json.JSONDecodeError as exc:
-            raise MatchError(f"{path} is not valid JSON: {exc}") from None
-        data = data.get(entity, data) if "entity" not in data else data
-        if data.get("entity") == entity:
-            settings = MatchSettings.from_dict(data)
+        settings = _settings_file(Path(path), entity) or settings
     overrides = dict(getattr(match_cfg, "thresholds", {}) or {})
     if overrides:
         th = {**settings.to_dict()["thresholds"], **overrides}
         settings = MatchSettings.from_dict({**settings.to_dict(), "thresholds": th})
     return settings
+
+
+def _settings_file(path: Path, entity: str) -> MatchSettings | None:
+    """``entity``'s settings in ``[match] settings_file`` (None: the file has none for it).
+
+    Raises:
+        ConfigError: the file cannot be read, is not settings JSON, or holds invalid settings.
+    """
+
+    def bad(msg: str) -> ConfigError:
+        return ConfigError(
+            "invalid match settings file",
+            problems=[("match.settings_file", f"{path}: {msg}")],
+            hint="start from a stored run's settings, or `default_settings(...)`.to_json()",
+        )
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise bad(f"cannot be read ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad(f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise bad("not a JSON object")
+    if "entity" not in data:  # {"companies": {...}, "contacts": {...}}
+        unknown = sorted(set(data) - {"companies", "contacts"})
+        if unknown:
+            raise bad(f"unknown key(s) {', '.join(unknown)}: name companies and/or contacts")
+        data = data.get(entity)
+        if data is None:
+            return None
+    if data.get("entity") != entity:
+        if "entity" in data and data["entity"] not in ("companies", "contacts"):
+            raise bad(f"entity {data['entity']!r} is not companies or contacts")
+        return None  # one object's settings: the other object keeps its defaults
+    try:
+        return MatchSettings.from_dict(data)
+    except MatchError as exc:
+        raise bad(exc.message) from None
 
 
 #: ``pairs`` columns in the order :func:`_pair_rows` gives them

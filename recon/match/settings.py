@@ -303,31 +303,89 @@ class MatchSettings:
             blocks = tuple(
                 EmBlock(rule=b["rule"], fixes=tuple(b["fixes"])) for b in data.get("em_blocks", ())
             )
-            return cls(
+            settings = cls(
                 comparisons=comps,
                 blocking_rules=rules,
                 em_blocks=blocks,
                 thresholds=Thresholds(**data.get("thresholds", {})),
                 **rest,
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise MatchError(
                 f"match settings invalid: {exc}",
                 hint="start from `default_settings(...)`.to_json() and edit it",
             ) from None
+        problems = settings.problems()
+        if problems:
+            raise MatchError(
+                "match settings invalid: " + "; ".join(problems),
+                hint="start from `default_settings(...)`.to_json() and edit it",
+            )
+        return settings
+
+    def problems(self) -> list[str]:
+        """What is wrong with these settings: every problem, each naming its key.
+
+        Examples:
+            >>> default_settings("companies").problems()
+            []
+        """
+        out: list[str] = []
+        if self.entity not in ("companies", "contacts"):
+            out.append(f"entity {self.entity!r} is not companies or contacts")
+        for name, value in asdict(self.thresholds).items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                out.append(f"thresholds.{name} must be a number, not {value!r}")
+            elif not 0 <= value <= 1:
+                out.append(f"thresholds.{name} must lie between 0 and 1, not {value}")
+        th = self.thresholds
+        if not out and th.review > th.auto:
+            out.append("thresholds.review must not exceed thresholds.auto")
+        if not out and th.duplicate_review > th.duplicate_auto:
+            out.append("thresholds.duplicate_review must not exceed thresholds.duplicate_auto")
+        for c in self.comparisons:
+            labels = {lv.label for lv in c.levels}
+            for key in ("veto_auto", "no_duplicate", "needs_support"):
+                for label in getattr(c, key):
+                    if label not in labels and label != "null":
+                        out.append(
+                            f"comparisons[{c.name}].{key}: no level {label!r} "
+                            f"(levels: {', '.join(sorted(labels))})"
+                        )
+        rule_names = {r.name for r in self.blocking_rules}
+        for b in self.em_blocks:
+            if b.rule not in rule_names:
+                out.append(f"em_blocks: no blocking rule {b.rule!r}")
+        comparisons = {c.name for c in self.comparisons}
+        for b in self.em_blocks:
+            for fixed in b.fixes:
+                if fixed not in comparisons:
+                    out.append(f"em_blocks[{b.rule}].fixes: no comparison {fixed!r}")
+        for name in self.m_fixed:
+            if name not in comparisons:
+                out.append(f"m_fixed: no comparison {name!r}")
+        return out
 
     @classmethod
-    def from_json(cls, text: str) -> MatchSettings:
-        """Parse settings from JSON text.
+    def from_json(cls, text: str, *, source: str | None = None) -> MatchSettings:
+        """Parse settings from JSON text (``source``: the file it came from, for messages).
 
         Raises:
             MatchError: the text is not valid settings JSON.
         """
+        where = f" in {source}" if source else ""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise MatchError(f"match settings are not valid JSON: {exc}") from None
-        return cls.from_dict(data)
+            raise MatchError(f"match settings{where} are not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise MatchError(f"match settings{where} must be a JSON object")
+        try:
+            return cls.from_dict(data)
+        except MatchError as exc:
+            if not source:
+                raise
+            raise MatchError(f"{source}: {exc.message}", hint=exc.hint) from None
 
     def comparison(self, name: str) -> Comparison:
         """The comparison called ``name``."""

@@ -113,3 +113,25 @@ def test_settings_file_from_config(tmp_path: Path) -> None:
     assert s.thresholds.auto == 0.999 and s.thresholds.review == 0.8
     contacts = settings_for("contacts", cfg)  # the file has no contacts: defaults + overrides
     assert contacts.thresholds.auto == 0.99 and contacts.thresholds.review == 0.8
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"entity": "Companies"}', "entity 'Companies'"),
+        ('{"companis": {}}', "unknown key"),
+        ('{"companies": {"entity": "companies", "thresholds": {"auto": 2}}}', "invalid"),
+    ],
+)
+def test_a_bad_settings_file_is_a_config_error_naming_it(
+    tmp_path: Path, content: str, named: str
+) -> None:
+    from recon.config import load_config
+    from recon.errors import ConfigError
+
+    (tmp_path / "s.json").write_text(content, encoding="utf-8")
+    (tmp_path / "recon.toml").write_text('[match]\nsettings_file = "s.json"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        settings_for("companies", load_config(tmp_path / "recon.toml"))
+    assert "s.json" in str(err.value) and named in str(err.value)

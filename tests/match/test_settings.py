@@ -117,3 +117,26 @@ def test_every_ready_made_level_has_words_for_reviewers(entity) -> None:
     labels = {lv.label for c in default_settings(entity).comparisons for lv in c.levels}
     missing = {lab for lab in labels if lab not in LEVEL_MEANINGS and not lab.startswith("prefix_")}
     assert not missing
+
+
+def _edited(edit: object) -> dict:
+    data = default_settings("companies").to_dict()
+    edit(data)  # type: ignore[operator]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda d: d["thresholds"].update(auto="0.99"), "thresholds.auto must be a number"),
+        (lambda d: d["thresholds"].update(auto=1.7), "thresholds.auto must lie between 0 and 1"),
+        (lambda d: d["thresholds"].update(review=0.999), "review must not exceed"),
+        (lambda d: d["comparisons"][0].update(veto_auto=["els"]), "no level 'els'"),
+        (lambda d: d.update(em_blocks=[{"rule": "nope", "fixes": []}]), "no blocking rule 'nope'"),
+    ],
+)
+def test_invalid_settings_name_every_problem(edit: object, named: str) -> None:
+    with pytest.raises(MatchError, match=named):
+        MatchSettings.from_dict(_edited(edit))
+    with pytest.raises(MatchError, match=r"s\.json: .*" + named):
+        MatchSettings.from_json(json.dumps(_edited(edit)), source="s.json")
