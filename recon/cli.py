@@ -370,6 +370,15 @@ def pull(
         )
     if source not in ("hubspot", "salesforce", "all"):
         raise UsageError(f"unknown --source {source!r}", hint="use hubspot, salesforce or all")
+    if as_ is not None:
+        from .sources.files import AS_CHOICES, parse_as
+
+        try:
+            parse_as(as_)
+        except ReconError:
+            raise UsageError(
+                f"unknown --as {as_!r}", hint=f"use one of: {', '.join(AS_CHOICES)}"
+            ) from None
     cfg = get_config(config)
     db = open_db(cfg)
     sources = ["hubspot", "salesforce"] if source == "all" else [source]
@@ -399,6 +408,7 @@ def pull(
                     info=f"pages {p.pages} · calls {p.calls}",
                 )
 
+            earlier = resolve_run_id(db, None, "pull")
             try:
                 result = run_pull(
                     db,
@@ -410,8 +420,9 @@ def pull(
                     progress=show,
                 )
             except ReconError:
+                # what this pull did before it failed (none when it failed before it started)
                 run_id = resolve_run_id(db, None, "pull")
-                if run_id:
+                if run_id and run_id != earlier:
                     console.print(_pull_table(get_run(db, run_id)["summary"]))
                 raise
     console.print(_pull_table(result.summary))
@@ -698,7 +709,9 @@ def _apply_summary(result: Any) -> None:
     if result.pending:
         table.add_row("not finished (resume)", str(result.pending))
     for system, n in result.api_calls.items():
-        table.add_row(f"API calls: {system}", str(n))
+        # a dry run counts the write batches it would send (stale-check reads come on top)
+        label = "API write calls (would send)" if result.dry_run else "API calls"
+        table.add_row(f"{label}: {system}", str(n))
     console.print(table)
     console.print(f"audit anchor: {result.anchor or '-'}", markup=False, highlight=False)
 

@@ -208,3 +208,17 @@ def test_review_refuses_a_port_in_use_or_out_of_range(tmp_path: Path) -> None:
     assert taken.returncode == 2 and f"port {port}" in taken.stderr and "in use" in taken.stderr
     wrong = run_cli("review", "--port", "99999", cwd=tmp_path)
     assert wrong.returncode == 2 and "65535" in wrong.stderr
+
+
+def test_pull_usage_errors_exit_2_and_show_no_earlier_run(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("Record ID,Name\n1,A\n", encoding="utf-8")
+    bad_as = run_cli("pull", "--file", "x.csv", "--as", "hubspot:deals", cwd=tmp_path)
+    assert bad_as.returncode == 2 and "unknown --as 'hubspot:deals'" in bad_as.stderr
+    assert "hubspot:companies" in bad_as.stderr
+    from recon.store import finish_run, open_store, start_run
+
+    db = open_store(tmp_path / "data" / "recon.db")
+    finish_run(db, start_run(db, "pull"), summary={"records": {"hubspot:companies": 7}})
+    db.conn.close()
+    zero = run_cli("pull", "--sample", "0", cwd=tmp_path)
+    assert zero.returncode == 2 and "hubspot:companies" not in zero.stdout
