@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,7 +201,8 @@ def export(
 
     Args:
         fmt: ``csv`` | ``jsonl`` | ``parquet`` | ``xlsx``.
-        out: the file to write.
+        out: the file to write, or a folder (an existing one, or a path ending in ``/``) to
+            write ``audit-<run or all>.<format>`` into.
         run_id: an apply run (or its parent ``recon run``); None for everything.
 
     Returns:
@@ -234,6 +236,9 @@ def export(
         else pl.DataFrame(schema=schema)
     )
     path = Path(out)
+    if path.is_dir() or str(out).endswith(("/", os.sep)):
+        # a folder: the export goes into it, named after the run and the format
+        path = path / f"audit-{run_id or 'all'}.{fmt}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
@@ -246,7 +251,8 @@ def export(
             _write_xlsx(frame, path, head)
     except OSError as exc:
         raise AuditError(
-            f"cannot write the audit export {path}: {exc.strerror}", hint="check the folder"
+            f"cannot write the audit export {path}: {exc.strerror or exc}",
+            hint="check the folder",
         ) from None
     return {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
 

@@ -823,7 +823,10 @@ def audit_verify(
 
 @audit_app.command("export")
 def audit_export(
-    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    out: Annotated[
+        str,  # text, not Path: a trailing "/" names a folder
+        typer.Option("--out", help="File to write, or a folder for audit-<run>.<format>."),
+    ],
     fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet | xlsx")] = "csv",
     run_id: Annotated[
         str | None, typer.Option("--run", help="Only this apply run (or `recon run` id).")

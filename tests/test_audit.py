@@ -415,3 +415,12 @@ def test_cli_apply_budget_exit_6_then_resume(crm: CrmEnv, tmp_path: Path) -> Non
     assert [crm.hs_get("companies", i, ["name"])["name"] for i in ids] == [
         f"B6 {tag} {k} done" for k in range(3)
     ]
+
+
+def test_export_into_a_folder(tmp_path: Path) -> None:
+    db = open_store(":memory:")
+    into_existing = export(db, "csv", tmp_path)
+    assert Path(into_existing["path"]) == tmp_path / "audit-all.csv"
+    new_folder = export(db, "jsonl", f"{tmp_path / 'new'}/")
+    assert Path(new_folder["path"]) == tmp_path / "new" / "audit-all.jsonl"
+    assert Path(new_folder["path"]).is_file()
