@@ -76,17 +76,7 @@ duplicates = recon.duplicate_estimate(db)
 duplicates
 
 # %%
-clusters = pl.DataFrame(
-    list(
-        db.query(
-            "select source, object, count(distinct cluster_id) as clusters, count(*) as records "
-            "from clusters where run_id = (select run_id from runs where stage = 'match' "
-            "order by started_at desc limit 1) group by source, object"
-        )
-    ),
-    schema={"source": pl.String, "object": pl.String, "clusters": pl.Int64, "records": pl.Int64},
-    orient="row",
-)
+clusters = recon.cluster_counts(db)  # the latest match run's duplicate clusters
 clusters
 
 # %%

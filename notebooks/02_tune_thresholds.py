@@ -31,16 +31,7 @@ db = recon.open_store(cfg.store.path)
 TARGET_PRECISION = 0.99
 
 # %%
-labels = pl.DataFrame(
-    list(
-        db.query(
-            "select label, count(*) as decisions from decisions "
-            "where kind = 'link' and decided_by = 'human' and superseded = 0 group by label"
-        )
-    ),
-    schema={"label": pl.String, "decisions": pl.Int64},
-    orient="row",
-)
+labels = recon.label_counts(db, "link")  # reviewers' current link decisions
 labels
 
 # %%

@@ -28,22 +28,7 @@ cfg = recon.load_config()
 db = recon.open_store(cfg.store.path)
 
 # %%
-runs = pl.DataFrame(
-    list(
-        db.query(
-            "select run_id, parent_id, status, started_at, ended_at from runs "
-            "where stage = 'apply' order by started_at"
-        )
-    ),
-    schema={
-        "run_id": pl.String,
-        "parent_id": pl.String,
-        "status": pl.String,
-        "started_at": pl.String,
-        "ended_at": pl.String,
-    },
-    orient="row",
-)
+runs = recon.runs_frame(db, "apply")  # every apply run, oldest first
 runs
 
 # %%

@@ -27,6 +27,9 @@ from .store import store_status
 __all__ = [
     "PROMOTED_COLUMNS",
     "audit_report",
+    "cluster_counts",
+    "label_counts",
+    "runs_frame",
     "domain_coverage",
     "duplicate_estimate",
     "fill_rates",
@@ -173,6 +176,64 @@ def duplicate_estimate(db: sqlite_utils.Database) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(out, schema=schema).sort(["source", "object"])
+
+
+def cluster_counts(db: sqlite_utils.Database, run_id: str | None = None) -> pl.DataFrame:
+    """Duplicate clusters of a match run (default: the latest finished one) per source object:
+    ``source, object, clusters, records``.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> cluster_counts(open_store(":memory:")).columns
+        ['source', 'object', 'clusters', 'records']
+    """
+    from .store import resolve_run_id
+
+    schema = {"source": pl.String, "object": pl.String, "clusters": pl.Int64, "records": pl.Int64}
+    run = resolve_run_id(db, run_id, "match", finished=True)
+    if run is None or "clusters" not in db.table_names():
+        return pl.DataFrame(schema=schema)
+    rows = db.execute(
+        "select source, object, count(distinct cluster_id), count(*) from clusters "
+        "where run_id = ? group by source, object order by source, object",
+        [run],
+    ).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def label_counts(db: sqlite_utils.Database, kind: str = "link") -> pl.DataFrame:
+    """Reviewers' current decisions of one kind (``link``, ``duplicate``...) per label:
+    ``label, decisions`` (people only; a policy's approvals and superseded answers left out).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> label_counts(open_store(":memory:")).columns
+        ['label', 'decisions']
+    """
+    schema = {"label": pl.String, "decisions": pl.Int64}
+    rows = db.execute(
+        "select label, count(*) from decisions where kind = ? and decided_by = 'human' "
+        "and superseded = 0 group by label order by label",
+        [kind],
+    ).fetchall()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def runs_frame(db: sqlite_utils.Database, stage: str | None = None) -> pl.DataFrame:
+    """The runs (of one ``stage``: pull, match, plan, apply, run...) oldest first:
+    ``run_id, parent_id, stage, status, started_at, ended_at``.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> runs_frame(open_store(":memory:"), "apply").height
+        0
+    """
+    cols = ("run_id", "parent_id", "stage", "status", "started_at", "ended_at")
+    where, args = ("where stage = ?", [stage]) if stage else ("", [])
+    rows = db.execute(
+        f"select {', '.join(cols)} from runs {where} order by started_at, run_id", args
+    ).fetchall()
+    return pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.String), orient="row")
 
 
 def threshold_curve(
