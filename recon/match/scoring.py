@@ -273,19 +273,29 @@ def estimate_m(
     names = [c.name for c in comps]
     uw = {c.name: np.maximum(np.asarray(u[c.name], dtype=float), _EPS) for c in comps}
     m0 = {c.name: _init_m(c) for c in comps}
+    # m given (learnt from reviewers' labels, or carried over from the cross-system fit):
+    # used as it is, never re-estimated
+    fixed = {
+        c.name: np.asarray(settings.m_fixed[c.name], dtype=float)
+        for c in comps
+        if len(settings.m_fixed.get(c.name, ())) == len(c.levels)
+    }
+    m0.update(fixed)
     estimates: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for gs, fixes in sessions:
         if gs.shape[0] < 20:
             continue
         cols = [i for i, c in enumerate(comps) if c.name not in fixes]
         sub = [comps[i] for i in cols]
-        active = {c.name for c in sub if (gs[:, comps.index(c)] > 0).any()}
+        active = {c.name for c in sub if c.name not in fixed and (gs[:, comps.index(c)] > 0).any()}
         ms, _ = _em(gs[:, cols], uw, sub, active, m0, 0.5, settings.em_iterations)
         for name in active:
             estimates[name].append(ms[name])
     m = dict(m0)
     rest = {
-        n for n in names if not estimates[n] and g.shape[0] and (g[:, names.index(n)] > 0).any()
+        n
+        for n in names
+        if n not in fixed and not estimates[n] and g.shape[0] and (g[:, names.index(n)] > 0).any()
     }
     for n in names:
         if estimates[n]:
@@ -297,7 +307,7 @@ def estimate_m(
         _, lam = _em(g, uw, comps, set(), m, lam, 100)
     weights = Weights(prior=math.log2(lam / (1 - lam)))
     for comp in comps:
-        seen = bool(estimates[comp.name]) or comp.name in rest
+        seen = bool(estimates[comp.name]) or comp.name in rest or comp.name in fixed
         mm = m[comp.name] if seen else uw[comp.name]  # never seen: weight 0
         weights.comparisons[comp.name] = {
             "labels": [lv.label for lv in comp.levels],

@@ -27,6 +27,20 @@ def test_em_recovers_m_u_ordering(companies) -> None:
     json.dumps(r.weights)  # serialisable
 
 
+def test_m_fixed_is_used_as_given_not_re_estimated(companies) -> None:
+    from recon.match import MatchSettings
+
+    hs, sf, _ = companies
+    s = default_settings("companies")
+    n = len(s.comparison("company_name").levels)
+    pinned = [0.0] + [0.001] * (n - 2) + [1 - 0.001 * (n - 2)]
+    learnt = MatchSettings.from_dict({**s.to_dict(), "m_fixed": {"company_name": pinned}})
+    got = match_records(hs, sf, entity="companies", settings=learnt).weights["links"]
+    assert got["comparisons"]["company_name"]["m"] == [round(x, 6) for x in pinned]
+    free = match_records(hs, sf, entity="companies", settings=s).weights["links"]
+    assert free["comparisons"]["company_name"]["m"] != got["comparisons"]["company_name"]["m"]
+
+
 def test_links_one_to_one_and_accurate(companies) -> None:
     hs, sf, truth = companies
     r = match_records(hs, sf, entity="companies")
