@@ -90,6 +90,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "within_31": "within a month",
     "same_year": "the same year",
     "else": "different",
+    "match_share": "the starting odds: how common a match is among the candidates",
     "sum": "all comparisons together",
 }
 

@@ -116,6 +116,17 @@ def explain(
                 ]
             )
         )
+    # the starting odds (how common a match is among candidates): with it the weights add up
+    prior = total - per.sum(axis=1, dtype=np.float64)
+    parts.append(
+        pl.concat_str(
+            [
+                pl.lit('{"comparison":"prior","level":"match_share","weight":'),
+                pl.lit(pl.Series(np.round(prior, 3)).cast(pl.String)),
+                pl.lit("}"),
+            ]
+        )
+    )
     tot = pl.Series(np.round(total, 3)).cast(pl.String)
     parts.append(
         pl.concat_str(

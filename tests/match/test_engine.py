@@ -611,3 +611,16 @@ def test_one_or_two_letter_leftovers_of_a_legal_form_are_not_extra_words(make_co
     assert got["h0"][0] == "s0" and got["h0"][1] != "extra_words" and got["h0"][2] == "auto"
     # a department's word is an extra word: never an automatic link
     assert got["h1"][:2] == ("s1", "extra_words") and got["h1"][2] != "auto"
+
+
+def test_explanation_weights_add_up_to_the_total(companies) -> None:
+    hs, sf, _ = companies
+    r = match_records(hs, sf, entity="companies")
+    for frame in (r.links, r.duplicates):
+        assert frame.height
+        for text in frame["explanation"].to_list():
+            entries = json.loads(text)
+            total = next(e["weight"] for e in entries if e["comparison"] == "total")
+            parts = [e["weight"] for e in entries if e["comparison"] != "total"]
+            assert any(e["comparison"] == "prior" for e in entries)
+            assert abs(sum(parts) - total) <= 0.001 * len(parts) + 1e-9
