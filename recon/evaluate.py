@@ -101,7 +101,7 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
         numbers ``score.py`` prints.
 
     Raises:
-        UsageError: the truth file is missing.
+        UsageError: the truth file is missing, or ``out_dir`` holds neither output file.
 
     Examples:
         >>> import tempfile, pathlib
@@ -118,6 +118,12 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
         raise UsageError(
             f"no truth file {truth_path}",
             hint="--truth names a folder holding truth_entities.csv (source,record_id,entity)",
+        )
+    if not any((out_dir / name).is_file() for name in ("links.csv", "duplicates.csv")):
+        # scoring nothing would print zeros as if the matcher had found nothing
+        raise UsageError(
+            f"no links.csv or duplicates.csv in {out_dir}",
+            hint="name the folder `recon match-files --out` wrote",
         )
     truth = _read(truth_path)
     ent = {(t["source"], t["record_id"]): t["entity"] for t in truth}

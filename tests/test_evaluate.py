@@ -102,6 +102,15 @@ def test_missing_truth_is_a_usage_error(tmp_path: Path) -> None:
         score_files(tmp_path, tmp_path / "nowhere")
 
 
+def test_an_output_folder_without_output_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "truth").mkdir()
+    make_case(tmp_path / "truth", 1)
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(UsageError, match="no links.csv or duplicates.csv"):
+            score_files(out, tmp_path / "truth")
+
+
 def test_closure_chains_pairs() -> None:
     assert closure_pairs([("a", "b"), ("c", "d"), ("b", "c")]) == {
         frozenset(p)
