@@ -22,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 from itertools import combinations
@@ -187,7 +188,9 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
 
     A pair counts when its latest (not superseded) ``human`` decision labels it ``match`` or
     ``non_match``; ``unsure`` and ``policy`` decisions are left out. A decision belongs to a
-    pair by its ``item_id`` (the pair id) or by the two records it names (either order).
+    pair by its ``item_id`` (the pair id) or by the two records it names (either order); a
+    duplicate pair also takes its cluster's answer (approved: a match; split: a non-match
+    across groups, a match inside one).
 
     Args:
         db: the store.
@@ -230,9 +233,27 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
             }
         )
         by_pair[(d["kind"], key)] = d["label"]
+    # a cluster's answer labels its pairs: approved, every pair is a match; split, pairs
+    # across groups are non-matches and pairs inside one group matches
+    groups_of: dict[str, dict[str, int]] = {}
+    for d in db.query(
+        "select item_id, choice from decisions where decided_by = 'human' and superseded = 0 "
+        "and kind = 'split' and item_id is not null order by decided_at, version, decision_id"
+    ):
+        try:
+            groups = (json.loads(d["choice"] or "{}") or {}).get("groups") or []
+        except (TypeError, ValueError, AttributeError):
+            continue
+        member_group: dict[str, int] = {}
+        for k, group in enumerate(groups):
+            for m in group:
+                rid_m = m.get("record_id") if isinstance(m, dict) else m
+                member_group[str(rid_m)] = k
+        groups_of[d["item_id"]] = member_group
     out: dict[str, Any] = {"run_id": rid, "labelled": 0, "links": {}, "duplicates": {}}
     pairs = db.query(
-        "select pair_id, kind, tier, source_l, record_id_l, source_r, record_id_r from pairs where run_id = ?",
+        "select pair_id, kind, tier, source_l, record_id_l, source_r, record_id_r, cluster_id "
+        "from pairs where run_id = ?",
         [rid],
     )
     for p in pairs:
@@ -243,6 +264,15 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
         cell["pairs"] += 1
         key = frozenset({(p["source_l"], p["record_id_l"]), (p["source_r"], p["record_id_r"])})
         label = by_item.get(p["pair_id"]) or by_pair.get((p["kind"], key))
+        cid = p["cluster_id"]
+        if label is None and cid and p["kind"] != "link":
+            if cid in groups_of:
+                split = groups_of[cid]
+                gl, gr = split.get(str(p["record_id_l"])), split.get(str(p["record_id_r"]))
+                if gl is not None and gr is not None:
+                    label = "match" if gl == gr else "non_match"
+            else:
+                label = by_item.get(cid)
         if label is None:
             continue
         cell["labelled"] += 1

@@ -107,7 +107,7 @@ def test_an_output_folder_without_output_is_a_usage_error(tmp_path: Path) -> Non
     make_case(tmp_path / "truth", 1)
     (tmp_path / "empty").mkdir()
     for out in (tmp_path / "empty", tmp_path / "missing"):
-        with pytest.raises(UsageError, match="no links.csv or duplicates.csv"):
+        with pytest.raises(UsageError, match=r"no links\.csv or duplicates\.csv"):
             score_files(out, tmp_path / "truth")
 
 
@@ -118,7 +118,16 @@ def test_closure_chains_pairs() -> None:
     }
 
 
-def _pair(db, run_id: str, pair_id: str, kind: str, tier: str, left: str, right: str) -> None:
+def _pair(
+    db,
+    run_id: str,
+    pair_id: str,
+    kind: str,
+    tier: str,
+    left: str,
+    right: str,
+    cluster_id: str | None = None,
+) -> None:
     src_r = "salesforce" if kind == "link" else "hubspot"
     db["pairs"].insert(
         {
@@ -132,6 +141,7 @@ def _pair(db, run_id: str, pair_id: str, kind: str, tier: str, left: str, right:
             "record_id_r": right,
             "score": 0.9,
             "tier": tier,
+            "cluster_id": cluster_id,
         }
     )
 
@@ -222,3 +232,28 @@ def test_eval_labels_cli(tmp_path: Path) -> None:
 def test_eval_without_inputs_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["eval"])
     assert isinstance(result.exception, UsageError)
+
+
+def test_cluster_answers_label_every_pair_of_the_cluster(fresh_db) -> None:
+    run = start_run(fresh_db, "match")
+    finish_run(fresh_db, run)
+    with transaction(fresh_db):
+        for pid, left, right in (("d1", "1", "2"), ("d2", "1", "3"), ("d3", "2", "3")):
+            _pair(fresh_db, run, pid, "duplicate", "auto", left, right, cluster_id="cA")
+        for pid, left, right in (("d4", "4", "5"), ("d5", "4", "6"), ("d6", "5", "6")):
+            _pair(fresh_db, run, pid, "duplicate", "review", left, right, cluster_id="cB")
+        _decide(fresh_db, "duplicate", "match", "1", "3", item_id="cA")  # the cluster approved
+        split = {"groups": [[{"record_id": "4"}, {"record_id": "5"}], [{"record_id": "6"}]]}
+        fresh_db["decisions"].insert(
+            {"kind": "split", "object": "companies", "label": "non_match", "item_id": "cB",
+             "choice": json.dumps(split), "decided_by": "human", "superseded": 0,
+             "decided_at": "2026-01-01T00:00:00Z"}
+        )  # fmt: skip
+    out = score_labels(fresh_db)
+    assert out["labelled"] == 6
+    assert out["duplicates"]["auto"]["match"] == 3
+    # 4 and 5 stay together; each of them with 6 is not one company
+    assert (out["duplicates"]["review"]["match"], out["duplicates"]["review"]["non_match"]) == (
+        1,
+        2,
+    )
