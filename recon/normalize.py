@@ -597,10 +597,12 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
     ``default_region``, after dropping the national trunk prefix.
 
     Examples:
-        >>> phones(pl.Series(["(415) 555-0100 x12", "+44 20 7946 0958"])).to_list()
-        ['+14155550100', '+442079460958']
+        >>> phones(pl.Series(["(415) 555-0100 x12", "+44 20 7946 0958", "+44 (0)20 7946 0958"])).to_list()
+        ['+14155550100', '+442079460958', '+442079460958']
     """
     raw = s.cast(pl.String).str.replace(_EXT_RE, "")
+    # "+44 (0)20 …": the bracketed trunk zero is dialled only at home, never after the code
+    raw = raw.str.replace(r"^(\s*(?:\+|\(?00)\s*\d{1,3}\)?)[\s.-]*\(0\)", "${1}")
     digits = raw.str.replace_all(r"[^0-9]", "")
     stripped = raw.str.strip_chars()
     intl_plus = stripped.str.starts_with("+")

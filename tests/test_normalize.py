@@ -149,6 +149,14 @@ def test_vectorised_phones_agree_with_phonenumbers(region: str) -> None:
         raw = phonenumbers.format_number(example, fmt)
         vec = N.phones(pl.Series([raw]), pl.Series([region])).item()
         assert vec == N.phone(raw, region)
+    # "+44 (0)20 …": the home trunk prefix written in brackets after the country code
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    trunk = meta.national_prefix if meta is not None else None
+    if trunk == "0":  # as Europe writes it ("+1 (1)…" is no form anyone uses)
+        national = str(example.national_number)
+        raw = f"+{example.country_code} ({trunk}){national}"
+        vec = N.phones(pl.Series([raw]), pl.Series([region])).item()
+        assert vec == N.phone(raw, region) == f"+{example.country_code}{national}"
 
 
 TEXT = st.text(max_size=60)
