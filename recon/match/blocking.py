@@ -67,7 +67,25 @@ def _other_id(ext: pl.Series, source: pl.Series) -> pl.Series:
     sf = text.str.extract(r'"salesforce_id"\s*:\s*"([^"]+)"')
     hs = text.str.extract(r'"hubspot_id"\s*:\s*"?([0-9A-Za-z]+)"?')
     return pl.select(
-        pl.when(source == "salesforce").then(hs).otherwise(sf).alias("xid")
+        pl.when(source == "salesforce").then(hs).otherwise(_sf15(sf)).alias("xid")
+    ).to_series()
+
+
+def _sf15(ids: pl.Series | pl.Expr) -> pl.Expr:
+    """Salesforce ids as their case-sensitive 15-character form (an 18-character id is that
+    plus a checksum: a report export writes 15, the API 18; both name one record)."""
+    expr = ids if isinstance(ids, pl.Expr) else pl.lit(ids)
+    return (
+        pl.when(expr.str.contains(r"^[0-9A-Za-z]{18}$"))
+        .then(expr.str.slice(0, 15))
+        .otherwise(expr)
+    )
+
+
+def _id_key(record_id: pl.Series, source: pl.Series) -> pl.Series:
+    """The id other records name this one by: a Salesforce id in its 15-character form."""
+    return pl.select(
+        pl.when(source == "salesforce").then(_sf15(record_id)).otherwise(record_id).alias("id_key")
     ).to_series()
 
 
@@ -93,6 +111,7 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         "object": obj,
         "record_id": cols["record_id"],
         "xid": _other_id(cols["external_ids"], source),
+        "id_key": _id_key(cols["record_id"], source),
         "phone": N.phones(cols["phone"], country),
         "city": _distinct(N.cities, cols["city"]),
         "country": country,
@@ -347,12 +366,12 @@ def _id_pairs(left: pl.DataFrame, right: pl.DataFrame, dedupe: bool) -> pl.DataF
     a = (
         left.select(pl.col("_i").alias("_il"), pl.col("xid"))
         .drop_nulls()
-        .join(right.select(pl.col("_i").alias("_ir"), pl.col("record_id").alias("xid")), on="xid")
+        .join(right.select(pl.col("_i").alias("_ir"), pl.col("id_key").alias("xid")), on="xid")
     )
     b = (
         right.select(pl.col("_i").alias("_ir"), pl.col("xid"))
         .drop_nulls()
-        .join(left.select(pl.col("_i").alias("_il"), pl.col("record_id").alias("xid")), on="xid")
+        .join(left.select(pl.col("_i").alias("_il"), pl.col("id_key").alias("xid")), on="xid")
     )
     return pl.concat([a.select("_il", "_ir"), b.select("_il", "_ir")]).unique()
 

@@ -585,7 +585,8 @@ def _test(
 
 def _xid_levels(pairs: _Pairs) -> np.ndarray:
     """Cross-id comparison: records that name each other, someone else, or nothing."""
-    xl, xr, idl, idr = pairs.codes("__xid", lambda f: [f["xid"], f["record_id"]], pairs.every)
+    # ids as both name them (a Salesforce id in its 15-character form, whichever was stored)
+    xl, xr, idl, idr = pairs.codes("__xid", lambda f: [f["xid"], f["id_key"]], pairs.every)
     named = ((xl >= 0) & (xl == idr)) | ((xr >= 0) & (xr == idl))
     other = ((xl >= 0) & (xl != idr)) | ((xr >= 0) & (xr != idl))
     g = np.zeros(len(xl), dtype=np.int8)

@@ -56,6 +56,34 @@ def test_ids_rule() -> None:
     assert counts["ids"] == 1
 
 
+@pytest.mark.parametrize(
+    ("stored", "sf_id"),
+    [
+        ("001A0000001abcd", "001A0000001abcdEFG"),  # a report export's 15 against the API's 18
+        ("001A0000001abcdEFG", "001A0000001abcd"),
+        ("001A0000001abcdEFG", "001A0000001abcdEFG"),
+    ],
+)
+def test_a_salesforce_id_names_its_record_in_15_or_18_characters(stored: str, sf_id: str) -> None:
+    from recon.match.levels import compare
+
+    left = _frame(
+        [{"record_id": "1", "name": "X", "external_ids": f'{{"salesforce_id": "{stored}"}}'}]
+    )
+    right = _frame([{"record_id": sf_id, "name": "Y", "source": "salesforce"}])
+    pairs, counts = candidates(left, right, [BlockingRule("ids", "ids", "xid")])
+    assert counts["ids"] == 1
+    s = default_settings("companies")
+    g = compare(left, right, pairs["_il"].to_numpy(), pairs["_ir"].to_numpy(), s, None)
+    levels = s.comparison("cross_ids").levels
+    at = [c.name for c in s.comparisons].index("cross_ids")
+    assert levels[int(g[0, at])].label == "exact"  # they name each other, not someone else
+    # another record's id, in either length, still names someone else
+    other = _frame([{"record_id": "001A0000001abcX", "name": "Z", "source": "salesforce"}])
+    g2 = compare(left, other, pairs["_il"].to_numpy(), pairs["_ir"].to_numpy(), s, None)
+    assert levels[int(g2[0, at])].label == "else"
+
+
 def _string_grams(values: list[str], n: int) -> set[tuple[int, str]]:
     return {(i, v[k : k + n]) for i, v in enumerate(values) for k in range(max(len(v) - n + 1, 1))}
 
