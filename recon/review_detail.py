@@ -236,6 +236,8 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         out["chosen"] = {
             k.split(":", 1)[1]: v for k, v in _chosen_values(db, out["merge_item_id"]).items()
         }
+    if item["kind"] == "duplicate":
+        out["master"] = _master_of(db, item_id, out["merge_item_id"])
     marks = ", ".join("?" * len(ids))
     out["history"] = [
         dict(r)
@@ -249,7 +251,9 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
 
 def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The values a conflict can settle on: each side's value, labelled with its source
-    (``proposed``: the side the plan proposes, the newer one, see ``Planner.conflict``)."""
+    (``proposed``: the side the plan proposes, the newer one, see ``Planner.conflict``) and
+    what keeping it would write onto the other side (``writes``: ``system``, ``value``, ``ok``
+    and, when nothing can be written, ``why``)."""
     options: list[dict[str, Any]] = []
     payload: dict[str, Any] = plan["payload"] if isinstance(plan.get("payload"), dict) else {}
     proposed = (
@@ -263,6 +267,24 @@ def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[
             option = {"source": source, "value": side.get("value")}
             if source == proposed:
                 option["proposed"] = True
+            # what keeping this value writes onto the other side: the value as that side
+            # takes it, or nothing (no such option there, read-only, or direction forbids)
+            other = "salesforce" if source == "hubspot" else "hubspot"
+            found = payload.get(other)
+            target: dict[str, Any] = found if isinstance(found, dict) else {}
+            written = side.get(f"as_{other}")
+            option["writes"] = {
+                "system": other,
+                "value": written,
+                "ok": written not in (None, "") and target.get("writable") is not False,
+                "why": (
+                    f"{other} may not be written (direction or read-only)"
+                    if target.get("writable") is False
+                    else f"the value has no equivalent on {other} (e.g. no such option)"
+                    if written in (None, "")
+                    else None
+                ),
+            }
             options.append(option)
     values: dict[str, Any] = payload["values"] if isinstance(payload.get("values"), dict) else {}
     if not options:
@@ -274,6 +296,39 @@ def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[
             {"source": other, "value": plan["after"]},
         ]
     return options
+
+
+def _master_of(
+    db: sqlite_utils.Database, cluster_id: str, merge_item_id: str | None
+) -> dict[str, Any] | None:
+    """The record a cluster merges into: the reviewer's current choice, else the plan's
+    (``{"record_id", "by": "reviewer" | "plan", "survivors": {field: value}}``), or None."""
+    survivors: dict[str, Any] = {}
+    planned = None
+    if merge_item_id:
+        row = db.execute(
+            "select payload from plan_items where run_id = ? and item_id = ?",
+            [_latest_run(db, "plan"), merge_item_id],
+        ).fetchone()
+        payload = json.loads(row[0] or "{}") if row else {}
+        planned = payload.get("master")
+        survivors = {f: d.get("value") for f, d in (payload.get("survivorship") or {}).items()}
+    dec = db.execute(
+        "select label, choice from decisions where item_id = ? and kind = 'master' "
+        "and superseded = 0 order by decision_id desc limit 1",
+        [cluster_id],
+    ).fetchone()
+    if dec and dec[0] not in ("reject", "non_match", "defer") and dec[1]:
+        try:
+            choice = json.loads(dec[1])
+        except ValueError:
+            choice = dec[1]
+        chosen = choice.get("master") if isinstance(choice, dict) else choice
+        if chosen:
+            return {"record_id": str(chosen), "by": "reviewer", "survivors": survivors}
+    if planned:
+        return {"record_id": str(planned), "by": "plan", "survivors": survivors}
+    return None
 
 
 def _merge_item(db: sqlite_utils.Database, cluster_id: str) -> str | None:

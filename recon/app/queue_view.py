@@ -96,7 +96,7 @@ def _choose_value(
 
 
 def _choose_master(item_id: str, version: int) -> None:
-    source, record_id = str(st.session_state["master_pick"]).split("|", 1)
+    source, record_id = str(st.session_state[f"master_pick:{item_id}"]).split("|", 1)
     db = session().db
     _run(
         lambda: review.choose_master(
@@ -108,7 +108,7 @@ def _choose_master(item_id: str, version: int) -> None:
 
 
 def _split(item_id: str, members: list[str], version: int) -> None:
-    moved = list(st.session_state.get("split_pick") or [])
+    moved = list(st.session_state.get(f"split_pick:{item_id}") or [])
     rest = [m for m in members if m not in moved]
     db = session().db
     _run(
@@ -245,24 +245,31 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
             f"**Which value of `{item['field']}` survives?** · rule `{reason.get('rule', '?')}` {reason.get('why') or ''}"
         )
         options = detail["options"]
+        widget = f"value_pick:{iid}"  # per item: one item's pick never carries to the next
         st.radio(
             "Surviving value",
             range(len(options)),
             index=next((i for i, o in enumerate(options) if o.get("proposed")), 0),
-            format_func=lambda i: (
-                f"{md(repr(options[i]['value']))}  ({SOURCES.get(options[i]['source'], options[i]['source'])}"
-                + (", newer: proposed)" if options[i].get("proposed") else ")")
-            ),
-            key="value_pick",
+            format_func=lambda i: _option_text(options[i]),
+            key=widget,
         )
+        picked = options[int(st.session_state.get(widget) or 0)]
+        writes = picked.get("writes") or {}
+        if writes and not writes.get("ok"):
+            st.warning(
+                f"Keeping this value writes nothing: {md(writes.get('why') or '')}. "
+                "Choose the other value, or *Neither*."
+            )
         first = (
             labels[0],
             "btn_value",
             _choose_value,
-            (iid, item["field"], options, version, "value_pick", title),
+            (iid, item["field"], options, version, widget, title),
         )
+        blocked = bool(writes) and not writes.get("ok")
     else:
         first = (labels[0], "btn_approve", _decide, (iid, "approve", version, next_id, title))
+        blocked = False
     c1, c2, c3 = st.columns(3)
     c1.button(
         first[0],
@@ -273,6 +280,7 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         args=first[3],
         shortcut="A",
         help=HELP[kind][0],
+        disabled=blocked,
     )
     c2.button(
         labels[1],
@@ -296,6 +304,23 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         _cluster_actions(detail, versions)
 
 
+def _option_text(option: dict[str, Any]) -> str:
+    """A conflict option: the value, its side, and what keeping it writes on the other side."""
+    source = SOURCES.get(option["source"], option["source"])
+    text = f"{md(repr(option['value']))}  ({source}" + (
+        ", newer: proposed)" if option.get("proposed") else ")"
+    )
+    writes = option.get("writes")
+    if writes:
+        other = SOURCES.get(writes["system"], writes["system"])
+        text += (
+            f" → {other} gets {md(repr(writes['value']))}"
+            if writes.get("ok")
+            else f" → nothing can be written to {other}"
+        )
+    return text
+
+
 def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
     iid, records = detail["item"]["item_id"], detail["records"]
     members = [f"{r['source']}|{r['record_id']}" for r in records]
@@ -303,13 +328,21 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
         f"{r['source']}|{r['record_id']}": f"{r.get('name') or r.get('email') or ''} ({r['record_id']})"
         for r in records
     }
+    master = detail.get("master") or {}
+    current = next((m for m in members if m.split("|", 1)[1] == master.get("record_id")), None)
+    if current is not None:
+        names[current] += (
+            " — the reviewer's master" if master["by"] == "reviewer" else (" — the plan's master")
+        )
     st.markdown("**Master record** (the one the others merge into)")
     m1, m2 = st.columns([3, 1])
+    # keyed per cluster and opened on the current master: "Set master" untouched changes nothing
     m1.selectbox(
         "Master",
         members,
+        index=members.index(current) if current is not None else 0,
         format_func=lambda k: names[k],
-        key="master_pick",
+        key=f"master_pick:{iid}",
         label_visibility="collapsed",
     )
     m2.button(
@@ -327,7 +360,7 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
         "Move out",
         ids,
         format_func=lambda k: by_id[k],
-        key="split_pick",
+        key=f"split_pick:{iid}",
         label_visibility="collapsed",
         placeholder="records to move out",
     )
@@ -347,31 +380,40 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
         return
     st.markdown("**Surviving value per field** (written onto the master after the merge)")
     fields = [f["field"] for f in differing]
-    if st.session_state.get("survive_field") not in fields:
-        st.session_state["survive_field"] = fields[0]
+    field_key = f"survive_field:{iid}"
+    if st.session_state.get(field_key) not in fields:
+        st.session_state[field_key] = fields[0]
     f1, f2 = st.columns([1, 2])
-    name = f1.selectbox("Field", fields, key="survive_field", label_visibility="collapsed")
+    name = f1.selectbox("Field", fields, key=field_key, label_visibility="collapsed")
     values = next(f["values"] for f in differing if f["field"] == name)
     options = [
         {"value": v, "source": f"{r['source']}:{r['record_id']}"}
         for v, r in zip(values, records, strict=True)
         if v not in (None, "")
     ]
+    chosen = detail.get("chosen") or {}
+    # opened on what survives now: the reviewer's choice, else the plan's survivorship
+    survives = chosen.get(name, (master.get("survivors") or {}).get(name))
+    at = next((i for i, o in enumerate(options) if o["value"] == survives), None)
+    widget = f"survive_value:{iid}:{name}"
     f2.radio(
         "Value",
         range(len(options)),
-        format_func=lambda i: f"{md(options[i]['value'])}  ({md(options[i]['source'])})",
-        key="survive_value",
+        index=at if at is not None else 0,
+        format_func=lambda i: (
+            f"{md(options[i]['value'])}  ({md(options[i]['source'])})"
+            + (" — survives now" if i == at else "")
+        ),
+        key=widget,
         label_visibility="collapsed",
     )
-    chosen = detail.get("chosen") or {}
     if chosen:
         st.caption("Chosen so far: " + ", ".join(f"{k} = {v!r}" for k, v in chosen.items()))
     st.button(
         "Keep this value",
         key="btn_survive",
         on_click=_choose_value,
-        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), "survive_value"),
+        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), widget),
     )
 
 

@@ -76,9 +76,7 @@ def _sf15(ids: pl.Series | pl.Expr) -> pl.Expr:
     plus a checksum: a report export writes 15, the API 18; both name one record)."""
     expr = ids if isinstance(ids, pl.Expr) else pl.lit(ids)
     return (
-        pl.when(expr.str.contains(r"^[0-9A-Za-z]{18}$"))
-        .then(expr.str.slice(0, 15))
-        .otherwise(expr)
+        pl.when(expr.str.contains(r"^[0-9A-Za-z]{18}$")).then(expr.str.slice(0, 15)).otherwise(expr)
     )
 
 

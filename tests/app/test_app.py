@@ -108,7 +108,7 @@ def test_approve_reject_defer(
 def test_choose_the_surviving_value_of_a_conflict(store: sqlite_utils.Database) -> None:
     at = start(f_kinds=["conflict"])
     item_id = at.session_state["item"]
-    run(at.radio(key="value_pick").set_value(1))
+    run(at.radio(key=f"value_pick:{item_id}").set_value(1))
     run(at.button(key="btn_value").click())
     [row] = decisions(store, item_id)
     choice = json.loads(row["choice"])
@@ -124,14 +124,14 @@ def test_choose_the_surviving_value_of_a_conflict(store: sqlite_utils.Database) 
 def test_choose_master_and_surviving_value_of_a_cluster(store: sqlite_utils.Database) -> None:
     at = start(f_kinds=["duplicate"])
     item_id = at.session_state["item"]
-    members = at.selectbox(key="master_pick").options
-    run(at.selectbox(key="master_pick").select_index(1))
+    members = at.selectbox(key=f"master_pick:{item_id}").options
+    run(at.selectbox(key=f"master_pick:{item_id}").select_index(1))
     run(at.button(key="btn_master").click())
     [row] = decisions(store, item_id)
     assert (row["kind"], row["label"]) == ("master", "approve")
     assert json.loads(row["choice"])["master"] in members[1]
-    run(at.selectbox(key="survive_field").set_value("city"))
-    run(at.radio(key="survive_value").set_value(1))
+    run(at.selectbox(key=f"survive_field:{item_id}").set_value("city"))
+    run(at.radio(key=f"survive_value:{item_id}:city").set_value(1))
     run(at.button(key="btn_survive").click())
     merge = review.item_detail(store, item_id)["merge_item_id"]
     [value] = decisions(store, merge)
@@ -141,8 +141,8 @@ def test_choose_master_and_surviving_value_of_a_cluster(store: sqlite_utils.Data
 def test_split_a_cluster(store: sqlite_utils.Database) -> None:
     at = start(f_kinds=["duplicate"])
     item_id = at.session_state["item"]
-    moved = at.multiselect(key="split_pick").options[0]
-    run(at.multiselect(key="split_pick").select(moved))
+    moved = at.multiselect(key=f"split_pick:{item_id}").options[0]
+    run(at.multiselect(key=f"split_pick:{item_id}").select(moved))
     run(at.button(key="btn_split").click())
     [row] = decisions(store, item_id)
     assert (row["kind"], row["label"]) == ("split", "non_match")
@@ -383,3 +383,43 @@ def test_approve_a_stale_write_against_the_new_version(store: sqlite_utils.Datab
         "modified_at": "2026-01-02T09:30:00Z",
         "stale_of": "upd-phone",
     }
+
+
+def test_a_conflict_pick_does_not_carry_over_to_the_next_item(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(f_kinds=["conflict"])
+    first = at.session_state["item"]
+    run(at.radio(key=f"value_pick:{first}").set_value(1))
+    run(at.button(key="btn_next").click())
+    second = at.session_state["item"]
+    assert second != first
+    assert at.radio(key=f"value_pick:{second}").value == 0  # its own default, not the last pick
+
+
+def test_a_conflict_value_that_writes_nothing_cannot_be_kept(
+    store: sqlite_utils.Database,
+) -> None:
+    item_id = review.queue(store, review.QueueFilter(kinds=("conflict",))).items[0]["item_id"]
+    row = store.execute("select payload from plan_items where item_id = ?", [item_id]).fetchone()
+    payload = json.loads(row[0])
+    payload["hubspot"]["as_salesforce"] = None  # e.g. an option Salesforce does not have
+    store.execute(
+        "update plan_items set payload = ? where item_id = ?", [json.dumps(payload), item_id]
+    )
+    at = start(f_kinds=["conflict"], item=item_id)
+    run(at.radio(key=f"value_pick:{item_id}").set_value(0))
+    assert at.button(key="btn_value").disabled
+    assert "writes nothing" in texts(at)
+    run(at.radio(key=f"value_pick:{item_id}").set_value(1))
+    assert not at.button(key="btn_value").disabled
+
+
+def test_the_master_picker_opens_on_the_plans_master(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    detail = review.item_detail(store, item_id)
+    master = detail["master"]
+    assert master is not None and master["by"] == "plan"
+    picked = at.selectbox(key=f"master_pick:{item_id}").value
+    assert picked.split("|", 1)[1] == master["record_id"]
