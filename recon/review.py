@@ -467,7 +467,8 @@ _BULK_KINDS = ("link", "duplicate")
 
 
 def _bulk_where(filt: QueueFilter, tier: str | None) -> tuple[str, list[Any]]:
-    scoped = QueueFilter(**{**filt.__dict__, "status": "undecided"})
+    # items nobody answered: one a reviewer deferred (or was unsure of) waits for a person
+    scoped = QueueFilter(**{**filt.__dict__, "status": "unlabelled"})
     if tier:
         scoped.tiers = (tier,)
     scoped.kinds = tuple(k for k in (filt.kinds or _BULK_KINDS) if k in _BULK_KINDS) or ("-",)
@@ -490,7 +491,8 @@ def count_bulk(
 ) -> int:
     """How many undecided links and clusters a bulk approve of ``filt`` (or one ``tier``) would label.
 
-    Conflicts are never bulk approved: each needs its value chosen.
+    Conflicts are never bulk approved: each needs its value chosen; nor are items a reviewer
+    deferred or was unsure of: they wait for a person.
 
     Examples:
         >>> from recon.store import open_store

@@ -77,6 +77,8 @@ class QueueFilter:
             params.append(f"%{escaped}%")
         if self.status == "undecided":
             sql.append(f"({_CURRENT_LABEL} is null or {_CURRENT_LABEL} in ('unsure', 'defer'))")
+        elif self.status == "unlabelled":  # nobody has answered yet (deferred ones left out)
+            sql.append(f"{_CURRENT_LABEL} is null")
         elif self.status == "decided":
             sql.append(f"{_CURRENT_LABEL} in {FINAL_LABELS}")
         elif self.status == "deferred":
@@ -84,7 +86,7 @@ class QueueFilter:
         elif self.status != "all":
             raise ReviewError(
                 f"unknown status filter {self.status!r}",
-                hint="use undecided, decided, deferred or all",
+                hint="use undecided, decided, deferred, unlabelled or all",
             )
         if self.reviewer:
             sql.append(f"(select reviewer from decisions where decision_id = {_CURRENT}) = ?")

@@ -217,7 +217,7 @@ def _bulk_box() -> None:
         if bulk:
             scope = f"tier {bulk['tier']}" if bulk["tier"] else "the current filter"
             st.warning(
-                f"**{bulk['count']}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}. Conflicts are never bulk approved."
+                f"**{bulk['count']}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}. Conflicts and items a reviewer deferred are never bulk approved."
             )
             st.checkbox(f"Yes, approve these {bulk['count']} items", key="bulk_confirm")
             st.button(
