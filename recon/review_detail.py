@@ -130,7 +130,9 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
     conflict's plan item and value ``options``), ``stale`` (a stale write's
     versions side by side: :func:`recon.review_stale.stale_detail`), ``related`` records,
     ``versions`` (current version per decision chain, e.g. ``link`` or
-    ``conflict_value:phone``) and ``history`` (every decision on the item).
+    ``conflict_value:phone``), ``history`` (every decision on the item), ``link_decision``
+    (a conflict's or stale write's link: its current decision, or None) and, for a cluster,
+    ``master`` (the record it merges into and who chose it).
 
     Raises:
         ReviewError: no such item in the queue.
@@ -207,6 +209,15 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         out["fields"].insert(
             0, {"field": f"{plan['field']} (conflict)", "values": values, "differs": True}
         )
+    out["link_decision"] = None
+    if pair_id and item["kind"] != "link":  # a conflict's or stale write's link: decided?
+        row = db.execute(
+            "select label, reviewer, decided_at from decisions where item_id = ? and kind = 'link' "
+            "and superseded = 0 order by decision_id desc limit 1",
+            [pair_id],
+        ).fetchone()
+        if row:
+            out["link_decision"] = {"label": row[0], "reviewer": row[1], "decided_at": row[2]}
     if pair_id:
         match_run = item["run_id"] if item["kind"] == "link" else _latest_run(db, "match")
         rows = list(

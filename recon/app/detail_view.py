@@ -151,12 +151,33 @@ def explanation(detail: dict[str, Any]) -> None:
         )
 
 
+#: the decisions that answer an item (a cluster's master and surviving values only shape
+#: the merge once it is approved)
+ANSWERS = {
+    "link": ("link",),
+    "duplicate": ("duplicate", "split"),
+    "conflict": ("conflict_value",),
+    "stale": ("plan",),
+}
+
+
 def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
     current = [h for h in detail["history"] if not h["superseded"]]
-    if not current:
+    answers = ANSWERS.get(item["kind"], ())
+    main = [h for h in current if h["kind"] in answers and h["item_id"] == item["item_id"]]
+    if not main:
         st.info("Not decided yet.")
     for h in current:
         choice = json.loads(h["choice"]) if h["choice"] else None
         extra = f" · choice `{json.dumps(choice, ensure_ascii=False)[:120]}`" if choice else ""
         text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {md(h['reviewer'] or h['decided_by'])} at {h['decided_at'][:19]} (v{h['version']}){extra}"
-        (st.success if h["label"] in review.FINAL_LABELS else st.warning)(text)
+        if h in main:
+            (st.success if h["label"] in review.FINAL_LABELS else st.warning)(text)
+        else:  # a master or a surviving value: part of the merge, not its answer
+            st.caption(text)
+    link = detail.get("link_decision")
+    if item["kind"] == "conflict" and link and link.get("label") in ("non_match", "reject"):
+        st.warning(
+            f"Its link was rejected ({md(link.get('reviewer') or '')}): no value of this "
+            "conflict will be written, and the next plan leaves it out."
+        )

@@ -423,3 +423,21 @@ def test_the_master_picker_opens_on_the_plans_master(store: sqlite_utils.Databas
     assert master is not None and master["by"] == "plan"
     picked = at.selectbox(key=f"master_pick:{item_id}").value
     assert picked.split("|", 1)[1] == master["record_id"]
+
+
+def test_a_master_choice_leaves_the_cluster_undecided(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    run(at.selectbox(key=f"master_pick:{item_id}").select_index(1))
+    run(at.button(key="btn_master").click())
+    at.session_state["item"] = item_id
+    run(at)
+    assert any("Not decided yet" in i.value for i in at.info)
+
+
+def test_a_conflict_of_a_rejected_link_says_so(store: sqlite_utils.Database) -> None:
+    conflict = review.queue(store, review.QueueFilter(kinds=("conflict",))).items[0]
+    link = review.item_detail(store, conflict["item_id"])["plan"]["link_item_id"]
+    review.decide(store, link, "reject", reviewer="ben", based_on_version=0)
+    at = start(f_kinds=["conflict"], item=conflict["item_id"])
+    assert "Its link was rejected" in texts(at)
