@@ -125,6 +125,13 @@ def explanation(detail: dict[str, Any]) -> None:
         )
         if exp["flags"]:
             st.warning("Flags: " + ", ".join(exp["flags"]))
+        vetoes = [lv for lv in levels if lv.get("vetoes_auto")]
+        if vetoes and exp["tier"] != "auto":
+            why = ", ".join(f"{lv['comparison']} = {lv['level']}" for lv in vetoes)
+            st.info(
+                f"Held for review whatever the score: {md(why)} keeps a pair out of *auto* "
+                "(a strong key is evidence, not a verdict)."
+            )
     if levels:
         frame = pd.DataFrame(levels)
         frame["side"] = frame["weight"].map(lambda w: "for a match" if w >= 0 else "against")

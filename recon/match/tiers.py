@@ -4,7 +4,8 @@ A pair's tier comes from its match probability and two thresholds, unless a comp
 vetoes ``auto`` at the pair's level (``veto_auto``: strong keys are evidence, not verdicts).
 Inside one system some levels never propose a duplicate (``no_duplicate``) and some only
 with another agreeing field (``needs_support``). Explanations list every comparison's level
-and weight, and the total, as JSON.
+and weight (``vetoes_auto`` on a level that keeps the pair out of ``auto``), the prior and
+the total, as JSON.
 
 Examples:
     >>> TIERS[AUTO], TIERS[REVIEW], TIERS[REJECT]
@@ -103,8 +104,12 @@ def explain(
     parts = []
     for c, comp in enumerate(settings.comparisons):
         labels = pl.Series([lv.label for lv in comp.levels])
-        lab = labels.gather(g[:, c].astype(np.int64))
+        codes = g[:, c].astype(np.int64)
+        lab = labels.gather(codes)
         w = pl.Series(np.round(per[:, c], 3)).cast(pl.String)
+        # a level that keeps the pair out of auto whatever its score says so
+        vetoing = [k for k, lv in enumerate(comp.levels) if lv.label in comp.veto_auto]
+        veto = pl.Series(np.where(np.isin(codes, vetoing), ',"vetoes_auto":true', ""))
         parts.append(
             pl.concat_str(
                 [
@@ -112,6 +117,7 @@ def explain(
                     pl.lit(lab),
                     pl.lit('","weight":'),
                     pl.lit(w),
+                    pl.lit(veto),
                     pl.lit("}"),
                 ]
             )

@@ -137,6 +137,25 @@ def test_shared_website_distinct_companies_not_auto(make_companies) -> None:
     assert hit.filter(pl.col("tier") == "auto").height == 0
 
 
+def test_an_explanation_names_the_level_that_keeps_a_pair_out_of_auto(make_companies) -> None:
+    hs, sf, _ = make_companies(40, seed=5, dup_share=0.0)
+    row = {"name": "Initech Labs", "website": "initech.com", "phone": "+1 415 555 0100"}
+    extra_hs = pl.DataFrame(
+        [{"source": "hubspot", "object": "companies", "record_id": "x1", "city": "Austin",
+          "country": "US", **row}]
+    )  # fmt: skip
+    extra_sf = pl.DataFrame(
+        [{"source": "salesforce", "object": "Account", "record_id": "y1", "city": "Lyon",
+          "country": "FR", **row}]
+    )  # fmt: skip
+    both = (pl.concat([hs, extra_hs], how="diagonal"), pl.concat([sf, extra_sf], how="diagonal"))
+    r = match_records(*both, entity="companies")
+    hit = r.links.filter(pl.col("record_id_l") == "x1")
+    assert hit["tier"].to_list() == ["review"]
+    vetoes = [e for e in json.loads(hit["explanation"][0]) if e.get("vetoes_auto")]
+    assert [(e["comparison"], e["level"]) for e in vetoes] == [("country", "else")]
+
+
 def test_greedy_assignment_helpers() -> None:
     p = pl.DataFrame({"_il": [0, 0, 1, 1], "_ir": [0, 1, 0, 1], "score": [0.9, 0.85, 0.8, 0.1]})
     assert sorted(one_to_one(p).select("_il", "_ir").rows()) == [(0, 0), (1, 1)]
