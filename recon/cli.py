@@ -662,6 +662,7 @@ def review(
     ] = False,
 ) -> None:
     """Open the review app in the browser (links, duplicates, conflicts, stale writes); binds 127.0.0.1 by default."""
+    import signal
     import subprocess
 
     from .app import port_in_use, streamlit_command
@@ -691,7 +692,19 @@ def review(
     argv, env = streamlit_command(cfg, port=port, open_browser=False if no_browser else None)
     url = f"http://{cfg.review.host}:{serve_port}/"
     console.print(f"recon review: serving {url} (Ctrl-C stops it)")
-    raise typer.Exit(subprocess.call(argv, env=env))
+    proc = subprocess.Popen(argv, env=env)
+
+    def stop(_signum: int, _frame: Any) -> None:  # a SIGTERM (a service stop) stops the app too
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # the app got the Ctrl-C as well: let it finish
+        code = proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- apply / audit / undo

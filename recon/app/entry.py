@@ -71,8 +71,15 @@ def show_flash() -> None:
 
 
 def reviewer() -> str | None:
-    """The signed-in reviewer (sidebar field, prefilled from config or $RECON_REVIEWER)."""
-    return review.resolve_reviewer(session().cfg, st.session_state.get("reviewer"))
+    """The signed-in reviewer (sidebar field, prefilled from config or $RECON_REVIEWER).
+
+    Once the field exists, it alone names the reviewer: cleared, nobody is signed in (a
+    decision is never recorded under the configured name someone erased).
+    """
+    typed = st.session_state.get("reviewer")
+    if typed is not None:
+        return str(typed).strip() or None
+    return review.resolve_reviewer(session().cfg, None)
 
 
 def current_filter() -> review.QueueFilter:

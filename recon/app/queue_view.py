@@ -49,6 +49,8 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
         row = action()
     except ReviewerConflict as exc:
         flash("error", f"Reviewer conflict: {md(exc)}")
+        # keep the contested item open (decided meanwhile, it may have left the filter)
+        st.session_state["pinned"] = st.session_state.get("item")
         return
     except ReconError as exc:
         flash("error", md(exc))
@@ -59,6 +61,8 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
     )
     if next_id:
         st.session_state["item"] = next_id
+    elif st.session_state.get("at_last") == st.session_state.get("item"):
+        st.session_state["edge"] = "last"  # the page's last item: its successor takes its place
 
 
 def _decide(item_id: str, action: str, version: int, next_id: str | None, title: str) -> None:
@@ -123,6 +127,15 @@ def _split(item_id: str, members: list[str], version: int) -> None:
 def _goto(item_id: str | None) -> None:
     if item_id:
         st.session_state["item"] = item_id
+
+
+def _turn_page(step: int) -> None:
+    """J past a page's last item opens the next page's first; K before its first, the
+    previous page's last."""
+    ss = st.session_state
+    ss["page"] = max(1, int(ss.get("page", 1)) + step)
+    ss.pop("item", None)
+    ss["edge"] = "back" if step < 0 else "next"
 
 
 def _bulk_count() -> None:
@@ -198,7 +211,8 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
 
 
 def _bulk_box() -> None:
-    with st.expander("Bulk approve"):
+    # keyed: a message banner appearing or going above it never remounts it closed
+    with st.expander("Bulk approve", key="bulk_box"):
         st.radio(
             "Approve every undecided link and cluster in",
             ["filter", "tier"],
@@ -440,32 +454,48 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         f"match run `{state['match_run_id'] or '-'}`  \nplan run `{state['plan_run_id'] or '-'}`"
     )
     _bulk_box()
-    if not pg.items:
-        st.success("Nothing to review with these filters.")
-        return
     ids = [it["item_id"] for it in pg.items]
     by_id = {it["item_id"]: it for it in pg.items}
+    pinned = ss.get("pinned")
+    if pinned and pinned != ss.get("item"):
+        ss.pop("pinned", None)  # the reviewer moved on
+    elif pinned and pinned not in by_id:
+        try:
+            row = review.item_detail(ses.db, pinned, ses.cfg)["item"]
+        except ReconError:
+            row = None
+        if row is not None:
+            ids.insert(0, pinned)
+            by_id[pinned] = row
+    if not ids:
+        st.success("Nothing to review with these filters.")
+        return
+    edge = ss.pop("edge", None)  # a move past this page's first or last item
     if ss.get("item") not in by_id:
-        ss["item"] = ids[0]
+        # decided at the page's end, the item left the filter: the one after it took its
+        # place at the end; arrived from the next page (K): its last item
+        ss["item"] = ids[-1] if edge in ("last", "back") else ids[0]
     _queue_table(pg.items)
     pos = ids.index(ss["item"])
     prev_id = ids[pos - 1] if pos > 0 else None
     next_id = ids[pos + 1] if pos + 1 < len(ids) else None
+    page = int(ss.get("page", 1))
+    more_after, more_before = page < pg.pages, page > 1
     pick, back, forward = st.columns([10, 1, 1], vertical_alignment="bottom")
     pick.selectbox(
         "Item",
         ids,
         format_func=lambda i: (
-            f"{ICONS.get(by_id[i]['label'], '•')} {KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {by_id[i]['score'] if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
+            f"{ICONS.get(by_id[i].get('label'), '•')} {KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {by_id[i]['score'] if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
         ),
         key="item",
     )
     back.button(
         "◀",
         key="btn_prev",
-        on_click=_goto,
-        args=(prev_id,),
-        disabled=prev_id is None,
+        on_click=_goto if prev_id is not None else _turn_page,
+        args=(prev_id,) if prev_id is not None else (-1,),
+        disabled=prev_id is None and not more_before,
         shortcut="K",
         help="Previous item (K)",
         width="stretch",
@@ -473,13 +503,15 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     forward.button(
         "▶",
         key="btn_next",
-        on_click=_goto,
-        args=(next_id,),
-        disabled=next_id is None,
+        on_click=_goto if next_id is not None else _turn_page,
+        args=(next_id,) if next_id is not None else (1,),
+        disabled=next_id is None and not more_after,
         shortcut="J",
         help="Next item (J)",
         width="stretch",
     )
+    if next_id is None:
+        ss["at_last"] = ss["item"]  # a decision here moves on to what takes its place
     item_id = ss["item"]
     try:
         detail = review.item_detail(ses.db, item_id, ses.cfg)

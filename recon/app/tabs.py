@@ -42,8 +42,14 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
         return
     cols = st.columns(4)
     cols[0].metric("Items", f"{int(counts['items'].sum()):,}")
+    planned = int(counts.loc[counts["status"] == "needs_review", "items"].sum())
+    waiting = review.queue(
+        db, review.QueueFilter(kinds=("conflict", "stale")), page_size=1
+    ).total  # what is still undecided of them (and stale writes sent back by an apply)
     cols[1].metric(
-        "Needs review", f"{int(counts.loc[counts['status'] == 'needs_review', 'items'].sum()):,}"
+        "Waiting for review",
+        f"{waiting:,}",
+        help=f"Undecided conflicts and stale writes; the plan made {planned:,} items to review.",
     )
     cols[2].metric("Blocked", f"{int(counts.loc[counts['status'] == 'blocked', 'items'].sum()):,}")
     approved = st.session_state.get("plan_approved", {}).get(run)
@@ -273,6 +279,7 @@ def _prepare_exports(run_id: str | None) -> None:
                 out["error"] = str(exc)
                 break
             out[fmt] = (Path(info["path"]).read_bytes(), info["rows"])
+    out["run"] = run_id or "all"  # the files hold this run's changes: named after it
     st.session_state["exports"] = out
 
 
@@ -307,6 +314,9 @@ def audit_tab(ses: Session, state: dict[str, Any]) -> None:
         st.dataframe(changes, hide_index=True, width="stretch")
     st.button("Prepare exports", key="btn_exports", on_click=_prepare_exports, args=(run_id,))
     exports = st.session_state.get("exports") or {}
+    if exports and exports.get("run") != (run_id or "all"):
+        exports = {}  # prepared for another run: prepare again
+        st.session_state.pop("exports", None)
     if "error" in exports:
         st.info(exports["error"])
     mime = {
@@ -316,12 +326,12 @@ def audit_tab(ses: Session, state: dict[str, Any]) -> None:
         "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }
     cols = st.columns(4)
-    for i, (fmt, value) in enumerate(x for x in exports.items() if x[0] != "error"):
+    for i, (fmt, value) in enumerate(x for x in exports.items() if x[0] not in ("error", "run")):
         data, rows = value
         cols[i % 4].download_button(
             f"Download {fmt.upper()} ({rows} rows)",
             data,
-            file_name=f"recon-audit-{run}.{fmt}",
+            file_name=f"recon-audit-{exports['run']}.{fmt}",
             mime=mime.get(fmt),
             key=f"dl_{fmt}",
         )

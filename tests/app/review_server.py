@@ -26,11 +26,13 @@ def serve(
     port: int,
     log: Path,
     timeout: float = 90,
+    started: list[subprocess.Popen[bytes]] | None = None,
 ) -> str:
     """Run ``argv`` in its own process group, wait for Streamlit's health endpoint, return the base URL.
 
     The group is killed when the test ends, whatever happens; a server that
     exits or stays unhealthy past ``timeout`` fails the test with its log.
+    ``started``: receives the process (for a test that stops it itself).
     """
     out = log.open("wb")
     proc = subprocess.Popen(
@@ -50,6 +52,8 @@ def serve(
         out.close()
 
     request.addfinalizer(stop)
+    if started is not None:
+        started.append(proc)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

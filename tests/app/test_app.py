@@ -329,6 +329,20 @@ def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> N
     assert len(labels) == len(audit.FORMATS) and all("rows" in label for label in labels)
 
 
+def test_audit_exports_belong_to_the_run_they_were_prepared_for(
+    store: sqlite_utils.Database,
+) -> None:
+    from recon.store import finish_run, start_run
+
+    apply_run = start_run(store, "apply")
+    finish_run(store, apply_run)
+    at = start(tab="Audit")
+    run(at.button(key="btn_exports").click())  # every run's changes
+    assert at.get("download_button")
+    run(at.selectbox(key="audit_run").select(apply_run))
+    assert not at.get("download_button")  # the files of "all" are not offered as this run's
+
+
 def _stale_write(db: sqlite_utils.Database) -> str:
     """A plan item the last apply refused as stale (journal row as apply writes it); its queue id."""
     from recon.models import canonical_json, now_iso
@@ -441,3 +455,46 @@ def test_a_conflict_of_a_rejected_link_says_so(store: sqlite_utils.Database) -> 
     review.decide(store, link, "reject", reviewer="ben", based_on_version=0)
     at = start(f_kinds=["conflict"], item=conflict["item_id"])
     assert "Its link was rejected" in texts(at)
+
+
+def test_a_cleared_reviewer_field_signs_nobody_in(store: sqlite_utils.Database) -> None:
+    at = start()
+    item_id = at.session_state["item"]
+    run(at.text_input(key="reviewer").set_value(""))
+    assert any("Sign in" in w.value for w in at.warning)
+    run(at.button(key="btn_defer").click())
+    assert decisions(store, item_id) == []  # not recorded under the configured reviewer
+    assert "no reviewer" in texts(at)
+
+
+def test_a_contested_item_stays_open_after_a_reviewer_conflict(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(f_kinds=["link"])
+    item_id = at.session_state["item"]
+    # someone else decides it meanwhile: it leaves the undecided filter
+    review.decide(store, item_id, "approve", reviewer="ben", based_on_version=0)
+    run(at.button(key="btn_reject").click())
+    assert "Reviewer conflict" in texts(at)
+    assert at.session_state["item"] == item_id
+    run(at)  # and on the next rerun, too
+    assert at.session_state["item"] == item_id
+    assert [(r["reviewer"], r["label"]) for r in decisions(store, item_id)] == [("ben", "match")]
+
+
+def test_j_and_k_cross_page_edges_and_a_decision_at_the_end_moves_on(
+    store: sqlite_utils.Database,
+) -> None:
+    first_two = review.queue(store, page_size=20).items
+    at = start()
+    last = first_two[9]["item_id"]  # page size 10
+    at.session_state["item"] = last
+    run(at)
+    run(at.button(key="btn_next").click())  # J past the page's end: the next page's first
+    assert (at.session_state["page"], at.session_state["item"]) == (2, first_two[10]["item_id"])
+    run(at.button(key="btn_prev").click())  # K back: the previous page's last
+    assert (at.session_state["page"], at.session_state["item"]) == (1, last)
+    run(at.button(key="btn_defer").click())  # deferred items stay undecided: it stays
+    assert at.session_state["item"] == last
+    run(at.button(key="btn_reject").click())  # decided: the item after it takes its place
+    assert at.session_state["item"] == first_two[10]["item_id"]

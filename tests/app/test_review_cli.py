@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from review_server import free_port, serve
 from typer.testing import CliRunner
 
-from recon.app import PAGE, streamlit_command
+from recon.app import PAGE, port_in_use, streamlit_command
 from recon.cli import app
 from recon.config import load_config
 
@@ -77,11 +79,20 @@ def test_recon_review_serves_the_page(request: pytest.FixtureRequest, tmp_path: 
         str(port),
         "--no-browser",
     ]
-    url = serve(request, argv, env, port, tmp_path / "review.log")
+    started: list = []
+    url = serve(request, argv, env, port, tmp_path / "review.log", started=started)
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert resp.status == 200 and b"<html" in resp.read().lower()
     assert (tmp_path / "data" / "recon.db").is_file()  # the CLI opened (and migrated) the store
     assert f"serving http://127.0.0.1:{port}/" in (tmp_path / "review.log").read_text()
+    # a SIGTERM to `recon review` alone (a service manager's stop) stops the app as well
+    (proc,) = started
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while port_in_use("127.0.0.1", port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not port_in_use("127.0.0.1", port)
 
 
 def test_streamlit_run_in_a_checkout_binds_loopback() -> None:
