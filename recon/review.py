@@ -511,6 +511,8 @@ class BulkPreview:
 
     count: int
     digest: str
+    #: ``(kind, object) -> items``: what the count is made of (links and clusters, per object)
+    parts: tuple[tuple[str, str, int], ...] = ()
 
 
 def _items_digest(ids: list[str]) -> str:
@@ -528,8 +530,16 @@ def bulk_preview(
         0
     """
     where, params = _bulk_ready(db, filt, tier)
-    ids = [r[0] for r in db.execute(f"select q.item_id from review_queue q where {where}", params)]
-    return BulkPreview(len(ids), _items_digest(ids))
+    rows = db.execute(
+        f"select q.item_id, q.kind, q.object from review_queue q where {where}", params
+    ).fetchall()
+    ids = [r[0] for r in rows]
+    parts: dict[tuple[str, str], int] = {}
+    for _iid, kind, obj in rows:
+        parts[(kind, obj)] = parts.get((kind, obj), 0) + 1
+    return BulkPreview(
+        len(ids), _items_digest(ids), tuple((k, o, n) for (k, o), n in sorted(parts.items()))
+    )
 
 
 def bulk_approve(

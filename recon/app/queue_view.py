@@ -229,9 +229,20 @@ def _bulk_box() -> None:
         st.button("Count items", key="btn_bulk_count", on_click=_bulk_count)
         bulk = st.session_state.get("bulk")
         if bulk:
-            scope = f"tier {bulk['tier']}" if bulk["tier"] else "the current filter"
+            scope = (
+                f"tier {bulk['tier']} (every kind and object, whatever the sidebar shows)"
+                if bulk["tier"]
+                else "the current filter"
+            )
+            parts = bulk["preview"].parts
+            made_of = ", ".join(
+                f"{n:,} {'links' if kind == 'link' else 'clusters'} of {obj}"
+                for kind, obj, n in parts
+            )
             st.warning(
-                f"**{bulk['count']}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}. Conflicts and items a reviewer deferred are never bulk approved."
+                f"**{bulk['count']}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}"
+                + (f": {made_of}" if made_of else "")
+                + ". Conflicts and items a reviewer deferred are never bulk approved."
             )
             st.checkbox(f"Yes, approve these {bulk['count']} items", key="bulk_confirm")
             st.button(

@@ -162,6 +162,13 @@ def test_bulk_approve_a_tier_with_count_and_confirmation(store: sqlite_utils.Dat
     run(at.selectbox(key="bulk_tier").set_value("auto"))
     run(at.button(key="btn_bulk_count").click())
     assert any(f"**{expected}**" in w.value for w in at.warning)
+    # what the count is made of, per kind and object: a tier ignores the sidebar's filters
+    parts = review.bulk_preview(store, tier="auto").parts
+    assert sum(n for _k, _o, n in parts) == expected
+    shown = next(w.value for w in at.warning if f"**{expected}**" in w.value)
+    assert all(
+        f"{n:,} {'links' if k == 'link' else 'clusters'} of {o}" in shown for k, o, n in parts
+    )
     assert at.button(key="btn_bulk_apply").disabled  # not before the confirmation
     assert decisions(store) == []
     run(at.checkbox(key="bulk_confirm").check())
