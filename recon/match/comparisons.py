@@ -107,7 +107,9 @@ def describe_level(label: str) -> str:
     return LEVEL_MEANINGS.get(label, label)
 
 
-def company_name(column: str = "name_norm", name: str = "company_name") -> Comparison:
+def company_name(
+    column: str = "name_norm", name: str = "company_name", *, veto_missing: bool = False
+) -> Comparison:
     """Company names after normalisation: exact, compact, fuzzy, word subsets, acronyms.
 
     ``other_script`` matches names that agree once letters that come back
@@ -131,6 +133,10 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
     like every other level, instead of the weight of a long name's exact agreement.
     Inside one system, names sharing only part of their words (``idf_*``) never propose
     a duplicate: those are siblings and regional arms more often than copies.
+
+    ``veto_missing``: a pair whose name is missing on either side is never ``auto`` (for
+    companies, where a name is the record; not for a contact's company, often blank): a
+    shared domain or phone alone is evidence, not a verdict.
 
     Examples:
         >>> [lv.label for lv in company_name().levels[1:3]]
@@ -159,7 +165,8 @@ def company_name(column: str = "name_norm", name: str = "company_name") -> Compa
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "subset", "extra_words", "extra_country"),
+        veto_auto=("else", "subset", "extra_words", "extra_country")
+        + (("null",) if veto_missing else ()),
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them
         no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5", "script_differs"),

@@ -473,7 +473,7 @@ def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
         return MatchSettings(
             entity="companies",
             comparisons=(
-                C.company_name(),
+                C.company_name(veto_missing=True),
                 C.domain(),
                 C.phone(),
                 C.city(),

@@ -643,3 +643,19 @@ def test_explanation_weights_add_up_to_the_total(companies) -> None:
             parts = [e["weight"] for e in entries if e["comparison"] != "total"]
             assert any(e["comparison"] == "prior" for e in entries)
             assert abs(sum(parts) - total) <= 0.001 * len(parts) + 1e-9
+
+
+def test_a_company_without_a_name_is_never_linked_on_a_shared_key_alone(make_companies) -> None:
+    hs, sf, _ = make_companies(40, seed=7, dup_share=0.0)
+    extra_hs = pl.DataFrame(
+        [{"source": "hubspot", "object": "companies", "record_id": "x1", "name": None,
+          "website": "zentrix.io", "phone": "+1 512 555 0199", "city": "Austin", "country": "US"}]
+    )  # fmt: skip
+    extra_sf = pl.DataFrame(
+        [{"source": "salesforce", "object": "Account", "record_id": "y1",
+          "name": "Zentrix Health", "website": "https://zentrix.io/", "phone": "+1 512 555 0199",
+          "city": "Austin", "country": "US"}]
+    )  # fmt: skip
+    both = (pl.concat([hs, extra_hs], how="diagonal"), pl.concat([sf, extra_sf], how="diagonal"))
+    hit = match_records(*both, entity="companies").links.filter(pl.col("record_id_l") == "x1")
+    assert hit["tier"].to_list() == ["review"]  # the domain is evidence, not a verdict
