@@ -452,6 +452,35 @@ def _suffixes_tldextract() -> frozenset[str]:
     return frozenset(t for t in _extractor().tlds if "*" not in t and "!" not in t)
 
 
+#: hosts where a company has a page, not a site: the path names the company
+#: ("facebook.com/rosalindbakery"), so such a URL names no company domain (the bare host
+#: still names the platform's own company)
+PAGE_PLATFORMS: frozenset[str] = frozenset(
+    """facebook.com fb.com linkedin.com twitter.com x.com instagram.com youtube.com tiktok.com
+    pinterest.com yelp.com linktr.ee medium.com t.me wa.me threads.net sites.google.com
+    g.page""".split()
+)
+#: hosts that give each customer a subdomain ("acme.wixsite.com"): the whole host is the
+#: company's key, never the platform's registered domain
+SITE_PLATFORMS: frozenset[str] = frozenset(
+    """wixsite.com myshopify.com blogspot.com github.io wordpress.com squarespace.com weebly.com
+    webflow.io godaddysites.com business.site carrd.co notion.site netlify.app vercel.app
+    herokuapp.com jimdosite.com strikingly.com""".split()
+)
+
+
+def _path(s: pl.Series) -> pl.Series:
+    """Whether a URL has a path, query or fragment after its host (beyond a lone "/")."""
+    rest = (
+        s.cast(pl.String)
+        .str.strip_chars()
+        .str.replace(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "")
+        .str.replace(r"^//", "")
+        .str.replace(r"^[^/?#\\]*", "")
+    )
+    return rest.str.contains(r"^[/?#\\].*[^/?#\\\s]").fill_null(False)
+
+
 def _host(s: pl.Series) -> pl.Series:
     return (
         fold_ascii(s)
@@ -474,9 +503,14 @@ def domains(s: pl.Series) -> pl.Series:
     public suffix comes from tldextract's bundled list (no network). Free-mail
     domains become null: they never identify a company.
 
+    A page on a platform (``facebook.com/acme``, :data:`PAGE_PLATFORMS`) names no domain; a
+    site on one (``acme.wixsite.com``, :data:`SITE_PLATFORMS`) is keyed by its whole host.
+
     Examples:
         >>> domains(pl.Series(["https://WWW.acme.de/x", "bob@gmail.com", "shop.acme.co.uk"])).to_list()
         ['acme.de', None, 'acme.co.uk']
+        >>> domains(pl.Series(["facebook.com/acmebakery", "https://acme.wixsite.com/home", "facebook.com"])).to_list()
+        [None, 'acme.wixsite.com', 'facebook.com']
     """
     host = _host(s)
     ok = host.str.contains(r"^[a-z0-9_-]+(\.[a-z0-9_-]+)+$").fill_null(False)
@@ -495,8 +529,18 @@ def domains(s: pl.Series) -> pl.Series:
     reg = frame.select(pl.coalesce(exprs).alias("d"))["d"]
     stem = reg.str.split(".").list.first()
     free = reg.is_in(list(FREE_MAIL_DOMAINS)) | stem.is_in(list(FREE_MAIL_STEMS))
+    # a page on a platform names no domain; a site on one is its whole host
+    bare = host.str.replace(r"^www\.", "")
+    on_page = reg.is_in(list(PAGE_PLATFORMS)) | bare.is_in(list(PAGE_PLATFORMS))
+    page = on_page & _path(s) & ~s.cast(pl.String).str.contains("@")
+    site = reg.is_in(list(SITE_PLATFORMS)) & (bare != reg)
     return pl.select(
-        pl.when(free.fill_null(False)).then(None).otherwise(reg).alias(s.name)
+        pl.when(free.fill_null(False) | page.fill_null(False))
+        .then(None)
+        .when(site.fill_null(False))
+        .then(bare)
+        .otherwise(reg)
+        .alias(s.name)
     ).to_series()
 
 
@@ -520,6 +564,13 @@ def domain(text: str | None) -> str | None:
     reg = f"{ext.domain}.{ext.suffix}"
     if reg in FREE_MAIL_DOMAINS or ext.domain in FREE_MAIL_STEMS:
         return None
+    text = str(text)
+    bare = host.removeprefix("www.")
+    on_page = reg in PAGE_PLATFORMS or bare in PAGE_PLATFORMS
+    if on_page and "@" not in text and _path(pl.Series([text])).item():
+        return None  # a page on a platform ("facebook.com/acme") names no company domain
+    if reg in SITE_PLATFORMS and bare != reg:
+        return bare  # a site on a platform ("acme.wixsite.com") is its whole host
     return reg
 
 

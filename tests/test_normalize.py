@@ -138,6 +138,23 @@ def test_vectorised_domains_agree_with_tldextract(host: str, form: str) -> None:
     assert N.domains(pl.Series([raw])).item() == N.domain(raw)
 
 
+@pytest.mark.parametrize(
+    ("url", "want"),
+    [
+        ("https://www.facebook.com/rosalindbakery", None),  # a page names no company domain
+        ("linkedin.com/company/acme", None),
+        ("sites.google.com/view/acme", None),
+        ("https://acme.myshopify.com/", "acme.myshopify.com"),  # a site: its whole host
+        ("www.acme.wixsite.com/home", "acme.wixsite.com"),
+        ("https://www.facebook.com/", "facebook.com"),  # the platform's own site
+        ("press@facebook.com", "facebook.com"),
+    ],
+)
+def test_platform_pages_and_sites(url: str, want: str | None) -> None:
+    assert N.domain(url) == want
+    assert N.domains(pl.Series([url])).item() == want
+
+
 @pytest.mark.parametrize("region", ["US", "GB", "DE", "FR", "AU", "JP", "BR", "IN"])
 def test_vectorised_phones_agree_with_phonenumbers(region: str) -> None:
     example = phonenumbers.example_number(region)
