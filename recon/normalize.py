@@ -241,14 +241,28 @@ def _legal_re() -> str:
     return rf"^(\S.*?)(?: (?:{alts}))+$"
 
 
+#: short words one edit from a short legal form that are words of names, not typos of it
+#: ("Holiday Inn", "Data Core", "Pixel Ink", "Bright LED", "Tarrant Ind." for Industries)
+_NOT_FORM_TYPOS = frozenset(
+    """in inn ink ind int inch zinc core cord cork corn coop carp crop corps led lid lab
+    all pic ply""".split()
+)
+
+
 @functools.lru_cache(maxsize=200_000)
 def _is_form_typo(token: str) -> bool:
-    """A misspelt legal form: 'cororation', 'limted', 'icn' (one or two edits away)."""
+    """A misspelt legal form: 'cororation', 'limted' (one or two edits away), 'icn', 'lcc'
+    (one edit from a short form, unless a word names use: :data:`_NOT_FORM_TYPOS`).
+
+    Examples:
+        >>> [_is_form_typo(t) for t in ("cororation", "icn", "lcc", "inn", "core", "ind")]
+        [True, True, True, False, False, False]
+    """
     from rapidfuzz.distance import DamerauLevenshtein
 
     if len(token) >= 6:
         return any(DamerauLevenshtein.distance(token, f) <= 2 for f in _LONG_FORMS)
-    if 2 <= len(token) <= 4:
+    if 2 <= len(token) <= 4 and token not in _NOT_FORM_TYPOS:
         return any(DamerauLevenshtein.distance(token, f) <= 1 for f in _SHORT_FORMS if len(f) >= 3)
     return False
 

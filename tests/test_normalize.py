@@ -23,10 +23,21 @@ from recon import normalize as N
         ("Acme International Holdings Ltd", "acme intl hldg"),
         ("Ltd", "ltd"),
         ("  ", None),
+        # misspelt legal forms go; words one letter from a form stay
+        ("Acme Corproation", "acme"),
+        ("Acme Icn", "acme"),
+        ("Holiday Inn", "holiday inn"),
+        ("Harlow Data Core", "harlow data core"),
+        ("Pixel Ink", "pixel ink"),
+        ("Bright LED", "bright led"),
+        ("Tarrant Industries, Inc.", "tarrant ind"),
+        ("Tarrant Ind.", "tarrant ind"),
     ],
 )
 def test_company_name(raw: str, want: str | None) -> None:
     assert N.company_name(raw) == want
+    if want is not None:
+        assert N.company_name(want) == want  # idempotent
 
 
 @pytest.mark.parametrize(
