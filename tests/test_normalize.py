@@ -32,6 +32,13 @@ from recon import normalize as N
         ("Bright LED", "bright led"),
         ("Tarrant Industries, Inc.", "tarrant ind"),
         ("Tarrant Ind.", "tarrant ind"),
+        # a legal-form prefix goes; initials that look like one stay
+        ("PT Bank Mandiri", "bank mandiri"),
+        ("OOO Gazprom Neft", "gazprom neft"),
+        ("PT Suparma Tbk, Inc.", "suparma"),
+        ("A.O. Smith", "ao smith"),
+        ("CV Sciences, Inc.", "cv sciences"),
+        ("AO World plc", "ao world"),
     ],
 )
 def test_company_name(raw: str, want: str | None) -> None:
