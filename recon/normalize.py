@@ -201,10 +201,6 @@ _PREFIX_RE = (
     r"(?:public |open |closed |private )?joint stock (?:company|co)|"
     r"limited liability (?:company|partnership)) (\S)"
 )
-#: a name ending in an English legal form: "CV Sciences, Inc." has a form of its own
-_ENGLISH_FORM_END = (
-    r" (?:inc|incorporated|corp|corporation|co|company|ltd|limited|llc|llp|lp|plc)$"
-)
 #: long legal forms whose misspellings ("Corproation") are still legal forms
 _LONG_FORMS = ("corporation", "incorporated", "limited", "company", "gesellschaft")
 _SHORT_FORMS = ("inc", "ltd", "llc", "corp", "gmbh", "plc", "co")
@@ -301,21 +297,15 @@ def company_names(s: pl.Series) -> pl.Series:
         ['coca cola', 'muller and sohne']
     """
     w = _words(s).str.replace(r"^the ", "")
-    # a legal-form prefix ("PT Astra", "OOO Gazprom") goes; "CV" and "AO" stay when the name
-    # ends in an English legal form ("CV Sciences, Inc.", "AO World plc": initials of the
-    # name's) or are written as dotted initials ("A.O. Smith")
-    prefixed = w.str.contains(_PREFIX_RE).fill_null(False)
-    if prefixed.any():
-        # only the prefixes that are also initials in English names are in doubt ("PT" before
-        # an Indonesian name keeps going, whatever form a CRM appended: "PT Suparma Tbk, Inc.")
-        doubtful = w.str.contains(r"^(?:cv|ao) ").fill_null(False)
-        own_form = doubtful & w.str.contains(_ENGLISH_FORM_END).fill_null(False)
-        initials = (
-            fold_ascii(s).str.contains(r"^\s*(?:[Tt]he\s+)?[A-Za-z]\.\s*[A-Za-z]\.").fill_null(False)
-        )
-        strip = prefixed & ~own_form & ~(doubtful & initials)
+    # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" only once the
+    # trailing forms are gone and two words or more follow ("AO Kaspersky Lab"): before one
+    # word they are initials ("A.O. Smith", "CV Sciences, Inc.", "AO World plc")
+    sure = w.str.contains(_PREFIX_RE).fill_null(False) & ~w.str.contains(r"^(?:cv|ao) ").fill_null(
+        False
+    )
+    if sure.any():
         w = pl.select(
-            pl.when(strip).then(w.str.replace(_PREFIX_RE, "${1}")).otherwise(w).alias(w.name)
+            pl.when(sure).then(w.str.replace(_PREFIX_RE, "${1}")).otherwise(w).alias(w.name)
         ).to_series()
     # legal forms can hide behind each other: strip until nothing changes (after the first
     # pass, only the names the last pass changed can change again)
@@ -329,6 +319,7 @@ def company_names(s: pl.Series) -> pl.Series:
         pos = changed.arg_true()
         at = pos if at is None else at.gather(pos)
         w = w.clone().scatter(at, after.gather(pos))
+    w = w.str.replace(r"^(?:cv|ao) (\S+ \S)", "${1}")
     toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     out = toks.list.join(" ")
     return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()
