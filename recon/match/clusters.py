@@ -27,6 +27,8 @@ __all__ = ["build_clusters", "complete_linkage", "components"]
 
 #: components larger than this are split on their strongest edges first
 MAX_COMPONENT = 60
+#: a giant component whose edges are all equally strong is checked pair by pair up to this size
+MAX_FLAT = 1_000
 
 
 def complete_linkage(
@@ -133,12 +135,19 @@ def build_clusters(
             for g in complete_linkage(len(members), scored, cluster_min):
                 if len(g) > 1:
                     out.append(sorted(members[k] for k in g))
-    if big:
+    for members in big:
         # a giant component: keep only its strongest edges and cluster those again
-        ids = np.concatenate([np.asarray(b) for b in big])
+        ids = np.asarray(members)
         sub = edges.filter(pl.col("_il").is_in(ids) & pl.col("_ir").is_in(ids))
-        cut = float(sub["score"].to_numpy().mean()) if sub.height else 0.0
+        scores = sub["score"].to_numpy()
+        cut = float(scores.mean()) if sub.height else 0.0
         stronger = sub.filter(pl.col("score") > cut)
         if 0 < stronger.height < sub.height:
             out.extend(build_clusters(n_records, stronger, score_pairs, cluster_min=cluster_min))
+        elif sub.height and float(scores.min()) >= cluster_min and len(ids) <= MAX_FLAT:
+            # every edge equally strong (many copies of one record): no edge is weaker to cut.
+            # The component is one cluster when every pair of it is strong enough
+            a, b = np.triu_indices(len(ids), 1)
+            if bool((score_pairs(ids[a], ids[b]) >= cluster_min).all()):
+                out.append(sorted(int(x) for x in ids))
     return out

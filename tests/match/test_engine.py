@@ -659,3 +659,16 @@ def test_a_company_without_a_name_is_never_linked_on_a_shared_key_alone(make_com
     both = (pl.concat([hs, extra_hs], how="diagonal"), pl.concat([sf, extra_sf], how="diagonal"))
     hit = match_records(*both, entity="companies").links.filter(pl.col("record_id_l") == "x1")
     assert hit["tier"].to_list() == ["review"]  # the domain is evidence, not a verdict
+
+
+@pytest.mark.parametrize("n", [3, 60, 61, 120])
+def test_many_equally_strong_copies_form_one_cluster(n: int) -> None:
+    from recon.match.clusters import build_clusters
+
+    a, b = np.triu_indices(n, 1)
+    edges = pl.DataFrame({"_il": a, "_ir": b, "score": np.full(len(a), 0.999)})
+
+    def score_pairs(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.full(len(x), 0.999)
+
+    assert build_clusters(n, edges, score_pairs, cluster_min=0.98) == [list(range(n))]
