@@ -473,6 +473,27 @@ def _suffixes() -> frozenset[str]:
     return frozenset(t for t in found if "*" not in t and "!" not in t)
 
 
+@functools.cache
+def _wild_tlds() -> frozenset[str]:
+    """The suffixes under which the suffix list has wildcard or exception rules (``bd`` for
+    ``*.bd``, ``kawasaki.jp`` for ``!city.kawasaki.jp``): hosts there are read by tldextract."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("tldextract")
+    path = Path(spec.origin).parent / ".tld_set_snapshot" if spec and spec.origin else None
+    if path is None or not path.is_file():  # pragma: no cover - another tldextract layout
+        rules = [t for t in _extractor().tlds if "*" in t or "!" in t]
+    else:
+        public = path.read_text(encoding="utf-8").partition("// ===BEGIN PRIVATE DOMAINS===")[0]
+        rules = [t for t in re.findall(r"^([.*!]*\w\S*)", public, flags=re.MULTILINE)
+                 if "*" in t or "!" in t]  # fmt: skip
+    parents = set()
+    for r in rules:  # "*.sch.uk" -> "sch.uk"; "!city.kawasaki.jp" -> "kawasaki.jp"
+        parents.add(r[2:] if r.startswith("*.") else r.lstrip("!").split(".", 1)[-1])
+    return frozenset(parents)
+
+
 def _suffixes_tldextract() -> frozenset[str]:
     return frozenset(t for t in _extractor().tlds if "*" not in t and "!" not in t)
 
@@ -552,6 +573,30 @@ def domains(s: pl.Series) -> pl.Series:
             .otherwise(None)
         )
     reg = frame.select(pl.coalesce(exprs).alias("d"))["d"]
+    # a public suffix itself ("gov.kn") is nobody's registered domain
+    reg = pl.select(
+        pl.when(host.is_in(suffixes).fill_null(False)).then(None).otherwise(reg).alias("d")
+    ).to_series()
+    # under a top-level label with wildcard or exception rules, tldextract reads the host
+    parents = list(_wild_tlds())
+    wild = ok & frame.select(
+        pl.any_horizontal(
+            pl.col("labels").list.slice(-k, k).list.join(".").is_in(parents) for k in (1, 2, 3)
+        )
+    ).to_series().fill_null(False)
+    if wild.any():
+        hosts = host.filter(wild).unique().to_list()
+        extract = _extractor()
+        found = {}
+        for h in hosts:
+            ext = extract(h)
+            found[h] = f"{ext.domain}.{ext.suffix}" if ext.domain and ext.suffix else None
+        reg = pl.select(
+            pl.when(wild)
+            .then(host.replace_strict(found, default=None, return_dtype=pl.String))
+            .otherwise(reg)
+            .alias("d")
+        ).to_series()
     stem = reg.str.split(".").list.first()
     free = reg.is_in(list(FREE_MAIL_DOMAINS)) | stem.is_in(list(FREE_MAIL_STEMS))
     # a page on a platform names no domain; a site on one is its whole host

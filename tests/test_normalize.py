@@ -159,6 +159,26 @@ def test_vectorised_domains_agree_with_tldextract(host: str, form: str) -> None:
 @pytest.mark.parametrize(
     ("url", "want"),
     [
+        ("pust.ac.bd", "pust.ac.bd"),  # under a wildcard rule (*.bd)
+        ("https://www.lbu.edu.np/", "lbu.edu.np"),
+        ("itbmu.org.mm", "itbmu.org.mm"),
+        ("city.kawasaki.jp", "city.kawasaki.jp"),  # an exception rule (!city.kawasaki.jp)
+        ("a.b.sch.uk", "a.b.sch.uk"),
+        ("gov.kn", None),  # a public suffix itself is nobody's domain
+        ("http://gov.ph", None),
+        ("rn.gov.br", None),
+    ],
+)
+def test_wildcard_and_exception_suffixes_read_as_tldextract_reads_them(
+    url: str, want: str | None
+) -> None:
+    assert N.domain(url) == want
+    assert N.domains(pl.Series([url])).item() == want
+
+
+@pytest.mark.parametrize(
+    ("url", "want"),
+    [
         ("https://www.facebook.com/rosalindbakery", None),  # a page names no company domain
         ("linkedin.com/company/acme", None),
         ("sites.google.com/view/acme", None),
