@@ -1083,9 +1083,9 @@ def demo(
         int | None,
         typer.Option(
             "--sandbox-port",
-            min=1,
+            min=0,
             max=65535,
-            help="Port of the CRM emulators (else [sandbox] port; a free one if taken).",
+            help="Port of the CRM emulators (else [sandbox] port; 0 or taken: a free one).",
         ),
     ] = None,
     reset: Annotated[
