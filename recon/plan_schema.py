@@ -220,9 +220,16 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
             )
         else:
             extra.append((path, fm))
+    # a default a [[mapping.fields]] entry changes is reported at that entry
     candidates: list[tuple[str, FieldMap]] = [
-        (m.path, overrides[id(m)][1] if id(m) in overrides else m) for m in defaults
+        overrides[id(m)] if id(m) in overrides else (m.path, m) for m in defaults
     ] + extra
+    # options written into an entry for a default pair are the user's: wrong ones are errors
+    user_options = {
+        path for i, _fm in customs
+        if (path := f"mapping.fields[{i}]") in {p for p, _ in overrides.values()}
+        and section.fields[i].options
+    }  # fmt: skip
     # rules from [mapping] rules
     keys = {m.key for _, m in candidates}
     for key in section.rules:
@@ -254,7 +261,9 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
         direction = getattr(section, m.object)
         m, schema_problems, narrowed = _check_schema(m, index, direction)
         problems += schema_problems
-        if m.default:
+        if m.default and path in user_options and problems:
+            errors.extend((path, p) for p in problems)
+        elif m.default:
             for p in problems:
                 warnings.append((path, p + " (this default mapping is disabled)"))
             warnings.extend((path, n) for n in narrowed)

@@ -606,3 +606,21 @@ def test_options_and_owners_compare_across_systems() -> None:
     # one set of options, spelt in other cases and orders
     assert values_equal(multi, norm("multi", "b;A"), norm("multi", "a;B"), om)
     assert not values_equal(multi, norm("multi", "a;b"), norm("multi", "a;c"), om)
+
+
+def test_a_wrong_option_written_for_a_default_pair_is_an_error_at_its_entry() -> None:
+    entry = {"object": "companies", "hubspot": "industry", "salesforce": "Industry",
+             "options": {"NOPE": "Technology"}}  # fmt: skip
+    with pytest.raises(MappingError) as err:
+        resolve_mappings(_section(entry), schemas())
+    assert err.value.exit_code == 3
+    assert any(p == "mapping.fields[0]" and "'NOPE'" in m for p, m in err.value.problems), (
+        err.value.problems
+    )
+    # the same default pair named with a rule only stays a default: no error
+    fine = resolve_mappings(
+        _section({"object": "companies", "hubspot": "industry", "salesforce": "Industry",
+                  "rule": "always_salesforce"}),
+        schemas(),
+    )  # fmt: skip
+    assert any(m.hubspot == "industry" for m in fine.mappings)
