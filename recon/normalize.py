@@ -244,8 +244,29 @@ def _legal_re() -> str:
 #: short words one edit from a short legal form that are words of names, not typos of it
 #: ("Holiday Inn", "Data Core", "Pixel Ink", "Bright LED", "Tarrant Ind." for Industries)
 _NOT_FORM_TYPOS = frozenset(
-    """in inn ink ind int inch zinc core cord cork corn coop carp crop corps led lid lab
-    all pic ply""".split()
+    [
+        "in",
+        "inn",
+        "ink",
+        "ind",
+        "int",
+        "inch",
+        "zinc",
+        "core",
+        "cord",
+        "cork",
+        "corn",
+        "coop",
+        "carp",
+        "crop",
+        "corps",
+        "led",
+        "lid",
+        "lab",
+        "all",
+        "pic",
+        "ply",
+    ]
 )
 
 
@@ -502,16 +523,48 @@ def _suffixes_tldextract() -> frozenset[str]:
 #: ("facebook.com/rosalindbakery"), so such a URL names no company domain (the bare host
 #: still names the platform's own company)
 PAGE_PLATFORMS: frozenset[str] = frozenset(
-    """facebook.com fb.com linkedin.com twitter.com x.com instagram.com youtube.com tiktok.com
-    pinterest.com yelp.com linktr.ee medium.com t.me wa.me threads.net sites.google.com
-    g.page""".split()
+    [
+        "facebook.com",
+        "fb.com",
+        "linkedin.com",
+        "twitter.com",
+        "x.com",
+        "instagram.com",
+        "youtube.com",
+        "tiktok.com",
+        "pinterest.com",
+        "yelp.com",
+        "linktr.ee",
+        "medium.com",
+        "t.me",
+        "wa.me",
+        "threads.net",
+        "sites.google.com",
+        "g.page",
+    ]
 )
 #: hosts that give each customer a subdomain ("acme.wixsite.com"): the whole host is the
 #: company's key, never the platform's registered domain
 SITE_PLATFORMS: frozenset[str] = frozenset(
-    """wixsite.com myshopify.com blogspot.com github.io wordpress.com squarespace.com weebly.com
-    webflow.io godaddysites.com business.site carrd.co notion.site netlify.app vercel.app
-    herokuapp.com jimdosite.com strikingly.com""".split()
+    [
+        "wixsite.com",
+        "myshopify.com",
+        "blogspot.com",
+        "github.io",
+        "wordpress.com",
+        "squarespace.com",
+        "weebly.com",
+        "webflow.io",
+        "godaddysites.com",
+        "business.site",
+        "carrd.co",
+        "notion.site",
+        "netlify.app",
+        "vercel.app",
+        "herokuapp.com",
+        "jimdosite.com",
+        "strikingly.com",
+    ]
 )
 
 

@@ -222,7 +222,7 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
             extra.append((path, fm))
     # a default a [[mapping.fields]] entry changes is reported at that entry
     candidates: list[tuple[str, FieldMap]] = [
-        overrides[id(m)] if id(m) in overrides else (m.path, m) for m in defaults
+        overrides.get(id(m), (m.path, m)) for m in defaults
     ] + extra
     # options written into an entry for a default pair are the user's: wrong ones are errors
     user_options = {
