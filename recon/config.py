@@ -284,29 +284,31 @@ class SalesforceSection(Section):
         return self.instance_url is not None
 
     @model_validator(mode="after")
-    def _required_for_auth(self) -> SalesforceSection:
-        if not self.configured:
-            return self
-        needed = {
-            "client_credentials": ("client_id", "client_secret"),
-            "jwt": ("client_id", "username", "private_key_file"),
-            "password": ("client_id", "client_secret", "username", "password"),
-            "session": ("session_id",),
-        }[self.auth]
-        missing = [name for name in needed if getattr(self, name) is None]
-        if missing:
-            raise ValueError(
-                f"auth = {self.auth!r} needs " + ", ".join(f"salesforce.{m}" for m in missing)
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _secrets(self) -> SalesforceSection:
+    def _credentials(self) -> SalesforceSection:
+        # both checks run, so one round names every credential problem
+        problems = []
+        if self.configured:
+            needed = {
+                "client_credentials": ("client_id", "client_secret"),
+                "jwt": ("client_id", "username", "private_key_file"),
+                "password": ("client_id", "client_secret", "username", "password"),
+                "session": ("session_id",),
+            }[self.auth]
+            missing = [name for name in needed if getattr(self, name) is None]
+            if missing:
+                problems.append(
+                    f"auth = {self.auth!r} needs " + ", ".join(f"salesforce.{m}" for m in missing)
+                )
         secret_fields = ("client_id", "client_secret", "password", "security_token", "session_id")
         urls = (
             [self.instance_url] if self.auth == "session" else [self.login_url, self.instance_url]
         )
-        _check_literal_secrets(self, secret_fields, urls, "salesforce")
+        try:
+            _check_literal_secrets(self, secret_fields, urls, "salesforce")
+        except ValueError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 

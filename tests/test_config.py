@@ -261,3 +261,16 @@ def test_a_bad_environment_override_is_named_as_such(
         load_config(path)
     text = str(err.value) + " ".join(m for _k, m in err.value.problems)
     assert "environment overrides" in text and "RECON_HUBSPOT__PAGE_SIZE" in text
+
+
+def test_salesforce_credential_problems_are_reported_together(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\nauth = "password"\n'
+        'client_id = "literal-id"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    # the missing credentials and the literal secret, in one round
+    assert "salesforce.client_secret" in text and "salesforce.client_id are only accepted" in text
