@@ -115,5 +115,14 @@ def match_records(
         left = left.with_columns(source=pl.lit("hubspot"))
     if right is not None and "source" not in right.columns:
         right = right.with_columns(source=pl.lit("salesforce"))
+    # one order whatever order the records came in (rows number the records: ties and
+    # samples would otherwise follow the input's order)
+    left = _canonical(left)
+    right = _canonical(right) if right is not None else None
     links, dups, clusters, weights, counts = match(left, right, settings)
     return MatchResult(links, dups, clusters, settings, weights, counts)
+
+
+def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    keys = [c for c in ("source", "object", "record_id") if c in frame.columns]
+    return frame.sort(keys, nulls_last=True, maintain_order=True)

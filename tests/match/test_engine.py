@@ -672,3 +672,16 @@ def test_many_equally_strong_copies_form_one_cluster(n: int) -> None:
         return np.full(len(x), 0.999)
 
     assert build_clusters(n, edges, score_pairs, cluster_min=0.98) == [list(range(n))]
+
+
+def test_the_order_of_the_records_changes_nothing(companies) -> None:
+    hs, sf, _ = companies
+    first = match_records(hs, sf, entity="companies")
+    again = match_records(
+        hs.sample(fraction=1.0, shuffle=True, seed=1),
+        sf.sample(fraction=1.0, shuffle=True, seed=2),
+        entity="companies",
+    )
+    for a, b in ((first.links, again.links), (first.duplicates, again.duplicates)):
+        cols = ["record_id_l", "record_id_r", "score", "tier", "explanation"]
+        assert a.select(cols).sort(cols[:2]).equals(b.select(cols).sort(cols[:2]))
