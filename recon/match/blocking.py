@@ -202,17 +202,40 @@ def _key_pairs(
     *,
     multi: bool = False,
 ) -> pl.DataFrame:
-    """Pairs of records sharing a value of ``key`` (keys held by more than ``max_block``
-    records on either side skipped). ``multi``: a record holds several keys (one row each,
-    no repeats), so a pair may meet more than once."""
-    lk = left.lazy().select("_i", key).drop_nulls()
-    rk = lk if dedupe else right.lazy().select("_i", key).drop_nulls()
-    for side in (lk,) if dedupe else (lk, rk):
+    """Pairs of records sharing a value of ``key``. A key held by more than ``max_block``
+    records on a side forms no block: one key per record pairs as a star instead
+    (:func:`_star_pairs`), several keys per record (``multi``: one row each, no repeats, so a
+    pair may meet more than once; words, n-grams) are skipped: a common word names no one."""
+    lk0 = left.lazy().select("_i", key).drop_nulls()
+    rk = lk0 if dedupe else right.lazy().select("_i", key).drop_nulls()
+    lk = lk0
+    for side in (lk0,) if dedupe else (lk0, rk):
         small = side.group_by(key).agg(pl.len().alias("_n")).filter(pl.col("_n") <= max_block)
         lk = lk.join(small.select(key), on=key, how="semi")
     pairs = lk.join(rk, on=key, how="inner", suffix="_r").select(
         pl.col("_i").alias("_il"), pl.col("_i_r").alias("_ir")
     )
+    if not multi and min_shared == 1:  # one key per record: crowded keys pair as stars
+        codes = pl.concat(
+            [lk0.select(key), rk.select(key)] if not dedupe else [lk0.select(key)]
+        ).unique().collect()[key]
+        book = {v: k for k, v in enumerate(codes.to_list())}
+
+        def coded(frame: pl.LazyFrame, n: int) -> np.ndarray:
+            got = frame.collect()
+            out = np.full(n, -1, dtype=np.int64)
+            out[got["_i"].to_numpy()] = [book[v] for v in got[key].to_list()]
+            return out
+
+        n_l = left.height
+        cl = coded(lk0, n_l)
+        cr = cl if dedupe else coded(rk, right.height)
+        count_l = np.bincount(cl[cl >= 0], minlength=len(book))
+        count_r = count_l if dedupe else np.bincount(cr[cr >= 0], minlength=len(book))
+        sl, sr = _star_pairs(cl, cr, count_l, count_r, max_block, dedupe)
+        if len(sl):
+            stars = pl.DataFrame({"_il": sl.astype(np.uint32), "_ir": sr.astype(np.uint32)})
+            pairs = pl.concat([pairs, stars.lazy().cast(pairs.collect_schema())])
     if dedupe:
         pairs = pairs.filter(pl.col("_il") < pl.col("_ir"))
     if min_shared > 1:  # pairs meet once per shared key
@@ -229,13 +252,14 @@ def _key_pairs(
 
 def _code_pairs(cl: np.ndarray, cr: np.ndarray, max_block: int, dedupe: bool) -> pl.DataFrame:
     """:func:`_key_pairs` of one key column given as integer codes (one code book for both
-    sides, null -1): the records of each code, paired by sorting, without a join.
+    sides, null -1): the records of each code, paired by sorting, without a join. A code held
+    by more than ``max_block`` records on a side pairs as a star (:func:`_star_pairs`).
 
     Examples:
         >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 5, False).sort("_il", "_ir").rows()
         [(0, 1), (0, 2), (1, 0)]
         >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 1, False).rows()
-        [(1, 0)]
+        [(1, 0), (0, 1)]
     """
     empty = pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32})
     cl = cl.astype(np.int64)
@@ -254,15 +278,61 @@ def _code_pairs(cl: np.ndarray, cr: np.ndarray, max_block: int, dedupe: bool) ->
     code = cl[left]
     reps = count_r[code]
     total = int(reps.sum())
-    if total == 0:
-        return empty
     il = np.repeat(left, reps)
     offset = np.arange(total) - np.repeat(np.cumsum(reps) - reps, reps)
     ir = order_r[np.repeat(start_r[code], reps) + offset]
     if dedupe:
         keep = il < ir
         il, ir = il[keep], ir[keep]
+    sl, sr = _star_pairs(cl, cr, count_l, count_r, max_block, dedupe)
+    if len(sl):
+        il, ir = np.concatenate([il, sl]), np.concatenate([ir, sr])
     return pl.DataFrame({"_il": il.astype(np.uint32), "_ir": ir.astype(np.uint32)})
+
+
+def _star_pairs(
+    cl: np.ndarray,
+    cr: np.ndarray,
+    count_l: np.ndarray,
+    count_r: np.ndarray,
+    max_block: int,
+    dedupe: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs for a key held by more than ``max_block`` records on one side: each record of the
+    crowd with the crowd's first record (inside one system), or the other side's records with
+    it (across). Linear, not quadratic: a shared switchboard number costs a candidate pair per
+    record, and many copies of one record (an import run twice, fifty times) are still found.
+
+    Examples:
+        >>> cl = np.array([0, 0, 0, 1]); counts = np.bincount(cl)
+        >>> [p.tolist() for p in _star_pairs(cl, cl, counts, counts, 2, True)]
+        [[0, 0], [1, 2]]
+    """
+    none = np.empty(0, dtype=np.int64)
+    first_l = np.full(len(count_l), -1, dtype=np.int64)
+    valid = np.flatnonzero(cl >= 0)
+    first_l[cl[valid][::-1]] = valid[::-1]  # the lowest row of each code
+    if dedupe:
+        crowd = valid[count_l[cl[valid]] > max_block]
+        rep = first_l[cl[crowd]]
+        keep = crowd != rep
+        return rep[keep], crowd[keep]
+    # across: one crowded side and a side within the cap (both crowded: a generic key)
+    out_l, out_r = [none], [none]
+    valid_r = np.flatnonzero(cr >= 0)
+    crowded_l = (count_l > max_block) & (count_r <= max_block)
+    right = valid_r[crowded_l[cr[valid_r]]] if len(crowded_l) else none
+    if len(right):
+        out_l.append(first_l[cr[right]])
+        out_r.append(right)
+    first_r = np.full(len(count_r), -1, dtype=np.int64)
+    first_r[cr[valid_r][::-1]] = valid_r[::-1]
+    crowded_r = (count_r > max_block) & (count_l <= max_block) & (count_l > 0)
+    left = valid[crowded_r[cl[valid]]] if len(crowded_r) else none
+    if len(left):
+        out_l.append(left)
+        out_r.append(first_r[cl[left]])
+    return np.concatenate(out_l), np.concatenate(out_r)
 
 
 def _rarest(frame: pl.DataFrame, col: str, keep: int, freq: pl.DataFrame) -> pl.DataFrame:

@@ -36,7 +36,8 @@ def test_exact_rule_and_block_cap() -> None:
     right = _frame([{"record_id": "r", "name": "Acme", "phone": "+14155550100"}])
     rule = BlockingRule("phone", "exact", "phone", max_block=3)
     _pairs, counts = candidates(left, right, [rule])
-    assert counts["phone"] == 0  # five records share the number: a switchboard, skipped
+    # five records share the number (a switchboard?): no block of all of them, one star pair
+    assert counts["phone"] == 1
     _pairs, counts = candidates(left, right, [BlockingRule("name", "exact", "name_key")])
     assert counts["name"] == 5
 
@@ -162,3 +163,11 @@ def test_exact_key_pairs_from_codes_are_the_join_pairs(left, right, cap, dedupe)
     want = _key_pairs(lf, rf, "k", cap, dedupe)
     assert got.schema == want.schema
     assert sorted(got.rows()) == sorted(want.rows())
+
+
+def test_a_crowded_exact_key_pairs_as_a_star() -> None:
+    """Many copies of one record (past the cap) are still found, in linear pairs."""
+    rows = [{"record_id": str(i), "name": "Acme", "phone": "+14155550100"} for i in range(60)]
+    rule = BlockingRule("phone", "exact", "phone", max_block=50)
+    pairs, counts = candidates(_frame(rows), None, [rule])
+    assert counts["phone"] == 59 and sorted(pairs.rows()) == [(0, i) for i in range(1, 60)]
