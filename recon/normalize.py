@@ -568,6 +568,19 @@ SITE_PLATFORMS: frozenset[str] = frozenset(
 )
 
 
+#: the registered domains of both kinds of platform (sites.google.com: google.com)
+_PLATFORMS = sorted(
+    {p if p.count(".") < 2 else p.split(".", 1)[1] for p in PAGE_PLATFORMS} | SITE_PLATFORMS
+)
+
+
+@functools.cache
+def _wild_re() -> str:
+    """A host under a wildcard or exception rule (:func:`_wild_tlds`), as one regex."""
+    alts = "|".join(re.escape(p) for p in sorted(_wild_tlds(), key=len, reverse=True))
+    return rf"(?:^|\.)(?:{alts})$"
+
+
 def _path(s: pl.Series) -> pl.Series:
     """Whether a URL has a path, query or fragment after its host (beyond a lone "/")."""
     rest = (
@@ -631,12 +644,7 @@ def domains(s: pl.Series) -> pl.Series:
         pl.when(host.is_in(suffixes).fill_null(False)).then(None).otherwise(reg).alias("d")
     ).to_series()
     # under a top-level label with wildcard or exception rules, tldextract reads the host
-    parents = list(_wild_tlds())
-    wild = ok & frame.select(
-        pl.any_horizontal(
-            pl.col("labels").list.slice(-k, k).list.join(".").is_in(parents) for k in (1, 2, 3)
-        )
-    ).to_series().fill_null(False)
+    wild = ok & host.str.contains(_wild_re()).fill_null(False)
     if wild.any():
         hosts = host.filter(wild).unique().to_list()
         extract = _extractor()
@@ -652,19 +660,18 @@ def domains(s: pl.Series) -> pl.Series:
         ).to_series()
     stem = reg.str.split(".").list.first()
     free = reg.is_in(list(FREE_MAIL_DOMAINS)) | stem.is_in(list(FREE_MAIL_STEMS))
-    # a page on a platform names no domain; a site on one is its whole host
-    bare = host.str.replace(r"^www\.", "")
-    on_page = reg.is_in(list(PAGE_PLATFORMS)) | bare.is_in(list(PAGE_PLATFORMS))
-    page = on_page & _path(s) & ~s.cast(pl.String).str.contains("@")
-    site = reg.is_in(list(SITE_PLATFORMS)) & (bare != reg)
-    return pl.select(
-        pl.when(free.fill_null(False) | page.fill_null(False))
-        .then(None)
-        .when(site.fill_null(False))
-        .then(bare)
-        .otherwise(reg)
-        .alias(s.name)
-    ).to_series()
+    # a page on a platform names no domain; a site on one is its whole host (both rare:
+    # looked at only where the registered domain is a platform's)
+    drop = free.fill_null(False)
+    platform = reg.is_in(_PLATFORMS).fill_null(False)
+    if platform.any():
+        bare = host.str.replace(r"^www\.", "")
+        on_page = reg.is_in(list(PAGE_PLATFORMS)) | bare.is_in(list(PAGE_PLATFORMS))
+        page = (on_page & _path(s) & ~s.cast(pl.String).str.contains("@")).fill_null(False)
+        site = (reg.is_in(list(SITE_PLATFORMS)) & (bare != reg)).fill_null(False)
+        reg = pl.select(pl.when(site).then(bare).otherwise(reg).alias("d")).to_series()
+        drop = drop | page
+    return pl.select(pl.when(drop).then(None).otherwise(reg).alias(s.name)).to_series()
 
 
 def domain(text: str | None) -> str | None:

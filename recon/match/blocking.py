@@ -216,9 +216,11 @@ def _key_pairs(
         pl.col("_i").alias("_il"), pl.col("_i_r").alias("_ir")
     )
     if not multi and min_shared == 1:  # one key per record: crowded keys pair as stars
-        codes = pl.concat(
-            [lk0.select(key), rk.select(key)] if not dedupe else [lk0.select(key)]
-        ).unique().collect()[key]
+        codes = (
+            pl.concat([lk0.select(key), rk.select(key)] if not dedupe else [lk0.select(key)])
+            .unique()
+            .collect()[key]
+        )
         book = {v: k for k, v in enumerate(codes.to_list())}
 
         def coded(frame: pl.LazyFrame, n: int) -> np.ndarray:
