@@ -177,11 +177,26 @@ class Runner:
                 self.created[item.item_id] = str(rid)
             if item.action == "merge":
                 self.merged_into.update(dict.fromkeys(item.merge_ids, str(rid)))
+                self._victims_gone(item, str(rid))
         self.db.execute(
             "update journal set state = ?, updated_at = ?"
             + "".join(f", {k} = ?" for k in cols)
             + " where run_id = ? and item_id = ?",
             [state, now_iso(), *cols.values(), self.run_id, item.item_id],
+        )
+
+    def _victims_gone(self, item: Item, survivor: str) -> None:
+        """A confirmed merge removed its victims from the CRM: the store says so now (archived),
+        so the next plan neither merges them again nor reads them as live, long before the
+        periodic archived sweep of the pull would notice."""
+        victims = [v for v in item.merge_ids if str(v) != survivor]
+        if not victims:
+            return
+        marks = ", ".join("?" * len(victims))
+        self.db.execute(
+            f"update snapshots set archived = 1 where source = ? and object = ? "
+            f"and record_id in ({marks})",
+            [item.system, item.object, *map(str, victims)],
         )
 
     def _audit_schema(self, system: str, writer: Writer) -> None:

@@ -439,7 +439,11 @@ class Planner:
         """
         pair_id = link["pair_id"]
         direction = self.direction[link["object"]]
-        iid = fast_stable_id("conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce)
+        # the values are part of the question: a decision answers these values, and a conflict
+        # whose values changed since (someone edited a side) is a new question
+        iid = fast_stable_id(
+            "conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce, hs_raw, sf_raw
+        )
         as_sf = self.to_sf(fm, hn)[0] if hn is not None else None
         as_hs = self.to_hs(fm, sn)[0] if sn is not None else None
         payload = {

@@ -359,6 +359,22 @@ def test_merges_need_confirmation(crm: CrmEnv, tmp_path: Path) -> None:
     assert writer.merged_away("companies", [ids[1]]) == {ids[1]}
 
 
+def test_a_confirmed_merge_marks_its_victims_gone_in_the_store(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, _ = companies(crm, 2)
+    for rid in ids:  # what a pull stored
+        db["snapshots"].upsert(
+            {"source": "hubspot", "object": "companies", "record_id": rid, "archived": 0},
+            pk=("source", "object", "record_id"),
+        )
+    plan = make_plan(db, [hs_merge(crm, ids)])
+    assert apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True).applied == 1
+    state = dict(db.execute("select record_id, archived from snapshots").fetchall())
+    # the next plan neither merges the victim again nor reads it as live
+    assert state == {ids[0]: 0, ids[1]: 1}
+
+
 # --------------------------------------------------------------------------- resume
 
 

@@ -627,3 +627,28 @@ def test_approving_a_proposed_conflict_writes_the_newer_side() -> None:
         if i.get("conflict_item_id")
     ]
     assert writes == [("salesforce", "Title", "CEO")]
+
+
+def test_a_conflict_whose_values_changed_is_a_new_question() -> None:
+    """A value chosen for one pair of values is never applied to the values someone typed since."""
+    from recon import review
+    from recon.plan import approved_items
+
+    w = World()
+    pid = linked_contact(w, {"email": EMAIL, "jobtitle": "CTO"}, {"Email": EMAIL, "Title": "CEO"})
+    w.done()
+    c = cfg(create_missing=False, rules={"contacts.jobtitle": "review"})
+    first = build_plan(w.db, c)
+    (old,) = by(first.items, action="conflict")
+    review.decide(w.db, pid, "approve", reviewer="ana", based_on_version=0)
+    review.choose_value(w.db, old["item_id"], "jobtitle", "CEO", source="salesforce",
+                        reviewer="ana", based_on_version=0)  # fmt: skip
+    # HubSpot is edited before the apply: the conflict now asks about other values
+    w.db["snapshots"].update(
+        ("hubspot", "contacts", "201"), {"data": json.dumps({"email": EMAIL, "jobtitle": "VP"})}
+    )
+    second = build_plan(w.db, c)
+    (new,) = by(second.items, action="conflict")
+    assert new["item_id"] != old["item_id"]
+    assert not [i for i in approved_items(w.db, str(second.run_id)) if i.get("conflict_item_id")]
+    assert review.queue(w.db, review.QueueFilter(kinds=("conflict",))).total == 1  # asked again
