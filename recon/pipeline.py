@@ -34,7 +34,7 @@ from .errors import (
 )
 from .lock import store_lock
 from .models import now_iso
-from .store import finish_run, open_store, start_run
+from .store import finish_run, open_store, start_run, transaction
 
 __all__ = ["STAGES", "run_pipeline"]
 
@@ -194,7 +194,9 @@ def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["records_pulled"] = pull["records"]
     policy = stage_results.get("policy", {})
     if policy:
-        out["auto_approved"] = sum(v for v in policy.values() if isinstance(v, int))
+        out["auto_approved"] = sum(
+            v for k, v in policy.items() if isinstance(v, int) and k != "lapsed"
+        )
     apply_ = stage_results.get("apply", {})
     for key in ("applied", "failed", "skipped", "stale"):
         if key in apply_:
@@ -277,50 +279,96 @@ def _run_stages(
     plan_run = plan("plan") if "plan" in wanted else None
     # what a second plan would read, as it was when the first one was built
     mark = decisions_mark(db) if plan_run is not None and "replan" in wanted else None
-    if "policy" in wanted:
-        from .policy import auto_approve
+    # a dry run's policy decisions are taken back at its end: they "write nothing" either
+    tag = f"auto-approved by policy in {parent}"
+    lapsed: list[int] = []
 
-        stage(
-            "policy",
-            lambda: auto_approve(db, cfg.policy, match_run_id=match_run, plan_run_id=plan_run),
-        )
-    if "replan" in wanted and "plan" in wanted:
-        if mark is not None and decisions_mark(db) == mark:
-            # the policy decided nothing a plan reads (its approvals are read by apply):
-            # planning again would give the same items
-            results["replan"] = {"run_id": plan_run, "reused": True}
-            report("replan", {"event": "end", **results["replan"]})
-        else:  # a decision a plan reads changed: plan again
-            plan_run = plan("replan")
-    if "apply" in wanted:
-        from .apply import apply_plan
+    def after_plan(plan_run: str | None) -> None:
+        """The policy, the second plan, apply, export and prune."""
+        if "policy" in wanted:
+            from .policy import auto_approve
 
-        applied = stage(
-            "apply",
-            lambda: apply_plan(
-                db,
-                cfg,
-                plan_run_id=plan_run,
-                dry_run=dry_run,
-                confirm_merges=cfg.policy.merges,
-                reviewer="policy",
-                parent_run_id=parent,
-            ),
-        )
-        summary["apply_run_id"] = applied.get("run_id")
-        if applied.get("status") == "partial":
-            failed = sum((applied.get("failed") or {}).values())
-            if "export" in wanted:
-                _export(db, cfg, parent, summary, export_formats)
-            raise PartialFailure(
-                f"{failed} item(s) failed; the rest were applied", counts=applied.get("failed")
+            # the links and clusters of the match run the plan was built from (a run of
+            # --stage plan --stage policy takes the latest finished one)
+            from .store import resolve_run_id
+
+            plan_of = plan_run or resolve_run_id(db, None, "plan", finished=True)
+            match_of = match_run or _match_run_of(db, plan_of)
+            stage(
+                "policy",
+                lambda: auto_approve(
+                    db,
+                    cfg.policy,
+                    match_run_id=match_of,
+                    plan_run_id=plan_of,
+                    note=tag,
+                    lapsed_ids=lapsed,
+                ),
             )
-    if "export" in wanted:
-        _export(db, cfg, parent, summary, export_formats)
-    if cfg.store.keep_runs:
-        from .store import prune_runs
+        if "replan" in wanted and "plan" in wanted:
+            if mark is not None and decisions_mark(db) == mark:
+                # the policy decided nothing a plan reads (its approvals are read by apply):
+                # planning again would give the same items
+                results["replan"] = {"run_id": plan_run, "reused": True}
+                report("replan", {"event": "end", **results["replan"]})
+            else:  # a decision a plan reads changed: plan again
+                plan_run = plan("replan")
+        if "apply" in wanted:
+            from .apply import apply_plan
 
-        stage("prune", lambda: prune_runs(db, cfg.store.keep_runs or 1))
+            applied = stage(
+                "apply",
+                lambda: apply_plan(
+                    db,
+                    cfg,
+                    plan_run_id=plan_run,
+                    dry_run=dry_run,
+                    confirm_merges=cfg.policy.merges,
+                    reviewer="policy",
+                    parent_run_id=parent,
+                ),
+            )
+            summary["apply_run_id"] = applied.get("run_id")
+            if applied.get("status") == "partial":
+                failed = sum((applied.get("failed") or {}).values())
+                if "export" in wanted:
+                    _export(db, cfg, parent, summary, export_formats)
+                raise PartialFailure(
+                    f"{failed} item(s) failed; the rest were applied", counts=applied.get("failed")
+                )
+        if "export" in wanted:
+            _export(db, cfg, parent, summary, export_formats)
+        if cfg.store.keep_runs:
+            from .store import prune_runs
+
+            stage("prune", lambda: prune_runs(db, cfg.store.keep_runs or 1))
+
+    try:
+        after_plan(plan_run)
+    finally:
+        if dry_run and "policy" in wanted:
+            _take_back(db, tag, lapsed)
+
+
+def _match_run_of(db: sqlite_utils.Database, plan_run: str | None) -> str | None:
+    """The match run a plan run was built from, else the latest finished match run."""
+    from .store import get_run, resolve_run_id
+
+    run = get_run(db, plan_run) if plan_run else None
+    config = (run or {}).get("config") or {}
+    if isinstance(config, dict) and config.get("match_run_id"):
+        return str(config["match_run_id"])
+    return resolve_run_id(db, None, "match", finished=True)
+
+
+def _take_back(db: sqlite_utils.Database, tag: str, lapsed: list[int]) -> None:
+    """Undo what a dry run's policy stored: its approvals, and the lapses of earlier ones."""
+    with transaction(db):
+        db.execute("delete from decisions where decided_by = 'policy' and note = ?", [tag])
+        for i in range(0, len(lapsed), 500):
+            chunk = lapsed[i : i + 500]
+            marks = ", ".join("?" * len(chunk))
+            db.execute(f"update decisions set superseded = 0 where decision_id in ({marks})", chunk)
 
 
 def _export(

@@ -13,13 +13,14 @@ Examples:
     >>> from recon.config import PolicySection
     >>> from recon.store import open_store
     >>> auto_approve(open_store(":memory:"), PolicySection(), match_run_id=None)
-    {'links': 0, 'merges': 0, 'creates': 0, 'conflicts': 0}
+    {'links': 0, 'merges': 0, 'creates': 0, 'conflicts': 0, 'lapsed': 0}
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import sqlite_utils
 
@@ -28,7 +29,7 @@ from .models import now_iso
 from .plan import proposed_choice
 from .store import transaction
 
-__all__ = ["POLICY_REVIEWER", "auto_approve"]
+__all__ = ["POLICY_REVIEWER", "auto_approve", "human_distinct"]
 
 log = logging.getLogger(__name__)
 
@@ -48,21 +49,32 @@ def auto_approve(
     *,
     match_run_id: str | None,
     plan_run_id: str | None = None,
+    note: str = "auto-approved by policy",
+    lapsed_ids: list[int] | None = None,
 ) -> dict[str, int]:
     """Approve, as the policy, the undecided items ``policy`` allows; return counts per kind.
+
+    First the policy's own earlier approvals of links and clusters the policy no longer allows
+    lapse (a link that fell to the review tier, a cluster of an object no longer named): they
+    are superseded, so the items are undecided again (``lapsed``). A cluster holding two
+    records a person said are distinct (a rejected cluster, a split) is never approved.
 
     Args:
         db: the store.
         policy: the ``[policy]`` section.
         match_run_id: links and clusters come from this match run.
         plan_run_id: creates and conflict values come from this plan run.
+        note: stored with every decision (a dry run tags its own, to take them back).
+        lapsed_ids: receives the ids of the decisions that lapsed (a dry run restores them).
     """
-    counts = {"links": 0, "merges": 0, "creates": 0, "conflicts": 0}
+    counts = {"links": 0, "merges": 0, "creates": 0, "conflicts": 0, "lapsed": 0}
     if not policy.enabled:
         return counts
     now = now_iso()
     objects: list[str] = list(policy.objects)
     with transaction(db):
+        if match_run_id:
+            counts["lapsed"] = _lapse(db, policy, match_run_id, objects, lapsed_ids)
         if match_run_id and policy.link_tiers:
             tiers: list[str] = list(policy.link_tiers)
             cur = db.execute(
@@ -73,38 +85,146 @@ def auto_approve(
                 select 'link', p.object, p.source_l, p.record_id_l, p.source_r, p.record_id_r,
                     case when p.object = 'contacts' then p.object_r end,
                     'match', null, p.pair_id, 'policy', ?, ?,
-                    {_NEXT_VERSION.format(id="p.pair_id")}, 0, p.run_id, 0, 'auto-approved by policy'
+                    {_NEXT_VERSION.format(id="p.pair_id")}, 0, p.run_id, 0, ?
                 from pairs p
                 where p.run_id = ? and p.kind = 'link' and p.tier in ({_marks(tiers)})
                   and p.object in ({_marks(objects)}) and {_UNDECIDED.format(id="p.pair_id")}
                 """,
-                [POLICY_REVIEWER, now, match_run_id, *tiers, *objects],
+                [POLICY_REVIEWER, now, note, match_run_id, *tiers, *objects],
             )
             counts["links"] = cur.rowcount
         if match_run_id and policy.merges and policy.duplicate_tiers:
             tiers = list(policy.duplicate_tiers)
-            cur = db.execute(
+            distinct = human_distinct(db)
+            clusters: dict[str, dict[str, Any]] = {}
+            for cid, obj, run_id, source, rid in db.execute(
                 f"""
-                insert into decisions (kind, object, label, item_id, decided_by, reviewer, decided_at,
-                    version, based_on_version, run_id, superseded, note)
-                select 'duplicate', c.object, 'match', c.cluster_id, 'policy', ?, ?,
-                    {_NEXT_VERSION.format(id="c.cluster_id")}, 0, c.run_id, 0, 'auto-approved by policy'
-                from (select distinct run_id, cluster_id, object, tier from clusters where run_id = ?) c
-                where c.tier in ({_marks(tiers)}) and c.object in ({_marks(objects)})
+                select c.cluster_id, c.object, c.run_id, c.source, c.record_id from clusters c
+                where c.run_id = ? and c.tier in ({_marks(tiers)}) and c.object in ({_marks(objects)})
                   and {_UNDECIDED.format(id="c.cluster_id")}
+                order by c.cluster_id, c.record_id
                 """,
-                [POLICY_REVIEWER, now, match_run_id, *tiers, *objects],
-            )
-            counts["merges"] = cur.rowcount
+                [match_run_id, *tiers, *objects],
+            ):
+                c = clusters.setdefault(cid, {"object": obj, "run_id": run_id, "members": []})
+                c["members"].append((source, str(rid)))
+            for cid, c in clusters.items():
+                members = c["members"]
+                if any(
+                    frozenset((a, b)) in distinct
+                    for i, a in enumerate(members)
+                    for b in members[i + 1 :]
+                ):
+                    continue  # a person said two of them are distinct: a person decides
+                db["decisions"].insert(
+                    {"kind": "duplicate", "object": c["object"], "label": "match",
+                     "item_id": cid, "decided_by": "policy", "reviewer": POLICY_REVIEWER,
+                     "decided_at": now, "version": _next_version(db, cid), "based_on_version": 0,
+                     "run_id": c["run_id"], "superseded": 0, "note": note}
+                )  # fmt: skip
+                counts["merges"] += 1
         if plan_run_id:
             counts["creates"] = _approve_plan_items(
-                db, plan_run_id, "create", policy.creates, objects, now
+                db, plan_run_id, "create", policy.creates, objects, now, note
             )
             counts["conflicts"] = _approve_plan_items(
-                db, plan_run_id, "conflict", policy.conflicts, objects, now
+                db, plan_run_id, "conflict", policy.conflicts, objects, now, note
             )
     log.info("policy approved %s", counts)
     return counts
+
+
+def _next_version(db: sqlite_utils.Database, item_id: str) -> int:
+    row = db.execute(
+        "select coalesce(max(version), 0) + 1 from decisions where item_id = ?", [item_id]
+    ).fetchone()
+    return int(row[0])
+
+
+def _lapse(
+    db: sqlite_utils.Database,
+    policy: PolicySection,
+    match_run_id: str,
+    objects: list[str],
+    lapsed_ids: list[int] | None = None,
+) -> int:
+    """Supersede the policy's own current approvals of links and clusters of this match run
+    that the policy would not make now (tier or object no longer allowed, merges off); how many.
+
+    A person's decisions are never touched.
+    """
+    link_tiers: list[str] = list(policy.link_tiers)
+    dup_tiers: list[str] = list(policy.duplicate_tiers) if policy.merges else []
+    ids = [
+        r[0]
+        for r in db.execute(
+            f"""
+        select decision_id from decisions
+        where decided_by = 'policy' and coalesce(superseded, 0) = 0 and (
+          (kind = 'link' and item_id in (
+             select p.pair_id from pairs p where p.run_id = ? and p.kind = 'link'
+               and not (p.tier in ({_marks(link_tiers)}) and p.object in ({_marks(objects)}))))
+          or (kind = 'duplicate' and item_id in (
+             select c.cluster_id from clusters c where c.run_id = ?
+               and not (c.tier in ({_marks(dup_tiers)}) and c.object in ({_marks(objects)}))))
+        )
+        """,
+            [match_run_id, *link_tiers, *objects, match_run_id, *dup_tiers, *objects],
+        )
+    ]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        db.execute(
+            f"update decisions set superseded = 1 where decision_id in ({_marks(chunk)})", chunk
+        )
+    if lapsed_ids is not None:
+        lapsed_ids.extend(ids)
+    return len(ids)
+
+
+def human_distinct(db: sqlite_utils.Database) -> set[frozenset[tuple[str, str]]]:
+    """Pairs of records a person said are not one entity: the members of a cluster they
+    rejected, and records a split put in different groups (current decisions only).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> human_distinct(open_store(":memory:"))
+        set()
+    """
+    out: set[frozenset[tuple[str, str]]] = set()
+    rows = db.execute(
+        "select kind, item_id, choice from decisions where decided_by = 'human' "
+        "and coalesce(superseded, 0) = 0 and item_id is not null and ("
+        "(kind = 'duplicate' and label in ('non_match', 'reject')) or kind = 'split')"
+    ).fetchall()
+    for kind, item_id, choice in rows:
+        if kind == "split":
+            try:
+                groups = (json.loads(choice or "{}") or {}).get("groups") or []
+            except (TypeError, ValueError, AttributeError):
+                continue
+            sets = []
+            for group in groups:
+                sets.append(
+                    [
+                        (str(m.get("source") or ""), str(m.get("record_id")))
+                        if isinstance(m, dict)
+                        else ("", str(m))
+                        for m in group
+                    ]
+                )
+            for i, g in enumerate(sets):
+                for h in sets[i + 1 :]:
+                    out.update(frozenset((a, b)) for a in g for b in h)
+            continue
+        members = [
+            (str(s), str(r))
+            for s, r in db.execute(
+                "select distinct source, record_id from clusters where cluster_id = ?", [item_id]
+            )
+        ]
+        out.update(frozenset((a, b)) for i, a in enumerate(members) for b in members[i + 1 :])
+    return out
 
 
 def _approve_plan_items(
@@ -114,6 +234,7 @@ def _approve_plan_items(
     allowed: bool,
     objects: list[str],
     now: str,
+    note: str,
 ) -> int:
     """Approve plan items of ``action`` that name themselves in ``requires`` (a ``plan`` decision)."""
     if not allowed:
@@ -156,7 +277,7 @@ def _approve_plan_items(
                 "based_on_version": 0,
                 "run_id": plan_run_id,
                 "superseded": 0,
-                "note": "auto-approved by policy",
+                "note": note,
             }
         )
         written += 1

@@ -139,7 +139,7 @@ def test_default_policy_approves_only_auto_links(
 ) -> None:
     db, match, plan = store
     counts = auto_approve(db, PolicySection(), match_run_id=match, plan_run_id=plan)
-    assert counts == {"links": 2, "merges": 0, "creates": 0, "conflicts": 0}
+    assert counts == {"links": 2, "merges": 0, "creates": 0, "conflicts": 0, "lapsed": 0}
     rows = decided(db)
     assert set(rows) == {"p-auto-co", "p-auto-ct"}
     assert {r["label"] for r in rows.values()} == {"match"}
@@ -172,7 +172,7 @@ def test_merges_creates_conflicts_only_when_named(
         conflicts=True,
     )
     counts = auto_approve(db, policy, match_run_id=match, plan_run_id=plan)
-    assert counts == {"links": 3, "merges": 1, "creates": 1, "conflicts": 1}
+    assert counts == {"links": 3, "merges": 1, "creates": 1, "conflicts": 1, "lapsed": 0}
     rows = decided(db)
     assert rows["c1"]["kind"] == "duplicate"
     assert rows["k1"]["kind"] == "plan" and rows["k1"]["label"] == "approve"
@@ -198,3 +198,39 @@ def test_objects_switch_and_disabled_policy(store: tuple[sqlite_utils.Database, 
     )
     assert counts["links"] == 1
     assert set(decided(db)) == {"p-auto-ct"}
+
+
+def test_a_policy_approval_lapses_when_its_link_leaves_the_allowed_tier(
+    store: tuple[sqlite_utils.Database, str, str],
+) -> None:
+    db, match, plan = store
+    first = auto_approve(db, PolicySection(), match_run_id=match, plan_run_id=plan)
+    assert first["links"] == 2 and "p-auto-co" in decided(db)
+    # the next match run scores the pair lower: it is in the review tier now
+    db.execute("update pairs set tier = 'review' where pair_id = 'p-auto-co'")
+    again = auto_approve(db, PolicySection(), match_run_id=match, plan_run_id=plan)
+    assert again["lapsed"] == 1 and again["links"] == 0
+    current = db.execute(
+        "select count(*) from decisions where item_id = 'p-auto-co' and superseded = 0"
+    ).fetchone()[0]
+    assert current == 0  # undecided again: a person decides a review-tier link
+    human = db.execute("select superseded from decisions where item_id = 'p-human'").fetchone()
+    assert human[0] in (0, None)  # a person's decision is never touched
+
+
+def test_a_cluster_holding_records_a_person_called_distinct_is_not_merged(
+    store: tuple[sqlite_utils.Database, str, str],
+) -> None:
+    db, match, plan = store
+    # an earlier cluster of h1 and h2 was rejected by a person
+    db["clusters"].insert_all(
+        {"run_id": "older", "cluster_id": "c0", "object": "companies", "source": "hubspot",
+         "record_object": "companies", "record_id": r, "score": 0.97, "tier": "auto"}
+        for r in ("h1", "h2")
+    )  # fmt: skip
+    db["decisions"].insert(
+        {"kind": "duplicate", "label": "non_match", "item_id": "c0", "decided_by": "human",
+         "reviewer": "ana", "version": 1, "superseded": 0}
+    )  # fmt: skip
+    counts = auto_approve(db, PolicySection(merges=True), match_run_id=match, plan_run_id=plan)
+    assert counts["merges"] == 0 and "c1" not in decided(db)
