@@ -484,8 +484,10 @@ class HubSpotSource:
             if sample is None and below:
                 # a lag re-read below the stored cursor: keep the stored cursor
                 cursor.value, cursor.ids_at_value = floor[0], list(floor[1])
-            elif sample is None and mode["mode"] == "normal" and anchor > max(indexed, floor[0]):
-                # not past what search has surely indexed (nor back below the stored cursor)
+            elif sample is None and anchor > max(indexed, floor[0]):
+                # not past what search has surely indexed (nor back below the stored cursor),
+                # whatever the mode: an instant split by ids is read again from there if the
+                # run stops (records read again unchanged are dropped)
                 if indexed > floor[0]:
                     cursor.value, cursor.ids_at_value = indexed, []
                 else:
