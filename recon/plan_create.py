@@ -140,6 +140,7 @@ def plan_creates(p: Planner) -> None:
         return
     recs = p.view.records
     clustered = {(s, rid) for c in p.view.clusters.values() for (s, _o, rid) in c["members"]}
+    clustered |= p.view.held  # a split's groups: one entity each, not created twice
 
     def emails(*keys: tuple[str, str]) -> set[str]:
         return {

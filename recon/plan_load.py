@@ -135,6 +135,8 @@ class StoreView:
         schemas: ``{(source, object): fields}`` as stored.
         rejected: how many links and clusters were left out because their current decision
             rejects them (``non_match``, a split): ``{"links": n, "clusters": n}``.
+        held: ``(source, record_id)`` of records a split kept together with another (one
+            entity: never created on the other side as two records).
     """
 
     records: dict[tuple[str, str], dict[str, Rec]]
@@ -148,6 +150,7 @@ class StoreView:
     masters: dict[str, Any] = field(default_factory=dict)
     field_choices: dict[str, Any] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    held: set[tuple[str, str]] = field(default_factory=set)
 
     def rec(self, source: str, obj: str | None, record_id: str) -> Rec | None:
         """A record by id (``obj`` may be None for a Salesforce id: its prefix names it)."""
@@ -277,18 +280,25 @@ def load_view(
         c["members"].append((source, robj, rid))
     # a link or cluster a reviewer rejected (non_match, or a split) is no plan's business:
     # its records are unmatched again (creates may take them), nothing is merged
-    rejected = {
-        iid
-        for iid, d in latest_decisions(db, kinds=["link", *CLUSTER_ANSWERS]).items()
-        if d.get("label") in REJECTED_LABELS
-    }
+    answers = latest_decisions(db, kinds=["link", *CLUSTER_ANSWERS])
+    rejected = {iid for iid, d in answers.items() if d.get("label") in REJECTED_LABELS}
     if rejected:
         kept = [link for link in view.links if link["pair_id"] not in rejected]
         view.rejected["links"] = len(view.links) - len(kept)
         view.links = kept
         gone = [cid for cid in view.clusters if cid in rejected]
         for cid in gone:
-            del view.clusters[cid]
+            cluster = view.clusters.pop(cid)
+            # a split's groups of two or more are still one entity each: held out of creates
+            # (never copied twice into the other CRM); its single records are free
+            choice = answers[cid].get("choice")
+            groups = choice.get("groups") if isinstance(choice, dict) else None
+            if answers[cid].get("kind") == "split" and isinstance(groups, list):
+                sources = {str(r): s for s, _o, r in cluster["members"]}
+                for group in groups:
+                    ids = [str(m.get("record_id") if isinstance(m, dict) else m) for m in group]
+                    if len(ids) > 1:
+                        view.held.update((sources.get(r, ""), r) for r in ids)
         view.rejected["clusters"] = len(gone)
     view.owners = [
         (s, str(o), e, a)

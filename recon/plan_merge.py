@@ -100,8 +100,8 @@ def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
 def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> list[tuple[str, str]]:
     """``(field, kind)`` of the mapped fields a merge of ``robj`` records compares, by field.
 
-    Only fields that can be written on ``system`` (a read-only or non-updateable one never
-    takes a surviving value).
+    Only fields the stored schema lets ``system`` write (a read-only or non-updateable one
+    never takes a surviving value).
     """
     key = ("merge_kinds", system, entity, robj)
     hit: list[tuple[str, str]] | None = p.cache.get(key)
@@ -114,11 +114,30 @@ def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> list[tuple[
         for fm in maps:
             if fm.derived:
                 continue
-            if system == "hubspot" and fm.to_hubspot:
+            if system == "hubspot":
                 kinds.setdefault(fm.hubspot, fm.kind)
-            elif system == "salesforce" and sf_obj == robj and fm.to_salesforce:
+            elif sf_obj == robj:
                 kinds.setdefault(fm.salesforce, fm.kind)
-    out = p.cache[key] = sorted(kinds.items())
+    fixed = _read_only(p, system, robj)
+    out = p.cache[key] = sorted((f, k) for f, k in kinds.items() if f.casefold() not in fixed)
+    return out
+
+
+def _read_only(p: Planner, system: str, robj: str) -> set[str]:
+    """Fields of ``robj`` its stored schema says cannot be written (casefolded); none known
+    without a schema. A mapping's direction is no guide: a field synced one way only (the
+    Contact's AccountId) is still written by a merge of that CRM's own records."""
+    out: set[str] = set()
+    for f in p.view.schemas.get((system, robj), []):
+        if not isinstance(f, dict) or not f.get("name"):
+            continue
+        if system == "salesforce":
+            locked = f.get("updateable") is False or f.get("calculated") is True
+        else:
+            meta = f.get("modificationMetadata") or {}
+            locked = bool(meta.get("readOnlyValue")) or f.get("calculated") is True
+        if locked:
+            out.add(str(f["name"]).casefold())
     return out
 
 

@@ -307,3 +307,18 @@ def test_a_hubspot_company_becomes_an_account_only_with_a_contact_syncing_as_con
     assert len(accounts) == account, case
     if not account:
         assert res.skipped["create_account_no_syncing_contact"] == 1
+
+
+def test_a_split_keeps_its_groups_of_two_or_more_out_of_creates() -> None:
+    w = World()
+    for rid in ("A", "B", "C"):
+        w.snap("hubspot", "companies", rid, {"name": f"Acme {rid}"}, name=f"Acme {rid}")
+    members = [("companies", "A"), ("companies", "B"), ("companies", "C")]
+    w.cluster("cl-1", "companies", "hubspot", members, "review")
+    group = [{"source": "hubspot", "object": "companies", "record_id": r} for r in ("A", "B")]
+    w.decide("cl-1", "split", "non_match", {"groups": [group, [{**group[0], "record_id": "C"}]]})
+    res = plan(w, cfg(create_accounts="always"))
+    assert not by(res.items, action="merge")
+    # A and B are one company (not created twice); C is free
+    created = sorted(i["payload"]["source"]["record_id"] for i in by(res.items, action="create"))
+    assert created == ["C"]

@@ -298,3 +298,18 @@ def test_merge_values_list_only_fields_that_differ_as_values(
     w.done()
     (item,) = by(build_plan(w.db, cfg()).items, action="merge")
     assert (field in item["payload"]["values"]) is differ
+
+
+def test_survivorship_writes_a_field_synced_one_way_only() -> None:
+    """The Contact's AccountId is synced Salesforce → HubSpot only, yet a merge of two
+    Contacts keeps it: the mapping's direction says nothing of what Salesforce lets a merge write."""
+    w = World()
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "LastName": "Jo"}, email=EMAIL,
+           created_at="2020-01-01T00:00:00.000Z")  # fmt: skip
+    w.snap("salesforce", "Contact", "003B", {"Email": EMAIL, "LastName": "Jo", "AccountId": "001A"},
+           email=EMAIL, account_id="001A")  # fmt: skip
+    w.cluster("cl", "contacts", "salesforce", [("Contact", "003A"), ("Contact", "003B")])
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(create_missing=False)).items, action="merge")
+    assert item["record_id"] == "003A" and item["payload"]["fields"] == {"AccountId": "001A"}
