@@ -173,7 +173,7 @@ new_contact_as = "Lead"          # a new HubSpot contact becomes a Lead (or Cont
 # rules: prefer_salesforce_unless_blank | always_salesforce | two_way | prefer_hubspot_unless_blank
 #        | always_hubspot | review | dont_sync (defaults cannot be removed, only set to dont_sync)
 create_missing = true            # plan creates of unmatched records on the other side
-create_accounts = "with_contacts"  # an Account only for a company with a contact syncing as a Contact (or "always")
+create_accounts = "with_contacts"  # an Account only for a company with a contact linked to a Contact (or "always")
 master_rule = "oldest"           # oldest | most_recent | most_complete | most_associated | source_priority
 # source_priority = ["Account", "Contact", "Lead", "companies", "contacts"]   # for source_priority
 lifecycle_to_company = true      # contacts' lifecycle stage onto their company

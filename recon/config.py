@@ -429,8 +429,8 @@ class MappingSection(Section):
     fields: list[FieldMapping] = []
     new_contact_as: Literal["Lead", "Contact"] = "Lead"  # Contact only when its company is linked
     create_missing: bool = True  # plan creates of unmatched records on the other side
-    # a HubSpot company becomes an Account only with a contact that syncs as a Contact (the
-    # connector's rule); "always": every unmatched company
+    # a HubSpot company becomes an Account only with a contact in scope linked to a Salesforce
+    # Contact (the connector's rule); "always": every unmatched company
     create_accounts: Literal["with_contacts", "always"] = "with_contacts"
     campaign_property: str | None = None  # HubSpot contact property for Salesforce campaigns
     lifecycle_to_company: bool = True  # contacts' lifecycle stage onto their company (seed 003)

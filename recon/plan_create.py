@@ -5,8 +5,7 @@ Creates follow the connector: a new HubSpot contact becomes a Salesforce Lead
 linked to an Account); Salesforce Contacts and Leads become HubSpot contacts
 (one per email, the Contact first); companies and Accounts are created both
 ways, except that a HubSpot company becomes an Account only when one of its contacts in
-scope syncs as a Salesforce Contact (linked to one, or created as one), as the connector
-does (``[mapping] create_accounts = "always"``: every unmatched company). Only
+scope is linked to a Salesforce Contact, as the connector does (``[mapping] create_accounts = "always"``: every unmatched company). Only
 directions that write to the target object plan creates; records
 without an email are skipped when ``[pull] contacts_require_email`` (HubSpot's
 default); a record whose natural key (email, domain) already exists on the
@@ -280,28 +279,26 @@ def plan_creates(p: Planner) -> None:
 
 
 def _companies_with_syncing_contacts(p: Planner, scope: list[Any]) -> set[str]:
-    """HubSpot companies with a contact in scope that syncs as a Salesforce Contact.
+    """HubSpot companies with a contact in scope that syncs with a Salesforce Contact.
 
     The connector creates an Account for a HubSpot company only then: not for a company
     without contacts, nor one whose contacts all sync as Leads or are out of the inclusion
-    list (seed 003). A contact syncs as a Contact when it is linked to one, or, unlinked,
-    when new contacts are created as Contacts (``[mapping] new_contact_as``).
+    list (seed 003). A contact counts when it is linked to a Contact: an unlinked one is
+    created as a Lead (a Contact needs an Account that exists already), so it would never
+    join the Account.
     """
-    as_contact: set[str] = set()
-    as_lead: set[str] = set()
-    for link in p.norm_links:
-        if link["object"] == "contacts":
-            (as_contact if link["sf_object"] == "Contact" else as_lead).add(link["hs_id"])
-    new_as_contact = p.cfg.mapping.new_contact_as == "Contact"
+    as_contact = {
+        link["hs_id"]
+        for link in p.norm_links
+        if link["object"] == "contacts" and link["sf_object"] == "Contact"
+    }
     require_email = p.cfg.pull.contacts_require_email
     contacts = p.view.records.get(("hubspot", "contacts"), {})
     out: set[str] = set()
     for cid, companies in p.view.hs_company_of.items():
         if companies <= out:
             continue
-        if cid in as_contact:
-            pass
-        elif cid in as_lead or not new_as_contact:
+        if cid not in as_contact:
             continue
         rec = contacts.get(cid)
         if rec is None or rec.archived:

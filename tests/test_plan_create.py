@@ -284,16 +284,17 @@ def _company_with(w: World, cid: str, contact: str | None, email: str = "c@x.com
         ("linked to a Lead", {}, False),
         ("linked to a Contact", {}, True),
         ("unlinked", {}, False),  # created as a Lead
-        ("unlinked", {"new_contact_as": "Contact"}, True),
-        ("out of scope", {"new_contact_as": "Contact"}, False),
+        # a new contact needs an existing Account to become a Contact: it stays a Lead
+        ("unlinked", {"new_contact_as": "Contact"}, False),
+        ("out of scope", {}, False),
     ],
 )
-def test_a_hubspot_company_becomes_an_account_only_with_a_contact_syncing_as_contact(
+def test_a_hubspot_company_becomes_an_account_only_with_a_contact_linked_to_a_contact(
     case: str, mapping: dict[str, Any], account: bool
 ) -> None:
     w = World()
     _company_with(w, "C", None if case == "no contacts" else "K", "k@x.com")
-    if case.startswith("linked"):
+    if case.startswith("linked") or case == "out of scope":  # out of scope: linked, filtered
         sf_obj, sf_id = ("Lead", "00QK") if "Lead" in case else ("Contact", "003K")
         w.snap("salesforce", sf_obj, sf_id, {"Email": "k@x.com", "LastName": "K"})
         w.link("contacts", "K", sf_obj, sf_id)
