@@ -70,7 +70,8 @@ class Planner:
         for what, n in view.rejected.items():  # rejected by a reviewer: left out of the plan
             if n:
                 self.skipped[f"{what[:-1]}_rejected"] += n
-        self.hs_writes: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        # (object, record id, property) -> (rank, item): one HubSpot write per property
+        self.hs_writes: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         # link indexes (all links, even when sampling: creates must not duplicate linked records)
         self.linked: dict[str, set[str]] = {"hubspot": set(), "salesforce": set()}  # ids per side
         self.company_of_account: dict[str, tuple[str, str]] = {}  # SF Account -> (HS company, pair)
@@ -408,7 +409,11 @@ class Planner:
             return
         # a HubSpot contact linked to a Lead and a Contact gets one value: the Contact's wins
         rank = (link["sf_object"] == "Contact", link["score"] or 0.0, pair_id)
-        key = (rec.record_id, fname)
+        key = (
+            obj,
+            rec.record_id,
+            fname,
+        )  # ids are per object: a company and a contact may share one
         prev = self.hs_writes.get(key)
         if prev is None or rank > prev[0]:
             if prev is not None:

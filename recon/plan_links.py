@@ -101,8 +101,8 @@ def add_hubspot_writes(p: Planner) -> None:
     (``hubspot_write_superseded``), even when the Contact link planned nothing there.
     """
     decided = contact_decides(p)
-    for (rid, fname), (rank, item) in p.hs_writes.items():
-        if not rank[0] and fname in decided.get(rid, ()):
+    for (obj, rid, fname), (rank, item) in p.hs_writes.items():
+        if obj == "contacts" and not rank[0] and fname in decided.get(rid, ()):
             # a HubSpot contact linked to a Salesforce Contact takes that Contact's value, even
             # when it equals HubSpot's (no write planned): a linked Lead's value never wins
             p.skipped["hubspot_write_superseded"] += 1

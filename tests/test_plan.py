@@ -652,3 +652,19 @@ def test_a_conflict_whose_values_changed_is_a_new_question() -> None:
     assert new["item_id"] != old["item_id"]
     assert not [i for i in approved_items(w.db, str(second.run_id)) if i.get("conflict_item_id")]
     assert review.queue(w.db, review.QueueFilter(kinds=("conflict",))).total == 1  # asked again
+
+
+def test_a_company_and_a_contact_sharing_an_id_keep_their_own_writes() -> None:
+    """HubSpot ids are per object type (a file import may number both from 1)."""
+    w = World()
+    w.snap("hubspot", "companies", "501", {"name": "Acme", "phone": "+47 1"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme", "Phone": "+47 2"}, name="Acme")
+    w.link("companies", "501", "Account", "001A")
+    w.snap("hubspot", "contacts", "501", {"email": EMAIL, "phone": "+47 3"}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Phone": "+47 4"}, email=EMAIL)
+    w.link("contacts", "501", "Contact", "003A")
+    res = plan(w, cfg(create_missing=False))
+    phones = sorted(
+        (i["object"], i["after"]) for i in by(res.items, system="hubspot", field="phone")
+    )
+    assert phones == [("companies", "+47 2"), ("contacts", "+47 4")]
