@@ -135,19 +135,32 @@ def build_clusters(
             for g in complete_linkage(len(members), scored, cluster_min):
                 if len(g) > 1:
                     out.append(sorted(members[k] for k in g))
-    for members in big:
-        # a giant component: keep only its strongest edges and cluster those again
-        ids = np.asarray(members)
-        sub = edges.filter(pl.col("_il").is_in(ids) & pl.col("_ir").is_in(ids))
-        scores = sub["score"].to_numpy()
-        cut = float(scores.mean()) if sub.height else 0.0
-        stronger = sub.filter(pl.col("score") > cut)
-        if 0 < stronger.height < sub.height:
-            out.extend(build_clusters(n_records, stronger, score_pairs, cluster_min=cluster_min))
-        elif sub.height and float(scores.min()) >= cluster_min and len(ids) <= MAX_FLAT:
-            # every edge equally strong (many copies of one record): no edge is weaker to cut.
-            # The component is one cluster when every pair of it is strong enough
-            a, b = np.triu_indices(len(ids), 1)
-            if bool((score_pairs(ids[a], ids[b]) >= cluster_min).all()):
-                out.append(sorted(int(x) for x in ids))
+    if big:
+        # giant components: keep only each one's strongest edges and cluster those again, all
+        # in one pass (the edges split by component once, one recursion for all of them)
+        big_labels = np.asarray(sorted({int(label[m[0]]) for m in big}), dtype=np.int64)
+        members_of = {int(label[m[0]]): m for m in big}
+        tagged = edges.with_columns(_c=pl.Series(label[il].astype(np.int64)))
+        tagged = tagged.filter(pl.col("_c").is_in(big_labels))
+        stronger_parts = []
+        for (c,), sub in tagged.partition_by("_c", as_dict=True, maintain_order=True).items():
+            scores = sub["score"].to_numpy()
+            cut = float(scores.mean())
+            stronger = sub.filter(pl.col("score") > cut)
+            if 0 < stronger.height < sub.height:
+                stronger_parts.append(stronger.drop("_c"))
+                continue
+            ids = np.asarray(members_of[int(c)])
+            if float(scores.min()) >= cluster_min and len(ids) <= MAX_FLAT:
+                # every edge equally strong (many copies of one record): no edge is weaker
+                # to cut. The component is one cluster when every pair of it is strong enough
+                a, b = np.triu_indices(len(ids), 1)
+                if bool((score_pairs(ids[a], ids[b]) >= cluster_min).all()):
+                    out.append(sorted(int(x) for x in ids))
+        if stronger_parts:
+            out.extend(
+                build_clusters(
+                    n_records, pl.concat(stronger_parts), score_pairs, cluster_min=cluster_min
+                )
+            )
     return out
