@@ -318,9 +318,9 @@ def company_names(s: pl.Series) -> pl.Series:
         ['coca cola', 'muller and sohne']
     """
     w = _words(s).str.replace(r"^the ", "")
-    # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" only once the
-    # trailing forms are gone and two words or more follow ("AO Kaspersky Lab"): before one
-    # word they are initials ("A.O. Smith", "CV Sciences, Inc.", "AO World plc")
+    # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" stay: as often
+    # initials of the name ("A.O. Smith", "CV Sciences, Inc.", "AO World plc") as legal
+    # forms, and the text alone cannot tell (the normalised name must normalise to itself)
     sure = w.str.contains(_PREFIX_RE).fill_null(False) & ~w.str.contains(r"^(?:cv|ao) ").fill_null(
         False
     )
@@ -340,7 +340,6 @@ def company_names(s: pl.Series) -> pl.Series:
         pos = changed.arg_true()
         at = pos if at is None else at.gather(pos)
         w = w.clone().scatter(at, after.gather(pos))
-    w = w.str.replace(r"^(?:cv|ao) (\S+ \S)", "${1}")
     toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     out = toks.list.join(" ")
     return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()
@@ -667,7 +666,8 @@ def domains(s: pl.Series) -> pl.Series:
     if platform.any():
         bare = host.str.replace(r"^www\.", "")
         on_page = reg.is_in(list(PAGE_PLATFORMS)) | bare.is_in(list(PAGE_PLATFORMS))
-        page = (on_page & _path(s) & ~s.cast(pl.String).str.contains("@")).fill_null(False)
+        email = s.cast(pl.String).str.strip_chars().str.contains(r"^[^/@\s]+@[^/@\s]+$")
+        page = (on_page & _path(s) & ~email).fill_null(False)
         site = (reg.is_in(list(SITE_PLATFORMS)) & (bare != reg)).fill_null(False)
         reg = pl.select(pl.when(site).then(bare).otherwise(reg).alias("d")).to_series()
         drop = drop | page
@@ -697,7 +697,8 @@ def domain(text: str | None) -> str | None:
     text = str(text)
     bare = host.removeprefix("www.")
     on_page = reg in PAGE_PLATFORMS or bare in PAGE_PLATFORMS
-    if on_page and "@" not in text and _path(pl.Series([text])).item():
+    email = re.fullmatch(r"[^/@\s]+@[^/@\s]+", text.strip()) is not None
+    if on_page and not email and _path(pl.Series([text])).item():
         return None  # a page on a platform ("facebook.com/acme") names no company domain
     if reg in SITE_PLATFORMS and bare != reg:
         return bare  # a site on a platform ("acme.wixsite.com") is its whole host
@@ -770,6 +771,16 @@ def region_calling_codes() -> dict[str, tuple[str, str]]:
     return out
 
 
+@functools.cache
+def _trunk_zero_re() -> str:
+    """An international prefix whose country dials a trunk 0 at home, then "(0)"."""
+    codes: dict[str, set[str]] = {}
+    for cc, trunk in _region_codes().values():
+        codes.setdefault(cc, set()).add(trunk)
+    zero = sorted((cc for cc, trunks in codes.items() if trunks == {"0"}), key=len, reverse=True)
+    return rf"^(\s*(?:\+|\(?00)\s*(?:{'|'.join(zero)})\)?)[\s.-]*\(0\)"
+
+
 def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str = "US") -> pl.Series:
     """Phones to E.164 ("+14155550100"); extensions dropped; impossible lengths null.
 
@@ -783,7 +794,8 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
     """
     raw = s.cast(pl.String).str.replace(_EXT_RE, "")
     # "+44 (0)20 …": the bracketed trunk zero is dialled only at home, never after the code
-    raw = raw.str.replace(r"^(\s*(?:\+|\(?00)\s*\d{1,3}\)?)[\s.-]*\(0\)", "${1}")
+    # (where the country's trunk prefix is 0: an Italian number keeps its 0, "+39 06 …")
+    raw = raw.str.replace(_trunk_zero_re(), "${1}")
     digits = raw.str.replace_all(r"[^0-9]", "")
     stripped = raw.str.strip_chars()
     intl_plus = stripped.str.starts_with("+")

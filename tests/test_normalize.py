@@ -39,6 +39,8 @@ from recon import normalize as N
         ("A.O. Smith", "ao smith"),
         ("CV Sciences, Inc.", "cv sciences"),
         ("AO World plc", "ao world"),
+        ("A.O. Smith Water Products Company", "ao smith water prod"),
+        ("AO Kaspersky Lab", "ao kaspersky lab"),
     ],
 )
 def test_company_name(raw: str, want: str | None) -> None:
@@ -186,6 +188,8 @@ def test_wildcard_and_exception_suffixes_read_as_tldextract_reads_them(
         ("www.acme.wixsite.com/home", "acme.wixsite.com"),
         ("https://www.facebook.com/", "facebook.com"),  # the platform's own site
         ("press@facebook.com", "facebook.com"),
+        ("https://www.tiktok.com/@acmebakery", None),  # a handle is a page, not an email
+        ("youtube.com/@rosalind", None),
     ],
 )
 def test_platform_pages_and_sites(url: str, want: str | None) -> None:
@@ -335,3 +339,16 @@ def test_fold_ascii_agrees_with_the_one_value_fold(texts: list[str]) -> None:
 def test_business_words_in_another_script_shorten_like_latin_ones(latin: str, other: str) -> None:
     keys = N.script_keys(N.company_names(pl.Series([latin, other]))).to_list()
     assert keys[0] == keys[1]
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "want"),
+    [
+        ("+44 (0)20 7946 0958", "GB", "+442079460958"),
+        ("+49 (0) 30 1234567", "DE", "+49301234567"),
+        ("+39 (0)6 1234 5678", "IT", "+390612345678"),  # Italy dials its 0 from abroad too
+        ("+39 06 1234 5678", "IT", "+390612345678"),
+    ],
+)
+def test_a_bracketed_zero_after_the_country_code(raw: str, region: str, want: str) -> None:
+    assert N.phones(pl.Series([raw]), pl.Series([region])).item() == N.phone(raw, region) == want
