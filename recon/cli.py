@@ -670,13 +670,24 @@ def review(
     from .review import ensure_queue
 
     cfg = get_config(config)
+    import socket
+
     serve_port = port or cfg.review.port
-    if port_in_use(cfg.review.host, serve_port):
+    host = cfg.review.host
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
+    try:
+        busy = port_in_use(host, serve_port)
+    except socket.gaierror as exc:
         raise UsageError(
-            f"port {serve_port} on {cfg.review.host} is in use (another review app?)",
+            f"[review] host {host!r} does not resolve ({exc.strerror})",
+            hint="use an address of this machine, such as 127.0.0.1",
+        ) from None
+    if busy:
+        raise UsageError(
+            f"port {serve_port} on {host} is in use (another review app?)",
             hint="stop it, or pass --port with a free port",
         )
-    if not is_loopback_url(f"http://{cfg.review.host}/"):
+    if not is_loopback_url(f"http://{shown}/"):
         err_console.print(
             f"warning: the review app has no sign-in and binds {cfg.review.host}: anyone who "
             "can reach it can decide and apply; keep [review] host on 127.0.0.1 behind a proxy "
@@ -690,7 +701,7 @@ def review(
     db.conn.close()
     console.print(f"review queue: {queue['items']:,} items", markup=False)
     argv, env = streamlit_command(cfg, port=port, open_browser=False if no_browser else None)
-    url = f"http://{cfg.review.host}:{serve_port}/"
+    url = f"http://{shown}:{serve_port}/"
     console.print(f"recon review: serving {url} (Ctrl-C stops it)")
     proc = subprocess.Popen(argv, env=env)
 
@@ -866,22 +877,24 @@ def undo(
         bool,
         typer.Option(
             "--approve",
-            help="Approve every restore at once as [review] reviewer (else approve them in "
-            "the review app's Plan tab).",
+            help="Approve every restore at once as $RECON_REVIEWER or [review] reviewer (else "
+            "approve them in the review app's Plan tab).",
         ),
     ] = False,
 ) -> None:
     """Build a plan that restores the before-values of an apply run (approve it, then apply it)."""
     from .audit import build_undo_plan
-    from .review import approve_plan_items, count_plan_approvals
+    from .review import approve_plan_items, count_plan_approvals, resolve_reviewer
 
     cfg = get_config(config)
     db = open_db(cfg)
-    if approve and not cfg.review.reviewer:
+    reviewer = resolve_reviewer(cfg)  # $RECON_REVIEWER, else [review] reviewer
+    if approve and not reviewer:
         raise UsageError(
-            "--approve needs a reviewer to record", hint="set [review] reviewer in recon.toml"
+            "--approve needs a reviewer to record",
+            hint="set $RECON_REVIEWER or [review] reviewer in recon.toml",
         )
-    info = build_undo_plan(db, run_id, reviewer=cfg.review.reviewer)
+    info = build_undo_plan(db, run_id, reviewer=reviewer)
     plan_run = info["plan_run_id"]
     console.print(
         f"undo plan {plan_run}: {info['items']} items "
@@ -891,9 +904,9 @@ def undo(
     )
     if approve:
         n = count_plan_approvals(db, action=None)
-        approve_plan_items(db, action=None, reviewer=cfg.review.reviewer, expected=n)
+        approve_plan_items(db, action=None, reviewer=reviewer, expected=n)
         console.print(
-            f"approved {n} restores as {cfg.review.reviewer}; next: `recon apply --plan {plan_run}`",
+            f"approved {n} restores as {reviewer}; next: `recon apply --plan {plan_run}`",
             markup=False,
             highlight=False,
         )

@@ -356,9 +356,9 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
     )["run_id"]
     undo = cli("undo", run_id, cwd=tmp_path)
     assert undo.returncode == 0 and "undo plan" in undo.stdout and "Plan tab" in undo.stdout
-    unnamed = cli("undo", run_id, "--approve", cwd=tmp_path)
+    unnamed = cli("undo", run_id, "--approve", cwd=tmp_path, env={"RECON_REVIEWER": ""})
     assert unnamed.returncode == 2 and "reviewer" in unnamed.stderr
-    approved = cli("undo", run_id, "--approve", cwd=tmp_path, env={"RECON_REVIEW__REVIEWER": "ana"})
+    approved = cli("undo", run_id, "--approve", cwd=tmp_path, env={"RECON_REVIEWER": "ana"})
     assert approved.returncode == 0 and "approved 1 restores as ana" in approved.stdout
     undo_plan = re.findall(r"plan-[\w-]+", approved.stdout)[0]
     restored = cli("apply", "--plan", undo_plan, "--yes", cwd=tmp_path)

@@ -222,3 +222,13 @@ def test_pull_usage_errors_exit_2_and_show_no_earlier_run(tmp_path: Path) -> Non
     db.conn.close()
     zero = run_cli("pull", "--sample", "0", cwd=tmp_path)
     assert zero.returncode == 2 and "hubspot:companies" not in zero.stdout
+
+
+def test_review_names_a_host_that_does_not_resolve(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "recon.toml").write_text(
+        '[review]\nhost = "no-such-host.invalid"\n', encoding="utf-8"
+    )
+    bad = run_cli("review", "--no-browser", cwd=tmp_path)
+    assert bad.returncode == 2 and "does not resolve" in bad.stderr

@@ -51,6 +51,9 @@ def streamlit_command(
 def port_in_use(host: str, port: int) -> bool:
     """Whether something already listens on ``host:port`` (the app could not serve there).
 
+    Raises:
+        socket.gaierror: ``host`` does not resolve.
+
     Examples:
         >>> import socket
         >>> s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
@@ -60,10 +63,13 @@ def port_in_use(host: str, port: int) -> bool:
     """
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
+    # the address family of the host as given (an IPv6 loopback "::1" too); a host that does
+    # not resolve is the caller's error, not a busy port (socket.gaierror propagates)
+    family, kind, proto, _name, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(addr)
+    except OSError:  # taken (or this family unusable here): the app could not serve there
+        return True
     return False

@@ -102,6 +102,8 @@ def _settings_file(path: Path, entity: str) -> MatchSettings | None:
         data = data.get(entity)
         if data is None:
             return None
+        if not isinstance(data, dict):
+            raise bad(f"{entity}: not a JSON object of settings")
     if data.get("entity") != entity:
         if "entity" in data and data["entity"] not in ("companies", "contacts"):
             raise bad(f"entity {data['entity']!r} is not companies or contacts")

@@ -121,6 +121,7 @@ def test_settings_file_from_config(tmp_path: Path) -> None:
         ("not json", "not valid JSON"),
         ('{"entity": "Companies"}', "entity 'Companies'"),
         ('{"companis": {}}', "unknown key"),
+        ('{"companies": ["oops"]}', "not a JSON object"),
         ('{"companies": {"entity": "companies", "thresholds": {"auto": 2}}}', "invalid"),
     ],
 )
