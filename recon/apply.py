@@ -427,6 +427,7 @@ def _dry_run(
         items=len(items),
         applied=len(items),
         api_calls=calls,
+        calls_made={"hubspot": 0, "salesforce": 0},
         anchor=audit.anchor(db),
     )
     finish_run(db, run_id, summary=result.summary())

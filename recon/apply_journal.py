@@ -50,6 +50,9 @@ class ApplyResult:
     stale: int = 0
     pending: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)
+    #: the calls this process made (a resumed run's api_calls include those before it stopped;
+    #: a dry run's api_calls are the batches it would send, and it makes none)
+    calls_made: dict[str, int] = field(default_factory=dict)
     anchor: str | None = None
 
     @property
@@ -629,5 +632,6 @@ class Runner:
             stale=counts["stale"],
             pending=counts["pending"],
             api_calls=calls,
+            calls_made={k: b.calls for k, b in self.budgets.items()},
             anchor=audit.anchor(self.db),
         )

@@ -42,7 +42,8 @@ def build_notice(summary: dict[str, Any]) -> dict[str, Any]:
     top = sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
     return {
         "event": "recon.run.finished",
-        "title": f"recon run {summary.get('run_id', '?')}: {summary.get('status', '?')}",
+        "title": ("DRY RUN · " if summary.get("dry_run") else "")
+        + f"recon run {summary.get('run_id', '?')}: {summary.get('status', '?')}",
         "run_id": summary.get("run_id"),
         "status": summary.get("status"),
         "exit_code": summary.get("exit_code"),
@@ -61,7 +62,9 @@ def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
     lines = [f"{icon} *{notice['title']}* (exit {notice.get('exit_code')})"]
     counts = notice.get("counts") or {}
     if counts:
-        lines.append(" · ".join(f"{k}: {v}" for k, v in counts.items()))
+        # a dry run wrote nothing: its "applied" is what it would apply
+        name = {"applied": "would apply"} if notice.get("dry_run") else {}
+        lines.append(" · ".join(f"{name.get(k, k)}: {v}" for k, v in counts.items()))
     if notice.get("top_error_classes"):
         lines.append(
             "errors: "

@@ -90,7 +90,10 @@ def _errors_by_class(stage_results: dict[str, dict[str, Any]]) -> dict[str, int]
 def _api_calls(stage_results: dict[str, dict[str, Any]]) -> dict[str, int]:
     total: Counter[str] = Counter()
     for result in stage_results.values():
-        for crm, count in (result.get("api_calls") or result.get("calls") or {}).items():
+        # what this run spent: an apply's calls made by this process (a resumed apply's
+        # api_calls count those before it stopped, a dry run's the batches it would send)
+        made = result.get("calls_made") if "calls_made" in result else None
+        for crm, count in (made or result.get("api_calls") or result.get("calls") or {}).items():
             if isinstance(count, int | float):
                 total[crm] += int(count)
     return dict(total)
@@ -156,8 +159,10 @@ def run_pipeline(
                 status, exit_code, error = "partial", int(exc.exit_code), str(exc)
             except BudgetExhausted as exc:
                 status, exit_code, error = "budget", int(exc.exit_code), str(exc)
+                _export_after_failure(db, cfg, parent, summary, wanted, export_formats)
             except ReconError as exc:
                 status, exit_code, error = "failed", int(exc.exit_code), str(exc)
+                _export_after_failure(db, cfg, parent, summary, wanted, export_formats)
             except Exception as exc:
                 log.exception("recon run %s failed", parent)
                 status, exit_code, error = (
@@ -197,10 +202,16 @@ def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["auto_approved"] = sum(
             v for k, v in policy.items() if isinstance(v, int) and k != "lapsed"
         )
-    apply_ = stage_results.get("apply", {})
-    for key in ("applied", "failed", "skipped", "stale"):
-        if key in apply_:
-            out[key] = apply_[key]
+    # what this run wrote: the apply, and an unfinished apply it resumed first
+    for name in ("resume", "apply"):
+        result = stage_results.get(name, {})
+        for key in ("applied", "skipped", "stale", "pending"):
+            if isinstance(result.get(key), int):
+                out[key] = out.get(key, 0) + result[key]
+        if isinstance(result.get("failed"), dict):
+            failed = out.setdefault("failed", {})
+            for cls, n in result["failed"].items():
+                failed[cls] = failed.get(cls, 0) + n
     return out
 
 
@@ -216,6 +227,22 @@ def _run_stages(
     report: Progress,
 ) -> None:
     results: dict[str, dict[str, Any]] = summary["stages"]
+    spent: Counter[str] = Counter()  # API calls of this run so far, per CRM
+
+    def budgeted() -> ReconConfig:
+        """``cfg`` with ``[budget]`` less what this run's earlier stages spent: the budget
+        caps the whole run, not each stage."""
+        b = cfg.budget
+        if b.hubspot_calls is None and b.salesforce_calls is None:
+            return cfg
+        left = {
+            key: None if limit is None else max(0, limit - spent[system])
+            for key, limit, system in (
+                ("hubspot_calls", b.hubspot_calls, "hubspot"),
+                ("salesforce_calls", b.salesforce_calls, "salesforce"),
+            )
+        }
+        return cfg.model_copy(update={"budget": b.model_copy(update=left)})
 
     def stage(name: str, fn: Callable[[], Any]) -> dict[str, Any]:
         report(name, {"event": "start"})
@@ -230,6 +257,7 @@ def _run_stages(
             }
             raise
         results[name] = out
+        spent.update(_api_calls({name: out}))
         report(name, {"event": "end", **out})
         if out.get("status") == "budget":
             raise BudgetExhausted(f"{name}: the API call budget is spent; the next run resumes")
@@ -242,22 +270,23 @@ def _run_stages(
         if pending:
             log.warning("resuming apply run %s left unfinished", pending[0])
             plan_of = pending[1]
-            stage(
+            resumed = stage(
                 "resume",
                 lambda: apply_plan(
                     db,
-                    cfg,
+                    budgeted(),
                     plan_run_id=plan_of,
                     resume=True,
                     confirm_merges=cfg.policy.merges,
                     parent_run_id=parent,
                 ),
             )
+            summary["resumed_apply_run_id"] = resumed.get("run_id")
 
     if "pull" in wanted:
         from .pull import run_pull
 
-        stage("pull", lambda: run_pull(db, cfg, sample=sample, parent_run_id=parent))
+        stage("pull", lambda: run_pull(db, budgeted(), sample=sample, parent_run_id=parent))
     match_run = None
     if "match" in wanted:
         from .match import run_match
@@ -320,7 +349,7 @@ def _run_stages(
                 "apply",
                 lambda: apply_plan(
                     db,
-                    cfg,
+                    budgeted(),
                     plan_run_id=plan_run,
                     dry_run=dry_run,
                     confirm_merges=cfg.policy.merges,
@@ -348,6 +377,12 @@ def _run_stages(
     finally:
         if dry_run and "policy" in wanted:
             _take_back(db, tag, lapsed)
+    resumed = results.get("resume") or {}
+    if resumed.get("status") == "partial":  # the resumed apply's failures count as well
+        failed = sum((resumed.get("failed") or {}).values())
+        raise PartialFailure(
+            f"{failed} item(s) of the resumed apply failed", counts=resumed.get("failed")
+        )
 
 
 def _match_run_of(db: sqlite_utils.Database, plan_run: str | None) -> str | None:
@@ -371,6 +406,28 @@ def _take_back(db: sqlite_utils.Database, tag: str, lapsed: list[int]) -> None:
             db.execute(f"update decisions set superseded = 0 where decision_id in ({marks})", chunk)
 
 
+def _export_after_failure(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    parent: str,
+    summary: dict[str, Any],
+    wanted: list[str],
+    formats: Iterable[str],
+) -> None:
+    """A run that stopped (budget, auth...) after it wrote exports what it wrote anyway."""
+    if "export" not in wanted or summary.get("exports") is not None:
+        return
+    apply_ = summary["stages"].get("apply") or {}
+    if not summary.get("apply_run_id") and apply_.get("run_id"):
+        summary["apply_run_id"] = apply_["run_id"]
+    if not (summary.get("apply_run_id") or summary.get("resumed_apply_run_id")):
+        return
+    try:
+        _export(db, cfg, parent, summary, formats)
+    except ReconError as exc:  # the run's own error stays the one reported
+        log.warning("audit export after a failed run: %s", exc)
+
+
 def _export(
     db: sqlite_utils.Database,
     cfg: ReconConfig,
@@ -382,11 +439,18 @@ def _export(
 
     out_dir = Path(cfg.store.exports_dir)
     files = []
-    apply_run = summary.get("apply_run_id")
-    if apply_run and not summary.get("dry_run"):
-        for fmt in formats:
-            path = out_dir / f"audit-{parent}.{fmt}"
-            export(db, fmt, path, run_id=apply_run)
-            files.append(str(path))
+    # the apply's writes, and those of an unfinished apply this run resumed first
+    runs = [
+        (summary.get("apply_run_id"), f"audit-{parent}"),
+        (summary.get("resumed_apply_run_id"), f"audit-{parent}-resumed"),
+    ]
+    if not summary.get("dry_run"):
+        for apply_run, stem in runs:
+            if not apply_run:
+                continue
+            for fmt in formats:
+                path = out_dir / f"{stem}.{fmt}"
+                export(db, fmt, path, run_id=apply_run)
+                files.append(str(path))
     summary["exports"] = files
     summary["audit_anchor"] = anchor(db)

@@ -387,6 +387,8 @@ def run_pull(
         status = "budget"
     _finish(db, result, per_source, meter_calls=result.calls, status=status)
     if first_error is not None:
+        # what was pulled and spent before the failure goes with it (a `recon run` reports it)
+        first_error.result = result  # type: ignore[attr-defined]
         raise first_error
     return result
 

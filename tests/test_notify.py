@@ -106,3 +106,14 @@ def test_a_hook_whose_secret_is_unset_is_skipped(
     cfg = NotifySection(webhook_url="env:RECON_TEST_HOOK")
     assert notify_run(cfg, SUMMARY) == {"webhook": False}  # the run's own result stands
     assert "RECON_TEST_HOOK" in caplog.text
+
+
+def test_a_dry_run_says_so() -> None:
+    from recon.notify import build_notice, slack_payload
+
+    notice = build_notice(
+        {"run_id": "run-1", "status": "ok", "exit_code": 0, "dry_run": True,
+         "counts": {"applied": 685}}
+    )  # fmt: skip
+    text = slack_payload(notice)["text"]
+    assert "DRY RUN" in text and "would apply: 685" in text and "applied: 685" not in text

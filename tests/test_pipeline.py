@@ -342,3 +342,16 @@ def test_a_policy_stage_without_the_match_stage_approves_the_plans_links(
     assert code == 0, summary.get("error")
     # the links of the match run the plan was built from
     assert summary["stages"]["policy"]["links"] > 0
+
+
+def test_the_budget_caps_the_whole_run_not_each_stage(
+    run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, first = run(run_config, "--stage", "pull", "--sample", "20", capsys=capsys)
+    assert code == 0, first.get("error")
+    budget = first["api_calls"]["hubspot"]  # what a full pull of the sample costs
+    # the next run's incremental pull spends less; its apply gets only what is left
+    append(run_config, f"[budget]\nhubspot_calls = {budget}\n")
+    code, summary = run(run_config, "--sample", "20", capsys=capsys)
+    assert summary["api_calls"]["hubspot"] <= budget, (budget, summary["api_calls"])
+    assert code in (0, 6) and summary["status"] in ("ok", "budget")
