@@ -124,5 +124,12 @@ def match_records(
 
 
 def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` in (source, object, record id) order; itself when already so (a store's
+    records come that way: no copy)."""
     keys = [c for c in ("source", "object", "record_id") if c in frame.columns]
-    return frame.sort(keys, nulls_last=True, maintain_order=True)
+    if not keys or frame.height < 2:
+        return frame
+    order = frame.select(pl.arg_sort_by(keys, nulls_last=True, maintain_order=True)).to_series()
+    if (order.diff().drop_nulls() == 1).all():
+        return frame
+    return frame[order]
