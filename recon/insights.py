@@ -193,12 +193,13 @@ def cluster_counts(db: sqlite_utils.Database, run_id: str | None = None) -> pl.D
     run = resolve_run_id(db, run_id, "match", finished=True)
     if run is None or "clusters" not in db.table_names():
         return pl.DataFrame(schema=schema)
-    rows = db.execute(
+    return _query_frame(
+        db,
         "select source, object, count(distinct cluster_id), count(*) from clusters "
         "where run_id = ? group by source, object order by source, object",
         [run],
-    ).fetchall()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+        schema,
+    )
 
 
 def label_counts(db: sqlite_utils.Database, kind: str = "link") -> pl.DataFrame:
@@ -210,13 +211,13 @@ def label_counts(db: sqlite_utils.Database, kind: str = "link") -> pl.DataFrame:
         >>> label_counts(open_store(":memory:")).columns
         ['label', 'decisions']
     """
-    schema = {"label": pl.String, "decisions": pl.Int64}
-    rows = db.execute(
+    return _query_frame(
+        db,
         "select label, count(*) from decisions where kind = ? and decided_by = 'human' "
         "and superseded = 0 group by label order by label",
         [kind],
-    ).fetchall()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+        {"label": pl.String, "decisions": pl.Int64},
+    )
 
 
 def runs_frame(db: sqlite_utils.Database, stage: str | None = None) -> pl.DataFrame:
@@ -230,10 +231,19 @@ def runs_frame(db: sqlite_utils.Database, stage: str | None = None) -> pl.DataFr
     """
     cols = ("run_id", "parent_id", "stage", "status", "started_at", "ended_at")
     where, args = ("where stage = ?", [stage]) if stage else ("", [])
-    rows = db.execute(
-        f"select {', '.join(cols)} from runs {where} order by started_at, run_id", args
-    ).fetchall()
-    return pl.DataFrame(rows, schema=dict.fromkeys(cols, pl.String), orient="row")
+    return _query_frame(
+        db,
+        f"select {', '.join(cols)} from runs {where} order by started_at, run_id",
+        args,
+        dict.fromkeys(cols, pl.String),
+    )
+
+
+def _query_frame(
+    db: sqlite_utils.Database, sql: str, params: list[Any], schema: dict[str, Any]
+) -> pl.DataFrame:
+    """A query's rows as a frame of ``schema`` (its columns in the query's order)."""
+    return pl.DataFrame(db.execute(sql, params).fetchall(), schema=schema, orient="row")
 
 
 def threshold_curve(

@@ -112,38 +112,33 @@ def content_hash(row: dict[str, Any]) -> str:
     return stable_id(*(row.get(k) for k in HASHED), length=32)
 
 
-def _stored_ids(db: sqlite_utils.Database, source: str, obj: str, ids: list[str]) -> set[str]:
-    found: set[str] = set()
+def _stored(
+    db: sqlite_utils.Database, source: str, obj: str, ids: list[str], column: str
+) -> dict[str, Any]:
+    """``column`` of the stored snapshots of ``ids`` (those stored), by record id."""
+    found: dict[str, Any] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         marks = ",".join("?" * len(chunk))
         found.update(
-            r[0]
-            for r in db.execute(
-                f"select record_id from snapshots where source = ? and object = ? "
+            db.execute(
+                f"select record_id, {column} from snapshots where source = ? and object = ? "
                 f"and record_id in ({marks})",
                 [source, obj, *chunk],
-            )
+            ).fetchall()
         )
     return found
+
+
+def _stored_ids(db: sqlite_utils.Database, source: str, obj: str, ids: list[str]) -> set[str]:
+    return set(_stored(db, source, obj, ids, "record_id"))
 
 
 def _stored_stamps(
     db: sqlite_utils.Database, source: str, obj: str, ids: list[str]
 ) -> dict[str, str | None]:
     """The stored modified times of ``ids`` (those stored), by id."""
-    found: dict[str, str | None] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            db.execute(
-                f"select record_id, modified_at from snapshots where source = ? and object = ? "
-                f"and record_id in ({marks})",
-                [source, obj, *chunk],
-            ).fetchall()
-        )
-    return found
+    return _stored(db, source, obj, ids, "modified_at")
 
 
 def load_cursor(db: sqlite_utils.Database, source: str, obj: str, cursor_field: str) -> Cursor:
@@ -197,17 +192,7 @@ def write_page(
     with transaction(db):
         if rows:
             ids = [r["record_id"] for r in rows]
-            known: dict[str, str] = {}
-            for i in range(0, len(ids), 500):
-                chunk = ids[i : i + 500]
-                marks = ",".join("?" * len(chunk))
-                known.update(
-                    db.execute(
-                        f"select record_id, content_hash from snapshots where source = ? and object = ? "
-                        f"and record_id in ({marks})",
-                        [source, page.object, *chunk],
-                    ).fetchall()
-                )
+            known = _stored(db, source, page.object, ids, "content_hash")
             changed = []
             for row in rows:
                 h = content_hash(row)
