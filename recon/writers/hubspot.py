@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import AuthError, ErrorClass, RateLimited, SourceError
@@ -483,8 +484,17 @@ class HubSpotWriter:
                     for op in group
                 ]
             )
-            resp = self._call(
-                lambda body=body, to_object=to_object: api.create_default(obj, to_object, body)
+            # read raw: the client knows no 207 answer for this endpoint and returns None for
+            # one, hiding which associations failed
+            raw = self._call(
+                lambda body=body, to_object=to_object: api.create_default(
+                    obj, to_object, body, _preload_content=False
+                )
+            )
+            answer = json.loads(raw.data or b"{}") if getattr(raw, "data", None) else {}
+            resp = SimpleNamespace(
+                results=answer.get("results") or [],
+                errors=[SimpleNamespace(**e) for e in answer.get("errors") or []],
             )
             failed: dict[str, tuple[ErrorClass, str]] = {}
             for err in getattr(resp, "errors", None) or []:
@@ -493,12 +503,28 @@ class HubSpotWriter:
                 )
                 for ident in _error_ids(err):
                     failed[ident] = (cls, scrub(getattr(err, "message", "") or "", self.secrets))
+            # an association is made when the answer lists it: one named nowhere (an error
+            # naming "from->to", or none) is not taken for a success
+            made = {
+                (str(_side_id(r, "_from", "from")), str(_side_id(r, "to", "to")))
+                for r in getattr(resp, "results", None) or []
+            }
             for op in group:
-                hit = failed.get(str(op.record_id)) or failed.get(str(op.to_id))
-                if hit:
+                pair = (str(op.record_id), str(op.to_id))
+                hit = (
+                    failed.get(f"{pair[0]}->{pair[1]}")
+                    or failed.get(pair[0])
+                    or failed.get(pair[1])
+                )
+                if pair in made and not hit:
+                    out[op.ref] = Outcome(op.ref, True, op.record_id)
+                elif hit:
                     out[op.ref] = Outcome(op.ref, False, op.record_id, hit[0], hit[1])
                 else:
-                    out[op.ref] = Outcome(op.ref, True, op.record_id)
+                    out[op.ref] = Outcome(
+                        op.ref, False, op.record_id, ErrorClass.NOT_FOUND,
+                        "HubSpot did not make this association (a record may be gone)",
+                    )  # fmt: skip
         return [out[op.ref] for op in ops]
 
     def _merged_into(self, obj: str, record_id: str) -> str | None:
@@ -582,7 +608,15 @@ def _natural_of(rec: Any, ops: list[Op]) -> str | None:
     return None
 
 
-_ID_RE = re.compile(r"\b\d{1,20}\b")
+_ID_RE = re.compile(r"\b\d{1,20}(?:->\d{1,20})?\b")
+
+
+def _side_id(result: Any, attr: str, key: str) -> Any:
+    """The id of one end of an association result (a client model or a plain dict)."""
+    end = getattr(result, attr, None) if not isinstance(result, dict) else result.get(key)
+    if end is None:
+        return None
+    return end.get("id") if isinstance(end, dict) else getattr(end, "id", None)
 
 
 def _error_ids(err: Any) -> list[str]:

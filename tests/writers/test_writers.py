@@ -203,6 +203,24 @@ def test_hubspot_merge_and_association(crm: CrmEnv, tmp_path: Path) -> None:
     assert not unknown.ok and f"after merging {more[0]}" in str(unknown.error), unknown
 
 
+def test_a_hubspot_association_to_a_record_gone_meanwhile_fails(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    w = writer(crm, tmp_path, "hubspot")
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"HA {tag} {i}"} for i in range(2)])
+    contact = crm.hs_create("contacts", [{"email": f"ha-{tag}@example.com"}])[0]
+    crm.hs().crm.companies.basic_api.archive(ids[1])  # deleted after the plan was made
+    out = w.write(
+        [
+            Op("a", "associate", "contacts", contact, to_object="companies", to_id=ids[0]),
+            Op("b", "associate", "contacts", contact, to_object="companies", to_id=ids[1]),
+        ]
+    )
+    assert out[0].ok
+    assert not out[1].ok and out[1].error_class == ErrorClass.NOT_FOUND, out[1]
+
+
 def test_salesforce_merge_writes_survivorship_fields(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "salesforce")
     ids = crm.sf_create("Account", [{"Name": f"SV {uid()} {i}"} for i in range(2)])
