@@ -26,6 +26,7 @@ from .models import canonical_json, now_iso
 from .review_stale import index_stale
 from .store import get_run, transaction
 from .writers import CallBudget, Op, Outcome, RecordState, Writer, chunks
+from .writers.hubspot import property_strings
 
 __all__ = ["ApplyResult", "Runner"]
 
@@ -67,6 +68,21 @@ class ApplyResult:
 
 class Unknown(Exception):
     """A batch whose outcome is unknown (5xx, network): its items stay ``sent``."""
+
+
+def _values_landed(writer: Writer, obj: str, item: Item) -> bool:
+    """Whether a merge's survivorship values are on its survivor. HubSpot merges first and
+    writes them after, so a run stopped in between merged without them: the merge is sent
+    again (the writer skips the victims already merged, then writes the values). Salesforce
+    sends them with the merge itself."""
+    props = item.payload.get("fields") or item.payload.get("properties")
+    if writer.system != "hubspot" or not props or not item.record_id:
+        return True
+    state = writer.current(obj, [str(item.record_id)], list(props)).get(str(item.record_id))
+    if state is None:
+        return False
+    wanted = property_strings(props)
+    return all(str(state.values.get(k) or "") == v for k, v in wanted.items())
 
 
 class Runner:
@@ -424,7 +440,7 @@ class Runner:
             for item in items:
                 ids = item.merge_ids
                 gone = writer.merged_away(obj, ids) if ids else set()
-                if ids and gone == set(ids):
+                if ids and gone == set(ids) and _values_landed(writer, obj, item):
                     landed[item.item_id] = item.record_id
                 elif gone:
                     # stopped part-way: this run's own merge moved the master's time (it is

@@ -526,6 +526,27 @@ def test_a_merge_stopped_part_way_is_finished_by_resume(crm: CrmEnv, tmp_path: P
     assert writer.merged_away("companies", ids[1:]) == set(ids[1:])
 
 
+def test_a_merge_stopped_before_its_values_were_written_writes_them_on_resume(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    # the check and the merge fit the budget; the survivorship values' write after it does not
+    cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})
+    db = crm.db(cfg)
+    ids = companies(crm, 2)[0]
+    item = hs_merge(crm, ids)
+    # the victim's phone survives (the master has none): written after the merge
+    item["payload"]["values"] = {"phone": {ids[0]: None, ids[1]: "+1 555 0177"}}
+    plan = make_plan(db, [item])
+    with pytest.raises(BudgetExhausted):
+        apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", ids[1:]) == {ids[1]}
+    done = apply_plan(db, crm.config(tmp_path), plan_run_id=plan, resume=True)
+    assert (done.applied, done.stale, done.failed) == (1, 0, {}), done
+    # not confirmed on the merge alone: the values are on the survivor
+    assert crm.hs_get("companies", ids[0], ["phone"])["phone"] == "+1 555 0177"
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -370,7 +370,7 @@ class HubSpotWriter:
             body = mod.BatchInputSimplePublicObjectBatchInput(
                 inputs=[
                     mod.SimplePublicObjectBatchInput(
-                        id=str(op.record_id), properties=_strs(op.properties)
+                        id=str(op.record_id), properties=property_strings(op.properties)
                     )
                     for op in ops
                 ]
@@ -384,7 +384,9 @@ class HubSpotWriter:
                         mod.SimplePublicObjectBatchInputUpsert(
                             id=op.key,
                             id_property=self.key_property,
-                            properties=_strs({**op.properties, self.key_property: op.key}),
+                            properties=property_strings(
+                                {**op.properties, self.key_property: op.key}
+                            ),
                         )
                         for op in ops
                     ]
@@ -410,7 +412,9 @@ class HubSpotWriter:
                 return [done[op.ref] for op in ops]
             body = mod.BatchInputSimplePublicObjectBatchInputForCreate(
                 inputs=[
-                    mod.SimplePublicObjectBatchInputForCreate(properties=_strs(op.properties))
+                    mod.SimplePublicObjectBatchInputForCreate(
+                        properties=property_strings(op.properties)
+                    )
                     for op in ops
                 ]
             )
@@ -560,7 +564,7 @@ class HubSpotWriter:
             survivor = str(getattr(resp, "id", None) or survivor)
         if op.properties:
             # HubSpot's merge takes no field values: write the survivorship choices onto the survivor
-            body = mod.SimplePublicObjectInput(properties=_strs(op.properties))
+            body = mod.SimplePublicObjectInput(properties=property_strings(op.properties))
             try:
                 self._call(lambda: api.update(survivor, body))
             except SourceError:
@@ -577,7 +581,7 @@ class HubSpotWriter:
         return Outcome(op.ref, True, survivor)
 
 
-def _strs(props: dict[str, Any]) -> dict[str, str]:
+def property_strings(props: dict[str, Any]) -> dict[str, str]:
     """HubSpot property values are strings ('' clears a value)."""
     out = {}
     for k, v in props.items():
