@@ -44,7 +44,7 @@ import sqlite_utils
 
 from . import audit
 from .apply_items import loads, ops_for, phases, to_item
-from .apply_journal import ApplyResult, Runner
+from .apply_journal import UNSURE_CREATE, ApplyResult, Runner
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ReconError, UsageError
 from .lock import store_lock
@@ -206,7 +206,8 @@ def _eligible(
     db: sqlite_utils.Database, plan_run_id: str, run_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Approved items no run of this plan settled: not confirmed, not moot (their record was
-    merged away by the run), not stale without a newer decision.
+    merged away by the run), not stale and not a create that may have landed (``UNSURE_CREATE``)
+    without a newer decision.
 
     A stale item comes back when its stale event is approved in review (then it is sent
     against the record's new version), or when its link or item is decided again.
@@ -215,9 +216,10 @@ def _eligible(
         r["item_id"]: r
         for r in db.query(
             "select item_id, state, updated_at, error from journal where plan_run_id = ? and run_id != ? "
-            "and (state in ('confirmed', 'stale') or (state = 'skipped' and error_class = 'not_found')) "
+            "and (state in ('confirmed', 'stale') or (state = 'skipped' and error_class = 'not_found') "
+            "or (state = 'failed' and error like ?)) "
             "order by updated_at",
-            [plan_run_id, run_id],
+            [plan_run_id, run_id, f"{UNSURE_CREATE}%"],
         )
     }
     out = []
@@ -225,7 +227,15 @@ def _eligible(
         prior = done.get(row["item_id"])
         if prior and prior["state"] in ("confirmed", "skipped"):
             continue
-        if prior and prior["state"] == "stale":
+        if prior and prior["state"] == "failed":  # a create that may have landed
+            newer = db.execute(
+                "select count(*) from decisions where superseded = 0 and decided_at > ? "
+                "and item_id = ?",
+                [prior["updated_at"], row["item_id"]],
+            ).fetchone()[0]
+            if not newer:
+                continue
+        elif prior and prior["state"] == "stale":
             verdict = _stale_verdict(db, plan_run_id, row["item_id"], prior["error"])
             if verdict is not None:
                 if verdict["label"] != "approve":

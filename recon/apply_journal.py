@@ -66,6 +66,11 @@ class ApplyResult:
         return asdict(self)
 
 
+#: the start of the error of a create whose landing cannot be checked: it is not sent again
+#: until someone decides it again (a second copy in the CRM is worse than a missing one)
+UNSURE_CREATE = "cannot tell whether this create landed"
+
+
 class Unknown(Exception):
     """A batch whose outcome is unknown (5xx, network): its items stay ``sent``."""
 
@@ -433,8 +438,8 @@ class Runner:
                         its,
                         "failed",
                         ErrorClass.UNKNOWN,
-                        "cannot tell whether this create landed "
-                        "(no key field, no natural key): check the CRM before applying it again",
+                        f"{UNSURE_CREATE} (no key field, no natural key): check the CRM, then "
+                        "approve the create again to send it",
                     )
         elif kind == "merge":
             for item in items:

@@ -547,6 +547,42 @@ def test_a_merge_stopped_before_its_values_were_written_writes_them_on_resume(
     assert crm.hs_get("companies", ids[0], ["phone"])["phone"] == "+1 555 0177"
 
 
+class _LostAnswer:
+    """Wraps a writer: the first write reaches the CRM, then its answer is lost (a 502)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.lost = inner, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, ops: Any) -> Any:
+        out = self.inner.write(ops)
+        if not self.lost:
+            self.lost = True
+            from recon.errors import ErrorClass, SourceError
+
+            raise SourceError("502 after the write", error_class=ErrorClass.SERVER_ERROR)
+        return out
+
+
+def test_a_create_that_may_have_landed_is_not_sent_again_without_a_new_decision(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    # no unique key property and no natural key: a lost answer cannot be checked
+    cfg = crm.config(tmp_path, hubspot={"key_property": "description"})
+    db = crm.db(cfg)
+    plan = make_plan(db, [create("hubspot", "companies", {"name": f"NoKey {uid()}"})])
+    mark = crm.last_change()
+    writer = _LostAnswer(build_writer(cfg, "hubspot", CallBudget("hubspot")))
+    first = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
+    assert first.failed == {"unknown": 1}
+    again = apply_plan(db, cfg, plan_run_id=plan)  # the next run, as the hint used to say
+    assert again.applied == 0
+    creates = [c for c in crm.changes(mark) if c.get("action") == "created"]
+    assert len(creates) == 1  # one company, not two
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
