@@ -426,7 +426,12 @@ class Runner:
                     for item in its:
                         landed[item.item_id] = op.record_id
                 else:
-                    stale.extend((item, state) for item in its if self._is_stale(item, state))
+                    mine = str(op.record_id) in self.touched  # a write of ours moved its time
+                    stale.extend(
+                        (item, state)
+                        for item in its
+                        if self._is_stale(item, state, written_by_run=mine)
+                    )
         elif kind == "create":
             ops = ops_for("create", obj, items, {})
             found = writer.find_created(obj, [op for op, _ in ops])
@@ -474,12 +479,14 @@ class Runner:
             audit.append(self.db, rows)
 
     def _written(self) -> tuple[set[str], dict[str, str]]:
-        """Records this run wrote (confirmed), and the records its merges removed (→ survivor)."""
+        """Records recon wrote for this plan, in this run or an earlier one (confirmed), and
+        the records its merges removed (→ survivor). Their modified times moved because of
+        recon's own writes: they are judged by value, not by time."""
         touched: set[str] = set()
         merged_into: dict[str, str] = {}
         for r in self.db.query(
-            "select crm_record_id, item from journal where run_id = ? and state = 'confirmed'",
-            [self.run_id],
+            "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed'",
+            [self.plan],
         ):
             if r["crm_record_id"]:
                 touched.add(str(r["crm_record_id"]))
@@ -610,7 +617,7 @@ class Runner:
                 group,
                 "skipped",
                 ErrorClass.NOT_FOUND,
-                f"the record was merged into {into} by this run",
+                f"the record was merged into {into} by recon",
             )
         if gone:
             self._finish(

@@ -583,6 +583,34 @@ def test_a_create_that_may_have_landed_is_not_sent_again_without_a_new_decision(
     assert len(creates) == 1  # one company, not two
 
 
+def test_a_record_an_earlier_run_wrote_is_judged_by_value_not_time(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    acc = crm.sf_create("Account", [{"Name": f"S {tag}"}])[0]
+    contact = crm.sf_create("Contact", [{"LastName": f"C {tag}"}])[0]
+    snap = crm.modified("salesforce", "Contact", contact)
+    associate = {
+        "action": "associate", "system": "salesforce", "object": "Contact",
+        "record_id": contact, "field": "AccountId", "after": acc, "snapshot_modified_at": snap,
+        "payload": {"from": {"object": "Contact", "id": contact},
+                    "to": {"object": "Account", "id": acc}, "type": "AccountId"},
+    }  # fmt: skip
+    plan = make_plan(
+        db, [sf_update(contact, "Phone", None, "+1 555 0300", snap, obj="Contact"), associate]
+    )
+    crm.fault(kind="validation", side="salesforce", object="Contact", match={"AccountId": acc})
+    first = apply_plan(db, cfg, plan_run_id=plan)
+    crm.clear_faults()
+    assert first.applied == 1 and first.failed == {"validation": 1}
+    # the contact's time moved only because the first run wrote its phone
+    second = apply_plan(db, cfg, plan_run_id=plan)
+    assert (second.applied, second.stale) == (1, 0), second
+    assert crm.sf_get("Contact", contact, ["AccountId"])["AccountId"] == acc
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
