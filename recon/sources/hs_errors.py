@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .crm import Failure
 
 __all__ = ["classify", "header_float"]
@@ -56,14 +56,19 @@ def classify(exc: BaseException) -> Failure:
         if retry_after is None and not daily:
             interval = header_float(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds"))
             retry_after = interval / 1000 / 10 if interval else None
+        if daily:  # the day's calls are spent: stop cleanly; the next run resumes
+            return Failure(
+                BudgetExhausted(
+                    f"hubspot's daily API limit is reached: {message}",
+                    hint="the next run resumes once the limit resets; lower [budget] hubspot_calls",
+                ),
+                retryable=False,
+            )
         err = RateLimited(
             f"hubspot rate limit ({body.get('policyName', '429')}): {message}",
             retry_after=retry_after,
-            hint="wait for the daily limit to reset, or lower [budget] hubspot_calls"
-            if daily
-            else None,
         )
-        return Failure(err, retryable=not daily, retry_after=retry_after)
+        return Failure(err, retryable=True, retry_after=retry_after)
     if status >= 500:
         return Failure(
             SourceError(

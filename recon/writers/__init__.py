@@ -240,6 +240,9 @@ _HUBSPOT_CATEGORIES = {
     "EXPIRED_AUTHENTICATION": ErrorClass.AUTH_FAILED,
     "RATE_LIMITS": ErrorClass.RATE_LIMITED,
     "RATE_LIMIT": ErrorClass.RATE_LIMITED,
+    # a transient failure of one record in a batch: retried like a 5xx
+    "INTERNAL_ERROR": ErrorClass.SERVER_ERROR,
+    "SERVICE_UNAVAILABLE": ErrorClass.SERVER_ERROR,
 }
 
 _STATUS_CLASSES = {

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from ..models import hubspot_record_url
 from . import (
     CallBudget,
@@ -127,6 +127,12 @@ class HubSpotWriter:
             ) from None
         body = _error_body(exc)
         message = scrub(body.get("message") or getattr(exc, "reason", "") or "", self.secrets)
+        if status == 429 and str(body.get("policyName", "")).upper() == "DAILY":
+            # the day's calls are spent: retrying cannot help; stop cleanly, resumable
+            raise BudgetExhausted(
+                f"HubSpot's daily API limit is reached: {message}",
+                hint="run `recon apply --resume` after the limit resets",
+            ) from None
         if status == 429:
             headers = getattr(exc, "headers", None) or {}
             after = headers.get("Retry-After") if hasattr(headers, "get") else None

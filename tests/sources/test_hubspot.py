@@ -152,7 +152,7 @@ def test_429_storm_is_retried_honouring_retry_after(hs, fresh_db) -> None:
 @pytest.mark.parametrize(
     ("rule", "error", "error_class"),
     [
-        ({"kind": "request_limit"}, RateLimited, "rate_limited"),
+        ({"kind": "request_limit"}, BudgetExhausted, "budget_exhausted"),  # the daily limit
         ({"kind": "expired_session"}, AuthError, "auth_failed"),
     ],
 )
@@ -161,7 +161,11 @@ def test_distinct_errors(hs, fresh_db, rule, error, error_class) -> None:
     with pytest.raises(error):
         run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
     summary = json.loads(fresh_db.execute("select summary from runs").fetchone()[0])
-    assert summary["sources"]["hubspot"]["error_class"] == error_class
+    info = summary["sources"]["hubspot"]
+    if error is BudgetExhausted:  # a clean stop, resumed by the next run
+        assert info["status"] == "budget"
+    else:
+        assert info["error_class"] == error_class
 
 
 def test_missing_configured_property(hs, fresh_db) -> None:
@@ -402,3 +406,18 @@ def test_an_instant_split_by_ids_inside_the_index_delay_keeps_the_cursor_behind(
         # surely indexed: an update stamped before the import but indexed later is read
         bound = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_ms / 1000 - 110))
         assert cur.value is not None and cur.value[:19] <= bound and "search" not in cur.state
+
+
+def test_the_daily_limit_stops_the_pull_cleanly_to_resume(hs, fresh_db) -> None:
+    requests.patch(
+        f"{hs.url}/_sandbox/settings", json={"hubspot_daily_limit": 3}, timeout=5
+    ).raise_for_status()
+    started = time.monotonic()
+    with pytest.raises(BudgetExhausted):  # exit 6: the next run resumes
+        run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
+    assert time.monotonic() - started < 10  # no retries that cannot help
+    requests.patch(
+        f"{hs.url}/_sandbox/settings", json={"hubspot_daily_limit": 0}, timeout=5
+    ).raise_for_status()
+    run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
+    assert _count(fresh_db, "companies") == 250

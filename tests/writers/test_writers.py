@@ -276,10 +276,11 @@ def test_salesforce_error_classes(code: str, expected: str) -> None:
         (None, "", 401, "auth_failed"),
         (None, "", 502, "server_error"),
         ("RATE_LIMITS", "", 429, "rate_limited"),
+        ("INTERNAL_ERROR", "", None, "server_error"),  # one record of a 207: retried
     ],
 )
 def test_hubspot_error_classes(
-    category: str | None, message: str, status: int, expected: str
+    category: str | None, message: str, status: int | None, expected: str
 ) -> None:
     cls = classify_hubspot(category, message, status)
     assert cls.value == expected
