@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from recon.config import ReconConfig, load_config
-from recon.errors import AuthError, BudgetExhausted, MissingField, RateLimited
+from recon.errors import AuthError, BudgetExhausted, MissingField
 from recon.pull import load_cursor, run_pull
 from recon.sandbox import SandboxServer, SandboxState
 from recon.sandbox.hs_records import bulk_associate, bulk_load
