@@ -25,7 +25,7 @@ from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceE
 from .models import canonical_json, now_iso
 from .review_stale import index_stale
 from .store import get_run, transaction
-from .writers import CallBudget, Op, Outcome, RecordState, Writer, chunks
+from .writers import CallBudget, Op, Outcome, RecordState, Writer, backoff_sleep, chunks
 from .writers.hubspot import property_strings
 
 __all__ = ["ApplyResult", "Runner"]
@@ -73,6 +73,11 @@ UNSURE_CREATE = "cannot tell whether this create landed"
 
 class Unknown(Exception):
     """A batch whose outcome is unknown (5xx, network): its items stay ``sent``."""
+
+
+def ids_of(items: list[Item]) -> list[str]:
+    """The item ids of ``items``."""
+    return [i.item_id for i in items]
 
 
 def _values_landed(writer: Writer, obj: str, item: Item) -> bool:
@@ -274,6 +279,7 @@ class Runner:
 
     def _phase(self, kind: str, system: str, obj: str, items: list[Item]) -> None:
         rounds = 0
+        retry_round = 0
         while True:
             states = self.states()
             live = [i for i in items if states[i.item_id]["state"] in ("planned", "sent")]
@@ -329,6 +335,11 @@ class Runner:
             if unknown:
                 rounds += 1
                 time.sleep(min(30.0, 0.2 * 2 ** min(rounds, 8)))
+            elif any(s["state"] == "planned" for s in map(self.states().get, ids_of(planned)) if s):
+                # refused for a reason that passes (a record lock, a limit, a server hiccup):
+                # wait before sending those again, longer each round
+                retry_round += 1
+                backoff_sleep(retry_round, None)
 
     def _created(self) -> dict[str, str]:
         return self.created

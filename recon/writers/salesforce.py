@@ -410,7 +410,9 @@ class SalesforceWriter:
                     f"Salesforce could not be reached for merge: {type(exc).__name__}",
                     error_class=ErrorClass.NETWORK,
                 ) from None
-            if resp.status_code == 429:
+            if resp.status_code == 429 or (
+                resp.status_code >= 500 and b"REQUEST_LIMIT_EXCEEDED" in resp.content
+            ):  # a limit, answered as a SOAP fault: waited out like a 429
                 raise RateLimited("Salesforce rate limit on merge")
             if resp.status_code >= 500 and b"Fault" not in resp.content:
                 raise SourceError(

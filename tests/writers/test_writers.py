@@ -230,6 +230,17 @@ def test_salesforce_merge_writes_survivorship_fields(crm: CrmEnv, tmp_path: Path
     assert out.ok and crm.sf_get("Account", ids[0], ["Phone"])["Phone"] == "+1 555 0124"
 
 
+def test_a_salesforce_merge_waits_out_a_request_limit(crm: CrmEnv, tmp_path: Path) -> None:
+    w = writer(crm, tmp_path, "salesforce")
+    ids = crm.sf_create("Account", [{"Name": f"RL {uid()} {i}"} for i in range(2)])
+    crm.fault(kind="rate_limit", side="salesforce", endpoint="*Soap*", times=2)
+    try:
+        out = w.write([Op("m", "merge", "Account", ids[0], merge_ids=[ids[1]])])[0]
+    finally:
+        crm.clear_faults()
+    assert out.ok, out  # retried with backoff, not given up as "rate limited"
+
+
 def test_budget_is_checked_before_each_call(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "hubspot", limit=1)
     ids = crm.hs_create("companies", [{"name": f"Bu {uid()}"}])
