@@ -611,6 +611,21 @@ def test_a_record_an_earlier_run_wrote_is_judged_by_value_not_time(
     assert crm.sf_get("Contact", contact, ["AccountId"])["AccountId"] == acc
 
 
+def test_one_duplicate_in_a_plain_create_batch_fails_alone(crm: CrmEnv, tmp_path: Path) -> None:
+    # no unique key property: creates go as a plain batch; HubSpot refuses a whole batch
+    # holding an email it has already (409)
+    cfg = crm.config(tmp_path, hubspot={"key_property": "jobtitle"})
+    db = crm.db(cfg)
+    tag = uid()
+    crm.hs_create("contacts", [{"email": f"exists-{tag}@example.com"}])
+    emails = [f"a-{tag}@example.com", f"exists-{tag}@example.com", f"b-{tag}@example.com"]
+    plan = make_plan(
+        db, [create("hubspot", "contacts", {"email": e, "firstname": "F"}) for e in emails]
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.applied, result.failed) == (2, {"duplicate_rule": 1}), result
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -360,8 +360,9 @@ class HubSpotWriter:
             raise
         except Exception as exc:
             status = getattr(exc, "status", None)
-            if status == 400 and len(ops) > 1:
-                # a whole batch refused for one bad input: nothing landed, so send singly to isolate it
+            if status in (400, 409) and len(ops) > 1:
+                # a whole batch refused for one bad input (invalid, or a duplicate of an existing
+                # record): nothing landed, so send singly to isolate it
                 out: list[Outcome] = []
                 for op in ops:
                     out.extend(self.write([op]))
