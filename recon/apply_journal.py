@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -214,11 +214,23 @@ class Runner:
             [state, now_iso(), *cols.values(), self.run_id, item.item_id],
         )
 
-    def _victims_gone(self, item: Item, survivor: str) -> None:
+    def _partly_merged(self, item: Item, outcome: Outcome) -> str:
+        """Record the victims a merge merged before it stopped: gone from the store, their
+        survivor written by recon (judged by value from now on); the audit's after-value."""
+        survivor = str(outcome.record_id or item.record_id)
+        self.merged_into.update(dict.fromkeys(outcome.merged, survivor))
+        self.touched.add(survivor)
+        self._victims_gone(item, survivor, outcome.merged)
+        return canonical_json({"survivor": survivor, "merged": list(outcome.merged)})
+
+    def _victims_gone(
+        self, item: Item, survivor: str, victims: Sequence[str] | None = None
+    ) -> None:
         """A confirmed merge removed its victims from the CRM: the store says so now (archived),
         so the next plan neither merges them again nor reads them as live, long before the
         periodic archived sweep of the pull would notice."""
-        victims = [v for v in item.merge_ids if str(v) != survivor]
+        gone = [str(v) for v in (item.merge_ids if victims is None else victims)]
+        victims = [v for v in gone if v != survivor]
         if not victims:
             return
         marks = ", ".join("?" * len(victims))
@@ -409,13 +421,12 @@ class Runner:
                         state = "planned" if outcome.retryable else "failed"
                         cls = outcome.error_class or ErrorClass.UNKNOWN
                         self._set(item, state, error_class=cls.value, error=outcome.error)
-                        rows.append(
-                            self._audit_row(
-                                item,
-                                "failed" if state == "failed" else "retry",
-                                error=outcome.error,
-                            )
+                        row = self._audit_row(
+                            item, "failed" if state == "failed" else "retry", error=outcome.error
                         )
+                        if outcome.merged:  # a merge stopped part-way: what did land
+                            row["after"] = self._partly_merged(item, outcome)
+                        rows.append(row)
             audit.append(self.db, rows)
 
     # ------------------------------------------------------------------ re-reads

@@ -626,6 +626,31 @@ def test_one_duplicate_in_a_plain_create_batch_fails_alone(crm: CrmEnv, tmp_path
     assert (result.applied, result.failed) == (2, {"duplicate_rule": 1}), result
 
 
+def test_a_merge_stopped_part_way_records_what_landed(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids = crm.sf_create("Account", [{"Name": f"PM {uid()} {i}"} for i in range(3)])
+    for rid in ids:  # what a pull stored
+        db["snapshots"].upsert(
+            {"source": "salesforce", "object": "Account", "record_id": rid, "archived": 0},
+            pk=("source", "object", "record_id"),
+        )
+    item = {
+        "action": "merge", "system": "salesforce", "object": "Account", "record_id": ids[0],
+        "snapshot_modified_at": crm.modified("salesforce", "Account", ids[0]),
+        "payload": {"master": ids[0], "victims": ids[1:]},
+    }  # fmt: skip
+    plan = make_plan(db, [item])
+    crm.sf().Account.delete(ids[2])  # the second victim is deleted by a user meanwhile
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert result.applied == 0 and sum(result.failed.values()) == 1
+    # the first victim was merged: the store knows it is gone, the audit says it landed
+    state = dict(db.execute("select record_id, archived from snapshots").fetchall())
+    assert state[ids[1]] == 1 and state[ids[0]] == 0
+    rows = [dict(r) for r in db.query("select after, outcome from audit where outcome = 'failed'")]
+    assert len(rows) == 1 and json.loads(rows[0]["after"])["merged"] == [ids[1]]
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

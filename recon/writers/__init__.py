@@ -89,6 +89,8 @@ class Outcome:
     record_id: str | None = None
     error_class: ErrorClass | None = None
     error: str | None = None
+    #: a merge stopped part-way: the victims merged before it stopped (gone from the CRM)
+    merged: tuple[str, ...] = ()
 
     @property
     def retryable(self) -> bool:

@@ -565,9 +565,10 @@ class HubSpotWriter:
                 if self._merged_into(op.object, str(victim)) == survivor:
                     continue  # merged before: a resumed run, a retry
                 cls, message = self._client_error(exc)
+                done = tuple(map(str, op.merge_ids[:n]))
                 if n:
-                    message += f" (after merging {', '.join(map(str, op.merge_ids[:n]))})"
-                return Outcome(op.ref, False, survivor, cls, message)
+                    message += f" (after merging {', '.join(done)})"
+                return Outcome(op.ref, False, survivor, cls, message, merged=done)
             survivor = str(getattr(resp, "id", None) or survivor)
         if op.properties:
             # HubSpot's merge takes no field values: write the survivorship choices onto the survivor

@@ -365,8 +365,12 @@ class SalesforceWriter:
             if outcome.ok or self._merged_into(op.object, str(victim)) == str(op.record_id):
                 continue  # merged now, or before (a resumed run, a retry)
             if n:
-                merged = ", ".join(map(str, op.merge_ids[:n]))
-                outcome = replace(outcome, error=f"{outcome.error} (after merging {merged})")
+                done = tuple(map(str, op.merge_ids[:n]))
+                outcome = replace(
+                    outcome,
+                    error=f"{outcome.error} (after merging {', '.join(done)})",
+                    merged=done,
+                )
             return outcome
         return Outcome(op.ref, True, op.record_id)
 
