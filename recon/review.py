@@ -467,6 +467,8 @@ _BULK_KINDS = ("link", "duplicate")
 
 
 def _bulk_where(filt: QueueFilter, tier: str | None) -> tuple[str, list[Any]]:
+    if not tier and filt.status in ("decided", "deferred"):
+        return "0 = 1", []  # the filter shows no undecided item: none is approved unseen
     # items nobody answered: one a reviewer deferred (or was unsure of) waits for a person
     scoped = QueueFilter(**{**filt.__dict__, "status": "unlabelled"})
     if tier:

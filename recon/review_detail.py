@@ -313,8 +313,11 @@ def _master_of(
     db: sqlite_utils.Database, cluster_id: str, merge_item_id: str | None
 ) -> dict[str, Any] | None:
     """The record a cluster merges into: the reviewer's current choice, else the plan's
-    (``{"record_id", "by": "reviewer" | "plan", "survivors": {field: value}}``), or None."""
+    (``{"record_id", "by": "reviewer" | "plan", "survivors": {field: value}, "values":
+    {field: {record id: value}}}``: the fields the merge compares, by the CRM's names), or
+    None."""
     survivors: dict[str, Any] = {}
+    values: dict[str, Any] = {}
     planned = None
     if merge_item_id:
         row = db.execute(
@@ -324,6 +327,7 @@ def _master_of(
         payload = json.loads(row[0] or "{}") if row else {}
         planned = payload.get("master")
         survivors = {f: d.get("value") for f, d in (payload.get("survivorship") or {}).items()}
+        values = payload.get("values") or {}
     dec = db.execute(
         "select label, choice from decisions where item_id = ? and kind = 'master' "
         "and superseded = 0 order by decision_id desc limit 1",
@@ -336,9 +340,14 @@ def _master_of(
             choice = dec[1]
         chosen = choice.get("master") if isinstance(choice, dict) else choice
         if chosen:
-            return {"record_id": str(chosen), "by": "reviewer", "survivors": survivors}
+            return {
+                "record_id": str(chosen),
+                "by": "reviewer",
+                "survivors": survivors,
+                "values": values,
+            }
     if planned:
-        return {"record_id": str(planned), "by": "plan", "survivors": survivors}
+        return {"record_id": str(planned), "by": "plan", "survivors": survivors, "values": values}
     return None
 
 

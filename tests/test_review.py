@@ -893,3 +893,11 @@ def test_plan_page_reads_a_plan_in_run_order_by_rowid() -> None:
     assert review.plan_page(w.db, second.run_id, page=2, size=5) == sorted_rows(second.run_id)[5:10]
     with pytest.raises(ReviewError):
         review.plan_page(w.db, second.run_id, page=0)
+
+
+@pytest.mark.parametrize("status", ["decided", "deferred"])
+def test_bulk_approve_of_a_filter_showing_no_undecided_item_approves_nothing(
+    db: sqlite_utils.Database, status: str
+) -> None:
+    assert review.count_bulk(db, review.QueueFilter(status=status)) == 0
+    assert review.count_bulk(db, review.QueueFilter(status="undecided")) > 0

@@ -188,3 +188,8 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
             f"Its link was rejected ({md(link.get('reviewer') or '')}): no value of this "
             "conflict will be written, and the next plan leaves it out."
         )
+    elif item["kind"] == "conflict" and not (link and link.get("label") in ("match", "approve")):
+        st.info(
+            "Its link is not approved yet: the value kept here is written once the two "
+            "records are confirmed as the same (approve the link, or let the policy)."
+        )

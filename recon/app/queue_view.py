@@ -8,6 +8,7 @@ reported as a reviewer conflict instead of silently overwritten.
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 import pandas as pd
@@ -15,6 +16,7 @@ import streamlit as st
 
 from .. import review
 from ..errors import ReconError, ReviewerConflict
+from ..models import stable_id
 from .detail_view import ICONS, SOURCES, comparison, explanation, md, stale_versions, status
 from .entry import KINDS, Session, current_filter, flash, reviewer, session, show_flash
 
@@ -81,6 +83,7 @@ def _choose_value(
     version: int,
     widget: str,
     title: str = "",
+    next_id: str | None = None,
 ) -> None:
     pick = options[int(st.session_state.get(widget) or 0)]
     db = session().db
@@ -95,12 +98,12 @@ def _choose_value(
             based_on_version=version,
         ),
         f"{title} ({field_name} = {pick['value']!r} from {pick['source']})",
-        None,
+        next_id,
     )
 
 
-def _choose_master(item_id: str, version: int) -> None:
-    source, record_id = str(st.session_state[f"master_pick:{item_id}"]).split("|", 1)
+def _choose_master(item_id: str, version: int, widget: str) -> None:
+    source, record_id = str(st.session_state[widget]).split("|", 1)
     db = session().db
     _run(
         lambda: review.choose_master(
@@ -111,7 +114,7 @@ def _choose_master(item_id: str, version: int) -> None:
     )
 
 
-def _split(item_id: str, members: list[str], version: int) -> None:
+def _split(item_id: str, members: list[str], version: int, next_id: str | None = None) -> None:
     moved = list(st.session_state.get(f"split_pick:{item_id}") or [])
     rest = [m for m in members if m not in moved]
     db = session().db
@@ -120,7 +123,7 @@ def _split(item_id: str, members: list[str], version: int) -> None:
             db, item_id, [moved, rest], reviewer=reviewer(), based_on_version=version
         ),
         f"split {item_id} into {len(moved)} + {len(rest)}",
-        None,
+        next_id,
     )
 
 
@@ -270,11 +273,23 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
             f"**Which value of `{item['field']}` survives?** · rule `{reason.get('rule', '?')}` {reason.get('why') or ''}"
         )
         options = detail["options"]
-        widget = f"value_pick:{iid}"  # per item: one item's pick never carries to the next
+        # opened on the current choice, else the plan's proposal; keyed per item and version,
+        # so one item's pick never carries to the next and a new decision reopens it
+        widget = f"value_pick:{iid}:{version}"
+        chosen = _current_choice(detail, iid)
+        start = next(
+            (
+                i
+                for i, o in enumerate(options)
+                if chosen
+                and (o["source"] == chosen.get("side") or o["value"] == chosen.get("value"))
+            ),
+            next((i for i, o in enumerate(options) if o.get("proposed")), 0),
+        )
         st.radio(
             "Surviving value",
             range(len(options)),
-            index=next((i for i, o in enumerate(options) if o.get("proposed")), 0),
+            index=start,
             format_func=lambda i: _option_text(options[i]),
             key=widget,
         )
@@ -289,7 +304,7 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
             labels[0],
             "btn_value",
             _choose_value,
-            (iid, item["field"], options, version, widget, title),
+            (iid, item["field"], options, version, widget, title, next_id),
         )
         blocked = bool(writes) and not writes.get("ok")
     else:
@@ -326,27 +341,45 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         help="Decide later: stays in the undecided queue (D)",
     )
     if kind == "duplicate":
-        _cluster_actions(detail, versions)
+        _cluster_actions(detail, versions, next_id)
+
+
+def _current_choice(detail: dict[str, Any], item_id: str) -> dict[str, Any] | None:
+    """The value a conflict's current decision keeps (``side``, ``value``), or None."""
+    for h in detail["history"]:
+        if h["item_id"] == item_id and h["kind"] == "conflict_value" and not h["superseded"]:
+            if h["label"] not in ("approve", "match"):
+                return None
+            try:
+                choice = json.loads(h["choice"]) if h["choice"] else None
+            except ValueError:
+                return None
+            return choice if isinstance(choice, dict) else None
+    return None
 
 
 def _option_text(option: dict[str, Any]) -> str:
     """A conflict option: the value, its side, and what keeping it writes on the other side."""
     source = SOURCES.get(option["source"], option["source"])
-    text = f"{md(repr(option['value']))}  ({source}" + (
+    # option labels are plain text (not markdown) and never change between runs: the widget
+    # keeps its choice by label
+    text = f"{option['value']!r}  ({source}" + (
         ", newer: proposed)" if option.get("proposed") else ")"
     )
     writes = option.get("writes")
     if writes:
         other = SOURCES.get(writes["system"], writes["system"])
         text += (
-            f" → {other} gets {md(repr(writes['value']))}"
+            f" → {other} gets {writes['value']!r}"
             if writes.get("ok")
             else f" → nothing can be written to {other}"
         )
     return text
 
 
-def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
+def _cluster_actions(
+    detail: dict[str, Any], versions: dict[str, int], next_id: str | None = None
+) -> None:
     iid, records = detail["item"]["item_id"], detail["records"]
     members = [f"{r['source']}|{r['record_id']}" for r in records]
     names = {
@@ -355,11 +388,10 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
     }
     master = detail.get("master") or {}
     current = next((m for m in members if m.split("|", 1)[1] == master.get("record_id")), None)
-    if current is not None:
-        names[current] += (
-            " — the reviewer's master" if master["by"] == "reviewer" else (" — the plan's master")
-        )
     st.markdown("**Master record** (the one the others merge into)")
+    if current is not None:
+        who = "the reviewer's choice" if master["by"] == "reviewer" else "the plan's choice"
+        st.caption(f"Now: {md(names[current])} ({who})")
     m1, m2 = st.columns([3, 1])
     # keyed per cluster and opened on the current master: "Set master" untouched changes nothing
     m1.selectbox(
@@ -367,14 +399,14 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
         members,
         index=members.index(current) if current is not None else 0,
         format_func=lambda k: names[k],
-        key=f"master_pick:{iid}",
+        key=f"master_pick:{iid}:{master.get('record_id')}",  # opened anew when it changes
         label_visibility="collapsed",
     )
     m2.button(
         "Set master",
         key="btn_master",
         on_click=_choose_master,
-        args=(iid, versions.get("master", 0)),
+        args=(iid, versions.get("master", 0), f"master_pick:{iid}:{master.get('record_id')}"),
         width="stretch",
     )
     st.markdown("**Split** (move records out of this cluster)")
@@ -393,42 +425,39 @@ def _cluster_actions(detail: dict[str, Any], versions: dict[str, int]) -> None:
         "Split",
         key="btn_split",
         on_click=_split,
-        args=(iid, ids, versions.get("split", 0)),
+        args=(iid, ids, versions.get("split", 0), next_id),
         width="stretch",
     )
-    differing = [
-        f
-        for f in detail["fields"]
-        if f["differs"] and f["field"] not in ("created_at", "modified_at", "external_ids")
-    ]
-    if not differing or not detail.get("merge_item_id"):
+    # the fields the merge compares, by the CRM's own names (what a choice must name)
+    per_field: dict[str, dict[str, Any]] = master.get("values") or {}
+    if not per_field or not detail.get("merge_item_id"):
         return
     st.markdown("**Surviving value per field** (written onto the master after the merge)")
-    fields = [f["field"] for f in differing]
+    fields = sorted(per_field)
     field_key = f"survive_field:{iid}"
     if st.session_state.get(field_key) not in fields:
         st.session_state[field_key] = fields[0]
     f1, f2 = st.columns([1, 2])
     name = f1.selectbox("Field", fields, key=field_key, label_visibility="collapsed")
-    values = next(f["values"] for f in differing if f["field"] == name)
+    per = per_field[name]
     options = [
-        {"value": v, "source": f"{r['source']}:{r['record_id']}"}
-        for v, r in zip(values, records, strict=True)
-        if v not in (None, "")
+        {"value": per.get(r["record_id"]), "source": f"{r['source']}:{r['record_id']}"}
+        for r in records
+        if per.get(r["record_id"]) not in (None, "")
     ]
     chosen = detail.get("chosen") or {}
     # opened on what survives now: the reviewer's choice, else the plan's survivorship
     survives = chosen.get(name, (master.get("survivors") or {}).get(name))
     at = next((i for i, o in enumerate(options) if o["value"] == survives), None)
-    widget = f"survive_value:{iid}:{name}"
+    if at is not None:
+        st.caption(f"Survives now: {md(repr(survives))}")
+    # keyed by what survives: a new choice opens the widget anew on it (labels stay fixed)
+    widget = f"survive_value:{iid}:{name}:{stable_id(repr(survives), length=8)}"
     f2.radio(
         "Value",
         range(len(options)),
         index=at if at is not None else 0,
-        format_func=lambda i: (
-            f"{md(options[i]['value'])}  ({md(options[i]['source'])})"
-            + (" — survives now" if i == at else "")
-        ),
+        format_func=lambda i: f"{options[i]['value']}  ({options[i]['source']})",
         key=widget,
         label_visibility="collapsed",
     )
@@ -446,6 +475,10 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     """The Queue tab."""
     show_flash()
     ss = st.session_state
+    # a tab not drawn drops its widgets' state: the place in the queue is kept aside too
+    for key in ("page", "item"):
+        if key not in ss and f"_kept_{key}" in ss:
+            ss[key] = ss[f"_kept_{key}"]
     filt = current_filter()
     size = ses.cfg.review.page_size
     if filt.text:
@@ -496,8 +529,10 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     pick.selectbox(
         "Item",
         ids,
+        # no decision icon in the label: a label that changes under the widget (a decision
+        # made) would make it lose its choice and jump to another item
         format_func=lambda i: (
-            f"{ICONS.get(by_id[i].get('label'), '•')} {KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {by_id[i]['score'] if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
+            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {by_id[i]['score'] if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
         ),
         key="item",
     )
@@ -524,6 +559,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     if next_id is None:
         ss["at_last"] = ss["item"]  # a decision here moves on to what takes its place
     item_id = ss["item"]
+    ss["_kept_page"], ss["_kept_item"] = int(ss.get("page", 1)), item_id
     try:
         detail = review.item_detail(ses.db, item_id, ses.cfg)
     except ReconError as exc:

@@ -39,6 +39,12 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> sqlite_utils.Datab
     return db
 
 
+def keyed(widgets: Any, prefix: str) -> Any:
+    """The one widget whose key starts with ``prefix`` (keys carry the choice they opened on)."""
+    (hit,) = [w for w in widgets if str(w.key).startswith(prefix)]
+    return hit
+
+
 def start(**state: Any) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=60)
     for key, value in state.items():
@@ -108,7 +114,7 @@ def test_approve_reject_defer(
 def test_choose_the_surviving_value_of_a_conflict(store: sqlite_utils.Database) -> None:
     at = start(f_kinds=["conflict"])
     item_id = at.session_state["item"]
-    run(at.radio(key=f"value_pick:{item_id}").set_value(1))
+    run(keyed(at.radio, f"value_pick:{item_id}:").set_value(1))
     run(at.button(key="btn_value").click())
     [row] = decisions(store, item_id)
     choice = json.loads(row["choice"])
@@ -124,14 +130,14 @@ def test_choose_the_surviving_value_of_a_conflict(store: sqlite_utils.Database) 
 def test_choose_master_and_surviving_value_of_a_cluster(store: sqlite_utils.Database) -> None:
     at = start(f_kinds=["duplicate"])
     item_id = at.session_state["item"]
-    members = at.selectbox(key=f"master_pick:{item_id}").options
-    run(at.selectbox(key=f"master_pick:{item_id}").select_index(1))
+    members = keyed(at.selectbox, f"master_pick:{item_id}:").options
+    run(keyed(at.selectbox, f"master_pick:{item_id}:").select_index(1))
     run(at.button(key="btn_master").click())
     [row] = decisions(store, item_id)
     assert (row["kind"], row["label"]) == ("master", "approve")
     assert json.loads(row["choice"])["master"] in members[1]
     run(at.selectbox(key=f"survive_field:{item_id}").set_value("city"))
-    run(at.radio(key=f"survive_value:{item_id}:city").set_value(1))
+    run(keyed(at.radio, f"survive_value:{item_id}:city:").set_value(1))
     run(at.button(key="btn_survive").click())
     merge = review.item_detail(store, item_id)["merge_item_id"]
     [value] = decisions(store, merge)
@@ -411,11 +417,12 @@ def test_a_conflict_pick_does_not_carry_over_to_the_next_item(
 ) -> None:
     at = start(f_kinds=["conflict"])
     first = at.session_state["item"]
-    run(at.radio(key=f"value_pick:{first}").set_value(1))
+    run(keyed(at.radio, f"value_pick:{first}:").set_value(1))
     run(at.button(key="btn_next").click())
     second = at.session_state["item"]
     assert second != first
-    assert at.radio(key=f"value_pick:{second}").value == 0  # its own default, not the last pick
+    # its own default, not the last pick
+    assert keyed(at.radio, f"value_pick:{second}:").value == 0
 
 
 def test_a_conflict_value_that_writes_nothing_cannot_be_kept(
@@ -429,10 +436,10 @@ def test_a_conflict_value_that_writes_nothing_cannot_be_kept(
         "update plan_items set payload = ? where item_id = ?", [json.dumps(payload), item_id]
     )
     at = start(f_kinds=["conflict"], item=item_id)
-    run(at.radio(key=f"value_pick:{item_id}").set_value(0))
+    run(keyed(at.radio, f"value_pick:{item_id}:").set_value(0))
     assert at.button(key="btn_value").disabled
     assert "writes nothing" in texts(at)
-    run(at.radio(key=f"value_pick:{item_id}").set_value(1))
+    run(keyed(at.radio, f"value_pick:{item_id}:").set_value(1))
     assert not at.button(key="btn_value").disabled
 
 
@@ -442,14 +449,14 @@ def test_the_master_picker_opens_on_the_plans_master(store: sqlite_utils.Databas
     detail = review.item_detail(store, item_id)
     master = detail["master"]
     assert master is not None and master["by"] == "plan"
-    picked = at.selectbox(key=f"master_pick:{item_id}").value
+    picked = keyed(at.selectbox, f"master_pick:{item_id}:").value
     assert picked.split("|", 1)[1] == master["record_id"]
 
 
 def test_a_master_choice_leaves_the_cluster_undecided(store: sqlite_utils.Database) -> None:
     at = start(f_kinds=["duplicate"])
     item_id = at.session_state["item"]
-    run(at.selectbox(key=f"master_pick:{item_id}").select_index(1))
+    run(keyed(at.selectbox, f"master_pick:{item_id}:").select_index(1))
     run(at.button(key="btn_master").click())
     at.session_state["item"] = item_id
     run(at)
@@ -505,3 +512,44 @@ def test_j_and_k_cross_page_edges_and_a_decision_at_the_end_moves_on(
     assert at.session_state["item"] == last
     run(at.button(key="btn_reject").click())  # decided: the item after it takes its place
     assert at.session_state["item"] == first_two[10]["item_id"]
+
+
+def test_master_and_surviving_value_can_be_saved_twice(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    for _ in range(2):  # the labels never change under the widget: no stale choice
+        run(at.button(key="btn_master").click())
+        at.session_state["item"] = item_id
+        run(at)
+    run(at.selectbox(key=f"survive_field:{item_id}").set_value("city"))
+    run(keyed(at.radio, f"survive_value:{item_id}:city:").set_value(1))
+    for _ in range(2):
+        run(at.button(key="btn_survive").click())
+        at.session_state["item"] = item_id
+        run(at)
+    merge = review.item_detail(store, item_id)["merge_item_id"]
+    assert decisions(store, merge)  # the value was saved, and saving it again did not break
+
+
+def test_a_decided_conflict_reopens_on_the_value_kept(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["conflict"])
+    item_id = at.session_state["item"]
+    run(keyed(at.radio, f"value_pick:{item_id}:").set_value(1))
+    run(at.button(key="btn_value").click())
+    at = start(f_kinds=["conflict"], f_status="all", item=item_id)
+    assert keyed(at.radio, f"value_pick:{item_id}:").value == 1  # not back on the proposal
+
+
+def test_the_place_in_the_queue_survives_a_visit_to_another_tab(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start()
+    run(at.number_input(key="page").set_value(2))
+    run(at.button(key="btn_next").click())
+    place = (at.session_state["page"], at.session_state["item"])
+    # another tab drawn alone: the queue's widgets are not drawn, their state is dropped
+    at.session_state["tab"] = "Audit"
+    run(at)
+    at.session_state["tab"] = "Queue"
+    run(at)
+    assert (at.session_state["page"], at.session_state["item"]) == place
