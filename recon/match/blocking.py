@@ -201,11 +201,12 @@ def _key_pairs(
     min_shared: int = 1,
     *,
     multi: bool = False,
+    star: bool = False,
 ) -> pl.DataFrame:
     """Pairs of records sharing a value of ``key``. A key held by more than ``max_block``
-    records on a side forms no block: one key per record pairs as a star instead
-    (:func:`_star_pairs`), several keys per record (``multi``: one row each, no repeats, so a
-    pair may meet more than once; words, n-grams) are skipped: a common word names no one."""
+    records on a side forms no block; with ``star`` (one key per record, an identifying one)
+    it pairs as a star instead (:func:`_star_pairs`). ``multi``: a record holds several keys
+    (one row each, no repeats), so a pair may meet more than once (words, n-grams)."""
     lk0 = left.lazy().select("_i", key).drop_nulls()
     rk = lk0 if dedupe else right.lazy().select("_i", key).drop_nulls()
     lk = lk0
@@ -215,7 +216,7 @@ def _key_pairs(
     pairs = lk.join(rk, on=key, how="inner", suffix="_r").select(
         pl.col("_i").alias("_il"), pl.col("_i_r").alias("_ir")
     )
-    if not multi and min_shared == 1:  # one key per record: crowded keys pair as stars
+    if star and not multi and min_shared == 1:  # one key per record: crowded keys as stars
         codes = (
             pl.concat([lk0.select(key), rk.select(key)] if not dedupe else [lk0.select(key)])
             .unique()
@@ -252,15 +253,20 @@ def _key_pairs(
     return pairs.collect()
 
 
-def _code_pairs(cl: np.ndarray, cr: np.ndarray, max_block: int, dedupe: bool) -> pl.DataFrame:
+def _code_pairs(
+    cl: np.ndarray, cr: np.ndarray, max_block: int, dedupe: bool, star: bool = False
+) -> pl.DataFrame:
     """:func:`_key_pairs` of one key column given as integer codes (one code book for both
-    sides, null -1): the records of each code, paired by sorting, without a join. A code held
-    by more than ``max_block`` records on a side pairs as a star (:func:`_star_pairs`).
+    sides, null -1): the records of each code, paired by sorting, without a join. With
+    ``star``, a code held by more than ``max_block`` records on a side pairs as a star
+    (:func:`_star_pairs`); else it forms no block.
 
     Examples:
         >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 5, False).sort("_il", "_ir").rows()
         [(0, 1), (0, 2), (1, 0)]
         >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 1, False).rows()
+        [(1, 0)]
+        >>> _code_pairs(np.array([0, 1, -1]), np.array([1, 0, 0]), 1, False, star=True).rows()
         [(1, 0), (0, 1)]
     """
     empty = pl.DataFrame(schema={"_il": pl.UInt32, "_ir": pl.UInt32})
@@ -286,9 +292,10 @@ def _code_pairs(cl: np.ndarray, cr: np.ndarray, max_block: int, dedupe: bool) ->
     if dedupe:
         keep = il < ir
         il, ir = il[keep], ir[keep]
-    sl, sr = _star_pairs(cl, cr, count_l, count_r, max_block, dedupe)
-    if len(sl):
-        il, ir = np.concatenate([il, sl]), np.concatenate([ir, sr])
+    if star:
+        sl, sr = _star_pairs(cl, cr, count_l, count_r, max_block, dedupe)
+        if len(sl):
+            il, ir = np.concatenate([il, sl]), np.concatenate([ir, sr])
     return pl.DataFrame({"_il": il.astype(np.uint32), "_ir": ir.astype(np.uint32)})
 
 
@@ -470,7 +477,7 @@ def candidates(
                 continue
             kl = left.select("_i", rule.key_expr())
             kr = kl if right is None else r.select("_i", rule.key_expr())
-            p = _key_pairs(kl, kr, rule.key_name(), rule.max_block, dedupe)
+            p = _key_pairs(kl, kr, rule.key_name(), rule.max_block, dedupe, star=rule.star)
             counts[rule.name] = p.height
             parts.append(p)
             continue
@@ -479,7 +486,7 @@ def candidates(
         if rule.kind == "exact":
             # codes from the record cache the levels read too (equal values compared once)
             cl, cr = column_codes(left, r, rule.column)
-            p = _code_pairs(cl, cr, rule.max_block, dedupe)
+            p = _code_pairs(cl, cr, rule.max_block, dedupe, rule.star)
         elif rule.kind == "ids":
             p = _id_pairs(left, r, dedupe)
         else:

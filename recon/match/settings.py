@@ -169,6 +169,10 @@ class BlockingRule:
     min_shared: int = 1
     #: ...and pairs inside one system (duplicates) this many (0: ``min_shared``)
     dedupe_min_shared: int = 0
+    #: ``exact``: a key held by more than ``max_block`` records pairs as a star (each with the
+    #: first) instead of being skipped: for keys that identify (a domain, an email, a whole
+    #: name), where a crowd is many copies of one record; not for partial keys (a prefix)
+    star: bool = False
 
     def key_columns(self) -> tuple[str, ...]:
         """The input columns this rule reads."""
@@ -482,9 +486,9 @@ def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
             ),
             blocking_rules=(
                 BlockingRule("ids", "ids", "xid"),
-                BlockingRule("domain", "exact", "domain"),
+                BlockingRule("domain", "exact", "domain", star=True),
                 BlockingRule("domain_stem", "exact", "domain_stem", max_block=20),
-                BlockingRule("name", "exact", "name_key"),
+                BlockingRule("name", "exact", "name_key", star=True),
                 BlockingRule("acronym", "exact", "acronym_key", max_block=20),
                 BlockingRule("name_tokens", "tokens", "name_norm", keep=2, max_block=10),
                 BlockingRule(
@@ -522,8 +526,8 @@ def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
             ),
             blocking_rules=(
                 BlockingRule("ids", "ids", "xid"),
-                BlockingRule("email", "exact", "email", max_block=20),
-                BlockingRule("name", "exact", "name_key", max_block=30),
+                BlockingRule("email", "exact", "email", max_block=20, star=True),
+                BlockingRule("name", "exact", "name_key", max_block=30, star=True),
                 BlockingRule("last_name_company", "exact", "last_company_key", max_block=30),
                 BlockingRule("name_ngrams", "ngrams", "name_compact", keep=2, n=4, max_block=30),
                 BlockingRule("phone", "exact", "phone", max_block=10),

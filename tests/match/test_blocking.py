@@ -36,8 +36,10 @@ def test_exact_rule_and_block_cap() -> None:
     right = _frame([{"record_id": "r", "name": "Acme", "phone": "+14155550100"}])
     rule = BlockingRule("phone", "exact", "phone", max_block=3)
     _pairs, counts = candidates(left, right, [rule])
-    # five records share the number (a switchboard?): no block of all of them, one star pair
-    assert counts["phone"] == 1
+    assert counts["phone"] == 0  # five records share the number: a switchboard, skipped
+    # an identifying key (star): no block of all of them, one star pair
+    starred = BlockingRule("phone", "exact", "phone", max_block=3, star=True)
+    assert candidates(left, right, [starred])[1]["phone"] == 1
     _pairs, counts = candidates(left, right, [BlockingRule("name", "exact", "name_key")])
     assert counts["name"] == 5
 
@@ -147,8 +149,8 @@ KEYS = st.lists(st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d", "é"])
 
 
 @settings(max_examples=200, deadline=None)
-@given(KEYS, KEYS, st.integers(1, 6), st.booleans())
-def test_exact_key_pairs_from_codes_are_the_join_pairs(left, right, cap, dedupe) -> None:
+@given(KEYS, KEYS, st.integers(1, 6), st.booleans(), st.booleans())
+def test_exact_key_pairs_from_codes_are_the_join_pairs(left, right, cap, dedupe, star) -> None:
     """Pairs found by sorting integer codes are the pairs the join of the keys finds."""
     lf = pl.DataFrame({"_i": range(len(left)), "k": left}, schema={"_i": pl.UInt32, "k": pl.String})
     rf = (
@@ -159,8 +161,8 @@ def test_exact_key_pairs_from_codes_are_the_join_pairs(left, right, cap, dedupe)
         )
     )
     cl, cr = column_codes(lf, rf, "k")
-    got = _code_pairs(cl, cr, cap, dedupe)
-    want = _key_pairs(lf, rf, "k", cap, dedupe)
+    got = _code_pairs(cl, cr, cap, dedupe, star)
+    want = _key_pairs(lf, rf, "k", cap, dedupe, star=star)
     assert got.schema == want.schema
     assert sorted(got.rows()) == sorted(want.rows())
 
@@ -168,6 +170,9 @@ def test_exact_key_pairs_from_codes_are_the_join_pairs(left, right, cap, dedupe)
 def test_a_crowded_exact_key_pairs_as_a_star() -> None:
     """Many copies of one record (past the cap) are still found, in linear pairs."""
     rows = [{"record_id": str(i), "name": "Acme", "phone": "+14155550100"} for i in range(60)]
-    rule = BlockingRule("phone", "exact", "phone", max_block=50)
+    rule = BlockingRule("phone", "exact", "phone", max_block=50, star=True)
     pairs, counts = candidates(_frame(rows), None, [rule])
     assert counts["phone"] == 59 and sorted(pairs.rows()) == [(0, i) for i in range(1, 60)]
+    # a partial key (no star) still skips its crowds
+    plain = BlockingRule("phone", "exact", "phone", max_block=50)
+    assert candidates(_frame(rows), None, [plain])[1]["phone"] == 0
