@@ -20,7 +20,7 @@ import numpy as np
 
 from .mapping import FieldMap, MappingCheck, allowed, decide
 from .plan_create import plan_associations, plan_creates
-from .plan_links import diff_pairs, diff_plan, plan_links
+from .plan_links import contact_decides, diff_pairs, diff_plan, plan_links
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
 from .plan_values import (
@@ -277,6 +277,15 @@ class Planner:
         """Compare every mapped field of one linked pair and plan what the rules say."""
         diff_pairs(self, link["object"], link["sf_object"], [(link, hs, sf)])
 
+    def decided_by_contact(self) -> dict[str, frozenset[str]]:
+        """HubSpot contact id -> the properties its link to a Salesforce Contact decides
+        (:func:`recon.plan_links.contact_decides`, read once per plan)."""
+        hit = self.cache.get("contact_decides")
+        if hit is None:
+            hit = self.cache["contact_decides"] = contact_decides(self)
+        result: dict[str, frozenset[str]] = hit
+        return result
+
     def cells(self, fm: FieldMap) -> tuple[tuple[str, str], ...]:
         """What ``fm``'s rule does under its object's direction, per blank case.
 
@@ -444,6 +453,13 @@ class Planner:
         """
         pair_id = link["pair_id"]
         direction = self.direction[link["object"]]
+        if link["sf_object"] == "Lead" and fm.hubspot in self.decided_by_contact().get(
+            hs.record_id, ()
+        ):
+            # the contact's Salesforce Contact decides this property: a Lead's value is no
+            # question to ask (answering both would leave the three records differing)
+            self.skipped["hubspot_write_superseded"] += 1
+            return
         # the values are part of the question: a decision answers these values, and a conflict
         # whose values changed since (someone edited a side) is a new question
         iid = fast_stable_id(

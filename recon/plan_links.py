@@ -100,7 +100,7 @@ def add_hubspot_writes(p: Planner) -> None:
     from one of its Lead links onto a property the Contact link decides is dropped
     (``hubspot_write_superseded``), even when the Contact link planned nothing there.
     """
-    decided = contact_decides(p)
+    decided = p.decided_by_contact()
     for (obj, rid, fname), (rank, item) in p.hs_writes.items():
         if obj == "contacts" and not rank[0] and fname in decided.get(rid, ()):
             # a HubSpot contact linked to a Salesforce Contact takes that Contact's value, even

@@ -668,3 +668,17 @@ def test_a_company_and_a_contact_sharing_an_id_keep_their_own_writes() -> None:
         (i["object"], i["after"]) for i in by(res.items, system="hubspot", field="phone")
     )
     assert phones == [("companies", "+47 2"), ("contacts", "+47 4")]
+
+
+def test_a_lead_conflict_on_a_property_its_contact_link_decides_is_not_asked() -> None:
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": "CTO"}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "CEO"}, email=EMAIL)
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": "Founder"}, email=EMAIL)
+    w.link("contacts", "201", "Contact", "003A")
+    w.link("contacts", "201", "Lead", "00QA", score=0.99)
+    res = plan(w, cfg(create_missing=False, rules={"contacts.jobtitle": "review"}))
+    conflicts = by(res.items, action="conflict")
+    # one question, HubSpot against the Contact; none against the Lead
+    assert [c["payload"]["salesforce"]["object"] for c in conflicts] == ["Contact"]
+    assert res.skipped["hubspot_write_superseded"] >= 1
