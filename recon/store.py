@@ -777,3 +777,39 @@ def m009_runs_process(db: sqlite_utils.Database) -> None:
     still running (:func:`settle_dead_runs`)."""
     db["runs"].add_column("pid", int)
     db["runs"].add_column("host", str)
+
+
+@MIGRATIONS(name="m010_conflict_ids_with_values")
+def m010_conflict_ids_with_values(db: sqlite_utils.Database) -> None:
+    """A conflict's id includes the values it asks about (since this release): decisions
+    made on a conflict under its former id are carried over to the id its values give now,
+    so an upgrade never reopens a question that was answered."""
+    import json
+
+    from .plan_values import fast_stable_id
+
+    if "plan_items" not in db.table_names() or "decisions" not in db.table_names():
+        return
+    latest: dict[str, tuple[str, str | None, str | None]] = {}
+    for iid, link, before, payload in db.execute(
+        "select item_id, link_item_id, before, payload from plan_items "
+        "where action = 'conflict' order by rowid"
+    ):
+        latest[iid] = (link, before, payload)
+    for old, (link, before, payload) in latest.items():
+        try:
+            values = json.loads(before or "{}")
+            sides = json.loads(payload or "{}")
+            new = fast_stable_id(
+                "conflict",
+                link,
+                sides["hubspot"]["field"],
+                sides["salesforce"]["object"],
+                sides["salesforce"]["field"],
+                values.get("hubspot"),
+                values.get("salesforce"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # not a plan's conflict (hand-made): left as it is
+        if new != old:
+            db.execute("update decisions set item_id = ? where item_id = ?", [new, old])

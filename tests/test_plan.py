@@ -682,3 +682,33 @@ def test_a_lead_conflict_on_a_property_its_contact_link_decides_is_not_asked() -
     # one question, HubSpot against the Contact; none against the Lead
     assert [c["payload"]["salesforce"]["object"] for c in conflicts] == ["Contact"]
     assert res.skipped["hubspot_write_superseded"] >= 1
+
+
+def test_decisions_on_conflicts_under_their_former_ids_are_carried_over() -> None:
+    """An upgraded store keeps its answered conflicts (ids now include the values)."""
+    from recon import review
+    from recon.plan import approved_items
+    from recon.plan_values import fast_stable_id
+    from recon.store import m010_conflict_ids_with_values
+
+    w = World()
+    pid = linked_contact(w, {"email": EMAIL, "jobtitle": "CTO"}, {"Email": EMAIL, "Title": "CEO"})
+    w.done()
+    c = cfg(create_missing=False, rules={"contacts.jobtitle": "review"})
+    first = build_plan(w.db, c)
+    (conflict,) = by(first.items, action="conflict")
+    # as an earlier release stored it: the id without the values, a decision on that id
+    legacy = fast_stable_id("conflict", pid, "jobtitle", "Contact", "Title")
+    w.db.execute(
+        "update plan_items set item_id = ? where item_id = ?", [legacy, conflict["item_id"]]
+    )
+    review.decide(w.db, pid, "approve", reviewer="ana", based_on_version=0)
+    w.db["decisions"].insert(
+        {"kind": "conflict_value", "label": "approve", "item_id": legacy, "decided_by": "human",
+         "reviewer": "ana", "version": 1, "superseded": 0,
+         "choice": json.dumps({"field": "jobtitle", "value": "CEO", "side": "salesforce"})}
+    )  # fmt: skip
+    m010_conflict_ids_with_values(w.db)
+    again = build_plan(w.db, c)
+    writes = [i for i in approved_items(w.db, str(again.run_id)) if i.get("conflict_item_id")]
+    assert [(i["system"], i["after"]) for i in writes] == [("hubspot", "CEO")]
