@@ -220,6 +220,7 @@ class Runner:
         survivor = str(outcome.record_id or item.record_id)
         self.merged_into.update(dict.fromkeys(outcome.merged, survivor))
         self.touched.add(survivor)
+        self.touched.update(map(str, outcome.related))
         self._victims_gone(item, survivor, outcome.merged)
         return canonical_json({"survivor": survivor, "merged": list(outcome.merged)})
 
@@ -409,6 +410,8 @@ class Runner:
                             )
                         )
                     elif outcome.ok:
+                        # records the merge re-parented: their time moved by our write
+                        self.touched.update(map(str, outcome.related))
                         self._set(
                             item,
                             "confirmed",

@@ -651,6 +651,28 @@ def test_a_merge_stopped_part_way_records_what_landed(crm: CrmEnv, tmp_path: Pat
     assert len(rows) == 1 and json.loads(rows[0]["after"])["merged"] == [ids[1]]
 
 
+def test_a_record_our_merge_re_parented_is_not_stale_for_that(crm: CrmEnv, tmp_path: Path) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    a, b = crm.sf_create("Account", [{"Name": f"RA {tag}"}, {"Name": f"RB {tag}"}])
+    contact = crm.sf_create("Contact", [{"LastName": f"RC {tag}", "AccountId": b}])[0]
+    merge = {
+        "action": "merge", "system": "salesforce", "object": "Account", "record_id": a,
+        "snapshot_modified_at": crm.modified("salesforce", "Account", a),
+        "payload": {"master": a, "victims": [b]},
+    }  # fmt: skip
+    update = sf_update(
+        contact, "Phone", None, "+1 555 0700", crm.modified("salesforce", "Contact", contact),
+        obj="Contact",
+    )  # fmt: skip
+    plan = make_plan(db, [merge, update])
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    # the merge moved the contact to the survivor (its time moved by our write): not stale
+    assert (result.applied, result.stale) == (2, 0), result
+    assert crm.sf_get("Contact", contact, ["Phone"])["Phone"] == "+1 555 0700"
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -91,6 +91,8 @@ class Outcome:
     error: str | None = None
     #: a merge stopped part-way: the victims merged before it stopped (gone from the CRM)
     merged: tuple[str, ...] = ()
+    #: records a merge re-parented (their modified time moved because of recon's own write)
+    related: tuple[str, ...] = ()
 
     @property
     def retryable(self) -> bool:

@@ -360,8 +360,10 @@ class SalesforceWriter:
         its victim. A victim already merged away (a resumed run, a retry) is skipped: it is
         checked only when its merge is refused. The survivorship values go with every call.
         """
+        related: list[str] = []
         for n, victim in enumerate(op.merge_ids):
             outcome = self._merge_one(op, str(victim))
+            related.extend(outcome.related)
             if outcome.ok or self._merged_into(op.object, str(victim)) == str(op.record_id):
                 continue  # merged now, or before (a resumed run, a retry)
             if n:
@@ -370,9 +372,10 @@ class SalesforceWriter:
                     outcome,
                     error=f"{outcome.error} (after merging {', '.join(done)})",
                     merged=done,
+                    related=tuple(related),
                 )
             return outcome
-        return Outcome(op.ref, True, op.record_id)
+        return Outcome(op.ref, True, op.record_id, related=tuple(related))
 
     def _merged_into(self, obj: str, record_id: str) -> str | None:
         """The master a deleted record was merged into (``queryAll``), else None."""
@@ -458,7 +461,13 @@ class SalesforceWriter:
         success = find("success")
         if success and (success[0].text or "").strip().lower() == "true":
             ids = find("id")
-            return Outcome(op.ref, True, (ids[0].text or op.record_id) if ids else op.record_id)
+            related = tuple(el.text for el in find("updatedRelatedIds") if el.text)
+            return Outcome(
+                op.ref,
+                True,
+                (ids[0].text or op.record_id) if ids else op.record_id,
+                related=related,
+            )
         codes = find("statusCode")
         messages = find("message")
         code = codes[0].text if codes else None
