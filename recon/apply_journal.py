@@ -461,15 +461,23 @@ class Runner:
             ops = ops_for("create", obj, items, {})
             found = writer.find_created(obj, [op for op, _ in ops])
             for op, its in ops:
+                searched = (  # found only through search, which indexes a create late
+                    writer.system == "hubspot"
+                    and op.natural is not None
+                    and not (obj == "contacts" and op.natural[0] == "email")
+                )
                 if op.ref in found:
                     landed[its[0].item_id] = found[op.ref]
-                elif not op.natural and not getattr(writer, "key_ready", {}).get(obj, True):
+                elif not getattr(writer, "key_ready", {}).get(obj, True) and (
+                    not op.natural or searched
+                ):
                     self._finish(
                         its,
                         "failed",
                         ErrorClass.UNKNOWN,
-                        f"{UNSURE_CREATE} (no key field, no natural key): check the CRM, then "
-                        "approve the create again to send it",
+                        f"{UNSURE_CREATE} (no key field; "
+                        + ("search may not show it yet" if op.natural else "no natural key")
+                        + "): check the CRM, then approve the create again to send it",
                     )
         elif kind == "merge":
             for item in items:

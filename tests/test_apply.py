@@ -673,6 +673,30 @@ def test_a_record_our_merge_re_parented_is_not_stale_for_that(crm: CrmEnv, tmp_p
     assert crm.sf_get("Contact", contact, ["Phone"])["Phone"] == "+1 555 0700"
 
 
+def test_a_create_search_cannot_see_yet_is_not_sent_again(crm: CrmEnv, tmp_path: Path) -> None:
+    # no unique key property: a lost answer is checked by natural key through search, which
+    # indexes a create late
+    cfg = crm.config(tmp_path, hubspot={"key_property": "description"})
+    db = crm.db(cfg)
+    tag = uid()
+    items = [
+        create("hubspot", "companies", {"name": f"Lag {tag} {i}", "domain": f"lag{i}-{tag}.io"},
+               natural={"domain": f"lag{i}-{tag}.io"})
+        for i in range(2)
+    ]  # fmt: skip
+    plan = make_plan(db, items)
+    mark = crm.last_change()
+    crm.admin("PATCH", "settings", {"hubspot_search_lag_s": 30})
+    try:
+        writer = _LostAnswer(build_writer(cfg, "hubspot", CallBudget("hubspot")))
+        result = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
+    finally:
+        crm.admin("PATCH", "settings", {"hubspot_search_lag_s": 0})
+    creates = [c for c in crm.changes(mark) if c.get("action") == "created"]
+    assert len(creates) == 2, creates  # not four: unseen by search is not "not landed"
+    assert result.failed == {"unknown": 2}
+
+
 def test_apply_takes_the_store_lock(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

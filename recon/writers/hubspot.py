@@ -319,10 +319,36 @@ class HubSpotWriter:
         ]
         for op in rest:
             assert op.natural is not None
-            rid = self._search_one(obj, *op.natural)
+            prop, value = op.natural
+            # an email is a contact's own id property: read by it, at once; search finds a
+            # record only once indexed (up to a minute after its create)
+            rid = (
+                self._read_by(obj, prop, value)
+                if obj == "contacts" and prop == "email"
+                else self._search_one(obj, prop, value)
+            )
             if rid:
                 found[op.ref] = rid
         return found
+
+    def _read_by(self, obj: str, prop: str, value: str) -> str | None:
+        """The record whose unique ``prop`` (a contact's email) is ``value``, read directly."""
+        mod = _models(obj)
+        api = getattr(self.client.crm, obj).batch_api
+        body = mod.BatchReadInputSimplePublicObjectId(
+            inputs=[mod.SimplePublicObjectId(id=value)],
+            properties=[prop],
+            properties_with_history=[],
+            id_property=prop,
+        )
+        try:
+            resp = self._call(lambda: api.read(body, archived=False), read=True)
+        except SourceError as exc:
+            if exc.error_class is ErrorClass.NOT_FOUND:
+                return None
+            raise
+        results = getattr(resp, "results", None) or []
+        return str(results[0].id) if results else None
 
     def _search_one(self, obj: str, prop: str, value: str) -> str | None:
         mod = _models(obj)
