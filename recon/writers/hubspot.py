@@ -491,6 +491,22 @@ class HubSpotWriter:
                 out.append(Outcome(op.ref, False, op.record_id, cls, message))
             else:
                 errors = getattr(resp, "errors", None) or []
+                if len(errors) > 1:
+                    # several errors naming no input: which one is this record's is unknown
+                    messages = "; ".join(
+                        scrub(getattr(e, "message", "") or "", self.secrets) for e in errors[:3]
+                    )
+                    out.append(
+                        Outcome(
+                            op.ref,
+                            False,
+                            op.record_id,
+                            ErrorClass.UNKNOWN,
+                            f"one of {len(errors)} errors the batch answer does not attribute: "
+                            f"{messages}",
+                        )
+                    )
+                    continue
                 message = scrub(
                     getattr(errors[0], "message", "") if errors else "no result for this input",
                     self.secrets,
