@@ -512,30 +512,17 @@ def test_a_resumed_run_keeps_the_merge_confirmation_it_started_with(
     assert writer.merged_away("companies", [ids[1] for ids in pairs]) == {ids[1] for ids in pairs}
 
 
-def test_a_merge_stopped_part_way_is_finished_by_resume(crm: CrmEnv, tmp_path: Path) -> None:
-    cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})  # the check and the first victim
-    db = crm.db(cfg)
-    ids = companies(crm, 3)[0]
-    plan = make_plan(db, [hs_merge(crm, ids)])
-    with pytest.raises(BudgetExhausted):
-        apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
-    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
-    assert writer.merged_away("companies", ids[1:]) == {ids[1]}
-    done = apply_plan(db, crm.config(tmp_path), plan_run_id=plan, resume=True)
-    assert (done.applied, done.stale, done.failed) == (1, 0, {}), done
-    assert writer.merged_away("companies", ids[1:]) == set(ids[1:])
-
-
-def test_a_merge_stopped_before_its_values_were_written_writes_them_on_resume(
-    crm: CrmEnv, tmp_path: Path
-) -> None:
-    # the check and the merge fit the budget; the survivorship values' write after it does not
+def _merge_stopped_by_the_budget_then_resumed(
+    crm: CrmEnv, tmp_path: Path, count: int, values: Any = None
+) -> tuple[list[str], Any]:
+    """A HubSpot merge of ``count`` companies stopped by a 2-call budget (the check and the
+    first merge call), then resumed without one; the ids and a writer to look with."""
     cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})
     db = crm.db(cfg)
-    ids = companies(crm, 2)[0]
+    ids = companies(crm, count)[0]
     item = hs_merge(crm, ids)
-    # the victim's phone survives (the master has none): written after the merge
-    item["payload"]["values"] = {"phone": {ids[0]: None, ids[1]: "+1 555 0177"}}
+    if values is not None:
+        item["payload"]["values"] = values(ids)
     plan = make_plan(db, [item])
     with pytest.raises(BudgetExhausted):
         apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
@@ -543,7 +530,22 @@ def test_a_merge_stopped_before_its_values_were_written_writes_them_on_resume(
     assert writer.merged_away("companies", ids[1:]) == {ids[1]}
     done = apply_plan(db, crm.config(tmp_path), plan_run_id=plan, resume=True)
     assert (done.applied, done.stale, done.failed) == (1, 0, {}), done
-    # not confirmed on the merge alone: the values are on the survivor
+    return ids, writer
+
+
+def test_a_merge_stopped_part_way_is_finished_by_resume(crm: CrmEnv, tmp_path: Path) -> None:
+    ids, writer = _merge_stopped_by_the_budget_then_resumed(crm, tmp_path, 3)
+    assert writer.merged_away("companies", ids[1:]) == set(ids[1:])
+
+
+def test_a_merge_stopped_before_its_values_were_written_writes_them_on_resume(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    # the victim's phone survives (the master has none): written after the merge, which the
+    # budget stops before; the resume does not confirm the merge without it
+    ids, _writer = _merge_stopped_by_the_budget_then_resumed(
+        crm, tmp_path, 2, values=lambda ids: {"phone": {ids[0]: None, ids[1]: "+1 555 0177"}}
+    )
     assert crm.hs_get("companies", ids[0], ["phone"])["phone"] == "+1 555 0177"
 
 

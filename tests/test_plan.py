@@ -629,17 +629,23 @@ def test_approving_a_proposed_conflict_writes_the_newer_side() -> None:
     assert writes == [("salesforce", "Title", "CEO")]
 
 
+def _title_conflict() -> tuple[World, str, Any, dict[str, Any]]:
+    """A linked contact whose job titles differ under the review rule: the world, the link,
+    the config and the plan's conflict."""
+    w = World()
+    pid = linked_contact(w, {"email": EMAIL, "jobtitle": "CTO"}, {"Email": EMAIL, "Title": "CEO"})
+    w.done()
+    c = cfg(create_missing=False, rules={"contacts.jobtitle": "review"})
+    (conflict,) = by(build_plan(w.db, c).items, action="conflict")
+    return w, pid, c, conflict
+
+
 def test_a_conflict_whose_values_changed_is_a_new_question() -> None:
     """A value chosen for one pair of values is never applied to the values someone typed since."""
     from recon import review
     from recon.plan import approved_items
 
-    w = World()
-    pid = linked_contact(w, {"email": EMAIL, "jobtitle": "CTO"}, {"Email": EMAIL, "Title": "CEO"})
-    w.done()
-    c = cfg(create_missing=False, rules={"contacts.jobtitle": "review"})
-    first = build_plan(w.db, c)
-    (old,) = by(first.items, action="conflict")
+    w, pid, c, old = _title_conflict()
     review.decide(w.db, pid, "approve", reviewer="ana", based_on_version=0)
     review.choose_value(w.db, old["item_id"], "jobtitle", "CEO", source="salesforce",
                         reviewer="ana", based_on_version=0)  # fmt: skip
@@ -691,12 +697,7 @@ def test_decisions_on_conflicts_under_their_former_ids_are_carried_over() -> Non
     from recon.plan_values import fast_stable_id
     from recon.store import m010_conflict_ids_with_values
 
-    w = World()
-    pid = linked_contact(w, {"email": EMAIL, "jobtitle": "CTO"}, {"Email": EMAIL, "Title": "CEO"})
-    w.done()
-    c = cfg(create_missing=False, rules={"contacts.jobtitle": "review"})
-    first = build_plan(w.db, c)
-    (conflict,) = by(first.items, action="conflict")
+    w, pid, c, conflict = _title_conflict()
     # as an earlier release stored it: the id without the values, a decision on that id
     legacy = fast_stable_id("conflict", pid, "jobtitle", "Contact", "Title")
     w.db.execute(
