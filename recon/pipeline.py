@@ -263,24 +263,30 @@ def _run_stages(
             raise BudgetExhausted(f"{name}: the API call budget is spent; the next run resumes")
         return out
 
+    def apply_stage(name: str, plan_run_id: str | None, **options: Any) -> dict[str, Any]:
+        """An apply of ``plan_run_id`` under the run's remaining budget and the policy's
+        merge confirmation."""
+        from .apply import apply_plan
+
+        return stage(
+            name,
+            lambda: apply_plan(
+                db,
+                budgeted(),
+                plan_run_id=plan_run_id,
+                confirm_merges=cfg.policy.merges,
+                parent_run_id=parent,
+                **options,
+            ),
+        )
+
     if not dry_run and "apply" in wanted:
-        from .apply import apply_plan, unfinished_apply
+        from .apply import unfinished_apply
 
         pending = unfinished_apply(db)
         if pending:
             log.warning("resuming apply run %s left unfinished", pending[0])
-            plan_of = pending[1]
-            resumed = stage(
-                "resume",
-                lambda: apply_plan(
-                    db,
-                    budgeted(),
-                    plan_run_id=plan_of,
-                    resume=True,
-                    confirm_merges=cfg.policy.merges,
-                    parent_run_id=parent,
-                ),
-            )
+            resumed = apply_stage("resume", pending[1], resume=True)
             summary["resumed_apply_run_id"] = resumed.get("run_id")
 
     if "pull" in wanted:
@@ -343,20 +349,7 @@ def _run_stages(
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")
         if "apply" in wanted:
-            from .apply import apply_plan
-
-            applied = stage(
-                "apply",
-                lambda: apply_plan(
-                    db,
-                    budgeted(),
-                    plan_run_id=plan_run,
-                    dry_run=dry_run,
-                    confirm_merges=cfg.policy.merges,
-                    reviewer="policy",
-                    parent_run_id=parent,
-                ),
-            )
+            applied = apply_stage("apply", plan_run, dry_run=dry_run, reviewer="policy")
             summary["apply_run_id"] = applied.get("run_id")
             if applied.get("status") == "partial":
                 failed = sum((applied.get("failed") or {}).values())
