@@ -36,6 +36,8 @@ Examples:
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -372,7 +374,12 @@ def apply_plan(
         with transaction(db):
             if unfinished:
                 run_id = unfinished
-                db["runs"].update(run_id, {"status": "running", "ended_at": None})
+                # this process runs it now: a status check must not take it for killed
+                db["runs"].update(
+                    run_id,
+                    {"status": "running", "ended_at": None, "pid": os.getpid(),
+                     "host": socket.gethostname(), "started_at": now_iso()},
+                )  # fmt: skip
                 # the merges confirmed when the run started stay confirmed when it resumes
                 confirmed = db.execute(
                     "select json_extract(config, '$.confirm_merges') from runs where run_id = ?",

@@ -71,6 +71,14 @@ def lock_info(db: sqlite_utils.Database, name: str = LOCK_NAME) -> dict[str, Any
     return dict(rows[0]) if rows else None
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
     beat = parse_ts(row.get("heartbeat_at")) or parse_ts(row.get("started_at"))
     if beat is None:
@@ -80,7 +88,7 @@ def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
         return True
     if row.get("host") == socket.gethostname() and row.get("pid"):
         pid = int(row["pid"])
-        if pid != os.getpid() and not psutil.pid_exists(pid):
+        if pid != os.getpid() and not _alive(pid):
             return True
     return False
 

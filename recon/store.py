@@ -438,7 +438,10 @@ def process_ran_at(pid: int, at: str | None) -> bool:
     from .models import parse_ts
 
     try:
-        started = psutil.Process(pid).create_time()
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False  # ended, only not yet reaped by its parent
+        started = proc.create_time()
     except psutil.NoSuchProcess:
         return False
     when = parse_ts(at) if at else None
@@ -647,17 +650,27 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
     """
     if keep < 1:
         raise UsageError(f"keep must be at least 1, got {keep}", hint="e.g. --keep 3")
-    settle_dead_runs(db)  # runs killed mid-way are not "still running": their rows may go
+    if not dry_run:  # a dry run changes nothing, not even a dead run's status
+        settle_dead_runs(db)  # runs killed mid-way are not "still running": their rows may go
 
     def ids(sql: str, params: list[Any] | None = None) -> set[str]:
         return {r[0] for r in db.execute(sql, params or []) if r[0] is not None}
 
+    # the newest finished runs (a killed or failed one never takes a kept place), and any
+    # still running
     newest = (
         "select run_id from (select run_id, status, row_number() over "
-        "(order by started_at desc, rowid desc) as n from runs where stage = ?) "
-        "where n <= ? or status = 'running'"
+        "(partition by status in ('ok', 'partial') order by started_at desc, rowid desc) as n "
+        "from runs where stage = ?) "
+        "where (n <= ? and status in ('ok', 'partial')) or status = 'running'"
     )
     kept_plans = ids(newest, ["plan", keep]) | ids("select plan_run_id from review_state")
+    # an undo plan no apply has read yet is still to be applied
+    kept_plans |= ids(
+        "select run_id from runs r where stage = 'plan' "
+        "and json_extract(config, '$.undo_of') is not null "
+        "and not exists (select 1 from journal j where j.plan_run_id = r.run_id)"
+    )
     kept_plans |= ids(  # an apply that has not finished resumes from its plan
         "select json_extract(config, '$.plan_run_id') from runs r where stage = 'apply' "
         f"and {UNFINISHED_APPLY}"
@@ -782,8 +795,9 @@ def m009_runs_process(db: sqlite_utils.Database) -> None:
 @MIGRATIONS(name="m010_conflict_ids_with_values")
 def m010_conflict_ids_with_values(db: sqlite_utils.Database) -> None:
     """A conflict's id includes the values it asks about (since this release): decisions
-    made on a conflict under its former id are carried over to the id its values give now,
-    so an upgrade never reopens a question that was answered."""
+    made on a conflict under its former id are copied to the id its values give now, so an
+    upgrade never reopens a question that was answered (the plan stored under the former
+    ids still reads them), and the review queue is indexed again."""
     import json
 
     from .plan_values import fast_stable_id
@@ -811,5 +825,20 @@ def m010_conflict_ids_with_values(db: sqlite_utils.Database) -> None:
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             continue  # not a plan's conflict (hand-made): left as it is
-        if new != old:
-            db.execute("update decisions set item_id = ? where item_id = ?", [new, old])
+        if (
+            new != old
+            and db.execute("select count(*) from decisions where item_id = ?", [new]).fetchone()[0]
+            == 0
+        ):
+            # copied, not moved: the plan stored under the former ids stays applicable
+            cols = [
+                c.name for c in db["decisions"].columns if c.name not in ("decision_id", "item_id")
+            ]
+            names = ", ".join(cols)
+            db.execute(
+                f"insert into decisions (item_id, {names}) "
+                f"select ?, {names} from decisions where item_id = ? order by decision_id",
+                [new, old],
+            )
+    if "review_state" in db.table_names():
+        db.execute("delete from review_state")  # the queue is indexed again on next use

@@ -709,7 +709,14 @@ def test_decisions_on_conflicts_under_their_former_ids_are_carried_over() -> Non
          "reviewer": "ana", "version": 1, "superseded": 0,
          "choice": json.dumps({"field": "jobtitle", "value": "CEO", "side": "salesforce"})}
     )  # fmt: skip
+    old_plan = w.db.execute("select run_id from plan_items where item_id = ?", [legacy]).fetchone()[
+        0
+    ]
     m010_conflict_ids_with_values(w.db)
+    m010_conflict_ids_with_values(w.db)  # twice: harmless
+    # the plan stored before the upgrade still applies the choice (copied, not moved)
+    kept = [i for i in approved_items(w.db, old_plan) if i.get("conflict_item_id")]
+    assert [(i["system"], i["after"]) for i in kept] == [("hubspot", "CEO")]
     again = build_plan(w.db, c)
     writes = [i for i in approved_items(w.db, str(again.run_id)) if i.get("conflict_item_id")]
     assert [(i["system"], i["after"]) for i in writes] == [("hubspot", "CEO")]

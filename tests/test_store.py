@@ -260,3 +260,24 @@ def test_prune_drops_a_match_run_no_kept_plan_needs() -> None:
 def test_prune_keeps_at_least_one_run() -> None:
     with pytest.raises(UsageError, match="at least 1"):
         prune_runs(open_store(":memory:"), 0)
+
+
+def test_prune_never_counts_a_killed_run_as_the_newest() -> None:
+    db, _m1, _m2, plans = _plan_runs_world()
+    latest = plans[-1]
+    killed = start_run(db, "plan")  # a plan killed while it stored its rows
+    db["runs"].update(killed, {"status": "killed"})
+    prune_runs(db, 1)
+    assert _rows(db, "plan_items", latest) > 0  # the plan apply and review use stays whole
+
+
+def test_prune_dry_run_writes_nothing() -> None:
+    db, _m1, _m2, _plans = _plan_runs_world()
+    dead = start_run(db, "plan")
+    import socket
+
+    # a run of this machine whose process is gone: a real prune would mark it killed
+    db["runs"].update(dead, {"status": "running", "pid": 4_194_000, "host": socket.gethostname()})
+    before = db.execute("select run_id, status from runs order by run_id").fetchall()
+    prune_runs(db, 1, dry_run=True)
+    assert db.execute("select run_id, status from runs order by run_id").fetchall() == before
