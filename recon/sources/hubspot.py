@@ -306,7 +306,9 @@ class HubSpotSource:
             self.cfg, "hubspot", obj, cursor, now, first=first, pushed=bool(self._scope_of(obj))
         )
         if due:
-            start = _shift(since, -60) if since else "1970-01-01T00:00:00.000Z"
+            # as far back as the main cursor stays behind: an edit search indexed late
+            margin = max(60.0, self.cfg.pull.hubspot_index_delay_seconds)
+            start = _shift(since, -margin) if since else "1970-01-01T00:00:00.000Z"
             scratch = Cursor("hubspot", obj, cursor.field, start)
             self._scoped = False
             try:

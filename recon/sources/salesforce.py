@@ -532,6 +532,9 @@ class SalesforceSource:
                 "locator": "",
                 "max": cursor.value,
                 "ids": list(cursor.ids_at_value),
+                # a record edited while the job's pages are read carries a newer time than
+                # one edited before on a page already read: the cursor never passes this
+                "started": iso_utc(datetime.now(UTC)),
             }
             cursor.state["bulk"] = state
         since, seen = cursor.value, set(cursor.ids_at_value)
@@ -573,6 +576,9 @@ class SalesforceSource:
                 cursor.state.pop("bulk", None)
                 cursor.state.pop("full", None)
                 cursor.value, cursor.ids_at_value = state["max"], list(state["ids"])
+                started = state.get("started")
+                if started and cursor.value is not None and cursor.value > started:
+                    cursor.value, cursor.ids_at_value = started, []
             yield Page(
                 object=obj,
                 rows=[map_record(obj, r) for r in fresh],
