@@ -560,18 +560,21 @@ def load_file(
 
     source, _obj = parse_as(as_, path)
     run_id = start_run(db, "pull", parent_id=parent_run_id, config={"file": str(path), "as": as_})
+    stats: dict[str, Any] = {}
     try:
-        load_export(db, path, as_, run_id=run_id)
+        load_export(db, path, as_, run_id=run_id, stats=stats)
     except Exception as exc:
         finish_run(db, run_id, status="failed", error=str(exc))
         raise
-    counts = dict(
+    counts = stats.get("objects") or {}
+    result = PullResult(run_id=run_id, records={f"{source}:{o}": n for o, n in counts.items()})
+    # rows new or changed (by object): an unchanged row keeps the run that last changed it
+    written = dict(
         db.execute(
             "select object, count(*) from snapshots where run_id = ? group by object", [run_id]
         ).fetchall()
     )
-    result = PullResult(run_id=run_id, records={f"{source}:{o}": n for o, n in counts.items()})
-    result.changed = dict(result.records)
+    result.changed = {f"{source}:{o}": written.get(o, 0) for o in counts}
     result.summary = {"file": str(path), "as": as_, "records": result.records, "calls": {}}
     finish_run(db, run_id, status="ok", summary=result.summary)
     return result

@@ -800,8 +800,14 @@ _KEY = ("source", "object", "record_id")
 
 def _upsert_snapshots(
     db: sqlite_utils.Database, frame: pl.DataFrame, *, run_id: str, origin: str
-) -> None:
-    """Insert or replace the frame's rows in ``snapshots`` in one transaction (one executemany)."""
+) -> int:
+    """Insert or replace the frame's rows in ``snapshots`` in one transaction (one
+    executemany); how many rows were written.
+
+    A stored row is left as it is when its content is the same (it keeps the run that last
+    changed it) or when it is newer than the file's (an old export never overwrites what a
+    later pull read: the pull would not read the record again until it changes).
+    """
     from ..store import transaction
 
     full = frame.with_columns(
@@ -813,10 +819,15 @@ def _upsert_snapshots(
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in _KEY)
     sql = (
         f"insert into snapshots ({', '.join(cols)}) values ({', '.join('?' for _ in cols)}) "
-        f"on conflict (source, object, record_id) do update set {updates}"
+        f"on conflict (source, object, record_id) do update set {updates} "
+        "where excluded.content_hash is not snapshots.content_hash "
+        "and (snapshots.modified_at is null or excluded.modified_at is null "
+        "or excluded.modified_at >= snapshots.modified_at)"
     )
     with transaction(db):
+        before = db.conn.total_changes
         db.conn.executemany(sql, full.iter_rows())
+        return int(db.conn.total_changes - before)
 
 
 def load_export(
@@ -825,8 +836,12 @@ def load_export(
     as_: str,
     *,
     run_id: str | None = None,
+    stats: dict[str, Any] | None = None,
 ) -> str:
     """Store an export file's records as snapshots of its source and object, in one transaction.
+
+    ``stats`` receives the file's counts: ``records``, ``written`` (new or changed rows; a
+    row whose stored version is newer than the file's is left alone) and ``objects``.
 
     Each row gets ``origin = "file:<path>"`` and the run id of a ``pull`` run whose config
     names the file. With ``run_id`` naming a running run (a ``recon pull`` already started),
@@ -859,13 +874,20 @@ def load_export(
     rid = start_run(db, "pull", config=config, run_id=run_id) if own_run else str(run_id)
     try:
         frame = read_export(path, as_)
-        _upsert_snapshots(db, frame, run_id=rid, origin=f"file:{path}")
+        written = _upsert_snapshots(db, frame, run_id=rid, origin=f"file:{path}")
     except Exception as exc:
         if own_run:
             finish_run(db, rid, status="failed", error=str(exc))
         raise
     counts = frame.group_by("object").len().sort("object").rows()
-    summary = {"file": str(path), "records": frame.height, "objects": {o: n for o, n in counts}}
+    summary = {
+        "file": str(path),
+        "records": frame.height,
+        "written": written,
+        "objects": {o: n for o, n in counts},
+    }
+    if stats is not None:
+        stats.update(summary)
     if own_run:
         finish_run(db, rid, summary=summary)
     log.info("loaded %d records from %s as %s (run %s)", frame.height, path, as_, rid)

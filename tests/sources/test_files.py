@@ -464,3 +464,27 @@ def test_any_bytes_give_records_or_one_file_format_error(
     else:
         assert frame.columns == list(RECORD_COLUMNS)
         assert frame["record_id"].null_count() == 0
+
+
+def test_a_reload_rewrites_nothing_and_an_old_export_never_overwrites_newer_data(
+    tmp_path: Path, fresh_db
+) -> None:
+    from recon.pull import load_file
+
+    new = tmp_path / "new.csv"
+    new.write_text(
+        "Record ID,Company name,Last Modified Date\n100,New Name,2025-12-29 10:00\n101,B,2025-01-01 10:00\n",
+        encoding="utf-8",
+    )
+    first = load_file(fresh_db, new, "hubspot:companies")
+    again = load_file(fresh_db, new, "hubspot:companies")
+    assert first.changed == {"hubspot:companies": 2} and again.changed == {"hubspot:companies": 0}
+    # an export from long ago: the row pulled since is newer and stays
+    old = tmp_path / "old.csv"
+    old.write_text(
+        "Record ID,Company name,Last Modified Date\n100,Old Name Ltd,2020-01-01 10:00\n",
+        encoding="utf-8",
+    )
+    load_file(fresh_db, old, "hubspot:companies")
+    name = fresh_db.execute("select name from snapshots where record_id = '100'").fetchone()[0]
+    assert name == "New Name"
