@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
+    "salesforce_id18",
     "CANONICAL_ENCODER",
     "Change",
     "DecidedBy",
@@ -214,6 +215,27 @@ def salesforce_record_url(instance_url: str | None, obj: str, record_id: str | N
 CANONICAL_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
 )
+
+
+_SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_id18(record_id: str | None) -> str | None:
+    """A Salesforce id in its 18-character form (a 15-character one gets its checksum suffix;
+    anything else is returned as it is).
+
+    Examples:
+        >>> salesforce_id18("0015g0000000001"), salesforce_id18("0015g0000000001AAA")
+        ('0015g0000000001AAA', '0015g0000000001AAA')
+    """
+    if record_id is None or len(record_id) != 15 or not record_id.isalnum():
+        return record_id
+    suffix = ""
+    for i in range(3):
+        chunk = record_id[i * 5 : i * 5 + 5]
+        bits = sum(1 << k for k, ch in enumerate(chunk) if "A" <= ch <= "Z")
+        suffix += _SF_SUFFIX[bits]
+    return record_id + suffix
 
 
 def canonical_json(value: Any) -> str:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..errors import FileFormatError
-from ..models import SF_ID_PREFIXES, stable_id
+from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
 from .base import RECORD_COLUMNS
 
 if TYPE_CHECKING:
@@ -470,7 +470,13 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
 
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        KeyError,
+        ValueError,
+        openpyxl.utils.exceptions.InvalidFileException,  # a zip named .csv, not a workbook
+    ) as exc:
         raise _error(
             path,
             f"not a readable XLSX workbook ({exc})",
@@ -528,6 +534,11 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
 
 
 # --------------------------------------------------------------------------- mapping
+
+
+def sf_id18(expr: pl.Expr) -> pl.Expr:
+    """Salesforce ids in their 18-character form (a report export writes 15; the API 18)."""
+    return expr.map_elements(salesforce_id18, return_dtype=pl.String)
 
 
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
@@ -658,6 +669,16 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
                 column=id_label,
                 hint="this looks like a Salesforce export: load it with --as salesforce:<object>",
             )
+        mangled = ids.filter(~pl.col("record_id").str.contains(r"^[0-9]+$")).head(1)
+        if mangled.height:  # "1.23457E+11", "12.345.678": Excel read the ids as numbers
+            raise _error(
+                table,
+                f"record id {mangled['record_id'][0]!r} is not a HubSpot id (digits only)",
+                row=table.row(int(mangled["_i"][0])),
+                column=id_label,
+                hint="a spreadsheet reformatted the ids: format the column as Text, or export "
+                "again from HubSpot and load that file unopened",
+            )
     if source == "salesforce" and obj in _PREFIX:
         wrong = ids.filter(~pl.col("record_id").str.starts_with(_PREFIX[obj])).head(1)
         if wrong.height:
@@ -674,6 +695,11 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
 
     exprs: dict[str, pl.Expr] = {c: pick(c) for c in RECORD_COLUMNS if c in aliases}
     exprs["record_id"] = pl.col(id_label)
+    if source == "salesforce":  # one record under one id, whether exported with 15 or 18
+        exprs["record_id"] = sf_id18(pl.col(id_label))
+        for ref in ("account_id", "owner_id"):
+            if ref in exprs:
+                exprs[ref] = sf_id18(exprs[ref])
     if "first_name" in aliases:  # people: the full name from its parts when no name column
         full = pl.concat_str(
             [pick("first_name"), pick("last_name")], separator=" ", ignore_nulls=True
@@ -688,7 +714,7 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
             .list.first()
             .str.strip_chars()
         )
-    ext = _external_ids(keys, source)
+    ext = _external_ids(keys, source, obj)
     for canon in ("created_at", "modified_at"):
         ts = pick(canon)
         exprs[canon] = (
@@ -728,16 +754,26 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
     return out.select(RECORD_COLUMNS)
 
 
-def _external_ids(keys: dict[str, str], source: str) -> pl.Expr:
-    """Stored cross-system ids as JSON: ``{"salesforce_id": ...}`` or ``{"hubspot_id": ...}``."""
+def _external_ids(keys: dict[str, str], source: str, obj: str = "") -> pl.Expr:
+    """Stored cross-system ids as JSON: ``{"salesforce_id": ...}`` or ``{"hubspot_id": ...}``.
+
+    A HubSpot contact's Salesforce id is its Contact's or Lead's, a company's its Account's
+    (as the API pull stores them); Salesforce ids in their 18-character form."""
     if source == "hubspot":
-        cols, name = [keys[k] for k in _HS_SF_ID_KEYS if k in keys], "salesforce_id"
+        order = (
+            ("salesforcecontactid", "salesforceleadid", "salesforceobjectid")
+            if obj == "contacts"
+            else _HS_SF_ID_KEYS
+        )
+        cols, name = [keys[k] for k in order if k in keys], "salesforce_id"
     else:
         cols = [label for k, label in keys.items() if "hubspot" in k and re.search(r"id(c)?$", k)]
         name = "hubspot_id"
     if not cols:
         return pl.lit(None, dtype=pl.String)
     value = pl.coalesce([_blank_to_null(pl.col(c)) for c in cols]).str.replace_all(r'["\\]', "")
+    if source == "hubspot":
+        value = sf_id18(value)
     return (
         pl.when(value.is_not_null())
         .then(pl.format('{{"{}":"{}"}}', pl.lit(name), value))

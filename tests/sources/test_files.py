@@ -488,3 +488,41 @@ def test_a_reload_rewrites_nothing_and_an_old_export_never_overwrites_newer_data
     load_file(fresh_db, old, "hubspot:companies")
     name = fresh_db.execute("select name from snapshots where record_id = '100'").fetchone()[0]
     assert name == "New Name"
+
+
+def test_a_zip_named_csv_is_a_file_format_error(tmp_path: Path) -> None:
+    path = tmp_path / "z.csv"
+    path.write_bytes(b"PK\x03\x04")
+    with pytest.raises(FileFormatError, match="not a readable XLSX workbook"):
+        read_export(path, "hubspot:companies")
+
+
+def test_hubspot_ids_a_spreadsheet_reformatted_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text("Record ID;Company name\n1.23457E+11;Acme\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="not a HubSpot id") as err:
+        read_export(path, "hubspot:companies")
+    assert "Text" in str(err.value)
+
+
+def test_salesforce_ids_of_a_report_export_are_stored_in_their_18_character_form(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "Account ID,Account Name,Owner ID\n0015g0000000001,Acme,0055g0000000001\n",
+        encoding="utf-8",
+    )
+    (row,) = read_export(path, "salesforce:Account").select("record_id", "owner_id").rows()
+    assert row == ("0015g0000000001AAA", "0055g0000000001AAA")
+
+
+def test_a_hubspot_contact_stores_its_contact_id_not_its_account_id(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(
+        "Record ID,Email,Salesforce Account ID,Salesforce Contact ID\n"
+        "7,a@b.co,0015g0000000001AAA,0035g0000000001AAA\n",
+        encoding="utf-8",
+    )
+    (ext,) = read_export(path, "hubspot:contacts")["external_ids"].to_list()
+    assert json.loads(ext) == {"salesforce_id": "0035g0000000001AAA"}
