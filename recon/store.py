@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .errors import StoreError, UsageError
+from .errors import LockedError, StoreError, UsageError
 from .models import canonical_json, new_run_id, now_iso
 
 __all__ = [
@@ -357,16 +358,43 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
         db = sqlite_utils.Database(_connect(path))
         db.execute("PRAGMA busy_timeout = 30000")
         if not memory:
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
         if migrate:
-            MIGRATIONS.apply(db)
+            _migrate(db)
     except sqlite3.DatabaseError as exc:
         raise StoreError(
             f"cannot open the store {path}: {exc}",
             hint="check that [store] path points at a recon SQLite file, or at a new file",
         ) from None
     return db
+
+
+def _use_wal(db: sqlite_utils.Database) -> None:
+    """Switch the store to WAL. The switch skips SQLite's busy handler, so processes
+    opening a new store at once retry it here, as long as the busy timeout."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _migrate(db: sqlite_utils.Database) -> None:
+    """Apply the pending migrations in one write transaction.
+
+    Processes opening a store at once (a scheduled run and the review app, right after an
+    upgrade) take turns: the first migrates, the others wait on the write lock and then find
+    nothing pending. Each migration still runs in its own savepoint.
+    """
+    if db["_sqlite_migrations"].exists() and not MIGRATIONS.pending(db):
+        return  # the common case: no write lock taken
+    with transaction(db):
+        MIGRATIONS.apply(db)
 
 
 @contextmanager
@@ -384,7 +412,16 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     if conn.in_transaction:
         yield db
         return
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        # another process held a write past the busy timeout (30 s): the store is in use
+        raise LockedError(
+            "the store is busy: another recon process is writing to it",
+            hint="wait for it to finish (`recon status` shows what runs), then try again",
+        ) from None
     try:
         yield db
     except BaseException:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from recon.errors import StoreError, UsageError
+from recon.errors import LockedError, StoreError, UsageError
 from recon.store import (
     MIGRATIONS,
     finish_run,
@@ -69,6 +69,47 @@ def test_upgrade_from_an_older_schema(store_path: Path) -> None:
     db = open_store(store_path)
     assert set(db.table_names()) >= PINNED
     assert db["snapshots"].get(("hubspot", "companies", "1"))["name"] == "Acme"
+
+
+def test_processes_opening_a_new_store_at_once_take_turns_migrating(tmp_path: Path) -> None:
+    import threading
+
+    for attempt in range(5):
+        path = tmp_path / f"s{attempt}.db"
+        errors: list[BaseException] = []
+
+        def open_it(path: Path = path, errors: list[BaseException] = errors) -> None:
+            try:
+                open_store(path).conn.close()
+            except BaseException as exc:  # collected, asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_it) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        names = [m.name for m in MIGRATIONS.applied(open_store(path))]
+        assert (
+            len(names)
+            == len(set(names))
+            == len(MIGRATIONS.pending(sqlite_utils.Database(memory=True)))
+        )
+
+
+def test_a_write_held_past_the_busy_timeout_is_a_locked_error(store_path: Path) -> None:
+    holder = open_store(store_path)
+    holder.execute("BEGIN IMMEDIATE")
+    other = open_store(store_path)
+    other.execute("PRAGMA busy_timeout = 50")
+    with pytest.raises(LockedError, match="busy") as caught, transaction(other):
+        pass
+    assert caught.value.exit_code == 5
+    holder.execute("ROLLBACK")
+    with transaction(other):
+        other["runs"].insert({"run_id": "r1", "stage": "pull"})
+    assert other["runs"].count == 1
 
 
 def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
