@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Any, Literal
 
 __all__ = [
-    "salesforce_id18",
     "CANONICAL_ENCODER",
     "Change",
     "DecidedBy",
@@ -40,6 +39,7 @@ __all__ = [
     "new_run_id",
     "now_iso",
     "parse_ts",
+    "salesforce_id18",
     "salesforce_record_url",
     "stable_id",
 ]
