@@ -38,6 +38,7 @@ __all__ = [
     "Failure",
     "Page",
     "domain_of",
+    "fields_added",
     "iso_utc",
     "json_safe",
 ]
@@ -129,6 +130,34 @@ class Cursor:
         import copy
 
         return copy.deepcopy(self)
+
+
+def fields_added(cursor: Cursor, names: list[str], *, full: bool, sample: int | None) -> list[str]:
+    """Fields read from now on that the stored records were read without (a property added
+    to the mapping, the filters or ``[pull] hubspot_properties``; a field created in
+    Salesforce). An incremental pull would fill them only on records that change again, so
+    the source reads every record once instead (a backfill).
+
+    The set read is kept in ``cursor.state["fields"]``, committed with the schema page.
+    Returns the added names when that backfill is due: an incremental pull of an object
+    pulled before (with a recorded set), not a sample, not already full or resuming one.
+
+    Examples:
+        >>> c = Cursor("hubspot", "contacts", "lastmodifieddate", "2024-01-01T00:00:00.000Z")
+        >>> fields_added(c, ["email"], full=False, sample=None)  # nothing recorded yet
+        []
+        >>> fields_added(c, ["email", "favorite_color"], full=False, sample=None)
+        ['favorite_color']
+        >>> fields_added(c, ["email", "favorite_color"], full=False, sample=None)
+        []
+    """
+    if sample is not None or {"full", "bulk"} & set(cursor.state):
+        return []  # a resumed job reads what it started with: the set recorded then stands
+    before = cursor.state.get("fields")
+    cursor.state["fields"] = sorted(set(names))
+    if before is None or full or cursor.value is None:
+        return []
+    return sorted(set(names) - set(before))
 
 
 @dataclass

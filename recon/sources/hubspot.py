@@ -5,6 +5,8 @@
   recon requests the ones it maps (canonical, default mappings, ``[[mapping.fields]]``,
   ``[pull] hubspot_properties``, filter fields) that exist. A configured property that
   does not exist raises :class:`~recon.errors.MissingField`.
+- A property requested for the first time on an object pulled before makes that pull a
+  full one, once (:func:`recon.sources.crm.fields_added`): the records already stored get it.
 - A first (or ``--full``) pull pages through the list endpoint (100 a call); the paging
   token is committed with every page, so a killed pull resumes where it stopped.
 - Incremental pulls use search on the last-modified property (companies
@@ -42,7 +44,7 @@ from typing import Any
 from ..config import ReconConfig
 from ..errors import AuthError, MissingField
 from ..models import canonical_json, parse_ts
-from .crm import CallMeter, Cursor, Page, iso_utc
+from .crm import CallMeter, Cursor, Page, fields_added, iso_utc
 from .hs_errors import classify, header_float
 from .hs_map import CURSOR_FIELDS, KNOWN_PROPERTIES, map_company, map_contact
 from .scope import hubspot_scope, scope_filters, scope_sweep_done, scope_sweep_plan
@@ -270,6 +272,15 @@ class HubSpotSource:
         """
         now = datetime.now(UTC)
         fields = self.schema(obj, schema)
+        added = fields_added(cursor, self.properties[obj], full=full, sample=sample)
+        if added:
+            log.warning(
+                "hubspot %s: propert%s %s added since the last pull; reading every record once "
+                "to fill %s in (a full list pull)",
+                obj, "y" if len(added) == 1 else "ies", ", ".join(added),
+                "it" if len(added) == 1 else "them",
+            )  # fmt: skip
+            full = True
         if (full or cursor.value is None) and "full" not in cursor.state:
             cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
             cursor.state.pop("search", None)  # an unfinished tie split belongs to the old cursor

@@ -38,7 +38,7 @@ import requests
 from ..config import ReconConfig
 from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
 from ..models import canonical_json, parse_ts
-from .crm import CallMeter, Cursor, Failure, Page, iso_utc, json_safe
+from .crm import CallMeter, Cursor, Failure, Page, fields_added, iso_utc, json_safe
 from .scope import scope_filters, scope_sweep_done, scope_sweep_plan, soql_scope
 from .sf_auth import SalesforceConnection
 from .sf_map import CURSOR_FIELD, flatten, map_record, typed
@@ -399,6 +399,15 @@ class SalesforceSource:
         if cursor.value is None and not cursor.state and sample is None:
             # the first pull of this object: deletions from now on are swept (_deleted_sweep)
             cursor.state["deleted_sweep"] = iso_utc(datetime.now(UTC))
+        added = fields_added(cursor, self.fields[obj], full=full, sample=sample)
+        if added:
+            log.warning(
+                "salesforce %s: field%s %s added since the last pull; reading every record "
+                "once to fill %s in (a full pull)",
+                obj, "" if len(added) == 1 else "s", ", ".join(added),
+                "it" if len(added) == 1 else "them",
+            )  # fmt: skip
+            full = True
         if full and "full" not in cursor.state and "bulk" not in cursor.state:
             cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
             cursor.value, cursor.ids_at_value = None, []

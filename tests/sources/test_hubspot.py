@@ -421,3 +421,42 @@ def test_the_daily_limit_stops_the_pull_cleanly_to_resume(hs, fresh_db) -> None:
     ).raise_for_status()
     run_pull(fresh_db, _cfg(hs), sources=["hubspot"])
     assert _count(fresh_db, "companies") == 250
+
+
+def test_a_property_added_to_the_pull_is_filled_in_on_records_pulled_before(
+    hs, fresh_db, caplog
+) -> None:
+    """A property configured after the first pull: an incremental pull would fill it only on
+    records that change again, so every record is read once (a list pull), then no more."""
+    requests.post(
+        f"{hs.url}/crm/v3/properties/companies",
+        json={"name": "tier", "label": "Tier", "type": "string", "fieldType": "text",
+              "groupName": "companyinformation"},
+        headers={"Authorization": "Bearer pat-na1-test"},
+        timeout=5,
+    ).raise_for_status()  # fmt: skip
+    first = hs.companies[3]
+    requests.post(
+        f"{hs.url}/_sandbox/records/hubspot/companies/{first}",
+        json={"fields": {"tier": "Gold"}},
+        timeout=5,
+    ).raise_for_status()
+    run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
+
+    def tier() -> Any:
+        row = fresh_db["snapshots"].get(("hubspot", "companies", first))
+        return json.loads(row["data"]).get("tier")
+
+    assert tier() is None  # not asked for yet
+    cfg = _cfg(hs, pull={"hubspot_properties": {"companies": ["tier"]}})
+    with caplog.at_level("WARNING", logger="recon.sources.hubspot"):
+        filled = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+    assert tier() == "Gold"
+    assert filled.records == {"hubspot:companies": 250}
+    assert filled.summary["sources"]["hubspot"]["calls"]["by_kind"]["list"] == 3
+    assert "property tier added since the last pull" in caplog.text
+    quiet = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+    assert quiet.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 1}
+    # a property dropped from the configuration reads nothing again
+    fewer = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
+    assert fewer.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 1}

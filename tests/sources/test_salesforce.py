@@ -164,7 +164,7 @@ def test_bulk_query_above_threshold_gives_the_same_rows(sf, fresh_db) -> None:
     assert bulk.records == {"salesforce:Account": 2500} and _by_kind(bulk)["bulk"] >= 3
     assert bulk.changed == {"salesforce:Account": 0}  # the same content through both paths
     cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
-    assert set(cur.state) == {"deleted_sweep"} and len(cur.ids_at_value) == 2
+    assert set(cur.state) == {"deleted_sweep", "fields"} and len(cur.ids_at_value) == 2
 
 
 def test_a_contact_without_account_reads_alike_over_rest_and_bulk(fresh_db) -> None:
@@ -400,7 +400,7 @@ def test_killed_bulk_pull_resumes_its_job(sf, fresh_db, monkeypatch, job_gone) -
         "select count(*), count(distinct record_id) from snapshots"
     ).fetchone() == (2500, 2500)
     cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
-    assert set(cur.state) == {"deleted_sweep"} and cur.value == max(
+    assert set(cur.state) == {"deleted_sweep", "fields"} and cur.value == max(
         r[0] for r in fresh_db.execute("select modified_at from snapshots")
     )
 
@@ -492,3 +492,31 @@ def test_a_field_missing_from_the_stored_schema_reads_describe_again(sf, fresh_d
     assert result.status == "ok" and _by_kind(result)["describe"] == 1
     stored = json.loads(fresh_db["schemas"].get(("salesforce", "Account"))["fields"])
     assert "Description" in {f["name"] for f in stored}
+
+
+def test_a_field_added_since_the_last_pull_is_filled_in_on_every_record(
+    sf, fresh_db, caplog
+) -> None:
+    """A field created in Salesforce after the records were pulled (stood in for here by a
+    store pulled without BillingCity): every record is read once, then no more."""
+    cfg = _cfg(sf)
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    with fresh_db.conn:
+        fresh_db.execute(
+            "update snapshots set data = json_remove(data, '$.BillingCity'), content_hash = 'x' "
+            "where source = 'salesforce' and object = 'Account'"
+        )
+        state = json.loads(fresh_db["cursors"].get(("salesforce", "Account"))["state"])
+        state["fields"].remove("BillingCity")
+        fresh_db["cursors"].update(("salesforce", "Account"), {"state": json.dumps(state)})
+    with caplog.at_level("WARNING", logger="recon.sources.salesforce"):
+        filled = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert "field BillingCity added since the last pull" in caplog.text
+    assert filled.records == {"salesforce:Account": 2500}
+    cities = fresh_db.execute(
+        "select count(*) from snapshots where object = 'Account' "
+        "and json_extract(data, '$.BillingCity') = 'Berlin'"
+    ).fetchone()[0]
+    assert cities == 2500
+    quiet = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert _by_kind(quiet) == {"query": 1} and quiet.records == {"salesforce:Account": 0}
