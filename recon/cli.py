@@ -313,8 +313,9 @@ def _pull_table(summary: dict[str, Any]) -> Table:
             source, f"(all) {status}", "", "", "", str(summary.get("calls", {}).get(source, 0))
         )
     if "file" in summary:
+        changed = summary.get("changed", {})
         for key, n in summary.get("records", {}).items():
-            table.add_row(*key.split(":", 1), str(n), str(n), "", "0")
+            table.add_row(*key.split(":", 1), str(n), str(changed.get(key, n)), "", "0")
     return table
 
 
@@ -340,7 +341,10 @@ def pull(
     ] = None,
     file: Annotated[
         Path | None,
-        typer.Option("--file", help="Load a CRM export file instead of calling the APIs."),
+        typer.Option(
+            "--file",
+            help="Load a CRM export file instead of calling the APIs (the scoping filters apply).",
+        ),
     ] = None,
     as_: Annotated[
         str | None,
@@ -384,8 +388,13 @@ def pull(
     sources = ["hubspot", "salesforce"] if source == "all" else [source]
     with store_lock(db, holder="pull", heartbeat_every=30):
         if file is not None and as_ is not None:
-            result = load_file(db, file, as_)
+            result = load_file(db, file, as_, cfg=cfg)
             console.print(_pull_table(result.summary))
+            if n := result.summary.get("out_of_scope"):
+                console.print(
+                    f"{n:,} row{'' if n == 1 else 's'} out of scope (\\[pull] filters, "
+                    "contacts_require_email): not stored"
+                )
             return
         columns = (
             TextColumn("{task.description}"),

@@ -44,7 +44,7 @@ from .config import ReconConfig
 from .errors import BudgetExhausted, MissingField, ReconError, SourceError, UsageError
 from .models import canonical_json, now_iso, parse_ts, stable_id
 from .sources.crm import CallMeter, Cursor, Page
-from .sources.scope import in_scope
+from .sources.scope import OUT_OF_SCOPE, in_scope
 from .store import finish_run, start_run, transaction
 
 __all__ = [
@@ -62,8 +62,6 @@ log = logging.getLogger(__name__)
 SOURCES = ("hubspot", "salesforce")
 #: cursor state keys of an unfinished pull (its schema is reused on resume)
 RESUMABLE = {"full", "bulk", "search", "sweep"}
-#: ``snapshots.archived`` of a stored record that the scoping filters now exclude
-OUT_OF_SCOPE = 2
 HASHED = (
     "name", "domain", "website", "email", "phone", "first_name", "last_name", "company",
     "account_id", "city", "country", "owner_id", "external_ids", "created_at", "modified_at",
@@ -541,9 +539,13 @@ def load_file(
     path: str | Path,
     as_: str,
     *,
+    cfg: ReconConfig | None = None,
     parent_run_id: str | None = None,
 ) -> PullResult:
     """Load a CRM export file as a pull run (``recon pull --file PATH --as KIND``).
+
+    With ``cfg``, its scoping filters apply as they do to a pull (see
+    :func:`recon.sources.files.load_export`).
 
     Raises:
         FileFormatError: the file is malformed (file, row and column named).
@@ -562,7 +564,7 @@ def load_file(
     run_id = start_run(db, "pull", parent_id=parent_run_id, config={"file": str(path), "as": as_})
     stats: dict[str, Any] = {}
     try:
-        load_export(db, path, as_, run_id=run_id, stats=stats)
+        load_export(db, path, as_, run_id=run_id, stats=stats, cfg=cfg)
     except Exception as exc:
         finish_run(db, run_id, status="failed", error=str(exc))
         raise
@@ -575,6 +577,8 @@ def load_file(
         ).fetchall()
     )
     result.changed = {f"{source}:{o}": written.get(o, 0) for o in counts}
-    result.summary = {"file": str(path), "as": as_, "records": result.records, "calls": {}}
+    result.summary = {"file": str(path), "as": as_, "records": result.records,
+                      "changed": result.changed, "calls": {},
+                      "out_of_scope": stats.get("out_of_scope", 0)}  # fmt: skip
     finish_run(db, run_id, status="ok", summary=result.summary)
     return result

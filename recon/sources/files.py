@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import logging
 import re
 from dataclasses import dataclass
@@ -39,9 +40,12 @@ import polars as pl
 from ..errors import FileFormatError
 from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
 from .base import RECORD_COLUMNS
+from .scope import OUT_OF_SCOPE, in_scope
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+    from ..config import ReconConfig
 
 __all__ = ["AS_CHOICES", "load_export", "parse_as", "read_export"]
 
@@ -856,7 +860,9 @@ def _upsert_snapshots(
     sql = (
         f"insert into snapshots ({', '.join(cols)}) values ({', '.join('?' for _ in cols)}) "
         f"on conflict (source, object, record_id) do update set {updates} "
-        "where excluded.content_hash is not snapshots.content_hash "
+        "where (excluded.content_hash is not snapshots.content_hash "
+        # into or out of the scope: the same content, another flag
+        f"or (excluded.archived = {OUT_OF_SCOPE}) != (snapshots.archived = {OUT_OF_SCOPE})) "
         "and (snapshots.modified_at is null or excluded.modified_at is null "
         "or excluded.modified_at >= snapshots.modified_at)"
     )
@@ -866,6 +872,82 @@ def _upsert_snapshots(
         return int(db.conn.total_changes - before)
 
 
+def _scope_keys(
+    db: sqlite_utils.Database, frame: pl.DataFrame, cfg: ReconConfig
+) -> tuple[dict[str, dict[str, str | None]], list[str]]:
+    """Per object, the file column each scoping filter's field is read from.
+
+    A field is found by its API name, or by its label in the stored schema (a HubSpot
+    export writes "Lead Status" for ``hs_lead_status``), compared as headers are (case,
+    spaces and punctuation ignored), else in the canonical columns. A field the file has no
+    column for maps to None: its filter cannot be judged, and a note says so.
+    """
+    if frame.is_empty():
+        return {}, []
+    source = frame["source"][0]
+    header = {_key(k): k for k in json.loads(frame["data"][0])}
+    out: dict[str, dict[str, str | None]] = {}
+    notes: list[str] = []
+    for obj in frame["object"].unique().sort().to_list():
+        filters = [f for f in cfg.pull.filters if f.source == source and f.object == obj]
+        if not filters:
+            continue
+        row = db.execute(
+            "select fields from schemas where source = ? and object = ?", [source, obj]
+        ).fetchone()
+        labels = {f.get("name"): f.get("label") for f in json.loads(row[0])} if row else {}
+        keys: dict[str, str | None] = {}
+        for f in filters:
+            label = labels.get(f.field)
+            found = header.get(_key(f.field)) or (header.get(_key(label)) if label else None)
+            if found is None and f.field in RECORD_COLUMNS:
+                found = f.field  # not a column of the file: read from the canonical row
+            if found is None:
+                notes.append(
+                    f"the file has no column for the filter on {source} {obj} {f.field} "
+                    f"({f.op}); its rows were not filtered on it"
+                )
+            keys[f.field] = found
+        out[obj] = keys
+    return out, notes
+
+
+def _split_scope(
+    db: sqlite_utils.Database, frame: pl.DataFrame, cfg: ReconConfig
+) -> tuple[pl.DataFrame, int, list[str]]:
+    """The file's rows as pull would store them under ``[pull]`` scoping: rows out of scope
+    are dropped, or kept marked ``archived = 2`` when the store has them already.
+
+    Returns:
+        ``(rows to store, rows dropped, notes)``.
+    """
+    keys, notes = _scope_keys(db, frame, cfg)
+    rows = frame.to_dicts()
+    mask = [in_scope(r, cfg, keys.get(r["object"], {})) for r in rows]
+    if all(mask):
+        return frame, 0, notes
+    inside = pl.Series(mask, dtype=pl.Boolean)
+    out = frame.filter(~inside)
+    stored: set[tuple[str, str]] = set()
+    pairs = out.select("object", "record_id").rows()
+    for i in range(0, len(pairs), 400):
+        chunk = pairs[i : i + 400]
+        marks = ",".join("(?, ?)" for _ in chunk)
+        stored |= set(
+            db.execute(
+                f"select object, record_id from snapshots where source = ? "
+                f"and (object, record_id) in (values {marks})",
+                [frame["source"][0], *(v for p in chunk for v in p)],
+            ).fetchall()
+        )
+    known = pl.Series([p in stored for p in pairs], dtype=pl.Boolean)
+    marked = out.filter(known).with_columns(
+        archived=pl.when(pl.col("archived") == 1).then(1).otherwise(OUT_OF_SCOPE)
+    )
+    kept = pl.concat([frame.filter(inside), marked.cast(frame.schema)], how="vertical")
+    return kept, out.height - marked.height, notes
+
+
 def load_export(
     db: sqlite_utils.Database,
     path: str | Path,
@@ -873,11 +955,17 @@ def load_export(
     *,
     run_id: str | None = None,
     stats: dict[str, Any] | None = None,
+    cfg: ReconConfig | None = None,
 ) -> str:
     """Store an export file's records as snapshots of its source and object, in one transaction.
 
     ``stats`` receives the file's counts: ``records``, ``written`` (new or changed rows; a
-    row whose stored version is newer than the file's is left alone) and ``objects``.
+    row whose stored version is newer than the file's is left alone), ``objects`` and
+    ``out_of_scope`` (rows the scoping filters leave out, not stored).
+
+    With ``cfg``, its scoping filters (``[pull] filters``, ``contacts_require_email``) apply as
+    they do to a pull: a row out of scope is not stored, or, stored before, is marked
+    ``archived = 2``. Filter fields are found by API name or by the stored schema's label.
 
     Each row gets ``origin = "file:<path>"`` and the run id of a ``pull`` run whose config
     names the file. With ``run_id`` naming a running run (a ``recon pull`` already started),
@@ -909,22 +997,28 @@ def load_export(
     config = {"file": str(path), "as": as_, "source": source, "object": obj}
     rid = start_run(db, "pull", config=config, run_id=run_id) if own_run else str(run_id)
     try:
-        frame = read_export(path, as_)
+        read = frame = read_export(path, as_)
+        dropped, notes = 0, list[str]()
+        if cfg is not None:
+            frame, dropped, notes = _split_scope(db, read, cfg)
+        for note in notes:
+            log.warning("%s: %s", path, note)
         written = _upsert_snapshots(db, frame, run_id=rid, origin=f"file:{path}")
     except Exception as exc:
         if own_run:
             finish_run(db, rid, status="failed", error=str(exc))
         raise
-    counts = frame.group_by("object").len().sort("object").rows()
+    counts = read.group_by("object").len().sort("object").rows()
     summary = {
         "file": str(path),
-        "records": frame.height,
+        "records": read.height,
         "written": written,
+        "out_of_scope": dropped,
         "objects": {o: n for o, n in counts},
     }
     if stats is not None:
         stats.update(summary)
     if own_run:
         finish_run(db, rid, summary=summary)
-    log.info("loaded %d records from %s as %s (run %s)", frame.height, path, as_, rid)
+    log.info("loaded %d records from %s as %s (run %s)", read.height, path, as_, rid)
     return rid

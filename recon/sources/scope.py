@@ -30,6 +30,7 @@ from ..models import stable_id
 from .crm import Cursor, iso_utc
 
 __all__ = [
+    "OUT_OF_SCOPE",
     "hubspot_scope",
     "filter_matches",
     "in_scope",
@@ -38,6 +39,9 @@ __all__ = [
     "scope_sweep_due",
     "soql_scope",
 ]
+
+#: ``snapshots.archived`` of a stored record that the scoping filters now exclude
+OUT_OF_SCOPE = 2
 
 TEXT_TYPES = {
     "string",
@@ -209,11 +213,15 @@ def hubspot_scope(filters: list[tuple[str, str, Any]], existing: set[str]) -> li
     return out
 
 
-def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
+def in_scope(
+    row: dict[str, Any], cfg: ReconConfig, keys: dict[str, str | None] | None = None
+) -> bool:
     """Whether a canonical row passes the scoping filters of ``[pull]``.
 
     Filter fields are looked up in the raw fields (``data``) first, then in the
-    canonical columns.
+    canonical columns. ``keys`` (export files): the raw key each filter field has in
+    ``data`` (a file's column); a field mapped to None is not in the file, and its
+    filter is not judged.
 
     Examples:
         >>> from recon.config import ReconConfig
@@ -231,7 +239,13 @@ def in_scope(row: dict[str, Any], cfg: ReconConfig) -> bool:
     if not filters:
         return True
     data = json.loads(row.get("data") or "{}")
-    return all(filter_matches(f, data.get(f.field, row.get(f.field))) for f in filters)
+    for f in filters:
+        key = f.field if keys is None else keys.get(f.field, f.field)
+        if key is None:
+            continue
+        if not filter_matches(f, data.get(key, row.get(f.field))):
+            return False
+    return True
 
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")

@@ -526,3 +526,62 @@ def test_a_hubspot_contact_stores_its_contact_id_not_its_account_id(tmp_path: Pa
     )
     (ext,) = read_export(path, "hubspot:contacts")["external_ids"].to_list()
     assert json.loads(ext) == {"salesforce_id": "0035g0000000001AAA"}
+
+
+def test_a_file_load_applies_the_scoping_filters_as_a_pull_does(
+    tmp_path: Path, fresh_db, caplog
+) -> None:
+    """Filters name API fields; a HubSpot export has labels: the stored schema's label finds the
+    column. Rows out of scope are not stored, or marked out of scope when stored before."""
+    from recon.config import load_config
+    from recon.pull import load_file
+
+    fresh_db["schemas"].insert(
+        {"source": "hubspot", "object": "contacts",
+         "fields": json.dumps([{"name": "hs_lead_status", "label": "Lead Status"}])},
+        pk=("source", "object"),
+    )  # fmt: skip
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "Record ID,First Name,Email,Lead Status\n"
+        "1,Ann,ann@x.org,OPEN\n2,Ben,ben@x.org,UNQUALIFIED\n3,Cy,,OPEN\n",
+        encoding="utf-8",
+    )
+    everything = load_config(None, overrides={"pull": {"contacts_require_email": False}})
+    load_file(fresh_db, path, "hubspot:contacts", cfg=everything)
+    assert fresh_db["snapshots"].count == 3
+    scoped = load_config(
+        None,
+        overrides={"pull": {"filters": [
+            {"source": "hubspot", "object": "contacts", "field": "hs_lead_status", "op": "eq",
+             "value": "open"},
+        ]}},
+    )  # fmt: skip
+    result = load_file(fresh_db, path, "hubspot:contacts", cfg=scoped)
+    flags = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    # Ben fails the filter, Cy has no email (contacts_require_email): kept, marked out of scope
+    assert flags == {"1": 0, "2": 2, "3": 2}
+    assert result.records == {"hubspot:contacts": 3}
+    assert result.changed == {"hubspot:contacts": 2}
+    # back in scope when the filter goes
+    load_file(fresh_db, path, "hubspot:contacts", cfg=everything)
+    assert dict(fresh_db.execute("select record_id, archived from snapshots").fetchall()) == {
+        "1": 0, "2": 0, "3": 0,
+    }  # fmt: skip
+    # a new store: rows out of scope are not stored at all
+    fresh_db["snapshots"].delete_where()
+    new = load_file(fresh_db, path, "hubspot:contacts", cfg=scoped)
+    assert [r[0] for r in fresh_db.execute("select record_id from snapshots")] == ["1"]
+    assert new.summary["out_of_scope"] == 2
+    # a filter on a field the file has no column for is not judged, and said so
+    other = load_config(
+        None,
+        overrides={"pull": {"contacts_require_email": False, "filters": [
+            {"source": "hubspot", "object": "contacts", "field": "lifecyclestage", "op": "eq",
+             "value": "customer"},
+        ]}},
+    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="recon.sources.files"):
+        load_file(fresh_db, path, "hubspot:contacts", cfg=other)
+    assert fresh_db["snapshots"].count == 3
+    assert "no column for the filter on hubspot contacts lifecyclestage" in caplog.text
