@@ -36,7 +36,15 @@ from .store import process_ran_at, transaction
 #: how long taking the lock waits for a holder's write transaction (then: locked, exit 5)
 _BUSY_MS = 5000
 
-__all__ = ["DEFAULT_STALE_AFTER", "Lock", "acquire", "lock_info", "release", "store_lock"]
+__all__ = [
+    "DEFAULT_STALE_AFTER",
+    "Lock",
+    "acquire",
+    "lock_info",
+    "mark_notified",
+    "release",
+    "store_lock",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,17 @@ def lock_info(db: sqlite_utils.Database, name: str = LOCK_NAME) -> dict[str, Any
     """The current holder's row, or None when free."""
     rows = list(db.query("select * from locks where name = ? and holder is not null", [name]))
     return dict(rows[0]) if rows else None
+
+
+def mark_notified(db: sqlite_utils.Database, holder: dict[str, Any], name: str = LOCK_NAME) -> None:
+    """Note that a notice about ``holder`` (a :func:`lock_info` row) went out, while it still
+    holds the lock (a new holder starts without the mark)."""
+    with transaction(db):
+        db.execute(
+            "update locks set notified_at = ? where name = ? and pid = ? and host = ? "
+            "and started_at = ?",
+            [now_iso(), name, holder["pid"], holder["host"], holder["started_at"]],
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -166,6 +185,7 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
                 "run_id": me.run_id,
                 "started_at": now,
                 "heartbeat_at": now,
+                "notified_at": None,  # no notice has gone out about this holder yet
             },
             pk="name",
         )

@@ -32,7 +32,7 @@ from .errors import (
     PartialFailure,
     ReconError,
 )
-from .lock import store_lock
+from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
 from .store import finish_run, open_store, start_run, transaction
 
@@ -185,10 +185,19 @@ def run_pipeline(
         summary.update(
             status="locked", exit_code=int(exc.exit_code), error=str(exc), ended_at=now_iso()
         )
-    if notify:
+    holder = lock_info(db) if summary["status"] == "locked" else None
+    if notify and holder and holder.get("notified_at"):
+        # a schedule meeting the same long run again: one notice per holder, not per attempt
+        summary["notified"] = {}
+        summary["notice"] = (
+            f"not sent: a notice about this holder went out at {holder['notified_at']}"
+        )
+    elif notify:
         from .notify import notify_run
 
         summary["notified"] = notify_run(cfg.notify, summary)
+        if holder and any(summary["notified"].values()):
+            mark_notified(db, holder)
     return summary
 
 

@@ -879,3 +879,10 @@ def m010_conflict_ids_with_values(db: sqlite_utils.Database) -> None:
             )
     if "review_state" in db.table_names():
         db.execute("delete from review_state")  # the queue is indexed again on next use
+
+
+@MIGRATIONS(name="m011_locks_notified")
+def m011_locks_notified(db: sqlite_utils.Database) -> None:
+    """The lock remembers whether a run it kept out sent a notice about it: a scheduled run
+    finding the same holder again stays quiet (one notice per holder, not one per attempt)."""
+    db["locks"].add_column("notified_at", str)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -355,3 +356,43 @@ def test_the_budget_caps_the_whole_run_not_each_stage(
     code, summary = run(run_config, "--sample", "20", capsys=capsys)
     assert summary["api_calls"]["hubspot"] <= budget, (budget, summary["api_calls"])
     assert code in (0, 6) and summary["status"] in ("ok", "budget")
+
+
+def test_a_schedule_meeting_the_same_holder_again_notifies_once(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """A long apply holds the lock across several scheduled runs: the first one kept out sends
+    its notice, the next ones stay quiet; a new holder is news again."""
+    from recon.config import load_config
+    from recon.pipeline import run_pipeline
+
+    cfg = load_config(
+        None,
+        overrides={"store": {"path": str(tmp_path / "recon.db")},
+                   "notify": {"webhook_url": f"{receiver.url}/hook", "retries": 0}},
+    )  # fmt: skip
+    db = open_store(cfg.store.path)
+    other = subprocess.Popen(["sleep", "60"])  # a live process on this host holds the lock
+    try:
+
+        def hold(started: str) -> None:
+            db["locks"].upsert(
+                {"name": "store", "holder": "recon run", "pid": other.pid, "host": socket.gethostname(),
+                 "run_id": "run-1", "started_at": started, "heartbeat_at": "2999-01-01T00:00:00.000Z",
+                 "notified_at": None},
+                pk="name",
+            )  # fmt: skip
+
+        hold("2026-11-30T10:00:00.000Z")
+        first = run_pipeline(cfg)
+        again = run_pipeline(cfg)
+        assert first["status"] == again["status"] == "locked" and again["exit_code"] == 5
+        assert first["notified"] == {"webhook": True}
+        assert again["notified"] == {} and "not sent" in again["notice"]
+        assert len(receiver.requests) == 1
+        hold("2026-11-30T12:00:00.000Z")  # the next long run
+        assert run_pipeline(cfg)["notified"] == {"webhook": True}
+        assert len(receiver.requests) == 2
+    finally:
+        other.kill()
+        other.wait()
