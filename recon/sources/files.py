@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from ..config import ReconConfig
 
-__all__ = ["AS_CHOICES", "load_export", "parse_as", "read_export"]
+__all__ = ["AS_CHOICES", "file_times", "load_export", "parse_as", "read_export"]
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,93 @@ class _Table:
         if self.line_numbers is not None:
             return self.line_numbers[index]
         return index + 2 + self.header_line
+
+
+_LOCAL_TIME = re.compile(
+    r"^(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})"
+    r"(?:,?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp]\.?[Mm]\.?)?)?$"
+)
+
+
+def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
+    """A column of export timestamps as UTC ISO text (``2026-11-30T14:05:00.000Z``).
+
+    ISO 8601 in any of its forms (HubSpot exports, Data Loader) is read as is. Report
+    exports write the user's locale: ``30.11.2026 14:05`` (day first), ``11/30/2026, 2:05
+    PM`` or ``30/11/2026 14:05``. Whether a slashed date is day or month first is decided
+    for the whole column from its values (a part above 12; a 12-hour clock means the US
+    order). Times without a zone are taken as UTC.
+
+    Returns:
+        ``(times, bad, note)``: ``bad`` is the index of the first value that is no date
+        (None when all are read); ``note`` says why a column was left without times (its
+        dates could be read either way), else None.
+
+    Examples:
+        >>> t, bad, note = file_times(pl.Series(["2026-11-30 14:05", "11/30/2026, 2:05 PM", None]))
+        >>> t.to_list(), bad, note
+        (['2026-11-30T14:05:00.000Z', '2026-11-30T14:05:00.000Z', None], None, None)
+        >>> file_times(pl.Series(["01/02/2026"]))[2]
+        'dates such as 01/02/2026 read as day or month first; this column was not used'
+    """
+
+    texts = values.cast(pl.String).to_list()
+    local: dict[str, tuple[str, ...]] = {}
+    day_first = month_first = twelve_hour = False
+    for text in dict.fromkeys(t.strip() for t in texts if t and t.strip()):
+        m = _LOCAL_TIME.match(text)
+        if m is None:
+            continue
+        local[text] = m.groups()
+        a, sep, b = int(m[1]), m[2], int(m[3])
+        day_first |= sep == "." or a > 12
+        month_first |= sep != "." and b > 12
+        twelve_hour |= m[8] is not None
+    ambiguous = bool(local) and not (day_first or month_first or twelve_hour)
+    if not day_first and not month_first:
+        month_first = twelve_hour
+    out: list[str | None] = []
+    cache: dict[str, str | None] = {}
+    for i, raw in enumerate(texts):
+        text = raw.strip() if raw else ""
+        if not text:
+            out.append(None)
+            continue
+        if text not in cache:
+            cache[text] = _one_time(text, local.get(text), month_first and not day_first)
+            if cache[text] is None and not (ambiguous and text in local):
+                return values, i, None
+        out.append(None if ambiguous and text in local else cache[text])
+    note = None
+    if ambiguous:
+        example = next(iter(local))
+        note = f"dates such as {example} read as day or month first; this column was not used"
+    return pl.Series(values.name, out, dtype=pl.String), None, note
+
+
+def _one_time(text: str, parts: tuple[str, ...] | None, month_first: bool) -> str | None:
+    from datetime import UTC, datetime
+
+    from ..models import parse_ts
+
+    try:
+        if parts is None:
+            if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+                return None
+            dt = parse_ts(text)
+        else:
+            a, _sep, b, year, hour, minute, second, ampm = parts
+            day, month = (int(b), int(a)) if month_first else (int(a), int(b))
+            y = int(year) + (2000 if len(year) == 2 else 0)
+            h = int(hour or 0)
+            if ampm:
+                if not 1 <= h <= 12:
+                    return None
+                h = h % 12 + (12 if ampm[0] in "Pp" else 0)
+            dt = datetime(y, month, day, h, int(minute or 0), int(second or 0), tzinfo=UTC)
+    except ValueError:
+        return None
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z" if dt else None
 
 
 def _error(
@@ -721,13 +808,24 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
     ext = _external_ids(keys, source, obj)
     for canon in ("created_at", "modified_at"):
         ts = pick(canon)
-        exprs[canon] = (
-            ts
-            if lean
-            else pl.coalesce(
-                ts.str.to_datetime(strict=False, time_zone="UTC").dt.strftime(_ISO_OUT), ts
+        if lean:
+            exprs[canon] = ts
+            continue
+        values = clean.select(ts.alias(canon)).to_series()
+        times, bad, note = file_times(values)
+        label = next((keys[k] for k in aliases.get(canon, ()) if k in keys), canon)
+        if bad is not None:
+            raise _error(
+                table,
+                f"{values[bad]!r} is not a date and time recon reads",
+                row=table.row(bad),
+                column=label,
+                hint="export dates as ISO 8601 (2026-11-30 14:05), or as the CRM writes them "
+                "(30.11.2026 14:05, 30/11/2026 14:05, 11/30/2026, 2:05 PM)",
             )
-        )
+        if note:
+            log.warning("%s, column %r: %s", table.path, label, note)
+        exprs[canon] = pl.lit(times)
     exprs["archived"] = (
         pick("archived").str.to_lowercase().is_in(_TRUE).fill_null(False).cast(pl.Int8)
     )

@@ -585,3 +585,47 @@ def test_a_file_load_applies_the_scoping_filters_as_a_pull_does(
         load_file(fresh_db, path, "hubspot:contacts", cfg=other)
     assert fresh_db["snapshots"].count == 3
     assert "no column for the filter on hubspot contacts lifecyclestage" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["30.11.2026 14:05", "1.2.2026"], ["2026-11-30T14:05:00.000Z", "2026-02-01T00:00:00.000Z"]),
+        (["11/30/2026, 2:05 PM", "01/02/2026, 12:00 AM"],
+         ["2026-11-30T14:05:00.000Z", "2026-01-02T00:00:00.000Z"]),
+        (["30/11/2026 14:05", "01/02/2026"], ["2026-11-30T14:05:00.000Z", "2026-02-01T00:00:00.000Z"]),
+        (["2026-11-30T14:05:00.000+0100", "2026-11-30 14:05"],
+         ["2026-11-30T13:05:00.000Z", "2026-11-30T14:05:00.000Z"]),
+    ],
+)  # fmt: skip
+def test_report_exports_write_dates_in_the_users_locale(
+    tmp_path: Path, values: list[str], expected: list[str]
+) -> None:
+    path = tmp_path / "a.csv"
+    rows = "".join(f'00100000000000{i},A{i},"{v}"\n' for i, v in enumerate(values))
+    path.write_text("Account ID,Account Name,Last Modified Date\n" + rows, encoding="utf-8")
+    assert read_export(path, "salesforce:Account")["modified_at"].to_list() == expected
+
+
+def test_dates_either_order_could_read_are_not_guessed(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "Account ID,Account Name,Last Modified Date\n001000000000001,A,01/02/2026\n"
+        "001000000000002,B,2026-03-04 10:00\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING", logger="recon.sources.files"):
+        times = read_export(path, "salesforce:Account")["modified_at"].to_list()
+    assert times == [None, "2026-03-04T10:00:00.000Z"]
+    assert "day or month first" in caplog.text and "Last Modified Date" in caplog.text
+
+
+def test_a_value_that_is_no_date_names_its_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text(
+        "Record ID,Company name,Last Modified Date\n1,A,2026-01-01\n2,B,yesterday\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(FileFormatError, match="'yesterday' is not a date") as err:
+        read_export(path, "hubspot:companies")
+    assert err.value.row == 3 and err.value.column == "Last Modified Date"
