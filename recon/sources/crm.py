@@ -157,7 +157,15 @@ def fields_added(cursor: Cursor, names: list[str], *, full: bool, sample: int | 
     cursor.state["fields"] = sorted(set(names))
     if before is None or full or cursor.value is None:
         return []
-    return sorted(set(names) - set(before))
+    added = sorted(set(names) - set(before))
+    if added:
+        one = len(added) == 1
+        log.warning(
+            "%s %s: %s %s added since the last pull; reading every record once to fill %s in",
+            cursor.source, cursor.object, "field" if one else "fields", ", ".join(added),
+            "it" if one else "them",
+        )  # fmt: skip
+    return added
 
 
 @dataclass

@@ -272,15 +272,8 @@ class HubSpotSource:
         """
         now = datetime.now(UTC)
         fields = self.schema(obj, schema)
-        added = fields_added(cursor, self.properties[obj], full=full, sample=sample)
-        if added:
-            log.warning(
-                "hubspot %s: propert%s %s added since the last pull; reading every record once "
-                "to fill %s in (a full list pull)",
-                obj, "y" if len(added) == 1 else "ies", ", ".join(added),
-                "it" if len(added) == 1 else "them",
-            )  # fmt: skip
-            full = True
+        if fields_added(cursor, self.properties[obj], full=full, sample=sample):
+            full = True  # a backfill: every record once, with the new fields
         if (full or cursor.value is None) and "full" not in cursor.state:
             cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
             cursor.state.pop("search", None)  # an unfinished tie split belongs to the old cursor

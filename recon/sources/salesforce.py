@@ -399,15 +399,8 @@ class SalesforceSource:
         if cursor.value is None and not cursor.state and sample is None:
             # the first pull of this object: deletions from now on are swept (_deleted_sweep)
             cursor.state["deleted_sweep"] = iso_utc(datetime.now(UTC))
-        added = fields_added(cursor, self.fields[obj], full=full, sample=sample)
-        if added:
-            log.warning(
-                "salesforce %s: field%s %s added since the last pull; reading every record "
-                "once to fill %s in (a full pull)",
-                obj, "" if len(added) == 1 else "s", ", ".join(added),
-                "it" if len(added) == 1 else "them",
-            )  # fmt: skip
-            full = True
+        if fields_added(cursor, self.fields[obj], full=full, sample=sample):
+            full = True  # a backfill: every record once, with the new fields
         if full and "full" not in cursor.state and "bulk" not in cursor.state:
             cursor.state["full"] = {"started": iso_utc(datetime.now(UTC))}
             cursor.value, cursor.ids_at_value = None, []

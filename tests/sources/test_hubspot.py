@@ -449,12 +449,12 @@ def test_a_property_added_to_the_pull_is_filled_in_on_records_pulled_before(
 
     assert tier() is None  # not asked for yet
     cfg = _cfg(hs, pull={"hubspot_properties": {"companies": ["tier"]}})
-    with caplog.at_level("WARNING", logger="recon.sources.hubspot"):
+    with caplog.at_level("WARNING", logger="recon.sources.crm"):
         filled = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
     assert tier() == "Gold"
     assert filled.records == {"hubspot:companies": 250}
     assert filled.summary["sources"]["hubspot"]["calls"]["by_kind"]["list"] == 3
-    assert "property tier added since the last pull" in caplog.text
+    assert "hubspot companies: field tier added since the last pull" in caplog.text
     quiet = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
     assert quiet.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 1}
     # a property dropped from the configuration reads nothing again

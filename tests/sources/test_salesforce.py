@@ -509,9 +509,9 @@ def test_a_field_added_since_the_last_pull_is_filled_in_on_every_record(
         state = json.loads(fresh_db["cursors"].get(("salesforce", "Account"))["state"])
         state["fields"].remove("BillingCity")
         fresh_db["cursors"].update(("salesforce", "Account"), {"state": json.dumps(state)})
-    with caplog.at_level("WARNING", logger="recon.sources.salesforce"):
+    with caplog.at_level("WARNING", logger="recon.sources.crm"):
         filled = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
-    assert "field BillingCity added since the last pull" in caplog.text
+    assert "salesforce Account: field BillingCity added since the last pull" in caplog.text
     assert filled.records == {"salesforce:Account": 2500}
     cities = fresh_db.execute(
         "select count(*) from snapshots where object = 'Account' "
