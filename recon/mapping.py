@@ -47,6 +47,7 @@ __all__ = [
     "decide",
     "default_mappings",
     "resolve_mappings",
+    "same_second",
 ]
 
 log = logging.getLogger(__name__)
@@ -429,6 +430,22 @@ def writes_of(rule: str, direction: str) -> set[str]:
     return by_rule & by_dir
 
 
+def same_second(a: datetime | None, b: datetime | None) -> bool:
+    """Whether two modification times fall in one whole second (or one is missing).
+
+    Salesforce stamps whole seconds and HubSpot milliseconds: an edit in the same second
+    on both sides cannot be ordered.
+
+    Examples:
+        >>> from datetime import UTC, datetime
+        >>> same_second(datetime(2026, 1, 1, 0, 0, 1, 708000, UTC), datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC))
+        True
+    """
+    if a is None or b is None:
+        return True
+    return a.replace(microsecond=0) == b.replace(microsecond=0)
+
+
 def decide(
     rule: str,
     *,
@@ -443,7 +460,7 @@ def decide(
 
     ``two_way`` with both values set picks the newer side by ``hs_time`` /
     ``sf_time`` (field-level where the CRM keeps one, else record-level); it asks
-    for review when a time is missing, when the times are equal, or when both
+    for review when a time is missing, when the times fall in one second, or when both
     sides changed after ``last_synced`` (the last confirmed apply of the pair).
 
     Examples:
@@ -470,7 +487,7 @@ def decide(
         return Outcome("review", "times_missing")
     if last_synced is not None and hs_time > last_synced and sf_time > last_synced:
         return Outcome("review", "both_changed_since_sync")
-    if hs_time == sf_time:
+    if same_second(hs_time, sf_time):
         return Outcome("review", "same_time")
     return (
         Outcome("to_salesforce", "hubspot_newer")

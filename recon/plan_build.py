@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .mapping import FieldMap, MappingCheck, allowed, decide
+from .mapping import FieldMap, MappingCheck, allowed, decide, same_second
 from .plan_create import plan_associations, plan_creates
 from .plan_links import contact_decides, diff_pairs, diff_plan, plan_links
 from .plan_load import Rec, StoreView
@@ -330,7 +330,11 @@ class Planner:
         direction = self.direction[obj]
         proposal = None
         if code == "newer":
-            hs_time, sf_time = hs.field_time(fm.hubspot) or hs.record_time(), sf.record_time()
+            # times of people's edits: recon's own writes to other fields of a record are not
+            # news about this one (StoreView.user_time)
+            view = self.view
+            hs_time = hs.field_time(fm.hubspot) or view.user_time(hs)
+            sf_time = view.user_time(sf)
             out = decide(
                 fm.rule,
                 hs_blank=False,
@@ -344,9 +348,14 @@ class Planner:
                 self.skipped["direction"] += 1
                 return
             code, why = out.action, out.why
-            if why == "both_changed_since_sync" and hs_time and sf_time and hs_time != sf_time:
+            if code != "review" and self.conflict_id(pair_id, fm, hs_raw, sf_raw) in view.asked:
+                # an earlier plan asked a person about these very values: the question stands
+                # (times that settle it now must not answer it behind the reviewer's back)
+                code, why = "review", "asked_before"
+                proposal = "hubspot" if out.action == "to_salesforce" else "salesforce"
+            if why == "both_changed_since_sync" and not same_second(hs_time, sf_time):
                 # a person decides; the newer side is what a policy may take ([policy] conflicts)
-                proposal = "hubspot" if hs_time > sf_time else "salesforce"
+                proposal = "hubspot" if hs_time > sf_time else "salesforce"  # type: ignore[operator]
         reason = {
             "rule": fm.rule,
             "why": why,
@@ -431,6 +440,15 @@ class Planner:
         else:
             self.skipped["hubspot_write_superseded"] += 1
 
+    @staticmethod
+    def conflict_id(pair_id: str, fm: FieldMap, hs_raw: Any, sf_raw: Any) -> str:
+        """The id of a conflict. The values are part of the question: a decision answers
+        these values, and a conflict whose values changed since (someone edited a side) is
+        a new question."""
+        return fast_stable_id(
+            "conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce, hs_raw, sf_raw
+        )
+
     def conflict(
         self,
         link: dict[str, Any],
@@ -460,11 +478,7 @@ class Planner:
             # question to ask (answering both would leave the three records differing)
             self.skipped["hubspot_write_superseded"] += 1
             return
-        # the values are part of the question: a decision answers these values, and a conflict
-        # whose values changed since (someone edited a side) is a new question
-        iid = fast_stable_id(
-            "conflict", pair_id, fm.hubspot, fm.salesforce_object, fm.salesforce, hs_raw, sf_raw
-        )
+        iid = self.conflict_id(pair_id, fm, hs_raw, sf_raw)
         as_sf = self.to_sf(fm, hn)[0] if hn is not None else None
         as_hs = self.to_hs(fm, sn)[0] if sn is not None else None
         payload = {

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -119,6 +120,83 @@ def _fields(data: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     return fields, hist if isinstance(hist, dict) else None
 
 
+#: how long after recon's confirmed write a record's modification time may be that write's
+#: (the CRM's clock against this machine's, and a CRM's own follow-up updates)
+OWN_WRITE_WINDOW = timedelta(seconds=120)
+
+#: journal actions that write fields of an existing record (HubSpot associations change none)
+_FIELD_WRITES = {("hubspot", "update"), ("hubspot", "owner"), ("salesforce", "update"),
+                 ("salesforce", "owner"), ("salesforce", "associate")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReconWrite:
+    """recon's last confirmed write to a record (one apply run's items on it).
+
+    Attributes:
+        confirmed: when the apply confirmed it (this machine's clock).
+        before: the record's modification time the plan saw before the write.
+        written: the fields written, with the values recon wrote.
+    """
+
+    confirmed: datetime
+    before: datetime | None
+    written: dict[str, Any]
+
+
+def _as_text(value: Any) -> str:
+    """A field value as a comparable text (numbers in one form, flags as true/false)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def recon_writes(conn: Any) -> Callable[[str, str, str], ReconWrite | None]:
+    """A lookup of :class:`ReconWrite` by ``(system, object, record id)`` in the journal
+    (through its index on ``crm_record_id``; asked only for the records a ``two_way`` rule
+    compares, and remembered)."""
+    seen: dict[tuple[str, str, str], ReconWrite | None] = {}
+
+    def lookup(system: str, obj: str, record_id: str) -> ReconWrite | None:
+        key = (system, obj, record_id)
+        if key in seen:
+            return seen[key]
+        latest: str | None = None
+        confirmed = before = None
+        written: dict[str, Any] = {}
+        for run_id, at, raw in conn.execute(
+            "select run_id, updated_at, item from journal where crm_record_id = ? "
+            "and state = 'confirmed' and item is not null order by updated_at desc limit 500",
+            [record_id],
+        ):
+            item = json.loads(raw)
+            if item.get("system") != system or item.get("object") != obj:
+                continue
+            if (system, item.get("action")) not in _FIELD_WRITES:
+                continue
+            if latest is None:
+                latest, confirmed = run_id, parse_ts(at)
+            elif run_id != latest:
+                break
+            try:
+                snap = parse_ts(item.get("snapshot"))
+            except ValueError:
+                snap = None
+            before = snap if before is None or (snap is not None and snap < before) else before
+            payload = item.get("payload") or {}
+            for f, v in (payload.get("properties") or payload.get("fields") or {}).items():
+                written.setdefault(f, v)
+        found = ReconWrite(confirmed, before, written) if confirmed is not None else None
+        seen[key] = found
+        return found
+
+    return lookup
+
+
 @dataclass
 class StoreView:
     """Everything a plan reads, as plain data.
@@ -137,6 +215,9 @@ class StoreView:
             rejects them (``non_match``, a split): ``{"links": n, "clusters": n}``.
         held: ``(source, record_id)`` of records a split kept together with another (one
             entity: never created on the other side as two records).
+        asked: ids of the conflicts earlier plans asked (a question stays asked while its
+            values stand, even when times would now settle it).
+        recon_write: looks up recon's last write to a record (see :meth:`user_time`).
     """
 
     records: dict[tuple[str, str], dict[str, Rec]]
@@ -151,6 +232,32 @@ class StoreView:
     field_choices: dict[str, Any] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     held: set[tuple[str, str]] = field(default_factory=set)
+    asked: set[str] = field(default_factory=set)
+    recon_write: Callable[[str, str, str], ReconWrite | None] | None = None
+
+    def user_time(self, rec: Rec) -> datetime | None:
+        """When a person (or another system) last changed ``rec``: its modification time,
+        unless that time is recon's own last write to it.
+
+        A record recon wrote keeps the modification time of that write, which says nothing
+        of the values people keep there: a ``two_way`` field whose record recon wrote
+        (another field of it) would look newer than the other side's later edit. When the
+        record has not changed since (its time is within :data:`OWN_WRITE_WINDOW` of the
+        write's confirmation and every field recon wrote still holds recon's value), the
+        time the record had before recon wrote it is used instead.
+        """
+        t = rec.record_time()
+        if t is None or self.recon_write is None:
+            return t
+        own = self.recon_write(rec.source, rec.object, rec.record_id)
+        if own is None or own.before is None or own.before >= t:
+            return t
+        if t > own.confirmed + OWN_WRITE_WINDOW:
+            return t  # changed after recon's write
+        fields = rec.fields
+        if any(_as_text(fields.get(f)) != _as_text(v) for f, v in own.written.items()):
+            return t  # a field recon wrote holds another value now: someone changed it
+        return own.before
 
     def rec(self, source: str, obj: str | None, record_id: str) -> Rec | None:
         """A record by id (``obj`` may be None for a Salesforce id: its prefix names it)."""
@@ -316,6 +423,12 @@ def load_view(
         companies[str(tid)].add(str(fid))
     view.hs_company_of = dict(companies)
     view.last_synced = _last_synced(db)
+    if "journal" in db.table_names():
+        view.recon_write = recon_writes(conn)
+    view.asked = {
+        r[0]
+        for r in conn.execute("select distinct item_id from plan_items where action = 'conflict'")
+    }
     if campaigns:
         view.campaigns = _campaigns(db)
     for item_id, d in latest_decisions(db, kinds=["master"]).items():

@@ -886,3 +886,15 @@ def m011_locks_notified(db: sqlite_utils.Database) -> None:
     """The lock remembers whether a run it kept out sent a notice about it: a scheduled run
     finding the same holder again stays quiet (one notice per holder, not one per attempt)."""
     db["locks"].add_column("notified_at", str)
+
+
+@MIGRATIONS(name="m012_two_way_indexes")
+def m012_two_way_indexes(db: sqlite_utils.Database) -> None:
+    """What a plan's ``two_way`` decisions look up: the journal by record (when recon last
+    wrote it, :func:`recon.plan_load.recon_writes`) and the conflicts asked before (a
+    partial index: conflicts only)."""
+    db.execute("create index if not exists journal_crm_record on journal (crm_record_id)")
+    db.execute(
+        "create index if not exists plan_items_conflicts on plan_items (item_id) "
+        "where action = 'conflict'"
+    )

@@ -89,6 +89,8 @@ def test_nothing_to_do_when_both_blank_or_equal(
         (None, NEWER, None, "review", "times_missing"),
         (NEWER, None, None, "review", "times_missing"),
         (T0, T0, None, "review", "same_time"),
+        # Salesforce stamps whole seconds: HubSpot's .708 in the same second is not newer
+        (T0 + timedelta(milliseconds=708), T0, None, "review", "same_time"),
         (NEWER, NEWER + timedelta(hours=1), T0, "review", "both_changed_since_sync"),
         (NEWER, OLDER, T0, "to_salesforce", "hubspot_newer"),  # only HubSpot changed since the sync
         (OLDER, NEWER, T0, "to_hubspot", "salesforce_newer"),

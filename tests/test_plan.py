@@ -720,3 +720,84 @@ def test_decisions_on_conflicts_under_their_former_ids_are_carried_over() -> Non
     again = build_plan(w.db, c)
     writes = [i for i in approved_items(w.db, str(again.run_id)) if i.get("conflict_item_id")]
     assert [(i["system"], i["after"]) for i in writes] == [("hubspot", "CEO")]
+
+
+# --------------------------------------------------------------------------- two_way and recon's own writes
+
+
+def _own_write(w: World, record_id: str, fields: dict[str, Any], snapshot: str, at: str) -> None:
+    """recon wrote ``fields`` of HubSpot contact ``record_id`` at ``at`` (the record's time
+    before that write was ``snapshot``): a confirmed journal row, as apply leaves it."""
+    item = {"action": "update", "system": "hubspot", "object": "contacts", "record_id": record_id,
+            "field": next(iter(fields)), "payload": {"properties": fields}, "snapshot": snapshot}  # fmt: skip
+    w.db["journal"].insert(
+        {
+            "run_id": "apply-own",
+            "item_id": "own-1",
+            "plan_run_id": "plan-x",
+            "state": "confirmed",
+            "crm_record_id": record_id,
+            "updated_at": at,
+            "item": json.dumps(item),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("city_now", "winner"),
+    [("Leeds", ("hubspot", "B-sf (newer)")), ("Bath", ("salesforce", "A-hs (older)"))],
+)
+def test_recon_writing_another_field_does_not_make_a_record_newer(
+    city_now: str, winner: tuple[str, str]
+) -> None:
+    """HubSpot's title was edited before Salesforce's; then recon wrote the HubSpot city. The
+    record's time is recon's write: it says nothing of the title, and the newer Salesforce
+    edit wins. When the city holds another value now, a person changed the record after
+    recon: its time counts."""
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": "A-hs (older)", "city": city_now},
+        {"Email": EMAIL, "Title": "B-sf (newer)", "MailingCity": city_now},
+        hs_cols={"modified_at": "2024-07-01T10:05:00.020Z"},  # recon's write, 20 ms after
+        sf_cols={"modified_at": "2024-07-01T10:01:00.000Z"},
+    )
+    _own_write(w, "201", {"city": "Leeds"}, "2024-07-01T10:00:00.000Z", "2024-07-01T10:05:00.000Z")
+    res = plan(w, cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"}))
+    (item,) = [i for i in res.items if i["field"] in ("jobtitle", "Title")]
+    assert (item["action"], item["system"], item["after"]) == ("update", *winner)
+
+
+def test_a_conflict_once_asked_stays_asked_while_its_values_stand() -> None:
+    """A question a person was asked is not answered by the times of a later plan."""
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": "CEO"},
+        {"Email": EMAIL, "Title": "CTO"},
+        hs_cols={"modified_at": None},  # no time: a person is asked
+        sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
+    )
+    c = cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
+    (asked,) = [i for i in plan(w, c).items if i["field"] == "jobtitle"]
+    assert asked["action"] == "conflict"
+    w.db["snapshots"].update(
+        ("hubspot", "contacts", "201"), {"modified_at": "2024-08-01T00:00:00Z"}
+    )
+    (again,) = [i for i in build_plan(w.db, c).items if i["field"] == "jobtitle"]
+    assert (again["item_id"], again["action"], again["reason"]["why"]) == (
+        asked["item_id"],
+        "conflict",
+        "asked_before",
+    )
+    assert again["after"] == {"side": "hubspot", "value": "CEO"}  # the newer side, proposed
+    # new values are a new question, which the times settle
+    w.db["snapshots"].update(
+        ("hubspot", "contacts", "201"), {"data": json.dumps({"email": EMAIL, "jobtitle": "CFO"})}
+    )
+    (settled,) = [i for i in build_plan(w.db, c).items if i["field"] in ("jobtitle", "Title")]
+    assert (settled["action"], settled["after"], settled["reason"]["why"]) == (
+        "update",
+        "CFO",
+        "hubspot_newer",
+    )
