@@ -338,6 +338,11 @@ def build_undo_plan(
                 )
                 irreversible += 1
             writes = _undo_writes(item)
+            expect, restore = writes["expect"], writes["restore"]
+            field = item.get("field")
+            if status == "proposed" and field in restore and len(restore) == 1:
+                # one field: before and after as bare values, as every other update has them
+                expect, restore = expect.get(field), restore[field]
             item_id = stable_id("undo", apply_run, row["item_id"], prefix="undo-")
             key = "properties" if system == "hubspot" else "fields"
             items.append(
@@ -349,8 +354,8 @@ def build_undo_plan(
                     "object": item["object"],
                     "record_id": row["crm_record_id"] or item.get("record_id"),
                     "field": item.get("field"),
-                    "before": canonical_json(writes["expect"]),
-                    "after": canonical_json(writes["restore"]),
+                    "before": canonical_json(expect),
+                    "after": canonical_json(restore),
                     "snapshot_modified_at": row["updated_at"],
                     "link_item_id": None,
                     # an undo is approved on its own (a `plan` decision on the undo item)

@@ -201,6 +201,13 @@ def test_undo_restores_every_before_value(crm: CrmEnv, tmp_path: Path) -> None:
         assert crm.hs_get("companies", rid, ["name"])["name"] == name
     assert crm.sf_get("Account", account, ["Phone"])["Phone"] == "+1 555 0100"
     assert verify(db).ok
+    # the undo's audit rows hold bare values, as the apply's do
+    rows = db.execute(
+        "select field, before, after from audit where run_id = ? and outcome = 'confirmed' "
+        "and crm = 'salesforce'",
+        [result.run_id],
+    ).fetchall()
+    assert [(f, json.loads(a)) for f, _b, a in rows] == [("Phone", "+1 555 0100")]
 
 
 def test_an_undo_plan_that_fails_leaves_no_run_behind(
