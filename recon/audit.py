@@ -338,7 +338,8 @@ def build_undo_plan(
                 )
                 irreversible += 1
             writes = _undo_writes(item)
-            expect, restore = writes["expect"], writes["restore"]
+            expect: Any = writes["expect"]
+            restore: Any = writes["restore"]
             field = item.get("field")
             if status == "proposed" and field in restore and len(restore) == 1:
                 # one field: before and after as bare values, as every other update has them

@@ -329,13 +329,36 @@ class ScopeFilter(Section):
 
     @model_validator(mode="after")
     def _known_object(self) -> ScopeFilter:
+        problems = []
         # a misspelt object would leave every record of the intended one unfiltered
         known = _SCOPE_OBJECTS[self.source]
         if self.object not in known:
-            raise ValueError(
+            problems.append(
                 f"object {self.object!r} is not a {self.source} object recon pulls; "
                 f"use one of {', '.join(known)}"
             )
+        # a value that does not fit its op would put every record out of scope
+        scalar = (str, int, float, bool)
+        value = self.value
+        if self.op in ("has_value", "no_value"):
+            if value is not None:
+                problems.append(f"op {self.op!r} takes no value; remove value")
+        elif self.op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                problems.append(f'op {self.op!r} needs a list of values, e.g. value = ["a", "b"]')
+            elif not all(isinstance(v, scalar) for v in value):
+                problems.append(f"op {self.op!r} takes a list of texts or numbers")
+        elif value is None:
+            problems.append(f'op {self.op!r} needs a value, e.g. value = "Open"')
+        elif not isinstance(value, scalar):
+            problems.append(
+                f"op {self.op!r} takes one text or number; for several, use "
+                f"op = {'in' if self.op == 'eq' else 'not_in'!r}"
+                if self.op in ("eq", "neq")
+                else f"op {self.op!r} takes one text"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -357,6 +380,23 @@ class PullSection(Section):
     filters: list[ScopeFilter] = []
     hubspot_properties: dict[str, list[str]] = {}  # extra properties per object
     salesforce_fields: dict[str, list[str]] = {}  # extra fields per object
+
+    @model_validator(mode="after")
+    def _known_objects(self) -> PullSection:
+        # a misspelt object's fields would never be fetched, and nothing would say so
+        problems = [
+            f"{key}: {obj!r} is not a {source} object recon pulls; use one of "
+            f"{', '.join(_SCOPE_OBJECTS[source])}"
+            for key, source in (
+                ("hubspot_properties", "hubspot"),
+                ("salesforce_fields", "salesforce"),
+            )
+            for obj in getattr(self, key)
+            if obj not in _SCOPE_OBJECTS[source]
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class MatchSection(Section):

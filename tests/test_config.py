@@ -252,6 +252,44 @@ def test_a_scoping_filter_on_an_unknown_object_is_an_error(
     assert "pull.filters[0]" in str(err.value) and repr(obj) in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("op", "value", "says"),
+    [
+        ("eq", None, "needs a value"),
+        ("eq", '["Open", "Working"]', "op = 'in'"),
+        ("neq", None, "needs a value"),
+        ("contains", "[1]", "one text"),
+        ("in", "[]", "needs a list"),
+        ("not_in", '"Open"', "needs a list"),
+        ("has_value", '"x"', "takes no value"),
+    ],
+)
+def test_a_scoping_filter_value_that_does_not_fit_its_op_is_an_error(
+    tmp_path: Path, op: str, value: str | None, says: str
+) -> None:
+    """A filter whose value cannot be compared would put every record out of scope."""
+    line = "" if value is None else f"value = {value}\n"
+    path = write(
+        tmp_path,
+        f'[[pull.filters]]\nsource = "salesforce"\nobject = "Lead"\nfield = "Status"\nop = "{op}"\n{line}',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value) + " ".join(m for _k, m in err.value.problems)
+    assert "pull.filters[0]" in text and says in text
+
+
+def test_extra_fields_of_a_misspelt_object_are_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[pull]\nhubspot_properties = { deals = ["x"] }\nsalesforce_fields = { account = ["Name"] }\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value) + " ".join(m for _k, m in err.value.problems)
+    assert "'deals' is not a hubspot object" in text and "'account' is not a salesforce" in text
+
+
 def test_a_bad_environment_override_is_named_as_such(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
