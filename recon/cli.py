@@ -1076,6 +1076,11 @@ def sandbox_reset(
     """Reset a running sandbox (reload its demo data), or delete a stopped one's database."""
     from .sandbox.admin import reset_remote
 
+    if port is not None and db is not None:
+        raise UsageError(
+            "--port and --db name two different resets",
+            hint="--port reloads a running sandbox's demo data; --db deletes a stopped one's file",
+        )
     s = get_config(config).sandbox
     url = f"http://127.0.0.1:{port}" if port is not None else None
     console.print(reset_remote(url, db or s.db), markup=False)

@@ -357,6 +357,7 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
     try:
         db = sqlite_utils.Database(_connect(path))
         db.execute("PRAGMA busy_timeout = 30000")
+        _check_recon_store(db, path)
         if not memory:
             _use_wal(db)
             db.execute("PRAGMA synchronous = NORMAL")
@@ -368,6 +369,33 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
             hint="check that [store] path points at a recon SQLite file, or at a new file",
         ) from None
     return db
+
+
+def _check_recon_store(db: sqlite_utils.Database, path: str | Path) -> None:
+    """Refuse an SQLite file that holds something else: migrating it would add recon's
+    tables to another application's database (or to the sandbox's)."""
+    tables = {
+        r[0]
+        for r in db.execute(
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
+        )
+    }
+    if not tables:
+        return  # a new store
+    if (
+        "_sqlite_migrations" in tables
+        and db.execute(
+            "select 1 from _sqlite_migrations where migration_set = ? limit 1", [MIGRATIONS.name]
+        ).fetchone()
+    ):
+        return
+    what = "the sandbox's database" if "sandbox_meta" in tables else "another SQLite database"
+    shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+    db.conn.close()
+    raise StoreError(
+        f"{path} is not a recon store: it is {what} (tables {shown})",
+        hint="set [store] path to a recon store, or to a new file (recon creates it)",
+    )
 
 
 def _use_wal(db: sqlite_utils.Database) -> None:

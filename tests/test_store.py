@@ -112,6 +112,27 @@ def test_a_write_held_past_the_busy_timeout_is_a_locked_error(store_path: Path) 
     assert other["runs"].count == 1
 
 
+def test_another_applications_database_is_not_made_a_store(tmp_path: Path) -> None:
+    """Opening it would add recon's tables to someone else's database."""
+    import sqlite3
+
+    from recon.sandbox.server import open_state
+
+    foreign = tmp_path / "crm.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("create table customers (id)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="not a recon store: it is another SQLite database"):
+        open_store(foreign)
+    sandbox = tmp_path / "sandbox.db"
+    open_state(sandbox, size=None).conn.close()
+    with pytest.raises(StoreError, match="the sandbox's database"):
+        open_store(sandbox)
+    tables = {r[0] for r in sqlite3.connect(foreign).execute("select name from sqlite_master")}
+    assert tables == {"customers"}
+
+
 def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not sqlite" * 100)

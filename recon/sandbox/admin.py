@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import ReconError, SourceError
-from .state import SIDES, SandboxState
+from .state import SIDES, SandboxState, check_sandbox_file
 
 __all__ = ["edit_record", "reset_remote", "reset_sandbox", "routes"]
 
@@ -111,6 +111,7 @@ def reset_remote(url: str | None, db: str | Path | None = None) -> str:
     path = Path(db)
     if not path.exists():
         return f"no sandbox database at {path}"
+    check_sandbox_file(path, doing="delete it")
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"deleted {path}; the next `recon sandbox serve` generates fresh demo data"

@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Mount
 from ..errors import SourceError
 from . import admin, hubspot
 from .faults import hubspot_error, salesforce_error
-from .state import SandboxSettings, SandboxState
+from .state import SandboxSettings, SandboxState, check_sandbox_file
 
 __all__ = ["SandboxServer", "create_app", "open_state", "serve"]
 
@@ -195,6 +195,7 @@ def open_state(
     """
     from . import demo
 
+    check_sandbox_file(db, doing="delete it" if reset else "use it as the sandbox")
     if reset and str(db) != ":memory:":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)

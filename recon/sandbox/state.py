@@ -46,7 +46,53 @@ from typing import Any
 
 from ..errors import UsageError
 
-__all__ = ["SIDES", "SandboxSettings", "SandboxState", "iso_ms"]
+__all__ = ["SIDES", "SandboxSettings", "SandboxState", "check_sandbox_file", "iso_ms"]
+
+
+def check_sandbox_file(path: str | Path, *, doing: str) -> None:
+    """Refuse a path that is not a sandbox database before ``doing`` something to it (delete
+    it, load demo data into it): a folder, a file that is not SQLite, or an SQLite file of
+    something else (a recon store, any other database). A missing or empty file is fine.
+
+    Raises:
+        UsageError: naming the path and what it is.
+
+    Examples:
+        >>> check_sandbox_file("/nonexistent/sandbox.db", doing="delete it")
+    """
+    p = Path(path)
+    if str(path) == ":memory:" or not p.exists():
+        return
+    if p.is_dir():
+        raise UsageError(
+            f"{p} is a folder, not a sandbox database: refusing to {doing}",
+            hint="give the sandbox's .db file (default data/sandbox.db)",
+        )
+    if p.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        try:
+            tables = {
+                r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")
+            }
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        tables = None
+    if tables is None or (tables and "sandbox_meta" not in tables):
+        what = (
+            "not an SQLite database"
+            if tables is None
+            else "a recon store"
+            if "snapshots" in tables
+            else "another SQLite database"
+        )
+        raise UsageError(
+            f"{p} is {what}, not a sandbox database: refusing to {doing}",
+            hint="give the sandbox's .db file (default data/sandbox.db), or a new path",
+        )
+
 
 log = logging.getLogger(__name__)
 

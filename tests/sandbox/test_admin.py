@@ -192,3 +192,33 @@ def test_reset_restores_demo_data_or_keeps_it(sandbox_reset: Any) -> None:
     assert full["demo"]["size"] == "tiny"
     assert hs_get(sandbox_reset, f"/crm/v3/objects/companies/{created}").status_code == 404
     assert len(admin(sandbox_reset, "GET", "truth").json()["truth"]) > 100
+
+
+def test_reset_and_serve_refuse_a_file_that_is_not_a_sandbox(tmp_path: Any) -> None:
+    """`recon sandbox reset --db` deletes files: only a sandbox's own database (or nothing)."""
+    from recon.errors import UsageError
+    from recon.sandbox.admin import reset_remote
+    from recon.sandbox.server import open_state
+    from recon.store import open_store
+
+    store = tmp_path / "recon.db"
+    open_store(store).conn.close()
+    text = tmp_path / "recon.toml"
+    text.write_text("[store]\n", encoding="utf-8")
+    for path, what in ((store, "a recon store"), (text, "not an SQLite"), (tmp_path, "a folder")):
+        with pytest.raises(UsageError, match=what):
+            reset_remote(None, path)
+        assert path.exists()
+    with pytest.raises(UsageError, match="a recon store"):
+        open_state(store, size=None)  # serving it would add the sandbox's tables to the store
+    sandbox = tmp_path / "sandbox.db"
+    open_state(sandbox, size=None).conn.close()
+    assert reset_remote(None, sandbox).startswith("deleted") and not sandbox.exists()
+
+
+def test_reset_with_port_and_db_is_a_usage_error(tmp_path: Any) -> None:
+    from recon.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["sandbox", "reset", "--port", "9", "--db", str(tmp_path / "x.db")])
+    assert exit_.value.code == 2
