@@ -232,9 +232,17 @@ def init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented recon.toml with every section."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder", hint=f"name a file, e.g. {path / 'recon.toml'}")
     if path.exists() and not force:
         raise UsageError(f"{path} exists", hint="pass --force to overwrite it")
-    path.write_text(INIT_TEMPLATE, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(INIT_TEMPLATE, encoding="utf-8")
+    except OSError as exc:
+        raise ReconError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="name a file in a writable folder"
+        ) from None
     console.print(f"wrote {path}")
 
 
@@ -985,6 +993,18 @@ def run(
         raise UsageError(
             f"unknown export format {bad[0]!r}", hint="use one of: " + ", ".join(FORMATS)
         )
+    if summary_file is not None:  # also before any stage: the summary must have somewhere to go
+        try:
+            if summary_file.is_dir():
+                raise IsADirectoryError(21, "is a folder")
+            summary_file.parent.mkdir(parents=True, exist_ok=True)
+            with summary_file.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the summary to {summary_file}: {exc.strerror or exc}",
+                hint="give --summary a file path in a writable folder",
+            ) from None
     summary = run_pipeline(
         cfg,
         dry_run=dry_run,
@@ -997,11 +1017,19 @@ def run(
         ),
     )
     text = json.dumps(summary, indent=2, default=str)
+    written = False
     if summary_file:
-        summary_file.parent.mkdir(parents=True, exist_ok=True)
-        summary_file.write_text(text + "\n", encoding="utf-8")
-        err_console.print(f"summary written to {summary_file}", markup=False)
-    else:
+        try:
+            summary_file.write_text(text + "\n", encoding="utf-8")
+            written = True
+            err_console.print(f"summary written to {summary_file}", markup=False)
+        except OSError as exc:  # the run's own exit code stands; the summary goes to stdout
+            err_console.print(
+                f"cannot write the summary to {summary_file}: {exc.strerror or exc}; "
+                "printed here instead",
+                markup=False,
+            )
+    if not written:
         sys.stdout.write(text + "\n")
     if summary.get("error"):
         err_console.print(f"error: {summary['error']}", markup=False, highlight=False)

@@ -83,7 +83,13 @@ def prepare_demo(
     from .sandbox.server import SandboxServer, open_state
 
     folder = folder.resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot use {folder} as the demo folder: {exc.strerror or exc}",
+            hint="--dir names a folder (it is created when missing)",
+        ) from None
     if reset:
         for name in ("recon.db", "recon.db-wal", "recon.db-shm"):
             (folder / name).unlink(missing_ok=True)

@@ -40,14 +40,34 @@ __all__ = ["closure_pairs", "f1", "score_files", "score_labels"]
 CLUSTER_CAP = 200
 
 
-def _read(path: Path) -> list[dict[str, str]]:
+def _read(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a CSV file (none when it does not exist), keys in lower case.
+
+    Raises:
+        UsageError: the file is not UTF-8 text, or lacks one of the ``required`` columns.
+    """
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        return [
-            {k.strip().lower(): (v or "").strip() for k, v in r.items() if k}
-            for r in csv.DictReader(f)
-        ]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = {h.strip().lower() for h in reader.fieldnames or () if h}
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise UsageError(
+                    f"{path}: no column {', '.join(missing)}"
+                    + (" (the file is empty)" if not header else ""),
+                    hint=f"its header must name {','.join(required)}",
+                )
+            return [
+                {k.strip().lower(): (v or "").strip() for k, v in r.items() if k} for r in reader
+            ]
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: not UTF-8 text (byte {exc.start})", hint="save the file as UTF-8 CSV"
+        ) from None
+    except csv.Error as exc:
+        raise UsageError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def _f1(p: float, r: float) -> float:
@@ -126,12 +146,14 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
             f"no links.csv or duplicates.csv in {out_dir}",
             hint="name the folder `recon match-files --out` wrote",
         )
-    truth = _read(truth_path)
+    truth = _read(truth_path, ("source", "record_id", "entity"))
+    if not truth:
+        raise UsageError(f"{truth_path} holds no rows", hint="every record needs its entity")
     ent = {(t["source"], t["record_id"]): t["entity"] for t in truth}
     hs_ents = {t["entity"] for t in truth if t["source"] == "hubspot"}
     sf_ents = {t["entity"] for t in truth if t["source"] == "salesforce"}
     both = hs_ents & sf_ents
-    links = _read(out_dir / "links.csv")
+    links = _read(out_dir / "links.csv", ("hubspot_id", "salesforce_id"))
     res: dict[str, Any] = {}
     for tier_filter in (None, "auto"):
         rows = [x for x in links if tier_filter is None or x.get("tier") == tier_filter]
@@ -152,7 +174,7 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
             "recall": round(r, 4),
             "f1": round(_f1(p, r), 4),
         }
-    dups = _read(out_dir / "duplicates.csv")
+    dups = _read(out_dir / "duplicates.csv", ("source", "record_id_l", "record_id_r"))
     by_source: dict[str, dict[str, list[str]]] = {
         "hubspot": defaultdict(list),
         "salesforce": defaultdict(list),

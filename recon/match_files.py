@@ -61,7 +61,14 @@ def read_settings(path: str | Path | None) -> Any:
         raise UsageError(
             f"no settings file {path}", hint="--settings names a JSON file of MatchSettings"
         )
-    return MatchSettings.from_json(path.read_text(encoding="utf-8"), source=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"settings file {path} is not UTF-8 text (byte {exc.start})",
+            hint="save it as UTF-8 JSON",
+        ) from None
+    return MatchSettings.from_json(text, source=str(path))
 
 
 def _read_salesforce(files: Sequence[Path], entity: str) -> pl.DataFrame:
@@ -163,9 +170,16 @@ def match_files(
         pl.col("tier").cast(pl.String),
     )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    links.sort(["hubspot_id", "salesforce_id"]).write_csv(out / "links.csv")
-    dups.sort(["source", "record_id_l", "record_id_r"]).write_csv(out / "duplicates.csv")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        links.sort(["hubspot_id", "salesforce_id"]).write_csv(out / "links.csv")
+        dups.sort(["source", "record_id_l", "record_id_r"]).write_csv(out / "duplicates.csv")
+    except OSError as exc:
+        where = exc.filename or out
+        raise UsageError(
+            f"cannot write the results into {out}: {where}: {exc.strerror or exc}",
+            hint="--out names a folder recon may create or write links.csv and duplicates.csv in",
+        ) from None
     tiers = {t: n for t, n in links.group_by("tier").len().rows()}
     summary = {
         "records": {"hubspot": left.height, "salesforce": right.height},

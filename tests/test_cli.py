@@ -232,3 +232,66 @@ def test_review_names_a_host_that_does_not_resolve(
     )
     bad = run_cli("review", "--no-browser", cwd=tmp_path)
     assert bad.returncode == 2 and "does not resolve" in bad.stderr
+
+
+def test_user_mistakes_with_paths_are_one_line_errors(tmp_path: Path) -> None:
+    """Folders where files go, files where folders go, unwritable places: a message naming
+    the path and an exit code, never an unexpected error with a traceback."""
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    (tmp_path / "adir").mkdir()
+    hs = tmp_path / "hs.csv"
+    hs.write_text("Record ID,Company name,Company Domain Name\n1,Acme,acme.com\n", encoding="utf-8")
+    sf = tmp_path / "sf.csv"
+    sf.write_text("Id,Name,Website\n0015g00000AAAAAAA1,Acme,acme.com\n", encoding="utf-8")
+    bad_settings = tmp_path / "s.json"
+    bad_settings.write_bytes(b'{"a":"\xff"}')
+    (tmp_path / "out" / "links.csv").mkdir(parents=True)
+    cases = [
+        (["init", str(tmp_path / "new" / "sub" / "recon.toml")], 0, "wrote"),
+        (["init", str(tmp_path / "adir"), "--force"], 2, "is a folder"),
+        (["init", "/proc/recon.toml"], 1, "cannot write"),
+        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "afile")], 2, "cannot write the results"),
+        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "out")], 2, "cannot write the results"),
+        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "o2"), "--settings", str(bad_settings)], 2, "not UTF-8"),
+        (["demo", "--dir", str(tmp_path / "afile"), "--no-review"], 2, "cannot use"),
+        (["--config", str(tmp_path / "nope.toml"), "run", "--summary", str(tmp_path / "adir")], 3, ""),
+    ]  # fmt: skip
+    for args, code, says in cases:
+        done = run_cli(*args, cwd=tmp_path)
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        said = " ".join((done.stdout + done.stderr).split())  # rich wraps long lines
+        assert says in said, (args, done.stderr)
+        assert "unexpected error" not in said and "Traceback" not in said
+
+
+def test_run_checks_its_summary_path_before_any_stage(tmp_path: Path) -> None:
+    conf = tmp_path / "recon.toml"
+    conf.write_text(f'[store]\npath = "{tmp_path / "r.db"}"\n', encoding="utf-8")
+    (tmp_path / "adir").mkdir()
+    done = run_cli(
+        "--config", str(conf), "run", "--stage", "match", "--summary", str(tmp_path / "adir")
+    )
+    assert done.returncode == 2 and "cannot write the summary" in " ".join(done.stderr.split())
+    assert not (tmp_path / "r.db").exists()  # nothing ran
+
+
+def test_eval_refuses_files_it_cannot_score(tmp_path: Path) -> None:
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    (truth / "truth_entities.csv").write_text(
+        "source,record_id,entity\nhubspot,1,E\n", encoding="utf-8"
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "links.csv").write_text("foo,bar\n1,2\n", encoding="utf-8")
+    done = run_cli("eval", str(out), "--truth", str(truth))
+    assert done.returncode == 2 and "no column hubspot_id, salesforce_id" in " ".join(
+        done.stderr.split()
+    )
+    (out / "links.csv").write_text("", encoding="utf-8")
+    done = run_cli("eval", str(out), "--truth", str(truth))
+    assert done.returncode == 2 and "the file is empty" in " ".join(done.stderr.split())
+    (out / "links.csv").write_text("hubspot_id,salesforce_id\n", encoding="utf-8")
+    (truth / "truth_entities.csv").write_bytes(b"source,record_id,entity\nhubspot,\xff,E\n")
+    done = run_cli("eval", str(out), "--truth", str(truth))
+    assert done.returncode == 2 and "not UTF-8" in " ".join(done.stderr.split())
