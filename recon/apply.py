@@ -353,7 +353,8 @@ def apply_plan(
     with store_lock(db, holder="apply", heartbeat_every=30):
         plan = resolve_run_id(db, plan_run_id, "plan", finished=True)
         if plan is None:
-            if not dry_run:
+            if not dry_run or parent_run_id is None:
+                # (a `recon run --dry-run` stores no plan: its apply stage has nothing to show)
                 raise UsageError("there is no plan to apply", hint="run `recon plan` first")
             rid = start_run(
                 db, "apply", parent_id=parent_run_id, config={"plan_run_id": None, "dry_run": True}

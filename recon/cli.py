@@ -382,6 +382,21 @@ def pull(
         )
     if source not in ("hubspot", "salesforce", "all"):
         raise UsageError(f"unknown --source {source!r}", hint="use hubspot, salesforce or all")
+    if file is not None:
+        # a file is loaded whole: options of an API pull would be silently ignored
+        extra = [
+            name
+            for name, given in (("--source", source != "all"), ("--object", bool(objects)),
+                                ("--full", full), ("--sample", sample is not None))
+            if given
+        ]  # fmt: skip
+        if extra:
+            raise UsageError(
+                f"{', '.join(extra)} do{'es' if len(extra) == 1 else ''} not apply to --file",
+                hint="--as says what the file holds; a file is always loaded whole",
+            )
+        if file.is_dir():
+            raise UsageError(f"--file {file} is a folder", hint="name the export file itself")
     if as_ is not None:
         from .sources.files import AS_CHOICES, parse_as
 
@@ -698,6 +713,11 @@ def review(
         raise UsageError(
             f"[review] host {host!r} does not resolve ({exc.strerror})",
             hint="use an address of this machine, such as 127.0.0.1",
+        ) from None
+    except OSError as exc:
+        raise UsageError(
+            f"[review] host {host!r} is not an address of this machine ({exc.strerror})",
+            hint="use an address of this machine, such as 127.0.0.1 (or 0.0.0.0 for all)",
         ) from None
     if busy:
         raise UsageError(

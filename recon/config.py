@@ -414,12 +414,21 @@ class MatchSection(Section):
         from .match.settings import Thresholds
 
         known = [f.name for f in fields(Thresholds)]
-        unknown = sorted(set(value) - set(known))
-        if unknown:
-            raise ValueError(f"unknown threshold {unknown[0]!r}; known: {', '.join(known)}")
-        bad = sorted(k for k, v in value.items() if not 0 <= v <= 1)
-        if bad:
-            raise ValueError(f"threshold {bad[0]!r} must be a probability between 0 and 1")
+        problems = [
+            f"unknown threshold {k!r}; known: {', '.join(known)}"
+            for k in sorted(set(value) - set(known))
+        ]
+        problems += [
+            f"threshold {k!r} must be a probability between 0 and 1"
+            for k in sorted(k for k, v in value.items() if k in known and not 0 <= v <= 1)
+        ]
+        for low, high in (("review", "auto"), ("duplicate_review", "duplicate_auto")):
+            if low in value and high in value and value[low] > value[high]:
+                problems.append(
+                    f"threshold {low!r} ({value[low]}) must not exceed {high!r} ({value[high]})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
 
@@ -504,16 +513,20 @@ class NotifySection(Section):
 
     @model_validator(mode="after")
     def _secrets(self) -> NotifySection:
-        for name in ("slack_webhook", "webhook_url"):
-            secret = getattr(self, name)
-            if (
-                isinstance(secret, Secret)
-                and secret.is_literal
-                and not is_loopback_url(secret.get())
-            ):
-                raise ValueError(
+        literal = [
+            name
+            for name in ("slack_webhook", "webhook_url")
+            if isinstance(secret := getattr(self, name), Secret)
+            and secret.is_literal
+            and not is_loopback_url(secret.get())
+        ]
+        if literal:
+            raise ValueError(
+                "; ".join(
                     f'literal notify.{name} is only accepted for loopback hosts; use "env:NAME"'
+                    for name in literal
                 )
+            )
         return self
 
 
@@ -660,8 +673,15 @@ def _env_named(problems: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], 
             + "__"
             + (parts[1].split("[")[0].upper() if len(parts) > 1 else "")
         )
+        section = sorted(
+            v for v in env if v.startswith(f"RECON_{parts[0].split('[')[0].upper()}__")
+        )
         if len(parts) > 1 and name in env:
             out.append((loc, f"{msg} (set by the environment variable {name})"))
+            any_env = True
+        elif len(parts) == 1 and section:
+            # a problem of the section as a whole: the overrides of that section take part
+            out.append((loc, f"{msg} (with the environment override {', '.join(section)})"))
             any_env = True
         else:
             out.append((loc, msg))

@@ -295,3 +295,23 @@ def test_eval_refuses_files_it_cannot_score(tmp_path: Path) -> None:
     (truth / "truth_entities.csv").write_bytes(b"source,record_id,entity\nhubspot,\xff,E\n")
     done = run_cli("eval", str(out), "--truth", str(truth))
     assert done.returncode == 2 and "not UTF-8" in " ".join(done.stderr.split())
+
+
+def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) -> None:
+    conf = tmp_path / "recon.toml"
+    conf.write_text(
+        f'[store]\npath = "{tmp_path / "r.db"}"\n[review]\nhost = "192.0.2.1"\n', encoding="utf-8"
+    )
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("Record ID,Company name\n1,A\n", encoding="utf-8")
+    cases = [
+        (["pull", "--file", str(csv_file), "--as", "hubspot:companies", "--sample", "1", "--full"],
+         "--full, --sample do not apply to --file"),
+        (["pull", "--file", str(tmp_path), "--as", "hubspot:companies"], "is a folder"),
+        (["review", "--no-browser", "--port", "28555"], "is not an address of this machine"),
+        (["apply", "--dry-run"], "there is no plan to apply"),
+    ]  # fmt: skip
+    for args, says in cases:
+        done = run_cli("--config", str(conf), *args)
+        said = " ".join(done.stderr.split())
+        assert done.returncode == 2 and says in said, (args, done.stderr)

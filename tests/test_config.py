@@ -290,6 +290,35 @@ def test_extra_fields_of_a_misspelt_object_are_an_error(tmp_path: Path) -> None:
     assert "'deals' is not a hubspot object" in text and "'account' is not a salesforce" in text
 
 
+def test_every_threshold_and_notify_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[match]\nthresholds = { auto = 1.5, foo = 0.2, review = 0.9, duplicate_auto = 0.5, "
+        "duplicate_review = 0.9 }\n"
+        '[notify]\nslack_webhook = "https://hooks.slack.com/services/T/B/X"\n'
+        'webhook_url = "https://example.com/x"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = " ".join(m for _k, m in err.value.problems)
+    for says in ("unknown threshold 'foo'", "'auto' must be a probability",
+                 "'duplicate_review' (0.9) must not exceed 'duplicate_auto' (0.5)",
+                 "notify.slack_webhook", "notify.webhook_url"):  # fmt: skip
+        assert says in text, says
+    assert "T/B/X" not in text  # the webhook's secret path is never shown
+
+
+def test_a_section_problem_names_the_section_s_environment_overrides(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, '[hubspot]\nbase_url = "http://127.0.0.1:9"\naccess_token = "pat"\n')
+    monkeypatch.setenv("RECON_HUBSPOT__BASE_URL", "https://api.hubapi.com")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = " ".join(m for _k, m in err.value.problems)
+    assert "RECON_HUBSPOT__BASE_URL" in text
+
+
 def test_a_bad_environment_override_is_named_as_such(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,6 +53,7 @@ def port_in_use(host: str, port: int) -> bool:
 
     Raises:
         socket.gaierror: ``host`` does not resolve.
+        OSError: ``host`` is not an address of this machine (``EADDRNOTAVAIL``).
 
     Examples:
         >>> import socket
@@ -61,6 +62,7 @@ def port_in_use(host: str, port: int) -> bool:
         True
         >>> s.close()
     """
+    import errno
     import socket
 
     # the address family of the host as given (an IPv6 loopback "::1" too); a host that does
@@ -70,6 +72,8 @@ def port_in_use(host: str, port: int) -> bool:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(addr)
-    except OSError:  # taken (or this family unusable here): the app could not serve there
-        return True
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise  # not busy: no address of this machine
+        return True  # taken (or this family unusable here): the app could not serve there
     return False
