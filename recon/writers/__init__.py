@@ -40,6 +40,7 @@ __all__ = [
     "chunks",
     "classify_hubspot",
     "classify_salesforce",
+    "network_reason",
     "scrub",
 ]
 
@@ -202,6 +203,34 @@ def backoff_sleep(attempt: int, retry_after: float | None, *, cap: float = 30.0)
     delay = max(0.0, min(cap, delay))
     time.sleep(delay)
     return delay
+
+
+_NETWORK_REASONS = (
+    ("connection refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("name or service not known", "host name not known"),
+    ("nodename nor servname", "host name not known"),
+    ("temporary failure in name resolution", "host name not resolvable"),
+    ("connection reset", "connection reset"),
+    ("remote end closed", "connection closed by the server"),
+    ("certificate verify failed", "TLS certificate not trusted"),
+)
+
+
+def network_reason(exc: BaseException) -> str:
+    """A short reason for a failed connection (urllib3's own text runs to several lines of
+    pool and adapter detail).
+
+    Examples:
+        >>> network_reason(OSError("HTTPConnectionPool(host='x', port=1): Max retries exceeded "
+        ...     "(Caused by NewConnectionError('... [Errno 111] Connection refused'))"))
+        'connection refused'
+    """
+    text = str(exc).lower()
+    for needle, reason in _NETWORK_REASONS:
+        if needle in text:
+            return reason
+    return type(exc).__name__
 
 
 def with_rate_limit_retries(

@@ -30,6 +30,7 @@ from . import (
     RecordState,
     chunks,
     classify_hubspot,
+    network_reason,
     scrub,
     with_rate_limit_retries,
 )
@@ -122,7 +123,7 @@ class HubSpotWriter:
         status = getattr(exc, "status", None)
         if status is None:
             raise SourceError(
-                f"HubSpot could not be reached: {type(exc).__name__}: {scrub(exc, self.secrets)[:300]}",
+                f"HubSpot could not be reached: {network_reason(exc)}",
                 error_class=ErrorClass.NETWORK,
             ) from None
         body = _error_body(exc)

@@ -36,6 +36,7 @@ from . import (
     RecordState,
     chunks,
     classify_salesforce,
+    network_reason,
     scrub,
     with_rate_limit_retries,
 )
@@ -106,7 +107,7 @@ class SalesforceWriter:
         status = getattr(exc, "status", None)
         if status is None:
             raise SourceError(
-                f"Salesforce could not be reached: {type(exc).__name__}: {scrub(exc, self.secrets)[:300]}",
+                f"Salesforce could not be reached: {network_reason(exc)}",
                 error_class=ErrorClass.NETWORK,
             ) from None
         code, message = self._first_error(exc)
@@ -414,7 +415,7 @@ class SalesforceWriter:
                 )
             except Exception as exc:
                 raise SourceError(
-                    f"Salesforce could not be reached for merge: {type(exc).__name__}",
+                    f"Salesforce could not be reached for merge: {network_reason(exc)}",
                     error_class=ErrorClass.NETWORK,
                 ) from None
             if resp.status_code == 429 or (

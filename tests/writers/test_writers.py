@@ -352,3 +352,28 @@ def test_a_refused_read_is_a_classified_error(crm: CrmEnv, tmp_path: Path) -> No
         w.current("Account", [acc], ["No_Such_Field__c"])
     assert exc.value.error_class is ErrorClass.MISSING_FIELD
     assert SF_SESSION not in str(exc.value)
+
+
+@pytest.mark.parametrize("system", ["hubspot", "salesforce"])
+def test_an_unreachable_crm_is_a_short_network_error(tmp_path: Path, system: str) -> None:
+    """Not urllib3's pool, adapter and retry detail: what happened, in a few words."""
+    from recon.config import load_config
+    from recon.errors import SourceError
+
+    cfg = load_config(
+        None,
+        overrides={
+            "store": {"path": str(tmp_path / "r.db")},
+            "hubspot": {"base_url": "http://127.0.0.1:9", "access_token": "pat-x"},
+            "salesforce": {"instance_url": "http://127.0.0.1:9", "auth": "session",
+                           "session_id": "00Dx!sess"},
+            "apply": {"max_retries": 0},
+        },
+    )  # fmt: skip
+    w = build_writer(cfg, system, CallBudget(system, None))
+    obj = "companies" if system == "hubspot" else "Account"
+    rid = "1" if system == "hubspot" else "001000000000001AAA"
+    with pytest.raises(SourceError) as err:
+        w.write([Op(ref="a", kind="update", object=obj, record_id=rid, properties={"name": "x"})])
+    assert err.value.error_class is ErrorClass.NETWORK
+    assert err.value.args[0].endswith("could not be reached: connection refused"), str(err.value)
