@@ -27,6 +27,8 @@ Examples:
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -279,46 +281,65 @@ class MatchSettings:
         Raises:
             MatchError: unknown keys, ops or kinds.
         """
-        try:
-            comps = tuple(
-                Comparison(
-                    name=c["name"],
-                    column=c["column"],
-                    levels=tuple(Level(**lv) for lv in c["levels"]),
-                    tf_adjust=bool(c.get("tf_adjust", False)),
-                    veto_auto=tuple(c.get("veto_auto", ())),
-                    no_duplicate=tuple(c.get("no_duplicate", ())),
-                    columns=tuple(c.get("columns", ())),
-                    density_adjust=bool(c.get("density_adjust", False)),
-                    needs_support=tuple(c.get("needs_support", ())),
-                    supports=bool(c.get("supports", True)),
-                )
-                for c in data["comparisons"]
+
+        def at(path: str, build: Callable[..., Any], *args: Any) -> Any:
+            try:
+                return build(*args)
+            except MatchError:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise MatchError(
+                    f"match settings invalid: {_explain(path, exc)}",
+                    hint="start from `default_settings(...)`.to_json() and edit it",
+                ) from None
+
+        def comparison(i: int, c: dict[str, Any]) -> Comparison:
+            levels = at(f"comparisons[{i}]", lambda: c["levels"])
+            return Comparison(
+                name=c["name"],
+                column=c["column"],
+                levels=tuple(
+                    at(f"comparisons[{i}].levels[{j}]", lambda x: Level(**x), lv)
+                    for j, lv in enumerate(levels)
+                ),
+                tf_adjust=bool(c.get("tf_adjust", False)),
+                veto_auto=tuple(c.get("veto_auto", ())),
+                no_duplicate=tuple(c.get("no_duplicate", ())),
+                columns=tuple(c.get("columns", ())),
+                density_adjust=bool(c.get("density_adjust", False)),
+                needs_support=tuple(c.get("needs_support", ())),
+                supports=bool(c.get("supports", True)),
             )
-            rules = tuple(
-                BlockingRule(**{**r, "columns": tuple(r.get("columns", ()))})
-                for r in data["blocking_rules"]
-            )
-            rest = {
-                k: v
-                for k, v in data.items()
-                if k not in {"comparisons", "blocking_rules", "thresholds", "em_blocks"}
-            }
-            blocks = tuple(
-                EmBlock(rule=b["rule"], fixes=tuple(b["fixes"])) for b in data.get("em_blocks", ())
-            )
-            settings = cls(
+
+        comps = tuple(
+            at(f"comparisons[{i}]", comparison, i, c)
+            for i, c in enumerate(at("the settings", lambda: data["comparisons"]))
+        )
+        rules = tuple(
+            at(f"blocking_rules[{i}]",
+               lambda x: BlockingRule(**{**x, "columns": tuple(x.get("columns", ()))}), r)
+            for i, r in enumerate(at("the settings", lambda: data["blocking_rules"]))
+        )  # fmt: skip
+        rest = {
+            k: v
+            for k, v in data.items()
+            if k not in {"comparisons", "blocking_rules", "thresholds", "em_blocks"}
+        }
+        blocks = tuple(
+            at(f"em_blocks[{i}]", lambda x: EmBlock(rule=x["rule"], fixes=tuple(x["fixes"])), b)
+            for i, b in enumerate(data.get("em_blocks", ()))
+        )
+        thresholds = at("thresholds", lambda: Thresholds(**data.get("thresholds", {})))
+        settings = at(
+            "the settings",
+            lambda: cls(
                 comparisons=comps,
                 blocking_rules=rules,
                 em_blocks=blocks,
-                thresholds=Thresholds(**data.get("thresholds", {})),
+                thresholds=thresholds,
                 **rest,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise MatchError(
-                f"match settings invalid: {exc}",
-                hint="start from `default_settings(...)`.to_json() and edit it",
-            ) from None
+            ),
+        )
         problems = settings.problems()
         if problems:
             raise MatchError(
@@ -397,6 +418,29 @@ class MatchSettings:
             if c.name == name:
                 return c
         raise MatchError(f"no comparison {name!r} in the match settings")
+
+
+def _explain(path: str, exc: BaseException) -> str:
+    """What is wrong at ``path`` of the settings, in words (not Python's).
+
+    Examples:
+        >>> _explain("comparisons[0]", KeyError("column"))
+        "comparisons[0] has no 'column'"
+        >>> _explain("the settings", TypeError("__init__() got an unexpected keyword argument 'blocking'"))
+        "the settings: unknown key 'blocking'"
+    """
+    text = str(exc)
+    if isinstance(exc, KeyError):
+        return f"{path} has no {exc.args[0]!r}"
+    if m := re.search(r"unexpected keyword argument '(\w+)'", text):
+        return f"{path}: unknown key {m[1]!r}"
+    if m := re.search(r"missing \d+ required (?:positional|keyword-only) arguments?: (.+)$", text):
+        return f"{path} has no {m[1]}"
+    if "indices must be integers" in text or "not a mapping" in text or "has no attribute" in text:
+        return f"{path} must be a JSON object"
+    if "not iterable" in text:
+        return f"{path} must be a JSON list"
+    return f"{path}: {text}"
 
 
 def person_settings(

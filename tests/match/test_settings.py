@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,22 @@ def test_invalid_settings_name_every_problem(edit: object, named: str) -> None:
         MatchSettings.from_dict(_edited(edit))
     with pytest.raises(MatchError, match=r"s\.json: .*" + named):
         MatchSettings.from_json(json.dumps(_edited(edit)), source="s.json")
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda d: d.pop("comparisons"), "the settings has no 'comparisons'"),
+        (lambda d: d["comparisons"][0].pop("column"), "comparisons[0] has no 'column'"),
+        (lambda d: d["comparisons"].__setitem__(0, "x"), "comparisons[0] must be a JSON object"),
+        (lambda d: d.__setitem__("blocking", []), "the settings: unknown key 'blocking'"),
+        (lambda d: d["comparisons"][0]["levels"][0].__setitem__("labelx", 1),
+         "comparisons[0].levels[0]: unknown key 'labelx'"),
+    ],
+)  # fmt: skip
+def test_a_bad_settings_file_names_the_key_at_fault(change: Any, says: str) -> None:
+    data = json.loads(default_settings("companies").to_json())
+    change(data)
+    with pytest.raises(MatchError) as err:
+        MatchSettings.from_json(json.dumps(data), source="s.json")
+    assert says in err.value.message and err.value.message.startswith("s.json:")
