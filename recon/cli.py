@@ -1106,10 +1106,18 @@ def sandbox_config(
     host: Annotated[str, typer.Option(help="The sandbox's host.")] = "127.0.0.1",
 ) -> None:
     """Print a recon.toml that points recon at a running sandbox."""
+    from .config import is_loopback_url
     from .sandbox import config_toml
 
+    shown = f"[{host}]" if ":" in host else host
+    if not is_loopback_url(f"http://{shown}/"):
+        # its secrets are literals and its URLs plain http: recon accepts both only on loopback
+        raise UsageError(
+            f"--host {host} is not a loopback address: recon would refuse the config printed",
+            hint="the sandbox serves this machine only: use 127.0.0.1 (or localhost, ::1)",
+        )
     sys.stdout.write(
-        config_toml(f"http://{host}:{get_config(config).sandbox.port if port is None else port}")
+        config_toml(f"http://{shown}:{get_config(config).sandbox.port if port is None else port}")
     )
 
 

@@ -629,9 +629,13 @@ def find_config_path(explicit: str | Path | None = None) -> Path | None:
         if candidate:
             path = Path(candidate).expanduser()
             if not path.is_file():
+                folder = path.is_dir()
                 raise ConfigError(
-                    f"config file {path} (from {origin}) does not exist",
-                    hint="run `recon init` to write one, or fix the path",
+                    f"config file {path} (from {origin}) "
+                    + ("is a folder" if folder else "does not exist"),
+                    hint=f"name the file, e.g. {path / DEFAULT_CONFIG_NAME}"
+                    if folder
+                    else "run `recon init` to write one, or fix the path",
                 )
             return path.resolve()
     default = Path.cwd() / DEFAULT_CONFIG_NAME

@@ -315,3 +315,12 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         done = run_cli("--config", str(conf), *args)
         said = " ".join(done.stderr.split())
         assert done.returncode == 2 and says in said, (args, done.stderr)
+
+
+def test_sandbox_config_only_for_loopback_and_config_folders_named(tmp_path: Path) -> None:
+    done = run_cli("sandbox", "config", "--host", "10.1.2.3", "--port", "9999")
+    assert done.returncode == 2 and "not a loopback address" in " ".join(done.stderr.split())
+    done = run_cli("sandbox", "config", "--host", "::1", "--port", "9999")
+    assert done.returncode == 0 and "http://[::1]:9999" in done.stdout
+    done = run_cli("--config", str(tmp_path), "status")
+    assert done.returncode == 3 and "is a folder" in " ".join(done.stderr.split())
