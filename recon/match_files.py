@@ -144,8 +144,13 @@ def match_files(
     if not salesforce_files:
         raise UsageError("give at least one Salesforce export file")
     started = time.perf_counter()
-    left = read_export(hubspot_file, f"hubspot:{entity}", lean=True)
-    right = _read_salesforce([Path(f) for f in salesforce_files], entity)
+    try:
+        left = read_export(hubspot_file, f"hubspot:{entity}", lean=True)
+        right = _read_salesforce([Path(f) for f in salesforce_files], entity)
+    except FileFormatError as exc:
+        if exc.hint and "--as" in exc.hint:  # read_export speaks of `recon pull --as`
+            exc.hint = "give the HubSpot export first, then the Salesforce exports"
+        raise
     read_s = time.perf_counter() - started
 
     from .match import match_records

@@ -220,3 +220,16 @@ def test_same_salesforce_id_in_two_files_is_refused(tmp_path: Path) -> None:
     hs, sf = company_files(tmp_path)
     with pytest.raises(FileFormatError, match="more than one file"):
         match_files(hs, [sf, sf], entity="companies", out_dir=tmp_path / "out")
+
+
+def test_swapped_files_are_named_with_a_hint_match_files_can_follow(tmp_path: Path) -> None:
+    from recon.errors import FileFormatError
+    from recon.match_files import match_files
+
+    sf = tmp_path / "sf.csv"
+    sf.write_text("Id,Name,Website\n0015g00000AAAAAAA1,Acme,acme.com\n", encoding="utf-8")
+    hs = tmp_path / "hs.csv"
+    hs.write_text("Record ID,Company name\n1,Acme\n", encoding="utf-8")
+    with pytest.raises(FileFormatError) as err:
+        match_files(sf, [hs], entity="companies", out_dir=tmp_path / "out")
+    assert err.value.hint == "give the HubSpot export first, then the Salesforce exports"
