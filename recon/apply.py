@@ -29,8 +29,9 @@ with ``resume=True`` and applies every item exactly once:
 Examples:
     >>> from recon.store import open_store
     >>> from recon.config import ReconConfig
-    >>> apply_plan(open_store(":memory:"), ReconConfig(), dry_run=True).items
-    0
+    >>> apply_plan(open_store(":memory:"), ReconConfig(), dry_run=True)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    recon.errors.UsageError: there is no plan to apply
 """
 
 from __future__ import annotations
@@ -347,8 +348,9 @@ def apply_plan(
 
     Examples:
         >>> from recon.store import open_store
-        >>> apply_plan(open_store(":memory:"), ReconConfig(), dry_run=True).status
-        'ok'
+        >>> apply_plan(open_store(":memory:"), ReconConfig(), dry_run=True)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.UsageError: there is no plan to apply
     """
     with store_lock(db, holder="apply", heartbeat_every=30):
         plan = resolve_run_id(db, plan_run_id, "plan", finished=True)
