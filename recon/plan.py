@@ -64,6 +64,7 @@ __all__ = [
     "build_plan",
     "field_choices",
     "latest_decisions",
+    "merge_as_decided",
     "proposed_choice",
     "plan_counts",
     "survivorship",
@@ -309,6 +310,30 @@ def _merge_with_choices(
     if master != item["payload"]["master"] and isinstance(item.get("reason"), dict):
         out["reason"] = {**item["reason"], "master_chosen_by": "reviewer"}
     return out
+
+
+def merge_as_decided(
+    db: sqlite_utils.Database, plan_run_id: str, merge_item_id: str
+) -> dict[str, Any] | None:
+    """A plan's merge item as apply would send it now: the reviewer's master (if chosen) and
+    surviving-value choices applied, survivorship computed for that master (what the review
+    app shows as surviving), or None when the plan has no such merge.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> merge_as_decided(open_store(":memory:"), "plan-x", "m1") is None
+        True
+    """
+    row = db.execute(
+        "select * from plan_items where run_id = ? and item_id = ? and action = 'merge'",
+        [plan_run_id, merge_item_id],
+    ).fetchone()
+    if row is None:
+        return None
+    cols = [d[0] for d in db.execute("select * from plan_items limit 0").description]
+    item = _decode(dict(zip(cols, row, strict=True)))
+    master = latest_decisions(db, kinds=["master"]).get(str(item["link_item_id"]))
+    return _merge_with_choices(item, master, field_choices(db).get(merge_item_id))
 
 
 def proposed_choice(after: Any) -> dict[str, Any] | None:

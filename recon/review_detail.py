@@ -316,18 +316,24 @@ def _master_of(
     (``{"record_id", "by": "reviewer" | "plan", "survivors": {field: value}, "values":
     {field: {record id: value}}}``: the fields the merge compares, by the CRM's names), or
     None."""
+    from .plan import merge_as_decided
+
     survivors: dict[str, Any] = {}
     values: dict[str, Any] = {}
     planned = None
-    if merge_item_id:
-        row = db.execute(
-            "select payload from plan_items where run_id = ? and item_id = ?",
-            [_latest_run(db, "plan"), merge_item_id],
-        ).fetchone()
-        payload = json.loads(row[0] or "{}") if row else {}
-        planned = payload.get("master")
+    plan_run = _latest_run(db, "plan") if merge_item_id else None
+    merge = merge_as_decided(db, plan_run, merge_item_id) if plan_run and merge_item_id else None
+    if merge is not None:
+        # what apply would write now: survivorship for the reviewer's master and choices
+        payload = merge["payload"]
         survivors = {f: d.get("value") for f, d in (payload.get("survivorship") or {}).items()}
         values = payload.get("values") or {}
+        row = db.execute(
+            "select json_extract(payload, '$.master') from plan_items where run_id = ? "
+            "and item_id = ?",
+            [plan_run, merge_item_id],
+        ).fetchone()
+        planned = row[0] if row else None
     dec = db.execute(
         "select label, choice from decisions where item_id = ? and kind = 'master' "
         "and superseded = 0 order by decision_id desc limit 1",

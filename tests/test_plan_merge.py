@@ -313,3 +313,22 @@ def test_survivorship_writes_a_field_synced_one_way_only() -> None:
     w.done()
     (item,) = by(build_plan(w.db, cfg(create_missing=False)).items, action="merge")
     assert item["record_id"] == "003A" and item["payload"]["fields"] == {"AccountId": "001A"}
+
+
+def test_the_review_shows_what_survives_under_the_master_the_reviewer_chose() -> None:
+    """ "Survives now" is what the merge will write: survivorship for the chosen master."""
+    from recon.review_detail import item_detail
+
+    w = World()
+    cid = company_cluster(w)
+    w.done()
+    res = build_plan(w.db, cfg(master_rule="oldest"))
+    (planned,) = by(res.items, action="merge")
+    assert planned["record_id"] == "A"
+    assert item_detail(w.db, cid)["master"]["survivors"]["city"] == "Oslo"  # A's
+    w.decide(cid, "master", "approve", {"master": "B"})
+    master = item_detail(w.db, cid)["master"]
+    assert (master["record_id"], master["by"]) == ("B", "reviewer")
+    assert master["survivors"]["city"] == "Bergen"  # B's own, as the merge will keep
+    w.decide(planned["item_id"], "conflict_value", "approve", {"city": "Trondheim"})
+    assert item_detail(w.db, cid)["master"]["survivors"]["city"] == "Trondheim"

@@ -115,6 +115,8 @@ def _undo() -> None:
     )
     flash("success", f"Undone: {what}. The previous decision is current again.")
     st.session_state["item"] = first["item_id"]
+    # opened even when it is on another page, or left this filter
+    st.session_state["pinned"] = first["item_id"]
 
 
 def _reset_page() -> None:

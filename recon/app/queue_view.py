@@ -213,6 +213,11 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
     )
 
 
+def _bulk_forget() -> None:
+    """Another scope or tier: the count made for the former one must not be approved."""
+    st.session_state.pop("bulk", None)
+
+
 def _bulk_box() -> None:
     # keyed: a message banner appearing or going above it never remounts it closed
     with st.expander("Bulk approve", key="bulk_box"):
@@ -222,12 +227,14 @@ def _bulk_box() -> None:
             format_func=lambda k: {"filter": "the current filter", "tier": "one tier"}[k],
             key="bulk_scope",
             horizontal=True,
+            on_change=_bulk_forget,
         )
         st.selectbox(
             "Tier",
             ["auto", "review"],
             key="bulk_tier",
             disabled=st.session_state.get("bulk_scope") != "tier",
+            on_change=_bulk_forget,
         )
         st.button("Count items", key="btn_bulk_count", on_click=_bulk_count)
         bulk = st.session_state.get("bulk")

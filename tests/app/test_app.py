@@ -553,3 +553,29 @@ def test_the_place_in_the_queue_survives_a_visit_to_another_tab(
     at.session_state["tab"] = "Queue"
     run(at)
     assert (at.session_state["page"], at.session_state["item"]) == place
+
+
+def test_another_bulk_scope_or_tier_drops_the_count_made_for_the_former(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(f_objects=["contacts"], f_kinds=["link"])
+    run(at.button(key="btn_bulk_count").click())
+    assert at.session_state["bulk"]
+    run(at.radio(key="bulk_scope").set_value("tier"))
+    assert "bulk" not in at.session_state
+    assert not [b for b in at.button if b.key == "btn_bulk_apply"]
+    run(at.button(key="btn_bulk_count").click())
+    assert at.session_state["bulk"]["tier"] == "auto"
+    run(at.selectbox(key="bulk_tier").set_value("review"))
+    assert "bulk" not in at.session_state
+
+
+def test_undo_opens_the_undone_item_even_from_another_page(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["link"], f_status="all", page=2)
+    item_id = at.session_state["item"]
+    run(at.button(key="btn_approve").click())
+    run(at.number_input(key="page").set_value(1))
+    assert at.session_state["item"] != item_id
+    run(at.button(key="btn_undo").click())
+    assert at.session_state["item"] == item_id
+    assert not [r for r in decisions(store, item_id) if r["label"] == "match"]
