@@ -406,7 +406,11 @@ def apply_plan(
             status = "budget" if isinstance(exc, BudgetExhausted) else "failed"
             error = str(exc) if isinstance(exc, ReconError) else f"{type(exc).__name__}"
             result = runner.result(status)
-            finish_run(db, run_id, status=status, summary=result.summary(), error=error)
+            summary = result.summary()
+            cls = getattr(exc, "error_class", None)
+            if cls is not None and status == "failed":  # what stopped the run, grouped by kind
+                summary["error_class"] = getattr(cls, "value", str(cls))
+            finish_run(db, run_id, status=status, summary=summary, error=error)
             setattr(exc, "result", result)  # noqa: B010
             raise
         result = runner.result("ok")

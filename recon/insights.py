@@ -352,6 +352,9 @@ def _stage_figures(summary: dict[str, Any]) -> dict[str, Any]:
     if isinstance(summary.get("failed"), dict):
         for cls, n in summary["failed"].items():
             errors[cls] = errors.get(cls, 0) + int(n)
+    if summary.get("error_class"):  # the error that stopped the stage
+        cls = str(summary["error_class"])
+        errors[cls] = errors.get(cls, 0) + 1
     for line in summary.get("errors") or []:
         cls = str(line).split(":", 1)[0].strip() or "unknown"
         errors[cls] = errors.get(cls, 0) + 1

@@ -1017,3 +1017,25 @@ def test_text_that_looks_like_json_stays_text_in_the_item() -> None:
     item = to_item(open_store(":memory:"), row)
     assert (item.before, item.after, item.props()) == ("5550100", "true", {"Phone": "true"})
     assert item.reviewer == "ana"
+
+
+def test_an_apply_stopped_by_an_unreachable_crm_counts_its_error_by_class(tmp_path: Path) -> None:
+    """`recon status` groups what stopped an apply (here the network) with the item errors."""
+    from recon.config import load_config
+    from recon.errors import SourceError
+    from recon.insights import status_report
+    from recon.store import open_store
+
+    cfg = load_config(
+        None,
+        overrides={"store": {"path": str(tmp_path / "r.db")},
+                   "hubspot": {"base_url": "http://127.0.0.1:9", "access_token": "pat-x"},
+                   "apply": {"max_retries": 0}},
+    )  # fmt: skip
+    db = open_store(cfg.store.path)
+    plan = make_plan(db, [hs_update("1", "name", "A", "B", "2024-01-01T00:00:00.000Z")])
+    with pytest.raises(SourceError):
+        apply_plan(db, cfg, plan_run_id=plan)
+    runs = status_report(db)["runs"]
+    assert runs["apply"]["status"] == "failed"
+    assert runs["apply"]["errors_by_class"] == {"network": 1}
