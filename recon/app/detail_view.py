@@ -50,7 +50,17 @@ def comparison(detail: dict[str, Any]) -> None:
         lambda row: ["background-color: #fff1c2" if row.name in differs else "" for _ in row],
         axis=1,
     )
-    st.dataframe(styled, width="stretch", height=min(38 + 35 * len(frame), 560))
+    # narrow columns: the records side by side even beside the action panel on a laptop
+    # (a long value is cut; hovering shows it whole)
+    rec_width = max(140, 340 // max(1, len(heads)))
+    columns = {"≠": st.column_config.TextColumn("≠", width=32)}
+    columns.update({h: st.column_config.TextColumn(h, width=rec_width) for h in heads})
+    st.dataframe(
+        styled,
+        width="stretch",
+        height=min(38 + 35 * len(frame), 560),
+        column_config=columns,
+    )
     links = [f"[{md(record_title(r))} ↗](<{r['link']}>)" for r in records if r.get("link")]
     st.markdown(
         " · ".join(links)

@@ -573,7 +573,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         st.error(str(exc))
         return
     st.divider()
-    left, right = st.columns([4, 3], gap="large")
+    left, right = st.columns([3, 2], gap="medium")
     with left:
         item = detail["item"]
         st.markdown(f"### {md(item['title'])}")
