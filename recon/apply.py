@@ -268,7 +268,9 @@ def _seed(
     """Journal rows (``planned``) for the eligible items this run does not hold yet."""
     have = {
         r["item_id"]: r
-        for r in db.query("select item_id, state, error from journal where run_id = ?", [run_id])
+        for r in db.query(
+            "select item_id, state, error, attempts, item from journal where run_id = ?", [run_id]
+        )
     }
     now = now_iso()
     new = []
@@ -285,6 +287,20 @@ def _seed(
                     [now, canonical_json(asdict(again)), run_id, row["item_id"]],
                 )
         if held is not None:
+            if (
+                held["state"] == "planned"
+                and not held["attempts"]
+                and (row["action"] == "merge" or row.get("conflict_item_id"))
+            ):
+                # never sent, and decided again since the run started (another master, another
+                # surviving or chosen value): a resumed run sends what the review shows now
+                now_item = canonical_json(asdict(to_item(db, row)))
+                if now_item != held["item"]:
+                    db.execute(
+                        "update journal set item = ?, crm_record_id = ?, updated_at = ? "
+                        "where run_id = ? and item_id = ?",
+                        [now_item, to_item(db, row).record_id, now, run_id, row["item_id"]],
+                    )
             continue
         item = to_item(db, row)
         new.append(

@@ -558,6 +558,27 @@ class Runner:
             )
         return True
 
+    @staticmethod
+    def _victim_changed(item: Item, states: dict[str, RecordState]) -> bool:
+        """Whether a merge's victim holds, in a field the merge compares, another value than
+        the one the review saw (survivorship would write a value someone replaced since, or
+        drop the newer one with the victim). A victim already merged away is not asked."""
+        values = item.payload.get("values")
+        if item.action != "merge" or not isinstance(values, dict):
+            return False
+        for victim in item.payload.get("victims") or ():
+            state = states.get(str(victim))
+            if state is None:
+                continue
+            if any(
+                isinstance(per, dict)
+                and str(victim) in per
+                and norm(state.values.get(f)) != norm(per[str(victim)])
+                for f, per in values.items()
+            ):
+                return True
+        return False
+
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
         both = {
             "snapshot_modified_at": item.snapshot,
@@ -610,11 +631,24 @@ class Runner:
                 for f in (i.payload.get("values") or {})
             }
         )
+        # a merge takes values from its victims too (a victim edited since review is news):
+        # read with the masters, in the same call
+        victims = sorted(
+            {
+                str(v)
+                for _op, its in checked
+                for i in its
+                if i.action == "merge"
+                for v in i.payload.get("victims") or ()
+            }
+        )
+        ids = [str(op.record_id) for op, _its in checked]
         current = (
-            writer.current(obj, [str(op.record_id) for op, _its in checked], fields)
+            writer.current(obj, ids + [v for v in victims if v not in set(ids)], fields)
             if checked
             else {}
         )
+        victim_states = {v: current[v] for v in victims if v in current}
         keep: list[tuple[Op, list[Item]]] = []
         gone: list[Item] = []
         stale: list[tuple[Item, RecordState]] = []
@@ -635,7 +669,9 @@ class Runner:
                 if ok:
                     props = {f: v for i in ok for f, v in i.props(self._created()).items()}
                     keep.append((Op(op.ref, "update", op.object, op.record_id, props), ok))
-            elif bad := [i for i in its if self._is_stale(i, state)]:
+            elif bad := [
+                i for i in its if self._is_stale(i, state) or self._victim_changed(i, victim_states)
+            ]:
                 # each item against its own snapshot: a stale write approved in review since
                 # (aimed at the current version) still goes, with its own precondition
                 stale.extend((i, state) for i in bad)

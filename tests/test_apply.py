@@ -520,6 +520,11 @@ def _merge_stopped_by_the_budget_then_resumed(
     cfg = crm.config(tmp_path, budget={"hubspot_calls": 2})
     db = crm.db(cfg)
     ids = companies(crm, count)[0]
+    if values is not None:  # the records hold what the review saw
+        for field, per in values(ids).items():
+            for rid, value in per.items():
+                if value is not None:
+                    crm.edit("hubspot", "companies", rid, {field: value})
     item = hs_merge(crm, ids)
     if values is not None:
         item["payload"]["values"] = values(ids)
@@ -900,7 +905,9 @@ def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_p
     db = crm.db(cfg)
     tag = uid()
     names = [f"Ord {tag} {i}" for i in range(2)]
-    master, victim = crm.hs_create("companies", [{"name": n} for n in names])
+    master, victim = crm.hs_create(
+        "companies", [{"name": names[0]}, {"name": names[1], "phone": "+1 555 0100"}]
+    )
     snaps = {r: crm.modified("hubspot", "companies", r) for r in (master, victim)}
     merge = {
         "action": "merge", "system": "hubspot", "object": "companies", "record_id": master,
@@ -1039,3 +1046,80 @@ def test_an_apply_stopped_by_an_unreachable_crm_counts_its_error_by_class(tmp_pa
     runs = status_report(db)["runs"]
     assert runs["apply"]["status"] == "failed"
     assert runs["apply"]["errors_by_class"] == {"network": 1}
+
+
+def test_a_merge_whose_victim_changed_since_review_goes_back_to_review(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """The victim's phone survives onto the master; a user replaced it since review: the merge
+    would write the old phone and delete the new one with the victim. It is stale instead."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    master, victim = crm.hs_create(
+        "companies", [{"name": f"V {tag}"}, {"name": f"V {tag} Inc", "phone": "+1 555 0100"}]
+    )
+    item = hs_merge(crm, [master, victim])
+    item["payload"]["values"] = {"phone": {master: None, victim: "+1 555 0100"}}
+    item["payload"]["fields"] = {"phone": "+1 555 0100"}
+    plan = make_plan(db, [item])
+    crm.edit("hubspot", "companies", victim, {"phone": "+1 555 0199"})
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (result.applied, result.stale) == (0, 1)
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", [victim]) == set()
+    assert crm.hs_get("companies", victim, ["phone"])["phone"] == "+1 555 0199"
+
+
+class _KilledAtFirstMerge:
+    """Wraps a writer: the process dies at the first merge it is asked to send."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, ops: Any) -> Any:
+        raise RuntimeError("killed")
+
+
+def test_a_resumed_apply_sends_the_master_chosen_since_it_stopped(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A merge the run had not sent yet when it stopped, whose master a reviewer changed
+    before the resume: the resume merges into the master the review shows now."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    a1, a2, b1, b2 = crm.hs_create("companies", [{"name": f"R {tag} {i}"} for i in range(4)])
+    merges = [hs_merge(crm, [a1, a2]), hs_merge(crm, [b1, b2])]
+    for m in merges:
+        members = [m["payload"]["master"], *m["payload"]["victims"]]
+        m["payload"]["order"] = members
+        m["payload"]["modified"] = {r: crm.modified("hubspot", "companies", r) for r in members}
+    plan = make_plan(db, merges)
+    inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    with pytest.raises(RuntimeError):
+        apply_plan(
+            db, cfg, plan_run_id=plan, confirm_merges=True,
+            writers={"hubspot": _KilledAtFirstMerge(inner)},
+        )  # fmt: skip
+    waiting = {
+        r["item_id"]: json.loads(r["item"])["record_id"]
+        for r in db.query("select item_id, item from journal where state = 'planned'")
+    }
+    (left_master,) = waiting.values()
+    left_victim = a2 if left_master == a1 else b2
+    link = db.execute(
+        "select link_item_id from plan_items where run_id = ? limit 1", [plan]
+    ).fetchone()[0]
+    approve_ids(db, [link], kind="master", label="approve")  # a decision row to edit below
+    db.execute(
+        "update decisions set choice = ? where item_id = ? and kind = 'master'",
+        [json.dumps({"master": left_victim}), link],
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, resume=True, confirm_merges=True)
+    assert result.applied >= 1
+    merged = inner.merged_away("companies", [left_master, left_victim])
+    assert merged == {left_master}  # into the master chosen since
