@@ -40,6 +40,7 @@ _NEXT_VERSION = "(select coalesce(max(d.version), 0) + 1 from decisions d where 
 
 
 def _marks(values: list[str]) -> str:
+    # an empty list gives `in (null)`: NULL, never true (callers coalesce where "not" matters)
     return ", ".join("?" for _ in values) or "null"
 
 
@@ -163,10 +164,12 @@ def _lapse(
         where decided_by = 'policy' and coalesce(superseded, 0) = 0 and (
           (kind = 'link' and item_id in (
              select p.pair_id from pairs p where p.run_id = ? and p.kind = 'link'
-               and not (p.tier in ({_marks(link_tiers)}) and p.object in ({_marks(objects)}))))
+               and not coalesce(p.tier in ({_marks(link_tiers)})
+                                and p.object in ({_marks(objects)}), 0)))
           or (kind = 'duplicate' and item_id in (
              select c.cluster_id from clusters c where c.run_id = ?
-               and not (c.tier in ({_marks(dup_tiers)}) and c.object in ({_marks(objects)}))))
+               and not coalesce(c.tier in ({_marks(dup_tiers)})
+                                and c.object in ({_marks(objects)}), 0)))
         )
         """,
             [match_run_id, *link_tiers, *objects, match_run_id, *dup_tiers, *objects],

@@ -234,3 +234,22 @@ def test_a_cluster_holding_records_a_person_called_distinct_is_not_merged(
     )  # fmt: skip
     counts = auto_approve(db, PolicySection(merges=True), match_run_id=match, plan_run_id=plan)
     assert counts["merges"] == 0 and "c1" not in decided(db)
+
+
+def test_a_policy_narrowed_to_nothing_lets_all_its_approvals_lapse(
+    store: tuple[sqlite_utils.Database, str, str],
+) -> None:
+    """No tiers at all (`link_tiers = []`, merges off) is the narrowest policy, not none."""
+    db, match, plan = store
+    first = auto_approve(
+        db, PolicySection(merges=True, duplicate_tiers=["auto", "review"]),
+        match_run_id=match, plan_run_id=plan,
+    )  # fmt: skip
+    assert first["links"] == 2 and first["merges"] >= 1
+    nothing = auto_approve(db, PolicySection(link_tiers=[]), match_run_id=match, plan_run_id=plan)
+    assert nothing["lapsed"] == first["links"] + first["merges"]
+    assert nothing["links"] == 0
+    left = db.execute(
+        "select count(*) from decisions where decided_by = 'policy' and superseded = 0"
+    ).fetchone()[0]
+    assert left == 0
