@@ -84,6 +84,8 @@ class Planner:
         self.assoc_counts: Counter[tuple[str, str]] | None = None  # most_associated master rule
         self.company_stage: dict[str, str] = {}  # HS company -> most advanced contact stage
         self.cache: dict[Any, Any] = {}
+        # (source, object) creates were held back for: the store has them only in part
+        self.partial_targets: set[tuple[str, str]] = set()
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
         self.cell_cache: dict[int, tuple[tuple[str, str], ...]] = {}
@@ -237,8 +239,16 @@ class Planner:
             seen["…"] = seen.get("…", 0) + 1
 
     def gap_warnings(self) -> list[tuple[str, str]]:
-        """Values that could not be written (no such option, not a number), as warnings."""
-        out = []
+        """Values that could not be written (no such option, not a number), and creates held
+        back for objects pulled only in part, as warnings."""
+        out = [
+            (
+                f"{source}.{obj}",
+                f"no record is created in {source} {obj}: it was pulled only in part (a "
+                "--sample pull, or one that stopped); run a whole `recon pull` first",
+            )
+            for source, obj in sorted(self.partial_targets)
+        ]
         for (key, sf_obj, sf_field, target, problem), seen in sorted(self.gaps.items()):
             where = (
                 f"Salesforce {sf_obj}.{sf_field}" if target == "salesforce" else f"HubSpot {key}"

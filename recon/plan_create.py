@@ -131,6 +131,16 @@ def _company_ref(p: Planner, account_id: str) -> tuple[dict[str, Any], str] | No
     return None
 
 
+#: the objects a record of ``(source, object)`` could exist as on the other side
+_TARGETS = {
+    ("hubspot", "companies"): ("Account",),
+    ("hubspot", "contacts"): ("Contact", "Lead"),
+    ("salesforce", "Account"): ("companies",),
+    ("salesforce", "Contact"): ("contacts",),
+    ("salesforce", "Lead"): ("contacts",),
+}
+
+
 def plan_creates(p: Planner) -> None:
     """Plan creates of records that have no link on the other side."""
     from .plan_build import SEQ
@@ -155,9 +165,19 @@ def plan_creates(p: Planner) -> None:
 
     def candidates(source: str, obj: str) -> Iterator[Rec]:
         """Unlinked, live, in-scope, unclustered records; with ``--sample N``, until N creates
-        were made from them (what a record is skipped for afterwards does not use up N)."""
+        were made from them (what a record is skipped for afterwards does not use up N).
+        None when the other side was never pulled whole: its records the store lacks may
+        well exist there (a ``--sample`` pull), and creating them would duplicate them."""
         scope = [f for f in filters if f.source == source and f.object == obj]
         bucket = recs.get((source, obj), {})
+        other = "salesforce" if source == "hubspot" else "hubspot"
+        targets = _TARGETS[(source, obj)]
+        partial = sorted(o for o in targets if (other, o) in p.view.incomplete)
+        if partial:
+            unlinked = sum(1 for rid in bucket if rid not in p.linked.get(source, set()))
+            p.skipped["create_target_not_pulled_whole"] += unlinked
+            p.partial_targets.update((other, o) for o in partial)
+            return
         # unlinked ids picked in C (no set of every id made first)
         for rid in sorted(filterfalse(p.linked.get(source, set()).__contains__, bucket)):
             if p.sample is not None and made.get((source, obj), 0) >= p.sample:

@@ -215,6 +215,9 @@ class StoreView:
             rejects them (``non_match``, a split): ``{"links": n, "clusters": n}``.
         held: ``(source, record_id)`` of records a split kept together with another (one
             entity: never created on the other side as two records).
+        incomplete: ``(source, object)`` pulled only in part so far (a ``--sample`` pull, a
+            pull that stopped) and never whole: what the store lacks of them may exist in the
+            CRM, so nothing is created there on the strength of its absence.
         asked: ids of the conflicts earlier plans asked (a question stays asked while its
             values stand, even when times would now settle it).
         recon_write: looks up recon's last write to a record (see :meth:`user_time`).
@@ -233,6 +236,7 @@ class StoreView:
     rejected: dict[str, int] = field(default_factory=dict)
     held: set[tuple[str, str]] = field(default_factory=set)
     asked: set[str] = field(default_factory=set)
+    incomplete: set[tuple[str, str]] = field(default_factory=set)
     recon_write: Callable[[str, str, str], ReconWrite | None] | None = None
 
     def user_time(self, rec: Rec) -> datetime | None:
@@ -425,6 +429,7 @@ def load_view(
     view.last_synced = _last_synced(db)
     if "journal" in db.table_names():
         view.recon_write = recon_writes(conn)
+    view.incomplete = _incomplete_objects(conn)
     view.asked = {
         r[0]
         for r in conn.execute("select distinct item_id from plan_items where action = 'conflict'")
@@ -444,6 +449,27 @@ def load_view(
         except ValueError:
             continue
     return view
+
+
+def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
+    """``(source, object)`` that pull runs touched but none read whole: every run that
+    covered them was a ``--sample``, or stopped (budget, error, killed). A finished pull
+    without a sample, or a loaded export file, makes an object whole."""
+    touched: set[tuple[str, str]] = set()
+    whole: set[tuple[str, str]] = set()
+    for status, config, summary in conn.execute(
+        "select status, config, summary from runs where stage = 'pull'"
+    ):
+        try:
+            cfg = json.loads(config or "{}") or {}
+            records = (json.loads(summary or "{}") or {}).get("records") or {}
+        except (TypeError, ValueError, AttributeError):
+            continue
+        keys = {tuple(str(k).split(":", 1)) for k in records if ":" in str(k)}
+        touched |= keys  # type: ignore[arg-type]
+        if status == "ok" and (cfg.get("sample") is None or cfg.get("file")):
+            whole |= keys  # type: ignore[arg-type]
+    return touched - whole
 
 
 def _links(conn: Any, match_run_id: str) -> list[dict[str, Any]]:

@@ -323,3 +323,29 @@ def test_a_split_keeps_its_groups_of_two_or_more_out_of_creates() -> None:
     # A and B are one company (not created twice); C is free
     created = sorted(i["payload"]["source"]["record_id"] for i in by(res.items, action="create"))
     assert created == ["C"]
+
+
+def test_nothing_is_created_where_the_store_holds_only_a_sample() -> None:
+    """After `--sample` pulls, the records the store lacks may well exist in the CRM: creating
+    them there would duplicate them. A whole pull of that side lifts the hold."""
+    from recon.store import finish_run, start_run
+
+    w = World()
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", domain="acme.com")
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo"}, email=EMAIL)
+
+    def pulled(sample: int | None, records: dict[str, int], status: str = "ok") -> None:
+        run = start_run(w.db, "pull", config={"sample": sample, "full": False})
+        finish_run(w.db, run, status=status, summary={"records": records})
+
+    pulled(5, {"hubspot:companies": 5, "hubspot:contacts": 5, "salesforce:Account": 5,
+               "salesforce:Contact": 5, "salesforce:Lead": 5})  # fmt: skip
+    res = plan(w, cfg())
+    assert by(res.items, action="create") == []
+    assert res.skipped["create_target_not_pulled_whole"] == 2
+    assert any("pulled only in part" in msg for _k, msg in res.warnings)
+    pulled(None, {"hubspot:companies": 40})  # HubSpot companies read whole since
+    again = build_plan(w.db, cfg())
+    assert [(i["system"], i["object"]) for i in by(again.items, action="create")] == [
+        ("hubspot", "companies")
+    ]
