@@ -358,6 +358,17 @@ class Planner:
                 self.skipped["direction"] += 1
                 return
             code, why = out.action, out.why
+            raw_hs, raw_sf = hs.field_time(fm.hubspot) or hs.record_time(), sf.record_time()
+            if code != "review" and (raw_hs, raw_sf) != (hs_time, sf_time):
+                # a time was taken from before recon's own last write, which cannot be told
+                # for sure from a person's edit of another field right after it: when the
+                # record's own time would decide otherwise, a person decides
+                plain = decide(
+                    fm.rule, hs_blank=False, sf_blank=False, equal=False,
+                    hs_time=raw_hs, sf_time=raw_sf, last_synced=view.last_synced.get(pair_id),
+                )  # fmt: skip
+                if plain.action != out.action:
+                    code, why = "review", "own_write_unclear"
             if code != "review" and self.conflict_id(pair_id, fm, hs_raw, sf_raw) in view.asked:
                 # an earlier plan asked a person about these very values: the question stands
                 # (times that settle it now must not answer it behind the reviewer's back)

@@ -248,7 +248,9 @@ class StoreView:
         (another field of it) would look newer than the other side's later edit. When the
         record has not changed since (its time is within :data:`OWN_WRITE_WINDOW` of the
         write's confirmation and every field recon wrote still holds recon's value), the
-        time the record had before recon wrote it is used instead.
+        time the record had before recon wrote it is used instead. A person's edit of another
+        field right after recon's write looks the same: the planner asks a person whenever
+        the two times would decide differently (``own_write_unclear``).
         """
         t = rec.record_time()
         if t is None or self.recon_write is None:
