@@ -54,6 +54,8 @@ class ApplyResult:
     #: the calls this process made (a resumed run's api_calls include those before it stopped;
     #: a dry run's api_calls are the batches it would send, and it makes none)
     calls_made: dict[str, int] = field(default_factory=dict)
+    #: the items this process confirmed (``applied`` counts a resumed run's earlier ones too)
+    applied_now: int = 0
     anchor: str | None = None
 
     @property
@@ -142,6 +144,7 @@ class Runner:
             )
         }
         self.touched, self.merged_into = self._written()
+        self.confirmed_now = 0  # items this process confirmed
 
     # ------------------------------------------------------------------ plumbing
 
@@ -200,6 +203,8 @@ class Runner:
 
     def _set(self, item: Item, state: str, **cols: Any) -> None:
         rid = cols.get("crm_record_id")
+        if state == "confirmed":
+            self.confirmed_now += 1
         if state == "confirmed" and rid:
             self.touched.add(str(rid))
             if item.action == "create":
@@ -730,5 +735,6 @@ class Runner:
             pending=counts["pending"],
             api_calls=calls,
             calls_made={k: b.calls for k, b in self.budgets.items()},
+            applied_now=self.confirmed_now,
             anchor=audit.anchor(self.db),
         )

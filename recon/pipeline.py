@@ -215,8 +215,15 @@ def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     for name in ("resume", "apply"):
         result = stage_results.get(name, {})
         for key in ("applied", "skipped", "stale", "pending"):
-            if isinstance(result.get(key), int):
-                out[key] = out.get(key, 0) + result[key]
+            # a resumed apply's own `applied` includes what it confirmed before it stopped
+            value = (
+                result.get("applied_now")
+                if key == "applied" and not result.get("dry_run")
+                else None
+            )
+            value = value if isinstance(value, int) else result.get(key)
+            if isinstance(value, int):
+                out[key] = out.get(key, 0) + value
         if isinstance(result.get("failed"), dict):
             failed = out.setdefault("failed", {})
             for cls, n in result["failed"].items():
@@ -295,8 +302,10 @@ def _run_stages(
         pending = unfinished_apply(db)
         if pending:
             log.warning("resuming apply run %s left unfinished", pending[0])
+            # named before it runs: a resume stopped again (budget, login) still exports
+            summary["resumed_apply_run_id"] = pending[0]
             resumed = apply_stage("resume", pending[1], resume=True)
-            summary["resumed_apply_run_id"] = resumed.get("run_id")
+            summary["resumed_apply_run_id"] = resumed.get("run_id") or pending[0]
 
     if "pull" in wanted:
         from .pull import run_pull

@@ -183,9 +183,28 @@ def test_a_failed_apply_is_resumed_by_the_next_run(
     db = open_store(run_config.parent / "recon.db")
     failed = db.execute("select run_id, status from runs where stage = 'apply'").fetchone()
     assert failed[1] == "failed"
+    # the next run's resume stops the same way: what it wrote is exported all the same
+    requests.post(f"{sandbox.url}/_sandbox/faults", json=rules, timeout=10)
+    code, summary = run(run_config, "--stage", "apply", "--stage", "export", capsys=capsys)
+    requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=10)
+    assert code == 7, summary
+    assert summary["resumed_apply_run_id"] == failed[0]
+    assert any("resumed" in f for f in summary["exports"])
+
+    def confirmed() -> int:
+        return int(
+            db.execute(
+                "select count(*) from journal where run_id = ? and state = 'confirmed'",
+                [failed[0]],
+            ).fetchone()[0]
+        )
+
+    before = confirmed()
     code, summary = run(run_config, "--stage", "apply", capsys=capsys)
     assert code == 0, summary.get("error")
     assert summary["stages"]["resume"]["run_id"] == failed[0]
+    # what this run wrote, not the resumed apply's whole tally
+    assert summary["counts"]["applied"] == confirmed() - before
     left = db.execute(
         "select count(*) from journal where run_id = ? and state in ('planned', 'sent')",
         [failed[0]],
