@@ -376,8 +376,17 @@ class Runner:
         try:
             outcomes = writer.write([op for op, _its in part])
         except SourceError as exc:
-            if isinstance(exc, BudgetExhausted | RateLimited | AuthError):
+            if isinstance(exc, BudgetExhausted | AuthError):
                 raise  # items stay `sent`: the resumed run re-reads them before sending again
+            if isinstance(exc, RateLimited):
+                # still limited after the writer's retries: not processed (a 429 never is);
+                # back to planned, tried again after a longer wait, failed once attempts run out
+                with transaction(self.db):
+                    for item in items:
+                        self._set(item, "planned", error_class=exc.error_class.value,
+                                  error=str(exc)[:500])  # fmt: skip
+                log.warning("batch %d: %s; waiting before the next round", self.batch_no, exc)
+                raise Unknown() from None
             with transaction(self.db):
                 for item in items:
                     self._set(item, "sent", error_class=exc.error_class.value, error=str(exc)[:500])

@@ -224,6 +224,36 @@ def test_429_storm_is_retried_and_every_call_counted(crm: CrmEnv, tmp_path: Path
     assert result.api_calls["hubspot"] == 4 * 2 + fired
 
 
+def test_a_429_storm_outlasting_the_retries_fails_its_items_and_the_rest_goes_on(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Like a 5xx storm: those items fail as rate_limited (sent again by the next apply), the
+    other CRM's items are still written, the run is partial (exit 4), not aborted."""
+    cfg = crm.config(tmp_path, apply={"max_retries": 1})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 2)
+    account = crm.sf_create("Account", [{"Name": f"Storm {uid()}"}])[0]
+    items = [
+        hs_update(i, "name", n, n + " storm", crm.modified("hubspot", "companies", i))
+        for i, n in zip(ids, names, strict=True)
+    ]
+    items.append(
+        sf_update(
+            account, "Phone", None, "+1 555 0142", crm.modified("salesforce", "Account", account)
+        )
+    )
+    plan = make_plan(db, items)
+    crm.fault(kind="rate_limit", side="hubspot", endpoint="*batch/update*", retry_after=0)
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    crm.clear_faults()
+    assert result.status == "partial" and result.failed == {"rate_limited": 2}
+    assert result.applied == 1
+    assert crm.sf_get("Account", account, ["Phone"])["Phone"] == "+1 555 0142"
+    again = apply_plan(db, cfg, plan_run_id=plan)  # the next apply sends them
+    assert again.applied == 2
+    assert crm.hs_get("companies", ids[0], ["name"])["name"] == names[0] + " storm"
+
+
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_errors_are_reread_then_retried(crm: CrmEnv, tmp_path: Path, status: int) -> None:
     cfg = crm.config(tmp_path)
