@@ -413,6 +413,19 @@ def load_view(
                     if len(ids) > 1:
                         view.held.update((sources.get(r, ""), r) for r in ids)
         view.rejected["clusters"] = len(gone)
+    # a duplicate cluster of an earlier match run that no one rejected still says its records
+    # may be one entity (weights are fitted again each run: a pair near a threshold can drop
+    # out): they are held out of creates, as the current run's clusters are
+    current = {(s, str(r)) for c in view.clusters.values() for s, _o, r in c["members"]}
+    for cid, source, rid in conn.execute(
+        "select c.cluster_id, c.source, c.record_id from clusters c join runs r "
+        "on r.run_id = c.run_id where c.run_id != ? and r.stage = 'match' and r.status = 'ok' "
+        "and c.tier in ('auto', 'review') and c.run_id in (select run_id from runs "
+        "where stage = 'match' and status = 'ok' order by started_at desc limit 4)",
+        [match_run_id],
+    ):
+        if cid not in rejected and (source, str(rid)) not in current:
+            view.held.add((source, str(rid)))
     view.owners = [
         (s, str(o), e, a)
         for s, o, e, a in conn.execute("select source, owner_id, email, active from owners")

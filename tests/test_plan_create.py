@@ -349,3 +349,29 @@ def test_nothing_is_created_where_the_store_holds_only_a_sample() -> None:
     assert [(i["system"], i["object"]) for i in by(again.items, action="create")] == [
         ("hubspot", "companies")
     ]
+
+
+def test_a_record_an_earlier_match_run_clustered_is_not_created() -> None:
+    """Weights are fitted again each run: a duplicate pair near the threshold can drop out
+    of the latest run. A cluster no one rejected still holds its records out of creates."""
+    from recon.store import finish_run, start_run
+
+    w = World()
+    for rid in ("001A", "001B"):
+        w.snap("salesforce", "Account", rid, {"Name": "Vista Wave"}, name="Vista Wave")
+    earlier = start_run(w.db, "match")
+    w.db["clusters"].insert_all(
+        {"run_id": earlier, "cluster_id": "c-old", "object": "companies", "source": "salesforce",
+         "record_object": "Account", "record_id": rid, "score": 0.98, "tier": "review"}
+        for rid in ("001A", "001B")
+    )  # fmt: skip
+    finish_run(w.db, earlier)
+    w.db.execute(
+        "update runs set started_at = '2000-01-01T00:00:00.000Z' where run_id = ?", [earlier]
+    )
+    res = plan(w, cfg())
+    assert by(res.items, action="create") == []
+    assert res.skipped["create_in_duplicate_cluster"] == 2
+    w.decide("c-old", "duplicate", "non_match")  # a person: two companies
+    again = build_plan(w.db, cfg())
+    assert len(by(again.items, action="create")) == 2
