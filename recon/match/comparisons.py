@@ -242,7 +242,9 @@ def person_name(column: str = "person_norm") -> Comparison:
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else",),
+        # a shared surname (or first name) alone is how colleagues at one company look: the
+        # weakest name level never decides `auto`, whatever company, domain and city agree
+        veto_auto=("token_set_0.6", "else"),
         density_adjust=True,
         needs_support=("jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
     )

@@ -685,3 +685,27 @@ def test_the_order_of_the_records_changes_nothing(companies) -> None:
     for a, b in ((first.links, again.links), (first.duplicates, again.duplicates)):
         cols = ["record_id_l", "record_id_r", "score", "tier", "explanation"]
         assert a.select(cols).sort(cols[:2]).equals(b.select(cols).sort(cols[:2]))
+
+
+def test_colleagues_sharing_a_surname_are_never_auto_duplicates() -> None:
+    """Elias and Jeffrey Johnson at one company: the names meet only at the weakest level
+    (a shared surname), and company, domain and city agree as they do for any colleagues.
+    However high the score, such a pair is never `auto`: a person may look, no policy merges."""
+    import numpy as np
+
+    from recon.match.settings import default_settings
+    from recon.match.tiers import AUTO, pair_tiers
+
+    settings = default_settings("contacts")
+    levels = []
+    for comp in settings.comparisons:
+        labels = [lv.label for lv in comp.levels]
+        wanted = "token_set_0.6" if comp.name == "person_name" else "exact"
+        levels.append(labels.index(wanted) if wanted in labels else len(labels) - 1)
+    g = np.array([levels])
+    tier = pair_tiers(g, np.array([0.999994]), settings, auto=0.99, review=0.9)
+    assert tier[0] != AUTO
+    g[0, [c.name for c in settings.comparisons].index("person_name")] = [
+        lv.label for lv in settings.comparison("person_name").levels
+    ].index("jw_0.94")
+    assert pair_tiers(g, np.array([0.999994]), settings, auto=0.99, review=0.9)[0] == AUTO
