@@ -169,9 +169,10 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
                     current["started_at"],
                 )
             else:
+                run = f", run {current['run_id']}" if current["run_id"] else ""
                 raise LockedError(
                     f"the store is locked by {current['holder']} (pid {current['pid']} on "
-                    f"{current['host']}, run {current['run_id'] or '-'}, since {current['started_at']})",
+                    f"{current['host']}{run}, since {current['started_at']})",
                     hint="wait for it to finish; a holder silent for "
                     f"{int(stale_after)} s is taken over automatically",
                 )
