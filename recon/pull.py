@@ -199,6 +199,10 @@ def write_page(
             if changed:
                 db["snapshots"].upsert_all(changed, pk=("source", "object", "record_id"))
             written = len(changed)
+            if source == "hubspot":
+                _retire_merged(db, page.object, changed)
+            elif page.object == "Account":
+                _carry_account_names(db, changed)
         if page.assoc_from is not None:
             from_object, from_ids = page.assoc_from
             for i in range(0, len(from_ids), 500):
@@ -233,6 +237,52 @@ def write_page(
                 pk=("source", "object"),
             )  # fmt: skip
     return written
+
+
+def _retire_merged(db: sqlite_utils.Database, obj: str, rows: list[dict[str, Any]]) -> None:
+    """HubSpot records merged into a survivor: the survivor lists them in
+    ``hs_merged_object_ids``; they are gone from the CRM (no list, search or archived read
+    returns them), so the store marks them archived and drops their associations."""
+    gone: list[str] = []
+    for row in rows:
+        try:
+            data = json.loads(row.get("data") or "{}")
+        except ValueError:
+            continue
+        props = data.get("properties") if isinstance(data.get("properties"), dict) else data
+        merged = str((props or {}).get("hs_merged_object_ids") or "")
+        gone += [
+            m.strip() for m in merged.split(";") if m.strip() and m.strip() != row["record_id"]
+        ]
+    for i in range(0, len(gone), 500):
+        chunk = gone[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        db.execute(
+            f"update snapshots set archived = 1 where source = 'hubspot' and object = ? "
+            f"and record_id in ({marks}) and archived != 1",
+            [obj, *chunk],
+        )
+        db.execute(
+            f"delete from associations where source = 'hubspot' and from_object = ? "
+            f"and from_id in ({marks})",
+            [obj, *chunk],
+        )
+
+
+def _carry_account_names(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
+    """A renamed Account: its Contacts' ``Account.Name`` (and ``company``) change with it,
+    though their own ``SystemModstamp`` does not (Salesforce's parent-field rule), so an
+    incremental pull would never read them again. The store carries the name over."""
+    for row in rows:
+        name = row.get("name")
+        if not name or row.get("archived"):
+            continue
+        db.execute(
+            "update snapshots set company = ?, data = json_set(data, '$.\"Account.Name\"', ?) "
+            "where source = 'salesforce' and object = 'Contact' and account_id = ? "
+            "and company is not ?",
+            [name, name, row["record_id"], name],
+        )
 
 
 def _open_source(name: str, cfg: ReconConfig, meter: CallMeter) -> Any:

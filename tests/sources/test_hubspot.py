@@ -460,3 +460,30 @@ def test_a_property_added_to_the_pull_is_filled_in_on_records_pulled_before(
     # a property dropped from the configuration reads nothing again
     fewer = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["companies"])
     assert fewer.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 1}
+
+
+def test_a_record_merged_away_in_hubspot_is_archived_in_the_store(hs, fresh_db) -> None:
+    """HubSpot returns a merged-away record from no list, search or archived read: the
+    survivor's hs_merged_object_ids says it is gone."""
+    cfg = _cfg(hs, pull={"archived_sweep_hours": 0})
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    keep, gone = hs.contacts[10], hs.contacts[11]
+    requests.post(
+        f"{hs.url}/crm/v3/objects/contacts/merge",
+        json={"primaryObjectId": keep, "objectIdToMerge": gone},
+        headers={"Authorization": "Bearer pat-na1-test"},
+        timeout=5,
+    ).raise_for_status()
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    flags = dict(
+        fresh_db.execute(
+            "select record_id, archived from snapshots where object = 'contacts' "
+            "and record_id in (?, ?)",
+            [keep, gone],
+        ).fetchall()
+    )
+    assert flags == {keep: 0, gone: 1}
+    assoc = fresh_db.execute(
+        "select count(*) from associations where from_object = 'contacts' and from_id = ?", [gone]
+    ).fetchone()[0]
+    assert assoc == 0

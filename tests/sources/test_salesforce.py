@@ -520,3 +520,23 @@ def test_a_field_added_since_the_last_pull_is_filled_in_on_every_record(
     assert cities == 2500
     quiet = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
     assert _by_kind(quiet) == {"query": 1} and quiet.records == {"salesforce:Account": 0}
+
+
+def test_a_renamed_account_renames_the_company_of_its_contacts(sf, fresh_db) -> None:
+    """Salesforce keeps a Contact's SystemModstamp when its Account is renamed: the store
+    carries the new Account.Name over to the Contacts an incremental would not read again."""
+    cfg = _cfg(sf)
+    run_pull(fresh_db, cfg, sources=["salesforce"])
+    account = sf.accounts[1]
+    requests.post(
+        f"{sf.url}/_sandbox/records/salesforce/Account/{account}",
+        json={"fields": {"Name": "Renamed Parent"}},
+        timeout=5,
+    ).raise_for_status()
+    run_pull(fresh_db, cfg, sources=["salesforce"])
+    row = fresh_db.execute(
+        "select company, json_extract(data, '$.\"Account.Name\"') from snapshots "
+        "where record_id = ?",
+        [sf.contacts[1]],
+    ).fetchone()
+    assert row == ("Renamed Parent", "Renamed Parent")
