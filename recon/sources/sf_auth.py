@@ -195,7 +195,8 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
 
     Raises:
         AuthError: missing credentials, or the token endpoint refused them.
-        SourceError: the login URL could not be reached (network).
+        SourceError: the login URL could not be reached (network), or answered with server
+            errors until ``max_retries`` ran out (both are retried with backoff first).
 
     Examples:
         >>> from recon.config import SalesforceSection
@@ -213,15 +214,31 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
     form = _token_form(cfg)
     url = f"{cfg.login_url}/services/oauth2/token"
     http = session or requests.Session()
-    try:
-        resp = http.post(
-            url, data=form, timeout=cfg.timeout_seconds, headers={"Accept": "application/json"}
-        )
-    except requests.RequestException as exc:
+    attempts = max(1, cfg.max_retries + 1)
+    for attempt in range(1, attempts + 1):
+        # a server error or a lost connection is no refusal of the credentials: retried
+        try:
+            resp = http.post(
+                url, data=form, timeout=cfg.timeout_seconds, headers={"Accept": "application/json"}
+            )
+        except requests.RequestException as exc:
+            if attempt < attempts:
+                time.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+                continue
+            raise SourceError(
+                f"salesforce: cannot reach the token endpoint {url}: {type(exc).__name__}",
+                error_class=ErrorClass.NETWORK,
+            ) from None
+        if resp.status_code < 500:
+            break
+        if attempt < attempts:
+            time.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+            continue
         raise SourceError(
-            f"salesforce: cannot reach the token endpoint {url}: {type(exc).__name__}",
-            error_class=ErrorClass.NETWORK,
-        ) from None
+            f"salesforce: the token endpoint {url} answered {resp.status_code} "
+            f"(after {attempts} attempts)",
+            error_class=ErrorClass.SERVER_ERROR,
+        )
     try:
         body = resp.json()
     except ValueError:

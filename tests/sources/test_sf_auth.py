@@ -140,6 +140,31 @@ def test_refused_token_is_an_auth_error_without_the_secret(server) -> None:
     assert "s3cr3t-value" not in str(err.value)
 
 
+def test_a_server_error_at_the_token_endpoint_is_retried_not_an_auth_error(server) -> None:
+    """A 503 says nothing of the credentials: retried; one that lasts is a server error."""
+    from recon.errors import ErrorClass, SourceError
+
+    def fault(times: int) -> None:
+        requests.post(
+            f"{server.url}/_sandbox/faults",
+            json={"kind": "server_error", "side": "salesforce", "status": 503,
+                  "endpoint": "*oauth2*", "times": times},
+            timeout=5,
+        ).raise_for_status()  # fmt: skip
+
+    section = _section(
+        server, "client_credentials", client_id="cid", client_secret="s", max_retries=2
+    )
+    fault(1)
+    assert request_token(section).access_token
+    requests.delete(f"{server.url}/_sandbox/faults", timeout=5)
+    fault(5)
+    with pytest.raises(SourceError) as err:
+        request_token(section)
+    assert not isinstance(err.value, AuthError)
+    assert err.value.error_class is ErrorClass.SERVER_ERROR and "after 3 attempts" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("instance", "url", "plain"),
     [
