@@ -383,6 +383,13 @@ def run_pull(
                 for owners in source.owners():
                     write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
                 with transaction(db):
+                    # the whole list was read: an owner it no longer holds (archived in
+                    # HubSpot, gone) is no longer one to assign records to
+                    db.execute(
+                        "update owners set active = 0 where source = ? and active != 0 "
+                        "and run_id is not ?",
+                        [name, run_id],
+                    )
                     _stamp(db, name, "owners", run_id)
         except BudgetExhausted as exc:
             info["status"], info["error"] = "budget", str(exc)

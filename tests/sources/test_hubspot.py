@@ -487,3 +487,22 @@ def test_a_record_merged_away_in_hubspot_is_archived_in_the_store(hs, fresh_db) 
         "select count(*) from associations where from_object = 'contacts' and from_id = ?", [gone]
     ).fetchone()[0]
     assert assoc == 0
+
+
+def test_an_owner_archived_in_hubspot_is_inactive_in_the_store(hs, fresh_db) -> None:
+    cfg = _cfg(hs, pull={"owners_refresh_hours": 0})
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+    owners = dict(fresh_db.execute("select owner_id, active from owners").fetchall())
+    assert owners and set(owners.values()) == {1}
+    gone = sorted(owners)[0]
+    with hs.state.tx() as conn:
+        data = json.loads(
+            conn.execute("select data from hs_owners where id = ?", [gone]).fetchone()[0]
+        )
+        conn.execute(
+            "update hs_owners set data = ? where id = ?",
+            [json.dumps({**data, "archived": True}), gone],
+        )
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+    after = dict(fresh_db.execute("select owner_id, active from owners").fetchall())
+    assert after[gone] == 0 and all(v == 1 for k, v in after.items() if k != gone)
