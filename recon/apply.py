@@ -382,7 +382,7 @@ def apply_plan(
             return result
         rows = approved_plan_items(db, plan)
         if dry_run:
-            return _dry_run(db, cfg, plan, rows, parent_run_id, progress)
+            return _dry_run(db, cfg, plan, rows, parent_run_id, progress, confirm_merges)
         pending = unfinished_apply(db, plan)
         unfinished = pending[0] if pending else None
         if unfinished and not resume:
@@ -431,6 +431,11 @@ def apply_plan(
             raise
         result = runner.result("ok")
         finish_run(db, run_id, status=result.status, summary=result.summary())
+        log.info(
+            "apply run %s %s: applied %d, failed %s, stale %d, skipped %d, calls %s",
+            run_id, result.status, result.applied, result.failed, result.stale, result.skipped,
+            result.calls_made,
+        )  # fmt: skip
         return result
 
 
@@ -441,11 +446,15 @@ def _dry_run(
     rows: list[dict[str, Any]],
     parent_run_id: str | None,
     progress: Callable[[int, int], None] | None,
+    confirm_merges: bool = False,
 ) -> ApplyResult:
     run_id = start_run(
         db, "apply", parent_id=parent_run_id, config={"plan_run_id": plan, "dry_run": True}
     )
     items = [to_item(db, r) for r in rows]
+    # as the real apply: merges without confirmation are skipped, not sent
+    refused = [] if confirm_merges else [i for i in items if i.action == "merge"]
+    items = [i for i in items if i not in refused]
     dry: dict[str, Writer] = {
         "hubspot": DryRunWriter("hubspot", batch_size=cfg.apply.hubspot_batch_size),
         "salesforce": DryRunWriter("salesforce", batch_size=cfg.apply.salesforce_batch_size),
@@ -464,8 +473,9 @@ def _dry_run(
         run_id=run_id,
         plan_run_id=plan,
         dry_run=True,
-        items=len(items),
+        items=len(items) + len(refused),
         applied=len(items),
+        skipped=len(refused),
         api_calls=calls,
         calls_made={"hubspot": 0, "salesforce": 0},
         anchor=audit.anchor(db),

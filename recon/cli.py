@@ -69,7 +69,10 @@ def _version(value: bool) -> None:
 def _root(
     config: ConfigOpt = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log debug detail to stderr.")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log at debug level to stderr: stages, retries, waits, sweeps."
+        ),
     ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
@@ -622,8 +625,8 @@ def plan(
         typer.Option(
             "--sample",
             min=1,
-            help="Plan for at most N links, clusters and creates per object (records skipped "
-            "before a create do not count).",
+            help="Plan for at most N links and clusters per object, and N creates from each "
+            "source object (records skipped before a create do not count).",
         ),
     ] = None,
 ) -> None:

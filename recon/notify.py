@@ -62,8 +62,8 @@ def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
     lines = [f"{icon} *{notice['title']}* (exit {notice.get('exit_code')})"]
     counts = notice.get("counts") or {}
     if counts:
-        # a dry run wrote nothing: its "applied" is what it would apply
-        name = {"applied": "would apply"} if notice.get("dry_run") else {}
+        # a dry run wrote nothing: it counts what it would apply
+        name = {"would_apply": "would apply"}
         lines.append(" · ".join(f"{name.get(k, k)}: {v}" for k, v in counts.items()))
     if notice.get("top_error_classes"):
         lines.append(

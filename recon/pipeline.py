@@ -222,8 +222,10 @@ def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 else None
             )
             value = value if isinstance(value, int) else result.get(key)
+            # a dry run wrote nothing: what it counts is what it would apply
+            name = "would_apply" if key == "applied" and result.get("dry_run") else key
             if isinstance(value, int):
-                out[key] = out.get(key, 0) + value
+                out[name] = out.get(name, 0) + value
         if isinstance(result.get("failed"), dict):
             failed = out.setdefault("failed", {})
             for cls, n in result["failed"].items():

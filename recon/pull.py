@@ -589,6 +589,10 @@ def _finish(
         summary=result.summary,
         error="; ".join(result.errors) or None,
     )
+    log.info(
+        "pull run %s %s: records %s, changed %s, calls %s",
+        result.run_id, status, result.records, result.changed, meter_calls,
+    )  # fmt: skip
 
 
 def load_file(

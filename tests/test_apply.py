@@ -147,6 +147,22 @@ def test_dry_run_sends_nothing_and_writes_no_journal(crm: CrmEnv, tmp_path: Path
     assert db["journal"].count == 0 and db["audit"].count == 0
 
 
+def test_a_dry_run_counts_an_unconfirmed_merge_as_skipped(crm: CrmEnv, tmp_path: Path) -> None:
+    """As the real apply would: a merge without --confirm-merges is not sent."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids = companies(crm, 3)[0]
+    plan = make_plan(
+        db,
+        [hs_update(ids[2], "name", "x", "y", crm.modified("hubspot", "companies", ids[2])),
+         hs_merge(crm, ids[:2])],
+    )  # fmt: skip
+    dry = apply_plan(db, cfg, plan_run_id=plan, dry_run=True)
+    assert (dry.applied, dry.skipped) == (1, 1)
+    confirmed = apply_plan(db, cfg, plan_run_id=plan, dry_run=True, confirm_merges=True)
+    assert (confirmed.applied, confirmed.skipped) == (2, 0)
+
+
 def test_unapproved_items_are_not_applied(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -113,7 +113,7 @@ def test_a_dry_run_says_so() -> None:
 
     notice = build_notice(
         {"run_id": "run-1", "status": "ok", "exit_code": 0, "dry_run": True,
-         "counts": {"applied": 685}}
+         "counts": {"would_apply": 685}}
     )  # fmt: skip
     text = slack_payload(notice)["text"]
     assert "DRY RUN" in text and "would apply: 685" in text and "applied: 685" not in text

@@ -264,6 +264,7 @@ def run_match(
         )
         raise
     finish_run(db, run_id, status="ok", summary=summary)
+    log.info("match run %s: %s", run_id, summary)
     return run_id
 
 

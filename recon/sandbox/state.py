@@ -452,6 +452,15 @@ class SandboxState:
                     ]
                 for table in tables:
                     conn.execute(f'DELETE FROM "{table}"')
+                if (
+                    not keep_data
+                    and conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+                    ).fetchone()
+                ):
+                    # ids start again where a fresh sandbox starts: the same seed gives the
+                    # same records under the same ids
+                    conn.execute("DELETE FROM sqlite_sequence")
             self.faults.clear()
             if not keep_data:
                 self._init_schemas()

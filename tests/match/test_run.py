@@ -24,9 +24,11 @@ def _load(db, companies) -> None:  # type: ignore[no-untyped-def]
         db["snapshots"].insert_all(rows, alter=False)
 
 
-def test_run_match_writes_tables(fresh_db, companies) -> None:
+def test_run_match_writes_tables(fresh_db, companies, caplog) -> None:
     _load(fresh_db, companies)
-    run_id = run_match(fresh_db, objects=("companies",))
+    with caplog.at_level("INFO", logger="recon.match.run"):  # what `recon -v match` shows
+        run_id = run_match(fresh_db, objects=("companies",))
+    assert f"match run {run_id}" in caplog.text
     run = fresh_db["runs"].get(run_id)
     assert run["stage"] == "match" and run["status"] == "ok"
     mr = fresh_db["match_runs"].get((run_id, "companies"))
