@@ -222,3 +222,15 @@ def test_reset_with_port_and_db_is_a_usage_error(tmp_path: Any) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["sandbox", "reset", "--port", "9", "--db", str(tmp_path / "x.db")])
     assert exit_.value.code == 2
+
+
+def test_a_reset_gives_the_same_ids_again() -> None:
+    """The same seed after a reset is the same records under the same ids (a store pulled
+    before a reset names records that exist again)."""
+    from recon.sandbox.hs_records import bulk_load
+
+    state = SandboxState(":memory:")
+    first = bulk_load(state, "companies", [{"name": "A"}, {"name": "B"}])
+    state.reset()
+    again = bulk_load(state, "companies", [{"name": "A"}, {"name": "B"}])
+    assert again == first
