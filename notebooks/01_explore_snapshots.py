@@ -69,7 +69,9 @@ alt.Chart(coverage.to_pandas()).mark_bar().encode(
 # %% [markdown]
 # ## Duplicates inside each system
 # A cheap estimate (shared cleaned domain or normalised name for companies, shared
-# email for people) beside the duplicate clusters of the latest match run.
+# email for people) beside the duplicate clusters of the latest match run, both per
+# source object. HubSpot keeps contact emails unique, so the email key finds no HubSpot
+# contact duplicates; the match run's fuzzy comparisons do.
 
 # %%
 duplicates = recon.duplicate_estimate(db)

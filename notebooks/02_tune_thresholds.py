@@ -18,7 +18,8 @@
 # label. This notebook measures, for a grid of thresholds, the precision and
 # recall of "link every pair scoring at least t", from those human decisions only
 # (the headless policy's own approvals never grade themselves), and suggests the
-# lowest threshold that keeps precision at the target.
+# lowest threshold that keeps precision at the target. The grid starts at the lowest
+# score a person labelled: nothing below the review threshold is ever shown to one.
 
 # %%
 import altair as alt
@@ -51,7 +52,9 @@ alt.Chart(long.to_pandas()).mark_line(point=True).encode(
 # %% [markdown]
 # ## Suggested threshold
 # The lowest threshold whose measured precision reaches the target (the most links
-# an unattended run can take at that precision), and the one with the best F1.
+# an unattended run can take at that precision), and the one with the best F1. A pair
+# a veto keeps out of `auto` (a clearly different name, another country) stays out of it
+# whatever the threshold.
 
 # %%
 meeting = curve.filter(pl.col("precision") >= TARGET_PRECISION).sort("threshold")

@@ -193,10 +193,11 @@ def cluster_counts(db: sqlite_utils.Database, run_id: str | None = None) -> pl.D
     run = resolve_run_id(db, run_id, "match", finished=True)
     if run is None or "clusters" not in db.table_names():
         return pl.DataFrame(schema=schema)
+    # by the records' own object (Account, Contact, Lead...), as duplicate_estimate counts
     return _query_frame(
         db,
-        "select source, object, count(distinct cluster_id), count(*) from clusters "
-        "where run_id = ? group by source, object order by source, object",
+        "select source, coalesce(record_object, object), count(distinct cluster_id), count(*) "
+        "from clusters where run_id = ? group by 1, 2 order by 1, 2",
         [run],
         schema,
     )
@@ -255,10 +256,11 @@ def threshold_curve(
     """Precision and recall of "link when score ≥ t", measured from human decisions.
 
     Every pair a person labelled ``match`` or ``non_match`` (latest decision per
-    pair) is a label; the pair's score is its latest match run's score.
+    pair) is a label; the pair's score is its latest match run's score. The default grid
+    runs from the lowest labelled score (no pair below the review threshold is ever shown to
+    a person, so lower thresholds would all read the same) to 1.0 in 21 steps.
     Returns ``threshold, proposed, correct, precision, recall, f1``.
     """
-    grid = thresholds or [round(0.5 + 0.025 * i, 3) for i in range(21)]
     rows = list(
         db.query(
             """
@@ -274,6 +276,12 @@ def threshold_curve(
         )
     )
     labels = [(r["score"], r["label"] == "match") for r in rows if r["score"] is not None]
+    if thresholds:
+        grid = thresholds
+    else:
+        floor = min((score for score, _ in labels), default=0.9)
+        floor = max(0.0, min(floor, 0.995))
+        grid = sorted({round(floor + (1.0 - floor) * i / 20, 4) for i in range(21)})
     total_true = sum(1 for _, truth in labels if truth)
     out = []
     for t in grid:

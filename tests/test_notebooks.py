@@ -126,7 +126,10 @@ def test_02_thresholds(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert measured and all(0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1 for r in measured)
     recalls = [r["recall"] for r in measured]
     assert recalls == sorted(recalls, reverse=True), "recall falls as the threshold rises"
-    assert out["suggested"] is None or 0.5 <= out["suggested"] <= 1
+    # the grid starts at the lowest labelled score: no threshold below what people saw
+    lowest = min(r["threshold"] for r in curve)
+    assert lowest >= 0.85 and curve[0]["proposed"] == max(r["proposed"] for r in curve)
+    assert out["suggested"] is None or lowest <= out["suggested"] <= 1
 
 
 def test_03_audit(demo_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
