@@ -374,10 +374,23 @@ def run_pull(
                 if wanted is None
                 else [o for o in wanted if o in _known_objects(name)]
             )
+            # a run a budget stopped resumes with the object it stopped in, then the others:
+            # a tight budget must not spend itself on the first objects run after run
+            stopped = _stopped_in(db, name) if sample is None else None
+            if stopped in objs:
+                at = objs.index(stopped)
+                objs = objs[at:] + objs[:at]
             for obj in objs:
+                info["current"] = obj
                 _pull_object(
                     db, cfg, run_id, name, source, obj, meter, result, full, sample, progress, info
                 )
+            info.pop("current", None)
+            if stopped is not None and sample is None:
+                with transaction(db):
+                    db.execute(
+                        "delete from cursors where source = ? and object = '_stopped_in'", [name]
+                    )
             # owners last: a tight budget goes to the records first; re-read on an interval
             if sample is None and (full or _due(db, name, "owners", cfg.pull.owners_refresh_hours)):
                 for owners in source.owners():
@@ -393,6 +406,8 @@ def run_pull(
                     _stamp(db, name, "owners", run_id)
         except BudgetExhausted as exc:
             info["status"], info["error"] = "budget", str(exc)
+            if sample is None and info.get("current"):
+                _remember_stop(db, name, str(info.pop("current")), run_id)
             result.errors.append(f"{name}: {exc}")
             first_error = first_error or exc
         except SourceError as exc:
@@ -440,6 +455,24 @@ def _due(db: sqlite_utils.Database, source: str, what: str, hours: float) -> boo
     ).fetchone()
     last = parse_ts(row[0]) if row and row[0] else None
     return last is None or datetime.now(UTC) - last >= timedelta(hours=hours)
+
+
+def _stopped_in(db: sqlite_utils.Database, source: str) -> str | None:
+    """The object a budget stopped the last pull of ``source`` in (None: it finished)."""
+    row = db.execute(
+        "select value from cursors where source = ? and object = '_stopped_in'", [source]
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def _remember_stop(db: sqlite_utils.Database, source: str, obj: str, run_id: str) -> None:
+    now = now_iso()
+    with transaction(db):
+        db["cursors"].upsert(
+            {"source": source, "object": "_stopped_in", "cursor_field": "object", "value": obj,
+             "ids_at_value": "[]", "state": "{}", "run_id": run_id, "updated_at": now},
+            pk=("source", "object"),
+        )  # fmt: skip
 
 
 def _stamp(db: sqlite_utils.Database, source: str, what: str, run_id: str) -> None:

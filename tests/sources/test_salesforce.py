@@ -540,3 +540,26 @@ def test_a_renamed_account_renames_the_company_of_its_contacts(sf, fresh_db) -> 
         [sf.contacts[1]],
     ).fetchone()
     assert row == ("Renamed Parent", "Renamed Parent")
+
+
+def test_a_tight_budget_resumes_with_the_object_it_stopped_in(sf, fresh_db) -> None:
+    """Two calls a run: Account and Contact spend them, the Lead is never reached, run after
+    run, unless the next run starts where the last one stopped."""
+    run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
+    tight = _cfg(sf, budget={"salesforce_calls": 2})
+    with pytest.raises(BudgetExhausted):
+        run_pull(fresh_db, tight, sources=["salesforce"])
+    lead = sf.leads[3]
+    requests.post(
+        f"{sf.url}/_sandbox/records/salesforce/Lead/{lead}",
+        json={"fields": {"Company": "Reached At Last"}},
+        timeout=5,
+    ).raise_for_status()
+    try:
+        run_pull(fresh_db, tight, sources=["salesforce"])
+    except BudgetExhausted:
+        pass
+    company = fresh_db.execute(
+        "select json_extract(data, '$.Company') from snapshots where record_id = ?", [lead]
+    ).fetchone()[0]
+    assert company == "Reached At Last"
