@@ -114,12 +114,22 @@ def _sync_primary(conn: sqlite3.Connection, a_type: str, a_id: int, b_type: str,
     props = json.loads(props_row[0])
     want = str(row[0]) if row else None
     if props.get("associatedcompanyid") != want:
+        import time
+
+        from .hs_records import iso_of_ms
+
         if want is None:
             props.pop("associatedcompanyid", None)
         else:
             props["associatedcompanyid"] = want
+        # a property changed: the contact's modification time moves, as with any property
+        # (an incremental pull finds the contact and reads its associations again)
+        last = conn.execute("SELECT updated_ms FROM hs_records WHERE id = ?", (contact_id,))
+        now = max(int(time.time() * 1000), int(last.fetchone()[0]) + 1)
+        props["lastmodifieddate"] = props["hs_lastmodifieddate"] = iso_of_ms(now)
         conn.execute(
-            "UPDATE hs_records SET props = ? WHERE id = ?", (json.dumps(props), contact_id)
+            "UPDATE hs_records SET props = ?, updated_ms = ? WHERE id = ?",
+            (json.dumps(props), now, contact_id),
         )
 
 

@@ -506,3 +506,29 @@ def test_an_owner_archived_in_hubspot_is_inactive_in_the_store(hs, fresh_db) -> 
     run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
     after = dict(fresh_db.execute("select owner_id, active from owners").fetchall())
     assert after[gone] == 0 and all(v == 1 for k, v in after.items() if k != gone)
+
+
+def test_a_contact_moved_to_another_company_is_read_by_the_next_incremental(hs, fresh_db) -> None:
+    """A new primary company changes the contact's associatedcompanyid, so its modification
+    time: an incremental pull reads it and its associations again."""
+    cfg = _cfg(hs)
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    contact, old, new = hs.contacts[20], hs.companies[20], hs.companies[200]
+    auth = {"Authorization": "Bearer pat-na1-test"}
+    requests.delete(
+        f"{hs.url}/crm/v4/objects/contacts/{contact}/associations/companies/{old}",
+        headers=auth, timeout=5,
+    ).raise_for_status()  # fmt: skip
+    requests.put(
+        f"{hs.url}/crm/v4/objects/contacts/{contact}/associations/default/companies/{new}",
+        headers=auth, timeout=5,
+    ).raise_for_status()  # fmt: skip
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    account = fresh_db.execute(
+        "select account_id from snapshots where object = 'contacts' and record_id = ?", [contact]
+    ).fetchone()[0]
+    assert account == new
+    to = {r[0] for r in fresh_db.execute(
+        "select to_id from associations where from_object = 'contacts' and from_id = ?", [contact]
+    )}  # fmt: skip
+    assert to == {new}
