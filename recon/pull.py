@@ -201,6 +201,7 @@ def write_page(
             written = len(changed)
             if source == "hubspot":
                 _retire_merged(db, page.object, changed)
+                _drop_archived_associations(db, page.object, changed)
             elif page.object == "Account":
                 _carry_account_names(db, changed)
         if page.assoc_from is not None:
@@ -266,6 +267,22 @@ def _retire_merged(db: sqlite_utils.Database, obj: str, rows: list[dict[str, Any
             f"delete from associations where source = 'hubspot' and from_object = ? "
             f"and from_id in ({marks})",
             [obj, *chunk],
+        )
+
+
+def _drop_archived_associations(
+    db: sqlite_utils.Database, obj: str, rows: list[dict[str, Any]]
+) -> None:
+    """Associations from or to a record archived in HubSpot are gone with it (HubSpot's
+    association reads no longer return them)."""
+    gone = [r["record_id"] for r in rows if r.get("archived") == 1]
+    for i in range(0, len(gone), 500):
+        chunk = gone[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        db.execute(
+            f"delete from associations where source = 'hubspot' and ((from_object = ? "
+            f"and from_id in ({marks})) or (to_object = ? and to_id in ({marks})))",
+            [obj, *chunk, obj, *chunk],
         )
 
 

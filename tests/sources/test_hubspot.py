@@ -223,6 +223,12 @@ def test_archived_sweep_marks_deleted_records(hs, fresh_db) -> None:
     run_pull(fresh_db, cfg, sources=["hubspot"])
     archived = fresh_db.execute("select record_id from snapshots where archived = 1").fetchall()
     assert archived == [(hs.companies[9],)]
+    # the contact associated with it is no longer (HubSpot's association reads say so too)
+    left = fresh_db.execute(
+        "select count(*) from associations where to_object = 'companies' and to_id = ?",
+        [hs.companies[9]],
+    ).fetchone()[0]
+    assert left == 0
 
 
 def test_sample_and_lag(hs, fresh_db) -> None:
