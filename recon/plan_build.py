@@ -228,11 +228,13 @@ class Planner:
         return value, problem
 
     def _gap(self, fm: FieldMap, target: str, problem: str, value: Any) -> None:
-        if problem == "owner_unmapped":
-            return
         key = (fm.key, fm.salesforce_object, fm.salesforce, target, problem)
         seen = self.gaps.setdefault(key, {})
         text = ";".join(value) if isinstance(value, tuple) else str(value)
+        if problem == "owner_unmapped":  # named by e-mail too: the join a person can fix
+            other = "hubspot" if target == "salesforce" else "salesforce"
+            email = self.om.email.get((other, text))
+            text = f"{text} <{email}>" if email else text
         if text in seen or len(seen) < 5:
             seen[text] = seen.get(text, 0) + 1
         else:
@@ -258,12 +260,12 @@ class Planner:
             what = {
                 "option_missing": "no option on",
                 "not_an_integer": "not a whole number for",
+                "owner_unmapped": "no active owner with the same e-mail for",
             }.get(problem, "not a number for")
-            hint = (
-                "map them with options in [[mapping.fields]]"
-                if problem == "option_missing"
-                else "fix the values or the mapping"
-            )
+            hint = {
+                "option_missing": "map them with options in [[mapping.fields]]",
+                "owner_unmapped": "give the person a user with that e-mail (or activate it)",
+            }.get(problem, "fix the values or the mapping")
             out.append(
                 (
                     f"mapping.{key}@{sf_obj}",
@@ -332,7 +334,12 @@ class Planner:
         hn, sn = norm_fast(kind, hs_raw), norm_fast(kind, sf_raw)
         if hn == sn if kind == "text" else values_equal(fm, hn, sn, self.om):
             return
-        code, why = self.cells(fm)[0 if sn is None else 1 if hn is None else 2]
+        if fm.hubspot == "email" and hn and sn and str(hn).lower() == str(sn).lower():
+            return  # HubSpot keeps e-mails in lower case: a case difference is no change
+        # a Salesforce checkbox is never blank: unticked is its "no value" (a ticked HubSpot
+        # box against it is the "Salesforce blank, HubSpot set" case, not a disagreement)
+        sf_blank = sn is None or (kind == "bool" and sn is False)
+        code, why = self.cells(fm)[0 if sf_blank else 1 if hn is None else 2]
         if code == "skip":
             self.skipped[why] += 1
             return

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -89,16 +90,41 @@ def is_blank(value: Any) -> bool:
     return False
 
 
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
 def _num(value: Any) -> Any:
+    """A number as typed in either CRM or a locale: ``1,234.5``, ``1.234,5``, ``1,5`` (a
+    decimal comma), ``2.500.000``; what is no finite number stays text.
+
+    Examples:
+        >>> [_num(v) for v in ("1,234.5", "1.234,5", "1,5", "1,234", "2.500.000,00", "7")]
+        [1234.5, 1234.5, 1.5, 1234.0, 2500000.0, 7.0]
+        >>> _num("NaN"), _num("inf")
+        ('NaN', 'inf')
+    """
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
-        return round(float(value), 9)
-    text = str(value).strip().replace(",", "")
+        return round(float(value), 9) if math.isfinite(value) else str(value)
+    raw = str(value).strip().replace(" ", "").replace("\u00a0", "")
+    text = raw
+    if "," in text and "." in text:
+        # the later mark is the decimal one
+        if text.rfind(",") > text.rfind("."):
+            text = text.replace(".", "").replace(",", ".")
+        else:
+            text = text.replace(",", "")
+    elif "," in text:
+        # 1,234 and 1,234,567 group thousands; 1,5 and 12,50 are decimal commas
+        text = text.replace(",", "") if _THOUSANDS.match(text) else text.replace(",", ".")
+    elif text.count(".") > 1:
+        text = text.replace(".", "")  # 2.500.000: dots grouping thousands
     try:
-        return round(float(text), 9)
+        number = float(text)
     except ValueError:
-        return text
+        return raw
+    return round(number, 9) if math.isfinite(number) else raw
 
 
 def norm(kind: str, value: Any) -> Any:
@@ -258,11 +284,15 @@ class OwnerMap:
                     inactive.discard(key)
                 else:
                     inactive.add(key)
+        self.inactive = inactive  # emails whose only owner in a system is deactivated
 
     def to_salesforce(self, hs_owner: Any) -> str | None:
-        """The Salesforce User id of HubSpot owner ``hs_owner``, or None."""
+        """The Salesforce User id of HubSpot owner ``hs_owner``, or None (also when its only
+        User is deactivated: Salesforce refuses an inactive owner)."""
         e = self.email.get(("hubspot", str(hs_owner)))
-        return self.by_email.get(("salesforce", e)) if e else None
+        if not e or ("salesforce", e) in self.inactive:
+            return None
+        return self.by_email.get(("salesforce", e))
 
     def to_hubspot(self, sf_user: Any) -> str | None:
         """The HubSpot owner id of Salesforce User ``sf_user``, or None."""

@@ -803,3 +803,56 @@ def test_a_conflict_once_asked_stays_asked_while_its_values_stand() -> None:
         "CFO",
         "hubspot_newer",
     )
+
+
+def test_a_ticked_hubspot_box_reaches_salesforce_whose_box_is_never_blank() -> None:
+    """An unticked Salesforce checkbox is its "no value": a contact who opted out in
+    HubSpot is opted out in Salesforce, not subscribed again in HubSpot."""
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "hs_email_optout": "true"},
+        {"Email": EMAIL, "HasOptedOutOfEmail": False},
+    )
+    (item,) = [i for i in plan(w).items if i["field"] in ("hs_email_optout", "HasOptedOutOfEmail")]
+    assert (item["system"], item["field"], item["after"]) == (
+        "salesforce",
+        "HasOptedOutOfEmail",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [("1,5", 1.5), ("1.234,5", 1234.5), ("1,234.5", 1234.5), ("2.500.000", 2500000.0)],
+)
+def test_numbers_typed_in_a_locale_are_read_as_typed(typed: str, written: float) -> None:
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "annualrevenue": typed},
+        {"Email": EMAIL, "AnnualRevenue": None},
+        sf_obj="Lead",
+    )
+    (item,) = [i for i in plan(w).items if i["field"] == "AnnualRevenue"]
+    assert item["after"] == written
+
+
+def test_an_owner_whose_user_is_deactivated_is_not_assigned_and_is_named() -> None:
+    """Salesforce refuses an inactive owner; the warning names the person to fix."""
+    w = World()
+    w.db["owners"].insert(
+        {"source": "salesforce", "owner_id": "005X", "email": "gone@corp.com", "active": 0}
+    )
+    w.db["owners"].insert({"source": "hubspot", "owner_id": "11", "email": "gone@corp.com"})
+    linked_contact(w, {"email": EMAIL, "hubspot_owner_id": "11"}, {"Email": EMAIL})
+    res = plan(w)
+    assert not [i for i in res.items if i["action"] == "owner"]
+    assert res.skipped["owner_unmapped"] == 1
+    assert any("gone@corp.com" in msg for _k, msg in res.warnings)
+
+
+def test_an_email_differing_only_in_case_is_no_change() -> None:
+    w = World()
+    linked_contact(w, {"email": "ama.richter@icloud.com"}, {"Email": "AMA.RICHTER@ICLOUD.COM"})
+    assert [i for i in plan(w).items if i["field"] in ("email", "Email")] == []
