@@ -62,6 +62,7 @@ __all__ = [
     "apply_plan",
     "approved_plan_items",
     "build_writer",
+    "pending_items",
     "unfinished_apply",
 ]
 
@@ -69,6 +70,12 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- plan items
+
+
+def pending_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
+    """What an apply of ``plan_run_id`` would send now: the approved items no apply of the
+    plan settled yet (confirmed, moot, refused as stale and not approved again...)."""
+    return _eligible(db, plan_run_id, "", approved_plan_items(db, plan_run_id))
 
 
 def approved_plan_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:

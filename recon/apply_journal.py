@@ -207,6 +207,8 @@ class Runner:
             self.confirmed_now += 1
         if state == "confirmed" and rid:
             self.touched.add(str(rid))
+            if item.action in ("update", "owner", "associate"):
+                self.own_values.setdefault(str(rid), {}).update(item.props(self.created))
             if item.action == "create":
                 self.created[item.item_id] = str(rid)
             if item.action == "merge":
@@ -531,13 +533,17 @@ class Runner:
         recon's own writes: they are judged by value, not by time."""
         touched: set[str] = set()
         merged_into: dict[str, str] = {}
+        self.own_values: dict[str, dict[str, Any]] = {}  # record -> field -> value recon wrote
         for r in self.db.query(
-            "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed'",
+            "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed' "
+            "order by updated_at",
             [self.plan],
         ):
             if r["crm_record_id"]:
                 touched.add(str(r["crm_record_id"]))
             item = json.loads(r["item"] or "{}")
+            if r["crm_record_id"] and item.get("action") in ("update", "owner", "associate"):
+                self.own_values.setdefault(str(r["crm_record_id"]), {}).update(Item(**item).props())
             if item.get("action") == "merge":
                 for victim in Item(**item).merge_ids:
                     merged_into[victim] = str(r["crm_record_id"] or item.get("record_id"))
@@ -572,11 +578,11 @@ class Runner:
             )
         return True
 
-    @staticmethod
-    def _victim_changed(item: Item, states: dict[str, RecordState]) -> bool:
+    def _victim_changed(self, item: Item, states: dict[str, RecordState]) -> bool:
         """Whether a merge's victim holds, in a field the merge compares, another value than
         the one the review saw (survivorship would write a value someone replaced since, or
-        drop the newer one with the victim). A victim already merged away is not asked."""
+        drop the newer one with the victim). A victim already merged away is not asked; a
+        value recon itself wrote there for this plan is no one else's change."""
         values = item.payload.get("values")
         if item.action != "merge" or not isinstance(values, dict):
             return False
@@ -584,13 +590,13 @@ class Runner:
             state = states.get(str(victim))
             if state is None:
                 continue
-            if any(
-                isinstance(per, dict)
-                and str(victim) in per
-                and norm(state.values.get(f)) != norm(per[str(victim)])
-                for f, per in values.items()
-            ):
-                return True
+            own = self.own_values.get(str(victim), {})
+            for f, per in values.items():
+                if not isinstance(per, dict) or str(victim) not in per:
+                    continue
+                now = norm(state.values.get(f))
+                if now != norm(per[str(victim)]) and not (f in own and now == norm(own[f])):
+                    return True
         return False
 
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:

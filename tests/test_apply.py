@@ -1169,3 +1169,39 @@ def test_a_resumed_apply_sends_the_master_chosen_since_it_stopped(
     assert result.applied >= 1
     merged = inner.merged_away("companies", [left_master, left_victim])
     assert merged == {left_master}  # into the master chosen since
+
+
+def test_a_victim_recon_itself_wrote_for_the_plan_is_no_reason_to_refuse_the_merge(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """An earlier apply of the plan renamed the victim (its link's update); the merge, sent
+    later with confirmation, finds recon's own value there: not someone else's change."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    master, victim = crm.hs_create("companies", [{"name": f"M {tag}"}, {"name": f"V {tag}"}])
+    merge = hs_merge(crm, [master, victim])
+    merge["payload"]["values"] = {"name": {master: f"M {tag}", victim: f"V {tag}"}}
+    rename = hs_update(
+        victim, "name", f"V {tag}", f"V {tag} Ltd", crm.modified("hubspot", "companies", victim)
+    )
+    plan = make_plan(db, [rename, merge])
+    first = apply_plan(db, cfg, plan_run_id=plan)  # merges not confirmed: only the rename
+    assert (first.applied, first.skipped) == (1, 1)
+    second = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (second.applied, second.stale) == (1, 0)
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", [victim]) == {victim}
+
+
+def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Path) -> None:
+    """The review app's "Approved to apply" counts what the next apply would send."""
+    from recon.apply import approved_plan_items, pending_items
+
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 2)
+    plan = renames(crm, db, ids, names, " pend")
+    assert len(pending_items(db, plan)) == 2
+    apply_plan(db, cfg, plan_run_id=plan)
+    assert len(approved_plan_items(db, plan)) == 2 and pending_items(db, plan) == []

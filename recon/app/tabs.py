@@ -158,11 +158,12 @@ def _count_approved(run: str) -> None:
 
 def _approved_count(db: Any, run: str) -> int | None:
     try:
-        from ..plan import approved_items
+        from ..apply import pending_items
     except ImportError:
         return None
     try:
-        return len(approved_items(db, run))
+        # approved and not applied yet: what the next apply would send
+        return len(pending_items(db, run))
     except Exception:  # the plan stage may be mid-change; the count is informative only
         return None
 
@@ -171,8 +172,13 @@ def _approved_count(db: Any, run: str) -> int | None:
 
 
 def _start_apply(dry_run: bool, confirm_merges: bool) -> None:
+    # a callback draws above the tabs: the apply runs in the tab (apply_tab), its bar there
+    st.session_state["apply_confirm"] = False
+    st.session_state["apply_request"] = (dry_run, confirm_merges)
+
+
+def _run_apply(dry_run: bool, confirm_merges: bool) -> None:
     ss = st.session_state
-    ss["apply_confirm"] = False
     try:
         from ..apply import apply_plan
     except ImportError:
@@ -208,6 +214,7 @@ def _start_apply(dry_run: bool, confirm_merges: bool) -> None:
         return
     finally:
         _APPLY_GUARD.release()
+        bar.empty()
     ss["apply_result"] = {"summary": result.summary()}
 
 
@@ -240,18 +247,34 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
         on_click=_start_apply,
         args=(dry, merges),
     )
+    request = st.session_state.pop("apply_request", None)
+    if request:
+        _run_apply(*request)
     result = st.session_state.get("apply_result")
     if result:
         if "error" in result:
             st.error(result["error"])
         if "summary" in result:
             s = result["summary"]
+            was_dry = bool(s.get("dry_run"))
+            failed = s.get("failed") or {}
             m = st.columns(5)
             m[0].metric("Items", s.get("items", 0))
-            m[1].metric("Applied", s.get("applied", 0))
-            m[2].metric("Failed", sum((s.get("failed") or {}).values()))
+            m[1].metric("Would apply" if was_dry else "Applied", s.get("applied", 0))
+            m[2].metric("Failed", sum(failed.values()))
             m[3].metric("Skipped", s.get("skipped", 0))
             m[4].metric("Stale", s.get("stale", 0))
+            calls = s.get("api_calls") or {}
+            st.caption(
+                ("Write calls it would send: " if was_dry else "API calls: ")
+                + ", ".join(f"{crm} {n:,}" for crm, n in calls.items())
+            )
+            if failed:
+                st.warning(
+                    "Some records failed, by kind: "
+                    + ", ".join(f"{cls} {n:,}" for cls, n in sorted(failed.items()))
+                    + ". Fix the cause and apply again: only what failed is sent."
+                )
             if s.get("stale"):
                 st.warning(
                     "Records changed in the CRM since review were not overwritten: they wait in the "

@@ -332,6 +332,10 @@ def test_apply_tab_starts_a_dry_run_under_the_store_lock(
     assert store.execute("select count(*) from locks where holder is not null").fetchone()[0] == 0
     assert at.checkbox(key="apply_confirm").value is False
     assert holders == ["review app (ana@example.com)"]
+    # a dry run wrote nothing: its figure says what it would apply, and the calls it would send
+    labels = [m.label for m in at.metric]
+    assert "Would apply" in labels and "Applied" not in labels
+    assert any("Write calls it would send" in c.value for c in at.caption)
 
 
 def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> None:
