@@ -23,6 +23,8 @@ the Leads first).
 from __future__ import annotations
 
 from collections import Counter
+from itertools import compress
+from operator import is_not, ne, or_
 from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
@@ -123,6 +125,35 @@ def _field_kinds(p: Planner, system: str, entity: str, robj: str) -> list[tuple[
     return out
 
 
+def _kind_columns(
+    p: Planner, kinds: list[tuple[str, str]]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``kinds`` as a tuple of field names and one of their kinds (made once per list)."""
+    key = ("merge_columns", id(kinds))
+    hit: tuple[tuple[str, ...], tuple[str, ...]] | None = p.cache.get(key)
+    if hit is None:
+        hit = p.cache[key] = (tuple(f for f, _k in kinds), tuple(k for _f, k in kinds))
+    return hit
+
+
+def _differing(rows: list[list[Any]]) -> list[int]:
+    """Positions where the members' raw values are not all one value of one type.
+
+    Compared column-wise in C (``1``, ``1.0`` and ``True`` differ: their types do).
+
+    Examples:
+        >>> _differing([["a", 1, None, "x"], ["a", 1.0, None, "y"], ["a", 1, None, "x"]])
+        [1, 3]
+    """
+    first = rows[0]
+    first_types = list(map(type, first))
+    differ = [False] * len(first)
+    for row in rows[1:]:
+        differ = list(map(or_, differ, map(ne, first, row)))
+        differ = list(map(or_, differ, map(is_not, first_types, map(type, row))))
+    return list(compress(range(len(first)), differ))
+
+
 def _read_only(p: Planner, system: str, robj: str) -> set[str]:
     """Fields of ``robj`` its stored schema says cannot be written (casefolded); none known
     without a schema. A mapping's direction is no guide: a field synced one way only (the
@@ -204,11 +235,12 @@ def plan_merges(p: Planner) -> None:
         by_id = {r.record_id: r for r in active}
         fields_of = {rid: by_id[rid].fields for rid in ids}  # each record decoded once
         values: dict[str, dict[str, Any]] = {}
-        for fname, kind in kinds:
-            got = [fields_of[rid].get(fname) for rid in ids]
-            first, typ = got[0], type(got[0])
-            if all(v == first and type(v) is typ for v in got):
-                continue  # one raw value: nothing to choose (most fields of most clusters)
+        names, kind_list = _kind_columns(p, kinds)
+        rows = [list(map(fields_of[rid].get, names)) for rid in ids]
+        for k in _differing(rows):
+            # a field whose raw values differ (most fields of most clusters hold one value)
+            fname, kind = names[k], kind_list[k]
+            got = [row[k] for row in rows]
             normed = [norm_fast(kind, v) for v in got]
             # one number, site or country spelt two ways is one value
             if any(not same_value(kind, normed[0], n) for n in normed[1:]):
