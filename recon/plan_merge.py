@@ -237,10 +237,10 @@ def plan_merges(p: Planner) -> None:
         values: dict[str, dict[str, Any]] = {}
         names, kind_list = _kind_columns(p, kinds)
         rows = [list(map(fields_of[rid].get, names)) for rid in ids]
-        for k in _differing(rows):
+        for col in _differing(rows):
             # a field whose raw values differ (most fields of most clusters hold one value)
-            fname, kind = names[k], kind_list[k]
-            got = [row[k] for row in rows]
+            fname, kind = names[col], kind_list[col]
+            got = [row[col] for row in rows]
             normed = [norm_fast(kind, v) for v in got]
             # one number, site or country spelt two ways is one value
             if any(not same_value(kind, normed[0], n) for n in normed[1:]):
