@@ -14,6 +14,7 @@ import logging
 import sys
 import tempfile
 import traceback
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -481,6 +482,7 @@ def match(
     ] = False,
 ) -> None:
     """Match records across HubSpot and Salesforce and find duplicates inside each."""
+    from .lock import store_lock
     from .match import run_match, train_from_decisions
     from .match.run import settings_for
 
@@ -493,7 +495,11 @@ def match(
     settings: dict[str, Any] | ReconConfig = cfg
     if train:
         settings = {o: train_from_decisions(db, o, settings_for(o, cfg))[0] for o in objects}
-    with err_console.status(f"matching {', '.join(objects)}…"):
+    # one writer at a time: a match run beside a scheduled run's pull would read it half-done
+    with (
+        store_lock(db, holder="match", heartbeat_every=30),
+        err_console.status(f"matching {', '.join(objects)}…"),
+    ):
         run_id = run_match(db, settings, objects=objects)
     table = Table(title=f"match run {run_id}")
     for col in ("object", "kind", "tier", "pairs"):
@@ -631,14 +637,20 @@ def plan(
     ] = None,
 ) -> None:
     """Build the change plan from matches, mappings and conflict rules (nothing is written to a CRM)."""
+    from .lock import store_lock
     from .plan import build_plan
     from .plan_run import render_plan
 
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
     cfg = get_config(config)
-    with err_console.status("planning (a large store takes a minute)…"):
-        result = build_plan(open_db(cfg), cfg, match_run_id=run_id, sample=sample, dry_run=dry_run)
+    db = open_db(cfg)
+    # a stored plan waits for no one but takes its turn (a dry run stores nothing: no lock)
+    held: AbstractContextManager[Any] = (
+        nullcontext() if dry_run else store_lock(db, holder="plan", heartbeat_every=30)
+    )
+    with held, err_console.status("planning (a large store takes a minute)…"):
+        result = build_plan(db, cfg, match_run_id=run_id, sample=sample, dry_run=dry_run)
     render_plan(result, fmt, console)
 
 

@@ -324,3 +324,36 @@ def test_sandbox_config_only_for_loopback_and_config_folders_named(tmp_path: Pat
     assert done.returncode == 0 and "http://[::1]:9999" in done.stdout
     done = run_cli("--config", str(tmp_path), "status")
     assert done.returncode == 3 and "is a folder" in " ".join(done.stderr.split())
+
+
+def test_match_and_a_stored_plan_wait_for_no_other_holder_of_the_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`recon match` and `recon plan` write runs: while a scheduled run holds the store (its
+    pull half done) they stop with exit 5 naming the holder; a dry-run plan stores nothing
+    and goes on."""
+    from recon.models import now_iso
+    from recon.store import open_store, transaction
+
+    conf = tmp_path / "recon.toml"
+    conf.write_text(f'[store]\npath = "{tmp_path / "recon.db"}"\n')
+    db = open_store(tmp_path / "recon.db")
+    with transaction(db):
+        db["locks"].insert(
+            {"name": "store", "holder": "recon run", "pid": 999999, "host": "other-host",
+             "run_id": "run-9", "started_at": now_iso(), "heartbeat_at": now_iso()}
+        )  # fmt: skip
+    for args, code in (
+        (["match"], 5),
+        (["plan"], 5),
+        (["plan", "--dry-run"], 1),  # not locked: there is no match run to plan from
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(conf), *args])
+        err = capsys.readouterr().err
+        assert exit_.value.code == code, (args, err)
+        if code == 5:
+            assert "recon run" in err and "other-host" in err
+        else:
+            assert "no match run" in err
+    assert db.execute("select count(*) from runs").fetchone()[0] == 0
