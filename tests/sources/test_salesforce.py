@@ -563,3 +563,35 @@ def test_a_tight_budget_resumes_with_the_object_it_stopped_in(sf, fresh_db) -> N
         "select json_extract(data, '$.Company') from snapshots where record_id = ?", [lead]
     ).fetchone()[0]
     assert company == "Reached At Last"
+
+
+def test_a_bulk_job_never_moves_the_cursor_past_its_start(sf, fresh_db, monkeypatch) -> None:
+    """Records a Bulk job returns may carry times after the job began (edited while it was
+    queued or read): the cursor ends at the job's start, so the next incremental pull
+    reads again whatever changed from then on (an edit to a page already read included)."""
+    from recon.sources import salesforce
+
+    monkeypatch.setattr(salesforce, "BULK_PAGE", 200)
+    cfg = _cfg(sf, salesforce={"bulk_threshold": 1000})
+
+    def crash(p) -> None:
+        if p.pages == 2:  # the first REST page, then the first Bulk result page
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"], progress=crash)
+    state = json.loads(fresh_db["cursors"].get(("salesforce", "Account"))["state"])
+    newest = max(r[0] for r in fresh_db.execute("select modified_at from snapshots"))
+    # the job as if it had begun before the newest record read so far was last modified
+    state["bulk"]["started"] = early = "2000-01-01T00:00:00Z"
+    assert newest > early
+    fresh_db["cursors"].update(("salesforce", "Account"), {"state": json.dumps(state)})
+    assert run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"]).status == "ok"
+    cur = load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp")
+    assert cur.value == early and cur.ids_at_value == [] and "bulk" not in cur.state
+    # the next pull reads every record modified since the job began (all of them here)
+    again = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
+    assert again.status == "ok" and again.records == {"salesforce:Account": 2500}
+    assert load_cursor(fresh_db, "salesforce", "Account", "SystemModstamp").value == max(
+        r[0] for r in fresh_db.execute("select modified_at from snapshots")
+    )
