@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import ExitCode, ReconError, UsageError
+from .errors import ExitCode, ReconError, UsageError, redact
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -88,6 +88,20 @@ def _root(
     )
     # urllib3 logs every request line at debug level: a Slack webhook's path is its secret
     logging.getLogger("urllib3").setLevel(logging.INFO)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _Redacting) for f in handler.filters):
+            handler.addFilter(_Redacting())
+
+
+class _Redacting(logging.Filter):
+    """Blanks every secret recon read or was issued (:func:`recon.errors.redact`) in log lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = redact(text)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
 
 
 def get_config(config: Path | None = None) -> ReconConfig:
@@ -1231,7 +1245,7 @@ def _crash_log(exc: BaseException) -> Path:
     folder = Path(tempfile.gettempdir()) / "recon-logs"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
-    path.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    path.write_text(redact("".join(traceback.format_exception(exc))), encoding="utf-8")
     return path
 
 

@@ -45,7 +45,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from .errors import ConfigError
+from .errors import ConfigError, register_secret
 
 __all__ = [
     "ApplySection",
@@ -125,6 +125,7 @@ class Secret:
             ConfigError: the environment variable is not set or empty.
         """
         if self.env_name is None:
+            register_secret(self._literal)
             return self._literal or ""
         value = os.environ.get(self.env_name, "")
         if not value:
@@ -132,6 +133,7 @@ class Secret:
                 f"{key_path}: environment variable {self.env_name} is not set",
                 hint=f"export {self.env_name}=... before running recon",
             )
+        register_secret(value)  # blanked in every error text from now on (errors.redact)
         return value
 
     def reference(self) -> str:

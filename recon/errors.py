@@ -37,6 +37,7 @@ HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
+from urllib.parse import quote, quote_plus
 
 __all__ = [
     "ApplyError",
@@ -61,7 +62,40 @@ __all__ = [
     "StaleRecord",
     "StoreError",
     "UsageError",
+    "redact",
+    "register_secret",
 ]
+
+#: every secret value this process has read or obtained (and its URL-encoded spellings)
+_SECRETS: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a secret value (a configured credential, a token a CRM issued) so that
+    :func:`redact` blanks it wherever it appears: error texts echo requests (a token
+    endpoint's form, an ``Authorization`` header), in plain or URL-encoded spelling.
+
+    Values shorter than eight characters are not registered (they would blank common text;
+    real tokens, secrets and Salesforce passwords are longer).
+    """
+    if value and len(value) >= 8:
+        _SECRETS.update({value, quote_plus(value), quote(value, safe="")})
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret value replaced by ``***``.
+
+    Examples:
+        >>> register_secret("pat-na1-s3cr+t")
+        >>> redact("bad token pat-na1-s3cr+t in grant=pat-na1-s3cr%2Bt")
+        'bad token *** in grant=***'
+    """
+    if not _SECRETS or not text:
+        return text
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # longest first: no partial blanks
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 class ExitCode(IntEnum):
@@ -136,9 +170,11 @@ class ReconError(Exception):
     exit_code: int = ExitCode.UNEXPECTED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # a CRM's error text can echo the request it refused: never a secret in a message
+        message = redact(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
 
     def __str__(self) -> str:
         if self.hint:

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from .config import NotifySection
-from .errors import ReconError
+from .errors import ReconError, redact
 
 __all__ = ["build_notice", "notify_run", "slack_payload"]
 
@@ -51,7 +51,8 @@ def build_notice(summary: dict[str, Any]) -> dict[str, Any]:
         "counts": summary.get("counts", {}),
         "api_calls": summary.get("api_calls", {}),
         "top_error_classes": [{"class": k, "count": v} for k, v in top],
-        "error": summary.get("error"),
+        # an unexpected exception's text is not redacted at its source (ReconError's is)
+        "error": redact(str(err)) if (err := summary.get("error")) else err,
         "audit_anchor": summary.get("audit_anchor"),
     }
 

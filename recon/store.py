@@ -29,7 +29,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from .errors import LockedError, StoreError, UsageError
+from .errors import LockedError, StoreError, UsageError, redact
 from .models import canonical_json, new_run_id, now_iso
 
 __all__ = [
@@ -565,7 +565,7 @@ def finish_run(
                 "status": status,
                 "ended_at": now_iso(),
                 "summary": canonical_json(summary or {}),
-                "error": error,
+                "error": redact(error) if error else error,  # an exception's text may echo one
             },
         )
 

@@ -37,7 +37,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..config import SalesforceSection, is_loopback_url
-from ..errors import AuthError, ConfigError, ErrorClass, SourceError
+from ..errors import AuthError, ConfigError, ErrorClass, SourceError, register_secret
 
 __all__ = [
     "MeteredSession",
@@ -115,6 +115,9 @@ class Token:
     instance_url: str
     refreshable: bool
 
+    def __post_init__(self) -> None:
+        register_secret(self.access_token)  # blanked in any error text that echoes it
+
     def __repr__(self) -> str:
         return f"Token(instance_url={self.instance_url!r}, access_token=***)"
 
@@ -151,12 +154,14 @@ def _jwt_assertion(cfg: SalesforceSection) -> str:
         "exp": int(time.time()) + 180,
     }
     try:
-        return str(jwt.encode(claims, key, algorithm="RS256"))
+        assertion = str(jwt.encode(claims, key, algorithm="RS256"))
     except (ValueError, TypeError, jwt.PyJWTError) as exc:
         raise AuthError(
             f"cannot sign the JWT assertion with {cfg.private_key_file}: {type(exc).__name__}",
             hint="private_key_file must be an RSA private key in PEM format",
         ) from None
+    register_secret(assertion)  # a bearer credential for three minutes
+    return assertion
 
 
 def _token_form(cfg: SalesforceSection) -> dict[str, str]:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..errors import BudgetExhausted, ErrorClass, RateLimited, SourceError
+from ..errors import BudgetExhausted, ErrorClass, RateLimited, SourceError, redact
 
 __all__ = [
     "CallBudget",
@@ -194,7 +194,7 @@ def scrub(text: object, secrets: Iterable[str | None]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             out = out.replace(secret, "***")
-    return out[:2000]
+    return redact(out)[:2000]
 
 
 def backoff_sleep(attempt: int, retry_after: float | None, *, cap: float = 30.0) -> float:

@@ -1,0 +1,103 @@
+"""The error tree: secrets a CRM echoes back in an error never reach a message, the store or a log."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from recon.cli import main
+from recon.errors import AuthError, ReconError, SourceError, redact, register_secret
+
+
+def test_registered_secrets_are_blanked_in_every_error_of_the_tree() -> None:
+    register_secret("tok-9f8e7d+/=")
+    assert redact("grant=tok-9f8e7d%2B%2F%3D&x") == "grant=***&x"  # URL-encoded too
+    err = AuthError("refused: Bearer tok-9f8e7d+/=", hint="token tok-9f8e7d+/= expired")
+    assert "tok-9f8e7d" not in str(err) and "***" in str(err)
+    assert "tok-9f8e7d" not in str(SourceError("x tok-9f8e7d+/= y"))
+    register_secret("secret")  # too short to blank safely: ordinary words would go
+    assert str(ReconError("client_secret: not set")) == "client_secret: not set"
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A CRM that refuses every request and echoes it back (headers and form) in its error."""
+
+    def _answer(self) -> None:
+        n = int(self.headers.get("content-length", 0) or 0)
+        echo = f"ECHO {self.path} {dict(self.headers)} {self.rfile.read(n).decode()}"
+        if "/services/" in self.path:
+            body = {"error": "invalid_grant", "error_description": f"bad: {echo}"}
+        else:
+            body = {
+                "status": "error",
+                "message": f"bad request: {echo}",
+                "category": "VALIDATION_ERROR",
+            }
+        data = json.dumps(body).encode()
+        self.send_response(400)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_url() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+SECRETS = {
+    "QA_HS_TOKEN": "pat-na1-SECRETHSTOKEN-7f3a9b",
+    "QA_PW": "PWSECRET+env/pw",
+    "QA_SF_ID": "SFCLIENTID-SECRET-1122",
+    "QA_SF_SECRET": "SFCLIENTSECRET-XyZ-9988",
+}
+
+
+def test_secrets_echoed_by_a_crm_error_reach_no_output_store_or_log(
+    echo_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    conf = tmp_path / "recon.toml"
+    conf.write_text(
+        f'[store]\npath = "{tmp_path / "recon.db"}"\n'
+        f'[hubspot]\nbase_url = "{echo_url}"\naccess_token = "env:QA_HS_TOKEN"\n'
+        f'[salesforce]\ninstance_url = "{echo_url}"\nlogin_url = "{echo_url}"\nauth = "password"\n'
+        'username = "me@example.com"\npassword = "env:QA_PW"\nclient_id = "env:QA_SF_ID"\n'
+        'client_secret = "env:QA_SF_SECRET"\n'
+    )
+    outputs = []
+    for source, code in (("hubspot", 1), ("salesforce", 7)):
+        with pytest.raises(SystemExit) as exit_:
+            main(["-v", "--config", str(conf), "pull", "--source", source])
+        out = capsys.readouterr()
+        assert exit_.value.code == code, out.err
+        assert "ECHO" in out.err  # the CRM's text is shown, its secrets blanked
+        outputs.append(out.out + out.err)
+    con = sqlite3.connect(tmp_path / "recon.db")
+    dump = "\n".join(con.iterdump())
+    con.close()
+    assert "ECHO" in dump  # the failed runs keep the CRM's error text
+    for value in SECRETS.values():
+        for text in (*outputs, dump):
+            assert value not in text and value.replace("+", "%2B").replace("/", "%2F") not in text
