@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = ["MASTER_RULES", "plan_merges", "rank_members"]
 
+#: the HubSpot field times a two_way rule stores with a record (no field of it)
+_FIELD_TIMES = "propertiesWithHistory"
+
 MASTER_RULES = ("oldest", "most_recent", "most_complete", "most_associated", "source_priority")
 
 
@@ -81,7 +84,12 @@ def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
     if rule == "most_recent":
         return sorted(base, key=lambda r: -(_ts(r.modified_at) or float("-inf")))
     if rule == "most_complete":
-        return sorted(base, key=lambda r: -sum(1 for v in r.fields.values() if not is_blank(v)))
+        return sorted(
+            base,
+            key=lambda r: (
+                -sum(1 for k, v in r.fields.items() if k != _FIELD_TIMES and not is_blank(v))
+            ),
+        )
     if rule == "most_associated":
         if p.assoc_counts is None:
             p.assoc_counts = _association_counts(p)

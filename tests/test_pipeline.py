@@ -415,3 +415,50 @@ def test_a_schedule_meeting_the_same_holder_again_notifies_once(
     finally:
         other.kill()
         other.wait()
+
+
+def test_two_way_an_older_hubspot_value_never_overwrites_a_newer_salesforce_edit(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HubSpot's `state` set first, Salesforce's MailingState later, then another HubSpot
+    property: the HubSpot record is newest, its `state` is not. Salesforce's value wins."""
+    append(run_config, '[mapping]\nrules = { "contacts.state" = "two_way" }\n')
+
+    def cli(*args: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(run_config), *args])
+        out = capsys.readouterr()
+        assert exit_.value.code == 0, out.err
+        return out.out
+
+    cli("pull")
+    cli("match")
+    db = open_store(run_config.parent / "recon.db")
+    hs_id, sf_id = db.execute(
+        "select record_id_l, record_id_r from pairs where kind = 'link' and object = 'contacts' "
+        "and object_r = 'Contact' and tier = 'auto' order by pair_id limit 1"
+    ).fetchone()
+    hs_url = f"{sandbox.url}/crm/v3/objects/contacts/{hs_id}"
+    sf_url = f"{sandbox.url}/services/data/v59.0/sobjects/Contact/{sf_id}"
+    auth = {"Authorization": "Bearer x"}
+    requests.patch(hs_url, json={"properties": {"state": "HS-OLD"}}, headers=auth, timeout=5)
+    time.sleep(1.1)  # Salesforce stamps whole seconds
+    requests.patch(sf_url, json={"MailingState": "SF-NEW"}, headers=auth, timeout=5)
+    time.sleep(1.1)
+    requests.patch(hs_url, json={"properties": {"fax": "+1 555 0100"}}, headers=auth, timeout=5)
+    cli("pull", "--full")
+    cli("match")
+    from recon.config import load_config
+    from recon.plan import build_plan
+
+    items = build_plan(db, load_config(run_config), dry_run=True).items
+    state = [
+        i
+        for i in items
+        if (i["record_id"], i["field"]) in ((hs_id, "state"), (sf_id, "MailingState"))
+        or (i["action"] == "conflict" and i["field"] == "state" and "HS-OLD" in json.dumps(i))
+    ]
+    assert [(i["system"], i["field"], i["after"]) for i in state] == [
+        ("hubspot", "state", "SF-NEW")
+    ], state
+    assert state[0]["reason"]["why"] == "salesforce_newer"

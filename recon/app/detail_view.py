@@ -71,7 +71,8 @@ def comparison(detail: dict[str, Any]) -> None:
     if missing:
         st.warning(f"Not in the store's snapshots: {', '.join(missing)}")
     with st.expander("All fields as pulled"):
-        keys = sorted({k for r in records for k in r.get("data", {})})
+        # the field times a two_way rule reads are no field of the record
+        keys = sorted({k for r in records for k in r.get("data", {})} - {"propertiesWithHistory"})
         data = {
             k: [
                 json.dumps(r.get("data", {}).get(k), default=str)

@@ -170,8 +170,22 @@ def record_json(
     if row["archived"] and row["archived_ms"]:
         rec["archivedAt"] = iso_of_ms(int(row["archived_ms"]))
     if history:
+        from .hs_records import property_history
+
+        # newest first; a value the record was loaded with dates from the record's last change
+        written = property_history(conn, int(row["id"]), list(history))
         rec["propertiesWithHistory"] = {
             n: [
+                {
+                    "value": value or "",
+                    "timestamp": iso_of_ms(ts),
+                    "sourceType": "API",
+                    "sourceId": None,
+                }
+                for value, ts in written[n]
+            ]
+            if n in written
+            else [
                 {
                     "value": props[n],
                     "timestamp": rec["updatedAt"],
@@ -180,7 +194,7 @@ def record_json(
                 }
             ]
             for n in history
-            if props.get(n) is not None
+            if n in written or props.get(n) is not None
         }
     if associations:
         assoc: dict[str, Any] = {}

@@ -50,6 +50,7 @@ __all__ = [
     "insert_record",
     "next_id",
     "properties_of",
+    "property_history",
     "unique_properties",
     "update_record",
     "validate",
@@ -76,6 +77,9 @@ CREATE TABLE IF NOT EXISTS hs_assoc (
     PRIMARY KEY (from_type, from_id, to_type, to_id, category, type_id));
 CREATE INDEX IF NOT EXISTS hs_assoc_to ON hs_assoc (to_type, to_id);
 CREATE TABLE IF NOT EXISTS hs_owners (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS hs_history (
+    id INTEGER NOT NULL, prop TEXT NOT NULL, value TEXT, ts_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS hs_history_id ON hs_history (id, prop, ts_ms);
 """
 
 
@@ -291,9 +295,40 @@ def insert_record(
     if obj == "contacts":
         props["hs_lastmodifieddate"] = iso_of_ms(now)
     conn.execute("UPDATE hs_records SET props = ? WHERE id = ?", (json.dumps(props), rid))
+    _record_history(conn, rid, {k: v for k, v in values.items() if v is not None}, now)
     _index_unique(conn, obj, rid, props, unique_properties(conn, obj))
     state.log_change(SIDE, obj, str(rid), "created", request_id)
     return rid
+
+
+def _record_history(
+    conn: sqlite3.Connection, rid: int, values: dict[str, Any], now_ms: int
+) -> None:
+    """One property-history entry per value set by a write (HubSpot keeps a time per property)."""
+    conn.executemany(
+        "INSERT INTO hs_history (id, prop, value, ts_ms) VALUES (?, ?, ?, ?)",
+        [(rid, name, value, now_ms) for name, value in values.items()],
+    )
+
+
+def property_history(
+    conn: sqlite3.Connection, rid: int, names: Sequence[str]
+) -> dict[str, list[tuple[Any, int]]]:
+    """``{property: [(value, time ms), ...]}`` newest first, for the properties a write set.
+
+    Values a record was loaded with (demo data) have no entries: their time is the record's.
+    """
+    out: dict[str, list[tuple[Any, int]]] = {}
+    if not names:
+        return out
+    marks = ",".join("?" * len(names))
+    for prop, value, ts in conn.execute(
+        f"SELECT prop, value, ts_ms FROM hs_history WHERE id = ? AND prop IN ({marks}) "
+        "ORDER BY ts_ms DESC, rowid DESC",
+        (rid, *names),
+    ):
+        out.setdefault(prop, []).append((value, int(ts)))
+    return out
 
 
 def update_record(
@@ -309,13 +344,15 @@ def update_record(
     """Apply validated values to a record and bump its modification time."""
     row = conn.execute("SELECT props FROM hs_records WHERE id = ?", (rid,)).fetchone()
     props = json.loads(row[0])
+    now = ms_of(state.now())
+    # HubSpot adds a history entry when a write changes a property's value
+    _record_history(conn, rid, {k: v for k, v in values.items() if props.get(k) != v}, now)
     for name, value in values.items():
         if value is None:
             props.pop(name, None)
         else:
             props[name] = value
     _derive(obj, props)
-    now = ms_of(state.now())
     props[lastmod_prop(obj)] = iso_of_ms(now)
     if obj == "contacts":
         props["hs_lastmodifieddate"] = iso_of_ms(now)

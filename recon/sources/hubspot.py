@@ -26,6 +26,12 @@
 - ``[pull] lag_seconds`` (default 0) re-reads a further margin before the cursor.
 - Contacts' company associations come from the v4 batch read (100 ids a call); the
   primary company becomes ``account_id``.
+- Properties a ``two_way`` rule syncs get their own modification time: list and search
+  return none, so each page's records are read again in batches of 50 with
+  ``propertiesWithHistory`` (one call per 50 records; none without a ``two_way`` rule).
+  The time of the newest history entry holding the pulled value is stored with the
+  record (``propertiesWithHistory`` in its data), so an edit to another property does not
+  make this one look newer (:meth:`recon.plan_load.Rec.field_time`).
 - Search never returns archived records: every ``[pull] archived_sweep_hours`` the list
   endpoint with ``archived=true`` is read and those records stored with ``archived=1``.
 
@@ -63,6 +69,7 @@ SEARCH_PAGE = 200
 MAX_IN_VALUES = 100  # values of one IN / NOT_IN search filter
 MAX_SCOPE_FILTERS = 6  # pushed per filter group (search: 10 a group, 25 in all)
 ASSOC_BATCH = 100
+HISTORY_BATCH = 50  # batch read inputs with propertiesWithHistory
 PRIMARY_TYPE_IDS = {1}  # contact -> company primary
 
 
@@ -70,6 +77,33 @@ def _shift(iso: str, seconds: float) -> str:
     dt = parse_ts(iso)
     assert dt is not None
     return iso_utc(dt + timedelta(seconds=seconds)) or iso
+
+
+def _value_times(props: dict[str, Any], history: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """``{property: [{"value", "timestamp"}]}``: per property, the newest history entry that
+    holds the value read (a value changed between the two reads keeps no time: the record's
+    own time stands in).
+
+    Examples:
+        >>> _value_times({"state": "CA", "city": "X"}, {"state": [
+        ...     {"value": "NY", "timestamp": "2026-02-01T00:00:00Z"},
+        ...     {"value": "CA", "timestamp": "2026-01-01T00:00:00Z"}],
+        ...     "city": [{"value": "Y", "timestamp": "2026-03-01T00:00:00Z"}]})
+        {'state': [{'value': 'CA', 'timestamp': '2026-01-01T00:00:00Z'}]}
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, entries in history.items():
+        value = props.get(name) or ""
+        listed = entries if isinstance(entries, list) else []
+        held = [
+            e
+            for e in listed
+            if isinstance(e, dict) and e.get("timestamp") and (e.get("value") or "") == value
+        ]
+        if held:
+            top = max(held, key=lambda e: iso_utc(str(e["timestamp"])) or "")
+            out[name] = [{"value": top.get("value"), "timestamp": top["timestamp"]}]
+    return out
 
 
 def _id_key(rid: str) -> tuple[int, str]:
@@ -114,6 +148,7 @@ class HubSpotSource:
             )
         self.client = client
         self.properties: dict[str, list[str]] = {}
+        self._history: dict[str, list[str]] = {}  # object -> properties whose times are read
         self._scoped = True  # push the scoping filters into searches (off for scope sweeps)
 
     # ------------------------------------------------------------------ calls
@@ -211,9 +246,53 @@ class HubSpotSource:
 
     # ------------------------------------------------------------------ records
 
+    def history_properties(self, obj: str) -> list[str]:
+        """The properties of ``obj`` a ``two_way`` rule syncs (their field times decide which
+        side is newer), among those requested."""
+        hit = self._history.get(obj)
+        if hit is None:
+            from ..mapping import check_mappings
+
+            wanted = {
+                m.hubspot
+                for m in check_mappings(self.cfg.mapping).mappings
+                if m.object == obj and m.rule == "two_way" and m.derived is None and m.hubspot
+            }
+            hit = self._history[obj] = sorted(wanted & set(self.properties.get(obj, ())))
+        return hit
+
+    def _attach_history(self, obj: str, records: list[dict[str, Any]], names: list[str]) -> None:
+        """Add each record's field times of ``names`` (``propertiesWithHistory``: the newest
+        entry holding the value read, one per property) to its properties."""
+        by_id = {str(r["id"]): r for r in records}
+        ids = list(by_id)
+        api = self._api(obj).batch_api.read
+        for i in range(0, len(ids), HISTORY_BATCH):
+            chunk = ids[i : i + HISTORY_BATCH]
+            body = self._call(
+                api,
+                "history",
+                batch_read_input_simple_public_object_id={
+                    "properties": [],
+                    "propertiesWithHistory": names,
+                    "inputs": [{"id": c} for c in chunk],
+                },
+                archived=False,
+            )
+            for res in body.get("results", []):
+                rec = by_id.get(str(res.get("id")))
+                if rec is None:
+                    continue
+                props = rec.setdefault("properties", {})
+                times = _value_times(props, res.get("propertiesWithHistory") or {})
+                if times:
+                    props["propertiesWithHistory"] = times
+
     def _rows(
         self, obj: str, records: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if records and (names := self.history_properties(obj)):
+            self._attach_history(obj, records, names)
         if obj == "companies":
             return [map_company(r) for r in records], []
         ids = [str(r["id"]) for r in records]
@@ -336,8 +415,12 @@ class HubSpotSource:
             }
             if state.get("after"):
                 kwargs["after"] = state["after"]
-            if obj == "contacts":
-                self.meter.reserve(2)  # a list page is only worth its call with its associations
+            # a list page is only worth its call with its associations and field times
+            extra = (obj == "contacts") + (
+                -(-limit // HISTORY_BATCH) if self.history_properties(obj) else 0
+            )
+            if extra:
+                self.meter.reserve(1 + extra)
             body = self._call(api, "list", **kwargs)
             records = body.get("results", [])
             rows, assoc = self._rows(obj, records)

@@ -12,6 +12,7 @@ import requests
 
 from recon.config import ReconConfig, load_config
 from recon.errors import AuthError, BudgetExhausted, MissingField
+from recon.models import parse_ts
 from recon.pull import load_cursor, run_pull
 from recon.sandbox import SandboxServer, SandboxState
 from recon.sandbox.hs_records import bulk_associate, bulk_load
@@ -538,3 +539,39 @@ def test_a_contact_moved_to_another_company_is_read_by_the_next_incremental(hs, 
         "select to_id from associations where from_object = 'contacts' and from_id = ?", [contact]
     )}  # fmt: skip
     assert to == {new}
+
+
+def test_two_way_properties_carry_their_own_field_times(hs, fresh_db) -> None:
+    """A `two_way` property's time is when it was set, not when the record last changed: an
+    edit to another property after it does not make it look newer (the plan's newer side)."""
+    from recon.plan_load import Rec
+
+    contact = hs.contacts[4]
+    url = f"{hs.url}/crm/v3/objects/contacts/{contact}"
+    auth = {"Authorization": "Bearer pat-na1-test"}
+
+    def patch(props: dict[str, str]) -> str:
+        resp = requests.patch(url, json={"properties": props}, headers=auth, timeout=5)
+        resp.raise_for_status()
+        return str(resp.json()["updatedAt"])
+
+    set_at = patch({"state": "CA"})
+    time.sleep(0.01)
+    later = patch({"fax": "+1 555 0100"})
+    cfg = _cfg(hs, mapping={"rules": {"contacts.state": "two_way"}})
+    result = run_pull(fresh_db, cfg, sources=["hubspot"], full=True)
+    calls = result.summary["sources"]["hubspot"]["calls"]["by_kind"]
+    # contacts only (no company property is two_way): 50 a call, per page of 100 (100, 100, 30)
+    assert calls["history"] == 2 + 2 + 1
+    row = fresh_db.execute(
+        "select object, record_id, name, domain, email, account_id, created_at, modified_at, "
+        "archived, data from snapshots where object = 'contacts' and record_id = ?",
+        [str(contact)],
+    ).fetchone()
+    rec = Rec("hubspot", tuple(row))
+    assert rec.fields["state"] == "CA"
+    assert rec.field_time("state") == parse_ts(set_at) < rec.record_time() == parse_ts(later)
+    assert rec.field_time("fax") is None  # not two_way: the record's time stands in
+    # without a two_way rule no field times are read
+    plain = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], full=True)
+    assert "history" not in plain.summary["sources"]["hubspot"]["calls"]["by_kind"]
