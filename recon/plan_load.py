@@ -477,7 +477,11 @@ def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
     ):
         try:
             cfg = json.loads(config or "{}") or {}
-            records = (json.loads(summary or "{}") or {}).get("records") or {}
+            done = json.loads(summary or "{}") or {}
+            records = done.get("records") or {}
+            if not isinstance(records, dict):  # a file loaded on its own run: a count
+                objects = done.get("objects") or {}
+                records = {f"{cfg.get('source')}:{o}": n for o, n in dict(objects).items()}
         except (TypeError, ValueError, AttributeError):
             continue
         keys = {tuple(str(k).split(":", 1)) for k in records if ":" in str(k)}

@@ -40,6 +40,7 @@ import polars as pl
 from ..errors import FileFormatError
 from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
 from .base import RECORD_COLUMNS
+from .file_labels import field_names
 from .scope import OUT_OF_SCOPE, in_scope
 
 if TYPE_CHECKING:
@@ -682,7 +683,29 @@ def _object_of_rows(table: _Table, frame: pl.DataFrame, keys: dict[str, str]) ->
     return objects
 
 
-def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFrame:
+def _data_names(columns: list[str], names: dict[str, str]) -> list[tuple[str, str]]:
+    """``(column, key in data)``: each column under the API name its header stands for
+    (a header that is the API name itself keeps it; a second header for one field, and a
+    header no table knows, keep their own text).
+
+    Examples:
+        >>> _data_names(["Account Name", "Name", "Tier__c"], {"accountname": "Name", "name": "Name"})
+        [('Account Name', 'Account Name'), ('Name', 'Name'), ('Tier__c', 'Tier__c')]
+    """
+    taken = {c for c in columns if names.get(_key(c)) == c}
+    out = []
+    for c in columns:
+        name = names.get(_key(c), c)
+        if name != c and (name in taken or name in columns):
+            name = c
+        taken.add(name)
+        out.append((c, name))
+    return out
+
+
+def _canonical(
+    table: _Table, source: str, obj: str, *, lean: bool, names: dict[str, str] | None = None
+) -> pl.DataFrame:
     kind = f"{source}:{obj}"
     aliases = ALIASES[kind]
     raw = table.frame
@@ -842,7 +865,9 @@ def _canonical(table: _Table, source: str, obj: str, *, lean: bool) -> pl.DataFr
             ext.alias("external_ids"),
             exprs["archived"].alias("archived"),
             (
-                pl.struct(pl.all()).struct.json_encode()
+                pl.struct(
+                    [pl.col(c).alias(n) for c, n in _data_names(clean.columns, names or {})]
+                ).struct.json_encode()
                 if not lean
                 else pl.lit(None, dtype=pl.String)
             ).alias("data"),
@@ -886,7 +911,13 @@ def _external_ids(keys: dict[str, str], source: str, obj: str = "") -> pl.Expr:
 # --------------------------------------------------------------------------- public API
 
 
-def read_export(path: str | Path, as_: str, *, lean: bool = False) -> pl.DataFrame:
+def read_export(
+    path: str | Path,
+    as_: str,
+    *,
+    lean: bool = False,
+    schemas: dict[str, list[dict[str, Any]]] | None = None,
+) -> pl.DataFrame:
     """Read one CRM export file (CSV or XLSX) as canonical records.
 
     Args:
@@ -896,6 +927,9 @@ def read_export(path: str | Path, as_: str, *, lean: bool = False) -> pl.DataFra
         lean: only what matching reads (``recon match-files``): ``data`` stays null and
             ``created_at``/``modified_at`` keep the text as exported instead of being
             normalised to ISO-8601 UTC (both cost more than the rest of the read).
+        schemas: the stored schema's fields per object, to store each field under its API
+            name when the file names it by label (else the standard labels are known;
+            :mod:`recon.sources.file_labels`).
 
     Returns:
         A frame with :data:`~recon.sources.base.RECORD_COLUMNS`, one row per record.
@@ -930,7 +964,8 @@ def read_export(path: str | Path, as_: str, *, lean: bool = False) -> pl.DataFra
         table = _read_xlsx(path, ALIASES[f"{source}:{obj}"]["record_id"])
     else:
         table = _read_csv(path, raw)
-    return _canonical(table, source, obj, lean=lean)
+    names = None if lean else field_names(source, obj, schemas)
+    return _canonical(table, source, obj, lean=lean, names=names)
 
 
 _KEY = ("source", "object", "record_id")
@@ -1046,6 +1081,22 @@ def _split_scope(
     return kept, out.height - marked.height, notes
 
 
+def _stored_schemas(
+    db: sqlite_utils.Database, source: str, obj: str
+) -> dict[str, list[dict[str, Any]]]:
+    """The stored schema's fields of the objects a file of ``obj`` holds."""
+    objects = ("Contact", "Lead") if (source, obj) == ("salesforce", "contacts") else (obj,)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for one in objects:
+        row = db.execute(
+            "select fields from schemas where source = ? and object = ?", [source, one]
+        ).fetchone()
+        fields = json.loads(row[0]) if row and row[0] else []
+        if isinstance(fields, list):
+            out[one] = fields
+    return out
+
+
 def load_export(
     db: sqlite_utils.Database,
     path: str | Path,
@@ -1095,7 +1146,7 @@ def load_export(
     config = {"file": str(path), "as": as_, "source": source, "object": obj}
     rid = start_run(db, "pull", config=config, run_id=run_id) if own_run else str(run_id)
     try:
-        read = frame = read_export(path, as_)
+        read = frame = read_export(path, as_, schemas=_stored_schemas(db, source, obj))
         dropped, notes = 0, list[str]()
         if cfg is not None:
             frame, dropped, notes = _split_scope(db, read, cfg)

@@ -109,7 +109,8 @@ def test_hubspot_companies_encodings_and_delimiters(
     )
     assert first["modified_at"] == "2024-01-02T03:04:05.000Z"
     assert second["name"] == "Café Crème; Ltd" and second["domain"] is None
-    assert json.loads(first["data"])["Industry"] == "Retail"
+    # fields are stored under the API names their labels stand for (the plan reads those)
+    assert json.loads(first["data"])["industry"] == "Retail"
 
 
 @pytest.mark.parametrize(
@@ -225,7 +226,7 @@ def test_xlsx_picks_the_sheet_with_the_id_column(tmp_path: Path) -> None:
     )
     frame = read_export(path, "hubspot:companies")
     assert frame["record_id"].to_list() == ["101", "102"]
-    assert json.loads(frame["data"][0])["Number of Employees"] == "12"
+    assert json.loads(frame["data"][0])["numberofemployees"] == "12"
 
 
 def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
@@ -629,3 +630,43 @@ def test_a_value_that_is_no_date_names_its_row_and_column(tmp_path: Path) -> Non
     with pytest.raises(FileFormatError, match="'yesterday' is not a date") as err:
         read_export(path, "hubspot:companies")
     assert err.value.row == 3 and err.value.column == "Last Modified Date"
+
+
+def test_files_named_by_labels_plan_as_files_named_by_api_names(tmp_path: Path) -> None:
+    """A HubSpot export (property labels) and a Salesforce report (field labels): the plan
+    reads the values, so Salesforce's name is kept and HubSpot's phone offered to it; never
+    a "blank" side overwritten."""
+    from recon.config import ReconConfig
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    hs = tmp_path / "hs.csv"
+    hs.write_text(
+        "Record ID,Company name,Company Domain Name,Phone Number,City,Last Modified Date\n"
+        "101,Acme Corporation,acme.com,+49 30 1234567,Berlin,2026-01-10 12:00\n"
+    )
+    sf = tmp_path / "sf_report.csv"
+    sf.write_text(
+        '"Account ID","Account Name","Website","Phone","Billing City"\n'
+        '"0015g0000000001","Acme Corp","www.acme.com","","Munich"\n'
+    )
+    db = open_store(tmp_path / "recon.db")
+    load_export(db, hs, "hubspot:companies")
+    load_export(db, sf, "salesforce:Account")
+    data = json.loads(
+        db.execute("select data from snapshots where source = 'salesforce'").fetchone()[0]
+    )
+    assert data["Name"] == "Acme Corp" and data["BillingCity"] == "Munich" and data["Id"]
+    cfg = ReconConfig()
+    run_match(db, cfg)
+    items = build_plan(db, cfg, dry_run=True).items
+    writes = {
+        (i["system"], i["field"]): (i["before"], i["after"])
+        for i in items
+        if i["action"] == "update"
+    }
+    assert writes[("hubspot", "name")] == ("Acme Corporation", "Acme Corp")
+    assert writes[("hubspot", "city")] == ("Berlin", "Munich")
+    assert writes[("salesforce", "Phone")] == (None, "+49 30 1234567")
+    assert ("salesforce", "Name") not in writes and ("salesforce", "BillingCity") not in writes
