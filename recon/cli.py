@@ -436,6 +436,15 @@ def pull(
                     f"{n:,} row{'' if n == 1 else 's'} out of scope (\\[pull] filters, "
                     "contacts_require_email): not stored"
                 )
+            if n := result.summary.get("older"):
+                console.print(
+                    f"{n:,} row{'' if n == 1 else 's'} left alone: the store holds a newer version"
+                )
+            if n := result.summary.get("no_time"):
+                console.print(
+                    f"{n:,} row{'' if n == 1 else 's'} left alone: no modification time to show "
+                    "they are newer than the stored records (export the last-modified column)"
+                )
             return
         columns = (
             TextColumn("{task.description}"),

@@ -690,6 +690,7 @@ def load_file(
     result.changed = {f"{source}:{o}": written.get(o, 0) for o in counts}
     result.summary = {"file": str(path), "as": as_, "records": result.records,
                       "changed": result.changed, "calls": {},
-                      "out_of_scope": stats.get("out_of_scope", 0)}  # fmt: skip
+                      "out_of_scope": stats.get("out_of_scope", 0),
+                      "older": stats.get("older", 0), "no_time": stats.get("no_time", 0)}  # fmt: skip
     finish_run(db, run_id, status="ok", summary=result.summary)
     return result

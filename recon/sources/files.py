@@ -704,7 +704,13 @@ def _data_names(columns: list[str], names: dict[str, str]) -> list[tuple[str, st
 
 
 def _canonical(
-    table: _Table, source: str, obj: str, *, lean: bool, names: dict[str, str] | None = None
+    table: _Table,
+    source: str,
+    obj: str,
+    *,
+    lean: bool,
+    names: dict[str, str] | None = None,
+    provided: set[str] | None = None,
 ) -> pl.DataFrame:
     kind = f"{source}:{obj}"
     aliases = ALIASES[kind]
@@ -808,6 +814,12 @@ def _canonical(
             )
 
     exprs: dict[str, pl.Expr] = {c: pick(c) for c in RECORD_COLUMNS if c in aliases}
+    if provided is not None:  # the canonical columns some column of the file gives
+        provided.update(c for c, ks in aliases.items() if any(k in keys for k in ks))
+        if provided & {"first_name", "last_name"}:
+            provided.add("name")
+        if _ext_columns(keys, source, obj):
+            provided.add("external_ids")
     exprs["record_id"] = pl.col(id_label)
     if source == "salesforce":  # one record under one id, whether exported with 15 or 18
         exprs["record_id"] = sf_id18(pl.col(id_label))
@@ -881,21 +893,25 @@ def _canonical(
     return out.select(RECORD_COLUMNS)
 
 
-def _external_ids(keys: dict[str, str], source: str, obj: str = "") -> pl.Expr:
-    """Stored cross-system ids as JSON: ``{"salesforce_id": ...}`` or ``{"hubspot_id": ...}``.
-
-    A HubSpot contact's Salesforce id is its Contact's or Lead's, a company's its Account's
-    (as the API pull stores them); Salesforce ids in their 18-character form."""
+def _ext_columns(keys: dict[str, str], source: str, obj: str = "") -> list[str]:
+    """The file's columns holding the other system's id, first present first."""
     if source == "hubspot":
         order = (
             ("salesforcecontactid", "salesforceleadid", "salesforceobjectid")
             if obj == "contacts"
             else _HS_SF_ID_KEYS
         )
-        cols, name = [keys[k] for k in order if k in keys], "salesforce_id"
-    else:
-        cols = [label for k, label in keys.items() if "hubspot" in k and re.search(r"id(c)?$", k)]
-        name = "hubspot_id"
+        return [keys[k] for k in order if k in keys]
+    return [label for k, label in keys.items() if "hubspot" in k and re.search(r"id(c)?$", k)]
+
+
+def _external_ids(keys: dict[str, str], source: str, obj: str = "") -> pl.Expr:
+    """Stored cross-system ids as JSON: ``{"salesforce_id": ...}`` or ``{"hubspot_id": ...}``.
+
+    A HubSpot contact's Salesforce id is its Contact's or Lead's, a company's its Account's
+    (as the API pull stores them); Salesforce ids in their 18-character form."""
+    cols = _ext_columns(keys, source, obj)
+    name = "salesforce_id" if source == "hubspot" else "hubspot_id"
     if not cols:
         return pl.lit(None, dtype=pl.String)
     value = pl.coalesce([_blank_to_null(pl.col(c)) for c in cols]).str.replace_all(r'["\\]', "")
@@ -917,6 +933,7 @@ def read_export(
     *,
     lean: bool = False,
     schemas: dict[str, list[dict[str, Any]]] | None = None,
+    provided: set[str] | None = None,
 ) -> pl.DataFrame:
     """Read one CRM export file (CSV or XLSX) as canonical records.
 
@@ -930,6 +947,8 @@ def read_export(
         schemas: the stored schema's fields per object, to store each field under its API
             name when the file names it by label (else the standard labels are known;
             :mod:`recon.sources.file_labels`).
+        provided: filled with the canonical columns some column of the file gives (the
+            others are null for want of a column, not blank in the CRM).
 
     Returns:
         A frame with :data:`~recon.sources.base.RECORD_COLUMNS`, one row per record.
@@ -965,10 +984,69 @@ def read_export(
     else:
         table = _read_csv(path, raw)
     names = None if lean else field_names(source, obj, schemas)
-    return _canonical(table, source, obj, lean=lean, names=names)
+    return _canonical(table, source, obj, lean=lean, names=names, provided=provided)
 
 
 _KEY = ("source", "object", "record_id")
+
+
+def _with_stored(
+    db: sqlite_utils.Database, frame: pl.DataFrame, provided: set[str] | None
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The file's rows over what the store holds of the same records.
+
+    A record the store holds with a modification time is left alone when the file's row is
+    older (``older``) or has no time to tell (``no_time``). Otherwise the file's fields
+    replace the stored ones and the fields the file has no column for keep their stored
+    values (a file of a few columns does not blank the rest); a blank cell is a blank value.
+
+    Returns:
+        ``(rows to write, counts of rows left alone by why)``.
+    """
+    left = {"older": 0, "no_time": 0}
+    if frame.is_empty():
+        return frame, left
+    source = frame["source"][0]
+    keys = frame.select("object", "record_id").rows()
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    cols = [c for c in RECORD_COLUMNS if c not in ("source", "object", "record_id")]
+    for i in range(0, len(keys), 400):
+        chunk = keys[i : i + 400]
+        marks = ",".join("(?, ?)" for _ in chunk)
+        for row in db.execute(
+            f"select object, record_id, {', '.join(cols)} from snapshots where source = ? "
+            f"and (object, record_id) in (values {marks})",
+            [source, *(v for k in chunk for v in k)],
+        ).fetchall():
+            stored[(row[0], row[1])] = dict(zip(cols, row[2:], strict=True))
+    if not stored:
+        return frame, left
+    # archived always from the file (a row in it is not deleted; scope marks it)
+    keep = [
+        c
+        for c in cols
+        if provided is not None and c not in provided and c not in ("data", "archived")
+    ]
+    rows = []
+    for row in frame.iter_rows(named=True):
+        old = stored.get((row["object"], row["record_id"]))
+        if old is not None:
+            if old["modified_at"] and not row["modified_at"]:
+                left["no_time"] += 1
+                continue
+            if old["modified_at"] and row["modified_at"] < old["modified_at"]:
+                left["older"] += 1
+                continue
+            for c in keep:
+                row[c] = old[c]
+            if old["data"] and row["data"]:
+                row["data"] = json.dumps(
+                    {**json.loads(old["data"]), **json.loads(row["data"])},
+                    ensure_ascii=False,
+                    separators=(",", ":"),
+                )
+        rows.append(row)
+    return pl.DataFrame(rows, schema=frame.schema, orient="row"), left
 
 
 def _upsert_snapshots(
@@ -979,12 +1057,20 @@ def _upsert_snapshots(
 
     A stored row is left as it is when its content is the same (it keeps the run that last
     changed it) or when it is newer than the file's (an old export never overwrites what a
-    later pull read: the pull would not read the record again until it changes).
+    later pull read: the pull would not read the record again until it changes); see
+    :func:`_with_stored` for rows merged with what the store holds.
     """
     from ..store import transaction
 
+    if frame.is_empty():
+        return 0
     full = frame.with_columns(
-        content_hash=pl.Series([stable_id(d) for d in frame["data"].to_list()], dtype=pl.String),
+        # of the fields, not their spelling: a row merged with the stored one (keys in
+        # another order) and the same row read again hash alike
+        content_hash=pl.Series(
+            [stable_id(json.loads(d) if d else d) for d in frame["data"].to_list()],
+            dtype=pl.String,
+        ),
         run_id=pl.lit(run_id),
         origin=pl.lit(origin),
     )
@@ -1146,10 +1232,25 @@ def load_export(
     config = {"file": str(path), "as": as_, "source": source, "object": obj}
     rid = start_run(db, "pull", config=config, run_id=run_id) if own_run else str(run_id)
     try:
-        read = frame = read_export(path, as_, schemas=_stored_schemas(db, source, obj))
+        provided: set[str] = set()
+        read = frame = read_export(
+            path, as_, schemas=_stored_schemas(db, source, obj), provided=provided
+        )
         dropped, notes = 0, list[str]()
         if cfg is not None:
             frame, dropped, notes = _split_scope(db, read, cfg)
+        frame, left = _with_stored(db, frame, provided)
+        if left["older"]:
+            notes.append(
+                f"{left['older']:,} row(s) left alone: the store holds a newer version of "
+                "the record (from a later pull or export)"
+            )
+        if left["no_time"]:
+            notes.append(
+                f"{left['no_time']:,} row(s) left alone: the store holds the record with a "
+                "modification time and the file's row has none to show it is newer (export "
+                "the last-modified column too, in a format recon reads)"
+            )
         for note in notes:
             log.warning("%s: %s", path, note)
         written = _upsert_snapshots(db, frame, run_id=rid, origin=f"file:{path}")
@@ -1163,6 +1264,8 @@ def load_export(
         "records": read.height,
         "written": written,
         "out_of_scope": dropped,
+        "older": left["older"],
+        "no_time": left["no_time"],
         "objects": {o: n for o, n in counts},
     }
     if stats is not None:

@@ -670,3 +670,42 @@ def test_files_named_by_labels_plan_as_files_named_by_api_names(tmp_path: Path) 
     assert writes[("hubspot", "city")] == ("Berlin", "Munich")
     assert writes[("salesforce", "Phone")] == (None, "+49 30 1234567")
     assert ("salesforce", "Name") not in writes and ("salesforce", "BillingCity") not in writes
+
+
+def test_a_file_of_fewer_columns_or_no_times_does_not_blank_or_overwrite_the_store(
+    tmp_path: Path, fresh_db
+) -> None:
+    """A file with a few columns updates those and keeps the rest; a row without a time (or
+    with one the store has newer) leaves a stored record with a time alone, and says so."""
+    from recon.pull import load_file
+
+    full = tmp_path / "full.csv"
+    full.write_text(
+        "Record ID,Company name,Company Domain Name,Phone Number,Last Modified Date\n"
+        "101,Acme,acme.com,+49 30 1234567,2026-01-10 12:00\n"
+        "102,Beta,beta.io,+1 555 0100,2026-01-10 12:00\n"
+    )
+    load_file(fresh_db, full, "hubspot:companies")
+    names = tmp_path / "names.csv"  # newer, two columns only
+    names.write_text("Record ID,Company name,Last Modified Date\n101,Acme AG,2026-02-01 09:00\n")
+    assert load_file(fresh_db, names, "hubspot:companies").changed == {"hubspot:companies": 1}
+    row = fresh_db.execute(
+        "select name, domain, phone, modified_at, data from snapshots where record_id = '101'"
+    ).fetchone()
+    assert row[:4] == ("Acme AG", "acme.com", "+49 30 1234567", "2026-02-01T09:00:00.000Z")
+    assert json.loads(row[4]) == {
+        "hs_object_id": "101", "name": "Acme AG", "domain": "acme.com",
+        "phone": "+49 30 1234567", "hs_lastmodifieddate": "2026-02-01 09:00",
+    }  # fmt: skip
+    timeless = tmp_path / "timeless.csv"
+    timeless.write_text("Record ID,Company name\n101,Old Name\n102,Beta Old\n103,New Co\n")
+    older = tmp_path / "older.csv"
+    older.write_text("Record ID,Company name,Last Modified Date\n102,Beta 2025,2025-06-01 10:00\n")
+    for path, field in ((timeless, "no_time"), (older, "older")):
+        stats: dict = {}
+        load_export(fresh_db, path, "hubspot:companies", stats=stats)
+        assert stats[field] == (2 if field == "no_time" else 1)
+    assert dict(fresh_db.execute("select record_id, name from snapshots").fetchall()) == {
+        "101": "Acme AG", "102": "Beta", "103": "New Co",
+    }  # fmt: skip
+    assert load_file(fresh_db, full, "hubspot:companies").changed == {"hubspot:companies": 0}
