@@ -703,6 +703,43 @@ def _data_names(columns: list[str], names: dict[str, str]) -> list[tuple[str, st
     return out
 
 
+#: header keys only a person (contact, lead) export has, and only a company export has
+_PERSON_KEYS = ("firstname", "lastname", "email", "emailaddress", "contactid", "leadid")
+_COMPANY_KEYS = ("companydomainname", "domain", "billingcity", "numberofemployees", "accountid")
+
+
+def _check_object(table: _Table, kind: str, keys: dict[str, str]) -> None:
+    """A file of people given as companies, or of companies given as people, is refused.
+
+    Examples:
+        >>> _check_object(_Table(Path("c.csv"), pl.DataFrame()), "hubspot:companies",
+        ...     {"recordid": "Record ID", "firstname": "First Name"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        recon.errors.FileFormatError: ...looks like a contacts export (column 'First Name')...
+    """
+    person = next((keys[k] for k in _PERSON_KEYS if k in keys), None)
+    if kind in ("hubspot:companies", "salesforce:Account") and person is not None:
+        source = kind.split(":")[0]
+        raise _error(
+            table,
+            f"this file looks like a contacts export (column {person!r}), not {kind.split(':')[1]}",
+            row=1,
+            column=person,
+            hint=f"load it with --as {source}:contacts",
+        )
+    if kind == "hubspot:contacts" and person is None and "fullname" not in keys:
+        company = next((keys[k] for k in _COMPANY_KEYS if k in keys), None)
+        if company is not None:
+            raise _error(
+                table,
+                f"this file looks like a companies export (column {company!r} and no first "
+                "name, last name or email), not contacts",
+                row=1,
+                column=company,
+                hint="load it with --as hubspot:companies",
+            )
+
+
 def _canonical(
     table: _Table,
     source: str,
@@ -756,6 +793,7 @@ def _canonical(
         return present[0] if len(present) == 1 else pl.coalesce(present)
 
     ids = clean.select(record_id=pl.col(id_label)).with_row_index("_i")
+    _check_object(table, kind, keys)
     missing = ids.filter(pl.col("record_id").is_null()).head(1)
     if missing.height:
         raise _error(
@@ -764,16 +802,6 @@ def _canonical(
             row=table.row(int(missing["_i"][0])),
             column=id_label,
             hint="every row needs its record id; delete rows without one",
-        )
-    unique = ids["record_id"].n_unique() == ids.height
-    dup = ids.head(0) if unique else ids.filter(pl.col("record_id").is_duplicated()).head(2)
-    if dup.height:
-        raise _error(
-            table,
-            f"record id {dup['record_id'][0]!r} appears more than once (again in row {table.row(int(dup['_i'][1]))})",
-            row=table.row(int(dup["_i"][0])),
-            column=id_label,
-            hint="each record may appear once: remove the repeated rows or export again",
         )
     if source == "hubspot":  # HubSpot ids are numbers: a Salesforce export read with the wrong --as
         sf_like = ids.filter(
@@ -813,6 +841,18 @@ def _canonical(
                 hint=f"load this file with the --as that names its object{f' (salesforce:{other})' if other in ('Account', 'Contact', 'Lead') else ''}",
             )
 
+    if source == "salesforce":  # one record, whether its id was written with 15 or 18
+        ids = ids.with_columns(record_id=sf_id18(pl.col("record_id")))
+    unique = ids["record_id"].n_unique() == ids.height
+    dup = ids.head(0) if unique else ids.filter(pl.col("record_id").is_duplicated()).head(2)
+    if dup.height:
+        raise _error(
+            table,
+            f"record id {dup['record_id'][0]!r} appears more than once (again in row {table.row(int(dup['_i'][1]))})",
+            row=table.row(int(dup["_i"][0])),
+            column=id_label,
+            hint="each record may appear once: remove the repeated rows or export again",
+        )
     exprs: dict[str, pl.Expr] = {c: pick(c) for c in RECORD_COLUMNS if c in aliases}
     if provided is not None:  # the canonical columns some column of the file gives
         provided.update(c for c, ks in aliases.items() if any(k in keys for k in ks))

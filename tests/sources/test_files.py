@@ -709,3 +709,41 @@ def test_a_file_of_fewer_columns_or_no_times_does_not_blank_or_overwrite_the_sto
         "101": "Acme AG", "102": "Beta", "103": "New Co",
     }  # fmt: skip
     assert load_file(fresh_db, full, "hubspot:companies").changed == {"hubspot:companies": 0}
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "as_", "says"),
+    [
+        ("Record ID,First Name,Email,Company Name", "501,Anna,a@acme.com,Acme", "hubspot:companies", "contacts export"),
+        ("Contact ID,First Name,Last Name,Account ID,Account Name", "0035g0000000001,A,B,0015g0000000001,Acme", "salesforce:Account", "contacts export"),
+        ("Record ID,Company name,Company Domain Name", "101,Acme,acme.com", "hubspot:contacts", "companies export"),
+    ],
+)  # fmt: skip
+def test_a_file_of_the_other_object_is_refused(
+    tmp_path: Path, header: str, row: str, as_: str, says: str
+) -> None:
+    path = tmp_path / "f.csv"
+    path.write_text(f"{header}\n{row}\n")
+    with pytest.raises(FileFormatError, match=says) as err:
+        read_export(path, as_)
+    assert "row 1" in str(err.value) and "--as" in str(err.value)
+
+
+def test_one_salesforce_record_under_its_15_and_18_character_id_is_a_repeated_id(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "Id,Name\n0015g0000000001,Acme\n0015g0000000001AAA,Acme Zero\n0015g0000000002,B\n"
+    )
+    with pytest.raises(FileFormatError, match=r"appears more than once.*row 3"):
+        read_export(path, "salesforce:Account")
+
+
+def test_spreadsheet_mangled_hubspot_ids_are_named_as_such_even_when_they_collide(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("Record ID,Company name\n1.00000E+10,A\n1.00000E+10,B\n")
+    with pytest.raises(FileFormatError, match="format the column as Text"):
+        read_export(path, "hubspot:companies")
