@@ -578,6 +578,43 @@ class Runner:
             )
         return True
 
+    def _drop_restored(
+        self,
+        kind: str,
+        obj: str,
+        part: list[tuple[Op, list[Item]]],
+        checked: list[tuple[Op, list[Item]]],
+        current: dict[str, RecordState],
+    ) -> tuple[list[tuple[Op, list[Item]]], list[tuple[Op, list[Item]]]]:
+        """Undo items whose fields hold the values to restore already (the run was undone
+        before) are skipped: nothing to write, and nothing for a person to judge as stale.
+
+        Returns ``part`` and ``checked`` without them (their ops rebuilt)."""
+        created = self._created()
+        done = [
+            i
+            for op, its in checked
+            if (state := current.get(str(op.record_id))) is not None
+            for i in its
+            if isinstance(i.payload.get("expect"), dict)
+            and i.payload["expect"]
+            and all(norm(state.values.get(f)) == norm(v) for f, v in i.props(created).items())
+        ]
+        if not done:
+            return part, checked
+        gone = {i.item_id for i in done}
+        self._finish(
+            done, "skipped", None, "the field holds the value to restore already: nothing to write"
+        )
+        rebuilt: list[tuple[Op, list[Item]]] = []
+        for op, its in part:
+            left = [i for i in its if i.item_id not in gone]
+            if len(left) == len(its):
+                rebuilt.append((op, its))
+            elif left:
+                rebuilt.extend(ops_for(kind, obj, left, created))
+        return rebuilt, ([] if kind == "associate" else list(rebuilt))
+
     def _victim_changed(self, item: Item, states: dict[str, RecordState]) -> bool:
         """Whether a merge's victim holds, in a field the merge compares, another value than
         the one the review saw (survivorship would write a value someone replaced since, or
@@ -669,6 +706,7 @@ class Runner:
             else {}
         )
         victim_states = {v: current[v] for v in victims if v in current}
+        part, checked = self._drop_restored(kind, obj, part, checked, current)
         keep: list[tuple[Op, list[Item]]] = []
         gone: list[Item] = []
         stale: list[tuple[Item, RecordState]] = []
@@ -708,6 +746,15 @@ class Runner:
                 ErrorClass.NOT_FOUND,
                 f"the record was merged into {into} by recon",
             )
+        undone = [i for i in gone if isinstance(i.payload.get("expect"), dict)]
+        if undone:  # an undo of a record deleted or merged since: nothing left to restore
+            self._finish(
+                undone,
+                "skipped",
+                ErrorClass.NOT_FOUND,
+                "the record no longer exists in the CRM (deleted or merged since): nothing to restore",
+            )
+            gone = [i for i in gone if i not in undone]
         if gone:
             self._finish(
                 gone,

@@ -344,7 +344,9 @@ def build_undo_plan(
             if status == "proposed" and field in restore and len(restore) == 1:
                 # one field: before and after as bare values, as every other update has them
                 expect, restore = expect.get(field), restore[field]
-            item_id = stable_id("undo", apply_run, row["item_id"], prefix="undo-")
+            # one id per undo plan: an approval given to an earlier undo of the same apply
+            # (decisions are kept by item id) must not approve this one
+            item_id = stable_id("undo", apply_run, row["item_id"], plan_run, prefix="undo-")
             key = "properties" if system == "hubspot" else "fields"
             items.append(
                 {

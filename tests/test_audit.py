@@ -431,3 +431,43 @@ def test_export_into_a_folder(tmp_path: Path) -> None:
     new_folder = export(db, "jsonl", f"{tmp_path / 'new'}/")
     assert Path(new_folder["path"]) == tmp_path / "new" / "audit-all.jsonl"
     assert Path(new_folder["path"]).is_file()
+
+
+def test_a_second_undo_of_one_apply_needs_its_own_approval_and_finds_the_work_done(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Approvals are kept by item id: a second undo plan of the same apply has its own ids
+    (the first one's approvals do not apply it), and its restores, already in place, are
+    skipped, not stale."""
+    cfg, db, before, _account, run_id = _applied(crm, tmp_path)
+    first = build_undo_plan(db, run_id)
+    review.approve_plan_items(db, action=None, reviewer="ana", expected=4)
+    assert apply_plan(db, cfg, plan_run_id=first["plan_run_id"]).applied == 4
+    second = build_undo_plan(db, run_id)
+    assert apply_plan(db, cfg, plan_run_id=second["plan_run_id"]).items == 0  # not approved
+    assert review.count_plan_approvals(db, action=None) == 4
+    review.approve_plan_items(db, action=None, reviewer="ben", expected=4)
+    again = apply_plan(db, cfg, plan_run_id=second["plan_run_id"])
+    assert (again.applied, again.stale, again.failed, again.skipped) == (0, 0, {}, 4)
+    assert review.count_plan_approvals(db, action=None) == 0
+    for rid, name in before.items():
+        assert crm.hs_get("companies", rid, ["name"])["name"] == name
+    assert verify(db).ok
+
+
+def test_an_undo_of_a_record_deleted_since_is_skipped_not_failed(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Nothing is left to restore on a record deleted (or merged away) in the CRM since: the
+    restore is skipped as not found, and the apply is no partial failure to retry."""
+    cfg, db, before, _account, run_id = _applied(crm, tmp_path)
+    deleted = next(iter(before))
+    crm.hs().crm.companies.basic_api.archive(deleted)
+    undo = build_undo_plan(db, run_id)
+    review.approve_plan_items(db, action=None, reviewer="ana", expected=4)
+    result = apply_plan(db, cfg, plan_run_id=undo["plan_run_id"])
+    assert (result.applied, result.failed, result.skipped) == (3, {}, 1)
+    error = db.execute(
+        "select error from audit where run_id = ? and outcome = 'skipped'", [result.run_id]
+    ).fetchone()[0]
+    assert "nothing to restore" in error
