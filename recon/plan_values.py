@@ -236,12 +236,19 @@ def for_hubspot(kind: str, value: Any) -> Any:
 def for_salesforce(kind: str, value: Any, sf_type: str | None = None) -> Any:
     """A normalised value as Salesforce's API takes it (numbers, booleans, ``;`` lists).
 
+    A date (a HubSpot date property) for a Salesforce datetime field is its midnight UTC:
+    the API refuses a bare date there.
+
     Examples:
         >>> for_salesforce("number", 17.0, "int"), for_salesforce("bool", True)
         (17, True)
+        >>> for_salesforce("date", "2024-04-01", "datetime")
+        '2024-04-01T00:00:00.000Z'
     """
     if value is None:
         return None
+    if kind == "date" and sf_type == "datetime" and isinstance(value, str) and len(value) == 10:
+        return f"{value}T00:00:00.000Z"
     if kind == "number" and isinstance(value, float):
         if sf_type in ("int", "long") or (sf_type is None and value.is_integer()):
             return int(value)

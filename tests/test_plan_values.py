@@ -6,7 +6,16 @@ import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recon.plan_values import _other_subscriber, _phone_form, phone_key
+from recon.mapping import FieldMap
+from recon.plan_values import (
+    OwnerMap,
+    _other_subscriber,
+    _phone_form,
+    norm_fast,
+    phone_key,
+    to_salesforce_value,
+    values_equal,
+)
 
 _PUNCT = st.sampled_from([" ", "-", ".", "/", "(", ")", ""])
 
@@ -101,3 +110,21 @@ def test_a_fraction_is_not_written_to_a_whole_number_field() -> None:
 
     assert to_int(2.5) == (None, "not_an_integer")
     assert to_int(3.0) == (3, None)
+
+
+def test_a_hubspot_date_for_a_salesforce_datetime_is_written_as_its_midnight_and_then_equal() -> (
+    None
+):
+    """Salesforce refuses a bare date in a datetime field; the value it then holds compares
+    equal to the HubSpot date (no write planned again)."""
+    fm = FieldMap(
+        "contacts", "renewal", "Last_Touch__c", "Contact", kind="date", sf_type="datetime"
+    )
+    hn = norm_fast("date", "2024-04-01")
+    assert to_salesforce_value(fm, hn, OwnerMap([])) == ("2024-04-01T00:00:00.000Z", None)
+    held = norm_fast("date", "2024-04-01T00:00:00.000+0000")
+    assert values_equal(fm, hn, held, OwnerMap([]))
+    date_field = FieldMap(
+        "contacts", "renewal", "Birthdate", "Contact", kind="date", sf_type="date"
+    )
+    assert to_salesforce_value(date_field, hn, OwnerMap([])) == ("2024-04-01", None)
