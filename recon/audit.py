@@ -259,13 +259,21 @@ def export(
 
 def _write_xlsx(frame: Any, path: Path, head: str | None) -> None:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    def cell(value: Any) -> Any:
+        # control characters a CRM's error text may hold cannot be written to a workbook:
+        # they are spelt out (\x0b) instead
+        if isinstance(value, str) and ILLEGAL_CHARACTERS_RE.search(value):
+            return ILLEGAL_CHARACTERS_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+        return value
 
     wb = Workbook()
     ws = wb.active
     ws.title = "audit"
     ws.append(frame.columns)
     for row in frame.iter_rows():
-        ws.append(list(row))
+        ws.append([cell(v) for v in row])
     meta = wb.create_sheet("anchor")
     meta.append(["anchor", head or ""])
     meta.append(["exported_at", now_iso()])

@@ -26,6 +26,7 @@ import sqlite_utils
 
 from .config import ReconConfig
 from .errors import (
+    AuditError,
     BudgetExhausted,
     ExitCode,
     LockedError,
@@ -380,6 +381,12 @@ def _run_stages(
                 )
         if "export" in wanted:
             _export(db, cfg, parent, summary, export_formats)
+            if errors := summary.get("export_errors"):
+                raise AuditError(
+                    f"the audit export failed for {len(errors)} file(s): {errors[0]['error']}",
+                    hint="the writes are applied and audited in the store: export them again with "
+                    "`recon audit export`",
+                )
         if cfg.store.keep_runs:
             from .store import prune_runs
 
@@ -457,13 +464,23 @@ def _export(
         (summary.get("apply_run_id"), f"audit-{parent}"),
         (summary.get("resumed_apply_run_id"), f"audit-{parent}-resumed"),
     ]
+    failures: list[dict[str, str]] = []
     if not summary.get("dry_run"):
         for apply_run, stem in runs:
             if not apply_run:
                 continue
             for fmt in formats:
                 path = out_dir / f"{stem}.{fmt}"
-                export(db, fmt, path, run_id=apply_run)
+                try:
+                    export(db, fmt, path, run_id=apply_run)
+                except Exception as exc:  # one format failing neither stops the others
+                    log.warning(
+                        "audit export %s failed: %s", path, exc
+                    )  # nor hides the apply's outcome
+                    failures.append({"file": str(path), "error": f"{type(exc).__name__}: {exc}"})
+                    continue
                 files.append(str(path))
     summary["exports"] = files
+    if failures:
+        summary["export_errors"] = failures
     summary["audit_anchor"] = anchor(db)

@@ -139,6 +139,45 @@ def test_exports_carry_the_anchor_and_escape_formulas(fmt: str, tmp_path: Path) 
         assert afters == EVIL  # machine formats keep the exact values
 
 
+def test_a_workbook_spells_out_control_characters_a_crm_error_held(tmp_path: Path) -> None:
+    db = open_store(":memory:")
+    with transaction(db):
+        append(db, [{"run_id": "apply-1", "item_id": "i1", "outcome": "failed",
+                     "error": "Property values were not valid: \x0bbad\x00"}])  # fmt: skip
+    export(db, "xlsx", tmp_path / "a.xlsx")
+    values = list(load_workbook(tmp_path / "a.xlsx")["audit"].values)
+    row = dict(zip(values[0], values[1], strict=True))
+    assert row["error"] == "Property values were not valid: \\x0bbad\\x00"
+
+
+def test_one_failing_export_format_neither_stops_the_others_nor_hides_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recon.audit
+    from recon.config import load_config
+    from recon.pipeline import _export
+
+    from recon.store import start_run
+
+    db = chain()
+    run = start_run(db, "apply")
+    db.execute("update audit set run_id = ?", [run])  # the chain's rows, of a stored run
+    real = recon.audit.export
+
+    def broken(db: Any, fmt: str, path: Any, **kw: Any) -> Any:
+        if fmt == "xlsx":
+            raise OSError("disk full")
+        return real(db, fmt, path, **kw)
+
+    monkeypatch.setattr(recon.audit, "export", broken)
+    cfg = load_config(None, overrides={"store": {"exports_dir": str(tmp_path)}})
+    summary: dict[str, Any] = {"apply_run_id": run}
+    _export(db, cfg, "run-1", summary, ["xlsx", "csv"])
+    assert summary["exports"] == [str(tmp_path / "audit-run-1.csv")]
+    assert summary["export_errors"][0]["error"] == "OSError: disk full"
+    assert (tmp_path / "audit-run-1.csv").exists()
+
+
 def test_export_of_one_run_and_unknown_format(tmp_path: Path) -> None:
     db = chain()
     with pytest.raises(UsageError):
