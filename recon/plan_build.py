@@ -33,7 +33,7 @@ from .plan_values import (
     values_equal,
 )
 
-__all__ = ["SEQ", "Planner", "run_order"]
+__all__ = ["SEQ", "Planner", "hold_undone", "run_order"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         # (source, object) creates were held back for: the store has them only in part
         self.partial_targets: set[tuple[str, str]] = set()
+        self.undone_held = 0  # writes an applied undo took back, proposed again (hold_undone)
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
         self.cell_cache: dict[int, tuple[tuple[str, str], ...]] = {}
@@ -251,6 +252,15 @@ class Planner:
             )
             for source, obj in sorted(self.partial_targets)
         ]
+        if self.undone_held:
+            out.append(
+                (
+                    "undo",
+                    f"{self.undone_held} write(s) an applied `recon undo` took back are proposed "
+                    "again: each needs its own approval (the review app's Plan tab, \"every item "
+                    "that needs its own approval\"); the links' approvals alone do not apply them",
+                )
+            )
         for (key, sf_obj, sf_field, target, problem), seen in sorted(self.gaps.items()):
             where = (
                 f"Salesforce {sf_obj}.{sf_field}" if target == "salesforce" else f"HubSpot {key}"
@@ -559,12 +569,52 @@ class Planner:
         plan_creates(self)
         self.plan_links()
         plan_associations(self)
-        return list(self.items.values())
+        items = list(self.items.values())
+        if self.view.undone:
+            self.undone_held = hold_undone(items, self.view.undone)
+        return items
 
     def run(self) -> list[dict[str, Any]]:
         """Compute every item; return them sorted by (seq, item_id)."""
         items = self.compute()
         return list(map(items.__getitem__, run_order(items)))
+
+
+def hold_undone(
+    items: list[dict[str, Any]], undone: dict[tuple[str, str, str, str], dict[str, str]]
+) -> int:
+    """Writes an applied undo took back need a person again: each such item requires its
+    own approval (a ``plan`` decision, the review app's Plan tab) besides its link's, and is
+    ``needs_review`` with ``why = "undone_before"``. Without this the next run, its links
+    still approved, would write them again. Returns how many items were held.
+
+    Examples:
+        >>> item = {"item_id": "u1", "action": "update", "system": "hubspot", "object": "companies",
+        ...         "record_id": "7", "payload": {"properties": {"name": "Acme"}},
+        ...         "requires": ["pair-1"], "reason": {"why": "salesforce_wins"}, "status": "proposed"}
+        >>> hold_undone([item], {("hubspot", "companies", "7", "name"): {'"Acme"': "apply-9"}})
+        1
+        >>> item["status"], item["requires"], item["reason"]["why"], item["reason"]["undone_by"]
+        ('needs_review', ['pair-1', 'u1'], 'undone_before', 'apply-9')
+    """
+    from .models import canonical_json
+
+    held = 0
+    for item in items:
+        if item["action"] not in ("update", "owner", "associate") or item["status"] != "proposed":
+            continue
+        payload = item.get("payload") or {}
+        written = payload.get("properties") or payload.get("fields") or {}
+        for fname, value in written.items():
+            key = (item["system"], item["object"], str(item["record_id"]), fname)
+            by = undone.get(key, {}).get(canonical_json(value))
+            if by is not None:
+                item["status"] = "needs_review"
+                item["requires"] = [*item["requires"], item["item_id"]]
+                item["reason"] = {**item["reason"], "why": "undone_before", "undone_by": by}
+                held += 1
+                break
+    return held
 
 
 def _proposed(payload: dict[str, Any], side: str | None) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from .models import SF_ID_PREFIXES, parse_ts, stable_id
+from .models import SF_ID_PREFIXES, canonical_json, parse_ts, stable_id
 from .plan import REJECTED_LABELS, field_choices, latest_decisions
 from .review_detail import CLUSTER_ANSWERS
 
@@ -221,6 +221,9 @@ class StoreView:
         asked: ids of the conflicts earlier plans asked (a question stays asked while its
             values stand, even when times would now settle it).
         recon_write: looks up recon's last write to a record (see :meth:`user_time`).
+        undone: ``(system, object, record id, field)`` -> the values an applied undo took
+            out of that field (as canonical JSON) and the apply run that undid them: a plan
+            proposing one of them again asks a person (:func:`recon.plan_build.hold_undone`).
     """
 
     records: dict[tuple[str, str], dict[str, Rec]]
@@ -237,6 +240,7 @@ class StoreView:
     held: set[tuple[str, str]] = field(default_factory=set)
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
+    undone: dict[tuple[str, str, str, str], dict[str, str]] = field(default_factory=dict)
     recon_write: Callable[[str, str, str], ReconWrite | None] | None = None
 
     def user_time(self, rec: Rec) -> datetime | None:
@@ -444,6 +448,7 @@ def load_view(
     view.last_synced = _last_synced(db)
     if "journal" in db.table_names():
         view.recon_write = recon_writes(conn)
+        view.undone = _undone(conn)
     view.incomplete = _incomplete_objects(conn)
     view.asked = {
         r[0]
@@ -464,6 +469,31 @@ def load_view(
         except ValueError:
             continue
     return view
+
+
+def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
+    """The writes applied undos took back: ``(system, object, record id, field)`` ->
+    ``{canonical JSON of the value taken out: the apply run that restored the field}``."""
+    out: dict[tuple[str, str, str, str], dict[str, str]] = {}
+    rows = conn.execute(
+        "select j.run_id, j.crm_record_id, j.item from runs a join journal j on j.run_id = a.run_id "
+        "where a.stage = 'apply' and j.state = 'confirmed' and json_extract(a.config, "
+        "'$.plan_run_id') in (select run_id from runs where stage = 'plan' and "
+        "json_extract(config, '$.undo_of') is not null)"
+    )
+    for run_id, crm_id, text in rows:
+        try:
+            item = json.loads(text or "{}")
+        except ValueError:
+            continue
+        expect = (item.get("payload") or {}).get("expect")
+        if not isinstance(expect, dict):
+            continue
+        rid = str(crm_id or item.get("record_id") or "")
+        for fname, value in expect.items():
+            key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
+            out.setdefault(key, {})[canonical_json(value)] = run_id
+    return out
 
 
 def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:

@@ -156,7 +156,6 @@ def test_one_failing_export_format_neither_stops_the_others_nor_hides_the_run(
     import recon.audit
     from recon.config import load_config
     from recon.pipeline import _export
-
     from recon.store import start_run
 
     db = chain()

@@ -462,3 +462,52 @@ def test_two_way_an_older_hubspot_value_never_overwrites_a_newer_salesforce_edit
         ("hubspot", "state", "SF-NEW")
     ], state
     assert state[0]["reason"]["why"] == "salesforce_newer"
+
+
+def test_a_nightly_run_does_not_write_again_what_an_undo_took_back(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After `recon undo` of a run is applied, the next run proposes those writes again (their
+    links are still approved) but holds them for a person: nothing undone is written back."""
+    code, first = run(run_config, capsys=capsys)
+    assert code == 0, first.get("error")
+    apply_run = first["apply_run_id"]
+    for argv in (["undo", apply_run, "--approve"], None):
+        if argv is None:
+            db = open_store(run_config.parent / "recon.db")
+            undo_plan = db.execute(
+                "select run_id from runs where stage = 'plan' and "
+                "json_extract(config, '$.undo_of') = ? order by started_at desc limit 1",
+                [apply_run],
+            ).fetchone()[0]
+            argv = ["apply", "--plan", undo_plan, "--yes"]
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(run_config), *argv])
+        assert exit_.value.code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    restored = {
+        (r[0], r[1])
+        for r in db.execute(
+            "select record_id, field from audit where run_id = (select run_id from runs where "
+            "stage = 'apply' and json_extract(config, '$.plan_run_id') = ?) and outcome = 'confirmed'",
+            [undo_plan],
+        )
+    }
+    assert restored
+    code, second = run(run_config, capsys=capsys)
+    assert code == 0, second.get("error")
+    rewritten = {
+        (r[0], r[1])
+        for r in db.execute(
+            "select record_id, field from audit where run_id = ? and outcome = 'confirmed'",
+            [second["apply_run_id"]],
+        )
+    }
+    assert not restored & rewritten
+    plan = second["stages"]["replan"].get("run_id") or second["stages"]["plan"]["run_id"]
+    held = db.execute(
+        "select count(*) from plan_items where run_id = ? and status = 'needs_review' "
+        "and json_extract(reason, '$.why') = 'undone_before'",
+        [plan],
+    ).fetchone()[0]
+    assert held >= 1
