@@ -1265,10 +1265,15 @@ def main(argv: list[str] | None = None) -> Any:
     objects still alive go to the cycle collector's permanent generation first, so the
     collection at interpreter shutdown does not walk them all (~0.1 s after a large match).
     """
+    from .store import close_stores, track_stores
+
+    if argv is None:
+        track_stores()
     try:
         _main(argv)
     finally:
         if argv is None:
+            close_stores()  # the write-ahead log folded into the store file: a copy is whole
             gc.freeze()
 
 

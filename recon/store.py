@@ -34,6 +34,8 @@ from .models import canonical_json, new_run_id, now_iso
 
 __all__ = [
     "MIGRATIONS",
+    "close_stores",
+    "track_stores",
     "finish_run",
     "get_run",
     "open_store",
@@ -326,6 +328,35 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
+#: connections kept for :func:`close_stores` (None: not tracked, as in a notebook or the app,
+#: where a store no longer referenced is closed when it is collected)
+_OPENED: list[sqlite3.Connection] | None = None
+
+
+def track_stores() -> None:
+    """Keep every store connection this process opens, for :func:`close_stores` (the CLI:
+    one command, then exit)."""
+    global _OPENED
+    if _OPENED is None:
+        _OPENED = []
+
+
+def close_stores() -> None:
+    """Close every store connection opened since :func:`track_stores`.
+
+    The last connection to close folds the write-ahead log back into the store file
+    (``recon.db-wal`` is emptied and removed): a store copied or backed up after a command
+    is whole on its own. A connection still alive at exit is otherwise never closed.
+    """
+    global _OPENED
+    for conn in _OPENED or ():
+        try:
+            conn.close()
+        except sqlite3.Error:  # pragma: no cover - closing twice is harmless
+            pass
+    _OPENED = None
+
+
 def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
     """Open (creating if needed) the store at ``path`` and bring its schema up to date.
 
@@ -368,6 +399,8 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
             f"cannot open the store {path}: {exc}",
             hint="check that [store] path points at a recon SQLite file, or at a new file",
         ) from None
+    if _OPENED is not None:
+        _OPENED.append(db.conn)
     return db
 
 

@@ -357,3 +357,24 @@ def test_match_and_a_stored_plan_wait_for_no_other_holder_of_the_lock(
         else:
             assert "no match run" in err
     assert db.execute("select count(*) from runs").fetchone()[0] == 0
+
+
+def test_a_store_copied_after_a_command_is_whole(tmp_path: Path) -> None:
+    """The command's store connection is closed on exit: the write-ahead log is folded into
+    the store file, so copying recon.db alone copies everything."""
+    import shutil
+    import sqlite3
+
+    conf = tmp_path / "recon.toml"
+    conf.write_text(f'[store]\npath = "{tmp_path / "recon.db"}"\n')
+    csv_file = tmp_path / "a.csv"
+    csv_file.write_text("Record ID,Company name\n1,A\n2,B\n")
+    done = run_cli(
+        "--config", str(conf), "pull", "--file", str(csv_file), "--as", "hubspot:companies"
+    )
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "recon.db-wal").exists()
+    shutil.copy(tmp_path / "recon.db", tmp_path / "copy.db")
+    con = sqlite3.connect(tmp_path / "copy.db")
+    assert con.execute("select count(*) from snapshots").fetchone()[0] == 2
+    con.close()
