@@ -622,9 +622,13 @@ def eval_(
                 table.add_row(kind, tier, str(c["pairs"]), str(c["labelled"]), str(c["precision"]))
     else:
         for key, c in result.items():
+            if key == "warnings":
+                continue
             n = c.get("n", c.get("pairs"))
             table.add_row(key, str(n), str(c["precision"]), str(c["recall"]), str(c["f1"]))
     console.print(table)
+    for warning in result.get("warnings") or ():
+        err_console.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- plan

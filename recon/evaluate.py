@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .models import salesforce_id18
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -149,7 +150,8 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
     truth = _read(truth_path, ("source", "record_id", "entity"))
     if not truth:
         raise UsageError(f"{truth_path} holds no rows", hint="every record needs its entity")
-    ent = {(t["source"], t["record_id"]): t["entity"] for t in truth}
+    # a Salesforce id counts in its 18-character form (reports export 15, links.csv holds 18)
+    ent = {(t["source"], _sf18(t["source"], t["record_id"])): t["entity"] for t in truth}
     hs_ents = {t["entity"] for t in truth if t["source"] == "hubspot"}
     sf_ents = {t["entity"] for t in truth if t["source"] == "salesforce"}
     both = hs_ents & sf_ents
@@ -161,7 +163,7 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
         tp = 0
         for x in rows:
             eh = ent.get(("hubspot", x.get("hubspot_id", "")))
-            es = ent.get(("salesforce", x.get("salesforce_id", "")))
+            es = ent.get(("salesforce", _sf18("salesforce", x.get("salesforce_id", ""))))
             if eh is not None and eh == es:
                 tp += 1
                 correct_ents.add(eh)
@@ -185,7 +187,9 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
     tp_all = pred_all = true_all = 0
     for src in ("hubspot", "salesforce"):
         pred = closure_pairs(
-            (d["record_id_l"], d["record_id_r"]) for d in dups if d.get("source") == src
+            (_sf18(src, d["record_id_l"]), _sf18(src, d["record_id_r"]))
+            for d in dups
+            if d.get("source") == src
         )
         true: set[frozenset[str]] = set()
         for rids in by_source[src].values():
@@ -202,7 +206,25 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
         "recall": round(r, 4),
         "f1": round(_f1(p, r), 4),
     }
+    unknown = [
+        name
+        for name, ids in (
+            ("links.csv", [("hubspot", x.get("hubspot_id", "")) for x in links]),
+            ("duplicates.csv", [(d.get("source", ""), d["record_id_l"]) for d in dups]),
+        )
+        if ids and not any((s, _sf18(s, r)) in ent for s, r in ids)
+    ]
+    if unknown:
+        # zeros that mean "other records", not "nothing found"
+        res["warnings"] = [
+            f"no record of {name} is in {truth_path.name}: are they the same records?"
+            for name in unknown
+        ]
     return res
+
+
+def _sf18(source: str, record_id: str) -> str:
+    return (salesforce_id18(record_id) or record_id) if source == "salesforce" else record_id
 
 
 def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, Any]:

@@ -257,3 +257,25 @@ def test_cluster_answers_label_every_pair_of_the_cluster(fresh_db) -> None:
         1,
         2,
     )
+
+
+def test_salesforce_ids_count_in_either_length_and_foreign_ids_are_named(tmp_path: Path) -> None:
+    """A truth file written with a report's 15-character ids scores links.csv's 18-character
+    ones; output about other records says so instead of scoring zeros silently."""
+    (tmp_path / "truth_entities.csv").write_text(
+        "source,record_id,entity\nhubspot,1,E1\nsalesforce,0015g0000000001,E1\n"
+        "salesforce,0015g0000000002,E1\n"
+    )
+    (tmp_path / "links.csv").write_text(
+        "hubspot_id,salesforce_id,score,tier\n1,0015g0000000001AAA,0.9,auto\n"
+    )
+    (tmp_path / "duplicates.csv").write_text(
+        "source,record_id_l,record_id_r\nsalesforce,0015g0000000001AAA,0015g0000000002AAA\n"
+    )
+    res = score_files(tmp_path, tmp_path)
+    assert res["links"]["precision"] == 1.0 and res["duplicates"]["f1"] == 1.0
+    assert "warnings" not in res
+    (tmp_path / "links.csv").write_text("hubspot_id,salesforce_id,score,tier\n99,X,0.9,auto\n")
+    assert score_files(tmp_path, tmp_path)["warnings"] == [
+        "no record of links.csv is in truth_entities.csv: are they the same records?"
+    ]
