@@ -226,9 +226,10 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
 
     ISO 8601 in any of its forms (HubSpot exports, Data Loader) is read as is. Report
     exports write the user's locale: ``30.11.2026 14:05`` (day first), ``11/30/2026, 2:05
-    PM`` or ``30/11/2026 14:05``. Whether a slashed date is day or month first is decided
-    for the whole column from its values (a part above 12; a 12-hour clock means the US
-    order). Times without a zone are taken as UTC.
+    PM`` or ``30/11/2026 14:05``. A dotted date is day first; whether a slashed date is day
+    or month first is decided for the whole column from its slashed values (a part above 12;
+    a 12-hour clock says nothing: Australia and India write day first with am/pm). Times
+    without a zone are taken as UTC.
 
     Returns:
         ``(times, bad, note)``: ``bad`` is the index of the first value that is no date
@@ -241,23 +242,29 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
         (['2026-11-30T14:05:00.000Z', '2026-11-30T14:05:00.000Z', None], None, None)
         >>> file_times(pl.Series(["01/02/2026"]))[2]
         'dates such as 01/02/2026 read as day or month first; this column was not used'
+        >>> file_times(pl.Series(["10/03/2026 2:05 pm", "3/9/2026 11:15 am"]))[2] is not None
+        True
+        >>> file_times(pl.Series(["30.11.2026 14:05", "3/13/2026 11:15 AM"]))[0].to_list()
+        ['2026-11-30T14:05:00.000Z', '2026-03-13T11:15:00.000Z']
     """
 
     texts = values.cast(pl.String).to_list()
     local: dict[str, tuple[str, ...]] = {}
-    day_first = month_first = twelve_hour = False
+    slashed: set[str] = set()
+    day_first = month_first = False  # what the slashed dates show
     for text in dict.fromkeys(t.strip() for t in texts if t and t.strip()):
         m = _LOCAL_TIME.match(text)
         if m is None:
             continue
         local[text] = m.groups()
         a, sep, b = int(m[1]), m[2], int(m[3])
-        day_first |= sep == "." or a > 12
-        month_first |= sep != "." and b > 12
-        twelve_hour |= m[8] is not None
-    ambiguous = bool(local) and not (day_first or month_first or twelve_hour)
-    if not day_first and not month_first:
-        month_first = twelve_hour
+        if sep == ".":
+            continue  # dotted dates are day first
+        slashed.add(text)
+        day_first |= a > 12
+        month_first |= b > 12
+    # no slashed date tells the order, or they tell both: the column's slashed dates go unread
+    ambiguous = bool(slashed) and day_first == month_first
     out: list[str | None] = []
     cache: dict[str, str | None] = {}
     for i, raw in enumerate(texts):
@@ -265,14 +272,15 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
         if not text:
             out.append(None)
             continue
+        unread = ambiguous and text in slashed
         if text not in cache:
-            cache[text] = _one_time(text, local.get(text), month_first and not day_first)
-            if cache[text] is None and not (ambiguous and text in local):
+            cache[text] = _one_time(text, local.get(text), text in slashed and month_first)
+            if cache[text] is None and not unread:
                 return values, i, None
-        out.append(None if ambiguous and text in local else cache[text])
+        out.append(None if unread else cache[text])
     note = None
     if ambiguous:
-        example = next(iter(local))
+        example = next(iter(slashed))
         note = f"dates such as {example} read as day or month first; this column was not used"
     return pl.Series(values.name, out, dtype=pl.String), None, note
 
