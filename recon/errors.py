@@ -15,8 +15,8 @@ Tree::
     │   └── LockedError             exit 5  another run holds the store lock
     ├── SourceError                 exit 1  a CRM or file could not be read or written
     │   ├── AuthError               exit 7  authentication failed (token missing, expired, revoked)
-    │   ├── RateLimited             exit 1  429 / REQUEST_LIMIT_EXCEEDED after retries
-    │   ├── BudgetExhausted         exit 6  the per-run API call budget is spent (resumable)
+    │   ├── RateLimited             exit 1  429 / a concurrency limit after retries
+    │   ├── BudgetExhausted         exit 6  the run's call budget, or a CRM's daily limit, is spent (resumable)
     │   ├── MissingField            exit 1  a mapped field or property no longer exists
     │   └── FileFormatError         exit 1  a CRM export file is malformed (file, row, column)
     ├── MatchError                  exit 1  match settings or inputs invalid

@@ -36,7 +36,14 @@ from urllib.parse import unquote_plus
 import requests
 
 from ..config import ReconConfig
-from ..errors import AuthError, ErrorClass, MissingField, RateLimited, SourceError
+from ..errors import (
+    AuthError,
+    BudgetExhausted,
+    ErrorClass,
+    MissingField,
+    RateLimited,
+    SourceError,
+)
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Failure, Page, fields_added, iso_utc, json_safe
 from .scope import scope_filters, scope_sweep_done, scope_sweep_plan, soql_scope
@@ -175,10 +182,13 @@ class SalesforceSource:
                     retry_after=retry_after,
                 )
             if code == "REQUEST_LIMIT_EXCEEDED":
+                # the org's rolling 24-hour allocation is spent (HubSpot's daily limit): stop
+                # cleanly, exit 6; the next run resumes where this one stopped
                 return Failure(
-                    RateLimited(
+                    BudgetExhausted(
                         f"{where}: the org's API request limit is exceeded ({message})",
-                        hint="wait for the rolling 24-hour allocation to free up, or lower [budget] salesforce_calls",
+                        hint="the next run resumes once the rolling 24-hour allocation frees up; "
+                        "lower [budget] salesforce_calls",
                     )
                 )
             return Failure(

@@ -37,7 +37,14 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from ..config import SalesforceSection, is_loopback_url
-from ..errors import AuthError, ConfigError, ErrorClass, SourceError, register_secret
+from ..errors import (
+    AuthError,
+    BudgetExhausted,
+    ConfigError,
+    ErrorClass,
+    SourceError,
+    register_secret,
+)
 
 __all__ = [
     "MeteredSession",
@@ -257,6 +264,15 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
             else resp.status_code
         )
         desc = body.get("error_description", "") if isinstance(body, dict) else ""
+        if str(code).upper() == "REQUEST_LIMIT_EXCEEDED" or (
+            resp.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in str(desc).upper()
+        ):
+            # the org's request limit, not the credentials: stop cleanly (exit 6), resumable
+            raise BudgetExhausted(
+                f"salesforce: the token endpoint {url} refused for the org's request limit"
+                + (f" ({desc})" if desc else ""),
+                hint="the next run resumes once the rolling 24-hour allocation frees up",
+            )
         raise AuthError(
             f"salesforce: the token endpoint {url} refused the {cfg.auth} flow: {code}"
             + (f" ({desc})" if desc else ""),

@@ -27,7 +27,7 @@ from dataclasses import replace
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ..errors import AuthError, ErrorClass, RateLimited, SourceError
+from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from ..models import salesforce_record_url
 from . import (
     CallBudget,
@@ -111,6 +111,17 @@ class SalesforceWriter:
                 error_class=ErrorClass.NETWORK,
             ) from None
         code, message = self._first_error(exc)
+        if (
+            status == 403
+            and code == "REQUEST_LIMIT_EXCEEDED"
+            and "concurrent" not in message.lower()
+        ):
+            # the org's rolling 24-hour allocation is spent: retrying cannot help; stop
+            # cleanly, resumable (as HubSpot's daily limit)
+            raise BudgetExhausted(
+                f"Salesforce's API request limit is exceeded: {message}",
+                hint="run `recon apply --resume` once the rolling 24-hour allocation frees up",
+            ) from None
         if status == 429 or code == "REQUEST_LIMIT_EXCEEDED":
             raise RateLimited(f"Salesforce rate limit ({status} {code}): {message}") from None
         if status == 401:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from recon.config import ReconConfig, load_config
-from recon.errors import AuthError, BudgetExhausted, MissingField, RateLimited
+from recon.errors import AuthError, BudgetExhausted, MissingField
 from recon.pull import load_cursor, run_pull
 from recon.sandbox import SandboxServer, SandboxState
 from recon.sandbox.salesforce import load_records
@@ -231,10 +231,19 @@ def test_server_errors_and_429s_are_retried(sf, fresh_db) -> None:
     assert _count(fresh_db, "Account") == 2500
 
 
-def test_request_limit_exceeded_is_rate_limited(sf, fresh_db) -> None:
+def test_the_orgs_request_limit_stops_the_pull_as_a_spent_budget(sf, fresh_db) -> None:
+    """The org's rolling 24-hour allocation spent is HubSpot's daily limit: exit 6, resumable
+    (at the token endpoint too: no credentials problem)."""
+    from recon.sources.sf_auth import request_token
+
     _fault(sf, kind="request_limit", endpoint="*query*")
-    with pytest.raises(RateLimited, match="request limit"):
+    with pytest.raises(BudgetExhausted, match="request limit") as err:
         run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
+    assert err.value.exit_code == 6
+    requests.delete(f"{sf.url}/_sandbox/faults", timeout=5).raise_for_status()
+    _fault(sf, kind="request_limit", endpoint="*oauth2/token*")
+    with pytest.raises(BudgetExhausted, match="request limit"):
+        request_token(_cfg(sf).salesforce)
 
 
 def test_a_concurrency_limit_passes_and_is_retried(sf, fresh_db) -> None:

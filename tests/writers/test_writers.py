@@ -377,3 +377,18 @@ def test_an_unreachable_crm_is_a_short_network_error(tmp_path: Path, system: str
         w.write([Op(ref="a", kind="update", object=obj, record_id=rid, properties={"name": "x"})])
     assert err.value.error_class is ErrorClass.NETWORK
     assert err.value.args[0].endswith("could not be reached: connection refused"), str(err.value)
+
+
+def test_the_orgs_request_limit_stops_a_salesforce_write_as_a_spent_budget(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Retrying cannot help once the org's rolling allocation is spent: the apply stops,
+    resumable (exit 6), as on HubSpot's daily limit."""
+    w = writer(crm, tmp_path, "salesforce")
+    ids = crm.sf_create("Account", [{"Name": f"RQ {uid()}"}])
+    crm.fault(kind="request_limit", side="salesforce", endpoint="*query*")
+    try:
+        with pytest.raises(BudgetExhausted, match="request limit"):
+            w.current("Account", ids, ["Name"])
+    finally:
+        crm.clear_faults()
