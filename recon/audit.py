@@ -131,7 +131,8 @@ def verify(db: sqlite_utils.Database, *, anchor: str | None = None) -> VerifyRes
 
     Args:
         anchor: a hash printed by an earlier run or export; it must still be in the
-            chain (else rows were cut off the end, or the anchor belongs elsewhere).
+            chain (else rows were cut off the end, or the anchor belongs elsewhere). The
+            anchors the store's apply runs ended on are checked the same way.
 
     Examples:
         >>> from recon.store import open_store
@@ -162,6 +163,18 @@ def verify(db: sqlite_utils.Database, *, anchor: str | None = None) -> VerifyRes
         problems.append(
             f"anchor {anchor[:16]}… is not in the chain: rows were cut off the end (or the anchor is from another store)"
         )
+    # every apply run kept the anchor it ended on: the chain must still hold each one (a cut
+    # tail, or the whole table emptied, shows even without --anchor)
+    for run_id, kept in db.execute(
+        "select run_id, json_extract(summary, '$.anchor') from runs where stage = 'apply' "
+        "and json_extract(summary, '$.anchor') is not null order by started_at"
+    ).fetchall():
+        if kept not in hashes:
+            problems.append(
+                f"apply run {run_id} ended on anchor {str(kept)[:16]}…, which is no longer in the "
+                "chain: rows were cut off the end"
+            )
+            break
     return VerifyResult(ok=not problems, rows=count, anchor=prev or None, problems=problems)
 
 

@@ -509,3 +509,17 @@ def test_an_undo_of_a_record_deleted_since_is_skipped_not_failed(
         "select error from audit where run_id = ? and outcome = 'skipped'", [result.run_id]
     ).fetchone()[0]
     assert "nothing to restore" in error
+
+
+def test_a_cut_tail_is_found_without_an_anchor_from_the_apply_runs(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Every apply run keeps the anchor it ended on: deleting the newest rows (or all of them)
+    no longer verifies, --anchor or not."""
+    _cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
+    assert verify(db).ok
+    db.execute("delete from audit where seq >= (select max(seq) - 1 from audit)")
+    result = verify(db)
+    assert not result.ok and run_id in result.problems[0] and "cut off" in result.problems[0]
+    db.execute("delete from audit")
+    assert not verify(db).ok
