@@ -793,6 +793,12 @@ def _canonical(
         wanted = read
         used = [c for c in raw.columns if _key(c) in wanted or "hubspot" in _key(c)]
     clean = raw.lazy().select(_blank_to_null(pl.col(c)).alias(c) for c in used).collect()
+    data_columns = list(clean.columns)
+    id_columns = [keys[k] for k in aliases["record_id"] if k in keys]
+    if kind == "salesforce:contacts" and len(id_columns) > 1:
+        # a "Contacts & Leads" report: a Contact row fills "Contact ID", a Lead row "Lead ID"
+        id_label = " or ".join(id_columns)
+        clean = clean.with_columns(pl.coalesce([pl.col(c) for c in id_columns]).alias(id_label))
 
     def pick(canon: str) -> pl.Expr:
         present = [pl.col(keys[k]) for k in aliases.get(canon, ()) if k in keys]
@@ -926,7 +932,7 @@ def _canonical(
             exprs["archived"].alias("archived"),
             (
                 pl.struct(
-                    [pl.col(c).alias(n) for c, n in _data_names(clean.columns, names or {})]
+                    [pl.col(c).alias(n) for c, n in _data_names(data_columns, names or {})]
                 ).struct.json_encode()
                 if not lean
                 else pl.lit(None, dtype=pl.String)

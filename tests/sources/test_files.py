@@ -747,3 +747,44 @@ def test_spreadsheet_mangled_hubspot_ids_are_named_as_such_even_when_they_collid
     path.write_text("Record ID,Company name\n1.00000E+10,A\n1.00000E+10,B\n")
     with pytest.raises(FileFormatError, match="format the column as Text"):
         read_export(path, "hubspot:companies")
+
+
+def test_a_contacts_and_leads_report_takes_each_rows_own_id(tmp_path: Path) -> None:
+    path = tmp_path / "cl.csv"
+    path.write_text(
+        "Contact ID,Lead ID,First Name,Last Name,Email\n"
+        "0035g0000000001,,Ann,Lee,ann@x.org\n,00Q5g0000000002,Ben,Ng,ben@y.org\n"
+    )
+    frame = read_export(path, "salesforce:contacts")
+    assert frame.select("object", "record_id").rows() == [
+        ("Contact", "0035g0000000001AAA"),
+        ("Lead", "00Q5g0000000002EAA"),
+    ]
+    assert "Contact ID or Lead ID" not in json.loads(frame["data"][0])
+
+
+def test_filters_find_standard_labels_without_a_stored_schema(tmp_path: Path, fresh_db) -> None:
+    """A file-only store has no schema: HubSpot's and Salesforce's standard labels still name
+    the filtered fields (`Lead Status` is `hs_lead_status`, and a Lead's `Status`)."""
+    from recon.config import load_config
+    from recon.pull import load_file
+
+    cfg = load_config(
+        None,
+        overrides={"pull": {"contacts_require_email": False, "filters": [
+            {"source": "hubspot", "object": "contacts", "field": "hs_lead_status", "op": "in",
+             "value": ["OPEN", "NEW"]},
+            {"source": "salesforce", "object": "Lead", "field": "Status", "op": "neq",
+             "value": "Closed - Not Converted"},
+        ]}},
+    )  # fmt: skip
+    hs = tmp_path / "hs.csv"
+    hs.write_text("Record ID,First Name,Lead Status\n1,Ann,OPEN\n2,Ben,UNQUALIFIED\n")
+    sf = tmp_path / "sf.csv"
+    sf.write_text(
+        "Lead ID,Last Name,Company,Lead Status\n00Q5g0000000001,Lee,A,Open - Not Contacted\n"
+        "00Q5g0000000002,Ng,B,Closed - Not Converted\n"
+    )
+    assert load_file(fresh_db, hs, "hubspot:contacts", cfg=cfg).summary["out_of_scope"] == 1
+    assert load_file(fresh_db, sf, "salesforce:Lead", cfg=cfg).summary["out_of_scope"] == 1
+    assert fresh_db["snapshots"].count == 2
