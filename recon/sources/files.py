@@ -616,7 +616,8 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
     import openpyxl
 
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        # read from its bytes: a workbook saved under another name (.csv) is still one
+        book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True, data_only=True)
     except (
         zipfile.BadZipFile,
         OSError,

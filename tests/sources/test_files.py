@@ -821,3 +821,12 @@ def test_a_salesforce_report_footer_is_left_out_of_a_workbook(tmp_path: Path) ->
         sheet.append(row)
     book.save(path)
     assert read_export(path, "salesforce:Account")["name"].to_list() == ["Acme"]
+
+
+def test_a_workbook_saved_under_a_csv_name_is_read_as_a_workbook(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.csv"
+    book = openpyxl.Workbook()
+    book.active.append(["Id", "Name"])
+    book.active.append(["0015g0000000001", "Acme"])
+    book.save(path)
+    assert read_export(path, "salesforce:Account")["name"].to_list() == ["Acme"]
