@@ -71,6 +71,28 @@ def read_settings(path: str | Path | None) -> Any:
     return MatchSettings.from_json(text, source=str(path))
 
 
+def _hint_for_match_files(hint: str | None, entity: str) -> str | None:
+    """``read_export``'s hint (it speaks of `recon pull --as`) in this command's terms.
+
+    Examples:
+        >>> _hint_for_match_files("load this file with the --as that names its object (salesforce:Contact)", "companies")
+        'these are contacts: run with --object contacts'
+        >>> _hint_for_match_files("this looks like a Salesforce export: load it with --as salesforce:<object>", "companies")
+        'give the HubSpot export first, then the Salesforce exports'
+    """
+    if not hint or "--as" not in hint:
+        return hint
+    other = "companies" if entity == "contacts" else "contacts"
+    says_other = (
+        any(o in hint for o in ("salesforce:Contact", "salesforce:Lead", "salesforce:contacts"))
+        if entity == "companies"
+        else "salesforce:Account" in hint
+    ) or f"hubspot:{other}" in hint
+    if says_other:
+        return f"these are {other}: run with --object {other}"
+    return "give the HubSpot export first, then the Salesforce exports"
+
+
 def _read_salesforce(files: Sequence[Path], entity: str) -> pl.DataFrame:
     as_ = "salesforce:Account" if entity == "companies" else "salesforce:contacts"
     frames = [read_export(f, as_, lean=True) for f in files]
@@ -148,8 +170,7 @@ def match_files(
         left = read_export(hubspot_file, f"hubspot:{entity}", lean=True)
         right = _read_salesforce([Path(f) for f in salesforce_files], entity)
     except FileFormatError as exc:
-        if exc.hint and "--as" in exc.hint:  # read_export speaks of `recon pull --as`
-            exc.hint = "give the HubSpot export first, then the Salesforce exports"
+        exc.hint = _hint_for_match_files(exc.hint, entity)
         raise
     read_s = time.perf_counter() - started
 

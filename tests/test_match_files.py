@@ -233,3 +233,16 @@ def test_swapped_files_are_named_with_a_hint_match_files_can_follow(tmp_path: Pa
     with pytest.raises(FileFormatError) as err:
         match_files(sf, [hs], entity="companies", out_dir=tmp_path / "out")
     assert err.value.hint == "give the HubSpot export first, then the Salesforce exports"
+
+
+def test_files_of_the_other_object_get_the_object_to_give(tmp_path: Path) -> None:
+    from recon.errors import FileFormatError
+    from recon.match_files import match_files
+
+    hs = tmp_path / "hs.csv"
+    hs.write_text("Record ID,Company name\n1,Acme\n", encoding="utf-8")
+    sf = tmp_path / "sf_contacts.csv"
+    sf.write_text("Id,LastName,Email\n0035g0000000001AAA,Lee,a@acme.com\n", encoding="utf-8")
+    with pytest.raises(FileFormatError) as err:
+        match_files(hs, [sf], entity="companies", out_dir=tmp_path / "out")
+    assert err.value.hint == "these are contacts: run with --object contacts"
