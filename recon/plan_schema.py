@@ -366,6 +366,16 @@ def _check_schema(
         to_sf = False
     if hs is not None and not hs.writable:
         to_hs = False
+    effective = writes & {s for s, a in (("salesforce", to_sf), ("hubspot", to_hs)) if a}
+    if writes and not effective and m.rule != "dont_sync" and not problems:
+        # the rule writes only where this mapping may not: a rule that looks set but never syncs
+        one_way = "salesforce" if to_sf else "hubspot" if to_hs else None
+        narrowed.append(
+            f"rule {m.rule!r} writes only to {' and '.join(sorted(writes))}, which this mapping "
+            + (f"does not write (it syncs into {one_way} only)" if one_way else "cannot write")
+            + ": it never syncs; pick a rule that writes to "
+            + (one_way or "a writable side")
+        )
     options = dict(m.options)
     hs_opts = hs.options if hs is not None else None
     sf_opts = sf.options if sf is not None else None

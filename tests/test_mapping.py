@@ -626,3 +626,14 @@ def test_a_wrong_option_written_for_a_default_pair_is_an_error_at_its_entry() ->
         schemas(),
     )  # fmt: skip
     assert any(m.hubspot == "industry" for m in fine.mappings)
+
+
+def test_a_rule_that_can_never_write_is_warned_about() -> None:
+    """`always_salesforce` writes to HubSpot only; the default LeadSource mapping syncs into
+    Salesforce only: together nothing ever syncs, which a warning says."""
+    chk = check_mappings(
+        MappingSection(rules={"contacts.hs_analytics_source": "always_salesforce"})
+    )
+    said = [m for path, m in chk.warnings if "hs_analytics_source" in path and "never syncs" in m]
+    assert len(said) == 2 and "pick a rule that writes to salesforce" in said[0]
+    assert not [m for _p, m in check_mappings(MappingSection()).warnings if "never syncs" in m]
