@@ -35,7 +35,6 @@ from .models import canonical_json, new_run_id, now_iso
 __all__ = [
     "MIGRATIONS",
     "close_stores",
-    "track_stores",
     "finish_run",
     "get_run",
     "open_store",
@@ -43,6 +42,7 @@ __all__ = [
     "resolve_run_id",
     "start_run",
     "store_status",
+    "track_stores",
     "transaction",
 ]
 
