@@ -272,6 +272,9 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
         else:
             errors.extend((path, p) for p in problems)
             if not problems:
+                # what narrows a custom mapping (read-only side, ignored options, a rule that
+                # never writes) is said too
+                warnings.extend((path, n) for n in narrowed)
                 usable.append(m)
     for source, obj in _needed_schemas(candidates):
         if index and (source, obj) not in index:
@@ -375,6 +378,11 @@ def _check_schema(
             + (f"does not write (it syncs into {one_way} only)" if one_way else "cannot write")
             + ": it never syncs; pick a rule that writes to "
             + (one_way or "a writable side")
+        )
+    if m.options and kind not in ("enum", "multi") and hs is not None and sf is not None:
+        narrowed.append(
+            f"options are given but {m.hubspot!r} ⇄ {m.salesforce!r} is {kind}, not a picklist: "
+            "they are ignored"
         )
     options = dict(m.options)
     hs_opts = hs.options if hs is not None else None

@@ -637,3 +637,19 @@ def test_a_rule_that_can_never_write_is_warned_about() -> None:
     said = [m for path, m in chk.warnings if "hs_analytics_source" in path and "never syncs" in m]
     assert len(said) == 2 and "pick a rule that writes to salesforce" in said[0]
     assert not [m for _p, m in check_mappings(MappingSection()).warnings if "never syncs" in m]
+
+
+def test_options_on_a_mapping_that_is_no_picklist_are_warned_about() -> None:
+    sch = schemas()
+    sch[("hubspot", "contacts")] = [
+        *sch[("hubspot", "contacts")],
+        hs_prop("visits", "number", "number"),
+    ]
+    sch[("salesforce", "Lead")] = [*sch[("salesforce", "Lead")], sf_field("Visits__c", "double")]
+    chk = check_mappings(
+        _section({"object": "contacts", "hubspot": "visits", "salesforce": "Visits__c",
+                  "salesforce_object": "Lead", "options": {"a": "b"}}),
+        sch,
+    )  # fmt: skip
+    assert not chk.errors
+    assert any("not a picklist: they are ignored" in m for _p, m in chk.warnings), chk.warnings
