@@ -194,6 +194,16 @@ _EXTRA_TERMS = {
     "private limited", "pvt", "pvt ltd", "private ltd", "public company limited", "public co ltd",
     "pcl", "plc", "tbk", "bhd", "berhad", "ao", "pao", "oao", "zao", "jsc", "pjsc", "ojsc", "cjsc",
     "eood", "ood", "ead", "sae", "saog", "kk", "yk", "limited liability company", "ltd liability co",
+    # legal forms written out in full (cleanco knows most of them only abbreviated)
+    "aktiebolag", "ab publ", "publ", "aktiengesellschaft", "aktieselskab", "aksjeselskap",
+    "allmennaksjeselskap", "osakeyhtio", "julkinen osakeyhtio", "sociedad anonima",
+    "sociedad limitada", "societa per azioni", "societa a responsabilita limitata",
+    "societe anonyme", "societe par actions simplifiee", "naamloze vennootschap",
+    "besloten vennootschap", "gesellschaft mit beschrankter haftung", "ggmbh",
+    "kommanditgesellschaft", "kabushiki kaisha", "kabushikigaisha", "yugen kaisha",
+    "godo kaisha", "public limited company", "sendirian berhad", "sdn bhd",
+    "spolka z ograniczona odpowiedzialnoscia", "sp z o o", "sp zoo", "spolka akcyjna",
+    "zhushihuishe", "youxiangongsi", "youxian gongsi", "jusikhoesa", "chusikhoesa",
 }  # fmt: skip
 #: legal forms written before the name ("PT Acme", "OOO Acme")
 _PREFIX_RE = (
@@ -313,11 +323,21 @@ def company_names(s: pl.Series) -> pl.Series:
     as "Corproation"), common business words shortened to one form
     ("International"→"intl").
 
+    A name that is only a legal form ("GmbH", "Inc.") or a placeholder ("Unknown", "N/A",
+    "Test") names no company: it is null (missing), never evidence. Emoji and other symbols
+    are dropped, not spelt out ("🍎 Inc" is no "Apple").
+
     Examples:
         >>> company_names(pl.Series(["The Coca-Cola Co.", "Müller & Söhne GmbH"])).to_list()
         ['coca cola', 'muller and sohne']
+        >>> company_names(pl.Series(["GmbH", "N/A", "🍎 Inc", "Acme® Ltd"])).to_list()
+        [None, None, None, 'acme']
+        >>> company_names(pl.Series(["Sharma Chemicals Aktiebolag", "Kirovan株式会社"])).to_list()
+        ['sharma chemicals', 'kirovan']
     """
-    w = _words(s).str.replace(r"^the ", "")
+    w = _words(
+        s.cast(pl.String).str.replace_all(_SYMBOLS, " ").str.replace_all(_CJK_FORMS, " ")
+    ).str.replace(r"^the ", "")
     # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" stay: as often
     # initials of the name ("A.O. Smith", "CV Sciences, Inc.", "AO World plc") as legal
     # forms, and the text alone cannot tell (the normalised name must normalise to itself)
@@ -342,7 +362,31 @@ def company_names(s: pl.Series) -> pl.Series:
         w = w.clone().scatter(at, after.gather(pos))
     toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
     out = toks.list.join(" ")
-    return pl.select(pl.when(out.str.len_bytes() > 0).then(out).alias(s.name)).to_series()
+    blank = out.is_in(list(_legal_set() | PLACEHOLDER_NAMES)).fill_null(False)
+    return pl.select(
+        pl.when((out.str.len_bytes() > 0) & ~blank).then(out).alias(s.name)
+    ).to_series()
+
+
+#: emoji and other symbols (®, ™, ★): no part of a name to compare (transliterated, "🍎"
+#: would read "apple")
+_SYMBOLS = r"[\p{So}\x{FE0F}\x{200D}\x{20E3}]"
+
+#: legal forms in Chinese, Japanese and Korean script, before or after the name (spelt out
+#: in Latin letters they run into the name: "Kirovan株式会社")
+_CJK_FORMS = (
+    "株式会社|有限会社|合同会社|股份有限公司|有限责任公司|有限責任公司|有限公司|주식회사|유한회사"
+)
+
+#: names (in normal form) that stand for "no name given"
+PLACEHOLDER_NAMES = frozenset(
+    {
+        "unknown", "n a", "na", "none", "null", "nil", "tbd", "tba", "test", "testing",
+        "company", "my company", "no name", "noname", "not applicable", "not available",
+        "private", "individual", "self employed", "selfemployed", "freelance", "sample",
+        "example", "demo", "default", "other", "various", "xxx", "asdf", "unnamed", "new company",
+    }
+)  # fmt: skip
 
 
 #: romanisations that one name gets back from another script (Cyrillic ц→ts, Greek β→v,

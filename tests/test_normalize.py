@@ -21,7 +21,10 @@ from recon import normalize as N
         ("Acme GmbH & Co. KG", "acme"),
         ("Société Générale S.A.", "societe generale"),
         ("Acme International Holdings Ltd", "acme intl hldg"),
-        ("Ltd", "ltd"),
+        ("Ltd", None),  # a legal form alone names no company
+        ("Unknown", None),
+        ("🍎 Inc", None),
+        ("Acme® Corp", "acme"),
         ("  ", None),
         # misspelt legal forms go; words one letter from a form stay
         ("Acme Corproation", "acme"),

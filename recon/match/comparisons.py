@@ -68,6 +68,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "compact": "the same once spaces are ignored",
     "extra_words": "one name is the other plus words (a department or arm)",
     "extra_country": "one name is the other plus a country (a regional arm)",
+    "other_region": "the names name different countries or regions (two regional arms)",
     "jw_0.95": "nearly identical spelling",
     "jw_0.94": "nearly identical spelling",
     "jw_0.9": "similar spelling",
@@ -119,7 +120,8 @@ def company_name(
     Group" share only a common one. ``extra_words`` (one name is the other plus
     words: "Acme" / "Acme Ventures", a department or regional arm) and a clearly
     different name veto ``auto``; so does ``extra_country`` (the extra words
-    name a country: "Acme" / "Acme Germany", a regional arm).
+    name a country: "Acme" / "Acme Germany", a regional arm) and ``other_region`` (each
+    name has a country or region word the other lacks: "Acme North" / "Acme South").
 
     ``script_differs``: one name is written in Latin letters, the other in another script,
     and they do not spell alike even once folded (katakana spells "Central" as "kentoraru"):
@@ -152,6 +154,7 @@ def company_name(
             Level("compact", "compact"),
             Level("extra_words", "extra_words"),
             Level("extra_country", "extra_country"),
+            Level("other_region", "other_region"),
             Level("jw_0.95", "jaro_winkler", 0.95),
             Level("edit_1", "edits", 1),
             Level("other_script", "script"),
@@ -165,7 +168,7 @@ def company_name(
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "subset", "extra_words", "extra_country")
+        veto_auto=("else", "subset", "extra_words", "extra_country", "other_region")
         + (("null",) if veto_missing else ()),
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them
@@ -246,7 +249,9 @@ def person_name(column: str = "person_norm") -> Comparison:
         # weakest name level never decides `auto`, whatever company, domain and city agree
         veto_auto=("token_set_0.6", "else"),
         density_adjust=True,
-        needs_support=("jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
+        # inside one system a full name alone (no phone, company, city or address agreeing)
+        # is a namesake as often as a copy: never a duplicate on its own
+        needs_support=("exact", "jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
     )
 
 

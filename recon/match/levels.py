@@ -163,6 +163,23 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     return geo[idx] if geo_only else plain[idx]  # type: ignore[no-any-return]
 
 
+def _other_region(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """Each name has a country or region word the other lacks, and they share a word
+    ("Kappa Sigma North" / "Kappa Sigma South", "Acme (Europe)" / "Acme (Asia)"): two
+    regional arms of one name, not one record."""
+    key = f"region_{column}"
+    if key not in pairs.memo:
+        valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
+        geo_a, geo_b = pairs.derived(
+            f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
+        )
+        only_a = valid_a & ~hit_a
+        only_b = valid_b & ~hit_b
+        shared = (valid_a & hit_a) != 0
+        pairs.memo[key] = shared & ((only_a & geo_a) != 0) & ((only_b & geo_b) != 0)
+    return pairs.memo[key][idx]  # type: ignore[no-any-return]
+
+
 def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """One name's words are all among the other's (token-set ratio 100), from word ids."""
     valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
@@ -448,7 +465,8 @@ _NO_STRING_OPS = frozenset(
     {
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
-        "extra_words", "extra_country", "script", "script_differs", "acronym", "same_stem",
+        "extra_words", "extra_country", "other_region", "script", "script_differs", "acronym",
+        "same_stem",
         "suffix_digits",
     }
 )  # fmt: skip
@@ -548,6 +566,10 @@ def _test(
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _extra_words(pairs, comp.column, idx, geo_only=True)
+    if op == "other_region":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _other_region(pairs, comp.column, idx)
     if op == "script":
         # the script key of this comparison's own column (name_norm -> name_script)
         col = "name_script" if comp.column == "name_norm" else f"{comp.column}_script"

@@ -99,12 +99,24 @@ def token_idf(frames: list[pl.DataFrame], column: str) -> pl.DataFrame:
     n = max(col.height, 1)
     toks = col.select(pl.col("s").str.split(" ").list.unique().alias("t")).explode("t")
     out = toks.group_by("t").agg(w=1.0 + (n / pl.len()).log(2))
-    geo = pl.col("t").is_in(list(geo_words()))
-    # one or two letters that are no country: the debris of a truncated or misspelt legal
-    # form ("Acme Foods C", "Lywem V"), not a department's word
-    debris = (pl.col("t").str.len_chars() <= 2) & ~geo
+    geo = pl.col("t").is_in(list(geo_words() | REGION_WORDS))
+    # one letter: the debris of a truncated or misspelt legal form ("Acme Foods C", "Lywem
+    # V"), not a department's word ("REWE To Go", "Acme AI" and "Acme 2" are other names)
+    debris = (pl.col("t").str.len_chars() == 1) & pl.col("t").str.contains("^[a-z]$") & ~geo
     return out.with_columns(id=pl.int_range(pl.len(), dtype=pl.Int32), geo=geo, debris=debris)
 
+
+#: words that name a region as a country does ("Acme US", "Acme EMEA", "Acme North"): a
+#: name that is another plus such words is a regional arm, and two names that differ by
+#: such words on each side ("Kappa Sigma North" / "South") are two arms
+REGION_WORDS = frozenset(
+    {
+        "us", "usa", "uk", "eu", "emea", "apac", "latam", "amer", "americas", "asia", "europe",
+        "european", "african", "asian", "pacific", "nordic", "nordics", "dach", "benelux",
+        "mena", "anz", "north", "south", "east", "west", "central", "northern", "southern",
+        "eastern", "western", "midwest", "northeast", "northwest", "southeast", "southwest",
+    }
+)  # fmt: skip
 
 #: words per name kept for overlap (the rarest ones); the total weight counts all words
 TOKENS_K = 6

@@ -63,6 +63,7 @@ LEVEL_OPS = frozenset(
         "idf_overlap",
         "extra_words",
         "extra_country",
+        "other_region",
         "acronym",
         "same_stem",
         "suffix_digits",

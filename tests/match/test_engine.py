@@ -604,7 +604,7 @@ def test_names_in_two_scripts_never_propose_a_duplicate() -> None:
     assert r.duplicates.filter(pl.col("record_id_l").is_in(["a", "b"])).height == 0
 
 
-def test_one_or_two_letter_leftovers_of_a_legal_form_are_not_extra_words(make_companies) -> None:
+def test_one_letter_leftovers_of_a_legal_form_are_not_extra_words(make_companies) -> None:
     hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
 
     def add(frame: pl.DataFrame, source: str, obj: str, names: list[str]) -> pl.DataFrame:
@@ -630,6 +630,42 @@ def test_one_or_two_letter_leftovers_of_a_legal_form_are_not_extra_words(make_co
     assert got["h0"][0] == "s0" and got["h0"][1] != "extra_words" and got["h0"][2] == "auto"
     # a department's word is an extra word: never an automatic link
     assert got["h1"][:2] == ("s1", "extra_words") and got["h1"][2] != "auto"
+
+
+def test_region_codes_two_letter_words_and_other_regions_keep_arms_out_of_auto(
+    make_companies,
+) -> None:
+    """ "Acme US" is a regional arm of "Acme", "Kappa Sigma North" and "South" are two arms,
+    "REWE To Go" is no "REWE": on one website, none is an automatic link."""
+    hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
+    cases = [
+        ("Zorblax4 Robotics", "Zorblax4 Robotics US", "zorblax4.de", "extra_country"),
+        ("Kappa Sigma North", "Kappa Sigma South", "kappasigma.org", "other_region"),
+        ("Vexilon Software (Europe)", "Vexilon Software (Asia)", "vexilon.com", "other_region"),
+        ("REWE", "REWE To Go", "rewe.de", "extra_words"),
+    ]
+
+    def add(frame: pl.DataFrame, source: str, obj: str, side: int) -> pl.DataFrame:
+        rows = [
+            {"record_id": f"{source[0]}x{k}", "name": case[side], "website": case[2],
+             "phone": f"+49 30 555 01{k:02d}"}
+            for k, case in enumerate(cases)
+        ]  # fmt: skip
+        extra = pl.DataFrame(rows).with_columns(country=pl.lit("DE"))
+        return pl.concat([frame, extra], how="diagonal_relaxed").with_columns(
+            source=pl.lit(source), object=pl.lit(obj)
+        )
+
+    r = match_records(
+        add(hs, "hubspot", "companies", 0), add(sf, "salesforce", "Account", 1), entity="companies"
+    )
+    for k, (_a, _b, _site, level) in enumerate(cases):
+        rows = r.links.filter(pl.col("record_id_l") == f"hx{k}").rows(named=True)
+        for row in rows:
+            levels = {e["comparison"]: e["level"] for e in json.loads(row["explanation"])}
+            assert row["tier"] != "auto", (cases[k], levels)
+            if row["record_id_r"] == f"sx{k}":
+                assert levels["company_name"] == level, (cases[k], levels)
 
 
 def test_explanation_weights_add_up_to_the_total(companies) -> None:
@@ -709,3 +745,28 @@ def test_colleagues_sharing_a_surname_are_never_auto_duplicates() -> None:
         lv.label for lv in settings.comparison("person_name").levels
     ].index("jw_0.94")
     assert pair_tiers(g, np.array([0.999994]), settings, auto=0.99, review=0.9)[0] == AUTO
+
+
+def test_a_full_name_alone_proposes_no_duplicate_but_with_a_shared_phone_it_does() -> None:
+    """Two "Donna Wilson" with different addresses and nothing else in common are namesakes
+    (however the weights came out); with a shared phone they may be one person."""
+    import numpy as np
+
+    from recon.match.settings import default_settings
+    from recon.match.tiers import no_duplicate_pairs
+
+    settings = default_settings("contacts")
+    names = [c.name for c in settings.comparisons]
+    labels = {c.name: [lv.label for lv in c.levels] for c in settings.comparisons}
+
+    def pattern(**levels: str) -> list[int]:
+        return [labels[n].index(levels.get(n, "null")) for n in names]
+
+    g = np.array(
+        [
+            pattern(person_name="exact", email="else"),
+            pattern(person_name="exact", email="else", phone="exact"),
+        ],
+        dtype=np.int8,
+    )
+    assert no_duplicate_pairs(g, settings).tolist() == [True, False]
