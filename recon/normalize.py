@@ -34,6 +34,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 
 import phonenumbers
 import polars as pl
@@ -534,7 +535,14 @@ def _suffixes() -> frozenset[str]:
         return _suffixes_tldextract()
     public = path.read_text(encoding="utf-8").partition("// ===BEGIN PRIVATE DOMAINS===")[0]
     found = re.findall(r"^([.*!]*\w\S*)", public, flags=re.MULTILINE)
-    return frozenset(t for t in found if "*" not in t and "!" not in t)
+    return _with_punycode(t for t in found if "*" not in t and "!" not in t)
+
+
+def _with_punycode(suffixes: Iterable[str]) -> frozenset[str]:
+    """The suffixes, each internationalised one in its punycode form too (hosts are)."""
+    out = set(suffixes)
+    out |= {p for t in out if not t.isascii() and (p := _idna(t))}
+    return frozenset(out)
 
 
 @functools.cache
@@ -559,7 +567,7 @@ def _wild_tlds() -> frozenset[str]:
 
 
 def _suffixes_tldextract() -> frozenset[str]:
-    return frozenset(t for t in _extractor().tlds if "*" not in t and "!" not in t)
+    return _with_punycode(t for t in _extractor().tlds if "*" not in t and "!" not in t)
 
 
 #: hosts where a company has a page, not a site: the path names the company
@@ -637,8 +645,11 @@ def _path(s: pl.Series) -> pl.Series:
 
 
 def _host(s: pl.Series) -> pl.Series:
-    return (
-        fold_ascii(s)
+    """The host of a website, URL or email, lower case; an internationalised one in its
+    ASCII (punycode) form, as DNS knows it: "münchner-brauwerk.de" and
+    "xn--mnchner-brauwerk-jzb.de" are one host, "müllerbau.de" and "mullerbau.de" two."""
+    host = (
+        s.cast(pl.String)
         .str.strip_chars()
         .str.to_lowercase()
         .str.replace(r"^mailto:", "")
@@ -647,8 +658,22 @@ def _host(s: pl.Series) -> pl.Series:
         .str.replace(r"[/?#\\].*$", "")
         .str.replace(r"^[^@]*@", "")
         .str.replace(r":[0-9]*$", "")
+        .str.replace_all("[。．｡]", ".")  # ideographic and full-width dots
         .str.strip_chars(".")
     )
+    wide = host.str.contains(r"[^\x00-\x7f]").fill_null(False)
+    if not wide.any():
+        return host
+    distinct = host.filter(wide).unique().to_list()
+    return host.replace({h: _idna(h) for h in distinct}).cast(pl.String).alias(s.name)
+
+
+def _idna(host: str) -> str | None:
+    """One host in IDNA (punycode) form; None when it cannot be one."""
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
 
 
 def domains(s: pl.Series) -> pl.Series:

@@ -355,3 +355,15 @@ def test_business_words_in_another_script_shorten_like_latin_ones(latin: str, ot
 )
 def test_a_bracketed_zero_after_the_country_code(raw: str, region: str, want: str) -> None:
     assert N.phones(pl.Series([raw]), pl.Series([region])).item() == N.phone(raw, region) == want
+
+
+def test_internationalised_domains_are_keyed_in_punycode() -> None:
+    """The unicode and punycode spellings of one host agree; an umlaut is not dropped (two
+    registered domains that differ by it are two)."""
+    got = N.domains(
+        pl.Series(["https://www.münchner-brauwerk.de/x", "xn--mnchner-brauwerk-jzb.de",
+                   "müllerbau.de", "mullerbau.de", "пример.рф", "a@zeltana-bräuwerk.de"])
+    ).to_list()  # fmt: skip
+    assert got[0] == got[1] == "xn--mnchner-brauwerk-jzb.de"
+    assert got[2] != got[3]
+    assert got[4] == "xn--e1afmkfd.xn--p1ai" and got[5] == "xn--zeltana-bruwerk-9kb.de"
