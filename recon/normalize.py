@@ -63,6 +63,7 @@ __all__ = [
     "phones",
     "script_keys",
     "search_text",
+    "subhosts",
 ]
 
 # ----------------------------------------------------------------------------- text
@@ -741,6 +742,19 @@ def domains(s: pl.Series) -> pl.Series:
         reg = pl.select(pl.when(site).then(bare).otherwise(reg).alias("d")).to_series()
         drop = drop | page
     return pl.select(pl.when(drop).then(None).otherwise(reg).alias(s.name)).to_series()
+
+
+def subhosts(s: pl.Series) -> pl.Series:
+    """The host of each website when it names one under its registered domain ("hn" in
+    "hn.sgcc.com.cn"; ``www`` does not count), else null.
+
+    Examples:
+        >>> subhosts(pl.Series(["https://www.hn.sgcc.com.cn/x", "www.acme.com", "shop.acme.co.uk", None])).to_list()
+        ['hn.sgcc.com.cn', None, 'shop.acme.co.uk', None]
+    """
+    frame = pl.DataFrame({"h": _host(s).str.replace(r"^www[0-9]*\.", ""), "r": domains(s)})
+    under = pl.col("h").str.ends_with(pl.lit(".") + pl.col("r")).fill_null(False)
+    return frame.select(pl.when(under).then(pl.col("h")).alias(s.name)).to_series()
 
 
 def domain(text: str | None) -> str | None:

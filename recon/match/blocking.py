@@ -118,6 +118,21 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         name = _distinct(N.company_names, cols["name"])
         out["name_norm"] = name
         out["domain"] = dom
+        # a host under the registered domain ("hn.sgcc.com.cn"): tells two arms of a group apart
+        hosts = pl.select(
+            pl.coalesce(
+                _distinct(N.subhosts, cols["website"]), _distinct(N.subhosts, cols["domain"])
+            )
+        ).to_series()
+        out["domain_host"] = (
+            pl.DataFrame({"h": hosts, "d": dom})
+            .select(
+                pl.when(pl.col("h").str.ends_with(pl.lit(".") + pl.col("d")).fill_null(False))
+                .then(pl.col("h"))
+                .alias("domain_host")
+            )
+            .to_series()
+        )
     else:
         email = _distinct(N.emails, cols["email"])
         full = pl.select(

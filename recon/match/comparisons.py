@@ -69,6 +69,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "extra_words": "one name is the other plus words (a department or arm)",
     "extra_country": "one name is the other plus a country (a regional arm)",
     "other_region": "the names name different countries or regions (two regional arms)",
+    "other_subdomain": "one registered domain, different hosts under it (two arms of a group)",
     "jw_0.95": "nearly identical spelling",
     "jw_0.94": "nearly identical spelling",
     "jw_0.9": "similar spelling",
@@ -183,6 +184,10 @@ def company_name(
 def domain(column: str = "domain", *, veto_other: bool = False) -> Comparison:
     """Registered domains: exact, same stem under another suffix (acme.de / acme.fr), else.
 
+    ``other_subdomain``: one registered domain, but both websites name a host under it and
+    the hosts differ ("hn.sgcc.com.cn" / "he.sgcc.com.cn", "us.acme.com" / "uk.acme.com"):
+    two arms of one group. It vetoes ``auto`` (and so never proposes a duplicate).
+
     ``veto_other`` keeps pairs on different domains out of ``auto`` (people: two
     work addresses at different companies are two people more often than one).
     """
@@ -191,12 +196,13 @@ def domain(column: str = "domain", *, veto_other: bool = False) -> Comparison:
         column=column,
         levels=(
             Level("null", "null"),
+            Level("other_subdomain", "other_subdomain"),
             Level("exact", "exact"),
             Level("same_stem", "same_stem"),
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else",) if veto_other else (),
+        veto_auto=("other_subdomain", "else") if veto_other else ("other_subdomain",),
     )
 
 

@@ -466,7 +466,7 @@ _NO_STRING_OPS = frozenset(
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
         "extra_words", "extra_country", "other_region", "script", "script_differs", "acronym",
-        "same_stem",
+        "same_stem", "other_subdomain",
         "suffix_digits",
     }
 )  # fmt: skip
@@ -588,6 +588,15 @@ def _test(
             return np.zeros(len(idx), dtype=bool)
         al, ar, wl, wr = pairs.codes(f"__acronym_{col}", lambda f: _acronym_keys(f, col), idx)
         return ((al == wr) & (al >= 0)) | ((ar == wl) & (ar >= 0))
+    if op == "other_subdomain":
+        # one registered domain, two different hosts under it ("hn.sgcc.com.cn" /
+        # "he.sgcc.com.cn"): two arms of one group, not one company's site
+        host = f"{col}_host"
+        if host not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        same = _same(pairs, col, lambda x: x, col, idx)
+        hl, hr = pairs.codes(host, lambda f: [f[host]], idx)
+        return same & (hl >= 0) & (hr >= 0) & (hl != hr)
     if op == "same_stem":
 
         def stem(x: pl.Series) -> pl.Series:

@@ -66,6 +66,7 @@ LEVEL_OPS = frozenset(
         "other_region",
         "acronym",
         "same_stem",
+        "other_subdomain",
         "suffix_digits",
         # generic ops, usable on any column (see recon.match.comparisons.generic_test)
         "levenshtein",

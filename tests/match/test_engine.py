@@ -770,3 +770,33 @@ def test_a_full_name_alone_proposes_no_duplicate_but_with_a_shared_phone_it_does
         dtype=np.int8,
     )
     assert no_duplicate_pairs(g, settings).tolist() == [True, False]
+
+
+def test_two_hosts_under_one_registered_domain_are_two_arms(make_companies) -> None:
+    """ "hn.zetagrid.com.cn" and "he.zetagrid.com.cn" share a registered domain but are two
+    provincial companies: no automatic link and no duplicate; "www." and a bare domain stay
+    one site."""
+    hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
+
+    def add(frame: pl.DataFrame, source: str, obj: str, rows: list[dict]) -> pl.DataFrame:
+        extra = pl.DataFrame(rows).with_columns(country=pl.lit("CN"))
+        return pl.concat([frame, extra], how="diagonal_relaxed").with_columns(
+            source=pl.lit(source), object=pl.lit(obj)
+        )
+
+    hs = add(hs, "hubspot", "companies", [
+        {"record_id": "hz", "name": "Zetagrid Hunan Electric Power Co Ltd",
+         "website": "https://www.hn.zetagrid.com.cn", "city": "Changsha"},
+        {"record_id": "hw", "name": "Wunlong Foods", "website": "https://www.wunlong.cn"},
+    ])  # fmt: skip
+    sf = add(sf, "salesforce", "Account", [
+        {"record_id": "sz", "name": "Zetagrid Hebei Electric Power Co Ltd",
+         "website": "https://www.he.zetagrid.com.cn", "city": "Shijiazhuang"},
+        {"record_id": "sw", "name": "Wunlong Foods", "website": "wunlong.cn"},
+    ])  # fmt: skip
+    r = match_records(hs, sf, entity="companies")
+    rows = {row["record_id_l"]: row for row in r.links.rows(named=True)}
+    if "hz" in rows:
+        levels = {e["comparison"]: e["level"] for e in json.loads(rows["hz"]["explanation"])}
+        assert rows["hz"]["tier"] != "auto" and levels["domain"] == "other_subdomain"
+    assert rows["hw"]["record_id_r"] == "sw" and rows["hw"]["tier"] == "auto"
