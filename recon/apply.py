@@ -389,6 +389,8 @@ def apply_plan(
             return result
         rows = approved_plan_items(db, plan)
         if dry_run:
+            # what a real apply would send now: nothing an earlier apply of the plan settled
+            rows = _eligible(db, plan, "", rows)
             return _dry_run(db, cfg, plan, rows, parent_run_id, progress, confirm_merges)
         pending = unfinished_apply(db, plan)
         unfinished = pending[0] if pending else None

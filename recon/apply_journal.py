@@ -586,8 +586,10 @@ class Runner:
         checked: list[tuple[Op, list[Item]]],
         current: dict[str, RecordState],
     ) -> tuple[list[tuple[Op, list[Item]]], list[tuple[Op, list[Item]]]]:
-        """Undo items whose fields hold the values to restore already (the run was undone
-        before) are skipped: nothing to write, and nothing for a person to judge as stale.
+        """Field writes whose record holds their values already are skipped: nothing to
+        write, and nothing for a person to judge as stale. An undo finds its run undone
+        before; a plan built before the last pull finds recon's own earlier write (or a
+        person made the same change).
 
         Returns ``part`` and ``checked`` without them (their ops rebuilt)."""
         created = self._created()
@@ -596,16 +598,26 @@ class Runner:
             for op, its in checked
             if (state := current.get(str(op.record_id))) is not None
             for i in its
-            if isinstance(i.payload.get("expect"), dict)
-            and i.payload["expect"]
-            and all(norm(state.values.get(f)) == norm(v) for f, v in i.props(created).items())
+            if i.action in ("update", "owner", "associate")
+            and (props := i.props(created))
+            and all(norm(state.values.get(f)) == norm(v) for f, v in props.items())
         ]
         if not done:
             return part, checked
         gone = {i.item_id for i in done}
-        self._finish(
-            done, "skipped", None, "the field holds the value to restore already: nothing to write"
-        )
+        undo = [i for i in done if isinstance(i.payload.get("expect"), dict)]
+        if undo:
+            self._finish(
+                undo,
+                "skipped",
+                None,
+                "the field holds the value to restore already: nothing to write",
+            )
+        held = [i for i in done if i not in undo]
+        if held:
+            self._finish(
+                held, "skipped", None, "the record holds this value already: nothing to write"
+            )
         rebuilt: list[tuple[Op, list[Item]]] = []
         for op, its in part:
             left = [i for i in its if i.item_id not in gone]

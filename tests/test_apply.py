@@ -147,6 +147,42 @@ def test_dry_run_sends_nothing_and_writes_no_journal(crm: CrmEnv, tmp_path: Path
     assert db["journal"].count == 0 and db["audit"].count == 0
 
 
+def test_a_dry_run_after_an_apply_counts_only_what_is_left(crm: CrmEnv, tmp_path: Path) -> None:
+    """What an earlier apply of the plan confirmed is not sent again: a dry run says so."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = make_plan(
+        db,
+        [
+            hs_update(i, "name", n, f"renamed {k}", crm.modified("hubspot", "companies", i))
+            for k, (i, n) in enumerate(zip(ids, names, strict=True))
+        ],
+    )
+    assert apply_plan(db, cfg, plan_run_id=plan).applied == 3
+    dry = apply_plan(db, cfg, plan_run_id=plan, dry_run=True)
+    assert (dry.items, dry.applied, dry.api_calls) == (0, 0, {"hubspot": 0, "salesforce": 0})
+
+
+def test_a_plan_from_before_recon_wrote_finds_the_values_in_place(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Planned again without a pull, the same writes meet records recon changed since their
+    snapshot: the values are there already, so they are skipped, not stale for a person."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    stamps = {i: crm.modified("hubspot", "companies", i) for i in ids}
+    items = [
+        hs_update(i, "name", n, f"moved {k}", stamps[i])
+        for k, (i, n) in enumerate(zip(ids, names, strict=True))
+    ]
+    assert apply_plan(db, cfg, plan_run_id=make_plan(db, items)).applied == 3
+    again = apply_plan(db, cfg, plan_run_id=make_plan(db, items))
+    assert (again.applied, again.stale, again.skipped) == (0, 0, 3)
+    assert not db.execute("select count(*) from review_queue where kind = 'stale'").fetchone()[0]
+
+
 def test_a_dry_run_counts_an_unconfirmed_merge_as_skipped(crm: CrmEnv, tmp_path: Path) -> None:
     """As the real apply would: a merge without --confirm-merges is not sent."""
     cfg = crm.config(tmp_path)
