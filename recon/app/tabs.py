@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,11 @@ def _approve_creates() -> None:
     )
 
 
+def _drop_creates_count() -> None:
+    st.session_state.pop("creates", None)
+    st.session_state["creates_confirm"] = False
+
+
 def _creates_box() -> None:
     """Items that need their own approval (creates of missing records, an undo plan's
     restores): counted, confirmed, saved."""
@@ -130,15 +136,27 @@ def _creates_box() -> None:
         options = list(_OWN_APPROVAL)
         if undo:  # an undo plan has no creates: its restores are what needs approving
             options.reverse()
-        st.selectbox("Which", options, key="creates_which")
-        st.selectbox("Where", ["both systems", "hubspot", "salesforce"], key="creates_system")
+        # another selection drops the count: the box never approves a set it no longer shows
+        st.selectbox("Which", options, key="creates_which", on_change=_drop_creates_count)
+        st.selectbox(
+            "Where",
+            ["both systems", "hubspot", "salesforce"],
+            key="creates_system",
+            on_change=_drop_creates_count,
+        )
         st.button("Count undecided items", key="btn_creates_count", on_click=_count_creates)
         pending = st.session_state.get("creates")
         if pending:
             where = pending["system"] or "both systems"
             what = "creates" if pending.get("action", "create") == "create" else "items"
             st.warning(
-                f"**{pending['count']}** undecided {what} in {where} will be approved by {reviewer() or '?'}."
+                f"**{pending['count']:,}** undecided {what} in {where} will be approved by "
+                f"{reviewer() or '?'}"
+                + (
+                    " (the associations between the records they create go with them)."
+                    if what == "creates"
+                    else "."
+                )
             )
             st.checkbox(f"Yes, approve these {pending['count']} {what}", key="creates_confirm")
             st.button(
@@ -171,51 +189,137 @@ def _approved_count(db: Any, run: str) -> int | None:
 # --------------------------------------------------------------------------- apply
 
 
-def _start_apply(dry_run: bool, confirm_merges: bool) -> None:
-    # a callback draws above the tabs: the apply runs in the tab (apply_tab), its bar there
-    st.session_state["apply_confirm"] = False
-    st.session_state["apply_request"] = (dry_run, confirm_merges)
+@dataclass
+class ApplyJob:
+    """An apply the app runs in a thread of its own: it goes on whatever the page does (a
+    click reruns the page's script, which would stop an apply running in it)."""
+
+    dry_run: bool
+    holder: str
+    done: int = 0
+    total: int = 0
+    result: dict[str, Any] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.result is None
+
+    def progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
 
 
-def _run_apply(dry_run: bool, confirm_merges: bool) -> None:
-    ss = st.session_state
+#: the app's apply, one per app process (sessions share it; the store lock keeps other
+#: processes out)
+_JOB: ApplyJob | None = None
+
+
+def start_apply_job(
+    cfg: Any,
+    who: str | None,
+    *,
+    dry_run: bool,
+    confirm_merges: bool,
+    resume: bool = False,
+    plan_run_id: str | None = None,
+) -> ApplyJob | str:
+    """Start an apply in a background thread; the job, or why it cannot start."""
+    global _JOB
+    with _APPLY_GUARD:
+        if _JOB is not None and _JOB.running:
+            return "another session of this app is applying right now"
+        job = _JOB = ApplyJob(dry_run=dry_run, holder=f"review app ({who})")
+    threading.Thread(
+        target=_apply_worker,
+        args=(job, cfg, who, dry_run, confirm_merges, resume, plan_run_id),
+        name="recon-apply",
+        daemon=True,
+    ).start()
+    return job
+
+
+def _apply_worker(
+    job: ApplyJob,
+    cfg: Any,
+    who: str | None,
+    dry_run: bool,
+    confirm_merges: bool,
+    resume: bool,
+    plan_run_id: str | None,
+) -> None:
+    from ..apply import apply_plan
+    from ..store import open_store
+
+    db = None
     try:
-        from ..apply import apply_plan
-    except ImportError:
-        ss["apply_result"] = {"error": "recon apply is not available in this version"}
-        return
-    ses = session()
-    bar = st.progress(0.0, text="starting apply…")
-
-    def progress(done: int, total: int) -> None:
-        bar.progress(min(done / total, 1.0) if total else 1.0, text=f"{done:,} of {total:,} items")
-
-    # one apply per app process (sessions share the process, and the store lock is
-    # re-entrant for its holder), and the store lock against every other process
-    if not _APPLY_GUARD.acquire(blocking=False):
-        ss["apply_result"] = {"error": "another session of this app is applying right now"}
-        return
-    try:
-        with store_lock(ses.db, holder=f"review app ({reviewer()})", heartbeat_every=30):
+        db = open_store(cfg.store.path)  # its own connection: the thread outlives page runs
+        with store_lock(db, holder=job.holder, heartbeat_every=30):
             result = apply_plan(
-                ses.db,
-                ses.cfg,
+                db,
+                cfg,
+                plan_run_id=plan_run_id,
                 dry_run=dry_run,
+                resume=resume,
                 confirm_merges=confirm_merges,
-                reviewer=reviewer(),
-                progress=progress,
+                reviewer=who,
+                progress=job.progress,
             )
+        job.result = {"summary": result.summary()}
     except ReconError as exc:
         partial = getattr(exc, "result", None)
-        ss["apply_result"] = {
+        job.result = {
             "error": str(exc),
             **({"summary": partial.summary()} if partial is not None else {}),
         }
-        return
+    except Exception as exc:  # shown in the tab: never a thread dying silently
+        job.result = {"error": f"unexpected error: {type(exc).__name__}: {exc}"}
     finally:
-        _APPLY_GUARD.release()
-        bar.empty()
-    ss["apply_result"] = {"summary": result.summary()}
+        if db is not None:
+            db.conn.close()
+
+
+def _start_apply(
+    dry_run: bool, confirm_merges: bool, resume: bool = False, plan: str | None = None
+) -> None:
+    ss = st.session_state
+    ss["apply_confirm"] = False
+    ss.pop("apply_result", None)
+    try:
+        import recon.apply  # noqa: F401
+    except ImportError:
+        ss["apply_result"] = {"error": "recon apply is not available in this version"}
+        return
+    job = start_apply_job(
+        session().cfg,
+        reviewer(),
+        dry_run=dry_run,
+        confirm_merges=confirm_merges,
+        resume=resume,
+        plan_run_id=plan,
+    )
+    if isinstance(job, str):
+        ss["apply_result"] = {"error": job}
+    else:
+        ss["apply_job"] = job
+
+
+@st.fragment(run_every=1.0)
+def _apply_progress() -> None:
+    """The running apply's progress, redrawn every second; the result once it ends."""
+    job = _JOB
+    if job is None:
+        return
+    if not job.running:
+        if st.session_state.get("apply_job") is job:
+            st.rerun()  # the whole page: the tab shows the result
+        st.caption("The apply finished: open the Apply tab again for its result.")
+        return
+    what = "Dry run" if job.dry_run else "Applying"
+    text = f"{what}: {job.done:,} of {job.total:,} items" if job.total else "starting apply…"
+    st.progress(min(job.done / job.total, 1.0) if job.total else 0.0, text=text)
+    st.caption(
+        f"Started by {job.holder.removeprefix('review app (').rstrip(')')}. It goes on if you "
+        "leave this tab or close the page."
+    )
 
 
 def apply_tab(ses: Session, state: dict[str, Any]) -> None:
@@ -239,17 +343,27 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
     dry = c1.toggle("Dry run (send nothing)", value=True, key="apply_dry")
     merges = c2.toggle("Allow merges (irreversible)", value=False, key="apply_merges")
     st.checkbox("I have reviewed the plan and want to apply it", key="apply_confirm")
+    busy = _JOB is not None and _JOB.running
     st.button(
         "Start dry run" if dry else "Start apply",
         key="btn_apply",
         type="primary",
-        disabled=not st.session_state.get("apply_confirm") or bool(holder) or not reviewer(),
+        disabled=not st.session_state.get("apply_confirm")
+        or bool(holder)
+        or not reviewer()
+        or busy,
         on_click=_start_apply,
         args=(dry, merges),
     )
-    request = st.session_state.pop("apply_request", None)
-    if request:
-        _run_apply(*request)
+    job = _JOB
+    mine = st.session_state.get("apply_job")
+    if mine is not None and not mine.running:  # this session's apply ended: its result
+        st.session_state["apply_result"] = mine.result
+        del st.session_state["apply_job"]
+    if job is not None and job.running:
+        _apply_progress()
+    else:
+        _offer_resume(ses, holder)
     result = st.session_state.get("apply_result")
     if result:
         if "error" in result:
@@ -282,6 +396,32 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
                     "the next apply)."
                 )
             st.json(s, expanded=False)
+
+
+def _offer_resume(ses: Session, holder: Any) -> None:
+    """An apply that stopped before its end (closed by a crash, a budget, a lost network)
+    blocks the next one until it is finished: offer to finish it here."""
+    from ..apply import unfinished_apply
+
+    try:
+        stopped = unfinished_apply(ses.db)
+    except Exception:  # the store may be mid-change; the offer is a convenience
+        return
+    if not stopped or holder:
+        return
+    run_id, plan = stopped
+    st.warning(
+        f"Apply run `{run_id}` of plan `{plan}` stopped before its end. A new apply waits "
+        "until it is finished: items already sent are checked in the CRM first, then the "
+        "rest is sent."
+    )
+    st.button(
+        "Finish the stopped apply",
+        key="btn_apply_resume",
+        disabled=not reviewer(),
+        on_click=_start_apply,
+        args=(False, False, True, plan),
+    )
 
 
 # --------------------------------------------------------------------------- audit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +302,28 @@ def test_plan_tab_approves_creates_with_count_and_confirmation(
     assert "Approved 4 creates" in texts(at)
 
 
+def test_another_selection_in_the_plan_tab_drops_the_count(store: sqlite_utils.Database) -> None:
+    """The box never approves a set it no longer shows: changing where (or which) asks for a
+    new count first."""
+    at = start(tab="Plan")
+    run(at.selectbox(key="creates_system").set_value("salesforce"))
+    run(at.button(key="btn_creates_count").click())
+    assert [b for b in at.button if b.key == "btn_creates_apply"]
+    run(at.selectbox(key="creates_system").set_value("hubspot"))
+    assert not [b for b in at.button if b.key == "btn_creates_apply"]
+    assert not decisions(store)
+
+
+def finished(at: AppTest, seconds: float = 30.0) -> AppTest:
+    """Rerun the page until the apply the app runs in its own thread has ended."""
+    from recon.app import tabs
+
+    deadline = time.monotonic() + seconds
+    while tabs._JOB is not None and tabs._JOB.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return run(at)
+
+
 def test_apply_tab_shows_the_lock_holder_and_waits(store: sqlite_utils.Database) -> None:
     lock = acquire(store, holder="recon run (cron)")
     try:
@@ -326,6 +349,7 @@ def test_apply_tab_starts_a_dry_run_under_the_store_lock(
     at = start(tab="Apply")
     run(at.checkbox(key="apply_confirm").check())
     run(at.button(key="btn_apply").click())
+    finished(at)
     assert "summary" in at.session_state["apply_result"], at.session_state["apply_result"]
     runs = [dict(r) for r in store.query("select stage, status from runs where stage = 'apply'")]
     assert runs == [{"stage": "apply", "status": "ok"}]
@@ -336,6 +360,49 @@ def test_apply_tab_starts_a_dry_run_under_the_store_lock(
     labels = [m.label for m in at.metric]
     assert "Would apply" in labels and "Applied" not in labels
     assert any("Write calls it would send" in c.value for c in at.caption)
+
+
+def test_an_apply_goes_on_when_the_page_moves_and_a_stopped_one_can_be_finished(
+    store: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's apply runs in a thread of its own: a click elsewhere (a rerun of the page)
+    does not stop it, a second start waits for it, and an apply that stopped before its end
+    (the server was killed) is offered to be finished."""
+    apply = pytest.importorskip("recon.apply")
+    import threading
+
+    gate, seen = threading.Event(), []
+
+    def slow(db: sqlite_utils.Database, *args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("resume"))
+        kwargs["progress"](1, 4)
+        gate.wait(20)
+        return apply.ApplyResult(
+            run_id="apply-x", plan_run_id=None, dry_run=True, items=4, applied=4
+        )
+
+    monkeypatch.setattr(apply, "apply_plan", slow)
+    at = start(tab="Apply")
+    run(at.checkbox(key="apply_confirm").check())
+    run(at.button(key="btn_apply").click())
+    at.session_state["tab"] = "Queue"  # the analyst looks elsewhere: the page runs again
+    run(at)
+    at.session_state["tab"] = "Apply"
+    run(at)
+    assert any("1 of 4 items" in (p.text or "") for p in at.get("progress")), "progress shown"
+    assert at.button(key="btn_apply").disabled  # one apply at a time
+    gate.set()
+    finished(at)
+    assert at.session_state["apply_result"]["summary"]["applied"] == 4
+    # an apply run left unfinished (its process died) is offered to be finished here
+    from recon.store import start_run
+
+    start_run(store, "apply", config={"plan_run_id": "plan-old", "dry_run": False})
+    run(at)
+    assert any("stopped before its end" in w.value for w in at.warning)
+    run(at.button(key="btn_apply_resume").click())
+    finished(at)
+    assert seen == [False, True]
 
 
 def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> None:
