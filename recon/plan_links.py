@@ -15,7 +15,7 @@ of objects, so the plan is the one a pass in link order gives.
 
 from __future__ import annotations
 
-from itertools import compress
+from itertools import compress, repeat
 from operator import ne
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,8 @@ __all__ = [
 ]
 
 _EQ_CACHED = frozenset({"owner", "bool", "enum", "reference", "country"})
+#: a field the stored record does not hold at all (read from a file without that column)
+_UNKNOWN: Any = object()
 _ATOMS = (str, bool, int, float, type(None))
 _NONE: dict[str, Rec] = {}
 
@@ -187,13 +189,18 @@ def diff_pairs(
         hs_fields, sf_fields = hs.fields, sf.fields
         if stages is not None:
             stages[hs.record_id] = hs_fields.get("lifecyclestage")
-        hs_vals = list(map(hs_fields.get, hs_names))
-        sf_vals = list(map(sf_fields.get, sf_names))
+        # a field a record loaded from an export file lacks (no such column) is unknown, not
+        # blank: nothing is planned on it (an API pull reads every mapped field, blank or not)
+        hs_vals = list(map(hs_fields.get, hs_names, repeat(_UNKNOWN if hs.from_file else None)))
+        sf_vals = list(map(sf_fields.get, sf_names, repeat(_UNKNOWN if sf.from_file else None)))
         if hs_vals != sf_vals:
             # only the fields whose raw values differ (picked in C: most are equal)
             for fm, hs_raw, sf_raw in compress(
                 zip(plain, hs_vals, sf_vals, strict=True), map(ne, hs_vals, sf_vals)
             ):
+                if hs_raw is _UNKNOWN or sf_raw is _UNKNOWN:
+                    p.skipped["field_not_read"] += 1
+                    continue
                 kind = fm.kind
                 if kind == "number" and type(hs_raw) is str and type(sf_raw) in (int, float):
                     try:  # HubSpot "17" against Salesforce 17.0, the usual case

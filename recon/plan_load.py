@@ -42,6 +42,7 @@ class Rec:
         "data",
         "domain",
         "email",
+        "from_file",
         "modified_at",
         "name",
         "object",
@@ -64,6 +65,7 @@ class Rec:
         ) = row
         self.source = source
         self.archived = bool(archived)
+        self.from_file = False  # loaded from an export file: a field it lacks is unknown
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -346,7 +348,8 @@ def load_view(
         share = shared.setdefault
         new = Rec.__new__
         for row in conn.execute(
-            f"select {_BUCKET}, {_SNAP_COLS} from snapshots not indexed where {_BUCKET} is not null"
+            f"select {_BUCKET}, {_SNAP_COLS}, origin like 'file:%' from snapshots not indexed "
+            f"where {_BUCKET} is not null"
         ):
             # Rec.__init__ inlined (a call per record is measurable at 800k records)
             bucket, source, obj = buckets[row[0]]
@@ -362,7 +365,9 @@ def load_view(
                 modified,
                 archived,
                 rec.data,
+                from_file,
             ) = row
+            rec.from_file = from_file == 1
             rec.account_id = account
             if code == _HS_CONTACTS and account:  # a HubSpot contact's primary company
                 companies[rid].add(str(account))

@@ -1354,10 +1354,12 @@ def load_export(
         read = frame = read_export(
             path, as_, schemas=_stored_schemas(db, source, obj), provided=provided
         )
+        # merged with what the store holds first: the scope is judged on the whole record
+        # (a file without an email column says nothing of a stored contact's email)
+        frame, left = _with_stored(db, read, provided)
         dropped, notes = 0, list[str]()
         if cfg is not None:
-            frame, dropped, notes = _split_scope(db, read, cfg)
-        frame, left = _with_stored(db, frame, provided)
+            frame, dropped, notes = _split_scope(db, frame, cfg)
         if left["older"]:
             notes.append(
                 f"{left['older']:,} row(s) left alone: the store holds a newer version of "

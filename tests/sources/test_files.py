@@ -830,3 +830,48 @@ def test_a_workbook_saved_under_a_csv_name_is_read_as_a_workbook(tmp_path: Path)
     book.active.append(["0015g0000000001", "Acme"])
     book.save(path)
     assert read_export(path, "salesforce:Account")["name"].to_list() == ["Acme"]
+
+
+def test_a_field_a_file_lacks_is_unknown_to_the_plan_not_blank(tmp_path: Path) -> None:
+    """A Salesforce file of a few columns says nothing of the fields it lacks: the plan does
+    not write HubSpot's values over them as if Salesforce held none."""
+    from recon.config import ReconConfig
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    hs = tmp_path / "hs.csv"
+    hs.write_text(
+        "Record ID,Company name,Company Domain Name,Phone Number,City,Last Modified Date\n"
+        "101,Acme Corporation,acme.com,+49 30 1234567,Berlin,2026-01-10 12:00\n"
+    )
+    sf = tmp_path / "sf.csv"
+    sf.write_text("Id,Name,Website\n0015g0000000001,Acme Corp,www.acme.com\n")
+    db = open_store(tmp_path / "recon.db")
+    load_export(db, hs, "hubspot:companies")
+    load_export(db, sf, "salesforce:Account")
+    run_match(db, ReconConfig())
+    result = build_plan(db, ReconConfig(), dry_run=True)
+    writes = {(i["system"], i["field"]) for i in result.items if i["action"] == "update"}
+    assert ("hubspot", "name") in writes  # what both files hold is compared
+    assert not {f for s, f in writes if s == "salesforce"} & {"Phone", "BillingCity"}
+    assert result.skipped.get("field_not_read", 0) >= 2
+
+
+def test_the_scope_judges_a_file_row_with_what_the_store_holds(tmp_path: Path, fresh_db) -> None:
+    """A file of job titles says nothing of the contacts' emails: stored contacts with an
+    email stay in scope (contacts_require_email), and keep their email."""
+    from recon.config import load_config
+    from recon.pull import load_file
+
+    cfg = load_config(None)
+    full = tmp_path / "full.csv"
+    full.write_text(
+        "Record ID,First Name,Email,Last Modified Date\n115,Sam,s@west.co.uk,2026-10-01 10:00\n"
+    )
+    load_file(fresh_db, full, "hubspot:contacts", cfg=cfg)
+    titles = tmp_path / "titles.csv"
+    titles.write_text("Record ID,Job Title,Last Modified Date\n115,CTO,2026-11-01 10:00\n")
+    assert load_file(fresh_db, titles, "hubspot:contacts", cfg=cfg).summary["out_of_scope"] == 0
+    row = fresh_db.execute("select email, archived, data from snapshots").fetchone()
+    assert row[:2] == ("s@west.co.uk", 0) and json.loads(row[2])["jobtitle"] == "CTO"
