@@ -72,8 +72,8 @@ _SF_PERSON = {
     "Last Modified Date": "LastModifiedDate",
 }
 
-#: (source, object) -> {label as exported: API name}; owners only by id ("Account Owner" in a
-#: report is the owner's name, no id)
+#: (source, object) -> {label as exported: API name}; owners and lookups only by their id
+#: labels ("Account Owner" in a report, "Company owner" in a HubSpot export are names, no ids)
 STANDARD_LABELS: dict[tuple[str, str], dict[str, str]] = {
     ("hubspot", "companies"): {
         **_HS_COMMON,
@@ -81,7 +81,6 @@ STANDARD_LABELS: dict[tuple[str, str], dict[str, str]] = {
         "Company Domain Name": "domain",
         "Number of Employees": "numberofemployees",
         "Type": "type",
-        "Company owner": "hubspot_owner_id",
         "Last Modified Date": "hs_lastmodifieddate",
         "Salesforce Account ID": "salesforceaccountid",
         "Merged Company IDs": "hs_merged_object_ids",
@@ -99,7 +98,6 @@ STANDARD_LABELS: dict[tuple[str, str], dict[str, str]] = {
         "Number of Employees": "numemployees",
         "Lead Status": "hs_lead_status",
         "Original Source": "hs_analytics_source",
-        "Contact owner": "hubspot_owner_id",
         "Last Modified Date": "lastmodifieddate",
         "Associated Company ID": "associatedcompanyid",
         "Salesforce Contact ID": "salesforcecontactid",
@@ -166,6 +164,17 @@ _SYSTEM = {
 }  # fmt: skip
 
 
+def _holds_ids(field: dict[str, Any]) -> bool:
+    """A field whose values are ids of other records (an owner, an Account lookup): exports
+    write it by label as a name ("Maria Schmidt", "Brooks & Wagner"), which is no id, so its
+    label is not read as the field (its API name still is: Data Loader writes ids)."""
+    return (
+        field.get("type") in ("reference", "id")
+        or bool(field.get("referencedObjectType"))
+        or field.get("name") == "hubspot_owner_id"
+    )
+
+
 def _objects(source: str, obj: str) -> tuple[str, ...]:
     return ("Contact", "Lead") if (source, obj) == ("salesforce", "contacts") else (obj,)
 
@@ -200,7 +209,7 @@ def field_names(
     for one in reversed(objects):
         fields = (schemas or {}).get(one) or []
         for f in fields:
-            if isinstance(f, dict) and f.get("name") and f.get("label"):
+            if isinstance(f, dict) and f.get("name") and f.get("label") and not _holds_ids(f):
                 out[header_key(str(f["label"]))] = str(f["name"])
         for f in fields:  # a label another field's name spells is that field (names win)
             if isinstance(f, dict) and f.get("name"):

@@ -40,6 +40,7 @@ import polars as pl
 from ..errors import FileFormatError
 from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
 from .base import RECORD_COLUMNS
+from .crm import domain_of
 from .file_labels import field_names
 from .scope import OUT_OF_SCOPE, in_scope
 
@@ -294,6 +295,11 @@ def _one_time(text: str, parts: tuple[str, ...] | None, month_first: bool) -> st
         if parts is None:
             if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
                 return None
+            # "14.05" is five past two written with a dot, not 14 hours and a fraction
+            dotted = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2})\.(\d{2})(?:\.(\d{2}))?", text)
+            if dotted:
+                day, hh, mm, ss = dotted.groups()
+                text = f"{day}T{int(hh):02d}:{mm}:{ss or '00'}"
             dt = parse_ts(text)
         else:
             a, _sep, b, year, hour, minute, second, ampm = parts
@@ -466,7 +472,8 @@ def _ragged(table: _Table, row: int, got: int, want: int) -> FileFormatError:
 
 
 _FOOTER_START = re.compile(
-    rb'^[\s"]*(grand totals \(\d+ records?\)|copyright \(c\) \d{4}(-\d{4})? salesforce\.com)',
+    rb'^[\s"]*(grand totals \([\d.,\s\xc2\xa0]+ records?\)|gesamtsummen? \(|'
+    rb"copyright \(c\) \d{4}(-\d{4})? salesforce)",
     re.IGNORECASE,
 )
 
@@ -482,10 +489,8 @@ def _strip_report_footer(path: Path, data: bytes) -> bytes:
         ...     b'"Copyright (c) 2000-2026 salesforce.com, inc. All rights reserved."\n')
         b'"Id","Name"\n"1","A"\n'
     """
-    if (
-        b"salesforce.com" not in data[-4096:].lower()
-        and b"grand totals" not in data[-4096:].lower()
-    ):
+    tail_text = data[-4096:].lower()
+    if not any(w in tail_text for w in (b"salesforce", b"grand totals", b"gesamtsumme")):
         return data
     lines = data.split(b"\n")
     tail = max(1, len(lines) - 12)
@@ -755,22 +760,33 @@ def _object_of_rows(table: _Table, frame: pl.DataFrame, keys: dict[str, str]) ->
     return objects
 
 
-def _data_names(columns: list[str], names: dict[str, str]) -> list[tuple[str, str]]:
+def _data_names(
+    columns: list[str], names: dict[str, str], table: _Table | None = None
+) -> list[tuple[str, str]]:
     """``(column, key in data)``: each column under the API name its header stands for
-    (a header that is the API name itself keeps it; a second header for one field, and a
-    header no table knows, keep their own text).
+    (a header no table knows keeps its own text).
+
+    Two columns that stand for one field ("Account Name" and "NAME", "Company name" and
+    "Name") are an error: which one the record holds cannot be told (the matcher and the
+    plan would each read another).
 
     Examples:
-        >>> _data_names(["Account Name", "Name", "Tier__c"], {"accountname": "Name", "name": "Name"})
-        [('Account Name', 'Account Name'), ('Name', 'Name'), ('Tier__c', 'Tier__c')]
+        >>> _data_names(["Account Name", "Website", "Tier__c"], {"accountname": "Name", "website": "Website"})
+        [('Account Name', 'Name'), ('Website', 'Website'), ('Tier__c', 'Tier__c')]
     """
-    taken = {c for c in columns if names.get(_key(c)) == c}
+    seen: dict[str, str] = {}
     out = []
     for c in columns:
         name = names.get(_key(c), c)
-        if name != c and (name in taken or name in columns):
-            name = c
-        taken.add(name)
+        if name in seen:
+            raise _error(
+                table or Path("?"),
+                f"columns {seen[name]!r} and {c!r} both stand for the field {name!r}",
+                row=1,
+                column=c,
+                hint="keep one of them (or rename the other), then load the file again",
+            )
+        seen[name] = c
         out.append((c, name))
     return out
 
@@ -860,9 +876,12 @@ def _canonical(
     data_columns = list(clean.columns)
     id_columns = [keys[k] for k in aliases["record_id"] if k in keys]
     if kind == "salesforce:contacts" and len(id_columns) > 1:
-        # a "Contacts & Leads" report: a Contact row fills "Contact ID", a Lead row "Lead ID"
+        # a "Contacts & Leads" report: a Contact row fills "Contact ID", a Lead row "Lead ID";
+        # the record's Id is whichever it fills
         id_label = " or ".join(id_columns)
         clean = clean.with_columns(pl.coalesce([pl.col(c) for c in id_columns]).alias(id_label))
+        data_columns = [c for c in data_columns if c not in id_columns] + [id_label]
+        names = {**(names or {}), _key(id_label): "Id"}
 
     def pick(canon: str) -> pl.Expr:
         present = [pl.col(keys[k]) for k in aliases.get(canon, ()) if k in keys]
@@ -958,6 +977,16 @@ def _canonical(
             .list.first()
             .str.strip_chars()
         )
+    if (kind in ("salesforce:Account", "hubspot:companies")) and "website" in exprs:
+        # as a pull stores it: the domain column, else the website's host (a file's new
+        # website makes a new domain; the stored one would be stale)
+        site = exprs["website"]
+        exprs["domain"] = pl.coalesce(
+            exprs.get("domain", pl.lit(None, dtype=pl.String)).str.strip_chars().str.to_lowercase(),
+            site.map_elements(domain_of, return_dtype=pl.String, skip_nulls=True),
+        )
+        if provided is not None and "website" in provided:
+            provided.add("domain")
     ext = _external_ids(keys, source, obj)
     for canon in ("created_at", "modified_at"):
         ts = pick(canon)
@@ -996,7 +1025,7 @@ def _canonical(
             exprs["archived"].alias("archived"),
             (
                 pl.struct(
-                    [pl.col(c).alias(n) for c, n in _data_names(data_columns, names or {})]
+                    [pl.col(c).alias(n) for c, n in _data_names(data_columns, names or {}, table)]
                 ).struct.json_encode()
                 if not lean
                 else pl.lit(None, dtype=pl.String)
@@ -1285,6 +1314,22 @@ def _split_scope(
     return kept, out.height - marked.height, notes
 
 
+def _drop_future_times(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """Modification times later than now (beyond ten minutes of clock skew) as null: a
+    report writes local time without a zone, and such a time must not make an old export
+    look newer than what a pull read."""
+    from datetime import UTC, datetime, timedelta
+
+    if frame.is_empty():
+        return frame, 0
+    limit = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    ahead = (pl.col("modified_at") > limit).fill_null(False)
+    n = int(frame.select(ahead.sum()).item())
+    if not n:
+        return frame, 0
+    return frame.with_columns(modified_at=pl.when(ahead).then(None).otherwise("modified_at")), n
+
+
 def _stored_schemas(
     db: sqlite_utils.Database, source: str, obj: str
 ) -> dict[str, list[dict[str, Any]]]:
@@ -1354,10 +1399,17 @@ def load_export(
         read = frame = read_export(
             path, as_, schemas=_stored_schemas(db, source, obj), provided=provided
         )
+        read, ahead = _drop_future_times(read)
         # merged with what the store holds first: the scope is judged on the whole record
         # (a file without an email column says nothing of a stored contact's email)
         frame, left = _with_stored(db, read, provided)
         dropped, notes = 0, list[str]()
+        if ahead:
+            notes.append(
+                f"{ahead:,} row(s) were last modified in the future by the file's clock (a "
+                "report's local time read as UTC?): those times were not used; export times in "
+                "UTC or with their offset"
+            )
         if cfg is not None:
             frame, dropped, notes = _split_scope(db, frame, cfg)
         if left["older"]:

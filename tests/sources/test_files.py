@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recon.errors import FileFormatError
 from recon.sources.base import RECORD_COLUMNS
-from recon.sources.files import AS_CHOICES, load_export, parse_as, read_export
+from recon.sources.files import AS_CHOICES, file_times, load_export, parse_as, read_export
 
 HS_COMPANIES = [
     [
@@ -108,7 +109,8 @@ def test_hubspot_companies_encodings_and_delimiters(
         "Germany",
     )
     assert first["modified_at"] == "2024-01-02T03:04:05.000Z"
-    assert second["name"] == "Café Crème; Ltd" and second["domain"] is None
+    # no domain column value: the website's host, as a pull stores it
+    assert second["name"] == "Café Crème; Ltd" and second["domain"] == "cafe.fr"
     # fields are stored under the API names their labels stand for (the plan reads those)
     assert json.loads(first["data"])["industry"] == "Retail"
 
@@ -875,3 +877,69 @@ def test_the_scope_judges_a_file_row_with_what_the_store_holds(tmp_path: Path, f
     assert load_file(fresh_db, titles, "hubspot:contacts", cfg=cfg).summary["out_of_scope"] == 0
     row = fresh_db.execute("select email, archived, data from snapshots").fetchone()
     assert row[:2] == ("s@west.co.uk", 0) and json.loads(row[2])["jobtitle"] == "CTO"
+
+
+def test_owner_and_lookup_columns_by_label_are_names_not_ids(tmp_path: Path, fresh_db) -> None:
+    """HubSpot exports an owner by name; a Salesforce report a lookup ("Account") by name:
+    such a column is not stored under the id field (the plan would write a name as an id)."""
+    fresh_db["schemas"].insert(
+        {"source": "salesforce", "object": "Contact", "fields": json.dumps([
+            {"name": "AccountId", "label": "Account", "type": "reference"},
+            {"name": "Title", "label": "Title", "type": "string"},
+        ])},
+        pk=("source", "object"),
+    )  # fmt: skip
+    hs = tmp_path / "hs.csv"
+    hs.write_text("Record ID,Company name,Company owner\n1,Jackson,Maria Schmidt\n")
+    sf = tmp_path / "sf.csv"
+    sf.write_text(
+        "Contact ID,Last Name,Email,Account,Title\n0035g0000000002,Brown,a@b.com,Brooks & Wagner,CTO\n"
+    )
+    load_export(fresh_db, hs, "hubspot:companies")
+    load_export(fresh_db, sf, "salesforce:Contact")
+    data = dict(fresh_db.execute("select source, data from snapshots").fetchall())
+    hs_data, sf_data = json.loads(data["hubspot"]), json.loads(data["salesforce"])
+    assert "hubspot_owner_id" not in hs_data and hs_data["Company owner"] == "Maria Schmidt"
+    assert "AccountId" not in sf_data and sf_data["Account"] == "Brooks & Wagner"
+    assert sf_data["Title"] == "CTO"
+
+
+def test_two_columns_for_one_field_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("Account Name,ID,NAME\nLabel Name,0015g0000000001,Api Name\n")
+    with pytest.raises(
+        FileFormatError, match="'Account Name' and 'NAME' both stand for the field 'Name'"
+    ):
+        read_export(path, "salesforce:Account")
+
+
+def test_a_time_in_the_future_does_not_make_an_old_export_newer(tmp_path: Path, fresh_db) -> None:
+    """A report's local time read as UTC can lie ahead of now: it is not used, so the export
+    does not overwrite what a later pull stored."""
+    from datetime import UTC, datetime, timedelta
+
+    from recon.pull import load_file
+
+    past = tmp_path / "a.csv"
+    past.write_text(
+        "Id,Name,LastModifiedDate\n0015g0000000005,Lake Path API,2026-01-01T10:00:00Z\n"
+    )
+    load_file(fresh_db, past, "salesforce:Account")
+    ahead = (datetime.now(UTC) + timedelta(hours=9)).strftime("%Y-%m-%d %H:%M")
+    report = tmp_path / "report.csv"
+    report.write_text(f"Id,Name,LastModifiedDate\n0015g0000000005,Lake Path (report),{ahead}\n")
+    stats: dict = {}
+    load_export(fresh_db, report, "salesforce:Account", stats=stats)
+    assert stats["no_time"] == 1
+    assert fresh_db.execute("select name from snapshots").fetchone()[0] == "Lake Path API"
+
+
+def test_footer_variants_and_dotted_times() -> None:
+    from recon.sources.files import _strip_report_footer
+
+    for foot in (b'"Grand Totals (1,234 records)"', "\"Gesamtsummen (2 Datensätze)\"".encode(),
+                 b'"Copyright (c) 2000-2026 Salesforce, Inc. All rights reserved."'):  # fmt: skip
+        data = b'"Id","Name"\n"1","A"\n\n' + foot + b"\n"
+        assert _strip_report_footer(Path("r.csv"), data) == b'"Id","Name"\n"1","A"\n'
+    got = file_times(pl.Series(["2026-11-30 14.05", "2026-11-30 9.30.15"]))[0].to_list()
+    assert got == ["2026-11-30T14:05:00.000Z", "2026-11-30T09:30:15.000Z"]
