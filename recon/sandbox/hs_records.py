@@ -342,9 +342,14 @@ def update_record(
     action: str = "updated",
 ) -> None:
     """Apply validated values to a record and bump its modification time."""
-    row = conn.execute("SELECT props FROM hs_records WHERE id = ?", (rid,)).fetchone()
+    row = conn.execute("SELECT props, updated_ms FROM hs_records WHERE id = ?", (rid,)).fetchone()
     props = json.loads(row[0])
     now = ms_of(state.now())
+    if not conn.execute("SELECT 1 FROM hs_history WHERE id = ? LIMIT 1", (rid,)).fetchone():
+        # values the record was loaded with (demo data) keep their own time, the record's
+        # last change before this write: another property's edit does not date them
+        loaded = {k: v for k, v in props.items() if v is not None}
+        _record_history(conn, rid, loaded, int(row[1]))
     # HubSpot adds a history entry when a write changes a property's value
     _record_history(conn, rid, {k: v for k, v in values.items() if props.get(k) != v}, now)
     for name, value in values.items():

@@ -351,8 +351,10 @@ class HubSpotSource:
         """
         now = datetime.now(UTC)
         fields = self.schema(obj, schema)
-        if fields_added(cursor, self.properties[obj], full=full, sample=sample):
-            full = True  # a backfill: every record once, with the new fields
+        # field times a two_way rule needs are read like a field: a rule added later backfills
+        read = [*self.properties[obj], *(f"{p}:times" for p in self.history_properties(obj))]
+        if fields_added(cursor, read, full=full, sample=sample):
+            full = True  # a backfill: every record once, with the new fields (or field times)
         if (full or cursor.value is None) and "full" not in cursor.state:
             cursor.state["full"] = {"after": None, "started": iso_utc(now), "max": None, "ids": []}
             cursor.state.pop("search", None)  # an unfinished tie split belongs to the old cursor
@@ -373,7 +375,7 @@ class HubSpotSource:
         else:
             yield from self._search_pull(obj, cursor, sample, stored=stored)
         if sample is None:
-            yield from self._archived_sweep(obj, cursor, now)
+            yield from self._archived_sweep(obj, cursor, now, force=first)
             if scope_filters(self.cfg, "hubspot", obj) or "scope" in cursor.state:
                 yield from self._scope_sweep(obj, cursor, now, first)
 
@@ -606,11 +608,16 @@ class HubSpotSource:
             if not has_next and not left_tie:
                 return
 
-    def _archived_sweep(self, obj: str, cursor: Cursor, now: datetime) -> Iterator[Page]:
+    def _archived_sweep(
+        self, obj: str, cursor: Cursor, now: datetime, *, force: bool = False
+    ) -> Iterator[Page]:
+        """Archived records, every ``[pull] archived_sweep_hours`` and on every full pull
+        (a full re-read asks for the whole truth: what was archived since is marked too)."""
         hours = self.cfg.pull.archived_sweep_hours
         last = parse_ts(cursor.state.get("last_sweep"))
         sweep = cursor.state.get("sweep")
-        if sweep is None and last is not None and now - last < timedelta(hours=hours):
+        due = force or last is None or now - last >= timedelta(hours=hours)
+        if sweep is None and not due:
             return
         if sweep is None:
             sweep = {"after": None, "started": iso_utc(now)}

@@ -423,9 +423,9 @@ class SalesforceSource:
         ):
             yield from self._scope_sweep(obj, cursor, first)
         if sample is None:
-            yield from self._deleted_sweep(obj, cursor)
+            yield from self._deleted_sweep(obj, cursor, force=full)
 
-    def _deleted_sweep(self, obj: str, cursor: Cursor) -> Iterator[Page]:
+    def _deleted_sweep(self, obj: str, cursor: Cursor, *, force: bool = False) -> Iterator[Page]:
         """Records deleted (or merged away) in Salesforce since the last sweep, stored archived.
 
         Queries skip deleted records unless ``[pull] include_deleted``; so every
@@ -439,8 +439,12 @@ class SalesforceSource:
         now = datetime.now(UTC)
         last = cursor.state.get("deleted_sweep")
         hours = self.cfg.pull.archived_sweep_hours
-        if last is not None and now - (parse_ts(last) or now) < timedelta(hours=hours):
-            return
+        if (
+            not force
+            and last is not None
+            and now - (parse_ts(last) or now) < timedelta(hours=hours)
+        ):
+            return  # a full pull sweeps whatever the time: it asks for the whole truth
         soql = self._soql(obj, _shift(last, -60) if last else None, scoped=False, order=False)
         soql += (" AND " if " WHERE " in soql else " WHERE ") + "IsDeleted = true"
         for records in self._query_pages(soql, deleted=True):

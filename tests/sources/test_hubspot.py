@@ -248,6 +248,21 @@ def test_sample_and_lag(hs, fresh_db) -> None:
     assert first.status == again.status == "ok"
 
 
+def test_a_full_pull_marks_what_was_archived_whenever_it_runs(hs, fresh_db) -> None:
+    """The archived sweep waits `archived_sweep_hours` between incremental pulls; a `--full`
+    pull sweeps at once: a record archived since is not left live."""
+    cfg = _cfg(hs, pull={"archived_sweep_hours": 24})
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"])
+    requests.delete(
+        f"{hs.url}/crm/v3/objects/companies/{hs.companies[11]}",
+        headers={"Authorization": "Bearer x"},
+        timeout=5,
+    ).raise_for_status()
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["companies"], full=True)
+    archived = fresh_db.execute("select record_id from snapshots where archived = 1").fetchall()
+    assert archived == [(hs.companies[11],)]
+
+
 def test_rolling_rate_limit_is_waited_out(hs, fresh_db) -> None:
     requests.patch(
         f"{hs.url}/_sandbox/settings",
@@ -575,3 +590,34 @@ def test_two_way_properties_carry_their_own_field_times(hs, fresh_db) -> None:
     # without a two_way rule no field times are read
     plain = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], full=True)
     assert "history" not in plain.summary["sources"]["hubspot"]["calls"]["by_kind"]
+
+
+def test_a_two_way_rule_added_later_reads_every_record_once_for_its_field_times(
+    hs, fresh_db
+) -> None:
+    """Records pulled before the rule have no field times: the next pull reads them all once
+    with their times (as for a property added to the mapping), then goes on incrementally."""
+    run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["contacts"])
+    cfg = _cfg(hs, mapping={"rules": {"contacts.state": "two_way"}})
+    backfill = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    calls = backfill.summary["sources"]["hubspot"]["calls"]["by_kind"]
+    assert calls.get("list", 0) >= 3 and calls["history"] == 5
+    quiet = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    assert "list" not in quiet.summary["sources"]["hubspot"]["calls"]["by_kind"]
+
+
+def test_a_loaded_value_keeps_its_time_when_another_property_changes(hs) -> None:
+    """The emulator dates a demo record's loaded values from before the first API edit: an
+    edit of `name` does not make `website` look newly set (as HubSpot's history would not)."""
+    company = hs.companies[20]
+    url = f"{hs.url}/crm/v3/objects/companies/{company}"
+    auth = {"Authorization": "Bearer pat-na1-test"}
+    before = requests.get(url, headers=auth, timeout=5).json()["updatedAt"]
+    requests.patch(
+        url, json={"properties": {"name": "Renamed"}}, headers=auth, timeout=5
+    ).raise_for_status()
+    hist = requests.get(
+        url, params={"propertiesWithHistory": "website,name"}, headers=auth, timeout=5
+    ).json()["propertiesWithHistory"]
+    assert hist["website"][0]["timestamp"] == before
+    assert hist["name"][0]["value"] == "Renamed" and hist["name"][0]["timestamp"] > before

@@ -210,6 +210,18 @@ def test_deletions_are_swept_without_include_deleted(sf, fresh_db) -> None:
     assert swept.records == {"salesforce:Lead": 0}  # bookkeeping, not news
 
 
+def test_a_full_pull_sweeps_deletions_whenever_it_runs(sf, fresh_db) -> None:
+    """`--full` asks for the whole truth: a deletion not yet swept (the sweep is not due) is
+    marked by it, not left live for the plan to write to."""
+    cfg = _cfg(sf, pull={"archived_sweep_hours": 24})
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
+    _delete(sf, "Lead", sf.leads[3])
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"], full=True)
+    assert fresh_db.execute("select record_id from snapshots where archived=1").fetchall() == [
+        (sf.leads[3],)
+    ]
+
+
 def test_a_scope_made_wider_fetches_what_it_let_in(sf, fresh_db) -> None:
     """contacts_require_email switched off: the Lead without email, never fetched, comes in."""
     run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Lead"])
