@@ -240,6 +240,7 @@ class CallMeter:
         self.max_backoff = max_backoff
         self.sleep = sleep
         self.calls = 0
+        self.spent = False  # a page the rest of the budget could not finish was refused
         self.retries = 0
         self.rate_limited = 0
         self.waited = 0.0
@@ -247,7 +248,7 @@ class CallMeter:
 
     def charge(self, kind: str = "call") -> None:
         """Count one HTTP request, or raise BudgetExhausted when the budget is spent."""
-        if self.budget is not None and self.calls >= self.budget:
+        if self.budget is not None and (self.calls >= self.budget or self.spent):
             raise BudgetExhausted(
                 f"{self.crm}: the API call budget of {self.budget} calls for this run is spent",
                 hint="the next `recon pull` resumes where this one stopped; raise "
@@ -259,7 +260,9 @@ class CallMeter:
     def reserve(self, calls: int) -> None:
         """Raise BudgetExhausted now unless ``calls`` more calls fit (don't start a page that can't finish)."""
         if self.budget is not None and self.calls + calls > self.budget:
-            self.calls = max(self.calls, self.budget)
+            # what is left cannot finish a page: the run's budget counts as spent (no later
+            # object starts either), the calls made stay the calls counted
+            self.spent = True
             self.charge("reserve")
 
     def wait(self, seconds: float) -> None:

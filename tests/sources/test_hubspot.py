@@ -621,3 +621,19 @@ def test_a_loaded_value_keeps_its_time_when_another_property_changes(hs) -> None
     ).json()["propertiesWithHistory"]
     assert hist["website"][0]["timestamp"] == before
     assert hist["name"][0]["value"] == "Renamed" and hist["name"][0]["timestamp"] > before
+
+
+def test_a_page_the_budget_cannot_finish_is_not_counted_as_calls_made() -> None:
+    """A list page of contacts needs its list call and its association call: with one call
+    left the page is not started, and the run reports the calls it made, not its budget."""
+    from recon.sources.crm import CallMeter
+
+    meter = CallMeter("hubspot", budget=3)
+    meter.charge("list")
+    meter.charge("list")
+    with pytest.raises(BudgetExhausted):
+        meter.reserve(2)
+    assert meter.calls == 2 and meter.by_kind == {"list": 2}
+    with pytest.raises(BudgetExhausted):  # the run's budget counts as spent from then on
+        meter.charge("search")
+    assert meter.calls == 2
