@@ -261,6 +261,13 @@ class HubSpotSource:
             hit = self._history[obj] = sorted(wanted & set(self.properties.get(obj, ())))
         return hit
 
+    def _page_extra(self, obj: str, limit: int) -> int:
+        """The calls a page of ``limit`` records needs after its own: association reads
+        (contacts) and field-time reads (properties a two_way rule syncs)."""
+        assoc = -(-limit // ASSOC_BATCH) if obj == "contacts" else 0
+        times = -(-limit // HISTORY_BATCH) if self.history_properties(obj) else 0
+        return assoc + times
+
     def _attach_history(self, obj: str, records: list[dict[str, Any]], names: list[str]) -> None:
         """Add each record's field times of ``names`` (``propertiesWithHistory``: the newest
         entry holding the value read, one per property) to its properties."""
@@ -418,9 +425,7 @@ class HubSpotSource:
             if state.get("after"):
                 kwargs["after"] = state["after"]
             # a list page is only worth its call with its associations and field times
-            extra = (obj == "contacts") + (
-                -(-limit // HISTORY_BATCH) if self.history_properties(obj) else 0
-            )
+            extra = self._page_extra(obj, limit)
             if extra:
                 self.meter.reserve(1 + extra)
             body = self._call(api, "list", **kwargs)
@@ -533,6 +538,11 @@ class HubSpotSource:
                           "values": sorted(seen, key=_id_key)}],
                     ]  # fmt: skip
                     request = self._search_body(obj, groups, field, limit)
+            # a page is only worth its search with its associations and field times: not
+            # started when the budget cannot finish it (its records would be read again)
+            extra = self._page_extra(obj, limit)
+            if extra:
+                self.meter.reserve(1 + extra)
             body = self._call(api, "search", public_object_search_request=request)
             results = body.get("results", [])
             has_next = bool(((body.get("paging") or {}).get("next") or {}).get("after"))

@@ -637,3 +637,15 @@ def test_a_page_the_budget_cannot_finish_is_not_counted_as_calls_made() -> None:
     with pytest.raises(BudgetExhausted):  # the run's budget counts as spent from then on
         meter.charge("search")
     assert meter.calls == 2
+
+
+def test_a_search_page_the_budget_cannot_finish_is_not_started(hs, fresh_db) -> None:
+    """A search page needs its field-time reads too: with too little budget left it is not
+    started (the calls would be spent and the records read again next run)."""
+    rules = {"rules": {"companies.city": "two_way"}}
+    run_pull(fresh_db, _cfg(hs, mapping=rules), sources=["hubspot"], objects=["companies"])
+    tight = _cfg(hs, mapping=rules, budget={"hubspot_calls": 2})
+    with pytest.raises(BudgetExhausted) as err:
+        run_pull(fresh_db, tight, sources=["hubspot"], objects=["companies"])
+    calls = err.value.result.summary["sources"]["hubspot"]["calls"]  # type: ignore[attr-defined]
+    assert "search" not in calls["by_kind"] and "history" not in calls["by_kind"]
