@@ -81,6 +81,8 @@ def associate(
             if not has_primary:
                 pairs.append(("HUBSPOT_DEFINED", primary))
         type_ids = pairs
+    type_ids = list(type_ids)
+    _demote_primary(conn, from_type, from_id, to_type, to_id, type_ids)
     stored = []
     for category, tid in type_ids:
         reverse = _REVERSE.get(tid, tid) if category == "HUBSPOT_DEFINED" else tid
@@ -95,6 +97,38 @@ def associate(
         stored.append((category, tid))
     _sync_primary(conn, from_type, from_id, to_type, to_id)
     return stored
+
+
+def _demote_primary(
+    conn: sqlite3.Connection,
+    from_type: str,
+    from_id: int,
+    to_type: str,
+    to_id: int,
+    type_ids: list[tuple[str, int]],
+) -> None:
+    """A contact has one primary company: labelling another primary takes the label off the
+    former one (its association stays, unlabeled)."""
+    if {from_type, to_type} != {"contacts", "companies"}:
+        return
+    primary = ASSOC_TYPES.get(("contacts", "companies"), (0, None))[1]
+    if primary is None:
+        return
+    reverse = _REVERSE.get(primary, primary)
+    wanted = primary if from_type == "contacts" else reverse
+    if not any(c == "HUBSPOT_DEFINED" and t == wanted for c, t in type_ids):
+        return
+    contact, company = (from_id, to_id) if from_type == "contacts" else (to_id, from_id)
+    conn.execute(
+        "DELETE FROM hs_assoc WHERE from_type = 'contacts' AND from_id = ? AND to_type = 'companies' "
+        "AND type_id = ? AND to_id != ?",
+        (contact, primary, company),
+    )
+    conn.execute(
+        "DELETE FROM hs_assoc WHERE from_type = 'companies' AND to_type = 'contacts' AND to_id = ? "
+        "AND type_id = ? AND from_id != ?",
+        (contact, reverse, company),
+    )
 
 
 def _sync_primary(conn: sqlite3.Connection, a_type: str, a_id: int, b_type: str, b_id: int) -> None:

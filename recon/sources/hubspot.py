@@ -304,7 +304,19 @@ class HubSpotSource:
             return [map_company(r) for r in records], []
         ids = [str(r["id"]) for r in records]
         assoc, primary = self.associations(ids)
-        return [map_contact(r, primary.get(str(r["id"]))) for r in records], assoc
+        # a contact labelled primary at two companies (HubSpot allows it for a moment): the one
+        # its associatedcompanyid names
+        both: dict[str, set[str]] = {}
+        for a in assoc:
+            if a["kind"] == "primary":
+                both.setdefault(a["from_id"], set()).add(a["to_id"])
+        out = []
+        for r in records:
+            rid = str(r["id"])
+            named = str((r.get("properties") or {}).get("associatedcompanyid") or "")
+            company = named if named in both.get(rid, ()) else primary.get(rid)
+            out.append(map_contact(r, company))
+        return out, assoc
 
     def associations(self, contact_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Contact → company associations (v4 batch read, 100 ids a call) and primary companies."""

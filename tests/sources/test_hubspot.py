@@ -649,3 +649,27 @@ def test_a_search_page_the_budget_cannot_finish_is_not_started(hs, fresh_db) -> 
         run_pull(fresh_db, tight, sources=["hubspot"], objects=["companies"])
     calls = err.value.result.summary["sources"]["hubspot"]["calls"]  # type: ignore[attr-defined]
     assert "search" not in calls["by_kind"] and "history" not in calls["by_kind"]
+
+
+def test_a_new_primary_company_takes_the_label_off_the_former_one(hs, fresh_db) -> None:
+    contact, former, new = hs.contacts[5], hs.companies[5], hs.companies[40]
+    auth = {"Authorization": "Bearer pat-na1-test"}
+    requests.put(
+        f"{hs.url}/crm/v4/objects/contacts/{contact}/associations/companies/{new}",
+        json=[{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}],
+        headers=auth,
+        timeout=5,
+    ).raise_for_status()
+    got = requests.get(
+        f"{hs.url}/crm/v4/objects/contacts/{contact}/associations/companies",
+        headers=auth,
+        timeout=5,
+    ).json()["results"]
+    primaries = [
+        str(r["toObjectId"]) for r in got if any(t["typeId"] == 1 for t in r["associationTypes"])
+    ]
+    assert primaries == [str(new)] and str(former) in {str(r["toObjectId"]) for r in got}
+    run_pull(fresh_db, _cfg(hs), sources=["hubspot"], objects=["contacts"])
+    assert fresh_db.execute(
+        "select account_id from snapshots where record_id = ?", [str(contact)]
+    ).fetchone()[0] == str(new)
