@@ -374,10 +374,23 @@ def update_record(
 def archive_record(
     state: SandboxState, conn: sqlite3.Connection, obj: str, rid: int, request_id: str | None
 ) -> None:
-    """Archive (soft-delete) a record; its unique values are released."""
+    """Archive (soft-delete) a record; its unique values are released. An archived company
+    is no contact's company any more: those associations go, and a contact whose primary
+    company it was loses its ``associatedcompanyid`` (its modification time moves)."""
     now = ms_of(state.now())
     conn.execute("UPDATE hs_records SET archived = 1, archived_ms = ? WHERE id = ?", (now, rid))
     conn.execute("DELETE FROM hs_unique WHERE object = ? AND id = ?", (obj, rid))
+    if obj == "companies":
+        contacts = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT DISTINCT to_id FROM hs_assoc WHERE from_type = 'companies' AND from_id = ? "
+                "AND to_type = 'contacts'",
+                (rid,),
+            )
+        ]
+        for contact in contacts:
+            dissociate(conn, "contacts", contact, "companies", rid)
     state.log_change(SIDE, obj, str(rid), "deleted", request_id)
 
 

@@ -165,19 +165,22 @@ def merge_records(
         "UPDATE OR IGNORE hs_unique SET id = ? WHERE object = ? AND id = ?", (primary, obj, other)
     )
     conn.execute("DELETE FROM hs_unique WHERE object = ? AND id = ?", (obj, other))
+    # the primary company label stays the survivor's: the merged record's moves only when the
+    # survivor has none
+    kept_primary = conn.execute(
+        "SELECT 1 FROM hs_assoc WHERE from_type = ? AND from_id = ? AND to_type = 'companies' "
+        "AND category = 'HUBSPOT_DEFINED' AND type_id = 1",
+        (obj, primary),
+    ).fetchone()
     for row in conn.execute(
         "SELECT to_type, to_id, category, type_id FROM hs_assoc WHERE from_type = ? AND from_id = ?",
         (obj, other),
     ).fetchall():
+        label = (row["category"], row["type_id"])
+        if obj == "contacts" and kept_primary and label == ("HUBSPOT_DEFINED", 1):
+            label = ("HUBSPOT_DEFINED", rec.ASSOC_TYPES[("contacts", "companies")][0])
         if not (row["to_type"] == obj and row["to_id"] == primary):
-            rec.associate(
-                conn,
-                obj,
-                primary,
-                row["to_type"],
-                row["to_id"],
-                [(row["category"], row["type_id"])],
-            )
+            rec.associate(conn, obj, primary, row["to_type"], row["to_id"], [label])
         rec.dissociate(conn, obj, other, row["to_type"], row["to_id"])
     conn.execute(
         "UPDATE hs_records SET archived = 1, archived_ms = ?, merged_into = ? WHERE id = ?",

@@ -673,3 +673,22 @@ def test_a_new_primary_company_takes_the_label_off_the_former_one(hs, fresh_db) 
     assert fresh_db.execute(
         "select account_id from snapshots where record_id = ?", [str(contact)]
     ).fetchone()[0] == str(new)
+
+
+def test_a_merged_contacts_primary_company_does_not_become_the_survivors_second(hs) -> None:
+    auth = {"Authorization": "Bearer pat-na1-test"}
+    keep, gone = hs.contacts[30], hs.contacts[31]
+    requests.post(
+        f"{hs.url}/crm/v3/objects/contacts/merge",
+        json={"primaryObjectId": str(keep), "objectIdToMerge": str(gone)},
+        headers=auth,
+        timeout=5,
+    ).raise_for_status()
+    got = requests.get(
+        f"{hs.url}/crm/v4/objects/contacts/{keep}/associations/companies", headers=auth, timeout=5
+    ).json()["results"]
+    primaries = [
+        r["toObjectId"] for r in got if any(t["typeId"] == 1 for t in r["associationTypes"])
+    ]
+    assert [str(p) for p in primaries] == [str(hs.companies[30])]
+    assert str(hs.companies[31]) in {str(r["toObjectId"]) for r in got}  # kept, unlabeled
