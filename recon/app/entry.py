@@ -55,6 +55,16 @@ def session() -> Session:
     return ses
 
 
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word``, in the plural unless one.
+
+    Examples:
+        >>> plural(1, "create"), plural(2_465, "link")
+        ('1 create', '2,465 links')
+    """
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def flash(kind: str, message: str) -> None:
     """Keep a message for the next run of the page (callbacks run before it renders)."""
     st.session_state["_flash"] = (kind, message)

@@ -18,7 +18,7 @@ from .. import review
 from ..errors import ReconError, ReviewerConflict
 from ..models import stable_id
 from .detail_view import ICONS, SOURCES, comparison, explanation, md, stale_versions, status
-from .entry import KINDS, Session, current_filter, flash, reviewer, session, show_flash
+from .entry import KINDS, Session, current_filter, flash, plural, reviewer, session, show_flash
 
 BUTTONS = {
     "link": ("✓ Same", "✗ Different", "Defer"),
@@ -97,7 +97,7 @@ def _choose_value(
             reviewer=reviewer(),
             based_on_version=version,
         ),
-        f"{title} ({field_name} = {pick['value']!r} from {pick['source']})",
+        f"{title or item_id} ({field_name} = {pick['value']!r} from {pick['source']})",
         next_id,
     )
 
@@ -167,7 +167,10 @@ def _bulk_apply() -> None:
     except ReconError as exc:
         flash("error", f"Nothing approved: {exc}")
         return
-    flash("success", f"Approved {n} items as matches (one undo reverts the whole batch).")
+    flash(
+        "success",
+        f"Approved {plural(n, 'item')} as matches (one undo reverts the whole batch).",
+    )
 
 
 # --------------------------------------------------------------------------- rendering
@@ -246,11 +249,11 @@ def _bulk_box() -> None:
             )
             parts = bulk["preview"].parts
             made_of = ", ".join(
-                f"{n:,} {'links' if kind == 'link' else 'clusters'} of {obj}"
+                f"{plural(n, 'link' if kind == 'link' else 'cluster')} of {obj}"
                 for kind, obj, n in parts
             )
             st.warning(
-                f"**{bulk['count']}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}"
+                f"**{bulk['count']:,}** undecided links and clusters in {scope} will be labelled *match* by {reviewer() or '?'}"
                 + (f": {made_of}" if made_of else "")
                 + ". Conflicts and items a reviewer deferred are never bulk approved."
             )
@@ -539,7 +542,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         # no decision icon in the label: a label that changes under the widget (a decision
         # made) would make it lose its choice and jump to another item
         format_func=lambda i: (
-            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {by_id[i]['score'] if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
+            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {'—' if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
         ),
         key="item",
     )

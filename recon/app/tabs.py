@@ -20,7 +20,7 @@ import streamlit as st
 from .. import review
 from ..errors import ReconError
 from ..lock import lock_info, store_lock
-from .entry import Session, reviewer, session
+from .entry import Session, plural, reviewer, session
 
 PLAN_PAGE = 200
 _APPLY_GUARD = threading.Lock()
@@ -111,7 +111,7 @@ def _approve_creates() -> None:
     what = "creates" if pending.get("action", "create") == "create" else "items"
     ss["creates_result"] = (
         "success",
-        f"Approved {n} {what} (undo in the sidebar reverts the batch).",
+        f"Approved {plural(n, what[:-1])} (undo in the sidebar reverts the batch).",
     )
 
 
