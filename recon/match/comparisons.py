@@ -20,7 +20,7 @@ the generic level ops, tested by :func:`generic_test`:
 
 Examples:
     >>> [lv.label for lv in domain().levels]
-    ['null', 'exact', 'same_stem', 'else']
+    ['null', 'other_subdomain', 'exact', 'same_stem', 'else']
     >>> [lv.label for lv in date("dob").levels]
     ['null', 'exact', 'transposed', 'edit_1', 'within_31', 'same_year', 'else']
 """
