@@ -123,7 +123,9 @@ def _undo() -> None:
         if len(undone) > 1
         else f"{first['kind']} '{first['label']}' on {first['item_id']}"
     )
-    flash("success", f"Undone: {what}. The previous decision is current again.")
+    message = f"Undone: {what}. The previous decision is current again."
+    flash("success", message)
+    st.toast(message)  # seen on every tab (the message above the queue shows in the Queue tab)
     st.session_state["item"] = first["item_id"]
     # opened even when it is on another page, or left this filter
     st.session_state["pinned"] = first["item_id"]

@@ -109,6 +109,7 @@ def _approve_creates() -> None:
         ss["creates_result"] = ("error", f"Nothing approved: {exc}")
         return
     what = "creates" if pending.get("action", "create") == "create" else "items"
+    ss.pop("plan_approved", None)  # the "approved to apply" figure is out of date: count again
     ss["creates_result"] = (
         "success",
         f"Approved {plural(n, what[:-1])} (undo in the sidebar reverts the batch).",
