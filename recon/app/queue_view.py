@@ -51,8 +51,10 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
         row = action()
     except ReviewerConflict as exc:
         flash("error", f"Reviewer conflict: {md(exc)}")
-        # keep the contested item open (decided meanwhile, it may have left the filter)
+        # keep the contested item open (decided meanwhile, it may have left the filter), and
+        # where the queue goes after it
         st.session_state["pinned"] = st.session_state.get("item")
+        st.session_state["pinned_next"] = next_id
         return
     except ReconError as exc:
         flash("error", md(exc))
@@ -533,6 +535,8 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     pos = ids.index(ss["item"])
     prev_id = ids[pos - 1] if pos > 0 else None
     next_id = ids[pos + 1] if pos + 1 < len(ids) else None
+    if ss["item"] == ss.get("pinned") and ss.get("pinned_next") in by_id:
+        next_id = ss["pinned_next"]  # decided again, the queue goes on where it was
     page = int(ss.get("page", 1))
     more_after, more_before = page < pg.pages, page > 1
     pick, back, forward = st.columns([10, 1, 1], vertical_alignment="bottom")

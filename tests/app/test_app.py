@@ -229,6 +229,20 @@ def test_a_reviewer_conflict_is_shown_and_nothing_is_overwritten(
     ]
 
 
+def test_deciding_again_after_a_conflict_goes_on_where_the_queue_was(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(f_kinds=["link"])
+    items = [it["item_id"] for it in review.queue(store, review.QueueFilter(kinds=("link",))).items]
+    second, third = items[1], items[2]
+    run(at.selectbox(key="item").set_value(second))
+    review.decide(store, second, "reject", reviewer="ben@example.com", based_on_version=0)
+    run(at.button(key="btn_approve").click())
+    assert "Reviewer conflict" in texts(at) and at.session_state["item"] == second
+    run(at.button(key="btn_approve").click())  # decided again, knowingly
+    assert at.session_state["item"] == third
+
+
 def test_sign_in_names_the_reviewer(
     store: sqlite_utils.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
