@@ -767,4 +767,20 @@ def load_config(
             problems=[("match.settings_file", f"no such file: {settings}")],
             hint="fix the path (the file is MatchSettings JSON, e.g. a stored run's settings)",
         )
+    _register_secrets(cfg)
     return cfg
+
+
+def _register_secrets(model: BaseModel) -> None:
+    """Every secret the config names, known to :func:`recon.errors.redact` from the start:
+    an error can echo one before recon itself used it (a HubSpot stage failing with a text
+    that quotes Salesforce's client secret)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        if isinstance(value, Secret):
+            if value.env_name is None:
+                register_secret(value._literal)
+            else:
+                register_secret(os.environ.get(value.env_name) or None)
+        elif isinstance(value, BaseModel):
+            _register_secrets(value)

@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_STALE_AFTER",
     "Lock",
     "acquire",
+    "live_lock_info",
     "lock_info",
     "mark_notified",
     "release",
@@ -77,6 +78,20 @@ def lock_info(db: sqlite_utils.Database, name: str = LOCK_NAME) -> dict[str, Any
     """The current holder's row, or None when free."""
     rows = list(db.query("select * from locks where name = ? and holder is not null", [name]))
     return dict(rows[0]) if rows else None
+
+
+def live_lock_info(
+    db: sqlite_utils.Database,
+    name: str = LOCK_NAME,
+    stale_after: float = DEFAULT_STALE_AFTER,
+) -> dict[str, Any] | None:
+    """:func:`lock_info`, but None when the holder is gone (a dead process on this host, or
+    no heartbeat for ``stale_after`` seconds): the next taker takes such a lock over, so it
+    holds nobody back."""
+    row = lock_info(db, name)
+    if row is None or _is_stale(row, stale_after):
+        return None
+    return row
 
 
 def mark_notified(db: sqlite_utils.Database, holder: dict[str, Any], name: str = LOCK_NAME) -> None:

@@ -101,3 +101,23 @@ def test_secrets_echoed_by_a_crm_error_reach_no_output_store_or_log(
     for value in SECRETS.values():
         for text in (*outputs, dump):
             assert value not in text and value.replace("+", "%2B").replace("/", "%2F") not in text
+
+
+def test_every_configured_secret_is_blanked_from_the_moment_the_config_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error can quote a secret recon has not used yet (a HubSpot stage failing with a text
+    that echoes Salesforce's client secret): reading the config makes it known."""
+    from recon.config import load_config
+
+    monkeypatch.setenv("QA_UNUSED_SECRET", "sf-secret-never-read-yet-42")
+    conf = tmp_path / "recon.toml"
+    conf.write_text(
+        '[salesforce]\ninstance_url = "http://127.0.0.1:9"\nlogin_url = "http://127.0.0.1:9"\n'
+        'client_id = "literal-client-id-777"\nclient_secret = "env:QA_UNUSED_SECRET"\n'
+    )
+    load_config(conf)
+    err = SourceError(
+        "upstream failed: client_secret=sf-secret-never-read-yet-42 id=literal-client-id-777"
+    )
+    assert "sf-secret-never-read" not in str(err) and "literal-client-id-777" not in str(err)

@@ -7,6 +7,8 @@ tab says so instead of failing.
 from __future__ import annotations
 
 import math
+import os
+import socket
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ import streamlit as st
 
 from .. import review
 from ..errors import ReconError
-from ..lock import lock_info, store_lock
+from ..lock import live_lock_info, store_lock
 from .entry import Session, plural, reviewer, session
 
 PLAN_PAGE = 200
@@ -310,9 +312,7 @@ def _apply_progress() -> None:
     if job is None:
         return
     if not job.running:
-        if st.session_state.get("apply_job") is job:
-            st.rerun()  # the whole page: the tab shows the result
-        st.caption("The apply finished: open the Apply tab again for its result.")
+        st.rerun()  # the whole page: the tab shows the result, the lock and the button anew
         return
     what = "Dry run" if job.dry_run else "Applying"
     text = f"{what}: {job.done:,} of {job.total:,} items" if job.total else "starting apply…"
@@ -330,11 +330,19 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
     except ImportError:
         st.info("Apply is not available in this version of recon yet.")
         return
-    holder = lock_info(ses.db)
+    holder = live_lock_info(ses.db)
+    own = _JOB is not None and _JOB.running
+    if (
+        holder
+        and own
+        and (holder["pid"], holder["host"]) == (os.getpid(), socket.gethostname())
+        and holder["holder"] == _JOB.holder  # type: ignore[union-attr]
+    ):
+        holder = None  # this app's own apply: its progress shows below
     if holder:
         st.warning(
             f"The store is locked by **{holder['holder']}** (pid {holder['pid']} on {holder['host']}, "
-            f"since {holder['started_at']}): apply waits until it finishes."
+            f"since {holder['started_at']}): an apply cannot start until it ends."
         )
     st.markdown(f"#### Apply plan `{state['plan_run_id'] or '-'}`")
     st.caption(
@@ -366,7 +374,13 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
     else:
         _offer_resume(ses, holder)
     result = st.session_state.get("apply_result")
+    if result is None and job is not None and not job.running:
+        result = job.result  # the app's last apply, whoever started it
+    if result is None:
+        result = _last_apply_result(ses.db)
     if result:
+        if result.get("run_id"):
+            st.caption(f"Last apply: run `{result['run_id']}` ({result.get('status')})")
         if "error" in result:
             st.error(result["error"])
         if "summary" in result:
@@ -399,6 +413,29 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
             st.json(s, expanded=False)
 
 
+def _last_apply_result(db: Any) -> dict[str, Any] | None:
+    """The latest finished apply run's summary (an app restarted, a page opened later)."""
+    try:
+        row = db.execute(
+            "select run_id, status, summary, error from runs where stage = 'apply' and "
+            "status != 'running' order by started_at desc, rowid desc limit 1"
+        ).fetchone()
+    except Exception:  # the store may be mid-change; the figure is informative only
+        return None
+    if row is None:
+        return None
+    import json
+
+    try:
+        summary = json.loads(row[2] or "{}")
+    except ValueError:
+        summary = {}
+    out: dict[str, Any] = {"run_id": row[0], "status": row[1], "summary": summary}
+    if row[3]:
+        out["error"] = row[3]
+    return out
+
+
 def _offer_resume(ses: Session, holder: Any) -> None:
     """An apply that stopped before its end (closed by a crash, a budget, a lost network)
     blocks the next one until it is finished: offer to finish it here."""
@@ -412,14 +449,17 @@ def _offer_resume(ses: Session, holder: Any) -> None:
         return
     run_id, plan = stopped
     st.warning(
-        f"Apply run `{run_id}` of plan `{plan}` stopped before its end. A new apply waits "
-        "until it is finished: items already sent are checked in the CRM first, then the "
-        "rest is sent."
+        f"Apply run `{run_id}` of plan `{plan}` stopped before its end: an apply of that plan "
+        "waits until it is finished. Finishing it checks the items already sent in the CRM "
+        "first, then sends the rest of that plan's approved writes (real writes)."
+    )
+    st.checkbox(
+        f"I want to finish apply run {run_id} (plan {plan})", key=f"resume_confirm:{run_id}"
     )
     st.button(
         "Finish the stopped apply",
         key="btn_apply_resume",
-        disabled=not reviewer(),
+        disabled=not reviewer() or not st.session_state.get(f"resume_confirm:{run_id}"),
         on_click=_start_apply,
         args=(False, False, True, plan),
     )

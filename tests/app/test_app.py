@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from recon import review
 from recon.lock import acquire, lock_info, release
+from recon.models import now_iso
 from recon.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -411,12 +413,24 @@ def test_an_apply_goes_on_when_the_page_moves_and_a_stopped_one_can_be_finished(
     # an apply run left unfinished (its process died) is offered to be finished here
     from recon.store import start_run
 
-    start_run(store, "apply", config={"plan_run_id": "plan-old", "dry_run": False})
+    stopped = start_run(store, "apply", config={"plan_run_id": "plan-old", "dry_run": False})
+    # ... and the lock its dead process left on this host holds nobody back
+    store.execute(
+        "insert into locks (name, holder, pid, host, run_id, started_at, heartbeat_at) "
+        "values ('store', 'review app (old)', 999999, ?, null, ?, ?)",
+        [socket.gethostname(), now_iso(), now_iso()],
+    )
     run(at)
     assert any("stopped before its end" in w.value for w in at.warning)
+    assert not any("is locked by" in w.value for w in at.warning)
+    assert at.button(key="btn_apply_resume").disabled  # real writes: confirmed first
+    run(at.checkbox(key=f"resume_confirm:{stopped}").check())
     run(at.button(key="btn_apply_resume").click())
     finished(at)
     assert seen == [False, True]
+    # a session opened later sees the app's last apply
+    later = start(tab="Apply")
+    assert [m.label for m in later.metric][:2] == ["Items", "Would apply"]
 
 
 def test_audit_tab_offers_every_export_format(store: sqlite_utils.Database) -> None:
