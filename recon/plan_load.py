@@ -223,6 +223,7 @@ class StoreView:
         asked: ids of the conflicts earlier plans asked (a question stays asked while its
             values stand, even when times would now settle it).
         recon_write: looks up recon's last write to a record (see :meth:`user_time`).
+        created: ``(source, record id)`` of records an apply created a copy of (confirmed).
         undone: ``(system, object, record id, field)`` -> the values an applied undo took
             out of that field (as canonical JSON) and the apply run that undid them: a plan
             proposing one of them again asks a person (:func:`recon.plan_build.hold_undone`).
@@ -243,6 +244,7 @@ class StoreView:
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
     undone: dict[tuple[str, str, str, str], dict[str, str]] = field(default_factory=dict)
+    created: set[tuple[str, str]] = field(default_factory=set)
     recon_write: Callable[[str, str, str], ReconWrite | None] | None = None
 
     def user_time(self, rec: Rec) -> datetime | None:
@@ -454,6 +456,15 @@ def load_view(
     if "journal" in db.table_names():
         view.recon_write = recon_writes(conn)
         view.undone = _undone(conn)
+        view.created = {
+            (str(a), str(b))
+            for a, b in conn.execute(
+                "select json_extract(item, '$.payload.source.system'), "
+                "json_extract(item, '$.payload.source.record_id') from journal "
+                "where state = 'confirmed' and json_extract(item, '$.action') = 'create'"
+            )
+            if a and b
+        }
     view.incomplete = _incomplete_objects(conn)
     view.asked = {
         r[0]

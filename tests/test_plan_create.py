@@ -97,6 +97,22 @@ def test_new_hubspot_contact_becomes_a_lead_with_keys() -> None:
     assert item["requires"] == [item["item_id"]]
 
 
+def test_a_record_an_earlier_apply_created_a_copy_of_is_not_created_again() -> None:
+    """A --sample pull has not read the copy yet: planning its create again would send it
+    again (an upsert overwriting later edits of the copy)."""
+    w = World()
+    w.snap(
+        "hubspot", "contacts", "300", {"email": "new@x.com", "firstname": "Nia"}, email="new@x.com"
+    )
+    (item,) = plan(w, cfg()).items
+    w.db["journal"].insert(
+        {"run_id": "apply-1", "item_id": item["item_id"], "plan_run_id": "plan-1",
+         "state": "confirmed", "item": json.dumps(item)},
+    )  # fmt: skip
+    again = plan(w, cfg())
+    assert again.items == [] and again.skipped["create_done_before"] == 1
+
+
 def test_new_contact_as_contact_when_its_company_is_linked() -> None:
     w = World()
     w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")
