@@ -381,14 +381,18 @@ class Runner:
             if isinstance(exc, BudgetExhausted | AuthError):
                 raise  # items stay `sent`: the resumed run re-reads them before sending again
             if isinstance(exc, RateLimited):
-                # still limited after the writer's retries: not processed (a 429 never is);
-                # back to planned, tried again after a longer wait, failed once attempts run out
-                with transaction(self.db):
-                    for item in items:
-                        self._set(item, "planned", error_class=exc.error_class.value,
-                                  error=str(exc)[:500])  # fmt: skip
-                log.warning("batch %d: %s; waiting before the next round", self.batch_no, exc)
-                raise Unknown() from None
+                # still limited after the writer's own retries (`max_retries`, with backoff and
+                # Retry-After): not processed (a 429 never is). Failed now, not sent again in
+                # rounds of their own (each round retried again: (max_retries + 1)² calls); the
+                # next apply sends them
+                self._finish(
+                    items,
+                    "failed",
+                    ErrorClass.RATE_LIMITED,
+                    f"still rate limited after {self.max_retries} retries: {str(exc)[:400]}",
+                )
+                log.warning("batch %d: %s; its records failed", self.batch_no, exc)
+                return
             with transaction(self.db):
                 for item in items:
                     self._set(item, "sent", error_class=exc.error_class.value, error=str(exc)[:500])

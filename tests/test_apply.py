@@ -297,7 +297,11 @@ def test_a_429_storm_outlasting_the_retries_fails_its_items_and_the_rest_goes_on
     plan = make_plan(db, items)
     crm.fault(kind="rate_limit", side="hubspot", endpoint="*batch/update*", retry_after=0)
     result = apply_plan(db, cfg, plan_run_id=plan)
+    faults = crm.admin("GET", "faults")
     crm.clear_faults()
+    # one batch, max_retries + 1 calls (no second layer of rounds around the writer's retries)
+    fired = [f.get("fired") for f in (faults.get("faults") if isinstance(faults, dict) else faults)]
+    assert fired == [2], faults
     assert result.status == "partial" and result.failed == {"rate_limited": 2}
     assert result.applied == 1
     assert crm.sf_get("Account", account, ["Phone"])["Phone"] == "+1 555 0142"
