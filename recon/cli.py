@@ -1043,18 +1043,31 @@ def run(
     """
     from .pipeline import STAGES, run_pipeline
 
-    cfg = get_config(config)
-    unknown = [s for s in stage or [] if s not in STAGES]
-    if unknown:
-        raise UsageError(f"unknown stage {unknown[0]!r}", hint="stages: " + " ".join(STAGES))
-    from .audit import FORMATS
+    try:
+        cfg = get_config(config)
+        unknown = [s for s in stage or [] if s not in STAGES]
+        if unknown:
+            raise UsageError(f"unknown stage {unknown[0]!r}", hint="stages: " + " ".join(STAGES))
+        from .audit import FORMATS
 
-    # checked before any stage runs: a typo must not wait until after the CRMs were written
-    bad = [f for f in export_format or [] if f not in FORMATS]
-    if bad:
-        raise UsageError(
-            f"unknown export format {bad[0]!r}", hint="use one of: " + ", ".join(FORMATS)
-        )
+        # checked before any stage runs: a typo must not wait until after the CRMs were written
+        bad = [f for f in export_format or [] if f not in FORMATS]
+        if bad:
+            raise UsageError(
+                f"unknown export format {bad[0]!r}", hint="use one of: " + ", ".join(FORMATS)
+            )
+    except ReconError as exc:
+        if summary_file is not None:
+            # a scheduled run's summary file says this run failed (not last night's success)
+            from .models import now_iso
+
+            failed = {"status": "failed", "exit_code": int(exc.exit_code), "error": str(exc),
+                      "ended_at": now_iso(), "stages": {}}  # fmt: skip
+            try:
+                summary_file.write_text(json.dumps(failed, indent=2) + "\n", encoding="utf-8")
+            except OSError:  # the error itself is what the run reports
+                pass
+        raise
     if summary_file is not None:  # also before any stage: the summary must have somewhere to go
         try:
             if summary_file.is_dir():

@@ -378,3 +378,16 @@ def test_a_store_copied_after_a_command_is_whole(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "copy.db")
     assert con.execute("select count(*) from snapshots").fetchone()[0] == 2
     con.close()
+
+
+def test_a_run_refused_before_its_stages_still_writes_its_summary(tmp_path: Path) -> None:
+    """A scheduled run's summary file must not keep last night's success when tonight's run
+    stopped at its configuration or its command line."""
+    summary = tmp_path / "last-run.json"
+    summary.write_text('{"status": "ok", "exit_code": 0}\n')
+    conf = tmp_path / "recon.toml"
+    conf.write_text(f'[store]\npath = "{tmp_path / "recon.db"}"\n')
+    done = run_cli("--config", str(conf), "run", "--stage", "bogus", "--summary", str(summary))
+    assert done.returncode == 2
+    got = json.loads(summary.read_text())
+    assert got["status"] == "failed" and got["exit_code"] == 2 and "bogus" in got["error"]
