@@ -648,7 +648,7 @@ def test_a_search_page_the_budget_cannot_finish_is_not_started(hs, fresh_db) -> 
     tight = _cfg(hs, mapping=rules, budget={"hubspot_calls": 2})
     # no run could finish a page (1 search + 4 field-time reads): a configuration error
     # naming what it takes, not a "the next run resumes" that never would
-    with pytest.raises(ConfigError, match="cannot fit one page.*at least 5"):
+    with pytest.raises(ConfigError, match=r"cannot fit one page.*at least 5"):
         run_pull(fresh_db, tight, sources=["hubspot"], objects=["companies"])
     after = requests.get(f"{hs.url}/_sandbox/requests", timeout=5).json()
     searches = [k for k in after if "search" in str(k)]
