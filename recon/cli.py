@@ -1037,7 +1037,7 @@ def run(
 ) -> None:
     """Headless run: pull, match, plan, auto-approve by policy, apply, export the audit.
 
-    Takes the store lock, prints a JSON summary and exits 0 (ok), 3 (configuration),
+    Takes the store lock, prints a JSON summary and exits 0 (ok), 1 (error), 2 (usage), 3 (configuration),
     4 (some records failed), 5 (locked), 6 (API budget spent; the next run resumes)
     or 7 (authentication failed). An apply left unfinished by a crash is resumed first.
     """

@@ -43,7 +43,8 @@ def build_notice(summary: dict[str, Any]) -> dict[str, Any]:
     return {
         "event": "recon.run.finished",
         "title": ("DRY RUN · " if summary.get("dry_run") else "")
-        + f"recon run {summary.get('run_id', '?')}: {summary.get('status', '?')}",
+        + (f"recon run {summary['run_id']}" if summary.get("run_id") else "recon run")
+        + f": {summary.get('status', '?')}",
         "run_id": summary.get("run_id"),
         "status": summary.get("status"),
         "exit_code": summary.get("exit_code"),
@@ -57,6 +58,20 @@ def build_notice(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _plain(value: Any) -> str:
+    """A count, or counts by name, as a person reads them (no Python dict reprs).
+
+    Examples:
+        >>> _plain({"hubspot:companies": 1200, "salesforce:Lead": 3})
+        'hubspot:companies 1,200, salesforce:Lead 3'
+    """
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
     """A Slack incoming-webhook message (text plus blocks) for a notice."""
     icon = _ICONS.get(str(notice.get("status")), ":x:")
@@ -65,7 +80,10 @@ def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
     if counts:
         # a dry run wrote nothing: it counts what it would apply
         name = {"would_apply": "would apply"}
-        lines.append(" · ".join(f"{name.get(k, k)}: {v}" for k, v in counts.items()))
+        lines.append(" · ".join(f"{name.get(k, k)}: {_plain(v)}" for k, v in counts.items()))
+    calls = notice.get("api_calls") or {}
+    if calls:
+        lines.append("API calls: " + _plain(calls))
     if notice.get("top_error_classes"):
         lines.append(
             "errors: "
