@@ -380,6 +380,14 @@ def _run_stages(
                     f"{failed} item(s) failed; the rest were applied", counts=applied.get("failed")
                 )
         if "export" in wanted:
+            if "apply" not in wanted and not summary.get("apply_run_id"):
+                # `--stage export` alone: the audit of the latest real apply
+                row = db.execute(
+                    "select run_id from runs where stage = 'apply' and status != 'running' and "
+                    "coalesce(json_extract(config, '$.dry_run'), 0) = 0 "
+                    "order by started_at desc, rowid desc limit 1"
+                ).fetchone()
+                summary["apply_run_id"] = row[0] if row else None
             _export(db, cfg, parent, summary, export_formats)
             if errors := summary.get("export_errors"):
                 raise AuditError(

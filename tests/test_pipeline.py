@@ -94,6 +94,10 @@ def test_full_run_applies_audits_and_exports(
     status = json.loads(capsys.readouterr().out)
     assert status["runs"]["run"]["status"] == "ok"
     assert status["runs"]["pull"]["api_calls"]
+    # `--stage export` alone exports the latest apply's audit
+    code, only = run(run_config, "--stage", "export", "--export", "csv", capsys=capsys)
+    assert code == 0 and len(only["exports"]) == 1 and Path(only["exports"][0]).exists()
+    assert only["apply_run_id"] == summary["apply_run_id"]
 
 
 def test_partial_failure_exits_4_and_notifies(
