@@ -605,15 +605,23 @@ def hold_undone(
             continue
         payload = item.get("payload") or {}
         written = payload.get("properties") or payload.get("fields") or {}
+        by = None
         for fname, value in written.items():
             key = (item["system"], item["object"], str(item["record_id"]), fname)
             by = undone.get(key, {}).get(canonical_json(value))
             if by is not None:
-                item["status"] = "needs_review"
-                item["requires"] = [*item["requires"], item["item_id"]]
-                item["reason"] = {**item["reason"], "why": "undone_before", "undone_by": by}
-                held += 1
                 break
+        reason = item.get("reason") or {}
+        if by is None and item.get("link_item_id") and reason.get("mapping"):
+            # the value this write would replace is one an undo took back from the link's
+            # other record: the undo said that side keeps its own; this side's a person decides
+            side = undone.get(("link", str(item["link_item_id"]), str(reason["mapping"]), ""), {})
+            by = side.get(canonical_json(item.get("before")))
+        if by is not None:
+            item["status"] = "needs_review"
+            item["requires"] = [*item["requires"], item["item_id"]]
+            item["reason"] = {**reason, "why": "undone_before", "undone_by": by}
+            held += 1
     return held
 
 

@@ -497,18 +497,39 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
         "'$.plan_run_id') in (select run_id from runs where stage = 'plan' and "
         "json_extract(config, '$.undo_of') is not null)"
     )
+    origins: dict[str, list[tuple[str, str]]] = {}  # undone item -> (value, undo apply run)
     for run_id, crm_id, text in rows:
         try:
             item = json.loads(text or "{}")
         except ValueError:
             continue
-        expect = (item.get("payload") or {}).get("expect")
+        payload = item.get("payload") or {}
+        expect = payload.get("expect")
         if not isinstance(expect, dict):
             continue
         rid = str(crm_id or item.get("record_id") or "")
         for fname, value in expect.items():
             key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
             out.setdefault(key, {})[canonical_json(value)] = run_id
+            if payload.get("undo_of"):
+                origins.setdefault(str(payload["undo_of"]), []).append(
+                    (canonical_json(value), run_id)
+                )
+    # the same value per link and mapping ("link", pair, mapping, ""): a plan that would now
+    # overwrite it on the other record of the link (the value a person set there, which the
+    # undo took back from this side) asks a person too
+    ids = sorted(origins)
+    for k in range(0, len(ids), 500):
+        chunk = ids[k : k + 500]
+        marks = ",".join("?" * len(chunk))
+        for item_id, pair, mapping in conn.execute(
+            f"select item_id, link_item_id, json_extract(reason, '$.mapping') from plan_items "
+            f"where item_id in ({marks}) group by item_id",
+            chunk,
+        ):
+            if pair and mapping:
+                for value, run_id in origins.get(item_id, ()):
+                    out.setdefault(("link", str(pair), str(mapping), ""), {})[value] = run_id
     return out
 
 

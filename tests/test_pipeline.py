@@ -515,3 +515,49 @@ def test_a_nightly_run_does_not_write_again_what_an_undo_took_back(
         [plan],
     ).fetchone()[0]
     assert held >= 1
+
+
+def test_after_an_undo_a_persons_edit_on_the_other_side_is_not_overwritten(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A person's HubSpot title was synced to Salesforce, then that write was undone: the
+    undo said Salesforce keeps its title. The next run must not write it over the person's
+    HubSpot title (recon's own undo write made Salesforce look newer): a person decides."""
+    append(run_config, '[mapping]\nrules = { "contacts.jobtitle" = "two_way" }\n')
+    code, first = run(run_config, capsys=capsys)
+    assert code == 0, first.get("error")
+    db = open_store(run_config.parent / "recon.db")
+    hs_id, sf_id, sf_obj = db.execute(
+        "select record_id_l, record_id_r, object_r from pairs where kind = 'link' and "
+        "object = 'contacts' and tier = 'auto' and run_id = (select max(run_id) from pairs "
+        "where kind = 'link') order by pair_id limit 1"
+    ).fetchone()
+    auth = {"Authorization": "Bearer x"}
+    time.sleep(1.1)
+    requests.patch(f"{sandbox.url}/crm/v3/objects/contacts/{hs_id}",
+                   json={"properties": {"jobtitle": "Person Title"}}, headers=auth, timeout=5)  # fmt: skip
+    code, synced = run(run_config, capsys=capsys)
+    assert code == 0, synced.get("error")
+    sf_url = f"{sandbox.url}/services/data/v59.0/sobjects/{sf_obj}/{sf_id}"
+    assert requests.get(sf_url, headers=auth, timeout=5).json()["Title"] == "Person Title"
+    for argv in (["undo", synced["apply_run_id"], "--approve"], None):
+        if argv is None:
+            undo_plan = db.execute(
+                "select run_id from runs where stage = 'plan' and "
+                "json_extract(config, '$.undo_of') = ? order by started_at desc limit 1",
+                [synced["apply_run_id"]],
+            ).fetchone()[0]
+            argv = ["apply", "--plan", undo_plan, "--yes"]
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(run_config), *argv])
+        assert exit_.value.code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert requests.get(sf_url, headers=auth, timeout=5).json()["Title"] != "Person Title"
+    code, after = run(run_config, capsys=capsys)
+    assert code == 0, after.get("error")
+    hs_now = requests.get(
+        f"{sandbox.url}/crm/v3/objects/contacts/{hs_id}?properties=jobtitle",
+        headers=auth,
+        timeout=5,
+    ).json()["properties"]["jobtitle"]
+    assert hs_now == "Person Title"
