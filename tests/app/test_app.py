@@ -212,7 +212,20 @@ def test_undo_the_last_decision(store: sqlite_utils.Database) -> None:
         "select note, superseded from decisions where label = 'match'"
     ).fetchone()
     assert undone == ("[undone]", 1)
-    assert "Undone" in texts(at)
+    assert "Undone" in texts(at) and "applied already" not in texts(at)
+
+
+def test_undoing_a_decision_whose_write_was_applied_says_the_crm_keeps_it(
+    store: sqlite_utils.Database,
+) -> None:
+    at = start(f_kinds=["link"])
+    item_id = at.session_state["item"]
+    run(at.button(key="btn_approve").click())
+    store["journal"].insert(
+        {"run_id": "apply-1", "item_id": item_id, "plan_run_id": "plan-1", "state": "confirmed"}
+    )  # as if an apply had written an item this link decides
+    run(at.button(key="btn_undo").click())
+    assert "applied already: the CRM keeps the value" in texts(at)
     assert at.session_state["item"] == item_id
 
 
