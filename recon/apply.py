@@ -345,6 +345,7 @@ def apply_plan(
     parent_run_id: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     writers: dict[str, Writer] | None = None,
+    skip_failed_of: str | None = None,
 ) -> ApplyResult:
     """Apply the approved items of a plan run (the latest plan when None).
 
@@ -360,6 +361,8 @@ def apply_plan(
         parent_run_id: the ``recon run`` this apply belongs to.
         progress: called with ``(items done, items total)`` after every batch.
         writers: writers per system (default: built from ``cfg``).
+        skip_failed_of: an apply run whose failed items are not sent again by this one (a
+            `recon run` that resumed a stopped apply first: they just failed).
 
     Returns:
         the :class:`ApplyResult`; ``status`` is ``partial`` when some items failed.
@@ -388,6 +391,15 @@ def apply_plan(
             finish_run(db, rid, summary=result.summary())
             return result
         rows = approved_plan_items(db, plan)
+        if skip_failed_of:
+            failed = {
+                r[0]
+                for r in db.execute(
+                    "select item_id from journal where run_id = ? and state = 'failed'",
+                    [skip_failed_of],
+                )
+            }
+            rows = [r for r in rows if r["item_id"] not in failed]
         if dry_run:
             # what a real apply would send now: nothing an earlier apply of the plan settled
             rows = _eligible(db, plan, "", rows)

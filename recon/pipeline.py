@@ -370,7 +370,14 @@ def _run_stages(
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")
         if "apply" in wanted:
-            applied = apply_stage("apply", plan_run, dry_run=dry_run, reviewer="policy")
+            applied = apply_stage(
+                "apply",
+                plan_run,
+                dry_run=dry_run,
+                reviewer="policy",
+                # what the resumed apply just failed is not sent (and counted) twice in one run
+                skip_failed_of=summary.get("resumed_apply_run_id"),
+            )
             summary["apply_run_id"] = applied.get("run_id")
             if applied.get("status") == "partial":
                 failed = sum((applied.get("failed") or {}).values())

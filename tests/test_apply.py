@@ -183,6 +183,27 @@ def test_a_plan_from_before_recon_wrote_finds_the_values_in_place(
     assert not db.execute("select count(*) from review_queue where kind = 'stale'").fetchone()[0]
 
 
+def test_items_a_resumed_apply_just_failed_are_not_sent_again_in_the_same_run(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 2)
+    items = [
+        hs_update(i, "name", n, n + " again", crm.modified("hubspot", "companies", i))
+        for i, n in zip(ids, names, strict=True)
+    ]
+    plan = make_plan(db, items)
+    failed_id = db.execute(
+        "select item_id from plan_items where run_id = ? order by item_id limit 1", [plan]
+    ).fetchone()[0]
+    db["journal"].insert(
+        {"run_id": "apply-resumed", "item_id": failed_id, "plan_run_id": plan, "state": "failed"}
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, skip_failed_of="apply-resumed")
+    assert (result.items, result.applied) == (1, 1)
+
+
 def test_a_dry_run_counts_an_unconfirmed_merge_as_skipped(crm: CrmEnv, tmp_path: Path) -> None:
     """As the real apply would: a merge without --confirm-merges is not sent."""
     cfg = crm.config(tmp_path)
