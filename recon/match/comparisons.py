@@ -258,6 +258,10 @@ def person_name(column: str = "person_norm") -> Comparison:
         # inside one system a full name alone (no phone, company, city or address agreeing)
         # is a namesake as often as a copy: never a duplicate on its own
         needs_support=("exact", "jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
+        # names that only come near ("Carol Rossi" / "Ronald Rossi", "Jeffrey Khan" / "Jeffrey
+        # Kelly") at one company are colleagues or relatives as often as one person: such a
+        # merge is a person's decision, never automatic
+        review_duplicate=("jw_0.85",),
     )
 
 

@@ -133,6 +133,10 @@ class Comparison:
     needs_support: tuple[str, ...] = ()
     #: whether agreement here supports another comparison's ``needs_support`` levels
     supports: bool = True
+    #: inside one system, levels that keep a duplicate pair in review (a merge a person
+    #: decides: two similar names at one company are colleagues or relatives as often as one
+    #: person), whatever its score
+    review_duplicate: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
@@ -311,6 +315,7 @@ class MatchSettings:
                 density_adjust=bool(c.get("density_adjust", False)),
                 needs_support=tuple(c.get("needs_support", ())),
                 supports=bool(c.get("supports", True)),
+                review_duplicate=tuple(c.get("review_duplicate", ())),
             )
 
         comps = tuple(
@@ -372,7 +377,7 @@ class MatchSettings:
             out.append("thresholds.duplicate_review must not exceed thresholds.duplicate_auto")
         for c in self.comparisons:
             labels = {lv.label for lv in c.levels}
-            for key in ("veto_auto", "no_duplicate", "needs_support"):
+            for key in ("veto_auto", "no_duplicate", "needs_support", "review_duplicate"):
                 for label in getattr(c, key):
                     if label not in labels and label != "null":
                         out.append(

@@ -51,9 +51,13 @@ def pair_tiers(
 ) -> np.ndarray:
     """Tier code of every pair (index into :data:`TIERS`: reject, review, auto)."""
     veto = veto_pairs(g, settings)
+    if veto_rejects:  # inside one system: some levels keep a merge for a person to decide
+        veto_auto_only = _at_levels(g, settings, "review_duplicate")
+    else:
+        veto_auto_only = np.zeros(len(prob), dtype=bool)
     tier = np.zeros(len(prob), dtype=np.int8)
     tier[prob >= review] = REVIEW
-    tier[(prob >= auto) & ~veto] = AUTO
+    tier[(prob >= auto) & ~veto & ~veto_auto_only] = AUTO
     if veto_rejects:
         tier[no_duplicate_pairs(g, settings)] = REJECT
     return tier

@@ -800,3 +800,23 @@ def test_two_hosts_under_one_registered_domain_are_two_arms(make_companies) -> N
         levels = {e["comparison"]: e["level"] for e in json.loads(rows["hz"]["explanation"])}
         assert rows["hz"]["tier"] != "auto" and levels["domain"] == "other_subdomain"
     assert rows["hw"]["record_id_r"] == "sw" and rows["hw"]["tier"] == "auto"
+
+
+def test_a_near_name_at_one_company_is_a_merge_for_a_person_not_automatic() -> None:
+    """ "Carol Rossi" / "Ronald Rossi" at one company and phone score high, but two such records
+    are colleagues or relatives as often as one person: a duplicate waits in review (a link
+    across the systems keeps its tier)."""
+    import numpy as np
+
+    from recon.match.settings import default_settings
+    from recon.match.tiers import AUTO, REVIEW, pair_tiers
+
+    settings = default_settings("contacts")
+    names = [c.name for c in settings.comparisons]
+    labels = {c.name: [lv.label for lv in c.levels] for c in settings.comparisons}
+    row = [labels[n].index({"person_name": "jw_0.85", "company": "exact", "phone": "exact"}.get(n, "null"))
+           for n in names]  # fmt: skip
+    g = np.array([row], dtype=np.int8)
+    prob = np.array([0.9999])
+    assert pair_tiers(g, prob, settings, 0.99, 0.9, veto_rejects=True).tolist() == [REVIEW]
+    assert pair_tiers(g, prob, settings, 0.99, 0.9).tolist() == [AUTO]
