@@ -341,6 +341,22 @@ class Runner:
                 for _op, its in missing:
                     self._finish(its, "skipped", None, "depends on a create that did not succeed")
                 ops = [o for o in ops if o not in missing]
+                # an end recon merged away: the merge moved its associations to the survivor
+                moot = [
+                    (op, its)
+                    for op, its in ops
+                    if str(op.to_id) in self.merged_into or str(op.record_id) in self.merged_into
+                ]
+                for op, its in moot:
+                    gone = str(op.to_id) if str(op.to_id) in self.merged_into else str(op.record_id)
+                    self._finish(
+                        its,
+                        "skipped",
+                        ErrorClass.NOT_FOUND,
+                        f"the record was merged into {self.merged_into[gone]} by recon (its "
+                        "associations went with it)",
+                    )
+                ops = [o for o in ops if o not in moot]
             unknown = False
             for part in chunks(ops, writer.max_batch(kind)):
                 if kind in ("update", "merge"):

@@ -1266,3 +1266,27 @@ def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Pa
     assert len(pending_items(db, plan)) == 2
     apply_plan(db, cfg, plan_run_id=plan)
     assert len(approved_plan_items(db, plan)) == 2 and pending_items(db, plan) == []
+
+
+def test_an_association_to_a_company_the_run_merged_away_is_moot(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """The merge moved the company's associations to the survivor: associating a contact with
+    the merged-away company is skipped as moot, not failed for good (exit 4 on every apply)."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, tag = companies(crm, 2)
+    contact = crm.hs_create("contacts", [{"email": f"m-{tag}@example.com", "firstname": "Mo"}])[0]
+    merge = hs_merge(crm, ids)
+    merge["seq"] = 20
+    assoc = {
+        "action": "associate", "system": "hubspot", "object": "contacts", "record_id": contact,
+        "seq": 70,
+        "payload": {"from": {"object": "contacts", "id": contact},
+                    "to": {"object": "companies", "id": ids[1]}},
+    }  # fmt: skip
+    plan = make_plan(db, [merge, assoc])
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert result.status == "ok" and result.failed == {} and result.skipped == 1
+    again = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert again.items == 0
