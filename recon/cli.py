@@ -72,7 +72,9 @@ def _root(
     verbose: Annotated[
         bool,
         typer.Option(
-            "--verbose", "-v", help="Log at debug level to stderr: stages, retries, waits, sweeps."
+            "--verbose",
+            "-v",
+            help="Log more to stderr: each stage's outcome, retries, rate-limit waits.",
         ),
     ] = False,
     version: Annotated[
