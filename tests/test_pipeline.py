@@ -41,6 +41,26 @@ def run(
     return int(exit_.value.code or 0), json.loads(out)
 
 
+def undo_and_apply(config: Path, apply_run: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """`recon undo APPLY_RUN --approve`, then `recon apply` of that undo plan; its plan id."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(config), "undo", apply_run, "--approve"])
+    assert exit_.value.code == 0, capsys.readouterr().err
+    db = open_store(config.parent / "recon.db")
+    undo_plan = str(
+        db.execute(
+            "select run_id from runs where stage = 'plan' and "
+            "json_extract(config, '$.undo_of') = ? order by started_at desc limit 1",
+            [apply_run],
+        ).fetchone()[0]
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(config), "apply", "--plan", undo_plan, "--yes"])
+    assert exit_.value.code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    return undo_plan
+
+
 def changes(sandbox: Any) -> list[dict[str, Any]]:
     body = requests.get(f"{sandbox.url}/_sandbox/changes", timeout=10).json()
     return list(body["changes"] if isinstance(body, dict) else body)
@@ -475,20 +495,8 @@ def test_a_nightly_run_does_not_write_again_what_an_undo_took_back(
     links are still approved) but holds them for a person: nothing undone is written back."""
     code, first = run(run_config, capsys=capsys)
     assert code == 0, first.get("error")
-    apply_run = first["apply_run_id"]
-    for argv in (["undo", apply_run, "--approve"], None):
-        if argv is None:
-            db = open_store(run_config.parent / "recon.db")
-            undo_plan = db.execute(
-                "select run_id from runs where stage = 'plan' and "
-                "json_extract(config, '$.undo_of') = ? order by started_at desc limit 1",
-                [apply_run],
-            ).fetchone()[0]
-            argv = ["apply", "--plan", undo_plan, "--yes"]
-        with pytest.raises(SystemExit) as exit_:
-            main(["--config", str(run_config), *argv])
-        assert exit_.value.code == 0, capsys.readouterr().err
-    capsys.readouterr()
+    undo_plan = undo_and_apply(run_config, first["apply_run_id"], capsys)
+    db = open_store(run_config.parent / "recon.db")
     restored = {
         (r[0], r[1])
         for r in db.execute(
@@ -540,18 +548,7 @@ def test_after_an_undo_a_persons_edit_on_the_other_side_is_not_overwritten(
     assert code == 0, synced.get("error")
     sf_url = f"{sandbox.url}/services/data/v59.0/sobjects/{sf_obj}/{sf_id}"
     assert requests.get(sf_url, headers=auth, timeout=5).json()["Title"] == "Person Title"
-    for argv in (["undo", synced["apply_run_id"], "--approve"], None):
-        if argv is None:
-            undo_plan = db.execute(
-                "select run_id from runs where stage = 'plan' and "
-                "json_extract(config, '$.undo_of') = ? order by started_at desc limit 1",
-                [synced["apply_run_id"]],
-            ).fetchone()[0]
-            argv = ["apply", "--plan", undo_plan, "--yes"]
-        with pytest.raises(SystemExit) as exit_:
-            main(["--config", str(run_config), *argv])
-        assert exit_.value.code == 0, capsys.readouterr().err
-    capsys.readouterr()
+    undo_and_apply(run_config, synced["apply_run_id"], capsys)
     assert requests.get(sf_url, headers=auth, timeout=5).json()["Title"] != "Person Title"
     code, after = run(run_config, capsys=capsys)
     assert code == 0, after.get("error")
