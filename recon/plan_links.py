@@ -227,6 +227,9 @@ def diff_pairs(
                         continue
                 diff_field(link, hs, sf, fm, hs_raw, sf_raw)
         for fm in derived:
+            if hs.from_file and fm.hubspot not in hs_fields:
+                p.skipped["field_not_read"] += 1  # a file without that column: unknown
+                continue
             if fm.derived == "lifecycle":
                 plan_lifecycle(p, fm, link, hs, hs_fields)
                 continue

@@ -83,15 +83,19 @@ class Rec:
         return _fields(self.data)[1]
 
     def field_time(self, name: str) -> datetime | None:
-        """Field-level modification time (HubSpot property history), else None."""
+        """Field-level modification time (HubSpot property history), else None.
+
+        Only entries holding the field's current value count: a time read with another value
+        (the field changed since by a file load) says nothing of the value there now."""
         if not self.history:
             return None
         entries = self.history.get(name)
         if not isinstance(entries, list):
             return None
+        current = self.fields.get(name) or ""
         times = []
         for e in entries:
-            if isinstance(e, dict) and e.get("timestamp"):
+            if isinstance(e, dict) and e.get("timestamp") and (e.get("value") or "") == current:
                 try:
                     t = parse_ts(str(e["timestamp"]))
                 except ValueError:
@@ -493,7 +497,8 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
     out: dict[tuple[str, str, str, str], dict[str, str]] = {}
     rows = conn.execute(
         "select j.run_id, j.crm_record_id, j.item from runs a join journal j on j.run_id = a.run_id "
-        "where a.stage = 'apply' and j.state = 'confirmed' and json_extract(a.config, "
+        "where a.stage = 'apply' and (j.state = 'confirmed' or (j.state = 'skipped' and j.error "
+        "like 'the field holds the value to restore%')) and json_extract(a.config, "
         "'$.plan_run_id') in (select run_id from runs where stage = 'plan' and "
         "json_extract(config, '$.undo_of') is not null)"
     )

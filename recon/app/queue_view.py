@@ -515,6 +515,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     pinned = ss.get("pinned")
     if pinned and pinned != ss.get("item"):
         ss.pop("pinned", None)  # the reviewer moved on
+        ss.pop("pinned_next", None)
     elif pinned and pinned not in by_id:
         try:
             row = review.item_detail(ses.db, pinned, ses.cfg)["item"]

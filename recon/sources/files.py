@@ -1154,18 +1154,20 @@ def _with_stored(
     if frame.is_empty():
         return frame, left
     source = frame["source"][0]
-    keys = frame.select("object", "record_id").rows()
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     cols = [c for c in RECORD_COLUMNS if c not in ("source", "object", "record_id")]
-    for i in range(0, len(keys), 400):
-        chunk = keys[i : i + 400]
-        marks = ",".join("(?, ?)" for _ in chunk)
-        for row in db.execute(
-            f"select object, record_id, {', '.join(cols)} from snapshots where source = ? "
-            f"and (object, record_id) in (values {marks})",
-            [source, *(v for k in chunk for v in k)],
-        ).fetchall():
-            stored[(row[0], row[1])] = dict(zip(cols, row[2:], strict=True))
+    by_object: dict[str, list[str]] = {}
+    for obj, rid in frame.select("object", "record_id").rows():
+        by_object.setdefault(obj, []).append(rid)
+    for obj, rids in by_object.items():
+        for i in range(0, len(rids), 500):  # looked up by primary key, a chunk at a time
+            chunk = rids[i : i + 500]
+            for row in db.execute(
+                f"select object, record_id, {', '.join(cols)} from snapshots where source = ? "
+                f"and object = ? and record_id in ({','.join('?' * len(chunk))})",
+                [source, obj, *chunk],
+            ).fetchall():
+                stored[(row[0], row[1])] = dict(zip(cols, row[2:], strict=True))
     if not stored:
         return frame, left
     # archived always from the file (a row in it is not deleted; scope marks it)
@@ -1187,10 +1189,15 @@ def _with_stored(
             for c in keep:
                 row[c] = old[c]
             if old["data"] and row["data"]:
+                stored_data, file_data = json.loads(old["data"]), json.loads(row["data"])
+                times = stored_data.get("propertiesWithHistory")
+                if isinstance(times, dict):  # a pull's field times of fields the file replaces
+                    kept = {k: v for k, v in times.items() if k not in file_data}
+                    stored_data["propertiesWithHistory"] = kept
+                    if not kept:
+                        del stored_data["propertiesWithHistory"]
                 row["data"] = json.dumps(
-                    {**json.loads(old["data"]), **json.loads(row["data"])},
-                    ensure_ascii=False,
-                    separators=(",", ":"),
+                    {**stored_data, **file_data}, ensure_ascii=False, separators=(",", ":")
                 )
         rows.append(row)
     return pl.DataFrame(rows, schema=frame.schema, orient="row"), left
@@ -1411,7 +1418,8 @@ def load_export(
                 "UTC or with their offset"
             )
         if cfg is not None:
-            frame, dropped, notes = _split_scope(db, frame, cfg)
+            frame, dropped, scope_notes = _split_scope(db, frame, cfg)
+            notes += scope_notes
         if left["older"]:
             notes.append(
                 f"{left['older']:,} row(s) left alone: the store holds a newer version of "

@@ -943,3 +943,67 @@ def test_footer_variants_and_dotted_times() -> None:
         assert _strip_report_footer(Path("r.csv"), data) == b'"Id","Name"\n"1","A"\n'
     got = file_times(pl.Series(["2026-11-30 14.05", "2026-11-30 9.30.15"]))[0].to_list()
     assert got == ["2026-11-30T14:05:00.000Z", "2026-11-30T09:30:15.000Z"]
+
+
+def test_a_file_value_does_not_inherit_the_pulled_values_field_time(tmp_path: Path) -> None:
+    """A pull stored `industry` with its field time; a later export changes it: the old time
+    no longer dates the new value (two_way would take Salesforce's older value as newer)."""
+    from recon.config import ReconConfig
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.sources.hs_map import map_company
+    from recon.store import open_store
+
+    db = open_store(tmp_path / "recon.db")
+    api = map_company({"id": "101", "properties": {
+        "name": "Acme Corporation", "domain": "acme.com", "industry": "Retail",
+        "hs_lastmodifieddate": "2025-06-01T00:00:00.000Z",
+        "propertiesWithHistory": {"industry": [{"value": "Retail", "timestamp": "2025-01-01T00:00:00.000Z"}]}}})  # fmt: skip
+    db["snapshots"].insert({**api, "origin": "api", "run_id": "r0"})
+    db["snapshots"].insert(
+        {"source": "salesforce", "object": "Account", "record_id": "0015g0000000001AAA",
+         "name": "Acme Corporation", "domain": "acme.com", "website": "acme.com",
+         "modified_at": "2025-09-01T00:00:00.000Z", "archived": 0, "origin": "api", "run_id": "r0",
+         "data": json.dumps({"Id": "0015g0000000001AAA", "Name": "Acme Corporation",
+                             "Website": "acme.com", "Industry": "Energy"})}
+    )  # fmt: skip
+    f = tmp_path / "hs.csv"
+    f.write_text(
+        "Record ID,Company name,Industry,Last Modified Date\n101,Acme Corporation,Technology,2026-01-10T12:00:00Z\n"
+    )
+    load_export(db, f, "hubspot:companies")
+    cfg = ReconConfig.model_validate({"mapping": {"default_rule": "two_way"}})
+    run_match(db, cfg)
+    items = [
+        i
+        for i in build_plan(db, cfg, dry_run=True).items
+        if i.get("field") in ("industry", "Industry")
+    ]
+    assert [(i["system"], i["after"], i["reason"]["why"]) for i in items] == [
+        ("salesforce", "Technology", "hubspot_newer")
+    ]
+
+
+def test_a_derived_field_a_file_lacks_is_unknown_too(tmp_path: Path) -> None:
+    """A HubSpot contacts file without a Company column says nothing of the contact's company:
+    the Account's name is not written over it as if it were blank."""
+    from recon.config import ReconConfig
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    files = {
+        "hs.csv": ("Record ID,First Name,Last Name,Email,Last Modified Date\n"
+                   "201,Ana,Silva,ana@acme.com,2026-01-10 12:00\n", "hubspot:contacts"),
+        "acc.csv": ("Id,Name,Website\n0015g0000000001,Acme Corp,www.acme.com\n", "salesforce:Account"),
+        "con.csv": ("Id,First Name,Last Name,Email,Account ID\n"
+                    "0035g0000000001,Ana,Silva,ana@acme.com,0015g0000000001\n", "salesforce:Contact"),
+    }  # fmt: skip
+    db = open_store(tmp_path / "recon.db")
+    for name, (text, as_) in files.items():
+        (tmp_path / name).write_text(text)
+        load_export(db, tmp_path / name, as_)
+    run_match(db, ReconConfig())
+    result = build_plan(db, ReconConfig(), dry_run=True)
+    assert not [i for i in result.items if i.get("field") == "company"]
+    assert result.skipped["field_not_read"] >= 1
