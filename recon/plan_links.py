@@ -191,8 +191,12 @@ def diff_pairs(
             stages[hs.record_id] = hs_fields.get("lifecyclestage")
         # a field a record loaded from an export file lacks (no such column) is unknown, not
         # blank: nothing is planned on it (an API pull reads every mapped field, blank or not)
-        hs_vals = list(map(hs_fields.get, hs_names, repeat(_UNKNOWN if hs.from_file else None)))
-        sf_vals = list(map(sf_fields.get, sf_names, repeat(_UNKNOWN if sf.from_file else None)))
+        if hs.from_file or sf.from_file:
+            hs_vals = list(map(hs_fields.get, hs_names, repeat(_UNKNOWN if hs.from_file else None)))
+            sf_vals = list(map(sf_fields.get, sf_names, repeat(_UNKNOWN if sf.from_file else None)))
+        else:  # a pull's records hold every mapped field (the common case: one argument)
+            hs_vals = list(map(hs_fields.get, hs_names))
+            sf_vals = list(map(sf_fields.get, sf_names))
         if hs_vals != sf_vals:
             # only the fields whose raw values differ (picked in C: most are equal)
             for fm, hs_raw, sf_raw in compress(
