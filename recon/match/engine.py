@@ -40,7 +40,16 @@ from .scoring import (
     token_idf,
 )
 from .settings import MatchSettings
-from .tiers import REJECT, REVIEW, explain, no_duplicate_pairs, pair_tiers, tier_names
+from .tiers import (
+    AUTO,
+    REJECT,
+    REVIEW,
+    explain,
+    no_duplicate_pairs,
+    pair_tiers,
+    review_duplicate_pairs,
+    tier_names,
+)
 
 log = logging.getLogger(__name__)
 
@@ -448,6 +457,8 @@ def _duplicates(
     pr = probability(tt)
     tr = pair_tiers(gg, pr, settings, th.duplicate_auto, th.duplicate_review)
     tr[tr == REJECT] = REVIEW  # inside a consistent cluster: still worth a look
+    # near names inside one system: the merge waits for a person (review_duplicate)
+    tr[(tr == AUTO) & review_duplicate_pairs(gg, settings)] = REVIEW
     dups = pl.DataFrame(
         {
             "source": [source] * len(pa),

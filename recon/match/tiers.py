@@ -52,7 +52,7 @@ def pair_tiers(
     """Tier code of every pair (index into :data:`TIERS`: reject, review, auto)."""
     veto = veto_pairs(g, settings)
     if veto_rejects:  # inside one system: some levels keep a merge for a person to decide
-        veto_auto_only = _at_levels(g, settings, "review_duplicate")
+        veto_auto_only = review_duplicate_pairs(g, settings)
     else:
         veto_auto_only = np.zeros(len(prob), dtype=bool)
     tier = np.zeros(len(prob), dtype=np.int8)
@@ -61,6 +61,11 @@ def pair_tiers(
     if veto_rejects:
         tier[no_duplicate_pairs(g, settings)] = REJECT
     return tier
+
+
+def review_duplicate_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs at a level some comparison lists in ``review_duplicate`` (never an automatic merge)."""
+    return _at_levels(g, settings, "review_duplicate")
 
 
 def tier_names(codes: np.ndarray) -> pl.Series:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import polars as pl
@@ -820,3 +821,31 @@ def test_a_near_name_at_one_company_is_a_merge_for_a_person_not_automatic() -> N
     prob = np.array([0.9999])
     assert pair_tiers(g, prob, settings, 0.99, 0.9, veto_rejects=True).tolist() == [REVIEW]
     assert pair_tiers(g, prob, settings, 0.99, 0.9).tolist() == [AUTO]
+
+
+def test_near_names_at_one_company_stay_in_review_through_the_whole_match() -> None:
+    """End to end: "Carol Rossi" / "Ronald Rossi" (one company, phone and city) are a review
+    duplicate and cluster, never auto, among real duplicates that are."""
+    rng = random.Random(1)
+    first = ["Ana", "Ben", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo"]
+    last = ["Silva", "Ode", "Park", "Moss", "Khan", "Lee", "Ng", "Ito", "Diaz", "Roe"]
+    rows = []
+    for i in range(300):
+        f, la, co = rng.choice(first), rng.choice(last), f"Company{rng.randrange(150)}"
+        rows.append({"record_id": f"r{i}", "first_name": f, "last_name": la, "company": co,
+                     "email": f"{f.lower()}.{la.lower()}{i}@{co.lower()}.com",
+                     "phone": f"+1 415 555 {rng.randrange(10000):04d}", "city": "Austin"})  # fmt: skip
+    for rid, f in (("carol", "Carol"), ("ronald", "Ronald")):
+        rows.append({"record_id": rid, "first_name": f, "last_name": "Rossi", "company": "Acme Co",
+                     "email": f"{rid}@acmeco.com", "phone": "+1 415 555 0100", "city": "Boston"})  # fmt: skip
+    for i in range(60):
+        f, la = rng.choice(first), rng.choice(last)
+        for j in range(2):
+            rows.append({"record_id": f"d{i}_{j}", "first_name": f, "last_name": la, "company": f"Dup{i}",
+                         "email": f"{f.lower()}@dup{i}.com", "phone": f"+1 212 555 {i:04d}",
+                         "city": "Denver"})  # fmt: skip
+    frame = pl.DataFrame(rows).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
+    r = match_records(frame, None, entity="contacts")
+    near = r.duplicates.filter(pl.col("record_id_l").is_in(["carol", "ronald"]))
+    assert near.height and set(near["tier"]) == {"review"}
+    assert "auto" in set(r.duplicates["tier"])  # the true duplicates still are
