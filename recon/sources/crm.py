@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from ..errors import BudgetExhausted, ConfigError, RateLimited, ReconError
+from ..errors import BudgetExhausted, RateLimited, ReconError
 
 __all__ = [
     "CallMeter",
@@ -259,12 +259,14 @@ class CallMeter:
 
     def reserve(self, calls: int) -> None:
         """Raise BudgetExhausted now unless ``calls`` more calls fit (don't start a page that can't finish)."""
-        if self.budget is not None and calls > self.budget:
-            # no run could ever finish a page: "the next run resumes" would be a false promise
-            raise ConfigError(
-                f"[budget] {self.crm}_calls = {self.budget} cannot fit one page of the pull "
+        if self.budget is not None and calls > self.budget - self.calls and self.calls == 0:
+            # the budget this pull got cannot finish one page: no later run with the same
+            # budget could either, so say what it takes (not "the next run resumes")
+            self.spent = True
+            raise BudgetExhausted(
+                f"{self.crm}: the {self.budget} API calls this pull may use cannot fit one page "
                 f"({calls} calls: the page and the reads that go with it)",
-                hint=f"raise [budget] {self.crm}_calls to at least {calls} (or leave it unset)",
+                hint=f"raise [budget] {self.crm}_calls so a pull gets at least {calls} calls",
             )
         if self.budget is not None and self.calls + calls > self.budget:
             # what is left cannot finish a page: the run's budget counts as spent (no later

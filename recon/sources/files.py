@@ -1189,13 +1189,9 @@ def _with_stored(
             for c in keep:
                 row[c] = old[c]
             if old["data"] and row["data"]:
+                # a pull's field times stay: each dates the value it holds (a value the file
+                # changed no longer matches it, so it no longer counts: Rec.field_time)
                 stored_data, file_data = json.loads(old["data"]), json.loads(row["data"])
-                times = stored_data.get("propertiesWithHistory")
-                if isinstance(times, dict):  # a pull's field times of fields the file replaces
-                    kept = {k: v for k, v in times.items() if k not in file_data}
-                    stored_data["propertiesWithHistory"] = kept
-                    if not kept:
-                        del stored_data["propertiesWithHistory"]
                 row["data"] = json.dumps(
                     {**stored_data, **file_data}, ensure_ascii=False, separators=(",", ":")
                 )

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from recon.config import ReconConfig, load_config
-from recon.errors import AuthError, BudgetExhausted, ConfigError, MissingField
+from recon.errors import AuthError, BudgetExhausted, MissingField
 from recon.models import parse_ts
 from recon.pull import load_cursor, run_pull
 from recon.sandbox import SandboxServer, SandboxState
@@ -646,9 +646,9 @@ def test_a_search_page_the_budget_cannot_finish_is_not_started(hs, fresh_db) -> 
     run_pull(fresh_db, _cfg(hs, mapping=rules), sources=["hubspot"], objects=["companies"])
     before = requests.get(f"{hs.url}/_sandbox/requests", timeout=5).json()
     tight = _cfg(hs, mapping=rules, budget={"hubspot_calls": 2})
-    # no run could finish a page (1 search + 4 field-time reads): a configuration error
-    # naming what it takes, not a "the next run resumes" that never would
-    with pytest.raises(ConfigError, match=r"cannot fit one page.*at least 5"):
+    # no run with this budget could finish a page (1 search + 4 field-time reads): it says
+    # what a page takes, not "the next run resumes" (it never would)
+    with pytest.raises(BudgetExhausted, match=r"cannot fit one page.*at least 5"):
         run_pull(fresh_db, tight, sources=["hubspot"], objects=["companies"])
     after = requests.get(f"{hs.url}/_sandbox/requests", timeout=5).json()
     searches = [k for k in after if "search" in str(k)]
