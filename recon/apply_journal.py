@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import sqlite_utils
@@ -213,6 +213,7 @@ class Runner:
                 self.created[item.item_id] = str(rid)
             if item.action == "merge":
                 self.merged_into.update(dict.fromkeys(item.merge_ids, str(rid)))
+                self.merged_object.update(dict.fromkeys(item.merge_ids, item.object))
                 self._victims_gone(item, str(rid))
         self.db.execute(
             "update journal set state = ?, updated_at = ?"
@@ -226,6 +227,7 @@ class Runner:
         survivor written by recon (judged by value from now on); the audit's after-value."""
         survivor = str(outcome.record_id or item.record_id)
         self.merged_into.update(dict.fromkeys(outcome.merged, survivor))
+        self.merged_object.update(dict.fromkeys(outcome.merged, item.object))
         self.touched.add(survivor)
         self.touched.update(map(str, outcome.related))
         self._victims_gone(item, survivor, outcome.merged)
@@ -341,22 +343,8 @@ class Runner:
                 for _op, its in missing:
                     self._finish(its, "skipped", None, "depends on a create that did not succeed")
                 ops = [o for o in ops if o not in missing]
-                # an end recon merged away: the merge moved its associations to the survivor
-                moot = [
-                    (op, its)
-                    for op, its in ops
-                    if str(op.to_id) in self.merged_into or str(op.record_id) in self.merged_into
-                ]
-                for op, its in moot:
-                    gone = str(op.to_id) if str(op.to_id) in self.merged_into else str(op.record_id)
-                    self._finish(
-                        its,
-                        "skipped",
-                        ErrorClass.NOT_FOUND,
-                        f"the record was merged into {self.merged_into[gone]} by recon (its "
-                        "associations went with it)",
-                    )
-                ops = [o for o in ops if o not in moot]
+                # an end recon merged away (same object): the association goes to its survivor
+                ops = [(self._to_survivor(op), its) for op, its in ops]
             unknown = False
             for part in chunks(ops, writer.max_batch(kind)):
                 if kind in ("update", "merge"):
@@ -553,6 +541,7 @@ class Runner:
         recon's own writes: they are judged by value, not by time."""
         touched: set[str] = set()
         merged_into: dict[str, str] = {}
+        self.merged_object: dict[str, str] = {}  # merged-away record -> its object
         self.own_values: dict[str, dict[str, Any]] = {}  # record -> field -> value recon wrote
         for r in self.db.query(
             "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed' "
@@ -567,6 +556,7 @@ class Runner:
             if item.get("action") == "merge":
                 for victim in Item(**item).merge_ids:
                     merged_into[victim] = str(r["crm_record_id"] or item.get("record_id"))
+                    self.merged_object[victim] = str(item.get("object"))
         return touched, merged_into
 
     def _is_stale(self, item: Item, state: RecordState, *, written_by_run: bool = False) -> bool:
@@ -597,6 +587,17 @@ class Runner:
                 for f, per in values.items()
             )
         return True
+
+    def _to_survivor(self, op: Op) -> Op:
+        """An association op with each end this plan merged away replaced by its survivor."""
+        rid, to_id = str(op.record_id), str(op.to_id)
+        if self.merged_object.get(rid) == op.object and rid in self.merged_into:
+            rid = self.merged_into[rid]
+        if self.merged_object.get(to_id) == op.to_object and to_id in self.merged_into:
+            to_id = self.merged_into[to_id]
+        if (rid, to_id) == (str(op.record_id), str(op.to_id)):
+            return op
+        return replace(op, record_id=rid, to_id=to_id)
 
     def _drop_restored(
         self,

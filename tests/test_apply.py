@@ -1268,11 +1268,11 @@ def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Pa
     assert len(approved_plan_items(db, plan)) == 2 and pending_items(db, plan) == []
 
 
-def test_an_association_to_a_company_the_run_merged_away_is_moot(
+def test_an_association_to_a_company_the_run_merged_away_goes_to_the_survivor(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
-    """The merge moved the company's associations to the survivor: associating a contact with
-    the merged-away company is skipped as moot, not failed for good (exit 4 on every apply)."""
+    """Associating a contact with a company the same plan merged away: the association goes to
+    the survivor (it failed as not found on every apply, exit 4, and the contact had none)."""
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
     ids, _names, tag = companies(crm, 2)
@@ -1287,6 +1287,8 @@ def test_an_association_to_a_company_the_run_merged_away_is_moot(
     }  # fmt: skip
     plan = make_plan(db, [merge, assoc])
     result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
-    assert result.status == "ok" and result.failed == {} and result.skipped == 1
+    assert result.status == "ok" and result.failed == {} and result.applied == 2
+    got = crm.hs().crm.associations.v4.basic_api.get_page("contacts", contact, "companies")
+    assert {str(r.to_object_id) for r in got.results} == {str(ids[0])}
     again = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     assert again.items == 0
