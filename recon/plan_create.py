@@ -191,7 +191,7 @@ def plan_creates(p: Planner) -> None:
             if (source, rid) in clustered:
                 p.skipped["create_in_duplicate_cluster"] += 1
                 continue
-            if (source, rid) in p.view.created:
+            if (source, obj, rid) in p.view.created:
                 # an earlier apply created its copy, which no pull has read yet (a --sample
                 # pull): sending the create again would overwrite later edits of the copy
                 p.skipped["create_done_before"] += 1

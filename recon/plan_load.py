@@ -227,7 +227,7 @@ class StoreView:
         asked: ids of the conflicts earlier plans asked (a question stays asked while its
             values stand, even when times would now settle it).
         recon_write: looks up recon's last write to a record (see :meth:`user_time`).
-        created: ``(source, record id)`` of records an apply created a copy of (confirmed).
+        created: ``(source, object, record id)`` of records an apply created a copy of.
         undone: ``(system, object, record id, field)`` -> the values an applied undo took
             out of that field (as canonical JSON) and the apply run that undid them: a plan
             proposing one of them again asks a person (:func:`recon.plan_build.hold_undone`).
@@ -248,7 +248,7 @@ class StoreView:
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
     undone: dict[tuple[str, str, str, str], dict[str, str]] = field(default_factory=dict)
-    created: set[tuple[str, str]] = field(default_factory=set)
+    created: set[tuple[str, str, str]] = field(default_factory=set)
     recon_write: Callable[[str, str, str], ReconWrite | None] | None = None
 
     def user_time(self, rec: Rec) -> datetime | None:
@@ -461,9 +461,10 @@ def load_view(
         view.recon_write = recon_writes(conn)
         view.undone = _undone(conn)
         view.created = {
-            (str(a), str(b))
-            for a, b in conn.execute(
+            (str(a), str(o), str(b))
+            for a, o, b in conn.execute(
                 "select json_extract(item, '$.payload.source.system'), "
+                "json_extract(item, '$.payload.source.object'), "
                 "json_extract(item, '$.payload.source.record_id') from journal "
                 "where state = 'confirmed' and json_extract(item, '$.action') = 'create'"
             )
