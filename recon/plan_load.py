@@ -497,14 +497,18 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
     ``{canonical JSON of the value taken out: the apply run that restored the field}``."""
     out: dict[tuple[str, str, str, str], dict[str, str]] = {}
     rows = conn.execute(
-        "select j.run_id, j.crm_record_id, j.item from runs a join journal j on j.run_id = a.run_id "
+        "select j.run_id, j.crm_record_id, j.item, (select json_extract(o.config, "
+        "'$.plan_run_id') from runs u join runs o on o.run_id = json_extract(u.config, "
+        "'$.undo_of') where u.run_id = json_extract(a.config, '$.plan_run_id')) "
+        "from runs a join journal j on j.run_id = a.run_id "
         "where a.stage = 'apply' and (j.state = 'confirmed' or (j.state = 'skipped' and j.error "
         "like 'the field holds the value to restore%')) and json_extract(a.config, "
         "'$.plan_run_id') in (select run_id from runs where stage = 'plan' and "
         "json_extract(config, '$.undo_of') is not null)"
     )
     origins: dict[str, list[tuple[str, str]]] = {}  # undone item -> (value, undo apply run)
-    for run_id, crm_id, text in rows:
+    plans: dict[str, str] = {}  # undone item -> the plan it came from (a primary-key lookup)
+    for run_id, crm_id, text, origin_plan in rows:
         try:
             item = json.loads(text or "{}")
         except ValueError:
@@ -517,25 +521,29 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
         for fname, value in expect.items():
             key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
             out.setdefault(key, {})[canonical_json(value)] = run_id
-            if payload.get("undo_of"):
+            if payload.get("undo_of") and origin_plan:
                 origins.setdefault(str(payload["undo_of"]), []).append(
                     (canonical_json(value), run_id)
                 )
+                plans[str(payload["undo_of"])] = str(origin_plan)
     # the same value per link and mapping ("link", pair, mapping, ""): a plan that would now
     # overwrite it on the other record of the link (the value a person set there, which the
     # undo took back from this side) asks a person too
-    ids = sorted(origins)
-    for k in range(0, len(ids), 500):
-        chunk = ids[k : k + 500]
-        marks = ",".join("?" * len(chunk))
-        for item_id, pair, mapping in conn.execute(
-            f"select item_id, link_item_id, json_extract(reason, '$.mapping') from plan_items "
-            f"where item_id in ({marks}) group by item_id",
-            chunk,
-        ):
-            if pair and mapping:
-                for value, run_id in origins.get(item_id, ()):
-                    out.setdefault(("link", str(pair), str(mapping), ""), {})[value] = run_id
+    by_plan: dict[str, list[str]] = {}
+    for item_id, plan in plans.items():
+        by_plan.setdefault(plan, []).append(item_id)
+    for plan, ids in by_plan.items():
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for item_id, pair, mapping in conn.execute(
+                f"select item_id, link_item_id, json_extract(reason, '$.mapping') from plan_items "
+                f"where run_id = ? and item_id in ({marks})",
+                [plan, *chunk],
+            ):
+                if pair and mapping:
+                    for value, run_id in origins.get(item_id, ()):
+                        out.setdefault(("link", str(pair), str(mapping), ""), {})[value] = run_id
     return out
 
 
