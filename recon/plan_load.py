@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
+from .apply_items import norm
 from .models import SF_ID_PREFIXES, canonical_json, parse_ts, stable_id
 from .plan import REJECTED_LABELS, field_choices, latest_decisions
 from .review_detail import CLUSTER_ANSWERS
@@ -150,17 +151,6 @@ class ReconWrite:
     written: dict[str, Any]
 
 
-def _as_text(value: Any) -> str:
-    """A field value as a comparable text (numbers in one form, flags as true/false)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
 def recon_writes(conn: Any) -> Callable[[str, str, str], ReconWrite | None]:
     """A lookup of :class:`ReconWrite` by ``(system, object, record id)`` in the journal
     (through its index on ``crm_record_id``; asked only for the records a ``two_way`` rule
@@ -273,7 +263,7 @@ class StoreView:
         if t > own.confirmed + OWN_WRITE_WINDOW:
             return t  # changed after recon's write
         fields = rec.fields
-        if any(_as_text(fields.get(f)) != _as_text(v) for f, v in own.written.items()):
+        if any(norm(fields.get(f)) != norm(v) for f, v in own.written.items()):
             return t  # a field recon wrote holds another value now: someone changed it
         return own.before
 
