@@ -1137,6 +1137,31 @@ def read_export(
 _KEY = ("source", "object", "record_id")
 
 
+def _stored_rows(
+    db: sqlite_utils.Database, frame: pl.DataFrame, cols: list[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """``{(object, record id): {col: value}}`` of the frame's records the store holds (``cols``
+    empty: which it holds), looked up by primary key, a chunk at a time."""
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    if frame.is_empty():
+        return stored
+    source = frame["source"][0]
+    by_object: dict[str, list[str]] = {}
+    for obj, rid in frame.select("object", "record_id").rows():
+        by_object.setdefault(obj, []).append(rid)
+    picked = "".join(f", {c}" for c in cols)
+    for obj, rids in by_object.items():
+        for i in range(0, len(rids), 500):
+            chunk = rids[i : i + 500]
+            for row in db.execute(
+                f"select object, record_id{picked} from snapshots where source = ? "
+                f"and object = ? and record_id in ({','.join('?' * len(chunk))})",
+                [source, obj, *chunk],
+            ).fetchall():
+                stored[(row[0], row[1])] = dict(zip(cols, row[2:], strict=True))
+    return stored
+
+
 def _with_stored(
     db: sqlite_utils.Database, frame: pl.DataFrame, provided: set[str] | None
 ) -> tuple[pl.DataFrame, dict[str, int]]:
@@ -1153,21 +1178,8 @@ def _with_stored(
     left = {"older": 0, "no_time": 0}
     if frame.is_empty():
         return frame, left
-    source = frame["source"][0]
-    stored: dict[tuple[str, str], dict[str, Any]] = {}
     cols = [c for c in RECORD_COLUMNS if c not in ("source", "object", "record_id")]
-    by_object: dict[str, list[str]] = {}
-    for obj, rid in frame.select("object", "record_id").rows():
-        by_object.setdefault(obj, []).append(rid)
-    for obj, rids in by_object.items():
-        for i in range(0, len(rids), 500):  # looked up by primary key, a chunk at a time
-            chunk = rids[i : i + 500]
-            for row in db.execute(
-                f"select object, record_id, {', '.join(cols)} from snapshots where source = ? "
-                f"and object = ? and record_id in ({','.join('?' * len(chunk))})",
-                [source, obj, *chunk],
-            ).fetchall():
-                stored[(row[0], row[1])] = dict(zip(cols, row[2:], strict=True))
+    stored = _stored_rows(db, frame, cols)
     if not stored:
         return frame, left
     # archived always from the file (a row in it is not deleted; scope marks it)
@@ -1297,18 +1309,8 @@ def _split_scope(
         return frame, 0, notes
     inside = pl.Series(mask, dtype=pl.Boolean)
     out = frame.filter(~inside)
-    stored: set[tuple[str, str]] = set()
+    stored = _stored_rows(db, out, [])
     pairs = out.select("object", "record_id").rows()
-    for i in range(0, len(pairs), 400):
-        chunk = pairs[i : i + 400]
-        marks = ",".join("(?, ?)" for _ in chunk)
-        stored |= set(
-            db.execute(
-                f"select object, record_id from snapshots where source = ? "
-                f"and (object, record_id) in (values {marks})",
-                [frame["source"][0], *(v for p in chunk for v in p)],
-            ).fetchall()
-        )
     known = pl.Series([p in stored for p in pairs], dtype=pl.Boolean)
     marked = out.filter(known).with_columns(
         archived=pl.when(pl.col("archived") == 1).then(1).otherwise(OUT_OF_SCOPE)
