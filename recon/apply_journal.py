@@ -591,9 +591,10 @@ class Runner:
     def _to_survivor(self, op: Op) -> Op:
         """An association op with each end this plan merged away replaced by its survivor."""
         rid, to_id = str(op.record_id), str(op.to_id)
-        if self.merged_object.get(rid) == op.object and rid in self.merged_into:
+        # merged_object and merged_into are filled together: one check stands for both
+        if self.merged_object.get(rid) == op.object:
             rid = self.merged_into[rid]
-        if self.merged_object.get(to_id) == op.to_object and to_id in self.merged_into:
+        if self.merged_object.get(to_id) == op.to_object:
             to_id = self.merged_into[to_id]
         if (rid, to_id) == (str(op.record_id), str(op.to_id)):
             return op

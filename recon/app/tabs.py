@@ -286,11 +286,7 @@ def _start_apply(
     ss = st.session_state
     ss["apply_confirm"] = False
     ss.pop("apply_result", None)
-    try:
-        import recon.apply  # noqa: F401
-    except ImportError:
-        ss["apply_result"] = {"error": "recon apply is not available in this version"}
-        return
+    # (only apply_tab's buttons call this, after it checked that recon.apply is there)
     job = start_apply_job(
         session().cfg,
         reviewer(),
