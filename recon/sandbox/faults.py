@@ -16,7 +16,7 @@ A rule is a dict (the admin API takes the same JSON)::
      "retry_after": 1}
 
 Request kinds: ``rate_limit`` (HubSpot 429 + ``Retry-After`` + rate-limit headers;
-Salesforce 403 ``REQUEST_LIMIT_EXCEEDED``), ``server_error`` (``status`` 500/502/503/504),
+Salesforce 403 ``REQUEST_LIMIT_EXCEEDED``, the concurrent-request limit), ``server_error`` (``status`` 500/502/503/504),
 ``latency`` (``ms`` added before answering), ``expired_session`` (401 in the side's
 shape), ``request_limit`` (daily limit spent: HubSpot 429 ``DAILY``, Salesforce 403).
 Record kinds: ``validation``, ``duplicate``, ``error`` with ``object`` and ``match``
@@ -335,7 +335,9 @@ class FaultInjector:
                 return salesforce_error(
                     int(rule.get("status", 403)),
                     "REQUEST_LIMIT_EXCEEDED",
-                    message or "TotalRequests Limit exceeded.",
+                    # the org's concurrent long-request limit: temporary, unlike the daily
+                    # allocation (``request_limit``)
+                    message or "ConcurrentPerOrgLongTxn Limit exceeded.",
                 )
             return self._hubspot_429(
                 "TEN_SECONDLY_ROLLING",

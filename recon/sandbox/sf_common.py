@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -198,35 +199,40 @@ def date_literal_range(name: str, today: date | None = None) -> tuple[date, date
     n = int(num) if num else 0
     day = timedelta(days=1)
     week0 = t - timedelta(days=(t.weekday() + 1) % 7)
-    fixed = {
-        "YESTERDAY": (t - day, t),
-        "TODAY": (t, t + day),
-        "TOMORROW": (t + day, t + 2 * day),
-        "LAST_WEEK": (week0 - 7 * day, week0),
-        "THIS_WEEK": (week0, week0 + 7 * day),
-        "NEXT_WEEK": (week0 + 7 * day, week0 + 14 * day),
-        "LAST_MONTH": (_month_start(t, -1), _month_start(t)),
-        "THIS_MONTH": (_month_start(t), _month_start(t, 1)),
-        "NEXT_MONTH": (_month_start(t, 1), _month_start(t, 2)),
-        "LAST_90_DAYS": (t - 90 * day, t + day),
-        "NEXT_90_DAYS": (t + day, t + 91 * day),
-        "THIS_YEAR": (date(t.year, 1, 1), date(t.year + 1, 1, 1)),
-        "LAST_YEAR": (date(t.year - 1, 1, 1), date(t.year, 1, 1)),
-        "NEXT_YEAR": (date(t.year + 1, 1, 1), date(t.year + 2, 1, 1)),
-        "LAST_N_DAYS": (t - n * day, t + day),
-        "NEXT_N_DAYS": (t + day, t + (n + 1) * day),
-        "N_DAYS_AGO": (t - n * day, t - (n - 1) * day),
-        "LAST_N_WEEKS": (week0 - 7 * n * day, week0),
-        "NEXT_N_WEEKS": (week0 + 7 * day, week0 + 7 * (n + 1) * day),
-        "N_WEEKS_AGO": (week0 - 7 * n * day, week0 - 7 * (n - 1) * day),
-        "LAST_N_MONTHS": (_month_start(t, -n), _month_start(t)),
-        "NEXT_N_MONTHS": (_month_start(t, 1), _month_start(t, n + 1)),
-        "N_MONTHS_AGO": (_month_start(t, -n), _month_start(t, -n + 1)),
-        "LAST_N_YEARS": (date(t.year - n, 1, 1), date(t.year, 1, 1)),
-        "NEXT_N_YEARS": (date(t.year + 1, 1, 1), date(t.year + n + 1, 1, 1)),
-        "N_YEARS_AGO": (date(t.year - n, 1, 1), date(t.year - n + 1, 1, 1)),
+    fixed: dict[str, Callable[[], tuple[date, date]]] = {
+        "YESTERDAY": lambda: (t - day, t),
+        "TODAY": lambda: (t, t + day),
+        "TOMORROW": lambda: (t + day, t + 2 * day),
+        "LAST_WEEK": lambda: (week0 - 7 * day, week0),
+        "THIS_WEEK": lambda: (week0, week0 + 7 * day),
+        "NEXT_WEEK": lambda: (week0 + 7 * day, week0 + 14 * day),
+        "LAST_MONTH": lambda: (_month_start(t, -1), _month_start(t)),
+        "THIS_MONTH": lambda: (_month_start(t), _month_start(t, 1)),
+        "NEXT_MONTH": lambda: (_month_start(t, 1), _month_start(t, 2)),
+        "LAST_90_DAYS": lambda: (t - 90 * day, t + day),
+        "NEXT_90_DAYS": lambda: (t + day, t + 91 * day),
+        "THIS_YEAR": lambda: (date(t.year, 1, 1), date(t.year + 1, 1, 1)),
+        "LAST_YEAR": lambda: (date(t.year - 1, 1, 1), date(t.year, 1, 1)),
+        "NEXT_YEAR": lambda: (date(t.year + 1, 1, 1), date(t.year + 2, 1, 1)),
+        "LAST_N_DAYS": lambda: (t - n * day, t + day),
+        "NEXT_N_DAYS": lambda: (t + day, t + (n + 1) * day),
+        "N_DAYS_AGO": lambda: (t - n * day, t - (n - 1) * day),
+        "LAST_N_WEEKS": lambda: (week0 - 7 * n * day, week0),
+        "NEXT_N_WEEKS": lambda: (week0 + 7 * day, week0 + 7 * (n + 1) * day),
+        "N_WEEKS_AGO": lambda: (week0 - 7 * n * day, week0 - 7 * (n - 1) * day),
+        "LAST_N_MONTHS": lambda: (_month_start(t, -n), _month_start(t)),
+        "NEXT_N_MONTHS": lambda: (_month_start(t, 1), _month_start(t, n + 1)),
+        "N_MONTHS_AGO": lambda: (_month_start(t, -n), _month_start(t, -n + 1)),
+        "LAST_N_YEARS": lambda: (date(t.year - n, 1, 1), date(t.year, 1, 1)),
+        "NEXT_N_YEARS": lambda: (date(t.year + 1, 1, 1), date(t.year + n + 1, 1, 1)),
+        "N_YEARS_AGO": lambda: (date(t.year - n, 1, 1), date(t.year - n + 1, 1, 1)),
     }
-    return fixed[key]
+    try:  # only the range asked for: another literal's may not exist (LAST_N_DAYS:3650)
+        return fixed[key]()
+    except (ValueError, OverflowError):
+        raise SfError(
+            400, "MALFORMED_QUERY", f"date literal {name} is out of the supported range of dates"
+        ) from None
 
 
 # ---------------------------------------------------------------------------- the transformer

@@ -218,6 +218,18 @@ def test_date_literal_ranges(literal: str, start: date, end: date) -> None:
     assert date_literal_range(literal, date(2024, 3, 13)) == (start, end)  # a Wednesday
 
 
+def test_date_literal_of_many_days_and_out_of_range() -> None:
+    """Ten years of days is a range like any other (only the literal asked for is built:
+    ``LAST_N_YEARS:3650`` would be before year 1); a range past the calendar is a 400."""
+    assert date_literal_range("LAST_N_DAYS:3650", date(2026, 11, 30)) == (
+        date(2016, 12, 2),
+        date(2026, 12, 1),
+    )
+    with pytest.raises(SfError, match="out of the supported range") as err:
+        date_literal_range("LAST_N_YEARS:3000", date(2026, 11, 30))
+    assert err.value.status == 400 and err.value.code == "MALFORMED_QUERY"
+
+
 @pytest.mark.parametrize(
     ("text", "like", "value"),
     [

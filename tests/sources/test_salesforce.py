@@ -243,6 +243,19 @@ def test_server_errors_and_429s_are_retried(sf, fresh_db) -> None:
     assert _count(fresh_db, "Account") == 2500
 
 
+def test_the_sandbox_rate_limit_fault_is_the_concurrent_limit_and_is_waited_out(
+    sf, fresh_db
+) -> None:
+    """The sandbox's Salesforce ``rate_limit`` answers the org's concurrent-request limit
+    (403 ``REQUEST_LIMIT_EXCEEDED``, "ConcurrentPerOrgLongTxn"), which passes: the pull waits
+    and goes on. Only ``request_limit`` (the daily allocation) stops it with exit 6."""
+    _fault(sf, kind="rate_limit", endpoint="*query*", times=1)
+    result = run_pull(fresh_db, _cfg(sf, salesforce={"max_retries": 3}), sources=["salesforce"])
+    calls = result.summary["sources"]["salesforce"]["calls"]
+    assert result.status == "ok" and calls["rate_limited"] == 1
+    assert _count(fresh_db, "Account") == 2500
+
+
 def test_the_orgs_request_limit_stops_the_pull_as_a_spent_budget(sf, fresh_db) -> None:
     """The org's rolling 24-hour allocation spent is HubSpot's daily limit: exit 6, resumable
     (at the token endpoint too: no credentials problem)."""
