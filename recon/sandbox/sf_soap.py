@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 import xml.etree.ElementTree as ET
@@ -129,6 +130,13 @@ def _parse_requests(op: ET.Element) -> list[dict[str, Any]]:
         for el in master:
             name = _local(el.tag)
             if name == "fieldsToNull":
+                # the partner WSDL's sObject is a sequence: type, fieldsToNull*, Id, fields
+                if set(record) - {"type"}:
+                    raise ValueError(
+                        "Unexpected element {urn:sobject.partner.soap.sforce.com}fieldsToNull "
+                        "during simple type deserialization: fieldsToNull goes after type and "
+                        "before Id and the fields"
+                    )
                 nulls.append((el.text or "").strip())
             elif el.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true":
                 record[name] = None
@@ -216,8 +224,12 @@ def routes(state: SandboxState) -> list[BaseRoute]:
                     "INVALID_SESSION_ID",
                     "Invalid Session ID found in SessionHeader: Illegal Session",
                 )
-            if fault.status_code == 403:
-                return _fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+            if fault.status_code == 403:  # the fault's own message: concurrent or daily limit
+                try:
+                    message = json.loads(bytes(fault.body))[0]["message"]
+                except (ValueError, LookupError, TypeError):
+                    message = "TotalRequests Limit exceeded."
+                return _fault("REQUEST_LIMIT_EXCEEDED", message)
             return fault  # 5xx bursts keep their status
         try:
             items = _parse_requests(op)

@@ -403,7 +403,10 @@ class SalesforceWriter:
     def _merge_one(self, op: Op, victim: str) -> Outcome:
         """One SOAP ``merge`` of ``victim`` into ``op.record_id``."""
         victims = f"<urn:recordToMergeIds>{escape(victim)}</urn:recordToMergeIds>"
-        fields = "".join(_soap_field(k, v) for k, v in op.properties.items())
+        # the partner WSDL's sObject is a sequence: type, fieldsToNull*, Id, then the fields
+        soap = [_soap_field(k, v) for k, v in op.properties.items()]
+        nulls = "".join(f for f in soap if f.startswith("<urn1:fieldsToNull>"))
+        fields = "".join(f for f in soap if not f.startswith("<urn1:fieldsToNull>"))
         headers = {"Content-Type": "text/xml; charset=UTF-8", "SOAPAction": '""'}
 
         def send() -> Any:
@@ -416,7 +419,7 @@ class SalesforceWriter:
                 + escape(str(self.client.session_id))
                 + "</urn:sessionId></urn:SessionHeader></soapenv:Header>"
                 "<soapenv:Body><urn:merge><urn:request><urn:masterRecord>"
-                f"<urn1:type>{escape(op.object)}</urn1:type><urn1:Id>{escape(str(op.record_id))}</urn1:Id>{fields}"
+                f"<urn1:type>{escape(op.object)}</urn1:type>{nulls}<urn1:Id>{escape(str(op.record_id))}</urn1:Id>{fields}"
                 f"</urn:masterRecord>{victims}</urn:request></urn:merge></soapenv:Body></soapenv:Envelope>"
             )
             url = f"https://{self.client.sf_instance}/services/Soap/u/{self.client.sf_version}"
@@ -429,9 +432,15 @@ class SalesforceWriter:
                     f"Salesforce could not be reached for merge: {network_reason(exc)}",
                     error_class=ErrorClass.NETWORK,
                 ) from None
-            if resp.status_code == 429 or (
-                resp.status_code >= 500 and b"REQUEST_LIMIT_EXCEEDED" in resp.content
-            ):  # a limit, answered as a SOAP fault: waited out like a 429
+            limit = resp.status_code >= 500 and b"REQUEST_LIMIT_EXCEEDED" in resp.content
+            if limit and b"concurrent" not in resp.content.lower():
+                # the org's rolling 24-hour allocation is spent, as a SOAP fault: stop cleanly,
+                # resumable (as the REST calls do, see _raise)
+                raise BudgetExhausted(
+                    "Salesforce's API request limit is exceeded (merge)",
+                    hint="run `recon apply --resume` once the rolling 24-hour allocation frees up",
+                )
+            if resp.status_code == 429 or limit:  # the concurrent limit: waited out like a 429
                 raise RateLimited("Salesforce rate limit on merge")
             if resp.status_code >= 500 and b"Fault" not in resp.content:
                 raise SourceError(

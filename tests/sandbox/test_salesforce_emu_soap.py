@@ -269,6 +269,46 @@ def test_injected_faults_reach_soap(
     assert rows(server.state, "sf_lead", [victim])[victim]["IsDeleted"] == 0
 
 
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"kind": "rate_limit"}, "ConcurrentPerOrgLongTxn Limit exceeded."),
+        ({"kind": "request_limit"}, "TotalRequests Limit exceeded."),
+    ],
+)
+def test_soap_limit_faults_keep_their_own_message(
+    server: SandboxServer, rule: dict[str, Any], message: str
+) -> None:
+    """The concurrent limit (passes) and the daily allocation (spent) are told apart by
+    their message, in SOAP as in REST."""
+    master, victim = load_records(server.state, "Lead", [{"LastName": "F", "Company": "C"}] * 2)
+    added = server.state.faults.add(
+        {**rule, "side": "salesforce", "endpoint": "*Soap*", "times": 1}
+    )
+    try:
+        response = soap(server, envelope(merge_body("Lead", master, [victim])))
+    finally:
+        server.state.faults.remove(added["id"])
+    assert message in response.text
+
+
+def test_fields_to_null_go_between_type_and_id(server: SandboxServer) -> None:
+    """The partner WSDL's sObject is a sequence (type, fieldsToNull*, Id, fields): a
+    ``fieldsToNull`` after ``Id`` or a field is refused, as Salesforce's parser does."""
+    master, victim = load_records(
+        server.state, "Lead", [{"LastName": "N", "Company": "C", "Phone": "1"}] * 2
+    )
+    null = "<urn1:fieldsToNull>Phone</urn1:fieldsToNull>"
+    late = merge_body("Lead", master, [victim], f"<urn1:Title>T</urn1:Title>{null}")
+    response = soap(server, envelope(late))
+    assert response.status_code == 500 and "fieldsToNull" in response.text
+    assert rows(server.state, "sf_lead", [victim])[victim]["IsDeleted"] == 0
+    ok = envelope(merge_body("Lead", master, [victim]).replace("<urn1:Id>", f"{null}<urn1:Id>", 1))
+    response = soap(server, ok)
+    assert response.status_code == 200, response.text
+    assert rows(server.state, "sf_lead", [master])[master]["Phone"] is None
+
+
 def test_admin_edit_through_the_admin_api(server: SandboxServer) -> None:
     [rid] = load_records(server.state, "Account", [{"Name": "Before"}])
     before = rows(server.state, "sf_account", [rid])[rid]["SystemModstamp"]

@@ -230,6 +230,32 @@ def test_salesforce_merge_writes_survivorship_fields(crm: CrmEnv, tmp_path: Path
     assert out.ok and crm.sf_get("Account", ids[0], ["Phone"])["Phone"] == "+1 555 0124"
 
 
+def test_salesforce_merge_blanks_a_field(crm: CrmEnv, tmp_path: Path) -> None:
+    """A blank surviving value is sent as ``fieldsToNull`` where the WSDL's sequence has it
+    (after ``type``, before ``Id``): the sandbox refuses it anywhere else, as Salesforce does."""
+    w = writer(crm, tmp_path, "salesforce")
+    ids = crm.sf_create("Account", [{"Name": f"SN {uid()} {i}", "Phone": "1"} for i in range(2)])
+    out = w.write(
+        [Op("m", "merge", "Account", ids[0], {"Phone": None, "Site": "x"}, merge_ids=[ids[1]])]
+    )[0]
+    assert out.ok, out
+    got = crm.sf_get("Account", ids[0], ["Phone", "Site"])
+    assert (got["Phone"], got["Site"]) == (None, "x")
+
+
+def test_a_salesforce_merge_stops_on_the_daily_request_limit(crm: CrmEnv, tmp_path: Path) -> None:
+    """The org's daily allocation answered to a SOAP merge stops the apply (exit 6,
+    resumable), as on the REST calls: retrying cannot help."""
+    w = writer(crm, tmp_path, "salesforce")
+    ids = crm.sf_create("Account", [{"Name": f"DL {uid()} {i}"} for i in range(2)])
+    crm.fault(kind="request_limit", side="salesforce", endpoint="*Soap*", times=1)
+    try:
+        with pytest.raises(BudgetExhausted, match="request limit"):
+            w.write([Op("m", "merge", "Account", ids[0], merge_ids=[ids[1]])])
+    finally:
+        crm.clear_faults()
+
+
 def test_a_salesforce_merge_waits_out_a_request_limit(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "salesforce")
     ids = crm.sf_create("Account", [{"Name": f"RL {uid()} {i}"} for i in range(2)])
