@@ -219,7 +219,9 @@ def export(
         run_id: an apply run (or its parent ``recon run``); None for everything.
 
     Returns:
-        ``{"path", "rows", "anchor", "format"}``.
+        ``{"path", "rows", "anchor", "format"}``, and ``long_cells`` when an xlsx cell held
+        more than a spreadsheet's 32,767 characters (its whole value is then in the
+        workbook's ``long values`` sheet, see :func:`_write_xlsx`).
 
     Raises:
         UsageError: unknown format or run.
@@ -248,6 +250,7 @@ def export(
         if records
         else pl.DataFrame(schema=schema)
     )
+    split = 0
     path = Path(out)
     if path.is_dir() or str(out).endswith(("/", os.sep)):
         # a folder: the export goes into it, named after the run and the format
@@ -261,16 +264,33 @@ def export(
         elif fmt == "parquet":
             frame.write_parquet(path)
         else:
-            _write_xlsx(frame, path, head)
+            split = _write_xlsx(frame, path, head)
     except OSError as exc:
         raise AuditError(
             f"cannot write the audit export {path}: {exc.strerror or exc}",
             hint="check the folder",
         ) from None
-    return {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
+    info = {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
+    if split:
+        info["long_cells"] = split
+    return info
 
 
-def _write_xlsx(frame: Any, path: Path, head: str | None) -> None:
+#: the most characters a spreadsheet cell holds (Excel's limit; openpyxl cuts longer text)
+XLSX_CELL_MAX = 32_767
+#: the length of each part of a longer value in the workbook's ``long values`` sheet
+_XLSX_PART = 32_000
+
+
+def _write_xlsx(frame: Any, path: Path, head: str | None) -> int:
+    """Write the workbook; how many cells were too long for one spreadsheet cell.
+
+    A value over :data:`XLSX_CELL_MAX` characters (a 32,000-character Salesforce
+    description is longer as the audit's JSON) is not cut silently: its cell holds the
+    start and says where the rest is, and the sheet ``long values`` holds the whole value
+    in parts of 32,000 characters (``seq``, ``column``, ``part``, ``of``, ``text``), to
+    join in order.
+    """
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -285,12 +305,30 @@ def _write_xlsx(frame: Any, path: Path, head: str | None) -> None:
     ws = wb.active
     ws.title = "audit"
     ws.append(frame.columns)
+    long: list[list[Any]] = []
+    columns = frame.columns
     for row in frame.iter_rows():
-        ws.append([cell(v) for v in row])
+        values = [cell(v) for v in row]
+        for k, v in enumerate(values):
+            if isinstance(v, str) and len(v) > XLSX_CELL_MAX:
+                parts = [v[i : i + _XLSX_PART] for i in range(0, len(v), _XLSX_PART)]
+                long += [[row[0], columns[k], n, len(parts), t] for n, t in enumerate(parts, 1)]
+                values[k] = (
+                    f"{parts[0]}… [cut: {len(v):,} characters in all, too many for a cell; "
+                    f"the whole value is in the sheet 'long values', seq {row[0]}, "
+                    f"column {columns[k]}]"
+                )
+        ws.append(values)
     meta = wb.create_sheet("anchor")
     meta.append(["anchor", head or ""])
     meta.append(["exported_at", now_iso()])
+    if long:
+        sheet = wb.create_sheet("long values")
+        sheet.append(["seq", "column", "part", "of", "text"])
+        for entry in long:
+            sheet.append(entry)
     wb.save(path)
+    return len({(e[0], e[1]) for e in long})
 
 
 # --------------------------------------------------------------------------- undo

@@ -948,6 +948,14 @@ def audit_export(
         markup=False,
         highlight=False,
     )
+    if info.get("long_cells"):
+        console.print(
+            f"note: {info['long_cells']} value(s) are longer than a spreadsheet cell holds "
+            "(32,767 characters): their cells say so, and the whole values are in the sheet "
+            "'long values' (the jsonl and parquet exports hold them as they are)",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()

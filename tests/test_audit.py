@@ -150,6 +150,29 @@ def test_a_workbook_spells_out_control_characters_a_crm_error_held(tmp_path: Pat
     assert row["error"] == "Property values were not valid: \\x0bbad\\x00"
 
 
+def test_a_workbook_keeps_values_longer_than_a_cell_whole(tmp_path: Path) -> None:
+    """A value over a spreadsheet cell's 32,767 characters (a 32,000-character description
+    as the audit's JSON) is not cut silently: the cell says so and the sheet 'long values'
+    holds the whole value in parts."""
+    long = json.dumps("".join(f"Note {i:04d}: call back\n" for i in range(1500))[:32_000])
+    assert len(long) > 32_767
+    db = open_store(":memory:")
+    with transaction(db):
+        append(db, [{"run_id": "apply-1", "item_id": "i1", "field": "description",
+                     "before": "null", "after": long, "outcome": "confirmed"}])  # fmt: skip
+    info = export(db, "xlsx", tmp_path / "a.xlsx")
+    assert info["long_cells"] == 1
+    book = load_workbook(tmp_path / "a.xlsx")
+    values = list(book["audit"].values)
+    row = dict(zip(values[0], values[1], strict=True))
+    assert "the whole value is in the sheet 'long values'" in row["after"]
+    parts = list(book["long values"].values)
+    assert parts[0] == ("seq", "column", "part", "of", "text")
+    assert {(p[0], p[1]) for p in parts[1:]} == {(row["seq"], "after")}
+    assert json.loads("".join(p[4] for p in sorted(parts[1:], key=lambda p: p[2]))) == json.loads(long)
+    assert "long_cells" not in export(db, "jsonl", tmp_path / "a.jsonl")
+
+
 def test_one_failing_export_format_neither_stops_the_others_nor_hides_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
