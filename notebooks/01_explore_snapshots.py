@@ -28,7 +28,7 @@ import polars as pl
 import recon
 
 cfg = recon.load_config()
-db = recon.open_store(cfg.store.path)
+db = recon.open_store(cfg.store.path, create=False)  # no store here: say so
 status = recon.status_report(db)
 pl.DataFrame(status["records"])
 

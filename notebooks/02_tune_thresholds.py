@@ -28,7 +28,7 @@ import polars as pl
 import recon
 
 cfg = recon.load_config()
-db = recon.open_store(cfg.store.path)
+db = recon.open_store(cfg.store.path, create=False)  # no store here: say so
 TARGET_PRECISION = 0.99
 
 # %%

@@ -25,7 +25,7 @@ import polars as pl
 import recon
 
 cfg = recon.load_config()
-db = recon.open_store(cfg.store.path)
+db = recon.open_store(cfg.store.path, create=False)  # no store here: say so
 
 # %%
 runs = recon.runs_frame(db, "apply")  # every apply run, oldest first

@@ -113,11 +113,24 @@ def get_config(config: Path | None = None) -> ReconConfig:
     return load_config(config or state.config_path)
 
 
-def open_db(cfg: ReconConfig) -> sqlite_utils.Database:
-    """Open the store the config names."""
+def open_db(cfg: ReconConfig, *, create: bool = False) -> sqlite_utils.Database:
+    """Open the store the config names.
+
+    Without a config file (none given, none in ``$RECON_CONFIG`` or this folder) only
+    ``pull`` creates the default store: the other commands refuse a store that is not
+    there. A command run in the wrong folder would otherwise report on a new, empty store
+    ("audit ok: 0 rows") and leave it behind. A config file names its store: a new
+    project's commands open it, empty, as before its first pull.
+    """
+    from .errors import StoreError
     from .store import open_store
 
-    return open_store(cfg.store.path)
+    try:
+        return open_store(cfg.store.path, create=create or cfg.source_path is not None)
+    except StoreError as exc:
+        if cfg.source_path is None and "no recon store" in exc.message:
+            exc.message += " (no recon.toml was found here: the default settings were used)"
+        raise
 
 
 # --------------------------------------------------------------------------- init / status
@@ -427,7 +440,7 @@ def pull(
                 f"unknown --as {as_!r}", hint=f"use one of: {', '.join(AS_CHOICES)}"
             ) from None
     cfg = get_config(config)
-    db = open_db(cfg)
+    db = open_db(cfg, create=True)
     sources = ["hubspot", "salesforce"] if source == "all" else [source]
     with store_lock(db, holder="pull", heartbeat_every=30):
         if file is not None and as_ is not None:

@@ -357,7 +357,9 @@ def close_stores() -> None:
     _OPENED = None
 
 
-def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Database:
+def open_store(
+    path: str | Path, *, migrate: bool = True, create: bool = True
+) -> sqlite_utils.Database:
     """Open (creating if needed) the store at ``path`` and bring its schema up to date.
 
     WAL mode, a busy timeout and foreign-key checks are switched on. Open one
@@ -366,9 +368,13 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
     Args:
         path: file path, or ``":memory:"`` for tests.
         migrate: apply pending migrations (default True).
+        create: make a new, empty store when there is none at ``path`` (default True);
+            False for readers (status, audit, notebooks): a store that is not there is an
+            error, not an empty store that reports nothing.
 
     Raises:
-        StoreError: the file cannot be opened or is not a recon store.
+        StoreError: the file cannot be opened or is not a recon store, or (``create=False``)
+            there is no store at ``path``.
 
     Examples:
         >>> db = open_store(":memory:")
@@ -378,6 +384,13 @@ def open_store(path: str | Path, *, migrate: bool = True) -> sqlite_utils.Databa
     memory = str(path) == ":memory:"
     if not memory:
         p = Path(path)
+        if not create and not p.exists():
+            raise StoreError(
+                f"there is no recon store at {p}",
+                hint="run in your project's folder, or name its recon.toml with --config or "
+                "$RECON_CONFIG ([store] path says where the store is); a new project starts "
+                "with `recon init` and `recon pull`",
+            )
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -109,6 +109,7 @@ def test_init_names_every_known_key() -> None:
 
 
 def test_status_json_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "recon.toml").write_text("[store]\n", encoding="utf-8")  # a new project
     with pytest.raises(SystemExit) as exit_:
         main(["status", "--json"])
     assert exit_.value.code == 0
@@ -118,7 +119,24 @@ def test_status_json_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFix
     assert Path(info["store"]) == tmp_path / "data" / "recon.db"
 
 
-def test_status_table(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "args", [["status"], ["audit", "verify"], ["audit", "export", "--out", "x.csv"], ["plan"]]
+)
+def test_readers_without_a_config_or_a_store_say_so(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run in a folder without its recon.toml, a reader names the store it did not find
+    instead of creating an empty one and reporting on it ("audit ok: 0 rows")."""
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 1
+    said = " ".join(capsys.readouterr().err.split())
+    assert "there is no recon store at" in said and "no recon.toml was found here" in said
+    assert "--config" in said and not (tmp_path / "data" / "recon.db").exists()
+
+
+def test_status_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "recon.toml").write_text("[store]\n", encoding="utf-8")  # a new project
     with pytest.raises(SystemExit) as exit_:
         main(["status"])
     assert exit_.value.code == 0
@@ -153,6 +171,7 @@ def test_unexpected_error_prints_one_line_and_logs_traceback(
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr("recon.insights.status_report", boom)
+    Path("recon.toml").write_text("[store]\n", encoding="utf-8")  # a new project
     with pytest.raises(SystemExit) as exit_:
         main(["status"])
     assert exit_.value.code == 1
