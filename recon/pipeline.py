@@ -83,7 +83,10 @@ def _errors_by_class(stage_results: dict[str, dict[str, Any]]) -> dict[str, int]
         if isinstance(failed, dict):
             for cls, count in failed.items():
                 total[cls] += int(count)
-        if result.get("error_class"):
+        if result.get("error_classes"):  # a pull whose sources failed: each source's class
+            for cls in result["error_classes"]:
+                total[cls] += 1
+        elif result.get("error_class"):
             total[result["error_class"]] += 1
     return dict(total)
 
@@ -274,6 +277,8 @@ def _run_stages(
                 "error_class": str(getattr(exc, "error_class", "") or "") or None,
                 "error": str(exc),
             }
+            if getattr(exc, "error_classes", None):
+                results[name]["error_classes"] = list(exc.error_classes)  # type: ignore[attr-defined]
             raise
         results[name] = out
         spent.update(_api_calls({name: out}))

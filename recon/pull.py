@@ -16,7 +16,7 @@ the cursors alone.
 
 Errors: a source's :class:`~recon.errors.BudgetExhausted` stops that source cleanly
 (status ``budget``; the next run resumes), other source errors are recorded and the
-other source still runs; the first error is raised at the end, after the run summary
+other source still runs; an error is raised at the end, after the run summary
 (calls per CRM, records and pages per object) is stored.
 
 Examples:
@@ -375,7 +375,7 @@ def run_pull(
     config = {"sources": sources, "objects": wanted, "full": full, "sample": sample}
     run_id = start_run(db, "pull", parent_id=parent_run_id, config=config)
     result = PullResult(run_id=run_id)
-    first_error: ReconError | None = None
+    failures: list[tuple[str, ReconError]] = []  # (source, its error), in source order
     per_source: dict[str, Any] = {}
     for name in sources:
         budget = cfg.budget.hubspot_calls if name == "hubspot" else cfg.budget.salesforce_calls
@@ -426,12 +426,12 @@ def run_pull(
             if sample is None and info.get("current"):
                 _remember_stop(db, name, str(info.pop("current")), run_id)
             result.errors.append(f"{name}: {exc}")
-            first_error = first_error or exc
+            failures.append((name, exc))
         except SourceError as exc:
             info["status"], info["error"] = "failed", str(exc)
             info["error_class"] = exc.error_class.value
             result.errors.append(f"{name}: {exc}")
-            first_error = first_error or exc
+            failures.append((name, exc))
         except BaseException as exc:
             info["status"], info["error"] = "failed", f"{type(exc).__name__}: {exc}"
             _finish(
@@ -458,11 +458,36 @@ def run_pull(
     elif "budget" in statuses:
         status = "budget"
     _finish(db, result, per_source, meter_calls=result.calls, status=status)
-    if first_error is not None:
-        # what was pulled and spent before the failure goes with it (a `recon run` reports it)
-        first_error.result = result  # type: ignore[attr-defined]
-        raise first_error
+    if failures:
+        raise _pull_error(failures, result)
     return result
+
+
+#: which source's error a pull reports when more than one failed (lower first): the one a
+#: person must act on (credentials, configuration) before one that passes or resumes
+_EXIT_RANK = {7: 0, 3: 1, 2: 1, 1: 2, 4: 2, 6: 3}
+
+
+def _pull_error(failures: list[tuple[str, ReconError]], result: PullResult) -> ReconError:
+    """The error a pull raises: the most pressing source's (authentication before a
+    server error, a spent budget last), naming the other sources' errors too, with what was
+    pulled and spent before (``result``) and every source's error class
+    (``error_classes``: a `recon run` counts each)."""
+    ranked = sorted(failures, key=lambda f: _EXIT_RANK.get(int(f[1].exit_code), 2))
+    name, exc = ranked[0]
+    if len(failures) > 1:
+
+        def named(source: str, err: ReconError) -> str:
+            said = err.message
+            return said if said.lower().startswith(source) else f"{source}: {said}"
+
+        others = "; ".join(named(other, err) for other, err in ranked[1:])
+        exc.message = f"{named(name, exc)}; also {others}"
+    exc.result = result  # type: ignore[attr-defined]
+    exc.error_classes = [  # type: ignore[attr-defined]
+        str(getattr(err, "error_class", "") or "unknown") for _, err in failures
+    ]
+    return exc
 
 
 def _due(db: sqlite_utils.Database, source: str, what: str, hours: float) -> bool:

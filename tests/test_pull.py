@@ -308,6 +308,28 @@ def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) ->
     assert summary["sources"]["salesforce"]["status"] == "ok"
 
 
+def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fresh_db) -> None:
+    """HubSpot's server error came first, Salesforce refused the credentials: the pull
+    raises the authentication error (exit 7: a person must act), names HubSpot's error too,
+    and a `recon run` counts both classes."""
+    from recon.pipeline import _errors_by_class
+
+    def factory(name, cfg, meter):
+        if name == "hubspot":
+            raise SourceError("hubspot server error (503)", error_class=ErrorClass.SERVER_ERROR)
+        raise AuthError("salesforce refused the credentials (invalid_grant)")
+
+    with pytest.raises(AuthError) as err:
+        run_pull(fresh_db, ReconConfig(), source_factory=factory)
+    assert int(err.value.exit_code) == 7
+    assert str(err.value).startswith(
+        "salesforce refused the credentials (invalid_grant); also hubspot server error (503)"
+    )
+    assert err.value.error_classes == ["server_error", "auth_failed"]  # type: ignore[attr-defined]
+    stage = {"pull": {"error_class": "auth_failed", "error_classes": err.value.error_classes}}  # type: ignore[attr-defined]
+    assert _errors_by_class(stage) == {"server_error": 1, "auth_failed": 1}
+
+
 # --------------------------------------------------------------------------- CLI (session sandbox)
 
 
