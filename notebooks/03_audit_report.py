@@ -36,8 +36,10 @@ report = recon.audit_report(db)
 report
 
 # %%
-per_field = report.group_by(["crm", "object", "field"]).agg(pl.col("changes").sum()).sort(
-    "changes", descending=True
+per_field = (
+    report.group_by(["crm", "object", "field"])
+    .agg(pl.col("changes").sum())
+    .sort("changes", descending=True)
 )
 alt.Chart(per_field.to_pandas()).mark_bar().encode(
     x="changes:Q",

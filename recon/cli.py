@@ -549,6 +549,10 @@ def match(
     ):
         table.add_row(row["object"], row["kind"], row["tier"], str(row["n"]))
     console.print(table)
+    stored = db.execute("select summary from runs where run_id = ?", [run_id]).fetchone()
+    for entity, info in json.loads(stored[0] or "{}").items() if stored else ():
+        for warning in info.get("warnings", []) if isinstance(info, dict) else ():
+            err_console.print(f"warning: {entity}: {warning}", markup=False, highlight=False)
 
 
 @app.command("match-files")

@@ -169,7 +169,9 @@ def test_a_workbook_keeps_values_longer_than_a_cell_whole(tmp_path: Path) -> Non
     parts = list(book["long values"].values)
     assert parts[0] == ("seq", "column", "part", "of", "text")
     assert {(p[0], p[1]) for p in parts[1:]} == {(row["seq"], "after")}
-    assert json.loads("".join(p[4] for p in sorted(parts[1:], key=lambda p: p[2]))) == json.loads(long)
+    assert json.loads("".join(p[4] for p in sorted(parts[1:], key=lambda p: p[2]))) == json.loads(
+        long
+    )
     assert "long_cells" not in export(db, "jsonl", tmp_path / "a.jsonl")
 
 

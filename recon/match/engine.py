@@ -538,6 +538,19 @@ def match(
         release_record_cache()
 
 
+def _missing_columns(settings: MatchSettings, frame: pl.DataFrame) -> list[str]:
+    """Comparisons whose column the records lack, as warnings: such a comparison is
+    missing on every pair (a column a data set may not have, or a misspelt one in a
+    settings file, which would keep every link out of ``auto`` without a word)."""
+    have = set(frame.columns)
+    return [
+        f"comparison {c.name!r} reads column {c.column!r}, which the records do not have: it "
+        "compares as missing on every pair (check the settings' column names)"
+        for c in settings.comparisons
+        if c.column not in have
+    ]
+
+
 def _match(
     left: pl.DataFrame,
     right: pl.DataFrame | None,
@@ -560,6 +573,10 @@ def _match(
     fr: pl.DataFrame | None = frames_by_side.get("right")
     counts["timings"]["features"] = round(time.perf_counter() - t, 3)
     counts["records"] = {"left": fl.height, "right": fr.height if fr is not None else 0}
+    if warnings := _missing_columns(settings, fl):
+        counts["warnings"] = warnings
+        for warning in warnings:
+            log.warning("match %s: %s", settings.entity, warning)
     weights: dict[str, Any] = {}
     # the link stage and each system's duplicate stage share nothing but the feature
     # frames: they run side by side (polars, numpy and rapidfuzz release the GIL)

@@ -230,6 +230,8 @@ def run_match(
                 "duplicate_pairs": counts["duplicate_pairs"],
                 "clusters": counts["clusters"],
             }
+            if counts.get("warnings"):
+                summary[entity]["warnings"] = counts["warnings"]
         with transaction(db):
             for entity, settings, links, dups, clusters, weights, counts in results:
                 db["match_runs"].insert(

@@ -98,6 +98,17 @@ class Level:
             )
 
 
+def _level(i: int, j: int, data: Any) -> Level:
+    """A level from its JSON object (a clear error for anything else)."""
+    if not isinstance(data, dict):
+        raise MatchError(
+            f"match settings invalid: comparisons[{i}].levels[{j}] must be an object such as "
+            f'{{"label": "exact", "op": "exact"}}, not {data!r}',
+            hint="start from `default_settings(...)`.to_json() and edit it",
+        )
+    return Level(**data)
+
+
 @dataclass(frozen=True)
 class Comparison:
     """A named comparison of one feature column, as an ordered list of levels.
@@ -305,7 +316,7 @@ class MatchSettings:
                 name=c["name"],
                 column=c["column"],
                 levels=tuple(
-                    at(f"comparisons[{i}].levels[{j}]", lambda x: Level(**x), lv)
+                    at(f"comparisons[{i}].levels[{j}]", _level, i, j, lv)
                     for j, lv in enumerate(levels)
                 ),
                 tf_adjust=bool(c.get("tf_adjust", False)),
@@ -384,6 +395,38 @@ class MatchSettings:
                             f"comparisons[{c.name}].{key}: no level {label!r} "
                             f"(levels: {', '.join(sorted(labels))})"
                         )
+
+        def whole(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if self.prior is not None and (
+            isinstance(self.prior, bool)
+            or not isinstance(self.prior, int | float)
+            or not 0 < self.prior < 1
+        ):
+            out.append(
+                f"prior must be a number between 0 and 1 (or null: estimated), not {self.prior!r}"
+            )
+        if not whole(self.seed) or not 0 <= self.seed < 2**32:
+            out.append(f"seed must be a whole number from 0 to 4294967295, not {self.seed!r}")
+        if not whole(self.u_sample_pairs) or self.u_sample_pairs < 1:
+            out.append(
+                f"u_sample_pairs must be a whole number of at least 1, not {self.u_sample_pairs!r}"
+            )
+        if not whole(self.em_iterations) or self.em_iterations < 0:
+            out.append(
+                f"em_iterations must be a whole number of at least 0, not {self.em_iterations!r}"
+            )
+        for c in self.comparisons:
+            for lv in c.levels:
+                t = lv.threshold
+                if t is not None and (
+                    isinstance(t, bool) or not isinstance(t, int | float) or t < 0
+                ):
+                    out.append(
+                        f"comparisons[{c.name}].levels[{lv.label}].threshold must be a number of "
+                        f"at least 0, not {t!r}"
+                    )
         rule_names = {r.name for r in self.blocking_rules}
         for b in self.em_blocks:
             if b.rule not in rule_names:

@@ -138,3 +138,27 @@ def test_a_bad_settings_file_is_a_config_error_naming_it(
     with pytest.raises(ConfigError) as err:
         settings_for("companies", load_config(tmp_path / "recon.toml"))
     assert "s.json" in str(err.value) and named in str(err.value)
+
+
+def test_a_comparison_of_a_column_the_records_lack_is_warned_about(
+    tmp_path: Path, companies
+) -> None:
+    """A misspelt column in a settings file compares as missing on every pair (every link out
+    of ``auto``): the match run stores a warning and `recon match` prints it."""
+    from recon.match import default_settings
+
+    data = default_settings("companies").to_dict()
+    data["comparisons"][0]["column"] = "no_such_column"
+    (tmp_path / "s.json").write_text(json.dumps({"companies": data}), encoding="utf-8")
+    (tmp_path / "recon.toml").write_text(
+        '[store]\npath = "data/recon.db"\n[match]\nsettings_file = "s.json"\n', encoding="utf-8"
+    )
+    db = open_store(tmp_path / "data" / "recon.db")
+    _load(db, companies)
+    result = CliRunner().invoke(app, ["match", "--object", "companies"])
+    assert result.exit_code == 0, result.output
+    name = data["comparisons"][0]["name"]
+    said = " ".join(result.output.split())
+    assert f"warning: companies: comparison '{name}' reads column 'no_such_column'" in said
+    summary = json.loads(db.execute("select summary from runs where stage='match'").fetchone()[0])
+    assert "no_such_column" in summary["companies"]["warnings"][0]

@@ -134,6 +134,27 @@ def _edited(edit: object) -> dict:
         (lambda d: d["thresholds"].update(review=0.999), "review must not exceed"),
         (lambda d: d["comparisons"][0].update(veto_auto=["els"]), "no level 'els'"),
         (lambda d: d.update(em_blocks=[{"rule": "nope", "fixes": []}]), "no blocking rule 'nope'"),
+        # values EM and the sampler would crash on (math domain error, numpy seed, a
+        # negative array size) or silently skip
+        (lambda d: d.update(prior=5), "prior must be a number between 0 and 1"),
+        (lambda d: d.update(prior=0), "prior must be a number between 0 and 1"),
+        (lambda d: d.update(seed="abc"), "seed must be a whole number"),
+        (
+            lambda d: d.update(u_sample_pairs=-1),
+            "u_sample_pairs must be a whole number of at least 1",
+        ),
+        (
+            lambda d: d.update(em_iterations=-3),
+            "em_iterations must be a whole number of at least 0",
+        ),
+        (
+            lambda d: d["comparisons"][0]["levels"][1].update(threshold="hi"),
+            r"threshold must be a number",
+        ),
+        (
+            lambda d: d["comparisons"][0].update(levels=["null", "exact"]),
+            r"levels\[0\] must be an object",
+        ),
     ],
 )
 def test_invalid_settings_name_every_problem(edit: object, named: str) -> None:
