@@ -9,8 +9,8 @@ booleans 0/1. The REST API prints datetimes as ``2024-01-02T03:04:05.000+0000``.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
 from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.responses import JSONResponse
