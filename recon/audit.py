@@ -29,6 +29,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,22 @@ def verify(db: sqlite_utils.Database, *, anchor: str | None = None) -> VerifyRes
             chain (else rows were cut off the end, or the anchor belongs elsewhere). The
             anchors the store's apply runs ended on are checked the same way.
 
+    Raises:
+        UsageError: ``anchor`` is not a hash (64 hex digits).
+
     Examples:
         >>> from recon.store import open_store
         >>> verify(open_store(":memory:")).ok
         True
     """
+    if anchor is not None:
+        anchor = anchor.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{64}", anchor):
+            raise UsageError(
+                f"--anchor {anchor!r} is not an audit hash",
+                hint="give the 64 hex digits an apply run, `recon audit verify` or an export "
+                "printed as its anchor",
+            )
     problems: list[str] = []
     prev = GENESIS
     expected_seq = 1
@@ -255,6 +267,12 @@ def export(
     if path.is_dir() or str(out).endswith(("/", os.sep)):
         # a folder: the export goes into it, named after the run and the format
         path = path / f"audit-{run_id or 'all'}.{fmt}"
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise AuditError(
+            f"cannot write the audit export {path}: {blocking} is a file, not a folder",
+            hint="name another --out",
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":

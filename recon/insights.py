@@ -322,12 +322,20 @@ def audit_report(db: sqlite_utils.Database, run_id: str | None = None) -> pl.Dat
 
     Only rows recording a write's result are counted (not the "intended" rows
     written before each write).
+
+    Args:
+        run_id: an apply run, or a ``recon run`` (its apply); None for every apply run.
+
+    Raises:
+        UsageError: ``run_id`` names no run, or a run without an apply.
     """
+    from .store import resolve_run_id
+
     where = "where outcome is not null and outcome != 'intended'"
     params: list[str] = []
     if run_id:
         where += " and run_id = ?"
-        params.append(run_id)
+        params.append(str(resolve_run_id(db, run_id, "apply")))
     rows = list(
         db.query(
             f"""

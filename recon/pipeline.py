@@ -32,6 +32,7 @@ from .errors import (
     LockedError,
     PartialFailure,
     ReconError,
+    UsageError,
 )
 from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
@@ -119,7 +120,8 @@ def run_pipeline(
         cfg: the configuration (the same one the app uses).
         dry_run: plan and auto-approve, but write nothing to the CRMs.
         sample: at most this many records per object (a test run on a sample).
-        stages: a subset of :data:`STAGES` to run (default: all).
+        stages: a subset of :data:`STAGES` to run (default: all); one stage may be given
+            as a string.
         export_formats: audit export formats written at the end.
         notify: send the webhook notice (per ``[notify]``).
         progress: called as ``progress(stage, info)`` when a stage starts and ends.
@@ -127,7 +129,19 @@ def run_pipeline(
     Returns:
         The summary: ``run_id``, ``status`` (ok | partial | budget | failed | locked),
         ``exit_code``, per-stage results, ``errors_by_class``, ``api_calls``, ``audit_anchor``.
+
+    Raises:
+        UsageError: an unknown stage, or none.
     """
+    if isinstance(stages, str):  # "export" would be read letter by letter
+        stages = (stages,)
+    stages = list(stages)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise UsageError(
+            f"unknown stage {unknown[0]!r}" if unknown else "no stage to run",
+            hint="stages: " + " ".join(STAGES),
+        )
     wanted = [s for s in STAGES if s in set(stages)]
     report = progress or (lambda _stage, _info: None)
     summary: dict[str, Any] = {

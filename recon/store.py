@@ -674,8 +674,14 @@ def resolve_run_id(
         )
     )
     if not rows:
-        raise UsageError(f"run {run_id!r} is a {run['stage']} run and has no {stage} run under it")
+        kind = "a `recon run`" if run["stage"] == "run" else f"{_article(run['stage'])} {run['stage']} run"
+        raise UsageError(f"run {run_id!r} is {kind} and has no {stage} run under it")
     return str(rows[0]["run_id"])
+
+
+def _article(word: str) -> str:
+    """``a`` or ``an`` before ``word`` (stage names: an apply, an undo, a pull)."""
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def store_status(db: sqlite_utils.Database) -> dict[str, Any]:

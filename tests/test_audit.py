@@ -32,7 +32,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
 from recon import review
 from recon.apply import apply_plan
 from recon.audit import anchor, append, build_undo_plan, escape_formula, export, verify
-from recon.errors import UsageError
+from recon.errors import AuditError, UsageError
 from recon.store import open_store, transaction
 
 EVIL = ['=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tTab", "\rCR"]
@@ -90,6 +90,42 @@ def test_verify_with_the_anchor_catches_a_truncated_tail() -> None:
     assert verify(db).ok  # a cut tail leaves a valid chain...
     result = verify(db, anchor=head)  # ...which the anchor printed earlier exposes
     assert not result.ok and "cut off" in result.problems[0]
+
+
+@pytest.mark.parametrize("bad", ["", "zzz", "ab" * 16])
+def test_an_anchor_that_is_no_hash_is_a_usage_error_not_tampering(bad: str) -> None:
+    with pytest.raises(UsageError, match="is not an audit hash"):
+        verify(open_store(":memory:"), anchor=bad)
+
+
+def test_an_export_under_a_file_says_the_file_is_no_folder(tmp_path: Path) -> None:
+    (tmp_path / "audit.csv").write_text("x", encoding="utf-8")
+    with pytest.raises(AuditError, match=r"audit\.csv is a file, not a folder"):
+        export(open_store(":memory:"), "csv", tmp_path / "audit.csv" / "inner.csv")
+
+
+def test_audit_report_reads_a_recon_run_id_as_its_apply_and_refuses_unknown_ids() -> None:
+    from recon.insights import audit_report
+    from recon.store import finish_run, start_run
+
+    db = open_store(":memory:")
+    parent = start_run(db, "run")
+    child = start_run(db, "apply", parent_id=parent)
+    with transaction(db):
+        append(db, [{"run_id": child, "item_id": "i1", "crm": "hubspot", "object": "companies",
+                     "record_id": "1", "field": "name", "outcome": "confirmed"}])  # fmt: skip
+    finish_run(db, child, status="ok")
+    assert audit_report(db, parent).to_dicts() == audit_report(db, child).to_dicts()
+    assert audit_report(db, parent).height == 1
+    with pytest.raises(UsageError, match="no run 'nope'"):
+        audit_report(db, "nope")
+    pull = start_run(db, "pull")
+    with pytest.raises(UsageError, match="is a pull run and has no apply run under it"):
+        audit_report(db, pull)
+    with pytest.raises(UsageError, match="is a `recon run` and has no plan run under it"):
+        from recon.store import resolve_run_id
+
+        resolve_run_id(db, parent, "plan")
 
 
 def test_appending_keeps_an_old_anchor_valid() -> None:

@@ -247,6 +247,23 @@ def test_unknown_stage_is_a_usage_error(run_config: Path) -> None:
     assert not (run_config.parent / "recon.db").exists()
 
 
+@pytest.mark.parametrize(("stages", "says"), [(["aply"], "unknown stage 'aply'"), ([], "no stage")])
+def test_run_pipeline_refuses_unknown_stages_as_the_cli_does(
+    run_config: Path, stages: list[str], says: str
+) -> None:
+    """A scheduled script's typo ("aply") is not a clean run that did nothing; a single
+    stage given as text is that stage, not its letters."""
+    from recon.config import load_config
+    from recon.errors import UsageError
+    from recon.pipeline import run_pipeline
+
+    cfg = load_config(run_config)
+    with pytest.raises(UsageError, match=says):
+        run_pipeline(cfg, notify=False, stages=stages)
+    summary = run_pipeline(cfg, notify=False, stages="export")
+    assert summary["stages"] == {} and "exports" in summary  # the export ran, nothing else
+
+
 def test_run_resumes_an_apply_killed_mid_batch(
     sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
