@@ -59,10 +59,13 @@ def read_settings(path: str | Path | None) -> Any:
     path = Path(path)
     if not path.is_file():
         raise UsageError(
-            f"no settings file {path}", hint="--settings names a JSON file of MatchSettings"
+            f"settings file {path} is a folder" if path.is_dir() else f"no settings file {path}",
+            hint="--settings names a JSON file of MatchSettings",
         )
     try:
         text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the settings file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise UsageError(
             f"settings file {path} is not UTF-8 text (byte {exc.start})",

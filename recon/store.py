@@ -398,6 +398,19 @@ def open_store(
                 f"cannot create the folder for the store {p}: {exc.strerror}",
                 hint="set [store] path in recon.toml to a writable location",
             ) from None
+        # the store, and the folder its journal (-wal, -shm) and lock live in, must be
+        # writable: else the first write fails mid-command ("attempt to write a readonly
+        # database")
+        blocked = next(
+            (f for f in (p, p.parent) if f.exists() and not os.access(f, os.W_OK)), None
+        )
+        if blocked is not None:
+            raise StoreError(
+                f"the store {p} cannot be written: {blocked} is read-only for this user (recon "
+                "writes its runs, lock and journal files there)",
+                hint="give this user write access to the store and its folder, or copy the "
+                "store somewhere writable and set [store] path",
+            )
     try:
         db = sqlite_utils.Database(_connect(path))
         db.execute("PRAGMA busy_timeout = 30000")

@@ -246,3 +246,12 @@ def test_files_of_the_other_object_get_the_object_to_give(tmp_path: Path) -> Non
     with pytest.raises(FileFormatError) as err:
         match_files(hs, [sf], entity="companies", out_dir=tmp_path / "out")
     assert err.value.hint == "these are contacts: run with --object contacts"
+
+
+def test_a_folder_given_as_the_settings_file_is_named_as_one(tmp_path: Path) -> None:
+    from recon.match_files import read_settings
+
+    with pytest.raises(UsageError, match="is a folder"):
+        read_settings(tmp_path)
+    with pytest.raises(UsageError, match="no settings file"):
+        read_settings(tmp_path / "nope.json")

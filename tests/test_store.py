@@ -112,6 +112,24 @@ def test_a_write_held_past_the_busy_timeout_is_a_locked_error(store_path: Path) 
     assert other["runs"].count == 1
 
 
+def test_a_read_only_store_or_folder_is_named_before_the_first_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(root may write anywhere: the access check is stood in for.) A store its user may
+    not write failed mid-command with "attempt to write a readonly database"."""
+    import os
+
+    path = tmp_path / "data" / "recon.db"
+    open_store(path).conn.close()
+    for blocked in (path, path.parent):
+        monkeypatch.setattr(os, "access", lambda f, mode, b=blocked: Path(f) != b)
+        with pytest.raises(StoreError, match=f"{blocked} is read-only for this user") as err:
+            open_store(path)
+        assert "write access" in str(err.value)
+    monkeypatch.undo()
+    open_store(path).conn.close()
+
+
 def test_another_applications_database_is_not_made_a_store(tmp_path: Path) -> None:
     """Opening it would add recon's tables to someone else's database."""
     import sqlite3

@@ -1113,9 +1113,16 @@ def read_export(
     """
     path = Path(path)
     source, obj = parse_as(as_, path)
+    if path.is_dir():
+        raise _error(path, "is a folder, not an export file", hint="name the export file itself")
     if not path.is_file():
         raise _error(path, "no such file", hint="check the path")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise _error(
+            path, f"cannot be read ({exc.strerror or exc})", hint="check the file and its access"
+        ) from None
     if not raw or raw.isspace():
         raise _error(
             path,

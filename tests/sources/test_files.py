@@ -300,6 +300,11 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         p.write_bytes(b"PK\x03\x04 not really a zip")
     elif case == "missing_file":
         p = tmp_path / "nope.csv"
+    elif case == "folder":
+        p = tmp_path / "exports"
+        p.mkdir()
+    elif case == "unreadable":  # an I/O error reading it
+        p = Path("/proc/self/mem")
     return p, "hubspot:companies"
 
 
@@ -330,6 +335,8 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("xlsx_corrupt", None, None, "XLSX"),
         ("xlsx_dup_id", 3, "Record ID", "more than once (again in row 5)"),
         ("missing_file", None, None, "no such file"),
+        ("folder", None, None, "is a folder, not an export file"),
+        ("unreadable", None, None, "cannot be read"),
     ],
 )
 def test_bad_files_raise_one_clear_error(
