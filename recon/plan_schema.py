@@ -237,6 +237,19 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
             errors.append(
                 (f"mapping.rules.{key}", f"no mapping for {key!r}; keys look like 'contacts.email'")
             )
+    # a rule set both at a [[mapping.fields]] entry and in [mapping] rules, differently: which
+    # one is meant cannot be told (the rules key used to win without a word)
+    given = {f"mapping.fields[{i}]": section.fields[i].rule for i, _fm in customs}
+    for path, m in candidates:
+        entry_rule, key_rule = given.get(path), section.rules.get(m.key)
+        if entry_rule and key_rule and entry_rule != key_rule:
+            errors.append(
+                (
+                    path,
+                    f"rule {entry_rule!r} here, but mapping.rules.{m.key} says {key_rule!r}: "
+                    "keep one",
+                )
+            )
     candidates = [(p, replace(m, rule=section.rules.get(m.key, m.rule))) for p, m in candidates]
     # mapped twice
     seen_hs: dict[tuple[str, str, str], str] = {}
@@ -261,6 +274,8 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
         direction = getattr(section, m.object)
         m, schema_problems, narrowed = _check_schema(m, index, direction)
         problems += schema_problems
+        if path in given and m.kind in ("enum", "multi"):
+            narrowed += _many_to_one(section.fields[int(path[15:-1])].options)
         if m.default and path in user_options and problems:
             errors.extend((path, p) for p in problems)
         elif m.default:
@@ -293,6 +308,26 @@ def _needed_schemas(candidates: list[tuple[str, FieldMap]]) -> set[tuple[str, st
         out.add(("hubspot", m.object))
         out.add(("salesforce", m.salesforce_object))
     return out
+
+
+def _many_to_one(options: dict[str, str]) -> list[str]:
+    """Warnings for options a person wrote that map several HubSpot values to one
+    Salesforce value: the way back takes the first of them (in order).
+
+    Examples:
+        >>> _many_to_one({"B": "x", "A": "x", "C": "y"})[0][:33]
+        "options map 'A', 'B' to 'x': a Sa"
+    """
+    shared: dict[str, list[str]] = {}
+    for hs_value, sf_value in sorted(options.items()):
+        shared.setdefault(sf_value, []).append(hs_value)
+    return [
+        f"options map {', '.join(map(repr, hs_values))} to {sf_value!r}: a Salesforce "
+        f"{sf_value!r} is written to HubSpot as {hs_values[0]!r} (a HubSpot value among them "
+        "is left as it is); map one of them only if another is meant"
+        for sf_value, hs_values in shared.items()
+        if len(hs_values) > 1
+    ]
 
 
 def _check_schema(

@@ -430,6 +430,30 @@ def test_one_default_pair_named_twice_is_an_error() -> None:
     assert [p for p, m in chk.errors if "mapped twice" in m] == ["mapping.fields[1]"]
 
 
+def test_a_rule_given_at_an_entry_and_in_rules_differently_is_an_error() -> None:
+    """`[mapping] rules` used to win over the entry's own rule without a word (the plan
+    wrote the other way round from what the entry asked for)."""
+    from recon.config import MappingSection
+
+    entry = {"object": "companies", "hubspot": "city", "salesforce": "BillingCity"}
+    section = MappingSection(
+        fields=[{**entry, "rule": "always_salesforce"}],
+        rules={"companies.city": "always_hubspot"},
+    )
+    chk = check_mappings(section, schemas())
+    assert [(p, m) for p, m in chk.errors if "keep one" in m] == [
+        (
+            "mapping.fields[0]",
+            "rule 'always_salesforce' here, but mapping.rules.companies.city says "
+            "'always_hubspot': keep one",
+        )
+    ]
+    same = MappingSection(
+        fields=[{**entry, "rule": "always_hubspot"}], rules={"companies.city": "always_hubspot"}
+    )
+    assert not check_mappings(same, schemas()).errors
+
+
 def test_default_rule_applies_to_the_default_mappings() -> None:
     chk = resolve_mappings(
         _section(
@@ -653,3 +677,19 @@ def test_options_on_a_mapping_that_is_no_picklist_are_warned_about() -> None:
     )  # fmt: skip
     assert not chk.errors
     assert any("not a picklist: they are ignored" in m for _p, m in chk.warnings), chk.warnings
+
+
+def test_options_mapping_several_hubspot_values_to_one_are_warned_about() -> None:
+    """The way back is ambiguous: a Salesforce "Technology" becomes the first HubSpot value
+    mapped to it, which the warning names."""
+    chk = check_mappings(
+        _section({"object": "companies", "hubspot": "industry", "salesforce": "Industry",
+                  "options": {"TECHNOLOGY": "Technology", "OTHER": "Technology"}}),
+        schemas(),
+    )  # fmt: skip
+    said = [m for _p, m in chk.warnings if "options map" in m]
+    assert said == [
+        "options map 'OTHER', 'TECHNOLOGY' to 'Technology': a Salesforce 'Technology' "
+        "is written to HubSpot as 'OTHER' (a HubSpot value among them is left as it is); "
+        "map one of them only if another is meant"
+    ], chk.warnings
