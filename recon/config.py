@@ -733,8 +733,15 @@ def load_config(
             raise ConfigError(
                 f"{found} is not valid TOML: {exc}", hint="fix the line named"
             ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {found}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            line = found.read_bytes()[: exc.start].count(b"\n") + 1
+            raise ConfigError(
+                f"{found} is not UTF-8 text: line {line} holds a byte UTF-8 has no character "
+                f"for (0x{exc.object[exc.start]:02x})",
+                hint="save the file as UTF-8",
+            ) from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {found}: {exc.strerror or exc}") from None
     for section, values in (overrides or {}).items():
         if isinstance(values, dict) and isinstance(data.get(section), dict):
             data[section] = {**data[section], **values}
@@ -742,6 +749,23 @@ def load_config(
             data[section] = values
     for reserved in ("source_path",):
         data.pop(reserved, None)
+    sections = [name for name in ReconConfig.model_fields if name != "source_path"]
+    stray = sorted(
+        k
+        for k in os.environ
+        if k.upper().startswith("RECON_")
+        and "__" in k
+        and k[6:].split("__", 1)[0].lower() not in sections
+    )
+    if stray:  # a misspelt section would leave the intended setting (a budget cap) unset
+        raise ConfigError(
+            "an environment override names no section of recon.toml",
+            problems=[
+                (k, f"no section [{k[6:].split('__', 1)[0].lower()}]; sections: {', '.join(sections)}")
+                for k in stray
+            ],
+            hint="overrides are RECON_<SECTION>__<KEY>, e.g. RECON_BUDGET__HUBSPOT_CALLS=5000",
+        )
     try:
         cfg = ReconConfig(**data)
     except ValidationError as exc:
@@ -760,6 +784,14 @@ def load_config(
         ) from None
     object.__setattr__(cfg, "source_path", found)
     _resolve_paths(cfg, cfg.base_dir)
+    key_file = cfg.salesforce.private_key_file
+    if cfg.salesforce.auth == "jwt" and key_file is not None and not key_file.is_file():
+        # found now, not as "authentication failed" (exit 7) at the first call
+        raise ConfigError(
+            f"invalid configuration in {where}",
+            problems=[("salesforce.private_key_file", f"no such file: {key_file}")],
+            hint="point it at the PEM private key of the connected app's certificate",
+        )
     settings = cfg.match.settings_file
     if settings is not None and not settings.is_file():
         raise ConfigError(

@@ -192,6 +192,25 @@ def test_salesforce_auth_needs_its_keys(tmp_path: Path, auth: str, missing: str)
         load_config(path)
 
 
+def test_a_jwt_key_file_that_is_not_there_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found on loading (exit 3), not as "authentication failed" (exit 7) at the first call."""
+    monkeypatch.setenv("SF_ID", "cid")
+    path = write(
+        tmp_path,
+        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\nauth = "jwt"\n'
+        'client_id = "env:SF_ID"\nusername = "u@x.org"\nprivate_key_file = "nokey.pem"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.problems == [
+        ("salesforce.private_key_file", f"no such file: {tmp_path / 'nokey.pem'}")
+    ]
+    (tmp_path / "nokey.pem").write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    assert load_config(path).salesforce.private_key_file == tmp_path / "nokey.pem"
+
+
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, '[store]\npath = "file.db"\n')
     monkeypatch.setenv("RECON_REVIEW__PORT", "9001")
@@ -328,6 +347,25 @@ def test_a_bad_environment_override_is_named_as_such(
         load_config(path)
     text = str(err.value) + " ".join(m for _k, m in err.value.problems)
     assert "environment overrides" in text and "RECON_HUBSPOT__PAGE_SIZE" in text
+
+
+def test_an_override_of_a_misspelt_section_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RECON_BUDGETS__HUBSPOT_CALLS was ignored: the budget cap it meant was not in force."""
+    monkeypatch.setenv("RECON_BUDGETS__HUBSPOT_CALLS", "1")
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "[store]\n"))
+    assert err.value.problems[0][0] == "RECON_BUDGETS__HUBSPOT_CALLS"
+    assert "no section [budgets]" in err.value.problems[0][1] and "budget" in err.value.problems[0][1]
+    assert "RECON_BUDGET__HUBSPOT_CALLS" in str(err.value)
+
+
+def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "recon.toml"
+    path.write_bytes(b"[store]\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"is not UTF-8 text: line 2 .*0xe9.*save the file as UTF-8"):
+        load_config(path)
 
 
 def test_salesforce_credential_problems_are_reported_together(tmp_path: Path) -> None:
