@@ -853,7 +853,8 @@ def apply(
         bool,
         typer.Option(
             "--resume",
-            help="Finish an interrupted apply (sent items are checked in the CRM first).",
+            help="Finish an interrupted apply (of --plan, else the latest one interrupted; "
+            "sent items are checked in the CRM first). Without one it is an error.",
         ),
     ] = False,
     confirm_merges: Annotated[
@@ -871,6 +872,19 @@ def apply(
 
     cfg = get_config(config)
     db = open_db(cfg)
+    if resume and not dry_run:
+        from .apply import unfinished_apply
+        from .store import resolve_run_id
+
+        plan = resolve_run_id(db, plan_run, "plan") if plan_run else None
+        pending = unfinished_apply(db, plan)
+        if pending is None:
+            raise UsageError(
+                "there is no interrupted apply to resume"
+                + (f" of plan {plan}" if plan else ""),
+                hint="`recon apply` (without --resume) applies the latest plan",
+            )
+        plan_run = pending[1]  # the plan of the apply to finish, not a newer one
     if not dry_run and not yes:
         if not sys.stdin.isatty():
             raise UsageError(

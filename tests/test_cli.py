@@ -329,6 +329,8 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         (["pull", "--file", str(tmp_path), "--as", "hubspot:companies"], "is a folder"),
         (["review", "--no-browser", "--port", "28555"], "is not an address of this machine"),
         (["apply", "--dry-run"], "there is no plan to apply"),
+        # --resume with nothing interrupted: not a new apply of the latest plan
+        (["apply", "--resume", "--yes"], "there is no interrupted apply to resume"),
     ]  # fmt: skip
     for args, says in cases:
         done = run_cli("--config", str(conf), *args)
