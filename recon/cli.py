@@ -538,6 +538,11 @@ def match(
         store_lock(db, holder="match", heartbeat_every=30),
         err_console.status(f"matching {', '.join(objects)}…"),
     ):
+        if not db.execute("select 1 from snapshots limit 1").fetchone():
+            raise UsageError(
+                "there are no pulled records to match",
+                hint="run `recon pull` (or `pull --file`) first",
+            )
         run_id = run_match(db, settings, objects=objects)
     table = Table(title=f"match run {run_id}")
     for col in ("object", "kind", "tier", "pairs"):
