@@ -70,6 +70,8 @@ class Planner:
         for what, n in view.rejected.items():  # rejected by a reviewer: left out of the plan
             if n:
                 self.skipped[f"{what[:-1]}_rejected"] += n
+        if view.approved_elsewhere:  # an approved link whose record this run links elsewhere
+            self.skipped["approved_link_elsewhere"] += view.approved_elsewhere
         # (object, record id, property) -> (rank, item): one HubSpot write per property
         self.hs_writes: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
         # link indexes (all links, even when sampling: creates must not duplicate linked records)
@@ -252,6 +254,15 @@ class Planner:
             )
             for source, obj in sorted(self.partial_targets)
         ]
+        if self.view.pinned:
+            out.append(
+                (
+                    "links",
+                    f"{self.view.pinned} approved link(s) the match run no longer proposes are "
+                    "kept (an edit moved their records apart, or the weights changed): they "
+                    "still sync; reject one in review to unlink its records",
+                )
+            )
         if self.undone_held:
             out.append(
                 (

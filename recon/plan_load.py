@@ -20,7 +20,7 @@ import sqlite_utils
 
 from .apply_items import norm
 from .models import SF_ID_PREFIXES, canonical_json, parse_ts, stable_id
-from .plan import REJECTED_LABELS, field_choices, latest_decisions
+from .plan import APPROVED_LABELS, REJECTED_LABELS, field_choices, latest_decisions
 from .review_detail import CLUSTER_ANSWERS
 
 __all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view"]
@@ -209,6 +209,8 @@ class StoreView:
         schemas: ``{(source, object): fields}`` as stored.
         rejected: how many links and clusters were left out because their current decision
             rejects them (``non_match``, a split): ``{"links": n, "clusters": n}``.
+        pinned, approved_elsewhere: approved links this match run no longer proposes, kept
+            or (an end linked elsewhere now) left out (:func:`pin_approved_links`).
         held: ``(source, record_id)`` of records a split kept together with another (one
             entity: never created on the other side as two records).
         incomplete: ``(source, object)`` pulled only in part so far (a ``--sample`` pull, a
@@ -234,6 +236,10 @@ class StoreView:
     masters: dict[str, Any] = field(default_factory=dict)
     field_choices: dict[str, Any] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
+    #: approved links this match run no longer proposes, kept (:func:`pin_approved_links`)
+    pinned: int = 0
+    #: approved links left out: this match run links one of their records elsewhere
+    approved_elsewhere: int = 0
     held: set[tuple[str, str]] = field(default_factory=set)
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
@@ -418,6 +424,7 @@ def load_view(
                     if len(ids) > 1:
                         view.held.update((sources.get(r, ""), r) for r in ids)
         view.rejected["clusters"] = len(gone)
+    pin_approved_links(view, answers)
     # a duplicate cluster of an earlier match run that no one rejected still says its records
     # may be one entity (weights are fitted again each run: a pair near a threshold can drop
     # out): they are held out of creates, as the current run's clusters are
@@ -560,6 +567,53 @@ def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
         if status == "ok" and (cfg.get("sample") is None or cfg.get("file")):
             whole |= keys  # type: ignore[arg-type]
     return touched - whole
+
+
+def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> None:
+    """Keep the links a reviewer (or the policy) approved that this match run no longer
+    proposes, while both records live and neither is in another link of this run.
+
+    Weights are fitted again each run and records change (a company renamed in one CRM): an
+    approved pair can drop out of the candidates. Without it the plan would stop syncing
+    the pair and offer to create a copy of each record in the other CRM. A person's
+    approval stands until a person rejects it; an end the new run links elsewhere is left
+    to that link (counted: ``approved_elsewhere``). Pinned links have
+    tier ``approved`` and no score.
+    """
+    have = {link["pair_id"] for link in view.links}
+    taken = {(link["object"], "hubspot", link["hs_id"]) for link in view.links} | {
+        (link["object"], "salesforce", link["sf_id"]) for link in view.links
+    }
+    pinned: list[dict[str, Any]] = []
+    elsewhere = 0
+    for iid, d in answers.items():
+        if d.get("kind") != "link" or d.get("label") not in APPROVED_LABELS or iid in have:
+            continue
+        sides = {d.get("source_l"): d.get("record_id_l"), d.get("source_r"): d.get("record_id_r")}
+        hs_id, sf_id, obj = sides.get("hubspot"), sides.get("salesforce"), d.get("object")
+        if not hs_id or not sf_id or obj not in ("companies", "contacts"):
+            continue
+        hs_id, sf_id = str(hs_id), str(sf_id)
+        sf_obj = (
+            "Account"
+            if obj == "companies"
+            else d.get("salesforce_object") or SF_ID_PREFIXES.get(sf_id[:3])
+        )
+        hs = view.records.get(("hubspot", obj), {}).get(hs_id)
+        sf = view.records.get(("salesforce", sf_obj), {}).get(sf_id) if sf_obj else None
+        if hs is None or sf is None or hs.archived or sf.archived:
+            continue  # gone: nothing to sync (and nothing to hold out of creates)
+        if (obj, "hubspot", hs_id) in taken or (obj, "salesforce", sf_id) in taken:
+            elsewhere += 1
+            continue
+        pinned.append(
+            {"pair_id": iid, "object": obj, "hs_id": hs_id, "sf_id": sf_id, "sf_object": sf_obj,
+             "score": None, "tier": "approved"}
+        )  # fmt: skip
+    if pinned:
+        view.links = sorted([*view.links, *pinned], key=lambda link: link["pair_id"])
+        view.pinned = len(pinned)
+    view.approved_elsewhere = elsewhere
 
 
 def _links(conn: Any, match_run_id: str) -> list[dict[str, Any]]:

@@ -207,3 +207,52 @@ def test_link_indexes_keep_the_first_link_of_a_record() -> None:
         "hubspot": {"c1", "c2", "c3", "p1"},
         "salesforce": {"001A", "001B", "001C", "003A"},
     }
+
+
+def _approved_link(w: World, *, elsewhere: bool = False) -> str:
+    """Company 1 ⇄ Account 001A approved in an earlier match run, which the current run no
+    longer proposes (the company was renamed in HubSpot)."""
+    from recon.models import stable_id
+
+    w.snap("hubspot", "companies", "1", {"name": "Northwind Provisions", "city": "Springfield"},
+           name="Northwind Provisions")  # fmt: skip
+    w.snap("salesforce", "Account", "001A", {"Name": "Compass Root Foods", "BillingCity": "Lyon"},
+           name="Compass Root Foods")  # fmt: skip
+    pid = stable_id("companies", "hubspot", "1", "salesforce", "001A")
+    w.db["decisions"].insert(
+        {"kind": "link", "object": "companies", "source_l": "hubspot", "record_id_l": "1",
+         "source_r": "salesforce", "record_id_r": "001A", "label": "match", "item_id": pid,
+         "version": 1, "superseded": 0, "decided_by": "human", "reviewer": "ana@corp.com",
+         "decided_at": "2024-07-01T00:00:00Z"}
+    )  # fmt: skip
+    if elsewhere:  # the current run links the company to another Account
+        w.snap("salesforce", "Account", "001B", {"Name": "Northwind Provisions"},
+               name="Northwind Provisions")  # fmt: skip
+        w.link("companies", "1", "Account", "001B")
+    return pid
+
+
+def test_an_approved_link_the_match_run_no_longer_proposes_still_syncs() -> None:
+    """A link a person approved stays a link while its records live: the plan syncs it and
+    creates no copy of either record (it offered to create both, and duplicated them)."""
+    from plan_testdata import by, plan
+
+    w = World()
+    pid = _approved_link(w)
+    result = plan(w, cfg(create_missing=True))
+    assert not by(result.items, action="create")
+    updates = by(result.items, action="update", link_item_id=pid)
+    assert ("hubspot", "name") in {(i["system"], i["field"]) for i in updates}
+    assert updates[0]["reason"]["tier"] == "approved" and updates[0]["reason"]["score"] is None
+    assert any("1 approved link(s) the match run no longer proposes are kept" in m
+               for _p, m in result.warnings)  # fmt: skip
+
+
+def test_an_approved_link_whose_record_is_linked_elsewhere_now_is_left_to_that_link() -> None:
+    from plan_testdata import by, plan
+
+    w = World()
+    pid = _approved_link(w, elsewhere=True)
+    result = plan(w)
+    assert not by(result.items, link_item_id=pid)
+    assert result.skipped["approved_link_elsewhere"] == 1
