@@ -588,6 +588,16 @@ class Runner:
             )
         return True
 
+    @staticmethod
+    def _merge_moved(item: Item, state: RecordState, own: dict[str, Any]) -> bool:
+        """Whether a survivorship input of a merge's master changed since review, other than
+        by recon's own writes to it (``own``: field -> value recon wrote there; or the merge's
+        own value, written by a part of it that ran)."""
+        values = item.payload.get("values")
+        return isinstance(values, dict) and _inputs_moved(
+            values, str(item.record_id), state, own, item.props()
+        )
+
     def _to_survivor(self, op: Op) -> Op:
         """An association op with each end this plan merged away replaced by its survivor."""
         rid, to_id = str(op.record_id), str(op.to_id)
@@ -657,18 +667,11 @@ class Runner:
         values = item.payload.get("values")
         if item.action != "merge" or not isinstance(values, dict):
             return False
-        for victim in item.payload.get("victims") or ():
-            state = states.get(str(victim))
-            if state is None:
-                continue
-            own = self.own_values.get(str(victim), {})
-            for f, per in values.items():
-                if not isinstance(per, dict) or str(victim) not in per:
-                    continue
-                now = norm(state.values.get(f))
-                if now != norm(per[str(victim)]) and not (f in own and now == norm(own[f])):
-                    return True
-        return False
+        return any(
+            _inputs_moved(values, str(victim), state, self.own_values.get(str(victim), {}))
+            for victim in item.payload.get("victims") or ()
+            if (state := states.get(str(victim))) is not None
+        )
 
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
         both = {
@@ -748,10 +751,23 @@ class Runner:
         for op, its in part:
             state = current.get(str(op.record_id))
             mine = str(op.record_id) in touched
-            if (op, its) not in checked or (kind == "merge" and mine):
+            if (op, its) not in checked:
                 keep.append((op, its))
             elif state is None:
                 (moot if str(op.record_id) in merged_into else gone).extend(its)
+            elif kind == "merge" and mine:
+                # this plan wrote the master already (a link's updates, a merge stopped part
+                # way): its time moved, so each survivorship input is judged by value, and a
+                # value recon itself wrote there is no news; a person's edit since still is
+                own = self.own_values.get(str(op.record_id), {})
+                bad = [
+                    i
+                    for i in its
+                    if self._merge_moved(i, state, own) or self._victim_changed(i, victim_states)
+                ]
+                stale.extend((i, state) for i in bad)
+                if not bad:
+                    keep.append((op, its))
             elif mine and kind == "update":
                 # this run already wrote the record (its time moved): judge each field by value,
                 # and send no precondition on the time this run itself moved
@@ -834,3 +850,26 @@ class Runner:
             applied_now=self.confirmed_now,
             anchor=audit.anchor(self.db),
         )
+
+
+def _inputs_moved(
+    values: dict[str, Any], rid: str, state: RecordState, *accepted: dict[str, Any]
+) -> bool:
+    """Whether record ``rid`` holds, in a field a merge compares (``values``: field ->
+    record -> the value review saw), another value than review saw and than any of
+    ``accepted`` (field -> value recon itself wrote there).
+
+    Examples:
+        >>> st = RecordState("1", None, {"phone": "2", "city": "B"})
+        >>> _inputs_moved({"phone": {"1": "1"}}, "1", st)
+        True
+        >>> _inputs_moved({"phone": {"1": "1"}, "city": {"1": "B"}}, "1", st, {"phone": "2"})
+        False
+    """
+    for f, per in values.items():
+        if not isinstance(per, dict) or rid not in per:
+            continue
+        now = norm(state.values.get(f))
+        if now != norm(per[rid]) and not any(f in a and now == norm(a[f]) for a in accepted):
+            return True
+    return False

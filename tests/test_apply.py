@@ -1255,6 +1255,39 @@ def test_a_victim_recon_itself_wrote_for_the_plan_is_no_reason_to_refuse_the_mer
     assert writer.merged_away("companies", [victim]) == {victim}
 
 
+def test_a_merge_of_a_master_recon_wrote_is_still_refused_after_a_person_s_edit(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """An earlier apply of the plan wrote the master (its link's update): the merge, sent
+    later with confirmation, judged the master by value, but took every value for recon's
+    own and overwrote a person's phone edit since review (its audit said the phone was
+    blank). Recon's own value is no news; the person's edit sends the merge back to review."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    master, victim = crm.hs_create(
+        "companies", [{"name": f"M {tag}"}, {"name": f"V {tag}", "phone": "+1 555 0100"}]
+    )
+    merge = hs_merge(crm, [master, victim])
+    merge["payload"]["values"] = {
+        "name": {master: f"M {tag}", victim: f"V {tag}"},
+        "phone": {master: None, victim: "+1 555 0100"},
+    }
+    merge["payload"]["fields"] = {"phone": "+1 555 0100"}
+    rename = hs_update(
+        master, "name", f"M {tag}", f"M {tag} Ltd", crm.modified("hubspot", "companies", master)
+    )
+    plan = make_plan(db, [rename, merge])
+    first = apply_plan(db, cfg, plan_run_id=plan)  # merges not confirmed: only the rename
+    assert (first.applied, first.skipped) == (1, 1)
+    crm.edit("hubspot", "companies", master, {"phone": "USER EDIT 42"})
+    second = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (second.applied, second.stale) == (0, 1)
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.merged_away("companies", [victim]) == set()
+    assert writer.current("companies", [master], ["phone"])[master].values["phone"] == "USER EDIT 42"
+
+
 def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Path) -> None:
     """The review app's "Approved to apply" counts what the next apply would send."""
     from recon.apply import approved_plan_items, pending_items
