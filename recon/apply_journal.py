@@ -748,6 +748,7 @@ class Runner:
         gone: list[Item] = []
         stale: list[tuple[Item, RecordState]] = []
         moot: list[Item] = []
+        merged_before: list[Item] = []
         for op, its in part:
             state = current.get(str(op.record_id))
             mine = str(op.record_id) in touched
@@ -755,6 +756,15 @@ class Runner:
                 keep.append((op, its))
             elif state is None:
                 (moot if str(op.record_id) in merged_into else gone).extend(its)
+            elif (
+                kind == "merge"
+                and not mine
+                and all(str(v) not in current for v in its[0].merge_ids)
+            ):
+                # every victim was merged away (or deleted) before, not by this plan: another
+                # plan's apply or someone in the CRM did it; its old survivorship values are
+                # not written over the master
+                merged_before.extend(its)
             elif kind == "merge" and mine:
                 # this plan wrote the master already (a link's updates, a merge stopped part
                 # way): its time moved, so each survivorship input is judged by value, and a
@@ -795,6 +805,22 @@ class Runner:
                 "skipped",
                 ErrorClass.NOT_FOUND,
                 f"the record was merged into {into} by recon",
+            )
+        for item in merged_before:
+            by = self.db.execute(
+                "select run_id from journal where crm_record_id = ? and state = 'confirmed' "
+                "and run_id != ? and json_extract(item, '$.action') = 'merge' "
+                "order by updated_at desc limit 1",
+                [str(item.record_id), self.run_id],
+            ).fetchone()
+            self._finish(
+                [item],
+                "skipped",
+                None,
+                f"merged already by {by[0]}: nothing to write"
+                if by
+                else "its records were merged (or deleted) already, outside this plan: nothing "
+                "to write",
             )
         undone = [i for i in gone if isinstance(i.payload.get("expect"), dict)]
         if undone:  # an undo of a record deleted or merged since: nothing left to restore

@@ -1288,6 +1288,32 @@ def test_a_merge_of_a_master_recon_wrote_is_still_refused_after_a_person_s_edit(
     assert writer.current("companies", [master], ["phone"])[master].values["phone"] == "USER EDIT 42"
 
 
+def test_a_merge_another_plan_s_apply_did_is_skipped_not_confirmed_again(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """An older plan applied after a newer one merged the same records: the writer took the
+    victim "merged before" for its own resumed merge, audited a merge this run never sent
+    as confirmed and wrote the older snapshot's survivorship values over the master."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    master, victim = crm.hs_create("companies", [{"name": f"M {tag}"}, {"name": f"V {tag}"}])
+    older = hs_merge(crm, [master, victim])
+    older["payload"]["fields"] = {"name": f"Old {tag}"}
+    older_plan = make_plan(db, [older])
+    newer_plan = make_plan(db, [hs_merge(crm, [master, victim])])
+    done = apply_plan(db, cfg, plan_run_id=newer_plan, confirm_merges=True)
+    assert done.applied == 1
+    again = apply_plan(db, cfg, plan_run_id=older_plan, confirm_merges=True)
+    assert (again.applied, again.skipped, again.stale) == (0, 1, 0)
+    said = db.execute(
+        "select error from journal where run_id = ? and state = 'skipped'", [again.run_id]
+    ).fetchone()[0]
+    assert said == f"merged already by {done.run_id}: nothing to write"
+    writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    assert writer.current("companies", [master], ["name"])[master].values["name"] == f"M {tag}"
+
+
 def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Path) -> None:
     """The review app's "Approved to apply" counts what the next apply would send."""
     from recon.apply import approved_plan_items, pending_items
