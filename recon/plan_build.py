@@ -267,7 +267,8 @@ class Planner:
             out.append(
                 (
                     "undo",
-                    f"{self.undone_held} write(s) an applied `recon undo` took back are proposed "
+                    f"{self.undone_held} write(s) an applied `recon undo` took back (or a "
+                    "reviewer dropped as stale) are proposed "
                     "again: each needs its own approval (the review app's Plan tab, \"every item "
                     "that needs its own approval\"); the links' approvals alone do not apply them",
                 )
@@ -581,8 +582,8 @@ class Planner:
         self.plan_links()
         plan_associations(self)
         items = list(self.items.values())
-        if self.view.undone:
-            self.undone_held = hold_undone(items, self.view.undone)
+        if self.view.undone or self.view.dropped:
+            self.undone_held = hold_undone(items, self.view.undone, self.view.dropped)
         return items
 
     def run(self) -> list[dict[str, Any]]:
@@ -592,12 +593,17 @@ class Planner:
 
 
 def hold_undone(
-    items: list[dict[str, Any]], undone: dict[tuple[str, str, str, str], dict[str, str]]
+    items: list[dict[str, Any]],
+    undone: dict[tuple[str, str, str, str], dict[str, str]],
+    dropped: dict[tuple[str, str, str, str], dict[str, str]] | None = None,
 ) -> int:
     """Writes an applied undo took back need a person again: each such item requires its
     own approval (a ``plan`` decision, the review app's Plan tab) besides its link's, and is
     ``needs_review`` with ``why = "undone_before"``. Without this the next run, its links
     still approved, would write them again. Returns how many items were held.
+
+    ``dropped``: stale writes a reviewer dropped (the same keys): such a write proposed
+    again is held the same way, ``why = "dropped_before"`` and ``dropped_by`` the reviewer.
 
     Examples:
         >>> item = {"item_id": "u1", "action": "update", "system": "hubspot", "object": "companies",
@@ -628,10 +634,18 @@ def hold_undone(
             # other record: the undo said that side keeps its own; this side's a person decides
             side = undone.get(("link", str(item["link_item_id"]), str(reason["mapping"]), ""), {})
             by = side.get(canonical_json(item.get("before")))
+        why = "undone"
+        if by is None and dropped:
+            for fname, value in written.items():
+                key = (item["system"], item["object"], str(item["record_id"]), fname)
+                by = dropped.get(key, {}).get(canonical_json(value))
+                if by is not None:
+                    why = "dropped"
+                    break
         if by is not None:
             item["status"] = "needs_review"
             item["requires"] = [*item["requires"], item["item_id"]]
-            item["reason"] = {**reason, "why": "undone_before", "undone_by": by}
+            item["reason"] = {**reason, "why": f"{why}_before", f"{why}_by": by}
             held += 1
     return held
 

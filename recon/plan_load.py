@@ -244,6 +244,9 @@ class StoreView:
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
     undone: dict[tuple[str, str, str, str], dict[str, str]] = field(default_factory=dict)
+    #: writes a reviewer dropped when apply found them stale: the same keys as ``undone``,
+    #: the value -> who dropped it (:func:`_dropped`)
+    dropped: dict[tuple[str, str, str, str], dict[str, str]] = field(default_factory=dict)
     created: set[tuple[str, str, str]] = field(default_factory=set)
     recon_write: Callable[[str, str, str], ReconWrite | None] | None = None
 
@@ -457,6 +460,7 @@ def load_view(
     if "journal" in db.table_names():
         view.recon_write = recon_writes(conn)
         view.undone = _undone(conn)
+        view.dropped = _dropped(db)
         view.created = {
             (str(a), str(o), str(b))
             for a, o, b in conn.execute(
@@ -541,6 +545,43 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
                 if pair and mapping:
                     for value, run_id in origins.get(item_id, ()):
                         out.setdefault(("link", str(pair), str(mapping), ""), {})[value] = run_id
+    return out
+
+
+def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[str, str]]:
+    """The stale writes a reviewer dropped (*Drop* on a stale write: a ``plan`` decision
+    rejecting it): ``(system, object, record id, field)`` -> ``{canonical JSON of the value
+    the write would have put there: who dropped it}``. A later plan proposing that value
+    for that field again asks a person (:func:`recon.plan_build.hold_undone`): else the
+    next nightly run would write what the reviewer refused."""
+    out: dict[tuple[str, str, str, str], dict[str, str]] = {}
+    for d in latest_decisions(db, kinds=["plan"]).values():
+        choice = d.get("choice")
+        if d.get("label") not in REJECTED_LABELS or not isinstance(choice, dict):
+            continue
+        stale_of = choice.get("stale_of")
+        if not stale_of:
+            continue
+        row = db.execute(
+            "select crm_record_id, item from journal where plan_run_id = ? and item_id = ? "
+            "order by updated_at desc, rowid desc limit 1",
+            [d.get("run_id"), stale_of],
+        ).fetchone()
+        if row is None:
+            continue
+        try:
+            item = json.loads(row[1] or "{}")
+        except ValueError:
+            continue
+        if item.get("action") not in ("update", "owner"):
+            continue
+        payload = item.get("payload") or {}
+        written = payload.get("properties") or payload.get("fields") or {}
+        rid = str(row[0] or item.get("record_id") or "")
+        who = str(d.get("reviewer") or d.get("decided_by") or "a reviewer")
+        for fname, value in written.items():
+            key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
+            out.setdefault(key, {})[canonical_json(value)] = who
     return out
 
 

@@ -151,6 +151,40 @@ def test_rejected_or_deferred_stale_write_is_not_sent(
     assert len(_stale_items(db, "deferred" if action == "defer" else "decided")) == 1
 
 
+@pytest.mark.parametrize("action", ["reject", "defer"])
+def test_a_dropped_stale_write_proposed_again_waits_for_a_person(
+    crm: CrmEnv, tmp_path: Path, action: str
+) -> None:
+    """*Drop* refused writing this value over the person's edit: the next plan proposing the
+    same write (the link still approved) holds it for a person instead of applying it under
+    the link's approval. *Defer* decides nothing."""
+    from recon.models import canonical_json
+    from recon.plan_build import hold_undone
+    from recon.plan_load import _dropped
+
+    _cfg, db, _plan, rid, _snap = _stale_setup(crm, tmp_path)
+    [item] = _stale_items(db)
+    planned = review.item_detail(db, item["item_id"])["stale"]["fields"][0]["planned"]
+    review.decide(db, item["item_id"], action, reviewer=REVIEWER, based_on_version=0)
+    dropped = _dropped(db)
+    again = {
+        "item_id": "u2", "action": "update", "system": "hubspot", "object": "companies",
+        "record_id": rid, "payload": {"properties": {"name": planned}}, "requires": ["pair-9"],
+        "reason": {"why": "salesforce_wins"}, "status": "proposed",
+    }  # fmt: skip
+    if action == "defer":
+        assert dropped == {} and hold_undone([again], {}, dropped) == 0
+        return
+    assert dropped == {("hubspot", "companies", rid, "name"): {canonical_json(planned): REVIEWER}}
+    assert hold_undone([again], {}, dropped) == 1
+    assert again["status"] == "needs_review" and again["requires"] == ["pair-9", "u2"]
+    assert again["reason"]["why"] == "dropped_before"
+    assert again["reason"]["dropped_by"] == REVIEWER
+    other = {**again, "item_id": "u3", "payload": {"properties": {"name": "Another"}},
+             "status": "proposed", "requires": ["pair-9"]}  # fmt: skip
+    assert hold_undone([other], {}, dropped) == 0  # another value is another question
+
+
 def test_a_second_edit_after_approval_is_stale_again(crm: CrmEnv, tmp_path: Path) -> None:
     cfg, db, plan, rid, _snap = _stale_setup(crm, tmp_path)
     [first] = _stale_items(db)
