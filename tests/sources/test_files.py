@@ -639,6 +639,14 @@ def test_a_value_that_is_no_date_names_its_row_and_column(tmp_path: Path) -> Non
     with pytest.raises(FileFormatError, match="'yesterday' is not a date") as err:
         read_export(path, "hubspot:companies")
     assert err.value.row == 3 and err.value.column == "Last Modified Date"
+    # a slashed value that is no date either way is no vote for day or month first (the
+    # column was left unread, "read as day or month first"): it is named as no date
+    path.write_text(
+        "Id,Name,LastModifiedDate\n001A,A,12/11/2026\n001B,B,13/13/2026\n", encoding="utf-8"
+    )
+    with pytest.raises(FileFormatError, match="'13/13/2026' is not a date") as err:
+        read_export(path, "salesforce:Account")
+    assert err.value.row == 3 and err.value.column == "LastModifiedDate"
 
 
 def test_files_named_by_labels_plan_as_files_named_by_api_names(tmp_path: Path) -> None:
