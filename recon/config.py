@@ -489,7 +489,9 @@ class MappingSection(Section):
         "oldest", "most_recent", "most_complete", "most_associated", "source_priority"
     ] = "oldest"
     # source_priority master rule: records linked to the other CRM first, then this object order
-    source_priority: list[str] = ["Account", "Contact", "Lead", "companies", "contacts"]
+    source_priority: list[
+        Literal["Account", "Contact", "Lead", "companies", "contacts"]
+    ] = ["Account", "Contact", "Lead", "companies", "contacts"]
 
 
 class PolicySection(Section):

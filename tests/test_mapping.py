@@ -529,6 +529,8 @@ def test_problems_with_a_default_only_disable_it() -> None:
             "mapping.fields[0]",
         ),
         ({"companies": "sideways"}, "mapping.companies"),
+        # a typo in the master rule's order was accepted, and that object ranked last
+        ({"source_priority": ["Opportunity", "Lead"]}, "mapping.source_priority[0]"),
     ],
 )
 def test_config_level_errors(bad: dict[str, Any], path: str) -> None:

@@ -539,7 +539,16 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
         raise _error(path, "the file is empty", hint="export the records again")
     header_at = int(nonblank["i"][0])
     header_line = str(nonblank["line"][0]).rstrip("\r")
-    table = _Table(path, pl.DataFrame(), separator=_sniff(header_line), header_line=header_at)
+    separator = None
+    said = re.fullmatch(r'"?sep=(.)"?', header_line.strip(), flags=re.IGNORECASE)
+    if said and nonblank.height > 1:
+        # Excel's "sep=;" first line names the separator; the header follows it
+        separator = said[1]
+        header_at = int(nonblank["i"][1])
+        header_line = str(nonblank["line"][1]).rstrip("\r")
+    table = _Table(
+        path, pl.DataFrame(), separator=separator or _sniff(header_line), header_line=header_at
+    )
     try:
         header = next(csv.reader([header_line], delimiter=table.separator))
     except csv.Error as exc:

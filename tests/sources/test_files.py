@@ -1022,3 +1022,19 @@ def test_a_derived_field_a_file_lacks_is_unknown_too(tmp_path: Path) -> None:
     result = build_plan(db, ReconConfig(), dry_run=True)
     assert not [i for i in result.items if i.get("field") == "company"]
     assert result.skipped["field_not_read"] >= 1
+
+
+def test_excel_s_sep_line_names_the_separator(tmp_path: Path) -> None:
+    """Excel's "sep=;" first line was read as the header ("column 2 of the header has no
+    name"): it names the separator, and the header follows; rows keep their line numbers."""
+    path = tmp_path / "sep.csv"
+    path.write_text(
+        "sep=;\nRecord ID;Company name;Website\n1;Acme, Inc;acme.com\n2;B;b.com\n",
+        encoding="utf-8",
+    )
+    frame = read_export(path, "hubspot:companies")
+    assert frame.select("record_id", "name").rows() == [("1", "Acme, Inc"), ("2", "B")]
+    path.write_text("sep=;\nRecord ID;Company name\n1;A\n;B\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="the record id is blank") as err:
+        read_export(path, "hubspot:companies")
+    assert err.value.row == 4
