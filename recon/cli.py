@@ -468,7 +468,9 @@ def pull(
             TextColumn("{task.fields[info]}"),
             TimeRemainingColumn(),
         )
-        with Progress(*columns, console=err_console, transient=False) as bar:
+        with Progress(
+            *columns, console=err_console, transient=False, disable=not err_console.is_terminal
+        ) as bar:
             tasks: dict[str, Any] = {}
 
             def show(p: PullProgress) -> None:
@@ -885,8 +887,7 @@ def apply(
         pending = unfinished_apply(db, plan)
         if pending is None:
             raise UsageError(
-                "there is no interrupted apply to resume"
-                + (f" of plan {plan}" if plan else ""),
+                "there is no interrupted apply to resume" + (f" of plan {plan}" if plan else ""),
                 hint="`recon apply` (without --resume) applies the latest plan",
             )
         plan_run = pending[1]  # the plan of the apply to finish, not a newer one
@@ -897,7 +898,9 @@ def apply(
             )
         typer.confirm("Write the approved changes to HubSpot and Salesforce?", abort=True)
     columns = (TextColumn("apply"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(
+        *columns, console=err_console, transient=True, disable=not err_console.is_terminal
+    ) as bar:
         task = bar.add_task("apply", total=None)
         try:
             result = apply_plan(

@@ -16,6 +16,7 @@ Examples:
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import socket
@@ -94,9 +95,12 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
+        in_use = exc.errno in (errno.EADDRINUSE, errno.EACCES)
         raise SourceError(
-            f"the sandbox cannot listen on {host}:{port}: {exc.strerror}",
-            hint="pick another --port, or stop what is using it",
+            f"the sandbox cannot listen on {host}:{port}: {exc.strerror or exc}",
+            hint="pick another --port, or stop what is using it"
+            if in_use
+            else "give --host an address of this machine (127.0.0.1 by default)",
         ) from None
     sock.listen(128)
     sock.set_inheritable(True)

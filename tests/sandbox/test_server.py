@@ -40,9 +40,19 @@ def test_server_starts_on_a_free_port_and_stops(tmp_path: Path) -> None:
 def test_a_busy_port_is_a_clear_error() -> None:
     with (
         SandboxServer(SandboxState(":memory:")) as server,
-        pytest.raises(SourceError, match="cannot listen"),
+        pytest.raises(SourceError, match="cannot listen") as err,
     ):
         SandboxServer(SandboxState(":memory:"), port=server.port)
+    assert "pick another --port" in str(err.value)
+
+
+@pytest.mark.parametrize("host", ["256.1.1.1", "192.0.2.1"])
+def test_a_host_that_is_no_address_here_is_named_as_such(host: str) -> None:
+    """It said "pick another --port" for a --host no interface of this machine has."""
+    from recon.sandbox.server import _bind
+
+    with pytest.raises(SourceError, match="give --host an address of this machine"):
+        _bind(host, 0)
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
