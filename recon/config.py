@@ -664,6 +664,8 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling; `recon init` writes every known key)"
+        elif err["type"] in ("path_type", "path_parsing"):
+            msg = 'must be a path in quotes, e.g. "data/recon.db"'
         out.append((_format_loc(tuple(err["loc"])), msg))
     return out
 

@@ -379,3 +379,9 @@ def test_salesforce_credential_problems_are_reported_together(tmp_path: Path) ->
     text = str(err.value)
     # the missing credentials and the literal secret, in one round
     assert "salesforce.client_secret" in text and "salesforce.client_id are only accepted" in text
+
+
+def test_a_path_that_is_no_text_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "[store]\npath = 5\n"))
+    assert err.value.problems == [("store.path", 'must be a path in quotes, e.g. "data/recon.db"')]
