@@ -117,9 +117,19 @@ def handlers(state: SandboxState) -> dict[str, Handler]:
                 results.append(out)
         return batch_json(results, errors, started, 201)
 
+    def unique_ids(inputs: list[dict[str, Any]]) -> None:
+        """HubSpot refuses a batch naming one record twice (the whole batch, 400)."""
+        ids = [str(item.get("id", "")) for item in inputs]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise validation(
+                f"Duplicate IDs found in batch input: [{', '.join(twice)}]. IDs must be unique"
+            )
+
     async def batch_update(request: Request, obj: str) -> Response:
         body = await json_body(request)
         inputs = inputs_of(body)
+        unique_ids(inputs)
         request_id = state.new_request_id()
         started = started_at()
         results, errors, missing = [], [], []
@@ -168,6 +178,7 @@ def handlers(state: SandboxState) -> dict[str, Handler]:
 
     async def batch_upsert(request: Request, obj: str) -> Response:
         inputs = inputs_of(await json_body(request))
+        unique_ids(inputs)
         request_id = state.new_request_id()
         started = started_at()
         results, errors = [], []

@@ -286,6 +286,20 @@ def test_batch_update_200_and_207(sandbox_reset: Any) -> None:
     assert mixed.errors[0].context == {"ids": ["888888888"]}
 
 
+def test_a_batch_naming_one_record_twice_is_refused_whole(sandbox_reset: Any) -> None:
+    hs = client(sandbox_reset)
+    [rid] = [c.id for c in hs.crm.companies.basic_api.get_page(limit=1).results]
+    twice = BatchInputSimplePublicObjectBatchInput(
+        inputs=[{"id": rid, "properties": {"city": "A"}}, {"id": rid, "properties": {"city": "B"}}]
+    )
+    with pytest.raises(CompaniesApiException) as err:
+        hs.crm.companies.batch_api.update(twice)
+    assert err.value.status == 400
+    assert f"Duplicate IDs found in batch input: [{rid}]" in err.value.body
+    city = hs.crm.companies.basic_api.get_by_id(rid, properties=["city"]).properties["city"]
+    assert city not in ("A", "B")
+
+
 def test_batch_archive_204(sandbox_reset: Any) -> None:
     hs = client(sandbox_reset)
     ids = [c.id for c in hs.crm.companies.basic_api.get_page(limit=2).results]
