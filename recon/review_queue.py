@@ -167,6 +167,14 @@ def thresholds(
     return out
 
 
+#: a conflict's records, from its plan item (its link may be in no pairs row of the match
+#: run: an approved link the run no longer proposes, see plan_load.pin_approved_links)
+_HS_OBJ = "json_extract(pi.payload, '$.hubspot.object')"
+_HS_ID = "json_extract(pi.payload, '$.hubspot.record_id')"
+_SF_OBJ = "json_extract(pi.payload, '$.salesforce.object')"
+_SF_ID = "json_extract(pi.payload, '$.salesforce.record_id')"
+
+
 def ensure_queue(db: sqlite_utils.Database) -> dict[str, Any]:
     """Index the latest match and plan runs into ``review_queue`` if not done yet; return the state.
 
@@ -323,16 +331,17 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
             f"""insert or replace into review_queue ({cols})
             select pi.item_id, 'conflict', coalesce(p.object, {entity}), 'review', 0, p.score,
               coalesce({close.replace("q_score", "p.score").replace("q_object", "p.object")}, 0), pi.run_id,
-              coalesce(p.source_l, pi.system), coalesce(p.object_l, pi.object), coalesce(p.record_id_l, pi.record_id),
-              p.source_r, p.object_r, p.record_id_r,
-              pi.field || ':  ' || coalesce(l.name, l.email, pi.record_id, '') || coalesce('  ↔  ' || coalesce(r.name, r.email, p.record_id_r), ''),
+              coalesce(p.source_l, 'hubspot'), coalesce(p.object_l, {_HS_OBJ}), coalesce(p.record_id_l, {_HS_ID}),
+              coalesce(p.source_r, 'salesforce'), coalesce(p.object_r, {_SF_OBJ}), coalesce(p.record_id_r, {_SF_ID}),
+              pi.field || ':  ' || coalesce(l.name, l.email, {_HS_ID}, '') || coalesce('  ↔  ' || coalesce(r.name, r.email, p.record_id_r, {_SF_ID}), ''),
               recon_search_text(coalesce(pi.field, '')) || ' ' || {_search("l")} || ' ' || coalesce({_search("r")}, ''),
               pi.field, pi.link_item_id, 2, null
             from plan_items pi
             left join pairs p on p.run_id = ? and p.pair_id = pi.link_item_id
-            left join snapshots l indexed by idx_snapshots_review_labels on l.source = coalesce(p.source_l, pi.system) and l.object = coalesce(p.object_l, pi.object)
-              and l.record_id = coalesce(p.record_id_l, pi.record_id)
-            left join snapshots r indexed by idx_snapshots_review_labels on r.source = p.source_r and r.object = p.object_r and r.record_id = p.record_id_r
+            left join snapshots l indexed by idx_snapshots_review_labels on l.source = coalesce(p.source_l, 'hubspot') and l.object = coalesce(p.object_l, {_HS_OBJ})
+              and l.record_id = coalesce(p.record_id_l, {_HS_ID})
+            left join snapshots r indexed by idx_snapshots_review_labels on r.source = coalesce(p.source_r, 'salesforce') and r.object = coalesce(p.object_r, {_SF_OBJ})
+              and r.record_id = coalesce(p.record_id_r, {_SF_ID})
             where pi.run_id = ? and pi.action = 'conflict'""",
             [*params, match_run, plan_run],
         )

@@ -256,3 +256,28 @@ def test_an_approved_link_whose_record_is_linked_elsewhere_now_is_left_to_that_l
     result = plan(w)
     assert not by(result.items, link_item_id=pid)
     assert result.skipped["approved_link_elsewhere"] == 1
+
+
+def test_a_conflict_of_an_approved_link_the_run_no_longer_proposes_shows_its_records() -> None:
+    """Its link is in no pairs row of the match run: the queue took the records from the pairs
+    row and showed the conflict without them (no names, nothing side by side)."""
+    from plan_testdata import by, plan
+
+    from recon import review
+
+    w = World()
+    pid = _approved_link(w)
+    result = plan(w, cfg(rules={"companies.name": "review"}))
+    [conflict] = by(result.items, action="conflict", link_item_id=pid)
+    review.ensure_queue(w.db)
+    [row] = [
+        r for r in review.queue(w.db, review.QueueFilter(kinds=("conflict",))).items
+        if r["item_id"] == conflict["item_id"]
+    ]  # fmt: skip
+    assert (row["source_l"], row["record_id_l"], row["source_r"], row["record_id_r"]) == (
+        "hubspot", "1", "salesforce", "001A"
+    )  # fmt: skip
+    assert "Northwind Provisions" in row["title"] and "Compass Root Foods" in row["title"]
+    detail = review.item_detail(w.db, conflict["item_id"])
+    assert [r["record_id"] for r in detail["records"]] == ["1", "001A"]
+    assert detail["explanation"] is None and detail["plan"]["item_id"] == conflict["item_id"]
