@@ -489,9 +489,13 @@ class MappingSection(Section):
         "oldest", "most_recent", "most_complete", "most_associated", "source_priority"
     ] = "oldest"
     # source_priority master rule: records linked to the other CRM first, then this object order
-    source_priority: list[
-        Literal["Account", "Contact", "Lead", "companies", "contacts"]
-    ] = ["Account", "Contact", "Lead", "companies", "contacts"]
+    source_priority: list[Literal["Account", "Contact", "Lead", "companies", "contacts"]] = [
+        "Account",
+        "Contact",
+        "Lead",
+        "companies",
+        "contacts",
+    ]
 
 
 class PolicySection(Section):
@@ -765,7 +769,10 @@ def load_config(
         raise ConfigError(
             "an environment override names no section of recon.toml",
             problems=[
-                (k, f"no section [{k[6:].split('__', 1)[0].lower()}]; sections: {', '.join(sections)}")
+                (
+                    k,
+                    f"no section [{k[6:].split('__', 1)[0].lower()}]; sections: {', '.join(sections)}",
+                )
                 for k in stray
             ],
             hint="overrides are RECON_<SECTION>__<KEY>, e.g. RECON_BUDGET__HUBSPOT_CALLS=5000",

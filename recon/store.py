@@ -401,9 +401,7 @@ def open_store(
         # the store, and the folder its journal (-wal, -shm) and lock live in, must be
         # writable: else the first write fails mid-command ("attempt to write a readonly
         # database")
-        blocked = next(
-            (f for f in (p, p.parent) if f.exists() and not os.access(f, os.W_OK)), None
-        )
+        blocked = next((f for f in (p, p.parent) if f.exists() and not os.access(f, os.W_OK)), None)
         if blocked is not None:
             raise StoreError(
                 f"the store {p} cannot be written: {blocked} is read-only for this user (recon "
@@ -687,7 +685,11 @@ def resolve_run_id(
         )
     )
     if not rows:
-        kind = "a `recon run`" if run["stage"] == "run" else f"{_article(run['stage'])} {run['stage']} run"
+        kind = (
+            "a `recon run`"
+            if run["stage"] == "run"
+            else f"{_article(run['stage'])} {run['stage']} run"
+        )
         raise UsageError(f"run {run_id!r} is {kind} and has no {stage} run under it")
     return str(rows[0]["run_id"])
 

@@ -1285,7 +1285,9 @@ def test_a_merge_of_a_master_recon_wrote_is_still_refused_after_a_person_s_edit(
     assert (second.applied, second.stale) == (0, 1)
     writer = build_writer(cfg, "hubspot", CallBudget("hubspot"))
     assert writer.merged_away("companies", [victim]) == set()
-    assert writer.current("companies", [master], ["phone"])[master].values["phone"] == "USER EDIT 42"
+    assert (
+        writer.current("companies", [master], ["phone"])[master].values["phone"] == "USER EDIT 42"
+    )
 
 
 def test_a_merge_another_plan_s_apply_did_is_skipped_not_confirmed_again(

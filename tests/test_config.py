@@ -357,14 +357,18 @@ def test_an_override_of_a_misspelt_section_is_an_error(
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, "[store]\n"))
     assert err.value.problems[0][0] == "RECON_BUDGETS__HUBSPOT_CALLS"
-    assert "no section [budgets]" in err.value.problems[0][1] and "budget" in err.value.problems[0][1]
+    assert (
+        "no section [budgets]" in err.value.problems[0][1] and "budget" in err.value.problems[0][1]
+    )
     assert "RECON_BUDGET__HUBSPOT_CALLS" in str(err.value)
 
 
 def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "recon.toml"
     path.write_bytes(b"[store]\n# caf\xe9\n")
-    with pytest.raises(ConfigError, match=r"is not UTF-8 text: line 2 .*0xe9.*save the file as UTF-8"):
+    with pytest.raises(
+        ConfigError, match=r"is not UTF-8 text: line 2 .*0xe9.*save the file as UTF-8"
+    ):
         load_config(path)
 
 
