@@ -660,6 +660,60 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _later_problems(data: dict[str, Any], exc: ValidationError) -> list[tuple[str, str]]:
+    """Problems the first validation could not see: a section's checks across its keys
+    (credentials an auth needs, literal secrets) run only once every key of it is valid.
+    The keys found wrong are left out (their defaults stand in) and the rest validated again,
+    up to three rounds, so one run of `recon` names every problem.
+
+    Examples:
+        >>> sf = {"instance_url": "https://acme.my.salesforce.com", "timeout_seconds": "slow", "auth": "jwt"}
+        >>> try:
+        ...     ReconConfig(salesforce=sf)
+        ... except ValidationError as e:
+        ...     [p for p, _m in _later_problems({"salesforce": sf}, e)]
+        ['salesforce']
+    """
+    import copy
+
+    out: list[tuple[str, str]] = []
+    seen = {_format_loc(tuple(e["loc"])) for e in exc.errors()}
+    trimmed = copy.deepcopy(data)
+    errors = exc.errors()
+    for _round in range(3):
+        removed = False
+        for err in errors:
+            loc = tuple(err["loc"])
+            node: Any = trimmed
+            for part in loc[:-1]:
+                try:
+                    node = node[part]
+                except (KeyError, IndexError, TypeError):
+                    node = None
+                    break
+            if isinstance(node, dict) and loc and loc[-1] in node:
+                del node[loc[-1]]
+                removed = True
+        if not removed:
+            return out
+        try:
+            ReconConfig(**trimmed)
+            return out
+        except ValidationError as again:
+            errors = again.errors()
+            fresh = [
+                (path, msg)
+                for path, msg in _problems(again)
+                if path not in seen and not seen.add(path)  # type: ignore[func-returns-value]
+            ]
+            if not fresh:
+                return out
+            out += fresh
+        except SettingsError:
+            return out
+    return out
+
+
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -780,7 +834,7 @@ def load_config(
     try:
         cfg = ReconConfig(**data)
     except ValidationError as exc:
-        problems, from_env = _env_named(_problems(exc))
+        problems, from_env = _env_named(_problems(exc) + _later_problems(data, exc))
         raise ConfigError(
             f"invalid configuration in {where}"
             + (" or its environment overrides" if from_env else ""),

@@ -389,3 +389,19 @@ def test_a_path_that_is_no_text_says_so(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, "[store]\npath = 5\n"))
     assert err.value.problems == [("store.path", 'must be a path in quotes, e.g. "data/recon.db"')]
+
+
+def test_every_problem_at_once_even_behind_a_wrong_typed_key(tmp_path: Path) -> None:
+    """A wrong-typed key hid its section's checks across keys (an auth's credentials, literal
+    secrets) until it was fixed: a second run of recon named new problems."""
+    path = write(
+        tmp_path,
+        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\ntimeout_seconds = "slow"\n'
+        'auth = "jwt"\n[notify]\nwebhook_url = "https://hooks.example.com/x"\nretries = "many"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    paths = [p for p, _m in err.value.problems]
+    assert paths == ["salesforce.timeout_seconds", "notify.retries", "salesforce", "notify"]
+    said = " ".join(m for _p, m in err.value.problems)
+    assert "auth = 'jwt' needs" in said and "literal notify.webhook_url" in said
