@@ -343,8 +343,12 @@ def _write_xlsx(frame: Any, path: Path, head: str | None) -> int:
     if long:
         sheet = wb.create_sheet("long values")
         sheet.append(["seq", "column", "part", "of", "text"])
-        for entry in long:
-            sheet.append(entry)
+        for n, entry in enumerate(long, start=2):
+            sheet.append(entry[:4])
+            # a part may start with "=" (a slice of an escaped value): stored as text, never
+            # as a formula
+            text = sheet.cell(row=n, column=5, value=entry[4])
+            text.data_type = "s"
     wb.save(path)
     return len({(e[0], e[1]) for e in long})
 

@@ -211,6 +211,20 @@ def test_a_workbook_keeps_values_longer_than_a_cell_whole(tmp_path: Path) -> Non
     assert "long_cells" not in export(db, "jsonl", tmp_path / "a.jsonl")
 
 
+def test_a_long_value_s_parts_are_never_formulas(tmp_path: Path) -> None:
+    """Only the whole cell was escaped: a part starting with "=" was stored as a formula."""
+    evil = "a" * 32_000 + '=HYPERLINK("http://evil")' + "b" * 1_000
+    db = open_store(":memory:")
+    with transaction(db):
+        append(db, [{"run_id": "apply-1", "item_id": "i1", "after": evil, "outcome": "confirmed"}])
+    export(db, "xlsx", tmp_path / "a.xlsx")
+    sheet = load_workbook(tmp_path / "a.xlsx")["long values"]
+    cells = [row[4] for row in sheet.iter_rows(min_row=2)]
+    assert len(cells) == 2 and all(c.data_type == "s" for c in cells)
+    assert cells[1].value.startswith("=HYPERLINK")
+    assert "".join(c.value for c in cells) == "'" * evil.startswith("=") + evil
+
+
 def test_one_failing_export_format_neither_stops_the_others_nor_hides_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
