@@ -588,15 +588,34 @@ class Runner:
             )
         return True
 
+    def _tried(self, kind: str, item_ids: list[str]) -> set[str]:
+        """Of ``item_ids``, the merges this plan sent before without confirming them."""
+        if kind != "merge" or not item_ids:
+            return set()
+        marks = ",".join("?" * len(item_ids))
+        return {
+            r[0]
+            for r in self.db.execute(
+                f"select distinct item_id from journal where plan_run_id = ? and item_id in "
+                f"({marks}) and state in ('sent', 'failed', 'stale')",
+                [self.plan, *item_ids],
+            )
+        }
+
     @staticmethod
     def _merge_moved(item: Item, state: RecordState, own: dict[str, Any]) -> bool:
         """Whether a survivorship input of a merge's master changed since review, other than
-        by recon's own writes to it (``own``: field -> value recon wrote there; or the merge's
-        own value, written by a part of it that ran)."""
+        by recon's own writes to it (``own``: field -> value recon wrote there), or by this
+        merge itself: its own values (a part of it that ran), a victim's value (the CRM
+        fills a master's blanks from the records merged into it)."""
         values = item.payload.get("values")
-        return isinstance(values, dict) and _inputs_moved(
-            values, str(item.record_id), state, own, item.props()
-        )
+        if not isinstance(values, dict):
+            return False
+        victims = [
+            {f: per[str(v)] for f, per in values.items() if isinstance(per, dict) and str(v) in per}
+            for v in item.merge_ids
+        ]
+        return _inputs_moved(values, str(item.record_id), state, own, item.props(), *victims)
 
     def _to_survivor(self, op: Op) -> Op:
         """An association op with each end this plan merged away replaced by its survivor."""
@@ -749,9 +768,12 @@ class Runner:
         stale: list[tuple[Item, RecordState]] = []
         moot: list[Item] = []
         merged_before: list[Item] = []
+        # merges this plan sent before (in this run or an earlier one) and did not confirm:
+        # their victims may be gone by this plan's own hand (a merge whose values were refused)
+        tried = self._tried(kind, [i.item_id for _op, its in part for i in its])
         for op, its in part:
             state = current.get(str(op.record_id))
-            mine = str(op.record_id) in touched
+            mine = str(op.record_id) in touched or any(i.item_id in tried for i in its)
             if (op, its) not in checked:
                 keep.append((op, its))
             elif state is None:
@@ -807,17 +829,25 @@ class Runner:
                 f"the record was merged into {into} by recon",
             )
         for item in merged_before:
-            by = self.db.execute(
-                "select run_id from journal where crm_record_id = ? and state = 'confirmed' "
-                "and run_id != ? and json_extract(item, '$.action') = 'merge' "
-                "order by updated_at desc limit 1",
-                [str(item.record_id), self.run_id],
-            ).fetchone()
+            victims = set(map(str, item.merge_ids))
+            by = next(
+                (
+                    run
+                    for run, text in self.db.execute(
+                        "select run_id, item from journal where crm_record_id = ? and "
+                        "state = 'confirmed' and run_id != ? and json_extract(item, '$.action') "
+                        "= 'merge' order by updated_at desc",
+                        [str(item.record_id), self.run_id],
+                    )
+                    if victims & set(map(str, Item(**json.loads(text or "{}")).merge_ids))
+                ),
+                None,
+            )
             self._finish(
                 [item],
                 "skipped",
                 None,
-                f"merged already by {by[0]}: nothing to write"
+                f"merged already by {by}: nothing to write"
                 if by
                 else "its records were merged (or deleted) already, outside this plan: nothing "
                 "to write",

@@ -91,6 +91,8 @@ class PlanResult:
         warnings: mapping problems that only disabled or narrowed a default mapping.
         items: the plan items as stored (JSON columns decoded).
         seconds: build time.
+        pinned_links: pair ids of approved links the match run no longer proposes, kept
+            (:func:`recon.plan_load.pin_approved_links`; the review queue lists them).
     """
 
     run_id: str | None
@@ -100,6 +102,8 @@ class PlanResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)
     items: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: approved links the match run no longer proposes that the plan kept (their pair ids)
+    pinned_links: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -123,6 +127,7 @@ class PlanResult:
             "skipped": dict(sorted(self.skipped.items())),
             "warnings": [list(w) for w in self.warnings],
             "seconds": round(self.seconds, 3),
+            "pinned_links": self.pinned_links,
         }
 
 

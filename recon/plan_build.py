@@ -33,7 +33,7 @@ from .plan_values import (
     values_equal,
 )
 
-__all__ = ["SEQ", "Planner", "hold_undone", "run_order"]
+__all__ = ["SEQ", "Planner", "hold_undone", "run_order", "written_values"]
 
 log = logging.getLogger(__name__)
 
@@ -258,9 +258,10 @@ class Planner:
             out.append(
                 (
                     "links",
-                    f"{self.view.pinned} approved link(s) the match run no longer proposes are "
-                    "kept (an edit moved their records apart, or the weights changed): they "
-                    "still sync; reject one in review to unlink its records",
+                    f"{len(self.view.pinned)} approved link(s) the match run no longer proposes "
+                    "are kept (an edit moved their records apart, or the weights changed): they "
+                    'still sync; the review queue lists them (tier "approved"): reject one '
+                    "there to unlink its records",
                 )
             )
         if self.undone_held:
@@ -620,8 +621,7 @@ def hold_undone(
     for item in items:
         if item["action"] not in ("update", "owner", "associate") or item["status"] != "proposed":
             continue
-        payload = item.get("payload") or {}
-        written = payload.get("properties") or payload.get("fields") or {}
+        written = written_values(item)
         by = None
         for fname, value in written.items():
             key = (item["system"], item["object"], str(item["record_id"]), fname)
@@ -648,6 +648,27 @@ def hold_undone(
             item["reason"] = {**reason, "why": f"{why}_before", f"{why}_by": by}
             held += 1
     return held
+
+
+def written_values(item: dict[str, Any]) -> dict[str, Any]:
+    """Field -> value a plan item (or a journal item) writes: its properties or fields, and
+    a Salesforce association's ``AccountId`` (an update like any other).
+
+    Examples:
+        >>> written_values({"action": "update", "system": "hubspot", "payload": {"properties": {"city": "Oslo"}}})
+        {'city': 'Oslo'}
+        >>> written_values({"action": "associate", "system": "salesforce", "field": "AccountId",
+        ...                 "payload": {"to": {"object": "Account", "id": "001A"}}})
+        {'AccountId': '001A'}
+    """
+    payload = item.get("payload") or {}
+    written: dict[str, Any] = payload.get("properties") or payload.get("fields") or {}
+    if not written and item.get("action") == "associate" and item.get("system") == "salesforce":
+        to = payload.get("to")
+        tid = (to.get("id") if isinstance(to, dict) else None) or payload.get("to_id")
+        if tid:
+            written = {str(item.get("field") or "AccountId"): str(tid)}
+    return written
 
 
 def _proposed(payload: dict[str, Any], side: str | None) -> dict[str, Any] | None:

@@ -236,8 +236,9 @@ class StoreView:
     masters: dict[str, Any] = field(default_factory=dict)
     field_choices: dict[str, Any] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
-    #: approved links this match run no longer proposes, kept (:func:`pin_approved_links`)
-    pinned: int = 0
+    #: pair ids of approved links this match run no longer proposes, kept
+    #: (:func:`pin_approved_links`)
+    pinned: list[str] = field(default_factory=list)
     #: approved links left out: this match run links one of their records elsewhere
     approved_elsewhere: int = 0
     held: set[tuple[str, str]] = field(default_factory=set)
@@ -554,6 +555,8 @@ def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[
     the write would have put there: who dropped it}``. A later plan proposing that value
     for that field again asks a person (:func:`recon.plan_build.hold_undone`): else the
     next nightly run would write what the reviewer refused."""
+    from .plan_build import written_values  # (plan_build reads this module)
+
     out: dict[tuple[str, str, str, str], dict[str, str]] = {}
     for d in latest_decisions(db, kinds=["plan"]).values():
         choice = d.get("choice")
@@ -573,10 +576,9 @@ def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[
             item = json.loads(row[1] or "{}")
         except ValueError:
             continue
-        if item.get("action") not in ("update", "owner"):
+        if item.get("action") not in ("update", "owner", "associate"):
             continue
-        payload = item.get("payload") or {}
-        written = payload.get("properties") or payload.get("fields") or {}
+        written = written_values(item)
         rid = str(row[0] or item.get("record_id") or "")
         who = str(d.get("reviewer") or d.get("decided_by") or "a reviewer")
         for fname, value in written.items():
@@ -611,50 +613,72 @@ def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
 
 
 def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> None:
-    """Keep the links a reviewer (or the policy) approved that this match run no longer
-    proposes, while both records live and neither is in another link of this run.
+    """Keep the links a person approved that this match run no longer proposes, while both
+    records live and neither end is taken by another link.
 
     Weights are fitted again each run and records change (a company renamed in one CRM): an
     approved pair can drop out of the candidates. Without it the plan would stop syncing
     the pair and offer to create a copy of each record in the other CRM. A person's
-    approval stands until a person rejects it; an end the new run links elsewhere is left
-    to that link (counted: ``approved_elsewhere``). Pinned links have
-    tier ``approved`` and no score.
+    approval stands until a person rejects it (the review queue lists pinned links, see
+    :func:`recon.review_queue._index_pinned`); the policy's approvals do not (they follow the
+    match run's tiers). An end is taken as the matcher takes it: a Salesforce record is in
+    one link, a HubSpot record in one link per Salesforce object (a contact may have a
+    Contact and a Lead). An end this run links elsewhere, or a newer pinned approval took,
+    is left to that link (counted: ``approved_elsewhere``). Pinned links have tier
+    ``approved`` and no score.
     """
     have = {link["pair_id"] for link in view.links}
-    taken = {(link["object"], "hubspot", link["hs_id"]) for link in view.links} | {
-        (link["object"], "salesforce", link["sf_id"]) for link in view.links
-    }
+    taken = {("hubspot", link["object"], link["sf_object"], link["hs_id"]) for link in view.links}
+    taken |= {("salesforce", link["sf_id"]) for link in view.links}
     pinned: list[dict[str, Any]] = []
     elsewhere = 0
-    for iid, d in answers.items():
-        if d.get("kind") != "link" or d.get("label") not in APPROVED_LABELS or iid in have:
+    newest_first = sorted(
+        answers.items(), key=lambda kv: str(kv[1].get("decided_at") or ""), reverse=True
+    )
+    for iid, d in newest_first:
+        if (
+            d.get("kind") != "link"
+            or d.get("label") not in APPROVED_LABELS
+            or d.get("decided_by") != "human"
+            or iid in have
+        ):
             continue
-        sides = {d.get("source_l"): d.get("record_id_l"), d.get("source_r"): d.get("record_id_r")}
-        hs_id, sf_id, obj = sides.get("hubspot"), sides.get("salesforce"), d.get("object")
-        if not hs_id or not sf_id or obj not in ("companies", "contacts"):
+        link = _approved_link(view, iid, d)
+        if link is None:
             continue
-        hs_id, sf_id = str(hs_id), str(sf_id)
-        sf_obj = (
-            "Account"
-            if obj == "companies"
-            else d.get("salesforce_object") or SF_ID_PREFIXES.get(sf_id[:3])
+        ends = (
+            ("hubspot", link["object"], link["sf_object"], link["hs_id"]),
+            ("salesforce", link["sf_id"]),
         )
-        hs = view.records.get(("hubspot", obj), {}).get(hs_id)
-        sf = view.records.get(("salesforce", sf_obj), {}).get(sf_id) if sf_obj else None
-        if hs is None or sf is None or hs.archived or sf.archived:
-            continue  # gone: nothing to sync (and nothing to hold out of creates)
-        if (obj, "hubspot", hs_id) in taken or (obj, "salesforce", sf_id) in taken:
+        if any(end in taken for end in ends):
             elsewhere += 1
             continue
-        pinned.append(
-            {"pair_id": iid, "object": obj, "hs_id": hs_id, "sf_id": sf_id, "sf_object": sf_obj,
-             "score": None, "tier": "approved"}
-        )  # fmt: skip
+        taken.update(ends)
+        pinned.append(link)
     if pinned:
         view.links = sorted([*view.links, *pinned], key=lambda link: link["pair_id"])
-        view.pinned = len(pinned)
+        view.pinned = sorted(link["pair_id"] for link in pinned)
     view.approved_elsewhere = elsewhere
+
+
+def _approved_link(view: StoreView, pair_id: str, d: dict[str, Any]) -> dict[str, Any] | None:
+    """The link an approval names, when both its records are in the store and live."""
+    sides = {d.get("source_l"): d.get("record_id_l"), d.get("source_r"): d.get("record_id_r")}
+    hs_id, sf_id, obj = sides.get("hubspot"), sides.get("salesforce"), d.get("object")
+    if not hs_id or not sf_id or obj not in ("companies", "contacts"):
+        return None
+    hs_id, sf_id = str(hs_id), str(sf_id)
+    sf_obj = (
+        "Account"
+        if obj == "companies"
+        else d.get("salesforce_object") or SF_ID_PREFIXES.get(sf_id[:3])
+    )
+    hs = view.records.get(("hubspot", obj), {}).get(hs_id)
+    sf = view.records.get(("salesforce", sf_obj), {}).get(sf_id) if sf_obj else None
+    if hs is None or sf is None or hs.archived or sf.archived:
+        return None  # gone: nothing to sync (and nothing to hold out of creates)
+    return {"pair_id": pair_id, "object": obj, "hs_id": hs_id, "sf_id": sf_id,
+            "sf_object": sf_obj, "score": None, "tier": "approved"}  # fmt: skip
 
 
 def _links(conn: Any, match_run_id: str) -> list[dict[str, Any]]:

@@ -120,6 +120,7 @@ def run_build(
         skipped=dict(planner.skipped),
         warnings=list(chk.warnings) + planner.gap_warnings(),
         items=items,
+        pinned_links=list(view.pinned),
     )
     # the records are no longer needed: their memory is reused for the stored rows
     del planner, view

@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import ReviewError
-from .models import now_iso
+from .models import SF_ID_PREFIXES, now_iso
 from .normalize import search_text
 from .review_stale import index_stale
 from .store import transaction
@@ -346,6 +346,42 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
             [*params, match_run, plan_run],
         )
         index_stale(db, plan_run)
+        _index_pinned(db, match_run, plan_run, cols)
+
+
+def _index_pinned(
+    db: sqlite_utils.Database, match_run: str | None, plan_run: str, cols: str
+) -> None:
+    """The approved links the plan kept though the match run no longer proposes them
+    (:func:`recon.plan_load.pin_approved_links`), as link items of tier ``approved``: a
+    person sees them, and rejecting one unlinks its records at the next plan."""
+    row = db.execute("select summary from runs where run_id = ?", [plan_run]).fetchone()
+    try:
+        pinned = (json.loads(row[0] or "{}") or {}).get("pinned_links") or [] if row else []
+    except (TypeError, ValueError):
+        pinned = []
+    for pid in pinned:
+        d = db.execute(
+            "select object, source_l, record_id_l, source_r, record_id_r, salesforce_object "
+            "from decisions where item_id = ? and kind = 'link' and superseded = 0 "
+            "order by coalesce(version, 1) desc, coalesce(decided_at, '') desc, decision_id desc "
+            "limit 1",
+            [pid],
+        ).fetchone()
+        if d is None:
+            continue
+        obj, sides = d[0], {d[1]: d[2], d[3]: d[4]}
+        hs_id, sf_id = sides.get("hubspot"), sides.get("salesforce")
+        if not hs_id or not sf_id:
+            continue
+        sf_obj = "Account" if obj == "companies" else d[5] or SF_ID_PREFIXES.get(str(sf_id)[:3])
+        db.execute(
+            f"insert or ignore into review_queue ({cols}) values "
+            f"({', '.join('?' * len(cols.split(',')))})",
+            [pid, "link", obj, "approved", 2, None, 0.0, match_run or plan_run, "hubspot", obj,
+             str(hs_id), "salesforce", sf_obj, str(sf_id), None, None, None, None, 2,
+             json.dumps(["approved_kept"])],
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- reading

@@ -993,3 +993,11 @@ def m012_two_way_indexes(db: sqlite_utils.Database) -> None:
         "create index if not exists plan_items_conflicts on plan_items (item_id) "
         "where action = 'conflict'"
     )
+
+
+@MIGRATIONS(name="m013_journal_by_plan")
+def m013_journal_by_plan(db: sqlite_utils.Database) -> None:
+    """The journal by plan and item: what an apply of a plan wrote before (confirmed
+    writes, merges it sent and did not confirm) and the stale writes a reviewer dropped are
+    looked up per plan, not by scanning every apply's rows."""
+    db.execute("create index if not exists journal_plan_item on journal (plan_run_id, item_id)")

@@ -246,6 +246,7 @@ def test_an_approved_link_the_match_run_no_longer_proposes_still_syncs() -> None
     assert updates[0]["reason"]["tier"] == "approved" and updates[0]["reason"]["score"] is None
     assert any("1 approved link(s) the match run no longer proposes are kept" in m
                for _p, m in result.warnings)  # fmt: skip
+    assert result.pinned_links == [pid]
 
 
 def test_an_approved_link_whose_record_is_linked_elsewhere_now_is_left_to_that_link() -> None:
@@ -281,3 +282,59 @@ def test_a_conflict_of_an_approved_link_the_run_no_longer_proposes_shows_its_rec
     detail = review.item_detail(w.db, conflict["item_id"])
     assert [r["record_id"] for r in detail["records"]] == ["1", "001A"]
     assert detail["explanation"] is None and detail["plan"]["item_id"] == conflict["item_id"]
+
+
+def test_a_kept_link_is_in_the_review_queue_and_rejecting_it_unlinks_its_records() -> None:
+    """The warning said "reject one in review", but the queue listed links of the match run
+    only: a kept link could not be rejected."""
+    from plan_testdata import by, plan
+
+    from recon import review
+    from recon.plan import build_plan
+
+    w = World()
+    pid = _approved_link(w)
+    plan(w, cfg(create_missing=True))
+    review.ensure_queue(w.db)
+    [row] = [r for r in review.queue(w.db, review.QueueFilter(kinds=("link",), status="decided")).items
+             if r["item_id"] == pid]  # fmt: skip
+    assert (row["tier"], row["record_id_l"], row["record_id_r"]) == ("approved", "1", "001A")
+    assert "Northwind Provisions" in review.item_detail(w.db, pid)["records"][0]["name"]
+    review.decide(w.db, pid, "reject", reviewer="ben@corp.com", based_on_version=1)
+    again = build_plan(w.db, cfg(create_missing=True))
+    assert not by(again.items, link_item_id=pid) and again.pinned_links == []
+    assert again.skipped.get("link_rejected", 0) == 0  # not in the match run: nothing to filter
+
+
+def test_policy_approvals_are_not_kept_and_pins_take_ends_as_the_matcher_does() -> None:
+    """A policy approval follows the match run's tiers (no pin); an approved Contact link
+    stays beside the run's Lead link of the same HubSpot contact; of two approvals of one
+    record the newer is kept."""
+    from plan_testdata import plan
+
+    from recon.models import stable_id
+
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": "a@x.com"}, email="a@x.com")
+    w.snap("salesforce", "Contact", "003A", {"Email": "a@x.com"}, email="a@x.com")
+    w.snap("salesforce", "Lead", "00QA", {"Email": "a@x.com"}, email="a@x.com")
+    w.snap("salesforce", "Contact", "003B", {"Email": "b@x.com"}, email="b@x.com")
+    w.link("contacts", "201", "Lead", "00QA")  # this run's link: a Lead
+    rows = [("003A", "human", "2024-07-02T00:00:00Z"), ("003B", "human", "2024-07-01T00:00:00Z")]
+    w.snap("hubspot", "contacts", "202", {"email": "c@x.com"}, email="c@x.com")
+    w.snap("salesforce", "Contact", "003C", {"Email": "c@x.com"}, email="c@x.com")
+    ids = {}
+    for (sf_id, by, at), hs_id in [
+        *zip(rows, ["201", "201"]),
+        (("003C", "policy", "2024-07-03T00:00:00Z"), "202"),
+    ]:
+        ids[sf_id] = stable_id("contacts", "hubspot", hs_id, "salesforce", sf_id)
+        w.db["decisions"].insert(
+            {"kind": "link", "object": "contacts", "source_l": "hubspot", "record_id_l": hs_id,
+             "source_r": "salesforce", "record_id_r": sf_id, "salesforce_object": "Contact",
+             "label": "match", "item_id": ids[sf_id], "version": 1, "superseded": 0,
+             "decided_by": by, "decided_at": at}
+        )  # fmt: skip
+    result = plan(w)
+    assert result.pinned_links == [ids["003A"]]  # newer than 003B's; the policy's 003C not kept
+    assert result.skipped["approved_link_elsewhere"] == 1
