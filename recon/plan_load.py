@@ -621,7 +621,8 @@ def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> N
     the pair and offer to create a copy of each record in the other CRM. A person's
     approval stands until a person rejects it (the review queue lists pinned links, see
     :func:`recon.review_queue._index_pinned`); the policy's approvals do not (they follow the
-    match run's tiers). An end is taken as the matcher takes it: a Salesforce record is in
+    match run's tiers), but their records are held out of creates (``view.held``): a pair
+    linked yesterday is not copied into the other CRM today. An end is taken as the matcher takes it: a Salesforce record is in
     one link, a HubSpot record in one link per Salesforce object (a contact may have a
     Contact and a Lead). An end this run links elsewhere, or a newer pinned approval took,
     is left to that link (counted: ``approved_elsewhere``). Pinned links have tier
@@ -636,22 +637,23 @@ def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> N
         answers.items(), key=lambda kv: str(kv[1].get("decided_at") or ""), reverse=True
     )
     for iid, d in newest_first:
-        if (
-            d.get("kind") != "link"
-            or d.get("label") not in APPROVED_LABELS
-            or d.get("decided_by") != "human"
-            or iid in have
-        ):
+        if d.get("kind") != "link" or d.get("label") not in APPROVED_LABELS or iid in have:
             continue
         link = _approved_link(view, iid, d)
         if link is None:
+            continue
+        if d.get("decided_by") != "human":
+            # the policy's approval follows the run's tiers: no sync, but its records were
+            # one entity yesterday: not created in the other CRM on the strength of today
+            view.held.update({("hubspot", link["hs_id"]), ("salesforce", link["sf_id"])})
             continue
         ends = (
             ("hubspot", link["object"], link["sf_object"], link["hs_id"]),
             ("salesforce", link["sf_id"]),
         )
         if any(end in taken for end in ends):
-            elsewhere += 1
+            elsewhere += 1  # its records stay out of creates too: one entity with the other
+            view.held.update({("hubspot", link["hs_id"]), ("salesforce", link["sf_id"])})
             continue
         taken.update(ends)
         pinned.append(link)

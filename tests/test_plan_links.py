@@ -335,6 +335,9 @@ def test_policy_approvals_are_not_kept_and_pins_take_ends_as_the_matcher_does() 
              "label": "match", "item_id": ids[sf_id], "version": 1, "superseded": 0,
              "decided_by": by, "decided_at": at}
         )  # fmt: skip
-    result = plan(w)
+    result = plan(w, cfg(create_missing=True))
     assert result.pinned_links == [ids["003A"]]  # newer than 003B's; the policy's 003C not kept
     assert result.skipped["approved_link_elsewhere"] == 1
+    # records of an approval not kept were one entity: none is copied into the other CRM
+    created = {i["payload"]["source"]["record_id"] for i in result.items if i["action"] == "create"}
+    assert not created & {"202", "003C", "003B"}, created
