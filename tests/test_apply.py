@@ -1316,6 +1316,40 @@ def test_a_merge_another_plan_s_apply_did_is_skipped_not_confirmed_again(
     assert writer.current("companies", [master], ["name"])[master].values["name"] == f"M {tag}"
 
 
+def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """The merge merged its victim, then the CRM refused the survivorship value: the next
+    apply of the plan (as the error says to run) found the victim gone and skipped the merge
+    as done "outside this plan", losing the chosen value. Its own merge is not someone
+    else's: the value is written, and the CRM's fill from the victim is no person's edit."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    master, victim = crm.hs_create(
+        "companies", [{"name": f"M {tag}"}, {"name": f"V {tag}", "phone": "+1 555 0177"}]
+    )
+    item = hs_merge(crm, [master, victim])
+    item["payload"]["values"] = {"phone": {master: None, victim: "+1 555 0177"}}
+    plan = make_plan(db, [item])
+    link = db.execute("select link_item_id from plan_items where run_id = ?", [plan]).fetchone()[0]
+    db["decisions"].insert(  # a reviewer chose the surviving phone
+        {"kind": "master", "item_id": link, "label": "approve", "decided_by": "human",
+         "reviewer": "ana", "decided_at": "2024-01-01T00:00:00Z", "version": 1, "superseded": 0,
+         "choice": json.dumps({"master": master, "fields": {"phone": "+1 555 9999"}})}
+    )  # fmt: skip
+    crm.fault(kind="validation", side="hubspot", object="companies", match={"phone": "+1 555 9999"},
+              times=1)  # fmt: skip
+    try:
+        first = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    finally:
+        crm.clear_faults()
+    assert first.failed_total == 1
+    again = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (again.applied, again.skipped, again.stale) == (1, 0, 0)
+    assert crm.hs_get("companies", master, ["phone"])["phone"] == "+1 555 9999"
+
+
 def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Path) -> None:
     """The review app's "Approved to apply" counts what the next apply would send."""
     from recon.apply import approved_plan_items, pending_items
