@@ -11,7 +11,7 @@ exhausted, 7 auth failed); a notice goes to the configured webhooks on failure
 
 Examples:
     >>> from recon.config import ReconConfig
-    >>> summary = run_pipeline(ReconConfig(), stages=())  # doctest: +SKIP
+    >>> summary = run_pipeline(ReconConfig(), stages=["pull", "match"])  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -76,3 +76,49 @@ def test_text_is_written_as_compared() -> None:
     )
     writes = sorted((i["system"], i["field"], i["after"]) for i in plan(w).items)
     assert writes == [("hubspot", "firstname", "Jo"), ("salesforce", "Title", "CEO")]
+
+
+def test_a_write_a_reviewer_dropped_as_stale_waits_for_a_person_in_the_next_plan() -> None:
+    """Through load_view and the planner (not only hold_undone): the next plan proposing
+    the dropped value for that field holds it (`dropped_before`), and a Salesforce
+    association (an AccountId write) as well."""
+    import json
+
+    from plan_testdata import World, by, cfg, plan
+
+    from recon.plan import build_plan
+
+    w = World()
+    w.snap("hubspot", "companies", "1", {"name": "Acme", "city": "Oslo"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme", "BillingCity": "Bergen"}, name="Acme")
+    pid = w.link("companies", "1", "Account", "001A")
+    first = plan(w)
+    [update] = by(first.items, action="update", link_item_id=pid, field="city")
+    journal_item = {k: update[k] for k in ("item_id", "action", "system", "object", "record_id",
+                                           "field", "before", "after", "payload", "seq")}  # fmt: skip
+    w.db["journal"].insert(
+        {"run_id": "apply-1", "item_id": update["item_id"], "plan_run_id": first.run_id,
+         "state": "stale", "crm_record_id": "1", "updated_at": "2024-08-01T00:00:00Z",
+         "item": json.dumps({**journal_item, "snapshot": None})}
+    )  # fmt: skip
+    w.db["decisions"].insert(
+        {"kind": "plan", "label": "reject", "item_id": "st-1", "run_id": first.run_id,
+         "choice": json.dumps({"stale_of": update["item_id"], "apply_run_id": "apply-1"}),
+         "decided_by": "human", "reviewer": "ben@corp.com", "version": 1, "superseded": 0,
+         "decided_at": "2024-08-01T00:00:00Z"}
+    )  # fmt: skip
+    again = build_plan(w.db, cfg(create_missing=False))
+    [held] = by(again.items, item_id=update["item_id"])
+    assert held["status"] == "needs_review" and held["reason"]["why"] == "dropped_before"
+    assert held["reason"]["dropped_by"] == "ben@corp.com"
+    assert held["requires"] == [pid, update["item_id"]]
+
+
+def test_written_values_of_a_salesforce_association() -> None:
+    from recon.plan_build import written_values
+
+    item = {"action": "associate", "system": "salesforce", "field": "AccountId",
+            "payload": {"from": {"object": "Contact", "id": "003A"},
+                        "to": {"object": "Account", "id": "001A"}, "type": "AccountId"}}  # fmt: skip
+    assert written_values(item) == {"AccountId": "001A"}
+    assert written_values({**item, "system": "hubspot"}) == {}

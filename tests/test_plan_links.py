@@ -325,7 +325,7 @@ def test_policy_approvals_are_not_kept_and_pins_take_ends_as_the_matcher_does() 
     w.snap("salesforce", "Contact", "003C", {"Email": "c@x.com"}, email="c@x.com")
     ids = {}
     for (sf_id, by, at), hs_id in [
-        *zip(rows, ["201", "201"]),
+        *zip(rows, ["201", "201"], strict=True),
         (("003C", "policy", "2024-07-03T00:00:00Z"), "202"),
     ]:
         ids[sf_id] = stable_id("contacts", "hubspot", hs_id, "salesforce", sf_id)

@@ -27,6 +27,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -377,7 +378,7 @@ class MatchSettings:
         if self.entity not in ("companies", "contacts"):
             out.append(f"entity {self.entity!r} is not companies or contacts")
         for name, value in asdict(self.thresholds).items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
                 out.append(f"thresholds.{name} must be a number, not {value!r}")
             elif not 0 <= value <= 1:
                 out.append(f"thresholds.{name} must lie between 0 and 1, not {value}")
@@ -399,11 +400,14 @@ class MatchSettings:
         def whole(value: Any) -> bool:
             return isinstance(value, int) and not isinstance(value, bool)
 
-        if self.prior is not None and (
-            isinstance(self.prior, bool)
-            or not isinstance(self.prior, int | float)
-            or not 0 < self.prior < 1
-        ):
+        def number(value: Any) -> bool:  # a finite number (NaN compares false with anything)
+            return (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+            )
+
+        if self.prior is not None and (not number(self.prior) or not 0 < self.prior < 1):
             out.append(
                 f"prior must be a number between 0 and 1 (or null: estimated), not {self.prior!r}"
             )
@@ -420,9 +424,7 @@ class MatchSettings:
         for c in self.comparisons:
             for lv in c.levels:
                 t = lv.threshold
-                if t is not None and (
-                    isinstance(t, bool) or not isinstance(t, int | float) or t < 0
-                ):
+                if t is not None and (not number(t) or t < 0):
                     out.append(
                         f"comparisons[{c.name}].levels[{lv.label}].threshold must be a number of "
                         f"at least 0, not {t!r}"
@@ -436,9 +438,19 @@ class MatchSettings:
             for fixed in b.fixes:
                 if fixed not in comparisons:
                     out.append(f"em_blocks[{b.rule}].fixes: no comparison {fixed!r}")
-        for name in self.m_fixed:
+        levels = {c.name: len(c.levels) for c in self.comparisons}
+        for name, ms in self.m_fixed.items():
             if name not in comparisons:
                 out.append(f"m_fixed: no comparison {name!r}")
+            elif (
+                not isinstance(ms, list | tuple)
+                or len(ms) != levels[name]
+                or not all(number(m) and 0 <= m <= 1 for m in ms)
+            ):
+                out.append(
+                    f"m_fixed[{name}] must be {levels[name]} probabilities (one per level, each "
+                    f"from 0 to 1), not {ms!r}"
+                )
         return out
 
     @classmethod

@@ -155,6 +155,19 @@ def _edited(edit: object) -> dict:
             lambda d: d["comparisons"][0].update(levels=["null", "exact"]),
             r"levels\[0\] must be an object",
         ),
+        (lambda d: d["thresholds"].update(auto=float("nan")), "thresholds.auto must be a number"),
+        (
+            lambda d: d["comparisons"][0]["levels"][1].update(threshold=float("nan")),
+            "threshold must be a number",
+        ),
+        (
+            lambda d: d.update(m_fixed={d["comparisons"][0]["name"]: ["x"]}),
+            r"m_fixed\[.*\] must be \d+ probabilities",
+        ),
+        (
+            lambda d: d.update(m_fixed={d["comparisons"][0]["name"]: [0.5]}),
+            r"m_fixed\[.*\] must be \d+ probabilities",
+        ),
     ],
 )
 def test_invalid_settings_name_every_problem(edit: object, named: str) -> None:
