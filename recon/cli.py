@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import sys
 import tempfile
 import traceback
@@ -128,7 +129,8 @@ def open_db(cfg: ReconConfig, *, create: bool = False) -> sqlite_utils.Database:
     try:
         return open_store(cfg.store.path, create=create or cfg.source_path is not None)
     except StoreError as exc:
-        if cfg.source_path is None and "no recon store" in exc.message:
+        named = any(k.upper() == "RECON_STORE__PATH" for k in os.environ)
+        if cfg.source_path is None and not named and "no recon store" in exc.message:
             exc.message += " (no recon.toml was found here: the default settings were used)"
         raise
 

@@ -849,14 +849,6 @@ def load_config(
         ) from None
     object.__setattr__(cfg, "source_path", found)
     _resolve_paths(cfg, cfg.base_dir)
-    key_file = cfg.salesforce.private_key_file
-    if cfg.salesforce.auth == "jwt" and key_file is not None and not key_file.is_file():
-        # found now, not as "authentication failed" (exit 7) at the first call
-        raise ConfigError(
-            f"invalid configuration in {where}",
-            problems=[("salesforce.private_key_file", f"no such file: {key_file}")],
-            hint="point it at the PEM private key of the connected app's certificate",
-        )
     settings = cfg.match.settings_file
     if settings is not None and not settings.is_file():
         raise ConfigError(

@@ -192,25 +192,6 @@ def test_salesforce_auth_needs_its_keys(tmp_path: Path, auth: str, missing: str)
         load_config(path)
 
 
-def test_a_jwt_key_file_that_is_not_there_is_a_config_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Found on loading (exit 3), not as "authentication failed" (exit 7) at the first call."""
-    monkeypatch.setenv("SF_ID", "cid")
-    path = write(
-        tmp_path,
-        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\nauth = "jwt"\n'
-        'client_id = "env:SF_ID"\nusername = "u@x.org"\nprivate_key_file = "nokey.pem"\n',
-    )
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    assert err.value.problems == [
-        ("salesforce.private_key_file", f"no such file: {tmp_path / 'nokey.pem'}")
-    ]
-    (tmp_path / "nokey.pem").write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
-    assert load_config(path).salesforce.private_key_file == tmp_path / "nokey.pem"
-
-
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, '[store]\npath = "file.db"\n')
     monkeypatch.setenv("RECON_REVIEW__PORT", "9001")

@@ -150,9 +150,17 @@ def _jwt_assertion(cfg: SalesforceSection) -> str:
     try:
         key = cfg.private_key_file.read_text(encoding="utf-8")
     except OSError as exc:
-        raise AuthError(
-            f"cannot read salesforce.private_key_file {cfg.private_key_file}: {exc.strerror}",
-            hint="check the path and its permissions",
+        # a setting to fix (exit 3), not a refusal by Salesforce (exit 7); found when
+        # Salesforce is called, so commands that never call it run without the key
+        raise ConfigError(
+            "invalid configuration",
+            problems=[
+                (
+                    "salesforce.private_key_file",
+                    f"cannot read {cfg.private_key_file}: {exc.strerror or exc}",
+                )
+            ],
+            hint="point it at the PEM private key of the connected app's certificate",
         ) from None
     claims = {
         "iss": _secret(cfg, "client_id"),

@@ -84,6 +84,23 @@ def test_token_flows(server, key_file, auth, kw) -> None:
     assert token.access_token not in repr(token)
 
 
+def test_a_jwt_key_file_that_is_not_there_is_a_config_error_when_salesforce_is_called(
+    server, tmp_path
+) -> None:
+    """A setting to fix (exit 3), not "authentication failed" (exit 7); found when Salesforce
+    is called, so an auditor's `recon status` runs without the key."""
+    from recon.errors import ConfigError
+
+    missing = tmp_path / "nokey.pem"
+    with pytest.raises(ConfigError) as err:
+        request_token(
+            _section(server, "jwt", client_id="cid", username="u@x.org", private_key_file=missing)
+        )
+    assert int(err.value.exit_code) == 3
+    assert err.value.problems[0][0] == "salesforce.private_key_file"
+    assert str(missing) in err.value.problems[0][1]
+
+
 def test_jwt_assertion_is_rs256_signed_for_the_user(server, key_file, monkeypatch) -> None:
     sent: dict[str, Any] = {}
     original = requests.Session.post
