@@ -264,6 +264,16 @@ class Planner:
                     "there to unlink its records",
                 )
             )
+        if self.view.approved_elsewhere:
+            out.append(
+                (
+                    "links",
+                    f"{self.view.approved_elsewhere} link(s) a person approved are not synced: "
+                    "the match run (or a newer approval) links one of their records elsewhere "
+                    f"(e.g. {'; '.join(self.view.elsewhere_examples)}); the policy does not "
+                    "approve such a new link: a person decides between them in review",
+                )
+            )
         if self.undone_held:
             out.append(
                 (

@@ -241,6 +241,7 @@ class StoreView:
     pinned: list[str] = field(default_factory=list)
     #: approved links left out: this match run links one of their records elsewhere
     approved_elsewhere: int = 0
+    elsewhere_examples: list[str] = field(default_factory=list)
     held: set[tuple[str, str]] = field(default_factory=set)
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
@@ -654,6 +655,10 @@ def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> N
         if any(end in taken for end in ends):
             elsewhere += 1  # its records stay out of creates too: one entity with the other
             view.held.update({("hubspot", link["hs_id"]), ("salesforce", link["sf_id"])})
+            if len(view.elsewhere_examples) < 3:
+                view.elsewhere_examples.append(
+                    f"HubSpot {link['object']} {link['hs_id']} ⇄ {link['sf_object']} {link['sf_id']}"
+                )
             continue
         taken.update(ends)
         pinned.append(link)

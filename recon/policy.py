@@ -78,6 +78,7 @@ def auto_approve(
             counts["lapsed"] = _lapse(db, policy, match_run_id, objects, lapsed_ids)
         if match_run_id and policy.link_tiers:
             tiers: list[str] = list(policy.link_tiers)
+            _claimed_ends(db)
             cur = db.execute(
                 f"""
                 insert into decisions (kind, object, source_l, record_id_l, source_r, record_id_r,
@@ -90,10 +91,16 @@ def auto_approve(
                 from pairs p
                 where p.run_id = ? and p.kind = 'link' and p.tier in ({_marks(tiers)})
                   and p.object in ({_marks(objects)}) and {_UNDECIDED.format(id="p.pair_id")}
+                  and not exists (select 1 from temp._claimed c where c.pair_id != p.pair_id
+                    and ((c.source = 'hubspot' and c.record_id = p.record_id_l
+                          and c.object = p.object
+                          and (p.object = 'companies' or c.sf_object = p.object_r))
+                      or (c.source = 'salesforce' and c.record_id = p.record_id_r)))
                 """,
                 [POLICY_REVIEWER, now, note, match_run_id, *tiers, *objects],
             )
             counts["links"] = cur.rowcount
+            db.execute("drop table temp._claimed")
         if match_run_id and policy.merges and policy.duplicate_tiers:
             tiers = list(policy.duplicate_tiers)
             distinct = human_distinct(db)
@@ -133,6 +140,32 @@ def auto_approve(
             )
     log.info("policy approved %s", counts)
     return counts
+
+
+def _claimed_ends(db: sqlite_utils.Database) -> None:
+    """``temp._claimed``: the record ends of the links a person approved (current decisions).
+
+    A link of this match run sharing such an end with another pair (the matcher now pairs a
+    record a person linked elsewhere) is not the policy's to approve: it would replace a
+    person's link. It waits for a person in the queue.
+    """
+    db.execute("drop table if exists temp._claimed")
+    db.execute(
+        "create temp table _claimed (source text, object text, sf_object text, record_id text, "
+        "pair_id text)"
+    )
+    rows = []
+    for obj, sl, rl, sr, rr, sf_obj, pid in db.execute(
+        "select object, source_l, record_id_l, source_r, record_id_r, salesforce_object, item_id "
+        "from decisions where kind = 'link' and decided_by = 'human' "
+        "and coalesce(superseded, 0) = 0 and label in ('match', 'approve')"
+    ):
+        sides = {sl: rl, sr: rr}
+        if sides.get("hubspot") and sides.get("salesforce"):
+            sf = "Account" if obj == "companies" else sf_obj
+            rows.append(("hubspot", obj, sf, str(sides["hubspot"]), pid))
+            rows.append(("salesforce", obj, sf, str(sides["salesforce"]), pid))
+    db.conn.executemany("insert into temp._claimed values (?, ?, ?, ?, ?)", rows)
 
 
 def _next_version(db: sqlite_utils.Database, item_id: str) -> int:

@@ -257,6 +257,11 @@ def test_an_approved_link_whose_record_is_linked_elsewhere_now_is_left_to_that_l
     result = plan(w)
     assert not by(result.items, link_item_id=pid)
     assert result.skipped["approved_link_elsewhere"] == 1
+    assert any(
+        "1 link(s) a person approved are not synced" in m
+        and "HubSpot companies 1 ⇄ Account 001A" in m
+        for _p, m in result.warnings
+    ), result.warnings
 
 
 def test_a_conflict_of_an_approved_link_the_run_no_longer_proposes_shows_its_records() -> None:

@@ -253,3 +253,35 @@ def test_a_policy_narrowed_to_nothing_lets_all_its_approvals_lapse(
         "select count(*) from decisions where decided_by = 'policy' and superseded = 0"
     ).fetchone()[0]
     assert left == 0
+
+
+def test_a_link_replacing_a_person_s_approved_link_waits_for_a_person() -> None:
+    """The matcher now pairs HubSpot company 1 with Account 001Y; a person approved 1 ⇄ 001X.
+    The policy approved the new link and the plan synced it over the person's choice; it is
+    left to a person now. A HubSpot contact's Lead link beside a person's Contact link is no
+    replacement (one link per Salesforce object)."""
+    from plan_testdata import World
+
+    from recon.models import stable_id
+
+    w = World()
+    for hs, sf, obj, sf_obj in (
+        ("1", "001X", "companies", None),
+        ("2", "003A", "contacts", "Contact"),
+    ):
+        w.db["decisions"].insert(
+            {"kind": "link", "object": obj, "source_l": "hubspot", "record_id_l": hs,
+             "source_r": "salesforce", "record_id_r": sf, "salesforce_object": sf_obj,
+             "label": "match", "item_id": stable_id(obj, "hubspot", hs, "salesforce", sf),
+             "version": 1, "superseded": 0, "decided_by": "human", "decided_at": "2024-07-01"}
+        )  # fmt: skip
+    replacing = w.link("companies", "1", "Account", "001Y")
+    beside = w.link("contacts", "2", "Lead", "00QA")
+    other = w.link("companies", "3", "Account", "001Z")
+    run = w.done()
+    counts = auto_approve(w.db, PolicySection(), match_run_id=run)
+    approved = {
+        r[0] for r in w.db.execute("select item_id from decisions where decided_by = 'policy'")
+    }
+    assert approved == {beside, other} and counts["links"] == 2
+    assert replacing not in approved
