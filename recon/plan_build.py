@@ -30,6 +30,7 @@ from .plan_values import (
     norm_fast,
     to_hubspot_value,
     to_salesforce_value,
+    value_key,
     values_equal,
 )
 
@@ -620,13 +621,11 @@ def hold_undone(
         >>> item = {"item_id": "u1", "action": "update", "system": "hubspot", "object": "companies",
         ...         "record_id": "7", "payload": {"properties": {"name": "Acme"}},
         ...         "requires": ["pair-1"], "reason": {"why": "salesforce_wins"}, "status": "proposed"}
-        >>> hold_undone([item], {("hubspot", "companies", "7", "name"): {'"Acme"': "apply-9"}})
+        >>> hold_undone([item], {("hubspot", "companies", "7", "name"): {value_key("Acme"): "apply-9"}})
         1
         >>> item["status"], item["requires"], item["reason"]["why"], item["reason"]["undone_by"]
         ('needs_review', ['pair-1', 'u1'], 'undone_before', 'apply-9')
     """
-    from .models import canonical_json
-
     held = 0
     for item in items:
         if item["action"] not in ("update", "owner", "associate") or item["status"] != "proposed":
@@ -635,7 +634,7 @@ def hold_undone(
         by = None
         for fname, value in written.items():
             key = (item["system"], item["object"], str(item["record_id"]), fname)
-            by = undone.get(key, {}).get(canonical_json(value))
+            by = undone.get(key, {}).get(value_key(value))
             if by is not None:
                 break
         reason = item.get("reason") or {}
@@ -643,12 +642,12 @@ def hold_undone(
             # the value this write would replace is one an undo took back from the link's
             # other record: the undo said that side keeps its own; this side's a person decides
             side = undone.get(("link", str(item["link_item_id"]), str(reason["mapping"]), ""), {})
-            by = side.get(canonical_json(item.get("before")))
+            by = side.get(value_key(item.get("before")))
         why = "undone"
         if by is None and dropped:
             for fname, value in written.items():
                 key = (item["system"], item["object"], str(item["record_id"]), fname)
-                by = dropped.get(key, {}).get(canonical_json(value))
+                by = dropped.get(key, {}).get(value_key(value))
                 if by is not None:
                     why = "dropped"
                     break

@@ -19,8 +19,9 @@ import orjson
 import sqlite_utils
 
 from .apply_items import norm
-from .models import SF_ID_PREFIXES, canonical_json, parse_ts, stable_id
+from .models import SF_ID_PREFIXES, parse_ts, stable_id
 from .plan import APPROVED_LABELS, REJECTED_LABELS, field_choices, latest_decisions
+from .plan_values import value_key
 from .review_detail import CLUSTER_ANSWERS
 
 __all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view"]
@@ -523,11 +524,9 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
         rid = str(crm_id or item.get("record_id") or "")
         for fname, value in expect.items():
             key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
-            out.setdefault(key, {})[canonical_json(value)] = run_id
+            out.setdefault(key, {})[value_key(value)] = run_id
             if payload.get("undo_of") and origin_plan:
-                origins.setdefault(str(payload["undo_of"]), []).append(
-                    (canonical_json(value), run_id)
-                )
+                origins.setdefault(str(payload["undo_of"]), []).append((value_key(value), run_id))
                 plans[str(payload["undo_of"])] = str(origin_plan)
     # the same value per link and mapping ("link", pair, mapping, ""): a plan that would now
     # overwrite it on the other record of the link (the value a person set there, which the
@@ -584,7 +583,7 @@ def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[
         who = str(d.get("reviewer") or d.get("decided_by") or "a reviewer")
         for fname, value in written.items():
             key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
-            out.setdefault(key, {})[canonical_json(value)] = who
+            out.setdefault(key, {})[value_key(value)] = who
     return out
 
 

@@ -70,6 +70,31 @@ def fast_stable_id(*parts: Any) -> str:
     return hashlib.sha256(text).hexdigest()[:16]
 
 
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def value_key(value: Any) -> str:
+    """The form in which writes a person refused (an undo took back, a stale write dropped) are
+    compared with the writes a later plan proposes: text without case, spaces or punctuation
+    (the same phone number reformatted by a CRM, "+33 1 69 25 20 40" and "+33169252040", is
+    still the value refused), numbers without a trailing ".0", anything else as JSON. It
+    errs toward asking a person again, never toward writing what was refused.
+
+    Examples:
+        >>> value_key("+33 1 69 25 20 40") == value_key("+33169252040"), value_key(17.0) == value_key("17")
+        (True, True)
+        >>> value_key("Acme") == value_key("Acme Ltd"), value_key(None), value_key(True)
+        (False, 'null', 'true')
+    """
+    if isinstance(value, bool) or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str | int | float):
+        return "v:" + _NOT_WORD.sub("", str(value).casefold())
+    return CANONICAL_ENCODER.encode(value)
+
+
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f"}
 

@@ -158,8 +158,8 @@ def test_a_dropped_stale_write_proposed_again_waits_for_a_person(
     """*Drop* refused writing this value over the person's edit: the next plan proposing the
     same write (the link still approved) holds it for a person instead of applying it under
     the link's approval. *Defer* decides nothing."""
-    from recon.models import canonical_json
     from recon.plan_build import hold_undone
+    from recon.plan_values import value_key
     from recon.plan_load import _dropped
 
     _cfg, db, _plan, rid, _snap = _stale_setup(crm, tmp_path)
@@ -175,7 +175,7 @@ def test_a_dropped_stale_write_proposed_again_waits_for_a_person(
     if action == "defer":
         assert dropped == {} and hold_undone([again], {}, dropped) == 0
         return
-    assert dropped == {("hubspot", "companies", rid, "name"): {canonical_json(planned): REVIEWER}}
+    assert dropped == {("hubspot", "companies", rid, "name"): {value_key(planned): REVIEWER}}
     assert hold_undone([again], {}, dropped) == 1
     assert again["status"] == "needs_review" and again["requires"] == ["pair-9", "u2"]
     assert again["reason"]["why"] == "dropped_before"
@@ -183,6 +183,9 @@ def test_a_dropped_stale_write_proposed_again_waits_for_a_person(
     other = {**again, "item_id": "u3", "payload": {"properties": {"name": "Another"}},
              "status": "proposed", "requires": ["pair-9"]}  # fmt: skip
     assert hold_undone([other], {}, dropped) == 0  # another value is another question
+    # the same value in another format (a CRM reformatting it) is the value dropped
+    same = {**other, "item_id": "u4", "payload": {"properties": {"name": f" {planned.upper()}."}}}
+    assert hold_undone([same], {}, dropped) == 1
 
 
 def test_a_second_edit_after_approval_is_stale_again(crm: CrmEnv, tmp_path: Path) -> None:
