@@ -159,8 +159,8 @@ def test_a_dropped_stale_write_proposed_again_waits_for_a_person(
     same write (the link still approved) holds it for a person instead of applying it under
     the link's approval. *Defer* decides nothing."""
     from recon.plan_build import hold_undone
-    from recon.plan_values import value_key
     from recon.plan_load import _dropped
+    from recon.plan_values import value_key
 
     _cfg, db, _plan, rid, _snap = _stale_setup(crm, tmp_path)
     [item] = _stale_items(db)
