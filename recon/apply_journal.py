@@ -773,20 +773,24 @@ class Runner:
         tried = self._tried(kind, [i.item_id for _op, its in part for i in its])
         for op, its in part:
             state = current.get(str(op.record_id))
-            mine = str(op.record_id) in touched or any(i.item_id in tried for i in its)
+            sent_before = any(i.item_id in tried for i in its)
+            mine = str(op.record_id) in touched or sent_before
             if (op, its) not in checked:
                 keep.append((op, its))
-            elif state is None:
-                (moot if str(op.record_id) in merged_into else gone).extend(its)
+            elif state is None and str(op.record_id) in merged_into:
+                moot.extend(its)
             elif (
                 kind == "merge"
-                and not mine
-                and all(str(v) not in current for v in its[0].merge_ids)
+                and not sent_before
+                and (state is None or all(str(v) not in current for v in its[0].merge_ids))
             ):
-                # every victim was merged away (or deleted) before, not by this plan: another
-                # plan's apply or someone in the CRM did it; its old survivorship values are
-                # not written over the master
+                # the master, or every victim, was merged away (or deleted) before, and not
+                # by this merge: another plan's apply (which may have kept another master) or
+                # someone in the CRM did it; this plan's old survivorship values are not
+                # written, and there is nothing left to merge
                 merged_before.extend(its)
+            elif state is None:
+                gone.extend(its)
             elif kind == "merge" and mine:
                 # this plan wrote the master already (a link's updates, a merge stopped part
                 # way): its time moved, so each survivorship input is judged by value, and a
@@ -829,17 +833,19 @@ class Runner:
                 f"the record was merged into {into} by recon",
             )
         for item in merged_before:
-            victims = set(map(str, item.merge_ids))
+            ours = {str(item.record_id), *map(str, item.merge_ids)}
+            marks = ",".join("?" * len(ours))
             by = next(
                 (
                     run
-                    for run, text in self.db.execute(
-                        "select run_id, item from journal where crm_record_id = ? and "
-                        "state = 'confirmed' and run_id != ? and json_extract(item, '$.action') "
-                        "= 'merge' order by updated_at desc",
-                        [str(item.record_id), self.run_id],
+                    for run, rid, text in self.db.execute(
+                        f"select run_id, crm_record_id, item from journal where crm_record_id in "
+                        f"({marks}) and state = 'confirmed' and run_id != ? and "
+                        "json_extract(item, '$.action') = 'merge' order by updated_at desc",
+                        [*sorted(ours), self.run_id],
                     )
-                    if victims & set(map(str, Item(**json.loads(text or "{}")).merge_ids))
+                    # a merge of (some of) the same records, whichever it kept
+                    if len(ours & {str(rid), *map(str, Item(**json.loads(text)).merge_ids)}) > 1
                 ),
                 None,
             )

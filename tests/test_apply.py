@@ -1316,6 +1316,37 @@ def test_a_merge_another_plan_s_apply_did_is_skipped_not_confirmed_again(
     assert writer.current("companies", [master], ["name"])[master].values["name"] == f"M {tag}"
 
 
+@pytest.mark.parametrize("case", ["older_plan_wrote_the_master", "other_master_kept"])
+def test_a_merge_another_plan_did_is_skipped_in_every_shape(
+    crm: CrmEnv, tmp_path: Path, case: str
+) -> None:
+    """The older plan had written the master (its link's update) before the newer plan
+    merged: its merge was sent again and audited confirmed. The newer plan kept the other
+    record as master: the older merge failed "not found" (exit 4) at every apply."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    a, b = crm.hs_create("companies", [{"name": f"A {tag}"}, {"name": f"B {tag}"}])
+    items = [hs_merge(crm, [a, b])]
+    if case == "older_plan_wrote_the_master":
+        items.insert(0, hs_update(a, "name", f"A {tag}", f"A {tag} Ltd",
+                                  crm.modified("hubspot", "companies", a)))  # fmt: skip
+    older = make_plan(db, items)
+    if case == "older_plan_wrote_the_master":
+        assert apply_plan(db, cfg, plan_run_id=older).applied == 1  # the update; no merges
+    newer = make_plan(db, [hs_merge(crm, [b, a] if case == "other_master_kept" else [a, b])])
+    done = apply_plan(db, cfg, plan_run_id=newer, confirm_merges=True)
+    assert done.applied == 1
+    mark = crm.last_change()
+    again = apply_plan(db, cfg, plan_run_id=older, confirm_merges=True)
+    assert (again.applied, again.skipped, again.failed_total, again.stale) == (0, 1, 0, 0)
+    said = db.execute(
+        "select error from journal where run_id = ? and state = 'skipped'", [again.run_id]
+    ).fetchone()[0]
+    assert said == f"merged already by {done.run_id}: nothing to write"
+    assert crm.changes(mark) == []
+
+
 def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
