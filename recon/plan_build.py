@@ -281,8 +281,9 @@ class Planner:
                     "undo",
                     f"{self.undone_held} write(s) an applied `recon undo` took back (or a "
                     "reviewer dropped as stale) are proposed "
-                    "again: each needs its own approval (the review app's Plan tab, \"every item "
-                    "that needs its own approval\"); the links' approvals alone do not apply them",
+                    "again: each needs its own approval (the review app's Plan tab, \"writes "
+                    "proposed again after an undo or a drop\"); the links' approvals alone do not "
+                    "apply them",
                 )
             )
         for (key, sf_obj, sf_field, target, problem), seen in sorted(self.gaps.items()):

@@ -49,6 +49,7 @@ from .models import now_iso, stable_id
 from .plan import proposed_choice
 from .review_detail import CLUSTER_ANSWERS, _chosen_values, _merge_item, item_detail, record_link
 from .review_plan import (
+    HELD,
     approve_plan_items,
     count_plan_approvals,
     plan_item_counts,
@@ -78,6 +79,7 @@ __all__ = [
     "ACTIONS",
     "DEFERRED_LABELS",
     "FINAL_LABELS",
+    "HELD",
     "QueueFilter",
     "QueuePage",
     "approve_plan_items",

@@ -27,6 +27,11 @@ _CHAIN = (
 _ENTITY = "case when pi.object in ('companies', 'Account') then 'companies' else 'contacts' end"
 
 
+#: the ``action`` of :func:`count_plan_approvals` for the writes held for a person: a write an
+#: applied undo took back, or a stale write a reviewer dropped, proposed again
+HELD = "held"
+
+
 def _where(run: str | None, action: str | None, system: str | None) -> tuple[str, list[Any]]:
     sql = [
         "pi.run_id = ?",
@@ -35,8 +40,13 @@ def _where(run: str | None, action: str | None, system: str | None) -> tuple[str
         f"coalesce((select d.label from decisions d where {_CHAIN} and d.superseded = 0 "
         "order by d.decision_id desc limit 1), 'defer') in ('defer', 'unsure')",
     ]
+    # a conflict requires itself too, but is answered with a value in the queue (a bare
+    # approval here writes nothing and takes it out of the queue)
+    sql.append("pi.action != 'conflict'")
     params: list[Any] = [run]
-    if action:
+    if action == HELD:
+        sql.append("json_extract(pi.reason, '$.why') in ('undone_before', 'dropped_before')")
+    elif action:
         sql.append("pi.action = ?")
         params.append(action)
     if system:
@@ -163,6 +173,10 @@ def count_plan_approvals(
     db: sqlite_utils.Database, *, action: str | None = "create", system: str | None = None
 ) -> int:
     """How many undecided items of the latest plan need their own approval (``action``, ``system``).
+
+    ``action``: ``create``, another action, :data:`HELD` (writes proposed again after an undo
+    or a reviewer's drop), or None for all of them. Conflicts are never among them: they are
+    answered with a value in the queue.
 
     Examples:
         >>> from recon.store import open_store

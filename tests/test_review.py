@@ -901,3 +901,31 @@ def test_bulk_approve_of_a_filter_showing_no_undecided_item_approves_nothing(
 ) -> None:
     assert review.count_bulk(db, review.QueueFilter(status=status)) == 0
     assert review.count_bulk(db, review.QueueFilter(status="undecided")) > 0
+
+
+def test_the_plan_s_approval_box_never_approves_conflicts_and_holds_have_their_own_choice() -> None:
+    """"Every item that needs its own approval" stamped an approval on every undecided
+    conflict (they require themselves): they left the queue and nothing was written. The
+    writes held after an undo or a drop can be approved on their own."""
+    from plan_testdata import World, by, cfg, plan
+
+    w = World()
+    w.snap("hubspot", "companies", "1", {"name": "Acme", "city": "Oslo"}, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme SA", "BillingCity": "Bergen"},
+           name="Acme SA")  # fmt: skip
+    w.link("companies", "1", "Account", "001A")
+    result = plan(w, cfg(rules={"companies.name": "review"}))
+    [conflict] = by(result.items, action="conflict")
+    assert conflict["item_id"] in conflict["requires"]
+    assert review.count_plan_approvals(w.db, action=None) == 0
+    held = by(result.items, action="update", field="city")[0]
+    w.db.execute(  # as hold_undone leaves it
+        "update plan_items set status = 'needs_review', requires = json_array(link_item_id, "
+        "item_id), reason = json_set(reason, '$.why', 'dropped_before') where item_id = ?",
+        [held["item_id"]],
+    )
+    assert review.count_plan_approvals(w.db, action=review.HELD) == 1
+    assert review.count_plan_approvals(w.db, action=None) == 1
+    assert review.approve_plan_items(w.db, action=review.HELD, reviewer="ana", expected=1) == 1
+    decided = w.db.execute("select item_id from decisions where kind = 'plan'").fetchall()
+    assert decided == [(held["item_id"],)]

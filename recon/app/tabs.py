@@ -79,7 +79,9 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
 #: what the approval box approves: each needs its own decision (kind ``plan``)
 _OWN_APPROVAL = {
     "creates": "create",  # records missing on the other side
-    "every item that needs its own approval": None,  # creates, and an undo plan's restores
+    # writes an applied undo took back, or stale writes a reviewer dropped, proposed again
+    "writes proposed again after an undo or a drop": review.HELD,
+    "every item that needs its own approval": None,  # all of these, and an undo plan's restores
 }
 
 
