@@ -462,6 +462,7 @@ class Runner:
         """Learn whether items left ``sent`` landed: confirmed, or back to planned (or stale)."""
         landed: dict[str, str | None] = {}
         stale: list[tuple[Item, RecordState]] = []
+        settled: set[str] = set()  # finished here already (skipped)
         if kind == "update":
             created = self._created()
             ops = ops_for("update", obj, items, created)
@@ -507,7 +508,14 @@ class Runner:
             for item in items:
                 ids = item.merge_ids
                 gone = writer.merged_away(obj, ids) if ids else set()
-                if ids and gone == set(ids) and _values_landed(writer, obj, item):
+                if ids and gone == set(ids) and (by := self._merged_by(item)) is not None:
+                    # another plan's apply merged them while this one was stopped: not this
+                    # run's merge (its request may never have reached the CRM)
+                    self._finish(
+                        [item], "skipped", None, f"merged already by {by}: nothing to write"
+                    )
+                    settled.add(item.item_id)
+                elif ids and gone == set(ids) and _values_landed(writer, obj, item):
                     landed[item.item_id] = item.record_id
                 elif gone:
                     # stopped part-way: this run's own merge moved the master's time (it is
@@ -528,7 +536,11 @@ class Runner:
             for item, state in stale:
                 rows.append(self._mark_stale(item, state))
             for item in items:
-                if item.item_id not in landed and item not in [s[0] for s in stale]:
+                if (
+                    item.item_id not in landed
+                    and item.item_id not in settled
+                    and item not in [s[0] for s in stale]
+                ):
                     self.db.execute(
                         "update journal set state = 'planned' where run_id = ? and item_id = ? and state = 'sent'",
                         [self.run_id, item.item_id],
@@ -587,6 +599,21 @@ class Runner:
                 for f, per in values.items()
             )
         return True
+
+    def _merged_by(self, item: Item) -> str | None:
+        """The other apply run (of any plan) that confirmed a merge of (some of) the same
+        records as ``item``, whichever record it kept; None when there is none."""
+        ours = {str(item.record_id), *map(str, item.merge_ids)}
+        marks = ",".join("?" * len(ours))
+        for run, rid, text in self.db.execute(
+            f"select run_id, crm_record_id, item from journal where crm_record_id in ({marks}) "
+            "and state = 'confirmed' and run_id != ? and json_extract(item, '$.action') = "
+            "'merge' order by updated_at desc",
+            [*sorted(ours), self.run_id],
+        ):
+            if len(ours & {str(rid), *map(str, Item(**json.loads(text)).merge_ids)}) > 1:
+                return str(run)
+        return None
 
     def _tried(self, kind: str, item_ids: list[str]) -> set[str]:
         """Of ``item_ids``, the merges this plan sent before without confirming them."""
@@ -833,22 +860,7 @@ class Runner:
                 f"the record was merged into {into} by recon",
             )
         for item in merged_before:
-            ours = {str(item.record_id), *map(str, item.merge_ids)}
-            marks = ",".join("?" * len(ours))
-            by = next(
-                (
-                    run
-                    for run, rid, text in self.db.execute(
-                        f"select run_id, crm_record_id, item from journal where crm_record_id in "
-                        f"({marks}) and state = 'confirmed' and run_id != ? and "
-                        "json_extract(item, '$.action') = 'merge' order by updated_at desc",
-                        [*sorted(ours), self.run_id],
-                    )
-                    # a merge of (some of) the same records, whichever it kept
-                    if len(ours & {str(rid), *map(str, Item(**json.loads(text)).merge_ids)}) > 1
-                ),
-                None,
-            )
+            by = self._merged_by(item)
             self._finish(
                 [item],
                 "skipped",

@@ -1347,6 +1347,36 @@ def test_a_merge_another_plan_did_is_skipped_in_every_shape(
     assert crm.changes(mark) == []
 
 
+def test_a_stopped_merge_another_plan_did_meanwhile_is_skipped_on_resume(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """The older plan's merge was left sent (the daily limit stopped the run), a newer plan
+    merged the records, then the older apply was finished: its merge was confirmed and
+    audited though its request never reached the CRM."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    a, b = crm.hs_create("companies", [{"name": f"A {tag}"}, {"name": f"B {tag}"}])
+    older = make_plan(db, [hs_merge(crm, [a, b])])
+    crm.fault(kind="request_limit", side="hubspot", endpoint="*merge*")
+    try:
+        with pytest.raises(BudgetExhausted):
+            apply_plan(db, cfg, plan_run_id=older, confirm_merges=True)
+    finally:
+        crm.clear_faults()
+    newer = make_plan(db, [hs_merge(crm, [a, b])])
+    done = apply_plan(db, cfg, plan_run_id=newer, confirm_merges=True)
+    assert done.applied == 1
+    mark = crm.last_change()
+    resumed = apply_plan(db, cfg, plan_run_id=older, resume=True, confirm_merges=True)
+    assert (resumed.applied, resumed.skipped) == (0, 1)
+    said = db.execute(
+        "select error from journal where run_id = ? and state = 'skipped'", [resumed.run_id]
+    ).fetchone()[0]
+    assert said == f"merged already by {done.run_id}: nothing to write"
+    assert crm.changes(mark) == []
+
+
 def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
