@@ -215,6 +215,7 @@ class Runner:
                 self.merged_into.update(dict.fromkeys(item.merge_ids, str(rid)))
                 self.merged_object.update(dict.fromkeys(item.merge_ids, item.object))
                 self._victims_gone(item, str(rid))
+                self.merge_left[str(rid)] = item.item_id
         self.db.execute(
             "update journal set state = ?, updated_at = ?"
             + "".join(f", {k} = ?" for k in cols)
@@ -555,6 +556,7 @@ class Runner:
         merged_into: dict[str, str] = {}
         self.merged_object: dict[str, str] = {}  # merged-away record -> its object
         self.own_values: dict[str, dict[str, Any]] = {}  # record -> field -> value recon wrote
+        self.merge_left: dict[str, str] = {}  # a master this plan merged into -> the merge item
         for r in self.db.query(
             "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed' "
             "order by updated_at",
@@ -569,6 +571,9 @@ class Runner:
                 for victim in Item(**item).merge_ids:
                     merged_into[victim] = str(r["crm_record_id"] or item.get("record_id"))
                     self.merged_object[victim] = str(item.get("object"))
+                self.merge_left[str(r["crm_record_id"] or item.get("record_id"))] = str(
+                    item.get("item_id")
+                )
         return touched, merged_into
 
     def _is_stale(self, item: Item, state: RecordState, *, written_by_run: bool = False) -> bool:
@@ -728,6 +733,10 @@ class Runner:
             "current": {f: state.values.get(f) for f in item.props(self._created())} or None,
             "apply_run_id": self.run_id,
         }
+        if item.action != "merge" and str(state.record_id) in self.merge_left:
+            # not someone's edit: this plan's own merge into the record left another value in
+            # the field (its survivorship, or the CRM's fill from a merged record)
+            both["by_recon_merge"] = self.merge_left[str(state.record_id)]
         text = canonical_json(both)
         self._set(item, "stale", error_class=ErrorClass.STALE.value, error=text)
         row = self.db.execute(

@@ -163,8 +163,9 @@ def stale_detail(db: sqlite_utils.Database, queue_item: dict[str, Any]) -> dict[
     """Both versions of a stale item side by side: per field the snapshot, current and planned value.
 
     Returns ``{"plan_item_id", "action", "apply_run_id", "snapshot_modified_at",
-    "current_modified_at", "fields": [{"field", "snapshot", "current", "planned"}]}``
-    (empty when the item is no longer stale).
+    "current_modified_at", "fields": [{"field", "snapshot", "current", "planned"}],
+    "by_recon_merge"}`` (empty when the item is no longer stale); ``by_recon_merge`` names
+    the plan's merge item when the value in the way is one that merge left, not an edit.
     """
     row = stale_of(db, queue_item)
     if not row:
@@ -201,4 +202,5 @@ def stale_detail(db: sqlite_utils.Database, queue_item: dict[str, Any]) -> dict[
         "snapshot_modified_at": both.get("snapshot_modified_at"),
         "current_modified_at": both.get("current_modified_at"),
         "fields": fields,
+        "by_recon_merge": both.get("by_recon_merge"),
     }

@@ -1040,6 +1040,10 @@ def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_p
     assert (result.applied, result.skipped, result.stale, result.failed) == (2, 1, 1, {})
     now = crm.hs_get("companies", master, ["phone", "name"])
     assert (now["phone"], now["name"]) == ("+1 555 0100", f"{names[0]} Ltd")
+    # the review says it was the plan's own merge, not someone's edit in HubSpot
+    stale = json.loads(db.execute("select error from journal where state = 'stale'").fetchone()[0])
+    merge_id = db.execute("select item_id from plan_items where action = 'merge'").fetchone()[0]
+    assert stale["by_recon_merge"] == merge_id
     skipped = next(iter(db.query("select error from journal where state = 'skipped'")))["error"]
     assert f"merged into {master}" in skipped
     # the audit keeps what the merge wrote onto the survivor and what it replaced

@@ -93,18 +93,28 @@ def stale_versions(stale: dict[str, Any]) -> None:
         st.info("No longer stale: this write was settled by a later apply.")
         return
     crm = SOURCES.get(stale.get("system") or "", stale.get("system") or "CRM")
-    st.warning(
-        f"{crm} changed this record after review: not overwritten. Snapshot "
-        f"{md(stale.get('snapshot_modified_at') or '?')} · now {md(stale.get('current_modified_at') or '?')} "
-        f"(apply run `{stale.get('apply_run_id') or '?'}`)."
-    )
+    if stale.get("by_recon_merge"):
+        st.warning(
+            "Recon's own merge into this record (the same plan, merge item "
+            f"`{stale['by_recon_merge']}`) left another value in this field than this write "
+            "plans: not overwritten. Choose which value stays: *Write anyway* writes the "
+            "planned one, *Drop* keeps the merge's."
+        )
+        shown = ["Snapshot (reviewed)", "After the merge", "Plan writes"]
+    else:
+        st.warning(
+            f"{crm} changed this record after review: not overwritten. Snapshot "
+            f"{md(stale.get('snapshot_modified_at') or '?')} · now {md(stale.get('current_modified_at') or '?')} "
+            f"(apply run `{stale.get('apply_run_id') or '?'}`)."
+        )
+        shown = ["Snapshot (reviewed)", f"{crm} now", "Plan writes"]
     frame = pd.DataFrame(
         [
             ["—" if f[k] in (None, "") else str(f[k]) for k in ("snapshot", "current", "planned")]
             for f in stale["fields"]
         ],
         index=[f["field"] for f in stale["fields"]],
-        columns=["Snapshot (reviewed)", f"{crm} now", "Plan writes"],
+        columns=shown,
     )
     st.dataframe(frame, width="stretch")
 
