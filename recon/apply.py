@@ -216,7 +216,8 @@ def _eligible(
     db: sqlite_utils.Database, plan_run_id: str, run_id: str, rows: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """Approved items no run of this plan settled: not confirmed, not moot (their record was
-    merged away by the run), not stale and not a create that may have landed (``UNSURE_CREATE``)
+    merged away by the run), not found holding their value already (or merged by another
+    plan's apply), not stale and not a create that may have landed (``UNSURE_CREATE``)
     without a newer decision.
 
     A stale item comes back when its stale event is approved in review (then it is sent
@@ -226,8 +227,9 @@ def _eligible(
         r["item_id"]: r
         for r in db.query(
             "select item_id, state, updated_at, error from journal where plan_run_id = ? and run_id != ? "
-            "and (state in ('confirmed', 'stale') or (state = 'skipped' and error_class = 'not_found') "
-            "or (state = 'failed' and error like ?)) "
+            "and (state in ('confirmed', 'stale') or (state = 'skipped' and (error_class = 'not_found' "
+            "or error like '%: nothing to write' or error like '%: nothing to restore'))"
+            " or (state = 'failed' and error like ?)) "
             "order by updated_at",
             [plan_run_id, run_id, f"{UNSURE_CREATE}%"],
         )

@@ -1415,6 +1415,21 @@ def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
     assert crm.hs_get("companies", master, ["phone"])["phone"] == "+1 555 9999"
 
 
+def test_a_write_found_in_place_is_settled_not_read_again_by_every_apply(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    name = f"In place {uid()}"
+    [rid] = crm.hs_create("companies", [{"name": name}])
+    plan = make_plan(
+        db, [hs_update(rid, "name", None, name, crm.modified("hubspot", "companies", rid))]
+    )
+    first = apply_plan(db, cfg, plan_run_id=plan)
+    assert (first.items, first.skipped) == (1, 1)
+    assert apply_plan(db, cfg, plan_run_id=plan).items == 0
+
+
 def test_pending_items_leave_out_what_an_apply_settled(crm: CrmEnv, tmp_path: Path) -> None:
     """The review app's "Approved to apply" counts what the next apply would send."""
     from recon.apply import approved_plan_items, pending_items
