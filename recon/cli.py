@@ -45,6 +45,8 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+# into a log file or a pipe, a message stays one line (grep finds it): no wrap at 80 columns
+err_console.soft_wrap = not err_console.is_terminal
 
 ConfigOpt = Annotated[
     Path | None,
@@ -1119,18 +1121,30 @@ def run(
             except OSError:  # the error itself is what the run reports
                 pass
         raise
+    from .models import now_iso
+
+    started = now_iso()
     if summary_file is not None:  # also before any stage: the summary must have somewhere to go
         try:
             if summary_file.is_dir():
                 raise IsADirectoryError(21, "is a folder")
+            blocking = next(
+                (p for p in summary_file.parents if p.exists() and not p.is_dir()), None
+            )
+            if blocking is not None:
+                raise NotADirectoryError(20, f"{blocking} is a file, not a folder")
             summary_file.parent.mkdir(parents=True, exist_ok=True)
-            with summary_file.open("a", encoding="utf-8"):
-                pass
+            # until the run ends, the file says one is running: a run killed on the way (kill -9,
+            # a reboot) must not leave last night's "ok" in place, nor an empty file
+            running = {"status": "running", "started_at": started, "pid": os.getpid(),
+                       "stages": {}}  # fmt: skip
+            summary_file.write_text(json.dumps(running, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(
                 f"cannot write the summary to {summary_file}: {exc.strerror or exc}",
                 hint="give --summary a file path in a writable folder",
             ) from None
+    err_console.print(f"{started} recon run starts", markup=False, highlight=False)
     summary = run_pipeline(
         cfg,
         dry_run=dry_run,
@@ -1139,7 +1153,7 @@ def run(
         export_formats=export_format or ("jsonl",),
         notify=not no_notify,
         progress=lambda name, info: err_console.print(
-            f"[{name}] {info.get('event')}", markup=False, highlight=False
+            f"{now_iso()} [{name}] {info.get('event')}", markup=False, highlight=False
         ),
     )
     text = json.dumps(summary, indent=2, default=str)
@@ -1159,6 +1173,12 @@ def run(
         sys.stdout.write(text + "\n")
     if summary.get("error"):
         err_console.print(f"error: {summary['error']}", markup=False, highlight=False)
+    err_console.print(
+        f"{now_iso()} recon run {summary.get('run_id') or '-'} ends: {summary.get('status')} "
+        f"(exit {summary['exit_code']})",
+        markup=False,
+        highlight=False,
+    )
     raise typer.Exit(int(summary["exit_code"]))
 
 

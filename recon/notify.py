@@ -62,11 +62,11 @@ def _plain(value: Any) -> str:
     """A count, or counts by name, as a person reads them (no Python dict reprs).
 
     Examples:
-        >>> _plain({"hubspot:companies": 1200, "salesforce:Lead": 3})
-        'hubspot:companies 1,200, salesforce:Lead 3'
+        >>> _plain({"hubspot:companies": 1200, "salesforce:Lead": 3}), _plain({})
+        ('hubspot:companies 1,200, salesforce:Lead 3', '0')
     """
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items()) or "0"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)

@@ -72,6 +72,30 @@ def _as_dict(result: Any) -> dict[str, Any]:
     return {"result": str(result)}
 
 
+def _budget_error(cfg: ReconConfig, exc: BudgetExhausted) -> str:
+    """A spent budget as a scheduled run's operator reads it: the run's own ``[budget]``
+    (a stage's error names what was left for that stage), and that the next run resumes.
+    A CRM's own limit (the daily allocation) keeps its words, with the same ending."""
+    text = exc.message
+    caps = {
+        s: n
+        for s, n in (
+            ("hubspot", cfg.budget.hubspot_calls),
+            ("salesforce", cfg.budget.salesforce_calls),
+        )
+        if n is not None
+    }
+    if "API call budget" in text and caps:
+        spent = [s for s in caps if s in text.lower()] or list(caps)
+        text = (
+            "the API call budget of this run is spent ("
+            + ", ".join(f"[budget] {s}_calls = {caps[s]:,}" for s in spent)
+            + ")"
+        )
+        return f"{text}; the next run resumes where this one stopped (or raise the budget)"
+    return f"{text}; the next run resumes where this one stopped"
+
+
 def _jsonable(value: Any) -> bool:
     return isinstance(value, str | int | float | bool | type(None) | list | dict)
 
@@ -142,6 +166,8 @@ def run_pipeline(
             f"unknown stage {unknown[0]!r}" if unknown else "no stage to run",
             hint="stages: " + " ".join(STAGES),
         )
+    if "replan" in stages and "plan" not in stages:  # it plans again after the policy's plan
+        raise UsageError("the replan stage runs only with the plan stage", hint="add --stage plan")
     wanted = [s for s in STAGES if s in set(stages)]
     report = progress or (lambda _stage, _info: None)
     summary: dict[str, Any] = {
@@ -176,7 +202,7 @@ def run_pipeline(
                 # the export already ran: every write, failed or not, is in the audit
                 status, exit_code, error = "partial", int(exc.exit_code), str(exc)
             except BudgetExhausted as exc:
-                status, exit_code, error = "budget", int(exc.exit_code), str(exc)
+                status, exit_code, error = "budget", int(exc.exit_code), _budget_error(cfg, exc)
                 _export_after_failure(db, cfg, parent, summary, wanted, export_formats)
             except ReconError as exc:
                 status, exit_code, error = "failed", int(exc.exit_code), str(exc)
@@ -398,12 +424,22 @@ def _run_stages(
                 skip_failed_of=summary.get("resumed_apply_run_id"),
             )
             summary["apply_run_id"] = applied.get("run_id")
-            if applied.get("status") == "partial":
-                failed = sum((applied.get("failed") or {}).values())
+            resumed = summary["stages"].get("resume") or {}
+            if applied.get("status") == "partial" or resumed.get("status") == "partial":
+                # the run's failures and writes: the resumed apply's and this one's
+                both = [resumed, applied]
+                by_class: dict[str, int] = {}
+                for part in both:
+                    for cls, n in (part.get("failed") or {}).items():
+                        by_class[cls] = by_class.get(cls, 0) + int(n)
+                failed = sum(by_class.values())
+                done = sum(int(part.get("applied") or 0) for part in both)
                 if "export" in wanted:
                     _export(db, cfg, parent, summary, export_formats)
                 raise PartialFailure(
-                    f"{failed} item(s) failed; the rest were applied", counts=applied.get("failed")
+                    f"{failed:,} item(s) failed; "
+                    + (f"{done:,} applied" if done else "nothing was applied"),
+                    counts=by_class,
                 )
         if "export" in wanted:
             if "apply" not in wanted and not summary.get("apply_run_id"):

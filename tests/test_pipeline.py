@@ -143,6 +143,14 @@ def test_partial_failure_exits_4_and_notifies(
     assert code == 4, json.dumps(summary["stages"].get("apply"), default=str)
     assert summary["status"] == "partial"
     assert summary["errors_by_class"].get("validation", 0) > 0
+    # the error counts the run's failures and says what was applied (it said "the rest were
+    # applied" when nothing was)
+    failed = sum(summary["errors_by_class"].values())
+    applied = int(summary["stages"]["apply"].get("applied") or 0)
+    assert summary["error"].startswith(
+        f"{failed:,} item(s) failed; "
+        + (f"{applied:,} applied" if applied else "nothing was applied")
+    ), summary["error"]
     hooks = [r["body"] for r in receiver.requests if r["path"] == "/hook"]
     assert hooks and hooks[0]["exit_code"] == 4
     assert hooks[0]["top_error_classes"][0]["class"] == "validation"
@@ -155,6 +163,11 @@ def test_budget_exhausted_exits_6_and_resumes(
     code, summary = run(run_config, "--stage", "pull", capsys=capsys)
     assert code == 6, summary
     assert summary["status"] == "budget"
+    # the run's own budget, and no `recon apply --resume` to type: the next run resumes
+    assert summary["error"] == (
+        "the API call budget of this run is spent ([budget] hubspot_calls = 2); the next run "
+        "resumes where this one stopped (or raise the budget)"
+    )
 
 
 def test_locked_store_exits_5(run_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -247,7 +260,10 @@ def test_unknown_stage_is_a_usage_error(run_config: Path) -> None:
     assert not (run_config.parent / "recon.db").exists()
 
 
-@pytest.mark.parametrize(("stages", "says"), [(["aply"], "unknown stage 'aply'"), ([], "no stage")])
+@pytest.mark.parametrize(
+    ("stages", "says"),
+    [(["aply"], "unknown stage 'aply'"), ([], "no stage"), (["replan"], "runs only with the plan")],
+)
 def test_run_pipeline_refuses_unknown_stages_as_the_cli_does(
     run_config: Path, stages: list[str], says: str
 ) -> None:
@@ -575,3 +591,43 @@ def test_after_an_undo_a_persons_edit_on_the_other_side_is_not_overwritten(
         timeout=5,
     ).json()["properties"]["jobtitle"]
     assert hs_now == "Person Title"
+
+
+def test_the_summary_file_says_running_until_the_run_ends_and_the_log_is_dated(
+    run_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed on the way (kill -9, a reboot) left last night's "ok" in the summary
+    file, or an empty file; a cron log had no time and wrapped errors at 80 columns."""
+    import recon.pipeline
+
+    summary_file = run_config.parent / "last-run.json"
+    summary_file.write_text('{"status": "ok"}', encoding="utf-8")  # last night's
+    seen: dict[str, Any] = {}
+
+    def fake(cfg: Any, **kw: Any) -> dict[str, Any]:
+        seen.update(json.loads(summary_file.read_text(encoding="utf-8")))
+        return {"run_id": "run-1", "status": "failed", "exit_code": 1, "stages": {},
+                "error": "x " * 60 + "end"}  # fmt: skip
+
+    monkeypatch.setattr(recon.pipeline, "run_pipeline", fake)
+    with pytest.raises(SystemExit):
+        main(["--config", str(run_config), "run", "--no-notify", "--summary", str(summary_file)])
+    assert seen["status"] == "running" and seen["started_at"]
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith(" recon run starts") and err[0][:4].isdigit()
+    assert any(line.startswith("error: x x") and line.endswith("end") for line in err)
+    assert err[-1].endswith("recon run run-1 ends: failed (exit 1)")
+    blocked = run_config.parent / "o.txt"
+    blocked.write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main(
+            [
+                "--config",
+                str(run_config),
+                "run",
+                "--no-notify",
+                "--summary",
+                str(blocked / "s.json"),
+            ]
+        )
+    assert exit_.value.code == 2 and "o.txt is a file, not a folder" in capsys.readouterr().err
