@@ -629,7 +629,9 @@ def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> N
     ``approved`` and no score.
     """
     have = {link["pair_id"] for link in view.links}
-    taken = {("hubspot", link["object"], link["sf_object"], link["hs_id"]) for link in view.links}
+    taken: set[tuple[Any, ...]] = {
+        ("hubspot", link["object"], link["sf_object"], link["hs_id"]) for link in view.links
+    }
     taken |= {("salesforce", link["sf_id"]) for link in view.links}
     pinned: list[dict[str, Any]] = []
     elsewhere = 0

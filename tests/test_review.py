@@ -904,7 +904,7 @@ def test_bulk_approve_of_a_filter_showing_no_undecided_item_approves_nothing(
 
 
 def test_the_plan_s_approval_box_never_approves_conflicts_and_holds_have_their_own_choice() -> None:
-    """"Every item that needs its own approval" stamped an approval on every undecided
+    """The box "every item that needs its own approval" stamped an approval on every undecided
     conflict (they require themselves): they left the queue and nothing was written. The
     writes held after an undo or a drop can be approved on their own."""
     from plan_testdata import World, by, cfg, plan
