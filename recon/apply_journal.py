@@ -606,8 +606,8 @@ class Runner:
         return True
 
     def _merged_by(self, item: Item) -> str | None:
-        """The other apply run (of any plan) that confirmed a merge of (some of) the same
-        records as ``item``, whichever record it kept; None when there is none."""
+        """The other apply run (of any plan) that confirmed a merge of all the records of
+        ``item`` (whichever record it kept); None when there is none."""
         ours = {str(item.record_id), *map(str, item.merge_ids)}
         marks = ",".join("?" * len(ours))
         for run, rid, text in self.db.execute(
@@ -616,7 +616,9 @@ class Runner:
             "'merge' order by updated_at desc",
             [*sorted(ours), self.run_id],
         ):
-            if len(ours & {str(rid), *map(str, Item(**json.loads(text)).merge_ids)}) > 1:
+            # theirs covers every record of ours: else some of ours were merged by this run
+            # (a merge that stopped part way), and the merge is this plan's to finish
+            if ours <= {str(rid), *map(str, Item(**json.loads(text)).merge_ids)}:
                 return str(run)
         return None
 
@@ -628,8 +630,10 @@ class Runner:
         return {
             r[0]
             for r in self.db.execute(
+                # sent: a merge refused as stale before sending never reached the CRM
                 f"select distinct item_id from journal where plan_run_id = ? and item_id in "
-                f"({marks}) and state in ('sent', 'failed', 'stale')",
+                f"({marks}) and state in ('sent', 'failed', 'stale') "
+                "and coalesce(attempts, 0) > 0",
                 [self.plan, *item_ids],
             )
         }

@@ -1077,7 +1077,8 @@ def run(
         list[str] | None,
         typer.Option(
             "--stage",
-            help="Run only these stages (repeatable): pull match plan policy replan apply export.",
+            help="Run only these stages (repeatable): pull match plan policy replan apply "
+            "export (replan only with plan).",
         ),
     ] = None,
     export_format: Annotated[
@@ -1101,6 +1102,10 @@ def run(
         unknown = [s for s in stage or [] if s not in STAGES]
         if unknown:
             raise UsageError(f"unknown stage {unknown[0]!r}", hint="stages: " + " ".join(STAGES))
+        if stage and "replan" in stage and "plan" not in stage:
+            raise UsageError(
+                "the replan stage runs only with the plan stage", hint="add --stage plan"
+            )
         from .audit import FORMATS
 
         # checked before any stage runs: a typo must not wait until after the CRMs were written
@@ -1110,16 +1115,7 @@ def run(
                 f"unknown export format {bad[0]!r}", hint="use one of: " + ", ".join(FORMATS)
             )
     except ReconError as exc:
-        if summary_file is not None:
-            # a scheduled run's summary file says this run failed (not last night's success)
-            from .models import now_iso
-
-            failed = {"status": "failed", "exit_code": int(exc.exit_code), "error": str(exc),
-                      "ended_at": now_iso(), "stages": {}}  # fmt: skip
-            try:
-                summary_file.write_text(json.dumps(failed, indent=2) + "\n", encoding="utf-8")
-            except OSError:  # the error itself is what the run reports
-                pass
+        _failed_summary(summary_file, exc)
         raise
     from .models import now_iso
 
@@ -1145,17 +1141,21 @@ def run(
                 hint="give --summary a file path in a writable folder",
             ) from None
     err_console.print(f"{started} recon run starts", markup=False, highlight=False)
-    summary = run_pipeline(
-        cfg,
-        dry_run=dry_run,
-        sample=sample,
-        stages=stage or STAGES,
-        export_formats=export_format or ("jsonl",),
-        notify=not no_notify,
-        progress=lambda name, info: err_console.print(
-            f"{now_iso()} [{name}] {info.get('event')}", markup=False, highlight=False
-        ),
-    )
+    try:
+        summary = run_pipeline(
+            cfg,
+            dry_run=dry_run,
+            sample=sample,
+            stages=stage or STAGES,
+            export_formats=export_format or ("jsonl",),
+            notify=not no_notify,
+            progress=lambda name, info: err_console.print(
+                f"{now_iso()} [{name}] {info.get('event')}", markup=False, highlight=False
+            ),
+        )
+    except ReconError as exc:  # refused before its stages (a store that cannot open)
+        _failed_summary(summary_file, exc)
+        raise
     text = json.dumps(summary, indent=2, default=str)
     written = False
     if summary_file:
@@ -1180,6 +1180,21 @@ def run(
         highlight=False,
     )
     raise typer.Exit(int(summary["exit_code"]))
+
+
+def _failed_summary(summary_file: Path | None, exc: ReconError) -> None:
+    """A scheduled run's summary file says this run failed (not last night's success, nor
+    "running" for ever)."""
+    if summary_file is None:
+        return
+    from .models import now_iso
+
+    failed = {"status": "failed", "exit_code": int(exc.exit_code), "error": str(exc),
+              "ended_at": now_iso(), "stages": {}}  # fmt: skip
+    try:
+        summary_file.write_text(json.dumps(failed, indent=2) + "\n", encoding="utf-8")
+    except OSError:  # the error itself is what the run reports
+        pass
 
 
 sandbox_app = typer.Typer(

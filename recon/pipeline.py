@@ -72,11 +72,14 @@ def _as_dict(result: Any) -> dict[str, Any]:
     return {"result": str(result)}
 
 
-def _budget_error(cfg: ReconConfig, exc: BudgetExhausted) -> str:
-    """A spent budget as a scheduled run's operator reads it: the run's own ``[budget]``
-    (a stage's error names what was left for that stage), and that the next run resumes.
-    A CRM's own limit (the daily allocation) keeps its words, with the same ending."""
+def _budget_error(cfg: ReconConfig, exc: BudgetExhausted, stages: dict[str, Any]) -> str:
+    """A spent budget as a scheduled run's operator reads it: the run's own ``[budget]`` of
+    the CRM whose calls ran out (a stage's error names what was left for that stage), and
+    that the next run resumes. A budget too small for one page keeps its words (no later run
+    can resume with it); a CRM's own limit (the daily allocation) gets the same ending."""
     text = exc.message
+    if "cannot fit one page" in text:
+        return str(exc)
     caps = {
         s: n
         for s, n in (
@@ -86,7 +89,12 @@ def _budget_error(cfg: ReconConfig, exc: BudgetExhausted) -> str:
         if n is not None
     }
     if "API call budget" in text and caps:
-        spent = [s for s in caps if s in text.lower()] or list(caps)
+        used = _api_calls(stages)
+        spent = (
+            [s for s in caps if s in text.lower()]
+            or [s for s in caps if used.get(s, 0) >= caps[s]]
+            or list(caps)
+        )
         text = (
             "the API call budget of this run is spent ("
             + ", ".join(f"[budget] {s}_calls = {caps[s]:,}" for s in spent)
@@ -202,7 +210,8 @@ def run_pipeline(
                 # the export already ran: every write, failed or not, is in the audit
                 status, exit_code, error = "partial", int(exc.exit_code), str(exc)
             except BudgetExhausted as exc:
-                status, exit_code, error = "budget", int(exc.exit_code), _budget_error(cfg, exc)
+                status, exit_code = "budget", int(exc.exit_code)
+                error = _budget_error(cfg, exc, summary["stages"])
                 _export_after_failure(db, cfg, parent, summary, wanted, export_formats)
             except ReconError as exc:
                 status, exit_code, error = "failed", int(exc.exit_code), str(exc)
@@ -424,23 +433,10 @@ def _run_stages(
                 skip_failed_of=summary.get("resumed_apply_run_id"),
             )
             summary["apply_run_id"] = applied.get("run_id")
-            resumed = summary["stages"].get("resume") or {}
-            if applied.get("status") == "partial" or resumed.get("status") == "partial":
-                # the run's failures and writes: the resumed apply's and this one's
-                both = [resumed, applied]
-                by_class: dict[str, int] = {}
-                for part in both:
-                    for cls, n in (part.get("failed") or {}).items():
-                        by_class[cls] = by_class.get(cls, 0) + int(n)
-                failed = sum(by_class.values())
-                done = sum(int(part.get("applied") or 0) for part in both)
+            if applied.get("status") == "partial":
                 if "export" in wanted:
                     _export(db, cfg, parent, summary, export_formats)
-                raise PartialFailure(
-                    f"{failed:,} item(s) failed; "
-                    + (f"{done:,} applied" if done else "nothing was applied"),
-                    counts=by_class,
-                )
+                raise _partial(results.get("resume") or {}, applied)
         if "export" in wanted:
             if "apply" not in wanted and not summary.get("apply_run_id"):
                 # `--stage export` alone: the audit of the latest real apply
@@ -469,10 +465,29 @@ def _run_stages(
             _take_back(db, tag, lapsed)
     resumed = results.get("resume") or {}
     if resumed.get("status") == "partial":  # the resumed apply's failures count as well
-        failed = sum((resumed.get("failed") or {}).values())
-        raise PartialFailure(
-            f"{failed} item(s) of the resumed apply failed", counts=resumed.get("failed")
-        )
+        raise _partial(resumed, results.get("apply") or {})
+
+
+def _partial(*applies: dict[str, Any]) -> PartialFailure:
+    """The error of a run whose applies (the one it resumed first, its own) failed some
+    items: every failure of the run, by class, and what this run applied (``applied_now``:
+    a resumed apply's ``applied`` counts its writes before the stop too).
+
+    Examples:
+        >>> str(_partial({"failed": {"validation": 2}, "applied": 500, "applied_now": 0},
+        ...              {"failed": {"validation": 1}, "applied_now": 0}))
+        '3 item(s) failed; nothing was applied'
+    """
+    by_class: dict[str, int] = {}
+    for part in applies:
+        for cls, n in (part.get("failed") or {}).items():
+            by_class[cls] = by_class.get(cls, 0) + int(n)
+    failed = sum(by_class.values())
+    done = sum(int(part.get("applied_now", part.get("applied")) or 0) for part in applies)
+    return PartialFailure(
+        f"{failed:,} item(s) failed; " + (f"{done:,} applied" if done else "nothing was applied"),
+        counts=by_class,
+    )
 
 
 def _match_run_of(db: sqlite_utils.Database, plan_run: str | None) -> str | None:

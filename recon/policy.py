@@ -91,11 +91,11 @@ def auto_approve(
                 from pairs p
                 where p.run_id = ? and p.kind = 'link' and p.tier in ({_marks(tiers)})
                   and p.object in ({_marks(objects)}) and {_UNDECIDED.format(id="p.pair_id")}
-                  and not exists (select 1 from temp._claimed c where c.pair_id != p.pair_id
-                    and ((c.source = 'hubspot' and c.record_id = p.record_id_l
-                          and c.object = p.object
-                          and (p.object = 'companies' or c.sf_object = p.object_r))
-                      or (c.source = 'salesforce' and c.record_id = p.record_id_r)))
+                  and not exists (select 1 from temp._claimed c where c.record_id = p.record_id_l
+                    and c.source = 'hubspot' and c.pair_id != p.pair_id and c.object = p.object
+                    and (p.object = 'companies' or c.sf_object = p.object_r))
+                  and not exists (select 1 from temp._claimed c where c.record_id = p.record_id_r
+                    and c.source = 'salesforce' and c.pair_id != p.pair_id)
                 """,
                 [POLICY_REVIEWER, now, note, match_run_id, *tiers, *objects],
             )
@@ -166,6 +166,7 @@ def _claimed_ends(db: sqlite_utils.Database) -> None:
             rows.append(("hubspot", obj, sf, str(sides["hubspot"]), pid))
             rows.append(("salesforce", obj, sf, str(sides["salesforce"]), pid))
     db.conn.executemany("insert into temp._claimed values (?, ?, ?, ?, ?)", rows)
+    db.execute("create index temp._claimed_end on _claimed (record_id, source)")
 
 
 def _next_version(db: sqlite_utils.Database, item_id: str) -> int:

@@ -1381,6 +1381,81 @@ def test_a_stopped_merge_another_plan_did_meanwhile_is_skipped_on_resume(
     assert crm.changes(mark) == []
 
 
+@pytest.mark.parametrize("case", ["same_master", "other_master_kept"])
+def test_a_stale_merge_approved_after_another_plan_merged_the_records(
+    crm: CrmEnv, tmp_path: Path, case: str
+) -> None:
+    """A merge refused as stale before it was sent counted as "sent before" by this plan:
+    approved later (*Write anyway*) after a newer plan merged the records, it was audited
+    confirmed (nothing reached the CRM) or failed "not found" at every apply."""
+    from recon.review_stale import stale_id
+
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    a, b = crm.hs_create("companies", [{"name": f"A {tag}"}, {"name": f"B {tag}"}])
+    older = hs_merge(crm, [a, b])
+    older["payload"]["fields"] = {"name": f"Older plan's name {tag}"}
+    older_plan = make_plan(db, [older])
+    crm.edit("hubspot", "companies", a, {"description": "a person's edit"})
+    first = apply_plan(db, cfg, plan_run_id=older_plan, confirm_merges=True)
+    assert (first.applied, first.stale) == (0, 1)  # refused before sending
+    item_id, error = db.execute(
+        "select item_id, error from journal where plan_run_id = ? and state = 'stale'",
+        [older_plan],
+    ).fetchone()
+    approve_ids(db, [stale_id(older_plan, item_id, json.loads(error))])  # "Write anyway"
+    newer = make_plan(db, [hs_merge(crm, [b, a] if case == "other_master_kept" else [a, b])])
+    done = apply_plan(db, cfg, plan_run_id=newer, confirm_merges=True)
+    assert done.applied == 1
+    mark = crm.last_change()
+    again = apply_plan(db, cfg, plan_run_id=older_plan, confirm_merges=True)
+    assert (again.applied, again.skipped, again.failed_total) == (0, 1, 0)
+    assert crm.changes(mark) == []
+    assert apply_plan(db, cfg, plan_run_id=older_plan, confirm_merges=True).items == 0
+
+
+class _DiesAfterWrite:
+    """The CRM processed the write, then the process died before recording the answer."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, ops: Any) -> Any:
+        self.inner.write(ops)
+        raise RuntimeError("killed after the CRM answered")
+
+
+def test_a_resumed_merge_of_more_records_than_another_apply_merged_is_this_plan_s(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Another apply merged A ← B; this plan's merge A ← B, C landed, then the process died:
+    the resume took the merge for the other apply's ("merged already", settled for good),
+    and the audit said this plan merged nothing."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    a, b, c = crm.hs_create(
+        "companies", [{"name": f"A {tag}"}, {"name": f"B {tag}"}, {"name": f"C {tag}"}]
+    )
+    assert apply_plan(db, cfg, plan_run_id=make_plan(db, [hs_merge(crm, [a, b])]),
+                      confirm_merges=True).applied == 1  # fmt: skip
+    plan = make_plan(db, [hs_merge(crm, [a, b, c])])
+    inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    with pytest.raises(RuntimeError):
+        apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True,
+                   writers={"hubspot": _DiesAfterWrite(inner)})  # fmt: skip
+    resumed = apply_plan(db, cfg, plan_run_id=plan, resume=True, confirm_merges=True)
+    states = [
+        r[0] for r in db.execute("select state from journal where run_id = ?", [resumed.run_id])
+    ]
+    assert states == ["confirmed"]  # this plan's merge (it merged C), not "merged already"
+    assert inner.merged_away("companies", [b, c]) == {b, c}
+
+
 def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
     crm: CrmEnv, tmp_path: Path
 ) -> None:

@@ -146,7 +146,8 @@ def test_partial_failure_exits_4_and_notifies(
     # the error counts the run's failures and says what was applied (it said "the rest were
     # applied" when nothing was)
     failed = sum(summary["errors_by_class"].values())
-    applied = int(summary["stages"]["apply"].get("applied") or 0)
+    apply = summary["stages"]["apply"]
+    applied = int(apply.get("applied_now", apply.get("applied")) or 0)
     assert summary["error"].startswith(
         f"{failed:,} item(s) failed; "
         + (f"{applied:,} applied" if applied else "nothing was applied")
@@ -159,7 +160,7 @@ def test_partial_failure_exits_4_and_notifies(
 def test_budget_exhausted_exits_6_and_resumes(
     sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    append(run_config, "[budget]\nhubspot_calls = 2\n")
+    append(run_config, "[budget]\nhubspot_calls = 2\nsalesforce_calls = 5000\n")
     code, summary = run(run_config, "--stage", "pull", capsys=capsys)
     assert code == 6, summary
     assert summary["status"] == "budget"
@@ -631,3 +632,18 @@ def test_the_summary_file_says_running_until_the_run_ends_and_the_log_is_dated(
             ]
         )
     assert exit_.value.code == 2 and "o.txt is a file, not a folder" in capsys.readouterr().err
+    # refused after the "running" placeholder: the file says failed, not running for ever
+    monkeypatch.undo()
+    for argv in (["--stage", "replan"], []):
+        if not argv:  # refused by run_pipeline itself (a store that cannot be opened)
+            from recon.errors import StoreError
+
+            def refuse(cfg: Any, **kw: Any) -> dict[str, Any]:
+                raise StoreError("cannot open the store")
+
+            monkeypatch.setattr(recon.pipeline, "run_pipeline", refuse)
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(run_config), "run", "--no-notify", "--summary", str(summary_file),
+                  *argv])  # fmt: skip
+        done = json.loads(summary_file.read_text(encoding="utf-8"))
+        assert done["status"] == "failed" and done["exit_code"] == exit_.value.code, done
