@@ -415,7 +415,7 @@ def build_undo_plan(
             if action in _IRREVERSIBLE or (action == "associate" and system == "hubspot"):
                 status = "blocked"
                 reason["irreversible"] = _IRREVERSIBLE.get(
-                    action, "associations are not removed by undo"
+                    action, "HubSpot associations are not removed by undo"
                 )
                 irreversible += 1
             writes = _undo_writes(item)

@@ -1030,7 +1030,8 @@ def undo(
     plan_run = info["plan_run_id"]
     console.print(
         f"undo plan {plan_run}: {info['items']} items "
-        f"({info['irreversible']} irreversible: merges/creates are not undone)",
+        f"({info['irreversible']} irreversible: merges, creates and HubSpot associations are "
+        "not undone)",
         markup=False,
         highlight=False,
     )
@@ -1045,7 +1046,7 @@ def undo(
     else:
         console.print(
             f"next: approve the restores in the review app (Plan tab) or with `recon undo "
-            f"--approve`, then `recon apply --plan {plan_run}`",
+            f"{run_id} --approve`, then `recon apply --plan {plan_run}`",
             markup=False,
             highlight=False,
         )

@@ -71,27 +71,46 @@ def fast_stable_id(*parts: Any) -> str:
 
 
 _NOT_WORD = re.compile(r"[\W_]+")
+_PHONE_LIKE = re.compile(r"[+(]?[\d\s().\-/]{7,}")
+_SITE_LIKE = re.compile(
+    r"(?:https?://)?(?:www\.)?((?:[\w-]+\.)+[a-z]{2,}(?:[/?#]\S*)?)", re.IGNORECASE
+)
 
 
 def value_key(value: Any) -> str:
     """The form in which writes a person refused (an undo took back, a stale write dropped) are
-    compared with the writes a later plan proposes: text without case, spaces or punctuation
-    (the same phone number reformatted by a CRM, "+33 1 69 25 20 40" and "+33169252040", is
-    still the value refused), numbers without a trailing ".0", anything else as JSON. It
-    errs toward asking a person again, never toward writing what was refused.
+    compared with the writes a later plan proposes, so a value a CRM reformatted is still the
+    value refused: a phone number by its last nine digits ("+33 1 69 25 20 40",
+    "0033 169252040"; "473 931 5621", "+1 473 931 5621"), a website without scheme, "www."
+    or trailing slash, other text without case, spaces or punctuation, numbers without a
+    trailing ".0", anything else as JSON. It errs toward asking a person again, never toward
+    writing what was refused.
 
     Examples:
-        >>> value_key("+33 1 69 25 20 40") == value_key("+33169252040"), value_key(17.0) == value_key("17")
+        >>> value_key("+33 1 69 25 20 40") == value_key("0033 169252040"), value_key(17.0) == value_key("17")
         (True, True)
-        >>> value_key("Acme") == value_key("Acme Ltd"), value_key(None), value_key(True)
-        (False, 'null', 'true')
+        >>> value_key("4739315621") == value_key("+1 473 931 5621")
+        True
+        >>> value_key("www.acme.fr") == value_key("HTTPS://WWW.ACME.FR/"), value_key("Acme") == value_key("Acme Ltd")
+        (True, False)
+        >>> value_key(None), value_key(True), value_key(6292000.0) == value_key("6292000")
+        ('null', 'true', True)
     """
     if isinstance(value, bool) or value is None:
         return "true" if value is True else "false" if value is False else "null"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str | int | float):
-        return "v:" + _NOT_WORD.sub("", str(value).casefold())
+    if isinstance(value, int | float):
+        value = str(value)  # HubSpot's "6292000" and Salesforce's 6292000.0 alike
+    if isinstance(value, str):
+        text = value.strip()
+        digits = re.sub(r"\D", "", text)
+        if _PHONE_LIKE.fullmatch(text) and len(digits) >= 7:
+            return "p:" + digits[-9:]
+        site = _SITE_LIKE.fullmatch(text)
+        if site and " " not in text:
+            return "w:" + site[1].casefold().rstrip("/")
+        return "v:" + _NOT_WORD.sub("", text.casefold())
     return CANONICAL_ENCODER.encode(value)
 
 

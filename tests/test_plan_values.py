@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import phonenumbers
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,3 +131,32 @@ def test_a_hubspot_date_for_a_salesforce_datetime_is_written_as_its_midnight_and
         "contacts", "renewal", "Birthdate", "Contact", kind="date", sf_type="date"
     )
     assert to_salesforce_value(date_field, hn, OwnerMap([])) == ("2024-04-01", None)
+
+
+@pytest.mark.parametrize(
+    ("refused", "again"),
+    [
+        ("https://oakshieldstudios.fr/en/home", "oakshieldstudios.fr/en/home"),
+        ("www.stoneshieldpharma.fr", "HTTPS://WWW.STONESHIELDPHARMA.FR/"),
+        ("+33 16 925 2040", "0033 16 925 2040"),
+        ("4739315621", "+1 473 931 5621"),
+        ("(196) 707-8513", "196-707-8513"),
+        ("NEW YORK", "New York"),
+        (6292000.0, "6292000"),
+    ],
+)
+def test_a_refused_value_reformatted_by_a_crm_is_the_same_key(refused: Any, again: Any) -> None:
+    """A write an undo took back or a reviewer dropped was written with nobody's approval
+    once the source CRM reformatted the value (a phone with 00 instead of +, a site without
+    its scheme): the hold compares these as the same value."""
+    from recon.plan_values import value_key
+
+    assert value_key(refused) == value_key(again)
+
+
+def test_different_values_keep_different_keys() -> None:
+    from recon.plan_values import value_key
+
+    assert value_key("+33 16 925 2040") != value_key("+33 16 925 2041")
+    assert value_key("acme.fr") != value_key("acme.com")
+    assert value_key("Acme") != value_key("Acme Ltd")
