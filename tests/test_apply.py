@@ -1183,15 +1183,18 @@ def test_a_merge_whose_victim_changed_since_review_goes_back_to_review(
 
 
 class _KilledAtFirstMerge:
-    """Wraps a writer: the process dies at the first merge it is asked to send."""
+    """Wraps a writer: the process dies at the first merge it is asked to send (before it
+    reaches the CRM, or, ``after``, once the CRM answered and before the answer is recorded)."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, inner: Any, *, after: bool = False) -> None:
+        self.inner, self.after = inner, after
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def write(self, ops: Any) -> Any:
+        if self.after:
+            self.inner.write(ops)
         raise RuntimeError("killed")
 
 
@@ -1415,20 +1418,6 @@ def test_a_stale_merge_approved_after_another_plan_merged_the_records(
     assert apply_plan(db, cfg, plan_run_id=older_plan, confirm_merges=True).items == 0
 
 
-class _DiesAfterWrite:
-    """The CRM processed the write, then the process died before recording the answer."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def write(self, ops: Any) -> Any:
-        self.inner.write(ops)
-        raise RuntimeError("killed after the CRM answered")
-
-
 def test_a_resumed_merge_of_more_records_than_another_apply_merged_is_this_plan_s(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
@@ -1447,7 +1436,7 @@ def test_a_resumed_merge_of_more_records_than_another_apply_merged_is_this_plan_
     inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
     with pytest.raises(RuntimeError):
         apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True,
-                   writers={"hubspot": _DiesAfterWrite(inner)})  # fmt: skip
+                   writers={"hubspot": _KilledAtFirstMerge(inner, after=True)})  # fmt: skip
     resumed = apply_plan(db, cfg, plan_run_id=plan, resume=True, confirm_merges=True)
     states = [
         r[0] for r in db.execute("select state from journal where run_id = ?", [resumed.run_id])
