@@ -160,13 +160,14 @@ def test_partial_failure_exits_4_and_notifies(
 def test_budget_exhausted_exits_6_and_resumes(
     sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    append(run_config, "[budget]\nhubspot_calls = 2\nsalesforce_calls = 5000\n")
+    # 3: the reads before the first page (schema, count) and a page; then it runs out
+    append(run_config, "[budget]\nhubspot_calls = 3\nsalesforce_calls = 5000\n")
     code, summary = run(run_config, "--stage", "pull", capsys=capsys)
     assert code == 6, summary
     assert summary["status"] == "budget"
     # the run's own budget, and no `recon apply --resume` to type: the next run resumes
     assert summary["error"] == (
-        "the API call budget of this run is spent ([budget] hubspot_calls = 2); the next run "
+        "the API call budget of this run is spent ([budget] hubspot_calls = 3); the next run "
         "resumes where this one stopped (or raise the budget)"
     )
 

@@ -288,9 +288,14 @@ def test_meter_raises_classified_errors(failure, error) -> None:
 
 def test_meter_budget() -> None:
     meter = CallMeter("hubspot", budget=1)
-    meter.charge()
+    meter.charge("list")  # a page: the next run resumes after it
     with pytest.raises(BudgetExhausted, match="budget of 1 calls"):
-        meter.charge()
+        meter.charge("list")
+    # spent by the reads before the first page: no run with this budget reads a page
+    meter = CallMeter("hubspot", budget=1)
+    meter.charge("properties")
+    with pytest.raises(BudgetExhausted, match="cannot fit one page .at least 2 calls"):
+        meter.charge("list")
 
 
 def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) -> None:

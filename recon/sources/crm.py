@@ -212,6 +212,11 @@ class Failure:
     retry_after: float | None = None
 
 
+#: calls every pull makes before its first page (schemas, counts, the token): a budget they
+#: spend whole can never read a page
+_SET_UP_KINDS = frozenset({"properties", "describe", "count", "token", "call", "reserve"})
+
+
 class CallMeter:
     """Counts a CRM's API calls, enforces the per-run budget and retries with backoff.
 
@@ -241,6 +246,7 @@ class CallMeter:
         self.sleep = sleep
         self.calls = 0
         self.spent = False  # a page the rest of the budget could not finish was refused
+        self.paged = False  # a page was started (the calls before the first are set-up reads)
         self.retries = 0
         self.rate_limited = 0
         self.waited = 0.0
@@ -249,6 +255,16 @@ class CallMeter:
     def charge(self, kind: str = "call") -> None:
         """Count one HTTP request, or raise BudgetExhausted when the budget is spent."""
         if self.budget is not None and (self.calls >= self.budget or self.spent):
+            if not self.paged and not self.spent:
+                # the set-up reads (schemas) took the whole budget before the first page:
+                # every run would repeat them and stop here, so say what a page takes
+                self.spent = True
+                need = self.calls + 1
+                raise BudgetExhausted(
+                    f"{self.crm}: the {self.budget} API calls this pull may use cannot fit one "
+                    f"page (at least {need} calls: the reads before it and the page)",
+                    hint=f"raise [budget] {self.crm}_calls so a pull gets at least {need} calls",
+                )
             raise BudgetExhausted(
                 f"{self.crm}: the API call budget of {self.budget} calls for this run is spent",
                 hint="the next `recon pull` resumes where this one stopped; raise "
@@ -256,23 +272,28 @@ class CallMeter:
             )
         self.calls += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+        if kind not in _SET_UP_KINDS:
+            self.paged = True
 
     def reserve(self, calls: int) -> None:
         """Raise BudgetExhausted now unless ``calls`` more calls fit (don't start a page that can't finish)."""
-        if self.budget is not None and calls > self.budget - self.calls and self.calls == 0:
-            # the budget this pull got cannot finish one page: no later run with the same
-            # budget could either, so say what it takes (not "the next run resumes")
+        if self.budget is not None and calls > self.budget - self.calls and not self.paged:
+            # the budget this pull got cannot finish its first page (with the set-up reads
+            # before it, which every run repeats): no later run with the same budget could
+            # either, so say what it takes (not "the next run resumes")
             self.spent = True
+            need = self.calls + calls
             raise BudgetExhausted(
                 f"{self.crm}: the {self.budget} API calls this pull may use cannot fit one page "
-                f"({calls} calls: the page and the reads that go with it)",
-                hint=f"raise [budget] {self.crm}_calls so a pull gets at least {calls} calls",
+                f"({need} calls: the reads before it, the page and the reads that go with it)",
+                hint=f"raise [budget] {self.crm}_calls so a pull gets at least {need} calls",
             )
         if self.budget is not None and self.calls + calls > self.budget:
             # what is left cannot finish a page: the run's budget counts as spent (no later
             # object starts either), the calls made stay the calls counted
             self.spent = True
             self.charge("reserve")
+        self.paged = True
 
     def wait(self, seconds: float) -> None:
         """Sleep (rate-limit pacing), remembering the total."""

@@ -655,6 +655,20 @@ def test_a_search_page_the_budget_cannot_finish_is_not_started(hs, fresh_db) -> 
     assert all(after.get(k) == before.get(k) for k in searches), (before, after)
 
 
+def test_a_budget_spent_by_the_reads_before_the_first_page_says_what_a_page_takes(
+    hs, fresh_db
+) -> None:
+    """The schema read came first: the "cannot fit one page" check (calls == 0) never fired,
+    so every run spent its one call on the schema, said "the next run resumes" and exited 6
+    for ever. The reads before the first page count toward what a page takes."""
+    tight = _cfg(hs, budget={"hubspot_calls": 1})
+    for _ in range(2):
+        with pytest.raises(BudgetExhausted) as err:
+            run_pull(fresh_db, tight, sources=["hubspot"], objects=["companies"])
+        assert "cannot fit one page" in str(err.value) and "at least 2" in str(err.value)
+        assert "next" not in str(err.value)
+
+
 def test_a_new_primary_company_takes_the_label_off_the_former_one(hs, fresh_db) -> None:
     contact, former, new = hs.contacts[5], hs.companies[5], hs.companies[40]
     auth = {"Authorization": "Bearer pat-na1-test"}
