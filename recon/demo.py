@@ -13,6 +13,7 @@ Examples:
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -90,7 +91,20 @@ def prepare_demo(
             f"cannot use {folder} as the demo folder: {exc.strerror or exc}",
             hint="--dir names a folder (it is created when missing)",
         ) from None
-    if reset:
+    # the store holds what was pulled from the emulators' data of one size and seed: other
+    # data (the emulators regenerate it) would be pulled into it incrementally, over the old
+    marker = folder / "demo-data.json"
+    try:
+        before = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+    except (OSError, ValueError):
+        before = None
+    other_data = before is not None and before != {"size": size, "seed": seed}
+    if other_data and not reset:
+        say(
+            f"the store was pulled from {before.get('size')} demo data, seed {before.get('seed')}: "
+            f"starting a new store for {size}, seed {seed}"
+        )
+    if reset or other_data:
         for name in ("recon.db", "recon.db-wal", "recon.db-shm"):
             (folder / name).unlink(missing_ok=True)
     say(f"starting the CRM emulators ({size} demo data, seed {seed})…")
@@ -106,6 +120,7 @@ def prepare_demo(
     result = DemoResult(folder=folder, config_path=config_path, sandbox_url=server.url)
     say(f"emulators serving on {server.url}; pulling both CRMs through the real clients…")
     pulled = run_pull(db, cfg)
+    marker.write_text(json.dumps({"size": size, "seed": seed}) + "\n", encoding="utf-8")
     result.pull = {"records": pulled.records, "calls": pulled.calls}
     say(
         f"pulled {sum(pulled.records.values())} records with {sum(pulled.calls.values())} API calls; matching…"

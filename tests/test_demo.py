@@ -73,3 +73,33 @@ def test_demo_serves_a_populated_review_queue_and_stops_on_ctrl_c(tmp_path: Path
     ).fetchone()[0]
     assert review + asked > 0
     assert db.execute("select count(*) from plan_items").fetchone()[0] > 0
+
+
+def test_demo_data_of_another_seed_starts_a_new_store(tmp_path: Path) -> None:
+    """The emulators regenerate their data for another size or seed; the store was kept and
+    pulled incrementally over the old data: two datasets mixed in one review queue."""
+    from recon.demo import prepare_demo
+    from recon.store import open_store
+
+    said: list[str] = []
+    for seed in (0, 1):
+        result, server = prepare_demo(tmp_path, size="tiny", seed=seed, say=said.append)
+        try:
+            db = open_store(tmp_path / "recon.db")
+            stored = {
+                r[0]: r[1]
+                for r in db.execute(
+                    "select record_id, name from snapshots where source = 'hubspot' "
+                    "and object = 'companies'"
+                )
+            }
+            served = requests.get(
+                f"{server.url}/crm/v3/objects/companies?limit=100&properties=name",
+                headers={"Authorization": "Bearer pat-na1-demo"},
+                timeout=10,
+            ).json()["results"]
+            assert all(stored.get(c["id"]) == c["properties"]["name"] for c in served)
+            db.conn.close()
+        finally:
+            server.stop()
+    assert any("starting a new store for tiny, seed 1" in m for m in said)
