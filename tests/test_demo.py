@@ -83,7 +83,7 @@ def test_demo_data_of_another_seed_starts_a_new_store(tmp_path: Path) -> None:
 
     said: list[str] = []
     for seed in (0, 1):
-        result, server = prepare_demo(tmp_path, size="tiny", seed=seed, say=said.append)
+        _result, server = prepare_demo(tmp_path, size="tiny", seed=seed, say=said.append)
         try:
             db = open_store(tmp_path / "recon.db")
             stored = {
