@@ -49,7 +49,7 @@ from . import audit
 from .apply_items import loads, ops_for, phases, to_item
 from .apply_journal import UNSURE_CREATE, ApplyResult, Runner
 from .config import ReconConfig
-from .errors import AuthError, BudgetExhausted, ReconError, UsageError
+from .errors import BudgetExhausted, ConfigError, ReconError, UsageError
 from .lock import store_lock
 from .models import canonical_json, now_iso
 from .review_stale import stale_id
@@ -97,9 +97,10 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
         from .writers.hubspot import HubSpotWriter
 
         if cfg.hubspot.access_token is None:
-            raise AuthError(
-                "no [hubspot] access_token configured",
-                hint='set access_token = "env:HUBSPOT_TOKEN"',
+            raise ConfigError(  # a setting to fix (exit 3), not a refusal by HubSpot
+                "invalid configuration",
+                problems=[("hubspot.access_token", "not configured")],
+                hint='set access_token = "env:HUBSPOT_TOKEN" in recon.toml and export the token',
             )
         token = cfg.hubspot.access_token.get("hubspot.access_token")
         # no urllib3 status retries: a retried write must go through apply's re-read first

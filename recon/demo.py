@@ -99,7 +99,7 @@ def prepare_demo(
     except (OSError, ValueError):
         before = None
     other_data = before is not None and before != {"size": size, "seed": seed}
-    if other_data and not reset:
+    if other_data and not reset and isinstance(before, dict):
         say(
             f"the store was pulled from {before.get('size')} demo data, seed {before.get('seed')}: "
             f"starting a new store for {size}, seed {seed}"

@@ -413,3 +413,15 @@ def test_a_run_refused_before_its_stages_still_writes_its_summary(tmp_path: Path
     assert done.returncode == 2
     got = json.loads(summary.read_text())
     assert got["status"] == "failed" and got["exit_code"] == 2 and "bogus" in got["error"]
+
+
+def test_a_missing_access_token_is_a_configuration_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing was sent: exit 3 naming the setting, not exit 7 "authentication failed"."""
+    conf = tmp_path / "recon.toml"
+    conf.write_text('[hubspot]\nbase_url = "http://127.0.0.1:9"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(conf), "pull", "--source", "hubspot"])
+    assert exit_.value.code == 3
+    assert "hubspot.access_token: not configured" in capsys.readouterr().err

@@ -79,7 +79,6 @@ def test_demo_data_of_another_seed_starts_a_new_store(tmp_path: Path) -> None:
     """The emulators regenerate their data for another size or seed; the store was kept and
     pulled incrementally over the old data: two datasets mixed in one review queue."""
     from recon.demo import prepare_demo
-    from recon.store import open_store
 
     said: list[str] = []
     for seed in (0, 1):

@@ -48,7 +48,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..config import ReconConfig
-from ..errors import AuthError, MissingField
+from ..errors import ConfigError, MissingField
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Page, fields_added, iso_utc
 from .hs_errors import classify, header_float
@@ -132,8 +132,9 @@ class HubSpotSource:
         self.meter = meter
         if client is None:
             if cfg.hubspot.access_token is None:
-                raise AuthError(
-                    "no [hubspot] access_token configured",
+                raise ConfigError(  # a setting to fix (exit 3), not a refusal by HubSpot
+                    "invalid configuration",
+                    problems=[("hubspot.access_token", "not configured")],
                     hint='set access_token = "env:HUBSPOT_TOKEN" in recon.toml and export the token',
                 )
             from hubspot import HubSpot

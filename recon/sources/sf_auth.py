@@ -129,12 +129,23 @@ class Token:
         return f"Token(instance_url={self.instance_url!r}, access_token=***)"
 
 
+def _missing(key: str, auth: str, hint: str) -> ConfigError:
+    """A setting the flow needs is not there: a setting to fix (exit 3), not a refusal by
+    Salesforce (exit 7)."""
+    return ConfigError(
+        "invalid configuration",
+        problems=[(key, f"not configured (needed by auth = {auth!r})")],
+        hint=hint,
+    )
+
+
 def _secret(cfg: SalesforceSection, name: str) -> str:
     secret = getattr(cfg, name)
     if secret is None:
-        raise AuthError(
-            f"salesforce.{name} is not configured (needed by auth = {cfg.auth!r})",
-            hint=f'set [salesforce] {name} = "env:NAME" in recon.toml and export NAME',
+        raise _missing(
+            f"salesforce.{name}",
+            cfg.auth,
+            f'set [salesforce] {name} = "env:NAME" in recon.toml and export NAME',
         )
     return str(secret.get(f"salesforce.{name}"))
 
@@ -143,9 +154,12 @@ def _jwt_assertion(cfg: SalesforceSection) -> str:
     import jwt
 
     if cfg.private_key_file is None or not cfg.username:
-        raise AuthError(
-            "auth = 'jwt' needs salesforce.private_key_file and salesforce.username",
-            hint="point private_key_file at the PEM key of the connected app's certificate",
+        raise _missing(
+            "salesforce.private_key_file"
+            if cfg.private_key_file is None
+            else "salesforce.username",
+            "jwt",
+            "point private_key_file at the PEM key of the connected app's certificate",
         )
     try:
         key = cfg.private_key_file.read_text(encoding="utf-8")
@@ -190,9 +204,7 @@ def _token_form(cfg: SalesforceSection) -> dict[str, str]:
         return {"grant_type": JWT_GRANT, "assertion": _jwt_assertion(cfg)}
     if cfg.auth == "password":
         if not cfg.username:
-            raise AuthError(
-                "auth = 'password' needs salesforce.username", hint="set it in recon.toml"
-            )
+            raise _missing("salesforce.username", "password", "set it in recon.toml")
         password = _secret(cfg, "password")
         if cfg.security_token is not None:
             password += _secret(cfg, "security_token")
@@ -227,9 +239,7 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
     """
     if cfg.auth == "session":
         if not cfg.instance_url:
-            raise AuthError(
-                "auth = 'session' needs salesforce.instance_url", hint="set it in recon.toml"
-            )
+            raise _missing("salesforce.instance_url", "session", "set it in recon.toml")
         return Token(_secret(cfg, "session_id"), cfg.instance_url, refreshable=False)
     form = _token_form(cfg)
     url = f"{cfg.login_url}/services/oauth2/token"

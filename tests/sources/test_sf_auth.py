@@ -123,12 +123,12 @@ def test_jwt_assertion_is_rs256_signed_for_the_user(server, key_file, monkeypatc
 @pytest.mark.parametrize(
     ("auth", "kw", "message"),
     [
-        ("client_credentials", {"client_id": Secret("cid")}, "client_secret is not configured"),
+        ("client_credentials", {"client_id": Secret("cid")}, "client_secret: not configured"),
         ("jwt", {"client_id": Secret("cid")}, "private_key_file"),
         ("password", {"client_id": Secret("cid"), "password": Secret("pw")}, "username"),
     ],
 )
-def test_missing_credentials_are_auth_errors(server, auth, kw, message) -> None:
+def test_missing_credentials_are_configuration_errors(server, auth, kw, message) -> None:
     # recon.toml validation refuses these first; the flows still fail cleanly without them
     base = {
         "instance_url": server.url,
@@ -139,9 +139,10 @@ def test_missing_credentials_are_auth_errors(server, auth, kw, message) -> None:
     section = SalesforceSection.model_construct(
         **{**dict.fromkeys(SalesforceSection.model_fields), **base, "auth": auth, **kw}
     )
-    with pytest.raises(AuthError, match=message) as err:
+    # a setting to fix (exit 3), not "authentication failed" (exit 7): nothing was sent
+    with pytest.raises(ConfigError, match=message) as err:
         request_token(section)
-    assert err.value.exit_code == 7
+    assert err.value.exit_code == 3
 
 
 def test_refused_token_is_an_auth_error_without_the_secret(server) -> None:
