@@ -22,7 +22,7 @@ from . import audit
 from .apply_items import Item, loads, newer, norm, ops_for, phases
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
-from .models import canonical_json, now_iso
+from .models import canonical_json, now_iso, stable_id
 from .review_stale import index_stale
 from .store import get_run, transaction
 from .writers import CallBudget, Op, Outcome, RecordState, Writer, backoff_sleep, chunks
@@ -211,6 +211,7 @@ class Runner:
                 self.own_values.setdefault(str(rid), {}).update(item.props(self.created))
             if item.action == "create":
                 self.created[item.item_id] = str(rid)
+                self._link_copy(item, str(rid))
             if item.action == "merge":
                 self.merged_into.update(dict.fromkeys(item.merge_ids, str(rid)))
                 self.merged_object.update(dict.fromkeys(item.merge_ids, item.object))
@@ -222,6 +223,34 @@ class Runner:
             + " where run_id = ? and item_id = ?",
             [state, now_iso(), *cols.values(), self.run_id, item.item_id],
         )
+
+    def _link_copy(self, item: Item, rid: str) -> None:
+        """A record this run created from one in the other CRM is that record: the link
+        between them is approved at once (``decided_by = "recon"``: no person's label, so
+        it neither trains weights nor counts as a review; a reviewer may still reject it).
+        Without it the next match proposed every copy as a new link to review."""
+        source = item.payload.get("source")
+        if not isinstance(source, dict) or not source.get("record_id"):
+            return
+        ends = {str(source.get("system")): str(source["record_id"]), item.system: rid}
+        hs_id, sf_id = ends.get("hubspot"), ends.get("salesforce")
+        sf_obj = item.object if item.system == "salesforce" else str(source.get("object"))
+        entity = "companies" if sf_obj == "Account" else "contacts"
+        if not hs_id or not sf_id:
+            return
+        pair = stable_id(entity, "hubspot", hs_id, "salesforce", sf_id)
+        if self.db.execute(
+            "select 1 from decisions where item_id = ? and superseded = 0", [pair]
+        ).fetchone():
+            return  # decided already
+        self.db["decisions"].insert(
+            {"kind": "link", "object": entity, "source_l": "hubspot", "record_id_l": hs_id,
+             "source_r": "salesforce", "record_id_r": sf_id,
+             "salesforce_object": sf_obj if entity == "contacts" else None, "label": "match",
+             "item_id": pair, "decided_by": "recon", "reviewer": item.reviewer,
+             "decided_at": now_iso(), "version": 1, "superseded": 0, "run_id": self.run_id,
+             "note": f"created from it by {self.run_id}"}
+        )  # fmt: skip
 
     def _partly_merged(self, item: Item, outcome: Outcome) -> str:
         """Record the victims a merge merged before it stopped: gone from the store, their

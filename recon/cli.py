@@ -221,6 +221,7 @@ lifecycle_to_company = true      # contacts' lifecycle stage onto their company
 # salesforce = "Birthdate"
 # salesforce_object = "Contact"
 # rule = "two_way"
+# options = { "PARTNER" = "Partner" }   # picklists: HubSpot option value = Salesforce value
 
 [policy]
 # enabled = true                 # false: headless runs approve nothing on their own

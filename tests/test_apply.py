@@ -1531,3 +1531,26 @@ def test_an_association_to_a_company_the_run_merged_away_goes_to_the_survivor(
     assert {str(r.to_object_id) for r in got.results} == {str(ids[0])}
     again = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     assert again.items == 0
+
+
+def test_a_created_copy_is_linked_to_its_source_at_once(crm: CrmEnv, tmp_path: Path) -> None:
+    """The next match proposed every copy recon created as a new link to review. The link
+    between a created record and its source is approved when the create is confirmed
+    (``decided_by = "recon"``: it trains nothing and is no person's review)."""
+    from recon.models import stable_id
+    from recon.plan import latest_decisions
+
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    item = create("hubspot", "companies", {"name": f"Copy {tag}", "domain": f"copy-{tag}.example"})
+    item["payload"]["source"] = {"system": "salesforce", "object": "Account", "record_id": "001COPY"}
+    result = apply_plan(db, cfg, plan_run_id=make_plan(db, [item]))
+    assert result.applied == 1
+    new_id = db.execute(
+        "select crm_record_id from journal where run_id = ?", [result.run_id]
+    ).fetchone()[0]
+    pair = stable_id("companies", "hubspot", new_id, "salesforce", "001COPY")
+    decision = latest_decisions(db, kinds=["link"])[pair]
+    assert (decision["label"], decision["decided_by"]) == ("match", "recon")
+    assert (decision["record_id_l"], decision["record_id_r"]) == (new_id, "001COPY")
