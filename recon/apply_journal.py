@@ -144,6 +144,7 @@ class Runner:
             )
         }
         self.touched, self.merged_into = self._written()
+        self.reconciling = False  # reading back what a stopped run sent (see _link_copy)
         self.confirmed_now = 0  # items this process confirmed
 
     # ------------------------------------------------------------------ plumbing
@@ -216,7 +217,7 @@ class Runner:
                 self.merged_into.update(dict.fromkeys(item.merge_ids, str(rid)))
                 self.merged_object.update(dict.fromkeys(item.merge_ids, item.object))
                 self._victims_gone(item, str(rid))
-                self.merge_left[str(rid)] = item.item_id
+                self.merge_left[str(rid)] = item
         self.db.execute(
             "update journal set state = ?, updated_at = ?"
             + "".join(f", {k} = ?" for k in cols)
@@ -224,13 +225,33 @@ class Runner:
             [state, now_iso(), *cols.values(), self.run_id, item.item_id],
         )
 
+    @staticmethod
+    def _merge_left_it(merge: Item, item: Item, state: RecordState) -> bool:
+        """Whether every field of ``item`` holds a value ``merge`` could have left there (its
+        chosen value, or a merged record's), not someone's edit."""
+        chosen = merge.props()
+        raw = merge.payload.get("values")
+        values: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        for f in item.props():
+            now = norm(state.values.get(f))
+            got = values.get(f)
+            per: dict[str, Any] = got if isinstance(got, dict) else {}
+            could = {norm(per[str(v)]) for v in merge.merge_ids if str(v) in per}
+            if f in chosen:
+                could.add(norm(chosen[f]))
+            if now not in could:
+                return False
+        return True
+
     def _link_copy(self, item: Item, rid: str) -> None:
         """A record this run created from one in the other CRM is that record: the link
         between them is approved at once (``decided_by = "recon"``: no person's label, so
         it neither trains weights nor counts as a review; a reviewer may still reject it).
         Without it the next match proposed every copy as a new link to review."""
         source = item.payload.get("source")
-        if not isinstance(source, dict) or not source.get("record_id"):
+        if self.reconciling or not isinstance(source, dict) or not source.get("record_id"):
+            # a create found again after a stop may be found by a natural key (a shared
+            # website): that match is no proof it is the copy; the match and a person decide
             return
         ends = {str(source.get("system")): str(source["record_id"]), item.system: rid}
         hs_id, sf_id = ends.get("hubspot"), ends.get("salesforce")
@@ -247,7 +268,7 @@ class Runner:
             {"kind": "link", "object": entity, "source_l": "hubspot", "record_id_l": hs_id,
              "source_r": "salesforce", "record_id_r": sf_id,
              "salesforce_object": sf_obj if entity == "contacts" else None, "label": "match",
-             "item_id": pair, "decided_by": "recon", "reviewer": item.reviewer,
+             "item_id": pair, "decided_by": "recon", "reviewer": "recon",
              "decided_at": now_iso(), "version": 1, "superseded": 0, "run_id": self.run_id,
              "note": f"created from it by {self.run_id}"}
         )  # fmt: skip
@@ -344,7 +365,11 @@ class Runner:
                 self._audit_schema(system, writer)
             sent = [i for i in live if states[i.item_id]["state"] == "sent"]
             if sent:
-                self._reconcile(kind, obj, writer, sent)
+                self.reconciling = True
+                try:
+                    self._reconcile(kind, obj, writer, sent)
+                finally:
+                    self.reconciling = False
             states = self.states()
             planned = [i for i in items if states[i.item_id]["state"] == "planned"]
             if kind == "merge" and not self.confirm_merges:
@@ -585,7 +610,7 @@ class Runner:
         merged_into: dict[str, str] = {}
         self.merged_object: dict[str, str] = {}  # merged-away record -> its object
         self.own_values: dict[str, dict[str, Any]] = {}  # record -> field -> value recon wrote
-        self.merge_left: dict[str, str] = {}  # a master this plan merged into -> the merge item
+        self.merge_left: dict[str, Item] = {}  # a master this plan merged into -> the merge
         for r in self.db.query(
             "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed' "
             "order by updated_at",
@@ -600,9 +625,7 @@ class Runner:
                 for victim in Item(**item).merge_ids:
                     merged_into[victim] = str(r["crm_record_id"] or item.get("record_id"))
                     self.merged_object[victim] = str(item.get("object"))
-                self.merge_left[str(r["crm_record_id"] or item.get("record_id"))] = str(
-                    item.get("item_id")
-                )
+                self.merge_left[str(r["crm_record_id"] or item.get("record_id"))] = Item(**item)
         return touched, merged_into
 
     def _is_stale(self, item: Item, state: RecordState, *, written_by_run: bool = False) -> bool:
@@ -659,10 +682,11 @@ class Runner:
         return {
             r[0]
             for r in self.db.execute(
-                # sent: a merge refused as stale before sending never reached the CRM
+                # sent at least once (a merge refused as stale before sending never reached
+                # the CRM), not confirmed: failed, stale, or put back to planned after a stop
+                # with its values not landed
                 f"select distinct item_id from journal where plan_run_id = ? and item_id in "
-                f"({marks}) and state in ('sent', 'failed', 'stale') "
-                "and coalesce(attempts, 0) > 0",
+                f"({marks}) and state != 'confirmed' and coalesce(attempts, 0) > 0",
                 [self.plan, *item_ids],
             )
         }
@@ -766,10 +790,11 @@ class Runner:
             "current": {f: state.values.get(f) for f in item.props(self._created())} or None,
             "apply_run_id": self.run_id,
         }
-        if item.action != "merge" and str(state.record_id) in self.merge_left:
-            # not someone's edit: this plan's own merge into the record left another value in
-            # the field (its survivorship, or the CRM's fill from a merged record)
-            both["by_recon_merge"] = self.merge_left[str(state.record_id)]
+        merge = self.merge_left.get(str(state.record_id))
+        if item.action != "merge" and merge is not None and self._merge_left_it(merge, item, state):
+            # not someone's edit: this plan's own merge into the record left the value in the
+            # way (its survivorship, or the CRM's fill from a merged record)
+            both["by_recon_merge"] = merge.item_id
         text = canonical_json(both)
         self._set(item, "stale", error_class=ErrorClass.STALE.value, error=text)
         row = self.db.execute(

@@ -1046,8 +1046,9 @@ def undo(
         )
     else:
         console.print(
-            f"next: approve the restores in the review app (Plan tab) or with `recon undo "
-            f"{run_id} --approve`, then `recon apply --plan {plan_run}`",
+            f"next: approve the restores in the review app (Plan tab), then `recon apply --plan "
+            f"{plan_run}`; or run `recon undo {run_id} --approve` (a new undo plan, approved at "
+            "once) and apply the plan it names",
             markup=False,
             highlight=False,
         )

@@ -136,10 +136,12 @@ class Label(StrEnum):
 
 
 class DecidedBy(StrEnum):
-    """Who decided: a person in review, or the headless auto-approve policy."""
+    """Who decided: a person in review, the headless auto-approve policy, or recon itself (the
+    link between a record it created and the record it was created from)."""
 
     HUMAN = "human"
     POLICY = "policy"
+    RECON = "recon"
 
 
 def now_iso() -> str:

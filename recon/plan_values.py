@@ -73,8 +73,10 @@ def fast_stable_id(*parts: Any) -> str:
 _NOT_WORD = re.compile(r"[\W_]+")
 _PHONE_LIKE = re.compile(r"[+(]?[\d\s().\-/]{7,}")
 _SITE_LIKE = re.compile(
-    r"(?:https?://)?(?:www\.)?((?:[\w-]+\.)+[a-z]{2,}(?:[/?#]\S*)?)", re.IGNORECASE
+    r"(https?://)?(www\.)?((?:[\w-]+\.)+([a-z]{2,})(?:[/?#]\S*)?)", re.IGNORECASE
 )
+_DECIMAL = re.compile(r"[+-]?\d+\.\d+")
+_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}([T ].*)?")
 
 
 def value_key(value: Any) -> str:
@@ -95,6 +97,10 @@ def value_key(value: Any) -> str:
         (True, False)
         >>> value_key(None), value_key(True), value_key(6292000.0) == value_key("6292000")
         ('null', 'true', True)
+        >>> value_key(6292000.5) == value_key("6292000.50"), value_key("Acme.Inc") == value_key("Acme Inc")
+        (True, True)
+        >>> value_key("2024-01-05") == value_key("2024-01-05T00:00:00.000Z")
+        True
     """
     if isinstance(value, bool) or value is None:
         return "true" if value is True else "false" if value is False else "null"
@@ -104,12 +110,20 @@ def value_key(value: Any) -> str:
         value = str(value)  # HubSpot's "6292000" and Salesforce's 6292000.0 alike
     if isinstance(value, str):
         text = value.strip()
+        if _DECIMAL.fullmatch(text):  # "6292000.50" and 6292000.5
+            return "n:" + repr(float(text))
+        if _DATE_LIKE.fullmatch(text):  # "2024-01-05", "2024-01-05T00:00:00.000Z"
+            try:
+                return "d:" + parse_ts(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            except ValueError:
+                pass
         digits = re.sub(r"\D", "", text)
         if _PHONE_LIKE.fullmatch(text) and len(digits) >= 7:
             return "p:" + digits[-9:]
         site = _SITE_LIKE.fullmatch(text)
-        if site and " " not in text:
-            return "w:" + site[1].casefold().rstrip("/")
+        # a site: a scheme or "www.", or a lower-case top-level domain ("Acme.Inc" is a name)
+        if site and " " not in text and (site[1] or site[2] or site[4].islower()):
+            return "w:" + site[3].casefold().rstrip("/")
         return "v:" + _NOT_WORD.sub("", text.casefold())
     return CANONICAL_ENCODER.encode(value)
 

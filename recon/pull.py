@@ -41,7 +41,14 @@ from typing import Any
 import sqlite_utils
 
 from .config import ReconConfig
-from .errors import BudgetExhausted, MissingField, ReconError, SourceError, UsageError
+from .errors import (
+    BudgetExhausted,
+    ConfigError,
+    MissingField,
+    ReconError,
+    SourceError,
+    UsageError,
+)
 from .models import canonical_json, now_iso, parse_ts, stable_id
 from .sources.crm import CallMeter, Cursor, Page
 from .sources.scope import OUT_OF_SCOPE, in_scope
@@ -348,7 +355,9 @@ def run_pull(
 
     Raises:
         BudgetExhausted: a CRM's budget was spent (exit 6; the next run resumes).
-        AuthError, RateLimited, MissingField, SourceError: the first source error.
+        AuthError, ConfigError, RateLimited, MissingField, SourceError: a source's error, after
+            the other source ran: the one to act on first (see ``_pull_error``), naming the
+            other's.
 
     Examples:
         >>> from recon.store import open_store
@@ -427,9 +436,12 @@ def run_pull(
                 _remember_stop(db, name, str(info.pop("current")), run_id)
             result.errors.append(f"{name}: {exc}")
             failures.append((name, exc))
-        except SourceError as exc:
+        except (SourceError, ConfigError) as exc:
+            # a setting this source lacks (a token) stops this source only: the other runs
             info["status"], info["error"] = "failed", str(exc)
-            info["error_class"] = exc.error_class.value
+            info["error_class"] = (
+                exc.error_class.value if isinstance(exc, SourceError) else "configuration"
+            )
             result.errors.append(f"{name}: {exc}")
             failures.append((name, exc))
         except BaseException as exc:
@@ -485,7 +497,7 @@ def _pull_error(failures: list[tuple[str, ReconError]], result: PullResult) -> R
         exc.message = f"{named(name, exc)}; also {others}"
     exc.result = result  # type: ignore[attr-defined]
     exc.error_classes = [  # type: ignore[attr-defined]
-        str(getattr(err, "error_class", "") or "unknown") for _, err in failures
+        str(getattr(err, "error_class", "") or "configuration") for _, err in failures
     ]
     return exc
 

@@ -168,7 +168,7 @@ def m001_foundation(db: sqlite_utils.Database) -> None:
             "label": str,  # match | non_match | unsure | approve | reject | defer
             "choice": str,  # JSON: surviving value, master id, split
             "item_id": str,  # plan item, pair or cluster id
-            "decided_by": str,  # human | policy
+            "decided_by": str,  # human | policy | recon (a created copy's link)
             "reviewer": str,
             "decided_at": str,
             "version": int,  # raised each time the item is decided again

@@ -477,7 +477,7 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
     undo = cli("undo", run_id, cwd=tmp_path)
     assert undo.returncode == 0 and "undo plan" in undo.stdout and "Plan tab" in undo.stdout
     # the command it names runs as printed (it lacked the run id)
-    assert f"`recon undo {run_id} --approve`" in " ".join(undo.stdout.split())
+    assert f"`recon undo {run_id} --approve` (a new undo plan" in " ".join(undo.stdout.split())
     unnamed = cli("undo", run_id, "--approve", cwd=tmp_path, env={"RECON_REVIEWER": ""})
     assert unnamed.returncode == 2 and "reviewer" in unnamed.stderr
     approved = cli("undo", run_id, "--approve", cwd=tmp_path, env={"RECON_REVIEWER": "ana"})

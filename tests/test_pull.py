@@ -294,7 +294,7 @@ def test_meter_budget() -> None:
     # spent by the reads before the first page: no run with this budget reads a page
     meter = CallMeter("hubspot", budget=1)
     meter.charge("properties")
-    with pytest.raises(BudgetExhausted, match=r"cannot fit one page \(at least 2 calls"):
+    with pytest.raises(BudgetExhausted, match=r"cannot fit one page: the reads before"):
         meter.charge("list")
 
 
@@ -333,6 +333,25 @@ def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fre
     assert err.value.error_classes == ["server_error", "auth_failed"]  # type: ignore[attr-defined]
     stage = {"pull": {"error_class": "auth_failed", "error_classes": err.value.error_classes}}  # type: ignore[attr-defined]
     assert _errors_by_class(stage) == {"server_error": 1, "auth_failed": 1}
+
+
+def test_a_source_missing_a_setting_does_not_stop_the_other(fresh_db) -> None:
+    """A missing HubSpot token (exit 3) stopped the whole pull: Salesforce was not read."""
+    from recon.errors import ConfigError
+
+    reached: list[str] = []
+
+    def factory(name, cfg, meter):
+        if name == "hubspot":
+            raise ConfigError("invalid configuration", problems=[("hubspot.access_token", "no")])
+        reached.append(name)
+        return ScriptedSource([], meter)
+
+    with pytest.raises(ConfigError) as err:
+        run_pull(fresh_db, ReconConfig(), source_factory=factory)
+    assert reached == ["salesforce"] and int(err.value.exit_code) == 3
+    summary = json.loads(fresh_db.execute("select summary from runs").fetchone()[0])
+    assert summary["sources"]["hubspot"]["error_class"] == "configuration"
 
 
 # --------------------------------------------------------------------------- CLI (session sandbox)

@@ -259,11 +259,11 @@ class CallMeter:
                 # the set-up reads (schemas) took the whole budget before the first page:
                 # every run would repeat them and stop here, so say what a page takes
                 self.spent = True
-                need = self.calls + 1
                 raise BudgetExhausted(
                     f"{self.crm}: the {self.budget} API calls this pull may use cannot fit one "
-                    f"page (at least {need} calls: the reads before it and the page)",
-                    hint=f"raise [budget] {self.crm}_calls so a pull gets at least {need} calls",
+                    f"page: the reads before the first page took them all",
+                    hint=f"raise [budget] {self.crm}_calls well above {self.budget} (a pull reads "
+                    "schemas and counts, then pages of records with the reads that go with them)",
                 )
             raise BudgetExhausted(
                 f"{self.crm}: the API call budget of {self.budget} calls for this run is spent",

@@ -226,7 +226,8 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
     ``auth = "session"`` returns the configured ``session_id`` (not refreshable).
 
     Raises:
-        AuthError: missing credentials, or the token endpoint refused them.
+        ConfigError: a setting the flow needs is missing (the key file cannot be read).
+        AuthError: the token endpoint refused the credentials.
         SourceError: the login URL could not be reached (network), or answered with server
             errors until ``max_retries`` ran out (both are retried with backoff first).
 
