@@ -114,9 +114,11 @@ def value_key(value: Any) -> str:
             return "n:" + repr(float(text))
         if _DATE_LIKE.fullmatch(text):  # "2024-01-05", "2024-01-05T00:00:00.000Z"
             try:
-                return "d:" + parse_ts(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                when = parse_ts(text)
             except ValueError:
-                pass
+                when = None
+            if when is not None:
+                return "d:" + when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         digits = re.sub(r"\D", "", text)
         if _PHONE_LIKE.fullmatch(text) and len(digits) >= 7:
             return "p:" + digits[-9:]
