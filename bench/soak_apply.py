@@ -428,6 +428,18 @@ def check(
     }
 
 
+def _interrupted(store: Path) -> bool:
+    """Whether the store holds an apply a killed run left unfinished."""
+    from recon.apply import unfinished_apply
+    from recon.store import open_store
+
+    db = open_store(store)
+    try:
+        return unfinished_apply(db) is not None
+    finally:
+        db.conn.close()
+
+
 def _activity(store: Path) -> int:
     """Audit rows so far (every batch writes some before and after it is sent)."""
     import sqlite3
@@ -505,7 +517,9 @@ def soak(
             before = _activity(store)
             launched = time.perf_counter()
             proc = subprocess.Popen(
-                [*cmd, *(["--resume"] if runs > 1 else [])],
+                # --resume only when a killed run left an apply to finish (a kill during
+                # start-up may leave none, and --resume with nothing interrupted is an error)
+                [*cmd, *(["--resume"] if runs > 1 and _interrupted(store) else [])],
                 cwd=work,
                 env=env,
                 stdout=subprocess.DEVNULL,
