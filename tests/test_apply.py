@@ -1445,13 +1445,17 @@ def test_a_resumed_merge_of_more_records_than_another_apply_merged_is_this_plan_
     assert inner.merged_away("companies", [b, c]) == {b, c}
 
 
-def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
-    crm: CrmEnv, tmp_path: Path
+@pytest.mark.parametrize("stop", ["refused", "daily_limit"])
+def test_a_merge_whose_values_did_not_land_writes_them_when_applied_again(
+    crm: CrmEnv, tmp_path: Path, stop: str
 ) -> None:
-    """The merge merged its victim, then the CRM refused the survivorship value: the next
-    apply of the plan (as the error says to run) found the victim gone and skipped the merge
-    as done "outside this plan", losing the chosen value. Its own merge is not someone
-    else's: the value is written, and the CRM's fill from the victim is no person's edit."""
+    """The merge merged its victim, then its survivorship value did not land: the CRM refused
+    it, or the daily limit stopped the run before the values' write (the merge was put back
+    to planned). The next apply of the plan found the victim gone and skipped the merge as
+    done "outside this plan" (and settled it), losing the chosen value. Its own merge is not
+    someone else's: the value is written, and the CRM's fill from the victim is no edit."""
+    from recon.apply import unfinished_apply
+
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
     tag = uid()
@@ -1467,14 +1471,20 @@ def test_a_merge_whose_values_were_refused_writes_them_when_applied_again(
          "reviewer": "ana", "decided_at": "2024-01-01T00:00:00Z", "version": 1, "superseded": 0,
          "choice": json.dumps({"master": master, "fields": {"phone": "+1 555 9999"}})}
     )  # fmt: skip
-    crm.fault(kind="validation", side="hubspot", object="companies", match={"phone": "+1 555 9999"},
-              times=1)  # fmt: skip
+    if stop == "refused":
+        crm.fault(kind="validation", side="hubspot", object="companies",
+                  match={"phone": "+1 555 9999"}, times=1)  # fmt: skip
+    else:  # the daily limit right after the merge call, before the survivorship values
+        crm.fault(kind="request_limit", side="hubspot", endpoint="PATCH *", times=1)
     try:
         first = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+        assert stop == "refused" and first.failed_total == 1
+    except BudgetExhausted:
+        assert stop == "daily_limit"
     finally:
         crm.clear_faults()
-    assert first.failed_total == 1
-    again = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    resume = unfinished_apply(db, plan) is not None
+    again = apply_plan(db, cfg, plan_run_id=plan, resume=resume, confirm_merges=True)
     assert (again.applied, again.skipped, again.stale) == (1, 0, 0)
     assert crm.hs_get("companies", master, ["phone"])["phone"] == "+1 555 9999"
 
@@ -1562,43 +1572,6 @@ def test_a_created_copy_is_linked_to_its_source_at_once(crm: CrmEnv, tmp_path: P
         "recon",
     )
     assert (decision["record_id_l"], decision["record_id_r"]) == (new_id, "001COPY")
-
-
-def test_a_merge_stopped_before_its_values_landed_writes_them_when_resumed(
-    crm: CrmEnv, tmp_path: Path
-) -> None:
-    """HubSpot merged, then the values' PATCH was stopped (the daily limit, a 503 storm): the
-    merge was put back to planned, and the next apply took it for a merge done "outside this
-    plan" (settled for good), losing the chosen value."""
-    from recon.apply import unfinished_apply
-
-    cfg = crm.config(tmp_path)
-    db = crm.db(cfg)
-    tag = uid()
-    master, victim = crm.hs_create(
-        "companies", [{"name": f"M {tag}"}, {"name": f"V {tag}", "phone": "+1 555 0177"}]
-    )
-    item = hs_merge(crm, [master, victim])
-    item["payload"]["values"] = {"phone": {master: None, victim: "+1 555 0177"}}
-    plan = make_plan(db, [item])
-    link = db.execute("select link_item_id from plan_items where run_id = ?", [plan]).fetchone()[0]
-    db["decisions"].insert(  # a reviewer chose the surviving phone
-        {"kind": "master", "item_id": link, "label": "approve", "decided_by": "human",
-         "reviewer": "ana", "decided_at": "2024-01-01T00:00:00Z", "version": 1, "superseded": 0,
-         "choice": json.dumps({"master": master, "fields": {"phone": "+1 555 9999"}})}
-    )  # fmt: skip
-    # the daily limit comes right after the merge call, before the survivorship values
-    crm.fault(kind="request_limit", side="hubspot", endpoint="PATCH *", times=1)
-    try:
-        try:
-            apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
-        except BudgetExhausted:
-            pass
-    finally:
-        crm.clear_faults()
-    resume = unfinished_apply(db, plan) is not None
-    apply_plan(db, cfg, plan_run_id=plan, resume=resume, confirm_merges=True)
-    assert crm.hs_get("companies", master, ["phone"])["phone"] == "+1 555 9999"
 
 
 def test_a_person_s_edit_after_the_plan_s_merge_is_not_called_the_merge_s(
