@@ -229,19 +229,11 @@ class Runner:
     def _merge_left_it(merge: Item, item: Item, state: RecordState) -> bool:
         """Whether every field of ``item`` holds a value ``merge`` could have left there (its
         chosen value, or a merged record's), not someone's edit."""
-        chosen = merge.props()
-        raw = merge.payload.get("values")
-        values: dict[str, Any] = raw if isinstance(raw, dict) else {}
-        for f in item.props():
-            now = norm(state.values.get(f))
-            got = values.get(f)
-            per: dict[str, Any] = got if isinstance(got, dict) else {}
-            could = {norm(per[str(v)]) for v in merge.merge_ids if str(v) in per}
-            if f in chosen:
-                could.add(norm(chosen[f]))
-            if now not in could:
-                return False
-        return True
+        left = _left_by(merge)
+        return all(
+            any(f in a and norm(state.values.get(f)) == norm(a[f]) for a in left)
+            for f in item.props()
+        )
 
     def _link_copy(self, item: Item, rid: str) -> None:
         """A record this run created from one in the other CRM is that record: the link
@@ -700,11 +692,7 @@ class Runner:
         values = item.payload.get("values")
         if not isinstance(values, dict):
             return False
-        victims = [
-            {f: per[str(v)] for f, per in values.items() if isinstance(per, dict) and str(v) in per}
-            for v in item.merge_ids
-        ]
-        return _inputs_moved(values, str(item.record_id), state, own, item.props(), *victims)
+        return _inputs_moved(values, str(item.record_id), state, own, *_left_by(item))
 
     def _to_survivor(self, op: Op) -> Op:
         """An association op with each end this plan merged away replaced by its survivor."""
@@ -991,6 +979,25 @@ class Runner:
             applied_now=self.confirmed_now,
             anchor=audit.anchor(self.db),
         )
+
+
+def _left_by(merge: Item) -> list[dict[str, Any]]:
+    """What a merge may leave in its master's fields (field -> value): its chosen values, and
+    each merged record's as review saw it (the CRM fills a master's blanks from them).
+
+    Examples:
+        >>> m = Item("m", "merge", "hubspot", "companies", "1", None, None, None, None,
+        ...          {"victims": ["2"], "fields": {"phone": "9"}, "values": {"city": {"1": None, "2": "Oslo"}}}, 10)
+        >>> _left_by(m)
+        [{'phone': '9'}, {'city': 'Oslo'}]
+    """
+    raw = merge.payload.get("values")
+    values: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    victims = [
+        {f: per[str(v)] for f, per in values.items() if isinstance(per, dict) and str(v) in per}
+        for v in merge.merge_ids
+    ]
+    return [merge.props(), *victims]
 
 
 def _inputs_moved(
