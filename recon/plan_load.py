@@ -222,7 +222,7 @@ class StoreView:
         recon_write: looks up recon's last write to a record (see :meth:`user_time`).
         created: ``(source, object, record id)`` of records an apply created a copy of.
         undone: ``(system, object, record id, field)`` -> the values an applied undo took
-            out of that field (as canonical JSON) and the apply run that undid them: a plan
+            out of that field (as :func:`~recon.plan_values.value_key`) and the apply run that undid them: a plan
             proposing one of them again asks a person (:func:`recon.plan_build.hold_undone`).
     """
 
@@ -498,7 +498,7 @@ def load_view(
 
 def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
     """The writes applied undos took back: ``(system, object, record id, field)`` ->
-    ``{canonical JSON of the value taken out: the apply run that restored the field}``."""
+    ``{value_key of the value taken out: the apply run that restored the field}``."""
     out: dict[tuple[str, str, str, str], dict[str, str]] = {}
     rows = conn.execute(
         "select j.run_id, j.crm_record_id, j.item, (select json_extract(o.config, "
@@ -551,8 +551,8 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
 
 def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[str, str]]:
     """The stale writes a reviewer dropped (*Drop* on a stale write: a ``plan`` decision
-    rejecting it): ``(system, object, record id, field)`` -> ``{canonical JSON of the value
-    the write would have put there: who dropped it}``. A later plan proposing that value
+    rejecting it): ``(system, object, record id, field)`` -> ``{value_key of the value the
+    write would have put there: who dropped it}``. A later plan proposing that value
     for that field again asks a person (:func:`recon.plan_build.hold_undone`): else the
     next nightly run would write what the reviewer refused."""
     from .plan_build import written_values  # (plan_build reads this module)
@@ -622,8 +622,8 @@ def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> N
     approval stands until a person rejects it (the review queue lists pinned links, see
     :func:`recon.review_queue._index_pinned`); the policy's approvals do not (they follow the
     match run's tiers), but their records are held out of creates (``view.held``): a pair
-    linked yesterday is not copied into the other CRM today. An end is taken as the matcher takes it: a Salesforce record is in
-    one link, a HubSpot record in one link per Salesforce object (a contact may have a
+    linked yesterday is not copied into the other CRM today. An end is taken as the matcher
+    takes it: a Salesforce record is in one link, a HubSpot record in one link per Salesforce object (a contact may have a
     Contact and a Lead). An end this run links elsewhere, or a newer pinned approval took,
     is left to that link (counted: ``approved_elsewhere``). Pinned links have tier
     ``approved`` and no score.
