@@ -623,10 +623,10 @@ def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> N
     :func:`recon.review_queue._index_pinned`); the policy's approvals do not (they follow the
     match run's tiers), but their records are held out of creates (``view.held``): a pair
     linked yesterday is not copied into the other CRM today. An end is taken as the matcher
-    takes it: a Salesforce record is in one link, a HubSpot record in one link per Salesforce object (a contact may have a
-    Contact and a Lead). An end this run links elsewhere, or a newer pinned approval took,
-    is left to that link (counted: ``approved_elsewhere``). Pinned links have tier
-    ``approved`` and no score.
+    takes it: a Salesforce record is in one link, a HubSpot record in one link per
+    Salesforce object (a contact may have a Contact and a Lead). An end this run links
+    elsewhere, or a newer pinned approval took, is left to that link (counted:
+    ``approved_elsewhere``). Pinned links have tier ``approved`` and no score.
     """
     have = {link["pair_id"] for link in view.links}
     taken: set[tuple[Any, ...]] = {
