@@ -144,7 +144,9 @@ class Runner:
             )
         }
         self.touched, self.merged_into = self._written()
-        self.reconciling = False  # reading back what a stopped run sent (see _link_copy)
+        # creates a stopped run sent, found again by a natural key, not recon's key: no proof
+        # the record found is the copy (see _link_copy)
+        self.found_by_natural: set[str] = set()
         self.confirmed_now = 0  # items this process confirmed
 
     # ------------------------------------------------------------------ plumbing
@@ -241,7 +243,11 @@ class Runner:
         it neither trains weights nor counts as a review; a reviewer may still reject it).
         Without it the next match proposed every copy as a new link to review."""
         source = item.payload.get("source")
-        if self.reconciling or not isinstance(source, dict) or not source.get("record_id"):
+        if (
+            item.item_id in self.found_by_natural
+            or not isinstance(source, dict)
+            or not source.get("record_id")
+        ):
             # a create found again after a stop may be found by a natural key (a shared
             # website): that match is no proof it is the copy; the match and a person decide
             return
@@ -357,11 +363,7 @@ class Runner:
                 self._audit_schema(system, writer)
             sent = [i for i in live if states[i.item_id]["state"] == "sent"]
             if sent:
-                self.reconciling = True
-                try:
-                    self._reconcile(kind, obj, writer, sent)
-                finally:
-                    self.reconciling = False
+                self._reconcile(kind, obj, writer, sent)
             states = self.states()
             planned = [i for i in items if states[i.item_id]["state"] == "planned"]
             if kind == "merge" and not self.confirm_merges:
@@ -540,6 +542,8 @@ class Runner:
                 )
                 if op.ref in found:
                     landed[its[0].item_id] = found[op.ref]
+                    if not getattr(writer, "key_ready", {}).get(obj, True):
+                        self.found_by_natural.add(its[0].item_id)  # a shared website, maybe
                 elif not getattr(writer, "key_ready", {}).get(obj, True) and (
                     not op.natural or searched
                 ):
@@ -675,10 +679,11 @@ class Runner:
             r[0]
             for r in self.db.execute(
                 # sent at least once (a merge refused as stale before sending never reached
-                # the CRM), not confirmed: failed, stale, or put back to planned after a stop
+                # the CRM), not settled: failed, stale, or put back to planned after a stop
                 # with its values not landed
                 f"select distinct item_id from journal where plan_run_id = ? and item_id in "
-                f"({marks}) and state != 'confirmed' and coalesce(attempts, 0) > 0",
+                f"({marks}) and state in ('sent', 'failed', 'stale', 'planned') "
+                "and coalesce(attempts, 0) > 0",
                 [self.plan, *item_ids],
             )
         }

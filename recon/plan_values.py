@@ -101,6 +101,8 @@ def value_key(value: Any) -> str:
         (True, True)
         >>> value_key("2024-01-05") == value_key("2024-01-05T00:00:00.000Z")
         True
+        >>> value_key("ACME.COM") == value_key("https://www.acme.com/"), value_key("17.0") == value_key(17)
+        (True, True)
     """
     if isinstance(value, bool) or value is None:
         return "true" if value is True else "false" if value is False else "null"
@@ -110,22 +112,26 @@ def value_key(value: Any) -> str:
         value = str(value)  # HubSpot's "6292000" and Salesforce's 6292000.0 alike
     if isinstance(value, str):
         text = value.strip()
-        if _DECIMAL.fullmatch(text):  # "6292000.50" and 6292000.5
-            return "n:" + repr(float(text))
+        if _DECIMAL.fullmatch(text):  # "6292000.50" and 6292000.5; "17.0" and 17
+            number = float(text)
+            if not number.is_integer():
+                return "n:" + repr(number)
+            text = str(int(number))
         if _DATE_LIKE.fullmatch(text):  # "2024-01-05", "2024-01-05T00:00:00.000Z"
             try:
                 when = parse_ts(text)
-            except ValueError:
-                when = None
-            if when is not None:
-                return "d:" + when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                if when is not None:
+                    return "d:" + when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            except (ValueError, OverflowError):  # no date after all: keyed as text
+                pass
         digits = re.sub(r"\D", "", text)
         if _PHONE_LIKE.fullmatch(text) and len(digits) >= 7:
             return "p:" + digits[-9:]
         site = _SITE_LIKE.fullmatch(text)
-        # a site: a scheme or "www.", or a lower-case top-level domain ("Acme.Inc" is a name)
-        if site and " " not in text and (site[1] or site[2] or site[4].islower()):
-            return "w:" + site[3].casefold().rstrip("/")
+        if site and " " not in text:
+            # without scheme, "www." and trailing slash, keyed as text: "ACME.COM", "acme.com/"
+            # and "https://www.acme.com" alike, and "Acme.Inc" is still "Acme Inc"
+            text = site[3].rstrip("/")
         return "v:" + _NOT_WORD.sub("", text.casefold())
     return CANONICAL_ENCODER.encode(value)
 

@@ -1182,8 +1182,8 @@ def test_a_merge_whose_victim_changed_since_review_goes_back_to_review(
     assert crm.hs_get("companies", victim, ["phone"])["phone"] == "+1 555 0199"
 
 
-class _KilledAtFirstMerge:
-    """Wraps a writer: the process dies at the first merge it is asked to send (before it
+class _KilledAtFirstWrite:
+    """Wraps a writer: the process dies at the first write it is asked to send (before it
     reaches the CRM, or, ``after``, once the CRM answered and before the answer is recorded)."""
 
     def __init__(self, inner: Any, *, after: bool = False) -> None:
@@ -1217,7 +1217,7 @@ def test_a_resumed_apply_sends_the_master_chosen_since_it_stopped(
     with pytest.raises(RuntimeError):
         apply_plan(
             db, cfg, plan_run_id=plan, confirm_merges=True,
-            writers={"hubspot": _KilledAtFirstMerge(inner)},
+            writers={"hubspot": _KilledAtFirstWrite(inner)},
         )  # fmt: skip
     waiting = {
         r["item_id"]: json.loads(r["item"])["record_id"]
@@ -1436,7 +1436,7 @@ def test_a_resumed_merge_of_more_records_than_another_apply_merged_is_this_plan_
     inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
     with pytest.raises(RuntimeError):
         apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True,
-                   writers={"hubspot": _KilledAtFirstMerge(inner, after=True)})  # fmt: skip
+                   writers={"hubspot": _KilledAtFirstWrite(inner, after=True)})  # fmt: skip
     resumed = apply_plan(db, cfg, plan_run_id=plan, resume=True, confirm_merges=True)
     states = [
         r[0] for r in db.execute("select state from journal where run_id = ?", [resumed.run_id])
@@ -1600,3 +1600,30 @@ def test_a_person_s_edit_after_the_plan_s_merge_is_not_called_the_merge_s(
     apply_plan(db, cfg, plan_run_id=plan, resume=True, confirm_merges=True)
     stale = json.loads(db.execute("select error from journal where state = 'stale'").fetchone()[0])
     assert "by_recon_merge" not in stale
+
+
+def test_a_copy_a_resumed_apply_finds_by_recon_s_key_is_linked_too(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """The create landed, the process died before recording it; the resume finds the record
+    by recon's own key (proof it is the copy) and links it to its source as well."""
+    from recon.models import stable_id
+    from recon.plan import latest_decisions
+
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    item = create("hubspot", "companies", {"name": f"Copy {tag}", "domain": f"copy-{tag}.example"})
+    item["payload"]["source"] = {"system": "salesforce", "object": "Account", "record_id": "001KEY"}
+    plan = make_plan(db, [item])
+    inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    with pytest.raises(RuntimeError):
+        apply_plan(db, cfg, plan_run_id=plan,
+                   writers={"hubspot": _KilledAtFirstWrite(inner, after=True)})  # fmt: skip
+    resumed = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+    new_id = db.execute(
+        "select crm_record_id from journal where run_id = ? and state = 'confirmed'",
+        [resumed.run_id],
+    ).fetchone()[0]
+    pair = stable_id("companies", "hubspot", new_id, "salesforce", "001KEY")
+    assert latest_decisions(db, kinds=["link"])[pair]["decided_by"] == "recon"

@@ -143,6 +143,10 @@ def test_a_hubspot_date_for_a_salesforce_datetime_is_written_as_its_midnight_and
         ("(196) 707-8513", "196-707-8513"),
         ("NEW YORK", "New York"),
         (6292000.0, "6292000"),
+        ("6292000.00", 6292000.0),
+        ("ACME.COM", "acme.com"),
+        ("Acme.Inc", "Acme Inc"),
+        ("2024-01-05", "2024-01-05T00:00:00.000Z"),
     ],
 )
 def test_a_refused_value_reformatted_by_a_crm_is_the_same_key(refused: Any, again: Any) -> None:
@@ -160,3 +164,9 @@ def test_different_values_keep_different_keys() -> None:
     assert value_key("+33 16 925 2040") != value_key("+33 16 925 2041")
     assert value_key("acme.fr") != value_key("acme.com")
     assert value_key("Acme") != value_key("Acme Ltd")
+
+
+def test_value_key_never_raises_on_odd_dates() -> None:
+    from recon.plan_values import value_key
+
+    assert value_key("0001-01-01T00:00:00+01:00").startswith("v:")
