@@ -33,11 +33,20 @@ log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 
-def demo_config_toml(url: str, *, store: str = "recon.db", sandbox_db: str = "sandbox.db") -> str:
+def demo_config_toml(
+    url: str,
+    *,
+    store: str = "recon.db",
+    sandbox_db: str = "sandbox.db",
+    size: str = "small",
+    seed: int = 0,
+) -> str:
     """A ``recon.toml`` for the demo: the sandbox's config with the store beside it.
 
     The credentials are the sandbox's dummy ones, written as literals: recon
-    accepts literal secrets only for loopback hosts.
+    accepts literal secrets only for loopback hosts. ``[sandbox]`` names the demo data's
+    size and seed: `recon sandbox serve` with this file serves the data the store was pulled
+    from (with the default size it would make other data in its place).
     """
     from .sandbox.server import config_toml
 
@@ -46,7 +55,7 @@ def demo_config_toml(url: str, *, store: str = "recon.db", sandbox_db: str = "sa
         extra={
             "store": {"path": store, "exports_dir": "exports"},
             "hubspot": {"portal_id": "1000001"},
-            "sandbox": {"db": sandbox_db},
+            "sandbox": {"db": sandbox_db, "size": size, "seed": seed},
             "review": {"reviewer": "demo-analyst"},
         },
     )
@@ -114,7 +123,7 @@ def prepare_demo(
     except OSError:
         server = SandboxServer(state, port=0).start()  # the usual port is taken
     config_path = folder / "recon.toml"
-    config_path.write_text(demo_config_toml(server.url), encoding="utf-8")
+    config_path.write_text(demo_config_toml(server.url, size=size, seed=seed), encoding="utf-8")
     cfg = load_config(config_path)
     db = open_store(cfg.store.path)
     result = DemoResult(folder=folder, config_path=config_path, sandbox_url=server.url)

@@ -112,7 +112,12 @@ def _queue_row(db: sqlite_utils.Database, plan_run_id: str, row: dict[str, Any])
         "source_r": None,
         "object_r": None,
         "record_id_r": None,
-        "title": f"{what}:  {label or record_id}  (changed in the CRM since review)",
+        "title": f"{what}:  {label or record_id}  "
+        + (
+            "(recon's own merge left another value)"
+            if isinstance(both, dict) and both.get("by_recon_merge")
+            else "(changed in the CRM since review)"
+        ),
         "search": " ".join(search_text(str(w)) or "" for w in words if w),
         "field": item.get("field"),
         "link_item_id": row["item_id"],

@@ -1044,6 +1044,11 @@ def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_p
     stale = json.loads(db.execute("select error from journal where state = 'stale'").fetchone()[0])
     merge_id = db.execute("select item_id from plan_items where action = 'merge'").fetchone()[0]
     assert stale["by_recon_merge"] == merge_id
+    from recon import review
+
+    review.ensure_queue(db)
+    [queued] = review.queue(db, review.QueueFilter(kinds=("stale",))).items
+    assert queued["title"].endswith("(recon's own merge left another value)")
     skipped = next(iter(db.query("select error from journal where state = 'skipped'")))["error"]
     assert f"merged into {master}" in skipped
     # the audit keeps what the merge wrote onto the survivor and what it replaced

@@ -102,3 +102,8 @@ def test_demo_data_of_another_seed_starts_a_new_store(tmp_path: Path) -> None:
         finally:
             server.stop()
     assert any("starting a new store for tiny, seed 1" in m for m in said)
+    # `recon sandbox serve` with the demo's recon.toml serves the same data (not the default size)
+    from recon.config import load_config
+
+    sandbox = load_config(tmp_path / "recon.toml").sandbox
+    assert (sandbox.size, sandbox.seed) == ("tiny", 1)

@@ -198,7 +198,12 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
     for h in current:
         choice = json.loads(h["choice"]) if h["choice"] else None
         extra = f" · choice `{json.dumps(choice, ensure_ascii=False)[:120]}`" if choice else ""
-        text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {md(h['reviewer'] or h['decided_by'])} at {h['decided_at'][:19]} (v{h['version']}){extra}"
+        who = (
+            f"recon ({md(h.get('note') or 'a record it created')}; no person's review)"
+            if h.get("decided_by") == "recon"
+            else md(h["reviewer"] or h["decided_by"])
+        )
+        text = f"{ICONS.get(h['label'], '•')} **{h['kind']}: {h['label']}** by {who} at {h['decided_at'][:19]} (v{h['version']}){extra}"
         if h in main:
             (st.success if h["label"] in review.FINAL_LABELS else st.warning)(text)
         else:  # a master or a surviving value: part of the merge, not its answer

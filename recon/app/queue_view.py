@@ -615,7 +615,14 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         status(detail, item)
         _actions(detail, next_id)
         st.markdown("#### Why recon suggests this")
-        explanation(detail)
+        if item.get("tier") == "approved" and item.get("kind") == "link":
+            st.info(
+                "The latest match run no longer proposes this pair (an edit moved the records "
+                "apart, or the weights changed). It stays a link because a person approved it: "
+                "its records keep syncing. Reject it to unlink them."
+            )
+        else:
+            explanation(detail)
 
 
 STATUS_TEXT = {

@@ -132,7 +132,7 @@ def _creates_box() -> None:
     title = (
         f"Approve restores (this plan undoes apply run {undo})"
         if undo
-        else "Approve creates (records missing on the other side)"
+        else "Approve items that need their own approval (creates, writes proposed again)"
     )
     with st.expander(title, expanded=bool(undo)):
         result = st.session_state.pop("creates_result", None)
