@@ -401,7 +401,11 @@ def open_store(
         # the store, and the folder its journal (-wal, -shm) and lock live in, must be
         # writable: else the first write fails mid-command ("attempt to write a readonly
         # database")
-        blocked = next((f for f in (p, p.parent) if f.exists() and not os.access(f, os.W_OK)), None)
+        journal = [p.with_name(p.name + suffix) for suffix in ("-wal", "-shm")]
+        blocked = next(
+            (f for f in (p, p.parent, *journal) if f.exists() and not os.access(f, os.W_OK)),
+            None,
+        )
         if blocked is not None:
             raise StoreError(
                 f"the store {p} cannot be written: {blocked} is read-only for this user (recon "

@@ -121,7 +121,9 @@ def test_a_read_only_store_or_folder_is_named_before_the_first_write(
 
     path = tmp_path / "data" / "recon.db"
     open_store(path).conn.close()
-    for blocked in (path, path.parent):
+    for blocked in (path, path.parent, path.with_name("recon.db-wal")):  # a leftover journal too
+        if not blocked.exists():
+            blocked.touch()
         monkeypatch.setattr(os, "access", lambda f, mode, b=blocked: Path(f) != b)
         with pytest.raises(StoreError, match=f"{blocked} is read-only for this user") as err:
             open_store(path)

@@ -69,7 +69,16 @@ def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
     overrides = dict(getattr(match_cfg, "thresholds", {}) or {})
     if overrides:
         th = {**settings.to_dict()["thresholds"], **overrides}
-        settings = MatchSettings.from_dict({**settings.to_dict(), "thresholds": th})
+        try:
+            settings = MatchSettings.from_dict({**settings.to_dict(), "thresholds": th})
+        except MatchError as exc:  # e.g. auto below the default review: the file's setting
+            raise ConfigError(
+                "invalid configuration",
+                problems=[
+                    ("match.thresholds", exc.message.removeprefix("match settings invalid: "))
+                ],
+                hint="give thresholds that keep review <= auto (and duplicate_review <= duplicate_auto)",
+            ) from None
     return settings
 
 

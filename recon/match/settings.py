@@ -330,6 +330,23 @@ class MatchSettings:
                 review_duplicate=tuple(c.get("review_duplicate", ())),
             )
 
+        shapes = [
+            (key, kind, name)
+            for key, kind, name in (
+                ("comparisons", (list, tuple), "a list"),
+                ("blocking_rules", (list, tuple), "a list"),
+                ("m_fixed", dict, "an object"),
+                ("em_blocks", (list, tuple), "a list"),
+                ("thresholds", dict, "an object"),
+            )
+            if key in data and not isinstance(data[key], kind)
+        ]
+        if shapes:  # a null or a scalar where a structure goes: named, not a crash
+            raise MatchError(
+                "match settings invalid: "
+                + "; ".join(f"{k} must be {n}, not {data[k]!r}" for k, _t, n in shapes),
+                hint="start from `default_settings(...)`.to_json() and edit it",
+            )
         comps = tuple(
             at(f"comparisons[{i}]", comparison, i, c)
             for i, c in enumerate(at("the settings", lambda: data["comparisons"]))
@@ -428,6 +445,14 @@ class MatchSettings:
                     out.append(
                         f"comparisons[{c.name}].levels[{lv.label}].threshold must be a number of "
                         f"at least 0, not {t!r}"
+                    )
+        for r in self.blocking_rules:
+            for key, least in (("keep", 1), ("n", 1), ("max_block", 1)):
+                got = getattr(r, key)
+                if not whole(got) or got < least:
+                    out.append(
+                        f"blocking_rules[{r.name}].{key} must be a whole number of at least "
+                        f"{least}, not {got!r}"
                     )
         rule_names = {r.name for r in self.blocking_rules}
         for b in self.em_blocks:

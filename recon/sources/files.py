@@ -540,7 +540,8 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
     header_at = int(nonblank["i"][0])
     header_line = str(nonblank["line"][0]).rstrip("\r")
     separator = None
-    said = re.fullmatch(r'"?sep=(.)"?', header_line.strip(), flags=re.IGNORECASE)
+    # the separator may itself be a tab or a space: only the line's ends are trimmed
+    said = re.fullmatch(r'\s*"?sep=(.)"?[ \r]*', header_line, flags=re.IGNORECASE)
     if said and nonblank.height > 1:
         # Excel's "sep=;" first line names the separator; the header follows it
         separator = said[1]

@@ -184,10 +184,20 @@ def _jwt_assertion(cfg: SalesforceSection) -> str:
     }
     try:
         assertion = str(jwt.encode(claims, key, algorithm="RS256"))
-    except (ValueError, TypeError, jwt.PyJWTError) as exc:
-        raise AuthError(
-            f"cannot sign the JWT assertion with {cfg.private_key_file}: {type(exc).__name__}",
-            hint="private_key_file must be an RSA private key in PEM format",
+    except Exception as exc:  # an empty, public, encrypted or non-RSA key: a setting to fix
+        why = (
+            "it is a public key"
+            if "PUBLIC KEY" in key
+            else "it is encrypted (not supported)"
+            if "ENCRYPTED" in key
+            else f"it is no RSA private key in PEM format ({type(exc).__name__})"
+        )
+        raise ConfigError(
+            "invalid configuration",
+            problems=[
+                ("salesforce.private_key_file", f"cannot sign with {cfg.private_key_file}: {why}")
+            ],
+            hint="give the unencrypted RSA private key (PEM) of the connected app's certificate",
         ) from None
     register_secret(assertion)  # a bearer credential for three minutes
     return assertion

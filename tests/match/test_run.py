@@ -162,3 +162,16 @@ def test_a_comparison_of_a_column_the_records_lack_is_warned_about(
     assert f"warning: companies: comparison '{name}' reads column 'no_such_column'" in said
     summary = json.loads(db.execute("select summary from runs where stage='match'").fetchone()[0])
     assert "no_such_column" in summary["companies"]["warnings"][0]
+
+
+def test_thresholds_in_the_config_that_clash_with_the_defaults_are_a_config_error() -> None:
+    """`[match] thresholds = { auto = 0.5 }` under the default review 0.9: exit 3 naming
+    match.thresholds (it was a match-settings error, exit 1, when the match ran)."""
+    from recon.config import load_config
+    from recon.errors import ConfigError
+
+    cfg = load_config(None, overrides={"match": {"thresholds": {"auto": 0.5}}})
+    with pytest.raises(ConfigError) as err:
+        settings_for("companies", cfg)
+    assert err.value.problems[0][0] == "match.thresholds"
+    assert "review must not exceed" in err.value.problems[0][1]

@@ -168,6 +168,12 @@ def _edited(edit: object) -> dict:
             lambda d: d.update(m_fixed={d["comparisons"][0]["name"]: [0.5]}),
             r"m_fixed\[.*\] must be \d+ probabilities",
         ),
+        (lambda d: d.update(comparisons=None), "comparisons must be a list, not None"),
+        (lambda d: d.update(m_fixed=[]), r"m_fixed must be an object, not \[\]"),
+        (
+            lambda d: d["blocking_rules"][0].update(keep=-1),
+            r"keep must be a whole number of at least 1",
+        ),
     ],
 )
 def test_invalid_settings_name_every_problem(edit: object, named: str) -> None:

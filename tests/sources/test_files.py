@@ -1034,6 +1034,10 @@ def test_excel_s_sep_line_names_the_separator(tmp_path: Path) -> None:
     )
     frame = read_export(path, "hubspot:companies")
     assert frame.select("record_id", "name").rows() == [("1", "Acme, Inc"), ("2", "B")]
+    path.write_text("sep=\t\nRecord ID\tCompany name\n1\tA, Inc\n", encoding="utf-8")
+    assert read_export(path, "hubspot:companies").select("record_id", "name").rows() == [
+        ("1", "A, Inc")
+    ]  # a tab is a separator too (it was stripped as blank)
     path.write_text("sep=;\nRecord ID;Company name\n1;A\n;B\n", encoding="utf-8")
     with pytest.raises(FileFormatError, match="the record id is blank") as err:
         read_export(path, "hubspot:companies")

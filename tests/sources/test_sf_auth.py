@@ -234,3 +234,28 @@ def test_refused_again_after_refresh_is_an_auth_error(server) -> None:
     with pytest.raises(AuthError, match="refused again"):
         conn.call(lambda sf: sf.query("SELECT Id FROM Account"))
     assert conn.refreshes == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "no RSA private key"),
+        ("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n", "public key"),
+        (
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
+            "encrypted",
+        ),
+    ],
+)
+def test_a_key_file_that_cannot_sign_is_a_configuration_error(
+    server, tmp_path, content: str, says: str
+) -> None:
+    """A public, encrypted or empty key crashed the pull (AttributeError) or said
+    "authentication failed" (exit 7); nothing was sent to Salesforce: exit 3."""
+    key = tmp_path / "k.pem"
+    key.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=says) as err:
+        request_token(
+            _section(server, "jwt", client_id="cid", username="u@x.org", private_key_file=key)
+        )
+    assert err.value.exit_code == 3
