@@ -550,6 +550,20 @@ def match(
                 "there are no pulled records to match",
                 hint="run `recon pull` (or `pull --file`) first",
             )
+        sources = {
+            "companies": ("companies", "Account"),
+            "contacts": ("contacts", "Contact", "Lead"),
+        }
+        for obj in objects:
+            kinds = sources[obj]
+            marks = ", ".join("?" * len(kinds))
+            if not db.execute(
+                f"select 1 from snapshots where object in ({marks}) limit 1", list(kinds)
+            ).fetchone():
+                raise UsageError(
+                    f"there are no pulled {obj} to match",
+                    hint=f"pull them first (`recon pull`, or `pull --file` with --as …:{obj})",
+                )
         run_id = run_match(db, settings, objects=objects)
     table = Table(title=f"match run {run_id}")
     for col in ("object", "kind", "tier", "pairs"):

@@ -853,7 +853,14 @@ def load_config(
     if settings is not None and not settings.is_file():
         raise ConfigError(
             f"invalid configuration in {where}",
-            problems=[("match.settings_file", f"no such file: {settings}")],
+            problems=[
+                (
+                    "match.settings_file",
+                    f"{settings} is a folder, not a file"
+                    if settings.is_dir()
+                    else f"no such file: {settings}",
+                )
+            ],
             hint="fix the path (the file is MatchSettings JSON, e.g. a stored run's settings)",
         )
     _register_secrets(cfg)

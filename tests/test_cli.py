@@ -425,3 +425,32 @@ def test_a_missing_access_token_is_a_configuration_error(
         main(["--config", str(conf), "pull", "--source", "hubspot"])
     assert exit_.value.code == 3
     assert "hubspot.access_token: not configured" in capsys.readouterr().err
+
+
+def test_match_of_an_object_nothing_was_pulled_for_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Companies pulled from a file, contacts not: `match --object contacts` exited 0 with an
+    empty table."""
+    conf = tmp_path / "recon.toml"
+    conf.write_text(f'[store]\npath = "{tmp_path / "r.db"}"\n', encoding="utf-8")
+    csv_file = tmp_path / "c.csv"
+    csv_file.write_text("Record ID,Company name\n1,Acme\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(conf), "pull", "--file", str(csv_file), "--as", "hubspot:companies"])
+    assert exit_.value.code == 0
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(conf), "match", "--object", "contacts"])
+    assert exit_.value.code == 2
+    assert "there are no pulled contacts to match" in " ".join(capsys.readouterr().err.split())
+
+
+def test_a_settings_file_that_is_a_folder_is_named_as_one(tmp_path: Path) -> None:
+    from recon.config import load_config
+    from recon.errors import ConfigError
+
+    (tmp_path / "s").mkdir()
+    conf = tmp_path / "recon.toml"
+    conf.write_text('[match]\nsettings_file = "s"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_config(conf)

@@ -96,6 +96,8 @@ def _settings_file(path: Path, entity: str) -> MatchSettings | None:
             hint="start from a stored run's settings, or `default_settings(...)`.to_json()",
         )
 
+    if path.is_dir():
+        raise bad("is a folder, not a settings file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -261,8 +261,8 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
         a, sep, b = int(m[1]), m[2], int(m[3])
         if sep == ".":
             continue  # dotted dates are day first
-        if a > 12 and b > 12:
-            continue  # no date either way ("13/13/2026"): reported as such, no vote
+        if (a > 12 and b > 12) or not a or not b:
+            continue  # no date either way ("13/13/2026", "00/00/0000"): reported, no vote
         slashed.add(text)
         day_first |= a > 12
         month_first |= b > 12

@@ -647,6 +647,11 @@ def test_a_value_that_is_no_date_names_its_row_and_column(tmp_path: Path) -> Non
     with pytest.raises(FileFormatError, match="'13/13/2026' is not a date") as err:
         read_export(path, "salesforce:Account")
     assert err.value.row == 3 and err.value.column == "LastModifiedDate"
+    path.write_text(
+        "Id,Name,LastModifiedDate\n001A,A,12/11/2026\n001B,B,00/00/0000\n", encoding="utf-8"
+    )
+    with pytest.raises(FileFormatError, match="'00/00/0000' is not a date"):
+        read_export(path, "salesforce:Account")
 
 
 def test_files_named_by_labels_plan_as_files_named_by_api_names(tmp_path: Path) -> None:
