@@ -173,7 +173,11 @@ def verify(db: sqlite_utils.Database, *, anchor: str | None = None) -> VerifyRes
         expected_seq = seq + 1
     if anchor is not None and anchor not in hashes:
         problems.append(
-            f"anchor {anchor[:16]}… is not in the chain: rows were cut off the end (or the anchor is from another store)"
+            f"anchor {anchor[:16]}… is not in the chain: the audit is empty (a new store, or "
+            "every row was deleted)"
+            if not count
+            else f"anchor {anchor[:16]}… is not in the chain: rows were cut off the end (or the "
+            "anchor is from another store)"
         )
     # every apply run kept the anchor it ended on: the chain must still hold each one (a cut
     # tail, or the whole table emptied, shows even without --anchor)

@@ -129,8 +129,9 @@ class Secret:
             return self._literal or ""
         value = os.environ.get(self.env_name, "")
         if not value:
+            state = "is empty" if self.env_name in os.environ else "is not set"
             raise ConfigError(
-                f"{key_path}: environment variable {self.env_name} is not set",
+                f"{key_path}: environment variable {self.env_name} {state}",
                 hint=f"export {self.env_name}=... before running recon",
             )
         register_secret(value)  # blanked in every error text from now on (errors.redact)
@@ -819,6 +820,27 @@ def load_config(
         and "__" in k
         and k[6:].split("__", 1)[0].lower() not in sections
     )
+    # one underscore where two go ("RECON_STORE_PATH"): ignored before, the setting unset
+    single = sorted(
+        k
+        for k in os.environ
+        if k.upper().startswith("RECON_")
+        and "__" not in k
+        and any(k[6:].lower().startswith(f"{name}_") for name in sections)
+    )
+    if single:
+        raise ConfigError(
+            "an environment override names no setting",
+            problems=[
+                (
+                    k,
+                    f"use two underscores after the section: RECON_{k[6:].split('_', 1)[0]}__"
+                    f"{k[6:].split('_', 1)[1]}",
+                )
+                for k in single
+            ],
+            hint="overrides are RECON_<SECTION>__<KEY>, e.g. RECON_STORE__PATH=/tmp/recon.db",
+        )
     if stray:  # a misspelt section would leave the intended setting (a budget cap) unset
         raise ConfigError(
             "an environment override names no section of recon.toml",

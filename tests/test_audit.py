@@ -98,6 +98,11 @@ def test_an_anchor_that_is_no_hash_is_a_usage_error_not_tampering(bad: str) -> N
         verify(open_store(":memory:"), anchor=bad)
 
 
+def test_an_anchor_checked_against_an_empty_audit_says_it_is_empty() -> None:
+    result = verify(open_store(":memory:"), anchor="ab" * 32)
+    assert not result.ok and "the audit is empty" in " ".join(result.problems)
+
+
 def test_an_export_under_a_file_says_the_file_is_no_folder(tmp_path: Path) -> None:
     (tmp_path / "audit.csv").write_text("x", encoding="utf-8")
     with pytest.raises(AuditError, match=r"audit\.csv is a file, not a folder"):

@@ -154,6 +154,9 @@ def test_env_secret_read_when_used_and_never_printed(
     assert isinstance(token, Secret)
     with pytest.raises(ConfigError, match="HS_TOKEN_TEST is not set"):
         token.get("hubspot.access_token")
+    monkeypatch.setenv("HS_TOKEN_TEST", "")  # set, but empty: said so
+    with pytest.raises(ConfigError, match="HS_TOKEN_TEST is empty"):
+        token.get("hubspot.access_token")
     monkeypatch.setenv("HS_TOKEN_TEST", TOKEN)
     assert token.get() == TOKEN
     assert TOKEN not in f"{token} {token!r} {cfg.redacted()}"
@@ -342,6 +345,18 @@ def test_an_override_of_a_misspelt_section_is_an_error(
         "no section [budgets]" in err.value.problems[0][1] and "budget" in err.value.problems[0][1]
     )
     assert "RECON_BUDGET__HUBSPOT_CALLS" in str(err.value)
+
+
+def test_an_override_with_one_underscore_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RECON_STORE_PATH (one underscore) was ignored: the command ran on the file's store."""
+    monkeypatch.setenv("RECON_STORE_PATH", "x.db")
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, "[store]\n"))
+    assert err.value.problems == [
+        ("RECON_STORE_PATH", "use two underscores after the section: RECON_STORE__PATH")
+    ]
 
 
 def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
