@@ -661,6 +661,26 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return "".join(parts) or "(top level)"
 
 
+def _override_problems() -> list[tuple[str, str]]:
+    """``RECON_*`` environment variables that name no setting, each with what to write: a
+    misspelt section (``RECON_BUDGETS__HUBSPOT_CALLS``), or one underscore where two go
+    (``RECON_STORE_PATH``). Both were ignored without a word."""
+    sections = [name for name in ReconConfig.model_fields if name != "source_path"]
+    out: list[tuple[str, str]] = []
+    for k in sorted(os.environ):
+        if not k.upper().startswith("RECON_"):
+            continue
+        rest = k[6:]
+        if "__" in rest:
+            section = rest.split("__", 1)[0]
+            if section.lower() not in sections:
+                out.append((k, f"no section [{section.lower()}]; sections: {', '.join(sections)}"))
+        elif any(rest.lower().startswith(f"{name}_") for name in sections):
+            section, key = rest.split("_", 1)
+            out.append((k, f"use two underscores after the section: RECON_{section}__{key}"))
+    return out
+
+
 def _later_problems(data: dict[str, Any], exc: ValidationError) -> list[tuple[str, str]]:
     """Problems the first validation could not see: a section's checks across its keys
     (credentials an auth needs, literal secrets) run only once every key of it is valid.
@@ -812,45 +832,10 @@ def load_config(
             data[section] = values
     for reserved in ("source_path",):
         data.pop(reserved, None)
-    sections = [name for name in ReconConfig.model_fields if name != "source_path"]
-    stray = sorted(
-        k
-        for k in os.environ
-        if k.upper().startswith("RECON_")
-        and "__" in k
-        and k[6:].split("__", 1)[0].lower() not in sections
-    )
-    # one underscore where two go ("RECON_STORE_PATH"): ignored before, the setting unset
-    single = sorted(
-        k
-        for k in os.environ
-        if k.upper().startswith("RECON_")
-        and "__" not in k
-        and any(k[6:].lower().startswith(f"{name}_") for name in sections)
-    )
-    if single:
+    if wrong := _override_problems():  # each would leave the setting it meant unset
         raise ConfigError(
             "an environment override names no setting",
-            problems=[
-                (
-                    k,
-                    f"use two underscores after the section: RECON_{k[6:].split('_', 1)[0]}__"
-                    f"{k[6:].split('_', 1)[1]}",
-                )
-                for k in single
-            ],
-            hint="overrides are RECON_<SECTION>__<KEY>, e.g. RECON_STORE__PATH=/tmp/recon.db",
-        )
-    if stray:  # a misspelt section would leave the intended setting (a budget cap) unset
-        raise ConfigError(
-            "an environment override names no section of recon.toml",
-            problems=[
-                (
-                    k,
-                    f"no section [{k[6:].split('__', 1)[0].lower()}]; sections: {', '.join(sections)}",
-                )
-                for k in stray
-            ],
+            problems=wrong,
             hint="overrides are RECON_<SECTION>__<KEY>, e.g. RECON_BUDGET__HUBSPOT_CALLS=5000",
         )
     try:
