@@ -37,7 +37,7 @@ from typing import Any
 import sqlite_utils
 
 from .errors import AuditError, UsageError
-from .models import canonical_json, now_iso, stable_id
+from .models import canonical_json, file_in_the_way, now_iso, stable_id
 from .store import finish_run, resolve_run_id, start_run, transaction
 
 __all__ = [
@@ -271,7 +271,7 @@ def export(
     if path.is_dir() or str(out).endswith(("/", os.sep)):
         # a folder: the export goes into it, named after the run and the format
         path = path / f"audit-{run_id or 'all'}.{fmt}"
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    blocking = file_in_the_way(path)
     if blocking is not None:
         raise AuditError(
             f"cannot write the audit export {path}: {blocking} is a file, not a folder",

@@ -1134,16 +1134,14 @@ def run(
     except ReconError as exc:
         _failed_summary(summary_file, exc)
         raise
-    from .models import now_iso
+    from .models import file_in_the_way, now_iso
 
     started = now_iso()
     if summary_file is not None:  # also before any stage: the summary must have somewhere to go
         try:
             if summary_file.is_dir():
                 raise IsADirectoryError(21, "is a folder")
-            blocking = next(
-                (p for p in summary_file.parents if p.exists() and not p.is_dir()), None
-            )
+            blocking = file_in_the_way(summary_file)
             if blocking is not None:
                 raise NotADirectoryError(20, f"{blocking} is a file, not a folder")
             summary_file.parent.mkdir(parents=True, exist_ok=True)

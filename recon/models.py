@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Tier",
     "canonical_json",
     "entity_of",
+    "file_in_the_way",
     "hubspot_record_url",
     "new_run_id",
     "now_iso",
@@ -238,6 +240,20 @@ def salesforce_id18(record_id: str | None) -> str | None:
         bits = sum(1 << k for k, ch in enumerate(chunk) if "A" <= ch <= "Z")
         suffix += _SF_SUFFIX[bits]
     return record_id + suffix
+
+
+def file_in_the_way(path: Path) -> Path | None:
+    """A parent of ``path`` that exists as a file, not a folder (``path`` cannot be written
+    under it; the OS says only "File exists" or "Not a directory"), else None.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "a.csv").write_text("x")
+        >>> file_in_the_way(folder / "a.csv" / "b.csv") == folder / "a.csv", file_in_the_way(folder / "c")
+        (True, None)
+    """
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
 
 
 def canonical_json(value: Any) -> str:
