@@ -311,24 +311,62 @@ class MatchSettings:
                     hint="start from `default_settings(...)`.to_json() and edit it",
                 ) from None
 
+        def names(path: str, x: dict[str, Any], key: str) -> tuple[str, ...]:
+            """A list of names (columns, level labels): a lone string is not split into
+            letters, and every entry must be a non-empty string."""
+            value = x.get(key, ())
+            if isinstance(value, str) or not isinstance(value, list | tuple):
+                raise MatchError(
+                    f"match settings invalid: {path}.{key} must be a list of names, "
+                    f"not {value!r}",
+                    hint=f'write it as a list: "{key}": [{json.dumps(value)}]'
+                    if isinstance(value, str)
+                    else "start from `default_settings(...)`.to_json() and edit it",
+                )
+            bad = [v for v in value if not isinstance(v, str) or not v]
+            if bad:
+                raise MatchError(
+                    f"match settings invalid: {path}.{key} must hold names (text), not {bad[0]!r}",
+                    hint="start from `default_settings(...)`.to_json() and edit it",
+                )
+            return tuple(value)
+
+        def text(path: str, x: dict[str, Any], key: str, *, blank: bool = False) -> str:
+            value = x[key]
+            if not isinstance(value, str) or (not value and not blank):
+                raise MatchError(
+                    f"match settings invalid: {path}.{key} must be "
+                    f"{'text' if blank else 'a name (non-empty text)'}, not {value!r}",
+                    hint="start from `default_settings(...)`.to_json() and edit it",
+                )
+            return value
+
         def comparison(i: int, c: dict[str, Any]) -> Comparison:
             levels = at(f"comparisons[{i}]", lambda: c["levels"])
+            path = f"comparisons[{i}]"
             return Comparison(
-                name=c["name"],
-                column=c["column"],
+                name=text(path, c, "name"),
+                column=text(path, c, "column"),
                 levels=tuple(
                     at(f"comparisons[{i}].levels[{j}]", _level, i, j, lv)
                     for j, lv in enumerate(levels)
                 ),
                 tf_adjust=bool(c.get("tf_adjust", False)),
-                veto_auto=tuple(c.get("veto_auto", ())),
-                no_duplicate=tuple(c.get("no_duplicate", ())),
-                columns=tuple(c.get("columns", ())),
+                veto_auto=names(path, c, "veto_auto"),
+                no_duplicate=names(path, c, "no_duplicate"),
+                columns=names(path, c, "columns"),
                 density_adjust=bool(c.get("density_adjust", False)),
-                needs_support=tuple(c.get("needs_support", ())),
+                needs_support=names(path, c, "needs_support"),
                 supports=bool(c.get("supports", True)),
-                review_duplicate=tuple(c.get("review_duplicate", ())),
+                review_duplicate=names(path, c, "review_duplicate"),
             )
+
+        def blocking_rule(i: int, x: dict[str, Any]) -> BlockingRule:
+            path = f"blocking_rules[{i}]"
+            cols = names(path, x, "columns")
+            if not cols:
+                text(path, x, "column")
+            return BlockingRule(**{**x, "columns": cols})
 
         shapes = [
             (key, kind, name)
@@ -352,10 +390,9 @@ class MatchSettings:
             for i, c in enumerate(at("the settings", lambda: data["comparisons"]))
         )
         rules = tuple(
-            at(f"blocking_rules[{i}]",
-               lambda x: BlockingRule(**{**x, "columns": tuple(x.get("columns", ()))}), r)
+            at(f"blocking_rules[{i}]", blocking_rule, i, r)
             for i, r in enumerate(at("the settings", lambda: data["blocking_rules"]))
-        )  # fmt: skip
+        )
         rest = {
             k: v
             for k, v in data.items()

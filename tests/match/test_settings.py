@@ -174,6 +174,27 @@ def _edited(edit: object) -> dict:
             lambda d: d["blocking_rules"][0].update(keep=-1),
             r"keep must be a whole number of at least 1",
         ),
+        # a lone name is not split into letters, a null column is no column
+        (
+            lambda d: d["blocking_rules"][1].update(columns="domain"),
+            r"blocking_rules\[1\]\.columns must be a list of names, not 'domain'",
+        ),
+        (
+            lambda d: d["comparisons"][0].update(veto_auto="exact"),
+            r"comparisons\[0\]\.veto_auto must be a list of names",
+        ),
+        (
+            lambda d: d["comparisons"][0].update(column=None),
+            r"comparisons\[0\]\.column must be a name \(non-empty text\), not None",
+        ),
+        (
+            lambda d: d["blocking_rules"][1].update(column=None),
+            r"blocking_rules\[1\]\.column must be a name",
+        ),
+        (
+            lambda d: d["blocking_rules"][1].update(columns=["domain", 3]),
+            r"blocking_rules\[1\]\.columns must hold names \(text\), not 3",
+        ),
     ],
 )
 def test_invalid_settings_name_every_problem(edit: object, named: str) -> None:
