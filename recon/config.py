@@ -21,7 +21,9 @@ Examples:
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -749,6 +751,30 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _unparsed_override(exc: Exception) -> ConfigError:
+    """The error for a ``RECON_*`` override pydantic-settings cannot parse: the variables
+    whose JSON is broken, each with where (else every override of the section at fault)."""
+    named = sorted(k for k in os.environ if k.upper().startswith("RECON_") and "__" in k)
+    hit = re.search(r'field "([^"]+)"', str(exc))
+    if hit:  # pydantic-settings names the section ("policy"), not the variable
+        section = f"RECON_{hit.group(1).upper()}__"
+        named = [k for k in named if k.upper().startswith(section)] or named
+    problems = []
+    for k in named:
+        text = os.environ[k].strip()
+        if text[:1] in ("[", "{"):
+            try:
+                json.loads(text)
+            except ValueError as bad:
+                problems.append((k, f"is not valid JSON: {bad}"))
+    return ConfigError(
+        "an environment override does not parse"
+        + ("" if problems else f" ({', '.join(named) or 'RECON_*'})"),
+        problems=problems,
+        hint="lists and tables are JSON: RECON_POLICY__LINK_TIERS='[\"auto\"]'",
+    )
+
+
 def _env_named(problems: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], bool]:
     """Problems whose key an environment override set, named as that variable (the file
     may say something else entirely); and whether there was any."""
@@ -765,8 +791,17 @@ def _env_named(problems: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], 
         section = sorted(
             v for v in env if v.startswith(f"RECON_{parts[0].split('[')[0].upper()}__")
         )
+        # a list item set on its own (RECON_MAPPING__FIELDS__0__RULE) replaces the whole list
+        items = sorted(v for v in env if v.startswith(f"{name}__")) if len(parts) > 1 else []
         if len(parts) > 1 and name in env:
             out.append((loc, f"{msg} (set by the environment variable {name})"))
+            any_env = True
+        elif items:
+            out.append((
+                loc,
+                f"{msg} (set by the environment variable {', '.join(items)}: a list cannot be "
+                f"overridden item by item; set the whole list as JSON in {name})",
+            ))  # fmt: skip
             any_env = True
         elif len(parts) == 1 and section:
             # a problem of the section as a whole: the overrides of that section take part
@@ -849,11 +884,7 @@ def load_config(
             hint="fix the keys listed",
         ) from None
     except SettingsError as exc:  # a RECON_<SECTION>__<KEY> value that does not parse
-        named = sorted(k for k in os.environ if k.startswith("RECON_") and "__" in k)
-        raise ConfigError(
-            f"an environment override does not parse ({', '.join(named) or 'RECON_*'}): {exc}",
-            hint="lists and tables are JSON: RECON_POLICY__LINK_TIERS='[\"auto\"]'",
-        ) from None
+        raise _unparsed_override(exc) from None
     object.__setattr__(cfg, "source_path", found)
     _resolve_paths(cfg, cfg.base_dir)
     settings = cfg.match.settings_file

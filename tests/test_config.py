@@ -242,6 +242,33 @@ def test_an_override_that_does_not_parse_is_a_config_error(
         load_config(None)
 
 
+def test_broken_json_in_an_override_is_named_with_where_it_breaks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECON_POLICY__LINK_TIERS", '["auto"')
+    monkeypatch.setenv("RECON_POLICY__ENABLED", "true")
+    with pytest.raises(ConfigError) as err:
+        load_config(None)
+    assert err.value.problems == [
+        (
+            "RECON_POLICY__LINK_TIERS",
+            "is not valid JSON: Expecting ',' delimiter: line 1 column 8 (char 7)",
+        )
+    ]
+    assert "EnvSettingsSource" not in str(err.value)
+
+
+def test_a_list_item_set_on_its_own_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECON_MAPPING__FIELDS__0__RULE", "always_salesforce")
+    with pytest.raises(ConfigError) as err:
+        load_config(None)
+    ((loc, msg),) = err.value.problems
+    assert loc == "mapping.fields"
+    assert "RECON_MAPPING__FIELDS__0__RULE" in msg and "set the whole list as JSON" in msg
+
+
 @pytest.mark.parametrize(("source", "obj"), [("hubspot", "contactz"), ("salesforce", "contacts")])
 def test_a_scoping_filter_on_an_unknown_object_is_an_error(
     tmp_path: Path, source: str, obj: str
