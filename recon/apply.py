@@ -417,12 +417,16 @@ def apply_plan(
         with transaction(db):
             if unfinished:
                 run_id = unfinished
-                # this process runs it now: a status check must not take it for killed
-                db["runs"].update(
-                    run_id,
-                    {"status": "running", "ended_at": None, "pid": os.getpid(),
-                     "host": socket.gethostname(), "started_at": now_iso()},
-                )  # fmt: skip
+                # this process runs it now: a status check must not take it for killed. The
+                # run keeps the time it started; the process check reads when this process took
+                # it over (config.process_started_at), and config.resumed counts the takeovers
+                db.execute(
+                    "update runs set status = 'running', ended_at = null, pid = ?, host = ?, "
+                    "config = json_set(coalesce(config, '{}'), '$.process_started_at', ?, "
+                    "'$.resumed', coalesce(json_extract(config, '$.resumed'), 0) + 1) "
+                    "where run_id = ?",
+                    [os.getpid(), socket.gethostname(), now_iso(), run_id],
+                )
                 # the merges confirmed when the run started stay confirmed when it resumes
                 confirmed = db.execute(
                     "select json_extract(config, '$.confirm_merges') from runs where run_id = ?",

@@ -589,8 +589,9 @@ def settle_dead_runs(db: sqlite_utils.Database) -> list[str]:
     dead = [
         str(run_id)
         for run_id, pid, started in db.execute(
-            "select run_id, pid, started_at from runs where status = 'running' and host = ? "
-            "and pid is not null",
+            # a resumed apply's process took it over later (recon.apply: process_started_at)
+            "select run_id, pid, coalesce(json_extract(config, '$.process_started_at'), "
+            "started_at) from runs where status = 'running' and host = ? and pid is not null",
             [socket.gethostname()],
         ).fetchall()
         if not process_ran_at(int(pid), started)

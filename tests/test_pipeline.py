@@ -327,7 +327,9 @@ def test_run_resumes_an_apply_killed_mid_batch(
         proc.wait(timeout=30)
     requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=10)
     db = open_store(store)
-    crashed = db.execute("select run_id from runs where stage = 'apply'").fetchone()[0]
+    crashed, started = db.execute(
+        "select run_id, started_at from runs where stage = 'apply'"
+    ).fetchone()
     assert (
         db.execute("select status from runs where run_id = ?", [crashed]).fetchone()[0] == "running"
     )
@@ -335,6 +337,12 @@ def test_run_resumes_an_apply_killed_mid_batch(
     assert code == 0, summary.get("error")
     assert "resume" in summary["stages"]
     assert summary["stages"]["resume"]["run_id"] == crashed
+    # the run keeps the time it started; the takeover is counted in its config
+    row = db.execute(
+        "select started_at, json_extract(config, '$.resumed') from runs where run_id = ?",
+        [crashed],
+    ).fetchone()
+    assert tuple(row) == (started, 1)
     left = db.execute(
         "select count(*) from journal where run_id = ? and state in ('planned', 'sent')", [crashed]
     ).fetchone()[0]

@@ -8,6 +8,7 @@ import pytest
 import sqlite_utils
 
 from recon.errors import LockedError, StoreError, UsageError
+from recon.models import now_iso
 from recon.store import (
     MIGRATIONS,
     finish_run,
@@ -15,6 +16,7 @@ from recon.store import (
     open_store,
     prune_runs,
     resolve_run_id,
+    settle_dead_runs,
     start_run,
     store_status,
     transaction,
@@ -317,6 +319,21 @@ def test_runs_whose_process_is_gone_are_settled_as_killed() -> None:
     status = dict(db.execute("select run_id, status from runs").fetchall())
     assert status == {mine: "running", gone: "killed", elsewhere: "running"}
     assert get_run(db, gone)["error"] == "the process ended before the run finished"
+
+
+def test_a_run_taken_over_later_is_judged_by_its_takeover_time() -> None:
+    """A resumed apply keeps the time it started; the process check reads when this process
+    took it over (a run started before this process did is not this process's)."""
+    db = open_store(":memory:")
+    old = start_run(db, "apply")
+    db.execute("update runs set started_at = '2000-01-01T00:00:00Z' where run_id = ?", [old])
+    taken = start_run(db, "apply")
+    db.execute(
+        "update runs set started_at = '2000-01-01T00:00:00Z', "
+        "config = json_set(config, '$.process_started_at', ?) where run_id = ?",
+        [now_iso(), taken],
+    )
+    assert settle_dead_runs(db) == [old]  # its pid's process started after it: not its own
 
 
 def test_prune_keeps_the_plan_of_a_killed_apply_with_items_left() -> None:

@@ -317,8 +317,7 @@ class MatchSettings:
             value = x.get(key, ())
             if isinstance(value, str) or not isinstance(value, list | tuple):
                 raise MatchError(
-                    f"match settings invalid: {path}.{key} must be a list of names, "
-                    f"not {value!r}",
+                    f"match settings invalid: {path}.{key} must be a list of names, not {value!r}",
                     hint=f'write it as a list: "{key}": [{json.dumps(value)}]'
                     if isinstance(value, str)
                     else "start from `default_settings(...)`.to_json() and edit it",
