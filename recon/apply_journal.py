@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -22,7 +21,7 @@ from . import audit
 from .apply_items import Item, loads, newer, norm, ops_for, phases
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
-from .models import canonical_json, now_iso, stable_id
+from .models import canonical_json, now_iso, sleep_noted, stable_id
 from .review_stale import index_stale
 from .store import get_run, transaction
 from .writers import CallBudget, Op, Outcome, RecordState, Writer, backoff_sleep, chunks
@@ -407,12 +406,15 @@ class Runner:
                 self._tick()
             if unknown:
                 rounds += 1
-                time.sleep(min(30.0, 0.2 * 2 ** min(rounds, 8)))
+                sleep_noted(
+                    min(30.0, 0.2 * 2 ** min(rounds, 8)),
+                    "the CRM, before re-reading writes whose outcome is not known yet",
+                )
             elif any(s["state"] == "planned" for s in map(self.states().get, ids_of(planned)) if s):
                 # refused for a reason that passes (a record lock, a limit, a server hiccup):
                 # wait before sending those again, longer each round
                 retry_round += 1
-                backoff_sleep(retry_round, None)
+                backoff_sleep(retry_round, None, what="a retry of writes the CRM refused for now")
 
     def _created(self) -> dict[str, str]:
         return self.created

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,7 +45,9 @@ __all__ = [
     "parse_ts",
     "salesforce_id18",
     "salesforce_record_url",
+    "sleep_noted",
     "stable_id",
+    "waiting",
 ]
 
 SourceName = Literal["hubspot", "salesforce"]
@@ -144,6 +148,37 @@ class DecidedBy(StrEnum):
     HUMAN = "human"
     POLICY = "policy"
     RECON = "recon"
+
+
+#: thread id -> (what the thread waits for, when the wait ends on the monotonic clock)
+_WAITS: dict[int, tuple[str, float]] = {}
+
+
+def sleep_noted(seconds: float, what: str) -> None:
+    """``time.sleep(seconds)``, noted for :func:`waiting` while it lasts (a rate-limit wait an
+    apply running in another thread, such as the review app's, can show)."""
+    if seconds <= 0:
+        return
+    me = threading.get_ident()
+    _WAITS[me] = (what, time.monotonic() + seconds)
+    try:
+        time.sleep(seconds)
+    finally:
+        _WAITS.pop(me, None)
+
+
+def waiting(thread_id: int | None) -> tuple[str, float] | None:
+    """What thread ``thread_id`` is waiting for and the seconds left, or None.
+
+    Examples:
+        >>> waiting(threading.get_ident()) is None
+        True
+    """
+    hit = _WAITS.get(thread_id) if thread_id is not None else None
+    if hit is None:
+        return None
+    what, until = hit
+    return what, max(0.0, until - time.monotonic())
 
 
 def now_iso() -> str:

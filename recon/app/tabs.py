@@ -22,6 +22,7 @@ import streamlit as st
 from .. import review
 from ..errors import ReconError
 from ..lock import live_lock_info, store_lock
+from ..models import waiting
 from .entry import Session, plural, reviewer, session
 
 PLAN_PAGE = 200
@@ -204,6 +205,8 @@ class ApplyJob:
     done: int = 0
     total: int = 0
     result: dict[str, Any] | None = None
+    #: the thread running it (what it waits for is read by this id: recon.models.waiting)
+    thread_id: int | None = None
 
     @property
     def running(self) -> bool:
@@ -255,6 +258,7 @@ def _apply_worker(
     from ..store import open_store
 
     db = None
+    job.thread_id = threading.get_ident()
     try:
         db = open_store(cfg.store.path)  # its own connection: the thread outlives page runs
         with store_lock(db, holder=job.holder, heartbeat_every=30):
@@ -314,6 +318,9 @@ def _apply_progress() -> None:
         return
     what = "Dry run" if job.dry_run else "Applying"
     text = f"{what}: {job.done:,} of {job.total:,} items" if job.total else "starting apply…"
+    wait = waiting(job.thread_id)
+    if wait is not None:  # a long rate-limit wait is no hang
+        text += f" · waiting for {wait[0]}, {wait[1]:.0f} s left"
     st.progress(min(job.done / job.total, 1.0) if job.total else 0.0, text=text)
     st.caption(
         f"Started by {job.holder.removeprefix('review app (').rstrip(')')}. It goes on if you "

@@ -24,12 +24,14 @@ Examples:
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import BudgetExhausted, ErrorClass, RateLimited, SourceError, redact
+from ..models import sleep_noted
+
+_NAMES = {"hubspot": "HubSpot", "salesforce": "Salesforce"}
 
 __all__ = [
     "CallBudget",
@@ -197,11 +199,16 @@ def scrub(text: object, secrets: Iterable[str | None]) -> str:
     return redact(out)[:2000]
 
 
-def backoff_sleep(attempt: int, retry_after: float | None, *, cap: float = 30.0) -> float:
-    """Sleep before retry ``attempt`` (1-based): ``Retry-After`` if given, else exponential."""
+def backoff_sleep(
+    attempt: int, retry_after: float | None, *, cap: float = 30.0, what: str = "a retry"
+) -> float:
+    """Sleep before retry ``attempt`` (1-based): ``Retry-After`` if given, else exponential.
+
+    ``what``: what is waited for, shown while the wait lasts (:func:`recon.models.waiting`).
+    """
     delay = retry_after if retry_after is not None else min(cap, 0.25 * 2 ** (attempt - 1))
     delay = max(0.0, min(cap, delay))
-    time.sleep(delay)
+    sleep_noted(delay, what)
     return delay
 
 
@@ -251,14 +258,18 @@ def with_rate_limit_retries(
             if attempt > max_retries:
                 raise
             log.info("%s rate limited; retry %d after %.2fs", system, attempt, exc.retry_after or 0)
-            backoff_sleep(attempt, exc.retry_after)
+            backoff_sleep(
+                attempt, exc.retry_after, what=f"{_NAMES.get(system, system)}'s rate limit"
+            )
         except SourceError as exc:
             retry = idempotent and exc.error_class in (ErrorClass.SERVER_ERROR, ErrorClass.NETWORK)
             attempt += 1
             if not retry or attempt > max_retries:
                 raise
             log.info("%s read failed (%s); retry %d", system, exc.error_class.value, attempt)
-            backoff_sleep(attempt, None)
+            backoff_sleep(
+                attempt, None, what=f"a retry of a failed {_NAMES.get(system, system)} read"
+            )
 
 
 _HUBSPOT_CATEGORIES = {

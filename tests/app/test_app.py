@@ -400,11 +400,16 @@ def test_an_apply_goes_on_when_the_page_moves_and_a_stopped_one_can_be_finished(
     apply = pytest.importorskip("recon.apply")
     import threading
 
-    gate, seen = threading.Event(), []
+    from recon.models import sleep_noted
+
+    gate, waits, seen = threading.Event(), threading.Event(), []
 
     def slow(db: sqlite_utils.Database, *args: Any, **kwargs: Any) -> Any:
         seen.append(kwargs.get("resume"))
         kwargs["progress"](1, 4)
+        if not kwargs.get("resume"):
+            waits.set()
+            sleep_noted(1.5, "HubSpot's rate limit")  # a long wait shows as a wait, not a hang
         gate.wait(20)
         return apply.ApplyResult(
             run_id="apply-x", plan_run_id=None, dry_run=True, items=4, applied=4
@@ -414,11 +419,14 @@ def test_an_apply_goes_on_when_the_page_moves_and_a_stopped_one_can_be_finished(
     at = start(tab="Apply")
     run(at.checkbox(key="apply_confirm").check())
     run(at.button(key="btn_apply").click())
+    assert waits.wait(20)
     at.session_state["tab"] = "Queue"  # the analyst looks elsewhere: the page runs again
     run(at)
     at.session_state["tab"] = "Apply"
     run(at)
-    assert any("1 of 4 items" in (p.text or "") for p in at.get("progress")), "progress shown"
+    texts = [p.text or "" for p in at.get("progress")]
+    assert any("1 of 4 items" in t for t in texts), "progress shown"
+    assert any("waiting for HubSpot's rate limit" in t for t in texts), texts
     assert at.button(key="btn_apply").disabled  # one apply at a time
     gate.set()
     finished(at)
