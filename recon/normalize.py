@@ -63,6 +63,7 @@ __all__ = [
     "phones",
     "script_keys",
     "search_text",
+    "page_platforms",
     "subhosts",
 ]
 
@@ -742,6 +743,26 @@ def domains(s: pl.Series) -> pl.Series:
         reg = pl.select(pl.when(site).then(bare).otherwise(reg).alias("d")).to_series()
         drop = drop | page
     return pl.select(pl.when(drop).then(None).otherwise(reg).alias(s.name)).to_series()
+
+
+def page_platforms(s: pl.Series) -> pl.Series:
+    """For a website that is a page on a platform ("facebook.com/joespizza",
+    "sites.google.com/view/acme"), the platform's registered domain, else null.
+
+    A pull or an export keeps such a website's host as the record's ``domain``
+    ("facebook.com"): it names the platform, not the company, and must not key it.
+
+    Examples:
+        >>> page_platforms(pl.Series(["https://www.facebook.com/joespizza", "sites.google.com/view/a", "facebook.com", "acme.com/x"])).to_list()
+        ['facebook.com', 'google.com', None, None]
+    """
+    host = _host(s)
+    bare = host.str.replace(r"^www\.", "")
+    platform = domains(host)  # the bare host's registered domain ("sites.google.com": google.com)
+    on_page = bare.is_in(list(PAGE_PLATFORMS)) | platform.is_in(list(PAGE_PLATFORMS))
+    email = s.cast(pl.String).str.strip_chars().str.contains(r"^[^/@\s]+@[^/@\s]+$")
+    page = (on_page & _path(s) & ~email).fill_null(False)
+    return pl.select(pl.when(page).then(platform).otherwise(None).alias(s.name)).to_series()
 
 
 def subhosts(s: pl.Series) -> pl.Series:

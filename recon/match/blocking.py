@@ -102,7 +102,14 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
     obj = cols["object"]
     country = _distinct(N.countries, cols["country"])
     site = _distinct(N.domains, cols["website"])
-    dom = pl.select(pl.coalesce(_distinct(N.domains, cols["domain"]), site)).to_series()
+    # a website that is a page on a platform ("facebook.com/joespizza") names no domain, and
+    # the host a pull or an export keeps of it as the domain ("facebook.com") names the
+    # platform: two businesses with Facebook pages do not share a domain
+    stored = _distinct(N.domains, cols["domain"])
+    platform = _distinct(N.page_platforms, cols["website"])
+    dom = pl.select(
+        pl.coalesce(pl.when(stored == platform).then(None).otherwise(stored), site)
+    ).to_series()
     out: dict[str, pl.Series] = {
         "_i": pl.Series("_i", range(n), pl.UInt32),
         "source": source,

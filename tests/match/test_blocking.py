@@ -59,6 +59,24 @@ def test_ids_rule() -> None:
     assert counts["ids"] == 1
 
 
+def test_the_host_of_a_page_on_a_platform_keys_no_domain() -> None:
+    """A pull or an export keeps a Facebook page's host as the domain: two businesses with
+    Facebook pages (or Google Sites) share no domain; the platform's own record keeps its."""
+    rows = [
+        {"record_id": "1", "name": "Joe's Pizza", "domain": "facebook.com",
+         "website": "https://www.facebook.com/joespizzanyc"},
+        {"record_id": "2", "name": "Smile", "domain": "sites.google.com",
+         "website": "https://sites.google.com/view/smile-austin"},
+        {"record_id": "3", "name": "Meta", "domain": "facebook.com", "website": "facebook.com"},
+        {"record_id": "4", "name": "Acme", "domain": "acme.com",
+         "website": "https://www.facebook.com/acme"},
+        {"record_id": "5", "name": "Rosalind", "domain": None,
+         "website": "https://www.facebook.com/rosalind"},
+    ]  # fmt: skip
+    got = _frame(rows)["domain"].to_list()
+    assert got == [None, None, "facebook.com", "acme.com", None]
+
+
 @pytest.mark.parametrize(
     ("stored", "sf_id"),
     [
