@@ -69,6 +69,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "extra_words": "one name is the other plus words (a department or arm)",
     "extra_country": "one name is the other plus a country (a regional arm)",
     "other_region": "the names name different countries or regions (two regional arms)",
+    "other_words": "each name has words the other lacks (two businesses of one family)",
     "other_subdomain": "one registered domain, different hosts under it (two arms of a group)",
     "jw_0.95": "nearly identical spelling",
     "jw_0.94": "nearly identical spelling",
@@ -159,6 +160,7 @@ def company_name(
             Level("jw_0.95", "jaro_winkler", 0.95),
             Level("edit_1", "edits", 1),
             Level("other_script", "script"),
+            Level("other_words", "other_words"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),
             Level("ratio_0.85", "ratio", 0.85),
@@ -169,7 +171,7 @@ def company_name(
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "subset", "extra_words", "extra_country", "other_region")
+        veto_auto=("else", "subset", "extra_words", "extra_country", "other_region", "other_words")
         + (("null",) if veto_missing else ()),
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them

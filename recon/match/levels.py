@@ -180,6 +180,100 @@ def _other_region(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     return pairs.memo[key][idx]  # type: ignore[no-any-return]
 
 
+def _other_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
+    """Each name has a word the other lacks, and no misspelling explains it, while their shared
+    words identify them (weighted overlap ≥ 0.5, as ``idf_0.5``) ("Zanthor Pizza Springfield" / "Zanthor Pizza Shelbyville", "Brontide Foods" /
+    "Brontide Logistics"): two businesses of one family (franchisees, sister companies) as
+    often as one record, so a shared website is no verdict. A country or region word is
+    :func:`_other_region`'s; one- or two-letter debris is neither.
+
+    The word masks pick the candidates; their words are then compared as text: when every
+    word of the side with fewer unshared words is a near spelling (``fuzz.ratio`` ≥ 75) of
+    one of the other side's ("Industreis" / "Industries", "Banco" / "Bank"), it is a typo or
+    a translation, not another business.
+    """
+    key = f"otherw_{column}"
+    if key not in pairs.memo:
+        valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
+        geo_a, geo_b = pairs.derived(
+            f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
+        )
+        debris_a, debris_b = pairs.derived(
+            f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy()), pairs.every
+        )
+        only_a = valid_a & ~hit_a & ~geo_a & ~debris_a
+        only_b = valid_b & ~hit_b & ~geo_b & ~debris_b
+        pairs.memo[key] = (only_a != 0) & (only_b != 0)
+    # the words they share must identify (as the idf levels below ask): "Kaka Systems" and
+    # "Nixsol Systems" share only a common word, and are simply different names
+    cand = pairs.memo[key][idx] & (_idf_dice(pairs, column, idx) >= _OTHER_WORDS_SHARED)
+    out = np.zeros(len(idx), dtype=bool)
+    sub = np.flatnonzero(cand)
+    if sub.size:
+        left, right = pairs.objects(column, idx[sub])
+        out[sub] = [_unexplained_words(a, b) for a, b in zip(left, right, strict=True)]
+    return out
+
+
+#: the weighted share of words two names must have in common to be one family's names
+_OTHER_WORDS_SHARED = 0.5
+
+
+def _unexplained_words(a: str, b: str) -> bool:
+    """Whether names ``a`` and ``b`` each hold a word (3+ letters) the other lacks that no
+    near spelling in the other explains.
+
+    Examples:
+        >>> _unexplained_words("zanthor pizza springfield", "zanthor pizza shelbyville")
+        True
+        >>> _unexplained_words("reliance industreis", "reliance industries")
+        False
+        >>> _unexplained_words("fameglow hldg", "fameglow holuings")  # holdings, misspelt
+        False
+    """
+    wa, wb = set(a.split()), set(b.split())
+    only_a = [w for w in wa - wb if len(w) > 2]
+    only_b = [w for w in wb - wa if len(w) > 2]
+    if not only_a or not only_b:
+        return False
+    few, many = (only_a, only_b) if len(only_a) <= len(only_b) else (only_b, only_a)
+    return not all(any(_near_word(x, y) for y in many) for x in few)
+
+
+def _near_word(x: str, y: str) -> bool:
+    """Whether two words are one word misspelt or shortened: a near spelling
+    ("industreis" / "industries"), either against the other's long forms when it is one of
+    the short forms names are normalised to ("hldg" / "holuings": holdings), or one starting
+    as the other and holding its letters in order ("intl" / "internationl").
+
+    Examples:
+        >>> _near_word("soln", "sloutions"), _near_word("foods", "logistics")
+        (True, False)
+    """
+    for a, b in ((x, y), (y, x)):
+        for long in _LONG_FORMS.get(a, (a,)):
+            if fuzz.ratio(long, b) >= 75:
+                return True
+    short, long = (x, y) if len(x) <= len(y) else (y, x)
+    if short[0] != long[0]:
+        return False
+    rest = iter(long)
+    return all(ch in rest for ch in short)  # a subsequence: an abbreviation
+
+
+def _long_forms() -> dict[str, tuple[str, ...]]:
+    from ..normalize import ABBREVIATIONS
+
+    out: dict[str, list[str]] = {}
+    for long, short in ABBREVIATIONS.items():
+        out.setdefault(short, [short]).append(long)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+#: a normalised short form -> itself and the words normalised to it ("hldg": holdings...)
+_LONG_FORMS = _long_forms()
+
+
 def _token_subset(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """One name's words are all among the other's (token-set ratio 100), from word ids."""
     valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
@@ -465,7 +559,8 @@ _NO_STRING_OPS = frozenset(
     {
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
-        "extra_words", "extra_country", "other_region", "script", "script_differs", "acronym",
+        "extra_words", "extra_country", "other_region", "other_words", "script",
+        "script_differs", "acronym",
         "same_stem", "other_subdomain",
         "suffix_digits",
     }
@@ -570,6 +665,10 @@ def _test(
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _other_region(pairs, comp.column, idx)
+    if op == "other_words":
+        if f"{comp.column}_tok" not in pairs.left.columns:
+            return np.zeros(len(idx), dtype=bool)
+        return _other_words(pairs, comp.column, idx)
     if op == "script":
         # the script key of this comparison's own column (name_norm -> name_script)
         col = "name_script" if comp.column == "name_norm" else f"{comp.column}_script"

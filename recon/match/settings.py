@@ -65,6 +65,7 @@ LEVEL_OPS = frozenset(
         "extra_words",
         "extra_country",
         "other_region",
+        "other_words",
         "acronym",
         "same_stem",
         "other_subdomain",

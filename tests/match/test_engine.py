@@ -637,14 +637,19 @@ def test_region_codes_two_letter_words_and_other_regions_keep_arms_out_of_auto(
     make_companies,
 ) -> None:
     """ "Acme US" is a regional arm of "Acme", "Kappa Sigma North" and "South" are two arms,
-    "REWE To Go" is no "REWE": on one website, none is an automatic link."""
+    "REWE To Go" is no "REWE", "Brontide Foods" no "Brontide Logistics": on one website,
+    none is an automatic link."""
     hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
     cases = [
         ("Zorblax4 Robotics", "Zorblax4 Robotics US", "zorblax4.de", "extra_country"),
         ("Kappa Sigma North", "Kappa Sigma South", "kappasigma.org", "other_region"),
         ("Vexilon Software (Europe)", "Vexilon Software (Asia)", "vexilon.com", "other_region"),
         ("REWE", "REWE To Go", "rewe.de", "extra_words"),
-    ]
+        # each name has its own word: franchisees, sister companies on one website
+        ("Zanthor Pizza Springfield", "Zanthor Pizza Shelbyville", "zanthorpizza.com",
+         "other_words"),
+        ("Brontide Foods", "Brontide Logistics", "brontide.com", "other_words"),
+    ]  # fmt: skip
 
     def add(frame: pl.DataFrame, source: str, obj: str, side: int) -> pl.DataFrame:
         rows = [

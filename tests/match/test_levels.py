@@ -16,6 +16,7 @@ from recon.match.levels import (
     _char_bags,
     _encode,
     _encode_by_join,
+    _unexplained_words,
     _within_bound,
     _word_signature,
 )
@@ -84,3 +85,28 @@ def test_word_masks_hold_at_most_eight_words() -> None:
     assert _bits(np.ones((2, 8), dtype=bool)).tolist() == [255, 255]
     with pytest.raises(ValueError, match="8 words"):
         _bits(np.ones((1, 9), dtype=bool))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "other_business"),
+    [
+        # each name has its own word: two businesses of one family
+        ("zanthor pizza springfield", "zanthor pizza shelbyville", True),
+        ("brontide foods", "brontide logistics", True),
+        ("kestrelon hldg", "kestrelon capital", True),
+        # a misspelt word escapes the short form names are normalised to: one business
+        ("fameglow hldg", "fameglow holuings", False),
+        ("reliance ind", "reliance industreis", False),
+        ("huneed tech", "huneed techaologies", False),
+        ("usha nternational", "usha intl", False),
+        ("knoah sloutions", "knoah soln", False),
+        ("star fusion gaoup", "star fusoion grp", False),
+        # only one name has words of its own: extra words, not this level
+        ("acme", "acme ventures", False),
+    ],
+)
+def test_names_with_words_of_their_own_unless_misspelt(
+    a: str, b: str, other_business: bool
+) -> None:
+    assert _unexplained_words(a, b) is other_business
+    assert _unexplained_words(b, a) is other_business
