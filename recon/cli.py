@@ -106,6 +106,12 @@ class _Redacting(logging.Filter):
         clean = redact(text)
         if clean != text:
             record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            # a traceback's exception text may echo a secret: formatted here, blanked (the
+            # formatter prints exc_text when set)
+            record.exc_text = redact(
+                "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            )
         return True
 
 
@@ -1171,7 +1177,8 @@ def run(
     except ReconError as exc:  # refused before its stages (a store that cannot open)
         _failed_summary(summary_file, exc)
         raise
-    text = json.dumps(summary, indent=2, default=str)
+    # every secret blanked: an unexpected error's text may echo one
+    text = redact(json.dumps(summary, indent=2, default=str))
     written = False
     if summary_file:
         try:
@@ -1187,7 +1194,7 @@ def run(
     if not written:
         sys.stdout.write(text + "\n")
     if summary.get("error"):
-        err_console.print(f"error: {summary['error']}", markup=False, highlight=False)
+        err_console.print(f"error: {redact(str(summary['error']))}", markup=False, highlight=False)
     err_console.print(
         f"{now_iso()} recon run {summary.get('run_id') or '-'} ends: {summary.get('status')} "
         f"(exit {summary['exit_code']})",
@@ -1368,11 +1375,23 @@ def demo(
 # --------------------------------------------------------------------------- entry point
 
 
-def _crash_log(exc: BaseException) -> Path:
-    folder = Path(tempfile.gettempdir()) / "recon-logs"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
-    path.write_text(redact("".join(traceback.format_exception(exc))), encoding="utf-8")
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback (secrets blanked) to a file only this user can read; its path, or
+    None when it cannot be written (a full disk): the error line is printed all the same."""
+    text = redact("".join(traceback.format_exception(exc)))
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    base = Path(tempfile.gettempdir())
+    try:
+        folder = base / (f"recon-logs-{uid}" if uid is not None else "recon-logs")
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if uid is not None and (folder.is_symlink() or folder.stat().st_uid != uid):
+            folder = Path(tempfile.mkdtemp(prefix="recon-logs-"))  # someone else's: not ours
+        path = folder / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError:
+        return None
     return path
 
 
@@ -1419,7 +1438,12 @@ def _main(argv: list[str] | None) -> Any:
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         path = _crash_log(exc)
         err_console.print(
-            f"unexpected error: {type(exc).__name__}; traceback written to {path}",
+            f"unexpected error: {type(exc).__name__}; "
+            + (
+                f"traceback written to {path}"
+                if path is not None
+                else "its traceback could not be written (is the temporary folder full?)"
+            ),
             markup=False,
             highlight=False,
         )

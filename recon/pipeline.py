@@ -33,6 +33,7 @@ from .errors import (
     PartialFailure,
     ReconError,
     UsageError,
+    redact,
 )
 from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
@@ -221,7 +222,7 @@ def run_pipeline(
                 status, exit_code, error = (
                     "failed",
                     int(ExitCode.UNEXPECTED),
-                    f"{type(exc).__name__}: {exc}",
+                    redact(f"{type(exc).__name__}: {exc}"),  # its text may echo a secret
                 )
             stage_results = summary["stages"]
             summary.update(

@@ -48,6 +48,7 @@ from .errors import (
     ReconError,
     SourceError,
     UsageError,
+    redact,
 )
 from .models import canonical_json, now_iso, parse_ts, stable_id
 from .sources.crm import CallMeter, Cursor, Page
@@ -445,7 +446,7 @@ def run_pull(
             result.errors.append(f"{name}: {exc}")
             failures.append((name, exc))
         except BaseException as exc:
-            info["status"], info["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            info["status"], info["error"] = "failed", redact(f"{type(exc).__name__}: {exc}")
             _finish(
                 db,
                 result,

@@ -626,8 +626,9 @@ def finish_run(
             {
                 "status": status,
                 "ended_at": now_iso(),
-                "summary": canonical_json(summary or {}),
-                "error": redact(error) if error else error,  # an exception's text may echo one
+                # an exception's text may echo a secret, in the error or a stage's summary
+                "summary": redact(canonical_json(summary or {})),
+                "error": redact(error) if error else error,
             },
         )
 

@@ -182,6 +182,41 @@ def test_unexpected_error_prints_one_line_and_logs_traceback(
     assert "kaboom" in log_path.read_text()
 
 
+def test_a_logged_traceback_and_the_crash_log_blank_secrets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """log.exception printed the exception's text as it was (only the message was blanked);
+    the crash log is this user's alone, and a crash log that cannot be written is no crash."""
+    import logging
+    import os
+    import sys
+
+    from recon.cli import _crash_log, _Redacting
+    from recon.errors import register_secret
+
+    secret = "sk-TRACEBACK-SECRET-77"
+    register_secret(secret)
+    try:
+        raise RuntimeError(f"echo {secret}")
+    except RuntimeError as exc:
+        caught = exc
+        record = logging.LogRecord(
+            "recon", logging.ERROR, __file__, 1, "run failed", None, sys.exc_info()
+        )
+    assert _Redacting().filter(record)
+    text = logging.Formatter().format(record)
+    assert "RuntimeError: echo ***" in text and secret not in text
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    path = _crash_log(caught)
+    assert path is not None and secret not in path.read_text()
+    assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    full = tmp_path / "full"  # a folder where the log cannot go: no second crash
+    full.mkdir()
+    (full / f"recon-logs-{os.getuid()}").write_text("a file in the way")
+    monkeypatch.setattr("tempfile.tempdir", str(full))
+    assert _crash_log(caught) is None
+
+
 def test_prune_deletes_old_plan_runs(capsys: pytest.CaptureFixture[str]) -> None:
     from plan_testdata import World, cfg, linked_leads
 

@@ -656,3 +656,36 @@ def test_the_summary_file_says_running_until_the_run_ends_and_the_log_is_dated(
                   *argv])  # fmt: skip
         done = json.loads(summary_file.read_text(encoding="utf-8"))
         assert done["status"] == "failed" and done["exit_code"] == exit_.value.code, done
+
+
+def test_an_unexpected_error_echoing_a_secret_is_blanked_everywhere(
+    run_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception that is no recon error kept its text as it was: a token it echoed reached
+    the summary, the stored runs (and `recon status --json`) and stderr."""
+    from recon.errors import register_secret
+
+    secret = "pat-na1-UNEXPECTED-SECRET-42"
+    register_secret(secret)
+
+    def boom(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError(f"upstream said: invalid header 'Authorization: Bearer {secret}'")
+
+    monkeypatch.setattr("recon.pull._pull_object", boom)
+    summary_file = run_config.parent / "summary.json"
+    code, _ = run(run_config, "--stage", "pull", capsys=capsys)
+    assert code == 1
+    with pytest.raises(SystemExit):
+        main(["--config", str(run_config), "run", "--stage", "pull", "--no-notify",
+              "--summary", str(summary_file)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "RuntimeError" in err and secret not in err
+    assert "Bearer ***" in summary_file.read_text() and secret not in summary_file.read_text()
+    db = open_store(run_config.parent / "recon.db")
+    stored = db.execute(
+        "select group_concat(coalesce(summary, '') || coalesce(error, '')) from runs"
+    )
+    assert secret not in stored.fetchone()[0]
+    with pytest.raises(SystemExit):
+        main(["--config", str(run_config), "status", "--json"])
+    assert secret not in capsys.readouterr().out

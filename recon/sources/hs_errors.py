@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
+from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError, redact
 from .crm import Failure
 
 __all__ = ["classify", "header_float"]
@@ -27,7 +27,10 @@ def classify(exc: BaseException) -> Failure:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    message = str(body.get("message") or getattr(exc, "reason", "") or type(exc).__name__)[:300]
+    # secrets blanked before the cut: a cut-off secret no longer matches (and would show)
+    message = redact(str(body.get("message") or getattr(exc, "reason", "") or type(exc).__name__))[
+        :300
+    ]
     if status is None or status == 0:
         return Failure(
             SourceError(

@@ -43,6 +43,7 @@ from ..errors import (
     MissingField,
     RateLimited,
     SourceError,
+    redact,
 )
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Failure, Page, fields_added, iso_utc, json_safe
@@ -152,14 +153,17 @@ class SalesforceSource:
                 retryable=True,
             )
         if not isinstance(exc, SalesforceError):
-            return Failure(SourceError(f"salesforce: {type(exc).__name__}: {str(exc)[:300]}"))
+            # secrets blanked before the cut: a cut-off secret no longer matches
+            return Failure(
+                SourceError(f"salesforce: {type(exc).__name__}: {redact(str(exc))[:300]}")
+            )
         content: list[Any] = exc.content if isinstance(exc.content, list) and exc.content else [{}]
         first = content[0] if isinstance(content[0], dict) else {}
         code, message = first.get("errorCode", ""), str(first.get("message", ""))
         # a SOQL error echoes the whole query first (recon selects every field): keep the part
         # that names the field
         named = message.find("No such column")
-        message = (message[named:] if named > 0 else message)[:300]
+        message = redact(message[named:] if named > 0 else message)[:300]
         where = f"salesforce {exc.resource_name or ''}".strip()
         retry_after = None
         try:

@@ -710,3 +710,18 @@ def test_a_merged_contacts_primary_company_does_not_become_the_survivors_second(
     ]
     assert [str(p) for p in primaries] == [str(hs.companies[30])]
     assert str(hs.companies[31]) in {str(r["toObjectId"]) for r in got}  # kept, unlabeled
+
+
+def test_a_secret_at_the_end_of_a_long_error_is_blanked_before_the_cut() -> None:
+    """HubSpot's message is cut to 300 characters: blanked first, or a prefix shows."""
+    from hubspot.crm.companies.exceptions import ApiException
+
+    from recon.errors import register_secret
+    from recon.sources.hs_errors import classify
+
+    secret = "pat-na1-SECRETZZZ123456"
+    register_secret(secret)
+    exc = ApiException(status=503, reason="Service Unavailable")
+    exc.body = json.dumps({"message": ("Could not be processed. " * 12)[:286] + " " + secret})
+    message = str(classify(exc).error)
+    assert "pat-na" not in message and "***" in message

@@ -397,6 +397,29 @@ def test_a_field_gone_since_describe_is_named_in_the_error(sf) -> None:
         src._call(lambda client: client.query(src._soql("Account", None)))
 
 
+@pytest.mark.parametrize("kind", ["SalesforceGeneralError", "ValueError"])
+def test_a_secret_at_the_end_of_a_long_error_is_blanked_before_the_cut(kind: str) -> None:
+    """The error text is cut to 300 characters: cut first, a secret crossing the cut no longer
+    matched the blanking and its first characters showed."""
+    from simple_salesforce.exceptions import SalesforceGeneralError
+
+    from recon.errors import register_secret
+    from recon.sources.salesforce import SalesforceSource
+
+    secret = "SFCLIENTSECRET987654321xyz"
+    register_secret(secret)
+    text = ("The request could not be processed. " * 8)[:286] + " " + secret
+    exc: Exception = (
+        SalesforceGeneralError("u", 500, "query", [{"errorCode": "X", "message": text}])
+        if kind != "ValueError"
+        else ValueError(text)
+    )
+    src = object.__new__(SalesforceSource)
+    src._last_headers = {}
+    message = str(src._classify(exc).error)
+    assert "SFCLIENTSECR" not in message and "***" in message
+
+
 def test_campaigns_when_mapped_and_sample(sf, fresh_db) -> None:
     cfg = _cfg(sf, mapping={"campaign_property": "recent_campaign"})
     result = run_pull(fresh_db, cfg, sources=["salesforce"], sample=3)
