@@ -129,7 +129,12 @@ class Secret:
         if self.env_name is None:
             register_secret(self._literal)
             return self._literal or ""
-        value = os.environ.get(self.env_name, "")
+        raw = os.environ.get(self.env_name, "")
+        # spaces and line ends around it are no part of it (an env file saved with CRLF): a
+        # server strips them from a header, so only the stripped value would be echoed
+        value = raw.strip()
+        if raw and raw != value:
+            register_secret(raw)
         if not value:
             state = "is empty" if self.env_name in os.environ else "is not set"
             raise ConfigError(
@@ -137,6 +142,12 @@ class Secret:
                 hint=f"export {self.env_name}=... before running recon",
             )
         register_secret(value)  # blanked in every error text from now on (errors.redact)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ConfigError(
+                f"{key_path}: environment variable {self.env_name} holds a line break or another "
+                "control character",
+                hint=f"set {self.env_name} to the value alone, on one line",
+            )
         return value
 
     def reference(self) -> str:
@@ -158,6 +169,10 @@ class Secret:
         return hash((self.env_name, self._literal))
 
 
+#: an environment variable's name, as shells take it
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _to_secret(value: Any) -> Any:
     if isinstance(value, Secret) or value is None:
         return value
@@ -166,6 +181,14 @@ def _to_secret(value: Any) -> Any:
             raise ValueError("a secret may not be empty; use env:NAME")
         if value.strip() == "env:":
             raise ValueError("env: needs a variable name, e.g. env:HUBSPOT_TOKEN")
+        name = value.strip()[4:].strip() if value.strip().startswith("env:") else None
+        if name is not None and not _ENV_NAME.fullmatch(name):
+            # never repeated back: what follows env: is most likely the secret itself, pasted
+            raise ValueError(
+                "what follows env: is no environment variable name (letters, digits and "
+                "underscores) and looks like a value: write env:NAME and put the value in "
+                "that environment variable"
+            )
         return Secret(value)
     raise ValueError("a secret must be a string: env:NAME or (for the sandbox only) a literal")
 
@@ -199,7 +222,12 @@ def _check_literal_secrets(
 class Section(BaseModel):
     """Base of every config section: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        arbitrary_types_allowed=True,
+        validate_default=True,
+        hide_input_in_errors=True,  # a value in an error may be a credential (notebooks show it)
+    )
 
 
 class StoreSection(Section):
@@ -589,6 +617,7 @@ class ReconConfig(BaseSettings):
         env_nested_delimiter="__",
         arbitrary_types_allowed=True,
         validate_default=True,
+        hide_input_in_errors=True,
     )
 
     store: StoreSection = StoreSection()

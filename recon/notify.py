@@ -122,7 +122,7 @@ def _post(kind: str, url: str, body: dict[str, Any], cfg: NotifySection) -> bool
     for attempt in range(cfg.retries + 1):
         try:
             resp = _post_within(url, body, cfg.timeout_seconds)
-        except requests.RequestException as exc:
+        except Exception as exc:  # a delivery never fails the run (a malformed URL included)
             # the exception text can contain the URL (and so the secret): log its type only
             log.warning(
                 "%s notification attempt %d failed: %s", kind, attempt + 1, type(exc).__name__

@@ -422,3 +422,53 @@ def test_every_problem_at_once_even_behind_a_wrong_typed_key(tmp_path: Path) -> 
     assert paths == ["salesforce.timeout_seconds", "notify.retries", "salesforce", "notify"]
     said = " ".join(m for _p, m in err.value.problems)
     assert "auth = 'jwt' needs" in said and "literal notify.webhook_url" in said
+
+
+def test_a_value_pasted_after_env_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    """`access_token = "env:pat-…"` named a variable "pat-…": the token was echoed in the
+    error, the stored run, the log and the notice."""
+    conf = tmp_path / "recon.toml"
+    conf.write_text('[hubspot]\naccess_token = "env:pat-na1-PASTED-SECRET-1"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(conf)
+    assert "PASTED" not in str(err.value) and "PASTED" not in repr(err.value.problems)
+    assert "looks like a value" in str(err.value.problems)
+
+
+def test_config_sections_never_show_their_input_in_errors() -> None:
+    """Validation errors of the public sections showed `input_value=…`: a token in a notebook."""
+    from pydantic import ValidationError
+
+    from recon.config import HubSpotSection
+
+    for bad in ({"access_token": ["pat-na1-LISTED-SECRET"]}, {"page_size": "pat-na1-X-SECRET"}):
+        with pytest.raises(ValidationError) as err:
+            HubSpotSection(**bad)
+        assert "SECRET" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("tok-12345678 ", True),
+        ("tok-12345678\r", True),
+        ("\ttok-12345678\n", True),
+        ("secr\r\nvalue99", False),
+    ],
+)
+def test_a_secret_with_spaces_or_line_ends_around_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, ok: bool
+) -> None:
+    """A CRLF env file left "\r" on the token: sent as it was, the request failed as a network
+    error after retries; spaces around it were sent (stripped by servers) but not blanked."""
+    from recon.config import Secret
+    from recon.errors import redact
+
+    monkeypatch.setenv("T_SECRET", value)
+    if ok:
+        assert Secret("env:T_SECRET").get("hubspot.access_token") == "tok-12345678"
+        assert redact(f"echo {value} and tok-12345678") == "echo *** and ***"
+    else:
+        with pytest.raises(ConfigError, match="T_SECRET holds a line break") as err:
+            Secret("env:T_SECRET").get("hubspot.access_token")
+        assert err.value.exit_code == 3 and "value99" not in str(err.value)

@@ -66,6 +66,17 @@ def test_undeliverable_hook_is_logged_not_raised(caplog: pytest.LogCaptureFixtur
     assert "SECRETPATH" not in caplog.text
 
 
+def test_a_malformed_hook_url_is_logged_not_raised(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty host label is urllib3's LocationParseError, no requests error: it crashed the
+    run after it had finished."""
+    monkeypatch.setenv("HOOK_URL", "https://hooks..slack.com/services/SECRETPATH")
+    cfg = NotifySection(webhook_url="env:HOOK_URL", retries=0)
+    assert notify_run(cfg, SUMMARY) == {"webhook": False}
+    assert "SECRETPATH" not in caplog.text
+
+
 def test_a_hook_dripping_its_answer_is_cut_off_at_the_timeout() -> None:
     """requests' timeout bounds each read; the notice gives up after timeout_seconds in all."""
     import socket

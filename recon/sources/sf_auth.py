@@ -163,6 +163,18 @@ def _jwt_assertion(cfg: SalesforceSection) -> str:
         )
     try:
         key = cfg.private_key_file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:  # a DER (binary) key: PEM is text
+        raise ConfigError(
+            "invalid configuration",
+            problems=[
+                (
+                    "salesforce.private_key_file",
+                    f"cannot sign with {cfg.private_key_file}: it is no RSA private key in PEM "
+                    "format (a binary file: DER?)",
+                )
+            ],
+            hint="convert it: openssl pkey -inform DER -in key.der -out key.pem",
+        ) from None
     except OSError as exc:
         # a setting to fix (exit 3), not a refusal by Salesforce (exit 7); found when
         # Salesforce is called, so commands that never call it run without the key

@@ -240,6 +240,15 @@ def test_refused_again_after_refresh_is_an_auth_error(server) -> None:
     ("content", "says"),
     [
         ("", "no RSA private key"),
+        # a DER (binary) key crashed on reading it as text (UnicodeDecodeError)
+        (
+            rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ),
+            "binary file: DER",
+        ),
         ("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----\n", "public key"),
         (
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n",
@@ -248,12 +257,16 @@ def test_refused_again_after_refresh_is_an_auth_error(server) -> None:
     ],
 )
 def test_a_key_file_that_cannot_sign_is_a_configuration_error(
-    server, tmp_path, content: str, says: str
+    server, tmp_path, content: str | bytes, says: str
 ) -> None:
-    """A public, encrypted or empty key crashed the pull (AttributeError) or said
-    "authentication failed" (exit 7); nothing was sent to Salesforce: exit 3."""
+    """A public, encrypted, binary or empty key crashed the pull (AttributeError,
+    UnicodeDecodeError) or said "authentication failed" (exit 7); nothing was sent to
+    Salesforce: exit 3."""
     key = tmp_path / "k.pem"
-    key.write_text(content, encoding="utf-8")
+    if isinstance(content, bytes):
+        key.write_bytes(content)
+    else:
+        key.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=says) as err:
         request_token(
             _section(server, "jwt", client_id="cid", username="u@x.org", private_key_file=key)
