@@ -18,7 +18,7 @@ from typing import Any
 import sqlite_utils
 
 from . import audit
-from .apply_items import Item, loads, newer, norm, ops_for, phases
+from .apply_items import Item, loads, newer, norm, ops_for, phases, to_item
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .models import canonical_json, now_iso, sleep_noted, stable_id
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _MERGE_REFUSED = "merge not confirmed: merges are irreversible; pass --confirm-merges"
 _WITHDRAWN = "no longer approved: decided again after the run stopped"
+_WITHDRAWN_LIVE = "no longer approved: decided again while the run was applying"
 
 
 @dataclass
@@ -131,6 +132,8 @@ class Runner:
             "select coalesce(max(batch), 0) from journal where run_id = ?", [run_id]
         ).fetchone()[0]
         self.prepared: set[tuple[str, str]] = set()
+        # what the decisions table held when the run read its approvals (see _decisions_moved)
+        self.decisions_mark = self._decisions_now()
         prior = get_run(db, run_id)["summary"].get("api_calls") or {}
         self.prior_calls = {k: int(v) for k, v in prior.items()}
         # kept in memory as items are confirmed (re-reading the journal per batch is quadratic)
@@ -330,6 +333,64 @@ class Runner:
                 )
             audit.append(self.db, [self._audit_row(i, state, error=error) for i in items])
 
+    # ------------------------------------------------------------------ decisions
+
+    def _decisions_now(self) -> tuple[int, int]:
+        row = self.db.execute("select coalesce(max(rowid), 0), count(*) from decisions").fetchone()
+        return int(row[0]), int(row[1])
+
+    def _decisions_moved(self) -> bool:
+        """Take in decisions made since the run read its approvals (a reviewer in the app while
+        this apply runs), before the next batch: an item whose approval was taken back and
+        that was never sent is skipped (``_WITHDRAWN_LIVE``); a merge or a chosen value
+        decided again (another master, another value) that was never sent takes the new
+        decision. True when any item changed (the batches are then built again)."""
+        mark = self._decisions_now()
+        if mark == self.decisions_mark:
+            return False  # the common case: one cheap query per batch
+        self.decisions_mark = mark
+        from .apply import approved_plan_items
+
+        now = {r["item_id"]: r for r in approved_plan_items(self.db, self.plan)}
+        states = self.states()
+        withdrawn = [
+            item
+            for iid, item in self.items.items()
+            if iid not in now and states[iid]["state"] == "planned"
+        ]
+        if withdrawn:
+            log.warning(
+                "apply %s: %d item(s) no longer approved since the run started: not sent",
+                self.run_id,
+                len(withdrawn),
+            )
+            self._finish(withdrawn, "skipped", None, _WITHDRAWN_LIVE)
+        changed = 0
+        for iid, row in now.items():
+            held, st = self.items.get(iid), states.get(iid)
+            if held is None or st is None or st["state"] != "planned" or st["attempts"]:
+                continue
+            if row["action"] != "merge" and not row.get("conflict_item_id"):
+                continue
+            fresh = to_item(self.db, row)
+            if fresh != held:
+                with transaction(self.db):
+                    self.db.execute(
+                        "update journal set item = ?, crm_record_id = ?, updated_at = ? "
+                        "where run_id = ? and item_id = ?",
+                        [
+                            canonical_json(asdict(fresh)),
+                            fresh.record_id,
+                            now_iso(),
+                            self.run_id,
+                            iid,
+                        ],
+                    )
+                self.items[iid] = fresh
+                changed += 1
+        self.approved = set(now)
+        return bool(withdrawn) or bool(changed)
+
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> None:
@@ -351,6 +412,7 @@ class Runner:
         rounds = 0
         retry_round = 0
         while True:
+            items = [self.items[i.item_id] for i in items]  # as decided now (_decisions_moved)
             states = self.states()
             live = [i for i in items if states[i.item_id]["state"] in ("planned", "sent")]
             if not live:
@@ -393,8 +455,11 @@ class Runner:
                 ops = [o for o in ops if o not in missing]
                 # an end recon merged away (same object): the association goes to its survivor
                 ops = [(self._to_survivor(op), its) for op, its in ops]
-            unknown = False
+            unknown = moved = False
             for part in chunks(ops, writer.max_batch(kind)):
+                if self._decisions_moved():
+                    moved = True  # approvals taken back or changed: build the batches again
+                    break
                 if kind in ("update", "merge"):
                     part = self._fresh(kind, obj, writer, part)  # re-read right before the batch
                 if not part:
@@ -404,6 +469,8 @@ class Runner:
                 except Unknown:
                     unknown = True
                 self._tick()
+            if moved:
+                continue
             if unknown:
                 rounds += 1
                 sleep_noted(

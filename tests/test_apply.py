@@ -555,6 +555,90 @@ def test_resume_does_not_send_what_was_decided_again_after_the_stop(
     assert len(errors) == 1 and "decided again" in errors.pop()
 
 
+class _DecideAfterSend:
+    """Wraps a writer: after its first write, a reviewer decides again (``decide(db)``)."""
+
+    def __init__(self, inner: Any, decide: Any) -> None:
+        self.inner, self.decide, self.writes = inner, decide, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def write(self, ops: Any) -> Any:
+        out = self.inner.write(ops)
+        self.writes += 1
+        if self.writes == 1:
+            self.decide()
+        return out
+
+
+def test_a_running_apply_does_not_send_what_was_decided_again_meanwhile(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A reviewer rejected a link in the app while an apply ran: its writes not yet sent were
+    sent all the same, under the approval taken back (merges too)."""
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = renames(crm, db, ids, names, " renamed")
+    links = [
+        r[0] for r in db.execute("select link_item_id from plan_items where run_id = ?", [plan])
+    ]
+
+    def reject() -> None:
+        approve_ids(db, links, kind="link", label="non_match")
+        db.execute("update decisions set version = 2 where label = 'non_match'")
+
+    writer = _DecideAfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), reject)
+    result = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
+    assert (result.applied, result.skipped, writer.writes) == (1, 2, 1), result
+    renamed = [crm.hs_get("companies", i, ["name"])["name"].endswith(" renamed") for i in ids]
+    assert sorted(renamed) == [False, False, True]
+    errors = {r["error"] for r in db.query("select error from journal where state = 'skipped'")}
+    assert errors == {"no longer approved: decided again while the run was applying"}
+    outcomes = [r[0] for r in db.execute("select outcome from audit where outcome = 'skipped'")]
+    assert len(outcomes) == 2  # audited as not sent
+
+
+def test_a_running_apply_merges_into_the_master_chosen_meanwhile(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A master a reviewer changed while the apply ran, before its merge was sent: the merge
+    goes into the master the review shows now."""
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    tag = uid()
+    a1, a2, b1, b2 = crm.hs_create("companies", [{"name": f"L {tag} {i}"} for i in range(4)])
+    merges = [hs_merge(crm, [a1, a2]), hs_merge(crm, [b1, b2])]
+    for m in merges:
+        members = [m["payload"]["master"], *m["payload"]["victims"]]
+        m["payload"]["order"] = members
+        m["payload"]["modified"] = {r: crm.modified("hubspot", "companies", r) for r in members}
+    plan = make_plan(db, merges)
+    inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
+    seen: list[str] = []
+
+    cluster = dict(
+        db.execute("select record_id, link_item_id from plan_items where run_id = ?", [plan])
+    )
+
+    def choose() -> None:  # after the first merge: the other cluster's master changes
+        done = inner.merged_away("companies", [a1, a2, b1, b2])
+        master, victim = (b1, b2) if done & {a1, a2} else (a1, a2)
+        seen.append(victim)
+        approve_ids(db, [cluster[master]], kind="master", label="approve")
+        db.execute(
+            "update decisions set choice = ? where item_id = ? and kind = 'master'",
+            [json.dumps({"master": victim}), cluster[master]],
+        )
+
+    writer = _DecideAfterSend(inner, choose)
+    apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True, writers={"hubspot": writer})
+    (victim,) = seen
+    other = {a2: a1, b2: b1}[victim]
+    assert inner.merged_away("companies", [victim, other]) == {other}  # into the new master
+
+
 def test_the_key_property_recon_creates_is_audited(crm: CrmEnv, tmp_path: Path) -> None:
     prop = f"recon_key_{uid()}".lower().replace("-", "_")
     cfg = crm.config(tmp_path, hubspot={"key_property": prop})
