@@ -593,13 +593,29 @@ class Runner:
                 if all(norm(state.values.get(f)) == norm(v) for f, v in op.properties.items()):
                     for item in its:
                         landed[item.item_id] = op.record_id
-                else:
-                    mine = str(op.record_id) in self.touched  # a write of ours moved its time
-                    stale.extend(
-                        (item, state)
-                        for item in its
-                        if self._is_stale(item, state, written_by_run=mine)
-                    )
+                    continue
+                # one request wrote the record's fields together: where some hold the values
+                # sent, it landed and a person edited the others since. Those that hold their
+                # value are confirmed (audited, undoable); the others are judged as edits
+                in_place = {
+                    item.item_id
+                    for item in its
+                    if (props := item.props(created))
+                    and all(norm(state.values.get(f)) == norm(v) for f, v in props.items())
+                }
+                if len(its) > 1:
+                    for item in its:
+                        if item.item_id in in_place:
+                            landed[item.item_id] = op.record_id
+                # (a field of a landed write that holds another value now was edited by a
+                # person after it: stale, whatever value it holds)
+                mine = str(op.record_id) in self.touched and not (len(its) > 1 and in_place)
+                stale.extend(
+                    (item, state)
+                    for item in its
+                    if item.item_id not in landed
+                    and self._is_stale(item, state, written_by_run=mine)
+                )
         elif kind == "create":
             ops = ops_for("create", obj, items, {})
             found = writer.find_created(obj, [op for op, _ in ops])

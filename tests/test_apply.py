@@ -502,6 +502,42 @@ class _KillAfterSend:
         return out
 
 
+def test_a_landed_write_with_one_field_edited_since_confirms_the_others(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A batch landed, the run died before the journal, a person edited one of the fields it
+    wrote: every field of the record went stale ("not written") although recon's values
+    stood in the CRM, unaudited and beyond undo. The fields holding recon's values are
+    confirmed; only the edited one goes back to review."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 1)
+    (rid,) = ids
+    snap = crm.modified("hubspot", "companies", rid)
+    plan = make_plan(
+        db,
+        [
+            hs_update(rid, "name", names[0], f"{names[0]} renamed", snap),
+            hs_update(rid, "city", None, "Lyon", snap),
+            hs_update(rid, "phone", None, "+33 4 72 00 00 00", snap),
+        ],
+    )
+    killer = _KillAfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), at=1)
+    with pytest.raises(SystemExit):
+        apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": killer})
+    crm.edit("hubspot", "companies", rid, {"city": "Paris"})
+    result = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+    states = {
+        json.loads(r["item"])["field"]: r["state"] for r in journal(db, result.run_id).values()
+    }
+    assert states == {"name": "confirmed", "phone": "confirmed", "city": "stale"}
+    confirmed = {
+        r[0] for r in db.execute("select field from audit where outcome = 'confirmed'").fetchall()
+    }
+    assert confirmed == {"name", "phone"}  # audited: an undo restores them
+    assert crm.hs_get("companies", rid, ["city"])["city"] == "Paris"
+
+
 def test_idempotent_create_left_sent_makes_exactly_one_record(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -206,10 +206,20 @@ def backoff_sleep(
 
     ``what``: what is waited for, shown while the wait lasts (:func:`recon.models.waiting`).
     """
-    delay = retry_after if retry_after is not None else min(cap, 0.25 * 2 ** (attempt - 1))
-    delay = max(0.0, min(cap, delay))
+    delay = backoff_delay(attempt, retry_after, cap=cap)
     sleep_noted(delay, what)
     return delay
+
+
+def backoff_delay(attempt: int, retry_after: float | None, *, cap: float = 30.0) -> float:
+    """The seconds :func:`backoff_sleep` waits before retry ``attempt``.
+
+    Examples:
+        >>> backoff_delay(1, None), backoff_delay(3, None), backoff_delay(1, 2.5), backoff_delay(1, 99)
+        (0.25, 1.0, 2.5, 30.0)
+    """
+    delay = retry_after if retry_after is not None else min(cap, 0.25 * 2 ** (attempt - 1))
+    return max(0.0, min(cap, delay))
 
 
 _NETWORK_REASONS = (
@@ -257,7 +267,12 @@ def with_rate_limit_retries(
             attempt += 1
             if attempt > max_retries:
                 raise
-            log.info("%s rate limited; retry %d after %.2fs", system, attempt, exc.retry_after or 0)
+            log.info(
+                "%s rate limited; retry %d after %.2fs",
+                system,
+                attempt,
+                backoff_delay(attempt, exc.retry_after),
+            )
             backoff_sleep(
                 attempt, exc.retry_after, what=f"{_NAMES.get(system, system)}'s rate limit"
             )
