@@ -36,9 +36,16 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import AuditError, UsageError
+from .errors import AuditError, LockedError, UsageError
 from .models import canonical_json, file_in_the_way, now_iso, stable_id
-from .store import finish_run, resolve_run_id, start_run, transaction
+from .store import (
+    UNFINISHED_APPLY,
+    finish_run,
+    resolve_run_id,
+    settle_dead_runs,
+    start_run,
+    transaction,
+)
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -391,6 +398,25 @@ def build_undo_plan(
     apply_run = resolve_run_id(db, run_id, "apply")
     if apply_run is None:
         raise UsageError(f"no apply run {run_id!r}", hint="`recon status` lists the runs")
+    settle_dead_runs(db)  # a run whose process is gone is not "still running"
+    if db.execute("select status from runs where run_id = ?", [apply_run]).fetchone()[0] == (
+        "running"
+    ):
+        # an undo plan now would restore only what was audited so far (and become the plan
+        # `recon apply` and the review app take by default)
+        raise LockedError(
+            f"apply run {apply_run} is still running: undo it once it has finished",
+            hint="wait for it (`recon status` shows it), then run `recon undo` again",
+        )
+    if db.execute(
+        f"select 1 from runs r where r.run_id = ? and {UNFINISHED_APPLY}", [apply_run]
+    ).fetchone():
+        raise UsageError(
+            f"apply run {apply_run} stopped before its end: items of it are still to be sent or "
+            "checked",
+            hint="finish it with `recon apply --resume` (it checks in the CRM what was sent), "
+            "then undo it",
+        )
     confirmed = [
         dict(r)
         for r in db.query(

@@ -1057,8 +1057,9 @@ def undo(
         highlight=False,
     )
     if approve:
-        n = count_plan_approvals(db, action=None)
-        approve_plan_items(db, action=None, reviewer=reviewer, expected=n)
+        # the undo plan just built (a plan another run finished meanwhile is not approved)
+        n = count_plan_approvals(db, action=None, plan_run_id=plan_run)
+        approve_plan_items(db, action=None, reviewer=reviewer, expected=n, plan_run_id=plan_run)
         console.print(
             f"approved {n} restores as {reviewer}; next: `recon apply --plan {plan_run}`",
             markup=False,

@@ -170,9 +170,14 @@ def undo_plan_of(db: sqlite_utils.Database) -> str | None:
 
 
 def count_plan_approvals(
-    db: sqlite_utils.Database, *, action: str | None = "create", system: str | None = None
+    db: sqlite_utils.Database,
+    *,
+    action: str | None = "create",
+    system: str | None = None,
+    plan_run_id: str | None = None,
 ) -> int:
-    """How many undecided items of the latest plan need their own approval (``action``, ``system``).
+    """How many undecided items of the latest plan (or ``plan_run_id``) need their own approval
+    (``action``, ``system``).
 
     ``action``: ``create``, another action, :data:`HELD` (writes proposed again after an undo
     or a reviewer's drop), or None for all of them. Conflicts are never among them: they are
@@ -183,7 +188,7 @@ def count_plan_approvals(
         >>> count_plan_approvals(open_store(":memory:"))
         0
     """
-    run = _latest_run(db, "plan")
+    run = plan_run_id or _latest_run(db, "plan")
     if run is None:
         return 0
     where, params = _where(run, action, system)
@@ -200,8 +205,10 @@ def approve_plan_items(
     reviewer: str | None,
     expected: int,
     label: str = "approve",
+    plan_run_id: str | None = None,
 ) -> int:
-    """Label the latest plan's undecided self-approved items ``approve`` (or ``reject``/``defer``).
+    """Label the latest plan's (or ``plan_run_id``'s) undecided self-approved items ``approve``
+    (or ``reject``/``defer``).
 
     ``expected`` is the count shown to the reviewer (:func:`count_plan_approvals`);
     if it changed since, nothing is written.
@@ -214,7 +221,7 @@ def approve_plan_items(
         raise ReviewError("no reviewer: sign in first")
     if label not in ("approve", "reject", "defer"):
         raise ReviewError(f"unknown plan label {label!r}", hint="use approve, reject or defer")
-    run = _latest_run(db, "plan")
+    run = plan_run_id or _latest_run(db, "plan")
     if run is None:
         raise ReviewError("there is no plan to approve", hint="run `recon plan` first")
     where, params = _where(run, action, system)

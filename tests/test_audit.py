@@ -21,6 +21,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
     CrmEnv,
     _own_sandbox,
     approve_ids,
+    create,
     crm_fixture,
     hs_merge,
     hs_update,
@@ -343,6 +344,72 @@ def test_an_undo_plan_that_fails_leaves_no_run_behind(
     with pytest.raises(RuntimeError):
         build_undo_plan(db, run_id)
     assert db.execute("select count(*) from runs where stage = 'plan'").fetchone()[0] == plans
+
+
+def test_an_apply_still_running_or_stopped_part_way_is_not_undone_yet(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """An undo of an apply still running built a plan of what was audited so far (and that
+    plan became the one `recon apply` takes by default); one stopped part way the same."""
+    from recon.errors import LockedError
+
+    _cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
+    db.execute(
+        "update runs set status = 'running', pid = ?, host = ?, ended_at = null where run_id = ?",
+        [os.getpid(), __import__("socket").gethostname(), run_id],
+    )
+    with pytest.raises(LockedError, match="is still running"):
+        build_undo_plan(db, run_id)
+    db.execute("update runs set status = 'killed' where run_id = ?", [run_id])
+    db.execute(
+        "update journal set state = 'planned' where rowid = (select min(rowid) from journal "
+        "where run_id = ?)",
+        [run_id],
+    )
+    with pytest.raises(UsageError, match="recon apply --resume"):
+        build_undo_plan(db, run_id)
+    assert db.execute("select count(*) from runs where stage = 'plan' and "
+                      "json_extract(config, '$.undo_of') is not null").fetchone()[0] == 0  # fmt: skip
+
+
+def test_undo_approve_approves_the_undo_plan_not_the_latest_plan(
+    crm: CrmEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recon undo --approve` approved "the latest plan": a plan another run finished between
+    the undo plan and its approval had every item needing its own approval approved."""
+    from recon.cli import main
+
+    _cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
+    write_toml(crm, tmp_path)
+    other = make_plan(db, [create("hubspot", "companies", {"name": f"Other {uid()}"})])
+    approvals = db.execute("select count(*) from decisions").fetchone()[0]
+    import recon.audit
+
+    real = recon.audit.build_undo_plan
+
+    def then_another_plan(*a: Any, **k: Any) -> Any:
+        info = real(*a, **k)
+        # another run finishes a plan right after: it is the latest now
+        db.execute(
+            "update runs set started_at = '2999-01-01T00:00:00.000Z' where run_id = ?", [other]
+        )
+        return info
+
+    monkeypatch.setattr(recon.audit, "build_undo_plan", then_another_plan)
+    monkeypatch.setenv("RECON_REVIEWER", "ana")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["undo", run_id, "--approve"])
+    assert exit_.value.code == 0
+    approved = {
+        r[0]
+        for r in db.execute(
+            "select pi.run_id from decisions d join plan_items pi on pi.item_id = d.item_id "
+            "where d.rowid > ?",
+            [approvals],
+        )
+    }
+    assert approved and other not in approved
 
 
 def test_undo_is_stale_protected(crm: CrmEnv, tmp_path: Path) -> None:
