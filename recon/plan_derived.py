@@ -2,7 +2,10 @@
 
 HubSpot's connector moves a company's lifecycle stage forward when one of its
 contacts advances; recon plans the same as the ``companies.lifecyclestage``
-mapping (``[mapping] lifecycle_to_company``), for linked companies only, forward only.
+mapping (``[mapping] lifecycle_to_company``), for linked companies only, forward only
+(a company at ``other`` or a stage of the portal's own is never moved), under the
+mapping's rule like a value coming to HubSpot (``always_hubspot`` never writes it,
+``review`` asks for each write's approval).
 """
 
 from __future__ import annotations
@@ -83,10 +86,25 @@ def plan_lifecycle(
         fields = hs.fields
     cur = str(fields.get(fm.hubspot) or "").strip().lower()
     rank = _RANK
+    if cur and cur not in rank:
+        # "other" (last in HubSpot's order) or a stage of the portal's own: no stage of the
+        # contacts is known to be ahead of it, and stages only move forward
+        p.skipped["lifecycle_stage_unranked"] += 1
+        return
     if cur in rank and rank[cur] >= rank[src]:
         return  # lifecycle stages only move forward
+    # the mapping's rule, as for a value coming to HubSpot: the contacts' stage is the value
+    # offered, the company's own the one it would replace (blank, or set and different)
+    code, why = p.cells(fm)[1 if not cur else 2]
+    if code == "skip":
+        p.skipped[why] += 1
+        return
+    if code not in ("to_hubspot", "newer", "review"):  # a rule whose winner is HubSpot's value
+        p.skipped[f"rule_{fm.rule}"] += 1
+        return
     reason = {
         "rule": "lifecycle_to_company",
+        "mapping_rule": fm.rule,
         "why": "contact_stage_ahead",
         "mapping": fm.key,
         "score": link["score"],
@@ -95,3 +113,9 @@ def plan_lifecycle(
     }
     before = fields.get(fm.hubspot)
     p.update(link, "hubspot", "companies", hs, fm.hubspot, before, src, fm, reason, _seq("derived"))
+    if code == "review":  # the `review` rule: this write needs its own approval
+        kept = p.hs_writes.get(("companies", hs.record_id, fm.hubspot))
+        if kept is not None and kept[1]["reason"] is reason:
+            item = kept[1]
+            item["status"] = "needs_review"
+            item["requires"] = [*item["requires"], item["item_id"]]

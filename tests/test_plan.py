@@ -440,6 +440,53 @@ def test_lifecycle_stage_moves_forward_onto_the_company() -> None:
     assert by(one_way.items, field="lifecyclestage") == []
 
 
+def _stage_world(company_stage: str | None) -> World:
+    """HubSpot company 101 (stage ``company_stage``) linked to Account 001A; its contact 201 is
+    a customer."""
+    w = World()
+    fields = {"name": "Acme", **({"lifecyclestage": company_stage} if company_stage else {})}
+    w.snap("hubspot", "companies", "101", fields, name="Acme")
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme")
+    w.link("companies", "101", "Account", "001A")
+    w.snap(
+        "hubspot", "contacts", "201", {"email": EMAIL, "lifecyclestage": "customer"},
+        account_id="101",
+    )  # fmt: skip
+    return w
+
+
+@pytest.mark.parametrize(
+    ("stage", "rule", "want"),
+    [
+        ("lead", None, "proposed"),
+        (None, None, "proposed"),
+        # HubSpot orders "other" last; a stage of the portal's own cannot be ranked: never moved
+        ("other", None, None),
+        ("partner_tier", None, None),
+        # the mapping's rule is honoured (it warned "never syncs" and wrote all the same)
+        ("lead", "always_hubspot", None),
+        (None, "always_hubspot", None),
+        ("lead", "prefer_hubspot_unless_blank", None),
+        (None, "prefer_hubspot_unless_blank", "proposed"),
+        ("lead", "review", "needs_review"),
+    ],
+)
+def test_the_lifecycle_stage_onto_the_company_follows_its_rule_and_never_moves_back(
+    stage: str | None, rule: str | None, want: str | None
+) -> None:
+    w = _stage_world(stage)
+    rules = {"rules": {"companies.lifecyclestage": rule}} if rule else {}
+    res = plan(w, cfg(create_missing=False, **rules))
+    items = by(res.items, field="lifecyclestage")
+    if want is None:
+        assert items == []
+        return
+    (item,) = items
+    assert (item["after"], item["status"]) == ("customer", want)
+    if want == "needs_review":  # approved on its own, not by the link's approval
+        assert item["item_id"] in item["requires"]
+
+
 def test_backfill_plans_a_new_mapping_for_existing_links() -> None:
     w = World()
     linked_contact(
