@@ -258,7 +258,7 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
     for path, m in candidates:
         problems: list[str] = []
         hs_key = (m.object, m.salesforce_object, m.hubspot)
-        sf_key = (m.salesforce_object, m.salesforce)
+        sf_key = (m.salesforce_object, m.salesforce.casefold())  # "title" is Title
         if hs_key in seen_hs:
             problems.append(
                 f"HubSpot property {m.object}.{m.hubspot} is mapped twice for "

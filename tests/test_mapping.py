@@ -259,6 +259,16 @@ BAD = {
         },
         "mapped twice",
     ),
+    # Salesforce names are case-insensitive: "title" is Title, mapped by jobtitle already
+    "mapped_twice_salesforce_other_case": (
+        {
+            "object": "contacts",
+            "hubspot": "birthday",
+            "salesforce": "title",
+            "salesforce_object": "Contact",
+        },
+        "mapped twice",
+    ),
     "incompatible_types": (
         {"object": "companies", "hubspot": "founded", "salesforce": "NumberOfEmployees"},
         "incompatible types",

@@ -296,13 +296,21 @@ class SalesforceSource:
             # field: the plan stage checks those against both schemas
             if (m.salesforce_object or {"companies": "Account"}.get(m.object)) == obj
         ]
-        configured += [
+        # field names are case-insensitive in Salesforce ("title" is Title, as the plan reads
+        # a mapping); a scoping filter reads records by the exact name, so it must spell it so
+        spelt = {n.casefold(): n for n in existing}
+        missing = sorted({f for f in configured if f.casefold() not in spelt and "." not in f})
+        filters = [
             f.field for f in self.cfg.pull.filters if f.source == "salesforce" and f.object == obj
         ]
-        missing = sorted({f for f in configured if f not in existing and "." not in f})
+        missing += sorted({f for f in filters if f not in existing and "." not in f} - set(missing))
         if missing:
+            named = [
+                f"{f} (Salesforce spells it {spelt[f.casefold()]})" if f.casefold() in spelt else f
+                for f in missing
+            ]
             raise MissingField(
-                f"salesforce {obj}: configured field{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"salesforce {obj}: configured field{'s' if len(missing) > 1 else ''} {', '.join(named)} "
                 "not found (or not visible to the integration user)",
                 hint="fix [[mapping.fields]] / [pull] salesforce_fields / filters, or grant field-level "
                 "security on it to the integration user",

@@ -385,6 +385,23 @@ def test_missing_configured_field(sf, fresh_db) -> None:
     assert "field-level security" in str(err.value)
 
 
+def test_a_configured_field_in_another_case_is_that_field(sf) -> None:
+    """`salesforce = "industry"` is Industry (the plan reads it so); the pull said "not found".
+    A scoping filter reads records by the exact name: its error names the spelling."""
+    from recon.sources.crm import CallMeter
+    from recon.sources.salesforce import SalesforceSource
+
+    cfg = _cfg(sf, pull={"salesforce_fields": {"Account": ["industry"]}})
+    SalesforceSource(cfg, CallMeter("salesforce")).schema("Account")  # no error
+    cfg = _cfg(
+        sf,
+        pull={"filters": [{"source": "salesforce", "object": "Account", "field": "industry",
+                           "op": "eq", "value": "Banking"}]},
+    )  # fmt: skip
+    with pytest.raises(MissingField, match=r"industry \(Salesforce spells it Industry\)"):
+        SalesforceSource(cfg, CallMeter("salesforce")).schema("Account")
+
+
 def test_a_field_gone_since_describe_is_named_in_the_error(sf) -> None:
     """Salesforce echoes the whole SOQL before "No such column": the message keeps the name."""
     from recon.sources.crm import CallMeter
