@@ -407,12 +407,23 @@ def run_pull(
             if stopped in objs:
                 at = objs.index(stopped)
                 objs = objs[at:] + objs[:at]
+            missing: list[MissingField] = []
             for obj in objs:
                 info["current"] = obj
-                _pull_object(
-                    db, cfg, run_id, name, source, obj, meter, result, full, sample, progress, info
-                )
+                try:
+                    _pull_object(
+                        db, cfg, run_id, name, source, obj, meter, result, full, sample, progress,
+                        info, reread_schema=bool(missing),
+                    )  # fmt: skip
+                except MissingField as exc:
+                    # a field recon.toml names is gone: the other objects are read all the
+                    # same, so every such field is named at once (and their schemas stored)
+                    missing.append(exc)
             info.pop("current", None)
+            if missing:
+                if len(missing) == 1:
+                    raise missing[0]
+                raise MissingField("; ".join(str(m) for m in missing), hint=missing[0].hint)
             if stopped is not None and sample is None:
                 with transaction(db):
                     db.execute(
@@ -570,13 +581,19 @@ def _pull_object(
     sample: int | None,
     progress: Callable[[PullProgress], None] | None,
     info: dict[str, Any],
+    *,
+    reread_schema: bool = False,
 ) -> None:
+    """Pull one object. ``reread_schema``: an object before it named a configured field gone
+    since its schema was stored, so this one's stored schema is not trusted either."""
     cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
     schema = None
     schema_since = None
     cached = False
     stored, fetched_at = _stored_schema(db, name, obj)
-    if sample is None and set(cursor.state) & RESUMABLE:
+    if reread_schema:
+        pass  # read again (a HubSpot answer shows a deleted property only on changed records)
+    elif sample is None and set(cursor.state) & RESUMABLE:
         # resuming an unfinished pull: reuse the schema stored with its first page (re-read
         # when a field it names is gone, or one configured since is missing from it)
         schema, cached = stored, stored is not None
@@ -589,23 +606,14 @@ def _pull_object(
     stats = info["objects"].setdefault(obj, {"fetched": 0, "written": 0, "pages": 0})
     calls_before, kinds_before = meter.calls, dict(meter.by_kind)
     try:
-        base: dict[str, Any] = {}
-        if name == "hubspot":  # records its lag margin reads again, unchanged, are dropped
-            base["stored"] = functools.partial(_stored_stamps, db, name, obj)
-        kwargs = {**base, "schema_since": schema_since} if schema_since else dict(base)
-        try:
-            _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
-                   progress, stats, schema, kwargs)  # fmt: skip
-        except MissingField:
-            if not cached:
-                raise
-            # the stored schema may predate a field or property created since: read it again
-            log.info(
-                "%s %s: a field is missing from the stored schema; reading it again", name, obj
-            )
-            cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
-            _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
-                   progress, stats, None, base)  # fmt: skip
+        _pull_pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+                    progress, stats, schema, schema_since, cached)  # fmt: skip
+    except MissingField as exc:
+        fields = getattr(exc, "schema", None)
+        if fields is not None:  # read just now: stored, so `recon plan` names every gone field
+            write_page(db, run_id, name, Page(object=obj, schema=fields, schema_fetched=True), cfg,
+                       commit_cursor=False)  # fmt: skip
+        raise
     finally:
         stats["calls"] = meter.calls - calls_before
         stats["calls_by_kind"] = {
@@ -613,6 +621,42 @@ def _pull_object(
             for k, v in sorted(meter.by_kind.items())
             if v != kinds_before.get(k, 0)
         }
+
+
+def _pull_pages(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    run_id: str,
+    name: str,
+    source: Any,
+    obj: str,
+    cursor: Cursor,
+    meter: CallMeter,
+    result: PullResult,
+    full: bool,
+    sample: int | None,
+    progress: Callable[[PullProgress], None] | None,
+    stats: dict[str, Any],
+    schema: list[dict[str, Any]] | None,
+    schema_since: Any,
+    cached: bool,
+) -> None:
+    """One object's pages, reading its schema again when a stored one names a field gone."""
+    base: dict[str, Any] = {}
+    if name == "hubspot":  # records its lag margin reads again, unchanged, are dropped
+        base["stored"] = functools.partial(_stored_stamps, db, name, obj)
+    kwargs = {**base, "schema_since": schema_since} if schema_since else dict(base)
+    try:
+        _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+               progress, stats, schema, kwargs)  # fmt: skip
+    except MissingField:
+        if not cached:
+            raise
+        # the stored schema may predate a field or property created since: read it again
+        log.info("%s %s: a field is missing from the stored schema; reading it again", name, obj)
+        cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
+        _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+               progress, stats, None, base)  # fmt: skip
 
 
 def _pages(

@@ -149,6 +149,7 @@ class HubSpotSource:
             )
         self.client = client
         self.properties: dict[str, list[str]] = {}
+        self.configured: dict[str, list[str]] = {}  # the properties recon.toml names, per object
         self._history: dict[str, list[str]] = {}  # object -> properties whose times are read
         self._scoped = True  # push the scoping filters into searches (off for scope sweeps)
 
@@ -198,9 +199,11 @@ class HubSpotSource:
         )
         # stored whole: the plan stage reads types, options and read-only flags from them
         fields = [dict(p) for p in body.get("results", [])]
-        return self._use_schema(obj, fields)
+        return self._use_schema(obj, fields, fetched=True)
 
-    def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _use_schema(
+        self, obj: str, fields: list[dict[str, Any]], *, fetched: bool = False
+    ) -> list[dict[str, Any]]:
         existing = {f["name"] for f in fields}
         wanted = list(KNOWN_PROPERTIES.get(obj, []))
         configured = list(self.cfg.pull.hubspot_properties.get(obj, []))
@@ -212,12 +215,17 @@ class HubSpotSource:
             configured.append(self.cfg.mapping.campaign_property)
         missing = sorted({p for p in configured if p not in existing})
         if missing:
-            raise MissingField(
+            exc = MissingField(
                 f"hubspot {obj}: configured propert{'y' if len(missing) == 1 else 'ies'} "
                 f"{', '.join(missing)} not found (or not visible to the private app)",
-                hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters, create the property "
-                "in HubSpot, or give the app access to it",
+                hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] "
+                "campaign_property, create the property in HubSpot, or give the app access to it",
             )
+            # the properties just read are stored all the same: `recon plan` checks every
+            # mapping against them and names every missing one with its key
+            exc.schema = fields if fetched else None  # type: ignore[attr-defined]
+            raise exc
+        self.configured[obj] = sorted(set(configured))
         self.properties[obj] = [p for p in dict.fromkeys(wanted + configured) if p in existing]
         if CURSOR_FIELDS[obj] not in self.properties[obj] and CURSOR_FIELDS[obj] in existing:
             self.properties[obj].append(CURSOR_FIELDS[obj])
@@ -299,6 +307,7 @@ class HubSpotSource:
     def _rows(
         self, obj: str, records: list[dict[str, Any]]
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        self._check_present(obj, records)
         if records and (names := self.history_properties(obj)):
             self._attach_history(obj, records, names)
         if obj == "companies":
@@ -318,6 +327,27 @@ class HubSpotSource:
             company = named if named in both.get(rid, ()) else primary.get(rid)
             out.append(map_contact(r, company))
         return out, assoc
+
+    def _check_present(self, obj: str, records: list[dict[str, Any]]) -> None:
+        """HubSpot answers every requested property that exists (null when blank) and leaves
+        out one that does not: a configured property absent from every record of a page was
+        deleted since the schema was read (a stored schema, younger than
+        ``schema_refresh_hours``). Raised as missing: the pull reads the schema again."""
+        if not records:
+            return
+        gone = [
+            p
+            for p in self.configured.get(obj, ())
+            if p in self.properties.get(obj, ())
+            and not any(p in (r.get("properties") or {}) for r in records)
+        ]
+        if gone:
+            raise MissingField(
+                f"hubspot {obj}: configured propert{'y' if len(gone) == 1 else 'ies'} "
+                f"{', '.join(gone)} not in HubSpot's answer (deleted since its schema was read?)",
+                hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] "
+                "campaign_property, or create the property in HubSpot again",
+            )
 
     def associations(self, contact_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Contact → company associations (v4 batch read, 100 ids a call) and primary companies."""

@@ -259,7 +259,7 @@ class SalesforceSource:
         desc = self._call(lambda sf: getattr(sf, obj).describe())
         # stored whole: the plan stage reads types, picklists and writability from them
         fields = [json_safe(f) for f in desc.get("fields", [])]
-        return self._use_schema(obj, fields)
+        return self._use_schema(obj, fields, fetched=True)
 
     def _describe_since(
         self, obj: str, stored: list[dict[str, Any]], since: datetime | None
@@ -284,9 +284,11 @@ class SalesforceSource:
         desc = self._call(describe)
         if desc is None:
             return self._use_schema(obj, stored)
-        return self._use_schema(obj, [json_safe(f) for f in desc.get("fields", [])])
+        return self._use_schema(obj, [json_safe(f) for f in desc.get("fields", [])], fetched=True)
 
-    def _use_schema(self, obj: str, fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _use_schema(
+        self, obj: str, fields: list[dict[str, Any]], *, fetched: bool = False
+    ) -> list[dict[str, Any]]:
         existing = {f["name"]: f["type"] for f in fields}
         configured = list(self.cfg.pull.salesforce_fields.get(obj, []))
         configured += [
@@ -309,12 +311,14 @@ class SalesforceSource:
                 f"{f} (Salesforce spells it {spelt[f.casefold()]})" if f.casefold() in spelt else f
                 for f in missing
             ]
-            raise MissingField(
+            exc = MissingField(
                 f"salesforce {obj}: configured field{'s' if len(missing) > 1 else ''} {', '.join(named)} "
                 "not found (or not visible to the integration user)",
                 hint="fix [[mapping.fields]] / [pull] salesforce_fields / filters, or grant field-level "
                 "security on it to the integration user",
             )
+            exc.schema = fields if fetched else None  # type: ignore[attr-defined]
+            raise exc
         self.types[obj] = existing
         names = [n for n, t in existing.items() if t not in SKIP_TYPES]
         for parent in PARENT_FIELDS.get(obj, []):

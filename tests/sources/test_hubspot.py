@@ -484,6 +484,38 @@ def test_a_property_added_to_the_pull_is_filled_in_on_records_pulled_before(
     assert fewer.summary["sources"]["hubspot"]["calls"]["by_kind"] == {"search": 1}
 
 
+def test_a_configured_property_deleted_in_hubspot_is_found_and_named_with_every_other(
+    hs, fresh_db
+) -> None:
+    """A mapped property deleted in HubSpot after a pull went unnoticed while the stored schema
+    was young (HubSpot leaves a property that does not exist out of its answer): the plan
+    proposed writes into it. The pull finds it, stores the schema it reads again (so `recon
+    plan` names it), and names a missing property of every object at once."""
+    auth = {"Authorization": "Bearer pat-na1-test"}
+    for obj in ("companies", "contacts"):
+        requests.post(
+            f"{hs.url}/crm/v3/properties/{obj}",
+            json={"name": "scratch", "label": "Scratch", "type": "string", "fieldType": "text",
+                  "groupName": "companyinformation"},
+            headers=auth, timeout=5,
+        ).raise_for_status()  # fmt: skip
+    cfg = _cfg(hs, pull={"hubspot_properties": {"companies": ["scratch"], "contacts": ["scratch"]}})
+    run_pull(fresh_db, cfg, sources=["hubspot"])
+    for obj in ("companies", "contacts"):
+        requests.delete(f"{hs.url}/crm/v3/properties/{obj}/scratch", headers=auth, timeout=5)
+    requests.post(
+        f"{hs.url}/_sandbox/records/hubspot/companies/{hs.companies[3]}",
+        json={"fields": {"name": "Changed"}},
+        timeout=5,
+    ).raise_for_status()
+    with pytest.raises(MissingField) as err:
+        run_pull(fresh_db, cfg, sources=["hubspot"])
+    assert "hubspot companies" in str(err.value) and "hubspot contacts" in str(err.value)
+    for obj in ("companies", "contacts"):
+        stored = json.loads(fresh_db["schemas"].get(("hubspot", obj))["fields"])
+        assert "scratch" not in {f["name"] for f in stored}
+
+
 def test_a_record_merged_away_in_hubspot_is_archived_in_the_store(hs, fresh_db) -> None:
     """HubSpot returns a merged-away record from no list, search or archived read: the
     survivor's hs_merged_object_ids says it is gone."""
