@@ -124,6 +124,10 @@ def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
         pid = int(row["pid"])
         if pid != os.getpid() and not _alive(pid):
             return True
+        if pid != os.getpid() and not process_ran_at(pid, row.get("started_at")):
+            # the pid is another process now (pids are reused: pid 1 in a restarted container),
+            # started after the lock was taken: the holder is gone
+            return True
     return False
 
 

@@ -91,6 +91,29 @@ def test_dead_process_on_this_host_is_taken_over(store_path: Path) -> None:
     release(lock)
 
 
+def test_a_lock_whose_pid_is_now_a_younger_process_is_taken_over(store_path: Path) -> None:
+    """The holder's pid belongs to a process started after the lock was taken (pids are
+    reused): scheduled runs exited 5 for up to five minutes."""
+    import socket
+    from datetime import UTC, datetime, timedelta
+
+    db = open_store(store_path)
+    younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        taken = (datetime.now(UTC) - timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        with transaction(db):
+            db["locks"].insert(
+                {"name": "store", "holder": "recon run", "pid": younger.pid,
+                 "host": socket.gethostname(), "started_at": taken, "heartbeat_at": taken}
+            )  # fmt: skip
+        lock = acquire(db, holder="next")
+        assert lock.holder == "next"
+        release(lock)
+    finally:
+        younger.kill()
+        younger.wait()
+
+
 def test_lock_held_by_another_process(store_path: Path) -> None:
     open_store(store_path).conn.close()
     script = textwrap.dedent(
