@@ -1178,6 +1178,10 @@ def run(
     except ReconError as exc:  # refused before its stages (a store that cannot open)
         _failed_summary(summary_file, exc)
         raise
+    except KeyboardInterrupt:  # the summary file must not say "running" for ever
+        _failed_summary(summary_file, None)
+        err_console.print(f"{now_iso()} recon run ends: cancelled (exit 130)", markup=False)
+        raise
     # every secret blanked: an unexpected error's text may echo one
     text = redact(json.dumps(summary, indent=2, default=str))
     written = False
@@ -1205,15 +1209,19 @@ def run(
     raise typer.Exit(int(summary["exit_code"]))
 
 
-def _failed_summary(summary_file: Path | None, exc: ReconError) -> None:
-    """A scheduled run's summary file says this run failed (not last night's success, nor
-    "running" for ever)."""
+def _failed_summary(summary_file: Path | None, exc: ReconError | None) -> None:
+    """A scheduled run's summary file says this run failed, or was cancelled (``exc`` None: a
+    Ctrl-C), not last night's success, nor "running" for ever."""
     if summary_file is None:
         return
     from .models import now_iso
 
-    failed = {"status": "failed", "exit_code": int(exc.exit_code), "error": str(exc),
-              "ended_at": now_iso(), "stages": {}}  # fmt: skip
+    failed = (
+        {"status": "failed", "exit_code": int(exc.exit_code), "error": str(exc)}
+        if exc is not None
+        else {"status": "cancelled", "exit_code": 130, "error": "interrupted (Ctrl-C)"}
+    )
+    failed.update(ended_at=now_iso(), stages={})
     try:
         summary_file.write_text(json.dumps(failed, indent=2) + "\n", encoding="utf-8")
     except OSError:  # the error itself is what the run reports
@@ -1428,8 +1436,7 @@ def _main(argv: list[str] | None) -> Any:
         err_console.print("aborted", markup=False)
         sys.exit(1)
     except KeyboardInterrupt:
-        err_console.print("interrupted", markup=False)
-        sys.exit(130)
+        _interrupted()
     except Exception as exc:
         # typer vendors its own click: recognise its usage errors by shape
         if callable(getattr(exc, "show", None)) and isinstance(
@@ -1449,7 +1456,25 @@ def _main(argv: list[str] | None) -> Any:
             highlight=False,
         )
         sys.exit(ExitCode.UNEXPECTED)
+    if code == 130:  # typer turns a Ctrl-C into exit code 130 without a word
+        _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    """A Ctrl-C: the runs this command left running are cancelled (not "killed" later), and it
+    says so, with how to go on."""
+    from .store import cancel_my_runs
+
+    runs = cancel_my_runs("interrupted (Ctrl-C)")
+    err_console.print(
+        "interrupted"
+        + (f": run {', '.join(runs)} cancelled" if runs else "")
+        + " (a pull goes on where it stopped; `recon apply --resume` finishes an apply)",
+        markup=False,
+        highlight=False,
+    )
+    sys.exit(130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -457,13 +457,16 @@ def run_pull(
             result.errors.append(f"{name}: {exc}")
             failures.append((name, exc))
         except BaseException as exc:
-            info["status"], info["error"] = "failed", redact(f"{type(exc).__name__}: {exc}")
+            cut = isinstance(exc, KeyboardInterrupt)
+            why = "interrupted (Ctrl-C)" if cut else redact(f"{type(exc).__name__}: {exc}")
+            info["status"], info["error"] = ("cancelled" if cut else "failed"), why
+            result.errors.append(f"{name}: {why}")  # the run's error says why it stopped
             _finish(
                 db,
                 result,
                 per_source,
                 meter_calls={**result.calls, name: meter.calls},
-                status="failed",
+                status="cancelled" if cut else "failed",
             )
             raise
         finally:

@@ -341,6 +341,32 @@ def track_stores() -> None:
         _OPENED = []
 
 
+def cancel_my_runs(reason: str) -> list[str]:
+    """Mark ``cancelled`` (with ``reason``) the runs this process left ``running`` in the
+    stores it opened since :func:`track_stores`: a Ctrl-C stops a command between its
+    writes, and its run must not read as running (or, later, as killed). An apply so stopped
+    stays resumable (its journal says what is left)."""
+    done: list[str] = []
+    for conn in _OPENED or ():
+        try:
+            rows = conn.execute(
+                "select run_id from runs where status = 'running' and pid = ? and host = ?",
+                [os.getpid(), socket.gethostname()],
+            ).fetchall()
+            if conn.in_transaction:
+                conn.rollback()  # a write the interrupt cut short is not kept
+            with conn:
+                conn.executemany(
+                    "update runs set status = 'cancelled', ended_at = ?, error = ? "
+                    "where run_id = ? and status = 'running'",
+                    [(now_iso(), reason, r[0]) for r in rows],
+                )
+            done += [str(r[0]) for r in rows]
+        except sqlite3.Error:  # a closed or locked store: `recon status` settles it later
+            continue
+    return done
+
+
 def close_stores() -> None:
     """Close every store connection opened since :func:`track_stores`.
 

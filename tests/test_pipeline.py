@@ -469,14 +469,17 @@ def test_a_schedule_meeting_the_same_holder_again_notifies_once(
                 pk="name",
             )  # fmt: skip
 
-        hold("2026-11-30T10:00:00.000Z")
+        from recon.models import now_iso
+
+        # (a lock taken before its holder's process started would be another process's pid)
+        hold(now_iso())
         first = run_pipeline(cfg)
         again = run_pipeline(cfg)
         assert first["status"] == again["status"] == "locked" and again["exit_code"] == 5
         assert first["notified"] == {"webhook": True}
         assert again["notified"] == {} and "not sent" in again["notice"]
         assert len(receiver.requests) == 1
-        hold("2026-11-30T12:00:00.000Z")  # the next long run
+        hold("2999-01-01T00:00:00.000Z")  # the next long run
         assert run_pipeline(cfg)["notified"] == {"webhook": True}
         assert len(receiver.requests) == 2
     finally:
@@ -689,3 +692,42 @@ def test_an_unexpected_error_echoing_a_secret_is_blanked_everywhere(
     with pytest.raises(SystemExit):
         main(["--config", str(run_config), "status", "--json"])
     assert secret not in capsys.readouterr().out
+
+
+def test_ctrl_c_cancels_the_runs_and_says_so(sandbox: Any, run_config: Path) -> None:
+    """A Ctrl-C exited 130 without a word, left the pull `failed` without a reason (or a match
+    `running`, later "killed") and the --summary file at "running"."""
+    import signal
+
+    resp = requests.post(
+        f"{sandbox.url}/_sandbox/faults",
+        json=[{"kind": "latency", "side": "hubspot", "endpoint": "*", "ms": 1500}],
+        timeout=10,
+    )
+    assert resp.status_code < 300, resp.text
+    summary = run_config.parent / "summary.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "recon", "--config", str(run_config), "run", "--stage", "pull",
+         "--no-notify", "--summary", str(summary)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            summary.exists() and "running" in summary.read_text()
+        ):
+            time.sleep(0.1)
+        time.sleep(1.0)  # inside the pull's first (slow) request
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        requests.delete(f"{sandbox.url}/_sandbox/faults", timeout=10)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "cancelled" in err
+    assert json.loads(summary.read_text())["status"] == "cancelled"
+    db = open_store(run_config.parent / "recon.db")
+    rows = db.execute("select stage, status, error from runs").fetchall()
+    assert rows and all(status == "cancelled" for _stage, status, _e in rows), rows
+    assert all(error for _stage, _status, error in rows), rows

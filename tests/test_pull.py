@@ -129,7 +129,7 @@ def test_crash_mid_pull_resumes_without_loss_or_duplicates(fresh_db) -> None:
             progress=crash_after_two,
         )
     assert fresh_db["snapshots"].count == 4
-    assert fresh_db.execute("select status from runs").fetchone()[0] == "failed"
+    assert fresh_db.execute("select status from runs").fetchone()[0] == "cancelled"
     resumed = run_pull(
         fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS)
     )
