@@ -341,6 +341,19 @@ def track_stores() -> None:
         _OPENED = []
 
 
+def open_store_paths() -> list[str]:
+    """The files of the stores opened since :func:`track_stores` (for error messages)."""
+    out: list[str] = []
+    for conn in _OPENED or ():
+        try:
+            row = conn.execute("pragma database_list").fetchone()
+        except sqlite3.Error:
+            continue
+        if row and row[2] and row[2] not in out:
+            out.append(str(row[2]))
+    return out
+
+
 def cancel_my_runs(reason: str) -> list[str]:
     """Mark ``cancelled`` (with ``reason``) the runs this process left ``running`` in the
     stores it opened since :func:`track_stores`: a Ctrl-C stops a command between its

@@ -489,3 +489,22 @@ def test_a_settings_file_that_is_a_folder_is_named_as_one(tmp_path: Path) -> Non
     conf.write_text('[match]\nsettings_file = "s"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="is a folder, not a file"):
         load_config(conf)
+
+
+def test_a_damaged_store_is_named_not_an_unexpected_error(tmp_path: Path) -> None:
+    """A store with damaged pages gave "unexpected error: DatabaseError" (the reason only in
+    the crash log)."""
+    from recon.store import open_store, start_run
+
+    (tmp_path / "recon.toml").write_text('[store]\npath = "recon.db"\n', encoding="utf-8")
+    db = open_store(tmp_path / "recon.db")
+    for _ in range(3000):
+        start_run(db, "match", config={"x": "y" * 50})
+    db.conn.close()
+    with (tmp_path / "recon.db").open("r+b") as f:  # pages of the runs table, not the schema
+        f.seek(4096 * 200)
+        f.write(b"\x13" * 4096 * 3)
+    out = run_cli("status", cwd=tmp_path)
+    assert out.returncode == 1
+    assert "recon.db is damaged (database disk image is malformed)" in out.stderr, out.stderr
+    assert "unexpected error" not in out.stderr and "integrity_check" in out.stderr
