@@ -299,7 +299,9 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
                     "no schema stored; mappings not checked (run `recon pull`)",
                 )
             )
-    return MappingCheck(usable, errors, warnings)
+    # a contacts mapping without salesforce_object is checked for Leads and for Contacts: a
+    # problem of its HubSpot side is the same line twice (said once)
+    return MappingCheck(usable, list(dict.fromkeys(errors)), list(dict.fromkeys(warnings)))
 
 
 def _needed_schemas(candidates: list[tuple[str, FieldMap]]) -> set[tuple[str, str]]:

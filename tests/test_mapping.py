@@ -386,6 +386,15 @@ def test_each_validation_failure(case: str) -> None:
     assert err.value.exit_code == 3
 
 
+def test_a_contacts_mapping_for_leads_and_contacts_says_a_problem_once() -> None:
+    """Checked for Leads and for Contacts, a missing HubSpot property was the same line twice."""
+    fm = {"object": "contacts", "hubspot": "nonexistent_prop", "salesforce": "Title"}
+    with pytest.raises(MappingError) as err:
+        resolve_mappings(_section(fm), schemas())
+    lines = [m for _p, m in err.value.problems if "nonexistent_prop" in m]
+    assert len(lines) == 1, err.value.problems
+
+
 def test_every_problem_is_reported_at_once() -> None:
     cases = [
         BAD[c][0]
