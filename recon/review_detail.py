@@ -26,7 +26,16 @@ def _with_meanings(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Explanation entries with what each level means in words (``meaning``)."""
     from .match.comparisons import describe_level
 
-    return [{**lv, "meaning": describe_level(str(lv.get("level", "")))} for lv in levels]
+    return [
+        {
+            **lv,
+            "meaning": describe_level(str(lv.get("level", "")))
+            # a level that vetoes auto says so ("missing on one side" is no evidence, but a
+            # company without a name is never linked automatically)
+            + ("; keeps the pair out of auto: a person decides" if lv.get("vetoes_auto") else ""),
+        }
+        for lv in levels
+    ]
 
 
 def record_link(cfg: Any, source: str, obj: str, record_id: str) -> str | None:

@@ -929,3 +929,16 @@ def test_the_plan_s_approval_box_never_approves_conflicts_and_holds_have_their_o
     assert review.approve_plan_items(w.db, action=review.HELD, reviewer="ana", expected=1) == 1
     decided = w.db.execute("select item_id from decisions where kind = 'plan'").fetchall()
     assert decided == [(held["item_id"],)]
+
+
+def test_a_level_that_vetoes_auto_says_so_in_words() -> None:
+    """ "missing on one side: no evidence either way" read as harmless for a company without a
+    name, which is never linked automatically."""
+    from recon.review_detail import _with_meanings
+
+    got = _with_meanings(
+        [{"comparison": "company_name", "level": "null", "weight": 0.0, "vetoes_auto": True},
+         {"comparison": "domain", "level": "exact", "weight": 9.1}]
+    )  # fmt: skip
+    assert got[0]["meaning"].endswith("keeps the pair out of auto: a person decides")
+    assert "auto" not in got[1]["meaning"]

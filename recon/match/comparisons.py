@@ -87,7 +87,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "same_stem": "the same domain under another ending (acme.de / acme.fr)",
     "suffix_7": "the same last seven digits",
     "token_set_0.9": "the same words, nearly, in any order",
-    "token_set_0.6": "many of the same words",
+    "token_set_0.6": "some of the same words (a shared surname, say)",
     "damerau_0.8": "a few typing errors apart",
     "transposed": "day and month swapped",
     "within_31": "within a month",
