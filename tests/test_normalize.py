@@ -324,7 +324,14 @@ def test_kana_keep_their_voicing_marks_through_ascii_folding() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.text(max_size=12), max_size=20))
+@given(
+    st.lists(
+        # characters Python's Unicode tables know: one newer than them (U+1611E, Gurung Khema)
+        # is a combining mark to polars' newer tables and unassigned to Python's
+        st.text(st.characters(exclude_categories=("Cn", "Cs")), max_size=12),
+        max_size=20,
+    )
+)
 def test_fold_ascii_agrees_with_the_one_value_fold(texts: list[str]) -> None:
     assert N.fold_ascii(pl.Series(texts, dtype=pl.String)).to_list() == [
         N._fold_one(t) for t in texts

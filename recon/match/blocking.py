@@ -153,7 +153,11 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         ).to_series()
         person = N.person_names(full)
         company = _distinct(N.company_names, cols["company"])
-        out["email"] = email
+        # a role's mailbox ("info@", "sales@") names a company, not a person: no key, no
+        # evidence for a person (its domain still says where they work)
+        out["email"] = pl.select(
+            pl.when(N.role_mailboxes(email).fill_null(False)).then(None).otherwise(email)
+        ).to_series()
         out["name_norm"] = person
         out["person_norm"] = person
         out["company_norm"] = company
