@@ -97,6 +97,13 @@ def _values_landed(writer: Writer, obj: str, item: Item) -> bool:
     return all(str(state.values.get(k) or "") == v for k, v in wanted.items())
 
 
+def decisions_mark(db: sqlite_utils.Database) -> tuple[int, int]:
+    """What the decisions table holds (its last row and row count): a new decision, or one
+    taken back, changes it (:meth:`Runner._decisions_moved`)."""
+    row = db.execute("select coalesce(max(rowid), 0), count(*) from decisions").fetchone()
+    return int(row[0]), int(row[1])
+
+
 class Runner:
     """The apply loop over one run's journal (see the module docstring)."""
 
@@ -336,8 +343,7 @@ class Runner:
     # ------------------------------------------------------------------ decisions
 
     def _decisions_now(self) -> tuple[int, int]:
-        row = self.db.execute("select coalesce(max(rowid), 0), count(*) from decisions").fetchone()
-        return int(row[0]), int(row[1])
+        return decisions_mark(self.db)
 
     def _decisions_moved(self) -> bool:
         """Take in decisions made since the run read its approvals (a reviewer in the app while
