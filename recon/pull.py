@@ -609,8 +609,23 @@ def _pull_object(
     stats = info["objects"].setdefault(obj, {"fetched": 0, "written": 0, "pages": 0})
     calls_before, kinds_before = meter.calls, dict(meter.by_kind)
     try:
-        _pull_pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
-                    progress, stats, schema, schema_since, cached)  # fmt: skip
+        base: dict[str, Any] = {}
+        if name == "hubspot":  # records its lag margin reads again, unchanged, are dropped
+            base["stored"] = functools.partial(_stored_stamps, db, name, obj)
+        kwargs = {**base, "schema_since": schema_since} if schema_since else dict(base)
+        try:
+            _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+                   progress, stats, schema, kwargs)  # fmt: skip
+        except MissingField:
+            if not cached:
+                raise
+            # the stored schema may predate a field or property created since: read it again
+            log.info(
+                "%s %s: a field is missing from the stored schema; reading it again", name, obj
+            )
+            cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
+            _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
+                   progress, stats, None, base)  # fmt: skip
     except MissingField as exc:
         fields = getattr(exc, "schema", None)
         if fields is not None:  # read just now: stored, so `recon plan` names every gone field
@@ -624,42 +639,6 @@ def _pull_object(
             for k, v in sorted(meter.by_kind.items())
             if v != kinds_before.get(k, 0)
         }
-
-
-def _pull_pages(
-    db: sqlite_utils.Database,
-    cfg: ReconConfig,
-    run_id: str,
-    name: str,
-    source: Any,
-    obj: str,
-    cursor: Cursor,
-    meter: CallMeter,
-    result: PullResult,
-    full: bool,
-    sample: int | None,
-    progress: Callable[[PullProgress], None] | None,
-    stats: dict[str, Any],
-    schema: list[dict[str, Any]] | None,
-    schema_since: Any,
-    cached: bool,
-) -> None:
-    """One object's pages, reading its schema again when a stored one names a field gone."""
-    base: dict[str, Any] = {}
-    if name == "hubspot":  # records its lag margin reads again, unchanged, are dropped
-        base["stored"] = functools.partial(_stored_stamps, db, name, obj)
-    kwargs = {**base, "schema_since": schema_since} if schema_since else dict(base)
-    try:
-        _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
-               progress, stats, schema, kwargs)  # fmt: skip
-    except MissingField:
-        if not cached:
-            raise
-        # the stored schema may predate a field or property created since: read it again
-        log.info("%s %s: a field is missing from the stored schema; reading it again", name, obj)
-        cursor = load_cursor(db, name, obj, _cursor_field(name, obj))
-        _pages(db, cfg, run_id, name, source, obj, cursor, meter, result, full, sample,
-               progress, stats, None, base)  # fmt: skip
 
 
 def _pages(

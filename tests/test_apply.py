@@ -485,11 +485,12 @@ def test_a_confirmed_merge_marks_its_victims_gone_in_the_store(crm: CrmEnv, tmp_
 # --------------------------------------------------------------------------- resume
 
 
-class _KillAfterSend:
-    """Wraps a writer: the n-th write reaches the CRM, then the process 'dies' before the journal."""
+class _AfterSend:
+    """Wraps a writer: after its ``at``-th write reached the CRM, ``then()`` runs (before the
+    journal hears of the write)."""
 
-    def __init__(self, inner: Any, at: int) -> None:
-        self.inner, self.at, self.writes = inner, at, 0
+    def __init__(self, inner: Any, then: Any, at: int = 1) -> None:
+        self.inner, self.then, self.at, self.writes = inner, then, at, 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -498,8 +499,17 @@ class _KillAfterSend:
         out = self.inner.write(ops)
         self.writes += 1
         if self.writes == self.at:
-            raise SystemExit("killed")
+            self.then()
         return out
+
+
+def _die() -> None:
+    raise SystemExit("killed")
+
+
+def _KillAfterSend(inner: Any, at: int) -> _AfterSend:
+    """The n-th write reaches the CRM, then the process 'dies' before the journal."""
+    return _AfterSend(inner, _die, at)
 
 
 def test_a_landed_write_with_one_field_edited_since_confirms_the_others(
@@ -591,23 +601,6 @@ def test_resume_does_not_send_what_was_decided_again_after_the_stop(
     assert len(errors) == 1 and "decided again" in errors.pop()
 
 
-class _DecideAfterSend:
-    """Wraps a writer: after its first write, a reviewer decides again (``decide(db)``)."""
-
-    def __init__(self, inner: Any, decide: Any) -> None:
-        self.inner, self.decide, self.writes = inner, decide, 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def write(self, ops: Any) -> Any:
-        out = self.inner.write(ops)
-        self.writes += 1
-        if self.writes == 1:
-            self.decide()
-        return out
-
-
 def test_a_running_apply_does_not_send_what_was_decided_again_meanwhile(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
@@ -625,7 +618,7 @@ def test_a_running_apply_does_not_send_what_was_decided_again_meanwhile(
         approve_ids(db, links, kind="link", label="non_match")
         db.execute("update decisions set version = 2 where label = 'non_match'")
 
-    writer = _DecideAfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), reject)
+    writer = _AfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), reject)
     result = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
     assert (result.applied, result.skipped, writer.writes) == (1, 2, 1), result
     renamed = [crm.hs_get("companies", i, ["name"])["name"].endswith(" renamed") for i in ids]
@@ -668,7 +661,7 @@ def test_a_running_apply_merges_into_the_master_chosen_meanwhile(
             [json.dumps({"master": victim}), cluster[master]],
         )
 
-    writer = _DecideAfterSend(inner, choose)
+    writer = _AfterSend(inner, choose)
     apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True, writers={"hubspot": writer})
     (victim,) = seen
     other = {a2: a1, b2: b1}[victim]

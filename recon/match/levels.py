@@ -122,6 +122,19 @@ def _idf_dice(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     return pairs.memo[key][idx]  # type: ignore[no-any-return]
 
 
+def _geo_debris(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
+    """Per pair of the batch, a byte per side with bit ``k`` for kept word ``k`` that is a
+    country or region word (``geo_a, geo_b``), and one for a word that is debris of a legal
+    form (``debris_a, debris_b``)."""
+    geo_a, geo_b = pairs.derived(
+        f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
+    )
+    debris_a, debris_b = pairs.derived(
+        f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy()), pairs.every
+    )
+    return geo_a, geo_b, debris_a, debris_b
+
+
 def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool) -> np.ndarray:
     """One name's words strictly contain the other's ("acme" / "acme ventures").
 
@@ -135,12 +148,7 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     key = f"extra_{column}"
     if key not in pairs.memo:
         valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
-        geo_a, geo_b = pairs.derived(
-            f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
-        )
-        debris_a, debris_b = pairs.derived(
-            f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy()), pairs.every
-        )
+        geo_a, geo_b, debris_a, debris_b = _geo_debris(pairs, column)
         na = _POPCOUNT[valid_a]
         nb = _POPCOUNT[valid_b]
         # the words a side holds that the other lacks
@@ -170,9 +178,7 @@ def _other_region(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     key = f"region_{column}"
     if key not in pairs.memo:
         valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
-        geo_a, geo_b = pairs.derived(
-            f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
-        )
+        geo_a, geo_b, _debris_a, _debris_b = _geo_debris(pairs, column)
         only_a = valid_a & ~hit_a
         only_b = valid_b & ~hit_b
         shared = (valid_a & hit_a) != 0
@@ -188,19 +194,14 @@ def _other_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     :func:`_other_region`'s; one- or two-letter debris is neither.
 
     The word masks pick the candidates; their words are then compared as text: when every
-    word of the side with fewer unshared words is a near spelling (``fuzz.ratio`` ≥ 75) of
-    one of the other side's ("Industreis" / "Industries", "Banco" / "Bank"), it is a typo or
-    a translation, not another business.
+    word of the side with fewer unshared words is a misspelling or short form of one of the
+    other side's (:func:`_near_word`: "Industreis" / "Industries", "hldg" / "Holuings"), it
+    is one business, not another.
     """
     key = f"otherw_{column}"
     if key not in pairs.memo:
         valid_a, valid_b, hit_a, hit_b = _word_hits(pairs, column)
-        geo_a, geo_b = pairs.derived(
-            f"__geo_{column}", lambda f: _bits(f[f"{column}_tokgeo"].to_numpy()), pairs.every
-        )
-        debris_a, debris_b = pairs.derived(
-            f"__debris_{column}", lambda f: _bits(f[f"{column}_tokdebris"].to_numpy()), pairs.every
-        )
+        geo_a, geo_b, debris_a, debris_b = _geo_debris(pairs, column)
         only_a = valid_a & ~hit_a & ~geo_a & ~debris_a
         only_b = valid_b & ~hit_b & ~geo_b & ~debris_b
         pairs.memo[key] = (only_a != 0) & (only_b != 0)
