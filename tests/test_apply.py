@@ -629,6 +629,19 @@ def test_a_running_apply_does_not_send_what_was_decided_again_meanwhile(
     assert len(outcomes) == 2  # audited as not sent
 
 
+def _two_merges(crm: CrmEnv, db: Any) -> tuple[list[str], str]:
+    """Four new HubSpot companies and an approved plan merging the second into the first and
+    the fourth into the third (survivorship inputs recorded): the ids and the plan."""
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"M {tag} {i}"} for i in range(4)])
+    merges = [hs_merge(crm, ids[:2]), hs_merge(crm, ids[2:])]
+    for m in merges:
+        members = [m["payload"]["master"], *m["payload"]["victims"]]
+        m["payload"]["order"] = members
+        m["payload"]["modified"] = {r: crm.modified("hubspot", "companies", r) for r in members}
+    return ids, make_plan(db, merges)
+
+
 def test_a_running_apply_merges_into_the_master_chosen_meanwhile(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
@@ -636,14 +649,7 @@ def test_a_running_apply_merges_into_the_master_chosen_meanwhile(
     goes into the master the review shows now."""
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
     db = crm.db(cfg)
-    tag = uid()
-    a1, a2, b1, b2 = crm.hs_create("companies", [{"name": f"L {tag} {i}"} for i in range(4)])
-    merges = [hs_merge(crm, [a1, a2]), hs_merge(crm, [b1, b2])]
-    for m in merges:
-        members = [m["payload"]["master"], *m["payload"]["victims"]]
-        m["payload"]["order"] = members
-        m["payload"]["modified"] = {r: crm.modified("hubspot", "companies", r) for r in members}
-    plan = make_plan(db, merges)
+    (a1, a2, b1, b2), plan = _two_merges(crm, db)
     inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
     seen: list[str] = []
 
@@ -1323,14 +1329,7 @@ def test_a_resumed_apply_sends_the_master_chosen_since_it_stopped(
     before the resume: the resume merges into the master the review shows now."""
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)
-    tag = uid()
-    a1, a2, b1, b2 = crm.hs_create("companies", [{"name": f"R {tag} {i}"} for i in range(4)])
-    merges = [hs_merge(crm, [a1, a2]), hs_merge(crm, [b1, b2])]
-    for m in merges:
-        members = [m["payload"]["master"], *m["payload"]["victims"]]
-        m["payload"]["order"] = members
-        m["payload"]["modified"] = {r: crm.modified("hubspot", "companies", r) for r in members}
-    plan = make_plan(db, merges)
+    (a1, a2, _b1, b2), plan = _two_merges(crm, db)
     inner = build_writer(cfg, "hubspot", CallBudget("hubspot"))
     with pytest.raises(RuntimeError):
         apply_plan(
