@@ -389,6 +389,15 @@ PLACEHOLDER_NAMES = frozenset(
         "company", "my company", "no name", "noname", "not applicable", "not available",
         "private", "individual", "self employed", "selfemployed", "freelance", "sample",
         "example", "demo", "default", "other", "various", "xxx", "asdf", "unnamed", "new company",
+        "not provided",  # "[not provided]": what HubSpot's connector (and recon) fills in
+    }
+)  # fmt: skip
+
+#: person names (in normal form) that stand for "no name given"
+PERSON_PLACEHOLDERS = frozenset(
+    {
+        "not provided", "unknown", "n a", "na", "none", "null", "nil", "tbd", "tba", "test",
+        "no name", "noname", "unnamed", "xxx", "asdf", "anonymous", "not available",
     }
 )  # fmt: skip
 
@@ -1034,14 +1043,16 @@ _TITLES = r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|herr|frau|mme|mlle|m)\s+)+
 
 
 def person_names(s: pl.Series) -> pl.Series:
-    """Person names: ASCII, lower case, no punctuation, no leading titles.
+    """Person names: ASCII, lower case, no punctuation, no leading titles; a placeholder
+    ("[not provided]", "Unknown", :data:`PERSON_PLACEHOLDERS`) is no name.
 
     Examples:
-        >>> person_names(pl.Series(["Dr. José O'Brien-Smith"])).to_list()
-        ['jose obrien smith']
+        >>> person_names(pl.Series(["Dr. José O'Brien-Smith", "[not provided]"])).to_list()
+        ['jose obrien smith', None]
     """
     w = _words(s).str.replace(_TITLES, "")
-    return pl.select(pl.when(w.str.len_bytes() > 0).then(w).alias(s.name)).to_series()
+    blank = w.is_in(list(PERSON_PLACEHOLDERS)).fill_null(False)
+    return pl.select(pl.when((w.str.len_bytes() > 0) & ~blank).then(w).alias(s.name)).to_series()
 
 
 def person_name(text: str | None) -> str | None:

@@ -21,7 +21,7 @@ from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
 from .plan_fields import fields_for_create
-from .plan_values import fast_stable_id
+from .plan_values import NOT_PROVIDED, fast_stable_id
 from .sources.scope import filter_matches
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ __all__ = ["in_scope", "plan_associations", "plan_creates"]
 
 _WRITES_SF = ("two_way", "hubspot_to_salesforce")
 _WRITES_HS = ("two_way", "salesforce_to_hubspot")
-NOT_PROVIDED = "[not provided]"  # what the connector writes into required fields it lacks
 
 
 def in_scope(rec: Rec, flt: Any, fields: dict[str, Any] | None = None) -> bool:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .mapping import FieldMap
 
 __all__ = [
+    "NOT_PROVIDED",
     "TEXT_KINDS",
     "OwnerMap",
     "country_key",
@@ -140,17 +141,24 @@ _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f"}
 
 
+#: what HubSpot's connector (and recon) writes into a Salesforce field it must fill and has
+#: no value for (a Lead's LastName, Company): no value, never one to sync back
+NOT_PROVIDED = "[not provided]"
+
+
 def is_blank(value: Any) -> bool:
-    """None, empty or whitespace text, or an empty list (``False`` and ``0`` are values).
+    """None, empty or whitespace text, the connector's ``[not provided]``, or an empty list
+    (``False`` and ``0`` are values).
 
     Examples:
-        >>> is_blank("  "), is_blank(0), is_blank(False)
-        (True, False, False)
+        >>> is_blank("  "), is_blank(0), is_blank(False), is_blank("[not provided]")
+        (True, False, False, True)
     """
     if value is None:
         return True
     if isinstance(value, str):
-        return not value.strip()
+        text = value.strip()
+        return not text or text == NOT_PROVIDED
     if isinstance(value, list | tuple | set | frozenset):
         return not value
     return False
@@ -264,7 +272,7 @@ def norm_fast(kind: str, value: Any) -> Any:
     """
     if kind in TEXT_KINDS and type(value) is str:
         text = value.strip()
-        return text or None
+        return text if text and text != NOT_PROVIDED else None
     if value is None:
         return None
     if kind in _CACHED_KINDS and type(value) in (str, int, float, bool):

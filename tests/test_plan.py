@@ -487,6 +487,31 @@ def test_the_lifecycle_stage_onto_the_company_follows_its_rule_and_never_moves_b
         assert item["item_id"] in item["requires"]
 
 
+@pytest.mark.parametrize(
+    ("hs_last", "want"),
+    [
+        (None, []),  # the placeholder is no value: never written back to HubSpot
+        ("Smith", [("salesforce", "LastName", "Smith")]),  # a real name replaces it
+    ],
+)
+def test_the_not_provided_placeholder_is_blank(hs_last: str | None, want: list[Any]) -> None:
+    """A Lead recon created with LastName/Company "[not provided]": the next plan wrote the
+    placeholder into the HubSpot contact's lastname and company as if it were data."""
+    w = World()
+    hs = {"email": EMAIL, **({"lastname": hs_last} if hs_last else {})}
+    linked_contact(
+        w, hs, {"Email": EMAIL, "LastName": "[not provided]", "Company": "[not provided]"},
+        sf_obj="Lead",
+    )  # fmt: skip
+    res = plan(w)
+    got = [
+        (i["system"], i["field"], i["after"])
+        for i in res.items
+        if i["field"] in ("lastname", "company", "LastName", "Company")
+    ]
+    assert got == want
+
+
 def test_backfill_plans_a_new_mapping_for_existing_links() -> None:
     w = World()
     linked_contact(

@@ -142,13 +142,14 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         )
     else:
         email = _distinct(N.emails, cols["email"])
+        # a placeholder part ("[not provided]", what a Lead create fills in) is no name
+        first, last_part = (
+            pl.select(pl.when(N.person_names(c).is_not_null()).then(c)).to_series()
+            for c in (cols["first_name"], cols["last_name"])
+        )
         full = pl.select(
-            pl.when(cols["first_name"].is_not_null() | cols["last_name"].is_not_null())
-            .then(
-                pl.concat_str(
-                    [cols["first_name"], cols["last_name"]], separator=" ", ignore_nulls=True
-                )
-            )
+            pl.when(first.is_not_null() | last_part.is_not_null())
+            .then(pl.concat_str([first, last_part], separator=" ", ignore_nulls=True))
             .otherwise(cols["name"])
         ).to_series()
         person = N.person_names(full)

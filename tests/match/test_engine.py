@@ -312,6 +312,24 @@ def test_same_name_at_other_companies_is_not_a_duplicate() -> None:
     assert frozenset({"a", "b"}) not in pairs
 
 
+def test_the_not_provided_placeholder_is_no_name_and_no_company() -> None:
+    """Two Leads recon created for contacts with only an e-mail (LastName and Company
+    "[not provided]") were an `auto` duplicate on the placeholder, and a nightly run merged
+    two different people."""
+    from recon.match.blocking import features
+
+    rows = [
+        {"record_id": f"00Q{k}", "first_name": None, "last_name": "[not provided]",
+         "company": "[not provided]", "email": f"{who}@acme-example.org"}
+        for k, who in enumerate(["alice", "bob", "carol", "dan"])
+    ]  # fmt: skip
+    leads = pl.DataFrame(rows).with_columns(source=pl.lit("salesforce"), object=pl.lit("Lead"))
+    f = features(leads, "contacts")
+    assert f["name_norm"].null_count() == 4 and f["company_norm"].null_count() == 4
+    r = match_records(leads, None, entity="contacts")
+    assert r.duplicates.filter(pl.col("tier") == "auto").height == 0
+
+
 def test_contact_company_levels_use_company_names() -> None:
     hs = pl.DataFrame(
         [{"record_id": "h", "first_name": "Mary", "last_name": "Bell", "company": "Klein & Scott"}]
