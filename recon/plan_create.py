@@ -21,7 +21,7 @@ from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
 from .plan_fields import fields_for_create
-from .plan_values import NOT_PROVIDED, fast_stable_id
+from .plan_values import NOT_PROVIDED, fast_stable_id, lead_converted
 from .sources.scope import filter_matches
 
 if TYPE_CHECKING:
@@ -268,7 +268,7 @@ def plan_creates(p: Planner) -> None:
                     p.skipped["create_natural_key_exists"] += 1
                     continue
                 raw = r.fields
-                if sf_obj == "Lead" and str(raw.get("IsConverted", "")).lower() == "true":
+                if sf_obj == "Lead" and lead_converted(raw):
                     p.skipped["create_lead_converted"] += 1
                     continue
                 seen.add(email)

@@ -20,7 +20,7 @@ from operator import ne
 from typing import TYPE_CHECKING, Any
 
 from .plan_derived import lifecycle_sources, plan_lifecycle
-from .plan_values import country_key, norm_fast, values_equal
+from .plan_values import country_key, lead_converted, norm_fast, values_equal
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -179,6 +179,7 @@ def diff_pairs(
         p.skipped["direction_off"] += len(pairs)
         return
     plain, hs_names, sf_names, derived = diff_plan(p, obj, sf_obj)
+    converted_leads = sf_obj == "Lead"
     country = next((fm for fm in plain if fm.kind == "country"), None)
     eq_cache, om, diff_field = p.eq_cache, p.om, p.diff_field
     phones: list[tuple[dict[str, Any], Rec, Rec, FieldMap, Any, Any]] = []
@@ -189,6 +190,11 @@ def diff_pairs(
         hs_fields, sf_fields = hs.fields, sf.fields
         if stages is not None:
             stages[hs.record_id] = hs_fields.get("lifecyclestage")
+        if converted_leads and lead_converted(sf_fields):
+            # history: Salesforce refuses every write to it, and its values are the converted
+            # Contact's to give (the HubSpot contact follows that Contact's link)
+            p.skipped["lead_converted"] += 1
+            continue
         # a field a record loaded from an export file lacks (no such column) is unknown, not
         # blank: nothing is planned on it (an API pull reads every mapped field, blank or not)
         if hs.from_file or sf.from_file:

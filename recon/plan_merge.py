@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
 from .plan import survivorship
-from .plan_values import fast_stable_id, is_blank, norm_fast, same_value
+from .plan_values import fast_stable_id, is_blank, lead_converted, norm_fast, same_value
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -196,6 +196,11 @@ def plan_merges(p: Planner) -> None:
         system = sources.pop()
         recs = [p.view.rec(system, o, r) for _s, o, r in c["members"]]
         active = [r for r in recs if r is not None and not r.archived]
+        if any(r.object == "Lead" and lead_converted(r.fields) for r in active):
+            # a converted Lead is history Salesforce will not merge: the others may still be
+            # merged, without it
+            p.skipped["merge_lead_converted"] += 1
+            active = [r for r in active if not (r.object == "Lead" and lead_converted(r.fields))]
         if len(active) < 2:
             p.skipped["cluster_too_small"] += 1
             continue

@@ -40,6 +40,7 @@ __all__ = [
     "for_hubspot",
     "for_salesforce",
     "is_blank",
+    "lead_converted",
     "map_option",
     "norm",
     "norm_fast",
@@ -144,6 +145,18 @@ _FALSE = {"false", "0", "no", "n", "off", "f"}
 #: what HubSpot's connector (and recon) writes into a Salesforce field it must fill and has
 #: no value for (a Lead's LastName, Company): no value, never one to sync back
 NOT_PROVIDED = "[not provided]"
+
+
+def lead_converted(fields: dict[str, Any]) -> bool:
+    """Whether a Salesforce Lead's raw fields say it was converted (``IsConverted``): history
+    Salesforce refuses to change or merge (``CANNOT_UPDATE_CONVERTED_LEAD``).
+
+    Examples:
+        >>> lead_converted({"IsConverted": True}), lead_converted({"IsConverted": "false"}), lead_converted({})
+        (True, False, False)
+    """
+    value = fields.get("IsConverted")
+    return value is True or str(value).lower() == "true"
 
 
 def is_blank(value: Any) -> bool:

@@ -512,6 +512,20 @@ def test_the_not_provided_placeholder_is_blank(hs_last: str | None, want: list[A
     assert got == want
 
 
+def test_a_converted_lead_is_history_no_writes_either_way() -> None:
+    """A Lead converted in Salesforce after recon linked it: updates were planned onto it
+    (Salesforce refuses them) and its Status went to HubSpot's lead status."""
+    w = World()
+    linked_contact(
+        w, {"email": EMAIL, "address": "12 Rue de la Paix"},
+        {"Email": EMAIL, "Street": None, "Status": "Closed - Converted", "IsConverted": True},
+        sf_obj="Lead",
+    )  # fmt: skip
+    res = plan(w)
+    assert [i for i in res.items if i["action"] in ("update", "conflict", "owner")] == []
+    assert res.skipped["lead_converted"] == 1
+
+
 def test_backfill_plans_a_new_mapping_for_existing_links() -> None:
     w = World()
     linked_contact(

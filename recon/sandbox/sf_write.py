@@ -225,6 +225,7 @@ class Writer:
     ) -> str:
         """Change one record; return its id."""
         row = self.existing(spec, record_id, status=status)
+        _not_converted(spec, row)
         if unmodified_since is not None:
             modified = parse_datetime(row["LastModifiedDate"])
             if modified is not None and modified.replace(microsecond=0) > unmodified_since:
@@ -312,6 +313,7 @@ class Writer:
         if master_id is None:
             raise SfError(400, "MALFORMED_ID", f"bad id {master.get('Id')}", ["Id"])
         master_row = self.existing(spec, master_id, status=400)
+        _not_converted(spec, master_row)
         victims = []
         for vid in victim_ids:
             norm = normalize_id(vid)
@@ -323,6 +325,7 @@ class Writer:
                     [],
                 )
             victims.append(self.existing(spec, vid, status=400))
+            _not_converted(spec, victims[-1])
         fields = {k: v for k, v in master.items() if k not in ("Id", "type", "fieldsToNull")}
         for name in master.get("fieldsToNull") or []:
             fields[name] = None
@@ -433,3 +436,11 @@ def _rolled_back(result: dict[str, Any]) -> dict[str, Any]:
     if not (result.get("_new") or result.get("created")):
         out["id"] = result["id"]
     return out | {"success": False, "errors": [dict(ROLLED_BACK)]}
+
+
+def _not_converted(spec: ObjectSpec, row: dict[str, Any]) -> None:
+    """A converted Lead is history: Salesforce refuses to change (or merge) it."""
+    if spec.name == "Lead" and row.get("IsConverted") in (1, True, "true"):
+        raise SfError(
+            400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", ["Id"]
+        )

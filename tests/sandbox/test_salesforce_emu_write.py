@@ -62,6 +62,16 @@ def collection(
 # ---------------------------------------------------------------------------- rows
 
 
+def test_a_converted_lead_refuses_updates(sf: Salesforce, server: SandboxServer, tag: str) -> None:
+    """Salesforce refuses to change a converted Lead (CANNOT_UPDATE_CONVERTED_LEAD); the
+    emulator accepted it, so no test could catch a write planned onto one."""
+    rid = sf.Lead.create({"LastName": f"Conv {tag}", "Company": "Acme"})["id"]
+    admin_edit(server.state, "Lead", rid, {"IsConverted": True})
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        sf.Lead.update(rid, {"Street": "12 Rue de la Paix"})
+    assert info.value.content[0]["errorCode"] == "CANNOT_UPDATE_CONVERTED_LEAD"
+
+
 def test_create_get_update_delete_one_record(
     sf: Salesforce, server: SandboxServer, tag: str
 ) -> None:
