@@ -97,11 +97,25 @@ def _values_landed(writer: Writer, obj: str, item: Item) -> bool:
     return all(str(state.values.get(k) or "") == v for k, v in wanted.items())
 
 
-def decisions_mark(db: sqlite_utils.Database) -> tuple[int, int]:
-    """What the decisions table holds (its last row and row count): a new decision, or one
-    taken back, changes it (:meth:`Runner._decisions_moved`)."""
-    row = db.execute("select coalesce(max(rowid), 0), count(*) from decisions").fetchone()
-    return int(row[0]), int(row[1])
+def decisions_mark(db: sqlite_utils.Database) -> tuple[int, tuple[Any, ...]]:
+    """When decisions may have changed, and what they hold (:meth:`Runner._decisions_moved`).
+
+    ``(data_version, fingerprint)``: SQLite's ``data_version`` moves when another connection
+    (the review app, a reviewer's script) commits anything, and never for this connection's
+    own writes (the links recon records for its creates); the fingerprint (rows, last row,
+    which rows are superseded, the choices) tells whether the decisions are among what moved,
+    an undo in the app (which only flips ``superseded``) included.
+    """
+    version = int(db.execute("pragma data_version").fetchone()[0])
+    return version, _fingerprint(db)
+
+
+def _fingerprint(db: sqlite_utils.Database) -> tuple[Any, ...]:
+    row = db.execute(
+        "select count(*), coalesce(max(rowid), 0), total(rowid * superseded), "
+        "total(length(coalesce(choice, '')) * rowid) from decisions"
+    ).fetchone()
+    return tuple(row)
 
 
 class Runner:
@@ -140,7 +154,7 @@ class Runner:
         ).fetchone()[0]
         self.prepared: set[tuple[str, str]] = set()
         # what the decisions table held when the run read its approvals (see _decisions_moved)
-        self.decisions_mark = self._decisions_now()
+        self.decisions_mark = decisions_mark(db)
         prior = get_run(db, run_id)["summary"].get("api_calls") or {}
         self.prior_calls = {k: int(v) for k, v in prior.items()}
         # kept in memory as items are confirmed (re-reading the journal per batch is quadratic)
@@ -342,22 +356,30 @@ class Runner:
 
     # ------------------------------------------------------------------ decisions
 
-    def _decisions_now(self) -> tuple[int, int]:
-        return decisions_mark(self.db)
-
     def _decisions_moved(self) -> bool:
         """Take in decisions made since the run read its approvals (a reviewer in the app while
         this apply runs), before the next batch: an item whose approval was taken back and
         that was never sent is skipped (``_WITHDRAWN_LIVE``); a merge or a chosen value
         decided again (another master, another value) that was never sent takes the new
         decision. True when any item changed (the batches are then built again)."""
-        mark = self._decisions_now()
-        if mark == self.decisions_mark:
-            return False  # the common case: one cheap query per batch
-        self.decisions_mark = mark
-        from .apply import approved_plan_items
+        version = int(self.db.execute("pragma data_version").fetchone()[0])
+        if version == self.decisions_mark[0]:
+            return False  # the common case: no other connection wrote (one pragma per batch)
+        fingerprint = _fingerprint(self.db)
+        if fingerprint == self.decisions_mark[1]:
+            self.decisions_mark = (version, fingerprint)
+            return False  # another connection wrote, but no decision
+        self.decisions_mark = (version, fingerprint)
+        from .apply import _eligible, approved_plan_items
 
-        now = {r["item_id"]: r for r in approved_plan_items(self.db, self.plan)}
+        # what a new apply of the plan would send (a stale write approved since re-aimed at
+        # the record's new version; a stale event dropped since left out), as _seed reads it
+        now = {
+            r["item_id"]: r
+            for r in _eligible(
+                self.db, self.plan, self.run_id, approved_plan_items(self.db, self.plan)
+            )
+        }
         states = self.states()
         withdrawn = [
             item

@@ -27,6 +27,7 @@ from recon.apply import apply_plan, build_writer
 from recon.audit import verify
 from recon.errors import BudgetExhausted, LockedError, UsageError
 from recon.models import now_iso
+from recon.store import transaction
 from recon.writers import CallBudget
 
 
@@ -614,9 +615,12 @@ def test_a_running_apply_does_not_send_what_was_decided_again_meanwhile(
         r[0] for r in db.execute("select link_item_id from plan_items where run_id = ?", [plan])
     ]
 
+    app = crm.db(cfg)  # the review app's own connection
+
     def reject() -> None:
-        approve_ids(db, links, kind="link", label="non_match")
-        db.execute("update decisions set version = 2 where label = 'non_match'")
+        approve_ids(app, links, kind="link", label="non_match")
+        with transaction(app):
+            app.execute("update decisions set version = 2 where label = 'non_match'")
 
     writer = _AfterSend(build_writer(cfg, "hubspot", CallBudget("hubspot")), reject)
     result = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
@@ -642,6 +646,113 @@ def _two_merges(crm: CrmEnv, db: Any) -> tuple[list[str], str]:
     return ids, make_plan(db, merges)
 
 
+def test_an_undo_in_the_app_while_an_apply_runs_is_honoured(crm: CrmEnv, tmp_path: Path) -> None:
+    """The app's "undo my last decision" only flips `superseded` flags: a mark of rows and
+    their count did not see it, and the approvals taken back were written all the same."""
+    from recon import review
+
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = renames(crm, db, ids, names, " renamed")
+    app = crm.db(cfg)
+    writer = _AfterSend(
+        build_writer(cfg, "hubspot", CallBudget("hubspot")),
+        lambda: review.undo_last(app, "ana@example.com"),
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
+    assert (result.applied, result.skipped) == (1, 2), result
+
+
+def test_a_stale_write_approved_since_stays_re_aimed_when_decisions_move(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A chosen value refused as stale, then approved in review, is sent against the record's
+    new version; a decision made elsewhere while the next apply ran rebuilt it from the
+    plan's old snapshot, and it was refused as stale again."""
+    from recon.models import canonical_json
+    from recon.review_stale import stale_id
+
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    ids, names, tag = companies(crm, 1)
+    (rid,) = ids
+    snap = crm.modified("hubspot", "companies", rid)
+    conflict = {  # a value chosen in review: the item apply sends is built from the choice
+        "item_id": f"cf-{tag}", "action": "conflict", "system": "hubspot", "object": "companies",
+        "record_id": rid, "field": "name", "snapshot_modified_at": snap,
+        "payload": {
+            "kind": "text",
+            "hubspot": {"object": "companies", "record_id": rid, "field": "name",
+                        "value": names[0], "modified_at": snap},
+            "salesforce": {"object": "Account", "record_id": "001000000000001AAA",
+                           "field": "Name", "value": "Chosen Name", "as_hubspot": "Chosen Name",
+                           "writable": False},
+        },
+    }  # fmt: skip
+    plan = make_plan(db, [conflict])
+    approve_ids(db, [f"cf-{tag}"])
+    with transaction(db):
+        db.execute(
+            "update decisions set choice = ? where item_id = ?",
+            [json.dumps({"side": "salesforce"}), f"cf-{tag}"],
+        )
+    crm.edit("hubspot", "companies", rid, {"city": "Paris"})  # moved since the snapshot
+    first = apply_plan(db, cfg, plan_run_id=plan)
+    [row] = journal(db, first.run_id).values()
+    assert row["state"] == "stale", row
+    approve_ids(db, [stale_id(plan, row["item_id"], json.loads(row["error"]))])
+    # a create goes first in the next apply: a batch before the update
+    link = db.execute("select link_item_id from plan_items where run_id = ?", [plan]).fetchone()[0]
+    extra = create("hubspot", "contacts", {"email": f"x-{tag}@example.com", "firstname": "X"})
+    db["plan_items"].insert(
+        {"run_id": plan, "item_id": f"cr-{tag}", "action": "create", "system": "hubspot",
+         "object": "contacts", "record_id": None, "field": None, "before": None,
+         "after": canonical_json(extra.get("after")), "snapshot_modified_at": None,
+         "link_item_id": link, "requires": canonical_json([link]),
+         "reason": canonical_json({"rule": "test"}), "status": "proposed", "seq": 30,
+         "payload": canonical_json(extra["payload"])}
+    )  # fmt: skip
+    app = crm.db(cfg)
+    writer = _AfterSend(
+        build_writer(cfg, "hubspot", CallBudget("hubspot")),
+        lambda: approve_ids(app, [f"unrelated-{tag}"], kind="link", label="match"),
+    )
+    second = apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": writer})
+    states = {v["item_id"]: v["state"] for v in journal(db, second.run_id).values()}
+    assert crm.hs_get("companies", rid, ["name"])["name"] == "Chosen Name", states
+
+
+def test_recon_s_own_decisions_during_an_apply_cost_no_recompute(
+    crm: CrmEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each confirmed create records recon's link to its source: the re-check of decisions
+    before each batch recomputed every approval after every create batch (seconds each on a
+    large plan). Only another connection's writes are looked at."""
+    import recon.apply
+
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    tag = uid()
+    items = []
+    for i in range(4):
+        c = create("hubspot", "contacts", {"email": f"p{i}-{tag}@example.com", "firstname": "X"})
+        c["payload"]["source"] = {"system": "salesforce", "object": "Contact",
+                                  "record_id": f"003A0000000{i:07d}"}  # fmt: skip
+        items.append(c)
+    plan = make_plan(db, items)
+    calls: list[int] = []
+    real = recon.apply.approved_plan_items
+    monkeypatch.setattr(
+        recon.apply, "approved_plan_items", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert result.applied == 4 and len(calls) == 1  # read once, when the run starts
+    assert (
+        db.execute("select count(*) from decisions where decided_by = 'recon'").fetchone()[0] == 4
+    )
+
+
 def test_a_running_apply_merges_into_the_master_chosen_meanwhile(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
@@ -661,11 +772,13 @@ def test_a_running_apply_merges_into_the_master_chosen_meanwhile(
         done = inner.merged_away("companies", [a1, a2, b1, b2])
         master, victim = (b1, b2) if done & {a1, a2} else (a1, a2)
         seen.append(victim)
-        approve_ids(db, [cluster[master]], kind="master", label="approve")
-        db.execute(
-            "update decisions set choice = ? where item_id = ? and kind = 'master'",
-            [json.dumps({"master": victim}), cluster[master]],
-        )
+        app = crm.db(cfg)  # the review app's own connection
+        approve_ids(app, [cluster[master]], kind="master", label="approve")
+        with transaction(app):
+            app.execute(
+                "update decisions set choice = ? where item_id = ? and kind = 'master'",
+                [json.dumps({"master": victim}), cluster[master]],
+            )
 
     writer = _AfterSend(inner, choose)
     apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True, writers={"hubspot": writer})
