@@ -59,7 +59,6 @@ __all__ = [
     "geo_words",
     "person_name",
     "person_names",
-    "role_mailboxes",
     "phone",
     "phones",
     "script_keys",
@@ -851,73 +850,6 @@ def emails(s: pl.Series) -> pl.Series:
         .str.strip_chars()
     )
     return pl.select(pl.when(e.str.contains(_EMAIL_RE)).then(e).alias(s.name)).to_series()
-
-
-#: mailboxes of a role, not of a person ("info@", "sales@"): several people of one company
-#: write from them, so they identify no one
-ROLE_MAILBOXES: frozenset[str] = frozenset(
-    [
-        "info",
-        "information",
-        "sales",
-        "contact",
-        "contacts",
-        "contactus",
-        "admin",
-        "administrator",
-        "office",
-        "hello",
-        "hi",
-        "support",
-        "team",
-        "enquiries",
-        "enquiry",
-        "inquiries",
-        "inquiry",
-        "mail",
-        "email",
-        "billing",
-        "accounts",
-        "accounting",
-        "invoices",
-        "hr",
-        "jobs",
-        "careers",
-        "marketing",
-        "noreply",
-        "no-reply",
-        "donotreply",
-        "help",
-        "service",
-        "services",
-        "customerservice",
-        "customercare",
-        "reception",
-        "orders",
-        "order",
-        "general",
-        "webmaster",
-        "postmaster",
-        "press",
-        "media",
-        "booking",
-        "bookings",
-        "reservations",
-        "kontakt",
-        "bureau",
-    ]
-)
-
-
-def role_mailboxes(s: pl.Series) -> pl.Series:
-    """Whether each (normalised) email is a role's mailbox (``info@``, ``sales@``...).
-
-    Examples:
-        >>> role_mailboxes(pl.Series(["info@acme.com", "anna.k@acme.com", None])).to_list()
-        [True, False, None]
-    """
-    local = s.cast(pl.String).str.split("@").list.first()
-    return local.is_in(list(ROLE_MAILBOXES)).alias(s.name)
 
 
 def email(text: str | None) -> str | None:

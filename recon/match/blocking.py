@@ -154,11 +154,7 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         ).to_series()
         person = N.person_names(full)
         company = _distinct(N.company_names, cols["company"])
-        # a role's mailbox ("info@", "sales@") names a company, not a person: no key, no
-        # evidence for a person (its domain still says where they work)
-        out["email"] = pl.select(
-            pl.when(N.role_mailboxes(email).fill_null(False)).then(None).otherwise(email)
-        ).to_series()
+        out["email"] = email
         out["name_norm"] = person
         out["person_norm"] = person
         out["company_norm"] = company

@@ -194,15 +194,3 @@ def test_a_crowded_exact_key_pairs_as_a_star() -> None:
     # a partial key (no star) still skips its crowds
     plain = BlockingRule("phone", "exact", "phone", max_block=50)
     assert candidates(_frame(rows), None, [plain])[1]["phone"] == 0
-
-
-def test_a_role_mailbox_is_no_person_s_key_but_still_names_the_company() -> None:
-    """Three people writing from info@brightforge.com were linked to one another at score
-    0.9999 on the shared address."""
-    frame = pl.DataFrame(
-        {"record_id": ["1", "2"], "first_name": ["Anna", "Tomasz"], "last_name": ["K", "N"],
-         "email": ["INFO@brightforge-qa.com", "tomasz.n@brightforge-qa.com"]}
-    )  # fmt: skip
-    got = features(frame, "contacts")
-    assert got["email"].to_list() == [None, "tomasz.n@brightforge-qa.com"]
-    assert got["domain"].to_list() == ["brightforge-qa.com", "brightforge-qa.com"]
