@@ -133,7 +133,7 @@ class Secret:
         # spaces and line ends around it are no part of it (an env file saved with CRLF): a
         # server strips them from a header, so only the stripped value would be echoed
         value = raw.strip()
-        if raw and raw != value:
+        if value and raw != value:  # (a value of spaces alone is no secret to blank)
             register_secret(raw)
         if not value:
             state = "is empty" if self.env_name in os.environ else "is not set"
@@ -173,6 +173,17 @@ class Secret:
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _looks_like_a_value(name: str) -> bool:
+    """Whether what follows ``env:`` is more likely a pasted secret than a variable's name:
+    long, with digits, and no underscore (a Salesforce consumer secret in hex, a token).
+
+    Examples:
+        >>> _looks_like_a_value("HUBSPOT_TOKEN"), _looks_like_a_value("E5F1A3B9C0D2E4F6A8B0C1D3E5F7A9B1")
+        (False, True)
+    """
+    return len(name) >= 16 and "_" not in name and any(ch.isdigit() for ch in name)
+
+
 def _to_secret(value: Any) -> Any:
     if isinstance(value, Secret) or value is None:
         return value
@@ -182,7 +193,7 @@ def _to_secret(value: Any) -> Any:
         if value.strip() == "env:":
             raise ValueError("env: needs a variable name, e.g. env:HUBSPOT_TOKEN")
         name = value.strip()[4:].strip() if value.strip().startswith("env:") else None
-        if name is not None and not _ENV_NAME.fullmatch(name):
+        if name is not None and (not _ENV_NAME.fullmatch(name) or _looks_like_a_value(name)):
             # never repeated back: what follows env: is most likely the secret itself, pasted
             raise ValueError(
                 "what follows env: is no environment variable name (letters, digits and "

@@ -428,11 +428,12 @@ def test_a_value_pasted_after_env_is_refused_without_repeating_it(tmp_path: Path
     """`access_token = "env:pat-…"` named a variable "pat-…": the token was echoed in the
     error, the stored run, the log and the notice."""
     conf = tmp_path / "recon.toml"
-    conf.write_text('[hubspot]\naccess_token = "env:pat-na1-PASTED-SECRET-1"\n')
-    with pytest.raises(ConfigError) as err:
-        load_config(conf)
-    assert "PASTED" not in str(err.value) and "PASTED" not in repr(err.value.problems)
-    assert "looks like a value" in str(err.value.problems)
+    for pasted in ("pat-na1-PASTED-SECRET-1", "E5F1A3B9C0D2E4F6A8B0C1D3E5F7A9B1PASTED"):
+        conf.write_text(f'[hubspot]\naccess_token = "env:{pasted}"\n')
+        with pytest.raises(ConfigError) as err:
+            load_config(conf)
+        assert "PASTED" not in str(err.value) and "PASTED" not in repr(err.value.problems)
+        assert "looks like a value" in str(err.value.problems)
 
 
 def test_config_sections_never_show_their_input_in_errors() -> None:
