@@ -1445,8 +1445,10 @@ def _main(argv: list[str] | None) -> Any:
         ):
             exc.show()  # type: ignore[attr-defined]
             sys.exit(exc.exit_code)  # type: ignore[attr-defined]
-        if isinstance(exc, sqlite3.DatabaseError) and (store := _store_problem(exc)):
-            err_console.print(store, markup=False, highlight=False)
+        from .store import store_problem
+
+        if isinstance(exc, sqlite3.DatabaseError) and (store := store_problem(exc)):
+            err_console.print(f"error: {store}", markup=False, highlight=False)
             sys.exit(ExitCode.UNEXPECTED)
         path = _crash_log(exc)
         err_console.print(
@@ -1463,27 +1465,6 @@ def _main(argv: list[str] | None) -> Any:
     if code == 130:  # typer turns a Ctrl-C into exit code 130 without a word
         _interrupted()
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _store_problem(exc: sqlite3.DatabaseError) -> str | None:
-    """One line for a store SQLite cannot read or write (damaged, a full disk, an I/O error),
-    naming the store, instead of "unexpected error"; None for other database errors."""
-    from .store import open_store_paths
-
-    text = str(exc).lower()
-    where = ", ".join(open_store_paths()) or "the store"
-    if "malformed" in text or "not a database" in text or "corrupt" in text:
-        return (
-            f"error: {where} is damaged ({exc}) (restore it from a copy, or look with `sqlite3 "
-            f"{where} 'pragma integrity_check'`; `.recover` in the sqlite3 shell saves what it can)"
-        )
-    if "full" in text:
-        return f"error: the disk holding {where} is full ({exc}) (free space, then run the command again)"
-    if "disk i/o" in text:
-        return (
-            f"error: {where} could not be read or written ({exc}) (check the disk, then run again)"
-        )
-    return None
 
 
 def _interrupted() -> None:

@@ -132,7 +132,7 @@ class Secret:
         raw = os.environ.get(self.env_name, "")
         # spaces and line ends around it are no part of it (an env file saved with CRLF): a
         # server strips them from a header, so only the stripped value would be echoed
-        value = raw.strip()
+        value = raw.strip().strip(_INVISIBLE).strip()
         if value and raw != value:  # (a value of spaces alone is no secret to blank)
             register_secret(raw)
         if not value:
@@ -168,6 +168,9 @@ class Secret:
     def __hash__(self) -> int:
         return hash((self.env_name, self._literal))
 
+
+#: characters no one sees around a pasted value (a byte-order mark, zero-width spaces)
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 
 #: an environment variable's name, as shells take it
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -37,7 +38,7 @@ from .errors import (
 )
 from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
-from .store import finish_run, open_store, start_run, transaction
+from .store import finish_run, open_store, start_run, store_problem, transaction
 
 __all__ = ["STAGES", "run_pipeline"]
 
@@ -218,11 +219,19 @@ def run_pipeline(
                 status, exit_code, error = "failed", int(exc.exit_code), str(exc)
                 _export_after_failure(db, cfg, parent, summary, wanted, export_formats)
             except Exception as exc:
-                log.exception("recon run %s failed", parent)
+                store = (
+                    store_problem(exc, cfg.store.path)
+                    if isinstance(exc, sqlite3.DatabaseError)
+                    else None
+                )
+                if store is None:
+                    log.exception("recon run %s failed", parent)
                 status, exit_code, error = (
                     "failed",
                     int(ExitCode.UNEXPECTED),
-                    redact(f"{type(exc).__name__}: {exc}"),  # its text may echo a secret
+                    # a damaged store or a full disk said as such; any other text may echo a
+                    # secret
+                    store or redact(f"{type(exc).__name__}: {exc}"),
                 )
             stage_results = summary["stages"]
             summary.update(

@@ -423,7 +423,7 @@ def run_pull(
             if missing:
                 if len(missing) == 1:
                     raise missing[0]
-                raise MissingField("; ".join(str(m) for m in missing), hint=missing[0].hint)
+                raise MissingField("; ".join(m.message for m in missing), hint=missing[0].hint)
             if stopped is not None and sample is None:
                 with transaction(db):
                     db.execute(

@@ -354,6 +354,29 @@ def open_store_paths() -> list[str]:
     return out
 
 
+def store_problem(exc: sqlite3.DatabaseError, path: str | Path | None = None) -> str | None:
+    """One line for a store SQLite cannot read or write (damaged, a full disk, an I/O error),
+    naming the store (``path``, else those this process opened) and what to do; None for
+    other database errors.
+
+    Examples:
+        >>> store_problem(sqlite3.DatabaseError("database disk image is malformed"), "r.db")[:40]
+        'r.db is damaged (database disk image is'
+    """
+    text = str(exc).lower()
+    where = str(path) if path is not None else ", ".join(open_store_paths()) or "the store"
+    if "malformed" in text or "not a database" in text or "corrupt" in text:
+        return (
+            f"{where} is damaged ({exc}) (restore it from a copy, or look with `sqlite3 "
+            f"{where} 'pragma integrity_check'`; `.recover` in the sqlite3 shell saves what it can)"
+        )
+    if "full" in text:
+        return f"the disk holding {where} is full ({exc}) (free space, then run the command again)"
+    if "disk i/o" in text:
+        return f"{where} could not be read or written ({exc}) (check the disk, then run again)"
+    return None
+
+
 def cancel_my_runs(reason: str) -> list[str]:
     """Mark ``cancelled`` (with ``reason``) the runs this process left ``running`` in the
     stores it opened since :func:`track_stores`: a Ctrl-C stops a command between its

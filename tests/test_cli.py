@@ -508,3 +508,23 @@ def test_a_damaged_store_is_named_not_an_unexpected_error(tmp_path: Path) -> Non
     assert out.returncode == 1
     assert "recon.db is damaged (database disk image is malformed)" in out.stderr, out.stderr
     assert "unexpected error" not in out.stderr and "integrity_check" in out.stderr
+
+
+def test_recon_run_names_a_damaged_store_in_its_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`recon run` printed a traceback and "DatabaseError: database disk image is malformed"."""
+    import sqlite3
+
+    from recon.config import load_config
+    from recon.pipeline import run_pipeline
+
+    def damaged(*_a: object, **_k: object) -> None:
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr("recon.match.run_match", damaged)
+    cfg = load_config(None, overrides={"store": {"path": str(tmp_path / "recon.db")}})
+    summary = run_pipeline(cfg, notify=False, stages=("match",))
+    assert summary["status"] == "failed" and summary["exit_code"] == 1
+    assert summary["error"].startswith(f"{tmp_path / 'recon.db'} is damaged"), summary["error"]
+    assert "Traceback" not in caplog.text

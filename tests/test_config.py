@@ -454,6 +454,7 @@ def test_config_sections_never_show_their_input_in_errors() -> None:
         ("tok-12345678 ", True),
         ("tok-12345678\r", True),
         ("\ttok-12345678\n", True),
+        ("\ufefftok-12345678\u200b", True),  # a byte-order mark, a zero-width space
         ("secr\r\nvalue99", False),
     ],
 )

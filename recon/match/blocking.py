@@ -106,10 +106,14 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
     # the host a pull or an export keeps of it as the domain ("facebook.com") names the
     # platform: two businesses with Facebook pages do not share a domain
     stored = _distinct(N.domains, cols["domain"])
-    platform = _distinct(N.page_platforms, cols["website"])
-    dom = pl.select(
-        pl.coalesce(pl.when(stored == platform).then(None).otherwise(stored), site)
-    ).to_series()
+    # (only a website that keys no domain can be a page; read only where a domain is stored)
+    maybe = (site.is_null() & stored.is_not_null() & cols["website"].is_not_null()).fill_null(False)
+    if maybe.any():
+        platform = pl.Series("p", [None] * n, pl.String).scatter(
+            maybe.arg_true(), N.page_platforms(cols["website"].filter(maybe))
+        )
+        stored = pl.select(pl.when(stored == platform).then(None).otherwise(stored)).to_series()
+    dom = pl.select(pl.coalesce(stored, site)).to_series()
     out: dict[str, pl.Series] = {
         "_i": pl.Series("_i", range(n), pl.UInt32),
         "source": source,

@@ -20,6 +20,7 @@ Examples:
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -241,6 +242,7 @@ def _unexplained_words(a: str, b: str) -> bool:
     return not all(any(_near_word(x, y) for y in many) for x in few)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _near_word(x: str, y: str) -> bool:
     """Whether two words are one word misspelt or shortened: a near spelling
     ("industreis" / "industries"), either against the other's long forms when it is one of

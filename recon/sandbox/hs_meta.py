@@ -164,6 +164,13 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             if request.method == "DELETE":
                 conn.execute("DELETE FROM hs_properties WHERE object = ? AND name = ?", (obj, name))
                 conn.execute("DELETE FROM hs_unique WHERE object = ? AND prop = ?", (obj, name))
+                # the values go with the property: a record read afterwards has none
+                path = '$."' + name.replace('"', '\\"') + '"'
+                conn.execute(
+                    "UPDATE hs_records SET props = json_remove(props, ?) "
+                    "WHERE object = ? AND json_type(props, ?) IS NOT NULL",
+                    (path, obj, path),
+                )
                 return Response(status_code=204)
             definition = {**defs[name]}
             for key in (

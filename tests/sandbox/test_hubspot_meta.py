@@ -13,6 +13,7 @@ from hubspot.crm.associations.v4 import (
     BatchInputPublicDefaultAssociationMultiPost,
     BatchInputPublicFetchAssociationsBatchRequest,
 )
+from hubspot.crm.contacts import SimplePublicObjectInputForCreate
 from hubspot.crm.properties import PropertyCreate
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
@@ -105,7 +106,13 @@ def test_create_update_delete_a_custom_property(sandbox_reset: Any) -> None:
     assert err.value.status == 409
     names = {p.name for p in hs.crm.properties.core_api.get_all("contacts").results}
     assert "recon_tier" in names
+    rid = hs.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "tier@x.org", "recon_tier": "gold"})
+    ).id
     assert hs.crm.properties.core_api.archive("contacts", "recon_tier") is None
+    # its values went with it: a record read asking for it has no such property
+    got = hs.crm.contacts.basic_api.get_by_id(rid, properties=["email", "recon_tier"])
+    assert "recon_tier" not in got.properties and got.properties["email"] == "tier@x.org"
     with pytest.raises(PropertiesApiException) as missing:
         hs.crm.properties.core_api.get_by_name("contacts", "recon_tier")
     assert missing.value.status == 404

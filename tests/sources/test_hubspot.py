@@ -511,6 +511,7 @@ def test_a_configured_property_deleted_in_hubspot_is_found_and_named_with_every_
     with pytest.raises(MissingField) as err:
         run_pull(fresh_db, cfg, sources=["hubspot"])
     assert "hubspot companies" in str(err.value) and "hubspot contacts" in str(err.value)
+    assert str(err.value).count("fix [[mapping.fields]]") == 1  # the hint said once
     for obj in ("companies", "contacts"):
         stored = json.loads(fresh_db["schemas"].get(("hubspot", obj))["fields"])
         assert "scratch" not in {f["name"] for f in stored}
