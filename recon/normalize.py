@@ -603,6 +603,22 @@ PAGE_PLATFORMS: frozenset[str] = frozenset(
         "threads.net",
         "sites.google.com",
         "g.page",
+        # maps, reviews, marketplaces, link shorteners: the path names the business
+        "google.com",
+        "business.google.com",
+        "goo.gl",
+        "maps.app.goo.gl",
+        "fb.me",
+        "m.me",
+        "bit.ly",
+        "etsy.com",
+        "amazon.com",
+        "tripadvisor.com",
+        "booking.com",
+        "xing.com",
+        "vk.com",
+        "whatsapp.com",
+        "wa.link",
     ]
 )
 #: hosts that give each customer a subdomain ("acme.wixsite.com"): the whole host is the
@@ -626,6 +642,8 @@ SITE_PLATFORMS: frozenset[str] = frozenset(
         "herokuapp.com",
         "jimdosite.com",
         "strikingly.com",
+        "mystrikingly.com",
+        "square.site",
     ]
 )
 

@@ -193,6 +193,15 @@ def test_wildcard_and_exception_suffixes_read_as_tldextract_reads_them(
         ("press@facebook.com", "facebook.com"),
         ("https://www.tiktok.com/@acmebakery", None),  # a handle is a page, not an email
         ("youtube.com/@rosalind", None),
+        # maps, marketplaces and short links name a business by their path
+        ("https://www.google.com/maps/place/Joes+Pizza", None),
+        ("https://maps.app.goo.gl/xyz", None),
+        ("fb.me/joespizza", None),
+        ("https://www.etsy.com/shop/JoesPrints", None),
+        ("bit.ly/3abc", None),
+        ("https://www.google.com/", "google.com"),
+        ("https://acme.square.site/", "acme.square.site"),
+        ("acme.mystrikingly.com", "acme.mystrikingly.com"),
     ],
 )
 def test_platform_pages_and_sites(url: str, want: str | None) -> None:
