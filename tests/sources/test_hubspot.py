@@ -236,6 +236,9 @@ def test_sample_and_lag(hs, fresh_db) -> None:
     sample = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], sample=5)
     assert sample.records == {"hubspot:companies": 5, "hubspot:contacts": 5}
     assert fresh_db["cursors"].count == 0
+    # owners are read too: the sample's plan maps owners (it warned "no active owner" for
+    # owners that exist)
+    assert fresh_db["owners"].count > 0
     cfg = _cfg(hs, pull={"lag_seconds": 10})
     first = run_pull(fresh_db, cfg, sources=["hubspot"])
     again = run_pull(fresh_db, cfg, sources=["hubspot"])
