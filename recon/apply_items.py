@@ -232,6 +232,7 @@ def ops_for(
             op.natural = item.natural()
         elif kind == "associate":
             op.record_id, op.to_object, op.to_id = item.ends(created)
+            op.primary = bool(item.payload.get("primary"))
         elif kind == "merge":
             op.merge_ids = item.merge_ids
             op.properties = dict(item.payload.get("fields") or item.payload.get("properties") or {})

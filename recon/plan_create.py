@@ -432,8 +432,13 @@ def plan_associations(p: Planner) -> None:
             if ref is None or direction not in _WRITES_HS:
                 continue
             end, req = ref
-            if end.get("id") in companies:
+            primary = str(hs.account_id) if hs.account_id else None
+            if end.get("id") is not None and end.get("id") == primary:
                 continue
+            if end.get("id") in companies and primary is None:
+                continue  # associated, and no other company is primary
+            # the Contact's Account is the HubSpot contact's primary company: a contact moved to
+            # another Account moves its primary company (the former keeps an unlabelled one)
             _associate(
                 p,
                 "hubspot",
@@ -445,6 +450,7 @@ def plan_associations(p: Planner) -> None:
                 pair,
                 hs.modified_at,
                 "contact_to_company",
+                {"primary": True},
             )
         elif direction in _WRITES_SF:
             primary = str(hs.account_id) if hs.account_id else None

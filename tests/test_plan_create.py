@@ -222,6 +222,42 @@ def test_association_from_account_id_into_hubspot() -> None:
     assert not by(plan(w, cfg(companies="off")).items, action="associate")
 
 
+def test_a_contact_moved_to_another_account_moves_its_primary_company() -> None:
+    """A Salesforce Contact moved to another Account: the HubSpot contact got an unlabelled
+    association to the new company and kept the former one as its primary
+    (`associatedcompanyid`), so company, salesforceaccountid and the primary disagreed."""
+    w = World()
+    for hs_id, sf_id, name in (("101", "001A", "Old Co"), ("102", "001B", "New Co")):
+        w.snap("hubspot", "companies", hs_id, {"name": name}, name=name)
+        w.snap("salesforce", "Account", sf_id, {"Name": name}, name=name)
+        w.link("companies", hs_id, "Account", sf_id)
+    linked_contact(
+        w,
+        {"email": EMAIL, "associatedcompanyid": "101"},
+        {"Email": EMAIL, "AccountId": "001B"},
+        hs_cols={"account_id": "101"},
+        sf_cols={"account_id": "001B"},
+    )
+    w.db["associations"].insert_all(
+        [{"source": "hubspot", "from_object": "contacts", "from_id": "201",
+          "to_object": "companies", "to_id": to, "kind": kind}
+         for to, kind in (("101", "primary"), ("102", "unlabeled"))]
+    )  # fmt: skip
+    (item,) = by(plan(w).items, action="associate")
+    assert item["payload"]["to"] == {"object": "companies", "id": "102"}
+    assert item["payload"]["primary"] is True
+    # already the primary company: nothing to do
+    w2 = World()
+    w2.snap("hubspot", "companies", "102", {"name": "New Co"}, name="New Co")
+    w2.snap("salesforce", "Account", "001B", {"Name": "New Co"}, name="New Co")
+    w2.link("companies", "102", "Account", "001B")
+    linked_contact(
+        w2, {"email": EMAIL}, {"Email": EMAIL, "AccountId": "001B"},
+        hs_cols={"account_id": "102"}, sf_cols={"account_id": "001B"},
+    )  # fmt: skip
+    assert by(plan(w2).items, action="associate") == []
+
+
 def test_association_from_hubspot_into_account_id() -> None:
     w = World()
     w.snap("hubspot", "companies", "101", {"name": "Acme"}, name="Acme")

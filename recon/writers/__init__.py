@@ -64,6 +64,8 @@ class Op:
             field is missing (email, domain).
         to_object: associations: the other side's object.
         to_id: associations: the other side's record id.
+        primary: associations (HubSpot contact → company): label the company primary (the
+            contact's former primary company keeps its association, unlabelled).
         merge_ids: merges: the records merged into ``record_id``.
         unmodified_since: updates: the snapshot's modification time; a writer that can send a
             conditional write (Salesforce single-record PATCH, ``If-Unmodified-Since``) refuses
@@ -81,6 +83,7 @@ class Op:
     to_id: str | None = None
     merge_ids: list[str] = field(default_factory=list)
     unmodified_since: str | None = None
+    primary: bool = False
 
 
 @dataclass

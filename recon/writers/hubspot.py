@@ -525,26 +525,51 @@ class HubSpotWriter:
 
         out: dict[str, Outcome] = {}
         api = self.client.crm.associations.v4.batch_api
-        by_target: dict[str, list[Op]] = {}
+        by_target: dict[tuple[str, bool], list[Op]] = {}
         for op in ops:
-            by_target.setdefault(str(op.to_object), []).append(op)
-        for to_object, group in by_target.items():
-            body = assoc.BatchInputPublicDefaultAssociationMultiPost(
-                inputs=[
-                    assoc.PublicDefaultAssociationMultiPost(
-                        _from=assoc.PublicObjectId(id=str(op.record_id)),
-                        to=assoc.PublicObjectId(id=str(op.to_id)),
-                    )
-                    for op in group
-                ]
-            )
-            # read raw: the client knows no 207 answer for this endpoint and returns None for
-            # one, hiding which associations failed
-            raw = self._call(
-                lambda body=body, to_object=to_object: api.create_default(
-                    obj, to_object, body, _preload_content=False
+            by_target.setdefault((str(op.to_object), op.primary), []).append(op)
+        for (to_object, primary), group in by_target.items():
+            if primary:
+                # labelled: the company becomes the contact's primary one (HubSpot moves the
+                # label, and associatedcompanyid, off the former one)
+                labelled = assoc.BatchInputPublicAssociationMultiPost(
+                    inputs=[
+                        assoc.PublicAssociationMultiPost(
+                            _from=assoc.PublicObjectId(id=str(op.record_id)),
+                            to=assoc.PublicObjectId(id=str(op.to_id)),
+                            types=[
+                                assoc.AssociationSpec(
+                                    association_category="HUBSPOT_DEFINED",
+                                    association_type_id=type_id,
+                                )
+                                for type_id in (_PRIMARY_TYPE_ID, _UNLABELLED_TYPE_ID)
+                            ],
+                        )
+                        for op in group
+                    ]
                 )
-            )
+                raw = self._call(
+                    lambda body=labelled, to_object=to_object: api.create(
+                        obj, to_object, body, _preload_content=False
+                    )
+                )
+            else:
+                body = assoc.BatchInputPublicDefaultAssociationMultiPost(
+                    inputs=[
+                        assoc.PublicDefaultAssociationMultiPost(
+                            _from=assoc.PublicObjectId(id=str(op.record_id)),
+                            to=assoc.PublicObjectId(id=str(op.to_id)),
+                        )
+                        for op in group
+                    ]
+                )
+                # read raw: the client knows no 207 answer for this endpoint and returns None
+                # for one, hiding which associations failed
+                raw = self._call(
+                    lambda body=body, to_object=to_object: api.create_default(
+                        obj, to_object, body, _preload_content=False
+                    )
+                )
             answer = json.loads(raw.data or b"{}") if getattr(raw, "data", None) else {}
             resp = SimpleNamespace(
                 results=answer.get("results") or [],
@@ -666,8 +691,15 @@ def _natural_of(rec: Any, ops: list[Op]) -> str | None:
 _ID_RE = re.compile(r"\b\d{1,20}(?:->\d{1,20})?\b")
 
 
+#: HubSpot's association types contact → company: primary, and unlabelled
+_PRIMARY_TYPE_ID, _UNLABELLED_TYPE_ID = 1, 279
+
+
 def _side_id(result: Any, attr: str, key: str) -> Any:
-    """The id of one end of an association result (a client model or a plain dict)."""
+    """The id of one end of an association result (a client model or a plain dict; a
+    labelled create answers ``fromObjectId``/``toObjectId``)."""
+    if isinstance(result, dict) and f"{key}ObjectId" in result:
+        return result[f"{key}ObjectId"]
     end = getattr(result, attr, None) if not isinstance(result, dict) else result.get(key)
     if end is None:
         return None

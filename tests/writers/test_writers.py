@@ -203,6 +203,25 @@ def test_hubspot_merge_and_association(crm: CrmEnv, tmp_path: Path) -> None:
     assert not unknown.ok and f"after merging {more[0]}" in str(unknown.error), unknown
 
 
+def test_a_primary_association_moves_the_contact_s_primary_company(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A contact moved to another company: the new one becomes primary (associatedcompanyid
+    follows), the former keeps an unlabelled association."""
+    w = writer(crm, tmp_path, "hubspot")
+    tag = uid()
+    old, new = crm.hs_create("companies", [{"name": f"PA {tag} {i}"} for i in range(2)])
+    contact = crm.hs_create("contacts", [{"email": f"pa-{tag}@example.com"}])[0]
+    first = w.write([Op("a", "associate", "contacts", contact, to_object="companies", to_id=old)])
+    assert first[0].ok
+    assert crm.hs_get("contacts", contact, ["associatedcompanyid"])["associatedcompanyid"] == old
+    moved = w.write(
+        [Op("b", "associate", "contacts", contact, to_object="companies", to_id=new, primary=True)]
+    )
+    assert moved[0].ok, moved
+    assert crm.hs_get("contacts", contact, ["associatedcompanyid"])["associatedcompanyid"] == new
+
+
 def test_a_hubspot_association_to_a_record_gone_meanwhile_fails(
     crm: CrmEnv, tmp_path: Path
 ) -> None:
