@@ -360,7 +360,7 @@ def store_problem(exc: sqlite3.DatabaseError, path: str | Path | None = None) ->
     other database errors.
 
     Examples:
-        >>> store_problem(sqlite3.DatabaseError("database disk image is malformed"), "r.db")[:40]
+        >>> store_problem(sqlite3.DatabaseError("database disk image is malformed"), "r.db")[:39]
         'r.db is damaged (database disk image is'
     """
     text = str(exc).lower()
