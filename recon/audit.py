@@ -415,8 +415,10 @@ def build_undo_plan(
             f"apply run {apply_run} stopped before its end: items of it are still to be sent or "
             "checked",
             hint="finish it with `recon apply --resume` (it checks in the CRM what was sent), "
-            "then undo it; to send none of the rest, reject those items (or their links) in "
-            "review first: the resumed apply skips them as no longer approved",
+            "then undo it; to send none of the rest, first mark their links or clusters "
+            '"Defer" in review ("Different"/"Distinct" would teach matching they are '
+            "no match; a batch of approved creates: undo it in the sidebar): the resumed apply "
+            "skips what is no longer approved",
         )
     confirmed = [
         dict(r)

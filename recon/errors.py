@@ -36,6 +36,8 @@ HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
 
 from __future__ import annotations
 
+import json
+
 from enum import IntEnum, StrEnum
 from urllib.parse import quote, quote_plus
 
@@ -73,13 +75,17 @@ _SECRETS: set[str] = set()
 def register_secret(value: str | None) -> None:
     """Remember a secret value (a configured credential, a token a CRM issued) so that
     :func:`redact` blanks it wherever it appears: error texts echo requests (a token
-    endpoint's form, an ``Authorization`` header), in plain or URL-encoded spelling.
+    endpoint's form, an ``Authorization`` header), in plain or URL-encoded spelling, and as
+    it reads inside JSON text (quotes and backslashes escaped, non-ASCII as ``\\uXXXX``).
 
     Values shorter than eight characters are not registered (they would blank common text;
     real tokens, secrets and Salesforce passwords are longer).
     """
     if value and len(value) >= 8:
         _SECRETS.update({value, quote_plus(value), quote(value, safe="")})
+        # inside JSON text (stored summaries, --summary files, webhook bodies) a secret with
+        # a quote, a backslash or a non-ASCII letter is spelled otherwise
+        _SECRETS.update({json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]})
 
 
 def redact(text: str) -> str:

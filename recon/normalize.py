@@ -400,6 +400,10 @@ PERSON_PLACEHOLDERS = frozenset(
     }
 )  # fmt: skip
 
+#: of those, the ones that are no real first or last name either: "Na", "Null" and "Test"
+#: are surnames, so they stand for "no name" only as a whole name, never as one part of it
+PERSON_PART_PLACEHOLDERS = PERSON_PLACEHOLDERS - {"na", "none", "null", "nil", "test"}
+
 
 #: romanisations that one name gets back from another script (Cyrillic ц→ts, Greek β→v,
 #: χ→ch, υ→y...) folded to one letter: a key to compare names across scripts
@@ -992,16 +996,20 @@ def phone(text: str | None, region: str | None = None, default_region: str = "US
 _TITLES = r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|herr|frau|mme|mlle|m)\s+)+"
 
 
-def person_names(s: pl.Series) -> pl.Series:
+def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
     """Person names: ASCII, lower case, no punctuation, no leading titles; a placeholder
-    ("[not provided]", "Unknown", :data:`PERSON_PLACEHOLDERS`) is no name.
+    ("[not provided]", "Unknown", :data:`PERSON_PLACEHOLDERS`) is no name. ``part``: the
+    values are first or last names, where only :data:`PERSON_PART_PLACEHOLDERS` are none.
 
     Examples:
-        >>> person_names(pl.Series(["Dr. José O'Brien-Smith", "[not provided]"])).to_list()
-        ['jose obrien smith', None]
+        >>> person_names(pl.Series(["Dr. José O'Brien-Smith", "[not provided]", "Na"])).to_list()
+        ['jose obrien smith', None, None]
+        >>> person_names(pl.Series(["Na", "[not provided]"]), part=True).to_list()
+        ['na', None]
     """
     w = _words(s).str.replace(_TITLES, "")
-    blank = w.is_in(list(PERSON_PLACEHOLDERS)).fill_null(False)
+    placeholders = PERSON_PART_PLACEHOLDERS if part else PERSON_PLACEHOLDERS
+    blank = w.is_in(list(placeholders)).fill_null(False)
     return pl.select(pl.when((w.str.len_bytes() > 0) & ~blank).then(w).alias(s.name)).to_series()
 
 

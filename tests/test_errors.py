@@ -25,6 +25,19 @@ def test_registered_secrets_are_blanked_in_every_error_of_the_tree() -> None:
     assert str(ReconError("client_secret: not set")) == "client_secret: not set"
 
 
+def test_secrets_are_blanked_inside_json_text() -> None:
+    """A password with a quote, a backslash or a non-ASCII letter reads otherwise in JSON
+    (a stored run summary, a --summary file): it is blanked there too."""
+    from recon.models import canonical_json
+
+    for secret in ('Pa"ss\\word123XYZtoken', "Passwört123tokenABC"):
+        register_secret(secret)
+        doc = {"error": f"refused: {secret}"}
+        for text in (json.dumps(doc), json.dumps(doc, ensure_ascii=False), canonical_json(doc)):
+            assert redact(text).count("***") == 1, text
+            assert json.loads(redact(text)) == {"error": "refused: ***"}
+
+
 class _Echo(http.server.BaseHTTPRequestHandler):
     """A CRM that refuses every request and echoes it back (headers and form) in its error."""
 

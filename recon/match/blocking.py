@@ -148,7 +148,7 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         email = _distinct(N.emails, cols["email"])
         # a placeholder part ("[not provided]", what a Lead create fills in) is no name
         first, last_part = (
-            pl.select(pl.when(N.person_names(c).is_not_null()).then(c)).to_series()
+            pl.select(pl.when(N.person_names(c, part=True).is_not_null()).then(c)).to_series()
             for c in (cols["first_name"], cols["last_name"])
         )
         full = pl.select(
@@ -163,7 +163,7 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         out["person_norm"] = person
         out["company_norm"] = company
         out["domain"] = pl.select(pl.coalesce(N.domains(email), dom)).to_series()
-        last = N.person_names(cols["last_name"])
+        last = N.person_names(cols["last_name"], part=True)
         last = pl.select(pl.coalesce(last, person.str.split(" ").list.last())).to_series()
         out["last_company_key"] = pl.select(
             pl.when(last.is_not_null() & company.is_not_null()).then(

@@ -330,6 +330,23 @@ def test_the_not_provided_placeholder_is_no_name_and_no_company() -> None:
     assert r.duplicates.filter(pl.col("tier") == "auto").height == 0
 
 
+def test_surnames_that_look_like_placeholders_are_names() -> None:
+    """ "Na" and "Null" are surnames: as one part of a name they are kept (only a whole name
+    "NA" or "Null" stands for no name)."""
+    from recon.match.blocking import features
+
+    rows = [
+        {"record_id": "a", "first_name": "Ji-woo", "last_name": "Na", "email": None},
+        {"record_id": "b", "first_name": "Jan", "last_name": "Null", "email": None},
+        {"record_id": "c", "first_name": None, "last_name": "NA", "email": None},
+    ]
+    people = pl.DataFrame(rows).with_columns(
+        source=pl.lit("hubspot"), object=pl.lit("contacts"), company=pl.lit(None, pl.String)
+    )
+    f = features(people, "contacts")
+    assert f["name_norm"].to_list() == ["ji woo na", "jan null", None]
+
+
 def test_contact_company_levels_use_company_names() -> None:
     hs = pl.DataFrame(
         [{"record_id": "h", "first_name": "Mary", "last_name": "Bell", "company": "Klein & Scott"}]
