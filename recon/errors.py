@@ -37,7 +37,6 @@ HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
 from __future__ import annotations
 
 import json
-
 from enum import IntEnum, StrEnum
 from urllib.parse import quote, quote_plus
 
