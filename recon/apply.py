@@ -53,7 +53,14 @@ from .errors import BudgetExhausted, ConfigError, ReconError, UsageError
 from .lock import store_lock
 from .models import canonical_json, now_iso
 from .review_stale import stale_id
-from .store import UNFINISHED_APPLY, finish_run, resolve_run_id, start_run, transaction
+from .store import (
+    UNFINISHED_APPLY,
+    finish_run,
+    process_key,
+    resolve_run_id,
+    start_run,
+    transaction,
+)
 from .writers import CallBudget, Writer, chunks
 from .writers.dryrun import DryRunWriter
 
@@ -425,10 +432,17 @@ def apply_plan(
                 # it over (config.process_started_at), and config.resumed counts the takeovers
                 db.execute(
                     "update runs set status = 'running', ended_at = null, pid = ?, host = ?, "
+                    "process = ?, "
                     "config = json_set(coalesce(config, '{}'), '$.process_started_at', ?, "
                     "'$.resumed', coalesce(json_extract(config, '$.resumed'), 0) + 1) "
                     "where run_id = ?",
-                    [os.getpid(), socket.gethostname(), now_iso(), run_id],
+                    [
+                        os.getpid(),
+                        socket.gethostname(),
+                        process_key(os.getpid()),
+                        now_iso(),
+                        run_id,
+                    ],
                 )
                 # the merges confirmed when the run started stay confirmed when it resumes
                 confirmed = db.execute(

@@ -31,7 +31,7 @@ import sqlite_utils
 
 from .errors import LockedError
 from .models import now_iso, parse_ts
-from .store import process_ran_at, transaction
+from .store import process_key, process_ran_at, transaction
 
 #: how long taking the lock waits for a holder's write transaction (then: locked, exit 5)
 _BUSY_MS = 5000
@@ -124,7 +124,9 @@ def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
         pid = int(row["pid"])
         if pid != os.getpid() and not _alive(pid):
             return True
-        if pid != os.getpid() and not process_ran_at(pid, row.get("started_at")):
+        if pid != os.getpid() and not process_ran_at(
+            pid, row.get("started_at"), row.get("process")
+        ):
             # the pid is another process now (pids are reused: pid 1 in a restarted container),
             # started after the lock was taken: the holder is gone
             return True
@@ -173,7 +175,11 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
         if current is not None:
             mine = current["pid"] == me.pid and current["host"] == me.host
             # taken after this process started (else: a dead run's pid, reused)
-            if mine and current["started_at"] and process_ran_at(me.pid, current["started_at"]):
+            if (
+                mine
+                and current["started_at"]
+                and process_ran_at(me.pid, current["started_at"], current.get("process"))
+            ):
                 me.nested = True
                 return me
             if mine:
@@ -206,6 +212,7 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
                 "started_at": now,
                 "heartbeat_at": now,
                 "notified_at": None,  # no notice has gone out about this holder yet
+                "process": process_key(me.pid),
             },
             pk="name",
         )

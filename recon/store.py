@@ -606,16 +606,38 @@ def start_run(
                 "error": None,
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
+                "process": process_key(os.getpid()),
             }
         )
     return rid
 
 
-def process_ran_at(pid: int, at: str | None) -> bool:
+def process_key(pid: int) -> str | None:
+    """An identity of process ``pid`` of this host that no clock change moves: the boot it
+    runs in and its start in clock ticks since that boot (Linux); None where not known.
+
+    Examples:
+        >>> key = process_key(os.getpid())
+        >>> key is None or key == process_key(os.getpid())
+        True
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        start = stat[stat.rindex(")") + 2 :].split()[19]  # field 22, starttime
+    except (OSError, ValueError, IndexError):
+        return None
+    return f"{boot}:{start}"
+
+
+def process_ran_at(pid: int, at: str | None, key: str | None = None) -> bool:
     """Whether process ``pid`` of this host exists and already ran at ``at`` (a timestamp).
 
     A pid whose process started after ``at`` belongs to a newer process (pids are reused,
-    e.g. pid 1 in a restarted container), not to whatever recorded it then.
+    e.g. pid 1 in a restarted container), not to whatever recorded it then. ``key``: the
+    :func:`process_key` recorded with ``at``; where both it and the pid's key now are known
+    they decide (a wall clock stepped since, at boot by NTP, does not make a live process
+    look younger than its record).
 
     Examples:
         >>> process_ran_at(os.getpid(), "2999-01-01T00:00:00Z"), process_ran_at(os.getpid(), "2000-01-01T00:00:00Z")
@@ -632,6 +654,8 @@ def process_ran_at(pid: int, at: str | None) -> bool:
         started = proc.create_time()
     except psutil.NoSuchProcess:
         return False
+    if key and (now_key := process_key(pid)) is not None:
+        return now_key == key
     when = parse_ts(at) if at else None
     return when is None or started <= when.timestamp() + 1  # clock granularity
 
@@ -650,13 +674,14 @@ def settle_dead_runs(db: sqlite_utils.Database) -> list[str]:
     """
     dead = [
         str(run_id)
-        for run_id, pid, started in db.execute(
+        for run_id, pid, started, key in db.execute(
             # a resumed apply's process took it over later (recon.apply: process_started_at)
             "select run_id, pid, coalesce(json_extract(config, '$.process_started_at'), "
-            "started_at) from runs where status = 'running' and host = ? and pid is not null",
+            "started_at), process from runs where status = 'running' and host = ? "
+            "and pid is not null",
             [socket.gethostname()],
         ).fetchall()
-        if not process_ran_at(int(pid), started)
+        if not process_ran_at(int(pid), started, key)
     ]
     if dead:
         with transaction(db):
@@ -1069,3 +1094,11 @@ def m013_journal_by_plan(db: sqlite_utils.Database) -> None:
     writes, merges it sent and did not confirm) and the stale writes a reviewer dropped are
     looked up per plan, not by scanning every apply's rows."""
     db.execute("create index if not exists journal_plan_item on journal (plan_run_id, item_id)")
+
+
+@MIGRATIONS(name="m014_process_keys")
+def m014_process_keys(db: sqlite_utils.Database) -> None:
+    """Runs and the lock record their process's :func:`process_key`: whether a pid is still
+    the process that started a run or took the lock is told without the wall clock."""
+    db["runs"].add_column("process", str)
+    db["locks"].add_column("process", str)

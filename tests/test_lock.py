@@ -11,6 +11,7 @@ import pytest
 
 from recon.errors import ExitCode, LockedError
 from recon.lock import acquire, lock_info, release, store_lock
+from recon.models import now_iso
 from recon.store import open_store, transaction
 
 
@@ -112,6 +113,47 @@ def test_a_lock_whose_pid_is_now_a_younger_process_is_taken_over(store_path: Pat
     finally:
         younger.kill()
         younger.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process keys need /proc")
+def test_a_live_holder_is_not_taken_over_after_the_clock_stepped(store_path: Path) -> None:
+    """The wall clock stepped forward (NTP at boot) after the holder took the lock: its
+    process now looks younger than its lock by the clock, but its recorded process key says
+    it is the same process. Taking such a lock over let two runs write at once."""
+    import socket
+    from datetime import UTC, datetime, timedelta
+
+    from recon.store import process_key, settle_dead_runs, start_run
+
+    db = open_store(store_path)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        key = process_key(holder.pid)
+        assert key is not None
+        before_step = (datetime.now(UTC) - timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        with transaction(db):
+            db["locks"].insert(
+                {"name": "store", "holder": "recon run", "pid": holder.pid, "process": key,
+                 "host": socket.gethostname(), "started_at": before_step,
+                 "heartbeat_at": now_iso()}
+            )  # fmt: skip
+        with pytest.raises(LockedError):
+            acquire(db, holder="next")
+        run = start_run(db, "apply")
+        with transaction(db):
+            db["runs"].update(run, {"pid": holder.pid, "process": key, "started_at": before_step})
+        assert settle_dead_runs(db) == []
+        # another process under that pid (a reused pid) has another key: taken over
+        with transaction(db):
+            db.execute("update locks set process = 'another-boot:1'")
+            db.execute("update runs set process = 'another-boot:1'")
+        lock = acquire(db, holder="next")
+        assert lock.holder == "next"
+        release(lock)
+        assert settle_dead_runs(db) == [run]
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_lock_held_by_another_process(store_path: Path) -> None:

@@ -333,6 +333,8 @@ def test_a_run_taken_over_later_is_judged_by_its_takeover_time() -> None:
         "config = json_set(config, '$.process_started_at', ?) where run_id = ?",
         [now_iso(), taken],
     )
+    # rows recorded without a process key (before it was recorded) are judged by the times
+    db.execute("update runs set process = null")
     assert settle_dead_runs(db) == [old]  # its pid's process started after it: not its own
 
 
