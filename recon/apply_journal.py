@@ -101,10 +101,13 @@ def decisions_mark(db: sqlite_utils.Database) -> tuple[int, tuple[Any, ...]]:
     """When decisions may have changed, and what they hold (:meth:`Runner._decisions_moved`).
 
     ``(data_version, fingerprint)``: SQLite's ``data_version`` moves when another connection
-    (the review app, a reviewer's script) commits anything, and never for this connection's
-    own writes (the links recon records for its creates); the fingerprint (rows, last row,
-    which rows are superseded, the choices) tells whether the decisions are among what moved,
-    an undo in the app (which only flips ``superseded``) included.
+    (the review app, a reviewer's script, the lock's heartbeat) commits anything, and never
+    for this connection's own writes; the fingerprint (rows, last row, which rows are
+    superseded, the choices) tells whether the decisions are among what moved, an undo in the
+    app (which only flips ``superseded``) included. The links this run records for its creates
+    (``decided_by = 'recon'``) are left out: they are no news to it, and with them in, every
+    heartbeat after a create made the next batch read every approval again. A person deciding
+    about such a link writes a row of their own.
     """
     version = int(db.execute("pragma data_version").fetchone()[0])
     return version, _fingerprint(db)
@@ -113,7 +116,8 @@ def decisions_mark(db: sqlite_utils.Database) -> tuple[int, tuple[Any, ...]]:
 def _fingerprint(db: sqlite_utils.Database) -> tuple[Any, ...]:
     row = db.execute(
         "select count(*), coalesce(max(rowid), 0), total(rowid * superseded), "
-        "total(length(coalesce(choice, '')) * rowid) from decisions"
+        "total(length(coalesce(choice, '')) * rowid) from decisions "
+        "where decided_by is not 'recon'"
     ).fetchone()
     return tuple(row)
 

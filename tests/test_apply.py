@@ -730,6 +730,7 @@ def test_recon_s_own_decisions_during_an_apply_cost_no_recompute(
     before each batch recomputed every approval after every create batch (seconds each on a
     large plan). Only another connection's writes are looked at."""
     import recon.apply
+    import recon.apply_journal
 
     cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
     db = crm.db(cfg)
@@ -746,6 +747,18 @@ def test_recon_s_own_decisions_during_an_apply_cost_no_recompute(
     monkeypatch.setattr(
         recon.apply, "approved_plan_items", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
+    # before each batch another connection writes something that is no decision (the lock's
+    # heartbeat every 30 s does): the decisions are looked at, and recon's own are no news
+    other = crm.db(cfg)
+    other.execute("create table if not exists beats (at text)")
+    moved = recon.apply_journal.Runner._decisions_moved
+
+    def beat_then_look(self: Any) -> bool:
+        with transaction(other):
+            other.execute("insert into beats values (?)", [now_iso()])
+        return bool(moved(self))
+
+    monkeypatch.setattr(recon.apply_journal.Runner, "_decisions_moved", beat_then_look)
     result = apply_plan(db, cfg, plan_run_id=plan)
     assert result.applied == 4 and len(calls) == 1  # read once, when the run starts
     assert (
