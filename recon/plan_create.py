@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
+from .mapping import same_second
 from .plan_fields import fields_for_create
 from .plan_values import NOT_PROVIDED, fast_stable_id, lead_converted
 from .sources.scope import filter_matches
@@ -384,6 +385,7 @@ def _associate(
     modified_at: str | None,
     kind: str,
     extra_payload: dict[str, Any] | None = None,
+    before: str | None = None,
 ) -> None:
     from .plan_build import SEQ
 
@@ -402,7 +404,7 @@ def _associate(
             obj,
             record_id,
             fname,
-            None,
+            before,
             after,
             modified_at,
             link,
@@ -418,7 +420,10 @@ def plan_associations(p: Planner) -> None:
     """Contact ⇄ company associations for linked contacts, from AccountId and HubSpot associations.
 
     Only while both contacts and companies sync (seed 004: associations follow when both
-    objects sync).
+    objects sync). A Salesforce Contact's Account is its HubSpot contact's primary company.
+    When the two name different linked companies, the direction decides which side follows;
+    ``two_way``: the side changed last (the HubSpot primary company's time, else the records'
+    times), and nothing when that cannot be told (``skipped.association_unclear``).
     """
     direction = p.direction["contacts"]
     if direction == "off" or p.direction["companies"] == "off":
@@ -427,49 +432,73 @@ def plan_associations(p: Planner) -> None:
     for link, hs, sf in p.link_groups.get(("contacts", "Contact"), ()):
         pair = link["pair_id"]
         companies = p.view.hs_company_of.get(hs.record_id, set())
+        primary = str(hs.account_id) if hs.account_id else None
         if sf.account_id:
             ref = _company_ref(p, str(sf.account_id))
-            if ref is None or direction not in _WRITES_HS:
+            if ref is None:
                 continue
             end, req = ref
-            primary = str(hs.account_id) if hs.account_id else None
             if end.get("id") is not None and end.get("id") == primary:
                 continue
             if end.get("id") in companies and primary is None:
                 continue  # associated, and no other company is primary
-            # the Contact's Account is the HubSpot contact's primary company: a contact moved to
-            # another Account moves its primary company (the former keeps an unlabelled one)
-            _associate(
-                p,
-                "hubspot",
-                "contacts",
-                hs.record_id,
-                {"object": "contacts", "id": hs.record_id},
-                end,
-                [pair, req],
-                pair,
-                hs.modified_at,
-                "contact_to_company",
-                {"primary": True},
-            )
-        elif direction in _WRITES_SF:
-            primary = str(hs.account_id) if hs.account_id else None
-            ordered = ([primary] if primary else []) + sorted(companies - {primary})
-            for c in ordered:
-                if c not in p.account_of_company:
+            # which side the other follows: HubSpot's primary company, or the Contact's Account
+            hs_leads = direction == "hubspot_to_salesforce"
+            if primary is not None and direction == "two_way":
+                hs_time = hs.field_time("associatedcompanyid") or p.view.user_time(hs)
+                sf_time = p.view.user_time(sf)
+                if hs_time is None or sf_time is None or same_second(hs_time, sf_time):
+                    p.skipped["association_unclear"] += 1
                     continue
-                account, cpair = p.account_of_company[c]
+                hs_leads = hs_time > sf_time
+            if hs_leads:
+                if primary is None:
+                    continue
+                if primary not in p.account_of_company:
+                    # HubSpot's primary company has no linked Account to move the Contact to
+                    p.skipped["association_company_unlinked"] += 1
+                    continue
+                _account_of(p, pair, sf, primary, before=str(sf.account_id))
+            elif direction in _WRITES_HS:
+                # the Contact's Account is the HubSpot contact's primary company: a contact moved
+                # to another Account moves its primary company (the former keeps an unlabelled
+                # association; `before` names it for the audit)
                 _associate(
                     p,
-                    "salesforce",
-                    "Contact",
-                    sf.record_id,
-                    {"object": "Contact", "id": sf.record_id},
-                    {"object": "Account", "id": account},
-                    [pair, cpair],
+                    "hubspot",
+                    "contacts",
+                    hs.record_id,
+                    {"object": "contacts", "id": hs.record_id},
+                    end,
+                    [pair, req],
                     pair,
-                    sf.modified_at,
-                    "AccountId",
-                    {"fields": {"AccountId": account}},
+                    hs.modified_at,
+                    "contact_to_company",
+                    {"primary": True},
+                    before=primary,
                 )
-                break
+        elif direction in _WRITES_SF:
+            ordered = ([primary] if primary else []) + sorted(companies - {primary})
+            for c in ordered:
+                if c in p.account_of_company:
+                    _account_of(p, pair, sf, c)
+                    break
+
+
+def _account_of(p: Planner, pair: str, sf: Rec, company: str, before: str | None = None) -> None:
+    """Plan the Salesforce Contact ``sf``'s AccountId: the Account linked to HubSpot ``company``."""
+    account, cpair = p.account_of_company[company]
+    _associate(
+        p,
+        "salesforce",
+        "Contact",
+        sf.record_id,
+        {"object": "Contact", "id": sf.record_id},
+        {"object": "Account", "id": account},
+        [pair, cpair],
+        pair,
+        sf.modified_at,
+        "AccountId",
+        {"fields": {"AccountId": account}},
+        before=before,
+    )

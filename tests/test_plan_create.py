@@ -222,10 +222,27 @@ def test_association_from_account_id_into_hubspot() -> None:
     assert not by(plan(w, cfg(companies="off")).items, action="associate")
 
 
-def test_a_contact_moved_to_another_account_moves_its_primary_company() -> None:
+OLD, NEW = "2024-06-01T00:00:00.000Z", "2024-07-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("direction", "hs_time", "sf_time", "follows"),
+    [
+        ("salesforce_to_hubspot", NEW, OLD, "hubspot"),
+        ("hubspot_to_salesforce", OLD, NEW, "salesforce"),
+        ("two_way", OLD, NEW, "hubspot"),  # the Contact moved last: HubSpot follows
+        ("two_way", NEW, OLD, "salesforce"),  # the primary company changed last: SF follows
+        ("two_way", OLD, OLD, None),  # cannot be told: nothing, counted
+    ],
+)
+def test_a_contact_s_account_and_primary_company_follow_the_side_that_moved(
+    direction: str, hs_time: str, sf_time: str, follows: str | None
+) -> None:
     """A Salesforce Contact moved to another Account: the HubSpot contact got an unlabelled
     association to the new company and kept the former one as its primary
-    (`associatedcompanyid`), so company, salesforceaccountid and the primary disagreed."""
+    (`associatedcompanyid`), so company, salesforceaccountid and the primary disagreed. And
+    a HubSpot contact whose primary company a person changed must not be moved back under
+    `two_way`: the side that changed last leads."""
     w = World()
     for hs_id, sf_id, name in (("101", "001A", "Old Co"), ("102", "001B", "New Co")):
         w.snap("hubspot", "companies", hs_id, {"name": name}, name=name)
@@ -235,18 +252,30 @@ def test_a_contact_moved_to_another_account_moves_its_primary_company() -> None:
         w,
         {"email": EMAIL, "associatedcompanyid": "101"},
         {"Email": EMAIL, "AccountId": "001B"},
-        hs_cols={"account_id": "101"},
-        sf_cols={"account_id": "001B"},
+        hs_cols={"account_id": "101", "modified_at": hs_time},
+        sf_cols={"account_id": "001B", "modified_at": sf_time},
     )
     w.db["associations"].insert_all(
         [{"source": "hubspot", "from_object": "contacts", "from_id": "201",
           "to_object": "companies", "to_id": to, "kind": kind}
          for to, kind in (("101", "primary"), ("102", "unlabeled"))]
     )  # fmt: skip
-    (item,) = by(plan(w).items, action="associate")
-    assert item["payload"]["to"] == {"object": "companies", "id": "102"}
-    assert item["payload"]["primary"] is True
-    # already the primary company: nothing to do
+    res = plan(w, cfg(contacts=direction))
+    items = by(res.items, action="associate")
+    if follows is None:
+        assert items == [] and res.skipped["association_unclear"] == 1
+        return
+    (item,) = items
+    assert item["system"] == follows
+    if follows == "hubspot":  # the primary label moves; the former primary is the before
+        assert item["payload"]["to"] == {"object": "companies", "id": "102"}
+        assert item["payload"]["primary"] is True and item["before"] == "101"
+    else:  # the Contact moves to the primary company's Account; undo restores the former
+        assert item["payload"]["fields"] == {"AccountId": "001A"}
+        assert item["before"] == "001B" and item["after"] == "001A"
+
+
+def test_a_contact_already_under_its_account_s_company_needs_no_association() -> None:
     w2 = World()
     w2.snap("hubspot", "companies", "102", {"name": "New Co"}, name="New Co")
     w2.snap("salesforce", "Account", "001B", {"Name": "New Co"}, name="New Co")
