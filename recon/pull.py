@@ -394,6 +394,7 @@ def run_pull(
         info: dict[str, Any] = {"status": "ok", "objects": {}}
         per_source[name] = info
         source: Any = None
+        missing: list[MissingField] = []
         try:
             source = factory(name, cfg, meter)
             objs = (
@@ -407,7 +408,6 @@ def run_pull(
             if stopped in objs:
                 at = objs.index(stopped)
                 objs = objs[at:] + objs[:at]
-            missing: list[MissingField] = []
             for obj in objs:
                 info["current"] = obj
                 try:
@@ -420,10 +420,6 @@ def run_pull(
                     # same, so every such field is named at once (and their schemas stored)
                     missing.append(exc)
             info.pop("current", None)
-            if missing:
-                if len(missing) == 1:
-                    raise missing[0]
-                raise MissingField("; ".join(m.message for m in missing), hint=missing[0].hint)
             if stopped is not None and sample is None:
                 with transaction(db):
                     db.execute(
@@ -444,12 +440,15 @@ def run_pull(
                     )
                     if sample is None:  # a test run leaves the cursors (and stamps) alone
                         _stamp(db, name, "owners", run_id)
+            if missing:  # the other objects and the owners were read: now the missing fields
+                raise _all_missing(missing)
         except BudgetExhausted as exc:
             info["status"], info["error"] = "budget", str(exc)
             if sample is None and info.get("current"):
                 _remember_stop(db, name, str(info.pop("current")), run_id)
             result.errors.append(f"{name}: {exc}")
             failures.append((name, exc))
+            _report_missing(name, missing, result, failures)
         except (SourceError, ConfigError) as exc:
             # a setting this source lacks (a token) stops this source only: the other runs
             info["status"], info["error"] = "failed", str(exc)
@@ -458,6 +457,8 @@ def run_pull(
             )
             result.errors.append(f"{name}: {exc}")
             failures.append((name, exc))
+            if not isinstance(exc, MissingField):  # another error stopped the source later
+                _report_missing(name, missing, result, failures)
         except BaseException as exc:
             cut = isinstance(exc, KeyboardInterrupt)
             why = "interrupted (Ctrl-C)" if cut else redact(f"{type(exc).__name__}: {exc}")
@@ -490,6 +491,26 @@ def run_pull(
     if failures:
         raise _pull_error(failures, result)
     return result
+
+
+def _all_missing(missing: list[MissingField]) -> MissingField:
+    """One error naming every missing field of a source."""
+    if len(missing) == 1:
+        return missing[0]
+    return MissingField("; ".join(m.message for m in missing), hint=missing[0].hint)
+
+
+def _report_missing(
+    name: str,
+    missing: list[MissingField],
+    result: PullResult,
+    failures: list[tuple[str, ReconError]],
+) -> None:
+    """Name the missing fields of a source a later error stopped (they are not lost)."""
+    if missing:
+        exc = _all_missing(missing)
+        result.errors.append(f"{name}: {exc}")
+        failures.append((name, exc))
 
 
 #: which source's error a pull reports when more than one failed (lower first): the one a

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from recon.config import ReconConfig, load_config
-from recon.errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
+from recon.errors import (
+    AuthError,
+    BudgetExhausted,
+    ErrorClass,
+    MissingField,
+    RateLimited,
+    SourceError,
+)
 from recon.pull import in_scope, load_cursor, run_pull
 from recon.sources.crm import CallMeter, Cursor, Failure, Page, iso_utc
 
@@ -352,6 +359,44 @@ def test_a_source_missing_a_setting_does_not_stop_the_other(fresh_db) -> None:
     assert reached == ["salesforce"] and int(err.value.exit_code) == 3
     summary = json.loads(fresh_db.execute("select summary from runs").fetchone()[0])
     assert summary["sources"]["hubspot"]["error_class"] == "configuration"
+
+
+class _GoneField(ScriptedSource):
+    """Companies name a property that is gone; contacts read fine, or stop on the budget."""
+
+    def __init__(self, records: list[dict[str, Any]], meter: CallMeter, then: str) -> None:
+        super().__init__(records, meter)
+        self.then = then
+
+    def objects(self) -> tuple[str, ...]:
+        return ("companies", "contacts")
+
+    def pull(self, obj: str, cursor: Cursor, **kw: Any) -> Iterator[Page]:
+        if obj == "companies":
+            raise MissingField(
+                "hubspot companies: property 'scratch' no longer exists", hint="fix the mapping"
+            )
+        if self.then == "budget":
+            raise BudgetExhausted("hubspot: the run's budget of 1 calls is spent")
+        yield from super().pull(obj, cursor, **kw)
+
+
+@pytest.mark.parametrize("then", ["ok", "budget"])
+def test_a_missing_field_is_named_whatever_stops_the_source_after_it(fresh_db, then) -> None:
+    """A missing field was collected and the other objects read on, but a later spent budget
+    dropped it from the report (the field was never named), and the owners were not read."""
+    records = [_row("1", "2024-01-01T00:00:00.000Z")]
+
+    def factory(name, cfg, meter):
+        return _GoneField(records, meter, then)
+
+    with pytest.raises(MissingField if then == "ok" else SourceError) as err:
+        run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=factory)
+    assert "property 'scratch' no longer exists" in str(err.value)
+    if then == "budget":
+        assert "budget of 1 calls is spent" in str(err.value)  # both are said
+    else:  # the other objects and the owners were read before the error
+        assert fresh_db["snapshots"].count == 1 and fresh_db["owners"].count == 1
 
 
 # --------------------------------------------------------------------------- CLI (session sandbox)
