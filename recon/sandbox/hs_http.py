@@ -135,6 +135,13 @@ def inputs_of(body: Any, *, limit: int = 100) -> list[dict[str, Any]]:
     return [i if isinstance(i, dict) else {"id": i} for i in inputs]
 
 
+def _sensitive(definition: dict[str, Any] | None) -> bool:
+    """Whether a property holds Sensitive Data (its value needs a scope to be read)."""
+    if not definition:
+        return False
+    return definition.get("dataSensitivity") not in (None, "non_sensitive")
+
+
 def record_json(
     conn: sqlite3.Connection,
     obj: str,
@@ -159,7 +166,13 @@ def record_json(
         from .hs_records import properties_of
 
         known = properties_of(conn, obj)
-    out_props = {n: props.get(n) for n in names if n in known or n in props}
+    # a sensitive-data property's value needs a scope the emulator's apps do not hold: HubSpot
+    # leaves it out of the record (its definition is listed all the same)
+    out_props = {
+        n: props.get(n)
+        for n in names
+        if (n in known or n in props) and not _sensitive(known.get(n))
+    }
     rec: dict[str, Any] = {
         "id": str(row["id"]),
         "properties": out_props,
@@ -194,7 +207,7 @@ def record_json(
                 }
             ]
             for n in history
-            if n in written or props.get(n) is not None
+            if (n in written or props.get(n) is not None) and not _sensitive(known.get(n))
         }
     if associations:
         assoc: dict[str, Any] = {}

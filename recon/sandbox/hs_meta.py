@@ -479,4 +479,15 @@ def _new_property(obj: str, body: Any) -> dict[str, Any]:
     )
     definition["formField"] = bool(body.get("formField", True))
     definition["hidden"] = bool(body.get("hidden", False))
+    sensitivity = str(body.get("dataSensitivity") or "non_sensitive")
+    if sensitivity not in DATA_SENSITIVITY:
+        raise validation(
+            f"dataSensitivity {sensitivity!r} is not one of {', '.join(DATA_SENSITIVITY)}"
+        )
+    definition["dataSensitivity"] = sensitivity
     return definition
+
+
+#: a property's ``dataSensitivity``: the emulator's private apps hold no sensitive-data scope, so
+#: values of the other two are left out of every record read (their definitions are listed)
+DATA_SENSITIVITY = ("non_sensitive", "sensitive", "highly_sensitive")

@@ -149,6 +149,7 @@ class HubSpotSource:
             )
         self.client = client
         self.properties: dict[str, list[str]] = {}
+        self.schema_read: dict[str, bool] = {}  # whether a schema was read from HubSpot this run
         self.configured: dict[str, list[str]] = {}  # the properties recon.toml names, per object
         self._history: dict[str, list[str]] = {}  # object -> properties whose times are read
         self._scoped = True  # push the scoping filters into searches (off for scope sweeps)
@@ -226,6 +227,7 @@ class HubSpotSource:
             exc.schema = fields if fetched else None  # type: ignore[attr-defined]
             raise exc
         self.configured[obj] = sorted(set(configured))
+        self.schema_read[obj] = fetched
         self.properties[obj] = [p for p in dict.fromkeys(wanted + configured) if p in existing]
         if CURSOR_FIELDS[obj] not in self.properties[obj] and CURSOR_FIELDS[obj] in existing:
             self.properties[obj].append(CURSOR_FIELDS[obj])
@@ -341,13 +343,26 @@ class HubSpotSource:
             if p in self.properties.get(obj, ())
             and not any(p in (r.get("properties") or {}) for r in records)
         ]
-        if gone:
+        if not gone:
+            return
+        what = (
+            f"hubspot {obj}: configured propert{'y' if len(gone) == 1 else 'ies'} {', '.join(gone)}"
+        )
+        if self.schema_read.get(obj):
+            # listed by the properties read this run, left out of the records: not deleted, but
+            # not readable by the private app (HubSpot leaves out sensitive data without its scope)
             raise MissingField(
-                f"hubspot {obj}: configured propert{'y' if len(gone) == 1 else 'ies'} "
-                f"{', '.join(gone)} not in HubSpot's answer (deleted since its schema was read?)",
-                hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] "
-                "campaign_property, or create the property in HubSpot again",
+                f"{what} listed by HubSpot but left out of its records: the private app may not "
+                "read it",
+                hint=f"give the app the scope to read it (sensitive data: "
+                f"crm.objects.{obj}.sensitive.read.v2), or drop it from [[mapping.fields]] / "
+                "[pull] hubspot_properties / filters / [mapping] campaign_property",
             )
+        raise MissingField(
+            f"{what} not in HubSpot's answer (deleted since its schema was read?)",
+            hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] "
+            "campaign_property, or create the property in HubSpot again",
+        )
 
     def associations(self, contact_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
         """Contact → company associations (v4 batch read, 100 ids a call) and primary companies."""

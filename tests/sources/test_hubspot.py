@@ -520,6 +520,30 @@ def test_a_configured_property_deleted_in_hubspot_is_found_and_named_with_every_
         assert "scratch" not in {f["name"] for f in stored}
 
 
+def test_a_property_the_app_may_not_read_is_named_as_such_not_as_deleted(hs, fresh_db) -> None:
+    """A Sensitive Data property is listed by the properties API but left out of the records
+    of an app without the sensitive scope: the pull said it was deleted, read the schema
+    again, and failed the same way on every run. It names the scope."""
+    auth = {"Authorization": "Bearer pat-na1-test"}
+    name = "passport_number"
+    requests.post(
+        f"{hs.url}/crm/v3/properties/contacts",
+        json={"name": name, "label": "Passport", "type": "string", "fieldType": "text",
+              "groupName": "contactinformation", "dataSensitivity": "sensitive"},
+        headers=auth, timeout=5,
+    ).raise_for_status()  # fmt: skip
+    listed = requests.get(f"{hs.url}/crm/v3/properties/contacts/{name}", headers=auth, timeout=5)
+    assert listed.json()["dataSensitivity"] == "sensitive"
+    cfg = _cfg(hs, pull={"hubspot_properties": {"contacts": [name]}})
+    try:
+        with pytest.raises(MissingField) as err:
+            run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    finally:
+        requests.delete(f"{hs.url}/crm/v3/properties/contacts/{name}", headers=auth, timeout=5)
+    assert "may not read it" in str(err.value) and "deleted" not in str(err.value)
+    assert "sensitive" in (err.value.hint or "")
+
+
 def test_a_record_merged_away_in_hubspot_is_archived_in_the_store(hs, fresh_db) -> None:
     """HubSpot returns a merged-away record from no list, search or archived read: the
     survivor's hs_merged_object_ids says it is gone."""
