@@ -400,9 +400,9 @@ def apply_plan(
             result = ApplyResult(run_id=rid, plan_run_id=None, dry_run=True)
             finish_run(db, rid, summary=result.summary())
             return result
-        from .apply_journal import decisions_mark
+        from .apply_journal import approvals_mark
 
-        mark = decisions_mark(db)  # before the approvals are read: none made meanwhile is missed
+        mark = approvals_mark(db)  # before the approvals are read: none made meanwhile is missed
         rows = approved_plan_items(db, plan)
         if skip_failed_of:
             failed = {
@@ -460,7 +460,7 @@ def apply_plan(
                 run_id = start_run(db, "apply", parent_id=parent_run_id, config=config)
             _seed(db, run_id, plan, rows)
         runner = Runner(db, cfg, run_id, plan, rows, confirm_merges, writers or {}, progress)
-        runner.decisions_mark = mark
+        runner.approvals_mark = mark
         try:
             runner.run()
         except Exception as exc:

@@ -97,8 +97,9 @@ def _values_landed(writer: Writer, obj: str, item: Item) -> bool:
     return all(str(state.values.get(k) or "") == v for k, v in wanted.items())
 
 
-def decisions_mark(db: sqlite_utils.Database) -> tuple[int, tuple[Any, ...]]:
-    """When decisions may have changed, and what they hold (:meth:`Runner._decisions_moved`).
+def approvals_mark(db: sqlite_utils.Database) -> tuple[int, tuple[Any, ...]]:
+    """When decisions may have changed, and what they hold (:meth:`Runner._decisions_moved`;
+    not :func:`recon.plan_load.decisions_mark`, which counts the decisions a plan reads).
 
     ``(data_version, fingerprint)``: SQLite's ``data_version`` moves when another connection
     (the review app, a reviewer's script, the lock's heartbeat) commits anything, and never
@@ -158,7 +159,7 @@ class Runner:
         ).fetchone()[0]
         self.prepared: set[tuple[str, str]] = set()
         # what the decisions table held when the run read its approvals (see _decisions_moved)
-        self.decisions_mark = decisions_mark(db)
+        self.approvals_mark = approvals_mark(db)
         prior = get_run(db, run_id)["summary"].get("api_calls") or {}
         self.prior_calls = {k: int(v) for k, v in prior.items()}
         # kept in memory as items are confirmed (re-reading the journal per batch is quadratic)
@@ -367,13 +368,13 @@ class Runner:
         decided again (another master, another value) that was never sent takes the new
         decision. True when any item changed (the batches are then built again)."""
         version = int(self.db.execute("pragma data_version").fetchone()[0])
-        if version == self.decisions_mark[0]:
+        if version == self.approvals_mark[0]:
             return False  # the common case: no other connection wrote (one pragma per batch)
         fingerprint = _fingerprint(self.db)
-        if fingerprint == self.decisions_mark[1]:
-            self.decisions_mark = (version, fingerprint)
+        if fingerprint == self.approvals_mark[1]:
+            self.approvals_mark = (version, fingerprint)
             return False  # another connection wrote, but no decision
-        self.decisions_mark = (version, fingerprint)
+        self.approvals_mark = (version, fingerprint)
         from .apply import _eligible, approved_plan_items
 
         # what a new apply of the plan would send (a stale write approved since re-aimed at
