@@ -8,6 +8,7 @@ of the logged traceback.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -1145,6 +1146,7 @@ def run(
     from .models import file_in_the_way, now_iso
 
     started = now_iso()
+    running: dict[str, Any] = {}
     if summary_file is not None:  # also before any stage: the summary must have somewhere to go
         try:
             if summary_file.is_dir():
@@ -1155,8 +1157,8 @@ def run(
             summary_file.parent.mkdir(parents=True, exist_ok=True)
             # until the run ends, the file says one is running: a run killed on the way (kill -9,
             # a reboot) must not leave last night's "ok" in place, nor an empty file
-            running = {"status": "running", "started_at": started, "pid": os.getpid(),
-                       "stages": {}}  # fmt: skip
+            running = {"run_id": None, "status": "running", "started_at": started,
+                       "pid": os.getpid(), "stages": {}}  # fmt: skip
             summary_file.write_text(json.dumps(running, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             raise UsageError(
@@ -1164,6 +1166,19 @@ def run(
                 hint="give --summary a file path in a writable folder",
             ) from None
     err_console.print(f"{started} recon run starts", markup=False, highlight=False)
+
+    def progress(name: str, info: dict[str, Any]) -> None:
+        if name == "run":  # the run has its id (it took the lock): the running summary names it
+            err_console.print(f"{now_iso()} recon run {info.get('run_id')}", markup=False)
+            if summary_file is not None:
+                running.update(run_id=info.get("run_id"))
+                with contextlib.suppress(OSError):  # the final summary reports what fails
+                    summary_file.write_text(json.dumps(running, indent=2) + "\n", encoding="utf-8")
+            return
+        err_console.print(
+            f"{now_iso()} [{name}] {info.get('event')}", markup=False, highlight=False
+        )
+
     try:
         summary = run_pipeline(
             cfg,
@@ -1172,9 +1187,7 @@ def run(
             stages=stage or STAGES,
             export_formats=export_format or ("jsonl",),
             notify=not no_notify,
-            progress=lambda name, info: err_console.print(
-                f"{now_iso()} [{name}] {info.get('event')}", markup=False, highlight=False
-            ),
+            progress=progress,
         )
     except ReconError as exc:  # refused before its stages (a store that cannot open)
         _failed_summary(summary_file, exc)

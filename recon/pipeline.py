@@ -158,7 +158,8 @@ def run_pipeline(
             as a string.
         export_formats: audit export formats written at the end.
         notify: send the webhook notice (per ``[notify]``).
-        progress: called as ``progress(stage, info)`` when a stage starts and ends.
+        progress: called as ``progress(stage, info)`` when a stage starts and ends, and as
+            ``progress("run", {"event": "started", "run_id": ...})`` once the run has its id.
 
     Returns:
         The summary: ``run_id``, ``status`` (ok | partial | budget | failed | locked),
@@ -203,6 +204,7 @@ def run_pipeline(
                 },
             )
             summary["run_id"] = parent
+            report("run", {"event": "started", "run_id": parent})
             status, exit_code, error = "ok", int(ExitCode.OK), None
             try:
                 _run_stages(

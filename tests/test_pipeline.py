@@ -619,13 +619,17 @@ def test_the_summary_file_says_running_until_the_run_ends_and_the_log_is_dated(
 
     def fake(cfg: Any, **kw: Any) -> dict[str, Any]:
         seen.update(json.loads(summary_file.read_text(encoding="utf-8")))
+        kw["progress"]("run", {"event": "started", "run_id": "run-1"})  # it took the lock
+        seen["then"] = json.loads(summary_file.read_text(encoding="utf-8"))
         return {"run_id": "run-1", "status": "failed", "exit_code": 1, "stages": {},
                 "error": "x " * 60 + "end"}  # fmt: skip
 
     monkeypatch.setattr(recon.pipeline, "run_pipeline", fake)
     with pytest.raises(SystemExit):
         main(["--config", str(run_config), "run", "--no-notify", "--summary", str(summary_file)])
-    assert seen["status"] == "running" and seen["started_at"]
+    assert seen["status"] == "running" and seen["started_at"] and seen["run_id"] is None
+    # once the run has its id, the running file names it (a monitor can look the run up)
+    assert seen["then"]["status"] == "running" and seen["then"]["run_id"] == "run-1"
     err = capsys.readouterr().err.splitlines()
     assert err[0].endswith(" recon run starts") and err[0][:4].isdigit()
     assert any(line.startswith("error: x x") and line.endswith("end") for line in err)
