@@ -227,8 +227,36 @@ def _rows(db: sqlite_utils.Database, run_id: str | None) -> list[dict[str, Any]]
     return [dict(r) for r in db.query("select * from audit where run_id = ? order by seq", [run])]
 
 
+#: file name endings that name an export format
+_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+                   ".xlsx": "xlsx"}  # fmt: skip
+
+
+def export_format(fmt: str | None, out: str | Path) -> str:
+    """The format of an export to ``out``: ``fmt``, else the one its file name ends in, else
+    csv. A file name naming another format than ``fmt`` is refused (a ``.xlsx`` file holding
+    CSV text opens nowhere).
+
+    Examples:
+        >>> export_format(None, "trail.xlsx"), export_format(None, "exports/"), export_format("jsonl", "a.txt")
+        ('xlsx', 'csv', 'jsonl')
+    """
+    folder = str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+    named = None if folder else _SUFFIX_FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        return named or "csv"
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
+    if named is not None and named != fmt:
+        raise UsageError(
+            f"--out {out} names the {named} format, but the format asked for is {fmt}",
+            hint=f"drop --format (the file name decides), or name the file .{fmt}",
+        )
+    return fmt
+
+
 def export(
-    db: sqlite_utils.Database, fmt: str, out: str | Path, *, run_id: str | None = None
+    db: sqlite_utils.Database, fmt: str | None, out: str | Path, *, run_id: str | None = None
 ) -> dict[str, Any]:
     """Write the audit (all of it, or one apply run's rows) to ``out``.
 
@@ -236,7 +264,8 @@ def export(
     and xlsx, cells starting with ``= + - @`` tab or CR are escaped with ``'``.
 
     Args:
-        fmt: ``csv`` | ``jsonl`` | ``parquet`` | ``xlsx``.
+        fmt: ``csv`` | ``jsonl`` | ``parquet`` | ``xlsx``; None: the one ``out``'s name ends
+            in, else csv (see :func:`export_format`).
         out: the file to write, or a folder (an existing one, or a path ending in ``/``) to
             write ``audit-<run or all>.<format>`` into.
         run_id: an apply run (or its parent ``recon run``); None for everything.
@@ -247,7 +276,7 @@ def export(
         workbook's ``long values`` sheet, see :func:`_write_xlsx`).
 
     Raises:
-        UsageError: unknown format or run.
+        UsageError: unknown format or run, or a file name naming another format.
         AuditError: the file cannot be written.
 
     Examples:
@@ -259,8 +288,7 @@ def export(
     """
     import polars as pl
 
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
+    fmt = export_format(fmt, out)
     rows = _rows(db, run_id)
     head = anchor(db)
     columns = ["seq", *AUDIT_FIELDS, "prev_hash", "hash", "anchor"]

@@ -998,7 +998,13 @@ def audit_export(
         str,  # text, not Path: a trailing "/" names a folder
         typer.Option("--out", help="File to write, or a folder for audit-<run>.<format>."),
     ],
-    fmt: Annotated[str, typer.Option("--format", help="csv | jsonl | parquet | xlsx")] = "csv",
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv | jsonl | parquet | xlsx (else the one --out's file name ends in, else csv).",
+        ),
+    ] = None,
     run_id: Annotated[
         str | None, typer.Option("--run", help="Only this apply run (or `recon run` id).")
     ] = None,

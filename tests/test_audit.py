@@ -266,6 +266,23 @@ def test_export_of_one_run_and_unknown_format(tmp_path: Path) -> None:
         export(db, "csv", tmp_path / "a.csv", run_id="apply-missing")
 
 
+def test_the_export_format_follows_the_file_name(tmp_path: Path) -> None:
+    """`recon audit export --out trail.xlsx` wrote CSV text into a .xlsx file (the format
+    defaulted to csv), which no spreadsheet opens."""
+    import polars as pl
+
+    db = chain()
+    info = export(db, None, tmp_path / "trail.xlsx")
+    assert info["format"] == "xlsx" and (tmp_path / "trail.xlsx").read_bytes()[:2] == b"PK"
+    assert export(db, None, tmp_path / "t.NDJSON")["format"] == "jsonl"
+    assert pl.read_parquet(export(db, None, tmp_path / "t.parquet")["path"]).height == info["rows"]
+    assert export(db, None, tmp_path / "trail.txt")["format"] == "csv"  # no format named: csv
+    assert export(db, "jsonl", tmp_path / "trail.log")["format"] == "jsonl"
+    with pytest.raises(UsageError, match="names the xlsx format, but the format asked for is csv"):
+        export(db, "csv", tmp_path / "other.xlsx")
+    assert not (tmp_path / "other.xlsx").exists()
+
+
 # --------------------------------------------------------------------------- with the emulator
 
 
