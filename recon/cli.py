@@ -15,10 +15,8 @@ import logging
 import os
 import sqlite3
 import sys
-import tempfile
 import traceback
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import ExitCode, ReconError, UsageError, redact
+from .errors import ExitCode, ReconError, UsageError, redact, write_crash_log
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -1404,26 +1402,6 @@ def demo(
 # --------------------------------------------------------------------------- entry point
 
 
-def _crash_log(exc: BaseException) -> Path | None:
-    """Write the traceback (secrets blanked) to a file only this user can read; its path, or
-    None when it cannot be written (a full disk): the error line is printed all the same."""
-    text = redact("".join(traceback.format_exception(exc)))
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    base = Path(tempfile.gettempdir())
-    try:
-        folder = base / (f"recon-logs-{uid}" if uid is not None else "recon-logs")
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if uid is not None and (folder.is_symlink() or folder.stat().st_uid != uid):
-            folder = Path(tempfile.mkdtemp(prefix="recon-logs-"))  # someone else's: not ours
-        path = folder / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-    except OSError:
-        return None
-    return path
-
-
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry: run the app and map errors to exit codes.
 
@@ -1469,7 +1447,7 @@ def _main(argv: list[str] | None) -> Any:
         if isinstance(exc, sqlite3.DatabaseError) and (store := store_problem(exc)):
             err_console.print(f"error: {store}", markup=False, highlight=False)
             sys.exit(ExitCode.UNEXPECTED)
-        path = _crash_log(exc)
+        path = write_crash_log(exc)
         err_console.print(
             f"unexpected error: {type(exc).__name__}; "
             + (

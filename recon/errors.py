@@ -37,7 +37,12 @@ HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import traceback
+from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
+from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 __all__ = [
@@ -354,3 +359,24 @@ class PartialFailure(ApplyError):
 
 class AuditError(ReconError):
     """The audit chain does not verify, or an export failed."""
+
+
+def write_crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error (secrets blanked) to a file only this user
+    can read, in ``<temp>/recon-logs-<uid>/``; its path, or None when it cannot be written (a
+    full disk): the error line is reported all the same."""
+    text = redact("".join(traceback.format_exception(exc)))
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    base = Path(tempfile.gettempdir())
+    try:
+        folder = base / (f"recon-logs-{uid}" if uid is not None else "recon-logs")
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if uid is not None and (folder.is_symlink() or folder.stat().st_uid != uid):
+            folder = Path(tempfile.mkdtemp(prefix="recon-logs-"))  # someone else's: not ours
+        path = folder / f"crash-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}.log"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError:
+        return None
+    return path

@@ -35,6 +35,7 @@ from .errors import (
     ReconError,
     UsageError,
     redact,
+    write_crash_log,
 )
 from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
@@ -226,15 +227,18 @@ def run_pipeline(
                     if isinstance(exc, sqlite3.DatabaseError)
                     else None
                 )
+                said = store
                 if store is None:
-                    log.exception("recon run %s failed", parent)
-                status, exit_code, error = (
-                    "failed",
-                    int(ExitCode.UNEXPECTED),
-                    # a damaged store or a full disk said as such; any other text may echo a
-                    # secret
-                    store or redact(f"{type(exc).__name__}: {exc}"),
-                )
+                    # the traceback goes to a crash log (as for any command), named in the
+                    # error; the text may echo a secret: blanked
+                    path = write_crash_log(exc)
+                    log.error("recon run %s failed: %s", parent, type(exc).__name__)
+                    said = redact(f"{type(exc).__name__}: {exc}") + (
+                        f" (traceback written to {path})"
+                        if path is not None
+                        else " (its traceback could not be written)"
+                    )
+                status, exit_code, error = "failed", int(ExitCode.UNEXPECTED), said
             stage_results = summary["stages"]
             summary.update(
                 status=status,

@@ -87,6 +87,36 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
+class _SignInPage(BaseHTTPRequestHandler):
+    """Something that is no CRM API: 200 with an HTML page to every request."""
+
+    def _page(self) -> None:
+        body = b"<html>please sign in</html>"
+        self.send_response(200)
+        self.send_header("content-type", "text/html")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = _page
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sign_in_page() -> Iterator[str]:
+    """The URL of a server answering every request with 200 and an HTML page (a proxy's or
+    a login page where a CRM API was expected)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SignInPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # --------------------------------------------------------------------------- sandbox (emulators)
 
 

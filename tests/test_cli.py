@@ -191,8 +191,9 @@ def test_a_logged_traceback_and_the_crash_log_blank_secrets(
     import os
     import sys
 
-    from recon.cli import _crash_log, _Redacting
+    from recon.cli import _Redacting
     from recon.errors import register_secret
+    from recon.errors import write_crash_log as _crash_log
 
     secret = "sk-TRACEBACK-SECRET-77"
     register_secret(secret)

@@ -679,6 +679,7 @@ def test_an_unexpected_error_echoing_a_secret_is_blanked_everywhere(
         raise RuntimeError(f"upstream said: invalid header 'Authorization: Bearer {secret}'")
 
     monkeypatch.setattr("recon.pull._pull_object", boom)
+    monkeypatch.setattr("tempfile.tempdir", str(run_config.parent))  # the crash logs go here
     summary_file = run_config.parent / "summary.json"
     code, _ = run(run_config, "--stage", "pull", capsys=capsys)
     assert code == 1
@@ -687,7 +688,11 @@ def test_an_unexpected_error_echoing_a_secret_is_blanked_everywhere(
               "--summary", str(summary_file)])  # fmt: skip
     err = capsys.readouterr().err
     assert "RuntimeError" in err and secret not in err
+    assert "Traceback" not in err  # the traceback is in a crash log, which the error names
     assert "Bearer ***" in summary_file.read_text() and secret not in summary_file.read_text()
+    error = json.loads(summary_file.read_text())["error"]
+    crash = Path(error.split("traceback written to ")[1].rstrip(")"))
+    assert "Traceback" in crash.read_text() and secret not in crash.read_text()
     db = open_store(run_config.parent / "recon.db")
     stored = db.execute(
         "select group_concat(coalesce(summary, '') || coalesce(error, '')) from runs"

@@ -20,6 +20,7 @@ Examples:
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -30,7 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from ..errors import BudgetExhausted, RateLimited, ReconError
+from ..errors import BudgetExhausted, ErrorClass, RateLimited, ReconError, SourceError
 
 __all__ = [
     "CallMeter",
@@ -329,6 +330,8 @@ class CallMeter:
                 return fn()
             except ReconError:
                 raise
+            except json.JSONDecodeError:  # requests' own JSONDecodeError is one too
+                raise self.not_json(kind) from None
             except Exception as exc:
                 failure = classify(exc)
                 if failure.retryable and attempt < self.max_retries:
@@ -351,6 +354,16 @@ class CallMeter:
                 if isinstance(failure.error, ReconError):
                     raise failure.error from None
                 raise failure.error from exc
+
+    def not_json(self, kind: str) -> SourceError:
+        """The error of an answer that is no JSON: whatever answered is not the CRM's API (a
+        proxy's or a login page, a wrong base URL), which retrying does not mend."""
+        where = "[hubspot] base_url" if self.crm == "hubspot" else "[salesforce] instance_url"
+        return SourceError(
+            f"{self.crm} {kind}: the answer was not JSON, so not the {self.crm} API's",
+            hint=f"check {where} (and any proxy between): it must reach the CRM's REST API",
+            error_class=ErrorClass.SERVER_ERROR,
+        )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         exp = min(self.max_backoff, self.backoff * (2**attempt))

@@ -165,7 +165,10 @@ class HubSpotSource:
         resp = self.meter.call(once, classify=classify, kind=kind)
         self._pace(resp.headers)
         data = resp.data
-        return json.loads(data) if data else {}
+        try:
+            return json.loads(data) if data else {}
+        except ValueError:
+            raise self.meter.not_json(kind) from None
 
     def _pace(self, headers: Any) -> None:
         """Slow down before the 10-second bucket is empty (rate-limit headers)."""

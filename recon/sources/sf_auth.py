@@ -295,6 +295,13 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
     try:
         body = resp.json()
     except ValueError:
+        if resp.status_code == 200:  # something else answered: a proxy's or a login page
+            raise SourceError(
+                f"salesforce: the token endpoint {url} answered 200 without JSON, so it is not "
+                "Salesforce's",
+                hint="check [salesforce] login_url / instance_url (and any proxy between)",
+                error_class=ErrorClass.SERVER_ERROR,
+            ) from None
         body = {}
     if isinstance(body, list) and body and isinstance(body[0], dict):
         body = {"error": body[0].get("errorCode"), "error_description": body[0].get("message")}

@@ -544,6 +544,19 @@ def test_a_property_the_app_may_not_read_is_named_as_such_not_as_deleted(hs, fre
     assert "sensitive" in (err.value.hint or "")
 
 
+def test_an_answer_that_is_not_json_names_the_setting_to_check(fresh_db, sign_in_page) -> None:
+    """A base URL reaching something else (a proxy's or login page answering 200 with text)
+    failed with a bare JSONDecodeError: no CRM, no call, no setting to check."""
+    from types import SimpleNamespace
+
+    from recon.errors import SourceError
+
+    with pytest.raises(SourceError) as err:
+        run_pull(fresh_db, _cfg(SimpleNamespace(url=sign_in_page)), sources=["hubspot"])
+    assert "not JSON" in str(err.value) and "[hubspot] base_url" in (err.value.hint or "")
+    assert err.value.error_class == "server_error"
+
+
 def test_a_record_merged_away_in_hubspot_is_archived_in_the_store(hs, fresh_db) -> None:
     """HubSpot returns a merged-away record from no list, search or archived read: the
     survivor's hs_merged_object_ids says it is gone."""

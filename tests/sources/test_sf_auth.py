@@ -183,6 +183,22 @@ def test_a_server_error_at_the_token_endpoint_is_retried_not_an_auth_error(serve
     assert err.value.error_class is ErrorClass.SERVER_ERROR and "after 3 attempts" in str(err.value)
 
 
+def test_a_token_endpoint_answering_without_json_is_not_an_auth_error(sign_in_page) -> None:
+    """A login URL reaching something else (a proxy's sign-in page, 200 with HTML) was
+    reported as the credentials being refused ("HTTP 200"): the URL is what to check."""
+    from types import SimpleNamespace
+
+    from recon.errors import ErrorClass, SourceError
+
+    section = _section(
+        SimpleNamespace(url=sign_in_page), "client_credentials", client_id="cid", client_secret="s"
+    )
+    with pytest.raises(SourceError) as err:
+        request_token(section)
+    assert not isinstance(err.value, AuthError)
+    assert err.value.error_class is ErrorClass.SERVER_ERROR and "without JSON" in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("instance", "url", "plain"),
     [
