@@ -408,6 +408,15 @@ def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _decision_summary(d: dict[str, Any]) -> dict[str, Any]:
+    """What an approved item carries of a decision (the audit's reviewer and time come first
+    from the first one)."""
+    return {
+        k: d.get(k)
+        for k in ("item_id", "kind", "label", "reviewer", "decided_by", "decided_at", "version")
+    }
+
+
 def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
     """The plan items of ``plan_run_id`` whose required decisions are all approved, in run order.
 
@@ -455,33 +464,20 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
         decided = [decisions.get(r) for r in required]
         if not all(d is not None and d.get("label") in APPROVED_LABELS for d in decided):
             continue
-        item["decisions"] = [
-            {
-                k: d.get(k)
-                for k in (
-                    "item_id",
-                    "kind",
-                    "label",
-                    "reviewer",
-                    "decided_by",
-                    "decided_at",
-                    "version",
-                )
-            }
-            for d in decided
-            if d is not None
-        ]
+        item["decisions"] = [_decision_summary(d) for d in decided if d is not None]
         if item["action"] == "conflict":
             d = decisions.get(item["item_id"])
+            if d is not None:  # the value chosen decides what is written: its reviewer first
+                item["decisions"].insert(0, _decision_summary(d))
             out.extend(_expand_conflict(item, d.get("choice") if d else None))
         elif item["action"] == "merge":
             if chosen is None:
                 chosen = field_choices(db)
-            out.append(
-                _merge_with_choices(
-                    item, masters.get(str(item["link_item_id"])), chosen.get(item["item_id"])
-                )
-            )
+            master = masters.get(str(item["link_item_id"]))
+            if master is not None and master.get("label") not in ("reject", "non_match", "defer"):
+                # a master a person chose decides the merge as sent: that person first
+                item["decisions"].insert(0, _decision_summary(master))
+            out.append(_merge_with_choices(item, master, chosen.get(item["item_id"])))
         else:
             out.append(item)
     return out

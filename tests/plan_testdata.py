@@ -279,6 +279,7 @@ class World:
         version: int = 1,
         superseded: int = 0,
         at: str = "2024-07-01T00:00:00Z",
+        reviewer: str = "ana@corp.com",
     ) -> None:
         self.db["decisions"].insert(
             {
@@ -289,7 +290,7 @@ class World:
                 "superseded": superseded,
                 "choice": json.dumps(choice) if choice is not None else None,
                 "decided_at": at,
-                "reviewer": "ana@corp.com",
+                "reviewer": reviewer,
                 "decided_by": "human",
             }
         )

@@ -107,6 +107,24 @@ def test_conflict_choice_becomes_updates(choice: Any, writes: set[tuple[str, str
         assert i["action"] == "update" and i["link_item_id"] == ids["link"]
 
 
+def test_a_chosen_value_is_credited_to_the_reviewer_who_chose_it() -> None:
+    """The audit said the writes of a conflict's chosen value were decided by whoever
+    approved the link (a bulk approval hours before), not by the reviewer who chose it."""
+    from recon.apply_items import decision_of
+
+    w, ids = world()
+    build(w)
+    res = build_plan(w.db, cfg(rules={"contacts.phone": "review"}))
+    conflict = next(i for i in res.items if i["action"] == "conflict")
+    w.decide(ids["link"], "link", "match", reviewer="bulk@corp.com", at="2024-07-01T00:00:00Z")
+    w.decide(conflict["item_id"], "conflict_value", "approve", {"side": "hubspot"},
+             reviewer="alice@corp.com", at="2024-07-02T09:30:00Z")  # fmt: skip
+    assert res.run_id is not None
+    (write,) = [i for i in approved_items(w.db, res.run_id) if i.get("conflict_item_id")]
+    said = decision_of(w.db, write)
+    assert (said["reviewer"], said["decided_at"]) == ("alice@corp.com", "2024-07-02T09:30:00Z")
+
+
 def test_conflict_needs_its_link_approved_too() -> None:
     w, ids = world()
     run = build(w)
