@@ -658,3 +658,31 @@ def undo_last(db: sqlite_utils.Database, reviewer: str | None) -> list[dict[str,
                 [*params, row["version"]],
             )
     return undone
+
+
+def applied_already(db: sqlite_utils.Database, decisions: list[dict[str, Any]]) -> int:
+    """How many of ``decisions`` (rows, e.g. the ones :func:`undo_last` took back) an apply
+    acted on already: a write of the decided item confirmed (a create; a stale write, under
+    the plan item it stands for) or of an item its link or cluster decides. Undoing such a
+    decision leaves the CRM as it is.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> applied_already(open_store(":memory:"), [{"item_id": "x", "choice": None}])
+        0
+    """
+    count = 0
+    for d in decisions:
+        ids = [str(d["item_id"])]
+        choice = json.loads(d["choice"]) if d.get("choice") else None
+        if isinstance(choice, dict) and choice.get("stale_of"):
+            ids.append(str(choice["stale_of"]))
+        marks = ", ".join("?" * len(ids))
+        if db.execute(
+            f"select 1 from journal where state = 'confirmed' and (item_id in ({marks}) or "
+            f"item_id in (select item_id from plan_items where link_item_id in ({marks}))) "
+            "limit 1",
+            [*ids, *ids],
+        ).fetchone():
+            count += 1
+    return count

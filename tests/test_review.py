@@ -584,6 +584,29 @@ def test_a_store_with_one_current_decision_of_each_kind_can_decide_again(
     review.decide(db, cid, "approve", reviewer="ana", based_on_version=version)
 
 
+def test_applied_already_counts_decisions_an_apply_acted_on() -> None:
+    """Undoing a bulk approval of creates that were applied, or a stale write sent anyway,
+    said nothing of the CRM keeping what was written: a stale write's journal row is under
+    the plan item it stands for, and a bulk undo takes back many decisions."""
+    db = open_store(":memory:")
+    db["plan_items"].insert_all(
+        [{"run_id": "plan-1", "item_id": "u1", "link_item_id": "pair-1", "action": "update"},
+         {"run_id": "plan-1", "item_id": "c1", "link_item_id": None, "action": "create"}]
+    )  # fmt: skip
+    db["journal"].insert_all(
+        [{"run_id": "apply-1", "item_id": i, "plan_run_id": "plan-1", "state": "confirmed"}
+         for i in ("u1", "c1")]
+    )  # fmt: skip
+    rows = [
+        {"item_id": "pair-1", "choice": None},  # a link whose update was written
+        {"item_id": "c1", "choice": None},  # a create approved in bulk, written
+        {"item_id": "stale:x", "choice": json.dumps({"stale_of": "u1"})},  # sent anyway
+        {"item_id": "pair-2", "choice": None},  # nothing written
+    ]
+    assert review.applied_already(db, rows) == 3
+    assert review.applied_already(db, rows[3:]) == 0
+
+
 def test_undo_restores_the_previous_decision(db: sqlite_utils.Database) -> None:
     item = first(db, "link")
     review.decide(db, item["item_id"], "defer", reviewer="ana", based_on_version=0)

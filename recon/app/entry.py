@@ -123,39 +123,34 @@ def _undo() -> None:
         if len(undone) > 1
         else f"{first['kind']} '{first['label']}' on {first['item_id']}"
     )
-    message = f"Undone: {what}. The previous decision is current again."
-    if len(undone) == 1 and _was_applied(first["item_id"]):
+    message = f"Undone: {what}. The previous decision, if there was one, is current again."
+    applied = _applied(undone)
+    if applied:
+        which = "Its write was" if len(undone) == 1 else f"{applied} of them were"
         message += (
-            " Its write was applied already: the CRM keeps the value (`recon undo` with the apply "
-            "run takes writes back)."
+            f" {which} applied already: the CRM keeps what was written (`recon undo` with the "
+            "apply run takes writes back)."
         )
     flash("success", message)
     st.toast(message)  # seen on every tab (the message above the queue shows in the Queue tab)
     st.session_state["item"] = first["item_id"]
-    # opened even when it is on another page, or left this filter
-    st.session_state["pinned"] = first["item_id"]
+    if len(undone) == 1:  # opened even when it is on another page, or left this filter
+        st.session_state["pinned"] = first["item_id"]
 
 
-def _was_applied(item_id: str) -> bool:
-    """Whether an apply confirmed a write of this item (or of an item its link decides)."""
+def _applied(undone: list[dict[str, Any]]) -> int:
     try:
-        row = (
-            session()
-            .db.execute(
-                "select 1 from journal where state = 'confirmed' and (item_id = ? or item_id in "
-                "(select item_id from plan_items where link_item_id = ?)) limit 1",
-                [item_id, item_id],
-            )
-            .fetchone()
-        )
+        return review.applied_already(session().db, undone)
     except Exception:  # the note is a courtesy: never an error of its own
-        return False
-    return row is not None
+        return 0
 
 
 def _reset_page() -> None:
     st.session_state["page"] = 1
     st.session_state.pop("bulk", None)  # a bulk count belongs to the filter it was made for
+    # an item kept open after an undo is let go: the keys decide only what the table shows
+    st.session_state.pop("pinned", None)
+    st.session_state.pop("pinned_next", None)
 
 
 def sidebar(ses: Session) -> None:

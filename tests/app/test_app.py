@@ -225,8 +225,23 @@ def test_undoing_a_decision_whose_write_was_applied_says_the_crm_keeps_it(
         {"run_id": "apply-1", "item_id": item_id, "plan_run_id": "plan-1", "state": "confirmed"}
     )  # as if an apply had written an item this link decides
     run(at.button(key="btn_undo").click())
-    assert "applied already: the CRM keeps the value" in texts(at)
+    assert "applied already: the CRM keeps what was written" in texts(at)
     assert at.session_state["item"] == item_id
+
+
+def test_an_item_kept_open_after_an_undo_is_let_go_when_the_filter_changes(
+    store: sqlite_utils.Database,
+) -> None:
+    """After an undo the undone item stayed open under any filter, so the keys decided an
+    item the table did not show."""
+    at = start(f_kinds=["link"])
+    item_id = at.session_state["item"]
+    run(at.button(key="btn_approve").click())
+    run(at.button(key="btn_undo").click())
+    assert at.session_state["pinned"] == item_id
+    run(at.multiselect(key="f_kinds").set_value(["duplicate"]))
+    assert "pinned" not in at.session_state
+    assert at.session_state["item"] != item_id
 
 
 def test_a_reviewer_conflict_is_shown_and_nothing_is_overwritten(
