@@ -78,9 +78,26 @@ def _record(
     return rec
 
 
-def _same(values: list[Any]) -> bool:
-    norm = {str(v).strip().casefold() for v in values if v not in (None, "")}
-    return (len(norm) <= 1 and all(v not in (None, "") for v in values)) or not norm
+#: how the side-by-side view compares a field's values: as the plan does (phones as numbers,
+#: websites and domains as sites, countries as countries), else as text ignoring case
+_KINDS = {"phone": "phone", "website": "url", "domain": "url", "country": "country"}
+
+
+def _same(values: list[Any], field: str = "") -> bool:
+    """Whether a field's values are one value (all blank, or all set and alike): "Germany" and
+    "Deutschland", "+46967790396" and "0046 967790396" are one, as they are to the plan."""
+    set_ = [v for v in values if v not in (None, "")]
+    if not set_:
+        return True
+    if len(set_) < len(values):
+        return False  # blank on one side
+    kind = _KINDS.get(field)
+    if kind is None:
+        return len({str(v).strip().casefold() for v in set_}) == 1
+    from .plan_values import norm, same_value
+
+    first = norm(kind, set_[0])
+    return all(same_value(kind, first, norm(kind, v)) for v in set_[1:])
 
 
 def _related(
@@ -184,7 +201,7 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
             comparable = False
         if any(v not in (None, "") for v in values):
             out["fields"].append(
-                {"field": name, "values": values, "differs": comparable and not _same(values)}
+                {"field": name, "values": values, "differs": comparable and not _same(values, name)}
             )
     pair_id = item_id if item["kind"] == "link" else item["link_item_id"]
     if item["kind"] == "stale":

@@ -181,6 +181,27 @@ def test_queue_is_rebuilt_for_a_new_match_run_and_decisions_carry_over(
 # --------------------------------------------------------------------------- detail
 
 
+@pytest.mark.parametrize(
+    ("field", "values", "same"),
+    [
+        ("phone", ["+46967790396", "0046 967790396"], True),
+        ("phone", ["+46967790396", "+46967790397"], False),
+        ("country", ["Germany", "Deutschland"], True),
+        ("country", ["Germany", "Austria"], False),
+        ("website", ["https://www.acme.com/", "acme.com"], True),
+        ("city", ["Oslo", " oslo"], True),
+        ("city", ["Oslo", None], False),
+        ("city", [None, ""], True),
+    ],
+)
+def test_side_by_side_values_compare_as_the_plan_does(field: str, values: list, same: bool) -> None:
+    """ "Germany" against "Deutschland" and one phone in two forms were flagged "≠" while the
+    explanation and the plan held them equal."""
+    from recon.review_detail import _same
+
+    assert _same(values, field) is same
+
+
 def test_link_detail(db: sqlite_utils.Database) -> None:
     item = next(i for i in all_items(db, kinds=("link",), objects=("companies",)))
     cfg = ReconConfig(hubspot={"portal_id": "42"})
@@ -191,7 +212,11 @@ def test_link_detail(db: sqlite_utils.Database) -> None:
     assert sf["link"] is None  # no instance_url configured
     assert isinstance(hs["data"], dict) and hs["data"]["name"] == hs["name"]
     website = next(f for f in d["fields"] if f["field"] == "website")
-    assert website["differs"] and website["values"][0].startswith("https://")
+    # one site written two ways: alike, as to the plan (no "≠" the plan contradicts)
+    assert (
+        website["values"][0].startswith("https://") and website["values"][0] != website["values"][1]
+    )
+    assert not website["differs"]
     assert not next(f for f in d["fields"] if f["field"] == "domain")["differs"]
     exp = d["explanation"]
     assert exp["score"] == item["score"] and [lv["comparison"] for lv in exp["levels"]] == [
