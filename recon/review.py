@@ -660,6 +660,25 @@ def undo_last(db: sqlite_utils.Database, reviewer: str | None) -> list[dict[str,
     return undone
 
 
+def approvals_state(db: sqlite_utils.Database) -> tuple[Any, ...]:
+    """A mark of what a count of approved items depends on (decisions, and what other
+    connections wrote, an apply's journal included): a count taken under another mark is
+    out of date.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> db = open_store(":memory:")
+        >>> approvals_state(db) == approvals_state(db)
+        True
+    """
+    version = db.execute("pragma data_version").fetchone()[0]
+    decided = db.execute(
+        "select count(*), coalesce(max(rowid), 0), total(rowid * superseded) from decisions"
+    ).fetchone()
+    applied = db.execute("select coalesce(max(rowid), 0) from journal").fetchone()[0]
+    return (version, *decided, applied)
+
+
 def applied_already(db: sqlite_utils.Database, decisions: list[dict[str, Any]]) -> int:
     """How many of ``decisions`` (rows, e.g. the ones :func:`undo_last` took back) an apply
     acted on already: a write of the decided item confirmed (a create; a stale write, under

@@ -56,8 +56,14 @@ def plan_tab(ses: Session, state: dict[str, Any]) -> None:
         help=f"Undecided conflicts and stale writes; the plan made {planned:,} items to review.",
     )
     cols[2].metric("Blocked", f"{int(counts.loc[counts['status'] == 'blocked', 'items'].sum()):,}")
-    approved = st.session_state.get("plan_approved", {}).get(run)
-    cols[3].metric("Approved to apply", "—" if approved is None else f"{approved:,}")
+    counted = st.session_state.get("plan_approved", {}).get(run)
+    # a count made before decisions or an apply changed since is not shown as today's
+    approved = counted[1] if counted and counted[0] == review.approvals_state(db) else None
+    cols[3].metric(
+        "Approved to apply",
+        "—" if approved is None else f"{approved:,}",
+        help=None if approved is not None else "Count again: decisions or an apply changed it.",
+    )
     cols[3].button("Count approved", key="btn_plan_approved", on_click=_count_approved, args=(run,))
     st.dataframe(counts, hide_index=True, width="stretch")
     _creates_box()
@@ -177,7 +183,8 @@ def _creates_box() -> None:
 def _count_approved(run: str) -> None:
     # what apply would write now: recon.plan.approved_items over every decision (a second or so)
     counts = st.session_state.setdefault("plan_approved", {})
-    counts[run] = _approved_count(session().db, run)
+    db = session().db
+    counts[run] = (review.approvals_state(db), _approved_count(db, run))
 
 
 def _approved_count(db: Any, run: str) -> int | None:

@@ -324,7 +324,15 @@ def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
         run(at.selectbox(key="plan_action").select(action))
         assert set(at.dataframe[-1].value["action"]) == {action}
         run(at.button(key="btn_plan_approved").click())
-        assert at.session_state["plan_approved"] == {review.ensure_queue(store)["plan_run_id"]: 0}
+        mark, count = at.session_state["plan_approved"][plan_run]
+        assert count == 0 and mark == review.approvals_state(store)
+        shown_count = next(m for m in at.metric if m.label == "Approved to apply")
+        assert shown_count.value == "0"
+        # a decision since the count: the figure is no longer shown as current
+        link = review.queue(store, review.QueueFilter(kinds=("link",))).items[0]
+        review.decide(store, link["item_id"], "approve", reviewer="ana", based_on_version=0)
+        run(at)
+        assert next(m for m in at.metric if m.label == "Approved to apply").value == "—"
     if tab == "Charts":
         assert len(at.get("vega_lite_chart")) == 4
 
