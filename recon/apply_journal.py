@@ -31,7 +31,10 @@ __all__ = ["ApplyResult", "Runner"]
 
 log = logging.getLogger(__name__)
 
-_MERGE_REFUSED = "merge not confirmed: merges are irreversible; pass --confirm-merges"
+_MERGE_REFUSED = (
+    "merge not confirmed: merges are irreversible; pass --confirm-merges (in the review app: "
+    "Allow merges; in `recon run`: [policy] merges)"
+)
 _WITHDRAWN = "no longer approved: decided again after the run stopped"
 _WITHDRAWN_LIVE = "no longer approved: decided again while the run was applying"
 

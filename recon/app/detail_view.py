@@ -153,6 +153,11 @@ def explanation(detail: dict[str, Any]) -> None:
                 f"Held for review whatever the score: {md(why)} keeps a pair out of *auto* "
                 "(a strong key is evidence, not a verdict)."
             )
+    if not exp and not levels:
+        st.caption(
+            "The latest match run scored no pair for these records (a link approved from an "
+            "earlier run, or records an edit moved apart): there is no score to explain."
+        )
     if levels:
         frame = pd.DataFrame(levels)
         frame["side"] = frame["weight"].map(lambda w: "for a match" if w >= 0 else "against")
