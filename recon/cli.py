@@ -1043,6 +1043,7 @@ def undo(
 ) -> None:
     """Build a plan that restores the before-values of an apply run (approve it, then apply it)."""
     from .audit import build_undo_plan
+    from .lock import store_lock
     from .review import approve_plan_items, count_plan_approvals, resolve_reviewer
 
     cfg = get_config(config)
@@ -1053,8 +1054,15 @@ def undo(
             "--approve needs a reviewer to record",
             hint="set $RECON_REVIEWER or [review] reviewer in recon.toml",
         )
-    info = build_undo_plan(db, run_id, reviewer=reviewer)
-    plan_run = info["plan_run_id"]
+    # a stored plan, like `recon plan`'s: not built while another run writes the store
+    with store_lock(db, holder="undo"):
+        info = build_undo_plan(db, run_id, reviewer=reviewer)
+        plan_run = info["plan_run_id"]
+        n = 0
+        if approve:
+            # the undo plan just built (a plan another run finished meanwhile is not approved)
+            n = count_plan_approvals(db, action=None, plan_run_id=plan_run)
+            approve_plan_items(db, action=None, reviewer=reviewer, expected=n, plan_run_id=plan_run)
     console.print(
         f"undo plan {plan_run}: {info['items']} items "
         f"({info['irreversible']} irreversible: merges, creates and HubSpot associations are "
@@ -1063,9 +1071,6 @@ def undo(
         highlight=False,
     )
     if approve:
-        # the undo plan just built (a plan another run finished meanwhile is not approved)
-        n = count_plan_approvals(db, action=None, plan_run_id=plan_run)
-        approve_plan_items(db, action=None, reviewer=reviewer, expected=n, plan_run_id=plan_run)
         console.print(
             f"approved {n} restores as {reviewer}; next: `recon apply --plan {plan_run}`",
             markup=False,

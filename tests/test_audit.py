@@ -429,6 +429,38 @@ def test_undo_approve_approves_the_undo_plan_not_the_latest_plan(
     assert approved and other not in approved
 
 
+def test_undo_waits_for_the_store_lock_like_any_stored_plan(
+    crm: CrmEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recon undo` built and stored its plan while a `recon run` held the store lock, where
+    `recon plan` is refused with exit 5."""
+    import socket
+
+    from recon.cli import main
+    from recon.models import now_iso
+    from recon.store import transaction
+
+    _cfg, db, _before, _account, run_id = _applied(crm, tmp_path)
+    write_toml(crm, tmp_path)
+    plans = db.execute("select count(*) from runs where stage = 'plan'").fetchone()[0]
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        with transaction(db):
+            db["locks"].upsert(
+                {"name": "store", "holder": "recon run", "pid": holder.pid,
+                 "host": socket.gethostname(), "started_at": now_iso(), "heartbeat_at": now_iso()},
+                pk="name",
+            )  # fmt: skip
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(SystemExit) as exit_:
+            main(["undo", run_id])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert exit_.value.code == 5
+    assert db.execute("select count(*) from runs where stage = 'plan'").fetchone()[0] == plans
+
+
 def test_undo_is_stale_protected(crm: CrmEnv, tmp_path: Path) -> None:
     cfg, db, before, _account, run_id = _applied(crm, tmp_path)
     edited = next(iter(before))
