@@ -54,7 +54,7 @@ class QueueFilter:
     score_max: float | None = None
     text: str | None = None
     status: str = "undecided"
-    reviewer: str | None = None
+    reviewer: str | None = None  # decided by a reviewer whose name holds this (any case)
 
     def where(self) -> tuple[str, list[Any]]:
         """SQL condition over ``review_queue q`` and its parameters."""
@@ -89,8 +89,12 @@ class QueueFilter:
                 hint="use undecided, decided, deferred, unlabelled or all",
             )
         if self.reviewer:
-            sql.append(f"(select reviewer from decisions where decision_id = {_CURRENT}) = ?")
-            params.append(self.reviewer)
+            # any case, any part: "alice" finds alice@example.com
+            sql.append(
+                f"instr(lower((select reviewer from decisions where decision_id = {_CURRENT})), "
+                "lower(?)) > 0"
+            )
+            params.append(self.reviewer.strip())
         return " and ".join(sql), params
 
 

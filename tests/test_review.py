@@ -138,7 +138,7 @@ def test_status_and_reviewer_filters(db: sqlite_utils.Database) -> None:
     a, b, c = (i["item_id"] for i in all_items(db, kinds=("link",))[:3])
     review.decide(db, a, "approve", reviewer="ana", based_on_version=0)
     review.decide(db, b, "defer", reviewer="ben", based_on_version=0)
-    review.decide(db, c, "reject", reviewer="ben", based_on_version=0)
+    review.decide(db, c, "reject", reviewer="Ben@Example.com", based_on_version=0)
 
     def ids(**kw: Any) -> set[str]:
         return {
@@ -148,7 +148,8 @@ def test_status_and_reviewer_filters(db: sqlite_utils.Database) -> None:
     assert ids(status="decided") == {a, c}
     assert ids(status="deferred") == {b}
     assert a not in ids(status="undecided") and b in ids(status="undecided")
-    assert ids(status="all", reviewer="ben") == {b, c}
+    assert ids(status="all", reviewer="ben") == {b, c}  # any case, any part of the name
+    assert ids(status="all", reviewer=" BEN@example.com ") == {c}
     with pytest.raises(ReviewError):
         review.queue(db, review.QueueFilter(status="maybe"))
 
