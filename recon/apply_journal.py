@@ -9,6 +9,7 @@ batch, and retries only what retrying can help.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -335,22 +336,27 @@ class Runner:
         changes = getattr(writer, "schema_changes", None)
         if not changes:
             return
-        rows = [
-            {
-                "run_id": self.run_id,
-                "item_id": f"schema:{system}:{c['object']}.{c['field']}",
-                "crm": system,
-                "object": c["object"],
-                "field": c["field"],
-                "before": None,
-                "after": canonical_json(c["after"]),
-                "outcome": "confirmed",
-            }
-            for c in changes
-        ]
+        rows = [self._schema_row(system, c, "confirmed") for c in changes]
         changes.clear()
         with transaction(self.db):
             audit.append(self.db, rows)
+
+    def _schema_event(self, system: str, change: dict[str, Any], outcome: str) -> None:
+        """Audit a field the writer is about to create (``intended``), or failed to."""
+        with transaction(self.db):
+            audit.append(self.db, [self._schema_row(system, change, outcome)])
+
+    def _schema_row(self, system: str, c: dict[str, Any], outcome: str) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "item_id": f"schema:{system}:{c['object']}.{c['field']}",
+            "crm": system,
+            "object": c["object"],
+            "field": c["field"],
+            "before": None,
+            "after": canonical_json(c["after"]),
+            "outcome": outcome,
+        }
 
     def _finish(
         self, items: list[Item], state: str, error_class: ErrorClass | None, error: str | None
@@ -455,6 +461,8 @@ class Runner:
                 return
             writer = self.writer(system)
             if kind == "create" and (system, obj) not in self.prepared:
+                if hasattr(writer, "schema_event"):  # a field it creates is audited before
+                    writer.schema_event = functools.partial(self._schema_event, system)
                 writer.prepare([obj])
                 self.prepared.add((system, obj))
                 self._audit_schema(system, writer)

@@ -810,7 +810,9 @@ def test_the_key_property_recon_creates_is_audited(crm: CrmEnv, tmp_path: Path) 
     )
     result = apply_plan(db, cfg, plan_run_id=plan)
     assert result.applied == 1
-    [row] = db.query("select * from audit where item_id like 'schema:%'")
+    # audited before it was sent (intended) and after (confirmed), as every write is
+    intended, row = db.query("select * from audit where item_id like 'schema:%' order by seq")
+    assert (intended["outcome"], intended["after"]) == ("intended", row["after"])
     assert (row["run_id"], row["crm"], row["object"], row["field"], row["outcome"]) == (
         result.run_id,
         "hubspot",
@@ -824,7 +826,7 @@ def test_the_key_property_recon_creates_is_audited(crm: CrmEnv, tmp_path: Path) 
         db, [create("hubspot", "contacts", {"email": f"k2-{tag}@example.com", "firstname": "K"})]
     )
     apply_plan(db, cfg, plan_run_id=again)
-    assert db.execute("select count(*) from audit where item_id like 'schema:%'").fetchone()[0] == 1
+    assert db.execute("select count(*) from audit where item_id like 'schema:%'").fetchone()[0] == 2
 
 
 def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -> None:

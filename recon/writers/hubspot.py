@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -108,6 +108,9 @@ class HubSpotWriter:
         self.key_ready: dict[str, bool] = {}
         #: properties this writer created in the portal (apply audits them): object, name, spec
         self.schema_changes: list[dict[str, Any]] = []
+        #: called with a property about to be created, and again if creating it failed
+        #: (``"intended"`` / ``"failed"``): apply audits the attempt before it is sent
+        self.schema_event: Callable[[dict[str, Any], str], None] | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -229,27 +232,30 @@ class HubSpotWriter:
                 form_field=False,
                 description="Idempotency key of records created by recon (do not edit).",
             )
+            change = {
+                "object": obj,
+                "field": self.key_property,
+                "after": {
+                    "property": self.key_property,
+                    "type": "string",
+                    "unique": True,
+                    "why": "idempotency key of the records recon creates",
+                },
+            }
+            if self.schema_event is not None:
+                self.schema_event(change, "intended")
             try:
                 self._call(lambda obj=obj, create=create: core.create(obj, create))
                 self.key_ready[obj] = True
-                self.schema_changes.append(
-                    {
-                        "object": obj,
-                        "field": self.key_property,
-                        "after": {
-                            "property": self.key_property,
-                            "type": "string",
-                            "unique": True,
-                            "why": "idempotency key of the records recon creates",
-                        },
-                    }
-                )
+                self.schema_changes.append(change)
                 log.info("created unique HubSpot property %s.%s", obj, self.key_property)
             except (RateLimited, AuthError):
                 raise
             except Exception as exc:
                 if isinstance(exc, SourceError) and exc.error_class is not ErrorClass.UNKNOWN:
                     raise
+                if self.schema_event is not None:
+                    self.schema_event(change, "failed")
                 log.warning(
                     "cannot create HubSpot property %s.%s (%s): creates fall back to natural keys",
                     obj,
