@@ -499,8 +499,8 @@ def test_a_damaged_store_is_named_not_an_unexpected_error(tmp_path: Path) -> Non
 
     (tmp_path / "recon.toml").write_text('[store]\npath = "recon.db"\n', encoding="utf-8")
     db = open_store(tmp_path / "recon.db")
-    for _ in range(3000):
-        start_run(db, "match", config={"x": "y" * 50})
+    for i in range(3000):  # own ids: 3,000 random ones within a few seconds may collide
+        start_run(db, "match", config={"x": "y" * 50}, run_id=f"match-{i:05d}")
     db.conn.close()
     with (tmp_path / "recon.db").open("r+b") as f:  # pages of the runs table, not the schema
         f.seek(4096 * 200)
