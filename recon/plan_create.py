@@ -421,9 +421,12 @@ def plan_associations(p: Planner) -> None:
 
     Only while both contacts and companies sync (seed 004: associations follow when both
     objects sync). A Salesforce Contact's Account is its HubSpot contact's primary company.
-    When the two name different linked companies, the direction decides which side follows;
-    ``two_way``: the side changed last (the HubSpot primary company's time, else the records'
-    times), and nothing when that cannot be told (``skipped.association_unclear``).
+    When the two name different linked companies, the direction decides which side follows.
+    ``two_way``: when the time HubSpot's primary company was set is known (its property
+    history, read with a two_way mapping's), the side changed last, and nothing when that
+    cannot be told (``skipped.association_unclear``); without it the Account decides, as
+    HubSpot's connector does (a record's own time moves with any edit: it tells nothing of
+    which side moved the contact).
     """
     direction = p.direction["contacts"]
     if direction == "off" or p.direction["companies"] == "off":
@@ -444,10 +447,10 @@ def plan_associations(p: Planner) -> None:
                 continue  # associated, and no other company is primary
             # which side the other follows: HubSpot's primary company, or the Contact's Account
             hs_leads = direction == "hubspot_to_salesforce"
-            if primary is not None and direction == "two_way":
-                hs_time = hs.field_time("associatedcompanyid") or p.view.user_time(hs)
+            hs_time = hs.field_time("associatedcompanyid") if primary is not None else None
+            if hs_time is not None and direction == "two_way":
                 sf_time = p.view.user_time(sf)
-                if hs_time is None or sf_time is None or same_second(hs_time, sf_time):
+                if sf_time is None or same_second(hs_time, sf_time):
                     p.skipped["association_unclear"] += 1
                     continue
                 hs_leads = hs_time > sf_time

@@ -226,23 +226,29 @@ OLD, NEW = "2024-06-01T00:00:00.000Z", "2024-07-01T00:00:00.000Z"
 
 
 @pytest.mark.parametrize(
-    ("direction", "hs_time", "sf_time", "follows"),
+    ("direction", "primary_set", "sf_time", "follows"),
     [
         ("salesforce_to_hubspot", NEW, OLD, "hubspot"),
         ("hubspot_to_salesforce", OLD, NEW, "salesforce"),
         ("two_way", OLD, NEW, "hubspot"),  # the Contact moved last: HubSpot follows
         ("two_way", NEW, OLD, "salesforce"),  # the primary company changed last: SF follows
         ("two_way", OLD, OLD, None),  # cannot be told: nothing, counted
+        # when the primary company was set is not known: the Account decides (the record
+        # times, newer on HubSpot's side here, tell nothing of which side moved the contact)
+        ("two_way", None, OLD, "hubspot"),
     ],
 )
 def test_a_contact_s_account_and_primary_company_follow_the_side_that_moved(
-    direction: str, hs_time: str, sf_time: str, follows: str | None
+    direction: str, primary_set: str | None, sf_time: str, follows: str | None
 ) -> None:
     """A Salesforce Contact moved to another Account: the HubSpot contact got an unlabelled
     association to the new company and kept the former one as its primary
     (`associatedcompanyid`), so company, salesforceaccountid and the primary disagreed. And
     a HubSpot contact whose primary company a person changed must not be moved back under
-    `two_way`: the side that changed last leads."""
+    `two_way`: the side that changed last leads, by the time the primary company was set."""
+    history = (
+        {"associatedcompanyid": [{"value": "101", "timestamp": primary_set}]} if primary_set else {}
+    )
     w = World()
     for hs_id, sf_id, name in (("101", "001A", "Old Co"), ("102", "001B", "New Co")):
         w.snap("hubspot", "companies", hs_id, {"name": name}, name=name)
@@ -250,9 +256,9 @@ def test_a_contact_s_account_and_primary_company_follow_the_side_that_moved(
         w.link("companies", hs_id, "Account", sf_id)
     linked_contact(
         w,
-        {"email": EMAIL, "associatedcompanyid": "101"},
+        {"email": EMAIL, "associatedcompanyid": "101", "propertiesWithHistory": history},
         {"Email": EMAIL, "AccountId": "001B"},
-        hs_cols={"account_id": "101", "modified_at": hs_time},
+        hs_cols={"account_id": "101", "modified_at": NEW},  # any edit moves the record's time
         sf_cols={"account_id": "001B", "modified_at": sf_time},
     )
     w.db["associations"].insert_all(

@@ -272,6 +272,10 @@ class HubSpotSource:
                 for m in check_mappings(self.cfg.mapping).mappings
                 if m.object == obj and m.rule == "two_way" and m.derived is None and m.hubspot
             }
+            if wanted and obj == "contacts" and self.cfg.mapping.contacts == "two_way":
+                # read in the same calls: when the primary company changed (a two_way plan
+                # tells a HubSpot move from a Salesforce one by it, see plan_associations)
+                wanted.add("associatedcompanyid")
             hit = self._history[obj] = sorted(wanted & set(self.properties.get(obj, ())))
         return hit
 

@@ -660,6 +660,12 @@ def test_two_way_properties_carry_their_own_field_times(hs, fresh_db) -> None:
     assert rec.fields["state"] == "CA"
     assert rec.field_time("state") == parse_ts(set_at) < rec.record_time() == parse_ts(later)
     assert rec.field_time("fax") is None  # not two_way: the record's time stands in
+    # read in the same calls: when each contact's primary company was set (plan_associations)
+    rows = fresh_db.execute(
+        "select object, record_id, name, domain, email, account_id, created_at, modified_at, "
+        "archived, data from snapshots where object = 'contacts' and account_id is not null"
+    ).fetchall()
+    assert rows and all(Rec("hubspot", tuple(r)).field_time("associatedcompanyid") for r in rows)
     # without a two_way rule no field times are read
     plain = run_pull(fresh_db, _cfg(hs), sources=["hubspot"], full=True)
     assert "history" not in plain.summary["sources"]["hubspot"]["calls"]["by_kind"]
