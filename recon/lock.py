@@ -114,23 +114,25 @@ def _alive(pid: int) -> bool:
 
 
 def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
+    if row.get("host") == socket.gethostname() and row.get("pid"):
+        pid = int(row["pid"])
+        if pid != os.getpid():
+            if not _alive(pid):
+                return True
+            key = row.get("process")
+            if key and process_key(pid) == key:
+                # the very process that took the lock, still running: held, whatever a wall
+                # clock stepped since (its heartbeat's age is measured by that clock)
+                return False
+            if not process_ran_at(pid, row.get("started_at"), key):
+                # the pid is another process now (pids are reused: pid 1 in a restarted
+                # container), started after the lock was taken: the holder is gone
+                return True
     beat = parse_ts(row.get("heartbeat_at")) or parse_ts(row.get("started_at"))
     if beat is None:
         return True
     age = (datetime.now(UTC) - beat).total_seconds()
-    if age > stale_after:
-        return True
-    if row.get("host") == socket.gethostname() and row.get("pid"):
-        pid = int(row["pid"])
-        if pid != os.getpid() and not _alive(pid):
-            return True
-        if pid != os.getpid() and not process_ran_at(
-            pid, row.get("started_at"), row.get("process")
-        ):
-            # the pid is another process now (pids are reused: pid 1 in a restarted container),
-            # started after the lock was taken: the holder is gone
-            return True
-    return False
+    return age > stale_after
 
 
 def acquire(
@@ -143,8 +145,10 @@ def acquire(
 ) -> Lock:
     """Take the lock or raise :class:`LockedError` naming who holds it.
 
-    A stale holder (no heartbeat for ``stale_after`` seconds, or a dead process
-    on this host) is taken over, with a warning in the log. The process that
+    A stale holder (a dead process on this host, or another host's holder without a
+    heartbeat for ``stale_after`` seconds) is taken over, with a warning in the log. The
+    process of this host that took the lock (by its :func:`recon.store.process_key`) holds
+    it while it runs, whatever its heartbeat's age says after a wall clock stepped. The process that
     holds the lock may take it again (a ``recon run`` applying under its own
     lock); the nested lock's release leaves the outer one in place.
     """

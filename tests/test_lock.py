@@ -130,12 +130,15 @@ def test_a_live_holder_is_not_taken_over_after_the_clock_stepped(store_path: Pat
     try:
         key = process_key(holder.pid)
         assert key is not None
-        before_step = (datetime.now(UTC) - timedelta(seconds=60)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        # stepped by more than the stale age: its start and its last beat look old
+        before_step = (datetime.now(UTC) - timedelta(seconds=600)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000Z"
+        )
         with transaction(db):
             db["locks"].insert(
                 {"name": "store", "holder": "recon run", "pid": holder.pid, "process": key,
                  "host": socket.gethostname(), "started_at": before_step,
-                 "heartbeat_at": now_iso()}
+                 "heartbeat_at": before_step}
             )  # fmt: skip
         with pytest.raises(LockedError):
             acquire(db, holder="next")
