@@ -18,8 +18,6 @@ from recon.store import open_store, transaction
 def test_second_holder_refused_with_exit_5(store_path: Path) -> None:
     import socket
 
-    from recon.models import now_iso
-
     db = open_store(store_path)
     with transaction(db):
         db["locks"].insert(
@@ -73,8 +71,6 @@ def test_dead_process_on_this_host_is_taken_over(store_path: Path) -> None:
     )
     dead_pid = int(proc.stdout)
     import socket
-
-    from recon.models import now_iso
 
     with transaction(db):
         db["locks"].insert(
