@@ -1006,10 +1006,16 @@ def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
         ['jose obrien smith', None, None]
         >>> person_names(pl.Series(["Na", "[not provided]"]), part=True).to_list()
         ['na', None]
+        >>> person_names(pl.Series(["NULL NULL", "Test Test", "Ji-woo Na"])).to_list()
+        [None, None, 'ji woo na']
     """
     w = _words(s).str.replace(_TITLES, "")
     placeholders = PERSON_PART_PLACEHOLDERS if part else PERSON_PLACEHOLDERS
     blank = w.is_in(list(placeholders)).fill_null(False)
+    if not part:  # "Null Null", "Test Test": a name of placeholder words only is none either
+        words = [p for p in PERSON_PLACEHOLDERS if " " not in p]
+        only = w.str.split(" ").list.eval(pl.element().is_in(words)).list.all()
+        blank = blank | only.fill_null(False)
     return pl.select(pl.when((w.str.len_bytes() > 0) & ~blank).then(w).alias(s.name)).to_series()
 
 

@@ -164,7 +164,10 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         out["company_norm"] = company
         out["domain"] = pl.select(pl.coalesce(N.domains(email), dom)).to_series()
         last = N.person_names(cols["last_name"], part=True)
-        last = pl.select(pl.coalesce(last, person.str.split(" ").list.last())).to_series()
+        # no name (placeholder words only, "Null Null"): no surname key either
+        last = pl.select(
+            pl.when(person.is_not_null()).then(pl.coalesce(last, person.str.split(" ").list.last()))
+        ).to_series()
         out["last_company_key"] = pl.select(
             pl.when(last.is_not_null() & company.is_not_null()).then(
                 last + "|" + company.str.split(" ").list.first()

@@ -339,12 +339,15 @@ def test_surnames_that_look_like_placeholders_are_names() -> None:
         {"record_id": "a", "first_name": "Ji-woo", "last_name": "Na", "email": None},
         {"record_id": "b", "first_name": "Jan", "last_name": "Null", "email": None},
         {"record_id": "c", "first_name": None, "last_name": "NA", "email": None},
+        {"record_id": "d", "first_name": "Null", "last_name": "NULL", "email": None},
+        {"record_id": "e", "first_name": "Test", "last_name": "Test", "email": None},
     ]
     people = pl.DataFrame(rows).with_columns(
         source=pl.lit("hubspot"), object=pl.lit("contacts"), company=pl.lit(None, pl.String)
     )
     f = features(people, "contacts")
-    assert f["name_norm"].to_list() == ["ji woo na", "jan null", None]
+    # a name of placeholder words only is none
+    assert f["name_norm"].to_list() == ["ji woo na", "jan null", None, None, None]
 
 
 def test_contact_company_levels_use_company_names() -> None:
