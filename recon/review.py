@@ -681,27 +681,50 @@ def approvals_state(db: sqlite_utils.Database) -> tuple[Any, ...]:
 
 def applied_already(db: sqlite_utils.Database, decisions: list[dict[str, Any]]) -> int:
     """How many of ``decisions`` (rows, e.g. the ones :func:`undo_last` took back) an apply
-    acted on already: a write of the decided item confirmed (a create; a stale write, under
-    the plan item it stands for) or of an item its link or cluster decides. Undoing such a
-    decision leaves the CRM as it is.
+    acted on already: an approval after which a write it allowed was confirmed (of the item
+    itself, a create; a stale write, under the plan item it stands for; an item its link or
+    cluster decides; a value chosen for a conflict). Undoing such a decision leaves the CRM as
+    it is; a rejection or deferral allowed no write.
 
     Examples:
         >>> from recon.store import open_store
-        >>> applied_already(open_store(":memory:"), [{"item_id": "x", "choice": None}])
+        >>> applied_already(open_store(":memory:"), [{"item_id": "x", "choice": None,
+        ...     "label": "match", "decided_at": "2026-01-01T00:00:00Z"}])
         0
     """
+    approvals = [d for d in decisions if d.get("label") in ("match", "approve")]
+    if not approvals:
+        return 0
+    since = min(str(d.get("decided_at") or "") for d in approvals)
+    confirmed = db.execute(
+        "select j.item_id, j.updated_at, pi.link_item_id, j.plan_run_id from journal j "
+        "left join plan_items pi on pi.run_id = j.plan_run_id and pi.item_id = j.item_id "
+        "where j.state = 'confirmed' and coalesce(j.updated_at, '') >= ?",
+        [since],
+    ).fetchall()
+    if not confirmed:
+        return 0
+    # a chosen conflict value is written as stable_id(conflict, system): no plan item of its own
+    expanded: dict[str, tuple[str, str | None]] = {}
+    for run in {r[3] for r in confirmed if r[2] is None}:
+        for cid, link in db.execute(
+            "select item_id, link_item_id from plan_items where run_id = ? and action = 'conflict'",
+            [run],
+        ):
+            for system in ("hubspot", "salesforce"):
+                expanded[stable_id(cid, system)] = (cid, link)
     count = 0
-    for d in decisions:
-        ids = [str(d["item_id"])]
+    for d in approvals:
+        ids = {str(d["item_id"])}
         choice = json.loads(d["choice"]) if d.get("choice") else None
         if isinstance(choice, dict) and choice.get("stale_of"):
-            ids.append(str(choice["stale_of"]))
-        marks = ", ".join("?" * len(ids))
-        if db.execute(
-            f"select 1 from journal where state = 'confirmed' and (item_id in ({marks}) or "
-            f"item_id in (select item_id from plan_items where link_item_id in ({marks}))) "
-            "limit 1",
-            [*ids, *ids],
-        ).fetchone():
-            count += 1
+            ids.add(str(choice["stale_of"]))
+        at = str(d.get("decided_at") or "")
+        for item_id, updated, link, _run in confirmed:
+            if str(updated or "") < at:
+                continue  # written before this decision: not what it allowed
+            conflict, conflict_link = expanded.get(item_id, (None, None))
+            if ids & {item_id, link, conflict, conflict_link}:
+                count += 1
+                break
     return count

@@ -613,24 +613,40 @@ def test_a_store_with_one_current_decision_of_each_kind_can_decide_again(
 def test_applied_already_counts_decisions_an_apply_acted_on() -> None:
     """Undoing a bulk approval of creates that were applied, or a stale write sent anyway,
     said nothing of the CRM keeping what was written: a stale write's journal row is under
-    the plan item it stands for, and a bulk undo takes back many decisions."""
+    the plan item it stands for, a chosen conflict value under an id of its own, and a bulk
+    undo takes back many decisions. A rejection, or an approval made after the write, allowed
+    nothing that was written."""
+    from recon.models import stable_id
+
     db = open_store(":memory:")
     db["plan_items"].insert_all(
         [{"run_id": "plan-1", "item_id": "u1", "link_item_id": "pair-1", "action": "update"},
-         {"run_id": "plan-1", "item_id": "c1", "link_item_id": None, "action": "create"}]
+         {"run_id": "plan-1", "item_id": "c1", "link_item_id": None, "action": "create"},
+         {"run_id": "plan-1", "item_id": "k1", "link_item_id": "pair-3", "action": "conflict"}]
     )  # fmt: skip
+    written = "2024-06-01T12:00:00.000Z"
     db["journal"].insert_all(
-        [{"run_id": "apply-1", "item_id": i, "plan_run_id": "plan-1", "state": "confirmed"}
-         for i in ("u1", "c1")]
+        [{"run_id": "apply-1", "item_id": i, "plan_run_id": "plan-1", "state": "confirmed",
+          "updated_at": written}
+         for i in ("u1", "c1", stable_id("k1", "salesforce"))]
     )  # fmt: skip
+    before, after = "2024-06-01T09:00:00.000Z", "2024-06-02T09:00:00.000Z"
+
+    def d(item_id: str, label: str = "match", at: str = before, choice: Any = None) -> dict:
+        return {"item_id": item_id, "label": label, "decided_at": at,
+                "choice": json.dumps(choice) if choice is not None else None}  # fmt: skip
+
     rows = [
-        {"item_id": "pair-1", "choice": None},  # a link whose update was written
-        {"item_id": "c1", "choice": None},  # a create approved in bulk, written
-        {"item_id": "stale:x", "choice": json.dumps({"stale_of": "u1"})},  # sent anyway
-        {"item_id": "pair-2", "choice": None},  # nothing written
+        d("pair-1"),  # a link whose update was written
+        d("c1", "approve"),  # a create approved in bulk, written
+        d("stale:x", "approve", choice={"stale_of": "u1"}),  # a stale write sent anyway
+        d("k1", "approve", choice={"side": "hubspot"}),  # a chosen conflict value, written
+        d("pair-3"),  # the link of that conflict
     ]
-    assert review.applied_already(db, rows) == 3
-    assert review.applied_already(db, rows[3:]) == 0
+    assert review.applied_already(db, rows) == 5
+    assert review.applied_already(db, [d("pair-2")]) == 0  # nothing written
+    assert review.applied_already(db, [d("pair-1", "non_match")]) == 0  # allowed no write
+    assert review.applied_already(db, [d("pair-1", at=after)]) == 0  # written before it
 
 
 def test_undo_restores_the_previous_decision(db: sqlite_utils.Database) -> None:

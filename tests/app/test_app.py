@@ -222,8 +222,9 @@ def test_undoing_a_decision_whose_write_was_applied_says_the_crm_keeps_it(
     item_id = at.session_state["item"]
     run(at.button(key="btn_approve").click())
     store["journal"].insert(
-        {"run_id": "apply-1", "item_id": item_id, "plan_run_id": "plan-1", "state": "confirmed"}
-    )  # as if an apply had written an item this link decides
+        {"run_id": "apply-1", "item_id": item_id, "plan_run_id": "plan-1", "state": "confirmed",
+         "updated_at": now_iso()}
+    )  # fmt: skip  # as if an apply had written an item this link decides
     run(at.button(key="btn_undo").click())
     assert "applied already: the CRM keeps what was written" in texts(at)
     assert at.session_state["item"] == item_id
