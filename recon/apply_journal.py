@@ -342,9 +342,19 @@ class Runner:
             audit.append(self.db, rows)
 
     def _schema_event(self, system: str, change: dict[str, Any], outcome: str) -> None:
-        """Audit a field the writer is about to create (``intended``), or failed to."""
+        """Audit a field the writer is about to create (``intended``), or failed to; one it
+        found (``exists``) confirms a create audited as intended whose answer was lost."""
+        row = self._schema_row(system, change, outcome)
         with transaction(self.db):
-            audit.append(self.db, [self._schema_row(system, change, outcome)])
+            if outcome == "exists":
+                last = self.db.execute(
+                    "select outcome from audit where item_id = ? order by seq desc limit 1",
+                    [row["item_id"]],
+                ).fetchone()
+                if last is None or last[0] != "intended":
+                    return  # there before recon, or its create audited already
+                row.update(outcome="confirmed", error="found on a later read")
+            audit.append(self.db, [row])
 
     def _schema_row(self, system: str, c: dict[str, Any], outcome: str) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from writers.crm_env import (  # noqa: F401  (fixtures)
     HS_TOKEN,
     SF_SESSION,
@@ -827,6 +828,38 @@ def test_the_key_property_recon_creates_is_audited(crm: CrmEnv, tmp_path: Path) 
     )
     apply_plan(db, cfg, plan_run_id=again)
     assert db.execute("select count(*) from audit where item_id like 'schema:%'").fetchone()[0] == 2
+
+
+def test_a_key_property_create_whose_answer_was_lost_is_confirmed_when_found(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """An apply audited the key property's create as intended and then lost the answer (a
+    timeout): the trail never said the property was created, though it had landed. The next
+    apply finds it and confirms it; a property that was there before recon gets no row."""
+    from recon import audit
+
+    prop = f"recon_key_{uid()}".lower().replace("-", "_")
+    cfg = crm.config(tmp_path, hubspot={"key_property": prop})
+    db = crm.db(cfg)
+    schema_id = f"schema:hubspot:contacts.{prop}"
+    with transaction(db):
+        audit.append(db, [{"run_id": "apply-lost", "item_id": schema_id, "crm": "hubspot",
+                           "object": "contacts", "field": prop, "outcome": "intended"}])  # fmt: skip
+    requests.post(
+        f"{crm.url}/crm/v3/properties/contacts",
+        json={"name": prop, "label": "Recon key", "type": "string", "fieldType": "text",
+              "groupName": "contactinformation", "hasUniqueValue": True},
+        headers={"Authorization": f"Bearer {HS_TOKEN}"}, timeout=5,
+    ).raise_for_status()  # fmt: skip  # the lost create landed
+    tag = uid()
+    for n in (1, 2):
+        plan = make_plan(db, [create("hubspot", "contacts", {"email": f"l{n}-{tag}@example.com"})])
+        assert apply_plan(db, cfg, plan_run_id=plan).applied == 1
+    rows = db.execute(
+        "select outcome, error from audit where item_id = ? order by seq", [schema_id]
+    ).fetchall()
+    assert rows == [("intended", None), ("confirmed", "found on a later read")]
+    assert verify(db).ok
 
 
 def test_budget_stops_cleanly_and_resume_finishes(crm: CrmEnv, tmp_path: Path) -> None:

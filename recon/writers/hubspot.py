@@ -205,6 +205,10 @@ class HubSpotWriter:
                     convert=False,
                 )
                 unique = bool(getattr(prop, "has_unique_value", False))
+                if unique and self.schema_event is not None:
+                    # there: a create of it an earlier apply audited as intended, then lost its
+                    # answer (a timeout), did land
+                    self.schema_event(self._key_change(obj), "exists")
                 if not unique:
                     log.warning(
                         "HubSpot property %s.%s is not unique: creates fall back to natural keys",
@@ -232,16 +236,7 @@ class HubSpotWriter:
                 form_field=False,
                 description="Idempotency key of records created by recon (do not edit).",
             )
-            change = {
-                "object": obj,
-                "field": self.key_property,
-                "after": {
-                    "property": self.key_property,
-                    "type": "string",
-                    "unique": True,
-                    "why": "idempotency key of the records recon creates",
-                },
-            }
+            change = self._key_change(obj)
             if self.schema_event is not None:
                 self.schema_event(change, "intended")
             try:
@@ -263,6 +258,19 @@ class HubSpotWriter:
                     self._client_error(exc)[1],
                 )
                 self.key_ready[obj] = False
+
+    def _key_change(self, obj: str) -> dict[str, Any]:
+        """The key property of ``obj`` as a schema change (what apply audits)."""
+        return {
+            "object": obj,
+            "field": self.key_property,
+            "after": {
+                "property": self.key_property,
+                "type": "string",
+                "unique": True,
+                "why": "idempotency key of the records recon creates",
+            },
+        }
 
     # ------------------------------------------------------------------ reads
 
