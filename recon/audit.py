@@ -445,8 +445,8 @@ def build_undo_plan(
             hint="finish it with `recon apply --resume` (it checks in the CRM what was sent), "
             "then undo it; to send none of the rest, first mark their links or clusters "
             '"Defer" in review ("Different"/"Distinct" would teach matching they are '
-            "no match; a batch of approved creates: undo it in the sidebar): the resumed apply "
-            "skips what is no longer approved",
+            "no match): the resumed apply skips what is no longer approved (creates approved on "
+            "their own are still sent)",
         )
     confirmed = [
         dict(r)
