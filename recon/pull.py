@@ -464,6 +464,7 @@ def run_pull(
             why = "interrupted (Ctrl-C)" if cut else redact(f"{type(exc).__name__}: {exc}")
             info["status"], info["error"] = ("cancelled" if cut else "failed"), why
             result.errors.append(f"{name}: {why}")  # the run's error says why it stopped
+            _report_missing(name, missing, result, failures)  # named in the stored run
             _finish(
                 db,
                 result,

@@ -378,18 +378,27 @@ class _GoneField(ScriptedSource):
             )
         if self.then == "budget":
             raise BudgetExhausted("hubspot: the run's budget of 1 calls is spent")
+        if self.then == "crash":
+            raise RuntimeError("something unforeseen")
         yield from super().pull(obj, cursor, **kw)
 
 
-@pytest.mark.parametrize("then", ["ok", "budget"])
+@pytest.mark.parametrize("then", ["ok", "budget", "crash"])
 def test_a_missing_field_is_named_whatever_stops_the_source_after_it(fresh_db, then) -> None:
     """A missing field was collected and the other objects read on, but a later spent budget
-    dropped it from the report (the field was never named), and the owners were not read."""
+    (or an unexpected error) dropped it from the report (the field was never named), and the
+    owners were not read."""
     records = [_row("1", "2024-01-01T00:00:00.000Z")]
 
     def factory(name, cfg, meter):
         return _GoneField(records, meter, then)
 
+    if then == "crash":  # the error stands; the stored run names the missing field too
+        with pytest.raises(RuntimeError):
+            run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=factory)
+        stored = fresh_db.execute("select error from runs where stage = 'pull'").fetchone()[0]
+        assert "something unforeseen" in stored and "'scratch' no longer exists" in stored
+        return
     with pytest.raises(MissingField if then == "ok" else SourceError) as err:
         run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=factory)
     assert "property 'scratch' no longer exists" in str(err.value)
