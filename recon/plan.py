@@ -417,6 +417,14 @@ def _decision_summary(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _first(item: dict[str, Any], d: dict[str, Any]) -> None:
+    """Put decision ``d`` first in ``item["decisions"]`` (once: a conflict requires its own)."""
+    said = _decision_summary(d)
+    item["decisions"] = [said] + [
+        x for x in item["decisions"] if (x["item_id"], x["kind"]) != (said["item_id"], said["kind"])
+    ]
+
+
 def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
     """The plan items of ``plan_run_id`` whose required decisions are all approved, in run order.
 
@@ -468,7 +476,7 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
         if item["action"] == "conflict":
             d = decisions.get(item["item_id"])
             if d is not None:  # the value chosen decides what is written: its reviewer first
-                item["decisions"].insert(0, _decision_summary(d))
+                _first(item, d)
             out.extend(_expand_conflict(item, d.get("choice") if d else None))
         elif item["action"] == "merge":
             if chosen is None:
@@ -476,7 +484,7 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
             master = masters.get(str(item["link_item_id"]))
             if master is not None and master.get("label") not in ("reject", "non_match", "defer"):
                 # a master a person chose decides the merge as sent: that person first
-                item["decisions"].insert(0, _decision_summary(master))
+                _first(item, master)
             out.append(_merge_with_choices(item, master, chosen.get(item["item_id"])))
         else:
             out.append(item)

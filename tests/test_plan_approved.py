@@ -123,6 +123,8 @@ def test_a_chosen_value_is_credited_to_the_reviewer_who_chose_it() -> None:
     (write,) = [i for i in approved_items(w.db, res.run_id) if i.get("conflict_item_id")]
     said = decision_of(w.db, write)
     assert (said["reviewer"], said["decided_at"]) == ("alice@corp.com", "2024-07-02T09:30:00Z")
+    # each decision once: the conflict's own first, then its link's
+    assert [d["kind"] for d in write["decisions"]] == ["conflict_value", "link"]
 
 
 def test_conflict_needs_its_link_approved_too() -> None:
