@@ -362,7 +362,8 @@ class HubSpotSource:
                 f"{what} listed by HubSpot but left out of its records: the private app may not "
                 "read it",
                 hint=f"give the app the scope to read it (sensitive data: "
-                f"crm.objects.{obj}.sensitive.read.v2), or drop it from [[mapping.fields]] / "
+                f"crm.objects.{obj}.sensitive.read.v2; highly sensitive: "
+                f"crm.objects.{obj}.highly_sensitive.read.v2), or drop it from [[mapping.fields]] / "
                 "[pull] hubspot_properties / filters / [mapping] campaign_property",
             )
         raise MissingField(
