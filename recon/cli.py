@@ -943,6 +943,13 @@ def apply(
                 _apply_summary(exc.result)  # type: ignore[attr-defined]
             raise
     _apply_summary(result)
+    if result.dry_run:
+        from .plan_run import written_since_pull
+
+        for _key, msg in written_since_pull(db):  # "would apply" counts those too
+            err_console.print(
+                f"note: {msg} (apply skips values it finds in place)", markup=False, highlight=False
+            )
     if result.failed_total:
         raise PartialFailure(
             f"{result.failed_total} of {result.items} items failed ("

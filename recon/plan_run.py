@@ -118,7 +118,7 @@ def run_build(
         match_run_id=mrid,
         counts=plan_counts(created),  # the same counts, items visited in memory order
         skipped=dict(planner.skipped),
-        warnings=list(chk.warnings) + planner.gap_warnings(),
+        warnings=list(chk.warnings) + planner.gap_warnings() + written_since_pull(db),
         items=items,
         pinned_links=list(view.pinned),
     )
@@ -170,6 +170,34 @@ def run_build(
         "plan %s: %d items from match run %s in %.2f s", run_id, len(items), mrid, result.seconds
     )
     return result
+
+
+def written_since_pull(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """A warning when an apply wrote records after the last pull began: the store still holds
+    those records as they were, so the plan proposes again what was written (apply then
+    finds the values in place and skips them; `--dry-run` counts them).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> written_since_pull(open_store(":memory:"))
+        []
+    """
+    row = db.execute(
+        "select count(distinct j.crm_record_id), max(r.run_id) from runs r "
+        "join journal j on j.run_id = r.run_id and j.state = 'confirmed' "
+        "where r.stage = 'apply' and r.started_at > coalesce((select max(started_at) from runs "
+        "where stage = 'pull' and status in ('ok', 'partial', 'budget')), '')"
+    ).fetchone()
+    if not row or not row[0]:
+        return []
+    return [
+        (
+            "store",
+            f"apply run {row[1]} (and any other since the last pull) wrote {row[0]:,} record(s) "
+            "the store still holds as pulled before: this plan proposes again what was written; "
+            "run `recon pull` first",
+        )
+    ]
 
 
 def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

@@ -576,8 +576,13 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
     assert refused.returncode == 2 and "--yes" in refused.stderr
     dry = cli("apply", "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0 and "would apply" in dry.stdout
+    assert "note:" not in dry.stderr  # nothing was written since the last pull
     done = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    # a dry run now (no pull since): its count may hold values that apply wrote
+    after = cli("apply", "--plan", plan, "--dry-run", cwd=tmp_path)
+    assert after.returncode == 0 and "note: apply run" in after.stderr
+    assert "run `recon pull` first" in after.stderr
     head = anchor(db)
     assert head and head in done.stdout
     assert HS_TOKEN not in done.stdout + done.stderr

@@ -106,3 +106,34 @@ def test_the_survivors_of_a_large_build_are_kept_out_of_the_collector(monkeypatc
         assert (gc.get_freeze_count() >= frozen + len(items)) is large
     finally:
         gc.unfreeze()
+
+
+def test_a_plan_after_an_apply_without_a_pull_says_it_proposes_again_what_was_written() -> None:
+    """A plan built right after an apply, with no pull between, proposed again every value the
+    apply had written (the store still held the records as pulled before), and nothing said
+    so: `apply --dry-run` counted them as work to do."""
+    from plan_testdata import World, cfg, linked_contact, plan
+
+    from recon.store import finish_run, start_run
+
+    w = World()
+    linked_contact(w, {"email": "a@x.com", "jobtitle": "CEO"}, {"Email": "a@x.com", "Title": "CTO"})
+    pulled = start_run(w.db, "pull")
+    finish_run(w.db, pulled, status="ok")
+    assert not [k for k, _ in plan(w, cfg(create_missing=False)).warnings if k == "store"]
+    applied = start_run(w.db, "apply")
+    w.db["journal"].insert(
+        {"run_id": applied, "item_id": "i1", "plan_run_id": "p", "state": "confirmed",
+         "crm_record_id": "003A"}
+    )  # fmt: skip
+    w.db.execute(
+        "update runs set started_at = '2999-01-01T00:00:00.000Z' where run_id = ?", [applied]
+    )
+    (said,) = [m for k, m in plan(w, cfg(create_missing=False)).warnings if k == "store"]
+    assert applied in said and "1 record(s)" in said and "recon pull" in said
+    again = start_run(w.db, "pull")  # a pull after the apply: the store is current again
+    w.db.execute(
+        "update runs set started_at = '2999-01-02T00:00:00.000Z' where run_id = ?", [again]
+    )
+    finish_run(w.db, again, status="ok")
+    assert not [k for k, _ in plan(w, cfg(create_missing=False)).warnings if k == "store"]
