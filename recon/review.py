@@ -713,6 +713,13 @@ def applied_already(db: sqlite_utils.Database, decisions: list[dict[str, Any]]) 
         ):
             for system in ("hubspot", "salesforce"):
                 expanded[stable_id(cid, system)] = (cid, link)
+    # per decided id (the item, its link or cluster, its conflict): when it was last written
+    last: dict[str, str] = {}
+    for item_id, updated, link, _run in confirmed:
+        conflict, conflict_link = expanded.get(item_id, (None, None))
+        for key in (item_id, link, conflict, conflict_link):
+            if key and str(updated or "") > last.get(key, ""):
+                last[key] = str(updated or "")
     count = 0
     for d in approvals:
         ids = {str(d["item_id"])}
@@ -720,11 +727,7 @@ def applied_already(db: sqlite_utils.Database, decisions: list[dict[str, Any]]) 
         if isinstance(choice, dict) and choice.get("stale_of"):
             ids.add(str(choice["stale_of"]))
         at = str(d.get("decided_at") or "")
-        for item_id, updated, link, _run in confirmed:
-            if str(updated or "") < at:
-                continue  # written before this decision: not what it allowed
-            conflict, conflict_link = expanded.get(item_id, (None, None))
-            if ids & {item_id, link, conflict, conflict_link}:
-                count += 1
-                break
+        # written at or after this decision: what it allowed (before it: not)
+        if any(last.get(i, "") >= at and i in last for i in ids):
+            count += 1
     return count
