@@ -89,6 +89,8 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         # (source, object) creates were held back for: the store has them only in part
         self.partial_targets: set[tuple[str, str]] = set()
+        #: two_way HubSpot properties compared without their field times (not pulled yet)
+        self.times_unread: set[str] = set()
         self.undone_held = 0  # writes an applied undo took back, proposed again (hold_undone)
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
         self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
@@ -255,6 +257,15 @@ class Planner:
             )
             for source, obj in sorted(self.partial_targets)
         ]
+        if self.times_unread:
+            out.append(
+                (
+                    "two_way",
+                    f"{', '.join(sorted(self.times_unread))}: no field times in the store (made "
+                    "two_way since the last pull): their differing values wait for review "
+                    "(times_missing); `recon pull` reads the times (every record once)",
+                )
+            )
         if self.view.pinned:
             out.append(
                 (
@@ -385,7 +396,15 @@ class Planner:
             # times of people's edits: recon's own writes to other fields of a record are not
             # news about this one (StoreView.user_time)
             view = self.view
-            hs_time = hs.field_time(fm.hubspot) or view.user_time(hs)
+            hs_time = hs.field_time(fm.hubspot)
+            if hs_time is None and (hs.from_file or fm.hubspot in (hs.history or {})):
+                # a file carries no field times (nor a value a file changed since): the
+                # record's time. A record read from the API without this property's times
+                # (made two_way since the last pull) has none: a person decides, since any
+                # edit of another property would make the record look newer
+                hs_time = view.user_time(hs)
+            elif hs_time is None:
+                self.times_unread.add(f"{obj}.{fm.hubspot}")
             sf_time = view.user_time(sf)
             out = decide(
                 fm.rule,

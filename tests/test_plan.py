@@ -43,11 +43,14 @@ def test_rules_on_a_linked_pair(
 ) -> None:
     w = World()
     newer, older = "2024-07-01T00:00:00.000Z", "2024-05-01T00:00:00.000Z"
+    hs_time = newer if hs_newer else older
+    # a pull under a two_way rule reads when the property got its value (HubSpot's history)
+    history = {"jobtitle": [{"value": hs_title, "timestamp": hs_time}]} if hs_title else {}
     pid = linked_contact(
         w,
-        {"email": EMAIL, "jobtitle": hs_title},
+        {"email": EMAIL, "jobtitle": hs_title, "propertiesWithHistory": history},
         {"Email": EMAIL, "Title": sf_title},
-        hs_cols={"modified_at": newer if hs_newer else older},
+        hs_cols={"modified_at": hs_time},
         sf_cols={"modified_at": older if hs_newer else newer},
     )
     res = plan(w, cfg(create_missing=False, rules={"contacts.jobtitle": rule}))
@@ -845,7 +848,8 @@ def test_recon_writing_another_field_does_not_make_a_record_newer(
         w,
         {"email": EMAIL, "jobtitle": "A-hs (older)", "city": city_now},
         {"Email": EMAIL, "Title": "B-sf (newer)", "MailingCity": city_now},
-        hs_cols={"modified_at": "2024-07-01T10:05:00.020Z"},  # recon's write, 20 ms after
+        # read from an export file (no field times: the record's time is all there is)
+        hs_cols={"modified_at": "2024-07-01T10:05:00.020Z", "origin": "file:contacts.csv"},
         sf_cols={"modified_at": "2024-07-01T10:01:00.000Z"},
     )
     _own_write(w, "201", {"city": "Leeds"}, "2024-07-01T10:00:00.000Z", "2024-07-01T10:05:00.000Z")
@@ -856,6 +860,25 @@ def test_recon_writing_another_field_does_not_make_a_record_newer(
         assert item["reason"]["why"] == "own_write_unclear"
 
 
+def test_a_two_way_property_without_its_field_times_waits_for_a_person() -> None:
+    """A property made two_way after the last pull has no field times in the store: the plan
+    compared the HubSpot record's time, which an edit of any other property moves, and the
+    older value overwrote the newer. A person decides, and the plan says to pull."""
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "jobtitle": "HS (set first)", "zip": "99999"},  # zip edited last
+        {"Email": EMAIL, "Title": "SF (set later)"},
+        hs_cols={"modified_at": "2024-07-01T00:00:10.000Z"},
+        sf_cols={"modified_at": "2024-07-01T00:00:05.000Z"},
+    )
+    res = plan(w, cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"}))
+    (item,) = [i for i in res.items if i["field"] in ("jobtitle", "Title")]
+    assert (item["action"], item["reason"]["why"]) == ("conflict", "times_missing")
+    (said,) = [m for k, m in res.warnings if k == "two_way"]
+    assert "contacts.jobtitle" in said and "recon pull" in said
+
+
 def test_a_conflict_once_asked_stays_asked_while_its_values_stand() -> None:
     """A question a person was asked is not answered by the times of a later plan."""
     w = World()
@@ -863,7 +886,8 @@ def test_a_conflict_once_asked_stays_asked_while_its_values_stand() -> None:
         w,
         {"email": EMAIL, "jobtitle": "CEO"},
         {"Email": EMAIL, "Title": "CTO"},
-        hs_cols={"modified_at": None},  # no time: a person is asked
+        # an export file's record without a time: a person is asked
+        hs_cols={"modified_at": None, "origin": "file:contacts.csv"},
         sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
     )
     c = cfg(create_missing=False, rules={"contacts.jobtitle": "two_way"})
