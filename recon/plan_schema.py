@@ -47,6 +47,8 @@ class FieldInfo:
     multi_labelled: bool = False
     raw_type: str = ""
     option_labels: Mapping[str, str] = field(default_factory=dict)
+    #: HubSpot option value -> its label as written
+    label_of: Mapping[str, str] = field(default_factory=dict)
 
 
 def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
@@ -98,6 +100,7 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
             or bool(spec.get("multiValued") or spec.get("hasMultipleValues")),
             raw_type=f"{typ}/{ftype}",
             option_labels=labels,
+            label_of={str(o.get("value")): str(o.get("label") or "") for o in opts},
         )
     typ = str(spec.get("type") or "")
     kind = "unknown"
@@ -424,6 +427,12 @@ def _check_schema(
     options = dict(m.options)
     hs_opts = hs.options if hs is not None else None
     sf_opts = sf.options if sf is not None else None
+    if m.derived == "campaigns" and kind in ("enum", "multi") and hs is not None:
+        # campaign names have no Salesforce picklist to pair options with: an option whose
+        # label is a campaign's name takes it (as identical and same-label options do)
+        for value, label in hs.label_of.items():
+            if value not in options and label:
+                options[value] = label
     if kind in ("enum", "multi") and not problems and hs is not None and sf is not None:
         problems += _check_options(
             m,

@@ -407,6 +407,36 @@ def test_campaign_membership_into_a_hubspot_property() -> None:
     )
 
 
+def test_campaign_names_take_the_checkbox_options_labelled_with_them() -> None:
+    """A checkbox property whose options are labelled with the campaigns' names (values
+    `spring`, `expo`) got nothing: the same-label options that map themselves elsewhere were
+    only paired against a Salesforce picklist, which campaign names have none of."""
+    w = World()
+    row = w.db.execute(
+        "select fields from schemas where source = 'hubspot' and object = 'contacts'"
+    ).fetchone()
+    fields = [f for f in json.loads(row[0]) if f["name"] != "sf_campaigns"]
+    fields.append(
+        {"name": "sf_campaigns", "label": "Campaigns", "type": "enumeration",
+         "fieldType": "checkbox", "modificationMetadata": {"readOnlyValue": False},
+         "options": [{"label": "Spring Webinar", "value": "spring"},
+                     {"label": "Expo", "value": "expo"}]}
+    )  # fmt: skip
+    w.db.execute(
+        "update schemas set fields = ? where source = 'hubspot' and object = 'contacts'",
+        [json.dumps(fields)],
+    )
+    linked_contact(w, {"email": EMAIL, "sf_campaigns": "expo"}, {"Email": EMAIL})
+    w.snap("salesforce", "Campaign", "701A", {"Name": "Spring Webinar"}, name="Spring Webinar")
+    w.snap("salesforce", "Campaign", "701B", {"Name": "Expo"}, name="Expo")
+    for i, camp in enumerate(("701A", "701B")):
+        w.snap("salesforce", "CampaignMember", f"00v{i}", {"CampaignId": camp, "ContactId": "003A"})
+    res = plan(w, cfg(create_missing=False, campaign_property="sf_campaigns"))
+    (item,) = res.items
+    assert (item["field"], item["after"]) == ("sf_campaigns", "expo;spring")
+    assert not [m for _k, m in res.warnings if "no option" in m]
+
+
 def test_lifecycle_stage_moves_forward_onto_the_company() -> None:
     w = World()
     w.snap("hubspot", "companies", "101", {"name": "Acme", "lifecyclestage": "lead"}, name="Acme")
