@@ -391,13 +391,18 @@ def test_derived_company_name_and_account_id_onto_hubspot_contact() -> None:
     assert got == {"company": "Acme Inc", "salesforceaccountid": "001A"}
 
 
-def test_campaign_membership_into_a_hubspot_property() -> None:
-    w = World()
-    linked_contact(w, {"email": EMAIL, "sf_campaigns": "Old"}, {"Email": EMAIL})
+def _two_campaigns(w: World) -> None:
+    """Contact 003A is a member of the campaigns "Spring Webinar" and "Expo"."""
     w.snap("salesforce", "Campaign", "701A", {"Name": "Spring Webinar"}, name="Spring Webinar")
     w.snap("salesforce", "Campaign", "701B", {"Name": "Expo"}, name="Expo")
     for i, camp in enumerate(("701A", "701B")):
         w.snap("salesforce", "CampaignMember", f"00v{i}", {"CampaignId": camp, "ContactId": "003A"})
+
+
+def test_campaign_membership_into_a_hubspot_property() -> None:
+    w = World()
+    linked_contact(w, {"email": EMAIL, "sf_campaigns": "Old"}, {"Email": EMAIL})
+    _two_campaigns(w)
     res = plan(w, cfg(create_missing=False, campaign_property="sf_campaigns"))
     (item,) = res.items
     assert (item["system"], item["field"], item["after"]) == (
@@ -427,10 +432,7 @@ def test_campaign_names_take_the_checkbox_options_labelled_with_them() -> None:
         [json.dumps(fields)],
     )
     linked_contact(w, {"email": EMAIL, "sf_campaigns": "expo"}, {"Email": EMAIL})
-    w.snap("salesforce", "Campaign", "701A", {"Name": "Spring Webinar"}, name="Spring Webinar")
-    w.snap("salesforce", "Campaign", "701B", {"Name": "Expo"}, name="Expo")
-    for i, camp in enumerate(("701A", "701B")):
-        w.snap("salesforce", "CampaignMember", f"00v{i}", {"CampaignId": camp, "ContactId": "003A"})
+    _two_campaigns(w)
     res = plan(w, cfg(create_missing=False, campaign_property="sf_campaigns"))
     (item,) = res.items
     assert (item["field"], item["after"]) == ("sf_campaigns", "expo;spring")
