@@ -1185,7 +1185,9 @@ def run(
 
     def progress(name: str, info: dict[str, Any]) -> None:
         if name == "run":  # the run has its id (it took the lock): the running summary names it
-            err_console.print(f"{now_iso()} recon run {info.get('run_id')}", markup=False)
+            err_console.print(
+                f"{now_iso()} recon run {info.get('run_id')}", markup=False, highlight=False
+            )
             if summary_file is not None:
                 running.update(run_id=info.get("run_id"))
                 with contextlib.suppress(OSError):  # the final summary reports what fails
