@@ -46,7 +46,7 @@ from typing import Any
 import sqlite_utils
 
 from . import audit
-from .apply_items import loads, ops_for, phases, to_item
+from .apply_items import loads, ops_for, phases, refresh_unsent, to_item
 from .apply_journal import UNSURE_CREATE, ApplyResult, Runner
 from .config import ReconConfig
 from .errors import BudgetExhausted, ConfigError, ReconError, UsageError
@@ -304,20 +304,9 @@ def _seed(
                     [now, canonical_json(asdict(again)), run_id, row["item_id"]],
                 )
         if held is not None:
-            if (
-                held["state"] == "planned"
-                and not held["attempts"]
-                and (row["action"] == "merge" or row.get("conflict_item_id"))
-            ):
-                # never sent, and decided again since the run started (another master, another
-                # surviving or chosen value): a resumed run sends what the review shows now
-                now_item = canonical_json(asdict(to_item(db, row)))
-                if now_item != held["item"]:
-                    db.execute(
-                        "update journal set item = ?, crm_record_id = ?, updated_at = ? "
-                        "where run_id = ? and item_id = ?",
-                        [now_item, to_item(db, row).record_id, now, run_id, row["item_id"]],
-                    )
+            # decided again since the run started and never sent: a resumed run sends what the
+            # review shows now
+            refresh_unsent(db, run_id, row, held)
             continue
         item = to_item(db, row)
         new.append(
@@ -459,8 +448,7 @@ def apply_plan(
                 }
                 run_id = start_run(db, "apply", parent_id=parent_run_id, config=config)
             _seed(db, run_id, plan, rows)
-        runner = Runner(db, cfg, run_id, plan, rows, confirm_merges, writers or {}, progress)
-        runner.approvals_mark = mark
+        runner = Runner(db, cfg, run_id, plan, rows, confirm_merges, writers or {}, progress, mark)
         try:
             runner.run()
         except Exception as exc:

@@ -9,12 +9,12 @@ sends it (kept as JSON in ``journal.item`` so a resumed run needs no re-plan);
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlite_utils
 
-from .models import parse_ts, stable_id
+from .models import canonical_json, now_iso, parse_ts, stable_id
 from .writers import Op
 
 __all__ = ["PHASES", "Item", "loads", "newer", "norm", "ops_for", "phases", "to_item"]
@@ -186,6 +186,28 @@ def to_item(db: sqlite_utils.Database, row: dict[str, Any]) -> Item:
         reviewer=decision.get("reviewer"),
         decided_at=decision.get("decided_at"),
     )
+
+
+def refresh_unsent(
+    db: sqlite_utils.Database, run_id: str, row: dict[str, Any], held: dict[str, Any]
+) -> Item | None:
+    """A merge or chosen value never sent and decided again since the run took it (another
+    master, another surviving or chosen value): its journal row (``held``) takes what the
+    review shows now. The new :class:`Item`, or None when nothing changed."""
+    if held["state"] != "planned" or held["attempts"]:
+        return None
+    if row["action"] != "merge" and not row.get("conflict_item_id"):
+        return None
+    fresh = to_item(db, row)
+    text = canonical_json(asdict(fresh))
+    if text == held["item"]:
+        return None
+    db.execute(
+        "update journal set item = ?, crm_record_id = ?, updated_at = ? "
+        "where run_id = ? and item_id = ?",
+        [text, fresh.record_id, now_iso(), run_id, row["item_id"]],
+    )
+    return fresh
 
 
 def phases(items: list[Item]) -> list[tuple[str, str, str, list[Item]]]:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from . import audit
-from .apply_items import Item, loads, newer, norm, ops_for, phases, to_item
+from .apply_items import Item, loads, newer, norm, ops_for, phases, refresh_unsent
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .models import canonical_json, now_iso, sleep_noted, stable_id
@@ -140,7 +140,9 @@ class Runner:
         confirm_merges: bool,
         writers: dict[str, Writer],
         progress: Callable[[int, int], None] | None,
+        mark: tuple[int, tuple[Any, ...]],
     ) -> None:
+        """``mark``: :func:`approvals_mark` taken before ``rows`` (the approvals) were read."""
         self.db, self.cfg, self.run_id, self.plan = db, cfg, run_id, plan
         self.approved = {r["item_id"] for r in rows}  # approved now (the journal: when seeded)
         self.confirm_merges = confirm_merges
@@ -163,7 +165,7 @@ class Runner:
         ).fetchone()[0]
         self.prepared: set[tuple[str, str]] = set()
         # what the decisions table held when the run read its approvals (see _decisions_moved)
-        self.approvals_mark = approvals_mark(db)
+        self.approvals_mark = mark
         prior = get_run(db, run_id)["summary"].get("api_calls") or {}
         self.prior_calls = {k: int(v) for k, v in prior.items()}
         # kept in memory as items are confirmed (re-reading the journal per batch is quadratic)
@@ -418,28 +420,15 @@ class Runner:
             )
             self._finish(withdrawn, "skipped", None, _WITHDRAWN_LIVE)
         changed = 0
-        for iid, row in now.items():
-            held, st = self.items.get(iid), states.get(iid)
-            if held is None or st is None or st["state"] != "planned" or st["attempts"]:
-                continue
-            if row["action"] != "merge" and not row.get("conflict_item_id"):
-                continue
-            fresh = to_item(self.db, row)
-            if fresh != held:
-                with transaction(self.db):
-                    self.db.execute(
-                        "update journal set item = ?, crm_record_id = ?, updated_at = ? "
-                        "where run_id = ? and item_id = ?",
-                        [
-                            canonical_json(asdict(fresh)),
-                            fresh.record_id,
-                            now_iso(),
-                            self.run_id,
-                            iid,
-                        ],
-                    )
-                self.items[iid] = fresh
-                changed += 1
+        with transaction(self.db):
+            for iid, row in now.items():
+                st = states.get(iid)
+                if iid not in self.items or st is None:
+                    continue
+                fresh = refresh_unsent(self.db, self.run_id, row, st)
+                if fresh is not None:
+                    self.items[iid] = fresh
+                    changed += 1
         self.approved = set(now)
         return bool(withdrawn) or bool(changed)
 
