@@ -120,14 +120,16 @@ def _is_stale(row: dict[str, Any], stale_after: float) -> bool:
             if not _alive(pid):
                 return True
             key = row.get("process")
-            if key and process_key(pid) == key:
-                # the very process that took the lock, still running: held, whatever a wall
-                # clock stepped since (its heartbeat's age is measured by that clock)
-                return False
-            if not process_ran_at(pid, row.get("started_at"), key):
-                # the pid is another process now (pids are reused: pid 1 in a restarted
-                # container), started after the lock was taken: the holder is gone
-                return True
+            now_key = process_key(pid) if key else None
+            if now_key is not None:
+                # the very process that took the lock, still running, holds it whatever a wall
+                # clock stepped since (its heartbeat's age is measured by that clock); another
+                # process under its pid (pids are reused: pid 1 in a restarted container) means
+                # the holder is gone
+                return now_key != key
+            if not process_ran_at(pid, row.get("started_at")):
+                return True  # the pid's process started after the lock was taken: gone
+
     beat = parse_ts(row.get("heartbeat_at")) or parse_ts(row.get("started_at"))
     if beat is None:
         return True
@@ -148,8 +150,8 @@ def acquire(
     A stale holder (a dead process on this host, or another host's holder without a
     heartbeat for ``stale_after`` seconds) is taken over, with a warning in the log. The
     process of this host that took the lock (by its :func:`recon.store.process_key`) holds
-    it while it runs, whatever its heartbeat's age says after a wall clock stepped. The process that
-    holds the lock may take it again (a ``recon run`` applying under its own
+    it while it runs, whatever its heartbeat's age says after a wall clock stepped. The
+    process that holds the lock may take it again (a ``recon run`` applying under its own
     lock); the nested lock's release leaves the outer one in place.
     """
     me = Lock(
