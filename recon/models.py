@@ -28,6 +28,7 @@ __all__ = [
     "HUBSPOT",
     "HUBSPOT_OBJECTS",
     "Label",
+    "REFUSING_LABELS",
     "Pair",
     "RECORD_COLUMNS",
     "Record",
@@ -139,6 +140,10 @@ class Label(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     DEFER = "defer"
+
+
+#: labels that take nothing a decision chose (a master, a value) into effect
+REFUSING_LABELS = frozenset({"reject", "non_match", "defer"})
 
 
 class DecidedBy(StrEnum):

@@ -54,7 +54,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .models import stable_id
+from .models import REFUSING_LABELS, stable_id
 from .plan_values import for_hubspot, for_salesforce, is_blank, norm
 
 __all__ = [
@@ -285,7 +285,7 @@ def _merge_with_choices(
     members = list(payload.get("order") or [payload["master"], *payload.get("victims", [])])
     master = payload["master"]
     overrides: dict[str, Any] = {}
-    if master_dec and master_dec.get("label") not in ("reject", "non_match", "defer"):
+    if master_dec and master_dec.get("label") not in REFUSING_LABELS:
         choice = master_dec.get("choice")
         if isinstance(choice, dict):
             master = str(choice.get("master") or choice.get("record_id") or master)
@@ -482,7 +482,7 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
             if chosen is None:
                 chosen = field_choices(db)
             master = masters.get(str(item["link_item_id"]))
-            if master is not None and master.get("label") not in ("reject", "non_match", "defer"):
+            if master is not None and master.get("label") not in REFUSING_LABELS:
                 # a master a person chose decides the merge as sent: that person first
                 _first(item, master)
             out.append(_merge_with_choices(item, master, chosen.get(item["item_id"])))

@@ -19,7 +19,7 @@ import orjson
 import sqlite_utils
 
 from .apply_items import norm
-from .models import SF_ID_PREFIXES, parse_ts, stable_id
+from .models import REFUSING_LABELS, SF_ID_PREFIXES, parse_ts, stable_id
 from .plan import APPROVED_LABELS, REJECTED_LABELS, field_choices, latest_decisions
 from .plan_values import value_key
 from .review_detail import CLUSTER_ANSWERS
@@ -482,7 +482,7 @@ def load_view(
     if campaigns:
         view.campaigns = _campaigns(db)
     for item_id, d in latest_decisions(db, kinds=["master"]).items():
-        if d.get("label") not in ("reject", "non_match", "defer") and d.get("choice") not in (
+        if d.get("label") not in REFUSING_LABELS and d.get("choice") not in (
             None,
             "",
         ):

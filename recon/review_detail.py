@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .models import hubspot_record_url, salesforce_record_url
+from .models import REFUSING_LABELS, hubspot_record_url, salesforce_record_url
 from .plan import proposed_choice
 from .review_queue import _latest_run, _queue_row
 from .review_stale import stale_detail
@@ -365,7 +365,7 @@ def _master_of(
         "and superseded = 0 order by decision_id desc limit 1",
         [cluster_id],
     ).fetchone()
-    if dec and dec[0] not in ("reject", "non_match", "defer") and dec[1]:
+    if dec and dec[0] not in REFUSING_LABELS and dec[1]:
         try:
             choice = json.loads(dec[1])
         except ValueError:
