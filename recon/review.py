@@ -46,7 +46,7 @@ import sqlite_utils
 
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
-from .plan import proposed_choice
+from .plan import APPROVED_LABELS, proposed_choice
 from .review_detail import CLUSTER_ANSWERS, _chosen_values, _merge_item, item_detail, record_link
 from .review_plan import (
     HELD,
@@ -692,7 +692,7 @@ def applied_already(db: sqlite_utils.Database, decisions: list[dict[str, Any]]) 
         ...     "label": "match", "decided_at": "2026-01-01T00:00:00Z"}])
         0
     """
-    approvals = [d for d in decisions if d.get("label") in ("match", "approve")]
+    approvals = [d for d in decisions if d.get("label") in APPROVED_LABELS]
     if not approvals:
         return 0
     since = min(str(d.get("decided_at") or "") for d in approvals)

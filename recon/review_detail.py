@@ -12,6 +12,7 @@ import sqlite_utils
 
 from .models import REFUSING_LABELS, hubspot_record_url, salesforce_record_url
 from .plan import proposed_choice
+from .plan_values import norm, same_value
 from .review_queue import _latest_run, _queue_row
 from .review_stale import stale_detail
 
@@ -94,8 +95,6 @@ def _same(values: list[Any], field: str = "") -> bool:
     kind = _KINDS.get(field)
     if kind is None:
         return len({str(v).strip().casefold() for v in set_}) == 1
-    from .plan_values import norm, same_value
-
     first = norm(kind, set_[0])
     return all(same_value(kind, first, norm(kind, v)) for v in set_[1:])
 
