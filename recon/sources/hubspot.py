@@ -64,6 +64,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: where recon.toml names the HubSpot properties a pull reads (what a missing one's hint points at)
+_NAMED_IN = "[[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] campaign_property"
+
 LIST_PAGE = 100
 SEARCH_PAGE = 200
 MAX_IN_VALUES = 100  # values of one IN / NOT_IN search filter
@@ -222,8 +225,8 @@ class HubSpotSource:
             exc = MissingField(
                 f"hubspot {obj}: configured propert{'y' if len(missing) == 1 else 'ies'} "
                 f"{', '.join(missing)} not found (or not visible to the private app)",
-                hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] "
-                "campaign_property, create the property in HubSpot, or give the app access to it",
+                hint=f"fix {_NAMED_IN}, create the property in HubSpot, or give the app access "
+                "to it",
             )
             # the properties just read are stored all the same: `recon plan` checks every
             # mapping against them and names every missing one with its key
@@ -363,13 +366,11 @@ class HubSpotSource:
                 "read it",
                 hint=f"give the app the scope to read it (sensitive data: "
                 f"crm.objects.{obj}.sensitive.read.v2; highly sensitive: "
-                f"crm.objects.{obj}.highly_sensitive.read.v2), or drop it from [[mapping.fields]] / "
-                "[pull] hubspot_properties / filters / [mapping] campaign_property",
+                f"crm.objects.{obj}.highly_sensitive.read.v2), or drop it from {_NAMED_IN}",
             )
         raise MissingField(
             f"{what} not in HubSpot's answer (deleted since its schema was read?)",
-            hint="fix [[mapping.fields]] / [pull] hubspot_properties / filters / [mapping] "
-            "campaign_property, or create the property in HubSpot again",
+            hint=f"fix {_NAMED_IN}, or create the property in HubSpot again",
         )
 
     def associations(self, contact_ids: list[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
