@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -105,16 +105,27 @@ class _SignInPage(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def sign_in_page() -> Iterator[str]:
-    """The URL of a server answering every request with 200 and an HTML page (a proxy's or
-    a login page where a CRM API was expected)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SignInPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
+def serve_http() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
+    """Serve a request handler class on a free loopback port for the test; its URL."""
+    servers: list[ThreadingHTTPServer] = []
+
+    def serve(handler: type[BaseHTTPRequestHandler]) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def sign_in_page(serve_http: Callable[[type[BaseHTTPRequestHandler]], str]) -> str:
+    """The URL of a server answering every request with 200 and an HTML page (a proxy's or
+    a login page where a CRM API was expected)."""
+    return serve_http(_SignInPage)
 
 
 # --------------------------------------------------------------------------- sandbox (emulators)

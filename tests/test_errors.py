@@ -5,8 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,8 @@ class _Echo(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def echo_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+def echo_url(serve_http: Callable[[type[http.server.BaseHTTPRequestHandler]], str]) -> str:
+    return serve_http(_Echo)
 
 
 SECRETS = {
