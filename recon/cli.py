@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import ExitCode, ReconError, UsageError, redact, write_crash_log
+from .errors import ExitCode, ReconError, UsageError, crash_logged, redact
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -1461,14 +1461,8 @@ def _main(argv: list[str] | None) -> Any:
         if isinstance(exc, sqlite3.DatabaseError) and (store := store_problem(exc)):
             err_console.print(f"error: {store}", markup=False, highlight=False)
             sys.exit(ExitCode.UNEXPECTED)
-        path = write_crash_log(exc)
         err_console.print(
-            f"unexpected error: {type(exc).__name__}; "
-            + (
-                f"traceback written to {path}"
-                if path is not None
-                else "its traceback could not be written (is the temporary folder full?)"
-            ),
+            f"unexpected error: {type(exc).__name__}; {crash_logged(exc)}",
             markup=False,
             highlight=False,
         )

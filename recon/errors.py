@@ -380,3 +380,12 @@ def write_crash_log(exc: BaseException) -> Path | None:
     except OSError:
         return None
     return path
+
+
+def crash_logged(exc: BaseException) -> str:
+    """Write ``exc``'s crash log (:func:`write_crash_log`) and say where it went, for the
+    error line of an unexpected error."""
+    path = write_crash_log(exc)
+    if path is None:
+        return "its traceback could not be written (is the temporary folder full?)"
+    return f"traceback written to {path}"

@@ -34,8 +34,8 @@ from .errors import (
     PartialFailure,
     ReconError,
     UsageError,
+    crash_logged,
     redact,
-    write_crash_log,
 )
 from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
@@ -231,13 +231,8 @@ def run_pipeline(
                 if store is None:
                     # the traceback goes to a crash log (as for any command), named in the
                     # error; the text may echo a secret: blanked
-                    path = write_crash_log(exc)
                     log.error("recon run %s failed: %s", parent, type(exc).__name__)
-                    said = redact(f"{type(exc).__name__}: {exc}") + (
-                        f" (traceback written to {path})"
-                        if path is not None
-                        else " (its traceback could not be written)"
-                    )
+                    said = redact(f"{type(exc).__name__}: {exc}") + f" ({crash_logged(exc)})"
                 status, exit_code, error = "failed", int(ExitCode.UNEXPECTED), said
             stage_results = summary["stages"]
             summary.update(
