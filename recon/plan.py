@@ -55,7 +55,7 @@ from typing import Any
 import sqlite_utils
 
 from .models import REFUSING_LABELS, stable_id
-from .plan_values import for_hubspot, for_salesforce, is_blank, norm
+from .plan_values import for_hubspot, for_salesforce, is_blank, is_opt_out, norm, opted_out
 
 __all__ = [
     "APPROVED_LABELS",
@@ -244,7 +244,9 @@ def survivorship(
     Each field keeps the master's value unless it is blank, then takes the first
     non-blank value in ``order`` (the master rule's ranking); an override (a
     reviewer's ``conflict_value`` / ``master`` choice) wins over both. A blank
-    never replaces a value.
+    never replaces a value. A consent flag (:func:`~recon.plan_values.is_opt_out`: email
+    opt-out, do not call) survives opted out when any member is, unless a reviewer chose
+    otherwise: merging never resubscribes a person.
 
     Args:
         master: the surviving record id.
@@ -259,6 +261,8 @@ def survivorship(
     Examples:
         >>> survivorship("a", ["a", "b"], {"phone": {"a": None, "b": "1"}})[0]
         {'phone': '1'}
+        >>> survivorship("a", ["a", "b"], {"HasOptedOutOfEmail": {"a": False, "b": True}})
+        ({'HasOptedOutOfEmail': True}, {'HasOptedOutOfEmail': {'value': True, 'from': 'b', 'why': 'opt_out_kept'}})
     """
     writes: dict[str, Any] = {}
     detail: dict[str, dict[str, Any]] = {}
@@ -267,6 +271,13 @@ def survivorship(
         per = values[fname]
         if overrides and fname in overrides and not is_blank(overrides[fname]):
             value, src, why = overrides[fname], "reviewer", "override"
+        elif (
+            is_opt_out(fname)
+            and not opted_out(per.get(master))
+            and any(opted_out(per.get(r)) for r in ranked)
+        ):
+            src = next(r for r in ranked if opted_out(per.get(r)))
+            value, why = per.get(src), "opt_out_kept"
         elif not is_blank(per.get(master)):
             value, src, why = per.get(master), master, "master"
         else:

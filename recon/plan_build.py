@@ -27,7 +27,9 @@ from .plan_values import (
     TEXT_KINDS,
     OwnerMap,
     fast_stable_id,
+    is_opt_out,
     norm_fast,
+    opted_out,
     to_hubspot_value,
     to_salesforce_value,
     value_key,
@@ -372,6 +374,14 @@ class Planner:
         cells = self.cell_cache[id(fm)] = tuple(out)
         return cells
 
+    def opt_out(self, fm: FieldMap) -> bool:
+        """Whether ``fm`` maps a consent flag (:func:`~recon.plan_values.is_opt_out`), read once."""
+        key = ("opt_out", id(fm))
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = is_opt_out(fm.hubspot) or is_opt_out(fm.salesforce)
+        return bool(hit)
+
     def diff_field(
         self, link: dict[str, Any], hs: Rec, sf: Rec, fm: FieldMap, hs_raw: Any, sf_raw: Any
     ) -> None:
@@ -438,6 +448,16 @@ class Planner:
             if why == "both_changed_since_sync" and not same_second(hs_time, sf_time):
                 # a person decides; the newer side is what a policy may take ([policy] conflicts)
                 proposal = "hubspot" if hs_time > sf_time else "salesforce"  # type: ignore[operator]
+        if self.opt_out(fm):
+            # a consent flag is only ever set: a person who opted out in one CRM is not
+            # resubscribed by the other's unticked box, whatever the rule or the times say
+            if (code == "to_salesforce" and opted_out(sn) and not opted_out(hn)) or (
+                code == "to_hubspot" and opted_out(hn) and not opted_out(sn)
+            ):
+                self.skipped["opt_out_kept"] += 1
+                return
+            if proposal is not None and not opted_out(hn if proposal == "hubspot" else sn):
+                proposal = None  # no policy clears one: a person chooses
         reason = {
             "rule": fm.rule,
             "why": why,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOT_PROVIDED",
+    "OPT_OUT_FIELDS",
     "TEXT_KINDS",
     "OwnerMap",
     "country_key",
@@ -40,10 +41,12 @@ __all__ = [
     "for_hubspot",
     "for_salesforce",
     "is_blank",
+    "is_opt_out",
     "lead_converted",
     "map_option",
     "norm",
     "norm_fast",
+    "opted_out",
     "phone_key",
     "same_value",
     "to_hubspot_value",
@@ -175,6 +178,35 @@ def is_blank(value: Any) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return not value
     return False
+
+
+#: consent flags (casefolded names) a sync or a merge only ever sets, never clears: a person
+#: who opted out in either CRM stays opted out (HubSpot's connector never resubscribes one)
+OPT_OUT_FIELDS = frozenset(
+    {"hs_email_optout", "hasoptedoutofemail", "hasoptedoutoffax", "donotcall"}
+)
+
+
+def is_opt_out(name: Any) -> bool:
+    """Whether a field or property is a consent flag (:data:`OPT_OUT_FIELDS`, or one of
+    HubSpot's per-subscription ``hs_email_optout_<id>`` properties).
+
+    Examples:
+        >>> is_opt_out("HasOptedOutOfEmail"), is_opt_out("hs_email_optout_1234"), is_opt_out("Phone")
+        (True, True, False)
+    """
+    text = str(name or "").casefold()
+    return text in OPT_OUT_FIELDS or text.startswith("hs_email_optout_")
+
+
+def opted_out(value: Any) -> bool:
+    """Whether a consent flag's value says "opted out" (Salesforce ``True``, HubSpot ``"true"``).
+
+    Examples:
+        >>> opted_out(True), opted_out("TRUE"), opted_out("false"), opted_out(None)
+        (True, True, False, False)
+    """
+    return value is True or (isinstance(value, str) and value.strip().casefold() == "true")
 
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")

@@ -12,7 +12,7 @@ from recon.config import ReconConfig
 from recon.errors import MappingError, PlanError
 from recon.mapping import resolve_mappings
 from recon.models import stable_id
-from recon.plan import build_plan
+from recon.plan import build_plan, survivorship
 from recon.store import get_run, open_store
 
 # --------------------------------------------------------------------------- rules at plan level
@@ -962,6 +962,80 @@ def test_a_ticked_hubspot_box_reaches_salesforce_whose_box_is_never_blank() -> N
         "HasOptedOutOfEmail",
         True,
     )
+
+
+_OPT_OUT_HISTORY = {
+    "propertiesWithHistory": {
+        "hs_email_optout": [{"value": "false", "timestamp": "2024-08-01T00:00:00Z"}]
+    }
+}
+
+
+@pytest.mark.parametrize("rule", ["always_hubspot", "prefer_hubspot_unless_blank", "two_way"])
+def test_no_rule_resubscribes_a_person_who_opted_out_in_salesforce(rule: str) -> None:
+    """A consent flag is only ever set: HubSpot's unticked box (newer, or winning by rule)
+    does not clear Salesforce's opt-out, which still reaches HubSpot where the rule lets it."""
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "hs_email_optout": "false", **_OPT_OUT_HISTORY},
+        {"Email": EMAIL, "HasOptedOutOfEmail": True},
+        hs_cols={"modified_at": "2024-08-01T00:00:00Z"},  # HubSpot's the newer value
+        sf_cols={"modified_at": "2024-01-01T00:00:00Z"},
+    )
+    res = plan(w, cfg(create_missing=False, rules={"contacts.hs_email_optout": rule}))
+    assert [i for i in res.items if i["field"] in ("hs_email_optout", "HasOptedOutOfEmail")] == []
+    assert res.skipped["opt_out_kept"] == 1
+
+
+def test_an_opt_out_still_wins_where_the_rule_sets_it() -> None:
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "hs_email_optout": "false"},
+        {"Email": EMAIL, "HasOptedOutOfEmail": True},
+    )
+    (item,) = [i for i in plan(w).items if i["field"] == "hs_email_optout"]
+    assert (item["system"], item["after"]) == ("hubspot", "true")
+
+
+def test_a_conflict_never_proposes_clearing_an_opt_out() -> None:
+    """Both sides changed since recon last synced the pair: a person decides, and the newer
+    side (HubSpot's unticked box) is not offered to ``[policy] conflicts``."""
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "hs_email_optout": "false", "jobtitle": "CEO", **_OPT_OUT_HISTORY},
+        {"Email": EMAIL, "HasOptedOutOfEmail": True, "Title": "CTO"},
+        hs_cols={"modified_at": "2024-08-01T00:00:00Z"},
+        sf_cols={"modified_at": "2024-07-01T00:00:00Z"},
+    )
+    c = cfg(create_missing=False, rules={"contacts.hs_email_optout": "two_way"})
+    first = plan(w, c)
+    (title,) = by(first.items, field="jobtitle")
+    _synced(w, title, str(first.run_id), "2024-06-01T00:00:00Z")
+    (item,) = by(build_plan(w.db, c).items, field="hs_email_optout")
+    assert (item["action"], item["reason"]["why"]) == ("conflict", "both_changed_since_sync")
+    assert item["after"] is None
+
+
+def test_a_merge_keeps_an_opt_out_of_any_member() -> None:
+    """The master's unticked box does not survive a duplicate's opt-out (DoNotCall too)."""
+    writes, detail = survivorship(
+        "a",
+        ["a", "b", "c"],
+        {
+            "HasOptedOutOfEmail": {"a": False, "b": False, "c": True},
+            "DoNotCall": {"a": None, "b": True, "c": False},
+            "hs_email_optout": {"a": "false", "b": "true", "c": None},
+            "Title": {"a": "CEO", "b": "CTO", "c": None},
+        },
+    )
+    assert writes == {"HasOptedOutOfEmail": True, "DoNotCall": True, "hs_email_optout": "true"}
+    assert detail["HasOptedOutOfEmail"] == {"value": True, "from": "c", "why": "opt_out_kept"}
+    # a reviewer's explicit choice is a person's decision
+    assert survivorship("a", ["a", "c"], {"HasOptedOutOfEmail": {"a": False, "c": True}},
+                        {"HasOptedOutOfEmail": False})[0] == {}  # fmt: skip
 
 
 @pytest.mark.parametrize(
