@@ -330,16 +330,25 @@ def company_names(s: pl.Series) -> pl.Series:
     "Test") names no company: it is null (missing), never evidence. Emoji and other symbols
     are dropped, not spelt out ("🍎 Inc" is no "Apple").
 
+    HTML entities a web form or an import left in a name are read as their characters
+    ("Tool &amp; Die"), and the marks admins put on stale copies ("(old)", "DO NOT USE - ",
+    "ZZZ ", "[INACTIVE]", "- Copy", "(formerly …)") are not part of the name: such a copy
+    matches its record.
+
     Examples:
         >>> company_names(pl.Series(["The Coca-Cola Co.", "Müller & Söhne GmbH"])).to_list()
         ['coca cola', 'muller and sohne']
+        >>> company_names(pl.Series(["Kessler Tool &amp; Die", "DO NOT USE - Cobalt Wealth (old)", "Cobalt Wealth - Copy 2"])).to_list()
+        ['kessler tool and die', 'cobalt wealth', 'cobalt wealth']
         >>> company_names(pl.Series(["GmbH", "N/A", "🍎 Inc", "Acme® Ltd"])).to_list()
         [None, None, None, 'acme']
         >>> company_names(pl.Series(["Sharma Chemicals Aktiebolag", "Kirovan株式会社"])).to_list()
         ['sharma chemicals', 'kirovan']
     """
     w = _words(
-        s.cast(pl.String).str.replace_all(_SYMBOLS, " ").str.replace_all(_CJK_FORMS, " ")
+        _unmarked(_unescaped(s.cast(pl.String)))
+        .str.replace_all(_SYMBOLS, " ")
+        .str.replace_all(_CJK_FORMS, " ")
     ).str.replace(r"^the ", "")
     # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" stay: as often
     # initials of the name ("A.O. Smith", "CV Sciences, Inc.", "AO World plc") as legal
@@ -368,6 +377,42 @@ def company_names(s: pl.Series) -> pl.Series:
     blank = out.is_in(list(_legal_set() | PLACEHOLDER_NAMES)).fill_null(False)
     return pl.select(
         pl.when((out.str.len_bytes() > 0) & ~blank).then(out).alias(s.name)
+    ).to_series()
+
+
+#: HTML entities left in names by web forms and imports, with the character each stands for
+_ENTITIES = (
+    ("&amp;", "&"), ("&#38;", "&"), ("&#x26;", "&"), ("&quot;", '"'), ("&#34;", '"'),
+    ("&apos;", "'"), ("&#39;", "'"), ("&#x27;", "'"), ("&nbsp;", " "), ("&#160;", " "),
+    ("&lt;", "<"), ("&gt;", ">"),
+)  # fmt: skip
+
+#: marks admins put on stale copies of a record, before or after its name
+_STALE_MARKS = (
+    r"(?i)^\s*(?:(?:do\s+not\s+use|z{3,}|x{3,})\b\s*[-:–—_|]*\s*"
+    r"|(?:dnu|inactive|obsolete|deleted|duplicate|old)\s*[-:–—_|]+\s*)+"
+    r"|(?i)^\s*copy\s+of\s+"
+    r"|(?i)[\(\[]\s*(?:old|duplicate|dup|dupe|inactive|do\s+not\s+use|dnu|copy|deleted|obsolete|"
+    r"archived?|closed|formerly\b[^\)\]]*|fka\b[^\)\]]*|f/k/a\b[^\)\]]*)\s*[\)\]]"
+    r"|(?i)\s+[-–—]\s*(?:copy|duplicate|dup|old|do\s+not\s+use|dnu)(?:\s*\d+)?\s*$"
+)
+
+
+def _unescaped(s: pl.Series) -> pl.Series:
+    """Common HTML entities read as their characters (only where a name holds one)."""
+    if not s.str.contains("&", literal=True).any():
+        return s
+    for entity, char in _ENTITIES:
+        s = s.str.replace_all(entity, char, literal=True)
+    return s
+
+
+def _unmarked(s: pl.Series) -> pl.Series:
+    """Names without the marks of a stale copy (:data:`_STALE_MARKS`); a name that is only
+    such a mark is kept as it was (it names nothing else)."""
+    out = s.str.replace_all(_STALE_MARKS, " ")
+    return pl.select(
+        pl.when(out.str.strip_chars().str.len_chars() > 0).then(out).otherwise(s).alias(s.name)
     ).to_series()
 
 

@@ -383,3 +383,30 @@ def test_internationalised_domains_are_keyed_in_punycode() -> None:
     assert got[0] == got[1] == "xn--mnchner-brauwerk-jzb.de"
     assert got[2] != got[3]
     assert got[4] == "xn--e1afmkfd.xn--p1ai" and got[5] == "xn--zeltana-bruwerk-9kb.de"
+
+
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("Kessler Tool &amp; Die", "kessler tool and die"),
+        ("Sam&#39;s Club", "sams club"),
+        ("DO NOT USE - Cobalt Wealth", "cobalt wealth"),
+        ("Cobalt Wealth (old)", "cobalt wealth"),
+        ("Cobalt Wealth - Copy 2", "cobalt wealth"),
+        ("ZZZ Cobalt Wealth", "cobalt wealth"),
+        ("[INACTIVE] Cobalt Wealth", "cobalt wealth"),
+        ("INACTIVE: Cobalt Wealth", "cobalt wealth"),
+        ("Cobalt Wealth (formerly Azure Capital)", "cobalt wealth"),
+        ("Copy of Cobalt Wealth", "cobalt wealth"),
+        # words that only look like marks are names
+        ("Old Navy", "old navy"),
+        ("Inactive Minerals Inc", "inactive minerals"),
+        ("Deleted Scenes LLC", "deleted scenes"),
+        ("ZZ Top", "zz top"),
+        ("Acme Copy Center", "acme copy ctr"),
+    ],
+)
+def test_company_names_read_entities_and_drop_the_marks_of_stale_copies(
+    raw: str, norm: str
+) -> None:
+    assert N.company_names(pl.Series([raw])).to_list() == [norm]

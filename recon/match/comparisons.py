@@ -70,6 +70,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "extra_country": "one name is the other plus a country (a regional arm)",
     "other_region": "the names name different countries or regions (two regional arms)",
     "other_words": "each name has words the other lacks (two businesses of one family)",
+    "other_number": "the names hold different numbers (two numbered stores or branches)",
     "other_subdomain": "one registered domain, different hosts under it (two arms of a group)",
     "jw_0.95": "nearly identical spelling",
     "jw_0.94": "nearly identical spelling",
@@ -154,6 +155,7 @@ def company_name(
             Level("exact_short", "exact_short", 3),
             Level("exact", "exact"),
             Level("compact", "compact"),
+            Level("other_number", "other_number"),
             Level("extra_words", "extra_words"),
             Level("extra_country", "extra_country"),
             Level("other_region", "other_region"),
@@ -171,11 +173,19 @@ def company_name(
             Level("else", "else"),
         ),
         tf_adjust=True,
-        veto_auto=("else", "subset", "extra_words", "extra_country", "other_region", "other_words")
+        veto_auto=(
+            "else",
+            "subset",
+            "extra_words",
+            "extra_country",
+            "other_region",
+            "other_words",
+            "other_number",
+        )
         + (("null",) if veto_missing else ()),
         # inside one system, names that share only some words are siblings more often
         # than duplicates: never propose a merge on them
-        no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5", "script_differs"),
+        no_duplicate=("idf_0.8", "idf_0.65", "idf_0.5", "script_differs", "other_number"),
         density_adjust=True,
         # near-identical names inside one system are siblings as often as copies (but not
         # names equal once spaces or scripts are set aside)

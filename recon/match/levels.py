@@ -172,6 +172,23 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
     return geo[idx] if geo_only else plain[idx]  # type: ignore[no-any-return]
 
 
+def _name_numbers(names: pl.Series) -> pl.Series:
+    """The numbers a name holds, in order, without leading zeros ("store 0512" -> "512"); null
+    for a name without digits.
+
+    Examples:
+        >>> _name_numbers(pl.Series(["walgreens 1234", "acme", "studio 54 room 007", None])).to_list()
+        ['1234', None, '54 7', None]
+    """
+    nums = names.str.extract_all(r"\d+").list.eval(
+        pl.element().str.strip_chars_start("0").replace("", "0")
+    )
+    joined = nums.list.join(" ")
+    return pl.select(
+        pl.when(nums.list.len() > 0).then(joined).alias(names.name or "numbers")
+    ).to_series()
+
+
 def _other_region(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
     """Each name has a country or region word the other lacks, and they share a word
     ("Kappa Sigma North" / "Kappa Sigma South", "Acme (Europe)" / "Acme (Asia)"): two
@@ -562,7 +579,7 @@ _NO_STRING_OPS = frozenset(
     {
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
-        "extra_words", "extra_country", "other_region", "other_words", "script",
+        "extra_words", "extra_country", "other_region", "other_words", "other_number", "script",
         "script_differs", "acronym",
         "same_stem", "other_subdomain",
         "suffix_digits",
@@ -672,6 +689,10 @@ def _test(
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _other_words(pairs, comp.column, idx)
+    if op == "other_number":
+        # both names hold numbers, not the same ones ("Store 512" / "Store 513")
+        nl, nr = pairs.codes(f"__numbers_{col}", lambda f: [_name_numbers(f[col])], idx)
+        return (nl >= 0) & (nr >= 0) & (nl != nr)
     if op == "script":
         # the script key of this comparison's own column (name_norm -> name_script)
         col = "name_script" if comp.column == "name_norm" else f"{comp.column}_script"

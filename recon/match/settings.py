@@ -66,6 +66,7 @@ LEVEL_OPS = frozenset(
         "extra_country",
         "other_region",
         "other_words",
+        "other_number",
         "acronym",
         "same_stem",
         "other_subdomain",

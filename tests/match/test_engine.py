@@ -675,8 +675,8 @@ def test_region_codes_two_letter_words_and_other_regions_keep_arms_out_of_auto(
     make_companies,
 ) -> None:
     """ "Acme US" is a regional arm of "Acme", "Kappa Sigma North" and "South" are two arms,
-    "REWE To Go" is no "REWE", "Brontide Foods" no "Brontide Logistics": on one website,
-    none is an automatic link."""
+    "REWE To Go" is no "REWE", "Brontide Foods" no "Brontide Logistics", "Walgreens #1234" no
+    "Walgreens #1235": on one website, none is an automatic link."""
     hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
     cases = [
         ("Zorblax4 Robotics", "Zorblax4 Robotics US", "zorblax4.de", "extra_country"),
@@ -687,6 +687,10 @@ def test_region_codes_two_letter_words_and_other_regions_keep_arms_out_of_auto(
         ("Zanthor Pizza Springfield", "Zanthor Pizza Shelbyville", "zanthorpizza.com",
          "other_words"),
         ("Brontide Foods", "Brontide Logistics", "brontide.com", "other_words"),
+        # numbered stores and branches of one chain: one website, two records
+        ("Walgreens #1234", "Walgreens #1235", "walgreens.com", "other_number"),
+        ("Harbor Freight Store 512", "Harbor Freight Store 513", "harborfreight.com",
+         "other_number"),
     ]  # fmt: skip
 
     def add(frame: pl.DataFrame, source: str, obj: str, side: int) -> pl.DataFrame:
