@@ -961,6 +961,11 @@ def _trunk_zero_re() -> str:
     return rf"^(\s*(?:\+|\(?00)\s*(?:{'|'.join(zero)})\)?)[\s.-]*\(0\)"
 
 
+#: the digits of placeholders typed where a phone is required
+_REPEATED = [str(k) * n for k in range(10) for n in range(6, 16)]
+_DUMMIES = [*_REPEATED, *("1234567890"[:n] for n in range(6, 11))]
+
+
 def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str = "US") -> pl.Series:
     """Phones to E.164 ("+14155550100"); extensions dropped; impossible lengths null.
 
@@ -968,9 +973,15 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
     take the calling code of the record's ISO country (``regions``), else of
     ``default_region``, after dropping the national trunk prefix.
 
+    A placeholder typed where a phone is required ("000-000-0000", "1234567890", "555-555-5555",
+    "+1 111 111 1111": one digit repeated, or the digits in a row) is no number: null, never
+    evidence.
+
     Examples:
         >>> phones(pl.Series(["(415) 555-0100 x12", "+44 20 7946 0958", "+44 (0)20 7946 0958"])).to_list()
         ['+14155550100', '+442079460958', '+442079460958']
+        >>> phones(pl.Series(["000-000-0000", "1234567890", "555-555-5555", "+1 111 111 1111"])).to_list()
+        [None, None, None, None]
     """
     raw = s.cast(pl.String).str.replace(_EXT_RE, "")
     # "+44 (0)20 …": the bracketed trunk zero is dialled only at home, never after the code
@@ -1010,6 +1021,9 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
             & (pl.col("d").str.len_chars() >= 6)
             # North American numbers have exactly 11 digits with the country code
             & (~e164.str.starts_with("1") | (e164.str.len_chars() == 11))
+            # what a form takes when a phone is required and none is given: no number
+            & ~pl.col("d").is_in(_DUMMIES)
+            & ~pl.col("d").str.slice(1).is_in(_REPEATED)
         )
         .then(pl.lit("+") + e164)
         .otherwise(None)
@@ -1051,15 +1065,21 @@ def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
         ['jose obrien smith', None, None]
         >>> person_names(pl.Series(["Na", "[not provided]"]), part=True).to_list()
         ['na', None]
-        >>> person_names(pl.Series(["NULL NULL", "Test Test", "Ji-woo Na"])).to_list()
-        [None, None, 'ji woo na']
+        >>> person_names(pl.Series(["NULL NULL", "Test Test", "Ji-woo Na", "N/A N/A", "Unknown [not provided]"])).to_list()
+        [None, None, 'ji woo na', None, None]
     """
     w = _words(s).str.replace(_TITLES, "")
     placeholders = PERSON_PART_PLACEHOLDERS if part else PERSON_PLACEHOLDERS
     blank = w.is_in(list(placeholders)).fill_null(False)
-    if not part:  # "Null Null", "Test Test": a name of placeholder words only is none either
+    if not part:  # "Null Null", "N/A N/A", "Unknown Not Provided": placeholders only: none
         words = [p for p in PERSON_PLACEHOLDERS if " " not in p]
-        only = w.str.split(" ").list.eval(pl.element().is_in(words)).list.all()
+        phrases = "|".join(sorted((p for p in PERSON_PLACEHOLDERS if " " in p), key=len)[::-1])
+        rest = w.str.replace_all(rf"\b(?:{phrases})\b", " ").str.strip_chars()
+        only = (
+            rest.str.split(" ")
+            .list.eval(pl.element().is_in(words) | (pl.element() == ""))
+            .list.all()
+        )
         blank = blank | only.fill_null(False)
     return pl.select(pl.when((w.str.len_bytes() > 0) & ~blank).then(w).alias(s.name)).to_series()
 

@@ -151,10 +151,15 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
             pl.select(pl.when(N.person_names(c, part=True).is_not_null()).then(c)).to_series()
             for c in (cols["first_name"], cols["last_name"])
         )
+        # the whole name is read only where the record has no name parts at all: parts that
+        # are all placeholders ("N/A", "N/A") say there is no name, whatever the Name reads
+        typed = [c.cast(pl.String).str.strip_chars().fill_null("") != "" for c in
+                 (cols["first_name"], cols["last_name"])]  # fmt: skip
         full = pl.select(
             pl.when(first.is_not_null() | last_part.is_not_null())
             .then(pl.concat_str([first, last_part], separator=" ", ignore_nulls=True))
-            .otherwise(cols["name"])
+            .when(~typed[0] & ~typed[1])
+            .then(cols["name"])
         ).to_series()
         person = N.person_names(full)
         company = _distinct(N.company_names, cols["company"])

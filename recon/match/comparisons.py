@@ -71,6 +71,7 @@ LEVEL_MEANINGS: dict[str, str] = {
     "other_region": "the names name different countries or regions (two regional arms)",
     "other_words": "each name has words the other lacks (two businesses of one family)",
     "other_number": "the names hold different numbers (two numbered stores or branches)",
+    "one_word": "one word against a whole name (a surname or first name alone: weak)",
     "other_subdomain": "one registered domain, different hosts under it (two arms of a group)",
     "jw_0.95": "nearly identical spelling",
     "jw_0.94": "nearly identical spelling",
@@ -219,7 +220,12 @@ def domain(column: str = "domain", *, veto_other: bool = False) -> Comparison:
 
 
 def email(column: str = "email") -> Comparison:
-    """Normalised email addresses: exact, same mailbox name, else."""
+    """Normalised email addresses: exact, nearly the same, else.
+
+    Inside one system two different addresses ("mark@" / "mary@", "john.smith@" /
+    "jsmith@") are two mailboxes, most often two people: such a pair is never an automatic
+    merge, whatever names and company agree.
+    """
     return Comparison(
         name="email",
         column=column,
@@ -230,6 +236,7 @@ def email(column: str = "email") -> Comparison:
             Level("else", "else"),
         ),
         tf_adjust=True,
+        review_duplicate=("jw_0.95", "else"),
     )
 
 
@@ -256,6 +263,7 @@ def person_name(column: str = "person_norm") -> Comparison:
         levels=(
             Level("null", "null"),
             Level("exact", "exact"),
+            Level("one_word", "one_word"),
             Level("jw_0.94", "jaro_winkler", 0.94),
             Level("token_set_0.9", "token_set", 0.9),
             Level("jw_0.85", "jaro_winkler", 0.85),
@@ -264,16 +272,18 @@ def person_name(column: str = "person_norm") -> Comparison:
         ),
         tf_adjust=True,
         # a shared surname (or first name) alone is how colleagues at one company look: the
-        # weakest name level never decides `auto`, whatever company, domain and city agree
-        veto_auto=("token_set_0.6", "else"),
+        # weakest name levels never decide `auto`, whatever company, domain and city agree;
+        # nor does a name that only comes near ("Carol Rossi" / "Ronald Rossi") or one word
+        # against a whole name ("Mr. Dalton" / "Neil Dalton")
+        veto_auto=("one_word", "jw_0.85", "token_set_0.6", "else"),
         density_adjust=True,
         # inside one system a full name alone (no phone, company, city or address agreeing)
         # is a namesake as often as a copy: never a duplicate on its own
-        needs_support=("exact", "jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
+        needs_support=("exact", "one_word", "jw_0.94", "token_set_0.9", "jw_0.85", "token_set_0.6"),
         # names that only come near ("Carol Rossi" / "Ronald Rossi", "Jeffrey Khan" / "Jeffrey
         # Kelly") at one company are colleagues or relatives as often as one person: such a
         # merge is a person's decision, never automatic
-        review_duplicate=("jw_0.85",),
+        review_duplicate=("one_word", "jw_0.85"),
     )
 
 

@@ -579,7 +579,7 @@ _NO_STRING_OPS = frozenset(
     {
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
-        "extra_words", "extra_country", "other_region", "other_words", "other_number", "script",
+        "extra_words", "extra_country", "other_region", "other_words", "other_number", "one_word", "script",
         "script_differs", "acronym",
         "same_stem", "other_subdomain",
         "suffix_digits",
@@ -689,6 +689,10 @@ def _test(
         if f"{comp.column}_tok" not in pairs.left.columns:
             return np.zeros(len(idx), dtype=bool)
         return _other_words(pairs, comp.column, idx)
+    if op == "one_word":
+        # one side a single word ("dalton"), the other a whole name ("neil dalton")
+        wl, wr = pairs.arrays_of(f"{col}_spaced", lambda x: x.str.contains(" "), col, idx)
+        return wl != wr  # type: ignore[no-any-return]
     if op == "other_number":
         # both names hold numbers, not the same ones ("Store 512" / "Store 513")
         nl, nr = pairs.codes(f"__numbers_{col}", lambda f: [_name_numbers(f[col])], idx)

@@ -67,6 +67,7 @@ LEVEL_OPS = frozenset(
         "other_region",
         "other_words",
         "other_number",
+        "one_word",
         "acronym",
         "same_stem",
         "other_subdomain",

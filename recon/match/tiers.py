@@ -24,12 +24,18 @@ TIERS = ("reject", "review", "auto")
 REJECT, REVIEW, AUTO = 0, 1, 2
 
 
-def _at_levels(g: np.ndarray, settings: MatchSettings, attr: str) -> np.ndarray:
-    """Pairs at a level some comparison lists in its ``attr`` (``veto_auto``, ``no_duplicate``)."""
+def _at_levels(
+    g: np.ndarray, settings: MatchSettings, attr: str, but: str | None = None
+) -> np.ndarray:
+    """Pairs at a level some comparison lists in its ``attr`` (``veto_auto``, ``no_duplicate``)
+    and not in its ``but``."""
     out = np.zeros(g.shape[0], dtype=bool)
     for c, comp in enumerate(settings.comparisons):
         labels = [lv.label for lv in comp.levels]
-        listed = [labels.index(lab) for lab in getattr(comp, attr) if lab in labels]
+        skip = set(getattr(comp, but)) if but else set()
+        listed = [
+            labels.index(lab) for lab in getattr(comp, attr) if lab in labels and lab not in skip
+        ]
         if listed:
             out |= np.isin(g[:, c], listed)
     return out
@@ -73,9 +79,12 @@ def tier_names(codes: np.ndarray) -> pl.Series:
 
 
 def no_duplicate_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
-    """Pairs that may not be duplicates: vetoed, at a level listed in ``no_duplicate``, or at a
-    level listed in ``needs_support`` while no other supporting comparison agrees."""
-    out = veto_pairs(g, settings) | _at_levels(g, settings, "no_duplicate")
+    """Pairs that may not be duplicates: vetoed (at a level not also listed in
+    ``review_duplicate``, which a person decides), at a level listed in ``no_duplicate``, or at
+    a level listed in ``needs_support`` while no other supporting comparison agrees."""
+    out = _at_levels(g, settings, "veto_auto", but="review_duplicate") | _at_levels(
+        g, settings, "no_duplicate"
+    )
     comps = settings.comparisons
     if not any(comp.needs_support for comp in comps):
         return out

@@ -852,8 +852,8 @@ def test_two_hosts_under_one_registered_domain_are_two_arms(make_companies) -> N
 
 def test_a_near_name_at_one_company_is_a_merge_for_a_person_not_automatic() -> None:
     """ "Carol Rossi" / "Ronald Rossi" at one company and phone score high, but two such records
-    are colleagues or relatives as often as one person: a duplicate waits in review (a link
-    across the systems keeps its tier)."""
+    are colleagues or relatives as often as one person: a duplicate, and a link across the
+    systems, waits in review."""
     import numpy as np
 
     from recon.match.settings import default_settings
@@ -866,6 +866,17 @@ def test_a_near_name_at_one_company_is_a_merge_for_a_person_not_automatic() -> N
            for n in names]  # fmt: skip
     g = np.array([row], dtype=np.int8)
     prob = np.array([0.9999])
+    assert pair_tiers(g, prob, settings, 0.99, 0.9, veto_rejects=True).tolist() == [REVIEW]
+    assert pair_tiers(g, prob, settings, 0.99, 0.9).tolist() == [REVIEW]
+    # one word against a whole name ("Mr. Dalton" / "Neil Dalton"): the same
+    row[names.index("person_name")] = labels["person_name"].index("one_word")
+    g = np.array([row], dtype=np.int8)
+    assert pair_tiers(g, prob, settings, 0.99, 0.9, veto_rejects=True).tolist() == [REVIEW]
+    assert pair_tiers(g, prob, settings, 0.99, 0.9).tolist() == [REVIEW]
+    # inside one system two mailboxes are two people as often as one: never an automatic merge
+    row = [labels[n].index({"person_name": "exact", "company": "exact", "email": "else"}.get(n, "null"))
+           for n in names]  # fmt: skip
+    g = np.array([row], dtype=np.int8)
     assert pair_tiers(g, prob, settings, 0.99, 0.9, veto_rejects=True).tolist() == [REVIEW]
     assert pair_tiers(g, prob, settings, 0.99, 0.9).tolist() == [AUTO]
 
@@ -891,8 +902,14 @@ def test_near_names_at_one_company_stay_in_review_through_the_whole_match() -> N
             rows.append({"record_id": f"d{i}_{j}", "first_name": f, "last_name": la, "company": f"Dup{i}",
                          "email": f"{f.lower()}@dup{i}.com", "phone": f"+1 212 555 {i:04d}",
                          "city": "Denver"})  # fmt: skip
+    # two John Smiths at one company, each with a mailbox and a line of his own
+    for rid, mail, tel in (("js1", "john.smith", "0101"), ("js2", "jsmith", "0199")):
+        rows.append({"record_id": rid, "first_name": "John", "last_name": "Smith", "company": "Acme Co",
+                     "email": f"{mail}@acmeco.com", "phone": f"+1 415 555 {tel}", "city": "Boston"})  # fmt: skip
     frame = pl.DataFrame(rows).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
     r = match_records(frame, None, entity="contacts")
     near = r.duplicates.filter(pl.col("record_id_l").is_in(["carol", "ronald"]))
     assert near.height and set(near["tier"]) == {"review"}
+    smiths = r.duplicates.filter(pl.col("record_id_l").is_in(["js1", "js2"]))
+    assert "auto" not in set(smiths["tier"])
     assert "auto" in set(r.duplicates["tier"])  # the true duplicates still are
