@@ -237,6 +237,7 @@ link_tiers = ["auto"]            # headless runs approve only these tiers of lin
 merges = false                   # never merge unattended unless true (= --confirm-merges)
 # conflicts = false              # true: take the plan's proposed value for a conflict
 # creates = false                # true: create records missing on the other side
+# max_writes = 5000              # a headless apply that would send more is held (exit 8)
 
 [notify]
 # slack_webhook = "env:SLACK_WEBHOOK_URL"
@@ -1134,8 +1135,9 @@ def run(
     """Headless run: pull, match, plan, auto-approve by policy, apply, export the audit.
 
     Takes the store lock, prints a JSON summary and exits 0 (ok), 1 (error), 2 (usage), 3 (configuration),
-    4 (some records failed), 5 (locked), 6 (API budget spent; the next run resumes)
-    or 7 (authentication failed). An apply left unfinished by a crash is resumed first.
+    4 (some records failed), 5 (locked), 6 (API budget spent; the next run resumes),
+    7 (authentication failed) or 8 (apply held: more writes than [policy] max_writes).
+    An apply left unfinished by a crash is resumed first.
     """
     from .pipeline import STAGES, run_pipeline
 

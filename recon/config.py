@@ -553,6 +553,8 @@ class PolicySection(Section):
     merges: bool = False  # stands for --confirm-merges in headless runs
     conflicts: bool = False
     creates: bool = False
+    # at most this many writes (plan items) one headless apply sends; more holds it for a person
+    max_writes: int | None = Field(None, ge=0)
 
 
 class NotifySection(Section):

@@ -119,6 +119,7 @@ class ExitCode(IntEnum):
     LOCKED = 5
     BUDGET = 6
     AUTH = 7
+    HELD = 8
 
 
 class ErrorClass(StrEnum):
@@ -355,6 +356,12 @@ class PartialFailure(ApplyError):
     ):
         super().__init__(message, hint=hint)
         self.counts = dict(counts or {})
+
+
+class WritesHeld(ApplyError):
+    """A headless apply would send more writes than ``[policy] max_writes``: nothing was sent."""
+
+    exit_code = ExitCode.HELD
 
 
 class AuditError(ReconError):

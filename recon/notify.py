@@ -29,7 +29,12 @@ __all__ = ["build_notice", "notify_run", "slack_payload"]
 
 log = logging.getLogger(__name__)
 
-_ICONS = {"ok": ":white_check_mark:", "partial": ":warning:", "budget": ":hourglass:"}
+_ICONS = {
+    "ok": ":white_check_mark:",
+    "partial": ":warning:",
+    "budget": ":hourglass:",
+    "held": ":raised_hand:",
+}
 
 
 def build_notice(summary: dict[str, Any]) -> dict[str, Any]:

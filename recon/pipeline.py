@@ -6,7 +6,7 @@ apply started from the app, never overlap). It is a parent run: every stage
 records its own run with ``parent_id`` set to it. An apply left unfinished by
 a crash is resumed first. The outcome is a JSON summary and one of the pinned
 exit codes (0, 3 configuration, 4 partial failure, 5 locked, 6 budget
-exhausted, 7 auth failed); a notice goes to the configured webhooks on failure
+exhausted, 7 auth failed, 8 apply held by ``[policy] max_writes``); a notice goes to the configured webhooks on failure
 (and on success when asked).
 
 Examples:
@@ -34,6 +34,7 @@ from .errors import (
     PartialFailure,
     ReconError,
     UsageError,
+    WritesHeld,
     crash_logged,
     redact,
 )
@@ -214,6 +215,8 @@ def run_pipeline(
             except PartialFailure as exc:
                 # the export already ran: every write, failed or not, is in the audit
                 status, exit_code, error = "partial", int(exc.exit_code), str(exc)
+            except WritesHeld as exc:  # nothing was sent: nothing to export
+                status, exit_code, error = "held", int(exc.exit_code), str(exc)
             except BudgetExhausted as exc:
                 status, exit_code = "budget", int(exc.exit_code)
                 error = _budget_error(cfg, exc, summary["stages"])
@@ -435,6 +438,7 @@ def _run_stages(
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")
         if "apply" in wanted:
+            _hold_large_apply(db, cfg, plan_run, results, report)
             applied = apply_stage(
                 "apply",
                 plan_run,
@@ -477,6 +481,55 @@ def _run_stages(
     resumed = results.get("resume") or {}
     if resumed.get("status") == "partial":  # the resumed apply's failures count as well
         raise _partial(resumed, results.get("apply") or {})
+
+
+def _hold_large_apply(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    plan_run: str | None,
+    results: dict[str, dict[str, Any]],
+    report: Progress,
+) -> None:
+    """Hold the apply when it would send more than ``[policy] max_writes`` writes.
+
+    A wrong default rule or a new mapping turns into a write to every linked record; an
+    unattended run stops before sending any of them and says so (exit 8, a notice), so a
+    person looks at the plan and applies it with ``recon apply``. Merges count only when the
+    policy may confirm them.
+
+    Raises:
+        WritesHeld: the pending writes exceed the limit.
+    """
+    limit = cfg.policy.max_writes
+    if limit is None:
+        return
+    from .apply import pending_items
+    from .store import resolve_run_id
+
+    plan = resolve_run_id(db, plan_run, "plan", finished=True)
+    if plan is None:
+        return
+    pending = [
+        i for i in pending_items(db, plan) if cfg.policy.merges or i.get("action") != "merge"
+    ]
+    if len(pending) <= limit:
+        return
+    per_action = Counter(str(i.get("action")) for i in pending)
+    results["apply"] = {
+        "status": "held",
+        "plan_run_id": plan,
+        "pending": len(pending),
+        "max_writes": limit,
+        "by_action": dict(sorted(per_action.items())),
+    }
+    report("apply", {"event": "end", **results["apply"]})
+    raise WritesHeld(
+        f"apply held: plan {plan} would send {len(pending):,} writes "
+        f"({', '.join(f'{a} {n:,}' for a, n in sorted(per_action.items()))}), more than "
+        f"[policy] max_writes = {limit:,}; nothing was sent",
+        hint="look at the plan (`recon plan`, the review app), then apply it with `recon apply`, "
+        "or raise [policy] max_writes",
+    )
 
 
 def _partial(*applies: dict[str, Any]) -> PartialFailure:

@@ -172,6 +172,23 @@ def test_budget_exhausted_exits_6_and_resumes(
     )
 
 
+def test_an_apply_larger_than_max_writes_is_held_and_sends_nothing(
+    sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    append(run_config, "[policy]\nmax_writes = 1\n")
+    before = len(changes(sandbox))
+    code, summary = run(run_config, "--sample", "30", capsys=capsys)
+    assert code == 8, summary
+    assert summary["status"] == "held" and "[policy] max_writes = 1" in summary["error"]
+    held = summary["stages"]["apply"]
+    assert held["status"] == "held" and held["pending"] > 1 and held["max_writes"] == 1
+    assert sum(held["by_action"].values()) == held["pending"]
+    assert summary["counts"]["pending"] == held["pending"]
+    assert len(changes(sandbox)) == before  # nothing was sent
+    db = open_store(run_config.parent / "recon.db")
+    assert db.execute("select count(*) from runs where stage = 'apply'").fetchone()[0] == 0
+
+
 def test_locked_store_exits_5(run_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = run_config.parent / "recon.db"
     open_store(store).conn.close()
