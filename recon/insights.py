@@ -36,6 +36,7 @@ __all__ = [
     "records_frame",
     "status_report",
     "threshold_curve",
+    "waiting_by_kind",
 ]
 
 log = logging.getLogger(__name__)
@@ -389,16 +390,30 @@ def status_report(db: sqlite_utils.Database) -> dict[str, Any]:
     info = store_status(db)
     for row in info["runs"].values():
         row.update(_stage_figures(row.get("summary") or {}))
+    waiting = waiting_by_kind(db)
+    if waiting is not None:
+        info["waiting_by_kind"] = waiting
+        info["waiting_for_review"] = sum(waiting.values())
+    return info
+
+
+def waiting_by_kind(db: sqlite_utils.Database) -> dict[str, int] | None:
+    """Undecided items of the review queue per kind (link, duplicate, conflict, stale), or None
+    when the queue cannot be read (a store without plan tables, a damaged one): what
+    ``recon status`` and a run's notice say is waiting for a person.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> waiting_by_kind(open_store(":memory:"))
+        {'link': 0, 'duplicate': 0, 'conflict': 0, 'stale': 0}
+    """
     try:
         from .review import QueueFilter, queue
 
-        waiting: dict[str, int] = {}
-        for kind in ("link", "duplicate", "conflict", "stale"):
-            waiting[kind] = queue(
-                db, QueueFilter(kinds=(kind,), status="undecided"), page_size=1
-            ).total
-        info["waiting_by_kind"] = waiting
-        info["waiting_for_review"] = sum(waiting.values())
-    except Exception:  # the review queue is optional for status: fall back to the store's count
-        log.debug("review queue unavailable for status", exc_info=True)
-    return info
+        return {
+            kind: queue(db, QueueFilter(kinds=(kind,), status="undecided"), page_size=1).total
+            for kind in ("link", "duplicate", "conflict", "stale")
+        }
+    except Exception:  # optional: the caller falls back (status) or leaves it out (a notice)
+        log.debug("review queue unavailable", exc_info=True)
+        return None

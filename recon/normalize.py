@@ -564,7 +564,12 @@ _FREE_MAIL = """gmail.com googlemail.com yahoo.com ymail.com rocketmail.com hotm
     wanadoo.fr laposte.net t-online.de freenet.de libero.it virgilio.it naver.com hanmail.net
     daum.net rediffmail.com seznam.cz wp.pl o2.pl interia.pl bigpond.com optusnet.com.au
     shaw.ca rogers.com sky.com virginmedia.com ntlworld.com tiscali.it tutanota.com
-    fastmail.com hushmail.com inbox.ru bk.ru list.ru rambler.ru ukr.net abv.bg"""
+    fastmail.com hushmail.com inbox.ru bk.ru list.ru rambler.ru ukr.net abv.bg
+    cox.net charter.net earthlink.net bellsouth.net optonline.net juno.com aim.com telus.net
+    sympatico.ca xtra.co.nz talktalk.net sfr.fr bluewin.ch telenet.be ziggo.nl xs4all.nl
+    alice.it uol.com.br terra.com.br bol.com.br sohu.com foxmail.com yeah.net nate.com
+    nifty.com tut.by onet.pl centrum.cz freemail.hu arcor.de posteo.de mailbox.org pm.me
+    protonmail.ch hey.com"""
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(_FREE_MAIL.split())
 #: free-mail providers under any suffix (yahoo.co.uk, hotmail.fr, gmx.at...)
 FREE_MAIL_STEMS: frozenset[str] = frozenset(
@@ -668,6 +673,13 @@ PAGE_PLATFORMS: frozenset[str] = frozenset(
         "vk.com",
         "whatsapp.com",
         "wa.link",
+        # directories and profiles: the path names the business
+        "houzz.com",
+        "nextdoor.com",
+        "yellowpages.com",
+        "bbb.org",
+        "ok.ru",
+        "wix.com",
     ]
 )
 #: hosts that give each customer a subdomain ("acme.wixsite.com"): the whole host is the
@@ -693,6 +705,19 @@ SITE_PLATFORMS: frozenset[str] = frozenset(
         "strikingly.com",
         "mystrikingly.com",
         "square.site",
+        "hs-sites.com",
+        "azurewebsites.net",
+        "web.app",
+        "pages.dev",
+        "tumblr.com",
+        "substack.com",
+        "ueniweb.com",
+        "blogspot.co.uk",
+        "blogspot.de",
+        "blogspot.fr",
+        "blogspot.in",
+        "blogspot.com.au",
+        "blogspot.ca",
     ]
 )
 
@@ -903,11 +928,15 @@ _EMAIL_RE = r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,
 
 
 def emails(s: pl.Series) -> pl.Series:
-    """Emails trimmed, lower-cased, ``mailto:`` dropped; malformed ones null.
+    """Emails as mailbox keys: trimmed, lower-cased, ``mailto:`` dropped, a ``+tag`` dropped
+    ("kim+crm@" is kim@'s mailbox), Gmail's dots dropped and googlemail.com read as gmail.com
+    (one Gmail mailbox, however written); malformed ones null.
 
     Examples:
         >>> emails(pl.Series([" Jane.Doe@Acme.COM ", "not an email"])).to_list()
         ['jane.doe@acme.com', None]
+        >>> emails(pl.Series(["kim+newsletter@acme.com", "R.O.S.S.Geller@googlemail.com"])).to_list()
+        ['kim@acme.com', 'rossgeller@gmail.com']
     """
     e = (
         fold_ascii(s)
@@ -915,7 +944,13 @@ def emails(s: pl.Series) -> pl.Series:
         .str.to_lowercase()
         .str.replace(r"^mailto:", "")
         .str.strip_chars()
+        .str.replace(r"^([^@+]+)\+[^@]*@", "${1}@")
+        .str.replace(r"@googlemail\.com$", "@gmail.com")
     )
+    gmail = e.str.ends_with("@gmail.com").fill_null(False)
+    if gmail.any():
+        local = e.str.split("@").list.first().str.replace_all(".", "", literal=True)
+        e = pl.select(pl.when(gmail).then(local + "@gmail.com").otherwise(e)).to_series()
     return pl.select(pl.when(e.str.contains(_EMAIL_RE)).then(e).alias(s.name)).to_series()
 
 
@@ -1053,6 +1088,8 @@ def phone(text: str | None, region: str | None = None, default_region: str = "US
 # ----------------------------------------------------------------------------- people, places
 
 _TITLES = r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|herr|frau|mme|mlle|m)\s+)+"
+#: generational and degree suffixes after a name ("Arthur Kingsley Jr.", "Jane Roe, PhD")
+_NAME_SUFFIXES = r"(?:\s+(?:jr|sr|ii|iii|iv|phd|md|esq|mba|cpa|dds|dvm|rn))+$"
 
 
 def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
@@ -1063,12 +1100,14 @@ def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
     Examples:
         >>> person_names(pl.Series(["Dr. José O'Brien-Smith", "[not provided]", "Na"])).to_list()
         ['jose obrien smith', None, None]
+        >>> person_names(pl.Series(["Arthur Kingsley Jr.", "Henry Fordham III", "Jane Roe, PhD"])).to_list()
+        ['arthur kingsley', 'henry fordham', 'jane roe']
         >>> person_names(pl.Series(["Na", "[not provided]"]), part=True).to_list()
         ['na', None]
         >>> person_names(pl.Series(["NULL NULL", "Test Test", "Ji-woo Na", "N/A N/A", "Unknown [not provided]"])).to_list()
         [None, None, 'ji woo na', None, None]
     """
-    w = _words(s).str.replace(_TITLES, "")
+    w = _words(s).str.replace(_TITLES, "").str.replace(_NAME_SUFFIXES, "")
     placeholders = PERSON_PART_PLACEHOLDERS if part else PERSON_PLACEHOLDERS
     blank = w.is_in(list(placeholders)).fill_null(False)
     if not part:  # "Null Null", "N/A N/A", "Unknown Not Provided": placeholders only: none

@@ -238,6 +238,12 @@ def run_pipeline(
                     said = redact(f"{type(exc).__name__}: {exc}") + f" ({crash_logged(exc)})"
                 status, exit_code, error = "failed", int(ExitCode.UNEXPECTED), said
             stage_results = summary["stages"]
+            if not dry_run and wanted != ["pull"]:
+                from .insights import waiting_by_kind
+
+                # what this run left for a person (the notice says it: a queue that only
+                # grows is a schedule whose results nobody applies)
+                summary["waiting_for_review"] = waiting_by_kind(db)
             summary.update(
                 status=status,
                 exit_code=exit_code,

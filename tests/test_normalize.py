@@ -202,6 +202,15 @@ def test_wildcard_and_exception_suffixes_read_as_tldextract_reads_them(
         ("https://www.google.com/", "google.com"),
         ("https://acme.square.site/", "acme.square.site"),
         ("acme.mystrikingly.com", "acme.mystrikingly.com"),
+        # directories and hosting platforms; ISP and regional free-mail domains
+        ("https://www.houzz.com/pro/acme-design", None),
+        ("https://www.yellowpages.com/austin-tx/mip/acme-123", None),
+        ("acme.hs-sites.com", "acme.hs-sites.com"),
+        ("https://acme.substack.com/p/launch", "acme.substack.com"),
+        ("acme.blogspot.co.uk", "acme.blogspot.co.uk"),
+        ("jane@cox.net", None),
+        ("kim@foxmail.com", None),
+        ("ana@uol.com.br", None),
     ],
 )
 def test_platform_pages_and_sites(url: str, want: str | None) -> None:
@@ -410,3 +419,31 @@ def test_company_names_read_entities_and_drop_the_marks_of_stale_copies(
     raw: str, norm: str
 ) -> None:
     assert N.company_names(pl.Series([raw])).to_list() == [norm]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("kim+newsletter@acme.com", "Kim@Acme.com"),  # a +tag is the same mailbox
+        ("anna.berg@googlemail.com", "annaberg@gmail.com"),  # Gmail: dots and googlemail
+        ("r.o.s.s.geller@gmail.com", "rossgeller@gmail.com"),
+    ],
+)
+def test_emails_are_mailbox_keys(a: str, b: str) -> None:
+    assert N.emails(pl.Series([a])).item() == N.emails(pl.Series([b])).item()
+
+
+def test_dots_count_outside_gmail() -> None:
+    assert (
+        N.emails(pl.Series(["j.smith@acme.com"])).item()
+        != N.emails(pl.Series(["jsmith@acme.com"])).item()
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [("Arthur Kingsley Jr.", "arthur kingsley"), ("Henry Fordham III", "henry fordham"),
+     ("Jane Roe, PhD", "jane roe"), ("Iv Novak", "iv novak")],
+)  # fmt: skip
+def test_person_names_drop_generational_and_degree_suffixes(raw: str, norm: str) -> None:
+    assert N.person_names(pl.Series([raw])).item() == norm

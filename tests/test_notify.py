@@ -31,6 +31,15 @@ def test_notice_has_counts_and_top_error_classes() -> None:
     assert "validation ×2" in slack_payload(notice)["text"]
 
 
+def test_notice_says_what_waits_for_a_person() -> None:
+    notice = build_notice(
+        {**SUMMARY, "waiting_for_review": {"link": 3, "duplicate": 0, "conflict": 1200, "stale": 0}}
+    )
+    assert notice["waiting_for_review"]["conflict"] == 1200
+    assert "waiting for review: link 3, conflict 1,200" in slack_payload(notice)["text"]
+    assert "waiting for review" not in slack_payload(build_notice(SUMMARY))["text"]
+
+
 def test_failure_sent_to_slack_and_webhook(receiver: Any) -> None:
     cfg = NotifySection(
         slack_webhook=receiver.url + SECRET_PATH, webhook_url=receiver.url + "/hook"

@@ -185,6 +185,8 @@ def test_an_apply_larger_than_max_writes_is_held_and_sends_nothing(
     assert sum(held["by_action"].values()) == held["pending"]
     assert summary["counts"]["pending"] == held["pending"]
     assert len(changes(sandbox)) == before  # nothing was sent
+    # the summary (and the notice) say what waits for a person
+    assert set(summary["waiting_for_review"]) == {"link", "duplicate", "conflict", "stale"}
     db = open_store(run_config.parent / "recon.db")
     assert db.execute("select count(*) from runs where stage = 'apply'").fetchone()[0] == 0
 
