@@ -124,10 +124,13 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
             portal_id=cfg.hubspot.portal_id,
             secrets=[token],
         )
-    from .sources.sf_auth import SalesforceConnection
+    from .sources.sf_auth import OrgUsage, SalesforceConnection
     from .writers.salesforce import SalesforceWriter
 
-    conn = SalesforceConnection(cfg.salesforce)
+    usage = OrgUsage(cfg.salesforce.max_org_usage)  # the org's allocation, shared with others
+    conn = SalesforceConnection(
+        cfg.salesforce, before=usage.check, after=lambda resp: usage.read(resp.headers)
+    )
 
     def renew() -> Any:
         conn.refresh()  # AuthError when the configured flow cannot renew (auth = "session")

@@ -184,6 +184,7 @@ api_version = "59.0"
 # bulk_threshold = 100000        # above this many records, a Bulk API 2.0 query
 # timeout_seconds = 60
 # max_retries = 6
+# max_org_usage = 0.8                # share of the org's daily API allocation recon may use
 
 [pull]
 # lag_seconds = 1                # re-read this margin before the cursor (default: Salesforce 1, HubSpot 0)

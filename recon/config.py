@@ -301,6 +301,8 @@ class SalesforceSection(Section):
     bulk_threshold: int = Field(100_000, ge=0)  # above this many records, Bulk API 2.0 query
     timeout_seconds: float = Field(60.0, gt=0)
     max_retries: int = Field(6, ge=0, le=20)
+    # the share of the org's rolling 24-hour API allocation recon may use (None: all of it)
+    max_org_usage: float | None = Field(None, gt=0, le=1)
 
     @field_validator("instance_url", "login_url")
     @classmethod

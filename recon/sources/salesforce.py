@@ -48,7 +48,7 @@ from ..errors import (
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Failure, Page, fields_added, iso_utc, json_safe
 from .scope import scope_filters, scope_sweep_done, scope_sweep_plan, soql_scope
-from .sf_auth import SalesforceConnection
+from .sf_auth import OrgUsage, SalesforceConnection
 from .sf_map import CURSOR_FIELD, flatten, map_record, typed
 
 __all__ = ["CURSOR_FIELD", "SalesforceSource", "map_record"]
@@ -99,7 +99,7 @@ class SalesforceSource:
     ):
         self.cfg = cfg
         self.meter = meter
-        self.api_usage: tuple[int, int] | None = None
+        self.usage = OrgUsage(cfg.salesforce.max_org_usage)
         self._last_headers: Any = {}
         self.conn = connection or SalesforceConnection(
             cfg.salesforce, before=self._before, after=self._after
@@ -121,19 +121,17 @@ class SalesforceSource:
         elif "/query" in path:
             query = unquote_plus(url.partition("?q=")[2]).upper()
             kind = "count" if "COUNT()" in query else "owners" if " FROM USER" in query else "query"
+        self.usage.check()
         self.meter.charge(kind)
+
+    @property
+    def api_usage(self) -> tuple[int, int] | None:
+        """The org's daily API usage (used, total) the last response reported."""
+        return self.usage.used
 
     def _after(self, resp: requests.Response) -> None:
         self._last_headers = resp.headers
-        info = resp.headers.get("Sforce-Limit-Info", "")
-        if info.startswith("api-usage="):
-            try:
-                used, total = (int(x) for x in info.split("=", 1)[1].split("/"))
-            except ValueError:
-                return
-            self.api_usage = (used, total)
-            if total and used >= 0.95 * total:
-                log.warning("salesforce org API usage at %d of %d daily requests", used, total)
+        self.usage.read(resp.headers)
 
     def _classify(self, exc: BaseException) -> Failure:
         from simple_salesforce.exceptions import (

@@ -48,6 +48,7 @@ from ..errors import (
 
 __all__ = [
     "MeteredSession",
+    "OrgUsage",
     "PlainHTTPAdapter",
     "SalesforceConnection",
     "Token",
@@ -56,6 +57,54 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class OrgUsage:
+    """The org's rolling 24-hour API usage, read from every response's ``Sforce-Limit-Info``
+    (``api-usage=used/total``), and the share of it recon may take (``[salesforce]
+    max_org_usage``): other integrations share the allocation. Once the usage reached the
+    share, the next request stops the run like a spent budget (nothing half-sent; the next
+    run resumes).
+
+    Examples:
+        >>> usage = OrgUsage(0.8)
+        >>> usage.read({"Sforce-Limit-Info": "api-usage=79/100"}); usage.check()
+        >>> usage.read({"Sforce-Limit-Info": "api-usage=80/100"}); usage.check()  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.BudgetExhausted: ...
+    """
+
+    def __init__(self, cap: float | None = None) -> None:
+        self.cap = cap
+        self.used: tuple[int, int] | None = None
+
+    def read(self, headers: Any) -> None:
+        """Note the usage a response reports (warned about from 95 %)."""
+        info = str(headers.get("Sforce-Limit-Info", "") or "")
+        if not info.startswith("api-usage="):
+            return
+        try:
+            used, total = (int(x) for x in info.split("=", 1)[1].split("/"))
+        except ValueError:
+            return
+        self.used = (used, total)
+        if total and used >= 0.95 * total:
+            log.warning("salesforce org API usage at %d of %d daily requests", used, total)
+
+    def check(self, _request: Any = None) -> None:
+        """Raise :class:`BudgetExhausted` when the org's usage reached the cap."""
+        if self.cap is None or self.used is None:
+            return
+        used, total = self.used
+        if total and used >= self.cap * total:
+            raise BudgetExhausted(
+                f"salesforce: the org has used {used:,} of its {total:,} daily API requests, "
+                f"[salesforce] max_org_usage = {self.cap:.0%}; recon leaves the rest to other "
+                "integrations",
+                hint="the next run resumes once the rolling 24-hour usage falls (or raise "
+                "[salesforce] max_org_usage)",
+            )
+
 
 T = TypeVar("T")
 

@@ -271,6 +271,22 @@ def test_the_orgs_request_limit_stops_the_pull_as_a_spent_budget(sf, fresh_db) -
         request_token(_cfg(sf).salesforce)
 
 
+def test_max_org_usage_leaves_the_rest_of_the_allocation_to_others(sf, fresh_db) -> None:
+    """`[salesforce] max_org_usage`: once the org's reported usage reaches the share, the pull
+    stops as on a spent budget (resumable), before the org's own limit."""
+    settings = sf.state.settings
+    old = settings.salesforce_daily_budget
+    settings.salesforce_daily_budget = sf.state.api_usage("salesforce") + 20
+    try:
+        cfg = _cfg(sf, salesforce={"max_org_usage": 0.01})
+        with pytest.raises(BudgetExhausted, match="max_org_usage = 1%") as err:
+            run_pull(fresh_db, cfg, sources=["salesforce"])
+        assert err.value.exit_code == 6
+        assert sf.state.api_usage("salesforce") < settings.salesforce_daily_budget
+    finally:
+        settings.salesforce_daily_budget = old
+
+
 def test_a_concurrency_limit_passes_and_is_retried(sf, fresh_db) -> None:
     """REQUEST_LIMIT_EXCEEDED also means too many long requests at once: that one passes."""
     _fault(sf, kind="request_limit", endpoint="*query*", times=1,

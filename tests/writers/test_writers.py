@@ -275,6 +275,21 @@ def test_a_salesforce_merge_stops_on_the_daily_request_limit(crm: CrmEnv, tmp_pa
         crm.clear_faults()
 
 
+def test_the_writer_stops_at_max_org_usage(crm: CrmEnv, tmp_path: Path) -> None:
+    """`[salesforce] max_org_usage`: the first response tells the org's usage, the next request
+    is not sent once it reached the share (exit 6, resumable)."""
+    cfg = crm.config(tmp_path, salesforce={"max_org_usage": 1e-9})
+    w = build_writer(cfg, "salesforce", CallBudget("salesforce"))
+    ids = crm.sf_create("Account", [{"Name": f"OU {uid()}"}])
+    w.current("Account", ids, ["Name"])
+    with pytest.raises(BudgetExhausted, match="max_org_usage"):
+        w.write([Op("u", "update", "Account", ids[0], {"Phone": "1"})])
+    assert (
+        crm.sf().query(f"select Phone from Account where Id = '{ids[0]}'")["records"][0]["Phone"]
+        is None
+    )
+
+
 def test_a_salesforce_merge_waits_out_a_request_limit(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "salesforce")
     ids = crm.sf_create("Account", [{"Name": f"RL {uid()} {i}"} for i in range(2)])
