@@ -56,6 +56,7 @@ __all__ = [
     "escape_formula",
     "export",
     "verify",
+    "write_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -301,16 +302,57 @@ def export(
         if records
         else pl.DataFrame(schema=schema)
     )
-    split = 0
     path = Path(out)
     if path.is_dir() or str(out).endswith(("/", os.sep)):
         # a folder: the export goes into it, named after the run and the format
         path = path / f"audit-{run_id or 'all'}.{fmt}"
+    split = write_table(
+        frame, fmt, path, what="the audit export", sheet="audit", meta=[("anchor", head or "")]
+    )
+    info = {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
+    if split:
+        info["long_cells"] = split
+    return info
+
+
+#: the most characters a spreadsheet cell holds (Excel's limit; openpyxl cuts longer text)
+XLSX_CELL_MAX = 32_767
+#: the most rows a spreadsheet sheet holds (Excel's limit), the header row included
+XLSX_ROWS_MAX = 1_048_576
+
+
+def write_table(
+    frame: Any,
+    fmt: str,
+    path: Path,
+    *,
+    what: str,
+    sheet: str,
+    meta: list[tuple[str, str]] | None = None,
+) -> int:
+    """Write ``frame`` to ``path`` as csv, jsonl, parquet or xlsx (cells already escaped);
+    how many xlsx cells were too long for one cell (see :func:`_write_xlsx`).
+
+    Args:
+        what: what is written, for errors ("the audit export").
+        sheet: the xlsx sheet's name; ``meta``: rows of the xlsx sheet of that name ``anchor``
+            (with ``exported_at``).
+
+    Raises:
+        AuditError: the file cannot be written, or a workbook would have more rows than a
+            sheet holds.
+    """
     blocking = file_in_the_way(path)
     if blocking is not None:
         raise AuditError(
-            f"cannot write the audit export {path}: {blocking} is a file, not a folder",
+            f"cannot write {what} {path}: {blocking} is a file, not a folder",
             hint="name another --out",
+        )
+    if fmt == "xlsx" and frame.height >= XLSX_ROWS_MAX:
+        raise AuditError(
+            f"cannot write {what} {path}: {frame.height:,} rows, more than a spreadsheet sheet "
+            f"holds ({XLSX_ROWS_MAX - 1:,})",
+            hint="write csv, jsonl or parquet instead",
         )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,32 +363,29 @@ def export(
         elif fmt == "parquet":
             frame.write_parquet(path)
         else:
-            split = _write_xlsx(frame, path, head)
+            return _write_xlsx(frame, path, meta or [], sheet=sheet)
     except OSError as exc:
         raise AuditError(
-            f"cannot write the audit export {path}: {exc.strerror or exc}",
-            hint="check the folder",
+            f"cannot write {what} {path}: {exc.strerror or exc}", hint="check the folder"
         ) from None
-    info = {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
-    if split:
-        info["long_cells"] = split
-    return info
+    return 0
 
 
-#: the most characters a spreadsheet cell holds (Excel's limit; openpyxl cuts longer text)
-XLSX_CELL_MAX = 32_767
 #: the length of each part of a longer value in the workbook's ``long values`` sheet
 _XLSX_PART = 32_000
 
 
-def _write_xlsx(frame: Any, path: Path, head: str | None) -> int:
+def _write_xlsx(
+    frame: Any, path: Path, meta: list[tuple[str, str]], *, sheet: str = "audit"
+) -> int:
     """Write the workbook; how many cells were too long for one spreadsheet cell.
 
     A value over :data:`XLSX_CELL_MAX` characters (a 32,000-character Salesforce
     description is longer as the audit's JSON) is not cut silently: its cell holds the
     start and says where the rest is, and the sheet ``long values`` holds the whole value
-    in parts of 32,000 characters (``seq``, ``column``, ``part``, ``of``, ``text``), to
-    join in order.
+    in parts of 32,000 characters (the first column's value, e.g. ``seq``, then ``column``,
+    ``part``, ``of``, ``text``), to join in order. ``meta`` rows (and ``exported_at``) go to
+    the sheet ``anchor``.
     """
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -360,7 +399,7 @@ def _write_xlsx(frame: Any, path: Path, head: str | None) -> int:
 
     wb = Workbook()
     ws = wb.active
-    ws.title = "audit"
+    ws.title = sheet
     ws.append(frame.columns)
     long: list[list[Any]] = []
     columns = frame.columns
@@ -372,21 +411,22 @@ def _write_xlsx(frame: Any, path: Path, head: str | None) -> int:
                 long += [[row[0], columns[k], n, len(parts), t] for n, t in enumerate(parts, 1)]
                 values[k] = (
                     f"{parts[0]}… [cut: {len(v):,} characters in all, too many for a cell; "
-                    f"the whole value is in the sheet 'long values', seq {row[0]}, "
+                    f"the whole value is in the sheet 'long values', {columns[0]} {row[0]}, "
                     f"column {columns[k]}]"
                 )
         ws.append(values)
-    meta = wb.create_sheet("anchor")
-    meta.append(["anchor", head or ""])
-    meta.append(["exported_at", now_iso()])
+    info = wb.create_sheet("anchor")
+    for key, value in meta:
+        info.append([key, value])
+    info.append(["exported_at", now_iso()])
     if long:
-        sheet = wb.create_sheet("long values")
-        sheet.append(["seq", "column", "part", "of", "text"])
+        parts_sheet = wb.create_sheet("long values")
+        parts_sheet.append([columns[0], "column", "part", "of", "text"])
         for n, entry in enumerate(long, start=2):
-            sheet.append(entry[:4])
+            parts_sheet.append(entry[:4])
             # a part may start with "=" (a slice of an escaped value): stored as text, never
             # as a formula
-            text = sheet.cell(row=n, column=5, value=entry[4])
+            text = parts_sheet.cell(row=n, column=5, value=entry[4])
             text.data_type = "s"
     wb.save(path)
     return len({(e[0], e[1]) for e in long})

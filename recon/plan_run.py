@@ -9,8 +9,10 @@ import functools
 import gc
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
@@ -23,7 +25,7 @@ from .plan_build import Planner, run_order
 from .plan_load import load_view
 from .store import finish_run, resolve_run_id, start_run, transaction
 
-__all__ = ["render_plan", "run_build"]
+__all__ = ["ITEM_COLUMNS", "export_items", "render_plan", "run_build"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -240,6 +242,84 @@ def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
             for i in items
         ]
     return rows
+
+
+#: the columns of an exported plan (``recon plan --items``), one row per item in run order
+ITEM_COLUMNS = (
+    "item_id", "seq", "action", "system", "object", "record_id", "field", "before", "after",
+    "status", "why", "rule", "mapping", "score", "tier", "link_item_id", "requires",
+    "snapshot_modified_at", "plan_run_id",
+)  # fmt: skip
+
+
+def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) -> dict[str, Any]:
+    """Write a plan's items, one row each in run order, to ``out`` (csv, jsonl, parquet or
+    xlsx: ``fmt``, else the file name's extension, else csv): the change list a person signs
+    off in a spreadsheet. ``before``/``after`` are text as it reads, other values JSON
+    (``requires`` is a JSON list); ``why``, ``rule``,
+    ``mapping``, ``score`` and ``tier`` come from the item's reason. In csv and xlsx, cells
+    starting with ``= + - @`` tab or CR are escaped with ``'``.
+
+    Returns:
+        ``{"path", "rows", "format"}``.
+
+    Raises:
+        UsageError: unknown format, or a file name naming another one.
+        AuditError: the file cannot be written (or an xlsx sheet cannot hold the rows).
+
+    Examples:
+        >>> import os, tempfile
+        >>> item = {"item_id": "u1", "seq": 50, "action": "update", "system": "hubspot",
+        ...         "object": "companies", "record_id": "7", "field": "city", "before": None,
+        ...         "after": "Oslo", "status": "proposed", "reason": {"why": "hubspot_blank"},
+        ...         "link_item_id": "p1", "requires": ["p1"], "snapshot_modified_at": None}
+        >>> out = os.path.join(tempfile.mkdtemp(), "plan.csv")
+        >>> export_items(PlanResult(run_id="plan-1", match_run_id=None, items=[item]), out)["rows"]
+        1
+    """
+    import polars as pl
+
+    from .audit import escape_formula, export_format, write_table
+
+    fmt = export_format(fmt, out)
+    path = Path(out)
+    if path.is_dir() or str(out).endswith(("/", os.sep)):
+        path = path / f"plan-{result.run_id or 'dry-run'}.{fmt}"
+
+    def text(value: Any) -> str | None:  # text as it reads, anything else as JSON
+        return value if value is None or isinstance(value, str) else _dumps_any(value)
+
+    rows = []
+    for i in result.items:
+        got = i.get("reason")
+        reason: dict[str, Any] = got if isinstance(got, dict) else {}
+        score = reason.get("score")
+        rows.append(
+            (
+                i.get("item_id"), i.get("seq"), i.get("action"), i.get("system"), i.get("object"),
+                i.get("record_id"), i.get("field"), text(i.get("before")), text(i.get("after")),
+                i.get("status"), reason.get("why"), reason.get("rule"), reason.get("mapping"),
+                float(score) if isinstance(score, int | float) else None, reason.get("tier"),
+                i.get("link_item_id"), text(i.get("requires")), i.get("snapshot_modified_at"),
+                result.run_id,
+            )
+        )  # fmt: skip
+    if fmt in {"csv", "xlsx"}:
+        rows = [tuple(escape_formula(v) for v in r) for r in rows]
+    schema = {c: pl.Utf8 for c in ITEM_COLUMNS} | {"seq": pl.Int64, "score": pl.Float64}
+    frame = pl.DataFrame(rows, schema=schema, orient="row")
+    write_table(
+        frame,
+        fmt,
+        path,
+        what="the plan items",
+        sheet="plan",
+        meta=[
+            ("plan_run_id", result.run_id or "dry run"),
+            ("match_run_id", result.match_run_id or ""),
+        ],
+    )
+    return {"path": str(path), "rows": frame.height, "format": fmt}
 
 
 def _dumps_any(value: Any) -> str:

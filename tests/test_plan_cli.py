@@ -81,3 +81,40 @@ def test_invalid_mapping_exits_3(
     assert run() == 3
     err = capsys.readouterr().err
     assert "mapping.fields[0]" in err and "ghost" in err
+
+
+def test_items_written_for_sign_off(
+    store: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--items FILE`: every item, one row each in run order, for a person to sign off."""
+    out = tmp_path / "out" / "items.csv"
+    assert run("--dry-run", "--items", str(out)) == 0
+    assert f"wrote 4 items to {out}" in capsys.readouterr().err
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [r["action"] for r in rows] == ["create", "update", "update", "update"]  # run order
+    update = rows[1]
+    assert (update["system"], update["object"], update["field"]) == ("salesforce", "Lead", "Title")
+    assert (update["before"], update["after"], update["status"]) == ("", "CEO", "proposed")
+    assert update["why"] == "salesforce_blank" and update["mapping"] == "contacts.jobtitle"
+    assert update["plan_run_id"] == "" and json.loads(update["requires"]) == [
+        update["link_item_id"]
+    ]
+    xlsx = tmp_path / "items.xlsx"
+    assert run("--items", str(xlsx)) == 0
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(xlsx)["plan"]
+    assert sheet.max_row == 5 and sheet.cell(1, 1).value == "item_id"
+    assert sheet.cell(2, 19).value.startswith("plan-")  # a stored plan names its run
+
+
+def test_items_cells_that_a_spreadsheet_would_run_are_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = World(open_store(tmp_path / "data" / "recon.db"))
+    linked_leads(w, ["0"], {"jobtitle": '=HYPERLINK("http://x","y")'})
+    w.done()
+    out = tmp_path / "items.csv"
+    assert run("--dry-run", "--items", str(out)) == 0
+    (row,) = [r for r in csv.DictReader(out.open(encoding="utf-8")) if r["field"] == "Title"]
+    assert row["after"] == '\'=HYPERLINK("http://x","y")'
