@@ -1130,9 +1130,37 @@ def person_name(text: str | None) -> str | None:
     return person_names(pl.Series([str(text)])).item()
 
 
+#: a city's name in its own language (ASCII, lower case) -> the English one: one city written
+#: both ways is one value ("München" / "Munich")
+CITY_EXONYMS: dict[str, str] = {
+    "munchen": "munich", "wien": "vienna", "koln": "cologne", "nurnberg": "nuremberg",
+    "hannover": "hanover", "frankfurt am main": "frankfurt", "praha": "prague",
+    "warszawa": "warsaw", "krakow": "cracow", "roma": "rome", "milano": "milan",
+    "firenze": "florence", "napoli": "naples", "venezia": "venice", "torino": "turin",
+    "genova": "genoa", "lisboa": "lisbon", "sevilla": "seville", "moskva": "moscow",
+    "sankt peterburg": "saint petersburg", "st petersburg": "saint petersburg",
+    "bruxelles": "brussels", "brussel": "brussels", "antwerpen": "antwerp",
+    "gent": "ghent", "den haag": "the hague", "s gravenhage": "the hague", "hague": "the hague",
+    "kobenhavn": "copenhagen", "goteborg": "gothenburg", "geneve": "geneva", "genf": "geneva",
+    "zurich": "zurich", "luzern": "lucerne", "athina": "athens", "bucuresti": "bucharest",
+    "beograd": "belgrade", "kiev": "kyiv", "lviv": "lviv", "lvov": "lviv",
+    "ciudad de mexico": "mexico city", "cdmx": "mexico city", "new york city": "new york",
+    "nyc": "new york", "beijing shi": "beijing", "peking": "beijing", "bombay": "mumbai",
+    "calcutta": "kolkata", "madras": "chennai", "bangalore": "bengaluru", "saigon": "ho chi minh city",
+    "st louis": "saint louis", "st paul": "saint paul",
+}  # fmt: skip
+
+
 def cities(s: pl.Series) -> pl.Series:
-    """City names: ASCII, lower case, no punctuation."""
+    """City names: ASCII, lower case, no punctuation; a city's name in its own language read
+    as the English one (:data:`CITY_EXONYMS`).
+
+    Examples:
+        >>> cities(pl.Series(["München", "Munich", "The Hague", "Den Haag", "Springfield"])).to_list()
+        ['munich', 'munich', 'the hague', 'the hague', 'springfield']
+    """
     w = _words(s).str.replace(r"^(?:city of|the) ", "")
+    w = w.replace(CITY_EXONYMS)
     return pl.select(pl.when(w.str.len_bytes() > 0).then(w).alias(s.name)).to_series()
 
 
@@ -1198,6 +1226,9 @@ _COUNTRY_ALIASES = {
     "north korea": "KP",
     "russia": "RU",
     "holland": "NL",
+    "burma": "MM",
+    "republic of ireland": "IE",
+    "eire": "IE",
     "the netherlands": "NL",
     "uae": "AE",
     "czechia": "CZ",
@@ -1268,7 +1299,41 @@ def _country_table() -> dict[str, str]:
     table.update(OTHER_NAMES)
     table.update(COUNTRY_KEYS)  # a locale's name wins over an alpha-3 code ("can", "per")
     table.update(_COUNTRY_ALIASES)
+    table.update({_country_key(name): code for name, code in _ISO_FORMS.items()})
     return table
+
+
+#: ISO 3166's inverted and annotated short names, as exports write them
+_ISO_FORMS = {
+    "Korea, Republic of": "KR",
+    "Korea, Democratic People's Republic of": "KP",
+    "Congo, The Democratic Republic of the": "CD",
+    "Congo, Democratic Republic of the": "CD",
+    "Iran, Islamic Republic of": "IR",
+    "Moldova, Republic of": "MD",
+    "Tanzania, United Republic of": "TZ",
+    "Micronesia, Federated States of": "FM",
+    "Taiwan, Province of China": "TW",
+    "Venezuela, Bolivarian Republic of": "VE",
+    "Bolivia, Plurinational State of": "BO",
+    "Bolivia (Plurinational State of)": "BO",
+    "Venezuela (Bolivarian Republic of)": "VE",
+    "Iran (Islamic Republic of)": "IR",
+    "Micronesia (Federated States of)": "FM",
+    "Macedonia, the Former Yugoslav Republic of": "MK",
+    "Palestine, State of": "PS",
+    "Virgin Islands, British": "VG",
+    "Virgin Islands, U.S.": "VI",
+    "Holy See (Vatican City State)": "VA",
+    "Saint Helena, Ascension and Tristan da Cunha": "SH",
+    "Bonaire, Sint Eustatius and Saba": "BQ",
+    # names in their own script, as ASCII folding reads them (kept out of geo_words: "Nippon
+    # Steel" is a company name, not a country annotation)
+    "日本": "JP",
+    "にほん": "JP",
+    "한국": "KR",
+    "대한민국": "KR",
+}
 
 
 def _country_key(text: str) -> str:
@@ -1281,6 +1346,8 @@ def country(text: str | None) -> str | None:
     Examples:
         >>> [country(c) for c in ["U.S.", "Deutschland", "gb", "Atlantis"]]
         ['US', 'DE', 'GB', None]
+        >>> [country(c) for c in ["Korea, Republic of", "Korea, Democratic People's Republic of", "日本", "Burma"]]
+        ['KR', 'KP', 'JP', 'MM']
     """
     if text is None:
         return None

@@ -447,3 +447,19 @@ def test_dots_count_outside_gmail() -> None:
 )  # fmt: skip
 def test_person_names_drop_generational_and_degree_suffixes(raw: str, norm: str) -> None:
     assert N.person_names(pl.Series([raw])).item() == norm
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [("Korea, Republic of", "KR"), ("Korea, Democratic People's Republic of", "KP"),
+     ("Congo, The Democratic Republic of the", "CD"), ("Congo", "CG"),
+     ("Bolivia (Plurinational State of)", "BO"), ("日本", "JP"), ("Burma", "MM"),
+     ("Republic of Ireland", "IE")],
+)  # fmt: skip
+def test_iso_inverted_names_native_names_and_old_names_are_countries(raw: str, code: str) -> None:
+    assert N.country(raw) == code
+
+
+def test_a_city_in_its_own_language_is_the_city() -> None:
+    got = N.cities(pl.Series(["München", "Munich", "Wien", "Vienna", "Köln", "Cologne"])).to_list()
+    assert got[0::2] == got[1::2]
