@@ -27,6 +27,7 @@ Examples:
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+_API_USAGE = re.compile(r"(?:^|[;\s])api-usage=(\d+)/(\d+)")
+
+
 class OrgUsage:
     """The org's rolling 24-hour API usage, read from every response's ``Sforce-Limit-Info``
     (``api-usage=used/total``), and the share of it recon may take (``[salesforce]
@@ -69,7 +73,7 @@ class OrgUsage:
     Examples:
         >>> usage = OrgUsage(0.8)
         >>> usage.read({"Sforce-Limit-Info": "api-usage=79/100"}); usage.check()
-        >>> usage.read({"Sforce-Limit-Info": "api-usage=80/100"}); usage.check()  # doctest: +IGNORE_EXCEPTION_DETAIL
+        >>> usage.read({"Sforce-Limit-Info": "api-usage=80/100; api-bursts=1/750"}); usage.check()  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
         recon.errors.BudgetExhausted: ...
     """
@@ -80,13 +84,11 @@ class OrgUsage:
 
     def read(self, headers: Any) -> None:
         """Note the usage a response reports (warned about from 95 %)."""
-        info = str(headers.get("Sforce-Limit-Info", "") or "")
-        if not info.startswith("api-usage="):
+        # "api-usage=10018/100000; api-bursts=1/750" (also per-app-api-usage=…: not this one)
+        found = _API_USAGE.search(str(headers.get("Sforce-Limit-Info", "") or ""))
+        if found is None:
             return
-        try:
-            used, total = (int(x) for x in info.split("=", 1)[1].split("/"))
-        except ValueError:
-            return
+        used, total = int(found.group(1)), int(found.group(2))
         self.used = (used, total)
         if total and used >= 0.95 * total:
             log.warning("salesforce org API usage at %d of %d daily requests", used, total)

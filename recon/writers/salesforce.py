@@ -427,6 +427,8 @@ class SalesforceWriter:
                 resp = self.client.session.post(
                     url, data=envelope.encode("utf-8"), headers=headers, timeout=60
                 )
+            except SourceError:  # said before sending (the org usage cap): as it is
+                raise
             except Exception as exc:
                 raise SourceError(
                     f"Salesforce could not be reached for merge: {network_reason(exc)}",

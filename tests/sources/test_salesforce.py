@@ -287,6 +287,24 @@ def test_max_org_usage_leaves_the_rest_of_the_allocation_to_others(sf, fresh_db)
         settings.salesforce_daily_budget = old
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "api-usage=80/100",
+        "api-usage=80/100; api-bursts=1/750",
+        "per-app-api-usage=1/250(appName=recon); api-usage=80/100",
+    ],
+)
+def test_org_usage_is_read_from_every_form_of_the_header(header: str) -> None:
+    from recon.sources.sf_auth import OrgUsage
+
+    usage = OrgUsage(0.8)
+    usage.read({"Sforce-Limit-Info": header})
+    assert usage.used == (80, 100)
+    with pytest.raises(BudgetExhausted):
+        usage.check()
+
+
 def test_a_concurrency_limit_passes_and_is_retried(sf, fresh_db) -> None:
     """REQUEST_LIMIT_EXCEEDED also means too many long requests at once: that one passes."""
     _fault(sf, kind="request_limit", endpoint="*query*", times=1,

@@ -288,6 +288,10 @@ def test_the_writer_stops_at_max_org_usage(crm: CrmEnv, tmp_path: Path) -> None:
         crm.sf().query(f"select Phone from Account where Id = '{ids[0]}'")["records"][0]["Phone"]
         is None
     )
+    # a merge (SOAP, sent on the same session) stops the same way: not a network failure
+    other = crm.sf_create("Account", [{"Name": f"OU2 {uid()}"}])
+    with pytest.raises(BudgetExhausted, match="max_org_usage"):
+        w.write([Op("m", "merge", "Account", ids[0], merge_ids=other)])
 
 
 def test_a_salesforce_merge_waits_out_a_request_limit(crm: CrmEnv, tmp_path: Path) -> None:
