@@ -896,6 +896,9 @@ class Runner:
         values = item.payload.get("values")
         if item.action != "merge" or not isinstance(values, dict):
             return False
+        watch = item.payload.get("watch")
+        if isinstance(watch, dict):  # consent flags the members agreed on (plan_merge)
+            values = {**watch, **values}
         return any(
             _inputs_moved(values, str(victim), state, self.own_values.get(str(victim), {}))
             for victim in item.payload.get("victims") or ()
@@ -956,7 +959,7 @@ class Runner:
                 for _op, its in checked
                 for i in its
                 if i.action == "merge"
-                for f in (i.payload.get("values") or {})
+                for f in [*(i.payload.get("values") or {}), *(i.payload.get("watch") or {})]
             }
         )
         # a merge takes values from its victims too (a victim edited since review is news):

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
 from .plan import survivorship
-from .plan_values import fast_stable_id, is_blank, lead_converted, norm_fast, same_value
+from .plan_values import (
+    fast_stable_id,
+    is_blank,
+    is_opt_out,
+    lead_converted,
+    norm_fast,
+    same_value,
+)
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -261,6 +268,13 @@ def plan_merges(p: Planner) -> None:
         for fname in sorted(overrides.keys() - values.keys()):
             if fname in kinds_of:  # a value chosen for a field all members agree on
                 values[fname] = {rid: fields_of[rid].get(fname) for rid in ids}
+        # consent flags the members agree on: apply re-reads them on the victims, so an
+        # opt-out ticked on one after review makes the merge stale instead of deleting it
+        watch = {
+            fname: {rid: fields_of[rid].get(fname) for rid in ids}
+            for fname in names
+            if fname not in values and is_opt_out(fname)
+        }
         writes, detail = survivorship(master, ids, values, overrides)
         mrec = by_id[master]
         payload = {
@@ -275,6 +289,8 @@ def plan_merges(p: Planner) -> None:
             "rule": rule,
             "irreversible": True,
         }
+        if watch:
+            payload["watch"] = watch
         reason = {
             "rule": rule,
             "why": why,

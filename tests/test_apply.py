@@ -1287,6 +1287,44 @@ def test_a_merge_is_stale_only_when_its_survivorship_inputs_changed(
     assert (result.stale, result.applied) == ((1, 0) if stale else (0, 1))
 
 
+def test_a_merge_is_stale_when_a_victim_opted_out_since_review(crm: CrmEnv, tmp_path: Path) -> None:
+    """Consent flags the members agreed on are watched: an opt-out ticked on a victim after
+    review would be deleted with it, so the merge goes back to a person."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    ids = crm.hs_create(
+        "contacts",
+        [
+            {"email": f"w{i}-{tag}@x.com", "lastname": "W", "hs_email_optout": "false"}
+            for i in range(2)
+        ],
+    )
+    payload = {
+        "master": ids[0],
+        "victims": [ids[1]],
+        "fields": {},
+        "values": {"email": {ids[0]: f"w0-{tag}@x.com", ids[1]: f"w1-{tag}@x.com"}},
+        "watch": {"hs_email_optout": {ids[0]: "false", ids[1]: "false"}},
+    }
+    plan = make_plan(
+        db,
+        [
+            {
+                "action": "merge",
+                "system": "hubspot",
+                "object": "contacts",
+                "record_id": ids[0],
+                "snapshot_modified_at": crm.modified("hubspot", "contacts", ids[0]),
+                "payload": payload,
+            }
+        ],
+    )
+    crm.edit("hubspot", "contacts", ids[1], {"hs_email_optout": "true"})
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (result.stale, result.applied) == (1, 0)
+
+
 def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

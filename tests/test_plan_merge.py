@@ -332,3 +332,19 @@ def test_the_review_shows_what_survives_under_the_master_the_reviewer_chose() ->
     assert master["survivors"]["city"] == "Bergen"  # B's own, as the merge will keep
     w.decide(planned["item_id"], "conflict_value", "approve", {"city": "Trondheim"})
     assert item_detail(w.db, cid)["master"]["survivors"]["city"] == "Trondheim"
+
+
+def test_a_merge_watches_the_consent_flags_its_members_agree_on() -> None:
+    """Apply re-reads them on the victims (an opt-out ticked after review makes the merge
+    stale); flags the members disagree on are survivorship's."""
+    w = World()
+    for rid in ("003A", "003B"):
+        w.snap("salesforce", "Contact", rid,
+               {"Email": EMAIL, "LastName": "A", "HasOptedOutOfEmail": False, "DoNotCall": rid == "003B"},
+               email=EMAIL)  # fmt: skip
+    w.cluster("cl-1", "contacts", "salesforce", [("Contact", "003A"), ("Contact", "003B")])
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(master_rule="oldest")).items, action="merge")
+    p = item["payload"]
+    assert p["watch"]["HasOptedOutOfEmail"] == {"003A": False, "003B": False}
+    assert "DoNotCall" not in p["watch"]
