@@ -20,7 +20,14 @@ from operator import ne
 from typing import TYPE_CHECKING, Any
 
 from .plan_derived import lifecycle_sources, plan_lifecycle
-from .plan_values import country_key, lead_converted, norm_fast, values_equal
+from .plan_values import (
+    country_key,
+    is_opt_out,
+    lead_converted,
+    norm_fast,
+    opted_out,
+    values_equal,
+)
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -100,11 +107,18 @@ def add_hubspot_writes(p: Planner) -> None:
 
     A HubSpot contact linked to a Salesforce Contact takes that Contact's values: a write
     from one of its Lead links onto a property the Contact link decides is dropped
-    (``hubspot_write_superseded``), even when the Contact link planned nothing there.
+    (``hubspot_write_superseded``), even when the Contact link planned nothing there, but for
+    a consent flag a Lead's opt-out ticks (an opt-out is only ever set).
     """
     decided = p.decided_by_contact()
     for (obj, rid, fname), (rank, item) in p.hs_writes.items():
-        if obj == "contacts" and not rank[0] and fname in decided.get(rid, ()):
+        if (
+            obj == "contacts"
+            and not rank[0]
+            and fname in decided.get(rid, ())
+            # a Lead's opt-out still reaches HubSpot: consent is only ever set
+            and not (is_opt_out(fname) and opted_out(item["after"]))
+        ):
             # a HubSpot contact linked to a Salesforce Contact takes that Contact's value, even
             # when it equals HubSpot's (no write planned): a linked Lead's value never wins
             p.skipped["hubspot_write_superseded"] += 1

@@ -364,6 +364,22 @@ def test_contact_linked_to_lead_and_contact_gets_one_hubspot_value() -> None:
     assert res.skipped["hubspot_write_superseded"] == 1
 
 
+def test_a_leads_opt_out_reaches_hubspot_though_a_contact_link_decides_the_property() -> None:
+    """Consent is only ever set: the Contact link decides the contact's values, but a linked
+    Lead's opt-out is not dropped as superseded (the next plan ticks the Contact too)."""
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "hs_email_optout": "false"}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A",
+           {"Email": EMAIL, "HasOptedOutOfEmail": False}, email=EMAIL)  # fmt: skip
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "HasOptedOutOfEmail": True}, email=EMAIL)
+    w.link("contacts", "201", "Contact", "003A")
+    w.link("contacts", "201", "Lead", "00QA", score=0.99)
+    res = plan(w, cfg(create_missing=False))
+    (item,) = by(res.items, field="hs_email_optout")
+    assert (item["system"], item["after"]) == ("hubspot", "true")
+    assert res.skipped.get("hubspot_write_superseded", 0) == 0
+
+
 @pytest.mark.parametrize("hs_title", ["CEO", "Founder"])
 def test_a_contact_link_decides_hubspot_even_when_it_changes_nothing(hs_title: str) -> None:
     # HubSpot already holds the Contact's value: the linked Lead's value is not written,
