@@ -389,8 +389,9 @@ _ENTITIES = (
 
 #: marks admins put on stale copies of a record, before or after its name
 _STALE_MARKS = (
-    r"(?i)^\s*(?:(?:do\s+not\s+use|z{3,}|x{3,})\b\s*[-:–—_|]*\s*"
-    r"|(?:dnu|inactive|obsolete|deleted|duplicate|old)\s*[-:–—_|]+\s*)+"
+    # a leading mark ends at a colon or a spaced dash: "Old-Timers" and "OLD_DOMINION" are names
+    r"(?i)^\s*(?:(?:do\s+not\s+use\b(?:\s*:\s*|\s+[-–—|]\s*|\s+)"
+    r"|(?:dnu|inactive|obsolete|deleted|duplicate|old|z{3,}|x{3,})(?:\s*:\s*|\s+[-–—|]\s*)))+"
     r"|(?i)^\s*copy\s+of\s+"
     r"|(?i)[\(\[]\s*(?:old|duplicate|dup|dupe|inactive|do\s+not\s+use|dnu|copy|deleted|obsolete|"
     r"archived?|closed|formerly\b[^\)\]]*|fka\b[^\)\]]*|f/k/a\b[^\)\]]*)\s*[\)\]]"
@@ -927,16 +928,26 @@ def domain_stem(registered: str | None) -> str | None:
 _EMAIL_RE = r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 
 
+#: mail providers that deliver "name+tag@" to "name@"
+_SUBADDRESSING = frozenset(
+    {
+        "gmail.com", "outlook.com", "hotmail.com", "live.com", "msn.com", "icloud.com", "me.com",
+        "mac.com", "fastmail.com", "proton.me", "protonmail.com", "pm.me", "hey.com",
+    }
+)  # fmt: skip
+
+
 def emails(s: pl.Series) -> pl.Series:
-    """Emails as mailbox keys: trimmed, lower-cased, ``mailto:`` dropped, a ``+tag`` dropped
-    ("kim+crm@" is kim@'s mailbox), Gmail's dots dropped and googlemail.com read as gmail.com
-    (one Gmail mailbox, however written); malformed ones null.
+    """Emails as mailbox keys: trimmed, lower-cased, ``mailto:`` dropped, a ``+tag`` dropped at
+    the providers that deliver it to the untagged mailbox ("kim+crm@gmail.com" is
+    kim@gmail.com's), Gmail's dots dropped and googlemail.com read as gmail.com (one Gmail
+    mailbox, however written); malformed ones null.
 
     Examples:
         >>> emails(pl.Series([" Jane.Doe@Acme.COM ", "not an email"])).to_list()
         ['jane.doe@acme.com', None]
-        >>> emails(pl.Series(["kim+newsletter@acme.com", "R.O.S.S.Geller@googlemail.com"])).to_list()
-        ['kim@acme.com', 'rossgeller@gmail.com']
+        >>> emails(pl.Series(["kim+news@outlook.com", "R.O.S.S.Geller@googlemail.com", "qa+1@acme.com"])).to_list()
+        ['kim@outlook.com', 'rossgeller@gmail.com', 'qa+1@acme.com']
     """
     e = (
         fold_ascii(s)
@@ -944,9 +955,17 @@ def emails(s: pl.Series) -> pl.Series:
         .str.to_lowercase()
         .str.replace(r"^mailto:", "")
         .str.strip_chars()
-        .str.replace(r"^([^@+]+)\+[^@]*@", "${1}@")
         .str.replace(r"@googlemail\.com$", "@gmail.com")
     )
+    # a +tag is dropped where the provider delivers it to the untagged mailbox (at a company
+    # "qa+1@" and "qa+2@" are often two records on purpose)
+    tagged = e.str.contains(r"^[^@+]+\+[^@]*@").fill_null(False) & e.str.extract(r"@(.+)$").is_in(
+        list(_SUBADDRESSING)
+    ).fill_null(False)
+    if tagged.any():
+        e = pl.select(
+            pl.when(tagged).then(e.str.replace(r"^([^@+]+)\+[^@]*@", "${1}@")).otherwise(e)
+        ).to_series()
     gmail = e.str.ends_with("@gmail.com").fill_null(False)
     if gmail.any():
         local = e.str.split("@").list.first().str.replace_all(".", "", literal=True)
@@ -997,8 +1016,22 @@ def _trunk_zero_re() -> str:
 
 
 #: the digits of placeholders typed where a phone is required
-_REPEATED = [str(k) * n for k in range(10) for n in range(6, 16)]
-_DUMMIES = [*_REPEATED, *("1234567890"[:n] for n in range(6, 11))]
+#: (after a calling code or trunk prefix of up to three digits: "+1 (123) 456-7890")
+_DUMMIES = frozenset(
+    [str(k) * n for k in range(10) for n in range(6, 16)]
+    + ["123456789", "1234567890", "0123456789"]
+)
+
+
+def _placeholder_digits(digits: str) -> bool:
+    """Whether a phone's digits are a placeholder, after up to three leading digits (the scalar
+    form of the test in :func:`phones`).
+
+    Examples:
+        >>> _placeholder_digits("11234567890"), _placeholder_digits("4930901820")
+        (True, False)
+    """
+    return any(digits[k:] in _DUMMIES for k in range(4))
 
 
 def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str = "US") -> pl.Series:
@@ -1009,13 +1042,14 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
     ``default_region``, after dropping the national trunk prefix.
 
     A placeholder typed where a phone is required ("000-000-0000", "1234567890", "555-555-5555",
-    "+1 111 111 1111": one digit repeated, or the digits in a row) is no number: null, never
-    evidence.
+    "+1 (123) 456-7890": one digit repeated, or the digits in a row, after up to three leading
+    digits) is no number: null, never evidence of a match (:func:`phone`, which the plan
+    compares values by, still reads it as the number it spells).
 
     Examples:
         >>> phones(pl.Series(["(415) 555-0100 x12", "+44 20 7946 0958", "+44 (0)20 7946 0958"])).to_list()
         ['+14155550100', '+442079460958', '+442079460958']
-        >>> phones(pl.Series(["000-000-0000", "1234567890", "555-555-5555", "+1 111 111 1111"])).to_list()
+        >>> phones(pl.Series(["000-000-0000", "1234567890", "555-555-5555", "+1 (123) 456-7890"])).to_list()
         [None, None, None, None]
     """
     raw = s.cast(pl.String).str.replace(_EXT_RE, "")
@@ -1057,8 +1091,7 @@ def phones(s: pl.Series, regions: pl.Series | None = None, default_region: str =
             # North American numbers have exactly 11 digits with the country code
             & (~e164.str.starts_with("1") | (e164.str.len_chars() == 11))
             # what a form takes when a phone is required and none is given: no number
-            & ~pl.col("d").is_in(_DUMMIES)
-            & ~pl.col("d").str.slice(1).is_in(_REPEATED)
+            & ~pl.any_horizontal(pl.col("d").str.slice(k).is_in(list(_DUMMIES)) for k in range(4))
         )
         .then(pl.lit("+") + e164)
         .otherwise(None)
@@ -1082,6 +1115,8 @@ def phone(text: str | None, region: str | None = None, default_region: str = "US
         return None
     if not phonenumbers.is_possible_number(num):
         return None
+    # (a placeholder is still a number here: the plan compares values by it; the matcher's
+    # phones() drops placeholders as evidence)
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -1089,7 +1124,7 @@ def phone(text: str | None, region: str | None = None, default_region: str = "US
 
 _TITLES = r"^(?:(?:mr|mrs|ms|miss|mx|dr|prof|sir|dame|herr|frau|mme|mlle|m)\s+)+"
 #: generational and degree suffixes after a name ("Arthur Kingsley Jr.", "Jane Roe, PhD")
-_NAME_SUFFIXES = r"(?:\s+(?:jr|sr|ii|iii|iv|phd|md|esq|mba|cpa|dds|dvm|rn))+$"
+_NAME_SUFFIXES = r"^(\S+\s+\S+.*?)(?:\s+(?:jr|sr|ii|iii|iv|phd|md|esq|mba|cpa|dds|dvm|rn))+$"
 
 
 def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
@@ -1107,7 +1142,8 @@ def person_names(s: pl.Series, *, part: bool = False) -> pl.Series:
         >>> person_names(pl.Series(["NULL NULL", "Test Test", "Ji-woo Na", "N/A N/A", "Unknown [not provided]"])).to_list()
         [None, None, 'ji woo na', None, None]
     """
-    w = _words(s).str.replace(_TITLES, "").str.replace(_NAME_SUFFIXES, "")
+    # a suffix after two words of name ("Naomasa Ii" and "Rahman Md" keep theirs: surnames)
+    w = _words(s).str.replace(_TITLES, "").str.replace(_NAME_SUFFIXES, "${1}")
     placeholders = PERSON_PART_PLACEHOLDERS if part else PERSON_PLACEHOLDERS
     blank = w.is_in(list(placeholders)).fill_null(False)
     if not part:  # "Null Null", "N/A N/A", "Unknown Not Provided": placeholders only: none
@@ -1226,9 +1262,6 @@ _COUNTRY_ALIASES = {
     "north korea": "KP",
     "russia": "RU",
     "holland": "NL",
-    "burma": "MM",
-    "republic of ireland": "IE",
-    "eire": "IE",
     "the netherlands": "NL",
     "uae": "AE",
     "czechia": "CZ",
@@ -1329,6 +1362,9 @@ _ISO_FORMS = {
     "Bonaire, Sint Eustatius and Saba": "BQ",
     # names in their own script, as ASCII folding reads them (kept out of geo_words: "Nippon
     # Steel" is a company name, not a country annotation)
+    "Burma": "MM",
+    "Republic of Ireland": "IE",
+    "Eire": "IE",
     "日本": "JP",
     "にほん": "JP",
     "한국": "KR",

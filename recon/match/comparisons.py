@@ -237,6 +237,7 @@ def email(column: str = "email") -> Comparison:
         ),
         tf_adjust=True,
         review_duplicate=("jw_0.95", "else"),
+        lifts_veto=("exact",),
     )
 
 
@@ -276,6 +277,8 @@ def person_name(column: str = "person_norm") -> Comparison:
         # nor does a name that only comes near ("Carol Rossi" / "Ronald Rossi") or one word
         # against a whole name ("Mr. Dalton" / "Neil Dalton")
         veto_auto=("one_word", "jw_0.85", "token_set_0.6", "else"),
+        # ...unless one e-mail address says it is one person ("Neil" / "Neil Dalton")
+        liftable=("one_word",),
         density_adjust=True,
         # inside one system a full name alone (no phone, company, city or address agreeing)
         # is a namesake as often as a copy: never a duplicate on its own
@@ -319,6 +322,7 @@ def cross_ids(column: str = "xid") -> Comparison:
         name="cross_ids",
         column=column,
         levels=(Level("null", "null"), Level("exact", "exact"), Level("else", "else")),
+        lifts_veto=("exact",),
     )
 
 

@@ -690,9 +690,17 @@ def _test(
             return np.zeros(len(idx), dtype=bool)
         return _other_words(pairs, comp.column, idx)
     if op == "one_word":
-        # one side a single word ("dalton"), the other a whole name ("neil dalton")
+        # one side a single word of the other's whole name ("dalton" / "neil dalton")
         wl, wr = pairs.arrays_of(f"{col}_spaced", lambda x: x.str.contains(" "), col, idx)
-        return wl != wr  # type: ignore[no-any-return]
+        out = np.zeros(len(idx), dtype=bool)
+        sub = np.flatnonzero(wl != wr)
+        if sub.size:
+            left, right = pairs.objects(col, idx[sub])
+            out[sub] = [
+                bool(a) and bool(b) and (a in b.split() if " " in b else b in a.split())
+                for a, b in zip(left, right, strict=True)
+            ]
+        return out
     if op == "other_number":
         # both names hold numbers, not the same ones ("Store 512" / "Store 513")
         nl, nr = pairs.codes(f"__numbers_{col}", lambda f: [_name_numbers(f[col])], idx)

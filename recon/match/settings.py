@@ -152,6 +152,12 @@ class Comparison:
     #: decides: two similar names at one company are colleagues or relatives as often as one
     #: person), whatever its score
     review_duplicate: tuple[str, ...] = ()
+    #: ``veto_auto`` levels that a strong key lifts: a pair at one of them is ``auto`` after
+    #: all when another comparison agrees at one of its ``lifts_veto`` levels ("Neil" /
+    #: "Neil Dalton" on one e-mail address is one person)
+    liftable: tuple[str, ...] = ()
+    #: levels at which this comparison is a strong key that lifts ``liftable`` vetoes
+    lifts_veto: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.levels or self.levels[0].op != "null" or self.levels[-1].op != "else":
@@ -361,6 +367,8 @@ class MatchSettings:
                 needs_support=names(path, c, "needs_support"),
                 supports=bool(c.get("supports", True)),
                 review_duplicate=names(path, c, "review_duplicate"),
+                liftable=names(path, c, "liftable"),
+                lifts_veto=names(path, c, "lifts_veto"),
             )
 
         def blocking_rule(i: int, x: dict[str, Any]) -> BlockingRule:
@@ -445,7 +453,14 @@ class MatchSettings:
             out.append("thresholds.duplicate_review must not exceed thresholds.duplicate_auto")
         for c in self.comparisons:
             labels = {lv.label for lv in c.levels}
-            for key in ("veto_auto", "no_duplicate", "needs_support", "review_duplicate"):
+            for key in (
+                "veto_auto",
+                "no_duplicate",
+                "needs_support",
+                "review_duplicate",
+                "liftable",
+                "lifts_veto",
+            ):
                 for label in getattr(c, key):
                     if label not in labels and label != "null":
                         out.append(

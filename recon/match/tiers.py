@@ -42,8 +42,14 @@ def _at_levels(
 
 
 def veto_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
-    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...)."""
-    return _at_levels(g, settings, "veto_auto")
+    """Pairs at a level some comparison lists in ``veto_auto`` (a clearly different name...),
+    but for ``liftable`` vetoes where another comparison agrees at a ``lifts_veto`` level (a
+    strong key: the same e-mail address)."""
+    veto = _at_levels(g, settings, "veto_auto", but="liftable")
+    if any(c.liftable for c in settings.comparisons):
+        lifted = _at_levels(g, settings, "lifts_veto")
+        veto |= _at_levels(g, settings, "liftable") & ~lifted
+    return veto
 
 
 def pair_tiers(
@@ -120,6 +126,12 @@ def explain(
             ]
         )  # fmt: skip
     parts = []
+    # a liftable veto a strong key lifted (one e-mail address) keeps no pair out of auto
+    lifted = (
+        _at_levels(g, settings, "lifts_veto")
+        if any(c.liftable for c in settings.comparisons)
+        else np.zeros(g.shape[0], dtype=bool)
+    )
     for c, comp in enumerate(settings.comparisons):
         labels = pl.Series([lv.label for lv in comp.levels])
         codes = g[:, c].astype(np.int64)
@@ -127,7 +139,9 @@ def explain(
         w = pl.Series(np.round(per[:, c], 3)).cast(pl.String)
         # a level that keeps the pair out of auto whatever its score says so
         vetoing = [k for k, lv in enumerate(comp.levels) if lv.label in comp.veto_auto]
-        veto = pl.Series(np.where(np.isin(codes, vetoing), ',"vetoes_auto":true', ""))
+        liftable = [k for k, lv in enumerate(comp.levels) if lv.label in comp.liftable]
+        says = np.isin(codes, vetoing) & ~(np.isin(codes, liftable) & lifted)
+        veto = pl.Series(np.where(says, ',"vetoes_auto":true', ""))
         parts.append(
             pl.concat_str(
                 [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -913,3 +914,59 @@ def test_near_names_at_one_company_stay_in_review_through_the_whole_match() -> N
     smiths = r.duplicates.filter(pl.col("record_id_l").is_in(["js1", "js2"]))
     assert "auto" not in set(smiths["tier"])
     assert "auto" in set(r.duplicates["tier"])  # the true duplicates still are
+
+
+def _people(rng: random.Random, n: int, side: str) -> list[dict[str, Any]]:
+    first = ["Ana", "Ben", "Cy", "Dee", "Eli", "Fay", "Gus", "Hal", "Ivy", "Jo"]
+    last = ["Silva", "Ode", "Park", "Moss", "Khan", "Lee", "Ng", "Ito", "Diaz", "Roe"]
+    rows = []
+    for i in range(n):
+        f, la, co = rng.choice(first), rng.choice(last), f"Company{i}"
+        rows.append({"record_id": f"{side}{i}", "first_name": f, "last_name": la, "company": co,
+                     "email": f"{f.lower()}.{la.lower()}{i}@{co.lower()}.com",
+                     "phone": f"+1 415 555 {i:04d}", "city": "Austin"})  # fmt: skip
+    return rows
+
+
+def test_one_word_against_a_whole_name_is_auto_only_on_one_email_address() -> None:
+    """ "Neil" / "Neil Dalton" on one address is one person (a web form asks for a first name
+    only): the one-word veto is lifted; without the address it waits for a person; and a
+    single word that is none of the other name's is no such level at all."""
+    rng = random.Random(3)
+    hs, sf = _people(rng, 150, "h"), _people(random.Random(3), 150, "s")
+    hs += [
+        {"record_id": "neil", "first_name": "Neil", "last_name": None, "company": "Acme Co",
+         "email": "neil.dalton@acme.com", "phone": None, "city": "Boston"},
+        {"record_id": "dalton", "first_name": None, "last_name": "Dalton", "company": "Acme Co",
+         "email": None, "phone": "+1 617 555 0100", "city": "Boston"},
+    ]  # fmt: skip
+    sf += [
+        {"record_id": "neil-dalton", "first_name": "Neil", "last_name": "Dalton", "company": "Acme Co",
+         "email": "neil.dalton@acme.com", "phone": "+1 617 555 0100", "city": "Boston"},
+    ]  # fmt: skip
+    left = pl.DataFrame(hs).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
+    right = pl.DataFrame(sf).with_columns(source=pl.lit("salesforce"), object=pl.lit("Contact"))
+    r = match_records(left, right, entity="contacts")
+    got = {
+        row["record_id_l"]: (row["record_id_r"], row["tier"], json.loads(row["explanation"]))
+        for row in r.links.filter(pl.col("record_id_r") == "neil-dalton").rows(named=True)
+    }
+    _rid, tier, explained = got["neil"]
+    levels = {e["comparison"]: e for e in explained}
+    assert levels["person_name"]["level"] == "one_word" and tier == "auto"
+    assert "vetoes_auto" not in levels["person_name"]  # lifted by the address
+    if "dalton" in got:  # the surname alone, no address: never automatic
+        assert got["dalton"][1] != "auto"
+    pair = [
+        {"record_id": "x", "first_name": None, "last_name": "Dalton", "company": "Acme Co",
+         "email": None, "phone": "+1 617 555 0100", "city": "Boston"},
+        {"record_id": "y", "first_name": "Mary", "last_name": "Smith", "company": "Acme Co",
+         "email": None, "phone": "+1 617 555 0100", "city": "Boston"},
+    ]  # fmt: skip
+    other = pl.DataFrame([*pair, *_people(rng, 100, "b")]).with_columns(
+        source=pl.lit("hubspot"), object=pl.lit("contacts")
+    )
+    d = match_records(other, None, entity="contacts").duplicates
+    for row in d.filter(pl.col("record_id_l").is_in(["x", "y"])).rows(named=True):
+        levels = {e["comparison"]: e["level"] for e in json.loads(row["explanation"])}
+        assert levels["person_name"] != "one_word"
