@@ -55,7 +55,8 @@ def build_notice(summary: dict[str, Any]) -> dict[str, Any]:
         "exit_code": summary.get("exit_code"),
         "dry_run": bool(summary.get("dry_run")),
         "counts": summary.get("counts", {}),
-        "waiting_for_review": summary.get("waiting_for_review") or {},
+        # undecided review items per kind (None: not known, e.g. a run of pull alone)
+        "waiting_by_kind": summary.get("waiting_by_kind"),
         "api_calls": summary.get("api_calls", {}),
         "top_error_classes": [{"class": k, "count": v} for k, v in top],
         # an unexpected exception's text is not redacted at its source (ReconError's is)
@@ -87,7 +88,7 @@ def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
         # a dry run wrote nothing: it counts what it would apply
         name = {"would_apply": "would apply"}
         lines.append(" · ".join(f"{name.get(k, k)}: {_plain(v)}" for k, v in counts.items()))
-    waiting = {k: v for k, v in (notice.get("waiting_for_review") or {}).items() if v}
+    waiting = {k: v for k, v in (notice.get("waiting_by_kind") or {}).items() if v}
     if waiting:
         lines.append("waiting for review: " + _plain(waiting))
     calls = notice.get("api_calls") or {}

@@ -164,7 +164,7 @@ def run_pipeline(
             ``progress("run", {"event": "started", "run_id": ...})`` once the run has its id.
 
     Returns:
-        The summary: ``run_id``, ``status`` (ok | partial | budget | failed | locked),
+        The summary: ``run_id``, ``status`` (ok | partial | budget | held | failed | locked),
         ``exit_code``, per-stage results, ``errors_by_class``, ``api_calls``, ``audit_anchor``.
 
     Raises:
@@ -215,8 +215,12 @@ def run_pipeline(
             except PartialFailure as exc:
                 # the export already ran: every write, failed or not, is in the audit
                 status, exit_code, error = "partial", int(exc.exit_code), str(exc)
-            except WritesHeld as exc:  # nothing was sent: nothing to export
+                if "waiting_by_kind" not in summary and not dry_run:
+                    _waiting(db, summary)
+            except WritesHeld as exc:  # this apply sent nothing (an apply resumed first may have)
                 status, exit_code, error = "held", int(exc.exit_code), str(exc)
+                _export_after_failure(db, cfg, parent, summary, wanted, export_formats)
+                _waiting(db, summary)  # what the person now looks at
             except BudgetExhausted as exc:
                 status, exit_code = "budget", int(exc.exit_code)
                 error = _budget_error(cfg, exc, summary["stages"])
@@ -238,12 +242,6 @@ def run_pipeline(
                     said = redact(f"{type(exc).__name__}: {exc}") + f" ({crash_logged(exc)})"
                 status, exit_code, error = "failed", int(ExitCode.UNEXPECTED), said
             stage_results = summary["stages"]
-            if not dry_run and wanted != ["pull"]:
-                from .insights import waiting_by_kind
-
-                # what this run left for a person (the notice says it: a queue that only
-                # grows is a schedule whose results nobody applies)
-                summary["waiting_for_review"] = waiting_by_kind(db)
             summary.update(
                 status=status,
                 exit_code=exit_code,
@@ -299,6 +297,8 @@ def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             name = "would_apply" if key == "applied" and result.get("dry_run") else key
             if isinstance(value, int):
                 out[name] = out.get(name, 0) + value
+        if result.get("status") == "held" and isinstance(result.get("by_action"), dict):
+            out["held"] = dict(result["by_action"])  # the writes [policy] max_writes held
         if isinstance(result.get("failed"), dict):
             failed = out.setdefault("failed", {})
             for cls, n in result["failed"].items():
@@ -443,8 +443,15 @@ def _run_stages(
                 report("replan", {"event": "end", **results["replan"]})
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")
+        if "apply" in wanted and not dry_run:  # (a dry run stores no plan and sends nothing)
+            try:
+                _hold_large_apply(db, cfg, plan_run, results, report)
+            except WritesHeld:
+                resumed = results.get("resume") or {}
+                if resumed.get("status") == "partial":  # its failures are the louder news
+                    raise _partial(resumed) from None
+                raise
         if "apply" in wanted:
-            _hold_large_apply(db, cfg, plan_run, results, report)
             applied = apply_stage(
                 "apply",
                 plan_run,
@@ -474,6 +481,8 @@ def _run_stages(
                     hint="the writes are applied and audited in the store: export them again with "
                     "`recon audit export`",
                 )
+        if not dry_run and ({"plan", "policy", "apply"} & set(wanted)):
+            _waiting(db, summary)
         if cfg.store.keep_runs:
             from .store import prune_runs
 
@@ -487,6 +496,20 @@ def _run_stages(
     resumed = results.get("resume") or {}
     if resumed.get("status") == "partial":  # the resumed apply's failures count as well
         raise _partial(resumed, results.get("apply") or {})
+
+
+def _waiting(db: sqlite_utils.Database, summary: dict[str, Any]) -> None:
+    """What the run leaves for a person, as ``recon status`` shows it: ``waiting_by_kind``
+    and ``waiting_for_review`` (the notice says it: a queue that only grows is a schedule whose
+    results nobody applies). Read through the review queue, which this indexes for the new
+    plan (before a prune, which keeps the runs the queue was indexed from; the review app then
+    opens at once). A dry run's policy decisions are taken back: what waits is what waited."""
+    from .insights import waiting_by_kind
+
+    waiting = waiting_by_kind(db)
+    if waiting is not None:
+        summary["waiting_by_kind"] = waiting
+        summary["waiting_for_review"] = sum(waiting.values())
 
 
 def _hold_large_apply(

@@ -33,9 +33,9 @@ def test_notice_has_counts_and_top_error_classes() -> None:
 
 def test_notice_says_what_waits_for_a_person() -> None:
     notice = build_notice(
-        {**SUMMARY, "waiting_for_review": {"link": 3, "duplicate": 0, "conflict": 1200, "stale": 0}}
+        {**SUMMARY, "waiting_by_kind": {"link": 3, "duplicate": 0, "conflict": 1200, "stale": 0}}
     )
-    assert notice["waiting_for_review"]["conflict"] == 1200
+    assert notice["waiting_by_kind"]["conflict"] == 1200
     assert "waiting for review: link 3, conflict 1,200" in slack_payload(notice)["text"]
     assert "waiting for review" not in slack_payload(build_notice(SUMMARY))["text"]
 

@@ -186,9 +186,15 @@ def test_an_apply_larger_than_max_writes_is_held_and_sends_nothing(
     assert summary["counts"]["pending"] == held["pending"]
     assert len(changes(sandbox)) == before  # nothing was sent
     # the summary (and the notice) say what waits for a person
-    assert set(summary["waiting_for_review"]) == {"link", "duplicate", "conflict", "stale"}
+    waiting = summary["waiting_by_kind"]
+    assert set(waiting) == {"link", "duplicate", "conflict", "stale"}
+    assert summary["waiting_for_review"] == sum(waiting.values())
+    assert summary["counts"]["held"] == held["by_action"]
     db = open_store(run_config.parent / "recon.db")
     assert db.execute("select count(*) from runs where stage = 'apply'").fetchone()[0] == 0
+    # a dry run is never held: it sends nothing
+    code, dry = run(run_config, "--dry-run", "--sample", "30", capsys=capsys)
+    assert code == 0 and dry["status"] == "ok", dry.get("error")
 
 
 def test_locked_store_exits_5(run_config: Path, capsys: pytest.CaptureFixture[str]) -> None:
