@@ -55,6 +55,9 @@ __all__ = [
     "build_undo_plan",
     "escape_formula",
     "export",
+    "export_format",
+    "export_path",
+    "is_folder",
     "verify",
     "write_table",
 ]
@@ -233,6 +236,16 @@ _SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parqu
                    ".xlsx": "xlsx"}  # fmt: skip
 
 
+def is_folder(out: str | Path) -> bool:
+    """Whether an export target names a folder: an existing one, or a path ending in ``/``."""
+    return str(out).endswith(("/", os.sep)) or Path(out).is_dir()
+
+
+def export_path(out: str | Path, name: str) -> Path:
+    """The file an export to ``out`` writes: ``out``, or ``name`` inside it when it is a folder."""
+    return Path(out) / name if is_folder(out) else Path(out)
+
+
 def export_format(fmt: str | None, out: str | Path) -> str:
     """The format of an export to ``out``: ``fmt``, else the one its file name ends in, else
     csv. A file name naming another format than ``fmt`` is refused (a ``.xlsx`` file holding
@@ -242,8 +255,7 @@ def export_format(fmt: str | None, out: str | Path) -> str:
         >>> export_format(None, "trail.xlsx"), export_format(None, "exports/"), export_format("jsonl", "a.txt")
         ('xlsx', 'csv', 'jsonl')
     """
-    folder = str(out).endswith(("/", os.sep)) or Path(out).is_dir()
-    named = None if folder else _SUFFIX_FORMATS.get(Path(out).suffix.lower())
+    named = None if is_folder(out) else _SUFFIX_FORMATS.get(Path(out).suffix.lower())
     if fmt is None:
         return named or "csv"
     if fmt not in FORMATS:
@@ -302,10 +314,7 @@ def export(
         if records
         else pl.DataFrame(schema=schema)
     )
-    path = Path(out)
-    if path.is_dir() or str(out).endswith(("/", os.sep)):
-        # a folder: the export goes into it, named after the run and the format
-        path = path / f"audit-{run_id or 'all'}.{fmt}"
+    path = export_path(out, f"audit-{run_id or 'all'}.{fmt}")
     split = write_table(
         frame, fmt, path, what="the audit export", sheet="audit", meta=[("anchor", head or "")]
     )
@@ -329,6 +338,7 @@ def write_table(
     what: str,
     sheet: str,
     meta: list[tuple[str, str]] | None = None,
+    option: str = "--out",
 ) -> int:
     """Write ``frame`` to ``path`` as csv, jsonl, parquet or xlsx (cells already escaped);
     how many xlsx cells were too long for one cell (see :func:`_write_xlsx`).
@@ -346,7 +356,7 @@ def write_table(
     if blocking is not None:
         raise AuditError(
             f"cannot write {what} {path}: {blocking} is a file, not a folder",
-            hint="name another --out",
+            hint=f"name another {option}",
         )
     if fmt == "xlsx" and frame.height >= XLSX_ROWS_MAX:
         raise AuditError(
@@ -365,9 +375,8 @@ def write_table(
         else:
             return _write_xlsx(frame, path, meta or [], sheet=sheet)
     except OSError as exc:
-        raise AuditError(
-            f"cannot write {what} {path}: {exc.strerror or exc}", hint="check the folder"
-        ) from None
+        reason = exc.strerror or type(exc).__name__  # (the text of some errors repeats the path)
+        raise AuditError(f"cannot write {what} {path}: {reason}", hint="check the folder") from None
     return 0
 
 

@@ -720,21 +720,20 @@ def plan(
         typer.Option(
             "--items",
             metavar="<path>",
-            help="Also write every item, one row each in run order, to this file (csv, jsonl, "
-            "parquet or xlsx by its extension; a folder gets plan-<run>.csv).",
+            help="Also write every item, one row each in run order, to this file (.csv, .jsonl, "
+            ".parquet or .xlsx; a folder gets <plan run>.csv).",
         ),
     ] = None,
 ) -> None:
     """Build the change plan from matches, mappings and conflict rules (nothing is written to a CRM)."""
-    from .audit import export_format
     from .lock import store_lock
     from .plan import build_plan
-    from .plan_run import export_items, render_plan
+    from .plan_run import export_items, items_format, render_plan
 
     if fmt not in ("table", "csv", "json"):
         raise UsageError(f"--format must be table, csv or json, not {fmt!r}")
     if items_out is not None:
-        export_format(None, items_out)  # a bad name is said before the plan is built
+        items_format(items_out)  # a bad name is said before the plan is built
     cfg = get_config(config)
     db = open_db(cfg)
     # a stored plan waits for no one but takes its turn (a dry run stores nothing: no lock)

@@ -9,7 +9,6 @@ import functools
 import gc
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,14 +17,14 @@ from typing import Any, TypeVar
 import orjson
 import sqlite_utils
 
-from .errors import PlanError
+from .errors import PlanError, UsageError
 from .mapping import resolve_mappings
 from .plan import PlanResult, plan_counts
 from .plan_build import Planner, run_order
 from .plan_load import load_view
 from .store import finish_run, resolve_run_id, start_run, transaction
 
-__all__ = ["ITEM_COLUMNS", "export_items", "render_plan", "run_build"]
+__all__ = ["ITEM_COLUMNS", "export_items", "items_format", "render_plan", "run_build"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -247,9 +246,38 @@ def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 #: the columns of an exported plan (``recon plan --items``), one row per item in run order
 ITEM_COLUMNS = (
     "item_id", "seq", "action", "system", "object", "record_id", "field", "before", "after",
-    "status", "why", "rule", "mapping", "score", "tier", "link_item_id", "requires",
-    "snapshot_modified_at", "plan_run_id",
+    "status", "why", "rule", "mapping", "score", "tier", "merge_victims", "create_source",
+    "link_item_id", "requires", "snapshot_modified_at", "plan_run_id",
 )  # fmt: skip
+#: the file formats of ``--items``, by extension
+_ITEM_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+                 ".xlsx": "xlsx"}  # fmt: skip
+
+
+def items_format(out: str | Path, fmt: str | None = None) -> str:
+    """The format of a plan items export to ``out``: ``fmt``, else the file's extension (a
+    folder gets csv); an empty name, ``-`` or another extension is refused.
+
+    Raises:
+        UsageError: no usable file name.
+
+    Examples:
+        >>> items_format("plan.xlsx"), items_format("exports/")
+        ('xlsx', 'csv')
+    """
+    from .audit import export_format, is_folder
+
+    text = str(out).strip()
+    if text in ("", "-"):
+        raise UsageError(
+            "--items needs a file or folder name", hint="e.g. --items plan.xlsx (or plan.csv)"
+        )
+    if fmt is None and not is_folder(out) and Path(text).suffix.lower() not in _ITEM_FORMATS:
+        raise UsageError(
+            f"--items {out}: no items format ends in {Path(text).suffix or '(no extension)'}",
+            hint="name the file .csv, .jsonl, .parquet or .xlsx",
+        )
+    return export_format(fmt, out)
 
 
 def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) -> dict[str, Any]:
@@ -279,12 +307,10 @@ def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) ->
     """
     import polars as pl
 
-    from .audit import escape_formula, export_format, write_table
+    from .audit import escape_formula, export_path, write_table
 
-    fmt = export_format(fmt, out)
-    path = Path(out)
-    if path.is_dir() or str(out).endswith(("/", os.sep)):
-        path = path / f"plan-{result.run_id or 'dry-run'}.{fmt}"
+    fmt = items_format(out, fmt)
+    path = export_path(out, f"{result.run_id or 'plan-dry-run'}.{fmt}")
 
     def text(value: Any) -> str | None:  # text as it reads, anything else as JSON
         return value if value is None or isinstance(value, str) else _dumps_any(value)
@@ -293,13 +319,20 @@ def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) ->
     for i in result.items:
         got = i.get("reason")
         reason: dict[str, Any] = got if isinstance(got, dict) else {}
+        held = i.get("payload")
+        payload: dict[str, Any] = held if isinstance(held, dict) else {}
         score = reason.get("score")
+        victims = payload.get("victims") if i.get("action") == "merge" else None
+        source = payload.get("source") if i.get("action") == "create" else None
         rows.append(
             (
                 i.get("item_id"), i.get("seq"), i.get("action"), i.get("system"), i.get("object"),
                 i.get("record_id"), i.get("field"), text(i.get("before")), text(i.get("after")),
                 i.get("status"), reason.get("why"), reason.get("rule"), reason.get("mapping"),
                 float(score) if isinstance(score, int | float) else None, reason.get("tier"),
+                ";".join(map(str, victims)) if isinstance(victims, list) else None,
+                " ".join(str(source.get(k) or "") for k in ("system", "object", "record_id"))
+                if isinstance(source, dict) else None,
                 i.get("link_item_id"), text(i.get("requires")), i.get("snapshot_modified_at"),
                 result.run_id,
             )
@@ -313,6 +346,7 @@ def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) ->
         fmt,
         path,
         what="the plan items",
+        option="--items",
         sheet="plan",
         meta=[
             ("plan_run_id", result.run_id or "dry run"),

@@ -105,7 +105,22 @@ def test_items_written_for_sign_off(
 
     sheet = load_workbook(xlsx)["plan"]
     assert sheet.max_row == 5 and sheet.cell(1, 1).value == "item_id"
-    assert sheet.cell(2, 19).value.startswith("plan-")  # a stored plan names its run
+    assert sheet.cell(2, 21).value.startswith("plan-")  # a stored plan names its run
+    # the create says where its record comes from
+    create = rows[0]
+    assert create["create_source"] == "hubspot contacts 399" and create["merge_victims"] == ""
+    # a folder gets the plan run's name, once
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert run("--items", str(folder)) == 0
+    (written,) = folder.iterdir()
+    assert written.name.startswith("plan-") and not written.name.startswith("plan-plan-")
+
+
+@pytest.mark.parametrize("name", ["plan.json", "plan.xls", "noext", "-", ""])
+def test_items_names_a_format_or_is_refused_before_planning(store: World, name: str) -> None:
+    assert run("--dry-run", "--items", name) == 2
+    assert store.db["plan_items"].count == 0
 
 
 def test_items_cells_that_a_spreadsheet_would_run_are_escaped(
@@ -118,3 +133,19 @@ def test_items_cells_that_a_spreadsheet_would_run_are_escaped(
     assert run("--dry-run", "--items", str(out)) == 0
     (row,) = [r for r in csv.DictReader(out.open(encoding="utf-8")) if r["field"] == "Title"]
     assert row["after"] == '\'=HYPERLINK("http://x","y")'
+
+
+def test_items_of_a_merge_name_the_records_it_absorbs(tmp_path: Path) -> None:
+    """A merge cannot be undone: the sign-off sheet says which records disappear."""
+    from recon.plan import PlanResult
+    from recon.plan_run import export_items
+
+    merge = {"item_id": "m1", "seq": 10, "action": "merge", "system": "salesforce",
+             "object": "Account", "record_id": "001A", "field": None, "before": {},
+             "after": {}, "status": "proposed", "reason": {"why": "duplicate_cluster"},
+             "payload": {"master": "001A", "victims": ["001B", "001C"]},
+             "link_item_id": "cl-1", "requires": ["cl-1"], "snapshot_modified_at": None}  # fmt: skip
+    out = tmp_path / "m.csv"
+    export_items(PlanResult(run_id="plan-1", match_run_id=None, items=[merge]), out)
+    (row,) = csv.DictReader(out.open(encoding="utf-8"))
+    assert row["merge_victims"] == "001B;001C" and row["record_id"] == "001A"
