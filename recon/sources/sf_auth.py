@@ -100,11 +100,11 @@ class OrgUsage:
         used, total = self.used
         if total and used >= self.cap * total:
             raise BudgetExhausted(
-                f"salesforce: the org has used {used:,} of its {total:,} daily API requests, "
-                f"[salesforce] max_org_usage = {self.cap:.0%}; recon leaves the rest to other "
-                "integrations",
-                hint="the next run resumes once the rolling 24-hour usage falls (or raise "
-                "[salesforce] max_org_usage)",
+                f"the Salesforce org has used {used:,} of its {total:,} daily API requests, the "
+                f"share [salesforce] max_org_usage = {self.cap:.0%} leaves recon; the rest is the "
+                "org's other integrations'",
+                hint="it resumes once the rolling 24-hour usage falls (the next `recon run` or "
+                "`recon pull`, or `recon apply --resume`); or raise [salesforce] max_org_usage",
             )
 
 
