@@ -206,6 +206,26 @@ class Runner:
             ).fetchone()
             self.progress(int(total) - int(left), int(total))
 
+    def _absorbed(self, item: Item) -> dict[str, Any]:
+        """A merge's victims' fields as the store last pulled them (victim id -> fields), so
+        the audit keeps a copy of each record the merge deletes (merges cannot be undone)."""
+        ids = [str(v) for v in item.merge_ids]
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        out: dict[str, Any] = {}
+        for rid, data in self.db.execute(
+            f"select record_id, data from snapshots where source = ? and object = ? "
+            f"and record_id in ({marks})",
+            [item.system, item.object, *ids],
+        ):
+            fields = loads(data)
+            if isinstance(fields, dict) and isinstance(fields.get("properties"), dict):
+                fields = fields["properties"]  # HubSpot wraps them
+            if isinstance(fields, dict):
+                out[str(rid)] = fields
+        return out
+
     def _audit_row(
         self, item: Item, outcome: str, *, error: str | None = None, record_id: str | None = None
     ) -> dict[str, Any]:
@@ -221,6 +241,9 @@ class Runner:
             fields = dict(item.payload.get("fields") or item.payload.get("properties") or {})
             was = item.before if isinstance(item.before, dict) else {}
             before = {"merge_ids": item.merge_ids, "fields": {f: was.get(f) for f in fields}}
+            absorbed = self._absorbed(item)
+            if absorbed:  # the records a merge deletes, as last pulled: a person can rebuild one
+                before["absorbed"] = absorbed
             after = {"survivor": rid, "fields": fields}
         return {
             "run_id": self.run_id,

@@ -1287,6 +1287,41 @@ def test_a_merge_is_stale_only_when_its_survivorship_inputs_changed(
     assert (result.stale, result.applied) == ((1, 0) if stale else (0, 1))
 
 
+def test_the_audit_keeps_the_records_a_merge_deletes(crm: CrmEnv, tmp_path: Path) -> None:
+    """Merges cannot be undone: the audit row keeps each absorbed record's fields as last
+    pulled, so a person can rebuild one."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    ids = crm.hs_create(
+        "companies", [{"name": f"Abs {tag} 0"}, {"name": f"Abs {tag} 1", "city": "Oslo"}]
+    )
+    db["snapshots"].insert(
+        {"source": "hubspot", "object": "companies", "record_id": ids[1],
+         "data": json.dumps({"properties": {"name": f"Abs {tag} 1", "city": "Oslo"}})}
+    )  # fmt: skip
+    plan = make_plan(
+        db,
+        [
+            {
+                "action": "merge",
+                "system": "hubspot",
+                "object": "companies",
+                "record_id": ids[0],
+                "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
+                "payload": {"master": ids[0], "victims": [ids[1]], "fields": {}, "values": {}},
+            }
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert result.applied == 1
+    (before,) = [
+        json.loads(r[0])
+        for r in db.execute("select before from audit where outcome = 'confirmed'").fetchall()
+    ]
+    assert before["absorbed"] == {ids[1]: {"name": f"Abs {tag} 1", "city": "Oslo"}}
+
+
 def test_a_merge_is_stale_when_a_victim_opted_out_since_review(crm: CrmEnv, tmp_path: Path) -> None:
     """Consent flags the members agreed on are watched: an opt-out ticked on a victim after
     review would be deleted with it, so the merge goes back to a person."""
