@@ -1251,6 +1251,23 @@ def test_natural_keys_from_the_plan_map_to_the_target_field(
     assert item.natural() == expected
 
 
+def one_merge_plan(crm: CrmEnv, db: Any, obj: str, ids: list[str], **payload: Any) -> str:
+    """A plan of one HubSpot merge of ``ids[1:]`` into ``ids[0]`` (``payload`` added)."""
+    return make_plan(
+        db,
+        [
+            {
+                "action": "merge",
+                "system": "hubspot",
+                "object": obj,
+                "record_id": ids[0],
+                "snapshot_modified_at": crm.modified("hubspot", obj, ids[0]),
+                "payload": {"master": ids[0], "victims": ids[1:], "fields": {}, **payload},
+            }
+        ],
+    )
+
+
 @pytest.mark.parametrize(
     ("edit", "stale"), [({"phone": "+1 555 0199"}, False), ({"name": "Renamed by a user"}, True)]
 )
@@ -1262,25 +1279,8 @@ def test_a_merge_is_stale_only_when_its_survivorship_inputs_changed(
     tag = uid()
     names = [f"Mrg {tag} {i}" for i in range(2)]
     ids = crm.hs_create("companies", [{"name": n} for n in names])
-    snapshot = crm.modified("hubspot", "companies", ids[0])
-    payload = {
-        "master": ids[0],
-        "victims": [ids[1]],
-        "fields": {},
-        "values": {"name": {ids[0]: names[0], ids[1]: names[1]}},
-    }
-    plan = make_plan(
-        db,
-        [
-            {
-                "action": "merge",
-                "system": "hubspot",
-                "object": "companies",
-                "record_id": ids[0],
-                "snapshot_modified_at": snapshot,
-                "payload": payload,
-            }
-        ],
+    plan = one_merge_plan(
+        crm, db, "companies", ids, values={"name": {ids[0]: names[0], ids[1]: names[1]}}
     )
     crm.edit("hubspot", "companies", ids[0], edit)
     result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
@@ -1300,19 +1300,7 @@ def test_the_audit_keeps_the_records_a_merge_deletes(crm: CrmEnv, tmp_path: Path
         {"source": "hubspot", "object": "companies", "record_id": ids[1],
          "data": json.dumps({"properties": {"name": f"Abs {tag} 1", "city": "Oslo"}})}
     )  # fmt: skip
-    plan = make_plan(
-        db,
-        [
-            {
-                "action": "merge",
-                "system": "hubspot",
-                "object": "companies",
-                "record_id": ids[0],
-                "snapshot_modified_at": crm.modified("hubspot", "companies", ids[0]),
-                "payload": {"master": ids[0], "victims": [ids[1]], "fields": {}, "values": {}},
-            }
-        ],
-    )
+    plan = one_merge_plan(crm, db, "companies", ids, values={})
     result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
     assert result.applied == 1
     (before,) = [
@@ -1335,25 +1323,13 @@ def test_a_merge_is_stale_when_a_victim_opted_out_since_review(crm: CrmEnv, tmp_
             for i in range(2)
         ],
     )
-    payload = {
-        "master": ids[0],
-        "victims": [ids[1]],
-        "fields": {},
-        "values": {"email": {ids[0]: f"w0-{tag}@x.com", ids[1]: f"w1-{tag}@x.com"}},
-        "watch": {"hs_email_optout": {ids[0]: "false", ids[1]: "false"}},
-    }
-    plan = make_plan(
+    plan = one_merge_plan(
+        crm,
         db,
-        [
-            {
-                "action": "merge",
-                "system": "hubspot",
-                "object": "contacts",
-                "record_id": ids[0],
-                "snapshot_modified_at": crm.modified("hubspot", "contacts", ids[0]),
-                "payload": payload,
-            }
-        ],
+        "contacts",
+        ids,
+        values={"email": {ids[0]: f"w0-{tag}@x.com", ids[1]: f"w1-{tag}@x.com"}},
+        watch={"hs_email_optout": {ids[0]: "false", ids[1]: "false"}},
     )
     crm.edit("hubspot", "contacts", ids[1], {"hs_email_optout": "true"})
     result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
