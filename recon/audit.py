@@ -345,8 +345,9 @@ def write_table(
 
     Args:
         what: what is written, for errors ("the audit export").
-        sheet: the xlsx sheet's name; ``meta``: rows of the xlsx sheet of that name ``anchor``
-            (with ``exported_at``).
+        sheet: the xlsx sheet of the rows.
+        meta: rows of the xlsx sheet ``anchor`` (``exported_at`` is added).
+        option: the option that named ``path``, for the hint of an error.
 
     Raises:
         AuditError: the file cannot be written, or a workbook would have more rows than a

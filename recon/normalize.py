@@ -332,7 +332,8 @@ def company_names(s: pl.Series) -> pl.Series:
 
     HTML entities a web form or an import left in a name are read as their characters
     ("Tool &amp; Die"), and the marks admins put on stale copies ("(old)", "DO NOT USE - ",
-    "ZZZ ", "[INACTIVE]", "- Copy", "(formerly …)") are not part of the name: such a copy
+    "ZZZ - ", "INACTIVE: ", "[INACTIVE]", "- Copy", "(formerly …)"; a leading mark ends at a
+    colon or a spaced dash: "Old-Timers Pizza" is a name) are not part of the name: such a copy
     matches its record.
 
     Examples:
@@ -1178,8 +1179,8 @@ CITY_EXONYMS: dict[str, str] = {
     "bruxelles": "brussels", "brussel": "brussels", "antwerpen": "antwerp",
     "gent": "ghent", "den haag": "the hague", "s gravenhage": "the hague", "hague": "the hague",
     "kobenhavn": "copenhagen", "goteborg": "gothenburg", "geneve": "geneva", "genf": "geneva",
-    "zurich": "zurich", "luzern": "lucerne", "athina": "athens", "bucuresti": "bucharest",
-    "beograd": "belgrade", "kiev": "kyiv", "lviv": "lviv", "lvov": "lviv",
+    "luzern": "lucerne", "athina": "athens", "bucuresti": "bucharest",
+    "beograd": "belgrade", "kiev": "kyiv", "lvov": "lviv",
     "ciudad de mexico": "mexico city", "cdmx": "mexico city", "new york city": "new york",
     "nyc": "new york", "beijing shi": "beijing", "peking": "beijing", "bombay": "mumbai",
     "calcutta": "kolkata", "madras": "chennai", "bangalore": "bengaluru", "saigon": "ho chi minh city",
@@ -1360,7 +1361,7 @@ _ISO_FORMS = {
     "Holy See (Vatican City State)": "VA",
     "Saint Helena, Ascension and Tristan da Cunha": "SH",
     "Bonaire, Sint Eustatius and Saba": "BQ",
-    # names in their own script, as ASCII folding reads them (kept out of geo_words: "Nippon
+    # old and other names, and names in their own script (all kept out of geo_words: "Nippon
     # Steel" is a company name, not a country annotation)
     "Burma": "MM",
     "Republic of Ireland": "IE",

@@ -6,8 +6,8 @@ apply started from the app, never overlap). It is a parent run: every stage
 records its own run with ``parent_id`` set to it. An apply left unfinished by
 a crash is resumed first. The outcome is a JSON summary and one of the pinned
 exit codes (0, 3 configuration, 4 partial failure, 5 locked, 6 budget
-exhausted, 7 auth failed, 8 apply held by ``[policy] max_writes``); a notice goes to the configured webhooks on failure
-(and on success when asked).
+exhausted, 7 auth failed, 8 apply held by ``[policy] max_writes``); a notice goes
+to the configured webhooks on failure (and on success when asked).
 
 Examples:
     >>> from recon.config import ReconConfig
@@ -443,7 +443,7 @@ def _run_stages(
                 report("replan", {"event": "end", **results["replan"]})
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")
-        if "apply" in wanted and not dry_run:  # (a dry run stores no plan and sends nothing)
+        if "apply" in wanted and not dry_run:  # (a dry run sends nothing: never held)
             try:
                 _hold_large_apply(db, cfg, plan_run, results, report)
             except WritesHeld:
@@ -503,7 +503,8 @@ def _waiting(db: sqlite_utils.Database, summary: dict[str, Any]) -> None:
     and ``waiting_for_review`` (the notice says it: a queue that only grows is a schedule whose
     results nobody applies). Read through the review queue, which this indexes for the new
     plan (before a prune, which keeps the runs the queue was indexed from; the review app then
-    opens at once). A dry run's policy decisions are taken back: what waits is what waited."""
+    opens at once). Not for a dry run: its policy decisions are taken back at its end, so what
+    waits is what waited before (``recon status``)."""
     from .insights import waiting_by_kind
 
     waiting = waiting_by_kind(db)

@@ -579,7 +579,8 @@ _NO_STRING_OPS = frozenset(
     {
         "exact", "exact_short", "compact", "jaro_winkler", "ratio", "edits", "token_set",
         "idf_overlap",
-        "extra_words", "extra_country", "other_region", "other_words", "other_number", "one_word", "script",
+        "extra_words", "extra_country", "other_region", "other_words", "other_number",
+        "one_word", "script",
         "script_differs", "acronym",
         "same_stem", "other_subdomain",
         "suffix_digits",
