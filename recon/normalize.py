@@ -61,6 +61,7 @@ __all__ = [
     "person_names",
     "phone",
     "phones",
+    "role_addresses",
     "script_keys",
     "search_text",
     "page_platforms",
@@ -571,7 +572,7 @@ _FREE_MAIL = """gmail.com googlemail.com yahoo.com ymail.com rocketmail.com hotm
     sympatico.ca xtra.co.nz talktalk.net sfr.fr bluewin.ch telenet.be ziggo.nl xs4all.nl
     alice.it uol.com.br terra.com.br bol.com.br sohu.com foxmail.com yeah.net nate.com
     nifty.com tut.by onet.pl centrum.cz freemail.hu arcor.de posteo.de mailbox.org pm.me
-    protonmail.ch hey.com"""
+    protonmail.ch hey.com example.com example.org example.net test.com none.com"""
 FREE_MAIL_DOMAINS: frozenset[str] = frozenset(_FREE_MAIL.split())
 #: free-mail providers under any suffix (yahoo.co.uk, hotmail.fr, gmx.at...)
 FREE_MAIL_STEMS: frozenset[str] = frozenset(
@@ -972,6 +973,38 @@ def emails(s: pl.Series) -> pl.Series:
         local = e.str.split("@").list.first().str.replace_all(".", "", literal=True)
         e = pl.select(pl.when(gmail).then(local + "@gmail.com").otherwise(e)).to_series()
     return pl.select(pl.when(e.str.contains(_EMAIL_RE)).then(e).alias(s.name)).to_series()
+
+
+#: local parts of mailboxes a team or a robot reads, not one person
+ROLE_LOCAL_PARTS = frozenset(
+    {
+        "info", "sales", "admin", "office", "contact", "hello", "support", "team", "mail",
+        "enquiries", "inquiries", "accounts", "billing", "marketing", "hr", "jobs", "careers",
+        "noreply", "no-reply", "no_reply", "donotreply", "do-not-reply", "test", "example",
+        "none", "null", "na", "unknown", "email",
+    }
+)  # fmt: skip
+#: domains no real mailbox is on (reserved for examples, or typed to pass a form)
+PLACEHOLDER_MAIL_DOMAINS = frozenset(
+    {"example.com", "example.org", "example.net", "test.com", "test.test", "email.com", "none.com"}
+)
+
+
+def role_addresses(s: pl.Series) -> pl.Series:
+    """Whether each (normalised) e-mail address is a role or placeholder mailbox: a local part
+    of :data:`ROLE_LOCAL_PARTS` (``info@``, ``noreply@``) or a domain of
+    :data:`PLACEHOLDER_MAIL_DOMAINS` (``x@example.com``): no one person's address.
+
+    Examples:
+        >>> role_addresses(pl.Series(["info@acme.com", "jane@acme.com", "x@example.com", None])).to_list()
+        [True, False, True, False]
+    """
+    local = s.str.extract(r"^([^@]+)@")
+    domain = s.str.extract(r"@(.+)$")
+    return (
+        local.is_in(list(ROLE_LOCAL_PARTS)).fill_null(False)
+        | domain.is_in(list(PLACEHOLDER_MAIL_DOMAINS)).fill_null(False)
+    ).alias(s.name)
 
 
 def email(text: str | None) -> str | None:

@@ -488,3 +488,12 @@ def test_placeholder_phones_are_no_number_however_written(raw: str) -> None:
 def test_real_numbers_with_runs_inside_are_numbers() -> None:
     assert N.phones(pl.Series(["+49 30 1234567"])).item() == "+49301234567"
     assert N.phone("+49 30 1234567") == "+49301234567"
+
+
+@pytest.mark.parametrize(
+    ("address", "role"),
+    [("info@acme.com", True), ("NoReply@acme.com", True), ("x@example.com", True),
+     ("sales@acme.co.uk", True), ("jane.doe@acme.com", False), ("information.desk.jo@acme.com", False)],
+)  # fmt: skip
+def test_role_and_placeholder_addresses_are_no_persons_key(address: str, role: bool) -> None:
+    assert N.role_addresses(N.emails(pl.Series([address]))).item() is role

@@ -163,7 +163,9 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
         ).to_series()
         person = N.person_names(full)
         company = _distinct(N.company_names, cols["company"])
-        out["email"] = email
+        # a role or placeholder address (info@, sales@, noreply@, test@test.com) is a mailbox
+        # many people share, no person's key; its domain still names the company
+        out["email"] = pl.select(pl.when(~N.role_addresses(email)).then(email)).to_series()
         out["name_norm"] = person
         out["person_norm"] = person
         out["company_norm"] = company

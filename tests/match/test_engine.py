@@ -970,3 +970,18 @@ def test_one_word_against_a_whole_name_is_auto_only_on_one_email_address() -> No
     for row in d.filter(pl.col("record_id_l").is_in(["x", "y"])).rows(named=True):
         levels = {e["comparison"]: e["level"] for e in json.loads(row["explanation"])}
         assert levels["person_name"] != "one_word"
+
+
+def test_a_role_address_alone_links_no_one() -> None:
+    """info@ or noreply@ is a mailbox a team reads: a nameless record on it is not
+    automatically the one person on the other side who shares it."""
+    rng = random.Random(5)
+    hs, sf = _people(rng, 120, "h"), _people(random.Random(5), 120, "s")
+    hs.append({"record_id": "anon", "first_name": None, "last_name": None, "company": None,
+               "email": "noreply@corpmail.com", "phone": None, "city": None})  # fmt: skip
+    sf.append({"record_id": "greg", "first_name": "Greg", "last_name": "Pike", "company": "Corpmail",
+               "email": "noreply@corpmail.com", "phone": None, "city": "Austin"})  # fmt: skip
+    left = pl.DataFrame(hs).with_columns(source=pl.lit("hubspot"), object=pl.lit("contacts"))
+    right = pl.DataFrame(sf).with_columns(source=pl.lit("salesforce"), object=pl.lit("Contact"))
+    links = match_records(left, right, entity="contacts").links
+    assert links.filter((pl.col("record_id_l") == "anon") & (pl.col("tier") == "auto")).height == 0
