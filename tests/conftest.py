@@ -87,30 +87,32 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-class _SignInPage(BaseHTTPRequestHandler):
-    """Something that is no CRM API: 200 with an HTML page to every request."""
-
-    def _page(self) -> None:
-        body = b"<html>please sign in</html>"
-        self.send_response(200)
-        self.send_header("content-type", "text/html")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PATCH = _page
-
-    def log_message(self, *args: object) -> None:
-        pass
+#: how a test server answers a request: (status, content type, body)
+Answer = Callable[[BaseHTTPRequestHandler], tuple[int, str, bytes]]
 
 
 @pytest.fixture
-def serve_http() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
-    """Serve a request handler class on a free loopback port for the test; its URL."""
+def serve_http() -> Iterator[Callable[[Answer], str]]:
+    """Serve ``answer`` to every GET, POST and PATCH on a free loopback port for the test
+    (quietly: no request log); its URL."""
     servers: list[ThreadingHTTPServer] = []
 
-    def serve(handler: type[BaseHTTPRequestHandler]) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def serve(answer: Answer) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                status, content_type, body = answer(self)
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PATCH = _reply
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return f"http://127.0.0.1:{server.server_address[1]}"
@@ -122,10 +124,10 @@ def serve_http() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
 
 
 @pytest.fixture
-def sign_in_page(serve_http: Callable[[type[BaseHTTPRequestHandler]], str]) -> str:
+def sign_in_page(serve_http: Callable[[Answer], str]) -> str:
     """The URL of a server answering every request with 200 and an HTML page (a proxy's or
-    a login page where a CRM API was expected)."""
-    return serve_http(_SignInPage)
+    a login page where a CRM API was expected): something that is no CRM API."""
+    return serve_http(lambda _request: (200, "text/html", b"<html>please sign in</html>"))
 
 
 # --------------------------------------------------------------------------- sandbox (emulators)

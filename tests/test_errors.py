@@ -37,36 +37,24 @@ def test_secrets_are_blanked_inside_json_text() -> None:
             assert json.loads(redact(text)) == {"error": "refused: ***"}
 
 
-class _Echo(http.server.BaseHTTPRequestHandler):
+def _echo(request: http.server.BaseHTTPRequestHandler) -> tuple[int, str, bytes]:
     """A CRM that refuses every request and echoes it back (headers and form) in its error."""
-
-    def _answer(self) -> None:
-        n = int(self.headers.get("content-length", 0) or 0)
-        echo = f"ECHO {self.path} {dict(self.headers)} {self.rfile.read(n).decode()}"
-        if "/services/" in self.path:
-            body = {"error": "invalid_grant", "error_description": f"bad: {echo}"}
-        else:
-            body = {
-                "status": "error",
-                "message": f"bad request: {echo}",
-                "category": "VALIDATION_ERROR",
-            }
-        data = json.dumps(body).encode()
-        self.send_response(400)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    do_GET = do_POST = do_PATCH = _answer
-
-    def log_message(self, *args: object) -> None:
-        pass
+    n = int(request.headers.get("content-length", 0) or 0)
+    echo = f"ECHO {request.path} {dict(request.headers)} {request.rfile.read(n).decode()}"
+    if "/services/" in request.path:
+        body = {"error": "invalid_grant", "error_description": f"bad: {echo}"}
+    else:
+        body = {
+            "status": "error",
+            "message": f"bad request: {echo}",
+            "category": "VALIDATION_ERROR",
+        }
+    return 400, "application/json", json.dumps(body).encode()
 
 
 @pytest.fixture
-def echo_url(serve_http: Callable[[type[http.server.BaseHTTPRequestHandler]], str]) -> str:
-    return serve_http(_Echo)
+def echo_url(serve_http: Callable[[Callable[..., tuple[int, str, bytes]]], str]) -> str:
+    return serve_http(_echo)
 
 
 SECRETS = {
