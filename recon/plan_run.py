@@ -22,7 +22,7 @@ from .mapping import resolve_mappings
 from .plan import PlanResult, plan_counts
 from .plan_build import Planner, run_order
 from .plan_load import load_view
-from .store import finish_run, resolve_run_id, start_run, transaction
+from .store import FINISHED, finish_run, resolve_run_id, start_run, transaction
 
 __all__ = ["ITEM_COLUMNS", "export_items", "items_format", "render_plan", "run_build"]
 
@@ -187,7 +187,8 @@ def written_since_pull(db: sqlite_utils.Database) -> list[tuple[str, str]]:
         "select count(distinct j.crm_record_id), max(r.run_id) from runs r "
         "join journal j on j.run_id = r.run_id and j.state = 'confirmed' "
         "where r.stage = 'apply' and r.started_at > coalesce((select max(started_at) from runs "
-        "where stage = 'pull' and status in ('ok', 'partial', 'budget')), '')"
+        f"where stage = 'pull' and status in ({', '.join('?' * len(FINISHED))})), '')",
+        FINISHED,
     ).fetchone()
     if not row or not row[0]:
         return []
