@@ -38,6 +38,7 @@ import sqlite_utils
 
 from .errors import AuditError, LockedError, UsageError
 from .models import canonical_json, file_in_the_way, now_iso, stable_id
+from .plan_values import is_opt_out, opted_out
 from .store import (
     UNFINISHED_APPLY,
     finish_run,
@@ -512,7 +513,7 @@ def build_undo_plan(
     with transaction(db):
         plan_run = start_run(db, "plan", config={"undo_of": apply_run, "reviewer": reviewer})
         items = []
-        irreversible = 0
+        irreversible = consent = 0
         for row in confirmed:
             item = json.loads(row["item"])
             action, system = item["action"], item["system"]
@@ -530,6 +531,21 @@ def build_undo_plan(
                 )
                 irreversible += 1
             writes = _undo_writes(item)
+            kept = _consent_kept(writes) if status == "proposed" else []
+            if kept and len(kept) == len(writes["restore"]):
+                # an opt-out recon set is not taken back: the person opted out in one CRM
+                # (recon only ever sets a consent flag); unticking it would resubscribe them
+                status = "blocked"
+                reason["consent_kept"] = (
+                    f"{', '.join(kept)}: an opt-out is not undone (recon copied a person's "
+                    "opt-out from the other CRM); untick it in the CRM by hand if it was wrong"
+                )
+                consent += 1
+            elif kept:  # the other fields of the write are restored; the opt-out stays
+                for name in kept:
+                    del writes["restore"][name], writes["expect"][name]
+                reason["consent_kept"] = f"{', '.join(kept)}: an opt-out is not undone"
+                consent += 1
             expect: Any = writes["expect"]
             restore: Any = writes["restore"]
             field = item.get("field")
@@ -575,9 +591,36 @@ def build_undo_plan(
         finish_run(
             db,
             plan_run,
-            summary={"undo_of": apply_run, "items": len(items), "irreversible": irreversible},
+            summary={
+                "undo_of": apply_run,
+                "items": len(items),
+                "irreversible": irreversible,
+                "consent_kept": consent,
+            },
         )
-    return {"plan_run_id": plan_run, "items": len(items), "irreversible": irreversible}
+    return {
+        "plan_run_id": plan_run,
+        "items": len(items),
+        "irreversible": irreversible,
+        "consent_kept": consent,
+    }
+
+
+def _consent_kept(writes: dict[str, dict[str, Any]]) -> list[str]:
+    """The consent flags a write ticked (opted a person out): an undo leaves them set.
+
+    Examples:
+        >>> _consent_kept({"restore": {"HasOptedOutOfEmail": False, "Phone": "1"},
+        ...                "expect": {"HasOptedOutOfEmail": True, "Phone": "2"}})
+        ['HasOptedOutOfEmail']
+        >>> _consent_kept({"restore": {"hs_email_optout": "true"}, "expect": {"hs_email_optout": "false"}})
+        []
+    """
+    return [
+        name
+        for name, value in writes["expect"].items()
+        if is_opt_out(name) and opted_out(value) and not opted_out(writes["restore"].get(name))
+    ]
 
 
 def _undo_writes(item: dict[str, Any]) -> dict[str, dict[str, Any]]:

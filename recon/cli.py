@@ -1086,10 +1086,15 @@ def undo(
             # the undo plan just built (a plan another run finished meanwhile is not approved)
             n = count_plan_approvals(db, action=None, plan_run_id=plan_run)
             approve_plan_items(db, action=None, reviewer=reviewer, expected=n, plan_run_id=plan_run)
+    kept = (
+        f"; {info['consent_kept']} opt-out(s) kept: recon does not untick a consent flag it set"
+        if info.get("consent_kept")
+        else ""
+    )
     console.print(
         f"undo plan {plan_run}: {info['items']} items "
         f"({info['irreversible']} irreversible: merges, creates and HubSpot associations are "
-        "not undone)",
+        f"not undone{kept})",
         markup=False,
         highlight=False,
     )

@@ -346,6 +346,56 @@ def test_undo_restores_every_before_value(crm: CrmEnv, tmp_path: Path) -> None:
     assert [(f, json.loads(a)) for f, _b, a in rows] == [("Phone", "+1 555 0100")]
 
 
+def test_undo_keeps_the_opt_outs_an_apply_set(crm: CrmEnv, tmp_path: Path) -> None:
+    """Undo restored every before-value: an opt-out recon had copied from the other CRM was
+    unticked, resubscribing a person who had opted out. A consent flag is only ever set."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    contacts = crm.sf_create(
+        "Contact",
+        [
+            {"LastName": f"Optout {tag} {k}", "Phone": "+1 555 0100", "HasOptedOutOfEmail": False}
+            for k in range(2)
+        ],
+    )
+    one, both = contacts
+    items = [
+        sf_update(
+            one, "HasOptedOutOfEmail", False, True, crm.modified("salesforce", "Contact", one),
+            obj="Contact",
+        ),
+        {  # one write of two fields: the phone is restored, the opt-out stays
+            **sf_update(
+                both, "Phone", "+1 555 0100", "+1 555 0199",
+                crm.modified("salesforce", "Contact", both), obj="Contact",
+            ),
+            "field": None,
+            "before": {"Phone": "+1 555 0100", "HasOptedOutOfEmail": False},
+            "after": {"Phone": "+1 555 0199", "HasOptedOutOfEmail": True},
+            "payload": {"fields": {"Phone": "+1 555 0199", "HasOptedOutOfEmail": True}},
+        },
+    ]  # fmt: skip
+    result = apply_plan(db, cfg, plan_run_id=make_plan(db, items))
+    assert result.applied == 2
+    undo = build_undo_plan(db, result.run_id)
+    assert undo["items"] == 2 and undo["consent_kept"] == 2
+    rows = {
+        r["record_id"]: r
+        for r in db.query("select * from plan_items where run_id = ?", [undo["plan_run_id"]])
+    }
+    assert rows[one]["status"] == "blocked"
+    assert "an opt-out is not undone" in json.loads(rows[one]["reason"])["consent_kept"]
+    assert json.loads(rows[both]["payload"])["fields"] == {"Phone": "+1 555 0100"}
+    n = review.count_plan_approvals(db, action=None)
+    assert n == 1
+    review.approve_plan_items(db, action=None, reviewer="ana", expected=n)
+    assert apply_plan(db, cfg, plan_run_id=undo["plan_run_id"]).applied == 1
+    for rid in contacts:
+        assert crm.sf_get("Contact", rid, ["HasOptedOutOfEmail"])["HasOptedOutOfEmail"] is True
+    assert crm.sf_get("Contact", both, ["Phone"])["Phone"] == "+1 555 0100"
+
+
 def test_an_undo_plan_that_fails_leaves_no_run_behind(
     crm: CrmEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
