@@ -28,6 +28,9 @@ _HS_STRING_FIELDS = {"text", "textarea", "phonenumber", "html", "file", "calcula
 _SF_TEXT = {"string", "textarea", "email", "phone", "url", "encryptedstring", "combobox"}
 _SF_NUMBER = {"int", "long", "double", "currency", "percent"}
 #: HubSpot properties holding several labelled values (cannot be mapped, seed 004)
+#: read-only to the CRM API, but recon sets them through HubSpot's communication preferences
+#: API (opt-outs only: see :class:`recon.writers.hubspot.HubSpotWriter`)
+_HS_VIA_SUBSCRIPTIONS = frozenset({"hs_email_optout"})
 _HS_MULTI_LABELLED = {
     "hs_additional_emails",
     "hs_additional_phone_numbers",
@@ -83,7 +86,9 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
         elif typ == "enumeration":
             kind = "multi" if ftype == "checkbox" else "enum"
         meta = spec.get("modificationMetadata") or {}
-        writable = not meta.get("readOnlyValue", False) and not spec.get("calculated", False)
+        writable = name in _HS_VIA_SUBSCRIPTIONS or (
+            not meta.get("readOnlyValue", False) and not spec.get("calculated", False)
+        )
         opts = spec.get("options") or []
         options = (
             frozenset(str(o.get("value")) for o in opts) if kind in ("enum", "multi") else None

@@ -1318,11 +1318,10 @@ def test_a_merge_is_stale_when_a_victim_opted_out_since_review(crm: CrmEnv, tmp_
     tag = uid()
     ids = crm.hs_create(
         "contacts",
-        [
-            {"email": f"w{i}-{tag}@x.com", "lastname": "W", "hs_email_optout": "false"}
-            for i in range(2)
-        ],
+        [{"email": f"w{i}-{tag}@x.com", "lastname": "W"} for i in range(2)],
     )
+    for rid in ids:  # read-only to the CRM API: set as a person's unsubscribe would
+        crm.edit("hubspot", "contacts", rid, {"hs_email_optout": "false"})
     plan = one_merge_plan(
         crm,
         db,

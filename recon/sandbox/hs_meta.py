@@ -194,6 +194,52 @@ def routes(state: SandboxState) -> list[BaseRoute]:
 
     # ------------------------------------------------------------------ owners
 
+    # ------------------------------------------------------------------ subscriptions
+
+    async def unsubscribe_all(request: Request) -> Response:
+        """``POST /communication-preferences/v4/statuses/{email}/unsubscribe-all?channel=EMAIL``:
+        the address opts out of all email; its contact's ``hs_email_optout`` (read-only to the
+        CRM API) turns ``true``. An address no contact has is opted out all the same."""
+        if str(request.query_params.get("channel") or "").upper() != "EMAIL":
+            raise validation("channel must be EMAIL", context={"channel": ["EMAIL"]})
+        email = str(request.path_params["subscriber"]).strip()
+        if "@" not in email:
+            raise validation(f"Invalid email address: {email}")
+        started = started_at()
+        with state.tx() as conn:
+            rid = rec.find_id(conn, "contacts", email, "email")
+            row = rec.get_rows(conn, "contacts", [rid]).get(rid) if rid is not None else None
+            if (
+                rid is not None
+                and row is not None
+                and not row["archived"]
+                and json.loads(row["props"]).get("hs_email_optout") != "true"
+            ):
+                rec.update_record(
+                    state,
+                    conn,
+                    "contacts",
+                    rid,
+                    {"hs_email_optout": "true"},
+                    request.headers.get("x-request-id") or state.new_request_id(),
+                )
+        return JSONResponse(
+            {
+                "status": "COMPLETE",
+                "results": [
+                    {
+                        "subscriberIdString": email.lower(),
+                        "channel": "EMAIL",
+                        "status": "NOT_SUBSCRIBED",
+                        "source": "Public API",
+                        "wideStatusType": "PORTAL_WIDE",
+                    }
+                ],
+                "startedAt": started,
+                "completedAt": started_at(),
+            }
+        )
+
     async def owners(request: Request) -> Response:
         q = request.query_params
         email = (q.get("email") or "").lower()
@@ -391,6 +437,12 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             "/crm/v3/properties/{type}/{{name}}",
             one_property,
             ["GET", "PATCH", "DELETE"],
+        ),
+        (
+            "/communication-preferences/v4/statuses/{subscriber}/unsubscribe-all",
+            "/communication-preferences/v4/statuses/{{id}}/unsubscribe-all",
+            unsubscribe_all,
+            ["POST"],
         ),
         ("/crm/v3/owners", "/crm/v3/owners", owners, ["GET"]),
         ("/crm/v3/owners/", "/crm/v3/owners", owners, ["GET"]),

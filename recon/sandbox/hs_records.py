@@ -138,13 +138,18 @@ def unique_properties(conn: sqlite3.Connection, obj: str) -> set[str]:
     return names | {n for n, p in properties_of(conn, obj).items() if p.get("hasUniqueValue")}
 
 
+#: read-only to the API, but a person sets them in HubSpot's UI (a contact's subscriptions)
+UI_SETTABLE = frozenset({"hs_email_optout"})
+
+
 def validate(
-    conn: sqlite3.Connection, obj: str, values: dict[str, Any]
+    conn: sqlite3.Connection, obj: str, values: dict[str, Any], *, ui: bool = False
 ) -> tuple[dict[str, str | None], list[dict[str, Any]]]:
     """Check written property values: ``(clean values, HubSpot validation errors)``.
 
     A ``None`` clean value clears the property. Read-only and unknown properties
     are errors, as are values of the wrong type and unknown enumeration options.
+    ``ui``: a person's edit in HubSpot's UI, who may set :data:`UI_SETTABLE` ones.
     """
     defs = properties_of(conn, obj)
     clean: dict[str, str | None] = {}
@@ -161,7 +166,7 @@ def validate(
                 }
             )
             continue
-        if prop["modificationMetadata"]["readOnlyValue"]:
+        if prop["modificationMetadata"]["readOnlyValue"] and not (ui and name in UI_SETTABLE):
             errors.append(
                 {
                     "isValid": False,

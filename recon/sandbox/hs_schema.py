@@ -373,6 +373,8 @@ def _contacts() -> list[dict[str, Any]]:
             "booleancheckbox",
             group="emailinformation",
             options=_opts(("true", "Yes"), ("false", "No")),
+            # as in HubSpot: set through the communication preferences API, not the CRM API
+            read_only=True,
         ),
         property_def(
             "hs_email_domain",

@@ -37,10 +37,12 @@ def singular(obj: str) -> str:
     return ALL_TYPES[obj][1].upper()
 
 
-def check_values(conn: sqlite3.Connection, obj: str, values: Any) -> dict[str, str | None]:
+def check_values(
+    conn: sqlite3.Connection, obj: str, values: Any, *, ui: bool = False
+) -> dict[str, str | None]:
     if not isinstance(values, dict):
         raise validation("Invalid input JSON: properties must be an object")
-    clean, errors = rec.validate(conn, obj, values)
+    clean, errors = rec.validate(conn, obj, values, ui=ui)
     if errors:
         raise validation(
             rec.validation_message(errors),

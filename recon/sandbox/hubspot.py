@@ -94,7 +94,7 @@ def admin_edit(
         if rid is None or row is None or row["archived"]:
             raise ReconError(f"HubSpot {obj} {record_id} not found")
         try:
-            clean = check_values(conn, obj, fields)
+            clean = check_values(conn, obj, fields, ui=True)
         except BadRequest as exc:
             raise ReconError(f"cannot edit HubSpot {obj} {record_id}: {exc}") from None
         rec.update_record(state, conn, obj, rid, clean, "admin", action="edited")

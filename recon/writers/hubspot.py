@@ -18,11 +18,13 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
 from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from ..models import hubspot_record_url
+from ..plan_values import opted_out
 from . import (
     CallBudget,
     Op,
@@ -35,10 +37,13 @@ from . import (
     with_rate_limit_retries,
 )
 
-__all__ = ["LAST_MODIFIED", "HubSpotWriter"]
+__all__ = ["LAST_MODIFIED", "OPT_OUT_ALL", "HubSpotWriter"]
 
 log = logging.getLogger(__name__)
 
+#: "Unsubscribed from all email": read-only to HubSpot's CRM API, set through its communication
+#: preferences API (:meth:`HubSpotWriter._with_opt_outs`)
+OPT_OUT_ALL = "hs_email_optout"
 #: last-modified property per object (contacts differ from companies)
 LAST_MODIFIED = {"companies": "hs_lastmodifieddate", "contacts": "lastmodifieddate"}
 _GROUPS = {"companies": "companyinformation", "contacts": "contactinformation"}
@@ -395,6 +400,8 @@ class HubSpotWriter:
         kind, obj = ops[0].kind, ops[0].object
         if kind == "merge":
             return [self._merge(op) for op in ops]
+        if obj == "contacts" and any(OPT_OUT_ALL in op.properties for op in ops):
+            return self._with_opt_outs(list(ops))
         try:
             return self._batch(kind, obj, list(ops))
         except SourceError:
@@ -410,6 +417,98 @@ class HubSpotWriter:
                 return out
             cls, message = self._client_error(exc)
             return [Outcome(op.ref, False, op.record_id, cls, message) for op in ops]
+
+    # ------------------------------------------------------------------ opt-outs
+
+    def _with_opt_outs(self, ops: list[Op]) -> list[Outcome]:
+        """Contact writes carrying ``hs_email_optout``: the other properties through the CRM
+        API, the opt-out through the communication preferences API (HubSpot's CRM API refuses
+        the property, read-only, and a batch with it fails whole).
+
+        An opt-out is only ever set (no API resubscribes an address): an update asking
+        ``false`` fails with a validation error; a create's ``false`` is left out (a new
+        contact is not opted out). A contact without an e-mail address cannot opt out. A
+        created contact whose opt-out then fails stays created (a warning): the next plan
+        proposes the opt-out again.
+        """
+        flags = {op.ref: op.properties[OPT_OUT_ALL] for op in ops if OPT_OUT_ALL in op.properties}
+        rest = [
+            replace(op, properties={k: v for k, v in op.properties.items() if k != OPT_OUT_ALL})
+            for op in ops
+        ]
+        out: dict[str, Outcome] = {}
+        for op in ops:
+            if op.kind == "update" and op.ref in flags and not opted_out(flags[op.ref]):
+                out[op.ref] = Outcome(
+                    op.ref,
+                    False,
+                    op.record_id,
+                    ErrorClass.VALIDATION,
+                    f"HubSpot does not resubscribe an address through its API: {OPT_OUT_ALL} "
+                    "stays true (a person opts in again from a subscription page)",
+                )
+        send = [op for op in rest if op.ref not in out and (op.properties or op.kind != "update")]
+        for outcome in self.write(send) if send else []:
+            out[outcome.ref] = outcome
+        pending = [
+            op
+            for op in rest
+            if opted_out(flags.get(op.ref))
+            and (op.ref not in out or out[op.ref].ok)
+            and (op.kind == "update" or out[op.ref].record_id)
+        ]
+        if pending:
+            ids = [str(out[op.ref].record_id if op.ref in out else op.record_id) for op in pending]
+            known = {
+                rid: str(st.values.get("email") or "").strip()
+                for rid, st in self.current("contacts", ids, ["email"]).items()
+            }
+            for op, rid in zip(pending, ids, strict=True):
+                done = self._unsubscribe(op, rid, known.get(rid))
+                if op.kind == "create" and not done.ok:
+                    # the contact exists: its create stands (a failure would lose the id and
+                    # plan it again); the next plan proposes the opt-out again, as an update
+                    log.warning("HubSpot contact %s was created without its opt-out: %s",
+                                rid, done.error)  # fmt: skip
+                    continue
+                out[op.ref] = done
+        return [out[op.ref] for op in ops]
+
+    def _unsubscribe(self, op: Op, record_id: str, email: str | None) -> Outcome:
+        """Opt one contact's address out of all email (communication preferences v4)."""
+        if not email:
+            return Outcome(
+                op.ref,
+                False,
+                record_id,
+                ErrorClass.VALIDATION,
+                f"contact {record_id} has no e-mail address: HubSpot keeps email opt-outs per "
+                "address, so this one cannot be set; give the contact an address and plan again",
+            )
+        api_client = self.client.communication_preferences.status_api.api_client
+
+        def send() -> Any:
+            return api_client.call_api(
+                "/communication-preferences/v4/statuses/{subscriberIdString}/unsubscribe-all",
+                "POST",
+                path_params={"subscriberIdString": email},
+                query_params=[("channel", "EMAIL")],
+                header_params={"Accept": "application/json", "Content-Type": "application/json"},
+                body={},
+                response_types_map={},
+                auth_settings=["oauth2"],
+                _preload_content=False,
+                _return_http_data_only=True,
+            )
+
+        try:
+            self._call(send)
+        except SourceError:
+            raise
+        except Exception as exc:
+            cls, message = self._client_error(exc)
+            return Outcome(op.ref, False, record_id, cls, f"opting {email} out failed: {message}")
+        return Outcome(op.ref, True, record_id)
 
     def _batch(self, kind: str, obj: str, ops: list[Op]) -> list[Outcome]:
         mod = _models(obj)
@@ -652,9 +751,11 @@ class HubSpotWriter:
                     message += f" (after merging {', '.join(done)})"
                 return Outcome(op.ref, False, survivor, cls, message, merged=done)
             survivor = str(getattr(resp, "id", None) or survivor)
-        if op.properties:
+        props = dict(op.properties)
+        flag = props.pop(OPT_OUT_ALL, None) if op.object == "contacts" else None
+        if props:
             # HubSpot's merge takes no field values: write the survivorship choices onto the survivor
-            body = mod.SimplePublicObjectInput(properties=property_strings(op.properties))
+            body = mod.SimplePublicObjectInput(properties=property_strings(props))
             try:
                 self._call(lambda: api.update(survivor, body))
             except SourceError:
@@ -668,6 +769,16 @@ class HubSpotWriter:
                     cls,
                     f"merged into {survivor}, but its field values were refused: {message}",
                 )
+        if opted_out(flag):  # a member's opt-out: through communication preferences
+            email = self.current(op.object, [survivor], ["email"]).get(survivor)
+            opt = self._unsubscribe(
+                op, survivor, str(email.values.get("email") or "") if email else None
+            )
+            if not opt.ok:
+                return Outcome(
+                    op.ref, False, survivor, opt.error_class, f"merged into {survivor}, but "
+                    f"{opt.error}",
+                )  # fmt: skip
         return Outcome(op.ref, True, survivor)
 
 

@@ -22,6 +22,7 @@ from hubspot.crm.companies import (
 from hubspot.crm.companies.exceptions import ApiException as CompaniesApiException
 from hubspot.crm.contacts import PublicMergeInput as ContactMergeInput
 from hubspot.crm.contacts import SimplePublicObjectInputForCreate as ContactCreate
+from hubspot.crm.contacts.exceptions import ApiException as ContactsApiException
 from hubspot.crm.properties import PropertyCreate
 from urllib3.util.retry import Retry
 
@@ -172,10 +173,9 @@ def test_create_update_archive_keep_timestamps_current(sandbox_reset: Any) -> No
 def test_contacts_keep_lastmodifieddate_current(sandbox_reset: Any) -> None:
     hs = client(sandbox_reset)
     c = hs.crm.contacts.basic_api.create(
-        ContactCreate(properties={"email": f"{tag()}@example.org", "hs_email_optout": "TRUE"})
+        ContactCreate(properties={"email": f"{tag()}@example.org", "lastname": "X"})
     )
     assert c.properties["lastmodifieddate"] == c.properties["createdate"]
-    assert c.properties["hs_email_optout"] == "true"
     got = hs.crm.contacts.basic_api.get_by_id(c.id, properties=["hs_email_domain"])
     assert got.properties["hs_email_domain"] == "example.org"
 
@@ -528,3 +528,33 @@ def test_injected_request_faults(sandbox_reset: Any, kind: str, status: int) -> 
             hs.crm.companies.basic_api.get_page(limit=1)
         assert err.value.status == status
     assert len(hs.crm.companies.basic_api.get_page(limit=1).results) == 1
+
+
+def test_email_opt_out_is_set_through_communication_preferences_only(sandbox_reset: Any) -> None:
+    """``hs_email_optout`` is read-only to the CRM API (as in HubSpot: a write of it fails the
+    request with READ_ONLY_VALUE); ``unsubscribe-all`` of the contact's address sets it."""
+    hs = client(sandbox_reset)
+    email = f"{tag()}@example.org"
+    with pytest.raises(ContactsApiException) as err:
+        hs.crm.contacts.basic_api.create(
+            ContactCreate(properties={"email": email, "hs_email_optout": "true"})
+        )
+    assert err.value.status == 400
+    assert json.loads(err.value.body)["errors"][0]["code"] == "READ_ONLY_VALUE"
+    c = hs.crm.contacts.basic_api.create(ContactCreate(properties={"email": email}))
+    api = hs.communication_preferences.status_api.api_client
+    resp = api.call_api(
+        "/communication-preferences/v4/statuses/{subscriberIdString}/unsubscribe-all",
+        "POST",
+        path_params={"subscriberIdString": email.upper()},
+        query_params=[("channel", "EMAIL")],
+        header_params={"Content-Type": "application/json"},
+        body={},
+        response_types_map={},
+        auth_settings=["oauth2"],
+        _preload_content=False,
+        _return_http_data_only=True,
+    )
+    assert json.loads(resp.data)["results"][0]["status"] == "NOT_SUBSCRIBED"
+    got = hs.crm.contacts.basic_api.get_by_id(c.id, properties=["hs_email_optout"])
+    assert got.properties["hs_email_optout"] == "true"

@@ -50,7 +50,7 @@ def test_custom_object_types_are_403_not_404(sandbox: Any) -> None:
         ("companies", "salesforceaccountid", "string", "text", False),
         ("contacts", "lastmodifieddate", "datetime", "date", True),
         ("contacts", "hs_analytics_source", "enumeration", "select", True),
-        ("contacts", "hs_email_optout", "bool", "booleancheckbox", False),
+        ("contacts", "hs_email_optout", "bool", "booleancheckbox", True),
         ("contacts", "lifecyclestage", "enumeration", "radio", False),
         ("contacts", "hubspot_owner_id", "enumeration", "select", False),
         ("contacts", "numemployees", "enumeration", "select", False),

@@ -133,6 +133,61 @@ def test_hubspot_creates_without_a_key_property_are_told_apart(crm: CrmEnv, tmp_
     assert [c["action"] for c in crm.changes(mark)].count("created") == 3
 
 
+def test_hubspot_email_opt_outs_go_through_communication_preferences(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """``hs_email_optout`` is read-only to HubSpot's CRM API: sent in a batch update it failed
+    the whole batch (every other contact's write with it). Opt-outs now go through the
+    communication preferences API; the rest of each write through the batch."""
+    tag = uid()
+    emails = [f"opt{i}-{tag}@example.org" for i in range(3)]
+    ids = crm.hs_create(
+        "contacts", [*({"email": e, "lastname": "O"} for e in emails), {"email": f"b-{tag}@x.org"}]
+    )
+    bare = ids.pop()
+    crm.edit("hubspot", "contacts", bare, {"email": None})  # a contact without an address
+    crm.edit("hubspot", "contacts", ids[2], {"hs_email_optout": "true"})
+    w = writer(crm, tmp_path, "hubspot")
+    w.prepare(["contacts"])
+    out = w.write(
+        [
+            Op(
+                "both", "update", "contacts", ids[0], {"jobtitle": "CEO", "hs_email_optout": "true"}
+            ),
+            Op("flag", "update", "contacts", ids[1], {"hs_email_optout": "true"}),
+            Op("resub", "update", "contacts", ids[2], {"hs_email_optout": "false"}),
+            Op("nomail", "update", "contacts", bare, {"hs_email_optout": "true"}),
+        ]
+    )
+    assert [o.ok for o in out] == [True, True, False, False]
+    assert "does not resubscribe" in str(out[2].error)
+    assert out[3].error_class is ErrorClass.VALIDATION and "no e-mail address" in str(out[3].error)
+    for rid in ids:
+        assert crm.hs_get("contacts", rid, ["hs_email_optout"])["hs_email_optout"] == "true"
+    assert crm.hs_get("contacts", ids[0], ["jobtitle"])["jobtitle"] == "CEO"
+    # a create: the contact is made, then its address opted out; a "false" is left out
+    made = w.write(
+        [
+            Op("c1", "create", "contacts", None, {"email": f"new-{tag}@example.org",
+                                                  "hs_email_optout": "true"}, key=f"k1-{tag}"),
+            Op("c2", "create", "contacts", None, {"email": f"new2-{tag}@example.org",
+                                                  "hs_email_optout": "false"}, key=f"k2-{tag}"),
+        ]
+    )  # fmt: skip
+    assert all(o.ok for o in made), made
+    flags = [crm.hs_get("contacts", str(o.record_id), ["hs_email_optout"]) for o in made]
+    assert [f.get("hs_email_optout") for f in flags] == ["true", None]
+    # a merge keeping a member's opt-out: merged, then the survivor's address opted out
+    keep, gone = crm.hs_create(
+        "contacts", [{"email": f"m{i}-{tag}@example.org", "lastname": "M"} for i in range(2)]
+    )
+    (merged,) = w.write(
+        [Op("m", "merge", "contacts", keep, {"hs_email_optout": "true"}, merge_ids=(gone,))]
+    )
+    assert merged.ok, merged
+    assert crm.hs_get("contacts", keep, ["hs_email_optout"])["hs_email_optout"] == "true"
+
+
 def test_hubspot_207_errors_name_the_failing_record(crm: CrmEnv, tmp_path: Path) -> None:
     w = writer(crm, tmp_path, "hubspot")
     tag = uid()
