@@ -254,8 +254,15 @@ class Planner:
         out = [
             (
                 f"{source}.{obj}",
-                f"no record is created in {source} {obj}: it was pulled only in part (a "
-                "--sample pull, or one that stopped); run a whole `recon pull` first",
+                f"no record is created in {source} {obj}: "
+                + (
+                    "the store holds none of its records (never pulled nor loaded from a "
+                    "file), so a create could copy one that exists there; pull it first "
+                    f"(`recon pull --source {source}`)"
+                    if (source, obj) in self.view.never_read
+                    else "it was pulled only in part (a --sample pull, or one that stopped); "
+                    "run a whole `recon pull` first"
+                ),
             )
             for source, obj in sorted(self.partial_targets)
         ]

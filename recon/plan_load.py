@@ -246,6 +246,7 @@ class StoreView:
     held: set[tuple[str, str]] = field(default_factory=set)
     asked: set[str] = field(default_factory=set)
     incomplete: set[tuple[str, str]] = field(default_factory=set)
+    never_read: set[tuple[str, str]] = field(default_factory=set)
     undone: dict[tuple[str, str, str, str], dict[str, str]] = field(default_factory=dict)
     #: writes a reviewer dropped when apply found them stale: the same keys as ``undone``,
     #: the value -> who dropped it (:func:`_dropped`)
@@ -475,6 +476,8 @@ def load_view(
             if a and b
         }
     view.incomplete = _incomplete_objects(conn)
+    view.never_read = _never_read(conn)
+    view.incomplete |= view.never_read
     view.asked = {
         r[0]
         for r in conn.execute("select distinct item_id from plan_items where action = 'conflict'")
@@ -610,6 +613,23 @@ def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
         if status == "ok" and (cfg.get("sample") is None or cfg.get("file")):
             whole |= keys  # type: ignore[arg-type]
     return touched - whole
+
+
+def _never_read(conn: Any) -> set[tuple[str, str]]:
+    """``(source, object)`` no pull or file ever read: no record, schema, cursor or pull count
+    of it in the store. Their records may well exist in the CRM: a create there could copy
+    one (a HubSpot contact made a Lead while the store holds no Lead at all)."""
+    seen: set[tuple[str, str]] = set()
+    for table in ("snapshots", "schemas", "cursors"):
+        seen |= {(str(a), str(b)) for a, b in conn.execute(f"select distinct source, object from {table}")}  # fmt: skip
+    for (summary,) in conn.execute("select summary from runs where stage = 'pull'"):
+        try:
+            done = json.loads(summary or "{}") or {}
+            records = done.get("records") or {}
+            seen |= {tuple(str(k).split(":", 1)) for k in dict(records) if ":" in str(k)}  # type: ignore[misc]
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return set(_OBJECTS) - seen
 
 
 def pin_approved_links(view: StoreView, answers: dict[str, dict[str, Any]]) -> None:

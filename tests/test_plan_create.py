@@ -462,3 +462,27 @@ def test_a_record_an_earlier_match_run_clustered_is_not_created() -> None:
     w.decide("c-old", "duplicate", "non_match")  # a person: two companies
     again = build_plan(w.db, cfg())
     assert len(by(again.items, action="create")) == 2
+
+
+def test_nothing_is_created_in_an_object_the_store_never_read() -> None:
+    """Salesforce people never pulled (only Accounts loaded from a report): every unlinked
+    HubSpot contact was planned as a new Lead, though many exist in Salesforce. An object the
+    store holds nothing of (no record, schema, cursor or pull count) takes no creates."""
+    from recon.store import finish_run, start_run
+
+    w = World()
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", domain="acme.com")
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo"}, email=EMAIL)
+    w.db.execute(
+        "delete from schemas where source = 'salesforce' and object in ('Contact', 'Lead')"
+    )
+    res = plan(w, cfg())
+    assert [i["object"] for i in by(res.items, action="create")] == ["companies"]
+    assert res.skipped["create_target_not_pulled_whole"] == 1
+    (warning,) = [m for k, m in res.warnings if k == "salesforce.Lead"]
+    assert "holds none of its records" in warning and "recon pull --source salesforce" in warning
+    # a whole pull that found no Lead at all (an org without Leads) lifts the hold
+    run = start_run(w.db, "pull", config={"sample": None, "full": False})
+    finish_run(w.db, run, summary={"records": {"salesforce:Contact": 0, "salesforce:Lead": 0}})
+    again = build_plan(w.db, cfg())
+    assert sorted(i["object"] for i in by(again.items, action="create")) == ["Lead", "companies"]
