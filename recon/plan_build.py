@@ -524,7 +524,7 @@ class Planner:
             fname,
             before,
             after,
-            rec.modified_at,
+            rec.snapshot_time,
             pair_id,
             [pair_id],
             reason,
@@ -599,7 +599,7 @@ class Planner:
                 "field": fm.hubspot,
                 "value": hs_raw,
                 "as_salesforce": as_sf,
-                "modified_at": hs.modified_at,
+                "modified_at": hs.snapshot_time,
                 "writable": fm.to_hubspot and direction in _WRITES_HS,
             },
             "salesforce": {
@@ -608,7 +608,7 @@ class Planner:
                 "field": fm.salesforce,
                 "value": sf_raw,
                 "as_hubspot": as_hs,
-                "modified_at": sf.modified_at,
+                "modified_at": sf.snapshot_time,
                 "writable": fm.to_salesforce and direction in _WRITES_SF,
             },
         }

@@ -24,7 +24,7 @@ from .plan import APPROVED_LABELS, REJECTED_LABELS, field_choices, latest_decisi
 from .plan_values import value_key
 from .review_detail import CLUSTER_ANSWERS
 
-__all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view"]
+__all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view", "time_bound"]
 
 
 class Rec:
@@ -78,6 +78,17 @@ class Rec:
             return d if isinstance(d, dict) else {}
         props = d.get("properties")
         return props if isinstance(props, dict) else d
+
+    @property
+    def snapshot_time(self) -> str | None:
+        """The time apply checks the record against (changed after it: stale).
+
+        A record from an export file is dated only as finely as the file wrote its times:
+        HubSpot's export and most reports stop at the minute (``20:23``), the CRM at the
+        millisecond (``20:23:42.984``). Its time is then the end of that minute (or second):
+        the record itself was not changed since just because the CRM's time has digits the
+        file left out (:func:`time_bound`)."""
+        return time_bound(self.modified_at) if self.from_file else self.modified_at
 
     @property
     def history(self) -> dict[str, Any] | None:
@@ -588,6 +599,25 @@ def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[
             key = (str(item.get("system")), str(item.get("object")), rid, str(fname))
             out.setdefault(key, {})[value_key(value)] = who
     return out
+
+
+def time_bound(ts: str | None) -> str | None:
+    """The last instant a time written without its seconds (or without its fraction) stands for.
+
+    Examples:
+        >>> time_bound("2025-07-07T20:23:00.000Z"), time_bound("2025-07-07T20:23:42Z")
+        ('2025-07-07T20:23:59.999Z', '2025-07-07T20:23:42.999Z')
+        >>> time_bound("2025-07-07T20:23:42.984Z"), time_bound(None)
+        ('2025-07-07T20:23:42.984Z', None)
+    """
+    t = parse_ts(ts) if ts else None
+    if t is None:
+        return ts
+    if t.microsecond:
+        return ts
+    step = timedelta(minutes=1) if t.second == 0 else timedelta(seconds=1)
+    end = t + step - timedelta(milliseconds=1)
+    return end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
 
 
 def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:

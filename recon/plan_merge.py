@@ -308,7 +308,7 @@ def plan_merges(p: Planner) -> None:
                 None,
                 {f: fields_of[master].get(f) for f in writes},
                 writes,
-                mrec.modified_at,
+                mrec.snapshot_time,
                 cid,
                 [cid],
                 reason,

@@ -665,6 +665,26 @@ def test_an_undo_in_the_app_while_an_apply_runs_is_honoured(crm: CrmEnv, tmp_pat
     assert (result.applied, result.skipped) == (1, 2), result
 
 
+def test_a_record_without_a_time_is_stale_when_its_value_changed(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A record loaded from an export file without a modified column has no time to compare:
+    stale protection was off and a person's edit since the export was overwritten. The value
+    the plan saw is compared instead."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 2)
+    plan = make_plan(
+        db,
+        [hs_update(i, "name", n, n + " from recon", None) for i, n in zip(ids, names, strict=True)],
+    )
+    crm.edit("hubspot", "companies", ids[0], {"name": "Edited by a user"})
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.stale, result.applied) == (1, 1)
+    assert crm.hs_get("companies", ids[0], ["name"])["name"] == "Edited by a user"
+    assert crm.hs_get("companies", ids[1], ["name"])["name"] == names[1] + " from recon"
+
+
 def test_a_stale_write_approved_since_stays_re_aimed_when_decisions_move(
     crm: CrmEnv, tmp_path: Path
 ) -> None:

@@ -908,6 +908,26 @@ def test_recon_writing_another_field_does_not_make_a_record_newer(
         assert item["reason"]["why"] == "own_write_unclear"
 
 
+def test_a_record_from_an_export_file_is_dated_to_the_end_of_its_minute() -> None:
+    """HubSpot's export writes times to the minute (10:05), the CRM keeps milliseconds
+    (10:05:42.984): apply found nearly every write to a record loaded from an export "changed
+    since" and held it as stale. Its snapshot time is the end of the minute it stands for."""
+    from recon.apply_items import newer
+
+    w = World()
+    linked_contact(
+        w,
+        {"email": EMAIL, "city": None},
+        {"Email": EMAIL, "MailingCity": "Leeds"},
+        hs_cols={"modified_at": "2024-07-01T10:05:00.000Z", "origin": "file:contacts.csv"},
+        sf_cols={"modified_at": "2024-07-01T10:01:00.000Z"},
+    )
+    (item,) = [i for i in plan(w).items if i["field"] == "city"]
+    assert item["snapshot_modified_at"] == "2024-07-01T10:05:59.999Z"
+    assert not newer("2024-07-01T10:05:42.984Z", item["snapshot_modified_at"])
+    assert newer("2024-07-01T10:06:00.000Z", item["snapshot_modified_at"])
+
+
 def test_a_two_way_property_without_its_field_times_waits_for_a_person() -> None:
     """A property made two_way after the last pull has no field times in the store: the plan
     compared the HubSpot record's time, which an edit of any other property moves, and the
