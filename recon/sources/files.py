@@ -722,6 +722,16 @@ def sf_id18(expr: pl.Expr) -> pl.Expr:
     return expr.map_elements(salesforce_id18, return_dtype=pl.String)
 
 
+def _id18_if_salesforce(source: str, name: str, expr: pl.Expr) -> pl.Expr:
+    """A Salesforce file's id and lookup fields (``Id``, ``AccountId``, ``OwnerId``...) with
+    15-character ids in their 18-character form, as the API gives them: a report's
+    ``0015g000000000d`` would otherwise be written into HubSpot's ``salesforceaccountid``."""
+    if source != "salesforce" or not name.endswith("Id"):
+        return expr
+    short = expr.cast(pl.String).str.contains(r"^[0-9A-Za-z]{15}$")
+    return pl.when(short).then(sf_id18(expr.cast(pl.String))).otherwise(expr)
+
+
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
     stripped = expr.str.strip_chars()
     return pl.when(stripped == "").then(None).otherwise(stripped)
@@ -1037,7 +1047,10 @@ def _canonical(
             exprs["archived"].alias("archived"),
             (
                 pl.struct(
-                    [pl.col(c).alias(n) for c, n in _data_names(data_columns, names or {}, table)]
+                    [
+                        _id18_if_salesforce(source, n, pl.col(c)).alias(n)
+                        for c, n in _data_names(data_columns, names or {}, table)
+                    ]
                 ).struct.json_encode()
                 if not lean
                 else pl.lit(None, dtype=pl.String)

@@ -527,6 +527,23 @@ def test_salesforce_ids_of_a_report_export_are_stored_in_their_18_character_form
     assert row == ("0015g0000000001AAA", "0055g0000000001AAA")
 
 
+def test_a_report_s_lookup_ids_are_stored_in_their_18_character_form_in_the_data_too(
+    tmp_path: Path,
+) -> None:
+    """The canonical columns were converted, but the record's fields kept the report's
+    15-character ``AccountId``: the plan then wrote it into HubSpot's ``salesforceaccountid``."""
+    path = tmp_path / "c.csv"
+    path.write_text(
+        "Contact ID,Last Name,Account ID,Email,Title\n"
+        "0035g0000000001,Bo,0015g0000000001,bo@x.co,ABCDEFGHIJKLMNO\n",
+        encoding="utf-8",
+    )
+    (data,) = read_export(path, "salesforce:Contact")["data"].to_list()
+    fields = json.loads(data)
+    assert (fields["Id"], fields["AccountId"]) == ("0035g0000000001AAA", "0015g0000000001AAA")
+    assert fields["Title"] == "ABCDEFGHIJKLMNO"  # no id field: left as it is
+
+
 def test_a_hubspot_contact_stores_its_contact_id_not_its_account_id(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text(
