@@ -555,7 +555,13 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
     except csv.Error as exc:
         raise _error(table, f"cannot read the header: {exc}", row=header_at + 1) from None
     labels = [h.strip() for h in header]
-    _check_header(table, labels)
+    # Excel's trailing empty columns ("Record ID,Name,,,"): dropped below when they hold nothing
+    named = len(labels)
+    while named and not labels[named - 1]:
+        named -= 1
+    unnamed = [f"\x00column {i + 1}" for i in range(named, len(labels))]
+    labels[named:] = unnamed
+    _check_header(table, labels[:named])
     _check_ragged(table, lines, data, len(labels))
     del lines
     try:
@@ -577,6 +583,18 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
         # the csv module read every record already (a quote inside a value, '5" pipe'): its
         # reading stands
         frame = _csv_frame(table.text, table.separator, labels, table.header_line)
+    for name in unnamed:
+        filled = frame.with_row_index("_i").filter(
+            pl.col(name).is_not_null() & (pl.col(name).str.strip_chars() != "")
+        )
+        if filled.height:
+            raise _error(
+                table,
+                f"column {name.split()[-1]} has values but no name in the header",
+                row=header_at + 2 + int(filled["_i"][0]),
+                hint="name the column in the header, or delete it",
+            )
+    frame = frame.drop(unnamed)
     # blank lines and all-empty rows (",,,", as spreadsheets export) are dropped; the rows
     # kept remember their lines (records spanning lines are counted from the text instead)
     empty = frame.select(pl.all_horizontal(pl.all().is_null())).to_series()

@@ -1064,3 +1064,18 @@ def test_excel_s_sep_line_names_the_separator(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="the record id is blank") as err:
         read_export(path, "hubspot:companies")
     assert err.value.row == 4
+
+
+def test_trailing_empty_columns_of_a_csv_are_dropped(tmp_path: Path) -> None:
+    """Excel leaves empty columns at the end ("Record ID,Company name,,,"): the xlsx reader
+    dropped them, the csv reader refused the file ("column 3 of the header has no name")."""
+    path = tmp_path / "co.csv"
+    path.write_text("Record ID,Company name,,\n7,Acme,,\n8,Beta,,\n", encoding="utf-8")
+    frame = read_export(path, "hubspot:companies")
+    assert frame["record_id"].to_list() == ["7", "8"]
+    assert json.loads(frame["data"][0]) == {"hs_object_id": "7", "name": "Acme"}
+    # a value under a column without a name is refused: where it is, and what to do
+    path.write_text("Record ID,Company name,,\n7,Acme,,\n8,Beta,,x\n", encoding="utf-8")
+    with pytest.raises(FileFormatError, match="column 4 has values but no name") as err:
+        read_export(path, "hubspot:companies")
+    assert "row 3" in str(err.value)
