@@ -473,6 +473,12 @@ def pull(
                     f"{n:,} row{'' if n == 1 else 's'} left alone: no modification time to show "
                     "they are newer than the stored records (export the last-modified column)"
                 )
+            if n := result.summary.get("absent"):
+                console.print(
+                    f"{n:,} record{'' if n == 1 else 's'} an earlier export loaded "
+                    f"{'is' if n == 1 else 'are'} not in this file: kept as they were (deleted "
+                    "in the CRM? a filtered export?); `recon pull` reads deletions"
+                )
             return
         columns = (
             TextColumn("{task.description}"),

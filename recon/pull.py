@@ -779,6 +779,7 @@ def load_file(
     result.summary = {"file": str(path), "as": as_, "records": result.records,
                       "changed": result.changed, "calls": {},
                       "out_of_scope": stats.get("out_of_scope", 0),
-                      "older": stats.get("older", 0), "no_time": stats.get("no_time", 0)}  # fmt: skip
+                      "older": stats.get("older", 0), "no_time": stats.get("no_time", 0),
+                      "absent": stats.get("absent", 0)}  # fmt: skip
     finish_run(db, run_id, status="ok", summary=result.summary)
     return result

@@ -740,6 +740,23 @@ def sf_id18(expr: pl.Expr) -> pl.Expr:
     return expr.map_elements(salesforce_id18, return_dtype=pl.String)
 
 
+def _absent_from(db: Any, source: str, read: pl.DataFrame) -> int:
+    """Live records of the file's objects that an earlier export file loaded and this file
+    lacks (a re-import leaves them as they were: the count says so)."""
+    n = 0
+    for obj, ids in read.group_by("object").agg(pl.col("record_id")).rows():
+        stored = {
+            r[0]
+            for r in db.execute(
+                "select record_id from snapshots where source = ? and object = ? and "
+                "archived = 0 and origin like 'file:%'",
+                [source, obj],
+            )
+        }
+        n += len(stored - set(ids))
+    return n
+
+
 def _id18_if_salesforce(source: str, name: str, expr: pl.Expr) -> pl.Expr:
     """A Salesforce file's id and lookup fields (``Id``, ``AccountId``, ``OwnerId``...) with
     15-character ids in their 18-character form, as the API gives them: a report's
@@ -1479,6 +1496,13 @@ def load_export(
                 "modification time and the file's row has none to show it is newer (export "
                 "the last-modified column too, in a format recon reads)"
             )
+        absent = _absent_from(db, source, read)
+        if absent:
+            notes.append(
+                f"{absent:,} record(s) an earlier export file loaded are not in this one: they "
+                "stay in the store as they were (deleted in the CRM? a filtered export?); "
+                "load a whole export, or `recon pull` to read deletions from the CRM"
+            )
         for note in notes:
             log.warning("%s: %s", path, note)
         written = _upsert_snapshots(db, frame, run_id=rid, origin=f"file:{path}")
@@ -1494,6 +1518,7 @@ def load_export(
         "out_of_scope": dropped,
         "older": left["older"],
         "no_time": left["no_time"],
+        "absent": absent,
         "objects": {o: n for o, n in counts},
     }
     if stats is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import polars as pl
@@ -384,6 +385,21 @@ def test_load_export_stores_snapshots_in_a_pull_run(tmp_path: Path, fresh_db) ->
     # loading again upserts: no doubled rows
     load_export(fresh_db, path, "salesforce:contacts")
     assert fresh_db["snapshots"].count == 2
+
+
+def test_a_re_import_counts_the_records_its_file_lacks(
+    tmp_path: Path, fresh_db, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An updated export without a record left it live in the store, silently: the next plan
+    still proposed creating it elsewhere. The load now says how many it lacks."""
+    first = write_csv(tmp_path / "v1.csv", [["Record ID", "Company name"], ["1", "A"], ["2", "B"]])
+    load_export(fresh_db, first, "hubspot:companies")
+    second = write_csv(tmp_path / "v2.csv", [["Record ID", "Company name"], ["1", "A2"]])
+    stats: dict[str, Any] = {}
+    with caplog.at_level("WARNING"):
+        load_export(fresh_db, second, "hubspot:companies", stats=stats)
+    assert stats["absent"] == 1
+    assert "1 record(s) an earlier export file loaded are not in this one" in caplog.text
 
 
 def test_load_export_bad_file_stores_nothing(tmp_path: Path, fresh_db) -> None:
