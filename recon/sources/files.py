@@ -893,6 +893,7 @@ def _canonical(
     lean: bool,
     names: dict[str, str] | None = None,
     provided: set[str] | None = None,
+    numeric: frozenset[str] | None = None,
 ) -> pl.DataFrame:
     kind = f"{source}:{obj}"
     aliases = ALIASES[kind]
@@ -1068,6 +1069,13 @@ def _canonical(
     exprs["archived"] = (
         pick("archived").str.to_lowercase().is_in(_TRUE).fill_null(False).cast(pl.Int8)
     )
+    data_names = [] if lean else _data_names(data_columns, names or {}, table)
+    number_columns = {n for _c, n in data_names if n in (numeric or ())}
+    # a file's numbers in its own locale: "1.200" is twelve hundred where "15.488.000,00" is
+    # written too (the plan would read 1.2 and write it)
+    comma = bool(number_columns) and decimal_comma(
+        clean, [c for c, n in data_names if n in number_columns], table.separator
+    )
     out = (
         clean.lazy()
         .select(
@@ -1083,8 +1091,12 @@ def _canonical(
             (
                 pl.struct(
                     [
-                        _id18_if_salesforce(source, n, pl.col(c)).alias(n)
-                        for c, n in _data_names(data_columns, names or {}, table)
+                        (
+                            _point_decimal(pl.col(c))
+                            if n in number_columns and comma
+                            else _id18_if_salesforce(source, n, pl.col(c))
+                        ).alias(n)
+                        for c, n in data_names
                     ]
                 ).struct.json_encode()
                 if not lean
@@ -1198,7 +1210,79 @@ def read_export(
     else:
         table = _read_csv(path, raw)
     names = None if lean else field_names(source, obj, schemas)
-    return _canonical(table, source, obj, lean=lean, names=names, provided=provided)
+    numeric = None if lean else number_fields(source, obj, schemas)
+    return _canonical(
+        table, source, obj, lean=lean, names=names, provided=provided, numeric=numeric
+    )
+
+
+#: schema types whose values are numbers (HubSpot ``number``; Salesforce's numeric types)
+_NUMBER_TYPES = frozenset({"number", "double", "currency", "int", "integer", "long", "percent"})
+
+
+def number_fields(
+    source: str, obj: str, schemas: dict[str, list[dict[str, Any]]] | None
+) -> frozenset[str]:
+    """API names of the number fields of a file's object: the default mappings' numbers, and
+    the stored schema's.
+
+    Examples:
+        >>> sorted(number_fields("salesforce", "Account", None))
+        ['AnnualRevenue', 'NumberOfEmployees']
+    """
+    from ..mapping import default_mappings
+
+    objects = (
+        {"contacts": ("Contact", "Lead")}.get(obj, (obj,)) if source == "salesforce" else (obj,)
+    )
+    out = set()
+    for m in default_mappings():
+        if m.kind != "number":
+            continue
+        if source == "hubspot" and m.object == obj:
+            out.add(m.hubspot)
+        elif source == "salesforce" and m.salesforce_object in objects and not m.derived:
+            out.add(m.salesforce)
+    for one in objects:
+        for f in (schemas or {}).get(one) or []:
+            if isinstance(f, dict) and str(f.get("type") or "").lower() in _NUMBER_TYPES:
+                out.add(str(f.get("name")))
+    return frozenset(out)
+
+
+#: number texts only a decimal comma reads (1.234,5; 12,50; 2.500.000), and only a decimal point
+_COMMA_DECIMAL = r"^[+-]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,})|\d{1,3}(\.\d{3}){2,})$"
+_POINT_DECIMAL = r"^[+-]?(\d{1,3}(,\d{3})+\.\d+|\d+\.(\d{1,2}|\d{4,})|\d{1,3}(,\d{3}){2,})$"
+_COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
+
+
+def decimal_comma(frame: pl.DataFrame, columns: list[str], separator: str) -> bool:
+    """Whether a file's numbers are written with a decimal comma (``1.200`` = twelve hundred).
+
+    Read from the number columns: a value only a decimal comma reads and none only a decimal
+    point reads; with no such value, a ``;``-separated file (European Excel's) says so.
+
+    Examples:
+        >>> f = pl.DataFrame({"n": ["1.200", "15.488.000,00"]})
+        >>> decimal_comma(f, ["n"], ","), decimal_comma(f[:1], ["n"], ","), decimal_comma(f[:1], ["n"], ";")
+        (True, False, True)
+    """
+    comma = point = 0
+    for c in columns:
+        text = frame[c].cast(pl.String).str.strip_chars().str.replace_all(r"[\s\u00a0]", "")
+        comma += int(text.str.contains(_COMMA_DECIMAL).sum() or 0)
+        point += int(text.str.contains(_POINT_DECIMAL).sum() or 0)
+    if comma or point:
+        return comma > 0 and point == 0
+    return separator == ";"
+
+
+def _point_decimal(expr: pl.Expr) -> pl.Expr:
+    """Numbers written with a decimal comma, as the API writes them (``1.200,5`` -> ``1200.5``);
+    other text as it is."""
+    text = expr.cast(pl.String).str.strip_chars().str.replace_all(r"[\s\u00a0]", "")
+    fixed = text.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    return pl.when(text.str.contains(_COMMA_NUMBER)).then(fixed).otherwise(expr)
 
 
 _KEY = ("source", "object", "record_id")

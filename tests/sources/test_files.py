@@ -1095,3 +1095,28 @@ def test_trailing_empty_columns_of_a_csv_are_dropped(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="column 4 has values but no name") as err:
         read_export(path, "hubspot:companies")
     assert "row 3" in str(err.value)
+
+
+def test_numbers_with_a_decimal_comma_are_stored_as_the_api_writes_them(tmp_path: Path) -> None:
+    """A European report writes "1.200" for twelve hundred: stored as text, the plan read 1.2
+    and proposed writing it over HubSpot's employees. A file's numbers are read in its locale."""
+    path = tmp_path / "acc.csv"
+    path.write_bytes(
+        "Account ID;Account Name;Employees;Annual Revenue;Phone\n"
+        "0015g0000000001;Müller GmbH;1.200;15.488.000,00;030.123.456\n"
+        "0015g0000000002;Zeta AG;87;676.000;\n".encode("cp1252")
+    )
+    rows = [json.loads(d) for d in read_export(path, "salesforce:Account")["data"].to_list()]
+    assert [(r["NumberOfEmployees"], r["AnnualRevenue"]) for r in rows] == [
+        ("1200", "15488000.00"),
+        ("87", "676000"),
+    ]
+    assert rows[0]["Phone"] == "030.123.456"  # no number field: as written
+    # a decimal point file keeps its numbers as written (the plan reads 1,200 as 1200)
+    path.write_text(
+        "Account ID,Account Name,Employees,Annual Revenue\n"
+        '0015g0000000001,Acme,"1,200",15488000.50\n0015g0000000002,Beta,1.5,\n',
+        encoding="utf-8",
+    )
+    rows = [json.loads(d) for d in read_export(path, "salesforce:Account")["data"].to_list()]
+    assert [r["NumberOfEmployees"] for r in rows] == ["1,200", "1.5"]
