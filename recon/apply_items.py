@@ -224,6 +224,21 @@ def phases(items: list[Item]) -> list[tuple[str, str, str, list[Item]]]:
     return [(PHASES[k], system, obj, group) for (_seq, k, system, obj), group in out.items()]
 
 
+def _update_op(
+    obj: str, rid: str, group: list[Item], created: dict[str, str], *, opt_out: bool = False
+) -> tuple[Op, list[Item]]:
+    """One update op of a record's items (``opt_out``: its HubSpot email opt-out alone)."""
+    props: dict[str, Any] = {}
+    for item in group:
+        props.update(item.props(created))
+    snaps = [i.snapshot for i in group if i.snapshot and not i.payload.get("expect")]
+    ref = f"o:{rid}" if opt_out else f"u:{rid}"
+    op = Op(ref=ref, kind="update", object=obj, record_id=rid, properties=props)
+    if snaps and len(snaps) == len(group):
+        op.unmodified_since = min(snaps, key=lambda t: parse_ts(t) or t)
+    return op, group
+
+
 def ops_for(
     kind: str, obj: str, items: list[Item], created: dict[str, str]
 ) -> list[tuple[Op, list[Item]]]:
@@ -236,15 +251,17 @@ def ops_for(
             if item.action == "associate":
                 rid = item.ends(created)[0]
             by_record.setdefault(str(rid), []).append(item)
-        for rid, group in by_record.items():
-            props: dict[str, Any] = {}
-            for item in group:
-                props.update(item.props(created))
-            snaps = [i.snapshot for i in group if i.snapshot and not i.payload.get("expect")]
-            op = Op(ref=f"u:{rid}", kind="update", object=obj, record_id=rid, properties=props)
-            if snaps and len(snaps) == len(group):
-                op.unmodified_since = min(snaps, key=lambda t: parse_ts(t) or t)
-            out.append((op, group))
+        for rid, whole in by_record.items():
+            flag: list[Item] = []
+            if obj == "contacts":
+                # HubSpot sets an email opt-out through another API, after the rest: its own
+                # op, so each write's outcome is its own (one failing leaves the other landed)
+                flag = [i for i in whole if set(i.props(created)) == {"hs_email_optout"}]
+            rest = [i for i in whole if i not in flag]
+            if rest:
+                out.append(_update_op(obj, rid, rest, created))
+            if flag:
+                out.append(_update_op(obj, rid, flag, created, opt_out=True))
         return out
     for item in items:
         op = Op(ref=item.item_id, kind=kind, object=obj, record_id=item.record_id)

@@ -23,6 +23,7 @@ from .apply_items import Item, loads, newer, norm, ops_for, phases, refresh_unse
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .models import canonical_json, now_iso, sleep_noted, stable_id
+from .plan_values import norm as value_norm
 from .review_stale import index_stale
 from .store import get_run, transaction
 from .writers import CallBudget, Op, Outcome, RecordState, Writer, backoff_sleep, chunks
@@ -789,8 +790,8 @@ class Runner:
         if not item.snapshot and item.action in ("update", "owner") and item.field:
             # no time to compare (a record from an export file without a modified column):
             # the value the plan saw is all there is; another one there now is someone's edit
-            now = norm(state.values.get(item.field))
-            return now not in (norm(item.before), norm(item.after))
+            now = state.values.get(item.field)
+            return not (_same_loosely(now, item.before) or _same_loosely(now, item.after))
         if not newer(state.modified_at, item.snapshot):
             return False
         props = item.props()
@@ -1183,5 +1184,26 @@ def _inputs_moved(
             continue
         now = norm(state.values.get(f))
         if now != norm(per[rid]) and not any(f in a and now == norm(a[f]) for a in accepted):
+            return True
+    return False
+
+
+def _same_loosely(a: Any, b: Any) -> bool:
+    """Whether a value read from the CRM and one read from an export file are one value,
+    whatever the file's format: case (an option's label), a number's grouping, a flag's
+    spelling (``1``, ``true``).
+
+    Examples:
+        >>> _same_loosely("1200", "1,200"), _same_loosely("customer", "Customer")
+        (True, True)
+        >>> _same_loosely("true", "1"), _same_loosely("Oslo", "Bergen")
+        (True, False)
+    """
+    x, y = norm(a), norm(b)
+    if x == y or x.casefold() == y.casefold():
+        return True
+    for kind in ("number", "bool"):
+        u, v = value_norm(kind, a), value_norm(kind, b)
+        if u is not None and type(u) is not str and u == v:
             return True
     return False

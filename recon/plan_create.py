@@ -172,11 +172,19 @@ def plan_creates(p: Planner) -> None:
         bucket = recs.get((source, obj), {})
         other = "salesforce" if source == "hubspot" else "hubspot"
         targets = _TARGETS[(source, obj)]
-        partial = sorted(o for o in targets if (other, o) in p.view.incomplete)
+        # an object the config pulls that the store holds nothing of counts too (one the
+        # config leaves out is no part of the sync: its absence says nothing)
+        pulled = set(getattr(p.cfg, other).objects)
+        partial = sorted(
+            o
+            for o in targets
+            if (other, o) in p.view.incomplete or ((other, o) in p.view.never_read and o in pulled)
+        )
         if partial:
             unlinked = sum(1 for rid in bucket if rid not in p.linked.get(source, set()))
-            p.skipped["create_target_not_pulled_whole"] += unlinked
-            p.partial_targets.update((other, o) for o in partial)
+            if unlinked:
+                p.skipped["create_target_not_pulled_whole"] += unlinked
+                p.partial_targets.update((other, o) for o in partial)
             return
         # unlinked ids picked in C (no set of every id made first)
         for rid in sorted(filterfalse(p.linked.get(source, set()).__contains__, bucket)):

@@ -488,7 +488,6 @@ def load_view(
         }
     view.incomplete = _incomplete_objects(conn)
     view.never_read = _never_read(conn)
-    view.incomplete |= view.never_read
     view.asked = {
         r[0]
         for r in conn.execute("select distinct item_id from plan_items where action = 'conflict'")
@@ -602,11 +601,14 @@ def _dropped(db: sqlite_utils.Database) -> dict[tuple[str, str, str, str], dict[
 
 
 def time_bound(ts: str | None) -> str | None:
-    """The last instant a time written without its seconds (or without its fraction) stands for.
+    """The last instant a time written without its seconds (or without its fraction, or a
+    date alone, read as midnight) stands for.
 
     Examples:
         >>> time_bound("2025-07-07T20:23:00.000Z"), time_bound("2025-07-07T20:23:42Z")
         ('2025-07-07T20:23:59.999Z', '2025-07-07T20:23:42.999Z')
+        >>> time_bound("2025-07-07T00:00:00.000Z")
+        '2025-07-07T23:59:59.999Z'
         >>> time_bound("2025-07-07T20:23:42.984Z"), time_bound(None)
         ('2025-07-07T20:23:42.984Z', None)
     """
@@ -615,7 +617,12 @@ def time_bound(ts: str | None) -> str | None:
         return ts
     if t.microsecond:
         return ts
-    step = timedelta(minutes=1) if t.second == 0 else timedelta(seconds=1)
+    if t.second:
+        step = timedelta(seconds=1)
+    elif t.hour or t.minute:
+        step = timedelta(minutes=1)
+    else:  # a "Last Modified Date" column of a report: the whole day
+        step = timedelta(days=1)
     end = t + step - timedelta(milliseconds=1)
     return end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
 

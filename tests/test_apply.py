@@ -685,6 +685,39 @@ def test_a_record_without_a_time_is_stale_when_its_value_changed(
     assert crm.hs_get("companies", ids[1], ["name"])["name"] == names[1] + " from recon"
 
 
+def test_an_email_opt_out_has_its_own_outcome(crm: CrmEnv, tmp_path: Path) -> None:
+    """A HubSpot opt-out goes through the communication preferences API after the rest of the
+    record's write: when it fails, the other field, which landed, is still confirmed (it was
+    marked failed with it, and an undo could not restore it)."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    ok, bare = crm.hs_create(
+        "contacts", [{"email": f"o{i}-{tag}@example.org", "lastname": "O"} for i in range(2)]
+    )
+    crm.edit("hubspot", "contacts", bare, {"email": None})
+    items = []
+    for rid in (ok, bare):
+        snap = crm.modified("hubspot", "contacts", rid)
+        items += [
+            hs_update(rid, "jobtitle", None, "CEO", snap, obj="contacts"),
+            hs_update(rid, "hs_email_optout", None, "true", snap, obj="contacts"),
+        ]
+    result = apply_plan(db, cfg, plan_run_id=make_plan(db, items))
+    assert (result.applied, sum(result.failed.values())) == (3, 1), result
+    states = dict(
+        db.execute(
+            "select json_extract(item, '$.record_id') || ':' || json_extract(item, '$.field'), "
+            "state from journal where run_id = ?",
+            [result.run_id],
+        ).fetchall()
+    )
+    assert states[f"{bare}:jobtitle"] == "confirmed"
+    assert states[f"{bare}:hs_email_optout"] == "failed"
+    assert crm.hs_get("contacts", ok, ["hs_email_optout"])["hs_email_optout"] == "true"
+    assert crm.hs_get("contacts", bare, ["jobtitle"])["jobtitle"] == "CEO"
+
+
 def test_a_stale_write_approved_since_stays_re_aimed_when_decisions_move(
     crm: CrmEnv, tmp_path: Path
 ) -> None:

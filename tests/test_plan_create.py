@@ -486,3 +486,19 @@ def test_nothing_is_created_in_an_object_the_store_never_read() -> None:
     finish_run(w.db, run, summary={"records": {"salesforce:Contact": 0, "salesforce:Lead": 0}})
     again = build_plan(w.db, cfg())
     assert sorted(i["object"] for i in by(again.items, action="create")) == ["Lead", "companies"]
+
+
+def test_an_object_the_config_does_not_pull_holds_no_create_back() -> None:
+    """An org that leaves Leads out of `[salesforce] objects` never stores one: that absence
+    says nothing, and held every HubSpot contact create back for good (with a hint to pull,
+    which would not read Leads either)."""
+    w = World()
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", domain="acme.com")
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo"}, email=EMAIL)
+    w.db.execute("delete from schemas where source = 'salesforce' and object = 'Lead'")
+    c = cfg()
+    c.salesforce.objects = ["Account", "Contact"]
+    res = plan(w, c)
+    assert res.skipped.get("create_target_not_pulled_whole", 0) == 0
+    assert not [m for k, m in res.warnings if k.startswith("salesforce.")]
+    assert sorted(i["object"] for i in by(res.items, action="create")) == ["Lead", "companies"]

@@ -763,8 +763,14 @@ def _id18_if_salesforce(source: str, name: str, expr: pl.Expr) -> pl.Expr:
     ``0015g000000000d`` would otherwise be written into HubSpot's ``salesforceaccountid``."""
     if source != "salesforce" or not name.endswith("Id"):
         return expr
-    short = expr.cast(pl.String).str.contains(r"^[0-9A-Za-z]{15}$")
-    return pl.when(short).then(sf_id18(expr.cast(pl.String))).otherwise(expr)
+    text = expr.cast(pl.String)
+    # ids of the objects recon knows (and queues, "00G", as owners): a 15-character code of
+    # another system in a field named "...Id" is left as it is
+    short = text.str.contains(r"^[0-9A-Za-z]{15}$") & text.str.slice(0, 3).is_in(_ID_PREFIXES)
+    return pl.when(short).then(sf_id18(text)).otherwise(expr)
+
+
+_ID_PREFIXES = [*SF_ID_PREFIXES, "00G"]
 
 
 def _blank_to_null(expr: pl.Expr) -> pl.Expr:
@@ -1252,7 +1258,7 @@ def number_fields(
 
 #: number texts only a decimal comma reads (1.234,5; 12,50; 2.500.000), and only a decimal point
 _COMMA_DECIMAL = r"^[+-]?(\d{1,3}(\.\d{3})+,\d+|\d+,(\d{1,2}|\d{4,})|\d{1,3}(\.\d{3}){2,})$"
-_POINT_DECIMAL = r"^[+-]?(\d{1,3}(,\d{3})+\.\d+|\d+\.(\d{1,2}|\d{4,})|\d{1,3}(,\d{3}){2,})$"
+_POINT_DECIMAL = r"^[+-]?(\d{1,3}(,\d{3})+(\.\d+)?|\d+\.(\d{1,2}|\d{4,}))$"
 _COMMA_NUMBER = r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"
 
 
@@ -1260,12 +1266,15 @@ def decimal_comma(frame: pl.DataFrame, columns: list[str], separator: str) -> bo
     """Whether a file's numbers are written with a decimal comma (``1.200`` = twelve hundred).
 
     Read from the number columns: a value only a decimal comma reads and none only a decimal
-    point reads; with no such value, a ``;``-separated file (European Excel's) says so.
+    point (or comma-grouped thousands, ``1,200``) reads; with no such value, a ``;``-separated
+    file (European Excel's) says so.
 
     Examples:
         >>> f = pl.DataFrame({"n": ["1.200", "15.488.000,00"]})
         >>> decimal_comma(f, ["n"], ","), decimal_comma(f[:1], ["n"], ","), decimal_comma(f[:1], ["n"], ";")
         (True, False, True)
+        >>> decimal_comma(pl.DataFrame({"n": ["1,200", "350"]}), ["n"], ";")  # a US file with ;
+        False
     """
     comma = point = 0
     for c in columns:

@@ -464,7 +464,7 @@ class HubSpotWriter:
                 for rid, st in self.current("contacts", ids, ["email"]).items()
             }
             for op, rid in zip(pending, ids, strict=True):
-                done = self._unsubscribe(op, rid, known.get(rid))
+                done = self._unsubscribe(op, rid, known.get(rid), found=rid in known)
                 if op.kind == "create" and not done.ok:
                     # the contact exists: its create stands (a failure would lose the id and
                     # plan it again); the next plan proposes the opt-out again, as an update
@@ -474,8 +474,23 @@ class HubSpotWriter:
                 out[op.ref] = done
         return [out[op.ref] for op in ops]
 
-    def _unsubscribe(self, op: Op, record_id: str, email: str | None) -> Outcome:
-        """Opt one contact's address out of all email (communication preferences v4)."""
+    def _unsubscribe(
+        self, op: Op, record_id: str, email: str | None, *, found: bool = True
+    ) -> Outcome:
+        """Opt one contact's address out of all email (communication preferences v4).
+
+        A network or server error is a retryable outcome, not raised: the rest of the
+        record's write landed already, and its outcome stands (errors never name the address:
+        the record id does)."""
+        if not found:
+            return Outcome(
+                op.ref,
+                False,
+                record_id,
+                ErrorClass.NOT_FOUND,
+                f"contact {record_id} is gone from HubSpot (merged or archived since): its "
+                "opt-out was not set",
+            )
         if not email:
             return Outcome(
                 op.ref,
@@ -503,11 +518,16 @@ class HubSpotWriter:
 
         try:
             self._call(send)
-        except SourceError:
-            raise
+        except SourceError as exc:
+            if exc.error_class not in (ErrorClass.NETWORK, ErrorClass.SERVER_ERROR):
+                raise
+            return Outcome(op.ref, False, record_id, exc.error_class, scrub(str(exc), [email]))
         except Exception as exc:
             cls, message = self._client_error(exc)
-            return Outcome(op.ref, False, record_id, cls, f"opting {email} out failed: {message}")
+            message = scrub(message, [email])
+            return Outcome(
+                op.ref, False, record_id, cls, f"opting contact {record_id} out failed: {message}"
+            )
         return Outcome(op.ref, True, record_id)
 
     def _batch(self, kind: str, obj: str, ops: list[Op]) -> list[Outcome]:
@@ -768,16 +788,20 @@ class HubSpotWriter:
                     survivor,
                     cls,
                     f"merged into {survivor}, but its field values were refused: {message}",
+                    merged=tuple(map(str, op.merge_ids)),
                 )
         if opted_out(flag):  # a member's opt-out: through communication preferences
             email = self.current(op.object, [survivor], ["email"]).get(survivor)
             opt = self._unsubscribe(
-                op, survivor, str(email.values.get("email") or "") if email else None
+                op,
+                survivor,
+                str(email.values.get("email") or "") if email else None,
+                found=email is not None,
             )
             if not opt.ok:
                 return Outcome(
                     op.ref, False, survivor, opt.error_class, f"merged into {survivor}, but "
-                    f"{opt.error}",
+                    f"{opt.error}", merged=tuple(map(str, op.merge_ids)),
                 )  # fmt: skip
         return Outcome(op.ref, True, survivor)
 
