@@ -27,10 +27,10 @@ __all__ = ["FieldInfo", "check", "field_info"]
 _HS_STRING_FIELDS = {"text", "textarea", "phonenumber", "html", "file", "calculation_equation"}
 _SF_TEXT = {"string", "textarea", "email", "phone", "url", "encryptedstring", "combobox"}
 _SF_NUMBER = {"int", "long", "double", "currency", "percent"}
-#: HubSpot properties holding several labelled values (cannot be mapped, seed 004)
 #: read-only to the CRM API, but recon sets them through HubSpot's communication preferences
 #: API (opt-outs only: see :class:`recon.writers.hubspot.HubSpotWriter`)
 _HS_VIA_SUBSCRIPTIONS = frozenset({"hs_email_optout"})
+#: HubSpot properties holding several labelled values (cannot be mapped, seed 004)
 _HS_MULTI_LABELLED = {
     "hs_additional_emails",
     "hs_additional_phone_numbers",

@@ -192,8 +192,6 @@ def routes(state: SandboxState) -> list[BaseRoute]:
             )
             return JSONResponse(definition)
 
-    # ------------------------------------------------------------------ owners
-
     # ------------------------------------------------------------------ subscriptions
 
     async def unsubscribe_all(request: Request) -> Response:
@@ -239,6 +237,8 @@ def routes(state: SandboxState) -> list[BaseRoute]:
                 "completedAt": started_at(),
             }
         )
+
+    # ------------------------------------------------------------------ owners
 
     async def owners(request: Request) -> Response:
         q = request.query_params
