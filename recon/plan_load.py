@@ -23,6 +23,7 @@ from .models import REFUSING_LABELS, SF_ID_PREFIXES, parse_ts, stable_id
 from .plan import APPROVED_LABELS, REJECTED_LABELS, field_choices, latest_decisions
 from .plan_values import value_key
 from .review_detail import CLUSTER_ANSWERS
+from .sources.crm import iso_utc
 
 __all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view", "time_bound"]
 
@@ -486,8 +487,9 @@ def load_view(
             )
             if a and b
         }
-    view.incomplete = _incomplete_objects(conn)
-    view.never_read = _never_read(conn)
+    touched, whole = _pulled_objects(conn)
+    view.incomplete = touched - whole
+    view.never_read = _never_read(conn, touched)
     view.asked = {
         r[0]
         for r in conn.execute("select distinct item_id from plan_items where action = 'conflict'")
@@ -623,14 +625,14 @@ def time_bound(ts: str | None) -> str | None:
         step = timedelta(minutes=1)
     else:  # a "Last Modified Date" column of a report: the whole day
         step = timedelta(days=1)
-    end = t + step - timedelta(milliseconds=1)
-    return end.strftime("%Y-%m-%dT%H:%M:%S.") + f"{end.microsecond // 1000:03d}Z"
+    return iso_utc(t + step - timedelta(milliseconds=1))
 
 
-def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
-    """``(source, object)`` that pull runs touched but none read whole: every run that
-    covered them was a ``--sample``, or stopped (budget, error, killed). A finished pull
-    without a sample, or a loaded export file, makes an object whole."""
+def _pulled_objects(conn: Any) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """``(touched, whole)``: the ``(source, object)`` pull runs counted records of, and those
+    some run read whole. Touched but not whole: every run that covered it was a
+    ``--sample``, or stopped (budget, error, killed). A finished pull without a sample, or a
+    loaded export file, makes an object whole."""
     touched: set[tuple[str, str]] = set()
     whole: set[tuple[str, str]] = set()
     for status, config, summary in conn.execute(
@@ -649,23 +651,17 @@ def _incomplete_objects(conn: Any) -> set[tuple[str, str]]:
         touched |= keys  # type: ignore[arg-type]
         if status == "ok" and (cfg.get("sample") is None or cfg.get("file")):
             whole |= keys  # type: ignore[arg-type]
-    return touched - whole
+    return touched, whole
 
 
-def _never_read(conn: Any) -> set[tuple[str, str]]:
+def _never_read(conn: Any, touched: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """``(source, object)`` no pull or file ever read: no record, schema, cursor or pull count
-    of it in the store. Their records may well exist in the CRM: a create there could copy
-    one (a HubSpot contact made a Lead while the store holds no Lead at all)."""
-    seen: set[tuple[str, str]] = set()
+    (``touched``, :func:`_pulled_objects`) of it in the store. Their records may well exist in
+    the CRM: a create there could copy one (a HubSpot contact made a Lead while the store holds
+    no Lead at all)."""
+    seen = set(touched)
     for table in ("schemas", "cursors"):
         seen |= {(str(a), str(b)) for a, b in conn.execute(f"select distinct source, object from {table}")}  # fmt: skip
-    for (summary,) in conn.execute("select summary from runs where stage = 'pull'"):
-        try:
-            done = json.loads(summary or "{}") or {}
-            records = done.get("records") or {}
-            seen |= {tuple(str(k).split(":", 1)) for k in dict(records) if ":" in str(k)}  # type: ignore[misc]
-        except (TypeError, ValueError, AttributeError):
-            continue
     # a record of it: one primary-key probe each (a distinct over 800k snapshots took 2 s)
     return {
         key
