@@ -459,12 +459,9 @@ class HubSpotWriter:
         ]
         if pending:
             ids = [str(out[op.ref].record_id if op.ref in out else op.record_id) for op in pending]
-            known = {
-                rid: str(st.values.get("email") or "").strip()
-                for rid, st in self.current("contacts", ids, ["email"]).items()
-            }
+            emails = self._emails(ids)
             for op, rid in zip(pending, ids, strict=True):
-                done = self._unsubscribe(op, rid, known.get(rid), found=rid in known)
+                done = self._unsubscribe(op, rid, emails)
                 if op.kind == "create" and not done.ok:
                     # the contact exists: its create stands (a failure would lose the id and
                     # plan it again); the next plan proposes the opt-out again, as an update
@@ -474,15 +471,22 @@ class HubSpotWriter:
                 out[op.ref] = done
         return [out[op.ref] for op in ops]
 
-    def _unsubscribe(
-        self, op: Op, record_id: str, email: str | None, *, found: bool = True
-    ) -> Outcome:
-        """Opt one contact's address out of all email (communication preferences v4).
+    def _emails(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """Contact id -> its e-mail address ('' without one); a contact gone is absent."""
+        return {
+            rid: str(st.values.get("email") or "").strip()
+            for rid, st in self.current("contacts", record_ids, ["email"]).items()
+        }
+
+    def _unsubscribe(self, op: Op, record_id: str, emails: dict[str, str]) -> Outcome:
+        """Opt one contact's address out of all email (communication preferences v4), its
+        address read from ``emails`` (:meth:`_emails`).
 
         A network or server error is a retryable outcome, not raised: the rest of the
         record's write landed already, and its outcome stands (errors never name the address:
         the record id does)."""
-        if not found:
+        email = emails.get(record_id)
+        if email is None:
             return Outcome(
                 op.ref,
                 False,
@@ -791,13 +795,7 @@ class HubSpotWriter:
                     merged=tuple(map(str, op.merge_ids)),
                 )
         if opted_out(flag):  # a member's opt-out: through communication preferences
-            email = self.current(op.object, [survivor], ["email"]).get(survivor)
-            opt = self._unsubscribe(
-                op,
-                survivor,
-                str(email.values.get("email") or "") if email else None,
-                found=email is not None,
-            )
+            opt = self._unsubscribe(op, survivor, self._emails([survivor]))
             if not opt.ok:
                 return Outcome(
                     op.ref, False, survivor, opt.error_class, f"merged into {survivor}, but "
