@@ -16,6 +16,7 @@ import sqlite_utils
 
 from .models import canonical_json, now_iso, parse_ts, stable_id
 from .writers import Op
+from .writers.hubspot import OPT_OUT_ALL
 
 __all__ = ["PHASES", "Item", "loads", "newer", "norm", "ops_for", "phases", "to_item"]
 
@@ -256,7 +257,7 @@ def ops_for(
             if obj == "contacts":
                 # HubSpot sets an email opt-out through another API, after the rest: its own
                 # op, so each write's outcome is its own (one failing leaves the other landed)
-                flag = [i for i in whole if set(i.props(created)) == {"hs_email_optout"}]
+                flag = [i for i in whole if set(i.props(created)) == {OPT_OUT_ALL}]
             rest = [i for i in whole if i not in flag]
             if rest:
                 out.append(_update_op(obj, rid, rest, created))

@@ -21,6 +21,7 @@ from .mapping import (
     default_mappings,
     writes_of,
 )
+from .writers.hubspot import OPT_OUT_ALL
 
 __all__ = ["FieldInfo", "check", "field_info"]
 
@@ -29,7 +30,7 @@ _SF_TEXT = {"string", "textarea", "email", "phone", "url", "encryptedstring", "c
 _SF_NUMBER = {"int", "long", "double", "currency", "percent"}
 #: read-only to the CRM API, but recon sets them through HubSpot's communication preferences
 #: API (opt-outs only: see :class:`recon.writers.hubspot.HubSpotWriter`)
-_HS_VIA_SUBSCRIPTIONS = frozenset({"hs_email_optout"})
+_HS_VIA_SUBSCRIPTIONS = frozenset({OPT_OUT_ALL})
 #: HubSpot properties holding several labelled values (cannot be mapped, seed 004)
 _HS_MULTI_LABELLED = {
     "hs_additional_emails",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["STANDARD_LABELS", "field_names", "header_key"]
+__all__ = ["STANDARD_LABELS", "field_names", "header_key", "objects_of"]
 
 
 def header_key(label: str) -> str:
@@ -175,7 +175,13 @@ def _holds_ids(field: dict[str, Any]) -> bool:
     )
 
 
-def _objects(source: str, obj: str) -> tuple[str, ...]:
+def objects_of(source: str, obj: str) -> tuple[str, ...]:
+    """The CRM objects a file ``--as`` ``source:obj`` holds (a mixed Salesforce file: both).
+
+    Examples:
+        >>> objects_of("salesforce", "contacts"), objects_of("hubspot", "contacts")
+        (('Contact', 'Lead'), ('contacts',))
+    """
     return ("Contact", "Lead") if (source, obj) == ("salesforce", "contacts") else (obj,)
 
 
@@ -193,7 +199,7 @@ def field_names(
     from ..mapping import default_mappings
 
     out: dict[str, str] = {}
-    objects = _objects(source, obj)
+    objects = objects_of(source, obj)
     # weakest first: each later source overrides what an earlier one said (the stored
     # schema last: what this CRM calls its fields)
     for m in default_mappings():

@@ -41,7 +41,7 @@ from ..errors import FileFormatError
 from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
 from .base import RECORD_COLUMNS
 from .crm import domain_of
-from .file_labels import field_names
+from .file_labels import field_names, objects_of
 from .scope import OUT_OF_SCOPE, in_scope
 
 if TYPE_CHECKING:
@@ -1238,9 +1238,7 @@ def number_fields(
     """
     from ..mapping import default_mappings
 
-    objects = (
-        {"contacts": ("Contact", "Lead")}.get(obj, (obj,)) if source == "salesforce" else (obj,)
-    )
+    objects = objects_of(source, obj)
     out = set()
     for m in default_mappings():
         if m.kind != "number":
