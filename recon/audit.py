@@ -50,6 +50,7 @@ from .store import (
 
 __all__ = [
     "AUDIT_FIELDS",
+    "SUFFIX_FORMATS",
     "VerifyResult",
     "anchor",
     "append",
@@ -233,8 +234,8 @@ def _rows(db: sqlite_utils.Database, run_id: str | None) -> list[dict[str, Any]]
 
 
 #: file name endings that name an export format
-_SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-                   ".xlsx": "xlsx"}  # fmt: skip
+SUFFIX_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
+                  ".xlsx": "xlsx"}  # fmt: skip
 
 
 def is_folder(out: str | Path) -> bool:
@@ -256,7 +257,7 @@ def export_format(fmt: str | None, out: str | Path) -> str:
         >>> export_format(None, "trail.xlsx"), export_format(None, "exports/"), export_format("jsonl", "a.txt")
         ('xlsx', 'csv', 'jsonl')
     """
-    named = None if is_folder(out) else _SUFFIX_FORMATS.get(Path(out).suffix.lower())
+    named = None if is_folder(out) else SUFFIX_FORMATS.get(Path(out).suffix.lower())
     if fmt is None:
         return named or "csv"
     if fmt not in FORMATS:

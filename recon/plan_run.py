@@ -250,9 +250,6 @@ ITEM_COLUMNS = (
     "status", "why", "rule", "mapping", "score", "tier", "merge_victims", "create_source",
     "link_item_id", "requires", "snapshot_modified_at", "plan_run_id",
 )  # fmt: skip
-#: the file formats of ``--items``, by extension
-_ITEM_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet",
-                 ".xlsx": "xlsx"}  # fmt: skip
 
 
 def items_format(out: str | Path, fmt: str | None = None) -> str:
@@ -266,14 +263,14 @@ def items_format(out: str | Path, fmt: str | None = None) -> str:
         >>> items_format("plan.xlsx"), items_format("exports/")
         ('xlsx', 'csv')
     """
-    from .audit import export_format, is_folder
+    from .audit import SUFFIX_FORMATS, export_format, is_folder
 
     text = str(out).strip()
     if text in ("", "-"):
         raise UsageError(
             "--items needs a file or folder name", hint="e.g. --items plan.xlsx (or plan.csv)"
         )
-    if fmt is None and not is_folder(out) and Path(text).suffix.lower() not in _ITEM_FORMATS:
+    if fmt is None and not is_folder(out) and Path(text).suffix.lower() not in SUFFIX_FORMATS:
         raise UsageError(
             f"--items {out}: no items format ends in {Path(text).suffix or '(no extension)'}",
             hint="name the file .csv, .jsonl, .parquet or .xlsx",
