@@ -548,27 +548,34 @@ def test_a_report_s_lookup_ids_are_stored_in_their_18_character_form_in_the_data
 ) -> None:
     """The canonical columns were converted, but the record's fields kept the report's
     15-character ``AccountId``: the plan then wrote it into HubSpot's ``salesforceaccountid``."""
-    path = tmp_path / "c.csv"
-    path.write_text(
+    fields = _one_json(
+        tmp_path,
         "Contact ID,Last Name,Account ID,Email,Title\n"
         "0035g0000000001,Bo,0015g0000000001,bo@x.co,ABCDEFGHIJKLMNO\n",
-        encoding="utf-8",
+        "salesforce:Contact",
+        "data",
     )
-    (data,) = read_export(path, "salesforce:Contact")["data"].to_list()
-    fields = json.loads(data)
     assert (fields["Id"], fields["AccountId"]) == ("0035g0000000001AAA", "0015g0000000001AAA")
     assert fields["Title"] == "ABCDEFGHIJKLMNO"  # no id field: left as it is
 
 
+def _one_json(tmp_path: Path, text: str, as_: str, column: str) -> Any:
+    """The JSON ``column`` of the one record of an export file holding ``text``."""
+    path = tmp_path / "one.csv"
+    path.write_text(text, encoding="utf-8")
+    (value,) = read_export(path, as_)[column].to_list()
+    return json.loads(value)
+
+
 def test_a_hubspot_contact_stores_its_contact_id_not_its_account_id(tmp_path: Path) -> None:
-    path = tmp_path / "p.csv"
-    path.write_text(
+    ext = _one_json(
+        tmp_path,
         "Record ID,Email,Salesforce Account ID,Salesforce Contact ID\n"
         "7,a@b.co,0015g0000000001AAA,0035g0000000001AAA\n",
-        encoding="utf-8",
+        "hubspot:contacts",
+        "external_ids",
     )
-    (ext,) = read_export(path, "hubspot:contacts")["external_ids"].to_list()
-    assert json.loads(ext) == {"salesforce_id": "0035g0000000001AAA"}
+    assert ext == {"salesforce_id": "0035g0000000001AAA"}
 
 
 def test_a_file_load_applies_the_scoping_filters_as_a_pull_does(
