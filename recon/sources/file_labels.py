@@ -19,9 +19,18 @@ Examples:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STANDARD_LABELS", "field_names", "header_key", "objects_of"]
+__all__ = [
+    "HS_STANDARD_OPTIONS",
+    "STANDARD_LABELS",
+    "Options",
+    "field_names",
+    "header_key",
+    "objects_of",
+    "option_fields",
+]
 
 
 def header_key(label: str) -> str:
@@ -221,3 +230,126 @@ def field_names(
             if isinstance(f, dict) and f.get("name"):
                 out[header_key(str(f["name"]))] = str(f["name"])
     return out
+
+
+def _upper_snake(*labels: str) -> dict[str, str]:
+    return {label: re.sub(r"[^A-Z0-9]+", "_", label.upper()).strip("_") for label in labels}
+
+
+#: HubSpot's standard options, label -> internal value, per (object, property): a file loaded
+#: before any HubSpot schema was stored is read with these (a stored schema's options win)
+HS_STANDARD_OPTIONS: dict[tuple[str, str], dict[str, str]] = {
+    **{
+        (obj, "lifecyclestage"): {
+            "Subscriber": "subscriber",
+            "Lead": "lead",
+            "Marketing Qualified Lead": "marketingqualifiedlead",
+            "Sales Qualified Lead": "salesqualifiedlead",
+            "Opportunity": "opportunity",
+            "Customer": "customer",
+            "Evangelist": "evangelist",
+            "Other": "other",
+        }
+        for obj in ("companies", "contacts")
+    },
+    ("contacts", "hs_lead_status"): _upper_snake(
+        "New", "Open", "In Progress", "Open Deal", "Unqualified", "Attempted to Contact",
+        "Connected", "Bad Timing",
+    ),
+    ("contacts", "hs_analytics_source"): {
+        **_upper_snake(
+            "Organic Search", "Paid Search", "Email Marketing", "Social Media", "Referrals",
+            "Other Campaigns", "Direct Traffic", "Paid Social", "AI Referrals",
+        ),
+        "Organic Social": "SOCIAL_MEDIA",
+        "Offline Sources": "OFFLINE",
+    },
+    ("companies", "type"): _upper_snake("Prospect", "Partner", "Reseller", "Vendor", "Other"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Options:
+    """One picklist's options as a file may write them: internal values, or labels.
+
+    Examples:
+        >>> o = Options(frozenset({"customer"}), {"customer": "customer"})
+        >>> o.value_of("Customer"), o.value_of("customer"), o.value_of("VIP")
+        ('customer', 'customer', 'VIP')
+    """
+
+    values: frozenset[str]
+    #: label, case folded -> internal value
+    by_label: dict[str, str] = field(default_factory=dict)
+    #: several options in one value, ``;``-separated (HubSpot checkboxes, multi-select picklists)
+    multi: bool = False
+
+    def value_of(self, text: str) -> str:
+        """The internal value ``text`` stands for: itself when it is one, else the value of
+        the option it labels, else ``text`` as it is (no such option: the plan says so)."""
+        if text in self.values:
+            return text
+        return self.by_label.get(text.strip().casefold(), text)
+
+
+def _spec_options(source: str, spec: dict[str, Any]) -> Options | None:
+    """A HubSpot property's or a Salesforce describe field's options (None: not a picklist)."""
+    typ = str(spec.get("type") or "")
+    if source == "hubspot":
+        ftype = str(spec.get("fieldType") or "")
+        if typ != "enumeration" or ftype == "booleancheckbox":
+            return None
+        opts, multi = spec.get("options") or [], ftype == "checkbox"
+    else:
+        if typ not in ("picklist", "multipicklist"):
+            return None
+        opts, multi = spec.get("picklistValues") or [], typ == "multipicklist"
+    opts = [o for o in opts if isinstance(o, dict) and o.get("value") is not None]
+    return Options(
+        values=frozenset(str(o["value"]) for o in opts),
+        by_label={str(o.get("label") or "").casefold(): str(o["value"]) for o in opts},
+        multi=multi,
+    )
+
+
+def option_fields(
+    source: str, obj: str, schemas: dict[str, list[dict[str, Any]]] | None
+) -> dict[str, Options]:
+    """API name -> :class:`Options`, for the picklists of a file's object.
+
+    HubSpot exports write an option by its label ("Marketing Qualified Lead"), the API by its
+    internal value (``marketingqualifiedlead``); so do Salesforce reports where a picklist's
+    label differs from its API value (translations). A file's values are stored as the API
+    would give them: read through the stored schema's options, else (HubSpot) through
+    :data:`HS_STANDARD_OPTIONS`.
+
+    Examples:
+        >>> option_fields("hubspot", "contacts", None)["lifecyclestage"].value_of("Sales Qualified Lead")
+        'salesqualifiedlead'
+        >>> spec = {"name": "Status", "type": "picklist", "picklistValues": [{"label": "Offen", "value": "Open"}]}
+        >>> option_fields("salesforce", "Lead", {"Lead": [spec]})["Status"].value_of("offen")
+        'Open'
+    """
+    out: dict[str, Options] = {}
+    if source == "hubspot":
+        for (one, name), labels in HS_STANDARD_OPTIONS.items():
+            if one == obj:
+                out[name] = Options(
+                    frozenset(labels.values()), {k.casefold(): v for k, v in labels.items()}
+                )
+    stored: dict[str, Options] = {}
+    for one in objects_of(source, obj):  # a mixed file: the Contact's options first
+        for spec in (schemas or {}).get(one) or []:
+            if not isinstance(spec, dict) or not spec.get("name"):
+                continue
+            opts = _spec_options(source, spec)
+            name = str(spec["name"])
+            if opts is None:
+                continue
+            if name in stored:  # on both Contact and Lead: either's options
+                first = stored[name]
+                opts = Options(
+                    first.values | opts.values, {**opts.by_label, **first.by_label}, first.multi
+                )
+            stored[name] = opts
+    return {**out, **stored}

@@ -41,7 +41,7 @@ from ..errors import FileFormatError
 from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
 from .base import RECORD_COLUMNS
 from .crm import domain_of
-from .file_labels import field_names, objects_of
+from .file_labels import Options, field_names, objects_of, option_fields
 from .scope import OUT_OF_SCOPE, in_scope
 
 if TYPE_CHECKING:
@@ -900,6 +900,7 @@ def _canonical(
     names: dict[str, str] | None = None,
     provided: set[str] | None = None,
     numeric: frozenset[str] | None = None,
+    options: dict[str, Options] | None = None,
 ) -> pl.DataFrame:
     kind = f"{source}:{obj}"
     aliases = ALIASES[kind]
@@ -1082,6 +1083,10 @@ def _canonical(
     comma = bool(number_columns) and decimal_comma(
         clean, [c for c, n in data_names if n in number_columns], table.separator
     )
+    # a picklist's options as the API gives them: an export writes their labels
+    options = options or {}
+    picked = {c: option_value(pl.col(c), options[n]) for c, n in data_names if n in options}
+    _note_labels(table, clean, picked)
     out = (
         clean.lazy()
         .select(
@@ -1100,6 +1105,8 @@ def _canonical(
                         (
                             _point_decimal(pl.col(c))
                             if n in number_columns and comma
+                            else picked[c]
+                            if c in picked
                             else _id18_if_salesforce(source, n, pl.col(c))
                         ).alias(n)
                         for c, n in data_names
@@ -1217,9 +1224,66 @@ def read_export(
         table = _read_csv(path, raw)
     names = None if lean else field_names(source, obj, schemas)
     numeric = None if lean else number_fields(source, obj, schemas)
+    options = None if lean else option_fields(source, obj, schemas)
     return _canonical(
-        table, source, obj, lean=lean, names=names, provided=provided, numeric=numeric
+        table,
+        source,
+        obj,
+        lean=lean,
+        names=names,
+        provided=provided,
+        numeric=numeric,
+        options=options,
     )
+
+
+def option_value(expr: pl.Expr, options: Options) -> pl.Expr:
+    """A picklist column's values as the API writes them: an option's label becomes its
+    internal value (``Marketing Qualified Lead`` -> ``marketingqualifiedlead``), each of a
+    multi-select's ``;``-separated options alike; values and unknown text stay as they are.
+
+    Examples:
+        >>> o = Options(frozenset({"a_1", "b_2"}), {"alpha": "a_1", "beta": "b_2"}, multi=True)
+        >>> pl.select(option_value(pl.lit(pl.Series(["Alpha; beta", "a_1", "Gamma", None])), o)).to_series().to_list()
+        ['a_1;b_2', 'a_1', 'Gamma', None]
+    """
+    labels = {k: v for k, v in options.by_label.items() if k}
+
+    def one(text: pl.Expr) -> pl.Expr:
+        if options.multi:
+            text = text.str.strip_chars()
+        by_label = (
+            text.str.strip_chars()
+            .str.to_lowercase()
+            .replace_strict(labels, default=None, return_dtype=pl.String)
+        )
+        return (
+            pl.when(text.is_in(list(options.values)))
+            .then(text)
+            .otherwise(pl.coalesce(by_label, text))
+        )
+
+    if not options.multi:
+        return one(expr)
+    parts = expr.str.split(";").list.eval(one(pl.element()).filter(pl.element() != ""))
+    return pl.when(expr.is_null()).then(None).otherwise(parts.list.join(";"))
+
+
+def _note_labels(table: _Table, clean: pl.DataFrame, picked: dict[str, pl.Expr]) -> None:
+    """Log how many of a file's picklist values were option labels, stored as values."""
+    if not picked:
+        return
+    changed = clean.select(
+        **{c: (expr != pl.col(c)).fill_null(False).sum() for c, expr in picked.items()}
+    ).row(0, named=True)
+    for column, n in changed.items():
+        if n:
+            log.info(
+                "%s, column %r: %d option label(s) stored as the CRM's internal values",
+                table.path,
+                column,
+                n,
+            )
 
 
 #: schema types whose values are numbers (HubSpot ``number``; Salesforce's numeric types)

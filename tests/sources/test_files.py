@@ -1127,3 +1127,123 @@ def test_numbers_with_a_decimal_comma_are_stored_as_the_api_writes_them(tmp_path
     )
     rows = [json.loads(d) for d in read_export(path, "salesforce:Account")["data"].to_list()]
     assert [r["NumberOfEmployees"] for r in rows] == ["1,200", "1.5"]
+
+
+def test_a_hubspot_export_writes_option_labels_and_the_store_keeps_internal_values(
+    tmp_path: Path,
+) -> None:
+    """HubSpot exports write an option by its label; the API (and so the plan, the ranking of
+    lifecycle stages, the option mappings) knows its internal value. With no schema stored,
+    HubSpot's standard options are known; a value already internal and unknown text stay."""
+    data = _one_json(
+        tmp_path,
+        "Record ID,Email,Lifecycle Stage,Lead Status,Original Source,Industry\n"
+        "7,a@b.co,Marketing Qualified Lead,attempted to contact,Organic Social,Computer Software\n",
+        "hubspot:contacts",
+        "data",
+    )
+    assert data["lifecyclestage"] == "marketingqualifiedlead"
+    assert data["hs_lead_status"] == "ATTEMPTED_TO_CONTACT"
+    assert data["hs_analytics_source"] == "SOCIAL_MEDIA"
+    assert data["industry"] == "Computer Software"  # no schema: its options are not guessed
+    data = _one_json(
+        tmp_path,
+        "Record ID,Company name,Lifecycle Stage,Type\n101,Acme,customer,Vendor\n",
+        "hubspot:companies",
+        "data",
+    )
+    assert data == {
+        "hs_object_id": "101",
+        "name": "Acme",
+        "lifecyclestage": "customer",
+        "type": "VENDOR",
+    }
+
+
+def test_a_stored_schema_turns_every_picklist_label_of_a_file_into_its_value(
+    tmp_path: Path, fresh_db, caplog
+) -> None:
+    """Custom dropdowns and multiple checkboxes (HubSpot) and translated picklists (a
+    Salesforce report in German): each label, of each option of a multi-select too, is stored
+    as its value; a label of no option is kept as written (the plan reports it)."""
+    import logging
+
+    def options(*pairs: tuple[str, str], key: str = "options") -> dict[str, Any]:
+        return {key: [{"label": label, "value": value} for value, label in pairs]}
+
+    fresh_db["schemas"].insert_all(
+        [
+            {"source": "hubspot", "object": "contacts", "fields": json.dumps([
+                {"name": "tier", "label": "Tier", "type": "enumeration", "fieldType": "select",
+                 **options(("t1", "Gold"), ("t2", "Silver"))},
+                {"name": "products", "label": "Products", "type": "enumeration",
+                 "fieldType": "checkbox", **options(("p_a", "Mower"), ("p_b", "Hedge Trimmer"))},
+                {"name": "vip", "label": "VIP", "type": "enumeration",
+                 "fieldType": "booleancheckbox", **options(("true", "Yes"), ("false", "No"))},
+            ])},
+            {"source": "salesforce", "object": "Lead", "fields": json.dumps([
+                {"name": "Status", "label": "Status", "type": "picklist",
+                 **options(("Open", "Offen"), ("Working", "In Bearbeitung"), key="picklistValues")},
+                {"name": "Interests__c", "label": "Interessen", "type": "multipicklist",
+                 **options(("Golf", "Golf"), ("Sailing", "Segeln"), key="picklistValues")},
+            ])},
+        ],
+        pk=("source", "object"),
+    )  # fmt: skip
+    hs = tmp_path / "hs.csv"
+    hs.write_text(
+        "Record ID,Email,Tier,Products,VIP\n"
+        "1,a@x.org,Gold,Mower;hedge trimmer,Yes\n"
+        "2,b@x.org,t2,p_a,No\n"
+        "3,c@x.org,Platinum,,\n",
+        encoding="utf-8",
+    )
+    sf = tmp_path / "sf.csv"
+    sf.write_text(
+        "Lead ID,Nachname,Status,Interessen\n00Q5g0000000001,Berg,In Bearbeitung,Segeln;Golf\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.INFO, logger="recon.sources.files"):
+        load_export(fresh_db, hs, "hubspot:contacts")
+        load_export(fresh_db, sf, "salesforce:Lead")
+    stored = {
+        rid: json.loads(d)
+        for rid, d in fresh_db.execute("select record_id, data from snapshots").fetchall()
+    }
+    assert [(stored[r]["tier"], stored[r]["products"]) for r in "123"] == [
+        ("t1", "p_a;p_b"), ("t2", "p_a"), ("Platinum", None),
+    ]  # fmt: skip
+    assert stored["1"]["vip"] == "Yes"  # a checkbox is a boolean: the plan reads Yes/No
+    (lead,) = (d for rid, d in stored.items() if rid.startswith("00Q"))
+    assert lead["Status"] == "Working" and lead["Interests__c"] == "Sailing;Golf"
+    assert "column 'Tier': 1 option label(s) stored" in caplog.text
+    assert "column 'Products': 1 option label(s) stored" in caplog.text
+
+
+def test_option_labels_from_a_hubspot_export_plan_no_spurious_updates(tmp_path: Path) -> None:
+    """A HubSpot export's "In Progress" is the API's IN_PROGRESS, which the default mapping
+    pairs with Salesforce's "Working - Contacted": the linked pair agrees, nothing is planned."""
+    from recon.config import ReconConfig
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    hs = tmp_path / "hs.csv"
+    hs.write_text(
+        "Record ID,First Name,Last Name,Email,Job Title,Lead Status,Last Modified Date\n"
+        "7,Ann,Berg,ann@berg.no,CEO,In Progress,2026-01-10 12:00\n"
+    )
+    sf = tmp_path / "leads.csv"
+    sf.write_text(
+        "Lead ID,First Name,Last Name,Email,Company,Title,Lead Status\n"
+        "00Q5g0000000001,Ann,Berg,ann@berg.no,Berg AS,Chief Executive,Working - Contacted\n"
+    )
+    db = open_store(tmp_path / "recon.db")
+    load_export(db, hs, "hubspot:contacts")
+    load_export(db, sf, "salesforce:Lead")
+    cfg = ReconConfig()
+    run_match(db, cfg)
+    items = build_plan(db, cfg, dry_run=True).items
+    fields = {(i["system"], i["field"]) for i in items if i.get("field")}
+    assert ("hubspot", "jobtitle") in fields  # the pair was compared
+    assert not fields & {("hubspot", "hs_lead_status"), ("salesforce", "Status")}
