@@ -35,6 +35,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 import phonenumbers
 import polars as pl
@@ -65,6 +66,8 @@ __all__ = [
     "script_keys",
     "search_text",
     "page_platforms",
+    "stale_mark",
+    "stale_marks",
     "subhosts",
 ]
 
@@ -408,6 +411,34 @@ def _unescaped(s: pl.Series) -> pl.Series:
     for entity, char in _ENTITIES:
         s = s.str.replace_all(entity, char, literal=True)
     return s
+
+
+#: the marks that say a record is no longer used (a former name, "(formerly Beta)", does not)
+_STALE_ONLY = _STALE_MARKS.replace(r"|formerly\b[^\)\]]*|fka\b[^\)\]]*|f/k/a\b[^\)\]]*", "")
+_STALE_RE = re.compile(_STALE_ONLY.replace("(?i)", ""), re.IGNORECASE)
+
+
+def stale_marks(s: pl.Series) -> pl.Series:
+    """Whether each name carries a mark of a stale copy (:data:`_STALE_MARKS`: "DO NOT USE - ",
+    "(old)", "- Copy 2"...): such a record loses a link or a merge to its unmarked twin.
+
+    Examples:
+        >>> stale_marks(pl.Series(["DO NOT USE - Cobalt Wealth", "Cobalt Wealth", "Old-Timers Pizza", None])).to_list()
+        [True, False, False, False]
+    """
+    return s.cast(pl.String).str.contains(_STALE_ONLY).fill_null(False).alias(s.name)
+
+
+def stale_mark(text: Any) -> bool:
+    """Whether one name carries a mark of a stale copy (see :func:`stale_marks`).
+
+    Examples:
+        >>> stale_mark("Acme Corp (old)"), stale_mark("Acme Corp - Copy"), stale_mark("Old Mill Bakery")
+        (True, True, False)
+        >>> stale_mark("Acme Corp (formerly Beta)")  # a former name: the record is the live one
+        False
+    """
+    return isinstance(text, str) and _STALE_RE.search(text) is not None
 
 
 def _unmarked(s: pl.Series) -> pl.Series:

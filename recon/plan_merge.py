@@ -1,7 +1,8 @@
 """Merges of duplicate clusters: master-record rules and per-field survivorship.
 
 Master rules (``[mapping] master_rule``), each ending in the oldest record, then the
-smallest id, so the ranking is total and stable:
+smallest id, so the ranking is total and stable (a record marked as a stale copy, "DO NOT
+USE - Acme" or "Acme (old)", ranks after every unmarked one):
 
 - ``oldest``: earliest ``created_at``;
 - ``most_recent``: latest ``modified_at``;
@@ -28,6 +29,7 @@ from operator import is_not, ne, or_
 from typing import TYPE_CHECKING, Any
 
 from .models import parse_ts
+from .normalize import stale_mark
 from .plan import survivorship
 from .plan_values import (
     fast_stable_id,
@@ -74,12 +76,19 @@ def _association_counts(p: Planner) -> Counter[tuple[str, str]]:
 
 
 def rank_members(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
-    """Cluster members best-first under a master rule (ties: oldest, then smallest id).
+    """Cluster members best-first under a master rule (ties: oldest, then smallest id); a
+    record whose name is marked as a stale copy ("DO NOT USE - Acme", "Acme (old)") after
+    every unmarked one, under every rule: merging into it would keep the copy and delete the
+    live record.
 
     Examples:
         >>> MASTER_RULES[0]
         'oldest'
     """
+    return sorted(_by_rule(p, recs, rule), key=lambda r: stale_mark(r.name))
+
+
+def _by_rule(p: Planner, recs: list[Rec], rule: str) -> list[Rec]:
 
     def created(r: Rec) -> tuple[bool, float, str]:
         t = _ts(r.created_at)
@@ -298,6 +307,8 @@ def plan_merges(p: Planner) -> None:
             "tier": c["tier"],
             "master_chosen_by": chosen_by,
         }
+        if stale := [r.record_id for r in order if stale_mark(r.name)]:
+            reason["stale_copies"] = stale  # ranked last: marked as no longer used
         p.add(
             p.item(
                 iid,

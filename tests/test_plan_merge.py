@@ -95,6 +95,31 @@ def test_master_rules(rule: str, master: str) -> None:
     assert item["reason"]["rule"] == rule and p["rule"] == rule and p["irreversible"]
 
 
+@pytest.mark.parametrize(
+    ("rule", "stale", "master"),
+    [
+        ("oldest", "A", "B"),
+        ("most_recent", "C", "B"),
+        ("most_complete", "B", "A"),
+        ("most_associated", "B", "A"),
+        ("source_priority", "C", "A"),
+    ],
+)
+def test_a_copy_marked_stale_is_never_the_master_while_a_live_record_is_left(
+    rule: str, stale: str, master: str
+) -> None:
+    """The record a rule would keep is the one an admin marked "DO NOT USE": merging into it
+    would delete the live records, so the next one in the rule's order survives."""
+    w = World()
+    company_cluster(w)
+    w.db.execute("update snapshots set name = 'DO NOT USE - ' || name where record_id = ?", [stale])
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(master_rule=rule)).items, action="merge")
+    assert item["payload"]["master"] == master
+    assert item["payload"]["order"][-1] == stale
+    assert item["reason"]["stale_copies"] == [stale]
+
+
 def test_every_master_rule_is_tested() -> None:
     assert set(MASTER_RULES) == {
         "oldest",

@@ -180,6 +180,9 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
                 last + "|" + company.str.split(" ").list.first()
             )
         ).to_series()
+    # a stale copy ("DO NOT USE - Acme", "Acme (old)"): its marks are stripped for comparing,
+    # and the mark makes it lose a link to its live twin
+    out["stale"] = N.stale_marks(cols["name"] if entity == "companies" else full)
     # names written in another script than Latin: not compared letter by letter with Latin ones
     out["name_nonlatin"] = _nonlatin(cols["name"] if entity == "companies" else full)
     if entity != "companies":

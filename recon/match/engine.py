@@ -62,6 +62,10 @@ MAX_THREADS = 3
 #: ...when the two frames hold at most this many records together (above it, one stage at a
 #: time: the stages' working sets would add up; 1M x 1M companies peak at ~2.9 GB one at a time)
 THREADS_UP_TO_RECORDS = 1_000_000
+#: match weight (log2 of the Bayes factor) a link pair loses for a record marked as a stale copy
+#: ("DO NOT USE - Acme", "Acme (old)"): its unmarked twin takes the link unless the copy is the
+#: better match by more than a factor of 16
+STALE_PENALTY = 4.0
 _BLOCKING = threading.Lock()
 
 
@@ -310,11 +314,16 @@ def _links(
     tier[_department_pairs(left, right, pairs, g, settings)] = REJECT
     keep = tier != REJECT
     idx = np.flatnonzero(keep)
+    il_all, ir_all = pairs["_il"].gather(idx), pairs["_ir"].gather(idx)
+    # ranked by match weight (probabilities saturate at 1.0 and tie), a stale copy's pair
+    # ("DO NOT USE - Acme") set back by STALE_PENALTY: its live twin, as good a match or
+    # nearly, takes the link
+    stale = (left["stale"].gather(il_all) | right["stale"].gather(ir_all)).to_numpy()
     cand = pl.DataFrame(
         {
-            "_il": pairs["_il"].gather(idx),
-            "_ir": pairs["_ir"].gather(idx),
-            "score": prob[idx],
+            "_il": il_all,
+            "_ir": ir_all,
+            "score": total[idx] - STALE_PENALTY * stale,
             "_k": idx,
         }
     )

@@ -985,3 +985,36 @@ def test_a_role_address_alone_links_no_one() -> None:
     right = pl.DataFrame(sf).with_columns(source=pl.lit("salesforce"), object=pl.lit("Contact"))
     links = match_records(left, right, entity="contacts").links
     assert links.filter((pl.col("record_id_l") == "anon") & (pl.col("tier") == "auto")).height == 0
+
+
+@pytest.mark.parametrize("stale_name", ["DO NOT USE - Zorvex Widgets", "Zorvex Widgets (old)"])
+def test_a_stale_copy_loses_the_link_to_its_live_twin(make_companies, stale_name) -> None:
+    """A HubSpot company matches a Salesforce Account and the copy an admin marked stale
+    equally well (the marks are stripped for comparing): the live Account takes the link,
+    whatever order the rows come in; a stale copy with no live twin still links."""
+    hs, sf, _ = make_companies(60, seed=5, dup_share=0.0)
+    row = {"source": "salesforce", "object": "Account", "website": "zorvex.com",
+           "phone": None, "city": "Austin", "country": "US"}  # fmt: skip
+    hs_rows = pl.DataFrame(
+        [
+            {**row, "source": "hubspot", "object": "companies", "record_id": "h1",
+             "name": "Zorvex Widgets"},
+            {**row, "source": "hubspot", "object": "companies", "record_id": "h2",
+             "name": "Quillon Optics", "website": "quillon.com"},
+        ]
+    )  # fmt: skip
+    stale = [
+        {**row, "record_id": "a-1-stale", "name": stale_name},
+        {**row, "record_id": "a-quillon-old", "name": "DO NOT USE - Quillon Optics",
+         "website": "quillon.com"},
+    ]  # fmt: skip
+    live = [{**row, "record_id": "a-2-live", "name": "Zorvex Widgets"}]
+    for extra in (stale + live, live + stale):
+        r = match_records(
+            pl.concat([hs, hs_rows], how="diagonal"),
+            pl.concat([sf, pl.DataFrame(extra)], how="diagonal"),
+            entity="companies",
+        )
+        chosen = dict(r.links.select("record_id_l", "record_id_r").iter_rows())
+        assert chosen["h1"] == "a-2-live"
+        assert chosen["h2"] == "a-quillon-old"
