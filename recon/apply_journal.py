@@ -228,15 +228,25 @@ class Runner:
         return out
 
     def _audit_row(
-        self, item: Item, outcome: str, *, error: str | None = None, record_id: str | None = None
+        self,
+        item: Item,
+        outcome: str,
+        *,
+        error: str | None = None,
+        record_id: str | None = None,
+        unwritten: dict[str, str] | None = None,
     ) -> dict[str, Any]:
+        """One audit row; ``unwritten``: fields of a create that landed without them (left
+        out of ``after``, named in ``error``)."""
         rid = record_id or item.record_id
         link = None
         if item.system in self.writers and rid:
             link = self.writers[item.system].record_link(item.object, rid)
         before, after = item.before, item.after
         if item.kind == "create":
-            after = item.props()
+            after = {k: v for k, v in item.props().items() if k not in (unwritten or {})}
+            if unwritten:
+                error = "; ".join(f"{f} not written: {why}" for f, why in sorted(unwritten.items()))
         elif item.kind == "merge":
             # the survivorship values written onto the survivor, with what they replaced
             fields = dict(item.payload.get("fields") or item.payload.get("properties") or {})
@@ -628,7 +638,14 @@ class Runner:
                             error_class=None,
                             error=None,
                         )
-                        rows.append(self._audit_row(item, "confirmed", record_id=outcome.record_id))
+                        rows.append(
+                            self._audit_row(
+                                item,
+                                "confirmed",
+                                record_id=outcome.record_id,
+                                unwritten=outcome.unwritten,
+                            )
+                        )
                     else:
                         state = "planned" if outcome.retryable else "failed"
                         cls = outcome.error_class or ErrorClass.UNKNOWN

@@ -718,6 +718,27 @@ def test_an_email_opt_out_has_its_own_outcome(crm: CrmEnv, tmp_path: Path) -> No
     assert crm.hs_get("contacts", bare, ["jobtitle"])["jobtitle"] == "CEO"
 
 
+def test_a_contact_created_without_its_opt_out_is_audited_without_it(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """A create whose opt-out HubSpot cannot set (no e-mail address) stands, but its audit
+    said it was created opted out: ``after`` now leaves the flag out and ``error`` says why."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    item = create("hubspot", "contacts", {"firstname": f"N {tag}", "hs_email_optout": "true"})
+    item["item_id"] = f"new-{tag}"
+    result = apply_plan(db, cfg, plan_run_id=make_plan(db, [item]))
+    assert result.applied == 1, result
+    [(rid, after, error)] = db.execute(
+        "select record_id, after, error from audit where item_id = ? and outcome = 'confirmed'",
+        [item["item_id"]],
+    ).fetchall()
+    assert json.loads(after) == {"firstname": f"N {tag}"}
+    assert "hs_email_optout not written" in error and "no e-mail address" in error
+    assert crm.hs_get("contacts", rid, ["hs_email_optout"]).get("hs_email_optout") != "true"
+
+
 def test_a_stale_write_approved_since_stays_re_aimed_when_decisions_move(
     crm: CrmEnv, tmp_path: Path
 ) -> None:

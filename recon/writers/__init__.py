@@ -99,6 +99,9 @@ class Outcome:
     merged: tuple[str, ...] = ()
     #: records a merge re-parented (their modified time moved because of recon's own write)
     related: tuple[str, ...] = ()
+    #: fields of an op that landed without them, with why (a created contact whose opt-out
+    #: HubSpot refused): the audit's ``after`` leaves them out and its ``error`` says why
+    unwritten: dict[str, str] = field(default_factory=dict)
 
     @property
     def retryable(self) -> bool:

@@ -464,9 +464,12 @@ class HubSpotWriter:
                 done = self._unsubscribe(op, rid, emails)
                 if op.kind == "create" and not done.ok:
                     # the contact exists: its create stands (a failure would lose the id and
-                    # plan it again); the next plan proposes the opt-out again, as an update
+                    # plan it again), its audit without the flag; the next plan proposes the
+                    # opt-out again, as an update
                     log.warning("HubSpot contact %s was created without its opt-out: %s",
                                 rid, done.error)  # fmt: skip
+                    unwritten = {OPT_OUT_ALL: str(done.error or "the opt-out was refused")}
+                    out[op.ref] = replace(out[op.ref], unwritten=unwritten)
                     continue
                 out[op.ref] = done
         return [out[op.ref] for op in ops]
