@@ -128,6 +128,12 @@ def features(frame: pl.DataFrame, entity: str) -> pl.DataFrame:
     if entity == "companies":
         name = _distinct(N.company_names, cols["name"])
         out["name_norm"] = name
+        # the e-mail addresses of the company's contacts, space-separated (null: none known)
+        out["contact_emails"] = (
+            frame["contact_emails"].cast(pl.String)
+            if "contact_emails" in frame.columns
+            else pl.Series("contact_emails", [None] * n, pl.String)
+        )
         out["domain"] = dom
         # a host under the registered domain ("hn.sgcc.com.cn"): tells two arms of a group apart
         hosts = pl.select(

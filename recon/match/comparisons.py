@@ -16,6 +16,8 @@ the generic level ops, tested by :func:`generic_test`:
 - ``date_transposed``: same year, day and month swapped; ``date_within``: at most
   ``threshold`` days apart; ``same_year``: same year (dates as ``YYYY-MM-DD``,
   ``YYYYMMDD``, ``YYYY/MM/DD``, ``DD/MM/YYYY`` or ``DD.MM.YYYY``);
+- ``shared_tokens``: at least ``threshold`` space-separated values in common (sets of
+  keys: a company's contacts' e-mail addresses);
 - plus ``exact``, ``token_set``, ``ratio``, ``edits``, ``null``, ``else``.
 
 Examples:
@@ -50,13 +52,22 @@ __all__ = [
     "generic_test",
     "person_name",
     "phone",
+    "shared_contacts",
     "text",
     "with_comparison_columns",
 ]
 
 #: level ops computed by :func:`generic_test` (any column, values as strings)
 GENERIC_OPS = frozenset(
-    {"levenshtein", "damerau", "prefix", "date_transposed", "date_within", "same_year"}
+    {
+        "levenshtein",
+        "damerau",
+        "prefix",
+        "date_transposed",
+        "date_within",
+        "same_year",
+        "shared_tokens",
+    }
 )
 
 
@@ -94,6 +105,8 @@ LEVEL_MEANINGS: dict[str, str] = {
     "transposed": "day and month swapped",
     "within_31": "within a month",
     "same_year": "the same year",
+    "shared_2": "two or more of the same contacts (e-mail addresses) associated",
+    "shared_1": "one of the same contacts (an e-mail address) associated",
     "else": "different",
     "match_share": "the starting odds: how common a match is among the candidates",
     "sum": "all comparisons together",
@@ -326,6 +339,29 @@ def cross_ids(column: str = "xid") -> Comparison:
     )
 
 
+def shared_contacts(column: str = "contact_emails") -> Comparison:
+    """Companies whose associated contacts are the same people (their e-mail addresses): two
+    or more, one, or none in common; missing when either company has no contact with an
+    address. HubSpot's connector pairs an Account with the company that has "the same
+    associated contacts" (seed 003): a trade name and a legal name ("Google" / "Alphabet
+    Inc"), a company without a website, are found by their people.
+
+    Examples:
+        >>> [lv.label for lv in shared_contacts().levels]
+        ['null', 'shared_2', 'shared_1', 'else']
+    """
+    return Comparison(
+        name="shared_contacts",
+        column=column,
+        levels=(
+            Level("null", "null"),
+            Level("shared_2", "shared_tokens", 2),
+            Level("shared_1", "shared_tokens", 1),
+            Level("else", "else"),
+        ),
+    )
+
+
 def generic(
     name: str,
     column: str,
@@ -480,8 +516,18 @@ def generic_test(op: str, threshold: float | None, a: pl.Series, b: pl.Series) -
         [False, True, False]
         >>> generic_test("prefix", 3, a, b).tolist()
         [True, True, True]
+        >>> generic_test("shared_tokens", 2, pl.Series(["a@x.io b@x.io", "a@x.io"]), pl.Series(["b@x.io a@x.io c@y.io", "a@x.io"])).tolist()
+        [True, False]
     """
     t = 0.0 if threshold is None else float(threshold)
+    if op == "shared_tokens":
+        common = (
+            a.str.split(" ")
+            .list.set_intersection(b.str.split(" "))
+            .list.eval(pl.element().filter(pl.element() != ""))
+            .list.len()
+        )
+        return (common >= max(int(t), 1)).fill_null(False).to_numpy()
     if op in {"levenshtein", "damerau"}:
         scorer = Levenshtein if op == "levenshtein" else DamerauLevenshtein
         sim = process.cpdist(

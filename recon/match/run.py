@@ -52,6 +52,65 @@ def load_records(db: sqlite_utils.Database, source: str, objects: tuple[str, ...
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
 
 
+#: contact e-mail addresses kept per company (the first in order; a big account's people are
+#: mostly the same in both systems, and its candidate pairs compare these lists)
+CONTACT_EMAILS_PER_COMPANY = 200
+
+
+def contact_emails(db: sqlite_utils.Database, source: str) -> pl.DataFrame:
+    """``record_id`` -> ``contact_emails``: the normalised e-mail addresses of each company's
+    live contacts, sorted and space-separated (role addresses such as ``info@`` left out).
+
+    HubSpot: contacts associated with the company (either direction of the stored
+    associations) or naming it as their primary company; Salesforce: Contacts whose
+    ``AccountId`` is the Account (Leads name no Account).
+    """
+    from .. import normalize as N
+
+    live = "coalesce(s.archived, 0) = 0 and coalesce(s.email, '') != ''"
+    if source == "hubspot":
+        sql = (
+            "select a.to_id, s.email from associations a join snapshots s on s.source = "
+            "'hubspot' and s.object = 'contacts' and s.record_id = a.from_id where a.source = "
+            f"'hubspot' and a.from_object = 'contacts' and a.to_object = 'companies' and {live} "
+            "union select a.from_id, s.email from associations a join snapshots s on s.source "
+            "= 'hubspot' and s.object = 'contacts' and s.record_id = a.to_id where a.source = "
+            f"'hubspot' and a.from_object = 'companies' and a.to_object = 'contacts' and {live} "
+            "union select s.account_id, s.email from snapshots s where s.source = 'hubspot' and "
+            f"s.object = 'contacts' and coalesce(s.account_id, '') != '' and {live}"
+        )
+    else:
+        sql = (
+            "select s.account_id, s.email from snapshots s where s.source = 'salesforce' and "
+            f"s.object = 'Contact' and coalesce(s.account_id, '') != '' and {live}"
+        )
+    rows = db.execute(sql).fetchall()
+    schema = {"record_id": pl.String, "contact_emails": pl.String}
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    pairs = pl.DataFrame(rows, schema={"record_id": pl.String, "email": pl.String}, orient="row")
+    email = N.emails(pairs["email"])
+    pairs = pairs.with_columns(email=pl.when(~N.role_addresses(email)).then(email)).drop_nulls()
+    return (
+        pairs.unique()
+        .sort("record_id", "email")
+        .group_by("record_id", maintain_order=True)
+        .agg(pl.col("email").head(CONTACT_EMAILS_PER_COMPANY).str.join(" ").alias("contact_emails"))
+    )
+
+
+def entity_records(db: sqlite_utils.Database, entity: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The live HubSpot and Salesforce records ``entity`` matches; companies carry their
+    contacts' e-mail addresses (:func:`contact_emails`) for the ``shared_contacts`` comparison."""
+    (src_l, objs_l), (src_r, objs_r) = _OBJECTS[entity]
+    left = load_records(db, src_l, objs_l)
+    right = load_records(db, src_r, objs_r)
+    if entity == "companies":
+        left = left.join(contact_emails(db, src_l), on="record_id", how="left")
+        right = right.join(contact_emails(db, src_r), on="record_id", how="left")
+    return left, right
+
+
 def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
     """The settings for ``entity``: given settings, the config's settings file, or defaults.
 
@@ -230,9 +289,7 @@ def run_match(
         results = []
         for entity in objects:
             settings = settings_for(entity, cfg_or_settings)
-            (src_l, objs_l), (src_r, objs_r) = _OBJECTS[entity]
-            left = load_records(db, src_l, objs_l)
-            right = load_records(db, src_r, objs_r)
+            left, right = entity_records(db, entity)
             links, dups, clusters, weights, counts = match(left, right, settings)
             results.append((entity, settings, links, dups, clusters, weights, counts))
             summary[entity] = {
@@ -307,9 +364,8 @@ def train_from_decisions(
             f"no human link decisions for {entity} to train from",
             hint="review some pairs first (`recon review`); policy decisions never train",
         )
-    (src_l, objs_l), (src_r, objs_r) = _OBJECTS[entity]
-    fl = features(load_records(db, src_l, objs_l), entity)
-    fr = features(load_records(db, src_r, objs_r), entity)
+    left, right = entity_records(db, entity)
+    fl, fr = features(left, entity), features(right, entity)
     pos_l = dict(zip(fl["record_id"].to_list(), range(fl.height), strict=True))
     pos_r = dict(zip(fr["record_id"].to_list(), range(fr.height), strict=True))
     keep = [r for r in rows if r["record_id_l"] in pos_l and r["record_id_r"] in pos_r]

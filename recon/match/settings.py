@@ -14,7 +14,7 @@ every level are fitted per run (u from random pairs, m by EM) and stored with th
 
 Comparisons and blocking rules may name ANY column of the input frames, not only the
 canonical record columns, with the generic ops ``levenshtein``, ``damerau``,
-``prefix``, ``date_transposed``, ``date_within`` and ``same_year`` (see
+``prefix``, ``date_transposed``, ``date_within``, ``same_year`` and ``shared_tokens`` (see
 :mod:`recon.match.comparisons`) and composite or first-n-character blocking keys;
 :func:`person_settings` is a ready-made preset for person records.
 
@@ -79,6 +79,7 @@ LEVEL_OPS = frozenset(
         "date_transposed",
         "date_within",
         "same_year",
+        "shared_tokens",
         "else",
     }
 )
@@ -668,10 +669,12 @@ def default_settings(entity: Entity | Literal["person"]) -> MatchSettings:
                 C.city(),
                 C.country(),
                 C.cross_ids(),
+                C.shared_contacts(),
             ),
             blocking_rules=(
                 BlockingRule("ids", "ids", "xid"),
                 BlockingRule("domain", "exact", "domain", star=True),
+                BlockingRule("shared_contacts", "tokens", "contact_emails", keep=3, max_block=10),
                 BlockingRule("domain_stem", "exact", "domain_stem", max_block=20),
                 BlockingRule("name", "exact", "name_key", star=True),
                 BlockingRule("acronym", "exact", "acronym_key", max_block=20),

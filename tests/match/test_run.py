@@ -175,3 +175,71 @@ def test_thresholds_in_the_config_that_clash_with_the_defaults_are_a_config_erro
         settings_for("companies", cfg)
     assert err.value.problems[0][0] == "match.thresholds"
     assert "review must not exceed" in err.value.problems[0][1]
+
+
+def _shared_contacts_store(db, companies, nw_emails: int) -> None:  # type: ignore[no-untyped-def]
+    """The generated companies with their people (most in both systems), and a pair with
+    names one the other plus a word and no website or phone ("Northwind" / "Northwind Traders": a
+    department, or the company)
+    whose ``nw_emails`` people are the same."""
+    _load(db, companies)
+    hs, sf, truth = companies
+    rows, assoc = [], []
+
+    def person(source: str, rid: str, email: str, company: str) -> None:
+        obj = "contacts" if source == "hubspot" else "Contact"
+        rows.append({"source": source, "object": obj, "record_id": rid, "email": email,
+                     "account_id": company if source == "salesforce" else None,
+                     "archived": 0, "data": "{}"})  # fmt: skip
+        if source == "hubspot":
+            assoc.append({"source": "hubspot", "from_object": "contacts", "from_id": rid,
+                          "to_object": "companies", "to_id": company})  # fmt: skip
+
+    entity_of = {rid: e for (_src, rid), e in truth.items()}
+    sf_of = {entity_of[r]: r for r in sf["record_id"].to_list()}
+    for n, rid in enumerate(hs["record_id"].to_list()[:60]):
+        e = entity_of[rid]
+        for k in range(2):
+            email = f"p{k}.{e}@corp{e}.example"
+            person("hubspot", f"h{n}{k}", email, rid)
+            if e in sf_of and (k == 0 or n % 3):
+                person("salesforce", f"003{n:05d}{k}", email, sf_of[e])
+    extra = [
+        {"source": "hubspot", "object": "companies", "record_id": "nw",
+         "name": "Northwind", "city": "Leeds", "country": "GB"},
+        {"source": "salesforce", "object": "Account", "record_id": "001NWT",
+         "name": "Northwind Traders", "city": "Leeds", "country": "GB"},
+    ]  # fmt: skip
+    for i in range(nw_emails):
+        person("hubspot", f"nw{i}", f"staff{i}@northwind.example", "nw")
+        person("salesforce", f"003NW{i}", f"staff{i}@northwind.example", "001NWT")
+    with transaction(db):
+        db["snapshots"].insert_all([{**r, "archived": 0, "data": "{}"} for r in extra] + rows)
+        db["associations"].insert_all(assoc)
+
+
+@pytest.mark.parametrize("shared", [0, 1, 3])
+def test_companies_that_share_their_contacts_have_that_evidence(
+    tmp_path: Path, make_companies, shared: int
+) -> None:
+    """As HubSpot's connector pairs an Account with "an existing HubSpot company with the same
+    associated contacts", the e-mail addresses of a company's contacts are evidence (the
+    ``shared_contacts`` comparison) and a blocking key: two near names without a website are
+    not linked on their own, and are with their people in common."""
+    db = open_store(tmp_path / "recon.db")
+    # 400 companies: random pairs (u) are then nearly all non-matches, as in a real CRM
+    _shared_contacts_store(db, make_companies(400, seed=1), shared)
+    run_id = run_match(db, objects=("companies",))
+    pair = db.execute(
+        "select record_id_r, explanation from pairs where run_id = ? and kind = 'link' "
+        "and record_id_l = 'nw'",
+        [run_id],
+    ).fetchone()
+    counts = json.loads(db["match_runs"].get((run_id, "companies"))["counts"])
+    assert counts["links_candidates"]["shared_contacts"] >= 40 + (shared > 0)
+    if not shared:
+        assert pair is None
+        return
+    assert pair[0] == "001NWT"
+    why = {c["comparison"]: c["level"] for c in json.loads(pair[1])}
+    assert why["shared_contacts"] == ("shared_2" if shared >= 2 else "shared_1")
