@@ -227,7 +227,7 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
 
     ISO 8601 in any of its forms (HubSpot exports, Data Loader) is read as is. Report
     exports write the user's locale: ``30.11.2026 14:05`` (day first), ``11/30/2026, 2:05
-    PM`` or ``30/11/2026 14:05``. A dotted date is day first; whether a slashed date is day
+    PM``, ``30/11/2026 14:05`` or ``2026/11/30 14:05`` (year first, never day first). A dotted date is day first; whether a slashed date is day
     or month first is decided for the whole column from its slashed values (a part above 12;
     a 12-hour clock says nothing: Australia and India write day first with am/pm). Times
     without a zone are taken as UTC.
@@ -247,6 +247,8 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
         True
         >>> file_times(pl.Series(["30.11.2026 14:05", "3/13/2026 11:15 AM"]))[0].to_list()
         ['2026-11-30T14:05:00.000Z', '2026-03-13T11:15:00.000Z']
+        >>> file_times(pl.Series(["2024/12/31 13:05", "2024/1/2", "2024.03.04 1:05 PM"]))[0].to_list()
+        ['2024-12-31T13:05:00.000Z', '2024-01-02T00:00:00.000Z', '2024-03-04T13:05:00.000Z']
     """
 
     texts = values.cast(pl.String).to_list()
@@ -288,12 +290,23 @@ def file_times(values: pl.Series) -> tuple[pl.Series, int | None, str | None]:
     return pl.Series(values.name, out, dtype=pl.String), None, note
 
 
+#: a date written year first with slashes or dots, and its time: ``2024/12/31 13:05``
+_YEAR_FIRST = re.compile(
+    r"(\d{4})[/.](\d{1,2})[/.](\d{1,2})(?:,?[ T](\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp]\.?[Mm]\.?)?)?"
+)
+
+
 def _one_time(text: str, parts: tuple[str, ...] | None, month_first: bool) -> str | None:
     from datetime import UTC, datetime
 
     from ..models import parse_ts
 
     try:
+        year_first = _YEAR_FIRST.fullmatch(text) if parts is None else None
+        if year_first:  # "2024/12/31 13:05" (Japan, China, Korea, Hungary): never day first
+            year, month, day, hour, minute, second, ampm = year_first.groups()
+            parts = (day, "/", month, year, hour, minute, second, ampm)
+            month_first = False
         if parts is None:
             if not re.match(r"^\d{4}-\d{2}-\d{2}", text):
                 return None
@@ -1068,7 +1081,7 @@ def _canonical(
                 row=table.row(bad),
                 column=label,
                 hint="export dates as ISO 8601 (2026-11-30 14:05), or as the CRM writes them "
-                "(30.11.2026 14:05, 30/11/2026 14:05, 11/30/2026, 2:05 PM)",
+                "(30.11.2026 14:05, 30/11/2026 14:05, 11/30/2026, 2:05 PM, 2026/11/30 14:05)",
             )
         if note:
             log.warning("%s, column %r: %s", table.path, label, note)

@@ -646,6 +646,8 @@ def test_a_file_load_applies_the_scoping_filters_as_a_pull_does(
         (["30/11/2026 14:05", "01/02/2026"], ["2026-11-30T14:05:00.000Z", "2026-02-01T00:00:00.000Z"]),
         (["2026-11-30T14:05:00.000+0100", "2026-11-30 14:05"],
          ["2026-11-30T13:05:00.000Z", "2026-11-30T14:05:00.000Z"]),
+        # year first (Japan, China, Korea): never read day first
+        (["2026/11/30 14:05", "2026/2/1"], ["2026-11-30T14:05:00.000Z", "2026-02-01T00:00:00.000Z"]),
     ],
 )  # fmt: skip
 def test_report_exports_write_dates_in_the_users_locale(
