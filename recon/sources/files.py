@@ -708,6 +708,18 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
             footer_at: int | None = None  # a report's footer: one-cell rows from "Grand Totals"
             for row_number, values in rows:
                 cells = [_cell(v) for v in values[:width]]
+                beyond = next(
+                    (i for i, v in enumerate(values[width:], start=width + 1)
+                     if (c := _cell(v)) is not None and c.strip()),
+                    None,
+                )  # fmt: skip
+                if beyond is not None:  # as a CSV's: a value under no header is not dropped
+                    raise _error(
+                        table,
+                        f"column {beyond} has values but no name in the header",
+                        row=row_number,
+                        hint="name the column in the header, or delete it",
+                    )
                 filled = [c for c in cells if c is not None and c.strip()]
                 if not filled:
                     continue

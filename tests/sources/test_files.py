@@ -1104,6 +1104,14 @@ def test_trailing_empty_columns_of_a_csv_are_dropped(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError, match="column 4 has values but no name") as err:
         read_export(path, "hubspot:companies")
     assert "row 3" in str(err.value)
+    # the same in a workbook: its cells under no header were dropped without a word
+    book = write_xlsx(
+        tmp_path / "co.xlsx",
+        {"Sheet1": [["Record ID", "Company name"], ["7", "Acme"], ["8", "Beta", None, "x"]]},
+    )
+    with pytest.raises(FileFormatError, match="column 4 has values but no name") as err:
+        read_export(book, "hubspot:companies")
+    assert "row 3" in str(err.value)
 
 
 def test_numbers_with_a_decimal_comma_are_stored_as_the_api_writes_them(tmp_path: Path) -> None:
