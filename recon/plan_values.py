@@ -200,13 +200,16 @@ def is_opt_out(name: Any) -> bool:
 
 
 def opted_out(value: Any) -> bool:
-    """Whether a consent flag's value says "opted out" (Salesforce ``True``, HubSpot ``"true"``).
+    """Whether a consent flag's value says "opted out" (Salesforce ``True``, HubSpot ``"true"``,
+    and whatever else :func:`norm` reads as true: a file's ``Yes`` or ``1``).
 
     Examples:
-        >>> opted_out(True), opted_out("TRUE"), opted_out("false"), opted_out(None)
-        (True, True, False, False)
+        >>> opted_out(True), opted_out("TRUE"), opted_out("Yes"), opted_out(1), opted_out("false"), opted_out(None)
+        (True, True, True, True, False, False)
     """
-    return value is True or (isinstance(value, str) and value.strip().casefold() == "true")
+    if value is True or (type(value) is int and value == 1):
+        return True
+    return isinstance(value, str) and value.strip().casefold() in _TRUE
 
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")

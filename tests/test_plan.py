@@ -1064,10 +1064,13 @@ def test_a_merge_keeps_an_opt_out_of_any_member() -> None:
             "HasOptedOutOfEmail": {"a": False, "b": False, "c": True},
             "DoNotCall": {"a": None, "b": True, "c": False},
             "hs_email_optout": {"a": "false", "b": "true", "c": None},
+            # as a report writes checkboxes (read as "not opted out", the copy was merged away)
+            "HasOptedOutOfFax": {"a": "No", "b": "Yes", "c": None},
             "Title": {"a": "CEO", "b": "CTO", "c": None},
         },
     )
-    assert writes == {"HasOptedOutOfEmail": True, "DoNotCall": True, "hs_email_optout": "true"}
+    assert writes == {"HasOptedOutOfEmail": True, "DoNotCall": True, "hs_email_optout": "true",
+                      "HasOptedOutOfFax": "Yes"}  # fmt: skip
     assert detail["HasOptedOutOfEmail"] == {"value": True, "from": "c", "why": "opt_out_kept"}
     # a reviewer's explicit choice is a person's decision
     assert survivorship("a", ["a", "c"], {"HasOptedOutOfEmail": {"a": False, "c": True}},

@@ -76,6 +76,9 @@ _SF_PERSON = {
     "Mobile Phone": "MobilePhone",
     "Fax": "Fax",
     "Lead Source": "LeadSource",
+    "Email Opt Out": "HasOptedOutOfEmail",
+    "Fax Opt Out": "HasOptedOutOfFax",
+    "Do Not Call": "DoNotCall",
     "Description": "Description",
     "Created Date": "CreatedDate",
     "Last Modified Date": "LastModifiedDate",
@@ -113,6 +116,7 @@ STANDARD_LABELS: dict[tuple[str, str], dict[str, str]] = {
         "Salesforce Lead ID": "salesforceleadid",
         "Salesforce Account ID": "salesforceaccountid",
         "Merged Contact IDs": "hs_merged_object_ids",
+        "Unsubscribed from all email": "hs_email_optout",
     },
     ("salesforce", "Account"): {
         "Account ID": "Id",
@@ -279,7 +283,7 @@ class Options:
     """
 
     values: frozenset[str]
-    #: label, case folded -> internal value
+    #: label, case folded and lower case -> internal value
     by_label: dict[str, str] = field(default_factory=dict)
     #: several options in one value, ``;``-separated (HubSpot checkboxes, multi-select picklists)
     multi: bool = False
@@ -307,9 +311,17 @@ def _spec_options(source: str, spec: dict[str, Any]) -> Options | None:
     opts = [o for o in opts if isinstance(o, dict) and o.get("value") is not None]
     return Options(
         values=frozenset(str(o["value"]) for o in opts),
-        by_label={str(o.get("label") or "").casefold(): str(o["value"]) for o in opts},
+        by_label=_folded({str(o.get("label") or ""): str(o["value"]) for o in opts}),
         multi=multi,
     )
+
+
+def _folded(labels: dict[str, str]) -> dict[str, str]:
+    """Label -> value keyed as a file's text is looked up: case folded ("GROSSKUNDE"), and
+    lower case ("großkunde": ``casefold`` writes ß as ss, polars' ``to_lowercase`` keeps it)."""
+    out = {label.casefold(): value for label, value in labels.items()}
+    out.update({label.lower(): value for label, value in labels.items()})
+    return out
 
 
 def option_fields(
@@ -334,9 +346,7 @@ def option_fields(
     if source == "hubspot":
         for (one, name), labels in HS_STANDARD_OPTIONS.items():
             if one == obj:
-                out[name] = Options(
-                    frozenset(labels.values()), {k.casefold(): v for k, v in labels.items()}
-                )
+                out[name] = Options(frozenset(labels.values()), _folded(labels))
     stored: dict[str, Options] = {}
     for one in objects_of(source, obj):  # a mixed file: the Contact's options first
         for spec in (schemas or {}).get(one) or []:

@@ -31,6 +31,7 @@ import io
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -926,6 +927,7 @@ def _canonical(
     provided: set[str] | None = None,
     numeric: frozenset[str] | None = None,
     options: dict[str, Options] | None = None,
+    flags: frozenset[str] | None = None,
 ) -> pl.DataFrame:
     kind = f"{source}:{obj}"
     aliases = ALIASES[kind]
@@ -1108,9 +1110,19 @@ def _canonical(
     comma = bool(number_columns) and decimal_comma(
         clean, [c for c, n in data_names if n in number_columns], table.separator
     )
-    # a picklist's options as the API gives them: an export writes their labels
+    # a picklist's options as the API gives them: an export writes their labels; a checkbox
+    # as "true"/"false" (a report writes Yes/No or 1/0)
     options = options or {}
     picked = {c: option_value(pl.col(c), options[n]) for c, n in data_names if n in options}
+    from ..plan_values import is_opt_out
+
+    picked.update(
+        {
+            c: bool_value(pl.col(c))
+            for c, n in data_names
+            if (n in (flags or ()) or (flags is not None and is_opt_out(n))) and c not in picked
+        }
+    )
     _note_labels(table, clean, picked)
     out = (
         clean.lazy()
@@ -1250,6 +1262,7 @@ def read_export(
     names = None if lean else field_names(source, obj, schemas)
     numeric = None if lean else number_fields(source, obj, schemas)
     options = None if lean else option_fields(source, obj, schemas)
+    flags = None if lean else bool_fields(source, obj, schemas)
     return _canonical(
         table,
         source,
@@ -1259,6 +1272,7 @@ def read_export(
         provided=provided,
         numeric=numeric,
         options=options,
+        flags=flags,
     )
 
 
@@ -1325,12 +1339,51 @@ def number_fields(
         >>> sorted(number_fields("salesforce", "Account", None))
         ['AnnualRevenue', 'NumberOfEmployees']
     """
+    return _fields_of_kind(source, obj, schemas, "number", lambda f: _spec_type(f) in _NUMBER_TYPES)
+
+
+def bool_fields(
+    source: str, obj: str, schemas: dict[str, list[dict[str, Any]]] | None
+) -> frozenset[str]:
+    """API names of the checkbox fields of a file's object: the default mappings', and the
+    stored schema's (Salesforce ``boolean``, HubSpot ``bool`` or single checkbox); the consent
+    flags (``DoNotCall``...) are read as checkboxes whatever the schema says.
+
+    Examples:
+        >>> sorted(bool_fields("salesforce", "Lead", None))
+        ['HasOptedOutOfEmail']
+    """
+    return _fields_of_kind(
+        source,
+        obj,
+        schemas,
+        "bool",
+        lambda f: (
+            _spec_type(f) in ("boolean", "bool")
+            or str(f.get("fieldType") or "") == "booleancheckbox"
+        ),
+    )
+
+
+def _spec_type(field: dict[str, Any]) -> str:
+    return str(field.get("type") or "").lower()
+
+
+def _fields_of_kind(
+    source: str,
+    obj: str,
+    schemas: dict[str, list[dict[str, Any]]] | None,
+    kind: str,
+    of_kind: Callable[[dict[str, Any]], bool],
+) -> frozenset[str]:
+    """API names of a file's object's fields the default mappings give ``kind``, and the
+    stored schema's fields ``of_kind`` says are."""
     from ..mapping import default_mappings
 
     objects = objects_of(source, obj)
     out = set()
     for m in default_mappings():
-        if m.kind != "number":
+        if m.kind != kind:
             continue
         if source == "hubspot" and m.object == obj:
             out.add(m.hubspot)
@@ -1338,9 +1391,28 @@ def number_fields(
             out.add(m.salesforce)
     for one in objects:
         for f in (schemas or {}).get(one) or []:
-            if isinstance(f, dict) and str(f.get("type") or "").lower() in _NUMBER_TYPES:
+            if isinstance(f, dict) and of_kind(f):
                 out.add(str(f.get("name")))
     return frozenset(out)
+
+
+#: checkbox values as exports and reports write them, and as the API does
+_BOOL_TEXT = {
+    **dict.fromkeys(("true", "yes", "y", "1", "t", "on", "x", "ja", "oui", "si", "sí"), "true"),
+    **dict.fromkeys(("false", "no", "n", "0", "f", "off", "nein", "non"), "false"),
+}
+
+
+def bool_value(expr: pl.Expr) -> pl.Expr:
+    """A checkbox column as the API writes it: ``Yes``/``1``/``TRUE`` -> ``true``, ``No``/``0``
+    -> ``false``; other text as it is.
+
+    Examples:
+        >>> pl.select(bool_value(pl.lit(pl.Series(["Yes", "0", "TRUE", "maybe", None])))).to_series().to_list()
+        ['true', 'false', 'true', 'maybe', None]
+    """
+    key = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
+    return pl.coalesce(key.replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.String), expr)
 
 
 #: number texts only a decimal comma reads (1.234,5; 12,50; 2.500.000), and only a decimal point

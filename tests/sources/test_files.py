@@ -1193,7 +1193,8 @@ def test_a_stored_schema_turns_every_picklist_label_of_a_file_into_its_value(
             ])},
             {"source": "salesforce", "object": "Lead", "fields": json.dumps([
                 {"name": "Status", "label": "Status", "type": "picklist",
-                 **options(("Open", "Offen"), ("Working", "In Bearbeitung"), key="picklistValues")},
+                 **options(("Open", "Offen"), ("Working", "In Bearbeitung"), ("Key", "Großkunde"),
+                           key="picklistValues")},
                 {"name": "Interests__c", "label": "Interessen", "type": "multipicklist",
                  **options(("Golf", "Golf"), ("Sailing", "Segeln"), key="picklistValues")},
             ])},
@@ -1210,7 +1211,8 @@ def test_a_stored_schema_turns_every_picklist_label_of_a_file_into_its_value(
     )
     sf = tmp_path / "sf.csv"
     sf.write_text(
-        "Lead ID,Nachname,Status,Interessen\n00Q5g0000000001,Berg,In Bearbeitung,Segeln;Golf\n",
+        "Lead ID,Nachname,Status,Interessen\n00Q5g0000000001,Berg,In Bearbeitung,Segeln;Golf\n"
+        "00Q5g0000000002,Alt,Großkunde,\n00Q5g0000000003,Neu,GROSSKUNDE,\n",
         encoding="utf-8",
     )
     with caplog.at_level(logging.INFO, logger="recon.sources.files"):
@@ -1223,9 +1225,12 @@ def test_a_stored_schema_turns_every_picklist_label_of_a_file_into_its_value(
     assert [(stored[r]["tier"], stored[r]["products"]) for r in "123"] == [
         ("t1", "p_a;p_b"), ("t2", "p_a"), ("Platinum", None),
     ]  # fmt: skip
-    assert stored["1"]["vip"] == "Yes"  # a checkbox is a boolean: the plan reads Yes/No
-    (lead,) = (d for rid, d in stored.items() if rid.startswith("00Q"))
+    # a single checkbox is a boolean: stored as the API writes it
+    assert [stored[r].get("vip") for r in "123"] == ["true", "false", None]
+    lead, *keys = (d for rid, d in sorted(stored.items()) if rid.startswith("00Q"))
     assert lead["Status"] == "Working" and lead["Interests__c"] == "Sailing;Golf"
+    # ß: case folded it is "ss", lower case it stays ß; either spelling is the option's label
+    assert [k["Status"] for k in keys] == ["Key", "Key"]
     assert "column 'Tier': 1 option label(s) stored" in caplog.text
     assert "column 'Products': 1 option label(s) stored" in caplog.text
 
@@ -1257,3 +1262,19 @@ def test_option_labels_from_a_hubspot_export_plan_no_spurious_updates(tmp_path: 
     fields = {(i["system"], i["field"]) for i in items if i.get("field")}
     assert ("hubspot", "jobtitle") in fields  # the pair was compared
     assert not fields & {("hubspot", "hs_lead_status"), ("salesforce", "Status")}
+
+
+def test_checkboxes_written_yes_or_1_are_stored_as_the_api_writes_them(tmp_path: Path) -> None:
+    """A report writes a checkbox as Yes/No or 1/0: a merge's consent check read "Yes" as not
+    opted out and planned to delete the opted-out copy into a subscribed survivor. Consent
+    flags and mapped checkboxes are stored as true/false."""
+    data = _one_json(
+        tmp_path,
+        "Contact ID,Last Name,Email Opt Out,Do Not Call,HasOptedOutOfFax\n"
+        "0035g0000000001,Holm,Yes,1,nein\n",
+        "salesforce:Contact",
+        "data",
+    )
+    assert (data["HasOptedOutOfEmail"], data["DoNotCall"], data["HasOptedOutOfFax"]) == (
+        "true", "true", "false",
+    )  # fmt: skip
