@@ -25,9 +25,11 @@ __all__ = [
     "DecidedBy",
     "Decision",
     "EntityKind",
+    "FALSE_WORDS",
     "HUBSPOT",
     "HUBSPOT_OBJECTS",
     "Label",
+    "OPT_OUT_FIELDS",
     "Pair",
     "RECORD_COLUMNS",
     "REFUSING_LABELS",
@@ -36,11 +38,13 @@ __all__ = [
     "SALESFORCE_OBJECTS",
     "SF_ID_PREFIXES",
     "SourceName",
+    "TRUE_WORDS",
     "Tier",
     "canonical_json",
     "entity_of",
     "file_in_the_way",
     "hubspot_record_url",
+    "is_opt_out",
     "new_run_id",
     "now_iso",
     "parse_ts",
@@ -194,6 +198,29 @@ def now_iso() -> str:
         True
     """
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+#: a checkbox's words, as CRMs, reports and spreadsheets write it (lower case)
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on", "t", "x", "ja", "oui", "si", "sí"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "off", "f", "nein", "non"})
+
+#: consent flags (casefolded names) a sync or a merge only ever sets, never clears: a person
+#: who opted out in either CRM stays opted out (HubSpot's connector never resubscribes one)
+OPT_OUT_FIELDS = frozenset(
+    {"hs_email_optout", "hasoptedoutofemail", "hasoptedoutoffax", "donotcall"}
+)
+
+
+def is_opt_out(name: Any) -> bool:
+    """Whether a field or property is a consent flag (:data:`OPT_OUT_FIELDS`, or one of
+    HubSpot's per-subscription ``hs_email_optout_<id>`` properties).
+
+    Examples:
+        >>> is_opt_out("HasOptedOutOfEmail"), is_opt_out("hs_email_optout_1234"), is_opt_out("Phone")
+        (True, True, False)
+    """
+    text = str(name or "").casefold()
+    return text in OPT_OUT_FIELDS or text.startswith("hs_email_optout_")
 
 
 def parse_ts(value: str | None) -> datetime | None:

@@ -277,7 +277,10 @@ def survivorship(
             and any(opted_out(per.get(r)) for r in ranked)
         ):
             src = next(r for r in ranked if opted_out(per.get(r)))
-            value, why = per.get(src), "opt_out_kept"
+            # as the CRM writes it (a report's "Yes" or 1 is no value Salesforce's SOAP merge
+            # or HubSpot takes): True where the member held a boolean, else "true"
+            kept = per.get(src)
+            value, why = (True if isinstance(kept, bool | int) else "true"), "opt_out_kept"
         elif not is_blank(per.get(master)):
             value, src, why = per.get(master), master, "master"
         else:

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .models import CANONICAL_ENCODER, parse_ts
+from .models import (
+    CANONICAL_ENCODER,
+    FALSE_WORDS,
+    OPT_OUT_FIELDS,
+    TRUE_WORDS,
+    is_opt_out,
+    parse_ts,
+)
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -141,8 +148,7 @@ def value_key(value: Any) -> str:
     return CANONICAL_ENCODER.encode(value)
 
 
-_TRUE = {"true", "1", "yes", "y", "on", "t"}
-_FALSE = {"false", "0", "no", "n", "off", "f"}
+_TRUE, _FALSE = TRUE_WORDS, FALSE_WORDS
 
 
 #: what HubSpot's connector (and recon) writes into a Salesforce field it must fill and has
@@ -178,25 +184,6 @@ def is_blank(value: Any) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return not value
     return False
-
-
-#: consent flags (casefolded names) a sync or a merge only ever sets, never clears: a person
-#: who opted out in either CRM stays opted out (HubSpot's connector never resubscribes one)
-OPT_OUT_FIELDS = frozenset(
-    {"hs_email_optout", "hasoptedoutofemail", "hasoptedoutoffax", "donotcall"}
-)
-
-
-def is_opt_out(name: Any) -> bool:
-    """Whether a field or property is a consent flag (:data:`OPT_OUT_FIELDS`, or one of
-    HubSpot's per-subscription ``hs_email_optout_<id>`` properties).
-
-    Examples:
-        >>> is_opt_out("HasOptedOutOfEmail"), is_opt_out("hs_email_optout_1234"), is_opt_out("Phone")
-        (True, True, False)
-    """
-    text = str(name or "").casefold()
-    return text in OPT_OUT_FIELDS or text.startswith("hs_email_optout_")
 
 
 def opted_out(value: Any) -> bool:

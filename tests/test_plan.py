@@ -1070,7 +1070,7 @@ def test_a_merge_keeps_an_opt_out_of_any_member() -> None:
         },
     )
     assert writes == {"HasOptedOutOfEmail": True, "DoNotCall": True, "hs_email_optout": "true",
-                      "HasOptedOutOfFax": "Yes"}  # fmt: skip
+                      "HasOptedOutOfFax": "true"}  # fmt: skip
     assert detail["HasOptedOutOfEmail"] == {"value": True, "from": "c", "why": "opt_out_kept"}
     # a reviewer's explicit choice is a person's decision
     assert survivorship("a", ["a", "c"], {"HasOptedOutOfEmail": {"a": False, "c": True}},

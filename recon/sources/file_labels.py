@@ -274,26 +274,14 @@ HS_STANDARD_OPTIONS: dict[tuple[str, str], dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Options:
-    """One picklist's options as a file may write them: internal values, or labels.
-
-    Examples:
-        >>> o = Options(frozenset({"customer"}), {"customer": "customer"})
-        >>> o.value_of("Customer"), o.value_of("customer"), o.value_of("VIP")
-        ('customer', 'customer', 'VIP')
-    """
+    """One picklist's options as a file may write them: internal values, or labels (a file's
+    column is read through them by :func:`recon.sources.files.option_value`)."""
 
     values: frozenset[str]
     #: label, case folded and lower case -> internal value
     by_label: dict[str, str] = field(default_factory=dict)
     #: several options in one value, ``;``-separated (HubSpot checkboxes, multi-select picklists)
     multi: bool = False
-
-    def value_of(self, text: str) -> str:
-        """The internal value ``text`` stands for: itself when it is one, else the value of
-        the option it labels, else ``text`` as it is (no such option: the plan says so)."""
-        if text in self.values:
-            return text
-        return self.by_label.get(text.strip().casefold(), text)
 
 
 def _spec_options(source: str, spec: dict[str, Any]) -> Options | None:
@@ -336,10 +324,10 @@ def option_fields(
     :data:`HS_STANDARD_OPTIONS`.
 
     Examples:
-        >>> option_fields("hubspot", "contacts", None)["lifecyclestage"].value_of("Sales Qualified Lead")
+        >>> option_fields("hubspot", "contacts", None)["lifecyclestage"].by_label["sales qualified lead"]
         'salesqualifiedlead'
         >>> spec = {"name": "Status", "type": "picklist", "picklistValues": [{"label": "Offen", "value": "Open"}]}
-        >>> option_fields("salesforce", "Lead", {"Lead": [spec]})["Status"].value_of("offen")
+        >>> option_fields("salesforce", "Lead", {"Lead": [spec]})["Status"].by_label["offen"]
         'Open'
     """
     out: dict[str, Options] = {}

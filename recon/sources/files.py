@@ -39,7 +39,14 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from ..errors import FileFormatError
-from ..models import SF_ID_PREFIXES, salesforce_id18, stable_id
+from ..models import (
+    FALSE_WORDS,
+    SF_ID_PREFIXES,
+    TRUE_WORDS,
+    is_opt_out,
+    salesforce_id18,
+    stable_id,
+)
 from .base import RECORD_COLUMNS
 from .crm import domain_of
 from .file_labels import Options, field_names, objects_of, option_fields
@@ -158,7 +165,6 @@ _HS_SF_ID_KEYS = (
     "salesforceleadid",
     "salesforceobjectid",
 )
-_TRUE = ("true", "1", "yes", "y", "t")
 _ISO_OUT = "%Y-%m-%dT%H:%M:%S.%3fZ"
 
 
@@ -1101,7 +1107,7 @@ def _canonical(
             log.warning("%s, column %r: %s", table.path, label, note)
         exprs[canon] = pl.lit(times)
     exprs["archived"] = (
-        pick("archived").str.to_lowercase().is_in(_TRUE).fill_null(False).cast(pl.Int8)
+        pick("archived").str.to_lowercase().is_in(list(TRUE_WORDS)).fill_null(False).cast(pl.Int8)
     )
     data_names = [] if lean else _data_names(data_columns, names or {}, table)
     number_columns = {n for _c, n in data_names if n in (numeric or ())}
@@ -1114,8 +1120,6 @@ def _canonical(
     # as "true"/"false" (a report writes Yes/No or 1/0)
     options = options or {}
     picked = {c: option_value(pl.col(c), options[n]) for c, n in data_names if n in options}
-    from ..plan_values import is_opt_out
-
     picked.update(
         {
             c: bool_value(pl.col(c))
@@ -1309,7 +1313,8 @@ def option_value(expr: pl.Expr, options: Options) -> pl.Expr:
 
 
 def _note_labels(table: _Table, clean: pl.DataFrame, picked: dict[str, pl.Expr]) -> None:
-    """Log how many of a file's picklist values were option labels, stored as values."""
+    """Log how many of a file's picklist and checkbox values were rewritten as the API writes
+    them."""
     if not picked:
         return
     changed = clean.select(
@@ -1318,7 +1323,8 @@ def _note_labels(table: _Table, clean: pl.DataFrame, picked: dict[str, pl.Expr])
     for column, n in changed.items():
         if n:
             log.info(
-                "%s, column %r: %d option label(s) stored as the CRM's internal values",
+                "%s, column %r: %d value(s) stored as the API writes them (option labels as "
+                "internal values, checkboxes as true/false)",
                 table.path,
                 column,
                 n,
@@ -1396,13 +1402,6 @@ def _fields_of_kind(
     return frozenset(out)
 
 
-#: checkbox values as exports and reports write them, and as the API does
-_BOOL_TEXT = {
-    **dict.fromkeys(("true", "yes", "y", "1", "t", "on", "x", "ja", "oui", "si", "sí"), "true"),
-    **dict.fromkeys(("false", "no", "n", "0", "f", "off", "nein", "non"), "false"),
-}
-
-
 def bool_value(expr: pl.Expr) -> pl.Expr:
     """A checkbox column as the API writes it: ``Yes``/``1``/``TRUE`` -> ``true``, ``No``/``0``
     -> ``false``; other text as it is.
@@ -1412,7 +1411,8 @@ def bool_value(expr: pl.Expr) -> pl.Expr:
         ['true', 'false', 'true', 'maybe', None]
     """
     key = expr.cast(pl.String).str.strip_chars().str.to_lowercase()
-    return pl.coalesce(key.replace_strict(_BOOL_TEXT, default=None, return_dtype=pl.String), expr)
+    words = {**dict.fromkeys(TRUE_WORDS, "true"), **dict.fromkeys(FALSE_WORDS, "false")}
+    return pl.coalesce(key.replace_strict(words, default=None, return_dtype=pl.String), expr)
 
 
 #: number texts only a decimal comma reads (1.234,5; 12,50; 2.500.000), and only a decimal point

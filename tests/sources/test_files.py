@@ -1231,8 +1231,8 @@ def test_a_stored_schema_turns_every_picklist_label_of_a_file_into_its_value(
     assert lead["Status"] == "Working" and lead["Interests__c"] == "Sailing;Golf"
     # ß: case folded it is "ss", lower case it stays ß; either spelling is the option's label
     assert [k["Status"] for k in keys] == ["Key", "Key"]
-    assert "column 'Tier': 1 option label(s) stored" in caplog.text
-    assert "column 'Products': 1 option label(s) stored" in caplog.text
+    assert "column 'Tier': 1 value(s) stored as the API writes them" in caplog.text
+    assert "column 'Products': 1 value(s) stored" in caplog.text
 
 
 def test_option_labels_from_a_hubspot_export_plan_no_spurious_updates(tmp_path: Path) -> None:
