@@ -59,7 +59,8 @@ CONTACT_EMAILS_PER_COMPANY = 200
 
 def contact_emails(db: sqlite_utils.Database, source: str) -> pl.DataFrame:
     """``record_id`` -> ``contact_emails``: the normalised e-mail addresses of each company's
-    live contacts, sorted and space-separated (role addresses such as ``info@`` left out).
+    live contacts, sorted and space-separated (role addresses such as ``info@``, and addresses
+    on more than two companies of the system, left out).
 
     HubSpot: contacts associated with the company (either direction of the stored
     associations) or naming it as their primary company; Salesforce: Contacts whose
@@ -91,9 +92,11 @@ def contact_emails(db: sqlite_utils.Database, source: str) -> pl.DataFrame:
     pairs = pl.DataFrame(rows, schema={"record_id": pl.String, "email": pl.String}, orient="row")
     email = N.emails(pairs["email"])
     pairs = pairs.with_columns(email=pl.when(~N.role_addresses(email)).then(email)).drop_nulls()
+    # an address on more than two companies (an agency's or an accountant's contact, associated
+    # with every client) says nothing of which company is which; two: a company and its copy
+    pairs = pairs.unique().filter(pl.col("record_id").count().over("email") <= 2)
     return (
-        pairs.unique()
-        .sort("record_id", "email")
+        pairs.sort("record_id", "email")
         .group_by("record_id", maintain_order=True)
         .agg(pl.col("email").head(CONTACT_EMAILS_PER_COMPANY).str.join(" ").alias("contact_emails"))
     )

@@ -243,3 +243,40 @@ def test_companies_that_share_their_contacts_have_that_evidence(
     assert pair[0] == "001NWT"
     why = {c["comparison"]: c["level"] for c in json.loads(pair[1])}
     assert why["shared_contacts"] == ("shared_2" if shared >= 2 else "shared_1")
+
+
+def test_a_companys_contact_emails_are_its_own_peoples_addresses(fresh_db) -> None:
+    """HubSpot: contacts associated either way or naming the company as primary; Salesforce:
+    Contacts by AccountId. Archived contacts, role addresses (info@) and an address on more
+    than two companies (an agency's contact on every client) say nothing and are left out."""
+    from recon.match.run import contact_emails
+
+    def person(source: str, rid: str, email: str, account: str | None = None, archived: int = 0):
+        obj = "contacts" if source == "hubspot" else "Contact"
+        return {"source": source, "object": obj, "record_id": rid, "email": email,
+                "account_id": account, "archived": archived, "data": "{}"}  # fmt: skip
+
+    with transaction(fresh_db):
+        fresh_db["snapshots"].insert_all([
+            person("hubspot", "c1", "Ann@Acme.example"),
+            person("hubspot", "c2", "bo@acme.example", account="A"),
+            person("hubspot", "c3", "info@acme.example", account="A"),
+            person("hubspot", "c4", "old@acme.example", account="A", archived=1),
+            person("hubspot", "c5", "agent@agency.example"),
+            person("salesforce", "003X", "ann@acme.example", account="001A"),
+            person("salesforce", "003Y", "cy@acme.example", account="001A"),
+            person("salesforce", "003Z", "lead@x.example"),
+        ])  # fmt: skip
+        fresh_db["associations"].insert_all(
+            [{"source": "hubspot", "from_object": "contacts", "from_id": "c1",
+              "to_object": "companies", "to_id": "A"},
+             {"source": "hubspot", "from_object": "companies", "from_id": "B",
+              "to_object": "contacts", "to_id": "c1"}]
+            + [{"source": "hubspot", "from_object": "contacts", "from_id": "c5",
+                "to_object": "companies", "to_id": client} for client in "ABC"]
+        )  # fmt: skip
+    hs = dict(contact_emails(fresh_db, "hubspot").rows())
+    assert hs == {"A": "ann@acme.example bo@acme.example", "B": "ann@acme.example"}
+    assert dict(contact_emails(fresh_db, "salesforce").rows()) == {
+        "001A": "ann@acme.example cy@acme.example"
+    }
