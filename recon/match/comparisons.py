@@ -34,7 +34,7 @@ import polars as pl
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein, Levenshtein
 
-from .settings import Comparison, Level, MatchSettings
+from .settings import GENERIC_OPS, Comparison, Level, MatchSettings
 
 __all__ = [
     "GENERIC_OPS",
@@ -56,20 +56,6 @@ __all__ = [
     "text",
     "with_comparison_columns",
 ]
-
-#: level ops computed by :func:`generic_test` (any column, values as strings)
-GENERIC_OPS = frozenset(
-    {
-        "levenshtein",
-        "damerau",
-        "prefix",
-        "date_transposed",
-        "date_within",
-        "same_year",
-        "shared_tokens",
-    }
-)
-
 
 #: what the ready-made level labels mean, for people reading an explanation
 LEVEL_MEANINGS: dict[str, str] = {

@@ -49,7 +49,19 @@ __all__ = [
 Entity = Literal["companies", "contacts"]
 
 #: operations a level may use (see module docstring)
-LEVEL_OPS = frozenset(
+#: level ops computed by :func:`recon.match.comparisons.generic_test`: usable on any column
+GENERIC_OPS = frozenset(
+    {
+        "levenshtein",
+        "damerau",
+        "prefix",
+        "date_transposed",
+        "date_within",
+        "same_year",
+        "shared_tokens",
+    }
+)
+LEVEL_OPS = GENERIC_OPS | frozenset(
     {
         "null",
         "exact",
@@ -72,14 +84,6 @@ LEVEL_OPS = frozenset(
         "same_stem",
         "other_subdomain",
         "suffix_digits",
-        # generic ops, usable on any column (see recon.match.comparisons.generic_test)
-        "levenshtein",
-        "damerau",
-        "prefix",
-        "date_transposed",
-        "date_within",
-        "same_year",
-        "shared_tokens",
         "else",
     }
 )

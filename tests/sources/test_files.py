@@ -567,6 +567,22 @@ def _one_json(tmp_path: Path, text: str, as_: str, column: str) -> Any:
     return json.loads(value)
 
 
+def _plan_of_files(tmp_path: Path, *files: tuple[str, str]) -> Any:
+    """The dry-run plan of a new store holding export files (``(text, as_)`` each), matched."""
+    from recon.config import ReconConfig
+    from recon.match import run_match
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    db = open_store(tmp_path / "recon.db")
+    for n, (text, as_) in enumerate(files):
+        path = tmp_path / f"file{n}.csv"
+        path.write_text(text, encoding="utf-8")
+        load_export(db, path, as_)
+    run_match(db, ReconConfig())
+    return build_plan(db, ReconConfig(), dry_run=True)
+
+
 def test_a_hubspot_contact_stores_its_contact_id_not_its_account_id(tmp_path: Path) -> None:
     ext = _one_json(
         tmp_path,
@@ -899,23 +915,13 @@ def test_a_workbook_saved_under_a_csv_name_is_read_as_a_workbook(tmp_path: Path)
 def test_a_field_a_file_lacks_is_unknown_to_the_plan_not_blank(tmp_path: Path) -> None:
     """A Salesforce file of a few columns says nothing of the fields it lacks: the plan does
     not write HubSpot's values over them as if Salesforce held none."""
-    from recon.config import ReconConfig
-    from recon.match import run_match
-    from recon.plan import build_plan
-    from recon.store import open_store
-
-    hs = tmp_path / "hs.csv"
-    hs.write_text(
-        "Record ID,Company name,Company Domain Name,Phone Number,City,Last Modified Date\n"
-        "101,Acme Corporation,acme.com,+49 30 1234567,Berlin,2026-01-10 12:00\n"
-    )
-    sf = tmp_path / "sf.csv"
-    sf.write_text("Id,Name,Website\n0015g0000000001,Acme Corp,www.acme.com\n")
-    db = open_store(tmp_path / "recon.db")
-    load_export(db, hs, "hubspot:companies")
-    load_export(db, sf, "salesforce:Account")
-    run_match(db, ReconConfig())
-    result = build_plan(db, ReconConfig(), dry_run=True)
+    result = _plan_of_files(
+        tmp_path,
+        ("Record ID,Company name,Company Domain Name,Phone Number,City,Last Modified Date\n"
+         "101,Acme Corporation,acme.com,+49 30 1234567,Berlin,2026-01-10 12:00\n",
+         "hubspot:companies"),
+        ("Id,Name,Website\n0015g0000000001,Acme Corp,www.acme.com\n", "salesforce:Account"),
+    )  # fmt: skip
     writes = {(i["system"], i["field"]) for i in result.items if i["action"] == "update"}
     assert ("hubspot", "name") in writes  # what both files hold is compared
     assert not {f for s, f in writes if s == "salesforce"} & {"Phone", "BillingCity"}
@@ -1238,27 +1244,14 @@ def test_a_stored_schema_turns_every_picklist_label_of_a_file_into_its_value(
 def test_option_labels_from_a_hubspot_export_plan_no_spurious_updates(tmp_path: Path) -> None:
     """A HubSpot export's "In Progress" is the API's IN_PROGRESS, which the default mapping
     pairs with Salesforce's "Working - Contacted": the linked pair agrees, nothing is planned."""
-    from recon.config import ReconConfig
-    from recon.match import run_match
-    from recon.plan import build_plan
-    from recon.store import open_store
-
-    hs = tmp_path / "hs.csv"
-    hs.write_text(
-        "Record ID,First Name,Last Name,Email,Job Title,Lead Status,Last Modified Date\n"
-        "7,Ann,Berg,ann@berg.no,CEO,In Progress,2026-01-10 12:00\n"
-    )
-    sf = tmp_path / "leads.csv"
-    sf.write_text(
-        "Lead ID,First Name,Last Name,Email,Company,Title,Lead Status\n"
-        "00Q5g0000000001,Ann,Berg,ann@berg.no,Berg AS,Chief Executive,Working - Contacted\n"
-    )
-    db = open_store(tmp_path / "recon.db")
-    load_export(db, hs, "hubspot:contacts")
-    load_export(db, sf, "salesforce:Lead")
-    cfg = ReconConfig()
-    run_match(db, cfg)
-    items = build_plan(db, cfg, dry_run=True).items
+    items = _plan_of_files(
+        tmp_path,
+        ("Record ID,First Name,Last Name,Email,Job Title,Lead Status,Last Modified Date\n"
+         "7,Ann,Berg,ann@berg.no,CEO,In Progress,2026-01-10 12:00\n", "hubspot:contacts"),
+        ("Lead ID,First Name,Last Name,Email,Company,Title,Lead Status\n"
+         "00Q5g0000000001,Ann,Berg,ann@berg.no,Berg AS,Chief Executive,Working - Contacted\n",
+         "salesforce:Lead"),
+    ).items  # fmt: skip
     fields = {(i["system"], i["field"]) for i in items if i.get("field")}
     assert ("hubspot", "jobtitle") in fields  # the pair was compared
     assert not fields & {("hubspot", "hs_lead_status"), ("salesforce", "Status")}
