@@ -47,9 +47,16 @@ def veto_pairs(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
     strong key: the same e-mail address)."""
     veto = _at_levels(g, settings, "veto_auto", but="liftable")
     if any(c.liftable for c in settings.comparisons):
-        lifted = _at_levels(g, settings, "lifts_veto")
-        veto |= _at_levels(g, settings, "liftable") & ~lifted
+        veto |= _at_levels(g, settings, "liftable") & ~_lifted(g, settings)
     return veto
+
+
+def _lifted(g: np.ndarray, settings: MatchSettings) -> np.ndarray:
+    """Pairs where a comparison agrees at a ``lifts_veto`` level (a strong key: one e-mail
+    address), when some comparison has a ``liftable`` veto; else none."""
+    if any(c.liftable for c in settings.comparisons):
+        return _at_levels(g, settings, "lifts_veto")
+    return np.zeros(g.shape[0], dtype=bool)
 
 
 def pair_tiers(
@@ -127,11 +134,7 @@ def explain(
         )  # fmt: skip
     parts = []
     # a liftable veto a strong key lifted (one e-mail address) keeps no pair out of auto
-    lifted = (
-        _at_levels(g, settings, "lifts_veto")
-        if any(c.liftable for c in settings.comparisons)
-        else np.zeros(g.shape[0], dtype=bool)
-    )
+    lifted = _lifted(g, settings)
     for c, comp in enumerate(settings.comparisons):
         labels = pl.Series([lv.label for lv in comp.levels])
         codes = g[:, c].astype(np.int64)
