@@ -47,6 +47,7 @@ __all__ = [
     "is_opt_out",
     "new_run_id",
     "now_iso",
+    "opted_out",
     "parse_ts",
     "salesforce_id18",
     "salesforce_record_url",
@@ -221,6 +222,19 @@ def is_opt_out(name: Any) -> bool:
     """
     text = str(name or "").casefold()
     return text in OPT_OUT_FIELDS or text.startswith("hs_email_optout_")
+
+
+def opted_out(value: Any) -> bool:
+    """Whether a consent flag's value says "opted out" (Salesforce ``True``, HubSpot ``"true"``,
+    and whatever else :func:`recon.plan_values.norm` reads as true: a file's ``Yes`` or ``1``).
+
+    Examples:
+        >>> opted_out(True), opted_out("TRUE"), opted_out("Yes"), opted_out(1), opted_out("false"), opted_out(None)
+        (True, True, True, True, False, False)
+    """
+    if value is True or (type(value) is int and value == 1):
+        return True
+    return isinstance(value, str) and value.strip().casefold() in TRUE_WORDS
 
 
 def parse_ts(value: str | None) -> datetime | None:

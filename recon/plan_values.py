@@ -32,6 +32,7 @@ from .models import (
     OPT_OUT_FIELDS,
     TRUE_WORDS,
     is_opt_out,
+    opted_out,
     parse_ts,
 )
 
@@ -148,9 +149,6 @@ def value_key(value: Any) -> str:
     return CANONICAL_ENCODER.encode(value)
 
 
-_TRUE, _FALSE = TRUE_WORDS, FALSE_WORDS
-
-
 #: what HubSpot's connector (and recon) writes into a Salesforce field it must fill and has
 #: no value for (a Lead's LastName, Company): no value, never one to sync back
 NOT_PROVIDED = "[not provided]"
@@ -184,19 +182,6 @@ def is_blank(value: Any) -> bool:
     if isinstance(value, list | tuple | set | frozenset):
         return not value
     return False
-
-
-def opted_out(value: Any) -> bool:
-    """Whether a consent flag's value says "opted out" (Salesforce ``True``, HubSpot ``"true"``,
-    and whatever else :func:`norm` reads as true: a file's ``Yes`` or ``1``).
-
-    Examples:
-        >>> opted_out(True), opted_out("TRUE"), opted_out("Yes"), opted_out(1), opted_out("false"), opted_out(None)
-        (True, True, True, True, False, False)
-    """
-    if value is True or (type(value) is int and value == 1):
-        return True
-    return isinstance(value, str) and value.strip().casefold() in _TRUE
 
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
@@ -255,9 +240,9 @@ def norm(kind: str, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
-        if text in _TRUE:
+        if text in TRUE_WORDS:
             return True
-        if text in _FALSE:
+        if text in FALSE_WORDS:
             return False
         return text
     if kind in ("date", "datetime"):

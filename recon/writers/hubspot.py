@@ -23,8 +23,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ..errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
-from ..models import hubspot_record_url
-from ..plan_values import opted_out
+from ..models import hubspot_record_url, opted_out
 from . import (
     CallBudget,
     Op,
