@@ -23,6 +23,7 @@ from .apply_items import Item, loads, newer, norm, ops_for, phases, refresh_unse
 from .config import ReconConfig
 from .errors import AuthError, BudgetExhausted, ErrorClass, RateLimited, SourceError
 from .models import canonical_json, now_iso, sleep_noted, stable_id
+from .plan_load import fields_of
 from .plan_values import norm as value_norm
 from .review_stale import index_stale
 from .store import get_run, transaction
@@ -220,11 +221,9 @@ class Runner:
             f"and record_id in ({marks})",
             [item.system, item.object, *ids],
         ):
-            fields = loads(data)
-            if isinstance(fields, dict) and isinstance(fields.get("properties"), dict):
-                fields = fields["properties"]  # HubSpot wraps them
-            if isinstance(fields, dict):
-                out[str(rid)] = fields
+            decoded = loads(data)
+            if isinstance(decoded, dict):
+                out[str(rid)] = fields_of(decoded)
         return out
 
     def _audit_row(

@@ -25,7 +25,15 @@ from .plan_values import value_key
 from .review_detail import CLUSTER_ANSWERS
 from .sources.crm import iso_utc
 
-__all__ = ["DECISION_KINDS_READ", "Rec", "StoreView", "decisions_mark", "load_view", "time_bound"]
+__all__ = [
+    "DECISION_KINDS_READ",
+    "Rec",
+    "StoreView",
+    "decisions_mark",
+    "fields_of",
+    "load_view",
+    "time_bound",
+]
 
 
 class Rec:
@@ -74,11 +82,7 @@ class Rec:
     def fields(self) -> dict[str, Any]:
         """The raw fields (HubSpot's ``properties`` when the JSON wraps them), freshly decoded."""
         data = self.data
-        d = _loads(data) if data else {}
-        if type(d) is not dict:
-            return d if isinstance(d, dict) else {}
-        props = d.get("properties")
-        return props if isinstance(props, dict) else d
+        return fields_of(_loads(data) if data else {})
 
     @property
     def snapshot_time(self) -> str | None:
@@ -127,6 +131,20 @@ class Rec:
 
 
 _loads = orjson.loads
+
+
+def fields_of(decoded: Any) -> dict[str, Any]:
+    """A snapshot's raw fields from its decoded ``data``: HubSpot's ``properties`` when the
+    JSON wraps them, else the object itself ({} for anything but an object).
+
+    Examples:
+        >>> fields_of({"id": "7", "properties": {"name": "Acme"}}), fields_of({"Name": "Acme"}), fields_of("x")
+        ({'name': 'Acme'}, {'Name': 'Acme'}, {})
+    """
+    if not isinstance(decoded, dict):
+        return {}
+    props = decoded.get("properties")
+    return props if isinstance(props, dict) else decoded
 
 
 def _fields(data: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
