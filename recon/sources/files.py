@@ -1658,9 +1658,8 @@ def _stored_schemas(
     db: sqlite_utils.Database, source: str, obj: str
 ) -> dict[str, list[dict[str, Any]]]:
     """The stored schema's fields of the objects a file of ``obj`` holds."""
-    objects = ("Contact", "Lead") if (source, obj) == ("salesforce", "contacts") else (obj,)
     out: dict[str, list[dict[str, Any]]] = {}
-    for one in objects:
+    for one in objects_of(source, obj):
         row = db.execute(
             "select fields from schemas where source = ? and object = ?", [source, one]
         ).fetchone()
