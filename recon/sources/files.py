@@ -1127,7 +1127,9 @@ def _canonical(
             if (n in (flags or ()) or (flags is not None and is_opt_out(n))) and c not in picked
         }
     )
-    _note_labels(table, clean, picked)
+    # computed once: counted for the log, then stored
+    converted = clean.select(*(e.alias(c) for c, e in picked.items()))
+    _note_labels(table, clean, converted)
     out = (
         clean.lazy()
         .select(
@@ -1146,7 +1148,7 @@ def _canonical(
                         (
                             _point_decimal(pl.col(c))
                             if n in number_columns and comma
-                            else picked[c]
+                            else pl.lit(converted[c])
                             if c in picked
                             else _id18_if_salesforce(source, n, pl.col(c))
                         ).alias(n)
@@ -1312,15 +1314,11 @@ def option_value(expr: pl.Expr, options: Options) -> pl.Expr:
     return pl.when(expr.is_null()).then(None).otherwise(parts.list.join(";"))
 
 
-def _note_labels(table: _Table, clean: pl.DataFrame, picked: dict[str, pl.Expr]) -> None:
-    """Log how many of a file's picklist and checkbox values were rewritten as the API writes
-    them."""
-    if not picked:
-        return
-    changed = clean.select(
-        **{c: (expr != pl.col(c)).fill_null(False).sum() for c, expr in picked.items()}
-    ).row(0, named=True)
-    for column, n in changed.items():
+def _note_labels(table: _Table, clean: pl.DataFrame, converted: pl.DataFrame) -> None:
+    """Log how many of a file's picklist and checkbox values (``clean``'s columns) were
+    rewritten as the API writes them (``converted``'s)."""
+    for column in converted.columns:
+        n = int((converted[column] != clean[column]).fill_null(False).sum())
         if n:
             log.info(
                 "%s, column %r: %d value(s) stored as the API writes them (option labels as "
