@@ -91,6 +91,8 @@ class Planner:
         self.cache: dict[Any, Any] = {}
         # (source, object) creates were held back for: the store has them only in part
         self.partial_targets: set[tuple[str, str]] = set()
+        #: creates held back per object they would go to that the config leaves out of the sync
+        self.unsynced_targets: Counter[tuple[str, str]] = Counter()
         #: two_way HubSpot properties compared without their field times (not pulled yet)
         self.times_unread: set[str] = set()
         self.undone_held = 0  # writes an applied undo took back, proposed again (hold_undone)
@@ -265,6 +267,22 @@ class Planner:
                 ),
             )
             for source, obj in sorted(self.partial_targets)
+        ]
+        out += [
+            (
+                f"{source}.{obj}",
+                f"{count:,} record(s) are not created: they "
+                f"would become {source} {obj} records, which [{source}] objects leaves out of "
+                f"the sync (recon never reads them, so a create could copy one that exists "
+                f'there); add "{obj}" to [{source}] objects'
+                + (
+                    ', or set [mapping] new_contact_as = "Contact" to create the HubSpot contacts '
+                    "whose company is linked to an Account as Contacts"
+                    if obj == "Lead" and self.cfg.mapping.new_contact_as == "Lead"
+                    else ""
+                ),
+            )
+            for (source, obj), count in sorted(self.unsynced_targets.items())
         ]
         if self.times_unread:
             out.append(

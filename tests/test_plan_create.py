@@ -490,8 +490,7 @@ def test_nothing_is_created_in_an_object_the_store_never_read() -> None:
 
 def test_an_object_the_config_does_not_pull_holds_no_create_back() -> None:
     """An org that leaves Leads out of `[salesforce] objects` never stores one: that absence
-    says nothing, and held every HubSpot contact create back for good (with a hint to pull,
-    which would not read Leads either)."""
+    is no missing pull (no "pull it first" hold, which a pull would never lift)."""
     w = World()
     w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", domain="acme.com")
     w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo"}, email=EMAIL)
@@ -500,5 +499,54 @@ def test_an_object_the_config_does_not_pull_holds_no_create_back() -> None:
     c.salesforce.objects = ["Account", "Contact"]
     res = plan(w, c)
     assert res.skipped.get("create_target_not_pulled_whole", 0) == 0
-    assert not [m for k, m in res.warnings if k.startswith("salesforce.")]
-    assert sorted(i["object"] for i in by(res.items, action="create")) == ["Lead", "companies"]
+    assert not [m for _k, m in res.warnings if "pull --source" in m or "in part" in m]
+    assert sorted(i["object"] for i in by(res.items, action="create")) == ["companies"]
+
+
+def test_no_lead_is_created_where_the_config_leaves_leads_out() -> None:
+    """With Leads out of `[salesforce] objects`, every unlinked HubSpot contact was created as
+    a Lead: recon never reads Leads, so the people who are Leads there already were copied.
+    The warning says how to get them created (as Contacts, under their linked company)."""
+    w = World()
+    w.snap("hubspot", "companies", "C", {"name": "Acme", "domain": "acme.com"}, name="Acme",
+           domain="acme.com")  # fmt: skip
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", domain="acme.com")
+    w.link("companies", "C", "Account", "001A")
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo"}, email=EMAIL,
+           account_id="C")  # fmt: skip
+    w.snap("hubspot", "contacts", "202", {"email": "kim@else.org", "lastname": "Kim"},
+           email="kim@else.org")  # fmt: skip
+    c = cfg()
+    c.salesforce.objects = ["Account", "Contact"]
+    res = plan(w, c)
+    assert not by(res.items, action="create")
+    assert res.skipped["create_object_not_synced"] == 2
+    (warning,) = [m for k, m in res.warnings if k == "salesforce.Lead"]
+    assert (
+        warning.startswith("2 record(s) are not created")
+        and 'new_contact_as = "Contact"' in warning
+    )
+    c.mapping.new_contact_as = "Contact"
+    again = plan(w, c)
+    (made,) = by(again.items, action="create")
+    assert (made["object"], made["payload"]["fields"]["AccountId"]) == ("Contact", "001A")
+    assert again.skipped["create_object_not_synced"] == 1  # Kim has no linked company
+
+
+@pytest.mark.parametrize("side", ["hubspot", "salesforce"])
+def test_an_object_left_out_of_the_sync_takes_and_gives_no_creates(side: str) -> None:
+    """Companies left out of `[hubspot] objects` (or Accounts out of `[salesforce] objects`):
+    every Account was planned as a new HubSpot company (or every stored company, as old as the
+    last pull that read it, as a new Account)."""
+    w = World()
+    w.snap("salesforce", "Account", "001A", {"Name": "Acme"}, name="Acme", domain="acme.com")
+    w.snap("hubspot", "companies", "C9", {"name": "Beta"}, name="Beta", domain="beta.com")
+    c = cfg(create_accounts="always")
+    if side == "hubspot":
+        c.hubspot.objects = ["contacts"]
+    else:
+        c.salesforce.objects = ["Contact", "Lead"]
+    res = plan(w, c)
+    assert not by(res.items, action="create")
+    assert res.skipped["create_object_not_synced"] == 2
+    assert not [k for k, _m in res.warnings if k.endswith(("companies", "Account"))]
