@@ -245,6 +245,63 @@ def test_companies_that_share_their_contacts_have_that_evidence(
     assert why["shared_contacts"] == ("shared_2" if shared >= 2 else "shared_1")
 
 
+def _one_crm_pair(tmp_path: Path, companies, names: tuple[str, str], shared: int) -> dict:  # type: ignore[no-untyped-def]
+    """Match the generated companies (with their people) plus two HubSpot companies named
+    ``names``, without website or phone, whose ``shared`` people are associated with both;
+    the duplicate pair's explanation by comparison, or {} when it is not proposed."""
+    db = open_store(tmp_path / f"recon-{shared}.db")
+    _shared_contacts_store(db, companies, 0)
+    rows = [
+        {"source": "hubspot", "object": "companies", "record_id": rid, "name": name,
+         "city": "Leeds", "country": "GB", "archived": 0, "data": "{}"}
+        for rid, name in zip(("eb1", "eb2"), names, strict=True)
+    ]  # fmt: skip
+    assoc = []
+    for i in range(shared):
+        rows.append({"source": "hubspot", "object": "contacts", "record_id": f"q{i}",
+                     "email": f"ops{i}@eastbrook.example", "archived": 0, "data": "{}"})  # fmt: skip
+        assoc += [{"source": "hubspot", "from_object": "contacts", "from_id": f"q{i}",
+                   "to_object": "companies", "to_id": company} for company in ("eb1", "eb2")]  # fmt: skip
+    with transaction(db):
+        db["snapshots"].insert_all(rows)
+        if assoc:
+            db["associations"].insert_all(assoc)
+    run_id = run_match(db, objects=("companies",))
+    row = db.execute(
+        "select explanation from pairs where run_id = ? and kind = 'duplicate' "
+        "and record_id_l in ('eb1', 'eb2') and record_id_r in ('eb1', 'eb2')",
+        [run_id],
+    ).fetchone()
+    return {c["comparison"]: c for c in json.loads(row[0])} if row else {}
+
+
+def test_shared_contacts_are_evidence_for_duplicates_inside_one_crm(
+    tmp_path: Path, make_companies
+) -> None:
+    """The duplicate stage reads the same evidence: a company and its misspelt copy without a
+    website weigh more with their people in common (each address on two companies)."""
+    companies = make_companies(400, seed=1)
+    names = ("Eastbrook Traders Ltd", "Eastbrok Traders")
+    alone = _one_crm_pair(tmp_path, companies, names, 0)
+    shared = _one_crm_pair(tmp_path, companies, names, 3)
+    assert alone["shared_contacts"]["level"] == "null"
+    assert shared["shared_contacts"]["level"] == "shared_2"
+    gained = shared["total"]["weight"] - alone["total"]["weight"]
+    assert gained == pytest.approx(shared["shared_contacts"]["weight"], abs=0.01) and gained > 3
+
+
+def test_shared_contacts_do_not_make_a_subsidiary_a_duplicate(
+    tmp_path: Path, make_companies
+) -> None:
+    """Inside one CRM, a name plus a word is a department or regional arm, and people are
+    often associated with a parent and its subsidiary both: shared contacts lift no such veto
+    ("Eastbrook" / "Eastbrook Trading" are no duplicates, with three people in common)."""
+    got = _one_crm_pair(
+        tmp_path, make_companies(400, seed=1), ("Eastbrook", "Eastbrook Trading"), 3
+    )
+    assert got == {}
+
+
 def test_a_companys_contact_emails_are_its_own_peoples_addresses(fresh_db) -> None:
     """HubSpot: contacts associated either way or naming the company as primary; Salesforce:
     Contacts by AccountId. Archived contacts, role addresses (info@) and an address on more
