@@ -119,7 +119,7 @@ def run_build(
         match_run_id=mrid,
         counts=plan_counts(created),  # the same counts, items visited in memory order
         skipped=dict(planner.skipped),
-        warnings=list(chk.warnings) + planner.gap_warnings() + written_since_pull(db),
+        warnings=_synced_only(chk.warnings, cfg) + planner.gap_warnings() + written_since_pull(db),
         items=items,
         pinned_links=list(view.pinned),
     )
@@ -171,6 +171,31 @@ def run_build(
         "plan %s: %d items from match run %s in %.2f s", run_id, len(items), mrid, result.seconds
     )
     return result
+
+
+def _synced_only(warnings: list[tuple[str, str]], cfg: Any) -> list[tuple[str, str]]:
+    """The mapping warnings, less "no schema stored" for an object the config leaves out of
+    the sync (no pull reads its schema: the hint to pull would not help).
+
+    Examples:
+        >>> from recon.config import ReconConfig
+        >>> cfg = ReconConfig()
+        >>> cfg.salesforce.objects = ["Account", "Contact"]
+        >>> _synced_only([("schemas.salesforce.Lead", "no schema stored"), ("x", "y")], cfg)
+        [('x', 'y')]
+    """
+    out = []
+    for path, msg in warnings:
+        head, _, rest = path.partition("schemas.")
+        source, _, obj = rest.partition(".")
+        if (
+            not head
+            and source in ("hubspot", "salesforce")
+            and obj not in getattr(cfg, source).objects
+        ):
+            continue
+        out.append((path, msg))
+    return out
 
 
 def written_since_pull(db: sqlite_utils.Database) -> list[tuple[str, str]]:
