@@ -210,6 +210,11 @@ def plan_merges(p: Planner) -> None:
             p.skipped["cluster_mixed_sources"] += 1
             continue
         system = sources.pop()
+        if not {o for _s, o, _r in c["members"]} <= set(getattr(p.cfg, system).objects):
+            # an object the config leaves out of the sync: its stored records are as old as
+            # the last pull that read them
+            p.skipped["object_not_synced"] += 1
+            continue
         recs = [p.view.rec(system, o, r) for _s, o, r in c["members"]]
         active = [r for r in recs if r is not None and not r.archived]
         if any(r.object == "Lead" and lead_converted(r.fields) for r in active):

@@ -550,3 +550,23 @@ def test_an_object_left_out_of_the_sync_takes_and_gives_no_creates(side: str) ->
     assert not by(res.items, action="create")
     assert res.skipped["create_object_not_synced"] == 2
     assert not [k for k, _m in res.warnings if k.endswith(("companies", "Account"))]
+
+
+def test_records_of_an_object_left_out_of_the_sync_are_not_synced_nor_merged() -> None:
+    """Leads left out of `[salesforce] objects` after a pull read them: the stored Leads are
+    as old as that pull, yet their links still planned updates both ways, and their duplicate
+    clusters merges. Such a link still keeps its HubSpot contact from being created."""
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "lastname": "Jo", "jobtitle": "CEO"},
+           email=EMAIL)  # fmt: skip
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "LastName": "Jo", "Title": "CTO"},
+           email=EMAIL)  # fmt: skip
+    w.snap("salesforce", "Lead", "00QB", {"Email": EMAIL, "LastName": "Jo"}, email=EMAIL)
+    w.link("contacts", "201", "Lead", "00QA")
+    w.cluster("cl-L", "contacts", "salesforce", [("Lead", "00QA"), ("Lead", "00QB")], "auto")
+    assert by(plan(w, cfg()).items, action="update")  # synced: Title differs
+    c = cfg()
+    c.salesforce.objects = ["Account", "Contact"]
+    res = plan(w, c)
+    assert res.items == []
+    assert res.skipped["object_not_synced"] == 2  # the link and the cluster
