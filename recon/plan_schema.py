@@ -281,12 +281,20 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
         seen_hs.setdefault(hs_key, path)
         seen_sf.setdefault(sf_key, path)
         direction = getattr(section, m.object)
-        m, schema_problems, narrowed = _check_schema(m, index, direction)
+        # a rule the user set on a default pair (at its entry or in [mapping] rules) is the
+        # user's: a read-only side it writes is an error, as for a custom mapping
+        user_rule = bool(given.get(path)) or m.key in section.rules
+        m, schema_problems, narrowed = _check_schema(m, index, direction, user_rule=user_rule)
         problems += schema_problems
         if path in given and m.kind in ("enum", "multi"):
             narrowed += _many_to_one(section.fields[int(path[15:-1])].options)
-        if m.default and path in user_options and problems:
-            errors.extend((path, p) for p in problems)
+        if m.derived == "campaigns" and problems:
+            # the campaign property is the user's choice ([mapping] campaign_property): a
+            # wrong one is an error there, not a default quietly switched off
+            errors.extend(("mapping.campaign_property", p) for p in problems)
+        elif m.default and (path in user_options or user_rule) and problems:
+            at = path if path in given or m.key not in section.rules else f"mapping.rules.{m.key}"
+            errors.extend((at, p) for p in problems)
         elif m.default:
             for p in problems:
                 warnings.append((path, p + " (this default mapping is disabled)"))
@@ -342,9 +350,16 @@ def _many_to_one(options: dict[str, str]) -> list[str]:
 
 
 def _check_schema(
-    m: FieldMap, index: dict[tuple[str, str], dict[str, FieldInfo]], direction: str
+    m: FieldMap,
+    index: dict[tuple[str, str], dict[str, FieldInfo]],
+    direction: str,
+    *,
+    user_rule: bool = False,
 ) -> tuple[FieldMap, list[str], list[str]]:
-    """Check one mapping against the schemas; return it with kinds/options filled in."""
+    """Check one mapping against the schemas; return it with kinds/options filled in.
+
+    ``user_rule``: the rule of a default mapping was set by the user (a read-only side it
+    writes is then a problem, as for a custom mapping)."""
     problems: list[str] = []
     narrowed: list[str] = []
     hs_schema = index.get(("hubspot", m.object))
@@ -404,7 +419,7 @@ def _check_schema(
     ):
         if info is None or info.writable:
             continue
-        if not m.default and side in writes:
+        if (not m.default or user_rule) and side in writes:
             problems.append(
                 f"read-only target: {side} {name!r} cannot be written but rule {m.rule!r} "
                 f"writes to {side}; use a rule that only reads it"

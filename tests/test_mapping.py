@@ -432,6 +432,41 @@ def test_a_read_only_target_is_reported_with_a_type_problem() -> None:
     assert any("read-only target" in m for m in problems), problems
 
 
+@pytest.mark.parametrize("where", ["entry", "rules"])
+def test_a_rule_set_on_a_default_that_writes_a_read_only_side_is_an_error(where: str) -> None:
+    """`two_way` on the default HubSpot analytics source ⇄ LeadSource pair (read-only in
+    HubSpot) was cut down to one way without a word: the rule is the user's, as in a custom
+    mapping, so writing the read-only side is an error where the rule was set."""
+    if where == "entry":
+        section = _section({"object": "contacts", "hubspot": "hs_analytics_source",
+                            "salesforce": "LeadSource", "salesforce_object": "Lead",
+                            "rule": "two_way"})  # fmt: skip
+        at = "mapping.fields[0]"
+    else:
+        section = _section(rules={"contacts.hs_analytics_source": "two_way"})
+        at = "mapping.rules.contacts.hs_analytics_source"
+    chk = check_mappings(section, schemas())
+    problems = [m for p, m in chk.errors if p == at]
+    assert problems and all(
+        "read-only target: hubspot 'hs_analytics_source'" in m for m in problems
+    )
+    # the default rule reads it only: no problem at all
+    assert not [e for e in check_mappings(_section(), schemas()).errors if "hs_analytics" in e[1]]
+
+
+@pytest.mark.parametrize(
+    ("prop", "says"), [("no_such_prop", "missing field"), ("firstname", "mapped twice")]
+)
+def test_a_campaign_property_that_does_not_fit_is_an_error_there(prop: str, says: str) -> None:
+    """A wrong `[mapping] campaign_property` was a warning on a default mapping's path the
+    user never wrote, and campaign sync was off without a word (`recon pull` refused it)."""
+    chk = check_mappings(_section(campaign_property=prop), schemas())
+    problems = [m for p, m in chk.errors if p == "mapping.campaign_property"]
+    assert problems and any(says in m for m in problems), chk.errors
+    assert not [w for w in chk.warnings if prop in w[0]]
+    assert not check_mappings(_section(campaign_property="sf_campaigns"), schemas()).errors
+
+
 def test_salesforce_field_names_are_case_insensitive() -> None:
     chk = resolve_mappings(
         _section({"object": "companies", "hubspot": "founded", "salesforce": "founded__C"}),
