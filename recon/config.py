@@ -379,6 +379,8 @@ class ScopeFilter(Section):
     @model_validator(mode="after")
     def _known_object(self) -> ScopeFilter:
         problems = []
+        if not self.field.strip():
+            problems.append("field is empty; name the property or field to filter on")
         # a misspelt object would leave every record of the intended one unfiltered
         known = _SCOPE_OBJECTS[self.source]
         if self.object not in known:

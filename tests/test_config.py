@@ -309,6 +309,19 @@ def test_a_scoping_filter_value_that_does_not_fit_its_op_is_an_error(
     assert "pull.filters[0]" in text and says in text
 
 
+@pytest.mark.parametrize("field", ['""', '"  "'])
+def test_a_scoping_filter_without_a_field_name_is_an_error(tmp_path: Path, field: str) -> None:
+    """An empty field name passed; the pull then failed on "configured property  not found"."""
+    path = write(
+        tmp_path,
+        f'[[pull.filters]]\nsource = "hubspot"\nobject = "companies"\nfield = {field}\nop = "no_value"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value) + " ".join(m for _k, m in err.value.problems)
+    assert "pull.filters[0]" in text and "field is empty" in text
+
+
 def test_extra_fields_of_a_misspelt_object_are_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,
