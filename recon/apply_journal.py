@@ -934,21 +934,31 @@ class Runner:
         return rebuilt, ([] if kind == "associate" else list(rebuilt))
 
     def _victim_changed(self, item: Item, states: dict[str, RecordState]) -> bool:
-        """Whether a merge's victim holds, in a field the merge compares, another value than
-        the one the review saw (survivorship would write a value someone replaced since, or
-        drop the newer one with the victim). A victim already merged away is not asked; a
-        value recon itself wrote there for this plan is no one else's change."""
-        values = item.payload.get("values")
-        if item.action != "merge" or not isinstance(values, dict):
+        """Whether a merge's victim changed since review: modified after the time the review
+        saw (the merge would delete a person's edit with it, in any field), or holding, in a
+        field the merge compares, another value than the one the review saw (survivorship
+        would write a value someone replaced since, or drop the newer one with the victim).
+        A victim already merged away is not asked; a victim recon itself wrote for this plan
+        is judged by value only, and such a value is no one else's change."""
+        if item.action != "merge":
             return False
+        values = item.payload.get("values")
+        values = dict(values) if isinstance(values, dict) else {}
         watch = item.payload.get("watch")
         if isinstance(watch, dict):  # consent flags the members agreed on (plan_merge)
             values = {**watch, **values}
-        return any(
-            _inputs_moved(values, str(victim), state, self.own_values.get(str(victim), {}))
-            for victim in item.payload.get("victims") or ()
-            if (state := states.get(str(victim))) is not None
-        )
+        seen = item.payload.get("modified")
+        seen = seen if isinstance(seen, dict) else {}
+        for victim in map(str, item.payload.get("victims") or ()):
+            state = states.get(victim)
+            if state is None:
+                continue
+            own = self.own_values.get(victim, {})
+            if not own and newer(state.modified_at, seen.get(victim)):
+                return True
+            if _inputs_moved(values, victim, state, own):
+                return True
+        return False
 
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
         both = {

@@ -299,7 +299,8 @@ def plan_merges(p: Planner) -> None:
             "survivorship": detail,
             "values": values,
             "order": ids,
-            "modified": {rid: by_id[rid].modified_at for rid in ids},
+            # each member's time as apply checks it (a file's minute: its end)
+            "modified": {rid: by_id[rid].snapshot_time for rid in ids},
             "rule": rule,
             "irreversible": True,
         }

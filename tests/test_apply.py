@@ -1409,6 +1409,29 @@ def test_a_merge_is_stale_when_a_victim_opted_out_since_review(crm: CrmEnv, tmp_
     assert (result.stale, result.applied) == (1, 0)
 
 
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_merge_is_stale_when_a_victim_was_edited_since_review(
+    crm: CrmEnv, tmp_path: Path, edited: bool
+) -> None:
+    """A victim edited after review, in a field the merge does not compare (blank on every
+    member then), was merged away: the edit was lost, and the audit kept the victim as
+    pulled. Its time moved since the one the review saw: the merge goes back to a person."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"Vic {tag} {i}"} for i in range(2)])
+    seen = {rid: crm.modified("hubspot", "companies", rid) for rid in ids}
+    plan = one_merge_plan(crm, db, "companies", ids, values={}, modified=seen)
+    if edited:
+        crm.edit("hubspot", "companies", ids[1], {"description": "typed after review"})
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert (result.stale, result.applied) == ((1, 0) if edited else (0, 1))
+    if edited:
+        assert (
+            crm.hs_get("companies", ids[1], ["description"])["description"] == "typed after review"
+        )
+
+
 def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_path: Path) -> None:
     cfg = crm.config(tmp_path)
     db = crm.db(cfg)

@@ -928,6 +928,19 @@ def test_a_record_from_an_export_file_is_dated_to_the_end_of_its_minute() -> Non
     assert newer("2024-07-01T10:06:00.000Z", item["snapshot_modified_at"])
 
 
+def test_a_merges_members_from_an_export_file_are_dated_to_the_end_of_their_minute() -> None:
+    """Apply checks a merge's victims against the times the review saw (an edit since would be
+    deleted with them): a file's minute stands for its end, or every victim read from an
+    export would look changed."""
+    w = World()
+    for rid in ("K1", "K2"):
+        w.snap("hubspot", "companies", rid, {"name": "Acme"}, name="Acme",
+               modified_at="2024-07-01T10:05:00.000Z", origin="file:companies.csv")  # fmt: skip
+    w.cluster("cl-1", "companies", "hubspot", [("companies", "K1"), ("companies", "K2")], "auto")
+    (merge,) = by(plan(w).items, action="merge")
+    assert merge["payload"]["modified"] == dict.fromkeys(("K1", "K2"), "2024-07-01T10:05:59.999Z")
+
+
 def test_a_two_way_property_without_its_field_times_waits_for_a_person() -> None:
     """A property made two_way after the last pull has no field times in the store: the plan
     compared the HubSpot record's time, which an edit of any other property moves, and the
