@@ -39,6 +39,13 @@ _UNDECIDED = "not exists (select 1 from decisions d where d.item_id = {id} and c
 _NEXT_VERSION = "(select coalesce(max(d.version), 0) + 1 from decisions d where d.item_id = {id})"
 
 
+#: the plan item objects of each ``[policy] objects`` entity (a create's object is its target)
+_ENTITY_OBJECTS = {
+    "companies": ("companies", "Account"),
+    "contacts": ("contacts", "Contact", "Lead"),
+}
+
+
 def _marks(values: list[str]) -> str:
     # an empty list gives `in (null)`: NULL, never true (callers coalesce where "not" matters)
     return ", ".join("?" for _ in values) or "null"
@@ -70,12 +77,20 @@ def auto_approve(
     """
     counts = {"links": 0, "merges": 0, "creates": 0, "conflicts": 0, "lapsed": 0}
     if not policy.enabled:
+        # a policy switched off allows nothing: what it approved before lapses too (else the
+        # next run would still create and write what only the policy had approved)
+        policy = policy.model_copy(
+            update={"link_tiers": [], "duplicate_tiers": [], "creates": False, "conflicts": False}
+        )
+        with transaction(db):
+            counts["lapsed"] = _lapse(
+                db, policy, match_run_id, plan_run_id, list(policy.objects), lapsed_ids
+            )
         return counts
     now = now_iso()
     objects: list[str] = list(policy.objects)
     with transaction(db):
-        if match_run_id:
-            counts["lapsed"] = _lapse(db, policy, match_run_id, objects, lapsed_ids)
+        counts["lapsed"] = _lapse(db, policy, match_run_id, plan_run_id, objects, lapsed_ids)
         if match_run_id and policy.link_tiers:
             tiers: list[str] = list(policy.link_tiers)
             _claimed_ends(db)
@@ -179,17 +194,25 @@ def _next_version(db: sqlite_utils.Database, item_id: str) -> int:
 def _lapse(
     db: sqlite_utils.Database,
     policy: PolicySection,
-    match_run_id: str,
+    match_run_id: str | None,
+    plan_run_id: str | None,
     objects: list[str],
     lapsed_ids: list[int] | None = None,
 ) -> int:
-    """Supersede the policy's own current approvals of links and clusters of this match run
-    that the policy would not make now (tier or object no longer allowed, merges off); how many.
+    """Supersede the policy's own current approvals that it would not make now; how many.
 
-    A person's decisions are never touched.
+    Links and clusters of this match run: tier or object no longer allowed, merges off.
+    Creates and conflict values: `creates` or `conflicts` off (whichever plan they were
+    approved in), or an item of this plan run whose object is no longer allowed. A person's
+    decisions are never touched.
     """
     link_tiers: list[str] = list(policy.link_tiers)
     dup_tiers: list[str] = list(policy.duplicate_tiers) if policy.merges else []
+    targets = [o for obj in objects for o in _ENTITY_OBJECTS[obj]]
+    # creates are approved with a `plan` decision, conflict values with a `conflict_value` one
+    allowed = [
+        k for k, on in (("plan", policy.creates), ("conflict_value", policy.conflicts)) if on
+    ]
     ids = [
         r[0]
         for r in db.execute(
@@ -204,9 +227,24 @@ def _lapse(
              select c.cluster_id from clusters c where c.run_id = ?
                and not coalesce(c.tier in ({_marks(dup_tiers)})
                                 and c.object in ({_marks(objects)}), 0)))
+          or (kind in ('plan', 'conflict_value') and (
+             not coalesce(kind in ({_marks(allowed)}), 0)
+             or exists (select 1 from plan_items i where i.run_id = ?
+                          and i.item_id = decisions.item_id
+                          and not coalesce(i.object in ({_marks(targets)}), 0))))
         )
         """,
-            [match_run_id, *link_tiers, *objects, match_run_id, *dup_tiers, *objects],
+            [
+                match_run_id,
+                *link_tiers,
+                *objects,
+                match_run_id,
+                *dup_tiers,
+                *objects,
+                *allowed,
+                plan_run_id,
+                *targets,
+            ],
         )
     ]
     for i in range(0, len(ids), 500):
@@ -276,8 +314,7 @@ def _approve_plan_items(
     """Approve plan items of ``action`` that name themselves in ``requires`` (a ``plan`` decision)."""
     if not allowed:
         return 0
-    entity = {"companies": ("companies", "Account"), "contacts": ("contacts", "Contact", "Lead")}
-    targets = [o for obj in objects for o in entity[obj]]
+    targets = [o for obj in objects for o in _ENTITY_OBJECTS[obj]]
     rows = list(
         db.query(
             f"""

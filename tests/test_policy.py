@@ -255,6 +255,42 @@ def test_a_policy_narrowed_to_nothing_lets_all_its_approvals_lapse(
     assert left == 0
 
 
+@pytest.mark.parametrize("switch", ["disabled", "creates_and_conflicts_off", "objects"])
+def test_what_a_policy_no_longer_allows_lapses_creates_and_conflict_values_included(
+    store: tuple[sqlite_utils.Database, str, str], switch: str
+) -> None:
+    """A run held by `max_writes` after the policy approved creates: the user switched creates
+    (or the whole policy) off, and the next run still created every record, since only
+    approvals of links and clusters lapsed (and none at all with `enabled = false`)."""
+    db, match, plan = store
+    full = PolicySection(
+        link_tiers=["auto", "review"], duplicate_tiers=["auto"], merges=True, creates=True,
+        conflicts=True,
+    )  # fmt: skip
+    first = auto_approve(db, full, match_run_id=match, plan_run_id=plan)
+    assert (first["creates"], first["conflicts"]) == (1, 1)
+    if switch == "disabled":
+        now = full.model_copy(update={"enabled": False})
+    elif switch == "creates_and_conflicts_off":
+        now = full.model_copy(update={"creates": False, "conflicts": False})
+    else:  # the create is a Lead, the conflict a contact's: contacts are no longer named
+        now = full.model_copy(update={"objects": ["companies"]})
+    again = auto_approve(db, now, match_run_id=match, plan_run_id=plan)
+    current = {
+        r[0]
+        for r in db.execute(
+            "select item_id from decisions where decided_by = 'policy' and superseded = 0"
+        )
+    }
+    assert not current & {"k1", "x1"}
+    approved = {i.get("conflict_item_id") or i["item_id"] for i in approved_items(db, plan)}
+    assert not approved & {"k1", "x1"}
+    if switch == "disabled":
+        assert current == set() and again["lapsed"] == sum(first.values())
+    else:
+        assert {"c1", "p-auto-co"} <= current  # what it still allows stands
+
+
 def test_a_link_replacing_a_person_s_approved_link_waits_for_a_person() -> None:
     """The matcher now pairs HubSpot company 1 with Account 001Y; a person approved 1 ⇄ 001X.
     The policy approved the new link and the plan synced it over the person's choice; it is
