@@ -79,28 +79,46 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
+def _slack_escape(text: Any) -> str:
+    """``text`` as Slack shows it literally: ``&``, ``<`` and ``>`` escaped, as Slack asks of
+    every message text. A CRM's error message passed through unescaped could ping the channel
+    (``<!channel>``) or show a link it chose (``<http://…|re-login>``).
+
+    Examples:
+        >>> _slack_escape("<!channel> Amount must be < 100 & > 0")
+        '&lt;!channel&gt; Amount must be &lt; 100 &amp; &gt; 0'
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(notice: dict[str, Any]) -> dict[str, Any]:
-    """A Slack incoming-webhook message (text plus blocks) for a notice."""
+    """A Slack incoming-webhook message (text plus blocks) for a notice; every value from the
+    run (title, counts, error text) is escaped (:func:`_slack_escape`)."""
     icon = _ICONS.get(str(notice.get("status")), ":x:")
-    lines = [f"{icon} *{notice['title']}* (exit {notice.get('exit_code')})"]
+    esc = _slack_escape
+    lines = [f"{icon} *{esc(notice['title'])}* (exit {esc(notice.get('exit_code'))})"]
     counts = notice.get("counts") or {}
     if counts:
         # a dry run wrote nothing: it counts what it would apply
         name = {"would_apply": "would apply"}
-        lines.append(" · ".join(f"{name.get(k, k)}: {_plain(v)}" for k, v in counts.items()))
+        lines.append(
+            " · ".join(f"{esc(name.get(k, k))}: {esc(_plain(v))}" for k, v in counts.items())
+        )
     waiting = {k: v for k, v in (notice.get("waiting_by_kind") or {}).items() if v}
     if waiting:
-        lines.append("waiting for review: " + _plain(waiting))
+        lines.append("waiting for review: " + esc(_plain(waiting)))
     calls = notice.get("api_calls") or {}
     if calls:
-        lines.append("API calls: " + _plain(calls))
+        lines.append("API calls: " + esc(_plain(calls)))
     if notice.get("top_error_classes"):
         lines.append(
             "errors: "
-            + ", ".join(f"{e['class']} ×{e['count']}" for e in notice["top_error_classes"])
+            + ", ".join(
+                f"{esc(e['class'])} ×{esc(e['count'])}" for e in notice["top_error_classes"]
+            )
         )
     if notice.get("error"):
-        lines.append(f"error: {notice['error']}")
+        lines.append(f"error: {esc(notice['error'])}")
     text = "\n".join(lines)
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 

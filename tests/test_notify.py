@@ -137,3 +137,19 @@ def test_a_dry_run_says_so() -> None:
     )  # fmt: skip
     text = slack_payload(notice)["text"]
     assert "DRY RUN" in text and "would apply: 685" in text and "applied: 685" not in text
+
+
+def test_slack_shows_a_crm_error_text_literally() -> None:
+    """A CRM's error message reached Slack's formatting as it was: `<!channel>` pinged the
+    channel, `<http://…|re-login here>` showed a link the message chose, and `Amount < 100`
+    was mangled. Slack asks for `&`, `<` and `>` escaped; the webhook JSON keeps the text."""
+    said = "<!channel> token expired & <http://evil.example|re-login here>; Amount < 100"
+    notice = build_notice({**SUMMARY, "status": "failed", "error": said})
+    payload = slack_payload(notice)
+    for text in (payload["text"], payload["blocks"][0]["text"]["text"]):
+        assert "<!channel>" not in text and "<http" not in text
+        assert (
+            "&lt;!channel&gt; token expired &amp; &lt;http://evil.example|re-login here&gt;; "
+            "Amount &lt; 100"
+        ) in text
+    assert notice["error"] == said  # the generic webhook's JSON carries it as it was
