@@ -988,9 +988,12 @@ class Runner:
             [canonical_json(reason), self.plan, item.item_id],
         )
         if self.db.execute(
-            "select 1 from review_state where name = 'queue' and plan_run_id = ?", [self.plan]
+            "select 1 from review_state where name = 'queue' and (plan_run_id = ? or exists "
+            "(select 1 from runs where run_id = ? and json_extract(config, '$.undo_of') is not null))",
+            [self.plan, self.plan],
         ).fetchone():
-            index_stale(self.db, self.plan, [item.item_id])  # the queue shows it at once
+            # the queue shows it at once (an undo plan's beside the forward plan's)
+            index_stale(self.db, self.plan, [item.item_id])
         return self._audit_row(item, "stale", error=f"record changed since review: {text}")
 
     def _fresh(

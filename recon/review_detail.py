@@ -346,7 +346,7 @@ def _master_of(
     survivors: dict[str, Any] = {}
     values: dict[str, Any] = {}
     planned = None
-    plan_run = _latest_run(db, "plan") if merge_item_id else None
+    plan_run = _latest_run(db, "plan", forward=True) if merge_item_id else None
     merge = merge_as_decided(db, plan_run, merge_item_id) if plan_run and merge_item_id else None
     if merge is not None:
         # what apply would write now: survivorship for the reviewer's master and choices
@@ -383,7 +383,7 @@ def _master_of(
 
 
 def _merge_item(db: sqlite_utils.Database, cluster_id: str) -> str | None:
-    plan_run = _latest_run(db, "plan")
+    plan_run = _latest_run(db, "plan", forward=True)
     row = db.execute(
         "select item_id from plan_items where run_id = ? and action = 'merge' and link_item_id = ? limit 1",
         [plan_run, cluster_id],

@@ -117,16 +117,28 @@ class QueuePage:
 # --------------------------------------------------------------------------- queue index
 
 
-def _latest_run(db: sqlite_utils.Database, stage: str) -> str | None:
+#: a plan run that is no ``recon undo`` plan (whose config names the apply run it restores)
+_FORWARD = "(case when json_valid(config) then json_extract(config, '$.undo_of') end) is null"
+
+
+def _latest_run(db: sqlite_utils.Database, stage: str, *, forward: bool = False) -> str | None:
+    """The latest finished run of ``stage``; ``forward``: of the plans, the latest that is not
+    an undo plan (the queue's conflicts, merges and stale writes are a forward plan's: an undo
+    plan built to look at an undo would otherwise empty them)."""
     row = db.execute(
         "select run_id from runs where stage = ? and status in ('ok', 'partial', 'budget') "
-        "order by started_at desc, rowid desc limit 1",
+        f"{'and ' + _FORWARD if forward else ''} order by started_at desc, rowid desc limit 1",
         [stage],
     ).fetchone()
     if row:
         return str(row[0])
     table, order = ("match_runs", "created_at") if stage == "match" else ("plan_items", "rowid")
-    row = db.execute(f"select run_id from {table} order by {order} desc limit 1").fetchone()
+    undo = (
+        f" where run_id not in (select run_id from runs where stage = 'plan' and not {_FORWARD})"
+        if forward
+        else ""
+    )
+    row = db.execute(f"select run_id from {table}{undo} order by {order} desc limit 1").fetchone()
     return str(row[0]) if row else None
 
 
@@ -190,7 +202,7 @@ def ensure_queue(db: sqlite_utils.Database) -> dict[str, Any]:
         >>> ensure_queue(open_store(":memory:"))["items"]
         0
     """
-    match_run, plan_run = _latest_run(db, "match"), _latest_run(db, "plan")
+    match_run, plan_run = _latest_run(db, "match"), _latest_run(db, "plan", forward=True)
 
     def built() -> dict[str, Any] | None:
         """The queue's state when it was built from these runs (else None)."""
@@ -351,6 +363,13 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
         )
         index_stale(db, plan_run)
         _index_pinned(db, match_run, plan_run, cols)
+    # restores an undo's apply refused as stale wait for a person too (no re-plan proposes
+    # them again): each undo plan's stand in the queue beside the forward plan's
+    for (undo_plan,) in db.execute(
+        f"select r.run_id from runs r where r.stage = 'plan' and not {_FORWARD} and exists "
+        "(select 1 from journal j where j.plan_run_id = r.run_id and j.state = 'stale')"
+    ).fetchall():
+        index_stale(db, undo_plan)
 
 
 def _index_pinned(

@@ -283,3 +283,33 @@ def test_a_new_value_chosen_for_a_conflict_after_its_write_went_stale(
     review.decide(db, stale["item_id"], "approve", reviewer=REVIEWER, based_on_version=0)
     assert apply_plan(db, cfg, plan_run_id=plan).applied == 1
     assert crm.sf_get("Account", acc, ["Phone"])["Phone"] == "+1 555 0177"
+
+
+def test_an_undo_plan_leaves_the_forward_plans_stale_writes_in_the_queue(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Building an undo plan (only to look at it) made it the queue's plan: the forward plan's
+    stale writes left the queue and `recon status`, and so did the stale restores of an undo's
+    own apply. Both stay until a person answers them."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    names = [f"Undo Q {uid()} {i}" for i in range(2)]
+    ids = crm.hs_create("companies", [{"name": n} for n in names])
+    snaps = [crm.modified("hubspot", "companies", r) for r in ids]
+    plan = make_plan(
+        db,
+        [hs_update(r, "name", n, n + " Ltd", s) for r, n, s in zip(ids, names, snaps, strict=True)],
+    )
+    crm.edit("hubspot", "companies", ids[0], {"name": "Edited by a user"})
+    first = apply_plan(db, cfg, plan_run_id=plan)
+    assert (first.stale, first.applied) == (1, 1)
+    [stale] = _stale_items(db)
+    undo = build_undo_plan(db, first.run_id, reviewer=REVIEWER)["plan_run_id"]
+    assert [i["item_id"] for i in _stale_items(db)] == [stale["item_id"]]
+    # the undo's own restore, refused since a user renamed the record again
+    approve_ids(db, [r["item_id"] for r in db["plan_items"].rows_where("run_id = ?", [undo])])
+    crm.edit("hubspot", "companies", ids[1], {"name": "Renamed again"})
+    assert apply_plan(db, cfg, plan_run_id=undo).stale == 1
+    assert {i["run_id"] for i in _stale_items(db)} == {plan, undo}
+    db.execute("delete from review_state")  # a rebuilt queue finds both again
+    assert {i["run_id"] for i in _stale_items(db)} == {plan, undo}
