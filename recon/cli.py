@@ -965,10 +965,11 @@ def apply(
                 _apply_summary(exc.result)  # type: ignore[attr-defined]
             raise
     _apply_summary(result)
-    if result.dry_run:
+    if result.dry_run and result.items:
         from .plan_run import written_since_pull
 
-        for _key, msg in written_since_pull(db):  # "would apply" counts those too
+        # "would apply" counts those too
+        for _key, msg in written_since_pull(db, result.plan_run_id):
             err_console.print(
                 f"note: {msg} (apply skips values it finds in place)", markup=False, highlight=False
             )

@@ -198,22 +198,36 @@ def _synced_only(warnings: list[tuple[str, str]], cfg: Any) -> list[tuple[str, s
     return out
 
 
-def written_since_pull(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+def written_since_pull(
+    db: sqlite_utils.Database, plan_run_id: str | None = None
+) -> list[tuple[str, str]]:
     """A warning when an apply wrote records after the last pull began: the store still holds
     those records as they were, so the plan proposes again what was written (apply then
     finds the values in place and skips them; `--dry-run` counts them).
+
+    ``plan_run_id``: said of that plan, built already: only applies before it count, and an
+    undo plan (which restores, and proposes nothing again) gets no warning.
 
     Examples:
         >>> from recon.store import open_store
         >>> written_since_pull(open_store(":memory:"))
         []
     """
+    before_plan, params = "", list(FINISHED)
+    if plan_run_id is not None:
+        plan = db.execute(
+            "select started_at, json_extract(config, '$.undo_of') from runs where run_id = ?",
+            [plan_run_id],
+        ).fetchone()
+        if plan is None or plan[1] is not None:
+            return []
+        before_plan, params = " and r.started_at < ?", [*params, plan[0]]
     row = db.execute(
         "select count(distinct j.crm_record_id), max(r.run_id) from runs r "
         "join journal j on j.run_id = r.run_id and j.state = 'confirmed' "
         "where r.stage = 'apply' and r.started_at > coalesce((select max(started_at) from runs "
-        f"where stage = 'pull' and status in ({', '.join('?' * len(FINISHED))})), '')",
-        FINISHED,
+        f"where stage = 'pull' and status in ({', '.join('?' * len(FINISHED))})), ''){before_plan}",
+        params,
     ).fetchone()
     if not row or not row[0]:
         return []

@@ -108,6 +108,32 @@ def test_the_survivors_of_a_large_build_are_kept_out_of_the_collector(monkeypatc
         gc.unfreeze()
 
 
+def test_only_a_forward_plan_built_after_an_apply_is_said_to_propose_it_again() -> None:
+    """`apply --dry-run` said "this plan proposes again what was written" of any plan: of an
+    undo plan (which restores) and of the very plan the apply came from (built before it)."""
+    from recon.plan_run import written_since_pull
+    from recon.store import finish_run, open_store, start_run
+
+    db = open_store(":memory:")
+    finish_run(db, start_run(db, "pull"), status="ok")
+    earlier = start_run(db, "plan")
+    applied = start_run(db, "apply")
+    db["journal"].insert(
+        {"run_id": applied, "item_id": "i1", "plan_run_id": earlier, "state": "confirmed",
+         "crm_record_id": "003A"}
+    )  # fmt: skip
+    later = start_run(db, "plan")
+    undo = start_run(db, "plan", config={"undo_of": applied})
+    for k, rid in enumerate((earlier, applied, later, undo)):  # in this order, a second apart
+        db.execute(
+            "update runs set started_at = ? where run_id = ?", [f"2999-01-01T00:00:0{k}Z", rid]
+        )
+    assert written_since_pull(db, earlier) == [] and written_since_pull(db, undo) == []
+    ((_key, said),) = written_since_pull(db, later)
+    assert applied in said
+    assert written_since_pull(db) != []  # a plan about to be built
+
+
 def test_a_plan_after_an_apply_without_a_pull_says_it_proposes_again_what_was_written() -> None:
     """A plan built right after an apply, with no pull between, proposed again every value the
     apply had written (the store still held the records as pulled before), and nothing said
