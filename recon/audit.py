@@ -256,10 +256,13 @@ def export_format(fmt: str | None, out: str | Path) -> str:
     Examples:
         >>> export_format(None, "trail.xlsx"), export_format(None, "exports/"), export_format("jsonl", "a.txt")
         ('xlsx', 'csv', 'jsonl')
+        >>> export_format("XLSX", "trail.xlsx")
+        'xlsx'
     """
     named = None if is_folder(out) else SUFFIX_FORMATS.get(Path(out).suffix.lower())
     if fmt is None:
         return named or "csv"
+    fmt = fmt.strip().lower()  # as file names are read: .XLSX is xlsx
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}", hint="use one of: " + ", ".join(FORMATS))
     if named is not None and named != fmt:
