@@ -299,26 +299,26 @@ def test_a_scoping_filter_value_that_does_not_fit_its_op_is_an_error(
 ) -> None:
     """A filter whose value cannot be compared would put every record out of scope."""
     line = "" if value is None else f"value = {value}\n"
-    path = write(
-        tmp_path,
-        f'[[pull.filters]]\nsource = "salesforce"\nobject = "Lead"\nfield = "Status"\nop = "{op}"\n{line}',
+    text = _refused(
+        tmp_path, f'source = "salesforce"\nobject = "Lead"\nfield = "Status"\nop = "{op}"\n{line}'
     )
+    assert "pull.filters[0]" in text and says in text
+
+
+def _refused(tmp_path: Path, scoping_filter: str) -> str:
+    """The configuration error (message and problems) of one ``[[pull.filters]]`` entry."""
+    path = write(tmp_path, f"[[pull.filters]]\n{scoping_filter}")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    text = str(err.value) + " ".join(m for _k, m in err.value.problems)
-    assert "pull.filters[0]" in text and says in text
+    return str(err.value) + " ".join(m for _k, m in err.value.problems)
 
 
 @pytest.mark.parametrize("field", ['""', '"  "'])
 def test_a_scoping_filter_without_a_field_name_is_an_error(tmp_path: Path, field: str) -> None:
     """An empty field name passed; the pull then failed on "configured property  not found"."""
-    path = write(
-        tmp_path,
-        f'[[pull.filters]]\nsource = "hubspot"\nobject = "companies"\nfield = {field}\nop = "no_value"\n',
+    text = _refused(
+        tmp_path, f'source = "hubspot"\nobject = "companies"\nfield = {field}\nop = "no_value"\n'
     )
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    text = str(err.value) + " ".join(m for _k, m in err.value.problems)
     assert "pull.filters[0]" in text and "field is empty" in text
 
 
