@@ -292,9 +292,13 @@ def check(section: Any, schemas: Schemas | None = None) -> MappingCheck:
             # the campaign property is the user's choice ([mapping] campaign_property): a
             # wrong one is an error there, not a default quietly switched off
             errors.extend(("mapping.campaign_property", p) for p in problems)
-        elif m.default and (path in user_options or user_rule) and problems:
+        elif m.default and path in user_options and problems:
+            errors.extend((path, p) for p in problems)
+        elif m.default and (written := [p for p in problems if p.startswith(_READ_ONLY)]):
+            # only the user's rule can write a read-only side (other problems of a default,
+            # such as a field the CRM lacks, still only disable it)
             at = path if path in given or m.key not in section.rules else f"mapping.rules.{m.key}"
-            errors.extend((at, p) for p in problems)
+            errors.extend((at, p) for p in written)
         elif m.default:
             for p in problems:
                 warnings.append((path, p + " (this default mapping is disabled)"))
@@ -347,6 +351,9 @@ def _many_to_one(options: dict[str, str]) -> list[str]:
         for sf_value, hs_values in shared.items()
         if len(hs_values) > 1
     ]
+
+
+_READ_ONLY = "read-only target"
 
 
 def _check_schema(
@@ -421,7 +428,7 @@ def _check_schema(
             continue
         if (not m.default or user_rule) and side in writes:
             problems.append(
-                f"read-only target: {side} {name!r} cannot be written but rule {m.rule!r} "
+                f"{_READ_ONLY}: {side} {name!r} cannot be written but rule {m.rule!r} "
                 f"writes to {side}; use a rule that only reads it"
             )
         elif allowed:

@@ -454,6 +454,17 @@ def test_a_rule_set_on_a_default_that_writes_a_read_only_side_is_an_error(where:
     assert not [e for e in check_mappings(_section(), schemas()).errors if "hs_analytics" in e[1]]
 
 
+def test_a_rule_set_on_a_default_the_crm_lacks_still_only_disables_it() -> None:
+    """A default pair whose field the CRM lacks stays a warning with a rule of the user's
+    (`dont_sync` on a field a portal does not have must not stop every plan)."""
+    sch = schemas()
+    sch[("hubspot", "contacts")] = [p for p in sch[("hubspot", "contacts")] if p["name"] != "fax"]
+    for rule in ("dont_sync", "two_way"):
+        chk = check_mappings(_section(rules={"contacts.fax": rule}), sch)
+        assert not chk.errors
+        assert any("fax" in p and "disabled" in m for p, m in chk.warnings)
+
+
 @pytest.mark.parametrize(
     ("prop", "says"), [("no_such_prop", "missing field"), ("firstname", "mapped twice")]
 )
