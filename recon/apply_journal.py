@@ -26,7 +26,7 @@ from .models import canonical_json, now_iso, sleep_noted, stable_id
 from .plan_load import fields_of
 from .plan_values import norm as value_norm
 from .review_stale import index_stale
-from .store import get_run, transaction
+from .store import UNDO_PLAN, get_run, transaction
 from .writers import CallBudget, Op, Outcome, RecordState, Writer, backoff_sleep, chunks
 from .writers.hubspot import property_strings
 
@@ -989,7 +989,7 @@ class Runner:
         )
         if self.db.execute(
             "select 1 from review_state where name = 'queue' and (plan_run_id = ? or exists "
-            "(select 1 from runs where run_id = ? and json_extract(config, '$.undo_of') is not null))",
+            f"(select 1 from runs where run_id = ? and {UNDO_PLAN}))",
             [self.plan, self.plan],
         ).fetchone():
             # the queue shows it at once (an undo plan's beside the forward plan's)

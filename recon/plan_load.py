@@ -24,6 +24,7 @@ from .plan import APPROVED_LABELS, REJECTED_LABELS, field_choices, latest_decisi
 from .plan_values import value_key
 from .review_detail import CLUSTER_ANSWERS
 from .sources.crm import iso_utc
+from .store import UNDO_PLAN
 
 __all__ = [
     "DECISION_KINDS_READ",
@@ -540,8 +541,7 @@ def _undone(conn: Any) -> dict[tuple[str, str, str, str], dict[str, str]]:
         "from runs a join journal j on j.run_id = a.run_id "
         "where a.stage = 'apply' and (j.state = 'confirmed' or (j.state = 'skipped' and j.error "
         "like 'the field holds the value to restore%')) and json_extract(a.config, "
-        "'$.plan_run_id') in (select run_id from runs where stage = 'plan' and "
-        "json_extract(config, '$.undo_of') is not null)"
+        f"'$.plan_run_id') in (select run_id from runs where stage = 'plan' and {UNDO_PLAN})"
     )
     origins: dict[str, list[tuple[str, str]]] = {}  # undone item -> (value, undo apply run)
     plans: dict[str, str] = {}  # undone item -> the plan it came from (a primary-key lookup)

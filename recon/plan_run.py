@@ -22,7 +22,7 @@ from .mapping import resolve_mappings
 from .plan import PlanResult, plan_counts
 from .plan_build import Planner, run_order
 from .plan_load import load_view
-from .store import FINISHED, finish_run, resolve_run_id, start_run, transaction
+from .store import FINISHED, UNDO_PLAN, finish_run, resolve_run_id, start_run, transaction
 
 __all__ = ["ITEM_COLUMNS", "export_items", "items_format", "render_plan", "run_build"]
 
@@ -216,10 +216,9 @@ def written_since_pull(
     before_plan, params = "", list(FINISHED)
     if plan_run_id is not None:
         plan = db.execute(
-            "select started_at, json_extract(config, '$.undo_of') from runs where run_id = ?",
-            [plan_run_id],
+            f"select started_at, {UNDO_PLAN} from runs where run_id = ?", [plan_run_id]
         ).fetchone()
-        if plan is None or plan[1] is not None:
+        if plan is None or plan[1]:
             return []
         before_plan, params = " and r.started_at < ?", [*params, plan[0]]
     row = db.execute(

@@ -21,7 +21,7 @@ from .errors import ReviewError
 from .models import SF_ID_PREFIXES, now_iso
 from .normalize import search_text
 from .review_stale import index_stale
-from .store import transaction
+from .store import UNDO_PLAN, transaction
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ class QueuePage:
 # --------------------------------------------------------------------------- queue index
 
 
-#: a plan run that is no ``recon undo`` plan (whose config names the apply run it restores)
-_FORWARD = "(case when json_valid(config) then json_extract(config, '$.undo_of') end) is null"
+#: a plan run that is no ``recon undo`` plan
+_FORWARD = f"not {UNDO_PLAN}"
 
 
 def _latest_run(db: sqlite_utils.Database, stage: str, *, forward: bool = False) -> str | None:
@@ -134,7 +134,7 @@ def _latest_run(db: sqlite_utils.Database, stage: str, *, forward: bool = False)
         return str(row[0])
     table, order = ("match_runs", "created_at") if stage == "match" else ("plan_items", "rowid")
     undo = (
-        f" where run_id not in (select run_id from runs where stage = 'plan' and not {_FORWARD})"
+        f" where run_id not in (select run_id from runs where stage = 'plan' and {UNDO_PLAN})"
         if forward
         else ""
     )
@@ -366,7 +366,7 @@ def _build_queue(db: sqlite_utils.Database, match_run: str | None, plan_run: str
     # restores an undo's apply refused as stale wait for a person too (no re-plan proposes
     # them again): each undo plan's stand in the queue beside the forward plan's
     for (undo_plan,) in db.execute(
-        f"select r.run_id from runs r where r.stage = 'plan' and not {_FORWARD} and exists "
+        f"select r.run_id from runs r where r.stage = 'plan' and {UNDO_PLAN} and exists "
         "(select 1 from journal j where j.plan_run_id = r.run_id and j.state = 'stale')"
     ).fetchall():
         index_stale(db, undo_plan)

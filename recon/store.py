@@ -737,6 +737,9 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
 
 #: run statuses whose results are complete enough to build on
 FINISHED = ("ok", "partial", "budget")
+
+#: SQL: a ``runs`` row (its ``config``) is a ``recon undo`` plan, naming the apply run it restores
+UNDO_PLAN = "(case when json_valid(config) then json_extract(config, '$.undo_of') end) is not null"
 #: an apply run ``r`` that has not finished: still running, or items left in its journal
 #: (whatever stopped it: a budget, a crash, an authentication or network failure)
 UNFINISHED_APPLY = (
@@ -892,8 +895,7 @@ def prune_runs(db: sqlite_utils.Database, keep: int, *, dry_run: bool = False) -
     kept_plans = ids(newest, ["plan", keep]) | ids("select plan_run_id from review_state")
     # an undo plan no apply has read yet is still to be applied
     kept_plans |= ids(
-        "select run_id from runs r where stage = 'plan' "
-        "and json_extract(config, '$.undo_of') is not null "
+        f"select run_id from runs r where stage = 'plan' and {UNDO_PLAN} "
         "and not exists (select 1 from journal j where j.plan_run_id = r.run_id)"
     )
     kept_plans |= ids(  # an apply that has not finished resumes from its plan
