@@ -672,6 +672,16 @@ class ReconConfig(BaseSettings):
         """Folder relative paths resolve against."""
         return self.source_path.parent if self.source_path else Path.cwd()
 
+    def syncs(self, source: str, obj: str) -> bool:
+        """Whether ``[hubspot] objects`` / ``[salesforce] objects`` (``source``) names ``obj``:
+        an object left out is no part of the sync (never pulled, created or written).
+
+        Examples:
+            >>> ReconConfig(salesforce={"objects": ["Account", "Contact"]}).syncs("salesforce", "Lead")
+            False
+        """
+        return obj in getattr(self, source).objects
+
     def redacted(self) -> dict[str, Any]:
         """The config as plain data with secrets shown as their references (safe to log/store)."""
         return self.model_dump(mode="json", exclude={"source_path"})

@@ -131,11 +131,6 @@ def _company_ref(p: Planner, account_id: str) -> tuple[dict[str, Any], str] | No
     return None
 
 
-def _synced(p: Planner, source: str, obj: str) -> bool:
-    """Whether ``[hubspot] objects`` / ``[salesforce] objects`` syncs ``obj``."""
-    return obj in getattr(p.cfg, source).objects
-
-
 #: the objects a record of ``(source, object)`` could exist as on the other side
 _TARGETS = {
     ("hubspot", "companies"): ("Account",),
@@ -177,7 +172,7 @@ def plan_creates(p: Planner) -> None:
         bucket = recs.get((source, obj), {})
         other = "salesforce" if source == "hubspot" else "hubspot"
         targets = _TARGETS[(source, obj)]
-        if not _synced(p, source, obj) or not any(_synced(p, other, o) for o in targets):
+        if not p.cfg.syncs(source, obj) or not any(p.cfg.syncs(other, o) for o in targets):
             # an object the config leaves out of the sync takes no creates, and gives none:
             # its records there were never read (a create could copy one that exists), and
             # stored ones of it are as old as the pull that last read it
@@ -187,11 +182,11 @@ def plan_creates(p: Planner) -> None:
             return
         # an object the config pulls that the store holds nothing of counts too (one the
         # config leaves out is no part of the sync: its absence says nothing)
-        pulled = set(getattr(p.cfg, other).objects)
         partial = sorted(
             o
             for o in targets
-            if (other, o) in p.view.incomplete or ((other, o) in p.view.never_read and o in pulled)
+            if (other, o) in p.view.incomplete
+            or ((other, o) in p.view.never_read and p.cfg.syncs(other, o))
         )
         if partial:
             unlinked = sum(1 for rid in bucket if rid not in p.linked.get(source, set()))
@@ -376,14 +371,14 @@ def _create_in_salesforce(
     if (
         p.cfg.mapping.new_contact_as == "Contact"
         and p.direction["companies"] != "off"
-        and _synced(p, "salesforce", "Contact")
+        and p.cfg.syncs("salesforce", "Contact")
     ):
         for c in ordered:
             if c in p.account_of_company:
                 account, pair = p.account_of_company[c]
                 target, extra = "Contact", [pair]
                 break
-    if not _synced(p, "salesforce", target):
+    if not p.cfg.syncs("salesforce", target):
         # a Lead where [salesforce] objects leaves Leads out (no Contact to be either): Leads
         # were never read, so the person may well be one there already
         p.skipped["create_object_not_synced"] += 1

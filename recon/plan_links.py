@@ -82,10 +82,14 @@ def plan_links(p: Planner) -> None:
     """
     p.sampled_links = p._sampled(p.norm_links, key=lambda r: r["object"])
     groups = p.link_groups = {}
-    hs_synced, sf_synced = set(p.cfg.hubspot.objects), set(p.cfg.salesforce.objects)
+    synced: dict[tuple[str, str | None], bool] = {}  # per pair of objects, asked once
     for link in p.sampled_links:
-        sf_obj = link["sf_object"]
-        if link["object"] not in hs_synced or (sf_obj is not None and sf_obj not in sf_synced):
+        objs = (link["object"], link["sf_object"])
+        if (ok := synced.get(objs)) is None:
+            ok = synced[objs] = p.cfg.syncs("hubspot", objs[0]) and (
+                objs[1] is None or p.cfg.syncs("salesforce", objs[1])
+            )
+        if not ok:
             # an object the config leaves out of the sync: its stored records are as old as
             # the last pull that read them (the link still keeps both records from creates)
             p.skipped["object_not_synced"] += 1

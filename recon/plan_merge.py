@@ -210,7 +210,7 @@ def plan_merges(p: Planner) -> None:
             p.skipped["cluster_mixed_sources"] += 1
             continue
         system = sources.pop()
-        if not {o for _s, o, _r in c["members"]} <= set(getattr(p.cfg, system).objects):
+        if not all(p.cfg.syncs(system, o) for _s, o, _r in c["members"]):
             # an object the config leaves out of the sync: its stored records are as old as
             # the last pull that read them
             p.skipped["object_not_synced"] += 1

@@ -188,11 +188,7 @@ def _synced_only(warnings: list[tuple[str, str]], cfg: Any) -> list[tuple[str, s
     for path, msg in warnings:
         head, _, rest = path.partition("schemas.")
         source, _, obj = rest.partition(".")
-        if (
-            not head
-            and source in ("hubspot", "salesforce")
-            and obj not in getattr(cfg, source).objects
-        ):
+        if not head and source in ("hubspot", "salesforce") and not cfg.syncs(source, obj):
             continue
         out.append((path, msg))
     return out
