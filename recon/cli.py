@@ -544,6 +544,7 @@ def match(
     from .lock import store_lock
     from .match import run_match, train_from_decisions
     from .match.run import settings_for
+    from .models import entity_objects
 
     cfg = get_config(config)
     db = open_db(cfg)
@@ -564,12 +565,8 @@ def match(
                 "there are no pulled records to match",
                 hint="run `recon pull` (or `pull --file`) first",
             )
-        sources = {
-            "companies": ("companies", "Account"),
-            "contacts": ("contacts", "Contact", "Lead"),
-        }
         for obj in objects:
-            kinds = sources[obj]
+            kinds = entity_objects(obj)
             marks = ", ".join("?" * len(kinds))
             if not db.execute(
                 f"select 1 from snapshots where object in ({marks}) limit 1", list(kinds)

@@ -41,6 +41,7 @@ __all__ = [
     "TRUE_WORDS",
     "Tier",
     "canonical_json",
+    "entity_objects",
     "entity_of",
     "file_in_the_way",
     "hubspot_record_url",
@@ -126,6 +127,16 @@ def entity_of(source: str, obj: str) -> EntityKind:
         return _ENTITY[(source, obj)]
     except KeyError:
         raise ValueError(f"unknown object {obj!r} for source {source!r}") from None
+
+
+def entity_objects(entity: str) -> tuple[str, ...]:
+    """The objects of both sources that hold ``entity`` (``companies`` or ``contacts``).
+
+    Examples:
+        >>> entity_objects("contacts")
+        ('contacts', 'Contact', 'Lead')
+    """
+    return tuple(obj for (_source, obj), kind in _ENTITY.items() if kind == entity)
 
 
 class Tier(StrEnum):

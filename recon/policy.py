@@ -25,7 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from .config import PolicySection
-from .models import now_iso
+from .models import entity_objects, now_iso
 from .plan import proposed_choice
 from .store import transaction
 
@@ -37,13 +37,6 @@ POLICY_REVIEWER = "policy"
 
 _UNDECIDED = "not exists (select 1 from decisions d where d.item_id = {id} and coalesce(d.superseded, 0) = 0)"
 _NEXT_VERSION = "(select coalesce(max(d.version), 0) + 1 from decisions d where d.item_id = {id})"
-
-
-#: the plan item objects of each ``[policy] objects`` entity (a create's object is its target)
-_ENTITY_OBJECTS = {
-    "companies": ("companies", "Account"),
-    "contacts": ("contacts", "Contact", "Lead"),
-}
 
 
 def _marks(values: list[str]) -> str:
@@ -208,7 +201,7 @@ def _lapse(
     """
     link_tiers: list[str] = list(policy.link_tiers)
     dup_tiers: list[str] = list(policy.duplicate_tiers) if policy.merges else []
-    targets = [o for obj in objects for o in _ENTITY_OBJECTS[obj]]
+    targets = [o for obj in objects for o in entity_objects(obj)]
     # creates are approved with a `plan` decision, conflict values with a `conflict_value` one
     allowed = [
         k for k, on in (("plan", policy.creates), ("conflict_value", policy.conflicts)) if on
@@ -314,7 +307,7 @@ def _approve_plan_items(
     """Approve plan items of ``action`` that name themselves in ``requires`` (a ``plan`` decision)."""
     if not allowed:
         return 0
-    targets = [o for obj in objects for o in _ENTITY_OBJECTS[obj]]
+    targets = [o for obj in objects for o in entity_objects(obj)]
     rows = list(
         db.query(
             f"""
