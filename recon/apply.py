@@ -48,7 +48,7 @@ import sqlite_utils
 from . import audit
 from .apply_items import loads, ops_for, phases, refresh_unsent, to_item
 from .apply_journal import UNSURE_CREATE, ApplyResult, Runner
-from .config import ReconConfig
+from .config import ReconConfig, config_file
 from .errors import BudgetExhausted, ConfigError, ReconError, UsageError
 from .lock import store_lock
 from .models import canonical_json, now_iso
@@ -107,7 +107,7 @@ def build_writer(cfg: ReconConfig, system: str, budget: CallBudget) -> Writer:
             raise ConfigError(  # a setting to fix (exit 3), not a refusal by HubSpot
                 "invalid configuration",
                 problems=[("hubspot.access_token", "not configured")],
-                hint='set access_token = "env:HUBSPOT_TOKEN" in recon.toml and export the token',
+                hint=f'set access_token = "env:HUBSPOT_TOKEN" in {config_file()} and export the token',
             )
         token = cfg.hubspot.access_token.get("hubspot.access_token")
         # no urllib3 status retries: a retried write must go through apply's re-read first

@@ -1070,6 +1070,7 @@ def undo(
 ) -> None:
     """Build a plan that restores the before-values of an apply run (approve it, then apply it)."""
     from .audit import build_undo_plan
+    from .config import config_file
     from .lock import store_lock
     from .review import approve_plan_items, count_plan_approvals, resolve_reviewer
 
@@ -1079,7 +1080,7 @@ def undo(
     if approve and not reviewer:
         raise UsageError(
             "--approve needs a reviewer to record",
-            hint="set $RECON_REVIEWER or [review] reviewer in recon.toml",
+            hint=f"set $RECON_REVIEWER or [review] reviewer in {config_file()}",
         )
     # a stored plan, like `recon plan`'s: not built while another run writes the store
     with store_lock(db, holder="undo"):

@@ -64,6 +64,7 @@ __all__ = [
     "SandboxSection",
     "Secret",
     "StoreSection",
+    "config_file",
     "find_config_path",
     "is_loopback_url",
     "load_config",
@@ -687,6 +688,22 @@ class ReconConfig(BaseSettings):
         return self.model_dump(mode="json", exclude={"source_path"})
 
 
+#: the config file :func:`load_config` read last (what hints name; None: embedded defaults)
+_loaded_file: Path | None = None
+
+
+def config_file() -> str:
+    """How hints name the config file: the one :func:`load_config` read last, as it was
+    named (``--config``, ``$RECON_CONFIG``), else ``recon.toml``.
+
+    Examples:
+        >>> _ = load_config(None, overrides={})
+        >>> config_file()
+        'recon.toml'
+    """
+    return str(_loaded_file) if _loaded_file is not None else DEFAULT_CONFIG_NAME
+
+
 def find_config_path(explicit: str | Path | None = None) -> Path | None:
     """The config file to use: ``explicit``, else ``$RECON_CONFIG``, else ``./recon.toml``.
 
@@ -899,7 +916,9 @@ def load_config(
         >>> load_config(None).store.path.name
         'recon.db'
     """
+    global _loaded_file
     found = find_config_path(path)
+    _loaded_file = found
     data: dict[str, Any] = {}
     where = "embedded defaults"
     if found is not None:

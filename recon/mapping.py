@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, get_args
 
-from .config import ConflictRule, Direction
+from .config import ConflictRule, Direction, config_file
 from .errors import MappingError
 
 __all__ = [
@@ -353,7 +353,7 @@ def resolve_mappings(section: Any, schemas: Schemas | None = None) -> MappingChe
         raise MappingError(
             "field mappings do not fit the CRM schemas",
             problems=chk.errors,
-            hint="fix [mapping] in recon.toml (or the CRM fields) and run `recon plan` again",
+            hint=f"fix [mapping] in {config_file()} (or the CRM fields) and run `recon plan` again",
         )
     for path, msg in chk.warnings:
         log.info("mapping %s: %s", path, msg)

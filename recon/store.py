@@ -29,6 +29,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from .config import config_file
 from .errors import LockedError, StoreError, UsageError, redact
 from .models import canonical_json, new_run_id, now_iso
 
@@ -458,7 +459,7 @@ def open_store(
         except OSError as exc:
             raise StoreError(
                 f"cannot create the folder for the store {p}: {exc.strerror}",
-                hint="set [store] path in recon.toml to a writable location",
+                hint=f"set [store] path in {config_file()} to a writable location",
             ) from None
         # the store, and the folder its journal (-wal, -shm) and lock live in, must be
         # writable: else the first write fails mid-command ("attempt to write a readonly

@@ -463,6 +463,20 @@ def test_a_missing_access_token_is_a_configuration_error(
     assert "hubspot.access_token: not configured" in capsys.readouterr().err
 
 
+def test_hints_name_the_config_file_in_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With `--config prod.toml` a hint saying "set ... in recon.toml" sent the user to a file
+    this run never read."""
+    conf = tmp_path / "prod.toml"
+    conf.write_text('[hubspot]\nbase_url = "http://127.0.0.1:9"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(conf), "pull", "--source", "hubspot"])
+    assert exit_.value.code == 3
+    err = capsys.readouterr().err.replace("\n", "")
+    assert f"in {conf} and export the token" in err and "recon.toml" not in err
+
+
 def test_match_of_an_object_nothing_was_pulled_for_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

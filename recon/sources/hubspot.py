@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..config import ReconConfig
+from ..config import ReconConfig, config_file
 from ..errors import ConfigError, MissingField
 from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Page, fields_added, iso_utc
@@ -138,7 +138,7 @@ class HubSpotSource:
                 raise ConfigError(  # a setting to fix (exit 3), not a refusal by HubSpot
                     "invalid configuration",
                     problems=[("hubspot.access_token", "not configured")],
-                    hint='set access_token = "env:HUBSPOT_TOKEN" in recon.toml and export the token',
+                    hint=f'set access_token = "env:HUBSPOT_TOKEN" in {config_file()} and export the token',
                 )
             from hubspot import HubSpot
             from urllib3.util.retry import Retry

@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..config import SalesforceSection, is_loopback_url
+from ..config import SalesforceSection, config_file, is_loopback_url
 from ..errors import (
     AuthError,
     BudgetExhausted,
@@ -196,7 +196,7 @@ def _secret(cfg: SalesforceSection, name: str) -> str:
         raise _missing(
             f"salesforce.{name}",
             cfg.auth,
-            f'set [salesforce] {name} = "env:NAME" in recon.toml and export NAME',
+            f'set [salesforce] {name} = "env:NAME" in {config_file()} and export NAME',
         )
     return str(secret.get(f"salesforce.{name}"))
 
@@ -277,7 +277,7 @@ def _token_form(cfg: SalesforceSection) -> dict[str, str]:
         return {"grant_type": JWT_GRANT, "assertion": _jwt_assertion(cfg)}
     if cfg.auth == "password":
         if not cfg.username:
-            raise _missing("salesforce.username", "password", "set it in recon.toml")
+            raise _missing("salesforce.username", "password", f"set it in {config_file()}")
         password = _secret(cfg, "password")
         if cfg.security_token is not None:
             password += _secret(cfg, "security_token")
@@ -313,7 +313,7 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
     """
     if cfg.auth == "session":
         if not cfg.instance_url:
-            raise _missing("salesforce.instance_url", "session", "set it in recon.toml")
+            raise _missing("salesforce.instance_url", "session", f"set it in {config_file()}")
         return Token(_secret(cfg, "session_id"), cfg.instance_url, refreshable=False)
     form = _token_form(cfg)
     url = f"{cfg.login_url}/services/oauth2/token"

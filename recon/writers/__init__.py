@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..config import config_file
 from ..errors import BudgetExhausted, ErrorClass, RateLimited, SourceError, redact
 from ..models import sleep_noted
 
@@ -138,7 +139,7 @@ class CallBudget:
             raise BudgetExhausted(
                 f"the {self.system} API call budget of {self.limit} calls for this run is spent",
                 hint="run `recon apply --resume` to continue (raise [budget] "
-                f"{self.system}_calls in recon.toml for larger runs)",
+                f"{self.system}_calls in {config_file()} for larger runs)",
             )
         self.calls += n
 
