@@ -130,6 +130,28 @@ class Secret:
         if self.env_name is None:
             register_secret(self._literal)
             return self._literal or ""
+        value, problem = self._read()
+        if problem:
+            raise ConfigError(
+                f"{key_path}: {problem}",
+                hint=f"set {self.env_name} to the value alone, on one line"
+                if value
+                else f"export {self.env_name}=... before running recon",
+            )
+        return value
+
+    def problem(self) -> str | None:
+        """Why :meth:`get` would fail (its variable unset, empty, or holding a line break), or
+        None: for reporting every secret a command lacks at once.
+
+        Examples:
+            >>> Secret("env:RECON_DOCTEST_UNSET").problem()
+            'environment variable RECON_DOCTEST_UNSET is not set'
+        """
+        return None if self.env_name is None else self._read()[1]
+
+    def _read(self) -> tuple[str, str | None]:
+        assert self.env_name is not None
         raw = os.environ.get(self.env_name, "")
         # spaces and line ends around it are no part of it (an env file saved with CRLF): a
         # server strips them from a header, so only the stripped value would be echoed
@@ -138,18 +160,14 @@ class Secret:
             register_secret(raw)
         if not value:
             state = "is empty" if self.env_name in os.environ else "is not set"
-            raise ConfigError(
-                f"{key_path}: environment variable {self.env_name} {state}",
-                hint=f"export {self.env_name}=... before running recon",
-            )
+            return "", f"environment variable {self.env_name} {state}"
         register_secret(value)  # blanked in every error text from now on (errors.redact)
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ConfigError(
-                f"{key_path}: environment variable {self.env_name} holds a line break or another "
-                "control character",
-                hint=f"set {self.env_name} to the value alone, on one line",
+            return value, (
+                f"environment variable {self.env_name} holds a line break or another control "
+                "character"
             )
-        return value
+        return value, None
 
     def reference(self) -> str:
         """How the secret is referred to in a config file, without its value."""
@@ -284,6 +302,15 @@ class HubSpotSection(Section):
         return self
 
 
+#: the settings each Salesforce sign-in flow (``[salesforce] auth``) needs
+SALESFORCE_AUTH_NEEDS: dict[str, tuple[str, ...]] = {
+    "client_credentials": ("client_id", "client_secret"),
+    "jwt": ("client_id", "username", "private_key_file"),
+    "password": ("client_id", "client_secret", "username", "password"),
+    "session": ("session_id",),
+}
+
+
 class SalesforceSection(Section):
     """``[salesforce]``: the Salesforce org and how recon authenticates."""
 
@@ -338,12 +365,7 @@ class SalesforceSection(Section):
         # both checks run, so one round names every credential problem
         problems = []
         if self.configured:
-            needed = {
-                "client_credentials": ("client_id", "client_secret"),
-                "jwt": ("client_id", "username", "private_key_file"),
-                "password": ("client_id", "client_secret", "username", "password"),
-                "session": ("session_id",),
-            }[self.auth]
+            needed = SALESFORCE_AUTH_NEEDS[self.auth]
             missing = [name for name in needed if getattr(self, name) is None]
             if missing:
                 problems.append(

@@ -37,7 +37,13 @@ from urllib.parse import urlparse
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..config import SalesforceSection, config_file, is_loopback_url
+from ..config import (
+    SALESFORCE_AUTH_NEEDS,
+    SalesforceSection,
+    Secret,
+    config_file,
+    is_loopback_url,
+)
 from ..errors import (
     AuthError,
     BudgetExhausted,
@@ -190,6 +196,28 @@ def _missing(key: str, auth: str, hint: str) -> ConfigError:
     )
 
 
+def _check_flow(cfg: SalesforceSection) -> None:
+    """Every setting the sign-in flow lacks, at once: a user exporting one variable per run to
+    find the next missing one would run recon once per setting."""
+    names = SALESFORCE_AUTH_NEEDS.get(cfg.auth, ())
+    if cfg.auth == "password":
+        names += ("security_token",)  # sent when set
+    problems: list[tuple[str, str]] = []
+    variables: list[str] = []
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, Secret) and (problem := value.problem()):
+            problems.append((f"salesforce.{name}", problem))
+            variables.append(f"{value.env_name}=...")
+    if problems:
+        raise ConfigError(
+            "invalid configuration",
+            problems=problems,
+            hint=f"export {' '.join(variables)} (each value alone, on one line) before running "
+            "recon",
+        )
+
+
 def _secret(cfg: SalesforceSection, name: str) -> str:
     secret = getattr(cfg, name)
     if secret is None:
@@ -311,6 +339,7 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
         >>> request_token(cfg)
         Token(instance_url='http://127.0.0.1:9', access_token=***)
     """
+    _check_flow(cfg)
     if cfg.auth == "session":
         if not cfg.instance_url:
             raise _missing("salesforce.instance_url", "session", f"set it in {config_file()}")

@@ -288,3 +288,24 @@ def test_a_key_file_that_cannot_sign_is_a_configuration_error(
             _section(server, "jwt", client_id="cid", username="u@x.org", private_key_file=key)
         )
     assert err.value.exit_code == 3
+
+
+def test_every_unset_secret_of_the_flow_is_named_at_once(server, monkeypatch) -> None:
+    """Both variables of the client-credentials flow unset: the first error named only
+    client_id, and the user found client_secret's one run later."""
+    for name in ("RECON_T_SF_ID", "RECON_T_SF_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    section = SalesforceSection(
+        instance_url=server.url,
+        login_url=server.url,
+        client_id="env:RECON_T_SF_ID",
+        client_secret="env:RECON_T_SF_SECRET",
+    )
+    with pytest.raises(ConfigError) as err:
+        request_token(section)
+    assert err.value.exit_code == 3
+    assert err.value.problems == [
+        ("salesforce.client_id", "environment variable RECON_T_SF_ID is not set"),
+        ("salesforce.client_secret", "environment variable RECON_T_SF_SECRET is not set"),
+    ]
+    assert "RECON_T_SF_ID=... RECON_T_SF_SECRET=..." in str(err.value)
