@@ -849,25 +849,27 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def _unparsed_override(exc: Exception) -> ConfigError:
-    """The error for a ``RECON_*`` override pydantic-settings cannot parse: the variables
-    whose JSON is broken, each with where (else every override of the section at fault)."""
-    named = sorted(k for k in os.environ if k.upper().startswith("RECON_") and "__" in k)
-    hit = re.search(r'field "([^"]+)"', str(exc))
-    if hit:  # pydantic-settings names the section ("policy"), not the variable
-        section = f"RECON_{hit.group(1).upper()}__"
-        named = [k for k in named if k.upper().startswith(section)] or named
-    problems = []
-    for k in named:
+def _unparsed_override(exc: Exception, wrong: list[tuple[str, str]]) -> ConfigError:
+    """The error for a ``RECON_*`` override pydantic-settings cannot parse: every variable
+    whose JSON is broken, each with where (else every override of the section at fault),
+    after the overrides that name no setting (``wrong``)."""
+    overrides = sorted(k for k in os.environ if k.upper().startswith("RECON_") and "__" in k)
+    problems = list(wrong)
+    for k in overrides:  # all of them: pydantic-settings stops at the first section
         text = os.environ[k].strip()
         if text[:1] in ("[", "{"):
             try:
                 json.loads(text)
             except ValueError as bad:
                 problems.append((k, f"is not valid JSON: {bad}"))
+    named = overrides
+    hit = re.search(r'field "([^"]+)"', str(exc))
+    if hit:  # pydantic-settings names the section ("policy"), not the variable
+        section = f"RECON_{hit.group(1).upper()}__"
+        named = [k for k in overrides if k.upper().startswith(section)] or overrides
     return ConfigError(
         "an environment override does not parse"
-        + ("" if problems else f" ({', '.join(named) or 'RECON_*'})"),
+        + ("" if len(problems) > len(wrong) else f" ({', '.join(named) or 'RECON_*'})"),
         problems=problems,
         hint="lists and tables are JSON: RECON_POLICY__LINK_TIERS='[\"auto\"]'",
     )
@@ -967,24 +969,25 @@ def load_config(
             data[section] = values
     for reserved in ("source_path",):
         data.pop(reserved, None)
-    if wrong := _override_problems():  # each would leave the setting it meant unset
-        raise ConfigError(
-            "an environment override names no setting",
-            problems=wrong,
-            hint="overrides are RECON_<SECTION>__<KEY>, e.g. RECON_BUDGET__HUBSPOT_CALLS=5000",
-        )
+    # each would leave the setting it meant unset; named with every other problem found
+    wrong = _override_problems()
+    wrong_hint = "overrides are RECON_<SECTION>__<KEY>, e.g. RECON_BUDGET__HUBSPOT_CALLS=5000"
     try:
         cfg = ReconConfig(**data)
     except ValidationError as exc:
         problems, from_env = _env_named(_problems(exc) + _later_problems(data, exc))
         raise ConfigError(
             f"invalid configuration in {where}"
-            + (" or its environment overrides" if from_env else ""),
-            problems=problems,
-            hint="fix the keys listed",
+            + (" or its environment overrides" if from_env or wrong else ""),
+            problems=wrong + problems,
+            hint="fix the keys listed" + (f" ({wrong_hint})" if wrong else ""),
         ) from None
     except SettingsError as exc:  # a RECON_<SECTION>__<KEY> value that does not parse
-        raise _unparsed_override(exc) from None
+        raise _unparsed_override(exc, wrong) from None
+    if wrong:
+        raise ConfigError(
+            "an environment override names no setting", problems=wrong, hint=wrong_hint
+        )
     object.__setattr__(cfg, "source_path", found)
     _resolve_paths(cfg, cfg.base_dir)
     settings = cfg.match.settings_file

@@ -258,6 +258,27 @@ def test_broken_json_in_an_override_is_named_with_where_it_breaks(
     assert "EnvSettingsSource" not in str(err.value)
 
 
+def test_every_bad_override_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One misnamed override hid a bad value in another, and broken JSON in one section hid
+    broken JSON in the next: the user fixed them one run at a time."""
+    monkeypatch.setenv("RECON_STORE_PATH", "x.db")
+    monkeypatch.setenv("RECON_HUBSPOT__PAGE_SIZE", "abc")
+    with pytest.raises(ConfigError) as err:
+        load_config(None)
+    assert [k for k, _m in err.value.problems] == ["RECON_STORE_PATH", "hubspot.page_size"]
+    assert "RECON_HUBSPOT__PAGE_SIZE" in err.value.problems[1][1]
+    monkeypatch.delenv("RECON_HUBSPOT__PAGE_SIZE")
+    monkeypatch.setenv("RECON_POLICY__LINK_TIERS", '["auto"')
+    monkeypatch.setenv("RECON_MATCH__BLOCKING", "[1,")
+    with pytest.raises(ConfigError) as err:
+        load_config(None)
+    assert [k for k, _m in err.value.problems] == [
+        "RECON_STORE_PATH",
+        "RECON_MATCH__BLOCKING",
+        "RECON_POLICY__LINK_TIERS",
+    ]
+
+
 def test_a_list_item_set_on_its_own_names_its_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
