@@ -273,12 +273,18 @@ class StoreSection(Section):
     keep_runs: int | None = Field(None, ge=1)
 
 
+def _number_as_text(v: Any) -> Any:
+    """An ID written as a number (``portal_id = 1234567``) read as the text it stands for."""
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
 class HubSpotSection(Section):
     """``[hubspot]``: the HubSpot account recon reads and writes."""
 
     base_url: str = "https://api.hubapi.com"
     access_token: SecretField | None = None
-    portal_id: str | None = None  # for record links into HubSpot
+    # for record links into HubSpot; a number as HubSpot shows it (portal_id = 1234567) is read too
+    portal_id: Annotated[str | None, _Before(_number_as_text)] = None
     app_url: str = "https://app.hubspot.com"
     objects: list[Literal["companies", "contacts"]] = ["companies", "contacts"]
     salesforce_connector_active: bool = False
@@ -845,6 +851,15 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
             msg = "unknown key (check the spelling; `recon init` writes every known key)"
         elif err["type"] in ("path_type", "path_parsing"):
             msg = 'must be a path in quotes, e.g. "data/recon.db"'
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type") and err["loc"]:
+            # not "a valid dictionary or instance of StoreSection": how the file writes a table
+            *parent, last = err["loc"]
+            heading = (
+                f"[[{_format_loc(tuple(parent))}]]"
+                if isinstance(last, int)
+                else f"[{_format_loc(tuple(err['loc']))}]"
+            )
+            msg = f"must be a table: a {heading} heading with its keys below it, not a value"
         out.append((_format_loc(tuple(err["loc"])), msg))
     return out
 
@@ -980,7 +995,13 @@ def load_config(
             f"invalid configuration in {where}"
             + (" or its environment overrides" if from_env or wrong else ""),
             problems=wrong + problems,
-            hint="fix the keys listed" + (f" ({wrong_hint})" if wrong else ""),
+            hint="fix the keys listed"
+            + (
+                "; [N] counts a list's entries from 0"
+                if any("[" in k for k, _m in problems)
+                else ""
+            )
+            + (f" ({wrong_hint})" if wrong else ""),
         ) from None
     except SettingsError as exc:  # a RECON_<SECTION>__<KEY> value that does not parse
         raise _unparsed_override(exc, wrong) from None

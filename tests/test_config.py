@@ -508,3 +508,20 @@ def test_a_secret_with_spaces_or_line_ends_around_it(
         with pytest.raises(ConfigError, match="T_SECRET holds a line break") as err:
             Secret("env:T_SECRET").get("hubspot.access_token")
         assert err.value.exit_code == 3 and "value99" not in str(err.value)
+
+
+def test_a_table_written_as_a_value_and_a_numeric_portal_id(tmp_path: Path) -> None:
+    """`store = "x"` was "a valid dictionary or instance of StoreSection" (a class name the
+    user never wrote), and `portal_id = 123` (HubSpot shows it as a number) was refused."""
+    cfg = load_config(write(tmp_path, "[hubspot]\nportal_id = 1234567\n"))
+    assert cfg.hubspot.portal_id == "1234567"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, 'store = "x"\n[mapping]\nfields = ["x"]\n'))
+    assert err.value.problems == [
+        ("store", "must be a table: a [store] heading with its keys below it, not a value"),
+        (
+            "mapping.fields[0]",
+            "must be a table: a [[mapping.fields]] heading with its keys below it, not a value",
+        ),
+    ]
+    assert "[N] counts a list's entries from 0" in (err.value.hint or "")
