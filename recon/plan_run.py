@@ -282,7 +282,7 @@ def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 ITEM_COLUMNS = (
     "item_id", "seq", "action", "system", "object", "record_id", "field", "before", "after",
     "status", "why", "rule", "mapping", "score", "tier", "merge_victims", "create_source",
-    "link_item_id", "requires", "snapshot_modified_at", "plan_run_id",
+    "conflict_with", "link_item_id", "requires", "snapshot_modified_at", "plan_run_id",
 )  # fmt: skip
 
 
@@ -356,16 +356,21 @@ def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) ->
         score = reason.get("score")
         victims = payload.get("victims") if i.get("action") == "merge" else None
         source = payload.get("source") if i.get("action") == "create" else None
+        record_id, field, other = i.get("record_id"), i.get("field"), None
+        if i.get("action") == "conflict":  # the HubSpot side, and the Salesforce one beside it
+            hs, sf = payload.get("hubspot") or {}, payload.get("salesforce") or {}
+            record_id, field = hs.get("record_id", record_id), hs.get("field", field)
+            other = " ".join(str(sf.get(k) or "") for k in ("object", "record_id", "field"))
         rows.append(
             (
                 i.get("item_id"), i.get("seq"), i.get("action"), i.get("system"), i.get("object"),
-                i.get("record_id"), i.get("field"), text(i.get("before")), text(i.get("after")),
+                record_id, field, text(i.get("before")), text(i.get("after")),
                 i.get("status"), reason.get("why"), reason.get("rule"), reason.get("mapping"),
                 float(score) if isinstance(score, int | float) else None, reason.get("tier"),
                 ";".join(map(str, victims)) if isinstance(victims, list) else None,
                 " ".join(str(source.get(k) or "") for k in ("system", "object", "record_id"))
                 if isinstance(source, dict) else None,
-                i.get("link_item_id"), text(i.get("requires")), i.get("snapshot_modified_at"),
+                other, i.get("link_item_id"), text(i.get("requires")), i.get("snapshot_modified_at"),
                 result.run_id,
             )
         )  # fmt: skip

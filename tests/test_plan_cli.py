@@ -105,7 +105,7 @@ def test_items_written_for_sign_off(
 
     sheet = load_workbook(xlsx)["plan"]
     assert sheet.max_row == 5 and sheet.cell(1, 1).value == "item_id"
-    assert sheet.cell(2, 21).value.startswith("plan-")  # a stored plan names its run
+    assert sheet.cell(2, 22).value.startswith("plan-")  # a stored plan names its run
     # the create says where its record comes from
     create = rows[0]
     assert create["create_source"] == "hubspot contacts 399" and create["merge_victims"] == ""

@@ -163,3 +163,29 @@ def test_a_plan_after_an_apply_without_a_pull_says_it_proposes_again_what_was_wr
     )
     finish_run(w.db, again, status="ok")
     assert not [k for k, _ in plan(w, cfg(create_missing=False)).warnings if k == "store"]
+
+
+def test_an_exported_conflict_names_both_of_its_records(tmp_path) -> None:
+    """A conflict's row had `system` both and an empty `record_id`: the person signing off the
+    spreadsheet could not tell which records disagreed."""
+    import csv
+
+    from plan_testdata import World, by, cfg, plan
+
+    from recon.plan_run import export_items
+
+    w = World()
+    w.snap("hubspot", "companies", "1", {"name": "Northwind", "city": "Leeds"}, name="Northwind")
+    w.snap("salesforce", "Account", "001A", {"Name": "Northwind", "BillingCity": "York"},
+           name="Northwind")  # fmt: skip
+    w.link("companies", "1", "Account", "001A")
+    result = plan(w, cfg(rules={"companies.city": "review"}))
+    [conflict] = by(result.items, action="conflict")
+    out = export_items(result, tmp_path / "items.csv")
+    rows = list(csv.DictReader(open(out["path"], encoding="utf-8")))
+    [row] = [r for r in rows if r["item_id"] == conflict["item_id"]]
+    assert (row["system"], row["object"], row["record_id"], row["field"]) == (
+        "both", "companies", "1", "city"
+    )  # fmt: skip
+    assert row["conflict_with"] == "Account 001A BillingCity"
+    assert all(r["conflict_with"] == "" for r in rows if r["action"] != "conflict")
