@@ -182,7 +182,8 @@ def test_an_exported_conflict_names_both_of_its_records(tmp_path) -> None:
     result = plan(w, cfg(rules={"companies.city": "review"}))
     [conflict] = by(result.items, action="conflict")
     out = export_items(result, tmp_path / "items.csv")
-    rows = list(csv.DictReader(open(out["path"], encoding="utf-8")))
+    with open(out["path"], encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     [row] = [r for r in rows if r["item_id"] == conflict["item_id"]]
     assert (row["system"], row["object"], row["record_id"], row["field"]) == (
         "both", "companies", "1", "city"

@@ -159,10 +159,12 @@ def company_name(
             Level("extra_words", "extra_words"),
             Level("extra_country", "extra_country"),
             Level("other_region", "other_region"),
+            # before the near spellings: long names that differ in a word ("... Pemberton
+            # Foods" / "... Pemberton Logistics") are near as whole strings
+            Level("other_words", "other_words"),
             Level("jw_0.95", "jaro_winkler", 0.95),
             Level("edit_1", "edits", 1),
             Level("other_script", "script"),
-            Level("other_words", "other_words"),
             Level("idf_0.8", "idf_overlap", 0.8),
             Level("acronym", "acronym"),
             Level("ratio_0.85", "ratio", 0.85),

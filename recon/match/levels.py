@@ -136,6 +136,70 @@ def _geo_debris(pairs: _Pairs, column: str) -> tuple[np.ndarray, ...]:
     return geo_a, geo_b, debris_a, debris_b
 
 
+def _long_names(pairs: _Pairs, column: str) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The pairs of the batch where a name has more words than the kept ones
+    (:data:`~recon.match.scoring.TOKENS_K`, the rarest), and their word vetoes read from the
+    names as text (:func:`_word_vetoes`): the word masks never see a long name's common
+    words, so "First National Bank of Central Texas" / "... Mortgage" looked one name."""
+    key = f"long_{column}"
+    if key not in pairs.memo:
+        from .scoring import TOKENS_K
+
+        def many(frame: pl.DataFrame) -> np.ndarray:
+            words = frame[column].str.split(" ").list.unique().list.len()
+            return (words > TOKENS_K).fill_null(False).to_numpy()
+
+        long_a, long_b = pairs.derived(f"__long_{column}", many, pairs.every)
+        sub = np.flatnonzero(long_a | long_b)
+        left, right = pairs.objects(column, sub)
+        found = [_word_vetoes(a, b) for a, b in zip(left, right, strict=True)]
+        flags = tuple(np.array(col, dtype=bool) for col in zip(*found, strict=True))
+        pairs.memo[key] = (sub, flags or tuple(np.zeros(0, dtype=bool) for _ in range(4)))
+    return pairs.memo[key]  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _geo_word_set() -> frozenset[str]:
+    from ..normalize import geo_words
+    from .scoring import REGION_WORDS
+
+    return geo_words() | REGION_WORDS
+
+
+def _word_vetoes(a: str, b: str) -> tuple[bool, bool, bool, bool]:
+    """The word tests of two names read from their words as text, as the word masks read
+    them from the kept words: ``(plain, geo, region, other)``: one name is the other plus a
+    word that is no country (:func:`_extra_words`), plus country words only, each has a
+    country or region word the other lacks (:func:`_other_region`), each has a plain word
+    the other lacks (:func:`_other_words`' candidates). One-letter words are debris.
+
+    Examples:
+        >>> _word_vetoes("first national bank of central texas", "first national bank of central texas mortgage")
+        (True, False, False, False)
+        >>> _word_vetoes("kappa sigma fraternity alumni association chapter north", "kappa sigma fraternity alumni association chapter south")
+        (False, False, True, False)
+    """
+    geo = _geo_word_set()
+    wa, wb = set(a.split()), set(b.split())
+    only_a, only_b = wa - wb, wb - wa
+
+    def plain(words: set[str]) -> bool:
+        return any(w not in geo and not (len(w) == 1 and "a" <= w <= "z") for w in words)
+
+    def country(words: set[str]) -> bool:
+        return any(w in geo for w in words)
+
+    extra = only_b if not only_a else only_a if not only_b else set()
+    subset = bool(extra) and bool(wa) and bool(wb)
+    is_plain = subset and plain(extra)
+    return (
+        is_plain,
+        subset and not is_plain and country(extra),
+        bool(wa & wb) and country(only_a) and country(only_b),
+        plain(only_a) and plain(only_b),
+    )
+
+
 def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool) -> np.ndarray:
     """One name's words strictly contain the other's ("acme" / "acme ventures").
 
@@ -167,7 +231,10 @@ def _extra_words(pairs: _Pairs, column: str, idx: np.ndarray, *, geo_only: bool)
         plain = (b_bigger & extra_b_plain) | (a_bigger & extra_a_plain)
         geo = (b_bigger & extra_b_geo) | (a_bigger & extra_a_geo)
         subset = (b_bigger | a_bigger) & (na > 0) & (nb > 0)
-        pairs.memo[key] = (subset & plain, subset & ~plain & geo)
+        plain, geo = subset & plain, subset & ~plain & geo
+        sub, (long_plain, long_geo, _region, _other) = _long_names(pairs, column)
+        plain[sub], geo[sub] = long_plain, long_geo
+        pairs.memo[key] = (plain, geo)
     plain, geo = pairs.memo[key]
     return geo[idx] if geo_only else plain[idx]  # type: ignore[no-any-return]
 
@@ -200,7 +267,10 @@ def _other_region(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
         only_a = valid_a & ~hit_a
         only_b = valid_b & ~hit_b
         shared = (valid_a & hit_a) != 0
-        pairs.memo[key] = shared & ((only_a & geo_a) != 0) & ((only_b & geo_b) != 0)
+        region = shared & ((only_a & geo_a) != 0) & ((only_b & geo_b) != 0)
+        sub, (_plain, _geo, long_region, _other) = _long_names(pairs, column)
+        region[sub] = long_region
+        pairs.memo[key] = region
     return pairs.memo[key][idx]  # type: ignore[no-any-return]
 
 
@@ -222,7 +292,10 @@ def _other_words(pairs: _Pairs, column: str, idx: np.ndarray) -> np.ndarray:
         geo_a, geo_b, debris_a, debris_b = _geo_debris(pairs, column)
         only_a = valid_a & ~hit_a & ~geo_a & ~debris_a
         only_b = valid_b & ~hit_b & ~geo_b & ~debris_b
-        pairs.memo[key] = (only_a != 0) & (only_b != 0)
+        other = (only_a != 0) & (only_b != 0)
+        sub, (_plain, _geo, _region, long_other) = _long_names(pairs, column)
+        other[sub] = long_other
+        pairs.memo[key] = other
     # the words they share must identify (as the idf levels below ask): "Kaka Systems" and
     # "Nixsol Systems" share only a common word, and are simply different names
     cand = pairs.memo[key][idx] & (_idf_dice(pairs, column, idx) >= _OTHER_WORDS_SHARED)
@@ -256,7 +329,18 @@ def _unexplained_words(a: str, b: str) -> bool:
     if not only_a or not only_b:
         return False
     few, many = (only_a, only_b) if len(only_a) <= len(only_b) else (only_b, only_a)
-    return not all(any(_near_word(x, y) for y in many) for x in few)
+    return not all(any(_near_word(x, y) or _short_typo(x, y) for y in many) for x in few)
+
+
+def _short_typo(x: str, y: str) -> bool:
+    """A three-letter word one keystroke from the other's (an acronym's typo, "bsb" / "brb",
+    or a transposition, "hte" / "the").
+
+    Examples:
+        >>> _short_typo("hte", "the"), _short_typo("bsb", "brb"), _short_typo("tms", "milbon")
+        (True, True, False)
+    """
+    return min(len(x), len(y)) <= 3 and DamerauLevenshtein.distance(x, y) <= 1
 
 
 @functools.lru_cache(maxsize=1 << 16)

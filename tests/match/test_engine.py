@@ -677,7 +677,7 @@ def test_region_codes_two_letter_words_and_other_regions_keep_arms_out_of_auto(
 ) -> None:
     """ "Acme US" is a regional arm of "Acme", "Kappa Sigma North" and "South" are two arms,
     "REWE To Go" is no "REWE", "Brontide Foods" no "Brontide Logistics", "Walgreens #1234" no
-    "Walgreens #1235": on one website, none is an automatic link."""
+    "Walgreens #1235": on one website, none is an automatic link, however long the names."""
     hs, sf, _ = make_companies(150, seed=3, dup_share=0.0)
     cases = [
         ("Zorblax4 Robotics", "Zorblax4 Robotics US", "zorblax4.de", "extra_country"),
@@ -692,6 +692,15 @@ def test_region_codes_two_letter_words_and_other_regions_keep_arms_out_of_auto(
         ("Walgreens #1234", "Walgreens #1235", "walgreens.com", "other_number"),
         ("Harbor Freight Store 512", "Harbor Freight Store 513", "harborfreight.com",
          "other_number"),
+        # names of more words than the kept (rarest) ones: a common extra word still counts
+        ("First National Bank of Central Texas", "First National Bank of Central Texas Mortgage",
+         "fnbct.com", "extra_words"),
+        ("Kappa Sigma Fraternity Alumni Association Chapter North",
+         "Kappa Sigma Fraternity Alumni Association Chapter South", "ksfaa.org", "other_region"),
+        ("Brontide Quorvex Halvani Ostrel Pemberton Foods",
+         "Brontide Quorvex Halvani Ostrel Pemberton Logistics", "bqhop.com", "other_words"),
+        ("Vellmar Ostrel Quandt Hessel Brauer Industries",
+         "Vellmar Ostrel Quandt Hessel Brauer Industries Germany", "vellmar.de", "extra_country"),
     ]  # fmt: skip
 
     def add(frame: pl.DataFrame, source: str, obj: str, side: int) -> pl.DataFrame:
