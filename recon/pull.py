@@ -402,18 +402,29 @@ def run_pull(
                 if wanted is None
                 else [o for o in wanted if o in _known_objects(name)]
             )
-            # a run a budget stopped resumes with the object it stopped in, then the others:
-            # a tight budget must not spend itself on the first objects run after run
+            # owners last: a tight budget goes to the records first; re-read on an interval
+            # (a --sample test run reads them too: its plan maps owners like a whole run's)
+            steps = objs + (
+                ["owners"]
+                if full or _due(db, name, "owners", cfg.pull.owners_refresh_hours)
+                else []
+            )
+            # a run a budget stopped resumes with the object (or the owners) it stopped in,
+            # then the others: a tight budget must not spend itself on the same first steps
+            # run after run, and never reach the owners
             stopped = _stopped_in(db, name) if sample is None else None
-            if stopped in objs:
-                at = objs.index(stopped)
-                objs = objs[at:] + objs[:at]
-            for obj in objs:
-                info["current"] = obj
+            if stopped in steps:
+                at = steps.index(stopped)
+                steps = steps[at:] + steps[:at]
+            for step in steps:
+                info["current"] = step
+                if step == "owners":
+                    _pull_owners(db, cfg, run_id, name, source, sample)
+                    continue
                 try:
                     _pull_object(
-                        db, cfg, run_id, name, source, obj, meter, result, full, sample, progress,
-                        info, reread_schema=bool(missing),
+                        db, cfg, run_id, name, source, step, meter, result, full, sample,
+                        progress, info, reread_schema=bool(missing),
                     )  # fmt: skip
                 except MissingField as exc:
                     # a field recon.toml names is gone: the other objects are read all the
@@ -425,21 +436,6 @@ def run_pull(
                     db.execute(
                         "delete from cursors where source = ? and object = '_stopped_in'", [name]
                     )
-            # owners last: a tight budget goes to the records first; re-read on an interval
-            # (a --sample test run reads them too: its plan maps owners like a whole run's)
-            if full or _due(db, name, "owners", cfg.pull.owners_refresh_hours):
-                for owners in source.owners():
-                    write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
-                with transaction(db):
-                    # the whole list was read: an owner it no longer holds (archived in
-                    # HubSpot, gone) is no longer one to assign records to
-                    db.execute(
-                        "update owners set active = 0 where source = ? and active != 0 "
-                        "and run_id is not ?",
-                        [name, run_id],
-                    )
-                    if sample is None:  # a test run leaves the cursors (and stamps) alone
-                        _stamp(db, name, "owners", run_id)
             if missing:  # the other objects and the owners were read: now the missing fields
                 raise _all_missing(missing)
         except BudgetExhausted as exc:
@@ -548,6 +544,28 @@ def _due(db: sqlite_utils.Database, source: str, what: str, hours: float) -> boo
     ).fetchone()
     last = parse_ts(row[0]) if row and row[0] else None
     return last is None or datetime.now(UTC) - last >= timedelta(hours=hours)
+
+
+def _pull_owners(
+    db: sqlite_utils.Database,
+    cfg: ReconConfig,
+    run_id: str,
+    name: str,
+    source: Any,
+    sample: int | None,
+) -> None:
+    """Read the whole owner (HubSpot) or User (Salesforce) list of ``source``."""
+    for owners in source.owners():
+        write_page(db, run_id, name, Page(object="owners", owners=owners), cfg)
+    with transaction(db):
+        # the whole list was read: an owner it no longer holds (archived in HubSpot, gone) is
+        # no longer one to assign records to
+        db.execute(
+            "update owners set active = 0 where source = ? and active != 0 and run_id is not ?",
+            [name, run_id],
+        )
+        if sample is None:  # a test run leaves the cursors (and stamps) alone
+            _stamp(db, name, "owners", run_id)
 
 
 def _stopped_in(db: sqlite_utils.Database, source: str) -> str | None:

@@ -673,6 +673,25 @@ def test_a_tight_budget_resumes_with_the_object_it_stopped_in(sf, fresh_db) -> N
     assert company == "Reached At Last"
 
 
+def test_a_tight_budget_that_stops_at_the_users_resumes_with_them(sf, fresh_db) -> None:
+    """Three calls a run: the three queries spent them and the Users call hit the budget,
+    run after run; the Users were never read and every run exited 6."""
+    run_pull(fresh_db, _cfg(sf), sources=["salesforce"])
+    with fresh_db.conn:  # the Users are due again (read a day ago, say)
+        fresh_db.execute("delete from owners where source = 'salesforce'")
+        fresh_db.execute("delete from cursors where source = 'salesforce' and object = '_owners'")
+    tight = _cfg(sf, budget={"salesforce_calls": 3})
+    with pytest.raises(BudgetExhausted):
+        run_pull(fresh_db, tight, sources=["salesforce"])
+    assert fresh_db.execute("select count(*) from owners").fetchone()[0] == 0
+    try:  # the Users first now; the budget then stops at the last query
+        run_pull(fresh_db, tight, sources=["salesforce"])
+    except BudgetExhausted:
+        pass
+    assert fresh_db.execute("select count(*) from owners").fetchone()[0] > 0
+    assert run_pull(fresh_db, tight, sources=["salesforce"]).calls == {"salesforce": 3}
+
+
 def test_a_bulk_job_never_moves_the_cursor_past_its_start(sf, fresh_db, monkeypatch) -> None:
     """Records a Bulk job returns may carry times after the job began (edited while it was
     queued or read): the cursor ends at the job's start, so the next incremental pull
