@@ -375,6 +375,16 @@ def _stage_figures(summary: dict[str, Any]) -> dict[str, Any]:
     for line in summary.get("errors") or []:
         cls = str(line).split(":", 1)[0].strip() or "unknown"
         errors[cls] = errors.get(cls, 0) + 1
+    sources = summary.get("sources")
+    for info in sources.values() if isinstance(sources, dict) else ():
+        # a pull: the error that stopped each CRM's reads (a spent budget has no class of its own)
+        if not isinstance(info, dict) or info.get("status") in (None, "ok"):
+            continue
+        cls = str(
+            info.get("error_class")
+            or ("budget_exhausted" if info["status"] == "budget" else info["status"])
+        )
+        errors[cls] = errors.get(cls, 0) + 1
     return {"api_calls": calls if isinstance(calls, dict) else {}, "errors_by_class": errors}
 
 

@@ -318,6 +318,10 @@ def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) ->
     assert run[0] == "partial"
     assert summary["sources"]["hubspot"]["error_class"] == "auth_failed"
     assert summary["sources"]["salesforce"]["status"] == "ok"
+    # `recon status` groups it by class (it read the summary's top level only: nothing shown)
+    from recon.insights import status_report
+
+    assert status_report(fresh_db)["runs"]["pull"]["errors_by_class"] == {"auth_failed": 1}
 
 
 def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fresh_db) -> None:

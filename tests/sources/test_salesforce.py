@@ -684,6 +684,9 @@ def test_a_tight_budget_that_stops_at_the_users_resumes_with_them(sf, fresh_db) 
     with pytest.raises(BudgetExhausted):
         run_pull(fresh_db, tight, sources=["salesforce"])
     assert fresh_db.execute("select count(*) from owners").fetchone()[0] == 0
+    from recon.insights import status_report
+
+    assert status_report(fresh_db)["runs"]["pull"]["errors_by_class"] == {"budget_exhausted": 1}
     try:  # the Users first now; the budget then stops at the last query
         run_pull(fresh_db, tight, sources=["salesforce"])
     except BudgetExhausted:
