@@ -26,6 +26,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
@@ -49,6 +50,7 @@ from ..errors import (
     BudgetExhausted,
     ConfigError,
     ErrorClass,
+    RateLimited,
     SourceError,
     register_secret,
 )
@@ -321,6 +323,16 @@ def _token_form(cfg: SalesforceSection) -> dict[str, str]:
     raise AuthError(f"unknown salesforce.auth {cfg.auth!r}")
 
 
+def _passing_limit(resp: requests.Response) -> bool:
+    """A limit that passes in seconds (429, or the org's concurrent-request limit, 403
+    ``REQUEST_LIMIT_EXCEEDED`` "ConcurrentPerOrgLongTxn"): waited out and retried, unlike the
+    org's 24-hour allocation (a 403 ``REQUEST_LIMIT_EXCEEDED`` of ``TotalRequests``)."""
+    if resp.status_code == 429:
+        return True
+    text = resp.text.upper() if resp.status_code == 403 else ""
+    return "REQUEST_LIMIT_EXCEEDED" in text and "CONCURRENT" in text
+
+
 def request_token(cfg: SalesforceSection, session: requests.Session | None = None) -> Token:
     """Get an access token with the configured flow.
 
@@ -362,11 +374,21 @@ def request_token(cfg: SalesforceSection, session: requests.Session | None = Non
                 f"salesforce: cannot reach the token endpoint {url}: {type(exc).__name__}",
                 error_class=ErrorClass.NETWORK,
             ) from None
-        if resp.status_code < 500:
+        passing = _passing_limit(resp)
+        if resp.status_code < 500 and not passing:
             break
         if attempt < attempts:
-            time.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+            wait = min(8.0, 0.25 * 2 ** (attempt - 1))
+            with contextlib.suppress(TypeError, ValueError):
+                wait = min(60.0, max(wait, float(resp.headers.get("Retry-After", ""))))
+            time.sleep(wait)
             continue
+        if passing:
+            raise RateLimited(
+                f"salesforce: the token endpoint {url} refused for too many concurrent requests "
+                f"in the org (after {attempts} attempts)",
+                hint="run recon when the org is quieter",
+            )
         raise SourceError(
             f"salesforce: the token endpoint {url} answered {resp.status_code} "
             f"(after {attempts} attempts)",

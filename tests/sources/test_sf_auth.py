@@ -309,3 +309,29 @@ def test_every_unset_secret_of_the_flow_is_named_at_once(server, monkeypatch) ->
         ("salesforce.client_secret", "environment variable RECON_T_SF_SECRET is not set"),
     ]
     assert "RECON_T_SF_ID=... RECON_T_SF_SECRET=..." in str(err.value)
+
+
+def test_the_orgs_concurrent_limit_at_the_token_endpoint_is_waited_out(server) -> None:
+    """A moment's ConcurrentPerOrgLongTxn limit at sign-in stopped the pull as if the org's
+    24-hour allocation were spent (exit 6, "the next run resumes once ... frees up")."""
+    from recon.errors import ErrorClass, RateLimited
+
+    def fault(times: int) -> None:
+        requests.post(
+            f"{server.url}/_sandbox/faults",
+            json={"kind": "rate_limit", "side": "salesforce", "endpoint": "*oauth2*",
+                  "times": times, "retry_after": 0},
+            timeout=5,
+        ).raise_for_status()  # fmt: skip
+
+    section = _section(
+        server, "client_credentials", client_id="cid", client_secret="s", max_retries=2
+    )
+    fault(1)
+    assert request_token(section).access_token
+    requests.delete(f"{server.url}/_sandbox/faults", timeout=5)
+    fault(5)
+    with pytest.raises(RateLimited) as err:
+        request_token(section)
+    assert err.value.error_class is ErrorClass.RATE_LIMITED and "concurrent" in str(err.value)
+    requests.delete(f"{server.url}/_sandbox/faults", timeout=5)
