@@ -442,7 +442,7 @@ def run_pull(
             info["status"], info["error"] = "budget", str(exc)
             if sample is None and info.get("current"):
                 _remember_stop(db, name, str(info.pop("current")), run_id)
-            result.errors.append(f"{name}: {exc}")
+            result.errors.append(_named(name, exc))
             failures.append((name, exc))
             _report_missing(name, missing, result, failures)
         except (SourceError, ConfigError) as exc:
@@ -451,7 +451,7 @@ def run_pull(
             info["error_class"] = (
                 exc.error_class.value if isinstance(exc, SourceError) else "configuration"
             )
-            result.errors.append(f"{name}: {exc}")
+            result.errors.append(_named(name, exc))
             failures.append((name, exc))
             if not isinstance(exc, MissingField):  # another error stopped the source later
                 _report_missing(name, missing, result, failures)
@@ -459,7 +459,7 @@ def run_pull(
             cut = isinstance(exc, KeyboardInterrupt)
             why = "interrupted (Ctrl-C)" if cut else redact(f"{type(exc).__name__}: {exc}")
             info["status"], info["error"] = ("cancelled" if cut else "failed"), why
-            result.errors.append(f"{name}: {why}")  # the run's error says why it stopped
+            result.errors.append(_named(name, why))  # the run's error says why it stopped
             _report_missing(name, missing, result, failures)  # named in the stored run
             _finish(
                 db,
@@ -490,6 +490,18 @@ def run_pull(
     return result
 
 
+def _named(source: str, error: object) -> str:
+    """An error line of the run naming its CRM once ("salesforce: salesforce: the token ..."
+    where the error names it itself).
+
+    Examples:
+        >>> _named("salesforce", "salesforce: refused"), _named("hubspot", "401")
+        ('salesforce: refused', 'hubspot: 401')
+    """
+    text = str(error)
+    return text if text.startswith(f"{source}: ") else f"{source}: {text}"
+
+
 def _all_missing(missing: list[MissingField]) -> MissingField:
     """One error naming every missing field of a source."""
     if len(missing) == 1:
@@ -506,7 +518,7 @@ def _report_missing(
     """Name the missing fields of a source a later error stopped (they are not lost)."""
     if missing:
         exc = _all_missing(missing)
-        result.errors.append(f"{name}: {exc}")
+        result.errors.append(_named(name, exc))
         failures.append((name, exc))
 
 
