@@ -66,6 +66,10 @@ THREADS_UP_TO_RECORDS = 1_000_000
 #: ("DO NOT USE - Acme", "Acme (old)"): its unmarked twin takes the link unless the copy is the
 #: better match by more than a factor of 16
 STALE_PENALTY = 4.0
+#: match weight an ``auto`` pair gains in link assignment: a pair a veto keeps out of ``auto``
+#: ("Zorblat Dynamics Financial Services" on the Account's website) never takes the record of
+#: a pair without one ("Zorblat Dynamics"), however high its score
+AUTO_FIRST = 1000.0
 _BLOCKING = threading.Lock()
 
 
@@ -305,6 +309,7 @@ def _links(
     settings: MatchSettings,
     counts: dict[str, Any],
     turns: _Turns | None = None,
+    rejected: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, Weights]:
     th = settings.thresholds
     scorer, pairs, g, total = _fit(left, right, settings, counts, "links", 0.3, turns=turns)
@@ -317,16 +322,25 @@ def _links(
     il_all, ir_all = pairs["_il"].gather(idx), pairs["_ir"].gather(idx)
     # ranked by match weight (probabilities saturate at 1.0 and tie), a stale copy's pair
     # ("DO NOT USE - Acme") set back by STALE_PENALTY: its live twin, as good a match or
-    # nearly, takes the link
+    # nearly, takes the link; pairs without a veto (auto) before those with one
     stale = (left["stale"].gather(il_all) | right["stale"].gather(ir_all)).to_numpy()
     cand = pl.DataFrame(
         {
             "_il": il_all,
             "_ir": ir_all,
-            "score": total[idx] - STALE_PENALTY * stale,
+            "score": total[idx] - STALE_PENALTY * stale + AUTO_FIRST * (tier[idx] == AUTO),
             "_k": idx,
         }
     )
+    if rejected is not None and rejected.height:
+        # a rejected pair takes no record: the pair it took one from is proposed instead
+        ids = ["record_id_l", "record_id_r"]
+        kept = cand.with_columns(
+            record_id_l=left["record_id"].gather(cand["_il"]),
+            record_id_r=right["record_id"].gather(cand["_ir"]),
+        ).join(rejected.select(ids).unique(), on=ids, how="anti")
+        counts["links_rejected"] = cand.height - kept.height
+        cand = kept.drop(ids)
     if settings.entity == "contacts":
         objr = right["object"].gather(cand["_ir"])
         is_lead = (objr == "Lead").fill_null(False)
@@ -539,10 +553,16 @@ def match(
     left: pl.DataFrame,
     right: pl.DataFrame | None,
     settings: MatchSettings,
+    rejected: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, Any], dict[str, Any]]:
-    """Run the whole pipeline; returns links, duplicates, clusters, weights, counts."""
+    """Run the whole pipeline; returns links, duplicates, clusters, weights, counts.
+
+    ``rejected`` (``record_id_l``, ``record_id_r``): links a person rejected, left out of the
+    link assignment, so each of their records may take its next-best partner (the pair
+    that lost the record to the rejected one).
+    """
     try:
-        return _match(left, right, settings)
+        return _match(left, right, settings, rejected)
     finally:
         release_record_cache()
 
@@ -564,6 +584,7 @@ def _match(
     left: pl.DataFrame,
     right: pl.DataFrame | None,
     settings: MatchSettings,
+    rejected: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, Any], dict[str, Any]]:
     started = time.perf_counter()
     counts: dict[str, Any] = {"timings": {}}
@@ -591,7 +612,7 @@ def _match(
     # frames: they run side by side (polars, numpy and rapidfuzz release the GIL)
     stages: list[tuple[str, Callable[..., Any]]] = []
     if fr is not None and fl.height and fr.height:
-        stages.append(("links", partial(_links, fl, fr, settings, counts)))
+        stages.append(("links", partial(_links, fl, fr, settings, counts, rejected=rejected)))
     frames = [fl] + ([fr] if fr is not None else [])
     for f in frames:
         for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):

@@ -114,6 +114,18 @@ def entity_records(db: sqlite_utils.Database, entity: str) -> tuple[pl.DataFrame
     return left, right
 
 
+def rejected_links(db: sqlite_utils.Database, entity: str) -> pl.DataFrame:
+    """The links of ``entity`` whose standing decision is a rejection (``non_match``), as
+    ``record_id_l``, ``record_id_r``: matching assigns their records to other partners."""
+    rows = db.execute(
+        "select record_id_l, record_id_r from decisions where kind = 'link' and object = ? "
+        "and label = 'non_match' and coalesce(superseded, 0) = 0",
+        [entity],
+    ).fetchall()
+    schema = {"record_id_l": pl.String, "record_id_r": pl.String}
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
 def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
     """The settings for ``entity``: given settings, the config's settings file, or defaults.
 
@@ -293,7 +305,9 @@ def run_match(
         for entity in objects:
             settings = settings_for(entity, cfg_or_settings)
             left, right = entity_records(db, entity)
-            links, dups, clusters, weights, counts = match(left, right, settings)
+            links, dups, clusters, weights, counts = match(
+                left, right, settings, rejected_links(db, entity)
+            )
             results.append((entity, settings, links, dups, clusters, weights, counts))
             summary[entity] = {
                 "records": counts["records"],

@@ -337,3 +337,60 @@ def test_a_companys_contact_emails_are_its_own_peoples_addresses(fresh_db) -> No
     assert dict(contact_emails(fresh_db, "salesforce").rows()) == {
         "001A": "ann@acme.example cy@acme.example"
     }
+
+
+def _zorblat_store(tmp_path: Path, make_companies) -> object:  # type: ignore[no-untyped-def]
+    """The generated companies, an Account "Zorblat Dynamics Inc", its HubSpot company
+    without a website (in the same city), and a HubSpot "Zorblat Dynamics Financial Services" (a department:
+    `extra_words` vetoes `auto`) on the Account's website."""
+    db = open_store(tmp_path / "recon.db")
+    _load(db, make_companies(400, seed=1))
+    extra = [
+        {"source": "salesforce", "object": "Account", "record_id": "001ZZ",
+         "name": "Zorblat Dynamics Inc", "website": "https://www.zorblat.com",
+         "city": "Austin", "country": "US"},
+        {"source": "hubspot", "object": "companies", "record_id": "zd", "name": "Zorblat Dynamics",
+         "city": "Austin", "country": "US"},
+        {"source": "hubspot", "object": "companies", "record_id": "zfs",
+         "name": "Zorblat Dynamics Financial Services", "website": "zorblat.com", "country": "US"},
+    ]  # fmt: skip
+    with transaction(db):
+        db["snapshots"].insert_all([{**r, "archived": 0, "data": "{}"} for r in extra])
+    return db
+
+
+def _partner(db, run_id: str, account: str) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
+    row = db.execute(
+        "select record_id_l, tier from pairs where run_id = ? and kind = 'link' "
+        "and record_id_r = ?",
+        [run_id, account],
+    ).fetchone()
+    return tuple(row) if row else None
+
+
+def test_a_vetoed_pair_never_takes_the_record_of_a_pair_without_a_veto(
+    tmp_path: Path, make_companies
+) -> None:
+    """The department's pair scored higher (the website agrees) and took the Account: the
+    true pair, `auto` on its own, was not proposed at all."""
+    db = _zorblat_store(tmp_path, make_companies)
+    assert _partner(db, run_match(db, objects=("companies",)), "001ZZ") == ("zd", "auto")
+
+
+def test_a_rejected_link_gives_its_records_to_their_next_partners(
+    tmp_path: Path, make_companies
+) -> None:
+    """Rejecting a link and matching again proposed the same rejected pair: matching never
+    read the decisions, and the pair that had lost the record never came back."""
+    db = _zorblat_store(tmp_path, make_companies)
+    with transaction(db):
+        db["decisions"].insert(
+            {"kind": "link", "object": "companies", "source_l": "hubspot", "record_id_l": "zd",
+             "source_r": "salesforce", "record_id_r": "001ZZ", "label": "non_match",
+             "version": 1, "superseded": 0, "decided_by": "human", "reviewer": "ana@corp.com",
+             "decided_at": "2026-01-01T00:00:00Z"}
+        )  # fmt: skip
+    run_id = run_match(db, objects=("companies",))
+    assert _partner(db, run_id, "001ZZ") == ("zfs", "review")
+    counts = json.loads(db["match_runs"].get((run_id, "companies"))["counts"])
+    assert counts["links_rejected"] == 1
