@@ -15,12 +15,14 @@ Examples:
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import polars as pl
 import sqlite_utils
 
 from . import normalize
+from .errors import UsageError
 from .models import RECORD_COLUMNS
 from .store import store_status
 
@@ -204,6 +206,18 @@ def cluster_counts(db: sqlite_utils.Database, run_id: str | None = None) -> pl.D
     )
 
 
+#: the kinds of decision people make (``decisions.kind``)
+DECISION_KINDS = ("link", "duplicate", "split", "conflict_value", "plan")
+#: the decisions on scored pairs (what a threshold separates)
+SCORED_KINDS = ("link", "duplicate")
+
+
+def _known(name: str, value: str, known: tuple[str, ...]) -> None:
+    """A notebook's misspelt ``kind`` gave an empty frame, read as "no decisions yet"."""
+    if value not in known:
+        raise UsageError(f"unknown {name} {value!r}", hint="use one of: " + ", ".join(known))
+
+
 def label_counts(db: sqlite_utils.Database, kind: str = "link") -> pl.DataFrame:
     """Reviewers' current decisions of one kind (``link``, ``duplicate``...) per label:
     ``label, decisions`` (people only; a policy's approvals and superseded answers left out).
@@ -213,6 +227,7 @@ def label_counts(db: sqlite_utils.Database, kind: str = "link") -> pl.DataFrame:
         >>> label_counts(open_store(":memory:")).columns
         ['label', 'decisions']
     """
+    _known("kind", kind, DECISION_KINDS)
     return _query_frame(
         db,
         "select label, count(*) from decisions where kind = ? and decided_by = 'human' "
@@ -262,6 +277,12 @@ def threshold_curve(
     a person, so lower thresholds would all read the same) to 1.0 in 21 steps.
     Returns ``threshold, proposed, correct, precision, recall, f1``.
     """
+    _known("kind", kind, SCORED_KINDS)
+    bad = [t for t in thresholds or () if not 0.0 <= t <= 1.0]
+    if bad:
+        raise UsageError(
+            f"threshold {bad[0]!r} is no score", hint="thresholds are scores from 0.0 to 1.0"
+        )
     rows = list(
         db.query(
             """
@@ -281,7 +302,8 @@ def threshold_curve(
         grid = thresholds
     else:
         floor = min((score for score, _ in labels), default=0.9)
-        floor = max(0.0, min(floor, 0.995))
+        # rounded down: the first row proposes every labelled pair (0.935391 became 0.9354)
+        floor = max(0.0, min(math.floor(floor * 10_000) / 10_000, 0.995))
         grid = sorted({round(floor + (1.0 - floor) * i / 20, 4) for i in range(21)})
     total_true = sum(1 for _, truth in labels if truth)
     out = []

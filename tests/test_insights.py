@@ -1,0 +1,51 @@
+"""recon.insights: the figures notebooks and `recon status` read."""
+
+from __future__ import annotations
+
+import pytest
+
+from recon.errors import UsageError
+from recon.insights import label_counts, runs_frame, threshold_curve
+from recon.store import open_store, transaction
+
+
+def _labelled(scores: list[tuple[float, str]]):  # type: ignore[no-untyped-def]
+    db = open_store(":memory:")
+    with transaction(db):
+        for n, (score, label) in enumerate(scores):
+            db["pairs"].insert({"pair_id": f"p{n}", "run_id": "match-1", "kind": "link",
+                                "object": "companies", "score": score}, alter=True)  # fmt: skip
+            db["decisions"].insert({"kind": "link", "object": "companies", "item_id": f"p{n}",
+                                    "label": label, "decided_by": "human", "superseded": 0,
+                                    "version": 1, "reviewer": "ana"})  # fmt: skip
+    return db
+
+
+def test_the_curves_first_threshold_proposes_every_labelled_pair() -> None:
+    """The lowest score 0.935391 rounded up to a first threshold of 0.9354: the "take
+    everything" row left that pair out."""
+    db = _labelled([(0.935391, "non_match"), (0.97, "match"), (0.999, "match")])
+    curve = threshold_curve(db)
+    first = curve.row(0, named=True)
+    assert first["threshold"] <= 0.935391 and first["proposed"] == 3
+    assert curve["threshold"].is_sorted() and curve["threshold"][-1] == 1.0
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda db: label_counts(db, "bogus"),
+        lambda db: threshold_curve(db, kind="conflict_value"),
+        lambda db: threshold_curve(db, thresholds=[1.5, -1]),
+    ],
+)
+def test_a_misspelt_kind_or_a_threshold_outside_0_to_1_is_an_error(call) -> None:  # type: ignore[no-untyped-def]
+    """They gave an empty frame, read in a notebook as "no decisions yet"."""
+    with pytest.raises(UsageError):
+        call(_labelled([(0.95, "match")]))
+
+
+def test_label_counts_and_runs() -> None:
+    db = _labelled([(0.95, "match"), (0.96, "match"), (0.97, "non_match")])
+    assert label_counts(db).rows() == [("match", 2), ("non_match", 1)]
+    assert runs_frame(db).height == 0
