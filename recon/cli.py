@@ -565,16 +565,31 @@ def match(
                 "there are no pulled records to match",
                 hint="run `recon pull` (or `pull --file`) first",
             )
+        held: dict[str, bool] = {}
         for obj in objects:
             kinds = entity_objects(obj)
             marks = ", ".join("?" * len(kinds))
-            if not db.execute(
-                f"select 1 from snapshots where object in ({marks}) limit 1", list(kinds)
-            ).fetchone():
-                raise UsageError(
-                    f"there are no pulled {obj} to match",
-                    hint=f"pull them first (`recon pull`, or `pull --file` with --as …:{obj})",
+            held[obj] = bool(
+                db.execute(
+                    f"select 1 from snapshots where object in ({marks}) limit 1", list(kinds)
+                ).fetchone()
+            )
+        if not object_ and any(held.values()):
+            # the configured objects: those nothing was pulled for are left out, said (a
+            # store of company files alone was refused: "no pulled contacts")
+            for obj in (o for o in objects if not held[o]):
+                err_console.print(
+                    f"note: no {obj} were pulled: only {', '.join(o for o in objects if held[o])}"
+                    " matched",
+                    markup=False,
+                    highlight=False,
                 )
+            objects = tuple(o for o in objects if held[o])
+        for obj in (o for o in objects if not held[o]):
+            raise UsageError(
+                f"there are no pulled {obj} to match",
+                hint=f"pull them first (`recon pull`, or `pull --file` with --as …:{obj})",
+            )
         run_id = run_match(db, settings, objects=objects)
     table = Table(title=f"match run {run_id}")
     for col in ("object", "kind", "tier", "pairs"):

@@ -493,6 +493,12 @@ def test_match_of_an_object_nothing_was_pulled_for_says_so(
         main(["--config", str(conf), "match", "--object", "contacts"])
     assert exit_.value.code == 2
     assert "there are no pulled contacts to match" in " ".join(capsys.readouterr().err.split())
+    # without --object, the configured objects nothing was pulled for are left out, said
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(conf), "match"])
+    assert exit_.value.code == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: no contacts were pulled: only companies matched" in err
 
 
 def test_a_settings_file_that_is_a_folder_is_named_as_one(tmp_path: Path) -> None:
