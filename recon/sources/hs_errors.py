@@ -32,9 +32,20 @@ def classify(exc: BaseException) -> Failure:
         :300
     ]
     if status is None or status == 0:
+        pool = getattr(exc, "pool", None)  # urllib3's MaxRetryError names the host it tried
+        where = (
+            f" reaching {pool.scheme}://{pool.host}:{pool.port}"
+            if pool is not None and getattr(pool, "host", None)
+            else ""
+        )
+        cause = getattr(exc, "reason", None)
         return Failure(
             SourceError(
-                f"hubspot: network error: {type(exc).__name__}", error_class=ErrorClass.NETWORK
+                f"hubspot: network error{where}: {type(exc).__name__}"
+                + (f" ({type(cause).__name__})" if isinstance(cause, BaseException) else ""),
+                error_class=ErrorClass.NETWORK,
+                hint="check [hubspot] base_url and that this machine reaches it (proxy, "
+                "firewall, DNS)",
             ),
             retryable=True,
         )

@@ -31,7 +31,7 @@ import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlparse
 
 import requests
 
@@ -143,10 +143,14 @@ class SalesforceSource:
         )
 
         if isinstance(exc, requests.RequestException):
+            url = getattr(getattr(exc, "request", None), "url", None)
+            where = f" reaching {urlparse(url).scheme}://{urlparse(url).netloc}" if url else ""
             return Failure(
                 SourceError(
-                    f"salesforce: network error: {type(exc).__name__}",
+                    f"salesforce: network error{where}: {type(exc).__name__}",
                     error_class=ErrorClass.NETWORK,
+                    hint="check [salesforce] instance_url and that this machine reaches it "
+                    "(proxy, firewall, DNS)",
                 ),
                 retryable=True,
             )

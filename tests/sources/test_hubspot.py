@@ -804,3 +804,20 @@ def test_a_secret_at_the_end_of_a_long_error_is_blanked_before_the_cut() -> None
     exc.body = json.dumps({"message": ("Could not be processed. " * 12)[:286] + " " + secret})
     message = str(classify(exc).error)
     assert "pat-na" not in message and "***" in message
+
+
+def test_an_unreachable_hubspot_is_named_with_its_url_and_what_to_check() -> None:
+    """ "hubspot: network error: MaxRetryError" said neither where nor what to do."""
+    from hubspot import HubSpot
+    from urllib3.util.retry import Retry
+
+    from recon.errors import ErrorClass
+    from recon.sources.hs_errors import classify
+
+    client = HubSpot(access_token="pat-x", host="http://127.0.0.1:9", retry=Retry(total=0))
+    with pytest.raises(Exception) as raised:
+        client.crm.companies.basic_api.get_page(limit=1)
+    failure = classify(raised.value)
+    assert failure.retryable and failure.error.error_class is ErrorClass.NETWORK
+    assert "reaching http://127.0.0.1:9" in str(failure.error)
+    assert "[hubspot] base_url" in str(failure.error)
