@@ -28,6 +28,7 @@ from .store import store_status
 
 __all__ = [
     "PROMOTED_COLUMNS",
+    "RUN_STAGES",
     "audit_report",
     "cluster_counts",
     "label_counts",
@@ -237,15 +238,26 @@ def label_counts(db: sqlite_utils.Database, kind: str = "link") -> pl.DataFrame:
     )
 
 
+#: the stages runs are stored under (``run`` is a ``recon run`` holding the others)
+RUN_STAGES = ("pull", "match", "plan", "apply", "run")
+
+
 def runs_frame(db: sqlite_utils.Database, stage: str | None = None) -> pl.DataFrame:
     """The runs (of one ``stage``: pull, match, plan, apply, run...) oldest first:
     ``run_id, parent_id, stage, status, started_at, ended_at``.
+
+    Raises:
+        UsageError: ``stage`` is not one of :data:`RUN_STAGES`.
 
     Examples:
         >>> from recon.store import open_store
         >>> runs_frame(open_store(":memory:"), "apply").height
         0
     """
+    if stage is not None and stage not in RUN_STAGES:
+        raise UsageError(
+            f"runs_frame: no run has stage {stage!r}", hint="stages: " + ", ".join(RUN_STAGES)
+        )
     cols = ("run_id", "parent_id", "stage", "status", "started_at", "ended_at")
     where, args = ("where stage = ?", [stage]) if stage else ("", [])
     return _query_frame(

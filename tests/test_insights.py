@@ -37,10 +37,11 @@ def test_the_curves_first_threshold_proposes_every_labelled_pair() -> None:
         lambda db: label_counts(db, "bogus"),
         lambda db: threshold_curve(db, kind="conflict_value"),
         lambda db: threshold_curve(db, thresholds=[1.5, -1]),
+        lambda db: runs_frame(db, "applies"),
     ],
 )
 def test_a_misspelt_kind_or_a_threshold_outside_0_to_1_is_an_error(call) -> None:  # type: ignore[no-untyped-def]
-    """They gave an empty frame, read in a notebook as "no decisions yet"."""
+    """They gave an empty frame, read in a notebook as "no decisions yet" (or "no runs")."""
     with pytest.raises(UsageError):
         call(_labelled([(0.95, "match")]))
 

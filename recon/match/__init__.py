@@ -93,7 +93,8 @@ def match_records(
     None only duplicates inside ``left`` are found.
 
     Raises:
-        MatchError: the settings are for another entity, or a frame has no record_id.
+        MatchError: the settings are for another entity, a frame is not a (polars or
+            pandas) data frame, has no record_id column, or holds a record twice.
 
     Examples:
         >>> import polars as pl
@@ -108,9 +109,8 @@ def match_records(
     settings = settings or default_settings(entity)
     if settings.entity != entity:
         raise MatchError(f"settings are for {settings.entity}, not {entity}")
-    for name, frame in (("left", left), ("right", right)):
-        if frame is not None and "record_id" not in frame.columns:
-            raise MatchError(f"the {name} frame has no record_id column")
+    left = _input_frame("left", left)
+    right = _input_frame("right", right) if right is not None else None
     if "source" not in left.columns:
         left = left.with_columns(source=pl.lit("hubspot"))
     if right is not None and "source" not in right.columns:
@@ -121,6 +121,63 @@ def match_records(
     right = _canonical(right) if right is not None else None
     links, dups, clusters, weights, counts = match(left, right, settings)
     return MatchResult(links, dups, clusters, settings, weights, counts)
+
+
+def _input_frame(name: str, frame: Any) -> pl.DataFrame:
+    """``frame`` as a polars frame of records, each once, with text record ids.
+
+    A pandas frame is converted (notebooks often hold one); ids read as numbers become
+    text, as the store keeps them.
+
+    Raises:
+        MatchError: not a data frame, no ``record_id`` column, a blank id, or a record
+            (source, object, record_id) given twice.
+
+    Examples:
+        >>> import pandas as pd
+        >>> _input_frame("left", pd.DataFrame({"record_id": [1, 2]}))["record_id"].to_list()
+        ['1', '2']
+        >>> _input_frame("left", pl.DataFrame({"record_id": ["1", "1"]}))
+        Traceback (most recent call last):
+        ...
+        recon.errors.MatchError: the left frame holds record '1' 2 times (1 record(s) repeated) (give each record once (e.g. frame.unique(subset=['record_id'])))
+    """
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    elif not isinstance(frame, pl.DataFrame):
+        if type(frame).__module__.split(".")[0] == "pandas" and hasattr(frame, "columns"):
+            frame = pl.from_pandas(frame)
+        else:
+            raise MatchError(
+                f"the {name} frame is a {type(frame).__name__}, not a data frame",
+                hint="pass a polars or pandas DataFrame of records (e.g. recon.records_frame(db, ...))",
+            )
+    if "record_id" not in frame.columns:
+        raise MatchError(
+            f"the {name} frame has no record_id column",
+            hint="each row is one record: name its id column record_id",
+        )
+    if frame.schema["record_id"] != pl.String:
+        frame = frame.with_columns(pl.col("record_id").cast(pl.String))
+    blank = frame.select(
+        pl.col("record_id").is_null() | (pl.col("record_id").str.strip_chars() == "")
+    ).to_series()
+    if blank.any():
+        row = int(blank.arg_true()[0])
+        raise MatchError(
+            f"the {name} frame has a blank record_id in row {row} ({int(blank.sum())} row(s) in all)",
+            hint="every record needs its CRM id",
+        )
+    keys = [c for c in ("source", "object", "record_id") if c in frame.columns]
+    repeated = frame.group_by(keys, maintain_order=True).len().filter(pl.col("len") > 1)
+    if repeated.height:
+        first = repeated.row(0, named=True)
+        raise MatchError(
+            f"the {name} frame holds record {first['record_id']!r} {first['len']} times "
+            f"({repeated.height} record(s) repeated)",
+            hint="give each record once (e.g. frame.unique(subset=['record_id']))",
+        )
+    return frame
 
 
 def _canonical(frame: pl.DataFrame) -> pl.DataFrame:

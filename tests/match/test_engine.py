@@ -260,6 +260,37 @@ def test_empty_inputs(entity: str) -> None:
     assert r.settings == default_settings(entity)  # type: ignore[arg-type]
 
 
+def test_a_pandas_frame_is_matched_as_a_polars_one() -> None:
+    """Notebooks hold pandas frames; ids read from a spreadsheet are often numbers."""
+    import pandas as pd
+
+    hs = pd.DataFrame(
+        {"record_id": [1, 2], "name": ["Acme Inc", "Globex"], "domain": ["acme.com", None]}
+    )
+    sf = pd.DataFrame({"record_id": ["001A"], "object": ["Account"], "name": ["ACME Incorporated"],
+                       "website": ["https://www.acme.com"]})  # fmt: skip
+    r = match_records(hs, sf, entity="companies")  # type: ignore[arg-type]
+    assert r.links.select("record_id_l", "record_id_r").rows() == [("1", "001A")]
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({"name": ["Acme"]}, "the left frame has no record_id column"),
+        ({"record_id": ["1", None]}, "the left frame has a blank record_id in row 1"),
+        ({"record_id": ["1", "2", "1"]}, "the left frame holds record '1' 2 times"),
+        ([("1", "Acme")], "the left frame is a list, not a data frame"),
+    ],
+)
+def test_frames_that_are_not_records_are_refused(frame: Any, message: str) -> None:
+    """A repeated record would be linked twice, and a list failed deep inside polars."""
+    from recon.errors import MatchError
+
+    left = pl.DataFrame(frame) if isinstance(frame, dict) else frame
+    with pytest.raises(MatchError, match=message):
+        match_records(left, None, entity="companies")
+
+
 def test_em_ordering_on_level_matrix() -> None:
     from recon.match.scoring import estimate_m
 
