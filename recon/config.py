@@ -35,6 +35,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -488,12 +489,16 @@ class MatchSection(Section):
 
     @field_validator("thresholds")
     @classmethod
-    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
-        from dataclasses import fields
+    def _known_thresholds(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        from dataclasses import asdict, fields
 
         from .match.settings import Thresholds
 
-        known = [f.name for f in fields(Thresholds)]
+        known, given = [f.name for f in fields(Thresholds)], value
+        if info.data.get("settings_file") is None:
+            # the other end of a pair is the default one (a settings file may hold others:
+            # checked when the file is read, see recon.match.run.settings_for)
+            value = {**asdict(Thresholds()), **value}
         problems = [
             f"unknown threshold {k!r}; known: {', '.join(known)}"
             for k in sorted(set(value) - set(known))
@@ -506,10 +511,13 @@ class MatchSection(Section):
             if low in value and high in value and value[low] > value[high]:
                 problems.append(
                     f"threshold {low!r} ({value[low]}) must not exceed {high!r} ({value[high]})"
+                    + "".join(
+                        f" ({k!r} is the default: set both)" for k in (low, high) if k not in given
+                    )
                 )
         if problems:
             raise ValueError("; ".join(problems))
-        return value
+        return given
 
 
 ConflictRule = Literal[

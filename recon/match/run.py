@@ -146,8 +146,11 @@ def settings_for(entity: str, cfg_or_settings: Any = None) -> MatchSettings:
         try:
             settings = MatchSettings.from_dict({**settings.to_dict(), "thresholds": th})
         except MatchError as exc:  # e.g. auto below the default review: the file's setting
+            from ..config import config_file
+
             raise ConfigError(
-                "invalid configuration",
+                f"invalid configuration in {config_file()}"
+                + (f" (with the thresholds of {path})" if path is not None else ""),
                 problems=[
                     ("match.thresholds", exc.message.removeprefix("match settings invalid: "))
                 ],

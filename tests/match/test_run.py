@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from recon.cli import app
 from recon.errors import MatchError
-from recon.match import MatchSettings, run_match, train_from_decisions
+from recon.match import MatchSettings, default_settings, run_match, train_from_decisions
 from recon.match.run import settings_for
 from recon.store import open_store, transaction
 
@@ -170,11 +170,34 @@ def test_thresholds_in_the_config_that_clash_with_the_defaults_are_a_config_erro
     from recon.config import load_config
     from recon.errors import ConfigError
 
-    cfg = load_config(None, overrides={"match": {"thresholds": {"auto": 0.5}}})
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides={"match": {"thresholds": {"auto": 0.5}}})
+    assert err.value.problems[0][0] == "match.thresholds"
+    assert (
+        "'review' (0.9) must not exceed 'auto' (0.5) ('review' is the default: set both)"
+        in (err.value.problems[0][1])
+    )
+
+
+def test_thresholds_that_clash_with_a_settings_file_name_both_files(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The file's review threshold is known only when the match reads it: the error then
+    names the config file and the settings file."""
+    from recon.config import load_config
+    from recon.errors import ConfigError
+
+    data = default_settings("companies").to_dict()
+    data["thresholds"]["review"] = 0.97
+    (tmp_path / "settings.json").write_text(json.dumps(data))
+    (tmp_path / "recon.toml").write_text(
+        '[match]\nsettings_file = "settings.json"\nthresholds = { auto = 0.95 }\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(tmp_path / "recon.toml")
     with pytest.raises(ConfigError) as err:
         settings_for("companies", cfg)
+    assert str(tmp_path / "recon.toml") in err.value.message
+    assert "settings.json" in err.value.message
     assert err.value.problems[0][0] == "match.thresholds"
-    assert "review must not exceed" in err.value.problems[0][1]
 
 
 def _shared_contacts_store(db, companies, nw_emails: int) -> None:  # type: ignore[no-untyped-def]
