@@ -297,17 +297,36 @@ def _drop_archived_associations(
 def _carry_account_names(db: sqlite_utils.Database, rows: list[dict[str, Any]]) -> None:
     """A renamed Account: its Contacts' ``Account.Name`` (and ``company``) change with it,
     though their own ``SystemModstamp`` does not (Salesforce's parent-field rule), so an
-    incremental pull would never read them again. The store carries the name over."""
-    for row in rows:
-        name = row.get("name")
-        if not name or row.get("archived"):
-            continue
-        db.execute(
-            "update snapshots set company = ?, data = json_set(data, '$.\"Account.Name\"', ?) "
-            "where source = 'salesforce' and object = 'Contact' and account_id = ? "
-            "and company is not ?",
-            [name, name, row["record_id"], name],
-        )
+    incremental pull would never read them again. The store carries the name over, and
+    the content hash with it: the next full pull reads those Contacts as they are stored
+    (not "changed")."""
+    names = {
+        str(r["record_id"]): r["name"] for r in rows if r.get("name") and not r.get("archived")
+    }
+    ids = list(names)
+    cols = ", ".join(HASHED)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        stale = [
+            dict(r)
+            for r in db.query(
+                f"select record_id, {cols} from snapshots where source = 'salesforce' "
+                f"and object = 'Contact' and account_id in ({marks})",
+                chunk,
+            )
+            if r["company"] != names[str(r["account_id"])]
+        ]
+        for row in stale:
+            name = names[str(row["account_id"])]
+            data = json.loads(row["data"] or "{}")
+            data["Account.Name"] = name
+            row.update(company=name, data=canonical_json(data))
+            db.execute(
+                "update snapshots set company = ?, data = ?, content_hash = ? "
+                "where source = 'salesforce' and object = 'Contact' and record_id = ?",
+                [name, row["data"], content_hash(row), row["record_id"]],
+            )
 
 
 def _open_source(name: str, cfg: ReconConfig, meter: CallMeter) -> Any:

@@ -641,13 +641,16 @@ def test_a_renamed_account_renames_the_company_of_its_contacts(sf, fresh_db) -> 
         json={"fields": {"Name": "Renamed Parent"}},
         timeout=5,
     ).raise_for_status()
-    run_pull(fresh_db, cfg, sources=["salesforce"])
+    run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Account"])
     row = fresh_db.execute(
         "select company, json_extract(data, '$.\"Account.Name\"') from snapshots "
         "where record_id = ?",
         [sf.contacts[1]],
     ).fetchone()
     assert row == ("Renamed Parent", "Renamed Parent")
+    # the Contact is stored as Salesforce now gives it: a full pull finds it unchanged
+    full = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Contact"], full=True)
+    assert full.changed.get("salesforce:Contact", 0) == 0
 
 
 def test_a_tight_budget_resumes_with_the_object_it_stopped_in(sf, fresh_db) -> None:
