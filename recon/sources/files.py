@@ -44,6 +44,7 @@ from ..models import (
     SF_ID_PREFIXES,
     TRUE_WORDS,
     is_opt_out,
+    parse_ts,
     salesforce_id18,
     stable_id,
 )
@@ -1636,20 +1637,55 @@ def _split_scope(
     return kept, out.height - marked.height, notes
 
 
-def _drop_future_times(frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+def _drop_future_times(frame: pl.DataFrame) -> tuple[pl.DataFrame, int, str | None]:
     """Modification times later than now (beyond ten minutes of clock skew) as null: a
     report writes local time without a zone, and such a time must not make an old export
-    look newer than what a pull read."""
+    look newer than what a pull read. Returns the frame, how many times were dropped and
+    the latest of them.
+
+    Examples:
+        >>> f = pl.DataFrame({"modified_at": ["2020-01-01T00:00:00.000Z", "2999-01-01T00:00:00.000Z"]})
+        >>> kept, n, latest = _drop_future_times(f)
+        >>> kept["modified_at"].to_list(), n, latest
+        (['2020-01-01T00:00:00.000Z', None], 1, '2999-01-01T00:00:00.000Z')
+    """
     from datetime import UTC, datetime, timedelta
 
     if frame.is_empty():
-        return frame, 0
+        return frame, 0, None
     limit = (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     ahead = (pl.col("modified_at") > limit).fill_null(False)
     n = int(frame.select(ahead.sum()).item())
     if not n:
-        return frame, 0
-    return frame.with_columns(modified_at=pl.when(ahead).then(None).otherwise("modified_at")), n
+        return frame, 0, None
+    latest = frame.select(pl.col("modified_at").filter(ahead).max()).item()
+    kept = frame.with_columns(modified_at=pl.when(ahead).then(None).otherwise("modified_at"))
+    return kept, n, latest
+
+
+def _future_note(ahead: int, latest: str | None) -> str:
+    """What to say of ``ahead`` rows modified after now, the latest at ``latest``: within a
+    time zone's offset of now (14 hours at most) a report's local time read as UTC, beyond it
+    a date read the wrong way round or mistyped.
+
+    Examples:
+        >>> print(_future_note(2, "2999-01-01T00:00:00.000Z"))
+        2 row(s) were last modified after today (the latest 2999-01-01T00:00:00.000Z): those times were not used; check the file's modification dates (a day and month read the wrong way round?)
+    """
+    from datetime import UTC, datetime, timedelta
+
+    stamp = parse_ts(latest) if latest else None
+    if stamp is not None and stamp <= datetime.now(UTC) + timedelta(hours=14, minutes=10):
+        return (
+            f"{ahead:,} row(s) were last modified in the future by the file's clock (a "
+            "report's local time read as UTC?): those times were not used; export times in "
+            "UTC or with their offset"
+        )
+    return (
+        f"{ahead:,} row(s) were last modified after today (the latest {latest}): those times "
+        "were not used; check the file's modification dates (a day and month read the wrong "
+        "way round?)"
+    )
 
 
 def _stored_schemas(
@@ -1720,17 +1756,13 @@ def load_export(
         read = frame = read_export(
             path, as_, schemas=_stored_schemas(db, source, obj), provided=provided
         )
-        read, ahead = _drop_future_times(read)
+        read, ahead, latest = _drop_future_times(read)
         # merged with what the store holds first: the scope is judged on the whole record
         # (a file without an email column says nothing of a stored contact's email)
         frame, left = _with_stored(db, read, provided)
         dropped, notes = 0, list[str]()
         if ahead:
-            notes.append(
-                f"{ahead:,} row(s) were last modified in the future by the file's clock (a "
-                "report's local time read as UTC?): those times were not used; export times in "
-                "UTC or with their offset"
-            )
+            notes.append(_future_note(ahead, latest))
         if cfg is not None:
             frame, dropped, scope_notes = _split_scope(db, frame, cfg)
             notes += scope_notes

@@ -1002,6 +1002,24 @@ def test_a_time_in_the_future_does_not_make_an_old_export_newer(tmp_path: Path, 
     assert fresh_db.execute("select name from snapshots").fetchone()[0] == "Lake Path API"
 
 
+def test_a_time_days_ahead_is_named_a_date_problem_not_a_time_zone(
+    tmp_path: Path, fresh_db, caplog
+) -> None:
+    """A date months ahead is no report's local time: the note said export times in UTC."""
+    from datetime import UTC, datetime, timedelta
+
+    from recon.pull import load_file
+
+    later = (datetime.now(UTC) + timedelta(days=40)).strftime("%Y-%m-%d %H:%M")
+    path = tmp_path / "a.csv"
+    path.write_text(f"Id,Name,LastModifiedDate\n0015g0000000005,Lake Path,{later}\n")
+    with caplog.at_level("WARNING", logger="recon.sources.files"):
+        load_file(fresh_db, path, "salesforce:Account")
+    said = caplog.text
+    assert "1 row(s) were last modified after today (the latest " + later[:10] in said
+    assert "local time" not in said
+
+
 def test_footer_variants_and_dotted_times() -> None:
     from recon.sources.files import _strip_report_footer
 
