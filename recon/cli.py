@@ -329,7 +329,7 @@ def status(
         runs.add_row(
             stage,
             row["run_id"],
-            row["status"],
+            row["status"] + (f" (sample {row['sample']})" if row.get("sample") else ""),
             row["started_at"],
             row["ended_at"] or "",
             calls,

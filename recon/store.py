@@ -815,7 +815,8 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
     for stage in ("pull", "match", "plan", "apply", "run"):
         rows = list(
             db.query(
-                "select run_id, status, started_at, ended_at, summary, error from runs "
+                "select run_id, status, started_at, ended_at, summary, error, "
+                "json_extract(config, '$.sample') as sample from runs "
                 "where stage = ? order by started_at desc, rowid desc limit 1",
                 [stage],
             )
@@ -823,6 +824,8 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
         if rows:
             row = dict(rows[0])
             row["summary"] = json.loads(row["summary"] or "{}")
+            if row["sample"] is None:  # a test run on a sample says so; others have no key
+                del row["sample"]
             last_runs[stage] = row
     match_runs = db.execute("select count(*) from runs where stage = 'match'").fetchone()[0]
     latest_match = last_runs.get("match", {}).get("run_id")

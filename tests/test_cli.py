@@ -143,6 +143,27 @@ def test_status_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "waiting for review" in capsys.readouterr().out
 
 
+def test_status_names_a_test_run_on_a_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `pull --sample 5` looked like a whole pull in the table and the JSON."""
+    from recon.store import finish_run, open_store, start_run
+
+    monkeypatch.setenv("COLUMNS", "250")
+    (tmp_path / "recon.toml").write_text("[store]\n", encoding="utf-8")
+    db = open_store(tmp_path / "data" / "recon.db")
+    finish_run(db, start_run(db, "pull", config={"sample": 5}), summary={})
+    finish_run(db, start_run(db, "match", config={}), summary={})
+    db.close()
+    with pytest.raises(SystemExit):
+        main(["status", "--json"])
+    runs = json.loads(capsys.readouterr().out)["runs"]
+    assert runs["pull"]["sample"] == 5 and "sample" not in runs["match"]
+    with pytest.raises(SystemExit):
+        main(["status"])
+    assert "ok (sample 5)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_config_error_exits_3_with_key_path(tmp_path: Path) -> None:
     (tmp_path / "recon.toml").write_text("[store]\nnope = 1\n")
     out = run_cli("status", cwd=tmp_path)
