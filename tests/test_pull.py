@@ -255,6 +255,42 @@ def test_filters_compare_numbers_as_numbers(stored: Any, op: str, value: Any, ke
     assert in_scope(row, cfg) is kept
 
 
+@pytest.mark.parametrize(
+    ("op", "value", "kept"),
+    [
+        ("eq", False, {None, "false"}),
+        ("neq", True, {None, "false"}),
+        ("eq", True, {"true"}),
+        ("in", [False], {None, "false"}),
+        ("not_in", [False], {"true"}),
+    ],
+)
+def test_a_checkbox_filter_reads_a_blank_box_as_unticked(op: str, value: Any, kept: set) -> None:  # type: ignore[type-arg]
+    """HubSpot leaves a box never ticked blank: `value = false` left every such contact out
+    of scope, and the search sent "False" (HubSpot writes "false")."""
+    from recon.sources.scope import hubspot_scope
+
+    flt = {"source": "hubspot", "object": "contacts", "field": "hs_email_optout", "op": op,
+           "value": value}  # fmt: skip
+    cfg = load_config(None, overrides={"pull": {"filters": [flt]}})
+    got = set()
+    for box in (None, "false", "true"):
+        data = {} if box is None else {"hs_email_optout": box}
+        row = {
+            "source": "hubspot",
+            "object": "contacts",
+            "email": "a@x.org",
+            "data": json.dumps(data),
+        }
+        if in_scope(row, cfg):
+            got.add(box)
+    assert got == kept
+    pushed = hubspot_scope([("hs_email_optout", op, value)], {"hs_email_optout"})
+    # a filter taking in blank boxes is not sent to the search (it would leave them out)
+    assert bool(pushed) == (None not in kept)
+    assert all(f.get("value", "true") in ("true", "false") for f in pushed)
+
+
 def test_cursor_advance_and_boundary() -> None:
     c = Cursor("hubspot", "contacts", "lastmodifieddate")
     c.advance([("1", "a"), ("2", "b"), ("3", "b")])

@@ -196,18 +196,25 @@ def hubspot_scope(filters: list[tuple[str, str, Any]], existing: set[str]) -> li
     Examples:
         >>> hubspot_scope([("email", "has_value", None)], {"email"})
         [{'propertyName': 'email', 'operator': 'HAS_PROPERTY'}]
+        >>> hubspot_scope([("hs_email_optout", "eq", False), ("x", "neq", False)], {"hs_email_optout", "x"})
+        [{'propertyName': 'x', 'operator': 'NEQ', 'value': 'false'}]
     """
     out: list[dict[str, Any]] = []
     for field, op, value in filters:
         if field not in existing:
             continue
-        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if is_flag_filter(value) and (op in ("eq", "in")) == (False in as_list(value)):
+            # a filter taking in unticked boxes takes in those never ticked (blank), which
+            # HubSpot's search would not return: judged on every record read instead
+            continue
+        # HubSpot writes a checkbox as "true"/"false" (str(False) is "False")
+        values = [_text(v) if isinstance(v, bool) else str(v) for v in as_list(value)]
         if op == "has_value":
             out.append({"propertyName": field, "operator": "HAS_PROPERTY"})
         elif op == "no_value":
             out.append({"propertyName": field, "operator": "NOT_HAS_PROPERTY"})
         elif op in ("eq", "neq") and value is not None:
-            out.append({"propertyName": field, "operator": op.upper(), "value": str(value)})
+            out.append({"propertyName": field, "operator": op.upper(), "value": values[0]})
         elif op in ("in", "not_in") and 0 < len(values) <= 100:
             out.append({"propertyName": field, "operator": op.upper(), "values": values})
     return out
@@ -271,18 +278,41 @@ def _text(value: Any) -> str:
     return text
 
 
+def as_list(value: Any) -> list[Any]:
+    """A filter's value as a list (one value, or the list given)."""
+    return value if isinstance(value, list) else [value]
+
+
+def is_flag_filter(value: Any) -> bool:
+    """Whether a filter's value is a checkbox's (``true``/``false`` in TOML, or a list of
+    them): a blank value then reads as unticked.
+
+    Examples:
+        >>> is_flag_filter(False), is_flag_filter([True]), is_flag_filter("false"), is_flag_filter(0)
+        (True, True, False, False)
+    """
+    values = as_list(value)
+    return bool(values) and all(isinstance(v, bool) for v in values)
+
+
 def filter_matches(f: ScopeFilter, value: Any) -> bool:
     """Whether one field's raw value passes one scoping filter (text compared without case,
-    numbers in one form: see :func:`_text`).
+    numbers in one form: see :func:`_text`). A checkbox filter (value ``true``/``false``)
+    reads a blank value as unticked.
 
     Examples:
         >>> f = ScopeFilter(source="hubspot", object="contacts", field="lifecyclestage",
         ...                 op="in", value=["customer"])
         >>> filter_matches(f, "Customer"), filter_matches(f, None)
         (True, False)
+        >>> box = ScopeFilter(source="hubspot", object="contacts", field="hs_email_optout", value=False)
+        >>> filter_matches(box, None), filter_matches(box, "false"), filter_matches(box, "true")
+        (True, True, False)
     """
     text = None if value is None or value == "" else _text(value)
     want = f.value
+    if text is None and is_flag_filter(want):
+        text = "false"  # a checkbox never ticked is blank in HubSpot: unticked
     values = [_text(v) for v in want] if isinstance(want, list) else [_text(want)]
     if f.op == "has_value":
         return text is not None
