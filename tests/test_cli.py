@@ -147,9 +147,11 @@ def test_status_names_a_test_run_on_a_sample(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A `pull --sample 5` looked like a whole pull in the table and the JSON."""
+    from rich.console import Console
+
     from recon.store import finish_run, open_store, start_run
 
-    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr("recon.cli.console", Console(width=250))
     (tmp_path / "recon.toml").write_text("[store]\n", encoding="utf-8")
     db = open_store(tmp_path / "data" / "recon.db")
     finish_run(db, start_run(db, "pull", config={"sample": 5}), summary={})
