@@ -26,6 +26,7 @@ Examples:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -370,6 +371,7 @@ def write_table(
             f"holds ({XLSX_ROWS_MAX - 1:,})",
             hint="write csv, jsonl or parquet instead",
         )
+    existed = path.exists()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "csv":
@@ -380,10 +382,50 @@ def write_table(
             frame.write_parquet(path)
         else:
             return _write_xlsx(frame, path, meta or [], sheet=sheet)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__  # (the text of some errors repeats the path)
-        raise AuditError(f"cannot write {what} {path}: {reason}", hint="check the folder") from None
+    except Exception as exc:
+        reason = write_failure(exc)
+        if reason is None:
+            raise
+        if not existed and path.is_file():  # no half-written file is left behind
+            path.unlink(missing_ok=True)
+        raise AuditError(
+            f"cannot write {what} {path}: {reason}", hint=_write_hint(reason, option)
+        ) from None
     return 0
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """Why writing a file failed, in words (None: ``exc`` is not a failure to write).
+
+    Python's own errors carry ``strerror``; polars puts the operating system's words in
+    its message, also inside a ``ComputeError`` (a parquet file on a full disk).
+
+    Examples:
+        >>> write_failure(PermissionError(13, "Permission denied"))
+        'Permission denied'
+        >>> write_failure(OSError("Permission denied (os error 13): /sys/x.csv"))
+        'Permission denied'
+        >>> write_failure(RuntimeError("parquet: underlying IO error: No space left on device (os error 28)"))
+        'No space left on device'
+        >>> write_failure(ValueError("a bug")) is None
+        True
+    """
+    text = str(exc)
+    words = re.search(r"([A-Za-z][A-Za-z ,'-]*?) \(os error \d+\)", text)
+    if isinstance(exc, OSError):
+        if exc.strerror:
+            return exc.strerror
+        return words.group(1) if words else (text.split(":")[0] or type(exc).__name__)
+    return words.group(1) if words else None
+
+
+def _write_hint(reason: str, option: str) -> str:
+    low = reason.lower()
+    if "no space" in low or "quota" in low:
+        return "free some disk space, or name a folder on another disk"
+    if "permission" in low or "read-only" in low:
+        return f"name another {option} in a folder you may write to"
+    return f"check the folder, or name another {option}"
 
 
 #: the length of each part of a longer value in the workbook's ``long values`` sheet
@@ -443,7 +485,11 @@ def _write_xlsx(
             # as a formula
             text = parts_sheet.cell(row=n, column=5, value=entry[4])
             text.data_type = "s"
-    wb.save(path)
+    # saved in memory first: a workbook that fails part way to disk leaves its zip archive
+    # open, whose clean-up then fails again with a traceback of its own
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    path.write_bytes(buffer.getbuffer())
     return len({(e[0], e[1]) for e in long})
 
 

@@ -125,20 +125,27 @@ def get_config(config: Path | None = None) -> ReconConfig:
 def open_db(cfg: ReconConfig, *, create: bool = False) -> sqlite_utils.Database:
     """Open the store the config names.
 
-    Without a config file (none given, none in ``$RECON_CONFIG`` or this folder) only
-    ``pull`` creates the default store: the other commands refuse a store that is not
-    there. A command run in the wrong folder would otherwise report on a new, empty store
-    ("audit ok: 0 rows") and leave it behind. A config file names its store: a new
-    project's commands open it, empty, as before its first pull.
+    Only ``pull`` (and ``run``, ``demo``) create the store: the other commands refuse a
+    store that is not there, config file or not. A command run in the wrong folder, or a
+    mistyped ``[store] path``, would otherwise report on a new, empty store ("audit ok:
+    0 rows") and leave it (and its folders) behind.
     """
     from .errors import StoreError
     from .store import open_store
 
     try:
-        return open_store(cfg.store.path, create=create or cfg.source_path is not None)
+        return open_store(cfg.store.path, create=create)
     except StoreError as exc:
+        if "no recon store" not in exc.message:
+            raise
         named = any(k.upper() == "RECON_STORE__PATH" for k in os.environ)
-        if cfg.source_path is None and not named and "no recon store" in exc.message:
+        if cfg.source_path is not None and not named:
+            exc.message += f" (the [store] path of {cfg.source_path})"
+            exc.hint = (
+                "a project's store is made by its first `recon pull`; if it has one, check "
+                "[store] path (relative paths resolve against the config file's folder)"
+            )
+        elif not named:
             exc.message += " (no recon.toml was found here: the default settings were used)"
         raise
 
@@ -301,13 +308,29 @@ def status(
     from .insights import status_report
 
     cfg = get_config(config)
-    db = open_db(cfg)
+    path = Path(cfg.store.path)
+    made = str(path) == ":memory:" or path.exists()
+    if not made and cfg.source_path is not None:
+        # a new project's status, without making its store (nor a mistyped path's)
+        from .store import open_store
+
+        db = open_store(":memory:")
+    else:
+        db = open_db(cfg)
     info = status_report(db)
     info["store"] = str(cfg.store.path)
+    info["store_exists"] = made
     if as_json:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
         return
     console.print(f"store: {cfg.store.path}", markup=False, highlight=False)
+    if not made:
+        console.print(
+            f"no store there yet: a project's store is made by its first `recon pull` (if it "
+            f"has one, check [store] path in {cfg.source_path})",
+            markup=False,
+            highlight=False,
+        )
     table = Table(title="records")
     for col in ("source", "object", "records", "archived", "last modified"):
         table.add_column(col)

@@ -57,6 +57,7 @@ __all__ = [
     "LockedError",
     "MappingError",
     "MatchError",
+    "NoMatchRun",
     "MissingField",
     "PartialFailure",
     "PlanError",
@@ -328,6 +329,11 @@ class MatchError(ReconError):
 
 class PlanError(ReconError):
     """The change plan cannot be built."""
+
+
+class NoMatchRun(PlanError, UsageError):
+    """There is no match run to plan from: a stage not yet available (exit 2, like
+    ``recon match`` before any pull)."""
 
 
 class ReviewError(ReconError):

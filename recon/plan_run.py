@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import orjson
 import sqlite_utils
 
-from .errors import PlanError, UsageError
+from .errors import NoMatchRun, PlanError, UsageError
 from .mapping import resolve_mappings
 from .plan import PlanResult, plan_counts
 from .plan_build import Planner, run_order
@@ -102,7 +102,7 @@ def run_build(
         raise PlanError(f"--sample must be at least 1, got {sample}")
     mrid = resolve_run_id(db, match_run_id, "match", finished=True)
     if mrid is None:
-        raise PlanError("there is no match run to plan from", hint="run `recon match` first")
+        raise NoMatchRun("there is no match run to plan from", hint="run `recon match` first")
     # campaign memberships: a mapping's values, and associated records for most_associated
     campaigns = bool(cfg.mapping.campaign_property) or cfg.mapping.master_rule == "most_associated"
     view = load_view(db, mrid, campaigns=campaigns)

@@ -11,6 +11,7 @@ import pytest
 
 from recon.cli import app, main
 from recon.config import load_config
+from recon.store import open_store
 
 COMMANDS = [
     "init",
@@ -117,6 +118,23 @@ def test_status_json_on_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFix
     assert info["records"] == []
     assert info["waiting_for_review"] == 0
     assert Path(info["store"]) == tmp_path / "data" / "recon.db"
+    assert info["store_exists"] is False
+    assert not (tmp_path / "data").exists()  # status made neither the store nor its folder
+
+
+def test_commands_refuse_a_store_a_config_names_but_that_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped ``[store] path`` is named, not opened as a new empty store."""
+    conf = tmp_path / "recon.toml"
+    conf.write_text('[store]\npath = "nosuch/recon.db"\n', encoding="utf-8")
+    for args in (["audit", "verify"], ["match"], ["plan"], ["apply", "--yes"], ["prune"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(conf), *args])
+        err = " ".join(capsys.readouterr().err.split())
+        assert exit_.value.code == 1, (args, err)
+        assert "no recon store at" in err and str(conf) in err and "[store] path" in err, args
+    assert not (tmp_path / "nosuch").exists()
 
 
 @pytest.mark.parametrize(
@@ -380,6 +398,7 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
     conf.write_text(
         f'[store]\npath = "{tmp_path / "r.db"}"\n[review]\nhost = "192.0.2.1"\n', encoding="utf-8"
     )
+    open_store(tmp_path / "r.db").conn.close()  # a project's store, before its first pull
     csv_file = tmp_path / "c.csv"
     csv_file.write_text("Record ID,Company name\n1,A\n", encoding="utf-8")
     cases = [
@@ -427,7 +446,7 @@ def test_match_and_a_stored_plan_wait_for_no_other_holder_of_the_lock(
     for args, code in (
         (["match"], 5),
         (["plan"], 5),
-        (["plan", "--dry-run"], 1),  # not locked: there is no match run to plan from
+        (["plan", "--dry-run"], 2),  # not locked: there is no match run to plan from (a usage error)
     ):
         with pytest.raises(SystemExit) as exit_:
             main(["--config", str(conf), *args])
