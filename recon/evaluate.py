@@ -227,11 +227,48 @@ def _sf18(source: str, record_id: str) -> str:
     return (salesforce_id18(record_id) or record_id) if source == "salesforce" else record_id
 
 
+def _departed_links(
+    db: sqlite_utils.Database,
+    rid: str,
+    decided_on: dict[str, str],
+    by_item: dict[str, str],
+    seen: set[str],
+    out: dict[str, Any],
+) -> None:
+    """Count the standing labels of links run ``rid`` does not hold, decided on an earlier
+    run, in the tier their pair had there (``departed`` in each tier): a rejected link leaves
+    the next run, and without its label the tier would look more precise than it is."""
+    started = db.execute("select started_at from runs where run_id = ?", [rid]).fetchone()
+    for item_id, run in decided_on.items():
+        if item_id in seen or run == rid:
+            continue
+        row = db.execute(
+            "select p.tier, p.source_l, p.record_id_l, p.record_id_r from pairs p "
+            "join runs r on r.run_id = p.run_id where p.run_id = ? and p.pair_id = ? "
+            "and p.kind = 'link' and (? is null or r.started_at <= ?)",
+            [run, item_id, started and started[0], started and started[0]],
+        ).fetchone()
+        if row is None:  # pruned, or decided on a later run
+            continue
+        tier, src, left, right = row
+        if src + "\x1f" + left + "\x1f" + right in seen:  # the same pair, by its records
+            continue
+        cell = out["links"].setdefault(
+            tier, {"pairs": 0, "labelled": 0, "match": 0, "non_match": 0}
+        )
+        cell["labelled"] += 1
+        cell[by_item[item_id]] += 1
+        cell["departed"] = cell.get("departed", 0) + 1
+        out["labelled"] += 1
+
+
 def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[str, Any]:
     """Precision per kind and tier of a match run's pairs, from human review labels alone.
 
     A pair counts when its latest (not superseded) ``human`` decision labels it ``match`` or
-    ``non_match``; ``unsure`` and ``policy`` decisions are left out. A decision belongs to a
+    ``non_match``; ``unsure`` and ``policy`` decisions are left out. A link labelled on an
+    earlier run that this run no longer holds (a rejected link leaves the next run) counts in
+    the tier it had there, as ``departed`` (while that run's rows are kept). A decision belongs to a
     pair by its ``item_id`` (the pair id) or by the two records it names (either order); a
     duplicate pair also takes its cluster's answer (approved: a match; split: a non-match
     across groups, a match inside one).
@@ -262,14 +299,18 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
         )
     by_item: dict[str, str] = {}
     by_pair: dict[tuple[str, frozenset[tuple[str, str]]], str] = {}
+    decided_on: dict[str, str] = {}  # a link decision's pair id: the match run it was made on
     decisions = db.query(
-        "select kind, source_l, record_id_l, source_r, record_id_r, item_id, label from decisions "
+        "select kind, source_l, record_id_l, source_r, record_id_r, item_id, label, run_id "
+        "from decisions "
         "where decided_by = 'human' and superseded = 0 and kind in ('link', 'duplicate') "
         "and label in ('match', 'non_match') order by decided_at, version, decision_id"
     )
     for d in decisions:  # later decisions overwrite earlier ones
         if d["item_id"]:
             by_item[d["item_id"]] = d["label"]
+            if d["kind"] == "link" and d["run_id"]:
+                decided_on[d["item_id"]] = d["run_id"]
         key = frozenset(
             {
                 (d["source_l"] or "", d["record_id_l"] or ""),
@@ -300,7 +341,10 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
         "from pairs where run_id = ?",
         [rid],
     )
+    seen: set[str] = set()
     for p in pairs:
+        seen.add(p["pair_id"])
+        seen.add(p["source_l"] + "\x1f" + p["record_id_l"] + "\x1f" + p["record_id_r"])
         kind = "links" if p["kind"] == "link" else "duplicates"
         cell = out[kind].setdefault(
             p["tier"], {"pairs": 0, "labelled": 0, "match": 0, "non_match": 0}
@@ -322,6 +366,7 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
         cell["labelled"] += 1
         cell[label] += 1
         out["labelled"] += 1
+    _departed_links(db, rid, decided_on, by_item, seen, out)
     for kind in ("links", "duplicates"):
         for cell in out[kind].values():
             n = cell["match"] + cell["non_match"]

@@ -537,21 +537,64 @@ def decisions_over_time(db: sqlite_utils.Database, *, bucket: str = "day") -> li
 def tier_precision(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Precision of each tier measured from current human labels (``match`` over ``match + non_match``).
 
+    A link a person rejected leaves the next match run (its records go to other partners),
+    and so the queue: its label still counts, in the tier its pair had in the run it was
+    decided on (while that run's rows are kept), as a split cluster no later run proposes
+    counts in its cluster's tier. Otherwise every re-match would drop the rejections and
+    show the tiers more precise than they are.
+
     Examples:
         >>> from recon.store import open_store
         >>> tier_precision(open_store(":memory:"))
         []
     """
     ensure_queue(db)
+    human = "d.decided_by = 'human' and d.label in ('match', 'non_match')"
     rows = db.query(
-        "select q.kind, q.tier, sum(d.label = 'match') as matches, sum(d.label = 'non_match') as non_matches "
+        "select q.kind, q.tier, q.tier_rank, sum(d.label = 'match') as matches, "
+        "sum(d.label = 'non_match') as non_matches "
         # the item's current answer: a cluster's split (non_match) counts as its approval would
         f"from review_queue q join decisions d on d.decision_id = {_CURRENT} "
-        "where d.decided_by = 'human' and d.label in ('match', 'non_match') "
-        "group by q.kind, q.tier order by q.kind, q.tier_rank"
+        f"where {human} group by q.kind, q.tier"
     )
-    out = []
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
-        n = r["matches"] + r["non_matches"]
-        out.append({**dict(r), "labelled": n, "precision": r["matches"] / n if n else None})
+        cells[(r["kind"], r["tier"])] = dict(r)
+    rank = {"review": 0, "auto": 1}
+    departed = db.query(
+        # standing labels of items the queue no longer holds, at their tier when decided
+        "select 'link' as kind, p.tier, d.label from decisions d join pairs p "
+        "on p.run_id = d.run_id and p.pair_id = d.item_id "
+        f"where d.kind = 'link' and d.superseded = 0 and {human} "
+        "and not exists (select 1 from review_queue q where q.item_id = d.item_id) "
+        "union all "
+        "select 'duplicate', (select c.tier from clusters c where c.run_id = d.run_id "
+        "and c.cluster_id = d.item_id limit 1), d.label from decisions d "
+        f"where d.kind in ('duplicate', 'split') and d.superseded = 0 and {human} "
+        "and d.decision_id = (select max(e.decision_id) from decisions e where e.item_id = d.item_id "
+        "and e.kind in ('duplicate', 'split') and e.superseded = 0) "
+        "and not exists (select 1 from review_queue q where q.item_id = d.item_id)"
+    )
+    for r in departed:
+        if r["tier"] is None:  # the run it was decided on is pruned: its tier is unknown
+            continue
+        cell = cells.setdefault(
+            (r["kind"], r["tier"]),
+            {"kind": r["kind"], "tier": r["tier"], "tier_rank": rank.get(r["tier"], 2),
+             "matches": 0, "non_matches": 0},
+        )  # fmt: skip
+        cell["matches" if r["label"] == "match" else "non_matches"] += 1
+    out = []
+    for cell in sorted(cells.values(), key=lambda c: (c["kind"], c["tier_rank"], c["tier"])):
+        n = cell["matches"] + cell["non_matches"]
+        out.append(
+            {
+                "kind": cell["kind"],
+                "tier": cell["tier"],
+                "matches": cell["matches"],
+                "non_matches": cell["non_matches"],
+                "labelled": n,
+                "precision": cell["matches"] / n if n else None,
+            }
+        )
     return out

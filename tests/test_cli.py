@@ -446,7 +446,10 @@ def test_match_and_a_stored_plan_wait_for_no_other_holder_of_the_lock(
     for args, code in (
         (["match"], 5),
         (["plan"], 5),
-        (["plan", "--dry-run"], 2),  # not locked: there is no match run to plan from (a usage error)
+        (
+            ["plan", "--dry-run"],
+            2,
+        ),  # not locked: there is no match run to plan from (a usage error)
     ):
         with pytest.raises(SystemExit) as exit_:
             main(["--config", str(conf), *args])

@@ -754,6 +754,45 @@ def test_stats(db: sqlite_utils.Database) -> None:
     assert th["contacts"]["duplicate"] == {"auto": 0.95, "review": 0.6}
 
 
+def test_tier_precision_keeps_rejections_after_the_next_match(db: sqlite_utils.Database) -> None:
+    """A rejected link leaves the next match run (its records go to other partners): its
+    label still counts in the tier it had, or every re-match would inflate the precision."""
+    from recon.evaluate import score_labels
+    from recon.store import finish_run, start_run, transaction
+
+    links = all_items(db, kinds=("link",), tiers=("auto",))
+    for item in links[:3]:
+        review.decide(db, item["item_id"], "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, links[3]["item_id"], "reject", reviewer="ana", based_on_version=0)
+    before = [p for p in review.tier_precision(db) if p["kind"] == "link"]
+    assert [(p["tier"], p["matches"], p["non_matches"]) for p in before] == [("auto", 3, 1)]
+    assert score_labels(db)["links"]["auto"]["non_match"] == 1
+    old = links[0]["run_id"]
+    cols = [c.name for c in db["pairs"].columns if c.name != "run_id"]
+    with transaction(db):  # the next run: the same pairs but the rejected one
+        new = start_run(db, "match")
+        db.execute(
+            f"insert into pairs (run_id, {', '.join(cols)}) select ?, {', '.join(cols)} "
+            "from pairs where run_id = ? and pair_id != ?",
+            [new, old, links[3]["item_id"]],
+        )
+        ccols = [c.name for c in db["clusters"].columns if c.name != "run_id"]
+        db.execute(
+            f"insert into clusters (run_id, {', '.join(ccols)}) select ?, {', '.join(ccols)} "
+            "from clusters where run_id = ?",
+            [new, old],
+        )
+    finish_run(db, new)
+    assert links[3]["item_id"] not in {i["item_id"] for i in all_items(db, kinds=("link",))}
+    after = [p for p in review.tier_precision(db) if p["kind"] == "link"]
+    assert after == before
+    scored = score_labels(db)
+    assert scored["run_id"] == new
+    auto = scored["links"]["auto"]
+    assert (auto["match"], auto["non_match"], auto["departed"]) == (3, 1, 1)
+    assert auto["precision"] == 0.75
+
+
 # --------------------------------------------------------------------------- the plan reads these decisions
 
 
