@@ -16,6 +16,7 @@ import os
 import sqlite3
 import sys
 import traceback
+from collections import Counter
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -927,6 +928,46 @@ def _apply_summary(result: Any) -> None:
     console.print(f"audit anchor: {result.anchor or '-'}", markup=False, highlight=False)
 
 
+def _apply_question(
+    db: sqlite_utils.Database, plan_run: str | None, confirm_merges: bool
+) -> str | None:
+    """The confirmation question, with what the apply would send; None (and a note) when
+    the plan holds nothing approved that waits to be sent."""
+    from .apply import pending_items
+    from .store import resolve_run_id
+
+    plan = resolve_run_id(db, plan_run, "plan", finished=True)
+    if plan is None:
+        return "Write the approved changes to HubSpot and Salesforce?"  # apply says what is wrong
+    pending = pending_items(db, plan)
+    merges = sum(1 for i in pending if i.get("action") == "merge")
+    sent = len(pending) - (0 if confirm_merges else merges)
+    if sent == 0:
+        waiting = db.execute(
+            "select count(*) from plan_items where run_id = ? and status != 'blocked'", [plan]
+        ).fetchone()[0]
+        note = f"nothing to apply: plan {plan} has no approved change waiting to be sent"
+        if merges:
+            note += f" but {merges:,} merge(s), sent only with --confirm-merges"
+        elif waiting:
+            note += (
+                f" (of its {waiting:,} items, none is approved and unsent: approve links, "
+                "duplicates and conflicts in `recon review`, or by [policy] in `recon run`)"
+            )
+        console.print(note, markup=False, highlight=False)
+        return None
+    per_action = Counter(str(i.get("action")) for i in pending)
+    if not confirm_merges:
+        per_action.pop("merge", None)
+    what = ", ".join(f"{a} {n:,}" for a, n in sorted(per_action.items()))
+    skipped = (
+        f"; {merges:,} merge(s) skipped without --confirm-merges"
+        if merges and not confirm_merges
+        else ""
+    )
+    return f"Write {sent:,} approved change(s) of plan {plan} ({what}{skipped}) to HubSpot and Salesforce?"
+
+
 @app.command()
 def apply(
     config: ConfigOpt = None,
@@ -973,12 +1014,18 @@ def apply(
                 hint="`recon apply` (without --resume) applies the latest plan",
             )
         plan_run = pending[1]  # the plan of the apply to finish, not a newer one
+    if not resume:
+        question = _apply_question(db, plan_run, confirm_merges)
+        if question is None:
+            return  # nothing waits to be sent: said so, and no apply run is recorded
+    else:
+        question = "Finish the interrupted apply, writing to HubSpot and Salesforce?"
     if not dry_run and not yes:
         if not sys.stdin.isatty():
             raise UsageError(
                 "apply writes to the CRMs and needs confirmation", hint="pass --yes in scripts"
             )
-        typer.confirm("Write the approved changes to HubSpot and Salesforce?", abort=True)
+        typer.confirm(question, abort=True)
     columns = (TextColumn("apply"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(
         *columns, console=err_console, transient=True, disable=not err_console.is_terminal

@@ -622,6 +622,11 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
         ],
     )
 
+    from recon.cli import _apply_question
+
+    # the confirmation says what it would send
+    question = _apply_question(db, plan, False) or ""
+    assert f"Write 1 approved change(s) of plan {plan} (update 1)" in question
     refused = cli("apply", cwd=tmp_path, inp="")
     assert refused.returncode == 2 and "--yes" in refused.stderr
     dry = cli("apply", "--dry-run", cwd=tmp_path)
@@ -635,6 +640,11 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
     assert after.returncode == 0 and "note:" not in after.stderr
     head = anchor(db)
     assert head and head in done.stdout
+    # applied already: nothing waits, and saying so records no apply run
+    runs = db.execute("select count(*) from runs where stage = 'apply'").fetchone()[0]
+    again = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing to apply" in " ".join(again.stdout.split())
+    assert db.execute("select count(*) from runs where stage = 'apply'").fetchone()[0] == runs
     assert HS_TOKEN not in done.stdout + done.stderr
 
     ok = cli("audit", "verify", "--anchor", head, cwd=tmp_path)
