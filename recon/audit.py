@@ -526,7 +526,9 @@ def build_undo_plan(
     """
     apply_run = resolve_run_id(db, run_id, "apply")
     if apply_run is None:
-        raise UsageError(f"no apply run {run_id!r}", hint="`recon status` lists the runs")
+        raise UsageError(
+            f"no apply run {run_id!r}", hint="`recon status --runs apply` lists the apply runs"
+        )
     settle_dead_runs(db)  # a run whose process is gone is not "still running"
     if db.execute("select status from runs where run_id = ?", [apply_run]).fetchone()[0] == (
         "running"

@@ -300,15 +300,60 @@ def init(
     console.print(f"wrote {path}")
 
 
+def _list_runs(db: sqlite_utils.Database, stage: str, limit: int, as_json: bool) -> None:
+    """``recon status --runs STAGE``: the newest runs, whole ids."""
+    from .insights import RUN_STAGES, runs_frame
+
+    if stage not in (*RUN_STAGES, "all"):
+        raise UsageError(
+            f"--runs {stage!r} is no stage", hint="give one of " + ", ".join((*RUN_STAGES, "all"))
+        )
+    frame = runs_frame(db, None if stage == "all" else stage).reverse().head(limit)
+    rows = frame.to_dicts()
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+        return
+    if not rows:
+        console.print(f"no {'' if stage == 'all' else stage + ' '}runs in the store", markup=False)
+        return
+    table = Table(title=f"{'runs' if stage == 'all' else stage + ' runs'}, newest first")
+    width = max(len(r["run_id"]) for r in rows)
+    table.add_column("run", no_wrap=True, min_width=width)  # ids are never cut
+    for col in ("stage", "status", "started", "ended", "part of"):
+        table.add_column(col)
+    for r in rows:
+        note = (f" (sample {r['sample']})" if r["sample"] else "") + (
+            " (dry run)" if r["dry_run"] else ""
+        )
+        table.add_row(
+            r["run_id"], r["stage"], f"{r['status']}{note}", r["started_at"],
+            r["ended_at"] or "", r["parent_id"] or "",
+        )  # fmt: skip
+    console.print(table)
+
+
 @app.command()
 def status(
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    runs: Annotated[
+        str | None,
+        typer.Option(
+            "--runs",
+            metavar="STAGE",
+            help="List the runs of a stage (pull, match, plan, apply, run, or all), newest first, "
+            "with their whole ids (for --plan, `recon undo`...), instead of the summary.",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs --runs lists.")] = 20,
 ) -> None:
     """Show what the store holds per stage: records, runs, reviews waiting, last apply."""
     from .insights import status_report
 
     cfg = get_config(config)
+    if runs is not None:
+        _list_runs(open_db(cfg), runs, limit, as_json)
+        return
     path = Path(cfg.store.path)
     made = str(path) == ":memory:" or path.exists()
     if not made and cfg.source_path is not None:
@@ -344,22 +389,27 @@ def status(
             str(row["last_modified"] or ""),
         )
     console.print(table)
-    runs = Table(title="last run per stage")
+    last = Table(title="last run per stage (all runs: --runs STAGE)")
+    width = max((len(r["run_id"]) for r in info["runs"].values()), default=3)
     for col in ("stage", "run", "status", "started", "ended", "API calls", "errors by class"):
-        runs.add_column(col)
+        # run ids are never cut (they are what --plan and `recon undo` take)
+        wide = col == "run"
+        last.add_column(col, no_wrap=wide, min_width=width if wide else None)
     for stage, row in info["runs"].items():
         calls = ", ".join(f"{k}={v}" for k, v in row.get("api_calls", {}).items())
         errors = ", ".join(f"{k}={v}" for k, v in row.get("errors_by_class", {}).items())
-        runs.add_row(
+        last.add_row(
             stage,
             row["run_id"],
-            row["status"] + (f" (sample {row['sample']})" if row.get("sample") else ""),
+            row["status"]
+            + (f" (sample {row['sample']})" if row.get("sample") else "")
+            + (" (dry run)" if row.get("dry_run") else ""),
             row["started_at"],
             row["ended_at"] or "",
             calls,
             errors,
         )
-    console.print(runs)
+    console.print(last)
     by_kind = info.get("waiting_by_kind") or {}
     detail = " (" + ", ".join(f"{k}: {v}" for k, v in by_kind.items()) + ")" if by_kind else ""
     console.print(

@@ -244,7 +244,9 @@ RUN_STAGES = ("pull", "match", "plan", "apply", "run")
 
 def runs_frame(db: sqlite_utils.Database, stage: str | None = None) -> pl.DataFrame:
     """The runs (of one ``stage``: pull, match, plan, apply, run...) oldest first:
-    ``run_id, parent_id, stage, status, started_at, ended_at``.
+    ``run_id, parent_id, stage, status, started_at, ended_at, dry_run, sample``
+    (``dry_run``: the run sent or stored nothing; ``sample``: a test run on that many
+    records, else null).
 
     Raises:
         UsageError: ``stage`` is not one of :data:`RUN_STAGES`.
@@ -262,9 +264,10 @@ def runs_frame(db: sqlite_utils.Database, stage: str | None = None) -> pl.DataFr
     where, args = ("where stage = ?", [stage]) if stage else ("", [])
     return _query_frame(
         db,
-        f"select {', '.join(cols)} from runs {where} order by started_at, run_id",
+        f"select {', '.join(cols)}, coalesce(json_extract(config, '$.dry_run'), 0) != 0, "
+        f"json_extract(config, '$.sample') from runs {where} order by started_at, rowid",
         args,
-        dict.fromkeys(cols, pl.String),
+        dict.fromkeys(cols, pl.String) | {"dry_run": pl.Boolean, "sample": pl.Int64},
     )
 
 

@@ -729,7 +729,9 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> dict[str, Any]:
     """
     rows = list(db.query("select * from runs where run_id = ?", [run_id]))
     if not rows:
-        raise UsageError(f"no run {run_id!r} in the store", hint="`recon status` lists the runs")
+        raise UsageError(
+            f"no run {run_id!r} in the store", hint="`recon status --runs all` lists the runs"
+        )
     row = dict(rows[0])
     for key in ("config", "summary"):
         row[key] = json.loads(row[key] or "{}")
@@ -816,7 +818,8 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
         rows = list(
             db.query(
                 "select run_id, status, started_at, ended_at, summary, error, "
-                "json_extract(config, '$.sample') as sample from runs "
+                "json_extract(config, '$.sample') as sample, "
+                "coalesce(json_extract(config, '$.dry_run'), 0) as dry_run from runs "
                 "where stage = ? order by started_at desc, rowid desc limit 1",
                 [stage],
             )
@@ -826,6 +829,8 @@ def store_status(db: sqlite_utils.Database) -> dict[str, Any]:
             row["summary"] = json.loads(row["summary"] or "{}")
             if row["sample"] is None:  # a test run on a sample says so; others have no key
                 del row["sample"]
+            if row.pop("dry_run"):  # a dry run (sent or stored nothing) too
+                row["dry_run"] = True
             last_runs[stage] = row
     match_runs = db.execute("select count(*) from runs where stage = 'match'").fetchone()[0]
     latest_match = last_runs.get("match", {}).get("run_id")

@@ -164,7 +164,8 @@ def test_status_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_status_names_a_test_run_on_a_sample(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A `pull --sample 5` looked like a whole pull in the table and the JSON."""
+    """A `pull --sample 5` looked like a whole pull in the table and the JSON, as a dry
+    run of apply looked like an apply."""
     from rich.console import Console
 
     from recon.store import finish_run, open_store, start_run
@@ -174,14 +175,61 @@ def test_status_names_a_test_run_on_a_sample(
     db = open_store(tmp_path / "data" / "recon.db")
     finish_run(db, start_run(db, "pull", config={"sample": 5}), summary={})
     finish_run(db, start_run(db, "match", config={}), summary={})
+    finish_run(db, start_run(db, "apply", config={"dry_run": True}), summary={})
+    from recon.insights import runs_frame
+
+    frame = runs_frame(db)
+    assert frame.select("stage", "dry_run", "sample").rows() == [
+        ("pull", False, 5), ("match", False, None), ("apply", True, None)
+    ]  # fmt: skip
     db.close()
     with pytest.raises(SystemExit):
         main(["status", "--json"])
     runs = json.loads(capsys.readouterr().out)["runs"]
     assert runs["pull"]["sample"] == 5 and "sample" not in runs["match"]
+    assert runs["apply"]["dry_run"] is True and "dry_run" not in runs["pull"]
     with pytest.raises(SystemExit):
         main(["status"])
-    assert "ok (sample 5)" in " ".join(capsys.readouterr().out.split())
+    said = " ".join(capsys.readouterr().out.split())
+    assert "ok (sample 5)" in said and "ok (dry run)" in said
+
+
+def test_status_runs_lists_whole_run_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ids `recon undo` and `--plan` take, for any older run, uncut on a narrow console
+    (a cron log): the summary showed only the last run per stage, its ids cut to `pull-202…`."""
+    from rich.console import Console
+
+    from recon.store import finish_run, open_store, start_run
+
+    monkeypatch.setattr("recon.cli.console", Console(width=80))  # a log file's width
+    (tmp_path / "recon.toml").write_text("[store]\n", encoding="utf-8")
+    db = open_store(tmp_path / "data" / "recon.db")
+    applies = [start_run(db, "apply", config={"dry_run": k == 0}) for k in range(3)]
+    for rid in applies:
+        finish_run(db, rid, summary={})
+    finish_run(db, start_run(db, "pull", config={}), summary={})
+    db.close()
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--runs", "apply"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(rid in out for rid in applies) and "pull-" not in out
+    with pytest.raises(SystemExit):
+        main(["status", "--runs", "all", "--limit", "2", "--json"])
+    listed = json.loads(capsys.readouterr().out)
+    assert [r["stage"] for r in listed] == ["pull", "apply"] and listed[1]["run_id"] == applies[2]
+    with pytest.raises(SystemExit):
+        main(["status", "--runs", "apply", "--json"])
+    assert [r["dry_run"] for r in json.loads(capsys.readouterr().out)] == [False, False, True]
+    with pytest.raises(SystemExit):
+        main(["status"])
+    said = capsys.readouterr().out
+    assert applies[2] in said  # the summary's ids are whole too
+    with pytest.raises(SystemExit) as exit_:
+        main(["status", "--runs", "apply-runs"])
+    assert exit_.value.code == 2 and "is no stage" in capsys.readouterr().err
 
 
 def test_config_error_exits_3_with_key_path(tmp_path: Path) -> None:
