@@ -1495,7 +1495,10 @@ def sandbox_reset(
     ] = None,
     db: Annotated[Path | None, typer.Option(help="Else delete this sandbox database file.")] = None,
 ) -> None:
-    """Reset a running sandbox (reload its demo data), or delete a stopped one's database."""
+    """Reset a running sandbox (reload its demo data), or delete a stopped one's database.
+
+    Without options: the sandbox serving from [sandbox] db is reset, else that file deleted.
+    A database a running sandbox serves from is never deleted."""
     from .sandbox.admin import reset_remote
 
     if port is not None and db is not None:
@@ -1505,7 +1508,8 @@ def sandbox_reset(
         )
     s = get_config(config).sandbox
     url = f"http://127.0.0.1:{port}" if port is not None else None
-    console.print(reset_remote(url, db or s.db), markup=False)
+    # no --db: the configured database, or the sandbox serving from it
+    console.print(reset_remote(url, db or s.db, follow=db is None), markup=False)
 
 
 @app.command()

@@ -21,6 +21,7 @@ Tree::
     │   └── FileFormatError         exit 1  a CRM export file is malformed (file, row, column)
     ├── MatchError                  exit 1  match settings or inputs invalid
     ├── PlanError                   exit 1  the change plan cannot be built
+    │   └── NoMatchRun              exit 2  no match run to plan from (also a UsageError)
     ├── ReviewError                 exit 1  a review action is invalid (unknown item, conflict)
     │   └── ReviewerConflict        exit 1  the item was decided again since it was shown
     ├── ApplyError                  exit 1  applying the plan failed as a whole
@@ -57,8 +58,8 @@ __all__ = [
     "LockedError",
     "MappingError",
     "MatchError",
-    "NoMatchRun",
     "MissingField",
+    "NoMatchRun",
     "PartialFailure",
     "PlanError",
     "RateLimited",

@@ -527,7 +527,7 @@ def build_plan(
         schemas: ``{(source, object): fields}`` to validate against instead of the stored ones.
 
     Raises:
-        PlanError: there is no match run.
+        NoMatchRun: there is no match run (a :class:`~recon.errors.PlanError`).
         MappingError: a custom mapping does not fit the schemas (every problem listed).
 
     Examples:
@@ -535,7 +535,7 @@ def build_plan(
         >>> from recon.store import open_store
         >>> build_plan(open_store(":memory:"), ReconConfig())  # doctest: +IGNORE_EXCEPTION_DETAIL
         Traceback (most recent call last):
-        recon.errors.PlanError: there is no match run to plan from
+        recon.errors.NoMatchRun: there is no match run to plan from
     """
     from .plan_run import run_build
 

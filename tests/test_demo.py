@@ -101,6 +101,7 @@ def test_demo_data_of_another_seed_starts_a_new_store(tmp_path: Path) -> None:
             db.conn.close()
         finally:
             server.stop()
+            server.state.close()  # the emulators' database is given up for the next start
     assert any("starting a new store for tiny, seed 1" in m for m in said)
     # `recon sandbox serve` with the demo's recon.toml serves the same data (not the default size)
     from recon.config import load_config

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import ReconError, SourceError
-from .state import SIDES, SandboxState, check_sandbox_file
+from ..errors import ReconError, SourceError, UsageError
+from .state import SIDES, SandboxState, check_sandbox_file, holder_text, sandbox_holder
 
 __all__ = ["edit_record", "reset_remote", "reset_sandbox", "routes"]
 
@@ -79,8 +79,11 @@ def reset_sandbox(state: SandboxState, *, data: bool = True) -> dict[str, Any]:
     return {"reset": True, "demo": demo_meta}
 
 
-def reset_remote(url: str | None, db: str | Path | None = None) -> str:
+def reset_remote(url: str | None, db: str | Path | None = None, *, follow: bool = False) -> str:
     """Reset the sandbox running at ``url`` (reloads its demo data), or delete the database ``db``.
+
+    A database a running sandbox serves from is never deleted: with ``follow`` (the database
+    was not named, only configured) that sandbox is reset instead, else it is refused.
 
     Returns a one-line report.
 
@@ -111,8 +114,17 @@ def reset_remote(url: str | None, db: str | Path | None = None) -> str:
     path = Path(db)
     if not path.exists():
         return f"no sandbox database at {path}"
+    holder = sandbox_holder(path)
+    if holder is not None:
+        if follow and holder.get("url"):  # no file named: reset the sandbox serving it
+            return reset_remote(str(holder["url"]))
+        raise UsageError(
+            f"refusing to delete {path}: a sandbox serves from it ({holder_text(holder)})",
+            hint="stop that sandbox first, or reload its demo data with `recon sandbox reset "
+            "--port PORT`",
+        )
     check_sandbox_file(path, doing="delete it")
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", ".lock"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"deleted {path}; the next `recon sandbox serve` generates fresh demo data"
 

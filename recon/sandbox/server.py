@@ -33,10 +33,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 
-from ..errors import SourceError
+from ..errors import SourceError, UsageError
 from . import admin, hubspot
 from .faults import hubspot_error, salesforce_error
-from .state import SandboxSettings, SandboxState, check_sandbox_file
+from .state import SandboxSettings, SandboxState, check_sandbox_file, holder_text, sandbox_holder
 
 __all__ = ["SandboxServer", "create_app", "open_state", "serve"]
 
@@ -129,6 +129,7 @@ class SandboxServer:
         self.port = int(self._sock.getsockname()[1])
         self.url = f"http://{host}:{self.port}"
         state.settings.base_url = self.url
+        state.announce(self.url)
         config = uvicorn.Config(
             create_app(state),
             log_level="warning",
@@ -200,6 +201,12 @@ def open_state(
     from . import demo
 
     check_sandbox_file(db, doing="delete it" if reset else "use it as the sandbox")
+    holder = sandbox_holder(db) if str(db) != ":memory:" else None
+    if holder is not None:  # never under a running sandbox: not its data, not its file
+        raise UsageError(
+            f"the sandbox database {db} is in use by another sandbox ({holder_text(holder)})",
+            hint="use that sandbox, stop it first, or give this one another database (--db)",
+        )
     if reset and str(db) != ":memory:":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
@@ -230,6 +237,7 @@ def serve(
         state = open_state(db, size=size, seed=seed, reset=reset)
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host
         state.settings.base_url = f"http://{shown_host}:{sock.getsockname()[1]}"
+        state.announce(state.settings.base_url)
         config = uvicorn.Config(
             create_app(state), log_level="warning", access_log=False, lifespan="off"
         )

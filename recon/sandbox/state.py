@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import uuid
@@ -47,6 +48,89 @@ from typing import Any
 from ..errors import UsageError
 
 __all__ = ["SIDES", "SandboxSettings", "SandboxState", "check_sandbox_file", "iso_ms"]
+
+
+def _lock_path(db_path: str | Path) -> Path:
+    return Path(f"{db_path}.lock")
+
+
+def sandbox_holder(db_path: str | Path) -> dict[str, Any] | None:
+    """The sandbox serving from ``db_path`` now (``{"pid", "url"}``), or None.
+
+    A sandbox holds an exclusive lock on ``<db>.lock`` while its database is open, and
+    writes its process id and, once it listens, its URL there.
+
+    Examples:
+        >>> sandbox_holder("/nonexistent/sandbox.db") is None
+        True
+    """
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here (Windows): nothing is known
+        return None
+    path = _lock_path(db_path)
+    if not path.exists():
+        return None
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a sandbox serves from this file
+            try:
+                info = json.loads(path.read_text(encoding="utf-8") or "{}")
+            except (OSError, ValueError):
+                info = {}
+            return info if isinstance(info, dict) else {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def holder_text(info: dict[str, Any]) -> str:
+    """A sandbox holder as words: "process 123, serving on http://127.0.0.1:8765"."""
+    parts = [f"process {info['pid']}" if info.get("pid") else "another process"]
+    if info.get("url"):
+        parts.append(f"serving on {info['url']}")
+    return ", ".join(parts)
+
+
+def _hold(db_path: str) -> Any:
+    """Take ``<db>.lock`` for this sandbox: the open lock file holding it (closing it, or
+    its collection, gives the lock up), or None where locks are not available.
+
+    Raises:
+        UsageError: another sandbox serves from the same database.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        held = _lock_path(db_path).open("a+", encoding="utf-8")
+    except OSError:  # a read-only folder: the database itself will say so
+        return None
+    try:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        held.close()
+        info = sandbox_holder(db_path) or {}
+        raise UsageError(
+            f"the sandbox database {db_path} is in use by another sandbox ({holder_text(info)})",
+            hint="use that sandbox, stop it first, or give this one another database (--db)",
+        ) from None
+    _write_holder(held, {"pid": os.getpid()})
+    return held
+
+
+def _write_holder(held: Any, info: dict[str, Any]) -> None:
+    held.seek(0)
+    held.truncate()
+    held.write(json.dumps(info))
+    held.flush()
 
 
 def check_sandbox_file(path: str | Path, *, doing: str) -> None:
@@ -226,8 +310,12 @@ class SandboxState:
         from .faults import FaultInjector
 
         self.db_path = str(db_path)
+        self._held: Any = None
         if self.db_path != ":memory:":
             Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+            # two sandboxes on one file would overwrite each other's records, and a reset
+            # would delete the file under a running one
+            self._held = _hold(self.db_path)
         self.settings = settings or SandboxSettings()
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
@@ -297,9 +385,18 @@ class SandboxState:
                 self._depth = 0
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (and give up its lock file)."""
         with self.lock:
             self.conn.close()
+            if self._held is not None:
+                self._held.close()
+                self._held = None
+
+    def announce(self, url: str) -> None:
+        """Write the URL this sandbox serves on into its lock file (``recon sandbox reset``
+        finds it there)."""
+        if self._held is not None:
+            _write_holder(self._held, {"pid": os.getpid(), "url": url})
 
     # ------------------------------------------------------------------ clock and ids
 

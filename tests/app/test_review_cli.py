@@ -66,6 +66,9 @@ def test_review_help_lists_its_options() -> None:
 def test_recon_review_serves_the_page(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     cfg = tmp_path / "recon.toml"
     cfg.write_text('[store]\npath = "data/recon.db"\n', encoding="utf-8")
+    from recon.store import open_store
+
+    open_store(tmp_path / "data" / "recon.db").conn.close()  # a project's store (`recon pull`)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECON_")}
     argv = [
@@ -83,7 +86,6 @@ def test_recon_review_serves_the_page(request: pytest.FixtureRequest, tmp_path: 
     url = serve(request, argv, env, port, tmp_path / "review.log", started=started)
     with urllib.request.urlopen(url, timeout=10) as resp:
         assert resp.status == 200 and b"<html" in resp.read().lower()
-    assert (tmp_path / "data" / "recon.db").is_file()  # the CLI opened (and migrated) the store
     assert f"serving http://127.0.0.1:{port}/" in (tmp_path / "review.log").read_text()
     # a SIGTERM to `recon review` alone (a service manager's stop) stops the app as well
     (proc,) = started

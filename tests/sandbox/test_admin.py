@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -212,8 +213,37 @@ def test_reset_and_serve_refuse_a_file_that_is_not_a_sandbox(tmp_path: Any) -> N
     with pytest.raises(UsageError, match="a recon store"):
         open_state(store, size=None)  # serving it would add the sandbox's tables to the store
     sandbox = tmp_path / "sandbox.db"
-    open_state(sandbox, size=None).conn.close()
+    open_state(sandbox, size=None).close()
     assert reset_remote(None, sandbox).startswith("deleted") and not sandbox.exists()
+
+
+def test_a_running_sandboxs_database_is_never_deleted_under_it(tmp_path: Any) -> None:
+    """`recon sandbox reset --db` deleted the file of a sandbox still serving from it (its
+    data lost at the next start); a second sandbox on the same file overwrote the first's."""
+    from recon.errors import UsageError
+    from recon.sandbox.admin import reset_remote
+    from recon.sandbox.server import SandboxServer, open_state
+    from recon.sandbox.state import sandbox_holder
+
+    path = tmp_path / "sandbox.db"
+    state = open_state(path, size=None)
+    try:
+        with SandboxServer(state, port=0) as server:
+            assert sandbox_holder(path) == {"pid": os.getpid(), "url": server.url}
+            with pytest.raises(UsageError, match="a sandbox serves from it") as refused:
+                reset_remote(None, path)
+            assert server.url in str(refused.value) and path.exists()
+            for reset in (False, True):
+                with pytest.raises(UsageError, match="in use by another sandbox"):
+                    open_state(path, size=None, reset=reset)
+            assert path.exists()
+            # not named, only configured: the sandbox serving it is reset instead
+            assert reset_remote(None, path, follow=True) == f"reset the sandbox at {server.url}"
+    finally:
+        state.close()
+    assert sandbox_holder(path) is None  # closed: the lock is given up
+    assert reset_remote(None, path).startswith("deleted") and not path.exists()
+    assert not (tmp_path / "sandbox.db.lock").exists()
 
 
 def test_reset_with_port_and_db_is_a_usage_error(tmp_path: Any) -> None:
