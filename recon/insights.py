@@ -23,7 +23,7 @@ import sqlite_utils
 
 from . import normalize
 from .errors import UsageError
-from .models import RECORD_COLUMNS
+from .models import HUBSPOT_OBJECTS, RECORD_COLUMNS, SALESFORCE_OBJECTS
 from .store import store_status
 
 __all__ = [
@@ -53,11 +53,19 @@ def records_frame(
 ) -> pl.DataFrame:
     """Snapshots (promoted columns, live records only) as a polars frame.
 
+    Raises:
+        UsageError: ``source`` or ``object`` is none recon stores (a misspelt name gave an
+            empty frame, read as "no records").
+
     Examples:
         >>> from recon.store import open_store
         >>> records_frame(open_store(":memory:"), "hubspot").columns[:3]
         ['source', 'object', 'record_id']
     """
+    if source is not None:
+        _known("source", source, ("hubspot", "salesforce"))
+    if object is not None:
+        _known("object", object, (*HUBSPOT_OBJECTS, *SALESFORCE_OBJECTS))
     where, params = ["coalesce(archived, 0) = 0"], []
     if source:
         where.append("source = ?")
@@ -75,7 +83,16 @@ def fill_rates(frame: pl.DataFrame, columns: tuple[str, ...] | None = None) -> p
     """Share of records with a non-blank value, per source, object and column.
 
     Returns columns ``source, object, column, records, filled, rate``.
+
+    Raises:
+        UsageError: a column named in ``columns`` is not in ``frame``.
     """
+    missing = [c for c in columns or () if c not in frame.columns]
+    if missing:
+        raise UsageError(
+            f"fill_rates: no column {missing[0]!r} in the frame",
+            hint="its columns: " + ", ".join(frame.columns),
+        )
     cols = [c for c in (columns or PROMOTED_COLUMNS[3:16]) if c in frame.columns]
     if frame.is_empty():
         return pl.DataFrame(
@@ -293,6 +310,10 @@ def threshold_curve(
     Returns ``threshold, proposed, correct, precision, recall, f1``.
     """
     _known("kind", kind, SCORED_KINDS)
+    if thresholds is not None and len(thresholds) == 0:
+        raise UsageError(
+            "threshold_curve: thresholds is empty", hint="give scores, or None for the default grid"
+        )
     bad = [t for t in thresholds or () if not 0.0 <= t <= 1.0]
     if bad:
         raise UsageError(

@@ -54,6 +54,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .errors import UsageError
 from .models import REFUSING_LABELS, stable_id
 from .plan_values import for_hubspot, for_salesforce, is_blank, is_opt_out, norm, opted_out
 
@@ -460,11 +461,24 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
     Every returned dict is a ``plan_items`` row with JSON columns decoded plus
     ``decisions``: the deciding decision of each required id (reviewer, time, label, version).
 
+    Raises:
+        UsageError: ``plan_run_id`` names no plan run (a mistyped id read as "nothing
+            approved").
+
     Examples:
         >>> from recon.store import open_store
-        >>> approved_items(open_store(":memory:"), "plan-x")
-        []
+        >>> approved_items(open_store(":memory:"), "plan-x")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.UsageError: no plan run 'plan-x' in the store
     """
+    known = db.execute(
+        "select 1 from runs where run_id = ? and stage = 'plan'", [plan_run_id]
+    ).fetchone()
+    if known is None:
+        raise UsageError(
+            f"no plan run {plan_run_id!r} in the store",
+            hint="`recon status --runs plan` lists the plan runs",
+        )
     every = latest_decisions(db)
     masters = latest_decisions(db, kinds=["master"])
     # a `master` decision may share its item id (the cluster id) with the duplicate

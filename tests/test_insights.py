@@ -50,3 +50,28 @@ def test_label_counts_and_runs() -> None:
     db = _labelled([(0.95, "match"), (0.96, "match"), (0.97, "non_match")])
     assert label_counts(db).rows() == [("match", 2), ("non_match", 1)]
     assert runs_frame(db).height == 0
+
+
+def test_misspelt_names_are_refused_not_read_as_nothing() -> None:
+    """A notebook's misspelt source, object, column or an empty grid gave an empty frame
+    (or the default grid), read as "no records" or "no decisions"."""
+    import polars as pl
+
+    from recon.insights import fill_rates, records_frame
+    from recon.plan import approved_items
+
+    db = open_store(":memory:")
+    assert records_frame(db, "salesforce", "Lead").height == 0  # known names: empty is empty
+    with pytest.raises(UsageError, match="unknown source 'hubspt'"):
+        records_frame(db, "hubspt")
+    with pytest.raises(UsageError, match="unknown object 'account'") as bad:
+        records_frame(db, "salesforce", "account")
+    assert "Account" in str(bad.value)
+    frame = pl.DataFrame({"source": ["hubspot"], "object": ["companies"], "name": ["A"]})
+    assert fill_rates(frame, ("name",))["rate"].to_list() == [1.0]
+    with pytest.raises(UsageError, match="no column 'nmae'"):
+        fill_rates(frame, ("nmae",))
+    with pytest.raises(UsageError, match="thresholds is empty"):
+        threshold_curve(db, thresholds=[])
+    with pytest.raises(UsageError, match="no plan run 'plan-nosuch'"):
+        approved_items(db, "plan-nosuch")
