@@ -15,6 +15,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -568,6 +569,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if "locked" not in str(exc) and "busy" not in str(exc):
+            _raise_unwritable(db, exc)
             raise
         # another process held a write past the busy timeout (30 s): the store is in use
         raise LockedError(
@@ -576,11 +578,43 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         ) from None
     try:
         yield db
-    except BaseException:
-        conn.execute("ROLLBACK")
+    except BaseException as exc:
+        with contextlib.suppress(sqlite3.Error):  # a failed write may have ended it already
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.OperationalError):
+            _raise_unwritable(db, exc)
         raise
     else:
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            _raise_unwritable(db, exc)
+            raise
+
+
+#: what SQLite says when the store's files cannot be written (the disk, permissions)
+_UNWRITABLE = ("disk i/o error", "readonly", "read-only", "disk is full", "unable to open")
+
+
+def _raise_unwritable(db: sqlite_utils.Database, exc: sqlite3.OperationalError) -> None:
+    """Raise a store whose files cannot be written as a :class:`StoreError`; return for
+    any other error (the caller re-raises it).
+
+    Nothing of the transaction was kept (it was rolled back); the message names the store
+    and SQLite's reason.
+    """
+    reason = str(exc)
+    if not any(p in reason.lower() for p in _UNWRITABLE):
+        return
+    path = next((r[2] for r in db.execute("pragma database_list") if r[1] == "main"), "") or ""
+    raise StoreError(
+        f"cannot write to the store {path or '(in memory)'}: {reason}; nothing of this change "
+        "was kept",
+        hint="check the disk's free space and the store's (and its -wal, -shm files') "
+        "permissions, then try again",
+    ) from None
 
 
 def start_run(

@@ -382,3 +382,22 @@ def test_prune_dry_run_writes_nothing() -> None:
     before = db.execute("select run_id, status from runs order by run_id").fetchall()
     prune_runs(db, 1, dry_run=True)
     assert db.execute("select run_id, status from runs order by run_id").fetchall() == before
+
+
+def test_a_store_that_cannot_be_written_is_a_store_error(tmp_path: Path) -> None:
+    """A full disk or a store made read-only under a running app raised SQLite's own
+    error (a traceback on the review page); it is a StoreError naming the store, and
+    nothing of the transaction is kept."""
+    from recon.errors import StoreError
+    from recon.store import transaction
+
+    db = open_store(tmp_path / "recon.db")
+    db.execute("pragma query_only = 1")  # every write refused, as on a read-only file
+    with pytest.raises(StoreError, match="cannot write to the store") as refused, transaction(db):
+        db["locks"].insert({"name": "x"})
+    assert str(tmp_path / "recon.db") in str(refused.value) and "nothing" in str(refused.value)
+    db.execute("pragma query_only = 0")
+    assert not db.conn.in_transaction and db["locks"].count == 0
+    with transaction(db):  # the connection goes on
+        db["locks"].insert({"name": "y"})
+    assert db["locks"].count == 1
