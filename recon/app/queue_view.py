@@ -63,10 +63,27 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
         "success",
         f"Saved: {row['kind']} {row['label']} on {md(done)} (v{row['version']}, {md(row['reviewer'])}).",
     )
+    ss = st.session_state
     if next_id:
-        st.session_state["item"] = next_id
-    elif st.session_state.get("at_last") == st.session_state.get("item"):
-        st.session_state["edge"] = "last"  # the page's last item: its successor takes its place
+        ss["item"] = next_id
+    elif ss.get("at_last") == ss.get("item"):
+        _past_the_last()
+
+
+def _past_the_last() -> None:
+    """A decision on the page's last item moves on: when the item left the filter, its
+    successor takes its place at the page's end; when it stays (the Decided or All view,
+    a deferral), the next page's first item opens (on the last page the item stays)."""
+    ss = st.session_state
+    ses = session()
+    page = int(ss.get("page", 1))
+    pg = review.queue(ses.db, current_filter(), page=page - 1, page_size=ses.cfg.review.page_size)
+    if ss.get("item") not in {it["item_id"] for it in pg.items}:
+        ss["edge"] = "last"
+    elif page < pg.pages:  # (a callback: the page widget may still be set here)
+        ss["page"] = page + 1
+        ss.pop("item", None)
+        ss["edge"] = "next"
 
 
 def _decide(item_id: str, action: str, version: int, next_id: str | None, title: str) -> None:
