@@ -455,6 +455,7 @@ def pull(
         list[str] | None,
         typer.Option(
             "--object",
+            metavar="OBJECT",
             help="Only this object (repeatable): companies, contacts, Account, Contact, Lead...",
         ),
     ] = None,
@@ -607,7 +608,9 @@ def match(
     object_: Annotated[
         list[str] | None,
         typer.Option(
-            "--object", help="companies or contacts (repeatable; default: [match] objects)."
+            "--object",
+            metavar="OBJECT",
+            help="companies or contacts (repeatable; default: [match] objects).",
         ),
     ] = None,
     train: Annotated[
@@ -684,14 +687,25 @@ def match(
 @app.command("match-files")
 def match_files(
     hubspot_file: Annotated[
-        Path, typer.Argument(help="HubSpot companies or contacts export (CSV/XLSX).")
+        Path,
+        typer.Argument(
+            metavar="HUBSPOT_FILE", help="HubSpot companies or contacts export (CSV/XLSX)."
+        ),
     ],
     salesforce_files: Annotated[
         list[Path],
-        typer.Argument(help="Salesforce Account exports, or Contact and/or Lead exports."),
+        typer.Argument(
+            metavar="SALESFORCE_FILE",
+            help="Salesforce Account exports, or Contact and/or Lead exports.",
+        ),
     ],
-    object_: Annotated[str, typer.Option("--object", help="companies or contacts.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for links.csv and duplicates.csv.")],
+    object_: Annotated[
+        str, typer.Option("--object", metavar="OBJECT", help="companies or contacts.")
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="DIR", help="Folder for links.csv and duplicates.csv."),
+    ],
     settings: Annotated[
         Path | None, typer.Option("--settings", help="MatchSettings JSON file (else the defaults).")
     ] = None,
@@ -1192,7 +1206,13 @@ def audit_export(
 
 @app.command()
 def undo(
-    run_id: Annotated[str, typer.Argument(help="The apply run (or `recon run` id) to undo.")],
+    run_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN_ID",
+            help="The apply run (or `recon run` id) to undo (`recon status --runs apply`).",
+        ),
+    ],
     config: ConfigOpt = None,
     approve: Annotated[
         bool,
@@ -1280,13 +1300,16 @@ def run(
         list[str] | None,
         typer.Option(
             "--stage",
+            metavar="STAGE",
             help="Run only these stages (repeatable): pull match plan policy replan apply "
             "export (replan only with plan).",
         ),
     ] = None,
     export_format: Annotated[
         list[str] | None,
-        typer.Option("--export", help="Audit export formats (repeatable; default jsonl)."),
+        typer.Option(
+            "--export", metavar="FORMAT", help="Audit export formats (repeatable; default jsonl)."
+        ),
     ] = None,
     no_notify: Annotated[
         bool, typer.Option("--no-notify", help="Do not send the webhook notice.")

@@ -507,8 +507,10 @@ class MatchSection(Section):
             f"threshold {k!r} must be a probability between 0 and 1"
             for k in sorted(k for k, v in value.items() if k in known and not 0 <= v <= 1)
         ]
+        valid = {k: v for k, v in value.items() if k in known and 0 <= v <= 1}
         for low, high in (("review", "auto"), ("duplicate_review", "duplicate_auto")):
-            if low in value and high in value and value[low] > value[high]:
+            # (a value that is no probability is named above, not compared)
+            if low in valid and high in valid and value[low] > value[high]:
                 problems.append(
                     f"threshold {low!r} ({value[low]}) must not exceed {high!r} ({value[high]})"
                     + "".join(

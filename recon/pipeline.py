@@ -440,6 +440,7 @@ def _run_stages(
                 # the policy decided nothing a plan reads (its approvals are read by apply):
                 # planning again would give the same items
                 results["replan"] = {"run_id": plan_run, "reused": True}
+                report("replan", {"event": "start"})  # (every stage's log has both)
                 report("replan", {"event": "end", **results["replan"]})
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")

@@ -561,6 +561,9 @@ def _pull_error(failures: list[tuple[str, ReconError]], result: PullResult) -> R
 
         others = "; ".join(named(other, err) for other, err in ranked[1:])
         exc.message = f"{named(name, exc)}; also {others}"
+        hints = [err.hint for _, err in ranked if err.hint]
+        if len(hints) > 1:  # what to do about each source, not only the first
+            exc.hint = "; ".join(dict.fromkeys(hints))
     exc.result = result  # type: ignore[attr-defined]
     exc.error_classes = [  # type: ignore[attr-defined]
         str(getattr(err, "error_class", "") or "configuration") for _, err in failures

@@ -368,12 +368,19 @@ def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fre
 
     def factory(name, cfg, meter):
         if name == "hubspot":
-            raise SourceError("hubspot server error (503)", error_class=ErrorClass.SERVER_ERROR)
-        raise AuthError("salesforce refused the credentials (invalid_grant)")
+            raise SourceError(
+                "hubspot server error (503)",
+                error_class=ErrorClass.SERVER_ERROR,
+                hint="try again later",
+            )
+        raise AuthError(
+            "salesforce refused the credentials (invalid_grant)", hint="re-copy the key"
+        )
 
     with pytest.raises(AuthError) as err:
         run_pull(fresh_db, ReconConfig(), source_factory=factory)
     assert int(err.value.exit_code) == 7
+    assert err.value.hint == "re-copy the key; try again later"  # what to do about each
     assert str(err.value).startswith(
         "salesforce refused the credentials (invalid_grant); also hubspot server error (503)"
     )

@@ -959,8 +959,7 @@ def _canonical(
             table,
             f"no id column for {kind}: expected one of {', '.join(repr(k) for k in aliases['record_id'])} "
             f"(any case, spaces ignored); found {', '.join(repr(c) for c in raw.columns[:12])}",
-            row=1,
-            column=aliases["record_id"][0],
+            row=1,  # the header: no column of the file is at fault
             hint="export the record id column too, or check that --as names the right system and object",
         )
     if raw.height == 0:

@@ -315,7 +315,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("empty", None, None, "empty"),
         ("blank", None, None, "empty"),
         ("header_only", 2, None, "no rows"),
-        ("missing_id_column", 1, "recordid", "no id column"),
+        ("missing_id_column", 1, None, "no id column"),  # the header: no column of the file
         ("duplicate_ids", 2, "Record ID", "more than once (again in row 4)"),
         ("blank_id", 3, "Record ID", "blank"),
         ("undecodable", 3, None, "undecodable"),
