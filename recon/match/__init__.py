@@ -135,6 +135,8 @@ def _input_frame(name: str, frame: Any) -> pl.DataFrame:
 
     Examples:
         >>> import pandas as pd
+        >>> _input_frame("left", pd.DataFrame({"record_id": [1.0, 2.0]}))["record_id"].to_list()
+        ['1', '2']
         >>> _input_frame("left", pd.DataFrame({"record_id": [1, 2]}))["record_id"].to_list()
         ['1', '2']
         >>> _input_frame("left", pl.DataFrame({"record_id": ["1", "1"]}))
@@ -157,6 +159,15 @@ def _input_frame(name: str, frame: Any) -> pl.DataFrame:
             f"the {name} frame has no record_id column",
             hint="each row is one record: name its id column record_id",
         )
+    ids = frame.schema["record_id"]
+    if ids.is_float():
+        # pandas turns an id column with a blank into floats: 1.0 is the CRM's id "1"
+        rid = pl.col("record_id")
+        whole = frame.select((rid.is_null() | rid.is_nan() | (rid == rid.round(0))).all()).item()
+        if whole:
+            frame = frame.with_columns(
+                pl.when(rid.is_nan()).then(None).otherwise(rid).cast(pl.Int64).alias("record_id")
+            )
     if frame.schema["record_id"] != pl.String:
         frame = frame.with_columns(pl.col("record_id").cast(pl.String))
     blank = frame.select(

@@ -617,7 +617,7 @@ def _match(
     for f in frames:
         for (src, obj), part in f.group_by(["source", "object"], maintain_order=True):
             part = part.with_columns(_i=pl.int_range(part.height, dtype=pl.UInt32))
-            key = f"duplicates_{src}_{obj}"
+            key = "_".join(["duplicates", *(str(p) for p in (src, obj) if p is not None)])
             stages.append((key, partial(_duplicates, part, settings, counts, key, None)))
     # the link stage, the longest, blocks first; the duplicate stages follow in order
     turns = _Turns([key for key, _stage in stages])

@@ -1058,3 +1058,23 @@ def test_a_stale_copy_loses_the_link_to_its_live_twin(make_companies, stale_name
         chosen = dict(r.links.select("record_id_l", "record_id_r").iter_rows())
         assert chosen["h1"] == "a-2-live"
         assert chosen["h2"] == "a-quillon-old"
+
+
+def test_float_ids_from_pandas_are_the_crms_ids() -> None:
+    """pandas reads an id column with a blank as floats: 1.0 became "1.0", which never
+    equals the CRM's id "1"; a frame without an object column named its counts "None"."""
+    import pandas as pd
+
+    from recon.match import match_records
+
+    left = pd.DataFrame({"source": "hubspot", "record_id": [1.0, 2.0], "name": ["Acme", "Acme"],
+                         "domain": ["acme.com", "acme.com"]})  # fmt: skip
+    right = pd.DataFrame({"source": "salesforce", "record_id": ["001A"], "name": ["Acme"],
+                          "domain": ["acme.com"]})  # fmt: skip
+    result = match_records(left, right, entity="companies")
+    assert result.links["record_id_l"].to_list()  # linked: the ids were read as the CRM's
+    assert set(result.links["record_id_l"].to_list()) <= {"1", "2"}
+    assert set(result.duplicates["record_id_l"].to_list()) | set(
+        result.duplicates["record_id_r"].to_list()
+    ) <= {"1", "2"}
+    assert not [k for k in result.counts if "None" in k]
