@@ -73,18 +73,22 @@ def comparison(detail: dict[str, Any]) -> None:
     with st.expander("All fields as pulled"):
         # the field times a two_way rule reads are no field of the record
         keys = sorted({k for r in records for k in r.get("data", {})} - {"propertiesWithHistory"})
-        data = {
-            k: [
-                json.dumps(r.get("data", {}).get(k), default=str)
-                if isinstance(r.get("data", {}).get(k), dict | list)
-                else r.get("data", {}).get(k)
-                for r in records
-            ]
-            for k in keys
-        }
-        st.dataframe(
-            pd.DataFrame.from_dict(data, orient="index", columns=heads).astype(str), width="stretch"
-        )
+        data = {k: [_cell(r.get("data", {}).get(k)) for r in records] for k in keys}
+        st.dataframe(pd.DataFrame.from_dict(data, orient="index", columns=heads), width="stretch")
+
+
+def _cell(value: Any) -> str:
+    """A pulled value as the comparison above shows it: blanks as "—" (they read "None").
+
+    Examples:
+        >>> [_cell(v) for v in (None, "", 0, False, ["a"], "x")]
+        ['—', '—', '0', 'False', '["a"]', 'x']
+    """
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)
 
 
 def stale_versions(stale: dict[str, Any]) -> None:
