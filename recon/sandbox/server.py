@@ -33,10 +33,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 
-from ..errors import SourceError, UsageError
+from ..errors import SourceError
 from . import admin, hubspot
 from .faults import hubspot_error, salesforce_error
-from .state import SandboxSettings, SandboxState, check_sandbox_file, holder_text, sandbox_holder
+from .state import SandboxSettings, SandboxState, check_sandbox_file, refuse_if_served
 
 __all__ = ["SandboxServer", "create_app", "open_state", "serve"]
 
@@ -201,12 +201,7 @@ def open_state(
     from . import demo
 
     check_sandbox_file(db, doing="delete it" if reset else "use it as the sandbox")
-    holder = sandbox_holder(db) if str(db) != ":memory:" else None
-    if holder is not None:  # never under a running sandbox: not its data, not its file
-        raise UsageError(
-            f"the sandbox database {db} is in use by another sandbox ({holder_text(holder)})",
-            hint="use that sandbox, stop it first, or give this one another database (--db)",
-        )
+    refuse_if_served(db)  # never under a running sandbox: not its data, not its file
     if reset and str(db) != ":memory:":
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)

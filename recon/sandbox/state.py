@@ -98,6 +98,23 @@ def holder_text(info: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def refuse_if_served(db_path: str | Path) -> None:
+    """Refuse a database another sandbox serves from (before using or deleting it).
+
+    Raises:
+        UsageError: naming that sandbox's process and URL.
+
+    Examples:
+        >>> refuse_if_served("/nonexistent/sandbox.db")
+    """
+    holder = None if str(db_path) == ":memory:" else sandbox_holder(db_path)
+    if holder is not None:
+        raise UsageError(
+            f"the sandbox database {db_path} is in use by another sandbox ({holder_text(holder)})",
+            hint="use that sandbox, stop it first, or give this one another database (--db)",
+        )
+
+
 def _hold(db_path: str) -> Any:
     """Take ``<db>.lock`` for this sandbox: the open lock file holding it (closing it, or
     its collection, gives the lock up), or None where locks are not available.
@@ -117,9 +134,9 @@ def _hold(db_path: str) -> Any:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         held.close()
-        info = sandbox_holder(db_path) or {}
-        raise UsageError(
-            f"the sandbox database {db_path} is in use by another sandbox ({holder_text(info)})",
+        refuse_if_served(db_path)
+        raise UsageError(  # (it stopped in between: its lock was still held a moment ago)
+            f"the sandbox database {db_path} is in use by another sandbox",
             hint="use that sandbox, stop it first, or give this one another database (--db)",
         ) from None
     _write_holder(held, {"pid": os.getpid()})
