@@ -40,7 +40,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlite_utils
@@ -65,11 +65,13 @@ from .writers import CallBudget, Writer, chunks
 from .writers.dryrun import DryRunWriter
 
 __all__ = [
+    "Approved",
     "ApplyResult",
     "apply_plan",
     "approved_plan_items",
     "build_writer",
     "pending_items",
+    "read_approved",
     "unfinished_apply",
 ]
 
@@ -79,17 +81,47 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- plan items
 
 
-def pending_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Approved:
+    """The approved items of a plan as read at one moment (:func:`read_approved`).
+
+    A caller that reads them before an apply (to ask for confirmation, to hold an apply
+    above ``[policy] max_writes``) passes them to :func:`apply_plan`, which then does not
+    read them again (a large plan's approved items take seconds to read). ``mark`` is the
+    :func:`~recon.apply_journal.approvals_mark` taken before they were read: decisions made
+    after it are picked up by the apply as they would be during the run.
+    """
+
+    plan_run_id: str
+    mark: tuple[int, tuple[Any, ...]]
+    rows: list[dict[str, Any]]
+
+
+def read_approved(db: sqlite_utils.Database, plan_run_id: str) -> Approved:
+    """The approved items of ``plan_run_id`` now, with the approvals mark before them."""
+    from .apply_journal import approvals_mark
+
+    mark = approvals_mark(db)  # before the approvals are read: none made meanwhile is missed
+    return Approved(plan_run_id, mark, approved_plan_items(db, plan_run_id))
+
+
+def pending_items(
+    db: sqlite_utils.Database, plan_run_id: str, approved: Approved | None = None
+) -> list[dict[str, Any]]:
     """What an apply of ``plan_run_id`` would send now: the approved items no apply of the
-    plan settled yet (confirmed, moot, refused as stale and not approved again...)."""
-    return _eligible(db, plan_run_id, "", approved_plan_items(db, plan_run_id))
+    plan settled yet (confirmed, moot, refused as stale and not approved again...).
+
+    ``approved``: the plan's approved items as already read (:func:`read_approved`)."""
+    if approved is None or approved.plan_run_id != plan_run_id:
+        approved = read_approved(db, plan_run_id)
+    return _eligible(db, plan_run_id, "", approved.rows)
 
 
 def approved_plan_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
     """The plan items apply executes: :func:`recon.plan.approved_items` (JSON columns decoded)."""
     from .plan import approved_items
 
-    return [dict(r) for r in approved_items(db, plan_run_id)]
+    return approved_items(db, plan_run_id)
 
 
 # --------------------------------------------------------------------------- writers
@@ -348,6 +380,7 @@ def apply_plan(
     progress: Callable[[int, int], None] | None = None,
     writers: dict[str, Writer] | None = None,
     skip_failed_of: str | None = None,
+    approved: Approved | None = None,
 ) -> ApplyResult:
     """Apply the approved items of a plan run (the latest plan when None).
 
@@ -365,6 +398,8 @@ def apply_plan(
         writers: writers per system (default: built from ``cfg``).
         skip_failed_of: an apply run whose failed items are not sent again by this one (a
             `recon run` that resumed a stopped apply first: they just failed).
+        approved: the plan's approved items as the caller already read them
+            (:func:`read_approved`, used when they are of the plan applied); else read here.
 
     Returns:
         the :class:`ApplyResult`; ``status`` is ``partial`` when some items failed.
@@ -392,10 +427,9 @@ def apply_plan(
             result = ApplyResult(run_id=rid, plan_run_id=None, dry_run=True)
             finish_run(db, rid, summary=result.summary())
             return result
-        from .apply_journal import approvals_mark
-
-        mark = approvals_mark(db)  # before the approvals are read: none made meanwhile is missed
-        rows = approved_plan_items(db, plan)
+        if approved is None or approved.plan_run_id != plan:
+            approved = read_approved(db, plan)
+        mark, rows = approved.mark, list(approved.rows)
         if skip_failed_of:
             failed = {
                 r[0]

@@ -994,16 +994,19 @@ def _apply_summary(result: Any) -> None:
 
 def _apply_question(
     db: sqlite_utils.Database, plan_run: str | None, confirm_merges: bool
-) -> str | None:
-    """The confirmation question, with what the apply would send; None (and a note) when
-    the plan holds nothing approved that waits to be sent."""
-    from .apply import pending_items
+) -> tuple[str | None, Any]:
+    """The confirmation question, with what the apply would send, and the approved items
+    read for it (:class:`recon.apply.Approved`, passed on to the apply); no question (and a
+    note) when the plan holds nothing approved that waits to be sent."""
+    from .apply import pending_items, read_approved
     from .store import resolve_run_id
 
     plan = resolve_run_id(db, plan_run, "plan", finished=True)
     if plan is None:
-        return "Write the approved changes to HubSpot and Salesforce?"  # apply says what is wrong
-    pending = pending_items(db, plan)
+        # apply says what is wrong
+        return "Write the approved changes to HubSpot and Salesforce?", None
+    approved = read_approved(db, plan)
+    pending = pending_items(db, plan, approved)
     merges = sum(1 for i in pending if i.get("action") == "merge")
     sent = len(pending) - (0 if confirm_merges else merges)
     if sent == 0:
@@ -1019,7 +1022,7 @@ def _apply_question(
                 "duplicates and conflicts in `recon review`, or by [policy] in `recon run`)"
             )
         console.print(note, markup=False, highlight=False)
-        return None
+        return None, approved
     per_action = Counter(str(i.get("action")) for i in pending)
     if not confirm_merges:
         per_action.pop("merge", None)
@@ -1029,7 +1032,8 @@ def _apply_question(
         if merges and not confirm_merges
         else ""
     )
-    return f"Write {sent:,} approved change(s) of plan {plan} ({what}{skipped}) to HubSpot and Salesforce?"
+    question = f"Write {sent:,} approved change(s) of plan {plan} ({what}{skipped}) to HubSpot and Salesforce?"
+    return question, approved
 
 
 @app.command()
@@ -1078,8 +1082,9 @@ def apply(
                 hint="`recon apply` (without --resume) applies the latest plan",
             )
         plan_run = pending[1]  # the plan of the apply to finish, not a newer one
+    approved = None  # the approved items the question read: the apply does not read them again
     if not resume:
-        question = _apply_question(db, plan_run, confirm_merges)
+        question, approved = _apply_question(db, plan_run, confirm_merges)
         if question is None:
             return  # nothing waits to be sent: said so, and no apply run is recorded
     else:
@@ -1105,6 +1110,7 @@ def apply(
                 confirm_merges=confirm_merges,
                 reviewer=cfg.review.reviewer,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
+                approved=approved,
             )
         except BudgetExhausted as exc:
             if getattr(exc, "result", None) is not None:

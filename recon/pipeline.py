@@ -21,7 +21,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -41,6 +41,9 @@ from .errors import (
 from .lock import lock_info, mark_notified, store_lock
 from .models import now_iso
 from .store import finish_run, open_store, start_run, store_problem, transaction
+
+if TYPE_CHECKING:
+    from .apply import Approved
 
 __all__ = ["STAGES", "run_pipeline"]
 
@@ -444,9 +447,10 @@ def _run_stages(
                 report("replan", {"event": "end", **results["replan"]})
             else:  # a decision a plan reads changed: plan again
                 plan_run = plan("replan")
+        approved = None  # the approved items read to count them: the apply uses them
         if "apply" in wanted and not dry_run:  # (a dry run sends nothing: never held)
             try:
-                _hold_large_apply(db, cfg, plan_run, results, report)
+                approved = _hold_large_apply(db, cfg, plan_run, results, report)
             except WritesHeld:
                 resumed = results.get("resume") or {}
                 if resumed.get("status") == "partial":  # its failures are the louder news
@@ -460,6 +464,7 @@ def _run_stages(
                 reviewer="policy",
                 # what the resumed apply just failed is not sent (and counted) twice in one run
                 skip_failed_of=summary.get("resumed_apply_run_id"),
+                approved=approved,
             )
             summary["apply_run_id"] = applied.get("run_id")
             if applied.get("status") == "partial":
@@ -520,8 +525,9 @@ def _hold_large_apply(
     plan_run: str | None,
     results: dict[str, dict[str, Any]],
     report: Progress,
-) -> None:
-    """Hold the apply when it would send more than ``[policy] max_writes`` writes.
+) -> Approved | None:
+    """Hold the apply when it would send more than ``[policy] max_writes`` writes; the
+    approved items read to count them (:class:`recon.apply.Approved`), None without a limit.
 
     A wrong default rule or a new mapping turns into a write to every linked record; an
     unattended run stops before sending any of them and says so (exit 8, a notice), so a
@@ -533,18 +539,21 @@ def _hold_large_apply(
     """
     limit = cfg.policy.max_writes
     if limit is None:
-        return
-    from .apply import pending_items
+        return None
+    from .apply import pending_items, read_approved
     from .store import resolve_run_id
 
     plan = resolve_run_id(db, plan_run, "plan", finished=True)
     if plan is None:
-        return
+        return None
+    approved = read_approved(db, plan)
     pending = [
-        i for i in pending_items(db, plan) if cfg.policy.merges or i.get("action") != "merge"
+        i
+        for i in pending_items(db, plan, approved)
+        if cfg.policy.merges or i.get("action") != "merge"
     ]
     if len(pending) <= limit:
-        return
+        return approved
     per_action = Counter(str(i.get("action")) for i in pending)
     results["apply"] = {
         "status": "held",

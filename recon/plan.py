@@ -44,19 +44,25 @@ anything else does not.
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 import logging
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 import sqlite_utils
 
 from .errors import UsageError
 from .models import REFUSING_LABELS, stable_id
 from .plan_values import for_hubspot, for_salesforce, is_blank, is_opt_out, norm, opted_out
+
+T = TypeVar("T")
 
 __all__ = [
     "APPROVED_LABELS",
@@ -64,6 +70,7 @@ __all__ = [
     "approved_items",
     "build_plan",
     "field_choices",
+    "gc_paused",
     "latest_decisions",
     "merge_as_decided",
     "proposed_choice",
@@ -226,12 +233,60 @@ def field_choices(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
     return out
 
 
+#: objects made during a build above which the survivors are kept out of the collector
+_FREEZE_OVER = 1_000_000
+
+
+def gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` with the cycle collector off (and its frame freed before it is back on).
+
+    A plan build (and reading the approved items of a large plan) makes millions of small objects and frees none of them until it ends: the
+    cycle collector would rescan them all again and again (that alone doubled the time;
+    one full collection while the items are stored still cost a second).
+
+    The returned items survive the build, and the first collection after it would walk
+    all of them, more than once (12.5 s after the large demo's 1.6M-item plan). They are
+    plain data without reference cycles, so after a large build every object alive is
+    moved to the collector's permanent generation (:func:`gc.freeze`): freed as usual
+    when no longer referenced, never rescanned.
+    """
+
+    @functools.wraps(fn)
+    def paused(*args: Any, **kwargs: Any) -> T:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                if gc.get_count()[0] > _FREEZE_OVER:
+                    gc.freeze()
+                gc.enable()
+
+    return paused
+
+
+def _loads(text: str) -> Any:
+    """JSON text decoded: orjson, or the standard decoder for what orjson refuses (integers
+    beyond 64 bits, NaN)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
+    """A copy of a ``plan_items`` row with its JSON columns decoded."""
+    return _decode_in_place(dict(row))
+
+
+def _decode_in_place(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its JSON columns decoded (``row`` itself, changed)."""
     for key in _JSON_COLUMNS:
-        value = out.get(key)
-        out[key] = json.loads(value) if isinstance(value, str) and value != "" else value
-    return out
+        value = row.get(key)
+        if isinstance(value, str) and value != "":
+            row[key] = _loads(value)
+    return row
 
 
 def survivorship(
@@ -440,6 +495,7 @@ def _first(item: dict[str, Any], d: dict[str, Any]) -> None:
     ]
 
 
+@gc_paused
 def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str, Any]]:
     """The plan items of ``plan_run_id`` whose required decisions are all approved, in run order.
 
@@ -490,17 +546,15 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
     )
     chosen: dict[str, dict[str, Any]] | None = None  # surviving values per merge, when needed
     out: list[dict[str, Any]] = []
-    rows = db.query(
-        "select * from plan_items where run_id = ? and status != 'blocked' order by seq, item_id",
-        [plan_run_id],
-    )
-    for row in rows:
-        item = _decode(dict(row))
-        required = item.get("requires") or []
-        decided = [decisions.get(r) for r in required]
-        if not all(d is not None and d.get("label") in APPROVED_LABELS for d in decided):
-            continue
-        item["decisions"] = [_decision_summary(d) for d in decided if d is not None]
+    summaries: dict[int, dict[str, Any]] = {}  # one per decision, shared by its items
+    for row in _rows_approved(db, plan_run_id, decisions):
+        item = _decode_in_place(row)
+        decided = [decisions.get(r) for r in item.get("requires") or []]
+        item["decisions"] = [
+            summaries.get(id(d)) or summaries.setdefault(id(d), _decision_summary(d))
+            for d in decided
+            if d is not None
+        ]
         if item["action"] == "conflict":
             d = decisions.get(item["item_id"])
             if d is not None:  # the value chosen decides what is written: its reviewer first
@@ -517,6 +571,53 @@ def approved_items(db: sqlite_utils.Database, plan_run_id: str) -> list[dict[str
         else:
             out.append(item)
     return out
+
+
+#: rows fetched at a time by their rowid
+_ROWID_CHUNK = 500
+
+
+def _rows_approved(
+    db: sqlite_utils.Database, plan_run_id: str, decisions: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows (JSON still encoded) of the plan's items not blocked whose every required id
+    is decided ``match``/``approve``, in run order (seq, item id).
+
+    SQLite judges every item by its ``requires`` against a temporary table of the approved
+    ids; whole rows are read for the approved items alone. A large plan with little
+    approved (the large demo: 1.44M items) is judged in about 2 s instead of decoding every
+    row (about 30 s).
+    """
+    approved = [(k,) for k, d in decisions.items() if d.get("label") in APPROVED_LABELS]
+    table = f"recon_approved_{uuid.uuid4().hex[:12]}"
+    conn = db.conn
+    conn.execute(f"create temp table {table} (id text primary key) without rowid")
+    try:
+        conn.executemany(f"insert or ignore into temp.{table} values (?)", approved)
+        keep = [
+            r[0]
+            for r in conn.execute(
+                # blank: nothing required; unreadable: never approved
+                "select rowid from plan_items where run_id = ? and status != 'blocked' "
+                "and (coalesce(requires, '') = '' or (json_valid(requires) and not exists "
+                f"(select 1 from json_each(requires) j where j.value not in temp.{table})))",
+                [plan_run_id],
+            )
+        ]
+    finally:
+        conn.execute(f"drop table temp.{table}")
+    rows: list[dict[str, Any]] = []
+    for at in range(0, len(keep), _ROWID_CHUNK):
+        chunk = keep[at : at + _ROWID_CHUNK]
+        cursor = conn.execute(
+            f"select * from plan_items where rowid in ({', '.join('?' * len(chunk))})", chunk
+        )
+        cols = [c[0] for c in cursor.description]
+        rows.extend(dict(zip(cols, r, strict=True)) for r in cursor)
+    # the order SQLite's `order by seq, item_id` gives (text compared as UTF-8 bytes, which
+    # is code point order)
+    rows.sort(key=lambda r: (r["seq"] is not None, r["seq"] or 0, r["item_id"]))  # NULL first
+    return rows
 
 
 def build_plan(

@@ -5,21 +5,18 @@
 
 from __future__ import annotations
 
-import functools
-import gc
 import json
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 import sqlite_utils
 
 from .errors import NoMatchRun, PlanError, UsageError
 from .mapping import resolve_mappings
-from .plan import PlanResult, plan_counts
+from .plan import PlanResult, gc_paused, plan_counts
 from .plan_build import Planner, run_order
 from .plan_load import load_view
 from .store import FINISHED, UNDO_PLAN, finish_run, resolve_run_id, start_run, transaction
@@ -27,7 +24,6 @@ from .store import FINISHED, UNDO_PLAN, finish_run, resolve_run_id, start_run, t
 __all__ = ["ITEM_COLUMNS", "export_items", "items_format", "render_plan", "run_build"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 #: rows encoded and inserted at a time (the encoded rows of a whole plan are never held at once)
 _INSERT_CHUNK = 50_000
@@ -52,40 +48,7 @@ _INSERT_COLS = (
 )
 
 
-#: objects made during a build above which the survivors are kept out of the collector
-_FREEZE_OVER = 1_000_000
-
-
-def _gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
-    """Run ``fn`` with the cycle collector off (and its frame freed before it is back on).
-
-    A plan makes millions of small objects and frees none of them until it ends: the
-    cycle collector would rescan them all again and again (that alone doubled the time;
-    one full collection while the items are stored still cost a second).
-
-    The returned items survive the build, and the first collection after it would walk
-    all of them, more than once (12.5 s after the large demo's 1.6M-item plan). They are
-    plain data without reference cycles, so after a large build every object alive is
-    moved to the collector's permanent generation (:func:`gc.freeze`): freed as usual
-    when no longer referenced, never rescanned.
-    """
-
-    @functools.wraps(fn)
-    def paused(*args: Any, **kwargs: Any) -> T:
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            if was_enabled:
-                if gc.get_count()[0] > _FREEZE_OVER:
-                    gc.freeze()
-                gc.enable()
-
-    return paused
-
-
-@_gc_paused
+@gc_paused
 def run_build(
     db: sqlite_utils.Database,
     cfg: Any,

@@ -634,6 +634,52 @@ def test_a_running_apply_does_not_send_what_was_decided_again_meanwhile(
     assert len(outcomes) == 2  # audited as not sent
 
 
+def test_the_items_read_to_ask_are_applied_without_reading_them_again(
+    crm: CrmEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recon apply` reads the approved items once, to ask for confirmation, and applies
+    those (a large plan's take seconds to read); a link rejected while the question was
+    open is still not sent."""
+    from dataclasses import replace
+
+    import recon.apply as apply_mod
+    from recon.apply import pending_items, read_approved
+
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    reads: list[str] = []
+    real = apply_mod.approved_plan_items
+    monkeypatch.setattr(
+        apply_mod, "approved_plan_items", lambda d, p: reads.append(p) or real(d, p)
+    )
+    ids, names, _ = companies(crm, 3)
+    plan = renames(crm, db, ids, names, " asked")
+    approved = read_approved(db, plan)
+    assert len(pending_items(db, plan, approved)) == 3 and reads == [plan]
+    # what was read is what is applied: the apply does not read the approvals again
+    two = replace(approved, rows=[r for r in approved.rows if r["record_id"] != ids[0]])
+    result = apply_plan(db, cfg, plan_run_id=plan, approved=two)
+    assert (result.applied, result.skipped) == (2, 0), result
+    assert reads == [plan]
+    names_now = [crm.hs_get("companies", i, ["name"])["name"] for i in ids]
+    assert names_now == [names[0], names[1] + " asked", names[2] + " asked"]
+    # read for another plan: read again, for the plan applied
+    other = apply_plan(db, cfg, plan_run_id=plan, approved=replace(approved, plan_run_id="x"))
+    assert other.applied == 1 and reads == [plan, plan]
+
+    ids, names, _ = companies(crm, 2)
+    plan = renames(crm, db, ids, names, " asked")
+    approved = read_approved(db, plan)
+    link = db.execute("select link_item_id from plan_items where run_id = ?", [plan]).fetchone()[0]
+    app = crm.db(cfg)  # the reviewer, while the question waits for an answer
+    approve_ids(app, [link], kind="link", label="non_match")
+    with transaction(app):
+        app.execute("update decisions set version = 2 where label = 'non_match'")
+    result = apply_plan(db, cfg, plan_run_id=plan, approved=approved)
+    assert (result.applied, result.skipped) == (0, 2), result
+    assert [crm.hs_get("companies", i, ["name"])["name"] for i in ids] == names
+
+
 def _two_merges(crm: CrmEnv, db: Any) -> tuple[list[str], str]:
     """Four new HubSpot companies and an approved plan merging the second into the first and
     the fourth into the third (survivorship inputs recorded): the ids and the plan."""

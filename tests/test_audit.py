@@ -625,7 +625,7 @@ def test_cli_apply_audit_undo(crm: CrmEnv, tmp_path: Path) -> None:
     from recon.cli import _apply_question
 
     # the confirmation says what it would send
-    question = _apply_question(db, plan, False) or ""
+    question = _apply_question(db, plan, False)[0] or ""
     assert f"Write 1 approved change(s) of plan {plan} (update 1)" in question
     refused = cli("apply", cwd=tmp_path, inp="")
     assert refused.returncode == 2 and "--yes" in refused.stderr

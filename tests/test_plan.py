@@ -1124,3 +1124,27 @@ def test_an_email_differing_only_in_case_is_no_change() -> None:
     w = World()
     linked_contact(w, {"email": "ama.richter@icloud.com"}, {"Email": "AMA.RICHTER@ICLOUD.COM"})
     assert [i for i in plan(w).items if i["field"] in ("email", "Email")] == []
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_the_survivors_of_a_large_build_are_kept_out_of_the_collector(
+    monkeypatch: pytest.MonkeyPatch, large: bool
+) -> None:
+    import gc
+
+    import recon.plan as plan
+
+    monkeypatch.setattr(plan, "_FREEZE_OVER", 1_000 if large else 10_000_000)
+
+    @plan.gc_paused
+    def build() -> list[list[int]]:
+        assert not gc.isenabled()
+        return [[k] for k in range(20_000)]
+
+    frozen = gc.get_freeze_count()
+    try:
+        items = build()
+        assert gc.isenabled()
+        assert (gc.get_freeze_count() >= frozen + len(items)) is large
+    finally:
+        gc.unfreeze()

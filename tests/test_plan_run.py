@@ -86,28 +86,6 @@ def test_a_plan_is_stored_whole_and_in_run_order_chunk_by_chunk(monkeypatch) -> 
     assert [r[0] for r in stored] == [i["item_id"] for i in res.items]
 
 
-@pytest.mark.parametrize("large", [False, True])
-def test_the_survivors_of_a_large_build_are_kept_out_of_the_collector(monkeypatch, large) -> None:
-    import gc
-
-    import recon.plan_run as plan_run
-
-    monkeypatch.setattr(plan_run, "_FREEZE_OVER", 1_000 if large else 10_000_000)
-
-    @plan_run._gc_paused
-    def build() -> list[list[int]]:
-        assert not gc.isenabled()
-        return [[k] for k in range(20_000)]
-
-    frozen = gc.get_freeze_count()
-    try:
-        items = build()
-        assert gc.isenabled()
-        assert (gc.get_freeze_count() >= frozen + len(items)) is large
-    finally:
-        gc.unfreeze()
-
-
 def test_only_a_forward_plan_built_after_an_apply_is_said_to_propose_it_again() -> None:
     """`apply --dry-run` said "this plan proposes again what was written" of any plan: of an
     undo plan (which restores) and of the very plan the apply came from (built before it)."""
