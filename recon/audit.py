@@ -37,7 +37,7 @@ from typing import Any
 
 import sqlite_utils
 
-from .errors import AuditError, LockedError, UsageError
+from .errors import AuditError, LockedError, OutputError, UsageError, write_failure
 from .models import canonical_json, file_in_the_way, now_iso, stable_id
 from .plan_values import is_opt_out, opted_out
 from .store import (
@@ -296,7 +296,8 @@ def export(
 
     Raises:
         UsageError: unknown format or run, or a file name naming another format.
-        AuditError: the file cannot be written.
+        OutputError: the file cannot be written.
+        AuditError: an xlsx export would have more rows than a sheet holds.
 
     Examples:
         >>> from recon.store import open_store
@@ -356,15 +357,12 @@ def write_table(
         option: the option that named ``path``, for the hint of an error.
 
     Raises:
-        AuditError: the file cannot be written, or a workbook would have more rows than a
-            sheet holds.
+        OutputError: the file cannot be written there (naming it, why, and ``option``).
+        AuditError: a workbook would have more rows than a sheet holds.
     """
     blocking = file_in_the_way(path)
     if blocking is not None:
-        raise AuditError(
-            f"cannot write {what} {path}: {blocking} is a file, not a folder",
-            hint=f"name another {option}",
-        )
+        raise OutputError.writing(what, path, f"{blocking} is a file, not a folder", option=option)
     if fmt == "xlsx" and frame.height >= XLSX_ROWS_MAX:
         raise AuditError(
             f"cannot write {what} {path}: {frame.height:,} rows, more than a spreadsheet sheet "
@@ -388,44 +386,8 @@ def write_table(
             raise
         if not existed and path.is_file():  # no half-written file is left behind
             path.unlink(missing_ok=True)
-        raise AuditError(
-            f"cannot write {what} {path}: {reason}", hint=_write_hint(reason, option)
-        ) from None
+        raise OutputError.writing(what, path, reason, option=option) from None
     return 0
-
-
-def write_failure(exc: BaseException) -> str | None:
-    """Why writing a file failed, in words (None: ``exc`` is not a failure to write).
-
-    Python's own errors carry ``strerror``; polars puts the operating system's words in
-    its message, also inside a ``ComputeError`` (a parquet file on a full disk).
-
-    Examples:
-        >>> write_failure(PermissionError(13, "Permission denied"))
-        'Permission denied'
-        >>> write_failure(OSError("Permission denied (os error 13): /sys/x.csv"))
-        'Permission denied'
-        >>> write_failure(RuntimeError("parquet: underlying IO error: No space left on device (os error 28)"))
-        'No space left on device'
-        >>> write_failure(ValueError("a bug")) is None
-        True
-    """
-    text = str(exc)
-    words = re.search(r"([A-Za-z][A-Za-z ,'-]*?) \(os error \d+\)", text)
-    if isinstance(exc, OSError):
-        if exc.strerror:
-            return exc.strerror
-        return words.group(1) if words else (text.split(":")[0] or type(exc).__name__)
-    return words.group(1) if words else None
-
-
-def _write_hint(reason: str, option: str) -> str:
-    low = reason.lower()
-    if "no space" in low or "quota" in low:
-        return "free some disk space, or name a folder on another disk"
-    if "permission" in low or "read-only" in low:
-        return f"name another {option} in a folder you may write to"
-    return f"check the folder, or name another {option}"
 
 
 #: the length of each part of a longer value in the workbook's ``long values`` sheet

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import ExitCode, ReconError, UsageError, crash_logged, redact
+from .errors import ExitCode, OutputError, ReconError, UsageError, crash_logged, redact
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -287,16 +287,18 @@ def init(
 ) -> None:
     """Write a commented recon.toml with every section."""
     if path.is_dir():
-        raise UsageError(f"{path} is a folder", hint=f"name a file, e.g. {path / 'recon.toml'}")
+        raise OutputError(
+            f"cannot write the config {path}: it is a folder",
+            path=path,
+            hint=f"name a file, e.g. {path / 'recon.toml'}",
+        )
     if path.exists() and not force:
         raise UsageError(f"{path} exists", hint="pass --force to overwrite it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(INIT_TEMPLATE, encoding="utf-8")
     except OSError as exc:
-        raise ReconError(
-            f"cannot write {path}: {exc.strerror or exc}", hint="name a file in a writable folder"
-        ) from None
+        raise OutputError.writing("the config", path, exc, option="PATH") from None
     console.print(f"wrote {path}")
 
 
@@ -1350,17 +1352,14 @@ def run(
     except ReconError as exc:
         _failed_summary(summary_file, exc)
         raise
-    from .models import file_in_the_way, now_iso
+    from .models import now_iso
 
     started = now_iso()
     running: dict[str, Any] = {}
     if summary_file is not None:  # also before any stage: the summary must have somewhere to go
         try:
             if summary_file.is_dir():
-                raise IsADirectoryError(21, "is a folder")
-            blocking = file_in_the_way(summary_file)
-            if blocking is not None:
-                raise NotADirectoryError(20, f"{blocking} is a file, not a folder")
+                raise IsADirectoryError(21, "it is a folder")
             summary_file.parent.mkdir(parents=True, exist_ok=True)
             # until the run ends, the file says one is running: a run killed on the way (kill -9,
             # a reboot) must not leave last night's "ok" in place, nor an empty file
@@ -1368,9 +1367,8 @@ def run(
                        "pid": os.getpid(), "stages": {}}  # fmt: skip
             summary_file.write_text(json.dumps(running, indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
-            raise UsageError(
-                f"cannot write the summary to {summary_file}: {exc.strerror or exc}",
-                hint="give --summary a file path in a writable folder",
+            raise OutputError.writing(
+                "the summary", summary_file, exc, option="--summary"
             ) from None
     err_console.print(f"{started} recon run starts", markup=False, highlight=False)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ReconConfig, load_config
-from .errors import UsageError
+from .errors import OutputError, UsageError
 from .store import open_store
 
 __all__ = ["DemoResult", "demo_config_toml", "prepare_demo", "run_demo"]
@@ -96,10 +96,7 @@ def prepare_demo(
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(
-            f"cannot use {folder} as the demo folder: {exc.strerror or exc}",
-            hint="--dir names a folder (it is created when missing)",
-        ) from None
+        raise OutputError.writing("the demo folder", folder, exc, option="--dir") from None
     # the store holds what was pulled from the emulators' data of one size and seed: other
     # data (the emulators regenerate it) would be pulled into it incrementally, over the old
     marker = folder / "demo-data.json"

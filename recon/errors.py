@@ -27,7 +27,9 @@ Tree::
     ├── ApplyError                  exit 1  applying the plan failed as a whole
     │   ├── StaleRecord             exit 1  a CRM record changed since the decision was made
     │   └── PartialFailure          exit 4  some records failed; the rest were applied
-    └── AuditError                  exit 1  the audit chain does not verify, or export failed
+    ├── AuditError                  exit 1  the audit chain does not verify, or an export cannot be made
+    └── OutputError                 exit 1  a file a command writes cannot be written there (an
+                                            export, match results, a summary, a config, the demo folder)
 
 :class:`ErrorClass` names the kinds of sync error users see grouped (after
 HubSpot's connector): ``auth_failed``, ``rate_limited``, ``missing_field``,
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import traceback
 from datetime import UTC, datetime
@@ -60,6 +63,7 @@ __all__ = [
     "MatchError",
     "MissingField",
     "NoMatchRun",
+    "OutputError",
     "PartialFailure",
     "PlanError",
     "RateLimited",
@@ -72,6 +76,7 @@ __all__ = [
     "UsageError",
     "redact",
     "register_secret",
+    "write_failure",
 ]
 
 #: every secret value this process has read or obtained (and its URL-encoded spellings)
@@ -372,7 +377,92 @@ class WritesHeld(ApplyError):
 
 
 class AuditError(ReconError):
-    """The audit chain does not verify, or an export failed."""
+    """The audit chain does not verify, or an export cannot be made (a workbook too long for
+    a sheet); a file that cannot be written is an :class:`OutputError`."""
+
+
+class OutputError(ReconError):
+    """A file a command writes (an export, ``match-files`` results, a run summary, a config,
+    the demo's folder) cannot be written where the command was told to write it. Every
+    command says so alike: exit 1, one line naming the path and why, and a hint
+    (:meth:`writing` builds it).
+
+    Attributes:
+        path: the file (or folder) that could not be written.
+    """
+
+    def __init__(
+        self, message: str, *, path: str | os.PathLike[str] | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.path = None if path is None else str(path)
+
+    @classmethod
+    def writing(
+        cls, what: str, path: str | os.PathLike[str], why: BaseException | str, *, option: str
+    ) -> OutputError:
+        """The error for ``what`` (``"the audit export"``) that could not be written to
+        ``path``, which ``option`` (``"--out"``) named.
+
+        ``why`` is the exception writing raised, or the reason in words. A file standing where
+        ``path`` or a folder above it must be a folder is named (the operating system says only
+        "File exists" or "Not a directory"); otherwise the operating system's own words are used.
+
+        Examples:
+            >>> str(OutputError.writing("the results", "/ro/links.csv", PermissionError(13, "Permission denied"), option="--out"))
+            'cannot write the results /ro/links.csv: Permission denied (name another --out in a folder you may write to)'
+        """
+        target = Path(path)
+        if isinstance(why, str):
+            reason = why
+        else:
+            blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+            if isinstance(why, FileExistsError) and target.exists() and not target.is_dir():
+                blocking = target  # a folder was to be made where a file is
+            reason = (
+                write_failure(why) or str(why)
+                if blocking is None
+                else "it is a file, not a folder"
+                if blocking == target
+                else f"{blocking} is a file, not a folder"
+            )
+        return cls(
+            f"cannot write {what} {target}: {reason}", path=target, hint=_write_hint(reason, option)
+        )
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """Why writing a file failed, in words (None: ``exc`` is not a failure to write).
+
+    Python's own errors carry ``strerror``; polars puts the operating system's words in
+    its message, also inside a ``ComputeError`` (a parquet file on a full disk).
+
+    Examples:
+        >>> write_failure(PermissionError(13, "Permission denied"))
+        'Permission denied'
+        >>> write_failure(OSError("Permission denied (os error 13): /sys/x.csv"))
+        'Permission denied'
+        >>> write_failure(RuntimeError("parquet: underlying IO error: No space left on device (os error 28)"))
+        'No space left on device'
+        >>> write_failure(ValueError("a bug")) is None
+        True
+    """
+    text = str(exc)
+    words = re.search(r"([A-Za-z][A-Za-z ,'-]*?) \(os error \d+\)", text)
+    if isinstance(exc, OSError):
+        if exc.strerror:
+            return exc.strerror
+        return words.group(1) if words else (text.split(":")[0] or type(exc).__name__)
+    return words.group(1) if words else None
+
+
+def _write_hint(reason: str, option: str) -> str:
+    low = reason.lower()
+    if "no space" in low or "quota" in low:
+        return "free some disk space, or name a folder on another disk"
+    if "permission" in low or "read-only" in low:
+        return f"name another {option} in a folder you may write to"
+    return f"check the folder, or name another {option}"
 
 
 def write_crash_log(exc: BaseException) -> Path | None:

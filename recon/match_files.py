@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import FileFormatError, UsageError
+from .errors import FileFormatError, OutputError, UsageError
 from .sources.files import read_export
 
 __all__ = ["DUPLICATE_COLUMNS", "LINK_COLUMNS", "match_files", "read_settings"]
@@ -157,6 +157,7 @@ def match_files(
 
     Raises:
         UsageError: ``entity`` is neither companies nor contacts, or no Salesforce file.
+        OutputError: ``out_dir`` or a file in it cannot be written.
         FileFormatError: an export file is malformed (see :func:`recon.sources.files.read_export`).
 
     Examples:
@@ -204,11 +205,10 @@ def match_files(
         links.sort(["hubspot_id", "salesforce_id"]).write_csv(out / "links.csv")
         dups.sort(["source", "record_id_l", "record_id_r"]).write_csv(out / "duplicates.csv")
     except OSError as exc:
-        where = exc.filename or out
-        raise UsageError(
-            f"cannot write the results into {out}: {where}: {exc.strerror or exc}",
-            hint="--out names a folder recon may create or write links.csv and duplicates.csv in",
-        ) from None
+        # the file in the folder that failed (links.csv a folder), else the folder given
+        inside = exc.filename is not None and Path(exc.filename).parent == out
+        where = Path(exc.filename) if inside else out
+        raise OutputError.writing("the results", where, exc, option="--out") from None
     tiers = {t: n for t, n in links.group_by("tier").len().rows()}
     summary = {
         "records": {"hubspot": left.height, "salesforce": right.height},

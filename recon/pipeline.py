@@ -31,6 +31,7 @@ from .errors import (
     BudgetExhausted,
     ExitCode,
     LockedError,
+    OutputError,
     PartialFailure,
     ReconError,
     UsageError,
@@ -480,9 +481,10 @@ def _run_stages(
                     "order by started_at desc, rowid desc limit 1"
                 ).fetchone()
                 summary["apply_run_id"] = row[0] if row else None
-            _export(db, cfg, parent, summary, export_formats)
+            first = _export(db, cfg, parent, summary, export_formats)
             if errors := summary.get("export_errors"):
-                raise AuditError(
+                # a file that cannot be written is an OutputError, as in `recon audit export`
+                raise (OutputError if isinstance(first, OutputError) else AuditError)(
                     f"the audit export failed for {len(errors)} file(s): {errors[0]['error']}",
                     hint="the writes are applied and audited in the store: export them again with "
                     "`recon audit export`",
@@ -643,7 +645,9 @@ def _export(
     parent: str,
     summary: dict[str, Any],
     formats: Iterable[str],
-) -> None:
+) -> Exception | None:
+    """Write the audit exports of the run's applies into ``[store] exports_dir``; the first
+    failure (each is listed under ``export_errors``; the other files are still written)."""
     from .audit import anchor, export
 
     out_dir = Path(cfg.store.exports_dir)
@@ -654,6 +658,7 @@ def _export(
         (summary.get("resumed_apply_run_id"), f"audit-{parent}-resumed"),
     ]
     failures: list[dict[str, str]] = []
+    first: Exception | None = None
     if not summary.get("dry_run"):
         for apply_run, stem in runs:
             if not apply_run:
@@ -667,9 +672,11 @@ def _export(
                         "audit export %s failed: %s", path, exc
                     )  # nor hides the apply's outcome
                     failures.append({"file": str(path), "error": f"{type(exc).__name__}: {exc}"})
+                    first = first or exc
                     continue
                 files.append(str(path))
     summary["exports"] = files
     if failures:
         summary["export_errors"] = failures
     summary["audit_anchor"] = anchor(db)
+    return first

@@ -288,7 +288,7 @@ def export_items(result: PlanResult, out: str | Path, fmt: str | None = None) ->
 
     Raises:
         UsageError: unknown format, or a file name naming another one.
-        AuditError: the file cannot be written (or an xlsx sheet cannot hold the rows).
+        OutputError: the file cannot be written; AuditError: an xlsx sheet cannot hold the rows.
 
     Examples:
         >>> import os, tempfile

@@ -415,8 +415,19 @@ def _check_schema(
             kind = sf.raw_type  # compared as phone numbers or websites, written as text
         elif kind == "text" and m.kind == "country":
             kind = "country"  # text the mapping holds a country: compared as countries
-    elif hs is not None and not problems:
-        kind = hs.kind if m.derived else kind
+    elif (
+        (known := hs if sf is None else sf if hs is None else None) is not None
+        and not problems
+        and (m.derived or not m.default)
+    ):
+        # one system's schema is not stored (its records were only loaded from export files,
+        # which carry none): the field known says what a custom mapping's values are, so a
+        # file's "No" or "1,000" is compared with the API's false or 1000 as a checkbox or a
+        # number (as text, every format-only difference was a change); a default mapping
+        # keeps its own kind
+        kind = known.kind
+        if kind == "text" and sf is not None and sf.raw_type in ("phone", "url"):
+            kind = sf.raw_type
     to_sf, to_hs = m.to_salesforce, m.to_hubspot
     writes = writes_of(m.rule, direction)
     # checked whatever else is wrong with the entry: every problem is reported at once

@@ -33,7 +33,7 @@ from writers.crm_env import (  # noqa: F401  (fixtures)
 from recon import review
 from recon.apply import apply_plan
 from recon.audit import anchor, append, build_undo_plan, escape_formula, export, verify
-from recon.errors import AuditError, UsageError
+from recon.errors import OutputError, UsageError
 from recon.store import open_store, transaction
 
 EVIL = ['=HYPERLINK("http://evil")', "+1+1", "-2", "@SUM(A1)", "\tTab", "\rCR"]
@@ -106,7 +106,7 @@ def test_an_anchor_checked_against_an_empty_audit_says_it_is_empty() -> None:
 
 def test_an_export_under_a_file_says_the_file_is_no_folder(tmp_path: Path) -> None:
     (tmp_path / "audit.csv").write_text("x", encoding="utf-8")
-    with pytest.raises(AuditError, match=r"audit\.csv is a file, not a folder"):
+    with pytest.raises(OutputError, match=r"audit\.csv is a file, not a folder"):
         export(open_store(":memory:"), "csv", tmp_path / "audit.csv" / "inner.csv")
 
 

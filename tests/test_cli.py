@@ -392,12 +392,12 @@ def test_user_mistakes_with_paths_are_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "out" / "links.csv").mkdir(parents=True)
     cases = [
         (["init", str(tmp_path / "new" / "sub" / "recon.toml")], 0, "wrote"),
-        (["init", str(tmp_path / "adir"), "--force"], 2, "is a folder"),
+        (["init", str(tmp_path / "adir"), "--force"], 1, "it is a folder"),
         (["init", "/proc/recon.toml"], 1, "cannot write"),
-        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "afile")], 2, "cannot write the results"),
-        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "out")], 2, "cannot write the results"),
+        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "afile")], 1, "cannot write the results"),
+        (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "out")], 1, "cannot write the results"),
         (["match-files", str(hs), str(sf), "--object", "companies", "--out", str(tmp_path / "o2"), "--settings", str(bad_settings)], 2, "not UTF-8"),
-        (["demo", "--dir", str(tmp_path / "afile"), "--no-review"], 2, "cannot use"),
+        (["demo", "--dir", str(tmp_path / "afile"), "--no-review"], 1, "cannot write the demo folder"),
         (["--config", str(tmp_path / "nope.toml"), "run", "--summary", str(tmp_path / "adir")], 3, ""),
     ]  # fmt: skip
     for args, code, says in cases:
@@ -415,8 +415,54 @@ def test_run_checks_its_summary_path_before_any_stage(tmp_path: Path) -> None:
     done = run_cli(
         "--config", str(conf), "run", "--stage", "match", "--summary", str(tmp_path / "adir")
     )
-    assert done.returncode == 2 and "cannot write the summary" in " ".join(done.stderr.split())
+    assert done.returncode == 1 and "cannot write the summary" in " ".join(done.stderr.split())
     assert not (tmp_path / "r.db").exists()  # nothing ran
+
+
+_WRITERS = {
+    # command line before the output path, the option naming it, what the error calls it
+    "init": (["init"], "PATH", "the config"),
+    "match-files": (["match-files", "hs.csv", "sf.csv", "--object", "companies", "--out"], "--out",
+                    "the results"),
+    "plan --items": (["plan", "--dry-run", "--items"], "--items", "the plan items"),
+    "audit export": (["audit", "export", "--out"], "--out", "the audit export"),
+    "run --summary": (["run", "--summary"], "--summary", "the summary"),
+    "demo": (["demo", "--no-review", "--dir"], "--dir", "the demo folder"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["under a file", "where nobody may write"])
+@pytest.mark.parametrize("command", list(_WRITERS))
+def test_an_output_that_cannot_be_written_is_one_error_in_every_command(
+    command: str, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`match-files` exited 2 and `audit export` 1 for the same problem: every command that
+    writes a file says it cannot alike (OutputError, exit 1), in one line naming the path and
+    why, with a hint naming the option to change."""
+    from plan_testdata import World, linked_leads
+
+    w = World(open_store(tmp_path / "data" / "recon.db"))  # the default store, for plan and audit
+    linked_leads(w, ["0"], {"jobtitle": "CEO"})
+    w.done()
+    (tmp_path / "hs.csv").write_text("Record ID,Company name\n1,Acme\n", encoding="utf-8")
+    (tmp_path / "sf.csv").write_text("Id,Name\n0015g00000AAAAAAA1,Acme\n", encoding="utf-8")
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    args, option, what = _WRITERS[command]
+    suffix = ".xlsx" if command == "plan --items" else ".csv"
+    target = (
+        tmp_path / "afile" / f"out{suffix}"
+        if where == "under a file"
+        else Path(f"/proc/recon-no/out{suffix}")
+    )
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, str(target)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1, err
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"error: cannot write {what} {target}: "), line
+    assert line.endswith(")") and option in line  # the hint names the option to change
+    if where == "under a file":
+        assert f"{tmp_path / 'afile'} is a file, not a folder" in line
 
 
 def test_eval_refuses_files_it_cannot_score(tmp_path: Path) -> None:

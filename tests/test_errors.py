@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from recon.cli import main
-from recon.errors import AuthError, ReconError, SourceError, redact, register_secret
+from recon.errors import (
+    AuthError,
+    ExitCode,
+    OutputError,
+    ReconError,
+    SourceError,
+    redact,
+    register_secret,
+)
 
 
 def test_registered_secrets_are_blanked_in_every_error_of_the_tree() -> None:
@@ -35,6 +43,28 @@ def test_secrets_are_blanked_inside_json_text() -> None:
         for text in (json.dumps(doc), json.dumps(doc, ensure_ascii=False), canonical_json(doc)):
             assert redact(text).count("***") == 1, text
             assert json.loads(redact(text)) == {"error": "refused: ***"}
+
+
+@pytest.mark.parametrize(
+    ("failure", "path", "says", "hint"),
+    [
+        (PermissionError(13, "Permission denied"), "ro/a.csv", "Permission denied", "folder you may write to"),
+        (OSError(28, "No space left on device"), "a.csv", "No space left", "free some disk space"),
+        (FileNotFoundError(2, "No such file or directory"), "afile/a.csv", "afile is a file, not a folder", "name another --out"),
+        (FileExistsError(17, "File exists"), "afile", "it is a file, not a folder", "name another --out"),
+        (RuntimeError("IO error: Read-only file system (os error 30)"), "a.csv", "Read-only file system", "folder you may write to"),
+    ],
+)  # fmt: skip
+def test_an_output_that_cannot_be_written_names_the_path_why_and_what_to_do(
+    failure: BaseException, path: str, says: str, hint: str, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    err = OutputError.writing("the export", tmp_path / path, failure, option="--out")
+    assert err.exit_code == ExitCode.UNEXPECTED == 1 and isinstance(err, ReconError)
+    assert err.message.startswith(f"cannot write the export {tmp_path / path}: ")
+    assert says in err.message.split(": ", 1)[1]
+    assert err.path == str(tmp_path / path) and hint in (err.hint or "")
+    assert "\n" not in str(err)
 
 
 def _echo(request: http.server.BaseHTTPRequestHandler) -> tuple[int, str, bytes]:

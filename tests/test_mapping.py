@@ -233,6 +233,48 @@ def test_no_schemas_means_no_checks() -> None:
     assert {m.salesforce_object for m in chk.mappings if m.hubspot == "x"} == {"Lead", "Contact"}
 
 
+@pytest.mark.parametrize(
+    ("stored", "spec", "kind"),
+    [
+        ("salesforce", sf_field("X__c", "boolean"), "bool"),
+        ("salesforce", sf_field("X__c", "double"), "number"),
+        ("salesforce", sf_field("X__c", "multipicklist", picklist=["a", "b"]), "multi"),
+        ("salesforce", sf_field("X__c", "phone"), "phone"),
+        ("salesforce", sf_field("X__c", "string"), "text"),
+        ("hubspot", hs_prop("x", "bool", "booleancheckbox"), "bool"),
+        ("hubspot", hs_prop("x", "number", "number"), "number"),
+        ("hubspot", hs_prop("x", "date", "date"), "date"),
+    ],
+)
+def test_a_custom_mapping_with_one_schema_stored_takes_its_fields_kind(
+    stored: str, spec: dict[str, Any], kind: str
+) -> None:
+    """The other system's records come from export files (no schema): the field known says
+    how the values compare; a default mapping keeps its own kind."""
+    sch = schemas()
+    if stored == "salesforce":
+        sch[("salesforce", "Lead")] = [*sch[("salesforce", "Lead")], spec]
+        del sch[("hubspot", "contacts")]
+    else:
+        sch[("hubspot", "contacts")] = [*sch[("hubspot", "contacts")], spec]
+        del sch[("salesforce", "Lead")]
+    section = MappingSection(
+        fields=[
+            {
+                "object": "contacts",
+                "hubspot": "x",
+                "salesforce": "X__c",
+                "salesforce_object": "Lead",
+            }
+        ]
+    )
+    chk = check_mappings(section, sch)
+    assert chk.errors == []
+    kinds = {(m.hubspot, m.kind) for m in chk.for_object("contacts", "Lead")}
+    assert ("x", kind) in kinds
+    assert {("annualrevenue", "number"), ("country", "country"), ("website", "url")} <= kinds
+
+
 # --------------------------------------------------------------------------- validation
 
 

@@ -672,7 +672,7 @@ def test_the_summary_file_says_running_until_the_run_ends_and_the_log_is_dated(
                 str(blocked / "s.json"),
             ]
         )
-    assert exit_.value.code == 2 and "o.txt is a file, not a folder" in capsys.readouterr().err
+    assert exit_.value.code == 1 and "o.txt is a file, not a folder" in capsys.readouterr().err
     # refused after the "running" placeholder: the file says failed, not running for ever
     monkeypatch.undo()
     for argv in (["--stage", "replan"], []):

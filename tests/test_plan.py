@@ -175,6 +175,73 @@ def test_equal_after_normalisation_plans_nothing(hs: dict[str, Any], sf: dict[st
     assert plan(w).items == []
 
 
+_FLAG, _SEATS = ("vip", "VIP__c"), ("seats", "Seats__c")
+
+
+@pytest.mark.parametrize(
+    ("from_file", "field", "file_value", "api_value", "writes"),
+    [
+        # HubSpot's records from an export file (no HubSpot schema stored), Salesforce's JSON
+        *(("hubspot", _FLAG, typed, False, []) for typed in ("false", "False", "0", "No")),
+        *(("hubspot", _FLAG, typed, True, []) for typed in ("true", "1", "Yes", "TRUE")),
+        ("hubspot", _FLAG, "", False, []),  # unticked is Salesforce's "no value"
+        ("hubspot", _FLAG, "true", False, [("salesforce", "VIP__c", True)]),
+        ("hubspot", _FLAG, "No", True, [("hubspot", "vip", "true")]),
+        ("hubspot", _FLAG, None, True, [("hubspot", "vip", "true")]),
+        *(("hubspot", _SEATS, typed, 17, []) for typed in ("17", "17.0", " 17 ")),
+        ("hubspot", _SEATS, "1,000", 1000.0, []),
+        ("hubspot", _SEATS, "18", 17, [("hubspot", "seats", "17")]),
+        ("hubspot", _SEATS, "", 0, [("hubspot", "seats", "0")]),  # a blank stays blank
+        ("hubspot", _SEATS, "17", None, [("salesforce", "Seats__c", 17.0)]),
+        # Salesforce's records from an export file (no Salesforce schema), HubSpot's strings
+        *(("salesforce", _FLAG, typed, "false", []) for typed in ("false", "False", "0", "No")),
+        *(("salesforce", _FLAG, typed, "true", []) for typed in ("true", "1", "Yes")),
+        ("salesforce", _FLAG, "", "false", []),
+        ("salesforce", _FLAG, "0", "true", [("salesforce", "VIP__c", True)]),
+        *(("salesforce", _SEATS, typed, "17", []) for typed in ("17", "17.0", "17.00")),
+        ("salesforce", _SEATS, "1,000", "1000", []),
+        ("salesforce", _SEATS, "1,000", "100", [("hubspot", "seats", "1000")]),
+    ],
+)
+def test_a_custom_mappings_values_from_an_export_file_compare_by_the_known_fields_kind(
+    from_file: str, field: tuple[str, str], file_value: Any, api_value: Any, writes: list[Any]
+) -> None:
+    """A custom mapping whose one side was only loaded from export files (no schema stored for
+    it) compared as text: a file's "0", "Yes" or "17.0" against the API's false, true or 17
+    was planned as a change (and Salesforce's true written to HubSpot as "True"). The field
+    the other side's schema knows says what the values are."""
+    sch = schemas()
+    sch[("hubspot", "contacts")] += [
+        {"name": "vip", "type": "bool", "fieldType": "booleancheckbox"},
+        {"name": "seats", "type": "number", "fieldType": "number"},
+    ]
+    sch[("salesforce", "Lead")] += [
+        {"name": "VIP__c", "type": "boolean", "updateable": True, "createable": True},
+        {"name": "Seats__c", "type": "double", "updateable": True, "createable": True},
+    ]
+    del sch[("hubspot", "contacts") if from_file == "hubspot" else ("salesforce", "Lead")]
+    hs_prop, sf_field = field
+    hs_value, sf_value = (
+        (file_value, api_value) if from_file == "hubspot" else (api_value, file_value)
+    )
+    w = World(with_schemas=False)
+    origin = {"origin": "file:export.csv"}
+    linked_contact(
+        w,
+        {"email": EMAIL, hs_prop: hs_value},
+        {"Email": EMAIL, sf_field: sf_value},
+        sf_obj="Lead",
+        hs_cols=origin if from_file == "hubspot" else None,
+        sf_cols=origin if from_file == "salesforce" else None,
+    )
+    custom = [
+        {"object": "contacts", "hubspot": h, "salesforce": s, "salesforce_object": "Lead"}
+        for h, s in (_FLAG, _SEATS)
+    ]
+    res = plan(w, cfg(create_missing=False, fields=custom), schemas=sch)
+    assert [(i["system"], i["field"], i["after"]) for i in res.items] == writes
+
+
 def test_owner_mapping_by_email() -> None:
     w = World()
     linked_contact(w, {"email": EMAIL, "hubspot_owner_id": "8"}, {"Email": EMAIL, "OwnerId": None})
