@@ -73,6 +73,7 @@ from .review_queue import (
     tier_precision,
 )
 from .review_stale import stale_of
+from .review_text import SCORE_FORMAT, format_score
 from .store import transaction
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "HELD",
     "QueueFilter",
     "QueuePage",
+    "SCORE_FORMAT",
     "approve_plan_items",
     "BulkPreview",
     "bulk_approve",
@@ -96,6 +98,7 @@ __all__ = [
     "decisions_over_time",
     "ensure_queue",
     "ensure_search",
+    "format_score",
     "item_detail",
     "queue",
     "record_link",

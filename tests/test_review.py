@@ -692,6 +692,16 @@ def test_undo_only_touches_the_reviewers_own_decisions(db: sqlite_utils.Database
 
 
 @pytest.mark.parametrize(
+    ("score", "shown"),
+    [(1, "1.000"), (1.0, "1.000"), (0.9, "0.900"), (0.87041, "0.870"), (0, "0.000"), (None, "—")],
+)
+def test_one_score_format(score: float | None, shown: str) -> None:
+    assert review.format_score(score) == shown
+    if score is not None:  # the same format the app's table columns take
+        assert review.SCORE_FORMAT % score == shown
+
+
+@pytest.mark.parametrize(
     ("signed_in", "env", "configured", "expected"),
     [
         ("sue", "env-rev", "cfg-rev", "sue"),

@@ -127,7 +127,7 @@ def explanation(detail: dict[str, Any]) -> None:
     exp = detail["explanation"]
     if detail["item"]["kind"] == "duplicate":
         st.markdown(
-            f"**Cluster of {detail['item']['members']} records** · weakest link {detail['item']['score']:.3f}"
+            f"**Cluster of {detail['item']['members']} records** · weakest link {review.format_score(detail['item']['score'])}"
         )
         pairs = [
             {
@@ -138,7 +138,15 @@ def explanation(detail: dict[str, Any]) -> None:
             for p in detail["pairs"]
         ]
         if pairs:
-            st.dataframe(pd.DataFrame(pairs), hide_index=True, width="stretch")
+            st.dataframe(
+                pd.DataFrame(pairs),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "score": st.column_config.NumberColumn(format=review.SCORE_FORMAT),
+                    "weight": st.column_config.NumberColumn(format="%+.2f"),
+                },
+            )
         levels = [lv for p in detail["pairs"][:1] for lv in p["explanation"]]
     elif exp:
         levels = exp["levels"]
@@ -146,7 +154,7 @@ def explanation(detail: dict[str, Any]) -> None:
         levels = []
     if exp:
         st.markdown(
-            f"**{'Link score' if detail['item']['kind'] == 'conflict' else 'Score'} {exp['score']:.3f}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
+            f"**{'Link score' if detail['item']['kind'] == 'conflict' else 'Score'} {review.format_score(exp['score'])}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
         )
         if exp["flags"]:
             st.warning("Flags: " + ", ".join(exp["flags"]))

@@ -224,7 +224,7 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
         column_config={
             "": st.column_config.TextColumn(width=30),
             "Score": st.column_config.ProgressColumn(
-                min_value=0.0, max_value=1.0, format="%.3f", width="small"
+                min_value=0.0, max_value=1.0, format=review.SCORE_FORMAT, width="small"
             ),
             "Item": st.column_config.TextColumn(width="large"),
         },
@@ -564,7 +564,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         # no decision icon in the label: a label that changes under the widget (a decision
         # made) would make it lose its choice and jump to another item
         format_func=lambda i: (
-            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {'—' if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
+            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {review.format_score(by_id[i]['score'])} · {by_id[i]['title']}"
         ),
         key="item",
     )

@@ -727,3 +727,26 @@ def test_undo_opens_the_undone_item_even_from_another_page(store: sqlite_utils.D
     run(at.button(key="btn_undo").click())
     assert at.session_state["item"] == item_id
     assert not [r for r in decisions(store, item_id) if r["label"] == "match"]
+
+
+def test_scores_read_alike_everywhere(store: sqlite_utils.Database) -> None:
+    """0.99 showed as 0.99 in the item picker and 0.990 in the table and the explanation."""
+    first = review.queue(store, review.QueueFilter(kinds=("link",))).items[0]
+    item = first["item_id"]
+    store.execute("update pairs set score = 0.99 where pair_id = ?", [item])
+    store.execute("delete from review_state")  # indexed again with the new score
+    at = start(f_kinds=["link"], item=item)
+    assert at.session_state["item"] == item
+    [label] = [o for o in at.selectbox(key="item").options if o.endswith(" · " + first["title"])]
+    assert " · 0.990 · " in label
+    assert any(m.value.startswith("**Score 0.990**") for m in at.markdown)
+    [table] = [d for d in at.dataframe if "Score" in d.value.columns]
+    assert json.loads(table.proto.columns)["Score"]["type_config"]["format"] == review.SCORE_FORMAT
+    at = start(f_kinds=["duplicate"])
+    cluster = review.item_detail(store, at.session_state["item"])
+    weakest = review.format_score(cluster["item"]["score"])
+    assert any(f"weakest link {weakest}" in m.value for m in at.markdown)
+    [pairs] = [d for d in at.dataframe if "pair" in d.value.columns]
+    assert json.loads(pairs.proto.columns)["score"]["type_config"]["format"] == (
+        review.SCORE_FORMAT
+    )
