@@ -123,6 +123,21 @@ def stale_versions(stale: dict[str, Any]) -> None:
     st.dataframe(frame, width="stretch")
 
 
+#: the explanation table's columns, in order: the weight (what each comparison adds to the
+#: total, log2 Bayes factor) before the long meaning
+EXPLANATION_COLUMNS: dict[str, Any] = {
+    "comparison": st.column_config.TextColumn("comparison"),  # as wide as their words
+    "level": st.column_config.TextColumn("level"),
+    "weight": st.column_config.NumberColumn(
+        "weight",
+        format="%+.2f",
+        width=64,
+        help="What this comparison adds to the total weight (log2 Bayes factor)",
+    ),
+    "meaning": st.column_config.TextColumn("meaning", width="large"),
+}
+
+
 def explanation(detail: dict[str, Any]) -> None:
     exp = detail["explanation"]
     if detail["item"]["kind"] == "duplicate":
@@ -191,8 +206,13 @@ def explanation(detail: dict[str, Any]) -> None:
             .properties(height=alt.Step(26))
         )
         st.altair_chart(chart, width="stretch")
+        # the weight (what each comparison adds to the total) before the long meaning: seen
+        # beside the action panel without scrolling sideways; the meaning last, whole on hover
         st.dataframe(
-            frame[["comparison", "level", "meaning", "weight"]], hide_index=True, width="stretch"
+            frame[list(EXPLANATION_COLUMNS)],
+            hide_index=True,
+            width="stretch",
+            column_config=EXPLANATION_COLUMNS,
         )
 
 

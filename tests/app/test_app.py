@@ -729,6 +729,20 @@ def test_undo_opens_the_undone_item_even_from_another_page(store: sqlite_utils.D
     assert not [r for r in decisions(store, item_id) if r["label"] == "match"]
 
 
+def test_the_explanation_shows_the_weight_before_the_long_meaning(
+    store: sqlite_utils.Database,
+) -> None:
+    """The weight column sat behind the long meaning column, off-screen beside the action
+    panel: it comes before the meaning, narrow, and the meaning is last."""
+    at = start(f_kinds=["link"])
+    [table] = [d for d in at.dataframe if "meaning" in d.value.columns]
+    assert list(table.value.columns) == ["comparison", "level", "weight", "meaning"]
+    config = json.loads(table.proto.columns)
+    assert config["weight"]["type_config"] == {"type": "number", "format": "%+.2f"}
+    assert isinstance(config["weight"]["width"], int) and config["weight"]["width"] <= 100
+    assert config["meaning"]["width"] == "large"
+
+
 def test_scores_read_alike_everywhere(store: sqlite_utils.Database) -> None:
     """0.99 showed as 0.99 in the item picker and 0.990 in the table and the explanation."""
     first = review.queue(store, review.QueueFilter(kinds=("link",))).items[0]
