@@ -47,7 +47,14 @@ import sqlite_utils
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
 from .plan import APPROVED_LABELS, proposed_choice
-from .review_detail import CLUSTER_ANSWERS, _chosen_values, _merge_item, item_detail, record_link
+from .review_detail import (
+    CLUSTER_ANSWERS,
+    _chosen_values,
+    _merge_item,
+    current_master,
+    item_detail,
+    record_link,
+)
 from .review_plan import (
     HELD,
     approve_plan_items,
@@ -387,11 +394,21 @@ def choose_master(
     *,
     reviewer: str | None,
     based_on_version: int,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Choose the record a duplicate cluster is merged into (``master`` / ``approve``).
+
+    Returns the decision row written, or None when ``record_id`` already is the cluster's
+    master (the reviewer's current choice, else the plan's): nothing new is recorded, so a
+    repeated choice adds no decision (and no step for undo to take back).
 
     Raises:
         ReviewError: not a cluster, or the record is not one of its members.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> choose_master(open_store(":memory:"), "x", "hubspot", "1", reviewer="a", based_on_version=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.ReviewError: no review item 'x' in the queue
     """
     item = _queue_row(db, cluster_id)
     if item["kind"] != "duplicate" or (source, record_id) not in _members(db, item):
@@ -401,15 +418,19 @@ def choose_master(
         [item["run_id"], cluster_id, record_id],
     ).fetchone()[0]
     choice = {"master": record_id, "source": source, "object": obj}
-    return _write(
-        db,
-        item,
-        "master",
-        "approve",
-        reviewer=reviewer,
-        based_on_version=based_on_version,
-        choice=choice,
-    )
+    with transaction(db):  # the master read and the write in one transaction
+        now = current_master(db, cluster_id, _merge_item(db, cluster_id))
+        if now is not None and now["record_id"] == str(record_id):
+            return None  # already the master: a second decision would only repeat it
+        return _write(
+            db,
+            item,
+            "master",
+            "approve",
+            reviewer=reviewer,
+            based_on_version=based_on_version,
+            choice=choice,
+        )
 
 
 def split_cluster(

@@ -345,7 +345,6 @@ def _master_of(
 
     survivors: dict[str, Any] = {}
     values: dict[str, Any] = {}
-    planned = None
     plan_run = _latest_run(db, "plan", forward=True) if merge_item_id else None
     merge = merge_as_decided(db, plan_run, merge_item_id) if plan_run and merge_item_id else None
     if merge is not None:
@@ -353,12 +352,18 @@ def _master_of(
         payload = merge["payload"]
         survivors = {f: d.get("value") for f, d in (payload.get("survivorship") or {}).items()}
         values = payload.get("values") or {}
-        row = db.execute(
-            "select json_extract(payload, '$.master') from plan_items where run_id = ? "
-            "and item_id = ?",
-            [plan_run, merge_item_id],
-        ).fetchone()
-        planned = row[0] if row else None
+    master = current_master(db, cluster_id, merge_item_id)
+    if master is None:
+        return None
+    return {**master, "survivors": survivors, "values": values}
+
+
+def current_master(
+    db: sqlite_utils.Database, cluster_id: str, merge_item_id: str | None
+) -> dict[str, Any] | None:
+    """The record a cluster merges into now, cheaply (no survivorship): the reviewer's current
+    ``master`` decision, else the latest plan's merge item's master (``{"record_id", "by":
+    "reviewer" | "plan"}``), or None."""
     dec = db.execute(
         "select label, choice from decisions where item_id = ? and kind = 'master' "
         "and superseded = 0 order by decision_id desc limit 1",
@@ -371,15 +376,14 @@ def _master_of(
             choice = dec[1]
         chosen = choice.get("master") if isinstance(choice, dict) else choice
         if chosen:
-            return {
-                "record_id": str(chosen),
-                "by": "reviewer",
-                "survivors": survivors,
-                "values": values,
-            }
-    if planned:
-        return {"record_id": str(planned), "by": "plan", "survivors": survivors, "values": values}
-    return None
+            return {"record_id": str(chosen), "by": "reviewer"}
+    if not merge_item_id:
+        return None
+    row = db.execute(
+        "select json_extract(payload, '$.master') from plan_items where run_id = ? and item_id = ?",
+        [_latest_run(db, "plan", forward=True), merge_item_id],
+    ).fetchone()
+    return {"record_id": str(row[0]), "by": "plan"} if row and row[0] else None
 
 
 def _merge_item(db: sqlite_utils.Database, cluster_id: str) -> str | None:

@@ -457,6 +457,33 @@ def test_choose_master(db: sqlite_utils.Database) -> None:
         )
 
 
+def test_choosing_the_master_a_cluster_has_records_nothing(db: sqlite_utils.Database) -> None:
+    """Picking the record that already is the master (the plan's, then the reviewer's own
+    choice) writes no repeat decision: there is nothing new to record, or for undo to take."""
+    cluster = first(db, "duplicate")["item_id"]
+    detail = review.item_detail(db, cluster)
+    planned = detail["master"]
+    assert planned is not None and planned["by"] == "plan"
+    source = detail["records"][0]["source"]
+    assert (
+        review.choose_master(
+            db, cluster, source, planned["record_id"], reviewer="ana", based_on_version=0
+        )
+        is None
+    )
+    assert current(db, cluster) == []
+    other = next(
+        r["record_id"] for r in detail["records"] if r["record_id"] != planned["record_id"]
+    )
+    row = review.choose_master(db, cluster, source, other, reviewer="ana", based_on_version=0)
+    assert row is not None and row["version"] == 1
+    again = review.choose_master(db, cluster, source, other, reviewer="ben", based_on_version=1)
+    assert again is None
+    assert [(r["kind"], r["version"], r["reviewer"]) for r in current(db, cluster)] == [
+        ("master", 1, "ana")
+    ]
+
+
 def test_split_a_cluster(db: sqlite_utils.Database) -> None:
     cluster = next(i for i in all_items(db, kinds=("duplicate",)) if i["members"] == 3)
     ids = [r["record_id"] for r in review.item_detail(db, cluster["item_id"])["records"]]

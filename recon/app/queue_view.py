@@ -46,7 +46,9 @@ HELP = {
 # --------------------------------------------------------------------------- callbacks
 
 
-def _run(action: Any, done: str, next_id: str | None) -> None:
+def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> None:
+    """Record a decision; ``unchanged`` is said when the library records nothing (the choice
+    stands already)."""
     try:
         row = action()
     except ReviewerConflict as exc:
@@ -58,6 +60,9 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
         return
     except ReconError as exc:
         flash("error", md(exc))
+        return
+    if row is None:
+        flash("info", unchanged or "Unchanged: nothing recorded.")
         return
     flash(
         "success",
@@ -121,15 +126,19 @@ def _choose_value(
     )
 
 
-def _choose_master(item_id: str, version: int, widget: str) -> None:
-    source, record_id = str(st.session_state[widget]).split("|", 1)
+def _choose_master(item_id: str, version: int, widget: str, names: dict[str, str]) -> None:
+    picked = str(st.session_state[widget])
+    source, record_id = picked.split("|", 1)
     db = session().db
+    name = names.get(picked, record_id)
     _run(
         lambda: review.choose_master(
             db, item_id, source, record_id, reviewer=reviewer(), based_on_version=version
         ),
         f"master {record_id}",
         None,
+        unchanged=f"Master unchanged: {md(name)} already is the master of this cluster; "
+        "nothing recorded.",
     )
 
 
@@ -435,7 +444,12 @@ def _cluster_actions(
         "Set master",
         key="btn_master",
         on_click=_choose_master,
-        args=(iid, versions.get("master", 0), f"master_pick:{iid}:{master.get('record_id')}"),
+        args=(
+            iid,
+            versions.get("master", 0),
+            f"master_pick:{iid}:{master.get('record_id')}",
+            names,
+        ),
         width="stretch",
     )
     st.markdown("**Split** (move records out of this cluster)")

@@ -77,6 +77,12 @@ def texts(at: AppTest) -> str:
     )
 
 
+def _plain(at: AppTest) -> str:
+    """The page's messages and toasts, markdown escapes removed."""
+    shown = texts(at) + " " + " ".join(str(t.value) for t in at.toast)
+    return shown.replace("\\", "")
+
+
 def test_first_page_shows_the_best_item_to_review(store: sqlite_utils.Database) -> None:
     at = start()
     best = review.queue(store, page_size=1).items[0]
@@ -764,3 +770,23 @@ def test_scores_read_alike_everywhere(store: sqlite_utils.Database) -> None:
     assert json.loads(pairs.proto.columns)["score"]["type_config"]["format"] == (
         review.SCORE_FORMAT
     )
+
+
+def test_setting_the_master_a_cluster_has_records_nothing(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    picker = keyed(at.selectbox, f"master_pick:{item_id}:")
+    now = picker.format_func(picker.value)
+    run(at.button(key="btn_master").click())  # the plan's master, untouched
+    assert decisions(store, item_id) == []
+    assert f"Master unchanged: {now}" in _plain(at)
+    at.session_state["item"] = item_id
+    run(at)
+    run(keyed(at.selectbox, f"master_pick:{item_id}:").select_index(1))
+    run(at.button(key="btn_master").click())
+    assert [(r["kind"], r["version"]) for r in decisions(store, item_id)] == [("master", 1)]
+    at.session_state["item"] = item_id
+    run(at)
+    run(at.button(key="btn_master").click())  # the reviewer's own master again
+    assert [(r["kind"], r["version"]) for r in decisions(store, item_id)] == [("master", 1)]
+    assert "Master unchanged" in texts(at)
