@@ -80,7 +80,7 @@ from .review_queue import (
     tier_precision,
 )
 from .review_stale import stale_of
-from .review_text import SCORE_FORMAT, format_score
+from .review_text import SCORE_FORMAT, decision_title, format_score, item_title
 from .store import transaction
 
 __all__ = [
@@ -102,11 +102,13 @@ __all__ = [
     "plan_item_counts",
     "plan_page",
     "decide",
+    "decision_title",
     "decisions_over_time",
     "ensure_queue",
     "ensure_search",
     "format_score",
     "item_detail",
+    "item_title",
     "queue",
     "record_link",
     "resolve_reviewer",

@@ -718,6 +718,44 @@ def test_undo_only_touches_the_reviewers_own_decisions(db: sqlite_utils.Database
     assert [r["reviewer"] for r in current(db, b)] == ["ben"]
 
 
+def test_decisions_are_named_by_their_records_even_after_their_item_left_the_queue(
+    db: sqlite_utils.Database,
+) -> None:
+    """What an undone decision was about, in the words the queue uses (the records' names),
+    also for an older decision whose item the latest match run no longer proposes."""
+    older, newer = all_items(db, kinds=("link",))[:2]
+    review.decide(db, older["item_id"], "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, newer["item_id"], "reject", reviewer="ana", based_on_version=0)
+    db.execute(
+        "insert into runs (run_id, stage, status, started_at) values ('match-2', 'match', 'ok', '2027-01-01T00:00:00Z')"
+    )
+    db.execute(
+        "insert into pairs select 'match-2', pair_id, kind, object, source_l, object_l, record_id_l, source_r, "
+        "object_r, record_id_r, score, match_weight, tier, explanation, cluster_id, flags from pairs where pair_id = ?",
+        [newer["item_id"]],
+    )
+    review.ensure_queue(db)
+    assert review.item_title(db, older["item_id"]) is None  # left the queue
+    [undone] = review.undo_last(db, "ana")
+    assert review.decision_title(db, undone) == newer["title"]
+    [undone] = review.undo_last(db, "ana")  # reaches back to the older decision
+    assert undone["item_id"] == older["item_id"]
+    assert review.decision_title(db, undone) == older["title"]
+    assert older["item_id"] not in review.decision_title(db, undone)
+
+
+def test_a_value_chosen_for_a_merge_is_named_by_its_field_and_cluster(
+    db: sqlite_utils.Database,
+) -> None:
+    cluster = first(db, "duplicate")
+    row = review.choose_value(
+        db, cluster["item_id"], "city", "Oslo", source="hubspot:x", reviewer="ana",
+        based_on_version=0,
+    )  # fmt: skip
+    assert row["item_id"] != cluster["item_id"]  # decided on the merge's plan item
+    assert review.decision_title(db, row) == f"city of {cluster['title']}"
+
+
 @pytest.mark.parametrize(
     ("score", "shown"),
     [(1, "1.000"), (1.0, "1.000"), (0.9, "0.900"), (0.87041, "0.870"), (0, "0.000"), (None, "—")],

@@ -47,8 +47,8 @@ HELP = {
 
 
 def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> None:
-    """Record a decision; ``unchanged`` is said when the library records nothing (the choice
-    stands already)."""
+    """Record a decision; ``done`` names what was decided (the records, as the queue shows
+    them); ``unchanged`` is said when the library records nothing (the choice stands already)."""
     try:
         row = action()
     except ReviewerConflict as exc:
@@ -111,6 +111,7 @@ def _choose_value(
 ) -> None:
     pick = options[int(st.session_state.get(widget) or 0)]
     db = session().db
+    whose = pick.get("who") or SOURCES.get(pick["source"], pick["source"])
     _run(
         lambda: review.choose_value(
             db,
@@ -121,12 +122,15 @@ def _choose_value(
             reviewer=reviewer(),
             based_on_version=version,
         ),
-        f"{title or item_id} ({field_name} = {pick['value']!r} from {pick['source']})",
+        f"{title or review.item_title(db, item_id) or item_id} "
+        f"({field_name} = {pick['value']!r} from {whose})",
         next_id,
     )
 
 
-def _choose_master(item_id: str, version: int, widget: str, names: dict[str, str]) -> None:
+def _choose_master(
+    item_id: str, version: int, widget: str, names: dict[str, str], title: str = ""
+) -> None:
     picked = str(st.session_state[widget])
     source, record_id = picked.split("|", 1)
     db = session().db
@@ -135,22 +139,30 @@ def _choose_master(item_id: str, version: int, widget: str, names: dict[str, str
         lambda: review.choose_master(
             db, item_id, source, record_id, reviewer=reviewer(), based_on_version=version
         ),
-        f"master {record_id}",
+        f"{title} (master: {name})" if title else f"master {name}",
         None,
         unchanged=f"Master unchanged: {md(name)} already is the master of this cluster; "
         "nothing recorded.",
     )
 
 
-def _split(item_id: str, members: list[str], version: int, next_id: str | None = None) -> None:
+def _split(
+    item_id: str,
+    members: list[str],
+    version: int,
+    next_id: str | None = None,
+    names: dict[str, str] | None = None,
+    title: str = "",
+) -> None:
     moved = list(st.session_state.get(f"split_pick:{item_id}") or [])
     rest = [m for m in members if m not in moved]
     db = session().db
+    out = ", ".join((names or {}).get(m, m) for m in moved)
     _run(
         lambda: review.split_cluster(
             db, item_id, [moved, rest], reviewer=reviewer(), based_on_version=version
         ),
-        f"split {item_id} into {len(moved)} + {len(rest)}",
+        f"{title or review.item_title(db, item_id) or item_id} ({out} moved out, {len(rest)} stay)",
         next_id,
     )
 
@@ -440,6 +452,7 @@ def _cluster_actions(
         key=f"master_pick:{iid}:{master.get('record_id')}",  # opened anew when it changes
         label_visibility="collapsed",
     )
+    title = detail["item"]["title"]
     m2.button(
         "Set master",
         key="btn_master",
@@ -449,6 +462,7 @@ def _cluster_actions(
             versions.get("master", 0),
             f"master_pick:{iid}:{master.get('record_id')}",
             names,
+            title,
         ),
         width="stretch",
     )
@@ -468,7 +482,7 @@ def _cluster_actions(
         "Split",
         key="btn_split",
         on_click=_split,
-        args=(iid, ids, versions.get("split", 0), next_id),
+        args=(iid, ids, versions.get("split", 0), next_id, by_id, title),
         width="stretch",
     )
     # the fields the merge compares, by the CRM's own names (what a choice must name)
@@ -484,7 +498,11 @@ def _cluster_actions(
     name = f1.selectbox("Field", fields, key=field_key, label_visibility="collapsed")
     per = per_field[name]
     options = [
-        {"value": per.get(r["record_id"]), "source": f"{r['source']}:{r['record_id']}"}
+        {
+            "value": per.get(r["record_id"]),
+            "source": f"{r['source']}:{r['record_id']}",
+            "who": names[f"{r['source']}|{r['record_id']}"],  # the record, as messages name it
+        }
         for r in records
         if per.get(r["record_id"]) not in (None, "")
     ]
@@ -510,7 +528,7 @@ def _cluster_actions(
         "Keep this value",
         key="btn_survive",
         on_click=_choose_value,
-        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), widget),
+        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), widget, title),
     )
 
 

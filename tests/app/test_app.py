@@ -790,3 +790,72 @@ def test_setting_the_master_a_cluster_has_records_nothing(store: sqlite_utils.Da
     run(at.button(key="btn_master").click())  # the reviewer's own master again
     assert [(r["kind"], r["version"]) for r in decisions(store, item_id)] == [("master", 1)]
     assert "Master unchanged" in texts(at)
+
+
+def test_messages_name_the_records_not_internal_ids(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    cluster = at.session_state["item"]
+    title = review.item_title(store, cluster)
+    assert title
+    records = review.item_detail(store, cluster)["records"]
+    other = next(
+        r
+        for r in records
+        if r["record_id"] != review.item_detail(store, cluster)["master"]["record_id"]
+    )
+    run(
+        keyed(at.selectbox, f"master_pick:{cluster}:").set_value(
+            f"{other['source']}|{other['record_id']}"
+        )
+    )
+    run(at.button(key="btn_master").click())
+    shown = _plain(at)
+    assert f"on {title} (master: {other['name']} ({other['record_id']}))" in shown, shown
+    assert cluster not in shown
+    at.session_state["item"] = cluster
+    run(at)
+    run(at.selectbox(key=f"survive_field:{cluster}").set_value("city"))
+    run(keyed(at.radio, f"survive_value:{cluster}:city:").set_value(1))
+    run(at.button(key="btn_survive").click())
+    shown = _plain(at)
+    merge = review.item_detail(store, cluster)["merge_item_id"]
+    assert f"on {title} (city = " in shown and cluster not in shown and merge not in shown
+    run(at.button(key="btn_undo").click())  # the value, decided on the merge's plan item
+    shown = _plain(at)
+    assert f"Undone: conflict_value 'approve' on city of {title}" in shown, shown
+    assert merge not in shown
+    at.session_state["item"] = cluster
+    run(at)
+    moved = at.multiselect(key=f"split_pick:{cluster}").options[0]
+    run(at.multiselect(key=f"split_pick:{cluster}").select(moved))
+    run(at.button(key="btn_split").click())
+    shown = _plain(at)
+    assert f"on {title} ({moved} moved out" in shown and cluster not in shown, shown
+
+
+def test_undo_names_an_older_decision_by_its_records_after_its_item_left_the_queue(
+    store: sqlite_utils.Database,
+) -> None:
+    older, newer = review.queue(store, review.QueueFilter(kinds=("link",))).items[:2]
+    at = start(f_kinds=["link"], item=older["item_id"])
+    run(at.button(key="btn_approve").click())
+    run(at.selectbox(key="item").set_value(newer["item_id"]))
+    run(at.button(key="btn_reject").click())
+    # a new match run no longer proposes the older pair: its item leaves the queue
+    store.execute(
+        "insert into runs (run_id, stage, status, started_at) "
+        "values ('match-2', 'match', 'ok', '2027-01-01T00:00:00Z')"
+    )
+    store.execute(
+        "insert into pairs select 'match-2', pair_id, kind, object, source_l, object_l, "
+        "record_id_l, source_r, object_r, record_id_r, score, match_weight, tier, explanation, "
+        "cluster_id, flags from pairs where run_id != 'match-2' and pair_id != ?",
+        [older["item_id"]],
+    )
+    run(at.button(key="btn_undo").click())
+    assert f"Undone: link 'non_match' on {newer['title']}" in _plain(at)
+    run(at.button(key="btn_undo").click())
+    shown = _plain(at)
+    assert review.item_title(store, older["item_id"]) is None
+    assert f"Undone: link 'match' on {older['title']} (decided " in shown, shown
+    assert older["item_id"] not in shown
