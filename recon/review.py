@@ -54,6 +54,7 @@ from .review_detail import (
     current_master,
     item_detail,
     record_link,
+    settled_by_link,
 )
 from .review_plan import (
     HELD,
@@ -255,6 +256,23 @@ def _write(
     return row
 
 
+def _refuse_settled(db: sqlite_utils.Database, item: dict[str, Any]) -> None:
+    """A conflict whose link was rejected takes no decision (the rejection answers it)."""
+    if item["kind"] != "conflict" or not item.get("link_item_id"):
+        return
+    row = db.execute(
+        "select label, reviewer from decisions where item_id = ? and kind = 'link' "
+        "and superseded = 0 order by decision_id desc limit 1",
+        [item["link_item_id"]],
+    ).fetchone()
+    why = settled_by_link(item, {"label": row[0], "reviewer": row[1]} if row else None)
+    if why:
+        raise ReviewError(
+            f"conflict on {item['field']}: {why}",
+            hint="to decide it, undo or change the link's decision first",
+        )
+
+
 def decide(
     db: sqlite_utils.Database,
     item_id: str,
@@ -273,7 +291,8 @@ def decide(
 
     Raises:
         ReviewerConflict: the item's current version is not ``based_on_version``.
-        ReviewError: unknown item or action, or no reviewer.
+        ReviewError: unknown item or action, no reviewer, or a conflict whose link was
+            rejected (the rejection answers it).
 
     Examples:
         >>> from recon.store import open_store
@@ -285,6 +304,7 @@ def decide(
     label = ACTIONS[item["kind"]].get(action)
     if label is None:
         raise ReviewError(f"unknown action {action!r}", hint="use approve, reject or defer")
+    _refuse_settled(db, item)
     choice = None
     if item["kind"] == "conflict":
         choice = {"field": item["field"]}
@@ -340,8 +360,8 @@ def choose_value(
     reads each field's own current decision, :func:`recon.plan.field_choices`).
 
     Raises:
-        ReviewError: a link (its field values are chosen on its conflict items), or a
-            cluster with no merge planned yet.
+        ReviewError: a link (its field values are chosen on its conflict items), a
+            conflict whose link was rejected, or a cluster with no merge planned yet.
 
     Examples:
         >>> from recon.store import open_store
@@ -357,6 +377,7 @@ def choose_value(
             "a link's field values are chosen on its conflict items",
             hint="filter the queue by kind: conflicts",
         )
+    _refuse_settled(db, item)
     if item["kind"] == "conflict" and source in ("hubspot", "salesforce"):
         choice["side"] = source
     if item["kind"] == "duplicate":

@@ -498,6 +498,38 @@ def test_split_a_cluster(db: sqlite_utils.Database) -> None:
             review.split_cluster(db, cluster["item_id"], bad, reviewer="ana", based_on_version=1)
 
 
+def test_a_conflict_of_a_rejected_link_waits_for_nobody(db: sqlite_utils.Database) -> None:
+    """Rejecting a link answers its conflicts until the next plan leaves them out: they leave
+    the undecided queue (its count, `recon status`), count as decided, and take no decision;
+    undoing the rejection brings them back."""
+    conflict = first(db, "conflict")
+    cid, link = conflict["item_id"], conflict["link_item_id"]
+    undecided = review.queue(db, review.QueueFilter(kinds=("conflict",))).total
+    review.decide(db, link, "reject", reviewer="ben", based_on_version=0)
+    assert review.queue(db, review.QueueFilter(kinds=("conflict",))).total == undecided - 1
+    assert cid not in {i["item_id"] for i in all_items(db, kinds=("conflict",), status="undecided")}
+    [shown] = [i for i in all_items(db, kinds=("conflict",), status="decided")]
+    assert (shown["item_id"], shown["label"], shown["link_rejected"]) == (cid, None, 1)
+    tiers = {(t["kind"], t["object"]): t["decided"] for t in review.tier_counts(db)}
+    assert tiers[("conflict", conflict["object"])] == 1
+    detail = review.item_detail(db, cid)
+    assert detail["settled"] and "its link was rejected (by ben)" in detail["settled"]
+    for attempt in (
+        lambda: review.decide(db, cid, "reject", reviewer="ana", based_on_version=0),
+        lambda: review.decide(db, cid, "defer", reviewer="ana", based_on_version=0),
+        lambda: review.choose_value(
+            db, cid, conflict["field"], "x", source="hubspot", reviewer="ana", based_on_version=0
+        ),
+    ):
+        with pytest.raises(ReviewError, match="its link was rejected"):
+            attempt()
+    assert current(db, cid) == []
+    review.undo_last(db, "ben")  # the link is undecided again: so is its conflict
+    assert review.queue(db, review.QueueFilter(kinds=("conflict",))).total == undecided
+    assert review.item_detail(db, cid)["settled"] is None
+    review.decide(db, cid, "defer", reviewer="ana", based_on_version=0)
+
+
 # --------------------------------------------------------------------------- bulk and undo
 
 

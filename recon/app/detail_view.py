@@ -230,7 +230,7 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
     current = [h for h in detail["history"] if not h["superseded"]]
     answers = ANSWERS.get(item["kind"], ())
     main = [h for h in current if h["kind"] in answers and h["item_id"] == item["item_id"]]
-    if not main:
+    if not main and not detail.get("settled"):  # a conflict its link's rejection answers
         st.info("Not decided yet.")
     for h in current:
         choice = json.loads(h["choice"]) if h["choice"] else None
@@ -246,10 +246,11 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
         else:  # a master or a surviving value: part of the merge, not its answer
             st.caption(text)
     link = detail.get("link_decision")
-    if item["kind"] == "conflict" and link and link.get("label") in ("non_match", "reject"):
+    settled = detail.get("settled")
+    if settled:
         st.warning(
-            f"Its link was rejected ({md(link.get('reviewer') or '')}): no value of this "
-            "conflict will be written, and the next plan leaves it out."
+            f"{md(settled[:1].upper() + settled[1:])}. Nothing to decide here: to decide it, "
+            "undo or change the link's decision."
         )
     elif item["kind"] == "conflict" and not (link and link.get("label") in ("match", "approve")):
         st.info(

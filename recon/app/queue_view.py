@@ -226,13 +226,14 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
     frame = pd.DataFrame(
         [
             {
-                "": ICONS.get(it["label"], "•"),
+                "": ICONS.get(it["label"] or ("reject" if it.get("link_rejected") else None), "•"),
                 "Kind": it["kind"],
                 "Object": it["object"],
                 "Tier": it["tier"],
                 "Score": it["score"],
                 "Item": it["title"],
-                "Decision": it["label"] or "",
+                # a conflict of a rejected link: answered by the link's rejection
+                "Decision": it["label"] or ("link rejected" if it.get("link_rejected") else ""),
                 "By": it["reviewer"] or "",
             }
             for it in items
@@ -360,6 +361,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
     else:
         first = (labels[0], "btn_approve", _decide, (iid, "approve", version, next_id, title))
         blocked = False
+    # a conflict of a rejected link: the rejection answers it (the status above says so)
+    settled = detail.get("settled")
     c1, c2, c3 = st.columns(3)
     c1.button(
         first[0],
@@ -369,8 +372,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=first[2],
         args=first[3],
         shortcut="A",
-        help=HELP[kind][0],
-        disabled=blocked,
+        help=_settled_help(settled) or HELP[kind][0],
+        disabled=blocked or bool(settled),
     )
     c2.button(
         labels[1],
@@ -379,7 +382,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=_decide,
         args=(iid, "reject", version, next_id, title),
         shortcut="X",
-        help=HELP[kind][1],
+        help=_settled_help(settled) or HELP[kind][1],
+        disabled=bool(settled),
     )
     c3.button(
         labels[2],
@@ -388,10 +392,18 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=_decide,
         args=(iid, "defer", version, next_id, title),
         shortcut="D",
-        help="Decide later: stays in the undecided queue (D)",
+        help=_settled_help(settled) or "Decide later: stays in the undecided queue (D)",
+        disabled=bool(settled),
     )
     if kind == "duplicate":
         _cluster_actions(detail, versions, next_id)
+
+
+def _settled_help(settled: str | None) -> str | None:
+    """A disabled button's help: why the item takes no decision."""
+    if not settled:
+        return None
+    return f"Nothing to decide: {settled}. To decide it, undo or change the link's decision."
 
 
 def _current_choice(detail: dict[str, Any], item_id: str) -> dict[str, Any] | None:

@@ -613,12 +613,27 @@ def test_a_master_choice_leaves_the_cluster_undecided(store: sqlite_utils.Databa
     assert any("Not decided yet" in i.value for i in at.info)
 
 
-def test_a_conflict_of_a_rejected_link_says_so(store: sqlite_utils.Database) -> None:
+def test_a_conflict_of_a_rejected_link_says_so_and_takes_no_decision(
+    store: sqlite_utils.Database,
+) -> None:
+    """Rejecting a link answers its conflicts: they leave the undecided count (before the next
+    plan drops them), and under Decided they show why their buttons are disabled."""
+    conflicts = review.queue(store, review.QueueFilter(kinds=("conflict",))).total
     conflict = review.queue(store, review.QueueFilter(kinds=("conflict",))).items[0]
     link = review.item_detail(store, conflict["item_id"])["plan"]["link_item_id"]
-    review.decide(store, link, "reject", reviewer="ben", based_on_version=0)
-    at = start(f_kinds=["conflict"], item=conflict["item_id"])
-    assert "Its link was rejected" in texts(at)
+    review.decide(store, link, "reject", reviewer="ana@example.com", based_on_version=0)
+    at = start(f_kinds=["conflict"])
+    assert any(f"{conflicts - 1:,} items · undecided" in m.value for m in at.markdown)
+    assert conflict["item_id"] not in at.selectbox(key="item").options
+    at = start(f_kinds=["conflict"], f_status="decided", item=conflict["item_id"])
+    assert at.session_state["item"] == conflict["item_id"]
+    assert "Its link was rejected (by ana@example.com)" in _plain(at)
+    assert "Not decided yet" not in texts(at)
+    [table] = [d for d in at.dataframe if "Decision" in d.value.columns]
+    assert list(table.value["Decision"]) == ["link rejected"]
+    for key in ("btn_value", "btn_reject", "btn_defer"):
+        assert at.button(key=key).disabled, key
+        assert "Nothing to decide" in (at.button(key=key).help or "")
 
 
 def test_a_cleared_reviewer_field_signs_nobody_in(store: sqlite_utils.Database) -> None:
