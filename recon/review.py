@@ -47,7 +47,15 @@ import sqlite_utils
 from .errors import ReviewerConflict, ReviewError
 from .models import now_iso, stable_id
 from .plan import APPROVED_LABELS, proposed_choice
-from .review_detail import CLUSTER_ANSWERS, _chosen_values, _merge_item, item_detail, record_link
+from .review_detail import (
+    CLUSTER_ANSWERS,
+    _chosen_values,
+    _merge_item,
+    current_master,
+    item_detail,
+    record_link,
+    settled_by_link,
+)
 from .review_plan import (
     HELD,
     approve_plan_items,
@@ -73,6 +81,7 @@ from .review_queue import (
     tier_precision,
 )
 from .review_stale import stale_of
+from .review_text import SCORE_FORMAT, decision_title, format_score, item_title
 from .store import transaction
 
 __all__ = [
@@ -82,6 +91,7 @@ __all__ = [
     "HELD",
     "QueueFilter",
     "QueuePage",
+    "SCORE_FORMAT",
     "approve_plan_items",
     "BulkPreview",
     "bulk_approve",
@@ -93,10 +103,13 @@ __all__ = [
     "plan_item_counts",
     "plan_page",
     "decide",
+    "decision_title",
     "decisions_over_time",
     "ensure_queue",
     "ensure_search",
+    "format_score",
     "item_detail",
+    "item_title",
     "queue",
     "record_link",
     "resolve_reviewer",
@@ -243,6 +256,23 @@ def _write(
     return row
 
 
+def _refuse_settled(db: sqlite_utils.Database, item: dict[str, Any]) -> None:
+    """A conflict whose link was rejected takes no decision (the rejection answers it)."""
+    if item["kind"] != "conflict" or not item.get("link_item_id"):
+        return
+    row = db.execute(
+        "select label, reviewer from decisions where item_id = ? and kind = 'link' "
+        "and superseded = 0 order by decision_id desc limit 1",
+        [item["link_item_id"]],
+    ).fetchone()
+    why = settled_by_link(item, {"label": row[0], "reviewer": row[1]} if row else None)
+    if why:
+        raise ReviewError(
+            f"conflict on {item['field']}: {why}",
+            hint="to decide it, undo or change the link's decision first",
+        )
+
+
 def decide(
     db: sqlite_utils.Database,
     item_id: str,
@@ -261,7 +291,8 @@ def decide(
 
     Raises:
         ReviewerConflict: the item's current version is not ``based_on_version``.
-        ReviewError: unknown item or action, or no reviewer.
+        ReviewError: unknown item or action, no reviewer, or a conflict whose link was
+            rejected (the rejection answers it).
 
     Examples:
         >>> from recon.store import open_store
@@ -273,6 +304,7 @@ def decide(
     label = ACTIONS[item["kind"]].get(action)
     if label is None:
         raise ReviewError(f"unknown action {action!r}", hint="use approve, reject or defer")
+    _refuse_settled(db, item)
     choice = None
     if item["kind"] == "conflict":
         choice = {"field": item["field"]}
@@ -328,8 +360,8 @@ def choose_value(
     reads each field's own current decision, :func:`recon.plan.field_choices`).
 
     Raises:
-        ReviewError: a link (its field values are chosen on its conflict items), or a
-            cluster with no merge planned yet.
+        ReviewError: a link (its field values are chosen on its conflict items), a
+            conflict whose link was rejected, or a cluster with no merge planned yet.
 
     Examples:
         >>> from recon.store import open_store
@@ -345,6 +377,7 @@ def choose_value(
             "a link's field values are chosen on its conflict items",
             hint="filter the queue by kind: conflicts",
         )
+    _refuse_settled(db, item)
     if item["kind"] == "conflict" and source in ("hubspot", "salesforce"):
         choice["side"] = source
     if item["kind"] == "duplicate":
@@ -384,11 +417,21 @@ def choose_master(
     *,
     reviewer: str | None,
     based_on_version: int,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Choose the record a duplicate cluster is merged into (``master`` / ``approve``).
+
+    Returns the decision row written, or None when ``record_id`` already is the cluster's
+    master (the reviewer's current choice, else the plan's): nothing new is recorded, so a
+    repeated choice adds no decision (and no step for undo to take back).
 
     Raises:
         ReviewError: not a cluster, or the record is not one of its members.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> choose_master(open_store(":memory:"), "x", "hubspot", "1", reviewer="a", based_on_version=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        recon.errors.ReviewError: no review item 'x' in the queue
     """
     item = _queue_row(db, cluster_id)
     if item["kind"] != "duplicate" or (source, record_id) not in _members(db, item):
@@ -398,15 +441,19 @@ def choose_master(
         [item["run_id"], cluster_id, record_id],
     ).fetchone()[0]
     choice = {"master": record_id, "source": source, "object": obj}
-    return _write(
-        db,
-        item,
-        "master",
-        "approve",
-        reviewer=reviewer,
-        based_on_version=based_on_version,
-        choice=choice,
-    )
+    with transaction(db):  # the master read and the write in one transaction
+        now = current_master(db, cluster_id, _merge_item(db, cluster_id))
+        if now is not None and now["record_id"] == str(record_id):
+            return None  # already the master: a second decision would only repeat it
+        return _write(
+            db,
+            item,
+            "master",
+            "approve",
+            reviewer=reviewer,
+            based_on_version=based_on_version,
+            choice=choice,
+        )
 
 
 def split_cluster(

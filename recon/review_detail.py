@@ -21,6 +21,8 @@ RECORD_FIELDS = (
     "city", "country", "owner_id", "account_id", "external_ids", "created_at", "modified_at",
 )  # fmt: skip
 _NOT_COMPARED = ("account_id", "owner_id", "external_ids")
+#: a link decision's labels that reject it (its conflicts then take no decision)
+LINK_REJECTED = ("non_match", "reject")
 
 
 def _with_meanings(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -156,7 +158,8 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
     versions side by side: :func:`recon.review_stale.stale_detail`), ``related`` records,
     ``versions`` (current version per decision chain, e.g. ``link`` or
     ``conflict_value:phone``), ``history`` (every decision on the item), ``link_decision``
-    (a conflict's or stale write's link: its current decision, or None) and, for a cluster,
+    (a conflict's or stale write's link: its current decision, or None), ``settled`` (why a
+    conflict takes no decision: its link was rejected; else None) and, for a cluster,
     ``master`` (the record it merges into and who chose it).
 
     Raises:
@@ -243,6 +246,7 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         ).fetchone()
         if row:
             out["link_decision"] = {"label": row[0], "reviewer": row[1], "decided_at": row[2]}
+    out["settled"] = settled_by_link(item, out["link_decision"])
     if pair_id:
         match_run = item["run_id"] if item["kind"] == "link" else _latest_run(db, "match")
         rows = list(
@@ -283,6 +287,25 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         )
     ]
     return out
+
+
+def settled_by_link(item: dict[str, Any], link: dict[str, Any] | None) -> str | None:
+    """Why a conflict takes no decision (its link was rejected: no value of it will be written,
+    and the next plan leaves it out), or None when it does.
+
+    Examples:
+        >>> settled_by_link({"kind": "conflict"}, {"label": "non_match", "reviewer": "ana"})
+        'its link was rejected (by ana): no value of this conflict will be written, and the next plan leaves it out'
+        >>> settled_by_link({"kind": "conflict"}, {"label": "match", "reviewer": "ana"}) is None
+        True
+    """
+    if item.get("kind") != "conflict" or not link or link.get("label") not in LINK_REJECTED:
+        return None
+    by = f" (by {link['reviewer']})" if link.get("reviewer") else ""
+    return (
+        f"its link was rejected{by}: no value of this conflict will be written, and the next "
+        "plan leaves it out"
+    )
 
 
 def _value_options(plan: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -345,7 +368,6 @@ def _master_of(
 
     survivors: dict[str, Any] = {}
     values: dict[str, Any] = {}
-    planned = None
     plan_run = _latest_run(db, "plan", forward=True) if merge_item_id else None
     merge = merge_as_decided(db, plan_run, merge_item_id) if plan_run and merge_item_id else None
     if merge is not None:
@@ -353,12 +375,18 @@ def _master_of(
         payload = merge["payload"]
         survivors = {f: d.get("value") for f, d in (payload.get("survivorship") or {}).items()}
         values = payload.get("values") or {}
-        row = db.execute(
-            "select json_extract(payload, '$.master') from plan_items where run_id = ? "
-            "and item_id = ?",
-            [plan_run, merge_item_id],
-        ).fetchone()
-        planned = row[0] if row else None
+    master = current_master(db, cluster_id, merge_item_id)
+    if master is None:
+        return None
+    return {**master, "survivors": survivors, "values": values}
+
+
+def current_master(
+    db: sqlite_utils.Database, cluster_id: str, merge_item_id: str | None
+) -> dict[str, Any] | None:
+    """The record a cluster merges into now, cheaply (no survivorship): the reviewer's current
+    ``master`` decision, else the latest plan's merge item's master (``{"record_id", "by":
+    "reviewer" | "plan"}``), or None."""
     dec = db.execute(
         "select label, choice from decisions where item_id = ? and kind = 'master' "
         "and superseded = 0 order by decision_id desc limit 1",
@@ -371,15 +399,14 @@ def _master_of(
             choice = dec[1]
         chosen = choice.get("master") if isinstance(choice, dict) else choice
         if chosen:
-            return {
-                "record_id": str(chosen),
-                "by": "reviewer",
-                "survivors": survivors,
-                "values": values,
-            }
-    if planned:
-        return {"record_id": str(planned), "by": "plan", "survivors": survivors, "values": values}
-    return None
+            return {"record_id": str(chosen), "by": "reviewer"}
+    if not merge_item_id:
+        return None
+    row = db.execute(
+        "select json_extract(payload, '$.master') from plan_items where run_id = ? and item_id = ?",
+        [_latest_run(db, "plan", forward=True), merge_item_id],
+    ).fetchone()
+    return {"record_id": str(row[0]), "by": "plan"} if row and row[0] else None
 
 
 def _merge_item(db: sqlite_utils.Database, cluster_id: str) -> str | None:

@@ -37,6 +37,14 @@ _CURRENT = (
     "when 'conflict' then 'plan' else '-' end) order by d.decision_id desc limit 1)"
 )
 _CURRENT_LABEL = _CURRENT.replace("select d.decision_id", "select d.label")
+#: a conflict whose link a person rejected: the rejection answers it (no value of it will be
+#: written, the next plan leaves it out), so it waits for nobody. One indexed lookup
+#: (decisions by item_id), made for conflict rows only (``case`` looks no further for others).
+_LINK_REJECTED = (
+    "(case when q.kind = 'conflict' then exists (select 1 from decisions k "
+    "where k.item_id = q.link_item_id and k.kind = 'link' and k.superseded = 0 "
+    "and k.label in ('non_match', 'reject')) else 0 end)"
+)
 
 
 @dataclass
@@ -44,7 +52,8 @@ class QueueFilter:
     """Which queue items to show. ``None`` (or empty) means no restriction.
 
     ``status`` is ``undecided`` (no decision, or deferred), ``decided``,
-    ``deferred`` or ``all``; ``text`` searches names, emails, domains and fields.
+    ``deferred`` or ``all``; a conflict whose link a person rejected counts as decided
+    (the rejection answers it). ``text`` searches names, emails, domains and fields.
     """
 
     kinds: tuple[str, ...] = ()
@@ -75,14 +84,18 @@ class QueueFilter:
             sql.append("q.search like ? escape '\\'")
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params.append(f"%{escaped}%")
+        # a conflict of a rejected link counts as decided (its link's rejection answers it)
         if self.status == "undecided":
-            sql.append(f"({_CURRENT_LABEL} is null or {_CURRENT_LABEL} in ('unsure', 'defer'))")
+            sql.append(
+                f"({_CURRENT_LABEL} is null or {_CURRENT_LABEL} in ('unsure', 'defer')) "
+                f"and not {_LINK_REJECTED}"
+            )
         elif self.status == "unlabelled":  # nobody has answered yet (deferred ones left out)
-            sql.append(f"{_CURRENT_LABEL} is null")
+            sql.append(f"{_CURRENT_LABEL} is null and not {_LINK_REJECTED}")
         elif self.status == "decided":
-            sql.append(f"{_CURRENT_LABEL} in {FINAL_LABELS}")
+            sql.append(f"({_CURRENT_LABEL} in {FINAL_LABELS} or {_LINK_REJECTED})")
         elif self.status == "deferred":
-            sql.append(f"{_CURRENT_LABEL} in {DEFERRED_LABELS}")
+            sql.append(f"{_CURRENT_LABEL} in {DEFERRED_LABELS} and not {_LINK_REJECTED}")
         elif self.status != "all":
             raise ReviewError(
                 f"unknown status filter {self.status!r}",
@@ -433,7 +446,7 @@ def queue(
     rows = db.query(
         f"""select q.*, coalesce(q.title, {_LABEL_L} || '  ↔  ' || {_LABEL_R}) as title_,
               d.label, d.reviewer, d.decided_at, d.decided_by, d.kind as decision_kind,
-              coalesce(d.version, 0) as version
+              coalesce(d.version, 0) as version, {_LINK_REJECTED} as link_rejected
             from (select q.*, {_CURRENT} as current_id from review_queue q where {where}
                   order by q.tier_rank, q.closeness, q.item_id limit ? offset ?) q
             left join decisions d on d.decision_id = q.current_id
@@ -517,7 +530,7 @@ def tier_counts(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     """Items per kind, object and tier, with how many are decided."""
     ensure_queue(db)
     rows = db.query(
-        f"select kind, object, tier, count(*) as items, count(case when {_CURRENT_LABEL} in {FINAL_LABELS} then 1 end) as decided "
+        f"select kind, object, tier, count(*) as items, count(case when {_CURRENT_LABEL} in {FINAL_LABELS} or {_LINK_REJECTED} then 1 end) as decided "
         "from review_queue q group by kind, object, tier order by kind, object, tier_rank"
     )
     return [dict(r) for r in rows]

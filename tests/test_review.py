@@ -457,6 +457,33 @@ def test_choose_master(db: sqlite_utils.Database) -> None:
         )
 
 
+def test_choosing_the_master_a_cluster_has_records_nothing(db: sqlite_utils.Database) -> None:
+    """Picking the record that already is the master (the plan's, then the reviewer's own
+    choice) writes no repeat decision: there is nothing new to record, or for undo to take."""
+    cluster = first(db, "duplicate")["item_id"]
+    detail = review.item_detail(db, cluster)
+    planned = detail["master"]
+    assert planned is not None and planned["by"] == "plan"
+    source = detail["records"][0]["source"]
+    assert (
+        review.choose_master(
+            db, cluster, source, planned["record_id"], reviewer="ana", based_on_version=0
+        )
+        is None
+    )
+    assert current(db, cluster) == []
+    other = next(
+        r["record_id"] for r in detail["records"] if r["record_id"] != planned["record_id"]
+    )
+    row = review.choose_master(db, cluster, source, other, reviewer="ana", based_on_version=0)
+    assert row is not None and row["version"] == 1
+    again = review.choose_master(db, cluster, source, other, reviewer="ben", based_on_version=1)
+    assert again is None
+    assert [(r["kind"], r["version"], r["reviewer"]) for r in current(db, cluster)] == [
+        ("master", 1, "ana")
+    ]
+
+
 def test_split_a_cluster(db: sqlite_utils.Database) -> None:
     cluster = next(i for i in all_items(db, kinds=("duplicate",)) if i["members"] == 3)
     ids = [r["record_id"] for r in review.item_detail(db, cluster["item_id"])["records"]]
@@ -469,6 +496,38 @@ def test_split_a_cluster(db: sqlite_utils.Database) -> None:
     for bad in ([[ids[0]], [ids[0]]], [["nope"]], [ids]):
         with pytest.raises(ReviewError):
             review.split_cluster(db, cluster["item_id"], bad, reviewer="ana", based_on_version=1)
+
+
+def test_a_conflict_of_a_rejected_link_waits_for_nobody(db: sqlite_utils.Database) -> None:
+    """Rejecting a link answers its conflicts until the next plan leaves them out: they leave
+    the undecided queue (its count, `recon status`), count as decided, and take no decision;
+    undoing the rejection brings them back."""
+    conflict = first(db, "conflict")
+    cid, link = conflict["item_id"], conflict["link_item_id"]
+    undecided = review.queue(db, review.QueueFilter(kinds=("conflict",))).total
+    review.decide(db, link, "reject", reviewer="ben", based_on_version=0)
+    assert review.queue(db, review.QueueFilter(kinds=("conflict",))).total == undecided - 1
+    assert cid not in {i["item_id"] for i in all_items(db, kinds=("conflict",), status="undecided")}
+    [shown] = [i for i in all_items(db, kinds=("conflict",), status="decided")]
+    assert (shown["item_id"], shown["label"], shown["link_rejected"]) == (cid, None, 1)
+    tiers = {(t["kind"], t["object"]): t["decided"] for t in review.tier_counts(db)}
+    assert tiers[("conflict", conflict["object"])] == 1
+    detail = review.item_detail(db, cid)
+    assert detail["settled"] and "its link was rejected (by ben)" in detail["settled"]
+    for attempt in (
+        lambda: review.decide(db, cid, "reject", reviewer="ana", based_on_version=0),
+        lambda: review.decide(db, cid, "defer", reviewer="ana", based_on_version=0),
+        lambda: review.choose_value(
+            db, cid, conflict["field"], "x", source="hubspot", reviewer="ana", based_on_version=0
+        ),
+    ):
+        with pytest.raises(ReviewError, match="its link was rejected"):
+            attempt()
+    assert current(db, cid) == []
+    review.undo_last(db, "ben")  # the link is undecided again: so is its conflict
+    assert review.queue(db, review.QueueFilter(kinds=("conflict",))).total == undecided
+    assert review.item_detail(db, cid)["settled"] is None
+    review.decide(db, cid, "defer", reviewer="ana", based_on_version=0)
 
 
 # --------------------------------------------------------------------------- bulk and undo
@@ -689,6 +748,54 @@ def test_undo_only_touches_the_reviewers_own_decisions(db: sqlite_utils.Database
     review.decide(db, b, "approve", reviewer="ben", based_on_version=0)
     assert review.undo_last(db, "ana")[0]["item_id"] == a
     assert [r["reviewer"] for r in current(db, b)] == ["ben"]
+
+
+def test_decisions_are_named_by_their_records_even_after_their_item_left_the_queue(
+    db: sqlite_utils.Database,
+) -> None:
+    """What an undone decision was about, in the words the queue uses (the records' names),
+    also for an older decision whose item the latest match run no longer proposes."""
+    older, newer = all_items(db, kinds=("link",))[:2]
+    review.decide(db, older["item_id"], "approve", reviewer="ana", based_on_version=0)
+    review.decide(db, newer["item_id"], "reject", reviewer="ana", based_on_version=0)
+    db.execute(
+        "insert into runs (run_id, stage, status, started_at) values ('match-2', 'match', 'ok', '2027-01-01T00:00:00Z')"
+    )
+    db.execute(
+        "insert into pairs select 'match-2', pair_id, kind, object, source_l, object_l, record_id_l, source_r, "
+        "object_r, record_id_r, score, match_weight, tier, explanation, cluster_id, flags from pairs where pair_id = ?",
+        [newer["item_id"]],
+    )
+    review.ensure_queue(db)
+    assert review.item_title(db, older["item_id"]) is None  # left the queue
+    [undone] = review.undo_last(db, "ana")
+    assert review.decision_title(db, undone) == newer["title"]
+    [undone] = review.undo_last(db, "ana")  # reaches back to the older decision
+    assert undone["item_id"] == older["item_id"]
+    assert review.decision_title(db, undone) == older["title"]
+    assert older["item_id"] not in review.decision_title(db, undone)
+
+
+def test_a_value_chosen_for_a_merge_is_named_by_its_field_and_cluster(
+    db: sqlite_utils.Database,
+) -> None:
+    cluster = first(db, "duplicate")
+    row = review.choose_value(
+        db, cluster["item_id"], "city", "Oslo", source="hubspot:x", reviewer="ana",
+        based_on_version=0,
+    )  # fmt: skip
+    assert row["item_id"] != cluster["item_id"]  # decided on the merge's plan item
+    assert review.decision_title(db, row) == f"city of {cluster['title']}"
+
+
+@pytest.mark.parametrize(
+    ("score", "shown"),
+    [(1, "1.000"), (1.0, "1.000"), (0.9, "0.900"), (0.87041, "0.870"), (0, "0.000"), (None, "—")],
+)
+def test_one_score_format(score: float | None, shown: str) -> None:
+    assert review.format_score(score) == shown
+    if score is not None:  # the same format the app's table columns take
+        assert review.SCORE_FORMAT % score == shown
 
 
 @pytest.mark.parametrize(

@@ -123,11 +123,26 @@ def stale_versions(stale: dict[str, Any]) -> None:
     st.dataframe(frame, width="stretch")
 
 
+#: the explanation table's columns, in order: the weight (what each comparison adds to the
+#: total, log2 Bayes factor) before the long meaning
+EXPLANATION_COLUMNS: dict[str, Any] = {
+    "comparison": st.column_config.TextColumn("comparison"),  # as wide as their words
+    "level": st.column_config.TextColumn("level"),
+    "weight": st.column_config.NumberColumn(
+        "weight",
+        format="%+.2f",
+        width=64,
+        help="What this comparison adds to the total weight (log2 Bayes factor)",
+    ),
+    "meaning": st.column_config.TextColumn("meaning", width="large"),
+}
+
+
 def explanation(detail: dict[str, Any]) -> None:
     exp = detail["explanation"]
     if detail["item"]["kind"] == "duplicate":
         st.markdown(
-            f"**Cluster of {detail['item']['members']} records** · weakest link {detail['item']['score']:.3f}"
+            f"**Cluster of {detail['item']['members']} records** · weakest link {review.format_score(detail['item']['score'])}"
         )
         pairs = [
             {
@@ -138,7 +153,15 @@ def explanation(detail: dict[str, Any]) -> None:
             for p in detail["pairs"]
         ]
         if pairs:
-            st.dataframe(pd.DataFrame(pairs), hide_index=True, width="stretch")
+            st.dataframe(
+                pd.DataFrame(pairs),
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "score": st.column_config.NumberColumn(format=review.SCORE_FORMAT),
+                    "weight": st.column_config.NumberColumn(format="%+.2f"),
+                },
+            )
         levels = [lv for p in detail["pairs"][:1] for lv in p["explanation"]]
     elif exp:
         levels = exp["levels"]
@@ -146,7 +169,7 @@ def explanation(detail: dict[str, Any]) -> None:
         levels = []
     if exp:
         st.markdown(
-            f"**{'Link score' if detail['item']['kind'] == 'conflict' else 'Score'} {exp['score']:.3f}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
+            f"**{'Link score' if detail['item']['kind'] == 'conflict' else 'Score'} {review.format_score(exp['score'])}** · total weight {exp['total'] or 0:+.2f} · tier `{exp['tier']}`"
         )
         if exp["flags"]:
             st.warning("Flags: " + ", ".join(exp["flags"]))
@@ -183,8 +206,13 @@ def explanation(detail: dict[str, Any]) -> None:
             .properties(height=alt.Step(26))
         )
         st.altair_chart(chart, width="stretch")
+        # the weight (what each comparison adds to the total) before the long meaning: seen
+        # beside the action panel without scrolling sideways; the meaning last, whole on hover
         st.dataframe(
-            frame[["comparison", "level", "meaning", "weight"]], hide_index=True, width="stretch"
+            frame[list(EXPLANATION_COLUMNS)],
+            hide_index=True,
+            width="stretch",
+            column_config=EXPLANATION_COLUMNS,
         )
 
 
@@ -202,7 +230,7 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
     current = [h for h in detail["history"] if not h["superseded"]]
     answers = ANSWERS.get(item["kind"], ())
     main = [h for h in current if h["kind"] in answers and h["item_id"] == item["item_id"]]
-    if not main:
+    if not main and not detail.get("settled"):  # a conflict its link's rejection answers
         st.info("Not decided yet.")
     for h in current:
         choice = json.loads(h["choice"]) if h["choice"] else None
@@ -218,10 +246,11 @@ def status(detail: dict[str, Any], item: dict[str, Any]) -> None:
         else:  # a master or a surviving value: part of the merge, not its answer
             st.caption(text)
     link = detail.get("link_decision")
-    if item["kind"] == "conflict" and link and link.get("label") in ("non_match", "reject"):
+    settled = detail.get("settled")
+    if settled:
         st.warning(
-            f"Its link was rejected ({md(link.get('reviewer') or '')}): no value of this "
-            "conflict will be written, and the next plan leaves it out."
+            f"{md(settled[:1].upper() + settled[1:])}. Nothing to decide here: to decide it, "
+            "undo or change the link's decision."
         )
     elif item["kind"] == "conflict" and not (link and link.get("label") in ("match", "approve")):
         st.info(

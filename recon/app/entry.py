@@ -19,6 +19,7 @@ from .. import review
 from ..config import ReconConfig, load_config
 from ..errors import ReconError
 from ..store import open_store
+from .detail_view import md
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +119,13 @@ def _undo() -> None:
         flash("info", "Nothing to undo: you have no current decision.")
         return
     first = undone[0]
+    # named by its records, as the queue shows them (an older decision's item may have left
+    # the queue: its records are named from the decision itself)
     what = (
         f"{len(undone)} bulk decisions"
         if len(undone) > 1
-        else f"{first['kind']} '{first['label']}' on {first['item_id']}"
+        else f"{first['kind']} '{first['label']}' on {md(_title(first))}"
+        f" (decided {str(first.get('decided_at') or '?')[:16].replace('T', ' ')})"
     )
     message = f"Undone: {what}. The previous decision, if there was one, is current again."
     applied = _applied(undone)
@@ -136,6 +140,13 @@ def _undo() -> None:
     st.session_state["item"] = first["item_id"]
     if len(undone) == 1:  # opened even when it is on another page, or left this filter
         st.session_state["pinned"] = first["item_id"]
+
+
+def _title(decision: dict[str, Any]) -> str:
+    try:
+        return review.decision_title(session().db, decision)
+    except Exception:  # a name is a courtesy: never an error of its own
+        return str(decision.get("item_id"))
 
 
 def _applied(undone: list[dict[str, Any]]) -> int:

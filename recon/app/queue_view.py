@@ -46,7 +46,9 @@ HELP = {
 # --------------------------------------------------------------------------- callbacks
 
 
-def _run(action: Any, done: str, next_id: str | None) -> None:
+def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> None:
+    """Record a decision; ``done`` names what was decided (the records, as the queue shows
+    them); ``unchanged`` is said when the library records nothing (the choice stands already)."""
     try:
         row = action()
     except ReviewerConflict as exc:
@@ -58,6 +60,9 @@ def _run(action: Any, done: str, next_id: str | None) -> None:
         return
     except ReconError as exc:
         flash("error", md(exc))
+        return
+    if row is None:
+        flash("info", unchanged or "Unchanged: nothing recorded.")
         return
     flash(
         "success",
@@ -106,6 +111,7 @@ def _choose_value(
 ) -> None:
     pick = options[int(st.session_state.get(widget) or 0)]
     db = session().db
+    whose = pick.get("who") or SOURCES.get(pick["source"], pick["source"])
     _run(
         lambda: review.choose_value(
             db,
@@ -116,32 +122,47 @@ def _choose_value(
             reviewer=reviewer(),
             based_on_version=version,
         ),
-        f"{title or item_id} ({field_name} = {pick['value']!r} from {pick['source']})",
+        f"{title or review.item_title(db, item_id) or item_id} "
+        f"({field_name} = {pick['value']!r} from {whose})",
         next_id,
     )
 
 
-def _choose_master(item_id: str, version: int, widget: str) -> None:
-    source, record_id = str(st.session_state[widget]).split("|", 1)
+def _choose_master(
+    item_id: str, version: int, widget: str, names: dict[str, str], title: str = ""
+) -> None:
+    picked = str(st.session_state[widget])
+    source, record_id = picked.split("|", 1)
     db = session().db
+    name = names.get(picked, record_id)
     _run(
         lambda: review.choose_master(
             db, item_id, source, record_id, reviewer=reviewer(), based_on_version=version
         ),
-        f"master {record_id}",
+        f"{title} (master: {name})" if title else f"master {name}",
         None,
+        unchanged=f"Master unchanged: {md(name)} already is the master of this cluster; "
+        "nothing recorded.",
     )
 
 
-def _split(item_id: str, members: list[str], version: int, next_id: str | None = None) -> None:
+def _split(
+    item_id: str,
+    members: list[str],
+    version: int,
+    next_id: str | None = None,
+    names: dict[str, str] | None = None,
+    title: str = "",
+) -> None:
     moved = list(st.session_state.get(f"split_pick:{item_id}") or [])
     rest = [m for m in members if m not in moved]
     db = session().db
+    out = ", ".join((names or {}).get(m, m) for m in moved)
     _run(
         lambda: review.split_cluster(
             db, item_id, [moved, rest], reviewer=reviewer(), based_on_version=version
         ),
-        f"split {item_id} into {len(moved)} + {len(rest)}",
+        f"{title or review.item_title(db, item_id) or item_id} ({out} moved out, {len(rest)} stay)",
         next_id,
     )
 
@@ -205,13 +226,14 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
     frame = pd.DataFrame(
         [
             {
-                "": ICONS.get(it["label"], "•"),
+                "": ICONS.get(it["label"] or ("reject" if it.get("link_rejected") else None), "•"),
                 "Kind": it["kind"],
                 "Object": it["object"],
                 "Tier": it["tier"],
                 "Score": it["score"],
                 "Item": it["title"],
-                "Decision": it["label"] or "",
+                # a conflict of a rejected link: answered by the link's rejection
+                "Decision": it["label"] or ("link rejected" if it.get("link_rejected") else ""),
                 "By": it["reviewer"] or "",
             }
             for it in items
@@ -224,7 +246,7 @@ def _queue_table(items: list[dict[str, Any]]) -> None:
         column_config={
             "": st.column_config.TextColumn(width=30),
             "Score": st.column_config.ProgressColumn(
-                min_value=0.0, max_value=1.0, format="%.3f", width="small"
+                min_value=0.0, max_value=1.0, format=review.SCORE_FORMAT, width="small"
             ),
             "Item": st.column_config.TextColumn(width="large"),
         },
@@ -339,6 +361,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
     else:
         first = (labels[0], "btn_approve", _decide, (iid, "approve", version, next_id, title))
         blocked = False
+    # a conflict of a rejected link: the rejection answers it (the status above says so)
+    settled = detail.get("settled")
     c1, c2, c3 = st.columns(3)
     c1.button(
         first[0],
@@ -348,8 +372,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=first[2],
         args=first[3],
         shortcut="A",
-        help=HELP[kind][0],
-        disabled=blocked,
+        help=_settled_help(settled) or HELP[kind][0],
+        disabled=blocked or bool(settled),
     )
     c2.button(
         labels[1],
@@ -358,7 +382,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=_decide,
         args=(iid, "reject", version, next_id, title),
         shortcut="X",
-        help=HELP[kind][1],
+        help=_settled_help(settled) or HELP[kind][1],
+        disabled=bool(settled),
     )
     c3.button(
         labels[2],
@@ -367,10 +392,18 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=_decide,
         args=(iid, "defer", version, next_id, title),
         shortcut="D",
-        help="Decide later: stays in the undecided queue (D)",
+        help=_settled_help(settled) or "Decide later: stays in the undecided queue (D)",
+        disabled=bool(settled),
     )
     if kind == "duplicate":
         _cluster_actions(detail, versions, next_id)
+
+
+def _settled_help(settled: str | None) -> str | None:
+    """A disabled button's help: why the item takes no decision."""
+    if not settled:
+        return None
+    return f"Nothing to decide: {settled}. To decide it, undo or change the link's decision."
 
 
 def _current_choice(detail: dict[str, Any], item_id: str) -> dict[str, Any] | None:
@@ -431,11 +464,18 @@ def _cluster_actions(
         key=f"master_pick:{iid}:{master.get('record_id')}",  # opened anew when it changes
         label_visibility="collapsed",
     )
+    title = detail["item"]["title"]
     m2.button(
         "Set master",
         key="btn_master",
         on_click=_choose_master,
-        args=(iid, versions.get("master", 0), f"master_pick:{iid}:{master.get('record_id')}"),
+        args=(
+            iid,
+            versions.get("master", 0),
+            f"master_pick:{iid}:{master.get('record_id')}",
+            names,
+            title,
+        ),
         width="stretch",
     )
     st.markdown("**Split** (move records out of this cluster)")
@@ -454,7 +494,7 @@ def _cluster_actions(
         "Split",
         key="btn_split",
         on_click=_split,
-        args=(iid, ids, versions.get("split", 0), next_id),
+        args=(iid, ids, versions.get("split", 0), next_id, by_id, title),
         width="stretch",
     )
     # the fields the merge compares, by the CRM's own names (what a choice must name)
@@ -470,7 +510,11 @@ def _cluster_actions(
     name = f1.selectbox("Field", fields, key=field_key, label_visibility="collapsed")
     per = per_field[name]
     options = [
-        {"value": per.get(r["record_id"]), "source": f"{r['source']}:{r['record_id']}"}
+        {
+            "value": per.get(r["record_id"]),
+            "source": f"{r['source']}:{r['record_id']}",
+            "who": names[f"{r['source']}|{r['record_id']}"],  # the record, as messages name it
+        }
         for r in records
         if per.get(r["record_id"]) not in (None, "")
     ]
@@ -496,7 +540,7 @@ def _cluster_actions(
         "Keep this value",
         key="btn_survive",
         on_click=_choose_value,
-        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), widget),
+        args=(iid, name, options, versions.get(f"conflict_value:{name}", 0), widget, title),
     )
 
 
@@ -564,7 +608,7 @@ def render(ses: Session, state: dict[str, Any]) -> None:
         # no decision icon in the label: a label that changes under the widget (a decision
         # made) would make it lose its choice and jump to another item
         format_func=lambda i: (
-            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {'—' if by_id[i]['score'] is None else round(by_id[i]['score'], 3)} · {by_id[i]['title']}"
+            f"{KINDS[by_id[i]['kind']][:-1]} · {by_id[i]['tier']} · {review.format_score(by_id[i]['score'])} · {by_id[i]['title']}"
         ),
         key="item",
     )

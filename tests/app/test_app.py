@@ -77,6 +77,12 @@ def texts(at: AppTest) -> str:
     )
 
 
+def _plain(at: AppTest) -> str:
+    """The page's messages and toasts, markdown escapes removed."""
+    shown = texts(at) + " " + " ".join(str(t.value) for t in at.toast)
+    return shown.replace("\\", "")
+
+
 def test_first_page_shows_the_best_item_to_review(store: sqlite_utils.Database) -> None:
     at = start()
     best = review.queue(store, page_size=1).items[0]
@@ -607,12 +613,27 @@ def test_a_master_choice_leaves_the_cluster_undecided(store: sqlite_utils.Databa
     assert any("Not decided yet" in i.value for i in at.info)
 
 
-def test_a_conflict_of_a_rejected_link_says_so(store: sqlite_utils.Database) -> None:
+def test_a_conflict_of_a_rejected_link_says_so_and_takes_no_decision(
+    store: sqlite_utils.Database,
+) -> None:
+    """Rejecting a link answers its conflicts: they leave the undecided count (before the next
+    plan drops them), and under Decided they show why their buttons are disabled."""
+    conflicts = review.queue(store, review.QueueFilter(kinds=("conflict",))).total
     conflict = review.queue(store, review.QueueFilter(kinds=("conflict",))).items[0]
     link = review.item_detail(store, conflict["item_id"])["plan"]["link_item_id"]
-    review.decide(store, link, "reject", reviewer="ben", based_on_version=0)
-    at = start(f_kinds=["conflict"], item=conflict["item_id"])
-    assert "Its link was rejected" in texts(at)
+    review.decide(store, link, "reject", reviewer="ana@example.com", based_on_version=0)
+    at = start(f_kinds=["conflict"])
+    assert any(f"{conflicts - 1:,} items · undecided" in m.value for m in at.markdown)
+    assert conflict["item_id"] not in at.selectbox(key="item").options
+    at = start(f_kinds=["conflict"], f_status="decided", item=conflict["item_id"])
+    assert at.session_state["item"] == conflict["item_id"]
+    assert "Its link was rejected (by ana@example.com)" in _plain(at)
+    assert "Not decided yet" not in texts(at)
+    [table] = [d for d in at.dataframe if "Decision" in d.value.columns]
+    assert list(table.value["Decision"]) == ["link rejected"]
+    for key in ("btn_value", "btn_reject", "btn_defer"):
+        assert at.button(key=key).disabled, key
+        assert "Nothing to decide" in (at.button(key=key).help or "")
 
 
 def test_a_cleared_reviewer_field_signs_nobody_in(store: sqlite_utils.Database) -> None:
@@ -727,3 +748,129 @@ def test_undo_opens_the_undone_item_even_from_another_page(store: sqlite_utils.D
     run(at.button(key="btn_undo").click())
     assert at.session_state["item"] == item_id
     assert not [r for r in decisions(store, item_id) if r["label"] == "match"]
+
+
+def test_the_explanation_shows_the_weight_before_the_long_meaning(
+    store: sqlite_utils.Database,
+) -> None:
+    """The weight column sat behind the long meaning column, off-screen beside the action
+    panel: it comes before the meaning, narrow, and the meaning is last."""
+    at = start(f_kinds=["link"])
+    [table] = [d for d in at.dataframe if "meaning" in d.value.columns]
+    assert list(table.value.columns) == ["comparison", "level", "weight", "meaning"]
+    config = json.loads(table.proto.columns)
+    assert config["weight"]["type_config"] == {"type": "number", "format": "%+.2f"}
+    assert isinstance(config["weight"]["width"], int) and config["weight"]["width"] <= 100
+    assert config["meaning"]["width"] == "large"
+
+
+def test_scores_read_alike_everywhere(store: sqlite_utils.Database) -> None:
+    """0.99 showed as 0.99 in the item picker and 0.990 in the table and the explanation."""
+    first = review.queue(store, review.QueueFilter(kinds=("link",))).items[0]
+    item = first["item_id"]
+    store.execute("update pairs set score = 0.99 where pair_id = ?", [item])
+    store.execute("delete from review_state")  # indexed again with the new score
+    at = start(f_kinds=["link"], item=item)
+    assert at.session_state["item"] == item
+    [label] = [o for o in at.selectbox(key="item").options if o.endswith(" · " + first["title"])]
+    assert " · 0.990 · " in label
+    assert any(m.value.startswith("**Score 0.990**") for m in at.markdown)
+    [table] = [d for d in at.dataframe if "Score" in d.value.columns]
+    assert json.loads(table.proto.columns)["Score"]["type_config"]["format"] == review.SCORE_FORMAT
+    at = start(f_kinds=["duplicate"])
+    cluster = review.item_detail(store, at.session_state["item"])
+    weakest = review.format_score(cluster["item"]["score"])
+    assert any(f"weakest link {weakest}" in m.value for m in at.markdown)
+    [pairs] = [d for d in at.dataframe if "pair" in d.value.columns]
+    assert json.loads(pairs.proto.columns)["score"]["type_config"]["format"] == (
+        review.SCORE_FORMAT
+    )
+
+
+def test_setting_the_master_a_cluster_has_records_nothing(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    item_id = at.session_state["item"]
+    picker = keyed(at.selectbox, f"master_pick:{item_id}:")
+    now = picker.format_func(picker.value)
+    run(at.button(key="btn_master").click())  # the plan's master, untouched
+    assert decisions(store, item_id) == []
+    assert f"Master unchanged: {now}" in _plain(at)
+    at.session_state["item"] = item_id
+    run(at)
+    run(keyed(at.selectbox, f"master_pick:{item_id}:").select_index(1))
+    run(at.button(key="btn_master").click())
+    assert [(r["kind"], r["version"]) for r in decisions(store, item_id)] == [("master", 1)]
+    at.session_state["item"] = item_id
+    run(at)
+    run(at.button(key="btn_master").click())  # the reviewer's own master again
+    assert [(r["kind"], r["version"]) for r in decisions(store, item_id)] == [("master", 1)]
+    assert "Master unchanged" in texts(at)
+
+
+def test_messages_name_the_records_not_internal_ids(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["duplicate"])
+    cluster = at.session_state["item"]
+    title = review.item_title(store, cluster)
+    assert title
+    records = review.item_detail(store, cluster)["records"]
+    other = next(
+        r
+        for r in records
+        if r["record_id"] != review.item_detail(store, cluster)["master"]["record_id"]
+    )
+    run(
+        keyed(at.selectbox, f"master_pick:{cluster}:").set_value(
+            f"{other['source']}|{other['record_id']}"
+        )
+    )
+    run(at.button(key="btn_master").click())
+    shown = _plain(at)
+    assert f"on {title} (master: {other['name']} ({other['record_id']}))" in shown, shown
+    assert cluster not in shown
+    at.session_state["item"] = cluster
+    run(at)
+    run(at.selectbox(key=f"survive_field:{cluster}").set_value("city"))
+    run(keyed(at.radio, f"survive_value:{cluster}:city:").set_value(1))
+    run(at.button(key="btn_survive").click())
+    shown = _plain(at)
+    merge = review.item_detail(store, cluster)["merge_item_id"]
+    assert f"on {title} (city = " in shown and cluster not in shown and merge not in shown
+    run(at.button(key="btn_undo").click())  # the value, decided on the merge's plan item
+    shown = _plain(at)
+    assert f"Undone: conflict_value 'approve' on city of {title}" in shown, shown
+    assert merge not in shown
+    at.session_state["item"] = cluster
+    run(at)
+    moved = at.multiselect(key=f"split_pick:{cluster}").options[0]
+    run(at.multiselect(key=f"split_pick:{cluster}").select(moved))
+    run(at.button(key="btn_split").click())
+    shown = _plain(at)
+    assert f"on {title} ({moved} moved out" in shown and cluster not in shown, shown
+
+
+def test_undo_names_an_older_decision_by_its_records_after_its_item_left_the_queue(
+    store: sqlite_utils.Database,
+) -> None:
+    older, newer = review.queue(store, review.QueueFilter(kinds=("link",))).items[:2]
+    at = start(f_kinds=["link"], item=older["item_id"])
+    run(at.button(key="btn_approve").click())
+    run(at.selectbox(key="item").set_value(newer["item_id"]))
+    run(at.button(key="btn_reject").click())
+    # a new match run no longer proposes the older pair: its item leaves the queue
+    store.execute(
+        "insert into runs (run_id, stage, status, started_at) "
+        "values ('match-2', 'match', 'ok', '2027-01-01T00:00:00Z')"
+    )
+    store.execute(
+        "insert into pairs select 'match-2', pair_id, kind, object, source_l, object_l, "
+        "record_id_l, source_r, object_r, record_id_r, score, match_weight, tier, explanation, "
+        "cluster_id, flags from pairs where run_id != 'match-2' and pair_id != ?",
+        [older["item_id"]],
+    )
+    run(at.button(key="btn_undo").click())
+    assert f"Undone: link 'non_match' on {newer['title']}" in _plain(at)
+    run(at.button(key="btn_undo").click())
+    shown = _plain(at)
+    assert review.item_title(store, older["item_id"]) is None
+    assert f"Undone: link 'match' on {older['title']} (decided " in shown, shown
+    assert older["item_id"] not in shown
