@@ -416,7 +416,8 @@ def _check_schema(
         elif kind == "text" and m.kind == "country":
             kind = "country"  # text the mapping holds a country: compared as countries
     elif (
-        (known := hs if sf is None else sf if hs is None else None) is not None
+        # a derived value is the HubSpot property's kind (its Salesforce side is computed)
+        (known := hs if m.derived else hs if sf is None else sf if hs is None else None) is not None
         and not problems
         and (m.derived or not m.default)
     ):
