@@ -33,6 +33,48 @@ if TYPE_CHECKING:
 
     from .config import ReconConfig
 
+
+class _Command(typer.core.TyperCommand):
+    """A command whose help names its arguments as click does, by their metavar alone.
+
+    Typer writes a required argument as ``{NAME}`` in the usage line and adds a Python-ish
+    type (``<path>``, ``<list[Path]>``) beside each argument; here the usage line reads
+    ``NAME``, ``[NAME]`` (optional) or ``NAME...`` (several), and the Arguments section lists the
+    same ``NAME``. Options name their value with ``metavar=`` (``FILE``, ``DIR``, ``RUN_ID``...).
+    """
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                pieces.extend(param.get_usage_pieces(ctx))
+                continue
+            name = _argument_name(param)
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param), record[1]))
+            else:
+                options.append(record)
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: Any) -> str:
+    """``FILE``, or ``FILE...`` for an argument that takes several values."""
+    name = param.metavar or param.name.upper()
+    return f"{name}..." if param.nargs != 1 else name
+
+
 # the store (sqlite-utils, which imports pandas) and the config (pydantic) load on
 # first use, so that commands which need neither, such as `match-files`, start fast
 
@@ -52,7 +94,10 @@ err_console.soft_wrap = not err_console.is_terminal
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", "-c", help="recon.toml to use (else $RECON_CONFIG, else ./recon.toml)."
+        "--config",
+        "-c",
+        metavar="FILE",
+        help="recon.toml to use (else $RECON_CONFIG, else ./recon.toml).",
     ),
 ]
 
@@ -280,9 +325,11 @@ seed = 0
 """
 
 
-@app.command()
+@app.command(cls=_Command)
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("recon.toml"),
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write the config.")] = Path(
+        "recon.toml"
+    ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented recon.toml with every section."""
@@ -334,7 +381,7 @@ def _list_runs(db: sqlite_utils.Database, stage: str, limit: int, as_json: bool)
     console.print(table)
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -347,7 +394,9 @@ def status(
             "with their whole ids (for --plan, `recon undo`...), instead of the summary.",
         ),
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs --runs lists.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, metavar="N", help="How many runs --runs lists.")
+    ] = 20,
 ) -> None:
     """Show what the store holds per stage: records, runs, reviews waiting, last apply."""
     from .insights import status_report
@@ -449,10 +498,12 @@ def _pull_table(summary: dict[str, Any]) -> Table:
     return table
 
 
-@app.command()
+@app.command(cls=_Command)
 def pull(
     config: ConfigOpt = None,
-    source: Annotated[str, typer.Option("--source", help="hubspot, salesforce or all.")] = "all",
+    source: Annotated[
+        str, typer.Option("--source", metavar="SOURCE", help="hubspot, salesforce or all.")
+    ] = "all",
     objects: Annotated[
         list[str] | None,
         typer.Option(
@@ -467,13 +518,16 @@ def pull(
     sample: Annotated[
         int | None,
         typer.Option(
-            "--sample", help="At most N records per object (a test run; cursors untouched)."
+            "--sample",
+            metavar="N",
+            help="At most N records per object (a test run; cursors untouched).",
         ),
     ] = None,
     file: Annotated[
         Path | None,
         typer.Option(
             "--file",
+            metavar="FILE",
             help="Load a CRM export file instead of calling the APIs (the scoping filters apply).",
         ),
     ] = None,
@@ -481,6 +535,7 @@ def pull(
         str | None,
         typer.Option(
             "--as",
+            metavar="SOURCE:OBJECT",
             help="What --file holds: hubspot:companies|hubspot:contacts|salesforce:Account|"
             "salesforce:Contact|salesforce:Lead|salesforce:contacts (Contacts and Leads in one file).",
         ),
@@ -604,7 +659,7 @@ def pull(
 # --------------------------------------------------------------------------- match
 
 
-@app.command()
+@app.command(cls=_Command)
 def match(
     config: ConfigOpt = None,
     object_: Annotated[
@@ -686,7 +741,7 @@ def match(
             err_console.print(f"warning: {entity}: {warning}", markup=False, highlight=False)
 
 
-@app.command("match-files")
+@app.command("match-files", cls=_Command)
 def match_files(
     hubspot_file: Annotated[
         Path,
@@ -709,7 +764,10 @@ def match_files(
         typer.Option("--out", metavar="DIR", help="Folder for links.csv and duplicates.csv."),
     ],
     settings: Annotated[
-        Path | None, typer.Option("--settings", help="MatchSettings JSON file (else the defaults).")
+        Path | None,
+        typer.Option(
+            "--settings", metavar="FILE", help="MatchSettings JSON file (else the defaults)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary (counts, seconds) as JSON.")
@@ -735,20 +793,22 @@ def match_files(
     )
 
 
-@app.command("eval")
+@app.command("eval", cls=_Command)
 def eval_(
     out_dir: Annotated[
-        Path | None, typer.Argument(help="Folder with links.csv and duplicates.csv.")
+        Path | None, typer.Argument(metavar="DIR", help="Folder with links.csv and duplicates.csv.")
     ] = None,
     truth: Annotated[
-        Path | None, typer.Option("--truth", help="Folder with truth_entities.csv.")
+        Path | None,
+        typer.Option("--truth", metavar="TRUTH_DIR", help="Folder with truth_entities.csv."),
     ] = None,
     labels: Annotated[
         bool,
         typer.Option("--labels", help="Precision per tier from human review labels in the store."),
     ] = False,
     run_id: Annotated[
-        str | None, typer.Option("--run", help="Match run for --labels (default: latest).")
+        str | None,
+        typer.Option("--run", metavar="RUN_ID", help="Match run for --labels (default: latest)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     config: ConfigOpt = None,
@@ -795,13 +855,15 @@ def eval_(
 # --------------------------------------------------------------------------- plan
 
 
-@app.command()
+@app.command(cls=_Command)
 def plan(
     config: ConfigOpt = None,
     run_id: Annotated[
         str | None,
         typer.Option(
-            "--run", help="Match run (or parent `recon run`) to plan from; default: the latest."
+            "--run",
+            metavar="RUN_ID",
+            help="Match run (or parent `recon run`) to plan from; default: the latest.",
         ),
     ] = None,
     dry_run: Annotated[
@@ -811,7 +873,9 @@ def plan(
     fmt: Annotated[
         str,
         typer.Option(
-            "--format", help="Output: table (counts and a preview), csv (counts) or json (summary)."
+            "--format",
+            metavar="FORMAT",
+            help="Output: table (counts and a preview), csv (counts) or json (summary).",
         ),
     ] = "table",
     sample: Annotated[
@@ -819,6 +883,7 @@ def plan(
         typer.Option(
             "--sample",
             min=1,
+            metavar="N",
             help="Plan for at most N links and clusters per object, and N creates from each "
             "source object (records skipped before a create do not count).",
         ),
@@ -827,7 +892,7 @@ def plan(
         str | None,
         typer.Option(
             "--items",
-            metavar="<path>",
+            metavar="PATH",
             help="Also write every item, one row each in run order, to this file (.csv, .jsonl, "
             ".parquet or .xlsx; a folder gets <plan run>.csv).",
         ),
@@ -856,7 +921,7 @@ def plan(
         err_console.print(f"wrote {wrote['rows']:,} items to {wrote['path']}", highlight=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def prune(
     config: ConfigOpt = None,
     keep: Annotated[
@@ -864,6 +929,7 @@ def prune(
         typer.Option(
             "--keep",
             min=1,
+            metavar="N",
             help="Runs of each stage that keep their rows (default: [store] keep_runs, else 3).",
         ),
     ] = None,
@@ -897,13 +963,17 @@ def prune(
 # --------------------------------------------------------------------------- review
 
 
-@app.command()
+@app.command(cls=_Command)
 def review(
     config: ConfigOpt = None,
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", min=1, max=65535, help="Port to serve on (default: [review] port, 8501)."
+            "--port",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port to serve on (default: [review] port, 8501).",
         ),
     ] = None,
     no_browser: Annotated[
@@ -1038,12 +1108,16 @@ def _apply_question(
     return question, approved
 
 
-@app.command()
+@app.command(cls=_Command)
 def apply(
     config: ConfigOpt = None,
     plan_run: Annotated[
         str | None,
-        typer.Option("--plan", help="Plan run (or `recon run` id) to apply; default the latest."),
+        typer.Option(
+            "--plan",
+            metavar="RUN_ID",
+            help="Plan run (or `recon run` id) to apply; default the latest.",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Send nothing; show what would be sent.")
@@ -1145,13 +1219,15 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", cls=_Command)
 def audit_verify(
     config: ConfigOpt = None,
     anchor: Annotated[
         str | None,
         typer.Option(
-            "--anchor", help="A hash printed by an earlier run or export: also detects a cut tail."
+            "--anchor",
+            metavar="HASH",
+            help="A hash printed by an earlier run or export: also detects a cut tail.",
         ),
     ] = None,
 ) -> None:
@@ -1174,21 +1250,25 @@ def audit_verify(
     )
 
 
-@audit_app.command("export")
+@audit_app.command("export", cls=_Command)
 def audit_export(
     out: Annotated[
         str,  # text, not Path: a trailing "/" names a folder
-        typer.Option("--out", help="File to write, or a folder for audit-<run>.<format>."),
+        typer.Option(
+            "--out", metavar="PATH", help="File to write, or a folder for audit-<run>.<format>."
+        ),
     ],
     fmt: Annotated[
         str | None,
         typer.Option(
             "--format",
+            metavar="FORMAT",
             help="csv | jsonl | parquet | xlsx (else the one --out's file name ends in, else csv).",
         ),
     ] = None,
     run_id: Annotated[
-        str | None, typer.Option("--run", help="Only this apply run (or `recon run` id).")
+        str | None,
+        typer.Option("--run", metavar="RUN_ID", help="Only this apply run (or `recon run` id)."),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -1212,7 +1292,7 @@ def audit_export(
         )
 
 
-@app.command()
+@app.command(cls=_Command)
 def undo(
     run_id: Annotated[
         str,
@@ -1285,7 +1365,7 @@ def undo(
 # --------------------------------------------------------------------------- run / sandbox / demo
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     config: ConfigOpt = None,
     dry_run: Annotated[
@@ -1297,12 +1377,19 @@ def run(
     sample: Annotated[
         int | None,
         typer.Option(
-            "--sample", min=1, help="At most N records per object: a test run on a sample."
+            "--sample",
+            min=1,
+            metavar="N",
+            help="At most N records per object: a test run on a sample.",
         ),
     ] = None,
     summary_file: Annotated[
         Path | None,
-        typer.Option("--summary", help="Write the JSON summary to this file instead of stdout."),
+        typer.Option(
+            "--summary",
+            metavar="FILE",
+            help="Write the JSON summary to this file instead of stdout.",
+        ),
     ] = None,
     stage: Annotated[
         list[str] | None,
@@ -1316,7 +1403,9 @@ def run(
     export_format: Annotated[
         list[str] | None,
         typer.Option(
-            "--export", metavar="FORMAT", help="Audit export formats (repeatable; default jsonl)."
+            "--export",
+            metavar="FORMAT",
+            help="Audit export format: csv, jsonl, parquet or xlsx (repeatable; default jsonl).",
         ),
     ] = None,
     no_notify: Annotated[
@@ -1456,17 +1545,30 @@ app.add_typer(sandbox_app, name="sandbox")
 SANDBOX_SIZES = ("tiny", "small", "large")
 
 
-@sandbox_app.command("serve")
+@sandbox_app.command("serve", cls=_Command)
 def sandbox_serve(
     config: ConfigOpt = None,
     port: Annotated[
         int | None,
-        typer.Option(min=0, max=65535, help="Port (default: [sandbox] port, 8765; 0: a free one)."),
+        typer.Option(
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Port (default: [sandbox] port, 8765; 0: a free one).",
+        ),
     ] = None,
-    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
-    db: Annotated[Path | None, typer.Option(help="SQLite file (default data/sandbox.db).")] = None,
-    size: Annotated[str | None, typer.Option(help="Demo data: tiny, small or large.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Demo data seed (default 0).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Interface (default 127.0.0.1).")
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="SQLite file (default data/sandbox.db).")
+    ] = None,
+    size: Annotated[
+        str | None, typer.Option(metavar="SIZE", help="Demo data: tiny, small or large.")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(metavar="SEED", help="Demo data seed (default 0).")
+    ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Start from a new database.")] = False,
 ) -> None:
     """Serve both emulators and the /_sandbox/ admin API until Ctrl-C."""
@@ -1489,14 +1591,16 @@ def sandbox_serve(
     serve(host or s.host, port, db or s.db, size or s.size, seed, reset, on_ready=ready)
 
 
-@sandbox_app.command("config")
+@sandbox_app.command("config", cls=_Command)
 def sandbox_config(
     config: ConfigOpt = None,
     port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="The sandbox's port (default: [sandbox] port)."),
+        typer.Option(
+            min=1, max=65535, metavar="PORT", help="The sandbox's port (default: [sandbox] port)."
+        ),
     ] = None,
-    host: Annotated[str, typer.Option(help="The sandbox's host.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(metavar="HOST", help="The sandbox's host.")] = "127.0.0.1",
 ) -> None:
     """Print a recon.toml that points recon at a running sandbox."""
     from .config import is_loopback_url
@@ -1514,13 +1618,18 @@ def sandbox_config(
     )
 
 
-@sandbox_app.command("reset")
+@sandbox_app.command("reset", cls=_Command)
 def sandbox_reset(
     config: ConfigOpt = None,
     port: Annotated[
-        int | None, typer.Option(min=1, max=65535, help="Reset the sandbox running on this port.")
+        int | None,
+        typer.Option(
+            min=1, max=65535, metavar="PORT", help="Reset the sandbox running on this port."
+        ),
     ] = None,
-    db: Annotated[Path | None, typer.Option(help="Else delete this sandbox database file.")] = None,
+    db: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Else delete this sandbox database file.")
+    ] = None,
 ) -> None:
     """Reset a running sandbox (reload its demo data), or delete a stopped one's database.
 
@@ -1539,24 +1648,37 @@ def sandbox_reset(
     console.print(reset_remote(url, db or s.db, follow=db is None), markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     config: ConfigOpt = None,
     folder: Annotated[
         Path,
-        typer.Option("--dir", help="Folder for the demo's emulator database, store and config."),
+        typer.Option(
+            "--dir",
+            metavar="DIR",
+            help="Folder for the demo's emulator database, store and config.",
+        ),
     ] = Path("data/demo"),
     size: Annotated[
         str | None,
-        typer.Option("--size", help="Demo data size: tiny, small or large (else [sandbox] size)."),
+        typer.Option(
+            "--size",
+            metavar="SIZE",
+            help="Demo data size: tiny, small or large (else [sandbox] size).",
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the demo data (else [sandbox] seed).")
+        int | None,
+        typer.Option("--seed", metavar="SEED", help="Seed of the demo data (else [sandbox] seed)."),
     ] = None,
     port: Annotated[
         int | None,
         typer.Option(
-            "--port", min=1, max=65535, help="Port of the review app (else [review] port)."
+            "--port",
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="Port of the review app (else [review] port).",
         ),
     ] = None,
     sandbox_port: Annotated[
@@ -1565,6 +1687,7 @@ def demo(
             "--sandbox-port",
             min=0,
             max=65535,
+            metavar="PORT",
             help="Port of the CRM emulators (else [sandbox] port; 0 or taken: a free one).",
         ),
     ] = None,

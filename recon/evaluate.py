@@ -227,34 +227,78 @@ def _sf18(source: str, record_id: str) -> str:
     return (salesforce_id18(record_id) or record_id) if source == "salesforce" else record_id
 
 
-def _departed_links(
-    db: sqlite_utils.Database,
-    rid: str,
+#: the links a view still holds (their labels are not departed): the review queue's items, or
+#: one match run's pairs and the decisions made on that run
+_HELD = {
+    "queue": "exists (select 1 from review_queue q where q.item_id = d.item_id)",
+    "run": "(d.run_id = :run or exists "
+    "(select 1 from pairs h where h.run_id = :run and h.pair_id = d.item_id))",
+}
+
+
+def departed_link_labels(
+    db: sqlite_utils.Database, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The standing human labels of links no longer held, each at its pair's tier when decided.
+
+    A rejected link leaves the next match run (its records go to other partners), and so the
+    review queue: without its label, every re-match would show a tier more precise than it is.
+    Shared by :func:`score_labels` and :func:`recon.review.tier_precision`; one query for all
+    such links.
+
+    Args:
+        db: the store.
+        run_id: the match run that holds links: those it holds or that were decided on it are
+            not departed, nor are links decided on runs started after it. None: the review queue
+            holds them (the latest match run's links and the approved links the plan kept;
+            build it first with :func:`recon.review.ensure_queue`).
+
+    Returns:
+        One row per current (not superseded) ``human`` link decision labelled ``match`` or
+        ``non_match`` whose link is not held: ``item_id, run_id, label`` and the ``tier,
+        source_l, record_id_l, record_id_r`` its pair had in the run it was decided on (a
+        decision whose run's rows are pruned is left out: its tier is unknown), in the order
+        the decisions were made.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> departed_link_labels(open_store(":memory:"), "match-1")
+        []
+    """
+    held = _HELD["queue" if run_id is None else "run"]
+    this = "(select started_at from runs where run_id = :run)"  # null without a run
+    rows = db.query(
+        "select d.item_id, d.run_id, d.label, p.tier, p.source_l, p.record_id_l, p.record_id_r "
+        "from decisions d join pairs p on p.run_id = d.run_id and p.pair_id = d.item_id "
+        "and p.kind = 'link' join runs r on r.run_id = d.run_id "
+        "where d.kind = 'link' and d.decided_by = 'human' and d.superseded = 0 "
+        f"and d.label in ('match', 'non_match') and not {held} "
+        f"and ({this} is null or r.started_at <= {this}) "
+        "order by d.decided_at, d.version, d.decision_id",
+        {"run": run_id},
+    )
+    return [dict(r) for r in rows]
+
+
+def _count_departed(
+    rows: list[dict[str, Any]],
     decided_on: dict[str, str],
     by_item: dict[str, str],
     seen: set[str],
     out: dict[str, Any],
 ) -> None:
-    """Count the standing labels of links run ``rid`` does not hold, decided on an earlier
-    run, in the tier their pair had there (``departed`` in each tier): a rejected link leaves
-    the next run, and without its label the tier would look more precise than it is."""
-    started = db.execute("select started_at from runs where run_id = ?", [rid]).fetchone()
-    for item_id, run in decided_on.items():
-        if item_id in seen or run == rid:
+    """Count each departed link once (``departed`` in its tier), in the tier of the run its
+    latest label was made on, unless the run holds the same pair by its records."""
+    counted: set[str] = set()
+    for row in rows:
+        item_id = row["item_id"]
+        if item_id in counted or decided_on.get(item_id) != row["run_id"]:
             continue
-        row = db.execute(
-            "select p.tier, p.source_l, p.record_id_l, p.record_id_r from pairs p "
-            "join runs r on r.run_id = p.run_id where p.run_id = ? and p.pair_id = ? "
-            "and p.kind = 'link' and (? is null or r.started_at <= ?)",
-            [run, item_id, started and started[0], started and started[0]],
-        ).fetchone()
-        if row is None:  # pruned, or decided on a later run
+        if row["source_l"] + "\x1f" + row["record_id_l"] + "\x1f" + row["record_id_r"] in seen:
             continue
-        tier, src, left, right = row
-        if src + "\x1f" + left + "\x1f" + right in seen:  # the same pair, by its records
-            continue
+        counted.add(item_id)
         cell = out["links"].setdefault(
-            tier, {"pairs": 0, "labelled": 0, "match": 0, "non_match": 0}
+            row["tier"], {"pairs": 0, "labelled": 0, "match": 0, "non_match": 0}
         )
         cell["labelled"] += 1
         cell[by_item[item_id]] += 1
@@ -366,7 +410,7 @@ def score_labels(db: sqlite_utils.Database, run_id: str | None = None) -> dict[s
         cell["labelled"] += 1
         cell[label] += 1
         out["labelled"] += 1
-    _departed_links(db, rid, decided_on, by_item, seen, out)
+    _count_departed(departed_link_labels(db, rid), decided_on, by_item, seen, out)
     for kind in ("links", "duplicates"):
         for cell in out[kind].values():
             n = cell["match"] + cell["non_match"]

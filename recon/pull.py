@@ -330,6 +330,13 @@ def _carry_account_names(db: sqlite_utils.Database, rows: list[dict[str, Any]]) 
 
 
 def _open_source(name: str, cfg: ReconConfig, meter: CallMeter) -> Any:
+    """The CRM source ``name``, counting its calls on ``meter`` (the run's per-source budget).
+
+    Opened inside :func:`run_pull`'s per-source error handling, so that a source that cannot
+    open (no token, refused credentials) fails alone. The pull framework's tests replace this
+    function with scripted sources (``tests/test_pull.py``); the real clients are tested
+    against the emulators.
+    """
     if name == "hubspot":
         from .sources.hubspot import HubSpotSource
 
@@ -357,7 +364,6 @@ def run_pull(
     sample: int | None = None,
     parent_run_id: str | None = None,
     progress: Callable[[PullProgress], None] | None = None,
-    source_factory: Callable[[str, ReconConfig, CallMeter], Any] | None = None,
 ) -> PullResult:
     """Pull the CRMs into the store; returns what was pulled and what it cost.
 
@@ -371,7 +377,6 @@ def run_pull(
         parent_run_id: the ``recon run`` this pull belongs to.
         progress: called after every committed page (raising from it stops the pull;
             committed pages stay).
-        source_factory: builds a source (default: the real HubSpot/Salesforce sources).
 
     Raises:
         BudgetExhausted: a CRM's budget was spent (exit 6; the next run resumes).
@@ -400,7 +405,6 @@ def run_pull(
                 f"no object {bad[0]!r} in {', '.join(sources)}", hint=f"objects: {', '.join(known)}"
             )
         sources = [s for s in sources if set(wanted) & set(_known_objects(s))]
-    factory = source_factory or _open_source
     config = {"sources": sources, "objects": wanted, "full": full, "sample": sample}
     run_id = start_run(db, "pull", parent_id=parent_run_id, config=config)
     result = PullResult(run_id=run_id)
@@ -415,7 +419,7 @@ def run_pull(
         source: Any = None
         missing: list[MissingField] = []
         try:
-            source = factory(name, cfg, meter)
+            source = _open_source(name, cfg, meter)
             objs = (
                 list(source.objects())
                 if wanted is None

@@ -561,6 +561,8 @@ def tier_precision(db: sqlite_utils.Database) -> list[dict[str, Any]]:
         >>> tier_precision(open_store(":memory:"))
         []
     """
+    from .evaluate import departed_link_labels
+
     ensure_queue(db)
     human = "d.decided_by = 'human' and d.label in ('match', 'non_match')"
     rows = db.query(
@@ -574,15 +576,14 @@ def tier_precision(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     for r in rows:
         cells[(r["kind"], r["tier"])] = dict(r)
     rank = {"review": 0, "auto": 1}
-    departed = db.query(
-        # standing labels of items the queue no longer holds, at their tier when decided
-        "select 'link' as kind, p.tier, d.label from decisions d join pairs p "
-        "on p.run_id = d.run_id and p.pair_id = d.item_id "
-        f"where d.kind = 'link' and d.superseded = 0 and {human} "
-        "and not exists (select 1 from review_queue q where q.item_id = d.item_id) "
-        "union all "
-        "select 'duplicate', (select c.tier from clusters c where c.run_id = d.run_id "
-        "and c.cluster_id = d.item_id limit 1), d.label from decisions d "
+    # standing labels of items the queue no longer holds, at their tier when decided: links as
+    # `recon eval --labels` counts them (one shared query), then clusters
+    departed = [
+        {"kind": "link", "tier": r["tier"], "label": r["label"]} for r in departed_link_labels(db)
+    ]
+    departed += db.query(
+        "select 'duplicate' as kind, (select c.tier from clusters c where c.run_id = d.run_id "
+        "and c.cluster_id = d.item_id limit 1) as tier, d.label from decisions d "
         f"where d.kind in ('duplicate', 'split') and d.superseded = 0 and {human} "
         "and d.decision_id = (select max(e.decision_id) from decisions e where e.item_id = d.item_id "
         "and e.kind in ('duplicate', 'split') and e.superseded = 0) "

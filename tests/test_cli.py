@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,6 +70,53 @@ def test_command_help(command: str, tmp_path: Path, capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "Usage:" in out
     assert len(out.splitlines()) > 4
+
+
+def command_paths() -> list[list[str]]:
+    """Every command and group below `recon`, as the words that call it (`[]` is `recon`)."""
+    import typer.main
+
+    def walk(command: Any, path: list[str]) -> Iterator[list[str]]:
+        yield path
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, [*path, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+# FILE, [FILE], SALESFORCE_FILE..., SOURCE:OBJECT, [OPTIONS], COMMAND, [ARGS]...
+METAVAR = re.compile(r"\[?[A-Z][A-Z0-9_]*(:[A-Z][A-Z0-9_]*)?\]?(\.\.\.)?")
+TYPE_NAMES = {"TEXT", "STR", "INT", "INTEGER", "FLOAT", "BOOL", "BOOLEAN", "LIST"}
+
+
+def help_terms(out: str, path: list[str]) -> list[str]:
+    """The usage line's pieces after the command, and the names column of Arguments and Options."""
+    usage = out.split("Usage: ", 1)[1].split("\n\n", 1)[0].split()
+    terms = usage[1 + len(path) :]
+    section = ""
+    for line in out.splitlines():
+        if line and not line.startswith(" "):
+            section = line.rstrip(":")
+        elif section in ("Arguments", "Options") and (row := re.match(r"  (\S+(?: \S+)*)", line)):
+            terms += [t for t in re.split(r",? ", row.group(1)) if not t.startswith("-")]
+    return terms
+
+
+@pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(["recon", *p]))
+def test_help_names_values_in_upper_case(
+    path: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arguments and option values read FILE, DIR, RUN_ID...: no {RUN_ID}, <path>, <int range>,
+    list[Path] or bare Python type names in any --help."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as exit_:
+        main([*path, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    terms = help_terms(out, path)
+    assert terms or not path, out
+    bad = [t for t in terms if not METAVAR.fullmatch(t) or t.strip("[].") in TYPE_NAMES]
+    assert bad == [], out
 
 
 def test_init_writes_a_config_that_loads(

@@ -8,6 +8,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -279,3 +280,111 @@ def test_salesforce_ids_count_in_either_length_and_foreign_ids_are_named(tmp_pat
     assert score_files(tmp_path, tmp_path)["warnings"] == [
         "no record of links.csv is in truth_entities.csv: are they the same records?"
     ]
+
+
+# --------------------------------------------------------------------------- departed links
+
+
+def _review_store() -> Any:
+    """A store with a match and a plan run (bench/bench_review.py:fill_store), queue built."""
+    import importlib.util
+
+    from recon import review
+    from recon.store import open_store
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_review.py"
+    spec = importlib.util.spec_from_file_location("bench_review", path)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    db = open_store(":memory:")
+    bench.fill_store(db, links=40, clusters=4, conflicts=2)
+    review.ensure_queue(db)
+    return db
+
+
+def _rematch(db: Any, dropped: list[str]) -> str:
+    """The next match run: the latest one's pairs and clusters but the ``dropped`` pairs."""
+    old = db.execute(
+        "select run_id from runs where stage = 'match' order by started_at desc, rowid desc"
+    ).fetchone()[0]
+    with transaction(db):
+        new = start_run(db, "match")
+        for table, key in (("pairs", "pair_id"), ("clusters", "cluster_id")):
+            cols = ", ".join(c.name for c in db[table].columns if c.name != "run_id")
+            db.execute(
+                f"insert into {table} (run_id, {cols}) select ?, {cols} from {table} "
+                f"where run_id = ? and {key} not in ({', '.join('?' * len(dropped))})",
+                [new, old, *dropped],
+            )
+    finish_run(db, new)
+    return new
+
+
+def _links(db: Any) -> list[dict[str, Any]]:
+    from recon import review
+
+    page = review.queue(db, review.QueueFilter(status="all", kinds=("link",)), page_size=500)
+    return sorted(page.items, key=lambda i: (i["tier"], i["item_id"]))
+
+
+def _decide_links(db: Any, labels: dict[str, str]) -> None:
+    from recon import review
+
+    for item_id, label in labels.items():
+        review.decide(db, item_id, label, reviewer="ana", based_on_version=0)
+
+
+def test_tier_precision_and_score_labels_agree_on_departed_links() -> None:
+    """Rejected links leave two successive match runs; the review app's tier precision and
+    `recon eval --labels` count the same labels in the same tiers (one shared query)."""
+    from recon import review
+
+    db = _review_store()
+    links = _links(db)
+    auto = [i["item_id"] for i in links if i["tier"] == "auto"]
+    rev = [i["item_id"] for i in links if i["tier"] == "review"]
+    assert len(auto) >= 4 and len(rev) >= 4
+    _decide_links(
+        db,
+        {auto[0]: "approve", auto[1]: "approve", auto[2]: "reject", rev[0]: "approve"}
+        | {rev[1]: "reject", rev[2]: "reject", rev[3]: "defer"},
+    )
+    _rematch(db, [auto[2], rev[1]])  # two rejected links leave the next run
+    _decide_links(db, {auto[3]: "reject"})  # decided on the second run
+    _rematch(db, [auto[2], rev[1], auto[3]])  # and leaves the third
+
+    queue = {
+        p["tier"]: (p["matches"], p["non_matches"], p["labelled"], p["precision"])
+        for p in review.tier_precision(db)
+        if p["kind"] == "link"
+    }
+    scored = score_labels(db)["links"]
+    labels = {
+        tier: (c["match"], c["non_match"], c["labelled"], c["precision"])
+        for tier, c in scored.items()
+        if c["labelled"]
+    }
+    assert queue.keys() == labels.keys() == {"auto", "review"}
+    for tier, (matches, non_matches, labelled, precision) in queue.items():
+        assert labels[tier][:3] == (matches, non_matches, labelled)
+        assert labels[tier][3] == pytest.approx(precision, abs=1e-4)
+    assert queue["auto"][:3] == (2, 2, 4) and queue["review"][:3] == (1, 2, 3)
+    assert (scored["auto"]["departed"], scored["review"]["departed"]) == (2, 1)
+
+
+def test_score_labels_reads_departed_links_in_one_query() -> None:
+    """However many links left the run, their tiers are read at once (not a query each)."""
+    db = _review_store()
+    auto = [i["item_id"] for i in _links(db) if i["tier"] == "auto"]
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+
+    def queries_for(departed: list[str]) -> int:
+        _decide_links(db, dict.fromkeys(departed, "reject"))
+        _rematch(db, departed)
+        statements.clear()
+        assert score_labels(db)["links"]["auto"]["departed"] >= len(departed)
+        return len(statements)
+
+    assert queries_for(auto[:1]) == queries_for(auto[1:5])

@@ -5,7 +5,7 @@ clients against the emulator are in tests/sources/)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -86,13 +86,38 @@ def _factory(records: list[dict[str, Any]]):
     return lambda name, cfg, meter: ScriptedSource(records, meter)
 
 
+@pytest.fixture
+def open_sources(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., Any]], None]:
+    """``open_sources(factory)``: the pulls that follow open each source as
+    ``factory(name, cfg, meter)`` instead of the real clients (``recon.pull._open_source``)."""
+
+    def use(factory: Callable[..., Any]) -> None:
+        monkeypatch.setattr("recon.pull._open_source", factory)
+
+    return use
+
+
 RECORDS = [_row(str(i), f"2024-01-0{1 + i // 2}T00:00:00.000Z") for i in range(1, 8)]
 
 
-def test_pull_writes_rows_cursor_and_summary(fresh_db) -> None:
-    result = run_pull(
-        fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS)
-    )
+def test_run_pull_takes_the_parameters_the_readme_documents() -> None:
+    """Notebooks see the documented signature, each parameter in the docstring: no test seam
+    (the tests here serve scripted sources through ``open_sources``)."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    documented = re.search(r"recon\.pull\.run_pull\(([^)]*)\)", readme)
+    assert documented is not None
+    names = [part.split("=")[0].strip() for part in documented.group(1).split(",")]
+    assert list(inspect.signature(run_pull).parameters) == names
+    assert all(f"    {name}: " in (run_pull.__doc__ or "") for name in names)
+
+
+def test_pull_writes_rows_cursor_and_summary(open_sources, fresh_db) -> None:
+    open_sources(_factory(RECORDS))
+    result = run_pull(fresh_db, ReconConfig(), sources=["hubspot"])
     assert result.status == "ok"
     assert result.records == {"hubspot:contacts": 7} and result.changed == {"hubspot:contacts": 7}
     assert result.calls == {"hubspot": 1 + 4}
@@ -105,13 +130,13 @@ def test_pull_writes_rows_cursor_and_summary(fresh_db) -> None:
     assert fresh_db["owners"].count == 1
 
 
-def test_only_changed_rows_get_the_new_run_id(fresh_db) -> None:
-    first = run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS))
+def test_only_changed_rows_get_the_new_run_id(open_sources, fresh_db) -> None:
+    open_sources(_factory(RECORDS))
+    first = run_pull(fresh_db, ReconConfig(), sources=["hubspot"])
     changed = [dict(r) for r in RECORDS]
     changed[6] = {**changed[6], "name": "renamed", "modified_at": "2024-01-05T00:00:00.000Z"}
-    second = run_pull(
-        fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(changed)
-    )
+    open_sources(_factory(changed))
+    second = run_pull(fresh_db, ReconConfig(), sources=["hubspot"])
     # closed start (>=) with the boundary ids skipped: only record 7 is read again
     assert second.records == {"hubspot:contacts": 1}
     runs = dict(fresh_db.execute("select record_id, run_id from snapshots").fetchall())
@@ -119,7 +144,7 @@ def test_only_changed_rows_get_the_new_run_id(fresh_db) -> None:
     assert {runs[str(i)] for i in range(1, 7)} == {first.run_id}
 
 
-def test_crash_mid_pull_resumes_without_loss_or_duplicates(fresh_db) -> None:
+def test_crash_mid_pull_resumes_without_loss_or_duplicates(open_sources, fresh_db) -> None:
     pages = []
 
     def crash_after_two(p) -> None:
@@ -127,33 +152,32 @@ def test_crash_mid_pull_resumes_without_loss_or_duplicates(fresh_db) -> None:
         if len(pages) == 2:
             raise KeyboardInterrupt
 
+    open_sources(_factory(RECORDS))
     with pytest.raises(KeyboardInterrupt):
         run_pull(
             fresh_db,
             ReconConfig(),
             sources=["hubspot"],
-            source_factory=_factory(RECORDS),
             progress=crash_after_two,
         )
     assert fresh_db["snapshots"].count == 4
     assert fresh_db.execute("select status from runs").fetchone()[0] == "cancelled"
-    resumed = run_pull(
-        fresh_db, ReconConfig(), sources=["hubspot"], source_factory=_factory(RECORDS)
-    )
+    resumed = run_pull(fresh_db, ReconConfig(), sources=["hubspot"])
     assert resumed.records == {"hubspot:contacts": 3}  # only what was not committed
     ids = [r[0] for r in fresh_db.execute("select record_id from snapshots order by 0 + record_id")]
     assert ids == [str(i) for i in range(1, 8)]
 
 
-def test_budget_stops_cleanly_and_the_next_run_resumes(fresh_db) -> None:
+def test_budget_stops_cleanly_and_the_next_run_resumes(open_sources, fresh_db) -> None:
     cfg = load_config(None, overrides={"budget": {"hubspot_calls": 3}})
+    open_sources(_factory(RECORDS))
     with pytest.raises(BudgetExhausted) as err:
-        run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(RECORDS))
+        run_pull(fresh_db, cfg, sources=["hubspot"])
     assert err.value.exit_code == 6
     assert fresh_db["snapshots"].count == 6  # 3 pages of 2 (owners come last)
     run = fresh_db.execute("select status, summary from runs").fetchone()
     assert run[0] == "budget" and json.loads(run[1])["calls"] == {"hubspot": 3}
-    again = run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(RECORDS))
+    again = run_pull(fresh_db, cfg, sources=["hubspot"])
     assert again.status == "ok" and fresh_db["snapshots"].count == 7
 
 
@@ -190,7 +214,9 @@ def test_budget_stops_cleanly_and_the_next_run_resumes(fresh_db) -> None:
         ),
     ],
 )
-def test_scoping_filters_apply_on_every_run(fresh_db, filters, require_email, kept) -> None:
+def test_scoping_filters_apply_on_every_run(
+    open_sources, fresh_db, filters, require_email, kept
+) -> None:
     records = [
         _row(str(i), "2024-01-01T00:00:00.000Z", email=None if i == 5 else f"{i}@x.org")
         for i in range(1, 6)
@@ -198,14 +224,14 @@ def test_scoping_filters_apply_on_every_run(fresh_db, filters, require_email, ke
     cfg = load_config(
         None, overrides={"pull": {"filters": filters, "contacts_require_email": require_email}}
     )
-    run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    open_sources(_factory(records))
+    run_pull(fresh_db, cfg, sources=["hubspot"])
     assert {r[0] for r in fresh_db.execute("select record_id from snapshots")} == kept
 
 
-def test_sample_pulls_at_most_n_and_leaves_cursors(fresh_db) -> None:
-    result = run_pull(
-        fresh_db, ReconConfig(), sources=["hubspot"], sample=3, source_factory=_factory(RECORDS)
-    )
+def test_sample_pulls_at_most_n_and_leaves_cursors(open_sources, fresh_db) -> None:
+    open_sources(_factory(RECORDS))
+    result = run_pull(fresh_db, ReconConfig(), sources=["hubspot"], sample=3)
     assert result.records == {"hubspot:contacts": 3}
     assert fresh_db["cursors"].count == 0
 
@@ -341,14 +367,15 @@ def test_meter_budget() -> None:
         meter.charge("list")
 
 
-def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) -> None:
+def test_source_error_is_recorded_and_raised_after_the_other_source(open_sources, fresh_db) -> None:
     def factory(name, cfg, meter):
         if name == "hubspot":
             raise AuthError("hubspot refused the access token (401)")
         return ScriptedSource([], meter)
 
+    open_sources(factory)
     with pytest.raises(AuthError):
-        run_pull(fresh_db, ReconConfig(), source_factory=factory)
+        run_pull(fresh_db, ReconConfig())
     run = fresh_db.execute("select status, summary from runs").fetchone()
     summary = json.loads(run[1])
     assert run[0] == "partial"
@@ -360,7 +387,9 @@ def test_source_error_is_recorded_and_raised_after_the_other_source(fresh_db) ->
     assert status_report(fresh_db)["runs"]["pull"]["errors_by_class"] == {"auth_failed": 1}
 
 
-def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fresh_db) -> None:
+def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(
+    open_sources, fresh_db
+) -> None:
     """HubSpot's server error came first, Salesforce refused the credentials: the pull
     raises the authentication error (exit 7: a person must act), names HubSpot's error too,
     and a `recon run` counts both classes."""
@@ -377,8 +406,9 @@ def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fre
             "salesforce refused the credentials (invalid_grant)", hint="re-copy the key"
         )
 
+    open_sources(factory)
     with pytest.raises(AuthError) as err:
-        run_pull(fresh_db, ReconConfig(), source_factory=factory)
+        run_pull(fresh_db, ReconConfig())
     assert int(err.value.exit_code) == 7
     assert err.value.hint == "re-copy the key; try again later"  # what to do about each
     assert str(err.value).startswith(
@@ -389,7 +419,7 @@ def test_when_both_sources_fail_the_one_to_act_on_is_raised_naming_the_other(fre
     assert _errors_by_class(stage) == {"server_error": 1, "auth_failed": 1}
 
 
-def test_a_source_missing_a_setting_does_not_stop_the_other(fresh_db) -> None:
+def test_a_source_missing_a_setting_does_not_stop_the_other(open_sources, fresh_db) -> None:
     """A missing HubSpot token (exit 3) stopped the whole pull: Salesforce was not read."""
     from recon.errors import ConfigError
 
@@ -401,8 +431,9 @@ def test_a_source_missing_a_setting_does_not_stop_the_other(fresh_db) -> None:
         reached.append(name)
         return ScriptedSource([], meter)
 
+    open_sources(factory)
     with pytest.raises(ConfigError) as err:
-        run_pull(fresh_db, ReconConfig(), source_factory=factory)
+        run_pull(fresh_db, ReconConfig())
     assert reached == ["salesforce"] and int(err.value.exit_code) == 3
     summary = json.loads(fresh_db.execute("select summary from runs").fetchone()[0])
     assert summary["sources"]["hubspot"]["error_class"] == "configuration"
@@ -431,7 +462,9 @@ class _GoneField(ScriptedSource):
 
 
 @pytest.mark.parametrize("then", ["ok", "budget", "crash"])
-def test_a_missing_field_is_named_whatever_stops_the_source_after_it(fresh_db, then) -> None:
+def test_a_missing_field_is_named_whatever_stops_the_source_after_it(
+    open_sources, fresh_db, then
+) -> None:
     """A missing field was collected and the other objects read on, but a later spent budget
     (or an unexpected error) dropped it from the report (the field was never named), and the
     owners were not read."""
@@ -440,14 +473,15 @@ def test_a_missing_field_is_named_whatever_stops_the_source_after_it(fresh_db, t
     def factory(name, cfg, meter):
         return _GoneField(records, meter, then)
 
+    open_sources(factory)
     if then == "crash":  # the error stands; the stored run names the missing field too
         with pytest.raises(RuntimeError):
-            run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=factory)
+            run_pull(fresh_db, ReconConfig(), sources=["hubspot"])
         stored = fresh_db.execute("select error from runs where stage = 'pull'").fetchone()[0]
         assert "something unforeseen" in stored and "'scratch' no longer exists" in stored
         return
     with pytest.raises(MissingField if then == "ok" else SourceError) as err:
-        run_pull(fresh_db, ReconConfig(), sources=["hubspot"], source_factory=factory)
+        run_pull(fresh_db, ReconConfig(), sources=["hubspot"])
     assert "property 'scratch' no longer exists" in str(err.value)
     if then == "budget":
         assert "budget of 1 calls is spent" in str(err.value)  # both are said
@@ -527,7 +561,9 @@ def test_cli_pull_file(tmp_path, capsys) -> None:
     assert "Account" in capsys.readouterr().out
 
 
-def test_objects_select_sources_and_unknown_objects_are_usage_errors(fresh_db) -> None:
+def test_objects_select_sources_and_unknown_objects_are_usage_errors(
+    open_sources, fresh_db
+) -> None:
     from recon.errors import UsageError
 
     opened = []
@@ -536,10 +572,11 @@ def test_objects_select_sources_and_unknown_objects_are_usage_errors(fresh_db) -
         opened.append(name)
         return ScriptedSource(RECORDS, meter)
 
-    run_pull(fresh_db, ReconConfig(), objects=["contacts"], source_factory=factory)
+    open_sources(factory)
+    run_pull(fresh_db, ReconConfig(), objects=["contacts"])
     assert opened == ["hubspot"]  # Salesforce has no object named contacts: not even signed in
     with pytest.raises(UsageError, match="no object 'Deal'"):
-        run_pull(fresh_db, ReconConfig(), objects=["Deal"], source_factory=factory)
+        run_pull(fresh_db, ReconConfig(), objects=["Deal"])
 
 
 def test_sigkilled_pull_subprocess_resumes_without_loss(sandbox_reset, tmp_path) -> None:
@@ -589,19 +626,22 @@ def test_sigkilled_pull_subprocess_resumes_without_loss(sandbox_reset, tmp_path)
     assert 0 < killed_at < want and got == (want, want)
 
 
-def test_stored_records_that_fall_out_of_scope_are_marked_not_left_stale(fresh_db) -> None:
+def test_stored_records_that_fall_out_of_scope_are_marked_not_left_stale(
+    open_sources, fresh_db
+) -> None:
     cfg = ReconConfig()  # contacts_require_email
     records = [_row("1", iso_utc("2024-01-01") or ""), _row("2", iso_utc("2024-01-01") or "")]
     records.append(_row("9", iso_utc("2024-01-01") or "", email=None))  # never in scope
-    run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    open_sources(_factory(records))
+    run_pull(fresh_db, cfg, sources=["hubspot"])
     assert [r[0] for r in fresh_db.execute("select record_id from snapshots")] == ["1", "2"]
     # contact 2 loses its email in the CRM: still stored, marked out of scope (archived = 2)
     records[1] = _row("2", iso_utc("2024-02-01") or "", email=None)
-    gone = run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    gone = run_pull(fresh_db, cfg, sources=["hubspot"])
     state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
     assert state == {"1": 0, "2": 2} and gone.changed == {"hubspot:contacts": 1}
     # it has an email again: live again
     records[1] = _row("2", iso_utc("2024-03-01") or "")
-    run_pull(fresh_db, cfg, sources=["hubspot"], source_factory=_factory(records))
+    run_pull(fresh_db, cfg, sources=["hubspot"])
     state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
     assert state == {"1": 0, "2": 0}
