@@ -750,6 +750,21 @@ def test_undo_only_touches_the_reviewers_own_decisions(db: sqlite_utils.Database
     assert [r["reviewer"] for r in current(db, b)] == ["ben"]
 
 
+def test_an_undone_decision_names_the_queue_item_to_reopen(db: sqlite_utils.Database) -> None:
+    """A value chosen for a cluster's merge is decided on the merge's plan item, which the
+    queue does not hold: the item to reopen is its cluster."""
+    cluster, link = first(db, "duplicate")["item_id"], first(db, "link")["item_id"]
+    merge = review.item_detail(db, cluster)["merge_item_id"]
+    review.decide(db, link, "approve", reviewer="ana", based_on_version=0)
+    review.choose_value(
+        db, cluster, "city", "Oslo", source="hubspot:1", reviewer="ana", based_on_version=0
+    )
+    [value] = review.undo_last(db, "ana")
+    assert (value["item_id"], review.decision_item(db, value)) == (merge, cluster)
+    [approval] = review.undo_last(db, "ana")
+    assert review.decision_item(db, approval) == link
+
+
 def test_decisions_are_named_by_their_records_even_after_their_item_left_the_queue(
     db: sqlite_utils.Database,
 ) -> None:

@@ -137,15 +137,24 @@ def _undo() -> None:
         )
     flash("success", message)
     st.toast(message)  # seen on every tab (the message above the queue shows in the Queue tab)
-    st.session_state["item"] = first["item_id"]
+    # the queue item the decision was made on (a value chosen for a merge: its cluster)
+    item_id = _item_of(first)
+    st.session_state["item"] = item_id
     if len(undone) == 1:  # opened even when it is on another page, or left this filter
-        st.session_state["pinned"] = first["item_id"]
+        st.session_state["pinned"] = item_id
 
 
 def _title(decision: dict[str, Any]) -> str:
     try:
         return review.decision_title(session().db, decision)
     except Exception:  # a name is a courtesy: never an error of its own
+        return str(decision.get("item_id"))
+
+
+def _item_of(decision: dict[str, Any]) -> str:
+    try:
+        return review.decision_item(session().db, decision)
+    except Exception:  # where to go next is a courtesy: never an error of its own
         return str(decision.get("item_id"))
 
 

@@ -874,3 +874,26 @@ def test_undo_names_an_older_decision_by_its_records_after_its_item_left_the_que
     assert review.item_title(store, older["item_id"]) is None
     assert f"Undone: link 'match' on {older['title']} (decided " in shown, shown
     assert older["item_id"] not in shown
+
+
+def test_undoing_a_value_chosen_for_a_merge_reopens_its_cluster(
+    store: sqlite_utils.Database,
+) -> None:
+    """A value chosen in a cluster's detail is decided on the merge's plan item, which the
+    queue does not hold: undo opened the first item instead of the cluster."""
+    first, *_, cluster = [
+        it["item_id"]
+        for it in review.queue(store, review.QueueFilter(kinds=("duplicate",), status="all")).items
+    ]
+    at = start(f_kinds=["duplicate"], f_status="all", item=cluster)
+    run(at.selectbox(key=f"survive_field:{cluster}").set_value("city"))
+    run(keyed(at.radio, f"survive_value:{cluster}:city:").set_value(1))
+    run(at.button(key="btn_survive").click())
+    merge = review.item_detail(store, cluster)["merge_item_id"]
+    assert decisions(store, merge)
+    run(at.selectbox(key="item").set_value(first))  # the reviewer moved on
+    run(at.button(key="btn_undo").click())
+    assert not decisions(store, merge)
+    assert at.session_state["item"] == cluster
+    assert at.session_state["pinned"] == cluster
+    assert f"survive_field:{cluster}" in at.session_state  # the cluster's detail is open
