@@ -3,7 +3,7 @@
 Part of :mod:`recon.review` (import from there). The latest match and plan runs
 are indexed once into ``review_queue``; every page is then one indexed SQL query
 (LIMIT/OFFSET), sorted by tier (review first) and by the score's closeness to
-the auto threshold. Writes apply refused as stale (:mod:`recon.review_stale`) are
+the auto threshold; undecided items a reviewer deferred come after those nobody answered. Writes apply refused as stale (:mod:`recon.review_stale`) are
 indexed with the plan run, and again by apply whenever it marks one. The statistics behind the app's charts are aggregates over
 the same index.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlite_utils
@@ -432,6 +432,9 @@ def queue(
 ) -> QueuePage:
     """One page of the queue, best-to-review first, with each item's current decision.
 
+    Sorted by tier, closeness to the auto threshold and item id; in the ``undecided`` view the
+    items nobody has answered come first and the deferred ones after them (each in that order).
+
     Examples:
         >>> from recon.store import open_store
         >>> queue(open_store(":memory:"), QueueFilter(kinds=("link",))).items
@@ -441,8 +444,48 @@ def queue(
     ensure_queue(db)
     if filt.text and filt.text.strip():
         ensure_search(db)
+    start = max(page, 0) * page_size
+    if filt.status != "undecided":
+        where, params = filt.where()
+        total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()
+        items = _page_rows(db, filt, page_size, start)
+        return QueuePage(items, total[0], page, page_size, filt)
+    # undecided: the items nobody has answered first, then the deferred ones (a deferral
+    # sends an item back, not to the front). Each part is read in the index's order and
+    # stops at its page: the first pages cost what they cost before deferrals were ordered
+    total, deferred = _undecided_counts(db, filt)
+    fresh = total - deferred
+    items = []
+    if start < fresh:
+        unlabelled = replace(filt, status="unlabelled")
+        items = _page_rows(db, unlabelled, min(page_size, fresh - start), start)
+    if start + page_size > fresh and deferred:
+        later = replace(filt, status="deferred")
+        items += _page_rows(db, later, page_size - len(items), max(start - fresh, 0))
+    return QueuePage(items, total, page, page_size, filt)
+
+
+def _undecided_counts(db: sqlite_utils.Database, filt: QueueFilter) -> tuple[int, int]:
+    """How many items ``filt`` (status undecided) holds, and how many of them are deferred:
+    one pass over the queue, each item's current label looked up once."""
+    base, params = replace(filt, status="all").where()
+    # LIMIT -1 keeps the inner query a co-routine: flattened into the outer one, the label's
+    # subquery would be evaluated once per use
+    total, deferred = db.execute(
+        f"""select count(*), count(label) from (
+              select {_CURRENT_LABEL} as label from review_queue q
+              where {base} and not {_LINK_REJECTED} limit -1)
+            where label is null or label in {DEFERRED_LABELS}""",
+        params,
+    ).fetchone()
+    return int(total), int(deferred)
+
+
+def _page_rows(
+    db: sqlite_utils.Database, filt: QueueFilter, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """``limit`` items of ``filt`` from ``offset``, in the queue's order (tier, closeness, id)."""
     where, params = filt.where()
-    total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
     rows = db.query(
         f"""select q.*, coalesce(q.title, {_LABEL_L} || '  ↔  ' || {_LABEL_R}) as title_,
               d.label, d.reviewer, d.decided_at, d.decided_by, d.kind as decision_kind,
@@ -452,9 +495,9 @@ def queue(
             left join decisions d on d.decision_id = q.current_id
             {_JOIN_LR}
             order by q.tier_rank, q.closeness, q.item_id""",
-        [*params, page_size, max(page, 0) * page_size],
+        [*params, limit, offset],
     )
-    return QueuePage([_titled(r) for r in rows], total, page, page_size, filt)
+    return [_titled(r) for r in rows]
 
 
 def _titled(row: Any) -> dict[str, Any]:

@@ -392,7 +392,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=_decide,
         args=(iid, "defer", version, next_id, title),
         shortcut="D",
-        help=_settled_help(settled) or "Decide later: stays in the undecided queue (D)",
+        help=_settled_help(settled)
+        or "Decide later: back of the undecided queue, after the unanswered items (D)",
         disabled=bool(settled),
     )
     if kind == "duplicate":

@@ -673,14 +673,17 @@ def test_j_and_k_cross_page_edges_and_a_decision_at_the_end_moves_on(
     assert (at.session_state["page"], at.session_state["item"]) == (2, first_two[10]["item_id"])
     run(at.button(key="btn_prev").click())  # K back: the previous page's last
     assert (at.session_state["page"], at.session_state["item"]) == (1, last)
-    # deferred, it stays undecided (in this filter): the next page's first opens, not the
-    # same item again (a second press saved it twice)
+    # deferred, it waits behind the unanswered items: as after a decision, the item after it
+    # takes its place at the page's end (not the same item again: a second press saved it twice)
     run(at.button(key="btn_defer").click())
-    assert (at.session_state["page"], at.session_state["item"]) == (2, first_two[10]["item_id"])
-    run(at.button(key="btn_prev").click())
-    assert (at.session_state["page"], at.session_state["item"]) == (1, last)
+    assert (at.session_state["page"], at.session_state["item"]) == (1, first_two[10]["item_id"])
     run(at.button(key="btn_reject").click())  # decided: the item after it takes its place
-    assert at.session_state["item"] == first_two[10]["item_id"]
+    assert (at.session_state["page"], at.session_state["item"]) == (1, first_two[11]["item_id"])
+    # in a view the deferred item stays in (All), the next page's first opens
+    everything = review.queue(store, review.QueueFilter(status="all"), page_size=20).items
+    at = start(f_status="all", item=everything[9]["item_id"])
+    run(at.button(key="btn_defer").click())
+    assert (at.session_state["page"], at.session_state["item"]) == (2, everything[10]["item_id"])
 
 
 def test_master_and_surviving_value_can_be_saved_twice(store: sqlite_utils.Database) -> None:
@@ -897,3 +900,15 @@ def test_undoing_a_value_chosen_for_a_merge_reopens_its_cluster(
     assert at.session_state["item"] == cluster
     assert at.session_state["pinned"] == cluster
     assert f"survive_field:{cluster}" in at.session_state  # the cluster's detail is open
+
+
+def test_a_deferred_item_waits_behind_the_unanswered_ones(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["link"])
+    deferred = at.session_state["item"]
+    run(at.button(key="btn_defer").click())
+    assert at.session_state["item"] != deferred
+    at = start(f_kinds=["link"])  # a new session: the queue's first item is not the deferred one
+    assert at.session_state["item"] != deferred
+    run(at.number_input(key="page").set_value(at.number_input(key="page").max))
+    table = at.dataframe[0].value
+    assert list(table["Decision"])[-1] == "unsure"  # at the end of the Undecided queue
