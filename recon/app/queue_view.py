@@ -15,10 +15,20 @@ import pandas as pd
 import streamlit as st
 
 from .. import review
-from ..errors import ReconError, ReviewerConflict
+from ..errors import LockedError, ReconError, ReviewerConflict
 from ..models import stable_id
 from .detail_view import ICONS, SOURCES, comparison, explanation, md, stale_versions, status
-from .entry import KINDS, Session, current_filter, flash, plural, reviewer, session, show_flash
+from .entry import (
+    KINDS,
+    Session,
+    busy_text,
+    current_filter,
+    flash,
+    plural,
+    reviewer,
+    session,
+    show_flash,
+)
 
 BUTTONS = {
     "link": ("✓ Same", "✗ Different", "Defer"),
@@ -57,6 +67,10 @@ def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> No
         # where the queue goes after it
         st.session_state["pinned"] = st.session_state.get("item")
         st.session_state["pinned_next"] = next_id
+        return
+    except LockedError as exc:
+        # said at once, the item kept open: the reviewer decides again once the store is free
+        flash("error", busy_text(exc, f"Not saved: {md(done)}"))
         return
     except ReconError as exc:
         flash("error", md(exc))
@@ -557,7 +571,11 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     size = ses.cfg.review.page_size
     if filt.text:
         with st.spinner("Indexing names, emails and domains for search (once per match run)…"):
-            review.ensure_search(ses.db)
+            try:
+                review.ensure_search(ses.db)
+            except LockedError as exc:
+                st.warning(busy_text(exc, "Search cannot index names yet (clear it to review)"))
+                return
     pg = review.queue(ses.db, filt, page=int(ss.get("page", 1)) - 1, page_size=size)
     if int(ss.get("page", 1)) > pg.pages:
         ss["page"] = pg.pages

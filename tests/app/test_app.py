@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -912,3 +913,69 @@ def test_a_deferred_item_waits_behind_the_unanswered_ones(store: sqlite_utils.Da
     run(at.number_input(key="page").set_value(at.number_input(key="page").max))
     table = at.dataframe[0].value
     assert list(table["Decision"])[-1] == "unsure"  # at the end of the Undecided queue
+
+
+@pytest.fixture
+def busy(store: sqlite_utils.Database) -> Any:
+    """A `recon run` at its plan stage holds the store lock and an SQLite write transaction
+    (its items being stored); calling the fixture's value releases both."""
+    store["runs"].insert_all(
+        [
+            {"run_id": "run-9", "stage": "run", "status": "running", "started_at": now_iso()},
+            {"run_id": "plan-9", "parent_id": "run-9", "stage": "plan", "status": "running",
+             "started_at": now_iso()},
+        ]
+    )  # fmt: skip
+    lock = acquire(store, holder="recon run", run_id="run-9")
+    writer = open_store(store.execute("pragma database_list").fetchone()[2])
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("update runs set summary = '{}' where run_id = 'plan-9'")
+
+    def free() -> None:
+        if writer.conn.in_transaction:
+            writer.execute("ROLLBACK")
+            release(lock)
+
+    yield free
+    free()
+
+
+def test_a_busy_store_says_at_once_who_holds_it_and_the_page_retries(
+    store: sqlite_utils.Database, busy: Any
+) -> None:
+    """The queue of a new run must be indexed while a run writes: the page stayed grey for
+    30 s, then said only that the store was busy."""
+    started = time.monotonic()
+    at = start()
+    assert time.monotonic() - started < 15
+    shown = _plain(at)
+    assert f"recon run (stage plan, run run-9, pid {os.getpid()} on" in shown, shown
+    assert "Decisions can be made once it is released" in shown
+    busy()
+    run(at.button(key="btn_retry").click())
+    assert at.session_state["item"] == review.queue(store, page_size=1).items[0]["item_id"]
+
+
+def test_a_decision_the_busy_store_cannot_take_says_it_was_not_saved(
+    store: sqlite_utils.Database,
+) -> None:
+    """A decision made while another process wrote waited 30 s, then said the store was
+    busy, not that the decision was lost nor who held the store."""
+    at = start(f_kinds=["link"])
+    item_id, title = at.session_state["item"], review.item_title(store, at.session_state["item"])
+    lock = acquire(store, holder="apply")  # `recon apply` writing its journal
+    writer = open_store(store.execute("pragma database_list").fetchone()[2])
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        run(at.button(key="btn_approve").click())
+        assert time.monotonic() - started < 15
+        shown = _plain(at)
+        assert f"Not saved: {title}: the store is busy: recon apply (pid" in shown, shown
+        assert not decisions(store, item_id)
+        assert at.session_state["item"] == item_id  # kept open, to decide again
+    finally:
+        writer.execute("ROLLBACK")
+        release(lock)
+    run(at.button(key="btn_approve").click())
+    assert [r["label"] for r in decisions(store, item_id)] == ["match"]
