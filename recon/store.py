@@ -603,7 +603,7 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 
 def _writer(db: sqlite_utils.Database) -> str:
     """Who is likely writing: the holder of the store lock (command, stage, run, pid, since
-    when), else another process (a review session, a command that takes no lock)."""
+    when), else another process or review session (indexing a queue, a bulk approve)."""
     # the lock module builds on this one (imported here, when a write found the store busy)
     from .lock import holder_text
 
@@ -611,7 +611,7 @@ def _writer(db: sqlite_utils.Database) -> str:
         who = holder_text(db)
     except sqlite3.Error:  # naming the holder is a courtesy: the error is the busy store
         who = None
-    return f"{who}, holding the store lock," if who else "another process"
+    return f"{who}, holding the store lock," if who else "another process or review session"
 
 
 #: what SQLite says when the store's files cannot be written (the disk, permissions)
