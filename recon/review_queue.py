@@ -95,7 +95,13 @@ class QueueFilter:
         elif self.status == "decided":
             sql.append(f"({_CURRENT_LABEL} in {FINAL_LABELS} or {_LINK_REJECTED})")
         elif self.status == "deferred":
-            sql.append(f"{_CURRENT_LABEL} in {DEFERRED_LABELS} and not {_LINK_REJECTED}")
+            # the items with a deferral standing (few) first: one lookup list, built once,
+            # spares the per-item subquery for every other item
+            sql.append(
+                "q.item_id in (select item_id from decisions where superseded = 0 "
+                f"and label in {DEFERRED_LABELS}) "
+                f"and {_CURRENT_LABEL} in {DEFERRED_LABELS} and not {_LINK_REJECTED}"
+            )
         elif self.status != "all":
             raise ReviewError(
                 f"unknown status filter {self.status!r}",
@@ -445,40 +451,29 @@ def queue(
     if filt.text and filt.text.strip():
         ensure_search(db)
     start = max(page, 0) * page_size
+    where, params = filt.where()
+    total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
     if filt.status != "undecided":
-        where, params = filt.where()
-        total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()
-        items = _page_rows(db, filt, page_size, start)
-        return QueuePage(items, total[0], page, page_size, filt)
+        return QueuePage(_page_rows(db, filt, page_size, start), total, page, page_size, filt)
     # undecided: the items nobody has answered first, then the deferred ones (a deferral
-    # sends an item back, not to the front). Each part is read in the index's order and
-    # stops at its page: the first pages cost what they cost before deferrals were ordered
-    total, deferred = _undecided_counts(db, filt)
-    fresh = total - deferred
-    items = []
-    if start < fresh:
-        unlabelled = replace(filt, status="unlabelled")
-        items = _page_rows(db, unlabelled, min(page_size, fresh - start), start)
-    if start + page_size > fresh and deferred:
-        later = replace(filt, status="deferred")
-        items += _page_rows(db, later, page_size - len(items), max(start - fresh, 0))
+    # sends an item back, not to the front). Each part is read in the index's order and stops
+    # at its page, so a page of unanswered items costs what it did before
+    items = _page_rows(db, replace(filt, status="unlabelled"), page_size, start)
+    if len(items) < page_size and total > start + len(items):
+        # the unanswered items end before this page does: the deferred ones follow them
+        deferred = replace(filt, status="deferred")
+        if items:
+            fresh = start + len(items)
+        else:  # a page past them all: how many there are places it among the deferred
+            later, more = deferred.where()
+            fresh = (
+                total
+                - db.execute(f"select count(*) from review_queue q where {later}", more).fetchone()[
+                    0
+                ]
+            )
+        items += _page_rows(db, deferred, page_size - len(items), max(start - fresh, 0))
     return QueuePage(items, total, page, page_size, filt)
-
-
-def _undecided_counts(db: sqlite_utils.Database, filt: QueueFilter) -> tuple[int, int]:
-    """How many items ``filt`` (status undecided) holds, and how many of them are deferred:
-    one pass over the queue, each item's current label looked up once."""
-    base, params = replace(filt, status="all").where()
-    # LIMIT -1 keeps the inner query a co-routine: flattened into the outer one, the label's
-    # subquery would be evaluated once per use
-    total, deferred = db.execute(
-        f"""select count(*), count(label) from (
-              select {_CURRENT_LABEL} as label from review_queue q
-              where {base} and not {_LINK_REJECTED} limit -1)
-            where label is null or label in {DEFERRED_LABELS}""",
-        params,
-    ).fetchone()
-    return int(total), int(deferred)
 
 
 def _page_rows(
