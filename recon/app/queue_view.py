@@ -90,9 +90,10 @@ def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> No
 
 
 def _past_the_last() -> None:
-    """A decision on the page's last item moves on: when the item left the filter, its
-    successor takes its place at the page's end; when it stays (the Decided or All view,
-    a deferral), the next page's first item opens (on the last page the item stays)."""
+    """A decision on the page's last item moves on: when the item left the page (decided, or
+    deferred to the end of the Undecided queue), its successor takes its place at the page's
+    end; when it stays (the Decided or All view), the next page's first item opens (on the
+    last page the item stays)."""
     ss = st.session_state
     ses = session()
     page = int(ss.get("page", 1))
