@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -915,10 +917,25 @@ def test_a_deferred_item_waits_behind_the_unanswered_ones(store: sqlite_utils.Da
     assert list(table["Decision"])[-1] == "unsure"  # at the end of the Undecided queue
 
 
-@pytest.fixture
-def busy(store: sqlite_utils.Database) -> Any:
-    """A `recon run` at its plan stage holds the store lock and an SQLite write transaction
-    (its items being stored); calling the fixture's value releases both."""
+@contextlib.contextmanager
+def writing(db: sqlite_utils.Database, holder: str, run_id: str | None = None) -> Iterator[None]:
+    """Another process as ``holder`` holds the store lock and is inside a write transaction
+    (a plan storing its items, an apply its journal), for the ``with`` block."""
+    lock = acquire(db, holder=holder, run_id=run_id)
+    writer = open_store(db.execute("pragma database_list").fetchone()[2])
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        writer.execute("ROLLBACK")
+        release(lock)
+
+
+def test_a_busy_store_says_at_once_who_holds_it_and_the_page_retries(
+    store: sqlite_utils.Database,
+) -> None:
+    """The queue of a new run must be indexed while a run writes: the page stayed grey for
+    30 s, then said only that the store was busy."""
     store["runs"].insert_all(
         [
             {"run_id": "run-9", "stage": "run", "status": "running", "started_at": now_iso()},
@@ -926,32 +943,13 @@ def busy(store: sqlite_utils.Database) -> Any:
              "started_at": now_iso()},
         ]
     )  # fmt: skip
-    lock = acquire(store, holder="recon run", run_id="run-9")
-    writer = open_store(store.execute("pragma database_list").fetchone()[2])
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("update runs set summary = '{}' where run_id = 'plan-9'")
-
-    def free() -> None:
-        if writer.conn.in_transaction:
-            writer.execute("ROLLBACK")
-            release(lock)
-
-    yield free
-    free()
-
-
-def test_a_busy_store_says_at_once_who_holds_it_and_the_page_retries(
-    store: sqlite_utils.Database, busy: Any
-) -> None:
-    """The queue of a new run must be indexed while a run writes: the page stayed grey for
-    30 s, then said only that the store was busy."""
-    started = time.monotonic()
-    at = start()
-    assert time.monotonic() - started < 15
-    shown = _plain(at)
-    assert f"recon run (stage plan, run run-9, pid {os.getpid()} on" in shown, shown
-    assert "Decisions can be made once it is released" in shown
-    busy()
+    with writing(store, "recon run", "run-9"):
+        started = time.monotonic()
+        at = start()
+        assert time.monotonic() - started < 15
+        shown = _plain(at)
+        assert f"recon run (stage plan, run run-9, pid {os.getpid()} on" in shown, shown
+        assert "Decisions can be made once it is released" in shown
     run(at.button(key="btn_retry").click())
     assert at.session_state["item"] == review.queue(store, page_size=1).items[0]["item_id"]
 
@@ -963,10 +961,7 @@ def test_a_decision_the_busy_store_cannot_take_says_it_was_not_saved(
     busy, not that the decision was lost nor who held the store."""
     at = start(f_kinds=["link"])
     item_id, title = at.session_state["item"], review.item_title(store, at.session_state["item"])
-    lock = acquire(store, holder="apply")  # `recon apply` writing its journal
-    writer = open_store(store.execute("pragma database_list").fetchone()[2])
-    writer.execute("BEGIN IMMEDIATE")
-    try:
+    with writing(store, "apply"):  # `recon apply` writing its journal
         started = time.monotonic()
         run(at.button(key="btn_approve").click())
         assert time.monotonic() - started < 15
@@ -974,8 +969,19 @@ def test_a_decision_the_busy_store_cannot_take_says_it_was_not_saved(
         assert f"Not saved: {title}: the store is busy: recon apply (pid" in shown, shown
         assert not decisions(store, item_id)
         assert at.session_state["item"] == item_id  # kept open, to decide again
-    finally:
-        writer.execute("ROLLBACK")
-        release(lock)
+        run(at.button(key="btn_undo").click())
+        assert "Nothing undone: the store is busy: recon apply (pid" in _plain(at)
     run(at.button(key="btn_approve").click())
     assert [r["label"] for r in decisions(store, item_id)] == ["match"]
+
+
+def test_a_first_search_while_the_store_is_busy_says_so(store: sqlite_utils.Database) -> None:
+    """Search fills the names it searches once per queue (a write): it waited 30 s, then
+    broke the page with a traceback."""
+    review.ensure_queue(store)
+    with writing(store, "match"):
+        at = start(f_text="smith")
+        assert "Search cannot index names yet" in _plain(at)
+        assert "recon match (pid" in _plain(at)
+    at = start(f_text="smith")
+    assert at.session_state["item"]
