@@ -432,6 +432,11 @@ def run(smoke: bool = False) -> dict[str, Any]:
             )
             review.queue(db, page_size=50)
             round_trips.append((time.perf_counter() - t) * 1000)
+        for item in page.items[20:40]:  # deferred: they wait behind the unanswered items
+            review.decide(
+                db, item["item_id"], "defer", reviewer="bench", based_on_version=item["version"]
+            )
+        deferred_ms, _ = _ms(lambda: review.queue(db, page_size=50), repeat=5)
         count_ms, count = _ms(lambda: review.count_bulk(db, tier="auto"), repeat=3)
         bulk_ms, _ = _ms(
             lambda: review.bulk_approve(db, tier="auto", reviewer="bench", expected=count)
@@ -459,6 +464,7 @@ def run(smoke: bool = False) -> dict[str, Any]:
             "detail_ms": {k: round(v, 2) for k, v in detail_ms.items()},
             "decide_round_trip_ms_median": round(statistics.median(round_trips), 1),
             "decide_round_trip_ms_max": round(max(round_trips), 1),
+            "page_with_deferred_ms": round(deferred_ms, 1),
             "count_bulk_ms": round(count_ms, 1),
             "count_bulk_auto": count,
             "bulk_approve_auto_ms": round(bulk_ms, 1),

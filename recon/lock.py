@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_STALE_AFTER",
     "Lock",
     "acquire",
+    "holder_text",
     "live_lock_info",
     "lock_info",
     "mark_notified",
@@ -92,6 +93,54 @@ def live_lock_info(
     if row is None or _is_stale(row, stale_after):
         return None
     return row
+
+
+#: holders named after the command that took the lock
+_COMMANDS = ("pull", "match", "plan", "apply", "prune", "undo")
+
+
+def holder_text(
+    db: sqlite_utils.Database,
+    name: str = LOCK_NAME,
+    stale_after: float = DEFAULT_STALE_AFTER,
+) -> str | None:
+    """Who holds the lock, in words: the command, the stage it is at, its run, its process
+    and since when; None when nobody (alive) holds it.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> db = open_store(":memory:")
+        >>> holder_text(db) is None
+        True
+        >>> with store_lock(db, holder="apply"):
+        ...     holder_text(db).split(" (")[0]
+        'recon apply'
+    """
+    row = live_lock_info(db, name, stale_after)
+    if row is None:
+        return None
+    holder = str(row.get("holder") or "?")
+    parts: list[str] = []
+    run_id = row.get("run_id")
+    if run_id:
+        # a `recon run` holds the lock for its stages: the one running now
+        stage = (
+            db.execute(
+                "select stage from runs where parent_id = ? and status = 'running' "
+                "order by started_at desc, rowid desc limit 1",
+                [run_id],
+            ).fetchone()
+            or db.execute("select stage from runs where run_id = ?", [run_id]).fetchone()
+        )
+        if stage and stage[0] and stage[0] != holder:
+            parts.append(f"stage {stage[0]}")
+        parts.append(f"run {run_id}")
+    parts.append(f"pid {row.get('pid')} on {row.get('host')}")
+    since = parse_ts(row.get("started_at"))
+    if since is not None:
+        parts.append(f"since {since.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+    who = f"recon {holder}" if holder in _COMMANDS else holder
+    return f"{who} ({', '.join(parts)})"
 
 
 def mark_notified(db: sqlite_utils.Database, holder: dict[str, Any], name: str = LOCK_NAME) -> None:

@@ -81,7 +81,7 @@ from .review_queue import (
     tier_precision,
 )
 from .review_stale import stale_of
-from .review_text import SCORE_FORMAT, decision_title, format_score, item_title
+from .review_text import SCORE_FORMAT, decision_item, decision_title, format_score, item_title
 from .store import transaction
 
 __all__ = [
@@ -103,6 +103,7 @@ __all__ = [
     "plan_item_counts",
     "plan_page",
     "decide",
+    "decision_item",
     "decision_title",
     "decisions_over_time",
     "ensure_queue",

@@ -3,7 +3,7 @@
 Part of :mod:`recon.review` (import from there). The latest match and plan runs
 are indexed once into ``review_queue``; every page is then one indexed SQL query
 (LIMIT/OFFSET), sorted by tier (review first) and by the score's closeness to
-the auto threshold. Writes apply refused as stale (:mod:`recon.review_stale`) are
+the auto threshold; undecided items a reviewer deferred come after those nobody answered. Writes apply refused as stale (:mod:`recon.review_stale`) are
 indexed with the plan run, and again by apply whenever it marks one. The statistics behind the app's charts are aggregates over
 the same index.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlite_utils
@@ -95,7 +95,13 @@ class QueueFilter:
         elif self.status == "decided":
             sql.append(f"({_CURRENT_LABEL} in {FINAL_LABELS} or {_LINK_REJECTED})")
         elif self.status == "deferred":
-            sql.append(f"{_CURRENT_LABEL} in {DEFERRED_LABELS} and not {_LINK_REJECTED}")
+            # the items with a deferral standing (few) first: one lookup list, built once,
+            # spares the per-item subquery for every other item
+            sql.append(
+                "q.item_id in (select item_id from decisions where superseded = 0 "
+                f"and label in {DEFERRED_LABELS}) "
+                f"and {_CURRENT_LABEL} in {DEFERRED_LABELS} and not {_LINK_REJECTED}"
+            )
         elif self.status != "all":
             raise ReviewError(
                 f"unknown status filter {self.status!r}",
@@ -432,6 +438,9 @@ def queue(
 ) -> QueuePage:
     """One page of the queue, best-to-review first, with each item's current decision.
 
+    Sorted by tier, closeness to the auto threshold and item id; in the ``undecided`` view the
+    items nobody has answered come first and the deferred ones after them (each in that order).
+
     Examples:
         >>> from recon.store import open_store
         >>> queue(open_store(":memory:"), QueueFilter(kinds=("link",))).items
@@ -441,8 +450,37 @@ def queue(
     ensure_queue(db)
     if filt.text and filt.text.strip():
         ensure_search(db)
+    start = max(page, 0) * page_size
     where, params = filt.where()
     total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
+    if filt.status != "undecided":
+        return QueuePage(_page_rows(db, filt, page_size, start), total, page, page_size, filt)
+    # undecided: the items nobody has answered first, then the deferred ones (a deferral
+    # sends an item back, not to the front). Each part is read in the index's order and stops
+    # at its page, so a page of unanswered items costs what it did before
+    items = _page_rows(db, replace(filt, status="unlabelled"), page_size, start)
+    if len(items) < page_size and total > start + len(items):
+        # the unanswered items end before this page does: the deferred ones follow them
+        deferred = replace(filt, status="deferred")
+        if items:
+            fresh = start + len(items)
+        else:  # a page past them all: how many there are places it among the deferred
+            later, more = deferred.where()
+            fresh = (
+                total
+                - db.execute(f"select count(*) from review_queue q where {later}", more).fetchone()[
+                    0
+                ]
+            )
+        items += _page_rows(db, deferred, page_size - len(items), max(start - fresh, 0))
+    return QueuePage(items, total, page, page_size, filt)
+
+
+def _page_rows(
+    db: sqlite_utils.Database, filt: QueueFilter, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """``limit`` items of ``filt`` from ``offset``, in the queue's order (tier, closeness, id)."""
+    where, params = filt.where()
     rows = db.query(
         f"""select q.*, coalesce(q.title, {_LABEL_L} || '  ↔  ' || {_LABEL_R}) as title_,
               d.label, d.reviewer, d.decided_at, d.decided_by, d.kind as decision_kind,
@@ -452,9 +490,9 @@ def queue(
             left join decisions d on d.decision_id = q.current_id
             {_JOIN_LR}
             order by q.tier_rank, q.closeness, q.item_id""",
-        [*params, page_size, max(page, 0) * page_size],
+        [*params, limit, offset],
     )
-    return QueuePage([_titled(r) for r in rows], total, page, page_size, filt)
+    return [_titled(r) for r in rows]
 
 
 def _titled(row: Any) -> dict[str, Any]:

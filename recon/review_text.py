@@ -97,12 +97,8 @@ def decision_title(db: sqlite_utils.Database, decision: dict[str, Any]) -> str:
     field = choice.get("field") if isinstance(choice, dict) else None
     if title is None and item_id:
         # a surviving value of a merge is decided on the merge's plan item: its cluster
-        row = db.execute(
-            "select link_item_id from plan_items where item_id = ? and action = 'merge' "
-            "and link_item_id is not null order by rowid desc limit 1",
-            [item_id],
-        ).fetchone()
-        title = item_title(db, str(row[0])) if row else None
+        cluster = _cluster_of_merge(db, item_id)
+        title = item_title(db, cluster) if cluster else None
     if title is None:
         sides = [
             _record_name(db, s, _objects(decision, s), decision.get(f"record_id_{lr}"))
@@ -117,3 +113,31 @@ def decision_title(db: sqlite_utils.Database, decision: dict[str, Any]) -> str:
     if field and decision.get("kind") == "conflict_value" and not title.startswith(f"{field}:"):
         return f"{field} of {title}"
     return title
+
+
+def _cluster_of_merge(db: sqlite_utils.Database, item_id: str) -> str | None:
+    """The duplicate cluster a merge plan item merges (None: ``item_id`` is no merge)."""
+    row = db.execute(
+        "select link_item_id from plan_items where item_id = ? and action = 'merge' "
+        "and link_item_id is not null order by rowid desc limit 1",
+        [item_id],
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def decision_item(db: sqlite_utils.Database, decision: dict[str, Any]) -> str:
+    """The queue item a decision row is made on, as the queue opens it.
+
+    Mostly the decision's own ``item_id``; a value chosen for a cluster's merge is decided
+    on the merge's plan item, which the queue does not hold: its cluster (where the value
+    was chosen, and is chosen again).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> decision_item(open_store(":memory:"), {"item_id": "pair-1", "kind": "link"})
+        'pair-1'
+    """
+    item_id = str(decision.get("item_id") or "")
+    if decision.get("kind") == "conflict_value" and item_id:
+        return _cluster_of_merge(db, item_id) or item_id
+    return item_id

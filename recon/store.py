@@ -325,8 +325,10 @@ def m004_apply_audit(db: sqlite_utils.Database) -> None:
     db["audit"].create_index(["run_id"])
 
 
-def _connect(path: str | Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+def _connect(path: str | Path, timeout: float = 30.0) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), timeout=timeout, isolation_level=None, check_same_thread=False
+    )
     return conn
 
 
@@ -422,7 +424,7 @@ def close_stores() -> None:
 
 
 def open_store(
-    path: str | Path, *, migrate: bool = True, create: bool = True
+    path: str | Path, *, migrate: bool = True, create: bool = True, busy_timeout: float = 30.0
 ) -> sqlite_utils.Database:
     """Open (creating if needed) the store at ``path`` and bring its schema up to date.
 
@@ -435,10 +437,15 @@ def open_store(
         create: make a new, empty store when there is none at ``path`` (default True);
             False for readers (status, audit, notebooks): a store that is not there is an
             error, not an empty store that reports nothing.
+        busy_timeout: seconds a write waits for another process's write transaction before
+            :class:`~recon.errors.LockedError` naming the holder of the store lock (30 by
+            default; the review app waits less, so its page says at once who holds the store
+            rather than freezing).
 
     Raises:
         StoreError: the file cannot be opened or is not a recon store, or (``create=False``)
             there is no store at ``path``.
+        LockedError: migrating waited ``busy_timeout`` for another process's write.
 
     Examples:
         >>> db = open_store(":memory:")
@@ -478,11 +485,11 @@ def open_store(
                 "store somewhere writable and set [store] path",
             )
     try:
-        db = sqlite_utils.Database(_connect(path))
-        db.execute("PRAGMA busy_timeout = 30000")
+        db = sqlite_utils.Database(_connect(path, busy_timeout))
+        db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         _check_recon_store(db, path)
         if not memory:
-            _use_wal(db)
+            _use_wal(db, busy_timeout)
             db.execute("PRAGMA synchronous = NORMAL")
         if migrate:
             _migrate(db)
@@ -523,10 +530,10 @@ def _check_recon_store(db: sqlite_utils.Database, path: str | Path) -> None:
     )
 
 
-def _use_wal(db: sqlite_utils.Database) -> None:
+def _use_wal(db: sqlite_utils.Database, timeout: float = 30.0) -> None:
     """Switch the store to WAL. The switch skips SQLite's busy handler, so processes
     opening a new store at once retry it here, as long as the busy timeout."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while True:
         try:
             db.execute("PRAGMA journal_mode = WAL")
@@ -571,9 +578,9 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
         if "locked" not in str(exc) and "busy" not in str(exc):
             _raise_unwritable(db, exc)
             raise
-        # another process held a write past the busy timeout (30 s): the store is in use
+        # another process held a write past the busy timeout: the store is in use
         raise LockedError(
-            "the store is busy: another recon process is writing to it",
+            f"the store is busy: {_writer(db)} is writing to it",
             hint="wait for it to finish (`recon status` shows what runs), then try again",
         ) from None
     try:
@@ -592,6 +599,19 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
                 conn.execute("ROLLBACK")
             _raise_unwritable(db, exc)
             raise
+
+
+def _writer(db: sqlite_utils.Database) -> str:
+    """Who is likely writing: the holder of the store lock (command, stage, run, pid, since
+    when), else another process or review session (indexing a queue, a bulk approve)."""
+    # the lock module builds on this one (imported here, when a write found the store busy)
+    from .lock import holder_text
+
+    try:
+        who = holder_text(db)
+    except sqlite3.Error:  # naming the holder is a courtesy: the error is the busy store
+        who = None
+    return f"{who}, holding the store lock," if who else "another process or review session"
 
 
 #: what SQLite says when the store's files cannot be written (the disk, permissions)

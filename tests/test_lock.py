@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recon.errors import ExitCode, LockedError
-from recon.lock import acquire, lock_info, release, store_lock
+from recon.lock import acquire, holder_text, lock_info, release, store_lock
 from recon.models import now_iso
 from recon.store import open_store, transaction
 
@@ -239,3 +239,30 @@ def test_a_lock_left_by_a_dead_process_with_this_pid_is_taken_over(store_path: P
     assert not lock.nested and lock_info(db)["holder"] == "new run"
     release(lock)
     assert lock_info(db) is None
+
+
+def test_the_holder_is_named_by_command_stage_run_process_and_time(store_path: Path) -> None:
+    import os
+    import socket
+
+    db = open_store(store_path)
+    assert holder_text(db) is None
+    db["runs"].insert_all(
+        [
+            {"run_id": "run-1", "stage": "run", "status": "running", "started_at": now_iso()},
+            {"run_id": "match-1", "parent_id": "run-1", "stage": "match", "status": "ok",
+             "started_at": "2026-01-01T00:00:00.000Z"},
+            {"run_id": "plan-1", "parent_id": "run-1", "stage": "plan", "status": "running",
+             "started_at": now_iso()},
+        ]
+    )  # fmt: skip
+    with store_lock(db, holder="recon run", run_id="run-1"):
+        text = holder_text(db)
+        since = lock_info(db)["started_at"][:19].replace("T", " ")
+    assert text == (
+        f"recon run (stage plan, run run-1, pid {os.getpid()} on {socket.gethostname()}, "
+        f"since {since} UTC)"
+    )
+    with store_lock(db, holder="apply"):
+        assert str(holder_text(db)).startswith(f"recon apply (pid {os.getpid()} on ")
+    assert holder_text(db) is None

@@ -91,6 +91,34 @@ def test_pages_cover_the_queue_once(db: sqlite_utils.Database, size: int) -> Non
     assert seen == [i["item_id"] for i in all_items(db)]
 
 
+@pytest.mark.parametrize("size", [1, 7, 50])
+def test_deferred_items_wait_behind_the_unanswered_ones(
+    db: sqlite_utils.Database, size: int
+) -> None:
+    """Undecided: the items nobody answered first, the deferred ones after them, each part
+    in the queue's order (tier, closeness, item id), across every page."""
+    everything = all_items(db)
+    deferred = {everything[i]["item_id"] for i in (0, 3, 20, 51)}  # the best one, the last one
+    decided = next(
+        i["item_id"] for i in everything if i["kind"] == "link" and i["item_id"] not in deferred
+    )
+    for item_id in sorted(deferred):
+        review.decide(db, item_id, "defer", reviewer="ana", based_on_version=0)
+    review.decide(db, decided, "approve", reviewer="ana", based_on_version=0)
+    order = [i["item_id"] for i in everything if i["item_id"] != decided]
+    expected = [i for i in order if i not in deferred] + [i for i in order if i in deferred]
+    first_page = review.queue(db, page_size=size)
+    seen: list[str] = []
+    for page in range(first_page.pages):
+        seen += [i["item_id"] for i in review.queue(db, page=page, page_size=size).items]
+    assert seen == expected and first_page.total == len(expected) == 51
+    assert seen[0] not in deferred
+    labels = [i["label"] for i in review.queue(db, page_size=51).items]
+    assert set(labels[-4:]) <= set(review.DEFERRED_LABELS) and labels[:-4] == [None] * 47
+    # another status keeps the queue's order: deferred items among the others
+    assert [i["item_id"] for i in all_items(db)] == [i["item_id"] for i in everything]
+
+
 @pytest.mark.parametrize(
     ("kw", "check"),
     [
@@ -748,6 +776,21 @@ def test_undo_only_touches_the_reviewers_own_decisions(db: sqlite_utils.Database
     review.decide(db, b, "approve", reviewer="ben", based_on_version=0)
     assert review.undo_last(db, "ana")[0]["item_id"] == a
     assert [r["reviewer"] for r in current(db, b)] == ["ben"]
+
+
+def test_an_undone_decision_names_the_queue_item_to_reopen(db: sqlite_utils.Database) -> None:
+    """A value chosen for a cluster's merge is decided on the merge's plan item, which the
+    queue does not hold: the item to reopen is its cluster."""
+    cluster, link = first(db, "duplicate")["item_id"], first(db, "link")["item_id"]
+    merge = review.item_detail(db, cluster)["merge_item_id"]
+    review.decide(db, link, "approve", reviewer="ana", based_on_version=0)
+    review.choose_value(
+        db, cluster, "city", "Oslo", source="hubspot:1", reviewer="ana", based_on_version=0
+    )
+    [value] = review.undo_last(db, "ana")
+    assert (value["item_id"], review.decision_item(db, value)) == (merge, cluster)
+    [approval] = review.undo_last(db, "ana")
+    assert review.decision_item(db, approval) == link
 
 
 def test_decisions_are_named_by_their_records_even_after_their_item_left_the_queue(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,31 @@ def test_a_write_held_past_the_busy_timeout_is_a_locked_error(store_path: Path) 
     with transaction(other):
         other["runs"].insert({"run_id": "r1", "stage": "pull"})
     assert other["runs"].count == 1
+
+
+def test_a_busy_store_names_the_holder_of_the_store_lock_within_the_busy_timeout(
+    store_path: Path,
+) -> None:
+    import time
+
+    from recon.lock import store_lock
+
+    holder = open_store(store_path)
+    quick = open_store(store_path, busy_timeout=0.3)
+    with store_lock(holder, holder="recon run", run_id="run-7"):
+        holder.execute("BEGIN IMMEDIATE")  # the run is writing (a plan storing its items)
+        started = time.monotonic()
+        with pytest.raises(LockedError) as caught, transaction(quick):
+            pass
+        waited = time.monotonic() - started
+        holder.execute("ROLLBACK")
+    assert 0.25 < waited < 3
+    assert caught.value.message.startswith(
+        f"the store is busy: recon run (run run-7, pid {os.getpid()} on "
+    ), caught.value.message
+    assert "holding the store lock, is writing to it" in caught.value.message
+    with transaction(quick):  # released: the write goes through
+        quick["runs"].insert({"run_id": "r1", "stage": "pull"})
 
 
 def test_a_read_only_store_or_folder_is_named_before_the_first_write(

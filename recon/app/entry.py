@@ -17,11 +17,15 @@ import streamlit as st
 
 from .. import review
 from ..config import ReconConfig, load_config
-from ..errors import ReconError
+from ..errors import LockedError, ReconError
 from ..store import open_store
 from .detail_view import md
 
 log = logging.getLogger(__name__)
+
+#: seconds a write of the page waits for another process's write (a plan storing its items,
+#: a run's match) before the page says who holds the store, instead of a frozen page
+BUSY_TIMEOUT = 3.0
 
 TABS = ["Queue", "Plan", "Apply", "Audit", "Charts"]
 KINDS: dict[str, str] = {
@@ -51,7 +55,7 @@ def session() -> Session:
     ses = st.session_state.get("_recon")
     if ses is None:
         cfg = load_config(None)
-        ses = Session(cfg=cfg, db=open_store(cfg.store.path))
+        ses = Session(cfg=cfg, db=open_store(cfg.store.path, busy_timeout=BUSY_TIMEOUT))
         st.session_state["_recon"] = ses
     return ses
 
@@ -109,9 +113,21 @@ def current_filter() -> review.QueueFilter:
     )
 
 
+def busy_text(exc: LockedError, what: str) -> str:
+    """A store another process is writing to, said at once: ``what`` could not be done, who
+    holds the store, and when to try again (markdown)."""
+    return (
+        f"{what}: {md(exc.message)}. Decisions can be made once it is released (a short write "
+        "takes seconds, a run's stage can take minutes): try again then."
+    )
+
+
 def _undo() -> None:
     try:
         undone = review.undo_last(session().db, reviewer())
+    except LockedError as exc:
+        flash("error", busy_text(exc, "Nothing undone"))
+        return
     except ReconError as exc:
         flash("error", str(exc))
         return
@@ -137,15 +153,24 @@ def _undo() -> None:
         )
     flash("success", message)
     st.toast(message)  # seen on every tab (the message above the queue shows in the Queue tab)
-    st.session_state["item"] = first["item_id"]
+    # the queue item the decision was made on (a value chosen for a merge: its cluster)
+    item_id = _item_of(first)
+    st.session_state["item"] = item_id
     if len(undone) == 1:  # opened even when it is on another page, or left this filter
-        st.session_state["pinned"] = first["item_id"]
+        st.session_state["pinned"] = item_id
 
 
 def _title(decision: dict[str, Any]) -> str:
     try:
         return review.decision_title(session().db, decision)
     except Exception:  # a name is a courtesy: never an error of its own
+        return str(decision.get("item_id"))
+
+
+def _item_of(decision: dict[str, Any]) -> str:
+    try:
+        return review.decision_item(session().db, decision)
+    except Exception:  # where to go next is a courtesy: never an error of its own
         return str(decision.get("item_id"))
 
 
@@ -232,6 +257,12 @@ def run_page() -> None:
     try:
         ses = session()
         state = review.ensure_queue(ses.db)
+    except LockedError as exc:
+        # the queue of a new match or plan run is indexed once the writer lets go
+        st.warning(busy_text(exc, "The review queue cannot be indexed for the latest runs yet"))
+        st.button("Retry", key="btn_retry", type="primary")
+        st.stop()
+        return
     except ReconError as exc:
         st.error(f"recon cannot start the review app: {exc}")
         st.stop()

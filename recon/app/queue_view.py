@@ -15,10 +15,20 @@ import pandas as pd
 import streamlit as st
 
 from .. import review
-from ..errors import ReconError, ReviewerConflict
+from ..errors import LockedError, ReconError, ReviewerConflict
 from ..models import stable_id
 from .detail_view import ICONS, SOURCES, comparison, explanation, md, stale_versions, status
-from .entry import KINDS, Session, current_filter, flash, plural, reviewer, session, show_flash
+from .entry import (
+    KINDS,
+    Session,
+    busy_text,
+    current_filter,
+    flash,
+    plural,
+    reviewer,
+    session,
+    show_flash,
+)
 
 BUTTONS = {
     "link": ("✓ Same", "✗ Different", "Defer"),
@@ -58,6 +68,10 @@ def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> No
         st.session_state["pinned"] = st.session_state.get("item")
         st.session_state["pinned_next"] = next_id
         return
+    except LockedError as exc:
+        # said at once, the item kept open: the reviewer decides again once the store is free
+        flash("error", busy_text(exc, f"Not saved: {md(done)}"))
+        return
     except ReconError as exc:
         flash("error", md(exc))
         return
@@ -76,9 +90,10 @@ def _run(action: Any, done: str, next_id: str | None, unchanged: str = "") -> No
 
 
 def _past_the_last() -> None:
-    """A decision on the page's last item moves on: when the item left the filter, its
-    successor takes its place at the page's end; when it stays (the Decided or All view,
-    a deferral), the next page's first item opens (on the last page the item stays)."""
+    """A decision on the page's last item moves on: when the item left the page (decided, or
+    deferred to the end of the Undecided queue), its successor takes its place at the page's
+    end; when it stays (the Decided or All view), the next page's first item opens (on the
+    last page the item stays)."""
     ss = st.session_state
     ses = session()
     page = int(ss.get("page", 1))
@@ -392,7 +407,8 @@ def _actions(detail: dict[str, Any], next_id: str | None) -> None:
         on_click=_decide,
         args=(iid, "defer", version, next_id, title),
         shortcut="D",
-        help=_settled_help(settled) or "Decide later: stays in the undecided queue (D)",
+        help=_settled_help(settled)
+        or "Decide later: back of the undecided queue, after the unanswered items (D)",
         disabled=bool(settled),
     )
     if kind == "duplicate":
@@ -556,7 +572,11 @@ def render(ses: Session, state: dict[str, Any]) -> None:
     size = ses.cfg.review.page_size
     if filt.text:
         with st.spinner("Indexing names, emails and domains for search (once per match run)…"):
-            review.ensure_search(ses.db)
+            try:
+                review.ensure_search(ses.db)
+            except LockedError as exc:
+                st.warning(busy_text(exc, "Search cannot index names yet (clear it to review)"))
+                return
     pg = review.queue(ses.db, filt, page=int(ss.get("page", 1)) - 1, page_size=size)
     if int(ss.get("page", 1)) > pg.pages:
         ss["page"] = pg.pages

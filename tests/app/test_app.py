@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -673,14 +676,17 @@ def test_j_and_k_cross_page_edges_and_a_decision_at_the_end_moves_on(
     assert (at.session_state["page"], at.session_state["item"]) == (2, first_two[10]["item_id"])
     run(at.button(key="btn_prev").click())  # K back: the previous page's last
     assert (at.session_state["page"], at.session_state["item"]) == (1, last)
-    # deferred, it stays undecided (in this filter): the next page's first opens, not the
-    # same item again (a second press saved it twice)
+    # deferred, it waits behind the unanswered items: as after a decision, the item after it
+    # takes its place at the page's end (not the same item again: a second press saved it twice)
     run(at.button(key="btn_defer").click())
-    assert (at.session_state["page"], at.session_state["item"]) == (2, first_two[10]["item_id"])
-    run(at.button(key="btn_prev").click())
-    assert (at.session_state["page"], at.session_state["item"]) == (1, last)
+    assert (at.session_state["page"], at.session_state["item"]) == (1, first_two[10]["item_id"])
     run(at.button(key="btn_reject").click())  # decided: the item after it takes its place
-    assert at.session_state["item"] == first_two[10]["item_id"]
+    assert (at.session_state["page"], at.session_state["item"]) == (1, first_two[11]["item_id"])
+    # in a view the deferred item stays in (All), the next page's first opens
+    everything = review.queue(store, review.QueueFilter(status="all"), page_size=20).items
+    at = start(f_status="all", item=everything[9]["item_id"])
+    run(at.button(key="btn_defer").click())
+    assert (at.session_state["page"], at.session_state["item"]) == (2, everything[10]["item_id"])
 
 
 def test_master_and_surviving_value_can_be_saved_twice(store: sqlite_utils.Database) -> None:
@@ -874,3 +880,108 @@ def test_undo_names_an_older_decision_by_its_records_after_its_item_left_the_que
     assert review.item_title(store, older["item_id"]) is None
     assert f"Undone: link 'match' on {older['title']} (decided " in shown, shown
     assert older["item_id"] not in shown
+
+
+def test_undoing_a_value_chosen_for_a_merge_reopens_its_cluster(
+    store: sqlite_utils.Database,
+) -> None:
+    """A value chosen in a cluster's detail is decided on the merge's plan item, which the
+    queue does not hold: undo opened the first item instead of the cluster."""
+    first, *_, cluster = [
+        it["item_id"]
+        for it in review.queue(store, review.QueueFilter(kinds=("duplicate",), status="all")).items
+    ]
+    at = start(f_kinds=["duplicate"], f_status="all", item=cluster)
+    run(at.selectbox(key=f"survive_field:{cluster}").set_value("city"))
+    run(keyed(at.radio, f"survive_value:{cluster}:city:").set_value(1))
+    run(at.button(key="btn_survive").click())
+    merge = review.item_detail(store, cluster)["merge_item_id"]
+    assert decisions(store, merge)
+    run(at.selectbox(key="item").set_value(first))  # the reviewer moved on
+    run(at.button(key="btn_undo").click())
+    assert not decisions(store, merge)
+    assert at.session_state["item"] == cluster
+    assert at.session_state["pinned"] == cluster
+    assert f"survive_field:{cluster}" in at.session_state  # the cluster's detail is open
+
+
+def test_a_deferred_item_waits_behind_the_unanswered_ones(store: sqlite_utils.Database) -> None:
+    at = start(f_kinds=["link"])
+    deferred = at.session_state["item"]
+    run(at.button(key="btn_defer").click())
+    assert at.session_state["item"] != deferred
+    at = start(f_kinds=["link"])  # a new session: the queue's first item is not the deferred one
+    assert at.session_state["item"] != deferred
+    run(at.number_input(key="page").set_value(at.number_input(key="page").max))
+    table = at.dataframe[0].value
+    assert list(table["Decision"])[-1] == "unsure"  # at the end of the Undecided queue
+
+
+@contextlib.contextmanager
+def writing(db: sqlite_utils.Database, holder: str, run_id: str | None = None) -> Iterator[None]:
+    """Another process as ``holder`` holds the store lock and is inside a write transaction
+    (a plan storing its items, an apply its journal), for the ``with`` block."""
+    lock = acquire(db, holder=holder, run_id=run_id)
+    writer = open_store(db.execute("pragma database_list").fetchone()[2])
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        writer.execute("ROLLBACK")
+        release(lock)
+
+
+def test_a_busy_store_says_at_once_who_holds_it_and_the_page_retries(
+    store: sqlite_utils.Database,
+) -> None:
+    """The queue of a new run must be indexed while a run writes: the page stayed grey for
+    30 s, then said only that the store was busy."""
+    store["runs"].insert_all(
+        [
+            {"run_id": "run-9", "stage": "run", "status": "running", "started_at": now_iso()},
+            {"run_id": "plan-9", "parent_id": "run-9", "stage": "plan", "status": "running",
+             "started_at": now_iso()},
+        ]
+    )  # fmt: skip
+    with writing(store, "recon run", "run-9"):
+        started = time.monotonic()
+        at = start()
+        assert time.monotonic() - started < 15
+        shown = _plain(at)
+        assert f"recon run (stage plan, run run-9, pid {os.getpid()} on" in shown, shown
+        assert "Decisions can be made once it is released" in shown
+    run(at.button(key="btn_retry").click())
+    assert at.session_state["item"] == review.queue(store, page_size=1).items[0]["item_id"]
+
+
+def test_a_decision_the_busy_store_cannot_take_says_it_was_not_saved(
+    store: sqlite_utils.Database,
+) -> None:
+    """A decision made while another process wrote waited 30 s, then said the store was
+    busy, not that the decision was lost nor who held the store."""
+    at = start(f_kinds=["link"])
+    item_id, title = at.session_state["item"], review.item_title(store, at.session_state["item"])
+    with writing(store, "apply"):  # `recon apply` writing its journal
+        started = time.monotonic()
+        run(at.button(key="btn_approve").click())
+        assert time.monotonic() - started < 15
+        shown = _plain(at)
+        assert f"Not saved: {title}: the store is busy: recon apply (pid" in shown, shown
+        assert not decisions(store, item_id)
+        assert at.session_state["item"] == item_id  # kept open, to decide again
+        run(at.button(key="btn_undo").click())
+        assert "Nothing undone: the store is busy: recon apply (pid" in _plain(at)
+    run(at.button(key="btn_approve").click())
+    assert [r["label"] for r in decisions(store, item_id)] == ["match"]
+
+
+def test_a_first_search_while_the_store_is_busy_says_so(store: sqlite_utils.Database) -> None:
+    """Search fills the names it searches once per queue (a write): it waited 30 s, then
+    broke the page with a traceback."""
+    review.ensure_queue(store)
+    with writing(store, "match"):
+        at = start(f_text="smith")
+        assert "Search cannot index names yet" in _plain(at)
+        assert "recon match (pid" in _plain(at)
+    at = start(f_text="smith")
+    assert at.session_state["item"]
