@@ -21,6 +21,7 @@ from .mapping import (
     default_mappings,
     writes_of,
 )
+from .sources.picklists import picklist
 from .writers.hubspot import OPT_OUT_ALL
 
 __all__ = ["FieldInfo", "check", "field_info"]
@@ -90,23 +91,19 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
         writable = name in _HS_VIA_SUBSCRIPTIONS or (
             not meta.get("readOnlyValue", False) and not spec.get("calculated", False)
         )
-        opts = spec.get("options") or []
-        options = (
-            frozenset(str(o.get("value")) for o in opts) if kind in ("enum", "multi") else None
-        )
-        labels = {str(o.get("label", "")).casefold(): str(o.get("value")) for o in opts}
+        picks = picklist(source, spec)
         return FieldInfo(
             kind=kind,
             writable=writable,
             createable=writable,
-            options=options,
+            options=picks.values() if picks is not None and kind in ("enum", "multi") else None,
             archived=bool(spec.get("archived", False)),
             multi_labelled=name in _HS_MULTI_LABELLED
             or typ == "object_coordinates"
             or bool(spec.get("multiValued") or spec.get("hasMultipleValues")),
             raw_type=f"{typ}/{ftype}",
-            option_labels=labels,
-            label_of={str(o.get("value")): str(o.get("label") or "") for o in opts},
+            option_labels=picks.by_label() if picks is not None else {},
+            label_of={o.value: o.label for o in picks.options} if picks is not None else {},
         )
     typ = str(spec.get("type") or "")
     kind = "unknown"
@@ -128,10 +125,11 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
         kind = "reference"
     elif typ in ("address", "location"):
         kind = "compound"
-    picks = spec.get("picklistValues") or []
+    # only active values can be written (a file's record may still hold an inactive one)
+    sf_picks = picklist(source, spec)
     options = (
-        frozenset(str(p.get("value")) for p in picks if p.get("active", True))
-        if kind in ("enum", "multi")
+        sf_picks.values(active_only=True)
+        if sf_picks is not None and kind in ("enum", "multi")
         else None
     )
     return FieldInfo(
@@ -142,7 +140,7 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
         archived=bool(spec.get("deprecatedAndHidden", False)),
         multi_labelled=kind == "compound",
         raw_type=typ,
-        option_labels={str(p.get("label", "")).casefold(): str(p.get("value")) for p in picks},
+        option_labels=sf_picks.by_label() if sf_picks is not None else {},
     )
 
 

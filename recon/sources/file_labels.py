@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .picklists import Picklist, picklist
+
 __all__ = [
     "HS_STANDARD_OPTIONS",
     "STANDARD_LABELS",
@@ -285,28 +287,22 @@ class Options:
 
 
 def _spec_options(source: str, spec: dict[str, Any]) -> Options | None:
-    """A HubSpot property's or a Salesforce describe field's options (None: not a picklist)."""
-    typ = str(spec.get("type") or "")
-    if source == "hubspot":
-        ftype = str(spec.get("fieldType") or "")
-        if typ != "enumeration" or ftype == "booleancheckbox":
-            return None
-        opts, multi = spec.get("options") or [], ftype == "checkbox"
-    else:
-        if typ not in ("picklist", "multipicklist"):
-            return None
-        opts, multi = spec.get("picklistValues") or [], typ == "multipicklist"
-    opts = [o for o in opts if isinstance(o, dict) and o.get("value") is not None]
-    return Options(
-        values=frozenset(str(o["value"]) for o in opts),
-        by_label=_folded({str(o.get("label") or ""): str(o["value"]) for o in opts}),
-        multi=multi,
-    )
+    """A HubSpot property's or a Salesforce describe field's options (None: not a picklist).
+
+    Inactive Salesforce values are read too: a record may still hold one, and a report
+    writes it by its label like any other.
+    """
+    picks = picklist(source, spec)
+    if picks is None:
+        return None
+    return Options(values=picks.values(), by_label=_folded(picks), multi=picks.multi)
 
 
-def _folded(labels: dict[str, str]) -> dict[str, str]:
+def _folded(labels: dict[str, str] | Picklist) -> dict[str, str]:
     """Label -> value keyed as a file's text is looked up: case folded ("GROSSKUNDE"), and
     lower case ("großkunde": ``casefold`` writes ß as ss, polars' ``to_lowercase`` keeps it)."""
+    if isinstance(labels, Picklist):
+        return {**labels.by_label(str.casefold), **labels.by_label(str.lower)}
     out = {label.casefold(): value for label, value in labels.items()}
     out.update({label.lower(): value for label, value in labels.items()})
     return out
