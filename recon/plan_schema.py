@@ -125,7 +125,8 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
         kind = "reference"
     elif typ in ("address", "location"):
         kind = "compound"
-    # only active values can be written (a file's record may still hold an inactive one)
+    # only active values can be written: an inactive one is neither an option nor a label's
+    # value here (a file's record may still hold it: see recon.sources.file_labels)
     sf_picks = picklist(source, spec)
     options = (
         sf_picks.values(active_only=True)
@@ -140,7 +141,7 @@ def field_info(source: str, spec: Mapping[str, Any]) -> FieldInfo:
         archived=bool(spec.get("deprecatedAndHidden", False)),
         multi_labelled=kind == "compound",
         raw_type=typ,
-        option_labels=sf_picks.by_label() if sf_picks is not None else {},
+        option_labels=sf_picks.by_label(active_only=True) if sf_picks is not None else {},
     )
 
 

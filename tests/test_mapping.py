@@ -428,6 +428,47 @@ def test_each_validation_failure(case: str) -> None:
     assert err.value.exit_code == 3
 
 
+@pytest.mark.parametrize("active", [True, False])
+def test_an_option_pairs_by_label_only_with_a_salesforce_value_that_can_be_written(
+    active: bool,
+) -> None:
+    """HubSpot's "Gold" pairs with the Salesforce value labelled "Gold"; once that value is
+    inactive (Salesforce refuses to write it), the label no longer pairs them: the HubSpot
+    option has no value on Salesforce (it used to pair with the inactive one)."""
+    sch = schemas()
+    sch[("hubspot", "companies")] = [
+        *sch[("hubspot", "companies")],
+        hs_prop("tier", "enumeration", "select")
+        | {"options": [{"value": "gold", "label": "Gold"}]},
+    ]
+    sch[("salesforce", "Account")] = [
+        *sch[("salesforce", "Account")],
+        sf_field("Tier__c", "picklist") | {
+            "picklistValues": [
+                {"value": "G1", "label": "Gold", "active": active},
+                {"value": "Platinum", "label": "Platinum", "active": True},
+            ]
+        },
+    ]  # fmt: skip
+    fm = {
+        "object": "companies",
+        "hubspot": "tier",
+        "salesforce": "Tier__c",
+        "rule": "always_hubspot",
+    }
+    if active:
+        chk = check_mappings(_section(fm), sch)
+        assert chk.errors == []
+        (m,) = [m for m in chk.for_object("companies", "Account") if m.hubspot == "tier"]
+        assert m.options == {"gold": "G1"}
+        return
+    with pytest.raises(MappingError) as err:
+        resolve_mappings(_section(fm), sch)
+    assert any(
+        "'gold'" in msg and "have no value on Salesforce" in msg for _p, msg in err.value.problems
+    )
+
+
 def test_a_contacts_mapping_for_leads_and_contacts_says_a_problem_once() -> None:
     """Checked for Leads and for Contacts, a missing HubSpot property was the same line twice."""
     fm = {"object": "contacts", "hubspot": "nonexistent_prop", "salesforce": "Title"}

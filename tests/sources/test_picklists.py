@@ -50,7 +50,7 @@ def test_mapping_checks_and_files_read_the_same_options(
     assert info.options == picks.values(active_only=True)
     assert info.options <= read.values and "None" not in read.values
     # labels case folded on both sides (files: lower case too, as polars writes ß)
-    assert info.option_labels == picks.by_label()
+    assert info.option_labels == picks.by_label(active_only=True)
     assert all(read.by_label[label] == value for label, value in info.option_labels.items())
     assert "" not in read.by_label and "" not in info.option_labels
     assert read.multi == (info.kind == "multi")
@@ -69,6 +69,7 @@ def test_inactive_salesforce_values_are_read_from_files_but_not_written() -> Non
     assert read.by_label["großkunde"] == read.by_label["grosskunde"] == "Key"
     info = field_info("salesforce", SF_PICKLIST)
     assert info.options == {"Open", "Key", "Blank"}
+    assert "veraltet" not in info.option_labels
 
 
 @pytest.mark.parametrize(
