@@ -168,8 +168,10 @@ def get_config(config: Path | None = None) -> ReconConfig:
     return load_config(config or state.config_path)
 
 
-def open_db(cfg: ReconConfig, *, create: bool = False) -> sqlite_utils.Database:
-    """Open the store the config names.
+def open_db(
+    cfg: ReconConfig, *, create: bool = False, busy_timeout: float = 30.0
+) -> sqlite_utils.Database:
+    """Open the store the config names (``busy_timeout``: see :func:`recon.store.open_store`).
 
     Only ``pull`` (and ``run``, ``demo``) create the store: the other commands refuse a
     store that is not there, config file or not. A command run in the wrong folder, or a
@@ -180,7 +182,7 @@ def open_db(cfg: ReconConfig, *, create: bool = False) -> sqlite_utils.Database:
     from .store import open_store
 
     try:
-        return open_store(cfg.store.path, create=create)
+        return open_store(cfg.store.path, create=create, busy_timeout=busy_timeout)
     except StoreError as exc:
         if "no recon store" not in exc.message:
             raise
@@ -984,8 +986,9 @@ def review(
     import signal
     import subprocess
 
-    from .app import port_in_use, streamlit_command
+    from .app import BUSY_TIMEOUT, port_in_use, streamlit_command
     from .config import is_loopback_url
+    from .errors import LockedError
     from .review import ensure_queue
 
     cfg = get_config(config)
@@ -1019,10 +1022,20 @@ def review(
             markup=False,
             highlight=False,
         )
-    db = open_db(cfg)  # fails here, with a clear message, if the store cannot open
-    with console.status("indexing the review queue (once per match or plan run)"):
-        queue = ensure_queue(db)
-    db.conn.close()
+    # fails here, with a clear message, if the store cannot open; a busy store is said within
+    # seconds, as the page says it (a queue already indexed is only read: no wait)
+    db = open_db(cfg, busy_timeout=BUSY_TIMEOUT)
+    try:
+        with console.status("indexing the review queue (once per match or plan run)"):
+            queue = ensure_queue(db)
+    except LockedError as exc:
+        raise LockedError(
+            f"the review queue is not indexed for the latest runs yet, and {exc.message}",
+            hint="wait until it is done (`recon status` shows what runs), then run `recon review` "
+            "again; once the queue is indexed, the page starts while other commands write",
+        ) from None
+    finally:
+        db.conn.close()
     console.print(f"review queue: {queue['items']:,} items", markup=False)
     argv, env = streamlit_command(cfg, port=port, open_browser=False if no_browser else None)
     url = f"http://{shown}:{serve_port}/"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -738,3 +741,65 @@ def test_recon_run_names_a_damaged_store_in_its_summary(
     assert summary["status"] == "failed" and summary["exit_code"] == 1
     assert summary["error"].startswith(f"{tmp_path / 'recon.db'} is damaged"), summary["error"]
     assert "Traceback" not in caplog.text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_review_says_at_once_who_holds_a_busy_store(tmp_path: Path) -> None:
+    """A store another process is writing to (here a `recon apply` in a long write): with the
+    queue of the latest runs not indexed yet, `recon review` says within seconds who holds the
+    store and what to do (exit 5), not after SQLite's half minute; once the queue is indexed,
+    the page starts while the writer goes on (indexing it was the only write)."""
+    import sqlite3
+    import time
+
+    from recon.lock import store_lock
+    from recon.review import ensure_queue
+    from recon.store import finish_run, open_store, start_run
+
+    path = tmp_path / "data" / "recon.db"
+    db = open_store(path)
+    finish_run(db, start_run(db, "match"))
+    writer = sqlite3.connect(path)
+    with store_lock(db, holder="apply"):
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            busy = run_cli("review", "--no-browser", "--port", str(_free_port()), cwd=tmp_path)
+            took = time.monotonic() - started
+        finally:
+            writer.rollback()  # the lock is released by a write too
+        said = " ".join(busy.stderr.split())
+        assert busy.returncode == 5 and took < 20, (took, said)
+        assert "review queue is not indexed" in said and "recon apply" in said, said
+        assert "run `recon review` again" in said
+        ensure_queue(db)  # indexed (as a first `recon review` or the page does)
+        writer.execute("BEGIN IMMEDIATE")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "recon", "review", "--no-browser", "--port", str(_free_port())],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(2)]
+            assert lines[0].startswith("review queue: 0 items"), lines
+            assert "serving http://127.0.0.1:" in lines[1], lines
+        finally:
+            writer.rollback()
+            with contextlib.suppress(ProcessLookupError):  # it stopped on its own
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=60)
+            assert proc.stdout is not None
+            proc.stdout.close()
+    writer.close()
+    db.conn.close()

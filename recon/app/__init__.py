@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAGE", "port_in_use", "streamlit_command"]
+__all__ = ["BUSY_TIMEOUT", "PAGE", "port_in_use", "streamlit_command"]
+
+#: seconds a write of the page (or of ``recon review`` indexing its queue) waits for another
+#: process's write (a plan storing its items, a run's match) before it says who holds the
+#: store, instead of a frozen page or a silent half minute
+BUSY_TIMEOUT = 3.0
 
 #: the script ``streamlit run`` serves
 PAGE = Path(__file__).resolve().parent / "page.py"

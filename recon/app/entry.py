@@ -19,13 +19,10 @@ from .. import review
 from ..config import ReconConfig, load_config
 from ..errors import LockedError, ReconError
 from ..store import open_store
+from . import BUSY_TIMEOUT
 from .detail_view import md
 
 log = logging.getLogger(__name__)
-
-#: seconds a write of the page waits for another process's write (a plan storing its items,
-#: a run's match) before the page says who holds the store, instead of a frozen page
-BUSY_TIMEOUT = 3.0
 
 TABS = ["Queue", "Plan", "Apply", "Audit", "Charts"]
 KINDS: dict[str, str] = {
