@@ -53,6 +53,7 @@ from .review_detail import (
     _merge_item,
     current_master,
     item_detail,
+    link_decision,
     record_link,
     settled_by_link,
 )
@@ -261,12 +262,7 @@ def _refuse_settled(db: sqlite_utils.Database, item: dict[str, Any]) -> None:
     """A conflict whose link was rejected takes no decision (the rejection answers it)."""
     if item["kind"] != "conflict" or not item.get("link_item_id"):
         return
-    row = db.execute(
-        "select label, reviewer from decisions where item_id = ? and kind = 'link' "
-        "and superseded = 0 order by decision_id desc limit 1",
-        [item["link_item_id"]],
-    ).fetchone()
-    why = settled_by_link(item, {"label": row[0], "reviewer": row[1]} if row else None)
+    why = settled_by_link(item, link_decision(db, item["link_item_id"]))
     if why:
         raise ReviewError(
             f"conflict on {item['field']}: {why}",

@@ -13,7 +13,7 @@ import sqlite_utils
 from .models import REFUSING_LABELS, hubspot_record_url, salesforce_record_url
 from .plan import proposed_choice
 from .plan_values import norm, same_value
-from .review_queue import _latest_run, _queue_row
+from .review_queue import LINK_REJECTED, _latest_run, _queue_row
 from .review_stale import stale_detail
 
 RECORD_FIELDS = (
@@ -21,8 +21,6 @@ RECORD_FIELDS = (
     "city", "country", "owner_id", "account_id", "external_ids", "created_at", "modified_at",
 )  # fmt: skip
 _NOT_COMPARED = ("account_id", "owner_id", "external_ids")
-#: a link decision's labels that reject it (its conflicts then take no decision)
-LINK_REJECTED = ("non_match", "reject")
 
 
 def _with_meanings(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -237,15 +235,10 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         out["fields"].insert(
             0, {"field": f"{plan['field']} (conflict)", "values": values, "differs": True}
         )
-    out["link_decision"] = None
-    if pair_id and item["kind"] != "link":  # a conflict's or stale write's link: decided?
-        row = db.execute(
-            "select label, reviewer, decided_at from decisions where item_id = ? and kind = 'link' "
-            "and superseded = 0 order by decision_id desc limit 1",
-            [pair_id],
-        ).fetchone()
-        if row:
-            out["link_decision"] = {"label": row[0], "reviewer": row[1], "decided_at": row[2]}
+    # a conflict's or stale write's link: decided?
+    out["link_decision"] = (
+        link_decision(db, pair_id) if pair_id and item["kind"] != "link" else None
+    )
     out["settled"] = settled_by_link(item, out["link_decision"])
     if pair_id:
         match_run = item["run_id"] if item["kind"] == "link" else _latest_run(db, "match")
@@ -287,6 +280,16 @@ def item_detail(db: sqlite_utils.Database, item_id: str, cfg: Any = None) -> dic
         )
     ]
     return out
+
+
+def link_decision(db: sqlite_utils.Database, pair_id: str) -> dict[str, Any] | None:
+    """The current decision on a link (``label``, ``reviewer``, ``decided_at``), or None."""
+    row = db.execute(
+        "select label, reviewer, decided_at from decisions where item_id = ? and kind = 'link' "
+        "and superseded = 0 order by decision_id desc limit 1",
+        [pair_id],
+    ).fetchone()
+    return {"label": row[0], "reviewer": row[1], "decided_at": row[2]} if row else None
 
 
 def settled_by_link(item: dict[str, Any], link: dict[str, Any] | None) -> str | None:

@@ -37,13 +37,15 @@ _CURRENT = (
     "when 'conflict' then 'plan' else '-' end) order by d.decision_id desc limit 1)"
 )
 _CURRENT_LABEL = _CURRENT.replace("select d.decision_id", "select d.label")
+#: a link decision's labels that reject it (its conflicts then take no decision)
+LINK_REJECTED = ("non_match", "reject")
 #: a conflict whose link a person rejected: the rejection answers it (no value of it will be
 #: written, the next plan leaves it out), so it waits for nobody. One indexed lookup
 #: (decisions by item_id), made for conflict rows only (``case`` looks no further for others).
 _LINK_REJECTED = (
     "(case when q.kind = 'conflict' then exists (select 1 from decisions k "
     "where k.item_id = q.link_item_id and k.kind = 'link' and k.superseded = 0 "
-    "and k.label in ('non_match', 'reject')) else 0 end)"
+    f"and k.label in ({', '.join(repr(x) for x in LINK_REJECTED)})) else 0 end)"
 )
 
 
