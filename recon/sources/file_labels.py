@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .picklists import Picklist, picklist
+from .picklists import picklist
 
 __all__ = [
     "HS_STANDARD_OPTIONS",
@@ -295,14 +295,13 @@ def _spec_options(source: str, spec: dict[str, Any]) -> Options | None:
     picks = picklist(source, spec)
     if picks is None:
         return None
-    return Options(values=picks.values(), by_label=_folded(picks), multi=picks.multi)
+    as_written = picks.by_label(lambda label: label)
+    return Options(values=picks.values(), by_label=_folded(as_written), multi=picks.multi)
 
 
-def _folded(labels: dict[str, str] | Picklist) -> dict[str, str]:
+def _folded(labels: dict[str, str]) -> dict[str, str]:
     """Label -> value keyed as a file's text is looked up: case folded ("GROSSKUNDE"), and
     lower case ("großkunde": ``casefold`` writes ß as ss, polars' ``to_lowercase`` keeps it)."""
-    if isinstance(labels, Picklist):
-        return {**labels.by_label(str.casefold), **labels.by_label(str.lower)}
     out = {label.casefold(): value for label, value in labels.items()}
     out.update({label.lower(): value for label, value in labels.items()})
     return out
