@@ -240,9 +240,10 @@ _FREEZE_OVER = 1_000_000
 def gc_paused(fn: Callable[..., T]) -> Callable[..., T]:
     """Run ``fn`` with the cycle collector off (and its frame freed before it is back on).
 
-    A plan build (and reading the approved items of a large plan) makes millions of small objects and frees none of them until it ends: the
-    cycle collector would rescan them all again and again (that alone doubled the time;
-    one full collection while the items are stored still cost a second).
+    A plan build (and reading the approved items of a large plan) makes millions of small
+    objects and frees none of them until it ends: the cycle collector would rescan them all
+    again and again (that alone doubled the time; one full collection while the items are
+    stored still cost a second).
 
     The returned items survive the build, and the first collection after it would walk
     all of them, more than once (12.5 s after the large demo's 1.6M-item plan). They are
@@ -273,11 +274,6 @@ def _loads(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
-
-
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a ``plan_items`` row with its JSON columns decoded."""
-    return _decode_in_place(dict(row))
 
 
 def _decode_in_place(row: dict[str, Any]) -> dict[str, Any]:
@@ -406,7 +402,7 @@ def merge_as_decided(
     if row is None:
         return None
     cols = [d[0] for d in db.execute("select * from plan_items limit 0").description]
-    item = _decode(dict(zip(cols, row, strict=True)))
+    item = _decode_in_place(dict(zip(cols, row, strict=True)))
     master = latest_decisions(db, kinds=["master"]).get(str(item["link_item_id"]))
     return _merge_with_choices(item, master, field_choices(db).get(merge_item_id))
 

@@ -415,8 +415,9 @@ def _check_schema(
         elif kind == "text" and m.kind == "country":
             kind = "country"  # text the mapping holds a country: compared as countries
     elif (
-        # a derived value is the HubSpot property's kind (its Salesforce side is computed)
-        (known := hs if m.derived else hs if sf is None else sf if hs is None else None) is not None
+        # a derived value is the HubSpot property's kind (its Salesforce side is computed);
+        # both sides known reach here only with problems, which take this branch out
+        (known := hs if m.derived or sf is None else sf) is not None
         and not problems
         and (m.derived or not m.default)
     ):
