@@ -31,6 +31,7 @@ from .errors import ExitCode, OutputError, ReconError, UsageError, crash_logged,
 if TYPE_CHECKING:
     import sqlite_utils
 
+    from .apply import Approved
     from .config import ReconConfig
 
 
@@ -1079,7 +1080,7 @@ def _apply_summary(result: Any) -> None:
 
 def _apply_question(
     db: sqlite_utils.Database, plan_run: str | None, confirm_merges: bool
-) -> tuple[str | None, Any]:
+) -> tuple[str | None, Approved | None]:
     """The confirmation question, with what the apply would send, and the approved items
     read for it (:class:`recon.apply.Approved`, passed on to the apply); no question (and a
     note) when the plan holds nothing approved that waits to be sent."""
@@ -1171,7 +1172,7 @@ def apply(
                 hint="`recon apply` (without --resume) applies the latest plan",
             )
         plan_run = pending[1]  # the plan of the apply to finish, not a newer one
-    approved = None  # the approved items the question read: the apply does not read them again
+    approved: Approved | None = None  # read for the question: the apply does not read them again
     if not resume:
         question, approved = _apply_question(db, plan_run, confirm_merges)
         if question is None:
