@@ -97,7 +97,7 @@ class Planner:
         self.times_unread: set[str] = set()
         self.undone_held = 0  # writes an applied undo took back, proposed again (hold_undone)
         self.gaps: dict[tuple[str, str, str, str, str], dict[str, int]] = {}
-        self.eq_cache: dict[tuple[int, Any, Any], bool] = {}
+        self.eq_cache: dict[tuple[int, type, Any, type, Any], bool] = {}
         self.cell_cache: dict[int, tuple[tuple[str, str], ...]] = {}
         # (mapping, value) -> (converted value, problem)
         self.conv_sf: dict[tuple[int, type, Any], tuple[Any, str | None]] = {}

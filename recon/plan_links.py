@@ -250,9 +250,14 @@ def diff_pairs(
                             (hs_fields.get(country.hubspot), sf_fields.get(country.salesforce))
                         )
                     continue
-                elif kind in _EQ_CACHED and type(hs_raw) in _ATOMS and type(sf_raw) in _ATOMS:
+                elif (
+                    kind in _EQ_CACHED
+                    and (hs_type := type(hs_raw)) in _ATOMS
+                    and (sf_type := type(sf_raw)) in _ATOMS
+                ):
                     # owners, flags and options repeat: decide each pair of raw values once
-                    key = (id(fm), hs_raw, sf_raw)
+                    # (typed: True, 1 and 1.0 are one dict key but not one option)
+                    key = (id(fm), hs_type, hs_raw, sf_type, sf_raw)
                     eq = eq_cache.get(key)
                     if eq is None:
                         eq = eq_cache[key] = values_equal(

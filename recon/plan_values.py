@@ -280,7 +280,9 @@ def norm(kind: str, value: Any) -> Any:
 TEXT_KINDS = frozenset({"text", "phone", "url", "country"})
 #: kinds whose raw values repeat (ids, options, flags, numbers): worth memoising
 _CACHED_KINDS = frozenset({"number", "bool", "enum", "multi", "owner", "date", "reference"})
-_NORM_CACHE: dict[tuple[str, Any], Any] = {}
+#: (kind, type, value) -> normalised value; the type is part of the key: ``True``, ``1`` and
+#: ``1.0`` are one dict key, and an option or a date reads them differently
+_NORM_CACHE: dict[tuple[str, type, Any], Any] = {}
 
 
 def norm_fast(kind: str, value: Any) -> Any:
@@ -295,8 +297,8 @@ def norm_fast(kind: str, value: Any) -> Any:
         return text if text and text != NOT_PROVIDED else None
     if value is None:
         return None
-    if kind in _CACHED_KINDS and type(value) in (str, int, float, bool):
-        key = (kind, value)
+    if kind in _CACHED_KINDS and (vtype := type(value)) in (str, int, float, bool):
+        key = (kind, vtype, value)
         hit = _NORM_CACHE.get(key, _MISSING)
         if hit is _MISSING:
             if len(_NORM_CACHE) > 500_000:

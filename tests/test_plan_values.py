@@ -14,6 +14,7 @@ from recon.plan_values import (
     OwnerMap,
     _other_subscriber,
     _phone_form,
+    norm,
     norm_fast,
     phone_key,
     to_salesforce_value,
@@ -170,3 +171,12 @@ def test_value_key_never_raises_on_odd_dates() -> None:
     from recon.plan_values import value_key
 
     assert value_key("0001-01-01T00:00:00+01:00").startswith("v:")
+
+
+@pytest.mark.parametrize("kind", ["enum", "multi", "owner", "reference", "date", "number"])
+def test_the_memo_gives_norms_answer_whatever_was_asked_before(kind: str) -> None:
+    # True, 1 and 1.0 are one dict key; an option, an owner or a date reads them differently
+    for value in (True, 1, 1.0):
+        norm_fast(kind, value)
+    for value in (1.0, 1, True):
+        assert norm_fast(kind, value) == norm(kind, value), (kind, value)
