@@ -252,12 +252,14 @@ contacts_require_email = true    # sync only contacts with an email (HubSpot's d
 # include_deleted = false        # Salesforce queryAll (deleted records too)
 # hubspot_properties = { contacts = ["favorite_color"] }   # extra properties per object
 # salesforce_fields = { Lead = ["Rating"] }                # extra fields per object
-# [[pull.filters]]               # scoping: only records matching every filter are synced
+# [[pull.filters]]               # scoping: only records matching the filters are synced
 # source = "hubspot"             # ops: eq neq in not_in has_value no_value contains
 # object = "contacts"
 # field = "hs_lead_status"
 # op = "in"
 # value = ["OPEN", "NEW"]
+# group = "open leads"           # optional: filters of one group must all match, and a
+#                                # record needs one of its object's groups (OR of ANDs)
 
 [match]
 # settings_file = "match_settings.json"   # declarative MatchSettings; defaults otherwise

@@ -405,12 +405,20 @@ class ScopeFilter(Section):
     field: str
     op: Literal["eq", "neq", "in", "not_in", "has_value", "no_value", "contains"] = "eq"
     value: Any = None
+    #: filters naming one group must all hold, and a record of the object is in scope when
+    #: one of its groups holds whole (and every filter without a group): OR of ANDs, as
+    #: HubSpot's filter groups and the connector's inclusion lists read
+    group: str | None = None
 
     @model_validator(mode="after")
     def _known_object(self) -> ScopeFilter:
         problems = []
         if not self.field.strip():
             problems.append("field is empty; name the property or field to filter on")
+        if self.group is not None and not self.group.strip():
+            problems.append(
+                'group is empty; name the group (e.g. group = "customers") or leave it out'
+            )
         # a misspelt object would leave every record of the intended one unfiltered
         known = _SCOPE_OBJECTS[self.source]
         if self.object not in known:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .mapping import same_second
 from .plan_fields import fields_for_create
 from .plan_values import NOT_PROVIDED, fast_stable_id, lead_converted
-from .sources.scope import filter_matches
+from .sources.scope import filter_matches, scope_holds
 
 if TYPE_CHECKING:
     from .plan_build import Planner
@@ -52,8 +52,10 @@ def in_scope(rec: Rec, flt: Any, fields: dict[str, Any] | None = None) -> bool:
 
 
 def _all_in_scope(rec: Rec, scope: list[Any]) -> bool:
+    """Whether a record is in its object's scope (:func:`recon.sources.scope.scope_holds`:
+    every filter without a group, and one group whole)."""
     raw = rec.fields  # decoded once for all the filters
-    return all(in_scope(rec, f, raw) for f in scope)
+    return scope_holds(scope, lambda f: in_scope(rec, f, raw))
 
 
 def _fields_for_sf(

@@ -343,6 +343,16 @@ def test_a_scoping_filter_without_a_field_name_is_an_error(tmp_path: Path, field
     assert "pull.filters[0]" in text and "field is empty" in text
 
 
+@pytest.mark.parametrize("group", ['""', '"  "'])
+def test_a_scoping_filter_with_an_empty_group_name_is_an_error(tmp_path: Path, group: str) -> None:
+    text = _refused(
+        tmp_path,
+        f'source = "hubspot"\nobject = "contacts"\nfield = "email"\nop = "has_value"\n'
+        f"group = {group}\n",
+    )
+    assert "pull.filters[0]" in text and "group is empty" in text
+
+
 def test_extra_fields_of_a_misspelt_object_are_an_error(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -330,6 +330,30 @@ def test_creates_respect_scoping_filters() -> None:
     assert res.skipped["create_out_of_scope"] == 1
 
 
+def test_creates_read_scope_groups_as_or() -> None:
+    w = World()
+    for rid, data in (("300", {"tier": "gold"}), ("301", {"tier": "silver", "region": "EU"}),
+                      ("302", {"tier": "silver"}), ("303", {"region": "EU"})):  # fmt: skip
+        w.snap("hubspot", "contacts", rid, {"email": f"{rid}@x.com", **data}, email=f"{rid}@x.com")
+    w.done()
+    flt = {"source": "hubspot", "object": "contacts"}
+    c = load_config(
+        None,
+        overrides={
+            "pull": {
+                "filters": [
+                    {**flt, "field": "tier", "value": "gold", "group": "gold"},
+                    {**flt, "field": "tier", "value": "silver", "group": "eu silver"},
+                    {**flt, "field": "region", "value": "EU", "group": "eu silver"},
+                ]
+            }
+        },
+    )
+    res = build_plan(w.db, c)
+    created = sorted(i["payload"]["source"]["record_id"] for i in by(res.items, action="create"))
+    assert created == ["300", "301"] and res.skipped["create_out_of_scope"] == 2
+
+
 @pytest.mark.parametrize(
     ("obj", "rid", "data", "flt"),
     [

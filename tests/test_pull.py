@@ -258,6 +258,38 @@ def test_in_scope_reads_raw_fields_then_columns() -> None:
     assert not in_scope({**row, "country": "US"}, cfg)
 
 
+def test_filter_groups_are_or_ed_and_filters_without_a_group_hold_for_every_record() -> None:
+    def f(field: str, op: str, value: Any = None, group: str | None = None) -> dict[str, Any]:
+        return {"source": "hubspot", "object": "contacts", "field": field, "op": op,
+                "value": value, "group": group}  # fmt: skip
+
+    cfg = load_config(
+        None,
+        overrides={
+            "pull": {
+                "contacts_require_email": False,
+                "filters": [
+                    f("country", "neq", "US"),  # no group: every record
+                    f("lifecyclestage", "eq", "customer", "customers"),
+                    f("lifecyclestage", "eq", "lead", "open leads"),
+                    f("hs_lead_status", "in", ["OPEN", "NEW"], "open leads"),
+                ],
+            }
+        },
+    )
+
+    def row(**data: Any) -> dict[str, Any]:
+        return {"source": "hubspot", "object": "contacts", "email": None, "data": json.dumps(data)}
+
+    assert in_scope(row(lifecyclestage="customer"), cfg)
+    assert in_scope(row(lifecyclestage="lead", hs_lead_status="open"), cfg)
+    assert not in_scope(row(lifecyclestage="lead", hs_lead_status="UNQUALIFIED"), cfg)  # half
+    assert not in_scope(row(lifecyclestage="subscriber", hs_lead_status="OPEN"), cfg)
+    assert not in_scope(row(lifecyclestage="customer", country="US"), cfg)  # the common one
+    # another object's filters are not its scope
+    assert in_scope({**row(), "object": "companies"}, cfg)
+
+
 @pytest.mark.parametrize(
     ("stored", "op", "value", "kept"),
     [

@@ -53,7 +53,13 @@ from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Page, fields_added, iso_utc
 from .hs_errors import classify, header_float
 from .hs_map import CURSOR_FIELDS, KNOWN_PROPERTIES, map_company, map_contact
-from .scope import hubspot_scope, scope_filters, scope_sweep_done, scope_sweep_plan
+from .scope import (
+    hubspot_scope,
+    hubspot_scope_groups,
+    scope_filters,
+    scope_sweep_done,
+    scope_sweep_plan,
+)
 
 __all__ = [
     "CURSOR_FIELDS",
@@ -71,6 +77,7 @@ LIST_PAGE = 100
 SEARCH_PAGE = 200
 MAX_IN_VALUES = 100  # values of one IN / NOT_IN search filter
 MAX_SCOPE_FILTERS = 6  # pushed per filter group (search: 10 a group, 25 in all)
+MAX_FILTER_GROUPS = 5  # filter groups of one search
 ASSOC_BATCH = 100
 HISTORY_BATCH = 50  # batch read inputs with propertiesWithHistory
 PRIMARY_TYPE_IDS = {1}  # contact -> company primary
@@ -453,10 +460,18 @@ class HubSpotSource:
             if scope_filters(self.cfg, "hubspot", obj) or "scope" in cursor.state:
                 yield from self._scope_sweep(obj, cursor, now, first)
 
-    def _scope_of(self, obj: str) -> list[dict[str, Any]]:
-        """The scoping filters pushed into searches (see recon.sources.scope)."""
-        pushed = hubspot_scope(scope_filters(self.cfg, "hubspot", obj), set(self.properties[obj]))
-        return pushed if len(pushed) <= MAX_SCOPE_FILTERS else []
+    def _scope_of(self, obj: str, searched: int = 1) -> list[list[dict[str, Any]]]:
+        """The scoping filter groups pushed into searches of ``searched`` filter groups of
+        their own (see recon.sources.scope): every pair of a search's group and a scope's
+        group is one filter group. When that is more than a search takes, only the filters
+        common to every scope group are pushed; the rest stays recon's."""
+        scope = scope_filters(self.cfg, "hubspot", obj)
+        existing = set(self.properties[obj])
+        groups = hubspot_scope_groups(scope, existing)
+        if len(groups) * searched > MAX_FILTER_GROUPS:
+            common = hubspot_scope(scope.common, existing)
+            groups = [common] if common else []
+        return groups if all(len(g) <= MAX_SCOPE_FILTERS for g in groups) else []
 
     def _scope_sweep(self, obj: str, cursor: Cursor, now: datetime, first: bool) -> Iterator[Page]:
         """Re-read, unfiltered, what changed since the last scope sweep (see recon.sources.scope)."""
@@ -542,10 +557,11 @@ class HubSpotSource:
         limit: int,
     ) -> dict[str, Any]:
         groups = filters if filters and isinstance(filters[0], list) else [filters]
-        scope = self._scope_of(obj) if self._scoped else []
+        scope = self._scope_of(obj, len(groups)) if self._scoped else []
         if scope:
-            # out-of-scope records are not fetched at all (recon's own filter stays the backstop)
-            groups = [[*g, *scope] for g in groups]  # type: ignore[list-item]
+            # out-of-scope records are not fetched at all (recon's own filter stays the
+            # backstop): each of the search's groups with each of the scope's (OR of ANDs)
+            groups = [[*g, *s] for g in groups for s in scope]  # type: ignore[list-item]
         return {
             "filterGroups": [{"filters": g} for g in groups],
             "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],

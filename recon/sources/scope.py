@@ -11,6 +11,12 @@ also puts it in its query, so out-of-scope records are not fetched at all:
   ``NOT_HAS_PROPERTY`` to every filter group (the list endpoint of a full pull has no
   filters; ``contains`` is not pushed: HubSpot matches tokens, recon substrings).
 
+Filters naming a ``group`` are OR-ed group by group (:class:`Scope`): a record is in scope
+when every filter without a group holds and, when the object has groups, every filter of
+one of them. SOQL gets ``(...) OR (...)``, HubSpot one filter group per group. A condition
+a query cannot express is left out of its group (the query fetches more, never less); a
+group left with none, or more groups than a search takes, leaves the OR to recon alone.
+
 A stored record that leaves the scope is no longer returned by a filtered query. So a
 source with pushed filters re-reads, unfiltered, what changed since its last *scope
 sweep* every ``[pull] archived_sweep_hours`` (everything once when the filters change);
@@ -20,8 +26,11 @@ sweep* every ``[pull] archived_sweep_hours`` (everything once when the filters c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,9 +40,12 @@ from .crm import Cursor, iso_utc
 
 __all__ = [
     "OUT_OF_SCOPE",
+    "Scope",
     "hubspot_scope",
+    "hubspot_scope_groups",
     "filter_matches",
     "in_scope",
+    "scope_holds",
     "scope_filters",
     "scope_signature",
     "scope_sweep_due",
@@ -60,8 +72,30 @@ EMAIL_FIELDS = {("hubspot", "contacts"): "email", ("salesforce", "Contact"): "Em
                 ("salesforce", "Lead"): "Email"}  # fmt: skip
 
 
-def scope_filters(cfg: Any, source: str, obj: str) -> list[tuple[str, str, Any]]:
-    """The scoping filters of ``(source, obj)`` as ``(field, op, value)``, the e-mail rule first.
+#: one scoping condition as a query takes it: ``(field, op, value)``
+Condition = tuple[str, str, Any]
+
+
+@dataclass
+class Scope:
+    """The scoping filters of one object as conditions: every one of ``common`` must hold,
+    and when there are ``groups``, every condition of one of them (OR of ANDs)."""
+
+    common: list[Condition] = dataclasses.field(default_factory=list)
+    groups: list[list[Condition]] = dataclasses.field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.common or self.groups)
+
+    def signature(self) -> str:
+        """A short stable id (a change triggers a full scope sweep); filters without groups
+        keep the id they had before groups existed."""
+        return scope_signature(self.common if not self.groups else (self.common, self.groups))
+
+
+def scope_filters(cfg: Any, source: str, obj: str) -> Scope:
+    """The scoping filters of ``(source, obj)`` as conditions ``(field, op, value)``, the
+    e-mail rule first, those of each ``group`` together (in the order the groups are named).
 
     Sources push the ones their API can express into the query; :func:`in_scope`
     applies them all again to what was fetched (the backstop).
@@ -69,16 +103,47 @@ def scope_filters(cfg: Any, source: str, obj: str) -> list[tuple[str, str, Any]]
     Examples:
         >>> from recon.config import ReconConfig
         >>> scope_filters(ReconConfig(), "salesforce", "Lead")
-        [('Email', 'has_value', None)]
+        Scope(common=[('Email', 'has_value', None)], groups=[])
     """
-    out: list[tuple[str, str, Any]] = []
+    common: list[Condition] = []
     email = EMAIL_FIELDS.get((source, obj))
     if email and cfg.pull.contacts_require_email:
-        out.append((email, "has_value", None))
-    out += [
-        (f.field, f.op, f.value) for f in cfg.pull.filters if f.source == source and f.object == obj
-    ]
-    return out
+        common.append((email, "has_value", None))
+    groups: dict[str, list[Condition]] = {}
+    for f in cfg.pull.filters:
+        if f.source == source and f.object == obj:
+            cond = (f.field, f.op, f.value)
+            if f.group is None:
+                common.append(cond)
+            else:
+                groups.setdefault(f.group.strip(), []).append(cond)
+    return Scope(common, list(groups.values()))
+
+
+def scope_holds(filters: Iterable[ScopeFilter], holds: Callable[[ScopeFilter], bool]) -> bool:
+    """Whether a record is in the scope of its object's ``filters``, ``holds`` judging one
+    filter: every filter without a group holds, and every filter of one group (when the
+    object has any).
+
+    Examples:
+        >>> f = lambda field, group=None: ScopeFilter(source="hubspot", object="contacts",
+        ...                                           field=field, op="has_value", group=group)
+        >>> held = {"email", "phone"}.__contains__
+        >>> scope_holds([f("email"), f("x", "a"), f("phone", "b")], lambda s: held(s.field))
+        True
+        >>> scope_holds([f("x", "a"), f("phone", "a")], lambda s: held(s.field))
+        False
+    """
+    groups: dict[str, bool] = {}
+    for f in filters:
+        if f.group is None:
+            if not holds(f):
+                return False
+        else:
+            name = f.group.strip()
+            if groups.get(name, True):
+                groups[name] = holds(f)
+    return not groups or any(groups.values())
 
 
 def scope_sweep_due(
@@ -129,10 +194,9 @@ def scope_sweep_plan(
 ) -> tuple[bool, str | None]:
     """:func:`scope_sweep_due` for ``(source, obj)`` under ``cfg``'s filters; ``pushed``: some
     filter went into the query. Call :func:`scope_sweep_done` once the sweep is read."""
-    filters = scope_filters(cfg, source, obj)
     return scope_sweep_due(
         cursor,
-        scope_signature(filters),
+        scope_filters(cfg, source, obj).signature(),
         cfg.pull.archived_sweep_hours,
         now,
         first=first,
@@ -157,40 +221,90 @@ def _soql_value(value: Any) -> str:
     return f"'{text}'"
 
 
-def soql_scope(filters: list[tuple[str, str, Any]], types: dict[str, str]) -> str | None:
+def soql_scope(filters: Scope | Sequence[Condition], types: dict[str, str]) -> str | None:
     """The SOQL condition of the filters SOQL can express (None: none can).
+
+    ``filters``: a :class:`Scope`, or conditions that must all hold. A group's conditions
+    SOQL cannot express are left out of it (the query fetches more, never less); a group
+    left with none leaves the whole OR to recon.
 
     Examples:
         >>> soql_scope([("Email", "has_value", None), ("Country", "in", ["DE", "FR"])],
         ...            {"Email": "email", "Country": "string"})
         "Email != null AND Country IN ('DE', 'FR')"
+        >>> soql_scope(Scope([("Email", "has_value", None)], [[("Type", "eq", "Customer")],
+        ...            [("Rating", "eq", "Hot"), ("Country", "eq", "DE")]]),
+        ...            {"Email": "email", "Type": "picklist", "Rating": "picklist", "Country": "string"})
+        "Email != null AND ((Type = 'Customer') OR (Rating = 'Hot' AND Country = 'DE'))"
     """
-    parts = []
-    for field, op, value in filters:
-        if types.get(field) not in TEXT_TYPES:
-            continue
-        values = value if isinstance(value, list) else [value]
-        listed = ", ".join(_soql_value(v) for v in values)
-        if op == "has_value":
-            parts.append(f"{field} != null")
-        elif op == "no_value":
-            parts.append(f"{field} = null")
-        elif op == "eq" and value is not None:
-            parts.append(f"{field} = {_soql_value(value)}")
-        elif op == "neq" and value is not None:
-            parts.append(f"({field} != {_soql_value(value)} OR {field} = null)")
-        elif op == "in" and values:
-            parts.append(f"{field} IN ({listed})")
-        elif op == "not_in" and values:
-            parts.append(f"({field} NOT IN ({listed}) OR {field} = null)")
-        elif op == "contains" and value not in (None, ""):
-            like = str(value).replace("\\", "\\\\").replace("'", "\\'")
-            like = like.replace("%", "\\%").replace("_", "\\_")
-            parts.append(f"{field} LIKE '%{like}%'")
+    scope = filters if isinstance(filters, Scope) else Scope(list(filters))
+    parts = [c for c in (_soql_condition(x, types) for x in scope.common) if c]
+    alternatives: list[str] = []
+    for group in scope.groups:
+        pushed = [c for c in (_soql_condition(x, types) for x in group) if c]
+        if not pushed:  # this group lets in what the query cannot tell: the OR stays recon's
+            alternatives = []
+            break
+        alternatives.append(" AND ".join(pushed))
+    if len(alternatives) == 1:
+        parts.append(alternatives[0])
+    elif alternatives:
+        parts.append("(" + " OR ".join(f"({a})" for a in alternatives) + ")")
     return " AND ".join(parts) or None
 
 
-def hubspot_scope(filters: list[tuple[str, str, Any]], existing: set[str]) -> list[dict[str, Any]]:
+def _soql_condition(cond: Condition, types: dict[str, str]) -> str | None:
+    """One condition in SOQL, or None when SOQL cannot express it on that field."""
+    field, op, value = cond
+    if types.get(field) not in TEXT_TYPES:
+        return None
+    values = value if isinstance(value, list) else [value]
+    listed = ", ".join(_soql_value(v) for v in values)
+    if op == "has_value":
+        return f"{field} != null"
+    if op == "no_value":
+        return f"{field} = null"
+    if op == "eq" and value is not None:
+        return f"{field} = {_soql_value(value)}"
+    if op == "neq" and value is not None:
+        return f"({field} != {_soql_value(value)} OR {field} = null)"
+    if op == "in" and values:
+        return f"{field} IN ({listed})"
+    if op == "not_in" and values:
+        return f"({field} NOT IN ({listed}) OR {field} = null)"
+    if op == "contains" and value not in (None, ""):
+        like = str(value).replace("\\", "\\\\").replace("'", "\\'")
+        like = like.replace("%", "\\%").replace("_", "\\_")
+        return f"{field} LIKE '%{like}%'"
+    return None
+
+
+def hubspot_scope_groups(scope: Scope, existing: set[str]) -> list[list[dict[str, Any]]]:
+    """HubSpot search filter groups for a :class:`Scope` (one per group, each with the
+    common filters; one, or none, without groups): what search can express.
+
+    A group none of whose conditions search can express leaves the OR to recon (the common
+    filters alone are pushed).
+
+    Examples:
+        >>> hubspot_scope_groups(Scope([("email", "has_value", None)], [[("a", "eq", "x")],
+        ...                      [("b", "eq", "y")]]), {"email", "a", "b"})  # doctest: +NORMALIZE_WHITESPACE
+        [[{'propertyName': 'email', 'operator': 'HAS_PROPERTY'},
+          {'propertyName': 'a', 'operator': 'EQ', 'value': 'x'}],
+         [{'propertyName': 'email', 'operator': 'HAS_PROPERTY'},
+          {'propertyName': 'b', 'operator': 'EQ', 'value': 'y'}]]
+    """
+    common = hubspot_scope(scope.common, existing)
+    alternatives = []
+    for group in scope.groups:
+        pushed = hubspot_scope(group, existing)
+        if not pushed:
+            return [common] if common else []
+        alternatives.append([*common, *pushed])
+    return alternatives or ([common] if common else [])
+
+
+def hubspot_scope(filters: Sequence[Condition], existing: set[str]) -> list[dict[str, Any]]:
     """HubSpot search filters for the scoping filters search can express.
 
     Examples:
@@ -246,13 +360,12 @@ def in_scope(
     if not filters:
         return True
     data = json.loads(row.get("data") or "{}")
-    for f in filters:
+
+    def holds(f: ScopeFilter) -> bool:
         key = f.field if keys is None else keys.get(f.field, f.field)
-        if key is None:
-            continue
-        if not filter_matches(f, data.get(key, row.get(f.field))):
-            return False
-    return True
+        return key is None or filter_matches(f, data.get(key, row.get(f.field)))
+
+    return scope_holds(filters, holds)
 
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")

@@ -362,6 +362,42 @@ def test_scope_goes_into_searches_and_contacts_leaving_it_are_marked(hs, fresh_d
     assert sum(state.values()) == 2 and len(state) == 230
 
 
+@pytest.mark.parametrize("groups", [2, 6])
+def test_filter_groups_go_into_searches_as_filter_groups(hs, fresh_db, groups: int) -> None:
+    """Scope groups are OR-ed: each becomes a search filter group (with the common filters);
+    six are more than a search takes (5), so then only the common filter is pushed, and
+    recon judges the groups on what it reads: the same records either way."""
+    firsts = [f"F{i}" for i in range(1, 10)]
+    by_name = [{"field": "lastname", "op": "eq", "value": "Special", "group": "special"}] + (
+        [{"field": "firstname", "op": "in", "value": firsts, "group": "low"}]
+        if groups == 2
+        else [{"field": "firstname", "op": "in", "value": firsts[k::5], "group": f"low {k}"}
+              for k in range(5)]
+    )  # fmt: skip
+    scope = [{"source": "hubspot", "object": "contacts", **f} for f in by_name]
+    cfg = _cfg(hs, pull={"filters": scope, "archived_sweep_hours": 0})
+    run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    live = {r[0] for r in fresh_db.execute("select record_id from snapshots where archived = 0")}
+    assert live == {hs.contacts[i] for i in range(1, 10) if i != 7}  # 7 has no email
+    for rid, edit in (
+        (hs.contacts[100], {"lastname": "Special"}),
+        (hs.contacts[3], {"firstname": "Z"}),
+    ):
+        requests.post(
+            f"{hs.url}/_sandbox/records/hubspot/contacts/{rid}", json=edit, timeout=5
+        ).raise_for_status()
+    result = run_pull(fresh_db, cfg, sources=["hubspot"], objects=["contacts"])
+    assert result.status == "ok"
+    # two groups: the search itself left contact 3 out (the scope sweep marked it); six:
+    # the search read it too, and recon left it out
+    assert result.records == {"hubspot:contacts": 1 if groups == 2 else 2}
+    state = dict(fresh_db.execute("select record_id, archived from snapshots").fetchall())
+    assert {rid for rid, a in state.items() if a == 0} == {
+        hs.contacts[i] for i in (1, 2, 4, 5, 6, 8, 9, 100)
+    }
+    assert state[hs.contacts[3]] == 2
+
+
 def test_a_filter_added_later_marks_the_stored_records_it_leaves_out(hs, fresh_db) -> None:
     """A `contains` filter (not pushed into searches) added to a store pulled without it: one
     unfiltered sweep marks the companies it leaves out; later runs need no sweep."""

@@ -589,6 +589,26 @@ def test_filters_go_into_the_soql_and_records_leaving_the_scope_are_marked(sf, f
     assert data["BillingCountry"] == "US"
 
 
+def test_filter_groups_go_into_the_soql_as_or(sf, fresh_db) -> None:
+    """Leads with an e-mail (the common rule) that are hot, or from the web in Berlin."""
+    edits = {1: {"Rating": "Hot"}, 2: {"LeadSource": "Web", "City": "Berlin"},
+             3: {"LeadSource": "Web", "City": "Paris"}, 4: {"City": "Berlin"}, 0: {"Rating": "Hot"}}  # fmt: skip
+    for i, edit in edits.items():
+        requests.post(
+            f"{sf.url}/_sandbox/records/salesforce/Lead/{sf.leads[i]}", json=edit, timeout=5
+        ).raise_for_status()
+    scope = [
+        {"source": "salesforce", "object": "Lead", "field": "Rating", "value": "Hot", "group": "hot"},
+        {"source": "salesforce", "object": "Lead", "field": "LeadSource", "value": "Web", "group": "web"},
+        {"source": "salesforce", "object": "Lead", "field": "City", "value": "Berlin", "group": "web"},
+    ]  # fmt: skip
+    cfg = _cfg(sf, pull={"filters": scope})
+    result = run_pull(fresh_db, cfg, sources=["salesforce"], objects=["Lead"])
+    assert result.status == "ok"  # the emulator parsed the SOQL's OR of ANDs
+    stored = {r[0] for r in fresh_db.execute("select record_id from snapshots where archived = 0")}
+    assert stored == {sf.leads[1], sf.leads[2]}  # lead 0 is hot but has no e-mail
+
+
 def test_a_field_missing_from_the_stored_schema_reads_describe_again(sf, fresh_db) -> None:
     run_pull(fresh_db, _cfg(sf), sources=["salesforce"], objects=["Account"])
     row = fresh_db["schemas"].get(("salesforce", "Account"))
