@@ -4,7 +4,7 @@ Only mappings whose rule writes into a blank record on the target side count (th
 conflict-rule table with the target blank); text, phones and websites go over stripped, other
 kinds through the mapping's conversion (options, owners, flags, numbers), memoised per
 raw value; values that cannot be written are counted (``create_field_<problem>``) and
-left out, like blanks.
+left out, like blanks (the connector's ``[not provided]`` placeholder is a blank).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from operator import is_not
 from typing import TYPE_CHECKING, Any
 
 from .mapping import decide
-from .plan_values import TEXT_KINDS, norm_fast
+from .plan_values import NOT_PROVIDED, TEXT_KINDS, norm_fast
 
 if TYPE_CHECKING:
     from .mapping import FieldMap
@@ -103,9 +103,10 @@ def fields_for_create(
     ):
         tr = type(raw)
         if textlike and tr is str:
-            # text, phones and websites go over stripped (what norm + convert give them)
+            # text, phones and websites go over stripped (what norm + convert give them); the
+            # connector's "[not provided]" is no value (norm's blank), never copied over
             text = raw.strip()
-            if text:
+            if text and text != NOT_PROVIDED:
                 out.setdefault(dst, text)
             continue
         # options, owners, flags and numbers repeat: convert each raw value once per mapping

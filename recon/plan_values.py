@@ -368,6 +368,8 @@ class OwnerMap:
         >>> OwnerMap([("hubspot", "7", "jo@x.com"), ("salesforce", "005A", "jo@x.com", False),
         ...           ("salesforce", "005B", "jo@x.com", True)]).to_salesforce("7")
         '005B'
+        >>> OwnerMap([("hubspot", "7", "jo@x.com", False), ("salesforce", "005A", "jo@x.com")]).to_hubspot("005A") is None
+        True
     """
 
     def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -398,9 +400,12 @@ class OwnerMap:
         return self.by_email.get(("salesforce", e))
 
     def to_hubspot(self, sf_user: Any) -> str | None:
-        """The HubSpot owner id of Salesforce User ``sf_user``, or None."""
+        """The HubSpot owner id of Salesforce User ``sf_user``, or None (also when its only
+        HubSpot owner is archived: a person who left holds no records)."""
         e = self.email.get(("salesforce", str(sf_user)))
-        return self.by_email.get(("hubspot", e)) if e else None
+        if not e or ("hubspot", e) in self.inactive:
+            return None
+        return self.by_email.get(("hubspot", e))
 
     def same(self, hs_owner: Any, sf_user: Any) -> bool:
         """Whether the two ids are the same person (same email)."""

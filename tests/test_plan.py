@@ -1187,6 +1187,28 @@ def test_an_owner_whose_user_is_deactivated_is_not_assigned_and_is_named() -> No
     assert any("gone@corp.com" in msg for _k, msg in res.warnings)
 
 
+@pytest.mark.parametrize("create", [False, True])
+def test_an_archived_hubspot_owner_is_not_assigned_and_is_named(create: bool) -> None:
+    """The HubSpot side of the rule above: a pull marks an owner HubSpot no longer lists
+    (archived: the person left) inactive, yet a Salesforce User with its e-mail was mapped
+    onto it, on a linked contact and on a contact created from a Salesforce Contact."""
+    w = World()
+    w.db["owners"].insert(
+        {"source": "hubspot", "owner_id": "12", "email": "left@corp.com", "active": 0}
+    )
+    w.db["owners"].insert({"source": "salesforce", "owner_id": "005L", "email": "left@corp.com"})
+    sf = {"Email": EMAIL, "LastName": "Jo", "OwnerId": "005L"}
+    if create:
+        w.snap("salesforce", "Contact", "003A", sf, email=EMAIL)
+    else:
+        linked_contact(w, {"email": EMAIL, "lastname": "Jo"}, sf)
+    res = plan(w, cfg(create_missing=create))
+    assert [i["action"] for i in res.items] == (["create"] if create else [])
+    assert "hubspot_owner_id" not in (res.items[0]["after"] if create else {})
+    assert res.skipped["create_field_owner_unmapped" if create else "owner_unmapped"] == 1
+    assert any("left@corp.com" in msg for _k, msg in res.warnings)
+
+
 def test_an_email_differing_only_in_case_is_no_change() -> None:
     w = World()
     linked_contact(w, {"email": "ama.richter@icloud.com"}, {"Email": "AMA.RICHTER@ICLOUD.COM"})

@@ -173,6 +173,19 @@ def test_salesforce_records_become_hubspot_contacts_once_with_association() -> N
     assert res.skipped["create_natural_key_exists"] == 1 and res.skipped["create_no_email"] == 1
 
 
+@pytest.mark.parametrize("placeholder", ["[not provided]", " [not provided] "])
+def test_the_not_provided_placeholder_is_not_copied_into_a_create(placeholder: str) -> None:
+    """A Lead the connector made from a HubSpot contact without a last name or company holds
+    "[not provided]" there: no value (blank everywhere else in the plan), yet a HubSpot
+    contact created from such a Lead was given it as its last name and company."""
+    w = World()
+    lead = {"Email": "z@x.com", "FirstName": "Zoe", "LastName": placeholder, "Company": placeholder}
+    w.snap("salesforce", "Lead", "00QZ", lead, email="z@x.com")
+    res = plan(w, cfg(contacts="salesforce_to_hubspot"))
+    (create,) = by(res.items, action="create")
+    assert create["after"] == {"email": "z@x.com", "firstname": "Zoe"}
+
+
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
