@@ -77,6 +77,8 @@ class Planner:
             self.skipped["approved_link_elsewhere"] += view.approved_elsewhere
         # (object, record id, property) -> (rank, item): one HubSpot write per property
         self.hs_writes: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        # (HubSpot contact, property) -> item ids of writes onto its linked Leads
+        self.lead_writes: dict[tuple[str, str], list[str]] = {}
         # link indexes (all links, even when sampling: creates must not duplicate linked records)
         self.linked: dict[str, set[str]] = {"hubspot": set(), "salesforce": set()}  # ids per side
         self.company_of_account: dict[str, tuple[str, str]] = {}  # SF Account -> (HS company, pair)
@@ -551,6 +553,10 @@ class Planner:
         )
         if system != "hubspot":
             self.add(item)
+            if link["sf_object"] == "Lead":
+                # the HubSpot value it copies may be one the contact's Contact link replaces
+                # (see recon.plan_links.add_hubspot_writes)
+                self.lead_writes.setdefault((link["hs_id"], fm.hubspot), []).append(item["item_id"])
             return
         # a HubSpot contact linked to a Lead and a Contact gets one value: the Contact's wins
         rank = (link["sf_object"] == "Contact", link["score"] or 0.0, pair_id)

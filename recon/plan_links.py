@@ -119,10 +119,19 @@ def add_hubspot_writes(p: Planner) -> None:
     A HubSpot contact linked to a Salesforce Contact takes that Contact's values: a write
     from one of its Lead links onto a property the Contact link decides is dropped
     (``hubspot_write_superseded``), even when the Contact link planned nothing there, but for
-    a consent flag a Lead's opt-out ticks (an opt-out is only ever set).
+    a consent flag a Lead's opt-out ticks (an opt-out is only ever set). A write onto the
+    Lead of the HubSpot value the Contact link replaces is dropped too
+    (``lead_write_superseded``).
     """
     decided = p.decided_by_contact()
     for (obj, rid, fname), (rank, item) in p.hs_writes.items():
+        if obj == "contacts" and rank[0]:
+            # the Contact link replaces this HubSpot value: a linked Lead given the value it
+            # replaces would stay behind for good (its own writes to HubSpot never win); the
+            # next plan gives the Lead what HubSpot then holds
+            for iid in p.lead_writes.pop((rid, fname), ()):
+                if p.items.pop(iid, None) is not None:
+                    p.skipped["lead_write_superseded"] += 1
         if (
             obj == "contacts"
             and not rank[0]

@@ -431,6 +431,35 @@ def test_contact_linked_to_lead_and_contact_gets_one_hubspot_value() -> None:
     assert res.skipped["hubspot_write_superseded"] == 1
 
 
+@pytest.mark.parametrize("lead_title", [None, "CEO"])
+def test_a_lead_is_not_given_the_hubspot_value_its_contact_link_replaces(
+    lead_title: str | None,
+) -> None:
+    """HubSpot CEO, Contact CTO: HubSpot takes CTO, and a blank Lead is not given the CEO
+    this plan replaces (a Lead's writes to HubSpot never win, so it would keep it for good):
+    the next plan gives it the CTO HubSpot then holds."""
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": "CEO"}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "CTO"}, email=EMAIL)
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": lead_title}, email=EMAIL)
+    w.link("contacts", "201", "Contact", "003A")
+    w.link("contacts", "201", "Lead", "00QA", score=0.99)
+    res = plan(w, cfg(create_missing=False))
+    writes = [(i["system"], i["object"], i["field"], i["after"]) for i in res.items]
+    assert writes == [("hubspot", "contacts", "jobtitle", "CTO")]
+    assert res.skipped.get("lead_write_superseded", 0) == (1 if lead_title is None else 0)
+    # applied: HubSpot holds CTO; a blank Lead takes it, a Lead with its own value keeps it
+    # (prefer_salesforce_unless_blank: the Lead's value wins, and the Contact decides HubSpot)
+    w2 = World()
+    w2.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": "CTO"}, email=EMAIL)
+    w2.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "CTO"}, email=EMAIL)
+    w2.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": lead_title}, email=EMAIL)
+    w2.link("contacts", "201", "Contact", "003A")
+    w2.link("contacts", "201", "Lead", "00QA", score=0.99)
+    again = [(i["system"], i["object"], i["field"], i["after"]) for i in plan(w2).items]
+    assert again == ([("salesforce", "Lead", "Title", "CTO")] if lead_title is None else [])
+
+
 def test_a_leads_opt_out_reaches_hubspot_though_a_contact_link_decides_the_property() -> None:
     """Consent is only ever set: the Contact link decides the contact's values, but a linked
     Lead's opt-out is not dropped as superseded (the next plan ticks the Contact too)."""
