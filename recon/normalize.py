@@ -280,6 +280,7 @@ _NOT_FORM_TYPOS = frozenset(
         "led",
         "lid",
         "lab",
+        "ins",  # Insurance, as "Insurance" itself is shortened
         "all",
         "pic",
         "ply",

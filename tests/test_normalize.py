@@ -35,6 +35,8 @@ from recon import normalize as N
         ("Bright LED", "bright led"),
         ("Tarrant Industries, Inc.", "tarrant ind"),
         ("Tarrant Ind.", "tarrant ind"),
+        ("Tarrant Insurance", "tarrant ins"),  # "ins" was read as a misspelt "Inc"
+        ("Tarrant Ins.", "tarrant ins"),
         # a legal-form prefix goes; initials that look like one stay
         ("PT Bank Mandiri", "bank mandiri"),
         ("OOO Gazprom Neft", "gazprom neft"),
