@@ -199,6 +199,9 @@ _KEEP_TERMS = {"uk", "private", "ent", "eu", "ok", "at", "et", "as", "sp", "ca",
 _EXTRA_TERMS = {
     "and co", "and company", "and cie", "et cie", "co inc", "co ltd", "coltd", "co limited",
     "private limited", "pvt", "pvt ltd", "private ltd", "public company limited", "public co ltd",
+    # what is left of "Public Company Limited" written short or with another form ("Siam
+    # Cement Public", "... Public Corporation"); at the end of a name only ("Public Storage")
+    "public",
     "pcl", "plc", "tbk", "bhd", "berhad", "ao", "pao", "oao", "zao", "jsc", "pjsc", "ojsc", "cjsc",
     "eood", "ood", "ead", "sae", "saog", "kk", "yk", "limited liability company", "ltd liability co",
     # legal forms written out in full (cleanco knows most of them only abbreviated)

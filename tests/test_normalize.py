@@ -57,6 +57,25 @@ def test_company_name(raw: str, want: str | None) -> None:
 @pytest.mark.parametrize(
     ("raw", "want"),
     [
+        # the Thai "Public Company Limited" written short or with another legal form
+        ("Quality Houses Public Company Limited", "quality houses"),
+        ("Quality Houses Public", "quality houses"),
+        ("Quality Houses Public Corporation", "quality houses"),
+        ("Thai Nam Plastic Public L.L.C.", "thai nam plastic"),
+        ("Siam Cement PCL", "siam cement"),
+        # a name that starts with the word keeps it
+        ("Public Storage", "public storage"),
+        ("Public", None),
+    ],
+)
+def test_company_name_trailing_public_is_a_legal_form(raw: str, want: str | None) -> None:
+    """A trailing "Public" was kept: "X Public Corp" was "X Public Company Limited" plus a word."""
+    assert N.company_name(raw) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
         ("https://www.acme.com/about?x=1", "acme.com"),
         ("HTTP://Shop.Acme.co.uk:8080", "acme.co.uk"),
         ("acme.de", "acme.de"),
