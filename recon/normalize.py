@@ -193,6 +193,33 @@ ABBREVIATIONS: dict[str, str] = {
     "american": "amer",
 }
 
+_ORDINAL_WORDS = (
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+    "eighteenth", "nineteenth",
+)  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_TENTHS = (
+    "twentieth", "thirtieth", "fortieth", "fiftieth", "sixtieth", "seventieth", "eightieth",
+    "ninetieth",
+)  # fmt: skip
+
+
+def _ordinals() -> dict[str, str]:
+    """Ordinals written with digits, 1st to 99th (any of the four endings: "22th" is a common
+    slip), spelt out: "1st National Bank" is "First National Bank", "21st Century" is
+    "Twenty-First Century"."""
+    words = dict(enumerate(_ORDINAL_WORDS, start=1))
+    for i, tens in enumerate(_TENS):
+        words[20 + 10 * i] = _TENTHS[i]
+        for unit in range(1, 10):
+            words[20 + 10 * i + unit] = f"{tens} {_ORDINAL_WORDS[unit - 1]}"
+    return {f"{n}{end}": word for n, word in words.items() for end in ("st", "nd", "rd", "th")}
+
+
+#: the words of names put in one form: business words shortened, ordinals spelt out
+_NAME_WORDS: dict[str, str] = {**_ordinals(), **ABBREVIATIONS}
+
 #: legal forms cleanco knows that are also common identifying words in a name
 _KEEP_TERMS = {"uk", "private", "ent", "eu", "ok", "at", "et", "as", "sp", "ca", "pp", "ss"}
 #: legal forms cleanco lacks (CIS, Balkan, South/South-East Asian companies)
@@ -332,7 +359,7 @@ def company_names(s: pl.Series) -> pl.Series:
     leading "the", legal forms removed (cleanco's terms of many countries, a few
     more, legal-form prefixes such as "PT"/"OOO", and misspelt legal forms such
     as "Corproation"), common business words shortened to one form
-    ("International"→"intl").
+    ("International"→"intl"), ordinals spelt out ("1st"→"first").
 
     A name that is only a legal form ("GmbH", "Inc.") or a placeholder ("Unknown", "N/A",
     "Test") names no company: it is null (missing), never evidence. Emoji and other symbols
@@ -381,7 +408,7 @@ def company_names(s: pl.Series) -> pl.Series:
         pos = changed.arg_true()
         at = pos if at is None else at.gather(pos)
         w = w.clone().scatter(at, after.gather(pos))
-    toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
+    toks = w.str.split(" ").list.eval(pl.element().replace(_NAME_WORDS))
     out = toks.list.join(" ")
     blank = out.is_in(list(_legal_set() | PLACEHOLDER_NAMES)).fill_null(False)
     return pl.select(

@@ -76,6 +76,27 @@ def test_company_name_trailing_public_is_a_legal_form(raw: str, want: str | None
 @pytest.mark.parametrize(
     ("raw", "want"),
     [
+        ("1st National Bank", "first natl bank"),
+        ("First National Bank", "first natl bank"),
+        ("China Construction 6th Engineering Bureau", "china construction sixth eng bureau"),
+        ("21st Century Insurance", "twenty first century ins"),
+        ("Twenty-First Century Fox", "twenty first century fox"),
+        ("2nd Street Cafe", "second street cafe"),
+        ("11th Hour Rescue", "eleventh hour rescue"),
+        ("3M", "3m"),  # no ordinal
+        ("Store 512", "store 512"),
+        ("101st Airborne", "101st airborne"),  # beyond the spelt-out range: as written
+    ],
+)
+def test_company_name_ordinals_spelt_out(raw: str, want: str) -> None:
+    """Digits and words were two words no misspelling explains ("6th" / "Sixth"): a veto."""
+    assert N.company_name(raw) == want
+    assert N.company_name(want) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
         ("https://www.acme.com/about?x=1", "acme.com"),
         ("HTTP://Shop.Acme.co.uk:8080", "acme.co.uk"),
         ("acme.de", "acme.de"),
