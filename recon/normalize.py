@@ -358,7 +358,8 @@ def company_names(s: pl.Series) -> pl.Series:
     """Normalise company names: ASCII, lower case, ``&``→and, no punctuation, no
     leading "the", legal forms removed (cleanco's terms of many countries, a few
     more, legal-form prefixes such as "PT"/"OOO", and misspelt legal forms such
-    as "Corproation"), common business words shortened to one form
+    as "Corproation"; before a parenthesised qualifier too: "Acme, Inc. (United States)" is
+    "acme united states"), common business words shortened to one form
     ("International"→"intl"), ordinals spelt out ("1st"→"first").
 
     A name that is only a legal form ("GmbH", "Inc.") or a placeholder ("Unknown", "N/A",
@@ -381,11 +382,43 @@ def company_names(s: pl.Series) -> pl.Series:
         >>> company_names(pl.Series(["Sharma Chemicals Aktiebolag", "Kirovan株式会社"])).to_list()
         ['sharma chemicals', 'kirovan']
     """
-    w = _words(
-        _unmarked(_unescaped(s.cast(pl.String)))
-        .str.replace_all(_SYMBOLS, " ")
-        .str.replace_all(_CJK_FORMS, " ")
-    ).str.replace(r"^the ", "")
+    text = _unmarked(_unescaped(s.cast(pl.String)))
+    return _plain_company_names(_qualified(text)).alias(s.name)
+
+
+#: a name's last parenthesised part, what comes before it and what follows ("Acme Inc.
+#: (Japan) K.K.")
+_QUALIFIER_RE = r"^(.*?\S)\s*\(([^()]*)\)([^()]*)$"
+
+
+def _qualified(text: pl.Series) -> pl.Series:
+    """Names with a parenthesised qualifier ("Brooks Sports, Inc. (United States)", "Acme Ltd
+    (HQ)") with the part before it normalised on its own, so a legal form before the
+    qualifier goes as one at the end of a name does; the qualifier's words are kept, and the
+    whole is then read as one name (a legal form after the qualifier, or all it holds, goes:
+    "Acme (Canada) Ltd.", "Acme (Pty) Ltd"). A name whose part before the qualifier names
+    nothing ("GmbH (Acme)") is left as it was."""
+    has = text.str.contains(_QUALIFIER_RE).fill_null(False)
+    if not has.any():
+        return text
+    sub = text.filter(has)
+    parts = sub.str.extract_groups(_QUALIFIER_RE)
+    head = _plain_company_names(parts.struct.field("1"))
+    joined = pl.select(
+        pl.when(head.is_not_null())
+        .then(
+            pl.concat_str([head, parts.struct.field("2"), parts.struct.field("3")], separator=" ")
+        )
+        .otherwise(sub)
+    ).to_series()
+    return text.clone().scatter(has.arg_true(), _unmarked(joined))
+
+
+def _plain_company_names(text: pl.Series) -> pl.Series:
+    """:func:`company_names` of names whose entities and marks of stale copies are gone."""
+    w = _words(text.str.replace_all(_SYMBOLS, " ").str.replace_all(_CJK_FORMS, " ")).str.replace(
+        r"^the ", ""
+    )
     # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" stay: as often
     # initials of the name ("A.O. Smith", "CV Sciences, Inc.", "AO World plc") as legal
     # forms, and the text alone cannot tell (the normalised name must normalise to itself)
@@ -412,7 +445,7 @@ def company_names(s: pl.Series) -> pl.Series:
     out = toks.list.join(" ")
     blank = out.is_in(list(_legal_set() | PLACEHOLDER_NAMES)).fill_null(False)
     return pl.select(
-        pl.when((out.str.len_bytes() > 0) & ~blank).then(out).alias(s.name)
+        pl.when((out.str.len_bytes() > 0) & ~blank).then(out).alias(text.name)
     ).to_series()
 
 

@@ -57,6 +57,33 @@ def test_company_name(raw: str, want: str | None) -> None:
 @pytest.mark.parametrize(
     ("raw", "want"),
     [
+        # a legal form before a trailing qualifier goes as it goes at the end of a name
+        ("Brooks Sports, Inc. (United States)", "brooks sports united states"),
+        ("Kasuga Electric Works, Ltd. (Japan)", "kasuga electric works japan"),
+        ("Acme GmbH (Head Office)", "acme head office"),
+        # and one after it, and one inside it
+        ("Denroku (Japan) K.K.", "denroku japan"),
+        ("bioLytical Laboratories Inc. (Canada) Ltd.", "biolytical lab canada"),
+        ("Kairos Power (United States) Co.", "kairos power united states"),
+        ("Acme (Holdings) Ltd", "acme hldg"),
+        ("Acme (Pty) Ltd", "acme"),
+        # what the qualifier says is kept; a name that is only a legal form stays as it was
+        ("Acme (Europe)", "acme europe"),
+        ("GmbH (Acme)", "gmbh acme"),
+        ("(Acme) Inc", "acme"),
+    ],
+)
+def test_company_name_legal_forms_around_a_qualifier(raw: str, want: str | None) -> None:
+    """A qualifier kept the legal form before it ("acme ltd japan"): another name plus a word."""
+    assert N.company_name(raw) == want
+    assert N.company_names(pl.Series([raw])).item() == want
+    if want is not None:
+        assert N.company_name(want) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
         # the Thai "Public Company Limited" written short or with another legal form
         ("Quality Houses Public Company Limited", "quality houses"),
         ("Quality Houses Public", "quality houses"),
