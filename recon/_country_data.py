@@ -2116,6 +2116,7 @@ LEGAL_TERMS: tuple[str, ...] = (
     "limited",
     "adsitz",
     "berhad",
+    "public",
     "soccol",
     "sogepa",
     "coltd",

@@ -193,12 +193,42 @@ ABBREVIATIONS: dict[str, str] = {
     "american": "amer",
 }
 
+_ORDINAL_WORDS = (
+    "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth",
+    "eighteenth", "nineteenth",
+)  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_TENTHS = (
+    "twentieth", "thirtieth", "fortieth", "fiftieth", "sixtieth", "seventieth", "eightieth",
+    "ninetieth",
+)  # fmt: skip
+
+
+def _ordinals() -> dict[str, str]:
+    """Ordinals written with digits, 1st to 99th (any of the four endings: "22th" is a common
+    slip), spelt out: "1st National Bank" is "First National Bank", "21st Century" is
+    "Twenty-First Century"."""
+    words = dict(enumerate(_ORDINAL_WORDS, start=1))
+    for i, tens in enumerate(_TENS):
+        words[20 + 10 * i] = _TENTHS[i]
+        for unit in range(1, 10):
+            words[20 + 10 * i + unit] = f"{tens} {_ORDINAL_WORDS[unit - 1]}"
+    return {f"{n}{end}": word for n, word in words.items() for end in ("st", "nd", "rd", "th")}
+
+
+#: the words of names put in one form: business words shortened, ordinals spelt out
+_NAME_WORDS: dict[str, str] = {**_ordinals(), **ABBREVIATIONS}
+
 #: legal forms cleanco knows that are also common identifying words in a name
 _KEEP_TERMS = {"uk", "private", "ent", "eu", "ok", "at", "et", "as", "sp", "ca", "pp", "ss"}
 #: legal forms cleanco lacks (CIS, Balkan, South/South-East Asian companies)
 _EXTRA_TERMS = {
     "and co", "and company", "and cie", "et cie", "co inc", "co ltd", "coltd", "co limited",
     "private limited", "pvt", "pvt ltd", "private ltd", "public company limited", "public co ltd",
+    # what is left of "Public Company Limited" written short or with another form ("Siam
+    # Cement Public", "... Public Corporation"); at the end of a name only ("Public Storage")
+    "public",
     "pcl", "plc", "tbk", "bhd", "berhad", "ao", "pao", "oao", "zao", "jsc", "pjsc", "ojsc", "cjsc",
     "eood", "ood", "ead", "sae", "saog", "kk", "yk", "limited liability company", "ltd liability co",
     # legal forms written out in full (cleanco knows most of them only abbreviated)
@@ -280,6 +310,7 @@ _NOT_FORM_TYPOS = frozenset(
         "led",
         "lid",
         "lab",
+        "ins",  # Insurance, as "Insurance" itself is shortened
         "all",
         "pic",
         "ply",
@@ -327,8 +358,9 @@ def company_names(s: pl.Series) -> pl.Series:
     """Normalise company names: ASCII, lower case, ``&``→and, no punctuation, no
     leading "the", legal forms removed (cleanco's terms of many countries, a few
     more, legal-form prefixes such as "PT"/"OOO", and misspelt legal forms such
-    as "Corproation"), common business words shortened to one form
-    ("International"→"intl").
+    as "Corproation"; before a parenthesised qualifier too: "Acme, Inc. (United States)" is
+    "acme united states"), common business words shortened to one form
+    ("International"→"intl"), ordinals spelt out ("1st"→"first").
 
     A name that is only a legal form ("GmbH", "Inc.") or a placeholder ("Unknown", "N/A",
     "Test") names no company: it is null (missing), never evidence. Emoji and other symbols
@@ -350,11 +382,43 @@ def company_names(s: pl.Series) -> pl.Series:
         >>> company_names(pl.Series(["Sharma Chemicals Aktiebolag", "Kirovan株式会社"])).to_list()
         ['sharma chemicals', 'kirovan']
     """
-    w = _words(
-        _unmarked(_unescaped(s.cast(pl.String)))
-        .str.replace_all(_SYMBOLS, " ")
-        .str.replace_all(_CJK_FORMS, " ")
-    ).str.replace(r"^the ", "")
+    text = _unmarked(_unescaped(s.cast(pl.String)))
+    return _plain_company_names(_qualified(text)).alias(s.name)
+
+
+#: a name's last parenthesised part, what comes before it and what follows ("Acme Inc.
+#: (Japan) K.K.")
+_QUALIFIER_RE = r"^(.*?\S)\s*\(([^()]*)\)([^()]*)$"
+
+
+def _qualified(text: pl.Series) -> pl.Series:
+    """Names with a parenthesised qualifier ("Brooks Sports, Inc. (United States)", "Acme Ltd
+    (HQ)") with the part before it normalised on its own, so a legal form before the
+    qualifier goes as one at the end of a name does; the qualifier's words are kept, and the
+    whole is then read as one name (a legal form after the qualifier, or all it holds, goes:
+    "Acme (Canada) Ltd.", "Acme (Pty) Ltd"). A name whose part before the qualifier names
+    nothing ("GmbH (Acme)") is left as it was."""
+    has = text.str.contains(_QUALIFIER_RE).fill_null(False)
+    if not has.any():
+        return text
+    sub = text.filter(has)
+    parts = sub.str.extract_groups(_QUALIFIER_RE)
+    head = _plain_company_names(parts.struct.field("1"))
+    joined = pl.select(
+        pl.when(head.is_not_null())
+        .then(
+            pl.concat_str([head, parts.struct.field("2"), parts.struct.field("3")], separator=" ")
+        )
+        .otherwise(sub)
+    ).to_series()
+    return text.clone().scatter(has.arg_true(), _unmarked(joined))
+
+
+def _plain_company_names(text: pl.Series) -> pl.Series:
+    """:func:`company_names` of names whose entities and marks of stale copies are gone."""
+    w = _words(text.str.replace_all(_SYMBOLS, " ").str.replace_all(_CJK_FORMS, " ")).str.replace(
+        r"^the ", ""
+    )
     # a legal-form prefix goes ("PT Astra", "OOO Gazprom"); "CV" and "AO" stay: as often
     # initials of the name ("A.O. Smith", "CV Sciences, Inc.", "AO World plc") as legal
     # forms, and the text alone cannot tell (the normalised name must normalise to itself)
@@ -377,11 +441,11 @@ def company_names(s: pl.Series) -> pl.Series:
         pos = changed.arg_true()
         at = pos if at is None else at.gather(pos)
         w = w.clone().scatter(at, after.gather(pos))
-    toks = w.str.split(" ").list.eval(pl.element().replace(ABBREVIATIONS))
+    toks = w.str.split(" ").list.eval(pl.element().replace(_NAME_WORDS))
     out = toks.list.join(" ")
     blank = out.is_in(list(_legal_set() | PLACEHOLDER_NAMES)).fill_null(False)
     return pl.select(
-        pl.when((out.str.len_bytes() > 0) & ~blank).then(out).alias(s.name)
+        pl.when((out.str.len_bytes() > 0) & ~blank).then(out).alias(text.name)
     ).to_series()
 
 

@@ -35,6 +35,8 @@ from recon import normalize as N
         ("Bright LED", "bright led"),
         ("Tarrant Industries, Inc.", "tarrant ind"),
         ("Tarrant Ind.", "tarrant ind"),
+        ("Tarrant Insurance", "tarrant ins"),  # "ins" was read as a misspelt "Inc"
+        ("Tarrant Ins.", "tarrant ins"),
         # a legal-form prefix goes; initials that look like one stay
         ("PT Bank Mandiri", "bank mandiri"),
         ("OOO Gazprom Neft", "gazprom neft"),
@@ -50,6 +52,73 @@ def test_company_name(raw: str, want: str | None) -> None:
     assert N.company_name(raw) == want
     if want is not None:
         assert N.company_name(want) == want  # idempotent
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        # a legal form before a trailing qualifier goes as it goes at the end of a name
+        ("Brooks Sports, Inc. (United States)", "brooks sports united states"),
+        ("Kasuga Electric Works, Ltd. (Japan)", "kasuga electric works japan"),
+        ("Acme GmbH (Head Office)", "acme head office"),
+        # and one after it, and one inside it
+        ("Denroku (Japan) K.K.", "denroku japan"),
+        ("bioLytical Laboratories Inc. (Canada) Ltd.", "biolytical lab canada"),
+        ("Kairos Power (United States) Co.", "kairos power united states"),
+        ("Acme (Holdings) Ltd", "acme hldg"),
+        ("Acme (Pty) Ltd", "acme"),
+        # what the qualifier says is kept; a name that is only a legal form stays as it was
+        ("Acme (Europe)", "acme europe"),
+        ("GmbH (Acme)", "gmbh acme"),
+        ("(Acme) Inc", "acme"),
+    ],
+)
+def test_company_name_legal_forms_around_a_qualifier(raw: str, want: str | None) -> None:
+    """A qualifier kept the legal form before it ("acme ltd japan"): another name plus a word."""
+    assert N.company_name(raw) == want
+    assert N.company_names(pl.Series([raw])).item() == want
+    if want is not None:
+        assert N.company_name(want) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        # the Thai "Public Company Limited" written short or with another legal form
+        ("Quality Houses Public Company Limited", "quality houses"),
+        ("Quality Houses Public", "quality houses"),
+        ("Quality Houses Public Corporation", "quality houses"),
+        ("Thai Nam Plastic Public L.L.C.", "thai nam plastic"),
+        ("Siam Cement PCL", "siam cement"),
+        # a name that starts with the word keeps it
+        ("Public Storage", "public storage"),
+        ("Public", None),
+    ],
+)
+def test_company_name_trailing_public_is_a_legal_form(raw: str, want: str | None) -> None:
+    """A trailing "Public" was kept: "X Public Corp" was "X Public Company Limited" plus a word."""
+    assert N.company_name(raw) == want
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("1st National Bank", "first natl bank"),
+        ("First National Bank", "first natl bank"),
+        ("China Construction 6th Engineering Bureau", "china construction sixth eng bureau"),
+        ("21st Century Insurance", "twenty first century ins"),
+        ("Twenty-First Century Fox", "twenty first century fox"),
+        ("2nd Street Cafe", "second street cafe"),
+        ("11th Hour Rescue", "eleventh hour rescue"),
+        ("3M", "3m"),  # no ordinal
+        ("Store 512", "store 512"),
+        ("101st Airborne", "101st airborne"),  # beyond the spelt-out range: as written
+    ],
+)
+def test_company_name_ordinals_spelt_out(raw: str, want: str) -> None:
+    """Digits and words were two words no misspelling explains ("6th" / "Sixth"): a veto."""
+    assert N.company_name(raw) == want
+    assert N.company_name(want) == want
 
 
 @pytest.mark.parametrize(
