@@ -30,6 +30,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
     from ..config import ReconConfig
 
-__all__ = ["AS_CHOICES", "file_times", "load_export", "parse_as", "read_export"]
+__all__ = ["AS_CHOICES", "check_file", "file_times", "load_export", "parse_as", "read_export"]
 
 log = logging.getLogger(__name__)
 
@@ -1216,6 +1217,29 @@ def _external_ids(keys: dict[str, str], source: str, obj: str = "") -> pl.Expr:
 # --------------------------------------------------------------------------- public API
 
 
+def check_file(path: str | Path) -> None:
+    """Refuse a path that names no export file to read (missing, a folder, not readable)
+    before anything is done with it (``recon pull --file`` checks it before it makes the store).
+
+    Raises:
+        FileFormatError: naming the path and what to do.
+
+    Examples:
+        >>> check_file("no-such-export.csv")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        recon.errors.FileFormatError: file no-such-export.csv: no such file (check the path)
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise _error(path, "is a folder, not an export file", hint="name the export file itself")
+    if not path.is_file():
+        raise _error(path, "no such file", hint="check the path")
+    if not os.access(path, os.R_OK):
+        raise _error(
+            path, "cannot be read (Permission denied)", hint="check the file and its access"
+        )
+
+
 def read_export(
     path: str | Path,
     as_: str,
@@ -1255,10 +1279,7 @@ def read_export(
     """
     path = Path(path)
     source, obj = parse_as(as_, path)
-    if path.is_dir():
-        raise _error(path, "is a folder, not an export file", hint="name the export file itself")
-    if not path.is_file():
-        raise _error(path, "no such file", hint="check the path")
+    check_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
