@@ -781,7 +781,7 @@ def _override_problems() -> list[tuple[str, str]]:
     """``RECON_*`` environment variables that name no setting, each with what to write: a
     misspelt section (``RECON_BUDGETS__HUBSPOT_CALLS``), or one underscore where two go
     (``RECON_STORE_PATH``). Both were ignored without a word."""
-    sections = [name for name in ReconConfig.model_fields if name != "source_path"]
+    sections = _sections()
     out: list[tuple[str, str]] = []
     for k in sorted(os.environ):
         if not k.upper().startswith("RECON_"):
@@ -851,6 +851,60 @@ def _later_problems(data: dict[str, Any], exc: ValidationError) -> list[tuple[st
     return out
 
 
+def _section_keys(loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys the table at ``loc`` may hold (None: ``loc`` is no table of the config)."""
+    model: Any = ReconConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of a list of tables ([[mapping.fields]]): its item's keys
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        if info is None:
+            return None
+        inner = [info.annotation, *get_args(info.annotation)]
+        model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if model is None:
+            return None
+    return [name for name in model.model_fields if name != "source_path"]
+
+
+def _nearest_key(loc: tuple[Any, ...]) -> str | None:
+    """What an unknown key most likely meant: a known key of its table spelt alike
+    (``acess_token``, ``[stor]``), or the section a known key belongs in (``max_writes``
+    under ``[apply]``). None when nothing is close.
+
+    Examples:
+        >>> _nearest_key(("hubspot", "acess_token"))
+        "; did you mean 'access_token'?"
+        >>> _nearest_key(("stor",))
+        '; did you mean [store]?'
+        >>> _nearest_key(("apply", "max_writes"))
+        '; max_writes is a key of [policy]'
+    """
+    import difflib
+
+    *parent, key = loc
+    known = _section_keys(tuple(parent))
+    if not known or not isinstance(key, str):
+        return None
+    if len(parent) == 1:  # a key of another section, written under the wrong heading
+        owners = [
+            section
+            for section in _sections()
+            if section != parent[0] and key in (_section_keys((section,)) or [])
+        ]
+        if len(owners) == 1:
+            return f"; {key} is a key of [{owners[0]}]"
+    close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean [{close[0]}]?" if not parent else f"; did you mean {close[0]!r}?"
+    return None
+
+
+def _sections() -> list[str]:
+    """The sections a ``recon.toml`` may have."""
+    return [name for name in ReconConfig.model_fields if name != "source_path"]
+
+
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -858,7 +912,10 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `recon init` writes every known key)"
+            msg = "unknown key" + (
+                _nearest_key(tuple(err["loc"]))
+                or " (check the spelling; `recon init` writes every known key)"
+            )
         elif err["type"] in ("path_type", "path_parsing"):
             msg = 'must be a path in quotes, e.g. "data/recon.db"'
         elif err["type"] in ("model_type", "model_attributes_type", "dict_type") and err["loc"]:

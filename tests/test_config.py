@@ -525,3 +525,24 @@ def test_a_table_written_as_a_value_and_a_numeric_portal_id(tmp_path: Path) -> N
         ),
     ]
     assert "[N] counts a list's entries from 0" in (err.value.hint or "")
+
+
+def test_an_unknown_key_names_what_it_likely_meant(tmp_path: Path) -> None:
+    """A misspelt key or section, or a key under the wrong heading, said only "unknown key
+    (check the spelling)": the key meant is named, and the hint stands below the list, not at
+    the end of its last problem."""
+    path = write(
+        tmp_path,
+        '[stor]\npath = "x.db"\n[hubspot]\nacess_token = "env:HS"\n[apply]\nmax_writes = 5\n'
+        '[[mapping.fields]]\nobject = "companies"\nhubspot = "industry"\n'
+        'salesforce = "Industry"\nrulle = "two_way"\n[colour]\nx = 1\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    problems = dict(err.value.problems)
+    assert problems["stor"] == "unknown key; did you mean [store]?"
+    assert problems["hubspot.acess_token"] == "unknown key; did you mean 'access_token'?"
+    assert problems["apply.max_writes"] == "unknown key; max_writes is a key of [policy]"
+    assert problems["mapping.fields[0].rulle"] == "unknown key; did you mean 'rule'?"
+    assert problems["colour"].startswith("unknown key (check the spelling")
+    assert str(err.value).splitlines()[-1] == f"({err.value.hint})"
