@@ -263,6 +263,19 @@ class Section(BaseModel):
         hide_input_in_errors=True,  # a value in an error may be a credential (notebooks show it)
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_blank_path(cls, value: Any, info: ValidationInfo) -> Any:
+        # "" is the path "." (the config file's folder): a store, export folder or key file
+        # there is never what was meant
+        field = cls.model_fields.get(info.field_name or "")
+        is_path = field is not None and (
+            field.annotation is Path or Path in get_args(field.annotation)
+        )
+        if is_path and isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; write a path, or leave the key out for its default")
+        return value
+
 
 class StoreSection(Section):
     """``[store]``: where the local SQLite store lives."""

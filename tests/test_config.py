@@ -546,3 +546,23 @@ def test_an_unknown_key_names_what_it_likely_meant(tmp_path: Path) -> None:
     assert problems["mapping.fields[0].rulle"] == "unknown key; did you mean 'rule'?"
     assert problems["colour"].startswith("unknown key (check the spelling")
     assert str(err.value).splitlines()[-1] == f"({err.value.hint})"
+
+
+def test_an_empty_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`path = ""` was read as the config file's folder: the store "could not be opened"
+    (exit 1), an export folder or key file silently became the project folder."""
+    path = write(
+        tmp_path, '[store]\npath = ""\nexports_dir = " "\n[salesforce]\nprivate_key_file = ""\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.exit_code == ExitCode.CONFIG
+    assert [p for p, _m in err.value.problems] == [
+        "store.path",
+        "store.exports_dir",
+        "salesforce.private_key_file",
+    ]
+    assert all("is empty" in m for _p, m in err.value.problems)
+    monkeypatch.setenv("RECON_STORE__PATH", "")
+    with pytest.raises(ConfigError, match="set by the environment variable RECON_STORE__PATH"):
+        load_config(write(tmp_path, ""))
