@@ -787,7 +787,7 @@ def match_files(
         salesforce_files,
         entity=object_,
         out_dir=out,
-        settings=read_settings(settings),
+        settings=read_settings(settings, object_),
     )
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
