@@ -1019,6 +1019,39 @@ def _resolve_paths(model: BaseModel, base: Path) -> None:
             object.__setattr__(model, name, (base / value.expanduser()).resolve())
 
 
+#: what to do about TOML's commonest complaints, by the words of its message
+_TOML_HINTS = (
+    (
+        "Unescaped '\\'",
+        "a backslash starts an escape in double quotes: write a Windows path in single quotes "
+        "(path = 'C:\\data\\recon.db') or with forward slashes",
+    ),
+    ("Invalid value", 'text goes in quotes (path = "data/recon.db"); numbers, true and false not'),
+    ("twice", "a [section] may appear once: merge its keys under one heading"),
+    ("Cannot overwrite a value", "a key may appear once in its section: delete one of them"),
+)
+
+
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """A TOML syntax error naming the file, the line (quoted) and what to do about it.
+
+    Examples:
+        >>> text = "[store]\\npath = data.db\\n"
+        >>> try:
+        ...     tomllib.loads(text)
+        ... except tomllib.TOMLDecodeError as e:
+        ...     print(_toml_error(Path("recon.toml"), text, e))
+        recon.toml is not valid TOML: Invalid value (at line 2, column 8): path = data.db (text goes in quotes (path = "data/recon.db"); numbers, true and false not)
+    """
+    message = str(exc)
+    at = re.search(r"at line (\d+)", message)
+    lines = text.splitlines()
+    if at and 0 < int(at[1]) <= len(lines) and lines[int(at[1]) - 1].strip():
+        message += f": {lines[int(at[1]) - 1].strip()[:120]}"
+    hint = next((h for words, h in _TOML_HINTS if words in str(exc)), "fix the line named")
+    return ConfigError(f"{path} is not valid TOML: {message}", hint=hint)
+
+
 def load_config(
     path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
 ) -> ReconConfig:
@@ -1043,11 +1076,11 @@ def load_config(
     if found is not None:
         where = str(found)
         try:
-            data = tomllib.loads(found.read_text(encoding="utf-8"))
+            # utf-8-sig: Windows editors (Notepad) may save UTF-8 with a byte-order mark
+            text = found.read_text(encoding="utf-8-sig")
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{found} is not valid TOML: {exc}", hint="fix the line named"
-            ) from None
+            raise _toml_error(found, text, exc) from None
         except UnicodeDecodeError as exc:
             line = found.read_bytes()[: exc.start].count(b"\n") + 1
             raise ConfigError(

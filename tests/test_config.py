@@ -414,6 +414,34 @@ def test_an_override_that_names_no_setting_is_an_error(
     assert "RECON_" in (err.value.hint or "")
 
 
+def test_a_config_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad's "UTF-8 with BOM" was "not valid TOML: Invalid statement (at line 1, column
+    1)", a line that looks right."""
+    path = tmp_path / "recon.toml"
+    path.write_bytes(b'\xef\xbb\xbf[store]\npath = "x.db"\n')
+    assert load_config(path).store.path == tmp_path / "x.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "says", "hint"),
+    [
+        ('[store]\npath = "C:\\data\\recon.db"\n', ': path = "C:\\data', "single quotes"),
+        ("[store]\npath = data/recon.db\n", ": path = data/recon.db", "text goes in quotes"),
+        ('[store]\npath = "a"\n[store]\n', "(at line 3, column 7): [store]", "merge its keys"),
+        ("[hubspot]\npage_size = 5\npage_size = 6\n", ": page_size = 6", "delete one of them"),
+    ],
+)
+def test_a_toml_syntax_error_quotes_its_line_and_says_what_to_do(
+    tmp_path: Path, text: str, says: str, hint: str
+) -> None:
+    """TOML's own message ("Unescaped '\\' in a string", "Invalid value") and "fix the line
+    named" did not say what was wrong with a Windows path or a value without quotes."""
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert says in err.value.message and hint in (err.value.hint or "")
+    assert err.value.exit_code == ExitCode.CONFIG
+
+
 def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "recon.toml"
     path.write_bytes(b"[store]\n# caf\xe9\n")
