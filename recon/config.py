@@ -195,6 +195,9 @@ _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 #: an environment variable's name, as shells take it
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: a shell's (or Windows') reference to a variable written as the value itself
+_SHELL_REFERENCE = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?|%([A-Z_][A-Z0-9_]*)%")
+
 
 def _looks_like_a_value(name: str) -> bool:
     """Whether what follows ``env:`` is more likely a pasted secret than a variable's name:
@@ -215,6 +218,15 @@ def _to_secret(value: Any) -> Any:
             raise ValueError("a secret may not be empty; use env:NAME")
         if value.strip() == "env:":
             raise ValueError("env: needs a variable name, e.g. env:HUBSPOT_TOKEN")
+        # a shell's reference ($NAME, ${NAME}, %NAME%) is not expanded: it would be sent as
+        # the token. Only a variable's usual spelling (capitals, digits, underscores) is taken
+        # for one, and repeated back: a password such as "$Summer2024" is left alone
+        shell = _SHELL_REFERENCE.fullmatch(value.strip())
+        name = shell and (shell[1] or shell[2])
+        if name and not _looks_like_a_value(name):
+            raise ValueError(
+                f'{value.strip()} is not read from the environment; write "env:{name}"'
+            )
         name = value.strip()[4:].strip() if value.strip().startswith("env:") else None
         if name is not None and (not _ENV_NAME.fullmatch(name) or _looks_like_a_value(name)):
             # never repeated back: what follows env: is most likely the secret itself, pasted

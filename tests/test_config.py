@@ -594,3 +594,27 @@ def test_an_empty_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("RECON_STORE__PATH", "")
     with pytest.raises(ConfigError, match="set by the environment variable RECON_STORE__PATH"):
         load_config(write(tmp_path, ""))
+
+
+def test_a_shell_reference_written_as_a_secret_says_to_write_env(tmp_path: Path) -> None:
+    """`access_token = "$HUBSPOT_TOKEN"` is not expanded: against the sandbox it was sent as
+    the token itself, elsewhere refused as a "literal secret" without naming env:NAME."""
+    path = write(
+        tmp_path,
+        '[hubspot]\nbase_url = "http://127.0.0.1:18601"\naccess_token = "${HUBSPOT_TOKEN}"\n'
+        '[notify]\nwebhook_url = "$HOOK"\n[salesforce]\nclient_secret = "%SF_SECRET%"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert dict(err.value.problems) == {
+        "hubspot.access_token": "${HUBSPOT_TOKEN} is not read from the environment; write "
+        '"env:HUBSPOT_TOKEN"',
+        "notify.webhook_url": '$HOOK is not read from the environment; write "env:HOOK"',
+        "salesforce.client_secret": "%SF_SECRET% is not read from the environment; write "
+        '"env:SF_SECRET"',
+    }
+    # a sandbox password that starts with $ is a password, and never repeated back
+    path = write(
+        tmp_path, '[hubspot]\nbase_url = "http://127.0.0.1:18601"\naccess_token = "$Summer2024"\n'
+    )
+    assert load_config(path).hubspot.access_token.get() == "$Summer2024"  # type: ignore[union-attr]
