@@ -704,13 +704,13 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
             rows = enumerate(sheet.iter_rows(values_only=True), start=1)
             header: list[str] | None = None
             seen = header_at = 0
-            for header_at, values in rows:  # the header: the first top row naming an id column
+            for row_number, values in rows:  # the header: the first top row naming an id column
                 if not any(v is not None and str(v).strip() for v in values):
                     continue
                 seen += 1
                 labels = [str(v).strip() if v is not None else "" for v in values]
                 if any(_key(h) in id_keys for h in labels):
-                    header = labels
+                    header, header_at = labels, row_number
                     break
                 if seen >= 20:
                     break
