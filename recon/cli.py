@@ -581,7 +581,7 @@ def pull(
         if file.is_dir():
             raise UsageError(f"--file {file} is a folder", hint="name the export file itself")
     if as_ is not None:
-        from .sources.files import AS_CHOICES, parse_as
+        from .sources.files import AS_CHOICES, check_file, parse_as
 
         try:
             parse_as(as_)
@@ -589,6 +589,8 @@ def pull(
             raise UsageError(
                 f"unknown --as {as_!r}", hint=f"use one of: {', '.join(AS_CHOICES)}"
             ) from None
+        if file is not None:
+            check_file(file)  # a mistyped name makes no store and records no failed run
     cfg = get_config(config)
     db = open_db(cfg, create=True)
     sources = ["hubspot", "salesforce"] if source == "all" else [source]
@@ -787,7 +789,7 @@ def match_files(
         salesforce_files,
         entity=object_,
         out_dir=out,
-        settings=read_settings(settings),
+        settings=read_settings(settings, object_),
     )
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")

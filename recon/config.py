@@ -195,6 +195,9 @@ _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 #: an environment variable's name, as shells take it
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
+#: a shell's (or Windows') reference to a variable written as the value itself
+_SHELL_REFERENCE = re.compile(r"\$\{?([A-Z_][A-Z0-9_]*)\}?|%([A-Z_][A-Z0-9_]*)%")
+
 
 def _looks_like_a_value(name: str) -> bool:
     """Whether what follows ``env:`` is more likely a pasted secret than a variable's name:
@@ -215,6 +218,15 @@ def _to_secret(value: Any) -> Any:
             raise ValueError("a secret may not be empty; use env:NAME")
         if value.strip() == "env:":
             raise ValueError("env: needs a variable name, e.g. env:HUBSPOT_TOKEN")
+        # a shell's reference ($NAME, ${NAME}, %NAME%) is not expanded: it would be sent as
+        # the token. Only a variable's usual spelling (capitals, digits, underscores) is taken
+        # for one, and repeated back: a password such as "$Summer2024" is left alone
+        shell = _SHELL_REFERENCE.fullmatch(value.strip())
+        name = shell and (shell[1] or shell[2])
+        if name and not _looks_like_a_value(name):
+            raise ValueError(
+                f'{value.strip()} is not read from the environment; write "env:{name}"'
+            )
         name = value.strip()[4:].strip() if value.strip().startswith("env:") else None
         if name is not None and (not _ENV_NAME.fullmatch(name) or _looks_like_a_value(name)):
             # never repeated back: what follows env: is most likely the secret itself, pasted
@@ -262,6 +274,19 @@ class Section(BaseModel):
         validate_default=True,
         hide_input_in_errors=True,  # a value in an error may be a credential (notebooks show it)
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_blank_path(cls, value: Any, info: ValidationInfo) -> Any:
+        # "" is the path "." (the config file's folder): a store, export folder or key file
+        # there is never what was meant
+        field = cls.model_fields.get(info.field_name or "")
+        is_path = field is not None and (
+            field.annotation is Path or Path in get_args(field.annotation)
+        )
+        if is_path and isinstance(value, str) and not value.strip():
+            raise ValueError("is empty; write a path, or leave the key out for its default")
+        return value
 
 
 class StoreSection(Section):
@@ -789,7 +814,7 @@ def _override_problems() -> list[tuple[str, str]]:
     """``RECON_*`` environment variables that name no setting, each with what to write: a
     misspelt section (``RECON_BUDGETS__HUBSPOT_CALLS``), or one underscore where two go
     (``RECON_STORE_PATH``). Both were ignored without a word."""
-    sections = [name for name in ReconConfig.model_fields if name != "source_path"]
+    sections = _sections()
     out: list[tuple[str, str]] = []
     for k in sorted(os.environ):
         if not k.upper().startswith("RECON_"):
@@ -859,6 +884,60 @@ def _later_problems(data: dict[str, Any], exc: ValidationError) -> list[tuple[st
     return out
 
 
+def _section_keys(loc: tuple[Any, ...]) -> list[str] | None:
+    """The keys the table at ``loc`` may hold (None: ``loc`` is no table of the config)."""
+    model: Any = ReconConfig
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an entry of a list of tables ([[mapping.fields]]): its item's keys
+        info = model.model_fields.get(part) if isinstance(part, str) else None
+        if info is None:
+            return None
+        inner = [info.annotation, *get_args(info.annotation)]
+        model = next((t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None)
+        if model is None:
+            return None
+    return [name for name in model.model_fields if name != "source_path"]
+
+
+def _nearest_key(loc: tuple[Any, ...]) -> str | None:
+    """What an unknown key most likely meant: a known key of its table spelt alike
+    (``acess_token``, ``[stor]``), or the section a known key belongs in (``max_writes``
+    under ``[apply]``). None when nothing is close.
+
+    Examples:
+        >>> _nearest_key(("hubspot", "acess_token"))
+        "; did you mean 'access_token'?"
+        >>> _nearest_key(("stor",))
+        '; did you mean [store]?'
+        >>> _nearest_key(("apply", "max_writes"))
+        '; max_writes is a key of [policy]'
+    """
+    import difflib
+
+    *parent, key = loc
+    known = _section_keys(tuple(parent))
+    if not known or not isinstance(key, str):
+        return None
+    if len(parent) == 1:  # a key of another section, written under the wrong heading
+        owners = [
+            section
+            for section in _sections()
+            if section != parent[0] and key in (_section_keys((section,)) or [])
+        ]
+        if len(owners) == 1:
+            return f"; {key} is a key of [{owners[0]}]"
+    close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean [{close[0]}]?" if not parent else f"; did you mean {close[0]!r}?"
+    return None
+
+
+def _sections() -> list[str]:
+    """The sections a ``recon.toml`` may have."""
+    return [name for name in ReconConfig.model_fields if name != "source_path"]
+
+
 def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors(include_input=False, include_url=False):
@@ -866,7 +945,10 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; `recon init` writes every known key)"
+            msg = "unknown key" + (
+                _nearest_key(tuple(err["loc"]))
+                or " (check the spelling; `recon init` writes every known key)"
+            )
         elif err["type"] in ("path_type", "path_parsing"):
             msg = 'must be a path in quotes, e.g. "data/recon.db"'
         elif err["type"] in ("model_type", "model_attributes_type", "dict_type") and err["loc"]:
@@ -957,6 +1039,39 @@ def _resolve_paths(model: BaseModel, base: Path) -> None:
             object.__setattr__(model, name, (base / value.expanduser()).resolve())
 
 
+#: what to do about TOML's commonest complaints, by the words of its message
+_TOML_HINTS = (
+    (
+        "Unescaped '\\'",
+        "a backslash starts an escape in double quotes: write a Windows path in single quotes "
+        "(path = 'C:\\data\\recon.db') or with forward slashes",
+    ),
+    ("Invalid value", 'text goes in quotes (path = "data/recon.db"); numbers, true and false not'),
+    ("twice", "a [section] may appear once: merge its keys under one heading"),
+    ("Cannot overwrite a value", "a key may appear once in its section: delete one of them"),
+)
+
+
+def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    """A TOML syntax error naming the file, the line (quoted) and what to do about it.
+
+    Examples:
+        >>> text = "[store]\\npath = data.db\\n"
+        >>> try:
+        ...     tomllib.loads(text)
+        ... except tomllib.TOMLDecodeError as e:
+        ...     print(_toml_error(Path("recon.toml"), text, e))
+        recon.toml is not valid TOML: Invalid value (at line 2, column 8): path = data.db (text goes in quotes (path = "data/recon.db"); numbers, true and false not)
+    """
+    message = str(exc)
+    at = re.search(r"at line (\d+)", message)
+    lines = text.splitlines()
+    if at and 0 < int(at[1]) <= len(lines) and lines[int(at[1]) - 1].strip():
+        message += f": {lines[int(at[1]) - 1].strip()[:120]}"
+    hint = next((h for words, h in _TOML_HINTS if words in str(exc)), "fix the line named")
+    return ConfigError(f"{path} is not valid TOML: {message}", hint=hint)
+
+
 def load_config(
     path: str | Path | None = None, *, overrides: dict[str, Any] | None = None
 ) -> ReconConfig:
@@ -981,11 +1096,11 @@ def load_config(
     if found is not None:
         where = str(found)
         try:
-            data = tomllib.loads(found.read_text(encoding="utf-8"))
+            # utf-8-sig: Windows editors (Notepad) may save UTF-8 with a byte-order mark
+            text = found.read_text(encoding="utf-8-sig")
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(
-                f"{found} is not valid TOML: {exc}", hint="fix the line named"
-            ) from None
+            raise _toml_error(found, text, exc) from None
         except UnicodeDecodeError as exc:
             line = found.read_bytes()[: exc.start].count(b"\n") + 1
             raise ConfigError(

@@ -227,6 +227,12 @@ class ConfigError(ReconError):
             message = f"{message}\n{lines}"
         super().__init__(message, hint=hint)
 
+    def __str__(self) -> str:
+        # below the list: at the end of its last line, the hint read as part of that problem
+        if self.hint and self.problems:
+            return f"{self.message}\n({self.hint})"
+        return super().__str__()
+
 
 class MappingError(ConfigError):
     """Field mappings do not fit the live schemas (every problem listed)."""

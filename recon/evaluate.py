@@ -61,7 +61,9 @@ def _read(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
                     hint=f"its header must name {','.join(required)}",
                 )
             return [
-                {k.strip().lower(): (v or "").strip() for k, v in r.items() if k} for r in reader
+                {k.strip().lower(): (v or "").strip() for k, v in r.items() if k}
+                | {"_line": str(reader.line_num)}
+                for r in reader
             ]
     except UnicodeDecodeError as exc:
         raise UsageError(
@@ -69,6 +71,42 @@ def _read(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
         ) from None
     except csv.Error as exc:
         raise UsageError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def _entities(path: Path, truth: list[dict[str, str]]) -> dict[tuple[str, str], str]:
+    """``(source, record_id) -> entity`` of a truth file's rows, each row checked: a blank
+    entity would make every such record one entity (all duplicates of each other), a source
+    misspelt would leave its records out, and a record given two entities would keep the
+    last without a word.
+
+    Raises:
+        UsageError: naming the file, row and column, and what to do.
+    """
+    ent: dict[tuple[str, str], str] = {}
+    line: dict[tuple[str, str], str] = {}
+    for t in truth:
+        where = f"{path}, row {t['_line']}"
+        if t["source"] not in ("hubspot", "salesforce"):
+            raise UsageError(
+                f"{where}, column source: {t['source']!r} is not hubspot or salesforce",
+                hint="write each record's system as hubspot or salesforce",
+            )
+        for column in ("record_id", "entity"):
+            if not t[column]:
+                raise UsageError(
+                    f"{where}, column {column}: blank",
+                    hint="every row needs its record id and the entity it belongs to",
+                )
+        # a Salesforce id counts in its 18-character form (reports export 15, links.csv 18)
+        key = (t["source"], _sf18(t["source"], t["record_id"]))
+        if ent.setdefault(key, t["entity"]) != t["entity"]:
+            raise UsageError(
+                f"{where}: {t['source']} record {t['record_id']!r} is given the entity "
+                f"{t['entity']!r} here and {ent[key]!r} in row {line[key]}",
+                hint="give each record one entity",
+            )
+        line.setdefault(key, t["_line"])
+    return ent
 
 
 def _f1(p: float, r: float) -> float:
@@ -150,8 +188,7 @@ def score_files(out_dir: str | Path, truth_dir: str | Path) -> dict[str, Any]:
     truth = _read(truth_path, ("source", "record_id", "entity"))
     if not truth:
         raise UsageError(f"{truth_path} holds no rows", hint="every record needs its entity")
-    # a Salesforce id counts in its 18-character form (reports export 15, links.csv holds 18)
-    ent = {(t["source"], _sf18(t["source"], t["record_id"])): t["entity"] for t in truth}
+    ent = _entities(truth_path, truth)
     hs_ents = {t["entity"] for t in truth if t["source"] == "hubspot"}
     sf_ents = {t["entity"] for t in truth if t["source"] == "salesforce"}
     both = hs_ents & sf_ents

@@ -26,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import FileFormatError, OutputError, UsageError
+from .errors import FileFormatError, MatchError, OutputError, UsageError
 from .sources.files import read_export
 
 __all__ = ["DUPLICATE_COLUMNS", "LINK_COLUMNS", "match_files", "read_settings"]
@@ -41,12 +41,15 @@ DUPLICATE_COLUMNS: tuple[str, ...] = ("source", "record_id_l", "record_id_r", "s
 _KEPT_TIERS = ("auto", "review")
 
 
-def read_settings(path: str | Path | None) -> Any:
+def read_settings(path: str | Path | None, entity: str | None = None) -> Any:
     """The :class:`~recon.match.MatchSettings` in a JSON file, or None for the defaults.
+
+    The file holds one settings object, or, as ``[match] settings_file`` may, one per object
+    (``{"companies": {...}, "contacts": {...}}``): with ``entity``, that object's.
 
     Raises:
         UsageError: the file is missing.
-        MatchError: the file is not valid settings JSON.
+        MatchError: the file is not valid settings JSON, or holds no settings for ``entity``.
 
     Examples:
         >>> read_settings(None) is None
@@ -71,7 +74,29 @@ def read_settings(path: str | Path | None) -> Any:
             f"settings file {path} is not UTF-8 text (byte {exc.start})",
             hint="save it as UTF-8 JSON",
         ) from None
-    return MatchSettings.from_json(text, source=str(path))
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None  # from_json names what is wrong with it
+    if isinstance(data, dict) and "entity" not in data and set(data) & set(LINK_COLUMNS):
+        # the [match] settings_file shape: settings per object
+        if entity is None or entity not in data:
+            raise MatchError(
+                f"settings file {path} holds settings for {', '.join(sorted(data))} only"
+                + (f", not {entity}" if entity else ""),
+                hint="give a file with settings for this object, or leave --settings out for "
+                "the defaults",
+            )
+        text = json.dumps(data[entity])
+    settings = MatchSettings.from_json(text, source=str(path))
+    if entity in LINK_COLUMNS and settings.entity != entity:
+        raise MatchError(
+            f"settings file {path} holds settings for {settings.entity}, not {entity}",
+            hint=f"run with --object {settings.entity}, or give settings for {entity}",
+        )
+    return settings
 
 
 def _hint_for_match_files(hint: str | None, entity: str) -> str | None:

@@ -462,6 +462,12 @@ def open_store(
                 "$RECON_CONFIG ([store] path says where the store is); a new project starts "
                 "with `recon init` and `recon pull`",
             )
+        if p.is_dir():
+            raise StoreError(
+                f"the store {p} is a folder, not a file",
+                hint=f"set [store] path in {config_file()} to the store file, e.g. "
+                f"{p / 'recon.db'}",
+            )
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

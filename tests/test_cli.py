@@ -564,6 +564,21 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         assert done.returncode == 2 and says in said, (args, done.stderr)
 
 
+def test_pull_of_a_mistyped_file_makes_no_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`recon pull --file` of a file that is not there made the store (and its folder) and
+    recorded a failed pull run in it before it found the file missing."""
+    conf = tmp_path / "recon.toml"
+    conf.write_text('[store]\npath = "data/recon.db"\n', encoding="utf-8")
+    missing = tmp_path / "companeis.csv"
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(conf), "pull", "--file", str(missing), "--as", "hubspot:companies"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert exit_.value.code == 1 and f"file {missing}: no such file" in err
+    assert not (tmp_path / "data").exists()
+
+
 def test_sandbox_config_only_for_loopback_and_config_folders_named(tmp_path: Path) -> None:
     done = run_cli("sandbox", "config", "--host", "10.1.2.3", "--port", "9999")
     assert done.returncode == 2 and "not a loopback address" in " ".join(done.stderr.split())

@@ -424,6 +424,34 @@ def test_an_override_that_names_no_setting_is_an_error(
     assert "RECON_" in (err.value.hint or "")
 
 
+def test_a_config_file_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """Notepad's "UTF-8 with BOM" was "not valid TOML: Invalid statement (at line 1, column
+    1)", a line that looks right."""
+    path = tmp_path / "recon.toml"
+    path.write_bytes(b'\xef\xbb\xbf[store]\npath = "x.db"\n')
+    assert load_config(path).store.path == tmp_path / "x.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "says", "hint"),
+    [
+        ('[store]\npath = "C:\\data\\recon.db"\n', ': path = "C:\\data', "single quotes"),
+        ("[store]\npath = data/recon.db\n", ": path = data/recon.db", "text goes in quotes"),
+        ('[store]\npath = "a"\n[store]\n', "(at line 3, column 7): [store]", "merge its keys"),
+        ("[hubspot]\npage_size = 5\npage_size = 6\n", ": page_size = 6", "delete one of them"),
+    ],
+)
+def test_a_toml_syntax_error_quotes_its_line_and_says_what_to_do(
+    tmp_path: Path, text: str, says: str, hint: str
+) -> None:
+    """TOML's own message ("Unescaped '\\' in a string", "Invalid value") and "fix the line
+    named" did not say what was wrong with a Windows path or a value without quotes."""
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    assert says in err.value.message and hint in (err.value.hint or "")
+    assert err.value.exit_code == ExitCode.CONFIG
+
+
 def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "recon.toml"
     path.write_bytes(b"[store]\n# caf\xe9\n")
@@ -535,3 +563,68 @@ def test_a_table_written_as_a_value_and_a_numeric_portal_id(tmp_path: Path) -> N
         ),
     ]
     assert "[N] counts a list's entries from 0" in (err.value.hint or "")
+
+
+def test_an_unknown_key_names_what_it_likely_meant(tmp_path: Path) -> None:
+    """A misspelt key or section, or a key under the wrong heading, said only "unknown key
+    (check the spelling)": the key meant is named, and the hint stands below the list, not at
+    the end of its last problem."""
+    path = write(
+        tmp_path,
+        '[stor]\npath = "x.db"\n[hubspot]\nacess_token = "env:HS"\n[apply]\nmax_writes = 5\n'
+        '[[mapping.fields]]\nobject = "companies"\nhubspot = "industry"\n'
+        'salesforce = "Industry"\nrulle = "two_way"\n[colour]\nx = 1\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    problems = dict(err.value.problems)
+    assert problems["stor"] == "unknown key; did you mean [store]?"
+    assert problems["hubspot.acess_token"] == "unknown key; did you mean 'access_token'?"
+    assert problems["apply.max_writes"] == "unknown key; max_writes is a key of [policy]"
+    assert problems["mapping.fields[0].rulle"] == "unknown key; did you mean 'rule'?"
+    assert problems["colour"].startswith("unknown key (check the spelling")
+    assert str(err.value).splitlines()[-1] == f"({err.value.hint})"
+
+
+def test_an_empty_path_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`path = ""` was read as the config file's folder: the store "could not be opened"
+    (exit 1), an export folder or key file silently became the project folder."""
+    path = write(
+        tmp_path, '[store]\npath = ""\nexports_dir = " "\n[salesforce]\nprivate_key_file = ""\n'
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert err.value.exit_code == ExitCode.CONFIG
+    assert [p for p, _m in err.value.problems] == [
+        "store.path",
+        "store.exports_dir",
+        "salesforce.private_key_file",
+    ]
+    assert all("is empty" in m for _p, m in err.value.problems)
+    monkeypatch.setenv("RECON_STORE__PATH", "")
+    with pytest.raises(ConfigError, match="set by the environment variable RECON_STORE__PATH"):
+        load_config(write(tmp_path, ""))
+
+
+def test_a_shell_reference_written_as_a_secret_says_to_write_env(tmp_path: Path) -> None:
+    """`access_token = "$HUBSPOT_TOKEN"` is not expanded: against the sandbox it was sent as
+    the token itself, elsewhere refused as a "literal secret" without naming env:NAME."""
+    path = write(
+        tmp_path,
+        '[hubspot]\nbase_url = "http://127.0.0.1:18601"\naccess_token = "${HUBSPOT_TOKEN}"\n'
+        '[notify]\nwebhook_url = "$HOOK"\n[salesforce]\nclient_secret = "%SF_SECRET%"\n',
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert dict(err.value.problems) == {
+        "hubspot.access_token": "${HUBSPOT_TOKEN} is not read from the environment; write "
+        '"env:HUBSPOT_TOKEN"',
+        "notify.webhook_url": '$HOOK is not read from the environment; write "env:HOOK"',
+        "salesforce.client_secret": "%SF_SECRET% is not read from the environment; write "
+        '"env:SF_SECRET"',
+    }
+    # a sandbox password that starts with $ is a password, and never repeated back
+    path = write(
+        tmp_path, '[hubspot]\nbase_url = "http://127.0.0.1:18601"\naccess_token = "$Summer2024"\n'
+    )
+    assert load_config(path).hubspot.access_token.get() == "$Summer2024"  # type: ignore[union-attr]

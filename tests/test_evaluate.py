@@ -112,6 +112,28 @@ def test_an_output_folder_without_output_is_a_usage_error(tmp_path: Path) -> Non
             score_files(out, tmp_path / "truth")
 
 
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [
+        # a blank entity made every such record one entity: all duplicates of each other
+        ("hubspot,1,\nhubspot,2,\n", "row 2, column entity: blank"),
+        ("hubspot,,e1\n", "row 2, column record_id: blank"),
+        # a misspelt source left its records out of the scores
+        ("hubspot,1,e1\nHubSpot,2,e1\n", "row 3, column source: 'HubSpot' is not hubspot"),
+        # the last entity a record was given won without a word
+        ("hubspot,1,e1\nhubspot,2,e2\nhubspot,1,e2\n", "row 4: hubspot record '1' is given"),
+    ],
+)
+def test_a_bad_truth_row_is_named(tmp_path: Path, rows: str, says: str) -> None:
+    (tmp_path / "links.csv").write_text("hubspot_id,salesforce_id,score,tier\n", encoding="utf-8")
+    truth = tmp_path / "truth_entities.csv"
+    truth.write_text("source,record_id,entity\n" + rows, encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        score_files(tmp_path, tmp_path)
+    assert f"{truth}, {says}" in err.value.message
+    assert err.value.hint
+
+
 def test_closure_chains_pairs() -> None:
     assert closure_pairs([("a", "b"), ("c", "d"), ("b", "c")]) == {
         frozenset(p)

@@ -255,3 +255,26 @@ def test_a_folder_given_as_the_settings_file_is_named_as_one(tmp_path: Path) -> 
         read_settings(tmp_path)
     with pytest.raises(UsageError, match="no settings file"):
         read_settings(tmp_path / "nope.json")
+
+
+def test_settings_of_the_other_object_or_per_object_are_read_as_the_config_reads_them(
+    tmp_path: Path,
+) -> None:
+    """`--settings` of contacts settings with `--object companies` said "settings are for
+    contacts, not companies" without the file or what to do, and a file in the shape of
+    `[match] settings_file` (settings per object) was refused as having no 'comparisons'."""
+    from recon.errors import MatchError
+    from recon.match import default_settings
+    from recon.match_files import read_settings
+
+    companies = default_settings("companies").to_dict()
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"companies": companies}), encoding="utf-8")
+    assert read_settings(path, "companies").to_dict() == companies
+    with pytest.raises(MatchError, match=f"settings file {path} holds settings for companies only"):
+        read_settings(path, "contacts")
+    path.write_text(json.dumps(default_settings("contacts").to_dict()), encoding="utf-8")
+    with pytest.raises(MatchError) as err:
+        read_settings(path, "companies")
+    assert str(path) in err.value.message and "contacts, not companies" in err.value.message
+    assert err.value.hint == "run with --object contacts, or give settings for companies"

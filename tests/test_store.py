@@ -160,6 +160,14 @@ def test_a_read_only_store_or_folder_is_named_before_the_first_write(
     open_store(path).conn.close()
 
 
+def test_a_store_path_naming_a_folder_says_so(tmp_path: Path) -> None:
+    """`[store] path = "data"` (the folder, not the file) failed with SQLite's "unable to
+    open database file"."""
+    with pytest.raises(StoreError, match=f"the store {tmp_path} is a folder, not a file") as err:
+        open_store(tmp_path)
+    assert str(tmp_path / "recon.db") in (err.value.hint or "")
+
+
 def test_another_applications_database_is_not_made_a_store(tmp_path: Path) -> None:
     """Opening it would add recon's tables to someone else's database."""
     import sqlite3

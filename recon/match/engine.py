@@ -572,12 +572,22 @@ def _missing_columns(settings: MatchSettings, frame: pl.DataFrame) -> list[str]:
     missing on every pair (a column a data set may not have, or a misspelt one in a
     settings file, which would keep every link out of ``auto`` without a word)."""
     have = set(frame.columns)
-    return [
+    out = [
         f"comparison {c.name!r} reads column {c.column!r}, which the records do not have: it "
         "compares as missing on every pair (check the settings' column names)"
         for c in settings.comparisons
         if c.column not in have
     ]
+    for rule in settings.blocking_rules:
+        columns = rule.key_columns() if rule.columns or rule.prefix else (rule.column,)
+        lacking = [c for c in columns if c not in have]
+        if lacking and rule.kind != "ids":
+            out.append(
+                f"blocking rule {rule.name!r} reads column {', '.join(map(repr, lacking))}, "
+                "which the records do not have: it proposes no pairs (check the settings' "
+                "column names)"
+            )
+    return out
 
 
 def _match(

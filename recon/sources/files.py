@@ -30,6 +30,7 @@ import csv
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
 
     from ..config import ReconConfig
 
-__all__ = ["AS_CHOICES", "file_times", "load_export", "parse_as", "read_export"]
+__all__ = ["AS_CHOICES", "check_file", "file_times", "load_export", "parse_as", "read_export"]
 
 log = logging.getLogger(__name__)
 
@@ -207,16 +208,27 @@ class _Table:
         None  # 1-based line of each record, when blank lines interleave
     )
 
+    @property
+    def header_row(self) -> int:
+        """The 1-based line (CSV) or row (XLSX) of the header: blank lines, Excel's ``sep=;``
+        line or a report's title rows may come before it."""
+        return self.header_line + 1
+
     def row(self, index: int) -> int:
-        """The 1-based line number (header = 1 when it is the first line) of data record ``index``."""
+        """The 1-based line number (header = 1 when it is the first line) of data record ``index``
+        (where the record starts, when it spans lines)."""
         if self.text is not None:
             reader = csv.reader(io.StringIO(self.text), delimiter=self.separator)
-            # the rows the frame keeps: not blank, not all-empty (",,,")
-            records = (reader.line_num for fields in reader if any(f.strip() for f in fields))
+            # the rows the frame keeps: after the header, not blank, not all-empty (",,,")
+            kept, end = -1, 0
             try:
-                for i, line_num in enumerate(records):
-                    if i == index + 1:
-                        return line_num
+                for fields in reader:
+                    start, end = end + 1, reader.line_num
+                    if end <= self.header_row or not any(fields):
+                        continue
+                    kept += 1
+                    if kept == index:
+                        return start
             except csv.Error:
                 pass
         if self.line_numbers is not None:
@@ -630,21 +642,21 @@ def _read_csv(path: Path, raw: bytes) -> _Table:
     return table
 
 
-def _check_header(table: _Table | Path, labels: list[str]) -> None:
+def _check_header(table: _Table, labels: list[str]) -> None:
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):
         if not label:
             raise _error(
                 table,
                 f"column {i + 1} of the header has no name",
-                row=1,
+                row=table.header_row,
                 hint="name every column, or delete the empty one",
             )
         if label in seen:
             raise _error(
                 table,
                 "this column appears twice in the header",
-                row=1,
+                row=table.header_row,
                 column=label,
                 hint="rename or delete one of them",
             )
@@ -691,14 +703,14 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
         for sheet in book.worksheets:
             rows = enumerate(sheet.iter_rows(values_only=True), start=1)
             header: list[str] | None = None
-            seen = 0
-            for _, values in rows:  # the header: the first of the top rows naming an id column
+            seen = header_at = 0
+            for row_number, values in rows:  # the header: the first top row naming an id column
                 if not any(v is not None and str(v).strip() for v in values):
                     continue
                 seen += 1
                 labels = [str(v).strip() if v is not None else "" for v in values]
                 if any(_key(h) in id_keys for h in labels):
-                    header = labels
+                    header, header_at = labels, row_number
                     break
                 if seen >= 20:
                     break
@@ -708,7 +720,7 @@ def _read_xlsx(path: Path, id_keys: tuple[str, ...]) -> _Table:
                 continue
             while header and not header[-1]:
                 header.pop()
-            table = _Table(path, pl.DataFrame())
+            table = _Table(path, pl.DataFrame(), header_line=header_at - 1)
             _check_header(table, header)
             width = len(header)
             columns: list[list[str | None]] = [[] for _ in header]
@@ -878,7 +890,7 @@ def _data_names(
             raise _error(
                 table or Path("?"),
                 f"columns {seen[name]!r} and {c!r} both stand for the field {name!r}",
-                row=1,
+                row=table.header_row if table is not None else 1,
                 column=c,
                 hint="keep one of them (or rename the other), then load the file again",
             )
@@ -907,7 +919,7 @@ def _check_object(table: _Table, kind: str, keys: dict[str, str]) -> None:
         raise _error(
             table,
             f"this file looks like a contacts export (column {person!r}), not {kind.split(':')[1]}",
-            row=1,
+            row=table.header_row,
             column=person,
             hint=f"load it with --as {source}:contacts",
         )
@@ -918,7 +930,7 @@ def _check_object(table: _Table, kind: str, keys: dict[str, str]) -> None:
                 table,
                 f"this file looks like a companies export (column {company!r} and no first "
                 "name, last name or email), not contacts",
-                row=1,
+                row=table.header_row,
                 column=company,
                 hint="load it with --as hubspot:companies",
             )
@@ -948,7 +960,7 @@ def _canonical(
                 table,
                 f"columns {keys[key]!r} and {label!r} name the same field (case and "
                 "punctuation are ignored)",
-                row=1,
+                row=table.header_row,
                 column=label,
                 hint="keep one of them, or rename the other",
             )
@@ -959,12 +971,15 @@ def _canonical(
             table,
             f"no id column for {kind}: expected one of {', '.join(repr(k) for k in aliases['record_id'])} "
             f"(any case, spaces ignored); found {', '.join(repr(c) for c in raw.columns[:12])}",
-            row=1,  # the header: no column of the file is at fault
+            row=table.header_row,  # the header: no column of the file is at fault
             hint="export the record id column too, or check that --as names the right system and object",
         )
     if raw.height == 0:
         raise _error(
-            table, "the file has a header but no rows", row=2, hint="export the records again"
+            table,
+            "the file has a header but no rows",
+            row=table.header_row + 1,
+            hint="export the records again",
         )
     used = raw.columns
     if lean:  # only the columns the canonical ones come from (no data JSON to fill)
@@ -1202,6 +1217,29 @@ def _external_ids(keys: dict[str, str], source: str, obj: str = "") -> pl.Expr:
 # --------------------------------------------------------------------------- public API
 
 
+def check_file(path: str | Path) -> None:
+    """Refuse a path that names no export file to read (missing, a folder, not readable)
+    before anything is done with it (``recon pull --file`` checks it before it makes the store).
+
+    Raises:
+        FileFormatError: naming the path and what to do.
+
+    Examples:
+        >>> check_file("no-such-export.csv")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        recon.errors.FileFormatError: file no-such-export.csv: no such file (check the path)
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise _error(path, "is a folder, not an export file", hint="name the export file itself")
+    if not path.is_file():
+        raise _error(path, "no such file", hint="check the path")
+    if not os.access(path, os.R_OK):
+        raise _error(
+            path, "cannot be read (Permission denied)", hint="check the file and its access"
+        )
+
+
 def read_export(
     path: str | Path,
     as_: str,
@@ -1241,10 +1279,7 @@ def read_export(
     """
     path = Path(path)
     source, obj = parse_as(as_, path)
-    if path.is_dir():
-        raise _error(path, "is a folder, not an export file", hint="name the export file itself")
-    if not path.is_file():
-        raise _error(path, "no such file", hint="check the path")
+    check_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -144,11 +144,14 @@ def test_a_comparison_of_a_column_the_records_lack_is_warned_about(
     tmp_path: Path, companies
 ) -> None:
     """A misspelt column in a settings file compares as missing on every pair (every link out
-    of ``auto``): the match run stores a warning and `recon match` prints it."""
+    of ``auto``): the match run stores a warning and `recon match` prints it. A blocking rule
+    on a misspelt column proposed no pairs without a word."""
     from recon.match import default_settings
 
     data = default_settings("companies").to_dict()
     data["comparisons"][0]["column"] = "no_such_column"
+    rule = next(r for r in data["blocking_rules"] if r["kind"] == "exact")
+    rule["column"] = "webiste"
     (tmp_path / "s.json").write_text(json.dumps({"companies": data}), encoding="utf-8")
     (tmp_path / "recon.toml").write_text(
         '[store]\npath = "data/recon.db"\n[match]\nsettings_file = "s.json"\n', encoding="utf-8"
@@ -162,6 +165,10 @@ def test_a_comparison_of_a_column_the_records_lack_is_warned_about(
     assert f"warning: companies: comparison '{name}' reads column 'no_such_column'" in said
     summary = json.loads(db.execute("select summary from runs where stage='match'").fetchone()[0])
     assert "no_such_column" in summary["companies"]["warnings"][0]
+    assert (
+        f"warning: companies: blocking rule {rule['name']!r} reads column 'webiste', which the "
+        "records do not have: it proposes no pairs" in said
+    )
 
 
 def test_thresholds_in_the_config_that_clash_with_the_defaults_are_a_config_error() -> None:

@@ -281,6 +281,22 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         write_csv(p, [["Record ID", "Company name", "COMPANY NAME"], ["1", "", "B"]])
     elif case == "dup_after_empty_row":  # a ",," row and a blank line before the duplicate
         p.write_text("Record ID,Company name\n1,A\n,\n\n2,B\n2,C\n")
+    # the header below Excel's "sep=;" line or blank lines: named at its own line, not line 1
+    elif case == "sep_line_duplicate_header":
+        p.write_text("sep=;\nRecord ID;Name;Name\n1;A;B\n")
+    elif case == "sep_line_header_only":
+        p.write_text("\nsep=;\nRecord ID;Company name\n")
+    elif case == "blank_lines_missing_id_column":
+        p.write_text("\n\nName,Website\nAcme,acme.com\n")
+    elif case == "blank_lines_unnamed_column":
+        p.write_text("\nRecord ID,,Company name\n1,x,Acme\n")
+    elif case == "sep_line_dup_after_multiline":  # a record over two lines, then a repeat
+        p.write_text('sep=;\nRecord ID;Company name\n1;"Acme\nInc"\n2;B\n1;C\n')
+    elif case == "xlsx_title_rows_duplicate_header":
+        p = write_xlsx(
+            tmp_path / "bad.xlsx",
+            {"Sheet": [["Report"], [], ["Record ID", "Name", "Name"], [1, "A", "B"]]},
+        )
     elif case == "xlsx_no_sheet":
         p = write_xlsx(tmp_path / "bad.xlsx", {"Sheet": [["Name", "City"], ["Acme", "Oslo"]]})
     elif case == "xlsx_dup_id":
@@ -332,6 +348,12 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("same_field_twice", 1, "COMPANY NAME", "name the same field"),
         ("unclosed_quote", 2, None, "starts in row 2"),
         ("dup_after_empty_row", 5, "Record ID", "more than once (again in row 6)"),
+        ("sep_line_duplicate_header", 2, "Name", "twice"),
+        ("sep_line_header_only", 4, None, "no rows"),
+        ("blank_lines_missing_id_column", 3, None, "no id column"),
+        ("blank_lines_unnamed_column", 2, None, "column 2 of the header has no name"),
+        ("sep_line_dup_after_multiline", 3, "Record ID", "more than once (again in row 6)"),
+        ("xlsx_title_rows_duplicate_header", 3, "Name", "twice"),
         ("xlsx_no_sheet", None, "recordid", "no sheet"),
         ("xlsx_corrupt", None, None, "XLSX"),
         ("xlsx_dup_id", 3, "Record ID", "more than once (again in row 5)"),
