@@ -1039,6 +1039,26 @@ def _resolve_paths(model: BaseModel, base: Path) -> None:
             object.__setattr__(model, name, (base / value.expanduser()).resolve())
 
 
+#: a key whose value may be a credential: a line quoted in an error shows it masked
+_SECRET_KEY = re.compile(r"token|secret|password|passw|webhook|session|key|auth", re.IGNORECASE)
+
+
+def _quotable(line: str) -> str:
+    """A config line as an error may quote it: the value of a key that may hold a credential
+    (or of a line whose key cannot be told) is masked.
+
+    Examples:
+        >>> _quotable("path = data.db"), _quotable("access_token = pat-na1-123")
+        ('path = data.db', 'access_token = ***')
+        >>> _quotable("pat-na1-123"), _quotable("[store")
+        ('***', '[store')
+    """
+    key, eq, _value = line.partition("=")
+    if not eq:
+        return line if line.startswith("[") else "***"
+    return f"{key.rstrip()} = ***" if _SECRET_KEY.search(key) else line
+
+
 #: what to do about TOML's commonest complaints, by the words of its message
 _TOML_HINTS = (
     (
@@ -1067,7 +1087,7 @@ def _toml_error(path: Path, text: str, exc: tomllib.TOMLDecodeError) -> ConfigEr
     at = re.search(r"at line (\d+)", message)
     lines = text.splitlines()
     if at and 0 < int(at[1]) <= len(lines) and lines[int(at[1]) - 1].strip():
-        message += f": {lines[int(at[1]) - 1].strip()[:120]}"
+        message += f": {_quotable(lines[int(at[1]) - 1].strip())[:120]}"
     hint = next((h for words, h in _TOML_HINTS if words in str(exc)), "fix the line named")
     return ConfigError(f"{path} is not valid TOML: {message}", hint=hint)
 

@@ -452,6 +452,21 @@ def test_a_toml_syntax_error_quotes_its_line_and_says_what_to_do(
     assert err.value.exit_code == ExitCode.CONFIG
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[hubspot]\naccess_token = pat-na1-0000aaaa-bbbb\n",  # the quotes forgotten
+        '[notify]\nslack_webhook = "https://hooks.slack.com/services/T0/B0/XyZ\n',  # unclosed
+        "[hubspot]\npat-na1-0000aaaa-bbbb\n",  # the token pasted alone
+    ],
+)
+def test_a_toml_error_on_a_credentials_line_does_not_repeat_it(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    said = str(err.value) + (err.value.hint or "")
+    assert "0000aaaa" not in said and "XyZ" not in said and "***" in said
+
+
 def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "recon.toml"
     path.write_bytes(b"[store]\n# caf\xe9\n")
