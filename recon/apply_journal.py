@@ -238,10 +238,17 @@ class Runner:
         """One audit row; ``unwritten``: fields of a create that landed without them (left
         out of ``after``, named in ``error``)."""
         rid = record_id or item.record_id
+        before, after = item.before, item.after
+        if item.action == "associate":
+            # the records it joins as sent: one a create of the plan made by its id (the plan
+            # names it by the create item), one the run merged away by its survivor
+            fid, to_obj, to_id = item.ends(self.created)
+            rid = rid or self._survivor(item.object, fid)
+            if to_id is not None:
+                after = self._survivor(to_obj, to_id)
         link = None
         if item.system in self.writers and rid:
             link = self.writers[item.system].record_link(item.object, rid)
-        before, after = item.before, item.after
         if item.kind == "create":
             after = {k: v for k, v in item.props().items() if k not in (unwritten or {})}
             if unwritten:
@@ -872,14 +879,17 @@ class Runner:
             return False
         return _inputs_moved(values, str(item.record_id), state, own, *_left_by(item))
 
+    def _survivor(self, obj: str | None, record_id: str | None) -> str | None:
+        """``record_id``, or its survivor when this plan merged it away (an ``obj`` record)."""
+        # merged_object and merged_into are filled together: one check stands for both
+        if record_id is not None and self.merged_object.get(str(record_id)) == obj:
+            return self.merged_into[str(record_id)]
+        return record_id
+
     def _to_survivor(self, op: Op) -> Op:
         """An association op with each end this plan merged away replaced by its survivor."""
-        rid, to_id = str(op.record_id), str(op.to_id)
-        # merged_object and merged_into are filled together: one check stands for both
-        if self.merged_object.get(rid) == op.object:
-            rid = self.merged_into[rid]
-        if self.merged_object.get(to_id) == op.to_object:
-            to_id = self.merged_into[to_id]
+        rid = str(self._survivor(op.object, str(op.record_id)))
+        to_id = str(self._survivor(op.to_object, str(op.to_id)))
         if (rid, to_id) == (str(op.record_id), str(op.to_id)):
             return op
         return replace(op, record_id=rid, to_id=to_id)

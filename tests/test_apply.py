@@ -2096,3 +2096,60 @@ def test_a_copy_a_resumed_apply_finds_by_recon_s_key_is_linked_too(
     ).fetchone()[0]
     pair = stable_id("companies", "hubspot", new_id, "salesforce", "001KEY")
     assert latest_decisions(db, kinds=["link"])[pair]["decided_by"] == "recon"
+
+
+def test_the_audit_names_the_records_an_association_joins(crm: CrmEnv, tmp_path: Path) -> None:
+    """An association's audit rows named a record the plan creates by its create item
+    (``{"create_item_id": ...}``, no record id), and a company the run merged away by its
+    old id: the audit said nothing of the company a contact was joined to. They name the
+    records the CRM holds, as sent."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, tag = companies(crm, 2)
+    contact = crm.hs_create("contacts", [{"email": f"j-{tag}@example.com", "firstname": "Jo"}])[0]
+    merge = hs_merge(crm, ids)
+    company = create("hubspot", "companies", {"name": f"Joined {tag}", "domain": f"j-{tag}.test"})
+    person = create("hubspot", "contacts", {"email": f"k-{tag}@example.com", "firstname": "Kit"})
+    company["item_id"], person["item_id"] = f"co-{tag}", f"pe-{tag}"
+
+    def joins(frm: dict[str, Any], to: dict[str, Any], item_id: str) -> dict[str, Any]:
+        return {
+            "item_id": item_id, "action": "associate", "system": "hubspot", "object": "contacts",
+            "record_id": frm.get("id"), "field": "associations.companies",
+            "after": to.get("id") or {"create_item_id": to.get("create_item_id")},
+            "payload": {"from": {"object": "contacts", **frm}, "to": {"object": "companies", **to}},
+        }  # fmt: skip
+
+    plan = make_plan(
+        db,
+        [
+            merge,
+            company,
+            person,
+            joins({"id": contact}, {"create_item_id": f"co-{tag}"}, f"a1-{tag}"),
+            joins({"create_item_id": f"pe-{tag}"}, {"id": ids[1]}, f"a2-{tag}"),
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert result.status == "ok" and result.applied == 5
+    made = {
+        r["item_id"]: r["crm_record_id"]
+        for r in db.query(
+            "select item_id, crm_record_id from journal where run_id = ?", [result.run_id]
+        )
+    }
+    rows = {
+        (r["item_id"], r["outcome"]): r
+        for r in db.query(
+            "select * from audit where run_id = ? and item_id like 'a_-%'", [result.run_id]
+        )
+    }
+    want = {
+        f"a1-{tag}": (contact, made[f"co-{tag}"]),
+        f"a2-{tag}": (made[f"pe-{tag}"], ids[0]),  # ids[1] was merged into ids[0]
+    }
+    for (item_id, outcome), row in rows.items():
+        assert (row["record_id"], json.loads(row["after"])) == want[item_id], outcome
+        assert row["record_link"].endswith(f"/{want[item_id][0]}")
+    assert sorted(o for _i, o in rows) == ["confirmed", "confirmed", "intended", "intended"]
+    assert verify(db).ok
