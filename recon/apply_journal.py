@@ -200,7 +200,22 @@ class Runner:
             for r in self.db.query("select * from journal where run_id = ?", [self.run_id])
         }
 
+    def _calls(self) -> dict[str, int]:
+        """The run's API calls per CRM: this process's and those made before it took over."""
+        return {k: b.calls + self.prior_calls.get(k, 0) for k, b in self.budgets.items()}
+
+    def _save_calls(self) -> None:
+        """Keep the run's call count in its summary as it goes: a process killed part way
+        writes no summary, and the run it leaves would count only the resumed one's calls."""
+        self.db.execute(
+            "update runs set summary = json_set(coalesce(summary, '{}'), '$.api_calls', json(?)) "
+            "where run_id = ?",
+            [canonical_json(self._calls()), self.run_id],
+        )
+
     def _tick(self) -> None:
+        with transaction(self.db):
+            self._save_calls()
         if self.progress:
             total, left = self.db.execute(
                 "select count(*), coalesce(sum(state in ('planned', 'sent')), 0) from journal where run_id = ?",
@@ -580,6 +595,7 @@ class Runner:
                     [self.batch_no, now_iso(), self.run_id, item.item_id],
                 )
             audit.append(self.db, [self._audit_row(i, "intended") for i in items])
+            self._save_calls()  # the reads before the batch
         try:
             outcomes = writer.write([op for op, _its in part])
         except SourceError as exc:
@@ -1167,7 +1183,7 @@ class Runner:
                 counts[row["state"]] += 1
         if status == "ok" and failed:
             status = "partial"
-        calls = {k: b.calls + self.prior_calls.get(k, 0) for k, b in self.budgets.items()}
+        calls = self._calls()
         return ApplyResult(
             run_id=self.run_id,
             plan_run_id=self.plan,

@@ -2153,3 +2153,27 @@ def test_the_audit_names_the_records_an_association_joins(crm: CrmEnv, tmp_path:
         assert row["record_link"].endswith(f"/{want[item_id][0]}")
     assert sorted(o for _i, o in rows) == ["confirmed", "confirmed", "intended", "intended"]
     assert verify(db).ok
+
+
+def test_a_run_killed_part_way_counts_the_calls_it_made_before(crm: CrmEnv, tmp_path: Path) -> None:
+    """A resumed run's ``api_calls`` include the calls made before it stopped, but a process
+    killed part way never wrote them (only a clean stop did): after a kill -9 the run's
+    summary and ``recon status`` counted the resumed process's calls alone."""
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = renames(crm, db, ids, names, " counted")
+    budget = CallBudget("hubspot")
+    before_kill: list[int] = []
+
+    def die() -> None:
+        before_kill.append(budget.calls)
+        raise SystemExit("killed")
+
+    killer = _AfterSend(build_writer(cfg, "hubspot", budget), die, at=2)
+    with pytest.raises(SystemExit):
+        apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": killer})
+    result = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+    assert result.applied == 3
+    # every call of the killed process but the write it died in (its batch is re-read)
+    assert result.api_calls["hubspot"] - result.calls_made["hubspot"] >= before_kill[0] - 1 >= 2
