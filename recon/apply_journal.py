@@ -34,6 +34,9 @@ __all__ = ["ApplyResult", "Runner"]
 
 log = logging.getLogger(__name__)
 
+#: a HubSpot contact's primary company (HubSpot keeps it in step with the primary label)
+PRIMARY_COMPANY = "associatedcompanyid"
+
 _MERGE_REFUSED = (
     "merge not confirmed: merges are irreversible; pass --confirm-merges (in the review app: "
     "Allow merges; in `recon run`: [policy] merges)"
@@ -558,7 +561,7 @@ class Runner:
                 if self._decisions_moved():
                     moved = True  # approvals taken back or changed: build the batches again
                     break
-                if kind in ("update", "merge"):
+                if kind in ("update", "merge", "associate"):
                     part = self._fresh(kind, obj, writer, part)  # re-read right before the batch
                 if not part:
                     continue
@@ -849,6 +852,17 @@ class Runner:
             )
         return True
 
+    def _primary_moved(self, item: Item, op: Op, state: RecordState) -> bool:
+        """Whether a contact's primary company is another one than the review saw (the item's
+        ``before``) and than the one the association makes primary: a person chose it since.
+        Judged by value, not time: this run's own updates of the contact move its time. A
+        company this plan merged away counts as its survivor."""
+        now = norm(state.values.get(PRIMARY_COMPANY))
+        seen = (item.before, op.to_id)
+        return now not in {
+            norm(v) for rid in seen for v in (rid, self._survivor(op.to_object, rid))
+        }
+
     def _merged_by(self, item: Item) -> str | None:
         """The other apply run (of any plan) that confirmed a merge of all the records of
         ``item`` (whichever record it kept); None when there is none."""
@@ -987,12 +1001,15 @@ class Runner:
         return False
 
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
+        current = {f: state.values.get(f) for f in item.props(self._created())}
+        if item.kind == "associate" and item.field:  # the contact's primary company
+            current = {item.field: state.values.get(PRIMARY_COMPANY)}
         both = {
             "snapshot_modified_at": item.snapshot,
             "current_modified_at": state.modified_at,
             "planned_before": item.before,
             "planned_after": item.after,
-            "current": {f: state.values.get(f) for f in item.props(self._created())} or None,
+            "current": current or None,
             "apply_run_id": self.run_id,
         }
         merge = self.merge_left.get(str(state.record_id))
@@ -1029,12 +1046,14 @@ class Runner:
 
         A changed record is not overwritten: all its items become stale (back to review);
         a record this run merged away is skipped, one that no longer exists otherwise fails
-        ``not_found``. HubSpot associations carry no snapshot; a Salesforce association is
-        an ``AccountId`` update and is checked like one.
+        ``not_found``. A HubSpot association that makes a company the contact's primary one
+        is judged by the contact's primary company (:meth:`_primary_moved`); one that only
+        adds an association changes nothing a person set. A Salesforce association is an
+        ``AccountId`` update and is checked like one.
         """
         touched, merged_into = self.touched, self.merged_into
-        # HubSpot associations carry no snapshot; Salesforce ones are AccountId updates (checked)
-        checked = [] if kind == "associate" else list(part)
+        # a HubSpot association: only one that moves the primary company is checked
+        checked = [(op, its) for op, its in part if op.primary or kind != "associate"]
         fields = sorted(
             {f for op, _its in checked for f in op.properties}
             | {f for _op, its in checked for i in its for f in (i.payload.get("expect") or {})}
@@ -1046,6 +1065,8 @@ class Runner:
                 for f in [*(i.payload.get("values") or {}), *(i.payload.get("watch") or {})]
             }
         )
+        if kind == "associate":
+            fields = [PRIMARY_COMPANY]
         # a merge takes values from its victims too (a victim edited since review is news):
         # read with the masters, in the same call
         victims = sorted(
@@ -1093,6 +1114,11 @@ class Runner:
                 merged_before.extend(its)
             elif state is None:
                 gone.extend(its)
+            elif kind == "associate":
+                bad = [i for i in its if self._primary_moved(i, op, state)]
+                stale.extend((i, state) for i in bad)
+                if not bad:
+                    keep.append((op, its))
             elif kind == "merge" and mine:
                 # this plan wrote the master already (a link's updates, a merge stopped part
                 # way): its time moved, so each survivorship input is judged by value, and a

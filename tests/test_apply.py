@@ -2177,3 +2177,71 @@ def test_a_run_killed_part_way_counts_the_calls_it_made_before(crm: CrmEnv, tmp_
     assert result.applied == 3
     # every call of the killed process but the write it died in (its batch is re-read)
     assert result.api_calls["hubspot"] - result.calls_made["hubspot"] >= before_kill[0] - 1 >= 2
+
+
+def _primary(crm: CrmEnv, contact: str, company: str) -> None:
+    """Make ``company`` the contact's primary company, as a person does in HubSpot."""
+    from hubspot.crm.associations.v4 import AssociationSpec
+
+    crm.hs().crm.associations.v4.basic_api.create(
+        "contacts", contact, "companies", company, [AssociationSpec("HUBSPOT_DEFINED", 1)]
+    )
+
+
+def test_a_primary_company_a_person_changed_since_review_is_not_moved(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Moving a contact's primary company (its Salesforce Contact's Account decided) was sent
+    unchecked: a person who made another company primary since review was overwritten. The
+    primary company is judged by value: another one than the review saw (and than the planned
+    one) makes the write stale; the run's own updates of the contact are no reason."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, tag = companies(crm, 3)
+    was, planned, chosen = ids
+    people = crm.hs_create(
+        "contacts", [{"email": f"{n}-{tag}@example.com", "firstname": n} for n in ("pa", "pb")]
+    )
+    for contact in people:
+        _primary(crm, contact, was)
+    snaps = {c: crm.modified("hubspot", "contacts", c) for c in people}
+    moved, kept = people
+    _primary(crm, moved, chosen)  # a person's choice, after the review
+    items: list[dict[str, Any]] = [
+        {
+            "action": "associate",
+            "system": "hubspot",
+            "object": "contacts",
+            "record_id": c,
+            "field": "associations.companies",
+            "before": was,
+            "after": planned,
+            "snapshot_modified_at": snaps[c],
+            "payload": {
+                "from": {"object": "contacts", "id": c},
+                "to": {"object": "companies", "id": planned},
+                "type": "contact_to_company",
+                "type_id": 279,
+                "primary": True,
+            },
+        }
+        for c in people
+    ]
+    items.append(hs_update(kept, "jobtitle", None, "Buyer", snaps[kept], obj="contacts"))
+    plan = make_plan(db, items)
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.applied, result.stale) == (2, 1)
+    assert crm.hs_get("contacts", moved, ["associatedcompanyid"])["associatedcompanyid"] == chosen
+    assert crm.hs_get("contacts", kept, ["associatedcompanyid"])["associatedcompanyid"] == planned
+    (row,) = db.query(
+        "select item_id, error from journal where run_id = ? and state = 'stale'", [result.run_id]
+    )
+    both = json.loads(row["error"])
+    assert both["current"] == {"associations.companies": chosen}
+    # "Write anyway" in review: sent against the primary company the reviewer saw
+    from recon.review_stale import stale_id
+
+    approve_ids(db, [stale_id(plan, row["item_id"], both)])
+    again = apply_plan(db, cfg, plan_run_id=plan)
+    assert (again.applied, again.stale) == (1, 0)
+    assert crm.hs_get("contacts", moved, ["associatedcompanyid"])["associatedcompanyid"] == planned
