@@ -34,6 +34,9 @@ __all__ = ["ApplyResult", "Runner"]
 
 log = logging.getLogger(__name__)
 
+#: a HubSpot contact's primary company (HubSpot keeps it in step with the primary label)
+PRIMARY_COMPANY = "associatedcompanyid"
+
 _MERGE_REFUSED = (
     "merge not confirmed: merges are irreversible; pass --confirm-merges (in the review app: "
     "Allow merges; in `recon run`: [policy] merges)"
@@ -200,7 +203,22 @@ class Runner:
             for r in self.db.query("select * from journal where run_id = ?", [self.run_id])
         }
 
+    def _calls(self) -> dict[str, int]:
+        """The run's API calls per CRM: this process's and those made before it took over."""
+        return {k: b.calls + self.prior_calls.get(k, 0) for k, b in self.budgets.items()}
+
+    def _save_calls(self) -> None:
+        """Keep the run's call count in its summary as it goes: a process killed part way
+        writes no summary, and the run it leaves would count only the resumed one's calls."""
+        self.db.execute(
+            "update runs set summary = json_set(coalesce(summary, '{}'), '$.api_calls', json(?)) "
+            "where run_id = ?",
+            [canonical_json(self._calls()), self.run_id],
+        )
+
     def _tick(self) -> None:
+        with transaction(self.db):
+            self._save_calls()
         if self.progress:
             total, left = self.db.execute(
                 "select count(*), coalesce(sum(state in ('planned', 'sent')), 0) from journal where run_id = ?",
@@ -238,10 +256,17 @@ class Runner:
         """One audit row; ``unwritten``: fields of a create that landed without them (left
         out of ``after``, named in ``error``)."""
         rid = record_id or item.record_id
+        before, after = item.before, item.after
+        if item.action == "associate":
+            # the records it joins as sent: one a create of the plan made by its id (the plan
+            # names it by the create item), one the run merged away by its survivor
+            fid, to_obj, to_id = item.ends(self.created)
+            rid = rid or self._survivor(item.object, fid)
+            if to_id is not None:
+                after = self._survivor(to_obj, to_id)
         link = None
         if item.system in self.writers and rid:
             link = self.writers[item.system].record_link(item.object, rid)
-        before, after = item.before, item.after
         if item.kind == "create":
             after = {k: v for k, v in item.props().items() if k not in (unwritten or {})}
             if unwritten:
@@ -536,7 +561,7 @@ class Runner:
                 if self._decisions_moved():
                     moved = True  # approvals taken back or changed: build the batches again
                     break
-                if kind in ("update", "merge"):
+                if kind in ("update", "merge", "associate"):
                     part = self._fresh(kind, obj, writer, part)  # re-read right before the batch
                 if not part:
                     continue
@@ -573,6 +598,7 @@ class Runner:
                     [self.batch_no, now_iso(), self.run_id, item.item_id],
                 )
             audit.append(self.db, [self._audit_row(i, "intended") for i in items])
+            self._save_calls()  # the reads before the batch
         try:
             outcomes = writer.write([op for op, _its in part])
         except SourceError as exc:
@@ -826,6 +852,17 @@ class Runner:
             )
         return True
 
+    def _primary_moved(self, item: Item, op: Op, state: RecordState) -> bool:
+        """Whether a contact's primary company is another one than the review saw (the item's
+        ``before``) and than the one the association makes primary: a person chose it since.
+        Judged by value, not time: this run's own updates of the contact move its time. A
+        company this plan merged away counts as its survivor."""
+        now = norm(state.values.get(PRIMARY_COMPANY))
+        seen = (item.before, op.to_id)
+        return now not in {
+            norm(v) for rid in seen for v in (rid, self._survivor(op.to_object, rid))
+        }
+
     def _merged_by(self, item: Item) -> str | None:
         """The other apply run (of any plan) that confirmed a merge of all the records of
         ``item`` (whichever record it kept); None when there is none."""
@@ -872,14 +909,17 @@ class Runner:
             return False
         return _inputs_moved(values, str(item.record_id), state, own, *_left_by(item))
 
+    def _survivor(self, obj: str | None, record_id: str | None) -> str | None:
+        """``record_id``, or its survivor when this plan merged it away (an ``obj`` record)."""
+        # merged_object and merged_into are filled together: one check stands for both
+        if record_id is not None and self.merged_object.get(str(record_id)) == obj:
+            return self.merged_into[str(record_id)]
+        return record_id
+
     def _to_survivor(self, op: Op) -> Op:
         """An association op with each end this plan merged away replaced by its survivor."""
-        rid, to_id = str(op.record_id), str(op.to_id)
-        # merged_object and merged_into are filled together: one check stands for both
-        if self.merged_object.get(rid) == op.object:
-            rid = self.merged_into[rid]
-        if self.merged_object.get(to_id) == op.to_object:
-            to_id = self.merged_into[to_id]
+        rid = str(self._survivor(op.object, str(op.record_id)))
+        to_id = str(self._survivor(op.to_object, str(op.to_id)))
         if (rid, to_id) == (str(op.record_id), str(op.to_id)):
             return op
         return replace(op, record_id=rid, to_id=to_id)
@@ -961,12 +1001,15 @@ class Runner:
         return False
 
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
+        current = {f: state.values.get(f) for f in item.props(self._created())}
+        if item.kind == "associate" and item.field:  # the contact's primary company
+            current = {item.field: state.values.get(PRIMARY_COMPANY)}
         both = {
             "snapshot_modified_at": item.snapshot,
             "current_modified_at": state.modified_at,
             "planned_before": item.before,
             "planned_after": item.after,
-            "current": {f: state.values.get(f) for f in item.props(self._created())} or None,
+            "current": current or None,
             "apply_run_id": self.run_id,
         }
         merge = self.merge_left.get(str(state.record_id))
@@ -1003,12 +1046,14 @@ class Runner:
 
         A changed record is not overwritten: all its items become stale (back to review);
         a record this run merged away is skipped, one that no longer exists otherwise fails
-        ``not_found``. HubSpot associations carry no snapshot; a Salesforce association is
-        an ``AccountId`` update and is checked like one.
+        ``not_found``. A HubSpot association that makes a company the contact's primary one
+        is judged by the contact's primary company (:meth:`_primary_moved`); one that only
+        adds an association changes nothing a person set. A Salesforce association is an
+        ``AccountId`` update and is checked like one.
         """
         touched, merged_into = self.touched, self.merged_into
-        # HubSpot associations carry no snapshot; Salesforce ones are AccountId updates (checked)
-        checked = [] if kind == "associate" else list(part)
+        # a HubSpot association: only one that moves the primary company is checked
+        checked = [(op, its) for op, its in part if op.primary or kind != "associate"]
         fields = sorted(
             {f for op, _its in checked for f in op.properties}
             | {f for _op, its in checked for i in its for f in (i.payload.get("expect") or {})}
@@ -1020,6 +1065,8 @@ class Runner:
                 for f in [*(i.payload.get("values") or {}), *(i.payload.get("watch") or {})]
             }
         )
+        if kind == "associate":
+            fields = [PRIMARY_COMPANY]
         # a merge takes values from its victims too (a victim edited since review is news):
         # read with the masters, in the same call
         victims = sorted(
@@ -1067,6 +1114,11 @@ class Runner:
                 merged_before.extend(its)
             elif state is None:
                 gone.extend(its)
+            elif kind == "associate":
+                bad = [i for i in its if self._primary_moved(i, op, state)]
+                stale.extend((i, state) for i in bad)
+                if not bad:
+                    keep.append((op, its))
             elif kind == "merge" and mine:
                 # this plan wrote the master already (a link's updates, a merge stopped part
                 # way): its time moved, so each survivorship input is judged by value, and a
@@ -1157,7 +1209,7 @@ class Runner:
                 counts[row["state"]] += 1
         if status == "ok" and failed:
             status = "partial"
-        calls = {k: b.calls + self.prior_calls.get(k, 0) for k, b in self.budgets.items()}
+        calls = self._calls()
         return ApplyResult(
             run_id=self.run_id,
             plan_run_id=self.plan,

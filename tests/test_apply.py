@@ -2096,3 +2096,152 @@ def test_a_copy_a_resumed_apply_finds_by_recon_s_key_is_linked_too(
     ).fetchone()[0]
     pair = stable_id("companies", "hubspot", new_id, "salesforce", "001KEY")
     assert latest_decisions(db, kinds=["link"])[pair]["decided_by"] == "recon"
+
+
+def test_the_audit_names_the_records_an_association_joins(crm: CrmEnv, tmp_path: Path) -> None:
+    """An association's audit rows named a record the plan creates by its create item
+    (``{"create_item_id": ...}``, no record id), and a company the run merged away by its
+    old id: the audit said nothing of the company a contact was joined to. They name the
+    records the CRM holds, as sent."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, tag = companies(crm, 2)
+    contact = crm.hs_create("contacts", [{"email": f"j-{tag}@example.com", "firstname": "Jo"}])[0]
+    merge = hs_merge(crm, ids)
+    company = create("hubspot", "companies", {"name": f"Joined {tag}", "domain": f"j-{tag}.test"})
+    person = create("hubspot", "contacts", {"email": f"k-{tag}@example.com", "firstname": "Kit"})
+    company["item_id"], person["item_id"] = f"co-{tag}", f"pe-{tag}"
+
+    def joins(frm: dict[str, Any], to: dict[str, Any], item_id: str) -> dict[str, Any]:
+        return {
+            "item_id": item_id, "action": "associate", "system": "hubspot", "object": "contacts",
+            "record_id": frm.get("id"), "field": "associations.companies",
+            "after": to.get("id") or {"create_item_id": to.get("create_item_id")},
+            "payload": {"from": {"object": "contacts", **frm}, "to": {"object": "companies", **to}},
+        }  # fmt: skip
+
+    plan = make_plan(
+        db,
+        [
+            merge,
+            company,
+            person,
+            joins({"id": contact}, {"create_item_id": f"co-{tag}"}, f"a1-{tag}"),
+            joins({"create_item_id": f"pe-{tag}"}, {"id": ids[1]}, f"a2-{tag}"),
+        ],
+    )
+    result = apply_plan(db, cfg, plan_run_id=plan, confirm_merges=True)
+    assert result.status == "ok" and result.applied == 5
+    made = {
+        r["item_id"]: r["crm_record_id"]
+        for r in db.query(
+            "select item_id, crm_record_id from journal where run_id = ?", [result.run_id]
+        )
+    }
+    rows = {
+        (r["item_id"], r["outcome"]): r
+        for r in db.query(
+            "select * from audit where run_id = ? and item_id like 'a_-%'", [result.run_id]
+        )
+    }
+    want = {
+        f"a1-{tag}": (contact, made[f"co-{tag}"]),
+        f"a2-{tag}": (made[f"pe-{tag}"], ids[0]),  # ids[1] was merged into ids[0]
+    }
+    for (item_id, outcome), row in rows.items():
+        assert (row["record_id"], json.loads(row["after"])) == want[item_id], outcome
+        assert row["record_link"].endswith(f"/{want[item_id][0]}")
+    assert sorted(o for _i, o in rows) == ["confirmed", "confirmed", "intended", "intended"]
+    assert verify(db).ok
+
+
+def test_a_run_killed_part_way_counts_the_calls_it_made_before(crm: CrmEnv, tmp_path: Path) -> None:
+    """A resumed run's ``api_calls`` include the calls made before it stopped, but a process
+    killed part way never wrote them (only a clean stop did): after a kill -9 the run's
+    summary and ``recon status`` counted the resumed process's calls alone."""
+    cfg = crm.config(tmp_path, apply={"hubspot_batch_size": 1})
+    db = crm.db(cfg)
+    ids, names, _ = companies(crm, 3)
+    plan = renames(crm, db, ids, names, " counted")
+    budget = CallBudget("hubspot")
+    before_kill: list[int] = []
+
+    def die() -> None:
+        before_kill.append(budget.calls)
+        raise SystemExit("killed")
+
+    killer = _AfterSend(build_writer(cfg, "hubspot", budget), die, at=2)
+    with pytest.raises(SystemExit):
+        apply_plan(db, cfg, plan_run_id=plan, writers={"hubspot": killer})
+    result = apply_plan(db, cfg, plan_run_id=plan, resume=True)
+    assert result.applied == 3
+    # every call of the killed process but the write it died in (its batch is re-read)
+    assert result.api_calls["hubspot"] - result.calls_made["hubspot"] >= before_kill[0] - 1 >= 2
+
+
+def _primary(crm: CrmEnv, contact: str, company: str) -> None:
+    """Make ``company`` the contact's primary company, as a person does in HubSpot."""
+    from hubspot.crm.associations.v4 import AssociationSpec
+
+    crm.hs().crm.associations.v4.basic_api.create(
+        "contacts", contact, "companies", company, [AssociationSpec("HUBSPOT_DEFINED", 1)]
+    )
+
+
+def test_a_primary_company_a_person_changed_since_review_is_not_moved(
+    crm: CrmEnv, tmp_path: Path
+) -> None:
+    """Moving a contact's primary company (its Salesforce Contact's Account decided) was sent
+    unchecked: a person who made another company primary since review was overwritten. The
+    primary company is judged by value: another one than the review saw (and than the planned
+    one) makes the write stale; the run's own updates of the contact are no reason."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids, _names, tag = companies(crm, 3)
+    was, planned, chosen = ids
+    people = crm.hs_create(
+        "contacts", [{"email": f"{n}-{tag}@example.com", "firstname": n} for n in ("pa", "pb")]
+    )
+    for contact in people:
+        _primary(crm, contact, was)
+    snaps = {c: crm.modified("hubspot", "contacts", c) for c in people}
+    moved, kept = people
+    _primary(crm, moved, chosen)  # a person's choice, after the review
+    items: list[dict[str, Any]] = [
+        {
+            "action": "associate",
+            "system": "hubspot",
+            "object": "contacts",
+            "record_id": c,
+            "field": "associations.companies",
+            "before": was,
+            "after": planned,
+            "snapshot_modified_at": snaps[c],
+            "payload": {
+                "from": {"object": "contacts", "id": c},
+                "to": {"object": "companies", "id": planned},
+                "type": "contact_to_company",
+                "type_id": 279,
+                "primary": True,
+            },
+        }
+        for c in people
+    ]
+    items.append(hs_update(kept, "jobtitle", None, "Buyer", snaps[kept], obj="contacts"))
+    plan = make_plan(db, items)
+    result = apply_plan(db, cfg, plan_run_id=plan)
+    assert (result.applied, result.stale) == (2, 1)
+    assert crm.hs_get("contacts", moved, ["associatedcompanyid"])["associatedcompanyid"] == chosen
+    assert crm.hs_get("contacts", kept, ["associatedcompanyid"])["associatedcompanyid"] == planned
+    (row,) = db.query(
+        "select item_id, error from journal where run_id = ? and state = 'stale'", [result.run_id]
+    )
+    both = json.loads(row["error"])
+    assert both["current"] == {"associations.companies": chosen}
+    # "Write anyway" in review: sent against the primary company the reviewer saw
+    from recon.review_stale import stale_id
+
+    approve_ids(db, [stale_id(plan, row["item_id"], both)])
+    again = apply_plan(db, cfg, plan_run_id=plan)
+    assert (again.applied, again.stale) == (1, 0)
+    assert crm.hs_get("contacts", moved, ["associatedcompanyid"])["associatedcompanyid"] == planned
