@@ -196,7 +196,22 @@ def run_pipeline(
         "started_at": now_iso(),
         "stages": {},
     }
-    db = open_store(cfg.store.path)
+    try:
+        db = open_store(cfg.store.path)
+    except ReconError as exc:
+        # a store that cannot be opened fails every scheduled run until someone looks: the
+        # notice says so, as for any run that does not succeed
+        summary.update(
+            status="locked" if isinstance(exc, LockedError) else "failed",
+            exit_code=int(exc.exit_code),
+            error=str(exc),
+            ended_at=now_iso(),
+        )
+        if notify:
+            from .notify import notify_run
+
+            summary["notified"] = notify_run(cfg.notify, summary)
+        return summary
     try:
         # the lock names the run (and so its stage): a command it keeps out says which run
         parent = new_run_id("run")

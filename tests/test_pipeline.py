@@ -252,6 +252,29 @@ def test_a_command_kept_out_by_a_run_names_the_run(tmp_path: Path) -> None:
     assert said[0] is not None and said[0].startswith(f"recon run (run {summary['run_id']}, pid ")
 
 
+def test_a_store_that_cannot_be_opened_is_a_failed_run_with_a_notice(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """A scheduled run whose store cannot be opened (not a store, a full disk) fails every
+    night: like any run that does not succeed, it sends its notice."""
+    from recon.config import load_config
+    from recon.pipeline import run_pipeline
+
+    store = tmp_path / "recon.db"
+    store.write_text("not a database", encoding="utf-8")
+    cfg = load_config(
+        None,
+        overrides={"store": {"path": str(store)},
+                   "notify": {"webhook_url": f"{receiver.url}/hook", "retries": 0}},
+    )  # fmt: skip
+    summary = run_pipeline(cfg)
+    assert summary["status"] == "failed" and summary["exit_code"] == 1
+    assert "cannot open the store" in summary["error"]
+    assert summary["notified"] == {"webhook": True}
+    (notice,) = (r["body"] for r in receiver.requests)
+    assert notice["status"] == "failed" and "cannot open the store" in notice["error"]
+
+
 def test_auth_failure_exits_7(
     sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
