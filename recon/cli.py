@@ -1503,7 +1503,7 @@ def run(
             notify=not no_notify,
             progress=progress,
         )
-    except ReconError as exc:  # refused before its stages (a store that cannot open)
+    except ReconError as exc:  # refused before its stages (an unknown stage)
         _failed_summary(summary_file, exc)
         raise
     except KeyboardInterrupt:  # the summary file must not say "running" for ever

@@ -117,8 +117,11 @@ def holder_text(
         'recon apply'
     """
     row = live_lock_info(db, name, stale_after)
-    if row is None:
-        return None
+    return None if row is None else _described(db, row)
+
+
+def _described(db: sqlite_utils.Database, row: dict[str, Any]) -> str:
+    """:func:`holder_text` of a :func:`lock_info` row."""
     holder = str(row.get("holder") or "?")
     parts: list[str] = []
     run_id = row.get("run_id")
@@ -132,7 +135,8 @@ def holder_text(
             ).fetchone()
             or db.execute("select stage from runs where run_id = ?", [run_id]).fetchone()
         )
-        if stage and stage[0] and stage[0] != holder:
+        # (between two stages: the run's own row, whose stage is the command's name)
+        if stage and stage[0] and stage[0] not in (holder, holder.removeprefix("recon ")):
             parts.append(f"stage {stage[0]}")
         parts.append(f"run {run_id}")
     parts.append(f"pid {row.get('pid')} on {row.get('host')}")
@@ -215,7 +219,7 @@ def acquire(
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
         current = lock_info(db, name)
-        who = f" by {current['holder']} (pid {current['pid']})" if current else ""
+        who = f" by {_described(db, current)}" if current else ""
         raise LockedError(
             f"the store is locked{who}: another process is writing to it",
             hint="wait for it to finish, then run again",
@@ -242,17 +246,16 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
                 log.warning("taking over a lock left by an earlier process with this pid")
             elif _is_stale(current, stale_after):
                 log.warning(
-                    "taking over a stale lock held by %s (pid %s on %s since %s)",
+                    "taking over a stale lock held by %s (%spid %s on %s since %s)",
                     current["holder"],
+                    f"run {current['run_id']}, " if current["run_id"] else "",
                     current["pid"],
                     current["host"],
                     current["started_at"],
                 )
             else:
-                run = f", run {current['run_id']}" if current["run_id"] else ""
                 raise LockedError(
-                    f"the store is locked by {current['holder']} (pid {current['pid']} on "
-                    f"{current['host']}{run}, since {current['started_at']})",
+                    f"the store is locked by {_described(db, current)}",
                     hint="wait for it to finish; a holder silent for "
                     f"{int(stale_after)} s is taken over automatically",
                 )

@@ -40,7 +40,7 @@ from .errors import (
     redact,
 )
 from .lock import lock_info, mark_notified, store_lock
-from .models import now_iso
+from .models import new_run_id, now_iso
 from .store import finish_run, open_store, start_run, store_problem, transaction
 
 if TYPE_CHECKING:
@@ -196,12 +196,30 @@ def run_pipeline(
         "started_at": now_iso(),
         "stages": {},
     }
-    db = open_store(cfg.store.path)
     try:
-        with store_lock(db, holder="recon run", heartbeat_every=30):
-            parent = start_run(
+        db = open_store(cfg.store.path)
+    except ReconError as exc:
+        # a store that cannot be opened fails every scheduled run until someone looks: the
+        # notice says so, as for any run that does not succeed
+        summary.update(
+            status="locked" if isinstance(exc, LockedError) else "failed",
+            exit_code=int(exc.exit_code),
+            error=str(exc),
+            ended_at=now_iso(),
+        )
+        if notify:
+            from .notify import notify_run
+
+            summary["notified"] = notify_run(cfg.notify, summary)
+        return summary
+    try:
+        # the lock names the run (and so its stage): a command it keeps out says which run
+        parent = new_run_id("run")
+        with store_lock(db, holder="recon run", run_id=parent, heartbeat_every=30):
+            start_run(
                 db,
                 "run",
+                run_id=parent,
                 config={
                     "dry_run": dry_run,
                     "sample": sample,

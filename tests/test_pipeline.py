@@ -225,6 +225,56 @@ def test_locked_store_exits_5(run_config: Path, capsys: pytest.CaptureFixture[st
         proc.wait(timeout=20)
 
 
+def test_a_command_kept_out_by_a_run_names_the_run(tmp_path: Path) -> None:
+    """The lock a `recon run` holds names its run: a command it keeps out (exit 5) says which
+    run holds the store, not only a process id."""
+    from recon.config import load_config
+    from recon.lock import holder_text
+    from recon.pipeline import run_pipeline
+
+    config = tmp_path / "recon.toml"
+    config.write_text('[store]\npath = "recon.db"\n', encoding="utf-8")
+    prune = [sys.executable, "-m", "recon", "--config", str(config), "prune"]
+    refused: list[subprocess.CompletedProcess[str]] = []
+    said: list[str | None] = []
+
+    def progress(stage: str, info: dict[str, Any]) -> None:
+        if stage == "run":  # the run holds the lock now
+            db = open_store(tmp_path / "recon.db")
+            said.append(holder_text(db))
+            db.conn.close()
+            refused.append(subprocess.run(prune, capture_output=True, text=True, timeout=120))
+
+    summary = run_pipeline(load_config(config), stages=["export"], notify=False, progress=progress)
+    assert summary["status"] == "ok", summary.get("error")
+    assert refused[0].returncode == 5, refused[0].stderr
+    assert f"locked by recon run (run {summary['run_id']}, pid " in refused[0].stderr
+    assert said[0] is not None and said[0].startswith(f"recon run (run {summary['run_id']}, pid ")
+
+
+def test_a_store_that_cannot_be_opened_is_a_failed_run_with_a_notice(
+    tmp_path: Path, receiver: Any
+) -> None:
+    """A scheduled run whose store cannot be opened (not a store, a full disk) fails every
+    night: like any run that does not succeed, it sends its notice."""
+    from recon.config import load_config
+    from recon.pipeline import run_pipeline
+
+    store = tmp_path / "recon.db"
+    store.write_text("not a database", encoding="utf-8")
+    cfg = load_config(
+        None,
+        overrides={"store": {"path": str(store)},
+                   "notify": {"webhook_url": f"{receiver.url}/hook", "retries": 0}},
+    )  # fmt: skip
+    summary = run_pipeline(cfg)
+    assert summary["status"] == "failed" and summary["exit_code"] == 1
+    assert "cannot open the store" in summary["error"]
+    assert summary["notified"] == {"webhook": True}
+    (notice,) = (r["body"] for r in receiver.requests)
+    assert notice["status"] == "failed" and "cannot open the store" in notice["error"]
+
+
 def test_auth_failure_exits_7(
     sandbox: Any, run_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
