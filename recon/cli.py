@@ -959,8 +959,9 @@ def prune(
     for name, n in result["rows"].items():
         table.add_row(name, str(n))
     console.print(table)
+    done = "to prune" if dry_run else "pruned"  # a dry run deleted nothing
     for stage, runs in result["runs"].items():
-        console.print(f"{stage} runs pruned: {len(runs)}", markup=False, highlight=False)
+        console.print(f"{stage} runs {done}: {len(runs)}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- review

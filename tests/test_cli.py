@@ -383,6 +383,26 @@ def test_prune_deletes_old_plan_runs(capsys: pytest.CaptureFixture[str]) -> None
     assert "deleted" in capsys.readouterr().out
 
 
+def test_prune_dry_run_says_what_it_would_prune(capsys: pytest.CaptureFixture[str]) -> None:
+    """A dry run's table and lines say what would go: it pruned nothing."""
+    from plan_testdata import World, cfg, linked_leads
+
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    w = World(open_store(Path("data") / "recon.db"))
+    linked_leads(w, ["0"], {"jobtitle": "CEO"})
+    w.done()
+    for _ in range(2):
+        build_plan(w.db, cfg())
+    with pytest.raises(SystemExit) as exit_:
+        main(["prune", "--keep", "1", "--dry-run"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "would delete" in out and "plan runs to prune: 1" in out
+    assert "pruned" not in out
+
+
 def test_verbose_keeps_request_lines_out_of_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
