@@ -348,7 +348,7 @@ def init(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(INIT_TEMPLATE, encoding="utf-8")
     except OSError as exc:
-        raise OutputError.writing("the config", path, exc, option="PATH") from None
+        raise OutputError.writing("the config", path, exc, option="FILE") from None
     console.print(f"wrote {path}")
 
 

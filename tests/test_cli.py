@@ -494,7 +494,7 @@ def test_run_checks_its_summary_path_before_any_stage(tmp_path: Path) -> None:
 
 _WRITERS = {
     # command line before the output path, the option naming it, what the error calls it
-    "init": (["init"], "PATH", "the config"),
+    "init": (["init"], "FILE", "the config"),  # the argument `recon init --help` names
     "match-files": (["match-files", "hs.csv", "sf.csv", "--object", "companies", "--out"], "--out",
                     "the results"),
     "plan --items": (["plan", "--dry-run", "--items"], "--items", "the plan items"),
