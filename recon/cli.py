@@ -1161,7 +1161,7 @@ def apply(
 
     cfg = get_config(config)
     db = open_db(cfg)
-    if resume and not dry_run:
+    if resume:  # a dry run too: it shows what the resume would send, of the stopped apply's plan
         from .apply import unfinished_apply
         from .store import resolve_run_id
 

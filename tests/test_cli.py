@@ -576,6 +576,8 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         (["apply", "--dry-run"], "there is no plan to apply"),
         # --resume with nothing interrupted: not a new apply of the latest plan
         (["apply", "--resume", "--yes"], "there is no interrupted apply to resume"),
+        # and no dry run of a new apply either (its help: "Without one it is an error")
+        (["apply", "--resume", "--dry-run"], "there is no interrupted apply to resume"),
         (["match"], "there are no pulled records to match"),
     ]  # fmt: skip
     for args, says in cases:
