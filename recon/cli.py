@@ -1573,16 +1573,22 @@ def sandbox_serve(
         ),
     ] = None,
     host: Annotated[
-        str | None, typer.Option(metavar="HOST", help="Interface (default 127.0.0.1).")
+        str | None,
+        typer.Option(metavar="HOST", help="Interface (default: [sandbox] host, 127.0.0.1)."),
     ] = None,
     db: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="SQLite file (default data/sandbox.db).")
+        Path | None,
+        typer.Option(metavar="FILE", help="SQLite file (default: [sandbox] db, data/sandbox.db)."),
     ] = None,
     size: Annotated[
-        str | None, typer.Option(metavar="SIZE", help="Demo data: tiny, small or large.")
+        str | None,
+        typer.Option(
+            metavar="SIZE", help="Demo data: tiny, small or large (default: [sandbox] size, small)."
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(metavar="SEED", help="Demo data seed (default 0).")
+        int | None,
+        typer.Option(metavar="SEED", help="Demo data seed (default: [sandbox] seed, 0)."),
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Start from a new database.")] = False,
 ) -> None:

@@ -586,6 +586,20 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         assert done.returncode == 2 and says in said, (args, done.stderr)
 
 
+def test_sandbox_serve_help_names_the_settings_its_defaults_come_from(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--db` said "default data/sandbox.db" while a recon.toml's [sandbox] db is used (the
+    demo's says sandbox.db); --host, --size and --seed alike."""
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["sandbox", "serve", "--help"])
+    options = capsys.readouterr().out.split("Options:", 1)[1]
+    for key in ("port", "host", "db", "size", "seed"):
+        (line,) = [row for row in options.splitlines() if row.strip().startswith(f"--{key} ")]
+        assert f"[sandbox] {key}" in line, line
+
+
 def test_sandbox_config_only_for_loopback_and_config_folders_named(tmp_path: Path) -> None:
     done = run_cli("sandbox", "config", "--host", "10.1.2.3", "--port", "9999")
     assert done.returncode == 2 and "not a loopback address" in " ".join(done.stderr.split())
