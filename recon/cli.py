@@ -819,6 +819,14 @@ def eval_(
     """Score match output against truth files or review labels: precision, recall, F1."""
     from .evaluate import score_files, score_labels
 
+    if labels and (out_dir is not None or truth is not None):
+        # one of them would be ignored without a word: the table would not be what was asked
+        raise UsageError(
+            "--labels scores the store's review labels; DIR and --truth score match-files output",
+            hint="give DIR --truth TRUTH_DIR, or --labels [--run RUN_ID]",
+        )
+    if run_id is not None and not labels:
+        raise UsageError("--run names the match run of --labels", hint="add --labels")
     if labels:
         result = score_labels(open_db(get_config(config)), run_id)
     elif out_dir is None or truth is None:

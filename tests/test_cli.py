@@ -579,6 +579,9 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         # and no dry run of a new apply either (its help: "Without one it is an error")
         (["apply", "--resume", "--dry-run"], "there is no interrupted apply to resume"),
         (["match"], "there are no pulled records to match"),
+        # one way of scoring at a time: the other was ignored without a word
+        (["eval", str(tmp_path), "--truth", str(tmp_path), "--labels"], "--labels scores the"),
+        (["eval", str(tmp_path), "--truth", str(tmp_path), "--run", "m-1"], "--run names the"),
     ]  # fmt: skip
     for args, says in cases:
         done = run_cli("--config", str(conf), *args)
