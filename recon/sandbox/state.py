@@ -345,9 +345,7 @@ class SandboxState:
         self.settings = settings or SandboxSettings()
         self.lock = threading.RLock()
         try:
-            self.conn = sqlite3.connect(
-                self.db_path, check_same_thread=False, isolation_level=None
-            )
+            self.conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
         except sqlite3.OperationalError as exc:  # "unable to open database file"
             if self._held is not None:
                 self._held.close()
