@@ -275,7 +275,12 @@ def export_format(fmt: str | None, out: str | Path) -> str:
 
 
 def export(
-    db: sqlite_utils.Database, fmt: str | None, out: str | Path, *, run_id: str | None = None
+    db: sqlite_utils.Database,
+    fmt: str | None,
+    out: str | Path,
+    *,
+    run_id: str | None = None,
+    option: str = "--out",
 ) -> dict[str, Any]:
     """Write the audit (all of it, or one apply run's rows) to ``out``.
 
@@ -288,6 +293,8 @@ def export(
         out: the file to write, or a folder (an existing one, or a path ending in ``/``) to
             write ``audit-<run or all>.<format>`` into.
         run_id: an apply run (or its parent ``recon run``); None for everything.
+        option: what named ``out``, for the hint of an error (``recon run`` writes into
+            ``[store] exports_dir``: it has no ``--out``).
 
     Returns:
         ``{"path", "rows", "anchor", "format"}``, and ``long_cells`` when an xlsx cell held
@@ -323,7 +330,13 @@ def export(
     )
     path = export_path(out, f"audit-{run_id or 'all'}.{fmt}")
     split = write_table(
-        frame, fmt, path, what="the audit export", sheet="audit", meta=[("anchor", head or "")]
+        frame,
+        fmt,
+        path,
+        what="the audit export",
+        sheet="audit",
+        meta=[("anchor", head or "")],
+        option=option,
     )
     info = {"path": str(path), "rows": len(records), "anchor": head, "format": fmt}
     if split:

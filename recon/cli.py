@@ -350,7 +350,7 @@ def init(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(INIT_TEMPLATE, encoding="utf-8")
     except OSError as exc:
-        raise OutputError.writing("the config", path, exc, option="PATH") from None
+        raise OutputError.writing("the config", path, exc, option="FILE") from None
     console.print(f"wrote {path}")
 
 
@@ -823,6 +823,14 @@ def eval_(
     """Score match output against truth files or review labels: precision, recall, F1."""
     from .evaluate import score_files, score_labels
 
+    if labels and (out_dir is not None or truth is not None):
+        # one of them would be ignored without a word: the table would not be what was asked
+        raise UsageError(
+            "--labels scores the store's review labels; DIR and --truth score match-files output",
+            hint="give DIR --truth TRUTH_DIR, or --labels [--run RUN_ID]",
+        )
+    if run_id is not None and not labels:
+        raise UsageError("--run names the match run of --labels", hint="add --labels")
     if labels:
         result = score_labels(open_db(get_config(config)), run_id)
     elif out_dir is None or truth is None:
@@ -963,8 +971,9 @@ def prune(
     for name, n in result["rows"].items():
         table.add_row(name, str(n))
     console.print(table)
+    done = "to prune" if dry_run else "pruned"  # a dry run deleted nothing
     for stage, runs in result["runs"].items():
-        console.print(f"{stage} runs pruned: {len(runs)}", markup=False, highlight=False)
+        console.print(f"{stage} runs {done}: {len(runs)}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------- review
@@ -1164,7 +1173,7 @@ def apply(
 
     cfg = get_config(config)
     db = open_db(cfg)
-    if resume and not dry_run:
+    if resume:  # a dry run too: it shows what the resume would send, of the stopped apply's plan
         from .apply import unfinished_apply
         from .store import resolve_run_id
 
@@ -1576,16 +1585,22 @@ def sandbox_serve(
         ),
     ] = None,
     host: Annotated[
-        str | None, typer.Option(metavar="HOST", help="Interface (default 127.0.0.1).")
+        str | None,
+        typer.Option(metavar="HOST", help="Interface (default: [sandbox] host, 127.0.0.1)."),
     ] = None,
     db: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="SQLite file (default data/sandbox.db).")
+        Path | None,
+        typer.Option(metavar="FILE", help="SQLite file (default: [sandbox] db, data/sandbox.db)."),
     ] = None,
     size: Annotated[
-        str | None, typer.Option(metavar="SIZE", help="Demo data: tiny, small or large.")
+        str | None,
+        typer.Option(
+            metavar="SIZE", help="Demo data: tiny, small or large (default: [sandbox] size, small)."
+        ),
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(metavar="SEED", help="Demo data seed (default 0).")
+        int | None,
+        typer.Option(metavar="SEED", help="Demo data seed (default: [sandbox] seed, 0)."),
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Start from a new database.")] = False,
 ) -> None:

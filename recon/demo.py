@@ -161,7 +161,22 @@ def run_demo(
     reset: bool = False,
     say: Say = lambda _m: None,
 ) -> DemoResult:
-    """Prepare the demo and serve the review app until Ctrl-C (or until it exits)."""
+    """Prepare the demo and serve the review app until Ctrl-C (or until it exits).
+
+    Raises:
+        UsageError: ``review_port`` is taken (said before the emulators start and the pull,
+            not after them as the review app's own exit).
+    """
+    if open_review:
+        from .app import port_in_use
+
+        host = ReconConfig().review.host  # the demo's config leaves [review] host at its default
+        if port_in_use(host, review_port):
+            raise UsageError(
+                f"port {review_port} on {host} is in use (another review app?): the demo's "
+                "review app cannot serve there",
+                hint="stop it, or pass --port with a free port (or --no-review)",
+            )
     result, server = prepare_demo(
         folder, size=size, seed=seed, port=sandbox_port, reset=reset, say=say
     )

@@ -684,7 +684,7 @@ def _export(
             for fmt in formats:
                 path = out_dir / f"{stem}.{fmt}"
                 try:
-                    export(db, fmt, path, run_id=apply_run)
+                    export(db, fmt, path, run_id=apply_run, option="[store] exports_dir")
                 except Exception as exc:  # one format failing neither stops the others
                     log.warning(
                         "audit export %s failed: %s", path, exc

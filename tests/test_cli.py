@@ -383,6 +383,26 @@ def test_prune_deletes_old_plan_runs(capsys: pytest.CaptureFixture[str]) -> None
     assert "deleted" in capsys.readouterr().out
 
 
+def test_prune_dry_run_says_what_it_would_prune(capsys: pytest.CaptureFixture[str]) -> None:
+    """A dry run's table and lines say what would go: it pruned nothing."""
+    from plan_testdata import World, cfg, linked_leads
+
+    from recon.plan import build_plan
+    from recon.store import open_store
+
+    w = World(open_store(Path("data") / "recon.db"))
+    linked_leads(w, ["0"], {"jobtitle": "CEO"})
+    w.done()
+    for _ in range(2):
+        build_plan(w.db, cfg())
+    with pytest.raises(SystemExit) as exit_:
+        main(["prune", "--keep", "1", "--dry-run"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "would delete" in out and "plan runs to prune: 1" in out
+    assert "pruned" not in out
+
+
 def test_verbose_keeps_request_lines_out_of_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -474,7 +494,7 @@ def test_run_checks_its_summary_path_before_any_stage(tmp_path: Path) -> None:
 
 _WRITERS = {
     # command line before the output path, the option naming it, what the error calls it
-    "init": (["init"], "PATH", "the config"),
+    "init": (["init"], "FILE", "the config"),  # the argument `recon init --help` names
     "match-files": (["match-files", "hs.csv", "sf.csv", "--object", "companies", "--out"], "--out",
                     "the results"),
     "plan --items": (["plan", "--dry-run", "--items"], "--items", "the plan items"),
@@ -556,7 +576,12 @@ def test_options_that_contradict_their_command_are_usage_errors(tmp_path: Path) 
         (["apply", "--dry-run"], "there is no plan to apply"),
         # --resume with nothing interrupted: not a new apply of the latest plan
         (["apply", "--resume", "--yes"], "there is no interrupted apply to resume"),
+        # and no dry run of a new apply either (its help: "Without one it is an error")
+        (["apply", "--resume", "--dry-run"], "there is no interrupted apply to resume"),
         (["match"], "there are no pulled records to match"),
+        # one way of scoring at a time: the other was ignored without a word
+        (["eval", str(tmp_path), "--truth", str(tmp_path), "--labels"], "--labels scores the"),
+        (["eval", str(tmp_path), "--truth", str(tmp_path), "--run", "m-1"], "--run names the"),
     ]  # fmt: skip
     for args, says in cases:
         done = run_cli("--config", str(conf), *args)
@@ -577,6 +602,20 @@ def test_pull_of_a_mistyped_file_makes_no_store(
     err = " ".join(capsys.readouterr().err.split())
     assert exit_.value.code == 1 and f"file {missing}: no such file" in err
     assert not (tmp_path / "data").exists()
+
+
+def test_sandbox_serve_help_names_the_settings_its_defaults_come_from(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--db` said "default data/sandbox.db" while a recon.toml's [sandbox] db is used (the
+    demo's says sandbox.db); --host, --size and --seed alike."""
+    monkeypatch.setenv("COLUMNS", "200")
+    with pytest.raises(SystemExit):
+        main(["sandbox", "serve", "--help"])
+    options = capsys.readouterr().out.split("Options:", 1)[1]
+    for key in ("port", "host", "db", "size", "seed"):
+        (line,) = [row for row in options.splitlines() if row.strip().startswith(f"--{key} ")]
+        assert f"[sandbox] {key}" in line, line
 
 
 def test_sandbox_config_only_for_loopback_and_config_folders_named(tmp_path: Path) -> None:

@@ -108,3 +108,23 @@ def test_demo_data_of_another_seed_starts_a_new_store(tmp_path: Path) -> None:
 
     sandbox = load_config(tmp_path / "recon.toml").sandbox
     assert (sandbox.size, sandbox.seed) == ("tiny", 1)
+
+
+def test_a_review_port_in_use_is_said_before_the_demo_starts(tmp_path: Path) -> None:
+    """With --port taken, the demo pulled, matched and planned, printed "review app:
+    http://127.0.0.1:PORT" (something else's address), then failed: "the review app exited
+    with code 1"."""
+    import pytest
+
+    from recon.demo import run_demo
+    from recon.errors import UsageError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        said: list[str] = []
+        with pytest.raises(UsageError, match=f"port {port} on 127.0.0.1 is in use") as error:
+            run_demo(tmp_path / "demo", size="tiny", review_port=port, say=said.append)
+    assert "--port" in (error.value.hint or "")
+    assert said == [] and not (tmp_path / "demo").exists()  # no emulators, no store

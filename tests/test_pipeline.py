@@ -815,3 +815,24 @@ def test_ctrl_c_cancels_the_runs_and_says_so(sandbox: Any, run_config: Path) -> 
     rows = db.execute("select stage, status, error from runs").fetchall()
     assert rows and all(status == "cancelled" for _stage, status, _e in rows), rows
     assert all(error for _stage, _status, error in rows), rows
+
+
+def test_an_export_it_cannot_write_names_the_setting_to_change(tmp_path: Path) -> None:
+    """`recon run` writes its exports into `[store] exports_dir`; the error named `--out`, an
+    option `recon run` does not have."""
+    from recon.audit import append
+    from recon.config import load_config
+    from recon.pipeline import _export
+    from recon.store import start_run, transaction
+
+    db = open_store(":memory:")
+    run = start_run(db, "apply")
+    with transaction(db):
+        append(db, [{"run_id": run, "item_id": "i1", "after": "b", "outcome": "confirmed"}])
+    (tmp_path / "afile").write_text("in the way", encoding="utf-8")
+    cfg = load_config(None, overrides={"store": {"exports_dir": str(tmp_path / "afile")}})
+    summary: dict[str, Any] = {"apply_run_id": run}
+    _export(db, cfg, "run-1", summary, ["csv"])
+    (failed,) = summary["export_errors"]
+    assert "afile is a file, not a folder" in failed["error"]
+    assert "name another [store] exports_dir" in failed["error"] and "--out" not in failed["error"]

@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 
 __all__ = ["SIDES", "SandboxSettings", "SandboxState", "check_sandbox_file", "iso_ms"]
 
@@ -309,6 +309,10 @@ CREATE INDEX IF NOT EXISTS sandbox_truth_entity ON sandbox_truth (entity);
 """
 
 
+#: what names a sandbox's database file, for the hint of an error about it
+_DB_OPTION = "--db or [sandbox] db"
+
+
 class SandboxState:
     """One sandbox: its SQLite database, settings, faults, counters and change log.
 
@@ -329,13 +333,26 @@ class SandboxState:
         self.db_path = str(db_path)
         self._held: Any = None
         if self.db_path != ":memory:":
-            Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.db_path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file where a folder must be, a folder nobody may write
+                raise OutputError.writing(
+                    "the sandbox database", self.db_path, exc, option=_DB_OPTION
+                ) from None
             # two sandboxes on one file would overwrite each other's records, and a reset
             # would delete the file under a running one
             self._held = _hold(self.db_path)
         self.settings = settings or SandboxSettings()
         self.lock = threading.RLock()
-        self.conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        try:
+            self.conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        except sqlite3.OperationalError as exc:  # "unable to open database file"
+            if self._held is not None:
+                self._held.close()
+            raise OutputError.writing(
+                "the sandbox database", self.db_path, f"SQLite cannot create it ({exc})",
+                option=_DB_OPTION,
+            ) from None  # fmt: skip
         self.conn.row_factory = sqlite3.Row
         if self.db_path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")

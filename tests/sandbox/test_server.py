@@ -258,3 +258,24 @@ def test_a_client_hanging_up_mid_request_is_answered_quietly() -> None:
     asyncio.run(app(scope, receive, send))
     assert sent[0]["type"] == "http.response.start"
     assert sent[0]["status"] == 499
+
+
+def test_serve_on_a_database_it_cannot_create_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`recon sandbox serve --db` under a file, or where SQLite cannot create a file, ended in
+    "unexpected error: FileExistsError" (or OperationalError) and a crash log."""
+    (tmp_path / "afile").write_text("in the way", encoding="utf-8")
+    with socket.socket() as s:  # a port nothing serves on: the database is refused first
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    for db, why in (
+        (tmp_path / "afile" / "s.db", f"{tmp_path / 'afile'} is a file, not a folder"),
+        (Path("/proc/recon-sandbox.db"), "SQLite cannot create it"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            main(["sandbox", "serve", "--port", port, "--db", str(db), "--size", "tiny"])
+        err = " ".join(capsys.readouterr().err.split())
+        assert exit_.value.code == 1, err
+        assert f"error: cannot write the sandbox database {db}: {why}" in err
+        assert "another --db or [sandbox] db" in err and "unexpected" not in err
