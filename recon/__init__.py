@@ -38,6 +38,7 @@ from .errors import (
     StaleRecord,
     StoreError,
     UsageError,
+    WritesHeld,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ if TYPE_CHECKING:
     from .lock import store_lock
     from .models import Decision, Pair, Record, Tier
     from .pipeline import run_pipeline
+    from .plan import approved_items, build_plan
+    from .pull import run_pull
     from .store import open_store, store_status, transaction
 
 # everything but the errors loads on first use (pydantic, sqlite-utils with pandas,
@@ -136,6 +139,7 @@ __all__ = [
     "StoreError",
     "Tier",
     "UsageError",
+    "WritesHeld",
     "__version__",
     "approved_items",
     "audit_report",

@@ -1266,8 +1266,8 @@ def audit_verify(
     result = verify(open_db(cfg), anchor=anchor)
     if not result.ok:
         raise AuditError(
-            f"the audit chain does not verify ({len(result.problems)} problems): "
-            + "; ".join(result.problems[:5]),
+            f"the audit chain does not verify ({len(result.problems)} problem"
+            f"{'' if len(result.problems) == 1 else 's'}): " + "; ".join(result.problems[:5]),
             hint="the audit table was changed outside recon; compare with an earlier export",
         )
     console.print(

@@ -26,7 +26,9 @@ Tree::
     │   └── ReviewerConflict        exit 1  the item was decided again since it was shown
     ├── ApplyError                  exit 1  applying the plan failed as a whole
     │   ├── StaleRecord             exit 1  a CRM record changed since the decision was made
-    │   └── PartialFailure          exit 4  some records failed; the rest were applied
+    │   ├── PartialFailure          exit 4  some records failed; the rest were applied
+    │   └── WritesHeld              exit 8  a headless apply would send more than [policy]
+    │                                       max_writes: nothing was sent
     ├── AuditError                  exit 1  the audit chain does not verify, or an export cannot be made
     └── OutputError                 exit 1  a file a command writes cannot be written there (an
                                             export, match results, a summary, a config, the demo folder)

@@ -167,7 +167,7 @@ def check_sandbox_file(path: str | Path, *, doing: str) -> None:
     if p.is_dir():
         raise UsageError(
             f"{p} is a folder, not a sandbox database: refusing to {doing}",
-            hint="give the sandbox's .db file (default data/sandbox.db)",
+            hint="give the sandbox's .db file (--db, or [sandbox] db in recon.toml; default data/sandbox.db)",
         )
     if p.stat().st_size == 0:
         return
@@ -191,7 +191,7 @@ def check_sandbox_file(path: str | Path, *, doing: str) -> None:
         )
         raise UsageError(
             f"{p} is {what}, not a sandbox database: refusing to {doing}",
-            hint="give the sandbox's .db file (default data/sandbox.db), or a new path",
+            hint="give the sandbox's .db file (--db, or [sandbox] db in recon.toml; default data/sandbox.db), or a new path",
         )
 
 

@@ -1045,7 +1045,7 @@ def _canonical(
             raise _error(
                 table,
                 f"Salesforce id {rid!r} does not start with {_PREFIX[obj]}, the prefix of {obj}"
-                + (f" (it is a {other} id)" if other else ""),
+                + (f" (it is {'an' if other[:1] in 'AEIOU' else 'a'} {other} id)" if other else ""),
                 row=table.row(int(wrong["_i"][0])),
                 column=id_label,
                 hint=f"load this file with the --as that names its object{f' (salesforce:{other})' if other in ('Account', 'Contact', 'Lead') else ''}",

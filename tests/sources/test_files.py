@@ -261,6 +261,9 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
     elif case == "wrong_prefix":
         write_csv(p, [["Id", "Name"], ["001A", "Acme"], ["003B", "Ada"]])
         return p, "salesforce:Account"
+    elif case == "account_prefix_in_leads":
+        write_csv(p, [["Id", "LastName"], ["00QA", "Li"], ["001B", "Acme"]])
+        return p, "salesforce:Lead"
     elif case == "account_in_contacts":
         write_csv(
             p, [["Id", "LastName"], ["003A00000000001AAA", "L"], ["001A00000000002AAA", "Acme"]]
@@ -340,6 +343,7 @@ def _bad(tmp_path: Path, case: str) -> tuple[Path, str]:
         ("ragged_multiline", 4, None, "2 fields but the header has 3"),
         ("unknown_as", None, None, "unknown --as"),
         ("wrong_prefix", 3, "Id", "Contact id"),
+        ("account_prefix_in_leads", 3, "Id", "(it is an Account id)"),
         ("account_in_contacts", 3, "Id", "Account id, not a Contact or Lead"),
         ("unknown_object", 2, "Id", "Contact or a Lead"),
         ("salesforce_as_hubspot", 2, "ID", "is a Salesforce id"),
