@@ -12,7 +12,7 @@ from recon.config import ReconConfig
 from recon.errors import MappingError, PlanError
 from recon.mapping import resolve_mappings
 from recon.models import stable_id
-from recon.plan import build_plan, survivorship
+from recon.plan import PlanResult, build_plan, survivorship
 from recon.store import get_run, open_store
 
 # --------------------------------------------------------------------------- rules at plan level
@@ -431,6 +431,17 @@ def test_contact_linked_to_lead_and_contact_gets_one_hubspot_value() -> None:
     assert res.skipped["hubspot_write_superseded"] == 1
 
 
+def _titles(hs: str, contact: str, lead: str | None) -> PlanResult:
+    """A plan of HubSpot contact 201 linked to Contact 003A and Lead 00QA, with these titles."""
+    w = World()
+    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": hs}, email=EMAIL)
+    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": contact}, email=EMAIL)
+    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": lead}, email=EMAIL)
+    w.link("contacts", "201", "Contact", "003A")
+    w.link("contacts", "201", "Lead", "00QA", score=0.99)
+    return plan(w, cfg(create_missing=False))
+
+
 @pytest.mark.parametrize("lead_title", [None, "CEO"])
 def test_a_lead_is_not_given_the_hubspot_value_its_contact_link_replaces(
     lead_title: str | None,
@@ -438,25 +449,16 @@ def test_a_lead_is_not_given_the_hubspot_value_its_contact_link_replaces(
     """HubSpot CEO, Contact CTO: HubSpot takes CTO, and a blank Lead is not given the CEO
     this plan replaces (a Lead's writes to HubSpot never win, so it would keep it for good):
     the next plan gives it the CTO HubSpot then holds."""
-    w = World()
-    w.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": "CEO"}, email=EMAIL)
-    w.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "CTO"}, email=EMAIL)
-    w.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": lead_title}, email=EMAIL)
-    w.link("contacts", "201", "Contact", "003A")
-    w.link("contacts", "201", "Lead", "00QA", score=0.99)
-    res = plan(w, cfg(create_missing=False))
+    res = _titles("CEO", "CTO", lead_title)
     writes = [(i["system"], i["object"], i["field"], i["after"]) for i in res.items]
     assert writes == [("hubspot", "contacts", "jobtitle", "CTO")]
     assert res.skipped.get("lead_write_superseded", 0) == (1 if lead_title is None else 0)
     # applied: HubSpot holds CTO; a blank Lead takes it, a Lead with its own value keeps it
     # (prefer_salesforce_unless_blank: the Lead's value wins, and the Contact decides HubSpot)
-    w2 = World()
-    w2.snap("hubspot", "contacts", "201", {"email": EMAIL, "jobtitle": "CTO"}, email=EMAIL)
-    w2.snap("salesforce", "Contact", "003A", {"Email": EMAIL, "Title": "CTO"}, email=EMAIL)
-    w2.snap("salesforce", "Lead", "00QA", {"Email": EMAIL, "Title": lead_title}, email=EMAIL)
-    w2.link("contacts", "201", "Contact", "003A")
-    w2.link("contacts", "201", "Lead", "00QA", score=0.99)
-    again = [(i["system"], i["object"], i["field"], i["after"]) for i in plan(w2).items]
+    again = [
+        (i["system"], i["object"], i["field"], i["after"])
+        for i in _titles("CTO", "CTO", lead_title).items
+    ]
     assert again == ([("salesforce", "Lead", "Title", "CTO")] if lead_title is None else [])
 
 
