@@ -201,12 +201,7 @@ def run_pipeline(
     except ReconError as exc:
         # a store that cannot be opened fails every scheduled run until someone looks: the
         # notice says so, as for any run that does not succeed
-        summary.update(
-            status="locked" if isinstance(exc, LockedError) else "failed",
-            exit_code=int(exc.exit_code),
-            error=str(exc),
-            ended_at=now_iso(),
-        )
+        _stopped(summary, exc)
         if notify:
             from .notify import notify_run
 
@@ -275,9 +270,7 @@ def run_pipeline(
             )
             finish_run(db, parent, status=status, summary=summary, error=error)
     except LockedError as exc:
-        summary.update(
-            status="locked", exit_code=int(exc.exit_code), error=str(exc), ended_at=now_iso()
-        )
+        _stopped(summary, exc)
     holder = lock_info(db) if summary["status"] == "locked" else None
     if notify and holder and holder.get("notified_at"):
         # a schedule meeting the same long run again: one notice per holder, not per attempt
@@ -292,6 +285,16 @@ def run_pipeline(
         if holder and any(summary["notified"].values()):
             mark_notified(db, holder)
     return summary
+
+
+def _stopped(summary: dict[str, Any], exc: ReconError) -> None:
+    """``summary`` of a run stopped before its stages: the store locked or not to be opened."""
+    summary.update(
+        status="locked" if isinstance(exc, LockedError) else "failed",
+        exit_code=int(exc.exit_code),
+        error=str(exc),
+        ended_at=now_iso(),
+    )
 
 
 def _counts(stage_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
