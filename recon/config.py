@@ -435,12 +435,17 @@ class ScopeFilter(Section):
     #: HubSpot's filter groups and the connector's inclusion lists read
     group: str | None = None
 
+    @field_validator("group")
+    @classmethod
+    def _group_name(cls, value: str | None) -> str | None:
+        return None if value is None else value.strip()  # "EU " and "EU" name one group
+
     @model_validator(mode="after")
     def _known_object(self) -> ScopeFilter:
         problems = []
         if not self.field.strip():
             problems.append("field is empty; name the property or field to filter on")
-        if self.group is not None and not self.group.strip():
+        if self.group == "":
             problems.append(
                 'group is empty; name the group (e.g. group = "customers") or leave it out'
             )

@@ -53,13 +53,7 @@ from ..models import canonical_json, parse_ts
 from .crm import CallMeter, Cursor, Page, fields_added, iso_utc
 from .hs_errors import classify, header_float
 from .hs_map import CURSOR_FIELDS, KNOWN_PROPERTIES, map_company, map_contact
-from .scope import (
-    hubspot_scope,
-    hubspot_scope_groups,
-    scope_filters,
-    scope_sweep_done,
-    scope_sweep_plan,
-)
+from .scope import hubspot_scope_groups, scope_filters, scope_sweep_done, scope_sweep_plan
 
 __all__ = [
     "CURSOR_FIELDS",
@@ -465,12 +459,11 @@ class HubSpotSource:
         their own (see recon.sources.scope): every pair of a search's group and a scope's
         group is one filter group. When that is more than a search takes, only the filters
         common to every scope group are pushed; the rest stays recon's."""
-        scope = scope_filters(self.cfg, "hubspot", obj)
-        existing = set(self.properties[obj])
-        groups = hubspot_scope_groups(scope, existing)
-        if len(groups) * searched > MAX_FILTER_GROUPS:
-            common = hubspot_scope(scope.common, existing)
-            groups = [common] if common else []
+        groups = hubspot_scope_groups(
+            scope_filters(self.cfg, "hubspot", obj),
+            set(self.properties[obj]),
+            max_groups=MAX_FILTER_GROUPS // searched,
+        )
         return groups if all(len(g) <= MAX_SCOPE_FILTERS for g in groups) else []
 
     def _scope_sweep(self, obj: str, cursor: Cursor, now: datetime, first: bool) -> Iterator[Page]:

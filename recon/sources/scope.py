@@ -116,7 +116,7 @@ def scope_filters(cfg: Any, source: str, obj: str) -> Scope:
             if f.group is None:
                 common.append(cond)
             else:
-                groups.setdefault(f.group.strip(), []).append(cond)
+                groups.setdefault(f.group, []).append(cond)
     return Scope(common, list(groups.values()))
 
 
@@ -139,10 +139,8 @@ def scope_holds(filters: Iterable[ScopeFilter], holds: Callable[[ScopeFilter], b
         if f.group is None:
             if not holds(f):
                 return False
-        else:
-            name = f.group.strip()
-            if groups.get(name, True):
-                groups[name] = holds(f)
+        elif groups.get(f.group, True):
+            groups[f.group] = holds(f)
     return not groups or any(groups.values())
 
 
@@ -279,12 +277,14 @@ def _soql_condition(cond: Condition, types: dict[str, str]) -> str | None:
     return None
 
 
-def hubspot_scope_groups(scope: Scope, existing: set[str]) -> list[list[dict[str, Any]]]:
+def hubspot_scope_groups(
+    scope: Scope, existing: set[str], max_groups: int | None = None
+) -> list[list[dict[str, Any]]]:
     """HubSpot search filter groups for a :class:`Scope` (one per group, each with the
     common filters; one, or none, without groups): what search can express.
 
-    A group none of whose conditions search can express leaves the OR to recon (the common
-    filters alone are pushed).
+    A group none of whose conditions search can express, or more than ``max_groups``
+    groups, leaves the OR to recon (the common filters alone are pushed).
 
     Examples:
         >>> hubspot_scope_groups(Scope([("email", "has_value", None)], [[("a", "eq", "x")],
@@ -295,13 +295,16 @@ def hubspot_scope_groups(scope: Scope, existing: set[str]) -> list[list[dict[str
           {'propertyName': 'b', 'operator': 'EQ', 'value': 'y'}]]
     """
     common = hubspot_scope(scope.common, existing)
-    alternatives = []
+    alternatives: list[list[dict[str, Any]]] = []
     for group in scope.groups:
         pushed = hubspot_scope(group, existing)
-        if not pushed:
-            return [common] if common else []
+        if not pushed:  # this group lets in what search cannot tell: the OR stays recon's
+            alternatives = []
+            break
         alternatives.append([*common, *pushed])
-    return alternatives or ([common] if common else [])
+    if alternatives and (max_groups is None or len(alternatives) <= max_groups):
+        return alternatives
+    return [common] if common else []
 
 
 def hubspot_scope(filters: Sequence[Condition], existing: set[str]) -> list[dict[str, Any]]:
