@@ -50,7 +50,7 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -60,6 +60,7 @@ import sqlite_utils
 
 from .errors import UsageError
 from .models import REFUSING_LABELS, stable_id
+from .plan_item import Item
 from .plan_values import for_hubspot, for_salesforce, is_blank, is_opt_out, norm, opted_out
 
 T = TypeVar("T")
@@ -108,7 +109,7 @@ class PlanResult:
     counts: list[dict[str, Any]] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[tuple[str, str]] = field(default_factory=list)
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[Item] = field(default_factory=list)
     seconds: float = 0.0
     #: approved links the match run no longer proposes that the plan kept (their pair ids)
     pinned_links: list[str] = field(default_factory=list)
@@ -139,7 +140,7 @@ class PlanResult:
         }
 
 
-def plan_counts(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def plan_counts(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Items per (action, object, system, status), sorted.
 
     Examples:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import compress, repeat
 from operator import eq, itemgetter
 from typing import Any
@@ -20,6 +20,7 @@ import numpy as np
 
 from .mapping import FieldMap, MappingCheck, allowed, decide, same_second
 from .plan_create import plan_associations, plan_creates
+from .plan_item import FieldWrite, Item
 from .plan_links import contact_decides, diff_pairs, diff_plan, plan_links
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
@@ -68,15 +69,15 @@ class Planner:
         self.maps: dict[tuple[str, str], list[FieldMap]] = {}
         for m in chk.mappings:
             self.maps.setdefault((m.object, m.salesforce_object), []).append(m)
-        self.items: dict[str, dict[str, Any]] = {}
+        self.items: dict[str, Item] = {}
         self.skipped: Counter[str] = Counter()
         for what, n in view.rejected.items():  # rejected by a reviewer: left out of the plan
             if n:
                 self.skipped[f"{what[:-1]}_rejected"] += n
         if view.approved_elsewhere:  # an approved link whose record this run links elsewhere
             self.skipped["approved_link_elsewhere"] += view.approved_elsewhere
-        # (object, record id, property) -> (rank, item): one HubSpot write per property
-        self.hs_writes: dict[tuple[str, str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        # (object, record id, property) -> (rank, item, its id): one HubSpot write per property
+        self.hs_writes: dict[tuple[str, str, str], tuple[tuple[Any, ...], Item, str]] = {}
         # (HubSpot contact, property) -> item ids of writes onto its linked Leads
         self.lead_writes: dict[tuple[str, str], list[str]] = {}
         # link indexes (all links, even when sampling: creates must not duplicate linked records)
@@ -145,13 +146,13 @@ class Planner:
                 out.append(r)
         return out
 
-    def add(self, item: dict[str, Any]) -> str:
+    def add(self, item: Item) -> str:
         """Add one item (first one wins on an id collision); its id."""
         self.add_all((item,))
         iid: str = item["item_id"]
         return iid
 
-    def add_all(self, items: Iterable[dict[str, Any]]) -> None:
+    def add_all(self, items: Iterable[Item]) -> None:
         """Add items in order (the first of an id wins; later ones count as ``duplicate_item``)."""
         have, skipped = self.items, self.skipped
         for item in items:
@@ -485,40 +486,43 @@ class Planner:
                 return
             if proposal is not None and not opted_out(hn if proposal == "hubspot" else sn):
                 proposal = None  # no policy clears one: a person chooses
-        reason = {
-            "rule": fm.rule,
-            "why": why,
-            "direction": direction,
-            "score": link["score"],
-            "tier": link["tier"],
-            "mapping": fm.key,
-            "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values compared
-        }
         if code == "review":
+            reason = {
+                "rule": fm.rule,
+                "why": why,
+                "direction": direction,
+                "score": link["score"],
+                "tier": link["tier"],
+                "mapping": fm.key,
+                "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values
+            }
             self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason, proposal)
-        elif code == "to_salesforce":
+            return
+        # the reason of a write ({"rule", "why", "direction", "score", "tier", "mapping",
+        # "values"}) is kept as its parts: FieldWrite builds it when read
+        if code == "to_salesforce":
             # text is written as compared; other kinds are converted (options, owners, numbers)
             after, problem = (hn, None) if kind in TEXT_KINDS else self.to_sf(fm, hn)
-            if problem:
-                self.skipped[problem] += 1
-            else:
-                self.update(
-                    link,
-                    "salesforce",
-                    link["sf_object"],
-                    sf,
-                    fm.salesforce,
-                    sf_raw,
-                    after,
-                    fm,
-                    reason,
-                )
+            system, target, rec, fname, before = (
+                "salesforce",
+                link["sf_object"],
+                sf,
+                fm.salesforce,
+                sf_raw,
+            )
         else:
             after, problem = (sn, None) if kind in TEXT_KINDS else self.to_hs(fm, sn)
-            if problem:
-                self.skipped[problem] += 1
-            else:
-                self.update(link, "hubspot", obj, hs, fm.hubspot, hs_raw, after, fm, reason)
+            system, target, rec, fname, before = "hubspot", obj, hs, fm.hubspot, hs_raw
+        if problem:
+            self.skipped[problem] += 1
+            return
+        rid = rec.record_id
+        iid = fast_stable_id("update", system, target, rid, fname, pair_id)
+        write = FieldWrite(
+            iid, "owner" if kind == "owner" else "update", system, target, rid, fname, before,
+            after, rec.snapshot_time, SEQ["update"], link, fm, why, direction, hs_raw, sf_raw,
+        )  # fmt: skip
+        self._keep_write(link, system, obj, rid, fm, iid, write)
 
     def update(
         self,
@@ -533,10 +537,12 @@ class Planner:
         reason: dict[str, Any],
         seq: int | None = None,
     ) -> None:
-        """Plan one field write onto a linked record."""
+        """Plan one field write onto a linked record, with its own ``reason`` (derived values:
+        plain mappings' writes are made by :meth:`diff_field`)."""
         pair_id = link["pair_id"]
+        iid = fast_stable_id("update", system, obj, rec.record_id, fname, pair_id)
         item = self.item(
-            fast_stable_id("update", system, obj, rec.record_id, fname, pair_id),
+            iid,
             "owner" if fm.kind == "owner" else "update",
             system,
             obj,
@@ -551,25 +557,42 @@ class Planner:
             {("properties" if system == "hubspot" else "fields"): {fname: after}},
             seq or SEQ["update"],
         )
+        self._keep_write(link, system, link["object"], rec.record_id, fm, iid, item)
+
+    def _keep_write(
+        self,
+        link: dict[str, Any],
+        system: str,
+        obj: str,
+        record_id: str,
+        fm: FieldMap,
+        iid: str,
+        item: Item,
+    ) -> None:
+        """Keep a field write: a Salesforce one at once, a HubSpot one per (record,
+        property) until :func:`~recon.plan_links.add_hubspot_writes` adds the winners."""
         if system != "hubspot":
-            self.add(item)
+            if iid in self.items:
+                self.skipped["duplicate_item"] += 1
+                return
+            self.items[iid] = item
             if link["sf_object"] == "Lead":
                 # the HubSpot value it copies may be one the contact's Contact link replaces
                 # (see recon.plan_links.add_hubspot_writes)
-                self.lead_writes.setdefault((link["hs_id"], fm.hubspot), []).append(item["item_id"])
+                self.lead_writes.setdefault((link["hs_id"], fm.hubspot), []).append(iid)
             return
         # a HubSpot contact linked to a Lead and a Contact gets one value: the Contact's wins
-        rank = (link["sf_object"] == "Contact", link["score"] or 0.0, pair_id)
+        rank = (link["sf_object"] == "Contact", link["score"] or 0.0, link["pair_id"])
         key = (
             obj,
-            rec.record_id,
-            fname,
+            record_id,
+            fm.hubspot,
         )  # ids are per object: a company and a contact may share one
         prev = self.hs_writes.get(key)
         if prev is None or rank > prev[0]:
             if prev is not None:
                 self.skipped["hubspot_write_superseded"] += 1
-            self.hs_writes[key] = (rank, item)
+            self.hs_writes[key] = (rank, item, iid)
         else:
             self.skipped["hubspot_write_superseded"] += 1
 
@@ -658,7 +681,7 @@ class Planner:
 
     # ------------------------------------------------------------------ all
 
-    def compute(self) -> list[dict[str, Any]]:
+    def compute(self) -> list[Item]:
         """Compute every item; return them in the order they were made (see :func:`run_order`)."""
         plan_merges(self)
         plan_creates(self)
@@ -669,14 +692,14 @@ class Planner:
             self.undone_held = hold_undone(items, self.view.undone, self.view.dropped)
         return items
 
-    def run(self) -> list[dict[str, Any]]:
+    def run(self) -> list[Item]:
         """Compute every item; return them sorted by (seq, item_id)."""
         items = self.compute()
         return list(map(items.__getitem__, run_order(items)))
 
 
 def hold_undone(
-    items: list[dict[str, Any]],
+    items: list[Item],
     undone: dict[tuple[str, str, str, str], dict[str, str]],
     dropped: dict[tuple[str, str, str, str], dict[str, str]] | None = None,
 ) -> int:
@@ -730,7 +753,7 @@ def hold_undone(
     return held
 
 
-def written_values(item: dict[str, Any]) -> dict[str, Any]:
+def written_values(item: Mapping[str, Any]) -> dict[str, Any]:
     """Field -> value a plan item (or a journal item) writes: its properties or fields, and
     a Salesforce association's ``AccountId`` (an update like any other).
 
@@ -770,7 +793,7 @@ def _proposed(payload: dict[str, Any], side: str | None) -> dict[str, Any] | Non
     return {"side": side, "value": payload[side]["value"]}
 
 
-def run_order(items: list[dict[str, Any]]) -> list[int]:
+def run_order(items: Sequence[Mapping[str, Any]]) -> list[int]:
     """Positions of ``items`` in run order: by (seq, item_id).
 
     Examples:

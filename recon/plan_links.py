@@ -124,26 +124,29 @@ def add_hubspot_writes(p: Planner) -> None:
     (``lead_write_superseded``).
     """
     decided = p.decided_by_contact()
-    for (obj, rid, fname), (rank, item) in p.hs_writes.items():
-        if obj == "contacts" and rank[0]:
-            # the Contact link replaces this HubSpot value: a linked Lead given the value it
-            # replaces would stay behind for good (its own writes to HubSpot never win); the
-            # next plan gives the Lead what HubSpot then holds
-            for iid in p.lead_writes.pop((rid, fname), ()):
-                if p.items.pop(iid, None) is not None:
-                    p.skipped["lead_write_superseded"] += 1
-        if (
-            obj == "contacts"
-            and not rank[0]
-            and fname in decided.get(rid, ())
-            # a Lead's opt-out still reaches HubSpot: consent is only ever set
-            and not (is_opt_out(fname) and opted_out(item["after"]))
-        ):
-            # a HubSpot contact linked to a Salesforce Contact takes that Contact's value, even
-            # when it equals HubSpot's (no write planned): a linked Lead's value never wins
-            p.skipped["hubspot_write_superseded"] += 1
-            continue
-        p.add(item)
+    items, skipped = p.items, p.skipped
+    for (obj, rid, fname), (rank, item, iid) in p.hs_writes.items():
+        if obj == "contacts":
+            if rank[0]:
+                # the Contact link replaces this HubSpot value: a linked Lead given the value
+                # it replaces would stay behind for good (its own writes to HubSpot never
+                # win); the next plan gives the Lead what HubSpot then holds
+                for lead_iid in p.lead_writes.pop((rid, fname), ()):
+                    if items.pop(lead_iid, None) is not None:
+                        skipped["lead_write_superseded"] += 1
+            elif fname in decided.get(rid, ()) and not (
+                # a Lead's opt-out still reaches HubSpot: consent is only ever set
+                is_opt_out(fname) and opted_out(item["after"])
+            ):
+                # a HubSpot contact linked to a Salesforce Contact takes that Contact's value,
+                # even when it equals HubSpot's (no write planned): a linked Lead's value
+                # never wins
+                skipped["hubspot_write_superseded"] += 1
+                continue
+        if iid in items:  # Planner.add, inlined (a call per write is measurable)
+            skipped["duplicate_item"] += 1
+        else:
+            items[iid] = item
 
 
 def contact_decides(p: Planner) -> dict[str, frozenset[str]]:

@@ -18,6 +18,7 @@ from .errors import NoMatchRun, PlanError, UsageError
 from .mapping import resolve_mappings
 from .plan import PlanResult, gc_paused, plan_counts
 from .plan_build import Planner, run_order
+from .plan_item import FieldWrite, Item, write_row
 from .plan_load import load_view
 from .store import FINISHED, UNDO_PLAN, finish_run, resolve_run_id, start_run, transaction
 
@@ -199,15 +200,17 @@ def written_since_pull(
     ]
 
 
-def _rows(run_id: str, items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _rows(run_id: str, items: list[Item]) -> list[tuple[Any, ...]]:
     """``plan_items`` rows of ``items`` (JSON columns encoded)."""
     # the JSON columns are encoded inline (one call per value, no helper): for ~1.4M values
-    # the helper's call overhead alone was a second
+    # the helper's call overhead alone was a second; field writes encode their parts
     dumps = orjson.dumps
     rows: list[tuple[Any, ...]]
     try:
         rows = [
-            (
+            write_row(run_id, i)
+            if type(i) is FieldWrite
+            else (
                 run_id,
                 i["item_id"],
                 i["action"],
@@ -367,7 +370,7 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _preview(items: list[dict[str, Any]], limit: int) -> list[str]:
+def _preview(items: list[Item], limit: int) -> list[str]:
     """The first ``limit`` items, one line each: order, target, what changes, status and why.
 
     Examples:
