@@ -61,7 +61,15 @@ import sqlite_utils
 from .errors import UsageError
 from .models import REFUSING_LABELS, stable_id
 from .plan_item import Item
-from .plan_values import for_hubspot, for_salesforce, is_blank, is_opt_out, norm, opted_out
+from .plan_values import (
+    for_hubspot,
+    for_salesforce,
+    is_blank,
+    is_opt_out,
+    map_option,
+    norm,
+    opted_out,
+)
 
 T = TypeVar("T")
 
@@ -425,6 +433,50 @@ def proposed_choice(after: Any) -> dict[str, Any] | None:
     return {"value": after, "source": "plan"}
 
 
+def _option_sides(payload: dict[str, Any], kind: str, value: Any) -> dict[str, Any]:
+    """A typed-in value (normalised) as each side writes it: an option value of one side
+    (in any case) is mapped to the other's through the conflict's ``options`` (HubSpot ->
+    Salesforce, as the mapping maps them); anything else is written as typed on both.
+
+    ``space``: the side whose option the value named (None: neither).
+
+    Examples:
+        >>> p = {"options": {"NEW": "Open"}, "sf_options": ["Open", "Closed"]}
+        >>> _option_sides(p, "enum", "new")
+        {'hubspot': 'NEW', 'salesforce': 'Open', 'space': 'hubspot'}
+        >>> _option_sides(p, "enum", "Open")["hubspot"], _option_sides(p, "enum", "Other")
+        ('NEW', {'hubspot': 'Other', 'salesforce': 'Other', 'space': None})
+        >>> _option_sides(p, "multi", ("new",))
+        {'hubspot': ('NEW',), 'salesforce': ('Open',), 'space': 'hubspot'}
+    """
+    options = payload.get("options") or {}
+    plain = {"hubspot": value, "salesforce": value, "space": None}
+    if kind not in ("enum", "multi") or value is None or not isinstance(options, dict):
+        return plain
+    vals = value if isinstance(value, tuple) else (value,)
+    hs_known = {str(v).casefold(): str(v) for v in [*options, *(payload.get("hs_options") or ())]}
+    sf_known = {
+        str(v).casefold(): str(v) for v in [*options.values(), *(payload.get("sf_options") or ())]
+    }
+
+    def spelt(table: dict[str, str]) -> Any:  # each value as the side spells its option
+        got = tuple(sorted({table[str(v).casefold()] for v in vals}))
+        return got if isinstance(value, tuple) else got[0]
+
+    if options and all(str(v).casefold() in hs_known for v in vals):
+        hs_value = spelt(hs_known)
+        return {
+            "hubspot": hs_value,
+            "salesforce": map_option(hs_value, options),
+            "space": "hubspot",
+        }
+    if options and all(str(v).casefold() in sf_known for v in vals):
+        sf_value = spelt(sf_known)
+        hs_value = map_option(sf_value, options, reverse=True)
+        return {"hubspot": hs_value, "salesforce": sf_value, "space": "salesforce"}
+    return plain
+
+
 def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
     """Turn an approved conflict into the update items its chosen value needs."""
     p = item["payload"]
@@ -440,10 +492,18 @@ def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
         value = choice.get("value") if isinstance(choice, dict) else choice
         if kind == "owner" or is_blank(value):
             return []  # owners are chosen by side; a blank choice never blanks a record
-        n = norm(kind, value)
+        sides = _option_sides(p, kind, norm(kind, value))
         for system, target in (("hubspot", hs), ("salesforce", sf)):
-            if norm(kind, target.get("value")) == n:
+            n = sides[system]
+            current = norm(kind, target.get("value"))
+            if current == n:
                 continue
+            if (
+                system == "hubspot"
+                and sides["space"] == "salesforce"
+                and map_option(current, p["options"]) == sides["salesforce"]
+            ):
+                continue  # HubSpot's option already is the chosen Salesforce value
             after = (
                 for_hubspot(kind, n)
                 if system == "hubspot"

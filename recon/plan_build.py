@@ -637,7 +637,7 @@ class Planner:
         iid = self.conflict_id(pair_id, fm, hs_raw, sf_raw)
         as_sf = self.to_sf(fm, hn)[0] if hn is not None else None
         as_hs = self.to_hs(fm, sn)[0] if sn is not None else None
-        payload = {
+        payload: dict[str, Any] = {
             "kind": fm.kind,
             "sf_type": fm.sf_type,
             "hubspot": {
@@ -659,6 +659,15 @@ class Planner:
                 "writable": fm.to_salesforce and direction in _WRITES_SF,
             },
         }
+        if fm.kind in ("enum", "multi"):
+            # a value a reviewer types in is an option of one side: the other side's is
+            # mapped from it (plan._option_sides)
+            if fm.options:
+                payload["options"] = dict(fm.options)
+            if fm.hs_options is not None:
+                payload["hs_options"] = sorted(fm.hs_options)
+            if fm.sf_options is not None:
+                payload["sf_options"] = sorted(fm.sf_options)
         self.add(
             self.item(
                 iid,

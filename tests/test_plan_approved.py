@@ -107,6 +107,41 @@ def test_conflict_choice_becomes_updates(choice: Any, writes: set[tuple[str, str
         assert i["action"] == "update" and i["link_item_id"] == ids["link"]
 
 
+@pytest.mark.parametrize(
+    ("typed", "writes"),
+    [
+        # a HubSpot option, in any case: Salesforce gets the picklist value it maps to
+        ("new", {("hubspot", "hs_lead_status", "NEW"), ("salesforce", "Status", "Open - Not Contacted")}),
+        # a Salesforce picklist value: HubSpot's CONNECTED already is it (no HubSpot write)
+        ("working - contacted", {("salesforce", "Status", "Working - Contacted")}),
+        ("Closed - Converted", {("hubspot", "hs_lead_status", "OPEN_DEAL"),
+                                ("salesforce", "Status", "Closed - Converted")}),
+        # neither side's option: written as typed (the CRM's validation answers)
+        ("Maybe", {("hubspot", "hs_lead_status", "Maybe"), ("salesforce", "Status", "Maybe")}),
+    ],
+)  # fmt: skip
+def test_a_typed_in_option_is_mapped_to_each_side(
+    typed: str, writes: set[tuple[str, str, str]]
+) -> None:
+    """A value typed for an option conflict was written as typed to both CRMs: HubSpot's
+    option name landed in Salesforce's picklist (and the other way round)."""
+    w = World()
+    hs = {"email": EMAIL, "hs_lead_status": "CONNECTED"}
+    w.snap("hubspot", "contacts", "201", hs, email=EMAIL)
+    sf = {"Email": EMAIL, "Status": "Closed - Not Converted"}
+    w.snap("salesforce", "Lead", "00QA", sf, email=EMAIL)
+    link = w.link("contacts", "201", "Lead", "00QA")
+    w.done()
+    res = build_plan(w.db, cfg(rules={"contacts.hs_lead_status": "review"}))
+    (conflict,) = by(res.items, action="conflict")
+    assert conflict["payload"]["options"]["NEW"] == "Open - Not Contacted"
+    w.decide(link, "link", "match")
+    w.decide(conflict["item_id"], "conflict_value", "approve", {"value": typed})
+    assert res.run_id is not None
+    got = [i for i in approved_items(w.db, res.run_id) if i.get("conflict_item_id")]
+    assert {(i["system"], i["field"], i["after"]) for i in got} == writes
+
+
 def test_a_chosen_value_is_credited_to_the_reviewer_who_chose_it() -> None:
     """The audit said the writes of a conflict's chosen value were decided by whoever
     approved the link (a bulk approval hours before), not by the reviewer who chose it."""
