@@ -85,7 +85,7 @@ class Planner:
         self.company_of_account: dict[str, tuple[str, str]] = {}  # SF Account -> (HS company, pair)
         self.account_of_company: dict[str, tuple[str, str]] = {}  # HS company -> (SF Account, pair)
         self.norm_links: list[dict[str, Any]] = []
-        self.sampled_links: list[dict[str, Any]] = []
+        self.sampled_links: list[dict[str, Any]] = []  # the links compared (a sample: its own)
         # (object, Salesforce object) -> resolved (link, HubSpot record, Salesforce record)
         self.link_groups: dict[tuple[str, str], list[tuple[dict[str, Any], Rec, Rec]]] = {}
         self.account_create: dict[str, str] = {}  # SF Account -> item creating its HS company

@@ -15,6 +15,7 @@ of objects, so the plan is the one a pass in link order gives.
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import compress, repeat
 from operator import ne
 from typing import TYPE_CHECKING, Any
@@ -80,10 +81,15 @@ def plan_links(p: Planner) -> None:
     unwritable-value samples) is per mapping, hence per pair of objects: the result is
     that of link order.
     """
-    p.sampled_links = p._sampled(p.norm_links, key=lambda r: r["object"])
     groups = p.link_groups = {}
     synced: dict[tuple[str, str | None], bool] = {}  # per pair of objects, asked once
-    for link in p.sampled_links:
+    # a sample takes the first N links per object that can be planned: a link skipped here
+    # (an object out of the sync, a record missing or archived) leaves its place to the next
+    taken: Counter[str] = Counter()
+    sample, sampled = p.sample, []
+    for link in p.norm_links:
+        if sample is not None and taken[link["object"]] >= sample:
+            continue
         objs = (link["object"], link["sf_object"])
         if (ok := synced.get(objs)) is None:
             ok = synced[objs] = p.cfg.syncs("hubspot", objs[0]) and (
@@ -96,7 +102,10 @@ def plan_links(p: Planner) -> None:
             continue
         both = linked_records(p, link)
         if both is not None:
+            taken[link["object"]] += 1
+            sampled.append(link)
             groups.setdefault((link["object"], link["sf_object"]), []).append((link, *both))
+    p.sampled_links = sampled
     later = {
         (obj, sf_obj)
         for (obj, sf_obj), maps in p.maps.items()

@@ -784,6 +784,24 @@ def test_sample_limits_links_and_creates() -> None:
     assert len(by(res.items, action="create")) == 1
 
 
+def test_a_sample_takes_links_that_can_be_planned() -> None:
+    """A sampled link whose record was archived (or missing, or out of the sync) took one of
+    the N places: `--sample 2` planned one link."""
+    w = _world_for_stability()
+    links = sorted(r["pair_id"] for r in w.db.query("select pair_id from pairs"))
+    # archive the HubSpot end of whichever link the sample takes first
+    res = plan(w, cfg(), sample=1, dry_run=True)
+    (first,) = {i["link_item_id"] for i in res.items if i["link_item_id"]}
+    (hs_id,) = [
+        r["record_id_l"] for r in w.db.query("select * from pairs where pair_id = ?", [first])
+    ]
+    w.db["snapshots"].update(("hubspot", "contacts", hs_id), {"archived": 1})
+    res = plan(w, cfg(), sample=2, dry_run=True)
+    planned = {i["link_item_id"] for i in res.items if i["link_item_id"]}
+    assert len(planned) == 2 and first not in planned and planned <= set(links)
+    assert res.skipped["archived"] == 1
+
+
 def test_a_sample_of_creates_counts_only_records_created() -> None:
     w = World()
     # the first unlinked contacts (by id) exist in Salesforce already: skipped, not sampled
