@@ -900,7 +900,7 @@ def plan(
             min=1,
             metavar="N",
             help="Plan for at most N links and clusters per object, and N creates from each "
-            "source object (records skipped before a create do not count).",
+            "source object (links and records skipped along the way do not count).",
         ),
     ] = None,
     items_out: Annotated[
