@@ -60,7 +60,7 @@ import sqlite_utils
 
 from .errors import UsageError
 from .models import REFUSING_LABELS, stable_id
-from .plan_item import Item
+from .plan_item import FieldWrite, Item
 from .plan_values import (
     for_hubspot,
     for_salesforce,
@@ -155,8 +155,11 @@ def plan_counts(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         >>> plan_counts([{"action": "update", "object": "Lead", "system": "salesforce", "status": "proposed"}])
         [{'action': 'update', 'object': 'Lead', 'system': 'salesforce', 'status': 'proposed', 'items': 1}]
     """
+    get = itemgetter("action", "object", "system", "status")
     c: Counter[tuple[str, str, str, str]] = Counter(
-        map(itemgetter("action", "object", "system", "status"), items)
+        # a field write's attributes read directly (its mapping protocol is a call per key)
+        (i.action, i.object, i.system, i.status) if type(i) is FieldWrite else get(i)
+        for i in items
     )
     return [
         {"action": a, "object": o, "system": s, "status": st, "items": n}

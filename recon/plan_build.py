@@ -814,7 +814,16 @@ def run_order(items: Sequence[Mapping[str, Any]]) -> list[int]:
     # Python does (ids hold no NUL, the one character its fixed-width text drops)
     if not items:
         return []
-    ids = np.array(list(map(itemgetter("item_id"), items)), dtype=np.str_)
-    seqs = np.fromiter(map(itemgetter("seq"), items), dtype=np.int64, count=len(items))
+    # (a field write's attributes read directly: its mapping protocol is a call per key)
+    fw = FieldWrite
+    ids = np.array(
+        [i.item_id if type(i) is fw else i["item_id"] for i in items],  # type: ignore[attr-defined]
+        dtype=np.str_,
+    )
+    seqs = np.fromiter(
+        [i.seq if type(i) is fw else i["seq"] for i in items],  # type: ignore[attr-defined]
+        dtype=np.int64,
+        count=len(items),
+    )
     order: list[int] = np.lexsort((ids, seqs)).tolist()
     return order
