@@ -61,13 +61,23 @@ def _ts(value: str | None) -> float | None:
 
 
 def _association_counts(p: Planner) -> Counter[tuple[str, str]]:
+    """Related records per record (``most_associated``): a record archived in the store is
+    none (an association to a record the store does not hold still counts)."""
     counts: Counter[tuple[str, str]] = Counter()
+    records = p.view.records
+    hs_contacts = records.get(("hubspot", "contacts"), {})
+    hs_companies = records.get(("hubspot", "companies"), {})
     for contact, companies in p.view.hs_company_of.items():
-        counts[("hubspot", contact)] += len(companies)
-        for c in companies:
+        if (rec := hs_contacts.get(contact)) is not None and rec.archived:
+            continue
+        live = [c for c in companies if (co := hs_companies.get(c)) is None or not co.archived]
+        counts[("hubspot", contact)] += len(live)
+        for c in live:
             counts[("hubspot", c)] += 1
     for obj in ("Contact", "Lead"):
-        for rid, rec in p.view.records.get(("salesforce", obj), {}).items():
+        for rid, rec in records.get(("salesforce", obj), {}).items():
+            if rec.archived:
+                continue
             if rec.account_id:
                 counts[("salesforce", str(rec.account_id))] += 1
                 counts[("salesforce", rid)] += 1

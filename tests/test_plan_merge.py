@@ -120,6 +120,18 @@ def test_a_copy_marked_stale_is_never_the_master_while_a_live_record_is_left(
     assert item["reason"]["stale_copies"] == [stale]
 
 
+def test_most_associated_leaves_archived_records_out() -> None:
+    """B's two contacts were archived: they made B the master by association count."""
+    w = World()
+    company_cluster(w)  # B has contacts c1 and c2, A has c0
+    for rid in ("c1", "c2"):
+        w.snap("hubspot", "contacts", rid, {"email": f"{rid}@x.com"}, archived=1)
+    w.snap("hubspot", "contacts", "c0", {"email": "c0@x.com"})
+    w.done()
+    (item,) = by(build_plan(w.db, cfg(master_rule="most_associated")).items, action="merge")
+    assert item["payload"]["master"] == "A"
+
+
 def test_every_master_rule_is_tested() -> None:
     assert set(MASTER_RULES) == {
         "oldest",
