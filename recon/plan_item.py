@@ -140,16 +140,7 @@ class FieldWrite(MutableMapping[str, Any]):
             return {
                 ("properties" if self.system == "hubspot" else "fields"): {self.field: self.after}
             }
-        link = self.link
-        return {
-            "rule": self.fm.rule,
-            "why": self.why,
-            "direction": self.direction,
-            "score": link["score"],
-            "tier": link["tier"],
-            "mapping": self.fm.key,
-            "values": {"hubspot": self.hs_raw, "salesforce": self.sf_raw},
-        }
+        return _reason(self)
 
     # ------------------------------------------------------------------ mapping protocol
 
@@ -186,6 +177,20 @@ class FieldWrite(MutableMapping[str, Any]):
         return f"FieldWrite({dict(self)!r})"
 
 
+def _reason(w: FieldWrite) -> dict[str, Any]:
+    """A field write's ``reason``, as :meth:`recon.plan_build.Planner.diff_field` gives it."""
+    fm, link = w.fm, w.link
+    return {
+        "rule": fm.rule,
+        "why": w.why,
+        "direction": w.direction,
+        "score": link["score"],
+        "tier": link["tier"],
+        "mapping": fm.key,
+        "values": {"hubspot": w.hs_raw, "salesforce": w.sf_raw},  # the snapshot values compared
+    }
+
+
 _dumps = orjson.dumps
 
 
@@ -212,16 +217,7 @@ def write_row(run_id: str, w: FieldWrite) -> tuple[Any, ...]:
         link = w.link
         link_id = link["pair_id"]
         requires = [link_id]
-        fm = w.fm
-        reason = {
-            "rule": fm.rule,
-            "why": w.why,
-            "direction": w.direction,
-            "score": link["score"],
-            "tier": link["tier"],
-            "mapping": fm.key,
-            "values": {"hubspot": w.hs_raw, "salesforce": w.sf_raw},
-        }
+        reason = _reason(w)
         payload = {("properties" if w.system == "hubspot" else "fields"): {w.field: w.after}}
     before, after = w.before, w.after
     return (

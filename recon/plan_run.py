@@ -18,7 +18,7 @@ from .errors import NoMatchRun, PlanError, UsageError
 from .mapping import resolve_mappings
 from .plan import PlanResult, gc_paused, plan_counts
 from .plan_build import Planner, run_order
-from .plan_item import FieldWrite, Item, write_row
+from .plan_item import ITEM_KEYS, FieldWrite, Item, write_row
 from .plan_load import load_view
 from .store import FINISHED, UNDO_PLAN, finish_run, resolve_run_id, start_run, transaction
 
@@ -29,24 +29,7 @@ log = logging.getLogger(__name__)
 #: rows encoded and inserted at a time (the encoded rows of a whole plan are never held at once)
 _INSERT_CHUNK = 50_000
 _JSON_COLS = frozenset({"before", "after", "requires", "reason", "payload"})
-_INSERT_COLS = (
-    "run_id",
-    "item_id",
-    "action",
-    "system",
-    "object",
-    "record_id",
-    "field",
-    "before",
-    "after",
-    "snapshot_modified_at",
-    "link_item_id",
-    "requires",
-    "reason",
-    "status",
-    "seq",
-    "payload",
-)
+_INSERT_COLS = ("run_id", *ITEM_KEYS)
 
 
 @gc_paused
