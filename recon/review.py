@@ -75,6 +75,7 @@ from .review_queue import (
     ensure_queue,
     ensure_search,
     queue,
+    queue_count,
     score_histogram,
     score_range,
     thresholds,
@@ -547,10 +548,7 @@ def count_bulk(
         >>> count_bulk(open_store(":memory:"), tier="auto")
         0
     """
-    where, params = _bulk_ready(db, filt, tier)
-    return int(
-        db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
-    )
+    return queue_count(db, *_bulk_ready(db, filt, tier))
 
 
 @dataclass(frozen=True)

@@ -453,8 +453,7 @@ def queue(
     if filt.text and filt.text.strip():
         ensure_search(db)
     start = max(page, 0) * page_size
-    where, params = filt.where()
-    total = db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
+    total = queue_count(db, *filt.where())
     if filt.status != "undecided":
         return QueuePage(_page_rows(db, filt, page_size, start), total, page, page_size, filt)
     # undecided: the items nobody has answered first, then the deferred ones (a deferral
@@ -467,15 +466,16 @@ def queue(
         if items:
             fresh = start + len(items)
         else:  # a page past them all: how many there are places it among the deferred
-            later, more = deferred.where()
-            fresh = (
-                total
-                - db.execute(f"select count(*) from review_queue q where {later}", more).fetchone()[
-                    0
-                ]
-            )
+            fresh = total - queue_count(db, *deferred.where())
         items += _page_rows(db, deferred, page_size - len(items), max(start - fresh, 0))
     return QueuePage(items, total, page, page_size, filt)
+
+
+def queue_count(db: sqlite_utils.Database, where: str, params: Any) -> int:
+    """How many review queue items (``q``) the condition ``where`` holds."""
+    return int(
+        db.execute(f"select count(*) from review_queue q where {where}", params).fetchone()[0]
+    )
 
 
 def _page_rows(
