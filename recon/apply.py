@@ -72,6 +72,7 @@ __all__ = [
     "build_writer",
     "pending_items",
     "read_approved",
+    "refused_items",
     "unfinished_apply",
 ]
 
@@ -553,3 +554,49 @@ def _dry_run(
     )
     finish_run(db, run_id, summary=result.summary())
     return result
+
+
+def refused_items(
+    db: sqlite_utils.Database, run_id: str, limit: int = 10
+) -> tuple[int, list[dict[str, Any]]]:
+    """The items apply run ``run_id`` refused as stale or saw fail: their number, and the
+    first ``limit`` of them (stale ones first) named for a person.
+
+    Each is ``{"state", "error_class", "action", "system", "object", "record_id", "field",
+    "detail"}``: ``detail`` says when the record changed against the time it was reviewed at
+    (stale), or the CRM's answer (failed, cut to 200 characters).
+    """
+    where = "run_id = ? and state in ('stale', 'failed')"
+    total = db.execute(f"select count(*) from journal where {where}", [run_id]).fetchone()[0]
+    rows = db.execute(
+        f"select state, error_class, error, item from journal where {where} "
+        "order by state = 'failed', item_id limit ?",
+        [run_id, limit],
+    ).fetchall()
+    out = []
+    for state, error_class, error, raw in rows:
+        item = loads(raw) if raw else None
+        item = item if isinstance(item, dict) else {}
+        detail = str(error or "")
+        if state == "stale":
+            both = loads(detail) if detail.startswith("{") else None
+            if isinstance(both, dict):
+                detail = (
+                    f"changed at {both.get('current_modified_at') or 'an unknown time'}, "
+                    f"reviewed as of {both.get('snapshot_modified_at') or 'an unknown time'}"
+                )
+        elif len(detail) > 200:
+            detail = detail[:199] + "…"
+        out.append(
+            {
+                "state": state,
+                "error_class": error_class,
+                "action": item.get("action"),
+                "system": item.get("system"),
+                "object": item.get("object"),
+                "record_id": item.get("record_id"),
+                "field": item.get("field"),
+                "detail": detail,
+            }
+        )
+    return int(total), out

@@ -1091,6 +1091,37 @@ def _apply_summary(result: Any) -> None:
     console.print(f"audit anchor: {result.anchor or '-'}", markup=False, highlight=False)
 
 
+def _refused_lines(db: sqlite_utils.Database, result: Any) -> None:
+    """Name the items an apply run refused as stale or saw fail (the first ten)."""
+    from .apply import refused_items
+
+    if result.dry_run or not (result.stale or result.failed_total):
+        return
+    total, rows = refused_items(db, result.run_id)
+    if not rows:
+        return
+    shown = f"first {len(rows)} of {total:,}" if total > len(rows) else f"{total:,}"
+    console.print(f"stale and failed items ({shown}):", markup=False, highlight=False)
+    for r in rows:
+        what = " ".join(
+            str(v) for v in (r["action"], r["system"], r["object"], r["record_id"]) if v
+        ) + (f" {r['field']}" if r["field"] else "")
+        label = "stale" if r["state"] == "stale" else f"failed ({r['error_class'] or 'error'})"
+        console.print(f"  {label}: {what}: {r['detail']}", markup=False, highlight=False)
+    if result.stale:
+        console.print(
+            "stale items changed in the CRM since review: decide them again in `recon review`; "
+            "the next `recon apply` sends those approved",
+            markup=False,
+            highlight=False,
+        )
+    console.print(
+        f"all of them: `recon audit export --run {result.run_id} --out audit.csv`",
+        markup=False,
+        highlight=False,
+    )
+
+
 def _apply_question(
     db: sqlite_utils.Database, plan_run: str | None, confirm_merges: bool
 ) -> tuple[str | None, Approved | None]:
@@ -1218,8 +1249,10 @@ def apply(
         except BudgetExhausted as exc:
             if getattr(exc, "result", None) is not None:
                 _apply_summary(exc.result)  # type: ignore[attr-defined]
+                _refused_lines(db, exc.result)  # type: ignore[attr-defined]
             raise
     _apply_summary(result)
+    _refused_lines(db, result)
     if result.dry_run and result.items:
         from .plan_run import written_since_pull
 

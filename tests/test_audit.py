@@ -693,6 +693,42 @@ def test_cli_apply_exit_4_on_partial_failure(crm: CrmEnv, tmp_path: Path) -> Non
     crm.fault(kind="validation", side="hubspot", object="companies", match={"name": f"P4 {tag} 0"})
     result = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
     assert result.returncode == 4 and "validation" in result.stdout + result.stderr
+    # the failed item is named: which record, which field, what the CRM said
+    out = " ".join(result.stdout.split())
+    assert "stale and failed items (1):" in out
+    assert f"failed (validation): update hubspot companies {ids[0]} name:" in out
+    run = re.findall(r"apply-[\w-]+", out)[0]
+    assert f"`recon audit export --run {run} --out audit.csv`" in out
+
+
+def test_cli_apply_names_the_stale_items(crm: CrmEnv, tmp_path: Path) -> None:
+    write_toml(crm, tmp_path)
+    db = open_store(tmp_path / "recon.db")
+    tag = uid()
+    ids = crm.hs_create("companies", [{"name": f"S {tag} {i}"} for i in range(3)])
+    snaps = {i: crm.modified("hubspot", "companies", i) for i in ids}
+    plan = make_plan(
+        db,
+        [hs_update(i, "name", None, f"S2 {tag} {k}", snaps[i]) for k, i in enumerate(ids)],
+    )
+    crm.edit("hubspot", "companies", ids[0], {"name": "edited by a user"})
+    crm.edit("hubspot", "companies", ids[2], {"name": "edited by a user too"})
+    result = cli("apply", "--plan", plan, "--yes", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "stale and failed items (2):" in out
+    for i in (ids[0], ids[2]):
+        now = crm.modified("hubspot", "companies", i)
+        assert f"stale: update hubspot companies {i} name: changed at {now}, " in out
+        assert f"reviewed as of {snaps[i]}" in out
+    assert ids[1] not in out and "decide them again in `recon review`" in out
+    # the command it names lists them all
+    run = re.findall(r"apply-[\w-]+", out)[0]
+    exported = cli("audit", "export", "--run", run, "--out", "audit.csv", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    with (tmp_path / "audit.csv").open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["record_id"] for r in rows if r["outcome"] == "stale"} == {ids[0], ids[2]}
 
 
 def test_cli_apply_budget_exit_6_then_resume(crm: CrmEnv, tmp_path: Path) -> None:
