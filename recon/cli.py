@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import ExitCode, OutputError, ReconError, UsageError, crash_logged, redact
+from .errors import ConfigError, ExitCode, OutputError, ReconError, UsageError, crash_logged, redact
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -1479,10 +1479,18 @@ def run(
     7 (authentication failed) or 8 (apply held: more writes than [policy] max_writes).
     An apply left unfinished by a crash is resumed first.
     """
-    from .pipeline import STAGES, run_pipeline
+    from .pipeline import STAGES, notify_config_failure, run_pipeline
 
     try:
-        cfg = get_config(config)
+        try:
+            cfg = get_config(config)
+        except ConfigError as exc:
+            # a scheduled run's broken config must not fail in silence: [notify] read alone
+            if not no_notify and any(
+                notify_config_failure(config or state.config_path, exc, dry_run=dry_run).values()
+            ):
+                err_console.print("notice sent: the configuration does not load", markup=False)
+            raise
         unknown = [s for s in stage or [] if s not in STAGES]
         if unknown:
             raise UsageError(f"unknown stage {unknown[0]!r}", hint="stages: " + " ".join(STAGES))

@@ -69,6 +69,7 @@ __all__ = [
     "find_config_path",
     "is_loopback_url",
     "load_config",
+    "notify_section_of",
 ]
 
 CONFIG_ENV = "RECON_CONFIG"
@@ -1185,6 +1186,37 @@ def load_config(
         )
     _register_secrets(cfg)
     return cfg
+
+
+def notify_section_of(path: str | Path | None = None) -> NotifySection | None:
+    """The ``[notify]`` section alone of a config that may not load as a whole (None when it
+    cannot be read either): a scheduled run whose config someone broke still says so.
+
+    Read as :func:`load_config` reads it (``--config``, ``$RECON_CONFIG``, ``./recon.toml``;
+    ``RECON_NOTIFY__<KEY>`` overrides), and its secrets are registered for redaction.
+
+    Examples:
+        >>> notify_section_of(None) is None or isinstance(notify_section_of(None), NotifySection)
+        True
+    """
+    try:
+        found = find_config_path(path)
+        data = tomllib.loads(found.read_text(encoding="utf-8-sig")) if found else {}
+    except (ConfigError, OSError, ValueError):
+        return None
+    raw = data.get("notify")
+    section: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
+    for k, v in os.environ.items():
+        if k.upper().startswith("RECON_NOTIFY__"):
+            section[k[len("RECON_NOTIFY__") :].lower()] = v
+    if not section:
+        return None
+    try:
+        notify = NotifySection(**section)
+    except (ValidationError, ValueError):
+        return None
+    _register_secrets(notify)
+    return notify
 
 
 def _register_secrets(model: BaseModel) -> None:

@@ -46,7 +46,7 @@ from .store import finish_run, open_store, start_run, store_problem, transaction
 if TYPE_CHECKING:
     from .apply import Approved
 
-__all__ = ["STAGES", "run_pipeline"]
+__all__ = ["STAGES", "notify_config_failure", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
@@ -285,6 +285,27 @@ def run_pipeline(
         if holder and any(summary["notified"].values()):
             mark_notified(db, holder)
     return summary
+
+
+def notify_config_failure(
+    config_path: str | Path | None, exc: ReconError, *, dry_run: bool = False
+) -> dict[str, bool]:
+    """Send the notice of a run refused because its configuration does not load.
+
+    A scheduled run whose ``recon.toml`` someone broke would otherwise fail every night
+    without a word: its ``[notify]`` section is read alone
+    (:func:`~recon.config.notify_section_of`) and, when it names a hook, told. Returns what
+    :func:`~recon.notify.notify_run` returns (``{}``: no hook could be read).
+    """
+    from .config import notify_section_of
+    from .notify import notify_run
+
+    section = notify_section_of(config_path)
+    if section is None:
+        return {}
+    summary = {"run_id": None, "dry_run": dry_run, "stages": {}}
+    _stopped(summary, exc)
+    return notify_run(section, summary)
 
 
 def _stopped(summary: dict[str, Any], exc: ReconError) -> None:

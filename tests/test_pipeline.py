@@ -836,3 +836,55 @@ def test_an_export_it_cannot_write_names_the_setting_to_change(tmp_path: Path) -
     (failed,) = summary["export_errors"]
     assert "afile is a file, not a folder" in failed["error"]
     assert "name another [store] exports_dir" in failed["error"] and "--out" not in failed["error"]
+
+
+def test_a_config_that_does_not_load_is_still_notified(
+    tmp_path: Path,
+    receiver: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A scheduled run whose recon.toml someone broke says so through its [notify] hook."""
+    toml = tmp_path / "recon.toml"
+    toml.write_text(
+        '[budget]\nhubspot_calls = -1\n[notify]\nwebhook_url = "env:RECON_TEST_HOOK"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("RECON_TEST_HOOK", f"{receiver.url}/hook")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(toml), "run", "--dry-run"])
+    assert exit_.value.code == 3
+    err = capsys.readouterr().err
+    assert "notice sent: the configuration does not load" in err and receiver.url not in err
+    hooks = [r["body"] for r in receiver.requests if r["path"] == "/hook"]
+    assert len(hooks) == 1
+    assert hooks[0]["status"] == "failed" and hooks[0]["exit_code"] == 3
+    assert hooks[0]["dry_run"] is True and hooks[0]["run_id"] is None
+    assert "budget.hubspot_calls" in hooks[0]["error"]
+
+    # --no-notify sends nothing
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(toml), "run", "--no-notify"])
+    assert exit_.value.code == 3 and len(receiver.requests) == 1
+
+
+def test_a_broken_notify_section_sends_nothing(
+    tmp_path: Path, receiver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from recon.config import notify_section_of
+    from recon.errors import ConfigError
+    from recon.pipeline import notify_config_failure
+
+    toml = tmp_path / "recon.toml"
+    toml.write_text(
+        f'[notify]\nwebhook_url = "{receiver.url}/hook"\nretries = "many"\n', encoding="utf-8"
+    )
+    assert notify_section_of(toml) is None
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(toml), "run"])
+    assert exit_.value.code == 3 and receiver.requests == []
+    assert "notice sent" not in capsys.readouterr().err
+    # no file, or a file that is not TOML: nothing to read a hook from
+    assert notify_config_failure(tmp_path / "none.toml", ConfigError("x")) == {}
+    (tmp_path / "bad.toml").write_text("[notify\n", encoding="utf-8")
+    assert notify_section_of(tmp_path / "bad.toml") is None
