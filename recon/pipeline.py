@@ -303,7 +303,7 @@ def notify_config_failure(
     section = notify_section_of(config_path)
     if section is None:
         return {}
-    summary = {"run_id": None, "dry_run": dry_run, "stages": {}}
+    summary: dict[str, Any] = {"run_id": None, "dry_run": dry_run, "stages": {}}
     _stopped(summary, exc)
     return notify_run(section, summary)
 
