@@ -1513,7 +1513,19 @@ def run(
 
     started = now_iso()
     running: dict[str, Any] = {}
-    if summary_file is not None:  # also before any stage: the summary must have somewhere to go
+    # a file another live run writes its summary to (a schedule sharing one --summary, the
+    # next run starting while the last one still runs) is that run's until this one takes the
+    # lock: a run the lock keeps out prints its summary instead of overwriting "running"
+    owner = _summary_owner(summary_file) if summary_file is not None else None
+    took_lock = False
+    if summary_file is not None and owner is not None:
+        err_console.print(
+            f"{summary_file} holds the summary of a run still running (pid {owner}): this "
+            "run writes it only once it takes the lock",
+            markup=False,
+            highlight=False,
+        )
+    elif summary_file is not None:  # before any stage: the summary must have somewhere to go
         try:
             if summary_file.is_dir():
                 raise IsADirectoryError(21, "it is a folder")
@@ -1534,8 +1546,11 @@ def run(
             err_console.print(
                 f"{now_iso()} recon run {info.get('run_id')}", markup=False, highlight=False
             )
+            nonlocal took_lock
+            took_lock = True
             if summary_file is not None:
-                running.update(run_id=info.get("run_id"))
+                running.update(run_id=info.get("run_id"), status="running",
+                               started_at=started, pid=os.getpid(), stages={})  # fmt: skip
                 with contextlib.suppress(OSError):  # the final summary reports what fails
                     summary_file.write_text(json.dumps(running, indent=2) + "\n", encoding="utf-8")
             return
@@ -1554,16 +1569,23 @@ def run(
             progress=progress,
         )
     except ReconError as exc:  # refused before its stages (an unknown stage)
-        _failed_summary(summary_file, exc)
+        _failed_summary(summary_file if owner is None or took_lock else None, exc)
         raise
     except KeyboardInterrupt:  # the summary file must not say "running" for ever
-        _failed_summary(summary_file, None)
+        _failed_summary(summary_file if owner is None or took_lock else None, None)
         err_console.print(f"{now_iso()} recon run ends: cancelled (exit 130)", markup=False)
         raise
     # every secret blanked: an unexpected error's text may echo one
     text = redact(json.dumps(summary, indent=2, default=str))
     written = False
-    if summary_file:
+    if summary_file and owner is not None and not took_lock:
+        err_console.print(
+            f"{summary_file} is left to the run still running (pid {owner}); this run's "
+            "summary is printed here",
+            markup=False,
+            highlight=False,
+        )
+    elif summary_file:
         try:
             summary_file.write_text(text + "\n", encoding="utf-8")
             written = True
@@ -1585,6 +1607,25 @@ def run(
         highlight=False,
     )
     raise typer.Exit(int(summary["exit_code"]))
+
+
+def _summary_owner(path: Path) -> int | None:
+    """The pid of another live ``recon run`` whose "running" summary ``path`` holds, else None
+    (no such file, another status, this process, or a process gone)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    pid = data.get("pid") if isinstance(data, dict) and data.get("status") == "running" else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # alive, another user's
+        return pid
+    except OSError:
+        return None
+    return pid
 
 
 def _failed_summary(summary_file: Path | None, exc: ReconError | None) -> None:

@@ -888,3 +888,55 @@ def test_a_broken_notify_section_sends_nothing(
     assert notify_config_failure(tmp_path / "none.toml", ConfigError("x")) == {}
     (tmp_path / "bad.toml").write_text("[notify\n", encoding="utf-8")
     assert notify_section_of(tmp_path / "bad.toml") is None
+
+
+def test_a_run_the_lock_keeps_out_leaves_the_running_runs_summary_file(
+    run_config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two schedules sharing one --summary: the run refused by the lock overwrote the running
+    run's "running" with its own "locked"."""
+    import subprocess
+    import sys
+
+    import recon.pipeline
+
+    summary_file = run_config.parent / "last-run.json"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        held = {"run_id": "run-0", "status": "running", "pid": other.pid, "stages": {}}
+        summary_file.write_text(json.dumps(held), encoding="utf-8")
+        took: list[bool] = []
+
+        def fake(cfg: Any, **kw: Any) -> dict[str, Any]:
+            if took:  # this time the lock is free
+                kw["progress"]("run", {"event": "started", "run_id": "run-2"})
+                seen = json.loads(summary_file.read_text(encoding="utf-8"))
+                assert seen["status"] == "running" and seen["run_id"] == "run-2"
+                return {"run_id": "run-2", "status": "ok", "exit_code": 0, "stages": {}}
+            return {"run_id": None, "status": "locked", "exit_code": 5, "stages": {},
+                    "error": "the store is locked by recon run run-0"}  # fmt: skip
+
+        monkeypatch.setattr(recon.pipeline, "run_pipeline", fake)
+        argv = ["--config", str(run_config), "run", "--no-notify", "--summary", str(summary_file)]
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 5
+        out, err = capsys.readouterr()
+        assert json.loads(summary_file.read_text(encoding="utf-8")) == held
+        assert json.loads(out)["status"] == "locked"
+        assert f"is left to the run still running (pid {other.pid})" in " ".join(err.split())
+        # a run that takes the lock writes the file (the lock says the other one is over)
+        took.append(True)
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 0
+        assert json.loads(summary_file.read_text(encoding="utf-8"))["run_id"] == "run-2"
+    finally:
+        other.kill()
+        other.wait()
+    # a "running" file of a process gone is no one's: written over from the start
+    summary_file.write_text(json.dumps(held), encoding="utf-8")
+    took.clear()
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert json.loads(summary_file.read_text(encoding="utf-8"))["status"] == "locked"
