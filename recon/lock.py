@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_STALE_AFTER",
     "Lock",
     "acquire",
+    "describe_holder",
     "holder_text",
     "live_lock_info",
     "lock_info",
@@ -117,11 +118,12 @@ def holder_text(
         'recon apply'
     """
     row = live_lock_info(db, name, stale_after)
-    return None if row is None else _described(db, row)
+    return None if row is None else describe_holder(db, row)
 
 
-def _described(db: sqlite_utils.Database, row: dict[str, Any]) -> str:
-    """:func:`holder_text` of a :func:`lock_info` row."""
+def describe_holder(db: sqlite_utils.Database, row: dict[str, Any]) -> str:
+    """:func:`holder_text` of a :func:`lock_info` row: the command, the stage it is at, its
+    run, its process and since when, in words."""
     holder = str(row.get("holder") or "?")
     parts: list[str] = []
     run_id = row.get("run_id")
@@ -219,7 +221,7 @@ def acquire(
         if "locked" not in str(exc) and "busy" not in str(exc):
             raise
         current = lock_info(db, name)
-        who = f" by {_described(db, current)}" if current else ""
+        who = f" by {describe_holder(db, current)}" if current else ""
         raise LockedError(
             f"the store is locked{who}: another process is writing to it",
             hint="wait for it to finish, then run again",
@@ -255,7 +257,7 @@ def _acquire(db: sqlite_utils.Database, me: Lock, name: str, stale_after: float)
                 )
             else:
                 raise LockedError(
-                    f"the store is locked by {_described(db, current)}",
+                    f"the store is locked by {describe_holder(db, current)}",
                     hint="wait for it to finish; a holder silent for "
                     f"{int(stale_after)} s is taken over automatically",
                 )

@@ -21,8 +21,9 @@ import streamlit as st
 
 from .. import review
 from ..errors import ReconError
-from ..lock import live_lock_info, store_lock
+from ..lock import describe_holder, live_lock_info, store_lock
 from ..models import waiting
+from .detail_view import md
 from .entry import Session, plural, reviewer, session
 
 PLAN_PAGE = 200
@@ -353,8 +354,8 @@ def apply_tab(ses: Session, state: dict[str, Any]) -> None:
         holder = None  # this app's own apply: its progress shows below
     if holder:
         st.warning(
-            f"The store is locked by **{holder['holder']}** (pid {holder['pid']} on {holder['host']}, "
-            f"since {holder['started_at']}): an apply cannot start until it ends."
+            f"The store is locked by {md(describe_holder(ses.db, holder))}: an apply cannot start "
+            "until it ends."
         )
     st.markdown(f"#### Apply plan `{state['plan_run_id'] or '-'}`")
     st.caption(
