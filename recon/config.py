@@ -70,6 +70,7 @@ __all__ = [
     "is_loopback_url",
     "load_config",
     "notify_section_of",
+    "setting_place",
 ]
 
 CONFIG_ENV = "RECON_CONFIG"
@@ -779,6 +780,23 @@ def config_file() -> str:
         'recon.toml'
     """
     return str(_loaded_file) if _loaded_file is not None else DEFAULT_CONFIG_NAME
+
+
+def setting_place(section: str, key: str) -> str:
+    """Where a hint tells a person to change ``[section] key``: the environment override that
+    set it when one did (``$RECON_BUDGET__HUBSPOT_CALLS``: editing the file would change
+    nothing), else the key in :func:`config_file`.
+
+    Examples:
+        >>> _ = load_config(None, overrides={})
+        >>> setting_place("budget", "hubspot_calls")
+        '[budget] hubspot_calls in recon.toml'
+    """
+    env = f"RECON_{section}__{key}".upper()
+    named = next((k for k in os.environ if k.upper() == env), None)
+    if named is not None:
+        return f"${named} (the environment override that set it)"
+    return f"[{section}] {key} in {config_file()}"
 
 
 def find_config_path(explicit: str | Path | None = None) -> Path | None:

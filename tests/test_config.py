@@ -643,3 +643,27 @@ def test_a_shell_reference_written_as_a_secret_says_to_write_env(tmp_path: Path)
         tmp_path, '[hubspot]\nbase_url = "http://127.0.0.1:18601"\naccess_token = "$Summer2024"\n'
     )
     assert load_config(path).hubspot.access_token.get() == "$Summer2024"  # type: ignore[union-attr]
+
+
+def test_hints_send_a_person_to_the_override_that_set_a_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget set by RECON_BUDGET__HUBSPOT_CALLS was to be raised "in recon.toml", where
+    editing it changes nothing."""
+    from recon.config import setting_place
+    from recon.errors import BudgetExhausted
+    from recon.writers import CallBudget
+
+    conf = tmp_path / "prod.toml"
+    conf.write_text("[budget]\nsalesforce_calls = 9\n", encoding="utf-8")
+    monkeypatch.setenv("RECON_BUDGET__HUBSPOT_CALLS", "5")
+    cfg = load_config(conf)
+    assert cfg.budget.hubspot_calls == 5
+    assert setting_place("budget", "salesforce_calls") == f"[budget] salesforce_calls in {conf}"
+    assert setting_place("budget", "hubspot_calls").startswith("$RECON_BUDGET__HUBSPOT_CALLS ")
+    with pytest.raises(BudgetExhausted) as hs:
+        CallBudget("hubspot", 1, already=1).spend()
+    assert "raise $RECON_BUDGET__HUBSPOT_CALLS (the environment override" in (hs.value.hint or "")
+    with pytest.raises(BudgetExhausted) as sf:
+        CallBudget("salesforce", 1, already=1).spend()
+    assert f"raise [budget] salesforce_calls in {conf} for larger runs" in (sf.value.hint or "")

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from ..config import setting_place
 from ..errors import BudgetExhausted, ErrorClass, RateLimited, ReconError, SourceError
 
 __all__ = [
@@ -263,13 +264,14 @@ class CallMeter:
                 raise BudgetExhausted(
                     f"{self.crm}: the {self.budget} API calls this pull may use cannot fit one "
                     f"page: the reads before the first page took them all",
-                    hint=f"raise [budget] {self.crm}_calls well above {self.budget} (a pull reads "
+                    hint=f"raise {setting_place('budget', f'{self.crm}_calls')} well above "
+                    f"{self.budget} (a pull reads "
                     "schemas and counts, then pages of records with the reads that go with them)",
                 )
             raise BudgetExhausted(
                 f"{self.crm}: the API call budget of {self.budget} calls for this run is spent",
                 hint="the next `recon pull` resumes where this one stopped; raise "
-                f"[budget] {self.crm}_calls to pull more per run",
+                f"{setting_place('budget', f'{self.crm}_calls')} to pull more per run",
             )
         self.calls += 1
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
@@ -287,7 +289,8 @@ class CallMeter:
             raise BudgetExhausted(
                 f"{self.crm}: the {self.budget} API calls this pull may use cannot fit one page "
                 f"({need} calls: the reads before it, the page and the reads that go with it)",
-                hint=f"raise [budget] {self.crm}_calls so a pull gets at least {need} calls",
+                hint=f"raise {setting_place('budget', f'{self.crm}_calls')} so a pull gets at "
+                f"least {need} calls",
             )
         if self.budget is not None and self.calls + calls > self.budget:
             # what is left cannot finish a page: the run's budget counts as spent (no later

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..config import config_file
+from ..config import setting_place
 from ..errors import BudgetExhausted, ErrorClass, RateLimited, SourceError, redact
 from ..models import sleep_noted
 
@@ -138,8 +138,8 @@ class CallBudget:
         if self.limit is not None and self.calls + n > self.limit:
             raise BudgetExhausted(
                 f"the {self.system} API call budget of {self.limit} calls for this run is spent",
-                hint="run `recon apply --resume` to continue (raise [budget] "
-                f"{self.system}_calls in {config_file()} for larger runs)",
+                hint="run `recon apply --resume` to continue (raise "
+                f"{setting_place('budget', f'{self.system}_calls')} for larger runs)",
             )
         self.calls += n
 
