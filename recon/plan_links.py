@@ -84,7 +84,8 @@ def plan_links(p: Planner) -> None:
     groups = p.link_groups = {}
     synced: dict[tuple[str, str | None], bool] = {}  # per pair of objects, asked once
     # a sample takes the first N links per object that can be planned: a link skipped here
-    # (an object out of the sync, a record missing or archived) leaves its place to the next
+    # (an object out of the sync, a record missing or archived, a converted Lead) leaves its
+    # place to the next
     taken: Counter[str] = Counter()
     sample, sampled = p.sample, []
     for link in p.norm_links:
@@ -102,7 +103,12 @@ def plan_links(p: Planner) -> None:
             continue
         both = linked_records(p, link)
         if both is not None:
-            taken[link["object"]] += 1
+            # a converted Lead is skipped when its pair is compared (diff_pairs): in a sample
+            # it is still compared (and counted as skipped), but leaves its place to the next
+            if sample is None or not (
+                link["sf_object"] == "Lead" and lead_converted(both[1].fields)
+            ):
+                taken[link["object"]] += 1
             sampled.append(link)
             groups.setdefault((link["object"], link["sf_object"]), []).append((link, *both))
     p.sampled_links = sampled

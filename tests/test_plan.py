@@ -802,6 +802,24 @@ def test_a_sample_takes_links_that_can_be_planned() -> None:
     assert res.skipped["archived"] == 1
 
 
+def test_a_converted_lead_leaves_its_sample_place_to_the_next_link() -> None:
+    """A converted Lead is skipped when compared: in a sample it took one of the N places."""
+    w = World()
+    for n in range(3):
+        w.snap("hubspot", "contacts", f"5{n}", {"email": f"l{n}@x.com", "jobtitle": "T"},
+               email=f"l{n}@x.com")  # fmt: skip
+        fields = {"Email": f"l{n}@x.com", "Title": f"Lead {n}"}
+        if n == 0:
+            fields["IsConverted"] = True
+        w.snap("salesforce", "Lead", f"00Q{n}", fields, email=f"l{n}@x.com")
+        w.link("contacts", f"5{n}", "Lead", f"00Q{n}")
+    res = plan(w, cfg(), sample=1, dry_run=True)
+    planned = {i["record_id"] for i in res.items if i["link_item_id"]}
+    assert res.skipped["lead_converted"] == 1
+    assert planned & {"50", "00Q0"} == set() and len(planned & {"51", "00Q1"}) >= 1
+    assert planned & {"52", "00Q2"} == set()
+
+
 def test_a_sample_of_creates_counts_only_records_created() -> None:
     w = World()
     # the first unlinked contacts (by id) exist in Salesforce already: skipped, not sampled
