@@ -94,6 +94,14 @@ def execute(name: str, config: Path, monkeypatch: pytest.MonkeyPatch) -> dict[st
         resources={"metadata": {"path": str(config.parent)}},
     )
     client.execute()
+    # a notebook shows an analyst no warnings (deprecations, chained assignments...)
+    said = [
+        o.get("text", "")
+        for cell in notebook.cells
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    ]
+    assert said == [], f"{name} printed to stderr: {said}"
     outputs = notebook.cells[-1].outputs
     text = "".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
     return dict(json.loads(text))
