@@ -86,6 +86,12 @@ def fill_rates(frame: pl.DataFrame, columns: tuple[str, ...] | None = None) -> p
 
     Raises:
         UsageError: a column named in ``columns`` is not in ``frame``.
+
+    Examples:
+        >>> frame = pl.DataFrame({"source": ["hubspot"] * 2, "object": ["companies"] * 2,
+        ...                       "domain": ["acme.com", " "]})
+        >>> fill_rates(frame, ("domain",)).select("column", "records", "filled", "rate").rows()
+        [('domain', 2, 1, 0.5)]
     """
     missing = [c for c in columns or () if c not in frame.columns]
     if missing:
@@ -135,6 +141,19 @@ def domain_coverage(db: sqlite_utils.Database) -> pl.DataFrame:
     """Per source and object: records, records with a usable company domain, and the share.
 
     Free-mail domains (gmail.com...) don't count: they never identify a company.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> db = open_store(":memory:")
+        >>> db["snapshots"].insert_all([
+        ...     {"source": "hubspot", "object": "companies", "record_id": "1", "domain": "acme.com"},
+        ...     {"source": "hubspot", "object": "companies", "record_id": "2",
+        ...      "website": "https://www.acme.com/"},
+        ...     {"source": "hubspot", "object": "companies", "record_id": "3",
+        ...      "email": "ceo@gmail.com"}])  # doctest: +ELLIPSIS
+        <Table snapshots ...>
+        >>> domain_coverage(db).rows()
+        [('hubspot', 'companies', 3, 2, 0.6667)]
     """
     frame = records_frame(db)
     if frame.is_empty():
@@ -162,6 +181,20 @@ def duplicate_estimate(db: sqlite_utils.Database) -> pl.DataFrame:
     Companies share a cleaned domain or a normalised name; people share an
     email. Returns ``source, object, records, groups, records_in_groups,
     duplicate_share`` (records beyond the first of each group, over records).
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> db = open_store(":memory:")
+        >>> db["snapshots"].insert_all([
+        ...     {"source": "hubspot", "object": "companies", "record_id": "1",
+        ...      "name": "Acme Inc", "domain": "acme.com"},
+        ...     {"source": "hubspot", "object": "companies", "record_id": "2",
+        ...      "name": "ACME, Inc.", "website": "https://www.acme.com/"},
+        ...     {"source": "hubspot", "object": "companies", "record_id": "3",
+        ...      "name": "Globex"}])  # doctest: +ELLIPSIS
+        <Table snapshots ...>
+        >>> duplicate_estimate(db).rows()
+        [('hubspot', 'companies', 3, 1, 2, 0.3333)]
     """
     frame = records_frame(db)
     schema = {
@@ -308,6 +341,22 @@ def threshold_curve(
     runs from the lowest labelled score (no pair below the review threshold is ever shown to
     a person, so lower thresholds would all read the same) to 1.0 in 21 steps.
     Returns ``threshold, proposed, correct, precision, recall, f1``.
+
+    Examples:
+        >>> from recon.store import open_store
+        >>> db = open_store(":memory:")
+        >>> db["pairs"].insert_all([{"run_id": "m1", "pair_id": p, "score": s}
+        ...     for p, s in (("a", 0.97), ("b", 0.91), ("c", 0.85))])  # doctest: +ELLIPSIS
+        <Table pairs ...>
+        >>> db["decisions"].insert_all([
+        ...     {"kind": "link", "item_id": p, "label": label, "decided_by": "human", "superseded": 0}
+        ...     for p, label in (("a", "match"), ("b", "non_match"), ("c", "match"))
+        ... ])  # doctest: +ELLIPSIS
+        <Table decisions ...>
+        >>> curve = threshold_curve(db, thresholds=[0.8, 0.95])
+        >>> curve.select("threshold", "proposed", "correct", pl.col("precision").round(4),
+        ...              "recall").rows()
+        [(0.8, 3, 2, 0.6667, 1.0), (0.95, 1, 1, 1.0, 0.5)]
     """
     _known("kind", kind, SCORED_KINDS)
     if thresholds is not None and len(thresholds) == 0:
@@ -387,6 +436,17 @@ def audit_report(db: sqlite_utils.Database, run_id: str | None = None) -> pl.Dat
 
     Raises:
         UsageError: ``run_id`` names no run, or a run without an apply.
+
+    Examples:
+        >>> from recon.audit import append
+        >>> from recon.store import open_store, transaction
+        >>> db = open_store(":memory:")
+        >>> row = {"run_id": "apply-1", "item_id": "i1", "crm": "hubspot", "object": "companies",
+        ...        "record_id": "7", "field": "phone"}
+        >>> with transaction(db):
+        ...     _ = append(db, [{**row, "outcome": "intended"}, {**row, "outcome": "confirmed"}])
+        >>> audit_report(db).rows()
+        [('apply-1', 'hubspot', 'companies', 'phone', 'confirmed', 1, 1)]
     """
     from .store import resolve_run_id
 
