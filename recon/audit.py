@@ -535,6 +535,17 @@ def build_undo_plan(
         )
     ]
     if not confirmed:
+        dry = db.execute(
+            "select coalesce(json_extract(config, '$.dry_run'), 0) from runs where run_id = ?",
+            [apply_run],
+        ).fetchone()
+        if dry and dry[0]:
+            raise UsageError(
+                f"apply run {apply_run} was a dry run: it wrote nothing, so there is nothing to "
+                "undo",
+                hint="`recon status --runs apply` lists the apply runs (dry runs marked); undo "
+                "one that wrote",
+            )
         raise UsageError(f"apply run {apply_run} confirmed no writes: nothing to undo")
     # one transaction: a failure leaves no empty plan run behind (the review app would show it)
     with transaction(db):

@@ -822,3 +822,17 @@ def test_a_cut_tail_is_found_without_an_anchor_from_the_apply_runs(
     assert not result.ok and run_id in result.problems[0] and "cut off" in result.problems[0]
     db.execute("delete from audit")
     assert not verify(db).ok
+
+
+def test_undo_of_a_dry_run_says_it_was_a_dry_run(crm: CrmEnv, tmp_path: Path) -> None:
+    """An undo of a dry run said "confirmed no writes", as if writes had been tried."""
+    cfg = crm.config(tmp_path)
+    db = crm.db(cfg)
+    ids = crm.hs_create("companies", [{"name": f"Dry {uid()}"}])
+    plan = make_plan(
+        db, [hs_update(ids[0], "name", None, "Dry 2", crm.modified("hubspot", "companies", ids[0]))]
+    )
+    dry = apply_plan(db, cfg, plan_run_id=plan, dry_run=True)
+    with pytest.raises(UsageError, match="was a dry run: it wrote nothing") as exc:
+        build_undo_plan(db, dry.run_id)
+    assert "recon status --runs apply" in (exc.value.hint or "")
