@@ -580,7 +580,15 @@ def refused_items(
         detail = str(error or "")
         if state == "stale":
             both = loads(detail) if detail.startswith("{") else None
-            if isinstance(both, dict):
+            members = both.get("changed_members") if isinstance(both, dict) else None
+            if isinstance(members, dict) and members:  # a merge: which member changed
+                detail = "; ".join(
+                    f"{rid} changed at {t.get('now') or 'an unknown time'}, reviewed as of "
+                    f"{t.get('reviewed') or 'an unknown time'}"
+                    for rid, t in sorted(members.items())
+                    if isinstance(t, dict)
+                )
+            elif isinstance(both, dict):
                 detail = (
                     f"changed at {both.get('current_modified_at') or 'an unknown time'}, "
                     f"reviewed as of {both.get('snapshot_modified_at') or 'an unknown time'}"

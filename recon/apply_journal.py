@@ -801,6 +801,8 @@ class Runner:
         self.merged_object: dict[str, str] = {}  # merged-away record -> its object
         self.own_values: dict[str, dict[str, Any]] = {}  # record -> field -> value recon wrote
         self.merge_left: dict[str, Item] = {}  # a master this plan merged into -> the merge
+        # a merge's victims as last read (their times say which member a stale merge changed)
+        self.victim_states: dict[str, RecordState] = {}
         for r in self.db.query(
             "select crm_record_id, item from journal where plan_run_id = ? and state = 'confirmed' "
             "order by updated_at",
@@ -1000,6 +1002,20 @@ class Runner:
                 return True
         return False
 
+    def _changed_members(self, item: Item, state: RecordState) -> dict[str, dict[str, Any]]:
+        """The members of stale merge ``item`` modified after the time the review saw:
+        ``{record id: {"reviewed": time, "now": time}}`` (the master's state is ``state``)."""
+        seen = item.payload.get("modified")
+        seen = seen if isinstance(seen, dict) else {}
+        out: dict[str, dict[str, Any]] = {}
+        members = [str(item.record_id), *map(str, item.payload.get("victims") or ())]
+        for rid in members:
+            now = state if rid == str(item.record_id) else self.victim_states.get(rid)
+            reviewed = seen.get(rid, item.snapshot if rid == str(item.record_id) else None)
+            if now is not None and newer(now.modified_at, reviewed):
+                out[rid] = {"reviewed": reviewed, "now": now.modified_at}
+        return out
+
     def _mark_stale(self, item: Item, state: RecordState) -> dict[str, Any]:
         current = {f: state.values.get(f) for f in item.props(self._created())}
         if item.kind == "associate" and item.field:  # the contact's primary company
@@ -1012,6 +1028,10 @@ class Runner:
             "current": current or None,
             "apply_run_id": self.run_id,
         }
+        if item.action == "merge":
+            # a merge is stale for any member's change: name the members that changed (its
+            # master's time alone hid a victim edited since review)
+            both["changed_members"] = self._changed_members(item, state)
         merge = self.merge_left.get(str(state.record_id))
         if item.action != "merge" and merge is not None and self._merge_left_it(merge, item, state):
             # not someone's edit: this plan's own merge into the record left the value in the
@@ -1085,6 +1105,7 @@ class Runner:
             else {}
         )
         victim_states = {v: current[v] for v in victims if v in current}
+        self.victim_states.update(victim_states)
         part, checked = self._drop_restored(kind, obj, part, checked, current)
         keep: list[tuple[Op, list[Item]]] = []
         gone: list[Item] = []

@@ -169,8 +169,10 @@ def stale_detail(db: sqlite_utils.Database, queue_item: dict[str, Any]) -> dict[
 
     Returns ``{"plan_item_id", "action", "apply_run_id", "snapshot_modified_at",
     "current_modified_at", "fields": [{"field", "snapshot", "current", "planned"}],
-    "by_recon_merge"}`` (empty when the item is no longer stale); ``by_recon_merge`` names
-    the plan's merge item when the value in the way is one that merge left, not an edit.
+    "by_recon_merge", "changed_members"}`` (empty when the item is no longer stale);
+    ``by_recon_merge`` names the plan's merge item when the value in the way is one that merge
+    left, not an edit; ``changed_members`` (a merge) maps each member modified since review
+    to ``{"reviewed", "now"}`` times.
     """
     row = stale_of(db, queue_item)
     if not row:
@@ -208,4 +210,5 @@ def stale_detail(db: sqlite_utils.Database, queue_item: dict[str, Any]) -> dict[
         "current_modified_at": both.get("current_modified_at"),
         "fields": fields,
         "by_recon_merge": both.get("by_recon_merge"),
+        "changed_members": both.get("changed_members") or {},
     }

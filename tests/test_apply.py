@@ -1476,6 +1476,19 @@ def test_a_merge_is_stale_when_a_victim_was_edited_since_review(
         assert (
             crm.hs_get("companies", ids[1], ["description"])["description"] == "typed after review"
         )
+        # the victim is named as the member that changed, with its own times (the master's
+        # time alone said nothing of it)
+        from recon.apply import refused_items
+
+        now = crm.modified("hubspot", "companies", ids[1])
+        total, (row,) = refused_items(db, result.run_id)
+        assert total == 1 and row["action"] == "merge"
+        assert row["detail"] == f"{ids[1]} changed at {now}, reviewed as of {seen[ids[1]]}"
+        from recon.review_stale import stale_detail
+
+        (item_id,) = journal(db, result.run_id)
+        detail = stale_detail(db, {"run_id": plan, "link_item_id": item_id})
+        assert detail["changed_members"] == {ids[1]: {"reviewed": seen[ids[1]], "now": now}}
 
 
 def test_plan_order_merges_first_then_updates_of_the_survivor(crm: CrmEnv, tmp_path: Path) -> None:

@@ -105,6 +105,16 @@ def stale_versions(stale: dict[str, Any]) -> None:
             "planned one, *Drop* keeps the merge's."
         )
         shown = ["Snapshot (reviewed)", "After the merge", "Plan writes"]
+    elif stale.get("changed_members"):  # a merge: which of its records changed
+        changed = "; ".join(
+            f"`{md(rid)}` reviewed as of {md(t.get('reviewed') or '?')} · now {md(t.get('now') or '?')}"
+            for rid, t in sorted(stale["changed_members"].items())
+        )
+        st.warning(
+            f"{crm} records of this merge changed after review: not merged. {changed} "
+            f"(apply run `{stale.get('apply_run_id') or '?'}`)."
+        )
+        shown = ["Snapshot (reviewed)", f"{crm} now", "Plan writes"]
     else:
         st.warning(
             f"{crm} changed this record after review: not overwritten. Snapshot "
