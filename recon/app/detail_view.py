@@ -107,7 +107,7 @@ def stale_versions(stale: dict[str, Any]) -> None:
         shown = ["Snapshot (reviewed)", "After the merge", "Plan writes"]
     elif stale.get("changed_members"):  # a merge: which of its records changed
         changed = "; ".join(
-            f"`{md(rid)}` reviewed as of {md(t.get('reviewed') or '?')} · now {md(t.get('now') or '?')}"
+            f"`{str(rid).replace('`', '')}` reviewed as of {md(t.get('reviewed') or '?')} · now {md(t.get('now') or '?')}"
             for rid, t in sorted(stale["changed_members"].items())
         )
         st.warning(

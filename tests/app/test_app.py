@@ -524,8 +524,10 @@ def test_audit_exports_belong_to_the_run_they_were_prepared_for(
     assert not at.get("download_button")  # the files of "all" are not offered as this run's
 
 
-def _stale_write(db: sqlite_utils.Database) -> str:
-    """A plan item the last apply refused as stale (journal row as apply writes it); its queue id."""
+def _stale_write(db: sqlite_utils.Database, merge: bool = False) -> str:
+    """A plan item the last apply refused as stale (journal row as apply writes it); its queue id.
+
+    ``merge``: a merge of record 8 into 7, stale because 8 was edited since review."""
     from recon.models import canonical_json, now_iso
     from recon.review_queue import _latest_run
     from recon.review_stale import stale_id
@@ -545,6 +547,11 @@ def _stale_write(db: sqlite_utils.Database) -> str:
         "record_id": "7", "field": "phone", "before": "+1 555 0100", "after": "+1 555 0199",
         "snapshot": both["snapshot_modified_at"], "payload": {}, "seq": 1,
     }  # fmt: skip
+    if merge:
+        both["changed_members"] = {
+            "8": {"reviewed": "2026-01-01T00:00:00Z", "now": "2026-01-03T10:00:00Z"}
+        }
+        item.update(action="merge", field=None, payload={"master": "7", "victims": ["8"]})
     db["journal"].insert(
         {
             "run_id": "apply-1",
@@ -578,6 +585,17 @@ def test_approve_a_stale_write_against_the_new_version(store: sqlite_utils.Datab
         "modified_at": "2026-01-02T09:30:00Z",
         "stale_of": "upd-phone",
     }
+
+
+def test_a_stale_merge_names_the_member_that_changed(store: sqlite_utils.Database) -> None:
+    """A merge refused for a victim's edit showed its master's time only."""
+    _stale_write(store, merge=True)
+    at = start(f_kinds=["stale"])
+    said = " ".join(texts(at).split())
+    assert "records of this merge changed after review: not merged." in said
+    assert "`8` reviewed as of 2026-01-01T00:00:00Z · now 2026-01-03T10:00:00Z" in said.replace(
+        "\\", ""
+    )
 
 
 def test_a_conflict_pick_does_not_carry_over_to_the_next_item(
