@@ -83,7 +83,14 @@ from .review_queue import (
     tier_precision,
 )
 from .review_stale import stale_of
-from .review_text import SCORE_FORMAT, decision_item, decision_title, format_score, item_title
+from .review_text import (
+    SCORE_FORMAT,
+    decision_item,
+    decision_title,
+    format_score,
+    format_threshold,
+    item_title,
+)
 from .store import transaction
 
 __all__ = [
@@ -111,6 +118,7 @@ __all__ = [
     "ensure_queue",
     "ensure_search",
     "format_score",
+    "format_threshold",
     "item_detail",
     "item_title",
     "queue",

@@ -30,6 +30,17 @@ def format_score(score: float | None) -> str:
     return "—" if score is None else SCORE_FORMAT % float(score)
 
 
+def format_threshold(value: float) -> str:
+    """A tier threshold as written in the settings: every digit up to six decimals (three, as
+    scores are shown, made 0.99995 read "1.000", and ``.4g`` "1").
+
+    Examples:
+        >>> format_threshold(0.99995), format_threshold(0.9), format_threshold(1.0)
+        ('0.99995', '0.9', '1')
+    """
+    return f"{float(value):.6f}".rstrip("0").rstrip(".")
+
+
 def item_title(db: sqlite_utils.Database, item_id: str) -> str | None:
     """The queue's title of an item (its records' names), or None when the queue holds no such item.
 

@@ -591,7 +591,7 @@ def charts_tab(ses: Session, state: dict[str, Any]) -> None:
             rules = pd.DataFrame(
                 [
                     {
-                        "threshold": f"{k} ≥ {v:.4g}",
+                        "threshold": f"{k} ≥ {review.format_threshold(v)}",
                         "x": -math.log10(max(1.0 - v, 1e-6)),
                         "y": 10 + 16 * i,
                     }

@@ -319,6 +319,11 @@ def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
         strict=False,
     ):
         review.decide(store, item["item_id"], action, reviewer="ana", based_on_version=0)
+    if tab == "Charts":  # a threshold with five decimals (".4g" showed 0.99995 as "1")
+        store.execute(
+            "update match_runs set settings = json_set(coalesce(settings, '{}'), "
+            "'$.thresholds.auto', 0.99995, '$.thresholds.duplicate_auto', 0.99995)"
+        )
     at = start(tab=tab)
     assert not at.error, [e.value for e in at.error]
     if tab == "Plan":
@@ -344,7 +349,21 @@ def test_other_tabs_render(store: sqlite_utils.Database, tab: str) -> None:
         run(at)
         assert next(m for m in at.metric if m.label == "Approved to apply").value == "—"
     if tab == "Charts":
-        assert len(at.get("vega_lite_chart")) == 4
+        charts = at.get("vega_lite_chart")
+        assert len(charts) == 4
+        # the threshold rules say the thresholds as set (a 0.99995 read "1" at four digits)
+        match_run = review.ensure_queue(store)["match_run_id"]
+        kind, obj = at.session_state["chart_kind"], at.session_state["chart_object"]
+        th = review.thresholds(store, match_run)[obj][kind]
+        import pyarrow as pa
+
+        spec = json.dumps(json.loads(charts[0].proto.spec), ensure_ascii=False) + " ".join(
+            json.dumps(pa.ipc.open_stream(d.data.data).read_all().to_pylist(), ensure_ascii=False)
+            for d in charts[0].proto.datasets
+        )
+        said = [f"{k} ≥ {review.format_threshold(v)}" for k, v in th.items()]
+        assert "auto ≥ 0.99995" in said
+        assert said and all(f'"{s}"' in spec for s in said), (said, spec[:2000])
 
 
 def test_plan_tab_approves_creates_with_count_and_confirmation(
