@@ -92,6 +92,12 @@ err_console = Console(stderr=True)
 # into a log file or a pipe, a message stays one line (grep finds it): no wrap at 80 columns
 err_console.soft_wrap = not err_console.is_terminal
 
+
+def _say(text: str) -> None:
+    """A plain line on stderr (no markup or highlighting: the text may hold data)."""
+    err_console.print(text, markup=False, highlight=False)
+
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -1519,11 +1525,9 @@ def run(
     owner = _summary_owner(summary_file) if summary_file is not None else None
     took_lock = False
     if summary_file is not None and owner is not None:
-        err_console.print(
+        _say(
             f"{summary_file} holds the summary of a run still running (pid {owner}): this "
-            "run writes it only once it takes the lock",
-            markup=False,
-            highlight=False,
+            "run writes it only once it takes the lock"
         )
     elif summary_file is not None:  # before any stage: the summary must have somewhere to go
         try:
@@ -1539,7 +1543,7 @@ def run(
             raise OutputError.writing(
                 "the summary", summary_file, exc, option="--summary"
             ) from None
-    err_console.print(f"{started} recon run starts", markup=False, highlight=False)
+    _say(f"{started} recon run starts")
 
     def progress(name: str, info: dict[str, Any]) -> None:
         if name == "run":  # the run has its id (it took the lock): the running summary names it
@@ -1579,11 +1583,9 @@ def run(
     text = redact(json.dumps(summary, indent=2, default=str))
     written = False
     if summary_file and owner is not None and not took_lock:
-        err_console.print(
+        _say(
             f"{summary_file} is left to the run still running (pid {owner}); this run's "
-            "summary is printed here",
-            markup=False,
-            highlight=False,
+            "summary is printed here"
         )
     elif summary_file:
         try:
@@ -1599,12 +1601,10 @@ def run(
     if not written:
         sys.stdout.write(text + "\n")
     if summary.get("error"):
-        err_console.print(f"error: {redact(str(summary['error']))}", markup=False, highlight=False)
-    err_console.print(
+        _say(f"error: {redact(str(summary['error']))}")
+    _say(
         f"{now_iso()} recon run {summary.get('run_id') or '-'} ends: {summary.get('status')} "
-        f"(exit {summary['exit_code']})",
-        markup=False,
-        highlight=False,
+        f"(exit {summary['exit_code']})"
     )
     raise typer.Exit(int(summary["exit_code"]))
 
