@@ -1487,6 +1487,12 @@ def run(
     """
     from .pipeline import STAGES, notify_config_failure, run_pipeline
 
+    # a file another live run writes its summary to (a schedule sharing one --summary, the
+    # next run starting while the last one still runs) is that run's until this one takes the
+    # lock: a run refused before it (the lock, its config) prints its summary instead of
+    # overwriting "running"
+    owner = _summary_owner(summary_file) if summary_file is not None else None
+    took_lock = False
     try:
         try:
             cfg = get_config(config)
@@ -1495,7 +1501,7 @@ def run(
             if not no_notify and any(
                 notify_config_failure(config or state.config_path, exc, dry_run=dry_run).values()
             ):
-                err_console.print("notice sent: the configuration does not load", markup=False)
+                _say("notice sent: the configuration does not load")
             raise
         unknown = [s for s in stage or [] if s not in STAGES]
         if unknown:
@@ -1513,17 +1519,12 @@ def run(
                 f"unknown export format {bad[0]!r}", hint="use one of: " + ", ".join(FORMATS)
             )
     except ReconError as exc:
-        _failed_summary(summary_file, exc)
+        _failed_summary(summary_file if owner is None else None, exc)
         raise
     from .models import now_iso
 
     started = now_iso()
     running: dict[str, Any] = {}
-    # a file another live run writes its summary to (a schedule sharing one --summary, the
-    # next run starting while the last one still runs) is that run's until this one takes the
-    # lock: a run the lock keeps out prints its summary instead of overwriting "running"
-    owner = _summary_owner(summary_file) if summary_file is not None else None
-    took_lock = False
     if summary_file is not None and owner is not None:
         _say(
             f"{summary_file} holds the summary of a run still running (pid {owner}): this "
@@ -1547,9 +1548,7 @@ def run(
 
     def progress(name: str, info: dict[str, Any]) -> None:
         if name == "run":  # the run has its id (it took the lock): the running summary names it
-            err_console.print(
-                f"{now_iso()} recon run {info.get('run_id')}", markup=False, highlight=False
-            )
+            _say(f"{now_iso()} recon run {info.get('run_id')}")
             nonlocal took_lock
             took_lock = True
             if summary_file is not None:
@@ -1558,9 +1557,7 @@ def run(
                 with contextlib.suppress(OSError):  # the final summary reports what fails
                     summary_file.write_text(json.dumps(running, indent=2) + "\n", encoding="utf-8")
             return
-        err_console.print(
-            f"{now_iso()} [{name}] {info.get('event')}", markup=False, highlight=False
-        )
+        _say(f"{now_iso()} [{name}] {info.get('event')}")
 
     try:
         summary = run_pipeline(

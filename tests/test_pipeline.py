@@ -934,6 +934,20 @@ def test_a_run_the_lock_keeps_out_leaves_the_running_runs_summary_file(
     finally:
         other.kill()
         other.wait()
+    # a config that does not load leaves a live run's file alone too
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        held["pid"] = other.pid
+        summary_file.write_text(json.dumps(held), encoding="utf-8")
+        broken = run_config.parent / "broken.toml"
+        broken.write_text("[budget]\nhubspot_calls = -1\n", encoding="utf-8")
+        with pytest.raises(SystemExit) as exit_:
+            main(["--config", str(broken), "run", "--no-notify", "--summary", str(summary_file)])
+        assert exit_.value.code == 3
+        assert json.loads(summary_file.read_text(encoding="utf-8")) == held
+    finally:
+        other.kill()
+        other.wait()
     # a "running" file of a process gone is no one's: written over from the start
     summary_file.write_text(json.dumps(held), encoding="utf-8")
     took.clear()
