@@ -60,7 +60,7 @@ import sqlite_utils
 
 from .errors import UsageError
 from .models import REFUSING_LABELS, stable_id
-from .plan_item import FieldWrite, Item
+from .plan_item import FieldWrite, Item, write_payload
 from .plan_values import (
     for_hubspot,
     for_salesforce,
@@ -517,7 +517,6 @@ def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
     for system, target, after in writes:
         if is_blank(after) or target.get("writable") is False:
             continue  # never blank a record; never write where direction or read-only forbid
-        key = "properties" if system == "hubspot" else "fields"
         out.append(
             {
                 **item,
@@ -531,7 +530,7 @@ def _expand_conflict(item: dict[str, Any], choice: Any) -> list[dict[str, Any]]:
                 "after": after,
                 "snapshot_modified_at": target.get("modified_at"),
                 "status": "proposed",
-                "payload": {key: {target["field"]: after}},
+                "payload": write_payload(system, target["field"], after),
                 "conflict_item_id": item["item_id"],
             }
         )

@@ -20,7 +20,7 @@ import numpy as np
 
 from .mapping import FieldMap, MappingCheck, allowed, decide, same_second
 from .plan_create import plan_associations, plan_creates
-from .plan_item import FieldWrite, Item
+from .plan_item import FieldWrite, Item, field_reason, write_payload
 from .plan_links import contact_decides, diff_pairs, diff_plan, plan_links
 from .plan_load import Rec, StoreView
 from .plan_merge import plan_merges
@@ -487,19 +487,11 @@ class Planner:
             if proposal is not None and not opted_out(hn if proposal == "hubspot" else sn):
                 proposal = None  # no policy clears one: a person chooses
         if code == "review":
-            reason = {
-                "rule": fm.rule,
-                "why": why,
-                "direction": direction,
-                "score": link["score"],
-                "tier": link["tier"],
-                "mapping": fm.key,
-                "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values
-            }
+            reason = field_reason(fm, link, why, direction, hs_raw, sf_raw)
             self.conflict(link, fm, hs, sf, hs_raw, sf_raw, hn, sn, reason, proposal)
             return
-        # the reason of a write ({"rule", "why", "direction", "score", "tier", "mapping",
-        # "values"}) is kept as its parts: FieldWrite builds it when read
+        # the reason of a write (field_reason) is kept as its parts: FieldWrite builds it
+        # when read
         if code == "to_salesforce":
             # text is written as compared; other kinds are converted (options, owners, numbers)
             after, problem = (hn, None) if kind in TEXT_KINDS else self.to_sf(fm, hn)
@@ -554,7 +546,7 @@ class Planner:
             pair_id,
             [pair_id],
             reason,
-            {("properties" if system == "hubspot" else "fields"): {fname: after}},
+            write_payload(system, fname, after),
             seq or SEQ["update"],
         )
         self._keep_write(link, system, link["object"], rec.record_id, fm, iid, item)

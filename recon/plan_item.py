@@ -20,7 +20,7 @@ import orjson
 if TYPE_CHECKING:
     from .mapping import FieldMap
 
-__all__ = ["ITEM_KEYS", "FieldWrite", "Item", "write_row"]
+__all__ = ["ITEM_KEYS", "FieldWrite", "Item", "field_reason", "write_payload", "write_row"]
 
 #: a plan item: a dict, or a :class:`FieldWrite` (which reads as one)
 Item = MutableMapping[str, Any]
@@ -137,9 +137,7 @@ class FieldWrite(MutableMapping[str, Any]):
         if key == "requires":
             return [self.link["pair_id"]]
         if key == "payload":
-            return {
-                ("properties" if self.system == "hubspot" else "fields"): {self.field: self.after}
-            }
+            return write_payload(self.system, self.field, self.after)
         return _reason(self)
 
     # ------------------------------------------------------------------ mapping protocol
@@ -177,18 +175,37 @@ class FieldWrite(MutableMapping[str, Any]):
         return f"FieldWrite({dict(self)!r})"
 
 
-def _reason(w: FieldWrite) -> dict[str, Any]:
-    """A field write's ``reason``, as :meth:`recon.plan_build.Planner.diff_field` gives it."""
-    fm, link = w.fm, w.link
+def write_payload(system: str, field: str, value: Any) -> dict[str, Any]:
+    """The payload of a write of ``value`` to one field: HubSpot ``properties``, Salesforce
+    ``fields``.
+
+    Examples:
+        >>> write_payload("hubspot", "city", "Oslo"), write_payload("salesforce", "Phone", None)
+        ({'properties': {'city': 'Oslo'}}, {'fields': {'Phone': None}})
+    """
+    return {("properties" if system == "hubspot" else "fields"): {field: value}}
+
+
+def field_reason(
+    fm: FieldMap, link: dict[str, Any], why: str, direction: str, hs_raw: Any, sf_raw: Any
+) -> dict[str, Any]:
+    """The ``reason`` of a mapping's write or conflict on a linked pair: the rule and its
+    verdict, the object's direction, the link's score and tier, and the snapshot values
+    compared."""
     return {
         "rule": fm.rule,
-        "why": w.why,
-        "direction": w.direction,
+        "why": why,
+        "direction": direction,
         "score": link["score"],
         "tier": link["tier"],
         "mapping": fm.key,
-        "values": {"hubspot": w.hs_raw, "salesforce": w.sf_raw},  # the snapshot values compared
+        "values": {"hubspot": hs_raw, "salesforce": sf_raw},  # the snapshot values compared
     }
+
+
+def _reason(w: FieldWrite) -> dict[str, Any]:
+    """A field write's ``reason`` (:func:`field_reason` of its parts)."""
+    return field_reason(w.fm, w.link, w.why, w.direction, w.hs_raw, w.sf_raw)
 
 
 _dumps = orjson.dumps
@@ -218,7 +235,7 @@ def write_row(run_id: str, w: FieldWrite) -> tuple[Any, ...]:
         link_id = link["pair_id"]
         requires = [link_id]
         reason = _reason(w)
-        payload = {("properties" if w.system == "hubspot" else "fields"): {w.field: w.after}}
+        payload = write_payload(w.system, w.field, w.after)
     before, after = w.before, w.after
     return (
         run_id,
