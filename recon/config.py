@@ -792,11 +792,21 @@ def setting_place(section: str, key: str) -> str:
         >>> setting_place("budget", "hubspot_calls")
         '[budget] hubspot_calls in recon.toml'
     """
-    env = f"RECON_{section}__{key}".upper()
-    named = next((k for k in os.environ if k.upper() == env), None)
+    named = _section_overrides(section).get(key.lower())
     if named is not None:
-        return f"${named} (the environment override that set it)"
+        return f"${named[0]} (the environment override that set it)"
     return f"[{section}] {key} in {config_file()}"
+
+
+def _section_overrides(section: str) -> dict[str, tuple[str, str]]:
+    """The environment overrides of ``[section]``: key (lower case) -> (the variable as
+    spelt, its value), from ``RECON_<SECTION>__<KEY>`` in any case."""
+    prefix = f"RECON_{section}__".upper()
+    return {
+        k[len(prefix) :].lower(): (k, v)
+        for k, v in os.environ.items()
+        if k.upper().startswith(prefix)
+    }
 
 
 def find_config_path(explicit: str | Path | None = None) -> Path | None:
@@ -1224,9 +1234,7 @@ def notify_section_of(path: str | Path | None = None) -> NotifySection | None:
         return None
     raw = data.get("notify")
     section: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
-    for k, v in os.environ.items():
-        if k.upper().startswith("RECON_NOTIFY__"):
-            section[k[len("RECON_NOTIFY__") :].lower()] = v
+    section.update({key: value for key, (_name, value) in _section_overrides("notify").items()})
     if not section:
         return None
     try:
